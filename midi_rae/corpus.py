@@ -1,0 +1,107 @@
+"""Write the public-domain corpus that ships with music21 out as MIDI files, for training.
+
+music21 is a training-only dependency (`pip install -e .[train]`); the app never imports this.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterable, Optional
+
+# roman-numeral analyses (rntxt) are harmony sketches, not performances: left out
+MUSIC_SUFFIXES = (".krn", ".abc", ".mxl", ".xml", ".musicxml")
+
+
+def corpus_paths(collections: Optional[Iterable[str]] = None) -> list[Path]:
+    """Paths of the music21 corpus works, optionally only those in the named collections."""
+    try:
+        from music21 import corpus
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise SystemExit("music21 is not installed; install the training extra: pip install -e '.[train]'") from e
+    wanted = set(collections or [])
+    out = []
+    for p in sorted(Path(str(p)) for p in corpus.getPaths()):
+        if p.suffix.lower() not in MUSIC_SUFFIXES:
+            continue
+        if wanted and _collection(p) not in wanted:
+            continue
+        out.append(p)
+    return out
+
+
+def _collection(p: Path) -> str:
+    parts = p.parts
+    return parts[parts.index("corpus") + 1] if "corpus" in parts else p.parent.name
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):  # pragma: no cover - only fires on pathological scores
+    raise _Timeout()
+
+
+def export_work(path: Path, out_dir: Path, max_per_file: int = 40, timeout_s: int = 60) -> list[str]:
+    """Parse one corpus file and write each score in it as MIDI; returns the files written."""
+    from music21 import converter, stream
+
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(timeout_s)  # a few corpus files take minutes to parse: skip them rather than stall
+    written = []
+    try:
+        parsed = converter.parse(str(path))
+        scores = list(parsed.scores)[:max_per_file] if isinstance(parsed, stream.Opus) else [parsed]
+        dest = out_dir / _collection(path)
+        dest.mkdir(parents=True, exist_ok=True)
+        for k, score in enumerate(scores):
+            name = path.stem if len(scores) == 1 else f"{path.stem}_{k:03d}"
+            target = dest / f"{name}.mid"
+            score.write("midi", fp=str(target))
+            written.append(str(target))
+    except _Timeout:
+        print(f"skipped (over {timeout_s} s): {path.name}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - a corpus file music21 cannot render is skipped, not fatal
+        print(f"skipped ({type(e).__name__}): {path.name}", file=sys.stderr)
+    finally:
+        signal.alarm(0)
+    return written
+
+
+def _export_one(args: tuple) -> list[str]:
+    return export_work(*args)
+
+
+def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = None, limit: Optional[int] = None,
+                  jobs: int = 1, max_per_file: int = 40) -> dict:
+    """Write (part of) the music21 corpus to out_dir as MIDI; returns a summary that is also saved as JSON."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = corpus_paths(collections)
+    if limit:
+        # spread a limited export over the collections instead of taking the first one only
+        step = max(len(paths) // limit, 1)
+        paths = paths[::step][:limit]
+    t0 = time.time()
+    files: list[str] = []
+    tasks = [(p, out, max_per_file) for p in paths]
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        def tqdm(x, **_):
+            return x
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as ex:
+            for res in tqdm(ex.map(_export_one, tasks, chunksize=4), total=len(tasks), desc="corpus"):
+                files += res
+    else:
+        for t in tqdm(tasks, desc="corpus"):
+            files += _export_one(t)
+    summary = {"source": "music21 corpus", "works": len(paths), "midi_files": len(files),
+               "seconds": round(time.time() - t0, 1)}
+    (out / "corpus.json").write_text(json.dumps(summary, indent=2))
+    return summary

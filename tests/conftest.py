@@ -1,0 +1,60 @@
+"""Shared fixtures: paths to ../shared and small real MIDI files made with pretty_midi."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pretty_midi
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+FIXTURES = SHARED / "fixtures" / "original-format"
+
+
+def needs_fixtures():
+    """Skip marker for tests that read ../shared (present in CI)."""
+    return pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not beside the checkout")
+
+
+def make_song(bars: int = 16, tempo: float = 120.0, seed: int = 0, drums: bool = True) -> pretty_midi.PrettyMIDI:
+    """A small real song: a melody, a bass line, chords and (optionally) drums, `bars` 4/4 bars long."""
+    import random
+
+    rng = random.Random(seed)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+    beat = 60.0 / tempo
+    piano, bass = pretty_midi.Instrument(0, name="piano"), pretty_midi.Instrument(33, name="bass")
+    scale = [0, 2, 4, 5, 7, 9, 11, 12]
+    for b in range(bars):
+        root = [0, 5, 7, 0][b % 4]
+        t0 = b * 4 * beat
+        for p in (48 + root, 52 + root, 55 + root):  # a held chord per bar
+            piano.notes.append(pretty_midi.Note(80, p, t0, t0 + 4 * beat))
+        for k in range(8):  # eighth-note melody
+            p = 72 + scale[rng.randrange(len(scale))]
+            piano.notes.append(pretty_midi.Note(90, p, t0 + k * beat / 2, t0 + (k + 1) * beat / 2))
+        for k in range(4):
+            bass.notes.append(pretty_midi.Note(90, 36 + root, t0 + k * beat, t0 + (k + 0.9) * beat))
+    pm.instruments += [piano, bass]
+    if drums:
+        kit = pretty_midi.Instrument(0, is_drum=True, name="drums")
+        for k in range(bars * 4):
+            kit.notes.append(pretty_midi.Note(100, 36 if k % 2 == 0 else 38, k * beat, k * beat + 0.1))
+        pm.instruments.append(kit)
+    return pm
+
+
+def to_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
+    """Serialise a PrettyMIDI to .mid bytes."""
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def song_path(tmp_path: Path) -> Path:
+    """A 16-bar song written to a .mid file."""
+    p = tmp_path / "song.mid"
+    p.write_bytes(to_bytes(make_song()))
+    return p

@@ -1,0 +1,165 @@
+"""Checkpoint loading: both formats, one file or two, and the refusals."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import FIXTURES, ROOT, needs_fixtures
+from midi_rae.checkpoint import (DEFAULT_CONFIG, CheckpointError, build_models, load_model, read_checkpoint,
+                                 save_checkpoint)
+from midi_rae.swin import SwinDecoder, SwinMAEDecoder
+
+
+@pytest.fixture(scope="module")
+def small_models():
+    torch.manual_seed(0)
+    return build_models(DEFAULT_CONFIG, "swin")
+
+
+def _same_outputs(a, b, x):
+    with torch.no_grad():
+        return torch.equal(a.reconstruct(a.encoder(x)), b.reconstruct(b.encoder(x)))
+
+
+def test_project_format_roundtrip_in_one_file(tmp_path, small_models):
+    enc, dec = small_models
+    p = save_checkpoint(tmp_path / "m.safetensors", enc, dec, {**DEFAULT_CONFIG, "steps_per_beat": 8}, {"step": 7})
+    b = load_model(p)
+    assert b.config["steps_per_beat"] == 8 and b.meta["step"] == 7
+    assert isinstance(b.decoder, SwinDecoder)
+    x = (torch.rand(2, 1, 128, 128) > 0.9).float()
+    with torch.no_grad():
+        assert torch.equal(b.encoder(x).patches.levels[0].emb, enc.eval()(x).patches.levels[0].emb)
+        assert torch.equal(b.reconstruct(b.encoder(x)), dec.eval()(enc(x)))
+
+
+def test_project_format_holds_no_pickle(tmp_path, small_models):
+    enc, dec = small_models
+    p = save_checkpoint(tmp_path / "m.safetensors", enc, dec, DEFAULT_CONFIG)
+    data = p.read_bytes()
+    assert data[:2] != b"PK" and b"\x80\x04\x95" not in data[:64]
+
+
+def test_project_format_in_two_files(tmp_path, small_models):
+    enc, dec = small_models
+    pe = save_checkpoint(tmp_path / "enc.safetensors", enc, None, DEFAULT_CONFIG)
+    pd = save_checkpoint(tmp_path / "dec.safetensors", None, dec, DEFAULT_CONFIG)
+    both = load_model(pe, decoder=pd)
+    one = load_model(save_checkpoint(tmp_path / "both.safetensors", enc, dec, DEFAULT_CONFIG))
+    assert _same_outputs(both, one, (torch.rand(1, 1, 128, 128) > 0.8).float())
+
+
+def test_encoder_only_file_has_no_decoder(tmp_path, small_models):
+    b = load_model(save_checkpoint(tmp_path / "enc.safetensors", small_models[0], None, DEFAULT_CONFIG))
+    assert b.decoder is None
+    with pytest.raises(CheckpointError, match="no decoder"):
+        b.reconstruct(b.encoder(torch.zeros(1, 1, 128, 128)))
+
+
+def test_default_path_without_a_shipped_checkpoint_says_so(monkeypatch, tmp_path):
+    import midi_rae.checkpoint as ck
+    monkeypatch.setattr(ck, "DEFAULT_CHECKPOINT", tmp_path / "none.safetensors")
+    with pytest.raises(CheckpointError, match="No default checkpoint"):
+        load_model()
+
+
+@needs_fixtures()
+@pytest.mark.parametrize("family,levels", [("six-level", 6), ("seven-level", 7)])
+def test_original_format_loads_with_config_rebuilt(family, levels):
+    b = load_model(FIXTURES / family / "SwinEncoder__best.pt", decoder=FIXTURES / family / "SwinDecoder__best.pt")
+    assert b.num_levels == levels
+    assert b.config["steps_per_beat"] is None  # not recorded by the original code
+    assert b.meta["epoch"] == 25
+
+
+@needs_fixtures()
+def test_original_format_mae_decoder_loads():
+    b = load_model(FIXTURES / "six-level" / "SwinEncoder__best.pt",
+                   decoder=FIXTURES / "six-level" / "SwinMAEDecoder__best.pt")
+    assert isinstance(b.decoder, SwinMAEDecoder)
+    with torch.no_grad():
+        assert tuple(b.reconstruct(b.encoder(torch.zeros(1, 1, 128, 128))).shape) == (1, 1, 128, 128)
+
+
+@needs_fixtures()
+def test_original_format_loads_without_omegaconf_installed(tmp_path):
+    code = ("import sys; sys.modules['omegaconf'] = None\n"
+            "from midi_rae.checkpoint import load_model\n"
+            f"b = load_model(r'{FIXTURES / 'six-level' / 'SwinEncoder__best.pt'}')\n"
+            "print(b.config['embed_dim'], b.config['depths'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "8 [1, 2, 2, 6, 2, 1]"
+
+
+@needs_fixtures()
+def test_orig_mod_prefix_is_stripped(tmp_path):
+    raw = open(FIXTURES / "six-level" / "SwinEncoder__best.pt", "rb").read()
+    parts, cfg, _ = read_checkpoint(raw)
+    sd = {"_orig_mod." + k: v for k, v in parts["encoder"].items()}
+    p = tmp_path / "compiled.pt"
+    torch.save({"model_state_dict": sd, "epoch": 3, "val_loss": 0.1}, p)
+    assert load_model(p).num_levels == 6
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_pickle_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    p = tmp_path / "evil.pt"
+    torch.save({"model_state_dict": {"patch_embed.weight": torch.zeros(1)}, "config": _Payload(marker)}, p)
+    with pytest.raises(CheckpointError, match="Refused to load evil.pt") as e:
+        load_model(p)
+    assert "system" in str(e.value)
+    assert not marker.exists()
+
+
+def test_state_dict_of_the_wrong_shape_names_keys_and_shapes(tmp_path, small_models):
+    enc, _ = small_models
+    p = save_checkpoint(tmp_path / "m.safetensors", enc, None, {**DEFAULT_CONFIG, "embed_dim": 16})
+    with pytest.raises(CheckpointError) as e:
+        load_model(p)
+    msg = str(e.value)
+    assert "patch_embed.weight (8, 1, 4, 4) vs (16, 1, 4, 4)" in msg
+    assert "\n" not in msg
+
+
+@needs_fixtures()
+def test_decoder_from_another_family_is_refused_with_the_mismatch(tmp_path):
+    with pytest.raises(CheckpointError, match="decoder weights in SwinDecoder__best.pt do not fit"):
+        load_model(FIXTURES / "six-level" / "SwinEncoder__best.pt",
+                   decoder=FIXTURES / "seven-level" / "SwinDecoder__best.pt")
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b"", "is empty"),
+    (b"hello, this is text and not a checkpoint", "neither a safetensors"),
+    (b"PK\x03\x04" + b"\x00" * 100, "not a readable PyTorch checkpoint"),
+])
+def test_junk_files_get_one_sentence(tmp_path, content, expected):
+    p = tmp_path / "junk.pt"
+    p.write_bytes(content)
+    with pytest.raises(CheckpointError, match=expected) as e:
+        load_model(p)
+    assert str(e.value).endswith(".") and "\n" not in str(e.value)
+
+
+def test_truncated_safetensors_is_refused(tmp_path, small_models):
+    p = save_checkpoint(tmp_path / "m.safetensors", small_models[0], None, DEFAULT_CONFIG)
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(p.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="damaged or cut off"):
+        load_model(cut)
+
+
+def test_missing_file_is_named():
+    with pytest.raises(CheckpointError, match="There is no checkpoint file at"):
+        load_model("/nonexistent/model.safetensors")
