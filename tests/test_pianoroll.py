@@ -1,0 +1,432 @@
+"""Specification of midi_rae.pianoroll: MIDI <-> piano roll, model windows, and refusing bad input."""
+from __future__ import annotations
+
+import io
+import re
+import struct
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+
+from midi_rae.pianoroll import (MAX_MIDI_BYTES, MidiError, PianoRoll, bar_beat_label, midi_bytes,
+                                midi_to_roll, note_name, roll_to_midi, transpose, windows)
+
+# At 120 BPM and 4 steps per beat one step lasts 0.125 s.
+SONG_STEPS = 24  # the song's last pitched note ends at 3.0 s
+SONG_STEPS_WITH_DRUMS = 30  # its drum hit ends at 3.75 s
+
+
+def song(time_signature: tuple[int, int] | None = None) -> pretty_midi.PrettyMIDI:
+    """Piano, bass and drums at 120 BPM, with overlapping and back-to-back repeated notes."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    if time_signature:
+        pm.time_signature_changes.append(pretty_midi.TimeSignature(*time_signature, 0.0))
+    piano = pretty_midi.Instrument(program=0, name="Piano")
+    piano.notes += [
+        pretty_midi.Note(velocity=90, pitch=60, start=0.5, end=1.0),
+        pretty_midi.Note(velocity=90, pitch=64, start=0.5, end=2.0),  # overlaps 60 and 67
+        pretty_midi.Note(velocity=90, pitch=67, start=1.0, end=1.5),
+        pretty_midi.Note(velocity=90, pitch=72, start=2.0, end=2.5),  # 72 repeated back to back
+        pretty_midi.Note(velocity=90, pitch=72, start=2.5, end=3.0),
+    ]
+    bass = pretty_midi.Instrument(program=33, name="Bass")
+    bass.notes.append(pretty_midi.Note(velocity=90, pitch=40, start=0.0, end=2.0))
+    drums = pretty_midi.Instrument(program=0, is_drum=True, name="Drums")
+    drums.notes.append(pretty_midi.Note(velocity=100, pitch=38, start=3.5, end=3.75))
+    pm.instruments += [piano, bass, drums]
+    return pm
+
+
+def song_bytes(time_signature: tuple[int, int] | None = None) -> bytes:
+    return midi_bytes(song(time_signature))
+
+
+def mido_bytes(events: list[mido.Message | mido.MetaMessage]) -> bytes:
+    """A one-track MIDI file at 480 ticks per beat; event times are deltas in ticks."""
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack(events))
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    return buffer.getvalue()
+
+
+def tempo_change_bytes() -> bytes:
+    """4 beats at 120 BPM, then 60 BPM; one C4 on beat 8 (0-based), i.e. at 2 s + 4 s = 6 s."""
+    return mido_bytes([
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120), time=0),
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(60), time=4 * 480),
+        mido.Message("note_on", note=60, velocity=90, time=4 * 480),
+        mido.Message("note_off", note=60, velocity=0, time=480),
+    ])
+
+
+def roll_from_notes(notes: list[tuple[int, int, int]], steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(array, onsets) drawn from (pitch, first step, end step) notes."""
+    array = np.zeros((128, steps), dtype=np.uint8)
+    onsets = np.zeros((128, steps), dtype=np.uint8)
+    for pitch, a, b in notes:
+        array[pitch, a:b] = 1
+        onsets[pitch, a] = 1
+    return array, onsets
+
+
+def steps_of(row: np.ndarray) -> list[int]:
+    return np.flatnonzero(row).tolist()
+
+
+def refused(source, **kwargs) -> str:
+    """The MidiError message for source, checked to be a single plain sentence."""
+    with pytest.raises(MidiError) as info:
+        midi_to_roll(source, **kwargs)
+    message = str(info.value)
+    assert message.endswith(".")
+    assert "\n" not in message and "Traceback" not in message
+    assert re.search(r"[.!?]\s", message) is None, f"more than one sentence: {message!r}"
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: shape, placement, timing
+
+def test_roll_is_uint8_binary_with_a_row_per_pitch():
+    roll = midi_to_roll(song_bytes())
+    assert roll.array.dtype == np.uint8 and roll.onsets.dtype == np.uint8
+    assert roll.array.shape == roll.onsets.shape == (128, SONG_STEPS)
+    assert set(np.unique(roll.array)) == {0, 1}
+
+
+def test_note_from_half_a_second_to_a_second_at_120_bpm_covers_steps_4_to_7():
+    roll = midi_to_roll(song_bytes())
+    assert steps_of(roll.array[60]) == [4, 5, 6, 7]
+    assert steps_of(roll.onsets[60]) == [4]
+
+
+def test_overlapping_notes_each_keep_their_own_steps():
+    roll = midi_to_roll(song_bytes())
+    assert steps_of(roll.array[64]) == list(range(4, 16))
+    assert steps_of(roll.array[67]) == list(range(8, 12))
+    assert steps_of(roll.array[40]) == list(range(0, 16))
+
+
+def test_repeated_notes_fill_the_row_and_are_told_apart_by_onsets():
+    roll = midi_to_roll(song_bytes())
+    assert steps_of(roll.array[72]) == list(range(16, 24))
+    assert steps_of(roll.onsets[72]) == [16, 20]
+
+
+def test_tempo_change_is_respected_note_on_beat_8_lands_on_step_32():
+    roll = midi_to_roll(tempo_change_bytes())
+    assert steps_of(roll.onsets[60]) == [32]
+    assert steps_of(roll.array[60]) == [32, 33, 34, 35]
+    assert roll.step_times[32] == pytest.approx(6.0)
+    assert roll.beat_times[4:9] == pytest.approx([2.0, 3.0, 4.0, 5.0, 6.0])
+    assert roll.tempo_bpm == pytest.approx(120.0)
+
+
+def test_eight_steps_per_beat_doubles_the_length_and_positions():
+    roll = midi_to_roll(song_bytes(), steps_per_beat=8)
+    assert roll.steps == 2 * SONG_STEPS
+    assert steps_of(roll.array[60]) == list(range(8, 16))
+
+
+def test_drums_are_left_out_by_default():
+    roll = midi_to_roll(song_bytes())
+    assert not roll.array[38].any()
+    assert roll.steps == SONG_STEPS
+    assert roll.instruments == ["Piano", "Bass"]
+
+
+def test_drums_are_included_when_asked():
+    roll = midi_to_roll(song_bytes(), include_drums=True)
+    assert steps_of(roll.array[38]) == [28, 29]
+    assert roll.steps == SONG_STEPS_WITH_DRUMS
+    assert roll.instruments == ["Piano", "Bass", "Drums"]
+
+
+def test_timing_metadata_of_a_120_bpm_song():
+    roll = midi_to_roll(song_bytes())
+    assert roll.tempo_bpm == pytest.approx(120.0)
+    assert roll.duration_s == pytest.approx(3.0)
+    assert roll.beats == 6
+    assert roll.beat_times == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    assert roll.step_times == pytest.approx(np.arange(SONG_STEPS) * 0.125)
+    assert roll.time_signature == (4, 4)
+    assert roll.n_notes == 6
+
+
+def test_name_comes_from_the_file_name_or_the_argument(tmp_path):
+    path = tmp_path / "etude.mid"
+    path.write_bytes(song_bytes())
+    assert midi_to_roll(path).name == "etude"
+    assert midi_to_roll(str(path), name="Etude in C").name == "Etude in C"
+    assert midi_to_roll(song_bytes()).name == "untitled"
+
+
+def test_bars_and_steps_per_bar_in_four_four():
+    roll = midi_to_roll(song_bytes())
+    assert roll.steps_per_bar == 16
+    assert roll.bars == 1.5
+
+
+def test_pitch_range_spans_the_sounding_pitches():
+    assert midi_to_roll(song_bytes()).pitch_range() == (40, 72)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bar:beat labels and note names
+
+def test_bar_beat_labels_in_four_four():
+    roll = midi_to_roll(song_bytes())
+    assert [bar_beat_label(s, roll) for s in (0, 4, 5, 15, 16)] == ["1:1", "1:2", "1:2", "1:4", "2:1"]
+
+
+def test_bar_beat_labels_in_three_four_use_three_beats_per_bar():
+    roll = midi_to_roll(song_bytes((3, 4)))
+    assert roll.time_signature == (3, 4)
+    assert [bar_beat_label(s, roll) for s in (8, 12)] == ["1:3", "2:1"]
+
+
+def test_six_eight_counts_two_dotted_quarter_beats_per_bar_like_pretty_midi():
+    roll = midi_to_roll(song_bytes((6, 8)))
+    # pretty_midi counts 6/8 in dotted-quarter beats (0.75 s at 120 BPM), two to a bar
+    assert roll.beat_times[:3] == pytest.approx([0.0, 0.75, 1.5])
+    assert roll.steps_per_bar == 8
+    assert bar_beat_label(8, roll) == "2:1"
+
+
+@pytest.mark.parametrize("pitch, name", [(60, "C4"), (61, "C#4"), (21, "A0"), (127, "G9")])
+def test_note_names(pitch, name):
+    assert note_name(pitch) == name
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing and round trips
+
+def roundtrip(roll: PianoRoll, **kwargs) -> PianoRoll:
+    return midi_to_roll(midi_bytes(roll_to_midi(roll)), steps_per_beat=roll.steps_per_beat, **kwargs)
+
+
+@pytest.mark.parametrize("steps_per_beat", [1, 2, 3, 4, 6, 8, 12])
+def test_roundtrip_reproduces_array_and_onsets_exactly(steps_per_beat):
+    roll = midi_to_roll(song_bytes(), steps_per_beat=steps_per_beat, include_drums=True)
+    back = roundtrip(roll)
+    np.testing.assert_array_equal(back.array, roll.array)
+    np.testing.assert_array_equal(back.onsets, roll.onsets)
+
+
+def test_roundtrip_of_a_file_with_a_tempo_change_keeps_every_step():
+    roll = midi_to_roll(tempo_change_bytes())
+    back = roundtrip(roll)
+    np.testing.assert_array_equal(back.array, roll.array)
+    np.testing.assert_array_equal(back.onsets, roll.onsets)
+
+
+def test_roundtrip_in_six_eight_keeps_the_time_signature_and_every_step():
+    roll = midi_to_roll(song_bytes((6, 8)))
+    back = roundtrip(roll)
+    assert back.time_signature == (6, 8)
+    np.testing.assert_array_equal(back.array, roll.array)
+    np.testing.assert_array_equal(back.onsets, roll.onsets)
+
+
+def test_bare_array_with_onsets_roundtrips_repeated_and_overlapping_notes():
+    array, onsets = roll_from_notes([(60, 0, 4), (60, 4, 8), (60, 8, 9), (62, 2, 3), (64, 0, 16)], steps=16)
+    pm = roll_to_midi(array, steps_per_beat=4, tempo_bpm=100.0, onsets=onsets)
+    back = midi_to_roll(midi_bytes(pm))
+    np.testing.assert_array_equal(back.array, array)
+    np.testing.assert_array_equal(back.onsets, onsets)
+
+
+def test_a_run_without_inner_onsets_is_written_as_one_note():
+    array, _ = roll_from_notes([(60, 0, 8)], steps=8)
+    notes = roll_to_midi(array, steps_per_beat=4, tempo_bpm=120.0).instruments[0].notes
+    assert [(n.pitch, n.start, n.end) for n in notes] == [(60, 0.0, 1.0)]
+
+
+def test_a_roll_is_written_with_its_own_tempo_and_program():
+    roll = midi_to_roll(tempo_change_bytes())
+    pm = roll_to_midi(roll, program=40)
+    assert pm.get_tempo_changes()[1].tolist() == [pytest.approx(120.0)]
+    assert pm.instruments[0].program == 40
+
+
+# ---------------------------------------------------------------------------------------------
+# Model windows
+
+def test_windows_cover_every_step_and_pad_the_last_one():
+    array, _ = roll_from_notes([(60, 0, 300), (30, 299, 300)], steps=300)
+    batch, starts = windows(array, width=128)
+    assert batch.dtype == torch.float32 and batch.shape == (3, 1, 128, 128)
+    assert starts.tolist() == [0, 128, 256]
+    np.testing.assert_array_equal(batch[2, 0, :, :44].numpy(), array[:, 256:300])
+    assert not batch[2, 0, :, 44:].any()
+
+
+def test_window_rows_are_pitches():
+    roll = midi_to_roll(song_bytes())
+    batch, _ = windows(roll, width=32)
+    np.testing.assert_array_equal(batch[0, 0, :, :SONG_STEPS].numpy(), roll.array)
+    assert batch[0, 0, 60, 4] == 1.0
+
+
+def test_a_roll_shorter_than_the_width_gives_one_padded_window():
+    roll = midi_to_roll(song_bytes())
+    batch, starts = windows(roll, width=128)
+    assert batch.shape == (1, 1, 128, 128) and starts.tolist() == [0]
+    assert not batch[0, 0, :, SONG_STEPS:].any()
+
+
+def test_hop_sets_the_spacing_of_window_starts():
+    array = np.ones((128, 300), dtype=np.uint8)
+    batch, starts = windows(array, width=128, hop=64)
+    assert starts.tolist() == [0, 64, 128, 192]
+    assert batch.shape == (4, 1, 128, 128)
+
+
+def test_without_padding_only_full_windows_are_returned():
+    array = np.ones((128, 300), dtype=np.uint8)
+    batch, starts = windows(array, width=128, pad=False)
+    assert starts.tolist() == [0, 128]
+    assert bool(batch.all())
+
+
+# ---------------------------------------------------------------------------------------------
+# Transposition
+
+def test_transpose_moves_rows_and_onsets_by_semitones():
+    roll = midi_to_roll(song_bytes())
+    up = transpose(roll, 2)
+    np.testing.assert_array_equal(up.array[62], roll.array[60])
+    np.testing.assert_array_equal(up.onsets[74], roll.onsets[72])
+    assert up.pitch_range() == (42, 74)
+    assert up.n_notes == roll.n_notes
+
+
+def test_transpose_drops_notes_pushed_past_pitch_127():
+    roll = midi_to_roll(song_bytes())
+    up = transpose(roll, 60)  # 72 -> 132 is dropped, 67 -> 127 survives
+    np.testing.assert_array_equal(up.array[127], roll.array[67])
+    assert up.pitch_range() == (100, 127)
+    assert up.n_notes == roll.n_notes - 2
+    assert up.array.sum() == roll.array.sum() - roll.array[72].sum()
+
+
+def test_transpose_down_drops_notes_below_pitch_0():
+    roll = midi_to_roll(song_bytes())
+    down = transpose(roll, -60)  # 40 is dropped, 60 -> 0 survives
+    assert down.pitch_range() == (0, 12)
+    assert not down.array[:, :4].any()  # the bass note filled steps 0..3 alone
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input: always MidiError, always one plain sentence
+
+def test_text_is_not_midi():
+    message = refused(b"Dear diary, today I wrote a song.\n")
+    assert message == "This file is not a MIDI file (it does not start with an 'MThd' header)."
+
+
+def test_empty_bytes():
+    assert refused(b"") == "The file is empty."
+
+
+def test_a_file_cut_in_half_is_reported_as_cut_off():
+    data = song_bytes()
+    assert refused(data[:len(data) // 2]) == "The MIDI file is cut off: it ends in the middle of a track."
+
+
+def test_header_only():
+    assert refused(song_bytes()[:14]) == "The MIDI file has a header but no tracks."
+
+
+def test_a_header_cut_short():
+    assert refused(song_bytes()[:10]) == "The MIDI file is cut off: it ends inside its header."
+
+
+def test_a_track_without_its_mtrk_marker():
+    data = song_bytes().replace(b"MTrk", b"XXXX", 1)
+    assert refused(data) == "The MIDI file is damaged: track 1 does not start with an 'MTrk' marker."
+
+
+def test_garbage_inside_a_track():
+    body = b"\x00\x90\x3c\xff\xff\xff"  # a note-on whose data bytes are out of range
+    data = b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
+    assert refused(data) == "The MIDI file is damaged: one of its tracks contains invalid data."
+
+
+def test_smpte_timing_is_refused():
+    data = song_bytes()
+    data = data[:12] + struct.pack(">H", 0xE728) + data[14:]  # -25 fps, 40 ticks per frame
+    assert refused(data) == "This MIDI file counts time in SMPTE frames, which is not supported."
+
+
+def test_a_file_without_notes():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    pm.instruments.append(pretty_midi.Instrument(program=0))
+    assert refused(midi_bytes(pm)) == "The MIDI file contains no notes."
+
+
+def test_a_drums_only_file_has_no_notes_unless_drums_are_included():
+    pm = song()
+    pm.instruments = [inst for inst in pm.instruments if inst.is_drum]
+    data = midi_bytes(pm)
+    assert refused(data) == "The MIDI file contains only drum notes, and drums are left out."
+    assert midi_to_roll(data, include_drums=True).n_notes == 1
+
+
+@pytest.mark.parametrize("micros_per_beat, bpm_text", [
+    (0xFFFFFF, "3.6"),  # the slowest tempo MIDI can store; 1 BPM does not fit in a set_tempo event
+    (mido.bpm2tempo(5), "5"),
+    (mido.bpm2tempo(5000), "5,000"),
+])
+def test_absurd_tempo(micros_per_beat, bpm_text):
+    data = mido_bytes([
+        mido.MetaMessage("set_tempo", tempo=micros_per_beat, time=0),
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=480),
+    ])
+    assert refused(data) == (f"The MIDI file sets an absurd tempo of {bpm_text} BPM; "
+                             "a tempo must lie between 10 and 1000 BPM.")
+
+
+def test_an_absurdly_long_piece():
+    data = mido_bytes([  # one note held for 6,000 beats = 24,000 steps
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=6000 * 480),
+    ])
+    assert "too long" in refused(data)
+
+
+def test_ten_megabytes_of_random_bytes_are_refused_by_size():
+    data = np.random.default_rng(0).bytes(10 * 1024 * 1024)
+    assert refused(data) == "The file is 10.0 MB; the limit is 8 MB."
+
+
+def test_a_ten_megabyte_file_is_refused_by_size(tmp_path):
+    path = tmp_path / "huge.mid"
+    path.write_bytes(np.random.default_rng(0).bytes(10 * 1024 * 1024))
+    assert refused(path) == "The file is 10.0 MB; the limit is 8 MB."
+
+
+def test_seven_megabytes_of_random_bytes_behind_a_midi_header_are_refused():
+    data = b"MThd" + np.random.default_rng(0).bytes(7 * 1024 * 1024)
+    assert len(data) < MAX_MIDI_BYTES
+    refused(data)
+
+
+def test_seven_megabytes_of_random_bytes_inside_a_valid_track_are_refused():
+    body = np.random.default_rng(0).bytes(7 * 1024 * 1024)
+    data = b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
+    refused(data)
+
+
+def test_a_path_that_does_not_exist(tmp_path):
+    assert refused(tmp_path / "missing.mid") == "The file 'missing.mid' does not exist."
+
+
+def test_a_folder_is_not_a_midi_file(tmp_path):
+    (tmp_path / "songs").mkdir()
+    assert refused(tmp_path / "songs") == "'songs' is a folder, not a MIDI file."
