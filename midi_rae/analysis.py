@@ -1,6 +1,7 @@
 """Per-level masks, reconstruction metrics, PCA and similarity: pure torch/numpy, no plotting."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -127,3 +128,45 @@ def level_stats(non_empty: list[np.ndarray]) -> list[dict[str, float]]:
         rows.append({"mean": float(frac.mean()), "std": float(frac.std()), "min": float(frac.min()),
                      "max": float(frac.max())})
     return rows
+
+
+@dataclass
+class PCA:
+    """A fitted principal-component projection."""
+
+    mean: np.ndarray          # (D,)
+    components: np.ndarray    # (k, D), rows are unit vectors
+    explained_ratio: np.ndarray  # (k,) share of total variance per component
+    singular_values: np.ndarray  # all of them, descending (the spectrum)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """(n, D) -> (n, k) coordinates."""
+        return (x - self.mean) @ self.components.T
+
+
+def pca_fit(x: np.ndarray, k: int = 3) -> PCA:
+    """PCA of (n, D) rows via the D x D covariance (cheap for the small dims of these models)."""
+    x = np.asarray(x, dtype=np.float64)
+    mean = x.mean(axis=0)
+    xc = x - mean
+    cov = xc.T @ xc / max(len(x) - 1, 1)
+    evals, evecs = np.linalg.eigh(cov)
+    order = np.argsort(evals)[::-1]
+    evals, evecs = np.clip(evals[order], 0, None), evecs[:, order]
+    total = evals.sum()
+    k = min(k, x.shape[1])
+    ratio = evals[:k] / total if total > 0 else np.zeros(k)
+    sv = np.sqrt(evals * max(len(x) - 1, 1))
+    return PCA(mean.astype(np.float32), evecs[:, :k].T.astype(np.float32), ratio, sv)
+
+
+def components_for(ratio_cumulative: np.ndarray, target: float = 0.9) -> int:
+    """How many components reach `target` of the variance."""
+    return int(np.searchsorted(ratio_cumulative, target - 1e-12) + 1)
+
+
+def patch_boxes(grid: int, image: int = 128) -> np.ndarray:
+    """(N, 4) pixel boxes (pitch_lo, step_lo, pitch_hi, step_hi), exclusive hi, for a row-major grid x grid level."""
+    size = image // grid
+    r, c = np.divmod(np.arange(grid * grid), grid)
+    return np.stack([r * size, c * size, (r + 1) * size, (c + 1) * size], axis=1)

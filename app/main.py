@@ -1,0 +1,77 @@
+"""midi-rae explorer: `streamlit run app/main.py` lays out the page; one module per panel."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+APP = Path(__file__).resolve().parent
+for p in (APP, APP.parent):  # `streamlit run app/main.py` puts only app/ on the path
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="midi-rae explorer", page_icon="🎹", layout="wide")
+
+import torch  # noqa: E402
+
+import panel_embed  # noqa: E402
+import panel_masks  # noqa: E402
+import panel_recon  # noqa: E402
+import panel_roll  # noqa: E402
+import sidebar  # noqa: E402
+from midi_rae.pianoroll import MidiError  # noqa: E402
+from state import encode_song, load_roll  # noqa: E402
+from window import compute_window  # noqa: E402
+
+torch.set_grad_enabled(False)
+torch.set_num_threads(max(torch.get_num_threads(), 1))
+
+
+def header(piece, roll, model) -> None:
+    """Title line and a one-line summary of piece and model."""
+    st.markdown("### midi-rae explorer")
+    st.caption(f"**{piece.name}** · {roll.n_notes:,} notes · {roll.bars:.1f} bars of "
+               f"{roll.time_signature[0]}/{roll.time_signature[1]} · {roll.duration_s:.0f} s · "
+               f"{roll.tempo_bpm:.0f} BPM · {roll.steps_per_beat} steps per beat — model: {model.label} "
+               f"({model.bundle.num_levels} levels)")
+
+
+def main() -> None:
+    """Sidebar first (each section returns its parameters), then the panels top to bottom."""
+    model = sidebar.checkpoint_section()
+    piece = sidebar.piece_section()
+    if piece is None:
+        st.info("Drop a MIDI file in the sidebar to begin.")
+        return
+    spb, semis = sidebar.time_section(model.bundle)
+    try:
+        roll = load_roll(piece.key, piece.data, spb, semis, piece.name)
+        sidebar.accept_piece(piece)
+    except MidiError as e:
+        st.error(f"{piece.name} could not be opened. {e}")
+        fallback = sidebar.last_good_piece()
+        if fallback is None or fallback.key == piece.key:
+            st.stop()
+        st.caption(f"Still showing {fallback.name}.")
+        piece = fallback
+        roll = load_roll(piece.key, piece.data, spb, semis, piece.name)
+
+    bars = roll.steps_per_bar
+    n_start_bars = max(1, -(-roll.steps // max(bars, 1)))
+    panel_roll.apply_overview_click(n_start_bars)
+    view = sidebar.view_section(n_start_bars, model.bundle)
+    song = encode_song(piece.key, model.key, spb, semis, roll, model.bundle)
+    start = (view.start_bar - 1) * bars
+    res = compute_window(piece.key, model.key, spb, semis, start, view.mask_ratio, view.empty_mask_ratio,
+                         view.seed, view.threshold, roll, model.bundle)
+
+    header(piece, roll, model)
+    panel_roll.render(song, res, spb, roll.beats_per_bar)
+    patch_px = (model.bundle.encoder.patch_h, model.bundle.encoder.patch_w)
+    panel_masks.render(song, res, patch_px)
+    panel_recon.render(res, model.bundle, view.threshold, view.mask_ratio)
+    panel_embed.render(song, res, (piece.key, model.key, spb, semis))
+
+
+main()

@@ -1,0 +1,141 @@
+"""Embeddings at every level: PCA of the patch embeddings of all windows of the piece."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from midi_rae.analysis import PCA, components_for, pca_fit
+from midi_rae.figures import explained_variance, pca_scatter
+from midi_rae.pianoroll import note_name
+
+MAX_POINTS = 4000
+COLOR_MODES = ["Time (bar)", "Pitch (patch centre)", "Non-empty / empty", "Visible / masked (this window)"]
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def level_pca(midi_key: str, ckpt_key: str, spb: int, semis: int, level: int, _emb: np.ndarray) -> PCA:
+    """PCA of one level's embeddings over all windows (cached per piece, checkpoint and settings)."""
+    return pca_fit(_emb.reshape(-1, _emb.shape[-1]), k=3)
+
+
+def _point_meta(song, level: int) -> dict[str, np.ndarray]:
+    W, N, _ = song.level_emb[level].shape
+    g = int(round(np.sqrt(N)))
+    size = 128 // g
+    spbar = max(song.roll.steps_per_bar, 1)
+    w, n = np.divmod(np.arange(W * N), N)
+    row, col = np.divmod(n, g)
+    start = song.starts[w] + col * size
+    return {"window": w, "patch": n, "bar": start / spbar + 1, "pitch": row * size + size / 2,
+            "pitch_lo": row * size, "pitch_hi": row * size + size - 1, "step": start, "size": np.full(W * N, size),
+            "non_empty": song.level_non_empty[level].reshape(-1)}
+
+
+def _hover(meta: dict, idx: np.ndarray, spbar: int) -> list[str]:
+    out = []
+    for i in idx:
+        b0 = meta["step"][i] / spbar + 1
+        b1 = (meta["step"][i] + meta["size"][i]) / spbar + 1
+        out.append(f"window {meta['window'][i] + 1} · bars {b0:.4g}–{b1:.4g} · "
+                   f"{note_name(int(meta['pitch_lo'][i]))}–{note_name(int(min(meta['pitch_hi'][i], 127)))}"
+                   f"{'' if meta['non_empty'][i] else ' · empty'}")
+    return out
+
+
+def _subsample(n: int, keep: np.ndarray) -> np.ndarray:
+    """At most MAX_POINTS indices, always including `keep` (the current window's points)."""
+    if n <= MAX_POINTS:
+        return np.arange(n)
+    rng = np.random.default_rng(0)
+    rest = np.setdiff1d(np.arange(n), keep)
+    pick = rng.choice(rest, size=max(MAX_POINTS - len(keep), 0), replace=False)
+    return np.sort(np.concatenate([keep, pick]))
+
+
+def spectrum_table(song, keys: tuple) -> pd.DataFrame:
+    """Per level: explained variance of PC1–3 and how many components reach 90%."""
+    rows = []
+    for k, emb in enumerate(song.level_emb):
+        p = level_pca(*keys, k, emb)
+        cum = np.cumsum(p.singular_values ** 2) / max(float((p.singular_values ** 2).sum()), 1e-12)
+        r = p.explained_ratio
+        rows.append({"Level": k, "Dim": emb.shape[-1], "Points": emb.shape[0] * emb.shape[1],
+                     "PC1 %": round(100 * float(r[0]), 1) if len(r) > 0 else None,
+                     "PC2 %": round(100 * float(r[1]), 1) if len(r) > 1 else None,
+                     "PC3 %": round(100 * float(r[2]), 1) if len(r) > 2 else None,
+                     "Components for 90%": components_for(cum, 0.9)})
+    return pd.DataFrame(rows).set_index("Level")
+
+
+def _window_visibility(mask: np.ndarray, g: int) -> np.ndarray:
+    """Share of each level-g patch's finest patches that are masked."""
+    gf = int(round(np.sqrt(mask.size)))
+    hidden = (~mask).reshape(gf, gf).astype(np.float32)
+    f = gf // g
+    return hidden.reshape(g, f, g, f).mean(axis=(1, 3)).reshape(-1)
+
+
+def render(song, res, keys: tuple) -> None:
+    """Level picker, colour picker, 2-D and 3-D PCA, explained variance."""
+    st.subheader("Embeddings (PCA over all windows of the piece)")
+    L = len(song.level_emb)
+    grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
+    c1, c2 = st.columns([3, 2])
+    level = c1.radio("Level", list(range(L)), format_func=lambda k: f"{k} · {grids[k]}×{grids[k]}",
+                     horizontal=True, key="pca_level", index=min(3, L - 1))
+    mode = c2.selectbox("Colour by", COLOR_MODES, key="pca_color")
+    emb = song.level_emb[level]
+    W, N, D = emb.shape
+    pca = level_pca(*keys, level, emb)
+    meta = _point_meta(song, level)
+    spbar = max(song.roll.steps_per_bar, 1)
+    cur_w = int(np.argmin(np.abs(song.starts - res.start)))
+    keep = np.arange(cur_w * N, (cur_w + 1) * N)
+    idx = _subsample(W * N, keep)
+    coords = pca.transform(emb.reshape(-1, D)[idx])
+    hover = _hover(meta, idx, spbar)
+    highlight = np.isin(idx, keep)
+    if mode == "Visible / masked (this window)":
+        win = pca.transform(res.masked_emb[level])
+        share = _window_visibility(res.mask, grids[level])
+        cats = np.where(share == 0, 1, np.where(share >= 1, 3, 2))
+        coords = np.concatenate([coords, win])
+        color = np.concatenate([np.zeros(len(idx), dtype=int), cats])
+        names = {0: "other windows (unmasked)", 1: "this window: visible", 2: "this window: partly masked",
+                 3: "this window: masked"}
+        wmeta_hover = [f"this window (masked input) · patch {i}" for i in range(len(win))]
+        hover = hover + wmeta_hover
+        kw = dict(categorical=True, category_names=names, highlight=None)
+    elif mode == "Non-empty / empty":
+        color = meta["non_empty"][idx]
+        kw = dict(categorical=True, category_names={True: "non-empty", False: "empty"}, highlight=highlight)
+    elif mode == "Pitch (patch centre)":
+        color = meta["pitch"][idx]
+        kw = dict(categorical=False, highlight=highlight)
+    else:
+        color = meta["bar"][idx]
+        kw = dict(categorical=False, highlight=highlight)
+    label = mode.split(" (")[0]
+    ratio = pca.explained_ratio
+    title = f"Level {level} ({grids[level]}×{grids[level]}, dim {D}): {W * N:,} patch embeddings" + \
+            (f", {len(idx):,} drawn" if len(idx) < W * N else "")
+    a, b = st.columns(2)
+    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, **kw)
+    if level == 0 and mode != "Visible / masked (this window)":
+        order = np.argsort(meta["bar"][idx])
+        f2.add_trace(go.Scattergl(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
+                                  line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
+    a.plotly_chart(f2, width="stretch", key="pca2d")
+    if D >= 3:
+        b.plotly_chart(pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw),
+                       width="stretch", key="pca3d")
+    else:
+        b.info("This level has fewer than three dimensions; no 3-D view.")
+    c, d = st.columns([2, 3])
+    c.plotly_chart(explained_variance(ratio, title=f"Explained variance, level {level}"), width="stretch",
+                   key="pca_var")
+    d.caption("Every level at a glance: how concentrated each level's variance is (few components = a "
+              "low-dimensional or collapsed level).")
+    d.dataframe(spectrum_table(song, keys), width="stretch")

@@ -1,0 +1,28 @@
+"""Non-empty masks per level over the window, and the spec's statistics table for window and piece."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from midi_rae.figures import level_masks
+
+
+def stats_table(song, res, patch_px: tuple[int, int]) -> pd.DataFrame:
+    """Per level: grid, patch size, dim, non-empty % in this window and over the piece's windows."""
+    rows = []
+    for k, (ne, st_, emb) in enumerate(zip(res.level_non_empty, song.stats, song.level_emb)):
+        g = ne.shape[0]
+        rows.append({"Level": k, "Grid": f"{g}×{g}", "Patch (steps × semitones)": f"{128 // g}×{128 // g}",
+                     "Dim": emb.shape[-1], "This window %": round(100 * float(ne.mean()), 1),
+                     "Piece mean %": round(st_["mean"], 1), "Std %": round(st_["std"], 1),
+                     "Min %": round(st_["min"], 1), "Max %": round(st_["max"], 1)})
+    return pd.DataFrame(rows).set_index("Level")
+
+
+def render(song, res, patch_px: tuple[int, int]) -> None:
+    """The masks figure and the table."""
+    st.subheader("Non-empty patches per level")
+    st.caption("A patch is non-empty when any of its pixels holds a note. Coarser levels are the 2×2 max-pool "
+               f"of finer ones; statistics over the piece use its {song.n_windows} windows.")
+    st.plotly_chart(level_masks(res.level_non_empty, res.image), width="stretch", key="masks_chart")
+    st.dataframe(stats_table(song, res, patch_px), width="stretch")

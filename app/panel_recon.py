@@ -1,0 +1,47 @@
+"""Masked reconstruction: original, masked input, probabilities, binarized, errors, and the scores."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from midi_rae.figures import reconstruction_row
+
+
+def _fmt(v: float) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """Precision, recall, F1, specificity on masked patches and on all patches."""
+    rows = {}
+    for key, label in (("masked", "Masked patches"), ("all", "All patches (visible pasted back)"),
+                       ("all_raw", "All patches (raw decoder output)")):
+        m = metrics[key]
+        rows[label] = {"Precision": _fmt(m["precision"]), "Recall": _fmt(m["recall"]), "F1": _fmt(m["f1"]),
+                       "Specificity": _fmt(m["specificity"]), "Note pixels": m["tp"] + m["fn"]}
+    return pd.DataFrame(rows).T
+
+
+def render(res, bundle, threshold: float, mask_ratio: float) -> None:
+    """The five-panel row and the metrics, or why there is none."""
+    st.subheader("Masked reconstruction")
+    n_hidden = int((~res.mask).sum())
+    if res.probs is None:
+        st.info("This checkpoint holds an encoder only, so there is no reconstruction to show; load a checkpoint "
+                "with a decoder (or add the decoder file) to see one.")
+        return
+    binary = np.where(res.hidden_px, res.probs > threshold, res.image > 0)
+    st.caption(f"{n_hidden} of {res.mask.size} finest patches hidden (mask ratio {mask_ratio:.2f}); the decoder "
+               f"fills them in from what the encoder saw. Threshold {threshold:.2f}.")
+    st.plotly_chart(reconstruction_row(res.image, res.hidden_px, res.probs, binary, threshold),
+                    width="stretch", key="recon_chart")
+    m = res.metrics
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("F1, masked patches", _fmt(m["masked"]["f1"]))
+    c2.metric("Precision, masked", _fmt(m["masked"]["precision"]))
+    c3.metric("Recall, masked", _fmt(m["masked"]["recall"]))
+    c4.metric("F1, all patches", _fmt(m["all"]["f1"]))
+    st.dataframe(metrics_table(m), width="stretch")

@@ -1,0 +1,177 @@
+"""Sidebar sections: each returns the parameters it sets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import streamlit as st
+
+from midi_rae.checkpoint import CheckpointError, ModelBundle
+from midi_rae.pianoroll import MAX_MIDI_BYTES
+
+from state import (checkpoint_folder, decoder_beside, default_bundle, digest, example_files, folder_checkpoints,
+                   load_bundle)
+
+STEPS_PER_BEAT_CHOICES = [1, 2, 3, 4, 6, 8, 12]
+
+
+@dataclass
+class ModelChoice:
+    """The model in use and how the page should name it."""
+
+    bundle: ModelBundle
+    key: str
+    label: str
+
+
+@dataclass
+class Piece:
+    """The MIDI file in use."""
+
+    data: bytes
+    key: str
+    name: str
+
+
+@dataclass
+class ViewSettings:
+    """Everything the per-window views depend on."""
+
+    start_bar: int
+    mask_ratio: float
+    empty_mask_ratio: float
+    seed: int
+    threshold: float
+
+
+def checkpoint_section() -> ModelChoice:
+    """Pick the checkpoint: the shipped default, an upload, or a file from the server's folder."""
+    st.sidebar.header("Checkpoint")
+    folder = checkpoint_folder()
+    options = ["Shipped default", "Upload"] + (["Server folder"] if folder else [])
+    source = st.sidebar.radio("Checkpoint source", options, horizontal=True, key="ckpt_source",
+                              label_visibility="collapsed")
+    choice: Optional[ModelChoice] = None
+    try:
+        if source == "Upload":
+            choice = _uploaded_checkpoint()
+        elif source == "Server folder" and folder is not None:
+            choice = _folder_checkpoint(folder)
+    except CheckpointError as e:
+        st.sidebar.error(str(e))
+        choice = None
+    if choice is None:
+        try:
+            choice = ModelChoice(default_bundle(), "default", "shipped default")
+        except CheckpointError as e:
+            st.error(str(e))
+            st.stop()
+    st.sidebar.caption(_describe(choice))
+    return choice
+
+
+def _uploaded_checkpoint() -> Optional[ModelChoice]:
+    enc = st.sidebar.file_uploader("Encoder, or encoder + decoder (.safetensors / original .pt)",
+                                   type=["safetensors", "pt", "pth", "ckpt"], key="ckpt_upload")
+    dec = st.sidebar.file_uploader("Decoder (optional, if in a separate file)",
+                                   type=["safetensors", "pt", "pth", "ckpt"], key="dec_upload")
+    if enc is None:
+        st.sidebar.info("Drop a checkpoint above; until then the shipped default is used.")
+        return None
+    eb, db = enc.getvalue(), dec.getvalue() if dec is not None else None
+    key = "upload:" + digest(eb) + (":" + digest(db) if db else "")
+    return ModelChoice(load_bundle(key, eb, db), key, enc.name + (f" + {dec.name}" if dec else ""))
+
+
+def _folder_checkpoint(folder: Path) -> Optional[ModelChoice]:
+    files = folder_checkpoints(folder)
+    if not files:
+        st.sidebar.warning(f"No checkpoint files in {folder}.")
+        return None
+    path = st.sidebar.selectbox("Checkpoint file", files, format_func=lambda p: str(p.relative_to(folder)),
+                                key="ckpt_file")
+    partner = decoder_beside(path)
+    stamp = f"{path}:{path.stat().st_mtime}" + (f":{partner}:{partner.stat().st_mtime}" if partner else "")
+    label = path.name + (f" + {partner.name}" if partner else "")
+    return ModelChoice(load_bundle("folder:" + stamp, str(path), str(partner) if partner else None),
+                       "folder:" + stamp, label)
+
+
+def _describe(c: ModelChoice) -> str:
+    cfg, meta = c.bundle.config, c.bundle.meta
+    dec = {"swin": "SwinDecoder", "mae": "SwinMAEDecoder"}.get(cfg.get("decoder_type"), "no decoder")
+    bits = [f"**{c.label}**", f"{c.bundle.num_levels} levels, patch {cfg['patch_h']}×{cfg['patch_w']}, "
+            f"embed_dim {cfg['embed_dim']}, {dec}"]
+    if meta.get("step"):
+        bits.append(f"trained {meta['step']:,} steps")
+    return " · ".join(bits)
+
+
+def piece_section() -> Optional[Piece]:
+    """Pick the MIDI file: a bundled example or a drag-and-drop upload. A bad file keeps the last good one."""
+    st.sidebar.header("MIDI file")
+    examples = example_files()
+    up = st.sidebar.file_uploader(f"Drop a .mid / .midi file (up to {MAX_MIDI_BYTES // 2 ** 20} MB)",
+                                  type=["mid", "midi"], key="midi_upload")
+    if up is not None:
+        data = up.getvalue()
+        return Piece(data, digest(data), up.name)
+    if not examples:
+        st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
+        return None
+    names = [p.name for p in examples]
+    pick = st.sidebar.selectbox("…or pick an example (used while no file is dropped)", names, key="example")
+    data = examples[names.index(pick)].read_bytes()
+    return Piece(data, digest(data), pick)
+
+
+def time_section(bundle: ModelBundle) -> tuple[int, int]:
+    """Steps per beat (the checkpoint's own when it records one) and transposition."""
+    st.sidebar.header("Time and pitch")
+    stored = bundle.config.get("steps_per_beat")
+    default = stored if stored in STEPS_PER_BEAT_CHOICES else 4
+    help_ = ("Stored in this checkpoint; change it only to see what the model does at another resolution."
+             if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
+    spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, value=default,
+                                   key=f"spb::{stored}", help=help_)
+    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0, key="transpose")
+    return spb, semis
+
+
+def _new_mask() -> None:
+    st.session_state["mask_seed"] = int(st.session_state.get("mask_seed", 0)) + 1
+
+
+def view_section(n_bars: int, bundle: ModelBundle) -> ViewSettings:
+    """Window position, masking and binarization controls."""
+    st.sidebar.header("Window")
+    max_bar = max(int(n_bars), 1)
+    if st.session_state.get("window_bar", 1) > max_bar:
+        st.session_state["window_bar"] = max_bar
+    start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar, key="window_bar", disabled=max_bar == 1,
+                                  help="The model sees 128 steps at a time; click a bar in the overview to jump.") \
+        if max_bar > 1 else 1
+    st.sidebar.header("Masking")
+    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05, key="mask_ratio",
+                           help="Share of non-empty patches hidden from the encoder.")
+    default_emr = float(bundle.config.get("empty_mask_ratio", 0.05))
+    emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05, key="empty_mask_ratio",
+                            help="Empty patches are hidden at mask ratio × this.")
+    c1, c2 = st.sidebar.columns([3, 2], vertical_alignment="bottom")
+    seed = c1.number_input("Mask seed", 0, 1_000_000, step=1, key="mask_seed")
+    c2.button("New mask", on_click=_new_mask, width="stretch")
+    st.sidebar.header("Display")
+    thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, float(bundle.meta.get("threshold", 0.5)), 0.05,
+                            key=f"threshold::{bundle.meta.get('threshold', 0.5)}")
+    return ViewSettings(int(start_bar), float(mr), float(emr), int(seed), float(thr))
+
+
+def accept_piece(piece: Piece) -> None:
+    """Remember the piece on screen, to fall back to if a later file is bad."""
+    st.session_state["last_good_piece"] = piece
+
+
+def last_good_piece() -> Optional[Piece]:
+    """The last piece that opened, if any."""
+    return st.session_state.get("last_good_piece")

@@ -1,0 +1,459 @@
+"""Plotly figure builders for the dashboard: numpy arrays in, `go.Figure` out, no Streamlit.
+
+Conventions shared by every figure: pitch is drawn upward (row 0 = MIDI pitch 0 at the bottom,
+plotly's default heatmap orientation), time runs to the right, pitch ticks are note names at
+every C (C4 = MIDI 60), and hierarchy levels are listed coarsest first.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from midi_rae.pianoroll import note_name
+
+__all__ = ["note_ticks", "roll_overview", "window_roll", "level_masks", "reconstruction_row",
+           "pca_scatter", "explained_variance"]
+
+# One palette for the whole dashboard so colours mean the same thing on every page.
+NON_EMPTY = "#2ca02c"
+EMPTY = "#7f2a2a"
+NOTE = "#1f2937"
+BACKGROUND = "#ffffff"
+MASKED = "#9ecae1"
+HIGHLIGHT = "#ff7f0e"
+TP_COLOUR, FP_COLOUR, FN_COLOUR = "#2ca02c", "#d62728", "#1f77b4"
+
+MARGIN = dict(l=50, r=10, t=40, b=40)
+# A thin frame shows where a mostly-white image ends.
+FRAME = dict(showline=True, mirror=True, linecolor="#bbbbbb", linewidth=1)
+MAX_OVERVIEW_COLUMNS = 3000
+
+# Error-map codes; white for true negatives keeps the eye on the mistakes.
+_TN, _TP, _FP, _FN = 0, 1, 2, 3
+_ERROR_NAMES = {_TN: "true negative", _TP: "true positive", _FP: "false positive", _FN: "false negative"}
+
+_NAMES = [note_name(p) for p in range(128)]
+
+
+def note_ticks(lo: int = 0, hi: int = 127) -> tuple[list[int], list[str]]:
+    """Positions and names of every C between pitches lo and hi inclusive."""
+    first = -(-max(lo, 0) // 12) * 12  # round up to the next C
+    pos = list(range(first, min(hi, 127) + 1, 12))
+    return pos, [_NAMES[p] for p in pos]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+def _discrete_colorscale(colours: list[str]) -> list[list]:
+    """A stepped colorscale so integer codes 0..n-1 (with zmin=0, zmax=n-1) map to flat colours."""
+    n = len(colours)
+    if n == 1:
+        return [[0.0, colours[0]], [1.0, colours[0]]]
+    scale = []
+    for i, c in enumerate(colours):
+        lo, hi = max(0.0, (i - 0.5) / (n - 1)), min(1.0, (i + 0.5) / (n - 1))
+        scale += [[lo, c], [hi, c]]
+    return scale
+
+
+_BINARY = _discrete_colorscale([BACKGROUND, NOTE])
+
+
+def _style(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
+    """Apply the dashboard's common look so screenshots from different pages match."""
+    fig.update_layout(template="plotly_white", height=height, margin=dict(MARGIN),
+                      title=dict(text=title, x=0.01, xanchor="left", font=dict(size=14)),
+                      hoverlabel=dict(font_size=12), **layout)
+    return fig
+
+
+def _legend_swatch(name: str, colour: str, row: int | None = None, col: int | None = None,
+                   fig: go.Figure | None = None, outline: bool = False) -> go.Scatter:
+    """An empty scatter trace whose only job is a legend entry (heatmaps have no per-value legend)."""
+    trace = go.Scatter(x=[None], y=[None], mode="markers", name=name, showlegend=True,
+                       hoverinfo="skip",
+                       marker=dict(symbol="square", size=12, color=colour,
+                                   line=dict(color="#888", width=1) if outline else dict(width=0)))
+    if fig is not None:
+        fig.add_trace(trace, row=row, col=col)
+    return trace
+
+
+def _pitch_axis(lo: int, hi: int) -> dict:
+    """Y-axis settings for a numeric pitch axis showing rows lo..hi."""
+    pos, names = note_ticks(lo, hi)
+    return dict(tickmode="array", tickvals=pos, ticktext=names, range=[lo - 0.5, hi + 0.5],
+                title_text="pitch", zeroline=False, showgrid=False)
+
+
+def _bar_tick_step(n_bars: float, max_ticks: int = 16) -> int:
+    """Smallest readable bar interval: powers of two while phrases matter (1, 5, 9...), round numbers after."""
+    for step in (1, 2, 4, 8, 16, 32, 64, 100, 200, 500, 1000, 2000, 5000):
+        if n_bars / step <= max_ticks:
+            return step
+    return 10_000
+
+
+def _max_pool_time(roll: np.ndarray, max_columns: int) -> tuple[np.ndarray, int]:
+    """Max-pool the time axis by an integer factor so short notes survive downsampling."""
+    T = roll.shape[1]
+    factor = max(1, math.ceil(T / max_columns))
+    if factor == 1:
+        return roll, 1
+    cols = math.ceil(T / factor)
+    padded = np.zeros((roll.shape[0], cols * factor), dtype=roll.dtype)
+    padded[:, :T] = roll
+    return padded.reshape(roll.shape[0], cols, factor).max(axis=2), factor
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole piece and window
+
+def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] | None = None,
+                  title: str = "Whole piece") -> go.Figure:
+    """The whole piece as a heatmap in bar units, with the current window marked and clickable bars."""
+    roll = np.asarray(roll)
+    if roll.ndim != 2 or roll.shape[0] != 128:
+        raise ValueError(f"expected a (128, T) roll, got shape {roll.shape}")
+    if steps_per_bar < 1:
+        raise ValueError(f"steps_per_bar must be positive, got {steps_per_bar}")
+    T = max(roll.shape[1], 1)
+    rows = np.flatnonzero(roll.any(axis=1))
+    if rows.size:
+        lo, hi = max(0, int(rows[0]) - 2), min(127, int(rows[-1]) + 2)
+    else:
+        lo, hi = 48, 72  # an empty roll still gets a sensible two-octave frame around C4
+    if roll.shape[1] == 0:
+        roll = np.zeros((128, 1), dtype=np.uint8)
+    pooled, factor = _max_pool_time((roll[lo:hi + 1] > 0).astype(np.uint8), MAX_OVERVIEW_COLUMNS)
+
+    # Note names as y categories make the hover say "C4" without a huge per-cell text array.
+    ynames = _NAMES[lo:hi + 1]
+    n_bars = T / steps_per_bar
+    fig = go.Figure(go.Heatmap(
+        z=pooled, x0=1 + factor / (2 * steps_per_bar), dx=factor / steps_per_bar, y=ynames,
+        colorscale=_BINARY, zmin=0, zmax=1, showscale=False, name="roll",
+        hovertemplate="%{y} · bar %{x:.1f}<extra></extra>"))
+
+    # One point per bar on a hidden overlay axis pinned to the bottom edge: clicking one
+    # comes back through Streamlit's selection with customdata = 0-based bar index.
+    bar_idx = np.arange(math.ceil(n_bars))
+    fig.add_trace(go.Scatter(
+        x=bar_idx + 1, y=np.full(bar_idx.size, 0.04), yaxis="y2", mode="markers", name="bars",
+        customdata=bar_idx, text=[str(i + 1) for i in bar_idx], showlegend=False,
+        hovertemplate="bar %{text}<extra></extra>",
+        # Thousands of bars would merge into a solid line, so shrink and fade them on long pieces.
+        marker=dict(size=6 if bar_idx.size <= 200 else 3, color=HIGHLIGHT,
+                    opacity=0.35 if bar_idx.size <= 200 else 0.2, symbol="triangle-up")))
+
+    if window is not None:
+        start, width = window
+        fig.add_shape(type="rect", name="window", xref="x", yref="y domain",
+                      x0=1 + start / steps_per_bar, x1=1 + (start + width) / steps_per_bar, y0=0, y1=1,
+                      fillcolor="rgba(255,127,14,0.18)", line=dict(color=HIGHLIGHT, width=2))
+
+    pos, names = note_ticks(lo, hi)
+    if not pos:  # a narrow range with no C in it still needs some landmarks
+        pos, names = [lo, hi], [_NAMES[lo], _NAMES[hi]]
+    step = _bar_tick_step(n_bars)
+    ticks = list(range(1, int(n_bars) + 2, step))
+    return _style(
+        fig, title, 260,
+        xaxis=dict(title_text="bar", range=[1, 1 + n_bars], tickmode="array", tickvals=ticks,
+                   ticktext=[str(t) for t in ticks], showgrid=False, zeroline=False, **FRAME),
+        yaxis=dict(type="category", tickmode="array", tickvals=names, title_text="pitch",
+                   showgrid=False, **FRAME),
+        yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True),
+        showlegend=False)
+
+
+def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_per_bar: int,
+                title: str = "Window", highlight: list[tuple[int, int, int, int]] | None = None) -> go.Figure:
+    """One model-input window (128 x W) on a bar:beat grid, optionally with outlined rectangles."""
+    window = np.asarray(window)
+    if window.ndim != 2 or window.shape[0] != 128:
+        raise ValueError(f"expected a (128, W) window, got shape {window.shape}")
+    W = window.shape[1]
+    spbar = steps_per_beat * beats_per_bar
+    absolute = start_step + np.arange(W)
+    bars = absolute // spbar + 1
+    beats = (absolute % spbar) // steps_per_beat + 1
+    labels = [f"{b}:{bt}" for b, bt in zip(bars, beats)]
+    text = [[f"{_NAMES[p]}  {lab}" for lab in labels] for p in range(128)]
+
+    fig = go.Figure(go.Heatmap(
+        z=(window > 0).astype(np.uint8), x=np.arange(W), y=np.arange(128), text=text, name="window",
+        colorscale=_BINARY, zmin=0, zmax=1, showscale=False, hovertemplate="%{text}<extra></extra>"))
+
+    # Lines sit on cell boundaries; drawn above the opaque heatmap but faint enough not to hide notes.
+    dense_beats = W / max(steps_per_beat, 1) > 64
+    for k in range(W):
+        if absolute[k] % spbar == 0:
+            fig.add_shape(type="line", name="bar", x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1,
+                          line=dict(color="rgba(0,0,0,0.40)", width=1.2))
+        elif absolute[k] % steps_per_beat == 0 and not dense_beats:
+            fig.add_shape(type="line", name="beat", x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1,
+                          line=dict(color="rgba(0,0,0,0.13)", width=0.6))
+
+    # Half-open (row0, col0, row1, col1) like array slicing, so patch boxes butt up exactly.
+    for r0, c0, r1, c1 in highlight or []:
+        fig.add_shape(type="rect", name="highlight", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
+                      line=dict(color=HIGHLIGHT, width=2), fillcolor="rgba(0,0,0,0)")
+
+    ticks = [k for k in range(W) if absolute[k] % spbar == 0]
+    if not ticks or ticks[0] != 0:
+        ticks = [0] + ticks  # always say where the window starts
+    ticks = ticks[::max(1, math.ceil(len(ticks) / 16))]
+    return _style(
+        fig, title, 420,
+        xaxis=dict(title_text="bar:beat", range=[-0.5, W - 0.5], tickmode="array", tickvals=ticks,
+                   ticktext=[labels[k] for k in ticks], showgrid=False, zeroline=False, **FRAME),
+        yaxis=dict(_pitch_axis(0, 127), **FRAME))
+
+
+# ---------------------------------------------------------------------------------------------
+# Hierarchy levels
+
+def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
+                titles: list[str] | None = None) -> go.Figure:
+    """One square panel per level showing which patches are non-empty, optionally over the notes."""
+    grids = [np.asarray(ne).reshape(np.asarray(ne).shape[-2:]).astype(bool) for ne in non_empty]
+    L = len(grids)
+    if L == 0:
+        raise ValueError("level_masks needs at least one level")
+    if titles is None:
+        titles = [f"Level {k}<br>{g.shape[0]}×{g.shape[1]}" for k, g in enumerate(grids)]
+    extent = (window.shape[0], window.shape[1]) if window is not None else (128, 128)
+    fig = make_subplots(rows=1, cols=L, subplot_titles=titles, horizontal_spacing=0.12 / L)
+    if window is not None:
+        # A transparent colour for zeros keeps the payload uint8 (NaN would need float64).
+        notes = (np.asarray(window) > 0).astype(np.uint8)
+
+    for k, g in enumerate(grids, start=1):
+        gh, gw = g.shape
+        ch, cw = extent[0] / gh, extent[1] / gw
+        # Grids live in pixel coordinates so the window's notes line up under every level.
+        r0 = (np.arange(gh) * ch).astype(int)
+        r1 = (np.arange(1, gh + 1) * ch).astype(int) - 1
+        c0 = (np.arange(gw) * cw).astype(int)
+        c1 = (np.arange(1, gw + 1) * cw).astype(int) - 1
+        pitch = extent[0] == 128
+        text = [[(f"pitch {_NAMES[r0[i]]}–{_NAMES[r1[i]]}" if pitch else f"rows {r0[i]}–{r1[i]}")
+                 + f"<br>steps {c0[j]}–{c1[j]}<br>{'non-empty' if g[i, j] else 'empty'}"
+                 for j in range(gw)] for i in range(gh)]
+        fig.add_trace(go.Heatmap(
+            z=g.astype(np.uint8), x0=cw / 2 - 0.5, dx=cw, y0=ch / 2 - 0.5, dy=ch, name=f"level {k - 1}",
+            colorscale=_discrete_colorscale([EMPTY, NON_EMPTY]), zmin=0, zmax=1, showscale=False,
+            xgap=0.5 if gw <= 16 else 0, ygap=0.5 if gh <= 16 else 0,  # gaps swamp fine grids
+            text=text, hovertemplate="%{text}<extra></extra>"), row=1, col=k)
+        if window is not None:
+            fig.add_trace(go.Heatmap(
+                z=notes, colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0.85)"]], zmin=0, zmax=1, showscale=False,
+                name="notes", hoverinfo="skip"), row=1, col=k)
+        ax = "x" if k == 1 else f"x{k}"
+        fig.update_xaxes(range=[-0.5, extent[1] - 0.5], showticklabels=False, showgrid=False,
+                         zeroline=False, constrain="domain", row=1, col=k)
+        fig.update_yaxes(range=[-0.5, extent[0] - 0.5], showticklabels=False, showgrid=False,
+                         zeroline=False, scaleanchor=ax, scaleratio=1, constrain="domain", row=1, col=k)
+
+    _legend_swatch("non-empty", NON_EMPTY, 1, 1, fig)
+    _legend_swatch("empty", EMPTY, 1, 1, fig)
+    if window is not None:
+        _legend_swatch("notes", NOTE, 1, 1, fig)
+    fig.update_annotations(font_size=12)
+    _style(fig, "", 260, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top"))
+    fig.update_layout(margin=dict(l=10, r=10, t=45, b=35))  # no axis labels here, so no left gutter
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconstruction
+
+def _error_map(original: np.ndarray, binary: np.ndarray) -> np.ndarray:
+    """Per-pixel codes: 0 true negative, 1 true positive, 2 false positive, 3 false negative."""
+    o, b = np.asarray(original) > 0, np.asarray(binary) > 0
+    err = np.full(o.shape, _TN, dtype=np.uint8)
+    err[o & b] = _TP
+    err[~o & b] = _FP
+    err[o & ~b] = _FN
+    return err
+
+
+def _to_pixels(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Blow a per-patch mask up to pixels when it arrives on the patch grid."""
+    mask = np.asarray(mask).astype(bool)
+    if mask.shape == shape:
+        return mask
+    return np.kron(mask, np.ones((shape[0] // mask.shape[0], shape[1] // mask.shape[1]), dtype=bool))
+
+
+def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarray, binary: np.ndarray,
+                       threshold: float) -> go.Figure:
+    """Original, masked input, probabilities, binarized output and error map side by side."""
+    original = (np.asarray(original) > 0)
+    H, W = original.shape
+    if H > 128:
+        raise ValueError(f"expected at most 128 pitch rows, got {H}")
+    hidden = _to_pixels(hidden, (H, W))
+    probs = np.asarray(probs, dtype=np.float32)  # float32 halves the payload; hover shows 2 decimals
+    binary = np.asarray(binary) > 0
+    err = _error_map(original, binary)
+    counts = {c: int((err == c).sum()) for c in _ERROR_NAMES}
+
+    # The model never sees hidden pixels, so their notes are replaced by the mask colour.
+    masked = np.where(hidden, 2, original.astype(np.uint8)).astype(np.uint8)
+
+    titles = ["Original", "Masked input", "Reconstruction probabilities",
+              f"Binarized (>{threshold:.2f})<br>visible patches pasted back", "Errors"]
+    fig = make_subplots(rows=1, cols=5, subplot_titles=titles, horizontal_spacing=0.035, shared_yaxes=True)
+    # Note names as y categories put "C4" in every hover without five 128x128 text arrays;
+    # only the two categorical panels carry short per-pixel labels.
+    common = dict(x=np.arange(W), y=_NAMES[:H], showscale=False)
+    value = "%{y} · step %{x}<br>%{z}<extra></extra>"
+    label = "%{y} · step %{x}<br>%{text}<extra></extra>"
+    fig.add_trace(go.Heatmap(z=original.astype(np.uint8), name="Original", colorscale=_BINARY, zmin=0,
+                             zmax=1, hovertemplate=value, **common), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=masked, name="Masked input",
+                             colorscale=_discrete_colorscale([BACKGROUND, NOTE, MASKED]), zmin=0, zmax=2,
+                             text=np.array(["silent", "note", "masked"], dtype=object)[masked],
+                             hovertemplate=label, **common), row=1, col=2)
+    fig.add_trace(go.Heatmap(z=probs, name="Reconstruction probabilities", colorscale="Viridis", zmin=0,
+                             zmax=1, x=common["x"], y=common["y"],
+                             hovertemplate="%{y} · step %{x}<br>p = %{z:.2f}<extra></extra>",
+                             colorbar=dict(thickness=8, len=0.75, xpad=2, tickvals=[0, 0.5, 1],
+                                           tickfont=dict(size=10))), row=1, col=3)
+    fig.add_trace(go.Heatmap(z=binary.astype(np.uint8), name="Binarized", colorscale=_BINARY, zmin=0, zmax=1,
+                             hovertemplate=value, **common), row=1, col=4)
+    fig.add_trace(go.Heatmap(z=err, name="Errors",
+                             colorscale=_discrete_colorscale([BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR]),
+                             zmin=0, zmax=3, text=np.array(["TN", "TP", "FP", "FN"], dtype=object)[err],
+                             hovertemplate=label, **common), row=1, col=5)
+
+    _legend_swatch("note", NOTE, 1, 1, fig)
+    _legend_swatch("masked (hidden from model)", MASKED, 1, 1, fig)
+    _legend_swatch(f"TP true positive ({counts[_TP]:,})", TP_COLOUR, 1, 1, fig)
+    _legend_swatch(f"FP false positive ({counts[_FP]:,})", FP_COLOUR, 1, 1, fig)
+    _legend_swatch(f"FN false negative ({counts[_FN]:,})", FN_COLOUR, 1, 1, fig)
+
+    # Put the colourbar just right of the probability panel instead of at the far right edge.
+    fig.data[2].colorbar.x = fig.layout.xaxis3.domain[1] + 0.003
+    fig.update_xaxes(matches="x", range=[-0.5, W - 0.5], showticklabels=False, showgrid=False,
+                     zeroline=False, constrain="domain", **FRAME)
+    for k in range(1, 6):
+        fig.update_yaxes(scaleanchor="x" if k == 1 else f"x{k}", constrain="domain", row=1, col=k)
+    _, tick_names = note_ticks(0, H - 1)
+    fig.update_yaxes(matches="y", type="category", showgrid=False, zeroline=False, range=[-0.5, H - 0.5],
+                     **FRAME)
+    fig.update_yaxes(tickmode="array", tickvals=tick_names, title_text="pitch", row=1, col=1)
+    fig.update_annotations(font_size=12)
+    _style(fig, "", 330, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top"))
+    fig.update_layout(margin=dict(l=50, r=10, t=50, b=35))  # two-line panel titles need the extra top
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# PCA
+
+def _category_colours(values: list) -> dict:
+    """Stable colours per category; booleans reuse the non-empty/empty colours used elsewhere."""
+    if set(values) <= {True, False}:
+        return {True: NON_EMPTY, False: EMPTY}
+    palette = qualitative.D3 + qualitative.Dark24
+    return {v: palette[i % len(palette)] for i, v in enumerate(values)}
+
+
+def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categorical: bool = False,
+                hover: list[str] | None = None, title: str = "", dims: int = 2,
+                highlight: np.ndarray | None = None, category_names: dict | None = None) -> go.Figure:
+    """2-D or 3-D scatter of PCA coordinates coloured by a value or category; customdata = point index."""
+    coords = np.asarray(coords, dtype=float)
+    if dims not in (2, 3):
+        raise ValueError(f"dims must be 2 or 3, got {dims}")
+    if coords.ndim != 2 or coords.shape[1] < dims:
+        raise ValueError(f"need coordinates of shape (n, >={dims}), got {coords.shape}")
+    n = coords.shape[0]
+    color = np.asarray(color)
+    if color.shape[0] != n:
+        raise ValueError(f"color has {color.shape[0]} values for {n} points")
+    hover_arr = np.array(hover if hover is not None else [f"#{i}" for i in range(n)], dtype=object)
+    idx_all = np.arange(n)
+    Trace = go.Scatter3d if dims == 3 else go.Scattergl
+    size = 3 if dims == 3 else 5  # 3-D markers read larger because of perspective
+
+    def points(idx: np.ndarray) -> dict:
+        xyz = dict(x=coords[idx, 0], y=coords[idx, 1])
+        if dims == 3:
+            xyz["z"] = coords[idx, 2]
+        return dict(**xyz, customdata=idx, hovertext=hover_arr[idx], mode="markers")
+
+    fig = go.Figure()
+    cat_colours: dict = {}
+    if categorical:
+        values = [v.item() if hasattr(v, "item") else v for v in np.unique(color)]
+        cat_colours = _category_colours(values)
+        names = category_names or {}
+        for v in values:
+            idx = idx_all[color == v]
+            fig.add_trace(Trace(**points(idx), name=str(names.get(v, v)),
+                                hovertemplate="%{hovertext}<extra>%{fullData.name}</extra>",
+                                marker=dict(size=size, color=cat_colours[v], opacity=0.7)))
+    else:
+        cvals = color.astype(float)
+        cmin, cmax = (float(np.nanmin(cvals)), float(np.nanmax(cvals))) if n else (0.0, 1.0)
+        fig.add_trace(Trace(**points(idx_all), name=color_label, showlegend=False,
+                            hovertemplate=f"%{{hovertext}}<br>{color_label} = %{{marker.color:.3g}}<extra></extra>",
+                            marker=dict(size=size, color=cvals, colorscale="Viridis", cmin=cmin, cmax=cmax,
+                                        opacity=0.7, colorbar=dict(title=dict(text=color_label, side="right"),
+                                                                   thickness=12))))
+
+    if highlight is not None and np.any(highlight):
+        idx = idx_all[np.asarray(highlight, dtype=bool)]
+        if categorical:
+            hcol: object = [cat_colours[v.item() if hasattr(v, "item") else v] for v in color[idx]]
+            extra: dict = {}
+        else:
+            hcol = color[idx].astype(float)
+            extra = dict(colorscale="Viridis", cmin=cmin, cmax=cmax)
+        # Added last so it draws on top of the ordinary points.
+        fig.add_trace(Trace(**points(idx), name="selected", showlegend=True,
+                            hovertemplate="%{hovertext}<extra>selected</extra>",
+                            marker=dict(size=size * 2, color=hcol, opacity=1.0,
+                                        line=dict(color=HIGHLIGHT, width=2), **extra)))
+
+    if dims == 3:
+        layout = dict(scene=dict(xaxis_title="PC1", yaxis_title="PC2", zaxis_title="PC3"))
+    else:
+        layout = dict(xaxis=dict(title_text="PC1", zeroline=False), yaxis=dict(title_text="PC2", zeroline=False))
+    if categorical:
+        legend = dict(title=dict(text=color_label), itemsizing="constant")
+    else:
+        # The colorbar owns the right edge, so the lone "selected" entry goes above the plot.
+        legend = dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom", itemsizing="constant")
+    _style(fig, title, 400, legend=legend, **layout)
+    if dims == 3:
+        # A 3-D scene has no axis gutters to keep; pull the camera back so tick labels stay in frame.
+        fig.update_layout(margin=dict(l=0, r=0, t=40, b=0), scene_camera=dict(eye=dict(x=1.5, y=1.5, z=1.0)))
+    return fig
+
+
+def explained_variance(ratios: np.ndarray, title: str = "Explained variance") -> go.Figure:
+    """Per-component explained variance as bars with the cumulative share as a line, in percent."""
+    pct = np.asarray(ratios, dtype=float) * 100
+    labels = [f"PC{i + 1}" for i in range(pct.size)]
+    fig = go.Figure([
+        go.Bar(x=labels, y=pct, name="per component", marker_color="#4c78a8",
+               hovertemplate="%{x}: %{y:.1f}%<extra></extra>"),
+        go.Scatter(x=labels, y=np.cumsum(pct), name="cumulative", mode="lines+markers",
+                   line=dict(color=HIGHLIGHT, width=2), marker=dict(size=5),
+                   hovertemplate="up to %{x}: %{y:.1f}%<extra></extra>"),
+    ])
+    return _style(fig, title, 260,
+                  xaxis=dict(title_text="component", type="category"),
+                  yaxis=dict(title_text="variance explained", ticksuffix="%", rangemode="tozero"),
+                  # Mid-right is empty in a variance plot: bars are short there, the cumulative line high.
+                  legend=dict(x=0.99, xanchor="right", y=0.45, yanchor="middle", bgcolor="rgba(255,255,255,0.8)"))

@@ -1,0 +1,136 @@
+"""The dashboard's flows, driven with Streamlit's AppTest (no browser)."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import FIXTURES, ROOT, make_song, needs_fixtures, to_bytes
+from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
+
+APP = str(ROOT / "app" / "main.py")
+pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint")
+
+
+@pytest.fixture
+def examples(tmp_path, monkeypatch):
+    """A folder of two good example songs and one broken file, used instead of assets/examples."""
+    d = tmp_path / "examples"
+    d.mkdir()
+    (d / "a_song.mid").write_bytes(to_bytes(make_song(bars=20, seed=1)))
+    (d / "b_song.mid").write_bytes(to_bytes(make_song(bars=12, seed=2, tempo=90)))
+    (d / "c_broken.mid").write_bytes(to_bytes(make_song(bars=12, seed=3))[:300])
+    monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(d))
+    return d
+
+
+def run_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    return at
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def n_charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def test_default_page_renders_every_view_without_errors(examples):
+    at = run_app()
+    assert not at.exception
+    assert not at.error
+    assert n_charts(at) == 7  # overview, window, masks, reconstruction, PCA 2-D and 3-D, variance
+    assert any("a_song.mid" in c for c in texts(at.caption))
+    labels = [m.label for m in at.metric]
+    assert "F1, masked patches" in labels
+    assert len(at.dataframe) >= 3  # level statistics, metrics, spectrum
+
+
+def test_switching_example_shows_the_other_piece(examples):
+    at = run_app()
+    at.selectbox(key="example").select("b_song.mid").run()
+    assert not at.exception
+    assert any("b_song.mid" in c and "12.0 bars" in c for c in texts(at.caption))
+
+
+def test_mask_ratio_slider_changes_the_hidden_patches_and_metrics(examples):
+    at = run_app()
+    before = [c for c in texts(at.caption) if "finest patches hidden" in c][0]
+    at.slider(key="mask_ratio").set_value(0.9).run()
+    after = [c for c in texts(at.caption) if "finest patches hidden" in c][0]
+    assert not at.exception
+    assert before != after
+    assert int(after.split(" of ")[0]) > int(before.split(" of ")[0])
+
+
+def test_new_mask_button_draws_a_different_mask(examples):
+    at = run_app()
+    before = [c for c in texts(at.caption) if "finest patches hidden" in c][0]
+    seed0 = at.number_input(key="mask_seed").value
+    at.button[0].click().run()
+    assert at.number_input(key="mask_seed").value == seed0 + 1
+    assert not at.exception
+    after_metrics = [m.value for m in at.metric]
+    assert after_metrics and before
+
+
+def test_window_slider_moves_the_window(examples):
+    at = run_app()
+    at.slider(key="window_bar").set_value(5).run()
+    assert not at.exception
+    assert at.slider(key="window_bar").value == 5
+
+
+def test_broken_midi_gets_one_sentence_and_the_page_keeps_the_last_piece(examples):
+    at = run_app()
+    at.selectbox(key="example").select("c_broken.mid").run()
+    assert not at.exception
+    errs = texts(at.error)
+    assert len(errs) == 1 and errs[0].startswith("c_broken.mid could not be opened.")
+    assert "Traceback" not in errs[0]
+    assert any("Still showing a_song.mid" in c for c in texts(at.caption))
+    assert n_charts(at) == 7
+
+
+def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, tmp_path, monkeypatch):
+    b = load_model()
+    folder = tmp_path / "ckpts"
+    save_checkpoint(folder / "encoder_only.safetensors", b.encoder, None, b.config, {})
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    assert not at.exception
+    assert any("encoder only" in i for i in texts(at.info))
+    assert n_charts(at) == 6
+    assert "F1, masked patches" not in [m.label for m in at.metric]
+
+
+def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(examples, tmp_path, monkeypatch):
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    assert not at.exception
+    assert any("damaged" in e for e in texts(at.sidebar.error))
+    assert n_charts(at) == 7
+
+
+@needs_fixtures()
+def test_seven_level_original_checkpoint_shows_seven_levels(examples, tmp_path, monkeypatch):
+    folder = tmp_path / "orig"
+    folder.mkdir()
+    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt"):
+        shutil.copy(FIXTURES / "seven-level" / name, folder / name)
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    assert not at.exception
+    assert at.radio(key="pca_level").options[-1].startswith("6")
+    assert any("7 levels" in c for c in texts(at.caption))
+    assert "F1, masked patches" in [m.label for m in at.metric]

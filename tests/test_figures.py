@@ -1,0 +1,225 @@
+"""Figure builders: exact expectations on the plotly objects they return."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from midi_rae.figures import (explained_variance, level_masks, note_ticks, pca_scatter, reconstruction_row,
+                              roll_overview, window_roll)
+
+
+def _trace(fig: go.Figure, name: str):
+    return next(t for t in fig.data if t.name == name)
+
+
+def _shapes(fig: go.Figure, name: str) -> list:
+    return [s for s in fig.layout.shapes if s.name == name]
+
+
+def _long_roll(steps: int = 20_000) -> np.ndarray:
+    roll = np.zeros((128, steps), dtype=np.uint8)
+    roll[60, ::7] = 1  # single-step notes: downsampling must not lose them
+    roll[48, 100:400] = 1
+    roll[72, -1] = 1
+    return roll
+
+
+def _levels(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.random((2**k, 2**k)) < 0.5 for k in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+
+def test_note_ticks_are_every_c_with_c4_at_60():
+    pos, names = note_ticks()
+    assert pos == list(range(0, 128, 12))
+    assert names[pos.index(60)] == "C4"
+    assert note_ticks(50, 75) == ([60, 72], ["C4", "C5"])
+
+
+def test_overview_downsamples_long_roll_with_max_pooling():
+    fig = roll_overview(_long_roll(), steps_per_bar=16)
+    z = np.asarray(_trace(fig, "roll").z)
+    assert z.shape[1] <= 3000
+    row60 = fig.data[0].y.index("C4")
+    assert z[row60].all()  # every pooled column contains one of the 1-step notes
+
+
+def test_overview_x_axis_is_in_one_based_bars():
+    fig = roll_overview(_long_roll(), steps_per_bar=16)
+    assert tuple(fig.layout.xaxis.range) == (1, 1 + 20_000 / 16)
+    assert fig.layout.xaxis.tickvals[0] == 1
+    assert len(fig.layout.xaxis.tickvals) <= 17
+
+
+def test_overview_shows_only_the_used_pitch_range_plus_two():
+    fig = roll_overview(_long_roll(), steps_per_bar=16)
+    y = list(_trace(fig, "roll").y)
+    assert y[0] == "A#2" and y[-1] == "D5"  # 48-2 .. 72+2
+    assert list(fig.layout.yaxis.tickvals) == ["C3", "C4", "C5"]
+
+
+def test_overview_window_rectangle_spans_window_in_bar_units():
+    fig = roll_overview(_long_roll(), steps_per_bar=16, window=(32, 128))
+    (rect,) = _shapes(fig, "window")
+    assert (rect.x0, rect.x1) == (3.0, 11.0)  # steps 32..160 = bars 3..11 (1-based starts)
+
+
+def test_overview_bars_trace_has_one_point_per_bar():
+    fig = roll_overview(np.ones((128, 100), dtype=np.uint8), steps_per_bar=16)
+    bars = _trace(fig, "bars")
+    assert list(bars.customdata) == list(range(7))  # 100 / 16 = 6.25 -> 7 bars
+    assert list(bars.x) == [1, 2, 3, 4, 5, 6, 7]
+    assert list(bars.text) == [str(i) for i in range(1, 8)]
+    assert bars.hovertemplate.startswith("bar %{text}")
+
+
+def test_window_roll_pitch_ticks_and_hover_text():
+    w = np.zeros((128, 128), dtype=np.uint8)
+    w[60, :4] = 1
+    fig = window_roll(w, start_step=0, steps_per_beat=4, beats_per_bar=4)
+    assert list(fig.layout.yaxis.ticktext) == [f"C{o}" for o in range(-1, 10)]
+    assert fig.layout.yaxis.ticktext[list(fig.layout.yaxis.tickvals).index(60)] == "C4"
+    text = fig.data[0].text
+    assert "C4" in text[60][0] and "1:1" in text[60][0]
+    assert text[61][5].endswith("1:2")
+
+
+def test_window_roll_bar_ticks_are_absolute_and_lines_mark_beats_and_bars():
+    fig = window_roll(np.zeros((128, 128), dtype=np.uint8), start_step=8, steps_per_beat=4, beats_per_bar=4)
+    ticks = dict(zip(fig.layout.xaxis.tickvals, fig.layout.xaxis.ticktext))
+    assert ticks[0] == "1:3" and ticks[8] == "2:1" and ticks[24] == "3:1"
+    assert len(_shapes(fig, "bar")) == 8  # bars start at window steps 8, 24, ..., 120
+    assert len(_shapes(fig, "beat")) == 24
+    assert all(s.x0 == s.x1 and s.x0 % 1 == 0.5 for s in fig.layout.shapes)  # on cell boundaries
+
+
+def test_window_roll_highlight_rectangles_wrap_pixels():
+    fig = window_roll(np.zeros((128, 64), dtype=np.uint8), 0, 4, 4, highlight=[(60, 8, 64, 12)])
+    (rect,) = _shapes(fig, "highlight")
+    assert (rect.x0, rect.x1, rect.y0, rect.y1) == (7.5, 11.5, 59.5, 63.5)
+    assert rect.line.color == "#ff7f0e"
+
+
+@pytest.mark.parametrize("n_levels", [6, 7])
+def test_level_masks_one_heatmap_panel_per_level(n_levels):
+    grids = _levels(n_levels)
+    fig = level_masks(grids, window=np.eye(128, dtype=np.uint8))
+    masks = [t for t in fig.data if isinstance(t, go.Heatmap) and t.name.startswith("level")]
+    assert len(masks) == n_levels
+    assert [np.asarray(t.z).shape for t in masks] == [g.shape for g in grids]
+    assert len({t.xaxis for t in masks}) == n_levels
+    g = 2 ** (n_levels - 1)
+    assert fig.layout.annotations[-1].text == f"Level {n_levels - 1}<br>{g}×{g}"
+    assert {t.name for t in fig.data if t.showlegend} == {"non-empty", "empty", "notes"}
+
+
+def test_level_masks_row_zero_is_lowest_pitch_at_bottom():
+    grid = np.zeros((2, 2), dtype=bool)
+    grid[0, 1] = True  # low pitches, late steps
+    fig = level_masks([grid])
+    t = fig.data[0]
+    assert (t.y0, t.dy) == (31.5, 64) and (t.x0, t.dx) == (31.5, 64)
+    assert np.asarray(t.z)[0, 1] == 1
+    assert "C-1" in t.text[0][1] and "non-empty" in t.text[0][1]
+    assert fig.layout.yaxis.range[0] < fig.layout.yaxis.range[1]  # not reversed
+
+
+def test_reconstruction_error_map_classifies_known_pixels():
+    original = np.zeros((128, 128), dtype=np.uint8)
+    binary = np.zeros((128, 128), dtype=np.uint8)
+    original[10, 10] = binary[10, 10] = 1   # true positive
+    binary[20, 20] = 1                      # false positive
+    original[30, 30] = 1                    # false negative
+    probs = np.full((128, 128), 0.25)
+    fig = reconstruction_row(original, np.zeros((128, 128), bool), probs, binary, threshold=0.5)
+    err = _trace(fig, "Errors")
+    z = np.asarray(err.z)
+    codes = {z[10, 10], z[20, 20], z[30, 30], z[40, 40]}
+    assert len(codes) == 4 and z[40, 40] == 0
+    assert (z != 0).sum() == 3
+    assert [err.text[r][r] for r in (10, 20, 30, 40)] == ["TP", "FP", "FN", "TN"]
+    assert err.y[60] == "C4" and "%{y}" in err.hovertemplate and "%{text}" in err.hovertemplate
+    assert {t.name for t in fig.data if t.showlegend} >= {
+        "TP true positive (1)", "FP false positive (1)", "FN false negative (1)"}
+
+
+def test_reconstruction_masked_input_hides_masked_notes():
+    original = np.zeros((128, 128), dtype=np.uint8)
+    original[60, :] = 1
+    hidden = np.zeros((128, 128), dtype=bool)
+    hidden[:, 64:] = True
+    fig = reconstruction_row(original, hidden, np.zeros((128, 128)), original, threshold=0.5)
+    z = np.asarray(_trace(fig, "Masked input").z)
+    assert z[60, 0] == 1 and z[61, 0] == 0      # visible note, visible background
+    assert z[60, 100] == z[0, 100] == 2         # masked: note and background look alike
+    assert [a.text for a in fig.layout.annotations][:3] == [
+        "Original", "Masked input", "Reconstruction probabilities"]
+    probs = _trace(fig, "Reconstruction probabilities")
+    assert (probs.zmin, probs.zmax) == (0, 1)
+
+
+def test_pca_scatter_2d_uses_scattergl_with_index_customdata():
+    coords = np.random.default_rng(0).normal(size=(50, 4))
+    fig = pca_scatter(coords, np.arange(50.0), "position", hover=[f"w{i}" for i in range(50)])
+    (t,) = fig.data
+    assert isinstance(t, go.Scattergl)
+    assert list(t.customdata) == list(range(50))
+    assert t.hovertext[3] == "w3"
+    assert t.marker.colorscale is not None and t.marker.colorbar.title.text == "position"
+    assert (fig.layout.xaxis.title.text, fig.layout.yaxis.title.text) == ("PC1", "PC2")
+
+
+def test_pca_scatter_3d_uses_scatter3d():
+    coords = np.random.default_rng(0).normal(size=(20, 3))
+    fig = pca_scatter(coords, np.zeros(20), "c", dims=3)
+    assert isinstance(fig.data[0], go.Scatter3d)
+    assert list(fig.data[0].z) == list(coords[:, 2])
+    assert fig.layout.scene.zaxis.title.text == "PC3"
+
+
+def test_pca_scatter_categorical_one_trace_per_category_covering_all_points():
+    coords = np.random.default_rng(0).normal(size=(30, 2))
+    cat = np.arange(30) % 3 == 0
+    hl = np.zeros(30, bool)
+    hl[[1, 2]] = True
+    fig = pca_scatter(coords, cat, "state", categorical=True, highlight=hl,
+                      category_names={True: "non-empty", False: "empty"})
+    groups = [t for t in fig.data if t.name != "selected"]
+    assert sorted(t.name for t in groups) == ["empty", "non-empty"]
+    indices = sorted(i for t in groups for i in t.customdata)
+    assert indices == list(range(30))
+    selected = fig.data[-1]  # drawn last, on top
+    assert selected.name == "selected" and list(selected.customdata) == [1, 2]
+    assert selected.marker.line.color == "#ff7f0e"
+
+
+def test_explained_variance_cumulative_ends_at_sum():
+    ratios = np.array([0.4, 0.2, 0.1, 0.05])
+    fig = explained_variance(ratios)
+    bars, cum = fig.data
+    assert np.allclose(bars.y, ratios * 100)
+    assert cum.y[-1] == pytest.approx(75.0)
+    assert fig.layout.yaxis.ticksuffix == "%"
+
+
+def test_every_figure_serialises_with_the_dashboard_look():
+    rng = np.random.default_rng(1)
+    win = (rng.random((128, 128)) < 0.02).astype(np.uint8)
+    figs = [
+        roll_overview(_long_roll(3000), 16, window=(0, 128)),
+        window_roll(win, 0, 4, 4, highlight=[(0, 0, 16, 16)]),
+        level_masks(_levels(6), window=win),
+        reconstruction_row(win, rng.random((8, 8)) < 0.5, rng.random((128, 128)), win, 0.5),
+        pca_scatter(rng.normal(size=(10, 3)), rng.random(10), "x", dims=3),
+        explained_variance(np.array([0.5, 0.3])),
+    ]
+    for fig in figs:
+        data = json.loads(fig.to_json())
+        assert data["layout"]["height"] in (260, 330, 400, 420)
+        assert fig.layout.template == pio.templates["plotly_white"]
