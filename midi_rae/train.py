@@ -68,6 +68,8 @@ class TrainConfig:
     resume: str = ""
     device: str = ""
 
+    threads: int = 0                  # torch CPU threads (0 = torch's default)
+
     def model_config(self) -> dict:
         """The architecture config that goes into the checkpoint."""
         base = SEVEN_LEVEL_CONFIG if self.seven_level else DEFAULT_CONFIG
@@ -312,6 +314,8 @@ def train(cfg: TrainConfig, log=print) -> dict:
         device = torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     random.seed(cfg.seed + rank)
     np.random.seed(cfg.seed + rank)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank
@@ -392,6 +396,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     t0 = time.time()
     last_metrics: dict = history[-1] if history else {}
     ema = None
+    losses: list[float] = []
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         log(f"{len(rolls)} pieces ({len(train_idx)} train, {len(val_idx)} held out; {len(val_windows)} validation "
@@ -415,6 +420,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
         opt.step()
         step += 1
         lv = float(loss.detach())
+        losses.append(lv)
         if not math.isfinite(lv):
             raise SystemExit(f"error: the loss became {lv} at step {step}; try a lower --lr.")
         ema = lv if ema is None else 0.98 * ema + 0.02 * lv
@@ -453,7 +459,7 @@ def train(cfg: TrainConfig, log=print) -> dict:
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return last_metrics
+    return {**last_metrics, "losses": losses, "step": step}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
