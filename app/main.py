@@ -25,7 +25,9 @@ from state import encode_song, load_roll  # noqa: E402
 from window import compute_window  # noqa: E402
 
 torch.set_grad_enabled(False)
-torch.set_num_threads(max(torch.get_num_threads(), 1))
+# one intra-op thread per process: on a busy or shared server, OpenMP threads that outnumber free cores
+# spin against each other and a 50 ms window inference became 700 ms in measurements here
+torch.set_num_threads(1)
 
 
 def header(piece, roll, model) -> None:

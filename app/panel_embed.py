@@ -77,21 +77,16 @@ def _window_visibility(mask: np.ndarray, g: int) -> np.ndarray:
     return hidden.reshape(g, f, g, f).mean(axis=(1, 3)).reshape(-1)
 
 
-def render(song, res, keys: tuple) -> None:
-    """Level picker, colour picker, 2-D and 3-D PCA, explained variance."""
-    st.subheader("Embeddings (PCA over all windows of the piece)")
-    L = len(song.level_emb)
+@st.cache_resource(max_entries=48, show_spinner=False)
+def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, _song, _res):
+    """(2-D figure, 3-D figure or None, explained-variance figure) for one level and colouring."""
+    song, res = _song, _res
     grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
-    c1, c2 = st.columns([3, 2])
-    level = c1.radio("Level", list(range(L)), format_func=lambda k: f"{k} · {grids[k]}×{grids[k]}",
-                     horizontal=True, key="pca_level", index=min(3, L - 1))
-    mode = c2.selectbox("Colour by", COLOR_MODES, key="pca_color")
     emb = song.level_emb[level]
     W, N, D = emb.shape
-    pca = level_pca(*keys, level, emb)
+    pca = level_pca(*song_key, level, emb)
     meta = _point_meta(song, level)
     spbar = max(song.roll.steps_per_bar, 1)
-    cur_w = int(np.argmin(np.abs(song.starts - res.start)))
     keep = np.arange(cur_w * N, (cur_w + 1) * N)
     idx = _subsample(W * N, keep)
     coords = pca.transform(emb.reshape(-1, D)[idx])
@@ -105,8 +100,7 @@ def render(song, res, keys: tuple) -> None:
         color = np.concatenate([np.zeros(len(idx), dtype=int), cats])
         names = {0: "other windows (unmasked)", 1: "this window: visible", 2: "this window: partly masked",
                  3: "this window: masked"}
-        wmeta_hover = [f"this window (masked input) · patch {i}" for i in range(len(win))]
-        hover = hover + wmeta_hover
+        hover = hover + [f"this window (masked input) · patch {i}" for i in range(len(win))]
         kw = dict(categorical=True, category_names=names, highlight=None)
     elif mode == "Non-empty / empty":
         color = meta["non_empty"][idx]
@@ -118,24 +112,38 @@ def render(song, res, keys: tuple) -> None:
         color = meta["bar"][idx]
         kw = dict(categorical=False, highlight=highlight)
     label = mode.split(" (")[0]
-    ratio = pca.explained_ratio
     title = f"Level {level} ({grids[level]}×{grids[level]}, dim {D}): {W * N:,} patch embeddings" + \
             (f", {len(idx):,} drawn" if len(idx) < W * N else "")
-    a, b = st.columns(2)
     f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, **kw)
     if level == 0 and mode != "Visible / masked (this window)":
         order = np.argsort(meta["bar"][idx])
         f2.add_trace(go.Scattergl(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
                                   line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
+    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 else None
+    fv = explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
+    return f2, f3, fv
+
+
+def render(song, res, keys: tuple) -> None:
+    """Level picker, colour picker, 2-D and 3-D PCA, explained variance, and the spectrum of every level."""
+    st.subheader("Embeddings (PCA over all windows of the piece)")
+    L = len(song.level_emb)
+    grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
+    c1, c2 = st.columns([3, 2])
+    level = c1.radio("Level", list(range(L)), format_func=lambda k: f"{k} · {grids[k]}×{grids[k]}",
+                     horizontal=True, key="pca_level", index=min(3, L - 1))
+    mode = c2.selectbox("Colour by", COLOR_MODES, key="pca_color")
+    cur_w = int(np.argmin(np.abs(song.starts - res.start)))
+    mask_key = res.key if mode == "Visible / masked (this window)" else ()
+    f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, song, res)
+    a, b = st.columns(2)
     a.plotly_chart(f2, width="stretch", key="pca2d")
-    if D >= 3:
-        b.plotly_chart(pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw),
-                       width="stretch", key="pca3d")
+    if f3 is not None:
+        b.plotly_chart(f3, width="stretch", key="pca3d")
     else:
         b.info("This level has fewer than three dimensions; no 3-D view.")
     c, d = st.columns([2, 3])
-    c.plotly_chart(explained_variance(ratio, title=f"Explained variance, level {level}"), width="stretch",
-                   key="pca_var")
+    c.plotly_chart(fv, width="stretch", key="pca_var")
     d.caption("Every level at a glance: how concentrated each level's variance is (few components = a "
               "low-dimensional or collapsed level).")
     d.dataframe(spectrum_table(song, keys), width="stretch")

@@ -25,6 +25,12 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _recon_fig(res_key: tuple, _res, threshold: float):
+    binary = np.where(_res.hidden_px, _res.probs > threshold, _res.image > 0)
+    return reconstruction_row(_res.image, _res.hidden_px, _res.probs, binary, threshold)
+
+
 def render(res, bundle, threshold: float, mask_ratio: float) -> None:
     """The five-panel row and the metrics, or why there is none."""
     st.subheader("Masked reconstruction")
@@ -33,10 +39,9 @@ def render(res, bundle, threshold: float, mask_ratio: float) -> None:
         st.info("This checkpoint holds an encoder only, so there is no reconstruction to show; load a checkpoint "
                 "with a decoder (or add the decoder file) to see one.")
         return
-    binary = np.where(res.hidden_px, res.probs > threshold, res.image > 0)
     st.caption(f"{n_hidden} of {res.mask.size} finest patches hidden (mask ratio {mask_ratio:.2f}); the decoder "
                f"fills them in from what the encoder saw. Threshold {threshold:.2f}.")
-    st.plotly_chart(reconstruction_row(res.image, res.hidden_px, res.probs, binary, threshold),
+    st.plotly_chart(_recon_fig(res.key, res, threshold),
                     width="stretch", key="recon_chart")
     m = res.metrics
     c1, c2, c3, c4 = st.columns(4)

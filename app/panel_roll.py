@@ -11,7 +11,7 @@ OVERVIEW_KEY = "overview_chart"
 def apply_overview_click(max_bar: int) -> None:
     """Move the window to a bar clicked or box-selected in the overview (before the slider is drawn)."""
     state = st.session_state.get(OVERVIEW_KEY)
-    sel = getattr(state, "selection", None) or (state or {}).get("selection") if state is not None else None
+    sel = state.get("selection") if state is not None else None
     if not sel:
         return
     bar = None
@@ -30,14 +30,24 @@ def apply_overview_click(max_bar: int) -> None:
     st.session_state["window_bar"] = min(max(bar, 1), max_bar)
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _overview_fig(song_key: tuple, start: int, width: int, _song):
+    roll = _song.roll
+    return roll_overview(roll.array, roll.steps_per_bar, (start, width),
+                         title=f"{roll.name}: whole piece ({roll.bars:.0f} bars) — click a bar to move the window")
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _window_fig(song_key: tuple, start: int, spb: int, beats_per_bar: int, _image, steps_per_bar: int):
+    return window_roll(_image, start, spb, beats_per_bar,
+                       title=f"Window: {_image.shape[1]} steps from bar {start // max(steps_per_bar, 1) + 1}")
+
+
 def render(song, res, spb: int, beats_per_bar: int) -> None:
-    """Overview of the piece and the current window."""
-    roll = song.roll
+    """Overview of the piece and the current window (figures cached: a mask change redraws neither)."""
     width = res.image.shape[1]
     st.subheader("Piano roll")
-    st.plotly_chart(roll_overview(roll.array, roll.steps_per_bar, (res.start, width),
-                                  title=f"{roll.name}: whole piece ({roll.bars:.0f} bars) — click a bar to move the window"),
-                    key=OVERVIEW_KEY, on_select="rerun", selection_mode=("points", "box"), width="stretch")
-    st.plotly_chart(window_roll(res.image, res.start, spb, beats_per_bar,
-                                title=f"Window: {width} steps from bar {res.start // max(roll.steps_per_bar, 1) + 1}"),
+    st.plotly_chart(_overview_fig(song.key, res.start, width, song), key=OVERVIEW_KEY, on_select="rerun",
+                    selection_mode=("points", "box"), width="stretch")
+    st.plotly_chart(_window_fig(song.key, res.start, spb, beats_per_bar, res.image, song.roll.steps_per_bar),
                     width="stretch", key="window_chart")

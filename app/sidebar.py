@@ -32,6 +32,7 @@ class Piece:
     data: bytes
     key: str
     name: str
+    uploaded: bool = False
 
 
 @dataclass
@@ -116,12 +117,13 @@ def piece_section() -> Optional[Piece]:
                                   type=["mid", "midi"], key="midi_upload")
     if up is not None:
         data = up.getvalue()
-        return Piece(data, digest(data), up.name)
+        return Piece(data, digest(data), up.name, uploaded=True)
     if not examples:
         st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
         return None
     names = [p.name for p in examples]
-    pick = st.sidebar.selectbox("…or pick an example (used while no file is dropped)", names, key="example")
+    pick = st.sidebar.selectbox("…or pick an example (used while no file is dropped)", names, key="example",
+                                on_change=_forget_upload)
     data = examples[names.index(pick)].read_bytes()
     return Piece(data, digest(data), pick)
 
@@ -167,11 +169,21 @@ def view_section(n_bars: int, bundle: ModelBundle) -> ViewSettings:
     return ViewSettings(int(start_bar), float(mr), float(emr), int(seed), float(thr))
 
 
+def _forget_upload() -> None:
+    st.session_state.pop("last_good_upload", None)
+
+
 def accept_piece(piece: Piece) -> None:
     """Remember the piece on screen, to fall back to if a later file is bad."""
     st.session_state["last_good_piece"] = piece
+    if piece.uploaded:
+        st.session_state["last_good_upload"] = piece
 
 
 def last_good_piece() -> Optional[Piece]:
-    """The last piece that opened, if any."""
-    return st.session_state.get("last_good_piece")
+    """The piece to keep showing after a bad file: the last good upload, unless an example was picked since.
+
+    Dropping a file onto the uploader first runs the page once with no file in it, which shows the example;
+    so the last good piece alone would lose the upload the user was looking at.
+    """
+    return st.session_state.get("last_good_upload") or st.session_state.get("last_good_piece")

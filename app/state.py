@@ -80,6 +80,7 @@ class Song:
     level_emb: list[np.ndarray]   # per level (W, N, D) float32, coarsest first
     level_non_empty: list[np.ndarray]  # per level (W, N) bool
     stats: list[dict]             # per level non-empty % over windows (mean, std, min, max)
+    key: tuple = ()               # (midi, checkpoint, steps per beat, transposition): keys figure caches
 
     @property
     def n_windows(self) -> int:
@@ -111,7 +112,7 @@ def encode_song(midi_key: str, ckpt_key: str, steps_per_beat: int, semitones: in
     if bar_ui is not None:
         bar_ui.empty()
     return Song(roll=_roll, starts=np.asarray(starts), hop=hop, level_emb=embs, level_non_empty=nes,
-                stats=level_stats(nes))
+                stats=level_stats(nes), key=(midi_key, ckpt_key, steps_per_beat, semitones))
 
 
 def example_files() -> list[Path]:

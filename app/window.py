@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from midi_rae.analysis import masks_for, patch_mask_to_pixels, reconstruct_probs, reconstruction_metrics
+from midi_rae.analysis import masks_for, patch_mask_to_pixels, reconstruction_metrics
 from midi_rae.checkpoint import ModelBundle
 from midi_rae.pianoroll import PianoRoll
 
@@ -25,6 +25,7 @@ class WindowResult:
     masked_emb: list[np.ndarray]     # per level (N, D), encoded under the mask
     probs: Optional[np.ndarray]      # (128, W) reconstruction probabilities, None without a decoder
     metrics: Optional[dict]          # scores on masked patches and on all patches
+    key: tuple = ()                  # everything this result depends on: keys figure caches
 
 
 def window_image(roll: PianoRoll, start: int, width: int) -> np.ndarray:
@@ -53,8 +54,9 @@ def compute_window(midi_key: str, ckpt_key: str, spb: int, semis: int, start: in
     hidden = ~patch_mask_to_pixels(mask, (gh, gw), (ph, pw))
     probs = metrics = None
     if _bundle.decoder is not None:
-        p = reconstruct_probs(_bundle, x, mask)
+        p = torch.sigmoid(_bundle.reconstruct(out).float()).cpu()
         metrics = reconstruction_metrics(x, p, mask, threshold, (gh, gw), (ph, pw))
         probs = p[0, 0].numpy()
     return WindowResult(start=start, image=image, mask=mask[0].numpy(), hidden_px=hidden[0, 0].numpy(),
-                        level_non_empty=ne, masked_emb=emb, probs=probs, metrics=metrics)
+                        level_non_empty=ne, masked_emb=emb, probs=probs, metrics=metrics,
+                        key=(midi_key, ckpt_key, spb, semis, start, mask_ratio, empty_mask_ratio, seed, threshold))

@@ -124,6 +124,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     pc.add_argument("--jobs", type=int, default=1)
     pc.add_argument("--max-per-file", type=int, default=40, help="scores taken from a multi-tune file")
 
+    pb = sub.add_parser("bench", help="time the core on a long synthetic piece (speed and memory)")
+    pb.add_argument("--checkpoint", default=None)
+    pb.add_argument("--minutes", type=float, default=10.0, help="length of the synthetic piece")
+    pb.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("report", help="one self-contained HTML report of a MIDI file under a checkpoint")
+    pr.add_argument("file")
+    pr.add_argument("-o", "--out", required=True, help="the HTML file to write")
+    pr.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
+    pr.add_argument("--decoder", default=None, help="a separate decoder checkpoint")
+    pr.add_argument("--mask-ratio", type=float, default=0.5)
+    pr.add_argument("--empty-mask-ratio", type=float, default=None)
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--start-bar", type=int, default=1, help="first bar of the window studied in detail")
+    pr.add_argument("--steps-per-beat", type=int, default=None)
+    pr.add_argument("--threshold", type=float, default=None)
+
     a = p.parse_args(argv)
     if a.cmd == "inspect":
         return _cmd_inspect(a)
@@ -135,6 +152,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         from .corpus import export_corpus
         print(json.dumps(export_corpus(a.out, a.collections, a.limit, a.jobs, a.max_per_file)))
         return 0
+    if a.cmd == "bench":
+        from .bench import main as bench_main
+        bench_main(a.checkpoint, a.minutes, a.json)
+        return 0
+    if a.cmd == "report":
+        return _cmd_report(a)
     return 2
 
 
@@ -157,6 +180,27 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
         print(json.dumps(r))
     else:
         _print_inspect(r)
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+    from .pianoroll import MidiError
+
+    if not 0 <= a.mask_ratio <= 1:
+        _die("--mask-ratio must lie between 0 and 1.")
+    if a.empty_mask_ratio is not None and not 0 <= a.empty_mask_ratio <= 1:
+        _die("--empty-mask-ratio must lie between 0 and 1.")
+    from .report import write_report
+    try:
+        out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,
+                           empty_mask_ratio=a.empty_mask_ratio, seed=a.seed, start_bar=a.start_bar,
+                           steps_per_beat=a.steps_per_beat, threshold=a.threshold)
+    except (MidiError, CheckpointError) as e:
+        _die(str(e), 1)
+    except FileNotFoundError as e:
+        _die(f"{e.filename} does not exist.", 1)
+    print(f"wrote {out}")
     return 0
 
 

@@ -44,12 +44,12 @@ class TrainConfig:
     steps_per_beat: int = 4
     batch_size: int = 32
     max_steps: int = 20000
-    minutes: float = 0.0              # stop after this wall time (0 = no limit)
+    minutes: float = 0.0              # stop after this wall time, decaying the LR over it (0 = by steps)
     lr: float = 2e-3
     min_lr: float = 5e-5
     warmup_steps: int = 200
     weight_decay: float = 0.05
-    drop_path: float = 0.05
+    drop_path: float = 0.0            # the model is small and underfits: no stochastic depth by default
     mask_ratio: float = 0.5           # masked batches draw a ratio in [mask_ratio/2, mask_ratio*1.5]
     empty_mask_ratio: float = 0.05
     masked_fraction: float = 0.5      # share of windows in a batch that are masked
@@ -277,10 +277,19 @@ def evaluate(encoder, decoder, windows: torch.Tensor, mask_ratio: float, empty_m
 # ---------------------------------------------------------------- the loop
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
+def _progress(step: int, elapsed_s: float, cfg: TrainConfig) -> float:
+    """How far through the run we are, by steps or, with --minutes, by wall time (whichever is further)."""
+    p = step / max(cfg.max_steps, 1)
+    if cfg.minutes > 0:
+        p = max(p, elapsed_s / (cfg.minutes * 60))
+    return min(p, 1.0)
+
+
+def _lr_at(step: int, progress: float, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to min_lr over the run's progress."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = min((step - cfg.warmup_steps) / max(cfg.max_steps - cfg.warmup_steps, 1), 1.0)
+    frac = progress
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * frac))
 
 
@@ -402,11 +411,16 @@ def train(cfg: TrainConfig, log=print) -> dict:
         log(f"{len(rolls)} pieces ({len(train_idx)} train, {len(val_idx)} held out; {len(val_windows)} validation "
             f"windows), {sum(p.numel() for p in model.parameters()):,} parameters, device {device}, world {world}")
     while step < cfg.max_steps:
-        if cfg.minutes and time.time() - t0 > cfg.minutes * 60:
+        progress = _progress(step, elapsed_before + time.time() - t0, cfg)
+        if world > 1:  # every rank must stop at the same step
+            t = torch.tensor([progress], device=device)
+            dist.broadcast(t, 0)
+            progress = float(t)
+        if progress >= 1.0:
             break
         model.train()
         for g in opt.param_groups:
-            g["lr"] = _lr_at(step, cfg)
+            g["lr"] = _lr_at(step, progress, cfg)
         x = sampler.sample(cfg.batch_size).to(device)
         ne = model.encoder._compute_non_empty(x)
         mask = batch_masks(ne.cpu(), cfg, gen).to(device)

@@ -1,0 +1,100 @@
+"""Speed and memory benchmark of the core: MIDI parsing, encoding, reconstruction, inspect on a long piece."""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import pretty_midi
+import torch
+
+
+def long_piece(minutes: float = 10.0, tempo: float = 120.0, seed: int = 0) -> bytes:
+    """A synthetic piece of the given length: chords, a running melody and a bass line, 4/4."""
+    from .pianoroll import midi_bytes
+
+    rng = np.random.default_rng(seed)
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+    beat = 60.0 / tempo
+    bars = int(minutes * 60 / (4 * beat))
+    piano, bass = pretty_midi.Instrument(0), pretty_midi.Instrument(33)
+    for b in range(bars):
+        t0 = b * 4 * beat
+        root = int(rng.choice([0, 5, 7, 9]))
+        for p in (60 + root, 64 + root, 67 + root):
+            piano.notes.append(pretty_midi.Note(70, p, t0, t0 + 4 * beat))
+        for k in range(8):
+            p = 72 + int(rng.choice([0, 2, 4, 5, 7, 9, 11, 12]))
+            piano.notes.append(pretty_midi.Note(90, p, t0 + k * beat / 2, t0 + (k + 1) * beat / 2))
+        for k in range(4):
+            bass.notes.append(pretty_midi.Note(90, 36 + root, t0 + k * beat, t0 + (k + 0.9) * beat))
+    pm.instruments += [piano, bass]
+    return midi_bytes(pm)
+
+
+def _time(fn: Callable, repeat: int = 3) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def run(checkpoint: Optional[str] = None, minutes: float = 10.0) -> dict:
+    """Time the core operations on a long synthetic piece; returns the figures."""
+    from .analysis import encode_levels, masks_for, reconstruct_probs
+    from .checkpoint import load_model
+    from .pianoroll import midi_to_roll, windows
+
+    torch.set_grad_enabled(False)
+    data = long_piece(minutes)
+    t_load, bundle = _time(lambda: load_model(checkpoint), 1)
+    t_parse, roll = _time(lambda: midi_to_roll(data))
+    x, _ = windows(roll)
+    x_bar, _ = windows(roll, hop=roll.steps_per_bar)
+    t_enc, _ = _time(lambda: encode_levels(bundle.encoder, x, batch_size=32))
+    t_enc_bar, _ = _time(lambda: encode_levels(bundle.encoder, x_bar, batch_size=32), 1)
+    one = x[:1]
+    mask = masks_for(bundle.encoder, one, 0.5, 0.05, 0)
+    t_one = t_rec = float("nan")
+    t_one, _ = _time(lambda: bundle.encoder(one, mae_mask=mask), 5)
+    if bundle.decoder is not None:
+        t_rec, _ = _time(lambda: reconstruct_probs(bundle, one, mask), 5)
+        full_mask = masks_for(bundle.encoder, x, 0.5, 0.05, 0)
+        t_rec_all, _ = _time(lambda: reconstruct_probs(bundle, x, full_mask, batch_size=32), 1)
+    else:
+        t_rec_all = float("nan")
+    from .__main__ import inspect_file
+    import tempfile
+    import os
+
+    with tempfile.NamedTemporaryFile(suffix=".mid", delete=False) as f:
+        f.write(data)
+    try:
+        t_inspect, _ = _time(lambda: inspect_file(f.name, checkpoint), 1)
+    finally:
+        os.unlink(f.name)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"piece_minutes": minutes, "steps": roll.steps, "windows": int(len(x)), "bar_hop_windows": int(len(x_bar)),
+            "load_model_s": round(t_load, 3), "parse_midi_s": round(t_parse, 3),
+            "encode_all_windows_s": round(t_enc, 3), "encode_windows_per_s": round(len(x) / t_enc, 1),
+            "encode_bar_hop_windows_s": round(t_enc_bar, 3),
+            "encode_one_window_ms": round(1000 * t_one, 1), "reconstruct_one_window_ms": round(1000 * t_rec, 1),
+            "reconstruct_all_windows_s": round(t_rec_all, 3), "inspect_cli_s": round(t_inspect, 3),
+            "peak_rss_mb": round(rss_mb, 1), "threads": torch.get_num_threads(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__}
+
+
+def main(checkpoint: Optional[str] = None, minutes: float = 10.0, as_json: bool = False) -> None:
+    """Print the benchmark."""
+    r = run(checkpoint, minutes)
+    if as_json:
+        print(json.dumps(r))
+        return
+    for k, v in r.items():
+        print(f"{k:>28}  {v}")

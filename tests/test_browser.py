@@ -1,0 +1,143 @@
+"""The dashboard in a real browser: headless Chromium against `streamlit run app/main.py`.
+
+Skipped when /usr/bin/chromium is missing, unless MIDI_RAE_REQUIRE_BROWSER=1 (then that is a failure).
+Screenshots of every step go to MIDI_RAE_SCREENSHOTS (default: the test's tmp_path).
+Run with: pytest -m browser tests/test_browser.py
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import browser_util
+from browser_util import (MIN_CHARTS, alerts, caption_with, chart_count, chromium_available, drop_file, exceptions,
+                          free_port, header_caption, hidden_caption, launch_browser, move_slider, new_page,
+                          running, screenshot, slider_value, start_server, stop_server, wait_ready)
+from conftest import make_song, to_bytes
+from midi_rae.checkpoint import DEFAULT_CHECKPOINT
+
+STEP_TIMEOUT = 120.0  # seconds per step: the machine may be busy
+
+pytestmark = [pytest.mark.browser]
+
+
+def _require_browser() -> None:
+    """Skip (or, with MIDI_RAE_REQUIRE_BROWSER=1, fail) when the browser or Playwright is missing."""
+    required = os.environ.get("MIDI_RAE_REQUIRE_BROWSER") == "1"
+    problem = None
+    if not chromium_available():
+        problem = f"no Chromium at {browser_util.CHROMIUM}"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "the playwright Python package is not installed"
+    if problem is None and not DEFAULT_CHECKPOINT.is_file():
+        problem = f"no shipped checkpoint at {DEFAULT_CHECKPOINT}"
+    if problem:
+        if required:
+            pytest.fail(f"browser test required (MIDI_RAE_REQUIRE_BROWSER=1) but {problem}")
+        pytest.skip(f"browser test skipped: {problem} (set MIDI_RAE_REQUIRE_BROWSER=1 to make this a failure)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One Streamlit server for the module, on a free port; its log is kept for failure reports."""
+    _require_browser()
+    port = free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    proc = start_server(port, log=log, timeout=STEP_TIMEOUT)
+    yield f"http://localhost:{port}", log
+    stop_server(proc)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = launch_browser(pw)
+        pg = new_page(browser)
+        pg.set_default_timeout(STEP_TIMEOUT * 1000)
+        try:
+            yield pg
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("MIDI_RAE_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _state(page, log: Path) -> str:
+    """What the page shows, for assertion messages."""
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+    return (f"charts={chart_count(page)} running={running(page)} exceptions={exceptions(page)} "
+            f"alerts={alerts(page)} header={header_caption(page)!r} hidden={hidden_caption(page)!r}\n"
+            f"server log tail:\n{tail}")
+
+
+@pytest.mark.timeout(900)
+def test_dashboard_in_a_real_browser(server, page, shots):
+    url, log = server
+
+    # 1. first full render of the default example
+    page.goto(url)
+    try:
+        wait_ready(page, STEP_TIMEOUT, extra=lambda: header_caption(page) is not None)
+    except TimeoutError as e:
+        screenshot(page, shots, "1_first_render_timeout")
+        pytest.fail(f"first render: {e}; {_state(page, log)}")
+    screenshot(page, shots, "1_first_render")
+    assert not exceptions(page), _state(page, log)
+    assert chart_count(page) >= MIN_CHARTS, _state(page, log)
+    assert hidden_caption(page), _state(page, log)
+
+    # 2. a real drag-and-drop of a real MIDI file
+    name = "browser_song.mid"
+    drop_file(page, name, to_bytes(make_song(bars=24, seed=7, tempo=100)))
+    try:
+        wait_ready(page, STEP_TIMEOUT, extra=lambda: name in (header_caption(page) or ""))
+    except TimeoutError as e:
+        screenshot(page, shots, "2_dropped_timeout")
+        pytest.fail(f"after dropping {name}: {e}; {_state(page, log)}")
+    screenshot(page, shots, "2_dropped")
+    assert not exceptions(page), _state(page, log)
+    assert chart_count(page) >= MIN_CHARTS, _state(page, log)
+    assert "24.0 bars" in header_caption(page), _state(page, log)
+    assert not [a for a in alerts(page) if "could not be opened" in a], _state(page, log)
+
+    # 3. the mask-ratio slider moves and the reconstruction follows
+    before_value, before_caption = slider_value(page, "Mask ratio"), hidden_caption(page)
+    move_slider(page, "Mask ratio", 3)
+    try:
+        wait_ready(page, STEP_TIMEOUT, extra=lambda: hidden_caption(page) not in (None, before_caption))
+    except TimeoutError as e:
+        screenshot(page, shots, "3_mask_ratio_timeout")
+        pytest.fail(f"after moving Mask ratio: {e}; {_state(page, log)}")
+    screenshot(page, shots, "3_mask_ratio")
+    after_value = slider_value(page, "Mask ratio")
+    assert float(after_value) == pytest.approx(float(before_value) + 3 * 0.05), (before_value, after_value)
+    assert f"(mask ratio {float(after_value):.2f})" in hidden_caption(page), _state(page, log)
+    assert not exceptions(page), _state(page, log)
+    assert chart_count(page) >= MIN_CHARTS, _state(page, log)
+
+    # 4. a broken file: an error, no exception, and the page keeps showing a good piece
+    drop_file(page, "broken.mid", to_bytes(make_song(bars=8, seed=3))[:200])
+    try:
+        wait_ready(page, STEP_TIMEOUT, extra=lambda: any("could not be opened" in a for a in alerts(page)))
+    except TimeoutError as e:
+        screenshot(page, shots, "4_broken_timeout")
+        pytest.fail(f"after dropping broken.mid: {e}; {_state(page, log)}")
+    screenshot(page, shots, "4_broken")
+    errs = [a for a in alerts(page) if "could not be opened" in a]
+    assert errs and errs[0].startswith("broken.mid could not be opened."), _state(page, log)
+    assert not exceptions(page), _state(page, log)
+    assert chart_count(page) >= MIN_CHARTS, _state(page, log)
+    assert caption_with(page, f"Still showing {name}"), _state(page, log)  # the piece on screen, not an example
+    assert name in (header_caption(page) or ""), _state(page, log)
