@@ -16,9 +16,13 @@ st.set_page_config(page_title="midi-rae explorer", page_icon="🎹", layout="wid
 import torch  # noqa: E402
 
 import panel_embed  # noqa: E402
+import panel_listen  # noqa: E402
 import panel_masks  # noqa: E402
+import panel_probe  # noqa: E402
 import panel_recon  # noqa: E402
 import panel_roll  # noqa: E402
+import panel_structure  # noqa: E402
+import selection  # noqa: E402
 import sidebar  # noqa: E402
 from midi_rae.pianoroll import MidiError  # noqa: E402
 from state import encode_song, load_roll  # noqa: E402
@@ -61,19 +65,30 @@ def main() -> None:
 
     bars = roll.steps_per_bar
     n_start_bars = max(1, -(-roll.steps // max(bars, 1)))
-    panel_roll.apply_overview_click(n_start_bars)
-    view = sidebar.view_section(n_start_bars, model.bundle)
     song = encode_song(piece.key, model.key, spb, semis, roll, model.bundle)
+    grids = [int(round(e.shape[1] ** 0.5)) for e in song.level_emb]
+    # clicks from the previous run move the window or select a patch before the widgets are drawn
+    panel_roll.apply_overview_click(n_start_bars)
+    selection.apply_clicks(song, (st.session_state.get("window_bar", 1) - 1) * bars, bars, grids,
+                           st.session_state.get("_pca_index"))
+    view = sidebar.view_section(n_start_bars, model.bundle)
     start = (view.start_bar - 1) * bars
     res = compute_window(piece.key, model.key, spb, semis, start, view.mask_ratio, view.empty_mask_ratio,
                          view.seed, view.threshold, roll, model.bundle)
+    sel = selection.current()
+    rects, fam = selection.highlights(sel, res.start, grids)
 
     header(piece, roll, model)
-    panel_roll.render(song, res, spb, roll.beats_per_bar)
+    neighbours = selection.neighbours(song, sel) if sel is not None else None
+    marks = [(int(r["_start"]), int(r["_size"])) for _, r in neighbours.iterrows()] if neighbours is not None else []
+    panel_roll.render(song, res, spb, roll.beats_per_bar, rects, marks)
+    selection.render(song, res, grids, neighbours)
     patch_px = (model.bundle.encoder.patch_h, model.bundle.encoder.patch_w)
-    panel_masks.render(song, res, patch_px)
-    panel_recon.render(res, model.bundle, view.threshold, view.mask_ratio)
-    panel_embed.render(song, res, (piece.key, model.key, spb, semis))
-
+    panel_masks.render(song, res, patch_px, fam)
+    panel_recon.render(res, model.bundle, view.threshold, view.mask_ratio, panel_roll.pitch_view(roll))
+    panel_listen.render(song, res, spb, view.threshold)
+    panel_embed.render(song, res, (piece.key, model.key, spb, semis), sel)
+    panel_structure.render(song)
+    panel_probe.render(song, res, model)
 
 main()

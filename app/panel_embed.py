@@ -78,8 +78,8 @@ def _window_visibility(mask: np.ndarray, g: int) -> np.ndarray:
 
 
 @st.cache_resource(max_entries=48, show_spinner=False)
-def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, _song, _res):
-    """(2-D figure, 3-D figure or None, explained-variance figure) for one level and colouring."""
+def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, selected: tuple, _song, _res):
+    """(2-D figure, 3-D figure or None, explained-variance figure, drawn point -> (window*N + patch) index)."""
     song, res = _song, _res
     grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
     emb = song.level_emb[level]
@@ -92,6 +92,12 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     coords = pca.transform(emb.reshape(-1, D)[idx])
     hover = _hover(meta, idx, spbar)
     highlight = np.isin(idx, keep)
+    if selected:  # a selected patch replaces the current window as the emphasised point
+        sel_w, sel_n = selected
+        keep_sel = np.flatnonzero(idx == sel_w * N + sel_n)
+        if len(keep_sel):
+            highlight = np.zeros(len(idx), dtype=bool)
+            highlight[keep_sel] = True
     if mode == "Visible / masked (this window)":
         win = pca.transform(res.masked_emb[level])
         share = _window_visibility(res.mask, grids[level])
@@ -121,10 +127,10 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
                                   line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
     f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 else None
     fv = explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
-    return f2, f3, fv
+    return f2, f3, fv, idx
 
 
-def render(song, res, keys: tuple) -> None:
+def render(song, res, keys: tuple, sel=None) -> None:
     """Level picker, colour picker, 2-D and 3-D PCA, explained variance, and the spectrum of every level."""
     st.subheader("Embeddings (PCA over all windows of the piece)")
     L = len(song.level_emb)
@@ -135,9 +141,13 @@ def render(song, res, keys: tuple) -> None:
     mode = c2.selectbox("Colour by", COLOR_MODES, key="pca_color")
     cur_w = int(np.argmin(np.abs(song.starts - res.start)))
     mask_key = res.key if mode == "Visible / masked (this window)" else ()
-    f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, song, res)
+    selected = ()
+    if sel is not None and sel.level == level:
+        selected = (int(np.argmin(np.abs(song.starts - sel.start))), sel.patch)
+    f2, f3, fv, idx = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, song, res)
+    st.session_state["_pca_index"] = idx
     a, b = st.columns(2)
-    a.plotly_chart(f2, width="stretch", key="pca2d")
+    a.plotly_chart(f2, width="stretch", key="pca2d", on_select="rerun", selection_mode="points")
     if f3 is not None:
         b.plotly_chart(f3, width="stretch", key="pca3d")
     else:

@@ -20,14 +20,14 @@ def stats_table(song, res, patch_px: tuple[int, int]) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _masks_fig(song_key: tuple, start: int, _res):
-    return level_masks(_res.level_non_empty, _res.image)
+def _masks_fig(song_key: tuple, start: int, family_key: tuple, _res):
+    return level_masks(_res.level_non_empty, _res.image, highlight=dict(family_key) or None)
 
 
-def render(song, res, patch_px: tuple[int, int]) -> None:
+def render(song, res, patch_px: tuple[int, int], family: dict) -> None:
     """The masks figure and the table."""
     st.subheader("Non-empty patches per level")
     st.caption("A patch is non-empty when any of its pixels holds a note. Coarser levels are the 2×2 max-pool "
                f"of finer ones; statistics over the piece use its {song.n_windows} windows.")
-    st.plotly_chart(_masks_fig(song.key, res.start, res), width="stretch", key="masks_chart")
+    st.plotly_chart(_masks_fig(song.key, res.start, tuple((k, tuple(v)) for k, v in family.items()), res), width="stretch", key="masks_chart")
     st.dataframe(stats_table(song, res, patch_px), width="stretch")

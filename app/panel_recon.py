@@ -26,12 +26,12 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _recon_fig(res_key: tuple, _res, threshold: float):
+def _recon_fig(res_key: tuple, _res, threshold: float, pitch_range: tuple):
     binary = np.where(_res.hidden_px, _res.probs > threshold, _res.image > 0)
-    return reconstruction_row(_res.image, _res.hidden_px, _res.probs, binary, threshold)
+    return reconstruction_row(_res.image, _res.hidden_px, _res.probs, binary, threshold, pitch_range=pitch_range)
 
 
-def render(res, bundle, threshold: float, mask_ratio: float) -> None:
+def render(res, bundle, threshold: float, mask_ratio: float, pitch_range: tuple) -> None:
     """The five-panel row and the metrics, or why there is none."""
     st.subheader("Masked reconstruction")
     n_hidden = int((~res.mask).sum())
@@ -41,9 +41,12 @@ def render(res, bundle, threshold: float, mask_ratio: float) -> None:
         return
     st.caption(f"{n_hidden} of {res.mask.size} finest patches hidden (mask ratio {mask_ratio:.2f}); the decoder "
                f"fills them in from what the encoder saw. Threshold {threshold:.2f}.")
-    st.plotly_chart(_recon_fig(res.key, res, threshold),
+    st.plotly_chart(_recon_fig(res.key, res, threshold, pitch_range),
                     width="stretch", key="recon_chart")
     m = res.metrics
+    if n_hidden == 0:
+        st.caption("Nothing is masked at this ratio, so the masked-patch scores are undefined (—); "
+                   "the all-patch scores still apply.")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("F1, masked patches", _fmt(m["masked"]["f1"]))
     c2.metric("Precision, masked", _fmt(m["masked"]["precision"]))

@@ -8,6 +8,15 @@ from midi_rae.figures import roll_overview, window_roll
 OVERVIEW_KEY = "overview_chart"
 
 
+def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
+    """The piece's pitch range widened to patch boundaries (at least two octaves), for zoomed views."""
+    lo, hi = roll.pitch_range()
+    lo, hi = max(0, (lo - 2) // patch * patch), min(127, ((hi + 2) // patch + 1) * patch - 1)
+    while hi - lo < 24:
+        lo, hi = max(0, lo - patch), min(127, hi + patch)
+    return int(lo), int(hi)
+
+
 def apply_overview_click(max_bar: int) -> None:
     """Move the window to a bar clicked or box-selected in the overview (before the slider is drawn)."""
     state = st.session_state.get(OVERVIEW_KEY)
@@ -31,23 +40,26 @@ def apply_overview_click(max_bar: int) -> None:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _overview_fig(song_key: tuple, start: int, width: int, _song):
+def _overview_fig(song_key: tuple, start: int, width: int, marks: tuple, _song):
     roll = _song.roll
-    return roll_overview(roll.array, roll.steps_per_bar, (start, width),
+    return roll_overview(roll.array, roll.steps_per_bar, (start, width), marks=list(marks),
                          title=f"{roll.name}: whole piece ({roll.bars:.0f} bars) — click a bar to move the window")
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _window_fig(song_key: tuple, start: int, spb: int, beats_per_bar: int, _image, steps_per_bar: int):
-    return window_roll(_image, start, spb, beats_per_bar,
-                       title=f"Window: {_image.shape[1]} steps from bar {start // max(steps_per_bar, 1) + 1}")
+def _window_fig(song_key: tuple, start: int, spb: int, beats_per_bar: int, rects: tuple, _image,
+                steps_per_bar: int, pitch_range: tuple):
+    return window_roll(_image, start, spb, beats_per_bar, highlight=list(rects) or None, pitch_range=pitch_range,
+                       title=f"Window: {_image.shape[1]} steps from bar {start // max(steps_per_bar, 1) + 1}"
+                             " — click to select a patch")
 
 
-def render(song, res, spb: int, beats_per_bar: int) -> None:
+def render(song, res, spb: int, beats_per_bar: int, rects: list, marks: list) -> None:
     """Overview of the piece and the current window (figures cached: a mask change redraws neither)."""
     width = res.image.shape[1]
     st.subheader("Piano roll")
-    st.plotly_chart(_overview_fig(song.key, res.start, width, song), key=OVERVIEW_KEY, on_select="rerun",
-                    selection_mode=("points", "box"), width="stretch")
-    st.plotly_chart(_window_fig(song.key, res.start, spb, beats_per_bar, res.image, song.roll.steps_per_bar),
-                    width="stretch", key="window_chart")
+    st.plotly_chart(_overview_fig(song.key, res.start, width, tuple(marks), song), key=OVERVIEW_KEY,
+                    on_select="rerun", selection_mode=("points", "box"), width="stretch")
+    st.plotly_chart(_window_fig(song.key, res.start, spb, beats_per_bar, tuple(rects), res.image,
+                                song.roll.steps_per_bar, pitch_view(song.roll)),
+                    width="stretch", key="window_chart", on_select="rerun", selection_mode="points")

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 from midi_rae.pianoroll import note_name
 
 __all__ = ["note_ticks", "roll_overview", "window_roll", "level_masks", "reconstruction_row",
-           "pca_scatter", "explained_variance"]
+           "pca_scatter", "explained_variance", "similarity_matrix", "trajectory", "probe_lines", "spectrum_plot"]
 
 # One palette for the whole dashboard so colours mean the same thing on every page.
 NON_EMPTY = "#2ca02c"
@@ -24,6 +24,7 @@ EMPTY = "#7f2a2a"
 NOTE = "#1f2937"
 BACKGROUND = "#ffffff"
 MASKED = "#9ecae1"
+MARK_COLOUR = "#1f77b4"  # nearest-neighbour marks on the overview
 HIGHLIGHT = "#ff7f0e"
 TP_COLOUR, FP_COLOUR, FN_COLOUR = "#2ca02c", "#d62728", "#1f77b4"
 
@@ -115,8 +116,11 @@ def _max_pool_time(roll: np.ndarray, max_columns: int) -> tuple[np.ndarray, int]
 # Whole piece and window
 
 def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] | None = None,
-                  title: str = "Whole piece") -> go.Figure:
-    """The whole piece as a heatmap in bar units, with the current window marked and clickable bars."""
+                  title: str = "Whole piece", marks: list[tuple[int, int]] | None = None) -> go.Figure:
+    """The whole piece as a heatmap in bar units, with the current window marked and clickable bars.
+
+    `marks` are (start step, width) spans (e.g. a selected patch's nearest neighbours) drawn as outlines.
+    """
     roll = np.asarray(roll)
     if roll.ndim != 2 or roll.shape[0] != 128:
         raise ValueError(f"expected a (128, T) roll, got shape {roll.shape}")
@@ -156,6 +160,11 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
         fig.add_shape(type="rect", name="window", xref="x", yref="y domain",
                       x0=1 + start / steps_per_bar, x1=1 + (start + width) / steps_per_bar, y0=0, y1=1,
                       fillcolor="rgba(255,127,14,0.18)", line=dict(color=HIGHLIGHT, width=2))
+    for k, (m_start, m_width) in enumerate(marks or []):
+        fig.add_shape(type="rect", name="mark", xref="x", yref="y domain", x0=1 + m_start / steps_per_bar,
+                      x1=1 + (m_start + m_width) / steps_per_bar, y0=0, y1=1, fillcolor="rgba(31,119,180,0.15)",
+                      line=dict(color=MARK_COLOUR, width=1.5, dash="dot"),
+                      label=dict(text=str(k + 1), textposition="top center", font=dict(size=9, color=MARK_COLOUR)))
 
     pos, names = note_ticks(lo, hi)
     if not pos:  # a narrow range with no C in it still needs some landmarks
@@ -173,8 +182,12 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
 
 
 def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_per_bar: int,
-                title: str = "Window", highlight: list[tuple[int, int, int, int]] | None = None) -> go.Figure:
-    """One model-input window (128 x W) on a bar:beat grid, optionally with outlined rectangles."""
+                title: str = "Window", highlight: list[tuple[int, int, int, int]] | None = None,
+                pitch_range: tuple[int, int] | None = None) -> go.Figure:
+    """One model-input window (128 x W) on a bar:beat grid, optionally with outlined rectangles.
+
+    `pitch_range` (lo, hi) limits the visible rows (the data keep all 128, so zooming out works).
+    """
     window = np.asarray(window)
     if window.ndim != 2 or window.shape[0] != 128:
         raise ValueError(f"expected a (128, W) window, got shape {window.shape}")
@@ -183,45 +196,55 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
     absolute = start_step + np.arange(W)
     bars = absolute // spbar + 1
     beats = (absolute % spbar) // steps_per_beat + 1
+    subs = absolute % steps_per_beat + 1
     labels = [f"{b}:{bt}" for b, bt in zip(bars, beats)]
-    text = [[f"{_NAMES[p]}  {lab}" for lab in labels] for p in range(128)]
+    # unique "bar:beat.step" categories put the position in the hover without a 128 x W text array
+    xcats = [f"{b}:{bt}.{sb}" for b, bt, sb in zip(bars, beats, subs)]
 
     fig = go.Figure(go.Heatmap(
-        z=(window > 0).astype(np.uint8), x=np.arange(W), y=np.arange(128), text=text, name="window",
-        colorscale=_BINARY, zmin=0, zmax=1, showscale=False, hovertemplate="%{text}<extra></extra>"))
+        z=(window > 0).astype(np.uint8), x=xcats, y=_NAMES[:128], name="window",
+        colorscale=_BINARY, zmin=0, zmax=1, showscale=False, hovertemplate="%{y}  %{x}<extra></extra>"))
 
     # Lines sit on cell boundaries; drawn above the opaque heatmap but faint enough not to hide notes.
     dense_beats = W / max(steps_per_beat, 1) > 64
+    shapes = []
     for k in range(W):
         if absolute[k] % spbar == 0:
-            fig.add_shape(type="line", name="bar", x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1,
-                          line=dict(color="rgba(0,0,0,0.40)", width=1.2))
+            shapes.append(dict(type="line", name="bar", x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1,
+                               line=dict(color="rgba(0,0,0,0.40)", width=1.2)))
         elif absolute[k] % steps_per_beat == 0 and not dense_beats:
-            fig.add_shape(type="line", name="beat", x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1,
-                          line=dict(color="rgba(0,0,0,0.13)", width=0.6))
-
+            shapes.append(dict(type="line", name="beat", x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1,
+                               line=dict(color="rgba(0,0,0,0.13)", width=0.6)))
     # Half-open (row0, col0, row1, col1) like array slicing, so patch boxes butt up exactly.
     for r0, c0, r1, c1 in highlight or []:
-        fig.add_shape(type="rect", name="highlight", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
-                      line=dict(color=HIGHLIGHT, width=2), fillcolor="rgba(0,0,0,0)")
+        shapes.append(dict(type="rect", name="highlight", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
+                           line=dict(color=HIGHLIGHT, width=2.5), fillcolor="rgba(255,127,14,0.12)"))
+    fig.update_layout(shapes=shapes)  # one update: add_shape per line costs ~10 ms each
 
     ticks = [k for k in range(W) if absolute[k] % spbar == 0]
     if not ticks or ticks[0] != 0:
         ticks = [0] + ticks  # always say where the window starts
     ticks = ticks[::max(1, math.ceil(len(ticks) / 16))]
+    lo, hi = pitch_range if pitch_range is not None else (0, 127)
+    pos, names = note_ticks(lo, hi)
     return _style(
-        fig, title, 420,
-        xaxis=dict(title_text="bar:beat", range=[-0.5, W - 0.5], tickmode="array", tickvals=ticks,
-                   ticktext=[labels[k] for k in ticks], showgrid=False, zeroline=False, **FRAME),
-        yaxis=dict(_pitch_axis(0, 127), **FRAME))
+        fig, title, 420 if pitch_range is None else 360,
+        xaxis=dict(title_text="bar:beat", type="category", range=[-0.5, W - 0.5], tickmode="array",
+                   tickvals=[xcats[k] for k in ticks], ticktext=[labels[k] for k in ticks], showgrid=False,
+                   zeroline=False, **FRAME),
+        yaxis=dict(type="category", range=[lo - 0.5, hi + 0.5], tickmode="array", tickvals=names,
+                   title_text="pitch", showgrid=False, zeroline=False, **FRAME))
 
 
 # ---------------------------------------------------------------------------------------------
 # Hierarchy levels
 
 def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
-                titles: list[str] | None = None) -> go.Figure:
-    """One square panel per level showing which patches are non-empty, optionally over the notes."""
+                titles: list[str] | None = None, highlight: dict[int, list[int]] | None = None) -> go.Figure:
+    """One square panel per level showing which patches are non-empty, optionally over the notes.
+
+    `highlight` maps a level to row-major patch indices to outline (a selected patch and its family).
+    """
     grids = [np.asarray(ne).reshape(np.asarray(ne).shape[-2:]).astype(bool) for ne in non_empty]
     L = len(grids)
     if L == 0:
@@ -256,6 +279,11 @@ def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
                 z=notes, colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0.85)"]], zmin=0, zmax=1, showscale=False,
                 name="notes", hoverinfo="skip"), row=1, col=k)
         ax = "x" if k == 1 else f"x{k}"
+        for n in (highlight or {}).get(k - 1, []):
+            i, j = divmod(int(n), gw)
+            fig.add_shape(type="rect", name="highlight", xref=ax, yref="y" if k == 1 else f"y{k}",
+                          x0=j * cw - 0.5, x1=(j + 1) * cw - 0.5, y0=i * ch - 0.5, y1=(i + 1) * ch - 0.5,
+                          line=dict(color=HIGHLIGHT, width=2), fillcolor="rgba(0,0,0,0)")
         fig.update_xaxes(range=[-0.5, extent[1] - 0.5], showticklabels=False, showgrid=False,
                          zeroline=False, constrain="domain", row=1, col=k)
         fig.update_yaxes(range=[-0.5, extent[0] - 0.5], showticklabels=False, showgrid=False,
@@ -293,8 +321,11 @@ def _to_pixels(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarray, binary: np.ndarray,
-                       threshold: float) -> go.Figure:
-    """Original, masked input, probabilities, binarized output and error map side by side."""
+                       threshold: float, pitch_range: tuple[int, int] | None = None) -> go.Figure:
+    """Original, masked input, probabilities, binarized output and error map side by side.
+
+    The legend's TP/FP/FN counts are over the masked patches' pixels, like the headline scores.
+    """
     original = (np.asarray(original) > 0)
     H, W = original.shape
     if H > 128:
@@ -303,13 +334,13 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
     probs = np.asarray(probs, dtype=np.float32)  # float32 halves the payload; hover shows 2 decimals
     binary = np.asarray(binary) > 0
     err = _error_map(original, binary)
-    counts = {c: int((err == c).sum()) for c in _ERROR_NAMES}
+    counts = {c: int(((err == c) & hidden).sum()) for c in _ERROR_NAMES}
 
     # The model never sees hidden pixels, so their notes are replaced by the mask colour.
     masked = np.where(hidden, 2, original.astype(np.uint8)).astype(np.uint8)
 
-    titles = ["Original", "Masked input", "Reconstruction probabilities",
-              f"Binarized (>{threshold:.2f})<br>visible patches pasted back", "Errors"]
+    titles = ["Original", "Masked input", "Probabilities", f"Binarized (>{threshold:.2f}), pasted",
+              "Errors"]
     fig = make_subplots(rows=1, cols=5, subplot_titles=titles, horizontal_spacing=0.035, shared_yaxes=True)
     # Note names as y categories put "C4" in every hover without five 128x128 text arrays;
     # only the two categorical panels carry short per-pixel labels.
@@ -336,23 +367,21 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
 
     _legend_swatch("note", NOTE, 1, 1, fig)
     _legend_swatch("masked (hidden from model)", MASKED, 1, 1, fig)
-    _legend_swatch(f"TP true positive ({counts[_TP]:,})", TP_COLOUR, 1, 1, fig)
-    _legend_swatch(f"FP false positive ({counts[_FP]:,})", FP_COLOUR, 1, 1, fig)
-    _legend_swatch(f"FN false negative ({counts[_FN]:,})", FN_COLOUR, 1, 1, fig)
-
-    # Put the colourbar just right of the probability panel instead of at the far right edge.
-    fig.data[2].colorbar.x = fig.layout.xaxis3.domain[1] + 0.003
+    _legend_swatch(f"true positive ({counts[_TP]:,} in masked patches)", TP_COLOUR, 1, 1, fig)
+    _legend_swatch(f"false positive ({counts[_FP]:,})", FP_COLOUR, 1, 1, fig)
+    _legend_swatch(f"false negative ({counts[_FN]:,})", FN_COLOUR, 1, 1, fig)
+    fig.data[2].colorbar.update(x=1.01, xanchor="left", title=dict(text="p", side="top"))
     fig.update_xaxes(matches="x", range=[-0.5, W - 0.5], showticklabels=False, showgrid=False,
-                     zeroline=False, constrain="domain", **FRAME)
-    for k in range(1, 6):
-        fig.update_yaxes(scaleanchor="x" if k == 1 else f"x{k}", constrain="domain", row=1, col=k)
+                     zeroline=False, **FRAME)
+    # no square-pixel constraint: a zoomed pitch range would shrink the panels to slivers
     _, tick_names = note_ticks(0, H - 1)
-    fig.update_yaxes(matches="y", type="category", showgrid=False, zeroline=False, range=[-0.5, H - 0.5],
+    lo, hi = pitch_range if pitch_range is not None else (0, H - 1)
+    fig.update_yaxes(matches="y", type="category", showgrid=False, zeroline=False, range=[lo - 0.5, hi + 0.5],
                      **FRAME)
-    fig.update_yaxes(tickmode="array", tickvals=tick_names, title_text="pitch", row=1, col=1)
+    fig.update_yaxes(tickmode="array", tickvals=note_ticks(lo, hi)[1] or tick_names, title_text="pitch", row=1, col=1)
     fig.update_annotations(font_size=12)
-    _style(fig, "", 330, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top"))
-    fig.update_layout(margin=dict(l=50, r=10, t=50, b=35))  # two-line panel titles need the extra top
+    _style(fig, "", 330, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.06, yanchor="top"))
+    fig.update_layout(margin=dict(l=50, r=60, t=40, b=45))
     return fig
 
 
@@ -369,7 +398,8 @@ def _category_colours(values: list) -> dict:
 
 def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categorical: bool = False,
                 hover: list[str] | None = None, title: str = "", dims: int = 2,
-                highlight: np.ndarray | None = None, category_names: dict | None = None) -> go.Figure:
+                highlight: np.ndarray | None = None, category_names: dict | None = None,
+                highlight_name: str = "this window") -> go.Figure:
     """2-D or 3-D scatter of PCA coordinates coloured by a value or category; customdata = point index."""
     coords = np.asarray(coords, dtype=float)
     if dims not in (2, 3):
@@ -420,8 +450,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
             hcol = color[idx].astype(float)
             extra = dict(colorscale="Viridis", cmin=cmin, cmax=cmax)
         # Added last so it draws on top of the ordinary points.
-        fig.add_trace(Trace(**points(idx), name="selected", showlegend=True,
-                            hovertemplate="%{hovertext}<extra>selected</extra>",
+        fig.add_trace(Trace(**points(idx), name=highlight_name, showlegend=True,
+                            hovertemplate="%{hovertext}<extra>" + highlight_name + "</extra>",
                             marker=dict(size=size * 2, color=hcol, opacity=1.0,
                                         line=dict(color=HIGHLIGHT, width=2), **extra)))
 
@@ -457,3 +487,124 @@ def explained_variance(ratios: np.ndarray, title: str = "Explained variance") ->
                   yaxis=dict(title_text="variance explained", ticksuffix="%", rangemode="tozero"),
                   # Mid-right is empty in a variance plot: bars are short there, the cumulative line high.
                   legend=dict(x=0.99, xanchor="right", y=0.45, yanchor="middle", bgcolor="rgba(255,255,255,0.8)"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure: self-similarity, trajectories, probes, spectra
+
+def _level_name(k: int, grids: list[int] | None) -> str:
+    """'level k (g×g)'; without grids the usual doubling from a 1×1 top is assumed."""
+    g = grids[k] if grids is not None else 2 ** k
+    return f"level {k} ({g}×{g})"
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Labels made distinct (a category axis would merge repeats into one row)."""
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        n = seen.get(lab, 0)
+        seen[lab] = n + 1
+        out.append(lab if n == 0 else f"{lab} ({n + 1})")
+    return out
+
+
+def similarity_matrix(sim: np.ndarray, labels: list[str], title: str = "Self-similarity") -> go.Figure:
+    """Square heatmap of a (W, W) similarity matrix; hover and clicks give both windows' labels as x and y."""
+    sim = np.asarray(sim, dtype=np.float32)  # float32 halves the embedded payload
+    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
+        raise ValueError(f"expected a square matrix, got shape {sim.shape}")
+    if len(labels) != sim.shape[0]:
+        raise ValueError(f"{len(labels)} labels for a {sim.shape[0]}×{sim.shape[0]} matrix")
+    names = _unique([str(x) for x in labels])
+    off = sim[~np.eye(len(sim), dtype=bool)]
+    # Trained embeddings often all sit above 0.8; a fixed [-1, 1] scale would paint them one colour.
+    zmin = float(off.min()) if off.size else -1.0
+    fig = go.Figure(go.Heatmap(
+        z=sim, x=names, y=names, name="similarity", colorscale="Viridis", zmin=min(zmin, 0.999), zmax=1.0,
+        hovertemplate="%{y} vs %{x}<br>cosine %{z:.3f}<extra></extra>",
+        colorbar=dict(title=dict(text="cosine", side="right"), thickness=10)))
+    axis = dict(type="category", showgrid=False, zeroline=False, nticks=12, **FRAME)
+    _style(fig, title, 420, xaxis=dict(axis, constrain="domain"),
+           yaxis=dict(axis, scaleanchor="x", scaleratio=1, constrain="domain"))
+    fig.update_layout(margin=dict(l=60, r=10, t=40, b=50))
+    return fig
+
+
+def trajectory(coords: np.ndarray, times: np.ndarray, title: str = "Path through the piece",
+               time_label: str = "bar", hover: list[str] | None = None) -> go.Figure:
+    """2-D path through PCA space in time order: a faint line and markers coloured by time, start and end marked."""
+    coords = np.asarray(coords, dtype=float)
+    times = np.asarray(times, dtype=float)
+    if coords.ndim != 2 or coords.shape[1] < 2:
+        raise ValueError(f"need coordinates of shape (n, >=2), got {coords.shape}")
+    if len(times) != len(coords):
+        raise ValueError(f"{len(times)} times for {len(coords)} points")
+    order = np.argsort(times, kind="stable")
+    xy, t = coords[order, :2], times[order]
+    text = np.array(hover if hover is not None else [f"{time_label} {v:.4g}" for v in times], dtype=object)[order]
+    fig = go.Figure([
+        go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines", name="path", showlegend=False, hoverinfo="skip",
+                   line=dict(color="rgba(80,80,80,0.45)", width=1)),
+        go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name="windows", showlegend=False,
+                   customdata=order, hovertext=text,
+                   hovertemplate=f"%{{hovertext}}<br>{time_label} %{{marker.color:.4g}}<extra></extra>",
+                   marker=dict(size=7, color=t, colorscale="Viridis", opacity=0.9,
+                               colorbar=dict(title=dict(text=time_label, side="right"), thickness=10))),
+    ])
+    if len(xy):
+        for name, (x, y) in (("start", xy[0]), ("end", xy[-1])):
+            fig.add_annotation(x=x, y=y, text=name, name=name, showarrow=True, arrowhead=2, ax=22, ay=-22,
+                               font=dict(size=11, color=HIGHLIGHT), arrowcolor=HIGHLIGHT)
+    return _style(fig, title, 400, xaxis=dict(title_text="PC1", zeroline=False),
+                  yaxis=dict(title_text="PC2", zeroline=False))
+
+
+def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = "shift",
+                grids: list[int] | None = None) -> go.Figure:
+    """Mean cosine similarity against shift, one line per level (coarsest first)."""
+    values = np.asarray(values, dtype=float)
+    shifts = list(shifts)
+    if values.ndim != 2 or values.shape[0] != len(shifts):
+        raise ValueError(f"expected values of shape ({len(shifts)}, levels), got {values.shape}")
+    L = values.shape[1]
+    palette = qualitative.D3
+    fig = go.Figure()
+    for k in range(L):
+        name = _level_name(k, grids)
+        fig.add_trace(go.Scatter(x=shifts, y=values[:, k], mode="lines+markers", name=name,
+                                 line=dict(width=2, color=palette[k % len(palette)]), marker=dict(size=4),
+                                 hovertemplate=f"{name}<br>{xlabel} %{{x}}<br>cosine %{{y:.3f}}<extra></extra>"))
+    lo = -1.0 if np.nanmin(values, initial=0.0) < 0 else 0.0
+    return _style(fig, title, 340, xaxis=dict(title_text=xlabel, zeroline=True, zerolinecolor="#ccc"),
+                  yaxis=dict(title_text="mean cosine similarity", range=[lo - 0.02, 1.02]),
+                  legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))
+
+
+def spectrum_plot(spec: list[dict], title: str = "Spectrum", grids: list[int] | None = None) -> go.Figure:
+    """Per level: singular values on log axes (left), cumulative explained variance with a dashed 90% line (right)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["Singular values", "Cumulative explained variance"],
+                        horizontal_spacing=0.09)
+    palette = qualitative.D3
+    for k, s in enumerate(spec):
+        name, colour = _level_name(k, grids), palette[k % len(palette)]
+        sv = np.asarray(s["singular_values"], dtype=float)
+        comp = np.arange(1, sv.size + 1)
+        # Values at rounding level (e.g. beyond the number of points) are zeros, and on a log axis
+        # they would stretch it down to 1e-15 and flatten everything that matters.
+        real = sv > (sv.max(initial=0.0) * 1e-6)
+        fig.add_trace(go.Scatter(x=comp, y=np.where(real, sv, np.nan), mode="lines", name=name,
+                                 legendgroup=name, line=dict(color=colour, width=2),
+                                 hovertemplate=f"{name}<br>component %{{x}}: %{{y:.3g}}<extra></extra>"), row=1, col=1)
+        fig.add_trace(go.Scatter(x=comp, y=np.asarray(s["cumulative"], dtype=float) * 100, mode="lines", name=name,
+                                 legendgroup=name, showlegend=False, line=dict(color=colour, width=2),
+                                 hovertemplate=f"{name}<br>up to component %{{x}}: %{{y:.1f}}%<extra></extra>"),
+                      row=1, col=2)
+    fig.add_hline(y=90, line=dict(color="#888", width=1, dash="dash"), row=1, col=2,
+                  annotation_text="90%", annotation_position="bottom right")
+    fig.update_xaxes(type="log", title_text="component", row=1, col=1)
+    fig.update_xaxes(type="log", title_text="component", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="singular value", row=1, col=1)
+    fig.update_yaxes(title_text="variance explained", ticksuffix="%", range=[0, 101], row=1, col=2)
+    fig.update_annotations(font_size=12)
+    return _style(fig, title, 360, legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"))

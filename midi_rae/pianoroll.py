@@ -8,6 +8,7 @@ starts, so that repeated notes at one pitch stay separate. Every kind of unreada
 from __future__ import annotations
 
 import io
+import warnings
 import math
 import struct
 from dataclasses import dataclass, replace
@@ -234,7 +235,10 @@ def _load(data: bytes) -> pretty_midi.PrettyMIDI:
         if not track:  # pretty_midi crashes on an empty track (max of an empty list)
             track.append(mido.MetaMessage("end_of_track", time=0))
     try:
-        return pretty_midi.PrettyMIDI(mido_object=mid)
+        with warnings.catch_warnings():
+            # tempo events outside track 0 are common in real files and handled as pretty_midi does
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pretty_midi.PrettyMIDI(mido_object=mid)
     except Exception as e:  # e.g. a time signature with numerator 0
         raise MidiError("The MIDI file is damaged and could not be read.") from e
 

@@ -43,7 +43,8 @@ def test_default_page_renders_every_view_without_errors(examples):
     at = run_app()
     assert not at.exception
     assert not at.error
-    assert n_charts(at) == 7  # overview, window, masks, reconstruction, PCA 2-D and 3-D, variance
+    # overview, window, masks, reconstruction, PCA 2-D, 3-D and variance, similarity, trajectory, two probes
+    assert n_charts(at) == 11
     assert any("a_song.mid" in c for c in texts(at.caption))
     labels = [m.label for m in at.metric]
     assert "F1, masked patches" in labels
@@ -69,13 +70,12 @@ def test_mask_ratio_slider_changes_the_hidden_patches_and_metrics(examples):
 
 def test_new_mask_button_draws_a_different_mask(examples):
     at = run_app()
-    before = [c for c in texts(at.caption) if "finest patches hidden" in c][0]
+    recon_before = at.get("plotly_chart")[3].proto.spec
     seed0 = at.number_input(key="mask_seed").value
-    at.button[0].click().run()
-    assert at.number_input(key="mask_seed").value == seed0 + 1
+    [b for b in at.button if b.label == "New mask"][0].click().run()
     assert not at.exception
-    after_metrics = [m.value for m in at.metric]
-    assert after_metrics and before
+    assert at.number_input(key="mask_seed").value == seed0 + 1
+    assert at.get("plotly_chart")[3].proto.spec != recon_before
 
 
 def test_window_slider_moves_the_window(examples):
@@ -93,7 +93,7 @@ def test_broken_midi_gets_one_sentence_and_the_page_keeps_the_last_piece(example
     assert len(errs) == 1 and errs[0].startswith("c_broken.mid could not be opened.")
     assert "Traceback" not in errs[0]
     assert any("Still showing a_song.mid" in c for c in texts(at.caption))
-    assert n_charts(at) == 7
+    assert n_charts(at) == 11
 
 
 def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, tmp_path, monkeypatch):
@@ -105,7 +105,7 @@ def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, t
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
     assert any("encoder only" in i for i in texts(at.info))
-    assert n_charts(at) == 6
+    assert n_charts(at) == 10
     assert "F1, masked patches" not in [m.label for m in at.metric]
 
 
@@ -118,7 +118,7 @@ def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(exam
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
     assert any("damaged" in e for e in texts(at.sidebar.error))
-    assert n_charts(at) == 7
+    assert n_charts(at) == 11
 
 
 @needs_fixtures()
@@ -134,3 +134,35 @@ def test_seven_level_original_checkpoint_shows_seven_levels(examples, tmp_path, 
     assert at.radio(key="pca_level").options[-1].startswith("6")
     assert any("7 levels" in c for c in texts(at.caption))
     assert "F1, masked patches" in [m.label for m in at.metric]
+
+
+def test_listening_offers_window_and_reconstruction_audio_and_midi_downloads(examples):
+    at = run_app()
+    assert len(at.get("audio")) == 2  # the whole piece renders only on request
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert {"Window as MIDI", "Reconstruction as MIDI", "Piece as MIDI (quantised)"} <= set(labels)
+    at.button(key="piece_audio").click().run()
+    assert not at.exception and len(at.get("audio")) == 3
+
+
+def test_a_selected_patch_lists_its_nearest_neighbours(examples):
+    import sys
+    sys.path.insert(0, str(ROOT / "app"))
+    from selection import Selected
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["selected"] = Selected(level=3, start=0, patch=9)
+    at.run()
+    assert not at.exception
+    assert any("**Level 3** (8×8) patch 9" in m for m in texts(at.markdown))
+    table = [d.value for d in at.dataframe if "Cosine" in d.value.columns][0]
+    assert len(table) == 8
+    assert list(table["Cosine"]) == sorted(table["Cosine"], reverse=True)
+
+
+def test_similarity_level_and_probe_reading_can_be_changed(examples):
+    at = run_app()
+    at.select_slider(key="sim_level").set_value(4).run()
+    at.radio(key="probe_reading").set_value("same position (invariance)").run()
+    assert not at.exception
+    assert n_charts(at) == 11

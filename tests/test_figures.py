@@ -83,17 +83,22 @@ def test_window_roll_pitch_ticks_and_hover_text():
     w = np.zeros((128, 128), dtype=np.uint8)
     w[60, :4] = 1
     fig = window_roll(w, start_step=0, steps_per_beat=4, beats_per_bar=4)
-    assert list(fig.layout.yaxis.ticktext) == [f"C{o}" for o in range(-1, 10)]
-    assert fig.layout.yaxis.ticktext[list(fig.layout.yaxis.tickvals).index(60)] == "C4"
-    text = fig.data[0].text
-    assert "C4" in text[60][0] and "1:1" in text[60][0]
-    assert text[61][5].endswith("1:2")
+    assert list(fig.layout.yaxis.tickvals) == [f"C{o}" for o in range(-1, 10)]
+    hm = fig.data[0]
+    assert hm.y[60] == "C4" and hm.x[0] == "1:1.1" and hm.x[5] == "1:2.2"
+    assert hm.hovertemplate.startswith("%{y}  %{x}")
+
+
+def test_window_roll_pitch_range_limits_the_visible_rows_only():
+    fig = window_roll(np.zeros((128, 128), dtype=np.uint8), 0, 4, 4, pitch_range=(48, 72))
+    assert tuple(fig.layout.yaxis.range) == (47.5, 72.5)
+    assert len(fig.data[0].y) == 128
 
 
 def test_window_roll_bar_ticks_are_absolute_and_lines_mark_beats_and_bars():
     fig = window_roll(np.zeros((128, 128), dtype=np.uint8), start_step=8, steps_per_beat=4, beats_per_bar=4)
     ticks = dict(zip(fig.layout.xaxis.tickvals, fig.layout.xaxis.ticktext))
-    assert ticks[0] == "1:3" and ticks[8] == "2:1" and ticks[24] == "3:1"
+    assert ticks["1:3.1"] == "1:3" and ticks["2:1.1"] == "2:1" and ticks["3:1.1"] == "3:1"
     assert len(_shapes(fig, "bar")) == 8  # bars start at window steps 8, 24, ..., 120
     assert len(_shapes(fig, "beat")) == 24
     assert all(s.x0 == s.x1 and s.x0 % 1 == 0.5 for s in fig.layout.shapes)  # on cell boundaries
@@ -145,8 +150,8 @@ def test_reconstruction_error_map_classifies_known_pixels():
     assert (z != 0).sum() == 3
     assert [err.text[r][r] for r in (10, 20, 30, 40)] == ["TP", "FP", "FN", "TN"]
     assert err.y[60] == "C4" and "%{y}" in err.hovertemplate and "%{text}" in err.hovertemplate
-    assert {t.name for t in fig.data if t.showlegend} >= {
-        "TP true positive (1)", "FP false positive (1)", "FN false negative (1)"}
+    assert {t.name for t in fig.data if t.showlegend} >= {  # counts are over masked pixels: none here
+        "true positive (0 in masked patches)", "false positive (0)", "false negative (0)"}
 
 
 def test_reconstruction_masked_input_hides_masked_notes():
@@ -159,7 +164,7 @@ def test_reconstruction_masked_input_hides_masked_notes():
     assert z[60, 0] == 1 and z[61, 0] == 0      # visible note, visible background
     assert z[60, 100] == z[0, 100] == 2         # masked: note and background look alike
     assert [a.text for a in fig.layout.annotations][:3] == [
-        "Original", "Masked input", "Reconstruction probabilities"]
+        "Original", "Masked input", "Probabilities"]
     probs = _trace(fig, "Reconstruction probabilities")
     assert (probs.zmin, probs.zmax) == (0, 1)
 
@@ -190,12 +195,12 @@ def test_pca_scatter_categorical_one_trace_per_category_covering_all_points():
     hl[[1, 2]] = True
     fig = pca_scatter(coords, cat, "state", categorical=True, highlight=hl,
                       category_names={True: "non-empty", False: "empty"})
-    groups = [t for t in fig.data if t.name != "selected"]
+    groups = [t for t in fig.data if t.name != "this window"]
     assert sorted(t.name for t in groups) == ["empty", "non-empty"]
     indices = sorted(i for t in groups for i in t.customdata)
     assert indices == list(range(30))
     selected = fig.data[-1]  # drawn last, on top
-    assert selected.name == "selected" and list(selected.customdata) == [1, 2]
+    assert selected.name == "this window" and list(selected.customdata) == [1, 2]
     assert selected.marker.line.color == "#ff7f0e"
 
 
@@ -223,3 +228,72 @@ def test_every_figure_serialises_with_the_dashboard_look():
         data = json.loads(fig.to_json())
         assert data["layout"]["height"] in (260, 330, 400, 420)
         assert fig.layout.template == pio.templates["plotly_white"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure figures
+
+def test_similarity_matrix_is_square_with_labels_on_both_axes():
+    from midi_rae.figures import similarity_matrix
+
+    sim = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.1], [0.2, 0.1, 1.0]])
+    fig = similarity_matrix(sim, ["bar 1", "bar 2", "bar 2"], "Level 3")
+    hm = fig.data[0]
+    assert list(hm.x) == list(hm.y) == ["bar 1", "bar 2", "bar 2 (2)"]  # repeats kept apart
+    assert fig.layout.yaxis.scaleanchor == "x"
+    assert "%{y} vs %{x}" in hm.hovertemplate and hm.zmax == 1.0 and hm.zmin == pytest.approx(0.1)
+
+
+def test_trajectory_marks_start_and_end_in_time_order():
+    from midi_rae.figures import trajectory
+
+    coords = np.array([[2.0, 2.0], [0.0, 0.0], [1.0, 1.0]])
+    fig = trajectory(coords, np.array([3.0, 1.0, 2.0]), "path")
+    ann = {a.text: (a.x, a.y) for a in fig.layout.annotations}
+    assert ann == {"start": (0.0, 0.0), "end": (2.0, 2.0)}
+    assert list(fig.data[1].customdata) == [1, 2, 0]  # indices back into the caller's arrays
+
+
+def test_probe_lines_has_one_named_line_per_level():
+    from midi_rae.figures import probe_lines
+
+    fig = probe_lines([-1, 0, 1], np.array([[0.5, -0.2], [1.0, 1.0], [0.4, 0.3]]), "probe", "shift")
+    assert [t.name for t in fig.data] == ["level 0 (1×1)", "level 1 (2×2)"]
+    assert fig.layout.yaxis.range[0] < -1 + 0.05  # a negative value opens the axis to -1
+
+
+def test_spectrum_plot_has_a_dashed_ninety_percent_line_and_a_log_axis():
+    from midi_rae.figures import spectrum_plot
+    from midi_rae.structure import spectrum
+
+    rng = np.random.default_rng(0)
+    fig = spectrum_plot([spectrum(rng.normal(size=(4, 1, 8))), spectrum(rng.normal(size=(4, 4, 4)))], "s")
+    assert fig.layout.yaxis.type == "log"
+    assert any(s.line.dash == "dash" and s.y0 == 90 for s in fig.layout.shapes)
+    assert len([t for t in fig.data if t.showlegend is not False]) == 2
+
+
+def test_overview_marks_neighbour_spans_in_bar_units():
+    fig = roll_overview(np.ones((128, 64), dtype=np.uint8), steps_per_bar=16, window=(0, 32), marks=[(16, 4)])
+    mark = [s for s in fig.layout.shapes if s.name == "mark"]
+    assert len(mark) == 1 and (mark[0].x0, mark[0].x1) == (2.0, 2.25)
+
+
+def test_level_masks_outline_the_highlighted_family():
+    ne = [np.ones((1, 1), bool), np.ones((2, 2), bool), np.ones((4, 4), bool)]
+    fig = level_masks(ne, highlight={0: [0], 1: [3], 2: [10, 11, 14, 15]})
+    boxes = [s for s in fig.layout.shapes if s.name == "highlight"]
+    assert len(boxes) == 6
+    assert (boxes[1].x0, boxes[1].y0) == (63.5, 63.5)  # level 1 patch 3 = top-right quadrant
+
+
+def test_reconstruction_legend_counts_only_masked_pixels():
+    original = np.zeros((128, 128), dtype=np.uint8)
+    original[60, :] = 1
+    hidden = np.zeros((128, 128), dtype=bool)
+    hidden[:, 124:] = True                    # one column of finest patches hidden: 4 note pixels there
+    binary = original.copy()
+    binary[60, 126:] = 0                      # two of them missed
+    fig = reconstruction_row(original, hidden, np.zeros((128, 128)), binary, threshold=0.5)
+    names = {t.name for t in fig.data if t.showlegend}
+    assert "true positive (2 in masked patches)" in names and "false negative (2)" in names

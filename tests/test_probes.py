@@ -113,3 +113,10 @@ def test_probe_leaves_a_training_encoder_in_training_mode(roll):
     enc.train()
     probe(enc, roll, 0, [0], axis="time")
     assert enc.training
+
+
+def test_fresh_encoder_is_exactly_equivariant_at_the_finest_level(encoder, roll):
+    # SwinEncoder zero-initialises every block's residual post-norm, so a fresh encoder is patch-local:
+    # content moved by whole finest patches must keep its embedding exactly.
+    out = probe(encoder, roll, 32, [-8, -4, 4, 8], axis="time")
+    np.testing.assert_allclose(out["aligned"][:, 5], 1.0, atol=1e-6)

@@ -1,0 +1,36 @@
+"""Shift and transpose probe: at which levels is the model invariant, at which equivariant?"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from midi_rae.figures import probe_lines
+from midi_rae.probes import probe
+
+SHIFTS = list(range(-16, 17))
+SEMITONES = list(range(-12, 13))
+
+
+@st.cache_resource(max_entries=16, show_spinner="Probing shifts and transpositions…")
+def _probe(song_key: tuple, ckpt_key: str, start: int, _roll, _bundle):
+    enc = _bundle.encoder
+    return (probe(enc, _roll.array, start, SHIFTS, axis="time", batch_size=34),
+            probe(enc, _roll.array, start, SEMITONES, axis="pitch", batch_size=34))
+
+
+def render(song, res, model) -> None:
+    """Similarity to the unmoved window, per level, against time shift and transposition."""
+    st.subheader("Shift and transpose probe")
+    t, p = _probe(song.key, model.key, res.start, song.roll, model.bundle)
+    grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
+    reading = st.radio("Compare", ["aligned (content follows the shift)", "same position (invariance)"],
+                       horizontal=True, key="probe_reading")
+    key = "aligned" if reading.startswith("aligned") else "same_position"
+    a, b = st.columns(2)
+    a.plotly_chart(probe_lines(t["shifts"], t[key], title="Time shift", xlabel="shift (steps)", grids=grids),
+                   width="stretch", key="probe_time")
+    b.plotly_chart(probe_lines(p["shifts"], p[key], title="Transposition", xlabel="transposition (semitones)",
+                               grids=grids), width="stretch", key="probe_pitch")
+    st.caption("Mean cosine similarity between the window's embeddings and those of the moved window, over the "
+               "original's non-empty patches. 'Aligned' compares a patch with the patch that now holds the same "
+               "content (possible when the shift is a multiple of the patch size; otherwise the same position).")

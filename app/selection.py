@@ -1,0 +1,135 @@
+"""Linked selection: one selected patch (level, window start, patch) shared by every view, and its neighbours."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from midi_rae.analysis import patch_boxes
+from midi_rae.pianoroll import note_name
+from midi_rae.structure import family, nearest_patches
+
+WINDOW_KEY = "window_chart"
+PCA_KEY = "pca2d"
+SIM_KEY = "similarity_chart"
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A patch: its level, the start step of its window, and its index in that level's row-major grid."""
+
+    level: int
+    start: int
+    patch: int
+
+
+def current() -> Optional[Selected]:
+    """The selection, if any."""
+    return st.session_state.get("selected")
+
+
+def _points(key: str) -> list[dict]:
+    state = st.session_state.get(key)
+    sel = state.get("selection") if state is not None else None
+    return list(sel.get("points") or []) if sel else []
+
+
+def _fresh(key: str, points: list[dict]) -> bool:
+    """True the first time a given click is seen (selections persist across reruns)."""
+    sig = repr(points[:1])
+    if not points or st.session_state.get(f"_seen_{key}") == sig:
+        return False
+    st.session_state[f"_seen_{key}"] = sig
+    return True
+
+
+def apply_clicks(song, start: int, steps_per_bar: int, grids: list[int], pca_index: Optional[np.ndarray]) -> None:
+    """Turn a click in the window, a PCA plot or the similarity matrix into the selection (before widgets draw)."""
+    level = int(st.session_state.get("select_level", min(3, len(grids) - 1)))
+    pts = _points(WINDOW_KEY)
+    if _fresh(WINDOW_KEY, pts):
+        x, y = float(pts[0].get("x", 0)), float(pts[0].get("y", 0))
+        g = grids[level]
+        size = 128 // g
+        st.session_state["selected"] = Selected(level, start, int(y) // size * g + int(x) // size)
+    pts = _points(PCA_KEY)
+    if _fresh(PCA_KEY, pts) and pca_index is not None:
+        cd = pts[0].get("customdata")
+        ci = int(cd[0] if isinstance(cd, (list, tuple)) else cd) if cd is not None else None
+        if ci is not None and ci < len(pca_index):
+            lvl = int(st.session_state.get("pca_level", 0))
+            w, n = divmod(int(pca_index[ci]), song.level_emb[lvl].shape[1])
+            st.session_state["selected"] = Selected(lvl, int(song.starts[w]), n)
+            st.session_state["window_bar"] = int(song.starts[w]) // max(steps_per_bar, 1) + 1
+    pts = _points(SIM_KEY)
+    if _fresh(SIM_KEY, pts):
+        labels = st.session_state.get("_sim_labels", [])
+        x = pts[0].get("x")
+        if x in labels:
+            w = labels.index(x)
+            st.session_state["window_bar"] = int(song.starts[w]) // max(steps_per_bar, 1) + 1
+
+
+def song_window(song, start: int) -> int:
+    """Index of the song window nearest to a start step."""
+    return int(np.argmin(np.abs(song.starts - start)))
+
+
+def highlights(sel: Optional[Selected], start: int, grids: list[int]) -> tuple[list, dict[int, list[int]]]:
+    """Rectangles for the window roll (the patch and its parent) and per-level patch lists (its family)."""
+    if sel is None or sel.start != start:
+        return [], {}
+    fam = family(sel.level, sel.patch, grids)
+    boxes = patch_boxes(grids[sel.level])[sel.patch]
+    rects = [tuple(int(v) for v in boxes)]
+    if sel.level > 0:
+        parent = fam[sel.level - 1][0]
+        rects.append(tuple(int(v) for v in patch_boxes(grids[sel.level - 1])[parent]))
+    return rects, fam
+
+
+def neighbours(song, sel: Selected, k: int = 8) -> pd.DataFrame:
+    """The k most similar patches of the piece at the selected level (cosine), with where they are."""
+    w = song_window(song, sel.start)
+    emb = song.level_emb[sel.level]
+    g = int(round(np.sqrt(emb.shape[1])))
+    size = 128 // g
+    spbar = max(song.roll.steps_per_bar, 1)
+    rows = []
+    for ww, n, s in nearest_patches(emb, w, sel.patch, k=k):
+        r, c = divmod(n, g)
+        step = int(song.starts[ww]) + c * size
+        rows.append({"Bars": f"{step / spbar + 1:.4g}–{(step + size) / spbar + 1:.4g}",
+                     "Pitches": f"{note_name(r * size)}–{note_name(min(r * size + size - 1, 127))}",
+                     "Cosine": round(float(s), 4), "Window": ww + 1, "Patch": n, "_start": step, "_size": size})
+    return pd.DataFrame(rows)
+
+
+def render(song, res, grids: list[int], table: Optional[pd.DataFrame]) -> None:
+    """Selection controls, a description of the selected patch and its nearest neighbours."""
+    st.subheader("Selected patch and its nearest neighbours")
+    c1, c2 = st.columns([2, 3])
+    c1.select_slider("Click selects a patch at level", options=list(range(len(grids))),
+                     value=min(3, len(grids) - 1), key="select_level",
+                     format_func=lambda k: f"{k} ({grids[k]}×{grids[k]})")
+    sel = current()
+    if sel is None or table is None:
+        c2.info("Click a note area in the window above, or a point in the PCA plot, to select a patch; it lights "
+                "up in the window, the level masks and the PCA, with its parent and children.")
+        return
+    g = grids[sel.level]
+    size = 128 // g
+    r, c = divmod(sel.patch, g)
+    spbar = max(song.roll.steps_per_bar, 1)
+    step = sel.start + c * size
+    c2.markdown(f"**Level {sel.level}** ({g}×{g}) patch {sel.patch}: bars {step / spbar + 1:.4g}–"
+                f"{(step + size) / spbar + 1:.4g}, pitches {note_name(r * size)}–{note_name(min(r * size + size - 1, 127))}")
+    if c2.button("Clear selection", key="clear_sel"):
+        st.session_state.pop("selected", None)
+        st.rerun()
+    st.caption("Where else in this piece does the model see the same thing? (cosine similarity of embeddings at "
+               "the same level; marked on the overview)")
+    st.dataframe(table.drop(columns=["_start", "_size"]), width="stretch", hide_index=True)

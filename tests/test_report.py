@@ -1,0 +1,88 @@
+"""The HTML report: one self-contained file with every section, and one-line errors from the command."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, make_song, to_bytes
+from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, save_checkpoint
+from midi_rae.report import SECTIONS, song_hop
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "midi_rae", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    enc, dec = build_models(DEFAULT_CONFIG, "swin")
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "fresh.safetensors", enc.eval(), dec.eval(),
+                           DEFAULT_CONFIG, {"threshold": 0.5})
+
+
+@pytest.fixture(scope="module")
+def report(checkpoint, tmp_path_factory):
+    d = tmp_path_factory.mktemp("report")
+    song = d / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=12, seed=3, drums=False)))
+    out = d / "report.html"
+    done = run_cli("report", str(song), "--checkpoint", str(checkpoint), "--start-bar", "2", "-o", str(out))
+    return done, out
+
+
+def test_report_command_exits_zero_and_writes_one_html_file(report):
+    done, out = report
+    assert done.returncode == 0, done.stderr
+    assert out.is_file()
+    assert [p.name for p in out.parent.iterdir() if p.suffix == ".html"] == ["report.html"]
+
+
+def test_report_has_every_section_heading(report):
+    text = report[1].read_text()
+    for heading in SECTIONS.values():
+        assert f"<h2>{heading}</h2>" in text
+
+
+def test_report_embeds_plotly_once_and_loads_nothing_from_the_network(report):
+    text = report[1].read_text()
+    assert "plotly.js v" in text  # the library's own banner, inline
+    assert text.count("plotly.js v") == 1
+    assert not re.search(r"<script[^>]+src=[\"']https?:", text)
+
+
+def test_report_has_a_metrics_table_when_the_checkpoint_has_a_decoder(report):
+    text = report[1].read_text()
+    assert "Masked patches" in text and "Specificity" in text
+
+
+def test_bad_midi_is_one_line_on_stderr_and_exit_one(tmp_path):
+    bad = tmp_path / "bad.mid"
+    bad.write_bytes(b"not a midi file")
+    done = run_cli("report", str(bad), "-o", str(tmp_path / "r.html"))
+    assert done.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: ")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_song_hop_is_one_bar_until_the_window_count_would_pass_the_cap():
+    assert song_hop(steps=16 * 100, steps_per_bar=16, width=128) == 16
+    assert song_hop(steps=16 * 1000, steps_per_bar=16, width=128, max_windows=240) == 16 * 5
+
+
+def test_report_of_an_encoder_only_checkpoint_says_there_is_no_reconstruction(tmp_path):
+    from midi_rae.report import build_report
+
+    torch.manual_seed(0)
+    enc, _ = build_models(DEFAULT_CONFIG, None)
+    ckpt = save_checkpoint(tmp_path / "enc.safetensors", enc, None, DEFAULT_CONFIG)
+    song = tmp_path / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=8, seed=1, drums=False)))
+    text = build_report(song, checkpoint=str(ckpt))
+    assert "encoder only, so there is no reconstruction" in text
+    assert f"<h2>{SECTIONS['recon']}</h2>" in text
