@@ -15,6 +15,8 @@ st.set_page_config(page_title="midi-rae explorer", page_icon="🎹", layout="wid
 
 import torch  # noqa: E402
 
+import export  # noqa: E402
+import panel_compare  # noqa: E402
 import panel_embed  # noqa: E402
 import panel_listen  # noqa: E402
 import panel_masks  # noqa: E402
@@ -72,6 +74,7 @@ def main() -> None:
     selection.apply_clicks(song, (st.session_state.get("window_bar", 1) - 1) * bars, bars, grids,
                            st.session_state.get("_pca_index"))
     view = sidebar.view_section(n_start_bars, model.bundle)
+    model_b = sidebar.compare_section()
     start = (view.start_bar - 1) * bars
     res = compute_window(piece.key, model.key, spb, semis, start, view.mask_ratio, view.empty_mask_ratio,
                          view.seed, view.threshold, roll, model.bundle)
@@ -79,6 +82,7 @@ def main() -> None:
     rects, fam = selection.highlights(sel, res.start, grids)
 
     header(piece, roll, model)
+    export.start_run()
     neighbours = selection.neighbours(song, sel) if sel is not None else None
     marks = [(int(r["_start"]), int(r["_size"])) for _, r in neighbours.iterrows()] if neighbours is not None else []
     panel_roll.render(song, res, spb, roll.beats_per_bar, rects, marks)
@@ -90,5 +94,11 @@ def main() -> None:
     panel_embed.render(song, res, (piece.key, model.key, spb, semis), sel)
     panel_structure.render(song)
     panel_probe.render(song, res, model)
+    if model_b is not None:
+        song_b = encode_song(piece.key, model_b.key, spb, semis, roll, model_b.bundle)
+        res_b = compute_window(piece.key, model_b.key, spb, semis, start, view.mask_ratio, view.empty_mask_ratio,
+                               view.seed, view.threshold, roll, model_b.bundle)
+        panel_compare.render(model, model_b, res, res_b, song, song_b, view.threshold, panel_roll.pitch_view(roll))
+    export.render(f"{piece.name} — {model.label}")
 
 main()

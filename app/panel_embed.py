@@ -6,8 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+import export
+
 from midi_rae.analysis import PCA, components_for, pca_fit
-from midi_rae.figures import explained_variance, pca_scatter
+from midi_rae.figures import explained_variance, pca_scatter, spectrum_plot
+from midi_rae.structure import spectrum
 from midi_rae.pianoroll import note_name
 
 MAX_POINTS = 4000
@@ -130,6 +133,33 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     return f2, f3, fv, idx
 
 
+def umap_available() -> bool:
+    """Whether the optional umap-learn package is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
+@st.cache_resource(max_entries=16, show_spinner="Fitting UMAP (the first fit also compiles numba code)…")
+def _umap_figure(song_key: tuple, level: int, _song):
+    import umap
+
+    emb = _song.level_emb[level]
+    W, N, D = emb.shape
+    idx = _subsample(W * N, np.arange(0))[:2000]
+    coords = umap.UMAP(n_components=2, random_state=0, n_neighbors=15).fit_transform(emb.reshape(-1, D)[idx])
+    meta = _point_meta(_song, level)
+    return pca_scatter(coords, meta["bar"][idx], "Time", hover=_hover(meta, idx, max(_song.roll.steps_per_bar, 1)),
+                       title=f"UMAP of level {level} ({len(idx):,} patches), coloured by bar", axis_prefix="UMAP ")
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _spectrum_figure(song_key: tuple, _song):
+    grids = [int(round(np.sqrt(e.shape[1]))) for e in _song.level_emb]
+    return spectrum_plot([spectrum(e) for e in _song.level_emb], title="Singular value spectrum per level",
+                         grids=grids)
+
+
 def render(song, res, keys: tuple, sel=None) -> None:
     """Level picker, colour picker, 2-D and 3-D PCA, explained variance, and the spectrum of every level."""
     st.subheader("Embeddings (PCA over all windows of the piece)")
@@ -147,13 +177,19 @@ def render(song, res, keys: tuple, sel=None) -> None:
     f2, f3, fv, idx = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, song, res)
     st.session_state["_pca_index"] = idx
     a, b = st.columns(2)
-    a.plotly_chart(f2, width="stretch", key="pca2d", on_select="rerun", selection_mode="points")
+    export.chart(a, f2, width="stretch", key="pca2d", on_select="rerun", selection_mode="points")
     if f3 is not None:
-        b.plotly_chart(f3, width="stretch", key="pca3d")
+        export.chart(b, f3, width="stretch", key="pca3d")
     else:
         b.info("This level has fewer than three dimensions; no 3-D view.")
     c, d = st.columns([2, 3])
-    c.plotly_chart(fv, width="stretch", key="pca_var")
+    export.chart(c, fv, width="stretch", key="pca_var")
     d.caption("Every level at a glance: how concentrated each level's variance is (few components = a "
               "low-dimensional or collapsed level).")
     d.dataframe(spectrum_table(song, keys), width="stretch")
+    export.chart(st, _spectrum_figure(song.key, song), width="stretch", key="spectrum_chart")
+    if not umap_available():
+        st.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "
+                   "restart the app to enable it.")
+    elif st.toggle("Show UMAP of this level (slow the first time)", key="show_umap"):
+        export.chart(st, _umap_figure(song.key, level, song), width="stretch", key="umap_chart")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+import export
+
 from midi_rae.figures import level_masks
 
 
@@ -29,5 +31,5 @@ def render(song, res, patch_px: tuple[int, int], family: dict) -> None:
     st.subheader("Non-empty patches per level")
     st.caption("A patch is non-empty when any of its pixels holds a note. Coarser levels are the 2×2 max-pool "
                f"of finer ones; statistics over the piece use its {song.n_windows} windows.")
-    st.plotly_chart(_masks_fig(song.key, res.start, tuple((k, tuple(v)) for k, v in family.items()), res), width="stretch", key="masks_chart")
+    export.chart(st, _masks_fig(song.key, res.start, tuple((k, tuple(v)) for k, v in family.items()), res), width="stretch", key="masks_chart")
     st.dataframe(stats_table(song, res, patch_px), width="stretch")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import export
+
 from midi_rae.figures import probe_lines
 from midi_rae.probes import probe
 
@@ -27,9 +29,9 @@ def render(song, res, model) -> None:
                        horizontal=True, key="probe_reading")
     key = "aligned" if reading.startswith("aligned") else "same_position"
     a, b = st.columns(2)
-    a.plotly_chart(probe_lines(t["shifts"], t[key], title="Time shift", xlabel="shift (steps)", grids=grids),
+    export.chart(a, probe_lines(t["shifts"], t[key], title="Time shift", xlabel="shift (steps)", grids=grids),
                    width="stretch", key="probe_time")
-    b.plotly_chart(probe_lines(p["shifts"], p[key], title="Transposition", xlabel="transposition (semitones)",
+    export.chart(b, probe_lines(p["shifts"], p[key], title="Transposition", xlabel="transposition (semitones)",
                                grids=grids), width="stretch", key="probe_pitch")
     st.caption("Mean cosine similarity between the window's embeddings and those of the moved window, over the "
                "original's non-empty patches. 'Aligned' compares a patch with the patch that now holds the same "

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import export
+
 from midi_rae.figures import reconstruction_row
 
 
@@ -41,7 +43,7 @@ def render(res, bundle, threshold: float, mask_ratio: float, pitch_range: tuple)
         return
     st.caption(f"{n_hidden} of {res.mask.size} finest patches hidden (mask ratio {mask_ratio:.2f}); the decoder "
                f"fills them in from what the encoder saw. Threshold {threshold:.2f}.")
-    st.plotly_chart(_recon_fig(res.key, res, threshold, pitch_range),
+    export.chart(st, _recon_fig(res.key, res, threshold, pitch_range),
                     width="stretch", key="recon_chart")
     m = res.metrics
     if n_hidden == 0:

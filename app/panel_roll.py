@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+import export
+
 from midi_rae.figures import roll_overview, window_roll
 
 OVERVIEW_KEY = "overview_chart"
@@ -58,8 +60,8 @@ def render(song, res, spb: int, beats_per_bar: int, rects: list, marks: list) ->
     """Overview of the piece and the current window (figures cached: a mask change redraws neither)."""
     width = res.image.shape[1]
     st.subheader("Piano roll")
-    st.plotly_chart(_overview_fig(song.key, res.start, width, tuple(marks), song), key=OVERVIEW_KEY,
+    export.chart(st, _overview_fig(song.key, res.start, width, tuple(marks), song), key=OVERVIEW_KEY,
                     on_select="rerun", selection_mode=("points", "box"), width="stretch")
-    st.plotly_chart(_window_fig(song.key, res.start, spb, beats_per_bar, tuple(rects), res.image,
+    export.chart(st, _window_fig(song.key, res.start, spb, beats_per_bar, tuple(rects), res.image,
                                 song.roll.steps_per_bar, pitch_view(song.roll)),
                     width="stretch", key="window_chart", on_select="rerun", selection_mode="points")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+import export
+
 from midi_rae.analysis import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
 from midi_rae.structure import pooled_windows, self_similarity
@@ -43,8 +45,8 @@ def render(song) -> None:
     fsim, ftraj, sim = _structure_figs(song.key, level, song)
     st.session_state["_sim_labels"] = list(fsim.data[0].x)
     a, b = st.columns([1, 1])
-    a.plotly_chart(fsim, width="stretch", key=SIM_KEY, on_select="rerun", selection_mode="points")
-    b.plotly_chart(ftraj, width="stretch", key="trajectory_chart")
+    export.chart(a, fsim, width="stretch", key=SIM_KEY, on_select="rerun", selection_mode="points")
+    export.chart(b, ftraj, width="stretch", key="trajectory_chart")
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]
         st.caption(f"{len(sim)} windows, one every {song.hop} steps. Off-diagonal similarity: mean {off.mean():.3f}, "

@@ -72,11 +72,11 @@ def checkpoint_section() -> ModelChoice:
     return choice
 
 
-def _uploaded_checkpoint() -> Optional[ModelChoice]:
+def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
     enc = st.sidebar.file_uploader("Encoder, or encoder + decoder (.safetensors / original .pt)",
-                                   type=["safetensors", "pt", "pth", "ckpt"], key="ckpt_upload")
+                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + "ckpt_upload")
     dec = st.sidebar.file_uploader("Decoder (optional, if in a separate file)",
-                                   type=["safetensors", "pt", "pth", "ckpt"], key="dec_upload")
+                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + "dec_upload")
     if enc is None:
         st.sidebar.info("Drop a checkpoint above; until then the shipped default is used.")
         return None
@@ -85,13 +85,13 @@ def _uploaded_checkpoint() -> Optional[ModelChoice]:
     return ModelChoice(load_bundle(key, eb, db), key, enc.name + (f" + {dec.name}" if dec else ""))
 
 
-def _folder_checkpoint(folder: Path) -> Optional[ModelChoice]:
+def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
     files = folder_checkpoints(folder)
     if not files:
         st.sidebar.warning(f"No checkpoint files in {folder}.")
         return None
     path = st.sidebar.selectbox("Checkpoint file", files, format_func=lambda p: str(p.relative_to(folder)),
-                                key="ckpt_file")
+                                key=prefix + "ckpt_file")
     partner = decoder_beside(path)
     stamp = f"{path}:{path.stat().st_mtime}" + (f":{partner}:{partner.stat().st_mtime}" if partner else "")
     label = path.name + (f" + {partner.name}" if partner else "")
@@ -107,6 +107,24 @@ def _describe(c: ModelChoice) -> str:
     if meta.get("step"):
         bits.append(f"trained {meta['step']:,} steps")
     return " · ".join(bits)
+
+
+def compare_section() -> Optional[ModelChoice]:
+    """An optional second checkpoint (B) to show beside the first on the same window and mask."""
+    st.sidebar.header("Compare (A/B)")
+    folder = checkpoint_folder()
+    options = ["Off", "Shipped default", "Upload"] + (["Server folder"] if folder else [])
+    source = st.sidebar.selectbox("Second checkpoint (B)", options, key="b_source")
+    try:
+        if source == "Shipped default":
+            return ModelChoice(default_bundle(), "default", "shipped default")
+        if source == "Upload":
+            return _uploaded_checkpoint("b_")
+        if source == "Server folder" and folder is not None:
+            return _folder_checkpoint(folder, "b_")
+    except CheckpointError as e:
+        st.sidebar.error(str(e))
+    return None
 
 
 def piece_section() -> Optional[Piece]:

@@ -399,7 +399,7 @@ def _category_colours(values: list) -> dict:
 def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categorical: bool = False,
                 hover: list[str] | None = None, title: str = "", dims: int = 2,
                 highlight: np.ndarray | None = None, category_names: dict | None = None,
-                highlight_name: str = "this window") -> go.Figure:
+                highlight_name: str = "this window", axis_prefix: str = "PC") -> go.Figure:
     """2-D or 3-D scatter of PCA coordinates coloured by a value or category; customdata = point index."""
     coords = np.asarray(coords, dtype=float)
     if dims not in (2, 3):
@@ -456,9 +456,11 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                                         line=dict(color=HIGHLIGHT, width=2), **extra)))
 
     if dims == 3:
-        layout = dict(scene=dict(xaxis_title="PC1", yaxis_title="PC2", zaxis_title="PC3"))
+        layout = dict(scene=dict(xaxis_title=f"{axis_prefix}1", yaxis_title=f"{axis_prefix}2",
+                                 zaxis_title=f"{axis_prefix}3"))
     else:
-        layout = dict(xaxis=dict(title_text="PC1", zeroline=False), yaxis=dict(title_text="PC2", zeroline=False))
+        layout = dict(xaxis=dict(title_text=f"{axis_prefix}1", zeroline=False),
+                      yaxis=dict(title_text=f"{axis_prefix}2", zeroline=False))
     if categorical:
         legend = dict(title=dict(text=color_label), itemsizing="constant")
     else:
@@ -608,3 +610,18 @@ def spectrum_plot(spec: list[dict], title: str = "Spectrum", grids: list[int] | 
     fig.update_yaxes(title_text="variance explained", ticksuffix="%", range=[0, 101], row=1, col=2)
     fig.update_annotations(font_size=12)
     return _style(fig, title, 360, legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"))
+
+
+def probability_difference(a: np.ndarray, b: np.ndarray, pitch_range: tuple[int, int] | None = None,
+                           title: str = "Probability difference (B − A)") -> go.Figure:
+    """Heatmap of b − a for two (128, W) probability maps on a diverging scale centred on 0."""
+    d = np.asarray(b, dtype=np.float32) - np.asarray(a, dtype=np.float32)
+    H, W = d.shape
+    fig = go.Figure(go.Heatmap(z=d, x=np.arange(W), y=_NAMES[:H], colorscale="RdBu_r", zmin=-1, zmax=1, zmid=0,
+                               name="B − A", hovertemplate="%{y} · step %{x}<br>B − A = %{z:.2f}<extra></extra>",
+                               colorbar=dict(thickness=10, title=dict(text="B − A", side="right"))))
+    lo, hi = pitch_range if pitch_range is not None else (0, H - 1)
+    return _style(fig, title, 330,
+                  xaxis=dict(title_text="step in window", showgrid=False, zeroline=False, **FRAME),
+                  yaxis=dict(type="category", range=[lo - 0.5, hi + 0.5], tickmode="array",
+                             tickvals=note_ticks(lo, hi)[1], title_text="pitch", showgrid=False, **FRAME))

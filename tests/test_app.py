@@ -43,8 +43,9 @@ def test_default_page_renders_every_view_without_errors(examples):
     at = run_app()
     assert not at.exception
     assert not at.error
-    # overview, window, masks, reconstruction, PCA 2-D, 3-D and variance, similarity, trajectory, two probes
-    assert n_charts(at) == 11
+    # overview, window, masks, reconstruction, PCA 2-D, 3-D and variance, spectrum, similarity, trajectory,
+    # two probes
+    assert n_charts(at) == 12
     assert any("a_song.mid" in c for c in texts(at.caption))
     labels = [m.label for m in at.metric]
     assert "F1, masked patches" in labels
@@ -93,7 +94,7 @@ def test_broken_midi_gets_one_sentence_and_the_page_keeps_the_last_piece(example
     assert len(errs) == 1 and errs[0].startswith("c_broken.mid could not be opened.")
     assert "Traceback" not in errs[0]
     assert any("Still showing a_song.mid" in c for c in texts(at.caption))
-    assert n_charts(at) == 11
+    assert n_charts(at) == 12
 
 
 def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, tmp_path, monkeypatch):
@@ -105,7 +106,7 @@ def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, t
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
     assert any("encoder only" in i for i in texts(at.info))
-    assert n_charts(at) == 10
+    assert n_charts(at) == 11
     assert "F1, masked patches" not in [m.label for m in at.metric]
 
 
@@ -118,7 +119,7 @@ def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(exam
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
     assert any("damaged" in e for e in texts(at.sidebar.error))
-    assert n_charts(at) == 11
+    assert n_charts(at) == 12
 
 
 @needs_fixtures()
@@ -165,4 +166,43 @@ def test_similarity_level_and_probe_reading_can_be_changed(examples):
     at.select_slider(key="sim_level").set_value(4).run()
     at.radio(key="probe_reading").set_value("same position (invariance)").run()
     assert not at.exception
-    assert n_charts(at) == 11
+    assert n_charts(at) == 12
+
+
+@needs_fixtures()
+def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, monkeypatch):
+    folder = tmp_path / "orig"
+    folder.mkdir()
+    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt"):
+        shutil.copy(FIXTURES / "six-level" / name, folder / name)
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    at = run_app()
+    at.selectbox(key="b_source").select("Server folder").run()
+    assert not at.exception
+    assert any("A/B comparison" in h.value for h in at.subheader)
+    table = [d.value for d in at.dataframe if "F1 masked" in d.value.columns][0]
+    assert list(table.index) == ["A", "B", "B − A"]
+    assert table.loc["B − A", "F1 masked"] == pytest.approx(table.loc["B", "F1 masked"] - table.loc["A", "F1 masked"],
+                                                            abs=1e-3)
+    assert n_charts(at) == 12 + 3  # both reconstruction rows and the difference
+
+
+def test_without_umap_the_page_says_how_to_enable_it(examples, monkeypatch):
+    import sys
+    sys.path.insert(0, str(ROOT / "app"))
+    import panel_embed
+
+    monkeypatch.setattr(panel_embed, "umap_available", lambda: False)
+    at = run_app()
+    assert any("pip install umap-learn" in c for c in texts(at.caption))
+    assert not at.get("toggle")
+
+
+def test_all_charts_export_as_one_offline_html_file(examples):
+    at = run_app()
+    at.button(key="prep_html").click().run()
+    assert not at.exception
+    data = [b for b in at.get("download_button") if b.proto.label.startswith("Download charts")]
+    assert len(data) == 1
+    html = at.session_state["_export_html"].decode()
+    assert html.count("<h3>") == 12 and "plotly.js" in html.lower() and '<script src="http' not in html

@@ -1,0 +1,47 @@
+"""Every chart drawn in a run is also kept here, so the page can offer them all as one HTML file."""
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+import streamlit as st
+
+_FIGS = "_run_figures"
+
+
+def start_run() -> None:
+    """Forget the previous run's charts."""
+    st.session_state[_FIGS] = []
+
+
+def chart(container, fig, **kwargs):
+    """st.plotly_chart on `container`, remembering the figure for the HTML export."""
+    st.session_state.setdefault(_FIGS, []).append((kwargs.get("key", ""), fig))
+    return container.plotly_chart(fig, **kwargs)
+
+
+def page_html(title: str) -> str:
+    """One self-contained HTML file (plotly.js inlined once) with every chart of this run."""
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+             f"<body style='font-family:sans-serif;max-width:1400px;margin:auto'><h1>{html.escape(title)}</h1>"
+             f"<p>Exported from midi-rae explorer, {datetime.now():%Y-%m-%d %H:%M}.</p>"]
+    for i, (key, fig) in enumerate(st.session_state.get(_FIGS, [])):
+        heading = fig.layout.title.text or str(key).replace("_", " ")
+        parts.append(f"<h3>{html.escape(heading)}</h3>")
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def render(title: str) -> None:
+    """A button that prepares the HTML, then the download."""
+    st.subheader("Export")
+    c1, c2 = st.columns([1, 3])
+    if c1.button("Prepare all charts as one HTML file", key="prep_html"):
+        st.session_state["_export_html"] = page_html(title).encode()
+    data = st.session_state.get("_export_html")
+    if data:
+        c2.download_button("Download charts (HTML, works offline)", data, file_name="midi-rae-explorer.html",
+                           mime="text/html", key="dl_html")
+    st.caption("Single charts: the camera button at the top right of each saves it as PNG. For a shareable "
+               "report without the server: `python -m midi_rae report FILE.mid -o report.html`.")

@@ -1,0 +1,75 @@
+"""A/B comparison: a second checkpoint on the same window and mask, side by side."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import export
+
+from midi_rae.figures import probability_difference, reconstruction_row
+from midi_rae.structure import spectrum
+
+
+def _f(v) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
+
+
+def metrics_table(res_a, res_b) -> pd.DataFrame:
+    """Masked-patch and all-patch scores of A and B, and B − A."""
+    rows = {}
+    for label, res in (("A", res_a), ("B", res_b)):
+        m = res.metrics
+        rows[label] = {} if m is None else {
+            "F1 masked": _f(m["masked"]["f1"]), "Precision masked": _f(m["masked"]["precision"]),
+            "Recall masked": _f(m["masked"]["recall"]), "F1 all patches": _f(m["all"]["f1"]),
+            "F1 raw (no paste)": _f(m["all_raw"]["f1"])}
+    if rows["A"] and rows["B"]:
+        rows["B − A"] = {k: (None if rows["A"][k] is None or rows["B"][k] is None
+                             else round(rows["B"][k] - rows["A"][k], 4)) for k in rows["A"]}
+    return pd.DataFrame(rows).T
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _spectra(song_key: tuple, _song) -> list[dict]:
+    return [spectrum(e) for e in _song.level_emb]
+
+
+def levels_table(song_a, song_b) -> pd.DataFrame:
+    """Per level: embedding dim and components reaching 90% of the variance for A and B."""
+    sa, sb = _spectra(song_a.key, song_a), _spectra(song_b.key, song_b)
+    rows = []
+    for k in range(max(len(sa), len(sb))):
+        row = {"Level": k}
+        for tag, specs, song in (("A", sa, song_a), ("B", sb, song_b)):
+            if k < len(specs):
+                g = int(round(song.level_emb[k].shape[1] ** 0.5))
+                row[f"{tag} grid"] = f"{g}×{g}"
+                row[f"{tag} dim"] = song.level_emb[k].shape[-1]
+                row[f"{tag} comps for 90%"] = specs[k]["n90"]
+                row[f"{tag} effective rank"] = round(specs[k]["effective_rank"], 2)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("Level")
+
+
+def render(model_a, model_b, res_a, res_b, song_a, song_b, threshold: float, pitch_range: tuple) -> None:
+    """Scores, both reconstructions, the probability difference and a per-level table."""
+    st.subheader(f"A/B comparison: A = {model_a.label}, B = {model_b.label}")
+    same_mask = res_a.mask.shape == res_b.mask.shape and bool((res_a.mask == res_b.mask).all())
+    st.caption("Same window, same mask ratio and seed" + (" — and the identical mask, since both models use the "
+               "same patch grid." if same_mask else "; the patch grids differ, so each model gets its own mask."))
+    st.dataframe(metrics_table(res_a, res_b), width="stretch")
+    if res_b.probs is None or res_a.probs is None:
+        st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")
+    else:
+        for tag, res in (("A", res_a), ("B", res_b)):
+            binary = np.where(res.hidden_px, res.probs > threshold, res.image > 0)
+            st.markdown(f"**{tag}**")
+            export.chart(st, reconstruction_row(res.image, res.hidden_px, res.probs, binary, threshold,
+                                               pitch_range=pitch_range), width="stretch", key=f"ab_recon_{tag}")
+        export.chart(st, probability_difference(res_a.probs, res_b.probs, pitch_range), width="stretch",
+                        key="ab_diff")
+    st.markdown("**Per level**: how many principal components carry 90% of each level's variance over the piece")
+    st.dataframe(levels_table(song_a, song_b), width="stretch")
