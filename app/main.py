@@ -85,7 +85,8 @@ def main() -> None:
     export.start_run()
     neighbours = selection.neighbours(song, sel) if sel is not None else None
     marks = [(int(r["_start"]), int(r["_size"])) for _, r in neighbours.iterrows()] if neighbours is not None else []
-    panel_roll.render(song, res, spb, roll.beats_per_bar, rects, marks)
+    click_grid = grids[int(st.session_state.get("select_level", min(3, len(grids) - 1)))]
+    panel_roll.render(song, res, spb, roll.beats_per_bar, rects, marks, click_grid)
     selection.render(song, res, grids, neighbours)
     patch_px = (model.bundle.encoder.patch_h, model.bundle.encoder.patch_w)
     panel_masks.render(song, res, patch_px, fam)

@@ -50,18 +50,19 @@ def _overview_fig(song_key: tuple, start: int, width: int, marks: tuple, _song):
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _window_fig(song_key: tuple, start: int, spb: int, beats_per_bar: int, rects: tuple, _image,
-                steps_per_bar: int, pitch_range: tuple):
+                steps_per_bar: int, pitch_range: tuple, click_grid: int):
     return window_roll(_image, start, spb, beats_per_bar, highlight=list(rects) or None, pitch_range=pitch_range,
+                       click_grid=click_grid,
                        title=f"Window: {_image.shape[1]} steps from bar {start // max(steps_per_bar, 1) + 1}"
                              " — click to select a patch")
 
 
-def render(song, res, spb: int, beats_per_bar: int, rects: list, marks: list) -> None:
+def render(song, res, spb: int, beats_per_bar: int, rects: list, marks: list, click_grid: int) -> None:
     """Overview of the piece and the current window (figures cached: a mask change redraws neither)."""
     width = res.image.shape[1]
     st.subheader("Piano roll")
     export.chart(st, _overview_fig(song.key, res.start, width, tuple(marks), song), key=OVERVIEW_KEY,
                     on_select="rerun", selection_mode=("points", "box"), width="stretch")
     export.chart(st, _window_fig(song.key, res.start, spb, beats_per_bar, tuple(rects), res.image,
-                                song.roll.steps_per_bar, pitch_view(song.roll)),
+                                song.roll.steps_per_bar, pitch_view(song.roll), click_grid),
                     width="stretch", key="window_chart", on_select="rerun", selection_mode="points")

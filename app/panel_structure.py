@@ -45,9 +45,9 @@ def render(song) -> None:
     fsim, ftraj, sim = _structure_figs(song.key, level, song)
     st.session_state["_sim_labels"] = list(fsim.data[0].x)
     a, b = st.columns([1, 1])
-    export.chart(a, fsim, width="stretch", key=SIM_KEY, on_select="rerun", selection_mode="points")
+    export.chart(a, fsim, width="stretch", key=SIM_KEY, on_select="rerun", selection_mode="box")
     export.chart(b, ftraj, width="stretch", key="trajectory_chart")
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]
         st.caption(f"{len(sim)} windows, one every {song.hop} steps. Off-diagonal similarity: mean {off.mean():.3f}, "
-                   f"min {off.min():.3f}. Bright off-diagonal stripes are repeats; click a cell to jump there.")
+                   f"min {off.min():.3f}. Bright off-diagonal stripes are repeats; drag a small box over a cell to jump to that window.")

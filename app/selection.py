@@ -51,10 +51,9 @@ def apply_clicks(song, start: int, steps_per_bar: int, grids: list[int], pca_ind
     level = int(st.session_state.get("select_level", min(3, len(grids) - 1)))
     pts = _points(WINDOW_KEY)
     if _fresh(WINDOW_KEY, pts):
-        x, y = float(pts[0].get("x", 0)), float(pts[0].get("y", 0))
-        g = grids[level]
-        size = 128 // g
-        st.session_state["selected"] = Selected(level, start, int(y) // size * g + int(x) // size)
+        cd = pts[0].get("customdata")
+        if cd is not None:  # a dot of the patch grid drawn over the window
+            st.session_state["selected"] = Selected(level, start, int(cd[0] if isinstance(cd, (list, tuple)) else cd))
     pts = _points(PCA_KEY)
     if _fresh(PCA_KEY, pts) and pca_index is not None:
         cd = pts[0].get("customdata")
@@ -64,12 +63,18 @@ def apply_clicks(song, start: int, steps_per_bar: int, grids: list[int], pca_ind
             w, n = divmod(int(pca_index[ci]), song.level_emb[lvl].shape[1])
             st.session_state["selected"] = Selected(lvl, int(song.starts[w]), n)
             st.session_state["window_bar"] = int(song.starts[w]) // max(steps_per_bar, 1) + 1
-    pts = _points(SIM_KEY)
-    if _fresh(SIM_KEY, pts):
+    state = st.session_state.get(SIM_KEY)
+    boxes = list((state.get("selection") or {}).get("box") or []) if state is not None else []
+    if _fresh(SIM_KEY, boxes) and boxes[0].get("x"):
+        # heatmap cells report no click events: a box dragged over a cell jumps to its column's window
         labels = st.session_state.get("_sim_labels", [])
-        x = pts[0].get("x")
-        if x in labels:
-            w = labels.index(x)
+        xs = boxes[0]["x"]
+        w = None
+        if isinstance(xs[0], str) and xs[0] in labels:
+            w = labels.index(xs[0])
+        elif not isinstance(xs[0], str):
+            w = int(round((float(xs[0]) + float(xs[-1])) / 2))
+        if w is not None and 0 <= w < len(song.starts):
             st.session_state["window_bar"] = int(song.starts[w]) // max(steps_per_bar, 1) + 1
 
 
@@ -99,12 +104,20 @@ def neighbours(song, sel: Selected, k: int = 8) -> pd.DataFrame:
     size = 128 // g
     spbar = max(song.roll.steps_per_bar, 1)
     rows = []
-    for ww, n, s in nearest_patches(emb, w, sel.patch, k=k):
+    r0, c0 = divmod(sel.patch, g)
+    here = (int(song.starts[w]) + c0 * size, r0)
+    # overlapping windows hold the same music at other grid positions: those are not "elsewhere"
+    for ww, n, s in nearest_patches(emb, w, sel.patch, k=k * 6):
         r, c = divmod(n, g)
         step = int(song.starts[ww]) + c * size
+        if (step, r) == here or any(row["_start"] == step and row["_row"] == r for row in rows):
+            continue
+        if len(rows) == k:
+            break
         rows.append({"Bars": f"{step / spbar + 1:.4g}–{(step + size) / spbar + 1:.4g}",
                      "Pitches": f"{note_name(r * size)}–{note_name(min(r * size + size - 1, 127))}",
-                     "Cosine": round(float(s), 4), "Window": ww + 1, "Patch": n, "_start": step, "_size": size})
+                     "Cosine": round(float(s), 4), "Window": ww + 1, "Patch": n, "_start": step, "_size": size,
+                     "_row": r})
     return pd.DataFrame(rows)
 
 
@@ -132,4 +145,4 @@ def render(song, res, grids: list[int], table: Optional[pd.DataFrame]) -> None:
         st.rerun()
     st.caption("Where else in this piece does the model see the same thing? (cosine similarity of embeddings at "
                "the same level; marked on the overview)")
-    st.dataframe(table.drop(columns=["_start", "_size"]), width="stretch", hide_index=True)
+    st.dataframe(table.drop(columns=["_start", "_size", "_row"]), width="stretch", hide_index=True)

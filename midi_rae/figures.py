@@ -183,10 +183,12 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
 
 def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_per_bar: int,
                 title: str = "Window", highlight: list[tuple[int, int, int, int]] | None = None,
-                pitch_range: tuple[int, int] | None = None) -> go.Figure:
+                pitch_range: tuple[int, int] | None = None, click_grid: int | None = None) -> go.Figure:
     """One model-input window (128 x W) on a bar:beat grid, optionally with outlined rectangles.
 
     `pitch_range` (lo, hi) limits the visible rows (the data keep all 128, so zooming out works).
+    `click_grid` g adds a faint dot at the centre of each patch of a g x g grid (customdata = the
+    row-major patch index): plotly reports clicks on points, not on heatmap cells.
     """
     window = np.asarray(window)
     if window.ndim != 2 or window.shape[0] != 128:
@@ -220,6 +222,15 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
         shapes.append(dict(type="rect", name="highlight", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
                            line=dict(color=HIGHLIGHT, width=2.5), fillcolor="rgba(255,127,14,0.12)"))
     fig.update_layout(shapes=shapes)  # one update: add_shape per line costs ~10 ms each
+    if click_grid:
+        size_r, size_c = 128 // click_grid, W // click_grid
+        r, c = np.divmod(np.arange(click_grid * click_grid), click_grid)
+        fig.add_trace(go.Scatter(
+            x=[xcats[min(int(v), W - 1)] for v in c * size_c + size_c // 2],
+            y=[_NAMES[min(int(v), 127)] for v in r * size_r + size_r // 2], mode="markers", name="patches",
+            customdata=np.arange(click_grid * click_grid), showlegend=False,
+            marker=dict(size=7, color=HIGHLIGHT, opacity=0.18, symbol="circle-open"),
+            hovertemplate=f"patch %{{customdata}} of the {click_grid}×{click_grid} grid: click to select<extra></extra>"))
 
     ticks = [k for k in range(W) if absolute[k] % spbar == 0]
     if not ticks or ticks[0] != 0:

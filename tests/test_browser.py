@@ -141,3 +141,27 @@ def test_dashboard_in_a_real_browser(server, page, shots):
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
     assert caption_with(page, f"Still showing {name}"), _state(page, log)  # the piece on screen, not an example
     assert name in (header_caption(page) or ""), _state(page, log)
+
+
+def test_clicking_a_patch_lights_it_up_and_lists_its_neighbours(page, server, shots):
+    """A click on a patch dot of the window selects it: outlined in the window and the masks, neighbours listed."""
+    _, log = server
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    dots = charts.nth(1).locator(".scatterlayer path.point")
+    assert dots.count() == 64, _state(page, log)  # the 8x8 grid of level 3, the default selection level
+    dots.nth(27).click(force=True)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: any(t.startswith("Level 3 (8×8) patch 27") for t in
+                                                     page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
+    screenshot(page, shots, "5_selected_patch")
+    assert not exceptions(page), _state(page, log)
+    highlight = "rgb(255, 127, 14)"  # the orange outline of the selected patch and its family
+    assert charts.nth(1).locator(f"path[style*='{highlight}']").count() >= 2, _state(page, log)
+    assert charts.nth(2).locator(f"path[style*='{highlight}']").count() >= 6, _state(page, log)
+    assert page.get_by_text("Where else in this piece").count() == 1
+
+
+def test_audio_players_and_midi_downloads_are_on_the_page(page, server):
+    _, log = server
+    assert page.locator("audio").count() >= 2, _state(page, log)
+    labels = page.locator('[data-testid="stDownloadButton"]').all_inner_texts()
+    assert any("Window as MIDI" in t for t in labels) and any("Reconstruction as MIDI" in t for t in labels)
