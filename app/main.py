@@ -30,7 +30,6 @@ from midi_rae.pianoroll import MidiError  # noqa: E402
 from state import encode_song, load_roll  # noqa: E402
 from window import compute_window  # noqa: E402
 
-torch.set_grad_enabled(False)
 # one intra-op thread per process: on a busy or shared server, OpenMP threads that outnumber free cores
 # spin against each other and a 50 ms window inference became 700 ms in measurements here
 torch.set_num_threads(1)
@@ -102,4 +101,5 @@ def main() -> None:
         panel_compare.render(model, model_b, res, res_b, song, song_b, view.threshold, panel_roll.pitch_view(roll))
     export.render(f"{piece.name} — {model.label}")
 
-main()
+with torch.no_grad():  # inference only; a context, so the setting never leaks out of the script run
+    main()

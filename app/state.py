@@ -60,7 +60,6 @@ def decoder_beside(path: Path) -> Optional[Path]:
 @st.cache_resource(max_entries=6, show_spinner="Loading the checkpoint…")
 def load_bundle(key: str, _encoder: str | bytes | None, _decoder: str | bytes | None) -> ModelBundle:
     """One model per checkpoint per server process (key identifies the files' contents)."""
-    torch.set_grad_enabled(False)
     return load_model(_encoder, decoder=_decoder)
 
 

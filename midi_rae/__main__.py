@@ -192,7 +192,6 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         _die(str(e), 1)
     if bundle.decoder is None:
         _die("this checkpoint has no decoder, so there is nothing to evaluate.", 1)
-    torch.set_grad_enabled(False)
     rolls, names = load_rolls(files, bundle.config.get("steps_per_beat") or 4, 1, show=False)
     x = fixed_windows(rolls, a.max_windows)
     class _Dec(torch.nn.Module):  # reconstruct() handles both decoder kinds
@@ -211,14 +210,18 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_inspect(a: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
-    from .pianoroll import MidiError
-
+def _check_ratios(a: argparse.Namespace) -> None:
     if not 0 <= a.mask_ratio <= 1:
         _die("--mask-ratio must lie between 0 and 1.")
     if a.empty_mask_ratio is not None and not 0 <= a.empty_mask_ratio <= 1:
         _die("--empty-mask-ratio must lie between 0 and 1.")
+
+
+def _cmd_inspect(a: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+    from .pianoroll import MidiError
+
+    _check_ratios(a)
     try:
         r = inspect_file(a.file, a.checkpoint, a.decoder, a.mask_ratio, a.empty_mask_ratio, a.seed,
                          a.steps_per_beat, a.threshold)
@@ -237,10 +240,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
     from .pianoroll import MidiError
 
-    if not 0 <= a.mask_ratio <= 1:
-        _die("--mask-ratio must lie between 0 and 1.")
-    if a.empty_mask_ratio is not None and not 0 <= a.empty_mask_ratio <= 1:
-        _die("--empty-mask-ratio must lie between 0 and 1.")
+    _check_ratios(a)
     from .report import write_report
     try:
         out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,

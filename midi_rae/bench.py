@@ -45,13 +45,13 @@ def _time(fn: Callable, repeat: int = 3) -> tuple[float, object]:
     return best, out
 
 
+@torch.no_grad()
 def run(checkpoint: Optional[str] = None, minutes: float = 10.0) -> dict:
     """Time the core operations on a long synthetic piece; returns the figures."""
     from .analysis import encode_levels, masks_for, reconstruct_probs
     from .checkpoint import load_model
     from .pianoroll import midi_to_roll, windows
 
-    torch.set_grad_enabled(False)
     data = long_piece(minutes)
     t_load, bundle = _time(lambda: load_model(checkpoint), 1)
     t_parse, roll = _time(lambda: midi_to_roll(data))

@@ -233,12 +233,12 @@ def _probe_section(bundle: ModelBundle, roll: PianoRoll, start: int, grids: list
 # ---------------------------------------------------------------------------------------------
 # Entry points
 
+@torch.no_grad()
 def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
                  mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
                  start_bar: int = 1, steps_per_beat: Optional[int] = None,
                  threshold: Optional[float] = None) -> str:
     """The report's HTML text (raises MidiError or CheckpointError for unusable input)."""
-    torch.set_grad_enabled(False)
     bundle = load_model(checkpoint, decoder=decoder)
     spb = steps_per_beat or bundle.config.get("steps_per_beat") or 4
     roll = midi_to_roll(midi, steps_per_beat=spb)

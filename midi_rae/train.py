@@ -313,6 +313,11 @@ def _setup_distributed() -> tuple[int, int, int]:
 
 def train(cfg: TrainConfig, log=print) -> dict:
     """Train, validate, checkpoint; returns the final metrics. Resumable from the last checkpoint."""
+    with torch.enable_grad():  # whatever the caller's grad mode (a notebook or app may have turned it off)
+        return _train(cfg, log)
+
+
+def _train(cfg: TrainConfig, log) -> dict:
     rank, world, local_rank = _setup_distributed()
     is_main = rank == 0
     if cfg.device:

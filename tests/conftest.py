@@ -1,7 +1,6 @@
 """Shared fixtures: paths to ../shared and small real MIDI files made with pretty_midi."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pretty_midi
@@ -45,11 +44,7 @@ def make_song(bars: int = 16, tempo: float = 120.0, seed: int = 0, drums: bool =
     return pm
 
 
-def to_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
-    """Serialise a PrettyMIDI to .mid bytes."""
-    buf = io.BytesIO()
-    pm.write(buf)
-    return buf.getvalue()
+from midi_rae.pianoroll import midi_bytes as to_bytes  # noqa: E402  (the tests' name for it)
 
 
 @pytest.fixture

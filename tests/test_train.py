@@ -116,3 +116,19 @@ def test_two_process_gloo_torchrun_run_completes(midi_dir, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     meta = load_model(out / "last.safetensors").meta
     assert meta["world_size"] == 2 and meta["step"] == 6
+
+
+def test_training_works_when_the_caller_turned_gradients_off(midi_dir, tmp_path):
+    torch.set_grad_enabled(False)
+    try:
+        result = train(short_config(midi_dir, tmp_path / "nograd", max_steps=3, val_every=3), log=lambda *_: None)
+    finally:
+        torch.set_grad_enabled(True)
+    assert len(result["losses"]) == 3
+
+
+@pytest.mark.slow
+def test_a_longer_run_learns_to_reconstruct(midi_dir, tmp_path):
+    result = train(short_config(midi_dir, tmp_path / "long", max_steps=400, val_every=400, ckpt_every=400,
+                                warmup_steps=20), log=lambda *_: None)
+    assert result["plain"]["f1"] > 0.8
