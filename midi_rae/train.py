@@ -69,6 +69,7 @@ class TrainConfig:
     device: str = ""
 
     threads: int = 0                  # torch CPU threads (0 = torch's default)
+    files_from: str = ""              # a text file of paths relative to --midi-dir: train on exactly these
 
     def model_config(self) -> dict:
         """The architecture config that goes into the checkpoint."""
@@ -336,6 +337,9 @@ def _train(cfg: TrainConfig, log) -> dict:
 
     out = Path(cfg.out)
     files = find_midi_files(cfg.midi_dir)
+    if cfg.files_from:
+        wanted = set(Path(cfg.files_from).read_text().split())
+        files = [f for f in files if str(f.relative_to(cfg.midi_dir)) in wanted]
     if not files:
         raise SystemExit(f"error: no .mid/.midi files found under {cfg.midi_dir}.")
     rolls, names = load_rolls(files, cfg.steps_per_beat, cfg.workers if is_main else 1,
@@ -514,6 +518,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         problems.append("--steps-per-beat must lie in 1..48")
     if not 0 < cfg.val_fraction < 1:
         problems.append("--val-fraction must lie in (0, 1)")
+    if cfg.files_from and not Path(cfg.files_from).is_file():
+        problems.append(f"--files-from {cfg.files_from} does not exist")
     if cfg.resume and not Path(cfg.resume).exists():
         problems.append(f"--resume {cfg.resume} does not exist")
     if problems:
