@@ -397,6 +397,8 @@ def _train(cfg: TrainConfig, log) -> dict:
         if metrics and "threshold" in metrics:
             meta["threshold"] = metrics["threshold"]
         save_checkpoint(out / f"{tag}.safetensors", model.encoder, model.decoder, mcfg, meta)
+        if model.mae_decoder is not None:  # loadable beside the encoder: load_model(enc, decoder=this file)
+            save_checkpoint(out / f"{tag}_mae_decoder.safetensors", None, model.mae_decoder, mcfg, meta)
         if tag == "last":
             extra = {"optimizer": opt.state_dict()}
             for key, mod in (("mae_decoder", model.mae_decoder), ("mep", model.mep)):

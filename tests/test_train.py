@@ -132,3 +132,16 @@ def test_a_longer_run_learns_to_reconstruct(midi_dir, tmp_path):
     result = train(short_config(midi_dir, tmp_path / "long", max_steps=400, val_every=400, ckpt_every=400,
                                 warmup_steps=20), log=lambda *_: None)
     assert result["plain"]["f1"] > 0.6  # from about 0.06 at initialisation (0.70 seen after 400 steps)
+
+
+def test_optional_heads_train_and_the_mae_decoder_loads_beside_the_encoder(midi_dir, tmp_path):
+    from midi_rae.swin import SwinMAEDecoder
+
+    out = tmp_path / "heads"
+    train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, mae_decoder=True, mep=True),
+          log=lambda *_: None)
+    b = load_model(out / "last.safetensors", decoder=out / "last_mae_decoder.safetensors")
+    assert isinstance(b.decoder, SwinMAEDecoder)
+    with torch.no_grad():
+        assert tuple(b.reconstruct(b.encoder(torch.zeros(1, 1, 128, 128))).shape) == (1, 1, 128, 128)
+    assert "mep" in torch.load(out / "train_state.pt", weights_only=True)
