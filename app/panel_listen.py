@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import export
 
 from midi_rae.audio import render_audio
 from midi_rae.pianoroll import midi_bytes, roll_to_midi

@@ -13,7 +13,6 @@ from typing import Optional
 
 import numpy as np
 import streamlit as st
-import torch
 
 from midi_rae.analysis import encode_levels, level_stats
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, ModelBundle, load_model

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import platform
 import resource
-import statistics
 import time
 from typing import Callable, Optional
 

@@ -12,10 +12,9 @@ import math
 import os
 import platform
 import random
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -26,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .analysis import add_counts, bridge_baseline, confusion, patch_mask_to_pixels, scores
-from .checkpoint import DEFAULT_CONFIG, SEVEN_LEVEL_CONFIG, build_models, load_model, read_checkpoint, save_checkpoint
+from .checkpoint import DEFAULT_CONFIG, SEVEN_LEVEL_CONFIG, build_models, read_checkpoint, save_checkpoint
 from .pianoroll import MidiError, midi_to_roll
 from .swin import SwinMAEDecoder, SwinMaskedEmbeddingPredictor, make_mae_mask
 
