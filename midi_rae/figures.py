@@ -349,13 +349,20 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
 
     # The model never sees hidden pixels, so their notes are replaced by the mask colour.
     masked = np.where(hidden, 2, original.astype(np.uint8)).astype(np.uint8)
+    names_all = _NAMES[:H]
+    if pitch_range is not None:  # send only the rows on show: a third of the payload for a typical piece
+        lo_r, hi_r = max(0, pitch_range[0]), min(H - 1, pitch_range[1])
+        rows = slice(lo_r, hi_r + 1)
+        original, masked, probs, binary, err = (a[rows] for a in (original, masked, probs, binary, err))
+        names_all = names_all[rows]
+        H = hi_r - lo_r + 1
 
     titles = ["Original", "Masked input", "Probabilities", f"Binarized (>{threshold:.2f}), pasted",
               "Errors"]
     fig = make_subplots(rows=1, cols=5, subplot_titles=titles, horizontal_spacing=0.035, shared_yaxes=True)
     # Note names as y categories put "C4" in every hover without five 128x128 text arrays;
     # only the two categorical panels carry short per-pixel labels.
-    common = dict(x=np.arange(W), y=_NAMES[:H], showscale=False)
+    common = dict(x=np.arange(W), y=names_all, showscale=False)
     value = "%{y} · step %{x}<br>%{z}<extra></extra>"
     label = "%{y} · step %{x}<br>%{text}<extra></extra>"
     fig.add_trace(go.Heatmap(z=original.astype(np.uint8), name="Original", colorscale=_BINARY, zmin=0,
@@ -386,10 +393,11 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
                      zeroline=False, **FRAME)
     # no square-pixel constraint: a zoomed pitch range would shrink the panels to slivers
     _, tick_names = note_ticks(0, H - 1)
-    lo, hi = pitch_range if pitch_range is not None else (0, H - 1)
-    fig.update_yaxes(matches="y", type="category", showgrid=False, zeroline=False, range=[lo - 0.5, hi + 0.5],
+    lo = pitch_range[0] if pitch_range is not None else 0
+    fig.update_yaxes(matches="y", type="category", showgrid=False, zeroline=False, range=[-0.5, H - 0.5],
                      **FRAME)
-    fig.update_yaxes(tickmode="array", tickvals=note_ticks(lo, hi)[1] or tick_names, title_text="pitch", row=1, col=1)
+    fig.update_yaxes(tickmode="array", tickvals=note_ticks(lo, lo + H - 1)[1] or tick_names, title_text="pitch",
+                     row=1, col=1)
     fig.update_annotations(font_size=12)
     _style(fig, "", 330, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.06, yanchor="top"))
     fig.update_layout(margin=dict(l=50, r=60, t=40, b=45))

@@ -297,3 +297,10 @@ def test_reconstruction_legend_counts_only_masked_pixels():
     fig = reconstruction_row(original, hidden, np.zeros((128, 128)), binary, threshold=0.5)
     names = {t.name for t in fig.data if t.showlegend}
     assert "true positive (2 in masked patches)" in names and "false negative (2)" in names
+
+
+def test_reconstruction_with_a_pitch_range_sends_only_those_rows():
+    z = np.zeros((128, 128), dtype=np.uint8)
+    fig = reconstruction_row(z, np.zeros((128, 128), bool), np.zeros((128, 128)), z, 0.5, pitch_range=(48, 71))
+    assert all(len(t.z) == 24 for t in fig.data if t.type == "heatmap")
+    assert fig.data[0].y[0] == "C3" and fig.data[0].y[-1] == "B4"
