@@ -13,7 +13,7 @@ from midi_rae.figures import explained_variance, pca_scatter, spectrum_plot
 from midi_rae.structure import spectrum
 from midi_rae.pianoroll import note_name
 
-MAX_POINTS = 4000
+MAX_POINTS = 2500  # a 3-D WebGL scatter of more points takes seconds to draw without a GPU
 COLOR_MODES = ["Time (bar)", "Pitch (patch centre)", "Non-empty / empty", "Visible / masked (this window)"]
 
 
