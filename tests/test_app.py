@@ -25,6 +25,15 @@ def examples(tmp_path, monkeypatch):
     return d
 
 
+def original_checkpoints_folder(tmp_path, monkeypatch, family: str) -> None:
+    """A server checkpoint folder holding one fixture family's encoder and decoder, as the original code saved them."""
+    folder = tmp_path / "orig"
+    folder.mkdir()
+    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt"):
+        shutil.copy(FIXTURES / family / name, folder / name)
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+
+
 def run_app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
@@ -124,11 +133,7 @@ def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(exam
 
 @needs_fixtures()
 def test_seven_level_original_checkpoint_shows_seven_levels(examples, tmp_path, monkeypatch):
-    folder = tmp_path / "orig"
-    folder.mkdir()
-    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt"):
-        shutil.copy(FIXTURES / "seven-level" / name, folder / name)
-    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    original_checkpoints_folder(tmp_path, monkeypatch, "seven-level")
     at = run_app()
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
@@ -171,11 +176,7 @@ def test_similarity_level_and_probe_reading_can_be_changed(examples):
 
 @needs_fixtures()
 def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, monkeypatch):
-    folder = tmp_path / "orig"
-    folder.mkdir()
-    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt"):
-        shutil.copy(FIXTURES / "six-level" / name, folder / name)
-    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    original_checkpoints_folder(tmp_path, monkeypatch, "six-level")
     at = run_app()
     at.selectbox(key="b_source").select("Server folder").run()
     assert not at.exception

@@ -74,6 +74,16 @@ def shots(tmp_path) -> Path:
     return folder
 
 
+def _step(page, shots: Path, log: Path, name: str, what: str, ready) -> None:
+    """Wait until `ready()` holds on a quiet page and take a screenshot; on a timeout, screenshot and fail."""
+    try:
+        wait_ready(page, STEP_TIMEOUT, extra=ready)
+    except TimeoutError as e:
+        screenshot(page, shots, f"{name}_timeout")
+        pytest.fail(f"{what}: {e}; {_state(page, log)}")
+    screenshot(page, shots, name)
+
+
 def _state(page, log: Path) -> str:
     """What the page shows, for assertion messages."""
     tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
@@ -88,12 +98,7 @@ def test_dashboard_in_a_real_browser(server, page, shots):
 
     # 1. first full render of the default example
     page.goto(url)
-    try:
-        wait_ready(page, STEP_TIMEOUT, extra=lambda: header_caption(page) is not None)
-    except TimeoutError as e:
-        screenshot(page, shots, "1_first_render_timeout")
-        pytest.fail(f"first render: {e}; {_state(page, log)}")
-    screenshot(page, shots, "1_first_render")
+    _step(page, shots, log, "1_first_render", "first render", lambda: header_caption(page) is not None)
     assert not exceptions(page), _state(page, log)
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
     assert hidden_caption(page), _state(page, log)
@@ -101,12 +106,7 @@ def test_dashboard_in_a_real_browser(server, page, shots):
     # 2. a real drag-and-drop of a real MIDI file
     name = "browser_song.mid"
     drop_file(page, name, to_bytes(make_song(bars=24, seed=7, tempo=100)))
-    try:
-        wait_ready(page, STEP_TIMEOUT, extra=lambda: name in (header_caption(page) or ""))
-    except TimeoutError as e:
-        screenshot(page, shots, "2_dropped_timeout")
-        pytest.fail(f"after dropping {name}: {e}; {_state(page, log)}")
-    screenshot(page, shots, "2_dropped")
+    _step(page, shots, log, "2_dropped", f"after dropping {name}", lambda: name in (header_caption(page) or ""))
     assert not exceptions(page), _state(page, log)
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
     assert "24.0 bars" in header_caption(page), _state(page, log)
@@ -115,12 +115,8 @@ def test_dashboard_in_a_real_browser(server, page, shots):
     # 3. the mask-ratio slider moves and the reconstruction follows
     before_value, before_caption = slider_value(page, "Mask ratio"), hidden_caption(page)
     move_slider(page, "Mask ratio", 3)
-    try:
-        wait_ready(page, STEP_TIMEOUT, extra=lambda: hidden_caption(page) not in (None, before_caption))
-    except TimeoutError as e:
-        screenshot(page, shots, "3_mask_ratio_timeout")
-        pytest.fail(f"after moving Mask ratio: {e}; {_state(page, log)}")
-    screenshot(page, shots, "3_mask_ratio")
+    _step(page, shots, log, "3_mask_ratio", "after moving Mask ratio",
+          lambda: hidden_caption(page) not in (None, before_caption))
     after_value = slider_value(page, "Mask ratio")
     assert float(after_value) == pytest.approx(float(before_value) + 3 * 0.05), (before_value, after_value)
     assert f"(mask ratio {float(after_value):.2f})" in hidden_caption(page), _state(page, log)
@@ -129,12 +125,8 @@ def test_dashboard_in_a_real_browser(server, page, shots):
 
     # 4. a broken file: an error, no exception, and the page keeps showing a good piece
     drop_file(page, "broken.mid", to_bytes(make_song(bars=8, seed=3))[:200])
-    try:
-        wait_ready(page, STEP_TIMEOUT, extra=lambda: any("could not be opened" in a for a in alerts(page)))
-    except TimeoutError as e:
-        screenshot(page, shots, "4_broken_timeout")
-        pytest.fail(f"after dropping broken.mid: {e}; {_state(page, log)}")
-    screenshot(page, shots, "4_broken")
+    _step(page, shots, log, "4_broken", "after dropping broken.mid",
+          lambda: any("could not be opened" in a for a in alerts(page)))
     errs = [a for a in alerts(page) if "could not be opened" in a]
     assert errs and errs[0].startswith("broken.mid could not be opened."), _state(page, log)
     assert not exceptions(page), _state(page, log)
