@@ -10,7 +10,7 @@ import streamlit as st
 import export
 
 from midi_rae.figures import probability_difference, reconstruction_row
-from midi_rae.structure import spectrum
+from panel_embed import level_spectra
 
 
 def _f(v) -> float | None:
@@ -32,14 +32,9 @@ def metrics_table(res_a, res_b) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _spectra(song_key: tuple, _song) -> list[dict]:
-    return [spectrum(e) for e in _song.level_emb]
-
-
 def levels_table(song_a, song_b) -> pd.DataFrame:
     """Per level: embedding dim and components reaching 90% of the variance for A and B."""
-    sa, sb = _spectra(song_a.key, song_a), _spectra(song_b.key, song_b)
+    sa, sb = level_spectra(song_a.key, song_a), level_spectra(song_b.key, song_b)
     rows = []
     for k in range(max(len(sa), len(sb))):
         row = {"Level": k}

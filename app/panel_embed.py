@@ -8,7 +8,7 @@ import streamlit as st
 
 import export
 
-from midi_rae.analysis import PCA, components_for, pca_fit
+from midi_rae.analysis import PCA, pca_fit
 from midi_rae.figures import explained_variance, pca_scatter, spectrum_plot
 from midi_rae.structure import spectrum
 from midi_rae.pianoroll import note_name
@@ -57,18 +57,22 @@ def _subsample(n: int, keep: np.ndarray) -> np.ndarray:
     return np.sort(np.concatenate([keep, pick]))
 
 
-def spectrum_table(song, keys: tuple) -> pd.DataFrame:
+@st.cache_resource(max_entries=16, show_spinner=False)
+def level_spectra(song_key: tuple, _song) -> list[dict]:
+    """The singular-value spectrum of every level (cached per piece, checkpoint and settings)."""
+    return [spectrum(e) for e in _song.level_emb]
+
+
+def spectrum_table(song) -> pd.DataFrame:
     """Per level: explained variance of PC1–3 and how many components reach 90%."""
     rows = []
-    for k, emb in enumerate(song.level_emb):
-        p = level_pca(*keys, k, emb)
-        cum = np.cumsum(p.singular_values ** 2) / max(float((p.singular_values ** 2).sum()), 1e-12)
-        r = p.explained_ratio
+    for k, (emb, spec) in enumerate(zip(song.level_emb, level_spectra(song.key, song))):
+        r = spec["explained_ratio"]
         rows.append({"Level": k, "Dim": emb.shape[-1], "Points": emb.shape[0] * emb.shape[1],
                      "PC1 %": round(100 * float(r[0]), 1) if len(r) > 0 else None,
                      "PC2 %": round(100 * float(r[1]), 1) if len(r) > 1 else None,
                      "PC3 %": round(100 * float(r[2]), 1) if len(r) > 2 else None,
-                     "Components for 90%": components_for(cum, 0.9)})
+                     "Components for 90%": spec["n90"]})
     return pd.DataFrame(rows).set_index("Level")
 
 
@@ -156,8 +160,7 @@ def _umap_figure(song_key: tuple, level: int, _song):
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _spectrum_figure(song_key: tuple, _song):
     grids = [int(round(np.sqrt(e.shape[1]))) for e in _song.level_emb]
-    return spectrum_plot([spectrum(e) for e in _song.level_emb], title="Singular value spectrum per level",
-                         grids=grids)
+    return spectrum_plot(level_spectra(song_key, _song), title="Singular value spectrum per level", grids=grids)
 
 
 def render(song, res, keys: tuple, sel=None) -> None:
@@ -186,7 +189,7 @@ def render(song, res, keys: tuple, sel=None) -> None:
     export.chart(c, fv, width="stretch", key="pca_var")
     d.caption("Every level at a glance: how concentrated each level's variance is (few components = a "
               "low-dimensional or collapsed level).")
-    d.dataframe(spectrum_table(song, keys), width="stretch")
+    d.dataframe(spectrum_table(song), width="stretch")
     export.chart(st, _spectrum_figure(song.key, song), width="stretch", key="spectrum_chart")
     if not umap_available():
         st.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "

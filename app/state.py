@@ -16,11 +16,10 @@ import streamlit as st
 
 from midi_rae.analysis import encode_levels, level_stats
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, ModelBundle, load_model
-from midi_rae.pianoroll import PianoRoll, midi_to_roll, transpose, windows
+from midi_rae.pianoroll import PianoRoll, midi_to_roll, song_hop, transpose, windows
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
-MAX_SONG_WINDOWS = 240  # beyond this the song's windows step by more than one bar
 
 
 def digest(data: bytes) -> str:
@@ -97,8 +96,7 @@ def encode_song(midi_key: str, ckpt_key: str, steps_per_beat: int, semitones: in
                 _bundle: ModelBundle) -> Song:
     """All windows of the piece (one bar apart, fewer for long pieces) through the encoder."""
     width = _bundle.encoder.grid_size[1] * _bundle.encoder.patch_w
-    bar = max(_roll.steps_per_bar, 1)
-    hop = bar * max(1, int(np.ceil((max(_roll.steps - width, 0) / bar + 1) / MAX_SONG_WINDOWS)))
+    hop = song_hop(_roll.steps, _roll.steps_per_bar, width)
     x, starts = windows(_roll, width=width, hop=hop)
     bar_ui = st.progress(0.0, text=f"Encoding {len(x)} windows…") if len(x) > 64 else None
 

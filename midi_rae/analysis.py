@@ -160,11 +160,6 @@ def pca_fit(x: np.ndarray, k: int = 3) -> PCA:
     return PCA(mean.astype(np.float32), evecs[:, :k].T.astype(np.float32), ratio, sv)
 
 
-def components_for(ratio_cumulative: np.ndarray, target: float = 0.9) -> int:
-    """How many components reach `target` of the variance."""
-    return int(np.searchsorted(ratio_cumulative, target - 1e-12) + 1)
-
-
 def patch_boxes(grid: int, image: int = 128) -> np.ndarray:
     """(N, 4) pixel boxes (pitch_lo, step_lo, pitch_hi, step_hi), exclusive hi, for a row-major grid x grid level."""
     size = image // grid

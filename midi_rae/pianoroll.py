@@ -386,6 +386,15 @@ def midi_bytes(pm: pretty_midi.PrettyMIDI) -> bytes:
     return buffer.getvalue()
 
 
+MAX_SONG_WINDOWS = 240  # whole-piece views (PCA, similarity) step by more than one bar beyond this
+
+
+def song_hop(steps: int, steps_per_bar: int, width: int = 128, max_windows: int = MAX_SONG_WINDOWS) -> int:
+    """Hop between a piece's windows: one bar, or a whole number of bars keeping at most max_windows windows."""
+    bar = max(steps_per_bar, 1)
+    return bar * max(1, math.ceil((max(steps - width, 0) / bar + 1) / max_windows))
+
+
 def windows(roll: PianoRoll | np.ndarray, width: int = 128, hop: int | None = None,
             pad: bool = True) -> tuple[torch.Tensor, np.ndarray]:
     """Cut a roll into model inputs (B, 1, 128, width) float32, with each window's start step."""

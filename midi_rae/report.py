@@ -24,13 +24,12 @@ from .analysis import (encode_levels, level_stats, masks_for, patch_mask_to_pixe
 from .checkpoint import ModelBundle, load_model
 from .figures import (level_masks, pca_scatter, probe_lines, reconstruction_row, roll_overview, similarity_matrix,
                       spectrum_plot, trajectory, window_roll)
-from .pianoroll import PianoRoll, midi_to_roll, windows
+from .pianoroll import PianoRoll, midi_to_roll, song_hop, windows
 from .probes import probe, shifted_window
 from .structure import pooled_windows, self_similarity, spectrum
 
-__all__ = ["SECTIONS", "song_hop", "build_report", "write_report"]
+__all__ = ["SECTIONS", "build_report", "write_report"]
 
-MAX_SONG_WINDOWS = 240   # as in the dashboard: longer pieces hop by more than one bar
 MAX_PCA_POINTS = 3000    # per level scatter; beyond this the HTML grows without showing more
 TIME_SHIFTS = list(range(-16, 17))
 PITCH_SHIFTS = list(range(-12, 13))
@@ -64,12 +63,6 @@ class _Figures:
         self.count += 1
         return fig.to_html(full_html=False, include_plotlyjs=self.count == 1, config=self.config,
                            default_width="100%")
-
-
-def song_hop(steps: int, steps_per_bar: int, width: int, max_windows: int = MAX_SONG_WINDOWS) -> int:
-    """Hop between song windows: one bar, or a whole number of bars keeping at most max_windows windows."""
-    bar = max(steps_per_bar, 1)
-    return bar * max(1, math.ceil((max(steps - width, 0) / bar + 1) / max_windows))
 
 
 def _fmt(v) -> str:
