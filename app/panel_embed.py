@@ -130,7 +130,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, **kw)
     if level == 0 and mode != "Visible / masked (this window)":
         order = np.argsort(meta["bar"][idx])
-        f2.add_trace(go.Scattergl(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
+        f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
                                   line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
     f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 else None
     fv = explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
@@ -65,9 +66,30 @@ def _discrete_colorscale(colours: list[str]) -> list[list]:
 _BINARY = _discrete_colorscale([BACKGROUND, NOTE])
 
 
+# plotly_white's layout without its per-trace defaults. A figure copies its template when it is made
+# and again when the template is replaced: with the full template (or Streamlit's default one, which
+# plotly applies first) that copying was a third of the dashboard's figure-building time.
+# Axis margins are fixed per figure (MARGIN and friends) rather than automatic: plotly's automargin
+# measures every tick label and then draws the whole figure a second time, which cost the browser
+# about half a second per page without a GPU.
+_TEMPLATE = go.layout.Template(layout=pio.templates["plotly_white"].layout)
+_TEMPLATE.layout.xaxis.automargin = False
+_TEMPLATE.layout.yaxis.automargin = False
+
+
+def _figure(data=None) -> go.Figure:
+    """A figure born with the dashboard's template, so no default template is copied in first."""
+    return go.Figure(data=data, layout=dict(template=_TEMPLATE))
+
+
+def _subplots(**kwargs) -> go.Figure:
+    """make_subplots on a figure born with the dashboard's template."""
+    return make_subplots(figure=_figure(), **kwargs)
+
+
 def _style(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
     """Apply the dashboard's common look so screenshots from different pages match."""
-    fig.update_layout(template="plotly_white", height=height, margin=dict(MARGIN),
+    fig.update_layout(height=height, margin=dict(MARGIN),
                       title=dict(text=title, x=0.01, xanchor="left", font=dict(size=14)),
                       hoverlabel=dict(font_size=12), **layout)
     return fig
@@ -139,7 +161,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
     # Note names as y categories make the hover say "C4" without a huge per-cell text array.
     ynames = _NAMES[lo:hi + 1]
     n_bars = T / steps_per_bar
-    fig = go.Figure(go.Heatmap(
+    fig = _figure(go.Heatmap(
         z=pooled, x0=1 + factor / (2 * steps_per_bar), dx=factor / steps_per_bar, y=ynames,
         colorscale=_BINARY, zmin=0, zmax=1, showscale=False, name="roll",
         hovertemplate="%{y} · bar %{x:.1f}<extra></extra>"))
@@ -203,7 +225,7 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
     # unique "bar:beat.step" categories put the position in the hover without a 128 x W text array
     xcats = [f"{b}:{bt}.{sb}" for b, bt, sb in zip(bars, beats, subs)]
 
-    fig = go.Figure(go.Heatmap(
+    fig = _figure(go.Heatmap(
         z=(window > 0).astype(np.uint8), x=xcats, y=_NAMES[:128], name="window",
         colorscale=_BINARY, zmin=0, zmax=1, showscale=False, hovertemplate="%{y}  %{x}<extra></extra>"))
 
@@ -263,7 +285,7 @@ def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
     if titles is None:
         titles = [f"Level {k}<br>{g.shape[0]}×{g.shape[1]}" for k, g in enumerate(grids)]
     extent = (window.shape[0], window.shape[1]) if window is not None else (128, 128)
-    fig = make_subplots(rows=1, cols=L, subplot_titles=titles, horizontal_spacing=0.12 / L)
+    fig = _subplots(rows=1, cols=L, subplot_titles=titles, horizontal_spacing=0.12 / L)
     if window is not None:
         # A transparent colour for zeros keeps the payload uint8 (NaN would need float64).
         notes = (np.asarray(window) > 0).astype(np.uint8)
@@ -359,7 +381,7 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
 
     titles = ["Original", "Masked input", "Probabilities", f"Binarized (>{threshold:.2f}), pasted",
               "Errors"]
-    fig = make_subplots(rows=1, cols=5, subplot_titles=titles, horizontal_spacing=0.035, shared_yaxes=True)
+    fig = _subplots(rows=1, cols=5, subplot_titles=titles, horizontal_spacing=0.035, shared_yaxes=True)
     # Note names as y categories put "C4" in every hover without five 128x128 text arrays;
     # only the two categorical panels carry short per-pixel labels.
     common = dict(x=np.arange(W), y=names_all, showscale=False)
@@ -431,7 +453,9 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
         raise ValueError(f"color has {color.shape[0]} values for {n} points")
     hover_arr = np.array(hover if hover is not None else [f"#{i}" for i in range(n)], dtype=object)
     idx_all = np.arange(n)
-    Trace = go.Scatter3d if dims == 3 else go.Scattergl
+    # SVG, not WebGL, in 2-D: without a GPU a WebGL plot costs a browser ~0.3 s to set up, and a few
+    # thousand SVG markers draw faster than that
+    Trace = go.Scatter3d if dims == 3 else go.Scatter
     size = 3 if dims == 3 else 5  # 3-D markers read larger because of perspective
 
     def points(idx: np.ndarray) -> dict:
@@ -440,7 +464,7 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
             xyz["z"] = coords[idx, 2]
         return dict(**xyz, customdata=idx, hovertext=hover_arr[idx], mode="markers")
 
-    fig = go.Figure()
+    fig = _figure()
     cat_colours: dict = {}
     if categorical:
         values = [v.item() if hasattr(v, "item") else v for v in np.unique(color)]
@@ -496,7 +520,7 @@ def explained_variance(ratios: np.ndarray, title: str = "Explained variance") ->
     """Per-component explained variance as bars with the cumulative share as a line, in percent."""
     pct = np.asarray(ratios, dtype=float) * 100
     labels = [f"PC{i + 1}" for i in range(pct.size)]
-    fig = go.Figure([
+    fig = _figure([
         go.Bar(x=labels, y=pct, name="per component", marker_color="#4c78a8",
                hovertemplate="%{x}: %{y:.1f}%<extra></extra>"),
         go.Scatter(x=labels, y=np.cumsum(pct), name="cumulative", mode="lines+markers",
@@ -541,7 +565,7 @@ def similarity_matrix(sim: np.ndarray, labels: list[str], title: str = "Self-sim
     off = sim[~np.eye(len(sim), dtype=bool)]
     # Trained embeddings often all sit above 0.8; a fixed [-1, 1] scale would paint them one colour.
     zmin = float(off.min()) if off.size else -1.0
-    fig = go.Figure(go.Heatmap(
+    fig = _figure(go.Heatmap(
         z=sim, x=names, y=names, name="similarity", colorscale="Viridis", zmin=min(zmin, 0.999), zmax=1.0,
         hovertemplate="%{y} vs %{x}<br>cosine %{z:.3f}<extra></extra>",
         colorbar=dict(title=dict(text="cosine", side="right"), thickness=10)))
@@ -564,7 +588,7 @@ def trajectory(coords: np.ndarray, times: np.ndarray, title: str = "Path through
     order = np.argsort(times, kind="stable")
     xy, t = coords[order, :2], times[order]
     text = np.array(hover if hover is not None else [f"{time_label} {v:.4g}" for v in times], dtype=object)[order]
-    fig = go.Figure([
+    fig = _figure([
         go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines", name="path", showlegend=False, hoverinfo="skip",
                    line=dict(color="rgba(80,80,80,0.45)", width=1)),
         go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name="windows", showlegend=False,
@@ -590,7 +614,7 @@ def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = 
         raise ValueError(f"expected values of shape ({len(shifts)}, levels), got {values.shape}")
     L = values.shape[1]
     palette = qualitative.D3
-    fig = go.Figure()
+    fig = _figure()
     for k in range(L):
         name = _level_name(k, grids)
         fig.add_trace(go.Scatter(x=shifts, y=values[:, k], mode="lines+markers", name=name,
@@ -604,7 +628,7 @@ def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = 
 
 def spectrum_plot(spec: list[dict], title: str = "Spectrum", grids: list[int] | None = None) -> go.Figure:
     """Per level: singular values on log axes (left), cumulative explained variance with a dashed 90% line (right)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["Singular values", "Cumulative explained variance"],
+    fig = _subplots(rows=1, cols=2, subplot_titles=["Singular values", "Cumulative explained variance"],
                         horizontal_spacing=0.09)
     palette = qualitative.D3
     for k, s in enumerate(spec):
@@ -636,7 +660,7 @@ def probability_difference(a: np.ndarray, b: np.ndarray, pitch_range: tuple[int,
     """Heatmap of b − a for two (128, W) probability maps on a diverging scale centred on 0."""
     d = np.asarray(b, dtype=np.float32) - np.asarray(a, dtype=np.float32)
     H, W = d.shape
-    fig = go.Figure(go.Heatmap(z=d, x=np.arange(W), y=_NAMES[:H], colorscale="RdBu_r", zmin=-1, zmax=1, zmid=0,
+    fig = _figure(go.Heatmap(z=d, x=np.arange(W), y=_NAMES[:H], colorscale="RdBu_r", zmin=-1, zmax=1, zmid=0,
                                name="B − A", hovertemplate="%{y} · step %{x}<br>B − A = %{z:.2f}<extra></extra>",
                                colorbar=dict(thickness=10, title=dict(text="B − A", side="right"))))
     lo, hi = pitch_range if pitch_range is not None else (0, H - 1)

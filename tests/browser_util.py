@@ -86,60 +86,66 @@ def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
 
 
+# Installed before any page script runs: the wall-clock time of the page's last DOM change. A wait
+# can then report when drawing actually finished, not when a poll happened to notice it.
+MUTATION_CLOCK = """(() => {
+  window.__lastMutation = Date.now();
+  const watch = () => new MutationObserver(() => { window.__lastMutation = Date.now(); })
+      .observe(document.documentElement, {subtree: true, childList: true, attributes: true, characterData: true});
+  if (document.documentElement) watch(); else document.addEventListener('DOMContentLoaded', watch);
+})();"""
+
+# One cheap look at the page per poll: plain DOM queries, no layout, so polling barely disturbs
+# the page it measures (Playwright locators in a 50 ms loop cost the page ~0.2 s per redraw).
+_STATE = """([chart, status]) => {
+  const charts = [...document.querySelectorAll(chart)];
+  return {charts: charts.length, drawn: charts.filter(c => c.querySelector('.main-svg') !== null).length,
+          running: document.querySelector(status) !== null, lastMutation: (window.__lastMutation || 0) / 1000};
+}"""
+_TEXTS = "(sel) => [...document.querySelectorAll(sel)].map(e => e.innerText)"
+
+
 def new_page(browser, viewport: Optional[dict] = None):
-    """A page with the tall default viewport, so a screenshot holds the whole dashboard."""
-    return browser.new_page(viewport=viewport or VIEWPORT)
+    """A page with the tall default viewport (a screenshot holds the whole dashboard) and the mutation clock."""
+    page = browser.new_page(viewport=viewport or VIEWPORT)
+    page.add_init_script(MUTATION_CLOCK)
+    return page
+
+
+def page_state(page) -> dict:
+    """charts (containers), drawn (charts plotly has drawn), running (a script run in progress) and
+    lastMutation (wall-clock seconds of the last DOM change; 0 without the mutation clock)."""
+    return page.evaluate(_STATE, [CHART, STATUS])
 
 
 def running(page) -> bool:
     """Is Streamlit's 'Running…' status widget showing?"""
-    return page.locator(STATUS).count() > 0
-
-
-def wait_until(cond: Callable[[], bool], timeout: float, what: str, poll: float = 0.1) -> float:
-    """Poll `cond` until true; return the seconds taken, or raise TimeoutError naming `what`."""
-    t0 = time.perf_counter()
-    while True:
-        if cond():
-            return time.perf_counter() - t0
-        if time.perf_counter() - t0 > timeout:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(poll)
-
-
-def wait_quiet(page, timeout: float = 120.0, settle: float = 1.0) -> float:
-    """Wait until the 'Running…' status has been gone for `settle` seconds; return the seconds waited."""
-    t0 = time.perf_counter()
-    quiet_since = None
-    while time.perf_counter() - t0 < timeout:
-        if running(page):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.perf_counter()
-        elif time.perf_counter() - quiet_since >= settle:
-            return time.perf_counter() - t0
-        time.sleep(0.1)
-    raise TimeoutError(f"page never went quiet within {timeout:.0f} s")
+    return page_state(page)["running"]
 
 
 def chart_count(page) -> int:
     """Plotly charts on the page."""
-    return page.locator(CHART).count()
+    return page_state(page)["charts"]
+
+
+def drawn_chart_count(page) -> int:
+    """Plotly charts on the page that plotly has drawn."""
+    return page_state(page)["drawn"]
 
 
 def exceptions(page) -> list[str]:
     """Texts of uncaught exceptions shown on the page."""
-    return page.locator(EXCEPTION).all_inner_texts()
+    return page.evaluate(_TEXTS, EXCEPTION)
 
 
 def alerts(page) -> list[str]:
     """Texts of st.error / st.warning / st.info boxes."""
-    return page.locator(ALERT).all_inner_texts()
+    return page.evaluate(_TEXTS, ALERT)
 
 
 def captions(page) -> list[str]:
     """Texts of all st.caption elements."""
-    return page.locator(CAPTION).all_inner_texts()
+    return page.evaluate(_TEXTS, CAPTION)
 
 
 def caption_with(page, needle: str) -> Optional[str]:
@@ -160,42 +166,41 @@ def hidden_caption(page) -> Optional[str]:
     return caption_with(page, "finest patches hidden")
 
 
-def page_ready(page, min_charts: int = MIN_CHARTS) -> bool:
-    """Every view drawn and no script run in progress (a single look; combine with wait_quiet)."""
-    return chart_count(page) >= min_charts and not running(page)
+def wait_settled(page, cond: Callable[[dict], bool], timeout: float = 120.0, settle: float = 1.0,
+                 t0: Optional[float] = None, poll: float = 0.1) -> float:
+    """Wait until `cond(page_state)` holds, no script runs and the DOM has not changed for `settle` seconds.
 
-
-def wait_settled(page, cond: Callable[[], bool], timeout: float = 120.0, settle: float = 1.0,
-                 t0: Optional[float] = None) -> float:
-    """Wait until `cond()` holds and no script runs, and both stay so for `settle` seconds.
-
-    Returns the seconds from `t0` (default: now) to the *start* of that settled period, so the
-    settle time itself is not counted; raises TimeoutError after `timeout` seconds.
+    Returns the wall-clock seconds (time.time()) from `t0` (default: now) to the page's last DOM change
+    before that quiet period, i.e. when drawing finished; raises TimeoutError after `timeout` seconds.
+    Without the mutation clock it falls back to when the poll first saw the settled state.
     """
-    t0 = time.perf_counter() if t0 is None else t0
+    t0 = time.time() if t0 is None else t0
     since = None
     while True:
-        now = time.perf_counter()
-        ok = cond() and not running(page)
+        now = time.time()
+        st = page_state(page)
+        ok = not st["running"] and cond(st)
         if not ok:
             since = None
-        elif since is None:
-            since = now
-        elif now - since >= settle:
-            return since - t0
+        else:
+            since = since or now
+            last = st["lastMutation"]
+            if last > 0 and now - last >= settle and now - since >= poll:
+                return max(last - t0, 0.0)
+            if last <= 0 and now - since >= settle:
+                return since - t0
         if now - t0 > timeout:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for the page to settle")
-        time.sleep(0.05)
+        time.sleep(poll)
 
 
 def wait_ready(page, timeout: float = 120.0, min_charts: int = MIN_CHARTS,
                extra: Optional[Callable[[], bool]] = None, t0: Optional[float] = None) -> float:
-    """Wait until ≥ min_charts charts are drawn, `extra()` holds and the page is quiet (settled for 1 s).
+    """Wait until ≥ min_charts charts are drawn, `extra()` holds and the page is quiet (no DOM change for 1 s).
 
-    Returns the seconds from `t0` (default: now) until that state began.
+    Returns the wall-clock seconds from `t0` (a time.time() value; default now) until drawing finished.
     """
-    return wait_settled(page, lambda: chart_count(page) >= min_charts and (extra is None or extra()),
-                        timeout, t0=t0)
+    return wait_settled(page, lambda st: st["drawn"] >= min_charts and (extra is None or extra()), timeout, t0=t0)
 
 
 def drop_file(page, name: str, data: bytes, mime: str = "audio/midi") -> None:

@@ -169,11 +169,11 @@ def test_reconstruction_masked_input_hides_masked_notes():
     assert (probs.zmin, probs.zmax) == (0, 1)
 
 
-def test_pca_scatter_2d_uses_scattergl_with_index_customdata():
+def test_pca_scatter_2d_is_svg_with_index_customdata():
     coords = np.random.default_rng(0).normal(size=(50, 4))
     fig = pca_scatter(coords, np.arange(50.0), "position", hover=[f"w{i}" for i in range(50)])
     (t,) = fig.data
-    assert isinstance(t, go.Scattergl)
+    assert isinstance(t, go.Scatter)  # SVG: WebGL is slow to set up in a browser without a GPU
     assert list(t.customdata) == list(range(50))
     assert t.hovertext[3] == "w3"
     assert t.marker.colorscale is not None and t.marker.colorbar.title.text == "position"
@@ -227,7 +227,9 @@ def test_every_figure_serialises_with_the_dashboard_look():
     for fig in figs:
         data = json.loads(fig.to_json())
         assert data["layout"]["height"] in (260, 330, 400, 420)
-        assert fig.layout.template == pio.templates["plotly_white"]
+        assert fig.layout.template.layout.paper_bgcolor == pio.templates["plotly_white"].layout.paper_bgcolor
+        # fixed margins: automatic ones make plotly measure every label and draw the figure twice
+        assert fig.layout.template.layout.xaxis.automargin is False
 
 
 # ---------------------------------------------------------------------------------------------
