@@ -44,6 +44,24 @@ def header(piece, roll, model) -> None:
                f"({model.bundle.num_levels} levels)")
 
 
+ANALYSES = ["Spectrum of every level", "Song structure", "Shift and transpose probe"]
+
+
+def analyses(song, res, model) -> None:
+    """The deeper analyses as tabs; only the open one is computed and drawn (each costs charts and seconds)."""
+    st.subheader("Analyses")
+    tabs = st.tabs(ANALYSES, key="analysis_tab", on_change="rerun")
+    with tabs[0]:
+        if tabs[0].open:
+            panel_embed.render_spectrum(song)
+    with tabs[1]:
+        if tabs[1].open:
+            panel_structure.render(song)
+    with tabs[2]:
+        if tabs[2].open:
+            panel_probe.render(song, res, model)
+
+
 def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
     model = sidebar.checkpoint_section()
@@ -92,8 +110,7 @@ def main() -> None:
     panel_recon.render(res, model.bundle, view.threshold, view.mask_ratio, panel_roll.pitch_view(roll))
     panel_listen.render(song, res, spb, view.threshold)
     panel_embed.render(song, res, (piece.key, model.key, spb, semis), sel)
-    panel_structure.render(song)
-    panel_probe.render(song, res, model)
+    analyses(song, res, model)
     if model_b is not None:
         song_b = encode_song(piece.key, model_b.key, spb, semis, roll, model_b.bundle)
         res_b = compute_window(piece.key, model_b.key, spb, semis, start, view.mask_ratio, view.empty_mask_ratio,

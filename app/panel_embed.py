@@ -164,7 +164,7 @@ def _spectrum_figure(song_key: tuple, _song):
 
 
 def render(song, res, keys: tuple, sel=None) -> None:
-    """Level picker, colour picker, 2-D and 3-D PCA, explained variance, and the spectrum of every level."""
+    """Level picker, colour picker, 2-D and 3-D PCA and explained variance (UMAP on request)."""
     st.subheader("Embeddings (PCA over all windows of the piece)")
     L = len(song.level_emb)
     grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
@@ -187,12 +187,18 @@ def render(song, res, keys: tuple, sel=None) -> None:
         b.info("This level has fewer than three dimensions; no 3-D view.")
     c, d = st.columns([2, 3])
     export.chart(c, fv, width="stretch", key="pca_var")
-    d.caption("Every level at a glance: how concentrated each level's variance is (few components = a "
-              "low-dimensional or collapsed level).")
-    d.dataframe(spectrum_table(song), width="stretch")
-    export.chart(st, _spectrum_figure(song.key, song), width="stretch", key="spectrum_chart")
+    d.caption("Each point is one patch embedding of one window; the current window's patches are drawn larger. "
+              "Click a point in the 2-D plot to select its patch. The spectrum of every level is in the "
+              "analyses below.")
     if not umap_available():
-        st.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "
-                   "restart the app to enable it.")
-    elif st.toggle("Show UMAP of this level (slow the first time)", key="show_umap"):
+        d.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "
+                  "restart the app to enable it.")
+    elif d.toggle("Show UMAP of this level (slow the first time)", key="show_umap"):
         export.chart(st, _umap_figure(song.key, level, song), width="stretch", key="umap_chart")
+
+
+def render_spectrum(song) -> None:
+    """Every level at a glance: explained variance of the first components and the singular-value spectra."""
+    st.caption("How concentrated each level's variance is (few components = a low-dimensional or collapsed level).")
+    st.dataframe(spectrum_table(song), width="stretch")
+    export.chart(st, _spectrum_figure(song.key, song), width="stretch", key="spectrum_chart")

@@ -20,19 +20,25 @@ def _probe(song_key: tuple, ckpt_key: str, start: int, _roll, _bundle):
             probe(enc, _roll.array, start, SEMITONES, axis="pitch", batch_size=34))
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _probe_figs(song_key: tuple, ckpt_key: str, start: int, reading: str, _t, _p, grids: tuple):
+    """The time and pitch probe charts (cached: a mask change redraws neither)."""
+    return (probe_lines(_t["shifts"], _t[reading], title="Time shift", xlabel="shift (steps)", grids=list(grids)),
+            probe_lines(_p["shifts"], _p[reading], title="Transposition", xlabel="transposition (semitones)",
+                        grids=list(grids)))
+
+
 def render(song, res, model) -> None:
     """Similarity to the unmoved window, per level, against time shift and transposition."""
-    st.subheader("Shift and transpose probe")
     t, p = _probe(song.key, model.key, res.start, song.roll, model.bundle)
     grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
     reading = st.radio("Compare", ["aligned (content follows the shift)", "same position (invariance)"],
                        horizontal=True, key="probe_reading")
     key = "aligned" if reading.startswith("aligned") else "same_position"
+    ft, fp = _probe_figs(song.key, model.key, res.start, key, t, p, tuple(grids))
     a, b = st.columns(2)
-    export.chart(a, probe_lines(t["shifts"], t[key], title="Time shift", xlabel="shift (steps)", grids=grids),
-                   width="stretch", key="probe_time")
-    export.chart(b, probe_lines(p["shifts"], p[key], title="Transposition", xlabel="transposition (semitones)",
-                               grids=grids), width="stretch", key="probe_pitch")
+    export.chart(a, ft, width="stretch", key="probe_time")
+    export.chart(b, fp, width="stretch", key="probe_pitch")
     st.caption("Mean cosine similarity between the window's embeddings and those of the moved window, over the "
                "original's non-empty patches. 'Aligned' compares a patch with the patch that now holds the same "
                "content (possible when the shift is a multiple of the patch size; otherwise the same position).")

@@ -38,7 +38,6 @@ def _structure_figs(song_key: tuple, level: int, _song):
 
 def render(song) -> None:
     """Level picker, the similarity matrix and the trajectory."""
-    st.subheader("Song structure")
     L = len(song.level_emb)
     level = st.select_slider("Similarity level", options=list(range(L)), value=min(2, L - 1), key="sim_level",
                              help="Each window's embedding at this level is averaged over its non-empty patches.")

@@ -48,13 +48,20 @@ def n_charts(at: AppTest) -> int:
     return len(at.get("plotly_chart"))
 
 
+def chart_specs(at: AppTest) -> list[str]:
+    """Each chart's plotly JSON as sent to the browser."""
+    return [c.proto.spec for c in at.get("plotly_chart")]
+
+
+# overview, window, masks, reconstruction, PCA 2-D, 3-D and variance
+VIEWS = 7
+
+
 def test_default_page_renders_every_view_without_errors(examples):
     at = run_app()
     assert not at.exception
     assert not at.error
-    # overview, window, masks, reconstruction, PCA 2-D, 3-D and variance, spectrum, similarity, trajectory,
-    # two probes
-    assert n_charts(at) == 12
+    assert n_charts(at) == VIEWS + 1  # and the open analysis tab's spectrum
     assert any("a_song.mid" in c for c in texts(at.caption))
     labels = [m.label for m in at.metric]
     assert "F1, masked patches" in labels
@@ -103,7 +110,7 @@ def test_broken_midi_gets_one_sentence_and_the_page_keeps_the_last_piece(example
     assert len(errs) == 1 and errs[0].startswith("c_broken.mid could not be opened.")
     assert "Traceback" not in errs[0]
     assert any("Still showing a_song.mid" in c for c in texts(at.caption))
-    assert n_charts(at) == 12
+    assert n_charts(at) == VIEWS + 1
 
 
 def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, tmp_path, monkeypatch):
@@ -115,7 +122,7 @@ def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, t
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
     assert any("encoder only" in i for i in texts(at.info))
-    assert n_charts(at) == 11
+    assert n_charts(at) == VIEWS  # everything but the reconstruction row, plus the spectrum
     assert "F1, masked patches" not in [m.label for m in at.metric]
 
 
@@ -128,7 +135,7 @@ def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(exam
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
     assert any("damaged" in e for e in texts(at.sidebar.error))
-    assert n_charts(at) == 12
+    assert n_charts(at) == VIEWS + 1
 
 
 @needs_fixtures()
@@ -166,12 +173,30 @@ def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     assert list(table["Cosine"]) == sorted(table["Cosine"], reverse=True)
 
 
-def test_similarity_level_and_probe_reading_can_be_changed(examples):
+def test_song_structure_tab_draws_the_similarity_matrix_and_trajectory_at_the_chosen_level(examples):
     at = run_app()
+    at.session_state["analysis_tab"] = "Song structure"
+    at.run()
     at.select_slider(key="sim_level").set_value(4).run()
+    assert not at.exception
+    assert n_charts(at) == VIEWS + 2  # similarity matrix and trajectory
+    assert any("Self-similarity of windows at level 4" in s for s in chart_specs(at))
+
+
+def test_probe_tab_draws_time_and_pitch_probes_and_its_reading_can_be_changed(examples):
+    at = run_app()
+    at.session_state["analysis_tab"] = "Shift and transpose probe"
+    at.run()
     at.radio(key="probe_reading").set_value("same position (invariance)").run()
     assert not at.exception
-    assert n_charts(at) == 12
+    assert n_charts(at) == VIEWS + 2  # time and pitch probes
+    assert any("Transposition" in s for s in chart_specs(at))
+
+
+def test_closed_analysis_tabs_are_not_computed(examples):
+    at = run_app()
+    assert at.session_state["analysis_tab"] == "Spectrum of every level"
+    assert "sim_level" not in at.session_state and "probe_reading" not in at.session_state
 
 
 @needs_fixtures()
@@ -185,7 +210,7 @@ def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, 
     assert list(table.index) == ["A", "B", "B − A"]
     assert table.loc["B − A", "F1 masked"] == pytest.approx(table.loc["B", "F1 masked"] - table.loc["A", "F1 masked"],
                                                             abs=1e-3)
-    assert n_charts(at) == 12 + 3  # both reconstruction rows and the difference
+    assert n_charts(at) == VIEWS + 1 + 3  # both reconstruction rows and the difference
 
 
 def test_without_umap_the_page_says_how_to_enable_it(examples, monkeypatch):
@@ -206,4 +231,4 @@ def test_all_charts_export_as_one_offline_html_file(examples):
     data = [b for b in at.get("download_button") if b.proto.label.startswith("Download charts")]
     assert len(data) == 1
     html = at.session_state["_export_html"].decode()
-    assert html.count("<h3>") == 12 and "plotly.js" in html.lower() and '<script src="http' not in html
+    assert html.count("<h3>") == VIEWS + 1 and "plotly.js" in html.lower() and '<script src="http' not in html
