@@ -4,10 +4,9 @@ from __future__ import annotations
 import streamlit as st
 
 import export
+from clicks import OVERVIEW_KEY, WINDOW_KEY
 
 from midi_rae.figures import roll_overview, window_roll
-
-OVERVIEW_KEY = "overview_chart"
 
 
 def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
@@ -42,10 +41,9 @@ def apply_overview_click(max_bar: int) -> None:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _overview_fig(song_key: tuple, start: int, width: int, marks: tuple, _song):
-    roll = _song.roll
-    return roll_overview(roll.array, roll.steps_per_bar, (start, width), marks=list(marks),
-                         title=f"{roll.name}: whole piece ({roll.bars:.0f} bars) — click a bar to move the window")
+def _overview_fig(roll_key: tuple, start: int, width: int, marks: tuple, _roll):
+    return roll_overview(_roll.array, _roll.steps_per_bar, (start, width), marks=list(marks),
+                         title=f"{_roll.name}: whole piece ({_roll.bars:.0f} bars) — click a bar to move the window")
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -57,12 +55,14 @@ def _window_fig(song_key: tuple, start: int, spb: int, beats_per_bar: int, rects
                              " — click to select a patch")
 
 
-def render(song, res, spb: int, beats_per_bar: int, rects: list, marks: list, click_grid: int) -> None:
-    """Overview of the piece and the current window (figures cached: a mask change redraws neither)."""
-    width = res.image.shape[1]
-    st.subheader("Piano roll")
-    export.chart(st, _overview_fig(song.key, res.start, width, tuple(marks), song), key=OVERVIEW_KEY,
-                    on_select="rerun", selection_mode=("points", "box"), width="stretch")
+def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: list) -> None:
+    """The whole piece with the window marked, into `slot` (an st.empty, so it can be redrawn with marks)."""
+    export.chart(slot, _overview_fig(roll_key, start, width, tuple(marks), roll), key=OVERVIEW_KEY,
+                 on_select="rerun", selection_mode=("points", "box"), width="stretch")
+
+
+def render_window(song, res, spb: int, beats_per_bar: int, rects: list, click_grid: int) -> None:
+    """The current window on a bar:beat grid (figure cached: a mask change does not redraw it)."""
     export.chart(st, _window_fig(song.key, res.start, spb, beats_per_bar, tuple(rects), res.image,
                                 song.roll.steps_per_bar, pitch_view(song.roll), click_grid),
-                    width="stretch", key="window_chart", on_select="rerun", selection_mode="points")
+                 width="stretch", key=WINDOW_KEY, on_select="rerun", selection_mode="points")

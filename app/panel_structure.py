@@ -5,12 +5,11 @@ import numpy as np
 import streamlit as st
 
 import export
+from clicks import SIM_KEY
 
 from midi_rae.analysis import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
 from midi_rae.structure import pooled_windows, self_similarity
-
-SIM_KEY = "similarity_chart"
 
 
 def window_labels(song, width: int = 128) -> list[str]:

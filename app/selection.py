@@ -1,7 +1,6 @@
 """Linked selection: one selected patch (level, window start, patch) shared by every view, and its neighbours."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -12,50 +11,13 @@ from midi_rae.analysis import patch_boxes
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import family, nearest_patches
 
-WINDOW_KEY = "window_chart"
-PCA_KEY = "pca2d"
-SIM_KEY = "similarity_chart"
+from clicks import PCA_KEY, SIM_KEY, Selected, boxes, current, points, take  # noqa: F401 (re-exported)
 
 
-@dataclass(frozen=True)
-class Selected:
-    """A patch: its level, the start step of its window, and its index in that level's row-major grid."""
-
-    level: int
-    start: int
-    patch: int
-
-
-def current() -> Optional[Selected]:
-    """The selection, if any."""
-    return st.session_state.get("selected")
-
-
-def _points(key: str) -> list[dict]:
-    state = st.session_state.get(key)
-    sel = state.get("selection") if state is not None else None
-    return list(sel.get("points") or []) if sel else []
-
-
-def _fresh(key: str, points: list[dict]) -> bool:
-    """True the first time a given click is seen (selections persist across reruns)."""
-    sig = repr(points[:1])
-    if not points or st.session_state.get(f"_seen_{key}") == sig:
-        return False
-    st.session_state[f"_seen_{key}"] = sig
-    return True
-
-
-def apply_clicks(song, start: int, steps_per_bar: int, grids: list[int], pca_index: Optional[np.ndarray]) -> None:
-    """Turn a click in the window, a PCA plot or the similarity matrix into the selection (before widgets draw)."""
-    level = int(st.session_state.get("select_level", min(3, len(grids) - 1)))
-    pts = _points(WINDOW_KEY)
-    if _fresh(WINDOW_KEY, pts):
-        cd = pts[0].get("customdata")
-        if cd is not None:  # a dot of the patch grid drawn over the window
-            st.session_state["selected"] = Selected(level, start, int(cd[0] if isinstance(cd, (list, tuple)) else cd))
-    pts = _points(PCA_KEY)
-    if _fresh(PCA_KEY, pts) and pca_index is not None:
+def apply_clicks(song, steps_per_bar: int, pca_index: Optional[np.ndarray]) -> None:
+    """Turn a click in a PCA plot or the similarity matrix into the selection and window (before widgets draw)."""
+    pts = points(PCA_KEY)
+    if take(PCA_KEY, pts) and pca_index is not None:
         cd = pts[0].get("customdata")
         ci = int(cd[0] if isinstance(cd, (list, tuple)) else cd) if cd is not None else None
         if ci is not None and ci < len(pca_index):
@@ -63,12 +25,11 @@ def apply_clicks(song, start: int, steps_per_bar: int, grids: list[int], pca_ind
             w, n = divmod(int(pca_index[ci]), song.level_emb[lvl].shape[1])
             st.session_state["selected"] = Selected(lvl, int(song.starts[w]), n)
             st.session_state["window_bar"] = int(song.starts[w]) // max(steps_per_bar, 1) + 1
-    state = st.session_state.get(SIM_KEY)
-    boxes = list((state.get("selection") or {}).get("box") or []) if state is not None else []
-    if _fresh(SIM_KEY, boxes) and boxes[0].get("x"):
+    bxs = boxes(SIM_KEY)
+    if take(SIM_KEY, bxs) and bxs[0].get("x"):
         # heatmap cells report no click events: a box dragged over a cell jumps to its column's window
         labels = st.session_state.get("_sim_labels", [])
-        xs = boxes[0]["x"]
+        xs = bxs[0]["x"]
         w = None
         if isinstance(xs[0], str) and xs[0] in labels:
             w = labels.index(xs[0])
@@ -88,8 +49,7 @@ def highlights(sel: Optional[Selected], start: int, grids: list[int]) -> tuple[l
     if sel is None or sel.start != start:
         return [], {}
     fam = family(sel.level, sel.patch, grids)
-    boxes = patch_boxes(grids[sel.level])[sel.patch]
-    rects = [tuple(int(v) for v in boxes)]
+    rects = [tuple(int(v) for v in patch_boxes(grids[sel.level])[sel.patch])]
     if sel.level > 0:
         parent = fam[sel.level - 1][0]
         rects.append(tuple(int(v) for v in patch_boxes(grids[sel.level - 1])[parent]))

@@ -7,22 +7,33 @@ from typing import Optional
 
 import streamlit as st
 
-from midi_rae.checkpoint import CheckpointError, ModelBundle
+from midi_rae.checkpoint_meta import CheckpointError
 from midi_rae.pianoroll import MAX_MIDI_BYTES
 
-from state import (checkpoint_folder, decoder_beside, default_bundle, digest, example_files, folder_checkpoints,
-                   load_bundle)
+from state import checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints
 
 STEPS_PER_BEAT_CHOICES = [1, 2, 3, 4, 6, 8, 12]
 
 
+BAD = "_bad_checkpoints"  # session key (shared with models.load_choice): checkpoint key -> why it failed
+
+
 @dataclass
 class ModelChoice:
-    """The model in use and how the page should name it."""
+    """The checkpoint chosen, before it is loaded: its files, how to name it, and what its header declares.
 
-    bundle: ModelBundle
+    The sidebar only chooses; models.load_choice loads (torch), so the page can draw the piece first.
+    """
+
     key: str
     label: str
+    encoder: str | bytes | None = None   # path or uploaded bytes; None = the shipped default
+    decoder: str | bytes | None = None
+    config: dict | None = None           # from the header; {} until loaded for original-format files
+    meta: dict | None = None
+
+
+DEFAULT_CHOICE = ModelChoice("default", "shipped default")
 
 
 @dataclass
@@ -46,30 +57,56 @@ class ViewSettings:
     threshold: float
 
 
-def checkpoint_section() -> ModelChoice:
-    """Pick the checkpoint: the shipped default, an upload, or a file from the server's folder."""
+def _with_header(choice: ModelChoice) -> ModelChoice:
+    cfg, meta = checkpoint_config(choice.key, choice.encoder)
+    return ModelChoice(choice.key, choice.label, choice.encoder, choice.decoder, cfg, meta)
+
+
+def _chosen(source: str, folder: Optional[Path], prefix: str = "") -> Optional[ModelChoice]:
+    """The checkpoint picked in the widgets for `source`, with its header read (None: nothing picked)."""
+    if source == "Shipped default":
+        return DEFAULT_CHOICE
+    if source == "Upload":
+        return _uploaded_checkpoint(prefix)
+    if source == "Server folder" and folder is not None:
+        return _folder_checkpoint(folder, prefix)
+    return None
+
+
+def _usable(choice: Optional[ModelChoice]) -> Optional[ModelChoice]:
+    """The choice with its header read, or None after showing why it cannot be used."""
+    if choice is None:
+        return None
+    failed = st.session_state.get(BAD, {}).get(choice.key)
+    if failed is None:
+        try:
+            return _with_header(choice)
+        except CheckpointError as e:
+            failed = str(e)
+            st.session_state.setdefault(BAD, {})[choice.key] = failed
+    st.sidebar.error(failed)
+    return None
+
+
+def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerator"]:
+    """Pick the checkpoint: the shipped default, an upload, or a file from the server's folder.
+
+    Returns the choice (a broken one falls back to the default, with the reason shown) and an empty
+    slot under the picker for a description once the model is loaded.
+    """
     st.sidebar.header("Checkpoint")
     folder = checkpoint_folder()
     options = ["Shipped default", "Upload"] + (["Server folder"] if folder else [])
     source = st.sidebar.radio("Checkpoint source", options, horizontal=True, key="ckpt_source",
                               label_visibility="collapsed")
-    choice: Optional[ModelChoice] = None
-    try:
-        if source == "Upload":
-            choice = _uploaded_checkpoint()
-        elif source == "Server folder" and folder is not None:
-            choice = _folder_checkpoint(folder)
-    except CheckpointError as e:
-        st.sidebar.error(str(e))
-        choice = None
+    choice = _usable(_chosen(source, folder)) if source != "Shipped default" else None
     if choice is None:
         try:
-            choice = ModelChoice(default_bundle(), "default", "shipped default")
+            choice = _with_header(DEFAULT_CHOICE)
         except CheckpointError as e:
             st.error(str(e))
             st.stop()
-    st.sidebar.caption(_describe(choice))
-    return choice
+    return choice, st.sidebar.empty()
 
 
 def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
@@ -82,7 +119,7 @@ def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
         return None
     eb, db = enc.getvalue(), dec.getvalue() if dec is not None else None
     key = "upload:" + digest(eb) + (":" + digest(db) if db else "")
-    return ModelChoice(load_bundle(key, eb, db), key, enc.name + (f" + {dec.name}" if dec else ""))
+    return ModelChoice(key, enc.name + (f" + {dec.name}" if dec else ""), eb, db)
 
 
 def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
@@ -95,14 +132,14 @@ def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
     partner = decoder_beside(path)
     stamp = f"{path}:{path.stat().st_mtime}" + (f":{partner}:{partner.stat().st_mtime}" if partner else "")
     label = path.name + (f" + {partner.name}" if partner else "")
-    return ModelChoice(load_bundle("folder:" + stamp, str(path), str(partner) if partner else None),
-                       "folder:" + stamp, label)
+    return ModelChoice("folder:" + stamp, label, str(path), str(partner) if partner else None)
 
 
-def _describe(c: ModelChoice) -> str:
-    cfg, meta = c.bundle.config, c.bundle.meta
+def describe(choice: ModelChoice, bundle) -> str:
+    """One line on the loaded model: name, levels, patch, width, decoder, training steps."""
+    cfg, meta = bundle.config, bundle.meta
     dec = {"swin": "SwinDecoder", "mae": "SwinMAEDecoder"}.get(cfg.get("decoder_type"), "no decoder")
-    bits = [f"**{c.label}**", f"{c.bundle.num_levels} levels, patch {cfg['patch_h']}×{cfg['patch_w']}, "
+    bits = [f"**{choice.label}**", f"{bundle.num_levels} levels, patch {cfg['patch_h']}×{cfg['patch_w']}, "
             f"embed_dim {cfg['embed_dim']}, {dec}"]
     if meta.get("step"):
         bits.append(f"trained {meta['step']:,} steps")
@@ -115,16 +152,7 @@ def compare_section() -> Optional[ModelChoice]:
     folder = checkpoint_folder()
     options = ["Off", "Shipped default", "Upload"] + (["Server folder"] if folder else [])
     source = st.sidebar.selectbox("Second checkpoint (B)", options, key="b_source")
-    try:
-        if source == "Shipped default":
-            return ModelChoice(default_bundle(), "default", "shipped default")
-        if source == "Upload":
-            return _uploaded_checkpoint("b_")
-        if source == "Server folder" and folder is not None:
-            return _folder_checkpoint(folder, "b_")
-    except CheckpointError as e:
-        st.sidebar.error(str(e))
-    return None
+    return _usable(_chosen(source, folder, "b_"))
 
 
 def piece_section() -> Optional[Piece]:
@@ -146,10 +174,10 @@ def piece_section() -> Optional[Piece]:
     return Piece(data, digest(data), pick)
 
 
-def time_section(bundle: ModelBundle) -> tuple[int, int]:
+def time_section(config: dict) -> tuple[int, int]:
     """Steps per beat (the checkpoint's own when it records one) and transposition."""
     st.sidebar.header("Time and pitch")
-    stored = bundle.config.get("steps_per_beat")
+    stored = config.get("steps_per_beat")
     default = stored if stored in STEPS_PER_BEAT_CHOICES else 4
     help_ = ("Stored in this checkpoint; change it only to see what the model does at another resolution."
              if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
@@ -163,7 +191,7 @@ def _new_mask() -> None:
     st.session_state["mask_seed"] = int(st.session_state.get("mask_seed", 0)) + 1
 
 
-def view_section(n_bars: int, bundle: ModelBundle) -> ViewSettings:
+def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
     """Window position, masking and binarization controls."""
     st.sidebar.header("Window")
     max_bar = max(int(n_bars), 1)
@@ -175,15 +203,15 @@ def view_section(n_bars: int, bundle: ModelBundle) -> ViewSettings:
     st.sidebar.header("Masking")
     mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05, key="mask_ratio",
                            help="Share of non-empty patches hidden from the encoder.")
-    default_emr = float(bundle.config.get("empty_mask_ratio", 0.05))
+    default_emr = float(config.get("empty_mask_ratio", 0.05))
     emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05, key="empty_mask_ratio",
                             help="Empty patches are hidden at mask ratio × this.")
     c1, c2 = st.sidebar.columns([3, 2], vertical_alignment="bottom")
     seed = c1.number_input("Mask seed", 0, 1_000_000, step=1, key="mask_seed")
     c2.button("New mask", on_click=_new_mask, width="stretch")
     st.sidebar.header("Display")
-    thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, float(bundle.meta.get("threshold", 0.5)), 0.05,
-                            key=f"threshold::{bundle.meta.get('threshold', 0.5)}")
+    thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, float(meta.get("threshold", 0.5)), 0.05,
+                            key=f"threshold::{meta.get('threshold', 0.5)}")
     return ViewSettings(int(start_bar), float(mr), float(emr), int(seed), float(thr))
 
 

@@ -1,4 +1,4 @@
-"""Cached loaders: models once per process, song encodings once per (file, checkpoint, settings).
+"""What the page needs before torch loads: content keys, the checkpoint folder, examples, piano rolls.
 
 Caches are keyed by content hashes, so a cached value is only ever returned to someone who supplied
 the same bytes: one person's upload never appears in another person's session.
@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import streamlit as st
 
-from midi_rae.analysis import encode_levels, level_stats
-from midi_rae.checkpoint import DEFAULT_CHECKPOINT, ModelBundle, load_model
-from midi_rae.pianoroll import PianoRoll, midi_to_roll, song_hop, transpose, windows
+from midi_rae.checkpoint_meta import peek_config
+from midi_rae.pianoroll import PianoRoll, midi_to_roll, transpose
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"
@@ -55,35 +52,6 @@ def decoder_beside(path: Path) -> Optional[Path]:
     return partner if partner.is_file() and partner != path else None
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading the checkpoint…")
-def load_bundle(key: str, _encoder: str | bytes | None, _decoder: str | bytes | None) -> ModelBundle:
-    """One model per checkpoint per server process (key identifies the files' contents)."""
-    return load_model(_encoder, decoder=_decoder)
-
-
-def default_bundle() -> ModelBundle:
-    """The shipped checkpoint."""
-    return load_bundle(f"default:{DEFAULT_CHECKPOINT.stat().st_mtime if DEFAULT_CHECKPOINT.exists() else 0}",
-                       None, None)
-
-
-@dataclass
-class Song:
-    """A piece as the model sees it: its roll, windows, and every level's embeddings over all windows."""
-
-    roll: PianoRoll
-    starts: np.ndarray            # start step of each song window
-    hop: int
-    level_emb: list[np.ndarray]   # per level (W, N, D) float32, coarsest first
-    level_non_empty: list[np.ndarray]  # per level (W, N) bool
-    stats: list[dict]             # per level non-empty % over windows (mean, std, min, max)
-    key: tuple = ()               # (midi, checkpoint, steps per beat, transposition): keys figure caches
-
-    @property
-    def n_windows(self) -> int:
-        return len(self.starts)
-
-
 @st.cache_resource(max_entries=12, show_spinner=False)
 def load_roll(midi_key: str, _data: bytes, steps_per_beat: int, semitones: int, name: str) -> PianoRoll:
     """The piece's piano roll (raises MidiError for bad input)."""
@@ -91,24 +59,10 @@ def load_roll(midi_key: str, _data: bytes, steps_per_beat: int, semitones: int, 
     return transpose(roll, semitones) if semitones else roll
 
 
-@st.cache_resource(max_entries=12, show_spinner=False)
-def encode_song(midi_key: str, ckpt_key: str, steps_per_beat: int, semitones: int, _roll: PianoRoll,
-                _bundle: ModelBundle) -> Song:
-    """All windows of the piece (one bar apart, fewer for long pieces) through the encoder."""
-    width = _bundle.encoder.grid_size[1] * _bundle.encoder.patch_w
-    hop = song_hop(_roll.steps, _roll.steps_per_bar, width)
-    x, starts = windows(_roll, width=width, hop=hop)
-    bar_ui = st.progress(0.0, text=f"Encoding {len(x)} windows…") if len(x) > 64 else None
-
-    def progress(f: float) -> None:
-        if bar_ui is not None:
-            bar_ui.progress(f, text=f"Encoding {len(x)} windows… {f:.0%}")
-
-    embs, nes = encode_levels(_bundle.encoder, x, batch_size=32, progress=progress)
-    if bar_ui is not None:
-        bar_ui.empty()
-    return Song(roll=_roll, starts=np.asarray(starts), hop=hop, level_emb=embs, level_non_empty=nes,
-                stats=level_stats(nes), key=(midi_key, ckpt_key, steps_per_beat, semitones))
+@st.cache_data(max_entries=32, show_spinner=False)
+def checkpoint_config(key: str, _src: str | bytes | None) -> tuple[dict, dict]:
+    """(config, meta) a checkpoint declares in its header, without loading it ({} when not readable so)."""
+    return peek_config(_src)
 
 
 def example_files() -> list[Path]:

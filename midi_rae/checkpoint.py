@@ -21,25 +21,9 @@ import torch.nn as nn
 from .core import EncoderOutput
 from .swin import SwinDecoder, SwinEncoder, SwinMAEDecoder
 
-FORMAT = "midi-rae/1"
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_CHECKPOINT = ASSETS / "default.safetensors"
-MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3
-
-# the architecture fields a config must have, with the spec's defaults
-DEFAULT_CONFIG: dict[str, Any] = {
-    "img_height": 128, "img_width": 128, "patch_h": 4, "patch_w": 4, "in_chans": 1, "embed_dim": 8,
-    "depths": [1, 2, 2, 6, 2, 1], "num_heads": [1, 1, 2, 4, 8, 16], "window_size": 8, "mlp_ratio": 4.0,
-    "dec_depths": [1, 2, 2, 6, 2, 1], "empty_mask_ratio": 0.05, "steps_per_beat": 4, "decoder_type": "swin",
-}
-SEVEN_LEVEL_CONFIG: dict[str, Any] = {
-    **DEFAULT_CONFIG, "patch_h": 2, "patch_w": 2, "embed_dim": 4, "depths": [1, 1, 2, 2, 6, 2, 1],
-    "num_heads": [1, 1, 1, 2, 4, 8, 16], "dec_depths": [1, 1, 2, 2, 6, 2, 1],
-}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used, with one sentence saying why."""
+from .checkpoint_meta import (ASSETS, DEFAULT_CHECKPOINT, DEFAULT_CONFIG, FORMAT,  # noqa: F401 (re-exported)
+                              MAX_CHECKPOINT_BYTES, SEVEN_LEVEL_CONFIG, CheckpointError, header_config,
+                              is_safetensors)
 
 
 @dataclass
@@ -141,18 +125,11 @@ def _read_safetensors(data: bytes, name: str) -> tuple[dict[str, torch.Tensor], 
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
+    _, cfg, info = header_config(data, name)
     try:
-        n = struct.unpack("<Q", data[:8])[0]
-        header = json.loads(data[8:8 + n])
         tensors = st_load(data)
     except (SafetensorError, ValueError, struct.error, UnicodeDecodeError) as e:
         raise CheckpointError(f"{name} looks like a safetensors file but is damaged or cut off.") from e
-    meta = header.get("__metadata__") or {}
-    try:
-        cfg = json.loads(meta.get("config", "{}"))
-        info = json.loads(meta.get("meta", "{}"))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{name} has a damaged configuration block.") from e
     return tensors, cfg, info
 
 
@@ -301,18 +278,11 @@ def _read_bytes(src: str | Path | bytes, name: str) -> bytes:
     return data
 
 
-def _is_safetensors(data: bytes) -> bool:
-    if len(data) < 10:
-        return False
-    n = struct.unpack("<Q", data[:8])[0]
-    return 0 < n < 100 * 1024 ** 2 and data[8:9] == b"{"  # a cut-off file still starts like one
-
-
 def read_checkpoint(src: str | Path | bytes, name: Optional[str] = None) -> tuple[dict[str, dict], dict, dict]:
     """Parts of a checkpoint file: ({'encoder'|'swin'|'mae': state_dict}, config, meta)."""
     name = name or (Path(src).name if not isinstance(src, (bytes, bytearray)) else "The uploaded checkpoint")
     data = _read_bytes(src, name)
-    if _is_safetensors(data):
+    if is_safetensors(data):
         tensors, cfg, meta = _read_safetensors(data, name)
         parts: dict[str, dict] = {}
         enc = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}

@@ -14,11 +14,14 @@ import struct
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mido
 import numpy as np
 import pretty_midi
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["MidiError", "PianoRoll", "MAX_MIDI_BYTES", "MAX_STEPS", "MIN_BPM", "MAX_BPM",
            "midi_to_roll", "roll_to_midi", "midi_bytes", "windows", "transpose",
@@ -412,6 +415,9 @@ def windows(roll: PianoRoll | np.ndarray, width: int = 128, hop: int | None = No
     padded = np.zeros((128, (int(starts[-1]) + width) if count else 0), dtype=np.float32)
     padded[:, :min(T, padded.shape[1])] = array[:, :padded.shape[1]]
     batch = np.stack([padded[:, s:s + width] for s in starts]) if count else np.zeros((0, 128, width), np.float32)
+    # torch only here: reading MIDI must not wait for torch to load (the dashboard draws the piece first)
+    import torch
+
     return torch.from_numpy(batch).unsqueeze(1), starts
 
 
