@@ -138,6 +138,36 @@ def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(exam
     assert n_charts(at) == VIEWS + 1
 
 
+def test_checkpoint_of_the_wrong_shape_gets_a_message_and_the_default_is_used(examples, tmp_path, monkeypatch):
+    from midi_rae.checkpoint import DEFAULT_CONFIG, build_models
+
+    folder = tmp_path / "ckpts"
+    enc, _ = build_models({**DEFAULT_CONFIG, "embed_dim": 16}, None)
+    # the header claims the default architecture, the weights are twice as wide: only loading finds out
+    save_checkpoint(folder / "wide.safetensors", enc, None, DEFAULT_CONFIG)
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    assert not at.exception
+    errs = texts(at.sidebar.error)
+    assert len(errs) == 1 and "patch_embed.weight" in errs[0] and "\n" not in errs[0]
+    assert any("model: shipped default" in c for c in texts(at.caption))
+    assert n_charts(at) == VIEWS + 1
+
+
+def test_the_page_before_the_model_needs_no_torch():
+    """Sidebar, header and piano-roll overview are drawn while torch is still loading."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import sys; sys.modules['torch'] = None\n"
+                          "sys.path[:0] = ['app', '.']\n"
+                          "import clicks, export, panel_roll, sidebar, state\n"
+                          "print('ok')"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 @needs_fixtures()
 def test_seven_level_original_checkpoint_shows_seven_levels(examples, tmp_path, monkeypatch):
     original_checkpoints_folder(tmp_path, monkeypatch, "seven-level")

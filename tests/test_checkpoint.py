@@ -163,3 +163,48 @@ def test_truncated_safetensors_is_refused(tmp_path, small_models):
 def test_missing_file_is_named():
     with pytest.raises(CheckpointError, match="There is no checkpoint file at"):
         load_model("/nonexistent/model.safetensors")
+
+
+# ---------------------------------------------------------------- reading a header without torch
+
+def _without_torch(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter where importing torch fails."""
+    return subprocess.run([sys.executable, "-c", "import sys; sys.modules['torch'] = None\n" + code],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_header_gives_config_and_meta_without_torch(tmp_path, small_models):
+    enc, dec = small_models
+    p = save_checkpoint(tmp_path / "m.safetensors", enc, dec, {**DEFAULT_CONFIG, "steps_per_beat": 8},
+                        {"step": 7, "threshold": 0.4})
+    out = _without_torch("from midi_rae.checkpoint_meta import peek_config\n"
+                         f"cfg, meta = peek_config({str(p)!r})\n"
+                         "print(cfg['steps_per_beat'], cfg['depths'], meta['step'], meta['threshold'])")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["8", "[1,", "2,", "2,", "6,", "2,", "1]", "7", "0.4"]
+
+
+def test_header_of_uploaded_bytes_matches_the_loaded_model(tmp_path, small_models):
+    from midi_rae.checkpoint_meta import peek_config
+
+    enc, dec = small_models
+    p = save_checkpoint(tmp_path / "m.safetensors", enc, dec, {**DEFAULT_CONFIG, "empty_mask_ratio": 0.1})
+    cfg, _ = peek_config(p.read_bytes())
+    b = load_model(p)
+    assert {k: cfg[k] for k in ("depths", "embed_dim", "empty_mask_ratio", "steps_per_beat")} == \
+        {k: b.config[k] for k in ("depths", "embed_dim", "empty_mask_ratio", "steps_per_beat")}
+
+
+def test_damaged_header_is_refused_in_one_sentence():
+    from midi_rae.checkpoint_meta import peek_config
+
+    with pytest.raises(CheckpointError, match=r"^The uploaded checkpoint looks like a safetensors file but is "
+                                              r"damaged or cut off\.$"):
+        peek_config(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+
+
+@needs_fixtures()
+def test_original_format_header_is_unknown_until_loaded():
+    from midi_rae.checkpoint_meta import peek_config
+
+    assert peek_config(FIXTURES / "six-level" / "SwinEncoder__best.pt") == ({}, {})
