@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import export
+import tables
 
 from midi_rae.figures import probability_difference, reconstruction_row
 from panel_embed import level_spectra
@@ -55,7 +56,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, threshold: float, pit
     same_mask = res_a.mask.shape == res_b.mask.shape and bool((res_a.mask == res_b.mask).all())
     st.caption("Same window, same mask ratio and seed" + (" — and the identical mask, since both models use the "
                "same patch grid." if same_mask else "; the patch grids differ, so each model gets its own mask."))
-    st.dataframe(metrics_table(res_a, res_b), width="stretch")
+    tables.show(st, metrics_table(res_a, res_b))
     if res_b.probs is None or res_a.probs is None:
         st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")
     else:
@@ -67,4 +68,4 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, threshold: float, pit
         export.chart(st, probability_difference(res_a.probs, res_b.probs, pitch_range), width="stretch",
                         key="ab_diff")
     st.markdown("**Per level**: how many principal components carry 90% of each level's variance over the piece")
-    st.dataframe(levels_table(song_a, song_b), width="stretch")
+    tables.show(st, levels_table(song_a, song_b).reset_index(), index=False)

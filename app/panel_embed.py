@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import export
+import tables
 
 from midi_rae.analysis import PCA, pca_fit
 from midi_rae.figures import explained_variance, pca_scatter, spectrum_plot
@@ -200,5 +201,5 @@ def render(song, res, keys: tuple, sel=None) -> None:
 def render_spectrum(song) -> None:
     """Every level at a glance: explained variance of the first components and the singular-value spectra."""
     st.caption("How concentrated each level's variance is (few components = a low-dimensional or collapsed level).")
-    st.dataframe(spectrum_table(song), width="stretch")
+    tables.show(st, spectrum_table(song).reset_index(), index=False)
     export.chart(st, _spectrum_figure(song.key, song), width="stretch", key="spectrum_chart")

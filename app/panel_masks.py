@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 import export
+import tables
 
 from midi_rae.figures import level_masks
 
@@ -32,4 +33,4 @@ def render(song, res, patch_px: tuple[int, int], family: dict) -> None:
     st.caption("A patch is non-empty when any of its pixels holds a note. Coarser levels are the 2×2 max-pool "
                f"of finer ones; statistics over the piece use its {song.n_windows} windows.")
     export.chart(st, _masks_fig(song.key, res.start, tuple((k, tuple(v)) for k, v in family.items()), res), width="stretch", key="masks_chart")
-    st.dataframe(stats_table(song, res, patch_px), width="stretch")
+    tables.show(st, stats_table(song, res, patch_px).reset_index(), index=False)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import export
+import tables
 
 from midi_rae.figures import reconstruction_row
 
@@ -54,4 +55,4 @@ def render(res, bundle, threshold: float, mask_ratio: float, pitch_range: tuple)
     c2.metric("Precision, masked", _fmt(m["masked"]["precision"]))
     c3.metric("Recall, masked", _fmt(m["masked"]["recall"]))
     c4.metric("F1, all patches", _fmt(m["all"]["f1"]))
-    st.dataframe(metrics_table(m), width="stretch")
+    tables.show(st, metrics_table(m))

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import tables
+
 from midi_rae.analysis import patch_boxes
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import family, nearest_patches
@@ -105,4 +107,4 @@ def render(song, res, grids: list[int], table: Optional[pd.DataFrame]) -> None:
         st.rerun()
     st.caption("Where else in this piece does the model see the same thing? (cosine similarity of embeddings at "
                "the same level; marked on the overview)")
-    st.dataframe(table.drop(columns=["_start", "_size", "_row"]), width="stretch", hide_index=True)
+    tables.show(st, table.drop(columns=["_start", "_size", "_row"]), index=False)

@@ -65,7 +65,7 @@ def test_default_page_renders_every_view_without_errors(examples):
     assert any("a_song.mid" in c for c in texts(at.caption))
     labels = [m.label for m in at.metric]
     assert "F1, masked patches" in labels
-    assert len(at.dataframe) >= 3  # level statistics, metrics, spectrum
+    assert len(at.table) >= 3  # level statistics, metrics, spectrum
 
 
 def test_switching_example_shows_the_other_piece(examples):
@@ -198,7 +198,7 @@ def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     at.run()
     assert not at.exception
     assert any("**Level 3** (8×8) patch 9" in m for m in texts(at.markdown))
-    table = [d.value for d in at.dataframe if "Cosine" in d.value.columns][0]
+    table = [d.value for d in at.table if "Cosine" in d.value.columns][0]
     assert len(table) == 8
     assert list(table["Cosine"]) == sorted(table["Cosine"], reverse=True)
 
@@ -236,7 +236,7 @@ def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, 
     at.selectbox(key="b_source").select("Server folder").run()
     assert not at.exception
     assert any("A/B comparison" in h.value for h in at.subheader)
-    table = [d.value for d in at.dataframe if "F1 masked" in d.value.columns][0]
+    table = [d.value for d in at.table if "F1 masked" in d.value.columns][0]
     assert list(table.index) == ["A", "B", "B − A"]
     assert table.loc["B − A", "F1 masked"] == pytest.approx(table.loc["B", "F1 masked"] - table.loc["A", "F1 masked"],
                                                             abs=1e-3)
