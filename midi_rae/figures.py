@@ -6,6 +6,8 @@ every C (C4 = MIDI 60), and hierarchy levels are listed coarsest first.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 
 import numpy as np
@@ -381,49 +383,77 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
 
     titles = ["Original", "Masked input", "Probabilities", f"Binarized (>{threshold:.2f}), pasted",
               "Errors"]
-    fig = _subplots(rows=1, cols=5, subplot_titles=titles, horizontal_spacing=0.035, shared_yaxes=True)
-    # Note names as y categories put "C4" in every hover without five 128x128 text arrays;
-    # only the two categorical panels carry short per-pixel labels.
-    common = dict(x=np.arange(W), y=names_all, showscale=False)
-    value = "%{y} · step %{x}<br>%{z}<extra></extra>"
-    label = "%{y} · step %{x}<br>%{text}<extra></extra>"
-    fig.add_trace(go.Heatmap(z=original.astype(np.uint8), name="Original", colorscale=_BINARY, zmin=0,
-                             zmax=1, hovertemplate=value, **common), row=1, col=1)
-    fig.add_trace(go.Heatmap(z=masked, name="Masked input",
-                             colorscale=_discrete_colorscale([BACKGROUND, NOTE, MASKED]), zmin=0, zmax=2,
-                             text=np.array(["silent", "note", "masked"], dtype=object)[masked],
-                             hovertemplate=label, **common), row=1, col=2)
-    fig.add_trace(go.Heatmap(z=probs, name="Reconstruction probabilities", colorscale="Viridis", zmin=0,
-                             zmax=1, x=common["x"], y=common["y"],
-                             hovertemplate="%{y} · step %{x}<br>p = %{z:.2f}<extra></extra>",
-                             colorbar=dict(thickness=8, len=0.75, xpad=2, tickvals=[0, 0.5, 1],
-                                           tickfont=dict(size=10))), row=1, col=3)
-    fig.add_trace(go.Heatmap(z=binary.astype(np.uint8), name="Binarized", colorscale=_BINARY, zmin=0, zmax=1,
-                             hovertemplate=value, **common), row=1, col=4)
-    fig.add_trace(go.Heatmap(z=err, name="Errors",
-                             colorscale=_discrete_colorscale([BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR]),
-                             zmin=0, zmax=3, text=np.array(["TN", "TP", "FP", "FN"], dtype=object)[err],
-                             hovertemplate=label, **common), row=1, col=5)
-
-    _legend_swatch("note", NOTE, 1, 1, fig)
-    _legend_swatch("masked (hidden from model)", MASKED, 1, 1, fig)
-    _legend_swatch(f"true positive ({counts[_TP]:,} in masked patches)", TP_COLOUR, 1, 1, fig)
-    _legend_swatch(f"false positive ({counts[_FP]:,})", FP_COLOUR, 1, 1, fig)
-    _legend_swatch(f"false negative ({counts[_FN]:,})", FN_COLOUR, 1, 1, fig)
-    fig.data[2].colorbar.update(x=1.01, xanchor="left", title=dict(text="p", side="top"))
-    fig.update_xaxes(matches="x", range=[-0.5, W - 0.5], showticklabels=False, showgrid=False,
-                     zeroline=False, **FRAME)
+    # Built as a plain specification: this figure is rebuilt on every mask change, and plotly's
+    # validation of five heatmaps took ~70 ms of the ~200 ms a new mask costs the server. The tests
+    # check that the result passes plotly's validation.
+    layout = _row_layout(5, 0.035)
+    for k, t in enumerate(titles):
+        layout["annotations"][k]["text"] = t
+    frame = dict(showgrid=False, zeroline=False, **FRAME)
+    for k in range(1, 6):
+        sfx = "" if k == 1 else str(k)
+        layout["xaxis" + sfx].update(range=[-0.5, W - 0.5], showticklabels=False, **frame,
+                                     **({} if k == 1 else {"matches": "x"}))
+        layout["yaxis" + sfx].update(type="category", range=[-0.5, H - 0.5], **frame,
+                                     **({} if k == 1 else {"matches": "y"}))
     # no square-pixel constraint: a zoomed pitch range would shrink the panels to slivers
     _, tick_names = note_ticks(0, H - 1)
     lo = pitch_range[0] if pitch_range is not None else 0
-    fig.update_yaxes(matches="y", type="category", showgrid=False, zeroline=False, range=[-0.5, H - 0.5],
-                     **FRAME)
-    fig.update_yaxes(tickmode="array", tickvals=note_ticks(lo, lo + H - 1)[1] or tick_names, title_text="pitch",
-                     row=1, col=1)
+    layout["yaxis"].update(tickmode="array", tickvals=note_ticks(lo, lo + H - 1)[1] or tick_names,
+                           title=dict(text="pitch"))
+    layout.update(template=_TEMPLATE, height=330, margin=dict(l=50, r=60, t=40, b=45),
+                  title=dict(text="", x=0.01, xanchor="left", font=dict(size=14)), hoverlabel=dict(font_size=12),
+                  legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.06, yanchor="top"))
+
+    # Note names as y categories put "C4" in every hover without five 128x128 text arrays;
+    # only the two categorical panels carry short per-pixel labels.
+    x = np.arange(W)
+    value = "%{y} · step %{x}<br>%{z}<extra></extra>"
+    label = "%{y} · step %{x}<br>%{text}<extra></extra>"
+
+    def panel(k: int, **trace) -> dict:
+        sfx = "" if k == 1 else str(k)
+        return dict(type="heatmap", x=x, y=names_all, showscale=False, xaxis="x" + sfx, yaxis="y" + sfx, **trace)
+
+    data = [
+        panel(1, z=original.astype(np.uint8), name="Original", colorscale=_BINARY, zmin=0, zmax=1,
+              hovertemplate=value),
+        panel(2, z=masked, name="Masked input", colorscale=_discrete_colorscale([BACKGROUND, NOTE, MASKED]),
+              zmin=0, zmax=2, text=np.array(["silent", "note", "masked"], dtype=object)[masked],
+              hovertemplate=label),
+        panel(3, z=probs, name="Reconstruction probabilities", colorscale="Viridis", zmin=0, zmax=1,
+              hovertemplate="%{y} · step %{x}<br>p = %{z:.2f}<extra></extra>",
+              colorbar=dict(thickness=8, len=0.75, xpad=2, tickvals=[0, 0.5, 1], tickfont=dict(size=10),
+                            x=1.01, xanchor="left", title=dict(text="p", side="top"))),
+        panel(4, z=binary.astype(np.uint8), name="Binarized", colorscale=_BINARY, zmin=0, zmax=1,
+              hovertemplate=value),
+        panel(5, z=err, name="Errors",
+              colorscale=_discrete_colorscale([BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR]), zmin=0, zmax=3,
+              text=np.array(["TN", "TP", "FP", "FN"], dtype=object)[err], hovertemplate=label),
+    ]
+    data[2]["showscale"] = True
+    for name, colour in (("note", NOTE), ("masked (hidden from model)", MASKED),
+                         (f"true positive ({counts[_TP]:,} in masked patches)", TP_COLOUR),
+                         (f"false positive ({counts[_FP]:,})", FP_COLOUR),
+                         (f"false negative ({counts[_FN]:,})", FN_COLOUR)):
+        data.append(_legend_swatch(name, colour).to_plotly_json())
+    return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _row_layout_json(cols: int, spacing: float) -> str:
+    """Axes domains and title annotations of a one-row subplot grid, as make_subplots lays them out."""
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=[" "] * cols, horizontal_spacing=spacing,
+                        shared_yaxes=True)
     fig.update_annotations(font_size=12)
-    _style(fig, "", 330, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.06, yanchor="top"))
-    fig.update_layout(margin=dict(l=50, r=60, t=40, b=45))
-    return fig
+    layout = fig.layout.to_plotly_json()
+    layout.pop("template", None)
+    return json.dumps(layout)
+
+
+def _row_layout(cols: int, spacing: float) -> dict:
+    """A fresh copy of the one-row subplot layout, to fill in."""
+    return json.loads(_row_layout_json(cols, spacing))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -306,3 +306,16 @@ def test_reconstruction_with_a_pitch_range_sends_only_those_rows():
     fig = reconstruction_row(z, np.zeros((128, 128), bool), np.zeros((128, 128)), z, 0.5, pitch_range=(48, 71))
     assert all(len(t.z) == 24 for t in fig.data if t.type == "heatmap")
     assert fig.data[0].y[0] == "C3" and fig.data[0].y[-1] == "B4"
+
+
+def test_reconstruction_row_built_without_validation_still_passes_plotly_validation():
+    rng = np.random.default_rng(3)
+    win = (rng.random((128, 128)) < 0.03).astype(np.uint8)
+    fig = reconstruction_row(win, rng.random((32, 32)) < 0.5, rng.random((128, 128)), win, 0.6, (40, 90))
+    checked = go.Figure(fig.to_dict())  # raises on any invalid property
+    assert [t.name for t in checked.data[:5]] == ["Original", "Masked input", "Reconstruction probabilities",
+                                                  "Binarized", "Errors"]
+    assert [t.xaxis for t in checked.data[:5]] == ["x", "x2", "x3", "x4", "x5"]
+    assert checked.layout.yaxis5.matches == "y" and checked.layout.yaxis.title.text == "pitch"
+    assert [a.text for a in checked.layout.annotations][3] == "Binarized (>0.60), pasted"
+    assert checked.data[2].showscale and not checked.data[0].showscale
