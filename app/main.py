@@ -24,7 +24,7 @@ import export  # noqa: E402
 import panel_roll  # noqa: E402
 import sidebar  # noqa: E402
 from midi_rae.pianoroll import MidiError  # noqa: E402
-from state import load_roll  # noqa: E402
+from state import level_grids, load_roll  # noqa: E402
 
 
 def header(piece, roll, label: str, n_levels: int) -> None:
@@ -78,14 +78,17 @@ def main() -> None:
     header(piece, roll, choice.label, n_levels)
     export.start_run()
     st.subheader("Piano roll")
-    overview = st.empty()
-    if clicks.current() is None:  # nothing selected, so no neighbours to mark: draw the piece now
-        panel_roll.render_overview(overview, (piece.key, spb, semis), roll, (view.start_bar - 1) * bars,
-                                   int(config.get("img_width", 128)), [])
-        overview = None
+    overview, window = st.empty(), st.empty()
+    if clicks.current() is None:  # nothing selected, so nothing to outline or mark: draw the piece now
+        start, width = (view.start_bar - 1) * bars, int(config.get("img_width", 128))
+        grids = level_grids(config)
+        click_grid = grids[int(st.session_state.get("select_level", min(3, len(grids) - 1)))]
+        panel_roll.render_overview(overview, (piece.key, spb, semis), roll, start, width, [])
+        panel_roll.render_window(window, (piece.key, spb, semis), roll, start, width, [], click_grid)
+        overview = window = None
     import model_views  # torch and timm: seconds to import, so only once the piece is on screen
 
-    model = model_views.render(choice, ckpt_slot, choice_b, piece, roll, spb, semis, view, overview)
+    model = model_views.render(choice, ckpt_slot, choice_b, piece, roll, spb, semis, view, overview, window)
     export.render(f"{piece.name} — {model.label}")
 
 

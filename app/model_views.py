@@ -69,8 +69,13 @@ def analyses(song, res, model: Model) -> None:
             panel_probe.render(song, res, model)
 
 
-def render(choice, ckpt_slot, choice_b, piece, roll, spb: int, semis: int, view, overview_slot) -> Model:
-    """Load the model, encode the piece and draw every view below the overview; returns the model."""
+def render(choice, ckpt_slot, choice_b, piece, roll, spb: int, semis: int, view, overview_slot,
+           window_slot) -> Model:
+    """Load the model, encode the piece and draw every view of it; returns the model.
+
+    The overview and window slots are None when main.py has drawn them already (nothing selected);
+    otherwise they are drawn here, with the selection's neighbours and outlines.
+    """
     with torch.no_grad():  # inference only; a context, so the setting never leaks out of the script run
         model = load(choice)
         ckpt_slot.caption(sidebar.describe(choice, model.bundle))
@@ -82,13 +87,13 @@ def render(choice, ckpt_slot, choice_b, piece, roll, spb: int, semis: int, view,
         sel = selection.current()
         rects, fam = selection.highlights(sel, res.start, grids)
         neighbours = selection.neighbours(song, sel) if sel is not None else None
-        if overview_slot is not None:  # a selection's neighbours are marked on the overview
+        if overview_slot is not None:
+            roll_key = (piece.key, spb, semis)
             marks = [(int(r["_start"]), int(r["_size"])) for _, r in neighbours.iterrows()] \
                 if neighbours is not None else []
-            panel_roll.render_overview(overview_slot, (piece.key, spb, semis), roll, res.start, res.image.shape[1],
-                                       marks)
-        click_grid = grids[int(st.session_state.get("select_level", min(3, len(grids) - 1)))]
-        panel_roll.render_window(song, res, spb, roll.beats_per_bar, rects, click_grid)
+            click_grid = grids[int(st.session_state.get("select_level", min(3, len(grids) - 1)))]
+            panel_roll.render_overview(overview_slot, roll_key, roll, res.start, res.image.shape[1], marks)
+            panel_roll.render_window(window_slot, roll_key, roll, res.start, res.image.shape[1], rects, click_grid)
         selection.render(song, res, grids, neighbours)
         patch_px = (model.bundle.encoder.patch_h, model.bundle.encoder.patch_w)
         panel_masks.render(song, res, patch_px, fam)

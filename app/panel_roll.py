@@ -7,6 +7,7 @@ import export
 from clicks import OVERVIEW_KEY, WINDOW_KEY
 
 from midi_rae.figures import roll_overview, window_roll
+from midi_rae.pianoroll import window_at
 
 
 def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
@@ -47,11 +48,11 @@ def _overview_fig(roll_key: tuple, start: int, width: int, marks: tuple, _roll):
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _window_fig(song_key: tuple, start: int, spb: int, beats_per_bar: int, rects: tuple, _image,
-                steps_per_bar: int, pitch_range: tuple, click_grid: int):
-    return window_roll(_image, start, spb, beats_per_bar, highlight=list(rects) or None, pitch_range=pitch_range,
-                       click_grid=click_grid,
-                       title=f"Window: {_image.shape[1]} steps from bar {start // max(steps_per_bar, 1) + 1}"
+def _window_fig(roll_key: tuple, start: int, width: int, rects: tuple, click_grid: int, _roll):
+    image = window_at(_roll, start, width)
+    return window_roll(image, start, _roll.steps_per_beat, _roll.beats_per_bar, highlight=list(rects) or None,
+                       pitch_range=pitch_view(_roll), click_grid=click_grid,
+                       title=f"Window: {width} steps from bar {start // max(_roll.steps_per_bar, 1) + 1}"
                              " — click to select a patch")
 
 
@@ -61,8 +62,7 @@ def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: 
                  on_select="rerun", selection_mode=("points", "box"), width="stretch")
 
 
-def render_window(song, res, spb: int, beats_per_bar: int, rects: list, click_grid: int) -> None:
-    """The current window on a bar:beat grid (figure cached: a mask change does not redraw it)."""
-    export.chart(st, _window_fig(song.key, res.start, spb, beats_per_bar, tuple(rects), res.image,
-                                song.roll.steps_per_bar, pitch_view(song.roll), click_grid),
+def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: list, click_grid: int) -> None:
+    """The current window on a bar:beat grid, into `slot` (figure cached: a mask change does not redraw it)."""
+    export.chart(slot, _window_fig(roll_key, start, width, tuple(rects), click_grid, roll),
                  width="stretch", key=WINDOW_KEY, on_select="rerun", selection_mode="points")

@@ -65,6 +65,13 @@ def checkpoint_config(key: str, _src: str | bytes | None) -> tuple[dict, dict]:
     return peek_config(_src)
 
 
+def level_grids(config: dict) -> list[int]:
+    """Patch-grid side of every level, coarsest (1×1) first, from a checkpoint's config."""
+    finest = int(config.get("img_width", 128)) // int(config.get("patch_w", 4))
+    n = len(config["depths"])
+    return [max(finest >> (n - 1 - k), 1) for k in range(n)]
+
+
 def example_files() -> list[Path]:
     """The bundled example pieces (or those of the folder in MIDI_RAE_EXAMPLES)."""
     folder = Path(os.environ.get("MIDI_RAE_EXAMPLES") or EXAMPLES)

@@ -10,7 +10,7 @@ import torch
 
 from midi_rae.analysis import masks_for, patch_mask_to_pixels, reconstruction_metrics
 from midi_rae.checkpoint import ModelBundle
-from midi_rae.pianoroll import PianoRoll
+from midi_rae.pianoroll import PianoRoll, window_at
 
 
 @dataclass
@@ -28,14 +28,6 @@ class WindowResult:
     key: tuple = ()                  # everything this result depends on: keys figure caches
 
 
-def window_image(roll: PianoRoll, start: int, width: int) -> np.ndarray:
-    """The (128, width) slice of the roll starting at `start`, zero-padded past the end."""
-    out = np.zeros((128, width), dtype=np.uint8)
-    seg = roll.array[:, start:start + width]
-    out[:, :seg.shape[1]] = seg
-    return out
-
-
 @st.cache_resource(max_entries=64, show_spinner=False)
 def compute_window(midi_key: str, ckpt_key: str, spb: int, semis: int, start: int, mask_ratio: float,
                    empty_mask_ratio: float, seed: int, threshold: float, _roll: PianoRoll,
@@ -44,7 +36,7 @@ def compute_window(midi_key: str, ckpt_key: str, spb: int, semis: int, start: in
     enc = _bundle.encoder
     gh, gw = enc.grid_size
     ph, pw = enc.patch_h, enc.patch_w
-    image = window_image(_roll, start, gw * pw)
+    image = window_at(_roll, start, gw * pw)
     x = torch.from_numpy(image.astype(np.float32))[None, None]
     mask = masks_for(enc, x, mask_ratio, empty_mask_ratio, seed)
     with torch.no_grad():

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["MidiError", "PianoRoll", "MAX_MIDI_BYTES", "MAX_STEPS", "MIN_BPM", "MAX_BPM",
-           "midi_to_roll", "roll_to_midi", "midi_bytes", "windows", "transpose",
+           "midi_to_roll", "roll_to_midi", "midi_bytes", "window_at", "windows", "transpose",
            "bar_beat_label", "note_name"]
 
 MAX_MIDI_BYTES = 8 * 1024 * 1024
@@ -396,6 +396,14 @@ def song_hop(steps: int, steps_per_bar: int, width: int = 128, max_windows: int 
     """Hop between a piece's windows: one bar, or a whole number of bars keeping at most max_windows windows."""
     bar = max(steps_per_bar, 1)
     return bar * max(1, math.ceil((max(steps - width, 0) / bar + 1) / max_windows))
+
+
+def window_at(roll: PianoRoll, start: int, width: int) -> np.ndarray:
+    """The (128, width) uint8 slice of the roll starting at step `start`, zero-padded past the end."""
+    out = np.zeros((128, width), dtype=np.uint8)
+    seg = roll.array[:, start:start + width]
+    out[:, :seg.shape[1]] = seg
+    return out
 
 
 def windows(roll: PianoRoll | np.ndarray, width: int = 128, hop: int | None = None,

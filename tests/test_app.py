@@ -262,3 +262,18 @@ def test_all_charts_export_as_one_offline_html_file(examples):
     assert len(data) == 1
     html = at.session_state["_export_html"].decode()
     assert html.count("<h3>") == VIEWS + 1 and "plotly.js" in html.lower() and '<script src="http' not in html
+
+
+def test_level_grids_from_the_config_match_the_model():
+    """The window's patch dots are drawn from the checkpoint's header, before the model is loaded."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "app"))
+    from state import level_grids
+
+    from midi_rae.checkpoint import DEFAULT_CONFIG, SEVEN_LEVEL_CONFIG, build_models
+
+    for cfg in (DEFAULT_CONFIG, SEVEN_LEVEL_CONFIG):
+        enc, _ = build_models(cfg, None)
+        assert level_grids(cfg) == [2 ** k for k in range(enc.num_stages)]
+        assert level_grids(cfg)[-1] == enc.grid_size[1]
