@@ -7,6 +7,10 @@ from datetime import datetime
 import streamlit as st
 
 _FIGS = "_run_figures"
+# The page fills its sections out of reading order (the costliest to draw first), so the export puts the
+# charts back in the order they appear on the page; charts not listed keep their drawing order, after these.
+PAGE_ORDER = ["overview_chart", "window_chart", "masks_chart", "recon_chart", "pca2d", "pca3d", "pca_var",
+              "umap_chart", "spectrum_chart", "similarity_chart", "trajectory_chart", "probe_time", "probe_pitch"]
 
 
 def start_run() -> None:
@@ -25,7 +29,10 @@ def page_html(title: str) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
              f"<body style='font-family:sans-serif;max-width:1400px;margin:auto'><h1>{html.escape(title)}</h1>"
              f"<p>Exported from midi-rae explorer, {datetime.now():%Y-%m-%d %H:%M}.</p>"]
-    for i, (key, fig) in enumerate(st.session_state.get(_FIGS, [])):
+    figs = st.session_state.get(_FIGS, [])
+    rank = {k: i for i, k in enumerate(PAGE_ORDER)}
+    figs = sorted(figs, key=lambda kf: rank.get(kf[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
+    for i, (key, fig) in enumerate(figs):
         heading = fig.layout.title.text or str(key).replace("_", " ")
         parts.append(f"<h3>{html.escape(heading)}</h3>")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))

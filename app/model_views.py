@@ -94,13 +94,21 @@ def render(choice, ckpt_slot, choice_b, piece, roll, spb: int, semis: int, view,
             click_grid = grids[int(st.session_state.get("select_level", min(3, len(grids) - 1)))]
             panel_roll.render_overview(overview_slot, roll_key, roll, res.start, res.image.shape[1], marks)
             panel_roll.render_window(window_slot, roll_key, roll, res.start, res.image.shape[1], rects, click_grid)
-        selection.render(song, res, grids, neighbours)
+        # Sections are laid out in reading order but filled most-expensive-to-draw first: the PCA plots
+        # (a WebGL scene) then reach the browser while the server still builds the rest.
+        sel_box, masks_box, recon_box, listen_box, embed_box = (st.container() for _ in range(5))
+        with embed_box:
+            panel_embed.render(song, res, (piece.key, model.key, spb, semis), sel)
+        with sel_box:
+            selection.render(song, res, grids, neighbours)
         patch_px = (model.bundle.encoder.patch_h, model.bundle.encoder.patch_w)
-        panel_masks.render(song, res, patch_px, fam)
+        with masks_box:
+            panel_masks.render(song, res, patch_px, fam)
         pitch_range = panel_roll.pitch_view(roll)
-        panel_recon.render(res, model.bundle, view.threshold, view.mask_ratio, pitch_range)
-        panel_listen.render(song, res, spb, view.threshold)
-        panel_embed.render(song, res, (piece.key, model.key, spb, semis), sel)
+        with recon_box:
+            panel_recon.render(res, model.bundle, view.threshold, view.mask_ratio, pitch_range)
+        with listen_box:
+            panel_listen.render(song, res, spb, view.threshold)
         analyses(song, res, model)
         if choice_b is not None:
             model_b = load(choice_b)

@@ -262,6 +262,9 @@ def test_all_charts_export_as_one_offline_html_file(examples):
     assert len(data) == 1
     html = at.session_state["_export_html"].decode()
     assert html.count("<h3>") == VIEWS + 1 and "plotly.js" in html.lower() and '<script src="http' not in html
+    # in page order, though the page draws the embeddings before the masks
+    assert html.index("whole piece") < html.index("Window: 128 steps") < html.index("<h3>masks chart</h3>") \
+        < html.index("Level 3 (8×8, dim")
 
 
 def test_level_grids_from_the_config_match_the_model():
