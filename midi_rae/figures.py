@@ -405,11 +405,14 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
                   title=dict(text="", x=0.01, xanchor="left", font=dict(size=14)), hoverlabel=dict(font_size=12),
                   legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.06, yanchor="top"))
 
-    # Note names as y categories put "C4" in every hover without five 128x128 text arrays;
-    # only the two categorical panels carry short per-pixel labels.
+    # Note names as y categories put "C4" in every hover without per-pixel text. The two categorical
+    # panels name their codes in the hover itself: per-pixel labels made this figure, redrawn on every
+    # mask change, ~30 ms slower to redraw in the browser.
     x = np.arange(W)
     value = "%{y} · step %{x}<br>%{z}<extra></extra>"
-    label = "%{y} · step %{x}<br>%{text}<extra></extra>"
+
+    def coded(names: list[str]) -> str:
+        return "%{y} · step %{x}<br>%{z} (" + ", ".join(f"{i} {n}" for i, n in enumerate(names)) + ")<extra></extra>"
 
     def panel(k: int, **trace) -> dict:
         sfx = "" if k == 1 else str(k)
@@ -419,8 +422,7 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
         panel(1, z=original.astype(np.uint8), name="Original", colorscale=_BINARY, zmin=0, zmax=1,
               hovertemplate=value),
         panel(2, z=masked, name="Masked input", colorscale=_discrete_colorscale([BACKGROUND, NOTE, MASKED]),
-              zmin=0, zmax=2, text=np.array(["silent", "note", "masked"], dtype=object)[masked],
-              hovertemplate=label),
+              zmin=0, zmax=2, hovertemplate=coded(["silent", "note", "masked"])),
         panel(3, z=probs, name="Reconstruction probabilities", colorscale="Viridis", zmin=0, zmax=1,
               hovertemplate="%{y} · step %{x}<br>p = %{z:.2f}<extra></extra>",
               colorbar=dict(thickness=8, len=0.75, xpad=2, tickvals=[0, 0.5, 1], tickfont=dict(size=10),
@@ -429,7 +431,7 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
               hovertemplate=value),
         panel(5, z=err, name="Errors",
               colorscale=_discrete_colorscale([BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR]), zmin=0, zmax=3,
-              text=np.array(["TN", "TP", "FP", "FN"], dtype=object)[err], hovertemplate=label),
+              hovertemplate=coded([_ERROR_NAMES[c] for c in (_TN, _TP, _FP, _FN)])),
     ]
     data[2]["showscale"] = True
     for name, colour in (("note", NOTE), ("masked (hidden from model)", MASKED),

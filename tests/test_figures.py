@@ -148,8 +148,9 @@ def test_reconstruction_error_map_classifies_known_pixels():
     codes = {z[10, 10], z[20, 20], z[30, 30], z[40, 40]}
     assert len(codes) == 4 and z[40, 40] == 0
     assert (z != 0).sum() == 3
-    assert [err.text[r][r] for r in (10, 20, 30, 40)] == ["TP", "FP", "FN", "TN"]
-    assert err.y[60] == "C4" and "%{y}" in err.hovertemplate and "%{text}" in err.hovertemplate
+    assert [z[r, r] for r in (10, 20, 30, 40)] == [1, 2, 3, 0]
+    assert err.y[60] == "C4" and "%{y}" in err.hovertemplate
+    assert "%{z} (0 true negative, 1 true positive, 2 false positive, 3 false negative)" in err.hovertemplate
     assert {t.name for t in fig.data if t.showlegend} >= {  # counts are over masked pixels: none here
         "true positive (0 in masked patches)", "false positive (0)", "false negative (0)"}
 
