@@ -7,7 +7,7 @@ from typing import Optional
 
 import streamlit as st
 
-from midi_rae.checkpoint_meta import CheckpointError
+from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT, CheckpointError
 from midi_rae.pianoroll import MAX_MIDI_BYTES
 
 from state import checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints
@@ -58,7 +58,10 @@ class ViewSettings:
 
 
 def _with_header(choice: ModelChoice) -> ModelChoice:
-    cfg, meta = checkpoint_config(choice.key, choice.encoder)
+    # the shipped file's header is cached by its time stamp, so replacing it on a running server is seen
+    stamp = DEFAULT_CHECKPOINT.stat().st_mtime if DEFAULT_CHECKPOINT.exists() else 0
+    key = choice.key if choice.encoder is not None else f"default:{stamp}"
+    cfg, meta = checkpoint_config(key, choice.encoder)
     return ModelChoice(choice.key, choice.label, choice.encoder, choice.decoder, cfg, meta)
 
 

@@ -14,7 +14,9 @@
 A page counts as ready when its condition holds, no script runs and its DOM has not changed for 1 s;
 the time reported is that of the last DOM change (a MutationObserver installed before the page's own
 scripts records it), i.e. when the browser finished drawing. The benchmark polls with one plain DOM
-query every 0.1 s, so the measuring barely slows the page it measures. Needs /usr/bin/chromium and the playwright package (never downloads a browser).
+query every 0.1 s, so the measuring barely slows the page it measures.
+
+Needs /usr/bin/chromium and the playwright package (never downloads a browser).
 """
 from __future__ import annotations
 
