@@ -57,11 +57,21 @@ def song_clicks_waiting() -> bool:
     return is_new(PCA_KEY, points(PCA_KEY)) or (is_new(SIM_KEY, boxes(SIM_KEY)) and bool(boxes(SIM_KEY)[0].get("x")))
 
 
+def default_select_level(n_levels: int) -> int:
+    """The level clicks select at until the person picks one: 8×8 (level 3), or the finest of fewer."""
+    return min(3, n_levels - 1)
+
+
+def select_level(n_levels: int) -> int:
+    """The level a click on the window's patch dots selects at."""
+    return int(st.session_state.get("select_level", default_select_level(n_levels)))
+
+
 def apply_window_click(start: int, n_levels: int) -> None:
     """A click on one of the patch dots over the window selects that patch at the chosen level."""
     pts = points(WINDOW_KEY)
     if take(WINDOW_KEY, pts):
         cd = pts[0].get("customdata")
         if cd is not None:
-            level = int(st.session_state.get("select_level", min(3, n_levels - 1)))
-            st.session_state["selected"] = Selected(level, start, int(cd[0] if isinstance(cd, (list, tuple)) else cd))
+            st.session_state["selected"] = Selected(select_level(n_levels), start,
+                                                    int(cd[0] if isinstance(cd, (list, tuple)) else cd))

@@ -82,7 +82,7 @@ def main() -> None:
     if clicks.current() is None:  # nothing selected, so nothing to outline or mark: draw the piece now
         start, width = (view.start_bar - 1) * bars, int(config.get("img_width", 128))
         grids = level_grids(config)
-        click_grid = grids[int(st.session_state.get("select_level", min(3, len(grids) - 1)))]
+        click_grid = grids[clicks.select_level(len(grids))]
         panel_roll.render_overview(overview, (piece.key, spb, semis), roll, start, width, [])
         panel_roll.render_window(window, (piece.key, spb, semis), roll, start, width, [], click_grid)
         overview = window = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
+import clicks
 import panel_compare
 import panel_embed
 import panel_listen
@@ -80,7 +81,7 @@ def render(choice, ckpt_slot, choice_b, piece, roll, spb: int, semis: int, view,
         model = load(choice)
         ckpt_slot.caption(sidebar.describe(choice, model.bundle))
         song = song_for(model, piece, roll, spb, semis)
-        grids = [int(round(e.shape[1] ** 0.5)) for e in song.level_emb]
+        grids = song.grids
         start = (view.start_bar - 1) * roll.steps_per_bar
         res = compute_window(piece.key, model.key, spb, semis, start, view.mask_ratio, view.empty_mask_ratio,
                              view.seed, view.threshold, roll, model.bundle)
@@ -91,7 +92,7 @@ def render(choice, ckpt_slot, choice_b, piece, roll, spb: int, semis: int, view,
             roll_key = (piece.key, spb, semis)
             marks = [(int(r["_start"]), int(r["_size"])) for _, r in neighbours.iterrows()] \
                 if neighbours is not None else []
-            click_grid = grids[int(st.session_state.get("select_level", min(3, len(grids) - 1)))]
+            click_grid = grids[clicks.select_level(len(grids))]
             panel_roll.render_overview(overview_slot, roll_key, roll, res.start, res.image.shape[1], marks)
             panel_roll.render_window(window_slot, roll_key, roll, res.start, res.image.shape[1], rects, click_grid)
         # Sections are laid out in reading order but filled most-expensive-to-draw first: the PCA plots

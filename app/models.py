@@ -54,6 +54,11 @@ class Song:
     def n_windows(self) -> int:
         return len(self.starts)
 
+    @property
+    def grids(self) -> list[int]:
+        """Patch-grid side of every level, coarsest (1×1) first."""
+        return [int(round(e.shape[1] ** 0.5)) for e in self.level_emb]
+
 
 @st.cache_resource(max_entries=12, show_spinner=False)
 def encode_song(midi_key: str, ckpt_key: str, steps_per_beat: int, semitones: int, _roll: PianoRoll,

@@ -89,7 +89,7 @@ def _window_visibility(mask: np.ndarray, g: int) -> np.ndarray:
 def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, selected: tuple, _song, _res):
     """(2-D figure, 3-D figure or None, explained-variance figure, drawn point -> (window*N + patch) index)."""
     song, res = _song, _res
-    grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
+    grids = song.grids
     emb = song.level_emb[level]
     W, N, D = emb.shape
     pca = level_pca(*song_key, level, emb)
@@ -160,7 +160,7 @@ def _umap_figure(song_key: tuple, level: int, _song):
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _spectrum_figure(song_key: tuple, _song):
-    grids = [int(round(np.sqrt(e.shape[1]))) for e in _song.level_emb]
+    grids = _song.grids
     return spectrum_plot(level_spectra(song_key, _song), title="Singular value spectrum per level", grids=grids)
 
 
@@ -168,7 +168,7 @@ def render(song, res, keys: tuple, sel=None) -> None:
     """Level picker, colour picker, 2-D and 3-D PCA and explained variance (UMAP on request)."""
     st.subheader("Embeddings (PCA over all windows of the piece)")
     L = len(song.level_emb)
-    grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
+    grids = song.grids
     c1, c2 = st.columns([3, 2])
     level = c1.radio("Level", list(range(L)), format_func=lambda k: f"{k} · {grids[k]}×{grids[k]}",
                      horizontal=True, key="pca_level", index=min(3, L - 1))

@@ -1,7 +1,6 @@
 """Shift and transpose probe: at which levels is the model invariant, at which equivariant?"""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 import export
@@ -31,7 +30,7 @@ def _probe_figs(song_key: tuple, ckpt_key: str, start: int, reading: str, _t, _p
 def render(song, res, model) -> None:
     """Similarity to the unmoved window, per level, against time shift and transposition."""
     t, p = _probe(song.key, model.key, res.start, song.roll, model.bundle)
-    grids = [int(round(np.sqrt(e.shape[1]))) for e in song.level_emb]
+    grids = song.grids
     reading = st.radio("Compare", ["aligned (content follows the shift)", "same position (invariance)"],
                        horizontal=True, key="probe_reading")
     key = "aligned" if reading.startswith("aligned") else "same_position"

@@ -13,7 +13,8 @@ from midi_rae.analysis import patch_boxes
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import family, nearest_patches
 
-from clicks import PCA_KEY, SIM_KEY, Selected, boxes, current, points, take  # noqa: F401 (re-exported)
+from clicks import (PCA_KEY, SIM_KEY, Selected, boxes, current, default_select_level, points,  # noqa: F401
+                    take)
 
 
 def apply_clicks(song, steps_per_bar: int, pca_index: Optional[np.ndarray]) -> None:
@@ -88,7 +89,7 @@ def render(song, res, grids: list[int], table: Optional[pd.DataFrame]) -> None:
     st.subheader("Selected patch and its nearest neighbours")
     c1, c2 = st.columns([2, 3])
     c1.select_slider("Click selects a patch at level", options=list(range(len(grids))),
-                     value=min(3, len(grids) - 1), key="select_level",
+                     value=default_select_level(len(grids)), key="select_level",
                      format_func=lambda k: f"{k} ({grids[k]}×{grids[k]})")
     sel = current()
     if sel is None or table is None:

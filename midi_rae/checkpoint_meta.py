@@ -72,18 +72,17 @@ def peek_config(src: str | Path | bytes | None, name: Optional[str] = None) -> t
     """
     src = DEFAULT_CHECKPOINT if src is None else src
     if isinstance(src, (bytes, bytearray)):
-        head = bytes(src[:8])
         data = bytes(src)
     else:
         p = Path(src)
         if not p.is_file():
             raise CheckpointError(f"There is no checkpoint file at {p}.")
-        with open(p, "rb") as f:
-            head = f.read(8)
-            n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-            data = head + f.read(n) if 0 < n < _MAX_HEADER_BYTES else head + f.read(2)
+        with open(p, "rb") as f:  # the header only: a checkpoint may be gigabytes
+            data = f.read(10)
+            if is_safetensors(data):
+                data += f.read(struct.unpack("<Q", data[:8])[0] - 2)
     name = name or (Path(src).name if not isinstance(src, (bytes, bytearray)) else "The uploaded checkpoint")
-    if not is_safetensors(data[:10] if len(data) >= 10 else data):
+    if not is_safetensors(data):
         return {}, {}
     _, cfg, meta = header_config(data, name)
     return {**DEFAULT_CONFIG, **cfg}, meta

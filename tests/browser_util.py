@@ -128,11 +128,6 @@ def chart_count(page) -> int:
     return page_state(page)["charts"]
 
 
-def drawn_chart_count(page) -> int:
-    """Plotly charts on the page that plotly has drawn."""
-    return page_state(page)["drawn"]
-
-
 def exceptions(page) -> list[str]:
     """Texts of uncaught exceptions shown on the page."""
     return page.evaluate(_TEXTS, EXCEPTION)

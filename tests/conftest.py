@@ -1,6 +1,8 @@
 """Shared fixtures: paths to ../shared and small real MIDI files made with pretty_midi."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pretty_midi
@@ -14,6 +16,12 @@ FIXTURES = SHARED / "fixtures" / "original-format"
 def needs_fixtures():
     """Skip marker for tests that read ../shared (present in CI)."""
     return pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures is not beside the checkout")
+
+
+def run_without_torch(code: str) -> subprocess.CompletedProcess:
+    """Run `code` from the repo root in a fresh interpreter where importing torch fails."""
+    return subprocess.run([sys.executable, "-c", "import sys; sys.modules['torch'] = None\n" + code],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def make_song(bars: int = 16, tempo: float = 120.0, seed: int = 0, drums: bool = True) -> pretty_midi.PrettyMIDI:

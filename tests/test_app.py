@@ -6,7 +6,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import FIXTURES, ROOT, make_song, needs_fixtures, to_bytes
+from conftest import FIXTURES, ROOT, make_song, needs_fixtures, run_without_torch, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 
 APP = str(ROOT / "app" / "main.py")
@@ -157,13 +157,9 @@ def test_checkpoint_of_the_wrong_shape_gets_a_message_and_the_default_is_used(ex
 
 def test_the_page_before_the_model_needs_no_torch():
     """Sidebar, header and piano-roll overview are drawn while torch is still loading."""
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-c", "import sys; sys.modules['torch'] = None\n"
-                          "sys.path[:0] = ['app', '.']\n"
-                          "import clicks, export, panel_roll, sidebar, state\n"
-                          "print('ok')"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = run_without_torch("sys.path[:0] = ['app', '.']\n"
+                            "import clicks, export, panel_roll, sidebar, state\n"
+                            "print('ok')")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 

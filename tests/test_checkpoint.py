@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from conftest import FIXTURES, ROOT, needs_fixtures
+from conftest import FIXTURES, ROOT, needs_fixtures, run_without_torch
 from midi_rae.checkpoint import (DEFAULT_CONFIG, CheckpointError, build_models, load_model, read_checkpoint,
                                  save_checkpoint)
 from midi_rae.swin import SwinDecoder, SwinMAEDecoder
@@ -167,17 +167,11 @@ def test_missing_file_is_named():
 
 # ---------------------------------------------------------------- reading a header without torch
 
-def _without_torch(code: str) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh interpreter where importing torch fails."""
-    return subprocess.run([sys.executable, "-c", "import sys; sys.modules['torch'] = None\n" + code],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-
-
 def test_header_gives_config_and_meta_without_torch(tmp_path, small_models):
     enc, dec = small_models
     p = save_checkpoint(tmp_path / "m.safetensors", enc, dec, {**DEFAULT_CONFIG, "steps_per_beat": 8},
                         {"step": 7, "threshold": 0.4})
-    out = _without_torch("from midi_rae.checkpoint_meta import peek_config\n"
+    out = run_without_torch("from midi_rae.checkpoint_meta import peek_config\n"
                          f"cfg, meta = peek_config({str(p)!r})\n"
                          "print(cfg['steps_per_beat'], cfg['depths'], meta['step'], meta['threshold'])")
     assert out.returncode == 0, out.stderr

@@ -434,17 +434,12 @@ def test_a_folder_is_not_a_midi_file(tmp_path):
 
 def test_midi_reads_into_a_roll_without_torch(tmp_path):
     """The dashboard draws the piece before torch has loaded."""
-    import subprocess
-    import sys
-
-    from conftest import ROOT, make_song
+    from conftest import make_song, run_without_torch
 
     path = tmp_path / "song.mid"
     make_song(bars=4, seed=1).write(str(path))
-    out = subprocess.run([sys.executable, "-c", "import sys; sys.modules['torch'] = None\n"
-                          "from midi_rae.pianoroll import midi_to_roll\n"
-                          f"r = midi_to_roll(open({str(path)!r}, 'rb').read(), steps_per_beat=4)\n"
-                          "print(r.array.shape[1], r.bars)"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = run_without_torch("from midi_rae.pianoroll import midi_to_roll\n"
+                            f"r = midi_to_roll(open({str(path)!r}, 'rb').read(), steps_per_beat=4)\n"
+                            "print(r.array.shape[1], r.bars)")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["64", "4.0"]
