@@ -88,26 +88,6 @@ def encode_levels(encoder, x: torch.Tensor, batch_size: int = 64,
     return [np.concatenate(e) for e in embs], [np.concatenate(n) for n in nes]
 
 
-@torch.no_grad()
-def reconstruct_probs(bundle, x: torch.Tensor, mae_mask: Optional[torch.Tensor], batch_size: int = 64) -> torch.Tensor:
-    """Sigmoid of the decoder's logits for windows x under mae_mask (True = visible; None = unmasked)."""
-    device = bundle.device
-    outs = []
-    for i in range(0, len(x), batch_size):
-        m = None if mae_mask is None else mae_mask[i:i + batch_size].to(device)
-        out = bundle.encoder(x[i:i + batch_size].to(device), mae_mask=m)
-        outs.append(torch.sigmoid(bundle.reconstruct(out).float()).cpu())
-    return torch.cat(outs) if outs else torch.zeros_like(x)
-
-
-def masks_for(encoder, x: torch.Tensor, mask_ratio: float, empty_mask_ratio: float, seed: int) -> torch.Tensor:
-    """Reproducible two-rate MAE masks (W, N), True = visible, for windows x."""
-    from .swin import make_mae_mask
-
-    ne = encoder._compute_non_empty(x.cpu())
-    return make_mae_mask(ne, mask_ratio, empty_mask_ratio, mask_generator(seed))
-
-
 def reconstruction_metrics(x: torch.Tensor, probs: torch.Tensor, mae_mask: torch.Tensor, threshold: float,
                            grid: tuple[int, int], patch: tuple[int, int]) -> dict[str, dict[str, float]]:
     """Scores on the masked patches' pixels and on all pixels (visible ones pasted back from the input)."""
@@ -159,9 +139,3 @@ def pca_fit(x: np.ndarray, k: int = 3) -> PCA:
     sv = np.sqrt(evals * max(len(x) - 1, 1))
     return PCA(mean.astype(np.float32), evecs[:, :k].T.astype(np.float32), ratio, sv)
 
-
-def patch_boxes(grid: int, image: int = 128) -> np.ndarray:
-    """(N, 4) pixel boxes (pitch_lo, step_lo, pitch_hi, step_hi), exclusive hi, for a row-major grid x grid level."""
-    size = image // grid
-    r, c = np.divmod(np.arange(grid * grid), grid)
-    return np.stack([r * size, c * size, (r + 1) * size, (c + 1) * size], axis=1)

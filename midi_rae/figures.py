@@ -207,7 +207,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
 
 def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_per_bar: int,
                 title: str = "Window", highlight: list[tuple[int, int, int, int]] | None = None,
-                pitch_range: tuple[int, int] | None = None, click_grid: int | None = None) -> go.Figure:
+                pitch_range: tuple[int, int] | None = None, click_grid: int | tuple[int, int] | None = None) -> go.Figure:
     """One model-input window (128 x W) on a bar:beat grid, optionally with outlined rectangles.
 
     `pitch_range` (lo, hi) limits the visible rows (the data keep all 128, so zooming out works).
@@ -247,14 +247,15 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
                            line=dict(color=HIGHLIGHT, width=2.5), fillcolor="rgba(255,127,14,0.12)"))
     fig.update_layout(shapes=shapes)  # one update: add_shape per line costs ~10 ms each
     if click_grid:
-        size_r, size_c = 128 // click_grid, W // click_grid
-        r, c = np.divmod(np.arange(click_grid * click_grid), click_grid)
+        gr, gc = (click_grid, click_grid) if isinstance(click_grid, (int, np.integer)) else click_grid
+        size_r, size_c = 128 // gr, W // gc
+        r, c = np.divmod(np.arange(gr * gc), gc)
         fig.add_trace(go.Scatter(
             x=[xcats[min(int(v), W - 1)] for v in c * size_c + size_c // 2],
             y=[_NAMES[min(int(v), 127)] for v in r * size_r + size_r // 2], mode="markers", name="patches",
-            customdata=np.arange(click_grid * click_grid), showlegend=False,
+            customdata=np.arange(gr * gc), showlegend=False,
             marker=dict(size=7, color=HIGHLIGHT, opacity=0.18, symbol="circle-open"),
-            hovertemplate=f"patch %{{customdata}} of the {click_grid}×{click_grid} grid: click to select<extra></extra>"))
+            hovertemplate=f"patch %{{customdata}} of the {gr}×{gc} grid: click to select<extra></extra>"))
 
     ticks = [k for k in range(W) if absolute[k] % spbar == 0]
     if not ticks or ticks[0] != 0:
@@ -472,8 +473,13 @@ def _category_colours(values: list) -> dict:
 def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categorical: bool = False,
                 hover: list[str] | None = None, title: str = "", dims: int = 2,
                 highlight: np.ndarray | None = None, category_names: dict | None = None,
-                highlight_name: str = "this window", axis_prefix: str = "PC") -> go.Figure:
-    """2-D or 3-D scatter of PCA coordinates coloured by a value or category; customdata = point index."""
+                highlight_name: str = "this window", axis_prefix: str = "PC",
+                point_data: np.ndarray | None = None) -> go.Figure:
+    """2-D or 3-D scatter of PCA coordinates coloured by a value or category.
+
+    Each point's customdata is its row of `point_data` (n, k) when given (what a click on it means, e.g.
+    window, patch and level), else its index.
+    """
     coords = np.asarray(coords, dtype=float)
     if dims not in (2, 3):
         raise ValueError(f"dims must be 2 or 3, got {dims}")
@@ -494,7 +500,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
         xyz = dict(x=coords[idx, 0], y=coords[idx, 1])
         if dims == 3:
             xyz["z"] = coords[idx, 2]
-        return dict(**xyz, customdata=idx, hovertext=hover_arr[idx], mode="markers")
+        return dict(**xyz, customdata=idx if point_data is None else np.asarray(point_data)[idx],
+                    hovertext=hover_arr[idx], mode="markers")
 
     fig = _figure()
     cat_colours: dict = {}
@@ -569,41 +576,39 @@ def explained_variance(ratios: np.ndarray, title: str = "Explained variance") ->
 # ---------------------------------------------------------------------------------------------
 # Structure: self-similarity, trajectories, probes, spectra
 
-def _level_name(k: int, grids: list[int] | None) -> str:
-    """'level k (g×g)'; without grids the usual doubling from a 1×1 top is assumed."""
-    g = grids[k] if grids is not None else 2 ** k
-    return f"level {k} ({g}×{g})"
+def _grid_text(grid: int | tuple[int, int]) -> str:
+    """'rows×cols' of a level's grid, given as a side or as (rows, cols)."""
+    rows, cols = (grid, grid) if isinstance(grid, (int, np.integer)) else grid
+    return f"{rows}×{cols}"
 
 
-def _unique(labels: list[str]) -> list[str]:
-    """Labels made distinct (a category axis would merge repeats into one row)."""
-    seen: dict[str, int] = {}
-    out = []
-    for lab in labels:
-        n = seen.get(lab, 0)
-        seen[lab] = n + 1
-        out.append(lab if n == 0 else f"{lab} ({n + 1})")
-    return out
+def _level_name(k: int, grids: list | None) -> str:
+    """'level k (rows×cols)'; without grids the usual doubling from a 1×1 top is assumed."""
+    return f"level {k} ({_grid_text(grids[k] if grids is not None else 2 ** k)})"
 
 
-def similarity_matrix(sim: np.ndarray, labels: list[str], title: str = "Self-similarity") -> go.Figure:
-    """Square heatmap of a (W, W) similarity matrix; hover and clicks give both windows' labels as x and y."""
+def similarity_matrix(sim: np.ndarray, positions: np.ndarray, title: str = "Self-similarity",
+                      label: str = "bar") -> go.Figure:
+    """Square heatmap of a (W, W) similarity matrix over windows at numeric `positions` (e.g. start bars).
+
+    Both axes are the positions themselves, so a box dragged over a cell reports the windows' positions.
+    """
     sim = np.asarray(sim, dtype=np.float32)  # float32 halves the embedded payload
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
         raise ValueError(f"expected a square matrix, got shape {sim.shape}")
-    if len(labels) != sim.shape[0]:
-        raise ValueError(f"{len(labels)} labels for a {sim.shape[0]}×{sim.shape[0]} matrix")
-    names = _unique([str(x) for x in labels])
+    pos = np.asarray(positions, dtype=float)
+    if len(pos) != sim.shape[0]:
+        raise ValueError(f"{len(pos)} positions for a {sim.shape[0]}×{sim.shape[0]} matrix")
     off = sim[~np.eye(len(sim), dtype=bool)]
     # Trained embeddings often all sit above 0.8; a fixed [-1, 1] scale would paint them one colour.
     zmin = float(off.min()) if off.size else -1.0
     fig = _figure(go.Heatmap(
-        z=sim, x=names, y=names, name="similarity", colorscale="Viridis", zmin=min(zmin, 0.999), zmax=1.0,
-        hovertemplate="%{y} vs %{x}<br>cosine %{z:.3f}<extra></extra>",
+        z=sim, x=pos, y=pos, name="similarity", colorscale="Viridis", zmin=min(zmin, 0.999), zmax=1.0,
+        hovertemplate=f"{label} %{{y:.4g}} vs {label} %{{x:.4g}}<br>cosine %{{z:.3f}}<extra></extra>",
         colorbar=dict(title=dict(text="cosine", side="right"), thickness=10)))
-    axis = dict(type="category", showgrid=False, zeroline=False, nticks=12, **FRAME)
-    _style(fig, title, 420, xaxis=dict(axis, constrain="domain"),
-           yaxis=dict(axis, scaleanchor="x", scaleratio=1, constrain="domain"))
+    axis = dict(showgrid=False, zeroline=False, nticks=12, **FRAME)
+    _style(fig, title, 420, xaxis=dict(axis, title_text=f"window start ({label})", constrain="domain"),
+           yaxis=dict(axis, scaleanchor="x", scaleratio=1, constrain="domain", autorange="reversed"))
     fig.update_layout(margin=dict(l=60, r=10, t=40, b=50))
     return fig
 

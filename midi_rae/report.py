@@ -19,13 +19,14 @@ import plotly.graph_objects as go
 import torch
 
 from . import __version__
-from .analysis import (encode_levels, level_stats, masks_for, patch_mask_to_pixels, pca_fit, reconstruct_probs,
-                       reconstruction_metrics)
+from .analysis import pca_fit
 from .checkpoint import ModelBundle, load_model
 from .figures import (level_masks, pca_scatter, probe_lines, reconstruction_row, roll_overview, similarity_matrix,
                       spectrum_plot, trajectory, window_roll)
-from .pianoroll import PianoRoll, midi_to_roll, song_hop, windows
-from .probes import probe, shifted_window
+from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
+                        metric_rows, patch_places, settings_for, spectrum_rows)
+from .pianoroll import PianoRoll, midi_to_roll
+from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
 
 __all__ = ["SECTIONS", "build_report", "write_report"]
@@ -90,23 +91,21 @@ def _note(text: str) -> str:
     return f'<p class="note">{text}</p>'
 
 
-def _grids(embs: list[np.ndarray]) -> list[int]:
-    return [int(round(math.sqrt(e.shape[1]))) for e in embs]
-
-
 # ---------------------------------------------------------------------------------------------
 # Sections
 
-def _header(roll: PianoRoll, bundle: ModelBundle, midi: str, grids: list[int], dims: list[int]) -> str:
+def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     cfg = bundle.config
+    mc = bundle.model_config
     step = bundle.meta.get("step")
     rows = [
         {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {roll.n_notes:,} notes, {roll.bars:.1f} bars of "
                                f"{roll.time_signature[0]}/{roll.time_signature[1]}, {roll.duration_s:.1f} s, "
                                f"{roll.tempo_bpm:.0f} BPM, {roll.steps_per_beat} steps per beat"},
         {"": "Checkpoint", "value": bundle.source + (f" (training step {step})" if step is not None else "")},
-        {"": "Model", "value": f"{len(grids)} levels, grids {', '.join(f'{g}×{g}' for g in grids)}; dims "
-                               f"{', '.join(map(str, dims))}; decoder: {cfg.get('decoder_type') or 'none'}"},
+        {"": "Model", "value": f"{mc.num_levels} levels, grids {', '.join(f'{r}×{c}' for r, c in mc.level_grids)}; "
+                               f"dims {', '.join(map(str, mc.level_dims))}; decoder: "
+                               f"{cfg.get('decoder_type') or 'none'}"},
         {"": "Config", "value": json.dumps({k: cfg[k] for k in sorted(cfg) if k != "source_format"})},
         {"": "Created", "value": f"{datetime.now().astimezone().isoformat(timespec='seconds')} by midi_rae "
                                  f"{__version__}"},
@@ -116,55 +115,47 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str, grids: list[int], d
             + f"<nav>{nav}</nav>")
 
 
-def _recon_section(bundle: ModelBundle, x: torch.Tensor, image: np.ndarray, mask_ratio: float, emr: float,
-                   seed: int, threshold: float, fig) -> str:
+def _recon_section(bundle: ModelBundle, res: WindowAnalysis, fig) -> str:
     if bundle.decoder is None:
         return _section("recon", _note("This checkpoint holds an encoder only, so there is no reconstruction; "
                                        "pass --decoder FILE to add one."))
-    enc = bundle.encoder
-    grid, patch = enc.grid_size, (enc.patch_h, enc.patch_w)
-    mask = masks_for(enc, x, mask_ratio, emr, seed)
-    probs = reconstruct_probs(bundle, x, mask)
-    metrics = reconstruction_metrics(x, probs, mask, threshold, grid, patch)
-    hidden = ~patch_mask_to_pixels(mask, grid, patch)[0, 0].numpy()
-    p = probs[0, 0].numpy()
-    binary = np.where(hidden, p > threshold, image > 0)
-    rows = []
-    for key, label in (("masked", "Masked patches"), ("all", "All patches (visible pasted back)"),
-                       ("all_raw", "All patches (raw decoder output)")):
-        m = metrics[key]
-        rows.append({"": label, "Precision": m["precision"], "Recall": m["recall"], "F1": m["f1"],
-                     "Specificity": m["specificity"], "Note pixels": m["tp"] + m["fn"]})
-    text = (f"{int((~mask).sum())} of {mask.numel()} finest patches hidden (mask ratio {mask_ratio:.2f}, empty "
-            f"mask ratio {emr:.2f}, seed {seed}); threshold {threshold:.2f}.")
-    return _section("recon", _note(text), fig(reconstruction_row(image, hidden, p, binary, threshold)),
-                    _table(rows, left=("",)))
+    st = res.settings
+    text = (f"{res.n_hidden} of {res.mask.size} finest patches hidden ({_hidden_share(res)}; mask ratio "
+            f"{st.mask_ratio:.2f} of the non-empty patches, empty mask ratio {st.empty_mask_ratio:.2f}, seed "
+            f"{st.seed}); threshold {st.threshold:.2f}.")
+    return _section("recon", _note(text), fig(reconstruction_row(res.image, res.hidden_px, res.probs, res.binary(),
+                                                                 st.threshold)),
+                    _table(metric_rows(res.metrics), left=("",)))
 
 
-def _pca_section(embs: list[np.ndarray], nes: list[np.ndarray], starts: np.ndarray, spbar: int, fig) -> str:
-    grids = _grids(embs)
+def _hidden_share(res: WindowAnalysis) -> str:
+    return f"{100 * res.n_hidden / max(res.mask.size, 1):.1f}% of all finest patches"
+
+
+def _pca_section(cfg, piece: PieceEncoding, spbar: int, fig) -> str:
     rng = np.random.default_rng(0)
     parts = []
-    for k, (emb, ne) in enumerate(zip(embs, nes)):
+    for k, (emb, ne) in enumerate(zip(piece.level_emb, piece.level_non_empty)):
         W, N, D = emb.shape
-        g, size = grids[k], 128 // grids[k]
         pca = pca_fit(emb.reshape(-1, D), k=2)
         idx = np.arange(W * N)
         if idx.size > MAX_PCA_POINTS:
             idx = np.sort(rng.choice(idx, MAX_PCA_POINTS, replace=False))
-        w, n = np.divmod(idx, N)
-        bar = (starts[w] + (n % g) * size) / spbar + 1
+        places = patch_places(cfg, k, piece.starts)
+        bar = places["step"][idx] / spbar + 1
         coords = pca.transform(emb.reshape(-1, D)[idx])
-        hover = [f"window {wi + 1} · patch {ni} · bar {b:.4g}" for wi, ni, b in zip(w, n, bar)]
+        hover = [f"window {wi + 1} · patch {ni} · bar {b:.4g}"
+                 for wi, ni, b in zip(places["window"][idx], places["patch"][idx], bar)]
         ratio = ", ".join(f"{100 * r:.0f}%" for r in pca.explained_ratio)
+        rows, cols = cfg.level_grids[k]
         scatter = pca_scatter(coords, bar, "bar", hover=hover, dims=2,
-                              title=f"Level {k} ({g}×{g}, dim {D}): patches<br><sup>{W * N:,} patches"
+                              title=f"Level {k} ({rows}×{cols}, dim {D}): patches<br><sup>{W * N:,} patches"
                                     + (f", {len(idx):,} drawn" if len(idx) < W * N else "")
                                     + f"; PC1, PC2 explain {ratio}</sup>")
         scatter.update_layout(margin=dict(t=60))  # room for the two-line title
         # Linear, so projecting the pooled vector equals pooling the projected patches.
         path = pca.transform(pooled_windows(emb, ne))
-        wbars = starts / spbar + 1
+        wbars = piece.starts / spbar + 1
         traj = trajectory(path, wbars, title=f"Level {k}: windows in time order<br><sup>each the mean of its "
                                              f"non-empty patches, {W} windows</sup>",
                           hover=[f"window {i + 1} · from bar {b:.4g}" for i, b in enumerate(wbars)])
@@ -175,36 +166,27 @@ def _pca_section(embs: list[np.ndarray], nes: list[np.ndarray], starts: np.ndarr
                                  "non-empty embedding through the same two components (right)."), *parts)
 
 
-def _similarity_section(embs: list[np.ndarray], nes: list[np.ndarray], starts: np.ndarray, spbar: int,
-                        fig) -> str:
-    grids = _grids(embs)
-    labels = [f"bar {s / spbar + 1:.4g}" for s in starts]
-    figs = [fig(similarity_matrix(self_similarity(pooled_windows(e, ne)), labels,
-                                  title=f"Level {k} ({grids[k]}×{grids[k]})"))
-            for k, (e, ne) in enumerate(zip(embs, nes))]
+def _similarity_section(cfg, piece: PieceEncoding, spbar: int, fig) -> str:
+    figs = [fig(similarity_matrix(self_similarity(pooled_windows(e, ne)), piece.starts / spbar + 1,
+                                  title=f"Level {k} ({cfg.level_grids[k][0]}×{cfg.level_grids[k][1]})"))
+            for k, (e, ne) in enumerate(zip(piece.level_emb, piece.level_non_empty))]
     return _section("similarity", _note("Cosine similarity between windows, each window the mean of its non-empty "
                                         "patches at that level; axes give the bar each window starts at. Repeats "
                                         "in the music show as bright off-diagonal stripes."),
                     f'<div class="grid3">{"".join(figs)}</div>')
 
 
-def _spectrum_section(embs: list[np.ndarray], fig) -> str:
-    grids = _grids(embs)
-    specs = [spectrum(e) for e in embs]
-    rows = [{"Level": k, "Grid": f"{grids[k]}×{grids[k]}", "Dim": e.shape[-1], "Points": e.shape[0] * e.shape[1],
-             "PC1 %": 100 * float(s["explained_ratio"][0]) if len(s["explained_ratio"]) else float("nan"),
-             "Components for 90%": s["n90"], "Effective rank": s["effective_rank"]}
-            for k, (e, s) in enumerate(zip(embs, specs))]
-    for r in rows:
-        r["PC1 %"] = f"{r['PC1 %']:.1f}"
-        r["Effective rank"] = f"{r['Effective rank']:.2f}"
+def _spectrum_section(cfg, piece: PieceEncoding, fig) -> str:
+    specs = [spectrum(e) for e in piece.level_emb]
+    rows = spectrum_rows(cfg, piece.level_emb, specs)
     return _section("spectrum", _note("Singular values of each level's centred embedding matrix (all patches of "
                                       "all windows). Few components reaching 90% means a low-dimensional, "
                                       "possibly collapsed, level."),
-                    fig(spectrum_plot(specs, title="Spectrum per level", grids=grids)), _table(rows))
+                    fig(spectrum_plot(specs, title="Spectrum per level", grids=cfg.level_grids)), _table(rows))
 
 
-def _probe_section(bundle: ModelBundle, roll: PianoRoll, start: int, grids: list[int], fig) -> str:
+def _probe_section(bundle: ModelBundle, roll: PianoRoll, start: int, fig) -> str:
+    grids = bundle.model_config.level_grids
     t = probe(bundle.encoder, roll.array, start, TIME_SHIFTS, axis="time")
     p = probe(bundle.encoder, roll.array, start, PITCH_SHIFTS, axis="pitch")
     figs = [fig(probe_lines(t["shifts"], t["aligned"], "Time shift: aligned patches (equivariance)",
@@ -235,46 +217,33 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     bundle = load_model(checkpoint, decoder=decoder)
     spb = steps_per_beat or bundle.config.get("steps_per_beat") or 4
     roll = midi_to_roll(midi, steps_per_beat=spb)
-    enc = bundle.encoder
-    width = enc.grid_size[1] * enc.patch_w
+    cfg = bundle.model_config
+    width = cfg.window_steps
     spbar = max(roll.steps_per_bar, 1)
-
-    # The whole piece, one window per bar (fewer for long pieces), as the dashboard encodes it.
-    hop = song_hop(roll.steps, spbar, width)
-    xs, starts = windows(roll, width=width, hop=hop)
-    embs, nes = encode_levels(enc, xs, batch_size=32)
-    grids = _grids(embs)
+    piece = encode_piece(bundle.encoder, roll)
 
     # The window under study, starting at a bar as the dashboard's slider does.
     n_start_bars = max(1, -(-roll.steps // spbar))
     start = (min(max(int(start_bar), 1), n_start_bars) - 1) * spbar
-    image = shifted_window(roll.array, start, width, 0, "time")
-    x = torch.from_numpy(image)[None, None]
-    _, win_ne = encode_levels(enc, x)
-    emr = bundle.config.get("empty_mask_ratio", 0.05) if empty_mask_ratio is None else empty_mask_ratio
-    thr = threshold if threshold is not None else float(bundle.meta.get("threshold", 0.5))
+    res = analyse_window(bundle, roll, start, settings_for(bundle, mask_ratio, empty_mask_ratio, seed, threshold))
 
     fig = _Figures()
-    stats = level_stats(nes)
-    stat_rows = [{"Level": k, "Grid": f"{g}×{g}", "Patch (steps × semitones)": f"{128 // g}×{128 // g}",
-                  "Dim": embs[k].shape[-1], "This window %": f"{100 * float(win_ne[k].mean()):.1f}",
-                  "Piece mean %": f"{s['mean']:.1f}", "Std %": f"{s['std']:.1f}", "Min %": f"{s['min']:.1f}",
-                  "Max %": f"{s['max']:.1f}"} for k, (g, s) in enumerate(zip(grids, stats))]
     window_title = f"Window: {width} steps from bar {start // spbar + 1}"
     parts = [
-        _header(roll, bundle, str(midi), grids, [e.shape[-1] for e in embs]),
+        _header(roll, bundle, str(midi)),
         _section("roll", fig(roll_overview(roll.array, spbar, (start, width),
                                            title=f"{roll.name}: whole piece ({roll.bars:.0f} bars)")),
-                 fig(window_roll(image, start, roll.steps_per_beat, roll.beats_per_bar, title=window_title))),
+                 fig(window_roll(res.image, start, roll.steps_per_beat, roll.beats_per_bar, title=window_title))),
         _section("masks", _note(f"A patch is non-empty when any of its pixels holds a note. Piece statistics use "
-                                f"the piece's {len(starts)} windows, {hop // spbar} bar(s) apart."),
-                 fig(level_masks([ne.reshape(g, g) for ne, g in zip(win_ne, grids)], image)),
-                 _table(stat_rows)),
-        _recon_section(bundle, x, image, mask_ratio, emr, seed, thr, fig),
-        _pca_section(embs, nes, starts, spbar, fig),
-        _similarity_section(embs, nes, starts, spbar, fig),
-        _spectrum_section(embs, fig),
-        _probe_section(bundle, roll, start, grids, fig),
+                                f"the piece's {piece.n_windows} {WINDOW_RULE} (here {piece.hop // spbar} bar(s) "
+                                f"apart)."),
+                 fig(level_masks(res.level_non_empty, res.image)),
+                 _table(level_rows(cfg, piece, res))),
+        _recon_section(bundle, res, fig),
+        _pca_section(cfg, piece, spbar, fig),
+        _similarity_section(cfg, piece, spbar, fig),
+        _spectrum_section(cfg, piece, fig),
+        _probe_section(bundle, roll, start, fig),
     ]
     title = html.escape(f"midi_rae report: {roll.name}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

@@ -54,10 +54,12 @@ def self_similarity(vectors: np.ndarray) -> np.ndarray:
 
 
 def nearest_patches(level_emb: np.ndarray, window: int, patch: int, k: int = 8,
-                    exclude_same_window: bool = False) -> list[tuple[int, int, float]]:
+                    exclude_same_window: bool = False,
+                    allowed: np.ndarray | None = None) -> list[tuple[int, int, float]]:
     """The k patches of the same level most cosine-similar to (window, patch), best first, the query excluded.
 
-    Returns (window, patch, similarity) triples; ties keep window-major, patch-minor order.
+    `allowed` (W, N) bool limits the candidates (e.g. to non-empty patches). Returns (window, patch,
+    similarity) triples; ties keep window-major, patch-minor order.
     """
     emb = np.asarray(level_emb)
     if emb.ndim != 3:
@@ -68,6 +70,8 @@ def nearest_patches(level_emb: np.ndarray, window: int, patch: int, k: int = 8,
     u = _unit_rows(emb.reshape(W * N, D))
     sims = np.clip(u @ u[window * N + patch], -1.0, 1.0)
     candidates = np.ones(W * N, dtype=bool)
+    if allowed is not None:
+        candidates &= np.asarray(allowed, dtype=bool).reshape(W * N)
     candidates[window * N + patch] = False
     if exclude_same_window:
         candidates[window * N:(window + 1) * N] = False
@@ -76,27 +80,31 @@ def nearest_patches(level_emb: np.ndarray, window: int, patch: int, k: int = 8,
     return [(int(i // N), int(i % N), float(sims[i])) for i in order]
 
 
-def family(level: int, patch: int, grids: list[int]) -> dict[int, list[int]]:
+def _rows_cols(grid: int | tuple[int, int]) -> tuple[int, int]:
+    return (int(grid), int(grid)) if np.isscalar(grid) else (int(grid[0]), int(grid[1]))
+
+
+def family(level: int, patch: int, grids: list) -> dict[int, list[int]]:
     """Row-major indices of a patch's ancestors (coarser levels) and descendants (finer levels), per level.
 
-    grids[k] is the side of level k's square grid, coarsest first. The patch's own level maps to [patch];
-    each list is sorted ascending.
+    grids[k] is level k's grid, coarsest first: (rows, cols), or the side of a square grid. The patch's own
+    level maps to [patch]; each list is sorted ascending.
     """
     if not 0 <= level < len(grids):
         raise IndexError(f"level {level} is outside the {len(grids)} levels")
-    g = grids[level]
-    if not 0 <= patch < g * g:
-        raise IndexError(f"patch {patch} is outside level {level}'s {g}x{g} grid")
-    r, c = divmod(patch, g)
+    gr, gc = _rows_cols(grids[level])
+    if not 0 <= patch < gr * gc:
+        raise IndexError(f"patch {patch} is outside level {level}'s {gr}x{gc} grid")
+    r, c = divmod(patch, gc)
     out: dict[int, list[int]] = {}
-    for k, gk in enumerate(grids):
-        if gk <= g:  # this level and its ancestors: one covering patch each
-            f = g // gk
-            out[k] = [(r // f) * gk + c // f]
-        else:  # descendants: the f x f block under the patch
-            f = gk // g
-            rows, cols = np.meshgrid(np.arange(r * f, (r + 1) * f), np.arange(c * f, (c + 1) * f), indexing="ij")
-            out[k] = sorted((rows * gk + cols).ravel().tolist())
+    for k, grid in enumerate(grids):
+        kr, kc = _rows_cols(grid)
+        if kr <= gr and kc <= gc:  # this level and its ancestors: one covering patch each
+            out[k] = [(r // (gr // kr)) * kc + c // (gc // kc)]
+        else:  # descendants: the block under the patch
+            fr, fc = kr // gr, kc // gc
+            rows, cols = np.meshgrid(np.arange(r * fr, (r + 1) * fr), np.arange(c * fc, (c + 1) * fc), indexing="ij")
+            out[k] = sorted((rows * kc + cols).ravel().tolist())
     return out
 
 

@@ -157,7 +157,7 @@ def header_caption(page) -> Optional[str]:
 
 
 def hidden_caption(page) -> Optional[str]:
-    """The reconstruction caption 'N of M finest patches hidden (mask ratio r)…'."""
+    """The reconstruction caption 'N of M finest patches hidden (p%): mask ratio r of the non-empty patches…'."""
     return caption_with(page, "finest patches hidden")
 
 

@@ -157,8 +157,8 @@ def test_checkpoint_of_the_wrong_shape_gets_a_message_and_the_default_is_used(ex
 
 def test_the_page_before_the_model_needs_no_torch():
     """Sidebar, header and piano-roll overview are drawn while torch is still loading."""
-    out = run_without_torch("sys.path[:0] = ['app', '.']\n"
-                            "import clicks, export, panel_roll, sidebar, state\n"
+    out = run_without_torch("from midi_rae.dashboard import clicks, export, page, panel_roll, selection, session, "
+                            "sidebar, sources\n"
                             "print('ok')")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
@@ -185,17 +185,15 @@ def test_listening_offers_window_and_reconstruction_audio_and_midi_downloads(exa
 
 
 def test_a_selected_patch_lists_its_nearest_neighbours(examples):
-    import sys
-    sys.path.insert(0, str(ROOT / "app"))
-    from selection import Selected
+    from midi_rae.dashboard.clicks import Selected
 
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["selected"] = Selected(level=3, start=0, patch=9)
     at.run()
     assert not at.exception
-    assert any("**Level 3** (8×8) patch 9" in m for m in texts(at.markdown))
-    table = [d.value for d in at.table if "Cosine" in d.value.columns][0]
-    assert len(table) == 8
+    assert "**Level 3** (8×8): bars 2–3, pitches E0–G1" in texts(at.markdown)
+    table = [d.value for d in at.dataframe if "Cosine" in d.value.columns][0]
+    assert len(table) == 8 and list(table.columns) == ["Bars", "Pitches", "Cosine"]
     assert list(table["Cosine"]) == sorted(table["Cosine"], reverse=True)
 
 
@@ -232,17 +230,15 @@ def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, 
     at.selectbox(key="b_source").select("Server folder").run()
     assert not at.exception
     assert any("A/B comparison" in h.value for h in at.subheader)
-    table = [d.value for d in at.table if "F1 masked" in d.value.columns][0]
+    col = "F1, masked patches"
+    table = [d.value for d in at.table if col in d.value.columns][0]
     assert list(table.index) == ["A", "B", "B − A"]
-    assert table.loc["B − A", "F1 masked"] == pytest.approx(table.loc["B", "F1 masked"] - table.loc["A", "F1 masked"],
-                                                            abs=1e-3)
+    assert table.loc["B − A", col] == pytest.approx(table.loc["B", col] - table.loc["A", col], abs=1e-3)
     assert n_charts(at) == VIEWS + 1 + 3  # both reconstruction rows and the difference
 
 
 def test_without_umap_the_page_says_how_to_enable_it(examples, monkeypatch):
-    import sys
-    sys.path.insert(0, str(ROOT / "app"))
-    import panel_embed
+    from midi_rae.dashboard import panel_embed
 
     monkeypatch.setattr(panel_embed, "umap_available", lambda: False)
     at = run_app()
@@ -265,14 +261,11 @@ def test_all_charts_export_as_one_offline_html_file(examples):
 
 def test_level_grids_from_the_config_match_the_model():
     """The window's patch dots are drawn from the checkpoint's header, before the model is loaded."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "app"))
-    from state import level_grids
-
     from midi_rae.checkpoint import DEFAULT_CONFIG, SEVEN_LEVEL_CONFIG, build_models
+    from midi_rae.config import ModelConfig
 
     for cfg in (DEFAULT_CONFIG, SEVEN_LEVEL_CONFIG):
         enc, _ = build_models(cfg, None)
-        assert level_grids(cfg) == [2 ** k for k in range(enc.num_stages)]
-        assert level_grids(cfg)[-1] == enc.grid_size[1]
+        grids = ModelConfig.from_dict(cfg).level_grids
+        assert grids == [(2 ** k, 2 ** k) for k in range(enc.num_stages)]
+        assert grids[-1] == tuple(enc.grid_size)

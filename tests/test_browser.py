@@ -119,7 +119,7 @@ def test_dashboard_in_a_real_browser(server, page, shots):
           lambda: hidden_caption(page) not in (None, before_caption))
     after_value = slider_value(page, "Mask ratio")
     assert float(after_value) == pytest.approx(float(before_value) + 3 * 0.05), (before_value, after_value)
-    assert f"(mask ratio {float(after_value):.2f})" in hidden_caption(page), _state(page, log)
+    assert f"mask ratio {float(after_value):.2f} of the non-empty patches" in hidden_caption(page), _state(page, log)
     assert not exceptions(page), _state(page, log)
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
 
@@ -142,7 +142,7 @@ def test_clicking_a_patch_lights_it_up_and_lists_its_neighbours(page, server, sh
     dots = charts.nth(1).locator(".scatterlayer path.point")
     assert dots.count() == 64, _state(page, log)  # the 8x8 grid of level 3, the default selection level
     dots.nth(27).click(force=True)
-    wait_ready(page, STEP_TIMEOUT, extra=lambda: any(t.startswith("Level 3 (8×8) patch 27") for t in
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: any(t.startswith("Level 3 (8×8): bars") for t in
                                                      page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
     screenshot(page, shots, "5_selected_patch")
     assert not exceptions(page), _state(page, log)

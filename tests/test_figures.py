@@ -236,15 +236,15 @@ def test_every_figure_serialises_with_the_dashboard_look():
 # ---------------------------------------------------------------------------------------------
 # Structure figures
 
-def test_similarity_matrix_is_square_with_labels_on_both_axes():
+def test_similarity_matrix_is_square_with_window_positions_on_both_axes():
     from midi_rae.figures import similarity_matrix
 
     sim = np.array([[1.0, 0.5, 0.2], [0.5, 1.0, 0.1], [0.2, 0.1, 1.0]])
-    fig = similarity_matrix(sim, ["bar 1", "bar 2", "bar 2"], "Level 3")
+    fig = similarity_matrix(sim, np.array([1.0, 3.0, 5.0]), "Level 3")
     hm = fig.data[0]
-    assert list(hm.x) == list(hm.y) == ["bar 1", "bar 2", "bar 2 (2)"]  # repeats kept apart
+    assert list(hm.x) == list(hm.y) == [1.0, 3.0, 5.0]  # a box over a cell reports the windows' start bars
     assert fig.layout.yaxis.scaleanchor == "x"
-    assert "%{y} vs %{x}" in hm.hovertemplate and hm.zmax == 1.0 and hm.zmin == pytest.approx(0.1)
+    assert "bar %{y:.4g} vs bar %{x:.4g}" in hm.hovertemplate and hm.zmax == 1.0 and hm.zmin == pytest.approx(0.1)
 
 
 def test_trajectory_marks_start_and_end_in_time_order():

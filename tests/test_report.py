@@ -10,7 +10,8 @@ import torch
 
 from conftest import ROOT, make_song, to_bytes
 from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, save_checkpoint
-from midi_rae.report import SECTIONS, song_hop
+from midi_rae.pianoroll import song_hop
+from midi_rae.report import SECTIONS
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-import export
-
 from midi_rae.figures import probe_lines
 from midi_rae.probes import probe
+
+from . import export
+from .session import K
 
 SHIFTS = list(range(-16, 17))
 SEMITONES = list(range(-12, 13))
@@ -32,7 +33,7 @@ def render(song, res, model) -> None:
     t, p = _probe(song.key, model.key, res.start, song.roll, model.bundle)
     grids = song.grids
     reading = st.radio("Compare", ["aligned (content follows the shift)", "same position (invariance)"],
-                       horizontal=True, key="probe_reading")
+                       horizontal=True, key=K.PROBE_READING)
     key = "aligned" if reading.startswith("aligned") else "same_position"
     ft, fp = _probe_figs(song.key, model.key, res.start, key, t, p, tuple(grids))
     a, b = st.columns(2)

@@ -1,12 +1,16 @@
 """Listening and downloads: the window, its reconstruction and the whole piece, as audio and MIDI."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
 
 from midi_rae.audio import render_audio
 from midi_rae.pianoroll import midi_bytes, roll_to_midi
+
+from . import session
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -35,32 +39,32 @@ def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name
     return how
 
 
-def render(song, res, spb: int, threshold: float) -> None:
+def render(song, res, spb: int) -> None:
     """Players for window, reconstruction and (on request) the whole piece, each with its MIDI download."""
     st.subheader("Listen and download")
     roll = song.roll
     tempo = float(roll.tempo_bpm or 120.0)
     bar = res.start // max(roll.steps_per_bar, 1) + 1
+    stem = Path(roll.name).stem  # "piece.mid" -> "piece", so downloads get one extension
     cols = st.columns(3)
     cols[0].markdown("**Window** (the model's input)")
     how = _player(cols[0], song.key + (res.start, "window"), res.image, spb, tempo, "Window as MIDI",
-                  f"{roll.name}_bar{bar}_window.mid")
+                  f"{stem}_bar{bar}_window.mid")
     cols[1].markdown("**Reconstruction** (visible patches pasted back)")
     if res.probs is not None:
-        binary = np.where(res.hidden_px, res.probs > threshold, res.image > 0).astype(np.uint8)
+        binary = res.binary().astype(np.uint8)
         _player(cols[1], res.key + ("recon",), binary, spb, tempo, "Reconstruction as MIDI",
-                f"{roll.name}_bar{bar}_reconstruction.mid")
+                f"{stem}_bar{bar}_reconstruction.mid")
     else:
         cols[1].info("No decoder: nothing to play.")
     cols[2].markdown("**Whole piece** (as the model sees it)")
     # a long piece takes seconds to synthesise and tens of megabytes of WAV: only on request
-    if st.session_state.get("piece_audio_for") == song.key or cols[2].button("Render the whole piece",
-                                                                               key="piece_audio"):
-        st.session_state["piece_audio_for"] = song.key
+    if session.piece_audio_wanted(song.key) or cols[2].button("Render the whole piece", key="piece_audio"):
+        session.want_piece_audio(song.key)
         _player(cols[2], song.key + ("piece",), roll, spb, tempo, "Piece as MIDI (quantised)",
-                f"{roll.name}_quantised.mid")
+                f"{stem}_quantised.mid")
     else:
         _, mid = _midi(song.key + ("piece",), roll, spb, tempo)
-        cols[2].download_button("Piece as MIDI (quantised)", mid, file_name=f"{roll.name}_quantised.mid",
+        cols[2].download_button("Piece as MIDI (quantised)", mid, file_name=f"{stem}_quantised.mid",
                                 mime="audio/midi", key="dl_piece")
     st.caption(f"Audio: {how.rstrip('.')}. Every chart has a camera button (top right) that saves it as PNG.")

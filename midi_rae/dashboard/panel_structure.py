@@ -4,17 +4,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import export
-from clicks import SIM_KEY
-
 from midi_rae.analysis import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
 from midi_rae.structure import pooled_windows, self_similarity
 
+from . import export
+from .session import K
 
-def window_labels(song, width: int = 128) -> list[str]:
+
+def window_labels(song) -> list[str]:
     """'bars a–b' for each song window."""
     spbar = max(song.roll.steps_per_bar, 1)
+    width = song.config.window_steps
     return [f"bars {s / spbar + 1:.4g}–{(s + width) / spbar + 1:.4g}" for s in song.starts]
 
 
@@ -23,13 +24,14 @@ def _structure_figs(song_key: tuple, level: int, _song):
     song = _song
     sim = self_similarity(pooled_windows(song.level_emb[level], song.level_non_empty[level]))
     labels = window_labels(song)
-    g = int(round(np.sqrt(song.level_emb[level].shape[1])))
-    fsim = similarity_matrix(sim, labels, title=f"Self-similarity of windows at level {level} ({g}×{g}), cosine")
+    rows, cols = song.config.level_grids[level]
+    spbar = max(song.roll.steps_per_bar, 1)
+    fsim = similarity_matrix(sim, song.starts / spbar + 1,
+                             title=f"Self-similarity of windows at level {level} ({rows}×{cols}), cosine")
     top = song.level_emb[0].reshape(len(song.starts), -1)
     coords = pca_fit(top, k=2).transform(top) if len(top) > 1 else np.zeros((1, 2))
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-    spbar = max(song.roll.steps_per_bar, 1)
     ftraj = trajectory(coords, song.starts / spbar + 1, title="Level 0 (1×1) through the piece, PCA",
                        hover=labels)
     return fsim, ftraj, sim
@@ -38,12 +40,11 @@ def _structure_figs(song_key: tuple, level: int, _song):
 def render(song) -> None:
     """Level picker, the similarity matrix and the trajectory."""
     L = len(song.level_emb)
-    level = st.select_slider("Similarity level", options=list(range(L)), value=min(2, L - 1), key="sim_level",
+    level = st.select_slider("Similarity level", options=list(range(L)), value=min(2, L - 1), key=K.SIM_LEVEL,
                              help="Each window's embedding at this level is averaged over its non-empty patches.")
     fsim, ftraj, sim = _structure_figs(song.key, level, song)
-    st.session_state["_sim_labels"] = list(fsim.data[0].x)
     a, b = st.columns([1, 1])
-    export.chart(a, fsim, width="stretch", key=SIM_KEY, on_select="rerun", selection_mode="box")
+    export.chart(a, fsim, width="stretch", key=K.SIM_CHART, on_select="rerun", selection_mode="box")
     export.chart(b, ftraj, width="stretch", key="trajectory_chart")
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]

@@ -6,7 +6,8 @@ from datetime import datetime
 
 import streamlit as st
 
-_FIGS = "_run_figures"
+from . import session
+
 # The page fills its sections out of reading order (the costliest to draw first), so the export puts the
 # charts back in the order they appear on the page; charts not listed keep their drawing order, after these.
 PAGE_ORDER = ["overview_chart", "window_chart", "masks_chart", "recon_chart", "pca2d", "pca3d", "pca_var",
@@ -15,12 +16,12 @@ PAGE_ORDER = ["overview_chart", "window_chart", "masks_chart", "recon_chart", "p
 
 def start_run() -> None:
     """Forget the previous run's charts."""
-    st.session_state[_FIGS] = []
+    session.reset_run_figures()
 
 
 def chart(container, fig, **kwargs):
     """st.plotly_chart on `container`, remembering the figure for the HTML export."""
-    st.session_state.setdefault(_FIGS, []).append((kwargs.get("key", ""), fig))
+    session.run_figures().append((kwargs.get("key", ""), fig))
     return container.plotly_chart(fig, **kwargs)
 
 
@@ -29,7 +30,7 @@ def page_html(title: str) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
              f"<body style='font-family:sans-serif;max-width:1400px;margin:auto'><h1>{html.escape(title)}</h1>"
              f"<p>Exported from midi-rae explorer, {datetime.now():%Y-%m-%d %H:%M}.</p>"]
-    figs = st.session_state.get(_FIGS, [])
+    figs = session.run_figures()
     rank = {k: i for i, k in enumerate(PAGE_ORDER)}
     figs = sorted(figs, key=lambda kf: rank.get(kf[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
     for i, (key, fig) in enumerate(figs):
@@ -45,8 +46,8 @@ def render(title: str) -> None:
     st.subheader("Export")
     c1, c2 = st.columns([1, 3])
     if c1.button("Prepare all charts as one HTML file", key="prep_html"):
-        st.session_state["_export_html"] = page_html(title).encode()
-    data = st.session_state.get("_export_html")
+        session.set_export_html(page_html(title).encode())
+    data = session.export_html()
     if data:
         c2.download_button("Download charts (HTML, works offline)", data, file_name="midi-rae-explorer.html",
                            mime="text/html", key="dl_html")

@@ -8,21 +8,21 @@ from typing import Optional
 import streamlit as st
 
 from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT, CheckpointError
+from midi_rae.inference import MaskSettings
 from midi_rae.pianoroll import MAX_MIDI_BYTES
 
-from state import checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints
+from . import session
+from .session import K
+from .sources import checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints
 
 STEPS_PER_BEAT_CHOICES = [1, 2, 3, 4, 6, 8, 12]
-
-
-BAD = "_bad_checkpoints"  # session key (shared with models.load_choice): checkpoint key -> why it failed
 
 
 @dataclass
 class ModelChoice:
     """The checkpoint chosen, before it is loaded: its files, how to name it, and what its header declares.
 
-    The sidebar only chooses; models.load_choice loads (torch), so the page can draw the piece first.
+    The sidebar only chooses; loaders.load_choice loads (torch), so the page can draw the piece first.
     """
 
     key: str
@@ -48,13 +48,10 @@ class Piece:
 
 @dataclass
 class ViewSettings:
-    """Everything the per-window views depend on."""
+    """Everything the per-window views depend on: where the window starts, and how it is masked."""
 
     start_bar: int
-    mask_ratio: float
-    empty_mask_ratio: float
-    seed: int
-    threshold: float
+    mask: MaskSettings
 
 
 def _with_header(choice: ModelChoice) -> ModelChoice:
@@ -80,13 +77,13 @@ def _usable(choice: Optional[ModelChoice]) -> Optional[ModelChoice]:
     """The choice with its header read, or None after showing why it cannot be used."""
     if choice is None:
         return None
-    failed = st.session_state.get(BAD, {}).get(choice.key)
+    failed = session.checkpoint_failure(choice.key)
     if failed is None:
         try:
             return _with_header(choice)
         except CheckpointError as e:
             failed = str(e)
-            st.session_state.setdefault(BAD, {})[choice.key] = failed
+            session.remember_checkpoint_failure(choice.key, failed)
     st.sidebar.error(failed)
     return None
 
@@ -100,7 +97,7 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
     st.sidebar.header("Checkpoint")
     folder = checkpoint_folder()
     options = ["Shipped default", "Upload"] + (["Server folder"] if folder else [])
-    source = st.sidebar.radio("Checkpoint source", options, horizontal=True, key="ckpt_source",
+    source = st.sidebar.radio("Checkpoint source", options, horizontal=True, key=K.CKPT_SOURCE,
                               label_visibility="collapsed")
     choice = _usable(_chosen(source, folder)) if source != "Shipped default" else None
     if choice is None:
@@ -114,9 +111,9 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
 
 def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
     enc = st.sidebar.file_uploader("Encoder, or encoder + decoder (.safetensors / original .pt)",
-                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + "ckpt_upload")
+                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.CKPT_UPLOAD)
     dec = st.sidebar.file_uploader("Decoder (optional, if in a separate file)",
-                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + "dec_upload")
+                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.DEC_UPLOAD)
     if enc is None:
         st.sidebar.info("Drop a checkpoint above; until then the shipped default is used.")
         return None
@@ -131,7 +128,7 @@ def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
         st.sidebar.warning(f"No checkpoint files in {folder}.")
         return None
     path = st.sidebar.selectbox("Checkpoint file", files, format_func=lambda p: str(p.relative_to(folder)),
-                                key=prefix + "ckpt_file")
+                                key=prefix + K.CKPT_FILE)
     partner = decoder_beside(path)
     stamp = f"{path}:{path.stat().st_mtime}" + (f":{partner}:{partner.stat().st_mtime}" if partner else "")
     label = path.name + (f" + {partner.name}" if partner else "")
@@ -154,7 +151,7 @@ def compare_section() -> Optional[ModelChoice]:
     st.sidebar.header("Compare (A/B)")
     folder = checkpoint_folder()
     options = ["Off", "Shipped default", "Upload"] + (["Server folder"] if folder else [])
-    source = st.sidebar.selectbox("Second checkpoint (B)", options, key="b_source")
+    source = st.sidebar.selectbox("Second checkpoint (B)", options, key=K.B_SOURCE)
     return _usable(_chosen(source, folder, "b_"))
 
 
@@ -162,17 +159,19 @@ def piece_section() -> Optional[Piece]:
     """Pick the MIDI file: a bundled example or a drag-and-drop upload. A bad file keeps the last good one."""
     st.sidebar.header("MIDI file")
     examples = example_files()
-    up = st.sidebar.file_uploader(f"Drop a .mid / .midi file (up to {MAX_MIDI_BYTES // 2 ** 20} MB)",
-                                  type=["mid", "midi"], key="midi_upload")
+    # the widget's own limit, so the uploader states one size (the server's 64 MB is for checkpoints)
+    up = st.sidebar.file_uploader("Drop a .mid / .midi file", type=["mid", "midi"], key=K.MIDI_UPLOAD,
+                                  max_upload_size=MAX_MIDI_BYTES // 2 ** 20)
+    names = [p.name for p in examples]
+    pick = st.sidebar.selectbox("…or pick an example", names, key=K.EXAMPLE, on_change=session.forget_upload,
+                                disabled=up is not None or not names) if names else None
     if up is not None:
+        st.sidebar.caption("Showing the dropped file. Remove it (the × beside its name) to pick an example.")
         data = up.getvalue()
         return Piece(data, digest(data), up.name, uploaded=True)
-    if not examples:
+    if pick is None:
         st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
         return None
-    names = [p.name for p in examples]
-    pick = st.sidebar.selectbox("…or pick an example (used while no file is dropped)", names, key="example",
-                                on_change=_forget_upload)
     data = examples[names.index(pick)].read_bytes()
     return Piece(data, digest(data), pick)
 
@@ -185,54 +184,30 @@ def time_section(config: dict) -> tuple[int, int]:
     help_ = ("Stored in this checkpoint; change it only to see what the model does at another resolution."
              if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
     spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, value=default,
-                                   key=f"spb::{stored}", help=help_)
-    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0, key="transpose")
+                                   key=session.spb_key(stored), help=help_)
+    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0, key=K.TRANSPOSE)
     return spb, semis
-
-
-def _new_mask() -> None:
-    st.session_state["mask_seed"] = int(st.session_state.get("mask_seed", 0)) + 1
 
 
 def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
     """Window position, masking and binarization controls."""
     st.sidebar.header("Window")
     max_bar = max(int(n_bars), 1)
-    if st.session_state.get("window_bar", 1) > max_bar:
-        st.session_state["window_bar"] = max_bar
-    start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar, key="window_bar", disabled=max_bar == 1,
+    if session.window_bar() > max_bar:
+        session.move_window(max_bar)
+    start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar, key=K.WINDOW_BAR, disabled=max_bar == 1,
                                   help="The model sees 128 steps at a time; click a bar in the overview to jump.") \
         if max_bar > 1 else 1
     st.sidebar.header("Masking")
-    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05, key="mask_ratio",
+    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05, key=K.MASK_RATIO,
                            help="Share of non-empty patches hidden from the encoder.")
     default_emr = float(config.get("empty_mask_ratio", 0.05))
-    emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05, key="empty_mask_ratio",
+    emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05, key=K.EMPTY_MASK_RATIO,
                             help="Empty patches are hidden at mask ratio × this.")
     c1, c2 = st.sidebar.columns([3, 2], vertical_alignment="bottom")
-    seed = c1.number_input("Mask seed", 0, 1_000_000, step=1, key="mask_seed")
-    c2.button("New mask", on_click=_new_mask, width="stretch")
+    seed = c1.number_input("Mask seed", 0, 1_000_000, step=1, key=K.MASK_SEED)
+    c2.button("New mask", on_click=session.new_mask, width="stretch")
     st.sidebar.header("Display")
     thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, float(meta.get("threshold", 0.5)), 0.05,
-                            key=f"threshold::{meta.get('threshold', 0.5)}")
-    return ViewSettings(int(start_bar), float(mr), float(emr), int(seed), float(thr))
-
-
-def _forget_upload() -> None:
-    st.session_state.pop("last_good_upload", None)
-
-
-def accept_piece(piece: Piece) -> None:
-    """Remember the piece on screen, to fall back to if a later file is bad."""
-    st.session_state["last_good_piece"] = piece
-    if piece.uploaded:
-        st.session_state["last_good_upload"] = piece
-
-
-def last_good_piece() -> Optional[Piece]:
-    """The piece to keep showing after a bad file: the last good upload, unless an example was picked since.
-
-    Dropping a file onto the uploader first runs the page once with no file in it, which shows the example;
-    so the last good piece alone would lose the upload the user was looking at.
-    """
-    return st.session_state.get("last_good_upload") or st.session_state.get("last_good_piece")
+                            key=session.threshold_key(meta.get("threshold", 0.5)))
+    return ViewSettings(int(start_bar), MaskSettings(float(mr), float(emr), int(seed), float(thr)))

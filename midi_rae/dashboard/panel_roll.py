@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-import export
-from clicks import OVERVIEW_KEY, WINDOW_KEY
-
 from midi_rae.figures import roll_overview, window_roll
 from midi_rae.pianoroll import window_at
+
+from . import export
+from .session import K
 
 
 def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
@@ -19,28 +19,6 @@ def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-def apply_overview_click(max_bar: int) -> None:
-    """Move the window to a bar clicked or box-selected in the overview (before the slider is drawn)."""
-    state = st.session_state.get(OVERVIEW_KEY)
-    sel = state.get("selection") if state is not None else None
-    if not sel:
-        return
-    bar = None
-    points = sel.get("points") or []
-    boxes = sel.get("box") or []
-    if points:
-        p = points[0]
-        cd = p.get("customdata")
-        bar = int(cd[0] if isinstance(cd, (list, tuple)) else cd) + 1 if cd is not None else int(float(p.get("x", 1)))
-    elif boxes and boxes[0].get("x"):
-        bar = int(float(min(boxes[0]["x"])))
-    signature = repr((points[:1], boxes[:1]))
-    if bar is None or st.session_state.get("_overview_applied") == signature:
-        return
-    st.session_state["_overview_applied"] = signature
-    st.session_state["window_bar"] = min(max(bar, 1), max_bar)
-
-
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _overview_fig(roll_key: tuple, start: int, width: int, marks: tuple, _roll):
     return roll_overview(_roll.array, _roll.steps_per_bar, (start, width), marks=list(marks),
@@ -48,7 +26,7 @@ def _overview_fig(roll_key: tuple, start: int, width: int, marks: tuple, _roll):
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _window_fig(roll_key: tuple, start: int, width: int, rects: tuple, click_grid: int, _roll):
+def _window_fig(roll_key: tuple, start: int, width: int, rects: tuple, click_grid: tuple, _roll):
     image = window_at(_roll, start, width)
     return window_roll(image, start, _roll.steps_per_beat, _roll.beats_per_bar, highlight=list(rects) or None,
                        pitch_range=pitch_view(_roll), click_grid=click_grid,
@@ -58,11 +36,11 @@ def _window_fig(roll_key: tuple, start: int, width: int, rects: tuple, click_gri
 
 def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: list) -> None:
     """The whole piece with the window marked, into `slot` (an st.empty, so it can be redrawn with marks)."""
-    export.chart(slot, _overview_fig(roll_key, start, width, tuple(marks), roll), key=OVERVIEW_KEY,
+    export.chart(slot, _overview_fig(roll_key, start, width, tuple(marks), roll), key=K.OVERVIEW_CHART,
                  on_select="rerun", selection_mode=("points", "box"), width="stretch")
 
 
-def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: list, click_grid: int) -> None:
+def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: list, click_grid: tuple) -> None:
     """The current window on a bar:beat grid, into `slot` (figure cached: a mask change does not redraw it)."""
     export.chart(slot, _window_fig(roll_key, start, width, tuple(rects), click_grid, roll),
-                 width="stretch", key=WINDOW_KEY, on_select="rerun", selection_mode="points")
+                 width="stretch", key=K.WINDOW_CHART, on_select="rerun", selection_mode="points")

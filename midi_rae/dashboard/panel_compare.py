@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-import export
-import tables
-
 from midi_rae.figures import probability_difference, reconstruction_row
-from panel_embed import level_spectra
+from midi_rae.inference import METRIC_LABELS
+
+from . import export, tables
+from .panel_embed import level_spectra
 
 
 def _f(v) -> float | None:
@@ -24,9 +23,11 @@ def metrics_table(res_a, res_b) -> pd.DataFrame:
     for label, res in (("A", res_a), ("B", res_b)):
         m = res.metrics
         rows[label] = {} if m is None else {
-            "F1 masked": _f(m["masked"]["f1"]), "Precision masked": _f(m["masked"]["precision"]),
-            "Recall masked": _f(m["masked"]["recall"]), "F1 all patches": _f(m["all"]["f1"]),
-            "F1 raw (no paste)": _f(m["all_raw"]["f1"])}
+            f"F1, {METRIC_LABELS['masked'].lower()}": _f(m["masked"]["f1"]),
+            f"Precision, {METRIC_LABELS['masked'].lower()}": _f(m["masked"]["precision"]),
+            f"Recall, {METRIC_LABELS['masked'].lower()}": _f(m["masked"]["recall"]),
+            f"F1, {METRIC_LABELS['all'].lower()}": _f(m["all"]["f1"]),
+            f"F1, {METRIC_LABELS['all_raw'].lower()}": _f(m["all_raw"]["f1"])}
     if rows["A"] and rows["B"]:
         rows["B − A"] = {k: (None if rows["A"][k] is None or rows["B"][k] is None
                              else round(rows["B"][k] - rows["A"][k], 4)) for k in rows["A"]}
@@ -41,8 +42,8 @@ def levels_table(song_a, song_b) -> pd.DataFrame:
         row = {"Level": k}
         for tag, specs, song in (("A", sa, song_a), ("B", sb, song_b)):
             if k < len(specs):
-                g = int(round(song.level_emb[k].shape[1] ** 0.5))
-                row[f"{tag} grid"] = f"{g}×{g}"
+                rows_, cols = song.config.level_grids[k]
+                row[f"{tag} grid"] = f"{rows_}×{cols}"
                 row[f"{tag} dim"] = song.level_emb[k].shape[-1]
                 row[f"{tag} comps for 90%"] = specs[k]["n90"]
                 row[f"{tag} effective rank"] = round(specs[k]["effective_rank"], 2)
@@ -50,7 +51,7 @@ def levels_table(song_a, song_b) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("Level")
 
 
-def render(model_a, model_b, res_a, res_b, song_a, song_b, threshold: float, pitch_range: tuple) -> None:
+def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -> None:
     """Scores, both reconstructions, the probability difference and a per-level table."""
     st.subheader(f"A/B comparison: A = {model_a.label}, B = {model_b.label}")
     same_mask = res_a.mask.shape == res_b.mask.shape and bool((res_a.mask == res_b.mask).all())
@@ -61,9 +62,9 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, threshold: float, pit
         st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")
     else:
         for tag, res in (("A", res_a), ("B", res_b)):
-            binary = np.where(res.hidden_px, res.probs > threshold, res.image > 0)
             st.markdown(f"**{tag}**")
-            export.chart(st, reconstruction_row(res.image, res.hidden_px, res.probs, binary, threshold,
+            export.chart(st, reconstruction_row(res.image, res.hidden_px, res.probs, res.binary(),
+                                                res.settings.threshold,
                                                pitch_range=pitch_range), width="stretch", key=f"ab_recon_{tag}")
         export.chart(st, probability_difference(res_a.probs, res_b.probs, pitch_range), width="stretch",
                         key="ab_diff")

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-import export
-import tables
-
 from midi_rae.figures import reconstruction_row
+from midi_rae.inference import metric_rows
+
+from . import export, tables
 
 
 def _fmt(v: float) -> str:
@@ -19,32 +18,29 @@ def _fmt(v: float) -> str:
 
 def metrics_table(metrics: dict) -> pd.DataFrame:
     """Precision, recall, F1, specificity on masked patches and on all patches."""
-    rows = {}
-    for key, label in (("masked", "Masked patches"), ("all", "All patches (visible pasted back)"),
-                       ("all_raw", "All patches (raw decoder output)")):
-        m = metrics[key]
-        rows[label] = {"Precision": _fmt(m["precision"]), "Recall": _fmt(m["recall"]), "F1": _fmt(m["f1"]),
-                       "Specificity": _fmt(m["specificity"]), "Note pixels": m["tp"] + m["fn"]}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame(metric_rows(metrics, _fmt)).set_index("")
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _recon_fig(res_key: tuple, _res, threshold: float, pitch_range: tuple):
-    binary = np.where(_res.hidden_px, _res.probs > threshold, _res.image > 0)
-    return reconstruction_row(_res.image, _res.hidden_px, _res.probs, binary, threshold, pitch_range=pitch_range)
+def _recon_fig(res_key: tuple, _res, pitch_range: tuple):
+    return reconstruction_row(_res.image, _res.hidden_px, _res.probs, _res.binary(), _res.settings.threshold,
+                              pitch_range=pitch_range)
 
 
-def render(res, bundle, threshold: float, mask_ratio: float, pitch_range: tuple) -> None:
+def render(res, pitch_range: tuple) -> None:
     """The five-panel row and the metrics, or why there is none."""
     st.subheader("Masked reconstruction")
-    n_hidden = int((~res.mask).sum())
+    n_hidden = res.n_hidden
+    mask = res.settings
     if res.probs is None:
         st.info("This checkpoint holds an encoder only, so there is no reconstruction to show; load a checkpoint "
                 "with a decoder (or add the decoder file) to see one.")
         return
-    st.caption(f"{n_hidden} of {res.mask.size} finest patches hidden (mask ratio {mask_ratio:.2f}); the decoder "
-               f"fills them in from what the encoder saw. Threshold {threshold:.2f}.")
-    export.chart(st, _recon_fig(res.key, res, threshold, pitch_range),
+    st.caption(f"{n_hidden} of {res.mask.size} finest patches hidden ({100 * n_hidden / max(res.mask.size, 1):.0f}%): "
+               f"mask ratio {mask.mask_ratio:.2f} of the non-empty patches and {mask.empty_mask_ratio:.2f} × that "
+               f"of the empty ones. The decoder fills them in from what the encoder saw. Threshold "
+               f"{mask.threshold:.2f}.")
+    export.chart(st, _recon_fig(res.key, res, pitch_range),
                     width="stretch", key="recon_chart")
     m = res.metrics
     if n_hidden == 0:

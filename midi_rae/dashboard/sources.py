@@ -1,4 +1,4 @@
-"""What the page needs before torch loads: content keys, the checkpoint folder, examples, piano rolls.
+"""Where the page's inputs come from, before torch loads: content keys, the checkpoint folder, examples, rolls.
 
 Caches are keyed by content hashes, so a cached value is only ever returned to someone who supplied
 the same bytes: one person's upload never appears in another person's session.
@@ -12,11 +12,10 @@ from typing import Optional
 
 import streamlit as st
 
-from midi_rae.checkpoint_meta import peek_config
+from midi_rae.checkpoint_meta import ASSETS, peek_config
 from midi_rae.pianoroll import PianoRoll, midi_to_roll, transpose
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "assets" / "examples"
+EXAMPLES = Path(ASSETS) / "examples"
 
 
 def digest(data: bytes) -> str:
@@ -63,13 +62,6 @@ def load_roll(midi_key: str, _data: bytes, steps_per_beat: int, semitones: int, 
 def checkpoint_config(key: str, _src: str | bytes | None) -> tuple[dict, dict]:
     """(config, meta) a checkpoint declares in its header, without loading it ({} when not readable so)."""
     return peek_config(_src)
-
-
-def level_grids(config: dict) -> list[int]:
-    """Patch-grid side of every level, coarsest (1×1) first, from a checkpoint's config."""
-    finest = int(config.get("img_width", 128)) // int(config.get("patch_w", 4))
-    n = len(config["depths"])
-    return [max(finest >> (n - 1 - k), 1) for k in range(n)]
 
 
 def example_files() -> list[Path]:

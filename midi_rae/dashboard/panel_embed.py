@@ -6,13 +6,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import export
-import tables
-
 from midi_rae.analysis import PCA, pca_fit
 from midi_rae.figures import explained_variance, pca_scatter, spectrum_plot
-from midi_rae.structure import spectrum
+from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import note_name
+from midi_rae.structure import spectrum
+
+from . import export, tables
+from .session import K
 
 MAX_POINTS = 2500  # a 3-D WebGL scatter of more points takes seconds to draw without a GPU
 COLOR_MODES = ["Time (bar)", "Pitch (patch centre)", "Non-empty / empty", "Visible / masked (this window)"]
@@ -25,15 +26,11 @@ def level_pca(midi_key: str, ckpt_key: str, spb: int, semis: int, level: int, _e
 
 
 def _point_meta(song, level: int) -> dict[str, np.ndarray]:
-    W, N, _ = song.level_emb[level].shape
-    g = int(round(np.sqrt(N)))
-    size = 128 // g
+    places = patch_places(song.config, level, song.starts)
     spbar = max(song.roll.steps_per_bar, 1)
-    w, n = np.divmod(np.arange(W * N), N)
-    row, col = np.divmod(n, g)
-    start = song.starts[w] + col * size
-    return {"window": w, "patch": n, "bar": start / spbar + 1, "pitch": row * size + size / 2,
-            "pitch_lo": row * size, "pitch_hi": row * size + size - 1, "step": start, "size": np.full(W * N, size),
+    semis = places["semitones"]
+    return {**places, "bar": places["step"] / spbar + 1, "pitch": places["pitch_lo"] + semis / 2,
+            "pitch_hi": places["pitch_lo"] + semis - 1, "size": places["steps"],
             "non_empty": song.level_non_empty[level].reshape(-1)}
 
 
@@ -65,29 +62,20 @@ def level_spectra(song_key: tuple, _song) -> list[dict]:
 
 
 def spectrum_table(song) -> pd.DataFrame:
-    """Per level: explained variance of PC1–3 and how many components reach 90%."""
-    rows = []
-    for k, (emb, spec) in enumerate(zip(song.level_emb, level_spectra(song.key, song))):
-        r = spec["explained_ratio"]
-        rows.append({"Level": k, "Dim": emb.shape[-1], "Points": emb.shape[0] * emb.shape[1],
-                     "PC1 %": round(100 * float(r[0]), 1) if len(r) > 0 else None,
-                     "PC2 %": round(100 * float(r[1]), 1) if len(r) > 1 else None,
-                     "PC3 %": round(100 * float(r[2]), 1) if len(r) > 2 else None,
-                     "Components for 90%": spec["n90"]})
-    return pd.DataFrame(rows).set_index("Level")
+    """Per level: explained variance of PC1–3, components reaching 90% and effective rank."""
+    return pd.DataFrame(spectrum_rows(song.config, song.level_emb, level_spectra(song.key, song))).set_index("Level")
 
 
-def _window_visibility(mask: np.ndarray, g: int) -> np.ndarray:
-    """Share of each level-g patch's finest patches that are masked."""
-    gf = int(round(np.sqrt(mask.size)))
-    hidden = (~mask).reshape(gf, gf).astype(np.float32)
-    f = gf // g
-    return hidden.reshape(g, f, g, f).mean(axis=(1, 3)).reshape(-1)
+def _window_visibility(mask: np.ndarray, grid: tuple[int, int], finest: tuple[int, int]) -> np.ndarray:
+    """Share of each patch's finest patches that are masked, for a level with (rows, cols) `grid`."""
+    (gr, gc), (fr, fc) = grid, finest
+    hidden = (~mask).reshape(fr, fc).astype(np.float32)
+    return hidden.reshape(gr, fr // gr, gc, fc // gc).mean(axis=(1, 3)).reshape(-1)
 
 
 @st.cache_resource(max_entries=48, show_spinner=False)
 def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, selected: tuple, _song, _res):
-    """(2-D figure, 3-D figure or None, explained-variance figure, drawn point -> (window*N + patch) index)."""
+    """(2-D figure, 3-D figure or None, explained-variance figure); each point carries (window, patch, level)."""
     song, res = _song, _res
     grids = song.grids
     emb = song.level_emb[level]
@@ -100,6 +88,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     coords = pca.transform(emb.reshape(-1, D)[idx])
     hover = _hover(meta, idx, spbar)
     highlight = np.isin(idx, keep)
+    point_data = np.stack([meta["window"][idx], meta["patch"][idx], np.full(len(idx), level)], axis=1)
     if selected:  # a selected patch replaces the current window as the emphasised point
         sel_w, sel_n = selected
         keep_sel = np.flatnonzero(idx == sel_w * N + sel_n)
@@ -108,13 +97,15 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
             highlight[keep_sel] = True
     if mode == "Visible / masked (this window)":
         win = pca.transform(res.masked_emb[level])
-        share = _window_visibility(res.mask, grids[level])
+        share = _window_visibility(res.mask, grids[level], grids[-1])
         cats = np.where(share == 0, 1, np.where(share >= 1, 3, 2))
         coords = np.concatenate([coords, win])
         color = np.concatenate([np.zeros(len(idx), dtype=int), cats])
         names = {0: "other windows (unmasked)", 1: "this window: visible", 2: "this window: partly masked",
                  3: "this window: masked"}
         hover = hover + [f"this window (masked input) · patch {i}" for i in range(len(win))]
+        point_data = np.concatenate([point_data, np.stack([np.full(len(win), cur_w), np.arange(len(win)),
+                                                           np.full(len(win), level)], axis=1)])
         kw = dict(categorical=True, category_names=names, highlight=None)
     elif mode == "Non-empty / empty":
         color = meta["non_empty"][idx]
@@ -126,16 +117,17 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         color = meta["bar"][idx]
         kw = dict(categorical=False, highlight=highlight)
     label = mode.split(" (")[0]
-    title = f"Level {level} ({grids[level]}×{grids[level]}, dim {D}): {W * N:,} patch embeddings" + \
+    title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D}): {W * N:,} patch embeddings" + \
             (f", {len(idx):,} drawn" if len(idx) < W * N else "")
-    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, **kw)
+    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, point_data=point_data, **kw)
     if level == 0 and mode != "Visible / masked (this window)":
         order = np.argsort(meta["bar"][idx])
         f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
                                   line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
-    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 else None
+    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, point_data=point_data, **kw) \
+        if D >= 3 else None
     fv = explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
-    return f2, f3, fv, idx
+    return f2, f3, fv
 
 
 def umap_available() -> bool:
@@ -164,24 +156,23 @@ def _spectrum_figure(song_key: tuple, _song):
     return spectrum_plot(level_spectra(song_key, _song), title="Singular value spectrum per level", grids=grids)
 
 
-def render(song, res, keys: tuple, sel=None) -> None:
+def render(song, res, sel=None) -> None:
     """Level picker, colour picker, 2-D and 3-D PCA and explained variance (UMAP on request)."""
     st.subheader("Embeddings (PCA over all windows of the piece)")
     L = len(song.level_emb)
     grids = song.grids
     c1, c2 = st.columns([3, 2])
-    level = c1.radio("Level", list(range(L)), format_func=lambda k: f"{k} · {grids[k]}×{grids[k]}",
-                     horizontal=True, key="pca_level", index=min(3, L - 1))
-    mode = c2.selectbox("Colour by", COLOR_MODES, key="pca_color")
+    level = c1.radio("Level", list(range(L)), format_func=lambda k: f"{k} · {grids[k][0]}×{grids[k][1]}",
+                     horizontal=True, key=K.PCA_LEVEL, index=min(3, L - 1))
+    mode = c2.selectbox("Colour by", COLOR_MODES, key=K.PCA_COLOR)
     cur_w = int(np.argmin(np.abs(song.starts - res.start)))
     mask_key = res.key if mode == "Visible / masked (this window)" else ()
     selected = ()
     if sel is not None and sel.level == level:
         selected = (int(np.argmin(np.abs(song.starts - sel.start))), sel.patch)
-    f2, f3, fv, idx = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, song, res)
-    st.session_state["_pca_index"] = idx
+    f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, song, res)
     a, b = st.columns(2)
-    export.chart(a, f2, width="stretch", key="pca2d", on_select="rerun", selection_mode="points")
+    export.chart(a, f2, width="stretch", key=K.PCA_CHART, on_select="rerun", selection_mode="points")
     if f3 is not None:
         export.chart(b, f3, width="stretch", key="pca3d")
     else:
@@ -194,7 +185,7 @@ def render(song, res, keys: tuple, sel=None) -> None:
     if not umap_available():
         d.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "
                   "restart the app to enable it.")
-    elif d.toggle("Show UMAP of this level (slow the first time)", key="show_umap"):
+    elif d.toggle("Show UMAP of this level (slow the first time)", key=K.SHOW_UMAP):
         export.chart(st, _umap_figure(song.key, level, song), width="stretch", key="umap_chart")
 
 

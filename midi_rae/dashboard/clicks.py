@@ -1,0 +1,109 @@
+"""Clicks in charts, acted on before the widgets are drawn (no torch needed here).
+
+Each clickable chart carries what a click means in the points themselves (customdata or axis values), so a
+click is read from Streamlit's own selection result and needs nothing from the run that drew the chart:
+the window's patch dots carry their patch index, PCA points (window, patch, level), the overview's bars
+their bar, and the similarity matrix's axes the windows' start bars.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import session
+from .session import K
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A patch: its level, the start step of its window, and its index in that level's row-major grid."""
+
+    level: int
+    start: int
+    patch: int
+
+
+def current() -> Optional[Selected]:
+    """The selection, if any."""
+    return session.selected()
+
+
+def points(key: str) -> list[dict]:
+    """The points selected in chart `key` (empty when none)."""
+    return list(session.chart_selection(key).get("points") or [])
+
+
+def boxes(key: str) -> list[dict]:
+    """The boxes dragged in chart `key` (empty when none)."""
+    return list(session.chart_selection(key).get("box") or [])
+
+
+def _custom(point: dict) -> list:
+    cd = point.get("customdata")
+    if cd is None:
+        return []
+    return list(cd) if isinstance(cd, (list, tuple)) else [cd]
+
+
+def default_select_level(n_levels: int) -> int:
+    """The level clicks select at until the person picks one: 8×8 (level 3), or the finest of fewer."""
+    return min(3, n_levels - 1)
+
+
+def select_level(n_levels: int) -> int:
+    """The level a click on the window's patch dots selects at."""
+    return min(session.selection_level(default_select_level(n_levels)), n_levels - 1)
+
+
+def apply_window_click(start: int, n_levels: int) -> None:
+    """A click on one of the patch dots over the window selects that patch at the chosen level."""
+    pts = points(K.WINDOW_CHART)
+    if session.take_click(K.WINDOW_CHART, pts):
+        cd = _custom(pts[0])
+        if cd:
+            session.select(Selected(select_level(n_levels), start, int(cd[0])))
+
+
+def apply_overview_click(max_bar: int) -> None:
+    """Move the window to a bar clicked or box-selected in the overview."""
+    pts, bxs = points(K.OVERVIEW_CHART), boxes(K.OVERVIEW_CHART)
+    bar = None
+    if pts and session.take_click(K.OVERVIEW_CHART, pts):
+        cd = _custom(pts[0])
+        bar = int(cd[0]) + 1 if cd else int(float(pts[0].get("x", 1)))
+    elif bxs and bxs[0].get("x") and session.take_click(K.OVERVIEW_CHART, bxs):
+        bar = int(float(min(bxs[0]["x"])))
+    if bar is not None:
+        session.move_window(bar, max_bar)
+
+
+def song_clicks_waiting() -> bool:
+    """Is there a click in the PCA or the similarity matrix not yet acted on?"""
+    sim = boxes(K.SIM_CHART)
+    return session.is_new_click(K.PCA_CHART, points(K.PCA_CHART)) or \
+        (session.is_new_click(K.SIM_CHART, sim) and bool(sim[0].get("x")))
+
+
+def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -> None:
+    """A PCA point selects its patch and moves the window there; a box on the similarity matrix moves the window.
+
+    `starts` are the start steps of the piece's windows (the indices PCA points carry refer to them).
+    """
+    spbar = max(steps_per_bar, 1)
+    pts = points(K.PCA_CHART)
+    if session.take_click(K.PCA_CHART, pts):
+        cd = _custom(pts[0])
+        if len(cd) >= 3 and 0 <= int(cd[0]) < len(starts):
+            w, patch, level = (int(v) for v in cd[:3])
+            session.select(Selected(level, int(starts[w]), patch))
+            session.move_window(int(starts[w]) // spbar + 1, max_bar)
+    bxs = boxes(K.SIM_CHART)
+    if session.take_click(K.SIM_CHART, bxs) and bxs[0].get("x"):
+        # heatmap cells report no click events; a box over a cell reports the start bars on its axes
+        xs = [float(v) for v in bxs[0]["x"]]
+        bar = (min(xs) + max(xs)) / 2
+        bars = np.asarray(starts, dtype=float) / spbar + 1
+        w = int(np.argmin(np.abs(bars - bar)))
+        session.move_window(int(starts[w]) // spbar + 1, max_bar)

@@ -1,0 +1,109 @@
+"""The model's half of the page: everything that needs torch. page.py imports this module only after the
+piece is on screen, because importing torch and timm takes seconds."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from midi_rae.checkpoint import CheckpointError, ModelBundle
+
+from . import (session, clicks, panel_compare, panel_embed, panel_listen, panel_masks, panel_probe, panel_recon, panel_roll,
+               panel_structure, selection, sidebar)
+from .loaders import Song, analyse, encode_song, load_choice
+from .session import K
+
+ANALYSES = ["Spectrum of every level", "Song structure", "Shift and transpose probe"]
+
+
+@dataclass
+class Model:
+    """A loaded checkpoint and how the page names it."""
+
+    key: str
+    label: str
+    bundle: ModelBundle
+
+
+def load(choice: sidebar.ModelChoice) -> Model:
+    """The chosen checkpoint, loaded (once per server process); raises CheckpointError."""
+    return Model(choice.key, choice.label, load_choice(choice))
+
+
+def loaded(choice: sidebar.ModelChoice) -> Model:
+    """The chosen checkpoint's model; one that fails to load is remembered with its sentence and the page
+    reruns, so the sidebar says why (and uses the shipped default in its place)."""
+    try:
+        return load(choice)
+    except CheckpointError as e:
+        if choice.key == "default":
+            raise
+        session.remember_checkpoint_failure(choice.key, str(e))
+        st.rerun()
+
+
+def song_for(model: Model, piece, roll, spb: int, semis: int) -> Song:
+    """Every window of the piece through the model's encoder (cached)."""
+    with torch.no_grad():
+        return encode_song(piece.key, model.key, spb, semis, roll, model.bundle)
+
+
+def analyses(song, res, model: Model) -> None:
+    """The deeper analyses as tabs; only the open one is computed and drawn (each costs charts and seconds)."""
+    st.subheader("Analyses")
+    tabs = st.tabs(ANALYSES, key=K.ANALYSIS_TAB, on_change="rerun")
+    with tabs[0]:
+        if tabs[0].open:
+            panel_embed.render_spectrum(song)
+    with tabs[1]:
+        if tabs[1].open:
+            panel_structure.render(song)
+    with tabs[2]:
+        if tabs[2].open:
+            panel_probe.render(song, res, model)
+
+
+def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, semis: int, view, overview_slot,
+           window_slot) -> None:
+    """Encode the piece and draw every view of it.
+
+    The overview and window slots are None when page.py has drawn them already (nothing selected);
+    otherwise they are drawn here, with the selection's neighbours and outlines.
+    """
+    with torch.no_grad():  # inference only; a context, so the setting never leaks out of the script run
+        ckpt_slot.caption(sidebar.describe(choice, model.bundle))
+        song = song_for(model, piece, roll, spb, semis)
+        cfg = song.config
+        start = (view.start_bar - 1) * roll.steps_per_bar
+        res = analyse(piece.key, model.key, spb, semis, start, view.mask, roll, model.bundle)
+        sel = selection.current()
+        rects, fam = selection.highlights(sel, res.start, cfg)
+        neighbours = selection.neighbours(song, sel) if sel is not None else None
+        if overview_slot is not None:
+            roll_key = (piece.key, spb, semis)
+            marks = [(int(r["_start"]), int(r["_size"])) for _, r in neighbours.iterrows()] \
+                if neighbours is not None else []
+            click_grid = cfg.level_grids[clicks.select_level(cfg.num_levels)]
+            panel_roll.render_overview(overview_slot, roll_key, roll, res.start, res.image.shape[1], marks)
+            panel_roll.render_window(window_slot, roll_key, roll, res.start, res.image.shape[1], rects, click_grid)
+        # Sections are laid out in reading order but filled most-expensive-to-draw first: the PCA plots
+        # (a WebGL scene) then reach the browser while the server still builds the rest.
+        sel_box, masks_box, recon_box, listen_box, embed_box = (st.container() for _ in range(5))
+        with embed_box:
+            panel_embed.render(song, res, sel)
+        with sel_box:
+            selection.render(song, res, neighbours)
+        with masks_box:
+            panel_masks.render(song, res, fam)
+        pitch_range = panel_roll.pitch_view(roll)
+        with recon_box:
+            panel_recon.render(res, pitch_range)
+        with listen_box:
+            panel_listen.render(song, res, spb)
+        analyses(song, res, model)
+        if choice_b is not None:
+            model_b = loaded(choice_b)
+            song_b = song_for(model_b, piece, roll, spb, semis)
+            res_b = analyse(piece.key, model_b.key, spb, semis, start, view.mask, roll, model_b.bundle)
+            panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range)

@@ -1,0 +1,108 @@
+"""The piece page: `main()` lays it out; one module per panel.
+
+The page is drawn in two halves. The first needs no torch: the sidebar, the header and the piano-roll
+overview, read from the MIDI file and the checkpoint's header. The second (model_views) imports torch
+and timm, loads the model and draws every view of it. A new visitor so sees the piece at once, and the
+browser sets up its charting library while the server is still importing.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from midi_rae.config import ModelConfig
+from midi_rae.pianoroll import MidiError
+
+from . import clicks, export, panel_roll, selection, session, sidebar
+from .sources import load_roll
+
+
+def header(piece, roll, label: str, n_levels: int) -> None:
+    """Title line and a one-line summary of piece and model."""
+    st.markdown("### midi-rae explorer")
+    st.caption(f"**{piece.name}** · {roll.n_notes:,} notes · {roll.bars:.1f} bars of "
+               f"{roll.time_signature[0]}/{roll.time_signature[1]} · {roll.duration_s:.0f} s · "
+               f"{roll.tempo_bpm:.0f} BPM · {roll.steps_per_beat} steps per beat — model: {label} "
+               f"({n_levels} levels)")
+
+
+def _model_views():
+    """The torch half of the page (imported only once the piece is on screen: torch and timm take seconds)."""
+    from . import model_views
+
+    return model_views
+
+
+def _loaded(choice):
+    """The chosen checkpoint's model (a failure reruns the page with its sentence in the sidebar)."""
+    return _model_views().loaded(choice)
+
+
+def _piece_roll(piece, spb: int, semis: int):
+    """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
+
+    A bad file's sentence is shown as an error once, on the run it arrives; later actions keep a quiet note
+    (the file stays in the uploader until removed, and is not read again).
+    """
+    failed = session.piece_failure(f"{piece.key}:{spb}")
+    if failed is None:
+        try:
+            roll = load_roll(piece.key, piece.data, spb, semis, piece.name)
+            session.accept_piece(piece)
+            return piece, roll
+        except MidiError as e:
+            session.remember_piece_failure(f"{piece.key}:{spb}", str(e))
+            st.error(f"{piece.name} could not be opened. {e}")
+    fallback = session.last_good_piece()
+    if fallback is None or fallback.key == piece.key:
+        if failed is not None:
+            st.error(f"{piece.name} could not be opened. {failed}")
+        st.stop()
+    note = f"Still showing {fallback.name}."
+    if failed is not None:
+        note = f"{piece.name} could not be opened; still showing {fallback.name}. Remove the file to dismiss this."
+    st.caption(note)
+    return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name)
+
+
+def main() -> None:
+    """Sidebar first (each section returns its parameters), then the panels top to bottom."""
+    st.set_page_config(page_title="midi-rae explorer", page_icon="🎹", layout="wide")
+    choice, ckpt_slot = sidebar.checkpoint_section()
+    piece = sidebar.piece_section()
+    if piece is None:
+        st.info("Drop a MIDI file in the sidebar to begin.")
+        return
+    config, meta = choice.config, choice.meta
+    if not config:  # an original-format file keeps its settings inside its pickle: load it to read them
+        model = _loaded(choice)
+        config, meta = model.bundle.config, model.bundle.meta
+    mcfg = ModelConfig.from_dict(config)
+    spb, semis = sidebar.time_section(config)
+    piece, roll = _piece_roll(piece, spb, semis)
+
+    bars = roll.steps_per_bar
+    n_start_bars = max(1, -(-roll.steps // max(bars, 1)))
+    # clicks from the previous run move the window or select a patch before the widgets are drawn
+    clicks.apply_overview_click(n_start_bars)
+    clicks.apply_window_click((session.window_bar() - 1) * bars, mcfg.num_levels)
+    if clicks.song_clicks_waiting() or selection.neighbour_click_waiting():
+        song = _model_views().song_for(_loaded(choice), piece, roll, spb, semis)
+        clicks.apply_song_clicks(song.starts, bars, n_start_bars)
+        selection.apply_neighbour_click(song, bars, n_start_bars)
+    view = sidebar.view_section(n_start_bars, config, meta)
+    choice_b = sidebar.compare_section()
+
+    header(piece, roll, choice.label, mcfg.num_levels)
+    export.start_run()
+    st.subheader("Piano roll")
+    overview, window = st.empty(), st.empty()
+    if clicks.current() is None:  # nothing selected, so nothing to outline or mark: draw the piece now
+        start, width = (view.start_bar - 1) * bars, mcfg.window_steps
+        click_grid = mcfg.level_grids[clicks.select_level(mcfg.num_levels)]
+        panel_roll.render_overview(overview, (piece.key, spb, semis), roll, start, width, [])
+        panel_roll.render_window(window, (piece.key, spb, semis), roll, start, width, [], click_grid)
+        overview = window = None
+    views = _model_views()
+    model = _loaded(choice)
+    views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window)
+    export.render(f"{piece.name} — {model.label}")

@@ -1,0 +1,200 @@
+"""Every session-state key of the dashboard, and the only code that reads or writes them.
+
+Widget keys are named here so that the code placing a widget and the code acting on it before the widget
+is drawn (a click that moves the window, say) agree on one name. Anything the page remembers between
+runs (the selection, failed checkpoints, the last good piece) is read and written through the functions
+below, so each has one writer.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import streamlit as st
+
+
+class K:
+    """Session-state keys: widgets first, then what the page remembers."""
+
+    # widgets
+    CKPT_SOURCE = "ckpt_source"
+    CKPT_UPLOAD = "ckpt_upload"
+    DEC_UPLOAD = "dec_upload"
+    CKPT_FILE = "ckpt_file"
+    B_SOURCE = "b_source"
+    MIDI_UPLOAD = "midi_upload"
+    EXAMPLE = "example"
+    TRANSPOSE = "transpose"
+    WINDOW_BAR = "window_bar"
+    MASK_RATIO = "mask_ratio"
+    EMPTY_MASK_RATIO = "empty_mask_ratio"
+    MASK_SEED = "mask_seed"
+    SELECT_LEVEL = "select_level"
+    PCA_LEVEL = "pca_level"
+    PCA_COLOR = "pca_color"
+    SHOW_UMAP = "show_umap"
+    SIM_LEVEL = "sim_level"
+    PROBE_READING = "probe_reading"
+    ANALYSIS_TAB = "analysis_tab"
+    # charts whose clicks the page acts on
+    OVERVIEW_CHART = "overview_chart"
+    WINDOW_CHART = "window_chart"
+    PCA_CHART = "pca2d"
+    SIM_CHART = "similarity_chart"
+    # remembered between runs
+    SELECTED = "selected"
+    BAD_CHECKPOINTS = "_bad_checkpoints"
+    BAD_PIECES = "_bad_pieces"
+    LAST_GOOD_PIECE = "last_good_piece"
+    LAST_GOOD_UPLOAD = "last_good_upload"
+    PIECE_AUDIO_FOR = "piece_audio_for"
+    RUN_FIGURES = "_run_figures"
+    EXPORT_HTML = "_export_html"
+    SEEN_PREFIX = "_seen_"
+
+
+def spb_key(stored: Optional[int]) -> str:
+    """The time-resolution slider's key: one per stored resolution, so a new checkpoint resets it."""
+    return f"spb::{stored}"
+
+
+def threshold_key(stored: float) -> str:
+    """The threshold slider's key: one per checkpoint threshold, so a new checkpoint resets it."""
+    return f"threshold::{stored}"
+
+
+# ---------------------------------------------------------------- the window
+
+
+def window_bar() -> int:
+    """The bar the window starts at (1-based)."""
+    return int(st.session_state.get(K.WINDOW_BAR, 1))
+
+
+def move_window(bar: int, max_bar: Optional[int] = None) -> None:
+    """Move the window to `bar` (clamped to 1..max_bar): the one writer of the window slider's value."""
+    bar = max(int(bar), 1)
+    st.session_state[K.WINDOW_BAR] = min(bar, max_bar) if max_bar is not None else bar
+
+
+def new_mask() -> None:
+    """Next mask seed (the New mask button)."""
+    st.session_state[K.MASK_SEED] = int(st.session_state.get(K.MASK_SEED, 0)) + 1
+
+
+# ---------------------------------------------------------------- the selected patch
+
+
+def selected() -> Any:
+    """The selected patch (clicks.Selected), or None."""
+    return st.session_state.get(K.SELECTED)
+
+
+def select(sel: Any) -> None:
+    """Make `sel` the selected patch."""
+    st.session_state[K.SELECTED] = sel
+
+
+def clear_selection() -> None:
+    """Select nothing."""
+    st.session_state.pop(K.SELECTED, None)
+
+
+def selection_level(default: int) -> int:
+    """The level a click on the window's patch dots selects at."""
+    return int(st.session_state.get(K.SELECT_LEVEL, default))
+
+
+def chart_selection(key: str) -> dict:
+    """What Streamlit reports as selected in chart `key` ({} when nothing is)."""
+    state = st.session_state.get(key)
+    return (state.get("selection") or {}) if state is not None else {}
+
+
+def take_click(key: str, items: list) -> bool:
+    """True the first time a given click in chart `key` is seen (selections persist across reruns)."""
+    if not is_new_click(key, items):
+        return False
+    st.session_state[K.SEEN_PREFIX + key] = repr(items[:1])
+    return True
+
+
+def is_new_click(key: str, items: list) -> bool:
+    """Is this click in chart `key` not yet acted on?"""
+    return bool(items) and st.session_state.get(K.SEEN_PREFIX + key) != repr(items[:1])
+
+
+# ---------------------------------------------------------------- checkpoints and pieces
+
+
+def checkpoint_failure(key: str) -> Optional[str]:
+    """Why the checkpoint with this key could not be used, if it failed before."""
+    return st.session_state.get(K.BAD_CHECKPOINTS, {}).get(key)
+
+
+def remember_checkpoint_failure(key: str, message: str) -> None:
+    """Remember that a checkpoint failed, with its one sentence, so the page stops trying it."""
+    st.session_state.setdefault(K.BAD_CHECKPOINTS, {})[key] = message
+
+
+def piece_failure(key: str) -> Optional[str]:
+    """Why the MIDI file with this content key could not be opened, if it failed before (so it is not re-read)."""
+    return st.session_state.get(K.BAD_PIECES, {}).get(key)
+
+
+def remember_piece_failure(key: str, message: str) -> None:
+    """Remember that a MIDI file could not be opened, with its sentence."""
+    st.session_state.setdefault(K.BAD_PIECES, {})[key] = message
+
+
+def accept_piece(piece: Any) -> None:
+    """Remember the piece on screen, to fall back to if a later file is bad."""
+    st.session_state[K.LAST_GOOD_PIECE] = piece
+    if piece.uploaded:
+        st.session_state[K.LAST_GOOD_UPLOAD] = piece
+
+
+def last_good_piece() -> Any:
+    """The piece to keep showing after a bad file: the last good upload, unless an example was picked since.
+
+    Dropping a file onto the uploader first runs the page once with no file in it, which shows the example;
+    so the last good piece alone would lose the upload the user was looking at.
+    """
+    return st.session_state.get(K.LAST_GOOD_UPLOAD) or st.session_state.get(K.LAST_GOOD_PIECE)
+
+
+def forget_upload() -> None:
+    """An example was picked: stop falling back to the last upload."""
+    st.session_state.pop(K.LAST_GOOD_UPLOAD, None)
+
+
+def piece_audio_wanted(song_key: tuple) -> bool:
+    """Has the whole piece's audio been asked for (it stays rendered for that piece)?"""
+    return st.session_state.get(K.PIECE_AUDIO_FOR) == song_key
+
+
+def want_piece_audio(song_key: tuple) -> None:
+    """Remember that the whole piece's audio was asked for."""
+    st.session_state[K.PIECE_AUDIO_FOR] = song_key
+
+
+# ---------------------------------------------------------------- the HTML export
+
+
+def run_figures() -> list:
+    """(chart key, figure) of every chart drawn in this run."""
+    return st.session_state.setdefault(K.RUN_FIGURES, [])
+
+
+def reset_run_figures() -> None:
+    """Forget the previous run's charts."""
+    st.session_state[K.RUN_FIGURES] = []
+
+
+def export_html() -> Optional[bytes]:
+    """The prepared HTML export, if any."""
+    return st.session_state.get(K.EXPORT_HTML)
+
+
+def set_export_html(data: bytes) -> None:
+    """Keep the prepared HTML export for its download button."""
+    st.session_state[K.EXPORT_HTML] = data
