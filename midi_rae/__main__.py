@@ -1,234 +1,210 @@
-"""The command line: python -m midi_rae {inspect, train, corpus, bench, report}."""
+"""The command line: python -m midi_rae {inspect, train, corpus, evaluate, bench, report, app, fuzz}.
+
+Conventions, the same in every command:
+- building the parsers imports no torch, numpy or plotly: `--help` of every command answers at once;
+- every argument has help text;
+- a usage error (a malformed or out-of-range argument) prints one line `error: ...` on stderr and exits 2;
+- a runtime error a person can cause (a missing or unreadable file, a bad checkpoint, a missing extra) prints
+  one line `error: ...` on stderr and exits 1; tracebacks are left for bugs.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import sys
-import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, NoReturn, Optional
+
+from . import __version__
+from .inspect import _print_inspect, inspect_file  # noqa: F401 (torch-free module; re-exported for old callers)
+from .train_config import ConfigError, add_arguments as add_train_arguments
+
+USAGE, RUNTIME = 2, 1
+
+# what `midi-rae app` passes to streamlit unless the command line names the same option (streamlit reads
+# .streamlit/config.toml only from the working directory or ~/.streamlit, so an installed package says it here)
+STREAMLIT_DEFAULTS = {
+    "server.maxUploadSize": "64",
+    "server.headless": "true",
+    "server.runOnSave": "false",
+    "server.fileWatcherType": "none",
+    "browser.gatherUsageStats": "false",
+    "client.toolbarMode": "viewer",
+    "client.showErrorDetails": "none",
+    "theme.base": "light",
+    "theme.primaryColor": "#2c7fb8",
+}
 
 
-def _die(msg: str, code: int = 2) -> None:
-    print(f"error: {msg}", file=sys.stderr)
+def _die(msg: str, code: int = USAGE) -> NoReturn:
+    print("error: " + " ".join(str(msg).split()), file=sys.stderr)
     raise SystemExit(code)
 
 
-def _round(v):
-    if isinstance(v, float):
-        return None if math.isnan(v) else round(v, 4)
-    if isinstance(v, dict):
-        return {k: _round(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_round(x) for x in v]
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error convention: one `error: ...` line on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        _die(f"{self.prog}: {message} (see '{self.prog} --help')", USAGE)
+
+
+# ---------------------------------------------------------------- argument types (checked at parse time: exit 2)
+
+def _ratio(s: str) -> float:
+    v = _finite(s)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"{s} is not between 0 and 1")
     return v
 
 
-def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
-                 mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
-                 steps_per_beat: Optional[int] = None, threshold: Optional[float] = None) -> dict:
-    """Per-level statistics and reconstruction scores of one MIDI file under one checkpoint."""
-    from .analysis import encode_levels, level_stats, masks_for, reconstruct_probs, reconstruction_metrics
-    from .checkpoint import load_model
-    from .pianoroll import midi_to_roll, windows
-
-    t0 = time.perf_counter()
-    bundle = load_model(checkpoint, decoder=decoder)
-    spb = steps_per_beat or bundle.config.get("steps_per_beat") or 4
-    roll = midi_to_roll(midi, steps_per_beat=spb)
-    x, starts = windows(roll, width=bundle.encoder.grid_size[1] * bundle.encoder.patch_w)
-    embs, nes = encode_levels(bundle.encoder, x)
-    stats = level_stats(nes)
-    levels = []
-    for k, (e, st) in enumerate(zip(embs, stats)):
-        g = int(round(math.sqrt(e.shape[1])))
-        levels.append({"level": k, "grid": [g, g], "dim": int(e.shape[2]),
-                       "patch": [bundle.encoder.grid_size[0] * bundle.encoder.patch_h // g,
-                                 bundle.encoder.grid_size[1] * bundle.encoder.patch_w // g],
-                       "non_empty_mean": st["mean"] / 100, "non_empty_std": st["std"] / 100,
-                       "non_empty_min": st["min"] / 100, "non_empty_max": st["max"] / 100})
-    emr = bundle.config.get("empty_mask_ratio", 0.05) if empty_mask_ratio is None else empty_mask_ratio
-    recon = None
-    if bundle.decoder is not None:
-        thr = threshold if threshold is not None else float(bundle.meta.get("threshold", 0.5))
-        mask = masks_for(bundle.encoder, x, mask_ratio, emr, seed)
-        probs = reconstruct_probs(bundle, x, mask)
-        m = reconstruction_metrics(x, probs, mask, thr, bundle.encoder.grid_size,
-                                   (bundle.encoder.patch_h, bundle.encoder.patch_w))
-        plain = reconstruction_metrics(x, reconstruct_probs(bundle, x, None), mask, thr, bundle.encoder.grid_size,
-                                       (bundle.encoder.patch_h, bundle.encoder.patch_w))["all_raw"]
-        keep = ("precision", "recall", "f1", "specificity")
-        recon = {"mask_ratio": mask_ratio, "empty_mask_ratio": emr, "seed": seed, "threshold": thr,
-                 "masked_patches": int((~mask).sum()), "patches": int(mask.numel()),
-                 "masked": {k: m["masked"][k] for k in keep}, "all": {k: m["all"][k] for k in keep},
-                 "unmasked": {k: plain[k] for k in keep}}
-    return _round({"file": str(midi), "checkpoint": bundle.source, "steps_per_beat": spb,
-                   "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
-                            "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
-                   "windows": int(len(x)), "levels": levels, "reconstruction": recon,
-                   "seconds": time.perf_counter() - t0})
-
-
-def _print_inspect(r: dict) -> None:
-    ro = r["roll"]
-    print(f"{r['file']}: {ro['notes']} notes, {ro['bars']:.1f} bars, {ro['duration_s']:.1f} s, "
-          f"{r['windows']} windows of 128 steps ({r['steps_per_beat']} steps/beat)")
-    print(f"checkpoint: {r['checkpoint']}")
-    print(f"{'level':>5} {'grid':>7} {'patch':>9} {'dim':>5} {'non-empty mean':>15} {'std':>6} {'min':>6} {'max':>6}")
-    for lv in r["levels"]:
-        g, p = lv["grid"], lv["patch"]
-        print(f"{lv['level']:>5} {f'{g[0]}x{g[1]}':>7} {f'{p[0]}x{p[1]}':>9} {lv['dim']:>5} "
-              f"{lv['non_empty_mean'] * 100:>14.1f}% {lv['non_empty_std'] * 100:>5.1f}% "
-              f"{lv['non_empty_min'] * 100:>5.1f}% {lv['non_empty_max'] * 100:>5.1f}%")
-    rec = r["reconstruction"]
-    if rec is None:
-        print("no decoder in this checkpoint: reconstruction skipped (pass --decoder FILE)")
-    else:
-        print(f"reconstruction at mask ratio {rec['mask_ratio']} (empty {rec['empty_mask_ratio']}), seed {rec['seed']}, "
-              f"threshold {rec['threshold']}: {rec['masked_patches']} of {rec['patches']} patches masked")
-        for name in ("masked", "all", "unmasked"):
-            s = rec[name]
-            fmt = lambda v: "  n/a " if v is None else f"{v:6.3f}"  # noqa: E731
-            label = {"masked": "masked patches", "all": "all patches", "unmasked": "no masking"}[name]
-            print(f"  {label:<15} precision {fmt(s['precision'])}  recall {fmt(s['recall'])}  "
-                  f"F1 {fmt(s['f1'])}  specificity {fmt(s['specificity'])}")
-    print(f"({r['seconds']:.2f} s)")
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    """Entry point of the midi-rae command."""
-    p = argparse.ArgumentParser(prog="midi-rae", description="Look inside hierarchical Swin V2 piano-roll autoencoders.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    pi = sub.add_parser("inspect", help="per-level statistics and reconstruction scores of a MIDI file")
-    pi.add_argument("file")
-    pi.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
-    pi.add_argument("--decoder", default=None, help="a separate decoder checkpoint")
-    pi.add_argument("--mask-ratio", type=float, default=0.5)
-    pi.add_argument("--empty-mask-ratio", type=float, default=None)
-    pi.add_argument("--seed", type=int, default=0)
-    pi.add_argument("--steps-per-beat", type=int, default=None,
-                    help="time resolution (default: the checkpoint's, or 4 for original-format checkpoints)")
-    pi.add_argument("--threshold", type=float, default=None, help="binarization threshold (default: the checkpoint's)")
-    pi.add_argument("--json", action="store_true", help="print one JSON object")
-
-    pt = sub.add_parser("train", help="train an encoder + decoder on a folder of MIDI files")
-    from .train import add_arguments
-    add_arguments(pt)
-
-    pc = sub.add_parser("corpus", help="write the music21 corpus as MIDI files (needs the 'train' extra)")
-    pc.add_argument("--out", required=True)
-    pc.add_argument("--collections", nargs="*", default=None, help="e.g. bach palestrina (default: all)")
-    pc.add_argument("--limit", type=int, default=None, help="at most this many corpus files, spread over collections")
-    pc.add_argument("--jobs", type=int, default=1)
-    pc.add_argument("--max-per-file", type=int, default=40, help="scores taken from a multi-tune file")
-
-    pe = sub.add_parser("evaluate", help="reconstruction F1 (unmasked and masked) over MIDI files or folders")
-    pe.add_argument("paths", nargs="+", help="MIDI files or folders (searched recursively)")
-    pe.add_argument("--checkpoint", default=None)
-    pe.add_argument("--decoder", default=None)
-    pe.add_argument("--mask-ratio", type=float, default=0.5)
-    pe.add_argument("--max-windows", type=int, default=2000)
-    pe.add_argument("--only", default=None, help="a text file of file names to keep (e.g. a run's held-out list)")
-    pe.add_argument("--json", action="store_true")
-
-    pb = sub.add_parser("bench", help="time the core on a long synthetic piece (speed and memory)")
-    pb.add_argument("--checkpoint", default=None)
-    pb.add_argument("--minutes", type=float, default=10.0, help="length of the synthetic piece")
-    pb.add_argument("--json", action="store_true")
-
-    pr = sub.add_parser("report", help="one self-contained HTML report of a MIDI file under a checkpoint")
-    pr.add_argument("file")
-    pr.add_argument("-o", "--out", required=True, help="the HTML file to write")
-    pr.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
-    pr.add_argument("--decoder", default=None, help="a separate decoder checkpoint")
-    pr.add_argument("--mask-ratio", type=float, default=0.5)
-    pr.add_argument("--empty-mask-ratio", type=float, default=None)
-    pr.add_argument("--seed", type=int, default=0)
-    pr.add_argument("--start-bar", type=int, default=1, help="first bar of the window studied in detail")
-    pr.add_argument("--steps-per-beat", type=int, default=None)
-    pr.add_argument("--threshold", type=float, default=None)
-
-    a = p.parse_args(argv)
-    if a.cmd == "inspect":
-        return _cmd_inspect(a)
-    if a.cmd == "train":
-        from .train import config_from_args, train
-        train(config_from_args(a))
-        return 0
-    if a.cmd == "corpus":
-        from .corpus import export_corpus
-        print(json.dumps(export_corpus(a.out, a.collections, a.limit, a.jobs, a.max_per_file)))
-        return 0
-    if a.cmd == "evaluate":
-        return _cmd_evaluate(a)
-    if a.cmd == "bench":
-        from .bench import main as bench_main
-        bench_main(a.checkpoint, a.minutes, a.json)
-        return 0
-    if a.cmd == "report":
-        return _cmd_report(a)
-    return 2
-
-
-def _cmd_evaluate(a: argparse.Namespace) -> int:
-    import torch
-
-    from .checkpoint import CheckpointError, load_model
-    from .train import evaluate, find_midi_files, fixed_windows, load_rolls
-
-    files: list[Path] = []
-    for p in map(Path, a.paths):
-        files += find_midi_files(p) if p.is_dir() else [p]
-    if a.only:
-        keep = set(Path(a.only).read_text().split())
-        files = [f for f in files if f.name in keep]
-    if not files:
-        _die("no MIDI files to evaluate.", 1)
+def _finite(s: str) -> float:
     try:
-        bundle = load_model(a.checkpoint, decoder=a.decoder)
-    except CheckpointError as e:
-        _die(str(e), 1)
-    if bundle.decoder is None:
-        _die("this checkpoint has no decoder, so there is nothing to evaluate.", 1)
-    rolls, names = load_rolls(files, bundle.config.get("steps_per_beat") or 4, 1, show=False)
-    x = fixed_windows(rolls, a.max_windows)
-    class _Dec(torch.nn.Module):  # reconstruct() handles both decoder kinds
-        def forward(self, out):
-            return bundle.reconstruct(out)
-
-    r = evaluate(bundle.encoder, _Dec(), x, a.mask_ratio, bundle.config.get("empty_mask_ratio", 0.05), bundle.device)
-    r.update(files=len(files), readable=len(rolls))
-    if a.json:
-        print(json.dumps(r))
-    else:
-        print(f"{len(rolls)} pieces, {r['windows']} windows; threshold {r['threshold']}")
-        print(f"  unmasked      F1 {r['plain']['f1']:.4f}  precision {r['plain']['precision']:.4f}  recall {r['plain']['recall']:.4f}")
-        print(f"  masked ({a.mask_ratio})  F1 {r['masked']['f1']:.4f}  precision {r['masked']['precision']:.4f}  recall {r['masked']['recall']:.4f}")
-        print(f"  bridge baseline on the same masked pixels: F1 {r['bridge_baseline_masked_f1']:.4f}")
-    return 0
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{s} is not a finite number")
+    return v
 
 
-def _check_ratios(a: argparse.Namespace) -> None:
-    if not 0 <= a.mask_ratio <= 1:
-        _die("--mask-ratio must lie between 0 and 1.")
-    if a.empty_mask_ratio is not None and not 0 <= a.empty_mask_ratio <= 1:
-        _die("--empty-mask-ratio must lie between 0 and 1.")
+def _positive(s: str) -> float:
+    v = _finite(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{s} is not a positive number")
+    return v
+
+
+def _int_at_least(lo: int, hi: Optional[int] = None) -> Callable[[str], int]:
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+        if v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"{s} is not in {lo}..{hi}" if hi is not None else f"{s} is less than {lo}")
+        return v
+    parse.__name__ = "int"
+    return parse
+
+
+_ratio.__name__ = _positive.__name__ = "float"
+
+
+# ---------------------------------------------------------------- parsers
+
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default=None, metavar="P", help="checkpoint file (default: the shipped one)")
+    p.add_argument("--decoder", default=None, metavar="P", help="a separate decoder checkpoint")
+
+
+def _mask_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mask-ratio", type=_ratio, default=0.5, metavar="R",
+                   help="share of non-empty patches masked, in [0, 1] (default: %(default)s)")
+    p.add_argument("--empty-mask-ratio", type=_ratio, default=None, metavar="E",
+                   help="share of empty patches masked, in [0, 1] (default: the checkpoint's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random mask (default: %(default)s)")
+    p.add_argument("--steps-per-beat", type=_int_at_least(1, 48), default=None, metavar="N",
+                   help="time resolution (default: the checkpoint's, or 4 for original-format checkpoints)")
+    p.add_argument("--threshold", type=_ratio, default=None, metavar="T",
+                   help="binarization threshold in [0, 1] (default: the checkpoint's)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; imports nothing heavy."""
+    p = _Parser(prog="midi-rae", description="Look inside hierarchical Swin V2 piano-roll autoencoders.")
+    p.add_argument("--version", action="version", version=f"midi-rae {__version__}", help="print the version and exit")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    pi = sub.add_parser("inspect", help="per-level statistics and reconstruction scores of a MIDI file",
+                        description="Per-level statistics and reconstruction scores of a MIDI file under a checkpoint.")
+    pi.add_argument("file", help="a .mid/.midi file")
+    _model_arguments(pi)
+    _mask_arguments(pi)
+    pi.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    pt = sub.add_parser("train", help="train an encoder + decoder on a folder of MIDI files",
+                        description="Train an encoder + decoder on a folder of MIDI files (runs on CPU or CUDA, "
+                                    "alone or under torchrun).")
+    add_train_arguments(pt)
+
+    pc = sub.add_parser("corpus", help="write the music21 corpus as MIDI files (needs the 'train' extra)",
+                        description="Write the music21 corpus as MIDI files "
+                                    "(needs music21: pip install 'midi-rae-explorer[train]').")
+    pc.add_argument("--out", required=True, metavar="DIR", help="folder to write the MIDI files to")
+    pc.add_argument("--collections", nargs="*", default=None, metavar="NAME",
+                    help="e.g. bach palestrina (default: all)")
+    pc.add_argument("--limit", type=_int_at_least(1), default=None, metavar="N",
+                    help="at most this many corpus files, spread over collections")
+    pc.add_argument("--jobs", type=_int_at_least(1), default=1, metavar="N",
+                    help="worker processes (default: %(default)s)")
+    pc.add_argument("--max-per-file", type=_int_at_least(1), default=40, metavar="N",
+                    help="scores taken from a multi-tune file (default: %(default)s)")
+
+    pe = sub.add_parser("evaluate", help="reconstruction F1 (unmasked and masked) over MIDI files or folders",
+                        description="Reconstruction F1 (unmasked and masked) over MIDI files or folders.")
+    pe.add_argument("paths", nargs="+", metavar="PATH", help="MIDI files or folders (searched recursively)")
+    _model_arguments(pe)
+    pe.add_argument("--mask-ratio", type=_ratio, default=0.5, metavar="R",
+                    help="share of non-empty patches masked, in [0, 1] (default: %(default)s)")
+    pe.add_argument("--max-windows", type=_int_at_least(1), default=2000, metavar="N",
+                    help="score at most this many windows (default: %(default)s)")
+    pe.add_argument("--only", default=None, metavar="FILE",
+                    help="a text file of file names to keep (e.g. a run's held-out list)")
+    pe.add_argument("--split", choices=("all", "test", "validation"), default="all",
+                    help="keep only the files of the checkpoint's recorded test or validation split "
+                         "(default: %(default)s)")
+    pe.add_argument("--threshold", type=_ratio, default=None, metavar="T",
+                    help="binarization threshold (default: the checkpoint's, chosen on validation, else 0.5)")
+    pe.add_argument("--json", action="store_true", help="print one JSON object")
+
+    pb = sub.add_parser("bench", help="time the core on a long synthetic piece (speed and memory)",
+                        description="Time the core on a long synthetic piece (speed and memory).")
+    pb.add_argument("--checkpoint", default=None, metavar="P", help="checkpoint file (default: the shipped one)")
+    pb.add_argument("--minutes", type=_positive, default=10.0, metavar="M",
+                    help="length of the synthetic piece in minutes, above 0 (default: %(default)s)")
+    pb.add_argument("--json", action="store_true", help="print one JSON object")
+
+    pr = sub.add_parser("report", help="one self-contained HTML report of a MIDI file under a checkpoint",
+                        description="One self-contained HTML report of a MIDI file under a checkpoint.")
+    pr.add_argument("file", help="a .mid/.midi file")
+    pr.add_argument("-o", "--out", required=True, metavar="HTML", help="the HTML file to write")
+    _model_arguments(pr)
+    _mask_arguments(pr)
+    pr.add_argument("--start-bar", type=_int_at_least(1), default=1, metavar="N",
+                    help="first bar of the window studied in detail (default: %(default)s)")
+
+    pa = sub.add_parser("app", help="start the Streamlit dashboard",
+                        description="Start the Streamlit dashboard (python -m streamlit run .../dashboard/main.py). "
+                                    "Arguments go to streamlit run; those after -- go to the page, e.g. "
+                                    "midi-rae app --server.port 8600 -- --checkpoints /path/to/ckpts")
+    pa.add_argument("streamlit_args", nargs=argparse.REMAINDER, metavar="ARG",
+                    help="options for streamlit run (e.g. --server.port 8600), then -- and the page's own options")
+
+    pf = sub.add_parser("fuzz", help="mutate real MIDI files and report crashes, slow inputs and peak memory",
+                        description="Mutate real MIDI files and report crashes, slow inputs and peak memory.")
+    pf.add_argument("paths", nargs="*", metavar="PATH", help="MIDI files or folders to mutate (default: the examples)")
+    pf.add_argument("--count", type=_int_at_least(1), default=10000, metavar="N",
+                    help="mutated inputs to try (default: %(default)s)")
+    pf.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    pf.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+# ---------------------------------------------------------------- commands
+
+def _need_file(path: Optional[str], what: str = "") -> None:
+    if path is not None and not Path(path).exists():
+        _die(f"{what}{path} does not exist.", RUNTIME)
 
 
 def _cmd_inspect(a: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
-    from .pianoroll import MidiError
-
-    _check_ratios(a)
-    try:
-        r = inspect_file(a.file, a.checkpoint, a.decoder, a.mask_ratio, a.empty_mask_ratio, a.seed,
-                         a.steps_per_beat, a.threshold)
-    except (MidiError, CheckpointError) as e:
-        _die(str(e), 1)
-    except FileNotFoundError as e:
-        _die(f"{e.filename} does not exist.", 1)
+    _need_file(a.file)
+    _need_file(a.checkpoint, "--checkpoint ")
+    _need_file(a.decoder, "--decoder ")
+    r = inspect_file(a.file, a.checkpoint, a.decoder, a.mask_ratio, a.empty_mask_ratio, a.seed,
+                     a.steps_per_beat, a.threshold)
     if a.json:
         print(json.dumps(r))
     else:
@@ -236,22 +212,179 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(a: argparse.Namespace) -> int:
-    from .checkpoint import CheckpointError
-    from .pianoroll import MidiError
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .train_config import config_from_args
 
-    _check_ratios(a)
-    from .report import write_report
     try:
-        out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,
-                           empty_mask_ratio=a.empty_mask_ratio, seed=a.seed, start_bar=a.start_bar,
-                           steps_per_beat=a.steps_per_beat, threshold=a.threshold)
-    except (MidiError, CheckpointError) as e:
-        _die(str(e), 1)
-    except FileNotFoundError as e:
-        _die(f"{e.filename} does not exist.", 1)
+        cfg = config_from_args(a)
+    except ConfigError as e:
+        _die(str(e), USAGE if e.usage else RUNTIME)
+    if not Path(cfg.midi_dir).is_dir():
+        _die(f"--midi-dir {cfg.midi_dir} is not a folder.", RUNTIME)
+    from .train import train
+
+    train(cfg)
+    return 0
+
+
+def _cmd_corpus(a: argparse.Namespace) -> int:
+    if importlib.util.find_spec("music21") is None:
+        _die("the corpus command needs music21, which is not installed: pip install 'midi-rae-explorer[train]'.",
+             RUNTIME)
+    from .corpus import export_corpus
+
+    print(json.dumps(export_corpus(a.out, a.collections, a.limit, a.jobs, a.max_per_file)))
+    return 0
+
+
+def _check_evaluate(a: argparse.Namespace) -> None:
+    for p in a.paths:
+        _need_file(p)
+    _need_file(a.checkpoint, "--checkpoint ")
+    _need_file(a.decoder, "--decoder ")
+    if a.only is not None and not Path(a.only).is_file():
+        _die(f"--only {a.only} does not exist.", RUNTIME)
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    """Score a checkpoint on MIDI files at its stored validation threshold (or --threshold); no tuning here."""
+    _check_evaluate(a)
+    from .checkpoint import load_model
+    from .evaluation import evaluate_files, select_files
+
+    bundle = load_model(a.checkpoint, decoder=a.decoder)
+    if bundle.decoder is None:
+        _die("this checkpoint has no decoder, so there is nothing to evaluate.", RUNTIME)
+    try:
+        files = select_files(a.paths, a.split, bundle.meta, a.only)
+        if not files:
+            _die("no MIDI files to evaluate" + ("" if a.split == "all" else f" in the checkpoint's {a.split} split")
+                 + ".", RUNTIME)
+        r = evaluate_files(bundle, files, a.threshold, a.mask_ratio, a.max_windows)
+    except ValueError as e:
+        _die(str(e), RUNTIME)
+    r = {"checkpoint": bundle.source, "split": a.split, **r}
+    if a.json:
+        print(json.dumps(r))
+        return 0
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    source = {"checkpoint": "the checkpoint's, chosen on validation", "argument": "from --threshold",
+              "default": "the default; the checkpoint stores none"}[r["threshold_source"]]
+    print(f"{r['readable']} of {r['files']} files read, {r['windows']} windows; threshold {r['threshold']} ({source})")
+    for key, label in (("plain", "unmasked"), ("masked", f"masked ({a.mask_ratio})")):
+        m = r[key]
+        print(f"  {label:<14} F1 {fmt(m['f1'])}  precision {fmt(m['precision'])}  recall {fmt(m['recall'])}")
+    print(f"  bridge baseline on the same masked pixels: F1 {fmt(r['bridge_baseline_masked_f1'])}")
+    return 0
+
+
+def _cmd_bench(a: argparse.Namespace) -> int:
+    _need_file(a.checkpoint, "--checkpoint ")
+    from .bench import main as bench_main
+
+    bench_main(a.checkpoint, a.minutes, a.json)
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    _need_file(a.file)
+    _need_file(a.checkpoint, "--checkpoint ")
+    _need_file(a.decoder, "--decoder ")
+    from .report import write_report
+
+    out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,
+                       empty_mask_ratio=a.empty_mask_ratio, seed=a.seed, start_bar=a.start_bar,
+                       steps_per_beat=a.steps_per_beat, threshold=a.threshold)
     print(f"wrote {out}")
     return 0
+
+
+def dashboard_script() -> Path:
+    """The Streamlit script of the installed dashboard."""
+    return Path(__file__).resolve().parent / "dashboard" / "main.py"
+
+
+def streamlit_command(args: list[str]) -> list[str]:
+    """`python -m streamlit run` of the dashboard with `args` (streamlit options, then -- and the page's options),
+    adding STREAMLIT_DEFAULTS for the options `args` does not set."""
+    cut = args.index("--") if "--" in args else len(args)
+    options, page_args = args[:cut], args[cut + 1:]
+    given = {o[2:].split("=", 1)[0] for o in options if o.startswith("--")}
+    defaults = [f"--{k}={v}" for k, v in STREAMLIT_DEFAULTS.items() if k not in given]
+    return [sys.executable, "-m", "streamlit", "run", *defaults, *options, str(dashboard_script()),
+            *(["--", *page_args] if page_args else [])]
+
+
+def _cmd_app(args: list[str]) -> int:
+    import os
+    import subprocess
+
+    if importlib.util.find_spec("streamlit") is None:
+        _die("the app command needs streamlit, which is not installed: pip install midi-rae-explorer.", RUNTIME)
+    if not dashboard_script().is_file():
+        _die(f"the dashboard is not installed ({dashboard_script()} is missing).", RUNTIME)
+    cmd = streamlit_command(args)
+    if os.name == "posix":  # streamlit takes this process's place: signals (Ctrl-C, a service stop) reach it
+        sys.stdout.flush()
+        os.execv(cmd[0], cmd)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _cmd_fuzz(a: argparse.Namespace) -> int:
+    try:
+        from .fuzz import main as fuzz_main
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.fuzz":
+            raise
+        _die("the fuzz command is not part of this installation.", RUNTIME)
+    return int(fuzz_main(a) or 0)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "inspect": _cmd_inspect, "train": _cmd_train, "corpus": _cmd_corpus, "evaluate": _cmd_evaluate,
+    "bench": _cmd_bench, "report": _cmd_report, "fuzz": _cmd_fuzz,
+}
+
+
+def _user_error(e: BaseException) -> bool:
+    """Is `e` an error a person caused (bad MIDI, bad checkpoint) rather than a bug?"""
+    from .checkpoint_meta import CheckpointError
+
+    if isinstance(e, CheckpointError):
+        return True
+    pianoroll = sys.modules.get(f"{__package__}.pianoroll")  # loaded if it raised
+    return pianoroll is not None and isinstance(e, pianoroll.MidiError)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Entry point of the midi-rae command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = build_parser()
+    if argv[:1] == ["app"]:  # everything after `app` belongs to streamlit, unless it asks for our help
+        rest = argv[1:]
+        head = rest[:rest.index("--")] if "--" in rest else rest
+        if "-h" in head or "--help" in head:
+            p.parse_args(["app", "--help"])
+        return _cmd_app(rest)
+    a = p.parse_args(argv)
+    if a.cmd == "app":  # `midi-rae --flag app ...`: not reached with today's top-level flags
+        return _cmd_app(a.streamlit_args)
+    try:
+        return COMMANDS[a.cmd](a)
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+    except FileNotFoundError as e:
+        _die(f"{e.filename or e} does not exist.", RUNTIME)
+    except (IsADirectoryError, PermissionError) as e:
+        _die(f"{e.filename or e}: {e.strerror or e}.", RUNTIME)
+    except Exception as e:
+        if _user_error(e):
+            _die(str(e), RUNTIME)
+        raise
 
 
 if __name__ == "__main__":

@@ -47,31 +47,28 @@ def _time(fn: Callable, repeat: int = 3) -> tuple[float, object]:
 @torch.no_grad()
 def run(checkpoint: Optional[str] = None, minutes: float = 10.0) -> dict:
     """Time the core operations on a long synthetic piece; returns the figures."""
-    from .analysis import encode_levels, masks_for, reconstruct_probs
+    import os
+    import tempfile
+
+    from .analysis import encode_levels
     from .checkpoint import load_model
+    from .inference import analyse_window, encode_piece, score_windows, settings_for
+    from .inspect import inspect_file
     from .pianoroll import midi_to_roll, windows
 
     data = long_piece(minutes)
     t_load, bundle = _time(lambda: load_model(checkpoint), 1)
     t_parse, roll = _time(lambda: midi_to_roll(data))
-    x, _ = windows(roll)
-    x_bar, _ = windows(roll, hop=roll.steps_per_bar)
+    x, _ = windows(roll, width=bundle.model_config.window_steps)
     t_enc, _ = _time(lambda: encode_levels(bundle.encoder, x, batch_size=32))
-    t_enc_bar, _ = _time(lambda: encode_levels(bundle.encoder, x_bar, batch_size=32), 1)
-    one = x[:1]
-    mask = masks_for(bundle.encoder, one, 0.5, 0.05, 0)
-    t_one = t_rec = float("nan")
-    t_one, _ = _time(lambda: bundle.encoder(one, mae_mask=mask), 5)
+    t_piece, piece = _time(lambda: encode_piece(bundle.encoder, roll), 1)
+    settings = settings_for(bundle)
+    t_one, _ = _time(lambda: bundle.encoder(x[:1]), 5)
+    t_rec = t_rec_all = float("nan")
     if bundle.decoder is not None:
-        t_rec, _ = _time(lambda: reconstruct_probs(bundle, one, mask), 5)
-        full_mask = masks_for(bundle.encoder, x, 0.5, 0.05, 0)
-        t_rec_all, _ = _time(lambda: reconstruct_probs(bundle, x, full_mask, batch_size=32), 1)
-    else:
-        t_rec_all = float("nan")
-    from .__main__ import inspect_file
-    import tempfile
-    import os
-
+        t_rec, _ = _time(lambda: analyse_window(bundle, roll, 0, settings), 5)
+        t_rec_all, _ = _time(lambda: score_windows(bundle.encoder, bundle.reconstruct, x, settings.mask_ratio,
+                                                   settings.empty_mask_ratio, (settings.threshold,), batch_size=32), 1)
     with tempfile.NamedTemporaryFile(suffix=".mid", delete=False) as f:
         f.write(data)
     try:
@@ -79,12 +76,12 @@ def run(checkpoint: Optional[str] = None, minutes: float = 10.0) -> dict:
     finally:
         os.unlink(f.name)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"piece_minutes": minutes, "steps": roll.steps, "windows": int(len(x)), "bar_hop_windows": int(len(x_bar)),
+    return {"piece_minutes": minutes, "steps": roll.steps, "windows": int(len(x)), "piece_windows": piece.n_windows,
             "load_model_s": round(t_load, 3), "parse_midi_s": round(t_parse, 3),
             "encode_all_windows_s": round(t_enc, 3), "encode_windows_per_s": round(len(x) / t_enc, 1),
-            "encode_bar_hop_windows_s": round(t_enc_bar, 3),
-            "encode_one_window_ms": round(1000 * t_one, 1), "reconstruct_one_window_ms": round(1000 * t_rec, 1),
-            "reconstruct_all_windows_s": round(t_rec_all, 3), "inspect_cli_s": round(t_inspect, 3),
+            "encode_piece_windows_s": round(t_piece, 3),
+            "encode_one_window_ms": round(1000 * t_one, 1), "analyse_one_window_ms": round(1000 * t_rec, 1),
+            "score_all_windows_s": round(t_rec_all, 3), "inspect_cli_s": round(t_inspect, 3),
             "peak_rss_mb": round(rss_mb, 1), "threads": torch.get_num_threads(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__}
 

@@ -21,15 +21,17 @@ from midi_rae.pianoroll import note_name
 __all__ = ["note_ticks", "roll_overview", "window_roll", "level_masks", "reconstruction_row",
            "pca_scatter", "explained_variance", "similarity_matrix", "trajectory", "probe_lines", "spectrum_plot"]
 
-# One palette for the whole dashboard so colours mean the same thing on every page.
-NON_EMPTY = "#2ca02c"
-EMPTY = "#7f2a2a"
+# One palette for the whole dashboard so colours mean the same thing on every page. It is safe for
+# colour-blind readers (Okabe & Ito's colours; no red/green pair carries meaning): blue against grey for
+# non-empty/empty; correct notes stay note-coloured, extra notes orange, missed notes sky blue.
+NON_EMPTY = "#0072B2"
+EMPTY = "#d9d9d9"
 NOTE = "#1f2937"
 BACKGROUND = "#ffffff"
 MASKED = "#9ecae1"
-MARK_COLOUR = "#1f77b4"  # nearest-neighbour marks on the overview
+MARK_COLOUR = "#0072B2"  # nearest-neighbour marks on the overview
 HIGHLIGHT = "#ff7f0e"
-TP_COLOUR, FP_COLOUR, FN_COLOUR = "#2ca02c", "#d62728", "#1f77b4"
+TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
 
 MARGIN = dict(l=50, r=10, t=40, b=40)
 # A thin frame shows where a mostly-white image ends.
@@ -382,14 +384,20 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
         names_all = names_all[rows]
         H = hi_r - lo_r + 1
 
-    titles = ["Original", "Masked input", "Probabilities", f"Binarized (>{threshold:.2f}), pasted",
-              "Errors"]
+    def swatch(colour: str) -> str:
+        return f'<span style="color:{colour}">■</span>'
+
+    # The panels name their colours in their titles (a legend row under five panels crowded the colour bar).
+    titles = ["Original", f"Masked input ({swatch(MASKED)} hidden)", "Probabilities",
+              f"Binarized (>{threshold:.2f}), pasted",
+              f"Errors in hidden patches: {swatch(TP_COLOUR)} {counts[_TP]:,} right "
+              f"{swatch(FP_COLOUR)} {counts[_FP]:,} extra {swatch(FN_COLOUR)} {counts[_FN]:,} missed"]
     # Built as a plain specification: this figure is rebuilt on every mask change, and plotly's
     # validation of five heatmaps took ~70 ms of the ~200 ms a new mask costs the server. The tests
     # check that the result passes plotly's validation.
     layout = _row_layout(5, 0.035)
     for k, t in enumerate(titles):
-        layout["annotations"][k]["text"] = t
+        layout["annotations"][k].update(text=t, yshift=4)  # clear of the frame line
     frame = dict(showgrid=False, zeroline=False, **FRAME)
     for k in range(1, 6):
         sfx = "" if k == 1 else str(k)
@@ -402,9 +410,10 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
     lo = pitch_range[0] if pitch_range is not None else 0
     layout["yaxis"].update(tickmode="array", tickvals=note_ticks(lo, lo + H - 1)[1] or tick_names,
                            title=dict(text="pitch"))
-    layout.update(template=_TEMPLATE, height=330, margin=dict(l=50, r=60, t=40, b=45),
+    layout.update(template=_TEMPLATE, height=330, margin=dict(l=50, r=10, t=40, b=50),
                   title=dict(text="", x=0.01, xanchor="left", font=dict(size=14)), hoverlabel=dict(font_size=12),
-                  legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.06, yanchor="top"))
+                  showlegend=False)
+    x3 = layout["xaxis3"]["domain"]
 
     # Note names as y categories put "C4" in every hover without per-pixel text. The two categorical
     # panels name their codes in the hover itself: per-pixel labels made this figure, redrawn on every
@@ -426,8 +435,10 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
               zmin=0, zmax=2, hovertemplate=coded(["silent", "note", "masked"])),
         panel(3, z=probs, name="Reconstruction probabilities", colorscale="Viridis", zmin=0, zmax=1,
               hovertemplate="%{y} · step %{x}<br>p = %{z:.2f}<extra></extra>",
-              colorbar=dict(thickness=8, len=0.75, xpad=2, tickvals=[0, 0.5, 1], tickfont=dict(size=10),
-                            x=1.01, xanchor="left", title=dict(text="p", side="top"))),
+              # under its own panel, so the scale reads as the probabilities' and not the error map's
+              colorbar=dict(orientation="h", thickness=8, len=x3[1] - x3[0], lenmode="fraction",
+                            x=(x3[0] + x3[1]) / 2, xanchor="center", y=-0.04, yanchor="top",
+                            tickvals=[0, 0.5, 1], tickfont=dict(size=10), xpad=0, ypad=0)),
         panel(4, z=binary.astype(np.uint8), name="Binarized", colorscale=_BINARY, zmin=0, zmax=1,
               hovertemplate=value),
         panel(5, z=err, name="Errors",
@@ -435,11 +446,6 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
               hovertemplate=coded([_ERROR_NAMES[c] for c in (_TN, _TP, _FP, _FN)])),
     ]
     data[2]["showscale"] = True
-    for name, colour in (("note", NOTE), ("masked (hidden from model)", MASKED),
-                         (f"true positive ({counts[_TP]:,} in masked patches)", TP_COLOUR),
-                         (f"false positive ({counts[_FP]:,})", FP_COLOUR),
-                         (f"false negative ({counts[_FN]:,})", FN_COLOUR)):
-        data.append(_legend_swatch(name, colour).to_plotly_json())
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 
@@ -474,11 +480,12 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                 hover: list[str] | None = None, title: str = "", dims: int = 2,
                 highlight: np.ndarray | None = None, category_names: dict | None = None,
                 highlight_name: str = "this window", axis_prefix: str = "PC",
-                point_data: np.ndarray | None = None) -> go.Figure:
+                point_data: np.ndarray | None = None, share: np.ndarray | None = None) -> go.Figure:
     """2-D or 3-D scatter of PCA coordinates coloured by a value or category.
 
     Each point's customdata is its row of `point_data` (n, k) when given (what a click on it means, e.g.
-    window, patch and level), else its index.
+    window, patch and level), else its index. `share` (each component's share of the variance) goes into
+    the axis titles.
     """
     coords = np.asarray(coords, dtype=float)
     if dims not in (2, 3):
@@ -537,21 +544,24 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                             marker=dict(size=size * 2, color=hcol, opacity=1.0,
                                         line=dict(color=HIGHLIGHT, width=2), **extra)))
 
+    names = [f"{axis_prefix}{i + 1}" + (f" ({100 * share[i]:.0f}%)" if share is not None and i < len(share) else "")
+             for i in range(dims)]
     if dims == 3:
-        layout = dict(scene=dict(xaxis_title=f"{axis_prefix}1", yaxis_title=f"{axis_prefix}2",
-                                 zaxis_title=f"{axis_prefix}3"))
+        # few, small ticks: the scene's default tick labels overlapped and ran out of frame
+        ax = dict(nticks=4, tickfont=dict(size=9), title_font=dict(size=11))
+        layout = dict(scene=dict(xaxis=dict(ax, title_text=names[0]), yaxis=dict(ax, title_text=names[1]),
+                                 zaxis=dict(ax, title_text=names[2])))
     else:
-        layout = dict(xaxis=dict(title_text=f"{axis_prefix}1", zeroline=False),
-                      yaxis=dict(title_text=f"{axis_prefix}2", zeroline=False))
-    if categorical:
-        legend = dict(title=dict(text=color_label), itemsizing="constant")
-    else:
-        # The colorbar owns the right edge, so the lone "selected" entry goes above the plot.
-        legend = dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom", itemsizing="constant")
-    _style(fig, title, 400, legend=legend, **layout)
+        layout = dict(xaxis=dict(title_text=names[0], zeroline=False),
+                      yaxis=dict(title_text=names[1], zeroline=False))
+    # The legend sits under the plot, clear of the title above it and of the colour bar at the right.
+    legend = dict(orientation="h", x=0, xanchor="left", y=-0.16, yanchor="top", itemsizing="constant",
+                  title=dict(text=color_label if categorical else ""))
+    _style(fig, title, 420, legend=legend, **layout)
+    fig.update_layout(margin=dict(l=50, r=10, t=40, b=70))
     if dims == 3:
         # A 3-D scene has no axis gutters to keep; pull the camera back so tick labels stay in frame.
-        fig.update_layout(margin=dict(l=0, r=0, t=40, b=0), scene_camera=dict(eye=dict(x=1.5, y=1.5, z=1.0)))
+        fig.update_layout(margin=dict(l=0, r=0, t=40, b=50), scene_camera=dict(eye=dict(x=1.7, y=1.7, z=1.1)))
     return fig
 
 
@@ -654,7 +664,9 @@ def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = 
     fig = _figure()
     for k in range(L):
         name = _level_name(k, grids)
-        fig.add_trace(go.Scatter(x=shifts, y=values[:, k], mode="lines+markers", name=name,
+        # NaN marks shifts where a measure is undefined (aligned: not a multiple of the patch size); the line
+        # joins only the points where it is defined, so no point of another measure stands in for them
+        fig.add_trace(go.Scatter(x=shifts, y=values[:, k], mode="lines+markers", name=name, connectgaps=True,
                                  line=dict(width=2, color=palette[k % len(palette)]), marker=dict(size=4),
                                  hovertemplate=f"{name}<br>{xlabel} %{{x}}<br>cosine %{{y:.3f}}<extra></extra>"))
     lo = -1.0 if np.nanmin(values, initial=0.0) < 0 else 0.0

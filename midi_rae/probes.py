@@ -56,8 +56,7 @@ def _level_scores(orig: torch.Tensor, moved: torch.Tensor, non_empty: torch.Tens
     rows, cols = torch.div(torch.arange(g * g), g, rounding_mode="floor"), torch.arange(g * g) % g
     for i, k in enumerate(shifts):
         same_out[i] = float(same[i][keep].mean())
-        if k % size:
-            aligned_out[i] = same_out[i]
+        if k % size:  # no patch holds the same content: the aligned measure is undefined here
             continue
         # time: content at column c of the original sits at column c - k/s of the window shifted by k;
         # pitch: content at row r sits at row r + k/s of the window transposed by k.
@@ -85,10 +84,10 @@ def probe(encoder, roll_array: np.ndarray, start: int, shifts: Sequence[int], ax
     - "aligned" (S, L): when k is a multiple of s, patch (r, c) against the patch now holding the same
       content, (r, c - k/s) for time or (r + k/s, c) for pitch, skipping patches whose partner falls off
       the grid (equivariance: does the content's embedding move with it?). When k is not a multiple of
-      s no patch holds the same content, so the entry is the same-position value.
+      s no patch holds the same content, so the entry is NaN: the measure is undefined there.
     - "shifts": the shifts as a list of ints.
 
-    Entries are NaN where no patch counts (an empty window, or every partner off the grid).
+    Entries are also NaN where no patch counts (an empty window, or every partner off the grid).
     Levels are coarsest first; the encoder's train/eval mode is restored afterwards.
     """
     shifts = [int(k) for k in shifts]
@@ -117,7 +116,7 @@ def probe(encoder, roll_array: np.ndarray, start: int, shifts: Sequence[int], ax
     aligned, same = np.zeros((len(shifts), L)), np.zeros((len(shifts), L))
     for k in range(L):
         emb = torch.cat(levels[k])  # (1 + S, N, D)
-        g = int(round(emb.shape[1] ** 0.5))
+        g = encoder.grid_size[1] >> (L - 1 - k)  # level k's grid side (square here: 128 rows, checked above)
         size = (height if axis == "pitch" else width) // g
         aligned[:, k], same[:, k] = _level_scores(emb[0], emb[1:], non_empty[k], g, size, shifts, axis)
     return {"aligned": aligned, "same_position": same, "shifts": shifts}

@@ -200,8 +200,9 @@ def _probe_section(bundle: ModelBundle, roll: PianoRoll, start: int, fig) -> str
     return _section("probe", _note(
         "The window is moved by k steps (time) or k semitones (pitch) and both are encoded unmasked. Each point is "
         "the mean cosine similarity over the original's non-empty patches. Aligned: a patch of side s is compared "
-        "with the patch that now holds the same content, where k is a multiple of s (elsewhere it falls back to "
-        "the same position). Same position: each patch against the patch at the same place."),
+        "with the patch that now holds the same content, defined only where k is a multiple of s, so each "
+        "level's aligned line has points only there. Same position: each patch against the patch at the same "
+        "place."),
         f'<div class="grid2">{"".join(figs)}</div>')
 
 

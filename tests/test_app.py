@@ -243,7 +243,7 @@ def test_without_umap_the_page_says_how_to_enable_it(examples, monkeypatch):
     monkeypatch.setattr(panel_embed, "umap_available", lambda: False)
     at = run_app()
     assert any("pip install umap-learn" in c for c in texts(at.caption))
-    assert not at.get("toggle")
+    assert [t.key for t in at.get("toggle")] == ["pca_show_empty"]  # no UMAP toggle
 
 
 def test_all_charts_export_as_one_offline_html_file(examples):

@@ -1,18 +1,40 @@
-"""The command line: inspect's report, its JSON, and one-line errors."""
+"""The command line: inspect's report and its JSON; help without torch; one convention for errors
+(usage errors exit 2, runtime errors exit 1, each one line `error: ...` on stderr)."""
 from __future__ import annotations
 
+import argparse
 import json
+import socket
 import subprocess
 import sys
+import time
+import tomllib
+import urllib.request
 
 import pytest
 
-from conftest import FIXTURES, ROOT, make_song, needs_fixtures, to_bytes
+from conftest import FIXTURES, ROOT, make_song, needs_fixtures, run_without_torch, to_bytes
+from midi_rae.__main__ import STREAMLIT_DEFAULTS, build_parser, dashboard_script, streamlit_command
+
+COMMANDS = ["inspect", "train", "corpus", "evaluate", "bench", "report", "app", "fuzz"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "midi_rae", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
+
+
+def cli_without_torch(*args: str, block: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """The CLI in a fresh interpreter where importing torch (and the modules in `block`) fails."""
+    blocked = "".join(f"sys.modules[{m!r}] = None; " for m in block)
+    return run_without_torch(f"{blocked}from midi_rae.__main__ import main; sys.exit(main({list(args)!r}))")
+
+
+def one_error_line(out: subprocess.CompletedProcess) -> str:
+    """The single `error: ...` line of a failed command (nothing on stdout, nothing else on stderr)."""
+    lines = out.stderr.strip().splitlines()
+    assert out.stdout == "" and len(lines) == 1 and lines[0].startswith("error: "), (out.stdout, out.stderr)
+    return lines[0]
 
 
 @pytest.fixture
@@ -32,11 +54,12 @@ def test_inspect_json_lists_levels_coarsest_first_and_reconstruction(song):
     assert [lv["grid"] for lv in r["levels"]] == [[1, 1], [2, 2], [4, 4], [8, 8], [16, 16], [32, 32]]
     assert [lv["dim"] for lv in r["levels"]] == [256, 128, 64, 32, 16, 8]
     assert r["levels"][0]["non_empty_mean"] == 1.0
-    assert r["windows"] == 5  # 40 bars x 16 steps = 640 steps = 5 windows of 128
+    # the dashboard's rule: 40 bars x 16 steps = 640 steps, windows of 128 one bar apart = 33 windows
+    assert r["windows"] == 33 and r["window_hop_steps"] == 16
     rec = r["reconstruction"]
     assert set(rec["masked"]) == {"precision", "recall", "f1", "specificity"}
     assert set(rec) >= {"masked", "all", "unmasked", "mask_ratio", "seed"}
-    assert 0 < rec["masked_patches"] < rec["patches"] == 5 * 1024
+    assert 0 < rec["masked_patches"] < rec["patches"] == 33 * 1024
 
 
 @needs_fixtures()
@@ -68,8 +91,7 @@ def test_bad_midi_is_one_line_on_stderr_and_nonzero_exit(tmp_path):
     bad.write_bytes(b"this is not a midi file at all")
     out = run_cli("inspect", str(bad))
     assert out.returncode == 1
-    assert out.stdout == ""
-    assert len(out.stderr.strip().splitlines()) == 1 and out.stderr.startswith("error: ")
+    assert "not a MIDI file" in one_error_line(out)
 
 
 def test_bad_checkpoint_is_one_line_on_stderr(song, tmp_path):
@@ -77,9 +99,130 @@ def test_bad_checkpoint_is_one_line_on_stderr(song, tmp_path):
     ck.write_bytes(b"PK\x03\x04garbage")
     out = run_cli("inspect", str(song), "--checkpoint", str(ck))
     assert out.returncode == 1
-    assert len(out.stderr.strip().splitlines()) == 1 and "not a readable PyTorch checkpoint" in out.stderr
+    assert "not a readable PyTorch checkpoint" in one_error_line(out)
 
 
-def test_bad_mask_ratio_is_refused(song):
-    out = run_cli("inspect", str(song), "--mask-ratio", "1.5")
-    assert out.returncode == 2 and "mask-ratio" in out.stderr
+# ---------------------------------------------------------------- help: fast, torch-free, complete
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_works_without_torch(command):
+    out = cli_without_torch(*([command] if command else []), "--help")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"usage: midi-rae {command or ''}".rstrip()) and out.stderr == ""
+
+
+def test_building_the_parser_imports_nothing_heavy():
+    out = run_without_torch("from midi_rae.__main__ import build_parser; build_parser()\n"
+                            "print([m for m in ('numpy', 'pandas', 'plotly', 'streamlit', 'pretty_midi', 'timm') "
+                            "if m in sys.modules])")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_top_level_help_lists_every_command():
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == COMMANDS
+
+
+def test_every_argument_of_every_command_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    parsers = {"midi-rae": parser, **sub.choices}
+    missing = [f"{name} {action.dest}" for name, p in parsers.items() for action in p._actions
+               if not isinstance(action, argparse._SubParsersAction)
+               and (not action.help or action.help == argparse.SUPPRESS)]
+    assert missing == []
+    assert all(c.help for c in sub._choices_actions)  # each command's line in the top-level help
+
+
+# ---------------------------------------------------------------- errors: usage errors exit 2, runtime errors 1
+
+@pytest.mark.parametrize("args, flag", [
+    (["inspect", "song.mid", "--mask-ratio", "1.5"], "--mask-ratio"),
+    (["report", "song.mid", "-o", "r.html", "--empty-mask-ratio", "-0.1"], "--empty-mask-ratio"),
+    (["evaluate", "songs", "--mask-ratio", "nan"], "--mask-ratio"),
+    (["evaluate", "songs", "--max-windows", "0"], "--max-windows"),
+    (["bench", "--minutes", "-1"], "--minutes"),
+    (["bench", "--minutes", "0"], "--minutes"),
+    (["bench", "--minutes", "ten"], "--minutes"),
+    (["train", "--midi-dir", ".", "--mask-ratio", "0.9"], "--mask-ratio"),
+    (["fuzz", "--count", "0"], "--count"),
+])
+def test_a_value_out_of_range_is_a_usage_error(args, flag):
+    out = cli_without_torch(*args)
+    assert out.returncode == 2
+    assert flag in one_error_line(out)
+
+
+@pytest.mark.parametrize("args", [[], ["nosuch"], ["inspect"], ["report", "song.mid"], ["bench", "--nosuch"]])
+def test_a_malformed_command_line_is_a_usage_error_on_one_line(args):
+    out = cli_without_torch(*args)
+    assert out.returncode == 2
+    assert "--help" in one_error_line(out)
+
+
+@pytest.mark.parametrize("args, named", [
+    (["inspect", "missing.mid"], "missing.mid"),
+    (["report", "missing.mid", "-o", "r.html"], "missing.mid"),
+    (["evaluate", "missing.mid"], "missing.mid"),
+    (["bench", "--checkpoint", "missing.safetensors"], "missing.safetensors"),
+    (["train", "--midi-dir", "missing-folder"], "missing-folder"),
+])
+def test_a_missing_file_is_a_runtime_error_on_one_line(args, named):
+    out = cli_without_torch(*args)
+    assert out.returncode == 1
+    assert named in one_error_line(out)
+
+
+def test_evaluate_with_a_missing_only_list_is_a_runtime_error(song):
+    out = cli_without_torch("evaluate", str(song), "--only", "missing.txt")
+    assert out.returncode == 1
+    assert one_error_line(out) == "error: --only missing.txt does not exist."
+
+
+def test_corpus_without_music21_says_how_to_install_it(tmp_path):
+    out = cli_without_torch("corpus", "--out", str(tmp_path / "corpus"), block=("music21",))
+    assert out.returncode == 1
+    assert "pip install 'midi-rae-explorer[train]'" in one_error_line(out)
+    assert not (tmp_path / "corpus").exists()
+
+
+# ---------------------------------------------------------------- app
+
+def test_app_passes_the_shipped_streamlit_settings_unless_given():
+    cmd = streamlit_command(["--server.port", "8600", "--server.maxUploadSize=10", "--", "--checkpoints", "/ck"])
+    assert cmd[1:4] == ["-m", "streamlit", "run"]
+    assert "--server.maxUploadSize=10" in cmd and "--server.maxUploadSize=64" not in cmd
+    assert "--server.headless=true" in cmd and "--client.showErrorDetails=none" in cmd
+    script = cmd.index(str(dashboard_script()))
+    assert cmd[script - 3:script] == ["--server.port", "8600", "--server.maxUploadSize=10"]
+    assert cmd[script + 1:] == ["--", "--checkpoints", "/ck"]
+
+
+def test_app_settings_are_those_of_the_checkouts_streamlit_config():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    flat = {f"{section}.{k}": str(v).lower() if isinstance(v, bool) else str(v)
+            for section, values in config.items() for k, v in values.items()}
+    assert STREAMLIT_DEFAULTS == flat
+
+
+def test_app_starts_the_dashboard_server_from_any_folder(tmp_path):
+    assert dashboard_script().is_file()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "midi_rae", "app", f"--server.port={port}",
+                             "--server.address=127.0.0.1"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, health = time.monotonic() + 60, None
+        while health is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                health = urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read()
+            except OSError:
+                time.sleep(0.5)
+        assert health == b"ok", proc.poll()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "Traceback" not in out and "is not a valid config option" not in out, out

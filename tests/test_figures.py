@@ -151,8 +151,20 @@ def test_reconstruction_error_map_classifies_known_pixels():
     assert [z[r, r] for r in (10, 20, 30, 40)] == [1, 2, 3, 0]
     assert err.y[60] == "C4" and "%{y}" in err.hovertemplate
     assert "%{z} (0 true negative, 1 true positive, 2 false positive, 3 false negative)" in err.hovertemplate
-    assert {t.name for t in fig.data if t.showlegend} >= {  # counts are over masked pixels: none here
-        "true positive (0 in masked patches)", "false positive (0)", "false negative (0)"}
+    title = fig.layout.annotations[4].text  # counts are over masked pixels: none here
+    assert "0 right" in title and "0 extra" in title and "0 missed" in title
+
+
+def test_reconstruction_row_uses_no_red_green_pair_and_puts_the_colour_bar_under_the_probabilities():
+    from midi_rae.figures import FN_COLOUR, FP_COLOUR, NON_EMPTY, EMPTY, TP_COLOUR
+
+    assert {TP_COLOUR, FP_COLOUR, FN_COLOUR, NON_EMPTY, EMPTY}.isdisjoint({"#2ca02c", "#d62728", "#7f2a2a"})
+    fig = reconstruction_row(np.zeros((128, 128)), np.zeros((128, 128), bool), np.zeros((128, 128)),
+                             np.zeros((128, 128)), threshold=0.5)
+    bar = _trace(fig, "Reconstruction probabilities").colorbar
+    lo, hi = fig.layout.xaxis3.domain
+    assert bar.orientation == "h" and lo < bar.x < hi and bar.y < 0
+    assert all(a.yshift > 0 for a in fig.layout.annotations)  # titles clear of the frame lines
 
 
 def test_reconstruction_masked_input_hides_masked_notes():
@@ -164,7 +176,7 @@ def test_reconstruction_masked_input_hides_masked_notes():
     z = np.asarray(_trace(fig, "Masked input").z)
     assert z[60, 0] == 1 and z[61, 0] == 0      # visible note, visible background
     assert z[60, 100] == z[0, 100] == 2         # masked: note and background look alike
-    assert [a.text for a in fig.layout.annotations][:3] == [
+    assert [a.text.split(" (")[0] for a in fig.layout.annotations][:3] == [
         "Original", "Masked input", "Probabilities"]
     probs = _trace(fig, "Reconstruction probabilities")
     assert (probs.zmin, probs.zmax) == (0, 1)
@@ -290,7 +302,7 @@ def test_level_masks_outline_the_highlighted_family():
     assert (boxes[1].x0, boxes[1].y0) == (63.5, 63.5)  # level 1 patch 3 = top-right quadrant
 
 
-def test_reconstruction_legend_counts_only_masked_pixels():
+def test_reconstruction_error_counts_are_over_masked_pixels_only():
     original = np.zeros((128, 128), dtype=np.uint8)
     original[60, :] = 1
     hidden = np.zeros((128, 128), dtype=bool)
@@ -298,8 +310,8 @@ def test_reconstruction_legend_counts_only_masked_pixels():
     binary = original.copy()
     binary[60, 126:] = 0                      # two of them missed
     fig = reconstruction_row(original, hidden, np.zeros((128, 128)), binary, threshold=0.5)
-    names = {t.name for t in fig.data if t.showlegend}
-    assert "true positive (2 in masked patches)" in names and "false negative (2)" in names
+    title = fig.layout.annotations[4].text
+    assert "2 right" in title and "0 extra" in title and "2 missed" in title
 
 
 def test_reconstruction_with_a_pitch_range_sends_only_those_rows():

@@ -81,9 +81,11 @@ def test_zero_shift_gives_similarity_one_at_every_level(encoder, roll):
         np.testing.assert_allclose(out["same_position"][0], 1.0, atol=1e-5)
 
 
-def test_off_grid_shift_reads_the_same_position_as_aligned(encoder, roll):
-    out = probe(encoder, roll, 16, [3], axis="time")  # 3 steps is no level's patch size
-    np.testing.assert_array_equal(out["aligned"], out["same_position"])
+def test_aligned_is_undefined_where_the_shift_is_not_a_multiple_of_the_patch_size(encoder, roll):
+    out = probe(encoder, roll, 16, [3, 8], axis="time")  # 3 steps is no level's patch size
+    assert np.isnan(out["aligned"][0]).all() and not np.isnan(out["same_position"][0]).any()
+    # 8 steps: a whole number of patches at the 16×16 (8-step) and 32×32 (4-step) levels only
+    assert np.isnan(out["aligned"][1]).tolist() == [True, True, True, True, False, False]
 
 
 def test_aligned_pairs_content_with_content_for_time_shifts(roll):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
+from midi_rae import threads
 from midi_rae.checkpoint import CheckpointError, ModelBundle
 
 from . import (session, clicks, panel_compare, panel_embed, panel_listen, panel_masks, panel_probe, panel_recon, panel_roll,
@@ -28,6 +29,7 @@ class Model:
 
 def load(choice: sidebar.ModelChoice) -> Model:
     """The chosen checkpoint, loaded (once per server process); raises CheckpointError."""
+    threads.configure()  # decided once per server process, before the first model work
     return Model(choice.key, choice.label, load_choice(choice))
 
 
@@ -91,7 +93,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         # (a WebGL scene) then reach the browser while the server still builds the rest.
         sel_box, masks_box, recon_box, listen_box, embed_box = (st.container() for _ in range(5))
         with embed_box:
-            panel_embed.render(song, res, sel)
+            panel_embed.render(song, res, sel, neighbours)
         with sel_box:
             selection.render(song, res, neighbours)
         with masks_box:

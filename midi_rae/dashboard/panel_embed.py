@@ -1,13 +1,15 @@
 """Embeddings at every level: PCA of the patch embeddings of all windows of the piece."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from midi_rae.analysis import PCA, pca_fit
-from midi_rae.figures import explained_variance, pca_scatter, spectrum_plot
+from midi_rae.figures import MARK_COLOUR, explained_variance, pca_scatter, spectrum_plot
 from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import spectrum
@@ -45,12 +47,13 @@ def _hover(meta: dict, idx: np.ndarray, spbar: int) -> list[str]:
     return out
 
 
-def _subsample(n: int, keep: np.ndarray) -> np.ndarray:
-    """At most MAX_POINTS indices, always including `keep` (the current window's points)."""
-    if n <= MAX_POINTS:
-        return np.arange(n)
+def _subsample(n: int, keep: np.ndarray, shown: np.ndarray | None = None) -> np.ndarray:
+    """At most MAX_POINTS of the shown indices, always including `keep` (the current window's points)."""
+    pool = np.arange(n) if shown is None else np.flatnonzero(shown)
+    if len(pool) <= MAX_POINTS:
+        return pool
     rng = np.random.default_rng(0)
-    rest = np.setdiff1d(np.arange(n), keep)
+    rest = np.setdiff1d(pool, keep)
     pick = rng.choice(rest, size=max(MAX_POINTS - len(keep), 0), replace=False)
     return np.sort(np.concatenate([keep, pick]))
 
@@ -74,8 +77,12 @@ def _window_visibility(mask: np.ndarray, grid: tuple[int, int], finest: tuple[in
 
 
 @st.cache_resource(max_entries=48, show_spinner=False)
-def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, selected: tuple, _song, _res):
-    """(2-D figure, 3-D figure or None, explained-variance figure); each point carries (window, patch, level)."""
+def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, selected: tuple,
+                 marks: tuple, show_empty: bool, _song, _res):
+    """(2-D figure, 3-D figure or None, explained-variance figure); each point carries (window, patch, level).
+
+    `selected` is (window, patch) of the selected patch at this level, `marks` its neighbours' flat indices.
+    """
     song, res = _song, _res
     grids = song.grids
     emb = song.level_emb[level]
@@ -83,18 +90,16 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     pca = level_pca(*song_key, level, emb)
     meta = _point_meta(song, level)
     spbar = max(song.roll.steps_per_bar, 1)
+    shown = np.ones(W * N, dtype=bool) if show_empty else meta["non_empty"].copy()
     keep = np.arange(cur_w * N, (cur_w + 1) * N)
-    idx = _subsample(W * N, keep)
+    keep = keep[shown[keep]]
+    idx = _subsample(W * N, keep, shown)
     coords = pca.transform(emb.reshape(-1, D)[idx])
     hover = _hover(meta, idx, spbar)
-    highlight = np.isin(idx, keep)
     point_data = np.stack([meta["window"][idx], meta["patch"][idx], np.full(len(idx), level)], axis=1)
+    highlight, highlight_name = np.isin(idx, keep), "this window"
     if selected:  # a selected patch replaces the current window as the emphasised point
-        sel_w, sel_n = selected
-        keep_sel = np.flatnonzero(idx == sel_w * N + sel_n)
-        if len(keep_sel):
-            highlight = np.zeros(len(idx), dtype=bool)
-            highlight[keep_sel] = True
+        highlight, highlight_name = idx == selected[0] * N + selected[1], "selected patch"
     if mode == "Visible / masked (this window)":
         win = pca.transform(res.masked_emb[level])
         share = _window_visibility(res.mask, grids[level], grids[-1])
@@ -116,18 +121,71 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     else:
         color = meta["bar"][idx]
         kw = dict(categorical=False, highlight=highlight)
+    kw.update(highlight_name=highlight_name, point_data=point_data, share=pca.explained_ratio)
     label = mode.split(" (")[0]
-    title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D}): {W * N:,} patch embeddings" + \
-            (f", {len(idx):,} drawn" if len(idx) < W * N else "")
-    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, point_data=point_data, **kw)
+    hidden_empty = int((~shown).sum())
+    title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D}): {int(shown.sum()):,} patch embeddings" + \
+        (f", {len(idx):,} drawn" if len(idx) < shown.sum() else "") + \
+        (f" ({hidden_empty:,} empty hidden)" if hidden_empty else "")
+    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, **kw)
     if level == 0 and mode != "Visible / masked (this window)":
         order = np.argsort(meta["bar"][idx])
         f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
-                                  line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
-    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, point_data=point_data, **kw) \
-        if D >= 3 else None
+                                line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
+    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 else None
+    if marks:
+        m = np.asarray(marks)
+        mc = pca.transform(emb.reshape(-1, D)[m])
+        for fig, dims in ((f2, 2), (f3, 3)):
+            if fig is None:
+                continue
+            Trace = go.Scatter3d if dims == 3 else go.Scatter
+            xyz = dict(x=mc[:, 0], y=mc[:, 1], **({"z": mc[:, 2]} if dims == 3 else {}))
+            fig.add_trace(Trace(**xyz, mode="markers", name="nearest neighbours", hoverinfo="skip",
+                                customdata=np.stack([m // N, m % N, np.full(len(m), level)], axis=1),
+                                marker=dict(size=10 if dims == 2 else 5, symbol="diamond-open",
+                                            color=MARK_COLOUR, line=dict(width=2, color=MARK_COLOUR))))
     fv = explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
     return f2, f3, fv
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _embedding_files(song_key: tuple, level: int, _song) -> dict[str, bytes]:
+    """A level's embeddings with one metadata row per patch: .npy + CSV, and the Embedding Projector's TSVs."""
+    import io
+
+    emb = _song.level_emb[level]
+    W, N, D = emb.shape
+    meta = _point_meta(_song, level)
+    spbar = max(_song.roll.steps_per_bar, 1)
+    table = pd.DataFrame({"window": meta["window"], "patch": meta["patch"],
+                          "window_start_bar": _song.starts[meta["window"]] / spbar + 1,
+                          "bar_from": meta["bar"], "bar_to": (meta["step"] + meta["size"]) / spbar + 1,
+                          "pitch_from": [note_name(int(p)) for p in meta["pitch_lo"]],
+                          "pitch_to": [note_name(int(min(p, 127))) for p in meta["pitch_hi"]],
+                          "non_empty": meta["non_empty"]})
+    flat = emb.reshape(W * N, D).astype(np.float32)
+    npy = io.BytesIO()
+    np.save(npy, flat)
+    vectors = "\n".join("\t".join(f"{v:.6g}" for v in row) for row in flat) + "\n"
+    return {"npy": npy.getvalue(), "csv": table.to_csv(index=False).encode(),
+            "tsv": vectors.encode(), "meta_tsv": table.to_csv(index=False, sep="\t").encode()}
+
+
+def _export_buttons(col, song, level: int) -> None:
+    """Downloads of this level's embeddings and their metadata (numpy + CSV; TensorBoard Projector TSVs)."""
+    files = _embedding_files(song.key, level, song)
+    stem = f"{Path(song.roll.name).stem}_level{level}"
+    with col.popover("Export this level's embeddings"):
+        st.caption("One row per patch of every window, in the same order in every file.")
+        st.download_button("Embeddings (.npy)", files["npy"], f"{stem}_embeddings.npy", "application/octet-stream",
+                           key="dl_emb_npy")
+        st.download_button("Metadata (.csv)", files["csv"], f"{stem}_metadata.csv", "text/csv", key="dl_emb_csv")
+        st.download_button("Projector vectors (.tsv)", files["tsv"], f"{stem}_vectors.tsv",
+                           "text/tab-separated-values", key="dl_emb_tsv")
+        st.download_button("Projector metadata (.tsv)", files["meta_tsv"], f"{stem}_metadata.tsv",
+                           "text/tab-separated-values", key="dl_emb_meta_tsv")
+        st.caption("Load the two TSVs at projector.tensorflow.org (Load → vectors, then metadata).")
 
 
 def umap_available() -> bool:
@@ -156,7 +214,7 @@ def _spectrum_figure(song_key: tuple, _song):
     return spectrum_plot(level_spectra(song_key, _song), title="Singular value spectrum per level", grids=grids)
 
 
-def render(song, res, sel=None) -> None:
+def render(song, res, sel=None, neighbours=None) -> None:
     """Level picker, colour picker, 2-D and 3-D PCA and explained variance (UMAP on request)."""
     st.subheader("Embeddings (PCA over all windows of the piece)")
     L = len(song.level_emb)
@@ -167,10 +225,16 @@ def render(song, res, sel=None) -> None:
     mode = c2.selectbox("Colour by", COLOR_MODES, key=K.PCA_COLOR)
     cur_w = int(np.argmin(np.abs(song.starts - res.start)))
     mask_key = res.key if mode == "Visible / masked (this window)" else ()
-    selected = ()
+    show_empty = c2.toggle("Show empty patches", key=K.PCA_SHOW_EMPTY,
+                           help="Every empty patch maps to nearly the same point; hidden, the notes spread out.")
+    selected, marks = (), ()
     if sel is not None and sel.level == level:
         selected = (int(np.argmin(np.abs(song.starts - sel.start))), sel.patch)
-    f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, song, res)
+        if neighbours is not None and len(neighbours):
+            N = song.level_emb[level].shape[1]
+            marks = tuple(int(np.argmin(np.abs(song.starts - w))) * N + int(n)
+                          for w, n in zip(neighbours["_window_start"], neighbours["_patch"]))
+    f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, song, res)
     a, b = st.columns(2)
     export.chart(a, f2, width="stretch", key=K.PCA_CHART, on_select="rerun", selection_mode="points")
     if f3 is not None:
@@ -179,9 +243,11 @@ def render(song, res, sel=None) -> None:
         b.info("This level has fewer than three dimensions; no 3-D view.")
     c, d = st.columns([2, 3])
     export.chart(c, fv, width="stretch", key="pca_var")
-    d.caption("Each point is one patch embedding of one window; the current window's patches are drawn larger. "
-              "Click a point in the 2-D plot to select its patch. The spectrum of every level is in the "
-              "analyses below.")
+    d.caption("Each point is one patch embedding of one window; the current window's patches (or the selected "
+              "patch, with its nearest neighbours as diamonds) are drawn larger. Click a point in the 2-D plot to "
+              "select its patch. Axis titles give each component's share of the variance. The spectrum of every "
+              "level is in the analyses below.")
+    _export_buttons(d, song, level)
     if not umap_available():
         d.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "
                   "restart the app to enable it.")

@@ -41,4 +41,6 @@ def render(song, res, model) -> None:
     export.chart(b, fp, width="stretch", key="probe_pitch")
     st.caption("Mean cosine similarity between the window's embeddings and those of the moved window, over the "
                "original's non-empty patches. 'Aligned' compares a patch with the patch that now holds the same "
-               "content (possible when the shift is a multiple of the patch size; otherwise the same position).")
+               "content, which exists only when the shift is a multiple of the level's patch size: each level's "
+               "aligned line has points only at those shifts (a 4-step patch at every 4th shift, the 1×1 "
+               "level only at 0).")

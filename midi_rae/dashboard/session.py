@@ -31,6 +31,7 @@ class K:
     SELECT_LEVEL = "select_level"
     PCA_LEVEL = "pca_level"
     PCA_COLOR = "pca_color"
+    PCA_SHOW_EMPTY = "pca_show_empty"
     SHOW_UMAP = "show_umap"
     SIM_LEVEL = "sim_level"
     PROBE_READING = "probe_reading"

@@ -1,0 +1,85 @@
+"""inspect: per-level statistics and reconstruction scores of one MIDI file under one checkpoint.
+
+Importing this module is cheap (torch is imported inside inspect_file), so the CLI can import it to build its parser.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional
+
+
+def _round(v):
+    if isinstance(v, float):
+        return None if math.isnan(v) else round(v, 4)
+    if isinstance(v, dict):
+        return {k: _round(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_round(x) for x in v]
+    return v
+
+
+def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
+                 mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
+                 steps_per_beat: Optional[int] = None, threshold: Optional[float] = None) -> dict:
+    """Per-level statistics and reconstruction scores of one MIDI file under one checkpoint.
+
+    The piece is cut into windows by the one rule the dashboard and report use (midi_rae.inference).
+    """
+    from .checkpoint import load_model
+    from .inference import encode_piece, piece_windows, score_windows, settings_for
+    from .pianoroll import midi_to_roll
+
+    t0 = time.perf_counter()
+    bundle = load_model(checkpoint, decoder=decoder)
+    cfg = bundle.model_config
+    spb = steps_per_beat or cfg.steps_per_beat or 4
+    roll = midi_to_roll(midi, steps_per_beat=spb)
+    piece = encode_piece(bundle.encoder, roll)
+    levels = []
+    for k, ((rows, cols), st) in enumerate(zip(cfg.level_grids, piece.stats)):
+        steps, semis = cfg.patch_extent(k)
+        levels.append({"level": k, "grid": [rows, cols], "dim": cfg.level_dims[k], "patch": [semis, steps],
+                       "non_empty_mean": st["mean"] / 100, "non_empty_std": st["std"] / 100,
+                       "non_empty_min": st["min"] / 100, "non_empty_max": st["max"] / 100})
+    settings = settings_for(bundle, mask_ratio, empty_mask_ratio, seed, threshold)
+    recon = None
+    if bundle.decoder is not None:
+        x, _, _ = piece_windows(roll, cfg.window_steps)
+        sc = score_windows(bundle.encoder, bundle.reconstruct, x, settings.mask_ratio, settings.empty_mask_ratio,
+                           (settings.threshold,), seed=settings.seed)
+        s = sc.at(settings.threshold)
+        recon = {"mask_ratio": settings.mask_ratio, "empty_mask_ratio": settings.empty_mask_ratio,
+                 "seed": settings.seed, "threshold": settings.threshold, "masked_patches": sc.hidden_patches,
+                 "patches": sc.patches, "masked": s["masked"], "all": s["masked_all"], "unmasked": s["plain"]}
+    return _round({"file": str(midi), "checkpoint": bundle.source, "steps_per_beat": spb,
+                   "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
+                            "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
+                   "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
+                   "reconstruction": recon, "seconds": time.perf_counter() - t0})
+
+
+def _print_inspect(r: dict) -> None:
+    ro = r["roll"]
+    print(f"{r['file']}: {ro['notes']} notes, {ro['bars']:.1f} bars, {ro['duration_s']:.1f} s, "
+          f"{r['windows']} windows {r['window_hop_steps']} steps apart ({r['steps_per_beat']} steps/beat)")
+    print(f"checkpoint: {r['checkpoint']}")
+    print(f"{'level':>5} {'grid':>7} {'patch':>9} {'dim':>5} {'non-empty mean':>15} {'std':>6} {'min':>6} {'max':>6}")
+    for lv in r["levels"]:
+        g, p = lv["grid"], lv["patch"]
+        print(f"{lv['level']:>5} {f'{g[0]}x{g[1]}':>7} {f'{p[0]}x{p[1]}':>9} {lv['dim']:>5} "
+              f"{lv['non_empty_mean'] * 100:>14.1f}% {lv['non_empty_std'] * 100:>5.1f}% "
+              f"{lv['non_empty_min'] * 100:>5.1f}% {lv['non_empty_max'] * 100:>5.1f}%")
+    rec = r["reconstruction"]
+    if rec is None:
+        print("no decoder in this checkpoint: reconstruction skipped (pass --decoder FILE)")
+    else:
+        print(f"reconstruction at mask ratio {rec['mask_ratio']} (empty {rec['empty_mask_ratio']}), seed {rec['seed']}, "
+              f"threshold {rec['threshold']}: {rec['masked_patches']} of {rec['patches']} patches masked")
+        for name in ("masked", "all", "unmasked"):
+            s = rec[name]
+            fmt = lambda v: "  n/a " if v is None else f"{v:6.3f}"  # noqa: E731
+            label = {"masked": "masked patches", "all": "all patches", "unmasked": "no masking"}[name]
+            print(f"  {label:<15} precision {fmt(s['precision'])}  recall {fmt(s['recall'])}  "
+                  f"F1 {fmt(s['f1'])}  specificity {fmt(s['specificity'])}")
+    print(f"({r['seconds']:.2f} s)")

@@ -1,0 +1,149 @@
+"""The training run's configuration and the train command's flags, importable without torch.
+
+`python -m midi_rae train --help` builds its parser from `TrainConfig`; keeping both here means the CLI's
+help never imports torch. midi_rae.train imports all three names from this module.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A train config that cannot run, in one sentence; `usage` is True when the flags themselves are wrong
+    (a value out of range) and False when a file they name is missing."""
+
+    def __init__(self, message: str, usage: bool = True):
+        super().__init__(message)
+        self.usage = usage
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved into every checkpoint."""
+
+    midi_dir: str = ""
+    out: str = "runs/latest"
+    seven_level: bool = False
+    steps_per_beat: int = 4
+    batch_size: int = 32
+    max_steps: int = 20000
+    minutes: float = 0.0              # stop after this wall time, decaying the LR over it (0 = by steps)
+    lr: float = 2e-3
+    min_lr: float = 5e-5
+    warmup_steps: int = 200
+    weight_decay: float = 0.05
+    drop_path: float = 0.0            # the model is small and underfits: no stochastic depth by default
+    mask_ratio: float = 0.5           # masked batches draw a ratio in [mask_ratio/2, mask_ratio*1.5]
+    empty_mask_ratio: float = 0.05
+    masked_fraction: float = 0.5      # share of windows in a batch that are masked
+    pos_weight: float = 2.0
+    masked_weight: float = 2.0        # extra BCE weight on pixels of masked patches
+    dice_weight: float = 0.5          # soft-F1 term on masked pixels (BCE alone under-fills masked notes)
+    max_transpose: int = 6
+    val_fraction: float = 0.1
+    val_windows: int = 256
+    val_every: int = 500
+    ckpt_every: int = 250
+    seed: int = 0
+    mae_decoder: bool = False         # also train the spec's SwinMAEDecoder head
+    mep: bool = False                 # also train the SwinMaskedEmbeddingPredictor head
+    workers: int = 2
+    resume: str = ""
+    device: str = ""
+
+    threads: int = 0                  # torch CPU threads (0 = torch's default)
+    files_from: str = ""              # a text file of paths relative to --midi-dir: train on exactly these
+
+    def model_config(self) -> dict:
+        """The architecture config that goes into the checkpoint."""
+        from .checkpoint_meta import DEFAULT_CONFIG, SEVEN_LEVEL_CONFIG
+
+        base = SEVEN_LEVEL_CONFIG if self.seven_level else DEFAULT_CONFIG
+        return {**base, "steps_per_beat": self.steps_per_beat, "empty_mask_ratio": self.empty_mask_ratio,
+                "drop_path_rate": self.drop_path}
+
+
+# the help of each flag, by TrainConfig field (every field has one: tests/test_cli.py checks every flag's help)
+FIELD_HELP = {
+    "midi_dir": "folder of .mid/.midi files (searched recursively)",
+    "out": "folder for checkpoints (last.safetensors, best.safetensors)",
+    "seven_level": "the 7-level variant (patch 2, embed_dim 4)",
+    "steps_per_beat": "time resolution of the piano roll",
+    "batch_size": "windows per optimizer step",
+    "max_steps": "stop after this many optimizer steps",
+    "minutes": "stop after this wall time, decaying the learning rate over it (0 = stop by --max-steps)",
+    "lr": "peak learning rate (AdamW)",
+    "min_lr": "learning rate at the end of the cosine decay",
+    "warmup_steps": "steps of linear learning-rate warm-up",
+    "weight_decay": "AdamW weight decay",
+    "drop_path": "stochastic-depth rate of the encoder",
+    "mask_ratio": "masked batches draw a mask ratio in [R/2, 1.5R]; at most 0.66",
+    "empty_mask_ratio": "share of empty patches that are masked too",
+    "masked_fraction": "share of the windows in a batch that are masked",
+    "pos_weight": "BCE weight of note pixels (notes are rare)",
+    "masked_weight": "extra BCE weight on the pixels of masked patches",
+    "dice_weight": "weight of the soft-F1 term on masked pixels",
+    "max_transpose": "random transposition of training windows, up to this many semitones either way",
+    "val_fraction": "share of the files held out for validation, in (0, 1)",
+    "val_windows": "validation windows scored at each evaluation",
+    "val_every": "evaluate every this many steps",
+    "ckpt_every": "write last.safetensors every this many steps",
+    "seed": "random seed (file split, masks, batches)",
+    "mae_decoder": "also train a SwinMAEDecoder head",
+    "mep": "also train a SwinMaskedEmbeddingPredictor head",
+    "workers": "processes that read MIDI files",
+    "resume": "continue from this run folder or checkpoint",
+    "device": "cpu, cuda or cuda:N (default: cuda when available)",
+    "threads": "torch CPU threads (0 = torch's default)",
+    "files_from": "a text file of paths relative to --midi-dir: train on exactly these",
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The train command's flags, one per TrainConfig field."""
+    d = TrainConfig()
+    p.add_argument("--midi-dir", required=True, help=FIELD_HELP["midi_dir"])
+    p.add_argument("--out", default=d.out, help=FIELD_HELP["out"] + " (default: %(default)s)")
+    p.add_argument("--seven-level", action="store_true", help=FIELD_HELP["seven_level"])
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("midi_dir", "out", "seven_level", "mae_decoder", "mep"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f" (default: {f.default})" if f.default != "" else ""
+        p.add_argument(flag, type=type(f.default), default=f.default, help=FIELD_HELP[f.name] + default)
+    p.add_argument("--mae-decoder", action="store_true", help=FIELD_HELP["mae_decoder"])
+    p.add_argument("--mep", action="store_true", help=FIELD_HELP["mep"])
+
+
+def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    """TrainConfig from parsed flags, with the checks that give clear messages.
+
+    Raises ConfigError: usage=True for values out of range, usage=False for a named file that is missing."""
+    cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)})
+    problems = []
+    if cfg.batch_size < 1:
+        problems.append("--batch-size must be at least 1")
+    if cfg.max_steps < 1:
+        problems.append("--max-steps must be at least 1")
+    if not 0 <= cfg.mask_ratio <= 0.66:
+        problems.append("--mask-ratio must lie in [0, 0.66] (masked batches use up to 1.5x it)")
+    if not 0 <= cfg.empty_mask_ratio <= 1:
+        problems.append("--empty-mask-ratio must lie in [0, 1]")
+    if cfg.lr <= 0:
+        problems.append("--lr must be positive")
+    if cfg.steps_per_beat < 1 or cfg.steps_per_beat > 48:
+        problems.append("--steps-per-beat must lie in 1..48")
+    if not 0 < cfg.val_fraction < 1:
+        problems.append("--val-fraction must lie in (0, 1)")
+    if problems:
+        raise ConfigError("; ".join(problems) + ".")
+    if cfg.files_from and not Path(cfg.files_from).is_file():
+        problems.append(f"--files-from {cfg.files_from} does not exist")
+    if cfg.resume and not Path(cfg.resume).exists():
+        problems.append(f"--resume {cfg.resume} does not exist")
+    if problems:
+        raise ConfigError("; ".join(problems) + ".", usage=False)
+    return cfg
