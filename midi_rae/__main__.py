@@ -372,6 +372,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     a = p.parse_args(argv)
     if a.cmd == "app":  # `midi-rae --flag app ...`: not reached with today's top-level flags
         return _cmd_app(a.streamlit_args)
+    if a.cmd in ("inspect", "evaluate", "bench", "report"):  # training sets its own (--threads)
+        from .threads import configure
+
+        configure()
     try:
         return COMMANDS[a.cmd](a)
     except KeyboardInterrupt:

@@ -33,6 +33,8 @@ WINDOW_RULE = ("windows of the model's width, one bar apart (a whole number of b
 METRIC_LABELS = {"masked": "Masked patches", "all": "All patches (visible pasted back)",
                  "all_raw": "All patches (raw decoder output)"}
 SCORE_NAMES = ("precision", "recall", "f1", "specificity")
+# A decoder whose probabilities over a whole window span less than this is taken to ignore its input.
+CONSTANT_OUTPUT_SPREAD = 0.05
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,16 @@ class WindowAnalysis:
     def n_hidden(self) -> int:
         """Finest patches hidden by the mask."""
         return int((~self.mask).sum())
+
+    def output_warning(self) -> Optional[str]:
+        """One sentence when the reconstruction is (nearly) the same everywhere: an untrained or broken decoder."""
+        if self.probs is None:
+            return None
+        lo, hi = float(np.min(self.probs)), float(np.max(self.probs))
+        if hi - lo >= CONSTANT_OUTPUT_SPREAD:
+            return None
+        return (f"This checkpoint's reconstruction is almost the same everywhere (probabilities {lo:.2f}–{hi:.2f}): "
+                f"its decoder does not respond to the input, so the reconstruction views show nothing about it.")
 
     def binary(self, threshold: Optional[float] = None) -> np.ndarray:
         """The binarized reconstruction with the visible patches pasted back from the input."""

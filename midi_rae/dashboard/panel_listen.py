@@ -31,6 +31,13 @@ def _wav(key: tuple, _pm) -> tuple[bytes, str]:
     return render_audio(_pm, fs=PLAYER_RATE)
 
 
+def download_names(piece_name: str, bar: int) -> dict[str, str]:
+    """File names of the window, reconstruction and piece downloads ("piece.mid" -> "piece_bar3_window.mid")."""
+    stem = Path(piece_name).stem
+    return {"window": f"{stem}_bar{bar}_window.mid", "reconstruction": f"{stem}_bar{bar}_reconstruction.mid",
+            "piece": f"{stem}_quantised.mid"}
+
+
 def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str) -> str:
     pm, mid = _midi(key, roll, spb, tempo)
     wav, how = _wav(key, pm)
@@ -45,16 +52,16 @@ def render(song, res, spb: int) -> None:
     roll = song.roll
     tempo = float(roll.tempo_bpm or 120.0)
     bar = res.start // max(roll.steps_per_bar, 1) + 1
-    stem = Path(roll.name).stem  # "piece.mid" -> "piece", so downloads get one extension
+    names = download_names(roll.name, bar)
     cols = st.columns(3)
     cols[0].markdown("**Window** (the model's input)")
     how = _player(cols[0], song.key + (res.start, "window"), res.image, spb, tempo, "Window as MIDI",
-                  f"{stem}_bar{bar}_window.mid")
+                  names["window"])
     cols[1].markdown("**Reconstruction** (visible patches pasted back)")
     if res.probs is not None:
         binary = res.binary().astype(np.uint8)
         _player(cols[1], res.key + ("recon",), binary, spb, tempo, "Reconstruction as MIDI",
-                f"{stem}_bar{bar}_reconstruction.mid")
+                names["reconstruction"])
     else:
         cols[1].info("No decoder: nothing to play.")
     cols[2].markdown("**Whole piece** (as the model sees it)")
@@ -62,9 +69,9 @@ def render(song, res, spb: int) -> None:
     if session.piece_audio_wanted(song.key) or cols[2].button("Render the whole piece", key="piece_audio"):
         session.want_piece_audio(song.key)
         _player(cols[2], song.key + ("piece",), roll, spb, tempo, "Piece as MIDI (quantised)",
-                f"{stem}_quantised.mid")
+                names["piece"])
     else:
         _, mid = _midi(song.key + ("piece",), roll, spb, tempo)
-        cols[2].download_button("Piece as MIDI (quantised)", mid, file_name=f"{stem}_quantised.mid",
+        cols[2].download_button("Piece as MIDI (quantised)", mid, file_name=names["piece"],
                                 mime="audio/midi", key="dl_piece")
     st.caption(f"Audio: {how.rstrip('.')}. Every chart has a camera button (top right) that saves it as PNG.")

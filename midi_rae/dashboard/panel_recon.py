@@ -40,6 +40,9 @@ def render(res, pitch_range: tuple) -> None:
                f"mask ratio {mask.mask_ratio:.2f} of the non-empty patches and {mask.empty_mask_ratio:.2f} × that "
                f"of the empty ones. The decoder fills them in from what the encoder saw. Threshold "
                f"{mask.threshold:.2f}.")
+    warning = res.output_warning()
+    if warning:
+        st.warning(warning)
     export.chart(st, _recon_fig(res.key, res, pitch_range),
                     width="stretch", key="recon_chart")
     m = res.metrics
