@@ -340,7 +340,7 @@ def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
 # ---------------------------------------------------------------------------------------------
 # Reconstruction
 
-def _error_map(original: np.ndarray, binary: np.ndarray) -> np.ndarray:
+def error_codes(original: np.ndarray, binary: np.ndarray) -> np.ndarray:
     """Per-pixel codes: 0 true negative, 1 true positive, 2 false positive, 3 false negative."""
     o, b = np.asarray(original) > 0, np.asarray(binary) > 0
     err = np.full(o.shape, _TN, dtype=np.uint8)
@@ -371,7 +371,7 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
     hidden = _to_pixels(hidden, (H, W))
     probs = np.asarray(probs, dtype=np.float32)  # float32 halves the payload; hover shows 2 decimals
     binary = np.asarray(binary) > 0
-    err = _error_map(original, binary)
+    err = error_codes(original, binary)
     counts = {c: int(((err == c) & hidden).sum()) for c in _ERROR_NAMES}
 
     # The model never sees hidden pixels, so their notes are replaced by the mask colour.

@@ -15,7 +15,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1600, "height": 3600}
-MIN_CHARTS = 7  # overview, window, level masks, reconstruction, PCA 2-D and 3-D, explained variance
+MIN_CHARTS = 4  # overview, window, PCA 2-D, explained variance (masks and reconstruction are images)
 
 CHART = '[data-testid="stPlotlyChart"]'
 STATUS = '[data-testid="stStatusWidget"]'
@@ -252,3 +252,188 @@ def screenshot(page, folder: Optional[Path], name: str) -> Optional[Path]:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding and driving widgets by what a person sees (aria-label, visible text, data-testid): used by
+# scripts/bench_app.py, robust to the page's layout changing around them.
+
+# A hash of what the server drew (chart texts, point counts and raster images, st.image sources, captions,
+# headings, markdown, metrics, tables, alerts, the data grids' accessible text), leaving out what the browser
+# changes by itself (hover labels, the plotly mode bar, widgets' own labels and values): when it differs, a
+# script run changed the page.
+_SIGNATURE = """() => {
+  const parts = [];
+  for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]')) {
+    for (const t of c.querySelectorAll('svg text')) {
+      if (!t.closest('.hoverlayer, .modebar')) parts.push(t.textContent);
+    }
+    parts.push('#points ' + c.querySelectorAll('.scatterlayer path.point').length);
+    for (const im of c.querySelectorAll('image')) parts.push(im.getAttribute('href') || im.getAttribute('xlink:href') || '');
+  }
+  for (const im of document.querySelectorAll('[data-testid="stMain"] img, [data-testid="stSidebar"] img'))
+    parts.push(im.getAttribute('src') || '');
+  const sel = ['stCaptionContainer', 'stHeading', 'stMarkdown', 'stMetricValue', 'stTable', 'stAlert', 'stException']
+      .map(t => `[data-testid="${t}"]`).join(', ') + ', [data-testid="stDataFrame"] table';
+  for (const e of document.querySelectorAll(sel)) parts.push(e.textContent);
+  const s = parts.join('\\u0001');
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); }
+  return s.length + ':' + (h >>> 0).toString(16);
+}"""
+
+
+def content_signature(page) -> str:
+    """A short hash of everything the server drew on the page (not hover labels, not widgets' own state)."""
+    return page.evaluate(_SIGNATURE)
+
+
+def chart_titles(page) -> list[str]:
+    """The title of every plotly chart on the page, in page order ('' for a chart without one)."""
+    return page.evaluate("""(chart) => [...document.querySelectorAll(chart)].map(c =>
+        [...c.querySelectorAll('.gtitle')].map(t => t.textContent).join(' | '))""", CHART)
+
+
+def chart_index(page, title_contains: Optional[str] = None, after: Optional[str] = None) -> Optional[int]:
+    """Index (among all plotly charts) of the first chart whose title contains `title_contains`, or of the first
+    chart that follows the first element matching the CSS selector `after`; None if there is none."""
+    return page.evaluate("""([chart, needle, after]) => {
+        const charts = [...document.querySelectorAll(chart)];
+        if (needle !== null) {
+            const i = charts.findIndex(c => [...c.querySelectorAll('.gtitle')].some(t => t.textContent.includes(needle)));
+            return i < 0 ? null : i;
+        }
+        const anchor = document.querySelector(after);
+        if (!anchor) return null;
+        const i = charts.findIndex(c => anchor.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING);
+        return i < 0 ? null : i;
+    }""", [CHART, title_contains, after])
+
+
+def chart_points(page, index: int) -> list[int]:
+    """Indices of the marker points (`.scatterlayer path.point`) of chart `index` whose centre lies inside the
+    plot area (points scrolled out of a zoomed axis range are left out: a click there would miss)."""
+    return page.evaluate("""([chart, index]) => {
+        const c = document.querySelectorAll(chart)[index];
+        if (!c) return [];
+        const areas = [...c.querySelectorAll('.nsewdrag')].map(d => d.getBoundingClientRect());
+        const inside = (x, y) => areas.some(a => x > a.left + 2 && x < a.right - 2 && y > a.top + 2 && y < a.bottom - 2);
+        return [...c.querySelectorAll('.scatterlayer path.point')].map((p, i) => {
+            const r = p.getBoundingClientRect();
+            return [i, r.width > 0 && inside(r.left + r.width / 2, r.top + r.height / 2)];
+        }).filter(([i, ok]) => ok).map(([i]) => i);
+    }""", [CHART, index])
+
+
+def click_chart_point(page, index: int, point: int) -> None:
+    """Click marker `point` of chart `index` as a person would (the mouse at its centre; plotly picks the point)."""
+    page.locator(CHART).nth(index).locator(".scatterlayer path.point").nth(point).click(force=True)
+
+
+def radio_options(page, label: str) -> list[tuple[str, bool]]:
+    """(text, checked) of each option of the st.radio labelled `label`."""
+    return page.evaluate("""(label) => {
+        const g = [...document.querySelectorAll('[role="radiogroup"]')].find(e => e.getAttribute('aria-label') === label);
+        if (!g) return [];
+        return [...g.querySelectorAll('label')].map(l => [l.innerText.trim(), !!(l.querySelector('input') || {}).checked]);
+    }""", label)
+
+
+def click_radio(page, label: str, option: str) -> None:
+    """Click the label of option `option` of the st.radio labelled `label`."""
+    group = page.locator(f'[role="radiogroup"][aria-label="{label}"]').first
+    group.locator("label").filter(has_text=option).first.click()
+
+
+def selectbox(page, label: str):
+    """The combobox input of the st.selectbox labelled `label`."""
+    return page.locator(f'input[role="combobox"][aria-label="{label}"]').first
+
+
+def selectbox_label(page, contains: str) -> Optional[str]:
+    """The full label of the first st.selectbox whose label contains `contains` (None when there is none)."""
+    return page.evaluate("""(needle) => { const e = [...document.querySelectorAll('input[role="combobox"]')]
+        .find(e => (e.getAttribute('aria-label') || '').includes(needle)); return e ? e.getAttribute('aria-label') : null; }""",
+                         contains)
+
+
+def selectbox_value(page, label: str) -> Optional[str]:
+    """The option shown by the st.selectbox labelled `label` (None when there is no such selectbox)."""
+    box = selectbox(page, label)
+    return box.input_value() if box.count() else None
+
+
+def selectbox_options(page, label: str) -> list[str]:
+    """The options of the st.selectbox labelled `label` (opens its list, reads it and closes it again)."""
+    selectbox(page, label).click()
+    listbox = page.locator(f'[role="listbox"][aria-label="{label}"]').first
+    listbox.wait_for(state="visible", timeout=30_000)
+    names = [t.strip() for t in listbox.get_by_role("option").all_inner_texts()]
+    page.keyboard.press("Escape")
+    return names
+
+
+def select_option(page, label: str, option: str) -> None:
+    """Open the st.selectbox labelled `label` and click its option `option` (exact text)."""
+    selectbox(page, label).click()
+    listbox = page.locator(f'[role="listbox"][aria-label="{label}"]').first
+    listbox.wait_for(state="visible", timeout=30_000)
+    listbox.get_by_role("option", name=option, exact=True).first.click()
+
+
+def tab(page, name: str):
+    """The [role=tab] element named `name`."""
+    return page.get_by_role("tab", name=name, exact=True).first
+
+
+def selected_tab(page) -> Optional[str]:
+    """The text of the selected tab (None without tabs)."""
+    return page.evaluate("""() => { const t = document.querySelector('[role="tab"][aria-selected="true"]');
+                                    return t ? t.innerText.trim() : null; }""")
+
+
+def button(page, name: str):
+    """The button whose visible text is `name`."""
+    return page.get_by_role("button", name=name, exact=True).first
+
+
+def has_button(page, name: str) -> bool:
+    """Is there a button whose visible text is `name`?"""
+    return page.evaluate("""(name) => [...document.querySelectorAll('button')].some(b => b.innerText.trim() === name)""",
+                         name)
+
+
+def dataframe_after(page, heading: str) -> Optional[int]:
+    """Index (among st.dataframe grids) of the first one after the heading whose text starts with `heading`."""
+    return page.evaluate("""(heading) => {
+        const h = [...document.querySelectorAll('h1, h2, h3, h4, h5, h6')].find(e => e.textContent.trim().startsWith(heading));
+        if (!h) return null;
+        const grids = [...document.querySelectorAll('[data-testid="stDataFrame"]')];
+        const i = grids.findIndex(g => h.compareDocumentPosition(g) & Node.DOCUMENT_POSITION_FOLLOWING);
+        return i < 0 ? null : i;
+    }""", heading)
+
+
+def dataframe_rows(page, index: int) -> list[str]:
+    """The text of each data row of st.dataframe `index`, read from the grid's accessible table."""
+    return page.evaluate("""(index) => {
+        const g = document.querySelectorAll('[data-testid="stDataFrame"]')[index];
+        if (!g) return [];
+        return [...g.querySelectorAll('tbody tr')].map(r => [...r.querySelectorAll('td')].map(td => td.textContent).join(' · '));
+    }""", index)
+
+
+def click_dataframe_row(page, index: int, row: int) -> None:
+    """Click the row-marker cell (the selection checkbox) of data row `row` (0 = first) of st.dataframe `index`.
+
+    The grid is a canvas (glide-data-grid): the click goes to computed coordinates, one header row and
+    `row` data rows down, all of the same height, in the narrow marker column at the left.
+    """
+    grid = page.locator('[data-testid="stDataFrame"]').nth(index)
+    grid.scroll_into_view_if_needed()
+    n = len(dataframe_rows(page, index))
+    box = grid.bounding_box()
+    if box is None or n == 0:
+        raise RuntimeError("the table has no rows to click")
+    row_h = (box["height"] - 2) / (n + 1)  # header + n rows (a short table is not scrolled)
+    page.mouse.click(box["x"] + min(16, box["width"] / 4), box["y"] + row_h * (row + 1.5))

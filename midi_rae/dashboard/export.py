@@ -25,6 +25,11 @@ def chart(container, fig, **kwargs):
     return container.plotly_chart(fig, **kwargs)
 
 
+def figure(key: str, build) -> None:
+    """Keep a view drawn as an image for the export too: `build()` makes its plotly figure when exporting."""
+    session.run_figures().append((key, build))
+
+
 def page_html(title: str) -> str:
     """One self-contained HTML file (plotly.js inlined once) with every chart of this run."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
@@ -34,6 +39,7 @@ def page_html(title: str) -> str:
     rank = {k: i for i, k in enumerate(PAGE_ORDER)}
     figs = sorted(figs, key=lambda kf: rank.get(kf[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
     for i, (key, fig) in enumerate(figs):
+        fig = fig() if callable(fig) else fig
         heading = fig.layout.title.text or str(key).replace("_", " ")
         parts.append(f"<h3>{html.escape(heading)}</h3>")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))

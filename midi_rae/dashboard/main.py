@@ -1,4 +1,4 @@
-"""The dashboard's script for `midi-rae app` (streamlit runs this file; the page is midi_rae.dashboard.page)."""
-from midi_rae.dashboard.page import main
+"""The dashboard's script for `midi-rae app` (streamlit runs this file; the pages are in midi_rae.dashboard.app)."""
+from midi_rae.dashboard.app import main
 
 main()

@@ -15,7 +15,8 @@ from . import (session, clicks, panel_compare, panel_embed, panel_listen, panel_
 from .loaders import Song, analyse, encode_song, load_choice
 from .session import K
 
-ANALYSES = ["Spectrum of every level", "Song structure", "Shift and transpose probe"]
+ANALYSES = ["Spectrum of every level", "Song structure", "Shift and transpose probe", "Level ablation",
+            "Phrase probe"]
 
 
 @dataclass
@@ -64,6 +65,16 @@ def analyses(song, res, model: Model) -> None:
     with tabs[2]:
         if tabs[2].open:
             panel_probe.render(song, res, model)
+    with tabs[3]:
+        if tabs[3].open:
+            from . import panel_ablation
+
+            panel_ablation.render(song, res, model)
+    with tabs[4]:
+        if tabs[4].open:
+            from . import panel_phrases
+
+            panel_phrases.render(song, model)
 
 
 def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, semis: int, view, overview_slot,

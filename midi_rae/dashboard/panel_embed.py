@@ -78,7 +78,7 @@ def _window_visibility(mask: np.ndarray, grid: tuple[int, int], finest: tuple[in
 
 @st.cache_resource(max_entries=48, show_spinner=False)
 def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, selected: tuple,
-                 marks: tuple, show_empty: bool, _song, _res):
+                 marks: tuple, show_empty: bool, three_d: bool, _song, _res):
     """(2-D figure, 3-D figure or None, explained-variance figure); each point carries (window, patch, level).
 
     `selected` is (window, patch) of the selected patch at this level, `marks` its neighbours' flat indices.
@@ -132,7 +132,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         order = np.argsort(meta["bar"][idx])
         f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
                                 line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
-    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 else None
+    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 and three_d else None
     if marks:
         m = np.asarray(marks)
         mc = pca.transform(emb.reshape(-1, D)[m])
@@ -234,15 +234,18 @@ def render(song, res, sel=None, neighbours=None) -> None:
             N = song.level_emb[level].shape[1]
             marks = tuple(int(np.argmin(np.abs(song.starts - w))) * N + int(n)
                           for w, n in zip(neighbours["_window_start"], neighbours["_patch"]))
-    f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, song, res)
     a, b = st.columns(2)
+    # the 3-D scene is WebGL, about half a second for a browser without a GPU to set up: on request
+    three_d = b.toggle("3-D view", key=K.PCA_3D, help="PC1–3 in a rotatable scene (slower to draw).")
+    f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, three_d, song,
+                              res)
     export.chart(a, f2, width="stretch", key=K.PCA_CHART, on_select="rerun", selection_mode="points")
     if f3 is not None:
         export.chart(b, f3, width="stretch", key="pca3d")
-    else:
+    elif three_d:
         b.info("This level has fewer than three dimensions; no 3-D view.")
-    c, d = st.columns([2, 3])
-    export.chart(c, fv, width="stretch", key="pca_var")
+    export.chart(b, fv, width="stretch", key="pca_var")
+    d = b
     d.caption("Each point is one patch embedding of one window; the current window's patches (or the selected "
               "patch, with its nearest neighbours as diamonds) are drawn larger. Click a point in the 2-D plot to "
               "select its patch. Axis titles give each component's share of the variance. The spectrum of every "

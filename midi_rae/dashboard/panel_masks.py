@@ -4,10 +4,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from midi_rae.figures import level_masks
+from midi_rae.figures import EMPTY, HIGHLIGHT, NON_EMPTY, NOTE, level_masks
 from midi_rae.inference import WINDOW_RULE, level_rows
+from midi_rae.rasters import level_mask_images, png
 
 from . import export, tables
+from .swatches import legend
 
 
 def stats_table(song, res) -> pd.DataFrame:
@@ -16,8 +18,10 @@ def stats_table(song, res) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _masks_fig(song_key: tuple, start: int, family_key: tuple, _res):
-    return level_masks(_res.level_non_empty, _res.image, highlight=dict(family_key) or None)
+def _mask_images(song_key: tuple, start: int, family_key: tuple, _res) -> list:
+    # PNG bytes, made once: st.image would otherwise encode the same arrays again on every rerun
+    return [png(img) for img in level_mask_images(_res.level_non_empty, _res.image,
+                                                   highlight=dict(family_key) or None)]
 
 
 def render(song, res, family: dict) -> None:
@@ -26,5 +30,14 @@ def render(song, res, family: dict) -> None:
     st.caption("A patch is non-empty when any of its pixels holds a note. Coarser levels are the 2×2 max-pool "
                f"of finer ones. Statistics over the piece use its {song.n_windows} {WINDOW_RULE} (here "
                f"{song.hop} steps apart); `midi-rae inspect` and the report use the same windows.")
-    export.chart(st, _masks_fig(song.key, res.start, tuple((k, tuple(v)) for k, v in family.items()), res), width="stretch", key="masks_chart")
+    family_key = tuple((k, tuple(v)) for k, v in family.items())
+    images = _mask_images(song.key, res.start, family_key, res)
+    grids = song.config.level_grids
+    # images, not a chart: redrawn on every window move, and the browser draws an image in half the time
+    for k, (col, img) in enumerate(zip(st.columns(len(images)), images)):
+        col.caption(f"Level {k} · {grids[k][0]}×{grids[k][1]}")
+        col.image(img, width="stretch")
+    legend([("non-empty", NON_EMPTY), ("empty", EMPTY), ("notes", NOTE)]
+           + ([("selected patch and its family", HIGHLIGHT)] if family else []))
+    export.figure("masks_chart", lambda: level_masks(res.level_non_empty, res.image, highlight=family or None))
     tables.show(st, stats_table(song, res).reset_index(), index=False)

@@ -6,10 +6,14 @@ import math
 import pandas as pd
 import streamlit as st
 
-from midi_rae.figures import reconstruction_row
+from midi_rae.figures import FN_COLOUR, FP_COLOUR, MASKED, NOTE, TP_COLOUR, reconstruction_row
 from midi_rae.inference import metric_rows
+from midi_rae.pianoroll import note_name
+from midi_rae.rasters import png, reconstruction_images
 
 from . import export, tables
+from .session import K
+from .swatches import legend
 
 
 def _fmt(v: float) -> str:
@@ -25,6 +29,34 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
 def _recon_fig(res_key: tuple, _res, pitch_range: tuple):
     return reconstruction_row(_res.image, _res.hidden_px, _res.probs, _res.binary(), _res.settings.threshold,
                               pitch_range=pitch_range)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _recon_images(res_key: tuple, _res, pitch_range: tuple) -> dict:
+    # PNG bytes, made once: st.image would otherwise encode the same arrays again on every rerun
+    images = reconstruction_images(_res.image, _res.hidden_px, _res.probs, _res.binary(), pitch_range)
+    return {k: png(v) for k, v in images.items()}
+
+
+def _images(res, pitch_range: tuple) -> None:
+    """The five panels as images with their titles, and what the colours mean."""
+    images = _recon_images(res.key, res, pitch_range)
+    counts = error_counts(res)
+    titles = ["Original", "Masked input", "Probabilities (0 → 1)", f"Binarized (>{res.settings.threshold:.2f}), "
+              "pasted", "Errors in hidden patches"]
+    for col, title, img in zip(st.columns(5), titles, images.values()):
+        col.caption(title)
+        col.image(img, width="stretch")
+    legend([("note", NOTE), ("hidden from the model", MASKED), (f"right ({counts['tp']:,})", TP_COLOUR),
+            (f"extra ({counts['fp']:,})", FP_COLOUR), (f"missed ({counts['fn']:,})", FN_COLOUR)],
+           suffix=f" · pitches {note_name(pitch_range[0])}–{note_name(pitch_range[1])}, pitch upward, time to "
+                  "the right; probabilities dark (0) to yellow (1)")
+
+
+def error_counts(res) -> dict:
+    """TP/FP/FN pixel counts in the hidden patches (the headline scores' pixels)."""
+    m = res.metrics["masked"]
+    return {k: m[k] for k in ("tp", "fp", "fn")}
 
 
 def render(res, pitch_range: tuple) -> None:
@@ -43,8 +75,12 @@ def render(res, pitch_range: tuple) -> None:
     warning = res.output_warning()
     if warning:
         st.warning(warning)
-    export.chart(st, _recon_fig(res.key, res, pitch_range),
-                    width="stretch", key="recon_chart")
+    if st.toggle("Interactive (hover, zoom)", key=K.RECON_INTERACTIVE,
+                 help="The plain images redraw in half the time; the chart gives each pixel's pitch, step and value."):
+        export.chart(st, _recon_fig(res.key, res, pitch_range), width="stretch", key="recon_chart")
+    else:
+        _images(res, pitch_range)
+        export.figure("recon_chart", lambda: _recon_fig(res.key, res, pitch_range))
     m = res.metrics
     if n_hidden == 0:
         st.caption("Nothing is masked at this ratio, so the masked-patch scores are undefined (—); "

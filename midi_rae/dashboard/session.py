@@ -32,6 +32,8 @@ class K:
     PCA_LEVEL = "pca_level"
     PCA_COLOR = "pca_color"
     PCA_SHOW_EMPTY = "pca_show_empty"
+    PCA_3D = "pca_3d"
+    RECON_INTERACTIVE = "recon_interactive"
     SHOW_UMAP = "show_umap"
     SIM_LEVEL = "sim_level"
     PROBE_READING = "probe_reading"
@@ -51,6 +53,7 @@ class K:
     RUN_FIGURES = "_run_figures"
     EXPORT_HTML = "_export_html"
     SEEN_PREFIX = "_seen_"
+    OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
 
 
 def spb_key(stored: Optional[int]) -> str:
@@ -199,3 +202,22 @@ def export_html() -> Optional[bytes]:
 def set_export_html(data: bytes) -> None:
     """Keep the prepared HTML export for its download button."""
     st.session_state[K.EXPORT_HTML] = data
+
+
+# ---------------------------------------------------------------- a passage opened from the Corpus page
+
+
+def open_piece(piece: Any, bar: int) -> None:
+    """Show `piece` (a sidebar.Piece) in the piece view with its window at `bar` (a click on the Corpus page)."""
+    st.session_state[K.OPENED_PIECE] = piece
+    move_window(bar)
+
+
+def opened_piece() -> Any:
+    """The piece opened from the Corpus page, if any (the piece section shows it until another is picked)."""
+    return st.session_state.get(K.OPENED_PIECE)
+
+
+def close_opened_piece() -> None:
+    """Stop showing the piece opened from the Corpus page."""
+    st.session_state.pop(K.OPENED_PIECE, None)

@@ -15,8 +15,8 @@ def _cell(v) -> str:
 
 
 def show(container, df: pd.DataFrame, index: bool = True) -> None:
-    """`df` as a static table on `container`; index=False leaves the row labels out (put them in a column)."""
-    styled = df.style.format(_cell)
-    if not index:
-        styled = styled.hide(axis="index")
-    container.table(styled)
+    """`df` as a static table on `container`; index=False leaves the row labels out (put them in a column).
+
+    Cells go as formatted text: a pandas Styler doing the same cost ~15 ms per table on every rerun.
+    """
+    container.table(df.map(_cell), hide_index=not index)

@@ -1,0 +1,36 @@
+"""The dashboard's pages: Piece (midi_rae.dashboard.page) and Corpus (midi_rae.dashboard.corpus_page).
+
+The page configuration is set here, once, before the navigation; each page's module is imported only when
+that page is shown, so the Corpus page's first paint waits for neither torch nor the piece page.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+
+def _piece() -> None:
+    from .page import main
+
+    main()
+
+
+def _corpus() -> None:
+    from .corpus_page import main
+
+    main()
+
+
+def piece_page() -> "st.navigation.page.StreamlitPage":
+    """The piece view (for st.switch_page)."""
+    return st.Page(_piece, title="Piece", icon="🎹", url_path="piece", default=True)
+
+
+def corpus_page() -> "st.navigation.page.StreamlitPage":
+    """The corpus explorer (for st.switch_page)."""
+    return st.Page(_corpus, title="Corpus", icon="🗂️", url_path="corpus")
+
+
+def main() -> None:
+    """Configure the page, then run the chosen one."""
+    st.set_page_config(page_title="midi-rae explorer", page_icon="🎹", layout="wide")
+    st.navigation([piece_page(), corpus_page()]).run()

@@ -1,0 +1,403 @@
+"""The Corpus page: the model over a whole collection. `main()` lays it out.
+
+The sidebar picks an index (the shipped corpus, one from the server's folder, or one built here from uploaded
+MIDI / PNG files or a zip). Three tabs follow, only the open one computed: the map (PCA of every window's pooled
+embedding at a level, coloured by collection, piece, density, F1 or position; a click opens that passage in the
+piece view), reconstruction over the corpus (F1 per collection and piece, the worst windows, F1 against density,
+errors by pitch and by position in the bar), and a search from any passage of the corpus.
+
+Drawing the map needs no torch (the index is read with lancedb and numpy); torch loads only to build an index
+or to encode a query.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from midi_rae.figures import note_ticks, pca_scatter
+
+from . import corpus_sources as src
+from . import session
+from .corpus_similar import CK, HITS, open_passage, render_cards
+
+MAP_POINTS = 4000   # windows drawn in the map at most (an even sample beyond)
+GALLERY = 8         # worst windows shown
+COLOURS = {"Collection": "collection", "Piece": "name", "Note density (notes per beat)": "density",
+           "Masked F1 (ratio 0.5)": "f1_masked", "F1 (unmasked)": "f1", "Position in the piece": "position"}
+TABS = ["Map", "Reconstruction", "Search the corpus"]
+TOP_PIECES = 20     # pieces with their own colour when colouring by piece
+
+
+# ---------------------------------------------------------------- the index
+
+
+def _shipped_uri(progress_slot) -> Optional[str]:
+    """The shipped index; where it was built with another checkpoint, one built from the shipped MIDI files
+    into the cache folder (on first open, with progress)."""
+    from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
+
+    key = _default_key(DEFAULT_CHECKPOINT.stat().st_mtime if DEFAULT_CHECKPOINT.exists() else 0)
+    if src.shipped_usable(key):
+        return str(src.SHIPPED_INDEX)
+    out = src.cache_dir() / "shipped-corpus" / key
+    if src.is_index(out) and _complete(str(out)):
+        return str(out)
+    if not src.SHIPPED_MIDI.is_dir():
+        return None
+    files = sorted(p for p in src.SHIPPED_MIDI.rglob("*") if p.suffix.lower() in src.SOURCE_SUFFIXES)
+    _build_with_progress(files, out, progress_slot, "Indexing the shipped corpus (once)")
+    return str(out)
+
+
+@st.cache_data(show_spinner=False)
+def _default_key(_mtime: float) -> str:
+    from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
+
+    return hashlib.sha1(DEFAULT_CHECKPOINT.read_bytes()).hexdigest()[:16]
+
+
+def _complete(uri: str) -> bool:
+    try:
+        return src.open_index(uri, src.stamp(uri)).meta.get("updated") is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _bundle():
+    """The shipped model (loaded once per server process)."""
+    from .loaders import default_key, load_bundle
+
+    return load_bundle(default_key(), None, None)
+
+
+def _build_with_progress(files: list[Path], out: Path, slot, what: str):
+    bar = slot.progress(0.0, text=f"{what}: loading the model…")
+
+    def progress(done: int, total: int, name: str) -> None:
+        bar.progress(done / max(total, 1), text=f"{what}: {done}/{total} — {name}")
+
+    report = src.build(files, out, _bundle(), progress)
+    slot.empty()
+    return report
+
+
+def index_section() -> Optional[str]:
+    """Sidebar: pick the index (shipped, server folder, or built from uploads); returns its uri or None."""
+    st.sidebar.header("Corpus index")
+    folder = src.index_folder()
+    options = ["Shipped corpus"] + (["Server folder"] if folder else []) + ["Build from files"]
+    choice = st.sidebar.radio("Index source", options, key=CK.SOURCE, label_visibility="collapsed")
+    slot = st.empty()
+    if choice == "Shipped corpus":
+        uri = _shipped_uri(slot)
+        if uri is None:
+            st.sidebar.warning("No corpus ships with this installation; build one from files.")
+        return uri
+    if choice == "Server folder":
+        found = src.folder_indexes(folder)
+        if not found:
+            st.sidebar.warning(f"No index in {folder} (make one with `midi-rae index`).")
+            return None
+        pick = st.sidebar.selectbox("Index", found, key=CK.SERVER_INDEX,
+                                    format_func=lambda p: str(p.relative_to(folder)) if p != folder else p.name)
+        return str(pick)
+    return _upload_section(slot)
+
+
+def _upload_section(slot) -> Optional[str]:
+    ups = st.sidebar.file_uploader(
+        f"MIDI files, PNG piano rolls or a zip (at most {src.MAX_UPLOAD_FILES} files, "
+        f"{src.MAX_UPLOAD_BYTES // 2 ** 20} MB)", type=["mid", "midi", "png", "zip"], accept_multiple_files=True,
+        key=CK.UPLOAD)
+    if ups:
+        files, notes = src.unpack_uploads([(u.name, u.getvalue()) for u in ups])
+        for n in notes:
+            st.sidebar.caption(n)
+        if not files:
+            st.sidebar.warning("No MIDI or PNG files in the upload.")
+        else:
+            digest = hashlib.sha1(b"".join(sorted(hashlib.sha1(d).digest() + k.encode()
+                                                  for k, d in files.items()))).hexdigest()[:16]
+            home = src.cache_dir() / "uploads" / digest
+            out = home / "index"
+            if st.sidebar.button(f"Build an index of {len(files)} files", type="primary", key="corpus_build"):
+                paths = src.write_uploads(files, home / "files")
+                report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
+                st.session_state[CK.BUILT] = str(out)
+                if report.failed:
+                    st.sidebar.warning(f"{len(report.failed)} file(s) could not be read: " + "; ".join(
+                        f"{Path(p).name}: {e}" for p, e in report.failed[:5]))
+    built = st.session_state.get(CK.BUILT)
+    if built and src.is_index(Path(built)):
+        return built
+    st.sidebar.info("Drop files above and build an index of them.")
+    return None
+
+
+# ---------------------------------------------------------------- the map
+
+
+def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First two principal components of rows x and their shares of the variance (numpy only: no torch here)."""
+    xc = x - x.mean(0)
+    cov = xc.T.astype(np.float64) @ xc / max(len(x) - 1, 1)
+    w, v = np.linalg.eigh(cov)
+    order = np.argsort(w)[::-1][:2]
+    share = w[order] / w.sum() if w.sum() > 0 else np.zeros(2)
+    coords = xc @ v[:, order].astype(np.float32)
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+    return coords, share
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sampled rows, their 2-D coordinates, PCA shares) of a level's pooled embeddings."""
+    x = src.level_vectors(uri, _stamp, level)
+    rows = np.arange(len(x))
+    if len(x) > MAP_POINTS:
+        rows = np.sort(np.random.default_rng(0).choice(len(x), MAP_POINTS, replace=False))
+    coords, share = _pca2(x[rows])
+    if umap:
+        import umap as umap_lib
+
+        coords = umap_lib.UMAP(n_components=2, random_state=0).fit_transform(x[rows])
+    return rows, coords, share
+
+
+def _umap_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
+def render_map(uri: str, stamp: str, index) -> None:
+    """PCA (or UMAP) of every window's pooled embedding at a level; a click opens the passage."""
+    pieces, win = src.tables(uri, stamp)
+    levels = index.levels
+    grids = index.meta["grids"]
+    c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
+    level = c1.select_slider("Level", list(range(levels)), value=min(3, levels - 1), key=CK.LEVEL,
+                             format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",
+                             help="Each window's embedding at this level, averaged over its non-empty patches.")
+    options = [k for k, c in COLOURS.items() if c in win and (c not in ("f1", "f1_masked") or win[c].notna().any())]
+    colour = c2.selectbox("Colour by", options, key=CK.COLOR)
+    use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(),
+                         help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
+    rows, coords, share = _map_coords(uri, stamp, level, bool(use_umap and _umap_installed()))
+    w = win.iloc[rows]
+    col = COLOURS[colour]
+    categorical = col in ("collection", "name")
+    values = w[col].to_numpy()
+    if col == "name" and w["name"].nunique() > TOP_PIECES:
+        top = set(w["name"].value_counts().index[:TOP_PIECES - 1])
+        values = np.where(np.isin(values, list(top)), values, "(other pieces)")
+    if not categorical:
+        values = np.nan_to_num(values.astype(float), nan=np.nanmean(values.astype(float)) if len(values) else 0)
+    hover = [f"{c}/{n} · bars {int(a)}–{int(b)}" + (f" · F1 {f:.2f}" if f == f else "")
+             for c, n, a, b, f in zip(w["collection"], w["name"], w["start_bar"], w["end_bar"], w["f1_masked"])]
+    fig = pca_scatter(coords, values, colour, categorical=categorical, hover=hover, point_data=rows,
+                      axis_prefix="UMAP " if use_umap else "PC", share=None if use_umap else share,
+                      title=f"{len(win):,} windows of {len(pieces):,} pieces at level {level}"
+                            + (f" ({len(rows):,} drawn)" if len(rows) < len(win) else ""))
+    fig.update_layout(height=560)
+    ev = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=CK.MAP, width="stretch",
+                         config={"displaylogo": False})
+    st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view.")
+    points = list((ev.selection.points if ev is not None and hasattr(ev, "selection") else None) or [])
+    if points and session.take_click(CK.MAP, points):
+        cd = points[0].get("customdata")
+        row = int(cd[0] if isinstance(cd, (list, tuple)) else cd)
+        r = win.iloc[row]
+        open_passage(index.resolve(r["path"], r["rel"]), r["name"], int(r["start_bar"]))
+
+
+# ---------------------------------------------------------------- reconstruction
+
+
+def render_reconstruction(uri: str, stamp: str, index) -> None:
+    """F1 by collection and piece, the worst windows, F1 against density, errors by pitch and position in bar."""
+    pieces, win = src.tables(uri, stamp)
+    if not index.meta.get("has_decoder"):
+        st.info("This index was built with an encoder-only checkpoint: there are no reconstructions to score.")
+        return
+    thr, ratio = index.meta.get("threshold", 0.5), index.meta.get("f1_mask_ratio", 0.5)
+    st.caption(f"F1 of each window's reconstruction at threshold {thr:g}: unmasked, and on the pixels of the patches "
+               f"hidden at mask ratio {ratio:g} (the piece page's mask for seed 0).")
+    by_coll = win.groupby("collection").agg(pieces=("piece_id", "nunique"), windows=("window", "size"),
+                                            f1=("f1", "mean"), f1_masked=("f1_masked", "mean"),
+                                            density=("density", "mean")).sort_values("f1_masked").reset_index()
+    c1, c2 = st.columns([2, 3])
+    c1.markdown("**By collection** (worst first)")
+    c1.dataframe(by_coll.rename(columns={"f1": "F1", "f1_masked": "Masked F1", "density": "Notes per beat"}),
+                 hide_index=True, width="stretch",
+                 column_config={"F1": st.column_config.NumberColumn(format="%.3f"),
+                                "Masked F1": st.column_config.NumberColumn(format="%.3f"),
+                                "Notes per beat": st.column_config.NumberColumn(format="%.2f")})
+    c2.markdown("**By piece** (click a column to sort)")
+    per_piece = pieces[["collection", "name", "windows", "f1", "f1_masked", "notes", "metre", "bars"]].rename(
+        columns={"name": "piece", "f1": "F1", "f1_masked": "Masked F1"}).sort_values("Masked F1")
+    c2.dataframe(per_piece, hide_index=True, width="stretch", height=260,
+                 column_config={"F1": st.column_config.NumberColumn(format="%.3f"),
+                                "Masked F1": st.column_config.NumberColumn(format="%.3f"),
+                                "bars": st.column_config.NumberColumn(format="%.1f")})
+
+    st.markdown(f"**The {GALLERY} worst windows** (masked F1)")
+    worst = win[win["notes"] > 0].nsmallest(GALLERY, "f1_masked")
+    images = src.window_images(uri, stamp, tuple((int(p), int(w)) for p, w in zip(worst["piece_id"],
+                                                                                 worst["window"])))
+    from midi_rae.index import Hit
+
+    width = int(index.meta.get("window_steps", 128))
+    hits = [Hit(piece=r["name"], path=r["path"], collection=r["collection"], window=int(r["window"]),
+                start_step=int(r["start_step"]), start_bar=float(r["start_bar"]), end_bar=float(r["end_bar"]),
+                pitch_lo=int(r["pitch_lo"]), pitch_hi=int(r["pitch_hi"]), similarity=float(r["f1_masked"]),
+                piece_id=int(r["piece_id"]), steps_per_bar=int(r["steps_per_bar"]),
+                window_start=int(r["start_step"]), end_step=int(r["start_step"]) + width,
+                steps_per_beat=int(r["steps_per_beat"]), tempo_bpm=float(r["tempo_bpm"]), rel=r["rel"],
+                image=images.get((int(r["piece_id"]), int(r["window"]))))
+            for _, r in worst.iterrows()]
+    st.caption("The number on each card is its masked F1.")
+    render_cards(hits, index, "worst")
+
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(_f1_density(win), width="stretch", config={"displaylogo": False})
+    prof = src.error_profiles(uri, stamp)
+    if prof is not None:
+        c2.plotly_chart(_errors_by_pitch(prof), width="stretch", config={"displaylogo": False})
+        metres = win.groupby(["metre", "steps_per_bar"]).size().sort_values(ascending=False)
+        labels = [f"{m} ({s} steps per bar)" for m, s in metres.index]
+        pick = st.selectbox("Metre", labels, key=CK.METRE) if len(labels) > 1 else labels[0]
+        metre, spbar = metres.index[labels.index(pick)]
+        st.plotly_chart(_errors_by_position(win, prof, metre, int(spbar)), width="stretch",
+                        config={"displaylogo": False})
+
+
+def _f1_density(win) -> go.Figure:
+    w = win[win["f1_masked"].notna()]
+    if len(w) > MAP_POINTS:
+        w = w.sample(MAP_POINTS, random_state=0)
+    fig = go.Figure(go.Scatter(x=w["density"], y=w["f1_masked"], mode="markers",
+                               marker=dict(size=4, opacity=0.5, color="#2c7fb8"),
+                               hovertext=[f"{c}/{n} · bars {int(a)}–{int(b)}" for c, n, a, b in
+                                          zip(w["collection"], w["name"], w["start_bar"], w["end_bar"])],
+                               hovertemplate="%{hovertext}<br>density %{x:.2f}, masked F1 %{y:.3f}<extra></extra>"))
+    fig.update_layout(title="Masked F1 against note density", xaxis_title="notes per beat",
+                      yaxis_title="masked F1", height=360, margin=dict(l=50, r=10, t=40, b=40),
+                      template="plotly_white")
+    return fig
+
+
+def _errors_by_pitch(prof: dict) -> go.Figure:
+    err, on = prof["err_pitch"].sum(0), prof["on_pitch"].sum(0)
+    keep = np.flatnonzero(on > 0)
+    lo, hi = (int(keep[0]), int(keep[-1])) if keep.size else (0, 127)
+    pitches = np.arange(lo, hi + 1)
+    rate = err[lo:hi + 1] / np.maximum(on[lo:hi + 1], 1)
+    ticks, names = note_ticks(lo, hi)
+    fig = go.Figure(go.Bar(x=pitches, y=rate, marker_color="#2c7fb8",
+                           customdata=np.stack([err[lo:hi + 1], on[lo:hi + 1]], 1),
+                           hovertemplate="pitch %{x}: %{y:.2f} errors per note pixel "
+                                         "(%{customdata[0]} errors, %{customdata[1]} note pixels)<extra></extra>"))
+    fig.update_layout(title="Masked-patch errors by pitch", yaxis_title="errors per note pixel",
+                      xaxis=dict(tickvals=ticks, ticktext=names), height=360, margin=dict(l=50, r=10, t=40, b=40),
+                      template="plotly_white")
+    return fig
+
+
+def _errors_by_position(win, prof: dict, metre: str, spbar: int) -> go.Figure:
+    sel = np.flatnonzero((win["metre"].to_numpy() == metre) & (win["steps_per_bar"].to_numpy() == spbar))
+    err, on = np.zeros(spbar), np.zeros(spbar)
+    width = prof["err_step"].shape[1]
+    starts = win["start_step"].to_numpy()[sel]
+    pos = (starts[:, None] + np.arange(width)[None, :]) % max(spbar, 1)
+    np.add.at(err, pos.ravel(), prof["err_step"][sel].ravel())
+    np.add.at(on, pos.ravel(), prof["on_step"][sel].ravel())
+    spb = int(win["steps_per_beat"].iloc[sel[0]]) if sel.size else 4
+    labels = [f"{s // spb + 1}" + (f".{s % spb + 1}" if s % spb else "") for s in range(spbar)]
+    fig = go.Figure(go.Bar(x=labels, y=err / np.maximum(on, 1), marker_color="#2c7fb8",
+                           customdata=np.stack([err, on], 1),
+                           hovertemplate="beat %{x}: %{y:.2f} errors per note pixel (%{customdata[0]:.0f} errors, "
+                                         "%{customdata[1]:.0f} note pixels)<extra></extra>"))
+    fig.update_layout(title=f"Masked-patch errors by position in the bar ({metre}, {len(sel):,} windows)",
+                      xaxis_title="beat.step within the bar", yaxis_title="errors per note pixel", height=320,
+                      margin=dict(l=50, r=10, t=40, b=40), template="plotly_white")
+    return fig
+
+
+# ---------------------------------------------------------------- search from the corpus
+
+
+def render_search(uri: str, stamp: str, index) -> None:
+    """Pick a passage of the corpus and find its nearest neighbours."""
+    from midi_rae.index import default_level, parse_source, search_passage
+
+    pieces, _ = src.tables(uri, stamp)
+    labels = [f"{c}/{n}" for c, n in zip(pieces["collection"], pieces["name"])]
+    if not labels:
+        st.info("The index has no pieces.")
+        return
+    c1, c2, c3, c4 = st.columns([4, 1, 2, 2], vertical_alignment="bottom")
+    pick = c1.selectbox("Piece", range(len(labels)), format_func=lambda i: labels[i], key=CK.Q_PIECE)
+    row = pieces.iloc[pick]
+    bar = c2.number_input("Bar", 1, max(1, int(np.ceil(row["bars"] or 1))), 1, key=CK.Q_BAR)
+    level = c3.selectbox("Level", list(range(index.levels)), index=default_level(index.levels), key=CK.Q_LEVEL)
+    invariant = c4.toggle("Any transposition", key=CK.Q_TRANSPOSE)
+    qkey = ("corpus", uri, int(row["piece_id"]), int(bar), int(level), bool(invariant))
+    results = st.session_state.setdefault(CK.RESULTS, {})
+    if st.button("Find similar passages", type="primary", key="corpus_search"):
+        path = index.resolve(row["path"], row["rel"])
+        if path is None:
+            st.error(f"The file of {row['name']} is not reachable from this server.")
+            return
+        roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
+        from midi_rae import threads
+
+        threads.configure()
+        results[qkey] = search_passage(index, roll, int(bar), int(level), None, bool(invariant), HITS + 1,
+                                       bundle=_bundle())
+    if qkey in results:
+        render_cards(results[qkey], index, "search", query=str(hash(qkey)))
+
+
+# ---------------------------------------------------------------- the page
+
+
+def main() -> None:
+    """Sidebar (the index), a summary line, then the open tab."""
+    uri = index_section()
+    st.markdown("### midi-rae explorer — corpus")
+    if uri is None:
+        st.info("Pick or build a corpus index in the sidebar.")
+        return
+    stamp = src.stamp(uri)
+    try:
+        index = src.open_index(uri, stamp)
+        pieces, win = src.tables(uri, stamp)
+    except Exception as e:  # noqa: BLE001 - a folder that is not a readable index: say so in one sentence
+        st.error(f"{uri} could not be read as an index ({type(e).__name__}).")
+        return
+    st.session_state[CK.CURRENT] = uri
+    meta = index.meta
+    failed = len(index.failures())
+    st.caption(f"**{Path(uri).name}** · {len(pieces):,} pieces in {pieces['collection'].nunique()} collections · "
+               f"{len(win):,} windows · model {meta.get('checkpoint')} ({meta['levels']} levels)"
+               + (f" · {failed} file(s) could not be read" if failed else ""))
+    if not len(win):
+        st.info("The index has no windows yet.")
+        return
+    tabs = st.tabs(TABS, key=CK.TAB, on_change="rerun")
+    with tabs[0]:
+        if tabs[0].open:
+            render_map(uri, stamp, index)
+    with tabs[1]:
+        if tabs[1].open:
+            render_reconstruction(uri, stamp, index)
+    with tabs[2]:
+        if tabs[2].open:
+            render_search(uri, stamp, index)

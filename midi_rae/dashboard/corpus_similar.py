@@ -1,0 +1,197 @@
+"""Passages as cards (a piano-roll thumbnail, what and where, similarity, a player, a click to open), and
+"find similar": the passages of a corpus index nearest to the piece view's window or selected patch.
+
+`render_find_similar(song, res, selected, model)` is what the piece page calls.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import streamlit as st
+
+from . import session
+
+HITS = 8            # passages a find-similar search shows
+CARDS_PER_ROW = 4
+THUMB_SCALE = 2     # pixels per step and per semitone in a thumbnail
+NOTE_RGB = (37, 52, 148)     # the dashboard's note colour (dark blue: safe for colour-blind readers)
+PATCH_RGB = (253, 174, 97)   # the outline of the matching patch (orange)
+
+
+class CK:
+    """Session keys of the Corpus page and of find-similar (all prefixed 'corpus_')."""
+
+    SOURCE = "corpus_source"
+    SERVER_INDEX = "corpus_server_index"
+    UPLOAD = "corpus_upload"
+    BUILT = "corpus_built"            # uri of the index built from uploads
+    CURRENT = "corpus_current"        # uri of the index the page shows (find-similar uses it too)
+    LEVEL = "corpus_level"
+    COLOR = "corpus_color"
+    MAP = "corpus_map"
+    TAB = "corpus_tab"
+    METRE = "corpus_metre"
+    Q_PIECE = "corpus_q_piece"
+    Q_BAR = "corpus_q_bar"
+    Q_LEVEL = "corpus_q_level"
+    Q_TRANSPOSE = "corpus_q_transpose"
+    RESULTS = "corpus_results"        # {query key: hits}
+    SIMILAR_LEVEL = "corpus_similar_level"
+    SIMILAR_TRANSPOSE = "corpus_similar_transpose"
+    LISTEN = "corpus_listen"          # cards whose player was asked for
+
+
+def thumbnail(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = None, lo: Optional[int] = None,
+              hi: Optional[int] = None) -> bytes:
+    """A PNG of a (128, W) window: pitch upward, cropped to the sounding range (at least two octaves), with the
+    matching patch (step0, step1, pitch0, pitch1) outlined."""
+    from PIL import Image
+
+    rows = np.flatnonzero(window.any(1))
+    lo = int(rows[0]) if lo is None and rows.size else (lo if lo is not None else 48)
+    hi = int(rows[-1]) if hi is None and rows.size else (hi if hi is not None else 72)
+    if patch is not None:
+        lo, hi = min(lo, patch[2]), max(hi, patch[3])
+    mid = (lo + hi) // 2
+    half = max((hi - lo) // 2 + 3, 12)
+    lo, hi = max(0, mid - half), min(127, mid + half)
+    img = np.full((hi - lo + 1, window.shape[1], 3), 255, np.uint8)
+    img[window[lo:hi + 1] > 0] = NOTE_RGB
+    if patch is not None:
+        s0, s1, p0, p1 = patch
+        r0, r1 = max(p0, lo) - lo, min(p1, hi) - lo
+        for r in (r0, r1):
+            img[r, s0:s1] = PATCH_RGB
+        img[r0:r1 + 1, s0] = PATCH_RGB
+        img[r0:r1 + 1, max(s1 - 1, s0)] = PATCH_RGB
+    img = img[::-1].repeat(THUMB_SCALE, 0).repeat(THUMB_SCALE, 1)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG", optimize=False, compress_level=1)
+    return buf.getvalue()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _wav(key: tuple, _window: np.ndarray, spb: int, tempo: float) -> bytes:
+    from midi_rae.audio import roll_audio
+
+    return roll_audio(_window, spb, tempo, fs=16000)
+
+
+def open_passage(path: Optional[Path], name: str, bar: int) -> None:
+    """Open a corpus passage in the piece view: the piece becomes the page's piece and its window moves to bar."""
+    from .app import piece_page
+    from .sidebar import Piece
+    from .sources import digest
+
+    if path is None or not path.is_file():
+        st.error(f"The file of {name} is not reachable from this server, so it cannot be opened.")
+        return
+    data = path.read_bytes()
+    session.open_piece(Piece(data, digest(data), path.name), int(bar))
+    st.switch_page(piece_page())
+
+
+def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
+    """Cards of passages (midi_rae.index.Hit): thumbnail, caption, a player on request, and Open."""
+    from midi_rae.index import unpack_window
+    from midi_rae.pianoroll import note_name
+
+    if not hits:
+        st.info("No passages found.")
+        return
+    width = int(index.meta.get("window_steps", 128))
+    for row in range(0, len(hits), CARDS_PER_ROW):
+        cols = st.columns(CARDS_PER_ROW)
+        for col, (i, h) in zip(cols, enumerate(hits[row:row + CARDS_PER_ROW], start=row)):
+            with col.container(border=True):
+                window = unpack_window(h.image, width) if h.image is not None else np.zeros((128, width), np.uint8)
+                patch = None
+                if h.patch is not None:
+                    s0 = h.start_step - h.window_start
+                    patch = (s0, h.end_step - h.window_start, h.pitch_lo, h.pitch_hi)
+                st.image(thumbnail(window, patch), width="stretch")
+                pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
+                iv = f" · transposed {h.interval:+d}" if h.interval else ""
+                st.markdown(f"**{h.similarity:.3f}** · {h.collection}/**{h.piece}**  \nbars {h.start_bar:g}–"
+                            f"{h.end_bar:g} · {pr}{iv}")
+                c1, c2 = st.columns(2)
+                card = f"{key}:{query}:{i}"
+                listening = st.session_state.setdefault(CK.LISTEN, set())
+                if card in listening or c1.button("▶ Listen", key=f"listen_{card}"):
+                    listening.add(card)
+                    st.audio(_wav((h.piece_id, h.window_start), window, h.steps_per_beat, h.tempo_bpm),
+                             format="audio/wav")
+                if c2.button("Open", key=f"open_{card}", help="Show this passage in the piece view"):
+                    bar = h.window_start // max(h.steps_per_bar, 1) + 1
+                    open_passage(index.resolve(h.path, h.rel), h.piece, bar)
+
+
+def current_index():
+    """The index the Corpus page last showed (or the shipped one), opened; None when there is none."""
+    from .corpus_sources import SHIPPED_INDEX, is_index, open_index, stamp
+
+    uri = st.session_state.get(CK.CURRENT) or (str(SHIPPED_INDEX) if is_index(SHIPPED_INDEX) else None)
+    if uri is None:
+        return None
+    return open_index(uri, stamp(uri))
+
+
+def render_find_similar(song, res, selected, model) -> None:
+    """'Find similar' for the piece view: the passages of the corpus nearest the current window (pooled at a
+    level), or the selected patch at its level, as cards.
+
+    song: loaders.Song; res: the window's WindowAnalysis; selected: clicks.Selected or None; model:
+    model_views.Model. The search runs when asked for and its result is kept for that query.
+    """
+    from midi_rae.index import default_level, search_passage
+
+    st.subheader("Find similar in the corpus")
+    index = current_index()
+    if index is None:
+        st.info("No corpus index: open the Corpus page to pick or build one.")
+        return
+    levels = index.levels
+    spbar = max(song.roll.steps_per_bar, 1)
+    bar = res.start // spbar + 1
+    patch = None
+    if selected is not None and selected.start == res.start and 0 < selected.level < levels:
+        level = selected.level
+        cols = index.meta["grids"][level][1]
+        patch = divmod(int(selected.patch), cols)
+        if level not in index.patch_levels:
+            st.caption(f"Level {level}'s patches are not in this index (it stores levels "
+                       f"{', '.join(map(str, index.patch_levels))}); searching the whole window at that level.")
+            patch = None
+    else:
+        level = st.session_state.get(CK.SIMILAR_LEVEL, default_level(levels))
+    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    if patch is None:
+        level = c1.selectbox("Level", list(range(levels)), index=min(level, levels - 1), key=CK.SIMILAR_LEVEL,
+                             help="Compare the windows' embeddings at this level, pooled over non-empty patches.")
+    else:
+        c1.markdown(f"Selected patch: level {level}, row {patch[0]}, column {patch[1]}")
+    invariant = c2.toggle("Any transposition", key=CK.SIMILAR_TRANSPOSE,
+                          help="Also try the window transposed by −6..+5 semitones and show the interval found.")
+    qkey = (index.uri, song.key, res.start, level, patch, invariant)
+    results = st.session_state.setdefault(CK.RESULTS, {})
+    if c3.button("Find similar", type="primary", key="corpus_find_similar"):
+        if model.bundle.model_config.to_dict() != _index_config(index):
+            st.warning("This index was built with another model; similarities compare two models' embeddings.")
+        results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=model.bundle)
+    if qkey in results:
+        what = f"patch {patch[0]},{patch[1]} of " if patch else ""
+        st.caption(f"Nearest to {what}bars {bar}– of {song.roll.name} at level {level} (cosine), "
+                   f"among {index.count('windows'):,} windows.")
+        render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
+
+
+def _index_config(index) -> dict:
+    from midi_rae.config import ModelConfig
+
+    try:
+        return ModelConfig.from_dict(index.meta["config"]).to_dict()
+    except Exception:  # noqa: BLE001
+        return {}

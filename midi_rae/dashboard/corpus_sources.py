@@ -1,0 +1,219 @@
+"""Where the Corpus page's index comes from: the shipped corpus, the server's index folder, or uploads; and the
+cached reads of an index. Loaders only compute: no widgets, no reruns.
+
+The shipped corpus (assets/corpus/) holds MIDI files of music21 corpus pieces that the shipped model did not
+train on (see assets/corpus/README.md) and an index of them built with the shipped checkpoint. Where that index
+cannot serve (another checkpoint, or lancedb cannot open it) the page builds one from the MIDI files into the
+cache folder on first open, with progress.
+"""
+from __future__ import annotations
+
+import io
+import os
+import sys
+import zipfile
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import streamlit as st
+
+from midi_rae.checkpoint_meta import ASSETS
+
+SHIPPED = Path(ASSETS) / "corpus"
+SHIPPED_INDEX = SHIPPED / "index"
+SHIPPED_MIDI = SHIPPED / "midi"
+ENV = "MIDI_RAE_INDEXES"
+MAX_UPLOAD_FILES = 300        # files (MIDI or PNG) one upload may index
+MAX_UPLOAD_BYTES = 50 * 2 ** 20  # all of them together, unpacked
+SOURCE_SUFFIXES = (".mid", ".midi", ".png")
+
+
+def cache_dir() -> Path:
+    """Where indexes built by the page live (MIDI_RAE_CACHE, default ~/.cache/midi-rae)."""
+    return Path(os.environ.get("MIDI_RAE_CACHE") or Path.home() / ".cache" / "midi-rae")
+
+
+def index_folder() -> Optional[Path]:
+    """The server's folder of indexes (MIDI_RAE_INDEXES, or `-- --indexes DIR` after streamlit's options)."""
+    val = os.environ.get(ENV)
+    argv = sys.argv[1:]
+    if "--indexes" in argv and argv.index("--indexes") + 1 < len(argv):
+        val = argv[argv.index("--indexes") + 1]
+    if not val:
+        return None
+    p = Path(val).expanduser()
+    return p if p.is_dir() else None
+
+
+def is_index(path: Path) -> bool:
+    """Is this folder a midi-rae index?"""
+    return (path / "meta.lance").is_dir()
+
+
+def folder_indexes(folder: Path) -> list[Path]:
+    """The folder itself if it is an index, else the indexes at most two levels under it."""
+    if is_index(folder):
+        return [folder]
+    found = [p for p in folder.glob("*") if p.is_dir() and is_index(p)]
+    found += [p for p in folder.glob("*/*") if p.is_dir() and is_index(p)]
+    return sorted(found)
+
+
+def stamp(uri: str) -> str:
+    """Changes whenever the index is written to (the caches below are keyed by it)."""
+    p = Path(uri)
+    parts = []
+    for t in ("pieces", "windows"):
+        v = p / f"{t}.lance" / "_versions"
+        parts.append(str(max((f.stat().st_mtime for f in v.iterdir()), default=0)) if v.is_dir() else "0")
+    return ":".join(parts)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def open_index(uri: str, _stamp: str):
+    """An index, opened once per (folder, state)."""
+    from midi_rae.index import CorpusIndex
+
+    return CorpusIndex(uri)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def tables(uri: str, _stamp: str):
+    """(pieces, windows) DataFrames: windows carry their piece's name, collection, path and metre."""
+    idx = open_index(uri, _stamp)
+    pieces = idx.pieces()
+    win = idx.windows()
+    cols = ["piece_id", "name", "collection", "path", "rel", "metre", "steps_per_bar", "steps_per_beat",
+            "tempo_bpm"]
+    win = win.merge(pieces[cols], on="piece_id", how="inner")
+    width = int(idx.meta.get("window_steps", 128))
+    win["end_bar"] = (win["start_step"] + width - 1) // win["steps_per_bar"].clip(lower=1) + 1
+    return pieces, win
+
+
+def _rows(t, w) -> np.ndarray:
+    """Positions in Arrow table t of the windows of DataFrame w (matched on piece_id and window)."""
+    import pandas as pd
+
+    have = pd.MultiIndex.from_arrays([t.column("piece_id").to_numpy(), t.column("window").to_numpy()])
+    return have.get_indexer(pd.MultiIndex.from_arrays([w["piece_id"].to_numpy(), w["window"].to_numpy()]))
+
+
+def _matrix(t, name: str) -> np.ndarray:
+    col = t.column(name).combine_chunks()
+    return col.values.to_numpy(zero_copy_only=False).reshape(len(col), col.type.list_size)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def level_vectors(uri: str, _stamp: str, level: int) -> np.ndarray:
+    """(windows, D) pooled embeddings of a level, rows in the order of `tables`' windows."""
+    idx = open_index(uri, _stamp)
+    t = idx.table("windows").search().select(["piece_id", "window", f"emb_{level}"]).limit(None).to_arrow()
+    _, w = tables(uri, _stamp)
+    return _matrix(t, f"emb_{level}")[_rows(t, w)].astype(np.float32)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def error_profiles(uri: str, _stamp: str) -> Optional[dict[str, np.ndarray]]:
+    """Per window, masked reconstruction errors and note pixels by pitch and by step (None without a decoder)."""
+    idx = open_index(uri, _stamp)
+    if not idx.meta.get("has_decoder"):
+        return None
+    cols = ["err_pitch", "on_pitch", "err_step", "on_step"]
+    t = idx.table("windows").search().select(["piece_id", "window", *cols]).limit(None).to_arrow()
+    _, w = tables(uri, _stamp)
+    rows = _rows(t, w)
+    return {c: _matrix(t, c)[rows].astype(np.int32) for c in cols}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def window_images(uri: str, _stamp: str, keys: tuple[tuple[int, int], ...]) -> dict[tuple[int, int], bytes]:
+    """The stored (bit-packed) images of some windows, by (piece_id, window)."""
+    if not keys:
+        return {}
+    idx = open_index(uri, _stamp)
+    cond = " OR ".join(f"(piece_id = {int(p)} AND window = {int(w)})" for p, w in keys)
+    t = idx.table("windows").search().where(cond).select(["piece_id", "window", "image"]).limit(None).to_arrow()
+    return {(p, w): im for p, w, im in zip(t.column("piece_id").to_pylist(), t.column("window").to_pylist(),
+                                          t.column("image").to_pylist())}
+
+
+# ---------------------------------------------------------------- building
+
+
+def shipped_usable(ckpt_key: str) -> bool:
+    """Was the shipped index built with this checkpoint (and can it be opened)?"""
+    if not is_index(SHIPPED_INDEX):
+        return False
+    try:
+        from midi_rae.index import CorpusIndex
+
+        return CorpusIndex(SHIPPED_INDEX).meta.get("checkpoint_key") == ckpt_key
+    except Exception:  # noqa: BLE001 - an unreadable shipped index is rebuilt from the MIDI files
+        return False
+
+
+def build(sources: list[Path], out: Path, bundle, progress: Callable[[int, int, str], None], ckpt=None):
+    """Build (or update) an index in the page; returns the BuildReport."""
+    from midi_rae import threads
+    from midi_rae.index import build_index
+
+    threads.configure()
+    return build_index(sources, out, checkpoint=ckpt, bundle=bundle, jobs=1, compile=False, progress=progress,
+                       log=lambda s: None)
+
+
+def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], list[str]]:
+    """{relative path: bytes} of the MIDI/PNG files in uploads (zips opened), and the sentences of what was
+    refused; at most MAX_UPLOAD_FILES files and MAX_UPLOAD_BYTES in all."""
+    out: dict[str, bytes] = {}
+    notes: list[str] = []
+    total = 0
+
+    def take(name: str, data: bytes) -> bool:
+        nonlocal total
+        if len(out) >= MAX_UPLOAD_FILES:
+            notes.append(f"Only the first {MAX_UPLOAD_FILES} files are indexed.")
+            return False
+        if total + len(data) > MAX_UPLOAD_BYTES:
+            notes.append(f"The files pass {MAX_UPLOAD_BYTES // 2 ** 20} MB in all; the rest are left out.")
+            return False
+        total += len(data)
+        out[name] = data
+        return True
+
+    for name, data in files:
+        if name.lower().endswith(".zip"):
+            try:
+                with zipfile.ZipFile(io.BytesIO(data)) as z:
+                    for info in z.infolist():
+                        if info.is_dir() or not info.filename.lower().endswith(SOURCE_SUFFIXES):
+                            continue
+                        if "__MACOSX" in info.filename:
+                            continue
+                        if info.file_size > 8 * 2 ** 20 or total + info.file_size > MAX_UPLOAD_BYTES:
+                            notes.append(f"{info.filename} is too large; left out.")
+                            continue
+                        parts = [p for p in Path(info.filename).parts if p not in ("..", "/", "")]
+                        rel = "/".join(parts[-2:]) if len(parts) > 1 else f"{Path(name).stem}/{parts[-1]}"
+                        if not take(rel, z.read(info)):
+                            break
+            except zipfile.BadZipFile:
+                notes.append(f"{name} is not a readable zip file.")
+        elif name.lower().endswith(SOURCE_SUFFIXES):
+            if not take(f"uploaded/{Path(name).name}", data):
+                break
+    return out, list(dict.fromkeys(notes))
+
+
+def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
+    """Write unpacked uploads under folder (collection/name), returning the paths."""
+    paths = []
+    for rel, data in files.items():
+        p = folder / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.is_file() or p.read_bytes() != data:
+            p.write_bytes(data)
+        paths.append(p)
+    return paths

@@ -1,0 +1,83 @@
+"""Level ablation: which levels does the decoder actually use? One level replaced at a time, the piece decoded
+again, and what the reconstruction loses, as F1 over the piece and as error maps of the current window."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from midi_rae.ablation import MODE_LABELS, ablate_piece, ablate_window, ablation_rows
+from midi_rae.figures_hierarchy import ablation_drops, ablation_error_maps
+from midi_rae.pianoroll import bar_beat_label
+
+from . import export
+from .panel_roll import pitch_view
+
+MODES = {"mean over the piece's windows": "mean", "the least similar window": "other"}
+
+
+@st.cache_resource(max_entries=16, show_spinner="Decoding the whole piece with each level ablated…")
+def _piece(song_key: tuple, ckpt_key: str, mode: str, settings, _song, _bundle):
+    return ablate_piece(_bundle, _song.roll, mode, settings, piece=_song.encoding)
+
+
+@st.cache_resource(max_entries=32, show_spinner="Decoding the window with each level ablated…")
+def _window(song_key: tuple, ckpt_key: str, start: int, mode: str, settings, _song, _bundle):
+    return ablate_window(_bundle, _song.roll, start, mode, settings, piece=_song.encoding)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _figs(song_key: tuple, ckpt_key: str, start: int, mode: str, settings, pitch_range: tuple, _res, _win):
+    levels = _res.levels
+    drops = ablation_drops(levels, [_res.drop("plain", k) for k in levels],
+                           [_res.drop("masked", k) for k in levels], _res.settings.mask_ratio, _res.grids,
+                           title=f"F1 lost over the piece's {_res.windows} windows when a level is replaced by "
+                                 f"{MODE_LABELS[mode]}")
+    keys = list(_win.probs)
+    titles = ["nothing ablated"] + [k for k in keys[1:]]
+    maps = ablation_error_maps(_win.image, [_win.binary(k) for k in keys], titles, pitch_range,
+                               title="This window's reconstruction (raw decoder output, all pixels) with each "
+                                     "level ablated")
+    return drops, maps
+
+
+def _fmt(v) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def render(song, res, model) -> None:
+    """The mode picker, the drop chart, the table and the window's error maps."""
+    bundle = model.bundle
+    if bundle.decoder is None:
+        st.info("This checkpoint has no decoder, so there is no reconstruction to ablate.")
+        return
+    label = st.radio("Replace the ablated level by", list(MODES), horizontal=True, key="ablation_mode",
+                     help="Mean: each patch's embedding averaged over the piece's windows (what is typical of the "
+                          "piece stays, what is particular to the window goes). Least similar window: the level "
+                          "of the window whose pooled embedding at that level is least cosine-similar.")
+    mode = MODES[label]
+    if mode == "other" and song.n_windows < 2:
+        st.info("The piece has one window, so there is no other window to swap in: choose the mean.")
+        return
+    settings = res.settings
+    piece = _piece(song.key, model.key, mode, settings, song, bundle)
+    win = _window(song.key, model.key, res.start, mode, settings, song, bundle)
+    drops, maps = _figs(song.key, model.key, res.start, mode, settings, pitch_view(song.roll), piece, win)
+    export.chart(st, drops, width="stretch", key="ablation_drops")
+    table = pd.DataFrame(ablation_rows(piece)).set_index("Ablated")
+    st.dataframe(table.map(lambda v: v if isinstance(v, str) else _fmt(v)), width="stretch")
+    export.chart(st, maps, width="stretch", key="ablation_maps")
+    used = [k for k in piece.levels if (np.nan_to_num(piece.drop("masked", k)) >= 0.02
+                                        or np.nan_to_num(piece.drop("plain", k)) >= 0.02)]
+    partner = ""
+    if mode == "other" and win.partner_starts:
+        partner = " Swapped in for this window: " + ", ".join(
+            f"{k} from the window at bar {bar_beat_label(s, song.roll)}" for k, s in win.partner_starts.items()) + "."
+    st.caption(
+        f"Each level in turn is replaced by {MODE_LABELS[mode]}, under the same masks, and the piece's windows are "
+        f"decoded again. F1 unmasked: all pixels of the unmasked reconstruction; F1 masked: the masked patches' "
+        f"pixels at mask ratio {settings.mask_ratio:g} (seed {settings.seed}), threshold {settings.threshold:.2f}. "
+        f"A drop near 0 means the decoder does not use that level. Levels costing at least 0.02 F1 here: "
+        f"{', '.join(f'level {k}' for k in used) or 'none'}.{partner}")

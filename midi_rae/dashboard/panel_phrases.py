@@ -1,0 +1,87 @@
+"""Phrase probe: per level, a novelty curve over the piece and the boundaries it finds; for the labelled Bach
+chorales, how well they match the phrase ends (fermatas)."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from midi_rae.figures_hierarchy import novelty_curves, probe_scores
+from midi_rae.phrases import (LABELS, PUBLISHED_F1, PUBLISHED_SOURCE, ProbeSettings, load_labels, probe_piece,
+                              score_labelled, summary_rows)
+
+from . import export
+
+FRAMES = {"patch columns": "columns", "whole windows": "windows"}
+TOLERANCES = {"±1 bar": 1.0, "±½ bar": 0.5, "±1 beat": None}
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _piece(song_key: tuple, settings: ProbeSettings, _song):
+    return probe_piece(_song.encoding, _song.roll, _song.config, settings)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _piece_fig(song_key: tuple, settings: ProbeSettings, _probe):
+    return novelty_curves(_probe.tracks, _probe.reference, tolerance=settings.tolerance_bars,
+                          title="Novelty per level (normalised to each curve's largest value); ▼ boundaries found")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Encoding and scoring the labelled chorales…")
+def _labelled(ckpt_key: str, settings: ProbeSettings, _bundle):
+    return score_labelled(_bundle, settings)
+
+
+def _settings(roll) -> ProbeSettings:
+    a, b = st.columns(2)
+    frames = a.radio("Frames", list(FRAMES), horizontal=True, key="phrase_frames",
+                     help="Patch columns: each of the level's columns of patches (level 3: one bar, level 5: one "
+                          "beat), pooled over pitch and averaged over the windows holding it. Whole windows: each "
+                          "window's mean non-empty patch (8 bars at the defaults, so the first and last 4 bars are "
+                          "out of reach).")
+    tol = b.radio("Tolerance", list(TOLERANCES), horizontal=True, key="phrase_tolerance",
+                  help="A boundary within this of a phrase end counts as a hit (each matched once).")
+    bars = TOLERANCES[tol] if TOLERANCES[tol] is not None else 1 / max(roll.beats_per_bar, 1)
+    return ProbeSettings(frames=FRAMES[frames], tolerance_bars=bars)
+
+
+def _score_table(scores: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"Frames": k, "Precision": round(v["precision"], 3), "Recall": round(v["recall"], 3),
+                          "F1": round(v["f1"], 3), "Boundaries found": v["estimates"]}
+                         for k, v in scores.items()]).set_index("Frames")
+
+
+def render(song, model) -> None:
+    """This piece's novelty curves, its scores when it is a labelled chorale, and the labelled set on request."""
+    settings = _settings(song.roll)
+    probe = _piece(song.key, settings, song)
+    export.chart(st, _piece_fig(song.key, settings, probe), width="stretch", key="phrase_novelty")
+    if probe.labels is not None:
+        lab = probe.labels
+        st.markdown(f"This piece is the labelled chorale **{lab['corpus_path']}** ({len(probe.reference)} phrase "
+                    f"ends inside the piece, dashed).")
+        st.dataframe(_score_table(probe.scores), width="stretch")
+    st.caption(
+        "Per level, the cosine self-similarity of consecutive frames is scanned with a Gaussian checkerboard kernel "
+        f"({settings.kernel_bars:g} bars each side, Foote's novelty); peaks at least {settings.threshold:g} of the "
+        f"largest and {settings.min_distance_bars:g} bar apart are boundaries. The grey curve is the raw piano "
+        "roll's (1-bar frames), for comparison.")
+    n = len(load_labels()["pieces"]) if LABELS.is_file() else 0
+    if not n:
+        return
+    if st.toggle(f"Score every level on the {n} labelled Bach chorales (phrase ends = fermatas)",
+                 key="phrase_labelled"):
+        result = _labelled(model.key, settings, model.bundle)
+        groups = list(result["summary"])
+        group = st.radio("Chorales", groups, horizontal=True, key="phrase_group",
+                         help="Held out: chorales this checkpoint kept for validation or test (never trained on).")
+        rows = summary_rows(result["summary"], group)
+        fig = probe_scores([{"name": r["Frames"], "f1": r["F1"], "precision": r["Precision"], "recall": r["Recall"]}
+                            for r in rows], PUBLISHED_F1, PUBLISHED_SOURCE,
+                           title=f"Phrase-boundary F1 on {result['summary'][group][rows[0]['Frames']]['pieces']} "
+                                 f"chorales ({group}), tolerance ±{settings.tolerance_bars:g} bar")
+        export.chart(st, fig, width="stretch", key="phrase_scores")
+        st.dataframe(pd.DataFrame(rows).set_index("Frames"), width="stretch")
+        st.caption(f"F1 over all phrase ends of the group (micro), and the mean of the per-piece F1. The published "
+                   f"figure ({PUBLISHED_F1}, {PUBLISHED_SOURCE}) is on another corpus and protocol: a guide, not a "
+                   "like-for-like comparison. Chorale phrases are about 2 bars long, so at ±1 bar a boundary every "
+                   "2 bars already scores high; the tighter tolerances separate the levels better.")
