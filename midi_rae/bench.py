@@ -56,6 +56,9 @@ def run(checkpoint: Optional[str] = None, minutes: float = 10.0) -> dict:
     from .inspect import inspect_file
     from .pianoroll import midi_to_roll, windows
 
+    from .threads import configure
+
+    configure()
     data = long_piece(minutes)
     t_load, bundle = _time(lambda: load_model(checkpoint), 1)
     t_parse, roll = _time(lambda: midi_to_roll(data))

@@ -14,14 +14,15 @@ from typing import Iterable, Optional
 
 # roman-numeral analyses (rntxt) are harmony sketches, not performances: left out
 MUSIC_SUFFIXES = (".krn", ".abc", ".mxl", ".xml", ".musicxml")
+MUSIC21_MISSING = "music21 is not installed; install the training extra: pip install 'midi-rae-explorer[train]'."
 
 
 def corpus_paths(collections: Optional[Iterable[str]] = None) -> list[Path]:
     """Paths of the music21 corpus works, optionally only those in the named collections."""
     try:
         from music21 import corpus
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise SystemExit("music21 is not installed; install the training extra: pip install -e '.[train]'") from e
+    except ImportError as e:
+        raise ModuleNotFoundError(MUSIC21_MISSING, name="music21") from e
     wanted = set(collections or [])
     out = []
     for p in sorted(Path(str(p)) for p in corpus.getPaths()):

@@ -30,6 +30,9 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     from .inference import encode_piece, piece_windows, score_windows, settings_for
     from .pianoroll import midi_to_roll
 
+    from .threads import configure
+
+    configure()
     t0 = time.perf_counter()
     bundle = load_model(checkpoint, decoder=decoder)
     cfg = bundle.model_config

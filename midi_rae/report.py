@@ -36,7 +36,8 @@ TIME_SHIFTS = list(range(-16, 17))
 PITCH_SHIFTS = list(range(-12, 13))
 SECTIONS = {"roll": "Piano roll", "masks": "Non-empty patches per level", "recon": "Masked reconstruction",
             "pca": "Embeddings (PCA per level)", "similarity": "Self-similarity per level",
-            "spectrum": "Spectrum", "probe": "Shift and transpose probe"}
+            "spectrum": "Spectrum", "probe": "Shift and transpose probe", "ablation": "Level ablation",
+            "phrases": "Phrase probe"}
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1500px;
@@ -206,6 +207,53 @@ def _probe_section(bundle: ModelBundle, roll: PianoRoll, start: int, fig) -> str
         f'<div class="grid2">{"".join(figs)}</div>')
 
 
+def _ablation_section(bundle: ModelBundle, roll: PianoRoll, res: WindowAnalysis, piece: PieceEncoding, fig) -> str:
+    from .ablation import MODE_LABELS, ablate_piece, ablate_window, ablation_rows
+    from .figures_hierarchy import ablation_drops, ablation_error_maps
+
+    if bundle.decoder is None:
+        return _section("ablation", _note("This checkpoint holds an encoder only, so there is nothing to ablate."))
+    a = ablate_piece(bundle, roll, "mean", res.settings, piece=piece)
+    w = ablate_window(bundle, roll, res.start, "mean", res.settings, piece=piece)
+    keys = list(w.probs)
+    st = res.settings
+    return _section("ablation", _note(
+        f"Each level in turn is replaced by {MODE_LABELS['mean']} and the piece's {a.windows} windows are decoded "
+        f"again under the same masks (mask ratio {st.mask_ratio:g}, seed {st.seed}, threshold {st.threshold:.2f}). "
+        "A drop near 0 means the decoder does not use that level. <code>midi-rae ablate FILE --mode other</code> "
+        "swaps in the least similar window's level instead."),
+        fig(ablation_drops(a.levels, [a.drop("plain", k) for k in a.levels], [a.drop("masked", k) for k in a.levels],
+                           st.mask_ratio, a.grids)),
+        _table(ablation_rows(a), left=("Ablated",)),
+        fig(ablation_error_maps(w.image, [w.binary(k) for k in keys], ["nothing ablated"] + keys[1:],
+                                title="The studied window's raw reconstruction with each level ablated")))
+
+
+def _phrases_section(cfg, roll: PianoRoll, piece: PieceEncoding, fig) -> str:
+    from .figures_hierarchy import novelty_curves
+    from .phrases import ProbeSettings, probe_piece
+
+    ps = ProbeSettings()
+    probe = probe_piece(piece, roll, cfg, ps)
+    parts = [_note(f"Per level, the cosine self-similarity of consecutive frames ({ps.frames}: each level's patch "
+                   f"columns, pooled over pitch) scanned with a Gaussian checkerboard kernel of {ps.kernel_bars:g} "
+                   f"bars each side (Foote's novelty); peaks reaching {ps.threshold:g} of the largest, at least "
+                   f"{ps.min_distance_bars:g} bar apart, are boundaries. The last curve is the raw piano roll's. "
+                   "<code>midi-rae phrases</code> scores every level on the shipped labelled Bach chorales."),
+             fig(novelty_curves(probe.tracks, probe.reference, tolerance=ps.tolerance_bars))]
+    if probe.labels is not None:
+        parts.append(_note(f"This piece is the labelled chorale {html.escape(probe.labels['corpus_path'])}; "
+                           f"boundaries within ±{ps.tolerance_bars:g} bar of a phrase end (fermata) are hits."))
+        parts.append(_table([{"Frames": k, "Precision": v["precision"], "Recall": v["recall"], "F1": v["f1"],
+                              "Boundaries found": v["estimates"], "Phrase ends": v["references"]}
+                             for k, v in probe.scores.items()], left=("Frames",)))
+    else:
+        parts.append(_table([{"Frames": t.name, "Boundaries (bar, 1 = first)": ", ".join(f"{b + 1:.4g}"
+                                                                                        for b in t.boundaries)}
+                             for t in probe.tracks], left=("Frames", "Boundaries (bar, 1 = first)")))
+    return _section("phrases", *parts)
+
+
 # ---------------------------------------------------------------------------------------------
 # Entry points
 
@@ -215,6 +263,9 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
                  start_bar: int = 1, steps_per_beat: Optional[int] = None,
                  threshold: Optional[float] = None) -> str:
     """The report's HTML text (raises MidiError or CheckpointError for unusable input)."""
+    from .threads import configure
+
+    configure()
     bundle = load_model(checkpoint, decoder=decoder)
     spb = steps_per_beat or bundle.config.get("steps_per_beat") or 4
     roll = midi_to_roll(midi, steps_per_beat=spb)
@@ -245,6 +296,8 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
         _similarity_section(cfg, piece, spbar, fig),
         _spectrum_section(cfg, piece, fig),
         _probe_section(bundle, roll, start, fig),
+        _ablation_section(bundle, roll, res, piece, fig),
+        _phrases_section(cfg, roll, piece, fig),
     ]
     title = html.escape(f"midi_rae report: {roll.name}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

@@ -14,9 +14,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from midi_rae.analysis import encode_levels  # noqa: E402
 from midi_rae.checkpoint import load_model  # noqa: E402
-from midi_rae.pianoroll import midi_to_roll, windows  # noqa: E402
+from midi_rae.inference import encode_piece  # noqa: E402
+from midi_rae.pianoroll import midi_to_roll  # noqa: E402
 from midi_rae.probes import probe  # noqa: E402
 from midi_rae.structure import pooled_windows, self_similarity, spectrum  # noqa: E402
 
@@ -32,9 +32,9 @@ def main() -> None:
     shifts, semis = list(range(-16, 17)), list(range(-12, 13))
     t_al, t_sp, p_al, p_sp, n90, erank, offsim = [], [], [], [], [], [], []
     for f in a.files:
-        roll = midi_to_roll(f)
-        x, starts = windows(roll, hop=roll.steps_per_bar)
-        embs, nes = encode_levels(b.encoder, x)
+        roll = midi_to_roll(f, steps_per_beat=b.config.get("steps_per_beat") or 4)
+        enc = encode_piece(b.encoder, roll)  # the one windowing rule: one bar apart
+        embs, nes, starts = enc.level_emb, enc.level_non_empty, enc.starts
         n90.append([spectrum(e)["n90"] for e in embs])
         erank.append([spectrum(e)["effective_rank"] for e in embs])
         sims = [self_similarity(pooled_windows(e, ne)) for e, ne in zip(embs, nes)]

@@ -4,10 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model
-from midi_rae.train import evaluate, fixed_windows, load_rolls
+from midi_rae.evaluation import evaluate_files
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
 MARGIN = 0.03
@@ -35,7 +34,6 @@ def test_shipped_checkpoint_records_its_validation_figures(shipped):
 def test_bundled_examples_reconstruct_at_the_reported_unmasked_f1(shipped):
     files = sorted(EXAMPLES.glob("*.mid"))
     assert 3 <= len(files) <= 5
-    rolls, _ = load_rolls(files, 4, 1, show=False)
-    result = evaluate(shipped.encoder, shipped.decoder, fixed_windows(rolls, 400), 0.5, 0.05,
-                      torch.device("cpu"), thresholds=(shipped.meta["threshold"],))
+    result = evaluate_files(shipped, files, max_windows=400)  # at the stored validation threshold
+    assert result["threshold"] == shipped.meta["threshold"]
     assert result["plain"]["f1"] >= shipped.meta["metrics"]["plain"]["f1"] - MARGIN

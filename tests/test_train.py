@@ -1,23 +1,195 @@
-"""Training: a short real run, reload, resume, bad arguments, and two processes under torchrun."""
+"""Training: the helpers (masks, loss, schedule, optimizer groups), the data (batches, split, shards), a short
+real run (reload, resume, what it records, what it never reads), bad arguments, and two processes under torchrun."""
 from __future__ import annotations
 
 import json
+import math
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import ROOT, make_song, to_bytes
 from midi_rae.checkpoint import load_model
-from midi_rae.train import TrainConfig, evaluate, fixed_windows, load_rolls, find_midi_files, split_by_file, train
+from midi_rae.evaluation import VALIDATION_THRESHOLDS, summarize
+from midi_rae.inference import score_windows
+from midi_rae.train import (TrainConfig, batch_masks, build_model, lr_at, make_optimizer,
+                            reconstruction_loss, run_progress, train)
+from midi_rae.train_data import (WindowDataset, batch_loader, evaluation_windows, find_midi_files, piece_hash, shard,
+                                 split_pieces)
+
+
+# ---------------------------------------------------------------- masks, loss, schedule, optimizer
+
+
+def test_batch_masks_leave_a_share_of_windows_whole_and_mask_the_rest_at_the_drawn_rates():
+    gen = torch.Generator().manual_seed(0)
+    non_empty = torch.zeros(4000, 1024, dtype=torch.bool)
+    non_empty[:, :512] = True
+    cfg = TrainConfig(masked_fraction=0.25, mask_ratio=0.4, empty_mask_ratio=0.1)
+    hidden = ~batch_masks(non_empty, cfg, gen)
+    masked_windows = hidden.any(dim=1)
+    assert abs(masked_windows.float().mean().item() - 0.25) < 0.02
+    rate = hidden[masked_windows][:, :512].float().mean(dim=1)  # per window: its drawn ratio in [0.2, 0.6)
+    assert rate.min() > 0.2 - 0.07 and rate.max() < 0.6 + 0.07
+    assert abs(rate.mean().item() - 0.4) < 0.01                 # the ratios average mask_ratio
+    empty_rate = hidden[masked_windows][:, 512:].float().mean().item()
+    assert abs(empty_rate - 0.4 * 0.1) < 0.003                  # empty patches at ratio x empty_mask_ratio
+    assert not batch_masks(non_empty, TrainConfig(masked_fraction=0.0), gen).logical_not().any()
+
+
+def test_reconstruction_loss_matches_a_value_computed_by_hand():
+    # two pixels, logits 0 (p = 0.5): a note in a hidden patch, silence in a visible one
+    logits = torch.zeros(1, 1, 1, 2)
+    x = torch.tensor([[[[1.0, 0.0]]]])
+    hidden = torch.tensor([[[[True, False]]]])
+    cfg = TrainConfig(pos_weight=2.0, masked_weight=2.0, dice_weight=0.5)
+    # BCE: note pixel pos_weight 2 x weight 3 x ln 2, silent pixel 1 x ln 2, mean over 2 pixels = 3.5 ln 2;
+    # dice on the hidden pixel: 1 - (2 x 0.5 + 1) / (0.5 + 1 + 1) = 0.2, weighted 0.5
+    expected = 3.5 * math.log(2) + 0.5 * 0.2
+    assert reconstruction_loss(logits, x, hidden, cfg).item() == pytest.approx(expected, rel=1e-6)
+    no_dice = TrainConfig(pos_weight=2.0, masked_weight=2.0, dice_weight=0.0)
+    assert reconstruction_loss(logits, x, hidden, no_dice).item() == pytest.approx(3.5 * math.log(2), rel=1e-6)
+
+
+def test_lr_warms_up_linearly_then_decays_on_a_cosine_to_min_lr():
+    cfg = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=100)
+    assert [lr_at(s, 0.0, cfg) for s in (0, 4, 9)] == pytest.approx([1e-4, 5e-4, 1e-3])
+    assert lr_at(10, 0.0, cfg) == pytest.approx(1e-3)
+    assert lr_at(50, 0.5, cfg) == pytest.approx(5.5e-4)
+    assert lr_at(75, 0.75, cfg) == pytest.approx(1e-4 + 0.5 * 9e-4 * (1 + math.cos(0.75 * math.pi)))
+    assert lr_at(100, 1.0, cfg) == pytest.approx(1e-4)
+
+
+def test_progress_is_by_steps_or_by_wall_time_whichever_is_further():
+    assert run_progress(50, 1e9, TrainConfig(max_steps=100)) == 0.5
+    assert run_progress(50, 45.0, TrainConfig(max_steps=100, minutes=1.0)) == 0.75
+    assert run_progress(10, 600.0, TrainConfig(max_steps=100, minutes=1.0)) == 1.0
+
+
+def test_optimizer_uses_timm_weight_decay_groups_with_the_models_exclusions():
+    cfg = TrainConfig(weight_decay=0.05)
+    model = build_model(cfg)
+    opt = make_optimizer(model, cfg)
+    by_id = {id(p): n for n, p in model.named_parameters()}
+    groups = {g["weight_decay"]: {by_id[id(p)] for p in g["params"]} for g in opt.param_groups}
+    skip = model.no_weight_decay()
+    expected_plain = {n for n, p in model.named_parameters() if p.ndim <= 1 or n.endswith(".bias") or n in skip}
+    assert groups[0.0] == expected_plain
+    assert groups[0.05] == {n for n, _ in model.named_parameters()} - expected_plain
+    assert {"encoder.mask_token", "encoder.empty_token"} <= groups[0.0]
+    assert any("cpb_mlp" in n and n.endswith("weight") for n in groups[0.0])  # 2-d, excluded by name
+    assert opt.defaults["betas"] == (0.9, 0.95)
+
+
+def test_the_model_is_initialised_from_the_seed_without_touching_the_global_generator():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = build_model(TrainConfig(seed=5))
+    after = torch.rand(1)
+    b = build_model(TrainConfig(seed=5))
+    assert torch.equal(before, after)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+# ---------------------------------------------------------------- batches
+
+
+def _roll(notes: list[tuple[int, int, int]], steps: int) -> np.ndarray:
+    """A bit-packed (16, steps) roll with (pitch, start, end) notes."""
+    a = np.zeros((128, steps), dtype=np.uint8)
+    for p, s, e in notes:
+        a[p, s:e] = 1
+    return np.packbits(a, axis=0)
+
+
+def _sparse_rolls() -> list[np.ndarray]:
+    # mostly silence: one short note in 2,000 steps, one in 300, and a piece shorter than a window
+    return [_roll([(60, 1500, 1504)], 2000), _roll([(40, 10, 20), (80, 250, 260)], 300), _roll([(70, 0, 8)], 50)]
+
+
+def test_every_batch_has_the_right_shape_and_a_note_in_every_window():
+    ds = WindowDataset(_sparse_rolls(), batch_size=64, max_transpose=0, seed=0)
+    stream = ds.batches(0)
+    for _ in range(5):
+        x = next(stream)
+        assert x.shape == (64, 1, 128, 128) and x.dtype == torch.float32
+        assert set(x.unique().tolist()) <= {0.0, 1.0}
+        assert (x.flatten(1).sum(dim=1) > 0).all()
+
+
+def test_a_batch_is_the_seeds_and_differs_by_seed():
+    def first(seed: int) -> torch.Tensor:
+        return next(WindowDataset(_sparse_rolls(), 32, seed=seed).batches(0))
+
+    assert torch.equal(first(1), first(1))
+    assert not torch.equal(first(1), first(2))
+
+
+def test_each_dataloader_worker_draws_its_own_stream():
+    ds = WindowDataset(_sparse_rolls(), 16, seed=0)
+    loader = iter(batch_loader(ds, workers=2))
+    a, b = next(loader), next(loader)  # the DataLoader takes a batch from each worker in turn
+    assert torch.equal(a, next(ds.batches(0))) and torch.equal(b, next(ds.batches(1)))
+    assert not torch.equal(a, b)
+    del loader
+
+
+def test_transposition_stays_in_range_and_keeps_every_note():
+    one_note = WindowDataset([_roll([(60, 0, 200)], 200)], 400, max_transpose=6, seed=0)
+    x = next(one_note.batches(0))
+    pitches = x[:, 0].amax(dim=2).argmax(dim=1)
+    assert set(pitches.tolist()) == set(range(54, 67))            # every shift in [-6, 6] occurs, no other
+    assert (x.flatten(1).sum(dim=1) == 128).all()                 # the note is kept whole
+    edges = WindowDataset([_roll([(0, 0, 200), (127, 0, 200)], 200)], 50, max_transpose=6, seed=0)
+    y = next(edges.batches(0))
+    assert (y[:, 0, 0] == 1).all() and (y[:, 0, 127] == 1).all()  # no room to move: nothing moves
+
+
+# ---------------------------------------------------------------- split and shards
+
+
+def test_the_three_way_split_is_disjoint_stable_and_by_whole_pieces():
+    names = [f"/data/{c}/piece{i}.mid" for c in ("a", "b") for i in range(1000)]
+    s = split_pieces(names, 0.1, 0.1, seed=0)
+    assert sorted(s.train + s.validation + s.test) == list(range(len(names)))
+    assert not (set(s.train) & set(s.validation) or set(s.train) & set(s.test) or set(s.validation) & set(s.test))
+    assert 0.08 < len(s.validation) / len(names) < 0.12 and 0.08 < len(s.test) / len(names) < 0.12
+    assert s == split_pieces(names, 0.1, 0.1, seed=0)
+    # a piece's side depends on its file name only: the same name in another folder or another order agrees
+    side = {names[i]: k for k, part in enumerate(s) for i in part}
+    assert all(side[f"/data/a/piece{i}.mid"] == side[f"/data/b/piece{i}.mid"] for i in range(1000))
+    rev = names[::-1]
+    assert {rev[i]: k for k, part in enumerate(split_pieces(rev, 0.1, 0.1, 0)) for i in part} == side
+    # validation is the old two-way rule's held-out set, so earlier runs keep their validation pieces
+    assert set(s.validation) == {i for i, n in enumerate(names) if piece_hash(n, 0) < 0.1}
+
+
+def test_small_sets_still_get_a_validation_and_a_test_piece():
+    s = split_pieces([f"p{i}.mid" for i in range(4)], 0.01, 0.01, seed=0)
+    assert len(s.validation) == 1 and len(s.test) == 1 and len(s.train) == 2
+
+
+def test_each_rank_takes_every_world_th_file():
+    files = [f"f{i}" for i in range(10)]
+    shares = [shard(files, r, 3) for r in range(3)]
+    assert shares == [["f0", "f3", "f6", "f9"], ["f1", "f4", "f7"], ["f2", "f5", "f8"]]
+
+
+# ---------------------------------------------------------------- a short real run
 
 
 @pytest.fixture(scope="module")
 def midi_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("midi")
     (d / "nested").mkdir()
-    for i in range(6):
+    for i in range(8):
         target = d / ("nested" if i % 2 else ".") / f"song{i}.mid"
         target.write_bytes(to_bytes(make_song(bars=12, seed=i, tempo=90 + 10 * i)))
     (d / "broken.mid").write_bytes(b"MThd garbage")
@@ -26,105 +198,96 @@ def midi_dir(tmp_path_factory):
 
 def short_config(midi_dir, out, **kw) -> TrainConfig:
     base = dict(midi_dir=str(midi_dir), out=str(out), batch_size=8, max_steps=40, warmup_steps=5, lr=2e-3,
-                val_every=20, ckpt_every=10, val_fraction=0.3, val_windows=16, workers=1, seed=0, threads=2)
+                val_every=20, ckpt_every=10, val_fraction=0.2, val_windows=16, workers=1, seed=0, threads=1)
     base.update(kw)
     return TrainConfig(**base)
 
 
 @pytest.fixture(scope="module")
 def trained(midi_dir, tmp_path_factory):
+    """A 40-step run, recording every MIDI file it reads."""
+    import midi_rae.train_data as td
+
     out = tmp_path_factory.mktemp("run")
-    return out, train(short_config(midi_dir, out), log=lambda *_: None)
+    read, original = [], td.midi_to_roll
+    td.midi_to_roll = lambda path, *a, **kw: (read.append(Path(path).name), original(path, *a, **kw))[1]
+    try:
+        result = train(short_config(midi_dir, out), log=lambda *_: None)
+    finally:
+        td.midi_to_roll = original
+    return out, result, read
 
 
 def test_training_lowers_the_loss(trained):
-    _, result = trained
+    _, result, _ = trained
     losses = result["losses"]
     assert len(losses) == 40
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10
 
 
-def test_checkpoint_reloads_to_the_trained_models_outputs(trained, midi_dir):
-    out, result = trained
+def test_the_test_split_is_recorded_and_never_read(trained, midi_dir):
+    out, _, read = trained
+    data = load_model(out / "last.safetensors").meta["data"]
+    assert data["test_names"] and data["val_names"]
+    assert data["train_files"] + data["val_files"] + data["test_files"] == data["files"] == 9
+    assert set(read) == {f.name for f in find_midi_files(midi_dir)} - set(data["test_names"])
+
+
+def test_threshold_and_best_checkpoint_come_from_the_validation_windows(trained, midi_dir):
+    out, result, _ = trained
+    best = load_model(out / "best.safetensors")
+    val = [f for f in find_midi_files(midi_dir) if f.name in set(best.meta["data"]["val_names"])]
+    x, _ = evaluation_windows(val, 4, 128, 16)
+    ws = score_windows(best.encoder, best.decoder, x, 0.5, 0.05, VALIDATION_THRESHOLDS)
+    assert best.meta["threshold"] == ws.best_threshold()
+    assert summarize(ws, ws.best_threshold())["plain"] == best.meta["metrics"]["plain"]
+    history = json.loads((out / "metrics.json").read_text())
+    scores = [(m["plain"]["f1"] or 0) + (m["masked"]["f1"] or 0) for m in history]
+    assert best.meta["step"] == history[int(np.argmax(scores))]["step"]
+
+
+def test_checkpoint_reloads_and_records_the_run(trained):
+    out, result, _ = trained
     b = load_model(out / "last.safetensors")
-    assert b.meta["step"] == 40
-    assert b.config["steps_per_beat"] == 4
-    files = find_midi_files(midi_dir)
-    rolls, names = load_rolls(files, 4, 1, show=False)
-    _, val = split_by_file(names, 0.3, 0)
-    again = evaluate(b.encoder, b.decoder, fixed_windows([rolls[i] for i in val], 16), 0.5, 0.05,
-                     torch.device("cpu"))
-    assert again["plain"] == result["plain"]
-    assert again["masked"] == result["masked"]
-
-
-def test_checkpoint_records_data_and_metrics(trained):
-    out, _ = trained
-    meta = load_model(out / "last.safetensors").meta
-    assert meta["data"]["files"] == 7 and meta["data"]["readable"] == 6  # broken.mid is skipped
-    assert meta["data"]["train_pieces"] + meta["data"]["val_pieces"] == 6
-    assert "f1" in meta["metrics"]["plain"] and meta["wall_time_s"] > 0
-    assert json.loads((out / "metrics.json").read_text())[-1]["step"] == 40
-
-
-def test_validation_holds_out_whole_pieces(midi_dir):
-    names = [str(p) for p in find_midi_files(midi_dir)]
-    train_idx, val_idx = split_by_file(names, 0.3, 0)
-    assert set(train_idx).isdisjoint(val_idx) and len(train_idx) + len(val_idx) == len(names)
-    assert split_by_file(names, 0.3, 0) == (train_idx, val_idx)
+    assert b.meta["step"] == 40 and b.config["steps_per_beat"] == 4
+    assert b.meta["metrics"]["plain"] == result["plain"] and b.meta["threshold"] == result["threshold"]
+    d = b.meta["data"]
+    broken_in = {k: "broken.mid" in d[f"{k}_names"] for k in ("val", "test")}
+    assert d["val_pieces"] == d["val_files"] - broken_in["val"]  # broken.mid is skipped wherever it falls
+    assert d["train_pieces"] == d["train_files"] - (not any(broken_in.values()))
+    assert b.meta["wall_time_s"] > 0 and json.loads((out / "metrics.json").read_text())[-1]["step"] == 40
 
 
 def test_resume_continues_from_the_saved_step(trained, midi_dir, tmp_path):
-    out, _ = trained
-    import shutil
+    out, _, _ = trained
     run = tmp_path / "resumed"
     shutil.copytree(out, run)
-    result = train(short_config(midi_dir, run, max_steps=50, resume=str(run)), log=lambda *_: None)
-    assert len(result["losses"]) == 10
-    assert load_model(run / "last.safetensors").meta["step"] == 50
-
-
-def _cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "midi_rae", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)
-
-
-def test_empty_data_folder_gets_a_clear_message(tmp_path):
-    out = _cli("train", "--midi-dir", str(tmp_path), "--out", str(tmp_path / "o"))
-    assert out.returncode != 0 and "no .mid/.midi files found" in out.stderr
-
-
-def test_missing_data_folder_gets_a_clear_message(tmp_path):
-    out = _cli("train", "--midi-dir", str(tmp_path / "nope"))
-    assert out.returncode != 0 and "is not a folder" in out.stderr
-
-
-def test_bad_arguments_get_a_clear_message(tmp_path, midi_dir):
-    out = _cli("train", "--midi-dir", str(midi_dir), "--mask-ratio", "2", "--batch-size", "0")
-    assert out.returncode != 0
-    assert "--batch-size must be at least 1" in out.stderr and "--mask-ratio must lie in" in out.stderr
-
-
-def test_two_process_gloo_torchrun_run_completes(midi_dir, tmp_path):
-    out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-           "-m", "midi_rae", "train", "--midi-dir", str(midi_dir), "--out", str(out), "--batch-size", "4",
-           "--max-steps", "6", "--val-every", "6", "--ckpt-every", "3", "--val-fraction", "0.3",
-           "--val-windows", "8", "--warmup-steps", "2", "--workers", "1", "--threads", "1"]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600,
-                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
-    assert res.returncode == 0, res.stderr[-3000:]
-    meta = load_model(out / "last.safetensors").meta
-    assert meta["world_size"] == 2 and meta["step"] == 6
+    result = train(short_config(midi_dir, run, max_steps=45, resume=str(run)), log=lambda *_: None)
+    assert len(result["losses"]) == 5
+    assert load_model(run / "last.safetensors").meta["step"] == 45
 
 
 def test_training_works_when_the_caller_turned_gradients_off(midi_dir, tmp_path):
     torch.set_grad_enabled(False)
     try:
-        result = train(short_config(midi_dir, tmp_path / "nograd", max_steps=3, val_every=3), log=lambda *_: None)
+        result = train(short_config(midi_dir, tmp_path / "nograd", max_steps=2, val_every=2, workers=0),
+                       log=lambda *_: None)
     finally:
         torch.set_grad_enabled(True)
-    assert len(result["losses"]) == 3
+    assert len(result["losses"]) == 2
+
+
+def test_optional_heads_train_and_the_mae_decoder_loads_beside_the_encoder(midi_dir, tmp_path):
+    from midi_rae.swin import SwinMAEDecoder
+
+    out = tmp_path / "heads"
+    train(short_config(midi_dir, out, max_steps=2, val_every=2, ckpt_every=2, mae_decoder=True, mep=True, workers=0),
+          log=lambda *_: None)
+    b = load_model(out / "last.safetensors", decoder=out / "last_mae_decoder.safetensors")
+    assert isinstance(b.decoder, SwinMAEDecoder)
+    with torch.no_grad():
+        assert tuple(b.reconstruct(b.encoder(torch.zeros(1, 1, 128, 128))).shape) == (1, 1, 128, 128)
+    assert "mep" in torch.load(out / "train_state.pt", weights_only=True)
 
 
 @pytest.mark.slow
@@ -134,14 +297,39 @@ def test_a_longer_run_learns_to_reconstruct(midi_dir, tmp_path):
     assert result["plain"]["f1"] > 0.6  # from about 0.06 at initialisation (0.70 seen after 400 steps)
 
 
-def test_optional_heads_train_and_the_mae_decoder_loads_beside_the_encoder(midi_dir, tmp_path):
-    from midi_rae.swin import SwinMAEDecoder
+# ---------------------------------------------------------------- the command
 
-    out = tmp_path / "heads"
-    train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, mae_decoder=True, mep=True),
-          log=lambda *_: None)
-    b = load_model(out / "last.safetensors", decoder=out / "last_mae_decoder.safetensors")
-    assert isinstance(b.decoder, SwinMAEDecoder)
-    with torch.no_grad():
-        assert tuple(b.reconstruct(b.encoder(torch.zeros(1, 1, 128, 128))).shape) == (1, 1, 128, 128)
-    assert "mep" in torch.load(out / "train_state.pt", weights_only=True)
+
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "midi_rae", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=timeout)
+
+
+def test_empty_data_folder_gets_a_clear_message(tmp_path):
+    out = _cli("train", "--midi-dir", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert out.returncode == 1 and out.stderr.strip().splitlines() == [
+        f"error: no .mid/.midi files found under {tmp_path}."]
+
+
+def test_bad_arguments_get_a_clear_message(tmp_path, midi_dir):
+    out = _cli("train", "--midi-dir", str(midi_dir), "--mask-ratio", "2", "--batch-size", "0")
+    assert out.returncode == 2
+    assert "--batch-size must be at least 1" in out.stderr and "--mask-ratio must lie in" in out.stderr
+
+
+def test_two_process_gloo_torchrun_run_completes_with_each_rank_reading_its_share(midi_dir, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           "-m", "midi_rae", "train", "--midi-dir", str(midi_dir), "--out", str(out), "--batch-size", "4",
+           "--max-steps", "4", "--val-every", "4", "--ckpt-every", "2", "--val-fraction", "0.2",
+           "--val-windows", "8", "--warmup-steps", "2", "--workers", "0", "--threads", "1"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    meta = load_model(out / "last.safetensors").meta
+    assert meta["world_size"] == 2 and meta["step"] == 4
+    train_files = sorted(str(f) for f in find_midi_files(midi_dir)
+                         if f.name not in set(meta["data"]["val_names"]) | set(meta["data"]["test_names"]))
+    shares = [[str(n) for n in np.load(out / f"rolls_cache_{r}of2.npz")["names"]] for r in range(2)]
+    readable = [f for f in train_files if not f.endswith("broken.mid")]
+    assert shares == [[f for f in shard(train_files, r, 2) if f in readable] for r in range(2)]

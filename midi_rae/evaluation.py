@@ -1,0 +1,95 @@
+"""Scoring a model on sets of pieces: training's validation and the `evaluate` command, written once.
+
+The threshold is chosen on validation windows only (`validation_metrics`, during training; it is stored in the
+checkpoint as meta["threshold"]). `evaluate_files` never chooses one: it scores at the checkpoint's stored
+threshold (or one given explicitly), so its figures on a test split are untouched by any tuning.
+All scoring goes through `inference.score_windows`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from .inference import SCORE_NAMES, WindowScores, score_windows
+from .train_data import evaluation_windows, find_midi_files
+
+VALIDATION_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # the candidates validation chooses among
+DEFAULT_THRESHOLD = 0.5                              # for checkpoints that store none
+SPLITS = ("all", "test", "validation")
+
+
+def _r(v: float) -> Optional[float]:
+    return None if v is None or math.isnan(v) else round(float(v), 4)
+
+
+def summarize(ws: WindowScores, threshold: float) -> dict:
+    """The scores of a set of windows at one of its thresholds (and F1 at 0.5 when that was scored too):
+    unmasked ("plain"), on the masked pixels ("masked"), masked with the visible pixels pasted back
+    ("masked_all"), and the bridge baseline's F1 on the same masked pixels. Undefined values are None."""
+    s = ws.at(threshold)
+    res = {"threshold": threshold, "windows": ws.windows, "mask_ratio": ws.mask_ratio}
+    for kind in ("plain", "masked", "masked_all"):
+        res[kind] = {m: _r(s[kind][m]) for m in SCORE_NAMES}
+    if DEFAULT_THRESHOLD in ws.thresholds:
+        at = ws.at(DEFAULT_THRESHOLD)
+        res["at_0.5"] = {k: _r(at[k]["f1"]) for k in ("plain", "masked")}
+    res["bridge_baseline_masked_f1"] = _r(ws.baseline_f1())
+    return res
+
+
+def validation_metrics(encoder, decode: Callable, windows: torch.Tensor, mask_ratio: float,
+                       empty_mask_ratio: float) -> dict:
+    """Scores of validation windows at the threshold that is best on them (unmasked F1 + masked F1)."""
+    ws = score_windows(encoder, decode, windows, mask_ratio, empty_mask_ratio, VALIDATION_THRESHOLDS)
+    return summarize(ws, ws.best_threshold())
+
+
+def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional[dict] = None,
+                 only: Optional[str | Path] = None) -> list[Path]:
+    """MIDI files under paths (folders searched recursively), kept to a run's recorded split and/or to the
+    names listed in the text file `only`. Raises ValueError with one sentence when the split is not recorded."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += find_midi_files(p)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ValueError(f"{p} does not exist.")
+    if split != "all":
+        key = {"test": "test_names", "validation": "val_names"}[split]
+        names = (meta or {}).get("data", {}).get(key)
+        if names is None:
+            raise ValueError(f"this checkpoint records no {split} split (it was trained before the three-way "
+                             f"split); pass --only with a list of untouched files instead.")
+        files = [f for f in files if f.name in set(names)]
+    if only is not None:
+        keep = {line.strip() for line in Path(only).read_text().splitlines() if line.strip()}  # names may hold spaces
+        files = [f for f in files if f.name in keep or str(f) in keep]
+    return files
+
+
+def evaluate_files(bundle, files: Sequence[Path], threshold: Optional[float] = None, mask_ratio: float = 0.5,
+                   max_windows: int = 2000, workers: int = 1) -> dict:
+    """Scores of a checkpoint on MIDI files at the checkpoint's stored validation threshold (meta["threshold"],
+    else 0.5) or at `threshold` when given; nothing is chosen on the windows scored."""
+    if threshold is not None:
+        thr, source = float(threshold), "argument"
+    elif "threshold" in bundle.meta:
+        thr, source = float(bundle.meta["threshold"]), "checkpoint"
+    else:
+        thr, source = DEFAULT_THRESHOLD, "default"
+    from .threads import configure
+
+    configure()
+    enc = bundle.encoder
+    width = enc.grid_size[1] * enc.patch_w
+    x, readable = evaluation_windows(files, bundle.config.get("steps_per_beat") or 4, width, max_windows, workers)
+    if not len(x):
+        raise ValueError("none of the files has a readable, non-empty window to score.")
+    ws = score_windows(enc, bundle.reconstruct, x, mask_ratio, bundle.config.get("empty_mask_ratio", 0.05),
+                       sorted({thr, DEFAULT_THRESHOLD}))
+    return {**summarize(ws, thr), "threshold_source": source, "files": len(files), "readable": len(readable)}

@@ -1,0 +1,236 @@
+"""Training data: MIDI files -> pieces -> a three-way split by piece -> batches of random crops.
+
+- `find_midi_files`, `read_pieces`: the files of a folder and their bit-packed piano rolls (cached).
+- `split_pieces`: train / validation / test by a stable hash of each file name (whole pieces, never windows).
+- `shard`: the share of a list that one DDP rank reads (rank r takes items[r::world]).
+- `WindowDataset`: an endless `IterableDataset` of batches; each DataLoader worker draws with its own generator,
+  and each batch is one vectorised draw (pieces, crops and transpositions chosen together, crops only from
+  start positions known to be non-empty).
+- `evaluation_windows`: the windows a set of pieces is scored on (the one windowing rule,
+  `inference.piece_windows`; empty windows dropped; evenly thinned to a limit).
+"""
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterator, NamedTuple, Optional, Sequence, TypeVar
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from .pianoroll import MidiError, midi_to_roll
+
+MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI")
+PITCHES = 128
+T = TypeVar("T")
+
+
+def _tqdm(iterable, **kw):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return iterable
+    return tqdm(iterable, **kw)
+
+
+# ---------------------------------------------------------------- files and pieces
+
+
+def find_midi_files(root: str | Path) -> list[Path]:
+    """All MIDI files under root, recursively, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SystemExit(f"error: --midi-dir {root} is not a folder.")
+    return sorted(p for p in root.rglob("*") if p.suffix in MIDI_SUFFIXES and p.is_file())
+
+
+def _read_packed(args: tuple[str, int]) -> Optional[np.ndarray]:
+    path, spb = args
+    try:
+        return np.packbits(midi_to_roll(path, steps_per_beat=spb).array, axis=0)
+    except MidiError:
+        return None
+
+
+def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, cache: Optional[Path] = None,
+                show: bool = True) -> tuple[list[np.ndarray], list[str]]:
+    """Bit-packed piano rolls ((16, T) uint8) of the readable files and their paths, cached in a .npz keyed by
+    the file list (unreadable files are skipped)."""
+    files = [Path(f) for f in files]
+    key = hashlib.sha1(("|".join(f"{f}:{f.stat().st_size}" for f in files) + f"|{steps_per_beat}").encode()
+                       ).hexdigest()[:16]
+    if cache is not None and cache.is_file():
+        z = np.load(cache, allow_pickle=False)
+        if str(z["key"]) == key:
+            names = [str(n) for n in z["names"]]
+            return [z[f"r{i}"] for i in range(len(names))], names
+    tasks = [(str(f), steps_per_beat) for f in files]
+    if workers > 1 and len(files) > 8:
+        with ProcessPoolExecutor(workers) as ex:
+            results = list(_tqdm(ex.map(_read_packed, tasks, chunksize=8), total=len(tasks), desc="reading MIDI",
+                                 disable=not show))
+    else:
+        results = [_read_packed(t) for t in _tqdm(tasks, desc="reading MIDI", disable=not show)]
+    kept = [(str(f), r) for f, r in zip(files, results) if r is not None]
+    rolls, names = [r for _, r in kept], [n for n, _ in kept]
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, key=key, names=np.array(names), **{f"r{i}": r for i, r in enumerate(rolls)})
+    return rolls, names
+
+
+# ---------------------------------------------------------------- the split and the shards
+
+
+class Split(NamedTuple):
+    """Indices into a list of pieces: whole pieces, disjoint, together all of them."""
+
+    train: list[int]
+    validation: list[int]
+    test: list[int]
+
+
+def piece_hash(name: str | Path, seed: int) -> float:
+    """A stable number in [0, 1] from a file's name (not its folder) and the seed."""
+    return int(hashlib.sha1(f"{seed}:{Path(name).name}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def split_pieces(names: Sequence[str | Path], val_fraction: float, test_fraction: float, seed: int) -> Split:
+    """Train / validation / test by piece: hash < val_fraction -> validation, < val + test -> test, else train.
+
+    With few pieces a split the hash leaves empty takes the last training piece, so validation (and the test
+    split when test_fraction > 0) is never empty while at least one training piece remains."""
+    train, val, test = [], [], []
+    for i, n in enumerate(names):
+        h = piece_hash(n, seed)
+        (val if h < val_fraction else test if h < val_fraction + test_fraction else train).append(i)
+    if not val and len(train) > 1:
+        val.append(train.pop())
+    if test_fraction > 0 and not test and len(train) > 1:
+        test.append(train.pop())
+    return Split(train, val, test)
+
+
+def shard(items: Sequence[T], rank: int, world: int) -> list[T]:
+    """The share of items one DDP rank reads: items[rank::world]."""
+    return list(items[rank::world])
+
+
+# ---------------------------------------------------------------- training batches
+
+
+def transpose_rows(x: np.ndarray, rng: np.random.Generator, max_transpose: int) -> np.ndarray:
+    """Shift each window (n, 128, W) by its own random number of semitones in [-max, max], never moving a note
+    outside pitches 0..127."""
+    if max_transpose <= 0 or len(x) == 0:
+        return x
+    rows = x.any(axis=2)                                      # (n, 128) pitches in use
+    lo = rows.argmax(axis=1)
+    hi = PITCHES - 1 - rows[:, ::-1].argmax(axis=1)
+    down, up = np.minimum(max_transpose, lo), np.minimum(max_transpose, PITCHES - 1 - hi)
+    t = rng.integers(-down, up + 1)                           # one draw per window, within the room it has
+    src = np.arange(PITCHES)[None, :] - t[:, None]            # output row p reads input row p - t
+    inside = (src >= 0) & (src < PITCHES)
+    return np.take_along_axis(x, np.clip(src, 0, PITCHES - 1)[:, :, None], axis=1) * inside[:, :, None]
+
+
+class WindowDataset(IterableDataset):
+    """Endless batches (batch_size, 1, 128, width) float32 of random non-empty crops, randomly transposed.
+
+    All pieces sit in one bit-packed array; the start positions whose window holds a note are listed once, so a
+    batch is one draw of `batch_size` of them (pieces weighted by length, as uniform crops are) and one gather.
+    Each DataLoader worker draws from its own generator, seeded by (seed, rank, worker, start_step).
+    """
+
+    def __init__(self, rolls: Sequence[np.ndarray], batch_size: int, width: int = 128, max_transpose: int = 6,
+                 seed: int = 0, rank: int = 0, start_step: int = 0):
+        super().__init__()
+        if not rolls:
+            raise ValueError("WindowDataset needs at least one piece.")
+        self.batch_size, self.width, self.max_transpose = int(batch_size), int(width), int(max_transpose)
+        self.seed, self.rank, self.start_step = int(seed), int(rank), int(start_step)
+        spans = [max(r.shape[1], width) for r in rolls]        # short pieces are padded to one window
+        offsets = np.concatenate([[0], np.cumsum(spans)])
+        self.packed = np.zeros((PITCHES // 8, int(offsets[-1])), dtype=np.uint8)
+        for r, off in zip(rolls, offsets):
+            self.packed[:, off:off + r.shape[1]] = r[:PITCHES // 8]
+        notes_before = np.concatenate([[0], np.cumsum(self.packed.any(axis=0))])
+        starts = []
+        for r, off in zip(rolls, offsets):
+            s = np.arange(off, off + max(r.shape[1] - width, 0) + 1)
+            starts.append(s[notes_before[s + width] > notes_before[s]])
+        self.starts = np.concatenate(starts)
+        if not len(self.starts):
+            raise ValueError("None of the training pieces has a note.")
+
+    def draw(self, rng: np.random.Generator, n: Optional[int] = None) -> torch.Tensor:
+        """One batch of n (default batch_size) windows, drawn at once."""
+        n = self.batch_size if n is None else n
+        s = self.starts[rng.integers(0, len(self.starts), n)]
+        packed = self.packed[:, s[:, None] + np.arange(self.width)]      # (16, n, W)
+        x = np.unpackbits(packed, axis=0).transpose(1, 0, 2)             # (n, 128, W)
+        x = transpose_rows(x, rng, self.max_transpose)
+        return torch.from_numpy(np.ascontiguousarray(x[:, None], dtype=np.float32))
+
+    def generator(self, worker: int) -> np.random.Generator:
+        """The generator of one worker's stream."""
+        return np.random.default_rng([self.seed, self.rank, worker, self.start_step])
+
+    def batches(self, worker: int = 0) -> Iterator[torch.Tensor]:
+        """The endless stream of one worker."""
+        rng = self.generator(worker)
+        while True:
+            yield self.draw(rng)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        info = get_worker_info()
+        return self.batches(info.id if info is not None else 0)
+
+
+def batch_loader(dataset: WindowDataset, workers: int, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over the dataset's ready-made batches, with `workers` processes (0 = in this process)."""
+    return DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
+                      persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None)
+
+
+# ---------------------------------------------------------------- evaluation windows
+
+
+def _kept_windows(args: tuple[str, int, int]) -> Optional[np.ndarray]:
+    """A piece's non-empty windows by the one windowing rule, bit-packed along time; None if unreadable."""
+    from .inference import piece_windows
+
+    path, spb, width = args
+    try:
+        roll = midi_to_roll(path, steps_per_beat=spb)
+    except MidiError:
+        return None
+    x, _, _ = piece_windows(roll, width)
+    x = x[:, 0].numpy() > 0.5
+    return np.packbits(x[x.any(axis=(1, 2))], axis=-1)
+
+
+def evaluation_windows(files: Sequence[Path], steps_per_beat: int, width: int, limit: int,
+                       workers: int = 1) -> tuple[torch.Tensor, list[str]]:
+    """(windows (n, 1, 128, width) float32, readable files): every piece cut by `inference.piece_windows`,
+    empty windows dropped, the rest evenly thinned to at most `limit` over the pieces in order."""
+    tasks = [(str(f), steps_per_beat, width) for f in files]
+    if workers > 1 and len(tasks) > 8:
+        with ProcessPoolExecutor(workers) as ex:
+            results = list(ex.map(_kept_windows, tasks, chunksize=4))
+    else:
+        results = [_kept_windows(t) for t in tasks]
+    readable = [str(f) for f, r in zip(files, results) if r is not None]
+    per_piece = [r for r in results if r is not None]
+    counts = np.array([len(r) for r in per_piece], dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return torch.zeros(0, 1, PITCHES, width), readable
+    pick = np.arange(total) if total <= limit else np.unique(np.linspace(0, total - 1, limit).round().astype(np.int64))
+    piece_of = np.searchsorted(np.cumsum(counts), pick, side="right")
+    first = np.concatenate([[0], np.cumsum(counts)])[piece_of]
+    packed = np.stack([per_piece[p][k] for p, k in zip(piece_of, pick - first)])
+    x = np.unpackbits(packed, axis=-1, count=width).astype(np.float32)
+    return torch.from_numpy(x[:, None]), readable

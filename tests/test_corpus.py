@@ -1,0 +1,58 @@
+"""The corpus command: one clear sentence without music21; with it, a small export that training can read."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from midi_rae.corpus import MUSIC21_MISSING, _collection, corpus_paths
+from midi_rae.pianoroll import MidiError, midi_to_roll
+
+HAS_MUSIC21 = importlib.util.find_spec("music21") is not None
+
+
+def test_without_music21_the_command_says_so_in_one_line(tmp_path):
+    code = ("import sys; sys.modules['music21'] = None\n"
+            "from midi_rae.__main__ import main\n"
+            f"sys.exit(main(['corpus', '--out', {str(tmp_path / 'c')!r}]))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "music21" in lines[0] and "pip install" in lines[0]
+    assert not (tmp_path / "c").exists()
+
+
+def test_without_music21_the_library_raises_the_same_sentence(monkeypatch):
+    monkeypatch.setitem(sys.modules, "music21", None)
+    with pytest.raises(ModuleNotFoundError, match="music21 is not installed") as e:
+        corpus_paths()
+    assert str(e.value) == MUSIC21_MISSING
+
+
+def test_a_work_is_filed_under_its_collection(tmp_path):
+    assert _collection(tmp_path / "music21" / "corpus" / "bach" / "bwv66.6.mxl") == "bach"
+    assert _collection(tmp_path / "elsewhere" / "tune.abc") == "elsewhere"
+
+
+@pytest.mark.skipif(not HAS_MUSIC21, reason="music21 is not installed")
+def test_limit_3_exports_three_works_from_different_collections_as_readable_midi(tmp_path):
+    out = tmp_path / "corpus"
+    res = subprocess.run([sys.executable, "-m", "midi_rae", "corpus", "--out", str(out), "--limit", "3",
+                          "--max-per-file", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads(res.stdout)
+    assert summary["works"] == 3 and summary == json.loads((out / "corpus.json").read_text())
+    files = sorted(out.rglob("*.mid"))
+    assert len(files) == summary["midi_files"] and 3 <= len(files) <= 6  # at most 2 scores per multi-tune file
+    assert len({f.parent.name for f in files}) == 3  # spread over collections, one folder each
+    readable = 0
+    for f in files:
+        try:
+            readable += midi_to_roll(f).n_notes > 0
+        except MidiError:
+            pass
+    assert readable == len(files)
