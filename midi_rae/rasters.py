@@ -125,4 +125,9 @@ def reconstruction_images(original: np.ndarray, hidden: np.ndarray, probs: np.nd
     }
     H, W = parts["original"].shape[:2]
     rows = max(scale, round(scale * aspect * W / max(H, 1)))
-    return {k: upscale(v, scale, rows) for k, v in parts.items()}
+    return {k: _framed(upscale(v, scale, rows)) for k, v in parts.items()}
+
+
+def _framed(image: np.ndarray) -> np.ndarray:
+    """A 1-pixel grey frame, so a mostly white panel shows where it ends."""
+    return np.pad(image, ((1, 1), (1, 1), (0, 0)), constant_values=187)

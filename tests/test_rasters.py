@@ -23,7 +23,8 @@ def test_error_panel_colours_right_extra_and_missed_notes():
     original[30, 30] = 1                    # missed
     img = reconstruction_images(original, np.zeros((128, 128), bool), np.zeros((128, 128)), binary, scale=1,
                                 aspect=1 / 128)["errors"]
-    assert img.shape == (128, 128, 3)
+    assert img.shape == (130, 130, 3)  # with its 1-pixel frame
+    img = img[1:-1, 1:-1]
     # pitch upward: pitch p is image row 127 - p
     assert img[127 - 10, 10].tolist() == rgb(TP_COLOUR).tolist()
     assert img[127 - 20, 20].tolist() == rgb(FP_COLOUR).tolist()
@@ -38,7 +39,7 @@ def test_masked_input_paints_hidden_pixels_in_the_mask_colour_and_a_pitch_range_
     hidden[:, 64:] = True
     imgs = reconstruction_images(original, hidden, np.zeros((128, 128)), original, pitch_range=(48, 71), scale=1,
                                  aspect=24 / 128)
-    masked = imgs["masked"]
+    masked = imgs["masked"][1:-1, 1:-1]
     assert masked.shape == (24, 128, 3)
     row = 71 - 60  # pitch 60 in a 48..71 crop, pitch upward
     assert masked[row, 0].tolist() == rgb(NOTE).tolist()
@@ -47,7 +48,7 @@ def test_masked_input_paints_hidden_pixels_in_the_mask_colour_and_a_pitch_range_
 
 def test_a_zoomed_range_keeps_its_panels_about_three_quarters_as_tall_as_wide():
     z = np.zeros((128, 128))
-    img = reconstruction_images(z, z.astype(bool), z, z, pitch_range=(48, 71))["original"]
+    img = reconstruction_images(z, z.astype(bool), z, z, pitch_range=(48, 71))["original"][1:-1, 1:-1]
     assert img.shape[1] == 256 and abs(img.shape[0] / img.shape[1] - 0.75) < 0.1
 
 
