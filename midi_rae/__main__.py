@@ -1,4 +1,4 @@
-"""The command line: python -m midi_rae {inspect, train, corpus, evaluate, bench, report, app, fuzz}.
+"""The command line: python -m midi_rae {inspect, train, corpus, evaluate, bench, report, app, fuzz, ablate, phrases}.
 
 Conventions, the same in every command:
 - building the parsers imports no torch, numpy or plotly: `--help` of every command answers at once;
@@ -189,6 +189,40 @@ def build_parser() -> argparse.ArgumentParser:
                     help="mutated inputs to try (default: %(default)s)")
     pf.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     pf.add_argument("--json", action="store_true", help="print one JSON object")
+    pf.add_argument("--checkpoints", action="store_true",
+                    help="load 100+ crafted hostile checkpoints instead of mutating MIDI files")
+    pf.add_argument("--slow", type=float, default=2.0, help="seconds past which an input counts as slow (default 2)")
+    pf.add_argument("--save", default=None, metavar="DIR", help="a folder to write crashing MIDI inputs to")
+    pf.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    from .index_cli import add_index_commands  # the corpus index: `index` and `search` (torch-free parsers)
+
+    add_index_commands(sub)
+
+    pab = sub.add_parser("ablate", help="which levels the decoder uses: F1 lost when each level is ablated",
+                         description="Replace one level's embeddings at a time (by their mean over the piece's "
+                                     "windows, or by the least similar window's), decode the piece again and report "
+                                     "the F1 it loses, unmasked and on the masked pixels.")
+    pab.add_argument("file", help="a .mid/.midi file")
+    _model_arguments(pab)
+    _mask_arguments(pab)
+    pab.add_argument("--mode", choices=("mean", "other"), default="mean",
+                     help="mean: each patch's mean over the piece's windows; other: the level of the window least "
+                          "like each window by pooled cosine at that level (default: %(default)s)")
+    pab.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    pph = sub.add_parser("phrases", help="phrase probe: per-level novelty boundaries scored against phrase ends",
+                         description="Per level, boundaries from the novelty of consecutive frames' self-similarity "
+                                     "(Foote's checkerboard kernel), scored against phrase ends. Without FILES: the "
+                                     "shipped labelled Bach chorales (phrase ends = fermatas).")
+    pph.add_argument("files", nargs="*", metavar="FILE",
+                     help="MIDI files to probe (default: score the shipped labelled chorales)")
+    pph.add_argument("--checkpoint", default=None, metavar="P", help="checkpoint file (default: the shipped one)")
+    pph.add_argument("--tolerance-bars", type=_positive, default=1.0, metavar="B",
+                     help="a boundary within B bars of a phrase end is a hit (default: %(default)s)")
+    pph.add_argument("--frames", choices=("columns", "windows"), default="columns",
+                     help="columns: each level's patch columns; windows: whole windows (default: %(default)s)")
+    pph.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     return p
 
 
@@ -333,6 +367,24 @@ def _cmd_app(args: list[str]) -> int:
         return 130
 
 
+def _cmd_ablate(a: argparse.Namespace) -> int:
+    _need_file(a.file)
+    _need_file(a.checkpoint, "--checkpoint ")
+    _need_file(a.decoder, "--decoder ")
+    from .ablation import cli
+
+    return cli(a)
+
+
+def _cmd_phrases(a: argparse.Namespace) -> int:
+    for f in a.files:
+        _need_file(f)
+    _need_file(a.checkpoint, "--checkpoint ")
+    from .phrases import cli
+
+    return cli(a)
+
+
 def _cmd_fuzz(a: argparse.Namespace) -> int:
     try:
         from .fuzz import main as fuzz_main
@@ -340,12 +392,22 @@ def _cmd_fuzz(a: argparse.Namespace) -> int:
         if e.name != f"{__package__}.fuzz":
             raise
         _die("the fuzz command is not part of this installation.", RUNTIME)
-    return int(fuzz_main(a) or 0)
+    argv = [*a.paths, "--count", str(a.count), "--seed", str(a.seed), "--slow", str(a.slow)]
+    argv += [flag for flag, on in (("--json", a.json), ("--checkpoints", a.checkpoints), ("--quiet", a.quiet)) if on]
+    argv += ["--save", a.save] if a.save else []
+    return int(fuzz_main(argv) or 0)
+
+
+def _cmd_index(a: argparse.Namespace) -> int:
+    from .index_cli import run_index_command  # `index` and `search`, loaded only when run
+
+    return run_index_command(a)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "inspect": _cmd_inspect, "train": _cmd_train, "corpus": _cmd_corpus, "evaluate": _cmd_evaluate,
     "bench": _cmd_bench, "report": _cmd_report, "fuzz": _cmd_fuzz,
+    "ablate": _cmd_ablate, "phrases": _cmd_phrases, "index": _cmd_index, "search": _cmd_index,
 }
 
 
@@ -372,10 +434,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     a = p.parse_args(argv)
     if a.cmd == "app":  # `midi-rae --flag app ...`: not reached with today's top-level flags
         return _cmd_app(a.streamlit_args)
-    if a.cmd in ("inspect", "evaluate", "bench", "report"):  # training sets its own (--threads)
-        from .threads import configure
-
-        configure()
     try:
         return COMMANDS[a.cmd](a)
     except KeyboardInterrupt:

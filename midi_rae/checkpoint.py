@@ -3,38 +3,64 @@
 Nothing here ever unpickles freely: safetensors holds no code, and the original format's pickles
 go through torch's weights-only unpickler with stand-ins for the OmegaConf classes they name, so
 a file that asks to run code is refused before anything runs.
+
+A checkpoint may come from a stranger (the dashboard takes uploads), so everything it costs is
+bounded before it is spent, and every refusal is one `CheckpointError` sentence:
+
+- the file's size, a safetensors header's size and nesting, a .pt archive's member count, member
+  sizes and compression (read from the zip directory before torch opens it), and the number of tensors;
+- the configuration's types, ranges and nesting (`ModelConfig.from_dict`), before anything is built;
+- the model's memory, measured on a skeleton built on torch's "meta" device (no memory), against
+  `max_model_bytes()`: 128 MB unless whoever runs the server sets MIDI_RAE_MAX_MODEL_MB (megabytes);
+- every tensor's name and shape against that skeleton, before the weights are read;
+- the weights themselves: NaN or infinite values are refused.
+
+Only then is the model allocated (empty) and filled with the file's weights.
 """
 from __future__ import annotations
 
 import collections
+import io
 import json
+import math
 import pickle
 import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
 import torch.nn as nn
 
+from .checkpoint_meta import (ASSETS, DEFAULT_CHECKPOINT, DEFAULT_CONFIG, FORMAT,  # noqa: F401 (re-exported)
+                              MAX_CHECKPOINT_BYTES, MAX_HEADER_BYTES, MAX_MODEL_MB_ENV, MAX_TENSORS,
+                              SEVEN_LEVEL_CONFIG, CheckpointError, display_name, header_config, is_safetensors,
+                              max_model_bytes, megabytes, sentence_start, tensor_table)
+from .config import DEFAULT, LIMITS, ORIGINAL_FORMAT, SEVEN_LEVEL, ModelConfig, short_repr  # noqa: F401
 from .core import EncoderOutput
 from .swin import SwinDecoder, SwinEncoder, SwinMAEDecoder
 
-from .checkpoint_meta import (ASSETS, DEFAULT_CHECKPOINT, DEFAULT_CONFIG, FORMAT,  # noqa: F401 (re-exported)
-                              MAX_CHECKPOINT_BYTES, SEVEN_LEVEL_CONFIG, CheckpointError, header_config,
-                              is_safetensors)
+MAX_PICKLE_BYTES = 2 * 1024 ** 2  # data.pkl of an original-format .pt: ~50 KB for 260 tensors
+_MAX_PICKLE_DEPTH = 32  # an OmegaConf config nests ~6 deep (sections, nodes, lists)
+_MIB = 1024 ** 2
 
 
 @dataclass
 class ModelBundle:
-    """What load_model returns: the encoder, an optional decoder, the config and training metadata."""
+    """What load_model returns: the encoder, an optional decoder, the config and training metadata.
+
+    `config` is the plain dict (as stored in checkpoints); `model_config` the same as a typed ModelConfig,
+    from which the level grids and patch extents come.
+    """
 
     encoder: SwinEncoder
     decoder: Optional[nn.Module]
     config: dict
     meta: dict = field(default_factory=dict)
     source: str = ""
+    model_config: ModelConfig = DEFAULT
 
     @property
     def num_levels(self) -> int:
@@ -58,47 +84,110 @@ class ModelBundle:
         return out
 
 
-def encoder_kwargs(cfg: dict) -> dict:
-    """SwinEncoder keyword arguments from a config dict."""
-    c = {**DEFAULT_CONFIG, **cfg}
-    return dict(img_height=c["img_height"], img_width=c["img_width"], patch_h=c["patch_h"], patch_w=c["patch_w"],
-                in_chans=c["in_chans"], embed_dim=c["embed_dim"], depths=tuple(c["depths"]),
-                num_heads=tuple(c["num_heads"]), window_size=c["window_size"], mlp_ratio=c["mlp_ratio"],
-                empty_mask_ratio=c["empty_mask_ratio"], drop_path_rate=c.get("drop_path_rate", 0.1))
+# ---------------------------------------------------------------- configs and models
 
 
-def decoder_kwargs(cfg: dict) -> dict:
-    """SwinDecoder keyword arguments from a config dict (decoder depths from dec_depths)."""
-    c = {**DEFAULT_CONFIG, **cfg}
-    return dict(img_height=c["img_height"], img_width=c["img_width"], patch_h=c["patch_h"], patch_w=c["patch_w"],
-                embed_dim=c["embed_dim"], depths=tuple(c.get("dec_depths") or c["depths"]),
-                num_heads=tuple(c["num_heads"]), window_size=c["window_size"], mlp_ratio=c["mlp_ratio"],
-                drop_path_rate=c.get("drop_path_rate", 0.1))
+def as_model_config(cfg: dict | ModelConfig, name: str = "this model") -> ModelConfig:
+    """A ModelConfig from either a ModelConfig or a (partial) config dict, validated."""
+    if isinstance(cfg, ModelConfig):
+        return cfg
+    if not isinstance(cfg, dict):
+        return ModelConfig.from_dict(cfg, name)  # refuses it in one sentence
+    return ModelConfig.from_dict({**DEFAULT_CONFIG, **cfg}, name)
 
 
-def mae_decoder_kwargs(cfg: dict) -> dict:
-    """SwinMAEDecoder keyword arguments from a config dict."""
-    c = {**DEFAULT_CONFIG, **cfg}
-    n = len(c["depths"])
-    return dict(patch_size=c["patch_h"], dims=tuple(c["embed_dim"] * 2 ** (n - 1 - i) for i in range(n)))
+def encoder_kwargs(cfg: dict | ModelConfig) -> dict:
+    """SwinEncoder keyword arguments from a config (see ModelConfig.encoder_kwargs)."""
+    return as_model_config(cfg).encoder_kwargs()
 
 
-def build_models(cfg: dict, decoder_type: Optional[str] = "swin") -> tuple[SwinEncoder, Optional[nn.Module]]:
-    """Fresh encoder and decoder ('swin', 'mae' or None) for a config."""
+def decoder_kwargs(cfg: dict | ModelConfig) -> dict:
+    """SwinDecoder keyword arguments from a config (see ModelConfig.decoder_kwargs)."""
+    return as_model_config(cfg).decoder_kwargs()
+
+
+def mae_decoder_kwargs(cfg: dict | ModelConfig) -> dict:
+    """SwinMAEDecoder keyword arguments from a config (see ModelConfig.mae_decoder_kwargs)."""
+    return as_model_config(cfg).mae_decoder_kwargs()
+
+
+def _construct(mc: ModelConfig, decoder_type: Optional[str]) -> tuple[SwinEncoder, Optional[nn.Module]]:
+    if decoder_type not in ("swin", "mae", None):
+        raise CheckpointError(f"Unknown decoder type {short_repr(decoder_type)}; use 'swin', 'mae' or None.")
     try:
-        enc = SwinEncoder(**encoder_kwargs(cfg))
-        dec = {"swin": lambda: SwinDecoder(**decoder_kwargs(cfg)), "mae": lambda: SwinMAEDecoder(**mae_decoder_kwargs(cfg)),
-               None: lambda: None}[decoder_type]()
-    except (ValueError, TypeError, KeyError, AssertionError, RuntimeError) as e:
-        raise CheckpointError(f"The checkpoint's configuration does not describe a buildable model ({e}).") from e
+        enc = SwinEncoder(**mc.encoder_kwargs())
+        dec = (SwinDecoder(**mc.decoder_kwargs()) if decoder_type == "swin"
+               else SwinMAEDecoder(**mc.mae_decoder_kwargs()) if decoder_type == "mae" else None)
+    except CheckpointError:
+        raise
+    except (ValueError, TypeError, KeyError, AssertionError, RuntimeError, IndexError) as e:
+        raise CheckpointError(f"The checkpoint's configuration does not describe a buildable model "
+                              f"({short_repr(str(e), 120)}).") from e
     return enc, dec
+
+
+def build_models(cfg: dict | ModelConfig, decoder_type: Optional[str] = "swin"
+                 ) -> tuple[SwinEncoder, Optional[nn.Module]]:
+    """Fresh, randomly initialised encoder and decoder ('swin', 'mae' or None) for a config."""
+    return _construct(as_model_config(cfg), decoder_type)
+
+
+def _skeletons(mc: ModelConfig, decoder_type: Optional[str]) -> tuple[SwinEncoder, Optional[nn.Module]]:
+    """The models on torch's meta device: every parameter's shape, no memory, no initialisation."""
+    with torch.device("meta"):
+        return _construct(mc, decoder_type)
+
+
+def _activation_bytes(mc: ModelConfig) -> int:
+    """A rough bound on one window's activations in a forward pass (float32), encoder and decoder."""
+    total = 0
+    heads = list(mc.num_heads)
+    for k, ((rows, cols), dim) in enumerate(zip(reversed(mc.level_grids), reversed(mc.level_dims))):
+        tokens = rows * cols
+        w = min(mc.window_size, rows, cols)
+        total += tokens * dim * (12 + 2 * mc.mlp_ratio) + tokens * w * w * heads[k] * 3
+    return int(total * 4 * 2)
+
+
+def model_footprint(mc: ModelConfig, decoder_type: Optional[str] = "swin") -> tuple[int, int]:
+    """(parameters, bytes) the config implies: weights and buffers, plus one window's activations.
+
+    Measured on meta-device skeletons, so it costs no memory and is exact for the weights.
+    """
+    mods = [m for m in _skeletons(mc, decoder_type) if m is not None]
+    return _footprint(mods, mc)
+
+
+def _footprint(mods: list[nn.Module], mc: ModelConfig) -> tuple[int, int]:
+    params = sum(p.numel() for m in mods for p in m.parameters())
+    nbytes = sum(t.numel() * t.element_size() for m in mods for t in list(m.parameters()) + list(m.buffers()))
+    return params, nbytes + _activation_bytes(mc)
+
+
+def _fill(skeleton: nn.Module, sd: dict[str, torch.Tensor], device: torch.device) -> nn.Module:
+    """Give a meta skeleton the file's weights (no copy when dtype and device match) and real buffers."""
+    own = skeleton.state_dict()
+    sd = {k: v.to(device=device, dtype=own[k].dtype) for k, v in sd.items()}
+    skeleton.load_state_dict(sd, strict=True, assign=True)
+    for m in skeleton.modules():
+        for b_name, b in list(m._buffers.items()):
+            if b is not None and b.is_meta:  # non-persistent buffers: allocated here, computed just below
+                m._buffers[b_name] = torch.empty_like(b, device=device)
+    for m in skeleton.modules():
+        init = getattr(m, "init_non_persistent_buffers", None)
+        if callable(init):
+            init()
+    left = [n for n, t in list(skeleton.named_parameters()) + list(skeleton.named_buffers()) if t.is_meta]
+    if left:  # a module with buffers this loader does not know how to compute
+        raise RuntimeError(f"the loader left {left[:3]} unallocated")
+    return skeleton
 
 
 # ---------------------------------------------------------------- the project's format
 
 
-def save_checkpoint(path: str | Path, encoder: Optional[nn.Module], decoder: Optional[nn.Module], config: dict,
-                    meta: Optional[dict] = None) -> Path:
+def save_checkpoint(path: str | Path, encoder: Optional[nn.Module], decoder: Optional[nn.Module],
+                    config: dict | ModelConfig, meta: Optional[dict] = None) -> Path:
     """Write weights (encoder.*, decoder.*) as safetensors with config and metadata as JSON."""
     from safetensors.torch import save_file
 
@@ -109,7 +198,8 @@ def save_checkpoint(path: str | Path, encoder: Optional[nn.Module], decoder: Opt
             mod = getattr(mod, "_orig_mod", mod)  # and torch.compile
             for k, v in mod.state_dict().items():
                 tensors[prefix + k] = v.detach().to("cpu").contiguous()
-    cfg = {**config}
+    cfg = config.to_dict() if isinstance(config, ModelConfig) else {**config}
+    cfg["source_format"] = FORMAT
     if decoder is not None:
         cfg["decoder_type"] = "mae" if isinstance(getattr(decoder, "module", decoder), SwinMAEDecoder) else "swin"
     header = {"format": FORMAT, "config": json.dumps(cfg), "meta": json.dumps(meta or {})}
@@ -119,18 +209,6 @@ def save_checkpoint(path: str | Path, encoder: Optional[nn.Module], decoder: Opt
     save_file(tensors, str(tmp), metadata=header)
     tmp.replace(path)  # atomic: an interrupted save never leaves a half-written checkpoint
     return path
-
-
-def _read_safetensors(data: bytes, name: str) -> tuple[dict[str, torch.Tensor], dict, dict]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load as st_load
-
-    _, cfg, info = header_config(data, name)
-    try:
-        tensors = st_load(data)
-    except (SafetensorError, ValueError, struct.error, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{name} looks like a safetensors file but is damaged or cut off.") from e
-    return tensors, cfg, info
 
 
 # ---------------------------------------------------------------- the original format
@@ -162,74 +240,163 @@ _SAFE_GLOBALS = ([(_Standin, n) for n in _OMEGACONF_NAMES]
                     int, float, str, tuple, set, bool])
 
 
-def _plain(obj: Any) -> Any:
-    """Turn unpickled OmegaConf stand-ins into plain dicts, lists and values."""
+class _TooDeep(Exception):
+    pass
+
+
+def _plain(obj: Any, depth: int = 0) -> Any:
+    """Turn unpickled OmegaConf stand-ins into plain dicts, lists and values (at most _MAX_PICKLE_DEPTH deep)."""
+    if depth > _MAX_PICKLE_DEPTH:
+        raise _TooDeep
     if isinstance(obj, _Standin):
         state = obj.__dict__.get("_state", {})
         if isinstance(state, dict) and "_content" in state:
-            return _plain(state["_content"])
+            return _plain(state["_content"], depth + 1)
         if isinstance(state, dict) and "_val" in state:
-            return _plain(state["_val"])
+            return _plain(state["_val"], depth + 1)
         return None
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): _plain(v, depth + 1) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [_plain(v, depth + 1) for v in obj]
     return obj
 
 
-def _read_torch_pickle(path_or_buf: Any, name: str) -> dict:
-    import io
+def _zip_directory(data: bytes) -> Optional[tuple[int, int]]:
+    """(entries, central directory bytes) from a zip's end records, or None when there are none."""
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
+    if eocd < 0 or len(data) < eocd + 22:
+        return None
+    entries, cd_size = struct.unpack("<HI", data[eocd + 10:eocd + 16])
+    if entries == 0xFFFF or cd_size == 0xFFFFFFFF:  # zip64: the real numbers are in the zip64 record
+        loc = eocd - 20
+        if loc < 0 or data[loc:loc + 4] != b"PK\x06\x07":
+            return None
+        rec = struct.unpack("<Q", data[loc + 8:loc + 16])[0]
+        if rec + 56 > len(data) or data[rec:rec + 4] != b"PK\x06\x06":
+            return None
+        entries, cd_size = struct.unpack("<QQ", data[rec + 32:rec + 48])
+    return entries, cd_size
 
+
+def _check_zip(data: bytes, name: str, limit: int) -> None:
+    """Bound what torch.load would read from a .pt archive, from its zip directory, before it reads it."""
+    unreadable = CheckpointError(f"{sentence_start(name)} is not a readable PyTorch checkpoint (damaged, cut off, "
+                                 f"or another kind of file).")
+    directory = _zip_directory(data)
+    if directory is None:
+        raise unreadable
+    entries, cd_size = directory
+    cap = MAX_TENSORS + 16
+    if entries > cap or cd_size > cap * 256:
+        raise CheckpointError(f"{sentence_start(name)} holds {entries:,} files in its archive; the limit is {cap:,}.")
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, struct.error, EOFError, KeyError, NotImplementedError) as e:
+        raise unreadable from e
+    if len(infos) > cap:
+        raise CheckpointError(f"{sentence_start(name)} holds {len(infos):,} files in its archive; the limit is "
+                              f"{cap:,}.")
+    total = 0
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise CheckpointError(f"{sentence_start(name)} holds compressed files in its archive, which PyTorch "
+                                  f"never writes, so it was not unpacked.")
+        if info.filename.endswith("data.pkl") and info.file_size > MAX_PICKLE_BYTES:
+            size, most = megabytes(info.file_size, MAX_PICKLE_BYTES)
+            raise CheckpointError(f"{sentence_start(name)} has a {size} MB pickle; a checkpoint's is at most "
+                                  f"{most} MB.")
+        total += info.file_size
+    if total > limit + MAX_PICKLE_BYTES:
+        size, most = megabytes(total, limit + MAX_PICKLE_BYTES)
+        raise CheckpointError(f"{sentence_start(name)} holds {size} MB of data; this server loads checkpoints of up "
+                              f"to {most} MB (set {MAX_MODEL_MB_ENV} to change it).")
+
+
+def _read_torch_pickle(data: bytes, name: str, limit: int) -> dict:
+    if data[:2] != b"PK":
+        raise CheckpointError(f"{sentence_start(name)} is a PyTorch checkpoint in the legacy format of PyTorch "
+                              f"before 1.6, which is not read here; save it again with a current PyTorch.")
+    _check_zip(data, name, limit)
     try:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
-            obj = torch.load(path_or_buf if not isinstance(path_or_buf, bytes) else io.BytesIO(path_or_buf),
-                             map_location="cpu", weights_only=True)
+            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
         culprit = ""
         for marker in ("Unsupported global: GLOBAL ", "unsupported GLOBAL ", "Trying to call reduce for "):
             if marker in msg:
                 culprit = msg.split(marker, 1)[1].split()[0].strip(".,'\"")
-        what = f" ('{culprit}')" if culprit else ""
-        raise CheckpointError(f"Refused to load {name}: its pickle asks to run code or build an object{what} "
-                              f"that a checkpoint never needs, so nothing from it was run.") from e
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, KeyError, ValueError, struct.error) as e:
-        raise CheckpointError(f"{name} is not a readable PyTorch checkpoint (damaged, cut off, or another kind "
-                              f"of file).") from e
+        if culprit:
+            raise CheckpointError(f"Refused to load {name}: its pickle asks to run code or build an object "
+                                  f"('{_key(culprit)}') that a checkpoint never needs, so nothing from it was "
+                                  f"run.") from e
+        reason = msg.split("WeightsUnpickler error:", 1)[1].strip().split("\n")[0] if "WeightsUnpickler error:" in msg \
+            else ""
+        reason = _key(reason.rstrip(".")) if reason else "damaged or of a kind a checkpoint never needs"
+        raise CheckpointError(f"Refused to load {name}: its pickle could not be read safely ({reason}), so nothing "
+                              f"from it was run.") from e
+    except Exception as e:  # noqa: BLE001 (RuntimeError, BadZipFile, EOFError, TypeError, ... on bad bytes)
+        raise CheckpointError(f"{sentence_start(name)} is not a readable PyTorch checkpoint (damaged, cut off, "
+                              f"or another kind of file).") from e
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{name} holds a {type(obj).__name__}, not a checkpoint dictionary.")
+        raise CheckpointError(f"{sentence_start(name)} holds a {type(obj).__name__}, not a checkpoint dictionary.")
     return obj
 
 
-def _original_config(raw: Any) -> dict:
-    """Our flat config from the original code's {data, model, training} OmegaConf sections."""
-    cfg = _plain(raw) or {}
-    model, data, training = cfg.get("model") or {}, cfg.get("data") or {}, cfg.get("training") or {}
-    out = {k: v for k, v in DEFAULT_CONFIG.items()}
+def _section(cfg: dict, key: str, name: str) -> dict:
+    sec = cfg.get(key)
+    if sec is None:
+        return {}
+    if not isinstance(sec, dict):
+        raise CheckpointError(f"{sentence_start(name)} has an unusable configuration: its '{key}' section is "
+                              f"{short_repr(sec)}, not a set of named fields.")
+    return sec
+
+
+def _original_config(raw: Any, name: str = "the checkpoint") -> ModelConfig:
+    """Our config from the original code's {data, model, training} OmegaConf sections, validated."""
+    try:
+        cfg = _plain(raw)
+    except _TooDeep as e:
+        raise CheckpointError(f"{sentence_start(name)} has an unusable configuration: it nests deeper than "
+                              f"{_MAX_PICKLE_DEPTH} levels.") from e
+    except (ValueError, TypeError, RecursionError) as e:  # e.g. a key whose str() refuses (a huge int)
+        raise CheckpointError(f"{sentence_start(name)} has a damaged configuration.") from e
+    cfg = {} if cfg is None else cfg
+    if not isinstance(cfg, dict):
+        return ModelConfig.from_dict(cfg, name)  # refuses it in one sentence
+    model, data, training = (_section(cfg, k, name) for k in ("model", "data", "training"))
+    out: dict[str, Any] = {}
     size = data.get("image_size", 128)
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    out.update(img_height=h, img_width=w, in_chans=data.get("in_channels", 1))
+    if isinstance(size, int) and not isinstance(size, bool):
+        out["img_height"] = out["img_width"] = size
+    elif isinstance(size, list) and len(size) == 2:
+        out["img_height"], out["img_width"] = size
+    else:
+        raise CheckpointError(f"{sentence_start(name)} has an unusable configuration: data.image_size must be a "
+                              f"whole number or a [height, width] pair, not {short_repr(size)}.")
+    if data.get("in_channels") is not None:
+        out["in_chans"] = data["in_channels"]
     for k in ("patch_h", "patch_w", "embed_dim", "depths", "num_heads", "window_size", "mlp_ratio",
               "dec_depths", "drop_path_rate"):
         if model.get(k) is not None:
             out[k] = model[k]
-    if model.get("dec_depths") is None:
-        out["dec_depths"] = out["depths"]
     if training.get("empty_mask_ratio") is not None:
         out["empty_mask_ratio"] = training["empty_mask_ratio"]
     out["steps_per_beat"] = None  # the original format does not record its time resolution
-    out["source_format"] = "original"
-    return out
+    out["decoder_type"] = None
+    out["source_format"] = ORIGINAL_FORMAT
+    return ModelConfig.from_dict(out, name)
 
 
 def _strip_prefix(sd: dict) -> dict:
     return {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in sd.items()}
 
 
-def _kind_of(sd: dict) -> str:
+def _kind_of(keys: Any) -> str:
     """'encoder', 'swin' (SwinDecoder) or 'mae' (SwinMAEDecoder), from a state dict's keys."""
-    keys = set(sd)
+    keys = set(keys)
     if "patch_embed.weight" in keys:
         return "encoder"
     if any(k.startswith("upsamples.") for k in keys) or "head.weight" in keys:
@@ -239,126 +406,272 @@ def _kind_of(sd: dict) -> str:
     raise CheckpointError("The checkpoint's weights belong to no model this app knows (no encoder or decoder keys).")
 
 
-# ---------------------------------------------------------------- loading
+# ---------------------------------------------------------------- reading a file
 
 
-def _load_into(module: nn.Module, sd: dict, what: str, name: str) -> None:
-    """Strict load with a message that names mismatched keys and shapes."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            parts.append(f"{len(wrong)} shape mismatch(es) (file vs model), e.g. {'; '.join(wrong[:3])}")
-        if missing:
-            parts.append(f"{len(missing)} missing key(s), e.g. {', '.join(missing[:3])}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key(s), e.g. {', '.join(unexpected[:3])}")
-        raise CheckpointError(f"The {what} weights in {name} do not fit the architecture of the encoder's "
-                              f"configuration: {'; '.join(parts)}.")
-    module.load_state_dict(sd, strict=True)
+@dataclass
+class _Opened:
+    """A checkpoint file with everything checked that can be checked before its weights are read."""
+
+    name: str
+    config: ModelConfig
+    meta: dict
+    shapes: dict[str, dict[str, tuple[int, ...]]]  # part ('encoder', 'swin', 'mae') -> key -> shape
+    load: Callable[[], dict[str, dict[str, torch.Tensor]]]  # part -> key -> tensor
 
 
-def _read_bytes(src: str | Path | bytes, name: str) -> bytes:
-    if isinstance(src, (bytes, bytearray)):
+def _file_cap(limit: int) -> int:
+    return min(MAX_CHECKPOINT_BYTES, limit + MAX_HEADER_BYTES + MAX_PICKLE_BYTES + _MIB)
+
+
+def _too_big(name: str, size: int, limit: int) -> CheckpointError:
+    size_mb, most = megabytes(size, _file_cap(limit))
+    return CheckpointError(f"{sentence_start(name)} is {size_mb} MB; this server takes checkpoints of up to {most} MB "
+                           f"(set {MAX_MODEL_MB_ENV} to change it).")
+
+
+def _read_bytes(src: str | Path | bytes, name: str, limit: int) -> bytes:
+    if isinstance(src, (bytes, bytearray, memoryview)):
         data = bytes(src)
     else:
         p = Path(src)
         if not p.is_file():
             raise CheckpointError(f"There is no checkpoint file at {p}.")
-        if p.stat().st_size > MAX_CHECKPOINT_BYTES:
-            raise CheckpointError(f"{name} is larger than the {MAX_CHECKPOINT_BYTES // 1024 ** 3} GB checkpoint limit.")
+        size = p.stat().st_size
+        if size > _file_cap(limit):
+            raise _too_big(name, size, limit)
         data = p.read_bytes()
-    if len(data) > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"{name} is larger than the {MAX_CHECKPOINT_BYTES // 1024 ** 3} GB checkpoint limit.")
+    if len(data) > _file_cap(limit):
+        raise _too_big(name, len(data), limit)
     if not data:
-        raise CheckpointError(f"{name} is empty.")
+        raise CheckpointError(f"{sentence_start(name)} is empty.")
     return data
 
 
-def read_checkpoint(src: str | Path | bytes, name: Optional[str] = None) -> tuple[dict[str, dict], dict, dict]:
-    """Parts of a checkpoint file: ({'encoder'|'swin'|'mae': state_dict}, config, meta)."""
-    name = name or (Path(src).name if not isinstance(src, (bytes, bytearray)) else "The uploaded checkpoint")
-    data = _read_bytes(src, name)
+def _split_parts(keys: list[str], decoder_type: Optional[str]) -> dict[str, dict[str, str]]:
+    """part -> {key within the part: key in the file} for a safetensors file's tensor names."""
+    enc = {k[len("encoder."):]: k for k in keys if k.startswith("encoder.")}
+    dec = {k[len("decoder."):]: k for k in keys if k.startswith("decoder.")}
+    parts: dict[str, dict[str, str]] = {}
+    if enc:
+        parts["encoder"] = enc
+    if dec:
+        parts[decoder_type or _kind_of(dec)] = dec
+    if not parts and keys:
+        parts[_kind_of(keys)] = {k: k for k in keys}
+    return parts
+
+
+def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
+    data = _read_bytes(src, name, limit)
     if is_safetensors(data):
-        tensors, cfg, meta = _read_safetensors(data, name)
-        parts: dict[str, dict] = {}
-        enc = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
-        dec = {k[len("decoder."):]: v for k, v in tensors.items() if k.startswith("decoder.")}
-        if enc:
-            parts["encoder"] = enc
-        if dec:
-            parts[cfg.get("decoder_type") or _kind_of(dec)] = dec
-        if not parts and tensors:
-            parts[_kind_of(tensors)] = tensors
+        header, cfg, meta = header_config(data, name)
+        table = tensor_table(header, name)
+        total = sum(nbytes for _, _, nbytes in table.values())
+        if total > limit:
+            size, most = megabytes(total, limit)
+            raise CheckpointError(f"{sentence_start(name)} holds {size} MB of weights; this server loads models of "
+                                  f"up to {most} MB (set {MAX_MODEL_MB_ENV} to change it).")
+        mc = ModelConfig.from_dict({**cfg, "source_format": FORMAT} if isinstance(cfg, dict) else cfg, name)
+        parts = _split_parts(list(table), mc.decoder_type)
         if not parts:
-            raise CheckpointError(f"{name} holds no weights.")
-        return parts, {**DEFAULT_CONFIG, **cfg}, meta
+            raise CheckpointError(f"{sentence_start(name)} holds no weights.")
+        shapes = {part: {k: table[fk][1] for k, fk in keys.items()} for part, keys in parts.items()}
+
+        def load() -> dict[str, dict[str, torch.Tensor]]:
+            from safetensors import SafetensorError
+            from safetensors.torch import load as st_load
+
+            try:
+                tensors = st_load(data)
+            except (SafetensorError, ValueError, struct.error, UnicodeDecodeError, RuntimeError) as e:
+                raise CheckpointError(f"{sentence_start(name)} looks like a safetensors file but is damaged or "
+                                      f"cut off.") from e
+            return {part: {k: tensors[fk] for k, fk in keys.items()} for part, keys in parts.items()}
+
+        return _Opened(name, mc, meta, shapes, load)
     if data[:2] == b"PK" or data[:1] == b"\x80":
-        obj = _read_torch_pickle(data, name)
+        obj = _read_torch_pickle(data, name, limit)
         sd = obj.get("model_state_dict", obj.get("state_dict"))
         if not isinstance(sd, dict) or not sd:
-            raise CheckpointError(f"{name} has no 'model_state_dict' of weights.")
+            raise CheckpointError(f"{sentence_start(name)} has no 'model_state_dict' of weights.")
+        if len(sd) > MAX_TENSORS:
+            raise CheckpointError(f"{sentence_start(name)} holds {len(sd):,} tensors; the limit is {MAX_TENSORS:,}.")
+        bad = next((k for k, v in sd.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+        if bad is not None:
+            raise CheckpointError(f"{sentence_start(name)} has a 'model_state_dict' entry "
+                                  f"({short_repr(bad)}) that is not a named tensor.")
+        odd = next((k for k, v in sd.items() if v.layout != torch.strided or v.device.type != "cpu"
+                    or v.is_quantized or v.is_complex() or type(v) not in (torch.Tensor, nn.Parameter)), None)
+        if odd is not None:
+            raise CheckpointError(f"{sentence_start(name)} stores the weight {_key(odd)} in a form a checkpoint never "
+                                  f"uses (sparse, quantized, complex or on another device).")
         sd = _strip_prefix(sd)
-        meta = {k: obj[k] for k in ("epoch", "val_loss") if isinstance(obj.get(k), (int, float))}
-        return {_kind_of(sd): sd}, _original_config(obj.get("config")), meta
-    raise CheckpointError(f"{name} is neither a safetensors checkpoint nor an original midi-rae .pt checkpoint.")
+        meta = {k: obj[k] for k in ("epoch", "val_loss")
+                if (isinstance(obj.get(k), int) and not isinstance(obj.get(k), bool) and abs(obj[k]) < 2 ** 53)
+                or (isinstance(obj.get(k), float) and math.isfinite(obj[k]))}
+        mc = _original_config(obj.get("config"), name)
+        kind = _kind_of(sd)
+        return _Opened(name, mc, meta, {kind: {k: tuple(v.shape) for k, v in sd.items()}}, lambda: {kind: sd})
+    raise CheckpointError(f"{sentence_start(name)} is neither a safetensors checkpoint nor an original midi-rae "
+                          f".pt checkpoint.")
+
+
+def read_checkpoint(src: str | Path | bytes, name: Optional[str] = None) -> tuple[dict[str, dict], dict, dict]:
+    """Parts of a checkpoint file: ({'encoder'|'swin'|'mae': state_dict}, config, meta), all checked.
+
+    The config is the validated ModelConfig as a dict; raises CheckpointError in one sentence.
+    """
+    opened = _open(src, display_name(src, name), max_model_bytes())
+    parts = opened.load()
+    for part, sd in parts.items():
+        _check_finite(sd, part, opened.name)
+    return parts, opened.config.to_dict(), opened.meta
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _key(k: str) -> str:
+    """A tensor name for a message: one line, at most 80 characters, not quoted."""
+    k = " ".join(str(k).split())
+    return k if len(k) <= 80 else k[:79] + "…"
+
+
+def _check_fits(own: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]], what: str, name: str) -> None:
+    """Refuse, naming keys and shapes, weights that do not fit the architecture exactly."""
+    missing = [k for k in own if k not in found]
+    unexpected = [k for k in found if k not in own]
+    wrong = [f"{_key(k)} {tuple(found[k])} vs {tuple(own[k])}" for k in own
+             if k in found and tuple(found[k]) != tuple(own[k])]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append(f"{len(wrong)} shape mismatch(es) (file vs model), e.g. {'; '.join(wrong[:3])}")
+        if missing:
+            parts.append(f"{len(missing)} missing key(s), e.g. {', '.join(_key(k) for k in missing[:3])}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s), e.g. "
+                         f"{', '.join(_key(k) for k in unexpected[:3])}")
+        raise CheckpointError(f"The {what} weights in {name} do not fit the architecture of the encoder's "
+                              f"configuration: {'; '.join(parts)}.")
+
+
+def _is_finite(t: torch.Tensor) -> bool:
+    """All values finite? (numpy: torch's thread pool makes 500 small checks take a second on a busy CPU)"""
+    if not t.is_floating_point():
+        return True
+    if t.dtype not in (torch.float16, torch.float32, torch.float64):
+        t = t.float()
+    return bool(np.isfinite(t.detach().cpu().numpy()).all())
+
+
+def _check_finite(sd: dict[str, torch.Tensor], what: str, name: str) -> None:
+    bad = [k for k, t in sd.items() if not _is_finite(t)]
+    if bad:
+        what = "encoder" if what == "encoder" else "decoder"
+        raise CheckpointError(f"{sentence_start(name)} holds {what} weights that are not finite numbers (NaN or "
+                              f"infinity) in {len(bad):,} tensor(s), first {_key(bad[0])}, so the model's "
+                              f"outputs would be meaningless.")
+
+
+def _infer_dec_depths(keys: Any, mc: ModelConfig, name: str) -> list[int]:
+    """Decoder depths (finest->coarsest) from its block keys, within the limits a config has."""
+    n = mc.num_levels
+    most = int(LIMITS["depth"][1])
+    counts = [0] * n
+    for k in keys:
+        parts = k.split(".")
+        if parts[0] == "stages" and len(parts) > 3 and parts[2] == "blocks":
+            i_s, b_s = parts[1], parts[3]
+            if not (i_s.isascii() and i_s.isdigit() and b_s.isascii() and b_s.isdigit()) or max(
+                    len(i_s), len(b_s)) > 6:
+                raise CheckpointError(f"The decoder weights in {name} name a block ({_key(k)}) whose stage "
+                                      f"or block number is not a small whole number.")
+            i, b = int(i_s), int(b_s)
+            if b >= most:
+                raise CheckpointError(f"The decoder weights in {name} name block {b:,} of stage {i}, but a stage "
+                                      f"has at most {most} blocks.")
+            if i < n:
+                counts[i] = max(counts[i], b + 1)
+    if not any(counts):
+        return list(mc.dec_depths)
+    fallback = list(reversed(mc.dec_depths))
+    counts[0] = counts[0] or fallback[0]  # the 1x1 stage has no blocks; keep the configured depth
+    return list(reversed(counts))
+
+
+def _with(mc: ModelConfig, name: str, **changes: Any) -> ModelConfig:
+    """A validated copy of mc with some fields changed; refusals name the file."""
+    return ModelConfig.from_dict({**mc.to_dict(), **changes}, name)
 
 
 def load_model(path: str | Path | bytes | None = None, decoder: str | Path | bytes | None = None,
                device: str | torch.device | None = None, steps_per_beat: Optional[int] = None) -> ModelBundle:
-    """Load encoder (+ decoder) from one file or two, in eval mode; path=None loads the shipped default."""
+    """Load encoder (+ decoder) from one file or two, in eval mode; path=None loads the shipped default.
+
+    Every check in this module's docstring runs before the model is allocated; the memory limit is
+    `max_model_bytes()` (128 MB, or MIDI_RAE_MAX_MODEL_MB megabytes when the environment sets it).
+    Raises CheckpointError with one sentence.
+    """
     if path is None:
         if not DEFAULT_CHECKPOINT.is_file():
             raise CheckpointError(f"No default checkpoint is shipped yet (expected {DEFAULT_CHECKPOINT}); "
                                   f"pass a checkpoint path.")
         path = DEFAULT_CHECKPOINT
-    parts, cfg, meta = read_checkpoint(path)
-    name = Path(path).name if not isinstance(path, (bytes, bytearray)) else "the uploaded checkpoint"
+    limit = max_model_bytes()
+    main = _open(path, display_name(path), limit)
+    name = main.name
+    sources = {part: main for part in main.shapes}
+    shapes = dict(main.shapes)
+    mc = main.config
     dname = name
     if decoder is not None:
-        dname = Path(decoder).name if not isinstance(decoder, (bytes, bytearray)) else "the uploaded decoder"
-        dparts, dcfg, _ = read_checkpoint(decoder, None if dname != "the uploaded decoder" else "The uploaded decoder")
-        dkind = next((k for k in ("swin", "mae") if k in dparts), None)
+        dec = _open(decoder, display_name(decoder, what="decoder"), limit)
+        dname = dec.name
+        dkind = next((k for k in ("swin", "mae") if k in dec.shapes), None)
         if dkind is None:
-            raise CheckpointError("The decoder file holds no decoder weights.")
-        parts[dkind] = dparts[dkind]
-        parts.pop("swin" if dkind == "mae" else "mae", None)
-        cfg["dec_depths"] = dcfg.get("dec_depths", cfg.get("dec_depths"))
-    if "encoder" not in parts:
-        raise CheckpointError(f"{name} holds only decoder weights; load it as the decoder beside an encoder checkpoint.")
-    dkind = "swin" if "swin" in parts else "mae" if "mae" in parts else None
+            raise CheckpointError(f"{sentence_start(dname)} holds no decoder weights.")
+        for k in ("swin", "mae"):
+            shapes.pop(k, None)
+            sources.pop(k, None)
+        shapes[dkind], sources[dkind] = dec.shapes[dkind], dec
+        if dec.config.num_levels == mc.num_levels:  # else the weights will be refused as not fitting, by name
+            mc = _with(mc, dname, dec_depths=list(dec.config.dec_depths))
+    if "encoder" not in shapes:
+        raise CheckpointError(f"{sentence_start(name)} holds only decoder weights; load it as the decoder beside "
+                              f"an encoder checkpoint.")
+    dkind = "swin" if "swin" in shapes else "mae" if "mae" in shapes else None
     if dkind == "swin":
-        cfg["dec_depths"] = _infer_dec_depths(parts["swin"], cfg)
+        mc = _with(mc, dname, dec_depths=_infer_dec_depths(shapes["swin"], mc, dname))
+    changes: dict[str, Any] = {"decoder_type": dkind}
     if steps_per_beat is not None:
-        cfg["steps_per_beat"] = steps_per_beat
-    enc, dec = build_models(cfg, dkind)
-    _load_into(enc, parts["encoder"], "encoder", name)
-    if dec is not None:
-        _load_into(dec, parts[dkind], "decoder", dname)
-    cfg["decoder_type"] = dkind
+        changes["steps_per_beat"] = steps_per_beat
+    mc = _with(mc, name, **changes)
+
+    # the architecture on the meta device: exact sizes, no memory
+    enc_s, dec_s = _skeletons(mc, dkind)
+    params, nbytes = _footprint([m for m in (enc_s, dec_s) if m is not None], mc)
+    if nbytes > limit:
+        size, most = megabytes(nbytes, limit)
+        raise CheckpointError(f"{sentence_start(name)} describes a model of {params:,} parameters needing about "
+                              f"{size} MB, more than this server's limit of {most} MB (set {MAX_MODEL_MB_ENV} to "
+                              f"change it).")
+    _check_fits({k: tuple(v.shape) for k, v in enc_s.state_dict().items()}, shapes["encoder"], "encoder", name)
+    if dec_s is not None:
+        _check_fits({k: tuple(v.shape) for k, v in dec_s.state_dict().items()}, shapes[dkind], "decoder", dname)
+
+    # only now read the weights, check them, and allocate the model
+    loaded: dict[int, dict] = {}
+    weights = {}
+    for part, src in sources.items():
+        if id(src) not in loaded:
+            loaded[id(src)] = src.load()
+        weights[part] = loaded[id(src)][part]
+        _check_finite(weights[part], part, src.name)
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    enc.to(dev).eval()
-    if dec is not None:
-        dec.to(dev).eval()
-    return ModelBundle(encoder=enc, decoder=dec, config=cfg, meta=meta,
-                       source=str(path) if not isinstance(path, (bytes, bytearray)) else name)
-
-
-def _infer_dec_depths(sd: dict, cfg: dict) -> list:
-    """Decoder depths (finest->coarsest) from its block keys, falling back to the config's."""
-    n = len(cfg["depths"])
-    counts = [0] * n
-    for k in sd:
-        parts = k.split(".")
-        if parts[0] == "stages" and len(parts) > 3 and parts[2] == "blocks":
-            i, b = int(parts[1]), int(parts[3])
-            if i < n:
-                counts[i] = max(counts[i], b + 1)
-    if not any(counts):
-        return list(cfg.get("dec_depths") or cfg["depths"])
-    fallback = list(reversed(cfg.get("dec_depths") or cfg["depths"]))
-    counts[0] = counts[0] or fallback[0]  # the 1x1 stage has no blocks; keep the configured depth
-    return list(reversed(counts))
+    enc = _fill(enc_s, weights.pop("encoder"), dev).eval()
+    dec_m = _fill(dec_s, weights.pop(dkind), dev).eval() if dec_s is not None else None
+    return ModelBundle(encoder=enc, decoder=dec_m, config=mc.to_dict(), meta=main.meta,
+                       source=str(path) if not isinstance(path, (bytes, bytearray, memoryview)) else name,
+                       model_config=mc)

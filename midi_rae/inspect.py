@@ -58,7 +58,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     return _round({"file": str(midi), "checkpoint": bundle.source, "steps_per_beat": spb,
                    "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
                             "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
-                   "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
+                   "grid_note": roll.grid_note, "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
                    "reconstruction": recon, "seconds": time.perf_counter() - t0})
 
 
@@ -67,6 +67,8 @@ def _print_inspect(r: dict) -> None:
     print(f"{r['file']}: {ro['notes']} notes, {ro['bars']:.1f} bars, {ro['duration_s']:.1f} s, "
           f"{r['windows']} windows {r['window_hop_steps']} steps apart ({r['steps_per_beat']} steps/beat)")
     print(f"checkpoint: {r['checkpoint']}")
+    if r.get("grid_note"):
+        print(f"note: {r['grid_note']}")
     print(f"{'level':>5} {'grid':>7} {'patch':>9} {'dim':>5} {'non-empty mean':>15} {'std':>6} {'min':>6} {'max':>6}")
     for lv in r["levels"]:
         g, p = lv["grid"], lv["patch"]

@@ -11,25 +11,35 @@ import io
 import warnings
 import math
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Optional, TYPE_CHECKING
 
 import mido
 import numpy as np
 import pretty_midi
+from mido.midifiles.meta import _META_SPECS
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MidiError", "PianoRoll", "MAX_MIDI_BYTES", "MAX_STEPS", "MIN_BPM", "MAX_BPM",
-           "midi_to_roll", "roll_to_midi", "midi_bytes", "window_at", "windows", "transpose",
-           "bar_beat_label", "note_name"]
+__all__ = ["MidiError", "PianoRoll", "MAX_MIDI_BYTES", "MAX_MIDI_EVENTS", "MAX_MIDI_TRACKS", "MAX_STEPS",
+           "MIN_BPM", "MAX_BPM", "MIN_TEMPO_US", "MAX_TEMPO_US", "midi_to_roll", "roll_to_midi", "midi_bytes",
+           "window_at", "windows", "transpose", "bar_beat_label", "note_name"]
 
 MAX_MIDI_BYTES = 8 * 1024 * 1024
+# Reading costs ~7 us per event (mido, then pretty_midi), so the events are counted in one cheap pass
+# first and a file is refused as soon as it passes this: every file under MAX_MIDI_BYTES is decided
+# in well under 2 s. A long, dense piano piece has ~50,000 events; a note is two.
+MAX_MIDI_EVENTS = 150_000
+MAX_MIDI_TRACKS = 2_000  # each track costs like ~30 events however short it is
+_TRACK_COST = 30
 MAX_STEPS = 20_000  # longest roll at 4 steps per beat, i.e. 5,000 beats; scales with steps_per_beat
 MIN_BPM, MAX_BPM = 10.0, 1000.0
+# The tempo check is done in the file's own unit, microseconds per quarter note (whole numbers):
+# 1000 BPM = 60,000 us and 10 BPM = 6,000,000 us, both allowed.
+MIN_TEMPO_US, MAX_TEMPO_US = round(6e7 / MAX_BPM), round(6e7 / MIN_BPM)
 _REFERENCE_STEPS_PER_BEAT = 4
 _MAX_BEATS = MAX_STEPS // _REFERENCE_STEPS_PER_BEAT
 # pretty_midi allocates one float per tick up to the last event and refuses files past this.
@@ -59,6 +69,7 @@ class PianoRoll:
     onsets: np.ndarray  # (128, T) uint8, 1 where a note starts
     n_notes: int
     instruments: list[str]
+    grid_note: Optional[str] = None  # a sentence when the step grid cannot place the piece's notes
 
     @property
     def steps(self) -> int:
@@ -166,12 +177,15 @@ def _check_header(data: bytes) -> tuple[int, int]:
     # mido reads the track count as a signed 16-bit number
     if n_tracks == 0 or n_tracks >= 0x8000:
         raise MidiError("The MIDI file has a header but no tracks.")
+    if n_tracks > MAX_MIDI_TRACKS:
+        raise MidiError(f"The MIDI file has {n_tracks:,} tracks; the limit is {MAX_MIDI_TRACKS:,}.")
     return n_tracks, 8 + header_len
 
 
-def _check_chunks(data: bytes) -> None:
-    """Walk the chunk headers (cheap) so that truncation is reported before any parsing."""
+def _check_chunks(data: bytes) -> list[tuple[int, int]]:
+    """Walk the chunk headers (cheap) so that truncation is reported before any parsing; (start, end) per track."""
     n_tracks, offset = _check_header(data)
+    spans = []
     for index in range(n_tracks):
         if offset >= len(data):
             if index == 0:
@@ -184,31 +198,251 @@ def _check_chunks(data: bytes) -> None:
             raise MidiError(f"The MIDI file is damaged: track {index + 1} does not start with an 'MTrk' marker.")
         if offset + 8 + length > len(data):
             raise MidiError("The MIDI file is cut off: it ends in the middle of a track.")
+        spans.append((offset + 8, offset + 8 + length))
         offset += 8 + length
+    return spans
 
 
-def _parse(data: bytes) -> mido.MidiFile:
-    """Parse with mido, turning its many exception types into one sentence."""
+# Data bytes after each status byte mido knows (0xF0/0xF7 sysex and 0xFF meta messages carry a length).
+_DATA_BYTES = {**{s: 1 if 0xC0 <= s < 0xE0 else 2 for s in range(0x80, 0xF0)},
+               0xF1: 1, 0xF2: 2, 0xF3: 1, 0xF6: 0, 0xF8: 0, 0xFA: 0, 0xFB: 0, 0xFC: 0, 0xFE: 0}
+_MIDO_MAX_MESSAGE = 1_000_000  # mido refuses a sysex or meta message longer than this
+_META_COST = 10  # a meta event (tempo, time signature, text, ...) costs pretty_midi about ten notes' work
+
+
+class _Event:
+    """A meta event with mido's attribute names (as mido's own decoder fills them in), for pretty_midi."""
+
+
+@dataclass
+class _Instrument:
+    """The notes of one (program, channel, track), paired the way pretty_midi pairs them, in ticks."""
+
+    program: int
+    is_drum: bool
+    name: str
+    pitches: list = field(default_factory=list)
+    starts: list = field(default_factory=list)  # ticks
+    ends: list = field(default_factory=list)  # ticks
+
+
+def _damaged() -> MidiError:
+    return MidiError("The MIDI file is damaged: one of its tracks contains invalid data.")
+
+
+def _too_many_events() -> MidiError:
+    return MidiError(f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (notes, controller changes and "
+                     f"the like; a note is two), the most this reader takes.")
+
+
+def _varlen(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of a variable-length number; longer than 8 bytes is damage, not music."""
+    b = data[pos]
+    pos += 1
+    value, n = b & 0x7F, 1
+    while b & 0x80:
+        b = data[pos]
+        pos += 1
+        value, n = (value << 7) | (b & 0x7F), n + 1
+        if n > 8:
+            raise _damaged()
+    return value, pos
+
+
+def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
+                instruments: dict) -> tuple[list, int, int, dict]:
+    """Read one track chunk by mido's rules: (meta events at absolute ticks, budget left, last tick,
+    {channel: tick of its last controller or pitch bend}); notes go into `instruments`.
+
+    Notes are paired as pretty_midi pairs them (a note-off closes every open note-on of its channel
+    and pitch from an earlier tick; instruments are keyed by program, channel and track, created at
+    their first closed note and named after the track name seen so far). Every event is paid for
+    from `budget` as it is read (a meta event costs _META_COST), and reading stops with a MidiError
+    the moment it runs out: a dense file costs no more than MAX_MIDI_EVENTS events, whatever its size.
+    """
+    metas: list = []
+    tick, running = 0, -1
+    open_notes: dict[int, list[int]] = {}  # (channel << 7 | pitch) -> start ticks
+    program = [0] * 16
+    name = ""
+    controls: dict[int, int] = {}
+    data_bytes = _DATA_BYTES
     try:
-        return mido.MidiFile(file=io.BytesIO(data))
-    except EOFError as e:
-        raise MidiError("The MIDI file is cut off: it ends in the middle of a track.") from e
-    except Exception as e:  # mido raises OSError, ValueError, KeyError, IndexError, ... on bad bytes
-        raise MidiError("The MIDI file is damaged: one of its tracks contains invalid data.") from e
+        while pos < end:
+            b = data[pos]  # the delta time, inline (the common one-byte case)
+            pos += 1
+            if b & 0x80:
+                delta, pos = _varlen(data, pos - 1)
+            else:
+                delta = b
+            tick += delta
+            status = data[pos]
+            pos += 1
+            if status < 0x80:  # running status: this byte was the first data byte
+                if running < 0:
+                    raise _damaged()
+                d0, status = status, running
+                need = data_bytes.get(status, 0) - 1
+                if status >= 0xF0 and status != 0xF0 and status != 0xF7 and need < 0:
+                    raise _damaged()
+            elif status == 0xFF:
+                meta_type = data[pos]
+                size, pos = _varlen(data, pos + 1)
+                if size > _MIDO_MAX_MESSAGE:
+                    raise _damaged()
+                if pos + size > len(data):
+                    raise IndexError
+                payload = list(data[pos:pos + size])
+                pos += size
+                event = _Event()
+                spec = _META_SPECS.get(meta_type)
+                if spec is None:
+                    event.type, event.type_byte, event.data = "unknown_meta", meta_type, tuple(payload)
+                else:
+                    event.type = spec.type
+                    spec.decode(event, payload)  # mido's own decoding (IndexError, KeyError, ... on bad bytes)
+                    if event.type == "track_name":
+                        name = event.name
+                event.time = tick
+                metas.append(event)
+                budget -= _META_COST
+                if budget < 0:
+                    raise _too_many_events()
+                continue
+            else:
+                running = status
+                if status == 0xF0 or status == 0xF7:
+                    d0 = -1
+                else:
+                    need = data_bytes.get(status, -1)
+                    if need < 0:
+                        raise _damaged()
+                    if need:
+                        d0 = data[pos]
+                        pos += 1
+                        need -= 1
+                        if d0 > 127:
+                            raise _damaged()
+            budget -= 1
+            if budget < 0:
+                raise _too_many_events()
+            if status == 0xF0 or status == 0xF7:  # sysex (mido drops a running-status byte before one)
+                size, pos = _varlen(data, pos)
+                if size > _MIDO_MAX_MESSAGE:
+                    raise _damaged()
+                if pos + size > len(data):
+                    raise IndexError
+                pos += size
+                continue
+            if status >= 0xF0:  # system messages: nothing pretty_midi reads
+                if need > 0:
+                    if data[pos] > 127 or (need == 2 and data[pos + 1] > 127):
+                        raise _damaged()
+                    pos += need
+                continue
+            kind, channel = status & 0xF0, status & 0x0F
+            if need:
+                d1 = data[pos]
+                pos += 1
+                if d1 > 127:
+                    raise _damaged()
+            if kind == 0x90 and d1 > 0:
+                key = channel << 7 | d0
+                starts = open_notes.get(key)
+                if starts is None:
+                    open_notes[key] = [tick]
+                else:
+                    starts.append(tick)
+            elif kind == 0x80 or kind == 0x90:
+                key = channel << 7 | d0
+                starts = open_notes.get(key)
+                if starts is not None:
+                    closed = [t for t in starts if t != tick]
+                    if closed:
+                        prog = program[channel]
+                        inst = instruments.get((prog, channel, track_idx))
+                        if inst is None:
+                            inst = instruments[(prog, channel, track_idx)] = _Instrument(prog, channel == 9, name)
+                        inst.pitches += [d0] * len(closed)
+                        inst.starts += closed
+                        inst.ends += [tick] * len(closed)
+                    kept = [t for t in starts if t == tick]
+                    if closed and kept:
+                        open_notes[key] = kept
+                    else:
+                        del open_notes[key]
+            elif kind == 0xC0:
+                program[channel] = d0
+            elif kind == 0xB0 or kind == 0xE0:
+                controls[channel] = tick
+    except IndexError:
+        raise MidiError("The MIDI file is cut off: it ends in the middle of a track.") from None
+    except MidiError:
+        raise
+    except Exception as e:  # mido's meta decoding: KeySignatureError, KeyError, UnicodeDecodeError, ...
+        raise _damaged() from e
+    if pos > end:  # the last event runs past its track's end
+        raise _damaged()
+    return metas, budget, tick, controls
 
 
-def _format_bpm(bpm: float) -> str:
-    return f"{bpm:,.1f}".removesuffix(".0")
+@dataclass
+class _Parsed:
+    mid: mido.MidiFile  # the meta events only, for pretty_midi's tempo map and time signatures
+    instruments: list[_Instrument]
+    last_tick: int
+    end_tick: int  # the last note end, or controller of a (channel, track) with notes, as pretty_midi counts
+
+
+def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
+    """Read every track, within MAX_MIDI_EVENTS, into notes and a meta-only mido.MidiFile for pretty_midi."""
+    budget = MAX_MIDI_EVENTS - _TRACK_COST * len(spans)
+    if budget < 0:
+        raise _too_many_events()
+    mid = mido.MidiFile(ticks_per_beat=struct.unpack(">H", data[12:14])[0])
+    instruments: dict = {}
+    last_tick = end_tick = 0
+    for track_idx, (pos, end) in enumerate(spans):
+        metas, budget, tick, controls = _read_track(data, pos, end, budget, track_idx, instruments)
+        sentinel = _Event()  # keeps the track's last tick for pretty_midi's tick-to-time table
+        sentinel.type, sentinel.time = "end_of_track", tick
+        metas.append(sentinel)
+        previous = 0
+        for event in metas:  # absolute ticks -> deltas, as mido gives them
+            event.time, previous = event.time - previous, event.time
+        mid.tracks.append(mido.MidiTrack(metas))
+        last_tick = max(last_tick, tick)
+        for channel, t in controls.items():
+            if any(key[1] == channel and key[2] == track_idx for key in instruments):
+                end_tick = max(end_tick, t)
+    for inst in instruments.values():
+        end_tick = max([end_tick, *inst.ends])
+    return _Parsed(mid, list(instruments.values()), last_tick, end_tick)
+
+
+def _format_bpm(tempo_us: int) -> str:
+    """A refused tempo in BPM, with just enough decimals that the number shown is outside the allowed range."""
+    bpm = 6e7 / max(tempo_us, 1)
+    for decimals in range(1, 7):
+        text = f"{bpm:,.{decimals}f}"
+        shown = float(text.replace(",", ""))
+        if not MIN_BPM <= shown <= MAX_BPM:
+            return text.rstrip("0").removesuffix(".")
+    return f"{bpm:,.6f}"
 
 
 def _check_tempi(mid: mido.MidiFile) -> None:
-    """Refuse tempos that no music uses; pretty_midi only reads tempos from the first track."""
+    """Refuse tempos that no music uses; pretty_midi only reads tempos from the first track.
+
+    The check is on the file's own number, microseconds per quarter note: MIN_TEMPO_US (60,000, i.e.
+    1000 BPM) to MAX_TEMPO_US (6,000,000, i.e. 10 BPM), both allowed.
+    """
     for msg in mid.tracks[0]:
-        if msg.type == "set_tempo":
-            bpm = 6e7 / max(msg.tempo, 1)
-            if not MIN_BPM <= bpm <= MAX_BPM:
-                raise MidiError(f"The MIDI file sets an absurd tempo of {_format_bpm(bpm)} BPM; "
-                                f"a tempo must lie between {MIN_BPM:g} and {MAX_BPM:g} BPM.")
+        if msg.type == "set_tempo" and not MIN_TEMPO_US <= msg.tempo <= MAX_TEMPO_US:
+            raise MidiError(f"The MIDI file sets an absurd tempo of {_format_bpm(msg.tempo)} BPM "
+                            f"({msg.tempo:,} microseconds per quarter note); a tempo must lie between "
+                            f"{MIN_BPM:g} and {MAX_BPM:,g} BPM ({MAX_TEMPO_US:,} to {MIN_TEMPO_US:,} "
+                            f"microseconds per quarter note).")
 
 
 def _too_long(beats: float) -> MidiError:
@@ -216,34 +450,46 @@ def _too_long(beats: float) -> MidiError:
                      f"and the limit is {_MAX_BEATS:,} beats.")
 
 
-def _check_length(mid: mido.MidiFile) -> None:
+def _check_length(last_tick: int, ticks_per_beat: int) -> None:
     """Refuse absurd lengths before pretty_midi allocates per-tick arrays and walks every beat."""
-    last_tick = max((sum(msg.time for msg in track) for track in mid.tracks), default=0)
     if last_tick >= _PRETTY_MIDI_MAX_TICK:
         raise MidiError(f"The MIDI file is too long to read: its last event is at tick {last_tick:,}, "
                         f"past the limit of {_PRETTY_MIDI_MAX_TICK:,}.")
-    quarters = last_tick / mid.ticks_per_beat
+    quarters = last_tick / ticks_per_beat
     # Generous: a beat can be up to 6 quarter notes (compound x/2), and the exact check follows.
     if quarters > 8 * _MAX_BEATS:
         raise _too_long(quarters)
 
 
-def _load(data: bytes) -> pretty_midi.PrettyMIDI:
-    """Validated bytes -> PrettyMIDI, or MidiError."""
-    _check_chunks(data)
-    mid = _parse(data)
+def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:
+    """Validated bytes -> (PrettyMIDI with the file's tempo map and meta events, instruments), or MidiError.
+
+    Everything costly is bounded first: the chunk walk, then the event budget as the tracks are read,
+    then the length in ticks, before pretty_midi allocates its per-tick table.
+    """
+    parsed = _parse(data, _check_chunks(data))
+    mid = parsed.mid
     _check_tempi(mid)
-    _check_length(mid)
-    for track in mid.tracks:
-        if not track:  # pretty_midi crashes on an empty track (max of an empty list)
-            track.append(mido.MetaMessage("end_of_track", time=0))
+    _check_length(parsed.last_tick, mid.ticks_per_beat)
+    if not any(inst.pitches for inst in parsed.instruments):
+        raise MidiError("The MIDI file contains no notes.")
     try:
         with warnings.catch_warnings():
             # tempo events outside track 0 are common in real files and handled as pretty_midi does
             warnings.simplefilter("ignore", RuntimeWarning)
-            return pretty_midi.PrettyMIDI(mido_object=mid)
+            pm = pretty_midi.PrettyMIDI(mido_object=mid)
     except Exception as e:  # e.g. a time signature with numerator 0
         raise MidiError("The MIDI file is damaged and could not be read.") from e
+    # pretty_midi's end time (and so its beats) counts the notes, which it did not read here
+    end = pretty_midi.Instrument(0)
+    end.notes.append(pretty_midi.Note(1, 0, 0.0, float(_tick_times(pm)[parsed.end_tick])))
+    pm.instruments.append(end)
+    return pm, parsed.instruments
+
+
+def _tick_times(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
+    """Seconds at every tick of the file, from pretty_midi's tempo map."""
+    return np.asarray(pm._PrettyMIDI__tick_to_time)  # the table pretty_midi's own tick_to_time reads
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,10 +525,20 @@ def _to_step(fractional: np.ndarray) -> np.ndarray:
     return np.floor(fractional + 0.5 + _ROUNDING_SLACK).astype(np.int64)
 
 
-def _instrument_label(inst: pretty_midi.Instrument) -> str:
+def _instrument_label(inst: _Instrument) -> str:
     if inst.name.strip():
         return inst.name.strip()
-    return "Drums" if inst.is_drum else pretty_midi.program_to_instrument_name(inst.program)
+    return "Drums" if inst.is_drum else pretty_midi.program_to_instrument_name(int(inst.program))
+
+
+def _draw(pitches: np.ndarray, first: np.ndarray, last: np.ndarray, T: int) -> np.ndarray:
+    """(128, T) uint8 roll: 1 on steps [first, last) of each note's pitch, one vectorised pass per pitch."""
+    array = np.zeros((128, T), dtype=np.uint8)
+    for pitch in np.unique(pitches):
+        sel = pitches == pitch
+        depth = np.bincount(first[sel], minlength=T + 1) - np.bincount(last[sel], minlength=T + 1)
+        array[pitch] = np.cumsum(depth[:T]) > 0
+    return array
 
 
 # ---------------------------------------------------------------------------------------------
@@ -290,20 +546,23 @@ def _instrument_label(inst: pretty_midi.Instrument) -> str:
 
 def midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int = 4,
                  include_drums: bool = False, name: str | None = None) -> PianoRoll:
-    """Read a MIDI file (path or bytes) into a PianoRoll on the file's own beat grid."""
+    """Read a MIDI file (path or bytes) into a PianoRoll on the file's own beat grid.
+
+    Every input is decided quickly and in bounded memory: files past MAX_MIDI_BYTES, MAX_MIDI_TRACKS
+    tracks or MAX_MIDI_EVENTS events, longer than MAX_STEPS, or with tempos outside MIN_TEMPO_US..
+    MAX_TEMPO_US are refused with a MidiError of one sentence.
+    """
     if steps_per_beat < 1:
         raise ValueError("steps_per_beat must be at least 1")
     data, default_name = _input_bytes(path_or_bytes)
-    pm = _load(data)
-    kept = [inst for inst in pm.instruments if inst.notes and (include_drums or not inst.is_drum)]
-    notes = [note for inst in kept for note in inst.notes]
-    if not notes:
-        if any(inst.notes for inst in pm.instruments):
-            raise MidiError("The MIDI file contains only drum notes, and drums are left out.")
-        raise MidiError("The MIDI file contains no notes.")
-    pitches = np.array([n.pitch for n in notes], dtype=np.int64)
-    starts_s = np.array([n.start for n in notes], dtype=np.float64)
-    ends_s = np.array([n.end for n in notes], dtype=np.float64)
+    pm, instruments = _load(data)
+    kept = [inst for inst in instruments if inst.pitches and (include_drums or not inst.is_drum)]
+    if not kept:
+        raise MidiError("The MIDI file contains only drum notes, and drums are left out.")
+    seconds = _tick_times(pm)
+    pitches = np.concatenate([np.asarray(inst.pitches, dtype=np.int64) for inst in kept])
+    starts_s = seconds[np.concatenate([np.asarray(inst.starts, dtype=np.int64) for inst in kept])]
+    ends_s = seconds[np.concatenate([np.asarray(inst.ends, dtype=np.int64) for inst in kept])]
 
     step_grid = _step_grid(_beat_grid(pm, float(ends_s.max())), steps_per_beat)
     position = np.arange(len(step_grid), dtype=np.float64)
@@ -313,10 +572,9 @@ def midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int = 4,
     if T > MAX_STEPS * steps_per_beat // _REFERENCE_STEPS_PER_BEAT:
         raise _too_long(T / steps_per_beat)
 
-    array = np.zeros((128, T), dtype=np.uint8)
+    array = _draw(pitches, first, last, T)
+    grid_note = grid_fit_note(np.interp(starts_s, step_grid, position) / steps_per_beat, steps_per_beat)
     onsets = np.zeros((128, T), dtype=np.uint8)
-    for pitch, a, b in zip(pitches, first, last):
-        array[pitch, a:b] = 1
     onsets[pitches, first] = 1
 
     beats = math.ceil(T / steps_per_beat)
@@ -326,7 +584,33 @@ def midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int = 4,
         duration_s=float(ends_s.max()), tempo_bpm=float(pm.get_tempo_changes()[1][0]),
         beats=beats, beat_times=step_grid[::steps_per_beat][:beats].copy(),
         step_times=step_grid[:T].copy(), time_signature=_first_time_signature(pm),
-        onsets=onsets, n_notes=len(notes), instruments=[_instrument_label(i) for i in kept])
+        onsets=onsets, n_notes=len(pitches), instruments=[_instrument_label(i) for i in kept], grid_note=grid_note)
+
+
+GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)
+OFF_GRID_STEP = 0.2     # a note starting this far (in steps) from the nearest step is misplaced by the grid
+OFF_GRID_WARN = 0.10    # warn when more than this share of notes is misplaced
+
+
+def off_grid_share(onset_beats: np.ndarray, steps_per_beat: int) -> float:
+    """Share of note onsets (in beats) that a grid of `steps_per_beat` steps per beat cannot place."""
+    if len(onset_beats) == 0:
+        return 0.0
+    pos = np.asarray(onset_beats, dtype=np.float64) * steps_per_beat
+    return float(np.mean(np.abs(pos - np.round(pos)) > OFF_GRID_STEP))
+
+
+def grid_fit_note(onset_beats: np.ndarray, steps_per_beat: int) -> Optional[str]:
+    """A sentence when the grid misplaces many notes (e.g. triplets or 6/8 eighths at 4 steps per beat),
+    naming the smallest resolution that places them; None when the grid fits."""
+    share = off_grid_share(onset_beats, steps_per_beat)
+    if share <= OFF_GRID_WARN:
+        return None
+    fits = [r for r in GRID_RESOLUTIONS if off_grid_share(onset_beats, r) <= OFF_GRID_WARN / 5]
+    better = (f"; {fits[0]} steps per beat places them" if fits else
+              "; no resolution up to 48 steps per beat places them all (the timing is not on a metric grid)")
+    return (f"{share:.0%} of the notes fall between the steps of a {steps_per_beat}-steps-per-beat grid and are "
+            f"moved to the nearest step{better}.")
 
 
 def _note_spans(row: np.ndarray, onset_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

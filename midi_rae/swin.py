@@ -45,7 +45,8 @@ def make_mae_mask(non_empty: torch.Tensor, mask_ratio: float, empty_mask_ratio: 
 
 def _stochastic_depth_rates(drop_path_rate: float, depths: Sequence[int]) -> list[list[float]]:
     """Linearly increasing drop-path rate over all blocks, split per stage."""
-    rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+    # on the CPU even inside `with torch.device("meta")`: the checkpoint loader sizes models on the meta device
+    rates = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
     out, i = [], 0
     for d in depths:
         out.append(rates[i:i + d])
@@ -54,7 +55,7 @@ def _stochastic_depth_rates(drop_path_rate: float, depths: Sequence[int]) -> lis
 
 
 def _init_linear_conv(m: nn.Module) -> None:
-    if isinstance(m, (nn.Linear, nn.Conv2d)):
+    if isinstance(m, (nn.Linear, nn.Conv2d)) and not m.weight.is_meta:  # a meta skeleton is only measured
         trunc_normal_(m.weight, std=0.02)
         if m.bias is not None:
             nn.init.constant_(m.bias, 0)

@@ -375,3 +375,24 @@ def test_downloads_have_one_extension():
     assert download_names("piece.mid", 3) == {"window": "piece_bar3_window.mid",
                                                "reconstruction": "piece_bar3_reconstruction.mid",
                                                "piece": "piece_quantised.mid"}
+
+
+def test_a_hostile_checkpoint_gets_one_sentence_and_the_page_stays_on_the_last_model(examples, tmp_path):
+    import json
+    import struct
+
+    good = DEFAULT_CHECKPOINT.read_bytes()
+    # a safetensors header whose config is a list: refused before anything is built
+    header = json.dumps({"__metadata__": {"format": "midi-rae/1", "config": "[1, 2]", "meta": "{}"}}).encode()
+    hostile = struct.pack("<Q", len(header)) + header
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    at.file_uploader(key="ckpt_upload").set_value(("mine.safetensors", good, "application/octet-stream")).run()
+    assert any("model: mine.safetensors" in c for c in texts(at.caption))
+    at.file_uploader(key="ckpt_upload").set_value(("evil.safetensors", hostile, "application/octet-stream")).run()
+    assert not at.exception
+    errs = texts(at.sidebar.error)
+    assert len(errs) == 1 and "evil.safetensors" in errs[0] and "\n" not in errs[0]
+    assert "Still using mine.safetensors." in texts(at.sidebar.caption)
+    assert any("model: mine.safetensors" in c for c in texts(at.caption))
+    assert n_charts(at) == VIEWS + 1

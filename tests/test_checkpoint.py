@@ -35,11 +35,18 @@ def test_project_format_roundtrip_in_one_file(tmp_path, small_models):
         assert torch.equal(b.reconstruct(b.encoder(x)), dec.eval()(enc(x)))
 
 
-def test_project_format_holds_no_pickle(tmp_path, small_models):
+def test_loading_the_project_format_never_unpickles(tmp_path, small_models, monkeypatch):
+    import pickle
+
     enc, dec = small_models
     p = save_checkpoint(tmp_path / "m.safetensors", enc, dec, DEFAULT_CONFIG)
-    data = p.read_bytes()
-    assert data[:2] != b"PK" and b"\x80\x04\x95" not in data[:64]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the project's format must load without unpickling anything")
+
+    for target, attr in ((torch, "load"), (pickle, "loads"), (pickle, "load"), (pickle, "Unpickler")):
+        monkeypatch.setattr(target, attr, refuse)
+    assert isinstance(load_model(p).decoder, SwinDecoder)
 
 
 def test_project_format_in_two_files(tmp_path, small_models):
@@ -202,3 +209,73 @@ def test_original_format_header_is_unknown_until_loaded():
     from midi_rae.checkpoint_meta import peek_config
 
     assert peek_config(FIXTURES / "six-level" / "SwinEncoder__best.pt") == ({}, {})
+
+
+# ---------------------------------------------------------------- bounds (issue 11; the hostile files are in test_hostile)
+
+def test_the_memory_limit_is_set_by_whoever_runs_the_server(monkeypatch, tmp_path, small_models):
+    from midi_rae.checkpoint import model_footprint
+    from midi_rae.config import DEFAULT
+
+    p = save_checkpoint(tmp_path / "m.safetensors", *small_models, DEFAULT_CONFIG)
+    params, nbytes = model_footprint(DEFAULT, "swin")
+    assert params == sum(t.numel() for m in small_models for t in m.parameters())
+    assert 11 * 2 ** 20 < nbytes < 20 * 2 ** 20  # ~10.6 MB of weights, plus buffers and a window's activations
+    monkeypatch.setenv("MIDI_RAE_MAX_MODEL_MB", "8")  # less than the weights in the file: refused unread
+    with pytest.raises(CheckpointError, match=r"^m\.safetensors holds 11 MB of weights; this server loads models of "
+                                              r"up to 8 MB \(set MIDI_RAE_MAX_MODEL_MB to change it\)\.$"):
+        load_model(p)
+    monkeypatch.setenv("MIDI_RAE_MAX_MODEL_MB", "11.5")  # the weights fit, the model they need does not
+    with pytest.raises(CheckpointError, match=r"^m\.safetensors describes a model of [\d,]+ parameters needing "
+                                              r"about \d+ MB, more than this server's limit of 11\.5 MB \(set "
+                                              r"MIDI_RAE_MAX_MODEL_MB to change it\)\.$"):
+        load_model(p)
+    monkeypatch.setenv("MIDI_RAE_MAX_MODEL_MB", "64")
+    assert load_model(p).decoder is not None
+
+
+def test_a_file_past_the_size_limit_is_refused_unread(monkeypatch, tmp_path):
+    p = tmp_path / "huge.safetensors"
+    with open(p, "wb") as f:
+        f.truncate(3 * 2 ** 30)  # sparse: 3 GB that take no disk
+    with pytest.raises(CheckpointError, match=r"^huge\.safetensors is 3,072 MB; this server takes checkpoints of "
+                                              r"up to \d+ MB \(set MIDI_RAE_MAX_MODEL_MB to change it\)\.$"):
+        load_model(p)
+
+
+@pytest.mark.parametrize("kind", ["swin", "mae"])
+def test_models_loaded_through_the_meta_device_match_ones_built_and_filled(tmp_path, kind):
+    from midi_rae.config import SEVEN_LEVEL
+
+    torch.manual_seed(1)
+    enc, dec = build_models(SEVEN_LEVEL, kind)
+    b = load_model(save_checkpoint(tmp_path / "m.safetensors", enc, dec, SEVEN_LEVEL))
+    assert b.model_config.decoder_type == kind and b.model_config.num_levels == 7
+    x = (torch.rand(2, 1, 128, 128) > 0.9).float()
+    mask = torch.rand(2, 64 * 64) > 0.5
+    enc.eval(), dec.eval()
+    with torch.no_grad():
+        for got, want in zip(b.encoder(x, mae_mask=mask).patches.levels, enc(x, mae_mask=mask).patches.levels):
+            assert torch.equal(got.emb, want.emb)
+        assert torch.equal(b.decoder(b.encoder(x, mae_mask=mask)), dec(enc(x, mae_mask=mask)))
+    assert all(not t.is_meta for t in list(b.encoder.buffers()) + list(b.decoder.buffers()))
+
+
+def test_refusals_of_uploads_read_as_sentences(tmp_path):
+    evil = tmp_path / "evil.pt"
+    torch.save({"model_state_dict": {"patch_embed.weight": torch.zeros(1)}, "config": _Payload(tmp_path / "x")},
+               evil)
+    with pytest.raises(CheckpointError, match=r"^Refused to load the uploaded checkpoint: its pickle asks"):
+        load_model(evil.read_bytes())
+    with pytest.raises(CheckpointError, match=r"^The uploaded checkpoint is empty\.$"):
+        load_model(b"")
+
+
+def test_steps_per_beat_out_of_training_s_range_is_refused(tmp_path, small_models):
+    p = save_checkpoint(tmp_path / "m.safetensors", small_models[0], None, {**DEFAULT_CONFIG, "steps_per_beat": 10 ** 9})
+    with pytest.raises(CheckpointError, match=r"steps_per_beat is 1,000,000,000, outside the allowed range 1\.\.48\.$"):
+        load_model(p)
+    from midi_rae.checkpoint_meta import peek_config
+
+    with pytest.raises(CheckpointError, match="steps_per_beat"):
+        peek_config(p)

@@ -16,7 +16,8 @@ import pytest
 from conftest import FIXTURES, ROOT, make_song, needs_fixtures, run_without_torch, to_bytes
 from midi_rae.__main__ import STREAMLIT_DEFAULTS, build_parser, dashboard_script, streamlit_command
 
-COMMANDS = ["inspect", "train", "corpus", "evaluate", "bench", "report", "app", "fuzz"]
+COMMANDS = ["inspect", "train", "corpus", "evaluate", "bench", "report", "app", "fuzz", "index", "search", "ablate",
+            "phrases"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -377,19 +377,30 @@ def test_a_drums_only_file_has_no_notes_unless_drums_are_included():
     assert midi_to_roll(data, include_drums=True).n_notes == 1
 
 
-@pytest.mark.parametrize("micros_per_beat, bpm_text", [
-    (0xFFFFFF, "3.6"),  # the slowest tempo MIDI can store; 1 BPM does not fit in a set_tempo event
-    (mido.bpm2tempo(5), "5"),
-    (mido.bpm2tempo(5000), "5,000"),
-])
-def test_absurd_tempo(micros_per_beat, bpm_text):
-    data = mido_bytes([
+def tempo_bytes(micros_per_beat: int) -> bytes:
+    return mido_bytes([
         mido.MetaMessage("set_tempo", tempo=micros_per_beat, time=0),
         mido.Message("note_on", note=60, velocity=90, time=0),
         mido.Message("note_off", note=60, velocity=0, time=480),
     ])
-    assert refused(data) == (f"The MIDI file sets an absurd tempo of {bpm_text} BPM; "
-                             "a tempo must lie between 10 and 1000 BPM.")
+
+
+@pytest.mark.parametrize("micros_per_beat, bpm_text", [
+    (0xFFFFFF, "3.6"),  # the slowest tempo MIDI can store; 1 BPM does not fit in a set_tempo event
+    (mido.bpm2tempo(5), "5"),
+    (mido.bpm2tempo(5000), "5,000"),
+    (59_999, "1,000.02"),  # just past 1000 BPM: the number shown is outside the range too
+    (6_000_001, "9.999998"),  # just under 10 BPM
+])
+def test_absurd_tempo(micros_per_beat, bpm_text):
+    assert refused(tempo_bytes(micros_per_beat)) == (
+        f"The MIDI file sets an absurd tempo of {bpm_text} BPM ({micros_per_beat:,} microseconds per quarter "
+        f"note); a tempo must lie between 10 and 1,000 BPM (6,000,000 to 60,000 microseconds per quarter note).")
+
+
+@pytest.mark.parametrize("micros_per_beat", [60_000, 6_000_000])
+def test_the_tempo_limits_themselves_are_allowed(micros_per_beat):
+    assert midi_to_roll(tempo_bytes(micros_per_beat)).n_notes == 1
 
 
 def test_an_absurdly_long_piece():
@@ -443,3 +454,126 @@ def test_midi_reads_into_a_roll_without_torch(tmp_path):
                             "print(r.array.shape[1], r.bars)")
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["64", "4.0"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The reader: notes paired exactly as pretty_midi pairs them; every file decided within bounds
+
+def tricky_bytes() -> bytes:
+    """Two named tracks with program changes, repeated and overlapping notes, note-offs as velocity 0,
+    a note on and off at one tick, drums, controllers, pitch bends, sysex, text and key signatures,
+    and a third, hand-written track in running status."""
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([
+        mido.MetaMessage("track_name", name="Lead", time=0),
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(100), time=0),
+        mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0),
+        mido.MetaMessage("key_signature", key="F#m", time=0),
+        mido.Message("note_on", note=60, velocity=80, time=0),
+        mido.Message("note_on", note=60, velocity=80, time=240),  # a second C4 before the first ends
+        mido.Message("note_off", note=60, velocity=0, time=240),  # closes both
+        mido.Message("program_change", program=40, time=0),
+        mido.Message("note_on", note=62, velocity=80, time=0),
+        mido.Message("note_on", note=62, velocity=0, time=480),
+        mido.Message("note_on", note=64, velocity=80, time=0),
+        mido.Message("note_off", note=64, velocity=0, time=0),  # on and off at one tick: not closed here
+        mido.Message("note_off", note=64, velocity=0, time=120),
+        mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(140), time=0),
+        mido.Message("pitchwheel", pitch=-300, time=0),
+        mido.Message("sysex", data=[1, 2, 3], time=0),
+        mido.Message("note_on", note=67, velocity=90, time=0),
+        mido.MetaMessage("text", text="hello", time=0),
+        mido.Message("note_off", note=67, velocity=0, time=960),
+        mido.Message("control_change", control=64, value=0, time=480),  # after the last note
+    ]))
+    mid.tracks.append(mido.MidiTrack([
+        mido.MetaMessage("track_name", name="Kit", time=0),
+        mido.Message("note_on", channel=9, note=36, velocity=100, time=0),
+        mido.Message("note_off", channel=9, note=36, velocity=0, time=60),
+        mido.Message("note_on", channel=9, note=38, velocity=100, time=420),
+        mido.Message("note_off", channel=9, note=38, velocity=0, time=60),
+    ]))
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    running = bytes([0x00, 0x91, 48, 70, 0x83, 0x60, 48, 0, 0x00, 52, 70, 0x81, 0x70, 52, 0, 0x00, 0xFF, 0x2F, 0x00])
+    data = buffer.getvalue()
+    data = data[:10] + struct.pack(">H", 3) + data[12:]
+    return data + b"MTrk" + struct.pack(">L", len(running)) + running
+
+
+def test_notes_are_paired_as_pretty_midi_pairs_them():
+    from midi_rae.pianoroll import _load, _tick_times
+
+    data = tricky_bytes()
+    reference = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    pm, instruments = _load(data)
+    seconds = _tick_times(pm)
+    ours = [(int(i.program), i.is_drum, i.name, sorted(zip(i.pitches, seconds[i.starts].tolist(),
+                                                           seconds[i.ends].tolist())))
+            for i in instruments]
+    theirs = [(int(i.program), i.is_drum, i.name, sorted((n.pitch, n.start, n.end) for n in i.notes))
+              for i in reference.instruments]
+    assert ours == theirs
+    assert len(ours) == 4 and sum(len(i[3]) for i in ours) == 8  # the E4 turned on and off at one tick is lost
+    assert np.array_equal(pm.get_beats(), reference.get_beats())
+    assert [(t.numerator, t.denominator) for t in pm.time_signature_changes] == [(3, 4)]
+    roll = midi_to_roll(data, include_drums=True)
+    assert roll.instruments == ["Lead", "Lead", "Kit", "Acoustic Grand Piano"] and roll.n_notes == 8
+
+
+def test_a_dense_file_is_refused_as_soon_as_its_events_pass_the_limit():
+    from midi_rae.pianoroll import MAX_MIDI_EVENTS
+
+    body = b"\x00\x90\x3c\x40" + b"\x00\x3c\x00\x00\x3c\x40" * MAX_MIDI_EVENTS + b"\x00\xff\x2f\x00"
+    data = b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
+    assert refused(data) == (f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (notes, controller "
+                             f"changes and the like; a note is two), the most this reader takes.")
+
+
+def test_too_many_tracks_are_refused_before_reading_them():
+    data = b"MThd" + struct.pack(">LHHH", 6, 1, 5000, 480) + b"MTrk\x00\x00\x00\x00" * 5000
+    assert refused(data) == "The MIDI file has 5,000 tracks; the limit is 2,000."
+
+
+@pytest.mark.parametrize("body", [
+    b"\x80" * 100 + b"\x00\x90\x3c\x40",  # a delta time longer than 8 bytes
+    b"\x00\xf0" + b"\x8f\xff\xff\x7f" + b"\x00" * 10,  # a sysex announcing 32 MB
+    b"\x00\x3c\x40",  # running status before any status byte
+    b"\x00\xf4",  # a status byte MIDI does not define
+])
+def test_damaged_event_encodings_are_refused(body):
+    data = b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
+    assert refused(data) == "The MIDI file is damaged: one of its tracks contains invalid data."
+
+
+def _compound_piece(beats_per_bar_eighths: int = 6, bars: int = 8) -> bytes:
+    """A 6/8 tune of running eighth notes (three to the dotted-quarter beat)."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(6, 8, 0.0))
+    inst = pretty_midi.Instrument(0)
+    eighth = 60 / 120 / 2
+    for k in range(bars * beats_per_bar_eighths):
+        inst.notes.append(pretty_midi.Note(90, 60 + k % 5, k * eighth, (k + 1) * eighth))
+    pm.instruments.append(inst)
+    return midi_bytes(pm)
+
+
+def test_a_grid_that_cannot_place_the_notes_says_so_and_names_one_that_can():
+    roll = midi_to_roll(_compound_piece(), steps_per_beat=4)
+    assert roll.grid_note is not None
+    assert "3 steps per beat places them" in roll.grid_note and "4-steps-per-beat grid" in roll.grid_note
+
+
+def test_a_grid_that_places_the_notes_says_nothing():
+    assert midi_to_roll(_compound_piece(), steps_per_beat=3).grid_note is None
+    from conftest import make_song
+
+    assert midi_to_roll(midi_bytes(make_song(bars=4)), steps_per_beat=4).grid_note is None
+
+
+def test_off_grid_share_counts_onsets_between_steps():
+    from midi_rae.pianoroll import off_grid_share
+
+    beats = np.array([0.0, 1 / 3, 2 / 3, 1.0])
+    assert off_grid_share(beats, 4) == 0.5  # 1/3 and 2/3 of a beat fall between quarter-beat steps
+    assert off_grid_share(beats, 3) == 0.0

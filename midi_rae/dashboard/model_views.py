@@ -34,11 +34,14 @@ def load(choice: sidebar.ModelChoice) -> Model:
     return Model(choice.key, choice.label, load_choice(choice))
 
 
-def loaded(choice: sidebar.ModelChoice) -> Model:
+def loaded(choice: sidebar.ModelChoice, primary: bool = True) -> Model:
     """The chosen checkpoint's model; one that fails to load is remembered with its sentence and the page
-    reruns, so the sidebar says why (and uses the shipped default in its place)."""
+    reruns, so the sidebar says why (and stays on the last model that loaded)."""
     try:
-        return load(choice)
+        model = load(choice)
+        if primary:
+            session.accept_checkpoint(choice)
+        return model
     except CheckpointError as e:
         if choice.key == "default":
             raise
@@ -116,7 +119,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             panel_listen.render(song, res, spb)
         analyses(song, res, model)
         if choice_b is not None:
-            model_b = loaded(choice_b)
+            model_b = loaded(choice_b, primary=False)
             song_b = song_for(model_b, piece, roll, spb, semis)
             res_b = analyse(piece.key, model_b.key, spb, semis, start, view.mask, roll, model_b.bundle)
             panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range)

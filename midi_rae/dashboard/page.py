@@ -93,6 +93,8 @@ def main() -> None:
     choice_b = sidebar.compare_section()
 
     header(piece, roll, choice.label, mcfg.num_levels)
+    if roll.grid_note:
+        st.warning(f"{roll.grid_note} Change the time resolution in the sidebar to see them where they are.")
     export.start_run()
     st.subheader("Piano roll")
     overview, window = st.empty(), st.empty()

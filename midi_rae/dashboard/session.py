@@ -47,6 +47,7 @@ class K:
     SELECTED = "selected"
     BAD_CHECKPOINTS = "_bad_checkpoints"
     BAD_PIECES = "_bad_pieces"
+    LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_PIECE = "last_good_piece"
     LAST_GOOD_UPLOAD = "last_good_upload"
     PIECE_AUDIO_FOR = "piece_audio_for"
@@ -138,6 +139,16 @@ def checkpoint_failure(key: str) -> Optional[str]:
 def remember_checkpoint_failure(key: str, message: str) -> None:
     """Remember that a checkpoint failed, with its one sentence, so the page stops trying it."""
     st.session_state.setdefault(K.BAD_CHECKPOINTS, {})[key] = message
+
+
+def accept_checkpoint(choice: Any) -> None:
+    """Remember the checkpoint that loaded, to stay on it if a later one cannot be used."""
+    st.session_state[K.LAST_GOOD_CHECKPOINT] = choice
+
+
+def last_good_checkpoint() -> Any:
+    """The last checkpoint choice (A) that loaded, if any."""
+    return st.session_state.get(K.LAST_GOOD_CHECKPOINT)
 
 
 def piece_failure(key: str) -> Optional[str]:

@@ -58,7 +58,8 @@ def _with_header(choice: ModelChoice) -> ModelChoice:
     # the shipped file's header is cached by its time stamp, so replacing it on a running server is seen
     stamp = DEFAULT_CHECKPOINT.stat().st_mtime if DEFAULT_CHECKPOINT.exists() else 0
     key = choice.key if choice.encoder is not None else f"default:{stamp}"
-    cfg, meta = checkpoint_config(key, choice.encoder)
+    name = choice.label.split(" + ")[0] if isinstance(choice.encoder, bytes) else None
+    cfg, meta = checkpoint_config(key, choice.encoder, name)
     return ModelChoice(choice.key, choice.label, choice.encoder, choice.decoder, cfg, meta)
 
 
@@ -91,15 +92,22 @@ def _usable(choice: Optional[ModelChoice]) -> Optional[ModelChoice]:
 def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerator"]:
     """Pick the checkpoint: the shipped default, an upload, or a file from the server's folder.
 
-    Returns the choice (a broken one falls back to the default, with the reason shown) and an empty
-    slot under the picker for a description once the model is loaded.
+    Returns the choice and an empty slot under the picker for a description once the model is loaded. A
+    checkpoint that cannot be used gets its sentence in the sidebar, and the page stays on the last model
+    that loaded (the shipped default at first).
     """
     st.sidebar.header("Checkpoint")
     folder = checkpoint_folder()
     options = ["Shipped default", "Upload"] + (["Server folder"] if folder else [])
     source = st.sidebar.radio("Checkpoint source", options, horizontal=True, key=K.CKPT_SOURCE,
                               label_visibility="collapsed")
-    choice = _usable(_chosen(source, folder)) if source != "Shipped default" else None
+    picked = _chosen(source, folder) if source != "Shipped default" else None
+    choice = _usable(picked)
+    if choice is None and picked is not None:
+        previous = session.last_good_checkpoint()
+        if previous is not None and session.checkpoint_failure(previous.key) is None:
+            st.sidebar.caption(f"Still using {previous.label}.")
+            choice = previous
     if choice is None:
         try:
             choice = _with_header(DEFAULT_CHOICE)

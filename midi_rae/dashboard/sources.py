@@ -59,9 +59,12 @@ def load_roll(midi_key: str, _data: bytes, steps_per_beat: int, semitones: int, 
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def checkpoint_config(key: str, _src: str | bytes | None) -> tuple[dict, dict]:
-    """(config, meta) a checkpoint declares in its header, without loading it ({} when not readable so)."""
-    return peek_config(_src)
+def checkpoint_config(key: str, _src: str | bytes | None, name: str | None = None) -> tuple[dict, dict]:
+    """(config, meta) a checkpoint declares in its header, without loading it ({} when not readable so).
+
+    `name` is how a refusal names an uploaded file (bytes carry no name of their own).
+    """
+    return peek_config(_src, name)
 
 
 def example_files() -> list[Path]:

@@ -1,0 +1,170 @@
+"""Level ablation on pieces and models with known answers."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+
+from conftest import ROOT, make_song, to_bytes
+from hierarchy_util import LEVELS, bundle
+from midi_rae.ablation import ablate_piece, ablate_window, ablated, ablation_rows, farthest_windows, replace_level
+from midi_rae.checkpoint import DEFAULT_CONFIG, ModelBundle, build_models, save_checkpoint
+from midi_rae.config import ModelConfig
+from midi_rae.inference import MaskSettings, analyse_window, piece_windows, score_windows
+from midi_rae.pianoroll import midi_to_roll
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory):
+    p = tmp_path_factory.mktemp("ablate") / "song.mid"
+    p.write_bytes(to_bytes(make_song(bars=12, seed=4, drums=False)))
+    return midi_to_roll(p)
+
+
+@pytest.fixture(scope="module")
+def periodic(tmp_path_factory):
+    """16 bars of one repeated bar: every window of the piece (8 bars, one bar apart, none padded) is the same."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(0)
+    for b in range(16):
+        t = b * 2.0
+        for k, p in enumerate((60, 64, 67, 72)):
+            inst.notes.append(pretty_midi.Note(90, p, t + k * 0.5, t + k * 0.5 + 0.25))
+        inst.notes.append(pretty_midi.Note(90, 48, t, t + 2.0))
+    pm.instruments.append(inst)
+    p = tmp_path_factory.mktemp("periodic") / "periodic.mid"
+    p.write_bytes(to_bytes(pm))
+    roll = midi_to_roll(p)
+    assert roll.steps == 256
+    return roll
+
+
+SETTINGS = MaskSettings(mask_ratio=0.5, empty_mask_ratio=0.05, seed=3, threshold=0.5)
+
+
+@pytest.mark.parametrize("mode", ["mean", "other"])
+@pytest.mark.parametrize("used", [0, 3, 5])
+def test_only_the_level_the_decoder_reads_costs_f1(song, mode, used):
+    res = ablate_piece(bundle(used), song, mode, SETTINGS)
+    assert res.f1("plain") == 1.0 and res.f1("masked") == 1.0  # the identity model rebuilds every pixel
+    for k in range(LEVELS):
+        if k == used:
+            assert res.drop("plain", k) > 0.05 and res.drop("masked", k) > 0.05
+        else:
+            assert res.drop("plain", k) == 0.0 and res.drop("masked", k) == 0.0
+    rows = ablation_rows(res)
+    assert [r["Ablated"] for r in rows] == ["nothing"] + [f"level {k}" for k in range(LEVELS)]
+
+
+@pytest.mark.parametrize("level", [None, 0, 2, 5])
+def test_mean_ablation_of_a_level_identical_across_windows_costs_exactly_nothing(periodic, level):
+    res = ablate_piece(bundle(level), periodic, "mean", SETTINGS)
+    assert res.windows == 9
+    for k in range(LEVELS):
+        assert res.plain[f"level {k}"] == res.plain["none"]
+        assert res.masked[f"level {k}"] == res.masked["none"]
+
+
+def test_nothing_ablated_scores_as_score_windows_and_the_window_as_analyse_window(song):
+    b = bundle(None)
+    res = ablate_piece(b, song, "mean", SETTINGS)
+    x, _, _ = piece_windows(song)
+    ws = score_windows(b.encoder, b.reconstruct, x, SETTINGS.mask_ratio, SETTINGS.empty_mask_ratio, (0.5,),
+                       seed=SETTINGS.seed, batch_size=len(x))
+    for k in ("tp", "fp", "fn", "tn"):
+        assert res.plain["none"][k] == ws.counts[0.5]["plain"][k]
+        assert res.masked["none"][k] == ws.counts[0.5]["masked"][k]
+    win = ablate_window(b, song, 16, "mean", SETTINGS)
+    ref = analyse_window(b, song, 16, SETTINGS)
+    assert np.array_equal(win.probs["none"], ref.probs)
+    assert np.array_equal(win.hidden_px, ref.hidden_px)
+    assert win.metrics["none"]["masked"]["f1"] == ref.metrics["masked"]["f1"]
+
+
+def test_window_ablation_changes_only_the_level_read(song):
+    win = ablate_window(bundle(4), song, 0, "other", SETTINGS)
+    for k in range(LEVELS):
+        same = np.array_equal(win.probs[f"level {k}"], win.probs["none"])
+        assert same == (k != 4)
+    assert set(win.partner_starts) == {f"level {k}" for k in range(LEVELS)}
+    assert all(s % song.steps_per_bar == 0 for s in win.partner_starts.values())
+
+
+def test_a_real_decoder_with_one_lateral_path_uses_only_that_level(song):
+    torch.manual_seed(0)
+    enc, dec = build_models(DEFAULT_CONFIG, "swin")
+    enc.eval(), dec.eval()
+    with torch.no_grad():
+        for i, lat in enumerate(dec.laterals):
+            if i != 2:
+                lat.weight.zero_()
+                lat.bias.zero_()
+    b = ModelBundle(enc, dec, config=dict(DEFAULT_CONFIG), meta={}, source="test", model_config=ModelConfig())
+    win = ablate_window(b, song, 0, "mean", SETTINGS)
+    for k in range(LEVELS):
+        assert np.array_equal(win.probs[f"level {k}"], win.probs["none"]) == (k != 2)
+    res = ablate_piece(b, song, "mean", SETTINGS, levels=[0])
+    assert res.levels == [0] and res.drop("plain", 0) == 0.0 and res.drop("masked", 0) == 0.0
+
+
+def test_farthest_windows_and_replacement_leave_the_original_alone():
+    emb = np.array([[[1.0, 0.0]], [[0.9, 0.1]], [[0.0, 1.0]], [[-1.0, 0.0]]], dtype=np.float32)
+    # window 2 is orthogonal to windows 0 and 3 alike: the tie goes to the earliest
+    assert farthest_windows(emb, np.ones((4, 1), bool)).tolist() == [3, 3, 0, 0]
+    with pytest.raises(ValueError, match="one window"):
+        farthest_windows(emb[:1], np.ones((1, 1), bool))
+    b = bundle(None)
+    x = torch.rand(3, 1, 128, 128).round()
+    out = b.encoder(x)
+    before = out.patches.levels[1].emb.clone()
+    m = ablated(out, 1, "mean")
+    assert torch.equal(out.patches.levels[1].emb, before)
+    assert torch.allclose(m.patches.levels[1].emb[0], before.mean(0))
+    assert m.patches.levels[0] is out.patches.levels[0]
+    o = ablated(out, 1, "other", partner=np.array([2, 0, 1]))
+    assert torch.equal(o.patches.levels[1].emb[0], before[2])
+    with pytest.raises(ValueError, match="shape"):
+        replace_level(out, 1, before[:, :1])
+
+
+def test_ablate_command_prints_json_for_a_fresh_checkpoint(tmp_path, song):
+    torch.manual_seed(0)
+    enc, dec = build_models(DEFAULT_CONFIG, "swin")
+    ckpt = save_checkpoint(tmp_path / "fresh.safetensors", enc.eval(), dec.eval(), DEFAULT_CONFIG, {"threshold": 0.5})
+    midi = tmp_path / "song.mid"
+    midi.write_bytes(to_bytes(make_song(bars=10, seed=1, drums=False)))
+    done = subprocess.run([sys.executable, "-m", "midi_rae", "ablate", str(midi), "--checkpoint", str(ckpt),
+                           "--mode", "other", "--mask-ratio", "0.4", "--seed", "2", "--json"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    r = json.loads(done.stdout)
+    assert r["mode"] == "other" and r["mask_ratio"] == 0.4 and r["seed"] == 2 and r["windows"] == 3
+    assert [lv["level"] for lv in r["levels"]] == list(range(LEVELS))
+    for lv in r["levels"]:
+        assert lv["drop_masked"] == pytest.approx(r["none"]["masked"]["f1"] - lv["masked"]["f1"], abs=2e-4)
+
+
+@pytest.mark.skipif(not (ROOT / "assets" / "default.safetensors").is_file(), reason="no shipped checkpoint")
+def test_the_dashboard_tab_draws_drops_table_and_error_maps_in_both_modes(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    d = tmp_path / "examples"
+    d.mkdir()
+    (d / "song.mid").write_bytes(to_bytes(make_song(bars=12, seed=2, drums=False)))
+    monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(d))
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=240)
+    at.session_state["analysis_tab"] = "Level ablation"
+    at.run()
+    assert not at.exception
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("F1 lost over the piece" in s for s in specs) and any("each level ablated" in s for s in specs)
+    table = [t.value for t in at.dataframe if "Drop masked" in t.value.columns][0]
+    assert list(table.index) == ["nothing"] + [f"level {k}" for k in range(LEVELS)]
+    at.radio(key="ablation_mode").set_value("the least similar window").run()
+    assert not at.exception
+    assert any("Swapped in for this window" in c.value for c in at.caption)

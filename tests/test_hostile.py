@@ -1,0 +1,276 @@
+"""Issue 11: every hostile checkpoint and MIDI file is decided fast, in bounded memory, with one sentence.
+
+The files are built here (small) and written to a folder; one fresh interpreter per kind of reader
+imports the package, loads the shipped default (the baseline), then reads each file as an upload,
+measuring its time and its peak memory above the baseline (Linux VmHWM, reset before each file).
+The bounds are generous because the test machine is shared; the figures are printed (pytest -s).
+"""
+from __future__ import annotations
+
+import json
+import re
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+MAX_SECONDS = 10.0
+MAX_MB = 500.0
+
+RUNNER = r"""
+import json, sys
+from pathlib import Path
+from midi_rae.fuzz import measure, _baseline
+
+kind, folder = sys.argv[1], Path(sys.argv[2])
+index = json.loads((folder / "index.json").read_text())
+_baseline()  # import + the shipped default, as the server has before any upload
+if kind == "checkpoints":
+    from midi_rae.checkpoint import load_model
+    from midi_rae.checkpoint_meta import peek_config
+
+    def read(case):
+        data = (folder / case["file"]).read_bytes()
+        decoder = (folder / case["decoder"]).read_bytes() if case.get("decoder") else None
+        try:
+            peek_config(data)
+        except Exception as e:
+            if type(e).__name__ != "CheckpointError":
+                raise
+        load_model(data, decoder=decoder)
+else:
+    from midi_rae.pianoroll import midi_to_roll, windows
+
+    def read(case):
+        windows(midi_to_roll((folder / case["file"]).read_bytes()))
+out = {}
+for case in index:
+    m = measure(lambda: read(case))
+    out[case["name"]] = {"outcome": m.outcome, "message": m.message, "seconds": m.seconds, "peak_mb": m.peak_mb}
+print(json.dumps(out))
+"""
+
+
+def _run(kind: str, cases: dict[str, tuple[bytes, bytes | None]], folder) -> dict:
+    index = []
+    for i, (name, (data, decoder)) in enumerate(cases.items()):
+        (folder / f"{i}.bin").write_bytes(data)
+        entry = {"name": name, "file": f"{i}.bin"}
+        if decoder is not None:
+            (folder / f"{i}.decoder").write_bytes(decoder)
+            entry["decoder"] = f"{i}.decoder"
+        index.append(entry)
+    (folder / "index.json").write_text(json.dumps(index))
+    out = subprocess.run([sys.executable, "-c", RUNNER, kind, str(folder)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\n{kind}: seconds and MB above import + default load")
+    for name, r in results.items():
+        print(f"  {r['seconds']:6.2f} s {r['peak_mb']:7.1f} MB  {r['outcome']:<16} {name}")
+    return results
+
+
+def one_sentence(message: str) -> bool:
+    return message.endswith(".") and "\n" not in message and re.search(r"(?<!e\.g)[.!?]\s", message) is None
+
+
+def check(results: dict, name: str, exception: str, pattern: str) -> None:
+    r = results[name]
+    assert r["outcome"] == exception, f"{name}: {r['outcome']}: {r['message']}"
+    assert re.fullmatch(pattern, r["message"]), f"{name}: {r['message']!r}"
+    assert one_sentence(r["message"]), r["message"]
+    assert r["seconds"] < MAX_SECONDS, f"{name} took {r['seconds']:.1f} s"
+    assert r["peak_mb"] < MAX_MB, f"{name} took {r['peak_mb']:.0f} MB"
+
+
+# ---------------------------------------------------------------- checkpoints
+
+UP = "The uploaded checkpoint"
+UNUSABLE = f"{UP} has an unusable configuration: "
+CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind of file, expected sentence)
+    "config embed_dim=256": ("a config asking for embed_dim 256", rf"{UP} describes a model of [\d,]+ parameters "
+                             r"needing about [\d,]+ MB, more than this server's limit of 128 MB \(set "
+                             r"MIDI_RAE_MAX_MODEL_MB to change it\)\."),
+    "config mlp_ratio=1000000.0": ("mlp_ratio 10^6", UNUSABLE + r"mlp_ratio is 1e\+06, outside the allowed range "
+                                   r"\(0, 16\]\."),
+    "zip bomb: 64 MB member in a few KB": ("a zip bomb inside a .pt", rf"{UP} holds compressed files in its "
+                                           r"archive, which PyTorch never writes, so it was not unpacked\."),
+    "zip: compressed members": ("a .pt re-zipped with compression", rf"{UP} holds compressed files .*\."),
+    "zip: a 3 MB data.pkl": ("an oversized pickle", rf"{UP} has a 3 MB pickle; a checkpoint's is at most 2 MB\."),
+    "original format: a stage of 100,000 blocks": ("one stage of 100,000 blocks", UNUSABLE + r"depths\[1\] is "
+                                                   r"100,000, outside the allowed range 0\.\.24\."),
+    "forged decoder weight name (block 99999)": ("a forged weight name stages.1.blocks.99999", r"The decoder "
+                                                 r"weights in the uploaded checkpoint name block 99,999 of stage 1, "
+                                                 r"but a stage has at most 24 blocks\."),
+    "original format: decoder file with a forged block 99999": ("the same in a separate decoder file",
+                                                                r"The decoder weights in the uploaded decoder name "
+                                                                r"block 99,999 of stage 1, but .*\."),
+    "header nested 200,000 deep": ("a safetensors header nested 200,000 deep",
+                                   rf"{UP} has a header nested too deeply to read\."),
+    "config nested 200,000 deep": ("a config nested 200,000 deep",
+                                   rf"{UP} has a configuration nested too deeply to read\."),
+    "meta nested 200,000 deep": ("metadata nested 200,000 deep",
+                                 rf"{UP} has a metadata block nested too deeply to read\."),
+    "original format: pickled config nested 100,000 deep": ("a pickled config nested 100,000 deep",
+                                                            UNUSABLE + r"it nests deeper than 32 levels\."),
+    "config is the number 5 (metadata not text)": ('"config": 5', rf"{UP} has a damaged metadata block "
+                                                   r"\(safetensors metadata holds only text\)\."),
+    "config is a JSON list": ("a config that decodes to a list", UNUSABLE + r"it is a list, not a set of named "
+                              r"fields\."),
+    "config is a JSON string": ("a config that decodes to a string", UNUSABLE + r"it is text, not a set of named "
+                                r"fields\."),
+    "original format: model section is a list": ("an original config whose model is a list", UNUSABLE +
+                                                 r"its 'model' section is \[1, 2\], not a set of named fields\."),
+    "original format: image_size None": ("image_size None", UNUSABLE + r"data\.image_size must be a whole number "
+                                         r"or a \[height, width\] pair, not None\."),
+    "original format: image_size text": ("image_size a string", UNUSABLE + r"data\.image_size must be .*, not "
+                                         r"'128'\."),
+    "config depths=6": ("depths: 6", UNUSABLE + r"depths must be a list of whole numbers, one per level, not 6\."),
+    "original format: depths 6": ("depths: 6 in the original format", UNUSABLE + r"depths must be a list .*\."),
+    "forged decoder weight name (block 'x')": ("a block index that is not an integer", r"The decoder weights in "
+                                               r"the uploaded checkpoint name a block \(stages\.1\.blocks\.x\..*\) "
+                                               r"whose stage or block number is not a small whole number\."),
+    "config patch_h=0": ("a patch size of 0", UNUSABLE + r"patch_h is 0, outside the allowed range 1\.\.128\."),
+    "original format: patch size 0": ("a patch size of 0, original format", UNUSABLE + r"patch_h is 0, .*\."),
+    "all weights NaN": ("all-NaN weights", rf"{UP} holds encoder weights that are not finite numbers \(NaN or "
+                        r"infinity\) in [\d,]+ tensor\(s\), first \S+, so the model's outputs would be "
+                        r"meaningless\."),
+    "all weights +Inf": ("all-Inf weights", rf"{UP} holds encoder weights that are not finite numbers .*\."),
+    "one NaN weight": ("a single NaN", rf"{UP} holds decoder weights that are not finite numbers \(NaN or "
+                       r"infinity\) in 1 tensor\(s\), .*\."),
+    "config steps_per_beat=1000000000": ("steps_per_beat 10^9", UNUSABLE + r"steps_per_beat is 1,000,000,000, "
+                                         r"outside the allowed range 1\.\.48\."),
+    "200,000 tiny tensors (header over 8 MB)": ("hundreds of thousands of tiny tensors", rf"{UP} has a 16 MB "
+                                                r"header; the limit is 8 MB\."),
+    "25,000 tiny tensors": ("25,000 tiny tensors", rf"{UP} holds 25,000 tensors; the limit is 20,000\."),
+    "zip: 25,000 members": ("a .pt of 25,000 members", rf"{UP} holds 25,001 files in its archive; the limit is "
+                            r"20,016\."),
+    "zip: end record claims 400,000 members": ("a zip claiming 400,000 members", rf"{UP} holds 400,000 files .*\."),
+    "tensor entry: shape of 10^12 values": ("a header announcing 4 TB of weights", rf"{UP} holds [\d,]+ MB of "
+                                            r"weights; this server loads models of up to 128 MB .*\."),
+    "pickle payload system": ("a pickle that would run os.system", r"Refused to load the uploaded checkpoint: its "
+                              r"pickle asks to run code or build an object \('posix\.system'\) that a checkpoint "
+                              r"never needs, so nothing from it was run\."),
+    "legacy raw pickle": ("a raw (pre-1.6) pickle", rf"{UP} is a PyTorch checkpoint in the legacy format .*\."),
+    "meta threshold is text": ("a threshold that is text", rf"{UP} has damaged metadata: its threshold must be a "
+                               r"number from 0 to 1, not 'abc'\."),
+    "an extra 1 MB tensor": ("weights the config does not have", r"The encoder weights in the uploaded checkpoint do "
+                             r"not fit the architecture of the encoder's configuration: 1 unexpected key\(s\), "
+                             r"e\.g\. extra\."),
+}
+CONTROLS = ["control: the shipped default", "control: a small original-format encoder",
+            "control: small original-format encoder and decoder"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint_results(tmp_path_factory):
+    from midi_rae.fuzz import hostile_checkpoints
+
+    wanted = set(CHECKPOINT_CASES) | set(CONTROLS)
+    cases = {h.name: (h.data, h.decoder) for h in hostile_checkpoints(small=True) if h.name in wanted}
+    assert set(cases) == wanted, wanted - set(cases)
+    return _run("checkpoints", cases, tmp_path_factory.mktemp("hostile_checkpoints"))
+
+
+@pytest.mark.parametrize("name", list(CHECKPOINT_CASES), ids=[v[0] for v in CHECKPOINT_CASES.values()])
+def test_hostile_checkpoint_is_refused_fast_in_one_sentence(checkpoint_results, name):
+    check(checkpoint_results, name, "CheckpointError", CHECKPOINT_CASES[name][1])
+
+
+@pytest.mark.parametrize("name", CONTROLS)
+def test_honest_checkpoints_still_load(checkpoint_results, name):
+    r = checkpoint_results[name]
+    assert r["outcome"] == "ok", r["message"]
+    assert r["seconds"] < MAX_SECONDS and r["peak_mb"] < MAX_MB
+
+
+# ---------------------------------------------------------------- MIDI
+
+
+def _vl(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def _smf(tracks: list[bytes], division: int = 480) -> bytes:
+    out = b"MThd" + struct.pack(">LHHH", 6, 1, len(tracks), division)
+    return out + b"".join(b"MTrk" + struct.pack(">L", len(t)) + t for t in tracks)
+
+
+def _notes(n: int, dt: int = 10) -> bytes:
+    body = bytearray()
+    for i in range(n):
+        p = 40 + i % 40
+        body += (bytes([0, 0x90, p, 90]) if i == 0 else bytes([0, p, 90])) + _vl(dt) + bytes([p, 0])
+    return bytes(body) + b"\x00\xff\x2f\x00"
+
+
+def _with_notes(prefix: bytes) -> bytes:
+    return prefix + b"\x00\x90\x3c\x40\x83\x60\x80\x3c\x40\x00\xff\x2f\x00"
+
+
+TOO_MANY = (r"The MIDI file holds more than 150,000 events \(notes, controller changes and the like; a note is "
+            r"two\), the most this reader takes\.")
+MIDI_CASES = {  # name -> (builder, expected sentence, or None for a file that must be read)
+    "300,000 notes": (lambda: _smf([_notes(300_000)]), TOO_MANY),
+    "1,000,000 notes (5.7 MB)": (lambda: _smf([_notes(1_000_000)]), TOO_MANY),
+    "one track repeated 500 times": (lambda: _smf([_notes(2_000)] * 500), TOO_MANY),
+    "100,000 tempo changes": (lambda: _smf([_with_notes(b"\x01\xff\x51\x03\x07\xa1\x20" * 100_000)]), TOO_MANY),
+    "a tempo of 59,999 us per quarter": (lambda: _smf([_with_notes(b"\x00\xff\x51\x03" + (59_999).to_bytes(3, "big"))]),
+                                         r"The MIDI file sets an absurd tempo of 1,000\.02 BPM \(59,999 microseconds "
+                                         r"per quarter note\); a tempo must lie between 10 and 1,000 BPM \(6,000,000 "
+                                         r"to 60,000 microseconds per quarter note\)\."),
+    "a huge delta time": (lambda: _smf([b"\x00\x90\x3c\x40" + _vl(0x0FFFFFFF) + b"\x80\x3c\x40\x00\xff\x2f\x00"]),
+                          r"The MIDI file is too long to read: its last event is at tick 268,435,455, past the "
+                          r"limit of 10,000,000\."),
+    "a varlen of 6 MB": (lambda: _smf([b"\x80" * (6 << 20) + b"\x00\x90\x3c\x40\x00\xff\x2f\x00"]),
+                         r"The MIDI file is damaged: one of its tracks contains invalid data\."),
+    "3,000 empty tracks": (lambda: _smf([b""] * 3_000), r"The MIDI file has 3,000 tracks; the limit is 2,000\."),
+    "a 900 KB text event, seven times": (lambda: _smf([_with_notes((b"\x00\xff\x01" + _vl(900_000) + b"x" * 900_000)
+                                                                   * 7)]), None),
+    "70,000 notes just under the limit": (lambda: _smf([_notes(70_000)]), None),
+    "a note held for 6,000 beats": (lambda: _smf([b"\x00\x90\x3c\x40" + _vl(6000 * 480) + b"\x80\x3c\x40\x00\xff\x2f"
+                                                                                        b"\x00"]),
+                                    r"The piece is too long: it spans about 6,000 beats, and the limit is 5,000 "
+                                    r"beats\."),
+}
+
+
+@pytest.fixture(scope="module")
+def midi_results(tmp_path_factory):
+    cases = {name: (build(), None) for name, (build, _) in MIDI_CASES.items()}
+    assert all(len(data) <= 8 * 2 ** 20 for data, _ in cases.values())
+    return _run("midi", cases, tmp_path_factory.mktemp("hostile_midi"))
+
+
+@pytest.mark.parametrize("name", list(MIDI_CASES))
+def test_hostile_midi_is_decided_fast_in_one_sentence(midi_results, name):
+    expected = MIDI_CASES[name][1]
+    if expected is None:
+        r = midi_results[name]
+        assert r["outcome"] == "ok", r["message"]
+        assert r["seconds"] < MAX_SECONDS and r["peak_mb"] < MAX_MB
+    else:
+        check(midi_results, name, "MidiError", expected)
+
+
+# ---------------------------------------------------------------- fuzzing
+
+
+@pytest.mark.slow
+def test_a_small_midi_fuzz_finds_no_crash_slow_input_or_memory_spike(capsys):
+    from midi_rae.fuzz import main
+
+    code = main(["--count", "300", "--seed", "11", "--json", "--quiet", "--slow", str(MAX_SECONDS)])
+    report = json.loads(capsys.readouterr().out)
+    assert report["inputs"] == 300 and not report["crashes"], report["crashes"][:3]
+    assert not report["slow"] and report["peak_mb_beyond_baseline"] < MAX_MB
+    assert code == 0
