@@ -362,7 +362,9 @@ def test_the_neighbours_table_shows_places_not_indices_and_a_row_click_goes_ther
 def test_a_pca_click_in_visible_masked_colouring_selects_the_clicked_patch(examples):
     at = run_app()
     at.selectbox(key="pca_color").select("Visible / masked (this window)").run()
-    at.session_state["pca2d"] = {"selection": {"points": [{"customdata": [0, 5, 3]}], "box": [], "lasso": []}}
+    # a row of a 2-D customdata array reaches the server as a dict
+    at.session_state["pca2d::0"] = {"selection": {"points": [{"customdata": {"0": 0, "1": 5, "2": 3}}], "box": [],
+                                                  "lasso": []}}
     at.run()
     assert not at.exception
     sel = at.session_state["selected"]
@@ -396,3 +398,16 @@ def test_a_hostile_checkpoint_gets_one_sentence_and_the_page_stays_on_the_last_m
     assert "Still using mine.safetensors." in texts(at.sidebar.caption)
     assert any("model: mine.safetensors" in c for c in texts(at.caption))
     assert n_charts(at) == VIEWS + 1
+
+
+def test_the_same_patch_can_be_clicked_again_after_clearing_the_selection(examples):
+    at = run_app()
+    click = {"selection": {"points": [{"customdata": 27}], "box": [], "lasso": []}}
+    at.session_state["window_chart::0"] = click
+    at.run()
+    assert at.session_state["selected"].patch == 27
+    at.button(key="clear_sel").click().run()
+    assert "selected" not in at.session_state
+    at.session_state["window_chart::1"] = click  # the renewed chart, clicked on the same dot
+    at.run()
+    assert not at.exception and at.session_state["selected"].patch == 27

@@ -44,6 +44,8 @@ def _custom(point: dict) -> list:
     cd = point.get("customdata")
     if cd is None:
         return []
+    if isinstance(cd, dict):  # a row of a 2-D customdata array arrives as {"0": w, "1": n, "2": level}
+        return [cd[k] for k in sorted(cd, key=int)]
     return list(cd) if isinstance(cd, (list, tuple)) else [cd]
 
 

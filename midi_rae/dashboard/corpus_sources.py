@@ -160,7 +160,7 @@ def build(sources: list[Path], out: Path, bundle, progress: Callable[[int, int, 
     from midi_rae.index import build_index
 
     threads.configure()
-    return build_index(sources, out, checkpoint=ckpt, bundle=bundle, jobs=1, compile=False, progress=progress,
+    return build_index(sources, out, checkpoint=ckpt, bundle=bundle, jobs=0, compile=False, progress=progress,
                        log=lambda s: None)
 
 

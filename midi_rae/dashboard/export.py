@@ -37,10 +37,10 @@ def page_html(title: str) -> str:
              f"<p>Exported from midi-rae explorer, {datetime.now():%Y-%m-%d %H:%M}.</p>"]
     figs = session.run_figures()
     rank = {k: i for i, k in enumerate(PAGE_ORDER)}
-    figs = sorted(figs, key=lambda kf: rank.get(kf[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
+    figs = sorted(figs, key=lambda kf: rank.get(str(kf[0]).split("::")[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
     for i, (key, fig) in enumerate(figs):
         fig = fig() if callable(fig) else fig
-        heading = fig.layout.title.text or str(key).replace("_", " ")
+        heading = fig.layout.title.text or str(key).split("::")[0].replace("_", " ")
         parts.append(f"<h3>{html.escape(heading)}</h3>")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
     parts.append("</body></html>")

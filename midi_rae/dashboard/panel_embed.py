@@ -14,7 +14,7 @@ from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import spectrum
 
-from . import export, tables
+from . import export, session, tables
 from .session import K
 
 MAX_POINTS = 2500  # a 3-D WebGL scatter of more points takes seconds to draw without a GPU
@@ -239,7 +239,7 @@ def render(song, res, sel=None, neighbours=None) -> None:
     three_d = b.toggle("3-D view", key=K.PCA_3D, help="PC1–3 in a rotatable scene (slower to draw).")
     f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, three_d, song,
                               res)
-    export.chart(a, f2, width="stretch", key=K.PCA_CHART, on_select="rerun", selection_mode="points")
+    export.chart(a, f2, width="stretch", key=session.chart_key(K.PCA_CHART), on_select="rerun", selection_mode="points")
     if f3 is not None:
         export.chart(b, f3, width="stretch", key="pca3d")
     elif three_d:

@@ -6,7 +6,7 @@ import streamlit as st
 from midi_rae.figures import roll_overview, window_roll
 from midi_rae.pianoroll import window_at
 
-from . import export
+from . import export, session
 from .session import K
 
 
@@ -36,11 +36,11 @@ def _window_fig(roll_key: tuple, start: int, width: int, rects: tuple, click_gri
 
 def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: list) -> None:
     """The whole piece with the window marked, into `slot` (an st.empty, so it can be redrawn with marks)."""
-    export.chart(slot, _overview_fig(roll_key, start, width, tuple(marks), roll), key=K.OVERVIEW_CHART,
+    export.chart(slot, _overview_fig(roll_key, start, width, tuple(marks), roll), key=session.chart_key(K.OVERVIEW_CHART),
                  on_select="rerun", selection_mode=("points", "box"), width="stretch")
 
 
 def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: list, click_grid: tuple) -> None:
     """The current window on a bar:beat grid, into `slot` (figure cached: a mask change does not redraw it)."""
     export.chart(slot, _window_fig(roll_key, start, width, tuple(rects), click_grid, roll),
-                 width="stretch", key=K.WINDOW_CHART, on_select="rerun", selection_mode="points")
+                 width="stretch", key=session.chart_key(K.WINDOW_CHART), on_select="rerun", selection_mode="points")

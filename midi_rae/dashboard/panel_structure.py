@@ -8,7 +8,7 @@ from midi_rae.analysis import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
 from midi_rae.structure import pooled_windows, self_similarity
 
-from . import export
+from . import export, session
 from .session import K
 
 
@@ -44,7 +44,7 @@ def render(song) -> None:
                              help="Each window's embedding at this level is averaged over its non-empty patches.")
     fsim, ftraj, sim = _structure_figs(song.key, level, song)
     a, b = st.columns([1, 1])
-    export.chart(a, fsim, width="stretch", key=K.SIM_CHART, on_select="rerun", selection_mode="box")
+    export.chart(a, fsim, width="stretch", key=session.chart_key(K.SIM_CHART), on_select="rerun", selection_mode="box")
     export.chart(b, ftraj, width="stretch", key="trajectory_chart")
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]

@@ -57,6 +57,10 @@ class K:
     OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
 
 
+# charts a click acts on once (see chart_key)
+CLICKABLE = {K.OVERVIEW_CHART, K.WINDOW_CHART, K.PCA_CHART, K.SIM_CHART}
+
+
 def spb_key(stored: Optional[int]) -> str:
     """The time-resolution slider's key: one per stored resolution, so a new checkpoint resets it."""
     return f"spb::{stored}"
@@ -109,23 +113,31 @@ def selection_level(default: int) -> int:
     return int(st.session_state.get(K.SELECT_LEVEL, default))
 
 
-def chart_selection(key: str) -> dict:
-    """What Streamlit reports as selected in chart `key` ({} when nothing is)."""
-    state = st.session_state.get(key)
+def chart_key(name: str) -> str:
+    """The widget key of clickable chart `name` now: a click, once acted on, gives the chart a new key, so it
+    comes back with nothing selected and the same point or bar can be clicked again."""
+    return f"{name}::{st.session_state.get(K.SEEN_PREFIX + name, 0)}"
+
+
+def chart_selection(name: str) -> dict:
+    """What Streamlit reports as selected in chart `name` ({} when nothing is)."""
+    state = st.session_state.get(chart_key(name)) if name in CLICKABLE else st.session_state.get(name)
     return (state.get("selection") or {}) if state is not None else {}
 
 
-def take_click(key: str, items: list) -> bool:
-    """True the first time a given click in chart `key` is seen (selections persist across reruns)."""
-    if not is_new_click(key, items):
+def take_click(name: str, items: list) -> bool:
+    """True when chart `name` reports a click; the chart is then renewed so the click is acted on once."""
+    if not items:
         return False
-    st.session_state[K.SEEN_PREFIX + key] = repr(items[:1])
+    if name in CLICKABLE:
+        st.session_state.pop(chart_key(name), None)
+        st.session_state[K.SEEN_PREFIX + name] = st.session_state.get(K.SEEN_PREFIX + name, 0) + 1
     return True
 
 
-def is_new_click(key: str, items: list) -> bool:
-    """Is this click in chart `key` not yet acted on?"""
-    return bool(items) and st.session_state.get(K.SEEN_PREFIX + key) != repr(items[:1])
+def is_new_click(name: str, items: list) -> bool:
+    """Does chart `name` report a click not yet acted on?"""
+    return bool(items)
 
 
 # ---------------------------------------------------------------- checkpoints and pieces
