@@ -411,3 +411,11 @@ def test_the_same_patch_can_be_clicked_again_after_clearing_the_selection(exampl
     at.session_state["window_chart::1"] = click  # the renewed chart, clicked on the same dot
     at.run()
     assert not at.exception and at.session_state["selected"].patch == 27
+
+
+def test_find_similar_tab_searches_the_shipped_corpus_for_the_current_window(examples):
+    at = run_app()
+    at.session_state["analysis_tab"] = "Find similar in the corpus"
+    at.run()
+    assert not at.exception
+    assert "Find similar in the corpus" in [h.value for h in at.subheader]

@@ -16,7 +16,7 @@ from .loaders import Song, analyse, encode_song, load_choice
 from .session import K
 
 ANALYSES = ["Spectrum of every level", "Song structure", "Shift and transpose probe", "Level ablation",
-            "Phrase probe"]
+            "Phrase probe", "Find similar in the corpus"]
 
 
 @dataclass
@@ -55,7 +55,7 @@ def song_for(model: Model, piece, roll, spb: int, semis: int) -> Song:
         return encode_song(piece.key, model.key, spb, semis, roll, model.bundle)
 
 
-def analyses(song, res, model: Model) -> None:
+def analyses(song, res, model: Model, sel=None) -> None:
     """The deeper analyses as tabs; only the open one is computed and drawn (each costs charts and seconds)."""
     st.subheader("Analyses")
     tabs = st.tabs(ANALYSES, key=K.ANALYSIS_TAB, on_change="rerun")
@@ -78,6 +78,11 @@ def analyses(song, res, model: Model) -> None:
             from . import panel_phrases
 
             panel_phrases.render(song, model)
+    with tabs[5]:
+        if tabs[5].open:  # the current window, or the selected patch at its level, against the corpus index
+            from .corpus_similar import render_find_similar
+
+            render_find_similar(song, res, sel, model)
 
 
 def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, semis: int, view, overview_slot,
@@ -117,7 +122,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             panel_recon.render(res, pitch_range)
         with listen_box:
             panel_listen.render(song, res, spb)
-        analyses(song, res, model)
+        analyses(song, res, model, sel)
         if choice_b is not None:
             model_b = loaded(choice_b, primary=False)
             song_b = song_for(model_b, piece, roll, spb, semis)

@@ -66,7 +66,6 @@ def _piece_roll(piece, spb: int, semis: int):
 
 def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
-    st.set_page_config(page_title="midi-rae explorer", page_icon="🎹", layout="wide")
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece = sidebar.piece_section()
     if piece is None:
