@@ -38,7 +38,7 @@ from .evaluation import validation_metrics
 from .swin import SwinMAEDecoder, SwinMaskedEmbeddingPredictor
 from .threads import configure as configure_threads
 from .train_config import TrainConfig, add_arguments, config_from_args  # noqa: F401 (torch-free, for the CLI)
-from .train_data import (WindowDataset, batch_loader, evaluation_windows, find_midi_files, read_pieces, shard,
+from .train_data import (Augment, WindowDataset, batch_loader, evaluation_windows, find_midi_files, read_pieces, shard,
                          split_pieces)
 
 Log = Callable[[str], None]
@@ -156,9 +156,14 @@ class Autoencoder(nn.Module):
         """Parameter names weight decay skips (timm reads this): the encoder's and decoder's own lists."""
         return {f"{prefix}.{n}" for prefix in ("encoder", "decoder") for n in getattr(self, prefix).no_weight_decay()}
 
-    def forward(self, x: torch.Tensor, mae_mask: torch.Tensor, pos_weight: float = 2.0):
-        """(encoder output, decoder logits, loss of the optional heads)."""
+    def forward(self, x: torch.Tensor, mae_mask: torch.Tensor, pos_weight: float = 2.0,
+                level_keep: Optional[torch.Tensor] = None):
+        """(encoder output, decoder logits, loss of the optional heads).
+
+        level_keep (B, levels), if given, scales each window's level embeddings before the decoder reads them
+        (0 = that level reaches the decoder as zeros; see `skip_drop_keep`); the heads see the encoder's output."""
         out = self.encoder(x, mae_mask=mae_mask)
+        dec_in = out if level_keep is None else scale_levels(out, level_keep)
         extra = x.new_zeros(())
         if self.mae_decoder is not None:
             ph, pw = self.encoder.patch_h, self.encoder.patch_w
@@ -173,7 +178,36 @@ class Autoencoder(nn.Module):
                          zip(preds, masks, target.patches.levels) if (~m).any()]
             if per_level:
                 extra = extra + sum(per_level) / len(preds)
-        return out, self.decoder(out), extra
+        return out, self.decoder(dec_in), extra
+
+
+def scale_levels(out, keep: torch.Tensor):
+    """A copy of EncoderOutput `out` whose level k embeddings of window b are multiplied by keep[b, k]."""
+    from .core import EncoderOutput, HierarchicalPatchState
+
+    levels = [dataclasses.replace(lv, emb=lv.emb * keep[:, k, None, None].to(lv.emb.dtype))
+              for k, lv in enumerate(out.patches.levels)]
+    return EncoderOutput(HierarchicalPatchState(levels), out.full_pos, out.full_non_empty, out.mae_mask)
+
+
+def skip_drop_keep(batch: int, levels: int, cfg: TrainConfig, gen: torch.Generator) -> Optional[torch.Tensor]:
+    """(batch, levels) float of 1s and 0s, or None when --skip-drop is off: a share cfg.skip_drop of the windows
+    lose their finest k levels (k drawn from 1..min(skip_drop_levels, levels - 1); level 0 is always kept), so
+    the decoder has to reconstruct those windows from their coarse levels alone."""
+    if cfg.skip_drop <= 0:
+        return None
+    chosen = torch.rand(batch, generator=gen) < cfg.skip_drop
+    k = torch.randint(1, max(1, min(cfg.skip_drop_levels, levels - 1)) + 1, (batch,), generator=gen) * chosen
+    return (torch.arange(levels)[None, :] < (levels - k)[:, None]).float()
+
+
+def init_weights(path: str | Path, model: "Autoencoder", log: Optional[Log] = None) -> None:
+    """Load an encoder and decoder's weights from a checkpoint (--init): no optimizer state, no step."""
+    parts, _, meta = read_checkpoint(Path(path))
+    model.encoder.load_state_dict(parts["encoder"])
+    model.decoder.load_state_dict(parts["swin"])
+    if log:
+        log(f"initialised the weights from {path} (its step {int(meta.get('step', 0))}); optimizer and step afresh")
 
 
 def build_model(cfg: TrainConfig) -> Autoencoder:
@@ -355,8 +389,9 @@ def train_step(model: Autoencoder, wrapped: nn.Module, opt: torch.optim.Optimize
     enc = model.encoder
     mask = batch_masks(enc._compute_non_empty(x).cpu(), cfg, gen).to(x.device)
     hidden = ~patch_mask_to_pixels(mask, enc.grid_size, (enc.patch_h, enc.patch_w))
+    keep = skip_drop_keep(x.shape[0], len(enc.stages), cfg, gen)
     with autocast:
-        _, logits, extra = wrapped(x, mask, cfg.pos_weight)
+        _, logits, extra = wrapped(x, mask, cfg.pos_weight, None if keep is None else keep.to(x.device))
         loss = reconstruction_loss(logits.float(), x, hidden, cfg) + extra
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -385,6 +420,8 @@ def _train(cfg: TrainConfig, log: Log) -> dict:
     width = as_model_config(cfg.model_config()).window_steps
     data = prepare_data(cfg, rt, width)
     opt = make_optimizer(model, cfg)
+    if cfg.init and not cfg.resume:
+        init_weights(cfg.init, model, log if rt.is_main else None)
     state = resume(cfg.resume, model, opt, log if rt.is_main else None) if cfg.resume else TrainState()
     out = Path(cfg.out)
     ckpt = Checkpointer(out, model, opt, cfg.model_config(), run_meta(cfg, rt, data))
@@ -395,7 +432,8 @@ def _train(cfg: TrainConfig, log: Log) -> dict:
             find_unused_parameters=True)  # the 1x1 stage's attention blocks are never run
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if rt.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.autocast("cpu", enabled=False))
-    dataset = WindowDataset(data.train_rolls, cfg.batch_size, width, cfg.max_transpose, cfg.seed, rt.rank, state.step)
+    dataset = WindowDataset(data.train_rolls, cfg.batch_size, width, cfg.max_transpose, cfg.seed, rt.rank, state.step,
+                            Augment.from_config(cfg))
     batches = iter(batch_loader(dataset, cfg.workers, pin_memory=rt.device.type == "cuda"))
     mask_gen = torch.Generator().manual_seed(derived_seed(cfg.seed, rt.rank, state.step))
     if rt.is_main:

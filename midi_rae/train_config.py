@@ -56,6 +56,18 @@ class TrainConfig:
 
     threads: int = 0                  # torch CPU threads (0 = torch's default)
     files_from: str = ""              # a text file of paths relative to --midi-dir: train on exactly these
+    init: str = ""                    # start from this checkpoint's weights (a fresh optimizer, step 0)
+
+    # augmentations (midi_rae.augment), each the share of training windows it changes; all off by default
+    time_compress: float = 0.0        # a 2x-long crop rendered at half the time resolution
+    superpose: float = 0.0            # OR-ed with a window of another piece
+    superpose_transpose: int = 12     # that window's own random transposition, up to this either way
+    octave_double: float = 0.0        # doubled an octave up or down
+    articulate: float = 0.0           # long notes split into repeated short ones, or shortened
+
+    # using the hierarchy
+    skip_drop: float = 0.0            # share of windows whose finest levels reach the decoder as zeros
+    skip_drop_levels: int = 3         # such a window loses its finest k levels, k drawn from 1..this
 
     def model_config(self) -> dict:
         """The architecture config that goes into the checkpoint."""
@@ -99,6 +111,17 @@ FIELD_HELP = {
     "device": "cpu, cuda or cuda:N (default: cuda when available)",
     "threads": "torch CPU threads (0 = torch's default)",
     "files_from": "a text file of paths relative to --midi-dir: train on exactly these",
+    "init": "start from this checkpoint's weights, with a fresh optimizer and schedule at step 0 "
+            "(ignored with --resume, which restores the run's own weights)",
+    "time_compress": "share of training windows cut twice as long and rendered at half the time resolution "
+                     "(shorter notes)",
+    "superpose": "share of training windows OR-ed with a window of another piece (denser, multi-voice textures)",
+    "superpose_transpose": "the superposed window's own random transposition, up to this many semitones either way",
+    "octave_double": "share of training windows doubled an octave up or down (wider range)",
+    "articulate": "share of training windows whose notes are split into repeated short notes or shortened",
+    "skip_drop": "share of training windows whose finest levels reach the decoder as zeros, so it must "
+                 "reconstruct from the coarse levels",
+    "skip_drop_levels": "a window chosen by --skip-drop loses its finest k levels, k drawn from 1 to this",
 }
 
 
@@ -138,12 +161,19 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         problems.append("--steps-per-beat must lie in 1..48")
     if not 0 < cfg.val_fraction < 1:
         problems.append("--val-fraction must lie in (0, 1)")
+    for name in ("time_compress", "superpose", "octave_double", "articulate", "skip_drop"):
+        if not 0 <= getattr(cfg, name) <= 1:
+            problems.append(f"--{name.replace('_', '-')} must lie in [0, 1]")
+    if cfg.skip_drop_levels < 1:
+        problems.append("--skip-drop-levels must be at least 1")
     if problems:
         raise ConfigError("; ".join(problems) + ".")
     if cfg.files_from and not Path(cfg.files_from).is_file():
         problems.append(f"--files-from {cfg.files_from} does not exist")
     if cfg.resume and not Path(cfg.resume).exists():
         problems.append(f"--resume {cfg.resume} does not exist")
+    if cfg.init and not Path(cfg.init).is_file():
+        problems.append(f"--init {cfg.init} does not exist")
     if problems:
         raise ConfigError("; ".join(problems) + ".", usage=False)
     return cfg

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from . import augment
 from .pianoroll import MidiError, midi_to_roll
 
 MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI")
@@ -136,42 +138,90 @@ def transpose_rows(x: np.ndarray, rng: np.random.Generator, max_transpose: int) 
     return np.take_along_axis(x, np.clip(src, 0, PITCHES - 1)[:, :, None], axis=1) * inside[:, :, None]
 
 
+@dataclasses.dataclass(frozen=True)
+class Augment:
+    """The batch augmentations of `midi_rae.augment`, each the share of windows it changes (0 = off)."""
+
+    time_compress: float = 0.0     # rendered at half the time resolution (a 2W crop, `augment.compress_time`)
+    superpose: float = 0.0         # OR-ed with a window of another piece (`augment.superpose`)
+    superpose_transpose: int = 12  # the partner window's own random transposition, up to this either way
+    octave_double: float = 0.0     # doubled an octave up or down (`augment.octave_double`)
+    articulate: float = 0.0        # re-articulated or shortened (`augment.articulate`)
+
+    @classmethod
+    def from_config(cls, cfg) -> "Augment":
+        """The augmentations a TrainConfig turns on."""
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
+
+
 class WindowDataset(IterableDataset):
-    """Endless batches (batch_size, 1, 128, width) float32 of random non-empty crops, randomly transposed.
+    """Endless batches (batch_size, 1, 128, width) float32 of random non-empty crops, randomly transposed and
+    (optionally) augmented.
 
     All pieces sit in one bit-packed array; the start positions whose window holds a note are listed once, so a
     batch is one draw of `batch_size` of them (pieces weighted by length, as uniform crops are) and one gather.
     Each DataLoader worker draws from its own generator, seeded by (seed, rank, worker, start_step).
+
+    Augmentations (`Augment`), in this order, each on its own random share of the windows: time compression
+    (the crop is 2 x width steps of the piece, halved), transposition (always, as before), superposition with
+    another piece's window (drawn, compressed and transposed the same way, by up to superpose_transpose),
+    octave doubling, re-articulation. With all of them off the random draws are exactly those of a plain batch.
     """
 
     def __init__(self, rolls: Sequence[np.ndarray], batch_size: int, width: int = 128, max_transpose: int = 6,
-                 seed: int = 0, rank: int = 0, start_step: int = 0):
+                 seed: int = 0, rank: int = 0, start_step: int = 0, aug: Optional[Augment] = None):
         super().__init__()
         if not rolls:
             raise ValueError("WindowDataset needs at least one piece.")
         self.batch_size, self.width, self.max_transpose = int(batch_size), int(width), int(max_transpose)
         self.seed, self.rank, self.start_step = int(seed), int(rank), int(start_step)
+        self.aug = aug or Augment()
         spans = [max(r.shape[1], width) for r in rolls]        # short pieces are padded to one window
         offsets = np.concatenate([[0], np.cumsum(spans)])
         self.packed = np.zeros((PITCHES // 8, int(offsets[-1])), dtype=np.uint8)
         for r, off in zip(rolls, offsets):
             self.packed[:, off:off + r.shape[1]] = r[:PITCHES // 8]
         notes_before = np.concatenate([[0], np.cumsum(self.packed.any(axis=0))])
-        starts = []
-        for r, off in zip(rolls, offsets):
+        starts, ends, piece = [], [], []
+        for i, (r, off) in enumerate(zip(rolls, offsets)):
             s = np.arange(off, off + max(r.shape[1] - width, 0) + 1)
-            starts.append(s[notes_before[s + width] > notes_before[s]])
+            s = s[notes_before[s + width] > notes_before[s]]
+            starts.append(s)
+            ends.append(np.full(len(s), off + r.shape[1]))
+            piece.append(np.full(len(s), i))
         self.starts = np.concatenate(starts)
+        self.ends = np.concatenate(ends)     # where each start's piece ends (a 2W crop stops there)
+        self.piece = np.concatenate(piece)   # which piece each start belongs to
         if not len(self.starts):
             raise ValueError("None of the training pieces has a note.")
+
+    def _crops(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(n windows (n, 128, W) uint8, their pieces): n random starts, a share time-compressed."""
+        k = rng.integers(0, len(self.starts), n)
+        s = self.starts[k]
+        if self.aug.time_compress <= 0:
+            packed = self.packed[:, s[:, None] + np.arange(self.width)]      # (16, n, W)
+            return np.unpackbits(packed, axis=0).transpose(1, 0, 2), self.piece[k]
+        cols = s[:, None] + np.arange(2 * self.width)
+        inside = cols < self.ends[k][:, None]                              # never read into the next piece
+        packed = self.packed[:, np.minimum(cols, self.packed.shape[1] - 1)] * inside[None]
+        x2 = np.unpackbits(packed, axis=0).transpose(1, 0, 2)              # (n, 128, 2W)
+        chosen = rng.random(n) < self.aug.time_compress
+        x = np.where(chosen[:, None, None], augment.compress_time(x2), x2[:, :, :self.width])
+        return x, self.piece[k]
 
     def draw(self, rng: np.random.Generator, n: Optional[int] = None) -> torch.Tensor:
         """One batch of n (default batch_size) windows, drawn at once."""
         n = self.batch_size if n is None else n
-        s = self.starts[rng.integers(0, len(self.starts), n)]
-        packed = self.packed[:, s[:, None] + np.arange(self.width)]      # (16, n, W)
-        x = np.unpackbits(packed, axis=0).transpose(1, 0, 2)             # (n, 128, W)
+        a = self.aug
+        x, piece = self._crops(rng, n)
         x = transpose_rows(x, rng, self.max_transpose)
+        if a.superpose > 0:
+            y, other = self._crops(rng, n)
+            y = transpose_rows(y, rng, max(a.superpose_transpose, self.max_transpose))
+            x = augment.superpose(x, y, (rng.random(n) < a.superpose) & (other != piece))
+        x = augment.octave_double(x, rng, a.octave_double)
+        x = augment.articulate(x, rng, a.articulate)
         return torch.from_numpy(np.ascontiguousarray(x[:, None], dtype=np.float32))
 
     def generator(self, worker: int) -> np.random.Generator:

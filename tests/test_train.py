@@ -19,7 +19,7 @@ from midi_rae.checkpoint import load_model
 from midi_rae.evaluation import VALIDATION_THRESHOLDS, summarize
 from midi_rae.inference import score_windows
 from midi_rae.train import (TrainConfig, batch_masks, build_model, lr_at, make_optimizer,
-                            reconstruction_loss, run_progress, train)
+                            reconstruction_loss, run_progress, scale_levels, skip_drop_keep, train)
 from midi_rae.train_data import (WindowDataset, batch_loader, evaluation_windows, find_midi_files, piece_hash, shard,
                                  split_pieces)
 
@@ -288,6 +288,63 @@ def test_optional_heads_train_and_the_mae_decoder_loads_beside_the_encoder(midi_
     with torch.no_grad():
         assert tuple(b.reconstruct(b.encoder(torch.zeros(1, 1, 128, 128))).shape) == (1, 1, 128, 128)
     assert "mep" in torch.load(out / "train_state.pt", weights_only=True)
+
+
+def test_skip_drop_zeroes_the_finest_levels_of_a_share_of_the_windows():
+    gen = torch.Generator().manual_seed(0)
+    assert skip_drop_keep(8, 6, TrainConfig(), gen) is None
+    keep = skip_drop_keep(4000, 6, TrainConfig(skip_drop=0.5, skip_drop_levels=3), gen)
+    dropped = keep.sum(dim=1) < 6
+    assert abs(dropped.float().mean().item() - 0.5) < 0.03
+    assert (keep[:, :3] == 1).all()                              # at most the finest 3 go
+    k = 6 - keep.sum(dim=1)                                      # each dropped window loses its finest k levels
+    assert set(k[dropped].long().tolist()) == {1, 2, 3}
+    assert all(keep[i, 6 - int(k[i]):].sum() == 0 for i in range(50))
+    keep = skip_drop_keep(500, 6, TrainConfig(skip_drop=1.0, skip_drop_levels=9), gen)
+    assert (keep[:, 0] == 1).all() and (keep.sum(dim=1) >= 1).all()   # level 0 always stays
+
+
+def test_scale_levels_gives_the_decoder_zeros_for_dropped_levels_without_touching_the_encoder_output():
+    model = build_model(TrainConfig())
+    with torch.no_grad():
+        out = model.encoder(torch.rand(2, 1, 128, 128).round())
+        keep = torch.tensor([[1.0] * 6, [1.0] * 4 + [0.0] * 2])
+        cut = scale_levels(out, keep)
+        assert torch.equal(cut.patches.levels[5].emb[0], out.patches.levels[5].emb[0])
+        assert not cut.patches.levels[5].emb[1].any() and not cut.patches.levels[4].emb[1].any()
+        assert torch.equal(cut.patches.levels[3].emb, out.patches.levels[3].emb)
+        assert out.patches.levels[5].emb[1].any()
+        assert tuple(model.decoder(cut).shape) == (2, 1, 128, 128)
+
+
+def test_a_short_run_with_every_augmentation_trains(midi_dir, tmp_path):
+    out = tmp_path / "aug"
+    result = train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, workers=0, articulate=0.5,
+                                time_compress=0.5, superpose=0.5, octave_double=0.5, max_transpose=12),
+                   log=lambda *_: None)
+    assert len(result["losses"]) == 3 and all(math.isfinite(v) for v in result["losses"])
+    saved = load_model(out / "last.safetensors").meta["train_config"]
+    assert saved["articulate"] == 0.5 and saved["superpose"] == 0.5
+
+
+def test_a_short_run_with_skip_drop_trains(midi_dir, tmp_path):
+    out = tmp_path / "skip"
+    result = train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, workers=0, skip_drop=1.0,
+                                skip_drop_levels=4), log=lambda *_: None)
+    assert len(result["losses"]) == 3 and all(math.isfinite(v) for v in result["losses"])
+
+
+def test_init_loads_the_weights_but_not_the_step_or_optimizer(trained, midi_dir, tmp_path):
+    src, _, _ = trained
+    out = tmp_path / "init"
+    logs = []
+    result = train(short_config(midi_dir, out, max_steps=2, val_every=2, ckpt_every=2, workers=0, lr=1e-12,
+                                min_lr=1e-12, init=str(src / "last.safetensors")), log=logs.append)
+    assert len(result["losses"]) == 2 and any("initialised the weights" in m for m in logs)
+    a, b = load_model(src / "last.safetensors"), load_model(out / "last.safetensors")
+    assert b.meta["step"] == 2
+    for (n, p), q in zip(a.encoder.state_dict().items(), b.encoder.state_dict().values()):
+        assert torch.allclose(p.float(), q.float(), atol=1e-6), n   # a learning rate of 1e-12 moves nothing
 
 
 @pytest.mark.slow

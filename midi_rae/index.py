@@ -1,0 +1,1288 @@
+"""The corpus index: every window of every piece under some sources, encoded level by level, searchable.
+
+    midi-rae index SOURCE... --checkpoint P --out DIR     build or update (incremental by content hash)
+    midi-rae search DIR --query FILE.mid --bar B          the most similar passages (cosine)
+
+The store is LanceDB (an embedded, versioned columnar store on Arrow with vector search built in):
+- one folder (or an object-storage URI such as s3://bucket/index: LanceDB opens both the same way) holds
+  four kinds of table: `pieces` (one row per source file, failures included with their sentence),
+  `windows` (one row per window: place, note statistics, reconstruction F1, and every level's pooled
+  embedding as a vector column `emb_<level>`), `patches_<level>` (the non-empty patch embeddings of the
+  coarse levels, float16) and `meta` (the checkpoint and settings the index was built with);
+- every write is an atomic commit, so a run that is interrupted leaves the last commit intact, and the
+  next run skips the pieces already committed (their content hash is stored): resumable by construction;
+- search is exact (a flat scan) below ANN_MIN_ROWS vectors and uses an IVF index above it; the same call
+  serves both (`CorpusIndex.nearest`).
+
+Windows follow the one rule of `midi_rae.inference.piece_windows`; masked F1 is the piece page's own mask for
+that window (`inference.window_masks` at ratio 0.5, seed 0), so a number in the index is the number the piece
+page shows for that window. The parallel parse (processes) and batched, compiled encode live here; Ray is in
+`midi_rae.index_ray`.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import sys
+import time
+import warnings
+import zlib
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
+    import pyarrow as pa
+    import torch
+
+__all__ = ["CorpusIndex", "BuildReport", "Hit", "build_index", "discover", "parse_source", "search_passage",
+           "query_vectors", "pool_levels", "recall_at_k",
+           "INDEX_FORMAT", "ANN_MIN_ROWS", "PATCH_MAX", "MIDI_SUFFIXES"]
+
+INDEX_FORMAT = "midi-rae-index/1"
+MIDI_SUFFIXES = (".mid", ".midi")
+PNG_SUFFIXES = (".png",)
+ANN_MIN_ROWS = 100_000   # a vector column with more rows than this gets an IVF index; below it search is exact
+PATCH_MAX = 16           # by default the patch embeddings of levels of at most this many patches are stored
+F1_MASK_RATIO = 0.5      # masked F1 is measured at this ratio ...
+F1_SEED = 0              # ... under the mask the piece page draws for this seed
+BATCH = 32               # windows per encoder call (the compiled graph is built for this batch)
+FLUSH_WINDOWS = 8_000    # windows buffered before a commit
+TRANSPOSITIONS = tuple(range(-6, 6))  # the 12 intervals a transposition-invariant search tries
+
+
+# ---------------------------------------------------------------- sources
+
+
+def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = MIDI_SUFFIXES + PNG_SUFFIXES
+             ) -> tuple[list[Path], list[str]]:
+    """(files, sources that matched nothing): folders are searched recursively, globs expanded, files kept."""
+    files: dict[str, Path] = {}
+    missing = []
+    for src in sources:
+        s = str(src)
+        p = Path(s).expanduser()
+        found: list[Path] = []
+        if p.is_dir():
+            found = [f for f in p.rglob("*") if f.suffix.lower() in suffixes and f.is_file()]
+        elif p.is_file():
+            found = [p]
+        elif any(c in s for c in "*?["):
+            found = [Path(f) for f in glob.glob(s, recursive=True)
+                     if Path(f).is_file() and Path(f).suffix.lower() in suffixes]
+        if not found:
+            missing.append(s)
+        for f in found:
+            files.setdefault(str(f.resolve()), f.resolve())
+    return sorted(files.values()), missing
+
+
+def piece_id(path: str) -> int:
+    """A stable 60-bit id for a file's path (the key that ties its windows to its piece row)."""
+    return int(hashlib.sha1(path.encode()).hexdigest()[:15], 16)
+
+
+def content_hash(data: bytes) -> str:
+    """A file's content hash (what decides whether a re-run re-encodes it)."""
+    return hashlib.sha1(data).hexdigest()[:20]
+
+
+def parse_source(path: str | Path, data: Optional[bytes] = None, steps_per_beat: int = 4, flip_png: bool = False,
+                 name: Optional[str] = None):
+    """A PianoRoll from a MIDI file or a PNG piano-roll image (raises MidiError with one sentence)."""
+    from .pianoroll import midi_to_roll
+
+    p = Path(path)
+    data = p.read_bytes() if data is None else data
+    if p.suffix.lower() in PNG_SUFFIXES:
+        from .png_rolls import png_to_roll
+
+        return png_to_roll(data, flip=flip_png, steps_per_beat=steps_per_beat, name=name or p.stem)
+    return midi_to_roll(data, steps_per_beat=steps_per_beat, name=name or p.stem)
+
+
+def _parse_job(job: tuple) -> dict:
+    """Worker: read and parse one file; a failure becomes its one sentence (never an exception)."""
+    path, steps_per_beat, flip_png, data = job
+    p = Path(path)
+    out: dict[str, Any] = {"path": path}
+    try:
+        if data is None:
+            if p.stat().st_size > 8 * 2 ** 20:
+                raise ValueError(f"The file is {p.stat().st_size / 2 ** 20:.1f} MB; the limit is 8 MB.")
+            data = p.read_bytes()
+        out["hash"] = content_hash(data)
+        out["roll"] = parse_source(p, data, steps_per_beat, flip_png)
+    except ValueError as e:  # MidiError is a ValueError; so are the image's sentences
+        out["error"] = " ".join(str(e).split()) or "The file could not be read."
+    except OSError as e:
+        out["error"] = f"The file could not be read ({e.strerror or type(e).__name__})."
+    except Exception as e:  # noqa: BLE001 - one bad file must not stop the run
+        out["error"] = f"The file could not be read ({type(e).__name__})."
+    return out
+
+
+# ---------------------------------------------------------------- the store
+
+
+def _schemas(levels: int, dims: Sequence[int], patch_levels: Sequence[int]) -> dict[str, "pa.Schema"]:
+    import pyarrow as pa
+
+    pieces = pa.schema([
+        ("piece_id", pa.int64()), ("path", pa.string()), ("rel", pa.string()), ("collection", pa.string()),
+        ("name", pa.string()),
+        ("hash", pa.string()), ("kind", pa.string()), ("error", pa.string()),
+        ("duration_s", pa.float32()), ("tempo_bpm", pa.float32()), ("metre", pa.string()),
+        ("steps_per_beat", pa.int16()), ("steps_per_bar", pa.int16()), ("steps", pa.int32()),
+        ("bars", pa.float32()), ("notes", pa.int32()), ("windows", pa.int32()), ("hop", pa.int32()),
+        ("pitch_lo", pa.int16()), ("pitch_hi", pa.int16()), ("f1", pa.float32()), ("f1_masked", pa.float32()),
+        ("added", pa.float64())])
+    win = [("piece_id", pa.int64()), ("window", pa.int32()), ("start_step", pa.int32()), ("start_bar", pa.float32()),
+           ("notes", pa.int32()), ("density", pa.float32()), ("pitch_lo", pa.int16()), ("pitch_hi", pa.int16()),
+           ("position", pa.float32()), ("f1", pa.float32()), ("f1_masked", pa.float32()),
+           ("err_pitch", pa.list_(pa.uint8(), 128)), ("on_pitch", pa.list_(pa.uint8(), 128)),
+           ("err_step", pa.list_(pa.uint8(), 128)), ("on_step", pa.list_(pa.uint8(), 128)),
+           ("image", pa.binary())]  # the window itself for thumbnails: zlib of np.packbits of (128, width)
+    win += [(f"emb_{k}", pa.list_(pa.float32(), int(dims[k]))) for k in range(levels)]
+    out = {"pieces": pieces, "windows": pa.schema(win),
+           "meta": pa.schema([("key", pa.string()), ("value", pa.string())])}
+    for k in patch_levels:
+        out[f"patches_{k}"] = pa.schema([("piece_id", pa.int64()), ("window", pa.int32()), ("patch", pa.int16()),
+                                         ("vector", pa.list_(pa.float16(), int(dims[k])))])
+    return out
+
+
+def _fixed(a: np.ndarray, typ) -> "pa.Array":
+    import pyarrow as pa
+
+    a = np.ascontiguousarray(a)
+    return pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1), type=typ), a.shape[1])
+
+
+def unpack_window(data: bytes, width: int = 128) -> np.ndarray:
+    """A stored window image (bit-packed, zlib) back to a (128, width) uint8 {0, 1} array, row = pitch."""
+    return np.unpackbits(np.frombuffer(zlib.decompress(data), np.uint8))[:128 * width].reshape(128, width)
+
+
+def _in_list(column: str, ids: Iterable[int]) -> str:
+    return f"{column} IN ({', '.join(str(int(i)) for i in ids)})"
+
+
+def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+class CorpusIndex:
+    """An index folder (or object-storage URI) opened for reading and writing."""
+
+    def __init__(self, uri: str | Path):
+        os.environ.setdefault("LANCEDB_LOG", "error")  # not "No existing dataset ... will be created" per new table
+        import lancedb
+
+        self.uri = str(uri)
+        self.db = lancedb.connect(self.uri)
+        self._tables: dict[str, Any] = {}
+        self._meta: Optional[dict] = None
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def exists(cls, uri: str | Path) -> bool:
+        """Is there an index at uri (a local folder checked without importing lancedb)?"""
+        s = str(uri)
+        if "://" not in s:
+            return (Path(s) / "meta.lance").is_dir()
+        try:
+            return "meta" in cls(uri).table_names()
+        except Exception:  # noqa: BLE001
+            return False
+
+    def table_names(self) -> list[str]:
+        """Tables in the index."""
+        r = self.db.list_tables()
+        return list(getattr(r, "tables", r))
+
+    def table(self, name: str):
+        """A table, opened once."""
+        if name not in self._tables:
+            self._tables[name] = self.db.open_table(name)
+        return self._tables[name]
+
+    @property
+    def meta(self) -> dict:
+        """What the index was built with: format, checkpoint, config, levels, dims, patch levels, settings."""
+        if self._meta is None:
+            t = self.table("meta").search().limit(None).to_arrow().to_pylist()
+            self._meta = {r["key"]: json.loads(r["value"]) for r in t}
+        return self._meta
+
+    def create(self, meta: dict) -> None:
+        """Make the empty tables for a new index."""
+        import pyarrow as pa
+
+        schemas = _schemas(meta["levels"], meta["dims"], meta["patch_levels"])
+        for name, schema in schemas.items():
+            if name != "meta":
+                self._tables[name] = self.db.create_table(name, schema=schema, mode="overwrite")
+        rows = [{"key": k, "value": json.dumps(v)} for k, v in meta.items()]
+        self._tables["meta"] = self.db.create_table("meta", data=pa.Table.from_pylist(rows, schemas["meta"]),
+                                                    mode="overwrite")
+        self._meta = dict(meta)
+
+    def set_meta(self, **values: Any) -> None:
+        """Update some meta entries."""
+        t = self.table("meta")
+        for k, v in values.items():
+            t.delete(f"key = '{k}'")
+        import pyarrow as pa
+
+        t.add(pa.Table.from_pylist([{"key": k, "value": json.dumps(v)} for k, v in values.items()],
+                                   t.schema))
+        self._meta = None
+
+    @property
+    def levels(self) -> int:
+        """Levels of the model the index was built with."""
+        return int(self.meta["levels"])
+
+    @property
+    def patch_levels(self) -> list[int]:
+        """Levels whose patch embeddings are stored."""
+        return list(self.meta["patch_levels"])
+
+    # ------------------------------------------------------------ reading
+
+    def pieces(self, include_failed: bool = False):
+        """The pieces table as a pandas DataFrame (failed files only with include_failed)."""
+        df = self.table("pieces").search().limit(None).to_pandas()
+        return df if include_failed else df[df["error"].isna()].reset_index(drop=True)
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(path, sentence) of every file that could not be indexed."""
+        df = self.pieces(include_failed=True)
+        df = df[df["error"].notna()]
+        return list(zip(df["path"], df["error"]))
+
+    def windows(self, columns: Optional[Sequence[str]] = None, where: Optional[str] = None):
+        """Window rows (default: every column but the embeddings and error profiles) as a DataFrame."""
+        if columns is None:
+            columns = ["piece_id", "window", "start_step", "start_bar", "notes", "density", "pitch_lo", "pitch_hi",
+                       "position", "f1", "f1_masked"]
+        q = self.table("windows").search().select(list(columns))
+        if where:
+            q = q.where(where)
+        return q.limit(None).to_pandas()
+
+    def column(self, name: str, table: str = "windows", where: Optional[str] = None) -> np.ndarray:
+        """One column as numpy; a vector column as a 2-D array (rows in the table's scan order)."""
+        q = self.table(table).search().select([name])
+        if where:
+            q = q.where(where)
+        col = q.limit(None).to_arrow().column(name).combine_chunks()
+        import pyarrow as pa
+
+        if pa.types.is_fixed_size_list(col.type):
+            return col.values.to_numpy(zero_copy_only=False).reshape(len(col), col.type.list_size)
+        return col.to_numpy(zero_copy_only=False)
+
+    def resolve(self, path: str, rel: Optional[str] = None) -> Optional[Path]:
+        """A piece's file: its stored path, else its path relative to the index's parent folder (a shipped or
+        moved index), else None."""
+        if path and Path(path).is_file():
+            return Path(path)
+        if rel and "://" not in self.uri:
+            p = Path(self.uri).parent / rel
+            if p.is_file():
+                return p
+        return None
+
+    def count(self, table: str = "windows") -> int:
+        """Rows in a table."""
+        return int(self.table(table).count_rows())
+
+    # ------------------------------------------------------------ writing
+
+    def add(self, name: str, data: "pa.Table") -> None:
+        """Append rows (one atomic commit)."""
+        if data.num_rows:
+            self.table(name).add(data)
+
+    def remove(self, ids: Sequence[int]) -> None:
+        """Delete pieces and everything under them (windows first, the piece row last)."""
+        for chunk in _chunks(list(ids), 500):
+            cond = _in_list("piece_id", chunk)
+            for name in ["windows", *[f"patches_{k}" for k in self.patch_levels], "pieces"]:
+                self.table(name).delete(cond)
+
+    def drop_orphans(self) -> int:
+        """Delete windows and patches whose piece row never got committed (an interrupted run); their count."""
+        done = set(self.column("piece_id", "pieces").tolist())
+        n = 0
+        for name in ["windows", *[f"patches_{k}" for k in self.patch_levels]]:
+            have = set(np.unique(self.column("piece_id", name)).tolist())
+            orphans = sorted(have - done)
+            for chunk in _chunks(orphans, 500):
+                self.table(name).delete(_in_list("piece_id", chunk))
+            n += len(orphans)
+        return n
+
+    def vector_columns(self) -> list[tuple[str, str]]:
+        """(table, column) of every searchable vector column."""
+        return ([("windows", f"emb_{k}") for k in range(self.levels)]
+                + [(f"patches_{k}", "vector") for k in self.patch_levels])
+
+    def ann_ready(self, table: str, column: str) -> bool:
+        """Has this column an IVF index?"""
+        try:
+            return any(column in ix.columns for ix in self.table(table).list_indices())
+        except Exception:  # noqa: BLE001
+            return False
+
+    def build_ann(self, min_rows: int = ANN_MIN_ROWS, columns: Optional[Sequence[tuple[str, str]]] = None,
+                  log: Callable[[str], None] = lambda s: None) -> list[str]:
+        """An IVF index on every vector column with more than min_rows rows (replacing an older one)."""
+        built = []
+        for table, column in columns or self.vector_columns():
+            n = self.count(table)
+            if n <= min_rows:
+                continue
+            dim = self.table(table).schema.field(column).type.list_size
+            parts = int(max(16, min(4096, round(np.sqrt(n)))))
+            t0 = time.time()
+            from lancedb.index import IvfFlat
+
+            self.table(table).create_index(column, replace=True,
+                                           config=IvfFlat(distance_type="cosine", num_partitions=parts))
+            built.append(f"{table}.{column}")
+            log(f"IVF index on {table}.{column} ({n:,} vectors of {dim}, {parts} partitions): "
+                f"{time.time() - t0:.1f} s")
+        return built
+
+    def compact(self) -> None:
+        """Merge small fragments, bring indices up to date and drop old versions (the folder stays small)."""
+        import datetime
+
+        for name in self.table_names():
+            try:
+                with warnings.catch_warnings():  # "removes every version but the latest": meant, at the end of a run
+                    warnings.simplefilter("ignore")
+                    self.table(name).optimize(cleanup_older_than=datetime.timedelta(seconds=0),
+                                              delete_unverified=True)
+            except Exception:  # noqa: BLE001 - compaction is housekeeping; the data is already committed
+                pass
+
+    # ------------------------------------------------------------ searching
+
+    def nearest(self, vector: np.ndarray, level: int, k: int = 10, patch: bool = False, exact: Optional[bool] = None,
+                nprobes: int = 32, where: Optional[str] = None) -> list[dict]:
+        """The k rows nearest to `vector` by cosine at `level` (pooled windows, or patches with patch=True).
+
+        Exact (a flat scan) when the column has no IVF index or exact=True; else the index with `nprobes`
+        partitions and the candidates re-ranked on full vectors. Rows: piece_id, window, [patch], similarity.
+        """
+        table, column = (f"patches_{level}", "vector") if patch else ("windows", f"emb_{level}")
+        if patch and level not in self.patch_levels:
+            raise ValueError(f"Level {level}'s patch embeddings are not in this index (it stores levels "
+                             f"{', '.join(map(str, self.patch_levels)) or 'none'}); rebuild with --patch-levels.")
+        cols = ["piece_id", "window"] + (["patch"] if patch else [])
+        q = self.table(table).search(np.asarray(vector, np.float32), vector_column_name=column)
+        q = q.distance_type("cosine").select(cols).limit(k)
+        if where:
+            q = q.where(where, prefilter=True)
+        if exact is True or (exact is None and not self.ann_ready(table, column)):
+            q = q.bypass_vector_index()
+        else:
+            q = q.nprobes(nprobes).refine_factor(4)
+        rows = q.to_arrow().to_pylist()
+        for r in rows:
+            r["similarity"] = 1.0 - float(r.pop("_distance"))
+        return rows
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def pool_levels(levels) -> list["torch.Tensor"]:
+    """Each level's embedding averaged over its non-empty patches (over all patches for an empty window)."""
+    import torch
+
+    out = []
+    for lv in levels:
+        ne = lv.non_empty.to(lv.emb.dtype).unsqueeze(-1)
+        n = ne.sum(1)
+        out.append(torch.where(n > 0, (lv.emb * ne).sum(1) / n.clamp(min=1), lv.emb.mean(1)))
+    return out
+
+
+def _counts(pred, target, region=None):
+    """Per-window tp, fp, fn (B, 3) of boolean (B, 1, H, W) images, inside region when given."""
+    import torch
+
+    if region is not None:
+        pred, target = pred & region, target & region
+    tp = (pred & target).sum((1, 2, 3))
+    return torch.stack([tp, (pred & ~target).sum((1, 2, 3)), (~pred & target).sum((1, 2, 3))], 1)
+
+
+_LEVEL_TYPE: list = []
+
+
+def _static_level_type():
+    """A PatchState whose grid is a constant set on it (one class for the process: a compiled graph guards on it)."""
+    if not _LEVEL_TYPE:
+        from .core import PatchState
+
+        class StaticGridLevel(PatchState):
+            @property
+            def grid(self) -> tuple[int, int]:
+                return self._grid
+
+        _LEVEL_TYPE.append(StaticGridLevel)
+    return _LEVEL_TYPE[0]
+
+
+def _static_grids(out, grids: Sequence[tuple[int, int]]):
+    """The encoder's output with each level's grid given as constants: `PatchState.grid` reads it from a tensor
+    (`int(pos.max())`), which would cut a compiled graph at every decoder level."""
+    from .core import EncoderOutput, HierarchicalPatchState
+
+    level_type = _static_level_type()
+    levels = []
+    for lv, g in zip(out.patches.levels, grids):
+        s = level_type(lv.emb, lv.pos, lv.non_empty, lv.mae_mask)
+        s._grid = (int(g[0]), int(g[1]))
+        levels.append(s)
+    return EncoderOutput(HierarchicalPatchState(levels), out.full_pos, out.full_non_empty, out.mae_mask)
+
+
+class WindowEncoder:
+    """Batches of windows -> every per-window number the index stores, eager or compiled (torch.compile).
+
+    One function does the whole step (encode, pool, and with a decoder: reconstruct unmasked and under the
+    given masks, count errors) so that the compiler fuses all of it. The compiled graph is built for one batch
+    size (short batches are padded) and its artifacts are saved per checkpoint under the cache folder
+    (`MIDI_RAE_CACHE`, default ~/.cache/midi-rae), so a later run starts in seconds instead of minutes.
+    """
+
+    def __init__(self, bundle, patch_levels: Sequence[int], threshold: float, batch_size: int = BATCH,
+                 compile: bool = False, cache_key: str = ""):
+        import torch
+
+        from .analysis import patch_mask_to_pixels
+
+        self.bundle, self.batch = bundle, int(batch_size)
+        self.patch_levels = list(patch_levels)
+        self.threshold = float(threshold)
+        enc = bundle.encoder.eval()
+        if bundle.decoder is not None:
+            bundle.decoder.eval()
+        self.device = next(enc.parameters()).device
+        grid, patch = enc.grid_size, (enc.patch_h, enc.patch_w)
+        has_dec = bundle.decoder is not None
+        thr = self.threshold
+        plevels = self.patch_levels
+        grids = bundle.model_config.level_grids
+
+        def encode(x, mask):  # one graph for both passes: an all-visible mask leaves the embeddings as unmasked
+            return enc(x, mae_mask=mask)
+
+        def decode(out):
+            return bundle.reconstruct(_static_grids(out, grids))
+
+        self.encode, self.decode = encode, decode
+        self._eager = (encode, decode)
+
+        def step(x, mask, fns):
+            encode, decode = fns
+            out = encode(x, torch.ones_like(mask))
+            levels = out.patches.levels
+            res = {"pooled": pool_levels(levels), "patch": [levels[k].emb for k in plevels],
+                   "ne": [levels[k].non_empty for k in plevels]}
+            if has_dec:
+                target = x > 0.5
+                pred = torch.sigmoid(decode(out).float()) > thr
+                res["plain"] = _counts(pred, target)
+                pm = torch.sigmoid(decode(encode(x, mask)).float()) > thr
+                hidden = ~patch_mask_to_pixels(mask, grid, patch)
+                res["masked"] = _counts(pm, target, hidden)
+                err = (pm ^ target) & hidden
+                on = target & hidden
+                res["err_pitch"], res["err_step"] = err.sum(3)[:, 0], err.sum(2)[:, 0]
+                res["on_pitch"], res["on_step"] = on.sum(3)[:, 0], on.sum(2)[:, 0]
+            return res
+
+        self._step = step
+        self.fns = self._eager
+        self.compiled = False
+        self.compile_seconds = 0.0
+        if compile:
+            self._compile(cache_key)
+
+    def _compile(self, cache_key: str) -> None:
+        """Compile the encoder and the decoder (two graphs, weights frozen as constants) for this batch size."""
+        import torch
+
+        cache = _cache_dir() / "compiled"
+        art = cache / f"{cache_key}-b{self.batch}.bin" if cache_key else None
+        t0 = time.time()
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True  # weights become constants: the relative-position MLPs fold away
+        try:
+            if art is not None and art.is_file():
+                torch.compiler.load_cache_artifacts(art.read_bytes())
+            fns = (torch.compile(self.encode, dynamic=False), torch.compile(self.decode, dynamic=False))
+            x = torch.zeros(self.batch, 1, *self._shape(), device=self.device)
+            mask = torch.ones(self.batch, self._n_finest(), dtype=torch.bool, device=self.device)
+            with torch.inference_mode():
+                self._step(x, mask, fns)  # compile now
+            self.fns, self.compiled = fns, True
+            if art is not None:  # (re)write: a changed graph compiled anew replaces the old artifact
+                saved = torch.compiler.save_cache_artifacts()
+                if saved is not None:
+                    art.parent.mkdir(parents=True, exist_ok=True)
+                    art.write_bytes(saved[0])
+        except Exception as e:  # noqa: BLE001 - no compiler toolchain etc.: eager still works
+            print(f"note: torch.compile unavailable ({type(e).__name__}: {str(e)[:120]}); encoding eagerly.",
+                  file=sys.stderr)
+            self.fns, self.compiled = self._eager, False
+        self.compile_seconds = time.time() - t0
+
+    def _shape(self) -> tuple[int, int]:
+        enc = self.bundle.encoder
+        return enc.grid_size[0] * enc.patch_h, enc.grid_size[1] * enc.patch_w
+
+    def _n_finest(self) -> int:
+        g = self.bundle.encoder.grid_size
+        return g[0] * g[1]
+
+    def masks(self, x: "torch.Tensor") -> "torch.Tensor":
+        """Each window's own reproducible mask: the one the piece page draws for it at ratio 0.5, seed 0."""
+        import torch
+
+        from .inference import MaskSettings, window_masks
+
+        s = MaskSettings(F1_MASK_RATIO, float(self.bundle.config.get("empty_mask_ratio", 0.05)), F1_SEED)
+        return torch.cat([window_masks(self.bundle.encoder, x[i:i + 1], s) for i in range(len(x))])
+
+    def __call__(self, x: "torch.Tensor", use_compiled: bool = True) -> dict[str, Any]:
+        """Encode windows x (n, 1, H, W) float; returns numpy arrays (n first) per key."""
+        import torch
+
+        n = len(x)
+        mask = self.masks(x) if self.bundle.decoder is not None else torch.ones(n, self._n_finest(), dtype=torch.bool)
+        fns = self.fns if use_compiled else self._eager
+        if fns is not self._eager and n < self.batch:  # the compiled graphs have one batch size
+            pad = self.batch - n
+            x = torch.cat([x, x.new_zeros(pad, *x.shape[1:])])
+            mask = torch.cat([mask, mask.new_ones(pad, mask.shape[1])])
+        with torch.inference_mode():
+            r = self._step(x.to(self.device), mask.to(self.device), fns)
+        out: dict[str, Any] = {}
+        for key, v in r.items():
+            if isinstance(v, list):
+                out[key] = [t[:n].float().cpu().numpy() if t.is_floating_point() else t[:n].cpu().numpy() for t in v]
+            else:
+                out[key] = v[:n].cpu().numpy()
+        return out
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("MIDI_RAE_CACHE") or Path.home() / ".cache" / "midi-rae")
+
+
+def _f1(c: np.ndarray) -> np.ndarray:
+    """F1 per row of (n, 3) tp, fp, fn counts (nan where there is nothing to score)."""
+    c = c.astype(np.float64)
+    den = 2 * c[:, 0] + c[:, 1] + c[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, 2 * c[:, 0] / den, np.nan)
+
+
+# ---------------------------------------------------------------- building
+
+
+@dataclass
+class BuildReport:
+    """What an index run did."""
+
+    out: str
+    files: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    windows: int = 0
+    seconds: float = 0.0
+    encode_seconds: float = 0.0
+    compile_seconds: float = 0.0
+    compiled: bool = False
+    ann: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    def as_dict(self) -> dict:
+        """JSON-ready."""
+        d = dict(self.__dict__)
+        d["failed"] = [{"path": p, "error": e} for p, e in self.failed]
+        d["windows_per_s"] = round(self.windows / self.encode_seconds, 1) if self.encode_seconds else None
+        return d
+
+
+@dataclass
+class _Pending:
+    """A parsed piece whose windows are being encoded."""
+
+    row: dict
+    x: "torch.Tensor"
+    starts: np.ndarray
+    stats: dict
+    results: list = field(default_factory=list)
+    done: int = 0
+
+
+def checkpoint_key(bundle, checkpoint: Optional[str | bytes], decoder: Optional[str | bytes]) -> str:
+    """A short content hash of the checkpoint (and decoder) files: which model built an index."""
+    from .checkpoint_meta import DEFAULT_CHECKPOINT
+
+    h = hashlib.sha1()
+    for src in (checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT, decoder):
+        if src is None:
+            continue
+        h.update(src if isinstance(src, (bytes, bytearray)) else Path(src).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], spb: int) -> dict:
+    cfg = bundle.model_config
+    from .inference import settings_for
+
+    return {"format": INDEX_FORMAT, "checkpoint_key": ckpt_key, "checkpoint": label, "config": bundle.config,
+            "levels": cfg.num_levels, "dims": list(cfg.level_dims), "grids": [list(g) for g in cfg.level_grids],
+            "patch_levels": list(patch_levels), "steps_per_beat": spb, "window_steps": cfg.window_steps,
+            "has_decoder": bundle.decoder is not None, "threshold": settings_for(bundle).threshold,
+            "f1_mask_ratio": F1_MASK_RATIO, "f1_seed": F1_SEED, "created": time.time()}
+
+
+def default_patch_levels(cfg, patch_max: int = PATCH_MAX) -> list[int]:
+    """Levels (other than the 1x1 one, whose patch is its pooled embedding) of at most patch_max patches."""
+    return [k for k, (r, c) in enumerate(cfg.level_grids) if 1 < r * c <= patch_max]
+
+
+def _window_stats(x: "torch.Tensor", onsets: np.ndarray, starts: np.ndarray, width: int, steps_per_beat: int,
+                  steps: int) -> dict:
+    img = x[:, 0].numpy() > 0.5  # (W, 128, width)
+    rows_on = img.any(2)
+    lo = np.where(rows_on.any(1), rows_on.argmax(1), -1)
+    hi = np.where(rows_on.any(1), 127 - rows_on[:, ::-1].argmax(1), -1)
+    cum = np.concatenate([[0], np.cumsum(onsets.sum(0))])
+    ends = np.minimum(starts + width, len(cum) - 1)
+    notes = cum[ends] - cum[np.minimum(starts, len(cum) - 1)]
+    beats = width / steps_per_beat
+    return {"notes": notes.astype(np.int32), "density": (notes / beats).astype(np.float32),
+            "pitch_lo": lo.astype(np.int16), "pitch_hi": hi.astype(np.int16),
+            "position": (starts / max(steps, 1)).astype(np.float32),
+            "image": [zlib.compress(np.packbits(im).tobytes(), 6) for im in img]}
+
+
+def _relative(path: str, out: str) -> Optional[str]:
+    """path relative to the index folder's parent, when the index is a local folder."""
+    if "://" in str(out):
+        return None
+    try:
+        return os.path.relpath(path, Path(out).resolve().parent)
+    except ValueError:
+        return None
+
+
+def _piece_row(pid: int, path: str, collection: str, h: str, roll=None, error: Optional[str] = None,
+               out: str = "") -> dict:
+    row = {"piece_id": pid, "path": path, "rel": _relative(path, out), "collection": collection,
+           "name": Path(path).stem, "hash": h,
+           "kind": "png" if Path(path).suffix.lower() in PNG_SUFFIXES else "midi", "error": error,
+           "duration_s": None, "tempo_bpm": None, "metre": None, "steps_per_beat": None, "steps_per_bar": None,
+           "steps": None, "bars": None, "notes": None, "windows": 0, "hop": None, "pitch_lo": None, "pitch_hi": None,
+           "f1": None, "f1_masked": None, "added": time.time()}
+    if roll is not None:
+        lo, hi = roll.pitch_range()
+        row.update(name=roll.name, duration_s=roll.duration_s, tempo_bpm=roll.tempo_bpm,
+                   metre=f"{roll.time_signature[0]}/{roll.time_signature[1]}", steps_per_beat=roll.steps_per_beat,
+                   steps_per_bar=roll.steps_per_bar, steps=roll.steps, bars=roll.bars, notes=roll.n_notes,
+                   pitch_lo=lo, pitch_hi=hi)
+    return row
+
+
+def prepare_piece(parsed: dict, collection: str, width: int, out: str) -> _Pending:
+    """A parsed file (from _parse_job) cut into windows by the one rule, with its piece row and window stats."""
+    from .inference import piece_windows
+
+    roll = parsed["roll"]
+    x, starts, hop = piece_windows(roll, width)
+    row = _piece_row(piece_id(parsed["path"]), parsed["path"], collection, parsed["hash"], roll, out=out)
+    row["hop"] = int(hop)
+    return _Pending(row, x, starts, _window_stats(x, roll.onsets, starts, width, roll.steps_per_beat, roll.steps))
+
+
+def failed_row(parsed: dict, collection: str, out: str) -> dict:
+    """The piece row of a file that could not be read (it keeps its sentence, and is skipped while unchanged)."""
+    path = parsed["path"]
+    return _piece_row(piece_id(path), path, collection, parsed.get("hash", ""), error=parsed["error"], out=out)
+
+
+class _Writer:
+    """Buffers finished pieces and commits them: windows and patches first, the piece rows last."""
+
+    def __init__(self, index: CorpusIndex, levels: int, patch_levels: Sequence[int], has_decoder: bool):
+        self.index, self.levels, self.patch_levels, self.has_decoder = index, levels, list(patch_levels), has_decoder
+        self.pieces: list[dict] = []
+        self.win: list[dict] = []
+        self.n_windows = 0
+
+    def piece(self, row: dict, p: Optional[_Pending] = None) -> None:
+        if p is not None:
+            r = {k: np.concatenate([res[k] for res in p.results]) if not isinstance(p.results[0][k], list)
+                 else [np.concatenate([res[k][i] for res in p.results]) for i in range(len(p.results[0][k]))]
+                 for k in p.results[0]}
+            n = len(p.starts)
+            spbar = max(int(row["steps_per_bar"]), 1)
+            w = {"piece_id": np.full(n, row["piece_id"], np.int64), "window": np.arange(n, dtype=np.int32),
+                 "start_step": p.starts.astype(np.int32),
+                 "start_bar": (p.starts / spbar + 1).astype(np.float32), **p.stats, "r": r}
+            if self.has_decoder:
+                f1, f1m = _f1(r["plain"]), _f1(r["masked"])
+                w["f1"], w["f1_masked"] = f1.astype(np.float32), f1m.astype(np.float32)
+                row["f1"] = float(np.nanmean(f1)) if np.isfinite(f1).any() else None
+                row["f1_masked"] = float(np.nanmean(f1m)) if np.isfinite(f1m).any() else None
+            row["windows"] = n
+            self.win.append(w)
+            self.n_windows += n
+        self.pieces.append(row)
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        idx = self.index
+        if self.win:
+            schema = idx.table("windows").schema
+            cat = lambda k: np.concatenate([w[k] for w in self.win])  # noqa: E731
+            n = sum(len(w["window"]) for w in self.win)
+            cols: dict[str, Any] = {k: cat(k) for k in ("piece_id", "window", "start_step", "start_bar", "notes",
+                                                           "density", "pitch_lo", "pitch_hi", "position")}
+            nan = np.full(n, np.nan, np.float32)
+            cols["f1"] = cat("f1") if self.has_decoder else nan
+            cols["f1_masked"] = cat("f1_masked") if self.has_decoder else nan
+            arrays = [pa.array(cols[f.name], type=f.type) for f in schema if f.name in cols]
+            names = [f.name for f in schema if f.name in cols]
+            for key in ("err_pitch", "on_pitch", "err_step", "on_step"):
+                names.append(key)
+                if self.has_decoder:
+                    v = np.concatenate([w["r"][key] for w in self.win]).clip(0, 255).astype(np.uint8)
+                    arrays.append(_fixed(v, pa.uint8()))
+                else:
+                    arrays.append(pa.nulls(n, schema.field(key).type))
+            names.append("image")
+            arrays.append(pa.array([bytes(b) for w in self.win for b in w["image"]], pa.binary()))
+            for k in range(self.levels):
+                names.append(f"emb_{k}")
+                arrays.append(_fixed(np.concatenate([w["r"]["pooled"][k] for w in self.win]).astype(np.float32),
+                                     pa.float32()))
+            idx.add("windows", pa.Table.from_arrays(arrays, names=names).select(schema.names).cast(schema))
+            for i, k in enumerate(self.patch_levels):
+                emb = np.concatenate([w["r"]["patch"][i] for w in self.win])   # (n, N, D)
+                ne = np.concatenate([w["r"]["ne"][i] for w in self.win])       # (n, N)
+                wi, pi = np.nonzero(ne)
+                pid = cols["piece_id"][wi]
+                t = pa.table({"piece_id": pa.array(pid, pa.int64()),
+                              "window": pa.array(cols["window"][wi], pa.int32()),
+                              "patch": pa.array(pi.astype(np.int16), pa.int16()),
+                              "vector": _fixed(emb[wi, pi].astype(np.float16), pa.float16())})
+                idx.add(f"patches_{k}", t)
+        if self.pieces:
+            schema = idx.table("pieces").schema
+            idx.add("pieces", pa.Table.from_pylist(self.pieces, schema))
+        self.pieces, self.win, self.n_windows = [], [], 0
+
+
+def _parsed(jobs: list[tuple], workers: int) -> Iterator[dict]:
+    """Parse files in `workers` processes (at most a few files ahead of the encoder, which runs meanwhile in this
+    process), yielding each as it finishes; workers=0 parses here, in turn with the encoding."""
+    if workers <= 0 or len(jobs) <= 1:
+        for j in jobs:
+            yield _parse_job(j)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+        it = iter(jobs)
+        running = set()
+        for j in it:
+            running.add(ex.submit(_parse_job, j))
+            if len(running) >= workers * 4:
+                break
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                nxt = next(it, None)
+                if nxt is not None:
+                    running.add(ex.submit(_parse_job, nxt))
+                yield f.result()
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc="index", unit="piece", file=sys.stderr, dynamic_ncols=True)
+
+
+@dataclass
+class Plan:
+    """What an update will do: files to encode, piece ids to remove, and how many are unchanged."""
+
+    todo: list[tuple[Path, str]]      # (path, collection)
+    remove: list[int]
+    unchanged: int
+    updated: int
+
+
+def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[str, bytes]] = None) -> Plan:
+    """Compare the files' content hashes with the index: unchanged files are skipped, changed ones replaced,
+    new ones added, and pieces whose files are gone removed."""
+    have = index.table("pieces").search().select(["piece_id", "path", "hash"]).limit(None).to_arrow().to_pylist()
+    by_path = {r["path"]: r for r in have}
+    todo, remove, unchanged, updated = [], [], 0, 0
+    seen = set()
+    for f in files:
+        key = str(f)
+        seen.add(key)
+        raw = data[key] if data and key in data else f.read_bytes()
+        old = by_path.get(key)
+        if old is not None and old["hash"] == content_hash(raw):
+            unchanged += 1
+            continue
+        if old is not None:
+            remove.append(old["piece_id"])
+            updated += 1
+        todo.append((f, f.parent.name))
+    remove += [r["piece_id"] for p, r in by_path.items() if p not in seen]
+    return Plan(todo, remove, unchanged, updated)
+
+
+def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
+                    rebuild: bool, files: Sequence[Path], data: Optional[dict[str, bytes]] = None,
+                    log: Callable[[str], None] = print) -> tuple[CorpusIndex, Plan]:
+    """Open (or create) the index for an update: check it was built with this checkpoint, drop what an interrupted
+    run left half-written, plan the update and remove the pieces it replaces or drops."""
+    index = CorpusIndex(out)
+    if rebuild or not CorpusIndex.exists(out):
+        index.create(_meta_for(bundle, ckey, label, patch_levels, spb))
+    elif index.meta.get("checkpoint_key") != ckey:
+        raise ValueError(f"The index at {out} was built with another checkpoint ({index.meta.get('checkpoint')}); "
+                         f"choose another --out, or --rebuild it with this one.")
+    dropped = index.drop_orphans()
+    if dropped:
+        log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
+    plan = plan_update(index, files, data)
+    index.remove(plan.remove)
+    return index, plan
+
+
+def finish_update(index: CorpusIndex, report: "BuildReport", ann_min_rows: int = ANN_MIN_ROWS,
+                  log: Callable[[str], None] = print) -> None:
+    """After the last commit: compact, build the ANN indices a large index needs, and record the update."""
+    index.compact()
+    report.ann = index.build_ann(ann_min_rows, log=log)
+    index.set_meta(updated=time.time(), windows=index.count("windows"), pieces=index.count("pieces"))
+
+
+def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Optional[str] = None,
+                decoder: Optional[str] = None, *, bundle=None, jobs: Optional[int] = None, batch_size: int = BATCH,
+                patch_levels: Optional[Sequence[int]] = None, patch_max: int = PATCH_MAX, flip_png: bool = False,
+                compile: Optional[bool] = None, rebuild: bool = False, ann_min_rows: int = ANN_MIN_ROWS,
+                progress: bool | Callable[[int, int, str], None] = True, log: Callable[[str], None] = print,
+                data: Optional[dict[str, bytes]] = None, files: Optional[Sequence[Path]] = None,
+                reconstruction: bool = True) -> BuildReport:
+    """Index (or update the index of) every MIDI / PNG file under `sources` into the LanceDB folder `out`.
+
+    Incremental: unchanged files (same content hash) are skipped, changed ones re-encoded, new ones added, and
+    pieces whose files are no longer under the sources removed. Commits happen every FLUSH_WINDOWS windows, so an
+    interrupted run resumes where it stopped. Files that cannot be read are listed (and stored) with their
+    sentence. `compile`: None = compile when at least 20,000 windows wait or a compiled artifact is cached.
+    `progress` is True for a bar on stderr, or a callback (done, total, name). `reconstruction=False` stores no F1
+    (the decoder is left out: about four times faster).
+    """
+    from .checkpoint import load_model
+
+    t_start = time.time()
+    report = BuildReport(out=str(out))
+    if files is None:
+        files, missing = discover(sources)
+        for m in missing:
+            log(f"note: {m} matched no MIDI or PNG file.")
+    files = [Path(f) for f in files]
+    report.files = len(files)
+    if bundle is None:
+        bundle = load_model(checkpoint, decoder=decoder)
+    if not reconstruction and bundle.decoder is not None:
+        import dataclasses
+
+        bundle = dataclasses.replace(bundle, decoder=None)
+    cfg = bundle.model_config
+    spb = int(bundle.config.get("steps_per_beat") or 4)
+    ckey = checkpoint_key(bundle, checkpoint, decoder) if not isinstance(checkpoint, bytes) else \
+        content_hash(checkpoint)
+    plevels = list(patch_levels) if patch_levels is not None else default_patch_levels(cfg, patch_max)
+    bad = [k for k in plevels if not 0 <= k < cfg.num_levels]
+    if bad:
+        raise ValueError(f"--patch-levels {bad} is outside this model's levels 0..{cfg.num_levels - 1}.")
+
+    index, plan = open_for_update(out, bundle, ckey, str(checkpoint or "shipped default"), plevels, spb, rebuild,
+                                  files, data, log)
+    plevels = index.patch_levels
+    report.removed = len(plan.remove) - plan.updated
+    report.updated, report.unchanged = plan.updated, plan.unchanged
+
+    width = cfg.window_steps
+    n_todo = len(plan.todo)
+    if compile is None:
+        guess = 40 * n_todo  # windows per piece, roughly, before parsing
+        compile = guess >= 20_000 or (_cache_dir() / "compiled" / f"{ckey}-b{batch_size}.bin").is_file()
+    encoder = WindowEncoder(bundle, plevels, index.meta["threshold"], batch_size, compile=bool(compile and n_todo),
+                            cache_key=ckey)
+    report.compiled, report.compile_seconds = encoder.compiled, round(encoder.compile_seconds, 1)
+    writer = _Writer(index, cfg.num_levels, plevels, bundle.decoder is not None)
+    bar = _progress_bar(n_todo, progress is True and n_todo > 0)
+    callback = progress if callable(progress) else None
+    workers = jobs if jobs is not None else max(1, min(4, (os.cpu_count() or 2) - 1))  # the encoder has the rest
+    job_list = [(str(p), spb, flip_png, data.get(str(p)) if data else None) for p, _ in plan.todo]
+    collections = {str(p): c for p, c in plan.todo}
+    queue: list[_Pending] = []   # pieces with windows not yet encoded, in order
+    staged: list[tuple["torch.Tensor", _Pending, int]] = []
+    n_staged = 0
+    done = 0
+    t_enc = 0.0
+
+    def run_batch(final: bool = False) -> None:
+        nonlocal n_staged, t_enc
+        import torch
+
+        while n_staged >= batch_size or (final and n_staged):
+            take, parts, n = [], [], 0
+            while staged and n < batch_size:
+                x, p, off = staged[0]
+                room = batch_size - n
+                if len(x) <= room:
+                    staged.pop(0)
+                    take.append((p, off, len(x)))
+                    parts.append(x)
+                    n += len(x)
+                else:
+                    staged[0] = (x[room:], p, off + room)
+                    take.append((p, off, room))
+                    parts.append(x[:room])
+                    n += room
+            n_staged -= n
+            t0 = time.perf_counter()
+            r = encoder(torch.cat(parts))
+            t_enc += time.perf_counter() - t0
+            i = 0
+            for p, off, m in take:
+                p.results.append({k: ([a[i:i + m] for a in v] if isinstance(v, list) else v[i:i + m])
+                                  for k, v in r.items()})
+                p.done += m
+                i += m
+
+    def finish_ready() -> None:
+        nonlocal done
+        while queue and queue[0].done == len(queue[0].starts):
+            p = queue.pop(0)
+            writer.piece(p.row, p)
+            done += 1
+            tick(p.row["name"])
+
+    def tick(name: str) -> None:
+        if bar is not None:
+            bar.update(1)
+            if t_enc:
+                bar.set_postfix_str(f"{report.windows + writer.n_windows:,} windows", refresh=False)
+        if callback is not None:
+            callback(done, n_todo, name)
+
+    try:
+        for res in _parsed(job_list, workers):
+            path = res["path"]
+            if "error" in res:
+                report.failed.append((path, res["error"]))
+                writer.piece(failed_row(res, collections[path], str(out)))
+                done += 1
+                tick(Path(path).stem)
+                continue
+            p = prepare_piece(res, collections[path], width, str(out))
+            queue.append(p)
+            staged.append((p.x, p, 0))
+            n_staged += len(p.x)
+            run_batch()
+            finish_ready()
+            if writer.n_windows >= FLUSH_WINDOWS:
+                report.windows += writer.n_windows
+                writer.flush()
+        run_batch(final=True)
+        finish_ready()
+        report.windows += writer.n_windows
+        writer.flush()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        log("interrupted: the pieces committed so far are kept; run the same command again to resume.")
+    finally:
+        if bar is not None:
+            bar.close()
+    if not report.interrupted:
+        report.added = n_todo - report.updated - len(report.failed)
+        if n_todo or plan.remove or index.meta.get("updated") is None:
+            finish_update(index, report, ann_min_rows, log)
+    report.encode_seconds = round(t_enc, 2)
+    report.seconds = round(time.time() - t_start, 2)
+    return report
+
+
+# ---------------------------------------------------------------- searching
+
+
+@dataclass
+class Hit:
+    """One search result: where the passage is and how similar it is."""
+
+    piece: str
+    path: str
+    collection: str
+    window: int
+    start_step: int
+    start_bar: float
+    end_bar: float                     # the last bar the passage reaches into
+    pitch_lo: int
+    pitch_hi: int
+    similarity: float
+    interval: int = 0                  # semitones the query was transposed by to match (0 unless invariant)
+    patch: Optional[tuple[int, int]] = None  # (row, col) of the matching patch, for patch searches
+    piece_id: int = 0
+    steps_per_bar: int = 16
+    window_start: int = 0              # first step of the window the passage is in
+    end_step: int = 0                  # the step after the passage
+    steps_per_beat: int = 4
+    tempo_bpm: float = 120.0
+    rel: Optional[str] = None          # path relative to the index's parent folder
+    image: Optional[bytes] = field(default=None, repr=False)  # the window, bit-packed (unpack_window)
+
+    def as_dict(self) -> dict:
+        """JSON-ready."""
+        d = dict(self.__dict__)
+        d.pop("image")
+        d["patch"] = list(self.patch) if self.patch else None
+        return d
+
+
+def query_vectors(bundle, roll, bar: int, level: int, patch: Optional[tuple[int, int]] = None,
+                  intervals: Sequence[int] = (0,)) -> list[tuple[int, np.ndarray]]:
+    """(interval, query vector) for the window starting at `bar` (1-based) of `roll`, transposed by each interval.
+
+    The vector is the level's pooled embedding, or the embedding of patch (row, col) (row 0 = lowest pitches) at
+    that level; under a transposition the patch row moves with the music by whole patches where it can.
+    """
+    import torch
+
+    from .pianoroll import transpose, window_at
+
+    cfg = bundle.model_config
+    if not 0 <= level < cfg.num_levels:
+        raise ValueError(f"--level {level} is outside this model's levels 0..{cfg.num_levels - 1}.")
+    spbar = max(roll.steps_per_bar, 1)
+    start = (int(bar) - 1) * spbar
+    if start >= roll.steps or bar < 1:
+        raise ValueError(f"Bar {bar} is outside the query piece ({roll.bars:.1f} bars).")
+    rows, cols = cfg.level_grids[level]
+    if patch is not None and not (0 <= patch[0] < rows and 0 <= patch[1] < cols):
+        raise ValueError(f"--patch {patch[0]},{patch[1]} is outside level {level}'s {rows}x{cols} grid.")
+    _, semis = cfg.patch_extent(level)
+    imgs = [window_at(transpose(roll, t) if t else roll, start, cfg.window_steps) for t in intervals]
+    x = torch.from_numpy(np.stack(imgs).astype(np.float32))[:, None]
+    with torch.inference_mode():
+        out = bundle.encoder.eval()(x.to(bundle.device))
+        lv = out.patches.levels[level]
+        pooled = pool_levels([lv])[0].float().cpu().numpy()
+        emb = lv.emb.float().cpu().numpy()
+    res = []
+    for i, t in enumerate(intervals):
+        if patch is None:
+            res.append((t, pooled[i]))
+        else:
+            r = min(max(patch[0] + int(round(t / semis)), 0), rows - 1)
+            res.append((t, emb[i, r * cols + patch[1]]))
+    return res
+
+
+def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: Optional[int] = None,
+                   patch: Optional[tuple[int, int]] = None, transposition_invariant: bool = False, k: int = 10,
+                   bundle=None, exact: Optional[bool] = None, exclude: Sequence[int] = ()) -> list[Hit]:
+    """The k passages of the corpus most similar to the window at `bar` of `query` (a PianoRoll, path or bytes).
+
+    Transposition-invariant: the query is transposed by each of the 12 intervals -6..+5, each is searched, and
+    every passage keeps its best interval (the one reported). `exclude`: piece ids left out of the results.
+    """
+    from .checkpoint import load_model
+
+    idx = index if isinstance(index, CorpusIndex) else CorpusIndex(index)
+    if bundle is None:
+        bundle = load_model(idx.meta["checkpoint"] if Path(str(idx.meta["checkpoint"])).is_file() else None)
+    if hasattr(query, "array"):
+        roll = query
+    else:
+        roll = parse_source(query if not isinstance(query, bytes) else "query.mid",
+                            query if isinstance(query, bytes) else None,
+                            int(idx.meta.get("steps_per_beat") or 4))
+    if level is None:
+        level = default_level(idx.levels)
+    intervals = TRANSPOSITIONS if transposition_invariant else (0,)
+    vecs = query_vectors(bundle, roll, bar, level, patch, intervals)
+    use_patch = patch is not None and level > 0
+    where = f"piece_id NOT IN ({', '.join(str(int(i)) for i in exclude)})" if exclude else None
+    best: dict[tuple, tuple[float, int]] = {}
+    for t, v in vecs:
+        for r in idx.nearest(v, level, k, patch=use_patch, exact=exact, where=where):
+            key = (r["piece_id"], r["window"], r.get("patch"))
+            if key not in best or r["similarity"] > best[key][0] + 1e-6 or \
+                    (abs(r["similarity"] - best[key][0]) <= 1e-6 and abs(t) < abs(best[key][1])):
+                best[key] = (r["similarity"], t)
+    top = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
+    return _hits(idx, top, level, use_patch)
+
+
+def default_level(levels: int) -> int:
+    """The level searched when none is named: the middle of the hierarchy (level 3 of 6: one bar x 16 semitones)."""
+    return levels // 2
+
+
+def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
+    if not top:
+        return []
+    ids = sorted({key[0] for key, _ in top})
+    pieces = idx.table("pieces").search().where(_in_list("piece_id", ids)).select(
+        ["piece_id", "name", "path", "rel", "collection", "steps_per_bar", "steps_per_beat", "tempo_bpm"]
+    ).limit(None).to_arrow().to_pylist()
+    pieces = {p["piece_id"]: p for p in pieces}
+    cond = " OR ".join(f"(piece_id = {int(key[0])} AND window = {int(key[1])})" for key, _ in top)
+    wins = idx.table("windows").search().where(cond).select(
+        ["piece_id", "window", "start_step", "pitch_lo", "pitch_hi", "image"]).limit(None).to_arrow().to_pylist()
+    wins = {(w["piece_id"], w["window"]): w for w in wins}
+    rows, cols = idx.meta["grids"][level]
+    width = int(idx.meta["window_steps"])
+    out = []
+    for (pid, win, pt), (sim, t) in top:
+        p, w = pieces.get(pid), wins.get((pid, win))
+        if p is None or w is None:
+            continue
+        spbar = max(int(p["steps_per_bar"] or 16), 1)
+        start, end, lo, hi = w["start_step"], w["start_step"] + width, w["pitch_lo"], w["pitch_hi"]
+        rc = None
+        if patch and pt is not None:
+            r, c = divmod(int(pt), cols)
+            rc = (r, c)
+            steps, semis = width // cols, 128 // rows
+            start, end = start + c * steps, start + (c + 1) * steps
+            lo, hi = r * semis, (r + 1) * semis - 1
+        out.append(Hit(piece=p["name"], path=p["path"], collection=p["collection"], window=int(win),
+                       start_step=int(start), start_bar=start / spbar + 1, end_bar=float((end - 1) // spbar + 1),
+                       pitch_lo=int(lo), pitch_hi=int(hi), similarity=float(sim), interval=int(t), patch=rc,
+                       piece_id=int(pid), steps_per_bar=spbar, window_start=int(w["start_step"]), end_step=int(end),
+                       steps_per_beat=int(p["steps_per_beat"] or 4), tempo_bpm=float(p["tempo_bpm"] or 120),
+                       rel=p["rel"], image=w["image"]))
+    return out
+
+
+def recall_at_k(index: CorpusIndex, level: int = 0, k: int = 10, queries: int = 50, seed: int = 0,
+                nprobes: int = 32, patch: bool = False) -> dict:
+    """Recall@k of the IVF search against exact search, over `queries` stored vectors used as queries, and both
+    searches' median latency in ms."""
+    table, column = (f"patches_{level}", "vector") if patch else ("windows", f"emb_{level}")
+    n = index.count(table)
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(queries, n), replace=False))
+    vec = index.column(column, table)[rows].astype(np.float32)
+    rec, t_ann, t_exact = [], [], []
+    for v in vec:
+        t0 = time.perf_counter()
+        a = index.nearest(v, level, k, patch=patch, exact=False, nprobes=nprobes)
+        t1 = time.perf_counter()
+        e = index.nearest(v, level, k, patch=patch, exact=True)
+        t2 = time.perf_counter()
+        key = lambda r: (r["piece_id"], r["window"], r.get("patch"))  # noqa: E731
+        rec.append(len({key(r) for r in a} & {key(r) for r in e}) / max(len(e), 1))
+        t_ann.append(t1 - t0)
+        t_exact.append(t2 - t1)
+    return {"vectors": n, "queries": len(vec), "k": k, "recall": float(np.mean(rec)),
+            "ann_ms_median": 1e3 * float(np.median(t_ann)), "exact_ms_median": 1e3 * float(np.median(t_exact)),
+            "ann_index": index.ann_ready(table, column), "nprobes": nprobes}
+
+
+def encoder_benchmark(bundle=None, batch_size: int = BATCH, repeats: int = 7, windows: Optional["torch.Tensor"] = None
+                      ) -> dict:
+    """Windows per second of the eager and the compiled model on the same weights, side by side in one process:
+    the encoder alone, and the whole index step (encode, pool, and with a decoder reconstruct unmasked and masked).
+
+    Medians of `repeats` calls on one batch (real windows when given, else sparse random ones), alternating the
+    two so that a change in the machine's load hits both alike.
+    """
+    import torch
+
+    from .checkpoint import load_model
+
+    bundle = bundle or load_model()
+    enc = bundle.encoder.eval()
+    h, w = enc.grid_size[0] * enc.patch_h, enc.grid_size[1] * enc.patch_w
+    x = windows[:batch_size] if windows is not None else (torch.rand(batch_size, 1, h, w) > 0.96).float()
+    out: dict[str, Any] = {"batch": batch_size, "threads": torch.get_num_threads()}
+
+    def timed(fn, *args) -> list[float]:
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn(*args)
+            ts.append(time.perf_counter() - t0)
+        return ts
+
+    we = WindowEncoder(bundle, default_patch_levels(bundle.model_config), settings_threshold(bundle), batch_size,
+                       compile=True, cache_key=checkpoint_key(bundle, None, None))
+    out["compiled"], out["compile_s"] = we.compiled, round(we.compile_seconds, 1)
+    ones = torch.ones(len(x), we._n_finest(), dtype=torch.bool)
+    with torch.inference_mode():
+        e, c = [], []
+        for _ in range(3):
+            e += timed(we.encode, x, ones)
+            c += timed(we.fns[0], x, ones)
+        out["encoder_eager_wps"] = round(batch_size / float(np.median(e)), 1)
+        out["encoder_compiled_wps"] = round(batch_size / float(np.median(c)), 1)
+        out["encoder_speedup"] = round(float(np.median(e)) / float(np.median(c)), 2)
+    e, c = [], []
+    for _ in range(3):
+        e += timed(lambda: we(x, use_compiled=False))
+        c += timed(lambda: we(x, use_compiled=True))
+    out["step_eager_wps"] = round(batch_size / float(np.median(e)), 1)
+    out["step_compiled_wps"] = round(batch_size / float(np.median(c)), 1)
+    out["step_speedup"] = round(float(np.median(e)) / float(np.median(c)), 2)
+    return out
+
+
+def settings_threshold(bundle) -> float:
+    """The checkpoint's binarization threshold (its validation one, else 0.5)."""
+    from .inference import settings_for
+
+    return settings_for(bundle).threshold

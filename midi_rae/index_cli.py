@@ -1,0 +1,204 @@
+"""The `index` and `search` commands: parsers built without importing torch, numpy or lancedb (hook 1 in
+midi_rae.__main__.build_parser), and their runs (hook 2, dispatched lazily). The work is in midi_rae.index.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+PATCH_MAX = 16  # midi_rae.index.PATCH_MAX (repeated here so that building the parser imports nothing heavy)
+BATCH = 32      # midi_rae.index.BATCH
+
+__all__ = ["add_index_commands", "run_index_command"]
+
+
+def _patch_arg(s: str) -> tuple[int, int]:
+    try:
+        r, c = (int(v) for v in s.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not ROW,COL (two whole numbers)") from None
+    if r < 0 or c < 0:
+        raise argparse.ArgumentTypeError(f"{s} has a negative row or column")
+    return r, c
+
+
+def _levels_arg(s: str) -> list[int]:
+    if s.strip().lower() in ("", "none"):
+        return []
+    try:
+        return sorted({int(v) for v in s.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a comma-separated list of levels") from None
+
+
+def _count(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{s} is negative")
+    return v
+
+
+def _pos_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{s} is less than 1")
+    return v
+
+
+_pos_int.__name__ = _count.__name__ = _patch_arg.__name__ = _levels_arg.__name__ = "int"
+
+
+def add_index_commands(sub) -> None:
+    """Register `index` and `search` on the CLI's subparsers (argparse only: nothing heavy is imported)."""
+    pi = sub.add_parser("index", help="encode every MIDI/PNG file under some folders into a searchable index",
+                        description="Encode every window of every MIDI file (or PNG piano roll) under the sources into "
+                                    "a LanceDB index: pooled embeddings per level, coarse patch embeddings, note "
+                                    "statistics and reconstruction F1. Re-running updates it incrementally.")
+    pi.add_argument("sources", nargs="+", metavar="SOURCE", help="folders (searched recursively), files or globs")
+    pi.add_argument("--out", required=True, metavar="DIR", help="the index folder (or s3://... URI) to write")
+    pi.add_argument("--checkpoint", default=None, metavar="P", help="checkpoint file (default: the shipped one)")
+    pi.add_argument("--decoder", default=None, metavar="P", help="a separate decoder checkpoint")
+    pi.add_argument("--patch-levels", type=_levels_arg, default=None, metavar="K,K",
+                    help=f"levels whose patch embeddings are stored (default: those of at most {PATCH_MAX} patches)")
+    pi.add_argument("--jobs", type=_count, default=None, metavar="N",
+                    help="parsing processes beside the encoding one (default: cores - 1, at least 1; 0 parses in turn)")
+    pi.add_argument("--batch-size", type=_pos_int, default=BATCH, metavar="N",
+                    help="windows per encoder call (default: %(default)s)")
+    comp = pi.add_mutually_exclusive_group()
+    comp.add_argument("--compile", dest="compile", action="store_true", default=None,
+                      help="compile the encoder with torch.compile (default: when 20,000+ windows wait or a compiled "
+                           "artifact for this checkpoint is cached)")
+    comp.add_argument("--no-compile", dest="compile", action="store_false", help="encode eagerly")
+    pi.add_argument("--no-reconstruction", dest="reconstruction", action="store_false",
+                    help="store no reconstruction F1 (the decoder is not run: about four times faster)")
+    pi.add_argument("--flip-png", action="store_true", help="PNG images store the highest pitch in row 0")
+    pi.add_argument("--rebuild", action="store_true", help="start the index afresh")
+    pi.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                    help="run on a Ray cluster (needs the 'ray' extra): 'auto', an address, or 'local'")
+    pi.add_argument("--json", action="store_true", help="print the run's summary as one JSON object")
+    pi.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    ps = sub.add_parser("search", help="the passages of an index most similar to a bar of a MIDI file",
+                        description="The passages of an index most similar (cosine) to the window starting at a bar of "
+                                    "a MIDI file, at one level (pooled over its non-empty patches, or one patch).")
+    ps.add_argument("index", metavar="DIR", help="an index folder made by 'midi-rae index'")
+    ps.add_argument("--query", required=True, metavar="FILE", help="a .mid file (or a PNG piano roll)")
+    ps.add_argument("--bar", type=_pos_int, default=1, metavar="B", help="first bar of the query window (1-based)")
+    ps.add_argument("--level", type=int, default=None, metavar="L",
+                    help="level to compare at (default: the middle one, 3 of 6)")
+    ps.add_argument("--patch", type=_patch_arg, default=None, metavar="ROW,COL",
+                    help="compare one patch of that level (row 0 = lowest pitches) instead of the whole window")
+    ps.add_argument("--transposition-invariant", action="store_true",
+                    help="also try the query transposed by -6..+5 semitones and report the interval found")
+    ps.add_argument("-k", type=_pos_int, default=10, help="results (default: %(default)s)")
+    ps.add_argument("--exact", action="store_true", help="exact search even where an ANN index exists")
+    ps.add_argument("--checkpoint", default=None, metavar="P",
+                    help="the checkpoint the index was built with (default: the one it names)")
+    ps.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _err(msg: str) -> int:
+    print("error: " + " ".join(str(msg).split()), file=sys.stderr)
+    return 1
+
+
+def run_index_command(args: argparse.Namespace) -> int:
+    """Run `index` or `search` (argparse namespace from add_index_commands)."""
+    from . import threads
+
+    threads.configure()
+    if args.cmd == "index":
+        return _run_index(args)
+    return _run_search(args)
+
+
+def _run_index(a) -> int:
+    from .index import build_index, discover
+
+    for p in (a.checkpoint, a.decoder):
+        if p is not None and not Path(p).is_file():
+            return _err(f"{p} does not exist.")
+    files, missing = discover(a.sources)
+    for m in missing:
+        print(f"note: {m} matched no MIDI or PNG file.", file=sys.stderr)
+    if a.ray is not None:
+        from .index_ray import build_index_ray
+
+        try:
+            report = build_index_ray(files, a.out, a.checkpoint, a.decoder, address=a.ray, patch_levels=a.patch_levels,
+                                     flip_png=a.flip_png, rebuild=a.rebuild, batch_size=a.batch_size,
+                                     log=lambda s: print(s, file=sys.stderr))
+        except ModuleNotFoundError as e:
+            if e.name == "ray":
+                return _err("--ray needs Ray, which is not installed: pip install 'midi-rae-explorer[ray]'.")
+            raise
+        except ConnectionError as e:
+            return _err(f"no Ray cluster answered at {a.ray} ({e}); start one, or use --ray local.")
+        except ValueError as e:
+            return _err(str(e))
+    else:
+        try:
+            report = build_index(a.sources, a.out, a.checkpoint, a.decoder, jobs=a.jobs, batch_size=a.batch_size,
+                                 patch_levels=a.patch_levels, flip_png=a.flip_png, compile=a.compile,
+                                 rebuild=a.rebuild, progress=not a.quiet, files=files, reconstruction=a.reconstruction,
+                                 log=lambda s: print(s, file=sys.stderr))
+        except ValueError as e:
+            return _err(str(e))
+    if a.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        d = report.as_dict()
+        print(f"{report.out}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+              f"{report.unchanged} unchanged, {len(report.failed)} failed; {report.windows:,} windows encoded in "
+              f"{report.encode_seconds:.1f} s ({d['windows_per_s'] or 0:,} windows/s"
+              f"{', compiled' if report.compiled else ''}); {report.seconds:.1f} s in all")
+        for path, err in report.failed:
+            print(f"  failed: {path}: {err}")
+    return 130 if report.interrupted else 0
+
+
+def _run_search(a) -> int:
+    from .index import CorpusIndex, checkpoint_key, default_level, search_passage
+
+    if not CorpusIndex.exists(a.index):
+        return _err(f"{a.index} is not an index (make one with 'midi-rae index').")
+    if not Path(a.query).is_file():
+        return _err(f"{a.query} does not exist.")
+    from .checkpoint import load_model
+
+    idx = CorpusIndex(a.index)
+    ckpt = a.checkpoint
+    if ckpt is None and Path(str(idx.meta.get("checkpoint"))).is_file():
+        ckpt = idx.meta["checkpoint"]
+    bundle = load_model(ckpt)
+    if checkpoint_key(bundle, ckpt, None) != idx.meta.get("checkpoint_key") and a.checkpoint is not None:
+        print("note: this checkpoint is not the one the index was built with; similarities compare two models.",
+              file=sys.stderr)
+    try:
+        hits = search_passage(idx, a.query, a.bar, a.level, a.patch, a.transposition_invariant, a.k, bundle=bundle,
+                              exact=True if a.exact else None)
+    except ValueError as e:
+        return _err(str(e))
+    level = default_level(idx.levels) if a.level is None else a.level
+    if a.json:
+        print(json.dumps({"query": a.query, "bar": a.bar, "level": level, "patch": a.patch,
+                          "transposition_invariant": a.transposition_invariant,
+                          "hits": [h.as_dict() for h in hits]}))
+        return 0
+    from .pianoroll import note_name
+
+    print(f"{len(hits)} most similar passages at level {level}" + (f", patch {a.patch}" if a.patch else "") + ":")
+    for i, h in enumerate(hits, 1):
+        pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
+        iv = f"  transposed {h.interval:+d}" if a.transposition_invariant else ""
+        print(f"{i:>3}. {h.similarity:.4f}  {h.collection}/{h.piece}  bars {h.start_bar:.2f}–{h.end_bar:.2f}  "
+              f"{pr}{iv}")
+    return 0

@@ -1,0 +1,97 @@
+"""Grayscale PNG piano-roll images (the original midi-rae's training data) as PianoRolls.
+
+The original code trains on folders of PNG images, 128 pitch rows high, one column per step, binarized at
+> 0.25 of full scale as its dataset class does. Its plots draw row 0 at the bottom, so row 0 is the lowest
+pitch; `flip=True` reads images stored the other way up (row 0 = the highest pitch). An image carries no
+tempo, metre or bars: the roll gets a nominal 120 BPM, 4/4 and the caller's steps per beat, and pages say
+"steps only" for it (`PNG_NOTE`).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MidiError, PianoRoll
+
+__all__ = ["png_to_roll", "PNG_SUFFIXES", "PNG_NOTE", "is_png"]
+
+PNG_SUFFIXES = (".png",)
+PNG_THRESHOLD = 0.25  # as the original dataset class binarizes
+PNG_NOTE = "A PNG piano roll has no tempo or bars: positions are in steps only (bars here are nominal 4/4)."
+_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(data: bytes) -> bool:
+    """Do these bytes start like a PNG file?"""
+    return bytes(data[:8]) == _MAGIC
+
+
+def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: int = 4,
+                name: str | None = None) -> PianoRoll:
+    """A (128, T) PianoRoll from a grayscale PNG (bytes or path); raises MidiError (one sentence) if unusable.
+
+    Row 0 of the image is pitch 0 (the original's plots draw it at the bottom); `flip` reads row 0 as pitch 127.
+    Pixels above 0.25 of full scale are notes; a note's onset is where a run of lit pixels starts.
+    """
+    default = "untitled"
+    if isinstance(data, (str, Path)):
+        p = Path(data)
+        default = p.stem
+        try:
+            if p.stat().st_size > MAX_MIDI_BYTES:
+                raise MidiError(f"The image '{p.name}' is over {MAX_MIDI_BYTES // 2 ** 20} MB, the limit.")
+            data = p.read_bytes()
+        except OSError as e:
+            raise MidiError(f"The image '{p.name}' could not be read.") from e
+    data = bytes(data)
+    if not is_png(data):
+        raise MidiError("This file is not a PNG image.")
+    if len(data) > MAX_MIDI_BYTES:
+        raise MidiError(f"The image is over {MAX_MIDI_BYTES // 2 ** 20} MB, the limit.")
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if h != 128:
+                raise MidiError(f"A piano-roll image must be 128 pixels high (one row per pitch); this one is {h}.")
+            if w < 1 or w > MAX_STEPS * steps_per_beat // 4:
+                raise MidiError(f"The image is {w:,} pixels wide; the limit is {MAX_STEPS * steps_per_beat // 4:,} "
+                                f"steps.")
+            gray = np.asarray(im.convert("F") if im.mode in ("I", "I;16", "F") else im.convert("L"),
+                              dtype=np.float32)
+            full = 65535.0 if im.mode.startswith("I") and gray.max() > 255 else 255.0
+    except MidiError:
+        raise
+    except Exception as e:  # noqa: BLE001 (PIL raises many kinds for damaged files)
+        raise MidiError("The PNG image is damaged and could not be read.") from e
+    array = (gray / full > PNG_THRESHOLD).astype(np.uint8)
+    if flip:
+        array = array[::-1].copy()
+    if not array.any():
+        raise MidiError("The image has no lit pixels, so it holds no notes.")
+    before = np.concatenate([np.zeros((128, 1), np.uint8), array[:, :-1]], axis=1)
+    onsets = (array & (1 - before)).astype(np.uint8)
+    T = array.shape[1]
+    tempo = 120.0
+    step_s = 60.0 / tempo / steps_per_beat
+    last = np.flatnonzero(array.any(axis=0))[-1] + 1
+    beats = -(-T // steps_per_beat)
+    return PianoRoll(array=array, steps_per_beat=steps_per_beat, name=name or default,
+                     duration_s=float(last * step_s), tempo_bpm=tempo, beats=beats,
+                     beat_times=np.arange(beats) * steps_per_beat * step_s, step_times=np.arange(T) * step_s,
+                     time_signature=(4, 4), onsets=onsets, n_notes=int(onsets.sum()), instruments=["PNG roll"])
+
+
+def roll_to_png(array: np.ndarray, flip: bool = False) -> bytes:
+    """A (128, T) binary roll as a grayscale PNG in the original's layout (row 0 = pitch 0 unless flip)."""
+    from PIL import Image
+
+    a = (np.asarray(array) > 0).astype(np.uint8) * 255
+    if flip:
+        a = a[::-1]
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(a), mode="L").save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The fine-tuning runs compared for the second shipped model (issue 13). Each starts from the shipped default
+# (--init), trains on the same files, and can be continued with the same command plus --resume runs/NAME.
+# usage: scripts/train_hierarchy_runs.sh NAME [extra train flags...]
+set -euo pipefail
+name=$1; shift
+case $name in
+  ftA) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12" ;;
+  ftB) opts="--skip-drop 0.5 --skip-drop-levels 4" ;;
+  ftC) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4" ;;
+  *) echo "unknown run $name" >&2; exit 2 ;;
+esac
+C=${CORPUS:-/work/data/corpus}
+exec nice -n 19 .venv/bin/python -m midi_rae train --midi-dir "$C" --files-from assets/training_files.txt \
+  --out runs/${OUT:-$name} --init assets/default.safetensors --lr 5e-4 --min-lr 5e-5 --warmup-steps 50 \
+  --minutes ${MINUTES:-50} --max-steps 1000000 --batch-size 32 --val-every 200 --ckpt-every 50 --val-windows 256 \
+  --threads 1 --workers 1 --seed 0 $opts "$@"

@@ -1,0 +1,233 @@
+"""The Corpus page in Streamlit's AppTest: an index picked from the server folder, the map, reconstruction views,
+search from the corpus, Open (a passage into the piece view), building from uploads, and find-similar from the
+piece view."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+from test_index import _notes, _write
+
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="module")
+def index_home(tmp_path_factory):
+    """A folder of one index of six generated pieces in two collections."""
+    from midi_rae import load_model, threads
+    from midi_rae.index import build_index
+
+    threads.configure()
+    home = tmp_path_factory.mktemp("indexes")
+    src = home / "src"
+    for i in range(4):
+        _write(src / ("alpha" if i < 2 else "beta") / f"piece_{i}.mid", [(_notes(10, seed=i, low=45 + 2 * i), 0, 0)])
+    build_index([src], home / "idx" / "small", bundle=load_model(), compile=False, progress=False,
+                log=lambda s: None)
+    return home / "idx"
+
+
+CORPUS_SCRIPT = """
+import streamlit as st
+st.set_page_config(layout="wide")
+from midi_rae.dashboard.corpus_page import main
+main()
+"""
+
+
+def _corpus_app(index_home: Path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("MIDI_RAE_INDEXES", str(index_home))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_string(CORPUS_SCRIPT, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    at.sidebar.radio(key="corpus_source").set_value("Server folder").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_corpus_page_map(index_home, monkeypatch):
+    at = _corpus_app(index_home, monkeypatch)
+    assert "4 pieces in 2 collections" in at.caption[0].value
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    import json
+
+    fig = json.loads(charts[0].proto.spec)
+    assert {t["name"] for t in fig["data"]} == {"alpha", "beta"}                       # coloured by collection
+    hover = fig["data"][0]["hovertext"][0]
+    assert hover.startswith(("alpha/piece_", "beta/piece_")) and "bars 1–8" in "".join(fig["data"][0]["hovertext"])
+    at.selectbox(key="corpus_color").set_value("Masked F1 (ratio 0.5)").run()
+    assert not at.exception
+    at.select_slider(key="corpus_level").set_value(1).run()
+    assert not at.exception and "at level 1" in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"][
+        "title"]["text"]
+
+
+def test_corpus_page_reconstruction_and_open(index_home, monkeypatch):
+    at = _corpus_app(index_home, monkeypatch)
+    at.session_state["corpus_tab"] = "Reconstruction"
+    at.run()
+    assert not at.exception, at.exception
+    frames = at.dataframe
+    assert len(frames) == 2 and set(frames[0].value["collection"]) == {"alpha", "beta"}
+    assert len(at.get("image")) == 8  # the worst windows gallery
+    assert len(at.get("plotly_chart")) == 3  # F1 vs density, errors by pitch, errors by position in the bar
+    # Open: the passage becomes the piece view's piece, its window at the passage's bar
+    opens = [b for b in at.button if b.label == "Open"]
+    opens[0].click().run()
+    assert not at.exception, at.exception
+    from midi_rae.dashboard.session import K
+
+    opened = at.session_state[K.OPENED_PIECE]
+    assert opened.name.startswith("piece_") and opened.name.endswith(".mid") and opened.data[:4] == b"MThd"
+    assert at.session_state[K.WINDOW_BAR] >= 1
+
+
+def test_corpus_page_search(index_home, monkeypatch):
+    at = _corpus_app(index_home, monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    at.number_input(key="corpus_q_bar").set_value(2)
+    at.button(key="corpus_search").click().run()
+    assert not at.exception, at.exception
+    md = [m.value for m in at.markdown if "bars" in m.value]
+    assert md and md[0].startswith("**1.000**") and "bars 2–9" in md[0]  # the passage itself comes first
+
+
+def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    monkeypatch.setenv("MIDI_RAE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_string(CORPUS_SCRIPT, default_timeout=TIMEOUT)
+    at.run()
+    at.sidebar.radio(key="corpus_source").set_value("Build from files").run()
+    assert not at.exception
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for i in range(2):
+            p = _write(tmp_path / f"z{i}.mid", [(_notes(9, seed=40 + i), 0, 0)])
+            z.write(p, f"mycoll/z{i}.mid")
+        z.writestr("notes.txt", "ignored")
+    from midi_rae.dashboard.corpus_sources import unpack_uploads
+
+    files, notes = unpack_uploads([("set.zip", buf.getvalue()), ("bad.mid", b"MThd nope")])
+    assert sorted(files) == ["mycoll/z0.mid", "mycoll/z1.mid", "uploaded/bad.mid"] and not notes
+    # the uploader itself: AppTest cannot drop files, so the built index is handed over as the button would
+    from midi_rae.dashboard import corpus_sources as src
+    from midi_rae import load_model
+    from midi_rae.dashboard.corpus_similar import CK
+
+    paths = src.write_uploads(files, tmp_path / "files")
+    report = src.build(paths, tmp_path / "built", load_model(), lambda d, t, n: None)
+    assert report.added == 2 and report.failed[0][0].endswith("bad.mid")
+    at.session_state[CK.BUILT] = str(tmp_path / "built")
+    at.run()
+    assert not at.exception, at.exception
+    assert "2 pieces in 1 collections" in at.caption[0].value and "1 file(s) could not be read" in at.caption[0].value
+
+
+FIND_SIMILAR_SCRIPT = """
+import streamlit as st
+from midi_rae.dashboard import model_views
+from midi_rae.dashboard.corpus_similar import CK, render_find_similar
+from midi_rae.dashboard.sidebar import DEFAULT_CHOICE, Piece
+from midi_rae.dashboard.sources import digest, load_roll
+from midi_rae.dashboard.loaders import analyse
+from midi_rae.inference import MaskSettings
+from pathlib import Path
+
+st.session_state[CK.CURRENT] = INDEX
+data = Path(QUERY).read_bytes()
+piece = Piece(data, digest(data), "query.mid")
+model = model_views.loaded(DEFAULT_CHOICE)
+roll = load_roll(piece.key, data, 4, 0, piece.name)
+song = model_views.song_for(model, piece, roll, 4, 0)
+res = analyse(piece.key, model.key, 4, 0, 32, MaskSettings(), roll, model.bundle)
+render_find_similar(song, res, SELECTED, model)
+"""
+
+
+def test_find_similar_from_the_piece_view(index_home, monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT)
+    query = _write(tmp_path / "q.mid", [(_notes(2, seed=50), 0, 0), (_notes(10, seed=1, low=47), 8, 0)])
+    script = (FIND_SIMILAR_SCRIPT.replace("INDEX", repr(str(index_home / "small")))
+              .replace("QUERY", repr(str(query))).replace("SELECTED", "None"))
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key="corpus_find_similar").click().run()
+    assert not at.exception, at.exception
+    cards = [m.value for m in at.markdown if "bars" in m.value]
+    assert len(cards) == 8 and len(at.get("image")) == 8
+    assert cards[0].startswith("**1.000**") and "piece_1" in cards[0] and "bars 1–8" in cards[0]
+    # a player on request
+    at.button(key=[b.key for b in at.button if b.label == "▶ Listen"][0]).click().run()
+    assert len(at.get("audio")) == 1
+    # the selected patch at its level
+    script = script.replace("render_find_similar(song, res, None, model)",
+                            "from midi_rae.dashboard.clicks import Selected\n"
+                            "render_find_similar(song, res, Selected(2, 32, 5), model)")
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.run()
+    at.button(key="corpus_find_similar").click().run()
+    assert not at.exception, at.exception
+    assert any("Selected patch: level 2, row 1, column 1" in m.value for m in at.markdown)
+
+
+# ---------------------------------------------------------------- in a real browser (pytest -m browser)
+
+
+@pytest.mark.browser
+def test_corpus_page_in_a_real_browser(tmp_path):
+    """The shipped corpus's map is drawn; a click on a point opens that passage in the piece view; a search from
+    the corpus lists thumbnails."""
+    import inspect
+    import os
+
+    import browser_util as bu
+    from test_browser import _require_browser
+
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("MIDI_RAE_SCREENSHOTS") or tmp_path)
+    port = bu.free_port()
+    proc = bu.start_server(port, log=tmp_path / "server.log", env={"MIDI_RAE_CACHE": str(tmp_path / "cache")})
+    try:
+        with sync_playwright() as pw:
+            browser = bu.launch_browser(pw)
+            page = bu.new_page(browser, {"width": 1500, "height": 1800})
+            page.goto(f"http://localhost:{port}/corpus")
+            bu.wait_ready(page, timeout=240, min_charts=1)
+            assert not bu.exceptions(page)
+            bu.screenshot(page, shots, "corpus_map")
+            points = bu.chart_points(page, 0)
+            assert len(points) > 100
+            bu.click_chart_point(page, 0, points[len(points) // 2])
+            bu.wait_settled(page, lambda st: st["drawn"] >= 2, timeout=240)
+            assert page.url.rstrip("/").endswith("/piece") or "corpus" not in page.url
+            assert not bu.exceptions(page)
+            from midi_rae.dashboard import sidebar
+
+            if "opened_piece" in inspect.getsource(sidebar.piece_section):  # the piece page shows opened pieces
+                head = bu.header_caption(page) or ""
+                assert any(n in head for n in ("PMFC", "polonaise", "Lindenbaum", "movement", "Donna", "chorale",
+                                               "dormi", "dichterliebe"))
+            bu.screenshot(page, shots, "corpus_opened")
+            page.goto(f"http://localhost:{port}/corpus")
+            bu.wait_ready(page, timeout=240, min_charts=1)
+            bu.tab(page, "Search the corpus").click()
+            bu.wait_settled(page, lambda st: True, timeout=240)
+            bu.button(page, "Find similar passages").click()
+            bu.wait_settled(page, lambda st: page.locator('[data-testid="stImage"]').count() >= 8, timeout=240)
+            assert not bu.exceptions(page)
+            bu.screenshot(page, shots, "corpus_search")
+            browser.close()
+    finally:
+        bu.stop_server(proc)

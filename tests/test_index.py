@@ -1,0 +1,339 @@
+"""The corpus index: build, incremental update, search (planted and transposed copies), ANN recall, PNG sources,
+the CLI, and (slow) a local Ray run."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+import pytest
+
+from conftest import ROOT
+
+BEAT = 0.5  # seconds at 120 BPM
+
+
+def _notes(bars: int, seed: int, low: int = 55) -> list[tuple[int, float, float]]:
+    """(pitch, start beat, end beat) of a random two-voice 4/4 passage `bars` long."""
+    rng = random.Random(seed)
+    out = []
+    for b in range(bars):
+        for k in range(8):  # eighth-note melody
+            out.append((low + 12 + rng.randrange(12), b * 4 + k / 2, b * 4 + (k + 1) / 2))
+        out.append((low + rng.randrange(8), b * 4, b * 4 + rng.choice([2, 4])))
+    return out
+
+
+def _write(path: Path, parts: list[tuple[list, float, int]]) -> Path:
+    """A 4/4, 120 BPM MIDI file of (notes, offset in beats, transposition) parts."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    pm.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    inst = pretty_midi.Instrument(0)
+    for notes, offset, semis in parts:
+        for p, s, e in notes:
+            inst.notes.append(pretty_midi.Note(90, p + semis, (s + offset) * BEAT, (e + offset) * BEAT))
+    pm.instruments.append(inst)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pm.write(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    from midi_rae import load_model, threads
+
+    threads.configure()
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """A corpus of generated pieces in two collections, a passage P planted in one of them at bar 5 and a copy
+    transposed up a fourth (+5) in another at bar 2, a broken file, and a query file (outside the corpus) holding
+    P at bar 3."""
+    root = tmp_path_factory.mktemp("corpus")
+    passage = _notes(8, seed=99)
+    src = root / "src"
+    for i in range(3):
+        _write(src / "alpha" / f"noise_{i}.mid", [(_notes(12, seed=i, low=40 + 3 * i), 0, 0)])
+    _write(src / "alpha" / "planted.mid", [(_notes(4, seed=10), 0, 0), (passage, 16, 0), (_notes(4, seed=11), 48, 0)])
+    _write(src / "beta" / "transposed.mid", [(_notes(1, seed=12), 0, 0), (passage, 4, 5), (_notes(3, seed=13), 36, 0)])
+    _write(src / "beta" / "other.mid", [(_notes(10, seed=20, low=48), 0, 0)])
+    (src / "beta" / "broken.mid").write_bytes(b"MThd this is not a midi file")
+    query = _write(root / "query.mid", [(_notes(2, seed=30), 0, 0), (passage, 8, 0), (_notes(2, seed=31), 40, 0)])
+    return {"root": root, "src": src, "query": query}
+
+
+@pytest.fixture(scope="module")
+def built(corpus, bundle):
+    from midi_rae.index import build_index
+
+    out = corpus["root"] / "index"
+    report = build_index([corpus["src"]], out, bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    return out, report
+
+
+def test_index_of_generated_pieces(built, bundle):
+    from midi_rae.index import CorpusIndex
+
+    out, report = built
+    assert report.added == 6 and len(report.failed) == 1
+    path, sentence = report.failed[0]
+    assert path.endswith("broken.mid") and sentence.endswith(".") and "\n" not in sentence
+    idx = CorpusIndex(out)
+    pieces = idx.pieces()
+    assert sorted(pieces["collection"].unique()) == ["alpha", "beta"]
+    row = pieces.set_index("name").loc["planted"]
+    assert row["metre"] == "4/4" and row["notes"] > 100 and abs(row["tempo_bpm"] - 120) < 1e-3
+    assert row["windows"] == 9 and row["duration_s"] == pytest.approx(64 * BEAT, abs=0.01)
+    assert idx.failures() == report.failed
+    win = idx.windows()
+    assert len(win) == pieces["windows"].sum() == report.windows
+    assert win["f1"].between(0, 1).all() and win["f1_masked"].between(0, 1).all()
+    assert (win["pitch_lo"] <= win["pitch_hi"]).all() and (win["density"] > 0).all()
+    cfg = bundle.model_config
+    for k, d in enumerate(cfg.level_dims):
+        assert idx.column(f"emb_{k}").shape == (len(win), d)
+    # coarse levels' patches: levels of at most 16 patches other than the 1x1 one, float16, non-empty only
+    assert idx.patch_levels == [1, 2]
+    p2 = idx.table("patches_2").search().limit(None).to_arrow()
+    assert str(p2.schema.field("vector").type.value_type) == "halffloat"
+    assert 0 < p2.num_rows < 16 * len(win)
+
+
+def test_index_window_numbers_match_the_piece_page(built, bundle, corpus):
+    """A window's masked F1 is the piece page's 'Masked patches' F1 at mask 0.5, seed 0 for that window."""
+    from midi_rae.index import CorpusIndex
+    from midi_rae.inference import analyse_window, settings_for
+    from midi_rae.pianoroll import midi_to_roll
+
+    idx = CorpusIndex(built[0])
+    pid = idx.pieces().set_index("name").loc["other", "piece_id"]
+    win = idx.windows(where=f"piece_id = {pid}").sort_values("window")
+    roll = midi_to_roll(corpus["src"] / "beta" / "other.mid")
+    res = analyse_window(bundle, roll, int(win["start_step"].iloc[2]), settings_for(bundle, 0.5, seed=0))
+    assert win["f1_masked"].iloc[2] == pytest.approx(res.metrics["masked"]["f1"], abs=1e-4)
+    import torch
+
+    from midi_rae.analysis import confusion, scores
+
+    x = torch.from_numpy(res.image.astype(np.float32))[None, None]
+    with torch.no_grad():
+        pred = torch.sigmoid(bundle.reconstruct(bundle.encoder(x))) > settings_for(bundle).threshold
+    assert win["f1"].iloc[2] == pytest.approx(scores(confusion(pred, x > 0.5))["f1"], abs=1e-4)
+
+
+def test_incremental_add_change_delete(corpus, bundle, tmp_path):
+    import shutil
+
+    from midi_rae.index import CorpusIndex, build_index
+
+    src = tmp_path / "src"
+    shutil.copytree(corpus["src"] / "alpha", src / "alpha")
+    out = tmp_path / "index"
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    r1 = build_index([src], out, **quiet)
+    assert (r1.added, r1.unchanged) == (4, 0)
+    r2 = build_index([src], out, **quiet)
+    assert (r2.added, r2.updated, r2.removed, r2.unchanged, r2.windows) == (0, 0, 0, 4, 0)
+    _write(src / "alpha" / "new.mid", [(_notes(9, seed=77), 0, 0)])                     # added
+    _write(src / "alpha" / "noise_0.mid", [(_notes(10, seed=78), 0, 0)])                # changed (was 12 bars)
+    (src / "alpha" / "noise_1.mid").unlink()                                            # deleted
+    r3 = build_index([src], out, **quiet)
+    assert (r3.added, r3.updated, r3.removed, r3.unchanged) == (1, 1, 1, 2)
+    idx = CorpusIndex(out)
+    pieces = idx.pieces().set_index("name")
+    assert sorted(pieces.index) == ["new", "noise_0", "noise_2", "planted"]
+    assert pieces.loc["noise_0", "windows"] == 3 and pieces.loc["new", "windows"] == 2
+    win = idx.windows()
+    assert len(win) == pieces["windows"].sum()                     # the old windows of noise_0/noise_1 are gone
+    assert set(win["piece_id"]) == set(pieces["piece_id"])
+    for k in idx.patch_levels:
+        assert set(idx.column("piece_id", f"patches_{k}")) <= set(pieces["piece_id"])
+
+
+def test_interrupted_run_resumes(corpus, bundle, tmp_path, monkeypatch):
+    """Windows committed without their piece row (a run killed between the two commits) are dropped and redone."""
+    from midi_rae import index as index_mod
+    from midi_rae.index import CorpusIndex, build_index
+
+    out = tmp_path / "index"
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    real_add = CorpusIndex.add
+
+    def dying_add(self, name, data):
+        if name == "pieces":
+            raise KeyboardInterrupt
+        real_add(self, name, data)
+
+    monkeypatch.setattr(CorpusIndex, "add", dying_add)
+    assert build_index([corpus["src"] / "alpha"], out, **quiet).interrupted
+    monkeypatch.setattr(CorpusIndex, "add", real_add)
+    assert CorpusIndex(out).count("pieces") == 0 and CorpusIndex(out).count("windows") > 0
+    r = build_index([corpus["src"] / "alpha"], out, **quiet)
+    assert r.added == 4
+    idx = CorpusIndex(out)
+    assert idx.count("windows") == idx.pieces()["windows"].sum()
+    assert index_mod.FLUSH_WINDOWS > 0
+
+
+def test_search_finds_a_planted_copy(built, corpus, bundle):
+    from midi_rae.index import search_passage
+
+    for level in (2, 3, 4):
+        hits = search_passage(built[0], corpus["query"], bar=3, level=level, k=5, bundle=bundle)
+        top = hits[0]
+        assert (top.piece, top.start_bar) == ("planted", 5.0), (level, hits[:2])
+        assert top.similarity > 0.999 and top.end_bar == 12.0
+
+
+def test_search_finds_a_transposed_copy_with_its_interval(built, corpus, bundle):
+    from midi_rae.index import search_passage
+
+    plain = search_passage(built[0], corpus["query"], bar=3, level=3, k=3, bundle=bundle)
+    assert all(h.piece != "transposed" or h.similarity < 0.999 for h in plain)
+    hits = search_passage(built[0], corpus["query"], bar=3, level=3, k=3, bundle=bundle,
+                          transposition_invariant=True)
+    found = {(h.piece, h.start_bar): h for h in hits}
+    assert ("transposed", 2.0) in found and ("planted", 5.0) in found
+    assert found[("transposed", 2.0)].interval == 5 and found[("transposed", 2.0)].similarity > 0.999
+    assert found[("planted", 5.0)].interval == 0
+    assert found[("transposed", 2.0)].pitch_lo == found[("planted", 5.0)].pitch_lo + 5
+
+
+def test_patch_search(built, corpus, bundle):
+    from midi_rae.index import search_passage
+
+    hits = search_passage(built[0], corpus["query"], bar=3, level=2, patch=(2, 1), k=3, bundle=bundle)
+    top = hits[0]
+    assert top.piece == "planted" and top.patch == (2, 1) and top.similarity > 0.999
+    assert top.start_bar == 7.0 and top.end_bar == 8.0 and (top.pitch_lo, top.pitch_hi) == (64, 95)
+    with pytest.raises(ValueError, match="not in this index"):
+        search_passage(built[0], corpus["query"], bar=3, level=4, patch=(0, 0), bundle=bundle)
+
+
+def test_ann_recall(corpus, bundle, tmp_path):
+    """Above the row threshold a column gets an IVF index; its recall@10 against exact search is high."""
+    from midi_rae.index import CorpusIndex, build_index, recall_at_k
+
+    out = tmp_path / "index"
+    build_index([corpus["src"]], out, bundle=bundle, compile=False, progress=False, log=lambda s: None,
+                ann_min_rows=10, patch_levels=[2])
+    idx = CorpusIndex(out)
+    assert idx.ann_ready("windows", "emb_3") and idx.ann_ready("patches_2", "vector")
+    r = recall_at_k(idx, level=3, k=10, queries=20)
+    assert r["ann_index"] and r["recall"] >= 0.9, r
+    r = recall_at_k(idx, level=2, k=10, queries=20, patch=True)
+    assert r["recall"] >= 0.9, r
+
+
+def test_png_roll_reading(tmp_path):
+    from midi_rae.pianoroll import MidiError
+    from midi_rae.png_rolls import png_to_roll, roll_to_png
+
+    a = np.zeros((128, 40), np.uint8)
+    a[60, 4:12] = 1
+    a[64, 8:9] = 1
+    data = roll_to_png(a)
+    roll = png_to_roll(data)
+    assert np.array_equal(roll.array, a) and roll.n_notes == 2 and roll.steps == 40
+    flipped = png_to_roll(roll_to_png(a, flip=True), flip=True)
+    assert np.array_equal(flipped.array, a)
+    assert png_to_roll(roll_to_png(a, flip=True)).array[127 - 60, 5] == 1
+    from PIL import Image
+    import io
+
+    grey = (a * 60).astype(np.uint8)  # 60/255 = 0.235: below the 0.25 cut
+    buf = io.BytesIO()
+    Image.fromarray(grey + (a * 10).astype(np.uint8), mode="L").save(buf, format="PNG")  # 70/255 = 0.27: above
+    assert np.array_equal(png_to_roll(buf.getvalue()).array, a)
+    buf = io.BytesIO()
+    Image.fromarray(grey, mode="L").save(buf, format="PNG")
+    with pytest.raises(MidiError, match="no lit pixels"):
+        png_to_roll(buf.getvalue())
+    with pytest.raises(MidiError, match="128 pixels high"):
+        png_to_roll(roll_to_png(np.ones((64, 10))))
+    with pytest.raises(MidiError, match="not a PNG"):
+        png_to_roll(b"MThd")
+
+
+def test_png_folder_as_a_source(tmp_path, bundle):
+    from midi_rae.index import CorpusIndex, build_index
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.png_rolls import roll_to_png
+
+    roll = midi_to_roll(_write(tmp_path / "p.mid", [(_notes(10, seed=5), 0, 0)]))
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "roll.png").write_bytes(roll_to_png(roll.array))
+    (tmp_path / "pngs" / "upside.png").write_bytes(roll_to_png(roll.array, flip=True))
+    r = build_index([tmp_path / "pngs"], tmp_path / "index", bundle=bundle, compile=False, progress=False,
+                    log=lambda s: None)
+    assert r.added == 2
+    idx = CorpusIndex(tmp_path / "index")
+    p = idx.pieces().set_index("name")
+    assert set(p["kind"]) == {"png"} and p.loc["roll", "pitch_lo"] == roll.pitch_range()[0]
+    assert p.loc["upside", "pitch_lo"] == 127 - roll.pitch_range()[1]  # read without --flip-png
+
+
+def test_cli_index_and_search(corpus, tmp_path):
+    out = tmp_path / "index"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "midi_rae", *a], cwd=ROOT, capture_output=True,  # noqa
+                                    text=True, timeout=300)
+    r = run("index", str(corpus["src"] / "alpha"), "--out", str(out), "--no-compile", "--quiet", "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["added"] == 4 and summary["windows"] > 0
+    r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3", "-k", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    hits = json.loads(r.stdout)["hits"]
+    assert hits[0]["piece"] == "planted" and hits[0]["start_bar"] == 5.0
+    r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3", "--level", "4", "--patch", "0,0")
+    assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+    r = run("search", str(tmp_path / "nothing"), "--query", str(corpus["query"]))
+    assert r.returncode == 1 and "not an index" in r.stderr
+
+
+@pytest.mark.slow
+def test_ray_local_run_writes_the_same_store(corpus, tmp_path):
+    pytest.importorskip("ray")
+    from midi_rae.index import CorpusIndex, build_index
+    from midi_rae.index_ray import build_index_ray
+
+    out_ray, out_local = tmp_path / "ray", tmp_path / "local"
+    r = build_index_ray([corpus["src"]], out_ray, address="local", log=lambda s: None)
+    assert r.added == 6 and len(r.failed) == 1
+    build_index([corpus["src"]], out_local, compile=False, progress=False, log=lambda s: None)
+    a, b = CorpusIndex(out_ray), CorpusIndex(out_local)
+    pa_, pb = a.pieces().set_index("path").sort_index(), b.pieces().set_index("path").sort_index()
+    assert list(pa_["windows"]) == list(pb["windows"])
+    wa = a.windows(["piece_id", "window", "f1_masked"]).sort_values(["piece_id", "window"])
+    wb = b.windows(["piece_id", "window", "f1_masked"]).sort_values(["piece_id", "window"])
+    assert np.allclose(wa["f1_masked"], wb["f1_masked"], atol=1e-4, equal_nan=True)
+    r2 = build_index_ray([corpus["src"]], out_ray, address="local", log=lambda s: None)
+    assert r2.unchanged == 7 and r2.windows == 0  # incremental on Ray too (the broken file stays listed)
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
+    """The compiled index step (torch.compile, frozen weights) gives the eager step's numbers, and leaves its
+    artifact in the cache folder."""
+    import torch
+
+    from midi_rae.index import WindowEncoder, default_patch_levels
+    from midi_rae.inference import piece_windows
+    from midi_rae.pianoroll import midi_to_roll
+
+    monkeypatch.setenv("MIDI_RAE_CACHE", str(tmp_path))
+    x, _, _ = piece_windows(midi_to_roll(corpus["src"] / "alpha" / "planted.mid"))
+    we = WindowEncoder(bundle, default_patch_levels(bundle.model_config), 0.6, batch_size=8, compile=True,
+                       cache_key="test")
+    assert we.compiled and list((tmp_path / "compiled").glob("test-b8.bin"))
+    a, b = we(x[:5], use_compiled=False), we(x[:5], use_compiled=True)  # a short batch is padded
+    for k in range(len(a["pooled"])):
+        assert np.allclose(a["pooled"][k], b["pooled"][k], atol=1e-4)
+    assert np.abs(a["masked"] - b["masked"]).sum() <= 5 and np.abs(a["plain"] - b["plain"]).sum() <= 5
+    assert torch.get_num_threads() >= 1
