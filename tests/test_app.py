@@ -419,3 +419,15 @@ def test_find_similar_tab_searches_the_shipped_corpus_for_the_current_window(exa
     at.run()
     assert not at.exception
     assert "Find similar in the corpus" in [h.value for h in at.subheader]
+
+
+def test_a_second_shipped_model_can_be_compared_with_the_default(examples):
+    from midi_rae.dashboard.sources import shipped_checkpoints
+
+    if not shipped_checkpoints():
+        pytest.skip("only the default checkpoint ships")
+    at = run_app()
+    label = f"Shipped {shipped_checkpoints()[0].stem}"
+    at.selectbox(key="b_source").select(label).run()
+    assert not at.exception
+    assert any(f"B = shipped {shipped_checkpoints()[0].stem}" in h.value for h in at.subheader)

@@ -13,7 +13,8 @@ from midi_rae.pianoroll import MAX_MIDI_BYTES
 
 from . import session
 from .session import K
-from .sources import checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints
+from .sources import (checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints,
+                      shipped_checkpoints)
 
 STEPS_PER_BEAT_CHOICES = [1, 2, 3, 4, 6, 8, 12]
 
@@ -67,11 +68,19 @@ def _chosen(source: str, folder: Optional[Path], prefix: str = "") -> Optional[M
     """The checkpoint picked in the widgets for `source`, with its header read (None: nothing picked)."""
     if source == "Shipped default":
         return DEFAULT_CHOICE
+    shipped = {_shipped_label(p): p for p in shipped_checkpoints()}
+    if source in shipped:
+        p = shipped[source]
+        return ModelChoice(f"shipped:{p.name}:{p.stat().st_mtime}", f"shipped {p.stem}", str(p))
     if source == "Upload":
         return _uploaded_checkpoint(prefix)
     if source == "Server folder" and folder is not None:
         return _folder_checkpoint(folder, prefix)
     return None
+
+
+def _shipped_label(path: Path) -> str:
+    return f"Shipped {path.stem}"
 
 
 def _usable(choice: Optional[ModelChoice]) -> Optional[ModelChoice]:
@@ -98,7 +107,8 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
     """
     st.sidebar.header("Checkpoint")
     folder = checkpoint_folder()
-    options = ["Shipped default", "Upload"] + (["Server folder"] if folder else [])
+    options = (["Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()] + ["Upload"]
+               + (["Server folder"] if folder else []))
     source = st.sidebar.radio("Checkpoint source", options, horizontal=True, key=K.CKPT_SOURCE,
                               label_visibility="collapsed")
     picked = _chosen(source, folder) if source != "Shipped default" else None
@@ -158,7 +168,8 @@ def compare_section() -> Optional[ModelChoice]:
     """An optional second checkpoint (B) to show beside the first on the same window and mask."""
     st.sidebar.header("Compare (A/B)")
     folder = checkpoint_folder()
-    options = ["Off", "Shipped default", "Upload"] + (["Server folder"] if folder else [])
+    options = (["Off", "Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()] + ["Upload"]
+               + (["Server folder"] if folder else []))
     source = st.sidebar.selectbox("Second checkpoint (B)", options, key=K.B_SOURCE)
     return _usable(_chosen(source, folder, "b_"))
 

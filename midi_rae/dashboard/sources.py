@@ -67,6 +67,11 @@ def checkpoint_config(key: str, _src: str | bytes | None, name: str | None = Non
     return peek_config(_src, name)
 
 
+def shipped_checkpoints() -> list[Path]:
+    """Checkpoints shipped beside the default (e.g. assets/augmented.safetensors), each with its model card."""
+    return sorted(p for p in Path(ASSETS).glob("*.safetensors") if p.name != "default.safetensors")
+
+
 def example_files() -> list[Path]:
     """The bundled example pieces (or those of the folder in MIDI_RAE_EXAMPLES)."""
     folder = Path(os.environ.get("MIDI_RAE_EXAMPLES") or EXAMPLES)
