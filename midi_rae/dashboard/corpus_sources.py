@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import zipfile
 from pathlib import Path
 from typing import Callable, Optional
@@ -36,14 +35,9 @@ def cache_dir() -> Path:
 
 def index_folder() -> Optional[Path]:
     """The server's folder of indexes (MIDI_RAE_INDEXES, or `-- --indexes DIR` after streamlit's options)."""
-    val = os.environ.get(ENV)
-    argv = sys.argv[1:]
-    if "--indexes" in argv and argv.index("--indexes") + 1 < len(argv):
-        val = argv[argv.index("--indexes") + 1]
-    if not val:
-        return None
-    p = Path(val).expanduser()
-    return p if p.is_dir() else None
+    from .sources import server_folder
+
+    return server_folder(ENV, "--indexes")
 
 
 def is_index(path: Path) -> bool:

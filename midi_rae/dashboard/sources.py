@@ -23,18 +23,23 @@ def digest(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()[:20]
 
 
-def checkpoint_folder() -> Optional[Path]:
-    """The checkpoints folder named by whoever started the server (env var or `-- --checkpoints DIR`)."""
+def server_folder(env: str, flag: str) -> Optional[Path]:
+    """A folder named by whoever started the server: the env var, or `-- FLAG DIR` after streamlit's options."""
     import sys
 
-    val = os.environ.get("MIDI_RAE_CHECKPOINTS")
+    val = os.environ.get(env)
     argv = sys.argv[1:]
-    if "--checkpoints" in argv and argv.index("--checkpoints") + 1 < len(argv):
-        val = argv[argv.index("--checkpoints") + 1]
+    if flag in argv and argv.index(flag) + 1 < len(argv):
+        val = argv[argv.index(flag) + 1]
     if not val:
         return None
     p = Path(val).expanduser()
     return p if p.is_dir() else None
+
+
+def checkpoint_folder() -> Optional[Path]:
+    """The checkpoints folder named by whoever started the server (env var or `-- --checkpoints DIR`)."""
+    return server_folder("MIDI_RAE_CHECKPOINTS", "--checkpoints")
 
 
 def folder_checkpoints(folder: Path) -> list[Path]:
