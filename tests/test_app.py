@@ -431,3 +431,28 @@ def test_a_second_shipped_model_can_be_compared_with_the_default(examples):
     at.selectbox(key="b_source").select(label).run()
     assert not at.exception
     assert any(f"B = shipped {shipped_checkpoints()[0].stem}" in h.value for h in at.subheader)
+
+
+def test_a_dropped_png_piano_roll_is_shown_in_steps(examples):
+    from midi_rae.png_rolls import PNG_NOTE, roll_to_png
+
+    roll = __import__("numpy").zeros((128, 256), dtype="uint8")
+    roll[60, 10:40] = roll[64, 50:90] = 1
+    at = upload(run_app(), "roll.png", roll_to_png(roll))
+    assert not at.exception
+    assert PNG_NOTE in texts(at.info)
+    assert any("roll.png" in c for c in texts(at.caption))
+
+
+def test_a_piece_opened_from_the_corpus_page_is_shown_until_closed(examples):
+    from midi_rae.dashboard.sidebar import Piece
+    from midi_rae.dashboard.sources import digest
+
+    data = to_bytes(make_song(bars=10, seed=7))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["opened_piece"] = Piece(data, digest(data), "from_corpus.mid")
+    at.run()
+    assert not at.exception
+    assert "Showing **from_corpus.mid**, opened from the Corpus page." in texts(at.sidebar.caption)
+    at.button(key="close_opened").click().run()
+    assert any("a_song.mid" in c for c in texts(at.caption))

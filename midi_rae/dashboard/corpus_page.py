@@ -299,6 +299,7 @@ def _errors_by_pitch(prof: dict) -> go.Figure:
     lo, hi = (int(keep[0]), int(keep[-1])) if keep.size else (0, 127)
     pitches = np.arange(lo, hi + 1)
     rate = err[lo:hi + 1] / np.maximum(on[lo:hi + 1], 1)
+    rate = np.where(on[lo:hi + 1] >= max(1, 0.01 * on.max()), rate, np.nan)  # too few note pixels to say
     ticks, names = note_ticks(lo, hi)
     fig = go.Figure(go.Bar(x=pitches, y=rate, marker_color="#2c7fb8",
                            customdata=np.stack([err[lo:hi + 1], on[lo:hi + 1]], 1),
@@ -385,7 +386,8 @@ def main() -> None:
     st.session_state[CK.CURRENT] = uri
     meta = index.meta
     failed = len(index.failures())
-    st.caption(f"**{Path(uri).name}** · {len(pieces):,} pieces in {pieces['collection'].nunique()} collections · "
+    name = "shipped corpus" if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else Path(uri).name
+    st.caption(f"**{name}** · {len(pieces):,} pieces in {pieces['collection'].nunique()} collections · "
                f"{len(win):,} windows · model {meta.get('checkpoint')} ({meta['levels']} levels)"
                + (f" · {failed} file(s) could not be read" if failed else ""))
     if not len(win):

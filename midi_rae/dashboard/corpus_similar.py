@@ -144,11 +144,17 @@ def render_find_similar(song, res, selected, model) -> None:
     level), or the selected patch at its level, as cards.
 
     song: loaders.Song; res: the window's WindowAnalysis; selected: clicks.Selected or None; model:
-    model_views.Model. The search runs when asked for and its result is kept for that query.
+    model_views.Model. The search runs when asked for and its result is kept for that query. The section is a
+    fragment: its controls, the search and the players rerun it alone, not the piece page around it.
     """
+    st.subheader("Find similar in the corpus")
+    _find_similar(song, res, selected, model)
+
+
+@st.fragment
+def _find_similar(song, res, selected, model) -> None:
     from midi_rae.index import default_level, search_passage
 
-    st.subheader("Find similar in the corpus")
     index = current_index()
     if index is None:
         st.info("No corpus index: open the Corpus page to pick or build one.")

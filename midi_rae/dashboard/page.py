@@ -92,6 +92,10 @@ def main() -> None:
     choice_b = sidebar.compare_section()
 
     header(piece, roll, choice.label, mcfg.num_levels)
+    if piece.name.lower().endswith(".png"):
+        from midi_rae.png_rolls import PNG_NOTE
+
+        st.info(PNG_NOTE)
     if roll.grid_note:
         st.warning(f"{roll.grid_note} Change the time resolution in the sidebar to see them where they are.")
     export.start_run()

@@ -179,11 +179,17 @@ def piece_section() -> Optional[Piece]:
     st.sidebar.header("MIDI file")
     examples = example_files()
     # the widget's own limit, so the uploader states one size (the server's 64 MB is for checkpoints)
-    up = st.sidebar.file_uploader("Drop a .mid / .midi file", type=["mid", "midi"], key=K.MIDI_UPLOAD,
-                                  max_upload_size=MAX_MIDI_BYTES // 2 ** 20)
+    up = st.sidebar.file_uploader("Drop a .mid / .midi file (or a PNG piano roll)", type=["mid", "midi", "png"],
+                                  key=K.MIDI_UPLOAD, max_upload_size=MAX_MIDI_BYTES // 2 ** 20,
+                                  on_change=session.close_opened_piece)
     names = [p.name for p in examples]
-    pick = st.sidebar.selectbox("…or pick an example", names, key=K.EXAMPLE, on_change=session.forget_upload,
+    pick = st.sidebar.selectbox("…or pick an example", names, key=K.EXAMPLE, on_change=_example_picked,
                                 disabled=up is not None or not names) if names else None
+    opened = session.opened_piece()
+    if opened is not None and up is None:
+        st.sidebar.caption(f"Showing **{opened.name}**, opened from the Corpus page.")
+        st.sidebar.button("Close it", on_click=session.close_opened_piece, key="close_opened")
+        return opened
     if up is not None:
         st.sidebar.caption("Showing the dropped file. Remove it (the × beside its name) to pick an example.")
         data = up.getvalue()
@@ -193,6 +199,11 @@ def piece_section() -> Optional[Piece]:
         return None
     data = examples[names.index(pick)].read_bytes()
     return Piece(data, digest(data), pick)
+
+
+def _example_picked() -> None:
+    session.forget_upload()
+    session.close_opened_piece()
 
 
 def time_section(config: dict) -> tuple[int, int]:
