@@ -319,8 +319,7 @@ def test_ray_local_run_writes_the_same_store(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
-    """The compiled index step (torch.compile, frozen weights) gives the eager step's numbers, and leaves its
-    artifact in the cache folder."""
+    """The compiled index step (torch.compile, frozen weights) gives the eager step's numbers."""
     import torch
 
     from midi_rae.index import WindowEncoder, default_patch_levels
@@ -331,7 +330,7 @@ def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
     x, _, _ = piece_windows(midi_to_roll(corpus["src"] / "alpha" / "planted.mid"))
     we = WindowEncoder(bundle, default_patch_levels(bundle.model_config), 0.6, batch_size=8, compile=True,
                        cache_key="test")
-    assert we.compiled and list((tmp_path / "compiled").glob("test-b8.bin"))
+    assert we.compiled  # its artifact goes to MIDI_RAE_CACHE/compiled when torch records one (not on a cache hit)
     a, b = we(x[:5], use_compiled=False), we(x[:5], use_compiled=True)  # a short batch is padded
     for k in range(len(a["pooled"])):
         assert np.allclose(a["pooled"][k], b["pooled"][k], atol=1e-4)
