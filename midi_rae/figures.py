@@ -33,6 +33,9 @@ MARK_COLOUR = "#0072B2"  # nearest-neighbour marks on the overview
 HIGHLIGHT = "#ff7f0e"
 TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
 
+# Okabe & Ito's eight colours, distinguishable with every common colour-vision deficiency
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+
 MARGIN = dict(l=50, r=10, t=40, b=40)
 # A thin frame shows where a mostly-white image ends.
 FRAME = dict(showline=True, mirror=True, linecolor="#bbbbbb", linewidth=1)
@@ -472,7 +475,7 @@ def _category_colours(values: list) -> dict:
     """Stable colours per category; booleans reuse the non-empty/empty colours used elsewhere."""
     if set(values) <= {True, False}:
         return {True: NON_EMPTY, False: EMPTY}
-    palette = qualitative.D3 + qualitative.Dark24
+    palette = OKABE_ITO + qualitative.Dark24  # colour-blind-safe first: most views have 8 categories or fewer
     return {v: palette[i % len(palette)] for i, v in enumerate(values)}
 
 
@@ -660,7 +663,7 @@ def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = 
     if values.ndim != 2 or values.shape[0] != len(shifts):
         raise ValueError(f"expected values of shape ({len(shifts)}, levels), got {values.shape}")
     L = values.shape[1]
-    palette = qualitative.D3
+    palette = OKABE_ITO  # one colour per level, colour-blind-safe
     fig = _figure()
     for k in range(L):
         name = _level_name(k, grids)
@@ -679,7 +682,7 @@ def spectrum_plot(spec: list[dict], title: str = "Spectrum", grids: list[int] | 
     """Per level: singular values on log axes (left), cumulative explained variance with a dashed 90% line (right)."""
     fig = _subplots(rows=1, cols=2, subplot_titles=["Singular values", "Cumulative explained variance"],
                         horizontal_spacing=0.09)
-    palette = qualitative.D3
+    palette = OKABE_ITO  # one colour per level, colour-blind-safe
     for k, s in enumerate(spec):
         name, colour = _level_name(k, grids), palette[k % len(palette)]
         sv = np.asarray(s["singular_values"], dtype=float)

@@ -9,10 +9,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
 
-from .figures import (BACKGROUND, FN_COLOUR, FP_COLOUR, FRAME, MASKED, NOTE, TP_COLOUR, _ERROR_NAMES, _FN, _FP,
-                      _NAMES, _TP, _discrete_colorscale, _figure, _legend_swatch, _style, _subplots, error_codes,
+from .figures import (BACKGROUND, FN_COLOUR, FP_COLOUR, FRAME, MASKED, NOTE, OKABE_ITO, TP_COLOUR, _ERROR_NAMES,
+                      _FN, _FP, _NAMES, _TP, _discrete_colorscale, _figure, _legend_swatch, _style, _subplots, error_codes,
                       note_ticks)
 
 __all__ = ["ablation_drops", "ablation_error_maps", "novelty_curves", "probe_scores"]
@@ -84,7 +83,7 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
     with the tolerance shaded around them."""
     n = len(tracks)
     fig = _subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.02)
-    palette = qualitative.D3
+    palette = OKABE_ITO  # one colour per level, colour-blind-safe
     x_max = max((float(t.times.max()) + t.span_bars / 2 for t in tracks if len(t.times)), default=1.0)
     for i, t in enumerate(tracks):
         colour = palette[i % len(palette)] if t.level is not None else REFERENCE_COLOUR
@@ -124,7 +123,7 @@ def probe_scores(rows: Sequence[dict], published: Optional[float] = None, publis
     """Bars of F1 per track (rows: {"name", "f1", "precision", "recall"}), baselines in grey, the published
     reference as a dashed line."""
     names = [r["name"] for r in rows]
-    colours = [REFERENCE_COLOUR if not r["name"].startswith("level") else qualitative.D3[i % 10]
+    colours = [REFERENCE_COLOUR if not r["name"].startswith("level") else OKABE_ITO[i % len(OKABE_ITO)]
                for i, r in enumerate(rows)]
     fig = _figure(go.Bar(x=names, y=[r["f1"] for r in rows], marker_color=colours, name="F1",
                          text=[f"{r['f1']:.2f}" for r in rows], textposition="outside",
