@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Optional
 
 from . import __version__
+from .cli_types import int_at_least, positive, ratio
 from .inspect import _print_inspect, inspect_file  # noqa: F401 (torch-free module; re-exported for old callers)
 from .train_config import ConfigError, add_arguments as add_train_arguments
 
@@ -50,46 +50,6 @@ class _Parser(argparse.ArgumentParser):
         _die(f"{self.prog}: {message} (see '{self.prog} --help')", USAGE)
 
 
-# ---------------------------------------------------------------- argument types (checked at parse time: exit 2)
-
-def _ratio(s: str) -> float:
-    v = _finite(s)
-    if not 0 <= v <= 1:
-        raise argparse.ArgumentTypeError(f"{s} is not between 0 and 1")
-    return v
-
-
-def _finite(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"{s} is not a finite number")
-    return v
-
-
-def _positive(s: str) -> float:
-    v = _finite(s)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{s} is not a positive number")
-    return v
-
-
-def _int_at_least(lo: int, hi: Optional[int] = None) -> Callable[[str], int]:
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
-        if v < lo or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(f"{s} is not in {lo}..{hi}" if hi is not None else f"{s} is less than {lo}")
-        return v
-    parse.__name__ = "int"
-    return parse
-
-
-_ratio.__name__ = _positive.__name__ = "float"
 
 
 # ---------------------------------------------------------------- parsers
@@ -100,14 +60,14 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _mask_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--mask-ratio", type=_ratio, default=0.5, metavar="R",
+    p.add_argument("--mask-ratio", type=ratio, default=0.5, metavar="R",
                    help="share of non-empty patches masked, in [0, 1] (default: %(default)s)")
-    p.add_argument("--empty-mask-ratio", type=_ratio, default=None, metavar="E",
+    p.add_argument("--empty-mask-ratio", type=ratio, default=None, metavar="E",
                    help="share of empty patches masked, in [0, 1] (default: the checkpoint's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random mask (default: %(default)s)")
-    p.add_argument("--steps-per-beat", type=_int_at_least(1, 48), default=None, metavar="N",
+    p.add_argument("--steps-per-beat", type=int_at_least(1, 48), default=None, metavar="N",
                    help="time resolution (default: the checkpoint's, or 4 for original-format checkpoints)")
-    p.add_argument("--threshold", type=_ratio, default=None, metavar="T",
+    p.add_argument("--threshold", type=ratio, default=None, metavar="T",
                    help="binarization threshold in [0, 1] (default: the checkpoint's)")
 
 
@@ -135,34 +95,34 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--out", required=True, metavar="DIR", help="folder to write the MIDI files to")
     pc.add_argument("--collections", nargs="*", default=None, metavar="NAME",
                     help="e.g. bach palestrina (default: all)")
-    pc.add_argument("--limit", type=_int_at_least(1), default=None, metavar="N",
+    pc.add_argument("--limit", type=int_at_least(1), default=None, metavar="N",
                     help="at most this many corpus files, spread over collections")
-    pc.add_argument("--jobs", type=_int_at_least(1), default=1, metavar="N",
+    pc.add_argument("--jobs", type=int_at_least(1), default=1, metavar="N",
                     help="worker processes (default: %(default)s)")
-    pc.add_argument("--max-per-file", type=_int_at_least(1), default=40, metavar="N",
+    pc.add_argument("--max-per-file", type=int_at_least(1), default=40, metavar="N",
                     help="scores taken from a multi-tune file (default: %(default)s)")
 
     pe = sub.add_parser("evaluate", help="reconstruction F1 (unmasked and masked) over MIDI files or folders",
                         description="Reconstruction F1 (unmasked and masked) over MIDI files or folders.")
     pe.add_argument("paths", nargs="+", metavar="PATH", help="MIDI files or folders (searched recursively)")
     _model_arguments(pe)
-    pe.add_argument("--mask-ratio", type=_ratio, default=0.5, metavar="R",
+    pe.add_argument("--mask-ratio", type=ratio, default=0.5, metavar="R",
                     help="share of non-empty patches masked, in [0, 1] (default: %(default)s)")
-    pe.add_argument("--max-windows", type=_int_at_least(1), default=2000, metavar="N",
+    pe.add_argument("--max-windows", type=int_at_least(1), default=2000, metavar="N",
                     help="score at most this many windows (default: %(default)s)")
     pe.add_argument("--only", default=None, metavar="FILE",
                     help="a text file of file names to keep (e.g. a run's held-out list)")
     pe.add_argument("--split", choices=("all", "test", "validation"), default="all",
                     help="keep only the files of the checkpoint's recorded test or validation split "
                          "(default: %(default)s)")
-    pe.add_argument("--threshold", type=_ratio, default=None, metavar="T",
+    pe.add_argument("--threshold", type=ratio, default=None, metavar="T",
                     help="binarization threshold (default: the checkpoint's, chosen on validation, else 0.5)")
     pe.add_argument("--json", action="store_true", help="print one JSON object")
 
     pb = sub.add_parser("bench", help="time the core on a long synthetic piece (speed and memory)",
                         description="Time the core on a long synthetic piece (speed and memory).")
     pb.add_argument("--checkpoint", default=None, metavar="P", help="checkpoint file (default: the shipped one)")
-    pb.add_argument("--minutes", type=_positive, default=10.0, metavar="M",
+    pb.add_argument("--minutes", type=positive, default=10.0, metavar="M",
                     help="length of the synthetic piece in minutes, above 0 (default: %(default)s)")
     pb.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -172,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--out", required=True, metavar="HTML", help="the HTML file to write")
     _model_arguments(pr)
     _mask_arguments(pr)
-    pr.add_argument("--start-bar", type=_int_at_least(1), default=1, metavar="N",
+    pr.add_argument("--start-bar", type=int_at_least(1), default=1, metavar="N",
                     help="first bar of the window studied in detail (default: %(default)s)")
 
     pa = sub.add_parser("app", help="start the Streamlit dashboard",
@@ -185,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     pf = sub.add_parser("fuzz", help="mutate real MIDI files and report crashes, slow inputs and peak memory",
                         description="Mutate real MIDI files and report crashes, slow inputs and peak memory.")
     pf.add_argument("paths", nargs="*", metavar="PATH", help="MIDI files or folders to mutate (default: the examples)")
-    pf.add_argument("--count", type=_int_at_least(1), default=10000, metavar="N",
+    pf.add_argument("--count", type=int_at_least(1), default=10000, metavar="N",
                     help="mutated inputs to try (default: %(default)s)")
     pf.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     pf.add_argument("--json", action="store_true", help="print one JSON object")
@@ -218,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     pph.add_argument("files", nargs="*", metavar="FILE",
                      help="MIDI files to probe (default: score the shipped labelled chorales)")
     pph.add_argument("--checkpoint", default=None, metavar="P", help="checkpoint file (default: the shipped one)")
-    pph.add_argument("--tolerance-bars", type=_positive, default=1.0, metavar="B",
+    pph.add_argument("--tolerance-bars", type=positive, default=1.0, metavar="B",
                      help="a boundary within B bars of a phrase end is a hit (default: %(default)s)")
     pph.add_argument("--frames", choices=("columns", "windows"), default="columns",
                      help="columns: each level's patch columns; windows: whole windows (default: %(default)s)")

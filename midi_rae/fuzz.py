@@ -133,7 +133,8 @@ def _baseline() -> float:
 # ---------------------------------------------------------------- MIDI mutations
 
 
-def _vl(n: int) -> bytes:
+def vlq(n: int) -> bytes:
+    """n as a MIDI variable-length quantity (7 bits per byte, high bit set on all but the last)."""
     out = [n & 0x7F]
     n >>= 7
     while n:
@@ -166,7 +167,7 @@ def _notes(n: int, rng: random.Random, dt: int = 10) -> bytes:
     for i in range(n):
         p = rng.randrange(128)
         body += bytes([0, 0x90, p, 90]) if i == 0 else bytes([0, p, 90])
-        body += _vl(dt) + bytes([p, 0])
+        body += vlq(dt) + bytes([p, 0])
     return bytes(body) + b"\x00\xff\x2f\x00"
 
 
@@ -244,7 +245,7 @@ def _m_huge_delta(d: bytes, r: random.Random) -> bytes:
     def edit(t: bytes) -> bytes:
         i = r.randrange(len(t) + 1)
         delta = r.choice([0x0FFFFFFF, 0x7FFFFF, 1 << 20, 10_000_000, 1 << 40])
-        return t[:i] + _vl(delta) + t[i:]
+        return t[:i] + vlq(delta) + t[i:]
     return _track_edit(d, r, edit)
 
 
@@ -302,7 +303,7 @@ def _m_meta_flood(d: bytes, r: random.Random) -> bytes:
     kind = r.choice([b"\xff\x51\x03\x07\xa1\x20", b"\xff\x58\x04\x03\x02\x18\x08", b"\xff\x05\x03abc",
                      b"\xff\x59\x02\x00\x00", b"\xf0\x03\x7e\x7f\xf7"])
     n = r.choice([1_000, 14_000, 16_000, 100_000])
-    dt = _vl(r.choice([0, 1, 480]))
+    dt = vlq(r.choice([0, 1, 480]))
     return _track_edit(d, r, lambda t: (dt + kind) * n + t)
 
 
@@ -322,7 +323,7 @@ def _m_running_status(d: bytes, r: random.Random) -> bytes:
 
 def _m_big_text(d: bytes, r: random.Random) -> bytes:
     size = r.choice([1_000, 100_000, 999_999, 1_000_001])
-    return _track_edit(d, r, lambda t: b"\x00\xff\x01" + _vl(size) + b"x" * size + t)
+    return _track_edit(d, r, lambda t: b"\x00\xff\x01" + vlq(size) + b"x" * size + t)
 
 
 def _m_empty_tracks(d: bytes, r: random.Random) -> bytes:

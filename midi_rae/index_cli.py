@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_types import int_at_least
+
 PATCH_MAX = 16  # midi_rae.index.PATCH_MAX (repeated here so that building the parser imports nothing heavy)
 BATCH = 32      # midi_rae.index.BATCH
 
@@ -33,27 +35,11 @@ def _levels_arg(s: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{s!r} is not a comma-separated list of levels") from None
 
 
-def _count(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{s} is negative")
-    return v
+_count = int_at_least(0)
+_pos_int = int_at_least(1)
 
 
-def _pos_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{s} is less than 1")
-    return v
-
-
-_pos_int.__name__ = _count.__name__ = _patch_arg.__name__ = _levels_arg.__name__ = "int"
+_patch_arg.__name__ = _levels_arg.__name__ = "int"
 
 
 def add_index_commands(sub) -> None:

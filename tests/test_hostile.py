@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from midi_rae.fuzz import vlq
 
 MAX_SECONDS = 10.0
 MAX_MB = 500.0
@@ -191,15 +192,6 @@ def test_honest_checkpoints_still_load(checkpoint_results, name):
 # ---------------------------------------------------------------- MIDI
 
 
-def _vl(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
-
-
 def _smf(tracks: list[bytes], division: int = 480) -> bytes:
     out = b"MThd" + struct.pack(">LHHH", 6, 1, len(tracks), division)
     return out + b"".join(b"MTrk" + struct.pack(">L", len(t)) + t for t in tracks)
@@ -209,7 +201,7 @@ def _notes(n: int, dt: int = 10) -> bytes:
     body = bytearray()
     for i in range(n):
         p = 40 + i % 40
-        body += (bytes([0, 0x90, p, 90]) if i == 0 else bytes([0, p, 90])) + _vl(dt) + bytes([p, 0])
+        body += (bytes([0, 0x90, p, 90]) if i == 0 else bytes([0, p, 90])) + vlq(dt) + bytes([p, 0])
     return bytes(body) + b"\x00\xff\x2f\x00"
 
 
@@ -228,16 +220,16 @@ MIDI_CASES = {  # name -> (builder, expected sentence, or None for a file that m
                                          r"The MIDI file sets an absurd tempo of 1,000\.02 BPM \(59,999 microseconds "
                                          r"per quarter note\); a tempo must lie between 10 and 1,000 BPM \(6,000,000 "
                                          r"to 60,000 microseconds per quarter note\)\."),
-    "a huge delta time": (lambda: _smf([b"\x00\x90\x3c\x40" + _vl(0x0FFFFFFF) + b"\x80\x3c\x40\x00\xff\x2f\x00"]),
+    "a huge delta time": (lambda: _smf([b"\x00\x90\x3c\x40" + vlq(0x0FFFFFFF) + b"\x80\x3c\x40\x00\xff\x2f\x00"]),
                           r"The MIDI file is too long to read: its last event is at tick 268,435,455, past the "
                           r"limit of 10,000,000\."),
     "a varlen of 6 MB": (lambda: _smf([b"\x80" * (6 << 20) + b"\x00\x90\x3c\x40\x00\xff\x2f\x00"]),
                          r"The MIDI file is damaged: one of its tracks contains invalid data\."),
     "3,000 empty tracks": (lambda: _smf([b""] * 3_000), r"The MIDI file has 3,000 tracks; the limit is 2,000\."),
-    "a 900 KB text event, seven times": (lambda: _smf([_with_notes((b"\x00\xff\x01" + _vl(900_000) + b"x" * 900_000)
+    "a 900 KB text event, seven times": (lambda: _smf([_with_notes((b"\x00\xff\x01" + vlq(900_000) + b"x" * 900_000)
                                                                    * 7)]), None),
     "70,000 notes just under the limit": (lambda: _smf([_notes(70_000)]), None),
-    "a note held for 6,000 beats": (lambda: _smf([b"\x00\x90\x3c\x40" + _vl(6000 * 480) + b"\x80\x3c\x40\x00\xff\x2f"
+    "a note held for 6,000 beats": (lambda: _smf([b"\x00\x90\x3c\x40" + vlq(6000 * 480) + b"\x80\x3c\x40\x00\xff\x2f"
                                                                                         b"\x00"]),
                                     r"The piece is too long: it spans about 6,000 beats, and the limit is 5,000 "
                                     r"beats\."),

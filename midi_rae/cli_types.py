@@ -1,0 +1,54 @@
+"""Argument types for the command line, checked at parse time (a bad value is a usage error, exit 2).
+
+Torch-free, shared by every parser (midi_rae.__main__ and midi_rae.index_cli).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Callable, Optional
+
+
+def ratio(s: str) -> float:
+    """A number in [0, 1]."""
+    v = finite(s)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"{s} is not between 0 and 1")
+    return v
+
+
+def finite(s: str) -> float:
+    """A finite number."""
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{s} is not a finite number")
+    return v
+
+
+def positive(s: str) -> float:
+    """A number above 0."""
+    v = finite(s)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{s} is not a positive number")
+    return v
+
+
+def int_at_least(lo: int, hi: Optional[int] = None) -> Callable[[str], int]:
+    """A whole number in lo..hi (no upper bound when hi is None)."""
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+        if v < lo or (hi is not None and v > hi):
+            bound = f"is not in {lo}..{hi}" if hi is not None else f"is less than {lo}"
+            raise argparse.ArgumentTypeError(f"{s} {bound}")
+        return v
+    parse.__name__ = "int"
+    return parse
+
+
+ratio.__name__ = positive.__name__ = "float"
