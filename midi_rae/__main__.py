@@ -30,6 +30,7 @@ STREAMLIT_DEFAULTS = {
     "server.headless": "true",
     "server.runOnSave": "false",
     "server.fileWatcherType": "none",
+    "runner.postScriptGC": "false",
     "browser.gatherUsageStats": "false",
     "client.toolbarMode": "viewer",
     "client.showErrorDetails": "none",
