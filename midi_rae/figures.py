@@ -94,6 +94,22 @@ def _subplots(**kwargs) -> go.Figure:
     return make_subplots(figure=_figure(), **kwargs)
 
 
+def keep_unchanged_data(fig: go.Figure) -> go.Figure:
+    """Stamp the figure with a digest of its traces as layout.datarevision.
+
+    The browser updates a chart with Plotly.react, which, given the same datarevision as before, skips the
+    data arrays and applies only what else changed (shapes, titles): a window move that only moves an outline
+    then costs a relayout instead of a redraw of every point or cell.
+    """
+    import hashlib
+
+    from plotly.utils import PlotlyJSONEncoder
+
+    data = json.dumps([t.to_plotly_json() for t in fig.data], cls=PlotlyJSONEncoder, sort_keys=True)
+    fig.update_layout(datarevision=hashlib.blake2b(data.encode(), digest_size=8).hexdigest())
+    return fig
+
+
 def _style(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
     """Apply the dashboard's common look so screenshots from different pages match."""
     fig.update_layout(height=height, margin=dict(MARGIN),
@@ -483,12 +499,14 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                 hover: list[str] | None = None, title: str = "", dims: int = 2,
                 highlight: np.ndarray | None = None, category_names: dict | None = None,
                 highlight_name: str = "this window", axis_prefix: str = "PC",
-                point_data: np.ndarray | None = None, share: np.ndarray | None = None) -> go.Figure:
+                point_data: np.ndarray | None = None, share: np.ndarray | None = None,
+                highlight_rings: bool = False) -> go.Figure:
     """2-D or 3-D scatter of PCA coordinates coloured by a value or category.
 
     Each point's customdata is its row of `point_data` (n, k) when given (what a click on it means, e.g.
     window, patch and level), else its index. `share` (each component's share of the variance) goes into
-    the axis titles.
+    the axis titles. With `highlight_rings` (2-D) the highlighted points are ringed by layout shapes rather
+    than drawn again as a trace, so the traces do not depend on which points are highlighted.
     """
     coords = np.asarray(coords, dtype=float)
     if dims not in (2, 3):
@@ -533,7 +551,18 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                                         opacity=0.7, colorbar=dict(title=dict(text=color_label, side="right"),
                                                                    thickness=12))))
 
-    if highlight is not None and np.any(highlight):
+    if highlight is not None and np.any(highlight) and highlight_rings and dims == 2:
+        idx = idx_all[np.asarray(highlight, dtype=bool)]
+        r = size + 2  # pixels: a ring just outside the point, the same at every zoom
+        for x, y in coords[idx, :2]:
+            fig.add_shape(type="circle", name="highlight", xref="x", yref="y", xsizemode="pixel",
+                          ysizemode="pixel", xanchor=float(x), yanchor=float(y), x0=-r, x1=r, y0=-r, y1=r,
+                          line=dict(color=HIGHLIGHT, width=2), layer="above")
+        # what the rings mean, in the legend (a trace with no points)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=highlight_name, showlegend=True,
+                                 hoverinfo="skip", marker=dict(size=size * 2, color="rgba(0,0,0,0)",
+                                                               line=dict(color=HIGHLIGHT, width=2))))
+    elif highlight is not None and np.any(highlight):
         idx = idx_all[np.asarray(highlight, dtype=bool)]
         if categorical:
             hcol: object = [cat_colours[v.item() if hasattr(v, "item") else v] for v in color[idx]]

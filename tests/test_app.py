@@ -96,6 +96,12 @@ def test_new_mask_button_draws_a_different_mask(examples):
     assert at.image[7].proto.imgs[0].url != masked_before
 
 
+def test_mask_and_reconstruction_images_are_sent_as_png(examples):
+    at = run_app()
+    urls = [img.url for el in at.image for img in el.proto.imgs]
+    assert len(urls) >= 11 and all(u.endswith(".png") for u in urls)  # not re-encoded as lossy JPEG
+
+
 def test_window_slider_moves_the_window(examples):
     at = run_app()
     at.slider(key="window_bar").set_value(5).run()

@@ -207,6 +207,11 @@ def test_app_settings_are_those_of_the_checkouts_streamlit_config():
     assert STREAMLIT_DEFAULTS == flat
 
 
+def test_app_server_skips_the_full_garbage_collection_after_every_run():
+    # a gc.collect(2) over torch's objects held the GIL ~0.25 s after every interaction
+    assert STREAMLIT_DEFAULTS["runner.postScriptGC"] == "false"
+
+
 def test_app_starts_the_dashboard_server_from_any_folder(tmp_path):
     assert dashboard_script().is_file()
     with socket.socket() as s:

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from midi_rae.figures import (explained_variance, level_masks, note_ticks, pca_scatter, reconstruction_row,
+from midi_rae.figures import (explained_variance, keep_unchanged_data, level_masks, note_ticks, pca_scatter, reconstruction_row,
                               roll_overview, window_roll)
 
 
@@ -215,6 +215,31 @@ def test_pca_scatter_categorical_one_trace_per_category_covering_all_points():
     selected = fig.data[-1]  # drawn last, on top
     assert selected.name == "this window" and list(selected.customdata) == [1, 2]
     assert selected.marker.line.color == "#ff7f0e"
+
+
+def test_pca_scatter_rings_highlighted_points_with_shapes_and_keeps_the_traces_unchanged():
+    coords = np.random.default_rng(0).normal(size=(30, 2))
+    hl = np.zeros(30, bool)
+    hl[[4, 7]] = True
+    plain = pca_scatter(coords, np.arange(30.0), "bar", highlight_rings=True)
+    ringed = pca_scatter(coords, np.arange(30.0), "bar", highlight=hl, highlight_rings=True)
+    rings = [s for s in ringed.layout.shapes if s.name == "highlight"]
+    assert [(r.xanchor, r.yanchor) for r in rings] == [tuple(coords[4]), tuple(coords[7])]
+    assert all(r.xsizemode == "pixel" and r.line.color == "#ff7f0e" for r in rings)
+    assert ringed.data[0] == plain.data[0]  # the points themselves do not depend on the highlight
+    legend = ringed.data[-1]
+    assert legend.name == "this window" and list(legend.x) == [None]
+
+
+def test_data_revision_follows_the_traces_not_the_shapes():
+    coords = np.random.default_rng(0).normal(size=(30, 2))
+    a = keep_unchanged_data(pca_scatter(coords, np.arange(30.0), "bar", highlight=np.arange(30) < 3,
+                                        highlight_rings=True))
+    b = keep_unchanged_data(pca_scatter(coords, np.arange(30.0), "bar", highlight=np.arange(30) > 26,
+                                        highlight_rings=True))
+    c = keep_unchanged_data(pca_scatter(coords * 2, np.arange(30.0), "bar", highlight_rings=True))
+    assert a.layout.datarevision == b.layout.datarevision
+    assert a.layout.datarevision != c.layout.datarevision
 
 
 def test_explained_variance_cumulative_ends_at_sum():

@@ -112,7 +112,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                 if h.patch is not None:
                     s0 = h.start_step - h.window_start
                     patch = (s0, h.end_step - h.window_start, h.pitch_lo, h.pitch_hi)
-                st.image(thumbnail(window, patch), width="stretch")
+                st.image(thumbnail(window, patch), width="stretch", output_format="PNG")
                 pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
                 iv = f" · transposed {h.interval:+d}" if h.interval else ""
                 st.markdown(f"**{h.similarity:.3f}** · {h.collection}/**{h.piece}**  \nbars {h.start_bar:g}–"

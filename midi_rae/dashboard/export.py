@@ -19,15 +19,19 @@ def start_run() -> None:
     session.reset_run_figures()
 
 
+def _name(key: str) -> str:
+    return str(key).split("::")[0]  # a clickable chart's key carries a renewal count after "::"
+
+
 def chart(container, fig, **kwargs):
     """st.plotly_chart on `container`, remembering the figure for the HTML export."""
-    session.run_figures().append((kwargs.get("key", ""), fig))
+    session.run_figures()[_name(kwargs.get("key", ""))] = fig
     return container.plotly_chart(fig, **kwargs)
 
 
 def figure(key: str, build) -> None:
     """Keep a view drawn as an image for the export too: `build()` makes its plotly figure when exporting."""
-    session.run_figures().append((key, build))
+    session.run_figures()[_name(key)] = build
 
 
 def page_html(title: str) -> str:
@@ -37,10 +41,10 @@ def page_html(title: str) -> str:
              f"<p>Exported from midi-rae explorer, {datetime.now():%Y-%m-%d %H:%M}.</p>"]
     figs = session.run_figures()
     rank = {k: i for i, k in enumerate(PAGE_ORDER)}
-    figs = sorted(figs, key=lambda kf: rank.get(str(kf[0]).split("::")[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
+    figs = sorted(figs.items(), key=lambda kf: rank.get(kf[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
     for i, (key, fig) in enumerate(figs):
         fig = fig() if callable(fig) else fig
-        heading = fig.layout.title.text or str(key).split("::")[0].replace("_", " ")
+        heading = fig.layout.title.text or key.replace("_", " ")
         parts.append(f"<h3>{html.escape(heading)}</h3>")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
     parts.append("</body></html>")

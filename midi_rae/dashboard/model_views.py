@@ -75,8 +75,29 @@ def song_for(model: Model, piece, roll, spb: int, semis: int) -> Song:
         return encode_song(piece.key, model.key, spb, semis, roll, model.bundle)
 
 
+def _follow_song_clicks() -> None:
+    """A click in the PCA or the similarity matrix moves the window and selects a patch: the whole page reruns
+    (called first in the fragments that hold those charts, whose own reruns would otherwise swallow it)."""
+    if clicks.song_clicks_waiting():
+        st.rerun(scope="app")
+
+
+@st.fragment
+@torch.no_grad()  # a fragment's own reruns happen outside render()'s no_grad context
+def embeddings(song, res, sel, neighbours) -> None:
+    """The embeddings panel as a fragment: its level, colour and view controls rerun this section alone."""
+    _follow_song_clicks()
+    panel_embed.render(song, res, sel, neighbours)
+
+
+@st.fragment
+@torch.no_grad()
 def analyses(song, res, model: Model, sel=None) -> None:
-    """The deeper analyses as tabs; only the open one is computed and drawn (each costs charts and seconds)."""
+    """The deeper analyses as tabs; only the open one is computed and drawn (each costs charts and seconds).
+
+    A fragment: opening a tab or moving a tab's own controls reruns this section alone.
+    """
+    _follow_song_clicks()
     st.subheader("Analyses")
     tabs = st.tabs(ANALYSES, key=K.ANALYSIS_TAB, on_change="rerun")
     with tabs[0]:
@@ -132,7 +153,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         # (a WebGL scene) then reach the browser while the server still builds the rest.
         sel_box, masks_box, recon_box, listen_box, embed_box = (st.container() for _ in range(5))
         with embed_box:
-            panel_embed.render(song, res, sel, neighbours)
+            embeddings(song, res, sel, neighbours)
         with sel_box:
             selection.render(song, res, neighbours)
         with masks_box:

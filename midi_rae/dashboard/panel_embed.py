@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from midi_rae.analysis import PCA, pca_fit
-from midi_rae.figures import MARK_COLOUR, explained_variance, pca_scatter, spectrum_plot
+from midi_rae.figures import MARK_COLOUR, explained_variance, keep_unchanged_data, pca_scatter, spectrum_plot
 from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import spectrum
@@ -127,7 +127,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D}): {int(shown.sum()):,} patch embeddings" + \
         (f", {len(idx):,} drawn" if len(idx) < shown.sum() else "") + \
         (f" ({hidden_empty:,} empty hidden)" if hidden_empty else "")
-    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, **kw)
+    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, highlight_rings=True, **kw)
     if level == 0 and mode != "Visible / masked (this window)":
         order = np.argsort(meta["bar"][idx])
         f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
@@ -145,6 +145,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
                                 customdata=np.stack([m // N, m % N, np.full(len(m), level)], axis=1),
                                 marker=dict(size=10 if dims == 2 else 5, symbol="diamond-open",
                                             color=MARK_COLOUR, line=dict(width=2, color=MARK_COLOUR))))
+    keep_unchanged_data(f2)  # a window move then only moves the rings (when the points drawn stay the same)
     fv = explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
     return f2, f3, fv
 
@@ -247,7 +248,7 @@ def render(song, res, sel=None, neighbours=None) -> None:
     export.chart(b, fv, width="stretch", key="pca_var")
     d = b
     d.caption("Each point is one patch embedding of one window; the current window's patches (or the selected "
-              "patch, with its nearest neighbours as diamonds) are drawn larger. Click a point in the 2-D plot to "
+              "patch, with its nearest neighbours as diamonds) are ringed in orange. Click a point in the 2-D plot to "
               "select its patch. Axis titles give each component's share of the variance. The spectrum of every "
               "level is in the analyses below.")
     _export_buttons(d, song, level)

@@ -36,7 +36,7 @@ def render(song, res, family: dict) -> None:
     # images, not a chart: redrawn on every window move, and the browser draws an image in half the time
     for k, (col, img) in enumerate(zip(st.columns(len(images)), images)):
         col.caption(f"Level {k} · {grids[k][0]}×{grids[k][1]}")
-        col.image(img, width="stretch")
+        col.image(img, width="stretch", output_format="PNG")
     legend([("non-empty", NON_EMPTY), ("empty", EMPTY), ("notes", NOTE)]
            + ([("selected patch and its family", HIGHLIGHT)] if family else []))
     export.figure("masks_chart", lambda: level_masks(res.level_non_empty, res.image, highlight=family or None))

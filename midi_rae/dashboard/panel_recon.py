@@ -46,7 +46,7 @@ def _images(res, pitch_range: tuple) -> None:
               "pasted", "Errors in hidden patches"]
     for col, title, img in zip(st.columns(5), titles, images.values()):
         col.caption(title)
-        col.image(img, width="stretch")
+        col.image(img, width="stretch", output_format="PNG")
     legend([("note", NOTE), ("hidden from the model", MASKED), (f"right ({counts['tp']:,})", TP_COLOUR),
             (f"extra ({counts['fp']:,})", FP_COLOUR), (f"missed ({counts['fn']:,})", FN_COLOUR)],
            suffix=f" · pitches {note_name(pitch_range[0])}–{note_name(pitch_range[1])}, pitch upward, time to "

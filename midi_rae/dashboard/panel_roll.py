@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from midi_rae.figures import roll_overview, window_roll
+from midi_rae.figures import keep_unchanged_data, roll_overview, window_roll
 from midi_rae.pianoroll import window_at
 
 from . import export, session
@@ -21,8 +21,12 @@ def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _overview_fig(roll_key: tuple, start: int, width: int, marks: tuple, _roll):
-    return roll_overview(_roll.array, _roll.steps_per_bar, (start, width), marks=list(marks),
-                         title=f"{_roll.name}: whole piece ({_roll.bars:.0f} bars) — click a bar to move the window")
+    fig = roll_overview(_roll.array, _roll.steps_per_bar, (start, width), marks=list(marks),
+                        title=f"{_roll.name}: whole piece ({_roll.bars:.0f} bars) — click a bar to move the window")
+    # the window and the marks are shapes: a window step moves them without redrawing the roll, and
+    # uirevision keeps a zoom across window moves
+    fig.update_layout(uirevision=repr(roll_key))
+    return keep_unchanged_data(fig)
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

@@ -207,14 +207,14 @@ def want_piece_audio(song_key: tuple) -> None:
 # ---------------------------------------------------------------- the HTML export
 
 
-def run_figures() -> list:
-    """(chart key, figure) of every chart drawn in this run."""
-    return st.session_state.setdefault(K.RUN_FIGURES, [])
+def run_figures() -> dict:
+    """Every chart drawn in this run, by chart name (a fragment's rerun replaces its own charts)."""
+    return st.session_state.setdefault(K.RUN_FIGURES, {})
 
 
 def reset_run_figures() -> None:
     """Forget the previous run's charts."""
-    st.session_state[K.RUN_FIGURES] = []
+    st.session_state[K.RUN_FIGURES] = {}
 
 
 def export_html() -> Optional[bytes]:
