@@ -94,18 +94,28 @@ def _subplots(**kwargs) -> go.Figure:
     return make_subplots(figure=_figure(), **kwargs)
 
 
+def _array_entries(obj, path: str = "") -> list:
+    """(path, value) of every array-valued entry of a trace's JSON, depth first."""
+    if isinstance(obj, dict):
+        return [e for k in sorted(obj) for e in _array_entries(obj[k], f"{path}.{k}")]
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [(path, obj)]
+    return []
+
+
 def keep_unchanged_data(fig: go.Figure) -> go.Figure:
-    """Stamp the figure with a digest of its traces as layout.datarevision.
+    """Stamp the figure with a digest of its traces' data arrays as layout.datarevision.
 
     The browser updates a chart with Plotly.react, which, given the same datarevision as before, skips the
-    data arrays and applies only what else changed (shapes, titles): a window move that only moves an outline
-    then costs a relayout instead of a redraw of every point or cell.
+    data arrays and applies only what else changed (shapes, titles, a trace's name or legend entry): a window
+    move that only moves an outline then costs a relayout instead of a redraw of every point or cell.
     """
     import hashlib
 
     from plotly.utils import PlotlyJSONEncoder
 
-    data = json.dumps([t.to_plotly_json() for t in fig.data], cls=PlotlyJSONEncoder, sort_keys=True)
+    arrays = [_array_entries(t.to_plotly_json()) for t in fig.data]
+    data = json.dumps(arrays, cls=PlotlyJSONEncoder)
     fig.update_layout(datarevision=hashlib.blake2b(data.encode(), digest_size=8).hexdigest())
     return fig
 
@@ -551,17 +561,19 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                                         opacity=0.7, colorbar=dict(title=dict(text=color_label, side="right"),
                                                                    thickness=12))))
 
-    if highlight is not None and np.any(highlight) and highlight_rings and dims == 2:
-        idx = idx_all[np.asarray(highlight, dtype=bool)]
+    if highlight_rings and dims == 2:
+        idx = idx_all[np.asarray(highlight, dtype=bool)] if highlight is not None else idx_all[:0]
         r = size + 2  # pixels: a ring just outside the point, the same at every zoom
         for x, y in coords[idx, :2]:
             fig.add_shape(type="circle", name="highlight", xref="x", yref="y", xsizemode="pixel",
                           ysizemode="pixel", xanchor=float(x), yanchor=float(y), x0=-r, x1=r, y0=-r, y1=r,
                           line=dict(color=HIGHLIGHT, width=2), layer="above")
-        # what the rings mean, in the legend (a trace with no points)
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=highlight_name, showlegend=True,
-                                 hoverinfo="skip", marker=dict(size=size * 2, color="rgba(0,0,0,0)",
-                                                               line=dict(color=HIGHLIGHT, width=2))))
+        # what the rings mean, in the legend: a trace with no points, always there (only its legend entry
+        # comes and goes), so the traces stay the same whatever is ringed
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=highlight_name,
+                                 showlegend=bool(len(idx)), hoverinfo="skip",
+                                 marker=dict(size=size * 2, color="rgba(0,0,0,0)",
+                                             line=dict(color=HIGHLIGHT, width=2))))
     elif highlight is not None and np.any(highlight):
         idx = idx_all[np.asarray(highlight, dtype=bool)]
         if categorical:

@@ -44,6 +44,7 @@ _REFERENCE_STEPS_PER_BEAT = 4
 _MAX_BEATS = MAX_STEPS // _REFERENCE_STEPS_PER_BEAT
 # pretty_midi allocates one float per tick up to the last event and refuses files past this.
 _PRETTY_MIDI_MAX_TICK = 10_000_000
+_MIN_RESOLUTION = 96  # ticks per quarter note that a file too fine for that limit is coarsened to, at least
 _WRITE_RESOLUTION = 480  # ticks per quarter note in files we write
 _VELOCITY = 100
 _ROUNDING_SLACK = 1e-6  # in steps: exact half steps carry float noise; always send them up
@@ -452,13 +453,50 @@ def _too_long(beats: float) -> MidiError:
 
 def _check_length(last_tick: int, ticks_per_beat: int) -> None:
     """Refuse absurd lengths before pretty_midi allocates per-tick arrays and walks every beat."""
-    if last_tick >= _PRETTY_MIDI_MAX_TICK:
-        raise MidiError(f"The MIDI file is too long to read: its last event is at tick {last_tick:,}, "
-                        f"past the limit of {_PRETTY_MIDI_MAX_TICK:,}.")
     quarters = last_tick / ticks_per_beat
     # Generous: a beat can be up to 6 quarter notes (compound x/2), and the exact check follows.
     if quarters > 8 * _MAX_BEATS:
         raise _too_long(quarters)
+    if last_tick >= _PRETTY_MIDI_MAX_TICK and ticks_per_beat // _coarsening(last_tick) < _MIN_RESOLUTION:
+        raise MidiError(f"The MIDI file is too long to read: its last event is at tick {last_tick:,}, "
+                        f"past the limit of {_PRETTY_MIDI_MAX_TICK:,}.")
+
+
+def _coarsening(last_tick: int) -> int:
+    """The factor that brings a file's ticks under pretty_midi's limit, with room to spare."""
+    return -(-(last_tick + 1) // (_PRETTY_MIDI_MAX_TICK // 2))
+
+
+def _coarsen(parsed: "_Parsed") -> "_Parsed":
+    """The same file at a coarser tick resolution, when its ticks pass pretty_midi's limit.
+
+    Real files do: music21 writes 10,080 ticks per quarter note, so a 400-bar movement ends past tick
+    16,000,000. Every time (meta events, notes, ends) is divided by the same factor and rounded; at the
+    resolution left (at least _MIN_RESOLUTION ticks per quarter note) that moves nothing on the step grid.
+    """
+    f = _coarsening(parsed.last_tick)
+    mid = parsed.mid
+    ppq = mid.ticks_per_beat
+    new_ppq = ppq // f
+    scale = new_ppq / ppq
+
+    def at(tick: int) -> int:
+        return int(round(tick * scale))
+
+    coarse = mido.MidiFile(ticks_per_beat=new_ppq)
+    for track in mid.tracks:
+        absolute, events = 0, []
+        for event in track:
+            absolute += event.time
+            events.append((at(absolute), event))
+        previous = 0
+        for tick, event in events:
+            event.time, previous = tick - previous, tick
+        coarse.tracks.append(mido.MidiTrack([e for _, e in events]))
+    for inst in parsed.instruments:
+        inst.starts = [at(t) for t in inst.starts]
+        inst.ends = [at(t) for t in inst.ends]
+    return _Parsed(coarse, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick))
 
 
 def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:
@@ -471,6 +509,9 @@ def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:
     mid = parsed.mid
     _check_tempi(mid)
     _check_length(parsed.last_tick, mid.ticks_per_beat)
+    if parsed.last_tick >= _PRETTY_MIDI_MAX_TICK:
+        parsed = _coarsen(parsed)
+        mid = parsed.mid
     if not any(inst.pitches for inst in parsed.instruments):
         raise MidiError("The MIDI file contains no notes.")
     try:

@@ -228,7 +228,8 @@ def test_pca_scatter_rings_highlighted_points_with_shapes_and_keeps_the_traces_u
     assert all(r.xsizemode == "pixel" and r.line.color == "#ff7f0e" for r in rings)
     assert ringed.data[0] == plain.data[0]  # the points themselves do not depend on the highlight
     legend = ringed.data[-1]
-    assert legend.name == "this window" and list(legend.x) == [None]
+    assert legend.name == "this window" and list(legend.x) == [None] and legend.showlegend
+    assert not plain.data[-1].showlegend  # nothing ringed: the legend entry is hidden, the trace kept
 
 
 def test_data_revision_follows_the_traces_not_the_shapes():
@@ -238,7 +239,8 @@ def test_data_revision_follows_the_traces_not_the_shapes():
     b = keep_unchanged_data(pca_scatter(coords, np.arange(30.0), "bar", highlight=np.arange(30) > 26,
                                         highlight_rings=True))
     c = keep_unchanged_data(pca_scatter(coords * 2, np.arange(30.0), "bar", highlight_rings=True))
-    assert a.layout.datarevision == b.layout.datarevision
+    d = keep_unchanged_data(pca_scatter(coords, np.arange(30.0), "bar", highlight_rings=True))
+    assert a.layout.datarevision == b.layout.datarevision == d.layout.datarevision  # only legend entries differ
     assert a.layout.datarevision != c.layout.datarevision
 
 

@@ -577,3 +577,20 @@ def test_off_grid_share_counts_onsets_between_steps():
     beats = np.array([0.0, 1 / 3, 2 / 3, 1.0])
     assert off_grid_share(beats, 4) == 0.5  # 1/3 and 2/3 of a beat fall between quarter-beat steps
     assert off_grid_share(beats, 3) == 0.0
+
+
+def _long_piece(resolution: int) -> bytes:
+    """A 1,100-beat melody (about 11 million ticks at music21's 10,080 per quarter note)."""
+    pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120.0)
+    inst = pretty_midi.Instrument(0)
+    for beat in range(0, 1100, 3):
+        inst.notes.append(pretty_midi.Note(80, 60 + beat % 12, beat * 0.5, beat * 0.5 + 0.75))
+    pm.instruments.append(inst)
+    return midi_bytes(pm)
+
+
+def test_a_file_past_the_tick_limit_is_read_at_a_coarser_resolution_with_the_same_roll():
+    fine = midi_to_roll(_long_piece(10080), steps_per_beat=4)  # music21's resolution: ticks past 10,000,000
+    plain = midi_to_roll(_long_piece(480), steps_per_beat=4)
+    assert fine.array.shape == plain.array.shape == (128, 4398)  # to the last note end, beat 1,099.5
+    assert np.array_equal(fine.array, plain.array)

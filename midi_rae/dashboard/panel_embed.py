@@ -133,18 +133,22 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
                                 line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
     f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 and three_d else None
-    if marks:
-        m = np.asarray(marks)
-        mc = pca.transform(emb.reshape(-1, D)[m])
-        for fig, dims in ((f2, 2), (f3, 3)):
-            if fig is None:
-                continue
-            Trace = go.Scatter3d if dims == 3 else go.Scatter
-            xyz = dict(x=mc[:, 0], y=mc[:, 1], **({"z": mc[:, 2]} if dims == 3 else {}))
-            fig.add_trace(Trace(**xyz, mode="markers", name="nearest neighbours", hoverinfo="skip",
-                                customdata=np.stack([m // N, m % N, np.full(len(m), level)], axis=1),
-                                marker=dict(size=10 if dims == 2 else 5, symbol="diamond-open",
-                                            color=MARK_COLOUR, line=dict(width=2, color=MARK_COLOUR))))
+    # 2-D: the neighbours as diamond shapes (like the rings) and a legend entry that is always a trace, so
+    # selecting a patch leaves the traces unchanged
+    m = np.asarray(marks, dtype=int)
+    mc = pca.transform(emb.reshape(-1, D)[m]) if len(m) else np.zeros((0, 3))
+    for x, y in mc[:, :2]:
+        f2.add_shape(type="path", name="neighbour", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel",
+                     xanchor=float(x), yanchor=float(y), path="M 0 -7 L 7 0 L 0 7 L -7 0 Z",
+                     line=dict(color=MARK_COLOUR, width=2), layer="above")
+    f2.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="nearest neighbours", hoverinfo="skip",
+                            showlegend=bool(len(m)), marker=dict(size=10, symbol="diamond-open", color=MARK_COLOUR,
+                                                                 line=dict(width=2, color=MARK_COLOUR))))
+    if len(m) and f3 is not None:
+        f3.add_trace(go.Scatter3d(x=mc[:, 0], y=mc[:, 1], z=mc[:, 2], mode="markers", name="nearest neighbours",
+                                  hoverinfo="skip", customdata=np.stack([m // N, m % N, np.full(len(m), level)], axis=1),
+                                  marker=dict(size=5, symbol="diamond-open", color=MARK_COLOUR,
+                                              line=dict(width=2, color=MARK_COLOUR))))
     keep_unchanged_data(f2)  # a window move then only moves the rings (when the points drawn stay the same)
     fv = explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
     return f2, f3, fv
