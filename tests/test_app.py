@@ -183,13 +183,24 @@ def test_seven_level_original_checkpoint_shows_seven_levels(examples, tmp_path, 
     assert "F1, masked patches" in [m.label for m in at.metric]
 
 
-def test_listening_offers_window_and_reconstruction_audio_and_midi_downloads(examples):
+def test_listening_offers_midi_downloads_and_audio_players_on_request(examples):
     at = run_app()
-    assert len(at.get("audio")) == 2  # the whole piece renders only on request
     labels = [b.proto.label for b in at.get("download_button")]
     assert {"Window as MIDI", "Reconstruction as MIDI", "Piece as MIDI (quantised)"} <= set(labels)
+    assert len(at.get("audio")) == 0  # nothing is synthesised until asked for
+    at.toggle(key="players").set_value(True).run()
+    assert not at.exception and len(at.get("audio")) == 2  # window and reconstruction; the piece on request
     at.button(key="piece_audio").click().run()
     assert not at.exception and len(at.get("audio")) == 3
+
+
+def test_players_once_on_follow_the_window(examples):
+    at = run_app()
+    at.toggle(key="players").set_value(True).run()
+    before = [a.proto.url for a in at.get("audio")]
+    at.slider(key="window_bar").set_value(3).run()
+    after = [a.proto.url for a in at.get("audio")]
+    assert not at.exception and len(after) == 2 and after[0] != before[0] and after[1] != before[1]
 
 
 def test_a_selected_patch_lists_its_nearest_neighbours(examples):

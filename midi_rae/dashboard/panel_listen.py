@@ -11,6 +11,7 @@ from midi_rae.audio import render_audio
 from midi_rae.pianoroll import midi_bytes, roll_to_midi
 
 from . import session
+from .session import K
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -38,40 +39,54 @@ def download_names(piece_name: str, bar: int) -> dict[str, str]:
             "piece": f"{stem}_quantised.mid"}
 
 
-def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str) -> str:
+def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str, play: bool) -> str:
     pm, mid = _midi(key, roll, spb, tempo)
-    wav, how = _wav(key, pm)
-    col.audio(wav, format="audio/wav")
+    how = ""
+    if play:
+        wav, how = _wav(key, pm)
+        col.audio(wav, format="audio/wav")
     col.download_button(label, mid, file_name=file_name, mime="audio/midi", key="dl_" + key[-1])
     return how
 
 
+@st.fragment
 def render(song, res, spb: int) -> None:
-    """Players for window, reconstruction and (on request) the whole piece, each with its MIDI download."""
+    """Players for window, reconstruction and (on request) the whole piece, each with its MIDI download.
+
+    A fragment: the players are synthesised only while "Play here" is on (each window or mask change would
+    otherwise make and send a second of audio per second of music that nobody asked to hear).
+    """
     st.subheader("Listen and download")
     roll = song.roll
     tempo = float(roll.tempo_bpm or 120.0)
     bar = res.start // max(roll.steps_per_bar, 1) + 1
     names = download_names(roll.name, bar)
+    play = st.toggle("Play here", key=K.PLAYERS,
+                     help="Synthesise the window and its reconstruction as audio players that follow every "
+                          "window and mask change. Off, the MIDI downloads stay.")
     cols = st.columns(3)
     cols[0].markdown("**Window** (the model's input)")
     how = _player(cols[0], song.key + (res.start, "window"), res.image, spb, tempo, "Window as MIDI",
-                  names["window"])
+                  names["window"], play)
     cols[1].markdown("**Reconstruction** (visible patches pasted back)")
     if res.probs is not None:
         binary = res.binary().astype(np.uint8)
         _player(cols[1], res.key + ("recon",), binary, spb, tempo, "Reconstruction as MIDI",
-                names["reconstruction"])
+                names["reconstruction"], play)
     else:
         cols[1].info("No decoder: nothing to play.")
     cols[2].markdown("**Whole piece** (as the model sees it)")
     # a long piece takes seconds to synthesise and tens of megabytes of WAV: only on request
     if session.piece_audio_wanted(song.key) or cols[2].button("Render the whole piece", key="piece_audio"):
         session.want_piece_audio(song.key)
-        _player(cols[2], song.key + ("piece",), roll, spb, tempo, "Piece as MIDI (quantised)",
-                names["piece"])
+        how = _player(cols[2], song.key + ("piece",), roll, spb, tempo, "Piece as MIDI (quantised)",
+                      names["piece"], True)
     else:
         _, mid = _midi(song.key + ("piece",), roll, spb, tempo)
         cols[2].download_button("Piece as MIDI (quantised)", mid, file_name=names["piece"],
                                 mime="audio/midi", key="dl_piece")
-    st.caption(f"Audio: {how.rstrip('.')}. Every chart has a camera button (top right) that saves it as PNG.")
+    if how:
+        st.caption(f"Audio: {how.rstrip('.')}. Every chart has a camera button (top right) that saves it as PNG.")
+    else:
+        st.caption("Turn on “Play here” to hear the window and its reconstruction. Every chart has a camera "
+                   "button (top right) that saves it as PNG.")

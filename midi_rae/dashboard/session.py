@@ -34,6 +34,7 @@ class K:
     PCA_SHOW_EMPTY = "pca_show_empty"
     PCA_3D = "pca_3d"
     RECON_INTERACTIVE = "recon_interactive"
+    PLAYERS = "players"
     SHOW_UMAP = "show_umap"
     SIM_LEVEL = "sim_level"
     PROBE_READING = "probe_reading"
