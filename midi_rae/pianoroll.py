@@ -45,6 +45,7 @@ _MAX_BEATS = MAX_STEPS // _REFERENCE_STEPS_PER_BEAT
 # pretty_midi allocates one float per tick up to the last event and refuses files past this.
 _PRETTY_MIDI_MAX_TICK = 10_000_000
 _MIN_RESOLUTION = 96  # ticks per quarter note that a file too fine for that limit is coarsened to, at least
+_COARSE_TICKS = 1_000_000  # about where such a file's last tick lands after coarsening
 _WRITE_RESOLUTION = 480  # ticks per quarter note in files we write
 _VELOCITY = 100
 _ROUNDING_SLACK = 1e-6  # in steps: exact half steps carry float noise; always send them up
@@ -457,14 +458,16 @@ def _check_length(last_tick: int, ticks_per_beat: int) -> None:
     # Generous: a beat can be up to 6 quarter notes (compound x/2), and the exact check follows.
     if quarters > 8 * _MAX_BEATS:
         raise _too_long(quarters)
-    if last_tick >= _PRETTY_MIDI_MAX_TICK and ticks_per_beat // _coarsening(last_tick) < _MIN_RESOLUTION:
+    if last_tick >= _PRETTY_MIDI_MAX_TICK and last_tick // _coarsening(last_tick, ticks_per_beat) >= _PRETTY_MIDI_MAX_TICK:
         raise MidiError(f"The MIDI file is too long to read: its last event is at tick {last_tick:,}, "
                         f"past the limit of {_PRETTY_MIDI_MAX_TICK:,}.")
 
 
-def _coarsening(last_tick: int) -> int:
-    """The factor that brings a file's ticks under pretty_midi's limit, with room to spare."""
-    return -(-(last_tick + 1) // (_PRETTY_MIDI_MAX_TICK // 2))
+def _coarsening(last_tick: int, ticks_per_beat: int) -> int:
+    """The factor that brings a file's ticks to about _COARSE_TICKS (pretty_midi's per-tick tables then take
+    ~8 MB, not 80), keeping at least _MIN_RESOLUTION ticks per quarter note."""
+    want = -(-(last_tick + 1) // _COARSE_TICKS)
+    return max(1, min(want, ticks_per_beat // _MIN_RESOLUTION))
 
 
 def _coarsen(parsed: "_Parsed") -> "_Parsed":
@@ -474,9 +477,9 @@ def _coarsen(parsed: "_Parsed") -> "_Parsed":
     16,000,000. Every time (meta events, notes, ends) is divided by the same factor and rounded; at the
     resolution left (at least _MIN_RESOLUTION ticks per quarter note) that moves nothing on the step grid.
     """
-    f = _coarsening(parsed.last_tick)
     mid = parsed.mid
     ppq = mid.ticks_per_beat
+    f = _coarsening(parsed.last_tick, ppq)
     new_ppq = ppq // f
     scale = new_ppq / ppq
 
