@@ -100,7 +100,7 @@ def run_index_command(args: argparse.Namespace) -> int:
     """Run `index` or `search` (argparse namespace from add_index_commands)."""
     from . import threads
 
-    threads.configure()
+    threads.configure(sample=True)  # a long batch job: go by what is busy now, not a minute ago
     if args.cmd == "index":
         return _run_index(args)
     return _run_search(args)

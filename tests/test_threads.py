@@ -13,6 +13,17 @@ def test_a_core_kept_busy_by_another_process_is_left_alone():
     assert threads.free_cores(load=0.8, cores=4) == 3
 
 
+def test_a_job_that_just_ended_does_not_hold_a_core_through_the_trailing_load_average():
+    assert threads.free_cores(load=1.5, cores=2, busy=0.1) == 2
+    assert threads.free_cores(load=0.2, cores=2, busy=1.0) == 2  # a moment's burst: the load average decides
+    assert threads.free_cores(load=1.1, cores=2, busy=1.0) == 1
+
+
+def test_busy_now_reads_a_share_of_the_machine():
+    busy = threads.busy_now(0.05)
+    assert busy is None or 0.0 <= busy <= threads.os.cpu_count()
+
+
 def test_an_overloaded_machine_still_gets_one_thread():
     assert threads.free_cores(load=7.5, cores=2) == 1
 
