@@ -109,6 +109,28 @@ def test_window_slider_moves_the_window(examples):
     assert any("Window: 128 steps from bar 5" in spec for spec in chart_specs(at))
 
 
+def test_a_window_move_changes_only_the_shapes_of_the_overview_and_the_pca(examples):
+    import json
+
+    def figs(at):
+        specs = [json.loads(s) for s in chart_specs(at)]
+        overview = next(f for f in specs if "whole piece" in f["layout"]["title"]["text"])
+        pca = next(f for f in specs if "patch embeddings" in f["layout"]["title"]["text"])
+        return overview, pca
+
+    at = run_app()
+    ov0, pca0 = figs(at)
+    at.slider(key="window_bar").set_value(5).run()
+    ov1, pca1 = figs(at)
+    assert not at.exception
+    # the same data revision: the browser keeps the roll's and the points' arrays and moves the shapes only
+    assert ov1["layout"]["datarevision"] == ov0["layout"]["datarevision"]
+    assert pca1["layout"]["datarevision"] == pca0["layout"]["datarevision"]
+    window = [sh for sh in ov1["layout"]["shapes"] if sh.get("name") == "window"]
+    assert window[0]["x0"] == 5  # bar 5
+    assert [sh["xanchor"] for sh in pca1["layout"]["shapes"]] != [sh["xanchor"] for sh in pca0["layout"]["shapes"]]
+
+
 def test_broken_midi_gets_one_sentence_and_the_page_keeps_the_last_piece(examples):
     at = run_app()
     at.selectbox(key="example").select("c_broken.mid").run()
