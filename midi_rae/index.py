@@ -178,13 +178,19 @@ def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:
         yield seq[i:i + n]
 
 
+def import_store():
+    """The lancedb module, imported quietly (without "No existing dataset ... will be created" per new table)."""
+    os.environ.setdefault("LANCEDB_LOG", "error")
+    import lancedb
+
+    return lancedb
+
+
 class CorpusIndex:
     """An index folder (or object-storage URI) opened for reading and writing."""
 
     def __init__(self, uri: str | Path):
-        os.environ.setdefault("LANCEDB_LOG", "error")  # not "No existing dataset ... will be created" per new table
-        import lancedb
-
+        lancedb = import_store()
         self.uri = str(uri)
         self.db = lancedb.connect(self.uri)
         self._tables: dict[str, Any] = {}

@@ -102,6 +102,26 @@ def test_mask_and_reconstruction_images_are_sent_as_png(examples):
     assert len(urls) >= 11 and all(u.endswith(".png") for u in urls)  # not re-encoded as lossy JPEG
 
 
+def test_the_corpus_store_is_imported_in_the_background_once_after_the_piece_page():
+    import subprocess
+    import sys
+
+    code = """
+import sys, threading
+from midi_rae.dashboard import model_views
+model_views.STORE_WARM_DELAY_S = 0.0
+assert "lancedb" not in sys.modules
+model_views.warm_corpus_store(); model_views.warm_corpus_store()
+warm = [t for t in threading.enumerate() if t.name == "midi-rae-store-import"]
+assert len(warm) == 1
+warm[0].join(60)
+print("lancedb" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True"
+
+
 def test_window_slider_moves_the_window(examples):
     at = run_app()
     at.slider(key="window_bar").set_value(5).run()

@@ -111,3 +111,4 @@ def main() -> None:
     model = _loaded(choice)
     views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window)
     export.render(f"{piece.name} — {model.label}")
+    views.warm_corpus_store()
