@@ -486,20 +486,17 @@ def _coarsen(parsed: "_Parsed") -> "_Parsed":
     def at(tick: int) -> int:
         return int(round(tick * scale))
 
-    coarse = mido.MidiFile(ticks_per_beat=new_ppq)
-    for track in mid.tracks:
-        absolute, events = 0, []
+    for track in mid.tracks:  # deltas -> rescaled absolute ticks -> deltas, in place
+        absolute = previous = 0
         for event in track:
             absolute += event.time
-            events.append((at(absolute), event))
-        previous = 0
-        for tick, event in events:
+            tick = at(absolute)
             event.time, previous = tick - previous, tick
-        coarse.tracks.append(mido.MidiTrack([e for _, e in events]))
+    mid.ticks_per_beat = new_ppq
     for inst in parsed.instruments:
         inst.starts = [at(t) for t in inst.starts]
         inst.ends = [at(t) for t in inst.ends]
-    return _Parsed(coarse, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick))
+    return _Parsed(mid, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick))
 
 
 def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:

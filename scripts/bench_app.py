@@ -430,18 +430,22 @@ def away(run: Run) -> None:
     run.page.mouse.move(5, 5)
 
 
+def click_new_point(run: Run, chart: int, key: str, none_there: str) -> None:
+    """Click a point of `chart` not clicked before, timed until the selection shows, into `key`."""
+    pts = chart_points(run.page, chart)
+    if not pts:
+        raise Skip(f"{none_there} inside its plot area")
+    p = fresh_point(run, chart, pts)
+    dt = timed(run, lambda: click_chart_point(run.page, chart, p), selection_probe(run))
+    away(run)
+    run.out[key].append({"chart": chart, "point": p, "seconds": dt})
+
+
 def step_click_patch(run: Run, n: int) -> None:
     """Click a patch dot of the window chart, then Clear selection (both timed), n times."""
     clear_selection(run)
     for i in range(n):
-        ci = window_chart(run)
-        pts = chart_points(run.page, ci)
-        if not pts:
-            raise Skip("the window chart has no patch dots inside its plot area")
-        p = fresh_point(run, ci, pts)
-        dt = timed(run, lambda: click_chart_point(run.page, ci, p), selection_probe(run))
-        away(run)
-        run.out["click_patch"].append({"chart": ci, "point": p, "seconds": dt})
+        click_new_point(run, window_chart(run), "click_patch", "the window chart has no patch dots")
         clear_selection(run, "clear_selection")
 
 
@@ -453,13 +457,7 @@ def step_click_pca_point(run: Run, n: int) -> None:
         ci = chart_index(run.page, after=f'[role="radiogroup"][aria-label="{PCA_LEVEL}"]')
         if ci is None:
             raise Skip(f'no chart after the "{PCA_LEVEL}" radio')
-        pts = chart_points(run.page, ci)
-        if not pts:
-            raise Skip("the PCA chart has no points inside its plot area")
-        p = fresh_point(run, ci, pts)
-        dt = timed(run, lambda: click_chart_point(run.page, ci, p), selection_probe(run))
-        away(run)
-        run.out["click_pca_point"].append({"chart": ci, "point": p, "seconds": dt})
+        click_new_point(run, ci, "click_pca_point", "the PCA chart has no points")
         clear_selection(run)
     if v0 is not None:
         set_slider(run, WINDOW_START, v0, 1)

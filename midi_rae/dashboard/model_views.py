@@ -2,6 +2,7 @@
 piece is on screen, because importing torch and timm takes seconds."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import streamlit as st
@@ -28,48 +29,39 @@ class Model:
     bundle: ModelBundle
 
 
-_frozen = False
-
-
+@functools.cache  # once per process
 def _freeze_long_lived_objects() -> None:
     """Move every object alive now (torch, timm, plotly, pandas: millions) out of the collector's reach.
 
     A full collection walks them all, about 0.25 s on the project's 2-core machine; with them frozen the
     collections that Python still runs between interactions only visit what the page made since.
     """
-    global _frozen
-    if not _frozen:
-        import gc
+    import gc
 
-        gc.collect()
-        gc.freeze()
-        _frozen = True
+    gc.collect()
+    gc.freeze()
 
 
-_store_warming = False
 STORE_WARM_DELAY_S = 3.0  # the browser finishes drawing the first page ~1 s after the script ends
 
 
+@functools.cache  # once per process
 def warm_corpus_store() -> None:
-    """Once per process, a few seconds after the piece page is drawn, import the corpus store (lancedb) in the
-    background.
+    """A few seconds after the piece page is drawn, import the corpus store (lancedb) in the background.
 
     It takes ~1.2 s; the Corpus page and the first "Find similar" would otherwise wait for it. Started at once,
     it competed with the browser still drawing the first page and made that 0.4 s slower.
     """
-    global _store_warming
-    if not _store_warming:
-        import threading
-        import time
+    import threading
+    import time
 
-        from midi_rae.index import import_store
+    from midi_rae.index import import_store
 
-        def later() -> None:
-            time.sleep(STORE_WARM_DELAY_S)
-            import_store()
+    def later() -> None:
+        time.sleep(STORE_WARM_DELAY_S)
+        import_store()
 
-        _store_warming = True
-        threading.Thread(target=later, name="midi-rae-store-import", daemon=True).start()
+    threading.Thread(target=later, name="midi-rae-store-import", daemon=True).start()
 
 
 def load(choice: sidebar.ModelChoice) -> Model:
