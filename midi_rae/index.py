@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 
 import numpy as np
 
+from .index_view import WINDOW_COLUMNS, IndexFacts, write_view
+
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
     import torch
@@ -186,7 +188,7 @@ def import_store():
     return lancedb
 
 
-class CorpusIndex:
+class CorpusIndex(IndexFacts):
     """An index folder (or object-storage URI) opened for reading and writing."""
 
     def __init__(self, uri: str | Path):
@@ -252,16 +254,6 @@ class CorpusIndex:
                                    t.schema))
         self._meta = None
 
-    @property
-    def levels(self) -> int:
-        """Levels of the model the index was built with."""
-        return int(self.meta["levels"])
-
-    @property
-    def patch_levels(self) -> list[int]:
-        """Levels whose patch embeddings are stored."""
-        return list(self.meta["patch_levels"])
-
     # ------------------------------------------------------------ reading
 
     def pieces(self, include_failed: bool = False):
@@ -269,18 +261,9 @@ class CorpusIndex:
         df = self.table("pieces").search().limit(None).to_pandas()
         return df if include_failed else df[df["error"].isna()].reset_index(drop=True)
 
-    def failures(self) -> list[tuple[str, str]]:
-        """(path, sentence) of every file that could not be indexed."""
-        df = self.pieces(include_failed=True)
-        df = df[df["error"].notna()]
-        return list(zip(df["path"], df["error"]))
-
     def windows(self, columns: Optional[Sequence[str]] = None, where: Optional[str] = None):
         """Window rows (default: every column but the embeddings and error profiles) as a DataFrame."""
-        if columns is None:
-            columns = ["piece_id", "window", "start_step", "start_bar", "notes", "density", "pitch_lo", "pitch_hi",
-                       "position", "f1", "f1_masked"]
-        q = self.table("windows").search().select(list(columns))
+        q = self.table("windows").search().select(list(columns or WINDOW_COLUMNS))
         if where:
             q = q.where(where)
         return q.limit(None).to_pandas()
@@ -296,17 +279,6 @@ class CorpusIndex:
         if pa.types.is_fixed_size_list(col.type):
             return col.values.to_numpy(zero_copy_only=False).reshape(len(col), col.type.list_size)
         return col.to_numpy(zero_copy_only=False)
-
-    def resolve(self, path: str, rel: Optional[str] = None) -> Optional[Path]:
-        """A piece's file: its stored path, else its path relative to the index's parent folder (a shipped or
-        moved index), else None."""
-        if path and Path(path).is_file():
-            return Path(path)
-        if rel and "://" not in self.uri:
-            p = Path(self.uri).parent / rel
-            if p.is_file():
-                return p
-        return None
 
     def count(self, table: str = "windows") -> int:
         """Rows in a table."""
@@ -910,6 +882,11 @@ def finish_update(index: CorpusIndex, report: "BuildReport", ann_min_rows: int =
     index.compact()
     report.ann = index.build_ann(ann_min_rows, log=log)
     index.set_meta(updated=time.time(), windows=index.count("windows"), pieces=index.count("pieces"))
+    if "://" not in index.uri:
+        try:  # the page's lancedb-free snapshot; without it the page makes one on first open
+            write_view(index)
+        except OSError as e:
+            log(f"note: the page's snapshot of the index could not be written ({e.strerror or e}).")
 
 
 def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Optional[str] = None,

@@ -156,6 +156,77 @@ def test_incremental_add_change_delete(corpus, bundle, tmp_path):
         assert set(idx.column("piece_id", f"patches_{k}")) <= set(pieces["piece_id"])
 
 
+def test_build_writes_the_pages_snapshot_and_it_matches_the_store(built):
+    """The page's lancedb-free snapshot holds the same pieces, windows and pooled vectors as the Lance tables."""
+    from midi_rae.index import CorpusIndex
+    from midi_rae.index_view import open_view, version_key
+
+    out, _ = built
+    idx = CorpusIndex(out)
+    assert (out / "view" / version_key(out) / "meta.json").is_file()
+    view = open_view(out, out / "no-cache")
+    assert view.meta == idx.meta and view.failures() == idx.failures()
+    assert view.pieces().equals(idx.pieces()) and view.windows.equals(idx.windows())
+    for k in range(view.levels):
+        assert np.array_equal(view.vectors(k), idx.column(f"emb_{k}"))
+
+
+def test_the_snapshot_is_read_without_importing_lancedb(built):
+    out, _ = built
+    code = (f"import sys; sys.modules['lancedb'] = None\n"
+            f"from pathlib import Path\nfrom midi_rae.index_view import open_view\n"
+            f"v = open_view({str(out)!r}, Path('unused'))\nprint(len(v.windows), v.vectors(3).shape[0])")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    n = int(r.stdout.split()[0])
+    assert r.stdout.split() == [str(n), str(n)] and n > 0
+
+
+def test_an_update_makes_a_new_snapshot_and_keeps_the_last_one(corpus, bundle, tmp_path):
+    import shutil
+
+    from midi_rae.index import build_index
+    from midi_rae.index_view import open_view, version_key
+
+    src = tmp_path / "src"
+    shutil.copytree(corpus["src"] / "alpha", src / "alpha")
+    out = tmp_path / "index"
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    build_index([src], out, **quiet)
+    first = version_key(out)
+    n_first = len(open_view(out, tmp_path / "cache").windows)
+    _write(src / "alpha" / "new.mid", [(_notes(9, seed=77), 0, 0)])
+    build_index([src], out, **quiet)
+    assert version_key(out) != first
+    assert len(open_view(out, tmp_path / "cache").windows) == n_first + 2
+    assert sorted(p.name for p in (out / "view").iterdir()) == sorted([first, version_key(out)])
+
+
+def test_a_read_only_index_gets_its_snapshot_in_the_cache(built, tmp_path, monkeypatch):
+    """Where the index folder cannot be written (an installed package's shipped index), the snapshot goes to the
+    cache folder."""
+    import shutil
+    import tempfile
+
+    from midi_rae import index_view
+
+    ro = tmp_path / "ro"
+    shutil.copytree(built[0], ro, ignore=shutil.ignore_patterns("view"))
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp(prefix=None, dir=None):
+        if Path(dir).is_relative_to(ro):
+            raise PermissionError(13, "Permission denied")
+        return real_mkdtemp(prefix=prefix, dir=dir)
+
+    monkeypatch.setattr(index_view.tempfile, "mkdtemp", mkdtemp)
+    view = index_view.open_view(ro, tmp_path / "cache")
+    assert view.folder.parent.parent == tmp_path / "cache" / "views"
+    assert view.folder.name == index_view.version_key(ro) and len(view.windows) > 0
+    again = index_view.open_view(ro, tmp_path / "cache")
+    assert again.folder == view.folder and again.windows.equals(view.windows)
+
+
 def test_interrupted_run_resumes(corpus, bundle, tmp_path, monkeypatch):
     """Windows committed without their piece row (a run killed between the two commits) are dropped and redone."""
     from midi_rae import index as index_mod

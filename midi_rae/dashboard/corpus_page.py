@@ -6,8 +6,9 @@ embedding at a level, coloured by collection, piece, density, F1 or position; a 
 piece view), reconstruction over the corpus (F1 per collection and piece, the worst windows, F1 against density,
 errors by pitch and by position in the bar), and a search from any passage of the corpus.
 
-Drawing the map needs no torch (the index is read with lancedb and numpy); torch loads only to build an index
-or to encode a query.
+Drawing the map needs neither torch nor lancedb (it reads the index's snapshot, midi_rae.index_view); lancedb
+loads for the reconstruction tab's thumbnails and profiles and for searches, torch to build an index or to encode
+a query.
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def _default_key(_mtime: float) -> str:
 
 def _complete(uri: str) -> bool:
     try:
-        return src.open_index(uri, src.stamp(uri)).meta.get("updated") is not None
+        return src.view(uri, src.stamp(uri)).meta.get("updated") is not None
     except Exception:  # noqa: BLE001
         return False
 
@@ -360,8 +361,8 @@ def render_search(uri: str, stamp: str, index) -> None:
         from midi_rae import threads
 
         threads.configure()
-        results[qkey] = search_passage(index, roll, int(bar), int(level), None, bool(invariant), HITS + 1,
-                                       bundle=_bundle())
+        results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
+                                       bool(invariant), HITS + 1, bundle=_bundle())
     if qkey in results:
         render_cards(results[qkey], index, "search", query=str(hash(qkey)))
 
@@ -378,7 +379,7 @@ def main() -> None:
         return
     stamp = src.stamp(uri)
     try:
-        index = src.open_index(uri, stamp)
+        index = src.view(uri, stamp)
         pieces, win = src.tables(uri, stamp)
     except Exception as e:  # noqa: BLE001 - a folder that is not a readable index: say so in one sentence
         st.error(f"{uri} could not be read as an index ({type(e).__name__}).")

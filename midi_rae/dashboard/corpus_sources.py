@@ -56,41 +56,45 @@ def folder_indexes(folder: Path) -> list[Path]:
 
 def stamp(uri: str) -> str:
     """Changes whenever the index is written to (the caches below are keyed by it)."""
-    p = Path(uri)
-    parts = []
-    for t in ("pieces", "windows"):
-        v = p / f"{t}.lance" / "_versions"
-        parts.append(str(max((f.stat().st_mtime for f in v.iterdir()), default=0)) if v.is_dir() else "0")
-    return ":".join(parts)
+    from midi_rae.index_view import version_key
+
+    return version_key(uri)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def open_index(uri: str, _stamp: str):
-    """An index, opened once per (folder, state)."""
+    """An index opened with lancedb, once per (folder, state): for searches, thumbnails and error profiles."""
     from midi_rae.index import CorpusIndex
 
     return CorpusIndex(uri)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def view(uri: str, _stamp: str):
+    """What the page draws of an index (midi_rae.index_view: no lancedb import where its snapshot is current)."""
+    from midi_rae.index_view import open_view
+
+    return open_view(uri, cache_dir())
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def tables(uri: str, _stamp: str):
     """(pieces, windows) DataFrames: windows carry their piece's name, collection, path and metre."""
-    idx = open_index(uri, _stamp)
-    pieces = idx.pieces()
-    win = idx.windows()
+    v = view(uri, _stamp)
+    pieces = v.pieces()
     cols = ["piece_id", "name", "collection", "path", "rel", "metre", "steps_per_bar", "steps_per_beat",
             "tempo_bpm"]
-    win = win.merge(pieces[cols], on="piece_id", how="inner")
-    width = int(idx.meta.get("window_steps", 128))
+    win = v.windows.merge(pieces[cols], on="piece_id", how="inner")
+    width = int(v.meta.get("window_steps", 128))
     win["end_bar"] = (win["start_step"] + width - 1) // win["steps_per_bar"].clip(lower=1) + 1
     return pieces, win
 
 
-def _rows(t, w) -> np.ndarray:
-    """Positions in Arrow table t of the windows of DataFrame w (matched on piece_id and window)."""
+def _rows(piece_ids: np.ndarray, windows: np.ndarray, w) -> np.ndarray:
+    """Positions in (piece_ids, windows) of the windows of DataFrame w (matched on piece_id and window)."""
     import pandas as pd
 
-    have = pd.MultiIndex.from_arrays([t.column("piece_id").to_numpy(), t.column("window").to_numpy()])
+    have = pd.MultiIndex.from_arrays([piece_ids, windows])
     return have.get_indexer(pd.MultiIndex.from_arrays([w["piece_id"].to_numpy(), w["window"].to_numpy()]))
 
 
@@ -102,10 +106,9 @@ def _matrix(t, name: str) -> np.ndarray:
 @st.cache_data(max_entries=16, show_spinner=False)
 def level_vectors(uri: str, _stamp: str, level: int) -> np.ndarray:
     """(windows, D) pooled embeddings of a level, rows in the order of `tables`' windows."""
-    idx = open_index(uri, _stamp)
-    t = idx.table("windows").search().select(["piece_id", "window", f"emb_{level}"]).limit(None).to_arrow()
+    v = view(uri, _stamp)
     _, w = tables(uri, _stamp)
-    return _matrix(t, f"emb_{level}")[_rows(t, w)].astype(np.float32)
+    return v.vectors(level)[_rows(v.windows["piece_id"].to_numpy(), v.windows["window"].to_numpy(), w)]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -117,7 +120,7 @@ def error_profiles(uri: str, _stamp: str) -> Optional[dict[str, np.ndarray]]:
     cols = ["err_pitch", "on_pitch", "err_step", "on_step"]
     t = idx.table("windows").search().select(["piece_id", "window", *cols]).limit(None).to_arrow()
     _, w = tables(uri, _stamp)
-    rows = _rows(t, w)
+    rows = _rows(t.column("piece_id").to_numpy(), t.column("window").to_numpy(), w)
     return {c: _matrix(t, c)[rows].astype(np.int32) for c in cols}
 
 
@@ -141,9 +144,7 @@ def shipped_usable(ckpt_key: str) -> bool:
     if not is_index(SHIPPED_INDEX):
         return False
     try:
-        from midi_rae.index import CorpusIndex
-
-        return CorpusIndex(SHIPPED_INDEX).meta.get("checkpoint_key") == ckpt_key
+        return view(str(SHIPPED_INDEX), stamp(str(SHIPPED_INDEX))).meta.get("checkpoint_key") == ckpt_key
     except Exception:  # noqa: BLE001 - an unreadable shipped index is rebuilt from the MIDI files
         return False
 

@@ -1,0 +1,174 @@
+"""What the Corpus page draws from an index (metadata, pieces, windows, pooled vectors), read without lancedb.
+
+Importing lancedb takes 1.2-2.5 s on a 2-core machine (half of it its REST client), and the Corpus page's first
+render paid that before it could draw the map. So an index folder also holds a read-only snapshot of what the map
+needs: `view/<key>/` with `meta.json`, the pieces and windows tables as Arrow IPC files and one `.npy` per level,
+where the key names the Lance tables' current manifests, so any commit to the index makes the snapshot stale.
+`midi-rae index` writes it after each update; `open_view` reads it, or makes it once through lancedb where it is
+missing or stale (in the cache folder where the index folder cannot be written). Lance stays the one store: the
+snapshot is derived from it and never written to on its own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+VIEW_DIR = "view"
+KEPT = 2            # snapshots kept per index: a page still showing the previous version can finish reading it
+TABLES = ("meta", "pieces", "windows")
+WINDOW_COLUMNS = ["piece_id", "window", "start_step", "start_bar", "notes", "density", "pitch_lo", "pitch_hi",
+                  "position", "f1", "f1_masked"]
+
+
+def version_key(uri: str | Path) -> str:
+    """Changes whenever the index is written to: a digest of its tables' manifest listings ("remote" for a URI)."""
+    s = str(uri)
+    if "://" in s:
+        return "remote"
+    h = hashlib.sha1()
+    for t in TABLES:
+        v = Path(s) / f"{t}.lance" / "_versions"
+        entries = sorted((f.name, f.stat().st_size) for f in v.iterdir()) if v.is_dir() else []
+        h.update(json.dumps([t, entries]).encode())
+    return h.hexdigest()[:16]
+
+
+def resolve_piece(uri: str, path: str, rel: Optional[str] = None) -> Optional[Path]:
+    """A piece's file: its stored path, else its path relative to the index's parent folder (a shipped or moved
+    index), else None."""
+    if path and Path(path).is_file():
+        return Path(path)
+    if rel and "://" not in uri:
+        p = Path(uri).parent / rel
+        if p.is_file():
+            return p
+    return None
+
+
+class IndexFacts:
+    """What both an opened index (index.CorpusIndex) and its snapshot (IndexView) say alike, from `uri`, `meta`
+    and `pieces(include_failed)`."""
+
+    uri: str
+    meta: dict
+
+    @property
+    def levels(self) -> int:
+        """Levels of the model the index was built with."""
+        return int(self.meta["levels"])
+
+    @property
+    def patch_levels(self) -> list[int]:
+        """Levels whose patch embeddings are stored."""
+        return list(self.meta["patch_levels"])
+
+    def failures(self) -> list[tuple[str, str]]:
+        """(path, sentence) of every file that could not be indexed."""
+        df = self.pieces(include_failed=True)
+        df = df[df["error"].notna()]
+        return list(zip(df["path"], df["error"]))
+
+    def resolve(self, path: str, rel: Optional[str] = None) -> Optional[Path]:
+        """A piece's file (see resolve_piece)."""
+        return resolve_piece(self.uri, path, rel)
+
+
+class IndexView(IndexFacts):
+    """An index as the page draws it; vectors of a level are read on first use."""
+
+    def __init__(self, uri: str, meta: dict, pieces, windows, folder: Optional[Path], vectors: Optional[dict] = None):
+        self.uri, self.meta, self.folder = uri, meta, folder
+        self._pieces, self.windows = pieces, windows
+        self._vectors: dict[int, np.ndarray] = dict(vectors or {})
+
+    def pieces(self, include_failed: bool = False):
+        """The pieces as a DataFrame (failed files only with include_failed)."""
+        df = self._pieces
+        return df if include_failed else df[df["error"].isna()].reset_index(drop=True)
+
+    def vectors(self, level: int) -> np.ndarray:
+        """(windows, D) float32 pooled embeddings of a level, rows in the order of `windows`."""
+        if level not in self._vectors:
+            self._vectors[level] = np.load(self.folder / f"emb_{level}.npy", allow_pickle=False)
+        return self._vectors[level]
+
+
+def _read(folder: Path, uri: str) -> IndexView:
+    import pyarrow.feather as feather
+
+    meta = json.loads((folder / "meta.json").read_text())
+    return IndexView(uri, meta, feather.read_table(folder / "pieces.arrow").to_pandas(),
+                     feather.read_table(folder / "windows.arrow").to_pandas(), folder)
+
+
+def _snapshot(index) -> tuple[dict, "pa.Table", "pa.Table", dict[int, np.ndarray]]:
+    """(meta, pieces, windows, vectors by level) read from a CorpusIndex; vectors in the windows' row order."""
+    meta = index.meta
+    pieces = index.table("pieces").search().limit(None).to_arrow()
+    levels = int(meta["levels"])
+    t = index.table("windows").search().select(WINDOW_COLUMNS + [f"emb_{k}" for k in range(levels)]) \
+        .limit(None).to_arrow()
+    vectors = {}
+    for k in range(levels):
+        col = t.column(f"emb_{k}").combine_chunks()
+        vectors[k] = col.values.to_numpy(zero_copy_only=False).reshape(len(col), col.type.list_size) \
+            .astype(np.float32, copy=False)
+    return meta, pieces, t.select(WINDOW_COLUMNS), vectors
+
+
+def write_view(index, home: Optional[Path] = None) -> IndexView:
+    """Write the snapshot of a CorpusIndex under home (default: the index folder) and drop older ones."""
+    import pyarrow.feather as feather
+
+    key = version_key(index.uri)
+    home = Path(home if home is not None else Path(index.uri) / VIEW_DIR)
+    meta, pieces, windows, vectors = _snapshot(index)
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=home))
+    try:
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        feather.write_feather(pieces, tmp / "pieces.arrow", compression="uncompressed")
+        feather.write_feather(windows, tmp / "windows.arrow", compression="uncompressed")
+        for k, v in vectors.items():
+            np.save(tmp / f"emb_{k}.npy", v, allow_pickle=False)
+        final = home / key
+        if final.is_dir():  # another process wrote the same snapshot meanwhile
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = sorted((p for p in home.iterdir() if p.is_dir() and p.name != key and not p.name.startswith(".")),
+                 key=lambda p: p.stat().st_mtime, reverse=True)
+    for p in old[KEPT - 1:]:
+        shutil.rmtree(p, ignore_errors=True)
+    return IndexView(str(index.uri), meta, pieces.to_pandas(), windows.to_pandas(), final, vectors)
+
+
+def open_view(uri: str | Path, cache: Path) -> IndexView:
+    """The snapshot of the index at uri: read where it is current, else made once through lancedb (in the index
+    folder, or under cache when that folder cannot be written); a remote index is read through lancedb each time."""
+    from .index import CorpusIndex
+
+    uri = str(uri)
+    key = version_key(uri)
+    if key == "remote":
+        meta, pieces, windows, vectors = _snapshot(CorpusIndex(uri))
+        return IndexView(uri, meta, pieces.to_pandas(), windows.to_pandas(), None, vectors)
+    spare = cache / "views" / hashlib.sha1(str(Path(uri).resolve()).encode()).hexdigest()[:16]
+    for home in (Path(uri) / VIEW_DIR, spare):
+        if (home / key / "meta.json").is_file():
+            return _read(home / key, uri)
+    index = CorpusIndex(uri)
+    try:
+        return write_view(index)
+    except OSError:
+        return write_view(index, spare)
