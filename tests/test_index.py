@@ -407,3 +407,11 @@ def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
         assert np.allclose(a["pooled"][k], b["pooled"][k], atol=1e-4)
     assert np.abs(a["masked"] - b["masked"]).sum() <= 5 and np.abs(a["plain"] - b["plain"]).sum() <= 5
     assert torch.get_num_threads() >= 1
+
+
+def test_the_shipped_index_ships_its_current_snapshot():
+    """The Corpus page opens the shipped corpus without lancedb: its snapshot matches its tables."""
+    from midi_rae.dashboard.corpus_sources import SHIPPED_INDEX
+    from midi_rae.index_view import version_key
+
+    assert (SHIPPED_INDEX / "view" / version_key(SHIPPED_INDEX) / "meta.json").is_file()
