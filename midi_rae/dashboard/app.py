@@ -22,12 +22,12 @@ def _corpus() -> None:
 
 def piece_page() -> "st.navigation.page.StreamlitPage":
     """The piece view (for st.switch_page)."""
-    return st.Page(_piece, title="Piece", icon="🎹", url_path="piece", default=True)
+    return st.Page(_piece, title="Piece", icon=":material/piano:", url_path="piece", default=True)
 
 
 def corpus_page() -> "st.navigation.page.StreamlitPage":
     """The corpus explorer (for st.switch_page)."""
-    return st.Page(_corpus, title="Corpus", icon="🗂️", url_path="corpus")
+    return st.Page(_corpus, title="Corpus", icon=":material/library_music:", url_path="corpus")
 
 
 def main() -> None:
