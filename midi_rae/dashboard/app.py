@@ -32,5 +32,5 @@ def corpus_page() -> "st.navigation.page.StreamlitPage":
 
 def main() -> None:
     """Configure the page, then run the chosen one."""
-    st.set_page_config(page_title="midi-rae explorer", page_icon="🎹", layout="wide")
+    st.set_page_config(page_title="midi-rae explorer", page_icon=":material/piano:", layout="wide")
     st.navigation([piece_page(), corpus_page()]).run()
