@@ -56,6 +56,7 @@ F1_SEED = 0              # ... under the mask the piece page draws for this seed
 BATCH = 32               # windows per encoder call (the compiled graph is built for this batch)
 FLUSH_WINDOWS = 8_000    # windows buffered before a commit
 TRANSPOSITIONS = tuple(range(-6, 6))  # the 12 intervals a transposition-invariant search tries
+CANDIDATES = 10          # nearest rows fetched per hit wanted, so that k distinct passages remain (windows a bar apart)
 
 
 # ---------------------------------------------------------------- sources
@@ -1116,11 +1117,14 @@ def query_vectors(bundle, roll, bar: int, level: int, patch: Optional[tuple[int,
 
 def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: Optional[int] = None,
                    patch: Optional[tuple[int, int]] = None, transposition_invariant: bool = False, k: int = 10,
-                   bundle=None, exact: Optional[bool] = None, exclude: Sequence[int] = ()) -> list[Hit]:
+                   bundle=None, exact: Optional[bool] = None, exclude: Sequence[int] = (), distinct: bool = True,
+                   avoid: Sequence[tuple[int, int, int]] = ()) -> list[Hit]:
     """The k passages of the corpus most similar to the window at `bar` of `query` (a PianoRoll, path or bytes).
 
     Transposition-invariant: the query is transposed by each of the 12 intervals -6..+5, each is searched, and
     every passage keeps its best interval (the one reported). `exclude`: piece ids left out of the results.
+    `distinct`: one hit per passage (see distinct_passages) rather than every overlapping window of it; `avoid`:
+    (piece_id, start_step, end_step) ranges whose passages are left out (the query's own, when it is in the corpus).
     """
     from .checkpoint import load_model
 
@@ -1139,15 +1143,40 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     vecs = query_vectors(bundle, roll, bar, level, patch, intervals)
     use_patch = patch is not None and level > 0
     where = f"piece_id NOT IN ({', '.join(str(int(i)) for i in exclude)})" if exclude else None
+    n = k * CANDIDATES if distinct or avoid else k
     best: dict[tuple, tuple[float, int]] = {}
     for t, v in vecs:
-        for r in idx.nearest(v, level, k, patch=use_patch, exact=exact, where=where):
+        for r in idx.nearest(v, level, n, patch=use_patch, exact=exact, where=where):
             key = (r["piece_id"], r["window"], r.get("patch"))
             if key not in best or r["similarity"] > best[key][0] + 1e-6 or \
                     (abs(r["similarity"] - best[key][0]) <= 1e-6 and abs(t) < abs(best[key][1])):
                 best[key] = (r["similarity"], t)
-    top = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
-    return _hits(idx, top, level, use_patch)
+    top = sorted(best.items(), key=lambda kv: -kv[1][0])[:n]
+    hits = _hits(idx, top, level, use_patch)
+    return distinct_passages(hits, k, avoid, overlapping=not distinct)
+
+
+def distinct_passages(hits: Sequence[Hit], k: int, avoid: Sequence[tuple[int, int, int]] = (),
+                      overlapping: bool = False) -> list[Hit]:
+    """The best k of `hits` (best first), one per passage: a hit is dropped when more than half of its steps (or
+    of the other's, if shorter) lie in a better hit of the same piece (for patches: of the same pitch row), or in
+    a range of `avoid` ((piece_id, start_step, end_step), any row). Windows are cut a bar apart, so without this
+    the top hits are one passage seen through its neighbouring windows. `overlapping` keeps them all (only
+    `avoid` applies)."""
+    taken = [(p, None, s, e) for p, s, e in avoid]
+    out: list[Hit] = []
+    for h in hits:
+        row = h.patch[0] if h.patch is not None else None
+        if any(p == h.piece_id and (r is None or row is None or r == row)
+               and min(e, h.end_step) - max(s, h.start_step) > 0.5 * min(e - s, h.end_step - h.start_step)
+               for p, r, s, e in taken):
+            continue
+        out.append(h)
+        if len(out) == k:
+            break
+        if not overlapping:
+            taken.append((h.piece_id, row, h.start_step, h.end_step))
+    return out
 
 
 def default_level(levels: int) -> int:

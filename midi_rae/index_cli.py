@@ -86,6 +86,9 @@ def add_index_commands(sub) -> None:
                     help="also try the query transposed by -6..+5 semitones and report the interval found")
     ps.add_argument("-k", type=_pos_int, default=10, help="results (default: %(default)s)")
     ps.add_argument("--exact", action="store_true", help="exact search even where an ANN index exists")
+    ps.add_argument("--overlapping", action="store_true",
+                    help="list every matching window, not one per passage (windows are cut a bar apart, so a passage "
+                         "otherwise fills the list through its neighbouring windows)")
     ps.add_argument("--checkpoint", default=None, metavar="P",
                     help="the checkpoint the index was built with (default: the one it names)")
     ps.add_argument("--json", action="store_true", help="print one JSON object")
@@ -170,7 +173,7 @@ def _run_search(a) -> int:
               file=sys.stderr)
     try:
         hits = search_passage(idx, a.query, a.bar, a.level, a.patch, a.transposition_invariant, a.k, bundle=bundle,
-                              exact=True if a.exact else None)
+                              exact=True if a.exact else None, distinct=not a.overlapping)
     except ValueError as e:
         return _err(str(e))
     level = default_level(idx.levels) if a.level is None else a.level

@@ -262,6 +262,48 @@ def test_search_finds_a_planted_copy(built, corpus, bundle):
         assert top.similarity > 0.999 and top.end_bar == 12.0
 
 
+def test_search_lists_each_passage_once(built, corpus, bundle):
+    """Windows are cut a bar apart: without `distinct` the planted passage's neighbouring windows fill the list;
+    with it (the default) no two hits of one piece share more than half their steps."""
+    from midi_rae.index import search_passage
+
+    raw = search_passage(built[0], corpus["query"], bar=3, level=3, k=4, bundle=bundle, distinct=False)
+    assert [h.piece for h in raw[:2]] == ["planted", "planted"] and raw[1].start_bar in (4.0, 6.0)
+    hits = search_passage(built[0], corpus["query"], bar=3, level=3, k=4, bundle=bundle)
+    assert (hits[0].piece, hits[0].start_bar) == ("planted", 5.0) and len(hits) == 4
+    for i, a in enumerate(hits):
+        for b in hits[i + 1:]:
+            if a.piece_id == b.piece_id:
+                assert min(a.end_step, b.end_step) - max(a.start_step, b.start_step) <= 64
+
+
+def test_search_can_leave_out_the_querys_own_passage(built, corpus, bundle):
+    from midi_rae.index import search_passage
+
+    top = search_passage(built[0], corpus["query"], bar=3, level=3, k=1, bundle=bundle)[0]
+    hits = search_passage(built[0], corpus["query"], bar=3, level=3, k=3, bundle=bundle,
+                          avoid=[(top.piece_id, top.start_step, top.end_step)])
+    assert all(h.piece_id != top.piece_id or abs(h.start_step - top.start_step) >= 64 for h in hits)
+
+
+def test_distinct_passages_keeps_the_best_of_overlapping_hits():
+    from midi_rae.index import Hit, distinct_passages
+
+    def hit(pid, start, sim, patch=None, length=128):
+        return Hit(piece=f"p{pid}", path="", collection="", window=0, start_step=start, start_bar=1, end_bar=1,
+                   pitch_lo=0, pitch_hi=127, similarity=sim, patch=patch, piece_id=pid, end_step=start + length)
+
+    hits = [hit(1, 0, 0.9), hit(1, 16, 0.8), hit(2, 16, 0.7), hit(1, 64, 0.6), hit(1, 65, 0.5), hit(1, 200, 0.4)]
+    assert [(h.piece_id, h.start_step) for h in distinct_passages(hits, 10)] == [(1, 0), (2, 16), (1, 64), (1, 200)]
+    assert [(h.piece_id, h.start_step) for h in distinct_passages(hits, 2)] == [(1, 0), (2, 16)]
+    assert len(distinct_passages(hits, 10, overlapping=True)) == 6
+    assert [(h.piece_id, h.start_step) for h in distinct_passages(hits, 10, avoid=[(1, 0, 128)])] == \
+        [(2, 16), (1, 64), (1, 200)]
+    # patches: the same steps in another pitch row are another passage
+    patches = [hit(1, 0, 0.9, (0, 0), 32), hit(1, 0, 0.8, (1, 0), 32), hit(1, 8, 0.7, (0, 0), 32)]
+    assert [h.patch for h in distinct_passages(patches, 10)] == [(0, 0), (1, 0)]
+
+
 def test_search_finds_a_transposed_copy_with_its_interval(built, corpus, bundle):
     from midi_rae.index import search_passage
 

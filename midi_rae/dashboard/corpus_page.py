@@ -361,8 +361,10 @@ def render_search(uri: str, stamp: str, index) -> None:
         from midi_rae import threads
 
         threads.configure()
+        start = (int(bar) - 1) * max(int(row["steps_per_bar"]), 1)
+        own = (int(row["piece_id"]), start, start + int(index.meta.get("window_steps", 128)))
         results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
-                                       bool(invariant), HITS + 1, bundle=_bundle())
+                                       bool(invariant), HITS, bundle=_bundle(), avoid=[own])
     if qkey in results:
         render_cards(results[qkey], index, "search", query=str(hash(qkey)))
 
