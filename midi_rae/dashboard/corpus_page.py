@@ -12,6 +12,7 @@ a query.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from typing import Optional
@@ -248,21 +249,21 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
                                 "Masked F1": st.column_config.NumberColumn(format="%.3f"),
                                 "bars": st.column_config.NumberColumn(format="%.1f")})
 
-    st.markdown(f"**The {GALLERY} worst windows** (masked F1)")
-    worst = win[win["notes"] > 0].nsmallest(GALLERY, "f1_masked")
-    images = src.window_images(uri, stamp, tuple((int(p), int(w)) for p, w in zip(worst["piece_id"],
-                                                                                 worst["window"])))
-    from midi_rae.index import Hit
+    st.markdown(f"**The {GALLERY} worst passages** (masked F1)")
+    from midi_rae.index import CANDIDATES, Hit, distinct_passages
 
     width = int(index.meta.get("window_steps", 128))
+    worst = win[win["notes"] > 0].nsmallest(GALLERY * CANDIDATES, "f1_masked")
     hits = [Hit(piece=r["name"], path=r["path"], collection=r["collection"], window=int(r["window"]),
                 start_step=int(r["start_step"]), start_bar=float(r["start_bar"]), end_bar=float(r["end_bar"]),
                 pitch_lo=int(r["pitch_lo"]), pitch_hi=int(r["pitch_hi"]), similarity=float(r["f1_masked"]),
                 piece_id=int(r["piece_id"]), steps_per_bar=int(r["steps_per_bar"]),
                 window_start=int(r["start_step"]), end_step=int(r["start_step"]) + width,
-                steps_per_beat=int(r["steps_per_beat"]), tempo_bpm=float(r["tempo_bpm"]), rel=r["rel"],
-                image=images.get((int(r["piece_id"]), int(r["window"]))))
+                steps_per_beat=int(r["steps_per_beat"]), tempo_bpm=float(r["tempo_bpm"]), rel=r["rel"])
             for _, r in worst.iterrows()]
+    hits = distinct_passages(hits, GALLERY)  # not one passage through its neighbouring windows
+    images = src.window_images(uri, stamp, tuple((h.piece_id, h.window) for h in hits))
+    hits = [dataclasses.replace(h, image=images.get((h.piece_id, h.window))) for h in hits]
     st.caption("The number on each card is its masked F1.")
     render_cards(hits, index, "worst")
 
