@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 import browser_util
-from browser_util import (MIN_CHARTS, alerts, caption_with, chart_count, chromium_available, drop_file, exceptions,
-                          free_port, header_caption, hidden_caption, launch_browser, move_slider, new_page,
-                          running, screenshot, slider_value, start_server, stop_server, wait_ready)
+from browser_util import (MIN_CHARTS, alerts, button, caption_with, chart_count, chart_points, chromium_available,
+                          click_chart_point, drop_file, exceptions, free_port, has_button, header_caption,
+                          hidden_caption, launch_browser, move_slider, new_page, running, screenshot, slider_value,
+                          start_server, stop_server, tab, wait_ready)
 from conftest import make_song, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT
 
@@ -160,3 +161,58 @@ def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server
     page.get_by_text("Play here", exact=True).click()
     page.locator("audio").nth(1).wait_for(timeout=60_000)
     assert page.locator("audio").count() == 2, _state(page, log)
+
+
+def _corpus_open_buttons(page):
+    """The cards' Open buttons (a selectbox's toggle is also a button named "Open")."""
+    import re
+
+    return page.locator('[data-testid="stButton"] button:visible').filter(has_text=re.compile("^Open$"))
+
+
+@pytest.mark.timeout(900)
+def test_corpus_map_click_opens_the_passage_and_searches_list_thumbnails(page, server, shots):
+    """The Corpus page: its map is drawn, a click on a point opens that passage in the piece view, "Find similar"
+    there lists the corpus's nearest passages as thumbnail cards (not the passage itself), and so does the
+    Corpus page's own search."""
+    url, log = server
+    page.goto(f"{url}/corpus")
+    wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "windows · model") is not None)
+    screenshot(page, shots, "6_corpus_map")
+    assert not exceptions(page), _state(page, log)
+    points = chart_points(page, 0)
+    assert len(points) >= 100, _state(page, log)
+    # the DOM's points run trace by trace, as plotly's data does: the clicked point's hover names its passage
+    hovers = page.evaluate("""(chart) => document.querySelectorAll(chart)[0].querySelector('.js-plotly-plot')
+                                 .data.flatMap(t => t.hovertext)""", browser_util.CHART)
+    point = points[len(points) // 2]
+    collection_name, bars = hovers[point].split(" · ")[:2]
+    name, first_bar = collection_name.split("/", 1)[1], int(bars.split()[1].split("–")[0])
+    click_chart_point(page, 0, point)
+    _step(page, shots, log, "7_opened_from_map", "after a click on the corpus map",
+          lambda: (header_caption(page) or "").startswith(name))
+    assert not exceptions(page), _state(page, log)
+    assert caption_with(page, "opened from the Corpus page"), _state(page, log)
+    assert int(slider_value(page, "Window start (bar)")) == first_bar, _state(page, log)
+
+    tab(page, "Find similar in the corpus").click()
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: has_button(page, "Find similar"))
+    button(page, "Find similar").click()
+    _step(page, shots, log, "8_find_similar", "after Find similar",
+          lambda: caption_with(page, "Nearest to") is not None)
+    assert not exceptions(page), _state(page, log)
+    cards = _corpus_open_buttons(page).count()
+    thumbnails = page.locator('[data-testid="stImage"]').count()
+    assert cards >= 4 and thumbnails >= cards, (cards, thumbnails, _state(page, log))
+    assert not page.get_by_text("1.000 ·").count(), "the shown passage found itself"
+
+    page.goto(f"{url}/corpus")
+    wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "windows · model") is not None)
+    tab(page, "Search the corpus").click()
+    wait_ready(page, STEP_TIMEOUT, min_charts=0, extra=lambda: has_button(page, "Find similar passages"))
+    button(page, "Find similar passages").click()
+    wait_ready(page, STEP_TIMEOUT, min_charts=0, extra=lambda: _corpus_open_buttons(page).count() >= 4)
+    screenshot(page, shots, "9_corpus_search")
+    assert not exceptions(page), _state(page, log)
+    assert page.locator('[data-testid="stImage"]').count() >= _corpus_open_buttons(page).count()
+    assert not page.get_by_text("1.000 ·").count(), "the query passage found itself"

@@ -184,54 +184,15 @@ def test_find_similar_from_the_piece_view(index_home, monkeypatch, tmp_path):
     assert any("Selected patch: level 2, row 1, column 1" in m.value for m in at.markdown)
 
 
-# ---------------------------------------------------------------- in a real browser (pytest -m browser)
-
-
-@pytest.mark.browser
-def test_corpus_page_in_a_real_browser(tmp_path):
-    """The shipped corpus's map is drawn; a click on a point opens that passage in the piece view; a search from
-    the corpus lists thumbnails."""
-    import inspect
-    import os
-
-    import browser_util as bu
-    from test_browser import _require_browser
-
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    shots = Path(os.environ.get("MIDI_RAE_SCREENSHOTS") or tmp_path)
-    port = bu.free_port()
-    proc = bu.start_server(port, log=tmp_path / "server.log", env={"MIDI_RAE_CACHE": str(tmp_path / "cache")})
-    try:
-        with sync_playwright() as pw:
-            browser = bu.launch_browser(pw)
-            page = bu.new_page(browser, {"width": 1500, "height": 1800})
-            page.goto(f"http://localhost:{port}/corpus")
-            bu.wait_ready(page, timeout=240, min_charts=1)
-            assert not bu.exceptions(page)
-            bu.screenshot(page, shots, "corpus_map")
-            points = bu.chart_points(page, 0)
-            assert len(points) > 100
-            bu.click_chart_point(page, 0, points[len(points) // 2])
-            bu.wait_settled(page, lambda st: st["drawn"] >= 2, timeout=240)
-            assert page.url.rstrip("/").endswith("/piece") or "corpus" not in page.url
-            assert not bu.exceptions(page)
-            from midi_rae.dashboard import sidebar
-
-            if "opened_piece" in inspect.getsource(sidebar.piece_section):  # the piece page shows opened pieces
-                head = bu.header_caption(page) or ""
-                assert any(n in head for n in ("PMFC", "polonaise", "Lindenbaum", "movement", "Donna", "chorale",
-                                               "dormi", "dichterliebe"))
-            bu.screenshot(page, shots, "corpus_opened")
-            page.goto(f"http://localhost:{port}/corpus")
-            bu.wait_ready(page, timeout=240, min_charts=1)
-            bu.tab(page, "Search the corpus").click()
-            bu.wait_settled(page, lambda st: True, timeout=240)
-            bu.button(page, "Find similar passages").click()
-            bu.wait_settled(page, lambda st: page.locator('[data-testid="stImage"]').count() >= 8, timeout=240)
-            assert not bu.exceptions(page)
-            bu.screenshot(page, shots, "corpus_search")
-            browser.close()
-    finally:
-        bu.stop_server(proc)
+def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corpus(index_home, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    query = index_home.parent / "src" / "alpha" / "piece_1.mid"
+    script = (FIND_SIMILAR_SCRIPT.replace("INDEX", repr(str(index_home / "small")))
+              .replace("QUERY", repr(str(query))).replace("SELECTED", "None"))
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.run()
+    at.button(key="corpus_find_similar").click().run()
+    assert not at.exception, at.exception
+    cards = [m.value for m in at.markdown if "bars" in m.value]
+    # every window of the 10-bar piece_1 overlaps the shown one (bars 3-10) by more than half
+    assert len(cards) == 3 and not any("piece_1" in c for c in cards), cards

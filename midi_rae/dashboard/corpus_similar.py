@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -186,12 +187,24 @@ def _find_similar(song, res, selected, model) -> None:
     if c3.button("Find similar", type="primary", key="corpus_find_similar"):
         if model.bundle.model_config.to_dict() != _index_config(index):
             st.warning("This index was built with another model; similarities compare two models' embeddings.")
-        results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=model.bundle)
+        results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=model.bundle,
+                                       avoid=_own_passage(index, song, res.start))
     if qkey in results:
         what = f"patch {patch[0]},{patch[1]} of " if patch else ""
         st.caption(f"Nearest to {what}bars {bar}– of {song.roll.name} at level {level} (cosine), "
                    f"among {index.count('windows'):,} windows.")
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
+
+
+def _own_passage(index, song, start: int) -> list[tuple[int, int, int]]:
+    """(piece_id, start, end) of the shown window where the piece itself is in the index as shown (the same file,
+    untransposed, at the index's resolution): searched for, it would top the list at similarity 1."""
+    midi, _, spb, semis = song.key
+    if semis or spb != int(index.meta.get("steps_per_beat") or 4) or not re.fullmatch(r"[0-9a-f]{20}", str(midi)):
+        return []
+    t = index.table("pieces").search().where(f"hash = '{midi}'").select(["piece_id"]).limit(None).to_arrow()
+    width = int(index.meta.get("window_steps", 128))
+    return [(int(p), int(start), int(start) + width) for p in t.column("piece_id").to_pylist()]
 
 
 def _index_config(index) -> dict:
