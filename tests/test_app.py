@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -515,3 +516,44 @@ def test_a_piece_opened_from_the_corpus_page_is_shown_until_closed(examples):
     assert "Showing **from_corpus.mid**, opened from the Corpus page." in texts(at.sidebar.caption)
     at.button(key="close_opened").click().run()
     assert any("a_song.mid" in c for c in texts(at.caption))
+
+
+def test_long_downloads_are_made_when_pressed(examples):
+    """The whole piece's MIDI and the embedding exports are deferred (made on a press, not on every new piece or
+    level); the one-window MIDI files are sent with the page."""
+    at = run_app()
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
+    deferred = {"Piece as MIDI (quantised)", "Embeddings (.npy)", "Metadata (.csv)", "Projector vectors (.tsv)",
+                "Projector metadata (.tsv)"}
+    assert deferred <= set(buttons)
+    for label in deferred:
+        assert buttons[label].deferred_file_id and not buttons[label].url and buttons[label].ignore_rerun, label
+    for label in ("Window as MIDI", "Reconstruction as MIDI"):
+        assert buttons[label].url and not buttons[label].deferred_file_id, label
+
+
+def test_embedding_export_files_hold_one_row_per_patch_in_the_same_order():
+    import io
+
+    from midi_rae.dashboard.loaders import encode_song
+    from midi_rae.dashboard.panel_embed import _embedding_files
+    from midi_rae.pianoroll import midi_to_roll
+
+    song_pm = make_song(bars=12, seed=5)
+    roll = midi_to_roll(to_bytes(song_pm), name="export.mid")
+    bundle = load_model()
+    song = encode_song("export-test", "default", 4, 0, roll, bundle)
+    level = 3
+    W, N, D = song.level_emb[level].shape
+    files = _embedding_files(song.key, level, song)
+    vectors = np.load(io.BytesIO(files["npy"]))
+    assert vectors.shape == (W * N, D) and vectors.dtype == np.float32
+    assert np.array_equal(vectors, song.level_emb[level].reshape(W * N, D).astype(np.float32))
+    tsv = np.array([[float(v) for v in line.split("\t")] for line in files["tsv"].decode().splitlines()])
+    assert tsv.shape == (W * N, D) and np.allclose(tsv, vectors, rtol=1e-5, atol=1e-6)
+    csv = files["csv"].decode().splitlines()
+    assert csv[0] == "window,patch,window_start_bar,bar_from,bar_to,pitch_from,pitch_to,non_empty"
+    assert len(csv) == W * N + 1
+    # level 3 of the default model: an 8x8 grid of 16 steps x 16 semitones; row 0 is the top of the roll
+    assert csv[1].startswith("0,0,1.0,1.0,2.0,") and csv[9].startswith("0,8,1.0,1.0,2.0,")
+    assert files["meta_tsv"].decode().splitlines()[1].split("\t")[:2] == ["0", "0"]

@@ -1,6 +1,7 @@
 """Listening and downloads: the window, its reconstruction and the whole piece, as audio and MIDI."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,10 @@ def _midi(key: tuple, _roll, spb: int, tempo: float):
     """(PrettyMIDI, .mid bytes) of a roll (a PianoRoll keeps its own tempo and repeated-note onsets)."""
     pm = roll_to_midi(_roll, steps_per_beat=spb, tempo_bpm=tempo)
     return pm, midi_bytes(pm)
+
+
+def _midi_file(key: tuple, roll, spb: int, tempo: float) -> bytes:
+    return _midi(key, roll, spb, tempo)[1]
 
 
 # 16 kHz: the sine synthesis makes pure tones, and the piano's range (up to C8, 4.2 kHz) is far below the
@@ -81,10 +86,10 @@ def render(song, res, spb: int) -> None:
         session.want_piece_audio(song.key)
         how = _player(cols[2], song.key + ("piece",), roll, spb, tempo, "Piece as MIDI (quantised)",
                       names["piece"], True)
-    else:
-        _, mid = _midi(song.key + ("piece",), roll, spb, tempo)
-        cols[2].download_button("Piece as MIDI (quantised)", mid, file_name=names["piece"],
-                                mime="audio/midi", key="dl_piece")
+    else:  # made when pressed: a long piece's MIDI took about half a second of every new piece's run
+        piece_file = functools.partial(_midi_file, song.key + ("piece",), roll, spb, tempo)
+        cols[2].download_button("Piece as MIDI (quantised)", piece_file, file_name=names["piece"],
+                                mime="audio/midi", key="dl_piece", on_click="ignore")
     if how:
         st.caption(f"Audio: {how.rstrip('.')}. Every chart has a camera button (top right) that saves it as PNG.")
     else:
