@@ -257,10 +257,8 @@ class CorpusIndex(IndexFacts):
 
     # ------------------------------------------------------------ reading
 
-    def pieces(self, include_failed: bool = False):
-        """The pieces table as a pandas DataFrame (failed files only with include_failed)."""
-        df = self.table("pieces").search().limit(None).to_pandas()
-        return df if include_failed else df[df["error"].isna()].reset_index(drop=True)
+    def _all_pieces(self):
+        return self.table("pieces").search().limit(None).to_pandas()
 
     def windows(self, columns: Optional[Sequence[str]] = None, where: Optional[str] = None):
         """Window rows (default: every column but the embeddings and error profiles) as a DataFrame."""

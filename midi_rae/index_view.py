@@ -54,7 +54,7 @@ def resolve_piece(uri: str, path: str, rel: Optional[str] = None) -> Optional[Pa
 
 class IndexFacts:
     """What both an opened index (index.CorpusIndex) and its snapshot (IndexView) say alike, from `uri`, `meta`
-    and `pieces(include_failed)`."""
+    and `_all_pieces()` (every piece row, failed files included)."""
 
     uri: str
     meta: dict
@@ -68,6 +68,11 @@ class IndexFacts:
     def patch_levels(self) -> list[int]:
         """Levels whose patch embeddings are stored."""
         return list(self.meta["patch_levels"])
+
+    def pieces(self, include_failed: bool = False):
+        """The pieces as a DataFrame (failed files only with include_failed)."""
+        df = self._all_pieces()
+        return df if include_failed else df[df["error"].isna()].reset_index(drop=True)
 
     def failures(self) -> list[tuple[str, str]]:
         """(path, sentence) of every file that could not be indexed."""
@@ -88,10 +93,8 @@ class IndexView(IndexFacts):
         self._pieces, self.windows = pieces, windows
         self._vectors: dict[int, np.ndarray] = dict(vectors or {})
 
-    def pieces(self, include_failed: bool = False):
-        """The pieces as a DataFrame (failed files only with include_failed)."""
-        df = self._pieces
-        return df if include_failed else df[df["error"].isna()].reset_index(drop=True)
+    def _all_pieces(self):
+        return self._pieces
 
     def vectors(self, level: int) -> np.ndarray:
         """(windows, D) float32 pooled embeddings of a level, rows in the order of `windows`."""

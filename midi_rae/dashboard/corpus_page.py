@@ -25,7 +25,7 @@ from midi_rae.figures import note_ticks, pca_scatter
 
 from . import corpus_sources as src
 from . import session
-from .corpus_similar import CK, HITS, open_passage, render_cards
+from .corpus_similar import CK, HITS, open_passage, own_ranges, render_cards
 
 MAP_POINTS = 4000   # windows drawn in the map at most (an even sample beyond)
 GALLERY = 8         # worst windows shown
@@ -362,10 +362,9 @@ def render_search(uri: str, stamp: str, index) -> None:
         from midi_rae import threads
 
         threads.configure()
-        start = (int(bar) - 1) * max(int(row["steps_per_bar"]), 1)
-        own = (int(row["piece_id"]), start, start + int(index.meta.get("window_steps", 128)))
+        own = own_ranges(index.meta, [row["piece_id"]], (int(bar) - 1) * max(int(row["steps_per_bar"]), 1))
         results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
-                                       bool(invariant), HITS, bundle=_bundle(), avoid=[own])
+                                       bool(invariant), HITS, bundle=_bundle(), avoid=own)
     if qkey in results:
         render_cards(results[qkey], index, "search", query=str(hash(qkey)))
 

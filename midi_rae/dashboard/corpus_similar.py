@@ -203,8 +203,14 @@ def _own_passage(index, song, start: int) -> list[tuple[int, int, int]]:
     if semis or spb != int(index.meta.get("steps_per_beat") or 4) or not re.fullmatch(r"[0-9a-f]{20}", str(midi)):
         return []
     t = index.table("pieces").search().where(f"hash = '{midi}'").select(["piece_id"]).limit(None).to_arrow()
-    width = int(index.meta.get("window_steps", 128))
-    return [(int(p), int(start), int(start) + width) for p in t.column("piece_id").to_pylist()]
+    return own_ranges(index.meta, t.column("piece_id").to_pylist(), start)
+
+
+def own_ranges(meta: dict, piece_ids, start: int) -> list[tuple[int, int, int]]:
+    """(piece_id, start, end) of the window at step `start` of each piece: a query's own passage, for a search's
+    `avoid`."""
+    width = int(meta.get("window_steps", 128))
+    return [(int(p), int(start), int(start) + width) for p in piece_ids]
 
 
 def _index_config(index) -> dict:
