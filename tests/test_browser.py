@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -134,6 +135,20 @@ def test_dashboard_in_a_real_browser(server, page, shots):
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
     assert caption_with(page, f"Still showing {name}"), _state(page, log)  # the piece on screen, not an example
     assert name in (header_caption(page) or ""), _state(page, log)
+
+
+def test_the_page_requests_nothing_from_another_host(page, server):
+    """Offline machines and privacy: fonts, icons and scripts all come from the Streamlit server itself."""
+    url, log = server
+    other = new_page(page.context.browser)
+    hosts = set()
+    other.on("request", lambda r: hosts.add(urlparse(r.url).hostname) if r.url.startswith(("http", "ws")) else None)
+    try:
+        other.goto(url)
+        wait_ready(other, STEP_TIMEOUT, extra=lambda: header_caption(other) is not None)
+    finally:
+        other.close()
+    assert hosts == {"localhost"}, f"requests to {sorted(map(str, hosts))}"
 
 
 def test_clicking_a_patch_lights_it_up_and_lists_its_neighbours(page, server, shots):

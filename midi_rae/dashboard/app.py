@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ..checkpoint_meta import ASSETS
+
+# A shipped image: a Material symbol as the favicon is fetched from fonts.gstatic.com (absent offline, and a
+# request to a third party), and an emoji makes Streamlit load its emoji catalogue.
+FAVICON = ASSETS / "favicon.png"
+
 
 def _piece() -> None:
     from .page import main
@@ -32,5 +38,5 @@ def corpus_page() -> "st.navigation.page.StreamlitPage":
 
 def main() -> None:
     """Configure the page, then run the chosen one."""
-    st.set_page_config(page_title="midi-rae explorer", page_icon=":material/piano:", layout="wide")
+    st.set_page_config(page_title="midi-rae explorer", page_icon=FAVICON, layout="wide")
     st.navigation([piece_page(), corpus_page()]).run()
