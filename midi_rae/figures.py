@@ -37,6 +37,7 @@ TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 
 MARGIN = dict(l=50, r=10, t=40, b=40)
+COLORBAR_ROOM = 85  # pixels at the right for a vertical colour bar with its tick labels and title
 # A thin frame shows where a mostly-white image ends.
 FRAME = dict(showline=True, mirror=True, linecolor="#bbbbbb", linewidth=1)
 MAX_OVERVIEW_COLUMNS = 3000
@@ -122,9 +123,19 @@ def keep_unchanged_data(fig: go.Figure) -> go.Figure:
 
 def _style(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
     """Apply the dashboard's common look so screenshots from different pages match."""
-    fig.update_layout(height=height, margin=dict(MARGIN),
-                      title=dict(text=title, x=0.01, xanchor="left", font=dict(size=14)),
+    layout.setdefault("margin", dict(MARGIN))
+    fig.update_layout(height=height, title=dict(text=title, x=0.01, xanchor="left", font=dict(size=14)),
                       hoverlabel=dict(font_size=12), **layout)
+    return fig
+
+
+def _room_for_colorbar(fig: go.Figure) -> go.Figure:
+    """A fixed right margin that holds a vertical colour bar.
+
+    Left to grow (plotly's margin.autoexpand), the margins are measured after each draw and the whole chart
+    drawn a second time: twice the browser's work on every update (a window step redrew the PCA twice).
+    """
+    fig.update_layout(margin=dict(r=COLORBAR_ROOM, autoexpand=False))
     return fig
 
 
@@ -233,7 +244,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
         yaxis=dict(type="category", tickmode="array", tickvals=names, title_text="pitch",
                    showgrid=False, **FRAME),
         yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True),
-        showlegend=False)
+        showlegend=False, margin=dict(MARGIN, autoexpand=False))
 
 
 def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_per_bar: int,
@@ -300,7 +311,8 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
                    tickvals=[xcats[k] for k in ticks], ticktext=[labels[k] for k in ticks], showgrid=False,
                    zeroline=False, **FRAME),
         yaxis=dict(type="category", range=[lo - 0.5, hi + 0.5], tickmode="array", tickvals=names,
-                   title_text="pitch", showgrid=False, zeroline=False, **FRAME))
+                   title_text="pitch", showgrid=False, zeroline=False, **FRAME),
+        margin=dict(MARGIN, autoexpand=False))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,7 +431,8 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
     # The panels name their colours in their titles (a legend row under five panels crowded the colour bar).
     titles = ["Original", f"Masked input ({swatch(MASKED)} hidden)", "Probabilities",
               f"Binarized (>{threshold:.2f}), pasted",
-              f"Errors in hidden patches: {swatch(TP_COLOUR)} {counts[_TP]:,} right "
+              # two lines: on one, the counts ran past the figure's right edge
+              f"Errors in hidden patches<br>{swatch(TP_COLOUR)} {counts[_TP]:,} right "
               f"{swatch(FP_COLOUR)} {counts[_FP]:,} extra {swatch(FN_COLOUR)} {counts[_FN]:,} missed"]
     # Built as a plain specification: this figure is rebuilt on every mask change, and plotly's
     # validation of five heatmaps took ~70 ms of the ~200 ms a new mask costs the server. The tests
@@ -439,7 +452,8 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
     lo = pitch_range[0] if pitch_range is not None else 0
     layout["yaxis"].update(tickmode="array", tickvals=note_ticks(lo, lo + H - 1)[1] or tick_names,
                            title=dict(text="pitch"))
-    layout.update(template=_TEMPLATE, height=330, margin=dict(l=50, r=10, t=40, b=50),
+    # fixed margins (the colour bar fits in the bottom one): growing ones meant a second draw per update
+    layout.update(template=_TEMPLATE, height=330, margin=dict(l=50, r=10, t=40, b=50, autoexpand=False),
                   title=dict(text="", x=0.01, xanchor="left", font=dict(size=14)), hoverlabel=dict(font_size=12),
                   showlegend=False)
     x3 = layout["xaxis3"]["domain"]
@@ -603,6 +617,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                   title=dict(text=color_label if categorical else ""))
     _style(fig, title, 420, legend=legend, **layout)
     fig.update_layout(margin=dict(l=50, r=10, t=40, b=70))
+    if dims == 2 and not categorical:  # categories keep growing margins: their legend may wrap to any rows
+        _room_for_colorbar(fig)
     if dims == 3:
         # A 3-D scene has no axis gutters to keep; pull the camera back so tick labels stay in frame.
         fig.update_layout(margin=dict(l=0, r=0, t=40, b=50), scene_camera=dict(eye=dict(x=1.7, y=1.7, z=1.1)))
@@ -664,7 +680,7 @@ def similarity_matrix(sim: np.ndarray, positions: np.ndarray, title: str = "Self
     _style(fig, title, 420, xaxis=dict(axis, title_text=f"window start ({label})", constrain="domain"),
            yaxis=dict(axis, scaleanchor="x", scaleratio=1, constrain="domain", autorange="reversed"))
     fig.update_layout(margin=dict(l=60, r=10, t=40, b=50))
-    return fig
+    return _room_for_colorbar(fig)
 
 
 def trajectory(coords: np.ndarray, times: np.ndarray, title: str = "Path through the piece",
@@ -692,8 +708,8 @@ def trajectory(coords: np.ndarray, times: np.ndarray, title: str = "Path through
         for name, (x, y) in (("start", xy[0]), ("end", xy[-1])):
             fig.add_annotation(x=x, y=y, text=name, name=name, showarrow=True, arrowhead=2, ax=22, ay=-22,
                                font=dict(size=11, color=HIGHLIGHT), arrowcolor=HIGHLIGHT)
-    return _style(fig, title, 400, xaxis=dict(title_text="PC1", zeroline=False),
-                  yaxis=dict(title_text="PC2", zeroline=False))
+    return _room_for_colorbar(_style(fig, title, 400, xaxis=dict(title_text="PC1", zeroline=False),
+                                     yaxis=dict(title_text="PC2", zeroline=False)))
 
 
 def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = "shift",
@@ -757,7 +773,7 @@ def probability_difference(a: np.ndarray, b: np.ndarray, pitch_range: tuple[int,
                                name="B − A", hovertemplate="%{y} · step %{x}<br>B − A = %{z:.2f}<extra></extra>",
                                colorbar=dict(thickness=10, title=dict(text="B − A", side="right"))))
     lo, hi = pitch_range if pitch_range is not None else (0, H - 1)
-    return _style(fig, title, 330,
-                  xaxis=dict(title_text="step in window", showgrid=False, zeroline=False, **FRAME),
-                  yaxis=dict(type="category", range=[lo - 0.5, hi + 0.5], tickmode="array",
-                             tickvals=note_ticks(lo, hi)[1], title_text="pitch", showgrid=False, **FRAME))
+    return _room_for_colorbar(_style(
+        fig, title, 330, xaxis=dict(title_text="step in window", showgrid=False, zeroline=False, **FRAME),
+        yaxis=dict(type="category", range=[lo - 0.5, hi + 0.5], tickmode="array", tickvals=note_ticks(lo, hi)[1],
+                   title_text="pitch", showgrid=False, **FRAME)))

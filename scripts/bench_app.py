@@ -75,6 +75,7 @@ from typing import Callable, Optional
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+import browser_util  # noqa: E402
 from browser_util import (  # noqa: E402
                           alerts, button, chart_count, chart_index, chart_points, chart_titles,
                           chromium_available, click_chart_point, click_dataframe_row, click_radio,
@@ -271,7 +272,9 @@ def step_first_render(run: Run, n: int) -> None:
             run.proc = run.page = None
         port = run.args.port or free_port()
         t0 = time.time()
-        run.proc = start_server(port, log=run.log_dir / f"server_{run.condition}_{i + 1}.log", timeout=TIMEOUT)
+        env = {"PYTHONPATH": str(run.args.checkout)} if run.args.checkout else None
+        run.proc = start_server(port, env=env, log=run.log_dir / f"server_{run.condition}_{i + 1}.log",
+                                timeout=TIMEOUT)
         t_health = time.time() - t0
         run.page = new_page(run.browser)
         run.page.goto(f"http://localhost:{port}")
@@ -706,7 +709,12 @@ def main() -> int:
     ap.add_argument("--screenshots", type=Path, help="save a full-page screenshot after each step here")
     ap.add_argument("--bars", type=int, default=300, help="length of the long piece in bars (default 300 = 10 min)")
     ap.add_argument("--only", help="comma-separated step keys to run (for checking a step; first render runs once)")
+    ap.add_argument("--checkout", type=Path, help="serve another checkout of the project (e.g. a worktree of an "
+                                                    "older commit, for a before/after comparison)")
     args = ap.parse_args()
+    if args.checkout:
+        args.checkout = args.checkout.resolve()
+        browser_util.ROOT = args.checkout  # the server runs that checkout's app/main.py and imports its midi_rae
     conditions = [c.strip() for c in (args.conditions or ("busy" if args.busy else "quiet")).split(",") if c.strip()]
     bad = [c for c in conditions if c not in ("quiet", "busy")]
     if bad or args.repeat < 1:
