@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from midi_rae.analysis import PCA, pca_fit
-from midi_rae.figures import MARK_COLOUR, explained_variance, keep_unchanged_data, pca_scatter, spectrum_plot
+from midi_rae.figures import (MARK_COLOUR, add_shapes, explained_variance, keep_unchanged_data, pca_scatter,
+                             spectrum_plot)
 from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import spectrum
@@ -140,10 +141,9 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     # selecting a patch leaves the traces unchanged
     m = np.asarray(marks, dtype=int)
     mc = pca.transform(emb.reshape(-1, D)[m]) if len(m) else np.zeros((0, 3))
-    for x, y in mc[:, :2]:
-        f2.add_shape(type="path", name="neighbour", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel",
-                     xanchor=float(x), yanchor=float(y), path="M 0 -7 L 7 0 L 0 7 L -7 0 Z",
-                     line=dict(color=MARK_COLOUR, width=2), layer="above")
+    diamond = dict(type="path", name="neighbour", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel",
+                   path="M 0 -7 L 7 0 L 0 7 L -7 0 Z", line=dict(color=MARK_COLOUR, width=2), layer="above")
+    add_shapes(f2, [dict(diamond, xanchor=float(x), yanchor=float(y)) for x, y in mc[:, :2]])
     f2.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="nearest neighbours", hoverinfo="skip",
                             showlegend=bool(len(m)), marker=dict(size=10, symbol="diamond-open", color=MARK_COLOUR,
                                                                  line=dict(width=2, color=MARK_COLOUR))))
