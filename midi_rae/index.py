@@ -544,10 +544,10 @@ class WindowEncoder:
         """Each window's own reproducible mask: the one the piece page draws for it at ratio 0.5, seed 0."""
         import torch
 
-        from .inference import MaskSettings, window_masks
+        from .inference import MaskSettings, each_window_masks
 
         s = MaskSettings(F1_MASK_RATIO, float(self.bundle.config.get("empty_mask_ratio", 0.05)), F1_SEED)
-        return torch.cat([window_masks(self.bundle.encoder, x[i:i + 1], s) for i in range(len(x))])
+        return each_window_masks(self.bundle.encoder, x, s)
 
     def __call__(self, x: "torch.Tensor", use_compiled: bool = True) -> dict[str, Any]:
         """Encode windows x (n, 1, H, W) float; returns numpy arrays (n first) per key."""

@@ -101,6 +101,26 @@ def window_masks(encoder, x: "torch.Tensor", settings: MaskSettings) -> "torch.T
     return make_mae_mask(ne, settings.mask_ratio, settings.empty_mask_ratio, mask_generator(settings.seed))
 
 
+def each_window_masks(encoder, x: "torch.Tensor", settings: MaskSettings) -> "torch.Tensor":
+    """window_masks of every window on its own (the piece page's mask for each), for many windows in one go.
+
+    On its own every window draws the same noise (a fresh generator, one row), so its mask depends only on
+    which of its patches are non-empty: the two-rate rule applied once to an all-non-empty and an all-empty
+    row gives every window's mask.
+    """
+    import torch
+
+    from .analysis import mask_generator
+    from .swin import make_mae_mask
+
+    ne = encoder._compute_non_empty(x.cpu())
+    row = torch.ones_like(ne[:1])
+    visible_if_note, visible_if_empty = (
+        make_mae_mask(r, settings.mask_ratio, settings.empty_mask_ratio, mask_generator(settings.seed))
+        for r in (row, torch.zeros_like(row)))
+    return torch.where(ne.bool(), visible_if_note, visible_if_empty)
+
+
 @dataclass
 class WindowAnalysis:
     """One window's masked encoding and reconstruction."""

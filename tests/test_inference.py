@@ -10,8 +10,8 @@ import torch
 from conftest import make_song, to_bytes
 from midi_rae.analysis import level_stats
 from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, load_model, save_checkpoint
-from midi_rae.inference import (METRIC_LABELS, MaskSettings, analyse_window, encode_piece, level_rows, metric_rows,
-                                patch_places, piece_windows, score_windows, settings_for, spectrum_rows)
+from midi_rae.inference import (METRIC_LABELS, MaskSettings, analyse_window, each_window_masks, encode_piece,
+                                level_rows, metric_rows, patch_places, piece_windows, score_windows, settings_for, spectrum_rows)
 from midi_rae.pianoroll import midi_to_roll
 from midi_rae.structure import spectrum
 
@@ -66,6 +66,15 @@ def test_a_window_under_the_same_seed_gets_the_same_mask(bundle, roll):
     c = analyse_window(bundle, roll, 32, MaskSettings(seed=4))
     assert (a.mask == b.mask).all() and not (a.mask == c.mask).all()
     assert np.array_equal(a.probs, b.probs)
+
+
+def test_masks_for_many_windows_at_once_are_each_windows_page_mask(bundle, roll):
+    x, starts, _ = piece_windows(roll, bundle.model_config.window_steps)
+    settings = MaskSettings(mask_ratio=0.5, empty_mask_ratio=0.1, seed=5)
+    together = each_window_masks(bundle.encoder, x, settings)
+    assert len(starts) > 3 and len({m.numpy().tobytes() for m in together}) > 1  # windows differ, so masks do
+    for i, start in enumerate(starts):
+        assert np.array_equal(together[i].numpy(), analyse_window(bundle, roll, int(start), settings).mask)
 
 
 def test_a_window_with_nothing_masked_has_undefined_masked_scores(bundle, roll):
