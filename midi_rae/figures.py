@@ -113,11 +113,15 @@ def keep_unchanged_data(fig: go.Figure) -> go.Figure:
     """
     import hashlib
 
-    from plotly.utils import PlotlyJSONEncoder
-
-    arrays = [_array_entries(t.to_plotly_json()) for t in fig.data]
-    data = json.dumps(arrays, cls=PlotlyJSONEncoder)
-    fig.update_layout(datarevision=hashlib.blake2b(data.encode(), digest_size=8).hexdigest())
+    h = hashlib.blake2b(digest_size=8)
+    for i, t in enumerate(fig.data):
+        for path, value in _array_entries(t.to_plotly_json()):
+            a = np.asarray(value)
+            h.update(f"{i}{path}{a.dtype.kind}{a.shape}".encode())
+            # numbers as their bytes (as JSON text they took 19 ms for a PCA of 1,500 points), the rest as text
+            h.update(np.ascontiguousarray(a).tobytes() if a.dtype.kind in "biuf" else
+                     "\x1f".join(map(str, a.ravel().tolist())).encode())
+    fig.layout.datarevision = h.hexdigest()
     return fig
 
 
@@ -131,7 +135,7 @@ def _style(fig: go.Figure, title: str, height: int, **layout) -> go.Figure:
 
 def add_shapes(fig: go.Figure, shapes: list[dict]) -> go.Figure:
     """Append layout shapes in one update: fig.add_shape validates and copies the layout once per shape
-    (~0.5 ms each, and the PCA rings a window's 64 patches on every window step)."""
+    (0.9 s for the PCA's rings around a window's 64 patches, redrawn on every window step; 0.065 s so)."""
     if shapes:
         fig.update_layout(shapes=list(fig.layout.shapes) + shapes)
     return fig
@@ -229,16 +233,18 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
         marker=dict(size=6 if bar_idx.size <= 200 else 3, color=HIGHLIGHT,
                     opacity=0.35 if bar_idx.size <= 200 else 0.2, symbol="triangle-up")))
 
+    shapes = []
     if window is not None:
         start, width = window
-        fig.add_shape(type="rect", name="window", xref="x", yref="y domain",
-                      x0=1 + start / steps_per_bar, x1=1 + (start + width) / steps_per_bar, y0=0, y1=1,
-                      fillcolor="rgba(255,127,14,0.18)", line=dict(color=HIGHLIGHT, width=2))
+        shapes.append(dict(type="rect", name="window", xref="x", yref="y domain",
+                           x0=1 + start / steps_per_bar, x1=1 + (start + width) / steps_per_bar, y0=0, y1=1,
+                           fillcolor="rgba(255,127,14,0.18)", line=dict(color=HIGHLIGHT, width=2)))
     for k, (m_start, m_width) in enumerate(marks or []):
-        fig.add_shape(type="rect", name="mark", xref="x", yref="y domain", x0=1 + m_start / steps_per_bar,
-                      x1=1 + (m_start + m_width) / steps_per_bar, y0=0, y1=1, fillcolor="rgba(31,119,180,0.15)",
-                      line=dict(color=MARK_COLOUR, width=1.5, dash="dot"),
-                      label=dict(text=str(k + 1), textposition="top center", font=dict(size=9, color=MARK_COLOUR)))
+        shapes.append(dict(type="rect", name="mark", xref="x", yref="y domain", x0=1 + m_start / steps_per_bar,
+                           x1=1 + (m_start + m_width) / steps_per_bar, y0=0, y1=1,
+                           fillcolor="rgba(31,119,180,0.15)", line=dict(color=MARK_COLOUR, width=1.5, dash="dot"),
+                           label=dict(text=str(k + 1), textposition="top center",
+                                      font=dict(size=9, color=MARK_COLOUR))))
 
     pos, names = note_ticks(lo, hi)
     if not pos:  # a narrow range with no C in it still needs some landmarks
@@ -246,7 +252,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
     step = _bar_tick_step(n_bars)
     ticks = list(range(1, int(n_bars) + 2, step))
     return _style(
-        fig, title, 260,
+        fig, title, 260, shapes=shapes,
         xaxis=dict(title_text="bar", range=[1, 1 + n_bars], tickmode="array", tickvals=ticks,
                    ticktext=[str(t) for t in ticks], showgrid=False, zeroline=False, **FRAME),
         yaxis=dict(type="category", tickmode="array", tickvals=names, title_text="pitch",
@@ -295,7 +301,6 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
     for r0, c0, r1, c1 in highlight or []:
         shapes.append(dict(type="rect", name="highlight", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
                            line=dict(color=HIGHLIGHT, width=2.5), fillcolor="rgba(255,127,14,0.12)"))
-    fig.update_layout(shapes=shapes)  # one update: add_shape per line costs ~10 ms each
     if click_grid:
         gr, gc = (click_grid, click_grid) if isinstance(click_grid, (int, np.integer)) else click_grid
         size_r, size_c = 128 // gr, W // gc
@@ -313,8 +318,10 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
     ticks = ticks[::max(1, math.ceil(len(ticks) / 16))]
     lo, hi = pitch_range if pitch_range is not None else (0, 127)
     pos, names = note_ticks(lo, hi)
+    # the shapes go in with the styling, in one update: plotly's cost per layout update grows with the shapes
+    # already there (add_shape per line cost ~10 ms each)
     return _style(
-        fig, title, 420 if pitch_range is None else 360,
+        fig, title, 420 if pitch_range is None else 360, shapes=shapes,
         xaxis=dict(title_text="bar:beat", type="category", range=[-0.5, W - 0.5], tickmode="array",
                    tickvals=[xcats[k] for k in ticks], ticktext=[labels[k] for k in ticks], showgrid=False,
                    zeroline=False, **FRAME),
@@ -532,13 +539,14 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                 highlight: np.ndarray | None = None, category_names: dict | None = None,
                 highlight_name: str = "this window", axis_prefix: str = "PC",
                 point_data: np.ndarray | None = None, share: np.ndarray | None = None,
-                highlight_rings: bool = False) -> go.Figure:
+                highlight_rings: bool = False, shapes: list[dict] | None = None) -> go.Figure:
     """2-D or 3-D scatter of PCA coordinates coloured by a value or category.
 
     Each point's customdata is its row of `point_data` (n, k) when given (what a click on it means, e.g.
     window, patch and level), else its index. `share` (each component's share of the variance) goes into
     the axis titles. With `highlight_rings` (2-D) the highlighted points are ringed by layout shapes rather
-    than drawn again as a trace, so the traces do not depend on which points are highlighted.
+    than drawn again as a trace, so the traces do not depend on which points are highlighted. `shapes` are more
+    layout shapes drawn above the points (e.g. marks of a selection's neighbours).
     """
     coords = np.asarray(coords, dtype=float)
     if dims not in (2, 3):
@@ -588,7 +596,7 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
         r = size + 2  # pixels: a ring just outside the point, the same at every zoom
         ring = dict(type="circle", name="highlight", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel",
                     x0=-r, x1=r, y0=-r, y1=r, line=dict(color=HIGHLIGHT, width=2), layer="above")
-        add_shapes(fig, [dict(ring, xanchor=float(x), yanchor=float(y)) for x, y in coords[idx, :2]])
+        shapes = [dict(ring, xanchor=float(x), yanchor=float(y)) for x, y in coords[idx, :2]] + list(shapes or [])
         # what the rings mean, in the legend: a trace with no points, always there (only its legend entry
         # comes and goes), so the traces stay the same whatever is ringed
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=highlight_name,
@@ -629,7 +637,7 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     if dims == 3:
         # A 3-D scene has no axis gutters to keep; pull the camera back so tick labels stay in frame.
         fig.update_layout(margin=dict(l=0, r=0, t=40, b=50), scene_camera=dict(eye=dict(x=1.7, y=1.7, z=1.1)))
-    return fig
+    return add_shapes(fig, shapes or [])  # last: every layout update after them would go over them all again
 
 
 def explained_variance(ratios: np.ndarray, title: str = "Explained variance") -> go.Figure:

@@ -10,8 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from midi_rae.analysis import PCA, pca_fit
-from midi_rae.figures import (MARK_COLOUR, add_shapes, explained_variance, keep_unchanged_data, pca_scatter,
-                             spectrum_plot)
+from midi_rae.figures import MARK_COLOUR, explained_variance, keep_unchanged_data, pca_scatter, spectrum_plot
 from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import spectrum
@@ -131,19 +130,19 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D}): {int(shown.sum()):,} patch embeddings" + \
         (f", {len(idx):,} drawn" if len(idx) < shown.sum() else "") + \
         (f" ({hidden_empty:,} empty hidden)" if hidden_empty else "")
-    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, highlight_rings=True, **kw)
-    if level == 0 and mode != "Visible / masked (this window)":
-        order = np.argsort(meta["bar"][idx])
-        f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
-                                line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
-    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 and three_d else None
     # 2-D: the neighbours as diamond shapes (like the rings) and a legend entry that is always a trace, so
     # selecting a patch leaves the traces unchanged
     m = np.asarray(marks, dtype=int)
     mc = pca.transform(emb.reshape(-1, D)[m]) if len(m) else np.zeros((0, 3))
     diamond = dict(type="path", name="neighbour", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel",
                    path="M 0 -7 L 7 0 L 0 7 L -7 0 Z", line=dict(color=MARK_COLOUR, width=2), layer="above")
-    add_shapes(f2, [dict(diamond, xanchor=float(x), yanchor=float(y)) for x, y in mc[:, :2]])
+    f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, highlight_rings=True,
+                     shapes=[dict(diamond, xanchor=float(x), yanchor=float(y)) for x, y in mc[:, :2]], **kw)
+    if level == 0 and mode != "Visible / masked (this window)":
+        order = np.argsort(meta["bar"][idx])
+        f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
+                                line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
+    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 and three_d else None
     f2.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="nearest neighbours", hoverinfo="skip",
                             showlegend=bool(len(m)), marker=dict(size=10, symbol="diamond-open", color=MARK_COLOUR,
                                                                  line=dict(width=2, color=MARK_COLOUR))))
