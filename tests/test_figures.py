@@ -8,8 +8,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from midi_rae.figures import (explained_variance, keep_unchanged_data, level_masks, note_ticks, pca_scatter, reconstruction_row,
-                              roll_overview, window_roll)
+from midi_rae.figures import (explained_variance, keep_unchanged_data, level_masks, note_ticks, pca_scatter,
+                              probability_difference, probe_lines, reconstruction_row, roll_overview, similarity_matrix,
+                              spectrum_plot, trajectory, window_roll)
 
 
 def _trace(fig: go.Figure, name: str):
@@ -359,3 +360,32 @@ def test_reconstruction_row_built_without_validation_still_passes_plotly_validat
     assert checked.layout.yaxis5.matches == "y" and checked.layout.yaxis.title.text == "pitch"
     assert [a.text for a in checked.layout.annotations][3] == "Binarized (>0.60), pasted"
     assert checked.data[2].showscale and not checked.data[0].showscale
+
+
+def _every_builder() -> dict:
+    rng = np.random.default_rng(5)
+    win = (rng.random((128, 128)) < 0.05).astype(np.uint8)
+    coords, colour, ringed = rng.random((40, 3)), rng.random(40), np.arange(40) < 8
+    spec = [dict(singular_values=rng.random(12), cumulative=np.linspace(0.2, 1, 12)) for _ in range(3)]
+    return {
+        "window": window_roll(win, 32, 4, 4, highlight=[(0, 0, 16, 16)], click_grid=8),
+        "overview": roll_overview(_long_roll(640), 16, window=(32, 128), marks=[(16, 16), (64, 16)]),
+        "pca, rings and marks": pca_scatter(coords, colour, "bar", highlight=ringed, highlight_rings=True,
+                                            shapes=[dict(type="line", x0=0, x1=1, y0=0, y1=1)]),
+        "pca by category": pca_scatter(coords, colour > 0.5, "kind", categorical=True, highlight=ringed),
+        "pca 3-D": pca_scatter(coords, colour, "bar", dims=3, highlight=ringed),
+        "variance": explained_variance(rng.random(4)),
+        "spectrum": spectrum_plot(spec),
+        "similarity": similarity_matrix(rng.random((5, 5)), np.arange(5)),
+        "path": trajectory(rng.random((5, 2)), np.arange(5)),
+        "probe": probe_lines(np.arange(-3, 4), rng.random((7, 2))),
+        "masks": level_masks([rng.random((2 ** k, 2 ** k)) > 0.5 for k in range(6)], win),
+        "difference": probability_difference(rng.random((128, 128)), rng.random((128, 128))),
+    }
+
+
+@pytest.mark.parametrize("name", list(_every_builder()))
+def test_figures_built_without_validation_are_what_plotly_validation_makes(name):
+    fig = _every_builder()[name]
+    checked = go.Figure(fig.to_dict())  # raises on any invalid property
+    assert json.loads(pio.to_json(checked, validate=False)) == json.loads(pio.to_json(fig, validate=False))
