@@ -38,6 +38,8 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "
 
 MARGIN = dict(l=50, r=10, t=40, b=40)
 COLORBAR_ROOM = 85  # pixels at the right for a vertical colour bar with its tick labels and title
+LEGEND_CHAR_PX, LEGEND_MAX_CHARS = 7, 28  # a legend name's width per character (12 px font, generous); longest
+LEGEND_MIN_CHARS = 12  # room for the legend's title and the rings' entry ("this window")
 # A thin frame shows where a mostly-white image ends.
 FRAME = dict(showline=True, mirror=True, linecolor="#bbbbbb", linewidth=1)
 MAX_OVERVIEW_COLUMNS = 3000
@@ -543,7 +545,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                 highlight: np.ndarray | None = None, category_names: dict | None = None,
                 highlight_name: str = "this window", axis_prefix: str = "PC",
                 point_data: np.ndarray | None = None, share: np.ndarray | None = None,
-                highlight_rings: bool = False, shapes: list[dict] | None = None) -> go.Figure:
+                highlight_rings: bool = False, shapes: list[dict] | None = None,
+                categories_at_right: bool = False) -> go.Figure:
     """2-D or 3-D scatter of PCA coordinates coloured by a value or category.
 
     Each point's customdata is its row of `point_data` (n, k) when given (what a click on it means, e.g.
@@ -583,7 +586,10 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
         names = category_names or {}
         for v in values:
             idx = idx_all[color == v]
-            fig.add_trace(Trace(**points(idx), name=str(names.get(v, v)),
+            name = str(names.get(v, v))
+            if len(name) > LEGEND_MAX_CHARS:  # the legend's margin is sized to the longest name
+                name = name[:LEGEND_MAX_CHARS - 1] + "…"
+            fig.add_trace(Trace(**points(idx), name=name,
                                 hovertemplate="%{hovertext}<extra>%{fullData.name}</extra>",
                                 marker=dict(size=size, color=cat_colours[v], opacity=0.7)))
     else:
@@ -631,13 +637,23 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     else:
         layout = dict(xaxis=dict(title_text=names[0], zeroline=False),
                       yaxis=dict(title_text=names[1], zeroline=False))
-    # The legend sits under the plot, clear of the title above it and of the colour bar at the right.
+    # The legend sits under the plot, clear of the title above it and of a colour bar at the right; on a wide
+    # chart (`categories_at_right`) categories are listed at the right instead, a column that scrolls when long,
+    # in a fixed margin sized to their names (an under-the-plot legend of many categories wraps to an unknown
+    # number of rows, so its margin can only grow, and plotly then draws the chart twice).
+    at_right = categorical and categories_at_right and dims == 2
     legend = dict(orientation="h", x=0, xanchor="left", y=-0.16, yanchor="top", itemsizing="constant",
                   title=dict(text=color_label if categorical else ""))
+    if at_right:
+        legend.update(orientation="v", x=1.02, y=1, yanchor="top")
     _style(fig, title, 420, legend=legend, **layout)
     fig.update_layout(margin=dict(l=50, r=10, t=40, b=70))
-    if dims == 2 and not categorical:  # categories keep growing margins: their legend may wrap to any rows
+    if dims == 2 and not categorical:
         _room_for_colorbar(fig)
+    elif at_right:
+        names = [str(t.name) for t in fig.data if t.showlegend is not False] + [color_label]
+        chars = max(LEGEND_MIN_CHARS, *map(len, names))
+        fig.update_layout(margin=dict(r=40 + LEGEND_CHAR_PX * chars, b=50, autoexpand=False))
     if dims == 3:
         # A 3-D scene has no axis gutters to keep; pull the camera back so tick labels stay in frame.
         fig.update_layout(margin=dict(l=0, r=0, t=40, b=50), scene_camera=dict(eye=dict(x=1.7, y=1.7, z=1.1)))

@@ -389,3 +389,20 @@ def test_figures_built_without_validation_are_what_plotly_validation_makes(name)
     fig = _every_builder()[name]
     checked = go.Figure(fig.to_dict())  # raises on any invalid property
     assert json.loads(pio.to_json(checked, validate=False)) == json.loads(pio.to_json(fig, validate=False))
+
+
+def test_categories_are_listed_at_the_right_in_a_fixed_margin_that_holds_their_names():
+    coords = np.random.default_rng(0).random((6, 2))
+    kinds = np.array(["a", "b", "a", "x" * 40, "b", "a"])
+    fig = pca_scatter(coords, kinds, "kind", categorical=True, categories_at_right=True)
+    assert [t.name for t in fig.data] == ["a", "b", "x" * 27 + "…"]  # at most 28 characters
+    assert fig.layout.legend.orientation == "v" and fig.layout.legend.x == 1.02
+    assert fig.layout.margin.autoexpand is False and fig.layout.margin.r == 40 + 7 * 28
+    short = pca_scatter(coords, kinds != "a", "kind", categorical=True, categories_at_right=True)
+    assert short.layout.margin.r == 40 + 7 * 12  # the shortest margin still holds "this window"
+
+
+def test_categories_under_a_narrow_chart_wrap_below_it_in_a_margin_that_grows():
+    coords = np.random.default_rng(0).random((6, 2))
+    fig = pca_scatter(coords, np.array(list("aabbcc")), "kind", categorical=True)
+    assert fig.layout.legend.orientation == "h" and fig.layout.margin.autoexpand is not False

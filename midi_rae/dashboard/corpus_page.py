@@ -204,6 +204,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     hover = [f"{c}/{n} · bars {int(a)}–{int(b)}" + (f" · F1 {f:.2f}" if f == f else "")
              for c, n, a, b, f in zip(w["collection"], w["name"], w["start_bar"], w["end_bar"], w["f1_masked"])]
     fig = pca_scatter(coords, values, colour, categorical=categorical, hover=hover, point_data=rows,
+                      categories_at_right=True,  # the map spans the page
                       axis_prefix="UMAP " if use_umap else "PC", share=None if use_umap else share,
                       title=f"{len(win):,} windows of {len(pieces):,} pieces at level {level}"
                             + (f" ({len(rows):,} drawn)" if len(rows) < len(win) else ""))
