@@ -651,8 +651,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     if dims == 2 and not categorical:
         _room_for_colorbar(fig)
     elif at_right:
-        names = [str(t.name) for t in fig.data if t.showlegend is not False] + [color_label]
-        chars = max(LEGEND_MIN_CHARS, *map(len, names))
+        entries = [str(t.name) for t in fig.data if t.showlegend is not False] + [color_label]
+        chars = max(LEGEND_MIN_CHARS, *map(len, entries))
         fig.update_layout(margin=dict(r=40 + LEGEND_CHAR_PX * chars, b=50, autoexpand=False))
     if dims == 3:
         # A 3-D scene has no axis gutters to keep; pull the camera back so tick labels stay in frame.
