@@ -37,6 +37,7 @@ TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 
 MARGIN = dict(l=50, r=10, t=40, b=40)
+FIXED_MARGIN = dict(MARGIN, autoexpand=False)  # for charts with nothing outside the plot: never a second draw
 COLORBAR_ROOM = 85  # pixels at the right for a vertical colour bar with its tick labels and title
 LEGEND_CHAR_PX, LEGEND_MAX_CHARS = 7, 28  # a legend name's width per character (12 px font, generous); longest
 LEGEND_MIN_CHARS = 12  # room for the legend's title and the rings' entry ("this window")
@@ -264,7 +265,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
         yaxis=dict(type="category", tickmode="array", tickvals=names, title_text="pitch",
                    showgrid=False, **FRAME),
         yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True),
-        showlegend=False, margin=dict(MARGIN, autoexpand=False))
+        showlegend=False, margin=dict(FIXED_MARGIN))
 
 
 def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_per_bar: int,
@@ -333,7 +334,7 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
                    zeroline=False, **FRAME),
         yaxis=dict(type="category", range=[lo - 0.5, hi + 0.5], tickmode="array", tickvals=names,
                    title_text="pitch", showgrid=False, zeroline=False, **FRAME),
-        margin=dict(MARGIN, autoexpand=False))
+        margin=dict(FIXED_MARGIN))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +354,7 @@ def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
         titles = [f"Level {k}<br>{g.shape[0]}×{g.shape[1]}" for k, g in enumerate(grids)]
     extent = (window.shape[0], window.shape[1]) if window is not None else (128, 128)
     fig = _subplots(rows=1, cols=L, subplot_titles=titles, horizontal_spacing=0.12 / L)
+    shapes = []
     if window is not None:
         # A transparent colour for zeros keeps the payload uint8 (NaN would need float64).
         notes = (np.asarray(window) > 0).astype(np.uint8)
@@ -381,9 +383,9 @@ def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
         ax = "x" if k == 1 else f"x{k}"
         for n in (highlight or {}).get(k - 1, []):
             i, j = divmod(int(n), gw)
-            fig.add_shape(type="rect", name="highlight", xref=ax, yref="y" if k == 1 else f"y{k}",
-                          x0=j * cw - 0.5, x1=(j + 1) * cw - 0.5, y0=i * ch - 0.5, y1=(i + 1) * ch - 0.5,
-                          line=dict(color=HIGHLIGHT, width=2), fillcolor="rgba(0,0,0,0)")
+            shapes.append(dict(type="rect", name="highlight", xref=ax, yref="y" if k == 1 else f"y{k}",
+                               x0=j * cw - 0.5, x1=(j + 1) * cw - 0.5, y0=i * ch - 0.5, y1=(i + 1) * ch - 0.5,
+                               line=dict(color=HIGHLIGHT, width=2), fillcolor="rgba(0,0,0,0)"))
         fig.update_xaxes(range=[-0.5, extent[1] - 0.5], showticklabels=False, showgrid=False,
                          zeroline=False, constrain="domain", row=1, col=k)
         fig.update_yaxes(range=[-0.5, extent[0] - 0.5], showticklabels=False, showgrid=False,
@@ -396,7 +398,7 @@ def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
     fig.update_annotations(font_size=12)
     _style(fig, "", 260, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top"))
     fig.update_layout(margin=dict(l=10, r=10, t=45, b=35))  # no axis labels here, so no left gutter
-    return fig
+    return add_shapes(fig, shapes)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 import browser_util as bu  # noqa: E402
+from bench_ab import _server  # noqa: E402
 
 STEPS = {"window_start": "Window start (bar)", "transpose": "Transpose (semitones)", "mask_ratio": "Mask ratio"}
 
@@ -48,9 +50,7 @@ def _categories(profile: dict) -> dict[str, float]:
 
 def profile_step(browser, checkout: Path, label: str, repeat: int) -> dict:
     """One fresh server and page; `repeat` slider steps (alternating direction) under Chrome's profiler."""
-    bu.ROOT = checkout
-    port = bu.free_port()
-    proc = bu.start_server(port, env={"PYTHONPATH": str(checkout)})
+    port, proc, _ = _server(checkout, None)
     try:
         page = bu.new_page(browser, viewport={"width": 1600, "height": 1000})
         page.goto(f"http://localhost:{port}")
