@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from .analysis import patch_mask_to_pixels
 from .checkpoint import as_model_config, build_models, read_checkpoint, save_checkpoint
+from .coarse_targets import CoarseTargetHeads
 from .config import ModelConfig
 from .evaluation import validation_metrics
 from .swin import SwinMAEDecoder, SwinMaskedEmbeddingPredictor
@@ -141,16 +142,21 @@ def prepare_data(cfg: TrainConfig, rt: Runtime, width: int) -> RunData:
 
 # ---------------------------------------------------------------- model, masks, loss, schedule
 
+HEADS = ("mae_decoder", "mep", "coarse")  # the optional training heads, saved in train_state.pt for --resume
+
 
 class Autoencoder(nn.Module):
     """Encoder + decoder (+ optional heads) as one module, so DDP wraps one thing."""
 
-    def __init__(self, cfg: dict | ModelConfig, mae_decoder: bool, mep: bool):
+    def __init__(self, cfg: dict | ModelConfig, mae_decoder: bool, mep: bool, coarse_target_levels: int = 0,
+                 coarse_weight: float = 1.0, coarse_spread: float = 0.0):
         super().__init__()
         mc = as_model_config(cfg)
         self.encoder, self.decoder = build_models(mc, "swin")
         self.mae_decoder = SwinMAEDecoder(**mc.mae_decoder_kwargs()) if mae_decoder else None
         self.mep = SwinMaskedEmbeddingPredictor(dims=tuple(mc.level_dims)) if mep else None
+        self.coarse = CoarseTargetHeads(mc.level_dims, coarse_target_levels, spread=coarse_spread) if coarse_target_levels > 0 else None
+        self.coarse_weight = coarse_weight
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names weight decay skips (timm reads this): the encoder's and decoder's own lists."""
@@ -178,6 +184,8 @@ class Autoencoder(nn.Module):
                          zip(preds, masks, target.patches.levels) if (~m).any()]
             if per_level:
                 extra = extra + sum(per_level) / len(preds)
+        if self.coarse is not None:
+            extra = extra + self.coarse_weight * self.coarse(out.patches.levels, x)
         return out, self.decoder(dec_in), extra
 
 
@@ -215,7 +223,9 @@ def build_model(cfg: TrainConfig) -> Autoencoder:
     the global random state."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        return Autoencoder(cfg.model_config(), cfg.mae_decoder, cfg.mep)
+        return Autoencoder(cfg.model_config(), cfg.mae_decoder, cfg.mep,
+                           cfg.coarse_target_levels if cfg.coarse_targets > 0 else 0, cfg.coarse_targets,
+                           cfg.coarse_spread)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -303,7 +313,7 @@ def resume(path: str | Path, model: Autoencoder, opt: torch.optim.Optimizer, log
         except ValueError:  # a run from before timm's parameter groups: the groups differ, start AdamW afresh
             if log:
                 log("the saved optimizer state does not match this optimizer's groups; starting it afresh")
-        for key in ("mae_decoder", "mep"):
+        for key in HEADS:
             if getattr(model, key) is not None and key in saved:
                 getattr(model, key).load_state_dict(saved[key])
     if log:
@@ -337,7 +347,7 @@ class Checkpointer:
                             self.model_config, meta)
         if tag == "last":
             extra = {"optimizer": self.opt.state_dict()}
-            for key in ("mae_decoder", "mep"):
+            for key in HEADS:
                 if getattr(self.model, key) is not None:
                     extra[key] = getattr(self.model, key).state_dict()
             tmp = self.out / "train_state.tmp"

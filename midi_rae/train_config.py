@@ -68,6 +68,9 @@ class TrainConfig:
     # using the hierarchy
     skip_drop: float = 0.0            # share of windows whose finest levels reach the decoder as zeros
     skip_drop_levels: int = 3         # such a window loses its finest k levels, k drawn from 1..this
+    coarse_targets: float = 0.0       # weight of the multi-scale targets: coarse tokens predict a sketch of the roll
+    coarse_target_levels: int = 3     # how many of the coarsest levels get such a target
+    coarse_spread: float = 0.0        # with --coarse-targets: VICReg variance-covariance terms on those levels
 
     def model_config(self) -> dict:
         """The architecture config that goes into the checkpoint."""
@@ -122,6 +125,11 @@ FIELD_HELP = {
     "skip_drop": "share of training windows whose finest levels reach the decoder as zeros, so it must "
                  "reconstruct from the coarse levels",
     "skip_drop_levels": "a window chosen by --skip-drop loses its finest k levels, k drawn from 1 to this",
+    "coarse_targets": "weight of the multi-scale reconstruction targets: each token of the coarsest levels "
+                      "predicts an 8x8 max-pooled sketch of the whole (unmasked) roll under it (0 = off)",
+    "coarse_target_levels": "how many of the coarsest levels get a multi-scale target",
+    "coarse_spread": "with --coarse-targets, weight (relative to the targets) of VICReg's variance and covariance "
+                     "terms on those levels' tokens, against a level collapsing to a few directions",
 }
 
 

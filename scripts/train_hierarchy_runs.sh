@@ -8,6 +8,8 @@ case $name in
   ftA) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12" ;;
   ftB) opts="--skip-drop 0.5 --skip-drop-levels 4" ;;
   ftC) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4" ;;
+  ftD) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4 --coarse-targets 1.0 --coarse-target-levels 3" ;;
+  ftE) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1" ;;
   *) echo "unknown run $name" >&2; exit 2 ;;
 esac
 C=${CORPUS:-/work/data/corpus}

@@ -16,6 +16,7 @@ import torch
 
 from conftest import ROOT, make_song, to_bytes
 from midi_rae.checkpoint import load_model
+from midi_rae.coarse_targets import roll_sketch, spread_loss
 from midi_rae.evaluation import VALIDATION_THRESHOLDS, summarize
 from midi_rae.inference import score_windows
 from midi_rae.train import (TrainConfig, batch_masks, build_model, lr_at, make_optimizer,
@@ -332,6 +333,48 @@ def test_a_short_run_with_skip_drop_trains(midi_dir, tmp_path):
     result = train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, workers=0, skip_drop=1.0,
                                 skip_drop_levels=4), log=lambda *_: None)
     assert len(result["losses"]) == 3 and all(math.isfinite(v) for v in result["losses"])
+
+
+def test_a_roll_sketch_marks_the_cell_under_each_token_that_holds_a_note():
+    x = torch.zeros(1, 1, 128, 128)
+    x[0, 0, 70, 100] = 1.0                       # row 70, column 100: token (1, 1) of a 2x2 grid
+    sketch = roll_sketch(x, (2, 2), 8)           # each token covers 64x64 pixels, each cell 8x8
+    assert tuple(sketch.shape) == (1, 4, 64)
+    assert sketch[0, 3].nonzero().flatten().tolist() == [0 * 8 + 4]   # cell (70-64)//8 = 0, (100-64)//8 = 4
+    assert sketch[0, :3].sum() == 0
+
+
+def test_coarse_target_heads_predict_a_sketch_for_each_of_the_coarsest_levels_only():
+    model = build_model(TrainConfig(coarse_targets=0.5, coarse_target_levels=3))
+    assert [h.in_features for h in model.coarse.heads] == [256, 128, 64]
+    x = torch.rand(2, 1, 128, 128).round()
+    out = model.encoder(x)
+    loss = model.coarse(out.patches.levels, x)
+    loss.backward()
+    assert loss.item() > 0 and all(h.weight.grad.abs().sum() > 0 for h in model.coarse.heads)
+    assert build_model(TrainConfig()).coarse is None
+
+
+def test_spread_loss_is_zero_for_independent_unit_dimensions_and_charges_a_collapsed_level():
+    h2 = torch.tensor([[1.0, 1.0], [1.0, -1.0]])
+    independent = torch.kron(torch.kron(h2, h2), h2)[:, 1:]                 # 8 samples, 7 orthogonal +-1 columns
+    assert spread_loss(independent[None]).item() == 0.0
+    collapsed = independent[:, :1].repeat(1, 7)                              # every dimension the same column
+    assert spread_loss(collapsed[None]).item() == pytest.approx(42 * (8 / 7) ** 2 / 7, rel=1e-5)
+    assert spread_loss(torch.zeros(1, 8, 7)).item() == pytest.approx(25 * (1 - 1e-2), rel=1e-5)  # no variance
+
+
+def test_a_short_run_with_coarse_targets_trains_and_resumes_their_heads(midi_dir, tmp_path):
+    out = tmp_path / "coarse"
+    result = train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, workers=0, coarse_targets=0.5),
+                   log=lambda *_: None)
+    assert len(result["losses"]) == 3 and all(math.isfinite(v) for v in result["losses"])
+    saved = torch.load(out / "train_state.pt", weights_only=True)
+    assert set(saved["coarse"]) == {f"heads.{k}.{p}" for k in range(3) for p in ("weight", "bias")}
+    logs = []
+    train(short_config(midi_dir, out, max_steps=4, val_every=4, ckpt_every=4, workers=0, coarse_targets=0.5,
+                       resume=str(out)), log=logs.append)
+    assert any("resumed from" in m and "step 3" in m for m in logs)
 
 
 def test_init_loads_the_weights_but_not_the_step_or_optimizer(trained, midi_dir, tmp_path):
