@@ -41,6 +41,7 @@ FIXED_MARGIN = dict(MARGIN, autoexpand=False)  # for charts with nothing outside
 COLORBAR_ROOM = 85  # pixels at the right for a vertical colour bar with its tick labels and title
 LEGEND_CHAR_PX, LEGEND_MAX_CHARS = 7, 28  # a legend name's width per character (12 px font, generous); longest
 LEGEND_MIN_CHARS = 12  # room for the legend's title and the rings' entry ("this window")
+LEGEND_ITEM_PX = 75  # the rest of a right-hand legend's width: its gap to the plot, the marker, the padding
 # A thin frame shows where a mostly-white image ends.
 FRAME = dict(showline=True, mirror=True, linecolor="#bbbbbb", linewidth=1)
 MAX_OVERVIEW_COLUMNS = 3000
@@ -655,7 +656,7 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     elif at_right:
         entries = [str(t.name) for t in fig.data if t.showlegend is not False] + [color_label]
         chars = max(LEGEND_MIN_CHARS, *map(len, entries))
-        fig.update_layout(margin=dict(r=40 + LEGEND_CHAR_PX * chars, b=50, autoexpand=False))
+        fig.update_layout(margin=dict(r=LEGEND_ITEM_PX + LEGEND_CHAR_PX * chars, b=50, autoexpand=False))
     if dims == 3:
         # A 3-D scene has no axis gutters to keep; pull the camera back so tick labels stay in frame.
         fig.update_layout(margin=dict(l=0, r=0, t=40, b=50), scene_camera=dict(eye=dict(x=1.7, y=1.7, z=1.1)))

@@ -397,9 +397,9 @@ def test_categories_are_listed_at_the_right_in_a_fixed_margin_that_holds_their_n
     fig = pca_scatter(coords, kinds, "kind", categorical=True, categories_at_right=True)
     assert [t.name for t in fig.data] == ["a", "b", "x" * 27 + "…"]  # at most 28 characters
     assert fig.layout.legend.orientation == "v" and fig.layout.legend.x == 1.02
-    assert fig.layout.margin.autoexpand is False and fig.layout.margin.r == 40 + 7 * 28
+    assert fig.layout.margin.autoexpand is False and fig.layout.margin.r == 75 + 7 * 28
     short = pca_scatter(coords, kinds != "a", "kind", categorical=True, categories_at_right=True)
-    assert short.layout.margin.r == 40 + 7 * 12  # the shortest margin still holds "this window"
+    assert short.layout.margin.r == 75 + 7 * 12  # the shortest margin still holds "this window"
 
 
 def test_categories_under_a_narrow_chart_wrap_below_it_in_a_margin_that_grows():
