@@ -159,17 +159,18 @@ def write_view(index, home: Optional[Path] = None) -> IndexView:
 def open_view(uri: str | Path, cache: Path) -> IndexView:
     """The snapshot of the index at uri: read where it is current, else made once through lancedb (in the index
     folder, or under cache when that folder cannot be written); a remote index is read through lancedb each time."""
-    from .index import CorpusIndex
-
     uri = str(uri)
     key = version_key(uri)
+    if key != "remote":
+        spare = cache / "views" / hashlib.sha1(str(Path(uri).resolve()).encode()).hexdigest()[:16]
+        for home in (Path(uri) / VIEW_DIR, spare):
+            if (home / key / "meta.json").is_file():
+                return _read(home / key, uri)  # the common case: no need to import the index module at all
+    from .index import CorpusIndex
+
     if key == "remote":
         meta, pieces, windows, vectors = _snapshot(CorpusIndex(uri))
         return IndexView(uri, meta, pieces.to_pandas(), windows.to_pandas(), None, vectors)
-    spare = cache / "views" / hashlib.sha1(str(Path(uri).resolve()).encode()).hexdigest()[:16]
-    for home in (Path(uri) / VIEW_DIR, spare):
-        if (home / key / "meta.json").is_file():
-            return _read(home / key, uri)
     index = CorpusIndex(uri)
     try:
         return write_view(index)

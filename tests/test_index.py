@@ -171,9 +171,9 @@ def test_build_writes_the_pages_snapshot_and_it_matches_the_store(built):
         assert np.array_equal(view.vectors(k), idx.column(f"emb_{k}"))
 
 
-def test_the_snapshot_is_read_without_importing_lancedb(built):
+def test_the_snapshot_is_read_without_importing_lancedb_or_the_index_module(built):
     out, _ = built
-    code = (f"import sys; sys.modules['lancedb'] = None\n"
+    code = (f"import sys; sys.modules['lancedb'] = None; sys.modules['midi_rae.index'] = None\n"
             f"from pathlib import Path\nfrom midi_rae.index_view import open_view\n"
             f"v = open_view({str(out)!r}, Path('unused'))\nprint(len(v.windows), v.vectors(3).shape[0])")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
