@@ -174,6 +174,12 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
             problems.append(f"--{name.replace('_', '-')} must lie in [0, 1]")
     if cfg.skip_drop_levels < 1:
         problems.append("--skip-drop-levels must be at least 1")
+    if cfg.coarse_targets < 0 or cfg.coarse_spread < 0:
+        problems.append("--coarse-targets and --coarse-spread must not be negative")
+    if cfg.coarse_target_levels < 1:
+        problems.append("--coarse-target-levels must be at least 1")
+    if cfg.coarse_spread > 0 and cfg.coarse_targets <= 0:
+        problems.append("--coarse-spread works on the heads of --coarse-targets: give --coarse-targets too")
     if problems:
         raise ConfigError("; ".join(problems) + ".")
     if cfg.files_from and not Path(cfg.files_from).is_file():

@@ -364,16 +364,16 @@ def test_spread_loss_is_zero_for_independent_unit_dimensions_and_charges_a_colla
     assert spread_loss(torch.zeros(1, 8, 7)).item() == pytest.approx(25 * (1 - 1e-2), rel=1e-5)  # no variance
 
 
-def test_a_short_run_with_coarse_targets_trains_and_resumes_their_heads(midi_dir, tmp_path):
+def test_a_short_run_with_coarse_targets_and_spread_trains_and_resumes_their_heads(midi_dir, tmp_path):
     out = tmp_path / "coarse"
-    result = train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, workers=0, coarse_targets=0.5),
-                   log=lambda *_: None)
+    result = train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, workers=0, coarse_targets=0.5,
+                                coarse_spread=0.1), log=lambda *_: None)
     assert len(result["losses"]) == 3 and all(math.isfinite(v) for v in result["losses"])
     saved = torch.load(out / "train_state.pt", weights_only=True)
     assert set(saved["coarse"]) == {f"heads.{k}.{p}" for k in range(3) for p in ("weight", "bias")}
     logs = []
     train(short_config(midi_dir, out, max_steps=4, val_every=4, ckpt_every=4, workers=0, coarse_targets=0.5,
-                       resume=str(out)), log=logs.append)
+                       coarse_spread=0.1, resume=str(out)), log=logs.append)
     assert any("resumed from" in m and "step 3" in m for m in logs)
 
 
@@ -415,6 +415,12 @@ def test_bad_arguments_get_a_clear_message(tmp_path, midi_dir):
     out = _cli("train", "--midi-dir", str(midi_dir), "--mask-ratio", "2", "--batch-size", "0")
     assert out.returncode == 2
     assert "--batch-size must be at least 1" in out.stderr and "--mask-ratio must lie in" in out.stderr
+
+
+def test_coarse_spread_without_coarse_targets_gets_a_clear_message(midi_dir):
+    out = _cli("train", "--midi-dir", str(midi_dir), "--coarse-spread", "0.1")
+    assert out.returncode == 2
+    assert "--coarse-spread works on the heads of --coarse-targets: give --coarse-targets too" in out.stderr
 
 
 def test_two_process_gloo_torchrun_run_completes_with_each_rank_reading_its_share(midi_dir, tmp_path):
