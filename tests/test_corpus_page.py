@@ -196,3 +196,26 @@ def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corp
     cards = [m.value for m in at.markdown if "bars" in m.value]
     # every window of the 10-bar piece_1 overlaps the shown one (bars 3-10) by more than half
     assert len(cards) == 3 and not any("piece_1" in c for c in cards), cards
+
+
+def test_the_map_reads_the_same_columns_as_the_tables_without_pandas(index_home):
+    import subprocess
+    import sys
+
+    from midi_rae.dashboard import corpus_sources as src
+
+    uri = str(index_home / "small")
+    stamp = src.stamp(uri)
+    cols, (pieces, win) = src.map_columns(uri, stamp), src.tables(uri, stamp)
+    for name in ["piece_id", "window", "start_bar", "end_bar", "name", "collection", "path", "f1", "f1_masked",
+                 "density", "position"]:
+        assert cols[name].tolist() == win[name].tolist(), name
+    assert src.summary(uri, stamp) == (len(pieces), 2)
+    code = ("import sys\nfrom midi_rae.dashboard import corpus_sources as src\nsys.modules['pandas'] = None\n"
+            f"uri = {uri!r}\ns = src.stamp(uri)\n"
+            "print(len(src.map_columns(uri, s)['piece_id']), src.summary(uri, s), src.level_vectors(uri, s, 1).shape[0],"
+            " src.view(uri, s).failures())")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[0] == f"{len(win)} (4, 2) {len(win)} []"
+    assert src.level_vectors(uri, stamp, 1).shape == (len(win), 128)

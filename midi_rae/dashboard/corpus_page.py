@@ -180,25 +180,29 @@ def _umap_installed() -> bool:
 
 def render_map(uri: str, stamp: str, index) -> None:
     """PCA (or UMAP) of every window's pooled embedding at a level; a click opens the passage."""
-    pieces, win = src.tables(uri, stamp)
+    win = src.map_columns(uri, stamp)  # numpy columns: no pandas before the map is drawn
+    n_pieces, _ = src.summary(uri, stamp)
     levels = index.levels
     grids = index.meta["grids"]
     c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
     level = c1.select_slider("Level", list(range(levels)), value=min(3, levels - 1), key=CK.LEVEL,
                              format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",
                              help="Each window's embedding at this level, averaged over its non-empty patches.")
-    options = [k for k, c in COLOURS.items() if c in win and (c not in ("f1", "f1_masked") or win[c].notna().any())]
+    options = [k for k, c in COLOURS.items()
+               if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]
     colour = c2.selectbox("Colour by", options, key=CK.COLOR)
     use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(),
                          help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
     rows, coords, share = _map_coords(uri, stamp, level, bool(use_umap and _umap_installed()))
-    w = win.iloc[rows]
+    w = {c: v[rows] for c, v in win.items()}
     col = COLOURS[colour]
     categorical = col in ("collection", "name")
-    values = w[col].to_numpy()
-    if col == "name" and w["name"].nunique() > TOP_PIECES:
-        top = set(w["name"].value_counts().index[:TOP_PIECES - 1])
-        values = np.where(np.isin(values, list(top)), values, "(other pieces)")
+    values = w[col]
+    if col == "name":
+        names, first, counts = np.unique(values.astype(str), return_index=True, return_counts=True)
+        if len(names) > TOP_PIECES:  # the most windows first, ties in order of appearance
+            top = names[np.lexsort((first, -counts))][:TOP_PIECES - 1]
+            values = np.where(np.isin(values, top), values, "(other pieces)")
     if not categorical:
         values = np.nan_to_num(values.astype(float), nan=np.nanmean(values.astype(float)) if len(values) else 0)
     hover = [f"{c}/{n} · bars {int(a)}–{int(b)}" + (f" · F1 {f:.2f}" if f == f else "")
@@ -206,8 +210,8 @@ def render_map(uri: str, stamp: str, index) -> None:
     fig = pca_scatter(coords, values, colour, categorical=categorical, hover=hover, point_data=rows,
                       categories_at_right=True,  # the map spans the page
                       axis_prefix="UMAP " if use_umap else "PC", share=None if use_umap else share,
-                      title=f"{len(win):,} windows of {len(pieces):,} pieces at level {level}"
-                            + (f" ({len(rows):,} drawn)" if len(rows) < len(win) else ""))
+                      title=f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
+                            + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else ""))
     fig.update_layout(height=560)
     ev = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=CK.MAP, width="stretch",
                          config={"displaylogo": False})
@@ -216,8 +220,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     if points and session.take_click(CK.MAP, points):
         cd = points[0].get("customdata")
         row = int(cd[0] if isinstance(cd, (list, tuple)) else cd)
-        r = win.iloc[row]
-        open_passage(index.resolve(r["path"], r["rel"]), r["name"], int(r["start_bar"]))
+        open_passage(index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]))
 
 
 # ---------------------------------------------------------------- reconstruction
@@ -383,7 +386,8 @@ def main() -> None:
     stamp = src.stamp(uri)
     try:
         index = src.view(uri, stamp)
-        pieces, win = src.tables(uri, stamp)
+        n_pieces, n_collections = src.summary(uri, stamp)
+        n_windows = len(src.map_columns(uri, stamp)["piece_id"])
     except Exception as e:  # noqa: BLE001 - a folder that is not a readable index: say so in one sentence
         st.error(f"{uri} could not be read as an index ({type(e).__name__}).")
         return
@@ -391,10 +395,10 @@ def main() -> None:
     meta = index.meta
     failed = len(index.failures())
     name = "shipped corpus" if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else Path(uri).name
-    st.caption(f"**{name}** · {len(pieces):,} pieces in {pieces['collection'].nunique()} collections · "
-               f"{len(win):,} windows · model {meta.get('checkpoint')} ({meta['levels']} levels)"
+    st.caption(f"**{name}** · {n_pieces:,} pieces in {n_collections} collections · "
+               f"{n_windows:,} windows · model {meta.get('checkpoint')} ({meta['levels']} levels)"
                + (f" · {failed} file(s) could not be read" if failed else ""))
-    if not len(win):
+    if not n_windows:
         st.info("The index has no windows yet.")
         return
     tabs = st.tabs(TABS, key=CK.TAB, on_change="rerun")

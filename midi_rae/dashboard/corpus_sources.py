@@ -77,6 +77,66 @@ def view(uri: str, _stamp: str):
     return open_view(uri, cache_dir())
 
 
+MAP_COLUMNS = ["name", "collection", "path", "rel", "steps_per_bar"]  # each window's piece, as the map needs it
+
+
+def _np(table, name: str) -> np.ndarray:
+    """One column of an Arrow table as numpy, without pandas: pyarrow's own `to_numpy` imports pandas (~0.7 s here)
+    whenever it is installed. Fixed-width numbers come straight from the data buffer; nulls become NaN (numbers)
+    or None, and other types (strings) go through Python objects."""
+    import pyarrow as pa
+
+    arr = table.column(name).combine_chunks()
+    t = arr.type
+    if (pa.types.is_integer(t) or pa.types.is_floating(t)) and arr.null_count == 0:
+        dtype = np.dtype(t.to_pandas_dtype())
+        return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * dtype.itemsize)
+    if pa.types.is_floating(t):
+        return np.array([np.nan if v is None else v for v in arr.to_pylist()], dtype=np.dtype(t.to_pandas_dtype()))
+    out = np.empty(len(arr), dtype=object)
+    out[:] = arr.to_pylist()
+    return out
+
+
+def _read_ok(pieces) -> np.ndarray:
+    """Which rows of the pieces table were read (no error)."""
+    return np.array([e is None for e in pieces.column("error").to_pylist()], dtype=bool)
+
+
+def _kept_windows(v) -> np.ndarray:
+    """Rows of the snapshot's windows whose piece was read (those `tables` keeps, in the same order)."""
+    p = v.arrow["pieces"]
+    good = np.sort(_np(p, "piece_id")[_read_ok(p)])
+    wp = _np(v.arrow["windows"], "piece_id")
+    pos = np.minimum(np.searchsorted(good, wp), max(len(good) - 1, 0))
+    return np.flatnonzero(good[pos] == wp) if len(good) else np.zeros(0, dtype=np.int64)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def map_columns(uri: str, _stamp: str) -> dict[str, np.ndarray]:
+    """The windows of `tables` as numpy columns (theirs, their piece's MAP_COLUMNS and end_bar), read from the
+    snapshot's Arrow tables without pandas, so that the map draws before pandas is ever imported."""
+    v = view(uri, _stamp)
+    w, p = v.arrow["windows"], v.arrow["pieces"]
+    rows = _kept_windows(v)
+    cols = {name: _np(w, name)[rows] for name in w.column_names}
+    pid = _np(p, "piece_id")
+    order = np.argsort(pid, kind="stable")
+    at = order[np.searchsorted(pid[order], cols["piece_id"])]
+    for name in MAP_COLUMNS:
+        cols[name] = _np(p, name)[at]
+    width = int(v.meta.get("window_steps", 128))
+    cols["end_bar"] = (cols["start_step"] + width - 1) // np.maximum(cols["steps_per_bar"], 1) + 1
+    return cols
+
+
+def summary(uri: str, _stamp: str) -> tuple[int, int]:
+    """(pieces read, collections) of an index, without pandas."""
+    p = view(uri, _stamp).arrow["pieces"]
+    ok = _read_ok(p)
+    return int(ok.sum()), len(set(_np(p, "collection")[ok]))
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def tables(uri: str, _stamp: str):
     """(pieces, windows) DataFrames: windows carry their piece's name, collection, path and metre."""
@@ -107,8 +167,7 @@ def _matrix(t, name: str) -> np.ndarray:
 def level_vectors(uri: str, _stamp: str, level: int) -> np.ndarray:
     """(windows, D) pooled embeddings of a level, rows in the order of `tables`' windows."""
     v = view(uri, _stamp)
-    _, w = tables(uri, _stamp)
-    return v.vectors(level)[_rows(v.windows["piece_id"].to_numpy(), v.windows["window"].to_numpy(), w)]
+    return v.vectors(level)[_kept_windows(v)]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
