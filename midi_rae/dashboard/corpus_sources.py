@@ -130,6 +130,7 @@ def map_columns(uri: str, _stamp: str) -> dict[str, np.ndarray]:
     return cols
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
 def summary(uri: str, _stamp: str) -> tuple[int, int]:
     """(pieces read, collections) of an index, without pandas."""
     p = view(uri, _stamp).arrow["pieces"]
