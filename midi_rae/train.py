@@ -209,6 +209,27 @@ def skip_drop_keep(batch: int, levels: int, cfg: TrainConfig, gen: torch.Generat
     return (torch.arange(levels)[None, :] < (levels - k)[:, None]).float()
 
 
+def lateral_drop_keep(batch: int, levels: int, cfg: TrainConfig, gen: torch.Generator) -> Optional[torch.Tensor]:
+    """(batch, levels) float of 1s and 0s, or None when --lateral-drop is off: each level of
+    cfg.lateral_levels() (those the model has) is zeroed in a share cfg.lateral_drop of the windows, on its own
+    draw, while the levels around it stay, so the decoder learns to rebuild that level's view from the coarser
+    levels instead of reading it laterally."""
+    chosen = [k for k in cfg.lateral_levels() if k < levels]
+    if cfg.lateral_drop <= 0 or not chosen:
+        return None
+    keep = torch.ones(batch, levels)
+    for k in chosen:
+        keep[:, k] = (torch.rand(batch, generator=gen) >= cfg.lateral_drop).float()
+    return keep
+
+
+def decoder_keep(batch: int, levels: int, cfg: TrainConfig, gen: torch.Generator) -> Optional[torch.Tensor]:
+    """The product of the --skip-drop and --lateral-drop keeps (None when both are off)."""
+    keeps = [k for k in (skip_drop_keep(batch, levels, cfg, gen), lateral_drop_keep(batch, levels, cfg, gen))
+             if k is not None]
+    return None if not keeps else keeps[0] if len(keeps) == 1 else keeps[0] * keeps[1]
+
+
 def init_weights(path: str | Path, model: "Autoencoder", log: Optional[Log] = None) -> None:
     """Load an encoder and decoder's weights from a checkpoint (--init): no optimizer state, no step."""
     parts, _, meta = read_checkpoint(Path(path))
@@ -399,7 +420,7 @@ def train_step(model: Autoencoder, wrapped: nn.Module, opt: torch.optim.Optimize
     enc = model.encoder
     mask = batch_masks(enc._compute_non_empty(x).cpu(), cfg, gen).to(x.device)
     hidden = ~patch_mask_to_pixels(mask, enc.grid_size, (enc.patch_h, enc.patch_w))
-    keep = skip_drop_keep(x.shape[0], len(enc.stages), cfg, gen)
+    keep = decoder_keep(x.shape[0], len(enc.stages), cfg, gen)
     with autocast:
         _, logits, extra = wrapped(x, mask, cfg.pos_weight, None if keep is None else keep.to(x.device))
         loss = reconstruction_loss(logits.float(), x, hidden, cfg) + extra

@@ -68,9 +68,18 @@ class TrainConfig:
     # using the hierarchy
     skip_drop: float = 0.0            # share of windows whose finest levels reach the decoder as zeros
     skip_drop_levels: int = 3         # such a window loses its finest k levels, k drawn from 1..this
+    lateral_drop: float = 0.0         # share of windows in which each level of --lateral-drop-levels is zeroed
+    lateral_drop_levels: str = "3"    # comma-separated levels that --lateral-drop zeroes, each on its own draw
     coarse_targets: float = 0.0       # weight of the multi-scale targets: coarse tokens predict a sketch of the roll
     coarse_target_levels: int = 3     # how many of the coarsest levels get such a target
     coarse_spread: float = 0.0        # with --coarse-targets: VICReg variance-covariance terms on those levels
+
+    def lateral_levels(self) -> tuple[int, ...]:
+        """The levels --lateral-drop zeroes; ValueError for anything but comma-separated non-negative integers."""
+        levels = tuple(int(t) for t in self.lateral_drop_levels.split(",") if t.strip())
+        if any(k < 0 for k in levels):
+            raise ValueError(self.lateral_drop_levels)
+        return levels
 
     def model_config(self) -> dict:
         """The architecture config that goes into the checkpoint."""
@@ -125,6 +134,10 @@ FIELD_HELP = {
     "skip_drop": "share of training windows whose finest levels reach the decoder as zeros, so it must "
                  "reconstruct from the coarse levels",
     "skip_drop_levels": "a window chosen by --skip-drop loses its finest k levels, k drawn from 1 to this",
+    "lateral_drop": "share of training windows in which each level named by --lateral-drop-levels reaches the "
+                    "decoder as zeros (drawn per level), so the decoder must carry that level's view through the "
+                    "coarser ones",
+    "lateral_drop_levels": "comma-separated levels (0 = coarsest) that --lateral-drop zeroes",
     "coarse_targets": "weight of the multi-scale reconstruction targets: each token of the coarsest levels "
                       "predicts an 8x8 max-pooled sketch of the whole (unmasked) roll under it (0 = off)",
     "coarse_target_levels": "how many of the coarsest levels get a multi-scale target",
@@ -169,11 +182,15 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         problems.append("--steps-per-beat must lie in 1..48")
     if not 0 < cfg.val_fraction < 1:
         problems.append("--val-fraction must lie in (0, 1)")
-    for name in ("time_compress", "superpose", "octave_double", "articulate", "skip_drop"):
+    for name in ("time_compress", "superpose", "octave_double", "articulate", "skip_drop", "lateral_drop"):
         if not 0 <= getattr(cfg, name) <= 1:
             problems.append(f"--{name.replace('_', '-')} must lie in [0, 1]")
     if cfg.skip_drop_levels < 1:
         problems.append("--skip-drop-levels must be at least 1")
+    try:
+        cfg.lateral_levels()
+    except ValueError:
+        problems.append("--lateral-drop-levels must be comma-separated level numbers (0 = coarsest)")
     if cfg.coarse_targets < 0 or cfg.coarse_spread < 0:
         problems.append("--coarse-targets and --coarse-spread must not be negative")
     if cfg.coarse_target_levels < 1:

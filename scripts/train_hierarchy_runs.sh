@@ -10,10 +10,13 @@ case $name in
   ftC) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4" ;;
   ftD) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4 --coarse-targets 1.0 --coarse-target-levels 3" ;;
   ftE) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1" ;;
+  # ftF continues the hierarchy model (INIT=assets/hierarchy.safetensors): level 3, whose grid fits one attention
+  # window and so sees the whole window, is zeroed for the decoder in 3 of 4 windows, so levels 0-2 carry that view
+  ftF) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1 --lateral-drop 0.75 --lateral-drop-levels 3" ;;
   *) echo "unknown run $name" >&2; exit 2 ;;
 esac
 C=${CORPUS:-/work/data/corpus}
 exec nice -n 19 .venv/bin/python -m midi_rae train --midi-dir "$C" --files-from assets/training_files.txt \
-  --out runs/${OUT:-$name} --init assets/default.safetensors --lr 5e-4 --min-lr 5e-5 --warmup-steps 50 \
+  --out runs/${OUT:-$name} --init ${INIT:-assets/default.safetensors} --lr 5e-4 --min-lr 5e-5 --warmup-steps 50 \
   --minutes ${MINUTES:-50} --max-steps 1000000 --batch-size 32 --val-every 200 --ckpt-every 50 --val-windows 256 \
   --threads 1 --workers 1 --seed 0 $opts "$@"

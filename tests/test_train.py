@@ -20,7 +20,8 @@ from midi_rae.coarse_targets import roll_sketch, spread_loss
 from midi_rae.evaluation import VALIDATION_THRESHOLDS, summarize
 from midi_rae.inference import score_windows
 from midi_rae.train import (TrainConfig, batch_masks, build_model, lr_at, make_optimizer,
-                            reconstruction_loss, run_progress, scale_levels, skip_drop_keep, train)
+                            reconstruction_loss, run_progress, scale_levels, skip_drop_keep, train,
+                            decoder_keep, lateral_drop_keep)
 from midi_rae.train_data import (WindowDataset, batch_loader, evaluation_windows, find_midi_files, piece_hash, shard,
                                  split_pieces)
 
@@ -305,6 +306,24 @@ def test_skip_drop_zeroes_the_finest_levels_of_a_share_of_the_windows():
     assert (keep[:, 0] == 1).all() and (keep.sum(dim=1) >= 1).all()   # level 0 always stays
 
 
+def test_lateral_drop_zeroes_only_the_named_levels_each_on_its_own_draw():
+    gen = torch.Generator().manual_seed(0)
+    assert lateral_drop_keep(8, 6, TrainConfig(), gen) is None
+    keep = lateral_drop_keep(4000, 6, TrainConfig(lateral_drop=0.75, lateral_drop_levels="2,3,9"), gen)
+    assert (keep[:, [0, 1, 4, 5]] == 1).all()                    # level 9 does not exist: ignored
+    assert abs((keep[:, 2] == 0).float().mean().item() - 0.75) < 0.03
+    assert abs((keep[:, 3] == 0).float().mean().item() - 0.75) < 0.03
+    both = ((keep[:, 2] == 0) & (keep[:, 3] == 0)).float().mean().item()
+    assert abs(both - 0.75 ** 2) < 0.03                          # independent draws
+
+
+def test_skip_drop_and_lateral_drop_combine_as_a_product():
+    cfg = TrainConfig(skip_drop=1.0, skip_drop_levels=1, lateral_drop=1.0, lateral_drop_levels="1")
+    keep = decoder_keep(3, 6, cfg, torch.Generator().manual_seed(0))
+    assert keep.tolist() == [[1.0, 0.0, 1.0, 1.0, 1.0, 0.0]] * 3
+    assert decoder_keep(3, 6, TrainConfig(), torch.Generator()) is None
+
+
 def test_scale_levels_gives_the_decoder_zeros_for_dropped_levels_without_touching_the_encoder_output():
     model = build_model(TrainConfig())
     with torch.no_grad():
@@ -331,7 +350,8 @@ def test_a_short_run_with_every_augmentation_trains(midi_dir, tmp_path):
 def test_a_short_run_with_skip_drop_trains(midi_dir, tmp_path):
     out = tmp_path / "skip"
     result = train(short_config(midi_dir, out, max_steps=3, val_every=3, ckpt_every=3, workers=0, skip_drop=1.0,
-                                skip_drop_levels=4), log=lambda *_: None)
+                                skip_drop_levels=4, lateral_drop=0.5, lateral_drop_levels="2,3"),
+                   log=lambda *_: None)
     assert len(result["losses"]) == 3 and all(math.isfinite(v) for v in result["losses"])
 
 
@@ -415,6 +435,12 @@ def test_bad_arguments_get_a_clear_message(tmp_path, midi_dir):
     out = _cli("train", "--midi-dir", str(midi_dir), "--mask-ratio", "2", "--batch-size", "0")
     assert out.returncode == 2
     assert "--batch-size must be at least 1" in out.stderr and "--mask-ratio must lie in" in out.stderr
+
+
+def test_lateral_drop_levels_that_are_not_level_numbers_get_a_clear_message(midi_dir):
+    out = _cli("train", "--midi-dir", str(midi_dir), "--lateral-drop", "0.5", "--lateral-drop-levels", "3,x")
+    assert out.returncode == 2
+    assert "--lateral-drop-levels must be comma-separated level numbers (0 = coarsest)" in out.stderr
 
 
 def test_coarse_spread_without_coarse_targets_gets_a_clear_message(midi_dir):
