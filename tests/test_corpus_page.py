@@ -198,6 +198,18 @@ def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corp
     assert len(cards) == 3 and not any("piece_1" in c for c in cards), cards
 
 
+def test_the_window_columns_join_each_read_window_to_its_piece_as_a_pandas_merge_would(index_home):
+    from midi_rae.dashboard import corpus_sources as src
+
+    uri = str(index_home / "small")
+    v = src.view(uri, src.stamp(uri))
+    pieces, win = src.tables(uri, src.stamp(uri))
+    expected = v.windows.merge(v.pieces()[["piece_id", "name", "collection", "metre", "tempo_bpm"]], on="piece_id")
+    for name in ["piece_id", "window", "start_step", "name", "collection", "metre", "tempo_bpm", "f1"]:
+        assert win[name].tolist() == expected[name].tolist(), name
+    assert (win["end_bar"] == (win["start_step"] + 127) // win["steps_per_bar"] + 1).all()
+
+
 def test_the_map_reads_the_same_columns_as_the_tables_without_pandas(index_home):
     import subprocess
     import sys

@@ -112,22 +112,26 @@ def _kept_windows(v) -> np.ndarray:
     return np.flatnonzero(good[pos] == wp) if len(good) else np.zeros(0, dtype=np.int64)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def map_columns(uri: str, _stamp: str) -> dict[str, np.ndarray]:
-    """The windows of `tables` as numpy columns (theirs, their piece's MAP_COLUMNS and end_bar), read from the
-    snapshot's Arrow tables without pandas, so that the map draws before pandas is ever imported."""
-    v = view(uri, _stamp)
+def _window_columns(v, piece_columns: list[str]) -> dict[str, np.ndarray]:
+    """The snapshot's windows of pieces that were read, as numpy columns: theirs, their piece's `piece_columns`
+    and end_bar (the last bar a window touches), joined without pandas."""
     w, p = v.arrow["windows"], v.arrow["pieces"]
     rows = _kept_windows(v)
     cols = {name: _np(w, name)[rows] for name in w.column_names}
     pid = _np(p, "piece_id")
     order = np.argsort(pid, kind="stable")
     at = order[np.searchsorted(pid[order], cols["piece_id"])]
-    for name in MAP_COLUMNS:
+    for name in piece_columns:
         cols[name] = _np(p, name)[at]
     width = int(v.meta.get("window_steps", 128))
     cols["end_bar"] = (cols["start_step"] + width - 1) // np.maximum(cols["steps_per_bar"], 1) + 1
     return cols
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def map_columns(uri: str, _stamp: str) -> dict[str, np.ndarray]:
+    """The windows of `tables` with their piece's MAP_COLUMNS, so that the map draws before pandas is imported."""
+    return _window_columns(view(uri, _stamp), MAP_COLUMNS)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -141,14 +145,11 @@ def summary(uri: str, _stamp: str) -> tuple[int, int]:
 @st.cache_data(max_entries=8, show_spinner=False)
 def tables(uri: str, _stamp: str):
     """(pieces, windows) DataFrames: windows carry their piece's name, collection, path and metre."""
+    import pandas as pd
+
     v = view(uri, _stamp)
-    pieces = v.pieces()
-    cols = ["piece_id", "name", "collection", "path", "rel", "metre", "steps_per_bar", "steps_per_beat",
-            "tempo_bpm"]
-    win = v.windows.merge(pieces[cols], on="piece_id", how="inner")
-    width = int(v.meta.get("window_steps", 128))
-    win["end_bar"] = (win["start_step"] + width - 1) // win["steps_per_bar"].clip(lower=1) + 1
-    return pieces, win
+    cols = MAP_COLUMNS + ["metre", "steps_per_beat", "tempo_bpm"]
+    return v.pieces(), pd.DataFrame(_window_columns(v, cols))
 
 
 def _rows(piece_ids: np.ndarray, windows: np.ndarray, w) -> np.ndarray:
