@@ -71,9 +71,8 @@ def ablation_error_maps(original: np.ndarray, binaries: Sequence[np.ndarray], ti
     for name, colour in (("true positive", TP_COLOUR), ("false positive", FP_COLOUR),
                          ("false negative", FN_COLOUR)):
         _legend_swatch(name, colour, fig=fig, row=1, col=1)
-    fig = _style(fig, title, 300, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.08, yanchor="top"))
-    fig.update_layout(margin=dict(l=50, r=10, t=70, b=40))
-    return fig
+    return _style(fig, title, 300, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.08, yanchor="top"),
+                  margin=dict(l=50, r=10, t=70, b=40))
 
 
 def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None,
@@ -113,9 +112,8 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
                                  line=dict(color=REFERENCE_COLOUR, dash="dash")), row=1, col=1)
     fig.update_xaxes(range=[1, x_max + 1], showgrid=False, **FRAME)
     fig.update_xaxes(title_text="bar (the roll's grid, 1 = the first bar of the file)", row=n, col=1)
-    fig = _style(fig, title, 90 + 70 * n, legend=dict(orientation="h", x=0.3, y=1.0, yanchor="bottom"))
-    fig.update_layout(margin=dict(l=90, r=10, t=60, b=45))
-    return fig
+    return _style(fig, title, 90 + 70 * n, legend=dict(orientation="h", x=0.3, y=1.0, yanchor="bottom"),
+                  margin=dict(l=90, r=10, t=60, b=45))
 
 
 def probe_scores(rows: Sequence[dict], published: Optional[float] = None, published_label: str = "",

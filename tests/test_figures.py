@@ -10,7 +10,7 @@ import pytest
 
 from midi_rae.figures import (explained_variance, keep_unchanged_data, level_masks, note_ticks, pca_scatter,
                               probability_difference, probe_lines, reconstruction_row, roll_overview, similarity_matrix,
-                              spectrum_plot, trajectory, window_roll)
+                              spectrum_plot, trajectory, window_roll, relayout)
 
 
 def _trace(fig: go.Figure, name: str):
@@ -406,3 +406,15 @@ def test_categories_under_a_narrow_chart_wrap_below_it_in_a_margin_that_grows():
     coords = np.random.default_rng(0).random((6, 2))
     fig = pca_scatter(coords, np.array(list("aabbcc")), "kind", categorical=True)
     assert fig.layout.legend.orientation == "h" and fig.layout.margin.autoexpand is not False
+
+
+def test_relayout_gives_what_update_layout_gives_and_leaves_the_figure_as_it_was():
+    base = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]), layout=dict(margin=dict(l=5, t=7), xaxis=dict(range=[0, 3])))
+    change = dict(margin=dict(l=50, r=10), xaxis_title_text="bar", title=dict(text="T", font_size=14),
+                  hoverlabel=dict(font_size=12), shapes=[dict(type="line", x0=0, x1=1, y0=0, y1=1)])
+    fast = relayout(base, **change)
+    slow = go.Figure(base)
+    slow.update_layout(**change)
+    assert json.loads(pio.to_json(fast, validate=False)) == json.loads(pio.to_json(slow, validate=False))
+    assert fast.layout.margin.l == 50 and fast.layout.margin.t == 7 and fast.layout.xaxis.range == (0, 3)
+    assert base.layout.margin.l == 5 and base.layout.title.text is None

@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from midi_rae.figures import note_ticks, pca_scatter
+from midi_rae.figures import note_ticks, pca_scatter, relayout
 
 from . import corpus_sources as src
 from . import session
@@ -212,7 +212,7 @@ def render_map(uri: str, stamp: str, index) -> None:
                       axis_prefix="UMAP " if use_umap else "PC", share=None if use_umap else share,
                       title=f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
                             + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else ""))
-    fig.update_layout(height=560)
+    fig = relayout(fig, height=560)
     ev = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=CK.MAP, width="stretch",
                          config={"displaylogo": False})
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view.")

@@ -82,7 +82,7 @@ def _window_visibility(mask: np.ndarray, grid: tuple[int, int], finest: tuple[in
 @st.cache_resource(max_entries=48, show_spinner=False)
 def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: tuple, selected: tuple,
                  marks: tuple, show_empty: bool, three_d: bool, _song, _res):
-    """(2-D figure, 3-D figure or None, explained-variance figure); each point carries (window, patch, level).
+    """(2-D figure, 3-D figure or None); each point carries (window, patch, level).
 
     `selected` is (window, patch) of the selected patch at this level, `marks` its neighbours' flat indices.
     """
@@ -152,8 +152,14 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
                                   marker=dict(size=5, symbol="diamond-open", color=MARK_COLOUR,
                                               line=dict(width=2, color=MARK_COLOUR))))
     keep_unchanged_data(f2)  # a window move then only moves the rings (when the points drawn stay the same)
-    fv = explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
-    return f2, f3, fv
+    return f2, f3
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _variance_figure(song_key: tuple, level: int, _song):
+    """The level's explained variance: the same for every window, selection and colouring."""
+    pca = level_pca(*song_key, level, _song.level_emb[level])
+    return explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -252,8 +258,8 @@ def render(song, res, sel=None, neighbours=None) -> None:
     a, b = st.columns(2)
     # the 3-D scene is WebGL, about half a second for a browser without a GPU to set up: on request
     three_d = b.toggle("3-D view", key=K.PCA_3D, help="PC1–3 in a rotatable scene (slower to draw).")
-    f2, f3, fv = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, three_d, song,
-                              res)
+    f2, f3 = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, three_d, song, res)
+    fv = _variance_figure(song.key, level, song)
     export.chart(a, f2, width="stretch", key=session.chart_key(K.PCA_CHART), on_select="rerun", selection_mode="points")
     if f3 is not None:
         export.chart(b, f3, width="stretch", key="pca3d")
