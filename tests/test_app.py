@@ -87,20 +87,29 @@ def test_mask_ratio_slider_changes_the_hidden_patches_and_metrics(examples):
     assert int(after.split(" of ")[0]) > int(before.split(" of ")[0])
 
 
+def image_rows(at) -> list[list[str]]:
+    """The image sources of each row of images on the page (level masks, then the reconstruction)."""
+    import re
+
+    return [re.findall(r'<img src="([^"]+)"', h.proto.body) for h in at.get("html") if "midi-rae-image-row" in h.proto.body]
+
+
 def test_new_mask_button_draws_a_different_mask(examples):
     at = run_app()
-    masked_before = at.image[7].proto.imgs[0].url  # the masked-input panel (after the 6 level masks)
+    masked_before = image_rows(at)[1][1]  # the masked-input panel of the reconstruction row
     seed0 = at.number_input(key="mask_seed").value
     [b for b in at.button if b.label == "New mask"][0].click().run()
     assert not at.exception
     assert at.number_input(key="mask_seed").value == seed0 + 1
-    assert at.image[7].proto.imgs[0].url != masked_before
+    assert image_rows(at)[1][1] != masked_before
 
 
-def test_mask_and_reconstruction_images_are_sent_as_png(examples):
+def test_mask_and_reconstruction_images_are_two_rows_of_png_in_the_page(examples):
     at = run_app()
-    urls = [img.url for el in at.image for img in el.proto.imgs]
-    assert len(urls) >= 11 and all(u.endswith(".png") for u in urls)  # not re-encoded as lossy JPEG
+    masks, recon = image_rows(at)
+    assert len(masks) == 6 and len(recon) == 5 and len(at.image) == 0
+    # lossless PNG (JPEG would smear single-pixel notes), inline: the browser makes no request per image
+    assert all(src.startswith("data:image/png;base64,") for src in masks + recon)
 
 
 def test_the_corpus_store_is_imported_in_the_background_once_after_the_piece_page():
@@ -173,7 +182,7 @@ def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, t
     assert not at.exception
     assert any("encoder only" in i for i in texts(at.info))
     assert n_charts(at) == VIEWS + 1  # every chart (the reconstruction is an image), plus the spectrum
-    assert len(at.image) == 6  # the level masks, and no reconstruction images
+    assert [len(r) for r in image_rows(at)] == [6]  # the level masks, and no reconstruction images
     assert "F1, masked patches" not in [m.label for m in at.metric]
 
 

@@ -8,7 +8,7 @@ from midi_rae.figures import EMPTY, HIGHLIGHT, NON_EMPTY, NOTE, level_masks
 from midi_rae.inference import WINDOW_RULE, level_rows
 from midi_rae.rasters import level_mask_images, png
 
-from . import export, tables
+from . import export, image_row, tables
 from .swatches import legend
 
 
@@ -18,10 +18,10 @@ def stats_table(song, res) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _mask_images(song_key: tuple, start: int, family_key: tuple, _res) -> list:
-    # PNG bytes, made once: st.image would otherwise encode the same arrays again on every rerun
-    return [png(img) for img in level_mask_images(_res.level_non_empty, _res.image,
-                                                   highlight=dict(family_key) or None)]
+def _mask_images(song_key: tuple, start: int, family_key: tuple, _res) -> list[str]:
+    # PNG data URIs, made once per window and selection, not on every rerun
+    return [image_row.data_uri(png(img)) for img in level_mask_images(_res.level_non_empty, _res.image,
+                                                                      highlight=dict(family_key) or None)]
 
 
 def render(song, res, family: dict) -> None:
@@ -34,9 +34,7 @@ def render(song, res, family: dict) -> None:
     images = _mask_images(song.key, res.start, family_key, res)
     grids = song.config.level_grids
     # images, not a chart: redrawn on every window move, and the browser draws an image in half the time
-    for k, (col, img) in enumerate(zip(st.columns(len(images)), images)):
-        col.caption(f"Level {k} · {grids[k][0]}×{grids[k][1]}")
-        col.image(img, width="stretch", output_format="PNG")
+    image_row.show(st, [(f"Level {k} · {grids[k][0]}×{grids[k][1]}", uri) for k, uri in enumerate(images)])
     legend([("non-empty", NON_EMPTY), ("empty", EMPTY), ("notes", NOTE)]
            + ([("selected patch and its family", HIGHLIGHT)] if family else []))
     export.figure("masks_chart", lambda: level_masks(res.level_non_empty, res.image, highlight=family or None))

@@ -11,7 +11,7 @@ from midi_rae.inference import metric_rows
 from midi_rae.pianoroll import note_name
 from midi_rae.rasters import png, reconstruction_images
 
-from . import export, tables
+from . import export, image_row, tables
 from .session import K
 from .swatches import legend
 
@@ -33,9 +33,9 @@ def _recon_fig(res_key: tuple, _res, pitch_range: tuple):
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _recon_images(res_key: tuple, _res, pitch_range: tuple) -> dict:
-    # PNG bytes, made once: st.image would otherwise encode the same arrays again on every rerun
+    # PNG data URIs, made once per result, not on every rerun
     images = reconstruction_images(_res.image, _res.hidden_px, _res.probs, _res.binary(), pitch_range)
-    return {k: png(v) for k, v in images.items()}
+    return {k: image_row.data_uri(png(v)) for k, v in images.items()}
 
 
 def _images(res, pitch_range: tuple) -> None:
@@ -44,9 +44,7 @@ def _images(res, pitch_range: tuple) -> None:
     counts = error_counts(res)
     titles = ["Original", "Masked input", "Probabilities (0 → 1)", f"Binarized (>{res.settings.threshold:.2f}), "
               "pasted", "Errors in hidden patches"]
-    for col, title, img in zip(st.columns(5), titles, images.values()):
-        col.caption(title)
-        col.image(img, width="stretch", output_format="PNG")
+    image_row.show(st, list(zip(titles, images.values())))
     legend([("note", NOTE), ("hidden from the model", MASKED), (f"right ({counts['tp']:,})", TP_COLOUR),
             (f"extra ({counts['fp']:,})", FP_COLOUR), (f"missed ({counts['fn']:,})", FN_COLOUR)],
            suffix=f" · pitches {note_name(pitch_range[0])}–{note_name(pitch_range[1])}, pitch upward, time to "
