@@ -1,6 +1,8 @@
 """The thread policy: free cores from the load average, overridable by the person starting the process."""
 from __future__ import annotations
 
+import pytest
+
 from midi_rae import threads
 
 
@@ -48,3 +50,20 @@ def test_configure_sets_torch_once_and_an_explicit_count_wins(monkeypatch):
         assert threads.configure(2) == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_configure_gives_numpys_blas_the_same_count(monkeypatch):
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    blas = [d for d in threadpool_info() if d["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("numpy here has no BLAS that threadpoolctl can see")
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "_chosen", None)
+    try:
+        threads.configure(1)
+        assert {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"} == {1}
+    finally:
+        torch.set_num_threads(before)
+        threadpool_limits(limits=blas[0]["num_threads"], user_api="blas")
