@@ -118,7 +118,7 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
             p = _write(tmp_path / f"z{i}.mid", [(_notes(9, seed=40 + i), 0, 0)])
             z.write(p, f"mycoll/z{i}.mid")
         z.writestr("notes.txt", "ignored")
-    from midi_rae.dashboard.corpus_sources import unpack_uploads
+    from midi_rae.dashboard.uploads import unpack_uploads, write_uploads
 
     files, notes = unpack_uploads([("set.zip", buf.getvalue()), ("bad.mid", b"MThd nope")])
     assert sorted(files) == ["mycoll/z0.mid", "mycoll/z1.mid", "uploaded/bad.mid"] and not notes
@@ -127,7 +127,7 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
     from midi_rae import load_model
     from midi_rae.dashboard.corpus_similar import CK
 
-    paths = src.write_uploads(files, tmp_path / "files")
+    paths = write_uploads(files, tmp_path / "files")
     report = src.build(paths, tmp_path / "built", load_model(), lambda d, t, n: None)
     assert report.added == 2 and report.failed[0][0].endswith("bad.mid")
     at.session_state[CK.BUILT] = str(tmp_path / "built")

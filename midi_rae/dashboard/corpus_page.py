@@ -24,7 +24,7 @@ import streamlit as st
 from midi_rae.figures import note_ticks, pca_scatter, relayout
 
 from . import corpus_sources as src
-from . import session
+from . import session, uploads
 from .corpus_similar import CK, HITS, open_passage, own_ranges, render_cards
 
 MAP_POINTS = 4000   # windows drawn in the map at most (an even sample beyond)
@@ -51,7 +51,7 @@ def _shipped_uri(progress_slot) -> Optional[str]:
         return str(out)
     if not src.SHIPPED_MIDI.is_dir():
         return None
-    files = sorted(p for p in src.SHIPPED_MIDI.rglob("*") if p.suffix.lower() in src.SOURCE_SUFFIXES)
+    files = sorted(p for p in src.SHIPPED_MIDI.rglob("*") if p.suffix.lower() in uploads.SOURCE_SUFFIXES)
     _build_with_progress(files, out, progress_slot, "Indexing the shipped corpus (once)")
     return str(out)
 
@@ -113,11 +113,11 @@ def index_section() -> Optional[str]:
 
 def _upload_section(slot) -> Optional[str]:
     ups = st.sidebar.file_uploader(
-        f"MIDI files, PNG piano rolls or a zip (at most {src.MAX_UPLOAD_FILES} files, "
-        f"{src.MAX_UPLOAD_BYTES // 2 ** 20} MB)", type=["mid", "midi", "png", "zip"], accept_multiple_files=True,
+        f"MIDI files, PNG piano rolls or a zip (at most {uploads.MAX_UPLOAD_FILES} files, "
+        f"{uploads.MAX_UPLOAD_BYTES // 2 ** 20} MB)", type=["mid", "midi", "png", "zip"], accept_multiple_files=True,
         key=CK.UPLOAD)
     if ups:
-        files, notes = src.unpack_uploads([(u.name, u.getvalue()) for u in ups])
+        files, notes = uploads.unpack_uploads([(u.name, u.getvalue()) for u in ups])
         for n in notes:
             st.sidebar.caption(n)
         if not files:
@@ -128,7 +128,7 @@ def _upload_section(slot) -> Optional[str]:
             home = src.cache_dir() / "uploads" / digest
             out = home / "index"
             if st.sidebar.button(f"Build an index of {len(files)} files", type="primary", key="corpus_build"):
-                paths = src.write_uploads(files, home / "files")
+                paths = uploads.write_uploads(files, home / "files")
                 report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
                 st.session_state[CK.BUILT] = str(out)
                 if report.failed:

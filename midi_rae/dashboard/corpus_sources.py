@@ -8,9 +8,7 @@ cache folder on first open, with progress.
 """
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -23,9 +21,6 @@ SHIPPED = Path(ASSETS) / "corpus"
 SHIPPED_INDEX = SHIPPED / "index"
 SHIPPED_MIDI = SHIPPED / "midi"
 ENV = "MIDI_RAE_INDEXES"
-MAX_UPLOAD_FILES = 300        # files (MIDI or PNG) one upload may index
-MAX_UPLOAD_BYTES = 50 * 2 ** 20  # all of them together, unpacked
-SOURCE_SUFFIXES = (".mid", ".midi", ".png")
 
 
 def cache_dir() -> Path:
@@ -218,58 +213,3 @@ def build(sources: list[Path], out: Path, bundle, progress: Callable[[int, int, 
     threads.configure()
     return build_index(sources, out, checkpoint=ckpt, bundle=bundle, jobs=0, compile=False, progress=progress,
                        log=lambda s: None)
-
-
-def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], list[str]]:
-    """{relative path: bytes} of the MIDI/PNG files in uploads (zips opened), and the sentences of what was
-    refused; at most MAX_UPLOAD_FILES files and MAX_UPLOAD_BYTES in all."""
-    out: dict[str, bytes] = {}
-    notes: list[str] = []
-    total = 0
-
-    def take(name: str, data: bytes) -> bool:
-        nonlocal total
-        if len(out) >= MAX_UPLOAD_FILES:
-            notes.append(f"Only the first {MAX_UPLOAD_FILES} files are indexed.")
-            return False
-        if total + len(data) > MAX_UPLOAD_BYTES:
-            notes.append(f"The files pass {MAX_UPLOAD_BYTES // 2 ** 20} MB in all; the rest are left out.")
-            return False
-        total += len(data)
-        out[name] = data
-        return True
-
-    for name, data in files:
-        if name.lower().endswith(".zip"):
-            try:
-                with zipfile.ZipFile(io.BytesIO(data)) as z:
-                    for info in z.infolist():
-                        if info.is_dir() or not info.filename.lower().endswith(SOURCE_SUFFIXES):
-                            continue
-                        if "__MACOSX" in info.filename:
-                            continue
-                        if info.file_size > 8 * 2 ** 20 or total + info.file_size > MAX_UPLOAD_BYTES:
-                            notes.append(f"{info.filename} is too large; left out.")
-                            continue
-                        parts = [p for p in Path(info.filename).parts if p not in ("..", "/", "")]
-                        rel = "/".join(parts[-2:]) if len(parts) > 1 else f"{Path(name).stem}/{parts[-1]}"
-                        if not take(rel, z.read(info)):
-                            break
-            except zipfile.BadZipFile:
-                notes.append(f"{name} is not a readable zip file.")
-        elif name.lower().endswith(SOURCE_SUFFIXES):
-            if not take(f"uploaded/{Path(name).name}", data):
-                break
-    return out, list(dict.fromkeys(notes))
-
-
-def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
-    """Write unpacked uploads under folder (collection/name), returning the paths."""
-    paths = []
-    for rel, data in files.items():
-        p = folder / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        if not p.is_file() or p.read_bytes() != data:
-            p.write_bytes(data)
-        paths.append(p)
-    return paths

@@ -1,0 +1,110 @@
+"""Files dropped on the Corpus page (MIDI, PNG piano rolls, zips of them), unpacked within fixed bounds.
+
+A zip is a stranger's file: its headers may lie about sizes, its data may be damaged, encrypted or
+compressed in a way Python cannot read, and it may hold more entries than any real collection. Each of
+these leaves the member (or the zip) out with one sentence; nothing is read past the bounds below.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Iterator, Optional
+
+MAX_UPLOAD_FILES = 300           # files (MIDI or PNG) one upload may index
+MAX_UPLOAD_BYTES = 50 * 2 ** 20  # all of them together, unpacked
+MAX_MEMBER_BYTES = 8 * 2 ** 20   # one file inside a zip, unpacked (the piece page's own limit)
+MAX_ZIP_ENTRIES = 10_000         # zipfile reads every entry's header into memory before anything else
+SOURCE_SUFFIXES = (".mid", ".midi", ".png")
+# what reading a damaged, encrypted or unusually compressed member raises
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError, ValueError)
+
+
+def zip_entries(data: bytes) -> Optional[int]:
+    """The entry count a zip's end record states (zip64 too), or None where there is no end record."""
+    at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))  # the record and a comment of up to 64 KB
+    if at < 0 or at + 12 > len(data):
+        return None
+    n = int.from_bytes(data[at + 10:at + 12], "little")
+    if n == 0xFFFF:  # zip64: the count is in the zip64 end record before it
+        z64 = data.rfind(b"PK\x06\x06", 0, at)
+        if z64 >= 0 and z64 + 40 <= len(data):
+            n = int.from_bytes(data[z64 + 32:z64 + 40], "little")
+    return n
+
+
+def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, int, bytes]]:
+    """(relative path, stated size, bytes) of the MIDI/PNG members of one zip, each read at most
+    MAX_MEMBER_BYTES + 1 bytes (a stated size can lie); unreadable ones are noted and skipped."""
+    entries = zip_entries(data)
+    if entries is not None and entries > MAX_ZIP_ENTRIES:
+        notes.append(f"{name} holds {entries:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened.")
+        return
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except _UNREADABLE:
+        notes.append(f"{name} is not a readable zip file.")
+        return
+    with z:
+        for info in z.infolist():
+            if info.is_dir() or "__MACOSX" in info.filename or not info.filename.lower().endswith(SOURCE_SUFFIXES):
+                continue
+            if info.file_size > MAX_MEMBER_BYTES:
+                notes.append(f"{info.filename} is too large; left out.")
+                continue
+            try:
+                with z.open(info) as f:
+                    blob = f.read(MAX_MEMBER_BYTES + 1)
+            except _UNREADABLE:
+                notes.append(f"{info.filename} in {name} is damaged, encrypted or compressed in a way that cannot "
+                             "be read; left out.")
+                continue
+            if len(blob) > MAX_MEMBER_BYTES:
+                notes.append(f"{info.filename} is too large; left out.")
+                continue
+            parts = [p for p in Path(info.filename.replace("\\", "/")).parts if p not in ("..", "/", "", ".")]
+            if parts:
+                yield ("/".join(parts[-2:]) if len(parts) > 1 else f"{Path(name).stem}/{parts[-1]}"), \
+                    info.file_size, blob
+
+
+def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], list[str]]:
+    """{relative path: bytes} of the MIDI/PNG files in uploads (zips opened), and the sentences of what was
+    refused; at most MAX_UPLOAD_FILES files and MAX_UPLOAD_BYTES in all."""
+    out: dict[str, bytes] = {}
+    notes: list[str] = []
+    total = 0
+
+    def take(name: str, data: bytes) -> bool:
+        nonlocal total
+        if len(out) >= MAX_UPLOAD_FILES:
+            notes.append(f"Only the first {MAX_UPLOAD_FILES} files are indexed.")
+            return False
+        if total + len(data) > MAX_UPLOAD_BYTES:
+            notes.append(f"The files pass {MAX_UPLOAD_BYTES // 2 ** 20} MB in all; the rest are left out.")
+            return False
+        total += len(data)
+        out[name] = data
+        return True
+
+    for name, data in files:
+        if name.lower().endswith(".zip"):
+            if not all(take(rel, blob) for rel, _, blob in _members(name, data, notes)):
+                break
+        elif name.lower().endswith(SOURCE_SUFFIXES):
+            if not take(f"uploaded/{Path(name).name}", data):
+                break
+    return out, list(dict.fromkeys(notes))
+
+
+def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
+    """Write unpacked uploads under folder (collection/name), returning the paths."""
+    paths = []
+    for rel, data in files.items():
+        p = folder / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.is_file() or p.read_bytes() != data:
+            p.write_bytes(data)
+        paths.append(p)
+    return paths
