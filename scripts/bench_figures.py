@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 CHILD = r"""
-import json, sys, time
+import json, statistics, sys, time
 import numpy as np
 import plotly.io as pio
 import plotly.tools
@@ -38,6 +38,9 @@ builders = {
                                                        highlight=cats == 1, highlight_rings=True),
     "explained variance": lambda: F.explained_variance(np.array([0.5, 0.2, 0.1]), title="v"),
     "self-similarity 40×40": lambda: F.similarity_matrix(rng.random((40, 40)), np.arange(40), title="s"),
+    "spectrum of 6 levels": lambda: F.spectrum_plot(
+        [dict(singular_values=np.sort(rng.random(d))[::-1], cumulative=np.linspace(0.2, 1, d))
+         for d in (256, 128, 64, 32, 16, 8)]),
 }
 
 
