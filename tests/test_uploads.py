@@ -56,10 +56,61 @@ def test_a_damaged_member_is_one_sentence_and_the_others_are_kept():
 
 def test_a_zip_with_more_entries_than_the_limit_is_not_opened():
     data = _zip({f"f/{i}.mid": b"" for i in range(MAX_ZIP_ENTRIES + 1)}, zipfile.ZIP_STORED)
-    assert zip_entries(data) == MAX_ZIP_ENTRIES + 1
+    assert zip_entries(data)[0] == MAX_ZIP_ENTRIES + 1
     assert unpack_uploads([("many.zip", data)]) == (
-        {}, [f"many.zip holds {MAX_ZIP_ENTRIES + 1:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened."])
+        {}, [f"many.zip holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened."])
 
 
 def test_bytes_that_are_not_a_zip_are_one_sentence():
     assert unpack_uploads([("x.zip", b"PK nothing")]) == ({}, ["x.zip is not a readable zip file."])
+
+
+def _directory_with_a_lying_count(n: int) -> bytes:
+    """A stored zip of n empty .mid entries whose end record says it holds one."""
+    data = bytearray(_zip({f"f/{i:06d}.mid": b"" for i in range(n)}, zipfile.ZIP_STORED))
+    at = data.rfind(b"PK\x05\x06")
+    data[at + 8:at + 12] = struct.pack("<HH", 1, 1)
+    return bytes(data)
+
+
+def test_a_zip_whose_end_record_understates_its_entries_is_not_opened():
+    data = _directory_with_a_lying_count(MAX_ZIP_ENTRIES + 1)
+    files, notes = unpack_uploads([("liar.zip", data)])
+    assert files == {} and notes == [f"liar.zip holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most "
+                                     f"{MAX_ZIP_ENTRIES:,} is opened."]
+
+
+def test_thousands_of_refusals_are_a_few_sentences_and_a_count():
+    data = _zip({f"d/{i}.mid": b"" for i in range(50)}, zipfile.ZIP_STORED)
+    data = data.replace(b"PK\x03\x04", b"PK\x03\x05")             # every member's local header is damaged
+    files, notes = unpack_uploads([("broken.zip", data)])
+    assert files == {} and len(notes) == 8 and notes[-1] == "43 more files were left out for the same reasons."
+
+
+def test_names_that_would_be_markdown_or_html_are_shown_as_plain_text():
+    name = "[Sign in](https:evil.example) ![t](http:127.0.0.1:9) <b>x <i>y $x^2$ :red[z] *w* `v` ~u~ #1 a|b.mid"
+    files, _ = unpack_uploads([(name, MIDI), ("set.zip", _zip({"x/a/same.mid": MIDI, "y/a/same.mid": MIDI * 2}))])
+    assert sorted(files) == ["a/same (2).mid", "a/same.mid",
+                             "uploaded/_Sign in_(https_evil.example) __t_(http_127.0.0.1_9) _b_x _i_y _x_2_ _red_z_ "
+                             "_w_ _v_ _u_ _1 a_b.mid"]
+
+
+def test_a_long_name_is_cut_to_the_limit_with_its_suffix_kept():
+    from midi_rae.dashboard.names import MAX_NAME, display_name
+
+    cut = display_name("a" * 500 + ".mid")
+    assert len(cut) == MAX_NAME and cut.endswith("a.mid")
+    assert display_name("dir\\sub/<>.mid") == "__.mid" and display_name("") == "unnamed"
+
+
+def test_only_the_newest_upload_builds_are_kept_on_disk(tmp_path):
+    import os
+
+    from midi_rae.dashboard.uploads import prune_builds
+
+    for i in range(6):
+        (tmp_path / f"b{i}" / "files").mkdir(parents=True)
+        os.utime(tmp_path / f"b{i}", (1000 + i, 1000 + i))
+    gone = prune_builds(tmp_path, keep=4)
+    assert sorted(p.name for p in gone) == ["b0", "b1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b2", "b3", "b4", "b5"]

@@ -129,6 +129,8 @@ def _upload_section(slot) -> Optional[str]:
             out = home / "index"
             if st.sidebar.button(f"Build an index of {len(files)} files", type="primary", key="corpus_build"):
                 paths = uploads.write_uploads(files, home / "files")
+                home.touch()  # the newest build: pruning keeps it
+                uploads.prune_builds(home.parent)
                 report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
                 st.session_state[CK.BUILT] = str(out)
                 if report.failed:

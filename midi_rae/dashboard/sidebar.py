@@ -12,6 +12,7 @@ from midi_rae.inference import MaskSettings
 from midi_rae.pianoroll import MAX_MIDI_BYTES
 
 from . import session
+from .names import display_name
 from .session import K
 from .sources import (checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints,
                       shipped_checkpoints)
@@ -137,7 +138,7 @@ def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
         return None
     eb, db = enc.getvalue(), dec.getvalue() if dec is not None else None
     key = "upload:" + digest(eb) + (":" + digest(db) if db else "")
-    return ModelChoice(key, enc.name + (f" + {dec.name}" if dec else ""), eb, db)
+    return ModelChoice(key, display_name(enc.name) + (f" + {display_name(dec.name)}" if dec else ""), eb, db)
 
 
 def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
@@ -193,7 +194,7 @@ def piece_section() -> Optional[Piece]:
     if up is not None:
         st.sidebar.caption("Showing the dropped file. Remove it (the × beside its name) to pick an example.")
         data = up.getvalue()
-        return Piece(data, digest(data), up.name, uploaded=True)
+        return Piece(data, digest(data), display_name(up.name), uploaded=True)
     if pick is None:
         st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
         return None

@@ -7,39 +7,49 @@ these leaves the member (or the zip) out with one sentence; nothing is read past
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 import zlib
 from pathlib import Path
 from typing import Iterator, Optional
 
+from .names import display_name
+
 MAX_UPLOAD_FILES = 300           # files (MIDI or PNG) one upload may index
 MAX_UPLOAD_BYTES = 50 * 2 ** 20  # all of them together, unpacked
 MAX_MEMBER_BYTES = 8 * 2 ** 20   # one file inside a zip, unpacked (the piece page's own limit)
 MAX_ZIP_ENTRIES = 10_000         # zipfile reads every entry's header into memory before anything else
+MAX_DIRECTORY_BYTES = 4 * 2 ** 20  # a central directory of 10,000 entries with long names is about 3 MB
+KEPT_BUILDS = 4                  # indexes built from uploads kept on the server's disk, the newest first
+MAX_NOTES = 8                    # sentences about files left out; the rest are counted in one more
 SOURCE_SUFFIXES = (".mid", ".midi", ".png")
 # what reading a damaged, encrypted or unusually compressed member raises
 _UNREADABLE = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError, ValueError)
 
 
-def zip_entries(data: bytes) -> Optional[int]:
-    """The entry count a zip's end record states (zip64 too), or None where there is no end record."""
+def zip_entries(data: bytes) -> Optional[tuple[int, int]]:
+    """(entries, central directory bytes) as a zip's end record states them (zip64 too), or None where there
+    is no end record. The count can lie; the directory's size bounds what zipfile will read."""
     at = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))  # the record and a comment of up to 64 KB
-    if at < 0 or at + 12 > len(data):
+    if at < 0 or at + 16 > len(data):
         return None
     n = int.from_bytes(data[at + 10:at + 12], "little")
-    if n == 0xFFFF:  # zip64: the count is in the zip64 end record before it
+    size = int.from_bytes(data[at + 12:at + 16], "little")
+    if n == 0xFFFF or size == 0xFFFFFFFF:  # zip64: both are in the zip64 end record before it
         z64 = data.rfind(b"PK\x06\x06", 0, at)
-        if z64 >= 0 and z64 + 40 <= len(data):
+        if z64 >= 0 and z64 + 48 <= len(data):
             n = int.from_bytes(data[z64 + 32:z64 + 40], "little")
-    return n
+            size = int.from_bytes(data[z64 + 40:z64 + 48], "little")
+    return n, size
 
 
 def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, int, bytes]]:
     """(relative path, stated size, bytes) of the MIDI/PNG members of one zip, each read at most
     MAX_MEMBER_BYTES + 1 bytes (a stated size can lie); unreadable ones are noted and skipped."""
-    entries = zip_entries(data)
-    if entries is not None and entries > MAX_ZIP_ENTRIES:
-        notes.append(f"{name} holds {entries:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened.")
+    stated = zip_entries(data)
+    if stated is not None and (stated[0] > MAX_ZIP_ENTRIES or stated[1] > MAX_DIRECTORY_BYTES):
+        notes.append(f"{name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} "
+                     "is opened.")
         return
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
@@ -47,6 +57,10 @@ def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, in
         notes.append(f"{name} is not a readable zip file.")
         return
     with z:
+        if len(z.infolist()) > MAX_ZIP_ENTRIES:  # a directory of small entries under a count that lies
+            notes.append(f"{name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most "
+                         f"{MAX_ZIP_ENTRIES:,} is opened.")
+            return
         for info in z.infolist():
             if info.is_dir() or "__MACOSX" in info.filename or not info.filename.lower().endswith(SOURCE_SUFFIXES):
                 continue
@@ -65,8 +79,8 @@ def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, in
                 continue
             parts = [p for p in Path(info.filename.replace("\\", "/")).parts if p not in ("..", "/", "", ".")]
             if parts:
-                yield ("/".join(parts[-2:]) if len(parts) > 1 else f"{Path(name).stem}/{parts[-1]}"), \
-                    info.file_size, blob
+                folder = parts[-2] if len(parts) > 1 else Path(name).stem
+                yield f"{display_name(folder)}/{display_name(parts[-1])}", info.file_size, blob
 
 
 def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], list[str]]:
@@ -78,6 +92,10 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
 
     def take(name: str, data: bytes) -> bool:
         nonlocal total
+        if name in out:  # x/a/same.mid and y/a/same.mid: both are kept
+            stem, suffix = name.rsplit(".", 1)
+            name = next(f"{stem} ({k}).{suffix}" for k in range(2, MAX_UPLOAD_FILES + 2)
+                        if f"{stem} ({k}).{suffix}" not in out)
         if len(out) >= MAX_UPLOAD_FILES:
             notes.append(f"Only the first {MAX_UPLOAD_FILES} files are indexed.")
             return False
@@ -93,9 +111,13 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
             if not all(take(rel, blob) for rel, _, blob in _members(name, data, notes)):
                 break
         elif name.lower().endswith(SOURCE_SUFFIXES):
-            if not take(f"uploaded/{Path(name).name}", data):
+            if not take(f"uploaded/{display_name(name)}", data):
                 break
-    return out, list(dict.fromkeys(notes))
+    notes = list(dict.fromkeys(notes))
+    if len(notes) > MAX_NOTES:  # one sentence per file would bury the page under a zip of thousands
+        notes = notes[:MAX_NOTES - 1] + [f"{len(notes) - MAX_NOTES + 1:,} more files were left out for the same "
+                                         "reasons."]
+    return out, notes
 
 
 def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
@@ -108,3 +130,14 @@ def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
             p.write_bytes(data)
         paths.append(p)
     return paths
+
+
+def prune_builds(folder: Path, keep: int = KEPT_BUILDS) -> list[Path]:
+    """Delete all but the `keep` most recently used upload builds under folder (one subfolder each, its files
+    and its index), so uploads cannot fill the server's disk; returns what was deleted."""
+    if not folder.is_dir():
+        return []
+    builds = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in builds[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return builds[keep:]

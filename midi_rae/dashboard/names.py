@@ -1,0 +1,21 @@
+"""A stranger's file name made safe to show: no markdown, HTML or link syntax survives in it."""
+from __future__ import annotations
+
+import re
+
+MAX_NAME = 120
+# letters and digits of any script, spaces and . , ( ) ' & + - _ stay: what real file names use. The rest
+# ([ ] ! < > * ` $ : ~ # | and so on) would let a name draw a link, an image that fetches from another host,
+# colour or maths in Streamlit's markdown, where names are shown in captions, headers and warnings.
+_UNSAFE = re.compile(r"[^\w .,()'&+\-]")
+
+
+def display_name(name: str) -> str:
+    """The last part of a file name with every other character replaced by "_", at most MAX_NAME characters
+    (its suffix kept), never empty."""
+    base = re.split(r"[\\/]", str(name))[-1]
+    safe = _UNSAFE.sub("_", base).strip()
+    if len(safe) > MAX_NAME:
+        stem, dot, suffix = safe.rpartition(".")
+        safe = (stem[:MAX_NAME - len(suffix) - 1] + "." + suffix) if dot and len(suffix) <= 10 else safe[:MAX_NAME]
+    return safe or "unnamed"
