@@ -441,7 +441,8 @@ def _check_tempi(mid: mido.MidiFile) -> None:
     """
     for msg in mid.tracks[0]:
         if msg.type == "set_tempo" and not MIN_TEMPO_US <= msg.tempo <= MAX_TEMPO_US:
-            raise MidiError(f"The MIDI file sets an absurd tempo of {_format_bpm(msg.tempo)} BPM "
+            what = "an infinite tempo" if msg.tempo == 0 else f"an absurd tempo of {_format_bpm(msg.tempo)} BPM"
+            raise MidiError(f"The MIDI file sets {what} "
                             f"({msg.tempo:,} microseconds per quarter note); a tempo must lie between "
                             f"{MIN_BPM:g} and {MAX_BPM:,g} BPM ({MAX_TEMPO_US:,} to {MIN_TEMPO_US:,} "
                             f"microseconds per quarter note).")

@@ -65,6 +65,9 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
             full = 65535.0 if im.mode.startswith("I") and gray.max() > 255 else 255.0
     except MidiError:
         raise
+    except Image.DecompressionBombError as e:  # PIL refuses it before its size can be read
+        raise MidiError("The image is far too large to be a piano roll (one is 128 pixels high and at most "
+                        f"{MAX_STEPS * steps_per_beat // 4:,} wide).") from e
     except Exception as e:  # noqa: BLE001 (PIL raises many kinds for damaged files)
         raise MidiError("The PNG image is damaged and could not be read.") from e
     array = (gray / full > PNG_THRESHOLD).astype(np.uint8)

@@ -398,6 +398,27 @@ def test_absurd_tempo(micros_per_beat, bpm_text):
         f"note); a tempo must lie between 10 and 1,000 BPM (6,000,000 to 60,000 microseconds per quarter note).")
 
 
+def test_a_tempo_of_zero_microseconds_is_called_infinite():
+    assert refused(tempo_bytes(0)) == (
+        "The MIDI file sets an infinite tempo (0 microseconds per quarter note); a tempo must lie between 10 and "
+        "1,000 BPM (6,000,000 to 60,000 microseconds per quarter note).")
+
+
+def test_a_png_decompression_bomb_is_called_too_large_not_damaged():
+    import io
+
+    from PIL import Image
+
+    from midi_rae.png_rolls import png_to_roll
+
+    buf = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(buf, format="PNG")   # 400 megapixels: PIL refuses to open it
+    with pytest.raises(MidiError) as e:
+        png_to_roll(buf.getvalue())
+    assert str(e.value) == ("The image is far too large to be a piano roll (one is 128 pixels high and at most "
+                            "20,000 wide).")
+
+
 @pytest.mark.parametrize("micros_per_beat", [60_000, 6_000_000])
 def test_the_tempo_limits_themselves_are_allowed(micros_per_beat):
     assert midi_to_roll(tempo_bytes(micros_per_beat)).n_notes == 1
