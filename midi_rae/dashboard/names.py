@@ -11,10 +11,10 @@ _UNSAFE = re.compile(r"[^\w .,()'&+\-]")
 
 
 def display_name(name: str) -> str:
-    """The last part of a file name with every other character replaced by "_", at most MAX_NAME characters
-    (its suffix kept), never empty."""
+    """The last part of a file name with every other character replaced by "-" (not "_", which markdown reads
+    as emphasis at a word's edge), at most MAX_NAME characters (its suffix kept), never empty."""
     base = re.split(r"[\\/]", str(name))[-1]
-    safe = _UNSAFE.sub("_", base).strip()
+    safe = _UNSAFE.sub("-", base).strip()
     if len(safe) > MAX_NAME:
         stem, dot, suffix = safe.rpartition(".")
         safe = (stem[:MAX_NAME - len(suffix) - 1] + "." + suffix) if dot and len(suffix) <= 10 else safe[:MAX_NAME]
