@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
 
 import numpy as np
 
@@ -147,6 +147,14 @@ def _snapshot(index) -> tuple[dict, "pa.Table", "pa.Table", dict[int, np.ndarray
     return meta, pieces, t.select(WINDOW_COLUMNS), vectors
 
 
+def keep_newest(folders: Iterable[Path], keep: int) -> list[Path]:
+    """Delete all but the `keep` most recently modified of these folders; returns the deleted ones."""
+    old = sorted(folders, key=lambda p: p.stat().st_mtime, reverse=True)[keep:]
+    for p in old:
+        shutil.rmtree(p, ignore_errors=True)
+    return old
+
+
 def write_view(index, home: Optional[Path] = None) -> IndexView:
     """Write the snapshot of a CorpusIndex under home (default: the index folder) and drop older ones."""
     import pyarrow.feather as feather
@@ -170,10 +178,7 @@ def write_view(index, home: Optional[Path] = None) -> IndexView:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = sorted((p for p in home.iterdir() if p.is_dir() and p.name != key and not p.name.startswith(".")),
-                 key=lambda p: p.stat().st_mtime, reverse=True)
-    for p in old[KEPT - 1:]:
-        shutil.rmtree(p, ignore_errors=True)
+    keep_newest((p for p in home.iterdir() if p.is_dir() and p.name != key and not p.name.startswith(".")), KEPT - 1)
     return IndexView(str(index.uri), meta, pieces, windows, final, vectors)
 
 

@@ -7,11 +7,12 @@ these leaves the member (or the zip) out with one sentence; nothing is read past
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
 import zlib
 from pathlib import Path
 from typing import Iterator, Optional
+
+from midi_rae.index_view import keep_newest
 
 from .names import display_name
 
@@ -43,13 +44,13 @@ def zip_entries(data: bytes) -> Optional[tuple[int, int]]:
     return n, size
 
 
-def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, int, bytes]]:
-    """(relative path, stated size, bytes) of the MIDI/PNG members of one zip, each read at most
-    MAX_MEMBER_BYTES + 1 bytes (a stated size can lie); unreadable ones are noted and skipped."""
+def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, bytes]]:
+    """(relative path, bytes) of the MIDI/PNG members of one zip, each read at most MAX_MEMBER_BYTES + 1 bytes
+    (a stated size can lie); unreadable ones are noted and skipped."""
+    too_many = f"{name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened."
     stated = zip_entries(data)
     if stated is not None and (stated[0] > MAX_ZIP_ENTRIES or stated[1] > MAX_DIRECTORY_BYTES):
-        notes.append(f"{name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} "
-                     "is opened.")
+        notes.append(too_many)
         return
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
@@ -58,8 +59,7 @@ def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, in
         return
     with z:
         if len(z.infolist()) > MAX_ZIP_ENTRIES:  # a directory of small entries under a count that lies
-            notes.append(f"{name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most "
-                         f"{MAX_ZIP_ENTRIES:,} is opened.")
+            notes.append(too_many)
             return
         for info in z.infolist():
             if info.is_dir() or "__MACOSX" in info.filename or not info.filename.lower().endswith(SOURCE_SUFFIXES):
@@ -80,7 +80,7 @@ def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, in
             parts = [p for p in Path(info.filename.replace("\\", "/")).parts if p not in ("..", "/", "", ".")]
             if parts:
                 folder = parts[-2] if len(parts) > 1 else Path(name).stem
-                yield f"{display_name(folder)}/{display_name(parts[-1])}", info.file_size, blob
+                yield f"{display_name(folder)}/{display_name(parts[-1])}", blob
 
 
 def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], list[str]]:
@@ -108,7 +108,7 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
 
     for name, data in files:
         if name.lower().endswith(".zip"):
-            if not all(take(rel, blob) for rel, _, blob in _members(name, data, notes)):
+            if not all(take(rel, blob) for rel, blob in _members(name, data, notes)):
                 break
         elif name.lower().endswith(SOURCE_SUFFIXES):
             if not take(f"uploaded/{display_name(name)}", data):
@@ -135,9 +135,4 @@ def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
 def prune_builds(folder: Path, keep: int = KEPT_BUILDS) -> list[Path]:
     """Delete all but the `keep` most recently used upload builds under folder (one subfolder each, its files
     and its index), so uploads cannot fill the server's disk; returns what was deleted."""
-    if not folder.is_dir():
-        return []
-    builds = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in builds[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
-    return builds[keep:]
+    return keep_newest((p for p in folder.iterdir() if p.is_dir()), keep) if folder.is_dir() else []
