@@ -39,6 +39,17 @@ def _collection(p: Path) -> str:
     return parts[parts.index("corpus") + 1] if "corpus" in parts else p.parent.name
 
 
+def _stem(p: Path) -> str:
+    """The work's file name without extension, after the folders between its collection and it.
+
+    Works of a collection can sit in sub-folders with the same file names (beethoven/opus18no1/movement1.mxl,
+    beethoven/opus59no1/movement1.mxl): without the folder they would overwrite each other.
+    """
+    parts = p.parts
+    inner = parts[parts.index("corpus") + 2:-1] if "corpus" in parts else ()
+    return "_".join([*inner, p.stem])
+
+
 class _Timeout(Exception):
     pass
 
@@ -60,9 +71,9 @@ def export_work(path: Path, out_dir: Path, max_per_file: int = 40, timeout_s: in
         dest = out_dir / _collection(path)
         dest.mkdir(parents=True, exist_ok=True)
         for k, score in enumerate(scores):
-            name = path.stem if len(scores) == 1 else f"{path.stem}_{k:03d}"
+            name = _stem(path) if len(scores) == 1 else f"{_stem(path)}_{k:03d}"
             target = dest / f"{name}.mid"
-            score.write("midi", fp=str(target))
+            _write_midi(score, target)
             written.append(str(target))
     except _Timeout:
         print(f"skipped (over {timeout_s} s): {path.name}", file=sys.stderr)
@@ -71,6 +82,22 @@ def export_work(path: Path, out_dir: Path, max_per_file: int = 40, timeout_s: in
     finally:
         signal.alarm(0)
     return written
+
+
+def _write_midi(score, target: Path) -> None:
+    """Write one score as MIDI; a score whose repeats music21 cannot expand is written once through, unrepeated.
+
+    music21 expands repeats only in scores that still have measures; several of the corpus's string quartets
+    have repeat marks it calls badly formed and would otherwise be lost.
+    """
+    from music21 import repeat, stream
+
+    try:
+        score.write("midi", fp=str(target))
+    except repeat.ExpanderException:
+        parts = score.parts if score.parts else [score]
+        flat = stream.Score([p.flatten() for p in parts])
+        flat.write("midi", fp=str(target))
 
 
 def _export_one(args: tuple) -> list[str]:

@@ -6,10 +6,11 @@ import json
 import subprocess
 import sys
 
+import pretty_midi
 import pytest
 
 from conftest import ROOT
-from midi_rae.corpus import MUSIC21_MISSING, _collection, corpus_paths
+from midi_rae.corpus import MUSIC21_MISSING, _collection, _stem, corpus_paths
 from midi_rae.pianoroll import MidiError, midi_to_roll
 
 HAS_MUSIC21 = importlib.util.find_spec("music21") is not None
@@ -38,6 +39,13 @@ def test_a_work_is_filed_under_its_collection(tmp_path):
     assert _collection(tmp_path / "elsewhere" / "tune.abc") == "elsewhere"
 
 
+def test_works_in_sub_folders_of_a_collection_keep_their_folder_in_the_file_name(tmp_path):
+    corpus = tmp_path / "music21" / "corpus"
+    names = {_stem(corpus / "beethoven" / op / "movement1.mxl") for op in ("opus18no1", "opus59no1")}
+    assert names == {"opus18no1_movement1", "opus59no1_movement1"}
+    assert _stem(corpus / "bach" / "bwv66.6.mxl") == "bwv66.6"
+
+
 @pytest.mark.skipif(not HAS_MUSIC21, reason="music21 is not installed")
 def test_limit_3_exports_three_works_from_different_collections_as_readable_midi(tmp_path):
     out = tmp_path / "corpus"
@@ -56,3 +64,23 @@ def test_limit_3_exports_three_works_from_different_collections_as_readable_midi
         except MidiError:
             pass
     assert readable == len(files)
+
+
+@pytest.mark.skipif(not HAS_MUSIC21, reason="music21 is not installed")
+def test_a_score_with_badly_formed_repeats_is_written_once_through(tmp_path):
+    from music21 import bar, note, stream
+
+    from midi_rae.corpus import _write_midi
+
+    part = stream.Part()
+    for k in range(4):
+        m = stream.Measure(number=k + 1)
+        m.append(note.Note(60 + k, quarterLength=4))
+        part.append(m)
+    measures = part.getElementsByClass(stream.Measure)
+    measures[0].leftBarline = bar.Repeat(direction="start")
+    measures[1].leftBarline = bar.Repeat(direction="start")  # two starts, one end: music21 refuses to expand
+    measures[2].rightBarline = bar.Repeat(direction="end")
+    _write_midi(stream.Score([part]), tmp_path / "x.mid")
+    pm = pretty_midi.PrettyMIDI(str(tmp_path / "x.mid"))
+    assert [n.pitch for n in pm.instruments[0].notes] == [60, 61, 62, 63]
