@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="worker processes (default: %(default)s)")
     pc.add_argument("--max-per-file", type=int_at_least(1), default=40, metavar="N",
                     help="scores taken from a multi-tune file (default: %(default)s)")
+    pc.add_argument("--timeout", type=int_at_least(1), default=60, metavar="S",
+                    help="seconds one corpus file may take to parse and write before it is skipped (default: %(default)s)")
 
     pe = sub.add_parser("evaluate", help="reconstruction F1 (unmasked and masked) over MIDI files or folders",
                         description="Reconstruction F1 (unmasked and masked) over MIDI files or folders.")
@@ -228,7 +230,7 @@ def _cmd_corpus(a: argparse.Namespace) -> int:
              RUNTIME)
     from .corpus import export_corpus
 
-    print(json.dumps(export_corpus(a.out, a.collections, a.limit, a.jobs, a.max_per_file)))
+    print(json.dumps(export_corpus(a.out, a.collections, a.limit, a.jobs, a.max_per_file, a.timeout)))
     return 0
 
 

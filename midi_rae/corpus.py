@@ -105,7 +105,7 @@ def _export_one(args: tuple) -> list[str]:
 
 
 def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = None, limit: Optional[int] = None,
-                  jobs: int = 1, max_per_file: int = 40) -> dict:
+                  jobs: int = 1, max_per_file: int = 40, timeout_s: int = 60) -> dict:
     """Write (part of) the music21 corpus to out_dir as MIDI; returns a summary that is also saved as JSON."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = No
         paths = paths[::step][:limit]
     t0 = time.time()
     files: list[str] = []
-    tasks = [(p, out, max_per_file) for p in paths]
+    tasks = [(p, out, max_per_file, timeout_s) for p in paths]
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover

@@ -13,10 +13,14 @@ case $name in
   # ftF continues the hierarchy model (INIT=assets/hierarchy.safetensors): level 3, whose grid fits one attention
   # window and so sees the whole window, is zeroed for the decoder in 3 of 4 windows, so levels 0-2 carry that view
   ftF) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1 --lateral-drop 0.75 --lateral-drop-levels 3" ;;
+  # ftG continues the hierarchy model on its corpus plus the corpus's dense ensemble and keyboard music
+  # (CORPUS=a folder holding both, FILES= to read every file in it): the recipe of ftE, only the data differs
+  ftG) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --skip-drop 0.5 --skip-drop-levels 4 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1" ;;
   *) echo "unknown run $name" >&2; exit 2 ;;
 esac
 C=${CORPUS:-/work/data/corpus}
-exec nice -n 19 .venv/bin/python -m midi_rae train --midi-dir "$C" --files-from assets/training_files.txt \
+FILES=${FILES-assets/training_files.txt}   # FILES= (empty) trains on every file under CORPUS
+exec nice -n 19 .venv/bin/python -m midi_rae train --midi-dir "$C" ${FILES:+--files-from "$FILES"} \
   --out runs/${OUT:-$name} --init ${INIT:-assets/default.safetensors} --lr 5e-4 --min-lr 5e-5 --warmup-steps 50 \
   --minutes ${MINUTES:-50} --max-steps 1000000 --batch-size 32 --val-every 200 --ckpt-every 50 --val-windows 256 \
   --threads 1 --workers 1 --seed 0 $opts "$@"
