@@ -23,6 +23,8 @@ EXCEPTION = '[data-testid="stException"]'
 ALERT = '[data-testid="stAlert"]'
 CAPTION = '[data-testid="stCaptionContainer"]'
 DROPZONE = '[data-testid="stFileUploaderDropzone"]'
+# what Streamlit draws while an element's code is still loading (a grey box in its place)
+SKELETON = '[data-testid="stSkeleton"], [data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]'
 
 
 def chromium_available() -> bool:
@@ -97,10 +99,11 @@ MUTATION_CLOCK = """(() => {
 
 # One cheap look at the page per poll: plain DOM queries, no layout, so polling barely disturbs
 # the page it measures (Playwright locators in a 50 ms loop cost the page ~0.2 s per redraw).
-_STATE = """([chart, status]) => {
+_STATE = """([chart, status, skeleton]) => {
   const charts = [...document.querySelectorAll(chart)];
   return {charts: charts.length, drawn: charts.filter(c => c.querySelector('.main-svg') !== null).length,
-          running: document.querySelector(status) !== null, lastMutation: (window.__lastMutation || 0) / 1000};
+          running: document.querySelector(status) !== null, loading: document.querySelector(skeleton) !== null,
+          lastMutation: (window.__lastMutation || 0) / 1000};
 }"""
 _TEXTS = "(sel) => [...document.querySelectorAll(sel)].map(e => e.innerText)"
 
@@ -113,9 +116,10 @@ def new_page(browser, viewport: Optional[dict] = None):
 
 
 def page_state(page) -> dict:
-    """charts (containers), drawn (charts plotly has drawn), running (a script run in progress) and
-    lastMutation (wall-clock seconds of the last DOM change; 0 without the mutation clock)."""
-    return page.evaluate(_STATE, [CHART, STATUS])
+    """charts (containers), drawn (charts plotly has drawn), running (a script run in progress), loading
+    (an element still drawn as a placeholder while its code loads) and lastMutation (wall-clock seconds of the
+    last DOM change; 0 without the mutation clock)."""
+    return page.evaluate(_STATE, [CHART, STATUS, SKELETON])
 
 
 def running(page) -> bool:
@@ -163,7 +167,8 @@ def hidden_caption(page) -> Optional[str]:
 
 def wait_settled(page, cond: Callable[[dict], bool], timeout: float = 120.0, settle: float = 1.0,
                  t0: Optional[float] = None, poll: float = 0.1) -> float:
-    """Wait until `cond(page_state)` holds, no script runs and the DOM has not changed for `settle` seconds.
+    """Wait until `cond(page_state)` holds, no script runs, no element is still loading and the DOM has not
+    changed for `settle` seconds.
 
     Returns the wall-clock seconds (time.time()) from `t0` (default: now) to the page's last DOM change
     before that quiet period, i.e. when drawing finished; raises TimeoutError after `timeout` seconds.
@@ -174,7 +179,7 @@ def wait_settled(page, cond: Callable[[dict], bool], timeout: float = 120.0, set
     while True:
         now = time.time()
         st = page_state(page)
-        ok = not st["running"] and cond(st)
+        ok = not st["running"] and not st["loading"] and cond(st)
         if not ok:
             since = None
         else:
