@@ -103,36 +103,6 @@ def _subplots(**kwargs) -> go.Figure:
     return make_subplots(figure=_figure(), **kwargs)
 
 
-def _array_entries(obj, path: str = "") -> list:
-    """(path, value) of every array-valued entry of a trace's JSON, depth first."""
-    if isinstance(obj, dict):
-        return [e for k in sorted(obj) for e in _array_entries(obj[k], f"{path}.{k}")]
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [(path, obj)]
-    return []
-
-
-def keep_unchanged_data(fig: go.Figure) -> go.Figure:
-    """Stamp the figure with a digest of its traces' data arrays as layout.datarevision.
-
-    The browser updates a chart with Plotly.react, which, given the same datarevision as before, skips the
-    data arrays and applies only what else changed (shapes, titles, a trace's name or legend entry): a window
-    move that only moves an outline then costs a relayout instead of a redraw of every point or cell.
-    """
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=8)
-    for i, t in enumerate(fig.data):
-        for path, value in _array_entries(t.to_plotly_json()):
-            a = np.asarray(value)
-            h.update(f"{i}{path}{a.dtype.kind}{a.shape}".encode())
-            # numbers as their bytes (as JSON text they took 19 ms for a PCA of 1,500 points), the rest as text
-            h.update(np.ascontiguousarray(a).tobytes() if a.dtype.kind in "biuf" else
-                     "\x1f".join(map(str, a.ravel().tolist())).encode())
-    fig.layout.datarevision = h.hexdigest()
-    return fig
-
-
 def _nested(layout: dict) -> dict:
     """plotly's magic underscores spelled out, recursively ("title_text" -> {"title": {"text": ...}}): a figure
     made without validation takes its layout as it is given."""

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from midi_rae.figures import (explained_variance, keep_unchanged_data, level_masks, note_ticks, pca_scatter,
+from midi_rae.figures import (explained_variance, level_masks, note_ticks, pca_scatter,
                               probability_difference, probe_lines, reconstruction_row, roll_overview, similarity_matrix,
                               spectrum_plot, trajectory, window_roll, relayout)
 
@@ -231,18 +231,6 @@ def test_pca_scatter_rings_highlighted_points_with_shapes_and_keeps_the_traces_u
     legend = ringed.data[-1]
     assert legend.name == "this window" and list(legend.x) == [None] and legend.showlegend
     assert not plain.data[-1].showlegend  # nothing ringed: the legend entry is hidden, the trace kept
-
-
-def test_data_revision_follows_the_traces_not_the_shapes():
-    coords = np.random.default_rng(0).normal(size=(30, 2))
-    a = keep_unchanged_data(pca_scatter(coords, np.arange(30.0), "bar", highlight=np.arange(30) < 3,
-                                        highlight_rings=True))
-    b = keep_unchanged_data(pca_scatter(coords, np.arange(30.0), "bar", highlight=np.arange(30) > 26,
-                                        highlight_rings=True))
-    c = keep_unchanged_data(pca_scatter(coords * 2, np.arange(30.0), "bar", highlight_rings=True))
-    d = keep_unchanged_data(pca_scatter(coords, np.arange(30.0), "bar", highlight_rings=True))
-    assert a.layout.datarevision == b.layout.datarevision == d.layout.datarevision  # only legend entries differ
-    assert a.layout.datarevision != c.layout.datarevision
 
 
 def test_explained_variance_cumulative_ends_at_sum():

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from midi_rae.analysis import PCA, pca_fit
-from midi_rae.figures import MARK_COLOUR, explained_variance, keep_unchanged_data, pca_scatter, spectrum_plot
+from midi_rae.figures import MARK_COLOUR, explained_variance, pca_scatter, spectrum_plot
 from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import spectrum
@@ -151,7 +151,6 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
                                   hoverinfo="skip", customdata=np.stack([m // N, m % N, np.full(len(m), level)], axis=1),
                                   marker=dict(size=5, symbol="diamond-open", color=MARK_COLOUR,
                                               line=dict(width=2, color=MARK_COLOUR))))
-    keep_unchanged_data(f2)  # a window move then only moves the rings (when the points drawn stay the same)
     return f2, f3
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from midi_rae.figures import relayout, roll_overview, window_roll
+from midi_rae.figures import roll_overview, window_roll
 from midi_rae.pianoroll import window_at
 
 from . import export, session
@@ -21,12 +21,8 @@ def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _overview_fig(roll_key: tuple, start: int, width: int, marks: tuple, _roll):
-    fig = roll_overview(_roll.array, _roll.steps_per_bar, (start, width), marks=list(marks),
-                        title=f"{_roll.name}: whole piece ({_roll.bars:.0f} bars) — click a bar to move the window")
-    # The traces depend on the roll alone; the window and the marks are shapes. The same datarevision lets the
-    # browser's Plotly.react skip the roll's arrays and only move the shapes (keep_unchanged_data's digest would
-    # say the same at 30 ms a window on a 10-minute piece); uirevision keeps a zoom across window moves.
-    return relayout(fig, datarevision=repr(roll_key), uirevision=repr(roll_key))
+    return roll_overview(_roll.array, _roll.steps_per_bar, (start, width), marks=list(marks),
+                         title=f"{_roll.name}: whole piece ({_roll.bars:.0f} bars) — click a bar to move the window")
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
