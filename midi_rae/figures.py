@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from midi_rae.pianoroll import note_name
 
-__all__ = ["note_ticks", "roll_overview", "window_roll", "level_masks", "reconstruction_row",
+__all__ = ["note_ticks", "overview_raster", "overview_bar_ticks", "roll_overview", "window_roll", "level_masks", "reconstruction_row",
            "pca_scatter", "explained_variance", "similarity_matrix", "trajectory", "probe_lines", "spectrum_plot"]
 
 # One palette for the whole dashboard so colours mean the same thing on every page. It is safe for
@@ -204,18 +204,17 @@ def _max_pool_time(roll: np.ndarray, max_columns: int) -> tuple[np.ndarray, int]
 # ---------------------------------------------------------------------------------------------
 # Whole piece and window
 
-def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] | None = None,
-                  title: str = "Whole piece", marks: list[tuple[int, int]] | None = None) -> go.Figure:
-    """The whole piece as a heatmap in bar units, with the current window marked and clickable bars.
+def overview_bar_ticks(n_bars: float) -> list[int]:
+    """The bar numbers labelled under a whole-piece overview (at most ~16)."""
+    return list(range(1, int(n_bars) + 2, _bar_tick_step(n_bars)))
 
-    `marks` are (start step, width) spans (e.g. a selected patch's nearest neighbours) drawn as outlines.
-    """
+
+def overview_raster(roll: np.ndarray) -> tuple[np.ndarray, int, int, int]:
+    """(pooled, factor, lo, hi): a whole piece's used pitches lo..hi (two spare on each side) as 0/1 rows, lowest
+    pitch first, its time max-pooled by `factor` to at most MAX_OVERVIEW_COLUMNS columns."""
     roll = np.asarray(roll)
     if roll.ndim != 2 or roll.shape[0] != 128:
         raise ValueError(f"expected a (128, T) roll, got shape {roll.shape}")
-    if steps_per_bar < 1:
-        raise ValueError(f"steps_per_bar must be positive, got {steps_per_bar}")
-    T = max(roll.shape[1], 1)
     rows = np.flatnonzero(roll.any(axis=1))
     if rows.size:
         lo, hi = max(0, int(rows[0]) - 2), min(127, int(rows[-1]) + 2)
@@ -224,6 +223,20 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
     if roll.shape[1] == 0:
         roll = np.zeros((128, 1), dtype=np.uint8)
     pooled, factor = _max_pool_time((roll[lo:hi + 1] > 0).astype(np.uint8), MAX_OVERVIEW_COLUMNS)
+    return pooled, factor, lo, hi
+
+
+def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] | None = None,
+                  title: str = "Whole piece", marks: list[tuple[int, int]] | None = None) -> go.Figure:
+    """The whole piece as a heatmap in bar units, with the current window marked and clickable bars.
+
+    `marks` are (start step, width) spans (e.g. a selected patch's nearest neighbours) drawn as outlines.
+    """
+    roll = np.asarray(roll)
+    if steps_per_bar < 1:
+        raise ValueError(f"steps_per_bar must be positive, got {steps_per_bar}")
+    pooled, factor, lo, hi = overview_raster(roll)
+    T = max(np.shape(roll)[1], 1)
 
     # Note names as y categories make the hover say "C4" without a huge per-cell text array.
     ynames = _NAMES[lo:hi + 1]
@@ -260,8 +273,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
     pos, names = note_ticks(lo, hi)
     if not pos:  # a narrow range with no C in it still needs some landmarks
         pos, names = [lo, hi], [_NAMES[lo], _NAMES[hi]]
-    step = _bar_tick_step(n_bars)
-    ticks = list(range(1, int(n_bars) + 2, step))
+    ticks = overview_bar_ticks(n_bars)
     return _style(
         fig, title, 260, shapes=shapes,
         xaxis=dict(title_text="bar", range=[1, 1 + n_bars], tickmode="array", tickvals=ticks,

@@ -15,9 +15,10 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1600, "height": 3600}
-MIN_CHARTS = 4  # overview, window, PCA 2-D, explained variance (masks and reconstruction are images)
+MIN_CHARTS = 4  # overview (custom component), window, PCA 2-D, explained variance (masks, reconstruction: images)
 
 CHART = '[data-testid="stPlotlyChart"]'
+STRIP = '[data-testid="stBidiComponentIsolated"]'  # the whole-piece overview (midi_rae.dashboard.overview_strip)
 STATUS = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
 ALERT = '[data-testid="stAlert"]'
@@ -99,9 +100,14 @@ MUTATION_CLOCK = """(() => {
 
 # One cheap look at the page per poll: plain DOM queries, no layout, so polling barely disturbs
 # the page it measures (Playwright locators in a 50 ms loop cost the page ~0.2 s per redraw).
-_STATE = """([chart, status, skeleton]) => {
+_STATE = """([chart, status, skeleton, strip]) => {
   const charts = [...document.querySelectorAll(chart)];
-  return {charts: charts.length, drawn: charts.filter(c => c.querySelector('.main-svg') !== null).length,
+  // the overview is a custom component in a shadow root: drawn once its image has loaded
+  const strips = [...document.querySelectorAll(strip)].map(h => h.shadowRoot && h.shadowRoot.querySelector('img.roll'))
+                                                      .filter(img => img);
+  return {charts: charts.length + strips.length,
+          drawn: charts.filter(c => c.querySelector('.main-svg') !== null).length
+                 + strips.filter(img => img.complete && img.naturalWidth > 0).length,
           running: document.querySelector(status) !== null, loading: document.querySelector(skeleton) !== null,
           lastMutation: (window.__lastMutation || 0) / 1000};
 }"""
@@ -116,10 +122,10 @@ def new_page(browser, viewport: Optional[dict] = None):
 
 
 def page_state(page) -> dict:
-    """charts (containers), drawn (charts plotly has drawn), running (a script run in progress), loading
+    """charts (plotly containers and overviews), drawn (of those, the ones drawn), running (a script run in progress), loading
     (an element still drawn as a placeholder while its code loads) and lastMutation (wall-clock seconds of the
     last DOM change; 0 without the mutation clock)."""
-    return page.evaluate(_STATE, [CHART, STATUS, SKELETON])
+    return page.evaluate(_STATE, [CHART, STATUS, SKELETON, STRIP])
 
 
 def running(page) -> bool:
@@ -128,7 +134,7 @@ def running(page) -> bool:
 
 
 def chart_count(page) -> int:
-    """Plotly charts on the page."""
+    """Charts on the page (plotly charts and the overview)."""
     return page_state(page)["charts"]
 
 
@@ -442,3 +448,29 @@ def click_dataframe_row(page, index: int, row: int) -> None:
         raise RuntimeError("the table has no rows to click")
     row_h = (box["height"] - 2) / (n + 1)  # header + n rows (a short table is not scrolled)
     page.mouse.click(box["x"] + min(16, box["width"] / 4), box["y"] + row_h * (row + 1.5))
+
+
+_OVERVIEW = """(tag) => {
+  for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+    const ov = host.shadowRoot && host.shadowRoot.querySelector('.ov');
+    if (!ov) continue;
+    if (tag) ov.__tag = tag;
+    const r = ov.querySelector('.plot').getBoundingClientRect(), w = ov.querySelector('.window');
+    return {tag: ov.__tag || null, box: [r.left, r.top, r.width, r.height],
+            window: [parseFloat(w.style.left), parseFloat(w.style.width)], marks: ov.querySelectorAll('.marks div').length};
+  }
+  return null;
+}"""
+
+
+def overview(page, tag: Optional[str] = None) -> Optional[dict]:
+    """The whole-piece overview as drawn: its plot's box (left, top, width, height in px), the window outline's
+    left and width (% of the plot), the number of marks, and `tag` (set on its DOM node when given: a tag that
+    survives a rerun shows the browser kept the node)."""
+    return page.evaluate(_OVERVIEW, tag)
+
+
+def click_overview_at(page, fraction: float) -> None:
+    """Click the overview at `fraction` (0–1) of its width, halfway up."""
+    left, top, width, height = overview(page)["box"]
+    page.mouse.click(left + width * fraction, top + height / 2)

@@ -46,7 +46,14 @@ def texts(elements) -> list[str]:
 
 
 def n_charts(at: AppTest) -> int:
-    return len(at.get("plotly_chart"))
+    return len(at.get("plotly_chart")) + len(at.get("bidi_component"))  # the overview is a custom component
+
+
+def overview(at: AppTest) -> dict:
+    """What the whole-piece overview was given to draw (midi_rae.dashboard.overview_strip)."""
+    import json
+
+    return json.loads(at.get("bidi_component")[0].proto.json)
 
 
 def chart_specs(at: AppTest) -> list[str]:
@@ -54,8 +61,8 @@ def chart_specs(at: AppTest) -> list[str]:
     return [c.proto.spec for c in at.get("plotly_chart")]
 
 
-# plotly charts: overview, window, PCA 2-D and explained variance (masks and reconstruction are images,
-# the 3-D PCA is on request)
+# charts: overview (a custom component), window, PCA 2-D and explained variance (masks and reconstruction are
+# images, the 3-D PCA is on request)
 VIEWS = 4
 
 
@@ -139,24 +146,20 @@ def test_window_slider_moves_the_window(examples):
     assert any("Window: 128 steps from bar 5" in spec for spec in chart_specs(at))
 
 
-def test_a_window_move_changes_only_the_shapes_of_the_overview_and_the_pca(examples):
+def test_a_window_move_changes_only_the_outlines_of_the_overview_and_the_pca(examples):
     import json
 
-    def figs(at):
-        specs = [json.loads(s) for s in chart_specs(at)]
-        overview = next(f for f in specs if "whole piece" in f["layout"]["title"]["text"])
-        pca = next(f for f in specs if "patch embeddings" in f["layout"]["title"]["text"])
-        return overview, pca
+    def pca(at):
+        return next(f for f in map(json.loads, chart_specs(at)) if "patch embeddings" in f["layout"]["title"]["text"])
 
     at = run_app()
-    ov0, pca0 = figs(at)
+    ov0, pca0 = overview(at), pca(at)
     at.slider(key="window_bar").set_value(5).run()
-    ov1, pca1 = figs(at)
+    ov1, pca1 = overview(at), pca(at)
     assert not at.exception
     # the roll and the points are the same data; the window's outline and the current window's rings move
-    assert ov1["data"] == ov0["data"] and pca1["data"] == pca0["data"]
-    window = [sh for sh in ov1["layout"]["shapes"] if sh.get("name") == "window"]
-    assert window[0]["x0"] == 5  # bar 5
+    assert ov1["image"] == ov0["image"] and pca1["data"] == pca0["data"]
+    assert ov0["window"] == [1.0, 9.0] and ov1["window"] == [5.0, 13.0]  # 128 steps of 16 from bar 1, then bar 5
     assert [sh["xanchor"] for sh in pca1["layout"]["shapes"]] != [sh["xanchor"] for sh in pca0["layout"]["shapes"]]
 
 
@@ -265,6 +268,10 @@ def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     table = [d.value for d in at.dataframe if "Cosine" in d.value.columns][0]
     assert len(table) == 8 and list(table.columns) == ["Bars", "Pitches", "Cosine"]
     assert list(table["Cosine"]) == sorted(table["Cosine"], reverse=True)
+    # the neighbours are outlined on the overview, numbered by rank, each spanning the bars the table names
+    marks = overview(at)["marks"]
+    assert [m[2] for m in marks] == [str(k) for k in range(1, 9)]
+    assert [f"{m[0]:g}–{m[1]:g}" for m in marks] == list(table["Bars"])
 
 
 def test_song_structure_tab_draws_the_similarity_matrix_and_trajectory_at_the_chosen_level(examples):

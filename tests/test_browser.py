@@ -14,9 +14,9 @@ import pytest
 
 import browser_util
 from browser_util import (MIN_CHARTS, alerts, button, caption_with, chart_count, chart_points, chromium_available,
-                          click_chart_point, drop_file, exceptions, free_port, has_button, header_caption,
-                          hidden_caption, launch_browser, move_slider, new_page, running, screenshot, slider_value,
-                          start_server, stop_server, tab, wait_ready)
+                          click_chart_point, click_overview_at, drop_file, exceptions, free_port, has_button,
+                          header_caption, hidden_caption, launch_browser, move_slider, new_page, overview, running,
+                          screenshot, slider_value, start_server, stop_server, tab, wait_ready)
 from conftest import make_song, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT
 
@@ -135,6 +135,25 @@ def test_dashboard_in_a_real_browser(server, page, shots):
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
     assert caption_with(page, f"Still showing {name}"), _state(page, log)  # the piece on screen, not an example
     assert name in (header_caption(page) or ""), _state(page, log)
+
+
+@pytest.mark.timeout(600)
+def test_the_overview_stays_on_the_page_across_window_steps_and_a_click_on_it_moves_the_window(server, page, shots):
+    url, log = server
+    page.goto(url)
+    _step(page, shots, log, "ov_1_first_render", "first render", lambda: header_caption(page) is not None)
+    assert overview(page, tag="first")["window"][0] == 0, _state(page, log)
+    move_slider(page, "Window start (bar)", 1)
+    _step(page, shots, log, "ov_2_window_step", "after a window step",
+          lambda: slider_value(page, "Window start (bar)") == "2")
+    ov = overview(page)
+    assert ov["tag"] == "first", _state(page, log)  # the same DOM node: moved, not drawn again
+    assert ov["window"][0] == pytest.approx(10.0), _state(page, log)  # bar 2 of the example's 10 bars
+    click_overview_at(page, 0.55)  # inside bar 6
+    _step(page, shots, log, "ov_3_clicked", "after a click on bar 6",
+          lambda: slider_value(page, "Window start (bar)") == "6")
+    assert overview(page)["window"][0] == pytest.approx(50.0), _state(page, log)
+    assert not exceptions(page), _state(page, log)
 
 
 def test_the_page_requests_nothing_from_another_host(page, server):

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import session
+from . import overview_strip, session
 from .session import K
 
 
@@ -69,14 +69,8 @@ def apply_window_click(start: int, n_levels: int) -> None:
 
 
 def apply_overview_click(max_bar: int) -> None:
-    """Move the window to a bar clicked or box-selected in the overview."""
-    pts, bxs = points(K.OVERVIEW_CHART), boxes(K.OVERVIEW_CHART)
-    bar = None
-    if pts and session.take_click(K.OVERVIEW_CHART, pts):
-        cd = _custom(pts[0])
-        bar = int(cd[0]) + 1 if cd else int(float(pts[0].get("x", 1)))
-    elif bxs and bxs[0].get("x") and session.take_click(K.OVERVIEW_CHART, bxs):
-        bar = int(float(min(bxs[0]["x"])))
+    """Move the window to a bar clicked (or dragged from) in the overview."""
+    bar = overview_strip.clicked_bar()
     if bar is not None:
         session.move_window(bar, max_bar)
 

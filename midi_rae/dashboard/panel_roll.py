@@ -6,7 +6,7 @@ import streamlit as st
 from midi_rae.figures import roll_overview, window_roll
 from midi_rae.pianoroll import window_at
 
-from . import export, session
+from . import export, overview_strip, session
 from .session import K
 
 
@@ -20,12 +20,6 @@ def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _overview_fig(roll_key: tuple, start: int, width: int, marks: tuple, _roll):
-    return roll_overview(_roll.array, _roll.steps_per_bar, (start, width), marks=list(marks),
-                         title=f"{_roll.name}: whole piece ({_roll.bars:.0f} bars) — click a bar to move the window")
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
 def _window_fig(roll_key: tuple, start: int, width: int, rects: tuple, click_grid: tuple, _roll):
     image = window_at(_roll, start, width)
     return window_roll(image, start, _roll.steps_per_beat, _roll.beats_per_bar, highlight=list(rects) or None,
@@ -35,9 +29,11 @@ def _window_fig(roll_key: tuple, start: int, width: int, rects: tuple, click_gri
 
 
 def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: list) -> None:
-    """The whole piece with the window marked, into `slot` (an st.empty, so it can be redrawn with marks)."""
-    export.chart(slot, _overview_fig(roll_key, start, width, tuple(marks), roll), key=session.chart_key(K.OVERVIEW_CHART),
-                 on_select="rerun", selection_mode=("points", "box"), width="stretch")
+    """The whole piece with the window marked, into `slot` (an st.empty, so it can be drawn later with marks)."""
+    title = f"{roll.name}: whole piece ({roll.bars:.0f} bars) — click a bar to move the window"
+    overview_strip.draw(slot, overview_strip.overview_data(roll_key, roll, start, width, marks, title))
+    export.figure(K.OVERVIEW_CHART, lambda: roll_overview(roll.array, roll.steps_per_bar, (start, width),
+                                                          marks=list(marks), title=title))
 
 
 def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: list, click_grid: tuple) -> None:
