@@ -78,12 +78,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 import browser_util  # noqa: E402
 from browser_util import (  # noqa: E402
                           alerts, button, chart_count, chart_index, chart_points, chart_titles,
-                          chromium_available, click_chart_point, click_dataframe_row, click_radio,
+                          chromium_available, click_chart_point, click_dataframe_row, click_radio, click_roll_at,
                           content_signature, dataframe_after, dataframe_rows, drop_file, exceptions,
                           free_port, has_button, header_caption, hidden_caption, launch_browser, move_slider,
                           new_page, radio_options, screenshot, select_option, selectbox, selectbox_label,
                           selectbox_options, selectbox_value, selected_tab, slider, slider_value,
-                          start_server, stop_server, tab, wait_ready)
+                          start_server, stop_server, tab, wait_ready, WINDOW)
 
 TIMEOUT = 300.0
 
@@ -399,10 +399,9 @@ def step_tabs(run: Run, n: int) -> None:
             run.out[key].append({"tab": name, "seconds": dt})
 
 
-def window_chart(run: Run) -> int:
-    """Index of the window chart (title 'Window…'; else the second chart, as the page has drawn it so far)."""
-    i = chart_index(run.page, title_contains="Window")
-    return 1 if i is None else i
+def click_window(run: Run, i: int) -> Callable:
+    """A click on the window roll at the i-th of eight patch columns, halfway up its pitch range."""
+    return lambda: click_roll_at(run.page, WINDOW, (i % 8 + 0.5) / 8, 0.5)
 
 
 def selection_probe(run: Run) -> Callable:
@@ -445,10 +444,12 @@ def click_new_point(run: Run, chart: int, key: str, none_there: str) -> None:
 
 
 def step_click_patch(run: Run, n: int) -> None:
-    """Click a patch dot of the window chart, then Clear selection (both timed), n times."""
+    """Click a patch of the window, then Clear selection (both timed), n times."""
     clear_selection(run)
     for i in range(n):
-        click_new_point(run, window_chart(run), "click_patch", "the window chart has no patch dots")
+        dt = timed(run, click_window(run, i), selection_probe(run))
+        away(run)
+        run.out["click_patch"].append({"column": i % 8, "seconds": dt})
         clear_selection(run, "clear_selection")
 
 
@@ -475,11 +476,8 @@ def step_click_neighbour(run: Run, n: int) -> None:
     """Select a patch (untimed), then click the first row of its neighbours table, n times."""
     v0 = slider_value(run.page, WINDOW_START)
     clear_selection(run)
-    ci = window_chart(run)
-    pts = chart_points(run.page, ci)
-    for _ in range(min(len(pts), 8)):  # a patch with neighbours listed
-        p = fresh_point(run, ci, pts)
-        timed(run, lambda: click_chart_point(run.page, ci, p), selection_probe(run))
+    for i in range(8):  # a patch with neighbours listed
+        timed(run, click_window(run, i), selection_probe(run))
         away(run)
         if neighbours_table(run) is not None:
             break

@@ -15,10 +15,10 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1600, "height": 3600}
-MIN_CHARTS = 4  # overview (custom component), window, PCA 2-D, explained variance (masks, reconstruction: images)
+MIN_CHARTS = 4  # the two rolls (a custom component), PCA 2-D, explained variance (masks, reconstruction: images)
 
 CHART = '[data-testid="stPlotlyChart"]'
-STRIP = '[data-testid="stBidiComponentIsolated"]'  # the whole-piece overview (midi_rae.dashboard.overview_strip)
+STRIP = '[data-testid="stBidiComponentIsolated"]'  # the two piano rolls (midi_rae.dashboard.roll_strip)
 STATUS = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
 ALERT = '[data-testid="stAlert"]'
@@ -102,7 +102,7 @@ MUTATION_CLOCK = """(() => {
 # the page it measures (Playwright locators in a 50 ms loop cost the page ~0.2 s per redraw).
 _STATE = """([chart, status, skeleton, strip]) => {
   const charts = [...document.querySelectorAll(chart)];
-  // the overview is a custom component in a shadow root: drawn once its image has loaded
+  // the piano rolls are a custom component in a shadow root: drawn once their image has loaded
   const strips = [...document.querySelectorAll(strip)].map(h => h.shadowRoot && h.shadowRoot.querySelector('img.roll'))
                                                       .filter(img => img);
   return {charts: charts.length + strips.length,
@@ -122,7 +122,7 @@ def new_page(browser, viewport: Optional[dict] = None):
 
 
 def page_state(page) -> dict:
-    """charts (plotly containers and overviews), drawn (of those, the ones drawn), running (a script run in progress), loading
+    """charts (plotly containers and piano rolls), drawn (of those, the ones drawn), running (a script run in progress), loading
     (an element still drawn as a placeholder while its code loads) and lastMutation (wall-clock seconds of the
     last DOM change; 0 without the mutation clock)."""
     return page.evaluate(_STATE, [CHART, STATUS, SKELETON, STRIP])
@@ -134,7 +134,7 @@ def running(page) -> bool:
 
 
 def chart_count(page) -> int:
-    """Charts on the page (plotly charts and the overview)."""
+    """Charts on the page (plotly charts and the piano rolls)."""
     return page_state(page)["charts"]
 
 
@@ -450,27 +450,29 @@ def click_dataframe_row(page, index: int, row: int) -> None:
     page.mouse.click(box["x"] + min(16, box["width"] / 4), box["y"] + row_h * (row + 1.5))
 
 
-_OVERVIEW = """(tag) => {
-  for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
-    const ov = host.shadowRoot && host.shadowRoot.querySelector('.ov');
-    if (!ov) continue;
-    if (tag) ov.__tag = tag;
-    const r = ov.querySelector('.plot').getBoundingClientRect(), w = ov.querySelector('.window');
-    return {tag: ov.__tag || null, box: [r.left, r.top, r.width, r.height],
-            window: [parseFloat(w.style.left), parseFloat(w.style.width)], marks: ov.querySelectorAll('.marks div').length};
-  }
-  return null;
+_ROLL = """([index, tag]) => {
+  const hosts = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+      .filter(h => h.shadowRoot && h.shadowRoot.querySelector('.strip'));
+  const strip = hosts[index] && hosts[index].shadowRoot.querySelector('.strip');
+  if (!strip) return null;
+  if (tag) strip.__tag = tag;
+  const r = strip.querySelector('.plot').getBoundingClientRect();
+  const boxes = [...strip.querySelectorAll('.boxes div')].map(b => [b.className, parseFloat(b.style.left),
+                                                                   parseFloat(b.style.width)]);
+  return {tag: strip.__tag || null, box: [r.left, r.top, r.width, r.height], boxes: boxes,
+          title: strip.querySelector('.title').textContent};
 }"""
+OVERVIEW, WINDOW = 0, 1  # the piece view's two rolls (midi_rae.dashboard.roll_strip), in page order
 
 
-def overview(page, tag: Optional[str] = None) -> Optional[dict]:
-    """The whole-piece overview as drawn: its plot's box (left, top, width, height in px), the window outline's
-    left and width (% of the plot), the number of marks, and `tag` (set on its DOM node when given: a tag that
+def roll(page, index: int, tag: Optional[str] = None) -> Optional[dict]:
+    """Roll `index` (OVERVIEW or WINDOW) as drawn: its plot's box (left, top, width, height in px), its outlines
+    (class, left and width in % of the plot), its title, and `tag` (set on its DOM node when given: a tag that
     survives a rerun shows the browser kept the node)."""
-    return page.evaluate(_OVERVIEW, tag)
+    return page.evaluate(_ROLL, [index, tag])
 
 
-def click_overview_at(page, fraction: float) -> None:
-    """Click the overview at `fraction` (0–1) of its width, halfway up."""
-    left, top, width, height = overview(page)["box"]
-    page.mouse.click(left + width * fraction, top + height / 2)
+def click_roll_at(page, index: int, fx: float, fy: float = 0.5) -> None:
+    """Click roll `index` at fractions (fx, fy) of its plot's width and height, from the top left."""
+    left, top, width, height = roll(page, index)["box"]
+    page.mouse.click(left + width * fx, top + height * fy)

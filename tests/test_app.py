@@ -49,11 +49,12 @@ def n_charts(at: AppTest) -> int:
     return len(at.get("plotly_chart")) + len(at.get("bidi_component"))  # the overview is a custom component
 
 
-def overview(at: AppTest) -> dict:
-    """What the whole-piece overview was given to draw (midi_rae.dashboard.overview_strip)."""
+def rolls(at: AppTest) -> tuple[dict, dict]:
+    """What the overview and the window were given to draw (midi_rae.dashboard.roll_strip)."""
     import json
 
-    return json.loads(at.get("bidi_component")[0].proto.json)
+    overview, window = (json.loads(c.proto.json) for c in at.get("bidi_component"))
+    return overview, window
 
 
 def chart_specs(at: AppTest) -> list[str]:
@@ -61,7 +62,7 @@ def chart_specs(at: AppTest) -> list[str]:
     return [c.proto.spec for c in at.get("plotly_chart")]
 
 
-# charts: overview (a custom component), window, PCA 2-D and explained variance (masks and reconstruction are
+# charts: overview and window (a custom component), PCA 2-D and explained variance (masks and reconstruction are
 # images, the 3-D PCA is on request)
 VIEWS = 4
 
@@ -143,7 +144,7 @@ def test_window_slider_moves_the_window(examples):
     at = run_app()
     at.slider(key="window_bar").set_value(5).run()
     assert not at.exception
-    assert any("Window: 128 steps from bar 5" in spec for spec in chart_specs(at))
+    assert rolls(at)[1]["title"].startswith("Window: 128 steps from bar 5")
 
 
 def test_a_window_move_changes_only_the_outlines_of_the_overview_and_the_pca(examples):
@@ -153,13 +154,14 @@ def test_a_window_move_changes_only_the_outlines_of_the_overview_and_the_pca(exa
         return next(f for f in map(json.loads, chart_specs(at)) if "patch embeddings" in f["layout"]["title"]["text"])
 
     at = run_app()
-    ov0, pca0 = overview(at), pca(at)
+    ov0, pca0 = rolls(at)[0], pca(at)
     at.slider(key="window_bar").set_value(5).run()
-    ov1, pca1 = overview(at), pca(at)
+    ov1, pca1 = rolls(at)[0], pca(at)
     assert not at.exception
     # the roll and the points are the same data; the window's outline and the current window's rings move
     assert ov1["image"] == ov0["image"] and pca1["data"] == pca0["data"]
-    assert ov0["window"] == [1.0, 9.0] and ov1["window"] == [5.0, 13.0]  # 128 steps of 16 from bar 1, then bar 5
+    n = ov0["n_bars"]  # the window is 8 bars of 16 steps: from bar 1, then from bar 5
+    assert ov0["boxes"] == [[0.0, 8 / n, 0, 1, "window", ""]] and ov1["boxes"] == [[4 / n, 12 / n, 0, 1, "window", ""]]
     assert [sh["xanchor"] for sh in pca1["layout"]["shapes"]] != [sh["xanchor"] for sh in pca0["layout"]["shapes"]]
 
 
@@ -269,9 +271,11 @@ def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     assert len(table) == 8 and list(table.columns) == ["Bars", "Pitches", "Cosine"]
     assert list(table["Cosine"]) == sorted(table["Cosine"], reverse=True)
     # the neighbours are outlined on the overview, numbered by rank, each spanning the bars the table names
-    marks = overview(at)["marks"]
-    assert [m[2] for m in marks] == [str(k) for k in range(1, 9)]
-    assert [f"{m[0]:g}–{m[1]:g}" for m in marks] == list(table["Bars"])
+    overview = rolls(at)[0]
+    marks = [b for b in overview["boxes"] if b[4] == "mark"]
+    assert [m[5] for m in marks] == [str(k) for k in range(1, 9)]
+    n = overview["n_bars"]
+    assert [f"{1 + round(n * m[0]):g}–{1 + round(n * m[1]):g}" for m in marks] == list(table["Bars"])
 
 
 def test_song_structure_tab_draws_the_similarity_matrix_and_trajectory_at_the_chosen_level(examples):
@@ -475,15 +479,17 @@ def test_a_hostile_checkpoint_gets_one_sentence_and_the_page_stays_on_the_last_m
     assert n_charts(at) == VIEWS + 1
 
 
-def test_the_same_patch_can_be_clicked_again_after_clearing_the_selection(examples):
+def test_a_click_on_the_window_selects_its_patch_and_the_same_patch_again_after_clearing(examples):
     at = run_app()
-    click = {"selection": {"points": [{"customdata": 27}], "box": [], "lasso": []}}
-    at.session_state["window_chart::0"] = click
+    at.session_state["window_strip"] = {"click": {"patch": 27}}  # what the browser sends for a click
     at.run()
     assert at.session_state["selected"].patch == 27
+    window = rolls(at)[1]
+    assert [b[4] for b in window["boxes"]] == ["highlight", "highlight"]  # the patch and its parent
+    at.session_state["window_strip"] = {"click": None}  # a trigger lasts one run
     at.button(key="clear_sel").click().run()
     assert "selected" not in at.session_state
-    at.session_state["window_chart::1"] = click  # the renewed chart, clicked on the same dot
+    at.session_state["window_strip"] = {"click": {"patch": 27}}
     at.run()
     assert not at.exception and at.session_state["selected"].patch == 27
 

@@ -14,9 +14,9 @@ import pytest
 
 import browser_util
 from browser_util import (MIN_CHARTS, alerts, button, caption_with, chart_count, chart_points, chromium_available,
-                          click_chart_point, click_overview_at, drop_file, exceptions, free_port, has_button,
-                          header_caption, hidden_caption, launch_browser, move_slider, new_page, overview, running,
-                          screenshot, slider_value, start_server, stop_server, tab, wait_ready)
+                          click_chart_point, click_roll_at, drop_file, exceptions, free_port, has_button,
+                          header_caption, hidden_caption, launch_browser, move_slider, new_page, roll, running,
+                          screenshot, slider_value, start_server, stop_server, tab, wait_ready, OVERVIEW, WINDOW)
 from conftest import make_song, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT
 
@@ -138,21 +138,25 @@ def test_dashboard_in_a_real_browser(server, page, shots):
 
 
 @pytest.mark.timeout(600)
-def test_the_overview_stays_on_the_page_across_window_steps_and_a_click_on_it_moves_the_window(server, page, shots):
-    url, log = server
-    page.goto(url)
-    _step(page, shots, log, "ov_1_first_render", "first render", lambda: header_caption(page) is not None)
-    assert overview(page, tag="first")["window"][0] == 0, _state(page, log)
+def test_the_rolls_stay_on_the_page_across_window_steps_and_a_click_on_the_overview_moves_the_window(
+        server, page, shots):
+    """On the 24-bar piece dropped above: a window step moves the overview's outline and swaps the window's image
+    in the same DOM nodes; a click on the overview's bar 14 moves the window there."""
+    _, log = server
+    window = lambda: [b for b in roll(page, OVERVIEW)["boxes"] if b[0] == "window"][0]  # noqa: E731
+    bar = int(slider_value(page, "Window start (bar)"))
+    assert window()[1] == pytest.approx(100 * (bar - 1) / 24), _state(page, log)
+    roll(page, OVERVIEW, tag="kept"), roll(page, WINDOW, tag="kept")
     move_slider(page, "Window start (bar)", 1)
-    _step(page, shots, log, "ov_2_window_step", "after a window step",
-          lambda: slider_value(page, "Window start (bar)") == "2")
-    ov = overview(page)
-    assert ov["tag"] == "first", _state(page, log)  # the same DOM node: moved, not drawn again
-    assert ov["window"][0] == pytest.approx(10.0), _state(page, log)  # bar 2 of the example's 10 bars
-    click_overview_at(page, 0.55)  # inside bar 6
-    _step(page, shots, log, "ov_3_clicked", "after a click on bar 6",
-          lambda: slider_value(page, "Window start (bar)") == "6")
-    assert overview(page)["window"][0] == pytest.approx(50.0), _state(page, log)
+    _step(page, shots, log, "ov_1_window_step", "after a window step",
+          lambda: slider_value(page, "Window start (bar)") == str(bar + 1))
+    assert roll(page, OVERVIEW)["tag"] == roll(page, WINDOW)["tag"] == "kept", _state(page, log)
+    assert window()[1] == pytest.approx(100 * bar / 24), _state(page, log)
+    assert roll(page, WINDOW)["title"].startswith(f"Window: 128 steps from bar {bar + 1}"), _state(page, log)
+    click_roll_at(page, OVERVIEW, 13.5 / 24)  # the middle of bar 14
+    _step(page, shots, log, "ov_2_clicked", "after a click on bar 14",
+          lambda: slider_value(page, "Window start (bar)") == "14")
+    assert window()[1] == pytest.approx(100 * 13 / 24), _state(page, log)
     assert not exceptions(page), _state(page, log)
 
 
@@ -171,18 +175,20 @@ def test_the_page_requests_nothing_from_another_host(page, server):
 
 
 def test_clicking_a_patch_lights_it_up_and_lists_its_neighbours(page, server, shots):
-    """A click on a patch dot of the window selects it: outlined in the window and the masks, neighbours listed."""
+    """A click on the window selects the patch under it: outlined in the window and the masks, neighbours listed
+    and outlined on the overview."""
     _, log = server
-    charts = page.locator('[data-testid="stPlotlyChart"]')
-    dots = charts.nth(1).locator(".scatterlayer path.point")
-    assert dots.count() == 64, _state(page, log)  # the 8x8 grid of level 3, the default selection level
-    dots.nth(27).click(force=True)
+    assert not roll(page, WINDOW)["boxes"], _state(page, log)
+    click_roll_at(page, WINDOW, 0.40, 0.5)  # column 3 of the 8x8 grid of level 3, the default selection level
     wait_ready(page, STEP_TIMEOUT, extra=lambda: any(t.startswith("Level 3 (8×8): bars") for t in
                                                      page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
     screenshot(page, shots, "5_selected_patch")
     assert not exceptions(page), _state(page, log)
-    highlight = "rgb(255, 127, 14)"  # the orange outline of the selected patch and its family
-    assert charts.nth(1).locator(f"path[style*='{highlight}']").count() >= 2, _state(page, log)
+    # the patch and its parent, outlined in orange; the patch spans the clicked column (3 of 8: 37.5 %–50 %)
+    outlines = roll(page, WINDOW)["boxes"]
+    assert len(outlines) >= 2 and all(cls == "highlight" for cls, _, _ in outlines), _state(page, log)
+    assert any(left == 37.5 and width == 12.5 for _, left, width in outlines), outlines
+    assert [cls for cls, _, _ in roll(page, OVERVIEW)["boxes"]].count("mark") == 8, _state(page, log)
     # the level masks (images) outline the family too, and their legend says so
     assert page.get_by_text("selected patch and its family").count() == 1, _state(page, log)
     assert page.get_by_text("Where else in this piece").count() == 1

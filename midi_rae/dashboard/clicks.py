@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import overview_strip, session
+from . import roll_strip, session
 from .session import K
 
 
@@ -60,19 +60,17 @@ def select_level(n_levels: int) -> int:
 
 
 def apply_window_click(start: int, n_levels: int) -> None:
-    """A click on one of the patch dots over the window selects that patch at the chosen level."""
-    pts = points(K.WINDOW_CHART)
-    if session.take_click(K.WINDOW_CHART, pts):
-        cd = _custom(pts[0])
-        if cd:
-            session.select(Selected(select_level(n_levels), start, int(cd[0])))
+    """A click on the window selects the patch under it at the chosen level."""
+    click = roll_strip.clicked(roll_strip.WINDOW)
+    if click and click.get("patch") is not None:
+        session.select(Selected(select_level(n_levels), start, int(click["patch"])))
 
 
 def apply_overview_click(max_bar: int) -> None:
     """Move the window to a bar clicked (or dragged from) in the overview."""
-    bar = overview_strip.clicked_bar()
-    if bar is not None:
-        session.move_window(bar, max_bar)
+    click = roll_strip.clicked(roll_strip.OVERVIEW)
+    if click and click.get("bar") is not None:
+        session.move_window(int(click["bar"]), max_bar)
 
 
 def song_clicks_waiting() -> bool:

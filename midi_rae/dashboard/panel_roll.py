@@ -6,7 +6,7 @@ import streamlit as st
 from midi_rae.figures import roll_overview, window_roll
 from midi_rae.pianoroll import window_at
 
-from . import export, overview_strip, session
+from . import export, roll_strip
 from .session import K
 
 
@@ -19,24 +19,28 @@ def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
-def _window_fig(roll_key: tuple, start: int, width: int, rects: tuple, click_grid: tuple, _roll):
-    image = window_at(_roll, start, width)
-    return window_roll(image, start, _roll.steps_per_beat, _roll.beats_per_bar, highlight=list(rects) or None,
-                       pitch_range=pitch_view(_roll), click_grid=click_grid,
-                       title=f"Window: {width} steps from bar {start // max(_roll.steps_per_bar, 1) + 1}"
-                             " — click to select a patch")
-
-
 def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: list) -> None:
     """The whole piece with the window marked, into `slot` (an st.empty, so it can be drawn later with marks)."""
     title = f"{roll.name}: whole piece ({roll.bars:.0f} bars) — click a bar to move the window"
-    overview_strip.draw(slot, overview_strip.overview_data(roll_key, roll, start, width, marks, title))
+    roll_strip.draw(slot, roll_strip.OVERVIEW, roll_strip.overview_data(roll_key, roll, start, width, marks, title))
     export.figure(K.OVERVIEW_CHART, lambda: roll_overview(roll.array, roll.steps_per_bar, (start, width),
                                                           marks=list(marks), title=title))
 
 
 def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: list, click_grid: tuple) -> None:
-    """The current window on a bar:beat grid, into `slot` (figure cached: a mask change does not redraw it)."""
-    export.chart(slot, _window_fig(roll_key, start, width, tuple(rects), click_grid, roll),
-                 width="stretch", key=session.chart_key(K.WINDOW_CHART), on_select="rerun", selection_mode="points")
+    """The current window on a bar:beat grid with the selected patches outlined, into `slot`; a click selects the
+    patch under it on `click_grid`."""
+    title = f"Window: {width} steps from bar {start // max(roll.steps_per_bar, 1) + 1} — click to select a patch"
+    data = _window_data(roll_key, start, width, tuple(rects), click_grid, roll, title)
+    roll_strip.draw(slot, roll_strip.WINDOW, data)
+    export.figure(K.WINDOW_CHART, lambda: window_roll(window_at(roll, start, width), start, roll.steps_per_beat,
+                                                      roll.beats_per_bar,
+                                                      highlight=list(rects) or None, pitch_range=pitch_view(roll),
+                                                      click_grid=click_grid, title=title))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _window_data(roll_key: tuple, start: int, width: int, rects: tuple, click_grid: tuple, _roll, title: str) -> dict:
+    """The window's drawing (cached: a mask change does not make it again)."""
+    return roll_strip.window_data(window_at(_roll, start, width), start, _roll.steps_per_beat, _roll.beats_per_bar,
+                                  pitch_view(_roll), list(rects), click_grid, title)

@@ -59,7 +59,7 @@ class K:
 
 
 # charts a click acts on once (see chart_key)
-CLICKABLE = {K.WINDOW_CHART, K.PCA_CHART, K.SIM_CHART}
+CLICKABLE = {K.PCA_CHART, K.SIM_CHART}
 
 
 def spb_key(stored: Optional[int]) -> str:

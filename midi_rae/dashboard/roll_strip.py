@@ -1,0 +1,225 @@
+"""The two piano rolls of the piece view (the whole piece, and the window) as a custom component that stays on
+the page: one image with outlines and grid lines over it, a hover that names pitch and time, a click.
+
+A plotly chart is mounted anew whenever its figure changes (Streamlit keys the chart by a hash of the figure),
+so every window step drew both rolls again from scratch, and every click on a patch drew the window again. This
+component keeps its DOM across reruns: a window step moves the overview's outline and swaps the window's image,
+a selection adds outlines. The HTML export still carries the plotly figures (`midi_rae.figures.roll_overview`,
+`window_roll`), built when exporting.
+
+The browser computes what a click means from what it was given to draw (a bar of the overview; a patch of the
+window at the selection level) and sends it as a one-run trigger value.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import streamlit as st
+
+from midi_rae.figures import BACKGROUND, HIGHLIGHT, MARK_COLOUR, NOTE, note_ticks, overview_bar_ticks, overview_raster
+from midi_rae.pianoroll import note_name
+from midi_rae.rasters import png, rgb
+
+from .image_row import data_uri
+
+OVERVIEW, WINDOW = "overview_strip", "window_strip"  # the two instances' keys (fixed: the browser keeps them)
+PLOT_HEIGHT = {OVERVIEW: 180, WINDOW: 280}  # pixels of roll; the title and the time axis come on top
+
+_HTML = """<div class="strip">
+  <div class="title"></div>
+  <div class="frame">
+    <div class="pitches"></div>
+    <div class="plot">
+      <img class="roll" alt="piano roll" draggable="false">
+      <div class="lines"></div>
+      <div class="boxes"></div>
+      <div class="cell"></div>
+      <div class="drag"></div>
+      <div class="tip"></div>
+    </div>
+  </div>
+  <div class="times"></div>
+</div>"""
+
+_CSS = f"""
+.strip {{ font-family: var(--st-font, sans-serif); font-size: 12px; color: #444; user-select: none; }}
+.title {{ font-size: 14px; font-weight: 600; color: #262730; margin: 0 0 6px 0; white-space: nowrap;
+          overflow: hidden; text-overflow: ellipsis; }}
+.frame {{ display: grid; grid-template-columns: 50px 1fr; margin-right: 10px; }}
+.pitches {{ position: relative; }}
+.pitches span {{ position: absolute; right: 6px; transform: translateY(-50%); }}
+.plot {{ position: relative; border: 1px solid #bbbbbb; overflow: hidden; cursor: pointer; }}
+.roll {{ position: absolute; inset: 0; width: 100%; height: 100%; image-rendering: pixelated; }}
+.lines div {{ position: absolute; top: 0; bottom: 0; width: 0; pointer-events: none; }}
+.lines .bar {{ border-left: 1.2px solid rgba(0,0,0,0.40); }}
+.lines .beat {{ border-left: 0.6px solid rgba(0,0,0,0.13); }}
+.boxes div, .cell, .drag {{ position: absolute; box-sizing: border-box; pointer-events: none; }}
+.boxes .window {{ background: rgba(255,127,14,0.18); border: 2px solid {HIGHLIGHT}; }}
+.boxes .mark {{ background: rgba(31,119,180,0.15); border: 1.5px dotted {MARK_COLOUR}; color: {MARK_COLOUR};
+                font-size: 9px; text-align: center; }}
+.boxes .highlight {{ background: rgba(255,127,14,0.12); border: 2.5px solid {HIGHLIGHT}; }}
+.cell {{ display: none; border: 1.5px solid rgba(255,127,14,0.7); }}
+.drag {{ top: 0; bottom: 0; display: none; background: rgba(0,0,0,0.08); border: 1px dashed #666; }}
+.tip {{ position: absolute; display: none; pointer-events: none; background: #fff; border: 1px solid #999;
+        padding: 1px 5px; white-space: nowrap; font-size: 12px; color: #222; }}
+.times {{ position: relative; height: 30px; margin: 0 10px 0 50px; }}
+.times span {{ position: absolute; top: 3px; transform: translateX(-50%); white-space: nowrap; }}
+.times .label {{ left: 50%; top: 16px; }}
+"""
+
+_JS = """
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const root = parentElement.querySelector('.strip');
+  root.__data = data;
+  const plot = root.querySelector('.plot');
+  const pc = (f) => (100 * f) + '%';
+  const place = (el, [x0, x1, y0, y1]) => {
+    el.style.left = pc(x0); el.style.width = pc(x1 - x0); el.style.top = pc(y0); el.style.height = pc(y1 - y0);
+  };
+  const fill = (el, items, make) => { el.innerHTML = ''; for (const item of items) el.appendChild(make(item)); };
+  const span = (cls, text) => { const s = document.createElement(cls ? 'div' : 'span'); if (text) s.textContent = text; return s; };
+
+  root.querySelector('.title').textContent = data.title;
+  plot.style.height = data.height + 'px';
+  const img = root.querySelector('.roll');
+  if (img.getAttribute('src') !== data.image) img.setAttribute('src', data.image);
+  const axes = JSON.stringify([data.x_ticks, data.y_ticks, data.x_title, data.lines]);
+  if (root.__axes !== axes) {  // only a new piece, resolution or window changes the axes
+    root.__axes = axes;
+    fill(root.querySelector('.times'), [...data.x_ticks, [0.5, data.x_title, 'label']], ([f, text, cls]) => {
+      const s = span(false, text); s.style.left = pc(f); if (cls) s.className = cls; return s; });
+    fill(root.querySelector('.pitches'), data.y_ticks, ([f, text]) => {
+      const s = span(false, text); s.style.top = pc(f); return s; });
+    fill(root.querySelector('.lines'), data.lines, ([f, kind]) => {
+      const s = span(true); s.className = kind; s.style.left = pc(f); return s; });
+  }
+  fill(root.querySelector('.boxes'), data.boxes, ([x0, x1, y0, y1, kind, label]) => {
+    const s = span(true, label); s.className = kind; place(s, [x0, x1, y0, y1]); return s; });
+
+  if (root.__wired) return;  // the handlers read root.__data, so they are attached once
+  root.__wired = true;
+  const tip = root.querySelector('.tip'), drag = root.querySelector('.drag'), cell = root.querySelector('.cell');
+  const at = (ev) => {
+    const r = plot.getBoundingClientRect(), d = root.__data;
+    const fx = Math.min(Math.max((ev.clientX - r.left) / r.width, 0), 0.999999);
+    const fy = Math.min(Math.max((ev.clientY - r.top) / r.height, 0), 0.999999);
+    const pitch = d.hi - Math.floor(fy * (d.hi - d.lo + 1));
+    return { fx, fy, pitch, x: ev.clientX - r.left, y: ev.clientY - r.top };
+  };
+  const when = (d, fx) => d.x_labels ? d.x_labels[Math.floor(fx * d.x_labels.length)] : 'bar ' + (1 + fx * d.n_bars).toFixed(1);
+  const patch = (d, p) => {  // the patch of the window's grid under a point, and its outline in plot fractions
+    const g = d.grid, step = Math.floor(p.fx * g.width), n = d.hi - d.lo + 1;
+    const c = Math.floor(step / g.size_c), r = Math.floor(p.pitch / g.size_r);
+    const top = (d.hi + 1 - (r + 1) * g.size_r) / n, bottom = (d.hi + 1 - r * g.size_r) / n;
+    return { index: r * g.cols + c, box: [c * g.size_c / g.width, (c + 1) * g.size_c / g.width,
+                                          Math.max(top, 0), Math.min(bottom, 1)] };
+  };
+  let down = null;
+  plot.addEventListener('mousemove', (ev) => {
+    const p = at(ev), d = root.__data;
+    tip.style.display = 'block';
+    tip.textContent = d.names[p.pitch - d.lo] + ' · ' + when(d, p.fx);
+    tip.style.left = Math.min(p.x + 12, plot.clientWidth - tip.offsetWidth - 2) + 'px';
+    tip.style.top = Math.max(p.y - 24, 0) + 'px';
+    if (d.grid) { cell.style.display = 'block'; place(cell, patch(d, p).box); }
+    if (down && !d.grid) {
+      drag.style.display = 'block';
+      drag.style.left = Math.min(down.x, p.x) + 'px'; drag.style.width = Math.abs(p.x - down.x) + 'px';
+    }
+  });
+  plot.addEventListener('mouseleave', () => { tip.style.display = 'none'; cell.style.display = 'none'; });
+  plot.addEventListener('mousedown', (ev) => { down = at(ev); ev.preventDefault(); });
+  window.addEventListener('mouseup', (ev) => {
+    if (!down) return;
+    const start = down, end = at(ev), d = root.__data;
+    down = null; drag.style.display = 'none';
+    if (d.grid) { setTriggerValue('click', { patch: patch(d, start).index }); return; }
+    // the overview: a click picks the bar under it; a drag picks the bar where the dragged span starts
+    const fx = Math.abs(end.x - start.x) < 4 ? start.fx : Math.min(start.fx, end.fx);
+    const bar = Math.min(Math.max(Math.floor(1 + fx * d.n_bars), 1), Math.max(1, Math.ceil(d.n_bars)));
+    setTriggerValue('click', { bar });
+  });
+}
+"""
+
+_COMPONENT = st.components.v2.component("midi_rae_roll", html=_HTML, css=_CSS, js=_JS)
+
+
+def _noop() -> None:
+    """Trigger values reach the script only for events that have a callback."""
+
+
+def _image(rows: np.ndarray) -> str:
+    """0/1 rows, lowest pitch first, as a PNG data URI with the highest pitch on top."""
+    lut = np.stack([rgb(BACKGROUND), rgb(NOTE)])
+    return data_uri(png(lut[(np.asarray(rows) > 0).astype(np.uint8)[::-1]]))
+
+
+def _pitch_axis(lo: int, hi: int) -> dict:
+    """Hover names of rows lo..hi and the labelled ones (Cs, else the two ends) as fractions from the top."""
+    pos, names = note_ticks(lo, hi)
+    if not pos:  # a narrow range with no C in it still needs some landmarks
+        pos, names = [lo, hi], [note_name(lo), note_name(hi)]
+    rows = hi - lo + 1
+    return {"lo": lo, "hi": hi, "names": [note_name(p) for p in range(lo, hi + 1)],
+            "y_ticks": [[(hi - p + 0.5) / rows, n] for p, n in zip(pos, names)]}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _overview_base(roll_key: tuple, _roll) -> dict:
+    """The piece's part of the overview: its image, pitch range and axes (the same for every window)."""
+    pooled, _, lo, hi = overview_raster(_roll.array)
+    n_bars = max(_roll.array.shape[1], 1) / max(_roll.steps_per_bar, 1)
+    return {"image": _image(pooled), "n_bars": float(n_bars), "x_labels": None, "x_title": "bar", "lines": [],
+            "x_ticks": [[(b - 1) / n_bars, str(b)] for b in overview_bar_ticks(n_bars)], **_pitch_axis(lo, hi)}
+
+
+def overview_data(roll_key: tuple, roll, start: int, width: int, marks: list, title: str) -> dict:
+    """Everything the overview draws: the piece, the window and the marks (neighbours, numbered by rank)."""
+    base = _overview_base(roll_key, roll)
+    total = max(base["n_bars"] * max(roll.steps_per_bar, 1), 1)
+    boxes = [[start / total, (start + width) / total, 0, 1, "window", ""]]
+    boxes += [[s / total, (s + w) / total, 0, 1, "mark", str(k + 1)] for k, (s, w) in enumerate(marks)]
+    return {**base, "title": title, "height": PLOT_HEIGHT[OVERVIEW], "boxes": boxes, "grid": None}
+
+
+def window_data(window: np.ndarray, start: int, steps_per_beat: int, beats_per_bar: int, pitch_range: tuple,
+                rects: list, grid: tuple, title: str) -> dict:
+    """Everything the window draws: its notes in `pitch_range`, bar and beat lines, the selected patches
+    (half-open (row0, col0, row1, col1) in pitches and steps) and the patch grid a click selects on."""
+    lo, hi = pitch_range
+    width = window.shape[1]
+    spbar = max(steps_per_beat * beats_per_bar, 1)
+    steps = start + np.arange(width)
+    labels = [f"{s // spbar + 1}:{s % spbar // max(steps_per_beat, 1) + 1}.{s % max(steps_per_beat, 1) + 1}"
+              for s in steps]
+    dense = width / max(steps_per_beat, 1) > 64  # beat lines would merge into grey
+    lines = [[k / width, "bar" if s % spbar == 0 else "beat"] for k, s in enumerate(steps)
+             if k and (s % spbar == 0 or (s % max(steps_per_beat, 1) == 0 and not dense))]
+    ticks = [k for k, s in enumerate(steps) if s % spbar == 0]
+    if not ticks or ticks[0] != 0:
+        ticks = [0] + ticks  # always say where the window starts
+    ticks = ticks[::max(1, -(-len(ticks) // 16))]
+    n = hi - lo + 1
+    boxes = [[c0 / width, c1 / width, max(hi + 1 - r1, 0) / n, min(hi + 1 - r0, n) / n, "highlight", ""]
+             for r0, c0, r1, c1 in rects if r1 > lo and r0 <= hi]
+    gr, gc = (grid, grid) if isinstance(grid, (int, np.integer)) else grid
+    return {"title": title, "height": PLOT_HEIGHT[WINDOW], "image": _image(window[lo:hi + 1]), "n_bars": None,
+            "x_labels": labels, "x_title": "bar:beat", "lines": lines,
+            "x_ticks": [[(k + 0.5) / width, labels[k].split(".")[0]] for k in ticks], "boxes": boxes,
+            "grid": {"width": width, "cols": int(gc), "size_c": width // int(gc), "size_r": 128 // int(gr)},
+            **_pitch_axis(lo, hi)}
+
+
+def draw(slot, key: str, data: dict) -> None:
+    """One of the two rolls into `slot` (at most once per run: its key is fixed, so the browser keeps it)."""
+    with slot:
+        _COMPONENT(key=key, data=data, on_click_change=_noop, height="content")
+
+
+def clicked(key: str) -> Optional[dict]:
+    """What was clicked in roll `key` ({"bar": b} or {"patch": p}) on the run the click started, else None."""
+    state = st.session_state.get(key)
+    return state.get("click") if state is not None else None
