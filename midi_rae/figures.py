@@ -18,8 +18,9 @@ from plotly.subplots import make_subplots
 
 from midi_rae.pianoroll import note_name
 
-__all__ = ["note_ticks", "overview_raster", "overview_bar_ticks", "roll_overview", "window_roll", "level_masks", "reconstruction_row",
-           "pca_scatter", "explained_variance", "similarity_matrix", "trajectory", "probe_lines", "spectrum_plot"]
+__all__ = ["note_ticks", "pitch_landmarks", "window_time_grid", "overview_raster", "overview_bar_ticks",
+           "roll_overview", "window_roll", "level_masks", "reconstruction_row", "pca_scatter", "explained_variance",
+           "similarity_matrix", "trajectory", "probe_lines", "spectrum_plot"]
 
 # One palette for the whole dashboard so colours mean the same thing on every page. It is safe for
 # colour-blind readers (Okabe & Ito's colours; no red/green pair carries meaning): blue against grey for
@@ -204,6 +205,29 @@ def _max_pool_time(roll: np.ndarray, max_columns: int) -> tuple[np.ndarray, int]
 # ---------------------------------------------------------------------------------------------
 # Whole piece and window
 
+def pitch_landmarks(lo: int, hi: int) -> tuple[list[int], list[str]]:
+    """The labelled pitches of a lo..hi axis: its Cs, or its two ends where the range holds no C."""
+    pos, names = note_ticks(lo, hi)
+    return (pos, names) if pos else ([lo, hi], [_NAMES[lo], _NAMES[hi]])
+
+
+def window_time_grid(start_step: int, width: int, steps_per_beat: int, beats_per_bar: int
+                     ) -> tuple[list[str], list[int], list[tuple[int, str]]]:
+    """A window's time axis: each column's "bar:beat.step", the columns labelled (bar starts, always the first,
+    at most ~16) and the (column, "bar" | "beat") lines at column starts (no beat lines where they would merge)."""
+    spb = max(steps_per_beat, 1)
+    spbar = max(spb * beats_per_bar, 1)
+    steps = start_step + np.arange(width)
+    cats = [f"{s // spbar + 1}:{s % spbar // spb + 1}.{s % spb + 1}" for s in steps]
+    dense = width / spb > 64
+    lines = [(k, "bar" if s % spbar == 0 else "beat") for k, s in enumerate(steps)
+             if s % spbar == 0 or (s % spb == 0 and not dense)]
+    ticks = [k for k, s in enumerate(steps) if s % spbar == 0]
+    if not ticks or ticks[0] != 0:
+        ticks = [0] + ticks  # always say where the window starts
+    return cats, ticks[::max(1, math.ceil(len(ticks) / 16))], lines
+
+
 def overview_bar_ticks(n_bars: float) -> list[int]:
     """The bar numbers labelled under a whole-piece overview (at most ~16)."""
     return list(range(1, int(n_bars) + 2, _bar_tick_step(n_bars)))
@@ -236,7 +260,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
     if steps_per_bar < 1:
         raise ValueError(f"steps_per_bar must be positive, got {steps_per_bar}")
     pooled, factor, lo, hi = overview_raster(roll)
-    T = max(np.shape(roll)[1], 1)
+    T = max(roll.shape[1], 1)
 
     # Note names as y categories make the hover say "C4" without a huge per-cell text array.
     ynames = _NAMES[lo:hi + 1]
@@ -270,9 +294,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
                            label=dict(text=str(k + 1), textposition="top center",
                                       font=dict(size=9, color=MARK_COLOUR))))
 
-    pos, names = note_ticks(lo, hi)
-    if not pos:  # a narrow range with no C in it still needs some landmarks
-        pos, names = [lo, hi], [_NAMES[lo], _NAMES[hi]]
+    pos, names = pitch_landmarks(lo, hi)
     ticks = overview_bar_ticks(n_bars)
     return _style(
         fig, title, 260, shapes=shapes,
@@ -297,29 +319,18 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
     if window.ndim != 2 or window.shape[0] != 128:
         raise ValueError(f"expected a (128, W) window, got shape {window.shape}")
     W = window.shape[1]
-    spbar = steps_per_beat * beats_per_bar
-    absolute = start_step + np.arange(W)
-    bars = absolute // spbar + 1
-    beats = (absolute % spbar) // steps_per_beat + 1
-    subs = absolute % steps_per_beat + 1
-    labels = [f"{b}:{bt}" for b, bt in zip(bars, beats)]
     # unique "bar:beat.step" categories put the position in the hover without a 128 x W text array
-    xcats = [f"{b}:{bt}.{sb}" for b, bt, sb in zip(bars, beats, subs)]
+    xcats, ticks, lines = window_time_grid(start_step, W, steps_per_beat, beats_per_bar)
+    labels = [c.split(".")[0] for c in xcats]
 
     fig = _figure(go.Heatmap(
         z=(window > 0).astype(np.uint8), x=xcats, y=_NAMES[:128], name="window",
         colorscale=_BINARY, zmin=0, zmax=1, showscale=False, hovertemplate="%{y}  %{x}<extra></extra>"))
 
     # Lines sit on cell boundaries; drawn above the opaque heatmap but faint enough not to hide notes.
-    dense_beats = W / max(steps_per_beat, 1) > 64
-    shapes = []
-    for k in range(W):
-        if absolute[k] % spbar == 0:
-            shapes.append(dict(type="line", name="bar", x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1,
-                               line=dict(color="rgba(0,0,0,0.40)", width=1.2)))
-        elif absolute[k] % steps_per_beat == 0 and not dense_beats:
-            shapes.append(dict(type="line", name="beat", x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1,
-                               line=dict(color="rgba(0,0,0,0.13)", width=0.6)))
+    style = {"bar": dict(color="rgba(0,0,0,0.40)", width=1.2), "beat": dict(color="rgba(0,0,0,0.13)", width=0.6)}
+    shapes = [dict(type="line", name=kind, x0=k - 0.5, x1=k - 0.5, yref="y domain", y0=0, y1=1, line=style[kind])
+              for k, kind in lines]
     # Half-open (row0, col0, row1, col1) like array slicing, so patch boxes butt up exactly.
     for r0, c0, r1, c1 in highlight or []:
         shapes.append(dict(type="rect", name="highlight", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
@@ -335,10 +346,6 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
             marker=dict(size=7, color=HIGHLIGHT, opacity=0.18, symbol="circle-open"),
             hovertemplate=f"patch %{{customdata}} of the {gr}×{gc} grid: click to select<extra></extra>"))
 
-    ticks = [k for k in range(W) if absolute[k] % spbar == 0]
-    if not ticks or ticks[0] != 0:
-        ticks = [0] + ticks  # always say where the window starts
-    ticks = ticks[::max(1, math.ceil(len(ticks) / 16))]
     lo, hi = pitch_range if pitch_range is not None else (0, 127)
     pos, names = note_ticks(lo, hi)
     # the shapes go in with the styling, in one update: plotly's cost per layout update grows with the shapes

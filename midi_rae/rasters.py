@@ -13,7 +13,7 @@ import numpy as np
 from .figures import (BACKGROUND, EMPTY, FN_COLOUR, FP_COLOUR, HIGHLIGHT, MASKED, NON_EMPTY, NOTE, TP_COLOUR,
                       error_codes)
 
-__all__ = ["rgb", "upscale", "png", "viridis", "level_mask_images", "reconstruction_images"]
+__all__ = ["rgb", "upscale", "png", "viridis", "paint", "level_mask_images", "reconstruction_images"]
 
 # viridis at 9 stops (matplotlib's), interpolated linearly: enough for a 0–1 probability map
 _VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
@@ -53,7 +53,7 @@ def viridis(values: np.ndarray) -> np.ndarray:
     return (_VIRIDIS[lo] * (1 - frac) + _VIRIDIS[hi] * frac).round().astype(np.uint8)
 
 
-def _paint(codes: np.ndarray, colours: list[str]) -> np.ndarray:
+def paint(codes: np.ndarray, colours: list[str]) -> np.ndarray:
     """Integer codes 0..n-1 as the given colours, pitch upward (row 0 at the bottom)."""
     lut = np.stack([rgb(c) for c in colours])
     return lut[np.asarray(codes)[::-1]]
@@ -85,7 +85,7 @@ def level_mask_images(non_empty: list[np.ndarray], window: np.ndarray, highlight
         g = np.asarray(ne, dtype=bool).reshape(np.asarray(ne).shape[-2:])
         gh, gw = g.shape
         cells = np.kron(g, np.ones((H // gh, W // gw), dtype=bool))  # (H, W) patch membership per pixel
-        img = upscale(_paint(cells.astype(np.uint8), [EMPTY, NON_EMPTY]), scale)
+        img = upscale(paint(cells.astype(np.uint8), [EMPTY, NON_EMPTY]), scale)
         img[upscale(notes[::-1], scale)] = note_rgb
         if gh <= 16:  # thin white lines between coarse patches, as the plotly view had
             step_r, step_c = H * scale // gh, W * scale // gw
@@ -117,11 +117,11 @@ def reconstruction_images(original: np.ndarray, hidden: np.ndarray, probs: np.nd
     masked = np.where(h, 2, o.astype(np.uint8))
     err = error_codes(o, b)
     parts = {
-        "original": _paint(_rows(o.astype(np.uint8), pitch_range), [BACKGROUND, NOTE]),
-        "masked": _paint(_rows(masked, pitch_range), [BACKGROUND, NOTE, MASKED]),
+        "original": paint(_rows(o.astype(np.uint8), pitch_range), [BACKGROUND, NOTE]),
+        "masked": paint(_rows(masked, pitch_range), [BACKGROUND, NOTE, MASKED]),
         "probs": viridis(_rows(np.asarray(probs), pitch_range)[::-1]),
-        "binary": _paint(_rows(b.astype(np.uint8), pitch_range), [BACKGROUND, NOTE]),
-        "errors": _paint(_rows(err, pitch_range), [BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR]),
+        "binary": paint(_rows(b.astype(np.uint8), pitch_range), [BACKGROUND, NOTE]),
+        "errors": paint(_rows(err, pitch_range), [BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR]),
     }
     H, W = parts["original"].shape[:2]
     rows = max(scale, round(scale * aspect * W / max(H, 1)))

@@ -17,9 +17,10 @@ from typing import Optional
 import numpy as np
 import streamlit as st
 
-from midi_rae.figures import BACKGROUND, HIGHLIGHT, MARK_COLOUR, NOTE, note_ticks, overview_bar_ticks, overview_raster
+from midi_rae.figures import (BACKGROUND, HIGHLIGHT, MARK_COLOUR, NOTE, overview_bar_ticks, overview_raster,
+                              pitch_landmarks, window_time_grid)
 from midi_rae.pianoroll import note_name
-from midi_rae.rasters import png, rgb
+from midi_rae.rasters import paint, png
 
 from .image_row import data_uri
 
@@ -79,7 +80,8 @@ export default function (component) {
     el.style.left = pc(x0); el.style.width = pc(x1 - x0); el.style.top = pc(y0); el.style.height = pc(y1 - y0);
   };
   const fill = (el, items, make) => { el.innerHTML = ''; for (const item of items) el.appendChild(make(item)); };
-  const span = (cls, text) => { const s = document.createElement(cls ? 'div' : 'span'); if (text) s.textContent = text; return s; };
+  const make = (tag, text, cls) => {
+    const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
 
   root.querySelector('.title').textContent = data.title;
   plot.style.height = data.height + 'px';
@@ -89,14 +91,14 @@ export default function (component) {
   if (root.__axes !== axes) {  // only a new piece, resolution or window changes the axes
     root.__axes = axes;
     fill(root.querySelector('.times'), [...data.x_ticks, [0.5, data.x_title, 'label']], ([f, text, cls]) => {
-      const s = span(false, text); s.style.left = pc(f); if (cls) s.className = cls; return s; });
+      const s = make('span', text, cls); s.style.left = pc(f); return s; });
     fill(root.querySelector('.pitches'), data.y_ticks, ([f, text]) => {
-      const s = span(false, text); s.style.top = pc(f); return s; });
+      const s = make('span', text); s.style.top = pc(f); return s; });
     fill(root.querySelector('.lines'), data.lines, ([f, kind]) => {
-      const s = span(true); s.className = kind; s.style.left = pc(f); return s; });
+      const s = make('div', '', kind); s.style.left = pc(f); return s; });
   }
   fill(root.querySelector('.boxes'), data.boxes, ([x0, x1, y0, y1, kind, label]) => {
-    const s = span(true, label); s.className = kind; place(s, [x0, x1, y0, y1]); return s; });
+    const s = make('div', label, kind); place(s, [x0, x1, y0, y1]); return s; });
 
   if (root.__wired) return;  // the handlers read root.__data, so they are attached once
   root.__wired = true;
@@ -153,15 +155,12 @@ def _noop() -> None:
 
 def _image(rows: np.ndarray) -> str:
     """0/1 rows, lowest pitch first, as a PNG data URI with the highest pitch on top."""
-    lut = np.stack([rgb(BACKGROUND), rgb(NOTE)])
-    return data_uri(png(lut[(np.asarray(rows) > 0).astype(np.uint8)[::-1]]))
+    return data_uri(png(paint((np.asarray(rows) > 0).astype(np.uint8), [BACKGROUND, NOTE])))
 
 
 def _pitch_axis(lo: int, hi: int) -> dict:
     """Hover names of rows lo..hi and the labelled ones (Cs, else the two ends) as fractions from the top."""
-    pos, names = note_ticks(lo, hi)
-    if not pos:  # a narrow range with no C in it still needs some landmarks
-        pos, names = [lo, hi], [note_name(lo), note_name(hi)]
+    pos, names = pitch_landmarks(lo, hi)
     rows = hi - lo + 1
     return {"lo": lo, "hi": hi, "names": [note_name(p) for p in range(lo, hi + 1)],
             "y_ticks": [[(hi - p + 0.5) / rows, n] for p, n in zip(pos, names)]}
@@ -191,23 +190,13 @@ def window_data(window: np.ndarray, start: int, steps_per_beat: int, beats_per_b
     (half-open (row0, col0, row1, col1) in pitches and steps) and the patch grid a click selects on."""
     lo, hi = pitch_range
     width = window.shape[1]
-    spbar = max(steps_per_beat * beats_per_bar, 1)
-    steps = start + np.arange(width)
-    labels = [f"{s // spbar + 1}:{s % spbar // max(steps_per_beat, 1) + 1}.{s % max(steps_per_beat, 1) + 1}"
-              for s in steps]
-    dense = width / max(steps_per_beat, 1) > 64  # beat lines would merge into grey
-    lines = [[k / width, "bar" if s % spbar == 0 else "beat"] for k, s in enumerate(steps)
-             if k and (s % spbar == 0 or (s % max(steps_per_beat, 1) == 0 and not dense))]
-    ticks = [k for k, s in enumerate(steps) if s % spbar == 0]
-    if not ticks or ticks[0] != 0:
-        ticks = [0] + ticks  # always say where the window starts
-    ticks = ticks[::max(1, -(-len(ticks) // 16))]
+    labels, ticks, lines = window_time_grid(start, width, steps_per_beat, beats_per_bar)
     n = hi - lo + 1
     boxes = [[c0 / width, c1 / width, max(hi + 1 - r1, 0) / n, min(hi + 1 - r0, n) / n, "highlight", ""]
              for r0, c0, r1, c1 in rects if r1 > lo and r0 <= hi]
     gr, gc = (grid, grid) if isinstance(grid, (int, np.integer)) else grid
     return {"title": title, "height": PLOT_HEIGHT[WINDOW], "image": _image(window[lo:hi + 1]), "n_bars": None,
-            "x_labels": labels, "x_title": "bar:beat", "lines": lines,
+            "x_labels": labels, "x_title": "bar:beat", "lines": [[k / width, kind] for k, kind in lines if k],
             "x_ticks": [[(k + 0.5) / width, labels[k].split(".")[0]] for k in ticks], "boxes": boxes,
             "grid": {"width": width, "cols": int(gc), "size_c": width // int(gc), "size_r": 128 // int(gr)},
             **_pitch_axis(lo, hi)}
