@@ -127,7 +127,7 @@ def test_the_corpus_store_is_imported_in_the_background_once_after_the_piece_pag
     code = """
 import sys, threading
 from midi_rae.dashboard import model_views
-model_views.STORE_WARM_DELAY_S = 0.0
+model_views.STORE_IDLE_S = 0.0
 assert "lancedb" not in sys.modules
 model_views.warm_corpus_store(); model_views.warm_corpus_store()
 warm = [t for t in threading.enumerate() if t.name == "midi-rae-store-import"]
@@ -138,6 +138,28 @@ print("lancedb" in sys.modules)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "True"
+
+
+def test_the_corpus_store_import_waits_while_pages_keep_running():
+    import subprocess
+    import sys
+
+    code = """
+import sys, time
+from midi_rae.dashboard import activity, model_views
+model_views.STORE_IDLE_S = 1.0
+model_views.warm_corpus_store()
+end = time.monotonic() + 4.0
+while time.monotonic() < end:  # a page run every 0.2 s for 4 s: never 1 s quiet
+    activity.note()
+    time.sleep(0.2)
+during = "lancedb" in sys.modules
+time.sleep(1.5)
+print(during, activity.quiet_for() >= 1.0)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False True"
 
 
 def test_window_slider_moves_the_window(examples):

@@ -12,7 +12,7 @@ import streamlit as st
 from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError
 
-from . import clicks, export, panel_roll, selection, session, sidebar
+from . import activity, clicks, export, panel_roll, selection, session, sidebar
 from .sources import load_roll
 
 
@@ -64,25 +64,27 @@ def _piece_roll(piece, spb: int, semis: int):
     return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name)
 
 
-def _warm_plotly():
-    """On a session's first run, an empty chart while the server loads the model, removed at the end of the run.
+def _warm_plotly(slot) -> bool:
+    """On a session's first run, an empty chart in `slot` while the server loads the model (True if drawn).
 
     The piano rolls are not plotly charts, so the browser would fetch and compile plotly.js (4.7 MB) only when
     the first plotly chart arrives, after the model: 4–5 s added to the first render on this project's machine.
-    An empty chart sent before the model has it loaded by then. Returns its slot (None after the first run)."""
+    An empty chart sent before the model has it loaded by then. The slot itself is made on every run: had it
+    been made on the first run only, every element after it would have moved one place on the second, and the
+    browser would have mounted them all anew (the first interaction after the page loaded took ~1 s longer)."""
     if st.session_state.get("_plotly_warm"):
-        return None
+        return False
     st.session_state["_plotly_warm"] = True
     import plotly.graph_objects as go
 
-    slot = st.empty()
     slot.plotly_chart(go.Figure(layout=dict(height=10, margin=dict(l=0, r=0, t=0, b=0))), height=10,
                       config={"displayModeBar": False, "staticPlot": True})
-    return slot
+    return True
 
 
 def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
+    activity.note()
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece = sidebar.piece_section()
     if piece is None:
@@ -124,11 +126,13 @@ def main() -> None:
         panel_roll.render_overview(overview, (piece.key, spb, semis), roll, start, width, [])
         panel_roll.render_window(window, (piece.key, spb, semis), roll, start, width, [], click_grid)
         overview = window = None
-    warming = _warm_plotly()
+    warm_slot = st.empty()
+    warming = _warm_plotly(warm_slot)
     views = _model_views()
     model = _loaded(choice)
     views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window)
     export.render(f"{piece.name} — {model.label}")
-    if warming is not None:
-        warming.empty()
+    if warming:
+        warm_slot.empty()
+    activity.note()
     views.warm_corpus_store()
