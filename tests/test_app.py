@@ -162,6 +162,27 @@ print(during, activity.quiet_for() >= 1.0)
     assert out.stdout.strip() == "False True"
 
 
+def test_the_resolution_the_grid_warning_names_can_be_picked_and_places_the_notes(tmp_path, monkeypatch):
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(0)
+    step = 0.5 / 16  # 64th notes: only a grid of 16 steps per beat or finer places them
+    inst.notes += [pretty_midi.Note(90, 60 + k % 7, k * step, (k + 1) * step) for k in range(3 * 4 * 16)]
+    pm.instruments.append(inst)
+    d = tmp_path / "examples"
+    d.mkdir()
+    (d / "sixty_fourths.mid").write_bytes(to_bytes(pm))
+    monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(d))
+    at = run_app()
+    assert any("16 steps per beat places them" in w for w in texts(at.warning)), texts(at.warning)
+    [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
+    resolution.set_value(16).run()
+    assert not at.exception
+    assert not any("places them" in w for w in texts(at.warning)), texts(at.warning)
+    assert any("· 16 steps per beat —" in c for c in texts(at.caption))
+
+
 def test_window_slider_moves_the_window(examples):
     at = run_app()
     at.slider(key="window_bar").set_value(5).run()

@@ -9,7 +9,7 @@ import streamlit as st
 
 from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT, CheckpointError
 from midi_rae.inference import MaskSettings
-from midi_rae.pianoroll import MAX_MIDI_BYTES
+from midi_rae.pianoroll import GRID_RESOLUTIONS, MAX_MIDI_BYTES
 
 from . import session
 from .names import display_name
@@ -17,7 +17,8 @@ from .session import K
 from .sources import (checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints,
                       shipped_checkpoints)
 
-STEPS_PER_BEAT_CHOICES = [1, 2, 3, 4, 6, 8, 12]
+# every resolution the grid warning may name (pianoroll.grid_fit_note), so the one it names can be picked
+STEPS_PER_BEAT_CHOICES = list(GRID_RESOLUTIONS)
 
 
 @dataclass
