@@ -158,6 +158,10 @@ def _run_search(a) -> int:
     from .index import CorpusIndex, checkpoint_key, default_level, search_passage
 
     if not CorpusIndex.exists(a.index):
+        inside = sorted(str(p) for p in Path(a.index).glob("*") if p.is_dir() and CorpusIndex.exists(p)) \
+            if Path(a.index).is_dir() else []
+        if inside:  # e.g. assets/corpus, which holds the shipped index in assets/corpus/index
+            return _err(f"{a.index} is not an index, but {inside[0]} is: search that folder.")
         return _err(f"{a.index} is not an index (make one with 'midi-rae index').")
     if not Path(a.query).is_file():
         return _err(f"{a.query} does not exist.")

@@ -408,6 +408,8 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
     r = run("search", str(tmp_path / "nothing"), "--query", str(corpus["query"]))
     assert r.returncode == 1 and "not an index" in r.stderr
+    r = run("search", str(tmp_path), "--query", str(corpus["query"]), "--bar", "3")  # the folder holding the index
+    assert r.returncode == 1 and r.stderr.strip() == f"error: {tmp_path} is not an index, but {out} is: search that folder."
 
 
 @pytest.mark.slow
