@@ -537,6 +537,21 @@ def test_a_click_on_the_window_selects_its_patch_and_the_same_patch_again_after_
     assert not at.exception and at.session_state["selected"].patch == 27
 
 
+def test_clear_selection_runs_the_page_once(examples, monkeypatch):
+    from midi_rae.dashboard import page
+
+    at = run_app()
+    at.session_state["window_strip"] = {"click": {"patch": 27}}
+    at.run()
+    at.session_state["window_strip"] = {"click": None}
+    runs = []
+    header = page.header
+    monkeypatch.setattr(page, "header", lambda *a: (runs.append(1), header(*a)))
+    at.button(key="clear_sel").click().run()
+    assert "selected" not in at.session_state and not at.exception
+    assert len(runs) == 1
+
+
 def test_find_similar_tab_searches_the_shipped_corpus_for_the_current_window(examples):
     at = run_app()
     at.session_state["analysis_tab"] = "Find similar in the corpus"

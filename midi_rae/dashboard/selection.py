@@ -124,9 +124,8 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
     c2.markdown(f"**Level {sel.level}** ({rows}×{cols}): bars {step / spbar + 1:.4g}–"
                 f"{(step + steps) / spbar + 1:.4g}, pitches {note_name(r * semis)}–"
                 f"{note_name(min(r * semis + semis - 1, 127))}")
-    if c2.button("Clear selection", key="clear_sel"):
-        session.clear_selection()
-        st.rerun()
+    # a callback, not st.rerun() after the click: the page then runs once instead of twice
+    c2.button("Clear selection", key="clear_sel", on_click=session.clear_selection)
     if table.empty:
         st.caption("No other patch of this piece at this level holds notes.")
         return
