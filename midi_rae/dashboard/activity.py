@@ -1,4 +1,7 @@
-"""When a page last ran, in any session: background work waits for a quiet moment instead of landing on a click."""
+"""When a page last ran, in any session: background work waits for a quiet moment instead of landing on a click.
+
+app.main notes the start of every page's run, the piece page the end of its own and its fragments their reruns.
+"""
 from __future__ import annotations
 
 import time

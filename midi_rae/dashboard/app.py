@@ -8,6 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..checkpoint_meta import ASSETS
+from . import activity
 
 # A shipped image: a Material symbol as the favicon is fetched from fonts.gstatic.com (absent offline, and a
 # request to a third party), and an emoji makes Streamlit load its emoji catalogue.
@@ -37,6 +38,7 @@ def corpus_page() -> "st.navigation.page.StreamlitPage":
 
 
 def main() -> None:
-    """Configure the page, then run the chosen one."""
+    """Configure the page, then run the chosen one (noted on the activity clock, whichever page it is)."""
+    activity.note()
     st.set_page_config(page_title="midi-rae explorer", page_icon=FAVICON, layout="wide")
     st.navigation([piece_page(), corpus_page()]).run()

@@ -84,7 +84,6 @@ def _warm_plotly(slot) -> bool:
 
 def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
-    activity.note()
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece = sidebar.piece_section()
     if piece is None:
