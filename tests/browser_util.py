@@ -17,7 +17,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 VIEWPORT = {"width": 1600, "height": 3600}
 MIN_CHARTS = 4  # the two rolls (a custom component), PCA 2-D, explained variance (masks, reconstruction: images)
 
-CHART = '[data-testid="stPlotlyChart"]'
+CHART = '[data-testid="stPlotlyChart"], .live-plotly'  # Streamlit's plotly charts and ours (live_chart: the PCA)
 STRIP = '[data-testid="stBidiComponentIsolated"]'  # the two piano rolls (midi_rae.dashboard.roll_strip)
 STATUS = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
@@ -275,7 +275,7 @@ def screenshot(page, folder: Optional[Path], name: str) -> Optional[Path]:
 # script run changed the page.
 _SIGNATURE = """() => {
   const parts = [];
-  for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]')) {
+  for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"], .live-plotly')) {
     for (const t of c.querySelectorAll('svg text')) {
       if (!t.closest('.hoverlayer, .modebar')) parts.push(t.textContent);
     }

@@ -46,20 +46,37 @@ def texts(elements) -> list[str]:
 
 
 def n_charts(at: AppTest) -> int:
-    return len(at.get("plotly_chart")) + len(at.get("bidi_component"))  # the overview is a custom component
+    # the rolls and the PCA are custom components (roll_strip, live_chart)
+    return len(at.get("plotly_chart")) + len(at.get("bidi_component"))
 
 
 def rolls(at: AppTest) -> tuple[dict, dict]:
     """What the overview and the window were given to draw (midi_rae.dashboard.roll_strip)."""
     import json
 
-    overview, window = (json.loads(c.proto.json) for c in at.get("bidi_component"))
+    overview, window = (json.loads(c.proto.json) for c in at.get("bidi_component")
+                        if c.proto.component_name == "midi_rae_roll")
     return overview, window
 
 
+def live_figures(at: AppTest) -> dict[str, dict]:
+    """The figures of the live charts (midi_rae.dashboard.live_chart) by key, as plotly JSON."""
+    import json
+
+    out = {}
+    for c in at.get("bidi_component"):
+        if c.proto.component_name == "midi_rae_live_plotly":
+            d = json.loads(c.proto.json)
+            out[c.proto.id.rsplit("-", 1)[-1]] = {"data": [json.loads(t) for t in d["traces"]],
+                                                  "layout": json.loads(d["layout"])}
+    return out
+
+
 def chart_specs(at: AppTest) -> list[str]:
-    """Each chart's plotly JSON as sent to the browser."""
-    return [c.proto.spec for c in at.get("plotly_chart")]
+    """Each chart's plotly JSON as sent to the browser (the live charts' too)."""
+    import json
+
+    return [c.proto.spec for c in at.get("plotly_chart")] + [json.dumps(f) for f in live_figures(at).values()]
 
 
 # charts: overview and window (a custom component), PCA 2-D and explained variance (masks and reconstruction are
@@ -484,9 +501,7 @@ def test_the_neighbours_table_shows_places_not_indices_and_a_row_click_goes_ther
 def test_a_pca_click_in_visible_masked_colouring_selects_the_clicked_patch(examples):
     at = run_app()
     at.selectbox(key="pca_color").select("Visible / masked (this window)").run()
-    # a row of a 2-D customdata array reaches the server as a dict
-    at.session_state["pca2d::0"] = {"selection": {"points": [{"customdata": {"0": 0, "1": 5, "2": 3}}], "box": [],
-                                                  "lasso": []}}
+    at.session_state["pca2d"] = {"click": {"customdata": [0, 5, 3]}}  # what the browser sends for a click
     at.run()
     assert not at.exception
     sel = at.session_state["selected"]

@@ -216,6 +216,34 @@ def test_clicking_a_patch_lights_it_up_and_lists_its_neighbours(page, server, sh
     assert page.get_by_text("Where else in this piece").count() == 1
 
 
+_PCA = '.live-plotly'  # the 2-D PCA (midi_rae.dashboard.live_chart), the first live chart on the page
+_TAG_PCA = f"() => {{ document.querySelector('{_PCA} .main-svg').__kept = true; }}"
+_PCA_KEPT = f"() => !!document.querySelector('{_PCA} .main-svg').__kept"
+_PCA_HOVER = f"(i) => document.querySelector('{_PCA} .js-plotly-plot').data[0].hovertext[i]"
+
+
+def test_a_pca_click_selects_the_point_clicked_and_the_chart_is_updated_in_place(page, server, shots):
+    """A click on a point of the 2-D PCA selects its patch and moves the window to that point's window; the chart
+    is the same plotly graph afterwards (Plotly.react), not a new one mounted in its place."""
+    _, log = server
+    ci = browser_util.chart_index(page, after='[role="radiogroup"][aria-label="Level"]')
+    points = chart_points(page, ci)
+    assert points, _state(page, log)
+    page.evaluate(_TAG_PCA)
+    # coloured by time, the chart has one trace: the DOM's points are its points, in order
+    p = points[len(points) // 2]
+    window = int(page.evaluate(_PCA_HOVER, p).split(" · ")[0].split()[1])  # "window 7 · bars 7.5–8 · …"
+    click_chart_point(page, ci, p)
+    _step(page, shots, log, "6_pca_click", "after a click on a PCA point",
+          lambda: slider_value(page, "Window start (bar)") == str(window))  # the 24-bar piece: a window per bar
+    assert page.evaluate(_PCA_KEPT), "the PCA was mounted anew; " + _state(page, log)
+    assert any(t.startswith("Level 3 (8×8): bars") for t in
+               page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()), _state(page, log)
+    assert "selected patch" in " ".join(browser_util.chart_titles(page)) or \
+        page.locator(f"{_PCA} .legendtext").filter(has_text="selected patch").count() == 1, _state(page, log)
+    assert not exceptions(page), _state(page, log)
+
+
 def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server):
     _, log = server
     labels = page.locator('[data-testid="stDownloadButton"]').all_inner_texts()

@@ -4,6 +4,9 @@ Each clickable chart carries what a click means in the points themselves (custom
 click is read from Streamlit's own selection result and needs nothing from the run that drew the chart:
 the window's patch dots carry their patch index, PCA points (window, patch, level), the overview's bars
 their bar, and the similarity matrix's axes the windows' start bars.
+
+The PCA lives in a fragment: its click reruns that fragment alone, which holds the click and reruns the whole
+page (`hold_song_clicks`), whose first act is `apply_song_clicks`.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import roll_strip, session
+from . import live_chart, roll_strip, session
 from .session import K
 
 
@@ -74,10 +77,21 @@ def apply_overview_click(max_bar: int) -> None:
 
 
 def song_clicks_waiting() -> bool:
-    """Is there a click in the PCA or the similarity matrix not yet acted on?"""
+    """Is there a click in the PCA (new, or held for this run) or the similarity matrix not yet acted on?"""
     sim = boxes(K.SIM_CHART)
-    return session.is_new_click(K.PCA_CHART, points(K.PCA_CHART)) or \
+    return session.pca_click_held() or live_chart.clicked(K.PCA_CHART) is not None or \
         (session.is_new_click(K.SIM_CHART, sim) and bool(sim[0].get("x")))
+
+
+def hold_song_clicks() -> bool:
+    """Is there a click in the PCA or the similarity matrix not yet acted on? A PCA click is held for the
+    page's next run, which acts on it. (In a run of the whole page the top has acted on it already.)"""
+    cd = live_chart.clicked(K.PCA_CHART)
+    if cd is not None and session.fragment_rerun():
+        session.hold_pca_click(cd)
+        return True
+    sim = boxes(K.SIM_CHART)
+    return session.is_new_click(K.SIM_CHART, sim) and bool(sim[0].get("x"))
 
 
 def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -> None:
@@ -86,9 +100,9 @@ def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -
     `starts` are the start steps of the piece's windows (the indices PCA points carry refer to them).
     """
     spbar = max(steps_per_bar, 1)
-    pts = points(K.PCA_CHART)
-    if session.take_click(K.PCA_CHART, pts):
-        cd = _custom(pts[0])
+    cd = session.take_held_pca_click() or live_chart.clicked(K.PCA_CHART)
+    if cd is not None:
+        cd = _custom({"customdata": cd})
         if len(cd) >= 3 and 0 <= int(cd[0]) < len(starts):
             w, patch, level = (int(v) for v in cd[:3])
             session.select(Selected(level, int(starts[w]), patch))

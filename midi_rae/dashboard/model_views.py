@@ -99,7 +99,7 @@ def _follow_song_clicks() -> None:
     """A click in the PCA or the similarity matrix moves the window and selects a patch: the whole page reruns
     (called first in the fragments that hold those charts, whose own reruns would otherwise swallow it)."""
     activity.note()
-    if clicks.song_clicks_waiting():
+    if clicks.hold_song_clicks():
         st.rerun(scope="app")
 
 

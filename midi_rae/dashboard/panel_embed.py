@@ -15,7 +15,7 @@ from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import spectrum
 
-from . import export, session, tables
+from . import export, live_chart, session, tables
 from .session import K
 
 # points drawn in the PCA (a sample beyond): every SVG point is drawn by the browser, and a 3-D WebGL one costs
@@ -259,9 +259,11 @@ def render(song, res, sel=None, neighbours=None) -> None:
     three_d = b.toggle("3-D view", key=K.PCA_3D, help="PC1–3 in a rotatable scene (slower to draw).")
     f2, f3 = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, three_d, song, res)
     fv = _variance_figure(song.key, level, song)
-    export.chart(a, f2, width="stretch", key=session.chart_key(K.PCA_CHART), on_select="rerun", selection_mode="points")
+    # the points stay while only the rings and diamonds change (a window step, a selection): updated in place
+    revision = f"{song.key}|{level}|{mode}|{show_empty}"
+    live_chart.draw(a, f2, K.PCA_CHART, revision=revision, clickable=True)
     if f3 is not None:
-        export.chart(b, f3, width="stretch", key="pca3d")
+        live_chart.draw(b, f3, "pca3d", revision=revision)
     elif three_d:
         b.info("This level has fewer than three dimensions; no 3-D view.")
     export.chart(b, fv, width="stretch", key="pca_var")

@@ -43,6 +43,7 @@ class K:
     OVERVIEW_CHART = "overview_chart"
     WINDOW_CHART = "window_chart"
     PCA_CHART = "pca2d"
+    PCA_HELD = "_pca_click_held"  # a PCA click, held over the whole page's rerun that it starts
     SIM_CHART = "similarity_chart"
     # remembered between runs
     SELECTED = "selected"
@@ -58,8 +59,8 @@ class K:
     OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
 
 
-# charts a click acts on once (see chart_key)
-CLICKABLE = {K.PCA_CHART, K.SIM_CHART}
+# plotly charts a click acts on once (see chart_key; the PCA is a live_chart, whose clicks last one run)
+CLICKABLE = {K.SIM_CHART}
 
 
 def spb_key(stored: Optional[int]) -> str:
@@ -134,6 +135,29 @@ def take_click(name: str, items: list) -> bool:
         st.session_state.pop(chart_key(name), None)
         st.session_state[K.SEEN_PREFIX + name] = st.session_state.get(K.SEEN_PREFIX + name, 0) + 1
     return True
+
+
+def hold_pca_click(customdata: list) -> None:
+    """Keep a PCA click for the page's next run (a component's trigger value lasts the run it started)."""
+    st.session_state[K.PCA_HELD] = list(customdata)
+
+
+def pca_click_held() -> bool:
+    """Is a PCA click held for this run?"""
+    return K.PCA_HELD in st.session_state
+
+
+def take_held_pca_click() -> Optional[list]:
+    """The PCA click held for this run, if any (and forget it)."""
+    return st.session_state.pop(K.PCA_HELD, None)
+
+
+def fragment_rerun() -> bool:
+    """Is this run a fragment's own rerun, not the whole page's? (Streamlit's run context knows.)"""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 def is_new_click(name: str, items: list) -> bool:

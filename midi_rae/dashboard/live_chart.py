@@ -1,0 +1,146 @@
+"""A plotly chart that stays on the page and is updated in place (`Plotly.react`), for the PCA.
+
+`st.plotly_chart` keys its chart by a hash of the whole figure, so any change (the rings around the current
+window's points after a window step, a selected patch's neighbours) mounts a new chart: plotly builds its axes,
+layers and mode bar again and draws every point from scratch, 0.15–0.3 s of a click or a window step on this
+project's machine (measured by holding the PCA's figure constant). This component keeps one plotly graph per key
+and hands each new figure to `Plotly.react`, which redraws only what differs; traces whose JSON did not change
+are passed as the very objects drawn before, so plotly skips them. A zoom or pan survives as long as `revision`
+stays the same (plotly's `uirevision`).
+
+plotly.js itself is the copy Streamlit's own plotly chart loads (it sets `window.Plotly`); the page always holds
+such a chart (the explained variance beside the PCA, and the empty one of the first run), and this component
+waits for it. A click on a point is sent as a one-run trigger value: the point's customdata.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Optional
+
+import streamlit as st
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+from . import session
+
+_HTML = '<div class="live-plotly"><div class="waiting">Loading the chart…</div><div class="gd"></div></div>'
+_CSS = ".live-plotly { width: 100%; } .live-plotly .waiting { color: #888; font-size: 13px; padding: 8px 0; }"
+
+_JS = """
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  const root = parentElement.querySelector('.live-plotly');
+  root.__data = data;
+  const gd = root.querySelector('.gd');
+  const draw = () => {
+    const P = window.Plotly;
+    if (!P) { if (!root.__waiting) root.__waiting = setTimeout(() => { root.__waiting = null; draw(); }, 50); return; }
+    const d = root.__data;
+    const drawn = root.__drawn || { traces: [], objects: [], layout: null };
+    if (drawn.layout === d.layout && drawn.traces.length === d.traces.length
+        && d.traces.every((t, i) => t === drawn.traces[i])) return;  // a rerun that changed nothing here
+    // a trace whose JSON is what was drawn is passed as the same object, which plotly.react leaves alone
+    const objects = d.traces.map((t, i) => (drawn.traces[i] === t ? drawn.objects[i] : JSON.parse(t)));
+    const layout = JSON.parse(d.layout);
+    layout.autosize = true; delete layout.width;
+    layout.uirevision = d.revision;
+    root.querySelector('.waiting').style.display = 'none';
+    P.react(gd, objects, layout, { displaylogo: false, responsive: true });
+    root.__drawn = { traces: d.traces, objects, layout: d.layout };
+    if (!root.__wired) {  // gd stays the same element, so its handlers are attached once
+      root.__wired = true;
+      gd.on('plotly_click', (ev) => {
+        if (!root.__data.clickable || !ev || !ev.points || !ev.points.length) return;
+        const p = ev.points[0];
+        let cd = p.customdata;
+        if (cd === undefined || cd === null) return;
+        // a row of a 2-D array arrives as a typed array (plotly sends numpy arrays as binary): plain numbers
+        if (ArrayBuffer.isView(cd) || Array.isArray(cd)) cd = Array.from(cd, Number);
+        setTriggerValue('click', { customdata: cd });
+      });
+      new ResizeObserver(() => { if (gd._fullLayout) P.Plots.resize(gd); }).observe(root);
+    }
+  };
+  draw();
+}
+"""
+
+_COMPONENT = st.components.v2.component("midi_rae_live_plotly", html=_HTML, css=_CSS, js=_JS, isolate_styles=False)
+
+# What Streamlit's own theme puts over a plotly chart's template (read off the page's `st.plotly_chart`s, light
+# theme), so this chart looks like its neighbours: the figure's own settings still win, as they do there.
+_AXIS = {"gridcolor": "#e6eaf1", "zerolinecolor": "#e6eaf1", "tickcolor": "#e6eaf1",
+         "tickfont": {"color": "#808495", "size": 12}, "title": {"font": {"color": "#808495", "size": 14}}}
+_LOOK = {"font": {"color": "#808495", "family": '"Source Sans", sans-serif', "size": 12},
+         "title": {"font": {"size": 16, "color": "#2F2D2B"}},
+         "hoverlabel": {"bgcolor": "#FFFFFF", "bordercolor": "rgba(47, 45, 43, 0.2)",
+                        "font": {"color": "#808495", "size": 12}},
+         "legend": {"font": {"size": 12, "color": "#262730"}}, "xaxis": _AXIS, "yaxis": _AXIS,
+         "scene": {"xaxis": _AXIS, "yaxis": _AXIS, "zaxis": _AXIS}}
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _streamlit_look(layout: dict) -> dict:
+    """`layout` with Streamlit's chart look as its template, and its title in bold as Streamlit draws it."""
+    template = layout.get("template") or {}
+    layout = {**layout, "template": {**template, "layout": _merged(template.get("layout", {}), _LOOK)}}
+    title = layout.get("title")
+    if isinstance(title, dict) and title.get("text") and not str(title["text"]).startswith("<b>"):
+        layout["title"] = {**title, "text": f"<b>{title['text']}</b>"}
+    return layout
+
+
+# payloads of the last figures drawn, by the figure object: the PCA's figures are cached objects, so a rerun
+# that draws the same figure serialises nothing
+_PAYLOADS: "OrderedDict[int, tuple[go.Figure, list[str], str]]" = OrderedDict()  # plotly imported when drawing
+_MAX_PAYLOADS = 16
+
+
+def _noop() -> None:
+    """Trigger values reach the script only for events that have a callback."""
+
+
+def payload(fig: "go.Figure") -> tuple[list[str], str]:
+    """(each trace as JSON, the layout as JSON) of `fig`, as the browser is sent them."""
+    hit = _PAYLOADS.get(id(fig))
+    if hit is not None and hit[0] is fig:
+        _PAYLOADS.move_to_end(id(fig))
+        return hit[1], hit[2]
+    from plotly.io.json import to_json_plotly
+
+    spec = fig.to_plotly_json()
+    traces = [to_json_plotly(t) for t in spec.get("data", [])]
+    layout = to_json_plotly(_streamlit_look(spec.get("layout", {})))
+    _PAYLOADS[id(fig)] = (fig, traces, layout)
+    while len(_PAYLOADS) > _MAX_PAYLOADS:
+        _PAYLOADS.popitem(last=False)
+    return traces, layout
+
+
+def draw(container, fig: "go.Figure", key: str, revision: str = "", clickable: bool = False) -> None:
+    """`fig` into `container` as the chart `key` (fixed per chart: the browser keeps it and updates it in place).
+
+    The figure is also kept for the page's HTML export. `revision` names what the axes show: while it stays
+    the same, a zoom or pan the person made is kept across updates."""
+    session.run_figures()[key] = fig
+    traces, layout = payload(fig)
+    with container:
+        _COMPONENT(key=key, data={"traces": traces, "layout": layout, "revision": revision, "clickable": clickable},
+                   on_click_change=_noop, height="content")
+
+
+def clicked(key: str) -> Optional[list]:
+    """The customdata of the point clicked in chart `key`, on the run the click started; else None."""
+    state = st.session_state.get(key)
+    click = state.get("click") if state is not None else None
+    if not click or click.get("customdata") is None:
+        return None
+    cd = click["customdata"]
+    return list(cd) if isinstance(cd, (list, tuple)) else [cd]
