@@ -78,8 +78,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import browser_util  # noqa: E402
 from browser_util import (  # noqa: E402
                           alerts, button, chart_count, chart_index, chart_points, chart_titles,
-                          chromium_available, click_chart_point, click_dataframe_row, click_radio, click_roll_at,
-                          content_signature, dataframe_after, dataframe_rows, drop_file, exceptions,
+                          chromium_available, click_chart_point, click_dataframe_row, click_picker_row, click_radio, click_roll_at,
+                          content_signature, dataframe_after, dataframe_rows, drop_file, exceptions, picker_rows,
                           free_port, has_button, header_caption, hidden_caption, launch_browser, move_slider,
                           new_page, radio_options, screenshot, select_option, selectbox, selectbox_label,
                           selectbox_options, selectbox_value, selected_tab, slider, slider_value,
@@ -467,9 +467,21 @@ def step_click_pca_point(run: Run, n: int) -> None:
         set_slider(run, WINDOW_START, v0, 1)
 
 
-def neighbours_table(run: Run) -> Optional[int]:
+def neighbour_rows(run: Run) -> list[str]:
+    """The rows of the selection's neighbours: a row_picker table (or, in older checkouts, an st.dataframe)."""
+    rows = picker_rows(run.page)
+    if rows:
+        return rows
     i = dataframe_after(run.page, NEIGHBOURS_HEADING)
-    return i if i is not None and dataframe_rows(run.page, i) else None
+    return dataframe_rows(run.page, i) if i is not None else []
+
+
+def click_neighbour_row(run: Run, row: int) -> None:
+    """Click a row of the neighbours' table, whichever kind it is."""
+    if picker_rows(run.page):
+        click_picker_row(run.page, row)
+    else:
+        click_dataframe_row(run.page, dataframe_after(run.page, NEIGHBOURS_HEADING), row)
 
 
 def step_click_neighbour(run: Run, n: int) -> None:
@@ -479,17 +491,17 @@ def step_click_neighbour(run: Run, n: int) -> None:
     for i in range(8):  # a patch with neighbours listed
         timed(run, click_window(run, i), selection_probe(run))
         away(run)
-        if neighbours_table(run) is not None:
+        if neighbour_rows(run):
             break
         clear_selection(run)
     else:
         raise Skip(f'no table of neighbours under "{NEIGHBOURS_HEADING}" after selecting a patch')
     for _ in range(n):
-        ti = neighbours_table(run)
-        if ti is None:
+        rows = neighbour_rows(run)
+        if not rows:
             raise Skip("the selected patch lists no neighbours")
-        row = dataframe_rows(run.page, ti)[0]
-        dt = timed(run, lambda: click_dataframe_row(run.page, ti, 0), signature(run))
+        row = rows[0]
+        dt = timed(run, lambda: click_neighbour_row(run, 0), signature(run))
         away(run)
         run.out["click_neighbour"].append({"row": row, "seconds": dt})
     clear_selection(run)

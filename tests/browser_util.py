@@ -285,7 +285,7 @@ _SIGNATURE = """() => {
   for (const im of document.querySelectorAll('[data-testid="stMain"] img, [data-testid="stSidebar"] img'))
     parts.push(im.getAttribute('src') || '');
   const sel = ['stCaptionContainer', 'stHeading', 'stMarkdown', 'stMetricValue', 'stTable', 'stAlert', 'stException']
-      .map(t => `[data-testid="${t}"]`).join(', ') + ', [data-testid="stDataFrame"] table';
+      .map(t => `[data-testid="${t}"]`).join(', ') + ', [data-testid="stDataFrame"] table, .row-picker';
   for (const e of document.querySelectorAll(sel)) parts.push(e.textContent);
   const s = parts.join('\\u0001');
   let h = 2166136261;
@@ -432,6 +432,20 @@ def dataframe_rows(page, index: int) -> list[str]:
         if (!g) return [];
         return [...g.querySelectorAll('tbody tr')].map(r => [...r.querySelectorAll('td')].map(td => td.textContent).join(' · '));
     }""", index)
+
+
+PICKER_ROWS = ".row-picker tbody tr"  # the rows of a row_picker table (the neighbours of a selection)
+
+
+def picker_rows(page) -> list[str]:
+    """The text of each row of the row_picker table (cells joined by ' · ')."""
+    return page.evaluate("""(sel) => [...document.querySelectorAll(sel)].map(r =>
+        [...r.querySelectorAll('td')].map(td => td.textContent).join(' · '))""", PICKER_ROWS)
+
+
+def click_picker_row(page, row: int) -> None:
+    """Click row `row` (0 = first) of the row_picker table, as a person would."""
+    page.locator(PICKER_ROWS).nth(row).click()
 
 
 def click_dataframe_row(page, index: int, row: int) -> None:

@@ -59,6 +59,14 @@ def rolls(at: AppTest) -> tuple[dict, dict]:
     return overview, window
 
 
+def neighbours_table(at: AppTest) -> dict:
+    """What the table of a selection's neighbours was given to draw (midi_rae.dashboard.row_picker)."""
+    import json
+
+    return next(json.loads(c.proto.json) for c in at.get("bidi_component")
+                if c.proto.component_name == "midi_rae_row_picker")
+
+
 def live_figures(at: AppTest) -> dict[str, dict]:
     """The figures of the live charts (midi_rae.dashboard.live_chart) by key, as plotly JSON."""
     import json
@@ -327,15 +335,17 @@ def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     at.run()
     assert not at.exception
     assert "**Level 3** (8×8): bars 2–3, pitches E0–G1" in texts(at.markdown)
-    table = [d.value for d in at.dataframe if "Cosine" in d.value.columns][0]
-    assert len(table) == 8 and list(table.columns) == ["Bars", "Pitches", "Cosine"]
-    assert list(table["Cosine"]) == sorted(table["Cosine"], reverse=True)
+    table = neighbours_table(at)
+    assert len(table["rows"]) == 8 and table["columns"] == ["#", "Bars", "Pitches", "Cosine"]
+    assert [r[0] for r in table["rows"]] == [str(k) for k in range(1, 9)]
+    cosines = [float(r[3]) for r in table["rows"]]
+    assert cosines == sorted(cosines, reverse=True)
     # the neighbours are outlined on the overview, numbered by rank, each spanning the bars the table names
     overview = rolls(at)[0]
     marks = [b for b in overview["boxes"] if b[4] == "mark"]
     assert [m[5] for m in marks] == [str(k) for k in range(1, 9)]
     n = overview["n_bars"]
-    assert [f"{1 + round(n * m[0]):g}–{1 + round(n * m[1]):g}" for m in marks] == list(table["Bars"])
+    assert [f"{1 + round(n * m[0]):g}–{1 + round(n * m[1]):g}" for m in marks] == [r[1] for r in table["rows"]]
 
 
 def test_song_structure_tab_draws_the_similarity_matrix_and_trajectory_at_the_chosen_level(examples):
@@ -487,10 +497,11 @@ def test_the_neighbours_table_shows_places_not_indices_and_a_row_click_goes_ther
     at = AppTest.from_file(APP, default_timeout=180)
     at.session_state["selected"] = Selected(level=3, start=0, patch=3 * 8 + 1)  # a note patch: C3–D#4
     at.run()
-    table = at.dataframe[0]
-    assert list(table.value.columns) == ["Bars", "Pitches", "Cosine"]
-    first = table.value.iloc[0]
-    at.session_state[table.key] = {"selection": {"rows": [0], "columns": []}}
+    table = neighbours_table(at)
+    assert table["columns"] == ["#", "Bars", "Pitches", "Cosine"]
+    first = dict(zip(table["columns"], table["rows"][0]))
+    assert "–" in first["Bars"] and "–" in first["Pitches"]  # places, not window and patch indices
+    at.session_state["neighbours"] = {"click": {"row": 0}}  # what the browser sends for a click on the first row
     at.run()
     assert not at.exception
     sel = at.session_state["selected"]

@@ -244,6 +244,22 @@ def test_a_pca_click_selects_the_point_clicked_and_the_chart_is_updated_in_place
     assert not exceptions(page), _state(page, log)
 
 
+def test_a_click_on_a_neighbours_row_goes_there_and_the_table_stays_on_the_page(page, server, shots):
+    """The PCA click above selected a note patch: its neighbours are listed; a click on the first row selects that
+    patch (its bars in the selection's line) in the same table element, whose rows are then the new patch's."""
+    _, log = server
+    rows = browser_util.picker_rows(page)
+    assert len(rows) == 8 and rows[0].startswith("1 · "), _state(page, log)
+    bars = rows[0].split(" · ")[1]
+    page.evaluate("() => { document.querySelector('.row-picker').__kept = true; }")
+    browser_util.click_picker_row(page, 0)
+    _step(page, shots, log, "7_neighbour_click", "after a click on a neighbour's row",
+          lambda: any(t.startswith("Level 3 (8×8): bars " + bars) for t in
+                      page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
+    assert page.evaluate("() => !!document.querySelector('.row-picker').__kept"), _state(page, log)
+    assert browser_util.picker_rows(page) != rows and not exceptions(page), _state(page, log)
+
+
 def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server):
     _, log = server
     labels = page.locator('[data-testid="stDownloadButton"]').all_inner_texts()

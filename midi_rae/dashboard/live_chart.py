@@ -14,6 +14,7 @@ waits for it. A click on a point is sent as a one-run trigger value: the point's
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Optional
 
@@ -101,6 +102,7 @@ def _streamlit_look(layout: dict) -> dict:
 # that draws the same figure serialises nothing
 _PAYLOADS: "OrderedDict[int, tuple[go.Figure, list[str], str]]" = OrderedDict()  # plotly imported when drawing
 _MAX_PAYLOADS = 16
+_LOCK = threading.Lock()  # sessions run in threads of one process
 
 
 def _noop() -> None:
@@ -109,18 +111,20 @@ def _noop() -> None:
 
 def payload(fig: "go.Figure") -> tuple[list[str], str]:
     """(each trace as JSON, the layout as JSON) of `fig`, as the browser is sent them."""
-    hit = _PAYLOADS.get(id(fig))
-    if hit is not None and hit[0] is fig:
-        _PAYLOADS.move_to_end(id(fig))
-        return hit[1], hit[2]
+    with _LOCK:
+        hit = _PAYLOADS.get(id(fig))
+        if hit is not None and hit[0] is fig:
+            _PAYLOADS.move_to_end(id(fig))
+            return hit[1], hit[2]
     from plotly.io.json import to_json_plotly
 
     spec = fig.to_plotly_json()
     traces = [to_json_plotly(t) for t in spec.get("data", [])]
     layout = to_json_plotly(_streamlit_look(spec.get("layout", {})))
-    _PAYLOADS[id(fig)] = (fig, traces, layout)
-    while len(_PAYLOADS) > _MAX_PAYLOADS:
-        _PAYLOADS.popitem(last=False)
+    with _LOCK:
+        _PAYLOADS[id(fig)] = (fig, traces, layout)
+        while len(_PAYLOADS) > _MAX_PAYLOADS:
+            _PAYLOADS.popitem(last=False)
     return traces, layout
 
 

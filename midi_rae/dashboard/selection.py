@@ -11,7 +11,7 @@ from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import family, nearest_patches
 
-from . import session
+from . import row_picker, session
 from .clicks import Selected, current, default_select_level  # noqa: F401 (the selection's names, re-exported)
 from .session import K
 
@@ -73,28 +73,21 @@ def neighbours(song, sel: Selected, k: int = NEIGHBOURS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _table_key(sel: Selected) -> str:
-    # one table widget per selection: a new selection's table starts with no row chosen
-    return f"neighbours::{sel.level}:{sel.start}:{sel.patch}"
-
-
-def _clicked_rows(sel: Optional[Selected]) -> list:
-    return session.chart_selection(_table_key(sel)).get("rows") or [] if sel is not None else []
+TABLE_KEY = "neighbours"  # the table of neighbours (row_picker): one, kept across selections
 
 
 def neighbour_click_waiting() -> bool:
-    """Has a neighbour's row been clicked (a new selection gets a new table, so a click is acted on once)?"""
-    return bool(_clicked_rows(current()))
+    """Has a neighbour's row been clicked (on this run: a click lasts the run it starts)?"""
+    return current() is not None and row_picker.clicked(TABLE_KEY) is not None
 
 
 def apply_neighbour_click(song, steps_per_bar: int, max_bar: int) -> None:
     """A click on a neighbour's row selects that patch and moves the window to it (before widgets draw)."""
     sel = current()
-    rows = _clicked_rows(sel)
-    if not rows:
+    i = row_picker.clicked(TABLE_KEY)
+    if sel is None or i is None:
         return
-    table = neighbours(song, sel)
-    i = int(rows[0])
+    table = neighbours(song, sel)  # the rows the person saw: the selection has not changed since
     if 0 <= i < len(table):
         row = table.iloc[i]
         start = int(row["_window_start"])
@@ -131,5 +124,6 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
         return
     st.caption("Where else in this piece does the model see the same thing? Cosine similarity of embeddings at "
                "the same level (note patches only), marked on the overview. Click a row to go there.")
-    st.dataframe(table[["Bars", "Pitches", "Cosine"]], hide_index=True, on_select="rerun",
-                 selection_mode="single-row", key=_table_key(sel), width="content")
+    row_picker.draw(TABLE_KEY, ["#", "Bars", "Pitches", "Cosine"],
+                    [[k + 1, r["Bars"], r["Pitches"], f"{r['Cosine']:.4f}"] for k, (_, r) in enumerate(table.iterrows())],
+                    numeric=[True, False, False, True], hint="Go there: select this patch and move the window to it")
