@@ -61,3 +61,23 @@ def song_path(tmp_path: Path) -> Path:
     p = tmp_path / "song.mid"
     p.write_bytes(to_bytes(make_song()))
     return p
+
+
+def live_figures(at) -> dict[str, dict]:
+    """The figures of an AppTest run's live charts (midi_rae.dashboard.live_chart) by key, as plotly JSON."""
+    import json
+
+    out = {}
+    for c in at.get("bidi_component"):
+        if c.proto.component_name == "midi_rae_live_plotly":
+            d = json.loads(c.proto.json)
+            out[c.proto.id.rsplit("-", 1)[-1]] = {"data": [json.loads(t) for t in d["traces"]],
+                                                  "layout": json.loads(d["layout"])}
+    return out
+
+
+def chart_specs(at) -> list[str]:
+    """Each chart's plotly JSON as an AppTest run sent it to the browser: Streamlit's charts, then the live ones."""
+    import json
+
+    return [c.proto.spec for c in at.get("plotly_chart")] + [json.dumps(f) for f in live_figures(at).values()]

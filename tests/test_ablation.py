@@ -10,7 +10,7 @@ import pretty_midi
 import pytest
 import torch
 
-from conftest import ROOT, make_song, to_bytes
+from conftest import ROOT, chart_specs, make_song, to_bytes
 from hierarchy_util import LEVELS, bundle
 from midi_rae.ablation import ablate_piece, ablate_window, ablated, ablation_rows, farthest_windows, replace_level
 from midi_rae.checkpoint import DEFAULT_CONFIG, ModelBundle, build_models, save_checkpoint
@@ -161,7 +161,7 @@ def test_the_dashboard_tab_draws_drops_table_and_error_maps_in_both_modes(tmp_pa
     at.session_state["analysis_tab"] = "Level ablation"
     at.run()
     assert not at.exception
-    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    specs = chart_specs(at)
     assert any("F1 lost over the piece" in s for s in specs) and any("each level ablated" in s for s in specs)
     table = [t.value for t in at.dataframe if "Drop masked" in t.value.columns][0]
     assert list(table.index) == ["nothing"] + [f"level {k}" for k in range(LEVELS)]

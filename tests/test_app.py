@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import FIXTURES, ROOT, make_song, needs_fixtures, run_without_torch, to_bytes
+from conftest import FIXTURES, ROOT, chart_specs, make_song, needs_fixtures, run_without_torch, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 
 APP = str(ROOT / "app" / "main.py")
@@ -46,8 +46,9 @@ def texts(elements) -> list[str]:
 
 
 def n_charts(at: AppTest) -> int:
-    # the rolls and the PCA are custom components (roll_strip, live_chart)
-    return len(at.get("plotly_chart")) + len(at.get("bidi_component"))
+    # the rolls and most plotly charts are custom components (roll_strip, live_chart)
+    return len(at.get("plotly_chart")) + sum(c.proto.component_name in ("midi_rae_roll", "midi_rae_live_plotly")
+                                             for c in at.get("bidi_component"))
 
 
 def rolls(at: AppTest) -> tuple[dict, dict]:
@@ -65,26 +66,6 @@ def neighbours_table(at: AppTest) -> dict:
 
     return next(json.loads(c.proto.json) for c in at.get("bidi_component")
                 if c.proto.component_name == "midi_rae_row_picker")
-
-
-def live_figures(at: AppTest) -> dict[str, dict]:
-    """The figures of the live charts (midi_rae.dashboard.live_chart) by key, as plotly JSON."""
-    import json
-
-    out = {}
-    for c in at.get("bidi_component"):
-        if c.proto.component_name == "midi_rae_live_plotly":
-            d = json.loads(c.proto.json)
-            out[c.proto.id.rsplit("-", 1)[-1]] = {"data": [json.loads(t) for t in d["traces"]],
-                                                  "layout": json.loads(d["layout"])}
-    return out
-
-
-def chart_specs(at: AppTest) -> list[str]:
-    """Each chart's plotly JSON as sent to the browser (the live charts' too)."""
-    import json
-
-    return [c.proto.spec for c in at.get("plotly_chart")] + [json.dumps(f) for f in live_figures(at).values()]
 
 
 # charts: overview and window (a custom component), PCA 2-D and explained variance (masks and reconstruction are

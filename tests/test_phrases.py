@@ -11,7 +11,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import ROOT, to_bytes
+from conftest import ROOT, chart_specs, to_bytes
 from hierarchy_util import IdentityEncoder
 from midi_rae.config import ModelConfig
 from midi_rae.inference import encode_piece
@@ -231,10 +231,10 @@ def test_the_dashboard_tab_shows_novelty_and_scores_a_labelled_chorale(tmp_path,
     at.session_state["analysis_tab"] = "Phrase probe"
     at.run()
     assert not at.exception
-    assert any("Novelty per level" in c.proto.spec for c in at.get("plotly_chart"))
+    assert any("Novelty per level" in s for s in chart_specs(at))
     assert any("bach/bwv253.mxl" in m.value for m in at.markdown)
     at.radio(key="phrase_tolerance").set_value("±½ bar").run()
     at.toggle(key="phrase_labelled").set_value(True).run()
     assert not at.exception
-    assert any("Phrase-boundary F1" in c.proto.spec for c in at.get("plotly_chart"))
+    assert any("Phrase-boundary F1" in s for s in chart_specs(at))
     assert any("every 2 bars" in list(t.value.index) for t in at.dataframe)

@@ -23,8 +23,16 @@ def _name(key: str) -> str:
     return str(key).split("::")[0]  # a clickable chart's key carries a renewal count after "::"
 
 
-def chart(container, fig, **kwargs):
-    """st.plotly_chart on `container`, remembering the figure for the HTML export."""
+def chart(container, fig, key: str) -> None:
+    """`fig` on `container` as a chart updated in place when it changes (live_chart), kept for the HTML export."""
+    from . import live_chart
+
+    live_chart.draw(container, fig, key)
+
+
+def streamlit_chart(container, fig, **kwargs):
+    """st.plotly_chart on `container`, remembering the figure for the HTML export: for a chart whose box
+    selection the page reads, and for the explained variance, whose chart loads plotly.js for the live ones."""
     session.run_figures()[_name(kwargs.get("key", ""))] = fig
     return container.plotly_chart(fig, **kwargs)
 

@@ -14,6 +14,7 @@ waits for it. A click on a point is sent as a one-run trigger value: the point's
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Optional
@@ -135,7 +136,7 @@ def draw(container, fig: "go.Figure", key: str, revision: str = "", clickable: b
     the same, a zoom or pan the person made is kept across updates."""
     session.run_figures()[key] = fig
     traces, layout = payload(fig)
-    with container:
+    with container if hasattr(container, "__enter__") else contextlib.nullcontext():  # `st` itself: the main body
         _COMPONENT(key=key, data={"traces": traces, "layout": layout, "revision": revision, "clickable": clickable},
                    on_click_change=_noop, height="content")
 

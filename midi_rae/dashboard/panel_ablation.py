@@ -65,10 +65,10 @@ def render(song, res, model) -> None:
     piece = _piece(song.key, model.key, mode, settings, song, bundle)
     win = _window(song.key, model.key, res.start, mode, settings, song, bundle)
     drops, maps = _figs(song.key, model.key, res.start, mode, settings, pitch_view(song.roll), piece, win)
-    export.chart(st, drops, width="stretch", key="ablation_drops")
+    export.chart(st, drops, key="ablation_drops")
     table = pd.DataFrame(ablation_rows(piece)).set_index("Ablated")
     st.dataframe(table.map(lambda v: v if isinstance(v, str) else _fmt(v)), width="stretch")
-    export.chart(st, maps, width="stretch", key="ablation_maps")
+    export.chart(st, maps, key="ablation_maps")
     used = [k for k in piece.levels if (np.nan_to_num(piece.drop("masked", k)) >= 0.02
                                         or np.nan_to_num(piece.drop("plain", k)) >= 0.02)]
     partner = ""

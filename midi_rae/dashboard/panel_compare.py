@@ -65,8 +65,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -
             st.markdown(f"**{tag}**")
             export.chart(st, reconstruction_row(res.image, res.hidden_px, res.probs, res.binary(),
                                                 res.settings.threshold,
-                                               pitch_range=pitch_range), width="stretch", key=f"ab_recon_{tag}")
-        export.chart(st, probability_difference(res_a.probs, res_b.probs, pitch_range), width="stretch",
-                        key="ab_diff")
+                                               pitch_range=pitch_range), key=f"ab_recon_{tag}")
+        export.chart(st, probability_difference(res_a.probs, res_b.probs, pitch_range), key="ab_diff")
     st.markdown("**Per level**: how many principal components carry 90% of each level's variance over the piece")
     tables.show(st, levels_table(song_a, song_b).reset_index(), index=False)

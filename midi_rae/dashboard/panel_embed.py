@@ -266,7 +266,7 @@ def render(song, res, sel=None, neighbours=None) -> None:
         live_chart.draw(b, f3, "pca3d", revision=revision)
     elif three_d:
         b.info("This level has fewer than three dimensions; no 3-D view.")
-    export.chart(b, fv, width="stretch", key="pca_var")
+    export.streamlit_chart(b, fv, width="stretch", key="pca_var")  # also loads plotly.js (live_chart)
     d = b
     d.caption("Each point is one patch embedding of one window; the current window's patches (or the selected "
               "patch, with its nearest neighbours as diamonds) are ringed in orange. Click a point in the 2-D plot to "
@@ -277,11 +277,11 @@ def render(song, res, sel=None, neighbours=None) -> None:
         d.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "
                   "restart the app to enable it.")
     elif d.toggle("Show UMAP of this level (slow the first time)", key=K.SHOW_UMAP):
-        export.chart(st, _umap_figure(song.key, level, song), width="stretch", key="umap_chart")
+        export.chart(st, _umap_figure(song.key, level, song), key="umap_chart")
 
 
 def render_spectrum(song) -> None:
     """Every level at a glance: explained variance of the first components and the singular-value spectra."""
     st.caption("How concentrated each level's variance is (few components = a low-dimensional or collapsed level).")
     tables.show(st, spectrum_table(song).reset_index(), index=False)
-    export.chart(st, _spectrum_figure(song.key, song), width="stretch", key="spectrum_chart")
+    export.chart(st, _spectrum_figure(song.key, song), key="spectrum_chart")

@@ -54,7 +54,7 @@ def render(song, model) -> None:
     """This piece's novelty curves, its scores when it is a labelled chorale, and the labelled set on request."""
     settings = _settings(song.roll)
     probe = _piece(song.key, settings, song)
-    export.chart(st, _piece_fig(song.key, settings, probe), width="stretch", key="phrase_novelty")
+    export.chart(st, _piece_fig(song.key, settings, probe), key="phrase_novelty")
     if probe.labels is not None:
         lab = probe.labels
         st.markdown(f"This piece is the labelled chorale **{lab['corpus_path']}** ({len(probe.reference)} phrase "
@@ -79,7 +79,7 @@ def render(song, model) -> None:
                             for r in rows], PUBLISHED_F1, PUBLISHED_SOURCE,
                            title=f"Phrase-boundary F1 on {result['summary'][group][rows[0]['Frames']]['pieces']} "
                                  f"chorales ({group}), tolerance ±{settings.tolerance_bars:g} bar")
-        export.chart(st, fig, width="stretch", key="phrase_scores")
+        export.chart(st, fig, key="phrase_scores")
         st.dataframe(pd.DataFrame(rows).set_index("Frames"), width="stretch")
         st.caption(f"F1 over all phrase ends of the group (micro), and the mean of the per-piece F1. The published "
                    f"figure ({PUBLISHED_F1}, {PUBLISHED_SOURCE}) is on another corpus and protocol: a guide, not a "

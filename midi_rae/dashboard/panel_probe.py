@@ -37,8 +37,8 @@ def render(song, res, model) -> None:
     key = "aligned" if reading.startswith("aligned") else "same_position"
     ft, fp = _probe_figs(song.key, model.key, res.start, key, t, p, tuple(grids))
     a, b = st.columns(2)
-    export.chart(a, ft, width="stretch", key="probe_time")
-    export.chart(b, fp, width="stretch", key="probe_pitch")
+    export.chart(a, ft, key="probe_time")
+    export.chart(b, fp, key="probe_pitch")
     st.caption("Mean cosine similarity between the window's embeddings and those of the moved window, over the "
                "original's non-empty patches. 'Aligned' compares a patch with the patch that now holds the same "
                "content, which exists only when the shift is a multiple of the level's patch size: each level's "

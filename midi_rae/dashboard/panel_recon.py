@@ -75,7 +75,7 @@ def render(res, pitch_range: tuple) -> None:
         st.warning(warning)
     if st.toggle("Interactive (hover, zoom)", key=K.RECON_INTERACTIVE,
                  help="The plain images redraw in half the time; the chart gives each pixel's pitch, step and value."):
-        export.chart(st, _recon_fig(res.key, res, pitch_range), width="stretch", key="recon_chart")
+        export.chart(st, _recon_fig(res.key, res, pitch_range), key="recon_chart")
     else:
         _images(res, pitch_range)
         export.figure("recon_chart", lambda: _recon_fig(res.key, res, pitch_range))

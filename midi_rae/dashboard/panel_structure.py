@@ -44,8 +44,9 @@ def render(song) -> None:
                              help="Each window's embedding at this level is averaged over its non-empty patches.")
     fsim, ftraj, sim = _structure_figs(song.key, level, song)
     a, b = st.columns([1, 1])
-    export.chart(a, fsim, width="stretch", key=session.chart_key(K.SIM_CHART), on_select="rerun", selection_mode="box")
-    export.chart(b, ftraj, width="stretch", key="trajectory_chart")
+    export.streamlit_chart(a, fsim, width="stretch", key=session.chart_key(K.SIM_CHART), on_select="rerun",
+                           selection_mode="box")
+    export.chart(b, ftraj, key="trajectory_chart")
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]
         st.caption(f"{len(sim)} windows, one every {song.hop} steps. Off-diagonal similarity: mean {off.mean():.3f}, "
