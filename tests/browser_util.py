@@ -269,10 +269,10 @@ def screenshot(page, folder: Optional[Path], name: str) -> Optional[Path]:
 # Finding and driving widgets by what a person sees (aria-label, visible text, data-testid): used by
 # scripts/bench_app.py, robust to the page's layout changing around them.
 
-# A hash of what the server drew (chart texts, point counts and raster images, st.image sources, captions,
-# headings, markdown, metrics, tables, alerts, the data grids' accessible text), leaving out what the browser
-# changes by itself (hover labels, the plotly mode bar, widgets' own labels and values): when it differs, a
-# script run changed the page.
+# A hash of what the server drew (chart texts, point counts and raster images, st.image sources, the piano
+# rolls' data, captions, headings, markdown, metrics, tables, alerts, the data grids' accessible text), leaving
+# out what the browser changes by itself (hover labels, the plotly mode bar, widgets' own labels and values):
+# when it differs, a script run changed the page.
 _SIGNATURE = """() => {
   const parts = [];
   for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"], .live-plotly')) {
@@ -284,6 +284,11 @@ _SIGNATURE = """() => {
   }
   for (const im of document.querySelectorAll('[data-testid="stMain"] img, [data-testid="stSidebar"] img'))
     parts.push(im.getAttribute('src') || '');
+  // the piano rolls (roll_strip, in shadow roots): what they were given to draw, the click grid included
+  for (const h of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+    const r = h.shadowRoot && h.shadowRoot.querySelector('.strip');
+    if (r && r.__data) parts.push(JSON.stringify([r.__data.title, r.__data.image, r.__data.boxes, r.__data.grid]));
+  }
   const sel = ['stCaptionContainer', 'stHeading', 'stMarkdown', 'stMetricValue', 'stTable', 'stAlert', 'stException']
       .map(t => `[data-testid="${t}"]`).join(', ') + ', [data-testid="stDataFrame"] table, .row-picker';
   for (const e of document.querySelectorAll(sel)) parts.push(e.textContent);
