@@ -468,7 +468,7 @@ def step_click_pca_point(run: Run, n: int) -> None:
 
 
 def neighbour_rows(run: Run) -> list[str]:
-    """The rows of the selection's neighbours: a clickable html_table (or, in older checkouts, an st.dataframe)."""
+    """The rows of the selection's neighbours: a row_picker table (or, in older checkouts, an st.dataframe)."""
     rows = picker_rows(run.page)
     if rows:
         return rows

@@ -290,7 +290,7 @@ _SIGNATURE = """() => {
     if (r && r.__data) parts.push(JSON.stringify([r.__data.title, r.__data.image, r.__data.boxes, r.__data.grid]));
   }
   const sel = ['stCaptionContainer', 'stHeading', 'stMarkdown', 'stMetricValue', 'stTable', 'stAlert', 'stException']
-      .map(t => `[data-testid="${t}"]`).join(', ') + ', [data-testid="stDataFrame"] table, .html-table';
+      .map(t => `[data-testid="${t}"]`).join(', ') + ', [data-testid="stDataFrame"] table, .row-picker';
   for (const e of document.querySelectorAll(sel)) parts.push(e.textContent);
   const s = parts.join('\\u0001');
   let h = 2166136261;
@@ -439,17 +439,17 @@ def dataframe_rows(page, index: int) -> list[str]:
     }""", index)
 
 
-PICKER_ROWS = ".html-table.links tbody tr"  # the rows of a clickable html_table (the neighbours of a selection)
+PICKER_ROWS = ".row-picker tbody tr"  # the rows of a row_picker table (the neighbours of a selection)
 
 
 def picker_rows(page) -> list[str]:
-    """The text of each row of the clickable html_table (cells joined by ' · ')."""
+    """The text of each row of the row_picker table (cells joined by ' · ')."""
     return page.evaluate("""(sel) => [...document.querySelectorAll(sel)].map(r =>
         [...r.querySelectorAll('td')].map(td => td.textContent).join(' · '))""", PICKER_ROWS)
 
 
 def click_picker_row(page, row: int) -> None:
-    """Click row `row` (0 = first) of the clickable html_table, as a person would."""
+    """Click row `row` (0 = first) of the row_picker table, as a person would."""
     page.locator(PICKER_ROWS).nth(row).click()
 
 

@@ -81,19 +81,3 @@ def chart_specs(at) -> list[str]:
     import json
 
     return [c.proto.spec for c in at.get("plotly_chart")] + [json.dumps(f) for f in live_figures(at).values()]
-
-
-def html_tables(at) -> dict:
-    """The tables of an AppTest run (midi_rae.dashboard.html_table) by key, as DataFrames of the texts shown; a
-    first column without a name (row labels) becomes the index."""
-    import json
-
-    import pandas as pd
-
-    out = {}
-    for c in at.get("bidi_component"):
-        if c.proto.component_name == "midi_rae_table":
-            d = json.loads(c.proto.json)
-            df = pd.DataFrame(d["rows"], columns=d["columns"])
-            out[c.proto.id.rsplit("-", 1)[-1]] = df.set_index("") if "" in df.columns else df
-    return out

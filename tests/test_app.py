@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import FIXTURES, ROOT, chart_specs, html_tables, make_song, needs_fixtures, run_without_torch, to_bytes
+from conftest import FIXTURES, ROOT, chart_specs, make_song, needs_fixtures, run_without_torch, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 
 APP = str(ROOT / "app" / "main.py")
@@ -61,10 +61,11 @@ def rolls(at: AppTest) -> tuple[dict, dict]:
 
 
 def neighbours_table(at: AppTest) -> dict:
-    """What the table of a selection's neighbours was given to draw (midi_rae.dashboard.html_table)."""
+    """What the table of a selection's neighbours was given to draw (midi_rae.dashboard.row_picker)."""
     import json
 
-    return next(json.loads(c.proto.json) for c in at.get("bidi_component") if c.proto.id.endswith("-neighbours"))
+    return next(json.loads(c.proto.json) for c in at.get("bidi_component")
+                if c.proto.component_name == "midi_rae_row_picker")
 
 
 # charts: overview and window (a custom component), PCA 2-D and explained variance (masks and reconstruction are
@@ -80,7 +81,7 @@ def test_default_page_renders_every_view_without_errors(examples):
     assert any("a_song.mid" in c for c in texts(at.caption))
     labels = [m.label for m in at.metric]
     assert "F1, masked patches" in labels
-    assert {"level_stats_table", "recon_metrics_table", "spectrum_table"} <= set(html_tables(at))
+    assert len(at.table) >= 3  # level statistics, metrics, spectrum
 
 
 def test_switching_example_shows_the_other_piece(examples):
@@ -362,7 +363,7 @@ def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, 
     assert not at.exception
     assert any("A/B comparison" in h.value for h in at.subheader)
     col = "F1, masked patches"
-    table = html_tables(at)["ab_metrics_table"]
+    table = [d.value for d in at.table if col in d.value.columns][0]
     assert list(table.index) == ["A", "B", "B − A"]
     b, a, diff = (float(table.loc[r, col]) for r in ("B", "A", "B − A"))
     assert diff == pytest.approx(b - a, abs=1e-3)
@@ -439,8 +440,7 @@ def test_the_hidden_share_is_the_share_of_all_patches_and_says_the_ratio_is_of_n
 
 def test_the_spectrum_table_has_an_effective_rank_column(examples):
     at = run_app()
-    table = html_tables(at)["spectrum_table"]
-    assert "Components for 90%" in table.columns
+    table = [t.value for t in at.table if "Components for 90%" in t.value.columns][0]
     assert "Effective rank" in table.columns and (table["Effective rank"].astype(float) >= 1).all()
 
 
@@ -448,7 +448,7 @@ def test_page_and_inspect_give_a_piece_the_same_level_statistics(examples):
     from midi_rae.inspect import inspect_file
 
     at = run_app()
-    table = html_tables(at)["level_stats_table"]
+    table = [t.value for t in at.table if "Piece mean %" in t.value.columns][0]
     r = inspect_file(str(examples / "a_song.mid"))
     assert [float(v) for v in table["Piece mean %"]] == [round(lv["non_empty_mean"] * 100, 1) for lv in r["levels"]]
     assert [float(v) for v in table["Std %"]] == [round(lv["non_empty_std"] * 100, 1) for lv in r["levels"]]

@@ -251,12 +251,12 @@ def test_a_click_on_a_neighbours_row_goes_there_and_the_table_stays_on_the_page(
     rows = browser_util.picker_rows(page)
     assert len(rows) == 8 and rows[0].startswith("1 · "), _state(page, log)
     bars = rows[0].split(" · ")[1]
-    page.evaluate("() => { document.querySelector('.html-table.links').__kept = true; }")
+    page.evaluate("() => { document.querySelector('.row-picker').__kept = true; }")
     browser_util.click_picker_row(page, 0)
     _step(page, shots, log, "7_neighbour_click", "after a click on a neighbour's row",
           lambda: any(t.startswith("Level 3 (8×8): bars " + bars) for t in
                       page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
-    assert page.evaluate("() => !!document.querySelector('.html-table.links').__kept"), _state(page, log)
+    assert page.evaluate("() => !!document.querySelector('.row-picker').__kept"), _state(page, log)
     assert browser_util.picker_rows(page) != rows and not exceptions(page), _state(page, log)
 
 

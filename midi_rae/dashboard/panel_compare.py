@@ -57,7 +57,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -
     same_mask = res_a.mask.shape == res_b.mask.shape and bool((res_a.mask == res_b.mask).all())
     st.caption("Same window, same mask ratio and seed" + (" — and the identical mask, since both models use the "
                "same patch grid." if same_mask else "; the patch grids differ, so each model gets its own mask."))
-    tables.show(st, metrics_table(res_a, res_b), "ab_metrics_table")
+    tables.show(st, metrics_table(res_a, res_b))
     if res_b.probs is None or res_a.probs is None:
         st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")
     else:
@@ -68,4 +68,4 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -
                                                pitch_range=pitch_range), key=f"ab_recon_{tag}")
         export.chart(st, probability_difference(res_a.probs, res_b.probs, pitch_range), key="ab_diff")
     st.markdown("**Per level**: how many principal components carry 90% of each level's variance over the piece")
-    tables.show(st, levels_table(song_a, song_b).reset_index(), "ab_levels_table", index=False)
+    tables.show(st, levels_table(song_a, song_b).reset_index(), index=False)

@@ -283,5 +283,5 @@ def render(song, res, sel=None, neighbours=None) -> None:
 def render_spectrum(song) -> None:
     """Every level at a glance: explained variance of the first components and the singular-value spectra."""
     st.caption("How concentrated each level's variance is (few components = a low-dimensional or collapsed level).")
-    tables.show(st, spectrum_table(song).reset_index(), "spectrum_table", index=False)
+    tables.show(st, spectrum_table(song).reset_index(), index=False)
     export.chart(st, _spectrum_figure(song.key, song), key="spectrum_chart")

@@ -38,4 +38,4 @@ def render(song, res, family: dict) -> None:
     legend([("non-empty", NON_EMPTY), ("empty", EMPTY), ("notes", NOTE)]
            + ([("selected patch and its family", HIGHLIGHT)] if family else []))
     export.figure("masks_chart", lambda: level_masks(res.level_non_empty, res.image, highlight=family or None))
-    tables.show(st, stats_table(song, res).reset_index(), "level_stats_table", index=False)
+    tables.show(st, stats_table(song, res).reset_index(), index=False)

@@ -88,4 +88,4 @@ def render(res, pitch_range: tuple) -> None:
     c2.metric("Precision, masked", _fmt(m["masked"]["precision"]))
     c3.metric("Recall, masked", _fmt(m["masked"]["recall"]))
     c4.metric("F1, all patches", _fmt(m["all"]["f1"]))
-    tables.show(st, metrics_table(m), "recon_metrics_table")
+    tables.show(st, metrics_table(m))

@@ -11,7 +11,7 @@ from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import note_name
 from midi_rae.structure import family, nearest_patches
 
-from . import html_table, session
+from . import row_picker, session
 from .clicks import Selected, current, default_select_level  # noqa: F401 (the selection's names, re-exported)
 from .session import K
 
@@ -73,18 +73,18 @@ def neighbours(song, sel: Selected, k: int = NEIGHBOURS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-TABLE_KEY = "neighbours"  # the table of neighbours (html_table): one, kept across selections
+TABLE_KEY = "neighbours"  # the table of neighbours (row_picker): one, kept across selections
 
 
 def neighbour_click_waiting() -> bool:
     """Has a neighbour's row been clicked (on this run: a click lasts the run it starts)?"""
-    return current() is not None and html_table.clicked(TABLE_KEY) is not None
+    return current() is not None and row_picker.clicked(TABLE_KEY) is not None
 
 
 def apply_neighbour_click(song, steps_per_bar: int, max_bar: int) -> None:
     """A click on a neighbour's row selects that patch and moves the window to it (before widgets draw)."""
     sel = current()
-    i = html_table.clicked(TABLE_KEY)
+    i = row_picker.clicked(TABLE_KEY)
     if sel is None or i is None:
         return
     table = neighbours(song, sel)  # the rows the person saw: the selection has not changed since
@@ -124,7 +124,6 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
         return
     st.caption("Where else in this piece does the model see the same thing? Cosine similarity of embeddings at "
                "the same level (note patches only), marked on the overview. Click a row to go there.")
-    html_table.draw(TABLE_KEY, ["#", "Bars", "Pitches", "Cosine"],
+    row_picker.draw(TABLE_KEY, ["#", "Bars", "Pitches", "Cosine"],
                     [[k + 1, r["Bars"], r["Pitches"], f"{r['Cosine']:.4f}"] for k, (_, r) in enumerate(table.iterrows())],
-                    numeric=[True, False, False, True], clickable=True,
-                    hint="Go there: select this patch and move the window to it")
+                    numeric=[True, False, False, True], hint="Go there: select this patch and move the window to it")

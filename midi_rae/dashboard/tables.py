@@ -1,13 +1,10 @@
-"""Small tables drawn as static HTML (html_table): they appear at once, where a data grid first loads a canvas
-editor in the browser (measured: the grids were the last things the page drew), and stay on the page across runs
-where `st.table` drew every cell again as a styled element."""
+"""Small tables drawn as static HTML (st.table): they appear at once, where a data grid first loads a
+canvas editor in the browser (measured: the grids were the last things the page drew)."""
 from __future__ import annotations
 
 import math
 
 import pandas as pd
-
-from . import html_table
 
 
 def _cell(v) -> str:
@@ -17,15 +14,9 @@ def _cell(v) -> str:
     return str(v)
 
 
-def show(container, df: pd.DataFrame, key: str, index: bool = True) -> None:
-    """`df` as a static table on `container` under widget key `key`; index=False leaves the row labels out (put
-    them in a column). Number columns are right-aligned.
+def show(container, df: pd.DataFrame, index: bool = True) -> None:
+    """`df` as a static table on `container`; index=False leaves the row labels out (put them in a column).
 
     Cells go as formatted text: a pandas Styler doing the same cost ~15 ms per table on every rerun.
     """
-    if index:
-        df = df.reset_index()
-        if df.columns[0] == "index":
-            df = df.rename(columns={"index": ""})
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    html_table.draw(key, list(df.columns), df.map(_cell).values.tolist(), numeric, wide=True, container=container)
+    container.table(df.map(_cell), hide_index=not index)
