@@ -1,7 +1,8 @@
 """Clicks in charts, acted on before the widgets are drawn (no torch needed here).
 
 Each clickable chart carries what a click means in the points themselves (customdata or axis values), so a
-click is read from Streamlit's own selection result and needs nothing from the run that drew the chart:
+click is read from what the chart reports (Streamlit's selection result, or a component's trigger value) and
+needs nothing from the run that drew the chart:
 the window's patch dots carry their patch index, PCA points (window, patch, level), the overview's bars
 their bar, and the similarity matrix's axes the windows' start bars.
 

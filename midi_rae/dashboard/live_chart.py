@@ -1,4 +1,5 @@
-"""A plotly chart that stays on the page and is updated in place (`Plotly.react`), for the PCA.
+"""A plotly chart that stays on the page and is updated in place (`Plotly.react`): the PCA and every chart of the
+piece page whose clicks the page does not read.
 
 `st.plotly_chart` keys its chart by a hash of the whole figure, so any change (the rings around the current
 window's points after a window step, a selected patch's neighbours) mounts a new chart: plotly builds its axes,
@@ -6,7 +7,7 @@ layers and mode bar again and draws every point from scratch, 0.15–0.3 s of a 
 project's machine (measured by holding the PCA's figure constant). This component keeps one plotly graph per key
 and hands each new figure to `Plotly.react`, which redraws only what differs; traces whose JSON did not change
 are passed as the very objects drawn before, so plotly skips them. A zoom or pan survives as long as `revision`
-stays the same (plotly's `uirevision`).
+stays the same (plotly's `uirevision`; by default, while the traces stay the same).
 
 plotly.js itself is the copy Streamlit's own plotly chart loads (it sets `window.Plotly`); the page always holds
 such a chart (the explained variance beside the PCA, and the empty one of the first run), and this component
@@ -129,13 +130,15 @@ def payload(fig: "go.Figure") -> tuple[list[str], str]:
     return traces, layout
 
 
-def draw(container, fig: "go.Figure", key: str, revision: str = "", clickable: bool = False) -> None:
+def draw(container, fig: "go.Figure", key: str, revision: Optional[str] = None, clickable: bool = False) -> None:
     """`fig` into `container` as the chart `key` (fixed per chart: the browser keeps it and updates it in place).
 
     The figure is also kept for the page's HTML export. `revision` names what the axes show: while it stays
-    the same, a zoom or pan the person made is kept across updates."""
+    the same, a zoom or pan the person made is kept across updates (default: while the traces are the same)."""
     session.run_figures()[key] = fig
     traces, layout = payload(fig)
+    if revision is None:
+        revision = str(hash(tuple(traces)))  # compared only within this server process
     with container if hasattr(container, "__enter__") else contextlib.nullcontext():  # `st` itself: the main body
         _COMPONENT(key=key, data={"traces": traces, "layout": layout, "revision": revision, "clickable": clickable},
                    on_click_change=_noop, height="content")
