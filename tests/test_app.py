@@ -103,10 +103,9 @@ def test_mask_ratio_slider_changes_the_hidden_patches_and_metrics(examples):
 
 def image_rows(at) -> list[list[str]]:
     """The image sources of each row of images on the page (level masks, then the reconstruction)."""
-    import json
+    import re
 
-    return [[uri for _, uri in json.loads(c.proto.json)["panels"]] for c in at.get("bidi_component")
-            if c.proto.component_name == "midi_rae_image_row"]
+    return [re.findall(r'<img src="([^"]+)"', h.proto.body) for h in at.get("html") if "midi-rae-image-row" in h.proto.body]
 
 
 def test_new_mask_button_draws_a_different_mask(examples):

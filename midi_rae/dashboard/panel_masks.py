@@ -34,8 +34,7 @@ def render(song, res, family: dict) -> None:
     images = _mask_images(song.key, res.start, family_key, res)
     grids = song.config.level_grids
     # images, not a chart: redrawn on every window move, and the browser draws an image in half the time
-    image_row.show(st, [(f"Level {k} · {grids[k][0]}×{grids[k][1]}", uri) for k, uri in enumerate(images)],
-                   "mask_images")
+    image_row.show(st, [(f"Level {k} · {grids[k][0]}×{grids[k][1]}", uri) for k, uri in enumerate(images)])
     legend([("non-empty", NON_EMPTY), ("empty", EMPTY), ("notes", NOTE)]
            + ([("selected patch and its family", HIGHLIGHT)] if family else []))
     export.figure("masks_chart", lambda: level_masks(res.level_non_empty, res.image, highlight=family or None))

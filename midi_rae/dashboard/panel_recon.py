@@ -44,7 +44,7 @@ def _images(res, pitch_range: tuple) -> None:
     counts = error_counts(res)
     titles = ["Original", "Masked input", "Probabilities (0 → 1)", f"Binarized (>{res.settings.threshold:.2f}), "
               "pasted", "Errors in hidden patches"]
-    image_row.show(st, list(zip(titles, images.values())), "recon_images")
+    image_row.show(st, list(zip(titles, images.values())))
     legend([("note", NOTE), ("hidden from the model", MASKED), (f"right ({counts['tp']:,})", TP_COLOUR),
             (f"extra ({counts['fp']:,})", FP_COLOUR), (f"missed ({counts['fn']:,})", FN_COLOUR)],
            suffix=f" · pitches {note_name(pitch_range[0])}–{note_name(pitch_range[1])}, pitch upward, time to "
