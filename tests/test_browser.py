@@ -239,8 +239,8 @@ def test_a_pca_click_selects_the_point_clicked_and_the_chart_is_updated_in_place
     assert page.evaluate(_PCA_KEPT), "the PCA was mounted anew; " + _state(page, log)
     assert any(t.startswith("Level 3 (8×8): bars") for t in
                page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()), _state(page, log)
-    assert "selected patch" in " ".join(browser_util.chart_titles(page)) or \
-        page.locator(f"{_PCA} .legendtext").filter(has_text="selected patch").count() == 1, _state(page, log)
+    # the legend names what the orange ring now marks
+    assert page.locator(f"{_PCA} .legendtext").filter(has_text="selected patch").count() == 1, _state(page, log)
     assert not exceptions(page), _state(page, log)
 
 
