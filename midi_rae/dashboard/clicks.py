@@ -34,11 +34,6 @@ def current() -> Optional[Selected]:
     return session.selected()
 
 
-def points(key: str) -> list[dict]:
-    """The points selected in chart `key` (empty when none)."""
-    return list(session.chart_selection(key).get("points") or [])
-
-
 def boxes(key: str) -> list[dict]:
     """The boxes dragged in chart `key` (empty when none)."""
     return list(session.chart_selection(key).get("box") or [])
