@@ -39,15 +39,6 @@ def boxes(key: str) -> list[dict]:
     return list(session.chart_selection(key).get("box") or [])
 
 
-def _custom(point: dict) -> list:
-    cd = point.get("customdata")
-    if cd is None:
-        return []
-    if isinstance(cd, dict):  # a row of a 2-D customdata array arrives as {"0": w, "1": n, "2": level}
-        return [cd[k] for k in sorted(cd, key=int)]
-    return list(cd) if isinstance(cd, (list, tuple)) else [cd]
-
-
 def default_select_level(n_levels: int) -> int:
     """The level clicks select at until the person picks one: 8×8 (level 3), or the finest of fewer."""
     return min(3, n_levels - 1)
@@ -72,11 +63,15 @@ def apply_overview_click(max_bar: int) -> None:
         session.move_window(int(click["bar"]), max_bar)
 
 
+def _sim_box_waiting() -> bool:
+    """Is there a box on the similarity matrix not yet acted on?"""
+    sim = boxes(K.SIM_CHART)
+    return session.is_new_click(K.SIM_CHART, sim) and bool(sim[0].get("x"))
+
+
 def song_clicks_waiting() -> bool:
     """Is there a click in the PCA (new, or held for this run) or the similarity matrix not yet acted on?"""
-    sim = boxes(K.SIM_CHART)
-    return session.pca_click_held() or live_chart.clicked(K.PCA_CHART) is not None or \
-        (session.is_new_click(K.SIM_CHART, sim) and bool(sim[0].get("x")))
+    return session.pca_click_held() or live_chart.clicked(K.PCA_CHART) is not None or _sim_box_waiting()
 
 
 def hold_song_clicks() -> bool:
@@ -86,8 +81,7 @@ def hold_song_clicks() -> bool:
     if cd is not None and session.fragment_rerun():
         session.hold_pca_click(cd)
         return True
-    sim = boxes(K.SIM_CHART)
-    return session.is_new_click(K.SIM_CHART, sim) and bool(sim[0].get("x"))
+    return _sim_box_waiting()
 
 
 def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -> None:
@@ -97,12 +91,10 @@ def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -
     """
     spbar = max(steps_per_bar, 1)
     cd = session.take_held_pca_click() or live_chart.clicked(K.PCA_CHART)
-    if cd is not None:
-        cd = _custom({"customdata": cd})
-        if len(cd) >= 3 and 0 <= int(cd[0]) < len(starts):
-            w, patch, level = (int(v) for v in cd[:3])
-            session.select(Selected(level, int(starts[w]), patch))
-            session.move_window(int(starts[w]) // spbar + 1, max_bar)
+    if cd is not None and len(cd) >= 3 and 0 <= int(cd[0]) < len(starts):  # (window, patch, level)
+        w, patch, level = (int(v) for v in cd[:3])
+        session.select(Selected(level, int(starts[w]), patch))
+        session.move_window(int(starts[w]) // spbar + 1, max_bar)
     bxs = boxes(K.SIM_CHART)
     if session.take_click(K.SIM_CHART, bxs) and bxs[0].get("x"):
         # heatmap cells report no click events; a box over a cell reports the start bars on its axes

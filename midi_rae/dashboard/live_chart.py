@@ -25,7 +25,7 @@ import streamlit as st
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-from . import session
+from . import session, triggers
 
 _HTML = '<div class="live-plotly"><div class="waiting">Loading the chart…</div><div class="gd"></div></div>'
 _CSS = ".live-plotly { width: 100%; } .live-plotly .waiting { color: #888; font-size: 13px; padding: 8px 0; }"
@@ -107,10 +107,6 @@ _MAX_PAYLOADS = 16
 _LOCK = threading.Lock()  # sessions run in threads of one process
 
 
-def _noop() -> None:
-    """Trigger values reach the script only for events that have a callback."""
-
-
 def payload(fig: "go.Figure") -> tuple[list[str], str]:
     """(each trace as JSON, the layout as JSON) of `fig`, as the browser is sent them."""
     with _LOCK:
@@ -141,13 +137,12 @@ def draw(container, fig: "go.Figure", key: str, revision: Optional[str] = None, 
         revision = str(hash(tuple(traces)))  # compared only within this server process
     with container if hasattr(container, "__enter__") else contextlib.nullcontext():  # `st` itself: the main body
         _COMPONENT(key=key, data={"traces": traces, "layout": layout, "revision": revision, "clickable": clickable},
-                   on_click_change=_noop, height="content")
+                   on_click_change=triggers.noop, height="content")
 
 
 def clicked(key: str) -> Optional[list]:
     """The customdata of the point clicked in chart `key`, on the run the click started; else None."""
-    state = st.session_state.get(key)
-    click = state.get("click") if state is not None else None
+    click = triggers.value(key)
     if not click or click.get("customdata") is None:
         return None
     cd = click["customdata"]

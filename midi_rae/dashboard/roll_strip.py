@@ -22,6 +22,7 @@ from midi_rae.figures import (BACKGROUND, HIGHLIGHT, MARK_COLOUR, NOTE, overview
 from midi_rae.pianoroll import note_name
 from midi_rae.rasters import paint, png
 
+from . import triggers
 from .image_row import data_uri
 
 OVERVIEW, WINDOW = "overview_strip", "window_strip"  # the two instances' keys (fixed: the browser keeps them)
@@ -149,10 +150,6 @@ export default function (component) {
 _COMPONENT = st.components.v2.component("midi_rae_roll", html=_HTML, css=_CSS, js=_JS)
 
 
-def _noop() -> None:
-    """Trigger values reach the script only for events that have a callback."""
-
-
 def _image(rows: np.ndarray) -> str:
     """0/1 rows, lowest pitch first, as a PNG data URI with the highest pitch on top."""
     return data_uri(png(paint((np.asarray(rows) > 0).astype(np.uint8), [BACKGROUND, NOTE])))
@@ -205,10 +202,9 @@ def window_data(window: np.ndarray, start: int, steps_per_beat: int, beats_per_b
 def draw(slot, key: str, data: dict) -> None:
     """One of the two rolls into `slot` (at most once per run: its key is fixed, so the browser keeps it)."""
     with slot:
-        _COMPONENT(key=key, data=data, on_click_change=_noop, height="content")
+        _COMPONENT(key=key, data=data, on_click_change=triggers.noop, height="content")
 
 
 def clicked(key: str) -> Optional[dict]:
     """What was clicked in roll `key` ({"bar": b} or {"patch": p}) on the run the click started, else None."""
-    state = st.session_state.get(key)
-    return state.get("click") if state is not None else None
+    return triggers.value(key)

@@ -12,6 +12,8 @@ from typing import Optional, Sequence
 
 import streamlit as st
 
+from . import triggers
+
 _HTML = '<div class="row-picker"><table><thead></thead><tbody></tbody></table></div>'
 _CSS = """
 .row-picker table { border-collapse: collapse; font-size: 14px; color: #31333F; }
@@ -50,21 +52,16 @@ export default function (component) {
 _COMPONENT = st.components.v2.component("midi_rae_row_picker", html=_HTML, css=_CSS, js=_JS, isolate_styles=False)
 
 
-def _noop() -> None:
-    """Trigger values reach the script only for events that have a callback."""
-
-
 def draw(key: str, columns: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequence[bool],
          hint: str = "") -> None:
     """A table of `rows` (texts) under `columns`; `numeric` columns are right-aligned; `hint` is each row's tooltip."""
     _COMPONENT(key=key, data={"columns": list(columns), "rows": [[str(v) for v in r] for r in rows],
-                              "numeric": list(numeric), "hint": hint}, on_click_change=_noop, height="content")
+                              "numeric": list(numeric), "hint": hint}, on_click_change=triggers.noop, height="content")
 
 
 def clicked(key: str) -> Optional[int]:
     """The row (0 = first) clicked in table `key`, on the run the click started; else None."""
-    state = st.session_state.get(key)
-    click = state.get("click") if state is not None else None
+    click = triggers.value(key)
     try:
         return int(click["row"]) if click else None
     except (KeyError, TypeError, ValueError):
