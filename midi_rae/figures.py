@@ -724,7 +724,7 @@ def similarity_matrix(sim: np.ndarray, positions: np.ndarray, title: str = "Self
                       label: str = "bar") -> go.Figure:
     """Square heatmap of a (W, W) similarity matrix over windows at numeric `positions` (e.g. start bars).
 
-    Both axes are the positions themselves, so a box dragged over a cell reports the windows' positions.
+    Both axes are the positions themselves, so a click on a cell reports the windows' positions.
     """
     sim = np.asarray(sim, dtype=np.float32)  # float32 halves the embedded payload
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:

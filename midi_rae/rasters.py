@@ -13,11 +13,16 @@ import numpy as np
 from .figures import (BACKGROUND, EMPTY, FN_COLOUR, FP_COLOUR, HIGHLIGHT, MASKED, NON_EMPTY, NOTE, TP_COLOUR,
                       error_codes)
 
-__all__ = ["rgb", "upscale", "png", "viridis", "paint", "level_mask_images", "reconstruction_images"]
+__all__ = ["rgb", "upscale", "png", "viridis", "diverging", "paint", "level_mask_images", "reconstruction_images",
+           "difference_image"]
 
 # viridis at 9 stops (matplotlib's), interpolated linearly: enough for a 0–1 probability map
 _VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
                      [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]], dtype=np.float32)
+# ColorBrewer's RdBu (11 classes, colour-blind safe) from blue to red: -1 blue, 0 near-white, +1 red
+_RDBU = np.array([[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
+                  [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]], dtype=np.float32)
+DIVERGING_LOW, DIVERGING_HIGH = "#2166ac", "#b2182b"  # its colours at -0.8 and +0.8, for legends
 
 
 def rgb(colour: str) -> np.ndarray:
@@ -44,13 +49,23 @@ def png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _ramp(values: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] as RGB, interpolated linearly between evenly spaced colour stops."""
+    v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0) * (len(stops) - 1)
+    lo = np.floor(v).astype(int)
+    hi = np.minimum(lo + 1, len(stops) - 1)
+    frac = (v - lo)[..., None]
+    return (stops[lo] * (1 - frac) + stops[hi] * frac).round().astype(np.uint8)
+
+
 def viridis(values: np.ndarray) -> np.ndarray:
     """Values in [0, 1] as viridis RGB."""
-    v = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float32)), 0.0, 1.0) * (len(_VIRIDIS) - 1)
-    lo = np.floor(v).astype(int)
-    hi = np.minimum(lo + 1, len(_VIRIDIS) - 1)
-    frac = (v - lo)[..., None]
-    return (_VIRIDIS[lo] * (1 - frac) + _VIRIDIS[hi] * frac).round().astype(np.uint8)
+    return _ramp(values, _VIRIDIS)
+
+
+def diverging(values: np.ndarray) -> np.ndarray:
+    """Values in [-1, 1] as RdBu RGB: negative blue, 0 near-white, positive red."""
+    return _ramp((np.asarray(values, dtype=np.float32) + 1) / 2, _RDBU)
 
 
 def paint(codes: np.ndarray, colours: list[str]) -> np.ndarray:
@@ -123,9 +138,21 @@ def reconstruction_images(original: np.ndarray, hidden: np.ndarray, probs: np.nd
         "binary": paint(_rows(b.astype(np.uint8), pitch_range), [BACKGROUND, NOTE]),
         "errors": paint(_rows(err, pitch_range), [BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR]),
     }
-    H, W = parts["original"].shape[:2]
+    return {k: _panel(v, scale, aspect) for k, v in parts.items()}
+
+
+def difference_image(a: np.ndarray, b: np.ndarray, pitch_range: tuple[int, int] | None = None, scale: int = 2,
+                     aspect: float = 0.75) -> np.ndarray:
+    """b − a of two (128, W) probability maps on RdBu (red where b is higher), sized as reconstruction_images."""
+    d = np.asarray(b, dtype=np.float32) - np.asarray(a, dtype=np.float32)
+    return _panel(diverging(_rows(d, pitch_range)[::-1]), scale, aspect)
+
+
+def _panel(image: np.ndarray, scale: int, aspect: float) -> np.ndarray:
+    """A view enlarged to `scale` pixels per step and about `aspect` as tall as wide, framed."""
+    H, W = image.shape[:2]
     rows = max(scale, round(scale * aspect * W / max(H, 1)))
-    return {k: _framed(upscale(v, scale, rows)) for k, v in parts.items()}
+    return _framed(upscale(image, scale, rows))
 
 
 def _framed(image: np.ndarray) -> np.ndarray:

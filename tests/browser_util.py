@@ -15,7 +15,7 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1600, "height": 3600}
-MIN_CHARTS = 4  # the two rolls (a custom component), PCA 2-D, explained variance (masks, reconstruction: images)
+MIN_CHARTS = 3  # always on the piece page: the two rolls (a custom component) and the 2-D PCA (the rest: images)
 
 CHART = '[data-testid="stPlotlyChart"], .live-plotly'  # Streamlit's plotly charts and ours (live_chart: the PCA)
 STRIP = '[data-testid="stBidiComponentIsolated"]'  # the two piano rolls (midi_rae.dashboard.roll_strip)

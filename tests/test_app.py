@@ -68,9 +68,9 @@ def neighbours_table(at: AppTest) -> dict:
                 if c.proto.component_name == "midi_rae_row_picker")
 
 
-# charts: overview and window (a custom component), PCA 2-D and explained variance (masks and reconstruction are
-# images, the 3-D PCA is on request)
-VIEWS = 4
+# charts: overview and window (a custom component) and PCA 2-D (masks and reconstruction are images, the explained
+# variance a sentence, the 3-D PCA on request)
+VIEWS = 3
 
 
 def test_default_page_renders_every_view_without_errors(examples):
@@ -82,6 +82,26 @@ def test_default_page_renders_every_view_without_errors(examples):
     labels = [m.label for m in at.metric]
     assert "F1, masked patches" in labels
     assert len(at.table) >= 3  # level statistics, metrics, spectrum
+
+
+def test_the_pca_caption_gives_each_components_share_of_the_variance(examples):
+    from midi_rae.dashboard.panel_embed import variance_line
+
+    assert variance_line(np.array([0.46, 0.34, 0.09]), 3) == (
+        "Explained variance at level 3: PC1 46 %, PC2 34 %, PC3 9 % (89 % together).")
+    at = run_app()
+    assert any("Explained variance at level 3: PC1 " in c for c in texts(at.caption))
+
+
+def test_a_selected_patch_is_dropped_when_another_piece_opens(examples):
+    from midi_rae.dashboard.clicks import Selected
+
+    at = run_app()
+    at.session_state["selected"] = Selected(level=3, start=0, patch=3 * 8 + 1)
+    at.run()
+    assert at.session_state["selected"].patch == 25  # kept while the piece stays
+    at.selectbox(key="example").select("b_song.mid").run()
+    assert not at.exception and "selected" not in at.session_state
 
 
 def test_switching_example_shows_the_other_piece(examples):
@@ -367,7 +387,10 @@ def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, 
     assert list(table.index) == ["A", "B", "B − A"]
     b, a, diff = (float(table.loc[r, col]) for r in ("B", "A", "B − A"))
     assert diff == pytest.approx(b - a, abs=1e-3)
-    assert n_charts(at) == VIEWS + 1 + 3  # both reconstruction rows and the difference
+    # both reconstruction rows and the difference are images: masks, the reconstruction, A, B, B − A
+    rows = image_rows(at)
+    assert [len(r) for r in rows] == [6, 5, 5, 5, 1] and n_charts(at) == VIEWS + 1
+    assert rows[2] == rows[1]  # A is the page's own model on the same window and mask
 
 
 def test_without_umap_the_page_says_how_to_enable_it(examples, monkeypatch):
@@ -387,7 +410,8 @@ def test_all_charts_export_as_one_offline_html_file(examples):
     assert len(data) == 1
     html = at.session_state["_export_html"].decode()
     # every chart, and the image views (level masks, reconstruction) as charts
-    assert html.count("<h3>") == VIEWS + 1 + 2 and "plotly.js" in html.lower() and '<script src="http' not in html
+    # (+ the explained variance: a sentence on the page, a chart in the file)
+    assert html.count("<h3>") == VIEWS + 1 + 2 + 1 and "plotly.js" in html.lower() and '<script src="http' not in html
     # in page order, though the page draws the embeddings before the masks
     assert html.index("whole piece") < html.index("Window: 128 steps") < html.index("<h3>masks chart</h3>") \
         < html.index("Level 3 (8×8, dim")
@@ -567,6 +591,15 @@ def test_find_similar_tab_searches_the_shipped_corpus_for_the_current_window(exa
     assert "Find similar in the corpus" in [h.value for h in at.subheader]
 
 
+def shipped_ab_model() -> str:
+    """The stem of a second shipped checkpoint (the test is skipped where only the default ships)."""
+    from midi_rae.dashboard.sources import shipped_checkpoints
+
+    if not shipped_checkpoints():
+        pytest.skip("only the default checkpoint ships")
+    return shipped_checkpoints()[0].stem
+
+
 def test_a_second_shipped_model_can_be_compared_with_the_default(examples):
     from midi_rae.dashboard.sources import shipped_checkpoints
 
@@ -577,6 +610,24 @@ def test_a_second_shipped_model_can_be_compared_with_the_default(examples):
     at.selectbox(key="b_source").select(label).run()
     assert not at.exception
     assert any(f"B = shipped {shipped_checkpoints()[0].stem}" in h.value for h in at.subheader)
+
+
+def test_b_the_same_checkpoint_as_a_says_so_instead_of_comparing(examples):
+    at = run_app()
+    at.selectbox(key="b_source").select("Shipped default").run()
+    assert not at.exception
+    assert texts(at.info)[-1] == ("B is the same checkpoint as A (shipped default); pick another one as B to "
+                                  "compare two models.")
+    assert len(image_rows(at)) == 2  # the page's own masks and reconstruction, no A/B rows
+
+
+def test_with_interactive_on_the_ab_comparison_draws_charts(examples):
+    at = run_app()
+    at.toggle(key="recon_interactive").set_value(True).run()
+    at.selectbox(key="b_source").select(f"Shipped {shipped_ab_model()}").run()
+    assert not at.exception
+    assert len(image_rows(at)) == 1  # only the level masks stay images
+    assert n_charts(at) == VIEWS + 1 + 1 + 3  # the reconstruction, A, B and B − A
 
 
 def test_a_dropped_png_piano_roll_is_shown_in_steps(examples):

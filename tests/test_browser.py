@@ -260,6 +260,28 @@ def test_a_click_on_a_neighbours_row_goes_there_and_the_table_stays_on_the_page(
     assert browser_util.picker_rows(page) != rows and not exceptions(page), _state(page, log)
 
 
+def test_a_click_on_a_similarity_cell_goes_to_the_window_of_its_column(page, server, shots):
+    """In the Song structure tab, a click on a cell of the self-similarity matrix moves the window to the window
+    of the cell's column (the 24-bar piece has a window per bar: column i starts at bar i + 1)."""
+    _, log = server
+    tab(page, "Song structure").click()
+    _step(page, shots, log, "8_structure", "the Song structure tab",
+          lambda: browser_util.chart_index(page, "Self-similarity") is not None)
+    n = int(caption_with(page, "windows, one every").split()[0])
+    column = 2 if slider_value(page, "Window start (bar)") != "3" else 4
+    ci = browser_util.chart_index(page, "Self-similarity")
+    cell_area = page.locator(browser_util.CHART).nth(ci).locator(".nsewdrag").first
+    cell_area.scroll_into_view_if_needed()  # the mouse reaches only what is in the viewport
+    area = cell_area.bounding_box()
+    x, y = area["x"] + area["width"] * (column + 0.5) / n, area["y"] + area["height"] / 2
+    page.mouse.move(x, y)  # as a person would: plotly picks the cell under a mouse that has hovered it
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    _step(page, shots, log, "9_similarity_click", "after a click on a similarity cell",
+          lambda: slider_value(page, "Window start (bar)") == str(column + 1))
+    assert not exceptions(page), _state(page, log)
+
+
 def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server):
     _, log = server
     labels = page.locator('[data-testid="stDownloadButton"]').all_inner_texts()

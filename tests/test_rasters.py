@@ -4,11 +4,29 @@ from __future__ import annotations
 import numpy as np
 
 from midi_rae.figures import EMPTY, FN_COLOUR, FP_COLOUR, HIGHLIGHT, MASKED, NON_EMPTY, NOTE, TP_COLOUR
-from midi_rae.rasters import level_mask_images, reconstruction_images, rgb, upscale, viridis
+from midi_rae.rasters import (difference_image, diverging, level_mask_images, reconstruction_images, rgb, upscale,
+                              viridis)
 
 
 def test_viridis_ends_are_dark_purple_and_yellow():
     assert viridis(np.array([0.0, 1.0])).tolist() == [[68, 1, 84], [253, 231, 37]]
+
+
+def test_diverging_runs_from_dark_blue_through_near_white_to_dark_red():
+    assert diverging(np.array([-1.0, 0.0, 1.0])).tolist() == [[5, 48, 97], [247, 247, 247], [103, 0, 31]]
+
+
+def test_difference_image_is_red_where_b_is_higher_blue_where_a_is_and_sized_as_the_panels():
+    a, b = np.zeros((128, 128)), np.zeros((128, 128))
+    b[60, 5] = 1.0   # B sure of a note A does not see
+    a[70, 9] = 1.0   # and the other way round
+    img = difference_image(a, b, scale=1, aspect=1 / 128)
+    panels = reconstruction_images(a > 0, np.zeros((128, 128), bool), a, a > 0, scale=1, aspect=1 / 128)
+    assert img.shape == panels["probs"].shape == (130, 130, 3)
+    img = img[1:-1, 1:-1]
+    assert img[127 - 60, 5].tolist() == [103, 0, 31]
+    assert img[127 - 70, 9].tolist() == [5, 48, 97]
+    assert img[127 - 10, 10].tolist() == [247, 247, 247]
 
 
 def test_upscale_repeats_pixels_into_blocks():

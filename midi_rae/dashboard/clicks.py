@@ -4,10 +4,10 @@ Each clickable chart carries what a click means in the points themselves (custom
 click is read from what the chart reports (Streamlit's selection result, or a component's trigger value) and
 needs nothing from the run that drew the chart:
 the window's patch dots carry their patch index, PCA points (window, patch, level), the overview's bars
-their bar, and the similarity matrix's axes the windows' start bars.
+their bar, and the similarity matrix's columns the windows' start bars.
 
-The PCA lives in a fragment: its click reruns that fragment alone, which holds the click and reruns the whole
-page (`hold_song_clicks`), whose first act is `apply_song_clicks`.
+The PCA and the similarity matrix live in fragments: a click reruns its fragment alone, which holds the click
+and reruns the whole page (`hold_song_clicks`), whose first act is `apply_song_clicks`.
 """
 from __future__ import annotations
 
@@ -34,11 +34,6 @@ def current() -> Optional[Selected]:
     return session.selected()
 
 
-def boxes(key: str) -> list[dict]:
-    """The boxes dragged in chart `key` (empty when none)."""
-    return list(session.chart_selection(key).get("box") or [])
-
-
 def default_select_level(n_levels: int) -> int:
     """The level clicks select at until the person picks one: 8×8 (level 3), or the finest of fewer."""
     return min(3, n_levels - 1)
@@ -63,43 +58,41 @@ def apply_overview_click(max_bar: int) -> None:
         session.move_window(int(click["bar"]), max_bar)
 
 
-def _sim_box_waiting() -> bool:
-    """Is there a box on the similarity matrix not yet acted on?"""
-    sim = boxes(K.SIM_CHART)
-    return session.is_new_click(K.SIM_CHART, sim) and bool(sim[0].get("x"))
-
-
 def song_clicks_waiting() -> bool:
-    """Is there a click in the PCA (new, or held for this run) or the similarity matrix not yet acted on?"""
-    return session.pca_click_held() or live_chart.clicked(K.PCA_CHART) is not None or _sim_box_waiting()
+    """Is there a click in the PCA or the similarity matrix (new, or held for this run) not yet acted on?"""
+    return (session.click_held(K.PCA_CHART) or live_chart.clicked(K.PCA_CHART) is not None
+            or session.click_held(K.SIM_CHART) or live_chart.clicked_x(K.SIM_CHART) is not None)
 
 
 def hold_song_clicks() -> bool:
-    """Is there a click in the PCA or the similarity matrix not yet acted on? A PCA click is held for the
-    page's next run, which acts on it. (In a run of the whole page the top has acted on it already.)"""
-    cd = live_chart.clicked(K.PCA_CHART)
-    if cd is not None and session.fragment_rerun():
-        session.hold_pca_click(cd)
-        return True
-    return _sim_box_waiting()
+    """In a fragment's own rerun, hold a click in the PCA or the similarity matrix for the page's next run,
+    which acts on it (True if one was held). In a run of the whole page the top has acted on it already."""
+    if not session.fragment_rerun():
+        return False
+    held = False
+    for chart, click in ((K.PCA_CHART, live_chart.clicked(K.PCA_CHART)),
+                         (K.SIM_CHART, live_chart.clicked_x(K.SIM_CHART))):
+        if click is not None:
+            session.hold_click(chart, click)
+            held = True
+    return held
 
 
 def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -> None:
-    """A PCA point selects its patch and moves the window there; a box on the similarity matrix moves the window.
+    """A PCA point selects its patch and moves the window there; a similarity-matrix cell moves the window to
+    the window of its column.
 
     `starts` are the start steps of the piece's windows (the indices PCA points carry refer to them).
     """
     spbar = max(steps_per_bar, 1)
-    cd = session.take_held_pca_click() or live_chart.clicked(K.PCA_CHART)
+    cd = session.take_held_click(K.PCA_CHART) or live_chart.clicked(K.PCA_CHART)
     if cd is not None and len(cd) >= 3 and 0 <= int(cd[0]) < len(starts):  # (window, patch, level)
         w, patch, level = (int(v) for v in cd[:3])
         session.select(Selected(level, int(starts[w]), patch))
         session.move_window(int(starts[w]) // spbar + 1, max_bar)
-    bxs = boxes(K.SIM_CHART)
-    if session.take_click(K.SIM_CHART, bxs) and bxs[0].get("x"):
-        # heatmap cells report no click events; a box over a cell reports the start bars on its axes
-        xs = [float(v) for v in bxs[0]["x"]]
-        bar = (min(xs) + max(xs)) / 2
+    x = session.take_held_click(K.SIM_CHART)
+    x = live_chart.clicked_x(K.SIM_CHART) if x is None else x
+    if x is not None:  # the start bar of the cell's column
         bars = np.asarray(starts, dtype=float) / spbar + 1
-        w = int(np.argmin(np.abs(bars - bar)))
+        w = int(np.argmin(np.abs(bars - x)))
         session.move_window(int(starts[w]) // spbar + 1, max_bar)

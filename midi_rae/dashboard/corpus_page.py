@@ -24,7 +24,7 @@ import streamlit as st
 from midi_rae.figures import note_ticks, pca_scatter, relayout
 
 from . import corpus_sources as src
-from . import session, uploads
+from . import uploads
 from .corpus_similar import CK, HITS, open_passage, own_ranges, render_cards
 
 MAP_POINTS = 4000   # windows drawn in the map at most (an even sample beyond)
@@ -219,7 +219,7 @@ def render_map(uri: str, stamp: str, index) -> None:
                          config={"displaylogo": False})
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view.")
     points = list((ev.selection.points if ev is not None and hasattr(ev, "selection") else None) or [])
-    if points and session.take_click(CK.MAP, points):
+    if points:
         cd = points[0].get("customdata")
         row = int(cd[0] if isinstance(cd, (list, tuple)) else cd)
         open_passage(index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]))

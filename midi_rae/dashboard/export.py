@@ -19,10 +19,6 @@ def start_run() -> None:
     session.reset_run_figures()
 
 
-def _name(key: str) -> str:
-    return str(key).split("::")[0]  # a clickable chart's key carries a renewal count after "::"
-
-
 def chart(container, fig, key: str) -> None:
     """`fig` on `container` as a chart updated in place when it changes (live_chart), kept for the HTML export."""
     from . import live_chart
@@ -30,16 +26,9 @@ def chart(container, fig, key: str) -> None:
     live_chart.draw(container, fig, key)
 
 
-def streamlit_chart(container, fig, **kwargs):
-    """st.plotly_chart on `container`, remembering the figure for the HTML export: for a chart whose box
-    selection the page reads, and for the explained variance, whose chart loads plotly.js for the live ones."""
-    session.run_figures()[_name(kwargs.get("key", ""))] = fig
-    return container.plotly_chart(fig, **kwargs)
-
-
 def figure(key: str, build) -> None:
     """Keep a view drawn as an image for the export too: `build()` makes its plotly figure when exporting."""
-    session.run_figures()[_name(key)] = build
+    session.run_figures()[key] = build
 
 
 def page_html(title: str) -> str:

@@ -1,5 +1,5 @@
-"""A plotly chart that stays on the page and is updated in place (`Plotly.react`): the PCA and every chart of the
-piece page whose clicks the page does not read.
+"""A plotly chart that stays on the page and is updated in place (`Plotly.react`): the PCA and every other chart of
+the piece page.
 
 `st.plotly_chart` keys its chart by a hash of the whole figure, so any change (the rings around the current
 window's points after a window step, a selected patch's neighbours) mounts a new chart: plotly builds its axes,
@@ -9,16 +9,16 @@ and hands each new figure to `Plotly.react`, which redraws only what differs; tr
 are passed as the very objects drawn before, so plotly skips them. A zoom or pan survives as long as `revision`
 stays the same (plotly's `uirevision`; by default, while the traces stay the same).
 
-plotly.js itself is the copy Streamlit's own plotly chart loads (it sets `window.Plotly`); the page always holds
-such a chart (the explained variance beside the PCA, and the empty one of the first run), and this component
-waits for it. A click on a point is sent as a one-run trigger value: the point's customdata.
+plotly.js itself is the copy Streamlit's own plotly chart loads (it sets `window.Plotly`, which stays for the
+browser page's life): the piece page's first run draws an empty one for that (page._warm_plotly), and this
+component waits for it. A click on a point is sent as a one-run trigger value: the point's customdata.
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 import streamlit as st
 
@@ -38,7 +38,13 @@ export default function (component) {
   const gd = root.querySelector('.gd');
   const draw = () => {
     const P = window.Plotly;
-    if (!P) { if (!root.__waiting) root.__waiting = setTimeout(() => { root.__waiting = null; draw(); }, 50); return; }
+    if (!P) {
+      root.__waited = (root.__waited || 0) + 1;
+      if (root.__waited === 200)  // 10 s: say so rather than wait silently
+        root.querySelector('.waiting').textContent = 'The charting library has not loaded; reload the page to draw this chart.';
+      if (!root.__waiting) root.__waiting = setTimeout(() => { root.__waiting = null; draw(); }, 50);
+      return;
+    }
     const d = root.__data;
     const drawn = root.__drawn || { traces: [], objects: [], layout: null };
     if (drawn.layout === d.layout && drawn.traces.length === d.traces.length
@@ -56,6 +62,10 @@ export default function (component) {
       gd.on('plotly_click', (ev) => {
         if (!root.__data.clickable || !ev || !ev.points || !ev.points.length) return;
         const p = ev.points[0];
+        if (root.__data.clickable === 'x') {  // a heatmap cell has no customdata of its own: its column says which
+          if (typeof p.x === 'number') setTriggerValue('click', { x: p.x });
+          return;
+        }
         let cd = p.customdata;
         if (cd === undefined || cd === null) return;
         // a row of a 2-D array arrives as a typed array (plotly sends numpy arrays as binary): plain numbers
@@ -126,10 +136,12 @@ def payload(fig: "go.Figure") -> tuple[list[str], str]:
     return traces, layout
 
 
-def draw(container, fig: "go.Figure", key: str, revision: Optional[str] = None, clickable: bool = False) -> None:
+def draw(container, fig: "go.Figure", key: str, revision: Optional[str] = None,
+         clickable: Union[bool, str] = False) -> None:
     """`fig` into `container` as the chart `key` (fixed per chart: the browser keeps it and updates it in place).
 
-    The figure is also kept for the page's HTML export. `revision` names what the axes show: while it stays
+    `clickable`: True sends a click on a point with its customdata (`clicked`), "x" the x value of the point or
+    heatmap cell clicked (`clicked_x`). The figure is also kept for the page's HTML export. `revision` names what the axes show: while it stays
     the same, a zoom or pan the person made is kept across updates (default: while the traces are the same)."""
     session.run_figures()[key] = fig
     traces, layout = payload(fig)
@@ -147,3 +159,11 @@ def clicked(key: str) -> Optional[list]:
         return None
     cd = click["customdata"]
     return list(cd) if isinstance(cd, (list, tuple)) else [cd]
+
+
+def clicked_x(key: str) -> Optional[float]:
+    """The x value of the point or heatmap cell clicked in chart `key` (drawn with clickable="x"), on the run
+    the click started; else None."""
+    click = triggers.value(key)
+    x = click.get("x") if click else None
+    return float(x) if isinstance(x, (int, float)) else None

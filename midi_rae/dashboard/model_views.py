@@ -185,7 +185,9 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         with listen_box:
             panel_listen.render(song, res, spb)
         analyses(song, res, model, sel)
-        if choice_b is not None:
+        if choice_b is not None and choice_b.key == choice.key:
+            panel_compare.same_checkpoint(model)
+        elif choice_b is not None:
             model_b = loaded(choice_b, primary=False)
             song_b = song_for(model_b, piece, roll, spb, semis)
             res_b = analyse(piece.key, model_b.key, spb, semis, start, view.mask, roll, model_b.bundle)

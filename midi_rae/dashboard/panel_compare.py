@@ -1,6 +1,7 @@
 """A/B comparison: a second checkpoint on the same window and mask, side by side."""
 from __future__ import annotations
 
+import functools
 import math
 
 import pandas as pd
@@ -8,13 +9,17 @@ import streamlit as st
 
 from midi_rae.figures import probability_difference, reconstruction_row
 from midi_rae.inference import METRIC_LABELS
+from midi_rae.rasters import DIVERGING_HIGH, DIVERGING_LOW, difference_image, png
 
-from . import export, tables
+from . import export, image_row, panel_recon, tables
 from .panel_embed import level_spectra
+from .session import K
+from .swatches import legend
 
 
 def _f(v) -> float | None:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
+    # three decimals, as the reconstruction's own scores above
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 3)
 
 
 def metrics_table(res_a, res_b) -> pd.DataFrame:
@@ -51,6 +56,25 @@ def levels_table(song_a, song_b) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("Level")
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _difference_uri(keys: tuple, _a, _b, pitch_range: tuple) -> str:
+    return image_row.data_uri(png(difference_image(_a, _b, pitch_range)))
+
+
+def _difference(res_a, res_b, pitch_range: tuple) -> None:
+    """B − A of the two probability maps as one image the width of a reconstruction panel, and its colours."""
+    uri = _difference_uri((res_a.key, res_b.key), res_a.probs, res_b.probs, pitch_range)
+    image_row.show(st, [("Probability difference (B − A)", uri)], columns=5)
+    legend([("B more sure of a note", DIVERGING_HIGH), ("A more sure of a note", DIVERGING_LOW)],
+           suffix=" · white where they agree; same pitches and steps as the panels above")
+
+
+def same_checkpoint(model) -> None:
+    """B is the checkpoint A already is: one sentence instead of a comparison of a model with itself."""
+    st.subheader("A/B comparison")
+    st.info(f"B is the same checkpoint as A ({model.label}); pick another one as B to compare two models.")
+
+
 def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -> None:
     """Scores, both reconstructions, the probability difference and a per-level table."""
     st.subheader(f"A/B comparison: A = {model_a.label}, B = {model_b.label}")
@@ -61,11 +85,22 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -
     if res_b.probs is None or res_a.probs is None:
         st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")
     else:
+        # as images unless the reconstruction's "Interactive" toggle is on, like the reconstruction above
+        interactive = bool(st.session_state.get(K.RECON_INTERACTIVE))
         for tag, res in (("A", res_a), ("B", res_b)):
             st.markdown(f"**{tag}**")
-            export.chart(st, reconstruction_row(res.image, res.hidden_px, res.probs, res.binary(),
-                                                res.settings.threshold,
-                                               pitch_range=pitch_range), key=f"ab_recon_{tag}")
-        export.chart(st, probability_difference(res_a.probs, res_b.probs, pitch_range), key="ab_diff")
+            fig = functools.partial(reconstruction_row, res.image, res.hidden_px, res.probs, res.binary(),
+                                    res.settings.threshold, pitch_range=pitch_range)
+            if interactive:
+                export.chart(st, fig(), key=f"ab_recon_{tag}")
+            else:
+                panel_recon.show_images(res, pitch_range)
+                export.figure(f"ab_recon_{tag}", fig)
+        diff = functools.partial(probability_difference, res_a.probs, res_b.probs, pitch_range)
+        if interactive:
+            export.chart(st, diff(), key="ab_diff")
+        else:
+            _difference(res_a, res_b, pitch_range)
+            export.figure("ab_diff", diff)
     st.markdown("**Per level**: how many principal components carry 90% of each level's variance over the piece")
     tables.show(st, levels_table(song_a, song_b).reset_index(), index=False)

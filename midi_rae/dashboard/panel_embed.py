@@ -154,11 +154,11 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     return f2, f3
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _variance_figure(song_key: tuple, level: int, _song):
-    """The level's explained variance: the same for every window, selection and colouring."""
-    pca = level_pca(*song_key, level, _song.level_emb[level])
-    return explained_variance(pca.explained_ratio, title=f"Explained variance, level {level}")
+def variance_line(ratios: np.ndarray, level: int) -> str:
+    """The level's explained variance in one sentence: each component's share, then theirs together."""
+    pct = np.asarray(ratios, dtype=float) * 100
+    parts = ", ".join(f"PC{i + 1} {v:.0f} %" for i, v in enumerate(pct))
+    return f"Explained variance at level {level}: {parts} ({pct.sum():.0f} % together)."
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -258,7 +258,7 @@ def render(song, res, sel=None, neighbours=None) -> None:
     # the 3-D scene is WebGL, about half a second for a browser without a GPU to set up: on request
     three_d = b.toggle("3-D view", key=K.PCA_3D, help="PC1–3 in a rotatable scene (slower to draw).")
     f2, f3 = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, three_d, song, res)
-    fv = _variance_figure(song.key, level, song)
+    ratios = level_pca(*song.key, level, song.level_emb[level]).explained_ratio
     # the points stay while only the rings and diamonds change (a window step, a selection): updated in place
     revision = f"{song.key}|{level}|{mode}|{show_empty}"
     live_chart.draw(a, f2, K.PCA_CHART, revision=revision, clickable=True)
@@ -266,12 +266,13 @@ def render(song, res, sel=None, neighbours=None) -> None:
         live_chart.draw(b, f3, "pca3d", revision=revision)
     elif three_d:
         b.info("This level has fewer than three dimensions; no 3-D view.")
-    export.streamlit_chart(b, fv, width="stretch", key="pca_var")  # also loads plotly.js (live_chart)
+    # the variance as a sentence, not a chart: an st.plotly_chart costs the browser 30–60 ms on every run
+    export.figure("pca_var", functools.partial(explained_variance, ratios, title=f"Explained variance, level {level}"))
     d = b
     d.caption("Each point is one patch embedding of one window; the current window's patches (or the selected "
               "patch, with its nearest neighbours as diamonds) are ringed in orange. Click a point in the 2-D plot to "
-              "select its patch. Axis titles give each component's share of the variance. The spectrum of every "
-              "level is in the analyses below.")
+              f"select its patch. {variance_line(ratios, level)} The spectrum of every level is in the analyses "
+              "below.")
     _export_buttons(d, song, level)
     if not umap_available():
         d.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "

@@ -38,7 +38,7 @@ def _recon_images(res_key: tuple, _res, pitch_range: tuple) -> dict:
     return {k: image_row.data_uri(png(v)) for k, v in images.items()}
 
 
-def _images(res, pitch_range: tuple) -> None:
+def show_images(res, pitch_range: tuple) -> None:
     """The five panels as images with their titles, and what the colours mean."""
     images = _recon_images(res.key, res, pitch_range)
     counts = error_counts(res)
@@ -77,7 +77,7 @@ def render(res, pitch_range: tuple) -> None:
                  help="The plain images redraw in half the time; the chart gives each pixel's pitch, step and value."):
         export.chart(st, _recon_fig(res.key, res, pitch_range), key="recon_chart")
     else:
-        _images(res, pitch_range)
+        show_images(res, pitch_range)
         export.figure("recon_chart", lambda: _recon_fig(res.key, res, pitch_range))
     m = res.metrics
     if n_hidden == 0:

@@ -8,7 +8,7 @@ from midi_rae.analysis import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
 from midi_rae.structure import pooled_windows, self_similarity
 
-from . import export, session
+from . import export, live_chart
 from .session import K
 
 
@@ -44,10 +44,9 @@ def render(song) -> None:
                              help="Each window's embedding at this level is averaged over its non-empty patches.")
     fsim, ftraj, sim = _structure_figs(song.key, level, song)
     a, b = st.columns([1, 1])
-    export.streamlit_chart(a, fsim, width="stretch", key=session.chart_key(K.SIM_CHART), on_select="rerun",
-                           selection_mode="box")
+    live_chart.draw(a, fsim, K.SIM_CHART, clickable="x")  # a cell's column: a window's start bar
     export.chart(b, ftraj, key="trajectory_chart")
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]
         st.caption(f"{len(sim)} windows, one every {song.hop} steps. Off-diagonal similarity: mean {off.mean():.3f}, "
-                   f"min {off.min():.3f}. Bright off-diagonal stripes are repeats; drag a small box over a cell to jump to that window.")
+                   f"min {off.min():.3f}. Bright off-diagonal stripes are repeats; click a cell to go to the window of its column.")

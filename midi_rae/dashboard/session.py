@@ -43,7 +43,7 @@ class K:
     OVERVIEW_CHART = "overview_chart"
     WINDOW_CHART = "window_chart"
     PCA_CHART = "pca2d"
-    PCA_HELD = "_pca_click_held"  # a PCA click, held over the whole page's rerun that it starts
+    HELD_PREFIX = "_click_held::"  # a chart click, held over the whole page's rerun that it starts
     SIM_CHART = "similarity_chart"
     # remembered between runs
     SELECTED = "selected"
@@ -55,12 +55,8 @@ class K:
     PIECE_AUDIO_FOR = "piece_audio_for"
     RUN_FIGURES = "_run_figures"
     EXPORT_HTML = "_export_html"
-    SEEN_PREFIX = "_seen_"
     OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
 
-
-# plotly charts a click acts on once (see chart_key; the PCA is a live_chart, whose clicks last one run)
-CLICKABLE = {K.SIM_CHART}
 
 
 def spb_key(stored: Optional[int]) -> str:
@@ -115,41 +111,19 @@ def selection_level(default: int) -> int:
     return int(st.session_state.get(K.SELECT_LEVEL, default))
 
 
-def chart_key(name: str) -> str:
-    """The widget key of clickable chart `name` now: a click, once acted on, gives the chart a new key, so it
-    comes back with nothing selected and the same point or bar can be clicked again."""
-    return f"{name}::{st.session_state.get(K.SEEN_PREFIX + name, 0)}"
+def hold_click(chart: str, click) -> None:
+    """Keep a click in `chart` for the page's next run (a component's trigger value lasts the run it started)."""
+    st.session_state[K.HELD_PREFIX + chart] = click
 
 
-def chart_selection(name: str) -> dict:
-    """What Streamlit reports as selected in chart `name` ({} when nothing is)."""
-    state = st.session_state.get(chart_key(name)) if name in CLICKABLE else st.session_state.get(name)
-    return (state.get("selection") or {}) if state is not None else {}
+def click_held(chart: str) -> bool:
+    """Is a click in `chart` held for this run?"""
+    return K.HELD_PREFIX + chart in st.session_state
 
 
-def take_click(name: str, items: list) -> bool:
-    """True when chart `name` reports a click; the chart is then renewed so the click is acted on once."""
-    if not items:
-        return False
-    if name in CLICKABLE:
-        st.session_state.pop(chart_key(name), None)
-        st.session_state[K.SEEN_PREFIX + name] = st.session_state.get(K.SEEN_PREFIX + name, 0) + 1
-    return True
-
-
-def hold_pca_click(customdata: list) -> None:
-    """Keep a PCA click for the page's next run (a component's trigger value lasts the run it started)."""
-    st.session_state[K.PCA_HELD] = list(customdata)
-
-
-def pca_click_held() -> bool:
-    """Is a PCA click held for this run?"""
-    return K.PCA_HELD in st.session_state
-
-
-def take_held_pca_click() -> Optional[list]:
-    """The PCA click held for this run, if any (and forget it)."""
-    return st.session_state.pop(K.PCA_HELD, None)
+def take_held_click(chart: str):
+    """The click in `chart` held for this run, if any (and forget it)."""
+    return st.session_state.pop(K.HELD_PREFIX + chart, None)
 
 
 def fragment_rerun() -> bool:
@@ -158,11 +132,6 @@ def fragment_rerun() -> bool:
 
     ctx = get_script_run_ctx()
     return bool(ctx is not None and ctx.fragment_ids_this_run)
-
-
-def is_new_click(name: str, items: list) -> bool:
-    """Does chart `name` report a click not yet acted on?"""
-    return bool(items)
 
 
 # ---------------------------------------------------------------- checkpoints and pieces
@@ -199,7 +168,11 @@ def remember_piece_failure(key: str, message: str) -> None:
 
 
 def accept_piece(piece: Any) -> None:
-    """Remember the piece on screen, to fall back to if a later file is bad."""
+    """Remember the piece on screen, to fall back to if a later file is bad; a new piece drops the selection
+    (a patch of the piece before, which the new one does not have)."""
+    last = st.session_state.get(K.LAST_GOOD_PIECE)
+    if last is not None and last.key != piece.key:
+        clear_selection()
     st.session_state[K.LAST_GOOD_PIECE] = piece
     if piece.uploaded:
         st.session_state[K.LAST_GOOD_UPLOAD] = piece
