@@ -272,6 +272,10 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         m = r[key]
         print(f"  {label:<14} F1 {fmt(m['f1'])}  precision {fmt(m['precision'])}  recall {fmt(m['recall'])}")
     print(f"  bridge baseline on the same masked pixels: F1 {fmt(r['bridge_baseline_masked_f1'])}")
+    if r["skipped"]:
+        print(f"{len(r['skipped'])} file{'s' if len(r['skipped']) > 1 else ''} could not be read:")
+        for path, why in r["skipped"].items():
+            print(f"  {path}: {why}")
     return 0
 
 
@@ -408,7 +412,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         _die(f"{e.filename or e}: {e.strerror or e}.", RUNTIME)
     except Exception as e:
         if _user_error(e):
-            _die(str(e), RUNTIME)
+            file = getattr(e, "file", None)  # a MIDI file read from a path: say which
+            _die(f"{file}: {e}" if file else str(e), RUNTIME)
         raise
 
 

@@ -87,9 +87,14 @@ def evaluate_files(bundle, files: Sequence[Path], threshold: Optional[float] = N
     configure()
     enc = bundle.encoder
     width = enc.grid_size[1] * enc.patch_w
-    x, readable = evaluation_windows(files, bundle.config.get("steps_per_beat") or 4, width, max_windows, workers)
+    skipped: dict[str, str] = {}
+    x, readable = evaluation_windows(files, bundle.config.get("steps_per_beat") or 4, width, max_windows, workers,
+                                     skipped)
     if not len(x):
+        if len(files) == 1 and skipped:  # the one file's own reason
+            raise ValueError(f"{Path(files[0]).name}: {next(iter(skipped.values()))}")
         raise ValueError("none of the files has a readable, non-empty window to score.")
     ws = score_windows(enc, bundle.reconstruct, x, mask_ratio, bundle.config.get("empty_mask_ratio", 0.05),
                        sorted({thr, DEFAULT_THRESHOLD}))
-    return {**summarize(ws, thr), "threshold_source": source, "files": len(files), "readable": len(readable)}
+    return {**summarize(ws, thr), "threshold_source": source, "files": len(files), "readable": len(readable),
+            "skipped": skipped}

@@ -35,6 +35,7 @@ METRIC_LABELS = {"masked": "Masked patches", "all": "All patches (visible pasted
 SCORE_NAMES = ("precision", "recall", "f1", "specificity")
 # A decoder whose probabilities over a whole window span less than this is taken to ignore its input.
 CONSTANT_OUTPUT_SPREAD = 0.05
+FEW_VISIBLE_NOTE_PIXELS = 32  # below this (two bars of one note at 4 steps per beat), a flat output is no verdict
 
 
 @dataclass(frozen=True)
@@ -142,12 +143,18 @@ class WindowAnalysis:
         return int((~self.mask).sum())
 
     def output_warning(self) -> Optional[str]:
-        """One sentence when the reconstruction is (nearly) the same everywhere: an untrained or broken decoder."""
+        """One sentence when the reconstruction is (nearly) the same everywhere: an untrained or broken decoder,
+        unless the window itself shows the model too few notes to tell."""
         if self.probs is None:
             return None
         lo, hi = float(np.min(self.probs)), float(np.max(self.probs))
         if hi - lo >= CONSTANT_OUTPUT_SPREAD:
             return None
+        visible = int(((np.asarray(self.image) > 0) & ~np.asarray(self.hidden_px, dtype=bool)).sum())
+        if visible < FEW_VISIBLE_NOTE_PIXELS:
+            return (f"The model sees only {visible} note pixel{'' if visible == 1 else 's'} in this window, too few "
+                    f"to judge its reconstruction (probabilities {lo:.2f}–{hi:.2f} everywhere); move the window or "
+                    f"lower the mask ratio.")
         return (f"This checkpoint's reconstruction is almost the same everywhere (probabilities {lo:.2f}–{hi:.2f}): "
                 f"its decoder does not respond to the input, so the reconstruction views show nothing about it.")
 

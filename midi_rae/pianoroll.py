@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MidiError", "PianoRoll", "MAX_MIDI_BYTES", "MAX_MIDI_EVENTS", "MAX_MIDI_TRACKS", "MAX_STEPS",
            "MIN_BPM", "MAX_BPM", "MIN_TEMPO_US", "MAX_TEMPO_US", "midi_to_roll", "roll_to_midi", "midi_bytes",
-           "window_at", "windows", "transpose", "bar_beat_label", "note_name"]
+           "window_at", "windows", "transpose", "bar_beat_label", "bar_span", "note_name"]
 
 MAX_MIDI_BYTES = 8 * 1024 * 1024
 # Reading costs ~7 us per event (mido, then pretty_midi), so the events are counted in one cheap pass
@@ -52,7 +52,10 @@ _ROUNDING_SLACK = 1e-6  # in steps: exact half steps carry float noise; always s
 
 
 class MidiError(ValueError):
-    """A MIDI input that cannot be turned into a piano roll; the message is one plain sentence."""
+    """A MIDI input that cannot be turned into a piano roll; the message is one plain sentence, and `file` the
+    name of the file it came from where it was read from a path (a command line names it)."""
+
+    file: Optional[str] = None
 
 
 @dataclass
@@ -72,6 +75,8 @@ class PianoRoll:
     n_notes: int
     instruments: list[str]
     grid_note: Optional[str] = None  # a sentence when the step grid cannot place the piece's notes
+    metre_changes: int = 0  # time signatures after the first that differ from the one before (bars assume the first)
+    tempo_changes: int = 0  # tempos after the first that differ from the one before (tempo_bpm is the first)
 
     @property
     def steps(self) -> int:
@@ -252,9 +257,9 @@ def _varlen(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
-                instruments: dict) -> tuple[list, int, int, dict]:
+                instruments: dict) -> tuple[list, int, int, dict, int]:
     """Read one track chunk by mido's rules: (meta events at absolute ticks, budget left, last tick,
-    {channel: tick of its last controller or pitch bend}); notes go into `instruments`.
+    {channel: tick of its last controller or pitch bend}, note-ons never closed); notes go into `instruments`.
 
     Notes are paired as pretty_midi pairs them (a note-off closes every open note-on of its channel
     and pitch from an earlier tick; instruments are keyed by program, channel and track, created at
@@ -385,7 +390,7 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
         raise _damaged() from e
     if pos > end:  # the last event runs past its track's end
         raise _damaged()
-    return metas, budget, tick, controls
+    return metas, budget, tick, controls, sum(len(starts) for starts in open_notes.values())
 
 
 @dataclass
@@ -394,6 +399,7 @@ class _Parsed:
     instruments: list[_Instrument]
     last_tick: int
     end_tick: int  # the last note end, or controller of a (channel, track) with notes, as pretty_midi counts
+    unclosed: int = 0  # note-ons that no later note-off closed (pretty_midi drops them: no length)
 
 
 def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
@@ -403,9 +409,10 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
         raise _too_many_events()
     mid = mido.MidiFile(ticks_per_beat=struct.unpack(">H", data[12:14])[0])
     instruments: dict = {}
-    last_tick = end_tick = 0
+    last_tick = end_tick = unclosed = 0
     for track_idx, (pos, end) in enumerate(spans):
-        metas, budget, tick, controls = _read_track(data, pos, end, budget, track_idx, instruments)
+        metas, budget, tick, controls, open_left = _read_track(data, pos, end, budget, track_idx, instruments)
+        unclosed += open_left
         sentinel = _Event()  # keeps the track's last tick for pretty_midi's tick-to-time table
         sentinel.type, sentinel.time = "end_of_track", tick
         metas.append(sentinel)
@@ -419,7 +426,7 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
                 end_tick = max(end_tick, t)
     for inst in instruments.values():
         end_tick = max([end_tick, *inst.ends])
-    return _Parsed(mid, list(instruments.values()), last_tick, end_tick)
+    return _Parsed(mid, list(instruments.values()), last_tick, end_tick, unclosed)
 
 
 def _format_bpm(tempo_us: int) -> str:
@@ -497,7 +504,7 @@ def _coarsen(parsed: "_Parsed") -> "_Parsed":
     for inst in parsed.instruments:
         inst.starts = [at(t) for t in inst.starts]
         inst.ends = [at(t) for t in inst.ends]
-    return _Parsed(mid, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick))
+    return _Parsed(mid, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick), parsed.unclosed)
 
 
 def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:
@@ -514,6 +521,9 @@ def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:
         parsed = _coarsen(parsed)
         mid = parsed.mid
     if not any(inst.pitches for inst in parsed.instruments):
+        if parsed.unclosed:  # e.g. a note-off at the very tick of its note-on: a note of no length
+            which = "its one note-on has" if parsed.unclosed == 1 else f"its {parsed.unclosed:,} note-ons have"
+            raise MidiError(f"The MIDI file contains no notes with a length: {which} no later note-off.")
         raise MidiError("The MIDI file contains no notes.")
     try:
         with warnings.catch_warnings():
@@ -536,6 +546,11 @@ def _tick_times(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Beat grid
+
+def _changes(values: list) -> int:
+    """How many of `values` differ from the one before."""
+    return sum(1 for a, b in zip(values, values[1:]) if a != b)
+
 
 def _first_time_signature(pm: pretty_midi.PrettyMIDI) -> tuple[int, int]:
     changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
@@ -594,6 +609,16 @@ def midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int = 4,
     tracks or MAX_MIDI_EVENTS events, longer than MAX_STEPS, or with tempos outside MIN_TEMPO_US..
     MAX_TEMPO_US are refused with a MidiError of one sentence.
     """
+    try:
+        return _midi_to_roll(path_or_bytes, steps_per_beat, include_drums, name)
+    except MidiError as e:
+        if e.file is None and isinstance(path_or_bytes, (str, Path)):
+            e.file = Path(path_or_bytes).name
+        raise
+
+
+def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, include_drums: bool,
+                  name: str | None) -> PianoRoll:
     if steps_per_beat < 1:
         raise ValueError("steps_per_beat must be at least 1")
     data, default_name = _input_bytes(path_or_bytes)
@@ -626,7 +651,10 @@ def midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int = 4,
         duration_s=float(ends_s.max()), tempo_bpm=float(pm.get_tempo_changes()[1][0]),
         beats=beats, beat_times=step_grid[::steps_per_beat][:beats].copy(),
         step_times=step_grid[:T].copy(), time_signature=_first_time_signature(pm),
-        onsets=onsets, n_notes=len(pitches), instruments=[_instrument_label(i) for i in kept], grid_note=grid_note)
+        onsets=onsets, n_notes=len(pitches), instruments=[_instrument_label(i) for i in kept], grid_note=grid_note,
+        metre_changes=_changes([(ts.numerator, ts.denominator)
+                                for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),
+        tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]))
 
 
 GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)
@@ -778,6 +806,20 @@ def bar_beat_label(step: int, roll: PianoRoll) -> str:
     """1-based "bar:beat" of a step, e.g. step 0 -> "1:1"."""
     bar, within = divmod(int(step), roll.steps_per_bar)
     return f"{bar + 1}:{within // roll.steps_per_beat + 1}"
+
+
+def bar_span(step: int, steps: int, steps_per_bar: int, steps_per_beat: int) -> str:
+    """Where `steps` steps from `step` lie, in bars counted from 1 and inclusive as pitch ranges are:
+    "bar 3", "bars 3–4"; within a bar by beats, "bar 7, beats 3–4"; across bars by bar:beat, "7:3–8:2"."""
+    spbar, spb = max(int(steps_per_bar), 1), max(int(steps_per_beat), 1)
+    first, last = int(step), int(step) + max(int(steps), 1) - 1
+    (b0, o0), (b1, o1) = divmod(first, spbar), divmod(last, spbar)
+    if o0 == 0 and o1 == spbar - 1:  # whole bars
+        return f"bar {b0 + 1}" if b0 == b1 else f"bars {b0 + 1}–{b1 + 1}"
+    beat0, beat1 = o0 // spb + 1, o1 // spb + 1
+    if b0 == b1:
+        return f"bar {b0 + 1}, beat {beat0}" if beat0 == beat1 else f"bar {b0 + 1}, beats {beat0}–{beat1}"
+    return f"{b0 + 1}:{beat0}–{b1 + 1}:{beat1}"
 
 
 def note_name(pitch: int) -> str:

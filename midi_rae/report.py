@@ -284,7 +284,7 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     parts = [
         _header(roll, bundle, str(midi)),
         _section("roll", fig(roll_overview(roll.array, spbar, (start, width),
-                                           title=f"{roll.name}: whole piece ({roll.bars:.0f} bars)")),
+                                           title=f"{roll.name}: whole piece ({roll.bars:.1f} bars)")),
                  fig(window_roll(res.image, start, roll.steps_per_beat, roll.beats_per_bar, title=window_title))),
         _section("masks", _note(f"A patch is non-empty when any of its pixels holds a note. Piece statistics use "
                                 f"the piece's {piece.n_windows} {WINDOW_RULE} (here {piece.hop // spbar} bar(s) "

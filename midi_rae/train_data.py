@@ -248,32 +248,35 @@ def batch_loader(dataset: WindowDataset, workers: int, pin_memory: bool = False)
 # ---------------------------------------------------------------- evaluation windows
 
 
-def _kept_windows(args: tuple[str, int, int]) -> Optional[np.ndarray]:
-    """A piece's non-empty windows by the one windowing rule, bit-packed along time; None if unreadable."""
+def _kept_windows(args: tuple[str, int, int]) -> np.ndarray | str:
+    """A piece's non-empty windows by the one windowing rule, bit-packed along time; why not, if unreadable."""
     from .inference import piece_windows
 
     path, spb, width = args
     try:
         roll = midi_to_roll(path, steps_per_beat=spb)
-    except MidiError:
-        return None
+    except MidiError as e:
+        return str(e)
     x, _, _ = piece_windows(roll, width)
     x = x[:, 0].numpy() > 0.5
     return np.packbits(x[x.any(axis=(1, 2))], axis=-1)
 
 
 def evaluation_windows(files: Sequence[Path], steps_per_beat: int, width: int, limit: int,
-                       workers: int = 1) -> tuple[torch.Tensor, list[str]]:
+                       workers: int = 1, skipped: Optional[dict] = None) -> tuple[torch.Tensor, list[str]]:
     """(windows (n, 1, 128, width) float32, readable files): every piece cut by `inference.piece_windows`,
-    empty windows dropped, the rest evenly thinned to at most `limit` over the pieces in order."""
+    empty windows dropped, the rest evenly thinned to at most `limit` over the pieces in order. `skipped`, when
+    given, is filled with each unreadable file and its one sentence."""
     tasks = [(str(f), steps_per_beat, width) for f in files]
     if workers > 1 and len(tasks) > 8:
         with ProcessPoolExecutor(workers) as ex:
             results = list(ex.map(_kept_windows, tasks, chunksize=4))
     else:
         results = [_kept_windows(t) for t in tasks]
-    readable = [str(f) for f, r in zip(files, results) if r is not None]
-    per_piece = [r for r in results if r is not None]
+    readable = [str(f) for f, r in zip(files, results) if not isinstance(r, str)]
+    if skipped is not None:
+        skipped.update({str(f): r for f, r in zip(files, results) if isinstance(r, str)})
+    per_piece = [r for r in results if not isinstance(r, str)]
     counts = np.array([len(r) for r in per_piece], dtype=np.int64)
     total = int(counts.sum())
     if total == 0:

@@ -104,6 +104,20 @@ def test_a_selected_patch_is_dropped_when_another_piece_opens(examples):
     assert not at.exception and "selected" not in at.session_state
 
 
+def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_beat_is():
+    from dataclasses import replace
+
+    from midi_rae.dashboard.page import timing_text
+    from midi_rae.pianoroll import midi_to_roll
+
+    roll = midi_to_roll(to_bytes(make_song(bars=4, seed=1)))
+    assert timing_text(roll) == f"4.0 bars of 4/4 · {roll.duration_s:.0f} s · {roll.tempo_bpm:.0f} BPM · 4 steps per beat"
+    changing = replace(roll, time_signature=(6, 8), metre_changes=3, tempo_changes=1)
+    assert timing_text(changing).startswith(
+        f"{changing.bars:.1f} bars of 6/8 (counted in the opening metre, which changes 3 times) · ")
+    assert timing_text(changing).endswith(" BPM at the start · 4 steps per beat (a beat is a 1/8 note)")
+
+
 def test_switching_example_shows_the_other_piece(examples):
     at = run_app()
     at.selectbox(key="example").select("b_song.mid").run()
@@ -335,9 +349,9 @@ def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     at.session_state["selected"] = Selected(level=3, start=0, patch=9)
     at.run()
     assert not at.exception
-    assert "**Level 3** (8×8): bars 2–3, pitches E0–G1" in texts(at.markdown)
+    assert "**Level 3** (8×8): bar 2, pitches E0–G1" in texts(at.markdown)  # one bar of 4/4, inclusive as pitches
     table = neighbours_table(at)
-    assert len(table["rows"]) == 8 and table["columns"] == ["#", "Bars", "Pitches", "Cosine"]
+    assert len(table["rows"]) == 8 and table["columns"] == ["#", "Where", "Pitches", "Cosine"]
     assert [r[0] for r in table["rows"]] == [str(k) for k in range(1, 9)]
     cosines = [float(r[3]) for r in table["rows"]]
     assert cosines == sorted(cosines, reverse=True)
@@ -346,7 +360,8 @@ def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     marks = [b for b in overview["boxes"] if b[4] == "mark"]
     assert [m[5] for m in marks] == [str(k) for k in range(1, 9)]
     n = overview["n_bars"]
-    assert [f"{1 + round(n * m[0]):g}–{1 + round(n * m[1]):g}" for m in marks] == [r[1] for r in table["rows"]]
+    spans = [(1 + round(n * m[0]), round(n * m[1])) for m in marks]  # first and last bar of each outline
+    assert [f"bar {a}" if a == b else f"bars {a}–{b}" for a, b in spans] == [r[1] for r in table["rows"]]
 
 
 def test_song_structure_tab_draws_the_similarity_matrix_and_trajectory_at_the_chosen_level(examples):
@@ -437,13 +452,26 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
     return at
 
 
-def test_after_a_drop_the_example_picker_stays_and_says_how_to_get_back(examples):
+def test_after_a_drop_an_example_can_be_picked_without_removing_the_file(examples):
     at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
     assert not at.exception
     assert any("dropped.mid" in c for c in texts(at.caption))
-    picker = at.selectbox(key="example")
-    assert picker.disabled
-    assert "Showing the dropped file. Remove it (the × beside its name) to pick an example." in texts(at.sidebar.caption)
+    assert not at.selectbox(key="example").disabled
+    assert "Showing the dropped file; pick an example to see that instead." in texts(at.sidebar.caption)
+    at.selectbox(key="example").select("b_song.mid").run()
+    assert any("b_song.mid" in c and "12.0 bars" in c for c in texts(at.caption))
+    assert ("Showing the example; the dropped file stays in the uploader until removed (×)."
+            in texts(at.sidebar.caption))
+
+
+def test_after_a_refused_drop_the_sidebar_says_so_and_an_example_can_be_picked(examples):
+    at = upload(run_app(), "empty.mid", b"")
+    assert any("empty.mid could not be opened." in e for e in texts(at.error))
+    assert ("The dropped file could not be opened; pick an example or drop another file."
+            in texts(at.sidebar.caption))
+    assert not any("Showing the dropped file" in c for c in texts(at.sidebar.caption))
+    at.selectbox(key="example").select("b_song.mid").run()
+    assert not at.exception and any("b_song.mid" in c for c in texts(at.caption))
 
 
 def test_the_midi_uploader_states_one_size_limit(examples):
@@ -503,15 +531,15 @@ def test_the_neighbours_table_shows_places_not_indices_and_a_row_click_goes_ther
     at.session_state["selected"] = Selected(level=3, start=0, patch=3 * 8 + 1)  # a note patch: C3–D#4
     at.run()
     table = neighbours_table(at)
-    assert table["columns"] == ["#", "Bars", "Pitches", "Cosine"]
+    assert table["columns"] == ["#", "Where", "Pitches", "Cosine"]
     first = dict(zip(table["columns"], table["rows"][0]))
-    assert "–" in first["Bars"] and "–" in first["Pitches"]  # places, not window and patch indices
+    assert first["Where"].startswith("bar ") and "–" in first["Pitches"]  # places, not window and patch indices
     at.session_state["neighbours"] = {"click": {"row": 0}}  # what the browser sends for a click on the first row
     at.run()
     assert not at.exception
     sel = at.session_state["selected"]
     assert (sel.level, sel.patch % 8) == (3, sel.patch % 8)
-    assert f"bars {first['Bars']}" in next(m for m in texts(at.markdown) if m.startswith("**Level 3**"))
+    assert f"(8×8): {first['Where']}, pitches" in next(m for m in texts(at.markdown) if m.startswith("**Level 3**"))
 
 
 def test_a_pca_click_in_visible_masked_colouring_selects_the_clicked_patch(examples):
@@ -638,7 +666,9 @@ def test_a_dropped_png_piano_roll_is_shown_in_steps(examples):
     at = upload(run_app(), "roll.png", roll_to_png(roll))
     assert not at.exception
     assert PNG_NOTE in texts(at.info)
-    assert any("roll.png" in c for c in texts(at.caption))
+    assert any(c.startswith("**roll.png** · 2 notes · 256 steps (a PNG roll: no tempo) — model: ")
+               for c in texts(at.caption))
+    assert [s.disabled for s in at.select_slider if s.label.startswith("Time resolution")] == [True]
 
 
 def test_a_piece_opened_from_the_corpus_page_is_shown_until_closed(examples):

@@ -202,7 +202,7 @@ def test_clicking_a_patch_lights_it_up_and_lists_its_neighbours(page, server, sh
     _, log = server
     assert not roll(page, WINDOW)["boxes"], _state(page, log)
     click_roll_at(page, WINDOW, 0.40, 0.5)  # column 3 of the 8x8 grid of level 3, the default selection level
-    wait_ready(page, STEP_TIMEOUT, extra=lambda: any(t.startswith("Level 3 (8×8): bars") for t in
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: any(t.startswith("Level 3 (8×8): bar") for t in
                                                      page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
     screenshot(page, shots, "5_selected_patch")
     assert not exceptions(page), _state(page, log)
@@ -232,12 +232,12 @@ def test_a_pca_click_selects_the_point_clicked_and_the_chart_is_updated_in_place
     page.evaluate(_TAG_PCA)
     # coloured by time, the chart has one trace: the DOM's points are its points, in order
     p = points[len(points) // 2]
-    window = int(page.evaluate(_PCA_HOVER, p).split(" · ")[0].split()[1])  # "window 7 · bars 7.5–8 · …"
+    window = int(page.evaluate(_PCA_HOVER, p).split(" · ")[0].split()[1])  # "window 7 · bar 7, beats 3–4 · …"
     click_chart_point(page, ci, p)
     _step(page, shots, log, "6_pca_click", "after a click on a PCA point",
           lambda: slider_value(page, "Window start (bar)") == str(window))  # the 24-bar piece: a window per bar
     assert page.evaluate(_PCA_KEPT), "the PCA was mounted anew; " + _state(page, log)
-    assert any(t.startswith("Level 3 (8×8): bars") for t in
+    assert any(t.startswith("Level 3 (8×8): bar") for t in
                page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()), _state(page, log)
     # the legend names what the orange ring now marks
     assert page.locator(f"{_PCA} .legendtext").filter(has_text="selected patch").count() == 1, _state(page, log)
@@ -254,7 +254,7 @@ def test_a_click_on_a_neighbours_row_goes_there_and_the_table_stays_on_the_page(
     page.evaluate("() => { document.querySelector('.row-picker').__kept = true; }")
     browser_util.click_picker_row(page, 0)
     _step(page, shots, log, "7_neighbour_click", "after a click on a neighbour's row",
-          lambda: any(t.startswith("Level 3 (8×8): bars " + bars) for t in
+          lambda: any(t.startswith("Level 3 (8×8): " + bars) for t in
                       page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
     assert page.evaluate("() => !!document.querySelector('.row-picker').__kept"), _state(page, log)
     assert browser_util.picker_rows(page) != rows and not exceptions(page), _state(page, log)

@@ -92,7 +92,7 @@ def test_bad_midi_is_one_line_on_stderr_and_nonzero_exit(tmp_path):
     bad.write_bytes(b"this is not a midi file at all")
     out = run_cli("inspect", str(bad))
     assert out.returncode == 1
-    assert "not a MIDI file" in one_error_line(out)
+    assert one_error_line(out).startswith("error: bad.mid: ") and "not a MIDI file" in one_error_line(out)
 
 
 def test_bad_checkpoint_is_one_line_on_stderr(song, tmp_path):

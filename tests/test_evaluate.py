@@ -22,7 +22,7 @@ from midi_rae.train import TrainConfig, train
 from midi_rae.train_data import evaluation_windows, find_midi_files
 
 KEYS = {"checkpoint", "split", "threshold", "threshold_source", "windows", "mask_ratio", "plain", "masked",
-        "masked_all", "at_0.5", "bridge_baseline_masked_f1", "files", "readable"}
+        "masked_all", "at_0.5", "bridge_baseline_masked_f1", "files", "readable", "skipped"}
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +58,34 @@ def test_evaluate_command_prints_one_json_object_with_scores_in_range(run):
     assert res.returncode == 0, res.stderr
     r = json.loads(res.stdout)
     assert set(r) == KEYS
-    assert r["files"] == r["readable"] == 8 and r["split"] == "all"
+    assert r["files"] == r["readable"] == 8 and r["split"] == "all" and r["skipped"] == {}
     assert r["threshold"] == load_model(ck).meta["threshold"] and r["threshold_source"] == "checkpoint"
     assert r["windows"] == 8 * 3  # 10 bars, one-bar hop: windows at bars 1, 2, 3 of each piece
     for kind in ("plain", "masked", "masked_all"):
         assert set(r[kind]) == {"precision", "recall", "f1", "specificity"}
         assert all(v is None or 0 <= v <= 1 for v in r[kind].values())
     assert 0 <= r["bridge_baseline_masked_f1"] <= 1 and r["mask_ratio"] == 0.5
+
+
+def test_evaluate_lists_the_files_it_could_not_read_with_their_sentence(run, tmp_path):
+    d, ck = run
+    folder = tmp_path / "mixed"
+    shutil.copytree(d, folder)
+    (folder / "empty.mid").write_bytes(b"")
+    res = subprocess.run([sys.executable, "-m", "midi_rae", "evaluate", str(folder), "--checkpoint", str(ck)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("8 of 9 files read, ")
+    assert lines[-2:] == ["1 file could not be read:", f"  {folder / 'empty.mid'}: The file is empty."]
+
+
+def test_evaluating_one_unreadable_file_says_why(run, tmp_path):
+    _, ck = run
+    (tmp_path / "notes.mid").write_text("not music")
+    res = subprocess.run([sys.executable, "-m", "midi_rae", "evaluate", str(tmp_path / "notes.mid"), "--checkpoint",
+                          str(ck)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode != 0 and res.stderr.startswith("error: notes.mid: ") and "MIDI" in res.stderr
 
 
 def test_evaluate_scores_at_the_stored_threshold_where_another_would_score_better(run, tmp_path, capsys):

@@ -10,8 +10,9 @@ import torch
 from conftest import make_song, to_bytes
 from midi_rae.analysis import level_stats
 from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, load_model, save_checkpoint
-from midi_rae.inference import (METRIC_LABELS, MaskSettings, analyse_window, each_window_masks, encode_piece,
-                                level_rows, metric_rows, patch_places, piece_windows, score_windows, settings_for, spectrum_rows)
+from midi_rae.inference import (METRIC_LABELS, MaskSettings, WindowAnalysis, analyse_window, each_window_masks,
+                                encode_piece, level_rows, metric_rows, patch_places, piece_windows, score_windows,
+                                settings_for, spectrum_rows)
 from midi_rae.pianoroll import midi_to_roll
 from midi_rae.structure import spectrum
 
@@ -138,3 +139,26 @@ def test_patch_places_put_each_patch_in_the_piece(bundle):
     assert (places["window"][i], places["patch"][i]) == (1, 21)
     assert places["step"][i] == 16 + 5 * 16 and places["pitch_lo"][i] == 2 * 16
     assert places["steps"][i] == 16 and places["semitones"][i] == 16
+
+
+def _flat_output(image: np.ndarray, hidden: np.ndarray) -> WindowAnalysis:
+    """A window whose reconstruction is 0.4 everywhere, as an untrained decoder's is."""
+    return WindowAnalysis(start=0, image=image, mask=np.ones(1024, bool), hidden_px=hidden, level_non_empty=[],
+                          masked_emb=[], probs=np.full((128, 128), 0.4, np.float32), metrics=None)
+
+
+def test_a_flat_reconstruction_of_a_window_full_of_notes_is_blamed_on_the_checkpoint():
+    image = np.zeros((128, 128), np.uint8)
+    image[60, :] = image[64, :] = 1
+    warning = _flat_output(image, np.zeros((128, 128), bool)).output_warning()
+    assert warning.startswith("This checkpoint's reconstruction is almost the same everywhere (probabilities 0.40–0.40)")
+
+
+def test_a_flat_reconstruction_of_a_nearly_empty_window_is_blamed_on_the_window():
+    image = np.zeros((128, 128), np.uint8)
+    image[60, 0:8] = image[64, 0:8] = image[67, 20:40] = 1   # 36 note pixels, 20 of them hidden
+    hidden = np.zeros((128, 128), bool)
+    hidden[:, 16:48] = True
+    warning = _flat_output(image, hidden).output_warning()
+    assert warning == ("The model sees only 16 note pixels in this window, too few to judge its reconstruction "
+                       "(probabilities 0.40–0.40 everywhere); move the window or lower the mask ratio.")

@@ -11,7 +11,7 @@ import pretty_midi
 import pytest
 import torch
 
-from midi_rae.pianoroll import (MAX_MIDI_BYTES, MidiError, PianoRoll, bar_beat_label, midi_bytes,
+from midi_rae.pianoroll import (MAX_MIDI_BYTES, MidiError, PianoRoll, bar_beat_label, bar_span, midi_bytes,
                                 midi_to_roll, note_name, roll_to_midi, transpose, windows)
 
 # At 120 BPM and 4 steps per beat one step lasts 0.125 s.
@@ -369,6 +369,15 @@ def test_a_file_without_notes():
     assert refused(midi_bytes(pm)) == "The MIDI file contains no notes."
 
 
+def test_a_file_whose_only_note_has_no_length_says_so():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(program=0)
+    piano.notes.append(pretty_midi.Note(velocity=90, pitch=60, start=0.0, end=0.0001))  # the same tick: no length
+    pm.instruments.append(piano)
+    assert refused(midi_bytes(pm)) == ("The MIDI file contains no notes with a length: its one note-on has no "
+                                       "later note-off.")
+
+
 def test_a_drums_only_file_has_no_notes_unless_drums_are_included():
     pm = song()
     pm.instruments = [inst for inst in pm.instruments if inst.is_drum]
@@ -615,3 +624,23 @@ def test_a_file_past_the_tick_limit_is_read_at_a_coarser_resolution_with_the_sam
     plain = midi_to_roll(_long_piece(480), steps_per_beat=4)
     assert fine.array.shape == plain.array.shape == (128, 4398)  # to the last note end, beat 1,099.5
     assert np.array_equal(fine.array, plain.array)
+
+
+@pytest.mark.parametrize("step, steps, text", [
+    (32, 16, "bar 3"), (32, 32, "bars 3–4"), (104, 8, "bar 7, beats 3–4"), (104, 4, "bar 7, beat 3"),
+    (104, 16, "7:3–8:2"), (0, 128, "bars 1–8")])
+def test_bar_span_counts_bars_from_one_and_inclusive(step, steps, text):
+    assert bar_span(step, steps, steps_per_bar=16, steps_per_beat=4) == text
+
+
+def test_a_piece_that_changes_metre_and_tempo_says_how_often():
+    pm = song((6, 8))
+    pm.time_signature_changes += [pretty_midi.TimeSignature(6, 8, 1.0), pretty_midi.TimeSignature(3, 4, 2.0),
+                                  pretty_midi.TimeSignature(6, 8, 2.5)]  # a repeat of 6/8 is no change
+    roll = midi_to_roll(midi_bytes(pm))
+    assert (roll.time_signature, roll.metre_changes, roll.tempo_changes) == ((6, 8), 2, 0)
+
+
+def test_a_piece_in_one_metre_and_tempo_has_no_changes():
+    roll = midi_to_roll(midi_bytes(song((4, 4))))
+    assert (roll.metre_changes, roll.tempo_changes) == (0, 0)

@@ -17,12 +17,25 @@ from .sources import load_roll
 
 
 def header(piece, roll, label: str, n_levels: int) -> None:
-    """Title line and a one-line summary of piece and model."""
+    """Title line and a one-line summary of piece and model (a PNG roll has steps, not seconds or a tempo)."""
     st.markdown("### midi-rae explorer")
-    st.caption(f"**{piece.name}** · {roll.n_notes:,} notes · {roll.bars:.1f} bars of "
-               f"{roll.time_signature[0]}/{roll.time_signature[1]} · {roll.duration_s:.0f} s · "
-               f"{roll.tempo_bpm:.0f} BPM · {roll.steps_per_beat} steps per beat — model: {label} "
-               f"({n_levels} levels)")
+    timing = f"{roll.steps:,} steps (a PNG roll: no tempo)" if _is_png(piece) else timing_text(roll)
+    st.caption(f"**{piece.name}** · {roll.n_notes:,} notes · {timing} — model: {label} ({n_levels} levels)")
+
+
+def timing_text(roll) -> str:
+    """Bars, metre, length, tempo and grid as the header gives them, saying where the piece's metre or tempo
+    changes (bars are counted in its opening metre) and what a beat is when it is not a quarter note."""
+    (num, den), k = roll.time_signature, roll.metre_changes
+    bars = f"{roll.bars:.1f} bars of {num}/{den}" + (
+        f" (counted in the opening metre, which changes {k} time{'s' if k > 1 else ''})" if k else "")
+    tempo = f"{roll.tempo_bpm:.0f} BPM" + (" at the start" if roll.tempo_changes else "")
+    grid = f"{roll.steps_per_beat} steps per beat" + (f" (a beat is a 1/{den} note)" if den != 4 else "")
+    return f"{bars} · {roll.duration_s:.0f} s · {tempo} · {grid}"
+
+
+def _is_png(piece) -> bool:
+    return piece.name.lower().endswith(".png")
 
 
 def _model_views():
@@ -37,21 +50,26 @@ def _loaded(choice):
     return _model_views().loaded(choice)
 
 
-def _piece_roll(piece, spb: int, semis: int):
+def _piece_roll(piece, spb: int, semis: int, upload_note=None):
     """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
 
     A bad file's sentence is shown as an error once, on the run it arrives; later actions keep a quiet note
-    (the file stays in the uploader until removed, and is not read again).
+    (the file stays in the uploader until removed, and is not read again). `upload_note`, the sidebar's slot
+    for a dropped file, says which of the two it is.
     """
     failed = session.piece_failure(f"{piece.key}:{spb}")
     if failed is None:
         try:
             roll = load_roll(piece.key, piece.data, spb, semis, piece.name)
             session.accept_piece(piece)
+            if upload_note is not None:
+                upload_note.caption(sidebar.UPLOAD_SHOWN)
             return piece, roll
         except MidiError as e:
             session.remember_piece_failure(f"{piece.key}:{spb}", str(e))
             st.error(f"{piece.name} could not be opened. {e}")
+    if upload_note is not None:
+        upload_note.caption(sidebar.UPLOAD_REFUSED)
     fallback = session.last_good_piece()
     if fallback is None or fallback.key == piece.key:
         if failed is not None:
@@ -85,7 +103,7 @@ def _warm_plotly(slot) -> bool:
 def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
     choice, ckpt_slot = sidebar.checkpoint_section()
-    piece = sidebar.piece_section()
+    piece, upload_note = sidebar.piece_section()
     if piece is None:
         st.info("Drop a MIDI file in the sidebar to begin.")
         return
@@ -94,8 +112,8 @@ def main() -> None:
         model = _loaded(choice)
         config, meta = model.bundle.config, model.bundle.meta
     mcfg = ModelConfig.from_dict(config)
-    spb, semis = sidebar.time_section(config)
-    piece, roll = _piece_roll(piece, spb, semis)
+    spb, semis = sidebar.time_section(config, png=_is_png(piece))
+    piece, roll = _piece_roll(piece, spb, semis, upload_note)
 
     bars = roll.steps_per_bar
     n_start_bars = max(1, -(-roll.steps // max(bars, 1)))
@@ -110,7 +128,7 @@ def main() -> None:
     choice_b = sidebar.compare_section()
 
     header(piece, roll, choice.label, mcfg.num_levels)
-    if piece.name.lower().endswith(".png"):
+    if _is_png(piece):
         from midi_rae.png_rolls import PNG_NOTE
 
         st.info(PNG_NOTE)

@@ -12,7 +12,7 @@ import streamlit as st
 from midi_rae.analysis import PCA, pca_fit
 from midi_rae.figures import MARK_COLOUR, explained_variance, pca_scatter, spectrum_plot
 from midi_rae.inference import patch_places, spectrum_rows
-from midi_rae.pianoroll import note_name
+from midi_rae.pianoroll import bar_span, note_name
 from midi_rae.structure import spectrum
 
 from . import export, live_chart, session, tables
@@ -39,12 +39,10 @@ def _point_meta(song, level: int) -> dict[str, np.ndarray]:
             "non_empty": song.level_non_empty[level].reshape(-1)}
 
 
-def _hover(meta: dict, idx: np.ndarray, spbar: int) -> list[str]:
+def _hover(meta: dict, idx: np.ndarray, spbar: int, spb: int) -> list[str]:
     out = []
     for i in idx:
-        b0 = meta["step"][i] / spbar + 1
-        b1 = (meta["step"][i] + meta["size"][i]) / spbar + 1
-        out.append(f"window {meta['window'][i] + 1} · bars {b0:.4g}–{b1:.4g} · "
+        out.append(f"window {meta['window'][i] + 1} · {bar_span(meta['step'][i], meta['size'][i], spbar, spb)} · "
                    f"{note_name(int(meta['pitch_lo'][i]))}–{note_name(int(min(meta['pitch_hi'][i], 127)))}"
                    f"{'' if meta['non_empty'][i] else ' · empty'}")
     return out
@@ -98,7 +96,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     keep = keep[shown[keep]]
     idx = _subsample(W * N, keep, shown)
     coords = pca.transform(emb.reshape(-1, D)[idx])
-    hover = _hover(meta, idx, spbar)
+    hover = _hover(meta, idx, spbar, _song.roll.steps_per_beat)
     point_data = np.stack([meta["window"][idx], meta["patch"][idx], np.full(len(idx), level)], axis=1)
     highlight, highlight_name = np.isin(idx, keep), "this window"
     if selected:  # a selected patch replaces the current window as the emphasised point
@@ -224,7 +222,8 @@ def _umap_figure(song_key: tuple, level: int, _song):
     idx = _subsample(W * N, np.arange(0))[:2000]
     coords = umap.UMAP(n_components=2, random_state=0, n_neighbors=15).fit_transform(emb.reshape(-1, D)[idx])
     meta = _point_meta(_song, level)
-    return pca_scatter(coords, meta["bar"][idx], "Time", hover=_hover(meta, idx, max(_song.roll.steps_per_bar, 1)),
+    return pca_scatter(coords, meta["bar"][idx], "Time", hover=_hover(meta, idx, max(_song.roll.steps_per_bar, 1),
+                                                                    _song.roll.steps_per_beat),
                        title=f"UMAP of level {level} ({len(idx):,} patches), coloured by bar", axis_prefix="UMAP ")
 
 

@@ -21,7 +21,7 @@ def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
 
 def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: list) -> None:
     """The whole piece with the window marked, into `slot` (an st.empty, so it can be drawn later with marks)."""
-    title = f"{roll.name}: whole piece ({roll.bars:.0f} bars) — click a bar to move the window"
+    title = f"{roll.name}: whole piece ({roll.bars:.1f} bars) — click a bar to move the window"
     roll_strip.draw(slot, roll_strip.OVERVIEW, roll_strip.overview_data(roll_key, roll, start, width, marks, title))
     export.figure(K.OVERVIEW_CHART, lambda: roll_overview(roll.array, roll.steps_per_bar, (start, width),
                                                           marks=list(marks), title=title))

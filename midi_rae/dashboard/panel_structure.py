@@ -6,6 +6,7 @@ import streamlit as st
 
 from midi_rae.analysis import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
+from midi_rae.pianoroll import bar_span
 from midi_rae.structure import pooled_windows, self_similarity
 
 from . import export, live_chart
@@ -13,10 +14,10 @@ from .session import K
 
 
 def window_labels(song) -> list[str]:
-    """'bars a–b' for each song window."""
+    """Where each song window lies ("bars 1–8")."""
     spbar = max(song.roll.steps_per_bar, 1)
     width = song.config.window_steps
-    return [f"bars {s / spbar + 1:.4g}–{(s + width) / spbar + 1:.4g}" for s in song.starts]
+    return [bar_span(s, width, spbar, song.roll.steps_per_beat) for s in song.starts]
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

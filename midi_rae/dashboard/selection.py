@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from midi_rae.config import ModelConfig
-from midi_rae.pianoroll import note_name
+from midi_rae.pianoroll import bar_span, note_name
 from midi_rae.structure import family, nearest_patches
 
 from . import row_picker, session
@@ -66,7 +66,7 @@ def neighbours(song, sel: Selected, k: int = NEIGHBOURS) -> pd.DataFrame:
             continue
         if len(rows) == k:
             break
-        rows.append({"Bars": f"{step / spbar + 1:.4g}–{(step + steps) / spbar + 1:.4g}",
+        rows.append({"Where": bar_span(step, steps, spbar, song.roll.steps_per_beat),
                      "Pitches": f"{note_name(r * semis)}–{note_name(min(r * semis + semis - 1, 127))}",
                      "Cosine": round(float(s), 4), "_start": step, "_size": steps, "_row": r,
                      "_window_start": int(song.starts[ww]), "_patch": n})
@@ -114,8 +114,8 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
     r, c = divmod(sel.patch, cols)
     spbar = max(song.roll.steps_per_bar, 1)
     step = sel.start + c * steps
-    c2.markdown(f"**Level {sel.level}** ({rows}×{cols}): bars {step / spbar + 1:.4g}–"
-                f"{(step + steps) / spbar + 1:.4g}, pitches {note_name(r * semis)}–"
+    c2.markdown(f"**Level {sel.level}** ({rows}×{cols}): {bar_span(step, steps, spbar, song.roll.steps_per_beat)}, "
+                f"pitches {note_name(r * semis)}–"
                 f"{note_name(min(r * semis + semis - 1, 127))}")
     # a callback, not st.rerun() after the click: the page then runs once instead of twice
     c2.button("Clear selection", key="clear_sel", on_click=session.clear_selection)
@@ -124,6 +124,6 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
         return
     st.caption("Where else in this piece does the model see the same thing? Cosine similarity of embeddings at "
                "the same level (note patches only), marked on the overview. Click a row to go there.")
-    row_picker.draw(TABLE_KEY, ["#", "Bars", "Pitches", "Cosine"],
-                    [[k + 1, r["Bars"], r["Pitches"], f"{r['Cosine']:.4f}"] for k, (_, r) in enumerate(table.iterrows())],
+    row_picker.draw(TABLE_KEY, ["#", "Where", "Pitches", "Cosine"],
+                    [[k + 1, r["Where"], r["Pitches"], f"{r['Cosine']:.4f}"] for k, (_, r) in enumerate(table.iterrows())],
                     numeric=[True, False, False, True], hint="Go there: select this patch and move the window to it")

@@ -49,6 +49,7 @@ class K:
     SELECTED = "selected"
     BAD_CHECKPOINTS = "_bad_checkpoints"
     BAD_PIECES = "_bad_pieces"
+    EXAMPLE_OVER_UPLOAD = "_example_over_upload"  # the upload (its file id) an example was picked over
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_PIECE = "last_good_piece"
     LAST_GOOD_UPLOAD = "last_good_upload"

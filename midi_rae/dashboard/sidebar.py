@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import streamlit as st
 
@@ -176,8 +176,15 @@ def compare_section() -> Optional[ModelChoice]:
     return _usable(_chosen(source, folder, "b_"))
 
 
-def piece_section() -> Optional[Piece]:
-    """Pick the MIDI file: a bundled example or a drag-and-drop upload. A bad file keeps the last good one."""
+UPLOAD_SHOWN = "Showing the dropped file; pick an example to see that instead."
+UPLOAD_REFUSED = "The dropped file could not be opened; pick an example or drop another file."
+
+
+def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
+    """Pick the MIDI file: a bundled example or a drag-and-drop upload. A bad file keeps the last good one.
+
+    Returns the piece and, for a dropped file, the sidebar slot that says whether it is shown (UPLOAD_SHOWN or
+    UPLOAD_REFUSED: known once the page has tried to open it)."""
     st.sidebar.header("MIDI file")
     examples = example_files()
     # the widget's own limit, so the uploader states one size (the server's 64 MB is for checkpoints)
@@ -185,38 +192,46 @@ def piece_section() -> Optional[Piece]:
                                   key=K.MIDI_UPLOAD, max_upload_size=MAX_MIDI_BYTES // 2 ** 20,
                                   on_change=session.close_opened_piece)
     names = [p.name for p in examples]
-    pick = st.sidebar.selectbox("…or pick an example", names, key=K.EXAMPLE, on_change=_example_picked,
-                                disabled=up is not None or not names) if names else None
+    # never disabled: a file in the uploader (even one that could not be opened) need not be removed first
+    pick = st.sidebar.selectbox("…or pick an example", names, key=K.EXAMPLE, on_change=_example_picked) \
+        if names else None
     opened = session.opened_piece()
     if opened is not None and up is None:
         st.sidebar.caption(f"Showing **{opened.name}**, opened from the Corpus page.")
         st.sidebar.button("Close it", on_click=session.close_opened_piece, key="close_opened")
-        return opened
-    if up is not None:
-        st.sidebar.caption("Showing the dropped file. Remove it (the × beside its name) to pick an example.")
+        return opened, None
+    if up is not None and st.session_state.get(K.EXAMPLE_OVER_UPLOAD) != up.file_id:
         data = up.getvalue()
-        return Piece(data, digest(data), display_name(up.name), uploaded=True)
+        return Piece(data, digest(data), display_name(up.name), uploaded=True), st.sidebar.empty()
     if pick is None:
         st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
-        return None
+        return None, None
+    if up is not None:
+        st.sidebar.caption("Showing the example; the dropped file stays in the uploader until removed (×).")
     data = examples[names.index(pick)].read_bytes()
-    return Piece(data, digest(data), pick)
+    return Piece(data, digest(data), pick), None
 
 
 def _example_picked() -> None:
+    """An example picked wins over the file in the uploader (until another file is dropped)."""
+    up = st.session_state.get(K.MIDI_UPLOAD)
+    st.session_state[K.EXAMPLE_OVER_UPLOAD] = getattr(up, "file_id", None)
     session.forget_upload()
     session.close_opened_piece()
 
 
-def time_section(config: dict) -> tuple[int, int]:
-    """Steps per beat (the checkpoint's own when it records one) and transposition."""
+def time_section(config: dict, png: bool = False) -> tuple[int, int]:
+    """Steps per beat (the checkpoint's own when it records one) and transposition. A PNG roll's columns are its
+    steps already, so for one the resolution is fixed."""
     st.sidebar.header("Time and pitch")
     stored = config.get("steps_per_beat")
     default = stored if stored in STEPS_PER_BEAT_CHOICES else 4
-    help_ = ("Stored in this checkpoint; change it only to see what the model does at another resolution."
+    help_ = ("A PNG piano roll's columns are its time steps: there is no resolution to choose." if png else
+             "Stored in this checkpoint; change it only to see what the model does at another resolution."
              if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
     spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, value=default,
-                                   key=session.spb_key(stored), help=help_)
+                                   key=session.spb_key(stored), help=help_, disabled=png)
+    spb = default if png else spb
     semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0, key=K.TRANSPOSE)
     return spb, semis
 
