@@ -151,7 +151,8 @@ def test_a_flat_reconstruction_of_a_window_full_of_notes_is_blamed_on_the_checkp
     image = np.zeros((128, 128), np.uint8)
     image[60, :] = image[64, :] = 1
     warning = _flat_output(image, np.zeros((128, 128), bool)).output_warning()
-    assert warning.startswith("This checkpoint's reconstruction is almost the same everywhere (probabilities 0.40–0.40)")
+    assert warning.startswith(
+        "This checkpoint's reconstruction is almost the same everywhere (probabilities 0.40–0.40)")
 
 
 def test_a_flat_reconstruction_of_a_nearly_empty_window_is_blamed_on_the_window():

@@ -41,7 +41,8 @@ export default function (component) {
     if (!P) {
       root.__waited = (root.__waited || 0) + 1;
       if (root.__waited === 200)  // 10 s: say so rather than wait silently
-        root.querySelector('.waiting').textContent = 'The charting library has not loaded; reload the page to draw this chart.';
+        root.querySelector('.waiting').textContent =
+          'The charting library has not loaded; reload the page to draw this chart.';
       if (!root.__waiting) root.__waiting = setTimeout(() => { root.__waiting = null; draw(); }, 50);
       return;
     }
@@ -141,8 +142,9 @@ def draw(container, fig: "go.Figure", key: str, revision: Optional[str] = None,
     """`fig` into `container` as the chart `key` (fixed per chart: the browser keeps it and updates it in place).
 
     `clickable`: True sends a click on a point with its customdata (`clicked`), "x" the x value of the point or
-    heatmap cell clicked (`clicked_x`). The figure is also kept for the page's HTML export. `revision` names what the axes show: while it stays
-    the same, a zoom or pan the person made is kept across updates (default: while the traces are the same)."""
+    heatmap cell clicked (`clicked_x`). The figure is also kept for the page's HTML export. `revision` names what
+    the axes show: while it stays the same, a zoom or pan the person made is kept across updates (default: while
+    the traces are the same)."""
     session.run_figures()[key] = fig
     traces, layout = payload(fig)
     if revision is None:

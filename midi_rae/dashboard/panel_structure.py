@@ -50,4 +50,5 @@ def render(song) -> None:
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]
         st.caption(f"{len(sim)} windows, one every {song.hop} steps. Off-diagonal similarity: mean {off.mean():.3f}, "
-                   f"min {off.min():.3f}. Bright off-diagonal stripes are repeats; click a cell to go to the window of its column.")
+                   f"min {off.min():.3f}. Bright off-diagonal stripes are repeats; click a cell to go to the window "
+                   "of its column.")

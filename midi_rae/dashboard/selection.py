@@ -125,5 +125,6 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
     st.caption("Where else in this piece does the model see the same thing? Cosine similarity of embeddings at "
                "the same level (note patches only), marked on the overview. Click a row to go there.")
     row_picker.draw(TABLE_KEY, ["#", "Where", "Pitches", "Cosine"],
-                    [[k + 1, r["Where"], r["Pitches"], f"{r['Cosine']:.4f}"] for k, (_, r) in enumerate(table.iterrows())],
+                    [[k + 1, r["Where"], r["Pitches"], f"{r['Cosine']:.4f}"]
+                     for k, (_, r) in enumerate(table.iterrows())],
                     numeric=[True, False, False, True], hint="Go there: select this patch and move the window to it")
