@@ -93,7 +93,11 @@ def evaluate_files(bundle, files: Sequence[Path], threshold: Optional[float] = N
     if not len(x):
         if len(files) == 1 and skipped:  # the one file's own reason
             raise ValueError(f"{Path(files[0]).name}: {next(iter(skipped.values()))}")
-        raise ValueError("none of the files has a readable, non-empty window to score.")
+        why = ""
+        if skipped:
+            path, reason = next(iter(skipped.items()))
+            why = f" ({len(skipped)} could not be read, the first {Path(path).name}: {reason.rstrip('.')})"
+        raise ValueError(f"none of the {len(files)} files has a readable, non-empty window to score{why}.")
     ws = score_windows(enc, bundle.reconstruct, x, mask_ratio, bundle.config.get("empty_mask_ratio", 0.05),
                        sorted({thr, DEFAULT_THRESHOLD}))
     return {**summarize(ws, thr), "threshold_source": source, "files": len(files), "readable": len(readable),

@@ -650,6 +650,22 @@ def test_b_the_same_checkpoint_as_a_says_so_instead_of_comparing(examples):
     assert len(image_rows(at)) == 2  # the page's own masks and reconstruction, no A/B rows
 
 
+def test_a_b_that_sees_wider_windows_is_compared_without_a_difference_map(examples, tmp_path, monkeypatch):
+    from midi_rae.checkpoint import DEFAULT_CONFIG, build_models
+
+    cfg = {**DEFAULT_CONFIG, "img_width": 256, "patch_w": 2 * DEFAULT_CONFIG["patch_w"]}  # the same grid
+    enc, dec = build_models(cfg, "swin")
+    folder = tmp_path / "ckpts"
+    save_checkpoint(folder / "wide_windows.safetensors", enc.eval(), dec.eval(), cfg, {"threshold": 0.5})
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    at = run_app()
+    at.selectbox(key="b_source").select("Server folder").run()
+    assert not at.exception
+    assert texts(at.info)[-1] == ("A sees windows of 128 steps and B of 256, so their probabilities cannot be "
+                                  "subtracted pixel by pixel.")
+    assert [len(r) for r in image_rows(at)] == [6, 5, 5, 5]  # both rows, no difference map
+
+
 def test_with_interactive_on_the_ab_comparison_draws_charts(examples):
     at = run_app()
     at.toggle(key="recon_interactive").set_value(True).run()

@@ -88,6 +88,17 @@ def test_evaluating_one_unreadable_file_says_why(run, tmp_path):
     assert res.returncode != 0 and res.stderr.startswith("error: notes.mid: ") and "MIDI" in res.stderr
 
 
+def test_evaluating_only_unreadable_files_says_how_many_and_why_the_first(run, tmp_path):
+    _, ck = run
+    (tmp_path / "a.mid").write_bytes(b"")
+    (tmp_path / "b.mid").write_bytes(b"")
+    res = subprocess.run([sys.executable, "-m", "midi_rae", "evaluate", str(tmp_path), "--checkpoint", str(ck)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode != 0
+    assert res.stderr.strip() == ("error: none of the 2 files has a readable, non-empty window to score (2 could "
+                                  "not be read, the first a.mid: The file is empty).")
+
+
 def test_evaluate_scores_at_the_stored_threshold_where_another_would_score_better(run, tmp_path, capsys):
     d, ck = run
     b = load_model(ck)

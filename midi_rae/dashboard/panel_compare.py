@@ -97,7 +97,10 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -
                 panel_recon.show_images(res, pitch_range)
                 export.figure(f"ab_recon_{tag}", fig)
         diff = functools.partial(probability_difference, res_a.probs, res_b.probs, pitch_range)
-        if interactive:
+        if res_a.probs.shape != res_b.probs.shape:
+            st.info(f"A sees windows of {res_a.probs.shape[1]} steps and B of {res_b.probs.shape[1]}, so their "
+                    "probabilities cannot be subtracted pixel by pixel.")
+        elif interactive:
             export.chart(st, diff(), key="ab_diff")
         else:
             _difference(res_a, res_b, pitch_range)
