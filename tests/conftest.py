@@ -77,7 +77,9 @@ def live_figures(at) -> dict[str, dict]:
 
 
 def chart_specs(at) -> list[str]:
-    """Each chart's plotly JSON as an AppTest run sent it to the browser: Streamlit's charts, then the live ones."""
+    """Each chart's plotly JSON as an AppTest run sent it to the browser: Streamlit's charts (not the piece page's
+    empty warm-up chart), then the live ones."""
     import json
 
-    return [c.proto.spec for c in at.get("plotly_chart")] + [json.dumps(f) for f in live_figures(at).values()]
+    streamlit_charts = [c.proto.spec for c in at.get("plotly_chart") if json.loads(c.proto.spec).get("data")]
+    return streamlit_charts + [json.dumps(f) for f in live_figures(at).values()]

@@ -82,22 +82,24 @@ def _piece_roll(piece, spb: int, semis: int, upload_note=None):
     return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name)
 
 
-def _warm_plotly(slot) -> bool:
-    """On a session's first run, an empty chart in `slot` while the server loads the model (True if drawn).
+def _warm_plotly(slot) -> None:
+    """On a session's first run, an empty chart in `slot`, which makes the browser load plotly.js; the page's
+    next run leaves the slot empty.
 
-    The piano rolls are not plotly charts, so the browser would fetch and compile plotly.js (4.7 MB) only when
-    the first plotly chart arrives, after the model: 4–5 s added to the first render on this project's machine.
-    An empty chart sent before the model has it loaded by then. The slot itself is made on every run: had it
-    been made on the first run only, every element after it would have moved one place on the second, and the
-    browser would have mounted them all anew (the first interaction after the page loaded took ~1 s longer)."""
+    The piano rolls are not plotly charts and the piece page draws none of Streamlit's own (each costs the
+    browser 30–60 ms per run), but the live charts (live_chart) draw with the plotly.js that Streamlit's chart
+    loads. Sent before the model, it is loaded by the time the model's charts arrive (else 4–5 s more on this
+    project's machine). It stays until the next run: emptied at the end of the first, a fast first run (a new
+    session on a warm server) could replace it before the browser had mounted it, and plotly.js never loaded.
+    The slot itself is made on every run: had it been made on the first run only, every element after it would
+    have moved one place on the second, and the browser would have mounted them all anew."""
     if st.session_state.get("_plotly_warm"):
-        return False
+        return
     st.session_state["_plotly_warm"] = True
     import plotly.graph_objects as go
 
     slot.plotly_chart(go.Figure(layout=dict(height=10, margin=dict(l=0, r=0, t=0, b=0))), height=10,
                       config={"displayModeBar": False, "staticPlot": True})
-    return True
 
 
 def main() -> None:
@@ -143,13 +145,10 @@ def main() -> None:
         panel_roll.render_overview(overview, (piece.key, spb, semis), roll, start, width, [])
         panel_roll.render_window(window, (piece.key, spb, semis), roll, start, width, [], click_grid)
         overview = window = None
-    warm_slot = st.empty()
-    warming = _warm_plotly(warm_slot)
+    _warm_plotly(st.empty())
     views = _model_views()
     model = _loaded(choice)
     views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window)
     export.render(f"{piece.name} — {model.label}")
-    if warming:
-        warm_slot.empty()
     activity.note()
     views.warm_corpus_store()
