@@ -15,7 +15,7 @@ from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import bar_span, note_name
 from midi_rae.structure import spectrum
 
-from . import export, live_chart, session, tables
+from . import export, live_chart, tables
 from .session import K
 
 # points drawn in the PCA (a sample beyond): every SVG point is drawn by the browser, and a 3-D WebGL one costs
