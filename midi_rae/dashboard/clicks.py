@@ -58,10 +58,13 @@ def apply_overview_click(max_bar: int) -> None:
         session.move_window(int(click["bar"]), max_bar)
 
 
+# the song's clickable charts and how each reads a click: a PCA point's customdata, a similarity cell's column
+_SONG_CLICKS = {K.PCA_CHART: live_chart.clicked, K.SIM_CHART: live_chart.clicked_x}
+
+
 def song_clicks_waiting() -> bool:
     """Is there a click in the PCA or the similarity matrix (new, or held for this run) not yet acted on?"""
-    return (session.click_held(K.PCA_CHART) or live_chart.clicked(K.PCA_CHART) is not None
-            or session.click_held(K.SIM_CHART) or live_chart.clicked_x(K.SIM_CHART) is not None)
+    return any(session.click_held(chart) or read(chart) is not None for chart, read in _SONG_CLICKS.items())
 
 
 def hold_song_clicks() -> bool:
@@ -70,12 +73,18 @@ def hold_song_clicks() -> bool:
     if not session.fragment_rerun():
         return False
     held = False
-    for chart, click in ((K.PCA_CHART, live_chart.clicked(K.PCA_CHART)),
-                         (K.SIM_CHART, live_chart.clicked_x(K.SIM_CHART))):
+    for chart, read in _SONG_CLICKS.items():
+        click = read(chart)
         if click is not None:
             session.hold_click(chart, click)
             held = True
     return held
+
+
+def _song_click(chart: str):
+    """The click in `chart` to act on in this run: the one held for it, else this run's own (and forget it)."""
+    held = session.take_held_click(chart)
+    return held if held is not None else _SONG_CLICKS[chart](chart)
 
 
 def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -> None:
@@ -85,13 +94,12 @@ def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -
     `starts` are the start steps of the piece's windows (the indices PCA points carry refer to them).
     """
     spbar = max(steps_per_bar, 1)
-    cd = session.take_held_click(K.PCA_CHART) or live_chart.clicked(K.PCA_CHART)
+    cd = _song_click(K.PCA_CHART)
     if cd is not None and len(cd) >= 3 and 0 <= int(cd[0]) < len(starts):  # (window, patch, level)
         w, patch, level = (int(v) for v in cd[:3])
         session.select(Selected(level, int(starts[w]), patch))
         session.move_window(int(starts[w]) // spbar + 1, max_bar)
-    x = session.take_held_click(K.SIM_CHART)
-    x = live_chart.clicked_x(K.SIM_CHART) if x is None else x
+    x = _song_click(K.SIM_CHART)
     if x is not None:  # the start bar of the cell's column
         bars = np.asarray(starts, dtype=float) / spbar + 1
         w = int(np.argmin(np.abs(bars - x)))

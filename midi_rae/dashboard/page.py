@@ -35,7 +35,9 @@ def timing_text(roll) -> str:
 
 
 def _is_png(piece) -> bool:
-    return piece.name.lower().endswith(".png")
+    from midi_rae.png_rolls import is_png  # the loader's own test (sources.load_roll): the bytes, not the name
+
+    return is_png(piece.data)
 
 
 def _model_views():

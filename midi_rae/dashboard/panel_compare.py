@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from midi_rae.figures import probability_difference, reconstruction_row
+from midi_rae.figures import probability_difference
 from midi_rae.inference import METRIC_LABELS
 from midi_rae.rasters import DIVERGING_HIGH, DIVERGING_LOW, difference_image, png
 
@@ -89,8 +89,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -
         interactive = bool(st.session_state.get(K.RECON_INTERACTIVE))
         for tag, res in (("A", res_a), ("B", res_b)):
             st.markdown(f"**{tag}**")
-            fig = functools.partial(reconstruction_row, res.image, res.hidden_px, res.probs, res.binary(),
-                                    res.settings.threshold, pitch_range=pitch_range)
+            fig = functools.partial(panel_recon.recon_figure, res.key, res, pitch_range)
             if interactive:
                 export.chart(st, fig(), key=f"ab_recon_{tag}")
             else:

@@ -26,7 +26,8 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _recon_fig(res_key: tuple, _res, pitch_range: tuple):
+def recon_figure(res_key: tuple, _res, pitch_range: tuple):
+    """The five-panel reconstruction of a result as a plotly figure (cached by the result's key)."""
     return reconstruction_row(_res.image, _res.hidden_px, _res.probs, _res.binary(), _res.settings.threshold,
                               pitch_range=pitch_range)
 
@@ -75,10 +76,10 @@ def render(res, pitch_range: tuple) -> None:
         st.warning(warning)
     if st.toggle("Interactive (hover, zoom)", key=K.RECON_INTERACTIVE,
                  help="The plain images redraw in half the time; the chart gives each pixel's pitch, step and value."):
-        export.chart(st, _recon_fig(res.key, res, pitch_range), key="recon_chart")
+        export.chart(st, recon_figure(res.key, res, pitch_range), key="recon_chart")
     else:
         show_images(res, pitch_range)
-        export.figure("recon_chart", lambda: _recon_fig(res.key, res, pitch_range))
+        export.figure("recon_chart", lambda: recon_figure(res.key, res, pitch_range))
     m = res.metrics
     if n_hidden == 0:
         st.caption("Nothing is masked at this ratio, so the masked-patch scores are undefined (—); "
