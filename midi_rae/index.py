@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 
 import numpy as np
 
-from .index_view import WINDOW_COLUMNS, IndexFacts, write_view
+from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, unreadable, write_view
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
@@ -228,8 +228,18 @@ class CorpusIndex(IndexFacts):
         """What the index was built with: format, checkpoint, config, levels, dims, patch levels, settings."""
         if self._meta is None:
             t = self.table("meta").search().limit(None).to_arrow().to_pylist()
-            self._meta = {r["key"]: json.loads(r["value"]) for r in t}
+            self._meta = check_meta({r["key"]: json.loads(r["value"]) for r in t})
         return self._meta
+
+    def check(self) -> "CorpusIndex":
+        """This index, once its metadata and tables have been opened; else UnreadableIndex, one sentence."""
+        try:
+            _ = self.meta
+            for name in ("pieces", "windows"):
+                self.count(name)
+        except Exception as e:  # noqa: BLE001 - lancedb's and pyarrow's errors on a damaged folder vary
+            raise unreadable(self.uri, e) from None
+        return self
 
     def create(self, meta: dict) -> None:
         """Make the empty tables for a new index."""

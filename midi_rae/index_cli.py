@@ -156,6 +156,7 @@ def _run_index(a) -> int:
 
 def _run_search(a) -> int:
     from .index import CorpusIndex, checkpoint_key, default_level, search_passage
+    from .index_view import UnreadableIndex, unreadable
 
     if not CorpusIndex.exists(a.index):
         inside = sorted(str(p) for p in Path(a.index).glob("*") if p.is_dir() and CorpusIndex.exists(p)) \
@@ -167,7 +168,10 @@ def _run_search(a) -> int:
         return _err(f"{a.query} does not exist.")
     from .checkpoint import load_model
 
-    idx = CorpusIndex(a.index)
+    try:
+        idx = CorpusIndex(a.index).check()
+    except UnreadableIndex as e:
+        return _err(str(e))
     ckpt = a.checkpoint
     if ckpt is None and Path(str(idx.meta.get("checkpoint"))).is_file():
         ckpt = idx.meta["checkpoint"]
@@ -180,6 +184,8 @@ def _run_search(a) -> int:
                               exact=True if a.exact else None, distinct=not a.overlapping)
     except ValueError as e:
         return _err(str(e))
+    except (RuntimeError, OSError) as e:  # lance on a table whose data files are damaged
+        return _err(str(unreadable(a.index, e)))
     level = default_level(idx.levels) if a.level is None else a.level
     if a.json:
         print(json.dumps({"query": a.query, "bar": a.bar, "level": level, "patch": a.patch,

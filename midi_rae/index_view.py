@@ -24,10 +24,72 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 VIEW_DIR = "view"
+MAX_META_BYTES = 1 << 20  # an index's meta.json is ~1 KB: a bigger one is not ours, and is not read into memory
 KEPT = 2            # snapshots kept per index: a page still showing the previous version can finish reading it
 TABLES = ("meta", "pieces", "windows")
 WINDOW_COLUMNS = ["piece_id", "window", "start_step", "start_bar", "notes", "density", "pitch_lo", "pitch_hi",
                   "position", "f1", "f1_masked"]
+PIECE_COLUMNS = ["piece_id", "path", "rel", "collection", "name", "error", "steps_per_bar", "steps_per_beat", "metre",
+                 "tempo_bpm", "bars"]
+
+
+class BadMeta(ValueError):
+    """An index's metadata lacks something every reader needs; the message says what, as a clause."""
+
+
+class UnreadableIndex(ValueError):
+    """An index (or its snapshot) that cannot be read; the message is one sentence naming it and what is wrong."""
+
+
+def _whole(v, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def check_meta(meta) -> dict:
+    """`meta` if it holds what the readers of an index use, with the types they expect; else BadMeta."""
+    if not isinstance(meta, dict):
+        raise BadMeta("its metadata is not a table of settings")
+    levels = meta.get("levels")
+    if not _whole(levels, 1, 16):
+        raise BadMeta("its metadata gives no valid number of levels")
+    dims, grids = meta.get("dims"), meta.get("grids")
+    if not (isinstance(dims, list) and len(dims) == levels and all(_whole(d, 1, 1 << 16) for d in dims)):
+        raise BadMeta("its metadata gives no valid embedding size per level")
+    if not (isinstance(grids, list) and len(grids) == levels and all(
+            isinstance(g, list) and len(g) == 2 and all(_whole(v, 1, 1 << 12) for v in g) for g in grids)):
+        raise BadMeta("its metadata gives no valid patch grid per level")
+    plevels = meta.get("patch_levels", [])
+    if not (isinstance(plevels, list) and all(_whole(k, 0, levels - 1) for k in plevels)):
+        raise BadMeta("its metadata names patch levels the model does not have")
+    for key in ("window_steps", "steps_per_beat"):
+        if meta.get(key) is not None and not _whole(meta[key], 1, 1 << 16):
+            raise BadMeta(f"its metadata's {key} is not a positive whole number")
+    for key in ("threshold", "f1_mask_ratio"):
+        v = meta.get(key)
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):
+            raise BadMeta(f"its metadata's {key} is not a number from 0 to 1")
+    if not isinstance(meta.get("has_decoder", False), bool) or not isinstance(meta.get("checkpoint", ""),
+                                                                              (str, type(None))):
+        raise BadMeta("its metadata does not say which model built it")
+    return meta
+
+
+def unreadable(name: str, e: BaseException) -> UnreadableIndex:
+    """`e`, raised while reading the index called `name`, as the one sentence a person is shown."""
+    if isinstance(e, UnreadableIndex):
+        return e
+    text = str(e)
+    if isinstance(e, BadMeta):
+        reason = text
+    elif isinstance(e, ValueError) and "was not found" in text and text.count("'") >= 2:
+        reason = f"it has no {text.split(chr(39))[1]!r} table"  # lancedb: "Table 'meta' was not found"
+    elif isinstance(e, (UnicodeDecodeError, json.JSONDecodeError)):
+        reason = "its metadata is not valid JSON text"
+    elif "lance" in text.lower() or isinstance(e, OSError):
+        reason = "its Lance tables are damaged or incomplete (rebuild it with 'midi-rae index --rebuild')"
+    else:
+        reason = "its files are damaged or were not written by 'midi-rae index'"
+    return UnreadableIndex(f"{name} is not a readable index: {reason}.")
 
 
 def version_key(uri: str | Path) -> str:
@@ -125,11 +187,24 @@ class IndexView(IndexFacts):
 
 
 def _read(folder: Path, uri: str) -> IndexView:
+    """The snapshot in `folder`, checked whole before it is used (its metadata, both tables' columns, every level's
+    vector file's header and size), so that a damaged snapshot fails here, where it is made again from the tables,
+    and not in the middle of drawing the page. Raises BadMeta, OSError, or what pyarrow or numpy raise."""
     import pyarrow.feather as feather
 
-    meta = json.loads((folder / "meta.json").read_text())
-    return IndexView(uri, meta, feather.read_table(folder / "pieces.arrow"), feather.read_table(folder / "windows.arrow"),
-                     folder)
+    mf = folder / "meta.json"
+    if mf.stat().st_size > MAX_META_BYTES:
+        raise BadMeta("its metadata file is far too big")
+    meta = check_meta(json.loads(mf.read_text()))
+    pieces = feather.read_table(folder / "pieces.arrow", memory_map=True)
+    windows = feather.read_table(folder / "windows.arrow", memory_map=True)
+    if not set(PIECE_COLUMNS) <= set(pieces.column_names) or not set(WINDOW_COLUMNS) <= set(windows.column_names):
+        raise BadMeta("its snapshot's tables lack columns")
+    for k, d in enumerate(meta["dims"]):
+        v = np.load(folder / f"emb_{k}.npy", mmap_mode="r", allow_pickle=False)  # reads the header; checks the size
+        if v.shape != (windows.num_rows, d) or v.dtype != np.float32:
+            raise BadMeta(f"its snapshot's level {k} vectors do not match its windows")
+    return IndexView(uri, meta, pieces, windows, folder)
 
 
 def _snapshot(index) -> tuple[dict, "pa.Table", "pa.Table", dict[int, np.ndarray]]:
@@ -155,8 +230,9 @@ def keep_newest(folders: Iterable[Path], keep: int) -> list[Path]:
     return old
 
 
-def write_view(index, home: Optional[Path] = None) -> IndexView:
-    """Write the snapshot of a CorpusIndex under home (default: the index folder) and drop older ones."""
+def write_view(index, home: Optional[Path] = None, replace: bool = False) -> IndexView:
+    """Write the snapshot of a CorpusIndex under home (default: the index folder) and drop older ones; with
+    `replace`, a snapshot of the same version already there (a damaged one) is replaced."""
     import pyarrow.feather as feather
 
     key = version_key(index.uri)
@@ -171,6 +247,11 @@ def write_view(index, home: Optional[Path] = None) -> IndexView:
         for k, v in vectors.items():
             np.save(tmp / f"emb_{k}.npy", v, allow_pickle=False)
         final = home / key
+        if replace and (final.is_dir() or final.is_symlink()):
+            if final.is_symlink():
+                final.unlink()
+            else:
+                shutil.rmtree(final)
         if final.is_dir():  # another process wrote the same snapshot meanwhile
             shutil.rmtree(tmp)
         else:
@@ -186,19 +267,37 @@ def open_view(uri: str | Path, cache: Path) -> IndexView:
     """The snapshot of the index at uri: read where it is current, else made once through lancedb (in the index
     folder, or under cache when that folder cannot be written); a remote index is read through lancedb each time."""
     uri = str(uri)
-    key = version_key(uri)
+    name = Path(uri).name or uri
+    try:
+        key = version_key(uri)
+    except OSError as e:
+        raise unreadable(name, e) from None
+    damaged = []
     if key != "remote":
         spare = cache / "views" / hashlib.sha1(str(Path(uri).resolve()).encode()).hexdigest()[:16]
         for home in (Path(uri) / VIEW_DIR, spare):
             if (home / key / "meta.json").is_file():
-                return _read(home / key, uri)  # the common case: no need to import the index module at all
+                try:
+                    return _read(home / key, uri)  # the common case: no need to import the index module at all
+                except Exception:  # noqa: BLE001 - a damaged snapshot is made again from the tables below
+                    damaged.append(home)
     from .index import CorpusIndex
 
-    if key == "remote":
-        meta, pieces, windows, vectors = _snapshot(CorpusIndex(uri))
-        return IndexView(uri, meta, pieces, windows, None, vectors)
-    index = CorpusIndex(uri)
     try:
-        return write_view(index)
-    except OSError:
-        return write_view(index, spare)
+        if key == "remote":
+            meta, pieces, windows, vectors = _snapshot(CorpusIndex(uri))
+            return IndexView(uri, meta, pieces, windows, None, vectors)
+        index = CorpusIndex(uri)
+        # a damaged snapshot in the index folder is left as it is (the folder may be someone else's)
+        homes = [h for h in (Path(uri) / VIEW_DIR, spare) if h not in damaged] + [spare] * (spare in damaged)
+        for i, home in enumerate(homes):
+            try:
+                return write_view(index, home, replace=home in damaged)
+            except OSError:
+                if i == len(homes) - 1:
+                    raise
+        raise OSError("no folder to write the snapshot in")
+    except UnreadableIndex:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever lancedb or pyarrow raise on a damaged index: one sentence
+        raise unreadable(name, e) from None

@@ -472,6 +472,14 @@ def test_after_a_drop_an_example_can_be_picked_without_removing_the_file(example
             in texts(at.sidebar.caption))
 
 
+def test_a_dropped_file_removed_from_the_uploader_gives_way_to_the_example(examples):
+    at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
+    assert any("dropped.mid" in c for c in texts(at.caption))
+    at.file_uploader(key="midi_upload").set_value(None).run()
+    assert not at.exception and any("a_song.mid" in c for c in texts(at.caption))
+    assert not any("dropped earlier" in c for c in texts(at.sidebar.caption))
+
+
 def test_after_a_refused_drop_the_sidebar_says_so_and_an_example_can_be_picked(examples):
     at = upload(run_app(), "empty.mid", b"")
     assert any("empty.mid could not be opened." in e for e in texts(at.error))

@@ -298,6 +298,32 @@ def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server
     assert page.locator("audio").count() == 2, _state(page, log)
 
 
+@pytest.mark.timeout(600)
+def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page, server, shots):
+    """Streamlit forgets the value of a widget that a run does not draw: going to the Corpus page and back (the
+    sidebar link, then the browser's Back) reset the window and the transposition (now persist_state="session"),
+    and showed the example instead of the dropped file (the uploader is emptied; the page keeps the file)."""
+    url, log = server
+    page.goto(url)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: hidden_caption(page) is not None)
+    drop_file(page, "kept.mid", to_bytes(make_song(bars=16, seed=21)))
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: (header_caption(page) or "").startswith("kept.mid"))
+    move_slider(page, "Window start (bar)", 2)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: slider_value(page, "Window start (bar)") == "3")
+    move_slider(page, "Transpose (semitones)", 2)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: slider_value(page, "Transpose (semitones)") == "2")
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Corpus").click()
+    wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "windows · model") is not None)
+    page.go_back()
+    _step(page, shots, log, "5b_back_from_corpus", "after going back from the Corpus page",
+          lambda: slider_value(page, "Window start (bar)") is not None)
+    assert (header_caption(page) or "").startswith("kept.mid"), _state(page, log)  # the uploader itself is empty
+    assert caption_with(page, "dropped earlier"), _state(page, log)
+    assert slider_value(page, "Window start (bar)") == "3", _state(page, log)
+    assert slider_value(page, "Transpose (semitones)") == "2", _state(page, log)
+    assert not exceptions(page), _state(page, log)
+
+
 def _corpus_open_buttons(page):
     """The cards' Open buttons (a selectbox's toggle is also a button named "Open")."""
     import re

@@ -67,6 +67,25 @@ def test_corpus_page_map(index_home, monkeypatch):
         "title"]["text"]
 
 
+def test_a_damaged_index_in_the_server_folder_is_named_and_the_others_stay(index_home, tmp_path, monkeypatch):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(index_home / "small", home / "good")
+    shutil.copytree(index_home / "small", home / "broken", ignore=shutil.ignore_patterns("view"))
+    for f in (home / "broken" / "windows.lance" / "_versions").iterdir():
+        f.write_bytes(b"garbage")
+    at = _corpus_app(home, monkeypatch)
+    box = at.sidebar.selectbox(key="corpus_server_index")
+    assert [Path(o).name for o in box.options] == ["broken", "good"]
+    box.set_value(home / "broken").run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["broken is not a readable index: its Lance tables are damaged or "
+                                           "incomplete (rebuild it with 'midi-rae index --rebuild')."]
+    at.sidebar.selectbox(key="corpus_server_index").set_value(home / "good").run()
+    assert not at.exception and not at.error and "4 pieces in 2 collections" in at.caption[0].value
+
+
 def test_corpus_page_reconstruction_and_open(index_home, monkeypatch):
     at = _corpus_app(index_home, monkeypatch)
     at.session_state["corpus_tab"] = "Reconstruction"

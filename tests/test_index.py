@@ -227,6 +227,80 @@ def test_a_read_only_index_gets_its_snapshot_in_the_cache(built, tmp_path, monke
     assert again.folder == view.folder and again.windows.equals(view.windows)
 
 
+def _damaged_copy(built, tmp_path, name: str, damage) -> Path:
+    """A copy of the built index whose current snapshot `damage(folder)` has spoilt."""
+    import shutil
+
+    from midi_rae.index_view import version_key
+
+    out = tmp_path / name
+    shutil.copytree(built[0], out)
+    damage(out / "view" / version_key(out))
+    return out
+
+
+class _Reduce:
+    def __reduce__(self):
+        import os
+
+        return os.system, ("touch PWNED",)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda f: (f / "emb_3.npy").write_bytes(b"not an array at all"),
+    lambda f: (f / "emb_2.npy").write_bytes(__import__("pickle").dumps(_Reduce())),
+    lambda f: np.save(f / "emb_1.npy", np.zeros((3, 4), np.float32)),
+    lambda f: (f / "meta.json").write_text(json.dumps({**json.loads((f / "meta.json").read_text()), "levels": "many"})),
+    lambda f: (f / "meta.json").write_bytes(b"\xff\xfe garbage"),
+    lambda f: (f / "windows.arrow").write_bytes(b"ARROW1 truncated"),
+], ids=["garbage-vectors", "pickled-vectors", "wrong-shape", "wrong-type-meta", "undecodable-meta", "garbage-table"])
+def test_a_damaged_snapshot_is_made_again_from_the_tables(built, tmp_path, monkeypatch, damage):
+    """The snapshot is derived data: a damaged one is checked whole on reading, never unpickled, and replaced by a
+    fresh one in the cache folder (the index folder's own files are left as they are)."""
+    from midi_rae.index import CorpusIndex
+    from midi_rae.index_view import open_view
+
+    monkeypatch.chdir(tmp_path)
+    out = _damaged_copy(built, tmp_path, "damaged", damage)
+    view = open_view(out, tmp_path / "cache")
+    idx = CorpusIndex(out)
+    assert view.folder.parent.parent == tmp_path / "cache" / "views"
+    assert view.meta == idx.meta and view.windows.equals(idx.windows())
+    for k in range(view.levels):
+        assert np.array_equal(view.vectors(k), idx.column(f"emb_{k}"))
+    assert open_view(out, tmp_path / "cache").folder == view.folder
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_an_index_whose_tables_are_damaged_is_named_in_one_sentence(built, tmp_path):
+    import shutil
+
+    from midi_rae.index_view import UnreadableIndex, open_view
+
+    out = tmp_path / "broken"
+    shutil.copytree(built[0], out, ignore=shutil.ignore_patterns("view"))
+    for f in (out / "meta.lance" / "_versions").iterdir():
+        f.write_bytes(b"garbage")
+    with pytest.raises(UnreadableIndex) as e:
+        open_view(out, tmp_path / "cache")
+    assert str(e.value) == ("broken is not a readable index: its Lance tables are damaged or incomplete "
+                            "(rebuild it with 'midi-rae index --rebuild').")
+
+
+def test_an_index_with_wrong_typed_metadata_is_named_in_one_sentence(built, tmp_path):
+    import shutil
+
+    from midi_rae.index import CorpusIndex
+    from midi_rae.index_view import UnreadableIndex
+
+    out = tmp_path / "odd"
+    shutil.copytree(built[0], out)
+    CorpusIndex(out).set_meta(grids=7)
+    with pytest.raises(UnreadableIndex) as e:
+        CorpusIndex(out).check()
+    assert str(e.value) == f"{out} is not a readable index: its metadata gives no valid patch grid per level."
+
+
 def test_interrupted_run_resumes(corpus, bundle, tmp_path, monkeypatch):
     """Windows committed without their piece row (a run killed between the two commits) are dropped and redone."""
     from midi_rae import index as index_mod
@@ -410,6 +484,12 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert r.returncode == 1 and "not an index" in r.stderr
     r = run("search", str(tmp_path), "--query", str(corpus["query"]), "--bar", "3")  # the folder holding the index
     assert r.returncode == 1 and r.stderr.strip() == f"error: {tmp_path} is not an index, but {out} is: search that folder."
+    for f in (out / "windows.lance" / "data").iterdir():  # the data files cut short, the manifests intact
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 3])
+    r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3")
+    assert r.returncode == 1 and r.stderr.strip() == (
+        f"error: {out} is not a readable index: its Lance tables are damaged or incomplete (rebuild it with "
+        "'midi-rae index --rebuild').")
 
 
 @pytest.mark.slow

@@ -36,6 +36,16 @@ def test_a_zip_of_midi_files_unpacks_under_its_folder_and_traversal_stays_inside
     assert sorted(files) == ["coll/a.mid", "x/evil.mid"] and notes == []
 
 
+def test_a_member_whose_folder_is_dots_between_spaces_stays_inside(tmp_path):
+    from midi_rae.dashboard.uploads import write_uploads
+
+    files, _ = unpack_uploads([("set.zip", _zip({" .. /evil.mid": MIDI, "coll/ . /a.mid": MIDI}))])
+    assert sorted(files) == ["unnamed/a.mid", "unnamed/evil.mid"]
+    written = write_uploads(files, tmp_path / "files")
+    assert written == [tmp_path / "files" / "unnamed" / n for n in ("evil.mid", "a.mid")]
+    assert write_uploads({"../out.mid": MIDI}, tmp_path / "files") == [] and not (tmp_path / "out.mid").exists()
+
+
 def test_a_member_whose_header_understates_its_size_is_read_no_further_and_left_out():
     data = _lying_zip(b"liar.mid", b"\0" * (3 * MAX_MEMBER_BYTES), stated_size=100)
     files, notes = unpack_uploads([("liar.zip", data)])

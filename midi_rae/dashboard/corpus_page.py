@@ -22,6 +22,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from midi_rae.figures import note_ticks, pca_scatter, relayout
+from midi_rae.index_view import unreadable
 
 from . import corpus_sources as src
 from . import uploads
@@ -93,7 +94,8 @@ def index_section() -> Optional[str]:
     st.sidebar.header("Corpus index")
     folder = src.index_folder()
     options = ["Shipped corpus"] + (["Server folder"] if folder else []) + ["Build from files"]
-    choice = st.sidebar.radio("Index source", options, key=CK.SOURCE, label_visibility="collapsed")
+    choice = st.sidebar.radio("Index source", options,
+                              persist_state="session", key=CK.SOURCE, label_visibility="collapsed")
     slot = st.empty()
     if choice == "Shipped corpus":
         uri = _shipped_uri(slot)
@@ -105,7 +107,7 @@ def index_section() -> Optional[str]:
         if not found:
             st.sidebar.warning(f"No index in {folder} (make one with `midi-rae index`).")
             return None
-        pick = st.sidebar.selectbox("Index", found, key=CK.SERVER_INDEX,
+        pick = st.sidebar.selectbox("Index", found, persist_state="session", key=CK.SERVER_INDEX,
                                     format_func=lambda p: str(p.relative_to(folder)) if p != folder else p.name)
         return str(pick)
     return _upload_section(slot)
@@ -187,12 +189,13 @@ def render_map(uri: str, stamp: str, index) -> None:
     levels = index.levels
     grids = index.meta["grids"]
     c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
-    level = c1.select_slider("Level", list(range(levels)), value=min(3, levels - 1), key=CK.LEVEL,
+    level = c1.select_slider("Level", list(range(levels)), value=min(3, levels - 1),
+                             persist_state="session", key=CK.LEVEL,
                              format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",
                              help="Each window's embedding at this level, averaged over its non-empty patches.")
     options = [k for k, c in COLOURS.items()
                if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]
-    colour = c2.selectbox("Colour by", options, key=CK.COLOR)
+    colour = c2.selectbox("Colour by", options, persist_state="session", key=CK.COLOR)
     use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(),
                          help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
     rows, coords, share = _map_coords(uri, stamp, level, bool(use_umap and _umap_installed()))
@@ -280,7 +283,7 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
         c2.plotly_chart(_errors_by_pitch(prof), width="stretch", config={"displaylogo": False})
         metres = win.groupby(["metre", "steps_per_bar"]).size().sort_values(ascending=False)
         labels = [f"{m} ({s} steps per bar)" for m, s in metres.index]
-        pick = st.selectbox("Metre", labels, key=CK.METRE) if len(labels) > 1 else labels[0]
+        pick = st.selectbox("Metre", labels, persist_state="session", key=CK.METRE) if len(labels) > 1 else labels[0]
         metre, spbar = metres.index[labels.index(pick)]
         st.plotly_chart(_errors_by_position(win, prof, metre, int(spbar)), width="stretch",
                         config={"displaylogo": False})
@@ -352,11 +355,13 @@ def render_search(uri: str, stamp: str, index) -> None:
         st.info("The index has no pieces.")
         return
     c1, c2, c3, c4 = st.columns([4, 1, 2, 2], vertical_alignment="bottom")
-    pick = c1.selectbox("Piece", range(len(labels)), format_func=lambda i: labels[i], key=CK.Q_PIECE)
+    pick = c1.selectbox("Piece", range(len(labels)), format_func=lambda i: labels[i],
+                        persist_state="session", key=CK.Q_PIECE)
     row = pieces.iloc[pick]
-    bar = c2.number_input("Bar", 1, max(1, int(np.ceil(row["bars"] or 1))), 1, key=CK.Q_BAR)
-    level = c3.selectbox("Level", list(range(index.levels)), index=default_level(index.levels), key=CK.Q_LEVEL)
-    invariant = c4.toggle("Any transposition", key=CK.Q_TRANSPOSE)
+    bar = c2.number_input("Bar", 1, max(1, int(np.ceil(row["bars"] or 1))), 1, persist_state="session", key=CK.Q_BAR)
+    level = c3.selectbox("Level", list(range(index.levels)), index=default_level(index.levels),
+                         persist_state="session", key=CK.Q_LEVEL)
+    invariant = c4.toggle("Any transposition", persist_state="session", key=CK.Q_TRANSPOSE)
     qkey = ("corpus", uri, int(row["piece_id"]), int(bar), int(level), bool(invariant))
     results = st.session_state.setdefault(CK.RESULTS, {})
     if st.button("Find similar passages", type="primary", key="corpus_search"):
@@ -391,7 +396,7 @@ def main() -> None:
         n_pieces, n_collections = src.summary(uri, stamp)
         n_windows = len(src.map_columns(uri, stamp)["piece_id"])
     except Exception as e:  # noqa: BLE001 - a folder that is not a readable index: say so in one sentence
-        st.error(f"{uri} could not be read as an index ({type(e).__name__}).")
+        st.error(str(unreadable(Path(uri).name, e)))
         return
     st.session_state[CK.CURRENT] = uri
     meta = index.meta

@@ -176,11 +176,12 @@ def _find_similar(song, res, selected, model) -> None:
         level = st.session_state.get(CK.SIMILAR_LEVEL, default_level(levels))
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     if patch is None:
-        level = c1.selectbox("Level", list(range(levels)), index=min(level, levels - 1), key=CK.SIMILAR_LEVEL,
+        level = c1.selectbox("Level", list(range(levels)), index=min(level, levels - 1),
+                             persist_state="session", key=CK.SIMILAR_LEVEL,
                              help="Compare the windows' embeddings at this level, pooled over non-empty patches.")
     else:
         c1.markdown(f"Selected patch: level {level}, row {patch[0]}, column {patch[1]}")
-    invariant = c2.toggle("Any transposition", key=CK.SIMILAR_TRANSPOSE,
+    invariant = c2.toggle("Any transposition", persist_state="session", key=CK.SIMILAR_TRANSPOSE,
                           help="Also try the window transposed by −6..+5 semitones and show the interval found.")
     qkey = (index.uri, song.key, res.start, level, patch, invariant)
     results = st.session_state.setdefault(CK.RESULTS, {})

@@ -15,6 +15,8 @@ def display_name(name: str) -> str:
     as emphasis at a word's edge), at most MAX_NAME characters (its suffix kept), never empty."""
     base = re.split(r"[\\/]", str(name))[-1]
     safe = _UNSAFE.sub("-", base).strip()
+    if not safe.strip("."):  # " .. " would become "..": a path part that climbs out of its folder
+        safe = ""
     if len(safe) > MAX_NAME:
         stem, dot, suffix = safe.rpartition(".")
         safe = (stem[:MAX_NAME - len(suffix) - 1] + "." + suffix) if dot and len(suffix) <= 10 else safe[:MAX_NAME]

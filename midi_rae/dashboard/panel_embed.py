@@ -240,11 +240,11 @@ def render(song, res, sel=None, neighbours=None) -> None:
     grids = song.grids
     c1, c2 = st.columns([3, 2])
     level = c1.radio("Level", list(range(L)), format_func=lambda k: f"{k} · {grids[k][0]}×{grids[k][1]}",
-                     horizontal=True, key=K.PCA_LEVEL, index=min(3, L - 1))
-    mode = c2.selectbox("Colour by", COLOR_MODES, key=K.PCA_COLOR)
+                     horizontal=True, persist_state="session", key=K.PCA_LEVEL, index=min(3, L - 1))
+    mode = c2.selectbox("Colour by", COLOR_MODES, persist_state="session", key=K.PCA_COLOR)
     cur_w = int(np.argmin(np.abs(song.starts - res.start)))
     mask_key = res.key if mode == "Visible / masked (this window)" else ()
-    show_empty = c2.toggle("Show empty patches", key=K.PCA_SHOW_EMPTY,
+    show_empty = c2.toggle("Show empty patches", persist_state="session", key=K.PCA_SHOW_EMPTY,
                            help="Every empty patch maps to nearly the same point; hidden, the notes spread out.")
     selected, marks = (), ()
     if sel is not None and sel.level == level:
@@ -255,7 +255,8 @@ def render(song, res, sel=None, neighbours=None) -> None:
                           for w, n in zip(neighbours["_window_start"], neighbours["_patch"]))
     a, b = st.columns(2)
     # the 3-D scene is WebGL, about half a second for a browser without a GPU to set up: on request
-    three_d = b.toggle("3-D view", key=K.PCA_3D, help="PC1–3 in a rotatable scene (slower to draw).")
+    three_d = b.toggle("3-D view",
+                       persist_state="session", key=K.PCA_3D, help="PC1–3 in a rotatable scene (slower to draw).")
     f2, f3 = _pca_figures(song.key, level, mode, cur_w, mask_key, selected, marks, show_empty, three_d, song, res)
     ratios = level_pca(*song.key, level, song.level_emb[level]).explained_ratio
     # the points stay while only the rings and diamonds change (a window step, a selection): updated in place
@@ -276,7 +277,7 @@ def render(song, res, sel=None, neighbours=None) -> None:
     if not umap_available():
         d.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "
                   "restart the app to enable it.")
-    elif d.toggle("Show UMAP of this level (slow the first time)", key=K.SHOW_UMAP):
+    elif d.toggle("Show UMAP of this level (slow the first time)", persist_state="session", key=K.SHOW_UMAP):
         export.chart(st, _umap_figure(song.key, level, song), key="umap_chart")
 
 

@@ -66,7 +66,7 @@ def render(song, res, spb: int) -> None:
     tempo = float(roll.tempo_bpm or 120.0)
     bar = res.start // max(roll.steps_per_bar, 1) + 1
     names = download_names(roll.name, bar)
-    play = st.toggle("Play here", key=K.PLAYERS,
+    play = st.toggle("Play here", persist_state="session", key=K.PLAYERS,
                      help="Synthesise the window and its reconstruction as audio players that follow every "
                           "window and mask change. Off, the MIDI downloads stay.")
     cols = st.columns(3)

@@ -33,7 +33,7 @@ def render(song, res, model) -> None:
     t, p = _probe(song.key, model.key, res.start, song.roll, model.bundle)
     grids = song.grids
     reading = st.radio("Compare", ["aligned (content follows the shift)", "same position (invariance)"],
-                       horizontal=True, key=K.PROBE_READING)
+                       horizontal=True, persist_state="session", key=K.PROBE_READING)
     key = "aligned" if reading.startswith("aligned") else "same_position"
     ft, fp = _probe_figs(song.key, model.key, res.start, key, t, p, tuple(grids))
     a, b = st.columns(2)

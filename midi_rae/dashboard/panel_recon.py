@@ -74,7 +74,7 @@ def render(res, pitch_range: tuple) -> None:
     warning = res.output_warning()
     if warning:
         st.warning(warning)
-    if st.toggle("Interactive (hover, zoom)", key=K.RECON_INTERACTIVE,
+    if st.toggle("Interactive (hover, zoom)", persist_state="session", key=K.RECON_INTERACTIVE,
                  help="The plain images redraw in half the time; the chart gives each pixel's pitch, step and value."):
         export.chart(st, recon_figure(res.key, res, pitch_range), key="recon_chart")
     else:

@@ -41,7 +41,8 @@ def _structure_figs(song_key: tuple, level: int, _song):
 def render(song) -> None:
     """Level picker, the similarity matrix and the trajectory."""
     L = len(song.level_emb)
-    level = st.select_slider("Similarity level", options=list(range(L)), value=min(2, L - 1), key=K.SIM_LEVEL,
+    level = st.select_slider("Similarity level", options=list(range(L)), value=min(2, L - 1),
+                             persist_state="session", key=K.SIM_LEVEL,
                              help="Each window's embedding at this level is averaged over its non-empty patches.")
     fsim, ftraj, sim = _structure_figs(song.key, level, song)
     a, b = st.columns([1, 1])

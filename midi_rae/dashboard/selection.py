@@ -102,7 +102,7 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
     grids = cfg.level_grids
     c1, c2 = st.columns([2, 3])
     c1.select_slider("Click selects a patch at level", options=list(range(len(grids))),
-                     value=default_select_level(len(grids)), key=K.SELECT_LEVEL,
+                     value=default_select_level(len(grids)), persist_state="session", key=K.SELECT_LEVEL,
                      format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})")
     sel = current()
     if sel is None or table is None:

@@ -188,6 +188,11 @@ def last_good_piece() -> Any:
     return st.session_state.get(K.LAST_GOOD_UPLOAD) or st.session_state.get(K.LAST_GOOD_PIECE)
 
 
+def kept_upload() -> Any:
+    """The last dropped file that opened, until an example is picked or the file is removed from the uploader."""
+    return st.session_state.get(K.LAST_GOOD_UPLOAD)
+
+
 def forget_upload() -> None:
     """An example was picked: stop falling back to the last upload."""
     st.session_state.pop(K.LAST_GOOD_UPLOAD, None)

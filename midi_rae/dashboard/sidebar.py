@@ -111,7 +111,7 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
     folder = checkpoint_folder()
     options = (["Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()] + ["Upload"]
                + (["Server folder"] if folder else []))
-    source = st.sidebar.radio("Checkpoint source", options, horizontal=True, key=K.CKPT_SOURCE,
+    source = st.sidebar.radio("Checkpoint source", options, horizontal=True, persist_state="session", key=K.CKPT_SOURCE,
                               label_visibility="collapsed")
     picked = _chosen(source, folder) if source != "Shipped default" else None
     choice = _usable(picked)
@@ -148,7 +148,7 @@ def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
         st.sidebar.warning(f"No checkpoint files in {folder}.")
         return None
     path = st.sidebar.selectbox("Checkpoint file", files, format_func=lambda p: str(p.relative_to(folder)),
-                                key=prefix + K.CKPT_FILE)
+                                key=prefix + K.CKPT_FILE, persist_state="session")
     partner = decoder_beside(path)
     stamp = f"{path}:{path.stat().st_mtime}" + (f":{partner}:{partner.stat().st_mtime}" if partner else "")
     label = path.name + (f" + {partner.name}" if partner else "")
@@ -172,7 +172,7 @@ def compare_section() -> Optional[ModelChoice]:
     folder = checkpoint_folder()
     options = (["Off", "Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()] + ["Upload"]
                + (["Server folder"] if folder else []))
-    source = st.sidebar.selectbox("Second checkpoint (B)", options, key=K.B_SOURCE)
+    source = st.sidebar.selectbox("Second checkpoint (B)", options, persist_state="session", key=K.B_SOURCE)
     return _usable(_chosen(source, folder, "b_"))
 
 
@@ -190,10 +190,11 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     # the widget's own limit, so the uploader states one size (the server's 64 MB is for checkpoints)
     up = st.sidebar.file_uploader("Drop a .mid / .midi file (or a PNG piano roll)", type=["mid", "midi", "png"],
                                   key=K.MIDI_UPLOAD, max_upload_size=MAX_MIDI_BYTES // 2 ** 20,
-                                  on_change=session.close_opened_piece)
+                                  on_change=_upload_changed)
     names = [p.name for p in examples]
     # never disabled: a file in the uploader (even one that could not be opened) need not be removed first
-    pick = st.sidebar.selectbox("…or pick an example", names, key=K.EXAMPLE, on_change=_example_picked) \
+    pick = st.sidebar.selectbox("…or pick an example", names,
+                                persist_state="session", key=K.EXAMPLE, on_change=_example_picked) \
         if names else None
     opened = session.opened_piece()
     if opened is not None and up is None:
@@ -203,6 +204,11 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     if up is not None and st.session_state.get(K.EXAMPLE_OVER_UPLOAD) != up.file_id:
         data = up.getvalue()
         return Piece(data, digest(data), display_name(up.name), uploaded=True), st.sidebar.empty()
+    kept = session.kept_upload() if up is None else None
+    if kept is not None:  # Streamlit empties an uploader whenever its page is left: the file is still shown
+        st.sidebar.caption(f"Showing **{kept.name}**, dropped earlier (the uploader empties when you visit the "
+                           "Corpus page); pick an example to leave it.")
+        return kept, None
     if pick is None:
         st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
         return None, None
@@ -210,6 +216,14 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
         st.sidebar.caption("Showing the example; the dropped file stays in the uploader until removed (×).")
     data = examples[names.index(pick)].read_bytes()
     return Piece(data, digest(data), pick), None
+
+
+def _upload_changed() -> None:
+    """A file dropped or removed (×): a removed one is not shown again; either closes a piece opened from the
+    Corpus page."""
+    if st.session_state.get(K.MIDI_UPLOAD) is None:
+        session.forget_upload()
+    session.close_opened_piece()
 
 
 def _example_picked() -> None:
@@ -230,9 +244,10 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int]:
              "Stored in this checkpoint; change it only to see what the model does at another resolution."
              if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
     spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, value=default,
-                                   key=session.spb_key(stored), help=help_, disabled=png)
+                                   key=session.spb_key(stored), help=help_, disabled=png,
+                                   persist_state="session")
     spb = default if png else spb
-    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0, key=K.TRANSPOSE)
+    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0, persist_state="session", key=K.TRANSPOSE)
     return spb, semis
 
 
@@ -242,19 +257,21 @@ def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
     max_bar = max(int(n_bars), 1)
     if session.window_bar() > max_bar:
         session.move_window(max_bar)
-    start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar, key=K.WINDOW_BAR, disabled=max_bar == 1,
+    start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar,
+                                  persist_state="session", key=K.WINDOW_BAR, disabled=max_bar == 1,
                                   help="The model sees 128 steps at a time; click a bar in the overview to jump.") \
         if max_bar > 1 else 1
     st.sidebar.header("Masking")
-    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05, key=K.MASK_RATIO,
+    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05, persist_state="session", key=K.MASK_RATIO,
                            help="Share of non-empty patches hidden from the encoder.")
     default_emr = float(config.get("empty_mask_ratio", 0.05))
-    emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05, key=K.EMPTY_MASK_RATIO,
+    emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05,
+                            persist_state="session", key=K.EMPTY_MASK_RATIO,
                             help="Empty patches are hidden at mask ratio × this.")
     c1, c2 = st.sidebar.columns([3, 2], vertical_alignment="bottom")
-    seed = c1.number_input("Mask seed", 0, 1_000_000, step=1, key=K.MASK_SEED)
+    seed = c1.number_input("Mask seed", 0, 1_000_000, step=1, persist_state="session", key=K.MASK_SEED)
     c2.button("New mask", on_click=session.new_mask, width="stretch")
     st.sidebar.header("Display")
     thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, float(meta.get("threshold", 0.5)), 0.05,
-                            key=session.threshold_key(meta.get("threshold", 0.5)))
+                            key=session.threshold_key(meta.get("threshold", 0.5)), persist_state="session")
     return ViewSettings(int(start_bar), MaskSettings(float(mr), float(emr), int(seed), float(thr)))

@@ -123,8 +123,11 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
 def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
     """Write unpacked uploads under folder (collection/name), returning the paths."""
     paths = []
+    root = folder.resolve()
     for rel, data in files.items():
         p = folder / rel
+        if not p.resolve().is_relative_to(root):  # unpack_uploads never gives such a path: a second guard
+            continue
         p.parent.mkdir(parents=True, exist_ok=True)
         if not p.is_file() or p.read_bytes() != data:
             p.write_bytes(data)
