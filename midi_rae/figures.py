@@ -562,7 +562,9 @@ def _category_colours(values: list) -> dict:
     """Stable colours per category; booleans reuse the non-empty/empty colours used elsewhere."""
     if set(values) <= {True, False}:
         return {True: NON_EMPTY, False: EMPTY}
-    palette = OKABE_ITO + qualitative.Dark24  # colour-blind-safe first: most views have 8 categories or fewer
+    # Okabe-Ito (colour-blind-safe) where it suffices; more categories take Green-Armytage's 26 colours of maximal
+    # contrast (plotly's Alphabet) as a whole, since appending a second palette to the first brought near-twins
+    palette = OKABE_ITO if len(values) <= len(OKABE_ITO) else qualitative.Alphabet + qualitative.Dark24
     return {v: palette[i % len(palette)] for i, v in enumerate(values)}
 
 

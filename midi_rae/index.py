@@ -64,7 +64,8 @@ CANDIDATES = 10          # nearest rows fetched per hit wanted, so that k distin
 
 def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = MIDI_SUFFIXES + PNG_SUFFIXES
              ) -> tuple[list[Path], list[str]]:
-    """(files, sources that matched nothing): folders are searched recursively, globs expanded, files kept."""
+    """(files, sources that matched nothing): folders are searched recursively, globs expanded, files kept; each
+    file once, by its absolute path as found (a symbolic link keeps its own name)."""
     files: dict[str, Path] = {}
     missing = []
     for src in sources:
@@ -80,8 +81,9 @@ def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = MIDI_SUFFI
                      if Path(f).is_file() and Path(f).suffix.lower() in suffixes]
         if not found:
             missing.append(s)
-        for f in found:
-            files.setdefault(str(f.resolve()), f.resolve())
+        # one entry per file, named as found (a link by its own name, not its target's), the file before its links
+        for f in sorted(found, key=lambda f: (f.is_symlink(), str(f))):
+            files.setdefault(str(f.resolve()), Path(os.path.abspath(f)))
     return sorted(files.values()), missing
 
 
@@ -107,6 +109,25 @@ def parse_source(path: str | Path, data: Optional[bytes] = None, steps_per_beat:
 
         return png_to_roll(data, flip=flip_png, steps_per_beat=steps_per_beat, name=name or p.stem)
     return midi_to_roll(data, steps_per_beat=steps_per_beat, name=name or p.stem)
+
+
+def _watch_parent(pid: int, every_s: float = 1.0) -> None:
+    """Worker initializer: end this worker once the indexing process is gone. A killed `index` (SIGKILL) cannot
+    stop its workers, and one blocked writing a parsed piece nobody reads would otherwise live on, holding the
+    caller's output pipe open."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
 def _parse_job(job: tuple) -> dict:
@@ -731,6 +752,8 @@ class _Writer:
         self.pieces: list[dict] = []
         self.win: list[dict] = []
         self.n_windows = 0
+        self.committed = 0  # piece rows committed by this writer
+        self.flushing = False
 
     def piece(self, row: dict, p: Optional[_Pending] = None) -> None:
         if p is not None:
@@ -755,6 +778,7 @@ class _Writer:
     def flush(self) -> None:
         import pyarrow as pa
 
+        self.flushing = True
         idx = self.index
         if self.win:
             schema = idx.table("windows").schema
@@ -794,7 +818,9 @@ class _Writer:
         if self.pieces:
             schema = idx.table("pieces").schema
             idx.add("pieces", pa.Table.from_pylist(self.pieces, schema))
+        self.committed += len(self.pieces)
         self.pieces, self.win, self.n_windows = [], [], 0
+        self.flushing = False
 
 
 def _parsed(jobs: list[tuple], workers: int) -> Iterator[dict]:
@@ -807,7 +833,7 @@ def _parsed(jobs: list[tuple], workers: int) -> Iterator[dict]:
     import multiprocessing as mp
 
     ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx) as ex:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_watch_parent, initargs=(os.getpid(),)) as ex:
         it = iter(jobs)
         running = set()
         for j in it:
@@ -1035,7 +1061,13 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
         writer.flush()
     except KeyboardInterrupt:
         report.interrupted = True
-        log("interrupted: the pieces committed so far are kept; run the same command again to resume.")
+        try:  # the pieces encoded whole since the last commit are kept too (a second Ctrl-C gives them up)
+            if not writer.flushing:  # (stopped inside a commit: its windows without pieces are dropped on resuming)
+                report.windows += writer.n_windows
+                writer.flush()
+        except KeyboardInterrupt:
+            pass
+        log(f"interrupted: {writer.committed} piece(s) of this run are kept; run the same command again to resume.")
     finally:
         if bar is not None:
             bar.close()
@@ -1064,7 +1096,7 @@ class Hit:
     end_bar: float                     # the last bar the passage reaches into
     pitch_lo: int
     pitch_hi: int
-    similarity: float
+    similarity: float                  # cosine, at most 1 (float32 rounding can put an identical vector above it)
     interval: int = 0                  # semitones the query was transposed by to match (0 unless invariant)
     patch: Optional[tuple[int, int]] = None  # (row, col) of the matching patch, for patch searches
     piece_id: int = 0
@@ -1222,7 +1254,7 @@ def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
             lo, hi = r * semis, (r + 1) * semis - 1
         out.append(Hit(piece=p["name"], path=p["path"], collection=p["collection"], window=int(win),
                        start_step=int(start), start_bar=start / spbar + 1, end_bar=float((end - 1) // spbar + 1),
-                       pitch_lo=int(lo), pitch_hi=int(hi), similarity=float(sim), interval=int(t), patch=rc,
+                       pitch_lo=int(lo), pitch_hi=int(hi), similarity=min(float(sim), 1.0), interval=int(t), patch=rc,
                        piece_id=int(pid), steps_per_bar=spbar, window_start=int(w["start_step"]), end_step=int(end),
                        steps_per_beat=int(p["steps_per_beat"] or 4), tempo_bpm=float(p["tempo_bpm"] or 120),
                        rel=p["rel"], image=w["image"]))

@@ -302,8 +302,11 @@ def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server
 def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page, server, shots):
     """Streamlit forgets the value of a widget that a run does not draw: going to the Corpus page and back (the
     sidebar link, then the browser's Back) reset the window and the transposition (now persist_state="session"),
-    and showed the example instead of the dropped file (the uploader is emptied; the page keeps the file)."""
+    and showed the example instead of the dropped file (the uploader is emptied; the page keeps the file). Nor
+    does leaving the page raise errors in the browser."""
     url, log = server
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     wait_ready(page, STEP_TIMEOUT, extra=lambda: hidden_caption(page) is not None)
     drop_file(page, "kept.mid", to_bytes(make_song(bars=16, seed=21)))
@@ -322,6 +325,8 @@ def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page
     assert slider_value(page, "Window start (bar)") == "3", _state(page, log)
     assert slider_value(page, "Transpose (semitones)") == "2", _state(page, log)
     assert not exceptions(page), _state(page, log)
+    # the live charts' resize on leaving the page: "Resize must be passed a displayed plot div element."
+    assert errors == []
 
 
 def _corpus_open_buttons(page):

@@ -3,6 +3,7 @@ search from the corpus, Open (a passage into the piece view), building from uplo
 piece view."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,7 @@ def test_corpus_page_map(index_home, monkeypatch):
     assert {t["name"] for t in fig["data"]} == {"alpha", "beta"}                       # coloured by collection
     hover = fig["data"][0]["hovertext"][0]
     assert hover.startswith(("alpha/piece_", "beta/piece_")) and "bars 1–8" in "".join(fig["data"][0]["hovertext"])
+    assert re.fullmatch(r"\w+/piece_\d · bars \d+–\d+ · F1 [01]\.\d\d, masked [01]\.\d\d", hover)
     at.selectbox(key="corpus_color").set_value("Masked F1 (ratio 0.5)").run()
     assert not at.exception
     at.select_slider(key="corpus_level").set_value(1).run()
@@ -152,7 +154,8 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
     at.session_state[CK.BUILT] = str(tmp_path / "built")
     at.run()
     assert not at.exception, at.exception
-    assert "2 pieces in 1 collections" in at.caption[0].value and "1 file(s) could not be read" in at.caption[0].value
+    assert at.caption[0].value.startswith("**the uploaded files** · 2 pieces in 1 collection · ")
+    assert at.caption[0].value.endswith(" · 1 file could not be read")
 
 
 FIND_SIMILAR_SCRIPT = """

@@ -326,6 +326,69 @@ def test_interrupted_run_resumes(corpus, bundle, tmp_path, monkeypatch):
     assert index_mod.FLUSH_WINDOWS > 0
 
 
+def test_ctrl_c_keeps_the_pieces_encoded_so_far(corpus, bundle, tmp_path):
+    """An interrupted run commits every piece it finished (not only those of its last 8,000-window commit)."""
+    from midi_rae.index import CorpusIndex, build_index
+
+    out = tmp_path / "index"
+
+    def stop_after_two(done, total, name):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    quiet = dict(bundle=bundle, compile=False, log=lambda s: None)
+    assert build_index([corpus["src"] / "alpha"], out, progress=stop_after_two, **quiet).interrupted
+    idx = CorpusIndex(out)
+    assert idx.count("pieces") == 2 and idx.count("windows") == idx.pieces()["windows"].sum()
+    r = build_index([corpus["src"] / "alpha"], out, progress=False, **quiet)
+    assert (r.added, r.unchanged) == (2, 2)
+
+
+def test_parse_workers_end_when_the_indexing_process_is_gone(tmp_path):
+    """`index` killed with SIGKILL cannot stop its parsing workers: each watches for it and ends within seconds."""
+    import os
+    import signal
+    import time
+
+    code = ("import os, time\n"
+            "from concurrent.futures import ProcessPoolExecutor\n"
+            "import multiprocessing as mp\n"
+            "from midi_rae.index import _watch_parent\n"
+            "ex = ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=_watch_parent,\n"
+            "                         initargs=(os.getpid(), 0.2))\n"
+            "print(ex.submit(os.getpid).result(), flush=True)\n"
+            "time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    worker = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    t0 = time.time()
+    while time.time() - t0 < 20:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{worker}/stat") as f:  # a zombie (dead, not yet reaped by init) counts as gone
+            if f.read().split(") ")[1].startswith("Z"):
+                break
+        time.sleep(0.2)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the worker outlived its parent by 20 s")
+
+
+def test_a_linked_file_is_listed_under_its_own_name_and_once(tmp_path):
+    from midi_rae.index import discover
+
+    (tmp_path / "src").mkdir()
+    real = _write(tmp_path / "src" / "real.mid", [(_notes(2, seed=1), 0, 0)])
+    (tmp_path / "src" / "link.mid").symlink_to(real)
+    (tmp_path / "src" / "odd.mid").symlink_to(tmp_path / "elsewhere.txt")
+    (tmp_path / "elsewhere.txt").write_text("not midi")
+    files, missing = discover([tmp_path / "src"])
+    assert files == [tmp_path / "src" / "odd.mid", tmp_path / "src" / "real.mid"] and missing == []
+
+
 def test_search_finds_a_planted_copy(built, corpus, bundle):
     from midi_rae.index import search_passage
 

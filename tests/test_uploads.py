@@ -46,6 +46,13 @@ def test_a_member_whose_folder_is_dots_between_spaces_stays_inside(tmp_path):
     assert write_uploads({"../out.mid": MIDI}, tmp_path / "files") == [] and not (tmp_path / "out.mid").exists()
 
 
+def test_a_zip_within_a_zip_is_named_and_left_out():
+    inner = _zip({"deep.mid": MIDI})
+    files, notes = unpack_uploads([("set.zip", _zip({"a/one.mid": MIDI, "a/inner.zip": inner}))])
+    assert sorted(files) == ["a/one.mid"]
+    assert notes == ["inner.zip inside set.zip is not opened: a zip within a zip is left out."]
+
+
 def test_a_member_whose_header_understates_its_size_is_read_no_further_and_left_out():
     data = _lying_zip(b"liar.mid", b"\0" * (3 * MAX_MEMBER_BYTES), stated_size=100)
     files, notes = unpack_uploads([("liar.zip", data)])

@@ -26,12 +26,14 @@ from midi_rae.index_view import unreadable
 
 from . import corpus_sources as src
 from . import uploads
+from .names import counted
 from .corpus_similar import CK, HITS, open_passage, own_ranges, render_cards
 
 MAP_POINTS = 4000   # windows drawn in the map at most (an even sample beyond)
 GALLERY = 8         # worst windows shown
 COLOURS = {"Collection": "collection", "Piece": "name", "Note density (notes per beat)": "density",
-           "Masked F1 (ratio 0.5)": "f1_masked", "F1 (unmasked)": "f1", "Position in the piece": "position"}
+           "Masked F1 (ratio 0.5)": "f1_masked", "F1 (unmasked)": "f1",
+           "Position in the piece (0 start, 1 end)": "position"}
 TABS = ["Map", "Reconstruction", "Search the corpus"]
 TOP_PIECES = 20     # pieces with their own colour when colouring by piece
 
@@ -129,19 +131,23 @@ def _upload_section(slot) -> Optional[str]:
                                                   for k, d in files.items()))).hexdigest()[:16]
             home = src.cache_dir() / "uploads" / digest
             out = home / "index"
-            if st.sidebar.button(f"Build an index of {len(files)} files", type="primary", key="corpus_build"):
+            if st.sidebar.button(f"Build an index of {counted(len(files), 'file')}", type="primary",
+                                 key="corpus_build"):
                 paths = uploads.write_uploads(files, home / "files")
                 home.touch()  # the newest build: pruning keeps it
                 uploads.prune_builds(home.parent)
                 report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
                 st.session_state[CK.BUILT] = str(out)
                 if report.failed:
-                    st.sidebar.warning(f"{len(report.failed)} file(s) could not be read: " + "; ".join(
-                        f"{Path(p).name}: {e}" for p, e in report.failed[:5]))
+                    more = len(report.failed) - 5
+                    st.sidebar.warning(f"{counted(len(report.failed), 'file')} could not be read:\n"
+                                       + "".join(f"\n- {Path(p).name}: {e}" for p, e in report.failed[:5])
+                                       + (f"\n- and {counted(more, 'other')}" if more > 0 else ""))
     built = st.session_state.get(CK.BUILT)
     if built and src.is_index(Path(built)):
         return built
-    st.sidebar.info("Drop files above and build an index of them.")
+    st.sidebar.info("Press the button above to index the dropped files." if ups and files else
+                    "Drop files above and build an index of them.")
     return None
 
 
@@ -196,7 +202,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     options = [k for k, c in COLOURS.items()
                if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]
     colour = c2.selectbox("Colour by", options, persist_state="session", key=CK.COLOR)
-    use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(),
+    use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(), persist_state="session",
                          help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
     rows, coords, share = _map_coords(uri, stamp, level, bool(use_umap and _umap_installed()))
     w = {c: v[rows] for c, v in win.items()}
@@ -210,8 +216,10 @@ def render_map(uri: str, stamp: str, index) -> None:
             values = np.where(np.isin(values, top), values, "(other pieces)")
     if not categorical:
         values = np.nan_to_num(values.astype(float), nan=np.nanmean(values.astype(float)) if len(values) else 0)
-    hover = [f"{c}/{n} · bars {int(a)}–{int(b)}" + (f" · F1 {f:.2f}" if f == f else "")
-             for c, n, a, b, f in zip(w["collection"], w["name"], w["start_bar"], w["end_bar"], w["f1_masked"])]
+    hover = [f"{c}/{n} · bars {int(a)}–{int(b)}"
+             + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
+             for c, n, a, b, f, fm in zip(w["collection"], w["name"], w["start_bar"], w["end_bar"], w["f1"],
+                                          w["f1_masked"])]
     fig = pca_scatter(coords, values, colour, categorical=categorical, hover=hover, point_data=rows,
                       categories_at_right=True,  # the map spans the page
                       axis_prefix="UMAP " if use_umap else "PC", share=None if use_umap else share,
@@ -401,10 +409,11 @@ def main() -> None:
     st.session_state[CK.CURRENT] = uri
     meta = index.meta
     failed = len(index.failures())
-    name = "shipped corpus" if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else Path(uri).name
-    st.caption(f"**{name}** · {n_pieces:,} pieces in {n_collections} collections · "
+    name = ("shipped corpus" if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else
+            "the uploaded files" if uri == st.session_state.get(CK.BUILT) else Path(uri).name)
+    st.caption(f"**{name}** · {counted(n_pieces, 'piece')} in {counted(n_collections, 'collection')} · "
                f"{n_windows:,} windows · model {meta.get('checkpoint')} ({meta['levels']} levels)"
-               + (f" · {failed} file(s) could not be read" if failed else ""))
+               + (f" · {counted(failed, 'file')} could not be read" if failed else ""))
     if not n_windows:
         st.info("The index has no windows yet.")
         return

@@ -73,7 +73,10 @@ export default function (component) {
         if (ArrayBuffer.isView(cd) || Array.isArray(cd)) cd = Array.from(cd, Number);
         setTriggerValue('click', { customdata: cd });
       });
-      new ResizeObserver(() => { if (gd._fullLayout) P.Plots.resize(gd); }).observe(root);
+      // not while the chart is hidden or leaving the page (another tab or page): plotly refuses such a div
+      new ResizeObserver(() => {
+        if (gd._fullLayout && gd.isConnected && gd.offsetParent !== null) P.Plots.resize(gd).catch(() => {});
+      }).observe(root);
     }
   };
   draw();

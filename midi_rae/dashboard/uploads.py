@@ -62,6 +62,10 @@ def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, by
             notes.append(too_many)
             return
         for info in z.infolist():
+            if info.filename.lower().endswith(".zip") and not info.is_dir():
+                notes.append(f"{display_name(info.filename)} inside {display_name(name)} is not opened: a zip "
+                             "within a zip is left out.")
+                continue
             if info.is_dir() or "__MACOSX" in info.filename or not info.filename.lower().endswith(SOURCE_SUFFIXES):
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
