@@ -558,13 +558,25 @@ def _row_layout(cols: int, spacing: float, shared_y: bool = True) -> dict:
 # ---------------------------------------------------------------------------------------------
 # PCA
 
+def _luminance(hex_colour: str) -> float:
+    """Relative luminance (WCAG) of "#RRGGBB": 0 black, 1 white."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(int(hex_colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+# Green-Armytage's 26 colours of maximal contrast (plotly's Alphabet) without the five too pale to see on white
+MANY_CATEGORIES = [c for c in qualitative.Alphabet if _luminance(c) <= 0.6]
+
+
 def _category_colours(values: list) -> dict:
     """Stable colours per category; booleans reuse the non-empty/empty colours used elsewhere."""
     if set(values) <= {True, False}:
         return {True: NON_EMPTY, False: EMPTY}
-    # Okabe-Ito (colour-blind-safe) where it suffices; more categories take Green-Armytage's 26 colours of maximal
-    # contrast (plotly's Alphabet) as a whole, since appending a second palette to the first brought near-twins
-    palette = OKABE_ITO if len(values) <= len(OKABE_ITO) else qualitative.Alphabet + qualitative.Dark24
+    # Okabe-Ito (colour-blind-safe) where it suffices; more categories take another palette as a whole, since
+    # appending a second palette to the first brought near-twins
+    palette = OKABE_ITO if len(values) <= len(OKABE_ITO) else MANY_CATEGORIES + qualitative.Dark24
     return {v: palette[i % len(palette)] for i, v in enumerate(values)}
 
 

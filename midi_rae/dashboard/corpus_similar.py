@@ -95,10 +95,15 @@ def open_passage(path: Optional[Path], name: str, bar: int) -> None:
     st.switch_page(piece_page())
 
 
+def breakable(name: str) -> str:
+    """A name that a narrow card wraps after its _ - . (a zero-width space there), not in the middle of a word."""
+    return re.sub(r"([_\-.])", "\\1\u200b", name)
+
+
 def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
     """Cards of passages (midi_rae.index.Hit): thumbnail, caption, a player on request, and Open."""
     from midi_rae.index import unpack_window
-    from midi_rae.pianoroll import note_name
+    from midi_rae.pianoroll import bar_span, note_name
 
     if not hits:
         st.info("No passages found.")
@@ -116,8 +121,9 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                 st.image(thumbnail(window, patch), width="stretch", output_format="PNG")
                 pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
                 iv = f" · transposed {h.interval:+d}" if h.interval else ""
-                st.markdown(f"**{h.similarity:.3f}** · {h.collection}/**{h.piece}**  \nbars {h.start_bar:g}–"
-                            f"{h.end_bar:g} · {pr}{iv}")
+                where = bar_span(h.start_step, h.end_step - h.start_step, h.steps_per_bar, h.steps_per_beat)
+                st.markdown(f"**{h.similarity:.3f}** · {breakable(h.collection)}/**{breakable(h.piece)}**  \n"
+                            f"{where} · {pr}{iv}")
                 c1, c2 = st.columns(2)
                 card = f"{key}:{query}:{i}"
                 listening = st.session_state.setdefault(CK.LISTEN, set())
