@@ -193,8 +193,8 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
                                   on_change=_upload_changed)
     names = [p.name for p in examples]
     # never disabled: a file in the uploader (even one that could not be opened) need not be removed first
-    pick = st.sidebar.selectbox("…or pick an example", names,
-                                persist_state="session", key=K.EXAMPLE, on_change=_example_picked) \
+    pick = st.sidebar.selectbox("…or pick an example", names, on_change=_example_picked,
+                                persist_state="session", key=K.EXAMPLE) \
         if names else None
     opened = session.opened_piece()
     if opened is not None and up is None:
@@ -247,7 +247,8 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int]:
                                    key=session.spb_key(stored), help=help_, disabled=png,
                                    persist_state="session")
     spb = default if png else spb
-    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0, persist_state="session", key=K.TRANSPOSE)
+    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0,
+                              persist_state="session", key=K.TRANSPOSE)
     return spb, semis
 
 
@@ -258,18 +259,21 @@ def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
     if session.window_bar() > max_bar:
         session.move_window(max_bar)
     start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar,
-                                  persist_state="session", key=K.WINDOW_BAR, disabled=max_bar == 1,
+                                  persist_state="session", key=K.WINDOW_BAR,
+                                  disabled=max_bar == 1,
                                   help="The model sees 128 steps at a time; click a bar in the overview to jump.") \
         if max_bar > 1 else 1
     st.sidebar.header("Masking")
-    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05, persist_state="session", key=K.MASK_RATIO,
+    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05,
+                           persist_state="session", key=K.MASK_RATIO,
                            help="Share of non-empty patches hidden from the encoder.")
     default_emr = float(config.get("empty_mask_ratio", 0.05))
     emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05,
                             persist_state="session", key=K.EMPTY_MASK_RATIO,
                             help="Empty patches are hidden at mask ratio × this.")
     c1, c2 = st.sidebar.columns([3, 2], vertical_alignment="bottom")
-    seed = c1.number_input("Mask seed", 0, 1_000_000, step=1, persist_state="session", key=K.MASK_SEED)
+    seed = c1.number_input("Mask seed", 0, 1_000_000, step=1,
+                           persist_state="session", key=K.MASK_SEED)
     c2.button("New mask", on_click=session.new_mask, width="stretch")
     st.sidebar.header("Display")
     thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, float(meta.get("threshold", 0.5)), 0.05,
