@@ -597,6 +597,21 @@ def test_a_hostile_checkpoint_gets_one_sentence_and_the_page_stays_on_the_last_m
     assert n_charts(at) == VIEWS + 1
 
 
+def test_a_dropped_checkpoint_stays_in_use_when_its_uploader_is_emptied_until_it_is_removed(examples):
+    """Streamlit empties an uploader when its page is left (a visit to the Corpus page): the model stays."""
+    mine = ("mine.safetensors", DEFAULT_CHECKPOINT.read_bytes(), "application/octet-stream")
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    at.file_uploader(key="ckpt_upload").set_value(mine).run()
+    at.file_uploader(key="ckpt_upload").set_value(None).run()  # removed (×): back to the shipped default
+    assert any("model: shipped default" in c for c in texts(at.caption))
+    at.file_uploader(key="ckpt_upload").set_value(mine).run()
+    del at.session_state["ckpt_upload"]  # what leaving the page does: no change event, the uploader is empty
+    at.run()
+    assert not at.exception and any("model: mine.safetensors" in c for c in texts(at.caption))
+    assert any("dropped earlier" in c for c in texts(at.sidebar.caption))
+
+
 def test_a_click_on_the_window_selects_its_patch_and_the_same_patch_again_after_clearing(examples):
     at = run_app()
     at.session_state["window_strip"] = {"click": {"patch": 27}}  # what the browser sends for a click

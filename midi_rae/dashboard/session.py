@@ -49,6 +49,7 @@ class K:
     SELECTED = "selected"
     BAD_CHECKPOINTS = "_bad_checkpoints"
     BAD_PIECES = "_bad_pieces"
+    KEPT_CHECKPOINT = "_kept_checkpoint::"  # + "" (A) or "b_": the last dropped checkpoint, until removed
     EXAMPLE_OVER_UPLOAD = "_example_over_upload"  # the upload (its file id) an example was picked over
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_PIECE = "last_good_piece"
@@ -186,6 +187,19 @@ def last_good_piece() -> Any:
     so the last good piece alone would lose the upload the user was looking at.
     """
     return st.session_state.get(K.LAST_GOOD_UPLOAD) or st.session_state.get(K.LAST_GOOD_PIECE)
+
+
+def kept_checkpoint(prefix: str) -> Any:
+    """The checkpoint last dropped on the A ("") or B ("b_") uploader, until it is removed from it."""
+    return st.session_state.get(K.KEPT_CHECKPOINT + prefix)
+
+
+def keep_checkpoint(prefix: str, choice: Any) -> None:
+    """Remember (or with None forget) the checkpoint dropped on the A ("") or B ("b_") uploader."""
+    if choice is None:
+        st.session_state.pop(K.KEPT_CHECKPOINT + prefix, None)
+    else:
+        st.session_state[K.KEPT_CHECKPOINT + prefix] = choice
 
 
 def kept_upload() -> Any:

@@ -115,6 +115,8 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
                               label_visibility="collapsed")
     picked = _chosen(source, folder) if source != "Shipped default" else None
     choice = _usable(picked)
+    if choice is not None and source == "Upload":  # kept for when the uploader is emptied (another page)
+        session.keep_checkpoint("", choice)
     if choice is None and picked is not None:
         previous = session.last_good_checkpoint()
         if previous is not None and session.checkpoint_failure(previous.key) is None:
@@ -131,15 +133,27 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
 
 def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
     enc = st.sidebar.file_uploader("Encoder, or encoder + decoder (.safetensors / original .pt)",
-                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.CKPT_UPLOAD)
+                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.CKPT_UPLOAD,
+                                   on_change=_checkpoint_upload_changed, args=(prefix,))
     dec = st.sidebar.file_uploader("Decoder (optional, if in a separate file)",
                                    type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.DEC_UPLOAD)
     if enc is None:
+        kept = session.kept_checkpoint(prefix)
+        if kept is not None:  # Streamlit empties an uploader whenever its page is left: the model stays
+            st.sidebar.caption(f"Using **{kept.label}**, dropped earlier (the uploader empties when you visit the "
+                               "Corpus page); pick another source to leave it.")
+            return kept
         st.sidebar.info("Drop a checkpoint above; until then the shipped default is used.")
         return None
     eb, db = enc.getvalue(), dec.getvalue() if dec is not None else None
     key = "upload:" + digest(eb) + (":" + digest(db) if db else "")
     return ModelChoice(key, display_name(enc.name) + (f" + {display_name(dec.name)}" if dec else ""), eb, db)
+
+
+def _checkpoint_upload_changed(prefix: str) -> None:
+    """A checkpoint removed from its uploader (×) is not used again."""
+    if st.session_state.get(prefix + K.CKPT_UPLOAD) is None:
+        session.keep_checkpoint(prefix, None)
 
 
 def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
@@ -173,7 +187,10 @@ def compare_section() -> Optional[ModelChoice]:
     options = (["Off", "Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()] + ["Upload"]
                + (["Server folder"] if folder else []))
     source = st.sidebar.selectbox("Second checkpoint (B)", options, persist_state="session", key=K.B_SOURCE)
-    return _usable(_chosen(source, folder, "b_"))
+    choice = _usable(_chosen(source, folder, "b_"))
+    if choice is not None and source == "Upload":
+        session.keep_checkpoint("b_", choice)
+    return choice
 
 
 UPLOAD_SHOWN = "Showing the dropped file; pick an example to see that instead."
