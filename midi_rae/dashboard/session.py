@@ -49,6 +49,7 @@ class K:
     SELECTED = "selected"
     BAD_CHECKPOINTS = "_bad_checkpoints"
     BAD_PIECES = "_bad_pieces"
+    UPLOAD_REMOVED = "_upload_removed"  # the dropped MIDI file was taken out of the uploader (×)
     KEPT_CHECKPOINT = "_kept_checkpoint::"  # + "" (A) or "b_": the last dropped checkpoint, until removed
     EXAMPLE_OVER_UPLOAD = "_example_over_upload"  # the upload (its file id) an example was picked over
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
@@ -203,8 +204,18 @@ def keep_checkpoint(prefix: str, choice: Any) -> None:
 
 
 def kept_upload() -> Any:
-    """The last dropped file that opened, until an example is picked or the file is removed from the uploader."""
+    """The last dropped file that opened, until an example is picked (see also upload_removed)."""
     return st.session_state.get(K.LAST_GOOD_UPLOAD)
+
+
+def mark_upload_removed(removed: bool) -> None:
+    """Note whether the MIDI uploader's last change emptied it (×) rather than dropped a file."""
+    st.session_state[K.UPLOAD_REMOVED] = removed
+
+
+def upload_removed() -> bool:
+    """Was the dropped MIDI file taken out of the uploader by the user (not emptied by leaving the page)?"""
+    return bool(st.session_state.get(K.UPLOAD_REMOVED))
 
 
 def forget_upload() -> None:

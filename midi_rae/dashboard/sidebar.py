@@ -221,7 +221,7 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     if up is not None and st.session_state.get(K.EXAMPLE_OVER_UPLOAD) != up.file_id:
         data = up.getvalue()
         return Piece(data, digest(data), display_name(up.name), uploaded=True), st.sidebar.empty()
-    kept = session.kept_upload() if up is None else None
+    kept = session.kept_upload() if up is None and not session.upload_removed() else None
     if kept is not None:  # Streamlit empties an uploader whenever its page is left: the file is still shown
         st.sidebar.caption(f"Showing **{kept.name}**, dropped earlier (the uploader empties when you visit the "
                            "Corpus page); pick an example to leave it.")
@@ -237,9 +237,9 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
 
 def _upload_changed() -> None:
     """A file dropped or removed (×): a removed one is not shown again; either closes a piece opened from the
-    Corpus page."""
-    if st.session_state.get(K.MIDI_UPLOAD) is None:
-        session.forget_upload()
+    Corpus page. (Dropping a file over another also passes through an empty uploader: the last good upload is
+    kept for a bad file to fall back to, as before.)"""
+    session.mark_upload_removed(st.session_state.get(K.MIDI_UPLOAD) is None)
     session.close_opened_piece()
 
 
