@@ -301,7 +301,8 @@ def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server
 @pytest.mark.timeout(600)
 def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page, server, shots):
     """Streamlit forgets the value of a widget that a run does not draw: going to the Corpus page and back (the
-    sidebar link, then the browser's Back) reset the window and the transposition (now persist_state="session"),
+    sidebar link, then the browser's Back) reset the window, the transposition (now persist_state="session") and
+    the open analysis tab (session.open_tab),
     and showed the example instead of the dropped file (the uploader is emptied; the page keeps the file). Nor
     does leaving the page raise errors in the browser."""
     url, log = server
@@ -315,6 +316,8 @@ def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page
     wait_ready(page, STEP_TIMEOUT, extra=lambda: slider_value(page, "Window start (bar)") == "3")
     move_slider(page, "Transpose (semitones)", 2)
     wait_ready(page, STEP_TIMEOUT, extra=lambda: slider_value(page, "Transpose (semitones)") == "2")
+    tab(page, "Song structure").click()
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: browser_util.selected_tab(page) == "Song structure")
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Corpus").click()
     wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "windows · model") is not None)
     page.go_back()
@@ -324,6 +327,7 @@ def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page
     assert caption_with(page, "dropped earlier"), _state(page, log)
     assert slider_value(page, "Window start (bar)") == "3", _state(page, log)
     assert slider_value(page, "Transpose (semitones)") == "2", _state(page, log)
+    assert browser_util.selected_tab(page) == "Song structure", _state(page, log)
     assert not exceptions(page), _state(page, log)
     # the live charts' resize on leaving the page: "Resize must be passed a displayed plot div element."
     assert errors == []

@@ -25,7 +25,7 @@ from midi_rae.figures import note_ticks, pca_scatter, relayout
 from midi_rae.index_view import unreadable
 
 from . import corpus_sources as src
-from . import uploads
+from . import session, uploads
 from .names import counted
 from .corpus_similar import CK, HITS, open_passage, own_ranges, render_cards
 
@@ -418,7 +418,7 @@ def main() -> None:
     if not n_windows:
         st.info("The index has no windows yet.")
         return
-    tabs = st.tabs(TABS, key=CK.TAB, on_change="rerun")
+    tabs = st.tabs(TABS, key=CK.TAB, on_change="rerun", default=session.open_tab(CK.TAB, TABS))
     with tabs[0]:
         if tabs[0].open:
             render_map(uri, stamp, index)

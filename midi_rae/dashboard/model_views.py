@@ -120,7 +120,8 @@ def analyses(song, res, model: Model, sel=None) -> None:
     """
     _follow_song_clicks()
     st.subheader("Analyses")
-    tabs = st.tabs(ANALYSES, key=K.ANALYSIS_TAB, on_change="rerun")
+    tabs = st.tabs(ANALYSES, key=K.ANALYSIS_TAB, on_change="rerun",
+                   default=session.open_tab(K.ANALYSIS_TAB, ANALYSES))
     with tabs[0]:
         if tabs[0].open:
             panel_embed.render_spectrum(song)

@@ -49,6 +49,7 @@ class K:
     SELECTED = "selected"
     BAD_CHECKPOINTS = "_bad_checkpoints"
     BAD_PIECES = "_bad_pieces"
+    LAST_TAB_PREFIX = "_last_tab::"  # + a tabs widget's key: the tab open when its page was last drawn
     UPLOAD_REMOVED = "_upload_removed"  # the dropped MIDI file was taken out of the uploader (×)
     KEPT_CHECKPOINT = "_kept_checkpoint::"  # + "" (A) or "b_": the last dropped checkpoint, until removed
     EXAMPLE_OVER_UPLOAD = "_example_over_upload"  # the upload (its file id) an example was picked over
@@ -188,6 +189,16 @@ def last_good_piece() -> Any:
     so the last good piece alone would lose the upload the user was looking at.
     """
     return st.session_state.get(K.LAST_GOOD_UPLOAD) or st.session_state.get(K.LAST_GOOD_PIECE)
+
+
+def open_tab(key: str, labels: list[str]) -> Optional[str]:
+    """The tab of the tabs widget `key` to open: its own value, else the one last open (Streamlit forgets a tab
+    widget's value when its page is left, and tabs have no persist_state); remembers it for next time."""
+    shown = st.session_state.get(key)
+    last = st.session_state.get(K.LAST_TAB_PREFIX + key)
+    tab = shown if shown in labels else last if last in labels else None
+    st.session_state[K.LAST_TAB_PREFIX + key] = tab
+    return tab
 
 
 def kept_checkpoint(prefix: str) -> Any:
