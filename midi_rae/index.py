@@ -573,8 +573,6 @@ class WindowEncoder:
 
     def masks(self, x: "torch.Tensor") -> "torch.Tensor":
         """Each window's own reproducible mask: the one the piece page draws for it at ratio 0.5, seed 0."""
-        import torch
-
         from .inference import MaskSettings, each_window_masks
 
         s = MaskSettings(F1_MASK_RATIO, float(self.bundle.config.get("empty_mask_ratio", 0.05)), F1_SEED)
