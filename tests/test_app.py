@@ -771,3 +771,42 @@ def test_embedding_export_files_hold_one_row_per_patch_in_the_same_order():
     # level 3 of the default model: an 8x8 grid of 16 steps x 16 semitones; row 0 is the top of the roll
     assert csv[1].startswith("0,0,1.0,1.0,2.0,") and csv[9].startswith("0,8,1.0,1.0,2.0,")
     assert files["meta_tsv"].decode().splitlines()[1].split("\t")[:2] == ["0", "0"]
+
+
+def test_a_server_folder_pairs_each_encoder_with_its_decoder_in_any_case_and_leaves_out_training_state(tmp_path):
+    from midi_rae.dashboard.sources import decoder_beside, folder_checkpoints
+
+    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt", "run_encoder.safetensors", "run_decoder.safetensors",
+                 "solo_ENCODER.pt", "last.safetensors", "train_state.pt"):
+        (tmp_path / name).write_bytes(b"x")
+    files = folder_checkpoints(tmp_path)
+    assert [f.name for f in files] == ["SwinEncoder__best.pt", "last.safetensors", "run_encoder.safetensors",
+                                       "solo_ENCODER.pt"]
+    assert [getattr(decoder_beside(f), "name", None) for f in files] == [
+        "SwinDecoder__best.pt", None, "run_decoder.safetensors", None]
+
+
+def test_a_new_piece_opens_at_bar_one_and_the_window_cannot_start_past_the_last_full_window(examples):
+    at = run_app()
+    at.selectbox(key="example").select("b_song.mid").run()  # 12 bars of 4/4 at 4 steps per beat: 192 steps
+    window = at.sidebar.slider(key="window_bar")
+    assert window.max == 5  # a window from bar 5 (step 64) ends at the final step; from bar 6 it would pass it
+    window.set_value(4).run()
+    at.selectbox(key="example").select("a_song.mid").run()
+    assert not at.exception and at.sidebar.slider(key="window_bar").value == 1
+
+
+def test_ab_binarizes_b_at_its_own_threshold_and_says_when_b_learned_another_time_resolution(examples, tmp_path,
+                                                                                              monkeypatch):
+    from midi_rae.checkpoint import DEFAULT_CONFIG, build_models
+
+    cfg = {**DEFAULT_CONFIG, "steps_per_beat": 3}
+    enc, dec = build_models(cfg, "swin")
+    save_checkpoint(tmp_path / "ckpts" / "triplets.safetensors", enc.eval(), dec.eval(), cfg, {"threshold": 0.35})
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(tmp_path / "ckpts"))
+    at = run_app()
+    at.selectbox(key="b_source").select("Server folder").run()
+    assert not at.exception
+    assert any(c.endswith("A is binarized at 0.60 (the threshold slider), B at 0.35, the threshold stored in it.")
+               for c in texts(at.caption))
+    assert texts(at.warning)[-1].startswith("B was trained at 3 steps per beat and is shown this piece at 4,")

@@ -2,6 +2,8 @@
 piece is on screen, because importing torch and timm takes seconds."""
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 from dataclasses import dataclass
 
@@ -191,5 +193,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         elif choice_b is not None:
             model_b = loaded(choice_b, primary=False)
             song_b = song_for(model_b, piece, roll, spb, semis)
-            res_b = analyse(piece.key, model_b.key, spb, semis, start, view.mask, roll, model_b.bundle)
-            panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range)
+            # B binarized at its own validated threshold: A's would score B at a threshold B was not chosen for
+            mask_b = dataclasses.replace(view.mask, threshold=panel_compare.stored_threshold(model_b.bundle))
+            res_b = analyse(piece.key, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
+            panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)

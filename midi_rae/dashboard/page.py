@@ -120,7 +120,8 @@ def main() -> None:
     piece, roll = _piece_roll(piece, spb, semis, upload_note)
 
     bars = roll.steps_per_bar
-    n_start_bars = max(1, -(-roll.steps // max(bars, 1)))
+    # the last start that a window needs to reach the piece's final step: a start after it shows bars of silence
+    n_start_bars = max(1, -(-max(roll.steps - mcfg.window_steps, 0) // max(bars, 1)) + 1)
     # clicks from the previous run move the window or select a patch before the widgets are drawn
     clicks.apply_overview_click(n_start_bars)
     clicks.apply_window_click((session.window_bar() - 1) * bars, mcfg.num_levels)

@@ -75,12 +75,24 @@ def same_checkpoint(model) -> None:
     st.info(f"B is the same checkpoint as A ({model.label}); pick another one as B to compare two models.")
 
 
-def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple) -> None:
+def stored_threshold(bundle) -> float:
+    """The binarization threshold a checkpoint stores (chosen on its validation set), 0.5 where it stores none."""
+    return float(bundle.meta.get("threshold", 0.5))
+
+
+def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, spb: int = 4) -> None:
     """Scores, both reconstructions, the probability difference and a per-level table."""
     st.subheader(f"A/B comparison: A = {model_a.label}, B = {model_b.label}")
     same_mask = res_a.mask.shape == res_b.mask.shape and bool((res_a.mask == res_b.mask).all())
     st.caption("Same window, same mask ratio and seed" + (" — and the identical mask, since both models use the "
-               "same patch grid." if same_mask else "; the patch grids differ, so each model gets its own mask."))
+               "same patch grid" if same_mask else "; the patch grids differ, so each model gets its own mask")
+               + f". A is binarized at {res_a.settings.threshold:.2f} (the threshold slider), B at "
+               f"{res_b.settings.threshold:.2f}, the threshold stored in it.")
+    b_spb = model_b.bundle.config.get("steps_per_beat")
+    if b_spb and int(b_spb) != int(spb):
+        st.warning(f"B was trained at {int(b_spb)} steps per beat and is shown this piece at {int(spb)}, the page's "
+                   "time resolution (A's): its notes are drawn longer or shorter than it learned them, so its "
+                   "scores here understate it.")
     tables.show(st, metrics_table(res_a, res_b))
     if res_b.probs is None or res_a.probs is None:
         st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")

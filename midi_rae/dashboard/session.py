@@ -59,6 +59,7 @@ class K:
     PIECE_AUDIO_FOR = "piece_audio_for"
     RUN_FIGURES = "_run_figures"
     EXPORT_HTML = "_export_html"
+    OPENED_AT = "_opened_at"  # (piece key, bar) of the passage opened from the Corpus page, until it is shown
     OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
 
 
@@ -173,10 +174,13 @@ def remember_piece_failure(key: str, message: str) -> None:
 
 def accept_piece(piece: Any) -> None:
     """Remember the piece on screen, to fall back to if a later file is bad; a new piece drops the selection
-    (a patch of the piece before, which the new one does not have)."""
+    (a patch of the piece before, which the new one does not have) and opens at bar 1 (or, opened from the
+    Corpus page, at its passage)."""
     last = st.session_state.get(K.LAST_GOOD_PIECE)
     if last is not None and last.key != piece.key:
         clear_selection()
+        opened = st.session_state.pop(K.OPENED_AT, None)  # a passage opened from the Corpus page: its bar
+        move_window(opened[1] if opened is not None and opened[0] == piece.key else 1)
     st.session_state[K.LAST_GOOD_PIECE] = piece
     if piece.uploaded:
         st.session_state[K.LAST_GOOD_UPLOAD] = piece
@@ -273,6 +277,7 @@ def set_export_html(data: bytes) -> None:
 def open_piece(piece: Any, bar: int) -> None:
     """Show `piece` (a sidebar.Piece) in the piece view with its window at `bar` (a click on the Corpus page)."""
     st.session_state[K.OPENED_PIECE] = piece
+    st.session_state[K.OPENED_AT] = (piece.key, bar)
     move_window(bar)
 
 

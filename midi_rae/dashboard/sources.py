@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -45,14 +46,20 @@ def checkpoint_folder() -> Optional[Path]:
 def folder_checkpoints(folder: Path) -> list[Path]:
     """Checkpoint files in the server's folder (encoders and combined files; not decoder-only ones)."""
     files = sorted(p for p in folder.rglob("*") if p.suffix in (".safetensors", ".pt", ".pth", ".ckpt") and p.is_file())
-    return [p for p in files if "decoder" not in p.name.lower() or "encoder" in p.name.lower()]
+    # train_state.pt (a training run's optimizer state, beside its checkpoints) holds no model to show
+    return [p for p in files if ("decoder" not in p.name.lower() or "encoder" in p.name.lower())
+            and not p.name.startswith("train_state")]
 
 
 def decoder_beside(path: Path) -> Optional[Path]:
-    """The original code saves SwinDecoder__best.pt next to SwinEncoder__best.pt: find that partner."""
-    if "Encoder" not in path.name:
+    """The decoder saved beside an encoder: its name with "encoder" (in any case) changed to "decoder" in the same
+    case (SwinEncoder__best.pt -> SwinDecoder__best.pt as the original code saves them, run_encoder ->
+    run_decoder)."""
+    m = re.search("encoder", path.name, re.IGNORECASE)
+    if m is None:
         return None
-    partner = path.with_name(path.name.replace("SwinEncoder", "SwinDecoder").replace("Encoder", "Decoder"))
+    dec = "".join(d.upper() if e.isupper() else d for e, d in zip(m.group(0), "decoder"))
+    partner = path.with_name(path.name[:m.start()] + dec + path.name[m.end():])
     return partner if partner.is_file() and partner != path else None
 
 
