@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     pb = sub.add_parser("bench", help="time the core on a long synthetic piece (speed and memory)",
                         description="Time the core on a long synthetic piece (speed and memory).")
     pb.add_argument("--checkpoint", default=None, metavar="P", help="checkpoint file (default: the shipped one)")
+    pb.add_argument("--decoder", default=None, metavar="P", help="a separate decoder checkpoint")
     pb.add_argument("--minutes", type=positive, default=10.0, metavar="M",
                     help="length of the synthetic piece in minutes, above 0 (default: %(default)s)")
     pb.add_argument("--json", action="store_true", help="print one JSON object")
@@ -251,7 +252,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
     bundle = load_model(a.checkpoint, decoder=a.decoder)
     if bundle.decoder is None:
-        _die("this checkpoint has no decoder, so there is nothing to evaluate.", RUNTIME)
+        _die("This checkpoint has no decoder, so there is nothing to evaluate.", RUNTIME)
     try:
         files = select_files(a.paths, a.split, bundle.meta, a.only)
         if not files:
@@ -281,9 +282,10 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
 def _cmd_bench(a: argparse.Namespace) -> int:
     _need_file(a.checkpoint, "--checkpoint ")
+    _need_file(a.decoder, "--decoder ")
     from .bench import main as bench_main
 
-    bench_main(a.checkpoint, a.minutes, a.json)
+    bench_main(a.checkpoint, a.minutes, a.json, a.decoder)
     return 0
 
 

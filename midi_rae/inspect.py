@@ -8,6 +8,8 @@ import math
 import time
 from typing import Optional
 
+from .wording import counted
+
 
 def _round(v):
     if isinstance(v, float):
@@ -55,7 +57,8 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
         recon = {"mask_ratio": settings.mask_ratio, "empty_mask_ratio": settings.empty_mask_ratio,
                  "seed": settings.seed, "threshold": settings.threshold, "masked_patches": sc.hidden_patches,
                  "patches": sc.patches, "masked": s["masked"], "all": s["masked_all"], "unmasked": s["plain"]}
-    return _round({"file": str(midi), "checkpoint": bundle.source, "steps_per_beat": spb,
+    return _round({"file": str(midi), "checkpoint": bundle.source, "decoder": str(decoder) if decoder else None,
+                   "steps_per_beat": spb,
                    "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
                             "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
                    "grid_note": roll.grid_note, "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
@@ -65,8 +68,8 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
 def _print_inspect(r: dict) -> None:
     ro = r["roll"]
     print(f"{r['file']}: {ro['notes']} notes, {ro['bars']:.1f} bars, {ro['duration_s']:.1f} s, "
-          f"{r['windows']} windows {r['window_hop_steps']} steps apart ({r['steps_per_beat']} steps/beat)")
-    print(f"checkpoint: {r['checkpoint']}")
+          f"{counted(r['windows'], 'window')} {r['window_hop_steps']} steps apart ({r['steps_per_beat']} steps/beat)")
+    print(f"checkpoint: {r['checkpoint']}" + (f" + decoder {r['decoder']}" if r.get("decoder") else ""))
     if r.get("grid_note"):
         print(f"note: {r['grid_note']}")
     print(f"{'level':>5} {'grid':>7} {'patch':>9} {'dim':>5} {'non-empty mean':>15} {'std':>6} {'min':>6} {'max':>6}")

@@ -21,6 +21,8 @@ import numpy as np
 import pretty_midi
 from mido.midifiles.meta import _META_SPECS
 
+from .wording import a_number
+
 if TYPE_CHECKING:
     import torch
 
@@ -679,8 +681,8 @@ def grid_fit_note(onset_beats: np.ndarray, steps_per_beat: int) -> Optional[str]
     fits = [r for r in GRID_RESOLUTIONS if off_grid_share(onset_beats, r) <= OFF_GRID_WARN / 5]
     better = (f"; {fits[0]} steps per beat places them" if fits else
               "; no resolution up to 48 steps per beat places them all (the timing is not on a metric grid)")
-    return (f"{share:.0%} of the notes fall between the steps of a {steps_per_beat}-steps-per-beat grid and are "
-            f"moved to the nearest step{better}.")
+    return (f"{share:.0%} of the notes fall between the steps of {a_number(steps_per_beat)}-steps-per-beat grid "
+            f"and are moved to the nearest step{better}.")
 
 
 def _note_spans(row: np.ndarray, onset_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -80,6 +80,16 @@ def test_inspect_encoder_only_reports_no_reconstruction(song):
 
 
 @needs_fixtures()
+def test_bench_takes_a_separate_decoder_and_says_when_there_is_none():
+    six = FIXTURES / "six-level"
+    out = json.loads(run_cli("bench", "--minutes", "0.2", "--checkpoint", str(six / "SwinEncoder__best.pt"),
+                             "--decoder", str(six / "SwinDecoder__best.pt"), "--json").stdout)
+    assert out["analyse_one_window_ms"] > 0 and out["score_all_windows_s"] > 0
+    text = run_cli("bench", "--minutes", "0.2", "--checkpoint", str(six / "SwinEncoder__best.pt")).stdout
+    assert "analyse_one_window_ms  n/a (no decoder)" in text and "nan" not in text
+
+
+@needs_fixtures()
 def test_inspect_table_is_readable(song):
     out = run_cli("inspect", str(song), "--checkpoint", str(FIXTURES / "six-level" / "SwinEncoder__best.pt"),
                   "--decoder", str(FIXTURES / "six-level" / "SwinDecoder__best.pt"))

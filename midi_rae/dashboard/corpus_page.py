@@ -23,10 +23,10 @@ import streamlit as st
 
 from midi_rae.figures import note_ticks, pca_scatter, relayout
 from midi_rae.index_view import unreadable
+from midi_rae.wording import counted
 
 from . import corpus_sources as src
 from . import session, uploads
-from .names import counted
 from .corpus_similar import CK, HITS, open_passage, own_ranges, render_cards
 
 MAP_POINTS = 4000   # windows drawn in the map at most (an even sample beyond)

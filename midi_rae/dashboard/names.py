@@ -21,8 +21,3 @@ def display_name(name: str) -> str:
         stem, dot, suffix = safe.rpartition(".")
         safe = (stem[:MAX_NAME - len(suffix) - 1] + "." + suffix) if dot and len(suffix) <= 10 else safe[:MAX_NAME]
     return safe or "unnamed"
-
-
-def counted(n: int, noun: str, plural: str = "") -> str:
-    """"1 file", "2 files", "1,000 pieces": a count with its noun in the right number."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

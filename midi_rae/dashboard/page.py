@@ -11,6 +11,7 @@ import streamlit as st
 
 from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError
+from midi_rae.wording import seconds
 
 from . import activity, clicks, export, panel_roll, selection, session, sidebar
 from .sources import load_roll
@@ -31,7 +32,7 @@ def timing_text(roll) -> str:
         f" (counted in the opening metre, which changes {k} time{'s' if k > 1 else ''})" if k else "")
     tempo = f"{roll.tempo_bpm:.0f} BPM" + (" at the start" if roll.tempo_changes else "")
     grid = f"{roll.steps_per_beat} steps per beat" + (f" (a beat is a 1/{den} note)" if den != 4 else "")
-    return f"{bars} · {roll.duration_s:.0f} s · {tempo} · {grid}"
+    return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
 
 
 def _is_png(piece) -> bool:

@@ -7,6 +7,7 @@ import streamlit as st
 from midi_rae.figures import EMPTY, HIGHLIGHT, NON_EMPTY, NOTE, level_masks
 from midi_rae.inference import WINDOW_RULE, level_rows
 from midi_rae.rasters import level_mask_images, png
+from midi_rae.wording import counted
 
 from . import export, image_row, tables
 from .swatches import legend
@@ -28,7 +29,8 @@ def render(song, res, family: dict) -> None:
     """The masks figure and the table."""
     st.subheader("Non-empty patches per level")
     st.caption("A patch is non-empty when any of its pixels holds a note. Coarser levels are the 2×2 max-pool "
-               f"of finer ones. Statistics over the piece use its {song.n_windows} {WINDOW_RULE} (here "
+               f"of finer ones. Statistics over the piece use its {counted(song.n_windows, 'window')}: "
+               f"{WINDOW_RULE} (here "
                f"{song.hop} steps apart); `midi-rae inspect` and the report use the same windows.")
     family_key = tuple((k, tuple(v)) for k, v in family.items())
     images = _mask_images(song.key, res.start, family_key, res)

@@ -8,6 +8,7 @@ from midi_rae.analysis import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
 from midi_rae.pianoroll import bar_span
 from midi_rae.structure import pooled_windows, self_similarity
+from midi_rae.wording import counted
 
 from . import export, live_chart
 from .session import K
@@ -50,6 +51,7 @@ def render(song) -> None:
     export.chart(b, ftraj, key="trajectory_chart")
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]
-        st.caption(f"{len(sim)} windows, one every {song.hop} steps. Off-diagonal similarity: mean {off.mean():.3f}, "
+        st.caption(f"{counted(len(sim), 'window')}, one every {song.hop} steps. "
+                   f"Off-diagonal similarity: mean {off.mean():.3f}, "
                    f"min {off.min():.3f}. Bright off-diagonal stripes are repeats; click a cell to go to the window "
                    "of its column.")
