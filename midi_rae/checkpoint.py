@@ -553,8 +553,18 @@ def _check_fits(own: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s), e.g. "
                          f"{', '.join(_key(k) for k in unexpected[:3])}")
+        n_own, n_found = _levels_in(own), _levels_in(found)
+        if n_own and n_found and n_own != n_found:  # the usual cause, said plainly: a decoder of another model
+            raise CheckpointError(f"The {what} weights in {name} are for a model of {n_found} levels and the "
+                                  f"encoder has {n_own}: use the {what} saved with this encoder ({'; '.join(parts)}).")
         raise CheckpointError(f"The {what} weights in {name} do not fit the architecture of the encoder's "
                               f"configuration: {'; '.join(parts)}.")
+
+
+def _levels_in(keys) -> int:
+    """Levels of a decoder's weights, from its per-level lateral layers (laterals.K.*); 0 when it has none."""
+    found = [int(k.split(".")[1]) for k in keys if k.startswith("laterals.") and k.split(".")[1].isdigit()]
+    return max(found) + 1 if found else 0
 
 
 def _is_finite(t: torch.Tensor) -> bool:
