@@ -809,3 +809,20 @@ def test_ab_binarizes_b_at_its_own_threshold_and_says_when_b_learned_another_tim
     assert any(c.endswith("A is binarized at 0.60 (the threshold slider), B at 0.35, the threshold stored in it.")
                for c in texts(at.caption))
     assert texts(at.warning)[-1].startswith("B was trained at 3 steps per beat and is shown this piece at 4,")
+
+
+@needs_fixtures()
+def test_checkpoints_of_a_server_folder_are_named_by_their_place_in_it(examples, tmp_path, monkeypatch):
+    import shutil
+
+    for family in ("six-level", "seven-level"):
+        (tmp_path / "ckpts" / family).mkdir(parents=True)
+        for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt"):
+            shutil.copy(FIXTURES / family / name, tmp_path / "ckpts" / family / name)
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(tmp_path / "ckpts"))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    at.selectbox(key="ckpt_file").select(tmp_path / "ckpts" / "six-level" / "SwinEncoder__best.pt").run()
+    assert not at.exception
+    assert any("model: six-level/SwinEncoder__best.pt + SwinDecoder__best.pt (6 levels)" in c
+               for c in texts(at.caption))

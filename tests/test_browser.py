@@ -302,7 +302,7 @@ def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server
 def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page, server, shots):
     """Streamlit forgets the value of a widget that a run does not draw: going to the Corpus page and back (the
     sidebar link, then the browser's Back) reset the window, the transposition (now persist_state="session") and
-    the open analysis tab (session.open_tab),
+    the open analysis tab (session.restore_tab),
     and showed the example instead of the dropped file (the uploader is emptied; the page keeps the file). Nor
     does leaving the page raise errors in the browser."""
     url, log = server

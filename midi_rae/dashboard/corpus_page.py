@@ -418,7 +418,8 @@ def main() -> None:
     if not n_windows:
         st.info("The index has no windows yet.")
         return
-    tabs = st.tabs(TABS, key=CK.TAB, on_change="rerun", default=session.open_tab(CK.TAB, TABS))
+    session.restore_tab(CK.TAB, TABS)
+    tabs = st.tabs(TABS, key=CK.TAB, on_change="rerun")
     with tabs[0]:
         if tabs[0].open:
             render_map(uri, stamp, index)

@@ -122,8 +122,8 @@ def analyses(song, res, model: Model, sel=None) -> None:
     """
     _follow_song_clicks()
     st.subheader("Analyses")
-    tabs = st.tabs(ANALYSES, key=K.ANALYSIS_TAB, on_change="rerun",
-                   default=session.open_tab(K.ANALYSIS_TAB, ANALYSES))
+    session.restore_tab(K.ANALYSIS_TAB, ANALYSES)
+    tabs = st.tabs(ANALYSES, key=K.ANALYSIS_TAB, on_change="rerun")
     with tabs[0]:
         if tabs[0].open:
             panel_embed.render_spectrum(song)

@@ -195,14 +195,14 @@ def last_good_piece() -> Any:
     return st.session_state.get(K.LAST_GOOD_UPLOAD) or st.session_state.get(K.LAST_GOOD_PIECE)
 
 
-def open_tab(key: str, labels: list[str]) -> Optional[str]:
-    """The tab of the tabs widget `key` to open: its own value, else the one last open (Streamlit forgets a tab
-    widget's value when its page is left, and tabs have no persist_state); remembers it for next time."""
-    shown = st.session_state.get(key)
-    last = st.session_state.get(K.LAST_TAB_PREFIX + key)
-    tab = shown if shown in labels else last if last in labels else None
-    st.session_state[K.LAST_TAB_PREFIX + key] = tab
-    return tab
+def restore_tab(key: str, labels: list[str]) -> None:
+    """Reopen the tab of the tabs widget `key` that was open when its page was last drawn (Streamlit forgets a
+    widget's value when its page is left, and tabs have no persist_state), and remember the one open now. Set as
+    the widget's value, not its `default`: a changed default is a new widget, whose tabs the browser mounts anew."""
+    remembered = K.LAST_TAB_PREFIX + key
+    if key not in st.session_state and st.session_state.get(remembered) in labels:
+        st.session_state[key] = st.session_state[remembered]
+    st.session_state[remembered] = st.session_state.get(key)
 
 
 def kept_checkpoint(prefix: str) -> Any:

@@ -165,7 +165,8 @@ def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
                                 key=prefix + K.CKPT_FILE, persist_state="session")
     partner = decoder_beside(path)
     stamp = f"{path}:{path.stat().st_mtime}" + (f":{partner}:{partner.stat().st_mtime}" if partner else "")
-    label = path.name + (f" + {partner.name}" if partner else "")
+    # by its place in the folder: two runs' (or two model families') files are often named alike
+    label = str(path.relative_to(folder)) + (f" + {partner.name}" if partner else "")
     return ModelChoice("folder:" + stamp, label, str(path), str(partner) if partner else None)
 
 
