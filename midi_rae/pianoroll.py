@@ -77,7 +77,7 @@ class PianoRoll:
     n_notes: int
     instruments: list[str]
     grid_note: Optional[str] = None  # a sentence when the step grid cannot place the piece's notes
-    metre_changes: int = 0  # time signatures after the first that differ from the one before (bars assume the first)
+    metre_changes: int = 0  # time signatures after the first that differ from the one before (bars: time_signature)
     tempo_changes: int = 0  # tempos after the first that differ from the one before (tempo_bpm is the first)
 
     @property
@@ -92,7 +92,7 @@ class PianoRoll:
 
     @property
     def steps_per_bar(self) -> int:
-        """Steps in one bar of the first time signature."""
+        """Steps in one bar of `time_signature` (the metre of most of the piece)."""
         return self.steps_per_beat * self.beats_per_bar
 
     @property
@@ -554,6 +554,21 @@ def _changes(values: list) -> int:
     return sum(1 for a, b in zip(values, values[1:]) if a != b)
 
 
+def _main_time_signature(pm: pretty_midi.PrettyMIDI, end_s: float) -> tuple[int, int]:
+    """The time signature in force for the longest time before end_s (the earliest of equals): the one bars are
+    counted in. The opening one is not: a piece that opens with a 1/4 pickup and goes on in 4/4 read "36 bars of
+    1/4"."""
+    changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
+    if not changes:
+        return (4, 4)
+    spans: dict[tuple[int, int], float] = {}
+    for ts, nxt in zip(changes, [*changes[1:], None]):
+        until = end_s if nxt is None else min(nxt.time, end_s)
+        key = (ts.numerator, ts.denominator)
+        spans[key] = spans.get(key, 0.0) + max(until - ts.time, 0.0)
+    return max(spans, key=lambda k: spans[k])  # max keeps the first of equals, in order of first appearance
+
+
 def _first_time_signature(pm: pretty_midi.PrettyMIDI) -> tuple[int, int]:
     changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
     return (changes[0].numerator, changes[0].denominator) if changes else (4, 4)
@@ -652,7 +667,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         name=name if name is not None else default_name,
         duration_s=float(ends_s.max()), tempo_bpm=float(pm.get_tempo_changes()[1][0]),
         beats=beats, beat_times=step_grid[::steps_per_beat][:beats].copy(),
-        step_times=step_grid[:T].copy(), time_signature=_first_time_signature(pm),
+        step_times=step_grid[:T].copy(), time_signature=_main_time_signature(pm, float(ends_s.max())),
         onsets=onsets, n_notes=len(pitches), instruments=[_instrument_label(i) for i in kept], grid_note=grid_note,
         metre_changes=_changes([(ts.numerator, ts.denominator)
                                 for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),

@@ -121,7 +121,7 @@ def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_b
     assert timing_text(roll) == "4.0 bars of 4/4 · 8.0 s · 120 BPM · 4 steps per beat"  # tenths below 10 s
     changing = replace(roll, time_signature=(6, 8), metre_changes=3, tempo_changes=1)
     assert timing_text(changing).startswith(
-        f"{changing.bars:.1f} bars of 6/8 (counted in the opening metre, which changes 3 times) · ")
+        f"{changing.bars:.1f} bars of 6/8 (counted in the metre of most of the piece, which changes 3 times) · ")
     assert timing_text(changing).endswith(" BPM at the start · 4 steps per beat (a beat is a 1/8 note)")
 
 

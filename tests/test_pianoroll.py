@@ -641,6 +641,17 @@ def test_a_piece_that_changes_metre_and_tempo_says_how_often():
     assert (roll.time_signature, roll.metre_changes, roll.tempo_changes) == ((6, 8), 2, 0)
 
 
+def test_bars_are_counted_in_the_metre_of_most_of_the_piece_not_an_opening_pickup():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(1, 4, 0.0), pretty_midi.TimeSignature(4, 4, 0.5)]
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(80, 60 + i % 12, 0.5 * i, 0.5 * i + 0.4) for i in range(41)]  # 1 + 40 beats
+    pm.instruments.append(inst)
+    roll = midi_to_roll(midi_bytes(pm))
+    assert (roll.time_signature, roll.metre_changes, roll.steps_per_bar) == ((4, 4), 1, 16)
+    assert roll.bars == 163 / 16  # to the last note's end at beat 40.8: 10.2 bars of 4/4, not 163 / 4 of 1/4
+
+
 def test_a_piece_in_one_metre_and_tempo_has_no_changes():
     roll = midi_to_roll(midi_bytes(song((4, 4))))
     assert (roll.metre_changes, roll.tempo_changes) == (0, 0)

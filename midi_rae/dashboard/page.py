@@ -26,10 +26,10 @@ def header(piece, roll, label: str, n_levels: int) -> None:
 
 def timing_text(roll) -> str:
     """Bars, metre, length, tempo and grid as the header gives them, saying where the piece's metre or tempo
-    changes (bars are counted in its opening metre) and what a beat is when it is not a quarter note."""
+    changes (bars are counted in the metre of most of the piece) and what a beat is when it is not a quarter note."""
     (num, den), k = roll.time_signature, roll.metre_changes
     bars = f"{roll.bars:.1f} bars of {num}/{den}" + (
-        f" (counted in the opening metre, which changes {k} time{'s' if k > 1 else ''})" if k else "")
+        f" (counted in the metre of most of the piece, which changes {k} time{'s' if k > 1 else ''})" if k else "")
     tempo = f"{roll.tempo_bpm:.0f} BPM" + (" at the start" if roll.tempo_changes else "")
     grid = f"{roll.steps_per_beat} steps per beat" + (f" (a beat is a 1/{den} note)" if den != 4 else "")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
