@@ -122,9 +122,7 @@ def _watch_parent(pid: int, every_s: float = 1.0) -> None:
             time.sleep(every_s)
             try:
                 os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid now belongs to another user's process: ours is gone
+            except (ProcessLookupError, PermissionError):  # gone (or its pid now another user's process)
                 os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="watch-parent").start()
@@ -668,12 +666,12 @@ def checkpoint_key(bundle, checkpoint: Optional[str | bytes], decoder: Optional[
 
 def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], spb: int) -> dict:
     cfg = bundle.model_config
-    from .inference import settings_for
+    from .inference import stored_threshold
 
     return {"format": INDEX_FORMAT, "checkpoint_key": ckpt_key, "checkpoint": label, "config": bundle.config,
             "levels": cfg.num_levels, "dims": list(cfg.level_dims), "grids": [list(g) for g in cfg.level_grids],
             "patch_levels": list(patch_levels), "steps_per_beat": spb, "window_steps": cfg.window_steps,
-            "has_decoder": bundle.decoder is not None, "threshold": settings_for(bundle).threshold,
+            "has_decoder": bundle.decoder is not None, "threshold": stored_threshold(bundle),
             "f1_mask_ratio": F1_MASK_RATIO, "f1_seed": F1_SEED, "created": time.time()}
 
 
@@ -1295,6 +1293,7 @@ def encoder_benchmark(bundle=None, batch_size: int = BATCH, repeats: int = 7, wi
     import torch
 
     from .checkpoint import load_model
+    from .inference import stored_threshold
 
     bundle = bundle or load_model()
     enc = bundle.encoder.eval()
@@ -1310,7 +1309,7 @@ def encoder_benchmark(bundle=None, batch_size: int = BATCH, repeats: int = 7, wi
             ts.append(time.perf_counter() - t0)
         return ts
 
-    we = WindowEncoder(bundle, default_patch_levels(bundle.model_config), settings_threshold(bundle), batch_size,
+    we = WindowEncoder(bundle, default_patch_levels(bundle.model_config), stored_threshold(bundle), batch_size,
                        compile=True, cache_key=checkpoint_key(bundle, None, None))
     out["compiled"], out["compile_s"] = we.compiled, round(we.compile_seconds, 1)
     ones = torch.ones(len(x), we._n_finest(), dtype=torch.bool)
@@ -1330,10 +1329,3 @@ def encoder_benchmark(bundle=None, batch_size: int = BATCH, repeats: int = 7, wi
     out["step_compiled_wps"] = round(batch_size / float(np.median(c)), 1)
     out["step_speedup"] = round(float(np.median(e)) / float(np.median(c)), 2)
     return out
-
-
-def settings_threshold(bundle) -> float:
-    """The checkpoint's binarization threshold (its validation one, else 0.5)."""
-    from .inference import settings_for
-
-    return settings_for(bundle).threshold

@@ -288,15 +288,14 @@ def open_view(uri: str | Path, cache: Path) -> IndexView:
             meta, pieces, windows, vectors = _snapshot(CorpusIndex(uri))
             return IndexView(uri, meta, pieces, windows, None, vectors)
         index = CorpusIndex(uri)
-        # a damaged snapshot in the index folder is left as it is (the folder may be someone else's)
-        homes = [h for h in (Path(uri) / VIEW_DIR, spare) if h not in damaged] + [spare] * (spare in damaged)
-        for i, home in enumerate(homes):
+        # the index folder unless its snapshot is the damaged one (the folder may be someone else's: left as it is),
+        # else or failing that the cache folder, whose own damaged snapshot is replaced
+        if Path(uri) / VIEW_DIR not in damaged:
             try:
-                return write_view(index, home, replace=home in damaged)
+                return write_view(index)
             except OSError:
-                if i == len(homes) - 1:
-                    raise
-        raise OSError("no folder to write the snapshot in")
+                pass
+        return write_view(index, spare, replace=spare in damaged)
     except UnreadableIndex:
         raise
     except Exception as e:  # noqa: BLE001 - whatever lancedb or pyarrow raise on a damaged index: one sentence

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # torch is imported inside the functions that run a model: the dashboard builds its controls from
 # MaskSettings and the table helpers here before torch has loaded (see midi_rae.dashboard.page).
 
-__all__ = ["MaskSettings", "settings_for", "piece_windows", "PieceEncoding", "encode_piece", "WindowAnalysis",
+__all__ = ["MaskSettings", "stored_threshold", "settings_for", "piece_windows", "PieceEncoding", "encode_piece", "WindowAnalysis",
            "analyse_window", "window_masks", "WindowScores", "score_windows", "METRIC_LABELS", "SCORE_NAMES",
            "metric_rows", "WINDOW_RULE"]
 
@@ -48,11 +48,16 @@ class MaskSettings:
     threshold: float = 0.5          # probability above which a reconstructed pixel is a note
 
 
+def stored_threshold(bundle) -> float:
+    """The binarization threshold a checkpoint stores (chosen on its validation set), 0.5 where it stores none."""
+    return float(bundle.meta.get("threshold", 0.5))
+
+
 def settings_for(bundle, mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
                  threshold: Optional[float] = None) -> MaskSettings:
     """Settings with the checkpoint's own defaults (its empty-mask ratio and validation threshold) filled in."""
     emr = float(bundle.config.get("empty_mask_ratio", 0.05)) if empty_mask_ratio is None else float(empty_mask_ratio)
-    thr = float(bundle.meta.get("threshold", 0.5)) if threshold is None else float(threshold)
+    thr = stored_threshold(bundle) if threshold is None else float(threshold)
     return MaskSettings(float(mask_ratio), emr, int(seed), thr)
 
 

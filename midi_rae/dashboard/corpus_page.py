@@ -252,17 +252,16 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
                                             f1=("f1", "mean"), f1_masked=("f1_masked", "mean"),
                                             density=("density", "mean")).sort_values("f1_masked").reset_index()
     # one above the other: side by side, at a laptop's width, each hid columns behind a scroll bar
-    c1 = c2 = st.container()
-    c1.markdown("**By collection** (worst first)")
-    c1.dataframe(by_coll.rename(columns={"f1": "F1", "f1_masked": "Masked F1", "density": "Notes per beat"}),
+    st.markdown("**By collection** (worst first)")
+    st.dataframe(by_coll.rename(columns={"f1": "F1", "f1_masked": "Masked F1", "density": "Notes per beat"}),
                  hide_index=True, width="stretch",
                  column_config={"F1": st.column_config.NumberColumn(format="%.3f"),
                                 "Masked F1": st.column_config.NumberColumn(format="%.3f"),
                                 "Notes per beat": st.column_config.NumberColumn(format="%.2f")})
-    c2.markdown("**By piece** (click a column to sort)")
+    st.markdown("**By piece** (click a column to sort)")
     per_piece = pieces[["collection", "name", "windows", "f1", "f1_masked", "notes", "metre", "bars"]].rename(
         columns={"name": "piece", "f1": "F1", "f1_masked": "Masked F1"}).sort_values("Masked F1")
-    c2.dataframe(per_piece, hide_index=True, width="stretch", height=300,
+    st.dataframe(per_piece, hide_index=True, width="stretch", height=300,
                  column_config={"F1": st.column_config.NumberColumn(format="%.3f"),
                                 "Masked F1": st.column_config.NumberColumn(format="%.3f"),
                                 "bars": st.column_config.NumberColumn(format="%.1f")})

@@ -12,6 +12,7 @@ import torch
 
 from midi_rae import threads
 from midi_rae.checkpoint import CheckpointError, ModelBundle
+from midi_rae.inference import stored_threshold
 
 from . import (activity, session, clicks, panel_compare, panel_embed, panel_listen, panel_masks, panel_probe,
                panel_recon, panel_roll, panel_structure, selection, sidebar)
@@ -194,6 +195,6 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             model_b = loaded(choice_b, primary=False)
             song_b = song_for(model_b, piece, roll, spb, semis)
             # B binarized at its own validated threshold: A's would score B at a threshold B was not chosen for
-            mask_b = dataclasses.replace(view.mask, threshold=panel_compare.stored_threshold(model_b.bundle))
+            mask_b = dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
             res_b = analyse(piece.key, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
             panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)

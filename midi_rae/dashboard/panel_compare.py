@@ -75,11 +75,6 @@ def same_checkpoint(model) -> None:
     st.info(f"B is the same checkpoint as A ({model.label}); pick another one as B to compare two models.")
 
 
-def stored_threshold(bundle) -> float:
-    """The binarization threshold a checkpoint stores (chosen on its validation set), 0.5 where it stores none."""
-    return float(bundle.meta.get("threshold", 0.5))
-
-
 def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, spb: int = 4) -> None:
     """Scores, both reconstructions, the probability difference and a per-level table."""
     st.subheader(f"A/B comparison: A = {model_a.label}, B = {model_b.label}")
