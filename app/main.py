@@ -1,11 +1,15 @@
-"""`streamlit run app/main.py`: the dashboard, from the midi_rae package (midi_rae/dashboard)."""
+"""`streamlit run app/main.py`: the dashboard's server. Each browser session runs midi_rae/dashboard/script.py;
+the server begins importing the pages' heavy modules (torch, timm) as it starts, so the first page finds them ready.
+"""
 import sys
 from pathlib import Path
+
+import streamlit as st
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:  # a checkout run without installing the package
     sys.path.insert(0, ROOT)
 
-from midi_rae.dashboard.app import main  # noqa: E402  (the Piece and Corpus pages)
+from midi_rae.dashboard import warmup  # noqa: E402
 
-main()
+app = st.App(warmup.SCRIPT, lifespan=warmup.lifespan)

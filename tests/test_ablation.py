@@ -157,7 +157,7 @@ def test_the_dashboard_tab_draws_drops_table_and_error_maps_in_both_modes(tmp_pa
     d.mkdir()
     (d / "song.mid").write_bytes(to_bytes(make_song(bars=12, seed=2, drums=False)))
     monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(d))
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=240)
+    at = AppTest.from_file(str(ROOT / "midi_rae" / "dashboard" / "script.py"), default_timeout=240)
     at.session_state["analysis_tab"] = "Level ablation"
     at.run()
     assert not at.exception

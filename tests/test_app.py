@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import FIXTURES, ROOT, chart_specs, make_song, needs_fixtures, run_without_torch, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 
-APP = str(ROOT / "app" / "main.py")
+APP = str(ROOT / "midi_rae" / "dashboard" / "script.py")  # each session's script (app/main.py serves it)
 pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint")
 
 

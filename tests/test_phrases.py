@@ -227,7 +227,7 @@ def test_the_dashboard_tab_shows_novelty_and_scores_a_labelled_chorale(tmp_path,
     d.mkdir()
     shutil.copy(ROOT / "assets" / "examples" / "bach_chorale_bwv253.mid", d)
     monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(d))
-    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=240)
+    at = AppTest.from_file(str(ROOT / "midi_rae" / "dashboard" / "script.py"), default_timeout=240)
     at.session_state["analysis_tab"] = "Phrase probe"
     at.run()
     assert not at.exception

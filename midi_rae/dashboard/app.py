@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..checkpoint_meta import ASSETS
-from . import activity
+from . import activity, warmup
 
 # A shipped image: a Material symbol as the favicon is fetched from fonts.gstatic.com (absent offline, and a
 # request to a third party), and an emoji makes Streamlit load its emoji catalogue.
@@ -22,6 +22,7 @@ def _piece() -> None:
 
 
 def _corpus() -> None:
+    warmup.wait("corpus")
     from .corpus_page import main
 
     main()

@@ -1,4 +1,6 @@
-"""The dashboard's script for `midi-rae app` (streamlit runs this file; the pages are in midi_rae.dashboard.app)."""
-from midi_rae.dashboard.app import main
+"""`midi-rae app`'s server: midi_rae/dashboard/script.py for every session, the heavy imports begun at start."""
+import streamlit as st
 
-main()
+from midi_rae.dashboard import warmup
+
+app = st.App(warmup.SCRIPT, lifespan=warmup.lifespan)

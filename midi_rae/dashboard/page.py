@@ -13,7 +13,7 @@ from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError
 from midi_rae.wording import seconds
 
-from . import activity, clicks, export, panel_roll, selection, session, sidebar
+from . import activity, clicks, export, panel_roll, selection, session, sidebar, warmup
 from .sources import load_roll
 
 
@@ -43,6 +43,7 @@ def _is_png(piece) -> bool:
 
 def _model_views():
     """The torch half of the page (imported only once the piece is on screen: torch and timm take seconds)."""
+    warmup.wait("corpus")  # the last stage: nothing is being imported beside this thread from here on
     from . import model_views
 
     return model_views
