@@ -595,6 +595,26 @@ def _step_grid(beats: np.ndarray, steps_per_beat: int) -> np.ndarray:
     return np.concatenate([inner.ravel(), beats[-1:]])
 
 
+def _pickup_steps(pm: pretty_midi.PrettyMIDI, step_grid: np.ndarray, steps_per_beat: int,
+                  main_ts: tuple[int, int]) -> int:
+    """Empty steps to put first so that the main metre's bar lines fall on multiples of a bar from step 0, where bars
+    are drawn and counted: a piece that opens in a time signature of its own (a pickup: music21 writes a 1/4 before
+    4/4) has its first bar line of the main metre where that opening ends. 0 for any other piece."""
+    changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
+    if len(changes) < 2 or (changes[0].numerator, changes[0].denominator) == main_ts or changes[0].time > 0:
+        return 0
+    opening = int(_to_step(np.interp(changes[1].time, step_grid, np.arange(len(step_grid), dtype=np.float64))))
+    bar = steps_per_beat * _beats_per_bar(main_ts)
+    return -opening % bar
+
+
+def _before_pickup(step_grid: np.ndarray, pad: int) -> np.ndarray:
+    """The step grid with `pad` steps of the first step's length before time 0 (negative start times)."""
+    if pad <= 0 or len(step_grid) < 2:
+        return step_grid
+    return np.concatenate([step_grid[0] - (step_grid[1] - step_grid[0]) * np.arange(pad, 0, -1), step_grid])
+
+
 def _to_step(fractional: np.ndarray) -> np.ndarray:
     return np.floor(fractional + 0.5 + _ROUNDING_SLACK).astype(np.int64)
 
@@ -649,6 +669,8 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
     ends_s = seconds[np.concatenate([np.asarray(inst.ends, dtype=np.int64) for inst in kept])]
 
     step_grid = _step_grid(_beat_grid(pm, float(ends_s.max())), steps_per_beat)
+    main_ts = _main_time_signature(pm, float(ends_s.max()))
+    step_grid = _before_pickup(step_grid, _pickup_steps(pm, step_grid, steps_per_beat, main_ts))
     position = np.arange(len(step_grid), dtype=np.float64)
     first = _to_step(np.interp(starts_s, step_grid, position))
     last = np.maximum(_to_step(np.interp(ends_s, step_grid, position)), first + 1)
@@ -667,7 +689,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         name=name if name is not None else default_name,
         duration_s=float(ends_s.max()), tempo_bpm=float(pm.get_tempo_changes()[1][0]),
         beats=beats, beat_times=step_grid[::steps_per_beat][:beats].copy(),
-        step_times=step_grid[:T].copy(), time_signature=_main_time_signature(pm, float(ends_s.max())),
+        step_times=step_grid[:T].copy(), time_signature=main_ts,
         onsets=onsets, n_notes=len(pitches), instruments=[_instrument_label(i) for i in kept], grid_note=grid_note,
         metre_changes=_changes([(ts.numerator, ts.denominator)
                                 for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),

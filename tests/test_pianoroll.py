@@ -649,7 +649,36 @@ def test_bars_are_counted_in_the_metre_of_most_of_the_piece_not_an_opening_picku
     pm.instruments.append(inst)
     roll = midi_to_roll(midi_bytes(pm))
     assert (roll.time_signature, roll.metre_changes, roll.steps_per_bar) == ((4, 4), 1, 16)
-    assert roll.bars == 163 / 16  # to the last note's end at beat 40.8: 10.2 bars of 4/4, not 163 / 4 of 1/4
+    assert roll.bars == (12 + 163) / 16  # the pickup made a whole bar, then to the last note's end at beat 40.8
+
+
+def test_an_opening_pickup_becomes_a_whole_first_bar_so_bar_lines_fall_where_the_score_has_them():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(1, 4, 0.0), pretty_midi.TimeSignature(4, 4, 0.5)]
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(80, 67, 0.0, 0.5), pretty_midi.Note(80, 72, 0.5, 2.5)]  # pickup, a whole bar
+    pm.instruments.append(inst)
+    roll = midi_to_roll(midi_bytes(pm))
+    assert np.flatnonzero(roll.onsets.any(axis=0)).tolist() == [12, 16]
+    assert [bar_beat_label(12, roll), bar_beat_label(16, roll)] == ["1:4", "2:1"]
+    assert np.flatnonzero(roll.array[72]).tolist() == list(range(16, 32))  # bar 2, whole
+    assert roll.bars == 2.0
+
+
+def test_an_opening_in_another_metre_is_padded_so_the_main_metres_bars_fall_on_bar_lines():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(3, 4, 0.0), pretty_midi.TimeSignature(4, 4, 3.0)]
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(80, 60, 0.5 * i, 0.5 * i + 0.5) for i in range(6 + 4 * 4)]  # 2 bars of 3/4, 4 of 4/4
+    pm.instruments.append(inst)
+    roll = midi_to_roll(midi_bytes(pm))
+    assert np.flatnonzero(roll.onsets.any(axis=0))[[0, 6]].tolist() == [8, 32]  # the 4/4 part from bar 3, beat 1
+    assert bar_beat_label(32, roll) == "3:1"
+
+
+def test_a_piece_in_one_metre_is_not_padded():
+    roll = midi_to_roll(midi_bytes(song((4, 4))))
+    assert np.flatnonzero(roll.onsets[60]).tolist() == [4]  # the piano's C4 at 0.5 s
 
 
 def test_a_piece_in_one_metre_and_tempo_has_no_changes():
