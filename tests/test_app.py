@@ -826,3 +826,32 @@ def test_checkpoints_of_a_server_folder_are_named_by_their_place_in_it(examples,
     assert not at.exception
     assert any("model: six-level/SwinEncoder__best.pt + SwinDecoder__best.pt (6 levels)" in c
                for c in texts(at.caption))
+
+
+def test_the_url_opens_the_shipped_model_example_window_and_transposition_it_names(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"model": "Shipped hierarchy", "example": "b_song.mid", "bar": "4", "transpose": "-2"})
+    at.run()
+    assert not at.exception
+    assert at.radio(key="ckpt_source").value == "Shipped hierarchy"
+    assert at.selectbox(key="example").value == "b_song.mid"
+    assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (4, -2)
+    assert any(c.startswith("**b_song.mid**") and "model: shipped hierarchy" in c for c in texts(at.caption))
+
+
+def test_the_url_follows_the_page_and_says_nothing_of_an_upload(examples):
+    at = run_app()
+    at.slider(key="window_bar").set_value(3).run()
+    at.slider(key="transpose").set_value(5).run()
+    assert at.query_params == {"model": "Shipped default", "example": "a_song.mid", "bar": "3", "transpose": "5"}
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    assert not at.exception and at.query_params == {}
+
+
+def test_a_url_with_values_the_page_cannot_use_opens_the_defaults():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"model": "Upload", "example": "../../etc/passwd", "bar": "x", "transpose": "99"})
+    at.run()
+    assert not at.exception and not at.error
+    assert at.radio(key="ckpt_source").value == "Shipped default"
+    assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (1, 0)

@@ -13,8 +13,8 @@ from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError
 from midi_rae.wording import seconds
 
-from . import activity, clicks, export, panel_roll, selection, session, sidebar, warmup
-from .sources import load_roll
+from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
+from .sources import example_files, load_roll
 
 
 def header(piece, roll, label: str, n_levels: int) -> None:
@@ -106,8 +106,17 @@ def _warm_plotly(slot) -> None:
                       config={"displayModeBar": False, "staticPlot": True})
 
 
+def _record_place(piece, start_bar: int, semis: int) -> None:
+    """The shown shipped model, example, window and transposition into the URL (nothing for an upload)."""
+    source = st.session_state.get(session.K.CKPT_SOURCE, "Shipped default")
+    example = (piece.name if not piece.uploaded and session.opened_piece() is None
+               and piece.name == st.session_state.get(session.K.EXAMPLE) else None)
+    url_state.record(source if source in sidebar.shipped_sources() else None, example, start_bar, semis)
+
+
 def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
+    url_state.restore(sidebar.shipped_sources(), [p.name for p in example_files()])
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece, upload_note = sidebar.piece_section()
     if piece is None:
@@ -132,6 +141,7 @@ def main() -> None:
         clicks.apply_song_clicks(song.starts, bars, n_start_bars)
         selection.apply_neighbour_click(song, bars, n_start_bars)
     view = sidebar.view_section(n_start_bars, config, meta)
+    _record_place(piece, view.start_bar, semis)
     choice_b = sidebar.compare_section()
 
     header(piece, roll, choice.label, mcfg.num_levels)

@@ -81,6 +81,11 @@ def _chosen(source: str, folder: Optional[Path], prefix: str = "") -> Optional[M
     return None
 
 
+def shipped_sources() -> list[str]:
+    """The checkpoint sources that name a shipped model (those a URL may name)."""
+    return ["Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()]
+
+
 def _shipped_label(path: Path) -> str:
     return f"Shipped {path.stem}"
 
@@ -109,8 +114,7 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
     """
     st.sidebar.header("Checkpoint")
     folder = checkpoint_folder()
-    options = (["Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()] + ["Upload"]
-               + (["Server folder"] if folder else []))
+    options = shipped_sources() + ["Upload"] + (["Server folder"] if folder else [])
     source = st.sidebar.radio("Checkpoint source", options, horizontal=True, persist_state="session", key=K.CKPT_SOURCE,
                               label_visibility="collapsed")
     picked = _chosen(source, folder) if source != "Shipped default" else None

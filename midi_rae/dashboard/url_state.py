@@ -1,0 +1,50 @@
+"""The piece page's place in its URL: a reload (a new session) or a shared link opens the same shipped model,
+example, window and transposition.
+
+Only what the server can open again by name goes in: an uploaded file or checkpoint cannot, so with one the URL
+carries nothing. Values that are not valid are ignored, never an error: a URL is typed by anyone.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from .session import K
+
+READ = "_url_read"  # session state: this session's piece page has read its URL once
+MODEL, EXAMPLE, BAR, TRANSPOSE = "model", "example", "bar", "transpose"
+MAX_BAR = 100_000
+
+
+def _int(text: Optional[str], lo: int, hi: int) -> Optional[int]:
+    try:
+        value = int(str(text))
+    except ValueError:
+        return None
+    return value if lo <= value <= hi else None
+
+
+def restore(models: list[str], examples: list[str]) -> None:
+    """On a session's first run of the piece page, set its controls from the URL (before they are drawn)."""
+    if st.session_state.get(READ):
+        return
+    st.session_state[READ] = True
+    q = st.query_params
+    if q.get(MODEL) in models:
+        st.session_state[K.CKPT_SOURCE] = q[MODEL]
+    if q.get(EXAMPLE) in examples:
+        st.session_state[K.EXAMPLE] = q[EXAMPLE]
+    bar, semis = _int(q.get(BAR), 1, MAX_BAR), _int(q.get(TRANSPOSE), -12, 12)
+    if bar is not None:
+        st.session_state[K.WINDOW_BAR] = bar
+    if semis is not None:
+        st.session_state[K.TRANSPOSE] = semis
+
+
+def record(model: Optional[str], example: Optional[str], bar: int, semis: int) -> None:
+    """Put the shown place in the URL; `model` / `example` None when they cannot be reopened by name."""
+    want = {} if model is None or example is None else {
+        MODEL: model, EXAMPLE: example, BAR: str(int(bar)), TRANSPOSE: str(int(semis))}
+    if st.query_params.to_dict() != want:
+        st.query_params.from_dict(want)
