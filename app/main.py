@@ -1,5 +1,6 @@
 """`streamlit run app/main.py`: the dashboard's server. Each browser session runs midi_rae/dashboard/script.py;
-the server begins importing the pages' heavy modules (torch, timm) as it starts, so the first page finds them ready.
+the server begins importing what a first page needs as it starts (midi_rae.dashboard.warmup), so that page finds it
+imported.
 """
 import sys
 from pathlib import Path
