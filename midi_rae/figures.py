@@ -570,7 +570,7 @@ def _luminance(hex_colour: str) -> float:
 MANY_CATEGORIES = [c for c in qualitative.Alphabet if _luminance(c) <= 0.6]
 
 
-def _category_colours(values: list) -> dict:
+def category_colours(values: list) -> dict:
     """Stable colours per category; booleans reuse the non-empty/empty colours used elsewhere."""
     if set(values) <= {True, False}:
         return {True: NON_EMPTY, False: EMPTY}
@@ -622,7 +622,7 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     cat_colours: dict = {}
     if categorical:
         values = [v.item() if hasattr(v, "item") else v for v in np.unique(color)]
-        cat_colours = _category_colours(values)
+        cat_colours = category_colours(values)
         names = category_names or {}
         for v in values:
             idx = idx_all[color == v]

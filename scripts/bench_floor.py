@@ -1,5 +1,5 @@
 """What Streamlit alone costs on this machine: the first render of a page that holds only a title and a caption, and
-of the same page with one 500-point plotly chart, timed as scripts/bench_corpus.py times the Corpus page (numbers
+of the same page with one 500-point chart (plotly, or Vega-Lite through st.vega_lite_chart), timed as scripts/bench_corpus.py times the Corpus page (numbers
 for the README; not a test).
 
     python scripts/bench_floor.py --repeat 3
@@ -27,19 +27,23 @@ import os
 import streamlit as st
 st.title("floor")
 st.caption("windows · model")
-if os.environ.get("FLOOR_PLOT"):
-    import numpy as np
+import numpy as np
+xy = np.random.default_rng(0).normal(size=(500, 2))
+if os.environ.get("FLOOR_PLOT") == "plotly":
     import plotly.graph_objects as go
-    xy = np.random.default_rng(0).normal(size=(500, 2))
     st.plotly_chart(go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers")))
+elif os.environ.get("FLOOR_PLOT") == "vega":
+    st.vega_lite_chart({"data": {"values": [{"x": float(a), "y": float(b)} for a, b in xy]}, "mark": "point",
+                        "encoding": {"x": {"field": "x", "type": "quantitative"},
+                                     "y": {"field": "y", "type": "quantitative"}}})
 '''
 
 
-def first_render(browser, folder: Path, plot: bool) -> float:
+def first_render(browser, folder: Path, plot: str) -> float:
     """Seconds from `streamlit run` of the throwaway app to its drawn, quiet page."""
     port = bu.free_port()
     t0 = time.time()
-    proc = bu.start_server(port, env={"FLOOR_PLOT": "1" if plot else ""})
+    proc = bu.start_server(port, env={"FLOOR_PLOT": plot})
     try:
         page = bu.new_page(browser)
         page.goto(f"http://localhost:{port}/")
@@ -65,9 +69,10 @@ def main() -> None:
         (folder / "app" / "main.py").write_text(APP)
         bu.ROOT = folder  # start_server runs `streamlit run app/main.py` from ROOT
         browser = bu.launch_browser(pw)
-        samples: dict[str, list[float]] = {"bare": [], "one plotly chart": []}
+        kinds = {"bare": "", "one plotly chart": "plotly", "one Vega-Lite chart": "vega"}
+        samples: dict[str, list[float]] = {name: [] for name in kinds}
         for _ in range(a.repeat):
-            for name, plot in (("bare", False), ("one plotly chart", True)):
+            for name, plot in kinds.items():
                 samples[name].append(round(first_render(browser, folder, plot), 2))
         browser.close()
     for name, xs in samples.items():

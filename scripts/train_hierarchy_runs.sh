@@ -28,6 +28,8 @@ case $name in
   ftW) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1 --masked-fraction 0.25" ;;
   # ftX continues ftW (INIT=runs/ftW/last.safetensors) with its recipe and a fresh schedule: does the masked F1 come back?
   ftX) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1 --masked-fraction 0.25" ;;
+  # ftY continues ftX (INIT=runs/ftX/last.safetensors) the same way for 60 minutes: do both figures keep rising?
+  ftY) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1 --masked-fraction 0.25" ;;
   *) echo "unknown run $name" >&2; exit 2 ;;
 esac
 C=${CORPUS:-/work/data/corpus}

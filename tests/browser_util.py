@@ -18,6 +18,7 @@ VIEWPORT = {"width": 1600, "height": 3600}
 MIN_CHARTS = 3  # always on the piece page: the two rolls (a custom component) and the 2-D PCA (the rest: images)
 
 CHART = '[data-testid="stPlotlyChart"], .live-plotly'  # Streamlit's plotly charts and ours (live_chart: the PCA)
+VEGA = '[data-testid="stVegaLiteChart"]'  # Streamlit's Vega-Lite charts (the Corpus page's map), drawn as SVG
 STRIP = '[data-testid="stBidiComponentIsolated"]'  # the two piano rolls (midi_rae.dashboard.roll_strip)
 STATUS = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
@@ -100,14 +101,16 @@ MUTATION_CLOCK = """(() => {
 
 # One cheap look at the page per poll: plain DOM queries, no layout, so polling barely disturbs
 # the page it measures (Playwright locators in a 50 ms loop cost the page ~0.2 s per redraw).
-_STATE = """([chart, status, skeleton, strip]) => {
+_STATE = """([chart, status, skeleton, strip, vega]) => {
   const charts = [...document.querySelectorAll(chart)];
+  const vegas = [...document.querySelectorAll(vega)];
   // the piano rolls are a custom component in a shadow root: drawn once their image has loaded
   const strips = [...document.querySelectorAll(strip)].map(h => h.shadowRoot && h.shadowRoot.querySelector('img.roll'))
                                                       .filter(img => img);
-  return {charts: charts.length + strips.length,
+  return {charts: charts.length + strips.length + vegas.length,
           drawn: charts.filter(c => c.querySelector('.main-svg') !== null).length
-                 + strips.filter(img => img.complete && img.naturalWidth > 0).length,
+                 + strips.filter(img => img.complete && img.naturalWidth > 0).length
+                 + vegas.filter(c => c.querySelector('svg.marks .role-mark') !== null).length,
           running: document.querySelector(status) !== null, loading: document.querySelector(skeleton) !== null,
           lastMutation: (window.__lastMutation || 0) / 1000};
 }"""
@@ -125,7 +128,7 @@ def page_state(page) -> dict:
     """charts (plotly containers and piano rolls), drawn (of those, the ones drawn), running (a script run in progress), loading
     (an element still drawn as a placeholder while its code loads) and lastMutation (wall-clock seconds of the
     last DOM change; 0 without the mutation clock)."""
-    return page.evaluate(_STATE, [CHART, STATUS, SKELETON, STRIP])
+    return page.evaluate(_STATE, [CHART, STATUS, SKELETON, STRIP, VEGA])
 
 
 def running(page) -> bool:
@@ -339,6 +342,20 @@ def chart_points(page, index: int) -> list[int]:
             return [i, r.width > 0 && inside(r.left + r.width / 2, r.top + r.height / 2)];
         }).filter(([i, ok]) => ok).map(([i]) => i);
     }""", [CHART, index])
+
+
+def map_points(page):
+    """The Corpus map's points (Vega-Lite's SVG marks; the legend's symbols are not marks)."""
+    return page.locator(f"{VEGA} svg .mark-symbol.role-mark path")
+
+
+def map_hover(page, point: int) -> Optional[str]:
+    """Hover point `point` of the Corpus map; the text of Vega's tooltip for it (its "passage" line)."""
+    map_points(page).nth(point).hover(force=True)
+    page.wait_for_function("() => document.querySelector('#vg-tooltip-element.visible') !== null", timeout=10_000)
+    text = page.evaluate("() => document.getElementById('vg-tooltip-element').innerText")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[lines.index("passage") + 1] if "passage" in lines else None
 
 
 def click_chart_point(page, index: int, point: int) -> None:

@@ -350,15 +350,14 @@ def test_corpus_map_click_opens_the_passage_and_searches_list_thumbnails(page, s
     wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "windows · model") is not None)
     screenshot(page, shots, "6_corpus_map")
     assert not exceptions(page), _state(page, log)
-    points = chart_points(page, 0)
-    assert len(points) >= 100, _state(page, log)
-    # the DOM's points run trace by trace, as plotly's data does: the clicked point's hover names its passage
-    hovers = page.evaluate("""(chart) => document.querySelectorAll(chart)[0].querySelector('.js-plotly-plot')
-                                 .data.flatMap(t => t.hovertext)""", browser_util.CHART)
-    point = points[len(points) // 2]
-    collection_name, bars = hovers[point].split(" · ")[:2]
+    points = browser_util.map_points(page)
+    assert points.count() >= 100, _state(page, log)
+    point = points.count() // 2
+    passage = browser_util.map_hover(page, point)  # Vega's tooltip for the point under the mouse
+    assert passage, _state(page, log)
+    collection_name, bars = passage.split(" · ")[:2]
     name, first_bar = collection_name.split("/", 1)[1], int(bars.split()[1].split("–")[0])
-    click_chart_point(page, 0, point)
+    points.nth(point).click(force=True)
     _step(page, shots, log, "7_opened_from_map", "after a click on the corpus map",
           lambda: (header_caption(page) or "").startswith(name))
     assert not exceptions(page), _state(page, log)

@@ -50,23 +50,52 @@ def _corpus_app(index_home: Path, monkeypatch) -> AppTest:
     return at
 
 
+def _map(at) -> dict:
+    """The map's Vega-Lite spec as the page sent it, its points (which Streamlit sends as Arrow) under "points"."""
+    import json
+
+    import pyarrow as pa
+
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    spec["points"] = pa.ipc.open_stream(charts[0].proto.data.data).read_all().to_pylist()
+    return spec
+
+
 def test_corpus_page_map(index_home, monkeypatch):
     at = _corpus_app(index_home, monkeypatch)
     assert "4 pieces in 2 collections" in at.caption[0].value
-    charts = at.get("plotly_chart")
-    assert len(charts) == 1
-    import json
-
-    fig = json.loads(charts[0].proto.spec)
-    assert {t["name"] for t in fig["data"]} == {"alpha", "beta"}                       # coloured by collection
-    hover = fig["data"][0]["hovertext"][0]
-    assert hover.startswith(("alpha/piece_", "beta/piece_")) and "bars 1–8" in "".join(fig["data"][0]["hovertext"])
+    assert not at.get("plotly_chart")  # the map is the page's only chart, and not plotly
+    spec = _map(at)
+    points = spec["points"]
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["alpha", "beta"]          # coloured by collection
+    assert {p["value"] for p in points} == {"alpha", "beta"}
+    assert sorted(p["row"] for p in points) == list(range(len(points)))              # what a click reports
+    hover = points[0]["passage"]
+    assert hover.startswith(("alpha/piece_", "beta/piece_")) and "bars 1–8" in "".join(p["passage"] for p in points)
     assert re.fullmatch(r"\w+/piece_\d · bars \d+–\d+ · F1 [01]\.\d\d, masked [01]\.\d\d", hover)
+    assert re.fullmatch(r"PC1 \(\d+% of the variance\)", spec["encoding"]["x"]["title"])
     at.selectbox(key="corpus_color").set_value("Masked F1 (ratio 0.5)").run()
     assert not at.exception
+    spec = _map(at)
+    assert spec["encoding"]["color"]["type"] == "quantitative"
+    assert all(0 <= p["value"] <= 1 for p in spec["points"])
     at.select_slider(key="corpus_level").set_value(1).run()
-    assert not at.exception and "at level 1" in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"][
-        "title"]["text"]
+    assert not at.exception and "at level 1" in _map(at)["title"]["text"]
+
+
+def test_a_click_on_the_map_reports_the_row_of_the_point_clicked():
+    from midi_rae.dashboard.corpus_map import PICK, picked_row
+
+    class Event:
+        selection = {PICK: [{"row": 17}]}
+
+    class Nothing:
+        selection = {PICK: []}
+
+    assert picked_row(Event()) == 17
+    assert picked_row(Nothing()) is None and picked_row(None) is None
 
 
 def test_a_damaged_index_in_the_server_folder_is_named_and_the_others_stay(index_home, tmp_path, monkeypatch):

@@ -21,21 +21,17 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from midi_rae.figures import note_ticks, pca_scatter, relayout
+from midi_rae.figures import note_ticks
 from midi_rae.index_view import unreadable
 from midi_rae.wording import counted
 
 from . import corpus_sources as src
 from . import session, uploads
-from .corpus_similar import CK, HITS, open_passage, own_ranges, render_cards
+from .corpus_map import MAP_POINTS, render_map
+from .corpus_similar import CK, HITS, own_ranges, render_cards
 
-MAP_POINTS = 4000   # windows drawn in the map at most (an even sample beyond)
 GALLERY = 8         # worst windows shown
-COLOURS = {"Collection": "collection", "Piece": "name", "Note density (notes per beat)": "density",
-           "Masked F1 (ratio 0.5)": "f1_masked", "F1 (unmasked)": "f1",
-           "Position in the piece (0 start, 1 end)": "position"}
 TABS = ["Map", "Reconstruction", "Search the corpus"]
-TOP_PIECES = 20     # pieces with their own colour when colouring by piece
 
 
 # ---------------------------------------------------------------- the index
@@ -149,91 +145,6 @@ def _upload_section(slot) -> Optional[str]:
     st.sidebar.info("Press the button above to index the dropped files." if ups and files else
                     "Drop files above and build an index of them.")
     return None
-
-
-# ---------------------------------------------------------------- the map
-
-
-def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First two principal components of rows x and their shares of the variance (numpy only: no torch here)."""
-    xc = x - x.mean(0)
-    cov = xc.T.astype(np.float64) @ xc / max(len(x) - 1, 1)
-    w, v = np.linalg.eigh(cov)
-    order = np.argsort(w)[::-1][:2]
-    share = w[order] / w.sum() if w.sum() > 0 else np.zeros(2)
-    coords = xc @ v[:, order].astype(np.float32)
-    if coords.shape[1] < 2:
-        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-    return coords, share
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sampled rows, their 2-D coordinates, PCA shares) of a level's pooled embeddings."""
-    x = src.level_vectors(uri, _stamp, level)
-    rows = np.arange(len(x))
-    if len(x) > MAP_POINTS:
-        rows = np.sort(np.random.default_rng(0).choice(len(x), MAP_POINTS, replace=False))
-    coords, share = _pca2(x[rows])
-    if umap:
-        import umap as umap_lib
-
-        coords = umap_lib.UMAP(n_components=2, random_state=0).fit_transform(x[rows])
-    return rows, coords, share
-
-
-def _umap_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("umap") is not None
-
-
-def render_map(uri: str, stamp: str, index) -> None:
-    """PCA (or UMAP) of every window's pooled embedding at a level; a click opens the passage."""
-    win = src.map_columns(uri, stamp)  # numpy columns: no pandas before the map is drawn
-    n_pieces, _ = src.summary(uri, stamp)
-    levels = index.levels
-    grids = index.meta["grids"]
-    c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
-    level = c1.select_slider("Level", list(range(levels)), value=min(3, levels - 1),
-                             persist_state="session", key=CK.LEVEL,
-                             format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",
-                             help="Each window's embedding at this level, averaged over its non-empty patches.")
-    options = [k for k, c in COLOURS.items()
-               if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]
-    colour = c2.selectbox("Colour by", options, persist_state="session", key=CK.COLOR)
-    use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(), persist_state="session",
-                         help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
-    rows, coords, share = _map_coords(uri, stamp, level, bool(use_umap and _umap_installed()))
-    w = {c: v[rows] for c, v in win.items()}
-    col = COLOURS[colour]
-    categorical = col in ("collection", "name")
-    values = w[col]
-    if col == "name":
-        names, first, counts = np.unique(values.astype(str), return_index=True, return_counts=True)
-        if len(names) > TOP_PIECES:  # the most windows first, ties in order of appearance
-            top = names[np.lexsort((first, -counts))][:TOP_PIECES - 1]
-            values = np.where(np.isin(values, top), values, "(other pieces)")
-    if not categorical:
-        values = np.nan_to_num(values.astype(float), nan=np.nanmean(values.astype(float)) if len(values) else 0)
-    hover = [f"{c}/{n} · bars {int(a)}–{int(b)}"
-             + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
-             for c, n, a, b, f, fm in zip(w["collection"], w["name"], w["start_bar"], w["end_bar"], w["f1"],
-                                          w["f1_masked"])]
-    fig = pca_scatter(coords, values, colour, categorical=categorical, hover=hover, point_data=rows,
-                      categories_at_right=True,  # the map spans the page
-                      axis_prefix="UMAP " if use_umap else "PC", share=None if use_umap else share,
-                      title=f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
-                            + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else ""))
-    fig = relayout(fig, height=560)
-    ev = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=CK.MAP, width="stretch",
-                         config={"displaylogo": False})
-    st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view.")
-    points = list((ev.selection.points if ev is not None and hasattr(ev, "selection") else None) or [])
-    if points:
-        cd = points[0].get("customdata")
-        row = int(cd[0] if isinstance(cd, (list, tuple)) else cd)
-        open_passage(index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]))
 
 
 # ---------------------------------------------------------------- reconstruction

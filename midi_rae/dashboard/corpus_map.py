@@ -1,0 +1,158 @@
+"""The Corpus page's map: PCA (UMAP where installed) of every window's pooled embedding at a level, coloured by
+collection, piece, density, F1 or position; hover names the passage, a click opens it in the piece view.
+
+The map is a Vega-Lite chart (`st.vega_lite_chart`), not plotly: it is the first thing the Corpus page draws, and
+the browser loads and compiles Streamlit's plotly bundle (4.7 MB) in ~1.1 s here against ~0.4 s for its Vega
+bundle (`scripts/bench_floor.py`: a title-and-caption page 2.06 s, with one plotly chart 3.20 s, with one Vega-Lite
+chart 2.43 s). The reconstruction tab's charts stay plotly; they load only when that tab is opened.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import numpy as np
+import streamlit as st
+
+from midi_rae.figures import category_colours
+
+from . import corpus_sources as src
+from .corpus_similar import CK, open_passage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+MAP_POINTS = 4000   # windows drawn in the map at most (an even sample beyond)
+COLOURS = {"Collection": "collection", "Piece": "name", "Note density (notes per beat)": "density",
+           "Masked F1 (ratio 0.5)": "f1_masked", "F1 (unmasked)": "f1",
+           "Position in the piece (0 start, 1 end)": "position"}
+TOP_PIECES = 20     # pieces with their own colour when colouring by piece
+OTHER = "(other pieces)"
+PICK = "pick"       # the Vega-Lite selection parameter a click sets
+
+
+def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First two principal components of rows x and their shares of the variance (numpy only: no torch here)."""
+    xc = x - x.mean(0)
+    cov = xc.T.astype(np.float64) @ xc / max(len(x) - 1, 1)
+    w, v = np.linalg.eigh(cov)
+    order = np.argsort(w)[::-1][:2]
+    share = w[order] / w.sum() if w.sum() > 0 else np.zeros(2)
+    coords = xc @ v[:, order].astype(np.float32)
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+    return coords, share
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sampled rows, their 2-D coordinates, PCA shares) of a level's pooled embeddings."""
+    x = src.level_vectors(uri, _stamp, level)
+    rows = np.arange(len(x))
+    if len(x) > MAP_POINTS:
+        rows = np.sort(np.random.default_rng(0).choice(len(x), MAP_POINTS, replace=False))
+    coords, share = _pca2(x[rows])
+    if umap:
+        import umap as umap_lib
+
+        coords = umap_lib.UMAP(n_components=2, random_state=0).fit_transform(x[rows])
+    return rows, coords, share
+
+
+def _umap_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("umap") is not None
+
+
+def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: bool, hover: list[str],
+             rows: np.ndarray, title: str, axis_titles: tuple[str, str]) -> tuple[dict, "pa.Table"]:
+    """A Vega-Lite scatter of `coords` and its points as an Arrow table (Streamlit sends that as it is; a list of
+    records would go through pandas, 0.5 s to import on a first page): each point's `row` is what a click
+    reports; the wheel zooms, a drag pans."""
+    import pyarrow as pa
+
+    xy = np.asarray(coords, float)[:, :2]
+    points = pa.table({"x": xy[:, 0], "y": xy[:, 1], "row": np.asarray(rows, np.int64),
+                       "passage": pa.array(hover, pa.string()),
+                       "value": pa.array([str(v) for v in values], pa.string()) if categorical
+                       else np.asarray(values, float)})
+    if categorical:
+        names = [str(v) for v in dict.fromkeys(values.tolist())]  # in order of appearance
+        names = sorted(n for n in names if n != OTHER) + ([OTHER] if OTHER in names else [])
+        palette = category_colours(names)
+        colour_enc = {"field": "value", "type": "nominal", "title": colour,
+                      "scale": {"domain": names, "range": [palette[n] for n in names]},
+                      "legend": {"orient": "right", "labelLimit": 200, "symbolType": "circle"}}
+        tooltip = [{"field": "passage", "title": "passage"}, {"field": "value", "title": colour}]
+    else:
+        colour_enc = {"field": "value", "type": "quantitative", "title": colour,
+                      "scale": {"scheme": "viridis"}, "legend": {"orient": "right", "gradientLength": 300}}
+        tooltip = [{"field": "passage", "title": "passage"},
+                   {"field": "value", "title": colour, "format": ".3g"}]
+    return {
+        "title": {"text": title, "anchor": "start"},
+        "height": 520,
+        "mark": {"type": "circle", "size": 30, "opacity": 0.75, "cursor": "pointer"},
+        "params": [{"name": PICK, "select": {"type": "point", "fields": ["row"], "on": "click", "clear": False}},
+                   {"name": "zoom", "select": "interval", "bind": "scales"}],
+        "encoding": {"x": {"field": "x", "type": "quantitative", "title": axis_titles[0],
+                           "scale": {"zero": False}, "axis": {"grid": True}},
+                     "y": {"field": "y", "type": "quantitative", "title": axis_titles[1],
+                           "scale": {"zero": False}, "axis": {"grid": True}},
+                     "color": colour_enc, "tooltip": tooltip},
+    }, points
+
+
+def picked_row(event) -> Optional[int]:
+    """The index row of the point a click on the map selected, if any."""
+    selection = getattr(event, "selection", None) if event is not None else None
+    points = list((selection or {}).get(PICK) or [])
+    if not points or "row" not in points[0]:
+        return None
+    return int(points[0]["row"])
+
+
+def render_map(uri: str, stamp: str, index) -> None:
+    """PCA (or UMAP) of every window's pooled embedding at a level; a click opens the passage."""
+    win = src.map_columns(uri, stamp)  # numpy columns: no pandas before the map is drawn
+    n_pieces, _ = src.summary(uri, stamp)
+    levels = index.levels
+    grids = index.meta["grids"]
+    c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
+    level = c1.select_slider("Level", list(range(levels)), value=min(3, levels - 1),
+                             persist_state="session", key=CK.LEVEL,
+                             format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",
+                             help="Each window's embedding at this level, averaged over its non-empty patches.")
+    options = [k for k, c in COLOURS.items()
+               if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]
+    colour = c2.selectbox("Colour by", options, persist_state="session", key=CK.COLOR)
+    use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(), persist_state="session",
+                         help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
+    umap = bool(use_umap and _umap_installed())
+    rows, coords, share = _map_coords(uri, stamp, level, umap)
+    w = {c: v[rows] for c, v in win.items()}
+    col = COLOURS[colour]
+    categorical = col in ("collection", "name")
+    values = w[col]
+    if col == "name":
+        names, first, counts = np.unique(values.astype(str), return_index=True, return_counts=True)
+        if len(names) > TOP_PIECES:  # the most windows first, ties in order of appearance
+            top = names[np.lexsort((first, -counts))][:TOP_PIECES - 1]
+            values = np.where(np.isin(values, top), values, OTHER)
+    if not categorical:
+        values = np.nan_to_num(values.astype(float), nan=np.nanmean(values.astype(float)) if len(values) else 0)
+    hover = [f"{c}/{n} · bars {int(a)}–{int(b)}"
+             + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
+             for c, n, a, b, f, fm in zip(w["collection"], w["name"], w["start_bar"], w["end_bar"], w["f1"],
+                                          w["f1_masked"])]
+    axes = (("UMAP 1", "UMAP 2") if umap else
+            tuple(f"PC{i + 1} ({100 * share[i]:.0f}% of the variance)" for i in range(2)))
+    title = (f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
+             + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else ""))
+    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes)
+    ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=PICK, key=CK.MAP, width="stretch")
+    st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
+               "Scroll to zoom, drag to pan, double-click to reset.")
+    row = picked_row(ev)
+    if row is not None:
+        open_passage(index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]))
