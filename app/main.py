@@ -1,6 +1,6 @@
 """`streamlit run app/main.py`: the dashboard's server. Each browser session runs midi_rae/dashboard/script.py;
-the server begins importing what a first page needs as it starts (midi_rae.dashboard.warmup), so that page finds it
-imported.
+the server begins importing what a first page needs as it starts, and torch once a browser asks for the piece page
+(midi_rae.dashboard.warmup), so that page finds them imported.
 """
 import sys
 from pathlib import Path
@@ -13,4 +13,4 @@ if ROOT not in sys.path:  # a checkout run without installing the package
 
 from midi_rae.dashboard import warmup  # noqa: E402
 
-app = st.App(warmup.SCRIPT, lifespan=warmup.lifespan)
+app = st.App(warmup.SCRIPT, lifespan=warmup.lifespan, middleware=warmup.MIDDLEWARE)

@@ -21,17 +21,40 @@ def test_a_session_without_a_warm_up_waits_for_nothing():
     assert result.stdout.split() == ["0.0", "False"]
 
 
-def test_each_stage_is_imported_once_its_wait_returns_and_torch_is_left_to_the_piece_page():
+def test_each_stage_is_imported_once_its_wait_returns_and_torch_only_once_wanted():
     result = _fresh(
-        "import sys, threading\n"
+        "import sys, threading, time\n"
         "from midi_rae.dashboard import warmup\n"
         "warmup.start(); warmup.start()\n"
         "warmup.wait('overview'); print('page', 'midi_rae.dashboard.page' in sys.modules)\n"
         "warmup.wait('corpus'); print('corpus', 'midi_rae.dashboard.corpus_page' in sys.modules)\n"
-        "warmup._thread.join(); print('torch', 'torch' in sys.modules)\n"
-        "print('threads', sum(t.name == 'midi-rae-warmup' for t in threading.enumerate()))\n")
+        "time.sleep(1); print('torch', 'torch' in sys.modules)\n"
+        "warmup.model(); print('model', 'midi_rae.dashboard.model_views' in sys.modules, 'torch' in sys.modules)\n"
+        "warmup._thread.join(); print('threads', sum(t.name == 'midi-rae-warmup' for t in threading.enumerate()))\n")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["page True", "corpus True", "torch False", "threads 0"]
+    assert result.stdout.splitlines() == ["page True", "corpus True", "torch False", "model True True", "threads 0"]
+
+
+def test_a_request_for_the_piece_page_and_only_that_lets_the_model_stage_begin():
+    import asyncio
+
+    from midi_rae.dashboard import warmup
+
+    async def downstream(scope, receive, send):
+        return None
+
+    def wanted_after(method: str, path: str) -> bool:
+        warmup._wanted["model"].clear()
+        asyncio.run(warmup.PageRequests(downstream)({"type": "http", "method": method, "path": path}, None, None))
+        return warmup._wanted["model"].is_set()
+
+    try:
+        assert [wanted_after("GET", p) for p in ("/", "/piece", "/piece/", "/base/piece")] == [True] * 4
+        assert [wanted_after("GET", p) for p in ("/corpus", "/static/js/index.js", "/_stcore/health",
+                                                 "/_stcore/stream")] == [False] * 4
+        assert not wanted_after("POST", "/")
+    finally:
+        warmup._wanted["model"].clear()
 
 
 def test_a_stage_that_fails_to_import_does_not_hold_up_the_page():

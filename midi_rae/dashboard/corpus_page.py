@@ -26,7 +26,7 @@ from midi_rae.index_view import unreadable
 from midi_rae.wording import counted
 
 from . import corpus_sources as src
-from . import session, uploads
+from . import session, uploads, warmup
 from .corpus_map import MAP_POINTS, render_map
 from .corpus_similar import CK, HITS, own_ranges, render_cards
 
@@ -71,6 +71,7 @@ def _complete(uri: str) -> bool:
 
 def _bundle():
     """The shipped model (loaded once per server process)."""
+    warmup.model()  # torch is imported on the warm-up's thread
     from .loaders import default_key, load_bundle
 
     return load_bundle(default_key(), None, None)
@@ -291,10 +292,11 @@ def render_search(uri: str, stamp: str, index) -> None:
         roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
         from midi_rae import threads
 
+        bundle = _bundle()
         threads.configure()
         own = own_ranges(index.meta, [row["piece_id"]], (int(bar) - 1) * max(int(row["steps_per_bar"]), 1))
         results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
-                                       bool(invariant), HITS, bundle=_bundle(), avoid=own)
+                                       bool(invariant), HITS, bundle=bundle, avoid=own)
     if qkey in results:
         render_cards(results[qkey], index, "search", query=str(hash(qkey)))
 

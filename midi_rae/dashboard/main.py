@@ -3,4 +3,4 @@ import streamlit as st
 
 from midi_rae.dashboard import warmup
 
-app = st.App(warmup.SCRIPT, lifespan=warmup.lifespan)
+app = st.App(warmup.SCRIPT, lifespan=warmup.lifespan, middleware=warmup.MIDDLEWARE)

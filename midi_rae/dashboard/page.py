@@ -43,7 +43,7 @@ def _is_png(piece) -> bool:
 
 def _model_views():
     """The torch half of the page (imported only once the piece is on screen: torch and timm take seconds)."""
-    warmup.wait("corpus")  # the last stage: nothing is being imported beside this thread from here on
+    warmup.model()  # torch and timm are imported on the warm-up's thread, never beside it
     from . import model_views
 
     return model_views

@@ -1,7 +1,10 @@
 """The dashboard's heavy imports, done once in the background when the server starts.
 
 A page imports a stage's modules only after `wait(stage)`: two threads importing the same package at once can
-deadlock on Python's module locks, so the page's thread never imports what this thread is importing.
+deadlock on Python's module locks, so the page's thread never imports what this thread is importing. The model
+stage (torch and timm) begins only once it is wanted: when the browser asks for the piece page (`PageRequests`,
+the server's middleware, sees the request ~2 s before the page's script runs) or when a page is about to use
+torch (`model()`).
 """
 from __future__ import annotations
 
@@ -12,22 +15,28 @@ from pathlib import Path
 
 SCRIPT = str(Path(__file__).resolve().parent / "script.py")  # what every browser session runs
 
-# What a first page imports before it can draw anything: the piece page's overview and the Corpus page. torch and
-# timm are left to the piece page's model half: imported here they would hold the GIL for seconds while a Corpus
-# page, opened first, draws (measured: its first render 4.2 -> 6.2 s).
+# What a first page imports before it can draw anything: the piece page's overview and the Corpus page; then the
+# piece page's model half (torch, timm: ~3 s), only once wanted: imported from the server's start it held the GIL
+# for seconds while a Corpus page, opened first, drew (measured: its first render 4.2 -> 6.2 s).
 STAGES: dict[str, tuple[str, ...]] = {
     "overview": ("midi_rae.dashboard.app", "midi_rae.dashboard.page"),
     "corpus": ("midi_rae.dashboard.corpus_page",),
+    "model": ("midi_rae.dashboard.model_views",),
 }
+ON_DEMAND = ("model",)  # stages that wait for `want`
+PIECE_PAGES = ("", "piece")  # the last segment of the piece page's URL paths
 WAIT_S = 120.0  # an import that takes longer has gone wrong; the page then imports (and reports) it itself
 
 _done = {stage: threading.Event() for stage in STAGES}
+_wanted = {stage: threading.Event() for stage in ON_DEMAND}
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
 
 def _import_all() -> None:
     for stage, modules in STAGES.items():
+        if stage in _wanted:
+            _wanted[stage].wait()
         try:
             for name in modules:
                 importlib.import_module(name)
@@ -57,3 +66,38 @@ def wait(stage: str) -> None:
     """Block until `stage`'s modules are imported, if the warm-up was started (else return at once)."""
     if _thread is not None:
         _done[stage].wait(WAIT_S)
+
+
+def want(stage: str) -> None:
+    """Let an on-demand stage begin (after the stages before it)."""
+    _wanted[stage].set()
+
+
+def model() -> None:
+    """Before a page's first use of torch: the warm-up imports it (once, on its thread) and this waits for that."""
+    want("model")
+    wait("model")
+
+
+class PageRequests:
+    """ASGI middleware: a browser asking for the piece page lets the model stage begin while it loads the page."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] == "http" and scope.get("method") == "GET"
+                and scope.get("path", "/").rstrip("/").rsplit("/", 1)[-1] in PIECE_PAGES):
+            want("model")
+        await self.app(scope, receive, send)
+
+
+def _middleware() -> list:
+    from starlette.middleware import Middleware
+
+    return [Middleware(PageRequests)]
+
+
+# For the servers' st.App(SCRIPT, lifespan=lifespan, middleware=MIDDLEWARE): Streamlit finds an st.App by reading the
+# server file's source, so each entry point spells the call out
+MIDDLEWARE = _middleware()
