@@ -351,6 +351,8 @@ def map_points(page):
 
 def map_hover(page, point: int) -> Optional[str]:
     """Hover point `point` of the Corpus map; the text of Vega's tooltip for it (its "passage" line)."""
+    page.mouse.move(0, 0)  # off the chart first: the last point's tooltip goes, and may have covered this one
+    page.wait_for_function("() => document.querySelector('#vg-tooltip-element.visible') === null", timeout=10_000)
     map_points(page).nth(point).hover(force=True)
     page.wait_for_function("() => document.querySelector('#vg-tooltip-element.visible') !== null", timeout=10_000)
     text = page.evaluate("() => document.getElementById('vg-tooltip-element').innerText")

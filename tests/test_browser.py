@@ -44,13 +44,35 @@ def _require_browser() -> None:
         pytest.skip(f"browser test skipped: {problem} (set MIDI_RAE_REQUIRE_BROWSER=1 to make this a failure)")
 
 
+# A stranger's corpus: a collection folder and file names that hold HTML (the Corpus page's "Server folder")
+HOSTILE_COLLECTION = '<img src=x onerror="window.__pwned=1">'
+HOSTILE_NAMES = ["<i onmouseover=window.__pwned=1>one", "two <b>bold"]  # no "/": that would make a folder
+
+
+def _hostile_indexes(home: Path) -> Path:
+    """A folder holding one index of two generated pieces with hostile names."""
+    from test_index import _notes, _write
+
+    from midi_rae import load_model, threads
+    from midi_rae.index import build_index
+
+    threads.configure()
+    for i, name in enumerate(HOSTILE_NAMES):
+        _write(home / "src" / HOSTILE_COLLECTION / f"{name}.mid", [(_notes(10, seed=i, low=50 + 3 * i), 0, 0)])
+    build_index([home / "src"], home / "indexes" / "stranger", bundle=load_model(), compile=False, progress=False,
+                log=lambda s: None)
+    return home / "indexes"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """One Streamlit server for the module, on a free port; its log is kept for failure reports."""
+    """One Streamlit server for the module, on a free port, with a server folder of indexes; its log is kept for
+    failure reports."""
     _require_browser()
     port = free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    proc = start_server(port, log=log, timeout=STEP_TIMEOUT)
+    indexes = _hostile_indexes(tmp_path_factory.mktemp("stranger"))
+    proc = start_server(port, log=log, timeout=STEP_TIMEOUT, env={"MIDI_RAE_INDEXES": str(indexes)})
     yield f"http://localhost:{port}", log
     stop_server(proc)
 
@@ -331,6 +353,22 @@ def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page
     assert not exceptions(page), _state(page, log)
     # the live charts' resize on leaving the page: "Resize must be passed a displayed plot div element."
     assert errors == []
+
+
+def test_names_in_a_strangers_corpus_are_shown_as_text_on_the_map(page, server, shots):
+    """A collection folder and files named with HTML appear in the map's tooltips exactly as named, and none of
+    the HTML in them runs."""
+    url, log = server
+    page.goto(f"{url}/corpus")
+    wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "windows · model") is not None)
+    browser_util.click_radio(page, "Index source", "Server folder")
+    wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "2 pieces in 1 collection") is not None)
+    points = browser_util.map_points(page)
+    passages = [browser_util.map_hover(page, i) for i in range(points.count())]
+    screenshot(page, shots, "6_corpus_hostile_names")
+    assert points.count() == 6, _state(page, log)  # two 10-bar pieces, three windows each
+    assert sorted({p.split(" · ")[0] for p in passages}) == sorted(f"{HOSTILE_COLLECTION}/{n}" for n in HOSTILE_NAMES)
+    assert page.evaluate("() => window.__pwned === undefined") and not exceptions(page), _state(page, log)
 
 
 def _corpus_open_buttons(page):
