@@ -1,0 +1,81 @@
+"""Where the piece page's first render goes, in headless Chromium (numbers for the README; not a test).
+
+    python scripts/bench_milestones.py --checkout /tmp/before --checkout . --repeat 3
+
+Each sample starts a fresh `streamlit run app/main.py` from a checkout (PYTHONPATH set to it) and a fresh browser
+page at /, and polls the page every 50 ms for its milestones, in seconds from the server's start: the HTML parsed
+(`html`), the page's script has put an element on the page (`script`), a piano roll drawn (`roll`), the model's
+views there (`model`: the masking caption), the PCA drawn (`pca`), and the page quiet (`done`, as
+scripts/bench_app.py times a first render). Checkouts are interleaved sample by sample.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import browser_util as bu  # noqa: E402
+
+PROBES = {
+    "html": "() => document.readyState !== 'loading'",
+    "script": "() => document.querySelector('[data-testid=stSidebarUserContent] [data-testid=stElementContainer]')"
+              " !== null",
+    "roll": "() => [...document.querySelectorAll('[data-testid=stBidiComponentIsolated]')]"
+            ".some(h => h.shadowRoot && h.shadowRoot.querySelector('img.roll'))",
+    "model": "() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
+             ".some(e => e.innerText.includes('finest patches hidden'))",
+    "pca": "() => [...document.querySelectorAll('.live-plotly')].some(e => e.querySelector('.main-svg'))",
+}
+
+
+def sample(browser, checkout: Path) -> dict[str, float]:
+    """One fresh server from `checkout`: each milestone's seconds from its start."""
+    bu.ROOT = checkout
+    port = bu.free_port()
+    t0 = time.time()
+    proc = bu.start_server(port, env={"PYTHONPATH": str(checkout)})
+    try:
+        out = {"healthy": time.time() - t0}
+        page = bu.new_page(browser)
+        page.goto(f"http://localhost:{port}/", wait_until="commit")
+        while len(out) <= len(PROBES) and time.time() - t0 < 120:
+            for name, js in PROBES.items():
+                if name not in out and page.evaluate(js):
+                    out[name] = time.time() - t0
+            time.sleep(0.05)
+        out["done"] = bu.wait_ready(page, 120, t0=t0)
+        page.close()
+        return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: kv[1])}
+    finally:
+        bu.stop_server(proc)
+
+
+def main() -> None:
+    """Interleave the checkouts, `--repeat` samples each; print every sample."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkout", type=Path, action="append", help="a checkout to measure (repeatable; default .)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None, help="also write the samples here")
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    checkouts = [c.resolve() for c in (a.checkout or [Path(".")])]
+    samples: dict[str, list] = {str(c): [] for c in checkouts}
+    with sync_playwright() as pw:
+        browser = bu.launch_browser(pw)
+        for _ in range(a.repeat):
+            for c in checkouts:
+                samples[str(c)].append(sample(browser, c))
+                print(c, samples[str(c)][-1], flush=True)
+        browser.close()
+    if a.json:
+        a.json.write_text(json.dumps(samples, indent=1))
+
+
+if __name__ == "__main__":
+    main()
