@@ -94,8 +94,9 @@ def test_a_click_on_the_map_reports_the_row_of_the_point_clicked():
     class Nothing:
         selection = {PICK: []}
 
-    assert picked_row(Event()) == 17
-    assert picked_row(Nothing()) is None and picked_row(None) is None
+    assert picked_row(Event(), 20) == 17
+    assert picked_row(Nothing(), 20) is None and picked_row(None, 20) is None
+    assert picked_row(Event(), 17) is None  # a row the index does not have (a stale selection) opens nothing
 
 
 def test_a_damaged_index_in_the_server_folder_is_named_and_the_others_stay(index_home, tmp_path, monkeypatch):

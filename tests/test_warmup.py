@@ -53,7 +53,15 @@ def test_a_request_for_the_piece_page_and_only_that_lets_the_model_stage_begin()
         assert [wanted_after("GET", p) for p in ("/corpus", "/static/js/index.js", "/_stcore/health",
                                                  "/_stcore/stream")] == [False] * 4
         assert not wanted_after("POST", "/")
+        from streamlit import config
+
+        config.set_option("server.baseUrlPath", "explorer")  # a server under a path of its own
+        assert [wanted_after("GET", p) for p in ("/explorer", "/explorer/", "/explorer/piece")] == [True] * 3
+        assert not wanted_after("GET", "/explorer/corpus")
     finally:
+        from streamlit import config
+
+        config.set_option("server.baseUrlPath", "")
         warmup._wanted["model"].clear()
 
 

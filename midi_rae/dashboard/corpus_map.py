@@ -8,6 +8,7 @@ chart 2.43 s). The reconstruction tab's charts stay plotly; they load only when 
 """
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
@@ -68,7 +69,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
              rows: np.ndarray, title: str, axis_titles: tuple[str, str]) -> tuple[dict, "pa.Table"]:
     """A Vega-Lite scatter of `coords` and its points as an Arrow table (Streamlit sends that as it is; a list of
     records would go through pandas, 0.5 s to import on a first page): each point's `row` is what a click
-    reports; the wheel zooms, a drag pans."""
+    reports; the wheel zooms, a shift-drag pans."""
     import pyarrow as pa
 
     xy = np.asarray(coords, float)[:, :2]
@@ -93,8 +94,13 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
         "title": {"text": title, "anchor": "start"},
         "height": 520,
         "mark": {"type": "circle", "size": 30, "opacity": 0.75, "cursor": "pointer"},
-        "params": [{"name": PICK, "select": {"type": "point", "fields": ["row"], "on": "click", "clear": False}},
-                   {"name": "zoom", "select": "interval", "bind": "scales"}],
+        # a drag that starts on a point and ends on it (the point moves with the view) is a click: panning takes
+        # the shift key, so a plain drag never opens a passage
+        "params": [{"name": PICK, "select": {"type": "point", "fields": ["row"], "on": "click[!event.shiftKey]",
+                                             "clear": False, "toggle": False}},
+                   {"name": "zoom", "bind": "scales",
+                    "select": {"type": "interval", "zoom": "wheel!",
+                               "translate": "[pointerdown[event.shiftKey], window:pointerup] > window:pointermove!"}}],
         "encoding": {"x": {"field": "x", "type": "quantitative", "title": axis_titles[0],
                            "scale": {"zero": False}, "axis": {"grid": True}},
                      "y": {"field": "y", "type": "quantitative", "title": axis_titles[1],
@@ -103,13 +109,14 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
     }, points
 
 
-def picked_row(event) -> Optional[int]:
-    """The index row of the point a click on the map selected, if any."""
+def picked_row(event, rows: int) -> Optional[int]:
+    """The index row (of `rows`) of the point a click on the map selected, if any."""
     selection = getattr(event, "selection", None) if event is not None else None
     points = list((selection or {}).get(PICK) or [])
-    if not points or "row" not in points[0]:
+    if not points or not isinstance(points[0].get("row"), (int, float)):
         return None
-    return int(points[0]["row"])
+    row = int(points[0]["row"])
+    return row if 0 <= row < rows else None
 
 
 def render_map(uri: str, stamp: str, index) -> None:
@@ -146,13 +153,19 @@ def render_map(uri: str, stamp: str, index) -> None:
              for c, n, a, b, f, fm in zip(w["collection"], w["name"], w["start_bar"], w["end_bar"], w["f1"],
                                           w["f1_masked"])]
     axes = (("UMAP 1", "UMAP 2") if umap else
-            tuple(f"PC{i + 1} ({100 * share[i]:.0f}% of the variance)" for i in range(2)))
+            tuple(f"PC{i + 1}" + (f" ({100 * share[i]:.0f}% of the variance)" if i < len(share) else "")
+                  for i in range(2)))
     title = (f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
              + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else ""))
     spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes)
-    ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=PICK, key=CK.MAP, width="stretch")
+    # Streamlit keeps a Vega-Lite chart's selection across reruns and new data under one key: the key names the
+    # index and changes once a click is handled, so a click acts once and never on another index's rows
+    nonce = st.session_state.setdefault(CK.MAP_NONCE, 0)
+    ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=PICK, width="stretch",
+                            key=f"{CK.MAP}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}:{nonce}")
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
-               "Scroll to zoom, drag to pan, double-click to reset.")
-    row = picked_row(ev)
+               "Scroll to zoom, shift-drag to pan, double-click to reset.")
+    row = picked_row(ev, len(win["path"]))
     if row is not None:
+        st.session_state[CK.MAP_NONCE] = nonce + 1
         open_passage(index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]))

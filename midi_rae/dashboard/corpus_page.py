@@ -292,8 +292,9 @@ def render_search(uri: str, stamp: str, index) -> None:
         roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
         from midi_rae import threads
 
-        bundle = _bundle()
+        warmup.model()  # torch imported (on the warm-up's thread), its threads sized, then the model loaded
         threads.configure()
+        bundle = _bundle()
         own = own_ranges(index.meta, [row["piece_id"]], (int(bar) - 1) * max(int(row["steps_per_bar"]), 1))
         results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
                                        bool(invariant), HITS, bundle=bundle, avoid=own)

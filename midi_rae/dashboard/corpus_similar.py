@@ -33,6 +33,7 @@ class CK:
     LEVEL = "corpus_level"
     COLOR = "corpus_color"
     MAP = "corpus_map"
+    MAP_NONCE = "corpus_map_nonce"  # bumped after a map click is handled (corpus_map.render_map)
     TAB = "corpus_tab"
     METRE = "corpus_metre"
     Q_PIECE = "corpus_q_piece"

@@ -79,6 +79,16 @@ def model() -> None:
     wait("model")
 
 
+def _page(path: str) -> str:
+    """The last segment of a request's path below the server's base URL path ("" for the app's root)."""
+    from streamlit import config
+
+    base = "/" + (config.get_option("server.baseUrlPath") or "").strip("/")
+    if base != "/" and (path == base or path.startswith(base + "/")):
+        path = path[len(base):]
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
 class PageRequests:
     """ASGI middleware: a browser asking for the piece page lets the model stage begin while it loads the page."""
 
@@ -86,8 +96,7 @@ class PageRequests:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if (scope["type"] == "http" and scope.get("method") == "GET"
-                and scope.get("path", "/").rstrip("/").rsplit("/", 1)[-1] in PIECE_PAGES):
+        if scope["type"] == "http" and scope.get("method") == "GET" and _page(scope.get("path", "/")) in PIECE_PAGES:
             want("model")
         await self.app(scope, receive, send)
 
