@@ -27,7 +27,8 @@ from bench_app import long_piece  # noqa: E402
 MEASURES = ("corpus_first", "piece_first", "long_piece")
 
 
-def _server(root: Path, log: Path):
+def checkout_server(root: Path, log: Path | None = None):
+    """(port, process, start time) of `streamlit run app/main.py` from checkout `root`, its own midi_rae imported."""
     bu.ROOT = root
     port = bu.free_port()
     t0 = time.time()
@@ -37,7 +38,7 @@ def _server(root: Path, log: Path):
 
 def corpus_first(browser, root: Path, log: Path) -> float:
     """Seconds from a fresh server's start to the drawn Corpus page."""
-    port, proc, t0 = _server(root, log)
+    port, proc, t0 = checkout_server(root, log)
     try:
         page = bu.new_page(browser)
         page.goto(f"http://localhost:{port}/corpus")
@@ -49,7 +50,7 @@ def corpus_first(browser, root: Path, log: Path) -> float:
 
 def piece_first_and_long(browser, root: Path, log: Path, seed: int) -> tuple[float, float]:
     """(first render of the piece page from a fresh server's start, then the drop of a 10-minute piece)."""
-    port, proc, t0 = _server(root, log)
+    port, proc, t0 = checkout_server(root, log)
     try:
         page = bu.new_page(browser)
         page.goto(f"http://localhost:{port}")

@@ -18,8 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 import browser_util as bu  # noqa: E402
+from bench_ab import checkout_server  # noqa: E402
 
 PROBES = {
     "html": "() => document.readyState !== 'loading'",
@@ -35,10 +37,7 @@ PROBES = {
 
 def sample(browser, checkout: Path) -> dict[str, float]:
     """One fresh server from `checkout`: each milestone's seconds from its start."""
-    bu.ROOT = checkout
-    port = bu.free_port()
-    t0 = time.time()
-    proc = bu.start_server(port, env={"PYTHONPATH": str(checkout)})
+    port, proc, t0 = checkout_server(checkout)
     try:
         out = {"healthy": time.time() - t0}
         page = bu.new_page(browser)

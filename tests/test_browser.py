@@ -51,16 +51,11 @@ HOSTILE_NAMES = ["<i onmouseover=window.__pwned=1>one", "two <b>bold"]  # no "/"
 
 def _hostile_indexes(home: Path) -> Path:
     """A folder holding one index of two generated pieces with hostile names."""
-    from test_index import _notes, _write
+    from test_index import _notes, _write, quiet_build
 
-    from midi_rae import load_model, threads
-    from midi_rae.index import build_index
-
-    threads.configure()
     for i, name in enumerate(HOSTILE_NAMES):
         _write(home / "src" / HOSTILE_COLLECTION / f"{name}.mid", [(_notes(10, seed=i, low=50 + 3 * i), 0, 0)])
-    build_index([home / "src"], home / "indexes" / "stranger", bundle=load_model(), compile=False, progress=False,
-                log=lambda s: None)
+    quiet_build([home / "src"], home / "indexes" / "stranger")
     return home / "indexes"
 
 

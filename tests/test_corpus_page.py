@@ -10,24 +10,19 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from test_index import _notes, _write
+from test_index import _notes, _write, quiet_build
 
 TIMEOUT = 240
 
 
 @pytest.fixture(scope="module")
 def index_home(tmp_path_factory):
-    """A folder of one index of six generated pieces in two collections."""
-    from midi_rae import load_model, threads
-    from midi_rae.index import build_index
-
-    threads.configure()
+    """A folder of one index of four generated pieces in two collections."""
     home = tmp_path_factory.mktemp("indexes")
     src = home / "src"
     for i in range(4):
         _write(src / ("alpha" if i < 2 else "beta") / f"piece_{i}.mid", [(_notes(10, seed=i, low=45 + 2 * i), 0, 0)])
-    build_index([src], home / "idx" / "small", bundle=load_model(), compile=False, progress=False,
-                log=lambda s: None)
+    quiet_build([src], home / "idx" / "small")
     return home / "idx"
 
 

@@ -42,6 +42,16 @@ def _write(path: Path, parts: list[tuple[list, float, int]]) -> Path:
     return path
 
 
+def quiet_build(sources: list[Path], out: Path, bundle=None):
+    """build_index of `sources` into `out` with the shipped model (or `bundle`), eager, without output."""
+    from midi_rae import load_model, threads
+    from midi_rae.index import build_index
+
+    threads.configure()
+    return build_index(sources, out, bundle=bundle or load_model(), compile=False, progress=False,
+                       log=lambda s: None)
+
+
 @pytest.fixture(scope="module")
 def bundle():
     from midi_rae import load_model, threads

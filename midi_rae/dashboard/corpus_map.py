@@ -78,8 +78,8 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                        "value": pa.array([str(v) for v in values], pa.string()) if categorical
                        else np.asarray(values, float)})
     if categorical:
-        names = [str(v) for v in dict.fromkeys(values.tolist())]  # in order of appearance
-        names = sorted(n for n in names if n != OTHER) + ([OTHER] if OTHER in names else [])
+        present = {str(v) for v in values}
+        names = sorted(present - {OTHER}) + ([OTHER] if OTHER in present else [])  # "(other pieces)" last
         palette = category_colours(names)
         colour_enc = {"field": "value", "type": "nominal", "title": colour,
                       "scale": {"domain": names, "range": [palette[n] for n in names]},

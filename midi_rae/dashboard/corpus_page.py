@@ -70,8 +70,11 @@ def _complete(uri: str) -> bool:
 
 
 def _bundle():
-    """The shipped model (loaded once per server process)."""
+    """The shipped model (loaded once per server process), torch's threads sized before it loads."""
+    from midi_rae import threads
+
     warmup.model()  # torch is imported on the warm-up's thread
+    threads.configure()
     from .loaders import default_key, load_bundle
 
     return load_bundle(default_key(), None, None)
@@ -290,10 +293,6 @@ def render_search(uri: str, stamp: str, index) -> None:
             st.error(f"The file of {row['name']} is not reachable from this server.")
             return
         roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
-        from midi_rae import threads
-
-        warmup.model()  # torch imported (on the warm-up's thread), its threads sized, then the model loaded
-        threads.configure()
         bundle = _bundle()
         own = own_ranges(index.meta, [row["piece_id"]], (int(bar) - 1) * max(int(row["steps_per_bar"]), 1))
         results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
