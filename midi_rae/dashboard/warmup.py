@@ -13,6 +13,8 @@ import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from . import preload
+
 SCRIPT = str(Path(__file__).resolve().parent / "script.py")  # what every browser session runs
 
 # What a first page imports before it can draw anything: the piece page's overview and the Corpus page; then the
@@ -79,16 +81,6 @@ def model() -> None:
     wait("model")
 
 
-def _page(path: str) -> str:
-    """The last segment of a request's path below the server's base URL path ("" for the app's root)."""
-    from streamlit import config
-
-    base = "/" + (config.get_option("server.baseUrlPath") or "").strip("/")
-    if base != "/" and (path == base or path.startswith(base + "/")):
-        path = path[len(base):]
-    return path.rstrip("/").rsplit("/", 1)[-1]
-
-
 class PageRequests:
     """ASGI middleware: a browser asking for the piece page lets the model stage begin while it loads the page."""
 
@@ -96,7 +88,8 @@ class PageRequests:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope.get("method") == "GET" and _page(scope.get("path", "/")) in PIECE_PAGES:
+        if scope["type"] == "http" and scope.get("method") == "GET" and \
+                preload.page_name(scope.get("path", "/")) in PIECE_PAGES:
             want("model")
         await self.app(scope, receive, send)
 
@@ -104,7 +97,7 @@ class PageRequests:
 def _middleware() -> list:
     from starlette.middleware import Middleware
 
-    return [Middleware(PageRequests)]
+    return [Middleware(PageRequests), Middleware(preload.ChartPreload)]
 
 
 # For the servers' st.App(SCRIPT, lifespan=lifespan, middleware=MIDDLEWARE): Streamlit finds an st.App by reading the

@@ -1,0 +1,111 @@
+"""Tell the browser, with the page's own HTML, which chart library that page draws with first.
+
+Streamlit's frontend loads a chart library's bundle (an ES module and the modules it imports) only when the first
+chart of that kind reaches the browser, ~1.5 s after the page's HTML, once Streamlit's own scripts have loaded and
+the page's script has run. A `Link: <…>; rel=modulepreload` header on the HTML response lets the browser fetch and
+compile those modules alongside Streamlit's own scripts instead. The modules are found in Streamlit's static
+folder by their component's name; where that name is not found (another Streamlit build), no header is sent and
+the page loads as before.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Optional
+
+# the component whose bundle each page draws its first chart with (the last segment of the page's URL path)
+PAGE_BUNDLES = {"corpus": "ArrowVegaLiteChart"}
+_IMPORT = re.compile(rb'''(?:import|from)\s*["'](\./[\w.\-]+\.js)["']''')
+MAX_MODULES = 64  # a header longer than this would be a sign of a build unlike the one this was written for
+
+
+def _static_js() -> Path:
+    import streamlit
+
+    return Path(streamlit.__file__).resolve().parent / "static" / "static" / "js"
+
+
+def _static_imports(path: Path) -> list[str]:
+    """File names that module `path` imports statically (`import … from "./x.js"`), in order."""
+    try:
+        text = path.read_bytes()
+    except OSError:
+        return []
+    return [m.decode()[2:] for m in _IMPORT.findall(text)]
+
+
+def _graph(js: Path, entry: str) -> list[str]:
+    """`entry` and every module it imports statically, transitively, entry first."""
+    seen, todo = [], [entry]
+    while todo:
+        name = todo.pop(0)
+        if name in seen or not (js / name).is_file():
+            continue
+        seen.append(name)
+        todo.extend(_static_imports(js / name))
+    return seen
+
+
+@functools.lru_cache(maxsize=None)
+def modules(component: str) -> tuple[str, ...]:
+    """The static-folder file names of `component`'s bundle and what it imports, minus what the app's own entry
+    script imports anyway (the browser has those already); () where the component is not found."""
+    js = _static_js()
+    entries = sorted(js.glob(f"{component}.*.js"))
+    if len(entries) != 1:
+        return ()
+    shell = set()
+    for index in js.glob("index.*.js"):
+        shell.update(_graph(js, index.name))
+    graph = [m for m in _graph(js, entries[0].name) if m not in shell]
+    return tuple(graph) if len(graph) <= MAX_MODULES else ()
+
+
+def link_header(page: str, base: str) -> Optional[bytes]:
+    """The `Link` header value for page `page` (its URL path's last segment) served under `base` ("/" or
+    "/prefix/"), or None when that page draws no chart first."""
+    component = PAGE_BUNDLES.get(page)
+    names = modules(component) if component else ()
+    if not names:
+        return None
+    return ", ".join(f"<{base}static/js/{n}>; rel=modulepreload" for n in names).encode()
+
+
+def base_path() -> str:
+    """The server's base URL path with slashes at both ends ("/" without one)."""
+    from streamlit import config
+
+    inner = (config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{inner}/" if inner else "/"
+
+
+def page_name(path: str) -> str:
+    """The last segment of a request's path below the server's base URL path ("" for the app's root)."""
+    base = base_path().rstrip("/")
+    if base and (path == base or path.startswith(base + "/")):
+        path = path[len(base):]
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class ChartPreload:
+    """ASGI middleware: a page's HTML goes out with the `Link` header naming its first chart's modules."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        link = None
+        if scope["type"] == "http" and scope.get("method") == "GET":
+            link = link_header(page_name(scope.get("path", "/")), base_path())
+        if link is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_link(message):
+            if message["type"] == "http.response.start" and message.get("status") == 200 and any(
+                    k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in message.get("headers", [])):
+                message = {**message, "headers": [*message.get("headers", []), (b"link", link)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_link)
