@@ -208,6 +208,25 @@ def import_store():
     return lancedb
 
 
+def ivf_index(table, column: str, parts: int) -> Optional[str]:
+    """Build (or replace) a cosine IVF index of `parts` partitions on `column`; None, or why it could not be.
+
+    Lance's k-means refuses a column whose vectors fall into fewer clusters than partitions (a collection of
+    near-copies: its message says how many it found); the column then keeps no index, and exact search needs none.
+    """
+    from lancedb.index import IvfFlat
+
+    try:
+        table.create_index(column, replace=True, config=IvfFlat(distance_type="cosine", num_partitions=parts))
+    except Exception as e:  # noqa: BLE001 - lance raises RuntimeError or ValueError with its own message
+        import re
+
+        found = re.search(r"could only form (\d+) non-empty clusters", str(e))
+        return (f"its vectors form only {found.group(1)} distinct clusters, too few for {parts} partitions."
+                if found else f"lance could not build it ({str(e).splitlines()[0][:200]}).")
+    return None
+
+
 class CorpusIndex(IndexFacts):
     """An index folder (or object-storage URI) opened for reading and writing."""
 
@@ -361,10 +380,11 @@ class CorpusIndex(IndexFacts):
             dim = self.table(table).schema.field(column).type.list_size
             parts = int(max(16, min(4096, round(np.sqrt(n)))))
             t0 = time.time()
-            from lancedb.index import IvfFlat
-
-            self.table(table).create_index(column, replace=True,
-                                           config=IvfFlat(distance_type="cosine", num_partitions=parts))
+            failed = ivf_index(self.table(table), column, parts)
+            if failed:
+                log(f"No IVF index on {table}.{column} ({n:,} vectors of {dim}): {failed} Its searches scan "
+                    "every row.")
+                continue
             built.append(f"{table}.{column}")
             log(f"IVF index on {table}.{column} ({n:,} vectors of {dim}, {parts} partitions): "
                 f"{time.time() - t0:.1f} s")
@@ -926,7 +946,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 compile: Optional[bool] = None, rebuild: bool = False, ann_min_rows: int = ANN_MIN_ROWS,
                 progress: bool | Callable[[int, int, str], None] = True, log: Callable[[str], None] = print,
                 data: Optional[dict[str, bytes]] = None, files: Optional[Sequence[Path]] = None,
-                reconstruction: bool = True) -> BuildReport:
+                reconstruction: bool = True, max_windows: Optional[int] = None) -> BuildReport:
     """Index (or update the index of) every MIDI / PNG file under `sources` into the LanceDB folder `out`.
 
     Incremental: unchanged files (same content hash) are skipped, changed ones re-encoded, new ones added, and
@@ -934,7 +954,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     interrupted run resumes where it stopped. Files that cannot be read are listed (and stored) with their
     sentence. `compile`: None = compile when at least 20,000 windows wait or a compiled artifact is cached.
     `progress` is True for a bar on stderr, or a callback (done, total, name). `reconstruction=False` stores no F1
-    (the decoder is left out: about four times faster).
+    (the decoder is left out: about four times faster). `max_windows`: a piece that would take the windows
+    encoded in this run past it is left out and listed with the failures (not stored: a later run adds it).
     """
     from .checkpoint import load_model
 
@@ -985,6 +1006,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     staged: list[tuple["torch.Tensor", _Pending, int]] = []
     n_staged = 0
     done = 0
+    planned = 0  # windows of the pieces taken so far
     t_enc = 0.0
 
     def run_batch(final: bool = False) -> None:
@@ -1043,6 +1065,13 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 tick(Path(path).stem)
                 continue
             p = prepare_piece(res, collections[path], width, str(out))
+            if max_windows is not None and planned + len(p.x) > max_windows:
+                report.failed.append((path, f"Left out: one build here encodes at most {max_windows:,} windows "
+                                            "(index larger collections with `midi-rae index`)."))
+                done += 1
+                tick(Path(path).stem)
+                continue
+            planned += len(p.x)
             queue.append(p)
             staged.append((p.x, p, 0))
             n_staged += len(p.x)

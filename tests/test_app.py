@@ -539,6 +539,20 @@ def test_a_broken_file_says_so_once_and_later_actions_keep_only_a_quiet_note(exa
     assert any("broken.mid could not be opened; still showing good.mid" in c for c in texts(at.caption))
 
 
+def test_a_bad_file_dropped_over_a_good_one_keeps_the_good_ones_window_and_selection(examples):
+    from midi_rae.dashboard.clicks import Selected
+
+    at = upload(run_app(), "good.mid", to_bytes(make_song(bars=20, seed=5)))
+    at.slider(key="window_bar").set_value(5).run()
+    at.session_state["selected"] = Selected(level=3, start=64, patch=3 * 8 + 1)
+    at.file_uploader(key="midi_upload").set_value(None).run()  # a drop over a file: the browser removes it first
+    at = upload(at, "empty.mid", b"")
+    assert not at.exception and at.error[0].value.startswith("empty.mid could not be opened.")
+    assert any("Still showing good.mid" in c for c in texts(at.caption))
+    assert at.slider(key="window_bar").value == 5 and rolls(at)[1]["title"].startswith("Window: 128 steps from bar 5")
+    assert at.session_state["selected"] == Selected(level=3, start=64, patch=3 * 8 + 1)
+
+
 def test_the_neighbours_table_shows_places_not_indices_and_a_row_click_goes_there(examples):
     from midi_rae.dashboard.clicks import Selected
 

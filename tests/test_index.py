@@ -166,6 +166,20 @@ def test_incremental_add_change_delete(corpus, bundle, tmp_path):
         assert set(idx.column("piece_id", f"patches_{k}")) <= set(pieces["piece_id"])
 
 
+def test_a_build_with_a_window_budget_leaves_out_what_passes_it_and_a_later_run_adds_it(corpus, bundle, tmp_path):
+    from midi_rae.index import CorpusIndex, build_index
+
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None, jobs=0)
+    out = tmp_path / "index"
+    r1 = build_index([corpus["src"] / "alpha"], out, max_windows=9, **quiet)
+    kept = CorpusIndex(out).pieces()
+    assert r1.added == len(kept) >= 1 and 0 < kept["windows"].sum() <= 9
+    assert len(r1.failed) == 4 - r1.added and {e for _, e in r1.failed} == {
+        "Left out: one build here encodes at most 9 windows (index larger collections with `midi-rae index`)."}
+    r2 = build_index([corpus["src"] / "alpha"], out, **quiet)
+    assert (r2.added, r2.unchanged, r2.failed) == (4 - r1.added, r1.added, [])
+
+
 def test_build_writes_the_pages_snapshot_and_it_matches_the_store(built):
     """The page's lancedb-free snapshot holds the same pieces, windows and pooled vectors as the Lance tables."""
     from midi_rae.index import CorpusIndex
@@ -553,6 +567,9 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert hits[0]["piece"] == "planted" and hits[0]["start_bar"] == 5.0
     r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3", "--level", "4", "--patch", "0,0")
     assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+    r = run("search", str(out), "--query", str(corpus["query"]), "-k", "1000000000")  # past what lancedb takes
+    assert r.returncode == 2 and r.stderr.strip().endswith("argument -k: 1000000000 is not in 1..10000 "
+                                                           "(see 'midi-rae search --help')")
     r = run("search", str(tmp_path / "nothing"), "--query", str(corpus["query"]))
     assert r.returncode == 1 and "not an index" in r.stderr
     r = run("search", str(tmp_path), "--query", str(corpus["query"]), "--bar", "3")  # the folder holding the index
@@ -612,3 +629,21 @@ def test_the_shipped_index_ships_its_current_snapshot():
     from midi_rae.index_view import version_key
 
     assert (SHIPPED_INDEX / "view" / version_key(SHIPPED_INDEX) / "meta.json").is_file()
+
+
+def test_a_column_of_near_copies_keeps_no_ivf_index_and_says_why(tmp_path):
+    import lancedb
+    import pyarrow as pa
+
+    from midi_rae.index import ivf_index
+
+    v = np.zeros((140_000, 8), np.float32)  # two distinct vectors: lance's k-means forms two clusters, not 374
+    v[:, 0], v[:70_000, 1] = 1, 1
+    table = lancedb.connect(tmp_path).create_table(
+        "t", pa.table({"vector": pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), 8)}))
+    assert ivf_index(table, "vector", 374) == "its vectors form only 2 distinct clusters, too few for 374 partitions."
+    assert table.list_indices() == []
+    spread = np.random.default_rng(0).normal(size=(5_000, 8)).astype(np.float32)
+    other = lancedb.connect(tmp_path).create_table(
+        "u", pa.table({"vector": pa.FixedSizeListArray.from_arrays(pa.array(spread.ravel()), 8)}))
+    assert ivf_index(other, "vector", 16) is None and len(other.list_indices()) == 1

@@ -131,3 +131,14 @@ def test_only_the_newest_upload_builds_are_kept_on_disk(tmp_path):
     gone = prune_builds(tmp_path, keep=4)
     assert sorted(p.name for p in gone) == ["b0", "b1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b2", "b3", "b4", "b5"]
+
+
+def test_the_names_in_a_refusal_are_display_names_so_no_markdown_or_html_survives():
+    evil = "![t](http://127.0.0.1:9/b.png) [Sign in](http://evil.example) <b>x</b> :red[r].mid"
+    _, notes = unpack_uploads([("[z](http://evil.example) <i>.zip", _lying_zip(evil.encode(), MIDI * 10,
+                                                                                stated_size=1))])
+    _, not_zip = unpack_uploads([("[z](http://evil.example) <i>.zip", b"PK nothing")])
+    # a display name is the part after the last slash, markdown's and HTML's characters made "-"
+    assert notes == ["b- -red-r-.mid in evil.example) -i-.zip is damaged, encrypted or compressed in a way that "
+                     "cannot be read; left out."]
+    assert not_zip == ["evil.example) -i-.zip is not a readable zip file."]

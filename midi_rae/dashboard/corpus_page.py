@@ -140,7 +140,7 @@ def _upload_section(slot) -> Optional[str]:
                 st.session_state[CK.BUILT] = str(out)
                 if report.failed:
                     more = len(report.failed) - 5
-                    st.sidebar.warning(f"{counted(len(report.failed), 'file')} could not be read:\n"
+                    st.sidebar.warning(f"{counted(len(report.failed), 'file')} not indexed:\n"
                                        + "".join(f"\n- {Path(p).name}: {e}" for p, e in report.failed[:5])
                                        + (f"\n- and {counted(more, 'other')}" if more > 0 else ""))
     built = st.session_state.get(CK.BUILT)

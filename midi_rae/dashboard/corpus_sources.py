@@ -21,6 +21,9 @@ SHIPPED = Path(ASSETS) / "corpus"
 SHIPPED_INDEX = SHIPPED / "index"
 SHIPPED_MIDI = SHIPPED / "midi"
 ENV = "MIDI_RAE_INDEXES"
+# windows one build in the page encodes (a window per bar: ~20,000 bars, hours of music; ~1–2 minutes here with
+# the reconstruction scores): a small zip of long, repetitive pieces must not hold the server for many minutes
+MAX_BUILD_WINDOWS = 20_000
 
 
 def cache_dir() -> Path:
@@ -212,4 +215,4 @@ def build(sources: list[Path], out: Path, bundle, progress: Callable[[int, int, 
 
     threads.configure()
     return build_index(sources, out, checkpoint=ckpt, bundle=bundle, jobs=0, compile=False, progress=progress,
-                       log=lambda s: None)
+                       log=lambda s: None, max_windows=MAX_BUILD_WINDOWS)

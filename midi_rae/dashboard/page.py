@@ -79,6 +79,8 @@ def _piece_roll(piece, spb: int, semis: int, upload_note=None):
         if failed is not None:
             st.error(f"{piece.name} could not be opened. {failed}")
         st.stop()
+    if failed is None:  # the run the bad file arrived in
+        session.return_to(fallback)
     note = f"Still showing {fallback.name}."
     if failed is not None:
         note = f"{piece.name} could not be opened; still showing {fallback.name}. Remove the file to dismiss this."

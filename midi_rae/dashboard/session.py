@@ -56,6 +56,7 @@ class K:
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_PIECE = "last_good_piece"
     LAST_GOOD_UPLOAD = "last_good_upload"
+    LEFT_PLACE = "_left_place"  # (piece key, window bar, selection) of the piece on screen before the current one
     PIECE_AUDIO_FOR = "piece_audio_for"
     RUN_FIGURES = "_run_figures"
     EXPORT_HTML = "_export_html"
@@ -178,12 +179,23 @@ def accept_piece(piece: Any) -> None:
     Corpus page, at its passage)."""
     last = st.session_state.get(K.LAST_GOOD_PIECE)
     if last is not None and last.key != piece.key:
+        st.session_state[K.LEFT_PLACE] = (last.key, window_bar(), st.session_state.get(K.SELECTED))
         clear_selection()
         opened = st.session_state.pop(K.OPENED_AT, None)  # a passage opened from the Corpus page: its bar
         move_window(opened[1] if opened is not None and opened[0] == piece.key else 1)
     st.session_state[K.LAST_GOOD_PIECE] = piece
     if piece.uploaded:
         st.session_state[K.LAST_GOOD_UPLOAD] = piece
+
+
+def return_to(piece: Any) -> None:
+    """Back on `piece` after a bad file: its window and selection as they were when it was left (the run with
+    the emptied uploader, between the two files, showed the example and opened that at bar 1)."""
+    left = st.session_state.pop(K.LEFT_PLACE, None)
+    if left is not None and left[0] == piece.key:
+        move_window(left[1])
+        if left[2] is not None:
+            st.session_state[K.SELECTED] = left[2]
 
 
 def last_good_piece() -> Any:

@@ -46,8 +46,10 @@ def zip_entries(data: bytes) -> Optional[tuple[int, int]]:
 
 def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, bytes]]:
     """(relative path, bytes) of the MIDI/PNG members of one zip, each read at most MAX_MEMBER_BYTES + 1 bytes
-    (a stated size can lie); unreadable ones are noted and skipped."""
-    too_many = f"{name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened."
+    (a stated size can lie); unreadable ones are noted and skipped. Names in the notes are display names: the
+    notes are shown as markdown."""
+    zip_name = display_name(name)
+    too_many = f"{zip_name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened."
     stated = zip_entries(data)
     if stated is not None and (stated[0] > MAX_ZIP_ENTRIES or stated[1] > MAX_DIRECTORY_BYTES):
         notes.append(too_many)
@@ -55,31 +57,31 @@ def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, by
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
     except _UNREADABLE:
-        notes.append(f"{name} is not a readable zip file.")
+        notes.append(f"{zip_name} is not a readable zip file.")
         return
     with z:
         if len(z.infolist()) > MAX_ZIP_ENTRIES:  # a directory of small entries under a count that lies
             notes.append(too_many)
             return
         for info in z.infolist():
+            member = display_name(info.filename)
             if info.filename.lower().endswith(".zip") and not info.is_dir():
-                notes.append(f"{display_name(info.filename)} inside {display_name(name)} is not opened: a zip "
-                             "within a zip is left out.")
+                notes.append(f"{member} inside {zip_name} is not opened: a zip within a zip is left out.")
                 continue
             if info.is_dir() or "__MACOSX" in info.filename or not info.filename.lower().endswith(SOURCE_SUFFIXES):
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
-                notes.append(f"{info.filename} is too large; left out.")
+                notes.append(f"{member} is too large; left out.")
                 continue
             try:
                 with z.open(info) as f:
                     blob = f.read(MAX_MEMBER_BYTES + 1)
             except _UNREADABLE:
-                notes.append(f"{info.filename} in {name} is damaged, encrypted or compressed in a way that cannot "
+                notes.append(f"{member} in {zip_name} is damaged, encrypted or compressed in a way that cannot "
                              "be read; left out.")
                 continue
             if len(blob) > MAX_MEMBER_BYTES:
-                notes.append(f"{info.filename} is too large; left out.")
+                notes.append(f"{member} is too large; left out.")
                 continue
             parts = [p for p in Path(info.filename.replace("\\", "/")).parts if p not in ("..", "/", "", ".")]
             if parts:
