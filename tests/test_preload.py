@@ -24,24 +24,27 @@ def _served(path: str, content_type: bytes = b"text/html", status: int = 200, me
     return dict(sent[0]["headers"])
 
 
-def test_the_corpus_map_bundle_is_its_component_and_every_module_it_imports_that_the_app_has_not():
+def test_a_pages_modules_are_its_components_and_all_they_import_that_the_app_has_not():
     js = preload._static_js()
-    names = preload.modules("ArrowVegaLiteChart")
+    names = preload.modules(("ArrowVegaLiteChart", "Slider"))
     shell = set().union(*(preload._graph(js, p.name) for p in js.glob("index.*.js")))
-    assert names[0].startswith("ArrowVegaLiteChart.") and all((js / n).is_file() for n in names)
+    assert names[0].startswith("ArrowVegaLiteChart.") and any(n.startswith("Slider.") for n in names)
+    assert all((js / n).is_file() for n in names) and len(set(names)) == len(names)
     assert not shell & set(names)
     assert all(set(preload._static_imports(js / n)) <= set(names) | shell for n in names)  # nothing left to fetch
 
 
-def test_a_component_this_streamlit_build_does_not_have_names_nothing():
-    assert preload.modules("NoSuchChart") == ()
-    assert preload.link_header("piece", "/") is None and preload.link_header("nowhere", "/") is None
+def test_a_component_this_streamlit_build_does_not_have_is_left_out():
+    assert preload.modules(("NoSuchChart",)) == ()
+    assert preload.modules(("NoSuchChart", "Slider")) == preload.modules(("Slider",))
+    assert preload.link_header("nowhere", "/") is None
 
 
-def test_the_corpus_pages_html_carries_the_link_header_and_nothing_else_does():
+def test_each_pages_html_carries_the_link_header_and_nothing_else_does():
     link = _served("/corpus").get(b"link", b"").decode()
-    assert link.split(", ") == [f"</static/js/{n}>; rel=modulepreload" for n in preload.modules("ArrowVegaLiteChart")]
-    assert b"link" not in _served("/")
+    assert link.split(", ") == [f"</static/js/{n}>; rel=modulepreload"
+                                for n in preload.modules(preload.PAGE_BUNDLES["corpus"])]
+    assert b"link" not in _served("/") and b"link" not in _served("/piece")
     assert b"link" not in _served("/corpus", content_type=b"application/javascript")
     assert b"link" not in _served("/corpus", status=304)
     assert b"link" not in _served("/corpus", method="POST")
