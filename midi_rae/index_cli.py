@@ -158,6 +158,7 @@ def _run_index(a) -> int:
 def _run_search(a) -> int:
     from .index import CorpusIndex, checkpoint_key, default_level, search_passage
     from .index_view import UnreadableIndex, unreadable
+    from .pianoroll import MidiError
 
     if not CorpusIndex.exists(a.index):
         inside = sorted(str(p) for p in Path(a.index).glob("*") if p.is_dir() and CorpusIndex.exists(p)) \
@@ -166,7 +167,8 @@ def _run_search(a) -> int:
             return _err(f"{a.index} is not an index, but {inside[0]} is: search that folder.")
         return _err(f"{a.index} is not an index (make one with 'midi-rae index').")
     if not Path(a.query).is_file():
-        return _err(f"{a.query} does not exist.")
+        return _err(f"{a.query} is a folder; --query takes one MIDI or PNG file." if Path(a.query).is_dir()
+                    else f"{a.query} does not exist.")
     from .checkpoint import load_model
 
     try:
@@ -183,6 +185,8 @@ def _run_search(a) -> int:
     try:
         hits = search_passage(idx, a.query, a.bar, a.level, a.patch, a.transposition_invariant, a.k, bundle=bundle,
                               exact=True if a.exact else None, distinct=not a.overlapping)
+    except MidiError as e:  # the query file: named, as `inspect` names it
+        return _err(f"{Path(a.query).name}: {e}")
     except ValueError as e:
         return _err(str(e))
     except (RuntimeError, OSError) as e:  # lance on a table whose data files are damaged

@@ -404,6 +404,16 @@ class _Parsed:
     unclosed: int = 0  # note-ons that no later note-off closed (pretty_midi drops them: no length)
 
 
+MAX_METRE = 64  # the largest numerator and denominator a time signature is read with
+
+
+def _impossible_metre(event: _Event) -> bool:
+    """A time signature no score has: a numerator of 0 or above MAX_METRE, or a denominator (stored as a power of
+    two: one byte allows 2^255) above it. Left out, bars are counted in the metre in force before, or in 4/4."""
+    return event.type == "time_signature" and not (1 <= event.numerator <= MAX_METRE
+                                                   and 1 <= event.denominator <= MAX_METRE)
+
+
 def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
     """Read every track, within MAX_MIDI_EVENTS, into notes and a meta-only mido.MidiFile for pretty_midi."""
     budget = MAX_MIDI_EVENTS - _TRACK_COST * len(spans)
@@ -415,6 +425,7 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
     for track_idx, (pos, end) in enumerate(spans):
         metas, budget, tick, controls, open_left = _read_track(data, pos, end, budget, track_idx, instruments)
         unclosed += open_left
+        metas = [e for e in metas if not _impossible_metre(e)]
         sentinel = _Event()  # keeps the track's last tick for pretty_midi's tick-to-time table
         sentinel.type, sentinel.time = "end_of_track", tick
         metas.append(sentinel)
@@ -532,7 +543,7 @@ def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:
             # tempo events outside track 0 are common in real files and handled as pretty_midi does
             warnings.simplefilter("ignore", RuntimeWarning)
             pm = pretty_midi.PrettyMIDI(mido_object=mid)
-    except Exception as e:  # e.g. a time signature with numerator 0
+    except Exception as e:  # e.g. a tempo map pretty_midi cannot follow
         raise MidiError("The MIDI file is damaged and could not be read.") from e
     # pretty_midi's end time (and so its beats) counts the notes, which it did not read here
     end = pretty_midi.Instrument(0)

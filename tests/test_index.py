@@ -570,6 +570,11 @@ def test_cli_index_and_search(corpus, tmp_path):
     r = run("search", str(out), "--query", str(corpus["query"]), "-k", "1000000000")  # past what lancedb takes
     assert r.returncode == 2 and r.stderr.strip().endswith("argument -k: 1000000000 is not in 1..10000 "
                                                            "(see 'midi-rae search --help')")
+    (tmp_path / "empty.mid").write_bytes(b"")
+    r = run("search", str(out), "--query", str(tmp_path / "empty.mid"))
+    assert r.returncode == 1 and r.stderr.strip() == "error: empty.mid: The file is empty."
+    r = run("search", str(out), "--query", str(tmp_path))
+    assert r.returncode == 1 and r.stderr.strip() == f"error: {tmp_path} is a folder; --query takes one MIDI or PNG file."
     r = run("search", str(tmp_path / "nothing"), "--query", str(corpus["query"]))
     assert r.returncode == 1 and "not an index" in r.stderr
     r = run("search", str(tmp_path), "--query", str(corpus["query"]), "--bar", "3")  # the folder holding the index

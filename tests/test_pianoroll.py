@@ -684,3 +684,18 @@ def test_a_piece_in_one_metre_is_not_padded():
 def test_a_piece_in_one_metre_and_tempo_has_no_changes():
     roll = midi_to_roll(midi_bytes(song((4, 4))))
     assert (roll.metre_changes, roll.tempo_changes) == (0, 0)
+
+
+@pytest.mark.parametrize("numerator, power", [(0, 2), (255, 255), (1, 7)])  # 0/4, 255/2^255, 1/128
+def test_an_impossible_time_signature_is_left_out_and_every_other_event_keeps_its_time(numerator, power):
+    def track(events: bytes) -> bytes:
+        notes = b"".join(b"\x00\x90" + bytes([60 + i]) + b"\x40\x83\x60\x80" + bytes([60 + i]) + b"\x00"
+                         for i in range(8))  # eight beat-long notes (480 ticks each, delta 0x83 0x60)
+        body = b"\x00\xff\x58\x04\x03\x02\x18\x08" + events + notes + b"\x00\xff\x2f\x00"  # 3/4, then `events`
+        return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">I", len(body)) + body
+
+    bad = b"\x83\x60\xff\x58\x04" + bytes([numerator, power]) + b"\x18\x08"  # one beat in: the impossible metre
+    plain = b"\x83\x60\xff\x01\x01x"  # one beat in: a text event instead
+    roll, reference = midi_to_roll(track(bad)), midi_to_roll(track(plain))
+    assert roll.time_signature == (3, 4) and roll.metre_changes == 0
+    assert np.array_equal(roll.array, reference.array) and roll.n_notes == reference.n_notes == 8
