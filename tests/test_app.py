@@ -209,6 +209,37 @@ print(during, activity.quiet_for() >= 1.0)
     assert out.stdout.strip() == "False True"
 
 
+def test_a_background_import_stepping_aside_waits_between_modules_while_pages_run(tmp_path):
+    import subprocess
+    import sys
+
+    pkg = tmp_path / "chain"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    for a, b in zip("abcd", "bcde"):
+        (pkg / f"{a}.py").write_text(f"from chain import {b}\n")
+    (pkg / "e.py").write_text("")
+    code = f"""
+import sys, threading, time
+sys.path.insert(0, {str(tmp_path)!r})
+from midi_rae.dashboard import activity
+finders = len(sys.meta_path)
+activity.note()  # a page starts running
+worker = threading.Thread(target=activity.stepping_aside, args=(lambda: __import__("chain.a"),))
+worker.start()
+end = time.monotonic() + 1.5
+while time.monotonic() < end:  # a page run every 0.1 s: never 0.3 s quiet
+    activity.note()
+    time.sleep(0.1)
+during = sorted(m for m in sys.modules if m.startswith("chain"))
+worker.join(5)
+print(during, sorted(m for m in sys.modules if m.startswith("chain.")), len(sys.meta_path) == finders)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[] ['chain.a', 'chain.b', 'chain.c', 'chain.d', 'chain.e'] True"
+
+
 def test_the_resolution_the_grid_warning_names_can_be_picked_and_places_the_notes(tmp_path, monkeypatch):
     import pretty_midi
 

@@ -4,7 +4,14 @@ app.main notes the start of every page's run, the piece page the end of its own 
 """
 from __future__ import annotations
 
+import importlib.abc
+import sys
+import threading
 import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+STEP_ASIDE_S = 0.3  # a background import resumes once no page has run for this long
 
 _last = [0.0]  # time.monotonic() of the latest page run's start or end
 
@@ -23,3 +30,31 @@ def wait_until_quiet(seconds: float, poll: float = 0.05) -> None:
     """Block until no page has run for `seconds`."""
     while quiet_for() < seconds:
         time.sleep(max(seconds - quiet_for(), poll))
+
+
+class _StepAside(importlib.abc.MetaPathFinder):
+    """On one thread, before each module not yet imported is looked up: wait until no page has run for
+    `quiet_s`. Finds nothing itself (the usual finders do)."""
+
+    def __init__(self, quiet_s: float):
+        self.thread, self.quiet_s = threading.get_ident(), quiet_s
+
+    def find_spec(self, fullname, path, target=None):
+        if threading.get_ident() == self.thread:
+            wait_until_quiet(self.quiet_s)
+        return None
+
+
+def stepping_aside(work: Callable[[], T], quiet_s: float = STEP_ASIDE_S) -> T:
+    """Run `work` (a background import) so that it pauses between modules while a page runs.
+
+    An import holds the GIL for most of its second or so, and a click that lands on it waited for all of it;
+    paused between modules, the click waits at most for the module being executed (~0.1 s). A page thread that
+    needs a module the paused import holds locked waits at most `quiet_s` after its run's start, when the import
+    resumes."""
+    finder = _StepAside(quiet_s)
+    sys.meta_path.insert(0, finder)
+    try:
+        return work()
+    finally:
+        sys.meta_path.remove(finder)
