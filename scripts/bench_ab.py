@@ -36,6 +36,22 @@ def checkout_server(root: Path, log: Path | None = None):
     return port, proc, t0
 
 
+def interleaved(checkouts: list[Path], repeat: int, sample) -> dict[str, list]:
+    """`repeat` samples of each checkout, `sample(browser, checkout)`, in rounds that take each checkout in turn
+    (so a machine's drift hits all alike); each sample printed as it comes."""
+    from playwright.sync_api import sync_playwright
+
+    samples: dict[str, list] = {str(c): [] for c in checkouts}
+    with sync_playwright() as pw:
+        browser = bu.launch_browser(pw)
+        for _ in range(repeat):
+            for c in checkouts:
+                samples[str(c)].append(sample(browser, c))
+                print(c, samples[str(c)][-1], flush=True)
+        browser.close()
+    return samples
+
+
 def corpus_first(browser, root: Path, log: Path) -> float:
     """Seconds from a fresh server's start to the drawn Corpus page."""
     port, proc, t0 = checkout_server(root, log)

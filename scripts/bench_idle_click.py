@@ -1,11 +1,12 @@
 """The first action after a pause on the piece page, when the server's background import of the corpus store
 (lancedb) begins (numbers for the README; not a test).
 
-    python scripts/bench_idle_click.py --checkout /tmp/before --checkout . --repeat 4
+    python scripts/bench_idle_click.py --checkout /tmp/before --checkout . --repeat 6
 
 Each sample starts a fresh `streamlit run app/main.py` from a checkout and a fresh browser page at /, waits for
-the first render, waits `--pause` seconds without touching the page (the server imports lancedb once no page has
-run for 4 s), then moves the mask-ratio slider one step and times it to the page's last DOM change before 1 s of
+the first render (which ends after 1 s of quiet), waits `--pause` seconds without touching the page (the server
+starts importing lancedb once no page has run for 4 s, and takes ~0.6 s: the default pause lands the step just
+after the import begins), then moves the mask-ratio slider one step and times it to the page's last DOM change before 1 s of
 quiet, as scripts/bench_app.py times a step. A second step follows at once, for comparison. Checkouts are
 interleaved sample by sample.
 """
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import browser_util as bu  # noqa: E402
-from bench_ab import checkout_server  # noqa: E402
+from bench_ab import checkout_server, interleaved  # noqa: E402
 
 MASK_RATIO = "Mask ratio"
 
@@ -57,20 +58,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkout", type=Path, action="append", help="a checkout to measure (repeatable; default .)")
     ap.add_argument("--repeat", type=int, default=4)
-    ap.add_argument("--pause", type=float, default=4.3, help="seconds untouched before the step (default 4.3)")
+    ap.add_argument("--pause", type=float, default=2.3, help="seconds untouched before the step (default 2.3)")
     ap.add_argument("--json", type=Path, default=None, help="also write the samples here")
     a = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
     checkouts = [c.resolve() for c in (a.checkout or [Path(".")])]
-    samples: dict[str, list] = {str(c): [] for c in checkouts}
-    with sync_playwright() as pw:
-        browser = bu.launch_browser(pw)
-        for _ in range(a.repeat):
-            for c in checkouts:
-                samples[str(c)].append(sample(browser, c, a.pause))
-                print(c, samples[str(c)][-1], flush=True)
-        browser.close()
+    samples = interleaved(checkouts, a.repeat, lambda browser, c: sample(browser, c, a.pause))
     for c, xs in samples.items():
         print(f"{c}: after the pause {statistics.median(x['after_pause'] for x in xs):.2f} s, "
               f"the next step {statistics.median(x['next'] for x in xs):.2f} s (medians of {len(xs)})")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import browser_util as bu  # noqa: E402
-from bench_ab import checkout_server  # noqa: E402
+from bench_ab import checkout_server, interleaved  # noqa: E402
 
 PROBES = {
     "html": "() => document.readyState !== 'loading'",
@@ -73,17 +73,8 @@ def main() -> None:
     ap.add_argument("--page", choices=sorted(PAGES), default="piece", help="the page to open (default piece)")
     ap.add_argument("--json", type=Path, default=None, help="also write the samples here")
     a = ap.parse_args()
-    from playwright.sync_api import sync_playwright
-
     checkouts = [c.resolve() for c in (a.checkout or [Path(".")])]
-    samples: dict[str, list] = {str(c): [] for c in checkouts}
-    with sync_playwright() as pw:
-        browser = bu.launch_browser(pw)
-        for _ in range(a.repeat):
-            for c in checkouts:
-                samples[str(c)].append(sample(browser, c, a.page))
-                print(c, samples[str(c)][-1], flush=True)
-        browser.close()
+    samples = interleaved(checkouts, a.repeat, lambda browser, c: sample(browser, c, a.page))
     if a.json:
         a.json.write_text(json.dumps(samples, indent=1))
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import browser_util as bu  # noqa: E402
-from bench_ab import _server  # noqa: E402
+from bench_ab import checkout_server  # noqa: E402
 
 STEPS = {"window_start": "Window start (bar)", "transpose": "Transpose (semitones)", "mask_ratio": "Mask ratio"}
 
@@ -50,7 +50,7 @@ def _categories(profile: dict) -> dict[str, float]:
 
 def profile_step(browser, checkout: Path, label: str, repeat: int) -> dict:
     """One fresh server and page; `repeat` slider steps (alternating direction) under Chrome's profiler."""
-    port, proc, _ = _server(checkout, None)
+    port, proc, _ = checkout_server(checkout)
     try:
         page = bu.new_page(browser, viewport={"width": 1600, "height": 1000})
         page.goto(f"http://localhost:{port}")
