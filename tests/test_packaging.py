@@ -63,3 +63,14 @@ def test_a_fresh_non_editable_install_works_outside_the_checkout():
                          timeout=1800)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "fresh install OK" in out.stdout
+
+
+def test_every_script_imports():
+    """The scripts the README's commands run import what they name (a rename in one broke another before)."""
+    scripts = sorted(p.stem for p in (ROOT / "scripts").glob("*.py"))
+    code = ("import importlib, sys\n"
+            f"sys.path[:0] = [{str(ROOT / 'scripts')!r}, {str(ROOT / 'tests')!r}]\n"
+            f"for name in {scripts!r}:\n"
+            "    importlib.import_module(name)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
