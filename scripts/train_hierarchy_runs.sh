@@ -30,6 +30,9 @@ case $name in
   ftX) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1 --masked-fraction 0.25" ;;
   # ftY continues ftX (INIT=runs/ftX/last.safetensors) the same way for 60 minutes: do both figures keep rising?
   ftY) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1 --masked-fraction 0.25" ;;
+  # ftZ continues ftY (INIT=runs/ftY/last.safetensors) with the soft-F1 (dice) term on masked pixels four times as
+  # strong: does the masked F1 at threshold 0.5 rise where the BCE leaves hidden notes under-filled?
+  ftZ) opts="--articulate 0.5 --time-compress 0.25 --superpose 0.3 --octave-double 0.2 --max-transpose 12 --coarse-targets 1.0 --coarse-target-levels 3 --coarse-spread 0.1 --masked-fraction 0.25 --dice-weight 2.0" ;;
   *) echo "unknown run $name" >&2; exit 2 ;;
 esac
 C=${CORPUS:-/work/data/corpus}
