@@ -25,6 +25,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -219,8 +220,6 @@ def ivf_index(table, column: str, parts: int) -> Optional[str]:
     try:
         table.create_index(column, replace=True, config=IvfFlat(distance_type="cosine", num_partitions=parts))
     except Exception as e:  # noqa: BLE001 - lance raises RuntimeError or ValueError with its own message
-        import re
-
         found = re.search(r"could only form (\d+) non-empty clusters", str(e))
         return (f"its vectors form only {found.group(1)} distinct clusters, too few for {parts} partitions."
                 if found else f"lance could not build it ({str(e).splitlines()[0][:200]}).")
