@@ -85,7 +85,8 @@ def add_index_commands(sub) -> None:
                     help="compare one patch of that level (row 0 = lowest pitches) instead of the whole window")
     ps.add_argument("--transposition-invariant", action="store_true",
                     help="also try the query transposed by -6..+5 semitones and report the interval found")
-    ps.add_argument("-k", type=int_at_least(1, MAX_K), default=10, help=f"results, at most {MAX_K:,} (default: %(default)s)")
+    ps.add_argument("-k", type=int_at_least(1, MAX_K), default=10,
+                    help=f"results, at most {MAX_K:,} (default: %(default)s)")
     ps.add_argument("--exact", action="store_true", help="exact search even where an ANN index exists")
     ps.add_argument("--overlapping", action="store_true",
                     help="list every matching window, not one per passage (windows are cut a bar apart, so a passage "

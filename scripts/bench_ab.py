@@ -36,6 +36,15 @@ def checkout_server(root: Path, log: Path | None = None):
     return port, proc, t0
 
 
+def checkout_parser(doc: str, repeat: int) -> argparse.ArgumentParser:
+    """The arguments of a script that interleaves checkouts: --checkout (repeatable), --repeat and --json."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--checkout", type=Path, action="append", help="a checkout to measure (repeatable; default .)")
+    ap.add_argument("--repeat", type=int, default=repeat)
+    ap.add_argument("--json", type=Path, default=None, help="also write the samples here")
+    return ap
+
+
 def interleaved(checkouts: list[Path], repeat: int, sample) -> dict[str, list]:
     """`repeat` samples of each checkout, `sample(browser, checkout)`, in rounds that take each checkout in turn
     (so a machine's drift hits all alike); each sample printed as it comes."""

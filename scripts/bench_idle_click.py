@@ -6,13 +6,12 @@
 Each sample starts a fresh `streamlit run app/main.py` from a checkout and a fresh browser page at /, waits for
 the first render (which ends after 1 s of quiet), waits `--pause` seconds without touching the page (the server
 starts importing lancedb once no page has run for 4 s, and takes ~0.6 s: the default pause lands the step just
-after the import begins), then moves the mask-ratio slider one step and times it to the page's last DOM change before 1 s of
-quiet, as scripts/bench_app.py times a step. A second step follows at once, for comparison. Checkouts are
-interleaved sample by sample.
+after the import begins), then moves the mask-ratio slider one step and times it to the page's last DOM change
+before 1 s of quiet, as scripts/bench_app.py times a step. A second step follows at once, for comparison.
+Checkouts are interleaved sample by sample.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -24,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import browser_util as bu  # noqa: E402
-from bench_ab import checkout_server, interleaved  # noqa: E402
+from bench_ab import checkout_parser, checkout_server, interleaved  # noqa: E402
 
 MASK_RATIO = "Mask ratio"
 
@@ -55,11 +54,8 @@ def sample(browser, checkout: Path, pause: float) -> dict[str, float]:
 
 def main() -> None:
     """Interleave the checkouts, `--repeat` samples each; print every sample and the medians."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkout", type=Path, action="append", help="a checkout to measure (repeatable; default .)")
-    ap.add_argument("--repeat", type=int, default=4)
+    ap = checkout_parser(__doc__, repeat=4)
     ap.add_argument("--pause", type=float, default=2.3, help="seconds untouched before the step (default 2.3)")
-    ap.add_argument("--json", type=Path, default=None, help="also write the samples here")
     a = ap.parse_args()
     checkouts = [c.resolve() for c in (a.checkout or [Path(".")])]
     samples = interleaved(checkouts, a.repeat, lambda browser, c: sample(browser, c, a.pause))

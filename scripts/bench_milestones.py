@@ -12,7 +12,6 @@ scripts/bench_app.py times a first render). With `--page corpus`, the Corpus pag
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -23,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import browser_util as bu  # noqa: E402
-from bench_ab import checkout_server, interleaved  # noqa: E402
+from bench_ab import checkout_parser, checkout_server, interleaved  # noqa: E402
 
 PROBES = {
     "html": "() => document.readyState !== 'loading'",
@@ -67,11 +66,8 @@ def sample(browser, checkout: Path, which: str = "piece") -> dict[str, float]:
 
 def main() -> None:
     """Interleave the checkouts, `--repeat` samples each; print every sample."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkout", type=Path, action="append", help="a checkout to measure (repeatable; default .)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = checkout_parser(__doc__, repeat=3)
     ap.add_argument("--page", choices=sorted(PAGES), default="piece", help="the page to open (default piece)")
-    ap.add_argument("--json", type=Path, default=None, help="also write the samples here")
     a = ap.parse_args()
     checkouts = [c.resolve() for c in (a.checkout or [Path(".")])]
     samples = interleaved(checkouts, a.repeat, lambda browser, c: sample(browser, c, a.page))

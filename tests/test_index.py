@@ -574,7 +574,8 @@ def test_cli_index_and_search(corpus, tmp_path):
     r = run("search", str(out), "--query", str(tmp_path / "empty.mid"))
     assert r.returncode == 1 and r.stderr.strip() == "error: empty.mid: The file is empty."
     r = run("search", str(out), "--query", str(tmp_path))
-    assert r.returncode == 1 and r.stderr.strip() == f"error: {tmp_path} is a folder; --query takes one MIDI or PNG file."
+    assert r.returncode == 1 and r.stderr.strip() == (f"error: {tmp_path} is a folder; --query takes one MIDI or "
+                                                      "PNG file.")
     r = run("search", str(tmp_path / "nothing"), "--query", str(corpus["query"]))
     assert r.returncode == 1 and "not an index" in r.stderr
     r = run("search", str(tmp_path), "--query", str(corpus["query"]), "--bar", "3")  # the folder holding the index

@@ -88,9 +88,10 @@ def base_path() -> str:
     return f"/{inner}/" if inner else "/"
 
 
-def page_name(path: str) -> str:
-    """The last segment of a request's path below the server's base URL path ("" for the app's root)."""
-    base = base_path().rstrip("/")
+def page_name(path: str, base: Optional[str] = None) -> str:
+    """The last segment of a request's path below the server's base URL path (`base`, as base_path() gives it;
+    read when None): "" for the app's root."""
+    base = (base_path() if base is None else base).rstrip("/")
     if base and (path == base or path.startswith(base + "/")):
         path = path[len(base):]
     return path.rstrip("/").rsplit("/", 1)[-1]
@@ -105,7 +106,8 @@ class ChartPreload:
     async def __call__(self, scope, receive, send):
         link = None
         if scope["type"] == "http" and scope.get("method") == "GET":
-            link = link_header(page_name(scope.get("path", "/")), base_path())
+            base = base_path()
+            link = link_header(page_name(scope.get("path", "/"), base), base)
         if link is None:
             await self.app(scope, receive, send)
             return

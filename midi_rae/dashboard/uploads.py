@@ -49,7 +49,8 @@ def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, by
     (a stated size can lie); unreadable ones are noted and skipped. Names in the notes are display names: the
     notes are shown as markdown."""
     zip_name = display_name(name)
-    too_many = f"{zip_name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened."
+    too_many = (f"{zip_name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} "
+                "is opened.")
     stated = zip_entries(data)
     if stated is not None and (stated[0] > MAX_ZIP_ENTRIES or stated[1] > MAX_DIRECTORY_BYTES):
         notes.append(too_many)
