@@ -51,6 +51,9 @@ INDEX_FORMAT = "midi-rae-index/1"
 MIDI_SUFFIXES = (".mid", ".midi")
 PNG_SUFFIXES = (".png",)
 ANN_MIN_ROWS = 100_000   # a vector column with more rows than this gets an IVF index; below it search is exact
+# k-means for the IVF partitions: Lance's defaults (50 iterations over 256 vectors per partition) took 17 s of a
+# 172 s index of the music21 corpus; 10 over 64 took 8 s, with recall@10 1.000 either way (32 probes, re-ranked)
+IVF_ITERATIONS, IVF_SAMPLE_RATE = 10, 64
 PATCH_MAX = 16           # by default the patch embeddings of levels of at most this many patches are stored
 F1_MASK_RATIO = 0.5      # masked F1 is measured at this ratio ...
 F1_SEED = 0              # ... under the mask the piece page draws for this seed
@@ -218,7 +221,9 @@ def ivf_index(table, column: str, parts: int) -> Optional[str]:
     from lancedb.index import IvfFlat
 
     try:
-        table.create_index(column, replace=True, config=IvfFlat(distance_type="cosine", num_partitions=parts))
+        table.create_index(column, replace=True, config=IvfFlat(distance_type="cosine", num_partitions=parts,
+                                                                 max_iterations=IVF_ITERATIONS,
+                                                                 sample_rate=IVF_SAMPLE_RATE))
     except Exception as e:  # noqa: BLE001 - lance raises RuntimeError or ValueError with its own message
         found = re.search(r"could only form (\d+) non-empty clusters", str(e))
         return (f"its vectors form only {found.group(1)} distinct clusters, too few for {parts} partitions."
