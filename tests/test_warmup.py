@@ -35,6 +35,19 @@ def test_each_stage_is_imported_once_its_wait_returns_and_torch_only_once_wanted
     assert result.stdout.splitlines() == ["page True", "corpus True", "torch False", "model True True", "threads 0"]
 
 
+def test_the_warm_up_also_does_what_a_first_page_would_do_once_per_process():
+    """PIL for the favicon, and Streamlit's one check before a first element (`inspect.stack()`, ~0.1 s)."""
+    result = _fresh(
+        "import sys\n"
+        "from streamlit import delta_generator\n"
+        "from midi_rae.dashboard import warmup\n"
+        "print('PIL.Image' in sys.modules, delta_generator._use_warning_has_been_displayed)\n"
+        "warmup.start(); warmup.wait('overview')\n"
+        "print('PIL.Image' in sys.modules, delta_generator._use_warning_has_been_displayed)\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["False False", "True True"]
+
+
 def test_a_request_for_the_piece_page_and_only_that_lets_the_model_stage_begin():
     import asyncio
 

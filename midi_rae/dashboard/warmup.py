@@ -20,8 +20,9 @@ SCRIPT = str(Path(__file__).resolve().parent / "script.py")  # what every browse
 # What a first page imports before it can draw anything: the piece page's overview and the Corpus page; then the
 # piece page's model half (torch, timm: ~3 s), only once wanted: imported from the server's start it held the GIL
 # for seconds while a Corpus page, opened first, drew (measured: its first render 4.2 -> 6.2 s).
+# PIL: `st.set_page_config` reads the favicon with it on a first page (~0.1 s of imports there, measured).
 STAGES: dict[str, tuple[str, ...]] = {
-    "overview": ("midi_rae.dashboard.app", "midi_rae.dashboard.page"),
+    "overview": ("midi_rae.dashboard.app", "midi_rae.dashboard.page", "PIL.Image"),
     "corpus": ("midi_rae.dashboard.corpus_page",),
     "model": ("midi_rae.dashboard.model_views",),
 }
@@ -35,6 +36,16 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 
 
+def _streamlit_once() -> None:
+    """Streamlit's once-per-process check before a first element (is this a REPL? by `inspect.stack()`, which
+    resolves the path of every loaded module: 0.05-0.1 s of the first page's run here), done on this thread."""
+    from streamlit import delta_generator
+
+    check = getattr(delta_generator, "_maybe_print_use_warning", None)  # private: absent in some release, skip
+    if check is not None:
+        check()
+
+
 def _import_all() -> None:
     for stage, modules in STAGES.items():
         if stage in _wanted:
@@ -42,6 +53,8 @@ def _import_all() -> None:
         try:
             for name in modules:
                 importlib.import_module(name)
+            if stage == "overview":
+                _streamlit_once()
         except Exception:  # noqa: BLE001 - the page's own import raises it again, where it can be shown
             pass
         finally:
