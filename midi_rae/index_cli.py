@@ -148,8 +148,9 @@ def _run_index(a) -> int:
     else:
         d = report.as_dict()
         print(f"{report.out}: {report.added} added, {report.updated} updated, {report.removed} removed, "
-              f"{report.unchanged} unchanged, {len(report.failed)} failed; {report.windows:,} windows encoded in "
-              f"{report.encode_seconds:.1f} s ({d['windows_per_s'] or 0:,} windows/s"
+              f"{report.unchanged} unchanged, {len(report.failed)} failed; {report.windows:,} windows "
+              f"({report.encoded:,} distinct, each encoded once) in {report.encode_seconds:.1f} s "
+              f"({d['windows_per_s'] or 0:,} windows/s"
               f"{', compiled' if report.compiled else ''}); {report.seconds:.1f} s in all")
         for path, err in report.failed:
             print(f"  failed: {path}: {err}")

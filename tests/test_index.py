@@ -137,6 +137,33 @@ def test_index_window_numbers_match_the_piece_page(built, bundle, corpus):
     assert win["f1"].iloc[2] == pytest.approx(scores(confusion(pred, x > 0.5))["f1"], abs=1e-4)
 
 
+def test_a_window_repeated_in_its_piece_is_encoded_once_and_stored_as_if_encoded_itself(bundle, tmp_path):
+    """A 4-bar phrase played five times: windows a bar apart repeat every 4 bars."""
+    from midi_rae.index import WindowEncoder, _f1, build_index
+    from midi_rae.inference import piece_windows
+    from midi_rae.pianoroll import midi_to_roll
+
+    phrase = _notes(4, seed=5)
+    path = _write(tmp_path / "src" / "loop.mid", [(phrase, 16 * k, 0) for k in range(5)])
+    report = build_index([path], tmp_path / "index", bundle=bundle, compile=False, progress=False,
+                         log=lambda s: None)
+    x, _, _ = piece_windows(midi_to_roll(path), bundle.model_config.window_steps)
+    distinct = len({w.numpy().tobytes() for w in x})
+    assert (report.windows, report.encoded) == (len(x), distinct) and distinct < len(x)
+
+    from midi_rae.index import CorpusIndex
+
+    idx = CorpusIndex(tmp_path / "index")
+    win = idx.windows()
+    order = np.argsort(win["window"].to_numpy())  # the table's scan order, as idx.column reads it
+    win = win.iloc[order]
+    every = WindowEncoder(bundle, idx.patch_levels, idx.meta["threshold"])(x)  # each window encoded on its own
+    for k in range(idx.levels):
+        assert np.allclose(idx.column(f"emb_{k}")[order], every["pooled"][k], atol=1e-5)
+    assert np.allclose(win["f1"].to_numpy(), _f1(every["plain"]), atol=1e-6)
+    assert np.allclose(win["f1_masked"].to_numpy(), _f1(every["masked"]), atol=1e-6)
+
+
 def test_incremental_add_change_delete(corpus, bundle, tmp_path):
     import shutil
 
