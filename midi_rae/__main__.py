@@ -79,8 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     pi = sub.add_parser("inspect", help="per-level statistics and reconstruction scores of a MIDI file",
-                        description="Per-level statistics and reconstruction scores of a MIDI file under a checkpoint.")
-    pi.add_argument("file", help="a .mid/.midi file")
+                        description="Per-level statistics and reconstruction scores of a MIDI file (or a PNG piano "
+                                    "roll) under a checkpoint.")
+    pi.add_argument("file", help="a .mid/.midi file, or a grayscale PNG piano roll (128 rows, row 0 the lowest pitch)")
+    pi.add_argument("--flip-png", action="store_true", help="a PNG stores the highest pitch in row 0")
     _model_arguments(pi)
     _mask_arguments(pi)
     pi.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -202,7 +204,7 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
     _need_file(a.checkpoint, "--checkpoint ")
     _need_file(a.decoder, "--decoder ")
     r = inspect_file(a.file, a.checkpoint, a.decoder, a.mask_ratio, a.empty_mask_ratio, a.seed,
-                     a.steps_per_beat, a.threshold)
+                     a.steps_per_beat, a.threshold, flip_png=a.flip_png)
     if a.json:
         print(json.dumps(r))
     else:

@@ -1,4 +1,4 @@
-"""inspect: per-level statistics and reconstruction scores of one MIDI file under one checkpoint.
+"""inspect: per-level statistics and reconstruction scores of one MIDI file (or PNG piano roll) under one checkpoint.
 
 Importing this module is cheap (torch is imported inside inspect_file), so the CLI can import it to build its parser.
 """
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Optional
 
 from .wording import counted
@@ -23,14 +24,17 @@ def _round(v):
 
 def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
                  mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
-                 steps_per_beat: Optional[int] = None, threshold: Optional[float] = None) -> dict:
-    """Per-level statistics and reconstruction scores of one MIDI file under one checkpoint.
+                 steps_per_beat: Optional[int] = None, threshold: Optional[float] = None,
+                 flip_png: bool = False) -> dict:
+    """Per-level statistics and reconstruction scores of one MIDI file (or PNG piano roll) under one checkpoint.
 
-    The piece is cut into windows by the one rule the dashboard and report use (midi_rae.inference).
+    The piece is cut into windows by the one rule the dashboard and report use (midi_rae.inference). A PNG is
+    recognised by its content, as the piece page does (`flip_png`: its row 0 is the highest pitch).
     """
     from .checkpoint import load_model
     from .inference import encode_piece, piece_windows, score_windows, settings_for
-    from .pianoroll import midi_to_roll
+    from .pianoroll import MidiError, midi_to_roll
+    from .png_rolls import is_png, png_to_roll
 
     from .threads import configure
 
@@ -39,7 +43,17 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     bundle = load_model(checkpoint, decoder=decoder)
     cfg = bundle.model_config
     spb = steps_per_beat or cfg.steps_per_beat or 4
-    roll = midi_to_roll(midi, steps_per_beat=spb)
+    try:
+        with open(midi, "rb") as f:
+            png = is_png(f.read(8))
+    except OSError:  # midi_to_roll says what is wrong with the path, in one sentence
+        png = False
+    try:
+        roll = (png_to_roll(midi, flip=flip_png, steps_per_beat=spb, name=Path(midi).stem) if png
+                else midi_to_roll(midi, steps_per_beat=spb))
+    except MidiError as e:
+        e.file = e.file or Path(midi).name  # the command line names the file, a PNG as a MIDI file
+        raise
     piece = encode_piece(bundle.encoder, roll)
     levels = []
     for k, ((rows, cols), st) in enumerate(zip(cfg.level_grids, piece.stats)):
@@ -57,7 +71,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
         recon = {"mask_ratio": settings.mask_ratio, "empty_mask_ratio": settings.empty_mask_ratio,
                  "seed": settings.seed, "threshold": settings.threshold, "masked_patches": sc.hidden_patches,
                  "patches": sc.patches, "masked": s["masked"], "all": s["masked_all"], "unmasked": s["plain"]}
-    return _round({"file": str(midi), "checkpoint": bundle.source, "decoder": str(decoder) if decoder else None,
+    return _round({"file": str(midi), "kind": "png" if png else "midi", "checkpoint": bundle.source, "decoder": str(decoder) if decoder else None,
                    "steps_per_beat": spb,
                    "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
                             "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
@@ -67,7 +81,9 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
 
 def _print_inspect(r: dict) -> None:
     ro = r["roll"]
-    print(f"{r['file']}: {ro['notes']} notes, {ro['bars']:.1f} bars, {ro['duration_s']:.1f} s, "
+    extent = (f"{ro['steps']:,} steps (a PNG piano roll: no tempo or bars)" if r.get("kind") == "png"
+              else f"{ro['bars']:.1f} bars, {ro['duration_s']:.1f} s")
+    print(f"{r['file']}: {ro['notes']} notes, {extent}, "
           f"{counted(r['windows'], 'window')} {r['window_hop_steps']} steps apart ({r['steps_per_beat']} steps/beat)")
     print(f"checkpoint: {r['checkpoint']}" + (f" + decoder {r['decoder']}" if r.get("decoder") else ""))
     if r.get("grid_note"):

@@ -97,12 +97,36 @@ def test_inspect_table_is_readable(song):
     assert "32x32" in out.stdout and "masked patches" in out.stdout
 
 
+def test_inspect_reads_a_png_roll_as_the_piece_page_does(song, tmp_path):
+    """The PNG of a 4/4 song's roll gives the song's own level statistics and scores, in steps (no bars)."""
+    from midi_rae.inspect import inspect_file
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.png_rolls import roll_to_png
+
+    png = tmp_path / "song_roll.png"
+    png.write_bytes(roll_to_png(midi_to_roll(song).array))
+    of_midi, of_png = inspect_file(str(song)), inspect_file(str(png))
+    assert (of_midi["kind"], of_png["kind"]) == ("midi", "png")
+    assert of_png["levels"] == of_midi["levels"] and of_png["reconstruction"] == of_midi["reconstruction"]
+    out = run_cli("inspect", str(png))
+    assert out.returncode == 0, out.stderr
+    assert f"{of_png['roll']['steps']:,} steps (a PNG piano roll: no tempo or bars)" in out.stdout
+
+
 def test_bad_midi_is_one_line_on_stderr_and_nonzero_exit(tmp_path):
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"this is not a midi file at all")
     out = run_cli("inspect", str(bad))
     assert out.returncode == 1
     assert one_error_line(out).startswith("error: bad.mid: ") and "not a MIDI file" in one_error_line(out)
+
+
+def test_a_damaged_png_is_named_in_one_line(tmp_path):
+    bad = tmp_path / "roll.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    out = run_cli("inspect", str(bad))
+    assert out.returncode == 1
+    assert one_error_line(out) == "error: roll.png: The PNG image is damaged and could not be read."
 
 
 def test_bad_checkpoint_is_one_line_on_stderr(song, tmp_path):
