@@ -149,6 +149,7 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
             writer.flush()
     report.windows += writer.n_windows
     writer.flush()
+    report.encoded = report.windows  # the actors encode every window (no repeats skipped)
     report.encode_seconds = round(time.perf_counter() - t0, 2)
     report.added = len(plan.todo) - report.updated - failed
     finish_update(index, report, log=log)

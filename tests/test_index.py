@@ -623,7 +623,7 @@ def test_ray_local_run_writes_the_same_store(corpus, tmp_path):
 
     out_ray, out_local = tmp_path / "ray", tmp_path / "local"
     r = build_index_ray([corpus["src"]], out_ray, address="local", log=lambda s: None)
-    assert r.added == 6 and len(r.failed) == 1
+    assert r.added == 6 and len(r.failed) == 1 and r.encoded == r.windows
     build_index([corpus["src"]], out_local, compile=False, progress=False, log=lambda s: None)
     a, b = CorpusIndex(out_ray), CorpusIndex(out_local)
     pa_, pb = a.pieces().set_index("path").sort_index(), b.pieces().set_index("path").sort_index()
