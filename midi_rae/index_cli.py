@@ -61,8 +61,8 @@ def add_index_commands(sub) -> None:
                     help="windows per encoder call (default: %(default)s)")
     comp = pi.add_mutually_exclusive_group()
     comp.add_argument("--compile", dest="compile", action="store_true", default=None,
-                      help="compile the encoder with torch.compile (default: when 20,000+ windows wait or a compiled "
-                           "artifact for this checkpoint is cached)")
+                      help="compile the model's step ahead of time (AOTInductor, ~2 min once per checkpoint, then "
+                           "cached; default: when 20,000+ windows wait or this checkpoint's package is cached)")
     comp.add_argument("--no-compile", dest="compile", action="store_false", help="encode eagerly")
     pi.add_argument("--no-reconstruction", dest="reconstruction", action="store_false",
                     help="store no reconstruction F1 (the decoder is not run: about four times faster)")

@@ -637,10 +637,11 @@ def test_ray_local_run_writes_the_same_store(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
-    """The compiled index step (torch.compile, frozen weights) gives the eager step's numbers."""
+    """The compiled index step (an AOTInductor package, kept in the cache folder and loaded from it by a second
+    encoder) gives the eager step's numbers."""
     import torch
 
-    from midi_rae.index import WindowEncoder, default_patch_levels
+    from midi_rae.index import WindowEncoder, default_patch_levels, package_path
     from midi_rae.inference import piece_windows
     from midi_rae.pianoroll import midi_to_roll
 
@@ -648,12 +649,19 @@ def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
     x, _, _ = piece_windows(midi_to_roll(corpus["src"] / "alpha" / "planted.mid"))
     we = WindowEncoder(bundle, default_patch_levels(bundle.model_config), 0.6, batch_size=8, compile=True,
                        cache_key="test")
-    assert we.compiled  # its artifact goes to MIDI_RAE_CACHE/compiled when torch records one (not on a cache hit)
-    a, b = we(x[:5], use_compiled=False), we(x[:5], use_compiled=True)  # a short batch is padded
+    assert we.compiled and package_path("test", 8).is_file()
+    again = WindowEncoder(bundle, default_patch_levels(bundle.model_config), 0.6, batch_size=8, compile=True,
+                          cache_key="test")
+    assert again.compiled and again.compile_seconds < we.compile_seconds / 10  # loaded, not built
+    a, b = we(x[:5], use_compiled=False), again(x[:5], use_compiled=True)  # a short batch is padded
     for k in range(len(a["pooled"])):
         assert np.allclose(a["pooled"][k], b["pooled"][k], atol=1e-4)
     assert np.abs(a["masked"] - b["masked"]).sum() <= 5 and np.abs(a["plain"] - b["plain"]).sum() <= 5
     assert torch.get_num_threads() >= 1
+    package_path("test", 8).write_bytes(b"PK\x03\x04 cut short")  # a damaged package is built anew, not trusted
+    rebuilt = WindowEncoder(bundle, default_patch_levels(bundle.model_config), 0.6, batch_size=8, compile=True,
+                            cache_key="test")
+    assert rebuilt.compiled and np.allclose(rebuilt(x[:5])["pooled"][0], a["pooled"][0], atol=1e-4)
 
 
 def test_the_shipped_index_ships_its_current_snapshot():
