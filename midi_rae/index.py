@@ -525,11 +525,9 @@ class WindowEncoder:
         def decode(out):
             return bundle.reconstruct(_static_grids(out, grids))
 
-        self.encode, self.decode = encode, decode
-        self._eager = (encode, decode)
+        self.encode = encode  # the encoder alone (encoder_benchmark)
 
-        def step(x, mask, fns):
-            encode, decode = fns
+        def step(x, mask):
             out = encode(x, torch.ones_like(mask))
             levels = out.patches.levels
             res = {"pooled": pool_levels(levels), "patch": [levels[k].emb for k in plevels],
@@ -594,7 +592,7 @@ class WindowEncoder:
         """Export the step (the models' weights as its parameters) and compile it into the package `out`."""
         import torch
 
-        step, eager = self._step, self._eager
+        step = self._step
 
         class Step(torch.nn.Module):
             def __init__(self, encoder, decoder):
@@ -602,7 +600,7 @@ class WindowEncoder:
                 self.encoder, self.decoder = encoder, decoder  # their weights become the program's parameters
 
             def forward(self, x, mask):
-                return step(x, mask, eager)
+                return step(x, mask)
 
         x = torch.zeros(self.batch, 1, *self._shape(), device=self.device)
         mask = torch.ones(self.batch, self._n_finest(), dtype=torch.bool, device=self.device)
@@ -637,7 +635,7 @@ class WindowEncoder:
             mask = torch.cat([mask, mask.new_ones(pad, mask.shape[1])])
         with torch.inference_mode():
             x, mask = x.to(self.device), mask.to(self.device)
-            r = compiled(x, mask) if compiled is not None else self._step(x, mask, self._eager)
+            r = (compiled if compiled is not None else self._step)(x, mask)
         out: dict[str, Any] = {}
         for key, v in r.items():
             if isinstance(v, list):

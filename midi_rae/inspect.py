@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Optional
 
 from .wording import counted
@@ -33,8 +32,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     """
     from .checkpoint import load_model
     from .inference import encode_piece, piece_windows, score_windows, settings_for
-    from .pianoroll import MidiError, midi_to_roll
-    from .png_rolls import is_png, png_to_roll
+    from .png_rolls import holds_png, read_roll
 
     from .threads import configure
 
@@ -43,17 +41,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     bundle = load_model(checkpoint, decoder=decoder)
     cfg = bundle.model_config
     spb = steps_per_beat or cfg.steps_per_beat or 4
-    try:
-        with open(midi, "rb") as f:
-            png = is_png(f.read(8))
-    except OSError:  # midi_to_roll says what is wrong with the path, in one sentence
-        png = False
-    try:
-        roll = (png_to_roll(midi, flip=flip_png, steps_per_beat=spb, name=Path(midi).stem) if png
-                else midi_to_roll(midi, steps_per_beat=spb))
-    except MidiError as e:
-        e.file = e.file or Path(midi).name  # the command line names the file, a PNG as a MIDI file
-        raise
+    roll = read_roll(midi, steps_per_beat=spb, flip=flip_png)
     piece = encode_piece(bundle.encoder, roll)
     levels = []
     for k, ((rows, cols), st) in enumerate(zip(cfg.level_grids, piece.stats)):
@@ -71,8 +59,8 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
         recon = {"mask_ratio": settings.mask_ratio, "empty_mask_ratio": settings.empty_mask_ratio,
                  "seed": settings.seed, "threshold": settings.threshold, "masked_patches": sc.hidden_patches,
                  "patches": sc.patches, "masked": s["masked"], "all": s["masked_all"], "unmasked": s["plain"]}
-    return _round({"file": str(midi), "kind": "png" if png else "midi", "checkpoint": bundle.source, "decoder": str(decoder) if decoder else None,
-                   "steps_per_beat": spb,
+    return _round({"file": str(midi), "kind": "png" if holds_png(midi) else "midi", "checkpoint": bundle.source,
+                   "decoder": str(decoder) if decoder else None, "steps_per_beat": spb,
                    "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
                             "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
                    "grid_note": roll.grid_note, "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,

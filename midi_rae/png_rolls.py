@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MidiError, PianoRoll
+from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MidiError, PianoRoll, midi_to_roll
 
-__all__ = ["png_to_roll", "PNG_SUFFIXES", "PNG_NOTE", "is_png"]
+__all__ = ["png_to_roll", "read_roll", "holds_png", "PNG_SUFFIXES", "PNG_NOTE", "is_png"]
 
 PNG_SUFFIXES = (".png",)
 PNG_THRESHOLD = 0.25  # as the original dataset class binarizes
@@ -26,6 +26,31 @@ _MAGIC = b"\x89PNG\r\n\x1a\n"
 def is_png(data: bytes) -> bool:
     """Do these bytes start like a PNG file?"""
     return bytes(data[:8]) == _MAGIC
+
+
+def holds_png(source: bytes | str | Path) -> bool:
+    """Are these bytes, or is this file, a PNG image (by the first bytes, not the name)? An unreadable path: no."""
+    if not isinstance(source, (str, Path)):
+        return is_png(source)
+    try:
+        with open(source, "rb") as f:
+            return is_png(f.read(8))
+    except OSError:  # the MIDI reader then says what is wrong with the path, in one sentence
+        return False
+
+
+def read_roll(source: bytes | str | Path, steps_per_beat: int = 4, name: str | None = None,
+              flip: bool = False) -> PianoRoll:
+    """A PianoRoll from a MIDI file or a PNG piano roll (bytes or a path), told apart by `holds_png`; a MidiError
+    read from a path names its file."""
+    if not holds_png(source):
+        return midi_to_roll(source, steps_per_beat=steps_per_beat, name=name)
+    try:
+        return png_to_roll(source, flip=flip, steps_per_beat=steps_per_beat, name=name)
+    except MidiError as e:
+        if e.file is None and isinstance(source, (str, Path)):
+            e.file = Path(source).name
+        raise
 
 
 def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: int = 4,

@@ -39,8 +39,8 @@ def replicate(index: CorpusIndex, table: str, rows: int, noise: float, seed: int
         out = base.set_column(base.schema.get_field_index("vector"), base.schema.field("vector"),
                               col.cast(base.schema.field("vector").type))
         # a copy is a different window of the same piece: (piece_id, window, patch) stays a distinct key
-        out = out.set_column(out.schema.get_field_index("window"), "window",
-                             pa.compute.add(out.column("window"), pa.scalar(copy * 1_000_000, out.schema.field("window").type)))
+        shifted = pa.compute.add(out.column("window"), pa.scalar(copy * 1_000_000, out.schema.field("window").type))
+        out = out.set_column(out.schema.get_field_index("window"), "window", shifted)
         index.add(table, out)
         n += len(base)
         copy += 1

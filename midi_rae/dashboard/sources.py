@@ -14,7 +14,7 @@ from typing import Optional
 import streamlit as st
 
 from midi_rae.checkpoint_meta import ASSETS, peek_config
-from midi_rae.pianoroll import PianoRoll, midi_to_roll, transpose
+from midi_rae.pianoroll import PianoRoll, transpose
 
 EXAMPLES = Path(ASSETS) / "examples"
 
@@ -66,12 +66,9 @@ def decoder_beside(path: Path) -> Optional[Path]:
 @st.cache_resource(max_entries=12, show_spinner=False)
 def load_roll(midi_key: str, _data: bytes, steps_per_beat: int, semitones: int, name: str) -> PianoRoll:
     """The piece's piano roll from MIDI bytes or a PNG piano roll (raises MidiError for bad input)."""
-    from midi_rae.png_rolls import is_png, png_to_roll
+    from midi_rae.png_rolls import read_roll
 
-    if is_png(_data):
-        roll = png_to_roll(_data, steps_per_beat=steps_per_beat, name=name)
-    else:
-        roll = midi_to_roll(_data, steps_per_beat=steps_per_beat, name=name)
+    roll = read_roll(_data, steps_per_beat=steps_per_beat, name=name)
     return transpose(roll, semitones) if semitones else roll
 
 
