@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 
 import numpy as np
 
-from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, unreadable, write_view
+from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, unreadable, write_view
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
@@ -1323,7 +1323,7 @@ def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
         return []
     ids = sorted({key[0] for key, _ in top})
     pieces = idx.table("pieces").search().where(_in_list("piece_id", ids)).select(
-        ["piece_id", "name", "path", "rel", "collection", "steps_per_bar", "steps_per_beat", "tempo_bpm"]
+        ["piece_id", "name", "path", "rel", "collection", "steps_per_bar", "steps_per_beat", "tempo_bpm", "steps"]
     ).limit(None).to_arrow().to_pylist()
     pieces = {p["piece_id"]: p for p in pieces}
     cond = " OR ".join(f"(piece_id = {int(key[0])} AND window = {int(key[1])})" for key, _ in top)
@@ -1346,6 +1346,7 @@ def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
             steps, semis = width // cols, 128 // rows
             start, end = start + c * steps, start + (c + 1) * steps
             lo, hi = r * semis, (r + 1) * semis - 1
+        end = int(passage_end(start, end - start, p["steps"] or 0))
         out.append(Hit(piece=p["name"], path=p["path"], collection=p["collection"], window=int(win),
                        start_step=int(start), start_bar=start / spbar + 1, end_bar=float((end - 1) // spbar + 1),
                        pitch_lo=int(lo), pitch_hi=int(hi), similarity=min(float(sim), 1.0), interval=int(t), patch=rc,

@@ -300,3 +300,9 @@ def open_view(uri: str | Path, cache: Path) -> IndexView:
         raise
     except Exception as e:  # noqa: BLE001 - whatever lancedb or pyarrow raise on a damaged index: one sentence
         raise unreadable(name, e) from None
+
+
+def passage_end(start, width: int, piece_steps):
+    """The step after a window's music: its end, or its piece's where the window runs past it."""
+    start, steps = np.asarray(start, dtype=np.int64), np.asarray(piece_steps, dtype=np.int64)
+    return np.where(steps > start, np.minimum(start + width, steps), start + width)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -254,7 +255,7 @@ def test_the_window_columns_join_each_read_window_to_its_piece_as_a_pandas_merge
     expected = v.windows.merge(v.pieces()[["piece_id", "name", "collection", "metre", "tempo_bpm"]], on="piece_id")
     for name in ["piece_id", "window", "start_step", "name", "collection", "metre", "tempo_bpm", "f1"]:
         assert win[name].tolist() == expected[name].tolist(), name
-    assert (win["end_bar"] == (win["start_step"] + 127) // win["steps_per_bar"] + 1).all()
+    assert (win["end_step"] == np.minimum(win["start_step"] + 128, win["steps"])).all()
 
 
 def test_the_map_reads_the_same_columns_as_the_tables_without_pandas(index_home):
@@ -266,7 +267,7 @@ def test_the_map_reads_the_same_columns_as_the_tables_without_pandas(index_home)
     uri = str(index_home / "small")
     stamp = src.stamp(uri)
     cols, (pieces, win) = src.map_columns(uri, stamp), src.tables(uri, stamp)
-    for name in ["piece_id", "window", "start_bar", "end_bar", "name", "collection", "path", "f1", "f1_masked",
+    for name in ["piece_id", "window", "start_bar", "end_step", "name", "collection", "path", "f1", "f1_masked",
                  "density", "position"]:
         assert cols[name].tolist() == win[name].tolist(), name
     assert src.summary(uri, stamp) == (len(pieces), 2)
@@ -278,3 +279,11 @@ def test_the_map_reads_the_same_columns_as_the_tables_without_pandas(index_home)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split("\n")[0] == f"{len(win)} (4, 2) {len(win)} []"
     assert src.level_vectors(uri, stamp, 1).shape == (len(win), 128)
+
+
+def test_every_corpus_view_names_a_window_by_its_bars_up_to_its_piece_end():
+    from midi_rae.dashboard import corpus_sources as src
+
+    ends = src.passage_end([0, 64, 0], 128, [96, 1000, 300])
+    assert ends.tolist() == [96, 192, 128]
+    assert src.spans([0, 64, 0], ends, [16, 16, 12], [4, 4, 4]) == ["bars 1–6", "bars 5–12", "1:1–11:2"]

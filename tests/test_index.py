@@ -688,3 +688,13 @@ def test_a_column_of_near_copies_keeps_no_ivf_index_and_says_why(tmp_path):
     other = lancedb.connect(tmp_path).create_table(
         "u", pa.table({"vector": pa.FixedSizeListArray.from_arrays(pa.array(spread.ravel()), 8)}))
     assert ivf_index(other, "vector", 16) is None and len(other.list_indices()) == 1
+
+
+def test_a_passage_in_a_piece_shorter_than_a_window_ends_where_its_piece_ends(tmp_path, bundle):
+    from midi_rae.index import parse_source, search_passage
+
+    short = _write(tmp_path / "src" / "short.mid", [(_notes(6, seed=3), 0, 0)])
+    _write(tmp_path / "src" / "long.mid", [(_notes(10, seed=4), 0, 0)])
+    quiet_build([tmp_path / "src"], tmp_path / "idx", bundle)
+    top = search_passage(tmp_path / "idx", parse_source(short), bar=1, level=1, k=2, bundle=bundle)[0]
+    assert (top.piece, top.start_step, top.end_step, top.end_bar) == ("short", 0, 96, 6.0)

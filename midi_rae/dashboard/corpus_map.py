@@ -148,10 +148,9 @@ def render_map(uri: str, stamp: str, index) -> None:
             values = np.where(np.isin(values, top), values, OTHER)
     if not categorical:
         values = np.nan_to_num(values.astype(float), nan=np.nanmean(values.astype(float)) if len(values) else 0)
-    hover = [f"{c}/{n} · bars {int(a)}–{int(b)}"
-             + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
-             for c, n, a, b, f, fm in zip(w["collection"], w["name"], w["start_bar"], w["end_bar"], w["f1"],
-                                          w["f1_masked"])]
+    where = src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"])
+    hover = [f"{c}/{n} · {span}" + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
+             for c, n, span, f, fm in zip(w["collection"], w["name"], where, w["f1"], w["f1_masked"])]
     axes = (("UMAP 1", "UMAP 2") if umap else
             tuple(f"PC{i + 1}" + (f" ({100 * share[i]:.0f}% of the variance)" if i < len(share) else "")
                   for i in range(2)))

@@ -184,13 +184,13 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     st.markdown(f"**The {GALLERY} worst passages** (masked F1)")
     from midi_rae.index import CANDIDATES, Hit, distinct_passages
 
-    width = int(index.meta.get("window_steps", 128))
     worst = win[win["notes"] > 0].nsmallest(GALLERY * CANDIDATES, "f1_masked")
     hits = [Hit(piece=r["name"], path=r["path"], collection=r["collection"], window=int(r["window"]),
-                start_step=int(r["start_step"]), start_bar=float(r["start_bar"]), end_bar=float(r["end_bar"]),
+                start_step=int(r["start_step"]), start_bar=float(r["start_bar"]),
+                end_bar=float((int(r["end_step"]) - 1) // max(int(r["steps_per_bar"]), 1) + 1),
                 pitch_lo=int(r["pitch_lo"]), pitch_hi=int(r["pitch_hi"]), similarity=float(r["f1_masked"]),
                 piece_id=int(r["piece_id"]), steps_per_bar=int(r["steps_per_bar"]),
-                window_start=int(r["start_step"]), end_step=int(r["start_step"]) + width,
+                window_start=int(r["start_step"]), end_step=int(r["end_step"]),
                 steps_per_beat=int(r["steps_per_beat"]), tempo_bpm=float(r["tempo_bpm"]), rel=r["rel"])
             for _, r in worst.iterrows()]
     hits = distinct_passages(hits, GALLERY)  # not one passage through its neighbouring windows
@@ -218,8 +218,9 @@ def _f1_density(win) -> go.Figure:
         w = w.sample(MAP_POINTS, random_state=0)
     fig = go.Figure(go.Scatter(x=w["density"], y=w["f1_masked"], mode="markers",
                                marker=dict(size=4, opacity=0.5, color="#2c7fb8"),
-                               hovertext=[f"{c}/{n} · bars {int(a)}–{int(b)}" for c, n, a, b in
-                                          zip(w["collection"], w["name"], w["start_bar"], w["end_bar"])],
+                               hovertext=[f"{c}/{n} · {span}" for c, n, span in zip(
+                                   w["collection"], w["name"],
+                                   src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"]))],
                                hovertemplate="%{hovertext}<br>density %{x:.2f}, masked F1 %{y:.3f}<extra></extra>"))
     fig.update_layout(title="Masked F1 against note density", xaxis_title="notes per beat",
                       yaxis_title="masked F1", height=360, margin=dict(l=50, r=10, t=40, b=40),

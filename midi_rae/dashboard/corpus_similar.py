@@ -198,8 +198,13 @@ def _find_similar(song, res, selected, model) -> None:
         results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=model.bundle,
                                        avoid=_own_passage(index, song, res.start))
     if qkey in results:
-        what = f"patch {patch[0]},{patch[1]} of " if patch else ""
-        st.caption(f"Nearest to {what}bars {bar}– of {song.roll.name} at level {level} (cosine), "
+        from midi_rae.index_view import passage_end
+        from midi_rae.pianoroll import bar_span
+
+        end = int(passage_end(res.start, int(index.meta.get("window_steps", 128)), song.roll.steps))
+        where = bar_span(res.start, end - res.start, spbar, song.roll.steps_per_beat)
+        what = f"patch {patch[0]},{patch[1]} of the window at " if patch else ""
+        st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
                    f"among {index.count('windows'):,} windows.")
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
 

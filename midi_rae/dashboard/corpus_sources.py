@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from midi_rae.checkpoint_meta import ASSETS
+from midi_rae.index_view import passage_end
 
 SHIPPED = Path(ASSETS) / "corpus"
 SHIPPED_INDEX = SHIPPED / "index"
@@ -75,7 +76,7 @@ def view(uri: str, _stamp: str):
     return open_view(uri, cache_dir())
 
 
-MAP_COLUMNS = ["name", "collection", "path", "rel", "steps_per_bar"]  # each window's piece, as the map needs it
+MAP_COLUMNS = ["name", "collection", "path", "rel", "steps_per_bar", "steps_per_beat", "steps"]  # as the map needs it
 
 
 def _np(table, name: str) -> np.ndarray:
@@ -112,7 +113,7 @@ def _kept_windows(v) -> np.ndarray:
 
 def _window_columns(v, piece_columns: list[str]) -> dict[str, np.ndarray]:
     """The snapshot's windows of pieces that were read, as numpy columns: theirs, their piece's `piece_columns`
-    and end_bar (the last bar a window touches), joined without pandas."""
+    and end_step (where the window's music ends: the window's end or the piece's), joined without pandas."""
     w, p = v.arrow["windows"], v.arrow["pieces"]
     rows = _kept_windows(v)
     cols = {name: _np(w, name)[rows] for name in w.column_names}
@@ -122,8 +123,16 @@ def _window_columns(v, piece_columns: list[str]) -> dict[str, np.ndarray]:
     for name in piece_columns:
         cols[name] = _np(p, name)[at]
     width = int(v.meta.get("window_steps", 128))
-    cols["end_bar"] = (cols["start_step"] + width - 1) // np.maximum(cols["steps_per_bar"], 1) + 1
+    cols["end_step"] = passage_end(cols["start_step"], width, cols["steps"])
     return cols
+
+
+def spans(start, end, steps_per_bar, steps_per_beat) -> list[str]:
+    """Each passage's bars, as every corpus view names them (`bar_span`: "bars 3–4", "7:3–8:2")."""
+    from midi_rae.pianoroll import bar_span
+
+    return [bar_span(int(a), int(b) - int(a), int(bar), int(beat))
+            for a, b, bar, beat in zip(start, end, steps_per_bar, steps_per_beat)]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -146,7 +155,7 @@ def tables(uri: str, _stamp: str):
     import pandas as pd
 
     v = view(uri, _stamp)
-    cols = MAP_COLUMNS + ["metre", "steps_per_beat", "tempo_bpm"]
+    cols = MAP_COLUMNS + ["metre", "tempo_bpm"]
     return v.pieces(), pd.DataFrame(_window_columns(v, cols))
 
 
