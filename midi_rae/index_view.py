@@ -30,7 +30,7 @@ TABLES = ("meta", "pieces", "windows")
 WINDOW_COLUMNS = ["piece_id", "window", "start_step", "start_bar", "notes", "density", "pitch_lo", "pitch_hi",
                   "position", "f1", "f1_masked"]
 PIECE_COLUMNS = ["piece_id", "path", "rel", "collection", "name", "error", "steps_per_bar", "steps_per_beat", "metre",
-                 "tempo_bpm", "bars"]
+                 "tempo_bpm", "bars", "steps"]
 
 
 class BadMeta(ValueError):

@@ -287,3 +287,25 @@ def test_every_corpus_view_names_a_window_by_its_bars_up_to_its_piece_end():
     ends = src.passage_end([0, 64, 0], 128, [96, 1000, 300])
     assert ends.tolist() == [96, 192, 128]
     assert src.spans([0, 64, 0], ends, [16, 16, 12], [4, 4, 4]) == ["bars 1–6", "bars 5–12", "1:1–11:2"]
+
+
+def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path, monkeypatch):
+    from midi_rae.dashboard.session import K
+
+    melody = _notes(10, seed=7, low=50)
+    _write(tmp_path / "src" / "a" / "theme.mid", [(melody, 0, 0)])
+    _write(tmp_path / "src" / "a" / "up_a_third.mid", [(melody, 0, 4)])
+    quiet_build([tmp_path / "src"], tmp_path / "idx" / "keys")
+    at = _corpus_app(tmp_path / "idx", monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    at.selectbox(key="corpus_q_piece").set_value(0)  # a/theme
+    at.toggle(key="corpus_q_transpose").set_value(True)
+    at.button(key="corpus_search").click().run()
+    assert not at.exception, at.exception
+    card = next(m.value for m in at.markdown if "up_\u200ba_\u200bthird" in m.value)
+    assert "matched with the query +4 semitones" in card
+    assert any(c.value.startswith("Nearest to bars 1–8 of a/theme at level") for c in at.caption)
+    [b for b in at.button if b.label == "Open"][0].click().run()
+    assert not at.exception, at.exception
+    assert at.session_state[K.OPENED_PIECE].name == "up_a_third.mid" and at.session_state[K.TRANSPOSE] == -4

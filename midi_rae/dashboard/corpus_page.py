@@ -299,6 +299,13 @@ def render_search(uri: str, stamp: str, index) -> None:
         results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
                                        bool(invariant), HITS, bundle=bundle, avoid=own)
     if qkey in results:
+        from midi_rae.index_view import passage_end
+        from midi_rae.pianoroll import bar_span
+
+        spbar, start = max(int(row["steps_per_bar"]), 1), (int(bar) - 1) * max(int(row["steps_per_bar"]), 1)
+        end = int(passage_end(start, index.meta.get("window_steps", 128), int(row["steps"] or 0)))
+        st.caption(f"Nearest to {bar_span(start, end - start, spbar, int(row['steps_per_beat']))} of {labels[pick]} "
+                   f"at level {level} (cosine){', in any transposition' if invariant else ''}.")
         render_cards(results[qkey], index, "search", query=str(hash(qkey)))
 
 

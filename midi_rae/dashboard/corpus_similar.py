@@ -82,8 +82,9 @@ def _wav(key: tuple, _window: np.ndarray, spb: int, tempo: float) -> bytes:
     return roll_audio(_window, spb, tempo, fs=16000)
 
 
-def open_passage(path: Optional[Path], name: str, bar: int) -> None:
-    """Open a corpus passage in the piece view: the piece becomes the page's piece and its window moves to bar."""
+def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0) -> None:
+    """Open a corpus passage in the piece view: the piece becomes the page's piece, transposed by `semis`, and its
+    window moves to bar."""
     from .app import piece_page
     from .sidebar import Piece
     from .sources import digest
@@ -92,7 +93,7 @@ def open_passage(path: Optional[Path], name: str, bar: int) -> None:
         st.error(f"The file of {name} is not reachable from this server, so it cannot be opened.")
         return
     data = path.read_bytes()
-    session.open_piece(Piece(data, digest(data), path.name), int(bar))
+    session.open_piece(Piece(data, digest(data), path.name), int(bar), semis)
     st.switch_page(piece_page())
 
 
@@ -121,7 +122,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                     patch = (s0, h.end_step - h.window_start, h.pitch_lo, h.pitch_hi)
                 st.image(thumbnail(window, patch), width="stretch", output_format="PNG")
                 pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
-                iv = f" · transposed {h.interval:+d}" if h.interval else ""
+                iv = f" · matched with the query {h.interval:+d} semitones" if h.interval else ""
                 where = bar_span(h.start_step, h.end_step - h.start_step, h.steps_per_bar, h.steps_per_beat)
                 st.markdown(f"**{h.similarity:.3f}** · {breakable(h.collection)}/**{breakable(h.piece)}**  \n"
                             f"{where} · {pr}{iv}")
@@ -132,9 +133,11 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                     listening.add(card)
                     st.audio(_wav((h.piece_id, h.window_start), window, h.steps_per_beat, h.tempo_bpm),
                              format="audio/wav")
-                if c2.button("Open", key=f"open_{card}", help="Show this passage in the piece view"):
+                if c2.button("Open", key=f"open_{card}",
+                             help="Show this passage in the piece view" + (
+                                 f", transposed {-h.interval:+d} semitones into the query's key" if h.interval else "")):
                     bar = h.window_start // max(h.steps_per_bar, 1) + 1
-                    open_passage(index.resolve(h.path, h.rel), h.piece, bar)
+                    open_passage(index.resolve(h.path, h.rel), h.piece, bar, -h.interval)
 
 
 def current_index():

@@ -286,10 +286,12 @@ def set_export_html(data: bytes) -> None:
 # ---------------------------------------------------------------- a passage opened from the Corpus page
 
 
-def open_piece(piece: Any, bar: int) -> None:
-    """Show `piece` (a sidebar.Piece) in the piece view with its window at `bar` (a click on the Corpus page)."""
+def open_piece(piece: Any, bar: int, semis: int = 0) -> None:
+    """Show `piece` (a sidebar.Piece) in the piece view with its window at `bar`, transposed by `semis` (a click on
+    the Corpus page)."""
     st.session_state[K.OPENED_PIECE] = piece
     st.session_state[K.OPENED_AT] = (piece.key, bar)
+    st.session_state[K.TRANSPOSE] = max(-12, min(12, int(semis)))
     move_window(bar)
 
 

@@ -269,8 +269,8 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int]:
                                    key=session.spb_key(stored), help=help_, disabled=png,
                                    persist_state="session")
     spb = default if png else spb
-    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, 0,
-                              persist_state="session", key=K.TRANSPOSE)
+    st.session_state.setdefault(K.TRANSPOSE, 0)  # the state, not a default value, sets it (an address, a corpus hit)
+    semis = st.sidebar.slider("Transpose (semitones)", -12, 12, persist_state="session", key=K.TRANSPOSE)
     return spb, semis
 
 
