@@ -120,6 +120,24 @@ def _beat_quarters(time_signature: tuple[int, int]) -> Fraction:
     return Fraction(4, denominator) * (3 if compound else 1)
 
 
+_NOTE_VALUES = {Fraction(4): "whole note", Fraction(2): "half note", Fraction(1): "quarter note",
+                Fraction(1, 2): "eighth note", Fraction(1, 4): "sixteenth note", Fraction(1, 8): "32nd note"}
+
+
+def beat_name(time_signature: tuple[int, int]) -> str:
+    """What one beat of the grid is, as pretty_midi counts beats: 4/4 "quarter note", 6/8 "dotted quarter note"."""
+    q = _beat_quarters(time_signature)
+    if q in _NOTE_VALUES:
+        return _NOTE_VALUES[q]
+    plain = q * Fraction(2, 3)
+    return f"dotted {_NOTE_VALUES[plain]}" if plain in _NOTE_VALUES else f"{q} quarter notes"
+
+
+def beat_quarters(time_signature: tuple[int, int]) -> float:
+    """Length of one beat of the grid in quarter notes (6/8: 1.5)."""
+    return float(_beat_quarters(time_signature))
+
+
 def _beats_per_bar(time_signature: tuple[int, int]) -> int:
     """Beats per bar under pretty_midi's beat definition."""
     numerator, denominator = time_signature

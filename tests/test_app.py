@@ -122,7 +122,12 @@ def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_b
     changing = replace(roll, time_signature=(6, 8), metre_changes=3, tempo_changes=1)
     assert timing_text(changing).startswith(
         f"{changing.bars:.1f} bars of 6/8 (counted in the metre of most of the piece, which changes 3 times) · ")
-    assert timing_text(changing).endswith(" BPM at the start · 4 steps per beat (a beat is a 1/8 note)")
+    assert timing_text(changing).endswith(" · 80 beats a minute at the start (quarter note = 120) · 4 steps per beat "
+                                          "(a beat is a dotted quarter note)")
+    assert timing_text(replace(roll, time_signature=(4, 2))).endswith(
+        " · 60 beats a minute (quarter note = 120) · 4 steps per beat (a beat is a half note)")
+    assert timing_text(replace(roll, time_signature=(3, 8))).endswith(
+        " · 240 beats a minute (quarter note = 120) · 4 steps per beat (a beat is an eighth note)")
 
 
 def test_switching_example_shows_the_other_piece(examples):

@@ -30,8 +30,15 @@ def timing_text(roll) -> str:
     (num, den), k = roll.time_signature, roll.metre_changes
     bars = f"{roll.bars:.1f} bars of {num}/{den}" + (
         f" (counted in the metre of most of the piece, which changes {k} time{'s' if k > 1 else ''})" if k else "")
-    tempo = f"{roll.tempo_bpm:.0f} BPM" + (" at the start" if roll.tempo_changes else "")
-    grid = f"{roll.steps_per_beat} steps per beat" + (f" (a beat is a 1/{den} note)" if den != 4 else "")
+    from midi_rae.pianoroll import beat_name, beat_quarters
+
+    beat, start = beat_name(roll.time_signature), " at the start" if roll.tempo_changes else ""
+    # MIDI's tempo counts quarter notes; the grid's beat may be another note value (6/8: a dotted quarter)
+    tempo = (f"{roll.tempo_bpm:.0f} BPM{start}" if beat == "quarter note" else
+             f"{roll.tempo_bpm / beat_quarters(roll.time_signature):.0f} beats a minute{start} "
+             f"(quarter note = {roll.tempo_bpm:.0f})")
+    grid = f"{roll.steps_per_beat} steps per beat" + (
+        f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
 
 
