@@ -905,3 +905,31 @@ def test_a_url_with_values_the_page_cannot_use_opens_the_defaults():
     assert not at.exception and not at.error
     assert at.radio(key="ckpt_source").value == "Shipped default"
     assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (1, 0)
+
+
+def test_the_url_is_sent_again_when_a_run_starts_from_a_url_the_browser_had_not_yet_updated(monkeypatch):
+    from streamlit.runtime.state.query_params import QueryParams
+
+    sent = []
+    send = QueryParams._send_query_param_msg
+    monkeypatch.setattr(QueryParams, "_send_query_param_msg",
+                        lambda self: (sent.append(dict(self._query_params)), send(self))[1])
+
+    def script():
+        import streamlit as st
+
+        from midi_rae.dashboard import url_state
+
+        st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+        if st.session_state["runs"] == 1:
+            url_state.record("Shipped default", "a_song.mid", 3, 0)
+        else:
+            url_state.record(None, None, 1, 0)  # an upload: the URL names nothing
+
+    at = AppTest.from_function(script, default_timeout=60)
+    at.run()
+    assert sent[-1] == {"model": "Shipped default", "example": "a_song.mid", "bar": "3", "transpose": "0"}
+    at.query_params.clear()  # the next run's request carries the URL from before the first run's reached the page
+    sent.clear()
+    at.run()
+    assert not at.exception and sent and sent[-1] == {}

@@ -13,6 +13,7 @@ import streamlit as st
 from .session import K
 
 READ = "_url_read"  # session state: this session's piece page has read its URL once
+SENT = "_url_sent"  # session state: the place this session last sent to the browser
 MODEL, EXAMPLE, BAR, TRANSPOSE = "model", "example", "bar", "transpose"
 MAX_BAR = 100_000
 
@@ -46,5 +47,9 @@ def record(model: Optional[str], example: Optional[str], bar: int, semis: int) -
     """Put the shown place in the URL; `model` / `example` None when they cannot be reopened by name."""
     want = {} if model is None or example is None else {
         MODEL: model, EXAMPLE: example, BAR: str(int(bar)), TRANSPOSE: str(int(semis))}
-    if st.query_params.to_dict() != want:
+    # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
+    # (a dropped file passes through an empty uploader) can be sent before the browser has applied the previous
+    # run's URL, so what this session last sent is compared too
+    if st.query_params.to_dict() != want or st.session_state.get(SENT) != want:
         st.query_params.from_dict(want)
+        st.session_state[SENT] = want
