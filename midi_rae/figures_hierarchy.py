@@ -99,7 +99,9 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
                                                  line=dict(color="#222", width=0.5)),
                                      hovertemplate=t.name + "<br>boundary at bar %{x:.2f}<extra></extra>"),
                           row=i + 1, col=1)
-        fig.update_yaxes(title_text=t.name.replace(" (", "<br>("), title_font=dict(size=10), range=[-0.15, 1.15],
+        # the checkerboard's correlation dips below 0 between similar frames: the panel shows the whole curve
+        low = min(-0.15, float(np.min(y, initial=0.0)) - 0.1)
+        fig.update_yaxes(title_text=t.name.replace(" (", "<br>("), title_font=dict(size=10), range=[low, 1.15],
                          showticklabels=False, showgrid=False, zeroline=True, zerolinecolor="#ddd",
                          row=i + 1, col=1)
     if reference is not None:
@@ -120,7 +122,7 @@ def probe_scores(rows: Sequence[dict], published: Optional[float] = None, publis
                  title: str = "Phrase-boundary F1 per level") -> go.Figure:
     """Bars of F1 per track (rows: {"name", "f1", "precision", "recall"}), baselines in grey, the published
     reference as a dashed line."""
-    names = [r["name"] for r in rows]
+    names = [r["name"].replace(" (", "<br>(").replace(", ", ",<br>") for r in rows]  # level, grid: two lines
     colours = [REFERENCE_COLOUR if not r["name"].startswith("level") else OKABE_ITO[i % len(OKABE_ITO)]
                for i, r in enumerate(rows)]
     fig = _figure(go.Bar(x=names, y=[r["f1"] for r in rows], marker_color=colours, name="F1",
@@ -128,9 +130,8 @@ def probe_scores(rows: Sequence[dict], published: Optional[float] = None, publis
                          customdata=[[r["precision"], r["recall"]] for r in rows],
                          hovertemplate="%{x}<br>F1 %{y:.3f}<br>precision %{customdata[0]:.3f} · recall "
                                        "%{customdata[1]:.3f}<extra></extra>"))
-    if published is not None:
-        fig.add_hline(y=published, line=dict(color="#222", width=1, dash="dash"),
-                      annotation_text=f"published: {published:.2f} ({published_label})",
-                      annotation_position="top left", annotation_font_size=11)
-    return _style(fig, title, 340, yaxis=dict(title_text="F1", range=[0, 1.1]), xaxis=dict(tickangle=-20),
-                  showlegend=False)
+    if published is not None:  # named in the title: a label on the line sat on the bars' own labels
+        fig.add_hline(y=published, line=dict(color="#222", width=1, dash="dash"))
+        title += f"<br><sup>dashed line: published {published:.2f} ({published_label})</sup>"
+    return _style(fig, title, 360, yaxis=dict(title_text="F1", range=[0, 1.1]), xaxis=dict(tickangle=0),
+                  showlegend=False, margin=dict(l=50, r=10, t=60, b=50))

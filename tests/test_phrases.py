@@ -238,3 +238,22 @@ def test_the_dashboard_tab_shows_novelty_and_scores_a_labelled_chorale(tmp_path,
     assert not at.exception
     assert any("Phrase-boundary F1" in s for s in chart_specs(at))
     assert any("every 2 bars" in list(t.value.index) for t in at.dataframe)
+
+
+def test_a_novelty_panel_shows_the_whole_curve_where_it_dips_below_zero():
+    from midi_rae.figures_hierarchy import novelty_curves
+    from midi_rae.phrases import Track
+
+    curve = np.array([0.0, 1.0, -2.5, 0.4, 0.0])
+    fig = novelty_curves([Track("level 1 (2×2)", np.arange(5.0), curve, np.array([1.0]), 2, 1.0, level=1)])
+    low, high = fig.layout.yaxis.range
+    assert low <= -2.5 and high >= 1.0
+
+
+def test_the_probe_chart_names_the_published_figure_in_its_title_not_on_the_bars():
+    from midi_rae.figures_hierarchy import probe_scores
+
+    fig = probe_scores([{"name": "level 0 (1×1)", "f1": 0.58, "precision": 0.9, "recall": 0.4}], published=0.56,
+                       published_label="graph novelty")
+    assert "published 0.56 (graph novelty)" in fig.layout.title.text and not fig.layout.annotations
+    assert list(fig.data[0].x) == ["level 0<br>(1×1)"]
