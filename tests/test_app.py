@@ -617,6 +617,20 @@ def test_a_pca_click_in_visible_masked_colouring_selects_the_clicked_patch(examp
     assert (sel.level, sel.start, sel.patch) == (3, 0, 5)
 
 
+def test_visible_masked_colouring_hides_the_windows_empty_patches_with_the_others(examples):
+    import json
+
+    def own_points(at) -> list[str]:
+        fig = next(f for f in map(json.loads, chart_specs(at)) if "patch embeddings" in f["layout"]["title"]["text"])
+        return [h for t in fig["data"] for h in t.get("hovertext") or [] if h.startswith("this window (masked")]
+
+    at = run_app()
+    at.selectbox(key="pca_color").select("Visible / masked (this window)").run()
+    hidden = own_points(at)
+    at.toggle(key="pca_show_empty").set_value(True).run()
+    assert not at.exception and 0 < len(hidden) < len(own_points(at)) == 64  # level 3: 8×8 patches
+
+
 def test_downloads_have_one_extension():
     from midi_rae.dashboard.panel_listen import download_names
 

@@ -102,16 +102,17 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     if selected:  # a selected patch replaces the current window as the emphasised point
         highlight, highlight_name = idx == selected[0] * N + selected[1], "selected patch"
     if mode == "Visible / masked (this window)":
-        win = pca.transform(res.masked_emb[level])
-        share = _window_visibility(res.mask, grids[level], grids[-1])
+        own = np.flatnonzero(shown[cur_w * N:(cur_w + 1) * N])  # this window's patches, empty ones only if shown
+        win = pca.transform(res.masked_emb[level][own])
+        share = _window_visibility(res.mask, grids[level], grids[-1])[own]
         cats = np.where(share == 0, 1, np.where(share >= 1, 3, 2))
         coords = np.concatenate([coords, win])
         color = np.concatenate([np.zeros(len(idx), dtype=int), cats])
         names = {0: "other windows (unmasked)", 1: "this window: visible", 2: "this window: partly masked",
                  3: "this window: masked"}
-        hover = hover + [f"this window (masked input) · patch {i}" for i in range(len(win))]
-        point_data = np.concatenate([point_data, np.stack([np.full(len(win), cur_w), np.arange(len(win)),
-                                                           np.full(len(win), level)], axis=1)])
+        hover = hover + [f"this window (masked input) · patch {i}" for i in own]
+        point_data = np.concatenate([point_data, np.stack([np.full(len(own), cur_w), own,
+                                                           np.full(len(own), level)], axis=1)])
         kw = dict(categorical=True, category_names=names, highlight=None)
     elif mode == "Non-empty / empty":
         color = meta["non_empty"][idx]
