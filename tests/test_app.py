@@ -631,6 +631,33 @@ def test_visible_masked_colouring_hides_the_windows_empty_patches_with_the_other
     assert not at.exception and 0 < len(hidden) < len(own_points(at)) == 64  # level 3: 8×8 patches
 
 
+def test_a_selected_patch_still_inside_the_moved_window_is_selected_there(examples):
+    from midi_rae.dashboard.clicks import Selected
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["selected"] = Selected(level=3, start=0, patch=3 * 8 + 2)  # bar 3 of the window from bar 1
+    at.run()
+    at.slider(key="window_bar").set_value(2).run()
+    assert not at.exception
+    sel = at.session_state["selected"]
+    assert (sel.level, sel.start, sel.patch) == (3, 16, 3 * 8 + 1)  # the same bar, one column to the left
+    assert any(m.startswith("**Level 3** (8×8): bar 3,") and "not the one shown" not in m for m in texts(at.markdown))
+
+
+def test_a_selected_patch_off_the_moved_windows_grid_stays_in_its_own_window_and_says_so(examples):
+    from midi_rae.dashboard.clicks import Selected
+
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["selected"] = Selected(level=1, start=0, patch=1)  # level 1: patches of 4 bars
+    at.run()
+    at.slider(key="window_bar").set_value(2).run()
+    assert not at.exception
+    sel = at.session_state["selected"]
+    assert (sel.level, sel.start, sel.patch) == (1, 0, 1)
+    assert any(m.startswith("**Level 1**") and m.endswith("(in the window from bar 1, not the one shown)")
+               for m in texts(at.markdown))
+
+
 def test_downloads_have_one_extension():
     from midi_rae.dashboard.panel_listen import download_names
 

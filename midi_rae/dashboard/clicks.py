@@ -51,6 +51,21 @@ def apply_window_click(start: int, n_levels: int) -> None:
         session.select(Selected(select_level(n_levels), start, int(click["patch"])))
 
 
+def follow_window(start: int, cfg) -> None:
+    """A selected patch that lies on the shown window's patch grid (the window moved by whole patches, and the
+    patch is still inside it) is selected there: outlined, and its neighbours found, in the window on screen. Any
+    other stays selected in its own window."""
+    sel = current()
+    if sel is None or sel.start == start:
+        return
+    _, cols = cfg.level_grids[sel.level]
+    steps, _ = cfg.patch_extent(sel.level)
+    r, c = divmod(sel.patch, cols)
+    shift, rest = divmod(sel.start - start, steps)
+    if rest == 0 and 0 <= c + shift < cols:
+        session.select(Selected(sel.level, start, r * cols + c + shift))
+
+
 def apply_overview_click(max_bar: int) -> None:
     """Move the window to a bar clicked (or dragged from) in the overview."""
     click = roll_strip.clicked(roll_strip.OVERVIEW)

@@ -114,9 +114,10 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
     r, c = divmod(sel.patch, cols)
     spbar = max(song.roll.steps_per_bar, 1)
     step = sel.start + c * steps
+    elsewhere = "" if sel.start == res.start else f" (in the window from bar {sel.start // spbar + 1}, not the one shown)"
     c2.markdown(f"**Level {sel.level}** ({rows}×{cols}): {bar_span(step, steps, spbar, song.roll.steps_per_beat)}, "
                 f"pitches {note_name(r * semis)}–"
-                f"{note_name(min(r * semis + semis - 1, 127))}")
+                f"{note_name(min(r * semis + semis - 1, 127))}{elsewhere}")
     # a callback, not st.rerun() after the click: the page then runs once instead of twice
     c2.button("Clear selection", key="clear_sel", on_click=session.clear_selection)
     if table.empty:
