@@ -471,8 +471,10 @@ def test_all_charts_export_as_one_offline_html_file(examples):
     # (+ the explained variance: a sentence on the page, a chart in the file)
     assert html.count("<h3>") == VIEWS + 1 + 2 + 1 and "plotly.js" in html.lower() and '<script src="http' not in html
     # in page order, though the page draws the embeddings before the masks
-    assert html.index("whole piece") < html.index("Window: 128 steps") < html.index("<h3>masks chart</h3>") \
-        < html.index("Level 3 (8×8, dim")
+    assert html.index("<h3>The piece</h3>") < html.index("<h3>The window</h3>") \
+        < html.index("<h3>Non-empty patches per level</h3>") < html.index("<h3>Patch embeddings (PCA)</h3>")
+    # one title per chart (a heading names its section, the chart its own title), and nothing says "click"
+    assert html.count("Window: 128 steps") == 1 and "click a bar" not in html and "click to select" not in html
 
 
 def test_level_grids_from_the_config_match_the_model():

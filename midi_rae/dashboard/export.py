@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 
 import streamlit as st
@@ -12,6 +13,27 @@ from . import session
 # charts back in the order they appear on the page; charts not listed keep their drawing order, after these.
 PAGE_ORDER = ["overview_chart", "window_chart", "masks_chart", "recon_chart", "pca2d", "pca3d", "pca_var",
               "umap_chart", "spectrum_chart", "similarity_chart", "trajectory_chart", "probe_time", "probe_pitch"]
+
+
+# each chart's section heading in the file (its own title, drawn by plotly, says what it shows in detail)
+SECTIONS = {"overview_chart": "The piece", "window_chart": "The window", "masks_chart": "Non-empty patches per level",
+            "recon_chart": "Masked reconstruction", "pca2d": "Patch embeddings (PCA)",
+            "pca3d": "Patch embeddings (PCA, 3-D)", "pca_var": "Explained variance",
+            "umap_chart": "Patch embeddings (UMAP)", "spectrum_chart": "Spectrum of every level",
+            "similarity_chart": "Song structure: window similarity", "trajectory_chart": "Song structure: trajectory",
+            "probe_time": "Probe: time shifts", "probe_pitch": "Probe: transpositions",
+            "ablation_drops": "Level ablation: F1 lost", "ablation_maps": "Level ablation: error maps",
+            "ab_diff": "A/B: where the two models differ", "phrase_novelty": "Phrase probe: novelty per level",
+            "phrase_scores": "Phrase probe: boundary F1"}
+_HINT = re.compile(r"\s+—\s+click\b.*$", re.IGNORECASE)  # "— click a bar to …": nothing to click in a file
+_HOVER_HINT = re.compile(r":?\s*click\b[^<]*", re.IGNORECASE)  # "…: click to select" in a point's hover
+
+
+def section(key: str) -> str:
+    """The export's heading for the chart kept under `key`."""
+    if key.startswith("ab_recon_"):
+        return f"A/B: reconstruction by model {key.removeprefix('ab_recon_')}"
+    return SECTIONS.get(key) or key.removesuffix("_chart").replace("_", " ").capitalize()
 
 
 def start_run() -> None:
@@ -41,11 +63,27 @@ def page_html(title: str) -> str:
     figs = sorted(figs.items(), key=lambda kf: rank.get(kf[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
     for i, (key, fig) in enumerate(figs):
         fig = fig() if callable(fig) else fig
-        heading = fig.layout.title.text or key.replace("_", " ")
-        parts.append(f"<h3>{html.escape(heading)}</h3>")
+        fig = _without_click_hints(fig)
+        parts.append(f"<h3>{html.escape(section(key))}</h3>")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _without_click_hints(fig):
+    """`fig` without the page's "click to …" hints in its title and hovers (a new figure when any is found)."""
+    title = fig.layout.title.text or ""
+    hovers = [getattr(t, "hovertemplate", None) or "" for t in fig.data]
+    if not _HINT.search(title) and not any(_HOVER_HINT.search(h) for h in hovers):
+        return fig
+    import plotly.graph_objects as go
+
+    fig = go.Figure(fig)
+    fig.update_layout(title_text=_HINT.sub("", title) or None)
+    for t, h in zip(fig.data, hovers):
+        if h:
+            t.hovertemplate = _HOVER_HINT.sub("", h)
+    return fig
 
 
 def render(title: str) -> None:
