@@ -753,10 +753,14 @@ def similarity_matrix(sim: np.ndarray, positions: np.ndarray, title: str = "Self
         z=sim, x=pos, y=pos, name="similarity", colorscale="Viridis", zmin=min(zmin, 0.999), zmax=1.0,
         hovertemplate=f"{label} %{{y:.4g}} vs {label} %{{x:.4g}}<br>cosine %{{z:.3f}}<extra></extra>",
         colorbar=dict(title=dict(text="cosine", side="right"), thickness=10)))
-    axis = dict(showgrid=False, zeroline=False, nticks=12, **FRAME)
+    # whole positions (bars) as ticks, about ten of them: plotly's own choice gave "0.5, 1.5" on a short piece
+    span = float(pos.max() - pos.min()) if len(pos) else 0.0
+    axis = dict(showgrid=False, zeroline=False, tickmode="linear", tick0=1, dtick=max(1, int(np.ceil(span / 10))),
+                **FRAME)
     return _room_for_colorbar(_style(
         fig, title, 420, xaxis=dict(axis, title_text=f"window start ({label})", constrain="domain"),
-        yaxis=dict(axis, scaleanchor="x", scaleratio=1, constrain="domain", autorange="reversed"),
+        yaxis=dict(axis, title_text=f"window start ({label})", scaleanchor="x", scaleratio=1, constrain="domain",
+                   autorange="reversed"),
         margin=dict(l=60, r=10, t=40, b=50)))
 
 

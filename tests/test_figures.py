@@ -275,6 +275,15 @@ def test_similarity_matrix_is_square_with_window_positions_on_both_axes():
     assert "bar %{y:.4g} vs bar %{x:.4g}" in hm.hovertemplate and hm.zmax == 1.0 and hm.zmin == pytest.approx(0.1)
 
 
+def test_similarity_matrix_ticks_whole_bars_and_titles_both_axes():
+    from midi_rae.figures import similarity_matrix
+
+    short = similarity_matrix(np.eye(4), np.array([1.0, 2.0, 3.0, 4.0]))
+    long = similarity_matrix(np.eye(3), np.array([1.0, 50.0, 95.0]))
+    assert (short.layout.xaxis.dtick, short.layout.xaxis.tick0, long.layout.xaxis.dtick) == (1, 1, 10)
+    assert short.layout.xaxis.title.text == short.layout.yaxis.title.text == "window start (bar)"
+
+
 def test_trajectory_marks_start_and_end_in_time_order():
     from midi_rae.figures import trajectory
 
