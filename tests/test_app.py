@@ -87,6 +87,10 @@ def test_default_page_renders_every_view_without_errors(examples):
 def test_the_first_run_alone_holds_the_plotly_warm_up_chart(examples):
     at = run_app()
     assert len(at.get("plotly_chart")) == 1  # kept to the end of the run, so the browser surely mounts it
+    import json
+
+    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]  # and draws nothing: no axis lines
+    assert layout["xaxis"]["visible"] is False and layout["yaxis"]["visible"] is False
     at.slider(key="mask_ratio").set_value(0.6).run()
     assert not at.exception and len(at.get("plotly_chart")) == 0
 

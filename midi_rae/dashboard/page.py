@@ -111,7 +111,9 @@ def _warm_plotly(slot) -> None:
     st.session_state["_plotly_warm"] = True
     import plotly.graph_objects as go
 
-    slot.plotly_chart(go.Figure(layout=dict(height=10, margin=dict(l=0, r=0, t=0, b=0))), height=10,
+    blank = dict(height=10, margin=dict(l=0, r=0, t=0, b=0), xaxis=dict(visible=False), yaxis=dict(visible=False),
+                 paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")  # nothing drawn: no stray rules
+    slot.plotly_chart(go.Figure(layout=blank), height=10,
                       config={"displayModeBar": False, "staticPlot": True})
 
 
