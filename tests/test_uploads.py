@@ -142,3 +142,37 @@ def test_the_names_in_a_refusal_are_display_names_so_no_markdown_or_html_survive
     assert notes == ["b- -red-r-.mid in evil.example) -i-.zip is damaged, encrypted or compressed in a way that "
                      "cannot be read; left out."]
     assert not_zip == ["evil.example) -i-.zip is not a readable zip file."]
+
+
+def _raw_zip(members: list[tuple[bytes, int, bytes, int, int]]) -> bytes:
+    """A zip of (name, method, compressed data, crc, stated size) members, written by hand."""
+    body, central = b"", b""
+    for name, method, comp, crc, size in members:
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 46, 46, 0, method, 0, 0, crc, len(comp), size,
+                               len(name), 0, 0, 0, 0, 0, len(body)) + name
+        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 46, 0, method, 0, 0, crc, len(comp), size, len(name), 0)
+        body += name + comp
+    return body + central + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central),
+                                        len(body), 0)
+
+
+def test_a_bzip2_member_is_left_out_unread_however_little_it_states():
+    import bz2
+
+    bomb = bz2.compress(b"\0" * (64 * 2 ** 20))  # a few KB that would inflate to 64 MB (4 GB as easily)
+    files, notes = unpack_uploads([("bomb.zip", _raw_zip([(b"bomb.mid", zipfile.ZIP_BZIP2, bomb, 0, 100)]))])
+    assert files == {} and notes == ["bomb.mid in bomb.zip is compressed with a method other than deflate; left out "
+                                     "(zip it again with the usual settings)."]
+
+
+def test_damaged_members_count_toward_what_one_upload_may_inflate():
+    from midi_rae.dashboard.uploads import MAX_INFLATED_BYTES
+
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    eight = co.compress(b"\0" * MAX_MEMBER_BYTES) + co.flush()  # inflates to 8 MB, then fails its CRC
+    n = MAX_INFLATED_BYTES // MAX_MEMBER_BYTES + 5
+    zipped = _raw_zip([(f"d/m{i}.mid".encode(), zipfile.ZIP_DEFLATED, eight, 1, MAX_MEMBER_BYTES) for i in range(n)])
+    files, notes = unpack_uploads([("many.zip", zipped)])
+    assert files == {} and notes[0] == ("many.zip holds more data than one upload may unpack "
+                                        f"({MAX_INFLATED_BYTES // 2 ** 20} MB); the rest is left out.")
+    assert all("is damaged" in s or "more files were left out" in s for s in notes[1:])

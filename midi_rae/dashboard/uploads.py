@@ -23,9 +23,15 @@ MAX_ZIP_ENTRIES = 10_000         # zipfile reads every entry's header into memor
 MAX_DIRECTORY_BYTES = 4 * 2 ** 20  # a central directory of 10,000 entries with long names is about 3 MB
 KEPT_BUILDS = 4                  # indexes built from uploads kept on the server's disk, the newest first
 MAX_NOTES = 8                    # sentences about files left out; the rest are counted in one more
+MAX_INFLATED_BYTES = 2 * MAX_UPLOAD_BYTES  # inflated per upload, damaged members too: a bound on the CPU time
+READ_CHUNK = 2 ** 20
+# zipfile bounds a deflated member's output by the size asked for; for bzip2 and LZMA it inflates each chunk whole
+# (4 GB from 3 KB), so only stored and deflated members are read
+_READ_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
 SOURCE_SUFFIXES = (".mid", ".midi", ".png")
 # what reading a damaged, encrypted or unusually compressed member raises
-_UNREADABLE = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError, ValueError)
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError, ValueError,
+               MemoryError)
 
 
 def zip_entries(data: bytes) -> Optional[tuple[int, int]]:
@@ -44,10 +50,37 @@ def zip_entries(data: bytes) -> Optional[tuple[int, int]]:
     return n, size
 
 
-def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, bytes]]:
+class _Spent(Exception):
+    """The upload's budget of inflated bytes ran out within a member."""
+
+
+class _Budget:
+    """Bytes inflated so far in one upload, damaged members' too."""
+
+    def __init__(self, limit: int = MAX_INFLATED_BYTES):
+        self.left = limit
+
+    def read(self, f, limit: int) -> bytes:
+        """At most `limit` bytes of member `f`, in chunks, each counted (also when a later one fails); _Spent
+        where the budget ends before the member does."""
+        out = bytearray()
+        while len(out) < limit:
+            if self.left <= 0:
+                raise _Spent
+            chunk = f.read(min(READ_CHUNK, limit - len(out), self.left))
+            if not chunk:
+                break
+            self.left -= len(chunk)
+            out += chunk
+        return bytes(out)
+
+
+def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget] = None
+             ) -> Iterator[tuple[str, bytes]]:
     """(relative path, bytes) of the MIDI/PNG members of one zip, each read at most MAX_MEMBER_BYTES + 1 bytes
-    (a stated size can lie); unreadable ones are noted and skipped. Names in the notes are display names: the
-    notes are shown as markdown."""
+    (a stated size can lie), stored or deflated only, and no more than the upload's budget in all; unreadable ones
+    are noted and skipped. Names in the notes are display names: the notes are shown as markdown."""
+    budget = budget or _Budget()
     zip_name = display_name(name)
     too_many = (f"{zip_name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} "
                 "is opened.")
@@ -74,9 +107,17 @@ def _members(name: str, data: bytes, notes: list[str]) -> Iterator[tuple[str, by
             if info.file_size > MAX_MEMBER_BYTES:
                 notes.append(f"{member} is too large; left out.")
                 continue
+            if info.compress_type not in _READ_METHODS:
+                notes.append(f"{member} in {zip_name} is compressed with a method other than deflate; left out "
+                             "(zip it again with the usual settings).")
+                continue
             try:
                 with z.open(info) as f:
-                    blob = f.read(MAX_MEMBER_BYTES + 1)
+                    blob = budget.read(f, MAX_MEMBER_BYTES + 1)
+            except _Spent:
+                notes.append(f"{zip_name} holds more data than one upload may unpack "
+                             f"({MAX_INFLATED_BYTES // 2 ** 20} MB); the rest is left out.")
+                return
             except _UNREADABLE:
                 notes.append(f"{member} in {zip_name} is damaged, encrypted or compressed in a way that cannot "
                              "be read; left out.")
@@ -96,6 +137,7 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
     out: dict[str, bytes] = {}
     notes: list[str] = []
     total = 0
+    budget = _Budget()
 
     def take(name: str, data: bytes) -> bool:
         nonlocal total
@@ -115,16 +157,18 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
 
     for name, data in files:
         if name.lower().endswith(".zip"):
-            if not all(take(rel, blob) for rel, blob in _members(name, data, notes)):
+            if not all(take(rel, blob) for rel, blob in _members(name, data, notes, budget)):
                 break
         elif name.lower().endswith(SOURCE_SUFFIXES):
             if not take(f"uploaded/{display_name(name)}", data):
                 break
     notes = list(dict.fromkeys(notes))
-    if len(notes) > MAX_NOTES:  # one sentence per file would bury the page under a zip of thousands
-        notes = notes[:MAX_NOTES - 1] + [f"{len(notes) - MAX_NOTES + 1:,} more files were left out for the same "
-                                         "reasons."]
-    return out, notes
+    whole = [n for n in notes if " holds " in n]  # about a whole zip: always shown, first
+    notes = [n for n in notes if " holds " not in n]
+    room = max(MAX_NOTES - len(whole), 2)
+    if len(notes) > room:  # one sentence per file would bury the page under a zip of thousands
+        notes = notes[:room - 1] + [f"{len(notes) - room + 1:,} more files were left out for the same reasons."]
+    return out, whole + notes
 
 
 def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
