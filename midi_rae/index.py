@@ -191,8 +191,16 @@ def _fixed(a: np.ndarray, typ) -> "pa.Array":
 
 
 def unpack_window(data: bytes, width: int = 128) -> np.ndarray:
-    """A stored window image (bit-packed, zlib) back to a (128, width) uint8 {0, 1} array, row = pitch."""
-    return np.unpackbits(np.frombuffer(zlib.decompress(data), np.uint8))[:128 * width].reshape(128, width)
+    """A stored window image (bit-packed, zlib) back to a (128, width) uint8 {0, 1} array, row = pitch; ValueError
+    for an image that is damaged or of another size (inflated no further than the size expected)."""
+    need = (128 * width + 7) // 8
+    try:
+        raw = zlib.decompressobj().decompress(data, need + 1)
+    except zlib.error:
+        raise ValueError("a stored window image is damaged") from None
+    if len(raw) != need:
+        raise ValueError("a stored window image is not of the index's window size")
+    return np.unpackbits(np.frombuffer(raw, np.uint8))[:128 * width].reshape(128, width)
 
 
 def _in_list(column: str, ids: Iterable[int]) -> str:
@@ -1347,6 +1355,7 @@ def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
             start, end = start + c * steps, start + (c + 1) * steps
             lo, hi = r * semis, (r + 1) * semis - 1
         end = int(passage_end(start, end - start, p["steps"] or 0))
+        lo, hi = max(-1, min(127, int(lo))), max(0, min(127, int(hi)))  # a hostile index's values stay pitches
         out.append(Hit(piece=p["name"], path=p["path"], collection=p["collection"], window=int(win),
                        start_step=int(start), start_bar=start / spbar + 1, end_bar=float((end - 1) // spbar + 1),
                        pitch_lo=int(lo), pitch_hi=int(hi), similarity=min(float(sim), 1.0), interval=int(t), patch=rc,

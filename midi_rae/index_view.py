@@ -61,9 +61,9 @@ def check_meta(meta) -> dict:
     plevels = meta.get("patch_levels", [])
     if not (isinstance(plevels, list) and all(_whole(k, 0, levels - 1) for k in plevels)):
         raise BadMeta("its metadata names patch levels the model does not have")
-    for key in ("window_steps", "steps_per_beat"):
-        if meta.get(key) is not None and not _whole(meta[key], 1, 1 << 16):
-            raise BadMeta(f"its metadata's {key} is not a positive whole number")
+    for key, top in (("window_steps", 4096), ("steps_per_beat", 48)):  # 48: what a checkpoint may record
+        if meta.get(key) is not None and not _whole(meta[key], 1, top):
+            raise BadMeta(f"its metadata's {key} is not a whole number from 1 to {top}")
     for key in ("threshold", "f1_mask_ratio"):
         v = meta.get(key)
         if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1):

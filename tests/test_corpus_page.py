@@ -309,3 +309,19 @@ def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path
     [b for b in at.button if b.label == "Open"][0].click().run()
     assert not at.exception, at.exception
     assert at.session_state[K.OPENED_PIECE].name == "up_a_third.mid" and at.session_state[K.TRANSPOSE] == -4
+
+
+def test_names_in_an_index_reach_the_cards_as_plain_text(tmp_path, monkeypatch):
+    melody = _notes(10, seed=8, low=50)
+    _write(tmp_path / "src" / "# Heading" / "![t](http:10) [Sign in](http:10).mid", [(melody, 0, 0)])
+    _write(tmp_path / "src" / "# Heading" / "plain.mid", [(melody, 0, 2)])
+    quiet_build([tmp_path / "src"], tmp_path / "idx" / "names")
+    at = _corpus_app(tmp_path / "idx", monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    at.toggle(key="corpus_q_transpose").set_value(True)
+    at.button(key="corpus_search").click().run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown if m.value.startswith("**1.000**")] + \
+        [c.value for c in at.caption if c.value.startswith("Nearest")]
+    assert len(shown) == 2 and not any(ch in text for text in shown for ch in "#[]!:")

@@ -352,6 +352,33 @@ def test_an_index_with_wrong_typed_metadata_is_named_in_one_sentence(built, tmp_
     assert str(e.value) == f"{out} is not a readable index: its metadata gives no valid patch grid per level."
 
 
+def test_an_index_whose_resolution_no_checkpoint_could_have_is_named_in_one_sentence(built, tmp_path):
+    import shutil
+
+    from midi_rae.index import CorpusIndex
+    from midi_rae.index_view import UnreadableIndex
+
+    out = tmp_path / "fine"
+    shutil.copytree(built[0], out)
+    CorpusIndex(out).set_meta(steps_per_beat=65536)  # a query read at it would need a 39 GB roll
+    with pytest.raises(UnreadableIndex) as e:
+        CorpusIndex(out).check()
+    assert str(e.value).endswith("its metadata's steps_per_beat is not a whole number from 1 to 48.")
+
+
+def test_a_stored_window_image_is_inflated_no_further_than_its_size():
+    import zlib
+
+    from midi_rae.index import unpack_window
+
+    window = np.zeros((128, 128), np.uint8)
+    window[60, 3:9] = 1
+    assert (unpack_window(zlib.compress(np.packbits(window).tobytes()), 128) == window).all()
+    for bad in (zlib.compress(b"\0" * 2 ** 28), zlib.compress(b"\0" * 100), b"not zlib"):  # a bomb, short, junk
+        with pytest.raises(ValueError):
+            unpack_window(bad, 128)
+
+
 def test_interrupted_run_resumes(corpus, bundle, tmp_path, monkeypatch):
     """Windows committed without their piece row (a run killed between the two commits) are dropped and redone."""
     from midi_rae import index as index_mod

@@ -29,6 +29,7 @@ from . import corpus_sources as src
 from . import session, uploads, warmup
 from .corpus_map import MAP_POINTS, render_map
 from .corpus_similar import CK, HITS, own_ranges, render_cards
+from .names import display_name
 
 GALLERY = 8         # worst windows shown
 TABS = ["Map", "Reconstruction", "Search the corpus"]
@@ -291,7 +292,7 @@ def render_search(uri: str, stamp: str, index) -> None:
     if st.button("Find similar passages", type="primary", key="corpus_search"):
         path = index.resolve(row["path"], row["rel"])
         if path is None:
-            st.error(f"The file of {row['name']} is not reachable from this server.")
+            st.error(f"The file of {display_name(row['name'])} is not reachable from this server.")
             return
         roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
         bundle = _bundle()
@@ -304,7 +305,8 @@ def render_search(uri: str, stamp: str, index) -> None:
 
         spbar, start = max(int(row["steps_per_bar"]), 1), (int(bar) - 1) * max(int(row["steps_per_bar"]), 1)
         end = int(passage_end(start, index.meta.get("window_steps", 128), int(row["steps"] or 0)))
-        st.caption(f"Nearest to {bar_span(start, end - start, spbar, int(row['steps_per_beat']))} of {labels[pick]} "
+        label = f"{display_name(row['collection'])}/{display_name(row['name'])}"
+        st.caption(f"Nearest to {bar_span(start, end - start, spbar, int(row['steps_per_beat']))} of {label} "
                    f"at level {level} (cosine){', in any transposition' if invariant else ''}.")
         render_cards(results[qkey], index, "search", query=str(hash(qkey)))
 
@@ -331,9 +333,9 @@ def main() -> None:
     meta = index.meta
     failed = len(index.failures())
     name = ("shipped corpus" if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else
-            "the uploaded files" if uri == st.session_state.get(CK.BUILT) else Path(uri).name)
+            "the uploaded files" if uri == st.session_state.get(CK.BUILT) else display_name(Path(uri).name))
     st.caption(f"**{name}** · {counted(n_pieces, 'piece')} in {counted(n_collections, 'collection')} · "
-               f"{n_windows:,} windows · model {meta.get('checkpoint')} ({meta['levels']} levels)"
+               f"{n_windows:,} windows · model {display_name(str(meta.get('checkpoint')))} ({meta['levels']} levels)"
                + (f" · {counted(failed, 'file')} could not be read" if failed else ""))
     if not n_windows:
         st.info("The index has no windows yet.")

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from . import session
+from .names import display_name
 
 HITS = 8            # passages a find-similar search shows
 CARDS_PER_ROW = 4
@@ -90,7 +91,7 @@ def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0) -> N
     from .sources import digest
 
     if path is None or not path.is_file():
-        st.error(f"The file of {name} is not reachable from this server, so it cannot be opened.")
+        st.error(f"The file of {display_name(name)} is not reachable from this server, so it cannot be opened.")
         return
     data = path.read_bytes()
     session.open_piece(Piece(data, digest(data), path.name), int(bar), semis)
@@ -115,7 +116,11 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
         cols = st.columns(CARDS_PER_ROW)
         for col, (i, h) in zip(cols, enumerate(hits[row:row + CARDS_PER_ROW], start=row)):
             with col.container(border=True):
-                window = unpack_window(h.image, width) if h.image is not None else np.zeros((128, width), np.uint8)
+                try:
+                    window = unpack_window(h.image, width) if h.image is not None else None
+                except ValueError:  # a damaged index: the card says what it can, with a blank thumbnail
+                    window = None
+                window = window if window is not None else np.zeros((128, width), np.uint8)
                 patch = None
                 if h.patch is not None:
                     s0 = h.start_step - h.window_start
@@ -124,7 +129,8 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                 pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
                 iv = f" · matched with the query {h.interval:+d} semitones" if h.interval else ""
                 where = bar_span(h.start_step, h.end_step - h.start_step, h.steps_per_bar, h.steps_per_beat)
-                st.markdown(f"**{h.similarity:.3f}** · {breakable(h.collection)}/**{breakable(h.piece)}**  \n"
+                st.markdown(f"**{h.similarity:.3f}** · {breakable(display_name(h.collection))}/"
+                            f"**{breakable(display_name(h.piece))}**  \n"
                             f"{where} · {pr}{iv}")
                 c1, c2 = st.columns(2)
                 card = f"{key}:{query}:{i}"
