@@ -961,6 +961,18 @@ class Plan:
     updated: int
 
 
+def _file_hash(path: Path, limit: int = 8 * 2 ** 20) -> Optional[str]:
+    """The content hash of a file no larger than `limit` (read no further), else None: its parse job says why."""
+    try:
+        if path.stat().st_size > limit:
+            return None
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError:
+        return None
+    return content_hash(raw) if len(raw) <= limit else None
+
+
 def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[str, bytes]] = None) -> Plan:
     """Compare the files' content hashes with the index: unchanged files are skipped, changed ones replaced,
     new ones added, and pieces whose files are gone removed."""
@@ -971,9 +983,9 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
     for f in files:
         key = str(f)
         seen.add(key)
-        raw = data[key] if data and key in data else f.read_bytes()
+        digest = content_hash(data[key]) if data and key in data else _file_hash(f)
         old = by_path.get(key)
-        if old is not None and old["hash"] == content_hash(raw):
+        if old is not None and digest is not None and old["hash"] == digest:
             unchanged += 1
             continue
         if old is not None:

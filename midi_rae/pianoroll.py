@@ -163,10 +163,16 @@ def _read_path(path: Path) -> bytes:
             raise MidiError(f"The file '{path.name}' does not exist.")
         if path.is_dir():
             raise MidiError(f"'{path.name}' is a folder, not a MIDI file.")
+        if not path.is_file():  # a device or a pipe: endless, or waiting for a writer
+            raise MidiError(f"'{path.name}' is not a regular file.")
         size = path.stat().st_size
         if size > MAX_MIDI_BYTES:
             raise _size_error(size)
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read(MAX_MIDI_BYTES + 1)  # a file may grow after its size was read
+        if len(data) > MAX_MIDI_BYTES:
+            raise _size_error(len(data))
+        return data
     except OSError as e:
         raise MidiError(f"The file '{path.name}' could not be read.") from e
 

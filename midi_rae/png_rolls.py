@@ -33,6 +33,8 @@ def holds_png(source: bytes | str | Path) -> bool:
     if not isinstance(source, (str, Path)):
         return is_png(source)
     try:
+        if not Path(source).is_file():  # a pipe would block the open; the MIDI reader names what it is
+            return False
         with open(source, "rb") as f:
             return is_png(f.read(8))
     except OSError:  # the MIDI reader then says what is wrong with the path, in one sentence

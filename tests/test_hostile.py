@@ -12,6 +12,7 @@ import re
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -265,3 +266,27 @@ def test_a_small_midi_fuzz_finds_no_crash_slow_input_or_memory_spike(capsys):
     assert report["inputs"] == 300 and not report["crashes"], report["crashes"][:3]
     assert not report["slow"] and report["peak_mb_beyond_baseline"] < MAX_MB
     assert code == 0
+
+
+def test_a_pipe_or_a_device_given_as_a_midi_file_is_one_sentence_not_a_wait(tmp_path):
+    import os
+
+    from midi_rae.pianoroll import MidiError, midi_to_roll
+    from midi_rae.png_rolls import read_roll
+
+    pipe = tmp_path / "song.mid"
+    os.mkfifo(pipe)  # no writer: opening it would wait for ever
+    for source in (pipe, Path("/dev/zero")):  # /dev/zero: endless, with a size of 0
+        with pytest.raises(MidiError, match=r"is not a regular file\.$"):
+            read_roll(source)
+        with pytest.raises(MidiError, match=r"is not a regular file\.$"):
+            midi_to_roll(source)
+
+
+def test_indexing_does_not_read_a_file_past_the_size_it_may_index(tmp_path):
+    from midi_rae.index import _file_hash
+
+    big = tmp_path / "huge.mid"
+    with open(big, "wb") as f:  # sparse: 3 GB stated, nothing on disk
+        f.truncate(3 * 2 ** 30)
+    assert _file_hash(big) is None and _file_hash(tmp_path / "gone.mid") is None
