@@ -65,7 +65,8 @@ def _mask_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of non-empty patches masked, in [0, 1] (default: %(default)s)")
     p.add_argument("--empty-mask-ratio", type=ratio, default=None, metavar="E",
                    help="share of empty patches masked, in [0, 1] (default: the checkpoint's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random mask (default: %(default)s)")
+    p.add_argument("--seed", type=int_at_least(0, 2 ** 63 - 1), default=0,
+                   help="seed of the random mask (default: %(default)s)")
     p.add_argument("--steps-per-beat", type=int_at_least(1, 48), default=None, metavar="N",
                    help="time resolution (default: the checkpoint's, or 4 for original-format checkpoints)")
     p.add_argument("--threshold", type=ratio, default=None, metavar="T",
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("paths", nargs="*", metavar="PATH", help="MIDI files or folders to mutate (default: the examples)")
     pf.add_argument("--count", type=int_at_least(1), default=10000, metavar="N",
                     help="mutated inputs to try (default: %(default)s)")
-    pf.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    pf.add_argument("--seed", type=int_at_least(0, 2 ** 63 - 1), default=0, help="random seed (default: %(default)s)")
     pf.add_argument("--json", action="store_true", help="print one JSON object")
     pf.add_argument("--checkpoints", action="store_true",
                     help="load 100+ crafted hostile checkpoints instead of mutating MIDI files")
@@ -414,6 +415,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         _die(f"{e.filename or e} does not exist.", RUNTIME)
     except (IsADirectoryError, PermissionError) as e:
         _die(f"{e.filename or e}: {e.strerror or e}.", RUNTIME)
+    except OSError as e:  # a full disk, a file where a folder is wanted, ...: what and where, in one line
+        _die(f"{e.filename}: {e.strerror}." if e.filename and e.strerror else f"{e.strerror or e}.", RUNTIME)
     except Exception as e:
         if _user_error(e):
             file = getattr(e, "file", None)  # a MIDI file read from a path: say which

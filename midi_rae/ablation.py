@@ -327,7 +327,7 @@ def cli(a) -> int:
 
     from .checkpoint import load_model
     from .inference import settings_for
-    from .pianoroll import midi_to_roll
+    from .png_rolls import read_roll
 
     bundle = load_model(a.checkpoint, decoder=a.decoder)
     if bundle.decoder is None:
@@ -335,7 +335,7 @@ def cli(a) -> int:
 
         raise CheckpointError("This checkpoint has no decoder, so there is nothing to ablate (pass --decoder FILE).")
     spb = a.steps_per_beat or bundle.model_config.steps_per_beat or 4
-    roll = midi_to_roll(a.file, steps_per_beat=spb)
+    roll = read_roll(a.file, steps_per_beat=spb)  # MIDI or a PNG piano roll
     settings = settings_for(bundle, a.mask_ratio, a.empty_mask_ratio, a.seed, a.threshold)
     try:
         res = ablate_piece(bundle, roll, a.mode, settings)

@@ -671,6 +671,11 @@ def load_model(path: str | Path | bytes | None = None, decoder: str | Path | byt
     if dec_s is not None:
         _check_fits({k: tuple(v.shape) for k, v in dec_s.state_dict().items()}, shapes[dkind], "decoder", dname)
 
+    if (mc.img_height, mc.in_chans) != (128, 1):  # it would load, then fail on the first roll it is given
+        raise CheckpointError(f"{sentence_start(name)} was made for images of {mc.img_height} rows and "
+                              f"{mc.in_chans} channel{'s' if mc.in_chans != 1 else ''}; a piano roll has 128 rows "
+                              f"(one per MIDI pitch) and one channel.")
+
     # only now read the weights, check them, and allocate the model
     loaded: dict[int, dict] = {}
     weights = {}

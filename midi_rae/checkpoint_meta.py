@@ -128,6 +128,12 @@ def check_meta(meta: Any, name: str) -> dict:
     if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 0):
         raise CheckpointError(f"{sentence_start(name)} has damaged metadata: its step must be a whole number "
                               f"of at least 0, not {short_repr(step)}.")
+    data = meta.get("data")
+    if data is not None and not (isinstance(data, dict) and all(
+            isinstance(v, list) and all(isinstance(n, str) for n in v)
+            for k, v in data.items() if k.endswith("_names"))):
+        raise CheckpointError(f"{sentence_start(name)} has damaged metadata: its data split must name its files "
+                              f"in lists, not {short_repr(data)}.")
     return meta
 
 

@@ -1293,6 +1293,16 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
                             int(idx.meta.get("steps_per_beat") or 4))
     if level is None:
         level = default_level(idx.levels)
+    if not 0 <= int(level) < idx.levels:
+        raise ValueError(f"The index has levels 0 to {idx.levels - 1}; there is no level {level} to search.")
+    dims = list(bundle.model_config.level_dims)
+    if level >= len(dims):
+        raise ValueError(f"This model has levels 0 to {len(dims) - 1}; the index's level {level} cannot be searched "
+                         "with it.")
+    mine, theirs = dims[level], int(idx.meta["dims"][level])
+    if mine != theirs:  # another model: its vectors cannot be compared with the index's at all
+        raise ValueError(f"This model's level-{level} embeddings have {mine} dimensions and the index's have {theirs}; "
+                         f"search with the model the index was built with.")
     intervals = TRANSPOSITIONS if transposition_invariant else (0,)
     vecs = query_vectors(bundle, roll, bar, level, patch, intervals)
     use_patch = patch is not None and level > 0

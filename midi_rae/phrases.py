@@ -442,12 +442,12 @@ def cli(a) -> int:
             print(f"\ntrained on by this checkpoint ({len(held)}): {' '.join(held)}")
         return 0
     from .inference import encode_piece
-    from .pianoroll import midi_to_roll
+    from .png_rolls import read_roll
 
     cfg = bundle.model_config
     out = []
     for f in a.files:
-        roll = midi_to_roll(f, steps_per_beat=cfg.steps_per_beat or 4)
+        roll = read_roll(f, steps_per_beat=cfg.steps_per_beat or 4)  # MIDI or a PNG piano roll
         probe = probe_piece(encode_piece(bundle.encoder, roll), roll, cfg, settings)
         out.append({"file": str(f), "labelled": None if probe.labels is None else probe.labels["corpus_path"],
                     "boundaries_bars": {t.name: [round(float(b), 4) for b in t.boundaries] for t in probe.tracks},

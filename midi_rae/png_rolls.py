@@ -87,9 +87,12 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
             if w < 1 or w > MAX_STEPS * steps_per_beat // 4:
                 raise MidiError(f"The image is {w:,} pixels wide; the limit is {MAX_STEPS * steps_per_beat // 4:,} "
                                 f"steps.")
+            if "A" in im.getbands() or "transparency" in im.info:  # a transparent pixel is no note, whatever its colour
+                im = Image.alpha_composite(Image.new("RGBA", im.size, (0, 0, 0, 255)), im.convert("RGBA"))
+            sixteen = im.mode.startswith("I")  # a 16-bit PNG: its full scale is 65535, however dark the image
             gray = np.asarray(im.convert("F") if im.mode in ("I", "I;16", "F") else im.convert("L"),
                               dtype=np.float32)
-            full = 65535.0 if im.mode.startswith("I") and gray.max() > 255 else 255.0
+            full = 65535.0 if sixteen else 255.0
     except MidiError:
         raise
     except Image.DecompressionBombError as e:  # PIL refuses it before its size can be read

@@ -25,7 +25,8 @@ from .figures import (level_masks, pca_scatter, probe_lines, reconstruction_row,
                       spectrum_plot, trajectory, window_roll)
 from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
                         metric_rows, patch_places, settings_for, spectrum_rows)
-from .pianoroll import PianoRoll, midi_to_roll
+from .pianoroll import PianoRoll
+from .png_rolls import read_roll
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
 
@@ -268,7 +269,7 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     configure()
     bundle = load_model(checkpoint, decoder=decoder)
     spb = steps_per_beat or bundle.config.get("steps_per_beat") or 4
-    roll = midi_to_roll(midi, steps_per_beat=spb)
+    roll = read_roll(midi, steps_per_beat=spb)  # a MIDI file or a PNG piano roll, by its bytes
     cfg = bundle.model_config
     width = cfg.window_steps
     spbar = max(roll.steps_per_bar, 1)

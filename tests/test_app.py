@@ -1,6 +1,7 @@
 """The dashboard's flows, driven with Streamlit's AppTest (no browser)."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -447,8 +448,9 @@ def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, 
     col = "F1, masked patches"
     table = [d.value for d in at.table if col in d.value.columns][0]
     assert list(table.index) == ["A", "B", "B − A"]
-    b, a, diff = (float(table.loc[r, col]) for r in ("B", "A", "B − A"))
-    assert diff == pytest.approx(b - a, abs=1e-3)
+    b, a, diff = (table.loc[r, col] for r in ("B", "A", "B − A"))
+    assert re.fullmatch(r"\d\.\d{3}", a) and re.fullmatch(r"\d\.\d{3}", b) and re.fullmatch(r"[+-]\d\.\d{3}", diff)
+    assert float(diff) == pytest.approx(float(b) - float(a), abs=1.5e-3)  # three decimals each, and a sign
     # both reconstruction rows and the difference are images: masks, the reconstruction, A, B, B − A
     rows = image_rows(at)
     assert [len(r) for r in rows] == [6, 5, 5, 5, 1] and n_charts(at) == VIEWS + 1
@@ -962,18 +964,16 @@ def test_the_url_is_sent_again_when_a_run_starts_from_a_url_the_browser_had_not_
     monkeypatch.setattr(QueryParams, "_send_query_param_msg",
                         lambda self: (sent.append(dict(self._query_params)), send(self))[1])
 
-    def script():
-        import streamlit as st
-
-        from midi_rae.dashboard import url_state
-
-        st.session_state["runs"] = st.session_state.get("runs", 0) + 1
-        if st.session_state["runs"] == 1:
-            url_state.record("Shipped default", "a_song.mid", 3, 0)
-        else:
-            url_state.record(None, None, 1, 0)  # an upload: the URL names nothing
-
-    at = AppTest.from_function(script, default_timeout=60)
+    script = """
+import streamlit as st
+from midi_rae.dashboard import url_state
+st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+if st.session_state["runs"] == 1:
+    url_state.record("Shipped default", "a_song.mid", 3, 0)
+else:
+    url_state.record(None, None, 1, 0)  # an upload: the URL names nothing
+"""
+    at = AppTest.from_string(script, default_timeout=60)  # (from_function leaves a __main__ that workers cannot run)
     at.run()
     assert sent[-1] == {"model": "Shipped default", "example": "a_song.mid", "bar": "3", "transpose": "0"}
     at.query_params.clear()  # the next run's request carries the URL from before the first run's reached the page

@@ -113,6 +113,18 @@ def test_inspect_reads_a_png_roll_as_the_piece_page_does(song, tmp_path):
     assert f"{of_png['roll']['steps']:,} steps (a PNG piano roll: no tempo or bars)" in out.stdout
 
 
+def test_report_ablate_and_phrases_read_a_png_roll_as_inspect_does(song, tmp_path):
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.png_rolls import roll_to_png
+
+    png = tmp_path / "song_roll.png"
+    png.write_bytes(roll_to_png(midi_to_roll(song).array))
+    for args in (("report", str(png), "-o", str(tmp_path / "r.html")), ("ablate", str(png)), ("phrases", str(png))):
+        out = run_cli(*args)
+        assert out.returncode == 0 and "not a MIDI file" not in out.stderr, (args, out.stderr)
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
 def test_bad_midi_is_one_line_on_stderr_and_nonzero_exit(tmp_path):
     bad = tmp_path / "bad.mid"
     bad.write_bytes(b"this is not a midi file at all")

@@ -290,3 +290,25 @@ def test_indexing_does_not_read_a_file_past_the_size_it_may_index(tmp_path):
     with open(big, "wb") as f:  # sparse: 3 GB stated, nothing on disk
         f.truncate(3 * 2 ** 30)
     assert _file_hash(big) is None and _file_hash(tmp_path / "gone.mid") is None
+
+
+def test_a_data_split_that_is_not_lists_of_names_is_damaged_metadata():
+    from midi_rae.checkpoint_meta import CheckpointError, check_meta
+
+    assert check_meta({"data": {"test_names": ["a.mid"], "files": 3}}, "x")["data"]["files"] == 3
+    for data in ("x", [1, 2], {"test_names": 5}, {"val_names": [1]}):
+        with pytest.raises(CheckpointError, match=r"^The uploaded checkpoint has damaged metadata: its data split "):
+            check_meta({"data": data}, "the uploaded checkpoint")
+
+
+def test_a_checkpoint_for_images_other_than_piano_rolls_is_refused_at_load(tmp_path):
+    from midi_rae.checkpoint import CheckpointError, build_models, load_model, save_checkpoint
+    from midi_rae.config import DEFAULT
+
+    for change, words in (({"in_chans": 2}, "128 rows and 2 channels"),
+                          ({"img_height": 64, "patch_h": 2}, "64 rows and 1 channel")):
+        cfg = {**DEFAULT.to_dict(), **change}
+        enc, dec = build_models(cfg, "swin")
+        save_checkpoint(tmp_path / "odd.safetensors", enc, dec, cfg)
+        with pytest.raises(CheckpointError, match=rf"was made for images of {words}; a piano roll has 128 rows"):
+            load_model(tmp_path / "odd.safetensors")

@@ -725,3 +725,17 @@ def test_a_passage_in_a_piece_shorter_than_a_window_ends_where_its_piece_ends(tm
     quiet_build([tmp_path / "src"], tmp_path / "idx", bundle)
     top = search_passage(tmp_path / "idx", parse_source(short), bar=1, level=1, k=2, bundle=bundle)[0]
     assert (top.piece, top.start_step, top.end_step, top.end_bar) == ("short", 0, 96, 6.0)
+
+
+def test_a_search_at_a_level_or_with_a_model_the_index_cannot_answer_is_one_sentence(built, corpus, tmp_path):
+    from midi_rae.checkpoint import build_models, load_model, save_checkpoint
+    from midi_rae.config import DEFAULT
+    from midi_rae.index import search_passage
+
+    with pytest.raises(ValueError, match=r"^The index has levels 0 to 5; there is no level 6 to search\.$"):
+        search_passage(built[0], corpus["query"], bar=1, level=6)
+    cfg = {**DEFAULT.to_dict(), "embed_dim": 16}
+    save_checkpoint(tmp_path / "wide.safetensors", *build_models(cfg, "swin"), cfg)
+    with pytest.raises(ValueError, match=r"^This model's level-3 embeddings have 64 dimensions and the index's have "
+                                         r"32; search with the model the index was built with\.$"):
+        search_passage(built[0], corpus["query"], bar=1, level=3, bundle=load_model(tmp_path / "wide.safetensors"))

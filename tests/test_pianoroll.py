@@ -699,3 +699,34 @@ def test_an_impossible_time_signature_is_left_out_and_every_other_event_keeps_it
     roll, reference = midi_to_roll(track(bad)), midi_to_roll(track(plain))
     assert roll.time_signature == (3, 4) and roll.metre_changes == 0
     assert np.array_equal(roll.array, reference.array) and roll.n_notes == reference.n_notes == 8
+
+
+def _png(image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_dark_16_bit_roll_is_read_on_its_own_scale():
+    from PIL import Image
+
+    from midi_rae.png_rolls import png_to_roll
+
+    a = np.zeros((128, 32), np.uint16)
+    a[70, 4:12] = 200  # under 1 % of 16-bit full scale: dark, not a note (it is 78 % on the 8-bit scale)
+    with pytest.raises(MidiError, match="no lit pixels"):
+        png_to_roll(_png(Image.fromarray(a)))
+
+
+def test_a_transparent_pixel_of_a_roll_is_no_note():
+    from PIL import Image
+
+    from midi_rae.png_rolls import png_to_roll
+
+    la = np.zeros((128, 32, 2), np.uint8)
+    la[60, 4:12] = (255, 255)  # white, opaque: a note
+    la[70, 4:12] = (255, 0)  # white, fully transparent: nothing
+    roll = png_to_roll(_png(Image.fromarray(la, mode="LA")))
+    assert roll.array[60, 4:12].all() and not roll.array[70].any() and roll.n_notes == 1

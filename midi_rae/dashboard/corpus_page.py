@@ -294,11 +294,15 @@ def render_search(uri: str, stamp: str, index) -> None:
         if path is None:
             st.error(f"The file of {display_name(row['name'])} is not reachable from this server.")
             return
-        roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
         bundle = _bundle()
         own = own_ranges(index.meta, [row["piece_id"]], (int(bar) - 1) * max(int(row["steps_per_bar"]), 1))
-        results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
-                                       bool(invariant), HITS, bundle=bundle, avoid=own)
+        try:
+            roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
+            results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
+                                           bool(invariant), HITS, bundle=bundle, avoid=own)
+        except ValueError as e:  # the file changed since it was indexed, or the index is another model's
+            st.error(f"{display_name(row['name'])}: {e}")
+            return
     if qkey in results:
         from midi_rae.index_view import passage_end
         from midi_rae.pianoroll import bar_span

@@ -139,9 +139,8 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                     listening.add(card)
                     st.audio(_wav((h.piece_id, h.window_start), window, h.steps_per_beat, h.tempo_bpm),
                              format="audio/wav")
-                if c2.button("Open", key=f"open_{card}",
-                             help="Show this passage in the piece view" + (
-                                 f", transposed {-h.interval:+d} semitones into the query's key" if h.interval else "")):
+                into = f", transposed {-h.interval:+d} semitones into the query's key" if h.interval else ""
+                if c2.button("Open", key=f"open_{card}", help=f"Show this passage in the piece view{into}"):
                     bar = h.window_start // max(h.steps_per_bar, 1) + 1
                     open_passage(index.resolve(h.path, h.rel), h.piece, bar, -h.interval)
 
@@ -204,8 +203,12 @@ def _find_similar(song, res, selected, model) -> None:
     if c3.button("Find similar", type="primary", key="corpus_find_similar"):
         if model.bundle.model_config.to_dict() != _index_config(index):
             st.warning("This index was built with another model; similarities compare two models' embeddings.")
-        results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=model.bundle,
-                                       avoid=_own_passage(index, song, res.start))
+        try:
+            results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=model.bundle,
+                                           avoid=_own_passage(index, song, res.start))
+        except ValueError as e:  # another model's index: one sentence
+            st.error(str(e))
+            return
     if qkey in results:
         from midi_rae.index_view import passage_end
         from midi_rae.pianoroll import bar_span

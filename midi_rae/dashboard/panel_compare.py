@@ -36,7 +36,10 @@ def metrics_table(res_a, res_b) -> pd.DataFrame:
     if rows["A"] and rows["B"]:
         rows["B − A"] = {k: (None if rows["A"][k] is None or rows["B"][k] is None
                              else round(rows["B"][k] - rows["A"][k], 4)) for k in rows["A"]}
-    return pd.DataFrame(rows).T
+    # scores side by side read best with the same three decimals, and the difference with its sign
+    text = {label: {k: "—" if v is None else f"{v:+.3f}" if label == "B − A" else f"{v:.3f}" for k, v in r.items()}
+            for label, r in rows.items()}
+    return pd.DataFrame(text).T
 
 
 def levels_table(song_a, song_b) -> pd.DataFrame:
