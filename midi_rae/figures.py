@@ -622,7 +622,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     cat_colours: dict = {}
     if categorical:
         values = [v.item() if hasattr(v, "item") else v for v in np.unique(color)]
-        cat_colours = category_colours(values)
+        # colours by every named category, present or not: a category keeps its colour when another is absent
+        cat_colours = category_colours(sorted(set(values) | set(category_names or {})))
         names = category_names or {}
         for v in values:
             idx = idx_all[color == v]
@@ -682,7 +683,7 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     # in a fixed margin sized to their names (an under-the-plot legend of many categories wraps to an unknown
     # number of rows, so its margin can only grow, and plotly then draws the chart twice).
     at_right = categorical and categories_at_right and dims == 2
-    legend = dict(orientation="h", x=0, xanchor="left", y=-0.16, yanchor="top", itemsizing="constant",
+    legend = dict(orientation="h", x=0, xanchor="left", y=-0.2, yanchor="top", itemsizing="constant",
                   title=dict(text=color_label if categorical else ""))
     if at_right:
         legend.update(orientation="v", x=1.02, y=1, yanchor="top")

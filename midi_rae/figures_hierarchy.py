@@ -101,7 +101,8 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
                           row=i + 1, col=1)
         # the checkerboard's correlation dips below 0 between similar frames: the panel shows the whole curve
         low = min(-0.15, float(np.min(y, initial=0.0)) - 0.1)
-        fig.update_yaxes(title_text=t.name.replace(" (", "<br>("), title_font=dict(size=10), range=[low, 1.15],
+        fig.update_yaxes(title_text=t.name.replace(" (", "<br>(").replace(", ", ",<br>"), title_font=dict(size=10),
+                         range=[low, 1.15],
                          showticklabels=False, showgrid=False, zeroline=True, zerolinecolor="#ddd",
                          row=i + 1, col=1)
     if reference is not None:

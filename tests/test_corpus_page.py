@@ -305,6 +305,9 @@ def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path
     assert not at.exception, at.exception
     card = next(m.value for m in at.markdown if "up_\u200ba_\u200bthird" in m.value)
     assert "matched with the query +4 semitones" in card
+    from midi_rae.dashboard.corpus_similar import semitones
+
+    assert (semitones(1), semitones(-4)) == ("+1 semitone", "−4 semitones")
     assert any(c.value.startswith("Nearest to bars 1–8 of a/theme at level") for c in at.caption)
     [b for b in at.button if b.label == "Open"][0].click().run()
     assert not at.exception, at.exception

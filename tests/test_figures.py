@@ -427,3 +427,17 @@ def test_relayout_gives_what_update_layout_gives_and_leaves_the_figure_as_it_was
     assert json.loads(pio.to_json(fast, validate=False)) == json.loads(pio.to_json(slow, validate=False))
     assert fast.layout.margin.l == 50 and fast.layout.margin.t == 7 and fast.layout.xaxis.range == (0, 3)
     assert base.layout.margin.l == 5 and base.layout.title.text is None
+
+
+def test_a_named_category_keeps_its_colour_when_another_is_absent():
+    from midi_rae.figures import pca_scatter
+
+    names = {0: "other windows", 1: "visible", 2: "partly masked", 3: "masked"}
+    coords = np.zeros((4, 3))
+
+    def colours(cats):
+        fig = pca_scatter(coords[:len(cats)], np.array(cats), "Visible / masked", categorical=True,
+                          category_names=names)
+        return {t.name: t.marker.color for t in fig.data if t.name in names.values()}
+
+    assert colours([0, 2])["partly masked"] == colours([0, 1, 2, 3])["partly masked"]

@@ -98,6 +98,11 @@ def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0) -> N
     st.switch_page(piece_page())
 
 
+def semitones(n: int) -> str:
+    """A signed interval as the page writes it: "+1 semitone", "−4 semitones" (a minus sign, not a hyphen)."""
+    return f"{int(n):+d}".replace("-", "−") + (" semitone" if abs(int(n)) == 1 else " semitones")
+
+
 def breakable(name: str) -> str:
     """A name that a narrow card wraps after its _ - . (a zero-width space there), not in the middle of a word."""
     return re.sub(r"([_\-.])", "\\1\u200b", name)
@@ -127,7 +132,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                     patch = (s0, h.end_step - h.window_start, h.pitch_lo, h.pitch_hi)
                 st.image(thumbnail(window, patch), width="stretch", output_format="PNG")
                 pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
-                iv = f" · matched with the query {h.interval:+d} semitones" if h.interval else ""
+                iv = f" · matched with the query {semitones(h.interval)}" if h.interval else ""
                 where = bar_span(h.start_step, h.end_step - h.start_step, h.steps_per_bar, h.steps_per_beat)
                 st.markdown(f"**{h.similarity:.3f}** · {breakable(display_name(h.collection))}/"
                             f"**{breakable(display_name(h.piece))}**  \n"
@@ -139,7 +144,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                     listening.add(card)
                     st.audio(_wav((h.piece_id, h.window_start), window, h.steps_per_beat, h.tempo_bpm),
                              format="audio/wav")
-                into = f", transposed {-h.interval:+d} semitones into the query's key" if h.interval else ""
+                into = f", transposed {semitones(-h.interval)} into the query's key" if h.interval else ""
                 if c2.button("Open", key=f"open_{card}", help=f"Show this passage in the piece view{into}"):
                     bar = h.window_start // max(h.steps_per_bar, 1) + 1
                     open_passage(index.resolve(h.path, h.rel), h.piece, bar, -h.interval)
