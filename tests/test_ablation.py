@@ -168,3 +168,17 @@ def test_the_dashboard_tab_draws_drops_table_and_error_maps_in_both_modes(tmp_pa
     at.radio(key="ablation_mode").set_value("the least similar window").run()
     assert not at.exception
     assert any("Swapped in for this window" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("mode", ["mean", "other"])
+def test_ablations_read_from_the_piece_codes_computed_once_equal_those_computed_alone(song, mode):
+    from midi_rae.ablation import piece_codes
+
+    b = bundle(4)
+    codes = piece_codes(b, song, SETTINGS)
+    for start in (0, song.steps_per_bar):
+        alone, shared = ablate_window(b, song, start, mode, SETTINGS), ablate_window(b, song, start, mode, SETTINGS,
+                                                                                     codes=codes)
+        assert all(np.array_equal(alone.probs[k], shared.probs[k]) for k in alone.probs)
+        assert alone.partner_starts == shared.partner_starts
+    assert ablate_piece(b, song, mode, SETTINGS).masked == ablate_piece(b, song, mode, SETTINGS, codes=codes).masked

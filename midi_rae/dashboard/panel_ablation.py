@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from midi_rae.ablation import MODE_LABELS, ablate_piece, ablate_window, ablation_rows
+from midi_rae.ablation import MODE_LABELS, ablate_piece, ablate_window, ablation_rows, piece_codes
 from midi_rae.figures_hierarchy import ablation_drops, ablation_error_maps
 from midi_rae.pianoroll import bar_beat_label
 
@@ -18,14 +18,22 @@ from .panel_roll import pitch_view
 MODES = {"mean over the piece's windows": "mean", "the least similar window": "other"}
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _codes(song_key: tuple, ckpt_key: str, settings, _song, _bundle) -> tuple:
+    """The piece encoded under the settings, once for both ablations and every window step."""
+    return piece_codes(_bundle, _song.roll, settings)
+
+
 @st.cache_resource(max_entries=16, show_spinner="Decoding the whole piece with each level ablated…")
 def _piece(song_key: tuple, ckpt_key: str, mode: str, settings, _song, _bundle):
-    return ablate_piece(_bundle, _song.roll, mode, settings, piece=_song.encoding)
+    return ablate_piece(_bundle, _song.roll, mode, settings, piece=_song.encoding,
+                        codes=_codes(song_key, ckpt_key, settings, _song, _bundle))
 
 
 @st.cache_resource(max_entries=32, show_spinner="Decoding the window with each level ablated…")
 def _window(song_key: tuple, ckpt_key: str, start: int, mode: str, settings, _song, _bundle):
-    return ablate_window(_bundle, _song.roll, start, mode, settings, piece=_song.encoding)
+    return ablate_window(_bundle, _song.roll, start, mode, settings, piece=_song.encoding,
+                         codes=_codes(song_key, ckpt_key, settings, _song, _bundle))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
