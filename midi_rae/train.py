@@ -230,11 +230,35 @@ def decoder_keep(batch: int, levels: int, cfg: TrainConfig, gen: torch.Generator
     return None if not keeps else keeps[0] if len(keeps) == 1 else keeps[0] * keeps[1]
 
 
+def load_weights(model: "Autoencoder", parts: dict, name: str) -> None:
+    """The encoder's and Swin decoder's weights from a checkpoint's parts into `model`, or CheckpointError in one
+    sentence (a checkpoint without them, or of another architecture)."""
+    from .config import CheckpointError
+
+    lacking = [what for key, what in (("encoder", "encoder"), ("swin", "Swin decoder")) if key not in parts]
+    if lacking:
+        raise CheckpointError(f"{name} has no {' or '.join(lacking)} weights; --init and --resume need both.")
+    try:
+        model.encoder.load_state_dict(parts["encoder"])
+        model.decoder.load_state_dict(parts["swin"])
+    except RuntimeError as e:  # torch lists every mismatched tensor: the first line says what kind
+        raise CheckpointError(f"{name} does not fit this run's model ({str(e).splitlines()[0].rstrip(': ')}); "
+                              "train with the configuration it was made with.") from None
+
+
+def _meta_number(meta: dict, key: str, default: float, name: str) -> float:
+    v = meta.get(key, default)
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+        from .config import CheckpointError
+
+        raise CheckpointError(f"{name} has damaged metadata: its {key} must be a number, not {v!r:.40}.")
+    return float(v)
+
+
 def init_weights(path: str | Path, model: "Autoencoder", log: Optional[Log] = None) -> None:
     """Load an encoder and decoder's weights from a checkpoint (--init): no optimizer state, no step."""
     parts, _, meta = read_checkpoint(Path(path))
-    model.encoder.load_state_dict(parts["encoder"])
-    model.decoder.load_state_dict(parts["swin"])
+    load_weights(model, parts, Path(path).name)
     if log:
         log(f"initialised the weights from {path} (its step {int(meta.get('step', 0))}); optimizer and step afresh")
 
@@ -324,8 +348,12 @@ def resume(path: str | Path, model: Autoencoder, opt: torch.optim.Optimizer, log
     path = Path(path)
     ck = path if path.suffix == ".safetensors" else path / "last.safetensors"
     parts, _, meta = read_checkpoint(ck)
-    model.encoder.load_state_dict(parts["encoder"])
-    model.decoder.load_state_dict(parts["swin"])
+    load_weights(model, parts, ck.name)
+    history = meta.get("history", [])
+    state = TrainState(step=int(_meta_number(meta, "step", 0, ck.name)),
+                       history=list(history) if isinstance(history, list) else [],
+                       best_score=_meta_number(meta, "best_f1", -1.0, ck.name),
+                       elapsed_before=_meta_number(meta, "wall_time_s", 0.0, ck.name))
     state_file = ck.parent / "train_state.pt"
     if state_file.is_file():
         saved = torch.load(state_file, map_location="cpu", weights_only=True)
@@ -338,9 +366,8 @@ def resume(path: str | Path, model: Autoencoder, opt: torch.optim.Optimizer, log
             if getattr(model, key) is not None and key in saved:
                 getattr(model, key).load_state_dict(saved[key])
     if log:
-        log(f"resumed from {ck} at step {int(meta.get('step', 0))}")
-    return TrainState(step=int(meta.get("step", 0)), history=list(meta.get("history", [])),
-                      best_score=float(meta.get("best_f1", -1.0)), elapsed_before=float(meta.get("wall_time_s", 0.0)))
+        log(f"resumed from {ck} at step {state.step}")
+    return state
 
 
 class Checkpointer:

@@ -465,3 +465,36 @@ def test_two_process_gloo_torchrun_run_completes_with_each_rank_reading_its_shar
     shares = [[str(n) for n in np.load(out / f"rolls_cache_{r}of2.npz")["names"]] for r in range(2)]
     readable = [f for f in train_files if not f.endswith("broken.mid")]
     assert shares == [[f for f in shard(train_files, r, 2) if f in readable] for r in range(2)]
+
+
+def test_init_from_a_checkpoint_it_cannot_use_is_one_sentence(tmp_path):
+    from midi_rae.checkpoint import build_models, save_checkpoint
+    from midi_rae.config import DEFAULT, CheckpointError
+    from midi_rae.train import Autoencoder, init_weights
+
+    cfg = {**DEFAULT.to_dict(), "embed_dim": 16}
+    enc, dec = build_models(cfg, "swin")
+    save_checkpoint(tmp_path / "wide.safetensors", enc, dec, cfg)
+    save_checkpoint(tmp_path / "encoder_only.safetensors", enc, None, cfg)
+    model = Autoencoder(DEFAULT.to_dict(), mae_decoder=False, mep=False)
+    with pytest.raises(CheckpointError, match=r"^wide\.safetensors does not fit this run's model \(Error\(s\) in "
+                                              r"loading state_dict for SwinEncoder\); train with the configuration"):
+        init_weights(tmp_path / "wide.safetensors", model)
+    with pytest.raises(CheckpointError, match=r"^encoder_only\.safetensors has no Swin decoder weights; --init and "
+                                              r"--resume need both\.$"):
+        init_weights(tmp_path / "encoder_only.safetensors", model)
+
+
+def test_resuming_a_run_whose_metadata_is_damaged_is_one_sentence(tmp_path):
+    import torch
+
+    from midi_rae.checkpoint import save_checkpoint
+    from midi_rae.config import DEFAULT, CheckpointError
+    from midi_rae.train import Autoencoder, resume
+
+    model = Autoencoder(DEFAULT.to_dict(), mae_decoder=False, mep=False)
+    save_checkpoint(tmp_path / "run" / "last.safetensors", model.encoder, model.decoder, DEFAULT,
+                    meta={"step": 5, "best_f1": "q"})
+    with pytest.raises(CheckpointError, match=r"^last\.safetensors has damaged metadata: its best_f1 must be a "
+                                              r"number, not 'q'\.$"):
+        resume(tmp_path / "run", model, torch.optim.AdamW(model.parameters()))
