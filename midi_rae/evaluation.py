@@ -67,9 +67,24 @@ def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional
                              f"split); pass --only with a list of untouched files instead.")
         files = [f for f in files if f.name in set(names)]
     if only is not None:
-        keep = {line.strip() for line in Path(only).read_text().splitlines() if line.strip()}  # names may hold spaces
+        keep = {line.strip() for line in _name_list(Path(only)).splitlines() if line.strip()}  # names may hold spaces
         files = [f for f in files if f.name in keep or str(f) in keep]
     return files
+
+
+def _name_list(path: Path, limit: int = 8 * 2 ** 20) -> str:
+    """The text of a list of file names (--only), read no further than `limit`; ValueError in one sentence."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise ValueError(f"{path.name} could not be read ({e.strerror or type(e).__name__}).") from None
+    if len(raw) > limit:
+        raise ValueError(f"{path.name} is over {limit // 2 ** 20} MB; a list of file names is far smaller.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path.name} is not a text file of file names (UTF-8).") from None
 
 
 def evaluate_files(bundle, files: Sequence[Path], threshold: Optional[float] = None, mask_ratio: float = 0.5,

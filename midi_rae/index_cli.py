@@ -36,6 +36,7 @@ def _levels_arg(s: str) -> list[int]:
 
 
 _count = int_at_least(0)
+MAX_JOBS = 64  # each parsing process takes ~40 MB: 1,000 of them would take ~37 GB
 _pos_int = int_at_least(1)
 MAX_K = 10_000  # results one search lists at most (lancedb refuses a limit past 2^31; no one reads 10,000 rows)
 
@@ -55,7 +56,7 @@ def add_index_commands(sub) -> None:
     pi.add_argument("--decoder", default=None, metavar="P", help="a separate decoder checkpoint")
     pi.add_argument("--patch-levels", type=_levels_arg, default=None, metavar="K,K",
                     help=f"levels whose patch embeddings are stored (default: those of at most {PATCH_MAX} patches)")
-    pi.add_argument("--jobs", type=_count, default=None, metavar="N",
+    pi.add_argument("--jobs", type=int_at_least(0, MAX_JOBS), default=None, metavar="N",
                     help="parsing processes beside the encoding one (default: cores - 1, at least 1; 0 parses in turn)")
     pi.add_argument("--batch-size", type=_pos_int, default=BATCH, metavar="N",
                     help="windows per encoder call (default: %(default)s)")

@@ -186,3 +186,12 @@ def test_undefined_scores_become_null():
     s = summarize(ws, 0.5)
     assert s["plain"] == {"precision": None, "recall": None, "f1": None, "specificity": 1.0}
     json.dumps(s, allow_nan=False)
+
+
+def test_an_only_list_that_is_not_text_is_one_sentence(tmp_path):
+    from midi_rae.evaluation import select_files
+
+    binary = tmp_path / "list.bin"
+    binary.write_bytes(b"\xff\xfe\x00 not utf-8 \x80")
+    with pytest.raises(ValueError, match=r"^list\.bin is not a text file of file names \(UTF-8\)\.$"):
+        select_files([tmp_path], only=binary)
