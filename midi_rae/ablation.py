@@ -267,11 +267,11 @@ def _ablate_window(bundle, roll, start, mode, settings, levels, piece, codes) ->
     x1 = torch.from_numpy(image.astype(np.float32))[None, None].to(bundle.device)
     mask = window_masks(enc, x1, settings).to(bundle.device)
     out = enc(x1, mae_mask=mask)
-    _, starts, _ = piece_windows(roll, width)
     _, _, plain, source = codes or piece_codes(bundle, roll, settings)  # the piece under the same settings
     L = len(out.patches.levels)
     levels = list(range(L)) if levels is None else [int(k) for k in levels]
     if mode == "other":
+        starts = piece.starts if piece is not None else piece_windows(roll, width)[1]  # (not every step: the cut)
         own = enc(x1)  # the window's unmasked embeddings choose its partner
         piece_emb = piece.level_emb if piece is not None else [lv.emb.float().cpu().numpy() for lv in plain.patches]
         piece_ne = piece.level_non_empty if piece is not None else [lv.non_empty.cpu().numpy() for lv in plain.patches]

@@ -74,12 +74,13 @@ def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional
 
 def _name_list(path: Path, limit: int = 8 * 2 ** 20) -> str:
     """The text of a list of file names (--only), read no further than `limit`; ValueError in one sentence."""
+    from .file_limits import read_within
+
     try:
-        with open(path, "rb") as f:
-            raw = f.read(limit + 1)
+        raw = read_within(path, limit)
     except OSError as e:
         raise ValueError(f"{path.name} could not be read ({e.strerror or type(e).__name__}).") from None
-    if len(raw) > limit:
+    if raw is None:
         raise ValueError(f"{path.name} is over {limit // 2 ** 20} MB; a list of file names is far smaller.")
     try:
         return raw.decode("utf-8")

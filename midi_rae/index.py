@@ -963,14 +963,13 @@ class Plan:
 
 def _file_hash(path: Path, limit: int = 8 * 2 ** 20) -> Optional[str]:
     """The content hash of a file no larger than `limit` (read no further), else None: its parse job says why."""
+    from .file_limits import read_within
+
     try:
-        if path.stat().st_size > limit:
-            return None
-        with open(path, "rb") as f:
-            raw = f.read(limit + 1)
+        raw = read_within(path, limit)
     except OSError:
         return None
-    return content_hash(raw) if len(raw) <= limit else None
+    return content_hash(raw) if raw is not None else None
 
 
 def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[str, bytes]] = None) -> Plan:

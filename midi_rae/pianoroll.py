@@ -21,6 +21,7 @@ import numpy as np
 import pretty_midi
 from mido.midifiles.meta import _META_SPECS
 
+from .file_limits import read_within
 from .wording import a_number
 
 if TYPE_CHECKING:
@@ -165,13 +166,9 @@ def _read_path(path: Path) -> bytes:
             raise MidiError(f"'{path.name}' is a folder, not a MIDI file.")
         if not path.is_file():  # a device or a pipe: endless, or waiting for a writer
             raise MidiError(f"'{path.name}' is not a regular file.")
-        size = path.stat().st_size
-        if size > MAX_MIDI_BYTES:
-            raise _size_error(size)
-        with open(path, "rb") as f:
-            data = f.read(MAX_MIDI_BYTES + 1)  # a file may grow after its size was read
-        if len(data) > MAX_MIDI_BYTES:
-            raise _size_error(len(data))
+        data = read_within(path, MAX_MIDI_BYTES)
+        if data is None:
+            raise _size_error(path.stat().st_size)
         return data
     except OSError as e:
         raise MidiError(f"The file '{path.name}' could not be read.") from e

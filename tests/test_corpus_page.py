@@ -289,20 +289,27 @@ def test_every_corpus_view_names_a_window_by_its_bars_up_to_its_piece_end():
     assert src.spans([0, 64, 0], ends, [16, 16, 12], [4, 4, 4]) == ["bars 1–6", "bars 5–12", "1:1–11:2"]
 
 
-def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path, monkeypatch):
-    from midi_rae.dashboard.session import K
-
-    melody = _notes(10, seed=7, low=50)
-    _write(tmp_path / "src" / "a" / "theme.mid", [(melody, 0, 0)])
-    _write(tmp_path / "src" / "a" / "up_a_third.mid", [(melody, 0, 4)])
-    quiet_build([tmp_path / "src"], tmp_path / "idx" / "keys")
+def _searched_in_any_key(tmp_path, monkeypatch, collection: str, pieces: dict[str, int], seed: int) -> AppTest:
+    """The Corpus page's search, in any transposition, from the first piece of an index of one melody written at
+    each of `pieces`' transpositions (file name: semitones)."""
+    melody = _notes(10, seed=seed, low=50)
+    for name, semis in pieces.items():
+        _write(tmp_path / "src" / collection / name, [(melody, 0, semis)])
+    quiet_build([tmp_path / "src"], tmp_path / "idx" / "one")
     at = _corpus_app(tmp_path / "idx", monkeypatch)
     at.session_state["corpus_tab"] = "Search the corpus"
     at.run()
-    at.selectbox(key="corpus_q_piece").set_value(0)  # a/theme
+    at.selectbox(key="corpus_q_piece").set_value(0)
     at.toggle(key="corpus_q_transpose").set_value(True)
     at.button(key="corpus_search").click().run()
     assert not at.exception, at.exception
+    return at
+
+
+def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path, monkeypatch):
+    from midi_rae.dashboard.session import K
+
+    at = _searched_in_any_key(tmp_path, monkeypatch, "a", {"theme.mid": 0, "up_a_third.mid": 4}, seed=7)
     card = next(m.value for m in at.markdown if "up_\u200ba_\u200bthird" in m.value)
     assert "matched with the query +4 semitones" in card
     from midi_rae.dashboard.corpus_similar import semitones
@@ -315,16 +322,8 @@ def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path
 
 
 def test_names_in_an_index_reach_the_cards_as_plain_text(tmp_path, monkeypatch):
-    melody = _notes(10, seed=8, low=50)
-    _write(tmp_path / "src" / "# Heading" / "![t](http:10) [Sign in](http:10).mid", [(melody, 0, 0)])
-    _write(tmp_path / "src" / "# Heading" / "plain.mid", [(melody, 0, 2)])
-    quiet_build([tmp_path / "src"], tmp_path / "idx" / "names")
-    at = _corpus_app(tmp_path / "idx", monkeypatch)
-    at.session_state["corpus_tab"] = "Search the corpus"
-    at.run()
-    at.toggle(key="corpus_q_transpose").set_value(True)
-    at.button(key="corpus_search").click().run()
-    assert not at.exception, at.exception
+    at = _searched_in_any_key(tmp_path, monkeypatch, "# Heading",
+                              {"![t](http:10) [Sign in](http:10).mid": 0, "plain.mid": 2}, seed=8)
     shown = [m.value for m in at.markdown if m.value.startswith("**1.000**")] + \
         [c.value for c in at.caption if c.value.startswith("Nearest")]
     assert len(shown) == 2 and not any(bad in text for text in shown for bad in ("# Heading", "[", "]", "http:"))

@@ -304,13 +304,11 @@ def render_search(uri: str, stamp: str, index) -> None:
             st.error(f"{display_name(row['name'])}: {e}")
             return
     if qkey in results:
-        from midi_rae.index_view import passage_end
-        from midi_rae.pianoroll import bar_span
-
-        spbar, start = max(int(row["steps_per_bar"]), 1), (int(bar) - 1) * max(int(row["steps_per_bar"]), 1)
-        end = int(passage_end(start, index.meta.get("window_steps", 128), int(row["steps"] or 0)))
+        spbar = max(int(row["steps_per_bar"]), 1)
+        where = src.window_span((int(bar) - 1) * spbar, int(index.meta.get("window_steps", 128)),
+                                int(row["steps"] or 0), spbar, int(row["steps_per_beat"]))
         label = f"{display_name(row['collection'])}/{display_name(row['name'])}"
-        st.caption(f"Nearest to {bar_span(start, end - start, spbar, int(row['steps_per_beat']))} of {label} "
+        st.caption(f"Nearest to {where} of {label} "
                    f"at level {level} (cosine){', in any transposition' if invariant else ''}.")
         render_cards(results[qkey], index, "search", query=str(hash(qkey)))
 

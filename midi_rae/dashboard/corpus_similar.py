@@ -215,11 +215,10 @@ def _find_similar(song, res, selected, model) -> None:
             st.error(str(e))
             return
     if qkey in results:
-        from midi_rae.index_view import passage_end
-        from midi_rae.pianoroll import bar_span
+        from .corpus_sources import window_span
 
-        end = int(passage_end(res.start, int(index.meta.get("window_steps", 128)), song.roll.steps))
-        where = bar_span(res.start, end - res.start, spbar, song.roll.steps_per_beat)
+        where = window_span(res.start, int(index.meta.get("window_steps", 128)), song.roll.steps, spbar,
+                            song.roll.steps_per_beat)
         what = f"patch {patch[0]},{patch[1]} of the window at " if patch else ""
         st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
                    f"among {index.count('windows'):,} windows.")

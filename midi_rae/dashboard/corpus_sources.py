@@ -127,6 +127,12 @@ def _window_columns(v, piece_columns: list[str]) -> dict[str, np.ndarray]:
     return cols
 
 
+def window_span(start: int, width: int, piece_steps: int, steps_per_bar: int, steps_per_beat: int) -> str:
+    """The bars of the window at step `start`, up to its piece's end, as every corpus view names them."""
+    end = int(passage_end(start, width, piece_steps))
+    return spans([start], [end], [max(int(steps_per_bar), 1)], [steps_per_beat])[0]
+
+
 def spans(start, end, steps_per_bar, steps_per_beat) -> list[str]:
     """Each passage's bars, as every corpus view names them (`bar_span`: "bars 3–4", "7:3–8:2")."""
     from midi_rae.pianoroll import bar_span

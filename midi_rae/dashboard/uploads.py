@@ -75,18 +75,19 @@ class _Budget:
         return bytes(out)
 
 
-def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget] = None
-             ) -> Iterator[tuple[str, bytes]]:
+def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget] = None,
+             whole: Optional[list[str]] = None) -> Iterator[tuple[str, bytes]]:
     """(relative path, bytes) of the MIDI/PNG members of one zip, each read at most MAX_MEMBER_BYTES + 1 bytes
     (a stated size can lie), stored or deflated only, and no more than the upload's budget in all; unreadable ones
     are noted and skipped. Names in the notes are display names: the notes are shown as markdown."""
     budget = budget or _Budget()
+    whole = notes if whole is None else whole  # sentences about the zip as a whole, shown before any member's
     zip_name = display_name(name)
     too_many = (f"{zip_name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} "
                 "is opened.")
     stated = zip_entries(data)
     if stated is not None and (stated[0] > MAX_ZIP_ENTRIES or stated[1] > MAX_DIRECTORY_BYTES):
-        notes.append(too_many)
+        whole.append(too_many)
         return
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
@@ -95,7 +96,7 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
         return
     with z:
         if len(z.infolist()) > MAX_ZIP_ENTRIES:  # a directory of small entries under a count that lies
-            notes.append(too_many)
+            whole.append(too_many)
             return
         for info in z.infolist():
             member = display_name(info.filename)
@@ -115,7 +116,7 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
                 with z.open(info) as f:
                     blob = budget.read(f, MAX_MEMBER_BYTES + 1)
             except _Spent:
-                notes.append(f"{zip_name} holds more data than one upload may unpack "
+                whole.append(f"{zip_name} holds more data than one upload may unpack "
                              f"({MAX_INFLATED_BYTES // 2 ** 20} MB); the rest is left out.")
                 return
             except _UNREADABLE:
@@ -138,6 +139,7 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
     notes: list[str] = []
     total = 0
     budget = _Budget()
+    whole: list[str] = []  # about a zip as a whole: always shown, first
 
     def take(name: str, data: bytes) -> bool:
         nonlocal total
@@ -157,14 +159,12 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
 
     for name, data in files:
         if name.lower().endswith(".zip"):
-            if not all(take(rel, blob) for rel, blob in _members(name, data, notes, budget)):
+            if not all(take(rel, blob) for rel, blob in _members(name, data, notes, budget, whole)):
                 break
         elif name.lower().endswith(SOURCE_SUFFIXES):
             if not take(f"uploaded/{display_name(name)}", data):
                 break
-    notes = list(dict.fromkeys(notes))
-    whole = [n for n in notes if " holds " in n]  # about a whole zip: always shown, first
-    notes = [n for n in notes if " holds " not in n]
+    whole, notes = list(dict.fromkeys(whole)), list(dict.fromkeys(notes))
     room = max(MAX_NOTES - len(whole), 2)
     if len(notes) > room:  # one sentence per file would bury the page under a zip of thousands
         notes = notes[:room - 1] + [f"{len(notes) - room + 1:,} more files were left out for the same reasons."]
