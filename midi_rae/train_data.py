@@ -178,10 +178,11 @@ class WindowDataset(IterableDataset):
         self.aug = aug or Augment()
         spans = [max(r.shape[1], width) for r in rolls]        # short pieces are padded to one window
         offsets = np.concatenate([[0], np.cumsum(spans)])
-        self.packed = np.zeros((PITCHES // 8, int(offsets[-1])), dtype=np.uint8)
+        # time-major (T, 16): a crop gathers whole 16-byte rows, 15x faster than gathering along the time axis
+        self.packed = np.zeros((int(offsets[-1]), PITCHES // 8), dtype=np.uint8)
         for r, off in zip(rolls, offsets):
-            self.packed[:, off:off + r.shape[1]] = r[:PITCHES // 8]
-        notes_before = np.concatenate([[0], np.cumsum(self.packed.any(axis=0))])
+            self.packed[off:off + r.shape[1]] = r[:PITCHES // 8].T
+        notes_before = np.concatenate([[0], np.cumsum(self.packed.any(axis=1))])
         starts, ends, piece = [], [], []
         for i, (r, off) in enumerate(zip(rolls, offsets)):
             s = np.arange(off, off + max(r.shape[1] - width, 0) + 1)
@@ -200,12 +201,12 @@ class WindowDataset(IterableDataset):
         k = rng.integers(0, len(self.starts), n)
         s = self.starts[k]
         if self.aug.time_compress <= 0:
-            packed = self.packed[:, s[:, None] + np.arange(self.width)]      # (16, n, W)
-            return np.unpackbits(packed, axis=0).transpose(1, 0, 2), self.piece[k]
+            packed = self.packed[s[:, None] + np.arange(self.width)]         # (n, W, 16)
+            return np.unpackbits(packed, axis=-1).transpose(0, 2, 1), self.piece[k]
         cols = s[:, None] + np.arange(2 * self.width)
         inside = cols < self.ends[k][:, None]                              # never read into the next piece
-        packed = self.packed[:, np.minimum(cols, self.packed.shape[1] - 1)] * inside[None]
-        x2 = np.unpackbits(packed, axis=0).transpose(1, 0, 2)              # (n, 128, 2W)
+        packed = self.packed[np.minimum(cols, self.packed.shape[0] - 1)] * inside[..., None]
+        x2 = np.unpackbits(packed, axis=-1).transpose(0, 2, 1)             # (n, 128, 2W)
         chosen = rng.random(n) < self.aug.time_compress
         x = np.where(chosen[:, None, None], augment.compress_time(x2), x2[:, :, :self.width])
         return x, self.piece[k]
