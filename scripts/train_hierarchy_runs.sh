@@ -38,6 +38,6 @@ esac
 C=${CORPUS:-/work/data/corpus}
 FILES=${FILES-assets/training_files.txt}   # FILES= (empty) trains on every file under CORPUS
 exec nice -n 19 .venv/bin/python -m midi_rae train --midi-dir "$C" ${FILES:+--files-from "$FILES"} \
-  --out runs/${OUT:-$name} --init ${INIT:-assets/default.safetensors} --lr 5e-4 --min-lr 5e-5 --warmup-steps 50 \
+  --out runs/${OUT:-$name} --init ${INIT:-assets/first.safetensors} --lr 5e-4 --min-lr 5e-5 --warmup-steps 50 \
   --minutes ${MINUTES:-50} --max-steps 1000000 --batch-size 32 --val-every 200 --ckpt-every 50 --val-windows 256 \
   --threads 1 --workers 1 --seed 0 $opts "$@"

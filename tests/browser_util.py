@@ -344,6 +344,22 @@ def chart_points(page, index: int) -> list[int]:
     }""", [CHART, index])
 
 
+
+def isolated_point(page, index: int, points: list[int]) -> int:
+    """Of `points` (marker indices of chart `index`), the one whose centre lies farthest from every other marker's:
+    a click there hits that point and no other (plotly picks the marker nearest the mouse)."""
+    return page.evaluate("""([chart, index, points]) => {
+        const c = document.querySelectorAll(chart)[index];
+        const centre = p => { const r = p.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };
+        const all = [...c.querySelectorAll('.scatterlayer path.point')].map(centre);
+        let best = points[0], far = -1;
+        for (const i of points) {
+            const d = Math.min(...all.map((q, j) => j === i ? Infinity : Math.hypot(q[0] - all[i][0], q[1] - all[i][1])));
+            if (d > far) { far = d; best = i; }
+        }
+        return best;
+    }""", [CHART, index, points])
+
 def map_points(page):
     """The Corpus map's points (Vega-Lite's SVG marks; the legend's symbols are not marks)."""
     return page.locator(f"{VEGA} svg .mark-symbol.role-mark path")

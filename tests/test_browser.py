@@ -15,7 +15,7 @@ import pytest
 
 import browser_util
 from browser_util import (MIN_CHARTS, alerts, button, caption_with, chart_count, chart_points, chromium_available,
-                          click_chart_point, click_roll_at, drop_file, exceptions, free_port, has_button,
+                          click_chart_point, click_roll_at, isolated_point, drop_file, exceptions, free_port, has_button,
                           header_caption, hidden_caption, launch_browser, move_slider, new_page, roll, running,
                           screenshot, slider_value, start_server, stop_server, tab, wait_ready, OVERVIEW, WINDOW)
 from conftest import make_song, to_bytes
@@ -250,8 +250,9 @@ def test_a_pca_click_selects_the_point_clicked_and_the_chart_is_updated_in_place
     points = chart_points(page, ci)
     assert points, _state(page, log)
     page.evaluate(_TAG_PCA)
-    # coloured by time, the chart has one trace: the DOM's points are its points, in order
-    p = points[len(points) // 2]
+    # coloured by time, the chart has one trace: the DOM's points are its points, in order; the point clicked is one
+    # that no other marker overlaps, so that the click can only mean it
+    p = isolated_point(page, ci, points)
     window = int(page.evaluate(_PCA_HOVER, p).split(" · ")[0].split()[1])  # "window 7 · bar 7, beats 3–4 · …"
     click_chart_point(page, ci, p)
     _step(page, shots, log, "6_pca_click", "after a click on a PCA point",

@@ -483,7 +483,8 @@ def test_search_lists_each_passage_once(built, corpus, bundle):
     from midi_rae.index import search_passage
 
     raw = search_passage(built[0], corpus["query"], bar=3, level=3, k=4, bundle=bundle, distinct=False)
-    assert [h.piece for h in raw[:2]] == ["planted", "planted"] and raw[1].start_bar in (4.0, 6.0)
+    assert [h.piece for h in raw[:2]] == ["planted", "planted"]
+    assert min(raw[0].end_step, raw[1].end_step) - max(raw[0].start_step, raw[1].start_step) > 64  # a neighbour
     hits = search_passage(built[0], corpus["query"], bar=3, level=3, k=4, bundle=bundle)
     assert (hits[0].piece, hits[0].start_bar) == ("planted", 5.0) and len(hits) == 4
     for i, a in enumerate(hits):
