@@ -176,3 +176,28 @@ def test_damaged_members_count_toward_what_one_upload_may_inflate():
     assert files == {} and notes[0] == ("many.zip holds more data than one upload may unpack "
                                         f"({MAX_INFLATED_BYTES // 2 ** 20} MB); the rest is left out.")
     assert all("is damaged" in s or "more files were left out" in s for s in notes[1:])
+
+
+class _Dropped:
+    """An uploader's file as Streamlit gives it: an id per drop, a name, a size and the bytes."""
+
+    def __init__(self, file_id: str, name: str, data: bytes):
+        self.file_id, self.name, self.size, self._data = file_id, name, len(data), data
+
+    def getvalue(self) -> bytes:
+        return self._data
+
+
+def test_the_same_uploads_are_unpacked_once_across_reruns_and_again_when_they_change(monkeypatch):
+    from midi_rae.dashboard import uploads
+
+    calls = []
+    real = uploads.unpack_uploads
+    monkeypatch.setattr(uploads, "unpack_uploads", lambda files: calls.append(len(files)) or real(files))
+    state: dict = {}
+    first = [_Dropped("f1", "set.zip", _zip({"coll/a.mid": MIDI, "coll/b.mid": MIDI}))]
+    a = uploads.unpack_once(first, state, "k")
+    b = uploads.unpack_once(first, state, "k")
+    assert calls == [1] and a == b and sorted(a[0]) == ["coll/a.mid", "coll/b.mid"] and len(a[2]) == 16
+    c = uploads.unpack_once(first + [_Dropped("f2", "c.mid", MIDI)], state, "k")
+    assert calls == [1, 2] and sorted(c[0]) == ["coll/a.mid", "coll/b.mid", "uploaded/c.mid"] and c[2] != a[2]

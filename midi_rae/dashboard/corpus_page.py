@@ -122,14 +122,12 @@ def _upload_section(slot) -> Optional[str]:
         f"{uploads.MAX_UPLOAD_BYTES // 2 ** 20} MB)", type=["mid", "midi", "png", "zip"], accept_multiple_files=True,
         key=CK.UPLOAD)
     if ups:
-        files, notes = uploads.unpack_uploads([(u.name, u.getvalue()) for u in ups])
+        files, notes, digest = uploads.unpack_once(ups, st.session_state, CK.UNPACKED)
         for n in notes:
             st.sidebar.caption(n)
         if not files:
             st.sidebar.warning("No MIDI or PNG files in the upload.")
         else:
-            digest = hashlib.sha1(b"".join(sorted(hashlib.sha1(d).digest() + k.encode()
-                                                  for k, d in files.items()))).hexdigest()[:16]
             home = src.cache_dir() / "uploads" / digest
             out = home / "index"
             if st.sidebar.button(f"Build an index of {counted(len(files), 'file')}", type="primary",

@@ -29,6 +29,7 @@ class CK:
     SOURCE = "corpus_source"
     SERVER_INDEX = "corpus_server_index"
     UPLOAD = "corpus_upload"
+    UNPACKED = "corpus_unpacked"      # the uploads unpacked once (uploads.unpack_once)
     BUILT = "corpus_built"            # uri of the index built from uploads
     CURRENT = "corpus_current"        # uri of the index the page shows (find-similar uses it too)
     LEVEL = "corpus_level"

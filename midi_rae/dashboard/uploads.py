@@ -6,11 +6,12 @@ these leaves the member (or the zip) out with one sentence; nothing is read past
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, MutableMapping, Optional, Protocol, Sequence
 
 from midi_rae.index_view import keep_newest
 
@@ -170,6 +171,29 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
         notes = notes[:room - 1] + [f"{len(notes) - room + 1:,} more files were left out for the same reasons."]
     return out, whole + notes
 
+
+
+class Upload(Protocol):
+    """What unpack_once reads of a Streamlit UploadedFile."""
+
+    file_id: str
+    name: str
+    size: int
+
+    def getvalue(self) -> bytes: ...
+
+
+def unpack_once(ups: Sequence[Upload], state: MutableMapping, key: str) -> tuple[dict[str, bytes], list[str], str]:
+    """unpack_uploads of the uploader's files, their sentences and a digest of their content, kept in `state[key]`
+    while the same uploads stay in the uploader: a rerun (any click on the page) does not inflate a zip again."""
+    ident = tuple((u.file_id, u.name, u.size) for u in ups)
+    kept = state.get(key)
+    if kept is None or kept[0] != ident:
+        files, notes = unpack_uploads([(u.name, u.getvalue()) for u in ups])
+        digest = hashlib.sha1(b"".join(sorted(hashlib.sha1(d).digest() + k.encode() for k, d in files.items())))
+        kept = (ident, files, notes, digest.hexdigest()[:16])
+        state[key] = kept
+    return kept[1], kept[2], kept[3]
 
 def write_uploads(files: dict[str, bytes], folder: Path) -> list[Path]:
     """Write unpacked uploads under folder (collection/name), returning the paths."""
