@@ -43,6 +43,7 @@ COLORBAR_ROOM = 85  # pixels at the right for a vertical colour bar with its tic
 LEGEND_CHAR_PX, LEGEND_MAX_CHARS = 7, 28  # a legend name's width per character (12 px font, generous); longest
 LEGEND_MIN_CHARS = 12  # room for the legend's title and the rings' entry ("this window")
 LEGEND_ITEM_PX = 75  # the rest of a right-hand legend's width: its gap to the plot, the marker, the padding
+LEGEND_ROW_BOTTOM = 100  # a fixed bottom margin for an x-axis title and one legend row under it (legend y=-0.2)
 # A thin frame shows where a mostly-white image ends.
 FRAME = dict(showline=True, mirror=True, linecolor="#bbbbbb", linewidth=1)
 MAX_OVERVIEW_COLUMNS = 3000
@@ -689,7 +690,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
         legend.update(orientation="v", x=1.02, y=1, yanchor="top")
     margin = dict(l=50, r=10, t=40, b=70)
     if dims == 2 and not categorical:
-        margin.update(r=COLORBAR_ROOM, autoexpand=False)      # as _room_for_colorbar
+        # as _room_for_colorbar; the fixed bottom margin holds the axis title and, under it, the legend's one row
+        margin.update(r=COLORBAR_ROOM, b=LEGEND_ROW_BOTTOM, autoexpand=False)
     elif at_right:
         entries = [str(t.name) for t in fig.data if t.showlegend is not False] + [color_label]
         chars = max(LEGEND_MIN_CHARS, *map(len, entries))

@@ -85,6 +85,25 @@ def test_default_page_renders_every_view_without_errors(examples):
     assert len(at.table) >= 3  # level statistics, metrics, spectrum
 
 
+
+def test_the_model_card_button_shows_the_card_of_the_checkpoint_in_use(examples):
+    at = run_app()
+    at.button(key="model_card").click().run()
+    assert not at.exception
+    assert any(m.value.startswith("# Model card: `assets/default.safetensors`") for m in at.markdown)
+    at.radio(key="ckpt_source").set_value("Shipped first").run()
+    at.button(key="model_card").click().run()
+    assert any(m.value.startswith("# Model card: `assets/first.safetensors`") for m in at.markdown)
+
+
+def test_a_checkpoint_from_elsewhere_has_no_model_card(tmp_path):
+    from midi_rae.dashboard.sources import model_card
+
+    elsewhere = tmp_path / "default.safetensors"
+    elsewhere.write_bytes(b"x")
+    assert model_card(str(elsewhere)) is None and model_card(None).name == "MODEL_CARD.md"
+    assert model_card(str(ROOT / "assets" / "hierarchy.safetensors")).name == "MODEL_CARD_hierarchy.md"
+
 def test_the_first_run_alone_holds_the_plotly_warm_up_chart(examples):
     at = run_app()
     assert len(at.get("plotly_chart")) == 1  # kept to the end of the run, so the browser surely mounts it

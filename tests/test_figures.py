@@ -441,3 +441,17 @@ def test_a_named_category_keeps_its_colour_when_another_is_absent():
         return {t.name: t.marker.color for t in fig.data if t.name in names.values()}
 
     assert colours([0, 2])["partly masked"] == colours([0, 1, 2, 3])["partly masked"]
+
+
+def test_a_continuous_pca_legend_row_fits_in_its_fixed_bottom_margin():
+    """Coloured by time, the 2-D PCA's legend ("this window") sits under the axis title, inside the fixed margin."""
+    import numpy as np
+
+    from midi_rae.figures import LEGEND_ROW_BOTTOM
+
+    fig = pca_scatter(np.random.default_rng(0).normal(size=(20, 2)), np.arange(20.0), "Time (bar)",
+                      hover=[f"w{i}" for i in range(20)])
+    m, leg = fig.layout.margin, fig.layout.legend
+    plot_h = fig.layout.height - m.t - m.b
+    legend_top = -leg.y * plot_h   # pixels under the plot area
+    assert m.autoexpand is False and m.b == LEGEND_ROW_BOTTOM and legend_top + 22 <= m.b

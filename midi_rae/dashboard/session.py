@@ -39,6 +39,7 @@ class K:
     SIM_LEVEL = "sim_level"
     PROBE_READING = "probe_reading"
     ANALYSIS_TAB = "analysis_tab"
+    MODEL_CARD = "model_card"
     # charts whose clicks the page acts on
     OVERVIEW_CHART = "overview_chart"
     WINDOW_CHART = "window_chart"

@@ -15,7 +15,7 @@ from . import session
 from .names import display_name
 from .session import K
 from .sources import (checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints,
-                      shipped_checkpoints)
+                      model_card, shipped_checkpoints)
 
 # every resolution the grid warning may name (pianoroll.grid_fit_note), so the one it names can be picked
 STEPS_PER_BEAT_CHOICES = list(GRID_RESOLUTIONS)
@@ -132,7 +132,17 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
         except CheckpointError as e:
             st.error(str(e))
             st.stop()
-    return choice, st.sidebar.empty()
+    slot = st.sidebar.empty()
+    card = model_card(choice.encoder) if choice.encoder is None or isinstance(choice.encoder, str) else None
+    if card is not None and st.sidebar.button("Model card", key=K.MODEL_CARD, help="How this model was trained and "
+                                              "what it scores on data it never saw"):
+        _show_card(str(card))
+    return choice, slot
+
+
+@st.dialog("Model card", width="large")
+def _show_card(path: str) -> None:
+    st.markdown(Path(path).read_text(encoding="utf-8"))
 
 
 def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:

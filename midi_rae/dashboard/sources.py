@@ -86,6 +86,19 @@ def shipped_checkpoints() -> list[Path]:
     return sorted(p for p in Path(ASSETS).glob("*.safetensors") if p.name != "default.safetensors")
 
 
+def model_card(checkpoint: Optional[str]) -> Optional[Path]:
+    """The model card shipped with a shipped checkpoint (None: the default), or None for any other file."""
+    assets = Path(ASSETS)
+    if checkpoint is None:
+        card = assets / "MODEL_CARD.md"
+    else:
+        path = Path(checkpoint)
+        if path.parent.resolve() != assets.resolve() or path.suffix != ".safetensors":
+            return None
+        card = assets / ("MODEL_CARD.md" if path.name == "default.safetensors" else f"MODEL_CARD_{path.stem}.md")
+    return card if card.is_file() else None
+
+
 def example_files() -> list[Path]:
     """The bundled example pieces (or those of the folder in MIDI_RAE_EXAMPLES)."""
     folder = Path(os.environ.get("MIDI_RAE_EXAMPLES") or EXAMPLES)
