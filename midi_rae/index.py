@@ -555,10 +555,12 @@ class WindowEncoder:
         self._runner = None  # the compiled step, once built or loaded
         self.compiled = False
         self.compile_seconds = 0.0
+        # the package holds this step only: with or without the decoder, these patch levels, this threshold
+        self.package = package_path(step_key(cache_key, has_dec, plevels, thr), self.batch) if cache_key else None
         if compile:
-            self._compile(cache_key)
+            self._compile()
 
-    def _compile(self, cache_key: str) -> None:
+    def _compile(self) -> None:
         """The whole step for this batch size as an AOTInductor package: built once per checkpoint (~100 s here),
         then loaded from the cache folder.
 
@@ -571,7 +573,7 @@ class WindowEncoder:
         import torch
 
         t0 = time.time()
-        pkg = package_path(cache_key, self.batch) if cache_key else None
+        pkg = self.package
         if pkg is not None and pkg.is_file():
             try:
                 self._runner, self.compiled = torch._inductor.aoti_load_package(str(pkg)), True
@@ -657,6 +659,13 @@ def aoti_package(fn, models: dict[str, Any], args: tuple, out: Path) -> Path:
 
     program = torch.export.export(Program().eval(), args, strict=False)
     return Path(torch._inductor.aoti_compile_and_package(program, package_path=str(out)))
+
+
+def step_key(cache_key: str, reconstruction: bool, patch_levels: Sequence[int], threshold: float) -> str:
+    """Which compiled step a package holds: the checkpoint's key, whether the decoder runs (F1 stored), the levels
+    whose patch embeddings are stored and the binarization threshold, all of which are built into the graph."""
+    levels = ".".join(str(int(k)) for k in patch_levels) or "none"
+    return f"{cache_key}-{'f1' if reconstruction else 'enc'}-p{levels}-t{float(threshold):g}"
 
 
 def package_path(cache_key: str, batch: int) -> Path:
@@ -1079,7 +1088,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     n_todo = len(plan.todo)
     if compile is None:
         guess = 40 * n_todo  # windows per piece, roughly, before parsing
-        compile = guess >= 20_000 or package_path(ckey, batch_size).is_file()
+        done = package_path(step_key(ckey, bundle.decoder is not None, plevels, index.meta["threshold"]), batch_size)
+        compile = guess >= 20_000 or done.is_file()
     encoder = WindowEncoder(bundle, plevels, index.meta["threshold"], batch_size, compile=bool(compile and n_todo),
                             cache_key=ckey)
     report.compiled, report.compile_seconds = encoder.compiled, round(encoder.compile_seconds, 1)

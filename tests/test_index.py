@@ -669,7 +669,7 @@ def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
     encoder) gives the eager step's numbers."""
     import torch
 
-    from midi_rae.index import WindowEncoder, default_patch_levels, package_path
+    from midi_rae.index import WindowEncoder, default_patch_levels
     from midi_rae.inference import piece_windows
     from midi_rae.pianoroll import midi_to_roll
 
@@ -677,7 +677,7 @@ def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
     x, _, _ = piece_windows(midi_to_roll(corpus["src"] / "alpha" / "planted.mid"))
     we = WindowEncoder(bundle, default_patch_levels(bundle.model_config), 0.6, batch_size=8, compile=True,
                        cache_key="test")
-    assert we.compiled and package_path("test", 8).is_file()
+    assert we.compiled and we.package.is_file()
     again = WindowEncoder(bundle, default_patch_levels(bundle.model_config), 0.6, batch_size=8, compile=True,
                           cache_key="test")
     assert again.compiled and again.compile_seconds < we.compile_seconds / 10  # loaded, not built
@@ -686,11 +686,28 @@ def test_compiled_step_matches_eager(bundle, corpus, tmp_path, monkeypatch):
         assert np.allclose(a["pooled"][k], b["pooled"][k], atol=1e-4)
     assert np.abs(a["masked"] - b["masked"]).sum() <= 5 and np.abs(a["plain"] - b["plain"]).sum() <= 5
     assert torch.get_num_threads() >= 1
-    package_path("test", 8).write_bytes(b"PK\x03\x04 cut short")  # a damaged package is built anew, not trusted
+    we.package.write_bytes(b"PK\x03\x04 cut short")  # a damaged package is built anew, not trusted
     rebuilt = WindowEncoder(bundle, default_patch_levels(bundle.model_config), 0.6, batch_size=8, compile=True,
                             cache_key="test")
     assert rebuilt.compiled and np.allclose(rebuilt(x[:5])["pooled"][0], a["pooled"][0], atol=1e-4)
 
+
+
+def test_a_compiled_step_is_kept_apart_for_each_thing_built_into_it(bundle, tmp_path, monkeypatch):
+    """A package built with the decoder (F1 stored) is never loaded by an encoder-only run, nor one built for other
+    patch levels or another threshold: each would store another step's numbers."""
+    import dataclasses
+
+    from midi_rae.index import WindowEncoder
+
+    monkeypatch.setenv("MIDI_RAE_CACHE", str(tmp_path))
+    no_dec = dataclasses.replace(bundle, decoder=None)
+    paths = [WindowEncoder(b, levels, thr, batch_size=8, cache_key="ck").package
+             for b, levels, thr in [(bundle, [1, 2], 0.6), (no_dec, [1, 2], 0.6), (bundle, [1], 0.6),
+                                    (bundle, [1, 2], 0.5)]]
+    assert len(set(paths)) == 4 and all(p.parent == tmp_path / "compiled" for p in paths)
+    assert WindowEncoder(bundle, [1, 2], 0.6, batch_size=8, cache_key="ck").package == paths[0]
+    assert WindowEncoder(bundle, [1, 2], 0.6, batch_size=8).package is None  # no key: nothing cached
 
 def test_the_shipped_index_ships_its_current_snapshot():
     """The Corpus page opens the shipped corpus without lancedb: its snapshot matches its tables."""
