@@ -558,9 +558,14 @@ class WindowEncoder:
         # the package holds this step only: with or without the decoder, these patch levels, this threshold
         self.package = package_path(step_key(cache_key, has_dec, plevels, thr), self.batch) if cache_key else None
         if compile:
-            self._compile()
+            self.compile()
 
-    def _compile(self) -> None:
+    @property
+    def cached(self) -> bool:
+        """Is this step's package already built (a later compile() only loads it)?"""
+        return self.package is not None and self.package.is_file()
+
+    def compile(self) -> None:
         """The whole step for this batch size as an AOTInductor package: built once per checkpoint (~100 s here),
         then loaded from the cache folder.
 
@@ -1086,12 +1091,11 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
 
     width = cfg.window_steps
     n_todo = len(plan.todo)
+    encoder = WindowEncoder(bundle, plevels, index.meta["threshold"], batch_size, cache_key=ckey)
     if compile is None:
-        guess = 40 * n_todo  # windows per piece, roughly, before parsing
-        done = package_path(step_key(ckey, bundle.decoder is not None, plevels, index.meta["threshold"]), batch_size)
-        compile = guess >= 20_000 or done.is_file()
-    encoder = WindowEncoder(bundle, plevels, index.meta["threshold"], batch_size, compile=bool(compile and n_todo),
-                            cache_key=ckey)
+        compile = 40 * n_todo >= 20_000 or encoder.cached  # 40: windows per piece, roughly, before parsing
+    if compile and n_todo:
+        encoder.compile()
     report.compiled, report.compile_seconds = encoder.compiled, round(encoder.compile_seconds, 1)
     writer = _Writer(index, cfg.num_levels, plevels, bundle.decoder is not None)
     bar = _progress_bar(n_todo, progress is True and n_todo > 0)

@@ -26,7 +26,8 @@ def main(index: str) -> None:
     w = w.merge(pieces, on="piece_id")
     levels = sum(c.startswith("emb_") for c in w.columns)
     for lv in range(levels):
-        c = unit_rows(w, lv) @ unit_rows(w, lv).T
+        u = unit_rows(w, lv)
+        c = u @ u.T
         pairs = c[np.triu_indices(len(c), 1)]
         np.fill_diagonal(c, -2)
         nn = c.argmax(1)

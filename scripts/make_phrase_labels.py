@@ -147,7 +147,8 @@ def main() -> None:
                           "step, so a pickup shifts it against the score's 'measure'), 'final' marks the piece's "
                           "last fermata; 'roll_sha1' is midi_rae.phrases.roll_key of the roll. "
                           "'shipped_model_split': whether assets/first.safetensors (the first shipped model, "
-                          "the default until 2026-12-04) kept the chorale for validation (never trained on) or trained on it.",
+                          "the default until 2026-12-04) kept the chorale for validation (never trained on) or "
+                          "trained on it.",
            "made_by": "python scripts/make_phrase_labels.py", "music21_version": __import__("music21").__version__,
            "skipped": skipped, "pieces": pieces}
     (out / "phrase_labels.json").write_text(json.dumps(doc, indent=1) + "\n")

@@ -15,9 +15,10 @@ import pytest
 
 import browser_util
 from browser_util import (MIN_CHARTS, alerts, button, caption_with, chart_count, chart_points, chromium_available,
-                          click_chart_point, click_roll_at, isolated_point, drop_file, exceptions, free_port, has_button,
-                          header_caption, hidden_caption, launch_browser, move_slider, new_page, roll, running,
-                          screenshot, slider_value, start_server, stop_server, tab, wait_ready, OVERVIEW, WINDOW)
+                          click_chart_point, click_roll_at, drop_file, exceptions, free_port, has_button,
+                          header_caption, hidden_caption, isolated_point, launch_browser, move_slider, new_page,
+                          roll, running, screenshot, slider_value, start_server, stop_server, tab, wait_ready,
+                          OVERVIEW, WINDOW)
 from conftest import make_song, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT
 

@@ -133,7 +133,7 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
             st.error(str(e))
             st.stop()
     slot = st.sidebar.empty()
-    card = model_card(choice.encoder) if choice.encoder is None or isinstance(choice.encoder, str) else None
+    card = model_card(choice.encoder)
     if card is not None and st.sidebar.button("Model card", key=K.MODEL_CARD, help="How this model was trained and "
                                               "what it scores on data it never saw"):
         _show_card(str(card))

@@ -86,9 +86,12 @@ def shipped_checkpoints() -> list[Path]:
     return sorted(p for p in Path(ASSETS).glob("*.safetensors") if p.name != "default.safetensors")
 
 
-def model_card(checkpoint: Optional[str]) -> Optional[Path]:
-    """The model card shipped with a shipped checkpoint (None: the default), or None for any other file."""
+def model_card(checkpoint: Optional[str | bytes]) -> Optional[Path]:
+    """The model card shipped with a shipped checkpoint (None: the default), or None for any other file (an upload's
+    bytes, a server folder's file)."""
     assets = Path(ASSETS)
+    if isinstance(checkpoint, (bytes, bytearray)):
+        return None
     if checkpoint is None:
         card = assets / "MODEL_CARD.md"
     else:
