@@ -29,7 +29,7 @@ NON_EMPTY = "#0072B2"
 EMPTY = "#d9d9d9"
 NOTE = "#1f2937"
 BACKGROUND = "#ffffff"
-MASKED = "#9ecae1"
+MASKED = "#E5BCD3"  # Okabe & Ito's reddish purple, lightened: no second blue beside the missed notes' sky blue
 MARK_COLOUR = "#0072B2"  # nearest-neighbour marks on the overview
 HIGHLIGHT = "#ff7f0e"
 TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
@@ -779,14 +779,16 @@ def trajectory(coords: np.ndarray, times: np.ndarray, title: str = "Path through
     order = np.argsort(times, kind="stable")
     xy, t = coords[order, :2], times[order]
     text = np.array(hover if hover is not None else [f"{time_label} {v:.4g}" for v in times], dtype=object)[order]
+    colorbar = dict(title=dict(text=time_label, side="right"), thickness=10)
+    if len(t) and np.all(t == np.round(t)):  # whole bars: whole-numbered ticks (plotly's own step can be 0.5)
+        colorbar.update(tick0=t.min(), dtick=max(1, int(np.ceil((t.max() - t.min()) / 5))))
     fig = _figure([
         go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="lines", name="path", showlegend=False, hoverinfo="skip",
                    line=dict(color="rgba(80,80,80,0.45)", width=1)),
         go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name="windows", showlegend=False,
                    customdata=order, hovertext=text,
                    hovertemplate=f"%{{hovertext}}<br>{time_label} %{{marker.color:.4g}}<extra></extra>",
-                   marker=dict(size=7, color=t, colorscale="Viridis", opacity=0.9,
-                               colorbar=dict(title=dict(text=time_label, side="right"), thickness=10))),
+                   marker=dict(size=7, color=t, colorscale="Viridis", opacity=0.9, colorbar=colorbar)),
     ])
     if len(xy):
         for name, (x, y) in (("start", xy[0]), ("end", xy[-1])):

@@ -294,6 +294,28 @@ def test_trajectory_marks_start_and_end_in_time_order():
     assert list(fig.data[1].customdata) == [1, 2, 0]  # indices back into the caller's arrays
 
 
+def test_trajectory_colour_bar_counts_whole_bars_in_whole_steps():
+    from midi_rae.figures import trajectory
+
+    coords = np.zeros((3, 2))
+    bar = trajectory(coords, np.array([1.0, 2.0, 3.0])).data[1].marker.colorbar
+    assert (bar.tick0, bar.dtick) == (1.0, 1)
+    assert trajectory(coords, np.array([1.0, 12.0, 23.0])).data[1].marker.colorbar.dtick == 5
+    assert trajectory(coords, np.array([0.5, 1.0, 1.5])).data[1].marker.colorbar.dtick is None  # plotly's own
+
+
+def test_hidden_patches_are_not_a_second_blue_beside_the_missed_notes():
+    from midi_rae.figures import FN_COLOUR, MASKED
+
+    def hue(hex_colour):
+        import colorsys
+
+        r, g, b = (int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        return colorsys.rgb_to_hsv(r, g, b)[0] * 360
+
+    assert abs(hue(MASKED) - hue(FN_COLOUR)) > 90
+
+
 def test_probe_lines_has_one_named_line_per_level():
     from midi_rae.figures import probe_lines
 

@@ -15,7 +15,7 @@ from midi_rae.checkpoint import CheckpointError, ModelBundle
 from midi_rae.inference import stored_threshold
 
 from . import (activity, session, clicks, panel_compare, panel_embed, panel_listen, panel_masks, panel_probe,
-               panel_recon, panel_roll, panel_structure, selection, sidebar)
+               panel_recon, panel_roll, panel_structure, prefetch, selection, sidebar)
 from .loaders import Song, analyse, encode_song, load_choice
 from .session import K
 
@@ -198,3 +198,4 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             mask_b = dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
             res_b = analyse(piece.key, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
             panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)
+    prefetch.request(model, spb, semis, view.mask)  # the other examples, read and encoded while the page is idle

@@ -1,0 +1,54 @@
+"""While no page runs, the bundled examples are read, encoded and analysed into the page's own caches."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT, make_song
+from midi_rae.dashboard.prefetch import THREAD
+
+PREFETCH = """
+import sys, time
+from midi_rae.checkpoint import load_model
+from midi_rae.inference import MaskSettings
+from midi_rae.dashboard import activity, loaders, prefetch, sources
+from midi_rae.dashboard.model_views import Model
+
+model = Model("default", "shipped default", load_model(None))
+calls = []
+real = loaders.encode_piece
+loaders.encode_piece = lambda *a, **k: calls.append(1) or real(*a, **k)
+activity.note()  # a page has just run
+prefetch.IDLE_S = {idle}
+prefetch.request(model, 4, 0, MaskSettings())
+time.sleep({wait})
+print("encoded", len(calls))
+for path in sources.example_files():  # what picking each good example asks the caches for
+    if path.name == "broken.mid":
+        continue
+    data = path.read_bytes(); key = sources.digest(data)
+    roll = sources.load_roll(key, data, 4, 0, path.name)
+    loaders.encode_song(key, "default", 4, 0, roll, model.bundle)
+    loaders.analyse(key, "default", 4, 0, 0, MaskSettings(), roll, model.bundle)
+print("encoded", len(calls))
+"""
+
+
+def _run(tmp_path, idle: float, wait: float) -> list[str]:
+    for i in range(2):
+        make_song(bars=8, seed=i).write(str(tmp_path / f"example_{i}.mid"))
+    (tmp_path / "broken.mid").write_bytes(b"MThd not a MIDI file")
+    env = {"MIDI_RAE_EXAMPLES": str(tmp_path), "MIDI_RAE_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", PREFETCH.format(idle=idle, wait=wait)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"Thread '{THREAD}'" not in result.stderr  # its cached calls outside a page's run warn nothing
+    return result.stdout.split("\n")[:2]
+
+
+def test_examples_are_encoded_once_the_page_is_idle_and_picking_one_then_encodes_nothing(tmp_path):
+    assert _run(tmp_path, idle=0.2, wait=20) == ["encoded 2", "encoded 2"]
+
+
+def test_nothing_is_prepared_while_pages_keep_running(tmp_path):
+    assert _run(tmp_path, idle=600, wait=2) == ["encoded 0", "encoded 2"]
