@@ -37,6 +37,11 @@ TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
 # Okabe & Ito's eight colours, distinguishable with every common colour-vision deficiency
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 
+# plotly's mode bar, cut to what these charts use (zoom, pan, reset, save as PNG): its full nine buttons covered
+# a narrow chart's title on hover, and box/lasso select do nothing here (a click selects)
+CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d",
+                                                                  "autoScale2d"]}
+
 MARGIN = dict(l=50, r=10, t=40, b=40)
 FIXED_MARGIN = dict(MARGIN, autoexpand=False)  # for charts with nothing outside the plot: never a second draw
 COLORBAR_ROOM = 85  # pixels at the right for a vertical colour bar with its tick labels and title

@@ -21,8 +21,8 @@ import torch
 from . import __version__
 from .analysis import pca_fit
 from .checkpoint import ModelBundle, load_model
-from .figures import (level_masks, pca_scatter, probe_lines, reconstruction_row, roll_overview, similarity_matrix,
-                      spectrum_plot, trajectory, window_roll)
+from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, reconstruction_row, roll_overview,
+                      similarity_matrix, spectrum_plot, trajectory, window_roll)
 from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
                         metric_rows, patch_places, settings_for, spectrum_rows)
 from .pianoroll import PianoRoll
@@ -60,7 +60,7 @@ class _Figures:
     """Turns figures into <div>s; only the first one carries plotly.js, inline."""
 
     count: int = 0
-    config: dict = field(default_factory=lambda: {"displaylogo": False, "responsive": True})
+    config: dict = field(default_factory=lambda: dict(CHART_CONFIG, responsive=True))
 
     def __call__(self, fig: go.Figure) -> str:
         self.count += 1

@@ -41,3 +41,13 @@ def test_the_layout_gets_streamlits_look_under_the_figures_own_settings_and_a_bo
 def test_a_title_already_in_bold_is_left_as_it_is():
     _, layout = live_chart.payload(_figure("<b>Bold</b>"))
     assert json.loads(layout)["title"]["text"] == "<b>Bold</b>"
+
+
+def test_every_live_chart_gets_the_shortened_mode_bar():
+    import json
+
+    from midi_rae.dashboard import live_chart
+    from midi_rae.figures import CHART_CONFIG
+
+    assert f"const CONFIG = {json.dumps(CHART_CONFIG)};" in live_chart._JS
+    assert {"select2d", "lasso2d"} <= set(CHART_CONFIG["modeBarButtonsToRemove"])

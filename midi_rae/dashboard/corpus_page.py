@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from midi_rae.figures import note_ticks
+from midi_rae.figures import CHART_CONFIG, note_ticks
 from midi_rae.index_view import unreadable
 from midi_rae.wording import counted
 
@@ -199,16 +199,16 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     render_cards(hits, index, "worst")
 
     c1, c2 = st.columns(2)
-    c1.plotly_chart(_f1_density(win), width="stretch", config={"displaylogo": False})
+    c1.plotly_chart(_f1_density(win), width="stretch", config=CHART_CONFIG)
     prof = src.error_profiles(uri, stamp)
     if prof is not None:
-        c2.plotly_chart(_errors_by_pitch(prof), width="stretch", config={"displaylogo": False})
+        c2.plotly_chart(_errors_by_pitch(prof), width="stretch", config=CHART_CONFIG)
         metres = win.groupby(["metre", "steps_per_bar"]).size().sort_values(ascending=False)
         labels = [f"{m} ({s} steps per bar)" for m, s in metres.index]
         pick = st.selectbox("Metre", labels, persist_state="session", key=CK.METRE) if len(labels) > 1 else labels[0]
         metre, spbar = metres.index[labels.index(pick)]
         st.plotly_chart(_errors_by_position(win, prof, metre, int(spbar)), width="stretch",
-                        config={"displaylogo": False})
+                        config=CHART_CONFIG)
 
 
 def _f1_density(win) -> go.Figure:

@@ -16,6 +16,7 @@ component waits for it. A click on a point is sent as a one-run trigger value: t
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Optional, Union
@@ -25,12 +26,15 @@ import streamlit as st
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
+from midi_rae.figures import CHART_CONFIG
+
 from . import session, triggers
 
 _HTML = '<div class="live-plotly"><div class="waiting">Loading the chart…</div><div class="gd"></div></div>'
 _CSS = ".live-plotly { width: 100%; } .live-plotly .waiting { color: #888; font-size: 13px; padding: 8px 0; }"
 
 _JS = """
+const CONFIG = __CONFIG__;
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector('.live-plotly');
@@ -56,7 +60,7 @@ export default function (component) {
     layout.autosize = true; delete layout.width;
     layout.uirevision = d.revision;
     root.querySelector('.waiting').style.display = 'none';
-    P.react(gd, objects, layout, { displaylogo: false, responsive: true });
+    P.react(gd, objects, layout, Object.assign({ responsive: true }, CONFIG));
     root.__drawn = { traces: d.traces, objects, layout: d.layout };
     if (!root.__wired) {  // gd stays the same element, so its handlers are attached once
       root.__wired = true;
@@ -83,6 +87,7 @@ export default function (component) {
 }
 """
 
+_JS = _JS.replace("__CONFIG__", json.dumps(CHART_CONFIG))
 _COMPONENT = st.components.v2.component("midi_rae_live_plotly", html=_HTML, css=_CSS, js=_JS, isolate_styles=False)
 
 # What Streamlit's own theme puts over a plotly chart's template (read off the page's `st.plotly_chart`s, light
