@@ -820,9 +820,14 @@ def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = 
         fig.add_trace(go.Scatter(x=shifts, y=values[:, k], mode="lines+markers", name=name, connectgaps=True,
                                  line=dict(width=2, color=palette[k % len(palette)]), marker=dict(size=4),
                                  hovertemplate=f"{name}<br>{xlabel} %{{x}}<br>cosine %{{y:.3f}}<extra></extra>"))
-    lo = -1.0 if np.nanmin(values, initial=0.0) < 0 else 0.0
+    vmin = float(np.nanmin(values)) if np.isfinite(values).any() else 0.0
+    if vmin < 0:  # a negative value opens the axis to -1
+        y_range = [-1.02, 1.02]
+    else:  # fitted to the lines: levels all near 1 on a 0-1 axis drew as one line
+        pad = max(0.005, 0.08 * (1.0 - vmin))
+        y_range = [vmin - pad, 1.0 + pad]
     return _style(fig, title, 340, xaxis=dict(title_text=xlabel, zeroline=True, zerolinecolor="#ccc"),
-                  yaxis=dict(title_text="mean cosine similarity", range=[lo - 0.02, 1.02]),
+                  yaxis=dict(title_text="mean cosine similarity", range=y_range),
                   legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))
 
 
@@ -853,9 +858,12 @@ def spectrum_plot(spec: list[dict], title: str = "Spectrum", grids: list[int] | 
                                       yref="y2", xref="x2 domain", font=dict(size=12)))
     layout["shapes"] = [dict(type="line", line=dict(color="#888", dash="dash", width=1), x0=0, x1=1, y0=90, y1=90,
                              xref="x2 domain", yref="y2")]
-    layout["xaxis"].update(type="log", title=dict(text="component"))
-    layout["xaxis2"].update(type="log", title=dict(text="component"))
-    layout["yaxis"].update(type="log", title=dict(text="singular value"))
+    # labels at powers of ten only: plotly's own log ticks label 2 and 5 between them ("100, 5, 2, 10, …"), which
+    # read as values; small ones as 10⁻⁴, not "100µ"
+    decades = dict(dtick=1, exponentformat="power", minor=dict(ticks="inside", ticklen=3, showgrid=False))
+    layout["xaxis"].update(type="log", title=dict(text="component"), **decades)
+    layout["xaxis2"].update(type="log", title=dict(text="component"), **decades)
+    layout["yaxis"].update(type="log", title=dict(text="singular value"), **decades)
     layout["yaxis2"].update(title=dict(text="variance explained"), ticksuffix="%", range=[0, 101])
     layout["template"] = _TEMPLATE
     fig = go.Figure(dict(data=data, layout=layout), _validate=False)

@@ -94,7 +94,7 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
                                                "<extra></extra>"), row=i + 1, col=1)
         if len(t.boundaries):
             fig.add_trace(go.Scatter(x=np.asarray(t.boundaries) + 1, y=np.interp(t.boundaries, t.times, y),
-                                     mode="markers", name="boundary", showlegend=i == 0,
+                                     mode="markers", name="boundary found", showlegend=i == 0, cliponaxis=False,
                                      marker=dict(symbol="triangle-down", size=9, color=colour,
                                                  line=dict(color="#222", width=0.5)),
                                      hovertemplate=t.name + "<br>boundary at bar %{x:.2f}<extra></extra>"),
@@ -113,10 +113,16 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
             fig.add_vline(x=r + 1, line=dict(color=REFERENCE_COLOUR, width=1, dash="dash"))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="phrase end (fermata)",
                                  line=dict(color=REFERENCE_COLOUR, dash="dash")), row=1, col=1)
+        if tolerance:  # the grey bands, named: a boundary found inside one counts as a hit
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"within ±{tolerance:g} bar of one",
+                                     marker=dict(symbol="square", size=12, color="rgba(153,153,153,0.35)")),
+                          row=1, col=1)
     fig.update_xaxes(range=[1, x_max + 1], showgrid=False, **FRAME)
     fig.update_xaxes(title_text="bar (the roll's grid, 1 = the first bar of the file)", row=n, col=1)
-    return _style(fig, title, 90 + 70 * n, legend=dict(orientation="h", x=0.3, y=1.0, yanchor="bottom"),
-                  margin=dict(l=90, r=10, t=60, b=45))
+    # the legend in a band of its own between the title and the first panel (over the panel it hid its curve)
+    return _style(fig, title, 115 + 70 * n, legend=dict(orientation="h", x=1, xanchor="right", y=1.0,
+                                                        yanchor="bottom", yref="paper"),
+                  margin=dict(l=90, r=10, t=85, b=45))
 
 
 def probe_scores(rows: Sequence[dict], published: Optional[float] = None, published_label: str = "",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from midi_rae.dashboard.panel_recon import ENCODER_ONLY
 from conftest import FIXTURES, ROOT, chart_specs, make_song, needs_fixtures, run_without_torch, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 
@@ -334,10 +335,28 @@ def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, t
     at = run_app()
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
-    assert any("encoder only" in i for i in texts(at.info))
+    assert ENCODER_ONLY in texts(at.info)
     assert n_charts(at) == VIEWS + 1  # every chart (the reconstruction is an image), plus the spectrum
     assert [len(r) for r in image_rows(at)] == [6]  # the level masks, and no reconstruction images
     assert "F1, masked patches" not in [m.label for m in at.metric]
+
+
+@needs_fixtures()
+def test_a_refused_decoder_gets_one_reason_and_the_encoder_alone_stays_without_contradiction(examples):
+    def drop(key, family, name):
+        data = (FIXTURES / family / name).read_bytes()
+        at.file_uploader(key=key).set_value((name, data, "application/octet-stream")).run()
+
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    drop("ckpt_upload", "seven-level", "SwinEncoder__best.pt")
+    drop("dec_upload", "six-level", "SwinDecoder__best.pt")
+    assert not at.exception
+    errors = texts(at.sidebar.error)
+    assert len(errors) == 1 and "for a model of 6 levels and the encoder has 7" in errors[0]
+    assert any(c.startswith("Still using SwinEncoder__best.pt") for c in texts(at.sidebar.caption))
+    assert ENCODER_ONLY in texts(at.info)
+    assert not any("add the decoder" in i for i in texts(at.info))
 
 
 def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(examples, tmp_path, monkeypatch):
@@ -540,6 +559,23 @@ def test_a_dropped_file_removed_from_the_uploader_gives_way_to_the_example(examp
     at.file_uploader(key="midi_upload").set_value(None).run()
     assert not at.exception and any("a_song.mid" in c for c in texts(at.caption))
     assert not any("dropped earlier" in c for c in texts(at.sidebar.caption))
+    assert at.selectbox(key="example").value == "a_song.mid"
+
+
+def test_after_a_drop_the_example_shown_before_it_can_be_picked_again(examples):
+    at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
+    assert at.selectbox(key="example").value is None  # so that picking a_song.mid again is a change
+    at.selectbox(key="example").select("a_song.mid").run()
+    assert not at.exception and any("a_song.mid" in c for c in texts(at.caption))
+    assert at.selectbox(key="example").value == "a_song.mid"
+
+
+def test_after_a_refused_drop_the_example_still_shown_can_be_picked_and_the_error_goes(examples):
+    at = upload(run_app(), "empty.mid", b"")
+    assert any("empty.mid could not be opened." in e for e in texts(at.error))
+    at.selectbox(key="example").select("a_song.mid").run()
+    assert not at.exception and any("a_song.mid" in c for c in texts(at.caption))
+    assert not at.error
 
 
 def test_after_a_refused_drop_the_sidebar_says_so_and_an_example_can_be_picked(examples):
@@ -786,6 +822,17 @@ def test_a_second_shipped_model_can_be_compared_with_the_default(examples):
     at.selectbox(key="b_source").select(label).run()
     assert not at.exception
     assert any(f"B = shipped {shipped_checkpoints()[0].stem}" in h.value for h in at.subheader)
+
+
+def test_with_a_b_model_the_header_and_the_sidebar_say_where_the_comparison_is(examples):
+    from midi_rae.dashboard.sidebar import AB_WHERE
+
+    at = run_app()
+    at.selectbox(key="b_source").select("Shipped first").run()
+    assert any("compared with B: shipped first (at the end of the page)" in c for c in texts(at.caption))
+    assert AB_WHERE in texts(at.sidebar.caption)
+    at.selectbox(key="b_source").select("Off").run()
+    assert not any("compared with B" in c for c in texts(at.caption)) and AB_WHERE not in texts(at.sidebar.caption)
 
 
 def test_b_the_same_checkpoint_as_a_says_so_instead_of_comparing(examples):

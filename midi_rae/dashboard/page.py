@@ -17,11 +17,14 @@ from . import activity, clicks, export, panel_roll, selection, session, sidebar,
 from .sources import example_files, load_roll
 
 
-def header(piece, roll, label: str, n_levels: int) -> None:
-    """Title line and a one-line summary of piece and model (a PNG roll has steps, not seconds or a tempo)."""
+def header(piece, roll, label: str, n_levels: int, label_b: str | None = None) -> None:
+    """Title line and a one-line summary of piece and model (a PNG roll has steps, not seconds or a tempo), and of
+    the second model when one is compared (its views are at the end of the page)."""
     st.markdown("### midi-rae explorer")
     timing = f"{roll.steps:,} steps (a PNG roll: no tempo)" if _is_png(piece) else timing_text(roll)
-    st.caption(f"**{piece.name}** · {roll.n_notes:,} notes · {timing} — model: {label} ({n_levels} levels)")
+    compared = f" · compared with B: {label_b} (at the end of the page)" if label_b else ""
+    st.caption(f"**{piece.name}** · {roll.n_notes:,} notes · {timing} — model: {label} ({n_levels} levels)"
+               f"{compared}")
 
 
 def timing_text(roll) -> str:
@@ -156,7 +159,7 @@ def main() -> None:
     _record_place(piece, view.start_bar, semis)
     choice_b = sidebar.compare_section()
 
-    header(piece, roll, choice.label, mcfg.num_levels)
+    header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if choice_b is not None else None)
     if _is_png(piece):
         from midi_rae.png_rolls import PNG_NOTE
 

@@ -46,8 +46,9 @@ def _figs(song_key: tuple, ckpt_key: str, start: int, mode: str, settings, pitch
     keys = list(_win.probs)
     titles = ["nothing ablated"] + [k for k in keys[1:]]
     maps = ablation_error_maps(_win.image, [_win.binary(k) for k in keys], titles, pitch_range,
-                               title="This window's reconstruction (raw decoder output, all pixels) with each "
-                                     "level ablated")
+                               title=f"This window under the reconstruction row's mask (ratio "
+                                     f"{_res.settings.mask_ratio:g}), decoded with each level ablated: errors over "
+                                     "all pixels, nothing pasted back")
     return drops, maps
 
 

@@ -79,7 +79,7 @@ def render(song, res, spb: int) -> None:
         _player(cols[1], res.key + ("recon",), binary, spb, tempo, "Reconstruction as MIDI",
                 names["reconstruction"], play)
     else:
-        cols[1].info("No decoder: nothing to play.")
+        cols[1].caption("No decoder, so no reconstruction to play.")
     cols[2].markdown("**Whole piece** (as the model sees it)")
     # a long piece takes seconds to synthesise and tens of megabytes of WAV: only on request
     if session.piece_audio_wanted(song.key) or cols[2].button("Render the whole piece", key="piece_audio"):

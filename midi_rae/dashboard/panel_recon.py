@@ -58,14 +58,19 @@ def error_counts(res) -> dict:
     return {k: m[k] for k in ("tp", "fp", "fn")}
 
 
+ENCODER_ONLY = ("The model in use has no decoder, so there is no reconstruction to show; a checkpoint with the "
+                "decoder saved with this encoder shows one.")
+
+
 def render(res, pitch_range: tuple) -> None:
     """The five-panel row and the metrics, or why there is none."""
     st.subheader("Masked reconstruction")
     n_hidden = res.n_hidden
     mask = res.settings
     if res.probs is None:
-        st.info("This checkpoint holds an encoder only, so there is no reconstruction to show; load a checkpoint "
-                "with a decoder (or add the decoder file) to see one.")
+        # not "add the decoder file": this is also what shows after a dropped decoder was refused (the sidebar says
+        # why, and that the encoder alone is still in use)
+        st.info(ENCODER_ONLY)
         return
     st.caption(f"{n_hidden} of {res.mask.size} finest patches hidden ({100 * n_hidden / max(res.mask.size, 1):.0f}%): "
                f"mask ratio {mask.mask_ratio:.2f} of the non-empty patches and {mask.empty_mask_ratio:.2f} × that "

@@ -54,6 +54,7 @@ class K:
     UPLOAD_REMOVED = "_upload_removed"  # the dropped MIDI file was taken out of the uploader (×)
     KEPT_CHECKPOINT = "_kept_checkpoint::"  # + "" (A) or "b_": the last dropped checkpoint, until removed
     EXAMPLE_OVER_UPLOAD = "_example_over_upload"  # the upload (its file id) an example was picked over
+    LAST_EXAMPLE = "_last_example"  # the example the picker showed before another piece took its place
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_PIECE = "last_good_piece"
     LAST_GOOD_UPLOAD = "last_good_upload"
@@ -246,6 +247,26 @@ def upload_removed() -> bool:
     return bool(st.session_state.get(K.UPLOAD_REMOVED))
 
 
+def leave_example() -> None:
+    """Another piece takes the example's place (a drop, a passage from the Corpus page): the picker shows none, so
+    that picking any example, the one shown before included, is a change that shows it."""
+    example = st.session_state.get(K.EXAMPLE)
+    if example is not None:
+        st.session_state[K.LAST_EXAMPLE] = example
+    st.session_state[K.EXAMPLE] = None
+
+
+def return_to_example() -> None:
+    """That piece is gone (removed from the uploader, closed): the picker shows the example it showed before."""
+    if st.session_state.get(K.EXAMPLE) is None:
+        st.session_state[K.EXAMPLE] = st.session_state.get(K.LAST_EXAMPLE)
+
+
+def last_example() -> Optional[str]:
+    """The example shown before another piece took its place, if any."""
+    return st.session_state.get(K.LAST_EXAMPLE)
+
+
 def forget_upload() -> None:
     """An example was picked: stop falling back to the last upload."""
     st.session_state.pop(K.LAST_GOOD_UPLOAD, None)
@@ -292,6 +313,7 @@ def open_piece(piece: Any, bar: int, semis: int = 0) -> None:
     the Corpus page)."""
     st.session_state[K.OPENED_PIECE] = piece
     st.session_state[K.OPENED_AT] = (piece.key, bar)
+    leave_example()
     st.session_state[K.TRANSPOSE] = max(-12, min(12, int(semis)))
     move_window(bar)
 
@@ -303,4 +325,5 @@ def opened_piece() -> Any:
 
 def close_opened_piece() -> None:
     """Stop showing the piece opened from the Corpus page."""
-    st.session_state.pop(K.OPENED_PIECE, None)
+    if st.session_state.pop(K.OPENED_PIECE, None) is not None:
+        return_to_example()

@@ -195,6 +195,9 @@ def describe(choice: ModelChoice, bundle) -> str:
     return " · ".join(bits)
 
 
+AB_WHERE = "The comparison is drawn at the end of the page, after the Analyses."
+
+
 def compare_section() -> Optional[ModelChoice]:
     """An optional second checkpoint (B) to show beside the first on the same window and mask."""
     st.sidebar.header("Compare (A/B)")
@@ -205,6 +208,8 @@ def compare_section() -> Optional[ModelChoice]:
     choice = _usable(_chosen(source, folder, "b_"))
     if choice is not None and source == "Upload":
         session.keep_checkpoint("b_", choice)
+    if choice is not None:
+        st.sidebar.caption(AB_WHERE)
     return choice
 
 
@@ -225,7 +230,8 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
                                   on_change=_upload_changed)
     names = [p.name for p in examples]
     # never disabled: a file in the uploader (even one that could not be opened) need not be removed first
-    pick = st.sidebar.selectbox("…or pick an example", names, on_change=_example_picked,
+    # empty while a dropped file or a Corpus passage is shown (session.leave_example)
+    pick = st.sidebar.selectbox("…or pick an example", names, on_change=_example_picked, placeholder="Pick an example",
                                 persist_state="session", key=K.EXAMPLE) \
         if names else None
     opened = session.opened_piece()
@@ -241,9 +247,11 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
         st.sidebar.caption(f"Showing **{kept.name}**, dropped earlier (the uploader empties when you visit the "
                            "Corpus page); pick an example to leave it.")
         return kept, None
-    if pick is None:
+    if not names:
         st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
         return None, None
+    if pick not in names:  # nothing else left to show: the example shown before, else the first
+        pick = session.last_example() if session.last_example() in names else names[0]
     if up is not None:
         st.sidebar.caption("Showing the example; the dropped file stays in the uploader until removed (×).")
     data = examples[names.index(pick)].read_bytes()
@@ -254,8 +262,13 @@ def _upload_changed() -> None:
     """A file dropped or removed (×): a removed one is not shown again; either closes a piece opened from the
     Corpus page. (Dropping a file over another also passes through an empty uploader: the last good upload is
     kept for a bad file to fall back to, as before.)"""
-    session.mark_upload_removed(st.session_state.get(K.MIDI_UPLOAD) is None)
+    removed = st.session_state.get(K.MIDI_UPLOAD) is None
+    session.mark_upload_removed(removed)
     session.close_opened_piece()
+    if removed:
+        session.return_to_example()
+    else:
+        session.leave_example()
 
 
 def _example_picked() -> None:
