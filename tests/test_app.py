@@ -803,6 +803,21 @@ def test_find_similar_tab_searches_the_shipped_corpus_for_the_current_window(exa
     assert "Find similar in the corpus" in [h.value for h in at.subheader]
 
 
+def test_after_a_search_the_similar_passages_follow_the_transposition_and_level_controls(examples):
+    at = run_app()
+    at.session_state["analysis_tab"] = "Find similar in the corpus"
+    at.run()
+    at.button(key="corpus_find_similar").click().run()
+    nearest = [c for c in texts(at.caption) if c.startswith("Nearest to")]
+    assert len(nearest) == 1 and not at.exception
+    at.toggle(key="corpus_similar_transpose").set_value(True).run()
+    assert [c for c in texts(at.caption) if c.startswith("Nearest to")] == nearest  # searched again, not emptied
+    level = at.selectbox(key="corpus_similar_level")
+    assert level.format_func(2) == "2 · 4×4"
+    level.select(2).run()
+    assert any(c.startswith("Nearest to") and "at level 2" in c for c in texts(at.caption))
+
+
 def shipped_ab_model() -> str:
     """The stem of a second shipped checkpoint (the test is skipped where only the default ships)."""
     from midi_rae.dashboard.sources import shipped_checkpoints

@@ -197,7 +197,9 @@ def _find_similar(song, res, selected, model) -> None:
         level = st.session_state.get(CK.SIMILAR_LEVEL, default_level(levels))
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     if patch is None:
+        grids = index.meta.get("grids") or []
         level = c1.selectbox("Level", list(range(levels)), index=min(level, levels - 1),
+                             format_func=lambda k: f"{k} · {grids[k][0]}×{grids[k][1]}" if k < len(grids) else str(k),
                              persist_state="session", key=CK.SIMILAR_LEVEL,
                              help="Compare the windows' embeddings at this level, pooled over non-empty patches.")
     else:
@@ -206,7 +208,11 @@ def _find_similar(song, res, selected, model) -> None:
                           help="Also try the window transposed by −6..+5 semitones and show the interval found.")
     qkey = (index.uri, song.key, res.start, level, patch, invariant)
     results = st.session_state.setdefault(CK.RESULTS, {})
-    if c3.button("Find similar", type="primary", key="corpus_find_similar"):
+    # once searched from this window, the results follow the level and transposition controls (a change had
+    # emptied the list without a word until the button was pressed again)
+    searched_here = any(k[:3] == qkey[:3] for k in results)
+    if c3.button("Find similar", type="primary", key="corpus_find_similar") or \
+            (searched_here and qkey not in results):
         if model.bundle.model_config.to_dict() != _index_config(index):
             st.warning("This index was built with another model; similarities compare two models' embeddings.")
         try:
