@@ -711,7 +711,9 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         raise _too_long(T / steps_per_beat)
 
     array = _draw(pitches, first, last, T)
-    grid_note = grid_fit_note(np.interp(starts_s, step_grid, position) / steps_per_beat, steps_per_beat)
+    onset_steps = np.interp(starts_s, step_grid, position)
+    beat_s = np.interp(onset_steps, position[:-1], np.diff(step_grid)) * steps_per_beat if len(step_grid) > 1 else None
+    grid_note = grid_fit_note(onset_steps / steps_per_beat, steps_per_beat, beat_s)
     onsets = np.zeros((128, T), dtype=np.uint8)
     onsets[pitches, first] = 1
 
@@ -730,24 +732,32 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
 
 GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)
 OFF_GRID_STEP = 0.2     # a note starting this far (in steps) from the nearest step is misplaced by the grid
+OFF_GRID_SECONDS = 0.015  # ... and this far in time: finer than performers' own onset spread, not heard as timing
 OFF_GRID_WARN = 0.10    # warn when more than this share of notes is misplaced
 
 
-def off_grid_share(onset_beats: np.ndarray, steps_per_beat: int) -> float:
-    """Share of note onsets (in beats) that a grid of `steps_per_beat` steps per beat cannot place."""
+def off_grid_share(onset_beats: np.ndarray, steps_per_beat: int, beat_seconds: Optional[np.ndarray] = None) -> float:
+    """Share of note onsets (in beats) that a grid of `steps_per_beat` steps per beat cannot place: moved by more
+    than OFF_GRID_STEP of a step and, given each onset's beat length in seconds, by more than OFF_GRID_SECONDS (at
+    48 steps per beat a step is ~10 ms: by steps alone the finest grid was judged the harshest)."""
     if len(onset_beats) == 0:
         return 0.0
     pos = np.asarray(onset_beats, dtype=np.float64) * steps_per_beat
-    return float(np.mean(np.abs(pos - np.round(pos)) > OFF_GRID_STEP))
+    off = np.abs(pos - np.round(pos))
+    moved = off > OFF_GRID_STEP
+    if beat_seconds is not None:
+        moved &= off / steps_per_beat * np.asarray(beat_seconds, dtype=np.float64) > OFF_GRID_SECONDS
+    return float(np.mean(moved))
 
 
-def grid_fit_note(onset_beats: np.ndarray, steps_per_beat: int) -> Optional[str]:
+def grid_fit_note(onset_beats: np.ndarray, steps_per_beat: int,
+                  beat_seconds: Optional[np.ndarray] = None) -> Optional[str]:
     """A sentence when the grid misplaces many notes (e.g. triplets or 6/8 eighths at 4 steps per beat),
     naming the smallest resolution that places them; None when the grid fits."""
-    share = off_grid_share(onset_beats, steps_per_beat)
+    share = off_grid_share(onset_beats, steps_per_beat, beat_seconds)
     if share <= OFF_GRID_WARN:
         return None
-    fits = [r for r in GRID_RESOLUTIONS if off_grid_share(onset_beats, r) <= OFF_GRID_WARN / 5]
+    fits = [r for r in GRID_RESOLUTIONS if off_grid_share(onset_beats, r, beat_seconds) <= OFF_GRID_WARN / 5]
     better = (f"; {fits[0]} steps per beat places them" if fits else
               "; no resolution up to 48 steps per beat places them all (the timing is not on a metric grid)")
     return (f"{share:.0%} of the notes fall between the steps of {a_number(steps_per_beat)}-steps-per-beat grid "

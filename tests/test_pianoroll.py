@@ -609,6 +609,27 @@ def test_off_grid_share_counts_onsets_between_steps():
     assert off_grid_share(beats, 3) == 0.0
 
 
+def test_a_fine_grid_that_moves_notes_by_a_few_milliseconds_says_nothing():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)  # a beat is 0.5 s
+    inst = pretty_midi.Instrument(0)
+    for i in range(200):  # an onset every tenth of a beat: between the steps of every offered grid
+        inst.notes.append(pretty_midi.Note(80, 60 + i % 12, i * 0.05, i * 0.05 + 0.04))
+    pm.instruments.append(inst)
+    data = midi_bytes(pm)
+    coarse = midi_to_roll(data, steps_per_beat=4).grid_note  # moved by up to 62 ms
+    assert coarse is not None and "16 steps per beat places them" in coarse
+    assert midi_to_roll(data, steps_per_beat=48).grid_note is None  # moved by at most 5 ms
+
+
+def test_off_grid_share_ignores_moves_below_the_time_floor():
+    from midi_rae.pianoroll import off_grid_share
+
+    beats = np.array([0.0, 0.3])  # 0.3 beat is 0.3 of a step off at 48 steps per beat
+    assert off_grid_share(beats, 48) == 0.5
+    assert off_grid_share(beats, 48, beat_seconds=np.array([0.5, 0.5])) == 0.0  # 3 ms
+    assert off_grid_share(beats, 48, beat_seconds=np.array([4.0, 4.0])) == 0.5  # 25 ms at 15 BPM
+
+
 def _long_piece(resolution: int) -> bytes:
     """A 1,100-beat melody (about 11 million ticks at music21's 10,080 per quarter note)."""
     pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120.0)
