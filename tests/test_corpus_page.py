@@ -327,3 +327,20 @@ def test_names_in_an_index_reach_the_cards_as_plain_text(tmp_path, monkeypatch):
     shown = [m.value for m in at.markdown if m.value.startswith("**1.000**")] + \
         [c.value for c in at.caption if c.value.startswith("Nearest")]
     assert len(shown) == 2 and not any(bad in text for text in shown for bad in ("# Heading", "[", "]", "http:"))
+
+
+def test_thumbnails_given_one_half_span_are_one_height_whatever_their_range():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from midi_rae.dashboard.corpus_similar import half_span, thumbnail
+
+    low, wide = np.zeros((128, 128), np.uint8), np.zeros((128, 128), np.uint8)
+    low[2, :8] = 1  # a note near the bottom edge
+    wide[[40, 90], :8] = 1  # fifty semitones apart
+    half = max(half_span(low), half_span(wide))
+    heights = {Image.open(io.BytesIO(thumbnail(w, half=half))).height for w in (low, wide)}
+    assert len(heights) == 1
+    assert Image.open(io.BytesIO(thumbnail(low))).height < heights.pop()  # alone: cropped to its own range

@@ -48,19 +48,34 @@ class CK:
     LISTEN = "corpus_listen"          # cards whose player was asked for
 
 
-def thumbnail(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = None, lo: Optional[int] = None,
-              hi: Optional[int] = None) -> bytes:
-    """A PNG of a (128, W) window: pitch upward, cropped to the sounding range (at least two octaves), with the
-    matching patch (step0, step1, pitch0, pitch1) outlined."""
-    from PIL import Image
-
+def _sounding(window: np.ndarray, patch: Optional[tuple[int, int, int, int]], lo: Optional[int],
+              hi: Optional[int]) -> tuple[int, int]:
+    """(lowest, highest) pitch a thumbnail must show: the notes and the outlined patch."""
     rows = np.flatnonzero(window.any(1))
     lo = int(rows[0]) if lo is None and rows.size else (lo if lo is not None else 48)
     hi = int(rows[-1]) if hi is None and rows.size else (hi if hi is not None else 72)
     if patch is not None:
         lo, hi = min(lo, patch[2]), max(hi, patch[3])
+    return lo, hi
+
+
+def half_span(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = None) -> int:
+    """Half the pitch span a thumbnail of this window needs (at least an octave, three semitones of margin)."""
+    lo, hi = _sounding(window, patch, None, None)
+    return max((hi - lo) // 2 + 3, 12)
+
+
+def thumbnail(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = None, lo: Optional[int] = None,
+              hi: Optional[int] = None, half: Optional[int] = None) -> bytes:
+    """A PNG of a (128, W) window: pitch upward, cropped to the sounding range (at least two octaves; `half`
+    semitones either side of its middle when given, so that a row of cards is one height), with the matching patch
+    (step0, step1, pitch0, pitch1) outlined."""
+    from PIL import Image
+
+    lo, hi = _sounding(window, patch, lo, hi)
     mid = (lo + hi) // 2
-    half = max((hi - lo) // 2 + 3, 12)
+    half = max((hi - lo) // 2 + 3, 12) if half is None else max(int(half), (hi - lo) // 2 + 1)
+    mid = min(max(mid, half), 127 - half) if 2 * half <= 127 else 64  # near the edges: shifted, not cut shorter
     lo, hi = max(0, mid - half), min(127, mid + half)
     img = np.full((hi - lo + 1, window.shape[1], 3), 255, np.uint8)
     img[window[lo:hi + 1] > 0] = NOTE_RGB
@@ -118,20 +133,27 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
         st.info("No passages found.")
         return
     width = int(index.meta.get("window_steps", 128))
+
+    def shown(h) -> tuple[np.ndarray, Optional[tuple[int, int, int, int]]]:
+        try:
+            window = unpack_window(h.image, width) if h.image is not None else None
+        except ValueError:  # a damaged index: the card says what it can, with a blank thumbnail
+            window = None
+        window = window if window is not None else np.zeros((128, width), np.uint8)
+        patch = None
+        if h.patch is not None:
+            s0 = h.start_step - h.window_start
+            patch = (s0, h.end_step - h.window_start, h.pitch_lo, h.pitch_hi)
+        return window, patch
+
+    views = [shown(h) for h in hits]
+    half = max(half_span(w, p) for w, p in views)  # one pitch span for every card: cards of one height
     for row in range(0, len(hits), CARDS_PER_ROW):
         cols = st.columns(CARDS_PER_ROW)
         for col, (i, h) in zip(cols, enumerate(hits[row:row + CARDS_PER_ROW], start=row)):
             with col.container(border=True):
-                try:
-                    window = unpack_window(h.image, width) if h.image is not None else None
-                except ValueError:  # a damaged index: the card says what it can, with a blank thumbnail
-                    window = None
-                window = window if window is not None else np.zeros((128, width), np.uint8)
-                patch = None
-                if h.patch is not None:
-                    s0 = h.start_step - h.window_start
-                    patch = (s0, h.end_step - h.window_start, h.pitch_lo, h.pitch_hi)
-                st.image(thumbnail(window, patch), width="stretch", output_format="PNG")
+                window, patch = views[i]
+                st.image(thumbnail(window, patch, half=half), width="stretch", output_format="PNG")
                 pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
                 iv = f" · matched with the query {semitones(h.interval)}" if h.interval else ""
                 where = bar_span(h.start_step, h.end_step - h.start_step, h.steps_per_bar, h.steps_per_beat)
