@@ -17,8 +17,8 @@ import browser_util
 from browser_util import (MIN_CHARTS, alerts, button, caption_with, chart_count, chart_points, chromium_available,
                           click_chart_point, click_roll_at, drop_file, exceptions, free_port, has_button,
                           header_caption, hidden_caption, isolated_point, launch_browser, move_slider, new_page,
-                          roll, running, screenshot, slider_value, start_server, stop_server, tab, wait_ready,
-                          OVERVIEW, WINDOW)
+                          roll, running, screenshot, select_option, selectbox_label, slider_value, start_server,
+                          stop_server, tab, wait_ready, OVERVIEW, WINDOW)
 from conftest import make_song, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT
 
@@ -120,6 +120,7 @@ def test_dashboard_in_a_real_browser(server, page, shots):
     # 1. first full render of the default example
     page.goto(url)
     _step(page, shots, log, "1_first_render", "first render", lambda: header_caption(page) is not None)
+    example = header_caption(page).split(" · ")[0]
     assert not exceptions(page), _state(page, log)
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
     assert hidden_caption(page), _state(page, log)
@@ -154,6 +155,14 @@ def test_dashboard_in_a_real_browser(server, page, shots):
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
     assert caption_with(page, f"Still showing {name}"), _state(page, log)  # the piece on screen, not an example
     assert name in (header_caption(page) or ""), _state(page, log)
+
+    # 5. the example shown before the drops, picked again, is shown again and the error goes
+    picker = selectbox_label(page, "pick an example")
+    select_option(page, picker, example)
+    _step(page, shots, log, "5_example_again", f"after picking {example} again",
+          lambda: (header_caption(page) or "").startswith(example))
+    assert not [a for a in alerts(page) if "could not be opened" in a], _state(page, log)
+    assert not exceptions(page), _state(page, log)
 
 
 @pytest.mark.timeout(600)

@@ -13,7 +13,7 @@ from typing import Callable, Iterator, Optional
 
 from . import activity
 
-IDLE_S = 2.0  # seconds without a page run before each step
+IDLE_S = 4.0  # seconds without a page run before each step (at 2 s the first step met a first click: +0.1-0.3 s)
 MAX_EXAMPLES = 6  # the page's caches keep 12 pieces: a large MIDI_RAE_EXAMPLES folder must not evict the user's
 THREAD = "midi-rae-prefetch"
 
