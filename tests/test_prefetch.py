@@ -52,3 +52,26 @@ def test_examples_are_encoded_once_the_page_is_idle_and_picking_one_then_encodes
 
 def test_nothing_is_prepared_while_pages_keep_running(tmp_path):
     assert _run(tmp_path, idle=600, wait=2) == ["encoded 0", "encoded 2"]
+
+
+def test_the_prefetch_thread_outlives_a_request_that_fails(monkeypatch):
+    import threading
+
+    from midi_rae.dashboard import prefetch
+
+    seen, second = [], threading.Event()
+
+    def prepare(wanted):
+        seen.append(wanted)
+        if len(seen) == 1:
+            raise OSError("the examples folder went away")
+        second.set()
+
+    monkeypatch.setattr(prefetch, "_prepare", prepare)
+    prefetch.request(object(), 4, 0, "first")
+    for _ in range(100):  # the first request taken up (and failed) before the second is made
+        if seen:
+            break
+        threading.Event().wait(0.05)
+    prefetch.request(object(), 4, 0, "second")
+    assert second.wait(10) and seen[-1][3] == "second"

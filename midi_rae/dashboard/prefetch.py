@@ -48,18 +48,25 @@ def _run() -> None:
     while True:
         _wake.wait()
         _wake.clear()
-        wanted = _wanted[0]
-        for job, step in _steps(*wanted):
-            if job.done_key() in _done:  # an earlier step of it failed
-                continue
-            activity.wait_until_quiet(IDLE_S)
-            if _wanted[0] is not wanted:  # a newer request (another model or view): begin that one instead
-                _wake.set()
-                break
-            try:
-                step()
-            except Exception:  # noqa: BLE001 - a file the page cannot open says so when picked; not tried again
-                _done.add(job.done_key())
+        try:
+            _prepare(_wanted[0])
+        except Exception:  # noqa: BLE001 - the thread must outlive anything one request meets (a folder gone)
+            pass
+
+
+def _prepare(wanted: tuple) -> None:
+    """Every step of one request, each after an idle spell; a newer request ends it (and is begun next)."""
+    for job, step in _steps(*wanted):
+        if job.done_key() in _done:  # an earlier step of it failed
+            continue
+        activity.wait_until_quiet(IDLE_S)
+        if _wanted[0] is not wanted:  # a newer request (another model or view): begin that one instead
+            _wake.set()
+            return
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - a file the page cannot open says so when picked; not tried again
+            _done.add(job.done_key())
 
 
 def _steps(model, spb: int, semis: int, settings) -> Iterator[tuple["_Example", Callable[[], None]]]:
@@ -68,7 +75,10 @@ def _steps(model, spb: int, semis: int, settings) -> Iterator[tuple["_Example", 
 
     for path in example_files()[:MAX_EXAMPLES]:
         job = _Example(path, model, spb, semis, settings)
-        if job.done_key() in _done:
+        try:
+            if job.done_key() in _done:
+                continue
+        except OSError:  # the file went away since the folder was listed
             continue
         for step in (job.read, job.encode, job.analyse):
             yield job, step
