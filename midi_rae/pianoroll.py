@@ -757,7 +757,8 @@ def grid_fit_note(onset_beats: np.ndarray, steps_per_beat: int,
     share = off_grid_share(onset_beats, steps_per_beat, beat_seconds)
     if share <= OFF_GRID_WARN:
         return None
-    fits = [r for r in GRID_RESOLUTIONS if off_grid_share(onset_beats, r, beat_seconds) <= OFF_GRID_WARN / 5]
+    # the grid to name, by steps alone: by the time floor too, any fine grid "fits" performed (unquantised) timing
+    fits = [r for r in GRID_RESOLUTIONS if off_grid_share(onset_beats, r) <= OFF_GRID_WARN / 5]
     better = (f"; {fits[0]} steps per beat places them" if fits else
               "; no resolution up to 48 steps per beat places them all (the timing is not on a metric grid)")
     return (f"{share:.0%} of the notes fall between the steps of {a_number(steps_per_beat)}-steps-per-beat grid "

@@ -1,4 +1,4 @@
-"""While no page runs, the bundled examples are read, encoded and analysed into the page's own caches."""
+"""While no page runs, the bundled examples are read and encoded into the page's own caches."""
 from __future__ import annotations
 
 import subprocess
@@ -20,7 +20,7 @@ real = loaders.encode_piece
 loaders.encode_piece = lambda *a, **k: calls.append(1) or real(*a, **k)
 activity.note()  # a page has just run
 prefetch.IDLE_S = {idle}
-prefetch.request(model, 4, 0, MaskSettings())
+prefetch.request(model, 4, 0)
 time.sleep({wait})
 print("encoded", len(calls))
 for path in sources.example_files():  # what picking each good example asks the caches for
@@ -50,6 +50,14 @@ def test_examples_are_encoded_once_the_page_is_idle_and_picking_one_then_encodes
     assert _run(tmp_path, idle=0.2, wait=20) == ["encoded 2", "encoded 2"]
 
 
+def test_a_transposed_view_prepares_nothing():
+    from midi_rae.dashboard import prefetch
+
+    before = prefetch._wanted[0]
+    prefetch.request(object(), 4, 3)
+    assert prefetch._wanted[0] is before
+
+
 def test_nothing_is_prepared_while_pages_keep_running(tmp_path):
     assert _run(tmp_path, idle=600, wait=2) == ["encoded 0", "encoded 2"]
 
@@ -68,10 +76,22 @@ def test_the_prefetch_thread_outlives_a_request_that_fails(monkeypatch):
         second.set()
 
     monkeypatch.setattr(prefetch, "_prepare", prepare)
-    prefetch.request(object(), 4, 0, "first")
+    prefetch.request(object(), 4, 0)
     for _ in range(100):  # the first request taken up (and failed) before the second is made
         if seen:
             break
         threading.Event().wait(0.05)
-    prefetch.request(object(), 4, 0, "second")
-    assert second.wait(10) and seen[-1][3] == "second"
+    prefetch.request(object(), 5, 0)
+    assert second.wait(10) and seen[-1][1] == 5
+
+
+def test_a_run_in_progress_is_never_idle_however_long_it_takes():
+    import time
+
+    from midi_rae.dashboard import activity
+
+    with activity.running():
+        time.sleep(0.3)
+        assert activity.idle_for() == 0.0
+        assert activity.quiet_for() >= 0.3  # what a paused import waits on: the run's start, not its end
+    assert 0.0 <= activity.idle_for() < 0.3

@@ -4,16 +4,20 @@ app.main notes the start of every page's run, the piece page the end of its own 
 """
 from __future__ import annotations
 
+import functools
 import importlib.abc
 import sys
 import threading
 import time
-from typing import Callable, TypeVar
+from contextlib import contextmanager
+from typing import Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 STEP_ASIDE_S = 0.3  # a background import resumes once no page has run for this long
 
 _last = [0.0]  # time.monotonic() of the latest page run's start or end
+_in_flight = [0]  # page runs and fragment reruns now running, in any session
+_count_lock = threading.Lock()
 
 
 def note() -> None:
@@ -21,15 +25,51 @@ def note() -> None:
     _last[0] = time.monotonic()
 
 
+@contextmanager
+def running() -> Iterator[None]:
+    """A page run or a fragment's rerun in progress: background work waits for its end, however long it takes
+    (a checkpoint's loading, a long piece's encoding, building an index, a whole piece's audio)."""
+    with _count_lock:
+        _in_flight[0] += 1
+    note()
+    try:
+        yield
+    finally:
+        with _count_lock:
+            _in_flight[0] -= 1
+        note()
+
+
+def fragment_body(fn: Callable[..., T]) -> Callable[..., T]:
+    """A fragment's function whose reruns count as runs (decorate under @st.fragment)."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        with running():
+            return fn(*args, **kwargs)
+    return wrapped
+
+
 def quiet_for() -> float:
     """Seconds since the latest page run started or ended."""
     return time.monotonic() - _last[0]
+
+
+def idle_for() -> float:
+    """Seconds since the latest page run ended, 0 while one is running."""
+    return 0.0 if _in_flight[0] else quiet_for()
 
 
 def wait_until_quiet(seconds: float, poll: float = 0.05) -> None:
     """Block until no page has run for `seconds`."""
     while quiet_for() < seconds:
         time.sleep(max(seconds - quiet_for(), poll))
+
+
+def wait_until_idle(seconds: float, poll: float = 0.05) -> None:
+    """Block until no page has run for `seconds` and none is running (background work that holds no import lock:
+    a paused import must not wait for a run that may need the module it holds, so it uses wait_until_quiet)."""
+    while idle_for() < seconds:
+        time.sleep(max(seconds - idle_for(), poll))
 
 
 class _StepAside(importlib.abc.MetaPathFinder):

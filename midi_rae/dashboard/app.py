@@ -40,6 +40,6 @@ def corpus_page() -> "st.navigation.page.StreamlitPage":
 
 def main() -> None:
     """Configure the page, then run the chosen one (noted on the activity clock, whichever page it is)."""
-    activity.note()
-    st.set_page_config(page_title="midi-rae explorer", page_icon=FAVICON, layout="wide")
-    st.navigation([piece_page(), corpus_page()]).run()
+    with activity.running():
+        st.set_page_config(page_title="midi-rae explorer", page_icon=FAVICON, layout="wide")
+        st.navigation([piece_page(), corpus_page()]).run()

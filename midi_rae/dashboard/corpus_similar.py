@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import streamlit as st
 
-from . import session
+from . import activity, session
 from .names import display_name
 
 HITS = 8            # passages a find-similar search shows
@@ -196,6 +196,7 @@ def render_find_similar(song, res, selected, model) -> None:
 
 
 @st.fragment
+@activity.fragment_body
 def _find_similar(song, res, selected, model) -> None:
     from midi_rae.index import default_level, search_passage
 

@@ -62,7 +62,7 @@ def warm_corpus_store() -> None:
     from midi_rae.index import import_store
 
     def when_quiet() -> None:
-        activity.wait_until_quiet(STORE_IDLE_S)
+        activity.wait_until_idle(STORE_IDLE_S)
         activity.stepping_aside(import_store)
 
     activity.note()
@@ -107,6 +107,7 @@ def _follow_song_clicks() -> None:
 
 
 @st.fragment
+@activity.fragment_body
 @torch.no_grad()  # a fragment's own reruns happen outside render()'s no_grad context
 def embeddings(song, res, sel, neighbours) -> None:
     """The embeddings panel as a fragment: its level, colour and view controls rerun this section alone."""
@@ -115,6 +116,7 @@ def embeddings(song, res, sel, neighbours) -> None:
 
 
 @st.fragment
+@activity.fragment_body
 @torch.no_grad()
 def analyses(song, res, model: Model, sel=None) -> None:
     """The deeper analyses as tabs; only the open one is computed and drawn (each costs charts and seconds).
@@ -198,4 +200,4 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             mask_b = dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
             res_b = analyse(piece.key, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
             panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)
-    prefetch.request(model, spb, semis, view.mask)  # the other examples, read and encoded while the page is idle
+    prefetch.request(model, spb, semis)  # the other examples, read and encoded while the page is idle

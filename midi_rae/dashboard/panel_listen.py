@@ -11,7 +11,7 @@ import streamlit as st
 from midi_rae.audio import render_audio
 from midi_rae.pianoroll import midi_bytes, roll_to_midi
 
-from . import session
+from . import activity, session
 from .session import K
 
 
@@ -55,6 +55,7 @@ def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name
 
 
 @st.fragment
+@activity.fragment_body
 def render(song, res, spb: int) -> None:
     """Players for window, reconstruction and (on request) the whole piece, each with its MIDI download.
 

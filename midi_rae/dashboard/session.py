@@ -325,5 +325,5 @@ def opened_piece() -> Any:
 
 def close_opened_piece() -> None:
     """Stop showing the piece opened from the Corpus page."""
-    if st.session_state.pop(K.OPENED_PIECE, None) is not None:
-        return_to_example()
+    if st.session_state.pop(K.OPENED_PIECE, None) is not None and (kept_upload() is None or upload_removed()):
+        return_to_example()  # unless a file dropped earlier is what shows again
