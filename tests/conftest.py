@@ -1,12 +1,18 @@
 """Shared fixtures: paths to ../shared and small real MIDI files made with pretty_midi."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pretty_midi
 import pytest
+
+# The piece page prepares the bundled examples while no page runs (dashboard/prefetch.py). In this process the
+# "idle" spells are other tests' work, which it would compete with; tests/test_prefetch.py turns it on where it is
+# the subject (its subprocesses are given their own environment).
+os.environ.setdefault("MIDI_RAE_PREFETCH", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -50,11 +50,21 @@ def test_examples_are_encoded_once_the_page_is_idle_and_picking_one_then_encodes
     assert _run(tmp_path, idle=0.2, wait=20) == ["encoded 2", "encoded 2"]
 
 
-def test_a_transposed_view_prepares_nothing():
+def test_a_transposed_view_prepares_nothing(monkeypatch):
     from midi_rae.dashboard import prefetch
 
+    monkeypatch.setenv(prefetch.ENV, "1")
     before = prefetch._wanted[0]
     prefetch.request(object(), 4, 3)
+    assert prefetch._wanted[0] is before
+
+
+def test_midi_rae_prefetch_0_turns_it_off(monkeypatch):
+    from midi_rae.dashboard import prefetch
+
+    monkeypatch.setenv(prefetch.ENV, "0")
+    before = prefetch._wanted[0]
+    prefetch.request(object(), 4, 0)
     assert prefetch._wanted[0] is before
 
 
@@ -76,6 +86,7 @@ def test_the_prefetch_thread_outlives_a_request_that_fails(monkeypatch):
         second.set()
 
     monkeypatch.setattr(prefetch, "_prepare", prepare)
+    monkeypatch.setenv(prefetch.ENV, "1")
     prefetch.request(object(), 4, 0)
     for _ in range(100):  # the first request taken up (and failed) before the second is made
         if seen:

@@ -8,6 +8,7 @@ the page's own caches (sources.load_roll, loaders.encode_song), keyed exactly as
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Callable, Iterator, Optional
 
@@ -16,6 +17,7 @@ from . import activity
 IDLE_S = 4.0  # seconds without a page run before each step (at 2 s the first step met a first click: +0.1-0.3 s)
 MAX_EXAMPLES = 6  # the page's caches keep 12 pieces: a large MIDI_RAE_EXAMPLES folder must not evict the user's own
 THREAD = "midi-rae-prefetch"
+ENV = "MIDI_RAE_PREFETCH"
 
 _lock = threading.Lock()
 _wanted: list = [None]  # the latest request: (model, steps per beat, semitones)
@@ -32,11 +34,17 @@ class _NoContextWarning(logging.Filter):
         return not (threading.current_thread().name == THREAD and "ScriptRunContext" in record.getMessage())
 
 
+def enabled() -> bool:
+    """Off with MIDI_RAE_PREFETCH=0: on a server whose idle CPU belongs to others (and in the test process, whose
+    idle spells are other tests' work)."""
+    return os.environ.get(ENV, "1").strip() != "0"
+
+
 def request(model, spb: int, semis: int) -> None:
     """After a page run: prepare the bundled examples for this model and grid, when idle. Untransposed only, and
     not the window analyses (each transposition or mask would add six entries to caches the user's own pieces
     share; an analysis is ~0.03 s of a switch, the read and the encoding 0.1-0.45 s)."""
-    if semis:
+    if semis or not enabled():
         return
     with _lock:
         _wanted[0] = (model, int(spb), 0)
