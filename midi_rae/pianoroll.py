@@ -712,7 +712,8 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
 
     array = _draw(pitches, first, last, T)
     onset_steps = np.interp(starts_s, step_grid, position)
-    beat_s = np.interp(onset_steps, position[:-1], np.diff(step_grid)) * steps_per_beat if len(step_grid) > 1 else None
+    beat_s = (np.interp(onset_steps, position[:-1], np.diff(step_grid)) * steps_per_beat
+              if len(step_grid) > 1 else None)
     grid_note = grid_fit_note(onset_steps / steps_per_beat, steps_per_beat, beat_s)
     onsets = np.zeros((128, T), dtype=np.uint8)
     onsets[pitches, first] = 1

@@ -59,17 +59,20 @@ def idle_for() -> float:
     return 0.0 if _in_flight[0] else quiet_for()
 
 
+def _wait(clock: Callable[[], float], seconds: float, poll: float) -> None:
+    while clock() < seconds:
+        time.sleep(max(seconds - clock(), poll))
+
+
 def wait_until_quiet(seconds: float, poll: float = 0.05) -> None:
     """Block until no page has run for `seconds`."""
-    while quiet_for() < seconds:
-        time.sleep(max(seconds - quiet_for(), poll))
+    _wait(quiet_for, seconds, poll)
 
 
 def wait_until_idle(seconds: float, poll: float = 0.05) -> None:
     """Block until no page has run for `seconds` and none is running (background work that holds no import lock:
     a paused import must not wait for a run that may need the module it holds, so it uses wait_until_quiet)."""
-    while idle_for() < seconds:
-        time.sleep(max(seconds - idle_for(), poll))
+    _wait(idle_for, seconds, poll)
 
 
 class _StepAside(importlib.abc.MetaPathFinder):

@@ -59,10 +59,13 @@ def _sounding(window: np.ndarray, patch: Optional[tuple[int, int, int, int]], lo
     return lo, hi
 
 
+def _half(lo: int, hi: int) -> int:
+    return max((hi - lo) // 2 + 3, 12)
+
+
 def half_span(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = None) -> int:
     """Half the pitch span a thumbnail of this window needs (at least an octave, three semitones of margin)."""
-    lo, hi = _sounding(window, patch, None, None)
-    return max((hi - lo) // 2 + 3, 12)
+    return _half(*_sounding(window, patch, None, None))
 
 
 def thumbnail(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = None, lo: Optional[int] = None,
@@ -74,7 +77,7 @@ def thumbnail(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = N
 
     lo, hi = _sounding(window, patch, lo, hi)
     mid = (lo + hi) // 2
-    half = max((hi - lo) // 2 + 3, 12) if half is None else max(int(half), (hi - lo) // 2 + 1)
+    half = _half(lo, hi) if half is None else max(int(half), _half(lo, hi))
     mid = min(max(mid, half), 127 - half) if 2 * half <= 127 else 64  # near the edges: shifted, not cut shorter
     lo, hi = max(0, mid - half), min(127, mid + half)
     img = np.full((hi - lo + 1, window.shape[1], 3), 255, np.uint8)

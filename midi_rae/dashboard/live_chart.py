@@ -85,9 +85,8 @@ export default function (component) {
   };
   draw();
 }
-"""
+""".replace("__CONFIG__", json.dumps(CHART_CONFIG))
 
-_JS = _JS.replace("__CONFIG__", json.dumps(CHART_CONFIG))
 _COMPONENT = st.components.v2.component("midi_rae_live_plotly", html=_HTML, css=_CSS, js=_JS, isolate_styles=False)
 
 # What Streamlit's own theme puts over a plotly chart's template (read off the page's `st.plotly_chart`s, light

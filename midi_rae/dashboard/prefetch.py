@@ -20,8 +20,8 @@ THREAD = "midi-rae-prefetch"
 ENV = "MIDI_RAE_PREFETCH"
 
 _lock = threading.Lock()
-_wanted: list = [None]  # the latest request: (model, steps per beat, semitones)
-_done: set = set()  # (piece key, model key, spb, semis) already prepared
+_wanted: list = [None]  # the latest request: (model, steps per beat); untransposed
+_done: set = set()  # (piece key, model key, spb) already prepared
 _wake = threading.Event()
 _thread: list[Optional[threading.Thread]] = [None]
 
@@ -47,7 +47,7 @@ def request(model, spb: int, semis: int) -> None:
     if semis or not enabled():
         return
     with _lock:
-        _wanted[0] = (model, int(spb), 0)
+        _wanted[0] = (model, int(spb))
         if _thread[0] is None:
             logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
                 _NoContextWarning())
@@ -67,7 +67,10 @@ def _run() -> None:
 
 
 def _prepare(wanted: tuple) -> None:
-    """Every step of one request, each after an idle spell; a newer request ends it (and is begun next)."""
+    """Every step of one request, each after an idle spell; a newer request ends it (and is begun next).
+
+    Every page run makes a request: the examples are listed and hashed only once idle, not on a run's heels."""
+    activity.wait_until_idle(IDLE_S)
     for job, step in _steps(*wanted):
         if job.done_key() in _done:  # an earlier step of it failed
             continue
@@ -81,12 +84,12 @@ def _prepare(wanted: tuple) -> None:
             _done.add(job.done_key())
 
 
-def _steps(model, spb: int, semis: int) -> Iterator[tuple["_Example", Callable[[], None]]]:
+def _steps(model, spb: int) -> Iterator[tuple["_Example", Callable[[], None]]]:
     """One callable per unit of work: read and encode each example not yet prepared for this model and grid."""
     from .sources import example_files
 
     for path in example_files()[:MAX_EXAMPLES]:
-        job = _Example(path, model, spb, semis)
+        job = _Example(path, model, spb)
         try:
             if job.done_key() in _done:
                 continue
@@ -99,8 +102,8 @@ def _steps(model, spb: int, semis: int) -> Iterator[tuple["_Example", Callable[[
 class _Example:
     """One bundled example through the page's cached functions, a step at a time."""
 
-    def __init__(self, path, model, spb: int, semis: int):
-        self.path, self.model, self.spb, self.semis = path, model, spb, semis
+    def __init__(self, path, model, spb: int):
+        self.path, self.model, self.spb = path, model, spb
         self.data = self.key = self.roll = None
 
     def done_key(self) -> tuple:
@@ -109,12 +112,12 @@ class _Example:
         if self.key is None:
             self.data = self.path.read_bytes()
             self.key = digest(self.data)
-        return (self.key, self.model.key, self.spb, self.semis)
+        return (self.key, self.model.key, self.spb)
 
     def read(self) -> None:
         from .sources import load_roll
 
-        self.roll = load_roll(self.key, self.data, self.spb, self.semis, self.path.name)
+        self.roll = load_roll(self.key, self.data, self.spb, 0, self.path.name)
 
     def encode(self) -> None:
         import torch
@@ -122,5 +125,5 @@ class _Example:
         from .loaders import encode_song
 
         with torch.no_grad():
-            encode_song(self.key, self.model.key, self.spb, self.semis, self.roll, self.model.bundle)
+            encode_song(self.key, self.model.key, self.spb, 0, self.roll, self.model.bundle)
         _done.add(self.done_key())

@@ -251,7 +251,8 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
         st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
         return None, None
     if pick not in names:  # nothing else left to show: the example shown before, else the first
-        pick = session.last_example() if session.last_example() in names else names[0]
+        last = session.last_example()
+        pick = last if last in names else names[0]
     if up is not None:
         st.sidebar.caption("Showing the example; the dropped file stays in the uploader until removed (×).")
     data = examples[names.index(pick)].read_bytes()
