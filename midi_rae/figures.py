@@ -31,7 +31,8 @@ NOTE = "#1f2937"
 BACKGROUND = "#ffffff"
 MASKED = "#E5BCD3"  # Okabe & Ito's reddish purple, lightened: no second blue beside the missed notes' sky blue
 MARK_COLOUR = "#0072B2"  # nearest-neighbour marks on the overview
-HIGHLIGHT = "#ff7f0e"
+HIGHLIGHT = "#009E73"  # Okabe & Ito's bluish green: "this window / selection", never an error colour
+HIGHLIGHT_FILL = "rgba(0,158,115,{})"  # HIGHLIGHT at an opacity
 TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
 
 # Okabe & Ito's eight colours, distinguishable with every common colour-vision deficiency
@@ -292,7 +293,7 @@ def roll_overview(roll: np.ndarray, steps_per_bar: int, window: tuple[int, int] 
         start, width = window
         shapes.append(dict(type="rect", name="window", xref="x", yref="y domain",
                            x0=1 + start / steps_per_bar, x1=1 + (start + width) / steps_per_bar, y0=0, y1=1,
-                           fillcolor="rgba(255,127,14,0.18)", line=dict(color=HIGHLIGHT, width=2)))
+                           fillcolor=HIGHLIGHT_FILL.format(0.18), line=dict(color=HIGHLIGHT, width=2)))
     for k, (m_start, m_width) in enumerate(marks or []):
         shapes.append(dict(type="rect", name="mark", xref="x", yref="y domain", x0=1 + m_start / steps_per_bar,
                            x1=1 + (m_start + m_width) / steps_per_bar, y0=0, y1=1,
@@ -340,7 +341,7 @@ def window_roll(window: np.ndarray, start_step: int, steps_per_beat: int, beats_
     # Half-open (row0, col0, row1, col1) like array slicing, so patch boxes butt up exactly.
     for r0, c0, r1, c1 in highlight or []:
         shapes.append(dict(type="rect", name="highlight", x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
-                           line=dict(color=HIGHLIGHT, width=2.5), fillcolor="rgba(255,127,14,0.12)"))
+                           line=dict(color=HIGHLIGHT, width=2.5), fillcolor=HIGHLIGHT_FILL.format(0.12)))
     if click_grid:
         gr, gc = (click_grid, click_grid) if isinstance(click_grid, (int, np.integer)) else click_grid
         size_r, size_c = 128 // gr, W // gc

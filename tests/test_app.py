@@ -588,6 +588,18 @@ def test_after_a_refused_drop_the_sidebar_says_so_and_an_example_can_be_picked(e
     assert not at.exception and any("b_song.mid" in c for c in texts(at.caption))
 
 
+def test_a_refused_drop_over_an_example_leaves_the_picker_on_that_example_and_says_why_once(examples):
+    at = run_app()
+    at.selectbox(key="example").select("b_song.mid").run()
+    at = upload(at, "empty.mid", b"")
+    assert not at.exception and at.selectbox(key="example").value == "b_song.mid"
+    assert [e for e in texts(at.error) if "could not be opened" in e] == [
+        next(e for e in texts(at.error) if e.startswith("empty.mid could not be opened."))]
+    assert any("Still showing b_song.mid" in c for c in texts(at.caption))
+    at.slider(key="mask_ratio").set_value(0.7).run()
+    assert not at.error and at.selectbox(key="example").value == "b_song.mid"
+
+
 def test_the_midi_uploader_states_one_size_limit(examples):
     from midi_rae.pianoroll import MAX_MIDI_BYTES
 

@@ -66,6 +66,7 @@ def test_corpus_page_map(index_home, monkeypatch):
     spec = _map(at)
     points = spec["points"]
     assert spec["encoding"]["color"]["scale"]["domain"] == ["alpha", "beta"]          # coloured by collection
+    assert spec["encoding"]["shape"]["scale"]["range"] == ["circle", "square"]        # and shaped by it
     assert {p["value"] for p in points} == {"alpha", "beta"}
     assert sorted(p["row"] for p in points) == list(range(len(points)))              # what a click reports
     hover = points[0]["passage"]
@@ -76,6 +77,7 @@ def test_corpus_page_map(index_home, monkeypatch):
     assert not at.exception
     spec = _map(at)
     assert spec["encoding"]["color"]["type"] == "quantitative"
+    assert "shape" not in spec["encoding"]                                          # a scale needs no shapes
     assert all(0 <= p["value"] <= 1 for p in spec["points"])
     at.select_slider(key="corpus_level").set_value(1).run()
     assert not at.exception and "at level 1" in _map(at)["title"]["text"]

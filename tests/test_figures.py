@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from midi_rae.figures import (explained_variance, level_masks, note_ticks, pca_scatter,
+from midi_rae.figures import (HIGHLIGHT, explained_variance, level_masks, note_ticks, pca_scatter,
                               probability_difference, probe_lines, reconstruction_row, roll_overview, similarity_matrix,
                               spectrum_plot, trajectory, window_roll, relayout)
 
@@ -109,7 +109,7 @@ def test_window_roll_highlight_rectangles_wrap_pixels():
     fig = window_roll(np.zeros((128, 64), dtype=np.uint8), 0, 4, 4, highlight=[(60, 8, 64, 12)])
     (rect,) = _shapes(fig, "highlight")
     assert (rect.x0, rect.x1, rect.y0, rect.y1) == (7.5, 11.5, 59.5, 63.5)
-    assert rect.line.color == "#ff7f0e"
+    assert rect.line.color == HIGHLIGHT
 
 
 @pytest.mark.parametrize("n_levels", [6, 7])
@@ -215,7 +215,7 @@ def test_pca_scatter_categorical_one_trace_per_category_covering_all_points():
     assert indices == list(range(30))
     selected = fig.data[-1]  # drawn last, on top
     assert selected.name == "this window" and list(selected.customdata) == [1, 2]
-    assert selected.marker.line.color == "#ff7f0e"
+    assert selected.marker.line.color == HIGHLIGHT
 
 
 def test_pca_scatter_rings_highlighted_points_with_shapes_and_keeps_the_traces_unchanged():
@@ -226,7 +226,7 @@ def test_pca_scatter_rings_highlighted_points_with_shapes_and_keeps_the_traces_u
     ringed = pca_scatter(coords, np.arange(30.0), "bar", highlight=hl, highlight_rings=True)
     rings = [s for s in ringed.layout.shapes if s.name == "highlight"]
     assert [(r.xanchor, r.yanchor) for r in rings] == [tuple(coords[4]), tuple(coords[7])]
-    assert all(r.xsizemode == "pixel" and r.line.color == "#ff7f0e" for r in rings)
+    assert all(r.xsizemode == "pixel" and r.line.color == HIGHLIGHT for r in rings)
     assert ringed.data[0] == plain.data[0]  # the points themselves do not depend on the highlight
     legend = ringed.data[-1]
     assert legend.name == "this window" and list(legend.x) == [None] and legend.showlegend

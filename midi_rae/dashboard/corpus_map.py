@@ -29,6 +29,7 @@ COLOURS = {"Collection": "collection", "Piece": "name", "Note density (notes per
 TOP_PIECES = 20     # pieces with their own colour when colouring by piece
 OTHER = "(other pieces)"
 PICK = "pick"       # the Vega-Lite selection parameter a click sets
+SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "triangle-right", "triangle-left"]
 
 
 def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,17 +84,23 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
         palette = category_colours(names)
         colour_enc = {"field": "value", "type": "nominal", "title": colour,
                       "scale": {"domain": names, "range": [palette[n] for n in names]},
-                      "legend": {"orient": "right", "labelLimit": 200, "symbolType": "circle"}}
+                      "legend": {"orient": "right", "labelLimit": 200}}
+        # a shape per category as well as a colour: Okabe & Ito's orange, vermillion and yellow are hard to
+        # tell apart as small dots; the two encodings share one legend (same field, same title)
+        extra_enc = {"shape": {"field": "value", "type": "nominal", "title": colour,
+                               "scale": {"domain": names, "range": [SHAPES[i % len(SHAPES)]
+                                                                    for i in range(len(names))]}}}
         tooltip = [{"field": "passage", "title": "passage"}, {"field": "value", "title": colour}]
     else:
         colour_enc = {"field": "value", "type": "quantitative", "title": colour,
                       "scale": {"scheme": "viridis"}, "legend": {"orient": "right", "gradientLength": 300}}
+        extra_enc = {}
         tooltip = [{"field": "passage", "title": "passage"},
                    {"field": "value", "title": colour, "format": ".3g"}]
     return {
         "title": {"text": title, "anchor": "start"},
         "height": 520,
-        "mark": {"type": "circle", "size": 30, "opacity": 0.75, "cursor": "pointer"},
+        "mark": {"type": "point", "filled": True, "size": 30, "opacity": 0.75, "cursor": "pointer"},
         # a drag that starts on a point and ends on it (the point moves with the view) is a click: panning takes
         # the shift key, so a plain drag never opens a passage
         "params": [{"name": PICK, "select": {"type": "point", "fields": ["row"], "on": "click[!event.shiftKey]",
@@ -105,7 +112,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                            "scale": {"zero": False}, "axis": {"grid": True}},
                      "y": {"field": "y", "type": "quantitative", "title": axis_titles[1],
                            "scale": {"zero": False}, "axis": {"grid": True}},
-                     "color": colour_enc, "tooltip": tooltip},
+                     "color": colour_enc, "tooltip": tooltip, **extra_enc},
     }, points
 
 
@@ -157,13 +164,14 @@ def render_map(uri: str, stamp: str, index) -> None:
     title = (f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
              + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else ""))
     spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes)
+    # above the chart: the chart's hover toolbar sits over the line above it, which was the UMAP help icon
+    st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
+               "Scroll to zoom, shift-drag to pan, double-click to reset.")
     # Streamlit keeps a Vega-Lite chart's selection across reruns and new data under one key: the key names the
     # index and changes once a click is handled, so a click acts once and never on another index's rows
     nonce = st.session_state.setdefault(CK.MAP_NONCE, 0)
     ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=PICK, width="stretch",
                             key=f"{CK.MAP}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}:{nonce}")
-    st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
-               "Scroll to zoom, shift-drag to pan, double-click to reset.")
     row = picked_row(ev, len(win["path"]))
     if row is not None:
         st.session_state[CK.MAP_NONCE] = nonce + 1

@@ -13,6 +13,8 @@ from typing import Optional, Sequence
 import numpy as np
 import streamlit as st
 
+from midi_rae.figures import HIGHLIGHT
+
 from . import activity, session
 from .names import display_name
 
@@ -20,7 +22,7 @@ HITS = 8            # passages a find-similar search shows
 CARDS_PER_ROW = 4
 THUMB_SCALE = 2     # pixels per step and per semitone in a thumbnail
 NOTE_RGB = (37, 52, 148)     # the dashboard's note colour (dark blue: safe for colour-blind readers)
-PATCH_RGB = (253, 174, 97)   # the outline of the matching patch (orange)
+PATCH_RGB = tuple(int(HIGHLIGHT[i:i + 2], 16) for i in (1, 3, 5))  # the matching patch's outline
 
 
 class CK:

@@ -67,35 +67,55 @@ def _loaded(choice):
 def _piece_roll(piece, spb: int, semis: int, upload_note=None):
     """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
 
-    A bad file's sentence is shown as an error once, on the run it arrives; later actions keep a quiet note
-    (the file stays in the uploader until removed, and is not read again). `upload_note`, the sidebar's slot
-    for a dropped file, says which of the two it is.
+    A bad file's sentence is shown as an error once, on the run it arrives (or the rerun that run asks for, see
+    _back_to_example); later actions keep a quiet note (the file stays in the uploader until removed, and is not
+    read again). `upload_note`, the sidebar's slot for a dropped file, says which of the two it is.
     """
-    failed = session.piece_failure(f"{piece.key}:{spb}")
+    refused = session.refusal_to_announce()
+    if refused is not None:
+        st.error(f"{refused[0]} could not be opened. {refused[1]}")
+    key = f"{piece.key}:{spb}"
+    failed = session.piece_failure(key)
     if failed is None:
         try:
             roll = load_roll(piece.key, piece.data, spb, semis, piece.name)
             session.accept_piece(piece)
             if upload_note is not None:
                 upload_note.caption(sidebar.UPLOAD_SHOWN)
+            if refused is not None:
+                st.caption(f"Still showing {piece.name}.")
             return piece, roll
         except MidiError as e:
-            session.remember_piece_failure(f"{piece.key}:{spb}", str(e))
+            session.remember_piece_failure(key, str(e))
+            _back_to_example(piece, str(e))
             st.error(f"{piece.name} could not be opened. {e}")
     if upload_note is not None:
         upload_note.caption(sidebar.UPLOAD_REFUSED)
+    arrived = failed is None or refused is not None  # the run that said why
     fallback = session.last_good_piece()
     if fallback is None or fallback.key == piece.key:
-        if failed is not None:
+        if not arrived:
             st.error(f"{piece.name} could not be opened. {failed}")
         st.stop()
-    if failed is None:  # the run the bad file arrived in
+    if arrived:
         session.return_to(fallback)
     note = f"Still showing {fallback.name}."
-    if failed is not None:
+    if not arrived:
         note = f"{piece.name} could not be opened; still showing {fallback.name}. Remove the file to dismiss this."
     st.caption(note)
     return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name)
+
+
+def _back_to_example(refused, message: str) -> None:
+    """After a refused file the example shown before it shows again: so must the picker (emptied by a drop, or
+    naming the refused example), which this run has drawn already, hence a rerun."""
+    fallback = session.last_good_piece()
+    if (fallback is None or fallback.uploaded or fallback.key == refused.key or session.opened_piece() is not None
+            or st.session_state.get(session.K.EXAMPLE) == fallback.name
+            or fallback.name not in {p.name for p in example_files()}):
+        return
+    session.back_to_example_after_refusal(fallback.name, refused.name, message)
+    st.rerun()
 
 
 def _warm_plotly(slot) -> None:

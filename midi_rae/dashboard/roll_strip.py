@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 import streamlit as st
 
-from midi_rae.figures import (BACKGROUND, HIGHLIGHT, MARK_COLOUR, NOTE, overview_bar_ticks, overview_raster,
+from midi_rae.figures import (BACKGROUND, HIGHLIGHT, HIGHLIGHT_FILL, MARK_COLOUR, NOTE, overview_bar_ticks, overview_raster,
                               pitch_landmarks, window_time_grid)
 from midi_rae.pianoroll import note_name
 from midi_rae.rasters import paint, png
@@ -57,11 +57,11 @@ _CSS = f"""
 .lines .bar {{ border-left: 1.2px solid rgba(0,0,0,0.40); }}
 .lines .beat {{ border-left: 0.6px solid rgba(0,0,0,0.13); }}
 .boxes div, .cell, .drag {{ position: absolute; box-sizing: border-box; pointer-events: none; }}
-.boxes .window {{ background: rgba(255,127,14,0.18); border: 2px solid {HIGHLIGHT}; }}
+.boxes .window {{ background: {HIGHLIGHT_FILL.format(0.18)}; border: 2px solid {HIGHLIGHT}; }}
 .boxes .mark {{ background: rgba(31,119,180,0.15); border: 1.5px dotted {MARK_COLOUR}; color: {MARK_COLOUR};
                 font-size: 9px; text-align: center; }}
-.boxes .highlight {{ background: rgba(255,127,14,0.12); border: 2.5px solid {HIGHLIGHT}; }}
-.cell {{ display: none; border: 1.5px solid rgba(255,127,14,0.7); }}
+.boxes .highlight {{ background: {HIGHLIGHT_FILL.format(0.12)}; border: 2.5px solid {HIGHLIGHT}; }}
+.cell {{ display: none; border: 1.5px solid {HIGHLIGHT_FILL.format(0.7)}; }}
 .drag {{ top: 0; bottom: 0; display: none; background: rgba(0,0,0,0.08); border: 1px dashed #666; }}
 .tip {{ position: absolute; display: none; pointer-events: none; background: #fff; border: 1px solid #999;
         padding: 1px 5px; white-space: nowrap; font-size: 12px; color: #222; }}

@@ -55,6 +55,7 @@ class K:
     KEPT_CHECKPOINT = "_kept_checkpoint::"  # + "" (A) or "b_": the last dropped checkpoint, until removed
     EXAMPLE_OVER_UPLOAD = "_example_over_upload"  # the upload (its file id) an example was picked over
     LAST_EXAMPLE = "_last_example"  # the example the picker showed before another piece took its place
+    REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): the rerun after a refusal says why
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_PIECE = "last_good_piece"
     LAST_GOOD_UPLOAD = "last_good_upload"
@@ -260,6 +261,26 @@ def return_to_example() -> None:
     """That piece is gone (removed from the uploader, closed): the picker shows the example it showed before."""
     if st.session_state.get(K.EXAMPLE) is None:
         st.session_state[K.EXAMPLE] = st.session_state.get(K.LAST_EXAMPLE)
+
+
+def back_to_example_after_refusal(example: str, name: str, message: str) -> None:
+    """A file was refused and the example it took the place of shows again: the picker must show that example
+    too, but its widget is drawn already in this run; the page reruns, and the rerun says why the file (`name`)
+    was refused, as its own run would have."""
+    st.session_state[K.REFUSED_BACK_TO] = (example, name, message)
+
+
+def restore_example_after_refusal() -> None:
+    """Before the picker is drawn: the example a refusal went back to (back_to_example_after_refusal)."""
+    pending = st.session_state.get(K.REFUSED_BACK_TO)
+    if pending is not None:
+        st.session_state[K.EXAMPLE] = pending[0]
+
+
+def refusal_to_announce() -> Optional[tuple[str, str]]:
+    """(file name, sentence) of a refusal that the run before this rerun went back to an example for (once)."""
+    pending = st.session_state.pop(K.REFUSED_BACK_TO, None)
+    return None if pending is None else pending[1:]
 
 
 def last_example() -> Optional[str]:
