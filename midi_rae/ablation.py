@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .core import EncoderOutput
 
 __all__ = ["MODES", "MODE_LABELS", "replace_level", "ablated", "farthest_windows", "PieceAblation",
-           "ablate_piece", "WindowAblation", "ablate_window", "ablation_rows", "to_json", "cli"]
+           "ablate_piece", "even_sample", "WindowAblation", "ablate_window", "ablation_rows", "to_json", "cli"]
 
 MODES = ("mean", "other")
 MODE_LABELS = {"mean": "its mean over the piece's windows",
@@ -85,8 +85,8 @@ def farthest_windows(level_emb: np.ndarray, non_empty: np.ndarray) -> np.ndarray
     return np.argmin(sim, axis=1)
 
 
-def _take(out: "EncoderOutput", idx: slice) -> "EncoderOutput":
-    """The windows `idx` of a batch's EncoderOutput."""
+def _take(out: "EncoderOutput", idx) -> "EncoderOutput":
+    """The windows `idx` (a slice or an index tensor) of a batch's EncoderOutput."""
     from .core import EncoderOutput, HierarchicalPatchState
 
     def cut(m):
@@ -124,11 +124,12 @@ class PieceAblation:
 
     mode: str
     settings: MaskSettings
-    windows: int
+    windows: int              # windows scored
     plain: dict[str, dict]    # "none" | "level k" -> scores of the unmasked reconstruction, all pixels
     masked: dict[str, dict]   # same keys -> scores on the masked patches' pixels at settings.mask_ratio
     partners: list[np.ndarray] = field(default_factory=list)  # mode "other": per level, each window's partner
     grids: list[tuple[int, int]] = field(default_factory=list)
+    of_windows: int = 0       # the piece's windows (more than `windows` when a sample of them was scored)
 
     @property
     def levels(self) -> list[int]:
@@ -162,21 +163,30 @@ def piece_codes(bundle, roll: PianoRoll, settings: MaskSettings = MaskSettings()
         return _piece_codes(bundle, x, settings)
 
 
+def even_sample(n: int, limit: Optional[int]) -> np.ndarray:
+    """Indices of `limit` of `n` items, evenly spaced from the first to the last (all of them when n <= limit)."""
+    if limit is None or n <= limit:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max(int(limit), 1)).round().astype(np.int64))
+
+
 def ablate_piece(bundle, roll: PianoRoll, mode: str = "mean", settings: MaskSettings = MaskSettings(),
                  levels: Optional[Sequence[int]] = None, piece: Optional[PieceEncoding] = None,
-                 codes: Optional[tuple] = None) -> PieceAblation:
-    """Decode all of the piece's windows with each level in `levels` (default: all) ablated in turn, and score.
+                 codes: Optional[tuple] = None, max_windows: Optional[int] = None) -> PieceAblation:
+    """Decode the piece's windows with each level in `levels` (default: all) ablated in turn, and score.
 
-    In mode "other" the partners are chosen on `piece` (the piece's unmasked encoding, as the dashboard's
-    structure views pool it) when given, else on the same unmasked encoding computed here.
+    Every window is scored, or with `max_windows` that many of them, evenly spaced (each costs 2 decodes per
+    level); the mean and the partners still come from all of them. In mode "other" the partners are chosen on
+    `piece` (the piece's unmasked encoding, as the dashboard's structure views pool it) when given, else on the
+    same unmasked encoding computed here.
     """
     import torch
 
     with torch.no_grad():
-        return _ablate_piece(bundle, roll, mode, settings, levels, piece, codes)
+        return _ablate_piece(bundle, roll, mode, settings, levels, piece, codes, max_windows)
 
 
-def _ablate_piece(bundle, roll, mode, settings, levels, piece, codes) -> PieceAblation:
+def _ablate_piece(bundle, roll, mode, settings, levels, piece, codes, max_windows) -> PieceAblation:
     import torch
 
     from .analysis import add_counts, confusion, patch_mask_to_pixels, scores
@@ -201,12 +211,13 @@ def _ablate_piece(bundle, roll, mode, settings, levels, piece, codes) -> PieceAb
     hidden = ~patch_mask_to_pixels(masks, grid, patch)
     target = x > 0.5
     thr = settings.threshold
+    scored = torch.as_tensor(even_sample(len(x), max_windows), device=x.device)
 
     def counts(out_plain, out_masked) -> tuple[dict, dict]:
         cp: dict = {}
         cm: dict = {}
-        for i in range(0, len(x), _BATCH):
-            s = slice(i, i + _BATCH)
+        for i in range(0, len(scored), _BATCH):
+            s = scored[i:i + _BATCH]
             pp = torch.sigmoid(bundle.reconstruct(_take(out_plain, s)).float()) > thr
             pm = torch.sigmoid(bundle.reconstruct(_take(out_masked, s)).float()) > thr
             cp = add_counts(cp, confusion(pp, target[s]))
@@ -219,7 +230,8 @@ def _ablate_piece(bundle, roll, mode, settings, levels, piece, codes) -> PieceAb
         partner = partners[k] if mode == "other" else None
         res_plain[f"level {k}"], res_masked[f"level {k}"] = counts(ablated(plain, k, mode, partner),
                                                                    ablated(masked, k, mode, partner))
-    return PieceAblation(mode, settings, int(len(x)), res_plain, res_masked, partners, list(cfg.level_grids))
+    return PieceAblation(mode, settings, int(len(scored)), res_plain, res_masked, partners, list(cfg.level_grids),
+                         of_windows=int(len(x)))
 
 
 @dataclass
@@ -325,6 +337,7 @@ def to_json(res: PieceAblation) -> dict:
     def sc(d):
         return {m: _f(d[m]) for m in ("precision", "recall", "f1")}
     return {"mode": res.mode, "replacement": MODE_LABELS[res.mode], "windows": res.windows,
+            "of_windows": res.of_windows,
             "mask_ratio": res.settings.mask_ratio, "empty_mask_ratio": res.settings.empty_mask_ratio,
             "seed": res.settings.seed, "threshold": res.settings.threshold,
             "none": {"unmasked": sc(res.plain["none"]), "masked": sc(res.masked["none"])},

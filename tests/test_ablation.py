@@ -12,7 +12,8 @@ import torch
 
 from conftest import ROOT, chart_specs, make_song, to_bytes
 from hierarchy_util import LEVELS, bundle
-from midi_rae.ablation import ablate_piece, ablate_window, ablated, ablation_rows, farthest_windows, replace_level
+from midi_rae.ablation import (ablate_piece, ablate_window, ablated, ablation_rows, even_sample, farthest_windows,
+                                replace_level)
 from midi_rae.checkpoint import DEFAULT_CONFIG, ModelBundle, build_models, save_checkpoint
 from midi_rae.config import ModelConfig
 from midi_rae.inference import MaskSettings, analyse_window, piece_windows, score_windows
@@ -84,6 +85,17 @@ def test_nothing_ablated_scores_as_score_windows_and_the_window_as_analyse_windo
     assert np.array_equal(win.probs["none"], ref.probs)
     assert np.array_equal(win.hidden_px, ref.hidden_px)
     assert win.metrics["none"]["masked"]["f1"] == ref.metrics["masked"]["f1"]
+
+
+def test_a_long_piece_can_be_scored_on_windows_evenly_spaced_from_its_first_to_its_last(song):
+    b = bundle(None)
+    x, _, _ = piece_windows(song)
+    assert len(x) == 5 and list(even_sample(5, 3)) == [0, 2, 4] and list(even_sample(5, 9)) == [0, 1, 2, 3, 4]
+    res = ablate_piece(b, song, "mean", SETTINGS, max_windows=3)
+    assert (res.windows, res.of_windows) == (3, 5)
+    ws = score_windows(b.encoder, b.reconstruct, x[[0, 2, 4]], SETTINGS.mask_ratio, SETTINGS.empty_mask_ratio, (0.5,),
+                       seed=SETTINGS.seed, batch_size=3)
+    assert all(res.plain["none"][k] == ws.counts[0.5]["plain"][k] for k in ("tp", "fp", "fn", "tn"))
 
 
 def test_window_ablation_changes_only_the_level_read(song):
