@@ -31,8 +31,10 @@ NOTE = "#1f2937"
 BACKGROUND = "#ffffff"
 MASKED = "#E5BCD3"  # Okabe & Ito's reddish purple, lightened: no second blue beside the missed notes' sky blue
 MARK_COLOUR = "#0072B2"  # nearest-neighbour marks on the overview
-HIGHLIGHT = "#009E73"  # Okabe & Ito's bluish green: "this window / selection", never an error colour
-HIGHLIGHT_FILL = "rgba(0,158,115,{})"  # HIGHLIGHT at an opacity
+# Okabe & Ito's vermillion: "this window / the selection". Not their orange (the extra notes' colour), nor their
+# bluish green, which the Viridis colour scale of the PCA and trajectory passes through (rings vanished there)
+HIGHLIGHT = "#D55E00"
+HIGHLIGHT_FILL = "rgba(213,94,0,{})"  # HIGHLIGHT at an opacity
 TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
 
 # Okabe & Ito's eight colours, distinguishable with every common colour-vision deficiency

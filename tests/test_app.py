@@ -581,7 +581,7 @@ def test_after_a_refused_drop_the_example_still_shown_can_be_picked_and_the_erro
 def test_after_a_refused_drop_the_sidebar_says_so_and_an_example_can_be_picked(examples):
     at = upload(run_app(), "empty.mid", b"")
     assert any("empty.mid could not be opened." in e for e in texts(at.error))
-    assert ("The dropped file could not be opened; pick an example or drop another file."
+    assert ("Showing the example; the dropped file stays in the uploader until removed (×)."
             in texts(at.sidebar.caption))
     assert not any("Showing the dropped file" in c for c in texts(at.sidebar.caption))
     at.selectbox(key="example").select("b_song.mid").run()
@@ -598,6 +598,16 @@ def test_a_refused_drop_over_an_example_leaves_the_picker_on_that_example_and_sa
     assert any("Still showing b_song.mid" in c for c in texts(at.caption))
     at.slider(key="mask_ratio").set_value(0.7).run()
     assert not at.error and at.selectbox(key="example").value == "b_song.mid"
+    assert not any("Remove the file" in c for c in texts(at.caption))  # the example is shown as picked
+
+
+def test_a_broken_example_picked_again_says_why_again_and_the_picker_goes_back(examples):
+    at = run_app()
+    for _ in range(2):
+        at.selectbox(key="example").select("c_broken.mid").run()
+        assert not at.exception and at.selectbox(key="example").value == "a_song.mid"
+        assert [e for e in texts(at.error) if "could not be opened" in e] == [
+            next(e for e in texts(at.error) if e.startswith("c_broken.mid could not be opened."))]
 
 
 def test_the_midi_uploader_states_one_size_limit(examples):

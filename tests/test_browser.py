@@ -241,7 +241,7 @@ def test_clicking_a_patch_lights_it_up_and_lists_its_neighbours(page, server, sh
                                                      page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
     screenshot(page, shots, "5_selected_patch")
     assert not exceptions(page), _state(page, log)
-    # the patch and its parent, outlined in green; the patch spans the clicked column (3 of 8: 37.5 %–50 %)
+    # the patch and its parent, outlined in red; the patch spans the clicked column (3 of 8: 37.5 %–50 %)
     outlines = roll(page, WINDOW)["boxes"]
     assert len(outlines) >= 2 and all(cls == "highlight" for cls, _, _ in outlines), _state(page, log)
     assert any(left == 37.5 and width == 12.5 for _, left, width in outlines), outlines
@@ -275,7 +275,7 @@ def test_a_pca_click_selects_the_point_clicked_and_the_chart_is_updated_in_place
     assert page.evaluate(_PCA_KEPT), "the PCA was mounted anew; " + _state(page, log)
     assert any(t.startswith("Level 3 (8×8): bar") for t in
                page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()), _state(page, log)
-    # the legend names what the green ring now marks
+    # the legend names what the red ring now marks
     assert page.locator(f"{_PCA} .legendtext").filter(has_text="selected patch").count() == 1, _state(page, log)
     assert not exceptions(page), _state(page, log)
 

@@ -14,7 +14,7 @@ from midi_rae.pianoroll import MidiError
 from midi_rae.wording import seconds
 
 from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
-from .sources import example_files, load_roll
+from .sources import digest, example_files, load_roll
 
 
 def header(piece, roll, label: str, n_levels: int, label_b: str | None = None) -> None:
@@ -67,9 +67,10 @@ def _loaded(choice):
 def _piece_roll(piece, spb: int, semis: int, upload_note=None):
     """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
 
-    A bad file's sentence is shown as an error once, on the run it arrives (or the rerun that run asks for, see
-    _back_to_example); later actions keep a quiet note (the file stays in the uploader until removed, and is not
-    read again). `upload_note`, the sidebar's slot for a dropped file, says which of the two it is.
+    A bad file's sentence is shown as an error once, on the run it arrives; later actions keep a quiet note
+    (the file stays in the uploader until removed, and is not read again). `upload_note`, the sidebar's slot
+    for a dropped file, says which of the two it is. When the piece to fall back to is an example, the page
+    goes back to it as if it were picked, and says why on that rerun (_back_to_example).
     """
     refused = session.refusal_to_announce()
     if refused is not None:
@@ -89,31 +90,35 @@ def _piece_roll(piece, spb: int, semis: int, upload_note=None):
             session.remember_piece_failure(key, str(e))
             _back_to_example(piece, str(e))
             st.error(f"{piece.name} could not be opened. {e}")
+    else:
+        _back_to_example(piece, failed)  # a file refused before, chosen again
     if upload_note is not None:
         upload_note.caption(sidebar.UPLOAD_REFUSED)
-    arrived = failed is None or refused is not None  # the run that said why
     fallback = session.last_good_piece()
     if fallback is None or fallback.key == piece.key:
-        if not arrived:
+        if failed is not None:
             st.error(f"{piece.name} could not be opened. {failed}")
         st.stop()
-    if arrived:
+    if failed is None:  # the run the bad file arrived in
         session.return_to(fallback)
     note = f"Still showing {fallback.name}."
-    if not arrived:
+    if failed is not None:
         note = f"{piece.name} could not be opened; still showing {fallback.name}. Remove the file to dismiss this."
     st.caption(note)
     return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name)
 
 
 def _back_to_example(refused, message: str) -> None:
-    """After a refused file the example shown before it shows again: so must the picker (emptied by a drop, or
-    naming the refused example), which this run has drawn already, hence a rerun."""
+    """After a refused file, when the piece to fall back to is an example (by content, not only by name), rerun
+    with that example picked (the picker, drawn already in this run, was emptied by a drop or names the refused
+    example); the rerun says why the file was refused."""
     fallback = session.last_good_piece()
-    if (fallback is None or fallback.uploaded or fallback.key == refused.key or session.opened_piece() is not None
-            or st.session_state.get(session.K.EXAMPLE) == fallback.name
-            or fallback.name not in {p.name for p in example_files()}):
+    path = None if fallback is None else {p.name: p for p in example_files()}.get(fallback.name)
+    if (path is None or fallback.uploaded or fallback.key == refused.key or session.opened_piece() is not None
+            or (st.session_state.get(session.K.EXAMPLE) == fallback.name and not refused.uploaded)
+            or digest(path.read_bytes()) != fallback.key):
         return
+    session.return_to(fallback)
     session.back_to_example_after_refusal(fallback.name, refused.name, message)
     st.rerun()
 

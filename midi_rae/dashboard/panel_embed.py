@@ -271,7 +271,7 @@ def render(song, res, sel=None, neighbours=None) -> None:
     export.figure("pca_var", functools.partial(explained_variance, ratios, title=f"Explained variance, level {level}"))
     d = b
     d.caption("Each point is one patch embedding of one window; the current window's patches (or the selected "
-              "patch, with its nearest neighbours as diamonds) are ringed in green. Click a point in the 2-D plot to "
+              "patch, with its nearest neighbours as diamonds) are ringed in red. Click a point in the 2-D plot to "
               f"select its patch. {variance_line(ratios, level)} The spectrum of every level is in the analyses "
               "below.")
     _export_buttons(d, song, level)

@@ -17,8 +17,8 @@ from typing import Optional
 import numpy as np
 import streamlit as st
 
-from midi_rae.figures import (BACKGROUND, HIGHLIGHT, HIGHLIGHT_FILL, MARK_COLOUR, NOTE, overview_bar_ticks, overview_raster,
-                              pitch_landmarks, window_time_grid)
+from midi_rae.figures import (BACKGROUND, HIGHLIGHT, HIGHLIGHT_FILL, MARK_COLOUR, NOTE, overview_bar_ticks,
+                              overview_raster, pitch_landmarks, window_time_grid)
 from midi_rae.pianoroll import note_name
 from midi_rae.rasters import paint, png
 

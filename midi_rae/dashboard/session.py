@@ -55,7 +55,8 @@ class K:
     KEPT_CHECKPOINT = "_kept_checkpoint::"  # + "" (A) or "b_": the last dropped checkpoint, until removed
     EXAMPLE_OVER_UPLOAD = "_example_over_upload"  # the upload (its file id) an example was picked over
     LAST_EXAMPLE = "_last_example"  # the example the picker showed before another piece took its place
-    REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): the rerun after a refusal says why
+    REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): left by a refusal's run for the rerun it asks for
+    REFUSAL_NOTE = "_refusal_note"  # (file, why): what that rerun says, once
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_PIECE = "last_good_piece"
     LAST_GOOD_UPLOAD = "last_good_upload"
@@ -270,17 +271,19 @@ def back_to_example_after_refusal(example: str, name: str, message: str) -> None
     st.session_state[K.REFUSED_BACK_TO] = (example, name, message)
 
 
-def restore_example_after_refusal() -> None:
-    """Before the picker is drawn: the example a refusal went back to (back_to_example_after_refusal)."""
-    pending = st.session_state.get(K.REFUSED_BACK_TO)
+def restore_example_after_refusal(upload_id: Optional[str]) -> None:
+    """Before the picker is drawn: the example a refusal went back to, shown as if picked over the refused file
+    (`upload_id`: the uploader's, which keeps the file until it is removed); refusal_to_announce then says why."""
+    pending = st.session_state.pop(K.REFUSED_BACK_TO, None)
     if pending is not None:
         st.session_state[K.EXAMPLE] = pending[0]
+        st.session_state[K.EXAMPLE_OVER_UPLOAD] = upload_id
+        st.session_state[K.REFUSAL_NOTE] = pending[1:]
 
 
 def refusal_to_announce() -> Optional[tuple[str, str]]:
-    """(file name, sentence) of a refusal that the run before this rerun went back to an example for (once)."""
-    pending = st.session_state.pop(K.REFUSED_BACK_TO, None)
-    return None if pending is None else pending[1:]
+    """(file name, sentence) of the refusal that this run went back to an example for, once."""
+    return st.session_state.pop(K.REFUSAL_NOTE, None)
 
 
 def last_example() -> Optional[str]:

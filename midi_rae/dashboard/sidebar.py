@@ -229,7 +229,7 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
                                   key=K.MIDI_UPLOAD, max_upload_size=MAX_MIDI_BYTES // 2 ** 20,
                                   on_change=_upload_changed)
     names = [p.name for p in examples]
-    session.restore_example_after_refusal()
+    session.restore_example_after_refusal(getattr(up, "file_id", None))
     # never disabled: a file in the uploader (even one that could not be opened) need not be removed first
     # empty while a dropped file or a Corpus passage is shown (session.leave_example)
     pick = st.sidebar.selectbox("…or pick an example", names, on_change=_example_picked, placeholder="Pick an example",
