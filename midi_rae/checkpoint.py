@@ -315,8 +315,9 @@ def _check_zip(data: bytes, name: str, limit: int) -> None:
 
 def _read_torch_pickle(data: bytes, name: str, limit: int) -> dict:
     if data[:2] != b"PK":
-        raise CheckpointError(f"{sentence_start(name)} is a PyTorch checkpoint in the legacy format of PyTorch "
-                              f"before 1.6, which is not read here; save it again with a current PyTorch.")
+        raise CheckpointError(f"{sentence_start(name)} is a plain pickle (PyTorch's legacy format before 1.6, or "
+                              f"another program's), which is not read here; save a checkpoint again with a current "
+                              f"PyTorch.")
     _check_zip(data, name, limit)
     try:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
@@ -468,6 +469,9 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
         header, cfg, meta = header_config(data, name)
         table = tensor_table(header, name)
         total = sum(nbytes for _, _, nbytes in table.values())
+        if total > len(data) - 8 - struct.unpack("<Q", data[:8])[0]:  # before the limit: no limit would help
+            raise CheckpointError(f"{sentence_start(name)} looks like a safetensors file but is damaged or cut off: "
+                                  f"its header describes more weights than the file holds.")
         if total > limit:
             size, most = megabytes(total, limit)
             raise CheckpointError(f"{sentence_start(name)} holds {size} MB of weights; this server loads models of "
@@ -547,11 +551,13 @@ def _check_fits(own: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...
     if missing or unexpected or wrong:
         parts = []
         if wrong:
-            parts.append(f"{len(wrong)} shape mismatch(es) (file vs model), e.g. {'; '.join(wrong[:3])}")
+            parts.append(f"{len(wrong)} shape mismatch{'es' if len(wrong) > 1 else ''} (file vs model), e.g. "
+                         f"{'; '.join(wrong[:3])}")
         if missing:
-            parts.append(f"{len(missing)} missing key(s), e.g. {', '.join(_key(k) for k in missing[:3])}")
+            parts.append(f"{len(missing)} missing key{'s' if len(missing) > 1 else ''}, e.g. "
+                         f"{', '.join(_key(k) for k in missing[:3])}")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key(s), e.g. "
+            parts.append(f"{len(unexpected)} unexpected key{'s' if len(unexpected) > 1 else ''}, e.g. "
                          f"{', '.join(_key(k) for k in unexpected[:3])}")
         n_own, n_found = _levels_in(own), _levels_in(found)
         if n_own and n_found and n_own != n_found:  # the usual cause, said plainly: a decoder of another model
@@ -580,9 +586,10 @@ def _check_finite(sd: dict[str, torch.Tensor], what: str, name: str) -> None:
     bad = [k for k, t in sd.items() if not _is_finite(t)]
     if bad:
         what = "encoder" if what == "encoder" else "decoder"
+        tensors = f"{len(bad):,} tensor{'s' if len(bad) > 1 else ''}"
         raise CheckpointError(f"{sentence_start(name)} holds {what} weights that are not finite numbers (NaN or "
-                              f"infinity) in {len(bad):,} tensor(s), first {_key(bad[0])}, so the model's "
-                              f"outputs would be meaningless.")
+                              f"infinity) in {tensors}, first {_key(bad[0])}, so the model's outputs would be "
+                              f"meaningless.")
 
 
 def _infer_dec_depths(keys: Any, mc: ModelConfig, name: str) -> list[int]:

@@ -85,8 +85,8 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
             if h != 128:
                 raise MidiError(f"A piano-roll image must be 128 pixels high (one row per pitch); this one is {h}.")
             if w < 1 or w > MAX_STEPS * steps_per_beat // 4:
-                raise MidiError(f"The image is {w:,} pixels wide; the limit is {MAX_STEPS * steps_per_beat // 4:,} "
-                                f"steps.")
+                raise MidiError(f"The image is {w:,} pixels wide (one column per step); the limit is "
+                                f"{MAX_STEPS * steps_per_beat // 4:,}.")
             if "A" in im.getbands() or "transparency" in im.info:  # a transparent pixel is no note, whatever its colour
                 im = Image.alpha_composite(Image.new("RGBA", im.size, (0, 0, 0, 255)), im.convert("RGBA"))
             sixteen = im.mode.startswith("I")  # a 16-bit PNG: its full scale is 65535, however dark the image

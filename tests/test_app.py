@@ -601,6 +601,16 @@ def test_a_refused_drop_over_an_example_leaves_the_picker_on_that_example_and_sa
     assert not any("Remove the file" in c for c in texts(at.caption))  # the example is shown as picked
 
 
+def test_a_picker_value_sent_with_a_drop_is_not_taken_for_a_pick(examples):
+    # a file dropped over another: the browser sends the new file with a picker value it had not yet updated
+    at = upload(run_app(), "good.mid", to_bytes(make_song(bars=9, seed=5)))
+    at.file_uploader(key="midi_upload").set_value(("broken.mid", b"MThd" + b"\x00" * 40, "audio/midi"))
+    at.selectbox(key="example").select("b_song.mid").run()
+    assert not at.exception and at.error[0].value.startswith("broken.mid could not be opened.")
+    assert any("Still showing good.mid" in c for c in texts(at.caption))
+    assert at.selectbox(key="example").value is None
+
+
 def test_a_broken_example_picked_again_says_why_again_and_the_picker_goes_back(examples):
     at = run_app()
     for _ in range(2):
@@ -655,9 +665,11 @@ def test_a_broken_file_says_so_once_and_later_actions_keep_only_a_quiet_note(exa
     at = upload(run_app(), "good.mid", to_bytes(make_song(bars=9, seed=5)))
     at = upload(at, "broken.mid", b"MThd" + b"\x00" * 40)
     assert len(at.error) == 1 and at.error[0].value.startswith("broken.mid could not be opened.")
+    why = at.error[0].value.removeprefix("broken.mid could not be opened. ")
     at.slider(key="mask_ratio").set_value(0.7).run()
     assert not at.error
-    assert any("broken.mid could not be opened; still showing good.mid" in c for c in texts(at.caption))
+    assert f"broken.mid could not be opened: {why} Still showing good.mid; remove the file to dismiss this." in texts(
+        at.caption)  # the quiet note keeps the reason
 
 
 def test_a_bad_file_dropped_over_a_good_one_keeps_the_good_ones_window_and_selection(examples):
@@ -770,6 +782,41 @@ def test_a_hostile_checkpoint_gets_one_sentence_and_the_page_stays_on_the_last_m
     assert "Still using mine.safetensors." in texts(at.sidebar.caption)
     assert any("model: mine.safetensors" in c for c in texts(at.caption))
     assert n_charts(at) == VIEWS + 1
+
+
+def _hostile_checkpoint() -> tuple:
+    return ("evil.safetensors", b"\x00" * 64, "application/octet-stream")
+
+
+def test_a_bad_checkpoint_dropped_over_a_good_one_keeps_the_good_one(examples):
+    mine = ("mine.safetensors", DEFAULT_CHECKPOINT.read_bytes(), "application/octet-stream")
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    at.file_uploader(key="ckpt_upload").set_value(mine).run()
+    at.file_uploader(key="ckpt_upload").set_value(None).run()  # a drop over a file: the browser empties it first
+    at.file_uploader(key="ckpt_upload").set_value(_hostile_checkpoint()).run()
+    assert not at.exception and "Still using mine.safetensors." in texts(at.sidebar.caption)
+    assert any("model: mine.safetensors" in c for c in texts(at.caption))
+
+
+def test_a_bad_checkpoint_dropped_after_the_good_one_was_removed_keeps_the_shipped_default(examples):
+    mine = ("mine.safetensors", DEFAULT_CHECKPOINT.read_bytes(), "application/octet-stream")
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    at.file_uploader(key="ckpt_upload").set_value(mine).run()
+    at.file_uploader(key="ckpt_upload").set_value(None).run()  # removed (×)
+    at.slider(key="mask_ratio").set_value(0.7).run()  # and then the page used without it
+    at.file_uploader(key="ckpt_upload").set_value(_hostile_checkpoint()).run()
+    assert not at.exception and "Still using shipped default." in texts(at.sidebar.caption)
+
+
+def test_a_bad_file_dropped_after_a_good_one_was_removed_falls_back_to_the_example_shown(examples):
+    at = upload(run_app(), "good.mid", to_bytes(make_song(bars=9, seed=5)))
+    at.file_uploader(key="midi_upload").set_value(None).run()  # removed (×): the example shows again
+    at.slider(key="mask_ratio").set_value(0.7).run()
+    at = upload(at, "broken.mid", b"MThd" + b"\x00" * 40)
+    assert not at.exception and any("Still showing a_song.mid" in c for c in texts(at.caption))
+    assert at.selectbox(key="example").value == "a_song.mid"
 
 
 def test_a_dropped_checkpoint_stays_in_use_when_its_uploader_is_emptied_until_it_is_removed(examples):
@@ -1057,6 +1104,19 @@ def test_a_url_with_values_the_page_cannot_use_opens_the_defaults():
     assert not at.exception and not at.error
     assert at.radio(key="ckpt_source").value == "Shipped default"
     assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (1, 0)
+    assert [i.value for i in at.info if i.value.startswith("This link")] == [
+        "This link's model (not a shipped model's name), example (not a bundled example's name), bar (not a whole "
+        "number from 1 to 100,000), transpose (not a whole number from −12 to 12) could not be used, so the page "
+        "opened without them."]
+    at.slider(key="mask_ratio").set_value(0.7).run()
+    assert not [i for i in at.info if i.value.startswith("This link")]  # said once
+
+
+def test_a_url_the_page_can_use_is_opened_without_a_word(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"example": "b_song.mid", "bar": "2"})
+    at.run()
+    assert not at.exception and not [i for i in at.info if i.value.startswith("This link")]
 
 
 def test_the_url_is_sent_again_when_a_run_starts_from_a_url_the_browser_had_not_yet_updated(monkeypatch):

@@ -145,7 +145,7 @@ def test_decoder_from_another_family_is_refused_with_the_mismatch(tmp_path):
         load_model(FIXTURES / "six-level" / "SwinEncoder__best.pt",
                    decoder=FIXTURES / "seven-level" / "SwinDecoder__best.pt")
     assert str(e.value).startswith("The decoder weights in SwinDecoder__best.pt are for a model of 7 levels and the "
-                                   "encoder has 6: use the decoder saved with this encoder (4 shape mismatch(es)")
+                                   "encoder has 6: use the decoder saved with this encoder (4 shape mismatches")
 
 
 @pytest.mark.parametrize("content,expected", [

@@ -103,7 +103,8 @@ def _piece_roll(piece, spb: int, semis: int, upload_note=None):
         session.return_to(fallback)
     note = f"Still showing {fallback.name}."
     if failed is not None:
-        note = f"{piece.name} could not be opened; still showing {fallback.name}. Remove the file to dismiss this."
+        note = (f"{piece.name} could not be opened: {failed} Still showing {fallback.name}; remove the file to "
+                f"dismiss this.")
     st.caption(note)
     return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name)
 
@@ -155,7 +156,10 @@ def _record_place(piece, start_bar: int, semis: int) -> None:
 
 def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
-    url_state.restore(sidebar.shipped_sources(), [p.name for p in example_files()])
+    session.count_run()
+    ignored = url_state.restore(sidebar.shipped_sources(), [p.name for p in example_files()])
+    if ignored is not None:
+        st.info(ignored)
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece, upload_note = sidebar.piece_section()
     if piece is None:

@@ -55,6 +55,10 @@ class K:
     KEPT_CHECKPOINT = "_kept_checkpoint::"  # + "" (A) or "b_": the last dropped checkpoint, until removed
     EXAMPLE_OVER_UPLOAD = "_example_over_upload"  # the upload (its file id) an example was picked over
     LAST_EXAMPLE = "_last_example"  # the example the picker showed before another piece took its place
+    SEEN = "_picker_seen"  # (uploader's file id, picker's example) as the last run drew them
+    RUN = "_run"  # full runs of the piece page in this session (a fragment's rerun is not one)
+    REMOVED_IN = "_removed_in::"  # + "midi", "" (A's checkpoint) or "b_": the run an uploader was emptied in
+    SET_ASIDE = "_set_aside::"  # + "" or "b_": the checkpoint emptied from that uploader, until the emptying holds
     REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): left by a refusal's run for the rerun it asks for
     REFUSAL_NOTE = "_refusal_note"  # (file, why): what that rerun says, once
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
@@ -160,6 +164,8 @@ def remember_checkpoint_failure(key: str, message: str) -> None:
 def accept_checkpoint(choice: Any) -> None:
     """Remember the checkpoint that loaded, to stay on it if a later one cannot be used."""
     st.session_state[K.LAST_GOOD_CHECKPOINT] = choice
+    if str(getattr(choice, "key", "")).startswith("upload:"):  # what a drop replaced matters no more
+        st.session_state.pop(K.SET_ASIDE, None)  # (A's uploader: prefix "")
 
 
 def last_good_checkpoint() -> Any:
@@ -234,6 +240,41 @@ def keep_checkpoint(prefix: str, choice: Any) -> None:
         st.session_state[K.KEPT_CHECKPOINT + prefix] = choice
 
 
+def count_run() -> None:
+    """A full run of the piece page begins (see emptied and emptying_holds)."""
+    st.session_state[K.RUN] = st.session_state.get(K.RUN, 0) + 1
+
+
+def emptied(what: str, empty: bool) -> None:
+    """An uploader ("midi", or a checkpoint uploader's prefix) changed in this request; `empty`: it was emptied.
+
+    Emptied is either the user's × or the browser's first step in dropping a file over the one it held (the new
+    file comes in the next request), which only the next run tells apart: see emptying_holds."""
+    if empty:
+        st.session_state[K.REMOVED_IN + what] = st.session_state.get(K.RUN, 0) + 1  # the run this request starts
+        if what != "midi":
+            st.session_state[K.SET_ASIDE + what] = kept_checkpoint(what)
+            keep_checkpoint(what, None)
+    else:
+        st.session_state.pop(K.REMOVED_IN + what, None)
+
+
+def emptying_holds(what: str) -> bool:
+    """Is the uploader (empty now) still empty a run after it was emptied: the user removed the file, no drop
+    replaced it? Once true, forgets that it was emptied."""
+    run = st.session_state.get(K.REMOVED_IN + what)
+    if run is None or st.session_state.get(K.RUN, 0) <= run:
+        return False
+    st.session_state.pop(K.REMOVED_IN + what, None)
+    st.session_state.pop(K.SET_ASIDE + what, None)
+    return True
+
+
+def replaced_checkpoint(prefix: str) -> Any:
+    """The checkpoint that a file dropped over it (on the A "" or B "b_" uploader) replaced, if any."""
+    return st.session_state.get(K.SET_ASIDE + prefix)
+
+
 def kept_upload() -> Any:
     """The last dropped file that opened, until an example is picked (see also upload_removed)."""
     return st.session_state.get(K.LAST_GOOD_UPLOAD)
@@ -249,10 +290,24 @@ def upload_removed() -> bool:
     return bool(st.session_state.get(K.UPLOAD_REMOVED))
 
 
+def remember_seen(upload_id: Optional[str], example: Optional[str]) -> None:
+    """What the uploader held and the picker showed as this run drew them (see stale_pick)."""
+    st.session_state[K.SEEN] = (upload_id, example)
+
+
+def stale_pick(upload_id: Optional[str]) -> bool:
+    """Did the uploader change in the same request as the picker? Then the picker's change is not a pick: a file
+    dropped over another first empties the uploader, whose run puts the example back in the picker, and the
+    browser, sending the new file straight after, sent a picker value it had not yet updated."""
+    seen = st.session_state.get(K.SEEN)
+    return seen is not None and seen[0] != upload_id
+
+
 def leave_example() -> None:
     """Another piece takes the example's place (a drop, a passage from the Corpus page): the picker shows none, so
     that picking any example, the one shown before included, is a change that shows it."""
-    example = st.session_state.get(K.EXAMPLE)
+    seen = st.session_state.get(K.SEEN)
+    example = seen[1] if seen is not None and seen[1] is not None else st.session_state.get(K.EXAMPLE)
     if example is not None:
         st.session_state[K.LAST_EXAMPLE] = example
     st.session_state[K.EXAMPLE] = None

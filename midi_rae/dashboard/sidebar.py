@@ -122,7 +122,8 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
     if choice is not None and source == "Upload":  # kept for when the uploader is emptied (another page)
         session.keep_checkpoint("", choice)
     if choice is None and picked is not None:
-        previous = session.last_good_checkpoint()
+        # a bad file dropped over a good one: the good one, not what the browser's empty step in between showed
+        previous = (session.replaced_checkpoint("") if source == "Upload" else None) or session.last_good_checkpoint()
         if previous is not None and session.checkpoint_failure(previous.key) is None:
             st.sidebar.caption(f"Still using {previous.label}.")
             choice = previous
@@ -152,6 +153,7 @@ def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
     dec = st.sidebar.file_uploader("Decoder (optional, if in a separate file)",
                                    type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.DEC_UPLOAD)
     if enc is None:
+        session.emptying_holds(prefix)
         kept = session.kept_checkpoint(prefix)
         if kept is not None:  # Streamlit empties an uploader whenever its page is left: the model stays
             st.sidebar.caption(f"Using **{kept.label}**, dropped earlier (the uploader empties when you visit the "
@@ -166,8 +168,7 @@ def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
 
 def _checkpoint_upload_changed(prefix: str) -> None:
     """A checkpoint removed from its uploader (×) is not used again."""
-    if st.session_state.get(prefix + K.CKPT_UPLOAD) is None:
-        session.keep_checkpoint(prefix, None)
+    session.emptied(prefix, st.session_state.get(prefix + K.CKPT_UPLOAD) is None)
 
 
 def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
@@ -235,6 +236,9 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     pick = st.sidebar.selectbox("…or pick an example", names, on_change=_example_picked, placeholder="Pick an example",
                                 persist_state="session", key=K.EXAMPLE) \
         if names else None
+    session.remember_seen(getattr(up, "file_id", None), pick)
+    if up is None and session.emptying_holds("midi"):
+        session.forget_upload()  # removed by the user: a bad file dropped later falls back to what is shown
     opened = session.opened_piece()
     if opened is not None and up is None:
         st.sidebar.caption(f"Showing **{opened.name}**, opened from the Corpus page.")
@@ -266,6 +270,7 @@ def _upload_changed() -> None:
     kept for a bad file to fall back to, as before.)"""
     removed = st.session_state.get(K.MIDI_UPLOAD) is None
     session.mark_upload_removed(removed)
+    session.emptied("midi", removed)
     session.close_opened_piece()
     if removed:
         session.return_to_example()
@@ -276,6 +281,9 @@ def _upload_changed() -> None:
 def _example_picked() -> None:
     """An example picked wins over the file in the uploader (until another file is dropped)."""
     up = st.session_state.get(K.MIDI_UPLOAD)
+    if session.stale_pick(getattr(up, "file_id", None)):
+        st.session_state[K.EXAMPLE] = None  # the drop is what shows (_upload_changed: leave_example)
+        return
     st.session_state[K.EXAMPLE_OVER_UPLOAD] = getattr(up, "file_id", None)
     session.forget_upload()
     session.close_opened_piece()

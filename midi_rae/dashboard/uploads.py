@@ -107,7 +107,7 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
             if info.is_dir() or "__MACOSX" in info.filename or not info.filename.lower().endswith(SOURCE_SUFFIXES):
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
-                notes.append(f"{member} is too large; left out.")
+                notes.append(f"{member} in {zip_name} is over {MAX_MEMBER_BYTES // 2 ** 20} MB unpacked; left out.")
                 continue
             if info.compress_type not in _READ_METHODS:
                 notes.append(f"{member} in {zip_name} is compressed with a method other than deflate; left out "
@@ -125,7 +125,7 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
                              "be read; left out.")
                 continue
             if len(blob) > MAX_MEMBER_BYTES:
-                notes.append(f"{member} is too large; left out.")
+                notes.append(f"{member} in {zip_name} is over {MAX_MEMBER_BYTES // 2 ** 20} MB unpacked; left out.")
                 continue
             parts = [p for p in Path(info.filename.replace("\\", "/")).parts if p not in ("..", "/", "", ".")]
             if parts:

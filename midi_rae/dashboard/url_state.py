@@ -26,21 +26,36 @@ def _int(text: Optional[str], lo: int, hi: int) -> Optional[int]:
     return value if lo <= value <= hi else None
 
 
-def restore(models: list[str], examples: list[str]) -> None:
-    """On a session's first run of the piece page, set its controls from the URL (before they are drawn)."""
+def restore(models: list[str], examples: list[str]) -> Optional[str]:
+    """On a session's first run of the piece page, set its controls from the URL (before they are drawn).
+
+    Returns one sentence naming what the URL asked for that could not be used (None when all of it was)."""
     if st.session_state.get(READ):
-        return
+        return None
     st.session_state[READ] = True
     q = st.query_params
+    ignored = []
     if q.get(MODEL) in models:
         st.session_state[K.CKPT_SOURCE] = q[MODEL]
+    elif MODEL in q:
+        ignored.append("model (not a shipped model's name)")
     if q.get(EXAMPLE) in examples:
         st.session_state[K.EXAMPLE] = q[EXAMPLE]
+    elif EXAMPLE in q:
+        ignored.append("example (not a bundled example's name)")
     bar, semis = _int(q.get(BAR), 1, MAX_BAR), _int(q.get(TRANSPOSE), -12, 12)
     if bar is not None:
         st.session_state[K.WINDOW_BAR] = bar
+    elif BAR in q:
+        ignored.append(f"bar (not a whole number from 1 to {MAX_BAR:,})")
     if semis is not None:
         st.session_state[K.TRANSPOSE] = semis
+    elif TRANSPOSE in q:
+        ignored.append("transpose (not a whole number from −12 to 12)")
+    if not ignored:
+        return None
+    return (f"This link's {', '.join(ignored)} could not be used, so the page opened without "
+            f"{'it' if len(ignored) == 1 else 'them'}.")
 
 
 def record(model: Optional[str], example: Optional[str], bar: int, semis: int) -> None:
