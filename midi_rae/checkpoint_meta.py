@@ -29,6 +29,7 @@ _PACKAGE = Path(__file__).resolve().parent
 ASSETS = _PACKAGE / "assets" if (_PACKAGE / "assets").is_dir() else _PACKAGE.parent / "assets"
 DEFAULT_CHECKPOINT = ASSETS / "default.safetensors"
 MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3  # no file past this is even opened; the model-memory limit is tighter
+_SNIFF_HEADER_BYTES = 100 * 1024 ** 2  # a header length past this means "not safetensors at all"
 MAX_HEADER_BYTES = 8 * 1024 ** 2  # a real header is ~50 KB; JSON past this is refused unread
 MAX_TENSORS = 20_000  # the largest configuration LIMITS allow has ~3,000 tensors
 MAX_META_DEPTH = 16
@@ -96,7 +97,7 @@ def is_safetensors(data: bytes) -> bool:
     if len(data) < 10:
         return False
     n = struct.unpack("<Q", data[:8])[0]
-    return 0 < n and data[8:9] == b"{"  # a header length past the limit is refused by header_config, by name
+    return 0 < n < _SNIFF_HEADER_BYTES and data[8:9] == b"{"
 
 
 def _json(text: Any, name: str, what: str) -> Any:

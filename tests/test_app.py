@@ -797,6 +797,12 @@ def test_a_bad_checkpoint_dropped_over_a_good_one_keeps_the_good_one(examples):
     at.file_uploader(key="ckpt_upload").set_value(_hostile_checkpoint()).run()
     assert not at.exception and "Still using mine.safetensors." in texts(at.sidebar.caption)
     assert any("model: mine.safetensors" in c for c in texts(at.caption))
+    at.file_uploader(key="ckpt_upload").set_value(None).run()  # and a second bad file over that one
+    at.file_uploader(key="ckpt_upload").set_value(("evil2.safetensors", b"\x01" * 64, "application/octet-stream")).run()
+    assert not at.exception and "Still using mine.safetensors." in texts(at.sidebar.caption)
+    del at.session_state["ckpt_upload"]  # a visit to the Corpus page empties the uploader: the model stays
+    at.run()
+    assert not at.exception and any("model: mine.safetensors" in c for c in texts(at.caption))
 
 
 def test_a_bad_checkpoint_dropped_after_the_good_one_was_removed_keeps_the_shipped_default(examples):

@@ -157,9 +157,10 @@ def _record_place(piece, start_bar: int, semis: int) -> None:
 def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
     session.count_run()
-    ignored = url_state.restore(sidebar.shipped_sources(), [p.name for p in example_files()])
-    if ignored is not None:
-        st.info(ignored)
+    url_state.restore(sidebar.shipped_sources(), [p.name for p in example_files()])
+    url_note = st.empty()  # on every run, so that the elements after it keep their places when it is empty
+    if url_state.ignored() is not None:
+        url_note.info(url_state.ignored())
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece, upload_note = sidebar.piece_section()
     if piece is None:
@@ -209,5 +210,6 @@ def main() -> None:
     model = _loaded(choice)
     views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window)
     export.render(f"{piece.name} — {model.label}")
+    url_state.ignored_shown()  # a run that ended here showed it (a rerun on the way had not)
     activity.note()
     views.warm_corpus_store()

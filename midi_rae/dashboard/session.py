@@ -58,7 +58,7 @@ class K:
     SEEN = "_picker_seen"  # (uploader's file id, picker's example) as the last run drew them
     RUN = "_run"  # full runs of the piece page in this session (a fragment's rerun is not one)
     REMOVED_IN = "_removed_in::"  # + "midi", "" (A's checkpoint) or "b_": the run an uploader was emptied in
-    SET_ASIDE = "_set_aside::"  # + "" or "b_": the checkpoint emptied from that uploader, until the emptying holds
+    SET_ASIDE = "_set_aside"  # A's uploaded model in use when its uploader was emptied, until the emptying holds
     REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): left by a refusal's run for the rerun it asks for
     REFUSAL_NOTE = "_refusal_note"  # (file, why): what that rerun says, once
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
@@ -164,8 +164,9 @@ def remember_checkpoint_failure(key: str, message: str) -> None:
 def accept_checkpoint(choice: Any) -> None:
     """Remember the checkpoint that loaded, to stay on it if a later one cannot be used."""
     st.session_state[K.LAST_GOOD_CHECKPOINT] = choice
-    if str(getattr(choice, "key", "")).startswith("upload:"):  # what a drop replaced matters no more
-        st.session_state.pop(K.SET_ASIDE, None)  # (A's uploader: prefix "")
+    if str(getattr(choice, "key", "")).startswith("upload:"):
+        keep_checkpoint("", choice)  # kept once it has loaded: what an emptied uploader (another page) goes on with
+        st.session_state.pop(K.SET_ASIDE, None)  # and what a drop replaced matters no more
 
 
 def last_good_checkpoint() -> Any:
@@ -252,8 +253,10 @@ def emptied(what: str, empty: bool) -> None:
     file comes in the next request), which only the next run tells apart: see emptying_holds."""
     if empty:
         st.session_state[K.REMOVED_IN + what] = st.session_state.get(K.RUN, 0) + 1  # the run this request starts
+        if what == "":  # A's checkpoint: the model in use, if an upload (B is not kept over a bad drop)
+            last = last_good_checkpoint()
+            st.session_state[K.SET_ASIDE] = last if str(getattr(last, "key", "")).startswith("upload:") else None
         if what != "midi":
-            st.session_state[K.SET_ASIDE + what] = kept_checkpoint(what)
             keep_checkpoint(what, None)
     else:
         st.session_state.pop(K.REMOVED_IN + what, None)
@@ -266,13 +269,14 @@ def emptying_holds(what: str) -> bool:
     if run is None or st.session_state.get(K.RUN, 0) <= run:
         return False
     st.session_state.pop(K.REMOVED_IN + what, None)
-    st.session_state.pop(K.SET_ASIDE + what, None)
+    if what == "":
+        st.session_state.pop(K.SET_ASIDE, None)
     return True
 
 
-def replaced_checkpoint(prefix: str) -> Any:
-    """The checkpoint that a file dropped over it (on the A "" or B "b_" uploader) replaced, if any."""
-    return st.session_state.get(K.SET_ASIDE + prefix)
+def replaced_checkpoint() -> Any:
+    """The uploaded model (A) in use when a file was dropped over it, if any."""
+    return st.session_state.get(K.SET_ASIDE)
 
 
 def kept_upload() -> Any:

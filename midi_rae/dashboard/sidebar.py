@@ -118,12 +118,10 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
     source = st.sidebar.radio("Checkpoint source", options, horizontal=True, persist_state="session", key=K.CKPT_SOURCE,
                               label_visibility="collapsed")
     picked = _chosen(source, folder) if source != "Shipped default" else None
-    choice = _usable(picked)
-    if choice is not None and source == "Upload":  # kept for when the uploader is emptied (another page)
-        session.keep_checkpoint("", choice)
+    choice = _usable(picked)  # an upload is kept once it has loaded (session.accept_checkpoint)
     if choice is None and picked is not None:
         # a bad file dropped over a good one: the good one, not what the browser's empty step in between showed
-        previous = (session.replaced_checkpoint("") if source == "Upload" else None) or session.last_good_checkpoint()
+        previous = (session.replaced_checkpoint() if source == "Upload" else None) or session.last_good_checkpoint()
         if previous is not None and session.checkpoint_failure(previous.key) is None:
             st.sidebar.caption(f"Still using {previous.label}.")
             choice = previous

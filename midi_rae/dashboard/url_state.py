@@ -14,6 +14,7 @@ from .session import K
 
 READ = "_url_read"  # session state: this session's piece page has read its URL once
 SENT = "_url_sent"  # session state: the place this session last sent to the browser
+IGNORED = "_url_ignored"  # session state: the sentence naming what the URL asked for that could not be used
 MODEL, EXAMPLE, BAR, TRANSPOSE = "model", "example", "bar", "transpose"
 MAX_BAR = 100_000
 
@@ -26,12 +27,11 @@ def _int(text: Optional[str], lo: int, hi: int) -> Optional[int]:
     return value if lo <= value <= hi else None
 
 
-def restore(models: list[str], examples: list[str]) -> Optional[str]:
-    """On a session's first run of the piece page, set its controls from the URL (before they are drawn).
-
-    Returns one sentence naming what the URL asked for that could not be used (None when all of it was)."""
+def restore(models: list[str], examples: list[str]) -> None:
+    """On a session's first run of the piece page, set its controls from the URL (before they are drawn); what it
+    asked for that could not be used is named by `ignored` until a run has shown that."""
     if st.session_state.get(READ):
-        return None
+        return
     st.session_state[READ] = True
     q = st.query_params
     ignored = []
@@ -52,10 +52,19 @@ def restore(models: list[str], examples: list[str]) -> Optional[str]:
         st.session_state[K.TRANSPOSE] = semis
     elif TRANSPOSE in q:
         ignored.append("transpose (not a whole number from −12 to 12)")
-    if not ignored:
-        return None
-    return (f"This link's {', '.join(ignored)} could not be used, so the page opened without "
-            f"{'it' if len(ignored) == 1 else 'them'}.")
+    if ignored:
+        st.session_state[IGNORED] = (f"This link's {', '.join(ignored)} could not be used, so the page opened "
+                                     f"without {'it' if len(ignored) == 1 else 'them'}.")
+
+
+def ignored() -> Optional[str]:
+    """One sentence naming what the URL asked for that could not be used (None when all of it was)."""
+    return st.session_state.get(IGNORED)
+
+
+def ignored_shown() -> None:
+    """A whole run has shown `ignored`: later runs do not."""
+    st.session_state.pop(IGNORED, None)
 
 
 def record(model: Optional[str], example: Optional[str], bar: int, semis: int) -> None:
