@@ -986,6 +986,36 @@ def test_a_piece_opened_from_the_corpus_page_is_shown_until_closed(examples):
     assert any("a_song.mid" in c for c in texts(at.caption))
 
 
+def test_a_shipped_corpus_piece_opened_from_the_corpus_page_keeps_its_place_in_the_url(examples):
+    from midi_rae.dashboard.corpus_sources import SHIPPED_MIDI
+    from midi_rae.dashboard.sidebar import Piece
+    from midi_rae.dashboard.sources import digest
+
+    data = (SHIPPED_MIDI / "schubert" / "Lindenbaum.mid").read_bytes()
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["opened_piece"] = Piece(data, digest(data), "Lindenbaum.mid", address="schubert/Lindenbaum.mid")
+    at.session_state["_opened_at"] = (digest(data), 3)  # as session.open_piece leaves them
+    at.session_state["window_bar"] = 3
+    at.run()
+    assert not at.exception and dict(at.query_params) == {
+        "model": "Shipped default", "passage": "schubert/Lindenbaum.mid", "bar": "3", "transpose": "0"}
+    reload = AppTest.from_file(APP, default_timeout=180)  # a new session from that URL
+    reload.query_params.update(dict(at.query_params))
+    reload.run()
+    assert not reload.exception and any(c.startswith("**Lindenbaum.mid**") for c in texts(reload.caption))
+    assert reload.slider(key="window_bar").value == 3 and not [i for i in reload.info if "link" in i.value]
+
+
+@pytest.mark.parametrize("address", ["../examples/bach_chorale_bwv253.mid", "/etc/passwd", "schubert/none.mid",
+                                     "schubert"])
+def test_a_url_naming_no_shipped_corpus_piece_opens_nothing_from_it(examples, address):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"passage": address, "bar": "2"})
+    at.run()
+    assert not at.exception and any(c.startswith("**a_song.mid**") for c in texts(at.caption))
+    assert any("passage (not a piece of the shipped corpus)" in i.value for i in at.info)
+
+
 def test_long_downloads_are_made_when_pressed(examples):
     """The whole piece's MIDI and the embedding exports are deferred (made on a press, not on every new piece or
     level); the one-window MIDI files are sent with the page."""

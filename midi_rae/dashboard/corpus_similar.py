@@ -115,8 +115,32 @@ def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0) -> N
         st.error(f"The file of {display_name(name)} is not reachable from this server, so it cannot be opened.")
         return
     data = path.read_bytes()
-    session.open_piece(Piece(data, digest(data), path.name), int(bar), semis)
+    session.open_piece(Piece(data, digest(data), path.name, address=shipped_address(path)), int(bar), semis)
     st.switch_page(piece_page())
+
+
+def shipped_address(path: Path) -> Optional[str]:
+    """The path of a shipped-corpus MIDI file under the corpus's MIDI folder (what a URL may name), else None."""
+    from .corpus_sources import SHIPPED_MIDI
+
+    try:
+        return path.resolve().relative_to(SHIPPED_MIDI.resolve()).as_posix()
+    except (ValueError, OSError):
+        return None
+
+
+def shipped_passage(address: str) -> Optional[Path]:
+    """The shipped-corpus MIDI file a URL names (its path under the corpus's MIDI folder), if it is one."""
+    from .corpus_sources import SHIPPED_MIDI
+
+    if not isinstance(address, str) or not address.lower().endswith((".mid", ".midi")) or "\x00" in address:
+        return None
+    try:
+        root = SHIPPED_MIDI.resolve()
+        path = (root / address).resolve()
+        return path if path.is_relative_to(root) and path.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def semitones(n: int) -> str:

@@ -147,11 +147,14 @@ def _warm_plotly(slot) -> None:
 
 
 def _record_place(piece, start_bar: int, semis: int) -> None:
-    """The shown shipped model, example, window and transposition into the URL (nothing for an upload)."""
+    """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (nothing
+    for an upload)."""
     source = st.session_state.get(session.K.CKPT_SOURCE, "Shipped default")
-    example = (piece.name if not piece.uploaded and session.opened_piece() is None
+    opened = session.opened_piece()
+    example = (piece.name if not piece.uploaded and opened is None
                and piece.name == st.session_state.get(session.K.EXAMPLE) else None)
-    url_state.record(source if source in sidebar.shipped_sources() else None, example, start_bar, semis)
+    passage = piece.address if opened is not None and opened.key == piece.key else None
+    url_state.record(source if source in sidebar.shipped_sources() else None, example, start_bar, semis, passage)
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ class Piece:
     key: str
     name: str
     uploaded: bool = False
+    address: Optional[str] = None  # a shipped-corpus piece's path under the corpus's MIDI folder (for its URL)
 
 
 @dataclass

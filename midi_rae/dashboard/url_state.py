@@ -1,5 +1,5 @@
 """The piece page's place in its URL: a reload (a new session) or a shared link opens the same shipped model,
-example, window and transposition.
+example (or piece of the shipped corpus, opened from the Corpus page), window and transposition.
 
 Only what the server can open again by name goes in: an uploaded file or checkpoint cannot, so with one the URL
 carries nothing. Values that are not valid are ignored, never an error: a URL is typed by anyone.
@@ -15,7 +15,7 @@ from .session import K
 READ = "_url_read"  # session state: this session's piece page has read its URL once
 SENT = "_url_sent"  # session state: the place this session last sent to the browser
 IGNORED = "_url_ignored"  # session state: the sentence naming what the URL asked for that could not be used
-MODEL, EXAMPLE, BAR, TRANSPOSE = "model", "example", "bar", "transpose"
+MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE = "model", "example", "passage", "bar", "transpose"
 MAX_BAR = 100_000
 
 
@@ -52,9 +52,26 @@ def restore(models: list[str], examples: list[str]) -> None:
         st.session_state[K.TRANSPOSE] = semis
     elif TRANSPOSE in q:
         ignored.append("transpose (not a whole number from −12 to 12)")
+    if PASSAGE in q and not _open_passage(q[PASSAGE], bar or 1, semis or 0):
+        ignored.append("passage (not a piece of the shipped corpus)")
     if ignored:
         st.session_state[IGNORED] = (f"This link's {', '.join(ignored)} could not be used, so the page opened "
                                      f"without {'it' if len(ignored) == 1 else 'them'}.")
+
+
+def _open_passage(address: str, bar: int, semis: int) -> bool:
+    """Open the shipped-corpus piece a URL names, as the Corpus page would (False: it names none)."""
+    from . import session
+    from .corpus_similar import shipped_passage
+    from .sidebar import Piece
+    from .sources import digest
+
+    path = shipped_passage(address)
+    if path is None:
+        return False
+    data = path.read_bytes()
+    session.open_piece(Piece(data, digest(data), path.name, address=address), bar, semis)
+    return True
 
 
 def ignored() -> Optional[str]:
@@ -67,10 +84,12 @@ def ignored_shown() -> None:
     st.session_state.pop(IGNORED, None)
 
 
-def record(model: Optional[str], example: Optional[str], bar: int, semis: int) -> None:
-    """Put the shown place in the URL; `model` / `example` None when they cannot be reopened by name."""
-    want = {} if model is None or example is None else {
-        MODEL: model, EXAMPLE: example, BAR: str(int(bar)), TRANSPOSE: str(int(semis))}
+def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None) -> None:
+    """Put the shown place in the URL: a shipped model, and a bundled example or a shipped-corpus piece
+    (`passage`); nothing when they cannot be reopened by name."""
+    piece = {EXAMPLE: example} if example is not None else {PASSAGE: passage} if passage is not None else None
+    want = {} if model is None or piece is None else {
+        MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis))}
     # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
     # (a dropped file passes through an empty uploader) can be sent before the browser has applied the previous
     # run's URL, so what this session last sent is compared too
