@@ -762,8 +762,8 @@ def grid_fit_note(onset_beats: np.ndarray, steps_per_beat: int,
     fits = [r for r in GRID_RESOLUTIONS if off_grid_share(onset_beats, r) <= OFF_GRID_WARN / 5]
     better = (f"; {fits[0]} steps per beat places them" if fits else
               "; no resolution up to 48 steps per beat places them all (the timing is not on a metric grid)")
-    return (f"{share:.0%} of the notes fall between the steps of {a_number(steps_per_beat)}-steps-per-beat grid "
-            f"and are moved to the nearest step{better}.")
+    grid = f"{a_number(steps_per_beat)}-step{'s' if steps_per_beat != 1 else ''}-per-beat grid"
+    return f"{share:.0%} of the notes fall between the steps of {grid} and are moved to the nearest step{better}."
 
 
 def _note_spans(row: np.ndarray, onset_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -788,9 +788,10 @@ def _write_resolution(time_signature: tuple[int, int], steps_per_beat: int) -> t
 
 
 def roll_to_midi(roll: PianoRoll | np.ndarray, steps_per_beat: int = 4, tempo_bpm: float = 120.0,
-                 program: int = 0, onsets: np.ndarray | None = None) -> pretty_midi.PrettyMIDI:
-    """Write a roll as one instrument on a constant-tempo grid; a PianoRoll's own timing wins."""
-    time_signature = (4, 4)
+                 program: int = 0, onsets: np.ndarray | None = None,
+                 time_signature: tuple[int, int] = (4, 4)) -> pretty_midi.PrettyMIDI:
+    """Write a roll as one instrument on a constant-tempo grid; a PianoRoll's own timing wins. A step is
+    1/steps_per_beat of the metre's beat (a dotted quarter in 6/8), at `tempo_bpm` quarter notes a minute."""
     if isinstance(roll, PianoRoll):
         steps_per_beat, tempo_bpm, time_signature = roll.steps_per_beat, roll.tempo_bpm, roll.time_signature
         onsets = roll.onsets if onsets is None else onsets

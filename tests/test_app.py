@@ -714,6 +714,19 @@ def test_a_pca_click_in_visible_masked_colouring_selects_the_clicked_patch(examp
     assert (sel.level, sel.start, sel.patch) == (3, 0, 5)
 
 
+def test_visible_masked_colouring_rings_the_selected_patch(examples):
+    import json
+
+    at = run_app()
+    at.selectbox(key="pca_color").select("Visible / masked (this window)").run()
+    at.session_state["pca2d"] = {"click": {"customdata": [0, 27, 3]}}  # a note patch of the first window
+    at.run()
+    fig = next(f for f in map(json.loads, chart_specs(at)) if "patch embeddings" in f["layout"]["title"]["text"])
+    rings = [sh for sh in fig["layout"].get("shapes", []) if sh.get("name") == "highlight"]
+    assert not at.exception and len(rings) == 1
+    assert any(t.get("name") == "selected patch" and t.get("showlegend") for t in fig["data"])
+
+
 def test_visible_masked_colouring_hides_the_windows_empty_patches_with_the_others(examples):
     import json
 
@@ -981,7 +994,7 @@ def test_a_piece_opened_from_the_corpus_page_is_shown_until_closed(examples):
     at.session_state["opened_piece"] = Piece(data, digest(data), "from_corpus.mid")
     at.run()
     assert not at.exception
-    assert "Showing **from_corpus.mid**, opened from the Corpus page." in texts(at.sidebar.caption)
+    assert "Showing **from_corpus.mid**, opened from the corpus." in texts(at.sidebar.caption)
     at.button(key="close_opened").click().run()
     assert any("a_song.mid" in c for c in texts(at.caption))
 
@@ -1014,6 +1027,25 @@ def test_a_url_naming_no_shipped_corpus_piece_opens_nothing_from_it(examples, ad
     at.run()
     assert not at.exception and any(c.startswith("**a_song.mid**") for c in texts(at.caption))
     assert any("passage (not a piece of the shipped corpus)" in i.value for i in at.info)
+
+
+def test_a_passage_opened_while_a_dropped_file_is_in_the_uploader_is_shown(examples):
+    from midi_rae.dashboard.sidebar import Piece
+    from midi_rae.dashboard.sources import digest
+
+    at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
+    data = to_bytes(make_song(bars=30, seed=7))
+    # what Open on a Find-similar card leaves (session.open_piece), the dropped file still in the uploader
+    at.session_state["opened_piece"] = Piece(data, digest(data), "hit.mid")
+    at.session_state["_opened_at"] = (digest(data), 15)
+    at.session_state["_opened_over_upload"] = at.session_state["midi_upload"].file_id
+    at.session_state["window_bar"] = 15
+    at.run()
+    assert not at.exception and any(c.startswith("**hit.mid**") for c in texts(at.caption))
+    assert "Showing **hit.mid**, opened from the corpus." in texts(at.sidebar.caption)
+    assert at.slider(key="window_bar").value == 15
+    at = upload(at, "another.mid", to_bytes(make_song(bars=9, seed=8)))  # a new drop shows the new file
+    assert any(c.startswith("**another.mid**") for c in texts(at.caption))
 
 
 def test_long_downloads_are_made_when_pressed(examples):

@@ -422,7 +422,7 @@ def test_corpus_map_click_opens_the_passage_and_searches_list_thumbnails(page, s
     _step(page, shots, log, "7_opened_from_map", "after a click on the corpus map",
           lambda: (header_caption(page) or "").startswith(name))
     assert not exceptions(page), _state(page, log)
-    assert caption_with(page, "opened from the Corpus page"), _state(page, log)
+    assert caption_with(page, "opened from the corpus"), _state(page, log)
     assert int(slider_value(page, "Window start (bar)")) == first_bar, _state(page, log)
 
     tab(page, "Find similar in the corpus").click()

@@ -346,3 +346,31 @@ def test_thumbnails_given_one_half_span_are_one_height_whatever_their_range():
     heights = {Image.open(io.BytesIO(thumbnail(w, half=half))).height for w in (low, wide)}
     assert len(heights) == 1
     assert Image.open(io.BytesIO(thumbnail(low))).height < heights.pop()  # alone: cropped to its own range
+
+
+def test_the_search_starts_from_the_first_piece_of_another_index(index_home, tmp_path, monkeypatch):
+    import shutil
+
+    home = tmp_path / "home"
+    for name in ("first", "second"):
+        shutil.copytree(index_home / "small", home / name)
+    at = _corpus_app(home, monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    at.selectbox(key="corpus_q_piece").set_value(3).run()
+    assert at.selectbox(key="corpus_q_piece").value == 3
+    at.sidebar.selectbox(key="corpus_server_index").set_value(home / "second").run()
+    assert not at.exception and at.selectbox(key="corpus_q_piece").value == 0
+
+
+def test_the_build_uploader_states_one_size_limit(tmp_path, monkeypatch):
+    from midi_rae.dashboard.uploads import MAX_UPLOAD_BYTES
+
+    monkeypatch.setenv("MIDI_RAE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_string(CORPUS_SCRIPT, default_timeout=TIMEOUT)
+    at.run()
+    at.sidebar.radio(key="corpus_source").set_value("Build from files").run()
+    uploader = next(u for u in at.get("file_uploader") if u.proto.label.startswith("MIDI files"))
+    assert uploader.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2 ** 20 == 50
+    assert "50 MB" in uploader.proto.label

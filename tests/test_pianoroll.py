@@ -751,3 +751,11 @@ def test_a_transparent_pixel_of_a_roll_is_no_note():
     la[70, 4:12] = (255, 0)  # white, fully transparent: nothing
     roll = png_to_roll(_png(Image.fromarray(la, mode="LA")))
     assert roll.array[60, 4:12].all() and not roll.array[70].any() and roll.n_notes == 1
+
+
+def test_a_window_written_in_six_eight_lasts_its_dotted_quarter_beats():
+    array = np.zeros((128, 128), dtype=np.uint8)
+    array[60] = 1  # one note through the whole window: 128 steps, 32 beats at 4 steps per beat
+    pm = roll_to_midi(array, steps_per_beat=4, tempo_bpm=120.0, time_signature=(6, 8))
+    assert pm.get_end_time() == pytest.approx(32 * 0.75)  # a dotted quarter at 120 quarter notes a minute
+    assert [(t.numerator, t.denominator) for t in pm.time_signature_changes] == [(6, 8)]

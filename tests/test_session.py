@@ -31,3 +31,22 @@ def test_a_corpus_passage_closed_over_a_kept_drop_leaves_the_picker_empty(state)
     session.close_opened_piece()
     assert state[K.EXAMPLE] is None  # the dropped file shows again: picking a_song.mid must be a change
     assert session.last_example() == "a_song.mid"
+
+
+def test_the_window_keeps_its_bar_when_its_slider_gets_another_range(state):
+    session.keep_window_across_ranges(97)
+    session.window_drawn(5)
+    state[K.WINDOW_BAR] = 1  # the browser's new slider (another time resolution: another range) starts at bar 1
+    session.keep_window_across_ranges(103)
+    assert state[K.WINDOW_BAR] == 5
+    session.window_drawn(5)
+    session.keep_window_across_ranges(3)  # a range that no longer reaches it: its last bar
+    assert state[K.WINDOW_BAR] == 3
+
+
+def test_a_window_moved_before_its_slider_is_drawn_keeps_that_bar_across_ranges(state):
+    session.keep_window_across_ranges(97)
+    session.window_drawn(5)
+    session.move_window(12)  # a click on the overview, in the run whose range changes
+    session.keep_window_across_ranges(103)
+    assert state[K.WINDOW_BAR] == 12

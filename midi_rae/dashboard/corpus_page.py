@@ -120,7 +120,7 @@ def _upload_section(slot) -> Optional[str]:
     ups = st.sidebar.file_uploader(
         f"MIDI files, PNG piano rolls or a zip (at most {uploads.MAX_UPLOAD_FILES} files, "
         f"{uploads.MAX_UPLOAD_BYTES // 2 ** 20} MB)", type=["mid", "midi", "png", "zip"], accept_multiple_files=True,
-        key=CK.UPLOAD)
+        key=CK.UPLOAD, max_upload_size=uploads.MAX_UPLOAD_BYTES // 2 ** 20)  # one limit stated, not the server's too
     if ups:
         files, notes, digest = uploads.unpack_once(ups, st.session_state, CK.UNPACKED)
         for n in notes:
@@ -277,6 +277,9 @@ def render_search(uri: str, stamp: str, index) -> None:
     if not labels:
         st.info("The index has no pieces.")
         return
+    if st.session_state.get(CK.Q_INDEX) != uri:  # another index: its own pieces, from its first (a stale number
+        st.session_state[CK.Q_PIECE], st.session_state[CK.Q_BAR] = 0, 1  # named another piece, the box the old one)
+        st.session_state[CK.Q_INDEX] = uri
     c1, c2, c3, c4 = st.columns([4, 1, 2, 2], vertical_alignment="bottom")
     pick = c1.selectbox("Piece", range(len(labels)), format_func=lambda i: labels[i],
                         persist_state="session", key=CK.Q_PIECE)

@@ -42,6 +42,7 @@ class CK:
     METRE = "corpus_metre"
     Q_PIECE = "corpus_q_piece"
     Q_BAR = "corpus_q_bar"
+    Q_INDEX = "_corpus_q_index"  # the index those two were picked in
     Q_LEVEL = "corpus_q_level"
     Q_TRANSPOSE = "corpus_q_transpose"
     RESULTS = "corpus_results"        # {query key: hits}
@@ -190,7 +191,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                             f"**{breakable(display_name(h.piece))}**  \n"
                             f"{where} · {pr}{iv}")
                 c1, c2 = st.columns(2)
-                card = f"{key}:{query}:{i}"
+                card = f"{key}:{query}:{h.path}:{h.start_step}:{i}"  # the passage's own: not its place in a list
                 listening = st.session_state.setdefault(CK.LISTEN, set())
                 if card in listening or c1.button("▶ Listen", key=f"listen_{card}"):
                     listening.add(card)

@@ -31,8 +31,9 @@ def timing_text(roll) -> str:
     """Bars, metre, length, tempo and grid as the header gives them, saying where the piece's metre or tempo
     changes (bars are counted in the metre of most of the piece) and what a beat is when it is not a quarter note."""
     (num, den), k = roll.time_signature, roll.metre_changes
+    changes = "once" if k == 1 else f"{k} times"
     bars = f"{roll.bars:.1f} bars of {num}/{den}" + (
-        f" (counted in the metre of most of the piece, which changes {k} time{'s' if k > 1 else ''})" if k else "")
+        f" (counted in the metre of most of the piece, which changes {changes})" if k else "")
     from midi_rae.pianoroll import beat_name, beat_quarters
 
     beat, start = beat_name(roll.time_signature), " at the start" if roll.tempo_changes else ""
@@ -40,7 +41,7 @@ def timing_text(roll) -> str:
     tempo = (f"{roll.tempo_bpm:.0f} BPM{start}" if beat == "quarter note" else
              f"{roll.tempo_bpm / beat_quarters(roll.time_signature):.0f} beats a minute{start} "
              f"(quarter note = {roll.tempo_bpm:.0f})")
-    grid = f"{roll.steps_per_beat} steps per beat" + (
+    grid = f"{roll.steps_per_beat} step{'s' if roll.steps_per_beat != 1 else ''} per beat" + (
         f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
 

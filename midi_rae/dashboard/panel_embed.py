@@ -113,7 +113,9 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         hover = hover + [f"this window (masked input) · patch {i}" for i in own]
         point_data = np.concatenate([point_data, np.stack([np.full(len(own), cur_w), own,
                                                            np.full(len(own), level)], axis=1)])
-        kw = dict(categorical=True, category_names=names, highlight=None)
+        # this window's points are the categories; a selected patch is still ringed
+        ringed = np.concatenate([highlight, np.zeros(len(own), dtype=bool)]) if selected else None
+        kw = dict(categorical=True, category_names=names, highlight=ringed)
     elif mode == "Non-empty / empty":
         color = meta["non_empty"][idx]
         kw = dict(categorical=True, category_names={True: "non-empty", False: "empty"}, highlight=highlight)

@@ -16,9 +16,10 @@ from .session import K
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _midi(key: tuple, _roll, spb: int, tempo: float):
-    """(PrettyMIDI, .mid bytes) of a roll (a PianoRoll keeps its own tempo and repeated-note onsets)."""
-    pm = roll_to_midi(_roll, steps_per_beat=spb, tempo_bpm=tempo)
+def _midi(key: tuple, _roll, spb: int, tempo: float, meter: tuple[int, int] = (4, 4), _onsets=None):
+    """(PrettyMIDI, .mid bytes) of a roll in the piece's metre (a PianoRoll keeps its own tempo, metre and
+    repeated-note onsets; a window gets the piece's, and its slice of the onsets)."""
+    pm = roll_to_midi(_roll, steps_per_beat=spb, tempo_bpm=tempo, time_signature=tuple(meter), onsets=_onsets)
     return pm, midi_bytes(pm)
 
 
@@ -44,8 +45,9 @@ def download_names(piece_name: str, bar: int) -> dict[str, str]:
             "piece": f"{stem}_quantised.mid"}
 
 
-def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str, play: bool) -> str:
-    pm, mid = _midi(key, roll, spb, tempo)
+def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str, play: bool,
+            meter: tuple[int, int] = (4, 4), onsets=None) -> str:
+    pm, mid = _midi(key, roll, spb, tempo, meter, onsets)
     how = ""
     if play:
         wav, how = _wav(key, pm)
@@ -72,13 +74,18 @@ def render(song, res, spb: int) -> None:
                           "window and mask change. Off, the MIDI downloads stay.")
     cols = st.columns(3)
     cols[0].markdown("**Window** (the model's input)")
+    meter = tuple(roll.time_signature)
+    width = res.image.shape[1]
+    onsets = np.zeros_like(res.image)
+    part = roll.onsets[:, res.start:res.start + width]
+    onsets[:, :part.shape[1]] = part
     how = _player(cols[0], song.key + (res.start, "window"), res.image, spb, tempo, "Window as MIDI",
-                  names["window"], play)
+                  names["window"], play, meter, onsets)
     cols[1].markdown("**Reconstruction** (visible patches pasted back)")
     if res.probs is not None:
         binary = res.binary().astype(np.uint8)
         _player(cols[1], res.key + ("recon",), binary, spb, tempo, "Reconstruction as MIDI",
-                names["reconstruction"], play)
+                names["reconstruction"], play, meter)
     else:
         cols[1].caption("No decoder, so no reconstruction to play.")
     cols[2].markdown("**Whole piece** (as the model sees it)")

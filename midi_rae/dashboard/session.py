@@ -25,6 +25,8 @@ class K:
     EXAMPLE = "example"
     TRANSPOSE = "transpose"
     WINDOW_BAR = "window_bar"
+    WINDOW_PLACE = "_window_place"  # the window's bar as last drawn or moved to
+    WINDOW_RANGE = "_window_range"  # the window slider's last range (1..this)
     MASK_RATIO = "mask_ratio"
     EMPTY_MASK_RATIO = "empty_mask_ratio"
     MASK_SEED = "mask_seed"
@@ -70,6 +72,7 @@ class K:
     EXPORT_HTML = "_export_html"
     OPENED_AT = "_opened_at"  # (piece key, bar) of the passage opened from the Corpus page, until it is shown
     OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
+    OPENED_OVER_UPLOAD = "_opened_over_upload"  # the uploader's file (its id) when that piece was opened
 
 
 
@@ -94,7 +97,26 @@ def window_bar() -> int:
 def move_window(bar: int, max_bar: Optional[int] = None) -> None:
     """Move the window to `bar` (clamped to 1..max_bar): the one writer of the window slider's value."""
     bar = max(int(bar), 1)
-    st.session_state[K.WINDOW_BAR] = min(bar, max_bar) if max_bar is not None else bar
+    st.session_state[K.WINDOW_BAR] = st.session_state[K.WINDOW_PLACE] = min(bar, max_bar) if max_bar else bar
+
+
+def keep_window_across_ranges(max_bar: int) -> None:
+    """Before the window slider is drawn with the range 1..max_bar: the window's bar, clamped to it.
+
+    The browser takes a slider whose range changed (another time resolution, another piece) for a new slider, which
+    started at bar 1, and going back to the old range brought back the bar last set there; so the bar the window
+    was last drawn at (or moved to) is set again whenever the range changes."""
+    place = st.session_state.get(K.WINDOW_PLACE)
+    if st.session_state.get(K.WINDOW_RANGE) not in (None, max_bar) and place is not None:
+        move_window(place, max_bar)
+    elif window_bar() > max_bar:
+        move_window(max_bar)
+    st.session_state[K.WINDOW_RANGE] = max_bar
+
+
+def window_drawn(bar: int) -> None:
+    """The window slider was drawn at `bar` (see keep_window_across_ranges)."""
+    st.session_state[K.WINDOW_PLACE] = int(bar)
 
 
 def new_mask() -> None:
@@ -396,9 +418,16 @@ def open_piece(piece: Any, bar: int, semis: int = 0) -> None:
     the Corpus page)."""
     st.session_state[K.OPENED_PIECE] = piece
     st.session_state[K.OPENED_AT] = (piece.key, bar)
+    # opened over the file in the uploader, if any (Find similar on a dropped piece): shown until another is dropped
+    st.session_state[K.OPENED_OVER_UPLOAD] = getattr(st.session_state.get(K.MIDI_UPLOAD), "file_id", None)
     leave_example()
     st.session_state[K.TRANSPOSE] = max(-12, min(12, int(semis)))
     move_window(bar)
+
+
+def opened_over(upload_id: Optional[str]) -> bool:
+    """Was the opened piece opened while the uploader held this file (None: while it was empty)?"""
+    return st.session_state.get(K.OPENED_OVER_UPLOAD) == upload_id
 
 
 def opened_piece() -> Any:

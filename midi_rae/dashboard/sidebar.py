@@ -239,8 +239,8 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     if up is None and session.emptying_holds("midi"):
         session.forget_upload()  # removed by the user: a bad file dropped later falls back to what is shown
     opened = session.opened_piece()
-    if opened is not None and up is None:
-        st.sidebar.caption(f"Showing **{opened.name}**, opened from the Corpus page.")
+    if opened is not None and (up is None or session.opened_over(up.file_id)):
+        st.sidebar.caption(f"Showing **{opened.name}**, opened from the corpus.")
         st.sidebar.button("Close it", on_click=session.close_opened_piece, key="close_opened")
         return opened, None
     if up is not None and st.session_state.get(K.EXAMPLE_OVER_UPLOAD) != up.file_id:
@@ -310,13 +310,13 @@ def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
     """Window position, masking and binarization controls."""
     st.sidebar.header("Window")
     max_bar = max(int(n_bars), 1)
-    if session.window_bar() > max_bar:
-        session.move_window(max_bar)
+    session.keep_window_across_ranges(max_bar)
     start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar,
                                   persist_state="session", key=K.WINDOW_BAR,
                                   disabled=max_bar == 1,
                                   help="The model sees 128 steps at a time; click a bar in the overview to jump.") \
         if max_bar > 1 else 1
+    session.window_drawn(start_bar)
     st.sidebar.header("Masking")
     mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05,
                            persist_state="session", key=K.MASK_RATIO,
