@@ -80,6 +80,7 @@ class PianoRoll:
     grid_note: Optional[str] = None  # a sentence when the step grid cannot place the piece's notes
     metre_changes: int = 0  # time signatures after the first that differ from the one before (bars: time_signature)
     tempo_changes: int = 0  # tempos after the first that differ from the one before (tempo_bpm is the first)
+    drum_notes: int = 0  # notes of drum tracks, left out of the roll
 
     @property
     def steps(self) -> int:
@@ -728,7 +729,8 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         onsets=onsets, n_notes=len(pitches), instruments=[_instrument_label(i) for i in kept], grid_note=grid_note,
         metre_changes=_changes([(ts.numerator, ts.denominator)
                                 for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),
-        tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]))
+        tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),
+        drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum))
 
 
 GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)

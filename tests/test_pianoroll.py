@@ -759,3 +759,16 @@ def test_a_window_written_in_six_eight_lasts_its_dotted_quarter_beats():
     pm = roll_to_midi(array, steps_per_beat=4, tempo_bpm=120.0, time_signature=(6, 8))
     assert pm.get_end_time() == pytest.approx(32 * 0.75)  # a dotted quarter at 120 quarter notes a minute
     assert [(t.numerator, t.denominator) for t in pm.time_signature_changes] == [(6, 8)]
+
+
+def test_a_roll_counts_the_drum_notes_it_leaves_out(tmp_path):
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    piano, drums = pretty_midi.Instrument(0), pretty_midi.Instrument(0, is_drum=True)
+    piano.notes += [pretty_midi.Note(90, 60 + k, k * 0.5, k * 0.5 + 0.4) for k in range(3)]
+    drums.notes += [pretty_midi.Note(100, 36, k * 0.25, k * 0.25 + 0.1) for k in range(8)]
+    pm.instruments += [piano, drums]
+    path = tmp_path / "with_drums.mid"
+    pm.write(str(path))
+    roll = midi_to_roll(path)
+    assert (roll.n_notes, roll.drum_notes) == (3, 8)
+    assert midi_to_roll(path, include_drums=True).drum_notes == 0

@@ -63,7 +63,10 @@ def scored_windows(res) -> str:
 
 
 def _fmt(v) -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    text = f"{v:.3f}"
+    return "0.000" if text == "-0.000" else text  # a drop of -0.0004 is no gain
 
 
 def render(song, res, model) -> None:

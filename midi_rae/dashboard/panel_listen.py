@@ -89,6 +89,9 @@ def render(song, res, spb: int) -> None:
     else:
         cols[1].caption("No decoder, so no reconstruction to play.")
     cols[2].markdown("**Whole piece** (as the model sees it)")
+    if roll.tempo_changes:  # the roll is a grid of steps: one tempo, the opening one, for all of it
+        cols[2].caption(f"Played at its opening tempo ({tempo:.0f} BPM) throughout: the roll does not keep the "
+                        f"piece's tempo changes.")
     # a long piece takes seconds to synthesise and tens of megabytes of WAV: only on request
     if session.piece_audio_wanted(song.key) or cols[2].button("Render the whole piece", key="piece_audio"):
         session.want_piece_audio(song.key)
