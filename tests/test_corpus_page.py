@@ -360,7 +360,16 @@ def test_the_search_starts_from_the_first_piece_of_another_index(index_home, tmp
     at.selectbox(key="corpus_q_piece").set_value(3).run()
     assert at.selectbox(key="corpus_q_piece").value == 3
     at.sidebar.selectbox(key="corpus_server_index").set_value(home / "second").run()
-    assert not at.exception and at.selectbox(key="corpus_q_piece").value == 0
+    box = at.selectbox(key="corpus_q_piece")
+    assert not at.exception and box.index == 0  # the first piece listed
+
+
+def test_the_search_lists_the_pieces_by_name(index_home, monkeypatch):
+    at = _corpus_app(index_home, monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    assert at.selectbox(key="corpus_q_piece").options == ["alpha/piece_0", "alpha/piece_1", "beta/piece_2",
+                                                          "beta/piece_3"]
 
 
 def test_the_build_uploader_states_one_size_limit(tmp_path, monkeypatch):

@@ -93,7 +93,8 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
         tooltip = [{"field": "passage", "title": "passage"}, {"field": "value", "title": colour}]
     else:
         colour_enc = {"field": "value", "type": "quantitative", "title": colour,
-                      "scale": {"scheme": "viridis"}, "legend": {"orient": "right", "gradientLength": 300}}
+                      "scale": {"scheme": "viridis"},
+                      "legend": {"orient": "right", "gradientLength": 300, "titleLimit": 400}}  # titles in full
         extra_enc = {}
         tooltip = [{"field": "passage", "title": "passage"},
                    {"field": "value", "title": colour, "format": ".3g"}]

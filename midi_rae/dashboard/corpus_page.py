@@ -254,13 +254,14 @@ def _errors_by_position(win, prof: dict, metre: str, spbar: int) -> go.Figure:
     np.add.at(err, pos.ravel(), prof["err_step"][sel].ravel())
     np.add.at(on, pos.ravel(), prof["on_step"][sel].ravel())
     spb = int(win["steps_per_beat"].iloc[sel[0]]) if sel.size else 4
-    labels = [f"{s // spb + 1}" + (f".{s % spb + 1}" if s % spb else "") for s in range(spbar)]
+    # "beat:step", as bars read "bar:beat" on the piece page ("1.2" read as a decimal)
+    labels = [f"{s // spb + 1}" + (f":{s % spb + 1}" if s % spb else "") for s in range(spbar)]
     fig = go.Figure(go.Bar(x=labels, y=err / np.maximum(on, 1), marker_color="#2c7fb8",
                            customdata=np.stack([err, on], 1),
                            hovertemplate="beat %{x}: %{y:.2f} errors per note pixel (%{customdata[0]:.0f} errors, "
                                          "%{customdata[1]:.0f} note pixels)<extra></extra>"))
     fig.update_layout(title=f"Masked-patch errors by position in the bar ({metre}, {len(sel):,} windows)",
-                      xaxis_title="beat.step within the bar", yaxis_title="errors per note pixel", height=320,
+                      xaxis_title="beat:step within the bar", yaxis_title="errors per note pixel", height=320,
                       margin=dict(l=50, r=10, t=40, b=40), template="plotly_white")
     return fig
 
@@ -277,11 +278,12 @@ def render_search(uri: str, stamp: str, index) -> None:
     if not labels:
         st.info("The index has no pieces.")
         return
+    order = sorted(range(len(labels)), key=lambda i: labels[i].casefold())  # listed by name
     if st.session_state.get(CK.Q_INDEX) != uri:  # another index: its own pieces, from its first (a stale number
-        st.session_state[CK.Q_PIECE], st.session_state[CK.Q_BAR] = 0, 1  # named another piece, the box the old one)
+        st.session_state[CK.Q_PIECE], st.session_state[CK.Q_BAR] = order[0], 1  # named another piece)
         st.session_state[CK.Q_INDEX] = uri
     c1, c2, c3, c4 = st.columns([4, 1, 2, 2], vertical_alignment="bottom")
-    pick = c1.selectbox("Piece", range(len(labels)), format_func=lambda i: labels[i],
+    pick = c1.selectbox("Piece", order, format_func=lambda i: labels[i],
                         persist_state="session", key=CK.Q_PIECE)
     row = pieces.iloc[pick]
     bar = c2.number_input("Bar", 1, max(1, int(np.ceil(row["bars"] or 1))), 1, persist_state="session", key=CK.Q_BAR)
