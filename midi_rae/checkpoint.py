@@ -40,6 +40,7 @@ from .checkpoint_meta import (ASSETS, DEFAULT_CHECKPOINT, DEFAULT_CONFIG, FORMAT
                               max_model_bytes, megabytes, sentence_start, tensor_table)
 from .config import DEFAULT, LIMITS, ORIGINAL_FORMAT, SEVEN_LEVEL, ModelConfig, short_repr  # noqa: F401
 from .core import EncoderOutput
+from .wording import counted
 from .swin import SwinDecoder, SwinEncoder, SwinMAEDecoder
 
 MAX_PICKLE_BYTES = 2 * 1024 ** 2  # data.pkl of an original-format .pt: ~50 KB for 260 tensors
@@ -551,13 +552,13 @@ def _check_fits(own: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...
     if missing or unexpected or wrong:
         parts = []
         if wrong:
-            parts.append(f"{len(wrong)} shape mismatch{'es' if len(wrong) > 1 else ''} (file vs model), e.g. "
+            parts.append(f"{counted(len(wrong), 'shape mismatch', 'shape mismatches')} (file vs model), e.g. "
                          f"{'; '.join(wrong[:3])}")
         if missing:
-            parts.append(f"{len(missing)} missing key{'s' if len(missing) > 1 else ''}, e.g. "
+            parts.append(f"{counted(len(missing), 'missing key')}, e.g. "
                          f"{', '.join(_key(k) for k in missing[:3])}")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected key{'s' if len(unexpected) > 1 else ''}, e.g. "
+            parts.append(f"{counted(len(unexpected), 'unexpected key')}, e.g. "
                          f"{', '.join(_key(k) for k in unexpected[:3])}")
         n_own, n_found = _levels_in(own), _levels_in(found)
         if n_own and n_found and n_own != n_found:  # the usual cause, said plainly: a decoder of another model
@@ -586,10 +587,9 @@ def _check_finite(sd: dict[str, torch.Tensor], what: str, name: str) -> None:
     bad = [k for k, t in sd.items() if not _is_finite(t)]
     if bad:
         what = "encoder" if what == "encoder" else "decoder"
-        tensors = f"{len(bad):,} tensor{'s' if len(bad) > 1 else ''}"
         raise CheckpointError(f"{sentence_start(name)} holds {what} weights that are not finite numbers (NaN or "
-                              f"infinity) in {tensors}, first {_key(bad[0])}, so the model's outputs would be "
-                              f"meaningless.")
+                              f"infinity) in {counted(len(bad), 'tensor')}, first {_key(bad[0])}, so the model's "
+                              f"outputs would be meaningless.")
 
 
 def _infer_dec_depths(keys: Any, mc: ModelConfig, name: str) -> list[int]:

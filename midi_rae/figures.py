@@ -34,7 +34,7 @@ MARK_COLOUR = "#0072B2"  # nearest-neighbour marks on the overview
 # Okabe & Ito's vermillion: "this window / the selection". Not their orange (the extra notes' colour), nor their
 # bluish green, which the Viridis colour scale of the PCA and trajectory passes through (rings vanished there)
 HIGHLIGHT = "#D55E00"
-HIGHLIGHT_FILL = "rgba(213,94,0,{})"  # HIGHLIGHT at an opacity
+HIGHLIGHT_FILL = "rgba(" + ",".join(str(int(HIGHLIGHT[i:i + 2], 16)) for i in (1, 3, 5)) + ",{})"  # at an opacity
 TP_COLOUR, FP_COLOUR, FN_COLOUR = "#1f2937", "#E69F00", "#56B4E9"
 
 # Okabe & Ito's eight colours, distinguishable with every common colour-vision deficiency

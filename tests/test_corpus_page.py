@@ -151,15 +151,21 @@ def test_corpus_page_search(index_home, monkeypatch):
     assert len(md) == 3 and query not in pieces and len(set(pieces)) == 3, (query, md)
 
 
-def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
-    import io
-    import zipfile
-
+def _build_page(tmp_path, monkeypatch) -> AppTest:
+    """The Corpus page with "Build from files" chosen, its cache under tmp_path."""
     monkeypatch.setenv("MIDI_RAE_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(ROOT)
     at = AppTest.from_string(CORPUS_SCRIPT, default_timeout=TIMEOUT)
     at.run()
     at.sidebar.radio(key="corpus_source").set_value("Build from files").run()
+    return at
+
+
+def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    at = _build_page(tmp_path, monkeypatch)
     assert not at.exception
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -375,11 +381,7 @@ def test_the_search_lists_the_pieces_by_name(index_home, monkeypatch):
 def test_the_build_uploader_states_one_size_limit(tmp_path, monkeypatch):
     from midi_rae.dashboard.uploads import MAX_UPLOAD_BYTES
 
-    monkeypatch.setenv("MIDI_RAE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_string(CORPUS_SCRIPT, default_timeout=TIMEOUT)
-    at.run()
-    at.sidebar.radio(key="corpus_source").set_value("Build from files").run()
+    at = _build_page(tmp_path, monkeypatch)
     uploader = next(u for u in at.get("file_uploader") if u.proto.label.startswith("MIDI files"))
     assert uploader.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2 ** 20 == 50
     assert "50 MB" in uploader.proto.label

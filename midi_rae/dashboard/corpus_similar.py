@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from midi_rae.figures import HIGHLIGHT
+from midi_rae.rasters import rgb
 
 from . import activity, session
 from .names import display_name
@@ -22,7 +23,7 @@ HITS = 8            # passages a find-similar search shows
 CARDS_PER_ROW = 4
 THUMB_SCALE = 2     # pixels per step and per semitone in a thumbnail
 NOTE_RGB = (37, 52, 148)     # the dashboard's note colour (dark blue: safe for colour-blind readers)
-PATCH_RGB = tuple(int(HIGHLIGHT[i:i + 2], 16) for i in (1, 3, 5))  # the matching patch's outline
+PATCH_RGB = tuple(rgb(HIGHLIGHT))  # the matching patch's outline
 
 
 class CK:
@@ -109,15 +110,21 @@ def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0) -> N
     """Open a corpus passage in the piece view: the piece becomes the page's piece, transposed by `semis`, and its
     window moves to bar."""
     from .app import piece_page
-    from .sidebar import Piece
-    from .sources import digest
 
     if path is None or not path.is_file():
         st.error(f"The file of {display_name(name)} is not reachable from this server, so it cannot be opened.")
         return
+    show_passage(path, bar, semis)
+    st.switch_page(piece_page())
+
+
+def show_passage(path: Path, bar: int, semis: int = 0) -> None:
+    """Make the MIDI file at `path` the piece view's piece, its window at `bar`, transposed by `semis`."""
+    from .sidebar import Piece
+    from .sources import digest
+
     data = path.read_bytes()
     session.open_piece(Piece(data, digest(data), path.name, address=shipped_address(path)), int(bar), semis)
-    st.switch_page(piece_page())
 
 
 def shipped_address(path: Path) -> Optional[str]:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError
-from midi_rae.wording import seconds
+from midi_rae.wording import counted, seconds
 
 from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
 from .sources import digest, example_files, load_roll
@@ -42,7 +42,7 @@ def timing_text(roll) -> str:
     tempo = (f"{roll.tempo_bpm:.0f} BPM{start}" if beat == "quarter note" else
              f"{roll.tempo_bpm / beat_quarters(roll.time_signature):.0f} beats a minute{start} "
              f"(quarter note = {roll.tempo_bpm:.0f})")
-    grid = f"{roll.steps_per_beat} step{'s' if roll.steps_per_beat != 1 else ''} per beat" + (
+    grid = f"{counted(roll.steps_per_beat, 'step')} per beat" + (
         f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
 

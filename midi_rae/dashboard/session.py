@@ -183,10 +183,15 @@ def remember_checkpoint_failure(key: str, message: str) -> None:
     st.session_state.setdefault(K.BAD_CHECKPOINTS, {})[key] = message
 
 
+def _uploaded(choice: Any) -> bool:
+    """Is this checkpoint choice a dropped file (sidebar._uploaded_checkpoint keys them "upload:…")?"""
+    return str(getattr(choice, "key", "")).startswith("upload:")
+
+
 def accept_checkpoint(choice: Any) -> None:
     """Remember the checkpoint that loaded, to stay on it if a later one cannot be used."""
     st.session_state[K.LAST_GOOD_CHECKPOINT] = choice
-    if str(getattr(choice, "key", "")).startswith("upload:"):
+    if _uploaded(choice):
         keep_checkpoint("", choice)  # kept once it has loaded: what an emptied uploader (another page) goes on with
         st.session_state.pop(K.SET_ASIDE, None)  # and what a drop replaced matters no more
 
@@ -277,7 +282,7 @@ def emptied(what: str, empty: bool) -> None:
         st.session_state[K.REMOVED_IN + what] = st.session_state.get(K.RUN, 0) + 1  # the run this request starts
         if what == "":  # A's checkpoint: the model in use, if an upload (B is not kept over a bad drop)
             last = last_good_checkpoint()
-            st.session_state[K.SET_ASIDE] = last if str(getattr(last, "key", "")).startswith("upload:") else None
+            st.session_state[K.SET_ASIDE] = last if _uploaded(last) else None
         if what != "midi":
             keep_checkpoint(what, None)
     else:

@@ -61,17 +61,12 @@ def restore(models: list[str], examples: list[str]) -> None:
 
 def _open_passage(address: str, bar: int, semis: int) -> bool:
     """Open the shipped-corpus piece a URL names, as the Corpus page would (False: it names none)."""
-    from . import session
-    from .corpus_similar import shipped_passage
-    from .sidebar import Piece
-    from .sources import digest
+    from .corpus_similar import shipped_passage, show_passage
 
     path = shipped_passage(address)
-    if path is None:
-        return False
-    data = path.read_bytes()
-    session.open_piece(Piece(data, digest(data), path.name, address=address), bar, semis)
-    return True
+    if path is not None:
+        show_passage(path, bar, semis)
+    return path is not None
 
 
 def ignored() -> Optional[str]:
