@@ -648,6 +648,79 @@ class WindowEncoder:
         return out
 
 
+def _forkserver():
+    import multiprocessing as mp
+
+    return mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+
+
+def _pack_windows(x: "torch.Tensor") -> tuple:
+    """Windows for another process: 0/1 rolls as bits (64 KB a batch instead of 2 MB), anything else as floats."""
+    a = x.numpy()
+    if ((a == 0) | (a == 1)).all():
+        return "bits", a.shape, np.packbits(a.astype(bool))
+    return "f32", a.shape, a
+
+
+def _unpack_windows(packed: tuple) -> "torch.Tensor":
+    import torch
+
+    kind, shape, data = packed
+    if kind == "bits":
+        data = np.unpackbits(data, count=int(np.prod(shape))).reshape(shape)
+    return torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+
+
+_worker_encoder: Optional["WindowEncoder"] = None
+
+
+def _encoder_worker_init(parent: int, bundle: bytes, patch_levels: list[int], threshold: float, batch: int,
+                         key: str, compiled: bool) -> None:
+    """Encoder worker: one torch thread, the same step as the indexing process (its compiled package loaded from
+    the cache, where that process built or found it). `bundle` is the model pickled by that process."""
+    global _worker_encoder
+    import pickle
+
+    from . import threads
+
+    _watch_parent(parent)
+    threads.configure(1)
+    _worker_encoder = WindowEncoder(pickle.loads(bundle), patch_levels, threshold, batch, cache_key=key)
+    if compiled:
+        _worker_encoder.compile()
+
+
+def _encode_job(packed: tuple) -> dict[str, Any]:
+    return _worker_encoder(_unpack_windows(packed))
+
+
+class EncoderPool:
+    """The index step in `n` worker processes of one torch thread each, batches in flight at once.
+
+    On this project's 2-core machine one process of two threads lost a third of its speed whenever the parsing
+    process took a core (its threads wait for each other at every parallel region); processes of one thread
+    never wait for each other."""
+
+    def __init__(self, encoder: WindowEncoder, n: int, cache_key: str):
+        import pickle
+
+        self.n = n
+        # pickled here, whole: the process pool's own pickler would send each weight as a shared-memory handle,
+        # more than a fork server passes at once
+        model = pickle.dumps(encoder.bundle)
+        self._ex = ProcessPoolExecutor(
+            n, mp_context=_forkserver(), initializer=_encoder_worker_init,
+            initargs=(os.getpid(), model, encoder.patch_levels, encoder.threshold, encoder.batch, cache_key,
+                      encoder.compiled))
+
+    def submit(self, x: "torch.Tensor"):
+        """A future of the step's numpy results for windows x."""
+        return self._ex.submit(_encode_job, _pack_windows(x))
+
+    def close(self) -> None:
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+
 def aoti_package(fn, models: dict[str, Any], args: tuple, out: Path) -> Path:
     """fn(*args) exported (`torch.export`, the models' weights as the program's parameters) and compiled by
     AOTInductor into the package file `out`."""
@@ -713,6 +786,7 @@ class BuildReport:
     encode_seconds: float = 0.0
     compile_seconds: float = 0.0
     compiled: bool = False
+    encoders: int = 1  # processes that ran the step
     ann: list[str] = field(default_factory=list)
     interrupted: bool = False
 
@@ -732,7 +806,7 @@ class _Pending:
     x: "torch.Tensor"             # the windows to encode: each distinct window of the piece once
     starts: np.ndarray
     stats: dict
-    results: list = field(default_factory=list)
+    results: list = field(default_factory=list)  # (offset of the first window, that batch's slice of results)
     done: int = 0
     inverse: Optional[np.ndarray] = None  # window i's results are row inverse[i] of x's (None: x is every window)
 
@@ -861,9 +935,10 @@ class _Writer:
 
     def piece(self, row: dict, p: Optional[_Pending] = None) -> None:
         if p is not None:
-            r = {k: np.concatenate([res[k] for res in p.results]) if not isinstance(p.results[0][k], list)
-                 else [np.concatenate([res[k][i] for res in p.results]) for i in range(len(p.results[0][k]))]
-                 for k in p.results[0]}
+            parts = [res for _, res in sorted(p.results, key=lambda t: t[0])]  # batches may finish out of order
+            r = {k: np.concatenate([res[k] for res in parts]) if not isinstance(parts[0][k], list)
+                 else [np.concatenate([res[k][i] for res in parts]) for i in range(len(parts[0][k]))]
+                 for k in parts[0]}
             if p.inverse is not None:  # a repeated window takes the results of its first copy
                 r = {k: [a[p.inverse] for a in v] if isinstance(v, list) else v[p.inverse] for k, v in r.items()}
             n = len(p.starts)
@@ -936,10 +1011,8 @@ def _parsed(jobs: list[tuple], workers: int) -> Iterator[dict]:
         for j in jobs:
             yield _parse_job(j)
         return
-    import multiprocessing as mp
-
-    ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_watch_parent, initargs=(os.getpid(),)) as ex:
+    with ProcessPoolExecutor(workers, mp_context=_forkserver(), initializer=_watch_parent,
+                             initargs=(os.getpid(),)) as ex:
         it = iter(jobs)
         running = set()
         for j in it:
@@ -1047,7 +1120,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 compile: Optional[bool] = None, rebuild: bool = False, ann_min_rows: int = ANN_MIN_ROWS,
                 progress: bool | Callable[[int, int, str], None] = True, log: Callable[[str], None] = print,
                 data: Optional[dict[str, bytes]] = None, files: Optional[Sequence[Path]] = None,
-                reconstruction: bool = True, max_windows: Optional[int] = None) -> BuildReport:
+                reconstruction: bool = True, max_windows: Optional[int] = None,
+                encoders: Optional[int] = None) -> BuildReport:
     """Index (or update the index of) every MIDI / PNG file under `sources` into the LanceDB folder `out`.
 
     Incremental: unchanged files (same content hash) are skipped, changed ones re-encoded, new ones added, and
@@ -1057,6 +1131,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     `progress` is True for a bar on stderr, or a callback (done, total, name). `reconstruction=False` stores no F1
     (the decoder is left out: about four times faster). `max_windows`: a piece that would take the windows
     encoded in this run past it is left out and listed with the failures (not stored: a later run adds it).
+    `encoders`: processes that run the step, one torch thread each (None: torch's thread count when the step is
+    compiled, else 1; 1 encodes in this process with torch's threads).
     """
     from .checkpoint import load_model
 
@@ -1097,6 +1173,12 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     if compile and n_todo:
         encoder.compile()
     report.compiled, report.compile_seconds = encoder.compiled, round(encoder.compile_seconds, 1)
+    if encoders is None:  # a process each costs ~3 s to start: worth it for the jobs worth compiling
+        from . import threads
+
+        encoders = threads.configure() if compile else 1
+    pool = EncoderPool(encoder, encoders, ckey) if encoders > 1 and n_todo else None
+    report.encoders = encoders if pool is not None else 1
     writer = _Writer(index, cfg.num_levels, plevels, bundle.decoder is not None)
     bar = _progress_bar(n_todo, progress is True and n_todo > 0)
     callback = progress if callable(progress) else None
@@ -1109,6 +1191,33 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     done = 0
     planned = 0  # windows of the pieces taken so far
     t_enc = 0.0
+    in_flight: list[tuple[Any, list[tuple[_Pending, int, int]]]] = []  # the pool's batches: (future, their parts)
+    t_busy = [0.0]  # when the pool's batches in flight began to be (it is encoding from then until none is)
+
+    def attach(r: dict, take: list[tuple[_Pending, int, int]]) -> None:
+        i = 0
+        for p, off, m in take:
+            p.results.append((off, {k: ([a[i:i + m] for a in v] if isinstance(v, list) else v[i:i + m])
+                                    for k, v in r.items()}))
+            p.done += m
+            i += m
+        report.encoded += i
+
+    def collect(most: int) -> None:
+        """Attach the pool's finished batches, waiting until at most `most` are in flight."""
+        nonlocal t_enc
+        while in_flight:
+            finished = [b for b in in_flight if b[0].done()]
+            if not finished:
+                if len(in_flight) <= most:
+                    return
+                wait([f for f, _ in in_flight], return_when=FIRST_COMPLETED)
+                continue
+            for b in finished:
+                in_flight.remove(b)
+                attach(b[0].result(), b[1])
+            if not in_flight:
+                t_enc += time.perf_counter() - t_busy[0]
 
     def run_batch(final: bool = False) -> None:
         nonlocal n_staged, t_enc
@@ -1130,16 +1239,18 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                     parts.append(x[:room])
                     n += room
             n_staged -= n
-            t0 = time.perf_counter()
-            r = encoder(torch.cat(parts))
-            t_enc += time.perf_counter() - t0
-            report.encoded += n
-            i = 0
-            for p, off, m in take:
-                p.results.append({k: ([a[i:i + m] for a in v] if isinstance(v, list) else v[i:i + m])
-                                  for k, v in r.items()})
-                p.done += m
-                i += m
+            if pool is None:
+                t0 = time.perf_counter()
+                r = encoder(torch.cat(parts))
+                t_enc += time.perf_counter() - t0
+                attach(r, take)
+                continue
+            if not in_flight:
+                t_busy[0] = time.perf_counter()
+            in_flight.append((pool.submit(torch.cat(parts)), take))
+            collect(2 * pool.n)  # two batches a worker: one running, one waiting in its pipe
+        if pool is not None:
+            collect(0 if final else 2 * pool.n)
 
     def finish_ready() -> None:
         nonlocal done
@@ -1196,6 +1307,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
             pass
         log(f"interrupted: {writer.committed} piece(s) of this run are kept; run the same command again to resume.")
     finally:
+        if pool is not None:
+            pool.close()
         if bar is not None:
             bar.close()
     if not report.interrupted:

@@ -37,6 +37,7 @@ def _levels_arg(s: str) -> list[int]:
 
 _count = int_at_least(0)
 MAX_JOBS = 64  # each parsing process takes ~40 MB: 1,000 of them would take ~37 GB
+MAX_ENCODERS = 64  # each encoding process holds torch and the model: ~400 MB
 _pos_int = int_at_least(1)
 MAX_K = 10_000  # results one search lists at most (lancedb refuses a limit past 2^31; no one reads 10,000 rows)
 
@@ -58,6 +59,9 @@ def add_index_commands(sub) -> None:
                     help=f"levels whose patch embeddings are stored (default: those of at most {PATCH_MAX} patches)")
     pi.add_argument("--jobs", type=int_at_least(0, MAX_JOBS), default=None, metavar="N",
                     help="parsing processes beside the encoding one (default: cores - 1, at least 1; 0 parses in turn)")
+    pi.add_argument("--encoders", type=int_at_least(1, MAX_ENCODERS), default=None, metavar="N",
+                    help="processes that run the model, one thread each (default: torch's thread count for a "
+                         "compiled run, else 1: this process, with torch's threads)")
     pi.add_argument("--batch-size", type=_pos_int, default=BATCH, metavar="N",
                     help="windows per encoder call (default: %(default)s)")
     comp = pi.add_mutually_exclusive_group()
@@ -141,7 +145,7 @@ def _run_index(a) -> int:
             report = build_index(a.sources, a.out, a.checkpoint, a.decoder, jobs=a.jobs, batch_size=a.batch_size,
                                  patch_levels=a.patch_levels, flip_png=a.flip_png, compile=a.compile,
                                  rebuild=a.rebuild, progress=not a.quiet, files=files, reconstruction=a.reconstruction,
-                                 log=lambda s: print(s, file=sys.stderr))
+                                 log=lambda s: print(s, file=sys.stderr), encoders=a.encoders)
         except ValueError as e:
             return _err(str(e))
     if a.json:

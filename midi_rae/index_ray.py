@@ -142,7 +142,7 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
             failed += 1
             continue
         _, prow, starts, stats, res = item
-        p = _Pending(prow, None, starts, stats, results=[res], done=len(starts))
+        p = _Pending(prow, None, starts, stats, results=[(0, res)], done=len(starts))
         writer.piece(prow, p)
         if writer.n_windows >= FLUSH_WINDOWS:
             report.windows += writer.n_windows

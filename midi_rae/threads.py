@@ -6,15 +6,24 @@ those threads wait on each other at every parallel region: a 0.06 s encode measu
 free when the process starts its first model work, and whoever starts the server or command can fix it
 with MIDI_RAE_THREADS=N. numpy's BLAS (OpenBLAS) keeps a pool of its own that waits the same way, so it gets
 the same count.
+
+A batch command decides once (`configure`). The dashboard lives for hours on a machine whose other work comes and
+goes, so it decides again before each page's model work (`follow`), from what other processes kept busy over the
+last few seconds: a server that started on a quiet machine and kept two threads after another job took a core
+answered a mask-ratio step in 1.8 s instead of 0.4 s here.
 """
 from __future__ import annotations
 
 import math
 import os
+import threading
 import time
-from typing import Optional
+from collections import deque
+from typing import Callable, Optional
 
 ENV = "MIDI_RAE_THREADS"
+SAMPLE_S = 0.5   # how often the dashboard's watch reads the CPUs' counters
+SPAN_S = 3.0     # what other processes kept busy is averaged over this many seconds
 _chosen: Optional[int] = None
 
 
@@ -91,3 +100,128 @@ def limit_blas(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n, user_api="blas")
+
+
+# ---------------------------------------------------------------- the dashboard's policy: follow the machine
+
+Snapshot = tuple[float, float, float, float]  # (wall s, busy jiffies, all jiffies, this process's CPU s)
+
+
+def cpu_counters(cpus: Optional[set[int]] = None) -> Optional[tuple[float, float]]:
+    """(busy, all) jiffies so far of the CPUs this process may run on, from /proc/stat; None where unreadable.
+
+    Only those CPUs: in a container /proc/stat lists the host's, whose other tenants do not take ours."""
+    cpus = _affinity() if cpus is None else cpus
+    busy = total = 0.0
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                if not line.startswith("cpu") or line.startswith("cpu "):
+                    continue
+                name, *fields = line.split()
+                if cpus is not None and int(name[3:]) not in cpus:
+                    continue
+                v = [int(x) for x in fields]
+                total += sum(v[:8])  # guest time is counted in user already
+                busy += sum(v[:8]) - v[3] - v[4]  # all but idle and iowait
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy, total) if total > 0 else None
+
+
+def _affinity() -> Optional[set[int]]:
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+def snapshot(read: Callable[[], Optional[tuple[float, float]]] = cpu_counters) -> Optional[Snapshot]:
+    """The counters now, with this process's own CPU time (all its threads)."""
+    c = read()
+    if c is None:
+        return None
+    t = os.times()
+    return time.monotonic(), c[0], c[1], t.user + t.system
+
+
+def others_busy(a: Snapshot, b: Snapshot, cores: int) -> Optional[float]:
+    """Cores that other processes kept busy between snapshots a and b (this process's own work left out)."""
+    wall, d_all = b[0] - a[0], b[2] - a[2]
+    if wall <= 0 or d_all <= 0:
+        return None
+    busy_cores = (b[1] - a[1]) / d_all * cores
+    return max(0.0, busy_cores - (b[3] - a[3]) / wall)
+
+
+class LoadWatch:
+    """Samples the CPUs every SAMPLE_S seconds on a daemon thread; `others()` is what other processes kept busy
+    over the last SPAN_S seconds (a browser drawing a page for half a second weighs a sixth of a core)."""
+
+    def __init__(self, read: Callable[[], Optional[Snapshot]] = snapshot, cores: Optional[int] = None,
+                 span_s: float = SPAN_S):
+        self.read, self.span_s = read, span_s
+        self.cores = cores or available_cores()
+        self.samples: deque[Snapshot] = deque(maxlen=int(span_s / SAMPLE_S) + 2)
+        self._thread: Optional[threading.Thread] = None
+
+    def sample(self) -> None:
+        s = self.read()
+        if s is not None:
+            self.samples.append(s)
+
+    def others(self) -> Optional[float]:
+        """Cores other processes kept busy from the oldest sample within the span until now; None before a
+        sample half a second old exists."""
+        now = self.read()
+        if now is None:
+            return None
+        older = [s for s in list(self.samples) if SAMPLE_S <= now[0] - s[0] <= self.span_s + SAMPLE_S]
+        return others_busy(older[0], now, self.cores) if older else None
+
+    def start(self) -> "LoadWatch":
+        if self._thread is None:
+            def loop() -> None:
+                while True:
+                    self.sample()
+                    time.sleep(SAMPLE_S)
+
+            self._thread = threading.Thread(target=loop, name="midi-rae-load-watch", daemon=True)
+            self._thread.start()
+        return self
+
+
+_watch: Optional[LoadWatch] = None
+_watch_lock = threading.Lock()
+
+
+def watch() -> LoadWatch:
+    """The process's load watch, started on the first call (the dashboard's server starts it as it starts)."""
+    global _watch
+    with _watch_lock:
+        if _watch is None:
+            _watch = LoadWatch().start()
+        return _watch
+
+
+def follow() -> int:
+    """The dashboard's thread count, decided again before each piece of model work: MIDI_RAE_THREADS where set,
+    else the cores other processes left free over the last few seconds (the load average until the watch has
+    seen half a second). Sets this thread's torch count (torch keeps one per thread) and, on a change, BLAS's."""
+    n = requested()
+    if n is None:
+        others = watch().others()
+        n = free_cores(load=others) if others is not None else (_chosen or configure())
+    _apply(n)
+    return n
+
+
+def _apply(n: int) -> None:
+    global _chosen
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    if _chosen != n:
+        limit_blas(n)
+        _chosen = n

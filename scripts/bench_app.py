@@ -49,7 +49,9 @@ barely slows the page it measures.
 --busy keeps one core busy (`python -c 'while True: pass'`, one process) for the whole run;
 --conditions quiet,busy runs the whole sequence twice on fresh servers, quiet then busy, and the table
 gets a busy / quiet column (ratio of the medians). The JSON records the load average at the start and end
-of each condition.
+of each condition. Condition busy-later is a shared machine whose other job starts after the server: it waits
+(up to 3 min) for the load average to fall below 0.5, starts the servers on the quiet machine, then keeps one
+core busy from before the first interaction (5 s before it) to the end.
 
 Needs /usr/bin/chromium and the playwright package (never downloads a browser).
 """
@@ -591,9 +593,18 @@ def recover(run: Run) -> None:
         pass
 
 
+def wait_for_quiet(load: float, timeout: float) -> None:
+    """Wait until the 1-minute load average is below `load` (or `timeout` seconds have passed)."""
+    t0 = time.time()
+    while os.getloadavg()[0] >= load and time.time() - t0 < timeout:
+        time.sleep(2.0)
+
+
 def run_condition(pw, args, condition: str, log_dir: Path) -> dict:
     """The whole sequence on fresh servers and a fresh browser; with condition 'busy', one core kept busy."""
-    res: dict = {"busy": condition == "busy", "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+    if condition == "busy-later":
+        wait_for_quiet(0.5, 180.0)
+    res: dict = {"busy": condition != "quiet", "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if condition == "busy" else None
     browser = launch_browser(pw)  # started before the clock: the browser's own start is not the app's
     run = Run(browser, args, log_dir, condition)
@@ -636,6 +647,10 @@ def run_condition(pw, args, condition: str, log_dir: Path) -> dict:
                         steps[k]["exceptions_on_page"] = exc
                 screenshot(run.page, args.screenshots, f"{condition}_{keys[0]}")
             steps[keys[0]]["step_wall_s"] = round(time.time() - t_step, 1)
+            if fn is step_first_render and condition == "busy-later":
+                res["load_avg_at_busy_start"] = round(os.getloadavg()[0], 2)
+                busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                time.sleep(5.0)
         if run.page is not None:
             res["exceptions_on_page"] = exceptions(run.page)
             res["alerts_on_page"] = alerts(run.page)
@@ -712,8 +727,8 @@ def main() -> int:
     ap.add_argument("--markdown", type=Path, help="write the results table here as Markdown")
     ap.add_argument("--repeat", type=int, default=5, help="repeats of each interaction (default 5)")
     ap.add_argument("--busy", action="store_true", help="keep one core busy (one `while True: pass` process)")
-    ap.add_argument("--conditions", help="comma-separated conditions to run in turn on fresh servers: quiet, busy "
-                                         "(default: busy with --busy, else quiet)")
+    ap.add_argument("--conditions", help="comma-separated conditions to run in turn on fresh servers: quiet, busy, "
+                                         "busy-later (default: busy with --busy, else quiet)")
     ap.add_argument("--port", type=int, default=0, help="port for the servers (default: a free one each time)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one interaction (default 120)")
     ap.add_argument("--screenshots", type=Path, help="save a full-page screenshot after each step here")
@@ -726,9 +741,9 @@ def main() -> int:
         args.checkout = args.checkout.resolve()
         browser_util.ROOT = args.checkout  # the server runs that checkout's app/main.py and imports its midi_rae
     conditions = [c.strip() for c in (args.conditions or ("busy" if args.busy else "quiet")).split(",") if c.strip()]
-    bad = [c for c in conditions if c not in ("quiet", "busy")]
+    bad = [c for c in conditions if c not in ("quiet", "busy", "busy-later")]
     if bad or args.repeat < 1:
-        ap.error(f"conditions are quiet and busy (got {bad})" if bad else "--repeat must be at least 1")
+        ap.error(f"conditions are quiet, busy and busy-later (got {bad})" if bad else "--repeat must be at least 1")
     if args.busy and args.conditions and conditions != ["busy"]:
         ap.error("--busy and --conditions together: name busy in --conditions instead")
     if not chromium_available():

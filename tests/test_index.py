@@ -164,6 +164,25 @@ def test_a_window_repeated_in_its_piece_is_encoded_once_and_stored_as_if_encoded
     assert np.allclose(win["f1_masked"].to_numpy(), _f1(every["masked"]), atol=1e-6)
 
 
+def test_encoding_in_worker_processes_stores_what_this_process_stores(built, corpus, bundle, tmp_path):
+    """Two encoder processes (batches finishing in any order) store every window's numbers as one process does."""
+    from midi_rae.index import CorpusIndex, build_index
+
+    out = tmp_path / "pool"
+    report = build_index([corpus["src"]], out, bundle=bundle, compile=False, progress=False, log=lambda s: None,
+                         encoders=2, batch_size=4)
+    assert report.encoders == 2 and report.windows == built[1].windows
+    a, b = CorpusIndex(built[0]), CorpusIndex(out)
+    cols = ["piece_id", "window", "f1", "f1_masked", "emb_0", "emb_3", "err_pitch"]
+    wa = a.windows(cols).sort_values(["piece_id", "window"]).reset_index(drop=True)
+    wb = b.windows(cols).sort_values(["piece_id", "window"]).reset_index(drop=True)
+    assert (wa[["piece_id", "window"]] == wb[["piece_id", "window"]]).all().all()
+    assert np.allclose(wa["f1_masked"], wb["f1_masked"], atol=1e-6, equal_nan=True)
+    assert np.allclose(wa["f1"], wb["f1"], atol=1e-6, equal_nan=True)
+    for col in ("emb_0", "emb_3", "err_pitch"):
+        assert np.allclose(np.stack(wa[col]), np.stack(wb[col]), atol=1e-4)
+
+
 def test_incremental_add_change_delete(corpus, bundle, tmp_path):
     import shutil
 

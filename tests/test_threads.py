@@ -67,3 +67,100 @@ def test_configure_gives_numpys_blas_the_same_count(monkeypatch):
     finally:
         torch.set_num_threads(before)
         threadpool_limits(limits=blas[0]["num_threads"], user_api="blas")
+
+
+# ---------------------------------------------------------------- the dashboard follows the machine
+
+
+def test_a_process_spinning_on_one_of_two_cores_counts_as_one_busy_core():
+    a, b = (0.0, 0.0, 0.0, 0.0), (1.0, 100.0, 200.0, 0.0)  # 1 s: half of both cores' jiffies busy
+    assert threads.others_busy(a, b, cores=2) == pytest.approx(1.0)
+
+
+def test_this_processs_own_work_is_not_counted_as_another_process():
+    a, b = (0.0, 0.0, 0.0, 0.0), (1.0, 100.0, 200.0, 1.0)  # the busy core was this process's own second
+    assert threads.others_busy(a, b, cores=2) == pytest.approx(0.0)
+
+
+class ScriptedCounters:
+    """A stand-in for the CPUs: each read advances the clock and adds one other process's share of busy jiffies."""
+
+    def __init__(self, others: float, cores: int = 2, step_s: float = 0.5):
+        self.others, self.cores, self.step_s = others, cores, step_s
+        self.t = self.busy = self.total = 0.0
+
+    def __call__(self):
+        self.t += self.step_s
+        self.total += 100 * self.cores * self.step_s
+        self.busy += 100 * self.others * self.step_s
+        return self.t, self.busy, self.total, 0.0
+
+
+def test_the_watch_says_nothing_before_it_has_seen_half_a_second():
+    watch = threads.LoadWatch(read=ScriptedCounters(others=1.0, step_s=0.1), cores=2)
+    watch.sample()
+    assert watch.others() is None
+
+
+def test_the_watch_reports_what_others_kept_busy_over_its_span():
+    watch = threads.LoadWatch(read=ScriptedCounters(others=1.0), cores=2)
+    for _ in range(10):
+        watch.sample()
+    assert watch.others() == pytest.approx(1.0)
+
+
+@pytest.fixture
+def torch_threads(monkeypatch):
+    import torch
+
+    before, chosen = torch.get_num_threads(), threads._chosen
+    monkeypatch.delenv(threads.ENV, raising=False)
+    yield torch
+    torch.set_num_threads(before)
+    threads._chosen = chosen
+    threads.limit_blas(before)
+
+
+def watching(monkeypatch, others: float) -> None:
+    watch = threads.LoadWatch(read=ScriptedCounters(others=others), cores=2)
+    for _ in range(4):
+        watch.sample()
+    monkeypatch.setattr(threads, "_watch", watch)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+
+
+def test_follow_leaves_a_core_that_another_process_took_since_the_server_started(monkeypatch, torch_threads):
+    torch_threads.set_num_threads(2)
+    watching(monkeypatch, others=1.0)
+    assert threads.follow() == 1 and torch_threads.get_num_threads() == 1
+
+
+def test_follow_takes_the_core_back_once_the_other_process_is_gone(monkeypatch, torch_threads):
+    torch_threads.set_num_threads(1)
+    watching(monkeypatch, others=0.1)
+    assert threads.follow() == 2 and torch_threads.get_num_threads() == 2
+
+
+def test_follow_keeps_the_count_set_by_whoever_started_the_server(monkeypatch, torch_threads):
+    watching(monkeypatch, others=1.0)
+    monkeypatch.setenv(threads.ENV, "2")
+    assert threads.follow() == 2 and torch_threads.get_num_threads() == 2
+
+
+def test_the_real_counters_see_a_process_spinning_beside_this_one():
+    import subprocess
+    import sys
+    import time
+
+    if threads.snapshot() is None:
+        pytest.skip("no /proc/stat here")
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        a = threads.snapshot()
+        time.sleep(1.0)
+        b = threads.snapshot()
+    finally:
+        spin.kill()
+        spin.wait()
+    assert threads.others_busy(a, b, threads.available_cores()) >= 0.6

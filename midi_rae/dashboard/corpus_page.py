@@ -75,7 +75,7 @@ def _bundle():
     from midi_rae import threads
 
     warmup.model()  # torch is imported on the warm-up's thread
-    threads.configure()
+    threads.follow()
     from .loaders import default_key, load_bundle
 
     return load_bundle(default_key(), None, None)

@@ -71,7 +71,7 @@ def warm_corpus_store() -> None:
 
 def load(choice: sidebar.ModelChoice) -> Model:
     """The chosen checkpoint, loaded (once per server process); raises CheckpointError."""
-    threads.configure()  # decided once per server process, before the first model work
+    threads.follow()  # decided again before each run's model work: other processes' load comes and goes
     model = Model(choice.key, choice.label, load_choice(choice))
     _freeze_long_lived_objects()
     return model

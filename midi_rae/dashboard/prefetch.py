@@ -122,8 +122,11 @@ class _Example:
     def encode(self) -> None:
         import torch
 
+        from midi_rae import threads
+
         from .loaders import encode_song
 
+        threads.follow()  # this thread lives on: torch keeps its count per thread
         with torch.no_grad():
             encode_song(self.key, self.model.key, self.spb, 0, self.roll, self.model.bundle)
         _done.add(self.done_key())

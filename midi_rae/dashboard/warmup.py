@@ -72,7 +72,11 @@ def start() -> None:
 
 @asynccontextmanager
 async def lifespan(_app):
-    """st.App's lifespan: start the imports as the server starts (they never delay its start)."""
+    """st.App's lifespan: start the imports, and the watch on what other processes keep busy, as the server
+    starts (neither delays its start)."""
+    from midi_rae import threads
+
+    threads.watch()
     start()
     yield
 
