@@ -156,7 +156,9 @@ def _parse_job(job: tuple) -> dict:
 # ---------------------------------------------------------------- the store
 
 
-def _schemas(levels: int, dims: Sequence[int], patch_levels: Sequence[int]) -> dict[str, "pa.Schema"]:
+def _schemas(levels: int, dims: Sequence[int], patch_levels: Sequence[int], width: int = 128
+             ) -> dict[str, "pa.Schema"]:
+    """The tables of an index of windows `width` steps wide (the model's window: 64, 128, 256 ...)."""
     import pyarrow as pa
 
     pieces = pa.schema([
@@ -172,7 +174,7 @@ def _schemas(levels: int, dims: Sequence[int], patch_levels: Sequence[int]) -> d
            ("notes", pa.int32()), ("density", pa.float32()), ("pitch_lo", pa.int16()), ("pitch_hi", pa.int16()),
            ("position", pa.float32()), ("f1", pa.float32()), ("f1_masked", pa.float32()),
            ("err_pitch", pa.list_(pa.uint8(), 128)), ("on_pitch", pa.list_(pa.uint8(), 128)),
-           ("err_step", pa.list_(pa.uint8(), 128)), ("on_step", pa.list_(pa.uint8(), 128)),
+           ("err_step", pa.list_(pa.uint8(), int(width))), ("on_step", pa.list_(pa.uint8(), int(width))),
            ("image", pa.binary())]  # the window itself for thumbnails: zlib of np.packbits of (128, width)
     win += [(f"emb_{k}", pa.list_(pa.float32(), int(dims[k]))) for k in range(levels)]
     out = {"pieces": pieces, "windows": pa.schema(win),
@@ -295,7 +297,7 @@ class CorpusIndex(IndexFacts):
         """Make the empty tables for a new index."""
         import pyarrow as pa
 
-        schemas = _schemas(meta["levels"], meta["dims"], meta["patch_levels"])
+        schemas = _schemas(meta["levels"], meta["dims"], meta["patch_levels"], meta["window_steps"])
         for name, schema in schemas.items():
             if name != "meta":
                 self._tables[name] = self.db.create_table(name, schema=schema, mode="overwrite")
@@ -840,11 +842,30 @@ def checkpoint_key(bundle, checkpoint: Optional[str | bytes], decoder: Optional[
     return h.hexdigest()[:16]
 
 
-def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], spb: int) -> dict:
+def checkpoint_label(src: str | Path | bytes | None, default: Optional[str] = "shipped default") -> Optional[str]:
+    """How an index names a checkpoint file: its absolute path, so that a search run from elsewhere finds it."""
+    if src is None:
+        return default
+    if isinstance(src, (bytes, bytearray)):
+        return "an uploaded checkpoint"
+    return str(Path(src).resolve())
+
+
+def own_checkpoint(meta: dict) -> tuple[Optional[str], Optional[str]]:
+    """(checkpoint, decoder) files the index names, where they are still there; (None, None): the shipped default."""
+    ckpt, dec = (str(meta.get(k) or "") for k in ("checkpoint", "decoder"))
+    if not Path(ckpt).is_file():
+        return None, None
+    return ckpt, dec if Path(dec).is_file() else None
+
+
+def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], spb: int,
+              decoder: Optional[str] = None) -> dict:
     cfg = bundle.model_config
     from .inference import stored_threshold
 
-    return {"format": INDEX_FORMAT, "checkpoint_key": ckpt_key, "checkpoint": label, "config": bundle.config,
+    return {"format": INDEX_FORMAT, "checkpoint_key": ckpt_key, "checkpoint": label, "decoder": decoder,
+            "config": bundle.config,
             "levels": cfg.num_levels, "dims": list(cfg.level_dims), "grids": [list(g) for g in cfg.level_grids],
             "patch_levels": list(patch_levels), "steps_per_beat": spb, "window_steps": cfg.window_steps,
             "has_decoder": bundle.decoder is not None, "threshold": stored_threshold(bundle),
@@ -1084,12 +1105,12 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
 
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
                     rebuild: bool, files: Sequence[Path], data: Optional[dict[str, bytes]] = None,
-                    log: Callable[[str], None] = print) -> tuple[CorpusIndex, Plan]:
+                    log: Callable[[str], None] = print, decoder: Optional[str] = None) -> tuple[CorpusIndex, Plan]:
     """Open (or create) the index for an update: check it was built with this checkpoint, drop what an interrupted
     run left half-written, plan the update and remove the pieces it replaces or drops."""
     index = CorpusIndex(out)
     if rebuild or not CorpusIndex.exists(out):
-        index.create(_meta_for(bundle, ckey, label, patch_levels, spb))
+        index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder))
     elif index.meta.get("checkpoint_key") != ckey:
         raise ValueError(f"The index at {out} was built with another checkpoint ({index.meta.get('checkpoint')}); "
                          f"choose another --out, or --rebuild it with this one.")
@@ -1159,8 +1180,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     if bad:
         raise ValueError(f"--patch-levels {bad} is outside this model's levels 0..{cfg.num_levels - 1}.")
 
-    index, plan = open_for_update(out, bundle, ckey, str(checkpoint or "shipped default"), plevels, spb, rebuild,
-                                  files, data, log)
+    index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild, files,
+                                  data, log, decoder=checkpoint_label(decoder, None))
     plevels = index.patch_levels
     report.removed = len(plan.remove) - plan.updated
     report.updated, report.unchanged = plan.updated, plan.unchanged
@@ -1410,7 +1431,7 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
 
     idx = index if isinstance(index, CorpusIndex) else CorpusIndex(index)
     if bundle is None:
-        bundle = load_model(idx.meta["checkpoint"] if Path(str(idx.meta["checkpoint"])).is_file() else None)
+        bundle = load_model(*own_checkpoint(idx.meta))
     if hasattr(query, "array"):
         roll = query
     else:

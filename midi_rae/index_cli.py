@@ -163,8 +163,9 @@ def _run_index(a) -> int:
 
 
 def _run_search(a) -> int:
-    from .index import CorpusIndex, checkpoint_key, default_level, search_passage
+    from .index import CorpusIndex, checkpoint_key, default_level, own_checkpoint, search_passage
     from .index_view import UnreadableIndex, unreadable
+    from .wording import counted
     from .pianoroll import MidiError
 
     if not CorpusIndex.exists(a.index):
@@ -182,13 +183,17 @@ def _run_search(a) -> int:
         idx = CorpusIndex(a.index).check()
     except UnreadableIndex as e:
         return _err(str(e))
-    ckpt = a.checkpoint
-    if ckpt is None and Path(str(idx.meta.get("checkpoint"))).is_file():
-        ckpt = idx.meta["checkpoint"]
-    bundle = load_model(ckpt)
-    if checkpoint_key(bundle, ckpt, None) != idx.meta.get("checkpoint_key") and a.checkpoint is not None:
-        print("note: this checkpoint is not the one the index was built with; similarities compare two models.",
-              file=sys.stderr)
+    if idx.count() == 0:  # a first run stopped before its first commit, or one that found no readable file
+        listed = idx.count("pieces")
+        return _err(f"{a.index} holds no windows: the {counted(listed, 'file')} it lists could not be read." if listed
+                    else f"{a.index} holds no windows yet: run 'midi-rae index' into it (again) to fill it.")
+    ckpt, dec = (a.checkpoint, None) if a.checkpoint is not None else own_checkpoint(idx.meta)
+    bundle = load_model(ckpt, decoder=dec)
+    if idx.meta.get("checkpoint_key") not in (checkpoint_key(bundle, ckpt, dec), checkpoint_key(bundle, ckpt, None)):
+        print("note: " + ("this checkpoint is not the one the index was built with" if a.checkpoint is not None else
+                          f"the index was built with {idx.meta.get('checkpoint')}, which is not here; searching with "
+                          "the shipped default (pass --checkpoint)") +
+              "; similarities compare two models' embeddings.", file=sys.stderr)
     try:
         hits = search_passage(idx, a.query, a.bar, a.level, a.patch, a.transposition_invariant, a.k, bundle=bundle,
                               exact=True if a.exact else None, distinct=not a.overlapping)

@@ -18,8 +18,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .index import (BATCH, FLUSH_WINDOWS, BuildReport, WindowEncoder, _Pending, _Writer, checkpoint_key,
-                    default_patch_levels, discover, failed_row, finish_update, open_for_update, prepare_piece,
-                    _parse_job)
+                    checkpoint_label, default_patch_levels, discover, failed_row, finish_update, open_for_update,
+                    prepare_piece, _parse_job)
 
 __all__ = ["build_index_ray"]
 
@@ -110,8 +110,8 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
     spb = int(bundle.config.get("steps_per_beat") or 4)
     ckey = checkpoint_key(bundle, checkpoint, decoder)
     plevels = list(patch_levels) if patch_levels is not None else default_patch_levels(cfg)
-    index, plan = open_for_update(out, bundle, ckey, str(checkpoint or "shipped default"), plevels, spb, rebuild,
-                                  files, log=log)
+    index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild,
+                                  files, log=log, decoder=checkpoint_label(decoder, None))
     report.removed = len(plan.remove) - plan.updated
     report.updated, report.unchanged = plan.updated, plan.unchanged
     if not plan.todo:

@@ -291,6 +291,16 @@ def test_the_resolution_the_grid_warning_names_can_be_picked_and_places_the_note
     assert any("· 16 steps per beat —" in c for c in texts(at.caption))
 
 
+def test_a_model_shown_at_another_resolution_than_it_learned_says_so(examples):
+    at = run_app()
+    assert not any("was trained at" in i for i in texts(at.info))  # at its own resolution: nothing to say
+    [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
+    resolution.set_value(8).run()
+    assert not at.exception
+    assert ("shipped default was trained at 4 steps per beat and is shown this piece at 8: its notes are drawn "
+            "longer or shorter than it learned them, so its scores here understate it.") in texts(at.info)
+
+
 def test_window_slider_moves_the_window(examples):
     at = run_app()
     at.slider(key="window_bar").set_value(5).run()
@@ -961,6 +971,11 @@ def test_a_b_that_sees_wider_windows_is_compared_without_a_difference_map(exampl
     assert texts(at.info)[-1] == ("A sees windows of 128 steps and B of 256, so their probabilities cannot be "
                                   "subtracted pixel by pixel.")
     assert [len(r) for r in image_rows(at)] == [6, 5, 5, 5]  # both rows, no difference map
+    caption = next(c for c in texts(at.caption) if "mask ratio and seed" in c)
+    assert caption.startswith("Windows from the same start but of different lengths (A: 128 steps, bars 1–8; "
+                              "B: 256 steps, bars 1–16), so the two score different music and no B − A is given")
+    scores = [t.value for t in at.table if "F1, masked patches" in t.value.columns][0]
+    assert list(scores.index) == ["A", "B"]  # side by side, no difference row
 
 
 def test_with_interactive_on_the_ab_comparison_draws_charts(examples):

@@ -385,3 +385,73 @@ def test_the_build_uploader_states_one_size_limit(tmp_path, monkeypatch):
     uploader = next(u for u in at.get("file_uploader") if u.proto.label.startswith("MIDI files"))
     assert uploader.proto.max_upload_size_mb == MAX_UPLOAD_BYTES // 2 ** 20 == 50
     assert "50 MB" in uploader.proto.label
+
+
+@pytest.fixture(scope="module")
+def other_model_index(tmp_path_factory):
+    """An index built with a checkpoint of the shipped architecture but other (random) weights, kept in a server
+    checkpoint folder; two pieces hold one passage (bars 1-8 of copy_a, bars 3-10 of copy_b)."""
+    from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, save_checkpoint
+    from midi_rae.index import build_index
+
+    home = tmp_path_factory.mktemp("other_model")
+    enc, dec = build_models(DEFAULT_CONFIG, "swin")
+    ckpt = save_checkpoint(home / "ckpts" / "random_weights.safetensors", enc.eval(), dec.eval(), DEFAULT_CONFIG,
+                           {"threshold": 0.5})
+    passage = _notes(8, seed=77)
+    _write(home / "src" / "one" / "copy_a.mid", [(passage, 0, 0), (_notes(2, seed=78), 32, 0)])
+    _write(home / "src" / "two" / "copy_b.mid", [(_notes(2, seed=79), 0, 0), (passage, 8, 0)])
+    build_index([home / "src"], home / "idx" / "other", str(ckpt), compile=False, progress=False, log=lambda s: None)
+    return home
+
+
+def test_the_corpus_search_encodes_the_query_with_the_model_that_built_the_index(other_model_index, monkeypatch):
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(other_model_index / "ckpts"))
+    at = _corpus_app(other_model_index / "idx", monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    at.selectbox(key="corpus_q_piece").set_value(0)  # one/copy_a, bar 1: its passage is copy_b's bars 3-10
+    at.button(key="corpus_search").click().run()
+    assert not at.exception, at.exception
+    cards = [m.value for m in at.markdown if "bars" in m.value]
+    assert cards[0].startswith("**1.000** · two/**copy") and "bars 3–10" in cards[0], cards
+
+
+def test_the_corpus_search_of_an_index_whose_model_is_gone_says_so(tmp_path, monkeypatch):
+    from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, save_checkpoint
+    from midi_rae.index import build_index
+
+    enc, _ = build_models(DEFAULT_CONFIG, None)
+    ckpt = save_checkpoint(tmp_path / "gone.safetensors", enc.eval(), None, DEFAULT_CONFIG, {"threshold": 0.5})
+    _write(tmp_path / "src" / "one" / "piece.mid", [(_notes(10, seed=80), 0, 0)])
+    build_index([tmp_path / "src"], tmp_path / "idx" / "other", str(ckpt), compile=False, progress=False,
+                log=lambda s: None)
+    ckpt.unlink()  # moved away since
+    at = _corpus_app(tmp_path / "idx", monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    at.button(key="corpus_search").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "This index was built with gone.safetensors, which this server does not have (it is not shipped, not in the "
+        "server's checkpoint folder and not dropped in this session): drop that checkpoint on the Piece page, or put "
+        "it in the checkpoint folder, to search the index with the model that made it."]
+    assert not [m.value for m in at.markdown if "bars" in m.value]
+
+
+def test_find_similar_on_the_piece_page_searches_with_the_model_that_built_the_index(other_model_index,
+                                                                                     monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(other_model_index / "ckpts"))
+    query = other_model_index / "src" / "two" / "copy_b.mid"
+    script = (FIND_SIMILAR_SCRIPT.replace("INDEX", repr(str(other_model_index / "idx" / "other")))
+              .replace("QUERY", repr(str(query))).replace("SELECTED", "None"))
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    assert [c.value for c in at.caption][0] == (
+        "Searched with the model that built this index (random_weights.safetensors), not shipped default: only its "
+        "embeddings are comparable with the index's.")
+    at.button(key="corpus_find_similar").click().run()
+    cards = [m.value for m in at.markdown if "bars" in m.value]
+    assert cards[0].startswith("**1.000** · one/**copy") and "bars 1–8" in cards[0], cards

@@ -183,6 +183,22 @@ def test_encoding_in_worker_processes_stores_what_this_process_stores(built, cor
         assert np.allclose(np.stack(wa[col]), np.stack(wb[col]), atol=1e-4)
 
 
+def test_a_model_with_narrower_windows_is_indexed_with_its_f1_and_error_profiles(corpus, tmp_path):
+    """Windows of 64 steps (patches 4 x 2: the same grid): the per-step error columns are 64 wide."""
+    from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, save_checkpoint
+    from midi_rae.index import CorpusIndex, build_index
+
+    cfg = {**DEFAULT_CONFIG, "img_width": 64, "patch_w": DEFAULT_CONFIG["patch_w"] // 2}
+    enc, dec = build_models(cfg, "swin")
+    ckpt = save_checkpoint(tmp_path / "narrow.safetensors", enc.eval(), dec.eval(), cfg, {"threshold": 0.5})
+    report = build_index([corpus["src"] / "alpha"], tmp_path / "idx", str(ckpt), compile=False, progress=False,
+                         log=lambda s: None)
+    assert report.added == 4 and not report.failed
+    win = CorpusIndex(tmp_path / "idx").windows(["f1_masked", "err_step", "err_pitch"])
+    assert len(win) == report.windows and win["f1_masked"].between(0, 1).all()
+    assert {len(v) for v in win["err_step"]} == {64} and {len(v) for v in win["err_pitch"]} == {128}
+
+
 def test_incremental_add_change_delete(corpus, bundle, tmp_path):
     import shutil
 
@@ -660,6 +676,18 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert r.returncode == 1 and r.stderr.strip() == (
         f"error: {out} is not a readable index: its Lance tables are damaged or incomplete (rebuild it with "
         "'midi-rae index --rebuild').")
+
+
+def test_searching_an_index_that_holds_no_windows_says_why(corpus, tmp_path):
+    from midi_rae.index import build_index
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "broken.mid").write_bytes(b"MThd this is not a midi file")
+    build_index([tmp_path / "src"], tmp_path / "idx", compile=False, progress=False, log=lambda s: None)
+    r = subprocess.run([sys.executable, "-m", "midi_rae", "search", str(tmp_path / "idx"), "--query",
+                        str(corpus["query"])], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and r.stderr.strip() == (f"error: {tmp_path / 'idx'} holds no windows: the 1 file it "
+                                                      "lists could not be read.")
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ from midi_rae.index_view import unreadable
 from midi_rae.wording import counted
 
 from . import corpus_sources as src
-from . import session, uploads, warmup
+from . import index_model, session, uploads, warmup
 from .corpus_map import MAP_POINTS, render_map
 from .corpus_similar import CK, HITS, own_ranges, render_cards
 from .names import display_name
@@ -70,15 +70,17 @@ def _complete(uri: str) -> bool:
         return False
 
 
-def _bundle():
-    """The shipped model (loaded once per server process), torch's threads sized before it loads."""
+def _bundle(choice=None):
+    """The shipped model, or the chosen checkpoint's (loaded once per server process), torch's threads sized
+    before it loads."""
     from midi_rae import threads
 
     warmup.model()  # torch is imported on the warm-up's thread
     threads.follow()
-    from .loaders import default_key, load_bundle
+    from .loaders import load_choice
+    from .sidebar import DEFAULT_CHOICE
 
-    return load_bundle(default_key(), None, None)
+    return load_choice(choice or DEFAULT_CHOICE)
 
 
 def _build_with_progress(files: list[Path], out: Path, slot, what: str):
@@ -297,7 +299,11 @@ def render_search(uri: str, stamp: str, index) -> None:
         if path is None:
             st.error(f"The file of {display_name(row['name'])} is not reachable from this server.")
             return
-        bundle = _bundle()
+        made_by = index_model.built_with(index.meta)  # the query in the index's own space, never another model's
+        if made_by is None:
+            st.error(index_model.missing_sentence(index.meta))
+            return
+        bundle = _bundle(made_by)
         own = own_ranges(index.meta, [row["piece_id"]], (int(bar) - 1) * max(int(row["steps_per_bar"]), 1))
         try:
             roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))

@@ -271,12 +271,16 @@ def _find_similar(song, res, selected, model) -> None:
     # once searched from this window, the results follow the level and transposition controls (a change had
     # emptied the list without a word until the button was pressed again)
     searched_here = any(k[:3] == qkey[:3] for k in results)
+    bundle, note, same_space = _search_model(index, model)
+    if bundle is None:
+        st.error(note)
+        return
+    if note:
+        (st.caption if same_space else st.warning)(note)
     if c3.button("Find similar", type="primary", key="corpus_find_similar") or \
             (searched_here and qkey not in results):
-        if model.bundle.model_config.to_dict() != _index_config(index):
-            st.warning("This index was built with another model; similarities compare two models' embeddings.")
         try:
-            results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=model.bundle,
+            results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=bundle,
                                            avoid=_own_passage(index, song, res.start))
         except ValueError as e:  # another model's index: one sentence
             st.error(str(e))
@@ -284,7 +288,8 @@ def _find_similar(song, res, selected, model) -> None:
     if qkey in results:
         from .corpus_sources import window_span
 
-        where = window_span(res.start, int(index.meta.get("window_steps", 128)), song.roll.steps, spbar,
+        # the window the query was cut as: the searching model's width, which the page's model may not share
+        where = window_span(res.start, bundle.model_config.window_steps, song.roll.steps, spbar,
                             song.roll.steps_per_beat)
         what = f"patch {patch[0]},{patch[1]} of the window at " if patch else ""
         st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
@@ -307,6 +312,31 @@ def own_ranges(meta: dict, piece_ids, start: int) -> list[tuple[int, int, int]]:
     `avoid`."""
     width = int(meta.get("window_steps", 128))
     return [(int(p), int(start), int(start) + width) for p in piece_ids]
+
+
+def _search_model(index, model) -> tuple[Optional[object], str, bool]:
+    """(model bundle that encodes the query, a sentence for the page, is the query in the index's own space?).
+
+    The page's model where it built the index; else the model that did, where this server has it; else, where
+    the architectures agree, the page's model with a warning (similarities across two models); else nothing and
+    why."""
+    from . import index_model
+    from .sidebar import DEFAULT_CHOICE
+
+    page = session.last_good_checkpoint() or DEFAULT_CHOICE
+    if page.key == model.key and index_model.is_built_with(index.meta, page):
+        return model.bundle, "", True
+    made_by = index_model.built_with(index.meta)
+    if made_by is not None:
+        from .loaders import load_choice
+
+        return (load_choice(made_by), f"Searched with the model that built this index ({display_name(made_by.label)}),"
+                f" not {display_name(model.label)}: only its embeddings are comparable with the index's.", True)
+    if model.bundle.model_config.to_dict() == _index_config(index):
+        return (model.bundle, f"This index was built with another model "
+                f"({display_name(str(index.meta.get('checkpoint')))}), which this server does not have; "
+                "similarities compare two models' embeddings.", False)
+    return None, index_model.missing_sentence(index.meta), False
 
 
 def _index_config(index) -> dict:

@@ -201,6 +201,10 @@ def main() -> None:
         st.info(PNG_NOTE)
     if roll.grid_note:
         st.warning(f"{roll.grid_note} Change the time resolution in the sidebar to see them where they are.")
+    trained = config.get("steps_per_beat")
+    if trained and int(trained) != spb and not _is_png(piece):
+        st.info(f"{choice.label} was trained at {int(trained)} steps per beat and is shown this piece at {spb}: its "
+                "notes are drawn longer or shorter than it learned them, so its scores here understate it.")
     export.start_run()
     st.subheader("Piano roll")
     overview, window = st.empty(), st.empty()

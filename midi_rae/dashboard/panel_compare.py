@@ -9,6 +9,7 @@ import streamlit as st
 
 from midi_rae.figures import probability_difference
 from midi_rae.inference import METRIC_LABELS
+from midi_rae.pianoroll import bar_span
 from midi_rae.rasters import DIVERGING_HIGH, DIVERGING_LOW, difference_image, png
 
 from . import export, image_row, panel_recon, tables
@@ -22,8 +23,8 @@ def _f(v) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 3)
 
 
-def metrics_table(res_a, res_b) -> pd.DataFrame:
-    """Masked-patch and all-patch scores of A and B, and B − A."""
+def metrics_table(res_a, res_b, difference: bool = True) -> pd.DataFrame:
+    """Masked-patch and all-patch scores of A and B, and B − A (where `difference`: both scored the same music)."""
     rows = {}
     for label, res in (("A", res_a), ("B", res_b)):
         m = res.metrics
@@ -33,7 +34,7 @@ def metrics_table(res_a, res_b) -> pd.DataFrame:
             f"Recall, {METRIC_LABELS['masked'].lower()}": _f(m["masked"]["recall"]),
             f"F1, {METRIC_LABELS['all'].lower()}": _f(m["all"]["f1"]),
             f"F1, {METRIC_LABELS['all_raw'].lower()}": _f(m["all_raw"]["f1"])}
-    if rows["A"] and rows["B"]:
+    if rows["A"] and rows["B"] and difference:
         rows["B − A"] = {k: (None if rows["A"][k] is None or rows["B"][k] is None
                              else round(rows["B"][k] - rows["A"][k], 4)) for k in rows["A"]}
     # scores side by side read best with the same three decimals, and the difference with its sign
@@ -82,7 +83,16 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
     """Scores, both reconstructions, the probability difference and a per-level table."""
     st.subheader(f"A/B comparison: A = {model_a.label}, B = {model_b.label}")
     same_mask = res_a.mask.shape == res_b.mask.shape and bool((res_a.mask == res_b.mask).all())
-    st.caption("Same window, same mask ratio and seed" + (" — and the identical mask, since both models use the "
+    wa, wb = (m.bundle.model_config.window_steps for m in (model_a, model_b))
+    roll = song_a.roll
+    if wa == wb:
+        window = "Same window"
+    else:  # from the same start, each model's own width: not the same music
+        span = lambda w: bar_span(res_a.start, min(w, max(roll.steps - res_a.start, 1)), roll.steps_per_bar,  # noqa
+                                  roll.steps_per_beat)
+        window = (f"Windows from the same start but of different lengths (A: {wa} steps, {span(wa)}; B: {wb} steps, "
+                  f"{span(wb)}), so the two score different music and no B − A is given")
+    st.caption(window + ", same mask ratio and seed" + (" — and the identical mask, since both models use the "
                "same patch grid" if same_mask else "; the patch grids differ, so each model gets its own mask")
                + f". A is binarized at {res_a.settings.threshold:.2f} (the threshold slider), B at "
                f"{res_b.settings.threshold:.2f}, the threshold stored in it.")
@@ -91,7 +101,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
         st.warning(f"B was trained at {int(b_spb)} steps per beat and is shown this piece at {int(spb)}, the page's "
                    "time resolution (A's): its notes are drawn longer or shorter than it learned them, so its "
                    "scores here understate it.")
-    tables.show(st, metrics_table(res_a, res_b))
+    tables.show(st, metrics_table(res_a, res_b, difference=wa == wb))
     if res_b.probs is None or res_a.probs is None:
         st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")
     else:

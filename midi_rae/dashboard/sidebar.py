@@ -8,6 +8,7 @@ from typing import Any, Optional
 import streamlit as st
 
 from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT, CheckpointError
+from midi_rae.config import ModelConfig
 from midi_rae.inference import MaskSettings
 from midi_rae.pianoroll import GRID_RESOLUTIONS, MAX_MIDI_BYTES
 
@@ -311,11 +312,15 @@ def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
     st.sidebar.header("Window")
     max_bar = max(int(n_bars), 1)
     session.keep_window_across_ranges(max_bar)
+    width = ModelConfig.from_dict(config).window_steps if config else 128
     start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar,
                                   persist_state="session", key=K.WINDOW_BAR,
                                   disabled=max_bar == 1,
-                                  help="The model sees 128 steps at a time; click a bar in the overview to jump.") \
+                                  help=f"The model sees {width} steps at a time; click a bar in the overview to "
+                                       "jump.") \
         if max_bar > 1 else 1
+    if max_bar == 1:
+        st.sidebar.caption(f"The whole piece fits in one window of {width} steps, starting at bar 1.")
     session.window_drawn(start_bar)
     st.sidebar.header("Masking")
     mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05,

@@ -1,0 +1,98 @@
+"""The model a corpus index was built with, found among the checkpoints this server and session know.
+
+An index's embeddings mean something only to the model that made them: a query encoded by another model (even one
+of the same architecture, as the shipped models are) is compared in another space, and its "nearest" passages are
+noise. The index stores its model's content hash (`index.checkpoint_key`); this module looks for a checkpoint with
+that hash: the file the index names, the shipped ones, the server's checkpoint folder, and those dropped in this
+session.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Optional
+
+import streamlit as st
+
+from . import session
+from .sidebar import DEFAULT_CHOICE, ModelChoice
+from .sources import checkpoint_folder, decoder_beside, digest, folder_checkpoints, shipped_checkpoints
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _content_key(stamp: str, _encoder: str | bytes | None, _decoder: str | bytes | None) -> Optional[str]:
+    """index.checkpoint_key of these files (None: unreadable); `stamp` names the files and their versions."""
+    from midi_rae.index import checkpoint_key
+
+    try:
+        return checkpoint_key(None, _encoder, _decoder)
+    except OSError:
+        return None
+
+
+def _stamp(src: str | bytes | None) -> str:
+    if src is None:
+        return "-"
+    if isinstance(src, (bytes, bytearray)):
+        return "bytes:" + digest(bytes(src))
+    p = Path(src)
+    st_ = p.stat()
+    return f"{p.resolve()}:{st_.st_mtime_ns}:{st_.st_size}"
+
+
+def content_key(choice: ModelChoice, with_decoder: bool = True) -> Optional[str]:
+    """The content hash an index built with this checkpoint stores (with or without its separate decoder)."""
+    dec = choice.decoder if with_decoder else None
+    try:
+        stamp = _stamp(choice.encoder) + "|" + _stamp(dec)
+    except OSError:
+        return None
+    return _content_key(stamp, choice.encoder, dec)
+
+
+def _candidates(meta: dict) -> Iterator[ModelChoice]:
+    """Checkpoints that may have built an index: the file it names, the page's own, the shipped, the server's."""
+    named = Path(str(meta.get("checkpoint") or ""))
+    if named.suffix and named.is_file():
+        dec = Path(str(meta.get("decoder") or ""))
+        dec_src = str(dec) if dec.suffix and dec.is_file() else None
+        yield ModelChoice(f"file:{named.resolve()}:{named.stat().st_mtime}", named.name, str(named), dec_src)
+    for choice in (session.last_good_checkpoint(), session.kept_checkpoint(""), session.kept_checkpoint("b_")):
+        if choice is not None:
+            yield choice
+    yield DEFAULT_CHOICE
+    for p in shipped_checkpoints():
+        yield ModelChoice(f"shipped:{p.name}:{p.stat().st_mtime}", f"shipped {p.stem}", str(p))
+    folder = checkpoint_folder()
+    if folder is not None:
+        for p in folder_checkpoints(folder):
+            partner = decoder_beside(p)
+            yield ModelChoice(f"folder:{p}:{p.stat().st_mtime}", str(p.relative_to(folder)), str(p),
+                              str(partner) if partner else None)
+
+
+def built_with(meta: dict) -> Optional[ModelChoice]:
+    """The checkpoint whose content is the index's model, or None where this server and session have none."""
+    want = meta.get("checkpoint_key")
+    if not want:
+        return None
+    for choice in _candidates(meta):
+        for with_decoder in ((True, False) if choice.decoder is not None else (True,)):
+            if content_key(choice, with_decoder) == want:
+                return choice if with_decoder else ModelChoice(choice.key + ":encoder", choice.label, choice.encoder)
+    return None
+
+
+def is_built_with(meta: dict, choice: ModelChoice) -> bool:
+    """Was the index built with this checkpoint (its encoder, with or without its separate decoder)?"""
+    want = meta.get("checkpoint_key")
+    return bool(want) and any(content_key(choice, d) == want for d in (True, False))
+
+
+def missing_sentence(meta: dict) -> str:
+    """Why a search of this index cannot run here, and what to do."""
+    from .names import display_name
+
+    return (f"This index was built with {display_name(str(meta.get('checkpoint') or 'another checkpoint'))}, which "
+            "this server does not have (it is not shipped, not in the server's checkpoint folder and not dropped in "
+            "this session): drop that checkpoint on the Piece page, or put it in the checkpoint folder, to search "
+            "the index with the model that made it.")
