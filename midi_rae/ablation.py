@@ -372,7 +372,8 @@ def cli(a) -> int:
         return 0
     print(f"{a.file}: {res.windows} windows; each level in turn replaced by {MODE_LABELS[res.mode]}")
     print(f"mask ratio {settings.mask_ratio:g} (empty {settings.empty_mask_ratio:g}), seed {settings.seed}, "
-          f"threshold {settings.threshold:g}; checkpoint {bundle.source}")
+          f"threshold {settings.threshold:g}; checkpoint {bundle.source}"
+          + (f" + decoder {a.decoder}" if a.decoder else ""))
     rows = ablation_rows(res)
     cols = list(rows[0])
     width = {c: max(len(c), 8) for c in cols}

@@ -204,14 +204,25 @@ def watch() -> LoadWatch:
         return _watch
 
 
-def follow() -> int:
+def follow(interactive: bool = True) -> int:
     """The dashboard's thread count, decided again before each piece of model work: MIDI_RAE_THREADS where set,
-    else the cores other processes left free over the last few seconds (the load average until the watch has
-    seen half a second). Sets this thread's torch count (torch keeps one per thread) and, on a change, BLAS's."""
+    else the cores other processes left free over the last few seconds (the load average until the watch has seen
+    half a second), less one for an `interactive` step. Sets this thread's torch count (torch keeps one per
+    thread) and, on a change, BLAS's.
+
+    The core left over is for the browser drawing the page and the server's own threads, which send it while torch
+    works: on this project's 2-core machine, quiet, two threads made a new mask ratio take 0.31-0.34 s and one
+    0.20-0.22 s (a page step's model work is a few milliseconds of small operations, which a second thread barely
+    shortens). A build of an index in the page (`interactive=False`) takes every free core.
+    """
     n = requested()
     if n is None:
+        cores = available_cores()
         others = watch().others()
-        n = free_cores(load=others) if others is not None else (_chosen or configure())
+        # a core counts as taken only when others kept it busy nearly all of the span (0.9): a browser drawing the
+        # page after each click keeps others at 0.3-0.8 of a core
+        free = max(1, cores - math.floor(others + 0.1)) if others is not None else free_cores(cores=cores)
+        n = max(1, free - 1) if interactive else free
     _apply(n)
     return n
 

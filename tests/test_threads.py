@@ -121,24 +121,39 @@ def torch_threads(monkeypatch):
     threads.limit_blas(before)
 
 
-def watching(monkeypatch, others: float) -> None:
-    watch = threads.LoadWatch(read=ScriptedCounters(others=others), cores=2)
+def watching(monkeypatch, others: float, cores: int = 2) -> None:
+    watch = threads.LoadWatch(read=ScriptedCounters(others=others, cores=cores), cores=cores)
     for _ in range(4):
         watch.sample()
     monkeypatch.setattr(threads, "_watch", watch)
-    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads, "available_cores", lambda: cores)
 
 
-def test_follow_leaves_a_core_that_another_process_took_since_the_server_started(monkeypatch, torch_threads):
-    torch_threads.set_num_threads(2)
-    watching(monkeypatch, others=1.0)
+def test_the_page_leaves_one_core_to_the_browser_on_a_quiet_machine(monkeypatch, torch_threads):
+    watching(monkeypatch, others=0.1, cores=4)
+    assert threads.follow() == 3 and torch_threads.get_num_threads() == 3
+    watching(monkeypatch, others=0.1, cores=2)
     assert threads.follow() == 1 and torch_threads.get_num_threads() == 1
 
 
-def test_follow_takes_the_core_back_once_the_other_process_is_gone(monkeypatch, torch_threads):
+def test_the_page_also_leaves_a_core_that_another_process_took_since_the_server_started(monkeypatch,
+                                                                                        torch_threads):
+    watching(monkeypatch, others=1.0, cores=4)
+    assert threads.follow() == 2
+
+
+def test_a_browser_drawing_part_of_the_time_does_not_take_a_core(monkeypatch, torch_threads):
+    watching(monkeypatch, others=0.7, cores=4)
+    assert threads.follow() == 3
+
+
+def test_a_build_in_the_page_takes_every_free_core_and_gives_one_back_to_another_process(monkeypatch,
+                                                                                         torch_threads):
     torch_threads.set_num_threads(1)
     watching(monkeypatch, others=0.1)
-    assert threads.follow() == 2 and torch_threads.get_num_threads() == 2
+    assert threads.follow(interactive=False) == 2 and torch_threads.get_num_threads() == 2
+    watching(monkeypatch, others=1.0)
+    assert threads.follow(interactive=False) == 1 and torch_threads.get_num_threads() == 1
 
 
 def test_follow_keeps_the_count_set_by_whoever_started_the_server(monkeypatch, torch_threads):

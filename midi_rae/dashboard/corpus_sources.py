@@ -228,6 +228,6 @@ def build(sources: list[Path], out: Path, bundle, progress: Callable[[int, int, 
     from midi_rae import threads
     from midi_rae.index import build_index
 
-    threads.follow()
+    threads.follow(interactive=False)  # a batch job: every free core
     return build_index(sources, out, checkpoint=ckpt, bundle=bundle, jobs=0, compile=False, progress=progress,
                        log=lambda s: None, max_windows=MAX_BUILD_WINDOWS)
