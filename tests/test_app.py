@@ -973,7 +973,8 @@ def test_a_b_that_sees_wider_windows_is_compared_without_a_difference_map(exampl
     assert [len(r) for r in image_rows(at)] == [6, 5, 5, 5]  # both rows, no difference map
     caption = next(c for c in texts(at.caption) if "mask ratio and seed" in c)
     assert caption.startswith("Windows from the same start but of different lengths (A: 128 steps, bars 1–8; "
-                              "B: 256 steps, bars 1–16), so the two score different music and no B − A is given")
+                              "B: 256 steps, bars 1–16): the two score different music, so no B − A is given. Same "
+                              "mask ratio and seed")
     scores = [t.value for t in at.table if "F1, masked patches" in t.value.columns][0]
     assert list(scores.index) == ["A", "B"]  # side by side, no difference row
 

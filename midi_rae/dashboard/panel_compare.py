@@ -86,13 +86,13 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
     wa, wb = (m.bundle.model_config.window_steps for m in (model_a, model_b))
     roll = song_a.roll
     if wa == wb:
-        window = "Same window"
+        window = "Same window, same"
     else:  # from the same start, each model's own width: not the same music
         span = lambda w: bar_span(res_a.start, min(w, max(roll.steps - res_a.start, 1)), roll.steps_per_bar,  # noqa
                                   roll.steps_per_beat)
         window = (f"Windows from the same start but of different lengths (A: {wa} steps, {span(wa)}; B: {wb} steps, "
-                  f"{span(wb)}), so the two score different music and no B − A is given")
-    st.caption(window + ", same mask ratio and seed" + (" — and the identical mask, since both models use the "
+                  f"{span(wb)}): the two score different music, so no B − A is given. Same")
+    st.caption(window + " mask ratio and seed" + (" — and the identical mask, since both models use the "
                "same patch grid" if same_mask else "; the patch grids differ, so each model gets its own mask")
                + f". A is binarized at {res_a.settings.threshold:.2f} (the threshold slider), B at "
                f"{res_b.settings.threshold:.2f}, the threshold stored in it.")
