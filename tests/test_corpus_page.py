@@ -450,7 +450,7 @@ def test_find_similar_on_the_piece_page_searches_with_the_model_that_built_the_i
     at.run()
     assert not at.exception, at.exception
     assert [c.value for c in at.caption][0] == (
-        "Searched with the model that built this index (random_weights.safetensors), not shipped default: only its "
+        "Searches with the model that built this index (random_weights.safetensors), not shipped default: only its "
         "embeddings are comparable with the index's.")
     at.button(key="corpus_find_similar").click().run()
     cards = [m.value for m in at.markdown if "bars" in m.value]

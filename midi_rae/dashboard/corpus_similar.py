@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import streamlit as st
@@ -271,8 +271,8 @@ def _find_similar(song, res, selected, model) -> None:
     # once searched from this window, the results follow the level and transposition controls (a change had
     # emptied the list without a word until the button was pressed again)
     searched_here = any(k[:3] == qkey[:3] for k in results)
-    bundle, note, same_space = _search_model(index, model)
-    if bundle is None:
+    searcher, width, note, same_space = _search_model(index, model)
+    if searcher is None:
         st.error(note)
         return
     if note:
@@ -280,7 +280,7 @@ def _find_similar(song, res, selected, model) -> None:
     if c3.button("Find similar", type="primary", key="corpus_find_similar") or \
             (searched_here and qkey not in results):
         try:
-            results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=bundle,
+            results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=searcher(),
                                            avoid=_own_passage(index, song, res.start))
         except ValueError as e:  # another model's index: one sentence
             st.error(str(e))
@@ -289,7 +289,7 @@ def _find_similar(song, res, selected, model) -> None:
         from .corpus_sources import window_span
 
         # the window the query was cut as: the searching model's width, which the page's model may not share
-        where = window_span(res.start, bundle.model_config.window_steps, song.roll.steps, spbar,
+        where = window_span(res.start, width, song.roll.steps, spbar,
                             song.roll.steps_per_beat)
         what = f"patch {patch[0]},{patch[1]} of the window at " if patch else ""
         st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
@@ -314,29 +314,32 @@ def own_ranges(meta: dict, piece_ids, start: int) -> list[tuple[int, int, int]]:
     return [(int(p), int(start), int(start) + width) for p in piece_ids]
 
 
-def _search_model(index, model) -> tuple[Optional[object], str, bool]:
-    """(model bundle that encodes the query, a sentence for the page, is the query in the index's own space?).
+def _search_model(index, model) -> tuple[Optional[Callable[[], Any]], int, str, bool]:
+    """(the model that encodes the query, loaded when called; its window's width; a sentence for the page; is the
+    query in the index's own space?).
 
-    The page's model where it built the index; else the model that did, where this server has it; else, where
-    the architectures agree, the page's model with a warning (similarities across two models); else nothing and
-    why."""
+    The page's model where it built the index; else the model that did, where this server has it (loaded only for
+    a search); else, where the architectures agree, the page's model with a warning (similarities across two
+    models); else nothing and why."""
     from . import index_model
     from .sidebar import DEFAULT_CHOICE
 
+    own_width = model.bundle.model_config.window_steps
     page = session.last_good_checkpoint() or DEFAULT_CHOICE
     if page.key == model.key and index_model.is_built_with(index.meta, page):
-        return model.bundle, "", True
+        return (lambda: model.bundle), own_width, "", True
     made_by = index_model.built_with(index.meta)
     if made_by is not None:
         from .loaders import load_choice
 
-        return (load_choice(made_by), f"Searched with the model that built this index ({display_name(made_by.label)}),"
-                f" not {display_name(model.label)}: only its embeddings are comparable with the index's.", True)
+        return ((lambda: load_choice(made_by)), int(index.meta.get("window_steps", 128)),
+                f"Searches with the model that built this index ({display_name(made_by.label)}), not "
+                f"{display_name(model.label)}: only its embeddings are comparable with the index's.", True)
     if model.bundle.model_config.to_dict() == _index_config(index):
-        return (model.bundle, f"This index was built with another model "
+        return ((lambda: model.bundle), own_width, f"This index was built with another model "
                 f"({display_name(str(index.meta.get('checkpoint')))}), which this server does not have; "
                 "similarities compare two models' embeddings.", False)
-    return None, index_model.missing_sentence(index.meta), False
+    return None, 0, index_model.missing_sentence(index.meta), False
 
 
 def _index_config(index) -> dict:
