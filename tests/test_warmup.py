@@ -35,6 +35,20 @@ def test_each_stage_is_imported_once_its_wait_returns_and_torch_only_once_wanted
     assert result.stdout.splitlines() == ["page True", "corpus True", "torch False", "model True True", "threads 0"]
 
 
+def test_once_the_piece_page_is_asked_for_torch_comes_before_the_corpus_pages_modules():
+    from midi_rae.dashboard import warmup
+
+    try:
+        warmup._wanted["model"].clear()
+        assert warmup._next_stage(["overview", "corpus", "model"]) == "overview"
+        assert warmup._next_stage(["corpus", "model"]) == "corpus"
+        warmup.want("model")
+        assert warmup._next_stage(["overview", "corpus", "model"]) == "overview"  # the page needs it first
+        assert warmup._next_stage(["corpus", "model"]) == "model"
+    finally:
+        warmup._wanted["model"].clear()
+
+
 def test_the_warm_up_also_does_what_a_first_page_would_do_once_per_process():
     """PIL for the favicon, and Streamlit's one check before a first element (`inspect.stack()`, ~0.1 s)."""
     result = _fresh(
