@@ -31,6 +31,7 @@ import time
 import warnings
 import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
@@ -1327,6 +1328,10 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
         except KeyboardInterrupt:
             pass
         log(f"interrupted: {writer.committed} piece(s) of this run are kept; run the same command again to resume.")
+    except BrokenProcessPool:  # a worker killed (out of memory, say): what was committed stays, and a rerun resumes
+        raise ValueError(f"A parsing or encoding process ended unexpectedly (out of memory?); the "
+                         f"{writer.committed} piece(s) committed so far are kept: run the same command again to "
+                         "resume (with --encoders 1 to encode in this process).") from None
     finally:
         if pool is not None:
             pool.close()

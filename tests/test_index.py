@@ -183,6 +183,47 @@ def test_encoding_in_worker_processes_stores_what_this_process_stores(built, cor
         assert np.allclose(np.stack(wa[col]), np.stack(wb[col]), atol=1e-4)
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_worker_that_dies_ends_the_run_in_one_sentence_and_a_rerun_resumes(corpus, bundle, tmp_path):
+    import os
+    import signal
+
+    from midi_rae.index import build_index
+
+    def kill_the_workers(done: int, total: int, name: str) -> None:
+        if done == 1:  # the first piece is stored: every worker (and the fork server) goes, as an OOM kill would
+            for pid in _descendants(os.getpid()):
+                try:
+                    if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        os.kill(pid, signal.SIGKILL)
+                except (OSError, ProcessLookupError):  # ended meanwhile
+                    pass
+
+    out = tmp_path / "idx"
+    with pytest.raises(ValueError, match=r"^A parsing or encoding process ended unexpectedly \(out of memory\?\); "):
+        build_index([corpus["src"]], out, bundle=bundle, compile=False, progress=kill_the_workers,
+                    log=lambda s: None, encoders=2, jobs=1, batch_size=4)
+    report = build_index([corpus["src"]], out, bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    assert report.added + report.unchanged + len(report.failed) == 7
+
+
 def test_a_model_with_narrower_windows_is_indexed_with_its_f1_and_error_profiles(corpus, tmp_path):
     """Windows of 64 steps (patches 4 x 2: the same grid): the per-step error columns are 64 wide."""
     from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, save_checkpoint
