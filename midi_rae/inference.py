@@ -311,7 +311,7 @@ def level_rows(cfg, piece: PieceEncoding, window: Optional[WindowAnalysis] = Non
     out = []
     for k, (rows, cols) in enumerate(cfg.level_grids):
         steps, semis = cfg.patch_extent(k)
-        row = {"Level": k, "Grid": f"{rows}×{cols}", "Patch (steps × semitones)": f"{steps}×{semis}",
+        row = {"Level": k, "Grid": f"{rows}×{cols}", "Patch (semitones × steps)": f"{semis}×{steps}",
                "Dim": cfg.level_dims[k]}
         if window is not None:
             row["This window %"] = round(100 * float(window.level_non_empty[k].mean()), 1)

@@ -116,11 +116,19 @@ def test_metric_rows_label_the_three_places_a_reconstruction_is_scored(bundle, r
     assert list(rows[0]) == ["", "Precision", "Recall", "F1", "Specificity", "Note pixels"]
 
 
+def test_level_rows_name_a_patch_pitch_first_as_its_grid(bundle, roll):
+    from midi_rae.config import ModelConfig
+
+    wide = ModelConfig.from_dict({"img_width": 256, "patch_w": 8})  # 32 x 32 patches of 4 pitches x 8 steps
+    rows = level_rows(wide, encode_piece(bundle.encoder, roll))
+    assert rows[-1]["Grid"] == "32×32" and rows[-1]["Patch (semitones × steps)"] == "4×8"
+
+
 def test_level_rows_give_grid_and_patch_extent_from_the_config(bundle, roll):
     piece = encode_piece(bundle.encoder, roll)
     rows = level_rows(bundle.model_config, piece)
     assert [r["Grid"] for r in rows] == ["1×1", "2×2", "4×4", "8×8", "16×16", "32×32"]
-    assert [r["Patch (steps × semitones)"] for r in rows] == ["128×128", "64×64", "32×32", "16×16", "8×8", "4×4"]
+    assert [r["Patch (semitones × steps)"] for r in rows] == ["128×128", "64×64", "32×32", "16×16", "8×8", "4×4"]
     assert rows[0]["Piece mean %"] == 100.0 and "This window %" not in rows[0]
 
 
