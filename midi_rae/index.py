@@ -693,8 +693,11 @@ def _encoder_worker_init(parent: int, bundle: bytes, patch_levels: list[int], th
         _worker_encoder.compile()
 
 
-def _encode_job(packed: tuple) -> dict[str, Any]:
-    return _worker_encoder(_unpack_windows(packed))
+def _encode_job(packed: tuple) -> tuple[float, dict[str, Any]]:
+    """(seconds the step took in this worker, its results)."""
+    t0 = time.perf_counter()
+    out = _worker_encoder(_unpack_windows(packed))
+    return time.perf_counter() - t0, out
 
 
 class EncoderPool:
@@ -1214,7 +1217,6 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     planned = 0  # windows of the pieces taken so far
     t_enc = 0.0
     in_flight: list[tuple[Any, list[tuple[_Pending, int, int]]]] = []  # the pool's batches: (future, their parts)
-    t_busy = [0.0]  # when the pool's batches in flight began to be (it is encoding from then until none is)
 
     def attach(r: dict, take: list[tuple[_Pending, int, int]]) -> None:
         i = 0
@@ -1237,9 +1239,9 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 continue
             for b in finished:
                 in_flight.remove(b)
-                attach(b[0].result(), b[1])
-            if not in_flight:
-                t_enc += time.perf_counter() - t_busy[0]
+                seconds, r = b[0].result()
+                t_enc += seconds / pool.n  # the workers' encoding time, as the wall time of all of them at once
+                attach(r, b[1])
 
     def run_batch(final: bool = False) -> None:
         nonlocal n_staged, t_enc
@@ -1267,8 +1269,6 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 t_enc += time.perf_counter() - t0
                 attach(r, take)
                 continue
-            if not in_flight:
-                t_busy[0] = time.perf_counter()
             in_flight.append((pool.submit(torch.cat(parts)), take))
             collect(2 * pool.n)  # two batches a worker: one running, one waiting in its pipe
         if pool is not None:

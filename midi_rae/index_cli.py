@@ -190,10 +190,11 @@ def _run_search(a) -> int:
     ckpt, dec = (a.checkpoint, None) if a.checkpoint is not None else own_checkpoint(idx.meta)
     bundle = load_model(ckpt, decoder=dec)
     if idx.meta.get("checkpoint_key") not in (checkpoint_key(bundle, ckpt, dec), checkpoint_key(bundle, ckpt, None)):
-        print("note: " + ("this checkpoint is not the one the index was built with" if a.checkpoint is not None else
-                          f"the index was built with {idx.meta.get('checkpoint')}, which is not here; searching with "
-                          "the shipped default (pass --checkpoint)") +
-              "; similarities compare two models' embeddings.", file=sys.stderr)
+        why = ("this checkpoint is not the one the index was built with" if a.checkpoint is not None else
+               f"the index was built with {idx.meta.get('checkpoint')}, which is not here; searching with the shipped "
+               "default (pass --checkpoint)" if ckpt is None else
+               f"{ckpt} is no longer the file the index was built with (changed since, or its decoder is gone)")
+        print(f"note: {why}; similarities may compare two models' embeddings.", file=sys.stderr)
     try:
         hits = search_passage(idx, a.query, a.bar, a.level, a.patch, a.transposition_invariant, a.k, bundle=bundle,
                               exact=True if a.exact else None, distinct=not a.overlapping)

@@ -207,13 +207,15 @@ def watch() -> LoadWatch:
 def follow(interactive: bool = True) -> int:
     """The dashboard's thread count, decided again before each piece of model work: MIDI_RAE_THREADS where set,
     else the cores other processes left free over the last few seconds (the load average until the watch has seen
-    half a second), less one for an `interactive` step. Sets this thread's torch count (torch keeps one per
-    thread) and, on a change, BLAS's.
+    half a second), less one for an `interactive` step. Sets torch's count from this thread (its OpenMP runtime
+    keeps it per thread in some cases and for the whole process in others, so every thread that uses torch calls
+    this first) and, on a change, BLAS's.
 
     The core left over is for the browser drawing the page and the server's own threads, which send it while torch
     works: on this project's 2-core machine, quiet, two threads made a new mask ratio take 0.31-0.34 s and one
     0.20-0.22 s (a page step's model work is a few milliseconds of small operations, which a second thread barely
-    shortens). A build of an index in the page (`interactive=False`) takes every free core.
+    shortens). A build of an index in the page (`interactive=False`) takes every free core (a page step run
+    meanwhile may set one fewer for the process).
     """
     n = requested()
     if n is None:

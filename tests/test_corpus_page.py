@@ -455,3 +455,17 @@ def test_find_similar_on_the_piece_page_searches_with_the_model_that_built_the_i
     at.button(key="corpus_find_similar").click().run()
     cards = [m.value for m in at.markdown if "bars" in m.value]
     assert cards[0].startswith("**1.000** · one/**copy") and "bars 1–8" in cards[0], cards
+
+
+def test_an_index_built_from_dropped_bytes_is_matched_to_the_same_bytes_dropped_again(tmp_path):
+    from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
+    from midi_rae.dashboard.index_model import is_built_with
+    from midi_rae.dashboard.sidebar import DEFAULT_CHOICE, ModelChoice
+    from midi_rae.index import CorpusIndex, build_index
+
+    data = DEFAULT_CHECKPOINT.read_bytes()
+    _write(tmp_path / "src" / "one" / "piece.mid", [(_notes(10, seed=81), 0, 0)])
+    build_index([tmp_path / "src"], tmp_path / "idx", data, compile=False, progress=False, log=lambda s: None)
+    meta = CorpusIndex(tmp_path / "idx").meta
+    assert is_built_with(meta, ModelChoice("upload:x", "dropped.safetensors", data))
+    assert is_built_with(meta, DEFAULT_CHOICE)  # the same model, as the shipped file

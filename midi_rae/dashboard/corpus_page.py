@@ -303,9 +303,9 @@ def render_search(uri: str, stamp: str, index) -> None:
         if made_by is None:
             st.error(index_model.missing_sentence(index.meta))
             return
-        bundle = _bundle(made_by)
         own = own_ranges(index.meta, [row["piece_id"]], (int(bar) - 1) * max(int(row["steps_per_bar"]), 1))
         try:
+            bundle = _bundle(made_by)  # a CheckpointError (a ValueError) where the file went since it was found
             roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
             results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
                                            bool(invariant), HITS, bundle=bundle, avoid=own)

@@ -19,19 +19,29 @@ from .sources import checkpoint_folder, decoder_beside, digest, folder_checkpoin
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _content_key(stamp: str, _encoder: str | bytes | None, _decoder: str | bytes | None) -> Optional[str]:
-    """index.checkpoint_key of these files (None: unreadable); `stamp` names the files and their versions."""
-    from midi_rae.index import checkpoint_key
+def _content_keys(stamp: str, _encoder: str | bytes | None, _decoder: str | bytes | None) -> tuple[str, ...]:
+    """The keys an index built with these files may store (none where unreadable): `index.checkpoint_key`, and
+    for a checkpoint without a separate decoder also `index.content_hash` of it, which `build_index` stores for one
+    given as bytes (a drop). `stamp` names the files and their versions."""
+    from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
+    from midi_rae.index import checkpoint_key, content_hash
 
     try:
-        return checkpoint_key(None, _encoder, _decoder)
+        keys = [checkpoint_key(None, _encoder, _decoder)]
+        if _decoder is None:
+            data = _encoder if isinstance(_encoder, (bytes, bytearray)) else \
+                Path(_encoder if _encoder is not None else DEFAULT_CHECKPOINT).read_bytes()
+            keys.append(content_hash(bytes(data)))
     except OSError:
-        return None
+        return ()
+    return tuple(keys)
 
 
 def _stamp(src: str | bytes | None) -> str:
-    if src is None:
-        return "-"
+    if src is None:  # the shipped default: by its file, which a running server may see replaced
+        from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
+
+        src = str(DEFAULT_CHECKPOINT)
     if isinstance(src, (bytes, bytearray)):
         return "bytes:" + digest(bytes(src))
     p = Path(src)
@@ -39,14 +49,14 @@ def _stamp(src: str | bytes | None) -> str:
     return f"{p.resolve()}:{st_.st_mtime_ns}:{st_.st_size}"
 
 
-def content_key(choice: ModelChoice, with_decoder: bool = True) -> Optional[str]:
-    """The content hash an index built with this checkpoint stores (with or without its separate decoder)."""
+def content_keys(choice: ModelChoice, with_decoder: bool = True) -> tuple[str, ...]:
+    """The content hashes an index built with this checkpoint may store (with or without its separate decoder)."""
     dec = choice.decoder if with_decoder else None
     try:
-        stamp = _stamp(choice.encoder) + "|" + _stamp(dec)
+        stamp = _stamp(choice.encoder) + "|" + (_stamp(dec) if dec is not None else "-")
     except OSError:
-        return None
-    return _content_key(stamp, choice.encoder, dec)
+        return ()
+    return _content_keys(stamp, choice.encoder, dec)
 
 
 def _candidates(meta: dict) -> Iterator[ModelChoice]:
@@ -77,7 +87,7 @@ def built_with(meta: dict) -> Optional[ModelChoice]:
         return None
     for choice in _candidates(meta):
         for with_decoder in ((True, False) if choice.decoder is not None else (True,)):
-            if content_key(choice, with_decoder) == want:
+            if want in content_keys(choice, with_decoder):
                 return choice if with_decoder else ModelChoice(choice.key + ":encoder", choice.label, choice.encoder)
     return None
 
@@ -85,7 +95,7 @@ def built_with(meta: dict) -> Optional[ModelChoice]:
 def is_built_with(meta: dict, choice: ModelChoice) -> bool:
     """Was the index built with this checkpoint (its encoder, with or without its separate decoder)?"""
     want = meta.get("checkpoint_key")
-    return bool(want) and any(content_key(choice, d) == want for d in (True, False))
+    return bool(want) and any(want in content_keys(choice, d) for d in (True, False))
 
 
 def missing_sentence(meta: dict) -> str:

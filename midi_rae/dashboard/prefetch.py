@@ -126,7 +126,7 @@ class _Example:
 
         from .loaders import encode_song
 
-        threads.follow()  # this thread lives on: torch keeps its count per thread
+        threads.follow()  # this thread lives on, and torch may keep its count per thread
         with torch.no_grad():
             encode_song(self.key, self.model.key, self.spb, 0, self.roll, self.model.bundle)
         _done.add(self.done_key())
