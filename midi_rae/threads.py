@@ -29,34 +29,34 @@ _chosen: Optional[int] = None
 
 def available_cores() -> int:
     """Cores this process may run on."""
+    cpus = _affinity()
+    return len(cpus) if cpus else os.cpu_count() or 1
+
+
+def _affinity() -> Optional[set[int]]:
     try:
-        return len(os.sched_getaffinity(0))
+        return set(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        return None
 
 
 def busy_now(sample_s: float = 0.15) -> Optional[float]:
     """Cores busy right now (from /proc/stat over `sample_s` seconds), or None where that cannot be read."""
-    def snapshot() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + (v[4] if len(v) > 4 else 0)  # all jiffies; idle + iowait
-
-    try:
-        total0, idle0 = snapshot()
-        time.sleep(sample_s)
-        total1, idle1 = snapshot()
-    except (OSError, ValueError, IndexError):
+    every = set(range(os.cpu_count() or 1))
+    a = cpu_counters(every)
+    time.sleep(sample_s)
+    b = cpu_counters(every)
+    if a is None or b is None or b[1] <= a[1]:
         return None
-    dt = total1 - total0
-    return None if dt <= 0 else (1 - (idle1 - idle0) / dt) * (os.cpu_count() or 1)
+    return (b[0] - a[0]) / (b[1] - a[1]) * len(every)
 
 
-def free_cores(load: Optional[float] = None, cores: Optional[int] = None, busy: Optional[float] = None) -> int:
+def free_cores(load: Optional[float] = None, cores: Optional[int] = None, busy: Optional[float] = None,
+               margin: float = 0.25) -> int:
     """Cores not kept busy by other processes (at least one).
 
     From the 1-minute load average, or from `busy` (cores busy right now) where that is lower: the load
-    average trails a job that just ended by a minute or more.
+    average trails a job that just ended by a minute or more. A core counts as taken from 1 - `margin` of one.
     """
     cores = available_cores() if cores is None else cores
     if load is None:
@@ -66,7 +66,7 @@ def free_cores(load: Optional[float] = None, cores: Optional[int] = None, busy: 
             load = 0.0
     if busy is not None:
         load = min(load, busy)
-    return max(1, min(cores, cores - math.floor(load + 0.25)))
+    return max(1, min(cores, cores - math.floor(load + margin)))
 
 
 def requested() -> Optional[int]:
@@ -127,13 +127,6 @@ def cpu_counters(cpus: Optional[set[int]] = None) -> Optional[tuple[float, float
     except (OSError, ValueError, IndexError):
         return None
     return (busy, total) if total > 0 else None
-
-
-def _affinity() -> Optional[set[int]]:
-    try:
-        return set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return None
 
 
 def snapshot(read: Callable[[], Optional[tuple[float, float]]] = cpu_counters) -> Optional[Snapshot]:
@@ -223,7 +216,7 @@ def follow(interactive: bool = True) -> int:
         others = watch().others()
         # a core counts as taken only when others kept it busy nearly all of the span (0.9): a browser drawing the
         # page after each click keeps others at 0.3-0.8 of a core
-        free = max(1, cores - math.floor(others + 0.1)) if others is not None else free_cores(cores=cores)
+        free = free_cores(load=others, cores=cores, margin=0.1) if others is not None else free_cores(cores=cores)
         n = max(1, free - 1) if interactive else free
     _apply(n)
     return n

@@ -13,7 +13,6 @@ a query.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Optional
 
@@ -41,9 +40,9 @@ TABS = ["Map", "Reconstruction", "Search the corpus"]
 def _shipped_uri(progress_slot) -> Optional[str]:
     """The shipped index; where it was built with another checkpoint, one built from the shipped MIDI files
     into the cache folder (on first open, with progress)."""
-    from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
+    from .sidebar import DEFAULT_CHOICE
 
-    key = _default_key(DEFAULT_CHECKPOINT.stat().st_mtime if DEFAULT_CHECKPOINT.exists() else 0)
+    key = index_model.content_keys(DEFAULT_CHOICE)[0]  # what an index built with the shipped default stores
     if src.shipped_usable(key):
         return str(src.SHIPPED_INDEX)
     out = src.cache_dir() / "shipped-corpus" / key
@@ -54,13 +53,6 @@ def _shipped_uri(progress_slot) -> Optional[str]:
     files = sorted(p for p in src.SHIPPED_MIDI.rglob("*") if p.suffix.lower() in uploads.SOURCE_SUFFIXES)
     _build_with_progress(files, out, progress_slot, "Indexing the shipped corpus (once)")
     return str(out)
-
-
-@st.cache_data(show_spinner=False)
-def _default_key(_mtime: float) -> str:
-    from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
-
-    return hashlib.sha1(DEFAULT_CHECKPOINT.read_bytes()).hexdigest()[:16]
 
 
 def _complete(uri: str) -> bool:
