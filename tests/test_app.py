@@ -1242,3 +1242,75 @@ def test_the_whole_piece_player_says_a_piece_with_tempo_changes_is_played_at_its
     at = upload(run_app(), "slows.mid", to_bytes(song))
     assert not at.exception
     assert any(c.startswith("Played at its opening tempo (120 BPM) throughout") for c in texts(at.caption))
+
+
+# ------------------------------------------------------------------ elements keep their places across runs
+
+
+def element_places(at: AppTest) -> dict[tuple, str]:
+    """Every element's place in the page (its path of child indices) and its kind: the browser keeps an element
+    mounted across runs only while the same kind stays at the same place."""
+    def walk(node, path: tuple) -> dict[tuple, str]:
+        out: dict[tuple, str] = {}
+        children = getattr(node, "children", None)
+        for i, child in sorted(children.items()) if isinstance(children, dict) else ():
+            kind = child.type + (f":{child.proto.component_name}" if child.type == "bidi_component" else "")
+            out[path + (i,)] = kind
+            out.update(walk(child, path + (i,)))
+        return out
+    return walk(at._tree, ())
+
+
+def moved(before: dict[tuple, str], after: dict[tuple, str]) -> list[tuple]:
+    """Places that hold another kind of element after the run than before it (each is mounted anew)."""
+    return [p for p in sorted(set(before) & set(after)) if before[p] != after[p]]
+
+
+def triplet_song(bars: int = 8) -> bytes:
+    """Triplet eighths: onsets a 4-steps-per-beat grid cannot place, so the page warns about the grid."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    piano = pretty_midi.Instrument(0)
+    for k in range(bars * 12):
+        t = k * 0.5 / 3
+        piano.notes.append(pretty_midi.Note(90, 60 + (k * 5) % 12, t, t + 0.15))
+    pm.instruments.append(piano)
+    return to_bytes(pm)
+
+
+def test_a_piece_with_a_grid_warning_leaves_every_element_below_it_in_place(examples):
+    (examples / "d_triplets.mid").write_bytes(triplet_song(bars=20))
+    at = run_app().run()  # the first run alone holds the plotly warm-up chart
+    before = element_places(at)
+    at.selectbox(key="example").select("d_triplets.mid").run()
+    assert any("between the steps" in w for w in texts(at.warning))
+    assert moved(before, element_places(at)) == []
+
+
+def test_turning_b_on_and_off_leaves_the_elements_before_and_after_it_in_place(examples):
+    at = run_app().run()
+    off = element_places(at)
+    at.selectbox(key="b_source").select("Shipped first").run()
+    assert any("A/B comparison" in s for s in texts(at.subheader))
+    on = element_places(at)
+    at.selectbox(key="b_source").select("Off").run()
+    assert moved(off, on) == [] and moved(on, element_places(at)) == []
+
+
+def test_a_dropped_file_leaves_the_sidebar_controls_in_place(examples):
+    at = run_app().run()
+    before = element_places(at)
+    upload(at, "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
+    assert "Showing the dropped file; pick an example to see that instead." in texts(at.sidebar.caption)
+    assert moved(before, element_places(at)) == []
+
+
+def test_a_piece_that_fits_in_one_window_leaves_the_controls_after_the_window_in_place(examples):
+    (examples / "d_short.mid").write_bytes(to_bytes(make_song(bars=6, seed=4)))
+    at = run_app().run()
+    before = element_places(at)
+    at.selectbox(key="example").select("d_short.mid").run()
+    after = element_places(at)
+    assert any("fits in one window" in c for c in texts(at.sidebar.caption))
+    assert [(before[p], after[p]) for p in moved(before, after)] == [("slider", "caption")]  # inside its slot

@@ -191,13 +191,14 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         with listen_box:
             panel_listen.render(song, res, spb)
         analyses(song, res, model, sel)
-        if choice_b is not None and choice_b.key == choice.key:
-            panel_compare.same_checkpoint(model)
-        elif choice_b is not None:
-            model_b = loaded(choice_b, primary=False)
-            song_b = song_for(model_b, piece, roll, spb, semis)
-            # B binarized at its own validated threshold: A's would score B at a threshold B was not chosen for
-            mask_b = dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
-            res_b = analyse(piece.key, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
-            panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)
+        with st.container():  # drawn with or without B, so that turning B on or off leaves the export in place
+            if choice_b is not None and choice_b.key == choice.key:
+                panel_compare.same_checkpoint(model)
+            elif choice_b is not None:
+                model_b = loaded(choice_b, primary=False)
+                song_b = song_for(model_b, piece, roll, spb, semis)
+                # B binarized at its own validated threshold: A's would score B at a threshold B was not chosen for
+                mask_b = dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
+                res_b = analyse(piece.key, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
+                panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)
     prefetch.request(model, spb, semis)  # the other examples, read and encoded while the page is idle

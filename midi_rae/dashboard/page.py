@@ -66,17 +66,18 @@ def _loaded(choice):
     return _model_views().loaded(choice)
 
 
-def _piece_roll(piece, spb: int, semis: int, upload_note=None):
+def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None):
     """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
 
     A bad file's sentence is shown as an error once, on the run it arrives; later actions keep a quiet note
     (the file stays in the uploader until removed, and is not read again). `upload_note`, the sidebar's slot
     for a dropped file, says which of the two it is. When the piece to fall back to is an example, the page
-    goes back to it as if it were picked, and says why on that rerun (_back_to_example).
+    goes back to it as if it were picked, and says why on that rerun (_back_to_example). The sentences go into
+    `slot`, a container drawn on every run, so that the elements after it keep their places.
     """
     refused = session.refusal_to_announce()
     if refused is not None:
-        st.error(f"{refused[0]} could not be opened. {refused[1]}")
+        slot.error(f"{refused[0]} could not be opened. {refused[1]}")
     key = f"{piece.key}:{spb}"
     failed = session.piece_failure(key)
     if failed is None:
@@ -86,12 +87,12 @@ def _piece_roll(piece, spb: int, semis: int, upload_note=None):
             if upload_note is not None:
                 upload_note.caption(sidebar.UPLOAD_SHOWN)
             if refused is not None:
-                st.caption(f"Still showing {piece.name}.")
+                slot.caption(f"Still showing {piece.name}.")
             return piece, roll
         except MidiError as e:
             session.remember_piece_failure(key, str(e))
             _back_to_example(piece, str(e))
-            st.error(f"{piece.name} could not be opened. {e}")
+            slot.error(f"{piece.name} could not be opened. {e}")
     else:
         _back_to_example(piece, failed)  # a file refused before, chosen again
     if upload_note is not None:
@@ -99,7 +100,7 @@ def _piece_roll(piece, spb: int, semis: int, upload_note=None):
     fallback = session.last_good_piece()
     if fallback is None or fallback.key == piece.key:
         if failed is not None:
-            st.error(f"{piece.name} could not be opened. {failed}")
+            slot.error(f"{piece.name} could not be opened. {failed}")
         st.stop()
     if failed is None:  # the run the bad file arrived in
         session.return_to(fallback)
@@ -107,7 +108,7 @@ def _piece_roll(piece, spb: int, semis: int, upload_note=None):
     if failed is not None:
         note = (f"{piece.name} could not be opened: {failed} Still showing {fallback.name}; remove the file to "
                 f"dismiss this.")
-    st.caption(note)
+    slot.caption(note)
     return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name)
 
 
@@ -166,6 +167,7 @@ def main() -> None:
     url_note = st.empty()  # on every run, so that the elements after it keep their places when it is empty
     if url_state.ignored() is not None:
         url_note.info(url_state.ignored())
+    messages = st.container()  # a refused file's sentence: a slot on every run, as url_note
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece, upload_note = sidebar.piece_section()
     if piece is None:
@@ -177,7 +179,7 @@ def main() -> None:
         config, meta = model.bundle.config, model.bundle.meta
     mcfg = ModelConfig.from_dict(config)
     spb, semis = sidebar.time_section(config, png=_is_png(piece))
-    piece, roll = _piece_roll(piece, spb, semis, upload_note)
+    piece, roll = _piece_roll(piece, spb, semis, messages, upload_note)
 
     bars = roll.steps_per_bar
     # the last start that a window needs to reach the piece's final step: a start after it shows bars of silence
@@ -195,15 +197,19 @@ def main() -> None:
     choice_b = sidebar.compare_section()
 
     header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if choice_b is not None else None)
+    # A note that only some pieces get goes into a container drawn on every run: an element added or removed at the
+    # top level moves every element after it, and the browser then mounts them all anew (every chart redrawn from
+    # scratch: 0.25 s more of a switch between a piece with a grid warning and one without, measured).
+    notes = st.container()
     if _is_png(piece):
         from midi_rae.png_rolls import PNG_NOTE
 
-        st.info(PNG_NOTE)
+        notes.info(PNG_NOTE)
     if roll.grid_note:
-        st.warning(f"{roll.grid_note} Change the time resolution in the sidebar to see them where they are.")
+        notes.warning(f"{roll.grid_note} Change the time resolution in the sidebar to see them where they are.")
     trained = config.get("steps_per_beat")
     if trained and int(trained) != spb and not _is_png(piece):
-        st.info(f"{choice.label} was trained at {int(trained)} steps per beat and is shown this piece at {spb}: its "
+        notes.info(f"{choice.label} was trained at {int(trained)} steps per beat and is shown this piece at {spb}: its "
                 "notes are drawn longer or shorter than it learned them, so its scores here understate it.")
     export.start_run()
     st.subheader("Piano roll")

@@ -76,18 +76,24 @@ def render(res, pitch_range: tuple) -> None:
                f"mask ratio {mask.mask_ratio:.2f} of the non-empty patches and {mask.empty_mask_ratio:.2f} × that "
                f"of the empty ones. The decoder fills them in from what the encoder saw. Threshold "
                f"{mask.threshold:.2f}.")
-    warning = res.output_warning()
+    # a note some windows or models get, and others not, sits in a container drawn every time: an element that
+    # comes and goes would move the ones after it, and the browser would mount them all anew
+    warning, alert = res.output_warning(), st.container()
     if warning:
-        st.warning(warning)
-    if st.toggle("Interactive (hover, zoom)", persist_state="session", key=K.RECON_INTERACTIVE,
-                 help="The plain images redraw in half the time; the chart gives each pixel's pitch, step and value."):
-        export.chart(st, recon_figure(res.key, res, pitch_range), key="recon_chart")
-    else:
-        show_images(res, pitch_range)
-        export.figure("recon_chart", lambda: recon_figure(res.key, res, pitch_range))
+        alert.warning(warning)
+    interactive = st.toggle("Interactive (hover, zoom)", persist_state="session", key=K.RECON_INTERACTIVE,
+                            help="The plain images redraw in half the time; the chart gives each pixel's pitch, "
+                                 "step and value.")
+    with st.container():  # the chart or the images and their legend: one slot, so the scores below stay mounted
+        if interactive:
+            export.chart(st, recon_figure(res.key, res, pitch_range), key="recon_chart")
+        else:
+            show_images(res, pitch_range)
+            export.figure("recon_chart", lambda: recon_figure(res.key, res, pitch_range))
     m = res.metrics
+    undefined = st.container()
     if n_hidden == 0:
-        st.caption("Nothing is masked at this ratio, so the masked-patch scores are undefined (—); "
+        undefined.caption("Nothing is masked at this ratio, so the masked-patch scores are undefined (—); "
                    "the all-patch scores still apply.")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("F1, masked patches", _fmt(m["masked"]["f1"]))

@@ -237,29 +237,32 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
                                 persist_state="session", key=K.EXAMPLE) \
         if names else None
     session.remember_seen(getattr(up, "file_id", None), pick)
+    # what is shown, in a slot drawn on every run: a caption present for some pieces only would move every
+    # control after it, and the browser would mount them all anew
+    note = st.sidebar.container()
     if up is None and session.emptying_holds("midi"):
         session.forget_upload()  # removed by the user: a bad file dropped later falls back to what is shown
     opened = session.opened_piece()
     if opened is not None and (up is None or session.opened_over(up.file_id)):
-        st.sidebar.caption(f"Showing **{opened.name}**, opened from the corpus.")
-        st.sidebar.button("Close it", on_click=session.close_opened_piece, key="close_opened")
+        note.caption(f"Showing **{opened.name}**, opened from the corpus.")
+        note.button("Close it", on_click=session.close_opened_piece, key="close_opened")
         return opened, None
     if up is not None and st.session_state.get(K.EXAMPLE_OVER_UPLOAD) != up.file_id:
         data = up.getvalue()
-        return Piece(data, digest(data), display_name(up.name), uploaded=True), st.sidebar.empty()
+        return Piece(data, digest(data), display_name(up.name), uploaded=True), note.empty()
     kept = session.kept_upload() if up is None and not session.upload_removed() else None
     if kept is not None:  # Streamlit empties an uploader whenever its page is left: the file is still shown
-        st.sidebar.caption(f"Showing **{kept.name}**, dropped earlier (the uploader empties when you visit the "
-                           "Corpus page); pick an example to leave it.")
+        note.caption(f"Showing **{kept.name}**, dropped earlier (the uploader empties when you visit the "
+                     "Corpus page); pick an example to leave it.")
         return kept, None
     if not names:
-        st.sidebar.warning("No example files are bundled; drop a MIDI file above.")
+        note.warning("No example files are bundled; drop a MIDI file above.")
         return None, None
     if pick not in names:  # nothing else left to show: the example shown before, else the first
         last = session.last_example()
         pick = last if last in names else names[0]
     if up is not None:
-        st.sidebar.caption("Showing the example; the dropped file stays in the uploader until removed (×).")
+        note.caption("Showing the example; the dropped file stays in the uploader until removed (×).")
     data = examples[names.index(pick)].read_bytes()
     return Piece(data, digest(data), pick), None
 
@@ -313,14 +316,14 @@ def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
     max_bar = max(int(n_bars), 1)
     session.keep_window_across_ranges(max_bar)
     width = ModelConfig.from_dict(config).window_steps if config else 128
-    start_bar = st.sidebar.slider("Window start (bar)", 1, max_bar,
-                                  persist_state="session", key=K.WINDOW_BAR,
-                                  disabled=max_bar == 1,
-                                  help=f"The model sees {width} steps at a time; click a bar in the overview to "
-                                       "jump.") \
+    box = st.sidebar.container()  # a slider or a caption: in one slot, so the controls after it keep their places
+    start_bar = box.slider("Window start (bar)", 1, max_bar,
+                           persist_state="session", key=K.WINDOW_BAR,
+                           disabled=max_bar == 1,
+                           help=f"The model sees {width} steps at a time; click a bar in the overview to jump.") \
         if max_bar > 1 else 1
     if max_bar == 1:
-        st.sidebar.caption(f"The whole piece fits in one window of {width} steps, starting at bar 1.")
+        box.caption(f"The whole piece fits in one window of {width} steps, starting at bar 1.")
     session.window_drawn(start_bar)
     st.sidebar.header("Masking")
     mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05,
