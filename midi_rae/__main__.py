@@ -19,7 +19,7 @@ from typing import Callable, NoReturn, Optional
 from . import __version__
 from .cli_types import int_at_least, positive, ratio
 from .inspect import _print_inspect, inspect_file  # noqa: F401 (torch-free module; re-exported for old callers)
-from .train_config import ConfigError, add_arguments as add_train_arguments
+from .train_config import EVALUATION_SEED, ConfigError, add_arguments as add_train_arguments
 
 USAGE, RUNTIME = 2, 1
 
@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: %(default)s)")
     pe.add_argument("--threshold", type=ratio, default=None, metavar="T",
                     help="binarization threshold (default: the checkpoint's, chosen on validation, else 0.5)")
+    pe.add_argument("--seed", type=int, default=EVALUATION_SEED, metavar="S",
+                    help="the masks' random seed, drawn over all scored windows in one stream (default: "
+                         "%(default)s, the model cards' figures; inspect, ablate and the dashboard draw each "
+                         "piece's masks with seed 0, so their masked F1 differs from this by the luck of the masks)")
     pe.add_argument("--json", action="store_true", help="print one JSON object")
 
     pb = sub.add_parser("bench", help="time the core on a long synthetic piece (speed and memory)",
@@ -261,7 +265,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         if not files:
             _die("no MIDI files to evaluate" + ("" if a.split == "all" else f" in the checkpoint's {a.split} split")
                  + ".", RUNTIME)
-        r = evaluate_files(bundle, files, a.threshold, a.mask_ratio, a.max_windows)
+        r = evaluate_files(bundle, files, a.threshold, a.mask_ratio, a.max_windows, seed=a.seed)
     except ValueError as e:
         _die(str(e), RUNTIME)
     r = {"checkpoint": bundle.source, "split": a.split, **r}
@@ -271,7 +275,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     source = {"checkpoint": "the checkpoint's, chosen on validation", "argument": "from --threshold",
               "default": "the default; the checkpoint stores none"}[r["threshold_source"]]
-    print(f"{r['readable']} of {r['files']} files read, {r['windows']} windows; threshold {r['threshold']} ({source})")
+    print(f"{r['readable']} of {r['files']} files read, {r['windows']} windows; threshold {r['threshold']} ({source}); "
+          f"mask seed {r['seed']}")
     for key, label in (("plain", "unmasked"), ("masked", f"masked ({a.mask_ratio})")):
         m = r[key]
         print(f"  {label:<14} F1 {fmt(m['f1'])}  precision {fmt(m['precision'])}  recall {fmt(m['recall'])}")

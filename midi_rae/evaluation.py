@@ -14,6 +14,7 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from .inference import SCORE_NAMES, WindowScores, score_windows
+from .train_config import EVALUATION_SEED
 from .train_data import evaluation_windows, find_midi_files
 
 VALIDATION_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # the candidates validation chooses among
@@ -89,7 +90,7 @@ def _name_list(path: Path, limit: int = 8 * 2 ** 20) -> str:
 
 
 def evaluate_files(bundle, files: Sequence[Path], threshold: Optional[float] = None, mask_ratio: float = 0.5,
-                   max_windows: int = 2000, workers: int = 1) -> dict:
+                   max_windows: int = 2000, workers: int = 1, seed: int = EVALUATION_SEED) -> dict:
     """Scores of a checkpoint on MIDI files at the checkpoint's stored validation threshold (meta["threshold"],
     else 0.5) or at `threshold` when given; nothing is chosen on the windows scored."""
     if threshold is not None:
@@ -115,6 +116,6 @@ def evaluate_files(bundle, files: Sequence[Path], threshold: Optional[float] = N
             why = f" ({len(skipped)} could not be read, the first {Path(path).name}: {reason.rstrip('.')})"
         raise ValueError(f"none of the {len(files)} files has a readable, non-empty window to score{why}.")
     ws = score_windows(enc, bundle.reconstruct, x, mask_ratio, bundle.config.get("empty_mask_ratio", 0.05),
-                       sorted({thr, DEFAULT_THRESHOLD}))
-    return {**summarize(ws, thr), "threshold_source": source, "files": len(files), "readable": len(readable),
-            "skipped": skipped}
+                       sorted({thr, DEFAULT_THRESHOLD}), seed=seed)
+    return {**summarize(ws, thr), "seed": int(seed), "threshold_source": source, "files": len(files),
+            "readable": len(readable), "skipped": skipped}

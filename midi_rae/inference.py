@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 import numpy as np
 
 from .pianoroll import PianoRoll, song_hop, window_at, windows
+from .train_config import EVALUATION_SEED
 
 if TYPE_CHECKING:
     import torch
@@ -239,7 +240,7 @@ class WindowScores:
 
 
 def score_windows(encoder, decode: Callable, x: "torch.Tensor", mask_ratio: float, empty_mask_ratio: float,
-                  thresholds: Sequence[float] = (0.5,), seed: int = 1234, batch_size: int = 64) -> WindowScores:
+                  thresholds: Sequence[float] = (0.5,), seed: int = EVALUATION_SEED, batch_size: int = 64) -> WindowScores:
     """Score windows x (W, 1, H, W) unmasked and under two-rate masks at every threshold in one pass.
 
     `decode` maps an EncoderOutput to logits (a decoder module, or a bundle's `reconstruct`).
@@ -323,12 +324,19 @@ def level_rows(cfg, piece: PieceEncoding, window: Optional[WindowAnalysis] = Non
 
 
 def spectrum_rows(cfg, level_emb: list[np.ndarray], specs: list[dict]) -> list[dict]:
-    """Per level: grid, dim, points, PC1–3 % of the variance, components for 90% and effective rank."""
+    """Per level: grid, dim, points, PC1–3 % of the variance, components for 90%, effective rank and the most
+    either can be ("Rank cap": points − 1 or the dimension, whichever is smaller; a short piece's coarse levels
+    hit it). With fewer than two points a level has no variance to describe: those columns are None."""
     out = []
     for k, (emb, spec) in enumerate(zip(level_emb, specs)):
         r = spec["explained_ratio"]
         rows, cols = cfg.level_grids[k]
-        out.append({"Level": k, "Grid": f"{rows}×{cols}", "Dim": emb.shape[-1], "Points": emb.shape[0] * emb.shape[1],
-                    **{f"PC{i + 1} %": round(100 * float(r[i]), 1) if len(r) > i else None for i in range(3)},
-                    "Components for 90%": spec["n90"], "Effective rank": round(float(spec["effective_rank"]), 2)})
+        points, dim = emb.shape[0] * emb.shape[1], emb.shape[-1]
+        some = points >= 2
+        out.append({"Level": k, "Grid": f"{rows}×{cols}", "Dim": dim, "Points": points,
+                    **{f"PC{i + 1} %": round(100 * float(r[i]), 1) if some and len(r) > i else None
+                       for i in range(3)},
+                    "Components for 90%": spec["n90"] if some else None,
+                    "Effective rank": round(float(spec["effective_rank"]), 2) if some else None,
+                    "Rank cap": min(points - 1, dim)})
     return out

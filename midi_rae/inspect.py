@@ -46,9 +46,9 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     levels = []
     for k, ((rows, cols), st) in enumerate(zip(cfg.level_grids, piece.stats)):
         steps, semis = cfg.patch_extent(k)
+        # the page's and the report's percentages (to 0.1), as fractions: rounded once, so all three agree
         levels.append({"level": k, "grid": [rows, cols], "dim": cfg.level_dims[k], "patch": [semis, steps],
-                       "non_empty_mean": st["mean"] / 100, "non_empty_std": st["std"] / 100,
-                       "non_empty_min": st["min"] / 100, "non_empty_max": st["max"] / 100})
+                       **{f"non_empty_{s}": round(st[s], 1) / 100 for s in ("mean", "std", "min", "max")}})
     settings = settings_for(bundle, mask_ratio, empty_mask_ratio, seed, threshold)
     recon = None
     if bundle.decoder is not None:

@@ -450,14 +450,15 @@ def cli(a) -> int:
         roll = read_roll(f, steps_per_beat=cfg.steps_per_beat or 4)  # MIDI or a PNG piano roll
         probe = probe_piece(encode_piece(bundle.encoder, roll), roll, cfg, settings)
         out.append({"file": str(f), "labelled": None if probe.labels is None else probe.labels["corpus_path"],
-                    "boundaries_bars": {t.name: [round(float(b), 4) for b in t.boundaries] for t in probe.tracks},
+                    # bar numbers as the page and the report give them: 1 = the first bar
+                    "boundaries_bars": {t.name: [round(float(b) + 1, 4) for b in t.boundaries] for t in probe.tracks},
                     "scores": _round(probe.scores) if probe.labels is not None else None})
     if a.json:
         print(json.dumps({"checkpoint": bundle.source, "settings": asdict(settings), "files": out}))
         return 0
     for o in out:
         print(f"{o['file']}" + (f" (labelled chorale {o['labelled']})" if o["labelled"] else "")
-              + ": boundaries in bars of the roll's grid (0 = the file's first step)")
+              + ": boundaries at bar numbers (1 = the first bar; a fraction is part-way into that bar)")
         for name, bs in o["boundaries_bars"].items():
             s = o["scores"][name] if o["scores"] else None
             score = f"  F1 {s['f1']:.3f} (P {s['precision']:.3f}, R {s['recall']:.3f})" if s else ""

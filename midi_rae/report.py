@@ -68,20 +68,34 @@ class _Figures:
                            default_width="100%")
 
 
-def _fmt(v) -> str:
+def _decimals(values) -> int:
+    """Decimals a column of numbers needs, at most 3: a column of percentages rounded to 0.1 keeps one."""
+    need = 0
+    for v in values:
+        if isinstance(v, float) and not math.isnan(v):
+            need = max(need, next((d for d in range(3) if abs(v * 10 ** d - round(v * 10 ** d)) < 1e-9), 3))
+    return need
+
+
+def _fmt(v, decimals: int = 3) -> str:
     if isinstance(v, float):
-        return "—" if math.isnan(v) else f"{v:.3f}"
+        if math.isnan(v):
+            return "—"
+        text = f"{v:.{decimals}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "−0.000" for a rounded drop
     return html.escape(str(v))
 
 
 def _table(rows: list[dict], left: tuple[str, ...] = ()) -> str:
-    """An HTML table from a list of same-keyed dicts; columns in `left` are left-aligned."""
+    """An HTML table from a list of same-keyed dicts; columns in `left` are left-aligned; each column's numbers
+    with the decimals it needs (at most 3)."""
     if not rows:
         return ""
     cols = list(rows[0])
+    places = {c: _decimals(r[c] for r in rows) for c in cols}
     head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(c)}</th>' for c in cols)
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if c in left else ""}">{_fmt(r[c])}</td>' for c in cols)
-                   + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if c in left else ""}">{_fmt(r[c], places[c])}</td>'
+                                    for c in cols) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -182,8 +196,10 @@ def _spectrum_section(cfg, piece: PieceEncoding, fig) -> str:
     specs = [spectrum(e) for e in piece.level_emb]
     rows = spectrum_rows(cfg, piece.level_emb, specs)
     return _section("spectrum", _note("Singular values of each level's centred embedding matrix (all patches of "
-                                      "all windows). Few components reaching 90% means a low-dimensional, "
-                                      "possibly collapsed, level."),
+                                      "all windows, empty ones included). Few components reaching 90% means a "
+                                      "low-dimensional, possibly collapsed, level; neither count can pass the "
+                                      "rank cap (points − 1 or the dimension), which a short piece's coarse "
+                                      "levels reach."),
                     fig(spectrum_plot(specs, title="Spectrum per level", grids=cfg.level_grids)), _table(rows))
 
 

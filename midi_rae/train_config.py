@@ -10,6 +10,10 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+# the masks' seed wherever windows are scored in one stream (`score_windows`: training's validation, `evaluate`,
+# the model cards); inspect, ablate and the dashboard draw each piece's masks with MaskSettings' own seed, 0
+EVALUATION_SEED = 1234
+
 
 class ConfigError(ValueError):
     """A train config that cannot run, in one sentence; `usage` is True when the flags themselves are wrong

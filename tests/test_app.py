@@ -120,9 +120,11 @@ def test_the_pca_caption_gives_each_components_share_of_the_variance(examples):
     from midi_rae.dashboard.panel_embed import variance_line
 
     assert variance_line(np.array([0.46, 0.34, 0.09]), 3) == (
-        "Explained variance at level 3: PC1 46 %, PC2 34 %, PC3 9 % (89 % together).")
+        "Explained variance at level 3 (every patch, empty ones included): PC1 46 %, PC2 34 %, PC3 9 % "
+        "(89 % together).")
     at = run_app()
-    assert any("Explained variance at level 3: PC1 " in c for c in texts(at.caption))
+    assert any("Explained variance at level 3 (every patch, empty ones included): PC1 " in c
+               for c in texts(at.caption))
 
 
 def test_a_selected_patch_is_dropped_when_another_piece_opens(examples):
@@ -660,6 +662,18 @@ def test_page_and_inspect_give_a_piece_the_same_level_statistics(examples):
     r = inspect_file(str(examples / "a_song.mid"))
     assert [float(v) for v in table["Piece mean %"]] == [round(lv["non_empty_mean"] * 100, 1) for lv in r["levels"]]
     assert [float(v) for v in table["Std %"]] == [round(lv["non_empty_std"] * 100, 1) for lv in r["levels"]]
+
+
+def test_inspect_prints_the_pages_level_percentages(examples, capsys):
+    from midi_rae.inspect import _print_inspect, inspect_file
+
+    at = run_app()
+    table = [t.value for t in at.table if "Piece mean %" in t.value.columns][0]
+    _print_inspect(inspect_file(str(examples / "a_song.mid")))
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if re.match(r"\s+\d+\s+\d+x\d+ ", line)]
+    printed = [[float(v.rstrip("%")) for v in row[4:8]] for row in rows]
+    shown = table[["Piece mean %", "Std %", "Min %", "Max %"]].astype(float).values.tolist()
+    assert printed == shown
 
 
 @needs_fixtures()
@@ -1314,3 +1328,58 @@ def test_a_piece_that_fits_in_one_window_leaves_the_controls_after_the_window_in
     after = element_places(at)
     assert any("fits in one window" in c for c in texts(at.sidebar.caption))
     assert [(before[p], after[p]) for p in moved(before, after)] == [("slider", "caption")]  # inside its slot
+
+
+# ------------------------------------------------------------------ a researcher's audit of the analysis views
+
+
+def one_window_app(examples) -> AppTest:
+    (examples / "d_short.mid").write_bytes(to_bytes(make_song(bars=6, seed=4)))
+    at = run_app()
+    at.selectbox(key="example").select("d_short.mid").run()
+    return at
+
+
+def test_song_structure_of_a_one_window_piece_says_there_is_nothing_to_compare(examples):
+    from midi_rae.dashboard.panel_structure import ONE_WINDOW
+
+    at = one_window_app(examples)
+    at.session_state["analysis_tab"] = "Song structure"
+    at.run()
+    assert not at.exception and ONE_WINDOW in texts(at.info)
+
+
+def test_the_phrase_probe_names_the_levels_a_short_piece_gives_no_curve(examples):
+    at = one_window_app(examples)
+    at.session_state["analysis_tab"] = "Phrase probe"
+    at.run()
+    note = next(c for c in texts(at.caption) if c.startswith("No curve for "))
+    assert "level 0 (1×1)" in note and "level 5" not in note
+
+
+def test_the_phrase_probe_gives_column_spans_in_the_pieces_own_bars():
+    import pretty_midi
+
+    from midi_rae.checkpoint import load_model
+    from midi_rae.dashboard.panel_phrases import column_spans
+    from midi_rae.pianoroll import midi_to_roll
+
+    pm = make_song(bars=8)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(5, 4, 0.0)]  # 20 steps a bar at 4 steps per beat
+    spans = column_spans(load_model().model_config, midi_to_roll(to_bytes(pm)))
+    assert spans.startswith("level 0: 6.4 bars") and "level 3: 0.8 bars" in spans
+
+
+def test_b_the_same_as_a_is_not_announced_as_a_comparison(examples):
+    at = run_app()
+    at.selectbox(key="b_source").select("Shipped default").run()
+    assert not any("compared with B" in c for c in texts(at.caption))
+    assert any("B is the same checkpoint as A" in i for i in texts(at.info))
+
+
+def test_the_sidebar_names_a_fine_tuned_models_last_run_and_its_batch():
+    from midi_rae.dashboard.sidebar import training_words
+
+    meta = {"step": 2029, "train_config": {"batch_size": 512, "init": "assets/hierarchy.safetensors"}}
+    assert training_words(meta) == "last run 2,029 steps of 512 windows, fine-tuned from another checkpoint"
+    assert training_words({"step": 800}) == "last run 800 steps"

@@ -278,3 +278,10 @@ def test_app_starts_the_dashboard_server_from_any_folder(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert "Traceback" not in out and "is not a valid config option" not in out, out
+
+
+def test_evaluate_names_its_mask_seed_and_takes_another(song_path):
+    default, other = run_cli("evaluate", str(song_path)), run_cli("evaluate", str(song_path), "--seed", "7", "--json")
+    assert default.returncode == 0 and other.returncode == 0, default.stderr + other.stderr
+    assert default.stdout.splitlines()[0].endswith("; mask seed 1234")
+    assert json.loads(other.stdout)["seed"] == 7

@@ -252,6 +252,8 @@ def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corp
     cards = [m.value for m in at.markdown if "bars" in m.value]
     # every window of the 10-bar piece_1 overlaps the shown one (bars 3-10) by more than half
     assert len(cards) == 3 and not any("piece_1" in c for c in cards), cards
+    assert any(c.value.endswith("This piece is in the index (the same file): its own window there, which would "
+                                "match at 1.000, is left out.") for c in at.caption)
 
 
 def test_the_window_columns_join_each_read_window_to_its_piece_as_a_pandas_merge_would(index_home):

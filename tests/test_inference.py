@@ -138,7 +138,25 @@ def test_spectrum_rows_include_the_effective_rank(bundle, roll):
     rows = spectrum_rows(bundle.model_config, piece.level_emb, specs)
     assert rows[3]["Effective rank"] == round(float(specs[3]["effective_rank"]), 2)
     assert list(rows[3]) == ["Level", "Grid", "Dim", "Points", "PC1 %", "PC2 %", "PC3 %", "Components for 90%",
-                             "Effective rank"]
+                             "Effective rank", "Rank cap"]
+
+
+def test_a_levels_rank_cap_is_its_points_less_one_or_its_dimension(bundle):
+    roll = midi_to_roll(to_bytes(make_song(bars=20, seed=3)))  # 13 windows of 128 steps, one bar apart
+    piece = encode_piece(bundle.encoder, roll)
+    rows = spectrum_rows(bundle.model_config, piece.level_emb, [spectrum(e) for e in piece.level_emb])
+    n = len(piece.starts)
+    assert [r["Points"] for r in rows[:2]] == [n, 4 * n]
+    assert [r["Rank cap"] for r in rows] == [min(r["Points"] - 1, r["Dim"]) for r in rows]
+    assert rows[0]["Effective rank"] <= rows[0]["Rank cap"]
+
+
+def test_a_level_with_one_point_has_no_spectrum_numbers(bundle):
+    roll = midi_to_roll(to_bytes(make_song(bars=4, seed=3)))  # one window
+    piece = encode_piece(bundle.encoder, roll)
+    row = spectrum_rows(bundle.model_config, piece.level_emb, [spectrum(e) for e in piece.level_emb])[0]
+    assert row["Points"] == 1 and row["Rank cap"] == 0
+    assert [row[c] for c in ("PC1 %", "Components for 90%", "Effective rank")] == [None, None, None]
 
 
 def test_patch_places_put_each_patch_in_the_piece(bundle):

@@ -217,6 +217,23 @@ def test_phrases_command_on_the_example_chorale():
     assert f["scores"]["every 2 bars"]["references"] == 3
 
 
+def test_phrases_command_numbers_bars_from_one_as_the_page_does():
+    from midi_rae.checkpoint import load_model
+    from midi_rae.inference import encode_piece
+    from midi_rae.phrases import ProbeSettings, probe_piece
+    from midi_rae.pianoroll import midi_to_roll
+
+    path = "assets/examples/bach_chorale_bwv253.mid"
+    done = subprocess.run([sys.executable, "-m", "midi_rae", "phrases", path, "--json"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    bundle = load_model()
+    roll = midi_to_roll(ROOT / path)
+    probe = probe_piece(encode_piece(bundle.encoder, roll), roll, bundle.model_config, ProbeSettings())
+    shown = {t.name: [round(float(b) + 1, 4) for b in t.boundaries] for t in probe.tracks}  # the page's x values
+    assert json.loads(done.stdout)["files"][0]["boundaries_bars"] == shown
+
+
 @pytest.mark.skipif(not (ROOT / "assets" / "default.safetensors").is_file(), reason="no shipped checkpoint")
 def test_the_dashboard_tab_shows_novelty_and_scores_a_labelled_chorale(tmp_path, monkeypatch):
     import shutil

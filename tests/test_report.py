@@ -87,3 +87,11 @@ def test_report_of_an_encoder_only_checkpoint_says_there_is_no_reconstruction(tm
     text = build_report(song, checkpoint=str(ckpt))
     assert "encoder only, so there is no reconstruction" in text
     assert f"<h2>{SECTIONS['recon']}</h2>" in text
+
+
+def test_report_tables_give_each_column_the_decimals_it_needs_and_no_negative_zero():
+    from midi_rae.report import _table
+
+    html = _table([{"Piece mean %": 36.9, "F1 drop": 0.78333}, {"Piece mean %": 100.0, "F1 drop": -0.0004}])
+    cells = [c.split(">")[1] for c in html.split("<td")[1:]]
+    assert [c.removesuffix("</td") for c in cells] == ["36.9", "0.783", "100.0", "0.000"]

@@ -292,8 +292,10 @@ def _find_similar(song, res, selected, model) -> None:
         where = window_span(res.start, width, song.roll.steps, spbar,
                             song.roll.steps_per_beat)
         what = f"patch {patch[0]},{patch[1]} of the window at " if patch else ""
+        own = (" This piece is in the index (the same file): its own window there, which would match at 1.000, is "
+               "left out." if _own_passage(index, song, res.start) else "")
         st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
-                   f"among {index.count('windows'):,} windows.")
+                   f"among {index.count('windows'):,} windows.{own}")
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
 
 

@@ -196,7 +196,8 @@ def main() -> None:
     _record_place(piece, view.start_bar, semis)
     choice_b = sidebar.compare_section()
 
-    header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if choice_b is not None else None)
+    compared = choice_b is not None and choice_b.key != choice.key  # B = A: one sentence at the end, no comparison
+    header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if compared else None)
     # A note that only some pieces get goes into a container drawn on every run: an element added or removed at the
     # top level moves every element after it, and the browser then mounts them all anew (every chart redrawn from
     # scratch: 0.25 s more of a switch between a piece with a grid warning and one without, measured).

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from midi_rae.figures import probability_difference
-from midi_rae.inference import METRIC_LABELS
+from midi_rae.inference import METRIC_LABELS, spectrum_rows
 from midi_rae.pianoroll import bar_span
 from midi_rae.rasters import DIVERGING_HIGH, DIVERGING_LOW, difference_image, png
 
@@ -44,18 +44,18 @@ def metrics_table(res_a, res_b, difference: bool = True) -> pd.DataFrame:
 
 
 def levels_table(song_a, song_b) -> pd.DataFrame:
-    """Per level: embedding dim and components reaching 90% of the variance for A and B."""
-    sa, sb = level_spectra(song_a.key, song_a), level_spectra(song_b.key, song_b)
+    """Per level: grid, embedding dim, components reaching 90% of the variance, effective rank and its cap for A
+    and B (the spectrum tab's rows, side by side)."""
+    per = {tag: spectrum_rows(song.config, song.level_emb, level_spectra(song.key, song))
+           for tag, song in (("A", song_a), ("B", song_b))}
+    columns = {"Grid": "grid", "Dim": "dim", "Components for 90%": "comps for 90%", "Effective rank": "effective rank",
+               "Rank cap": "rank cap"}
     rows = []
-    for k in range(max(len(sa), len(sb))):
+    for k in range(max(len(r) for r in per.values())):
         row = {"Level": k}
-        for tag, specs, song in (("A", sa, song_a), ("B", sb, song_b)):
-            if k < len(specs):
-                rows_, cols = song.config.level_grids[k]
-                row[f"{tag} grid"] = f"{rows_}×{cols}"
-                row[f"{tag} dim"] = song.level_emb[k].shape[-1]
-                row[f"{tag} comps for 90%"] = specs[k]["n90"]
-                row[f"{tag} effective rank"] = round(specs[k]["effective_rank"], 2)
+        for tag, spec_rows in per.items():
+            if k < len(spec_rows):
+                row.update({f"{tag} {short}": spec_rows[k][name] for name, short in columns.items()})
         rows.append(row)
     return pd.DataFrame(rows).set_index("Level")
 

@@ -159,7 +159,8 @@ def variance_line(ratios: np.ndarray, level: int) -> str:
     """The level's explained variance in one sentence: each component's share, then theirs together."""
     pct = np.asarray(ratios, dtype=float) * 100
     parts = ", ".join(f"PC{i + 1} {v:.0f} %" for i, v in enumerate(pct))
-    return f"Explained variance at level {level}: {parts} ({pct.sum():.0f} % together)."
+    return (f"Explained variance at level {level} (every patch, empty ones included): {parts} "
+            f"({pct.sum():.0f} % together).")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -248,7 +249,8 @@ def render(song, res, sel=None, neighbours=None) -> None:
     cur_w = int(np.argmin(np.abs(song.starts - res.start)))
     mask_key = res.key if mode == "Visible / masked (this window)" else ()
     show_empty = c2.toggle("Show empty patches", persist_state="session", key=K.PCA_SHOW_EMPTY,
-                           help="Every empty patch maps to nearly the same point; hidden, the notes spread out.")
+                           help="Empty patches (no note under them) are most of a fine level's points; hidden, the notes' "
+                                "patches spread out. The axes are fitted on every patch either way.")
     selected, marks = (), ()
     if sel is not None and sel.level == level:
         selected = (int(np.argmin(np.abs(song.starts - sel.start))), sel.patch)
@@ -286,6 +288,9 @@ def render(song, res, sel=None, neighbours=None) -> None:
 
 def render_spectrum(song) -> None:
     """Every level at a glance: explained variance of the first components and the singular-value spectra."""
-    st.caption("How concentrated each level's variance is (few components = a low-dimensional or collapsed level).")
+    st.caption("How concentrated each level's variance is (few components = a low-dimensional or collapsed level), "
+               "over every patch of every window, empty ones included (the PCA plot hides those by default). Neither "
+               "count can pass the rank cap, points − 1 or the dimension: a short piece's coarse levels reach it "
+               "(level 0 has one point per window), so compare those on a longer piece.")
     tables.show(st, spectrum_table(song).reset_index(), index=False)
     export.chart(st, _spectrum_figure(song.key, song), key="spectrum_chart")

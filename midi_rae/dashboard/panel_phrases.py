@@ -31,13 +31,21 @@ def _labelled(ckpt_key: str, settings: ProbeSettings, _bundle):
     return score_labelled(_bundle, settings)
 
 
-def _settings(roll) -> ProbeSettings:
+def column_spans(cfg, roll) -> str:
+    """What one column of patches spans at each level, in this piece's bars ("level 3: 1 bar, …")."""
+    spbar = max(roll.steps_per_bar, 1)
+    spans = [cfg.window_steps / cols for _, cols in cfg.level_grids]
+    return ", ".join(f"level {k}: {s / spbar:.3g} {'bar' if s == spbar else 'bars'}" for k, s in enumerate(spans))
+
+
+def _settings(song) -> ProbeSettings:
+    roll, cfg = song.roll, song.config
     a, b = st.columns(2)
     frames = a.radio("Frames", list(FRAMES), horizontal=True, key="phrase_frames",
-                     help="Patch columns: each of the level's columns of patches (level 3: one bar, level 5: one "
-                          "beat), pooled over pitch and averaged over the windows holding it. Whole windows: each "
-                          "window's mean non-empty patch (8 bars at the defaults, so the first and last 4 bars are "
-                          "out of reach).")
+                     help=f"Patch columns: each of the level's columns of patches ({column_spans(cfg, roll)} of this "
+                          "piece), pooled over pitch and averaged over the windows holding it. Whole windows: each "
+                          f"window's mean non-empty patch ({cfg.window_steps / max(roll.steps_per_bar, 1):.3g} bars "
+                          "here, so the first and last half window are out of reach).")
     tol = b.radio("Tolerance", list(TOLERANCES), horizontal=True, key="phrase_tolerance",
                   help="A boundary within this of a phrase end counts as a hit (each matched once).")
     bars = TOLERANCES[tol] if TOLERANCES[tol] is not None else 1 / max(roll.beats_per_bar, 1)
@@ -50,16 +58,27 @@ def _score_table(scores: dict) -> pd.DataFrame:
                          for k, v in scores.items()]).set_index("Frames")
 
 
+def _scores(table: pd.DataFrame) -> None:
+    """A table of scores, each to three decimals (0.5 reads 0.500 beside 0.333)."""
+    three = {c: st.column_config.NumberColumn(format="%.3f") for c in table.columns
+             if c in ("Precision", "Recall", "F1", "Mean F1 per piece")}
+    st.dataframe(table, width="stretch", column_config=three)
+
+
 def render(song, model) -> None:
     """This piece's novelty curves, its scores when it is a labelled chorale, and the labelled set on request."""
-    settings = _settings(song.roll)
+    settings = _settings(song)
     probe = _piece(song.key, settings, song)
     export.chart(st, _piece_fig(song.key, settings, probe), key="phrase_novelty")
+    flat = [t.name for t in probe.tracks if len(t.times) < 3]  # novelty needs a frame on each side of a frame
+    if flat:
+        st.caption(f"No curve for {', '.join(flat)}: this piece gives {'it' if len(flat) == 1 else 'them'} fewer than "
+                   "three frames (a frame's novelty needs frames on both sides of it).")
     if probe.labels is not None:
         lab = probe.labels
         st.markdown(f"This piece is the labelled chorale **{lab['corpus_path']}** ({len(probe.reference)} phrase "
                     f"ends inside the piece, dashed).")
-        st.dataframe(_score_table(probe.scores), width="stretch")
+        _scores(_score_table(probe.scores))
     st.caption(
         "Per level, the cosine self-similarity of consecutive frames is scanned with a Gaussian checkerboard kernel "
         f"({settings.kernel_bars:g} bars each side, Foote's novelty); peaks at least {settings.threshold:g} of the "
@@ -80,7 +99,7 @@ def render(song, model) -> None:
                            title=f"Phrase-boundary F1 on {result['summary'][group][rows[0]['Frames']]['pieces']} "
                                  f"chorales ({group}), tolerance ±{settings.tolerance_bars:g} bar")
         export.chart(st, fig, key="phrase_scores")
-        st.dataframe(pd.DataFrame(rows).set_index("Frames"), width="stretch")
+        _scores(pd.DataFrame(rows).set_index("Frames"))
         st.caption(f"F1 over all phrase ends of the group (micro), and the mean of the per-piece F1. The published "
                    f"figure ({PUBLISHED_F1}, {PUBLISHED_SOURCE}) is on another corpus and protocol: a guide, not a "
                    "like-for-like comparison. Chorale phrases are about 2 bars long, so at ±1 bar a boundary every "

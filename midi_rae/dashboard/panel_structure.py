@@ -14,6 +14,10 @@ from . import export, live_chart
 from .session import K
 
 
+ONE_WINDOW = ("This piece fits in one window, so there is no other window to compare it with: song structure "
+              "needs a piece longer than the model's window.")
+
+
 def window_labels(song) -> list[str]:
     """Where each song window lies ("bars 1–8")."""
     spbar = max(song.roll.steps_per_bar, 1)
@@ -41,6 +45,9 @@ def _structure_figs(song_key: tuple, level: int, _song):
 
 def render(song) -> None:
     """Level picker, the similarity matrix and the trajectory."""
+    if len(song.starts) < 2:
+        st.info(ONE_WINDOW)
+        return
     L = len(song.level_emb)
     level = st.select_slider("Similarity level", options=list(range(L)), value=min(2, L - 1),
                              persist_state="session", key=K.SIM_LEVEL,

@@ -192,8 +192,17 @@ def describe(choice: ModelChoice, bundle) -> str:
     bits = [f"**{choice.label}**", f"{bundle.num_levels} levels, patch {cfg['patch_h']}×{cfg['patch_w']}, "
             f"embed_dim {cfg['embed_dim']}, {dec}"]
     if meta.get("step"):
-        bits.append(f"trained {meta['step']:,} steps")
+        bits.append(training_words(meta))
     return " · ".join(bits)
+
+
+def training_words(meta: dict) -> str:
+    """The checkpoint's last training run in a few words: steps, and windows a step and the start where recorded
+    (a fine-tuned model's step count is its last run's alone, at its own batch size)."""
+    tc = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
+    batch = tc.get("batch_size") if isinstance(tc.get("batch_size"), int) else None
+    words = f"last run {meta['step']:,} steps" + (f" of {batch:,} windows" if batch else "")
+    return words + (", fine-tuned from another checkpoint" if tc.get("init") else "")
 
 
 AB_WHERE = "The comparison is drawn at the end of the page, after the Analyses."
