@@ -1383,3 +1383,20 @@ def test_the_sidebar_names_a_fine_tuned_models_last_run_and_its_batch():
     meta = {"step": 2029, "train_config": {"batch_size": 512, "init": "assets/hierarchy.safetensors"}}
     assert training_words(meta) == "last run 2,029 steps of 512 windows, fine-tuned from another checkpoint"
     assert training_words({"step": 800}) == "last run 800 steps"
+
+
+def test_a_dropped_file_is_named_in_the_url_with_the_shipped_model(examples):
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Shipped hierarchy").run()
+    upload(at, "my piece.mid", to_bytes(make_song(bars=9, seed=5)))
+    assert not at.exception and at.query_params == {"model": "Shipped hierarchy", "dropped": "my piece.mid"}
+
+
+def test_a_reload_of_a_dropped_file_keeps_the_model_and_says_the_file_must_be_dropped_again(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"model": "Shipped hierarchy", "dropped": "[x](http://evil) my piece.mid"})
+    at.run()
+    assert not at.exception and at.radio(key="ckpt_source").value == "Shipped hierarchy"
+    assert [i.value for i in at.info if i.value.startswith("This page showed")] == [
+        "This page showed a dropped file, evil) my piece.mid, before it was reloaded: a dropped file stays "
+        "only with the session it was dropped in, so drop it again to see it."]

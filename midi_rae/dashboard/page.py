@@ -150,14 +150,16 @@ def _warm_plotly(slot) -> None:
 
 
 def _record_place(piece, start_bar: int, semis: int) -> None:
-    """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (nothing
-    for an upload)."""
+    """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (for a
+    dropped file its name and the shipped model, which a reload names and keeps)."""
     source = st.session_state.get(session.K.CKPT_SOURCE, "Shipped default")
     opened = session.opened_piece()
     example = (piece.name if not piece.uploaded and opened is None
                and piece.name == st.session_state.get(session.K.EXAMPLE) else None)
     passage = piece.address if opened is not None and opened.key == piece.key else None
-    url_state.record(source if source in sidebar.shipped_sources() else None, example, start_bar, semis, passage)
+    dropped = piece.name if piece.uploaded and passage is None else None
+    url_state.record(source if source in sidebar.shipped_sources() else None, example, start_bar, semis, passage,
+                     dropped)
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """The piece page's place in its URL: a reload (a new session) or a shared link opens the same shipped model,
 example (or piece of the shipped corpus, opened from the Corpus page), window and transposition.
 
-Only what the server can open again by name goes in: an uploaded file or checkpoint cannot, so with one the URL
-carries nothing. Values that are not valid are ignored, never an error: a URL is typed by anyone.
+Only what the server can open again by name goes in: an uploaded file or checkpoint cannot. With a dropped file
+shown, the URL names the file (and a shipped model) only so that a reload can say what it could not bring back.
+Values that are not valid are ignored, never an error: a URL is typed by anyone.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .session import K
 READ = "_url_read"  # session state: this session's piece page has read its URL once
 SENT = "_url_sent"  # session state: the place this session last sent to the browser
 IGNORED = "_url_ignored"  # session state: the sentence naming what the URL asked for that could not be used
-MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE = "model", "example", "passage", "bar", "transpose"
+MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED = "model", "example", "passage", "bar", "transpose", "dropped"
 MAX_BAR = 100_000
 
 
@@ -54,9 +55,17 @@ def restore(models: list[str], examples: list[str]) -> None:
         ignored.append("transpose (not a whole number from −12 to 12)")
     if PASSAGE in q and not _open_passage(q[PASSAGE], bar or 1, semis or 0):
         ignored.append("passage (not a piece of the shipped corpus)")
+    notes = []
     if ignored:
-        st.session_state[IGNORED] = (f"This link's {', '.join(ignored)} could not be used, so the page opened "
-                                     f"without {'it' if len(ignored) == 1 else 'them'}.")
+        notes.append(f"This link's {', '.join(ignored)} could not be used, so the page opened without "
+                     f"{'it' if len(ignored) == 1 else 'them'}.")
+    if q.get(DROPPED) and EXAMPLE not in q and PASSAGE not in q:
+        from .names import display_name
+
+        notes.append(f"This page showed a dropped file, {display_name(q[DROPPED])}, before it was reloaded: a dropped "
+                     "file stays only with the session it was dropped in, so drop it again to see it.")
+    if notes:
+        st.session_state[IGNORED] = " ".join(notes)
 
 
 def _open_passage(address: str, bar: int, semis: int) -> bool:
@@ -79,12 +88,16 @@ def ignored_shown() -> None:
     st.session_state.pop(IGNORED, None)
 
 
-def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None) -> None:
+def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None,
+           dropped: Optional[str] = None) -> None:
     """Put the shown place in the URL: a shipped model, and a bundled example or a shipped-corpus piece
-    (`passage`); nothing when they cannot be reopened by name."""
+    (`passage`); nothing of a place that cannot be reopened by name, but the name of a `dropped` file shown (and
+    the shipped model), so that a reload can say what it lost."""
     piece = {EXAMPLE: example} if example is not None else {PASSAGE: passage} if passage is not None else None
-    want = {} if model is None or piece is None else {
-        MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis))}
+    if piece is not None and model is not None:
+        want = {MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis))}
+    else:
+        want = {} if dropped is None else {**({MODEL: model} if model is not None else {}), DROPPED: dropped}
     # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
     # (a dropped file passes through an empty uploader) can be sent before the browser has applied the previous
     # run's URL, so what this session last sent is compared too
