@@ -22,7 +22,7 @@ from midi_rae.train import TrainConfig, train
 from midi_rae.train_data import evaluation_windows, find_midi_files
 
 KEYS = {"checkpoint", "split", "threshold", "threshold_source", "windows", "mask_ratio", "plain", "masked",
-        "masked_all", "at_0.5", "bridge_baseline_masked_f1", "files", "readable", "skipped"}
+        "masked_all", "at_0.5", "bridge_baseline_masked_f1", "seed", "files", "readable", "skipped"}
 
 
 @pytest.fixture(scope="module")
