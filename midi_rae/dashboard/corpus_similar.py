@@ -277,11 +277,14 @@ def _find_similar(song, res, selected, model) -> None:
         return
     if note:
         (st.caption if same_space else st.warning)(note)
-    if c3.button("Find similar", type="primary", key="corpus_find_similar") or \
-            (searched_here and qkey not in results):
+    search = c3.button("Find similar", type="primary", key="corpus_find_similar") or \
+        (searched_here and qkey not in results)
+    # the shown window's own place in the index: left out of a search, and said so beside its results
+    own = _own_passage(index, song, res.start) if search or qkey in results else []
+    if search:
         try:
             results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=searcher(),
-                                           avoid=_own_passage(index, song, res.start))
+                                           avoid=own)
         except ValueError as e:  # another model's index: one sentence
             st.error(str(e))
             return
@@ -292,10 +295,10 @@ def _find_similar(song, res, selected, model) -> None:
         where = window_span(res.start, width, song.roll.steps, spbar,
                             song.roll.steps_per_beat)
         what = f"patch {patch[0]},{patch[1]} of the window at " if patch else ""
-        own = (" This piece is in the index (the same file): its own window there, which would match at 1.000, is "
-               "left out." if _own_passage(index, song, res.start) else "")
+        left_out = (" This piece is in the index (the same file): its own window there, which would match at 1.000, "
+                    "is left out." if own else "")
         st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
-                   f"among {index.count('windows'):,} windows.{own}")
+                   f"among {index.count('windows'):,} windows.{left_out}")
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
 
 

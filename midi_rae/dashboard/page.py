@@ -166,10 +166,10 @@ def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
     session.count_run()
     url_state.restore(sidebar.shipped_sources(), [p.name for p in example_files()])
-    url_note = st.empty()  # on every run, so that the elements after it keep their places when it is empty
+    # what the URL could not open, and a refused file's sentence: a slot drawn on every run (see the notes below)
+    messages = st.container()
     if url_state.ignored() is not None:
-        url_note.info(url_state.ignored())
-    messages = st.container()  # a refused file's sentence: a slot on every run, as url_note
+        messages.info(url_state.ignored())
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece, upload_note = sidebar.piece_section()
     if piece is None:

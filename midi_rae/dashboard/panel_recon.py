@@ -76,9 +76,7 @@ def render(res, pitch_range: tuple) -> None:
                f"mask ratio {mask.mask_ratio:.2f} of the non-empty patches and {mask.empty_mask_ratio:.2f} × that "
                f"of the empty ones. The decoder fills them in from what the encoder saw. Threshold "
                f"{mask.threshold:.2f}.")
-    # a note some windows or models get, and others not, sits in a container drawn every time: an element that
-    # comes and goes would move the ones after it, and the browser would mount them all anew
-    warning, alert = res.output_warning(), st.container()
+    warning, alert = res.output_warning(), st.container()  # a slot on every run (see page.main's notes)
     if warning:
         alert.warning(warning)
     interactive = st.toggle("Interactive (hover, zoom)", persist_state="session", key=K.RECON_INTERACTIVE,
@@ -91,10 +89,10 @@ def render(res, pitch_range: tuple) -> None:
             show_images(res, pitch_range)
             export.figure("recon_chart", lambda: recon_figure(res.key, res, pitch_range))
     m = res.metrics
-    undefined = st.container()
+    undefined = st.container()  # a slot on every run, as `alert`
     if n_hidden == 0:
         undefined.caption("Nothing is masked at this ratio, so the masked-patch scores are undefined (—); "
-                   "the all-patch scores still apply.")
+                          "the all-patch scores still apply.")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("F1, masked patches", _fmt(m["masked"]["f1"]))
     c2.metric("Precision, masked", _fmt(m["masked"]["precision"]))

@@ -246,9 +246,7 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
                                 persist_state="session", key=K.EXAMPLE) \
         if names else None
     session.remember_seen(getattr(up, "file_id", None), pick)
-    # what is shown, in a slot drawn on every run: a caption present for some pieces only would move every
-    # control after it, and the browser would mount them all anew
-    note = st.sidebar.container()
+    note = st.sidebar.container()  # what is shown: a slot drawn on every run (see page.main's notes)
     if up is None and session.emptying_holds("midi"):
         session.forget_upload()  # removed by the user: a bad file dropped later falls back to what is shown
     opened = session.opened_piece()
