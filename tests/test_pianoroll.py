@@ -537,11 +537,12 @@ def test_notes_are_paired_as_pretty_midi_pairs_them():
     data = tricky_bytes()
     reference = pretty_midi.PrettyMIDI(io.BytesIO(data))
     pm, instruments = _load(data)
-    seconds = _tick_times(pm)
+    seconds = _tick_times(pm).round(9)  # read in fewer ticks than pretty_midi: the same times to float noise
     ours = [(int(i.program), i.is_drum, i.name, sorted(zip(i.pitches, seconds[i.starts].tolist(),
                                                            seconds[i.ends].tolist())))
             for i in instruments]
-    theirs = [(int(i.program), i.is_drum, i.name, sorted((n.pitch, n.start, n.end) for n in i.notes))
+    theirs = [(int(i.program), i.is_drum, i.name, sorted((n.pitch, round(n.start, 9), round(n.end, 9))
+                                                          for n in i.notes))
               for i in reference.instruments]
     assert ours == theirs
     assert len(ours) == 4 and sum(len(i[3]) for i in ours) == 8  # the E4 turned on and off at one tick is lost
@@ -631,11 +632,13 @@ def test_off_grid_share_ignores_moves_below_the_time_floor():
 
 
 def _long_piece(resolution: int) -> bytes:
-    """A 1,100-beat melody (about 11 million ticks at music21's 10,080 per quarter note)."""
+    """A 1,100-beat melody (about 11 million ticks at music21's 10,080 per quarter note), one note a tick late at
+    that resolution (so that no common divisor of its ticks shortens it)."""
     pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120.0)
     inst = pretty_midi.Instrument(0)
     for beat in range(0, 1100, 3):
         inst.notes.append(pretty_midi.Note(80, 60 + beat % 12, beat * 0.5, beat * 0.5 + 0.75))
+    inst.notes[1].start += 0.5 / 10080
     pm.instruments.append(inst)
     return midi_bytes(pm)
 
@@ -645,6 +648,27 @@ def test_a_file_past_the_tick_limit_is_read_at_a_coarser_resolution_with_the_sam
     plain = midi_to_roll(_long_piece(480), steps_per_beat=4)
     assert fine.array.shape == plain.array.shape == (128, 4398)  # to the last note end, beat 1,099.5
     assert np.array_equal(fine.array, plain.array)
+
+
+def _sixteenths(resolution: int) -> bytes:
+    """Two bars of sixteenth notes and dotted eighths, at 120 BPM."""
+    pm = pretty_midi.PrettyMIDI(resolution=resolution, initial_tempo=120.0)
+    inst = pretty_midi.Instrument(0)
+    for k in range(0, 32, 3):
+        inst.notes.append(pretty_midi.Note(80, 60 + k % 12, k * 0.125, k * 0.125 + 0.125 * (1 + k % 2)))
+    pm.instruments.append(inst)
+    return midi_bytes(pm)
+
+
+def test_a_file_whose_ticks_share_a_divisor_is_read_at_the_fewest_ticks_with_the_same_roll():
+    from midi_rae.pianoroll import _load, _tick_times
+
+    pm, _ = _load(_sixteenths(10080))  # music21's resolution, every event on a multiple of 2,520 ticks
+    assert pm.resolution == 4
+    assert len(_tick_times(pm)) == 33  # a time per sixteenth, 4 s in all, where 10,080 a beat took 78,122
+    fine, plain = midi_to_roll(_sixteenths(10080)), midi_to_roll(_sixteenths(480))
+    assert np.array_equal(fine.array, plain.array) and np.array_equal(fine.onsets, plain.onsets)
+    assert np.allclose(fine.step_times, plain.step_times) and fine.duration_s == plain.duration_s == 3.875
 
 
 @pytest.mark.parametrize("step, steps, text", [
