@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 __all__ = ["main", "mutate", "run_midi_fuzz", "hostile_checkpoints", "run_checkpoint_fuzz", "Measured", "measure",
-           "Hostile", "MIDI_SUFFIXES"]
+           "Hostile"]
 
-MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI", ".kar")
 
 
 # ---------------------------------------------------------------- measuring one input
@@ -377,10 +376,12 @@ def mutate(data: bytes, rng: random.Random, others: list[bytes] = ()) -> tuple[b
 
 def midi_files(paths: Iterable[str | Path]) -> list[Path]:
     """The MIDI files named, or found (recursively) in the folders named."""
+    from .pianoroll import MIDI_SUFFIXES
+
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.suffix in MIDI_SUFFIXES and q.is_file())
+            out += sorted(q for q in p.rglob("*") if q.suffix.lower() in MIDI_SUFFIXES and q.is_file())
         elif p.is_file():
             out.append(p)
     return out

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 
 import numpy as np
 
+from .pianoroll import MIDI_SUFFIXES
+from .png_rolls import PNG_SUFFIXES
 from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, unreadable, write_view
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
@@ -49,8 +51,6 @@ __all__ = ["CorpusIndex", "BuildReport", "Hit", "build_index", "discover", "pars
            "INDEX_FORMAT", "ANN_MIN_ROWS", "PATCH_MAX", "MIDI_SUFFIXES"]
 
 INDEX_FORMAT = "midi-rae-index/1"
-MIDI_SUFFIXES = (".mid", ".midi")
-PNG_SUFFIXES = (".png",)
 ANN_MIN_ROWS = 100_000   # a vector column with more rows than this gets an IVF index; below it search is exact
 # k-means for the IVF partitions: Lance's defaults (50 iterations over 256 vectors per partition) took 17 s of a
 # 172 s index of the music21 corpus; 10 over 64 took 8 s, with recall@10 1.000 either way (32 probes, re-ranked)

@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MidiError", "PianoRoll", "MAX_MIDI_BYTES", "MAX_MIDI_EVENTS", "MAX_MIDI_TRACKS", "MAX_STEPS",
            "MIN_BPM", "MAX_BPM", "MIN_TEMPO_US", "MAX_TEMPO_US", "midi_to_roll", "roll_to_midi", "midi_bytes",
-           "window_at", "windows", "transpose", "bar_beat_label", "bar_span", "note_name"]
+           "window_at", "windows", "transpose", "bar_beat_label", "bar_span", "note_name", "MIDI_SUFFIXES"]
 
+MIDI_SUFFIXES = (".mid", ".midi", ".kar")  # Standard MIDI Files (.kar: with karaoke text), matched lower-case
 MAX_MIDI_BYTES = 8 * 1024 * 1024
 # Reading costs ~7 us per event (mido, then pretty_midi), so the events are counted in one cheap pass
 # first and a file is refused as soon as it passes this: every file under MAX_MIDI_BYTES is decided
@@ -210,6 +211,9 @@ def _check_header(data: bytes) -> tuple[int, int]:
         raise MidiError("The MIDI file has a header but no tracks.")
     if n_tracks > MAX_MIDI_TRACKS:
         raise MidiError(f"The MIDI file has {n_tracks:,} tracks; the limit is {MAX_MIDI_TRACKS:,}.")
+    if fmt == 2 and n_tracks > 1:  # pretty_midi would lay the patterns over each other, as if played together
+        raise MidiError(f"The MIDI file is in format 2: {n_tracks:,} patterns meant to be played one after another, "
+                        "which is not supported (save it as format 0 or 1).")
     return n_tracks, 8 + header_len
 
 
@@ -426,6 +430,7 @@ class _Parsed:
     unclosed: int = 0  # note-ons that no later note-off closed (pretty_midi drops them: no length)
 
 
+_PLACING_EVENTS = ("set_tempo", "time_signature", "key_signature")  # the meta events whose times the roll uses
 MAX_METRE = 64  # the largest numerator and denominator a time signature is read with
 
 
@@ -441,8 +446,10 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
     budget = MAX_MIDI_EVENTS - _TRACK_COST * len(spans)
     if budget < 0:
         raise _too_many_events()
-    mid = mido.MidiFile(ticks_per_beat=struct.unpack(">H", data[12:14])[0])
+    fmt, ppq = struct.unpack(">HH", data[8:10] + data[12:14])
+    mid = mido.MidiFile(ticks_per_beat=ppq)
     instruments: dict = {}
+    tracks = []
     last_tick = end_tick = unclosed = 0
     for track_idx, (pos, end) in enumerate(spans):
         metas, budget, tick, controls, open_left = _read_track(data, pos, end, budget, track_idx, instruments)
@@ -451,17 +458,44 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
         sentinel = _Event()  # keeps the track's last tick for pretty_midi's tick-to-time table
         sentinel.type, sentinel.time = "end_of_track", tick
         metas.append(sentinel)
-        previous = 0
-        for event in metas:  # absolute ticks -> deltas, as mido gives them
-            event.time, previous = event.time - previous, event.time
-        mid.tracks.append(mido.MidiTrack(metas))
+        tracks.append(metas)
         last_tick = max(last_tick, tick)
         for channel, t in controls.items():
             if any(key[1] == channel and key[2] == track_idx for key in instruments):
                 end_tick = max(end_tick, t)
+    if fmt < 2:
+        tracks = _placing_events_first(tracks)
+    for metas in tracks:
+        previous = 0
+        for event in metas:  # absolute ticks -> deltas, as mido gives them
+            event.time, previous = event.time - previous, event.time
+        mid.tracks.append(mido.MidiTrack(metas))
     for inst in instruments.values():
         end_tick = max([end_tick, *inst.ends])
     return _Parsed(mid, list(instruments.values()), last_tick, end_tick, unclosed)
+
+
+def _placing_events_first(tracks: list[list]) -> list[list]:
+    """Tracks of meta events (absolute ticks) with every tempo, metre and key change in the first, where pretty_midi
+    reads them (and the standard puts them): real files keep them in other tracks too (music21's test04.mid, 96
+    tempo changes in its second track, read as 120 BPM throughout). A change of a kind at a tick that an earlier
+    track already has is left out (files often repeat the metre in every track)."""
+    first = tracks[0]
+    seen = {(e.type, e.time) for e in first if e.type in _PLACING_EVENTS}
+    moved = []
+    for metas in tracks[1:]:
+        kept = []
+        for event in metas:
+            if event.type not in _PLACING_EVENTS:
+                kept.append(event)
+            elif (event.type, event.time) not in seen:
+                seen.add((event.type, event.time))
+                moved.append(event)
+        metas[:] = kept
+    if moved:  # a stable sort: the first track's own order at a tick stands, its end stays last
+        first[:] = sorted(first[:-1] + moved, key=lambda e: e.time) + first[-1:]
+        first[-1].time = max(first[-1].time, first[-2].time if len(first) > 1 else 0)
+    return tracks
 
 
 def _format_bpm(tempo_us: int) -> str:
@@ -526,9 +560,6 @@ def _coarsen(parsed: "_Parsed") -> "_Parsed":
     new_ppq = ppq // _coarsening(parsed.last_tick, ppq)
     scale = new_ppq / ppq
     return _rescaled(parsed, new_ppq, lambda tick: int(round(tick * scale)))
-
-
-_PLACING_EVENTS = ("set_tempo", "time_signature", "key_signature")  # the meta events whose times the roll uses
 
 
 def _common_divisor(parsed: "_Parsed") -> int:

@@ -22,9 +22,8 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from . import augment
-from .pianoroll import MidiError, midi_to_roll
+from .pianoroll import MIDI_SUFFIXES, MidiError, midi_to_roll
 
-MIDI_SUFFIXES = (".mid", ".midi", ".MID", ".MIDI")
 PITCHES = 128
 T = TypeVar("T")
 
@@ -45,7 +44,7 @@ def find_midi_files(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise SystemExit(f"error: --midi-dir {root} is not a folder.")
-    return sorted(p for p in root.rglob("*") if p.suffix in MIDI_SUFFIXES and p.is_file())
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
 
 
 def _read_packed(args: tuple[str, int]) -> Optional[np.ndarray]:

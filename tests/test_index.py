@@ -543,6 +543,16 @@ def test_a_linked_file_is_listed_under_its_own_name_and_once(tmp_path):
     assert files == [tmp_path / "src" / "odd.mid", tmp_path / "src" / "real.mid"] and missing == []
 
 
+def test_karaoke_and_upper_case_midi_files_are_sources(tmp_path):
+    from midi_rae.index import discover
+
+    song = [(_notes(2, seed=1), 0, 0)]
+    for name in ("a.kar", "B.MID", "c.Midi", "notes.txt"):
+        _write(tmp_path / name, song)
+    files, _ = discover([tmp_path])
+    assert [f.name for f in files] == ["B.MID", "a.kar", "c.Midi"]
+
+
 def test_search_finds_a_planted_copy(built, corpus, bundle):
     from midi_rae.index import search_passage
 

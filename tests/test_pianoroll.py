@@ -796,3 +796,55 @@ def test_a_roll_counts_the_drum_notes_it_leaves_out(tmp_path):
     roll = midi_to_roll(path)
     assert (roll.n_notes, roll.drum_notes) == (3, 8)
     assert midi_to_roll(path, include_drums=True).drum_notes == 0
+
+
+def _tempo_in_second_track(bpm: float, metre_there: bool = False) -> bytes:
+    """A type-1 file whose conductor track is empty and whose tempo (and metre) sit in the notes' track, as in
+    many real files: 32 quarter notes."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    conductor, notes = mido.MidiTrack(), mido.MidiTrack()
+    if not metre_there:
+        conductor.append(mido.MetaMessage("time_signature", numerator=4, denominator=4))
+    notes.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+    if metre_there:
+        notes.append(mido.MetaMessage("time_signature", numerator=3, denominator=4))
+    for i in range(32):
+        notes.append(mido.Message("note_on", note=60 + i % 12, velocity=80, time=0))
+        notes.append(mido.Message("note_off", note=60 + i % 12, time=480))
+    mid.tracks += [conductor, notes]
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    return buffer.getvalue()
+
+
+def test_a_tempo_outside_the_first_track_sets_the_pieces_time():
+    roll = midi_to_roll(_tempo_in_second_track(60))
+    assert (roll.tempo_bpm, roll.duration_s, roll.time_signature) == (60.0, 32.0, (4, 4))
+    assert roll.step_times[4] == 1.0  # a beat a second
+
+
+def test_a_metre_outside_the_first_track_sets_the_bars():
+    roll = midi_to_roll(_tempo_in_second_track(75, metre_there=True))
+    assert (roll.tempo_bpm, roll.time_signature, roll.metre_changes) == (75.0, (3, 4), 0)
+
+
+def test_a_type_1_file_whose_tracks_repeat_the_tempo_counts_it_once():
+    mid = mido.MidiFile(file=io.BytesIO(_tempo_in_second_track(60)))
+    mid.tracks[0].insert(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(60)))
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    roll = midi_to_roll(buffer.getvalue())
+    assert (roll.tempo_bpm, roll.duration_s, roll.tempo_changes) == (60.0, 32.0, 0)
+
+
+def test_a_format_2_file_of_several_patterns_is_refused_in_one_sentence():
+    mid = mido.MidiFile(type=2, ticks_per_beat=480)
+    for pitch in (60, 67):
+        track = mido.MidiTrack([mido.Message("note_on", note=pitch, velocity=80, time=0),
+                                mido.Message("note_off", note=pitch, time=480)])
+        mid.tracks.append(track)
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    with pytest.raises(MidiError, match=r"^The MIDI file is in format 2: 2 patterns meant to be played one after "
+                                        r"another, which is not supported \(save it as format 0 or 1\)\.$"):
+        midi_to_roll(buffer.getvalue())

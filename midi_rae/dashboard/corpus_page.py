@@ -113,7 +113,7 @@ def index_section() -> Optional[str]:
 def _upload_section(slot) -> Optional[str]:
     ups = st.sidebar.file_uploader(
         f"MIDI files, PNG piano rolls or a zip (at most {uploads.MAX_UPLOAD_FILES} files, "
-        f"{uploads.MAX_UPLOAD_BYTES // 2 ** 20} MB)", type=["mid", "midi", "png", "zip"], accept_multiple_files=True,
+        f"{uploads.MAX_UPLOAD_BYTES // 2 ** 20} MB)", type=[s[1:] for s in uploads.SOURCE_SUFFIXES] + ["zip"], accept_multiple_files=True,
         key=CK.UPLOAD, max_upload_size=uploads.MAX_UPLOAD_BYTES // 2 ** 20)  # one limit stated, not the server's too
     if ups:
         files, notes, digest = uploads.unpack_once(ups, st.session_state, CK.UNPACKED)

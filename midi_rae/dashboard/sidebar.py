@@ -17,6 +17,7 @@ from .names import display_name
 from .session import K
 from .sources import (checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints,
                       model_card, shipped_checkpoints)
+from .uploads import SOURCE_SUFFIXES
 
 # every resolution the grid warning may name (pianoroll.grid_fit_note), so the one it names can be picked
 STEPS_PER_BEAT_CHOICES = list(GRID_RESOLUTIONS)
@@ -235,7 +236,7 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     st.sidebar.header("MIDI file")
     examples = example_files()
     # the widget's own limit, so the uploader states one size (the server's 64 MB is for checkpoints)
-    up = st.sidebar.file_uploader("Drop a .mid / .midi file (or a PNG piano roll)", type=["mid", "midi", "png"],
+    up = st.sidebar.file_uploader("Drop a .mid / .midi file (or a PNG piano roll)", type=[s[1:] for s in SOURCE_SUFFIXES],
                                   key=K.MIDI_UPLOAD, max_upload_size=MAX_MIDI_BYTES // 2 ** 20,
                                   on_change=_upload_changed)
     names = [p.name for p in examples]
