@@ -148,7 +148,8 @@ def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_b
     assert timing_text(roll) == "4.0 bars of 4/4 · 8.0 s · 120 BPM · 4 steps per beat"  # tenths below 10 s
     changing = replace(roll, time_signature=(6, 8), metre_changes=3, tempo_changes=1)
     assert timing_text(changing).startswith(
-        f"{changing.bars:.1f} bars of 6/8 (counted in the metre of most of the piece, which changes 3 times) · ")
+        f"{changing.bars:.1f} bars of 6/8 (counted and drawn in the metre of most of the piece throughout; it changes "
+        "3 times, so bar lines after a change may not be the score's) · ")
     assert timing_text(changing).endswith(" · 80 beats a minute at the start (quarter note = 120) · 4 steps per beat "
                                           "(a beat is a dotted quarter note)")
     assert timing_text(replace(roll, time_signature=(4, 2))).endswith(

@@ -34,7 +34,8 @@ def timing_text(roll) -> str:
     (num, den), k = roll.time_signature, roll.metre_changes
     changes = "once" if k == 1 else f"{k} times"
     bars = f"{roll.bars:.1f} bars of {num}/{den}" + (
-        f" (counted in the metre of most of the piece, which changes {changes})" if k else "")
+        f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar lines "
+        "after a change may not be the score's)" if k else "")
     from midi_rae.pianoroll import beat_name, beat_quarters
 
     beat, start = beat_name(roll.time_signature), " at the start" if roll.tempo_changes else ""
