@@ -32,6 +32,7 @@ import warnings
 import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Sequence
@@ -92,6 +93,27 @@ def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = MIDI_SUFFI
     return sorted(files.values()), missing
 
 
+def nothing_matched(files: Sequence[Path], missing: Sequence[str]) -> None:
+    """Raise ValueError (one sentence) when sources were named and none of them matched a file: a mistyped folder
+    must not create or change an index."""
+    if not files and missing:
+        which = unmatched(missing[0]) if len(missing) == 1 else \
+            f"none of the {len(missing)} sources holds a MIDI or PNG file"
+        raise ValueError(f"Nothing was indexed or changed: {which}.")
+
+
+def unmatched(source: str) -> str:
+    """Why a source named no file, in a few words (no capital, no full stop)."""
+    p = Path(source).expanduser()
+    if p.is_dir():
+        return f"{source} holds no MIDI or PNG file"
+    if any(c in source for c in "*?[") and not p.exists():
+        return f"{source} matched no MIDI or PNG file"
+    if os.path.lexists(p):
+        return f"{source} is not a regular file"
+    return f"{source} does not exist"
+
+
 def piece_id(path: str) -> int:
     """A stable 60-bit id for a file's path (the key that ties its windows to its piece row)."""
     return int(hashlib.sha1(path.encode()).hexdigest()[:15], 16)
@@ -119,8 +141,12 @@ def parse_source(path: str | Path, data: Optional[bytes] = None, steps_per_beat:
 def _watch_parent(pid: int, every_s: float = 1.0) -> None:
     """Worker initializer: end this worker once the indexing process is gone. A killed `index` (SIGKILL) cannot
     stop its workers, and one blocked writing a parsed piece nobody reads would otherwise live on, holding the
-    caller's output pipe open."""
+    caller's output pipe open. Ctrl-C is the indexing process's to handle: a terminal sends it to every process of
+    the run, and a worker would print its own traceback."""
+    import signal
     import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while True:
@@ -420,6 +446,12 @@ class CorpusIndex(IndexFacts):
 
     # ------------------------------------------------------------ searching
 
+    def require_patches(self, level: int) -> None:
+        """Raise ValueError (one sentence) unless the index stores level `level`'s patch embeddings."""
+        if level not in self.patch_levels:
+            raise ValueError(f"Level {level}'s patch embeddings are not in this index (it stores levels "
+                             f"{', '.join(map(str, self.patch_levels)) or 'none'}); rebuild with --patch-levels.")
+
     def nearest(self, vector: np.ndarray, level: int, k: int = 10, patch: bool = False, exact: Optional[bool] = None,
                 nprobes: int = 32, where: Optional[str] = None) -> list[dict]:
         """The k rows nearest to `vector` by cosine at `level` (pooled windows, or patches with patch=True).
@@ -428,9 +460,8 @@ class CorpusIndex(IndexFacts):
         partitions and the candidates re-ranked on full vectors. Rows: piece_id, window, [patch], similarity.
         """
         table, column = (f"patches_{level}", "vector") if patch else ("windows", f"emb_{level}")
-        if patch and level not in self.patch_levels:
-            raise ValueError(f"Level {level}'s patch embeddings are not in this index (it stores levels "
-                             f"{', '.join(map(str, self.patch_levels)) or 'none'}); rebuild with --patch-levels.")
+        if patch:
+            self.require_patches(level)
         cols = ["piece_id", "window"] + (["patch"] if patch else [])
         q = self.table(table).search(np.asarray(vector, np.float32), vector_column_name=column)
         q = q.distance_type("cosine").select(cols).limit(k)
@@ -584,7 +615,7 @@ class WindowEncoder:
         pkg = self.package
         if pkg is not None and pkg.is_file():
             try:
-                self._runner, self.compiled = torch._inductor.aoti_load_package(str(pkg)), True
+                self._runner, self.compiled = load_compiled(str(pkg)), True
                 self.compile_seconds = time.time() - t0
                 return
             except Exception:  # noqa: BLE001 - a damaged package: built anew below
@@ -596,7 +627,7 @@ class WindowEncoder:
                     pkg.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(built, pkg)
                     built = pkg
-                self._runner = torch._inductor.aoti_load_package(str(built))
+                self._runner = load_compiled(str(built))
             self.compiled = True
         except Exception as e:  # noqa: BLE001 - no compiler toolchain etc.: eager still works
             print(f"note: ahead-of-time compilation unavailable ({type(e).__name__}: {str(e)[:120]}); "
@@ -727,6 +758,31 @@ class EncoderPool:
         self._ex.shutdown(wait=True, cancel_futures=True)
 
 
+def load_compiled(package: str | Path):
+    """An AOTInductor package, loaded. The loader unpacks the package's native code into a folder under TMPDIR that
+    it removes only when the process ends normally (each encoder process left ~15 MB in /tmp); here it unpacks
+    into a folder of its own, removed once loaded (the code stays mapped). torch's note that this machine has no
+    CUDA, printed by every process that loads one, is left out."""
+    import logging
+    import shutil
+    import tempfile
+
+    import torch
+
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    folder = tempfile.mkdtemp(prefix="midi-rae-aoti-")
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = folder
+    try:
+        return torch._inductor.aoti_load_package(str(package))
+    finally:
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def aoti_package(fn, models: dict[str, Any], args: tuple, out: Path) -> Path:
     """fn(*args) exported (`torch.export`, the models' weights as the program's parameters) and compiled by
     AOTInductor into the package file `out`."""
@@ -795,6 +851,7 @@ class BuildReport:
     encoders: int = 1  # processes that ran the step
     ann: list[str] = field(default_factory=list)
     interrupted: bool = False
+    kept: int = 0  # pieces of an interrupted run that were stored (a rerun skips them)
 
     def as_dict(self) -> dict:
         """JSON-ready."""
@@ -1084,9 +1141,47 @@ def _file_hash(path: Path, limit: int = 8 * 2 ** 20) -> Optional[str]:
     return content_hash(raw) if raw is not None else None
 
 
+class IndexBusy(ValueError):
+    """Another run is writing to the index folder."""
+
+
+@contextmanager
+def index_lock(out: str | Path, wait_s: float = 0.0, callback: Optional[Callable[[int, int, str], None]] = None):
+    """Hold the index folder's lock while a run writes to it: two runs at once would each add every piece (the store
+    then holds them twice). Waits up to wait_s for another run to finish (telling `callback`), else IndexBusy."""
+    from filelock import FileLock, Timeout
+
+    if "://" in str(out):  # a remote store: no local lock to take
+        yield
+        return
+    if os.path.lexists(out) and not Path(out).is_dir():
+        raise ValueError(f"{out} is a file, not an index folder; choose another --out.")
+    Path(out).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(Path(out) / ".index.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if wait_s <= 0:
+            raise IndexBusy(f"Another run is writing to the index at {out}; wait for it to end (a second run then "
+                            "only adds what changed), or choose another --out.") from None
+        if callback is not None:
+            callback(0, 0, "waiting for another build of these files to end")
+        try:
+            lock.acquire(timeout=wait_s)
+        except Timeout:
+            raise IndexBusy(f"Another run has been writing to the index at {out} for over {wait_s:.0f} s; try again "
+                            "once it has ended.") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[str, bytes]] = None) -> Plan:
     """Compare the files' content hashes with the index: unchanged files are skipped, changed ones replaced,
-    new ones added, and pieces whose files are gone removed."""
+    new ones added, and pieces whose files are gone removed. A piece this run does not name whose file is still
+    there stays (`index new.mid --out IDX` adds a piece; a mistyped folder removes none); with `data` (files sent
+    to a server) the index holds what was sent."""
     have = index.table("pieces").search().select(["piece_id", "path", "hash"]).limit(None).to_arrow().to_pylist()
     by_path = {r["path"]: r for r in have}
     todo, remove, unchanged, updated = [], [], 0, 0
@@ -1103,8 +1198,14 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
             remove.append(old["piece_id"])
             updated += 1
         todo.append((f, f.parent.name))
-    remove += [r["piece_id"] for p, r in by_path.items() if p not in seen]
+    remove += [r["piece_id"] for p, r in by_path.items() if p not in seen and (data is not None or _gone(p))]
     return Plan(todo, remove, unchanged, updated)
+
+
+def _gone(path: str) -> bool:
+    """Is the file an index lists no longer there (a readable file or not: a file that cannot be read now stays
+    listed until a run names it)?"""
+    return not os.path.lexists(path)
 
 
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
@@ -1146,7 +1247,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 progress: bool | Callable[[int, int, str], None] = True, log: Callable[[str], None] = print,
                 data: Optional[dict[str, bytes]] = None, files: Optional[Sequence[Path]] = None,
                 reconstruction: bool = True, max_windows: Optional[int] = None,
-                encoders: Optional[int] = None) -> BuildReport:
+                encoders: Optional[int] = None, wait_s: float = 0.0) -> BuildReport:
     """Index (or update the index of) every MIDI / PNG file under `sources` into the LanceDB folder `out`.
 
     Incremental: unchanged files (same content hash) are skipped, changed ones re-encoded, new ones added, and
@@ -1157,7 +1258,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     (the decoder is left out: about four times faster). `max_windows`: a piece that would take the windows
     encoded in this run past it is left out and listed with the failures (not stored: a later run adds it).
     `encoders`: processes that run the step, one torch thread each (None: torch's thread count when the step is
-    compiled, else 1; 1 encodes in this process with torch's threads).
+    compiled, else 1; 1 encodes in this process with torch's threads). `wait_s`: how long to wait for another run
+    that is writing to `out` (IndexBusy after that; 0: at once).
     """
     from .checkpoint import load_model
 
@@ -1165,8 +1267,9 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     report = BuildReport(out=str(out))
     if files is None:
         files, missing = discover(sources)
+        nothing_matched(files, missing)
         for m in missing:
-            log(f"note: {m} matched no MIDI or PNG file.")
+            log(f"note: {unmatched(m)}.")
     files = [Path(f) for f in files]
     report.files = len(files)
     if bundle is None:
@@ -1184,163 +1287,164 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     if bad:
         raise ValueError(f"--patch-levels {bad} is outside this model's levels 0..{cfg.num_levels - 1}.")
 
-    index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild, files,
-                                  data, log, decoder=checkpoint_label(decoder, None))
-    plevels = index.patch_levels
-    report.removed = len(plan.remove) - plan.updated
-    report.updated, report.unchanged = plan.updated, plan.unchanged
+    with index_lock(out, wait_s, callback=progress if callable(progress) else None):
+        index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild, files,
+                                      data, log, decoder=checkpoint_label(decoder, None))
+        plevels = index.patch_levels
+        report.removed = len(plan.remove) - plan.updated
+        report.updated, report.unchanged = plan.updated, plan.unchanged
 
-    width = cfg.window_steps
-    n_todo = len(plan.todo)
-    encoder = WindowEncoder(bundle, plevels, index.meta["threshold"], batch_size, cache_key=ckey)
-    if compile is None:
-        compile = 40 * n_todo >= 20_000 or encoder.cached  # 40: windows per piece, roughly, before parsing
-    if compile and n_todo:
-        encoder.compile()
-    report.compiled, report.compile_seconds = encoder.compiled, round(encoder.compile_seconds, 1)
-    if encoders is None:  # a process each costs ~3 s to start: worth it for the jobs worth compiling
-        from . import threads
+        width = cfg.window_steps
+        n_todo = len(plan.todo)
+        encoder = WindowEncoder(bundle, plevels, index.meta["threshold"], batch_size, cache_key=ckey)
+        if compile is None:
+            compile = 40 * n_todo >= 20_000 or encoder.cached  # 40: windows per piece, roughly, before parsing
+        if compile and n_todo:
+            encoder.compile()
+        report.compiled, report.compile_seconds = encoder.compiled, round(encoder.compile_seconds, 1)
+        if encoders is None:  # a process each costs ~3 s to start: worth it for the jobs worth compiling
+            from . import threads
 
-        encoders = threads.configure() if compile else 1
-    pool = EncoderPool(encoder, encoders, ckey) if encoders > 1 and n_todo else None
-    report.encoders = encoders if pool is not None else 1
-    writer = _Writer(index, cfg.num_levels, plevels, bundle.decoder is not None)
-    bar = _progress_bar(n_todo, progress is True and n_todo > 0)
-    callback = progress if callable(progress) else None
-    workers = jobs if jobs is not None else max(1, min(4, (os.cpu_count() or 2) - 1))  # the encoder has the rest
-    job_list = [(str(p), spb, flip_png, data.get(str(p)) if data else None) for p, _ in plan.todo]
-    collections = {str(p): c for p, c in plan.todo}
-    queue: list[_Pending] = []   # pieces with windows not yet encoded, in order
-    staged: list[tuple["torch.Tensor", _Pending, int]] = []
-    n_staged = 0
-    done = 0
-    planned = 0  # windows of the pieces taken so far
-    t_enc = 0.0
-    in_flight: list[tuple[Any, list[tuple[_Pending, int, int]]]] = []  # the pool's batches: (future, their parts)
+            encoders = threads.configure() if compile else 1
+        pool = EncoderPool(encoder, encoders, ckey) if encoders > 1 and n_todo else None
+        report.encoders = encoders if pool is not None else 1
+        writer = _Writer(index, cfg.num_levels, plevels, bundle.decoder is not None)
+        bar = _progress_bar(n_todo, progress is True and n_todo > 0)
+        callback = progress if callable(progress) else None
+        workers = jobs if jobs is not None else max(1, min(4, (os.cpu_count() or 2) - 1))  # the encoder has the rest
+        job_list = [(str(p), spb, flip_png, data.get(str(p)) if data else None) for p, _ in plan.todo]
+        collections = {str(p): c for p, c in plan.todo}
+        queue: list[_Pending] = []   # pieces with windows not yet encoded, in order
+        staged: list[tuple["torch.Tensor", _Pending, int]] = []
+        n_staged = 0
+        done = 0
+        planned = 0  # windows of the pieces taken so far
+        t_enc = 0.0
+        in_flight: list[tuple[Any, list[tuple[_Pending, int, int]]]] = []  # the pool's batches: (future, their parts)
 
-    def attach(r: dict, take: list[tuple[_Pending, int, int]]) -> None:
-        i = 0
-        for p, off, m in take:
-            p.results.append((off, {k: ([a[i:i + m] for a in v] if isinstance(v, list) else v[i:i + m])
-                                    for k, v in r.items()}))
-            p.done += m
-            i += m
-        report.encoded += i
+        def attach(r: dict, take: list[tuple[_Pending, int, int]]) -> None:
+            i = 0
+            for p, off, m in take:
+                p.results.append((off, {k: ([a[i:i + m] for a in v] if isinstance(v, list) else v[i:i + m])
+                                        for k, v in r.items()}))
+                p.done += m
+                i += m
+            report.encoded += i
 
-    def collect(most: int) -> None:
-        """Attach the pool's finished batches, waiting until at most `most` are in flight."""
-        nonlocal t_enc
-        while in_flight:
-            finished = [b for b in in_flight if b[0].done()]
-            if not finished:
-                if len(in_flight) <= most:
-                    return
-                wait([f for f, _ in in_flight], return_when=FIRST_COMPLETED)
-                continue
-            for b in finished:
-                in_flight.remove(b)
-                seconds, r = b[0].result()
-                t_enc += seconds / pool.n  # the workers' encoding time, as the wall time of all of them at once
-                attach(r, b[1])
+        def collect(most: int) -> None:
+            """Attach the pool's finished batches, waiting until at most `most` are in flight."""
+            nonlocal t_enc
+            while in_flight:
+                finished = [b for b in in_flight if b[0].done()]
+                if not finished:
+                    if len(in_flight) <= most:
+                        return
+                    wait([f for f, _ in in_flight], return_when=FIRST_COMPLETED)
+                    continue
+                for b in finished:
+                    in_flight.remove(b)
+                    seconds, r = b[0].result()
+                    t_enc += seconds / pool.n  # the workers' encoding time, as the wall time of all of them at once
+                    attach(r, b[1])
 
-    def run_batch(final: bool = False) -> None:
-        nonlocal n_staged, t_enc
-        import torch
+        def run_batch(final: bool = False) -> None:
+            nonlocal n_staged, t_enc
+            import torch
 
-        while n_staged >= batch_size or (final and n_staged):
-            take, parts, n = [], [], 0
-            while staged and n < batch_size:
-                x, p, off = staged[0]
-                room = batch_size - n
-                if len(x) <= room:
-                    staged.pop(0)
-                    take.append((p, off, len(x)))
-                    parts.append(x)
-                    n += len(x)
-                else:
-                    staged[0] = (x[room:], p, off + room)
-                    take.append((p, off, room))
-                    parts.append(x[:room])
-                    n += room
-            n_staged -= n
-            if pool is None:
-                t0 = time.perf_counter()
-                r = encoder(torch.cat(parts))
-                t_enc += time.perf_counter() - t0
-                attach(r, take)
-                continue
-            in_flight.append((pool.submit(torch.cat(parts)), take))
-            collect(2 * pool.n)  # two batches a worker: one running, one waiting in its pipe
-        if pool is not None:
-            collect(0 if final else 2 * pool.n)
+            while n_staged >= batch_size or (final and n_staged):
+                take, parts, n = [], [], 0
+                while staged and n < batch_size:
+                    x, p, off = staged[0]
+                    room = batch_size - n
+                    if len(x) <= room:
+                        staged.pop(0)
+                        take.append((p, off, len(x)))
+                        parts.append(x)
+                        n += len(x)
+                    else:
+                        staged[0] = (x[room:], p, off + room)
+                        take.append((p, off, room))
+                        parts.append(x[:room])
+                        n += room
+                n_staged -= n
+                if pool is None:
+                    t0 = time.perf_counter()
+                    r = encoder(torch.cat(parts))
+                    t_enc += time.perf_counter() - t0
+                    attach(r, take)
+                    continue
+                in_flight.append((pool.submit(torch.cat(parts)), take))
+                collect(2 * pool.n)  # two batches a worker: one running, one waiting in its pipe
+            if pool is not None:
+                collect(0 if final else 2 * pool.n)
 
-    def finish_ready() -> None:
-        nonlocal done
-        while queue and queue[0].done == len(queue[0].x):
-            p = queue.pop(0)
-            writer.piece(p.row, p)
-            done += 1
-            tick(p.row["name"])
-
-    def tick(name: str) -> None:
-        if bar is not None:
-            bar.update(1)
-            if t_enc:
-                bar.set_postfix_str(f"{report.windows + writer.n_windows:,} windows", refresh=False)
-        if callback is not None:
-            callback(done, n_todo, name)
-
-    try:
-        for res in _parsed(job_list, workers):
-            path = res["path"]
-            if "error" in res:
-                report.failed.append((path, res["error"]))
-                writer.piece(failed_row(res, collections[path], str(out)))
+        def finish_ready() -> None:
+            nonlocal done
+            while queue and queue[0].done == len(queue[0].x):
+                p = queue.pop(0)
+                writer.piece(p.row, p)
                 done += 1
-                tick(Path(path).stem)
-                continue
-            p = prepare_piece(res, collections[path], width, str(out))
-            if max_windows is not None and planned + len(p.x) > max_windows:
-                report.failed.append((path, f"Left out: one build here encodes at most {max_windows:,} windows "
-                                            "(index larger collections with `midi-rae index`)."))
-                done += 1
-                tick(Path(path).stem)
-                continue
-            planned += len(p.x)
-            queue.append(p)
-            staged.append((p.x, p, 0))
-            n_staged += len(p.x)
-            run_batch()
+                tick(p.row["name"])
+
+        def tick(name: str) -> None:
+            if bar is not None:
+                bar.update(1)
+                if t_enc:
+                    bar.set_postfix_str(f"{report.windows + writer.n_windows:,} windows", refresh=False)
+            if callback is not None:
+                callback(done, n_todo, name)
+
+        try:
+            for res in _parsed(job_list, workers):
+                path = res["path"]
+                if "error" in res:
+                    report.failed.append((path, res["error"]))
+                    writer.piece(failed_row(res, collections[path], str(out)))
+                    done += 1
+                    tick(Path(path).stem)
+                    continue
+                p = prepare_piece(res, collections[path], width, str(out))
+                if max_windows is not None and planned + len(p.x) > max_windows:
+                    report.failed.append((path, f"Left out: one build here encodes at most {max_windows:,} windows "
+                                                "(index larger collections with `midi-rae index`)."))
+                    done += 1
+                    tick(Path(path).stem)
+                    continue
+                planned += len(p.x)
+                queue.append(p)
+                staged.append((p.x, p, 0))
+                n_staged += len(p.x)
+                run_batch()
+                finish_ready()
+                if writer.n_windows >= FLUSH_WINDOWS:
+                    report.windows += writer.n_windows
+                    writer.flush()
+            run_batch(final=True)
             finish_ready()
-            if writer.n_windows >= FLUSH_WINDOWS:
-                report.windows += writer.n_windows
-                writer.flush()
-        run_batch(final=True)
-        finish_ready()
-        report.windows += writer.n_windows
-        writer.flush()
-    except KeyboardInterrupt:
-        report.interrupted = True
-        try:  # the pieces encoded whole since the last commit are kept too (a second Ctrl-C gives them up)
-            if not writer.flushing:  # (stopped inside a commit: its windows without pieces are dropped on resuming)
-                report.windows += writer.n_windows
-                writer.flush()
+            report.windows += writer.n_windows
+            writer.flush()
         except KeyboardInterrupt:
-            pass
-        log(f"interrupted: {writer.committed} piece(s) of this run are kept; run the same command again to resume.")
-    except BrokenProcessPool:  # a worker killed (out of memory, say): what was committed stays, and a rerun resumes
-        raise ValueError(f"A parsing or encoding process ended unexpectedly (out of memory?); the "
-                         f"{writer.committed} piece(s) committed so far are kept: run the same command again to "
-                         "resume (with --encoders 1 to encode in this process).") from None
-    finally:
-        if pool is not None:
-            pool.close()
-        if bar is not None:
-            bar.close()
-    if not report.interrupted:
-        report.added = n_todo - report.updated - len(report.failed)
-        if n_todo or plan.remove or index.meta.get("updated") is None:
-            finish_update(index, report, ann_min_rows, log)
+            report.interrupted = True
+            try:  # the pieces encoded whole since the last commit are kept too (a second Ctrl-C gives them up)
+                if not writer.flushing:  # (stopped inside a commit: its windows without pieces are dropped on resuming)
+                    report.windows += writer.n_windows
+                    writer.flush()
+            except KeyboardInterrupt:
+                pass
+            report.kept = writer.committed  # the caller says so (the CLI, on its summary line)
+        except BrokenProcessPool:  # a worker killed (out of memory, say): what was committed stays, and a rerun resumes
+            raise ValueError(f"A parsing or encoding process ended unexpectedly (out of memory?); the "
+                             f"{writer.committed} piece(s) committed so far are kept: run the same command again to "
+                             "resume (with --encoders 1 to encode in this process).") from None
+        finally:
+            if pool is not None:
+                pool.close()
+            if bar is not None:
+                bar.close()
+        if not report.interrupted:
+            report.added = n_todo - report.updated - len(report.failed)
+            if n_todo or plan.remove or index.meta.get("updated") is None:
+                finish_update(index, report, ann_min_rows, log)
     report.encode_seconds = round(t_enc, 2)
     report.seconds = round(time.time() - t_start, 2)
     return report
@@ -1403,8 +1507,16 @@ def query_vectors(bundle, roll, bar: int, level: int, patch: Optional[tuple[int,
     rows, cols = cfg.level_grids[level]
     if patch is not None and not (0 <= patch[0] < rows and 0 <= patch[1] < cols):
         raise ValueError(f"--patch {patch[0]},{patch[1]} is outside level {level}'s {rows}x{cols} grid.")
-    _, semis = cfg.patch_extent(level)
-    imgs = [window_at(transpose(roll, t) if t else roll, start, cfg.window_steps) for t in intervals]
+    steps, semis = cfg.patch_extent(level)
+    plain = window_at(roll, start, cfg.window_steps)
+    # an empty window or patch has no embedding the index keeps: its "nearest" would be noise
+    if not plain.any():
+        raise ValueError(f"The window at bar {bar} of the query holds no notes; choose a bar with notes.")
+    if patch is not None and not plain[patch[0] * semis:(patch[0] + 1) * semis,
+                                       patch[1] * steps:(patch[1] + 1) * steps].any():
+        raise ValueError(f"Patch {patch[0]},{patch[1]} of level {level} holds no notes in the window at bar {bar}; "
+                         "choose a patch with notes.")
+    imgs = [window_at(transpose(roll, t), start, cfg.window_steps) if t else plain for t in intervals]
     x = torch.from_numpy(np.stack(imgs).astype(np.float32))[:, None]
     with torch.inference_mode():
         out = bundle.encoder.eval()(x.to(bundle.device))
@@ -1456,8 +1568,10 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
         raise ValueError(f"This model's level-{level} embeddings have {mine} dimensions and the index's have {theirs}; "
                          f"search with the model the index was built with.")
     intervals = TRANSPOSITIONS if transposition_invariant else (0,)
-    vecs = query_vectors(bundle, roll, bar, level, patch, intervals)
     use_patch = patch is not None and level > 0
+    if use_patch:  # before the query's patch is read: the index cannot answer for it at all
+        idx.require_patches(level)
+    vecs = query_vectors(bundle, roll, bar, level, patch, intervals)
     where = f"piece_id NOT IN ({', '.join(str(int(i)) for i in exclude)})" if exclude else None
     n = k * CANDIDATES if distinct or avoid else k
     best: dict[tuple, tuple[float, int]] = {}
@@ -1602,7 +1716,7 @@ def encoder_benchmark(bundle=None, batch_size: int = BATCH, repeats: int = 7, wi
     out["compiled"], out["compile_s"] = we.compiled, round(we.compile_seconds, 1)
     ones = torch.ones(len(x), we._n_finest(), dtype=torch.bool)
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
-        encode = torch._inductor.aoti_load_package(str(aoti_package(embeddings, {"encoder": enc}, (x, ones),
+        encode = load_compiled(str(aoti_package(embeddings, {"encoder": enc}, (x, ones),
                                                                     Path(tmp) / "encoder.pt2")))
         e, c = [], []
         for _ in range(3):

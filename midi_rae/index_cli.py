@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -117,14 +118,19 @@ def run_index_command(args: argparse.Namespace) -> int:
 
 
 def _run_index(a) -> int:
-    from .index import build_index, discover
+    from .index import build_index, discover, nothing_matched, unmatched
+    from .wording import counted
 
     for p in (a.checkpoint, a.decoder):
         if p is not None and not Path(p).is_file():
             return _err(f"{p} does not exist.")
     files, missing = discover(a.sources)
+    try:
+        nothing_matched(files, missing)
+    except ValueError as e:
+        return _err(str(e))
     for m in missing:
-        print(f"note: {m} matched no MIDI or PNG file.", file=sys.stderr)
+        print(f"note: {unmatched(m)}.", file=sys.stderr)
     if a.ray is not None:
         from .index_ray import build_index_ray
 
@@ -150,6 +156,9 @@ def _run_index(a) -> int:
             return _err(str(e))
     if a.json:
         print(json.dumps(report.as_dict()))
+    elif report.interrupted:
+        print(f"{report.out}: interrupted; {counted(report.kept, 'piece')} of this run kept "
+              f"({report.windows:,} windows); run the same command again to resume.")
     else:
         d = report.as_dict()
         print(f"{report.out}: {report.added} added, {report.updated} updated, {report.removed} removed, "
@@ -163,7 +172,7 @@ def _run_index(a) -> int:
 
 
 def _run_search(a) -> int:
-    from .index import CorpusIndex, checkpoint_key, default_level, own_checkpoint, search_passage
+    from .index import CorpusIndex, checkpoint_key, default_level, own_checkpoint, search_passage, unmatched
     from .index_view import UnreadableIndex, unreadable
     from .wording import counted
     from .pianoroll import MidiError
@@ -176,6 +185,7 @@ def _run_search(a) -> int:
         return _err(f"{a.index} is not an index (make one with 'midi-rae index').")
     if not Path(a.query).is_file():
         return _err(f"{a.query} is a folder; --query takes one MIDI or PNG file." if Path(a.query).is_dir()
+                    else f"{unmatched(a.query)}; --query takes one MIDI or PNG file." if os.path.lexists(a.query)
                     else f"{a.query} does not exist.")
     from .checkpoint import load_model
 

@@ -18,8 +18,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .index import (BATCH, FLUSH_WINDOWS, BuildReport, WindowEncoder, _Pending, _Writer, checkpoint_key,
-                    checkpoint_label, default_patch_levels, discover, failed_row, finish_update, open_for_update,
-                    prepare_piece, _parse_job)
+                    checkpoint_label, default_patch_levels, discover, failed_row, finish_update, index_lock,
+                    open_for_update, prepare_piece, _parse_job)
 
 __all__ = ["build_index_ray"]
 
@@ -110,48 +110,49 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
     spb = int(bundle.config.get("steps_per_beat") or 4)
     ckey = checkpoint_key(bundle, checkpoint, decoder)
     plevels = list(patch_levels) if patch_levels is not None else default_patch_levels(cfg)
-    index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild,
-                                  files, log=log, decoder=checkpoint_label(decoder, None))
-    report.removed = len(plan.remove) - plan.updated
-    report.updated, report.unchanged = plan.updated, plan.unchanged
-    if not plan.todo:
-        if plan.remove or index.meta.get("updated") is None:
-            finish_update(index, report, log=log)
+    with index_lock(out):  # one run at a time writes to a folder (see midi_rae.index.index_lock)
+        index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild,
+                                      files, log=log, decoder=checkpoint_label(decoder, None))
+        report.removed = len(plan.remove) - plan.updated
+        report.updated, report.unchanged = plan.updated, plan.unchanged
+        if not plan.todo:
+            if plan.remove or index.meta.get("updated") is None:
+                finish_update(index, report, log=log)
+            report.seconds = round(time.time() - t_start, 2)
+            return report
+
+        _init(address)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        n_enc = encoders or max(1, int(gpus) if gpus else min(2, int(ray.cluster_resources().get("CPU", 1)) // 2 or 1))
+        rows = [{"path": str(p), "collection": c, "spb": spb, "flip": flip_png, "width": cfg.window_steps,
+                 "out": str(out)} for p, c in plan.todo]
+        # parse tasks ask for less CPU than an encoder actor, so Ray Data keeps them a separate task stage
+        ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), 64)).map(_parse_row, num_cpus=0.5)
+        ds = ds.map_batches(_EncodeActor, fn_constructor_args=(checkpoint, decoder, index.patch_levels,
+                                                               index.meta["threshold"], batch_size),
+                            batch_size=pieces_per_call, concurrency=n_enc, num_gpus=1 if gpus else 0,
+                            batch_format="default")
+        writer = _Writer(index, cfg.num_levels, index.patch_levels, bundle.decoder is not None)
+        t0 = time.perf_counter()
+        failed = 0
+        for row in ds.iter_rows():
+            item = pickle.loads(row["payload"])
+            if isinstance(item, dict):  # a file that could not be read
+                report.failed.append((item["path"], item["error"]))
+                writer.piece(item)
+                failed += 1
+                continue
+            _, prow, starts, stats, res = item
+            p = _Pending(prow, None, starts, stats, results=[(0, res)], done=len(starts))
+            writer.piece(prow, p)
+            if writer.n_windows >= FLUSH_WINDOWS:
+                report.windows += writer.n_windows
+                writer.flush()
+        report.windows += writer.n_windows
+        writer.flush()
+        report.encoded = report.windows  # the actors encode every window (no repeats skipped)
+        report.encode_seconds = round(time.perf_counter() - t0, 2)
+        report.added = len(plan.todo) - report.updated - failed
+        finish_update(index, report, log=log)
         report.seconds = round(time.time() - t_start, 2)
         return report
-
-    _init(address)
-    gpus = ray.cluster_resources().get("GPU", 0)
-    n_enc = encoders or max(1, int(gpus) if gpus else min(2, int(ray.cluster_resources().get("CPU", 1)) // 2 or 1))
-    rows = [{"path": str(p), "collection": c, "spb": spb, "flip": flip_png, "width": cfg.window_steps,
-             "out": str(out)} for p, c in plan.todo]
-    # parse tasks ask for less CPU than an encoder actor, so Ray Data keeps them a separate task stage
-    ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), 64)).map(_parse_row, num_cpus=0.5)
-    ds = ds.map_batches(_EncodeActor, fn_constructor_args=(checkpoint, decoder, index.patch_levels,
-                                                           index.meta["threshold"], batch_size),
-                        batch_size=pieces_per_call, concurrency=n_enc, num_gpus=1 if gpus else 0,
-                        batch_format="default")
-    writer = _Writer(index, cfg.num_levels, index.patch_levels, bundle.decoder is not None)
-    t0 = time.perf_counter()
-    failed = 0
-    for row in ds.iter_rows():
-        item = pickle.loads(row["payload"])
-        if isinstance(item, dict):  # a file that could not be read
-            report.failed.append((item["path"], item["error"]))
-            writer.piece(item)
-            failed += 1
-            continue
-        _, prow, starts, stats, res = item
-        p = _Pending(prow, None, starts, stats, results=[(0, res)], done=len(starts))
-        writer.piece(prow, p)
-        if writer.n_windows >= FLUSH_WINDOWS:
-            report.windows += writer.n_windows
-            writer.flush()
-    report.windows += writer.n_windows
-    writer.flush()
-    report.encoded = report.windows  # the actors encode every window (no repeats skipped)
-    report.encode_seconds = round(time.perf_counter() - t0, 2)
-    report.added = len(plan.todo) - report.updated - failed
-    finish_update(index, report, log=log)
-    report.seconds = round(time.time() - t_start, 2)
-    return report

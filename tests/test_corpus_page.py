@@ -97,6 +97,16 @@ def test_a_click_on_the_map_reports_the_row_of_the_point_clicked():
     assert picked_row(Event(), 17) is None  # a row the index does not have (a stale selection) opens nothing
 
 
+def test_the_map_gives_no_share_of_the_variance_where_every_window_embeds_alike():
+    from midi_rae.dashboard.corpus_map import _pca2
+
+    same = np.tile(np.linspace(-1, 1, 64, dtype=np.float32), (50, 1))
+    coords, share = _pca2(same)
+    assert share.size == 0 and np.abs(coords).max() < 1e-4  # not "PC1 (0% of the variance)"
+    _, share = _pca2(same + np.random.default_rng(0).normal(size=same.shape).astype(np.float32))
+    assert share.size == 2 and 0 < share[1] <= share[0] < 1
+
+
 def test_a_damaged_index_in_the_server_folder_is_named_and_the_others_stay(index_home, tmp_path, monkeypatch):
     import shutil
 
@@ -370,6 +380,21 @@ def test_the_search_starts_from_the_first_piece_of_another_index(index_home, tmp
     at.sidebar.selectbox(key="corpus_server_index").set_value(home / "second").run()
     box = at.selectbox(key="corpus_q_piece")
     assert not at.exception and box.index == 0  # the first piece listed
+
+
+def test_a_bar_past_the_end_of_the_next_piece_picked_becomes_its_last_bar(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    _write(src / "a" / "long.mid", [(_notes(12, seed=1), 0, 0)])
+    _write(src / "a" / "short.mid", [(_notes(3, seed=2), 0, 0)])
+    quiet_build([src], tmp_path / "home" / "idx")
+    at = _corpus_app(tmp_path / "home", monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    at.selectbox(key="corpus_q_piece").select_index(0).run()  # a/long
+    at.number_input(key="corpus_q_bar").set_value(11).run()
+    at.selectbox(key="corpus_q_piece").select_index(1).run()  # a/short: 3 bars
+    assert not at.exception, at.exception
+    assert at.number_input(key="corpus_q_bar").value == 3 and at.number_input(key="corpus_q_bar").max == 3
 
 
 def test_the_search_lists_the_pieces_by_name(index_home, monkeypatch):

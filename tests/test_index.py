@@ -3,6 +3,7 @@ the CLI, and (slow) a local Ray run."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -267,6 +268,67 @@ def test_incremental_add_change_delete(corpus, bundle, tmp_path):
     assert set(win["piece_id"]) == set(pieces["piece_id"])
     for k in idx.patch_levels:
         assert set(idx.column("piece_id", f"patches_{k}")) <= set(pieces["piece_id"])
+
+
+def test_a_run_that_names_some_files_keeps_the_pieces_of_the_others(corpus, bundle, tmp_path):
+    from midi_rae.index import CorpusIndex, build_index
+
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None, jobs=0)
+    out = tmp_path / "index"
+    build_index([corpus["src"] / "alpha"], out, **quiet)
+    r = build_index([corpus["src"] / "beta" / "other.mid"], out, **quiet)
+    assert (r.added, r.removed) == (1, 0)
+    assert sorted(CorpusIndex(out).pieces()["name"]) == ["noise_0", "noise_1", "noise_2", "other", "planted"]
+
+
+def test_a_mistyped_source_changes_nothing_and_says_why(corpus, bundle, tmp_path):
+    from midi_rae.index import build_index
+
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    with pytest.raises(ValueError) as e:
+        build_index([tmp_path / "nowhere"], tmp_path / "index", **quiet)
+    assert str(e.value) == f"Nothing was indexed or changed: {tmp_path / 'nowhere'} does not exist."
+    assert not (tmp_path / "index").exists()
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused_in_one_sentence(corpus, bundle, tmp_path):
+    from filelock import FileLock
+
+    from midi_rae.index import CorpusIndex, IndexBusy, build_index
+
+    out = tmp_path / "index"
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    out.mkdir()
+    with FileLock(str(out / ".index.lock")):  # the lock another run holds while it writes
+        with pytest.raises(IndexBusy) as e:
+            build_index([corpus["src"] / "alpha"], out, **quiet)
+    assert str(e.value) == (f"Another run is writing to the index at {out}; wait for it to end (a second run then "
+                            "only adds what changed), or choose another --out.")
+    assert not CorpusIndex.exists(out)
+    assert build_index([corpus["src"] / "alpha"], out, **quiet).added == 4  # released: the next run goes on
+
+
+def test_a_run_told_to_wait_starts_once_the_other_has_ended(corpus, bundle, tmp_path):
+    import threading
+
+    from filelock import FileLock
+
+    from midi_rae.index import build_index
+
+    out = tmp_path / "index"
+    out.mkdir()
+    other = FileLock(str(out / ".index.lock"), thread_local=False)  # released from the timer's thread
+    other.acquire()
+    said = []
+
+    def progress(done, total, name):
+        if total == 0:
+            said.append(name)
+            threading.Timer(0.5, other.release).start()  # the other run ends while this one waits
+
+    r = build_index([corpus["src"] / "alpha"], out, bundle=bundle, compile=False, progress=progress,
+                    log=lambda s: None, wait_s=60)
+    assert said == ["waiting for another build of these files to end"] and r.added == 4
 
 
 def test_a_build_with_a_window_budget_leaves_out_what_passes_it_and_a_later_run_adds_it(corpus, bundle, tmp_path):
@@ -631,6 +693,18 @@ def test_patch_search(built, corpus, bundle):
         search_passage(built[0], corpus["query"], bar=3, level=4, patch=(0, 0), bundle=bundle)
 
 
+def test_a_search_from_an_empty_window_or_patch_says_so(built, corpus, bundle, tmp_path):
+    from midi_rae.index import search_passage
+
+    gap = _write(tmp_path / "gap.mid", [(_notes(1, seed=5), 0, 0), (_notes(1, seed=6), 40, 0)])  # bars 1 and 11
+    with pytest.raises(ValueError) as e:
+        search_passage(built[0], gap, bar=2, bundle=bundle)
+    assert str(e.value) == "The window at bar 2 of the query holds no notes; choose a bar with notes."
+    with pytest.raises(ValueError) as e:  # row 0 of level 2: pitches 0-31, below every note of the query
+        search_passage(built[0], corpus["query"], bar=3, level=2, patch=(0, 1), bundle=bundle)
+    assert str(e.value) == "Patch 0,1 of level 2 holds no notes in the window at bar 3; choose a patch with notes."
+
+
 def test_ann_recall(corpus, bundle, tmp_path):
     """Above the row threshold a column gets an IVF index; its recall@10 against exact search is high."""
     from midi_rae.index import CorpusIndex, build_index, recall_at_k
@@ -717,6 +791,13 @@ def test_cli_index_and_search(corpus, tmp_path):
     r = run("search", str(out), "--query", str(tmp_path))
     assert r.returncode == 1 and r.stderr.strip() == (f"error: {tmp_path} is a folder; --query takes one MIDI or "
                                                       "PNG file.")
+    os.mkfifo(tmp_path / "pipe.mid")  # would block a reader forever
+    r = run("search", str(out), "--query", str(tmp_path / "pipe.mid"))
+    assert r.returncode == 1 and r.stderr.strip() == (f"error: {tmp_path / 'pipe.mid'} is not a regular file; "
+                                                      "--query takes one MIDI or PNG file.")
+    r = run("index", str(tmp_path / "alhpa"), "--out", str(out), "--no-compile", "--quiet")
+    assert r.returncode == 1 and r.stderr.strip() == (f"error: Nothing was indexed or changed: {tmp_path / 'alhpa'} "
+                                                      "does not exist.")
     r = run("search", str(tmp_path / "nothing"), "--query", str(corpus["query"]))
     assert r.returncode == 1 and "not an index" in r.stderr
     r = run("search", str(tmp_path), "--query", str(corpus["query"]), "--bar", "3")  # the folder holding the index

@@ -38,7 +38,9 @@ def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cov = xc.T.astype(np.float64) @ xc / max(len(x) - 1, 1)
     w, v = np.linalg.eigh(cov)
     order = np.argsort(w)[::-1][:2]
-    share = w[order] / w.sum() if w.sum() > 0 else np.zeros(2)
+    # rows that are all the same vector leave only rounding noise: no shares (not "0%", nor noise's 60/40)
+    spread = w.sum() > 1e-9 * max(float(np.mean(np.square(x, dtype=np.float64).sum(1))) if len(x) else 0.0, 1e-30)
+    share = w[order] / w.sum() if spread else np.zeros(0)
     coords = xc @ v[:, order].astype(np.float32)
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
@@ -163,7 +165,8 @@ def render_map(uri: str, stamp: str, index) -> None:
             tuple(f"PC{i + 1}" + (f" ({100 * share[i]:.0f}% of the variance)" if i < len(share) else "")
                   for i in range(2)))
     title = (f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
-             + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else ""))
+             + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else "")
+             + (": all with one embedding, so the map has no spread" if not umap and not len(share) else ""))
     spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes)
     # above the chart: the chart's hover toolbar sits over the line above it, which was the UMAP help icon
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "

@@ -79,7 +79,8 @@ def _build_with_progress(files: list[Path], out: Path, slot, what: str):
     bar = slot.progress(0.0, text=f"{what}: loading the model…")
 
     def progress(done: int, total: int, name: str) -> None:
-        bar.progress(done / max(total, 1), text=f"{what}: {done}/{total} — {name}")
+        # total 0: a state, not a count (the build waits for another session's build of the same files)
+        bar.progress(done / max(total, 1), text=f"{what}: {done}/{total} — {name}" if total else f"{what}: {name}…")
 
     report = src.build(files, out, _bundle(), progress)
     slot.empty()
@@ -280,7 +281,11 @@ def render_search(uri: str, stamp: str, index) -> None:
     pick = c1.selectbox("Piece", order, format_func=lambda i: labels[i],
                         persist_state="session", key=CK.Q_PIECE)
     row = pieces.iloc[pick]
-    bar = c2.number_input("Bar", 1, max(1, int(np.ceil(row["bars"] or 1))), 1, persist_state="session", key=CK.Q_BAR)
+    last = max(1, int(np.ceil(row["bars"] or 1)))
+    if st.session_state.get(CK.Q_BAR, 1) > last:  # a bar of the piece picked before, past this one's end
+        st.session_state[CK.Q_BAR] = last
+    # no default value beside the one in session state (Streamlit warns of the two)
+    bar = c2.number_input("Bar", 1, last, persist_state="session", key=CK.Q_BAR)
     level = c3.selectbox("Level", list(range(index.levels)), index=default_level(index.levels),
                          persist_state="session", key=CK.Q_LEVEL)
     invariant = c4.toggle("Any transposition", persist_state="session", key=CK.Q_TRANSPOSE)

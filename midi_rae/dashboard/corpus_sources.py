@@ -25,6 +25,9 @@ ENV = "MIDI_RAE_INDEXES"
 # windows one build in the page encodes (a window per bar: ~20,000 bars, hours of music; ~1–2 minutes here with
 # the reconstruction scores): a small zip of long, repetitive pieces must not hold the server for many minutes
 MAX_BUILD_WINDOWS = 20_000
+# two sessions that drop the same files build into the same folder: the second waits for the first (and then has
+# nothing left to add) rather than failing; a build here ends within a few minutes (MAX_BUILD_WINDOWS)
+BUILD_WAIT_S = 900.0
 
 
 def cache_dir() -> Path:
@@ -230,4 +233,4 @@ def build(sources: list[Path], out: Path, bundle, progress: Callable[[int, int, 
 
     threads.follow(interactive=False)  # a batch job: every free core
     return build_index(sources, out, checkpoint=ckpt, bundle=bundle, jobs=0, compile=False, progress=progress,
-                       log=lambda s: None, max_windows=MAX_BUILD_WINDOWS)
+                       log=lambda s: None, max_windows=MAX_BUILD_WINDOWS, wait_s=BUILD_WAIT_S)
