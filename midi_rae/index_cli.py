@@ -147,6 +147,7 @@ def _run_index(a) -> int:
         except ValueError as e:
             return _err(str(e))
     else:
+        _stop_on_sigterm()
         try:
             report = build_index(a.sources, a.out, a.checkpoint, a.decoder, jobs=a.jobs, batch_size=a.batch_size,
                                  patch_levels=a.patch_levels, flip_png=a.flip_png, compile=a.compile,
@@ -169,6 +170,17 @@ def _run_index(a) -> int:
         for path, err in report.failed:
             print(f"  failed: {path}: {err}")
     return 130 if report.interrupted else 0
+
+
+def _stop_on_sigterm() -> None:
+    """`kill` (SIGTERM) stops a run as Ctrl-C does: the pieces encoded so far are committed and said, and the
+    workers end, instead of the process dying mid-commit and leaving its semaphores to the resource tracker."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _run_search(a) -> int:
