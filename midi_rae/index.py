@@ -763,13 +763,12 @@ def load_compiled(package: str | Path):
     it removes only when the process ends normally (each encoder process left ~15 MB in /tmp); here it unpacks
     into a folder of its own, removed once loaded (the code stays mapped). torch's note that this machine has no
     CUDA, printed by every process that loads one, is left out."""
-    import logging
     import shutil
     import tempfile
 
     import torch
 
-    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    _no_cuda_note()
     folder = tempfile.mkdtemp(prefix="midi-rae-aoti-")
     before = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = folder
@@ -797,8 +796,16 @@ def aoti_package(fn, models: dict[str, Any], args: tuple, out: Path) -> Path:
         def forward(self, *a):
             return fn(*a)
 
+    _no_cuda_note()
     program = torch.export.export(Program().eval(), args, strict=False)
     return Path(torch._inductor.aoti_compile_and_package(program, package_path=str(out)))
+
+
+def _no_cuda_note() -> None:
+    """Leave out torch's note that this machine has no CUDA, which building or loading a package prints."""
+    import logging
+
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
 
 def step_key(cache_key: str, reconstruction: bool, patch_levels: Sequence[int], threshold: float) -> str:
