@@ -259,7 +259,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
 
     bundle = load_model(a.checkpoint, decoder=a.decoder)
     if bundle.decoder is None:
-        _die("This checkpoint has no decoder, so there is nothing to evaluate.", RUNTIME)
+        _die(f"{Path(a.checkpoint).name if a.checkpoint else 'The checkpoint'} has no decoder, so there is nothing "
+             "to evaluate (pass --decoder FILE).", RUNTIME)
     try:
         files = select_files(a.paths, a.split, bundle.meta, a.only)
         if not files:

@@ -349,6 +349,7 @@ def to_json(res: PieceAblation) -> dict:
 def cli(a) -> int:
     """`midi-rae ablate`: the piece's ablation table, or one JSON object with --json."""
     import json
+    from pathlib import Path
 
     from .checkpoint import load_model
     from .inference import settings_for
@@ -358,7 +359,8 @@ def cli(a) -> int:
     if bundle.decoder is None:
         from .checkpoint_meta import CheckpointError
 
-        raise CheckpointError("This checkpoint has no decoder, so there is nothing to ablate (pass --decoder FILE).")
+        name = Path(a.checkpoint).name if a.checkpoint else "The checkpoint"
+        raise CheckpointError(f"{name} has no decoder, so there is nothing to ablate (pass --decoder FILE).")
     spb = a.steps_per_beat or bundle.model_config.steps_per_beat or 4
     roll = read_roll(a.file, steps_per_beat=spb)  # MIDI or a PNG piano roll
     settings = settings_for(bundle, a.mask_ratio, a.empty_mask_ratio, a.seed, a.threshold)

@@ -37,7 +37,7 @@ import torch.nn as nn
 from .checkpoint_meta import (ASSETS, DEFAULT_CHECKPOINT, DEFAULT_CONFIG, FORMAT,  # noqa: F401 (re-exported)
                               MAX_CHECKPOINT_BYTES, MAX_HEADER_BYTES, MAX_MODEL_MB_ENV, MAX_TENSORS,
                               SEVEN_LEVEL_CONFIG, CheckpointError, display_name, header_config, is_safetensors,
-                              max_model_bytes, megabytes, sentence_start, tensor_table)
+                              max_model_bytes, megabytes, no_file, sentence_start, tensor_table)
 from .config import DEFAULT, LIMITS, ORIGINAL_FORMAT, SEVEN_LEVEL, ModelConfig, short_repr  # noqa: F401
 from .core import EncoderOutput
 from .wording import counted
@@ -45,6 +45,7 @@ from .swin import SwinDecoder, SwinEncoder, SwinMAEDecoder
 
 MAX_PICKLE_BYTES = 2 * 1024 ** 2  # data.pkl of an original-format .pt: ~50 KB for 260 tensors
 _MAX_PICKLE_DEPTH = 32  # an OmegaConf config nests ~6 deep (sections, nodes, lists)
+_MAX_CONFIG_NODES = 100_000  # the original code's configs hold a few hundred values
 _MIB = 1024 ** 2
 
 
@@ -245,21 +246,32 @@ class _TooDeep(Exception):
     pass
 
 
-def _plain(obj: Any, depth: int = 0) -> Any:
-    """Turn unpickled OmegaConf stand-ins into plain dicts, lists and values (at most _MAX_PICKLE_DEPTH deep)."""
+class _TooMany(Exception):
+    pass
+
+
+def _plain(obj: Any, depth: int = 0, budget: Optional[list[int]] = None) -> Any:
+    """Turn unpickled OmegaConf stand-ins into plain dicts, lists and values (at most _MAX_PICKLE_DEPTH deep and
+    _MAX_CONFIG_NODES values in all: a pickle can share one list many times over, a few KB that copy into
+    billions of values)."""
+    if budget is None:
+        budget = [_MAX_CONFIG_NODES]
     if depth > _MAX_PICKLE_DEPTH:
         raise _TooDeep
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooMany
     if isinstance(obj, _Standin):
         state = obj.__dict__.get("_state", {})
         if isinstance(state, dict) and "_content" in state:
-            return _plain(state["_content"], depth + 1)
+            return _plain(state["_content"], depth + 1, budget)
         if isinstance(state, dict) and "_val" in state:
-            return _plain(state["_val"], depth + 1)
+            return _plain(state["_val"], depth + 1, budget)
         return None
     if isinstance(obj, dict):
-        return {str(k): _plain(v, depth + 1) for k, v in obj.items()}
+        return {str(k): _plain(v, depth + 1, budget) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v, depth + 1) for v in obj]
+        return [_plain(v, depth + 1, budget) for v in obj]
     return obj
 
 
@@ -335,6 +347,8 @@ def _read_torch_pickle(data: bytes, name: str, limit: int) -> dict:
                                   f"run.") from e
         reason = msg.split("WeightsUnpickler error:", 1)[1].strip().split("\n")[0] if "WeightsUnpickler error:" in msg \
             else ""
+        if reason.startswith("Unsupported operand"):  # the unpickler's own words for bytes that are no pickle
+            reason = ""
         reason = _key(reason.rstrip(".")) if reason else "damaged or of a kind a checkpoint never needs"
         raise CheckpointError(f"Refused to load {name}: its pickle could not be read safely ({reason}), so nothing "
                               f"from it was run.") from e
@@ -363,6 +377,9 @@ def _original_config(raw: Any, name: str = "the checkpoint") -> ModelConfig:
     except _TooDeep as e:
         raise CheckpointError(f"{sentence_start(name)} has an unusable configuration: it nests deeper than "
                               f"{_MAX_PICKLE_DEPTH} levels.") from e
+    except _TooMany as e:
+        raise CheckpointError(f"{sentence_start(name)} has an unusable configuration: it holds more than "
+                              f"{_MAX_CONFIG_NODES:,} values.") from e
     except (ValueError, TypeError, RecursionError) as e:  # e.g. a key whose str() refuses (a huge int)
         raise CheckpointError(f"{sentence_start(name)} has a damaged configuration.") from e
     cfg = {} if cfg is None else cfg
@@ -396,16 +413,20 @@ def _strip_prefix(sd: dict) -> dict:
     return {k.removeprefix("_orig_mod.").removeprefix("module."): v for k, v in sd.items()}
 
 
-def _kind_of(keys: Any) -> str:
+def _kind_of(keys: Any, name: str = "the checkpoint") -> str:
     """'encoder', 'swin' (SwinDecoder) or 'mae' (SwinMAEDecoder), from a state dict's keys."""
     keys = set(keys)
-    if "patch_embed.weight" in keys:
-        return "encoder"
-    if any(k.startswith("upsamples.") for k in keys) or "head.weight" in keys:
-        return "swin"
-    if any(k.startswith("blocks.") for k in keys) and "proj.weight" in keys:
+    # by the parts only that model has (the MAE decoder shares mask_token with the encoder and laterals with the
+    # Swin decoder): a file missing one weight is then refused naming it (_check_fits)
+    if any(k.startswith("blocks.") for k in keys) and any(k.startswith("proj.") for k in keys):
         return "mae"
-    raise CheckpointError("The checkpoint's weights belong to no model this app knows (no encoder or decoder keys).")
+    if any(k.startswith(("patch_embed.", "patch_norm.", "empty_token")) for k in keys):
+        return "encoder"
+    if any(k.startswith(("upsamples.", "head.", "laterals.")) for k in keys):
+        return "swin"
+    sample = ", ".join(_key(k) for k in sorted(keys)[:2])
+    raise CheckpointError(f"The weights in {name} belong to no model this app knows: none is named as an encoder's "
+                          f"(patch_embed.*) or a decoder's (upsamples.*, head.*, blocks.*), e.g. {sample}.")
 
 
 # ---------------------------------------------------------------- reading a file
@@ -438,7 +459,7 @@ def _read_bytes(src: str | Path | bytes, name: str, limit: int) -> bytes:
     else:
         p = Path(src)
         if not p.is_file():
-            raise CheckpointError(f"There is no checkpoint file at {p}.")
+            raise CheckpointError(no_file(p))
         size = p.stat().st_size
         if size > _file_cap(limit):
             raise _too_big(name, size, limit)
@@ -450,7 +471,7 @@ def _read_bytes(src: str | Path | bytes, name: str, limit: int) -> bytes:
     return data
 
 
-def _split_parts(keys: list[str], decoder_type: Optional[str]) -> dict[str, dict[str, str]]:
+def _split_parts(keys: list[str], decoder_type: Optional[str], name: str) -> dict[str, dict[str, str]]:
     """part -> {key within the part: key in the file} for a safetensors file's tensor names."""
     enc = {k[len("encoder."):]: k for k in keys if k.startswith("encoder.")}
     dec = {k[len("decoder."):]: k for k in keys if k.startswith("decoder.")}
@@ -458,9 +479,9 @@ def _split_parts(keys: list[str], decoder_type: Optional[str]) -> dict[str, dict
     if enc:
         parts["encoder"] = enc
     if dec:
-        parts[decoder_type or _kind_of(dec)] = dec
+        parts[decoder_type or _kind_of(dec, name)] = dec
     if not parts and keys:
-        parts[_kind_of(keys)] = {k: k for k in keys}
+        parts[_kind_of(keys, name)] = {k: k for k in keys}
     return parts
 
 
@@ -478,7 +499,7 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
             raise CheckpointError(f"{sentence_start(name)} holds {size} MB of weights; this server loads models of "
                                   f"up to {most} MB (set {MAX_MODEL_MB_ENV} to change it).")
         mc = ModelConfig.from_dict({**cfg, "source_format": FORMAT} if isinstance(cfg, dict) else cfg, name)
-        parts = _split_parts(list(table), mc.decoder_type)
+        parts = _split_parts(list(table), mc.decoder_type, name)
         if not parts:
             raise CheckpointError(f"{sentence_start(name)} holds no weights.")
         shapes = {part: {k: table[fk][1] for k, fk in keys.items()} for part, keys in parts.items()}
@@ -516,7 +537,7 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
                 if (isinstance(obj.get(k), int) and not isinstance(obj.get(k), bool) and abs(obj[k]) < 2 ** 53)
                 or (isinstance(obj.get(k), float) and math.isfinite(obj[k]))}
         mc = _original_config(obj.get("config"), name)
-        kind = _kind_of(sd)
+        kind = _kind_of(sd, name)
         return _Opened(name, mc, meta, {kind: {k: tuple(v.shape) for k, v in sd.items()}}, lambda: {kind: sd})
     raise CheckpointError(f"{sentence_start(name)} is neither a safetensors checkpoint nor an original midi-rae "
                           f".pt checkpoint.")
@@ -532,6 +553,24 @@ def read_checkpoint(src: str | Path | bytes, name: Optional[str] = None) -> tupl
     for part, sd in parts.items():
         _check_finite(sd, part, opened.name)
     return parts, opened.config.to_dict(), opened.meta
+
+
+def read_train_state(path: str | Path) -> dict:
+    """A training run's optimizer and head states (train_state.pt), read as safely as a checkpoint: bounded in size,
+    no code run; CheckpointError in one sentence."""
+    path = Path(path)
+    name = path.name
+    limit = 4 * max_model_bytes()  # AdamW keeps two values a weight, beside the heads' weights and their own two
+    size = path.stat().st_size
+    if size > limit + MAX_PICKLE_BYTES:
+        have, most = megabytes(size, limit + MAX_PICKLE_BYTES)
+        raise CheckpointError(f"{sentence_start(name)} holds {have} MB; a training state is at most {most} MB here "
+                              f"(set {MAX_MODEL_MB_ENV} to change it).")
+    data = path.read_bytes()
+    if data[:2] != b"PK" and data[:1] != b"\x80":  # neither torch.save's archive nor a pickle
+        raise CheckpointError(f"{sentence_start(name)} is not a readable PyTorch file (damaged, cut off, or another "
+                              f"kind of file).")
+    return _read_torch_pickle(data, name, limit)
 
 
 # ---------------------------------------------------------------- loading
@@ -562,8 +601,9 @@ def _check_fits(own: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...
                          f"{', '.join(_key(k) for k in unexpected[:3])}")
         n_own, n_found = _levels_in(own), _levels_in(found)
         if n_own and n_found and n_own != n_found:  # the usual cause, said plainly: a decoder of another model
-            raise CheckpointError(f"The {what} weights in {name} are for a model of {n_found} levels and the "
-                                  f"encoder has {n_own}: use the {what} saved with this encoder ({'; '.join(parts)}).")
+            raise CheckpointError(f"The {what} weights in {name} are for a model of {counted(n_found, 'level')} and "
+                                  f"the encoder has {n_own}: use the {what} saved with this encoder "
+                                  f"({'; '.join(parts)}).")
         raise CheckpointError(f"The {what} weights in {name} do not fit the architecture of the encoder's "
                               f"configuration: {'; '.join(parts)}.")
 
@@ -578,6 +618,9 @@ def _is_finite(t: torch.Tensor) -> bool:
     """All values finite? (numpy: torch's thread pool makes 500 small checks take a second on a busy CPU)"""
     if not t.is_floating_point():
         return True
+    if not t.is_contiguous():  # a view (stride 0 shows one stored value 10^10 times): check the values stored
+        t = torch.empty(0, dtype=t.dtype).set_(t.untyped_storage(), 0,
+                                               (t.untyped_storage().nbytes() // t.element_size(),))
     if t.dtype not in (torch.float16, torch.float32, torch.float64):
         t = t.float()
     return bool(np.isfinite(t.detach().cpu().numpy()).all())
@@ -624,8 +667,11 @@ def _with(mc: ModelConfig, name: str, **changes: Any) -> ModelConfig:
 
 
 def load_model(path: str | Path | bytes | None = None, decoder: str | Path | bytes | None = None,
-               device: str | torch.device | None = None, steps_per_beat: Optional[int] = None) -> ModelBundle:
+               device: str | torch.device | None = None, steps_per_beat: Optional[int] = None,
+               names: tuple[Optional[str], Optional[str]] = (None, None)) -> ModelBundle:
     """Load encoder (+ decoder) from one file or two, in eval mode; path=None loads the shipped default.
+
+    `names`: how messages name the two files when they are given as bytes (an upload's file names).
 
     Every check in this module's docstring runs before the model is allocated; the memory limit is
     `max_model_bytes()` (128 MB, or MIDI_RAE_MAX_MODEL_MB megabytes when the environment sets it).
@@ -637,14 +683,14 @@ def load_model(path: str | Path | bytes | None = None, decoder: str | Path | byt
                                   f"pass a checkpoint path.")
         path = DEFAULT_CHECKPOINT
     limit = max_model_bytes()
-    main = _open(path, display_name(path), limit)
+    main = _open(path, display_name(path, names[0]), limit)
     name = main.name
     sources = {part: main for part in main.shapes}
     shapes = dict(main.shapes)
     mc = main.config
     dname = name
     if decoder is not None:
-        dec = _open(decoder, display_name(decoder, what="decoder"), limit)
+        dec = _open(decoder, display_name(decoder, names[1], what="decoder"), limit)
         dname = dec.name
         dkind = next((k for k in ("swin", "mae") if k in dec.shapes), None)
         if dkind is None:

@@ -197,13 +197,22 @@ def tensor_table(header: dict, name: str) -> dict[str, tuple[str, tuple[int, ...
     return out
 
 
+def no_file(p: Path) -> str:
+    """Why a checkpoint path names no file to read, in one sentence."""
+    if p.is_dir():
+        return f"{p} is a folder, not a checkpoint file."
+    if os.path.lexists(p):  # a FIFO, a device, a link to nothing
+        return f"{p} is not a regular file, so it was not read as a checkpoint."
+    return f"There is no checkpoint file at {p}."
+
+
 def _read_header_bytes(src: str | Path | bytes | None, name: Optional[str]) -> tuple[bytes, str]:
     src = DEFAULT_CHECKPOINT if src is None else src
     if isinstance(src, (bytes, bytearray, memoryview)):
         return bytes(src), display_name(src, name)
     p = Path(src)
     if not p.is_file():
-        raise CheckpointError(f"There is no checkpoint file at {p}.")
+        raise CheckpointError(no_file(p))
     with open(p, "rb") as f:  # the header only: a checkpoint may be gigabytes
         data = f.read(10)
         if is_safetensors(data):

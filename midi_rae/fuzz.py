@@ -769,6 +769,11 @@ def hostile_checkpoints(small: bool = False, workdir: Optional[Path] = None) -> 
     for depth in (100_000, 40):
         out.append(Hostile(f"original format: pickled config nested {depth:,} deep", "deep nesting",
                            _patch_pickle(base, marker, _nested_list_opcodes(depth))))
+    laughs: list = [1]
+    for _ in range(30):  # a few hundred bytes of pickle: each level shares the one below twice
+        laughs = [laughs, laughs]
+    out.append(Hostile("original format: a config of 2^30 values by shared reference", "config size",
+                       _pt({**good, "config": {**_original_config(), "training": laughs}})))
     nan_sd = {k: v.clone().fill_(float("nan")) if v.is_floating_point() else v for k, v in enc_sd.items()}
     out.append(Hostile("original format: all weights NaN", "non-finite weights",
                        _pt({**good, "model_state_dict": nan_sd})))

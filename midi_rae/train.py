@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .analysis import patch_mask_to_pixels
-from .checkpoint import as_model_config, build_models, read_checkpoint, save_checkpoint
+from .checkpoint import as_model_config, build_models, read_checkpoint, read_train_state, save_checkpoint
 from .coarse_targets import CoarseTargetHeads
 from .config import ModelConfig
 from .evaluation import validation_metrics
@@ -356,18 +356,33 @@ def resume(path: str | Path, model: Autoencoder, opt: torch.optim.Optimizer, log
                        elapsed_before=_meta_number(meta, "wall_time_s", 0.0, ck.name))
     state_file = ck.parent / "train_state.pt"
     if state_file.is_file():
-        saved = torch.load(state_file, map_location="cpu", weights_only=True)
+        _load_train_state(state_file, model, opt, log)
+    if log:
+        log(f"resumed from {ck} at step {state.step}")
+    return state
+
+
+def _load_train_state(state_file: Path, model: Autoencoder, opt: torch.optim.Optimizer, log: Optional[Log]) -> None:
+    """The optimizer and head states of train_state.pt, or CheckpointError in one sentence that says what to do."""
+    from .config import CheckpointError
+
+    fresh = f"delete {state_file} to resume with a fresh optimizer."
+    try:
+        saved = read_train_state(state_file)
+        optimizer = saved["optimizer"]
         try:
-            opt.load_state_dict(saved["optimizer"])
+            opt.load_state_dict(optimizer)
         except ValueError:  # a run from before timm's parameter groups: the groups differ, start AdamW afresh
             if log:
                 log("the saved optimizer state does not match this optimizer's groups; starting it afresh")
         for key in HEADS:
             if getattr(model, key) is not None and key in saved:
                 getattr(model, key).load_state_dict(saved[key])
-    if log:
-        log(f"resumed from {ck} at step {state.step}")
-    return state
+    except CheckpointError as e:
+        raise CheckpointError(f"{str(e).rstrip('.')}; {fresh}") from None
+    except (KeyError, TypeError, AttributeError, RuntimeError, IndexError) as e:
+        raise CheckpointError(f"{state_file.name} is not the training state this run wrote ({type(e).__name__}); "
+                              f"{fresh}") from None
 
 
 class Checkpointer:

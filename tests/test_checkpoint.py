@@ -111,6 +111,46 @@ def test_orig_mod_prefix_is_stripped(tmp_path):
     assert load_model(p).num_levels == 6
 
 
+@needs_fixtures()
+def test_a_weight_stored_as_one_value_shown_many_times_is_checked_without_spreading_it_out(tmp_path):
+    """A .pt can hold a view (stride 0) of a few stored bytes as a huge tensor: its values are checked as
+    stored (a 100,000 x 100,000 view cost 9.3 GB when checked as shown)."""
+    import tracemalloc
+
+    parts, _, _ = read_checkpoint(open(FIXTURES / "six-level" / "SwinEncoder__best.pt", "rb").read())
+    sd = {**parts["encoder"], "extra": torch.full((1,), float("nan")).expand(10_000, 10_000)}
+    p = tmp_path / "view.pt"
+    torch.save({"model_state_dict": sd}, p)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"not finite numbers .* first extra"):
+            read_checkpoint(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000  # the file's bytes and weights: ~7 MB; the view as shown would add 100 MB of flags
+
+
+def test_weights_of_no_known_model_are_refused_naming_the_file_and_some_weights(tmp_path):
+    p = tmp_path / "other.pt"
+    torch.save({"model_state_dict": {"conv1.weight": torch.zeros(2), "fc.bias": torch.zeros(2)}}, p)
+    with pytest.raises(CheckpointError) as e:
+        load_model(p)
+    assert str(e.value) == ("The weights in other.pt belong to no model this app knows: none is named as an "
+                            "encoder's (patch_embed.*) or a decoder's (upsamples.*, head.*, blocks.*), e.g. "
+                            "conv1.weight, fc.bias.")
+
+
+@needs_fixtures()
+def test_an_original_encoder_missing_one_weight_is_refused_naming_it(tmp_path):
+    obj = torch.load(FIXTURES / "six-level" / "SwinEncoder__best.pt", weights_only=False)  # the fixture: trusted
+    obj["model_state_dict"].pop("patch_embed.weight")
+    torch.save(obj, tmp_path / "enc.pt")
+    with pytest.raises(CheckpointError, match=r"^The encoder weights in enc\.pt do not fit .*: 1 missing key, e\.g\. "
+                                              r"patch_embed\.weight\.$"):
+        load_model(tmp_path / "enc.pt")
+
+
 class _Payload:
     def __init__(self, marker):
         self.marker = marker
@@ -172,6 +212,20 @@ def test_truncated_safetensors_is_refused(tmp_path, small_models):
 def test_missing_file_is_named():
     with pytest.raises(CheckpointError, match="There is no checkpoint file at"):
         load_model("/nonexistent/model.safetensors")
+
+
+def test_a_folder_or_a_pipe_is_named_for_what_it_is(tmp_path):
+    from midi_rae.checkpoint_meta import peek_config
+
+    (tmp_path / "run.pt").mkdir()
+    os.mkfifo(tmp_path / "pipe.safetensors")  # would block a reader forever
+    for read in (load_model, peek_config):  # the page reads the header first
+        with pytest.raises(CheckpointError) as e:
+            read(tmp_path / "run.pt")
+        assert str(e.value) == f"{tmp_path / 'run.pt'} is a folder, not a checkpoint file."
+        with pytest.raises(CheckpointError) as e:
+            read(tmp_path / "pipe.safetensors")
+        assert str(e.value) == f"{tmp_path / 'pipe.safetensors'} is not a regular file, so it was not read as a checkpoint."
 
 
 # ---------------------------------------------------------------- reading a header without torch

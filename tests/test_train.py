@@ -269,6 +269,34 @@ def test_resume_continues_from_the_saved_step(trained, midi_dir, tmp_path):
     assert load_model(run / "last.safetensors").meta["step"] == 45
 
 
+@pytest.mark.parametrize("content, why", [
+    (b"junk", "train_state.pt is not a readable PyTorch file (damaged, cut off, or another kind of file)"),
+    ("code", "asks to run code or build an object"),
+    ("no optimizer", "is not the training state this run wrote (KeyError)")])
+def test_a_damaged_training_state_stops_a_resume_in_one_sentence_and_runs_nothing(trained, midi_dir, tmp_path,
+                                                                                    content, why):
+    from midi_rae.config import CheckpointError
+
+    out, _, _ = trained
+    run = tmp_path / "resumed"
+    shutil.copytree(out, run)
+    state = run / "train_state.pt"
+    marker = tmp_path / "ran"
+    if content == "code":
+        class Payload:
+            def __reduce__(self):
+                return (Path.touch, (marker,))
+        torch.save({"optimizer": Payload()}, state)
+    elif content == "no optimizer":
+        torch.save({"steps": 3}, state)
+    else:
+        state.write_bytes(content)
+    with pytest.raises(CheckpointError) as e:
+        train(short_config(midi_dir, run, max_steps=45, resume=str(run)), log=lambda *_: None)
+    assert why in str(e.value) and str(e.value).endswith(f"; delete {state} to resume with a fresh optimizer.")
+    assert "\n" not in str(e.value) and not marker.exists()
+
+
 def test_training_works_when_the_caller_turned_gradients_off(midi_dir, tmp_path):
     torch.set_grad_enabled(False)
     try:

@@ -14,9 +14,10 @@ from midi_rae.pianoroll import PianoRoll
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the checkpoint…")
-def load_bundle(key: str, _encoder: str | bytes | None, _decoder: str | bytes | None) -> ModelBundle:
+def load_bundle(key: str, _encoder: str | bytes | None, _decoder: str | bytes | None,
+                _names: tuple = (None, None)) -> ModelBundle:
     """One model per checkpoint per server process (key identifies the files' contents)."""
-    return load_model(_encoder, decoder=_decoder)
+    return load_model(_encoder, decoder=_decoder, names=_names)
 
 
 def default_key() -> str:
@@ -28,7 +29,10 @@ def load_choice(choice) -> ModelBundle:
     """The chosen checkpoint's model (raises CheckpointError for one that cannot be used)."""
     if choice.key == "default":
         return load_bundle(default_key(), None, None)
-    return load_bundle(choice.key, choice.encoder, choice.decoder)
+    # uploaded bytes are named in messages by their files' names, as the sidebar's header check names them
+    files = choice.label.split(" + ") if isinstance(choice.encoder, bytes) else []
+    names = (files[0] if files else None, files[1] if len(files) > 1 and isinstance(choice.decoder, bytes) else None)
+    return load_bundle(choice.key, choice.encoder, choice.decoder, names)
 
 
 @dataclass

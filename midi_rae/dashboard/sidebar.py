@@ -93,8 +93,9 @@ def _shipped_label(path: Path) -> str:
     return f"Shipped {path.stem}"
 
 
-def _usable(choice: Optional[ModelChoice]) -> Optional[ModelChoice]:
-    """The choice with its header read, or None after showing why it cannot be used."""
+def _usable(choice: Optional[ModelChoice], role: str = "") -> Optional[ModelChoice]:
+    """The choice with its header read, or None after showing why it cannot be used (`role`: "B", where the
+    sentence must say which of the two checkpoints it is about)."""
     if choice is None:
         return None
     failed = session.checkpoint_failure(choice.key)
@@ -104,7 +105,7 @@ def _usable(choice: Optional[ModelChoice]) -> Optional[ModelChoice]:
         except CheckpointError as e:
             failed = str(e)
             session.remember_checkpoint_failure(choice.key, failed)
-    st.sidebar.error(failed)
+    st.sidebar.error(f"{role}: {failed}" if role else failed)
     return None
 
 
@@ -216,7 +217,7 @@ def compare_section() -> Optional[ModelChoice]:
     options = (["Off", "Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()] + ["Upload"]
                + (["Server folder"] if folder else []))
     source = st.sidebar.selectbox("Second checkpoint (B)", options, persist_state="session", key=K.B_SOURCE)
-    choice = _usable(_chosen(source, folder, "b_"))
+    choice = _usable(_chosen(source, folder, "b_"), "Not used as B")
     if choice is not None and source == "Upload":
         session.keep_checkpoint("b_", choice)
     if choice is not None:
