@@ -755,7 +755,7 @@ class EncoderPool:
 
     def submit(self, x: "torch.Tensor"):
         """A future of the step's numpy results for windows x."""
-        return self._ex.submit(_encode_job, _pack_windows(x))
+        return _submit(self._ex, _encode_job, _pack_windows(x))
 
     def close(self) -> None:
         self._ex.shutdown(wait=True, cancel_futures=True)
@@ -1096,6 +1096,16 @@ class _Writer:
         self.flushing = False
 
 
+def _submit(ex: ProcessPoolExecutor, fn, *args):
+    """ex.submit, where a pool whose processes were killed (the fork server among them) is a BrokenProcessPool
+    whichever way it shows: the pool may not have noticed yet, and starting a replacement worker through the dead
+    fork server fails with ConnectionRefusedError."""
+    try:
+        return ex.submit(fn, *args)
+    except OSError as e:
+        raise BrokenProcessPool(f"a worker could not be started ({e})") from e
+
+
 def _parsed(jobs: list[tuple], workers: int) -> Iterator[dict]:
     """Parse files in `workers` processes (at most a few files ahead of the encoder, which runs meanwhile in this
     process), yielding each as it finishes; workers=0 parses here, in turn with the encoding."""
@@ -1108,7 +1118,7 @@ def _parsed(jobs: list[tuple], workers: int) -> Iterator[dict]:
         it = iter(jobs)
         running = set()
         for j in it:
-            running.add(ex.submit(_parse_job, j))
+            running.add(_submit(ex, _parse_job, j))
             if len(running) >= workers * 4:
                 break
         while running:
@@ -1116,7 +1126,7 @@ def _parsed(jobs: list[tuple], workers: int) -> Iterator[dict]:
             for f in done:
                 nxt = next(it, None)
                 if nxt is not None:
-                    running.add(ex.submit(_parse_job, nxt))
+                    running.add(_submit(ex, _parse_job, nxt))
                 yield f.result()
 
 
