@@ -308,6 +308,17 @@ def test_a_second_run_into_a_folder_being_written_is_refused_in_one_sentence(cor
     assert build_index([corpus["src"] / "alpha"], out, **quiet).added == 4  # released: the next run goes on
 
 
+def test_an_output_path_that_is_a_file_is_refused_in_one_sentence(corpus, bundle, tmp_path):
+    from midi_rae.index import build_index
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError) as e:
+        build_index([corpus["src"] / "alpha"], tmp_path / "notes.txt", bundle=bundle, compile=False, progress=False,
+                    log=lambda s: None)
+    assert str(e.value) == f"{tmp_path / 'notes.txt'} is a file, not an index folder; choose another --out."
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_a_run_told_to_wait_starts_once_the_other_has_ended(corpus, bundle, tmp_path):
     import threading
 
