@@ -558,15 +558,9 @@ def read_checkpoint(src: str | Path | bytes, name: Optional[str] = None) -> tupl
 def read_train_state(path: str | Path) -> dict:
     """A training run's optimizer and head states (train_state.pt), read as safely as a checkpoint: bounded in size,
     no code run; CheckpointError in one sentence."""
-    path = Path(path)
-    name = path.name
+    name = Path(path).name
     limit = 4 * max_model_bytes()  # AdamW keeps two values a weight, beside the heads' weights and their own two
-    size = path.stat().st_size
-    if size > limit + MAX_PICKLE_BYTES:
-        have, most = megabytes(size, limit + MAX_PICKLE_BYTES)
-        raise CheckpointError(f"{sentence_start(name)} holds {have} MB; a training state is at most {most} MB here "
-                              f"(set {MAX_MODEL_MB_ENV} to change it).")
-    data = path.read_bytes()
+    data = _read_bytes(path, name, limit)
     if data[:2] != b"PK" and data[:1] != b"\x80":  # neither torch.save's archive nor a pickle
         raise CheckpointError(f"{sentence_start(name)} is not a readable PyTorch file (damaged, cut off, or another "
                               f"kind of file).")

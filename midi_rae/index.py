@@ -1307,7 +1307,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     if bad:
         raise ValueError(f"--patch-levels {bad} is outside this model's levels 0..{cfg.num_levels - 1}.")
 
-    with index_lock(out, wait_s, callback=progress if callable(progress) else None):
+    callback = progress if callable(progress) else None
+    with index_lock(out, wait_s, callback):
         index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild, files,
                                       data, log, decoder=checkpoint_label(decoder, None))
         plevels = index.patch_levels
@@ -1330,7 +1331,6 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
         report.encoders = encoders if pool is not None else 1
         writer = _Writer(index, cfg.num_levels, plevels, bundle.decoder is not None)
         bar = _progress_bar(n_todo, progress is True and n_todo > 0)
-        callback = progress if callable(progress) else None
         workers = jobs if jobs is not None else max(1, min(4, (os.cpu_count() or 2) - 1))  # the encoder has the rest
         job_list = [(str(p), spb, flip_png, data.get(str(p)) if data else None) for p, _ in plan.todo]
         collections = {str(p): c for p, c in plan.todo}

@@ -184,7 +184,7 @@ def _stop_on_sigterm() -> None:
 
 
 def _run_search(a) -> int:
-    from .index import CorpusIndex, checkpoint_key, default_level, own_checkpoint, search_passage, unmatched
+    from .index import CorpusIndex, checkpoint_key, default_level, own_checkpoint, search_passage
     from .index_view import UnreadableIndex, unreadable
     from .wording import counted
     from .pianoroll import MidiError
@@ -197,7 +197,8 @@ def _run_search(a) -> int:
         return _err(f"{a.index} is not an index (make one with 'midi-rae index').")
     if not Path(a.query).is_file():
         return _err(f"{a.query} is a folder; --query takes one MIDI or PNG file." if Path(a.query).is_dir()
-                    else f"{unmatched(a.query)}; --query takes one MIDI or PNG file." if os.path.lexists(a.query)
+                    else f"{a.query} is not a regular file; --query takes one MIDI or PNG file."
+                    if os.path.lexists(a.query)
                     else f"{a.query} does not exist.")
     from .checkpoint import load_model
 

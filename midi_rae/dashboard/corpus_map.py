@@ -39,7 +39,8 @@ def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     w, v = np.linalg.eigh(cov)
     order = np.argsort(w)[::-1][:2]
     # rows that are all the same vector leave only rounding noise: no shares (not "0%", nor noise's 60/40)
-    spread = w.sum() > 1e-9 * max(float(np.mean(np.square(x, dtype=np.float64).sum(1))) if len(x) else 0.0, 1e-30)
+    scale = float(np.mean(np.square(x, dtype=np.float64).sum(1))) if len(x) else 0.0
+    spread = w.sum() > 1e-9 * max(scale, 1e-30)
     share = w[order] / w.sum() if spread else np.zeros(0)
     coords = xc @ v[:, order].astype(np.float32)
     if coords.shape[1] < 2:

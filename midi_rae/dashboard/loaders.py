@@ -29,10 +29,7 @@ def load_choice(choice) -> ModelBundle:
     """The chosen checkpoint's model (raises CheckpointError for one that cannot be used)."""
     if choice.key == "default":
         return load_bundle(default_key(), None, None)
-    # uploaded bytes are named in messages by their files' names, as the sidebar's header check names them
-    files = choice.label.split(" + ") if isinstance(choice.encoder, bytes) else []
-    names = (files[0] if files else None, files[1] if len(files) > 1 and isinstance(choice.decoder, bytes) else None)
-    return load_bundle(choice.key, choice.encoder, choice.decoder, names)
+    return load_bundle(choice.key, choice.encoder, choice.decoder, choice.file_names)
 
 
 @dataclass

@@ -37,6 +37,14 @@ class ModelChoice:
     config: dict | None = None           # from the header; {} until loaded for original-format files
     meta: dict | None = None
 
+    @property
+    def file_names(self) -> tuple[Optional[str], Optional[str]]:
+        """How messages name uploaded bytes (encoder, decoder): their files' names, from the label; None for paths,
+        which name themselves."""
+        files = self.label.split(" + ")
+        return (files[0] if isinstance(self.encoder, bytes) else None,
+                files[1] if len(files) > 1 and isinstance(self.decoder, bytes) else None)
+
 
 DEFAULT_CHOICE = ModelChoice("default", "shipped default")
 
@@ -64,8 +72,7 @@ def _with_header(choice: ModelChoice) -> ModelChoice:
     # the shipped file's header is cached by its time stamp, so replacing it on a running server is seen
     stamp = DEFAULT_CHECKPOINT.stat().st_mtime if DEFAULT_CHECKPOINT.exists() else 0
     key = choice.key if choice.encoder is not None else f"default:{stamp}"
-    name = choice.label.split(" + ")[0] if isinstance(choice.encoder, bytes) else None
-    cfg, meta = checkpoint_config(key, choice.encoder, name)
+    cfg, meta = checkpoint_config(key, choice.encoder, choice.file_names[0])
     return ModelChoice(choice.key, choice.label, choice.encoder, choice.decoder, cfg, meta)
 
 
