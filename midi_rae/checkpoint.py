@@ -12,6 +12,8 @@ bounded before it is spent, and every refusal is one `CheckpointError` sentence:
 - the configuration's types, ranges and nesting (`ModelConfig.from_dict`), before anything is built;
 - the model's memory, measured on a skeleton built on torch's "meta" device (no memory), against
   `max_model_bytes()`: 128 MB unless whoever runs the server sets MIDI_RAE_MAX_MODEL_MB (megabytes);
+- the model's computation per window, estimated from its configuration (`window_flops`), against
+  `max_window_gflops()`: 16 billion operations unless whoever runs the server sets MIDI_RAE_MAX_GFLOPS;
 - every tensor's name and shape against that skeleton, before the weights are read;
 - the weights themselves: NaN or infinite values are refused.
 
@@ -35,9 +37,10 @@ import torch
 import torch.nn as nn
 
 from .checkpoint_meta import (ASSETS, DEFAULT_CHECKPOINT, DEFAULT_CONFIG, FORMAT,  # noqa: F401 (re-exported)
-                              MAX_CHECKPOINT_BYTES, MAX_HEADER_BYTES, MAX_MODEL_MB_ENV, MAX_TENSORS,
-                              SEVEN_LEVEL_CONFIG, CheckpointError, display_name, header_config, is_safetensors,
-                              max_model_bytes, megabytes, no_file, sentence_start, tensor_table)
+                              MAX_CHECKPOINT_BYTES, MAX_GFLOPS_ENV, MAX_HEADER_BYTES, MAX_MODEL_MB_ENV,
+                              MAX_TENSORS, SEVEN_LEVEL_CONFIG, CheckpointError, display_name, header_config,
+                              is_safetensors, max_model_bytes, max_window_gflops, megabytes, no_file,
+                              sentence_start, tensor_table)
 from .config import DEFAULT, LIMITS, ORIGINAL_FORMAT, SEVEN_LEVEL, ModelConfig, short_repr  # noqa: F401
 from .core import EncoderOutput
 from .wording import counted
@@ -149,6 +152,65 @@ def _activation_bytes(mc: ModelConfig) -> int:
         w = min(mc.window_size, rows, cols)
         total += tokens * dim * (12 + 2 * mc.mlp_ratio) + tokens * w * w * heads[k] * 3
     return int(total * 4 * 2)
+
+
+def _block_flops(tokens: int, dim: int, area: int, mlp_ratio: float) -> float:
+    """One transformer block: qkv and output projections, the MLP, and attention over `area` tokens."""
+    return tokens * (8 * dim * dim + 4 * mlp_ratio * dim * dim + 4 * area * dim)
+
+
+def window_flops(mc: ModelConfig, decoder_type: Optional[str] = "swin") -> float:
+    """Floating-point operations of one window through the encoder and the decoder, from the config alone: matrix
+    products and attention, per window of a batch (the relative-position MLPs, computed once a batch, left out).
+    Within 2 % of torch's FlopCounterMode for the spec's six- and seven-level configs and a 32-wide one (which
+    does not count the MAE decoder's attention on a CPU). What a checkpoint asks of the CPU, known before it is
+    built: weights within the memory limit can still describe a model that takes minutes a window (a finest grid
+    of 128x128 patches, wide and deep)."""
+    grids, dims = list(reversed(mc.level_grids)), list(reversed(mc.level_dims))  # finest first
+    rows, cols = mc.grid_size
+    total = 2.0 * rows * cols * mc.patch_h * mc.patch_w * mc.in_chans * dims[0]  # patch embedding
+    for i, ((gh, gw), dim) in enumerate(zip(grids, dims)):
+        tokens, area = gh * gw, min(mc.window_size, gh) * min(mc.window_size, gw)
+        if i > 0:
+            total += 2.0 * tokens * 4 * dims[i - 1] * dim  # patch merging
+        if i < len(grids) - 1:  # the 1x1 level only merges
+            total += mc.depths[i] * _block_flops(tokens, dim, area, mc.mlp_ratio)
+    finest = rows * cols
+    if decoder_type == "swin":
+        for i, ((gh, gw), dim) in enumerate(zip(grids, dims)):
+            tokens, area = gh * gw, min(mc.window_size, gh) * min(mc.window_size, gw)
+            total += 2.0 * tokens * dim * dim  # lateral
+            if i < len(grids) - 1:
+                total += 2.0 * (tokens // 4) * dims[i + 1] * 4 * dim  # the expansion into this level
+            if tokens > 1:
+                total += mc.dec_depths[i] * _block_flops(tokens, dim, area, mc.mlp_ratio)
+        total += 2.0 * finest * dims[0] * mc.patch_h * mc.patch_w  # head
+    elif decoder_type == "mae":
+        fpn = 64  # SwinMAEDecoder's defaults: two global-attention blocks of 64 dims over the finest grid
+        total += sum(2.0 * gh * gw * dim * fpn for (gh, gw), dim in zip(grids, dims))
+        total += 2 * _block_flops(finest, fpn, finest, 4.0) + 2.0 * finest * fpn * mc.patch_h * mc.patch_w
+    return total
+
+
+def _check_compute(mc: ModelConfig, decoder_type: Optional[str], name: str) -> None:
+    """Refuse a model whose windows would each take more than `max_window_gflops()` (one sentence)."""
+    need, most = window_flops(mc, decoder_type) / 1e9, max_window_gflops()
+    if need > most:
+        shipped = _two_figures(window_flops(DEFAULT, "swin") / 1e9)
+        raise CheckpointError(f"{sentence_start(name)} describes a model needing about {_two_figures(need, most)} "
+                              f"billion operations for each window (the shipped model: {shipped} billion), more than "
+                              f"this server's limit of {most:g} billion (set {MAX_GFLOPS_ENV} to change it).")
+
+
+def _two_figures(x: float, above: float = -math.inf) -> str:
+    """x with two significant figures (no decimals past the point from 10 on), and more where fewer would not read
+    as more than `above`."""
+    d = max(0, 1 - math.floor(math.log10(x))) if x > 0 else 0
+    while True:
+        text = f"{x:,.{d}f}"
+        if float(text.replace(",", "")) > above or d >= 9:
+            return text
+        d += 1
 
 
 def model_footprint(mc: ModelConfig, decoder_type: Optional[str] = "swin") -> tuple[int, int]:
@@ -714,6 +776,7 @@ def load_model(path: str | Path | bytes | None = None, decoder: str | Path | byt
         raise CheckpointError(f"{sentence_start(name)} describes a model of {params:,} parameters needing about "
                               f"{size} MB, more than this server's limit of {most} MB (set {MAX_MODEL_MB_ENV} to "
                               f"change it).")
+    _check_compute(mc, dkind, name)
     _check_fits({k: tuple(v.shape) for k, v in enc_s.state_dict().items()}, shapes["encoder"], "encoder", name)
     if dec_s is not None:
         _check_fits({k: tuple(v.shape) for k, v in dec_s.state_dict().items()}, shapes[dkind], "decoder", dname)

@@ -20,6 +20,7 @@ from .config import (DEFAULT, FORMAT, ORIGINAL_FORMAT, SEVEN_LEVEL, CheckpointEr
 
 __all__ = ["CheckpointError", "FORMAT", "ASSETS", "DEFAULT_CHECKPOINT", "MAX_CHECKPOINT_BYTES", "DEFAULT_CONFIG",
            "SEVEN_LEVEL_CONFIG", "MAX_TENSORS", "MAX_HEADER_BYTES", "MAX_MODEL_MB_ENV", "max_model_bytes",
+           "MAX_GFLOPS_ENV", "max_window_gflops",
            "is_safetensors", "header_config", "tensor_table", "check_meta", "peek_config", "peek_model_config",
            "display_name", "sentence_start", "megabytes"]
 
@@ -35,6 +36,11 @@ MAX_TENSORS = 20_000  # the largest configuration LIMITS allow has ~3,000 tensor
 MAX_META_DEPTH = 16
 MAX_MODEL_MB_ENV = "MIDI_RAE_MAX_MODEL_MB"
 DEFAULT_MAX_MODEL_MB = 128
+MAX_GFLOPS_ENV = "MIDI_RAE_MAX_GFLOPS"
+# billions of operations for one window through encoder and decoder: the shipped model needs 0.056, the original
+# seven-level encoder with its MAE decoder 9.4 (0.4 s a window on this project's 2-core machine), the heaviest
+# model the configuration's ranges allow within the memory limit over a thousand (minutes a window)
+DEFAULT_MAX_GFLOPS = 16.0
 
 # the architecture fields of a config, with the spec's defaults (dict views of the typed configs)
 DEFAULT_CONFIG: dict[str, Any] = DEFAULT.to_dict()
@@ -59,6 +65,17 @@ def max_model_bytes() -> int:
     if not math.isfinite(mb) or mb <= 0:
         mb = DEFAULT_MAX_MODEL_MB
     return int(mb * 1024 ** 2)
+
+
+def max_window_gflops() -> float:
+    """The most computation one window may take through a model's encoder and decoder, in billions of operations:
+    16 unless the person running the server sets MIDI_RAE_MAX_GFLOPS before starting it."""
+    raw = os.environ.get(MAX_GFLOPS_ENV, "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_MAX_GFLOPS
+    except ValueError:
+        value = DEFAULT_MAX_GFLOPS
+    return value if math.isfinite(value) and value > 0 else DEFAULT_MAX_GFLOPS
 
 
 def megabytes(value: int, limit: int) -> tuple[str, str]:

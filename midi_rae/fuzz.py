@@ -701,6 +701,14 @@ def hostile_checkpoints(small: bool = False, workdir: Optional[Path] = None) -> 
                        _safetensors(tiny, {"config": json.dumps(cfg)})))
     tiny = {f"encoder.t{i}": ("F32", [1], b"\x00\x00\x80\x3f") for i in range(25_000)}
     out.append(Hostile("25,000 tiny tensors", "tensor count", _safetensors(tiny, {"config": json.dumps(cfg)})))
+    # -- computation: weights of a few KB, but every window through a patch-1 grid of 128x128 tokens and the MAE
+    # decoder's global attention over all of them (~140 billion operations a window; attention scores of 4 GB)
+    heavy = {**cfg, "patch_h": 1, "patch_w": 1, "embed_dim": 4, "depths": [1] * 8, "dec_depths": [1] * 8,
+             "num_heads": [1] * 8, "decoder_type": "mae"}
+    one = ("F32", [1], b"\x00\x00\x80\x3f")
+    out.append(Hostile("a patch-1 model with the MAE decoder (computation)", "computation",
+                       _safetensors({"encoder.patch_embed.weight": one, "decoder.blocks.0.norm1.weight": one,
+                                     "decoder.proj.weight": one}, {"config": json.dumps(heavy)})))
     some = next(iter(header))
     for label, entry in {
         "unknown dtype": {**header[some], "dtype": "X99"},

@@ -290,6 +290,31 @@ def test_the_memory_limit_is_set_by_whoever_runs_the_server(monkeypatch, tmp_pat
     assert load_model(p).decoder is not None
 
 
+def test_a_models_computation_per_window_is_estimated_from_its_configuration_alone():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from midi_rae.checkpoint import build_models, window_flops
+    from midi_rae.config import DEFAULT
+
+    enc, dec = build_models(DEFAULT, "swin")
+    x = (torch.rand(16, 1, 128, 128) > 0.9).float()
+    with torch.no_grad(), FlopCounterMode(display=False) as counted:
+        dec(enc(x))
+    assert window_flops(DEFAULT, "swin") == pytest.approx(counted.get_total_flops() / 16, rel=0.02)
+
+
+def test_the_computation_limit_is_set_by_whoever_runs_the_server(monkeypatch, tmp_path, small_models):
+    p = save_checkpoint(tmp_path / "m.safetensors", *small_models, DEFAULT_CONFIG)
+    monkeypatch.setenv("MIDI_RAE_MAX_GFLOPS", "0.05")  # the default model needs 0.056 billion a window
+    with pytest.raises(CheckpointError, match=r"^m\.safetensors describes a model needing about 0\.056 billion "
+                                              r"operations for each window \(the shipped model: 0\.056 billion\), "
+                                              r"more than this server's limit of 0\.05 billion \(set "
+                                              r"MIDI_RAE_MAX_GFLOPS to change it\)\.$"):
+        load_model(p)
+    monkeypatch.setenv("MIDI_RAE_MAX_GFLOPS", "0.06")
+    assert load_model(p).decoder is not None
+
+
 def test_a_file_past_the_size_limit_is_refused_unread(monkeypatch, tmp_path):
     p = tmp_path / "huge.safetensors"
     with open(p, "wb") as f:

@@ -97,6 +97,12 @@ CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind 
     "config embed_dim=256": ("a config asking for embed_dim 256", rf"{UP} describes a model of [\d,]+ parameters "
                              r"needing about [\d,]+ MB, more than this server's limit of 128 MB \(set "
                              r"MIDI_RAE_MAX_MODEL_MB to change it\)\."),
+    "a patch-1 model with the MAE decoder (computation)": ("weights of 12 bytes describing ~140 billion "
+                                                            "operations a window", rf"{UP} describes a model "
+                                                            r"needing about 141 billion operations for each window "
+                                                            r"\(the shipped model: 0\.056 billion\), more than this "
+                                                            r"server's limit of 16 billion \(set MIDI_RAE_MAX_GFLOPS "
+                                                            r"to change it\)\."),
     "config mlp_ratio=1000000.0": ("mlp_ratio 10^6", UNUSABLE + r"mlp_ratio is 1e\+06, outside the allowed range "
                                    r"\(0, 16\]\."),
     "zip bomb: 64 MB member in a few KB": ("a zip bomb inside a .pt", rf"{UP} holds compressed files in its "
