@@ -503,6 +503,7 @@ class _Opened:
     meta: dict
     shapes: dict[str, dict[str, tuple[int, ...]]]  # part ('encoder', 'swin', 'mae') -> key -> shape
     load: Callable[[], dict[str, dict[str, torch.Tensor]]]  # part -> key -> tensor
+    others: list[str] = field(default_factory=list)  # names of tensors outside encoder.* and decoder.*
 
 
 def _file_cap(limit: int) -> int:
@@ -565,6 +566,8 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
         if not parts:
             raise CheckpointError(f"{sentence_start(name)} holds no weights.")
         shapes = {part: {k: table[fk][1] for k, fk in keys.items()} for part, keys in parts.items()}
+        placed = {fk for keys in parts.values() for fk in keys.values()}
+        others = sorted(k for k in table if k not in placed)
 
         def load() -> dict[str, dict[str, torch.Tensor]]:
             from safetensors import SafetensorError
@@ -577,7 +580,7 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
                                       f"cut off.") from e
             return {part: {k: tensors[fk] for k, fk in keys.items()} for part, keys in parts.items()}
 
-        return _Opened(name, mc, meta, shapes, load)
+        return _Opened(name, mc, meta, shapes, load, others)
     if data[:2] == b"PK" or data[:1] == b"\x80":
         obj = _read_torch_pickle(data, name, limit)
         sd = obj.get("model_state_dict", obj.get("state_dict"))
@@ -758,6 +761,10 @@ def load_model(path: str | Path | bytes | None = None, decoder: str | Path | byt
         if dec.config.num_levels == mc.num_levels:  # else the weights will be refused as not fitting, by name
             mc = _with(mc, dname, dec_depths=list(dec.config.dec_depths))
     if "encoder" not in shapes:
+        if main.others:  # e.g. enc.* beside decoder.*: say what else is there rather than "only decoder weights"
+            raise CheckpointError(f"{sentence_start(name)} names no encoder weights (encoder.*): beside its decoder.* "
+                                  f"weights it holds {counted(len(main.others), 'tensor')} named otherwise, e.g. "
+                                  f"{_key(main.others[0])}.")
         raise CheckpointError(f"{sentence_start(name)} holds only decoder weights; load it as the decoder beside "
                               f"an encoder checkpoint.")
     dkind = "swin" if "swin" in shapes else "mae" if "mae" in shapes else None

@@ -290,6 +290,22 @@ def test_the_memory_limit_is_set_by_whoever_runs_the_server(monkeypatch, tmp_pat
     assert load_model(p).decoder is not None
 
 
+def test_encoder_weights_under_another_prefix_are_named_rather_than_called_decoder_only(tmp_path, small_models):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    p = save_checkpoint(tmp_path / "m.safetensors", *small_models, DEFAULT_CONFIG)
+    tensors = {("enc." + k[len("encoder."):] if k.startswith("encoder.") else k): v for k, v in load_file(p).items()}
+    renamed = tmp_path / "renamed.safetensors"
+    save_file(tensors, renamed, metadata={"config": json.dumps(DEFAULT_CONFIG)})
+    n = sum(k.startswith("enc.") for k in tensors)
+    with pytest.raises(CheckpointError, match=rf"^renamed\.safetensors names no encoder weights \(encoder\.\*\): "
+                                              rf"beside its decoder\.\* weights it holds {n} tensors named "
+                                              rf"otherwise, e\.g\. enc\.empty_token\.$"):
+        load_model(renamed)
+
+
 def test_a_models_computation_per_window_is_estimated_from_its_configuration_alone():
     from torch.utils.flop_counter import FlopCounterMode
 
