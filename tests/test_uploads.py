@@ -6,7 +6,7 @@ import struct
 import zipfile
 import zlib
 
-from midi_rae.dashboard.uploads import MAX_MEMBER_BYTES, MAX_ZIP_ENTRIES, unpack_uploads, zip_entries
+from midi_rae.dashboard.uploads import MAX_MEMBER_BYTES, MAX_ZIP_ENTRIES, unpack_uploads, write_uploads, zip_entries
 
 MIDI = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk\x00\x00\x00\x04\x00\xff\x2f\x00"
 
@@ -75,7 +75,8 @@ def test_a_zip_with_more_entries_than_the_limit_is_not_opened():
     data = _zip({f"f/{i}.mid": b"" for i in range(MAX_ZIP_ENTRIES + 1)}, zipfile.ZIP_STORED)
     assert zip_entries(data)[0] == MAX_ZIP_ENTRIES + 1
     assert unpack_uploads([("many.zip", data)]) == (
-        {}, [f"many.zip holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} is opened."])
+        {}, [f"many.zip holds more than {MAX_ZIP_ENTRIES:,} entries, so it is not opened (a zip of at most "
+             f"{MAX_ZIP_ENTRIES:,} is)."])
 
 
 def test_bytes_that_are_not_a_zip_are_one_sentence():
@@ -93,15 +94,36 @@ def _directory_with_a_lying_count(n: int) -> bytes:
 def test_a_zip_whose_end_record_understates_its_entries_is_not_opened():
     data = _directory_with_a_lying_count(MAX_ZIP_ENTRIES + 1)
     files, notes = unpack_uploads([("liar.zip", data)])
-    assert files == {} and notes == [f"liar.zip holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most "
-                                     f"{MAX_ZIP_ENTRIES:,} is opened."]
+    assert files == {} and notes == [f"liar.zip holds more than {MAX_ZIP_ENTRIES:,} entries, so it is not opened "
+                                     f"(a zip of at most {MAX_ZIP_ENTRIES:,} is)."]
 
 
 def test_thousands_of_refusals_are_a_few_sentences_and_a_count():
     data = _zip({f"d/{i}.mid": b"" for i in range(50)}, zipfile.ZIP_STORED)
     data = data.replace(b"PK\x03\x04", b"PK\x03\x05")             # every member's local header is damaged
     files, notes = unpack_uploads([("broken.zip", data)])
-    assert files == {} and len(notes) == 8 and notes[-1] == "43 more files were left out for the same reasons."
+    assert files == {} and len(notes) == 8 and notes[-1] == "43 more files were left out (not listed here)."
+
+
+def test_an_encrypted_zip_is_one_sentence_and_its_reasons_do_not_hide_another_zips():
+    locked = bytearray(_zip({f"d/{i}.mid": MIDI for i in range(20)}, zipfile.ZIP_STORED))
+    for magic, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the encrypted bit everywhere
+        at = locked.find(magic)
+        while at >= 0:
+            locked[at + flag_at] |= 0x1
+            at = locked.find(magic, at + 4)
+    files, notes = unpack_uploads([("locked.zip", bytes(locked)), ("cut.zip", _zip({"a.mid": MIDI})[:40])])
+    assert files == {}
+    assert notes == ["locked.zip is encrypted (protected by a password), so its files are left out.",
+                     "cut.zip is not a readable zip file."]
+
+
+def test_a_long_name_in_a_script_of_many_bytes_is_shortened_to_fit_a_file_system(tmp_path):
+    name = "曲" * 100 + ".mid"  # 100 characters, 304 bytes of UTF-8: past the 255 a file name may have
+    files, notes = unpack_uploads([(name, MIDI)])
+    (rel,) = files
+    assert notes == [] and rel == "uploaded/" + "曲" * 65 + ".mid" and len(rel.split("/")[1].encode()) == 199
+    assert [p.name for p in write_uploads(files, tmp_path)] == ["曲" * 65 + ".mid"]
 
 
 def test_names_that_would_be_markdown_or_html_are_shown_as_plain_text():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 MAX_NAME = 120
+MAX_NAME_BYTES = 200  # a file system's limit is 255 bytes a name: 120 characters of CJK text are 360 in UTF-8
 # letters and digits of any script, spaces and . , ( ) ' & + - _ stay: what real file names use. The rest
 # ([ ] ! < > * ` $ : ~ # | and so on) would let a name draw a link, an image that fetches from another host,
 # colour or maths in Streamlit's markdown, where names are shown in captions, headers and warnings.
@@ -12,12 +13,17 @@ _UNSAFE = re.compile(r"[^\w .,()'&+\-]")
 
 def display_name(name: str) -> str:
     """The last part of a file name with every other character replaced by "-" (not "_", which markdown reads
-    as emphasis at a word's edge), at most MAX_NAME characters (its suffix kept), never empty."""
+    as emphasis at a word's edge), at most MAX_NAME characters and MAX_NAME_BYTES bytes of UTF-8 (its suffix
+    kept), never empty."""
     base = re.split(r"[\\/]", str(name))[-1]
     safe = _UNSAFE.sub("-", base).strip()
     if not safe.strip("."):  # " .. " would become "..": a path part that climbs out of its folder
         safe = ""
-    if len(safe) > MAX_NAME:
+    if len(safe) > MAX_NAME or len(safe.encode()) > MAX_NAME_BYTES:
         stem, dot, suffix = safe.rpartition(".")
-        safe = (stem[:MAX_NAME - len(suffix) - 1] + "." + suffix) if dot and len(suffix) <= 10 else safe[:MAX_NAME]
+        if not (dot and len(suffix) <= 10):
+            stem, suffix = safe, ""
+        chars, nbytes = (limit - len(suffix) - bool(suffix) for limit in (MAX_NAME, MAX_NAME_BYTES))
+        stem = stem[:chars].encode()[:nbytes].decode(errors="ignore")  # never half a character
+        safe = stem + ("." + suffix if suffix else "")
     return safe or "unnamed"

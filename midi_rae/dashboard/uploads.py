@@ -86,8 +86,8 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
     budget = budget or _Budget()
     whole = notes if whole is None else whole  # sentences about the zip as a whole, shown before any member's
     zip_name = display_name(name)
-    too_many = (f"{zip_name} holds more than {MAX_ZIP_ENTRIES:,} entries; a zip of at most {MAX_ZIP_ENTRIES:,} "
-                "is opened.")
+    too_many = (f"{zip_name} holds more than {MAX_ZIP_ENTRIES:,} entries, so it is not opened (a zip of at most "
+                f"{MAX_ZIP_ENTRIES:,} is).")
     stated = zip_entries(data)
     if stated is not None and (stated[0] > MAX_ZIP_ENTRIES or stated[1] > MAX_DIRECTORY_BYTES):
         whole.append(too_many)
@@ -95,11 +95,14 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
     except _UNREADABLE:
-        notes.append(f"{zip_name} is not a readable zip file.")
+        whole.append(f"{zip_name} is not a readable zip file.")
         return
     with z:
         if len(z.infolist()) > MAX_ZIP_ENTRIES:  # a directory of small entries under a count that lies
             whole.append(too_many)
+            return
+        if any(info.flag_bits & 0x1 for info in z.infolist()):  # one sentence, not one per member
+            whole.append(f"{zip_name} is encrypted (protected by a password), so its files are left out.")
             return
         for info in z.infolist():
             member = display_name(info.filename)
@@ -170,7 +173,7 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
     whole, notes = list(dict.fromkeys(whole)), list(dict.fromkeys(notes))
     room = max(MAX_NOTES - len(whole), 2)
     if len(notes) > room:  # one sentence per file would bury the page under a zip of thousands
-        notes = notes[:room - 1] + [f"{len(notes) - room + 1:,} more files were left out for the same reasons."]
+        notes = notes[:room - 1] + [f"{len(notes) - room + 1:,} more files were left out (not listed here)."]
     return out, whole + notes
 
 
