@@ -41,7 +41,8 @@ import numpy as np
 
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES
-from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, unreadable, write_view
+from .index_view import (WINDOW_COLUMNS, IndexFacts, UnreadableIndex, check_meta, passage_end, unreadable,
+                         write_view)
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
@@ -1234,16 +1235,25 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
     """Open (or create) the index for an update: check it was built with this checkpoint, drop what an interrupted
     run left half-written, plan the update and remove the pieces it replaces or drops."""
     index = CorpusIndex(out)
-    if rebuild or not CorpusIndex.exists(out):
-        index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder))
-    elif index.meta.get("checkpoint_key") != ckey:
-        raise ValueError(f"The index at {out} was built with another checkpoint ({index.meta.get('checkpoint')}); "
-                         f"choose another --out, or --rebuild it with this one.")
-    dropped = index.drop_orphans()
-    if dropped:
-        log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
-    plan = plan_update(index, files, data)
-    index.remove(plan.remove)
+    try:
+        if rebuild or not CorpusIndex.exists(out):
+            index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder))
+        elif index.meta.get("checkpoint_key") != ckey:
+            raise ValueError(f"The index at {out} was built with another checkpoint "
+                             f"({index.meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
+        dropped = index.drop_orphans()
+        if dropped:
+            log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
+        plan = plan_update(index, files, data)
+        index.remove(plan.remove)
+    except UnreadableIndex:
+        raise
+    except (RuntimeError, OSError) as e:  # lance on a damaged data file or table: the index's one sentence
+        raise unreadable(str(out), e) from None
+    except ValueError as e:
+        if "was not found" in str(e):  # lancedb: "Table 'pieces' was not found"
+            raise unreadable(str(out), e) from None
+        raise
     return index, plan
 
 

@@ -82,7 +82,8 @@ def unreadable(name: str, e: BaseException) -> UnreadableIndex:
     if isinstance(e, BadMeta):
         reason = text
     elif isinstance(e, ValueError) and "was not found" in text and text.count("'") >= 2:
-        reason = f"it has no {text.split(chr(39))[1]!r} table"  # lancedb: "Table 'meta' was not found"
+        reason = (f"it has no {text.split(chr(39))[1]!r} table (rebuild it with "  # lancedb: "Table 'meta' was not found"
+                  f"'midi-rae index --rebuild')")
     elif isinstance(e, (UnicodeDecodeError, json.JSONDecodeError)):
         reason = "its metadata is not valid JSON text"
     elif "lance" in text.lower() or isinstance(e, OSError):

@@ -126,6 +126,27 @@ def test_a_damaged_index_in_the_server_folder_is_named_and_the_others_stay(index
     assert not at.exception and not at.error and "4 pieces in 2 collections" in at.caption[0].value
 
 
+def test_data_files_damaged_behind_a_good_snapshot_are_named_in_the_tabs_that_read_them(index_home, tmp_path,
+                                                                                        monkeypatch):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(index_home / "small", home / "cut")  # the map's snapshot stays whole
+    for f in (home / "cut" / "windows.lance" / "data").iterdir():
+        f.write_bytes(f.read_bytes()[:1000])
+    at = _corpus_app(home, monkeypatch)
+    assert not at.exception and not at.error and "4 pieces in 2 collections" in at.caption[0].value
+    sentence = ("cut is not a readable index: its Lance tables are damaged or incomplete (rebuild it with "
+                "'midi-rae index --rebuild').")
+    for tab in ("Reconstruction", "Search the corpus"):
+        at.session_state["corpus_tab"] = tab
+        at.run()
+        if tab == "Search the corpus":
+            at.button(key="corpus_search").click().run()
+        assert not at.exception, at.exception
+        assert [e.value for e in at.error] == [sentence]
+
+
 def test_corpus_page_reconstruction_and_open(index_home, monkeypatch):
     at = _corpus_app(index_home, monkeypatch)
     at.session_state["corpus_tab"] = "Reconstruction"

@@ -819,6 +819,10 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert r.returncode == 1 and r.stderr.strip() == (
         f"error: {out} is not a readable index: its Lance tables are damaged or incomplete (rebuild it with "
         "'midi-rae index --rebuild').")
+    r = run("index", str(corpus["query"]), "--out", str(out), "--no-compile", "--quiet")  # an update reads it too
+    assert r.returncode == 1 and r.stderr.strip() == (
+        f"error: {out} is not a readable index: its Lance tables are damaged or incomplete (rebuild it with "
+        "'midi-rae index --rebuild').")
 
 
 def test_searching_an_index_that_holds_no_windows_says_why(corpus, tmp_path):

@@ -350,12 +350,10 @@ def main() -> None:
         return
     session.restore_tab(CK.TAB, TABS)
     tabs = st.tabs(TABS, key=CK.TAB, on_change="rerun")
-    with tabs[0]:
-        if tabs[0].open:
-            render_map(uri, stamp, index)
-    with tabs[1]:
-        if tabs[1].open:
-            render_reconstruction(uri, stamp, index)
-    with tabs[2]:
-        if tabs[2].open:
-            render_search(uri, stamp, index)
+    for tab, render in zip(tabs, (render_map, render_reconstruction, render_search)):
+        with tab:
+            if tab.open:
+                try:
+                    render(uri, stamp, index)
+                except (RuntimeError, OSError) as e:  # lance on a data file damaged since the map's snapshot
+                    st.error(str(unreadable(display_name(Path(uri).name), e)))

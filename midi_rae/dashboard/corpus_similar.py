@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from midi_rae.figures import HIGHLIGHT
+from midi_rae.index_view import unreadable
 from midi_rae.rasters import rgb
 
 from . import activity, session
@@ -235,12 +236,19 @@ def render_find_similar(song, res, selected, model) -> None:
 @st.fragment
 @activity.fragment_body
 def _find_similar(song, res, selected, model) -> None:
-    from midi_rae.index import default_level, search_passage
-
     index = current_index()
     if index is None:
         st.info("No corpus index: open the Corpus page to pick or build one.")
         return
+    try:
+        _search_section(index, song, res, selected, model)
+    except (RuntimeError, OSError) as e:  # lance on a data file damaged since the index was opened
+        st.error(str(unreadable(display_name(Path(index.uri).name), e)))
+
+
+def _search_section(index, song, res, selected, model) -> None:
+    from midi_rae.index import default_level, search_passage
+
     levels = index.levels
     spbar = max(song.roll.steps_per_bar, 1)
     bar = res.start // spbar + 1
