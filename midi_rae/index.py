@@ -932,7 +932,7 @@ def own_checkpoint(meta: dict) -> tuple[Optional[str], Optional[str]]:
 
 
 def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], spb: int,
-              decoder: Optional[str] = None) -> dict:
+              decoder: Optional[str] = None, f1_skipped: bool = False) -> dict:
     cfg = bundle.model_config
     from .inference import stored_threshold
 
@@ -941,7 +941,7 @@ def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], sp
             "levels": cfg.num_levels, "dims": list(cfg.level_dims), "grids": [list(g) for g in cfg.level_grids],
             "patch_levels": list(patch_levels), "steps_per_beat": spb, "window_steps": cfg.window_steps,
             "has_decoder": bundle.decoder is not None, "threshold": stored_threshold(bundle),
-            "f1_mask_ratio": F1_MASK_RATIO, "f1_seed": F1_SEED, "created": time.time()}
+            "f1_mask_ratio": F1_MASK_RATIO, "f1_seed": F1_SEED, "f1_skipped": f1_skipped, "created": time.time()}
 
 
 def default_patch_levels(cfg, patch_max: int = PATCH_MAX) -> list[int]:
@@ -1231,16 +1231,23 @@ def _gone(path: str) -> bool:
 
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
                     rebuild: bool, files: Sequence[Path], data: Optional[dict[str, bytes]] = None,
-                    log: Callable[[str], None] = print, decoder: Optional[str] = None) -> tuple[CorpusIndex, Plan]:
-    """Open (or create) the index for an update: check it was built with this checkpoint, drop what an interrupted
-    run left half-written, plan the update and remove the pieces it replaces or drops."""
+                    log: Callable[[str], None] = print, decoder: Optional[str] = None,
+                    f1_skipped: bool = False) -> tuple[CorpusIndex, Plan]:
+    """Open (or create) the index for an update: check it was built with this checkpoint and scores its windows as
+    this run would, drop what an interrupted run left half-written, plan the update and remove the pieces it
+    replaces or drops."""
     index = CorpusIndex(out)
     try:
         if rebuild or not CorpusIndex.exists(out):
-            index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder))
+            index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped))
         elif index.meta.get("checkpoint_key") != ckey:
             raise ValueError(f"The index at {out} was built with another checkpoint "
                              f"({index.meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
+        elif bool(index.meta.get("has_decoder")) != (bundle.decoder is not None):
+            raise ValueError(f"The index at {out} stores reconstruction F1 and this run would add pieces without it; "
+                             f"run without --no-reconstruction, or --rebuild it." if index.meta.get("has_decoder")
+                             else f"The index at {out} was built without reconstruction F1; add --no-reconstruction "
+                             f"to update it, or --rebuild it to score every piece.")
         dropped = index.drop_orphans()
         if dropped:
             log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
@@ -1304,7 +1311,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     report.files = len(files)
     if bundle is None:
         bundle = load_model(checkpoint, decoder=decoder)
-    if not reconstruction and bundle.decoder is not None:
+    f1_skipped = not reconstruction and bundle.decoder is not None
+    if f1_skipped:
         import dataclasses
 
         bundle = dataclasses.replace(bundle, decoder=None)
@@ -1320,7 +1328,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     callback = progress if callable(progress) else None
     with index_lock(out, wait_s, callback):
         index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild, files,
-                                      data, log, decoder=checkpoint_label(decoder, None))
+                                      data, log, decoder=checkpoint_label(decoder, None), f1_skipped=f1_skipped)
         plevels = index.patch_levels
         report.removed = len(plan.remove) - plan.updated
         report.updated, report.unchanged = plan.updated, plan.unchanged

@@ -319,6 +319,21 @@ def test_an_output_path_that_is_a_file_is_refused_in_one_sentence(corpus, bundle
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_an_index_built_without_f1_says_so_and_is_not_updated_with_it(corpus, bundle, tmp_path):
+    from midi_rae.index import CorpusIndex, build_index
+
+    out = tmp_path / "index"
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    assert build_index([corpus["src"] / "alpha"], out, reconstruction=False, **quiet).added == 4
+    meta = CorpusIndex(out).meta
+    assert meta["has_decoder"] is False and meta["f1_skipped"] is True
+    with pytest.raises(ValueError) as e:  # pieces with F1 beside pieces without, in an index that says it has none
+        build_index([corpus["src"]], out, **quiet)
+    assert str(e.value) == (f"The index at {out} was built without reconstruction F1; add --no-reconstruction to "
+                            "update it, or --rebuild it to score every piece.")
+    assert build_index([corpus["src"]], out, reconstruction=False, **quiet).added > 0
+
+
 def test_a_run_told_to_wait_starts_once_the_other_has_ended(corpus, bundle, tmp_path):
     import threading
 

@@ -152,7 +152,10 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     """F1 by collection and piece, the worst windows, F1 against density, errors by pitch and position in bar."""
     pieces, win = src.tables(uri, stamp)
     if not index.meta.get("has_decoder"):
-        st.info("This index was built with an encoder-only checkpoint: there are no reconstructions to score.")
+        st.info("This index was built without reconstruction scores ('midi-rae index --no-reconstruction'): there is "
+                "no F1 to show; index it again with --rebuild and without that flag to score it."
+                if index.meta.get("f1_skipped") else
+                "This index was built with an encoder-only checkpoint: there are no reconstructions to score.")
         return
     thr, ratio = index.meta.get("threshold", 0.5), index.meta.get("f1_mask_ratio", 0.5)
     st.caption(f"F1 of each window's reconstruction at threshold {thr:g}: unmasked, and on the pixels of the patches "
