@@ -1610,7 +1610,10 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     if use_patch:  # before the query's patch is read: the index cannot answer for it at all
         idx.require_patches(level)
     vecs = query_vectors(bundle, roll, bar, level, patch, intervals)
-    where = f"piece_id NOT IN ({', '.join(str(int(i)) for i in exclude)})" if exclude else None
+    conditions = [f"piece_id NOT IN ({', '.join(str(int(i)) for i in exclude)})"] if exclude else []
+    if not use_patch:  # a silent window's pooled embedding is no passage's (a silent query is refused likewise)
+        conditions.append("pitch_lo >= 0")
+    where = " AND ".join(conditions) or None
     n = k * CANDIDATES if distinct or avoid else k
     best: dict[tuple, tuple[float, int]] = {}
     for t, v in vecs:

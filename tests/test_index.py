@@ -334,6 +334,19 @@ def test_an_index_built_without_f1_says_so_and_is_not_updated_with_it(corpus, bu
     assert build_index([corpus["src"]], out, reconstruction=False, **quiet).added > 0
 
 
+def test_silent_windows_are_never_offered_as_similar_passages(bundle, tmp_path):
+    from midi_rae.index import CorpusIndex, build_index, search_passage
+
+    rest = _write(tmp_path / "src" / "c" / "rest.mid", [(_notes(4, seed=1), 0, 0), (_notes(4, seed=2), 4 * 28, 0)])
+    query = _write(tmp_path / "q.mid", [(_notes(8, seed=3), 0, 0)])
+    build_index([tmp_path / "src"], tmp_path / "idx", bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    silent = CorpusIndex(tmp_path / "idx").windows(where="pitch_lo < 0")
+    assert len(silent) >= 10  # 24 bars of rest: windows of the rest alone
+    hits = search_passage(tmp_path / "idx", query, bar=1, level=3, k=30, bundle=bundle, distinct=False)
+    assert hits and all(h.pitch_lo >= 0 for h in hits)
+    assert not {h.window for h in hits} & set(silent["window"])
+
+
 def test_a_run_told_to_wait_starts_once_the_other_has_ended(corpus, bundle, tmp_path):
     import threading
 
