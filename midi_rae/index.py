@@ -41,8 +41,8 @@ import numpy as np
 
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES
-from .index_view import (WINDOW_COLUMNS, IndexFacts, UnreadableIndex, check_meta, passage_end, unreadable,
-                         write_view)
+from .index_view import (WINDOW_COLUMNS, IndexFacts, UnreadableIndex, check_meta, damaged_store, passage_end,
+                         unreadable, write_view)
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
@@ -1255,8 +1255,10 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
         index.remove(plan.remove)
     except UnreadableIndex:
         raise
-    except (RuntimeError, OSError) as e:  # lance on a damaged data file or table: the index's one sentence
-        raise unreadable(str(out), e) from None
+    except (RuntimeError, OSError) as e:
+        if not damaged_store(e):
+            raise
+        raise unreadable(str(out), e) from None  # lance on a damaged data file or table: the index's one sentence
     except ValueError as e:
         if "was not found" in str(e):  # lancedb: "Table 'pieces' was not found"
             raise unreadable(str(out), e) from None

@@ -74,6 +74,13 @@ def check_meta(meta) -> dict:
     return meta
 
 
+def damaged_store(e: BaseException) -> bool:
+    """Is `e` lance's report of a damaged or missing data file (a RuntimeError naming lance), or the file system's?
+    Other errors (a RecursionError among them) are the code's, not the index's."""
+    return isinstance(e, OSError) or (isinstance(e, RuntimeError) and not isinstance(e, RecursionError)
+                                      and "lance" in str(e).lower())
+
+
 def unreadable(name: str, e: BaseException) -> UnreadableIndex:
     """`e`, raised while reading the index called `name`, as the one sentence a person is shown."""
     if isinstance(e, UnreadableIndex):

@@ -97,6 +97,37 @@ def test_a_click_on_the_map_reports_the_row_of_the_point_clicked():
     assert picked_row(Event(), 17) is None  # a row the index does not have (a stale selection) opens nothing
 
 
+def test_a_window_with_no_f1_is_said_to_have_none_in_the_maps_tooltip(index_home, monkeypatch):
+    import pyarrow as pa
+
+    from midi_rae.dashboard import corpus_map
+
+    drawn, map_spec = {}, corpus_map.map_spec
+
+    def spy(*args):
+        drawn["spec"], drawn["points"] = map_spec(*args)
+        return drawn["spec"], drawn["points"]
+
+    monkeypatch.setattr(corpus_map, "map_spec", spy)
+    real = corpus_map.src.map_columns
+
+    def one_silent(uri, stamp):  # the first window as a silent one would be stored: no F1
+        cols = {k: v.copy() for k, v in real(uri, stamp).items()}
+        cols["f1_masked"] = cols["f1_masked"].astype(float)
+        cols["f1_masked"][0] = np.nan
+        return cols
+
+    monkeypatch.setattr(corpus_map.src, "map_columns", one_silent)
+    at = _corpus_app(index_home, monkeypatch)
+    at.selectbox(key="corpus_color").set_value("Masked F1 (ratio 0.5)").run()
+    assert not at.exception, at.exception
+    assert "points" in drawn, [e.value for e in at.error] + [c.value for c in at.caption]
+    points: pa.Table = drawn["points"]
+    shown = dict(zip(points.column("row").to_pylist(), points.column("shown").to_pylist()))
+    assert shown[0] == "none (nothing to score)" and all(v[0].isdigit() for r, v in shown.items() if r != 0)
+    assert {"field": "shown", "title": "Masked F1 (ratio 0.5)"} in drawn["spec"]["encoding"]["tooltip"]
+
+
 def test_the_map_gives_no_share_of_the_variance_where_every_window_embeds_alike():
     from midi_rae.dashboard.corpus_map import _pca2
 

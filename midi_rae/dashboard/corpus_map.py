@@ -70,17 +70,22 @@ def _umap_installed() -> bool:
 
 
 def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: bool, hover: list[str],
-             rows: np.ndarray, title: str, axis_titles: tuple[str, str]) -> tuple[dict, "pa.Table"]:
+             rows: np.ndarray, title: str, axis_titles: tuple[str, str], shown: Optional[list[str]] = None
+             ) -> tuple[dict, "pa.Table"]:
     """A Vega-Lite scatter of `coords` and its points as an Arrow table (Streamlit sends that as it is; a list of
     records would go through pandas, 0.5 s to import on a first page): each point's `row` is what a click
-    reports; the wheel zooms, a shift-drag pans."""
+    reports; the wheel zooms, a shift-drag pans. `shown`: each point's value as its tooltip gives it (a
+    continuous colour's values formatted, where some have none)."""
     import pyarrow as pa
 
     xy = np.asarray(coords, float)[:, :2]
-    points = pa.table({"x": xy[:, 0], "y": xy[:, 1], "row": np.asarray(rows, np.int64),
-                       "passage": pa.array(hover, pa.string()),
-                       "value": pa.array([str(v) for v in values], pa.string()) if categorical
-                       else np.asarray(values, float)})
+    columns = {"x": xy[:, 0], "y": xy[:, 1], "row": np.asarray(rows, np.int64),
+               "passage": pa.array(hover, pa.string()),
+               "value": pa.array([str(v) for v in values], pa.string()) if categorical
+               else np.asarray(values, float)}
+    if shown is not None:
+        columns["shown"] = pa.array(shown, pa.string())
+    points = pa.table(columns)
     if categorical:
         present = {str(v) for v in values}
         names = sorted(present - {OTHER}) + ([OTHER] if OTHER in present else [])  # "(other pieces)" last
@@ -100,6 +105,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                       "legend": {"orient": "right", "gradientLength": 300, "titleLimit": 400}}  # titles in full
         extra_enc = {}
         tooltip = [{"field": "passage", "title": "passage"},
+                   {"field": "shown", "title": colour} if shown is not None else
                    {"field": "value", "title": colour, "format": ".3g"}]
     return {
         "title": {"text": title, "anchor": "start"},
@@ -157,8 +163,12 @@ def render_map(uri: str, stamp: str, index) -> None:
         if len(names) > TOP_PIECES:  # the most windows first, ties in order of appearance
             top = names[np.lexsort((first, -counts))][:TOP_PIECES - 1]
             values = np.where(np.isin(values, top), values, OTHER)
+    shown = None
     if not categorical:
-        values = np.nan_to_num(values.astype(float), nan=np.nanmean(values.astype(float)) if len(values) else 0)
+        raw = values.astype(float)
+        # a window with nothing to score (silent) is coloured as the average, and its tooltip says it has no value
+        shown = [f"{v:.3g}" if np.isfinite(v) else "none (nothing to score)" for v in raw]
+        values = np.nan_to_num(raw, nan=np.nanmean(raw) if np.isfinite(raw).any() else 0)
     where = src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"])
     hover = [f"{c}/{n} · {span}" + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
              for c, n, span, f, fm in zip(w["collection"], w["name"], where, w["f1"], w["f1_masked"])]
@@ -168,7 +178,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     title = (f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
              + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else "")
              + (": all with one embedding, so the map has no spread" if not umap and not len(share) else ""))
-    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes)
+    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown)
     # above the chart: the chart's hover toolbar sits over the line above it, which was the UMAP help icon
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
                "Scroll to zoom, shift-drag to pan, double-click to reset.")

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from midi_rae.figures import HIGHLIGHT
-from midi_rae.index_view import unreadable
+from midi_rae.index_view import damaged_store, unreadable
 from midi_rae.rasters import rgb
 
 from . import activity, session
@@ -242,8 +242,10 @@ def _find_similar(song, res, selected, model) -> None:
         return
     try:
         _search_section(index, song, res, selected, model)
-    except (RuntimeError, OSError) as e:  # lance on a data file damaged since the index was opened
-        st.error(str(unreadable(display_name(Path(index.uri).name), e)))
+    except (RuntimeError, OSError) as e:
+        if not damaged_store(e):
+            raise
+        st.error(str(unreadable(display_name(Path(index.uri).name), e)))  # damaged since the index was opened
 
 
 def _search_section(index, song, res, selected, model) -> None:
