@@ -924,11 +924,18 @@ def checkpoint_label(src: str | Path | bytes | None, default: Optional[str] = "s
 
 
 def own_checkpoint(meta: dict) -> tuple[Optional[str], Optional[str]]:
-    """(checkpoint, decoder) files the index names, where they are still there; (None, None): the shipped default."""
+    """(checkpoint, decoder) files the index names, where they are still there; else a shipped checkpoint of the same
+    content (an index built with a copy of one, since deleted); (None, None): the shipped default."""
+    from .checkpoint_meta import ASSETS
+
     ckpt, dec = (str(meta.get(k) or "") for k in ("checkpoint", "decoder"))
-    if not Path(ckpt).is_file():
-        return None, None
-    return ckpt, dec if Path(dec).is_file() else None
+    if Path(ckpt).is_file():
+        return ckpt, dec if Path(dec).is_file() else None
+    want = meta.get("checkpoint_key")
+    for shipped in sorted(Path(ASSETS).glob("*.safetensors")):
+        if want and checkpoint_key(None, str(shipped), None) == want:
+            return str(shipped), None
+    return None, None
 
 
 def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], spb: int,

@@ -347,6 +347,22 @@ def test_silent_windows_are_never_offered_as_similar_passages(bundle, tmp_path):
     assert not {h.window for h in hits} & set(silent["window"])
 
 
+def test_an_index_built_with_a_deleted_copy_of_a_shipped_checkpoint_is_searched_with_the_shipped_one(tmp_path):
+    import shutil
+
+    from midi_rae.checkpoint_meta import ASSETS
+    from midi_rae.index import checkpoint_key, own_checkpoint
+
+    shipped = sorted(Path(ASSETS).glob("*.safetensors"))[-1]
+    copy = shutil.copy(shipped, tmp_path / "mine.safetensors")
+
+    meta = {"checkpoint": str(copy), "decoder": None, "checkpoint_key": checkpoint_key(None, str(copy), None)}
+    assert own_checkpoint(meta) == (str(copy), None)
+    Path(copy).unlink()
+    assert own_checkpoint(meta) == (str(shipped), None)
+    assert own_checkpoint({**meta, "checkpoint_key": "0123456789abcdef"}) == (None, None)
+
+
 def test_a_run_told_to_wait_starts_once_the_other_has_ended(corpus, bundle, tmp_path):
     import threading
 
