@@ -252,6 +252,12 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
     assert not at.exception, at.exception
     assert at.caption[0].value.startswith("**the uploaded files** · 2 pieces in 1 collection · ")
     assert at.caption[0].value.endswith(" · 1 file could not be read")
+    # the file that failed stays named with the index, after the run that built it
+    (listing,) = at.expander
+    assert listing.label == "1 file could not be read: which, and why"
+    assert listing.markdown[0].value.startswith("- bad.mid: ")
+    at.run()
+    assert at.expander[0].markdown[0].value.startswith("- bad.mid: ")
 
 
 FIND_SIMILAR_SCRIPT = """

@@ -342,14 +342,20 @@ def main() -> None:
         return
     st.session_state[CK.CURRENT] = uri
     meta = index.meta
-    failed = len(index.failures())
+    failures = index.failures()
+    failed = len(failures)
     name = ("shipped corpus" if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else
             "the uploaded files" if uri == st.session_state.get(CK.BUILT) else display_name(Path(uri).name))
     st.caption(f"**{name}** · {counted(n_pieces, 'piece')} in {counted(n_collections, 'collection')} · "
                f"{n_windows:,} windows · model {display_name(str(meta.get('checkpoint')))} ({meta['levels']} levels)"
                + (f" · {counted(failed, 'file')} could not be read" if failed else ""))
+    if failures:  # kept with the index, so the list outlives the run that built it
+        with st.expander(f"{counted(failed, 'file')} could not be read: which, and why"):
+            st.markdown("\n".join(f"- {display_name(p)}: {e}" for p, e in failures[:200])
+                        + (f"\n- and {counted(failed - 200, 'other')}" if failed > 200 else ""))
     if not n_windows:
-        st.info("The index has no windows yet.")
+        st.info("None of the files could be read, so the index has no windows." if failed else
+                "The index has no windows yet.")
         return
     session.restore_tab(CK.TAB, TABS)
     tabs = st.tabs(TABS, key=CK.TAB, on_change="rerun")
