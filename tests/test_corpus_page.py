@@ -258,6 +258,14 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
     assert listing.markdown[0].value.startswith("- bad.mid: ")
     at.run()
     assert at.expander[0].markdown[0].value.startswith("- bad.mid: ")
+    import shutil
+
+    shutil.rmtree(tmp_path / "built")  # pruned by newer builds of other sessions
+    at.run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.sidebar.warning] == [
+        "The index built from your files was removed to make room for newer ones (this server keeps the 4 newest "
+        "builds); build it again from the files."]
 
 
 FIND_SIMILAR_SCRIPT = """

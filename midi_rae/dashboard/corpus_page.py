@@ -140,6 +140,9 @@ def _upload_section(slot) -> Optional[str]:
     built = st.session_state.get(CK.BUILT)
     if built and src.is_index(Path(built)):
         return built
+    if built:  # pruned: the server keeps the newest few builds of all its sessions
+        st.sidebar.warning(f"The index built from your files was removed to make room for newer ones (this server "
+                           f"keeps the {uploads.KEPT_BUILDS} newest builds); build it again from the files.")
     st.sidebar.info("Press the button above to index the dropped files." if ups and files else
                     "Drop files above and build an index of them.")
     return None
