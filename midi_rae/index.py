@@ -1332,7 +1332,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     plevels = list(patch_levels) if patch_levels is not None else default_patch_levels(cfg, patch_max)
     bad = [k for k in plevels if not 0 <= k < cfg.num_levels]
     if bad:
-        raise ValueError(f"--patch-levels {bad} is outside this model's levels 0..{cfg.num_levels - 1}.")
+        raise ValueError(f"--patch-levels {' '.join(map(str, bad))} is outside this model's levels "
+                         f"0..{cfg.num_levels - 1}.")
 
     callback = progress if callable(progress) else None
     with index_lock(out, wait_s, callback):
