@@ -939,7 +939,7 @@ def own_checkpoint(meta: dict) -> tuple[Optional[str], Optional[str]]:
 
 
 def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], spb: int,
-              decoder: Optional[str] = None, f1_skipped: bool = False) -> dict:
+              decoder: Optional[str] = None, f1_skipped: bool = False, flip_png: bool = False) -> dict:
     cfg = bundle.model_config
     from .inference import stored_threshold
 
@@ -948,7 +948,8 @@ def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], sp
             "levels": cfg.num_levels, "dims": list(cfg.level_dims), "grids": [list(g) for g in cfg.level_grids],
             "patch_levels": list(patch_levels), "steps_per_beat": spb, "window_steps": cfg.window_steps,
             "has_decoder": bundle.decoder is not None, "threshold": stored_threshold(bundle),
-            "f1_mask_ratio": F1_MASK_RATIO, "f1_seed": F1_SEED, "f1_skipped": f1_skipped, "created": time.time()}
+            "f1_mask_ratio": F1_MASK_RATIO, "f1_seed": F1_SEED, "f1_skipped": f1_skipped, "flip_png": flip_png,
+            "created": time.time()}
 
 
 def default_patch_levels(cfg, patch_max: int = PATCH_MAX) -> list[int]:
@@ -1239,14 +1240,14 @@ def _gone(path: str) -> bool:
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
                     rebuild: bool, files: Sequence[Path], data: Optional[dict[str, bytes]] = None,
                     log: Callable[[str], None] = print, decoder: Optional[str] = None,
-                    f1_skipped: bool = False) -> tuple[CorpusIndex, Plan]:
+                    f1_skipped: bool = False, flip_png: bool = False) -> tuple[CorpusIndex, Plan]:
     """Open (or create) the index for an update: check it was built with this checkpoint and scores its windows as
     this run would, drop what an interrupted run left half-written, plan the update and remove the pieces it
     replaces or drops."""
     index = CorpusIndex(out)
     try:
         if rebuild or not CorpusIndex.exists(out):
-            index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped))
+            index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped, flip_png))
         elif index.meta.get("checkpoint_key") != ckey:
             raise ValueError(f"The index at {out} was built with another checkpoint "
                              f"({index.meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
@@ -1255,6 +1256,9 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
                              f"run without --no-reconstruction, or --rebuild it." if index.meta.get("has_decoder")
                              else f"The index at {out} was built without reconstruction F1; add --no-reconstruction "
                              f"to update it, or --rebuild it to score every piece.")
+        elif bool(index.meta.get("flip_png")) != flip_png:  # unchanged files are not read again: half would differ
+            raise ValueError(f"The index at {out} read its PNG rolls {'with' if index.meta.get('flip_png') else 'without'}"
+                             f" --flip-png; update it the same way, or --rebuild it.")
         dropped = index.drop_orphans()
         if dropped:
             log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
@@ -1338,7 +1342,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     callback = progress if callable(progress) else None
     with index_lock(out, wait_s, callback):
         index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild, files,
-                                      data, log, decoder=checkpoint_label(decoder, None), f1_skipped=f1_skipped)
+                                      data, log, decoder=checkpoint_label(decoder, None), f1_skipped=f1_skipped,
+                                      flip_png=flip_png)
         plevels = index.patch_levels
         report.removed = len(plan.remove) - plan.updated
         report.updated, report.unchanged = plan.updated, plan.unchanged
@@ -1600,9 +1605,9 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     if hasattr(query, "array"):
         roll = query
     else:
-        roll = parse_source(query if not isinstance(query, bytes) else "query.mid",
+        roll = parse_source(query if not isinstance(query, bytes) else "query.mid",  # a PNG read as the index's were
                             query if isinstance(query, bytes) else None,
-                            int(idx.meta.get("steps_per_beat") or 4))
+                            int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")))
     if level is None:
         level = default_level(idx.levels)
     if not 0 <= int(level) < idx.levels:

@@ -823,6 +823,26 @@ def test_png_folder_as_a_source(tmp_path, bundle):
     assert p.loc["upside", "pitch_lo"] == 127 - roll.pitch_range()[1]  # read without --flip-png
 
 
+def test_an_index_of_flipped_png_rolls_remembers_the_flip_for_updates_and_queries(tmp_path, bundle):
+    from midi_rae.index import build_index, search_passage
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.png_rolls import roll_to_png
+
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    roll = midi_to_roll(_write(tmp_path / "p.mid", [(_notes(10, seed=5), 0, 0)]))
+    (tmp_path / "pngs").mkdir()
+    (tmp_path / "pngs" / "upside.png").write_bytes(roll_to_png(roll.array, flip=True))
+    (tmp_path / "pngs" / "other.png").write_bytes(roll_to_png(np.roll(roll.array, 7, axis=0), flip=True))
+    assert build_index([tmp_path / "pngs"], tmp_path / "index", flip_png=True, **quiet).added == 2
+    with pytest.raises(ValueError) as e:  # unchanged files are not read again: a plain run would mix the two readings
+        build_index([tmp_path / "pngs"], tmp_path / "index", **quiet)
+    assert str(e.value) == (f"The index at {tmp_path / 'index'} read its PNG rolls with --flip-png; update it the "
+                            "same way, or --rebuild it.")
+    (hit, *_) = search_passage(tmp_path / "index", tmp_path / "pngs" / "upside.png", bar=1, level=3, k=2,
+                               bundle=bundle)  # the query read the way the index read its rolls: itself at bar 1
+    assert hit.piece == "upside" and hit.start_step == 0 and hit.similarity > 0.999
+
+
 def test_cli_index_and_search(corpus, tmp_path):
     out = tmp_path / "index"
     run = lambda *a: subprocess.run([sys.executable, "-m", "midi_rae", *a], cwd=ROOT, capture_output=True,  # noqa
