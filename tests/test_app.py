@@ -138,6 +138,19 @@ def test_a_selected_patch_is_dropped_when_another_piece_opens(examples):
     assert not at.exception and "selected" not in at.session_state
 
 
+def test_a_selected_patch_the_model_has_no_level_for_is_dropped(examples):
+    from midi_rae.dashboard.clicks import Selected
+
+    at = run_app()  # as left by a seven-level model: a patch of level 6, which the six-level default lacks
+    at.session_state["selected"] = Selected(level=6, start=0, patch=70)
+    at.run()
+    assert not at.exception, at.exception
+    assert "selected" not in at.session_state
+    at.session_state["selected"] = Selected(level=5, start=0, patch=32 * 32)  # one past the grid's last patch
+    at.run()
+    assert not at.exception and "selected" not in at.session_state
+
+
 def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_beat_is():
     from dataclasses import replace
 

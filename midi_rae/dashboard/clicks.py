@@ -51,6 +51,15 @@ def apply_window_click(start: int, n_levels: int) -> None:
         session.select(Selected(select_level(n_levels), start, int(click["patch"])))
 
 
+def drop_unfit(cfg) -> None:
+    """Forget a selection that this model's grids do not have (made under a model of more levels or finer grids: a
+    level-6 patch of a seven-level model, once a six-level one is picked)."""
+    sel = current()
+    if sel is not None and not (0 <= sel.level < cfg.num_levels
+                                and 0 <= sel.patch < cfg.level_grids[sel.level][0] * cfg.level_grids[sel.level][1]):
+        session.clear_selection()
+
+
 def follow_window(start: int, cfg) -> None:
     """A selected patch that lies on the shown window's patch grid (the window moved by whole patches, and the
     patch is still inside it) is selected there: outlined, and its neighbours found, in the window on screen. Any

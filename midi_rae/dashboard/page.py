@@ -195,6 +195,7 @@ def main() -> None:
         clicks.apply_song_clicks(song.starts, bars, n_start_bars)
         selection.apply_neighbour_click(song, bars, n_start_bars)
     view = sidebar.view_section(n_start_bars, config, meta)
+    clicks.drop_unfit(mcfg)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
     _record_place(piece, view.start_bar, semis)
     choice_b = sidebar.compare_section()
