@@ -1,10 +1,12 @@
 """The dashboard's flows, driven with Streamlit's AppTest (no browser)."""
 from __future__ import annotations
 
+import io
 import re
 import shutil
 
 import numpy as np
+import pretty_midi
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -722,6 +724,35 @@ def test_a_bad_file_dropped_over_a_good_one_keeps_the_good_ones_window_and_selec
     assert any("Still showing good.mid" in c for c in texts(at.caption))
     assert at.slider(key="window_bar").value == 5 and rolls(at)[1]["title"].startswith("Window: 128 steps from bar 5")
     assert at.session_state["selected"] == Selected(level=3, start=64, patch=3 * 8 + 1)
+
+
+def _one_line(pitches: list[int]) -> bytes:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(90, p, i * 0.5, i * 0.5 + 0.4) for i, p in enumerate(pitches)]
+    pm.instruments.append(inst)
+    buf = io.BytesIO()
+    pm.write(buf)
+    return buf.getvalue()
+
+
+def test_a_transposition_that_pushes_every_note_out_of_range_is_not_applied_and_says_so(examples):
+    at = upload(run_app(), "top.mid", _one_line([127] * 16))
+    at.slider(key="transpose").set_value(1).run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["Transposed by +1 semitone, every note of top.mid would leave MIDI's "
+                                           "pitch range (0–127), so it is shown untransposed; choose a smaller "
+                                           "transposition."]
+    assert any("top.mid** · 16 notes · " in c for c in texts(at.caption))  # the header: the piece as it is
+
+
+def test_a_transposition_that_pushes_some_notes_out_of_range_says_how_many(examples):
+    at = upload(run_app(), "high.mid", _one_line([60, 120, 124, 125, 126] * 4))
+    at.slider(key="transpose").set_value(3).run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning if w.value.startswith("Transposed")] == [
+        "Transposed by +3 semitones, 8 notes of 20 leave MIDI's pitch range (0–127) and are left out of the roll "
+        "and the model's scores."]
 
 
 def test_the_neighbours_table_shows_places_not_indices_and_a_row_click_goes_there(examples):

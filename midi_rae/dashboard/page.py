@@ -67,6 +67,24 @@ def _loaded(choice):
     return _model_views().loaded(choice)
 
 
+def _within_range(piece, roll, spb: int, semis: int, slot):
+    """(roll, semitones) to show: a transposition that pushes every note out of MIDI's 0..127 is not applied, and
+    one that pushes some out says how many (the roll and the model's scores leave them out)."""
+    if not semis or _is_png(piece):
+        return roll, semis
+    plain = load_roll(piece.key, piece.data, spb, 0, piece.name)
+    lost = plain.n_notes - roll.n_notes
+    by = f"{semis:+d} semitone{'' if abs(semis) == 1 else 's'}"
+    if not roll.array.any():
+        slot.error(f"Transposed by {by}, every note of {piece.name} would leave MIDI's pitch range "
+                   f"(0–127), so it is shown untransposed; choose a smaller transposition.")
+        return plain, 0
+    if lost > 0:
+        slot.warning(f"Transposed by {by}, {counted(lost, 'note')} of {plain.n_notes:,} leave MIDI's "
+                     f"pitch range (0–127) and are left out of the roll and the model's scores.")
+    return roll, semis
+
+
 def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None):
     """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
 
@@ -183,6 +201,7 @@ def main() -> None:
     mcfg = ModelConfig.from_dict(config)
     spb, semis = sidebar.time_section(config, png=_is_png(piece))
     piece, roll = _piece_roll(piece, spb, semis, messages, upload_note)
+    roll, semis = _within_range(piece, roll, spb, semis, messages)
 
     bars = roll.steps_per_bar
     # the last start that a window needs to reach the piece's final step: a start after it shows bars of silence
