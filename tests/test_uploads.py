@@ -131,7 +131,16 @@ def test_names_that_would_be_markdown_or_html_are_shown_as_plain_text():
     files, _ = unpack_uploads([(name, MIDI), ("set.zip", _zip({"x/a/same.mid": MIDI, "y/a/same.mid": MIDI * 2}))])
     assert sorted(files) == ["a/same (2).mid", "a/same.mid",
                              "uploaded/-Sign in-(https-evil.example) --t-(http-127.0.0.1-9) -b-x -i-y -x-2- -red-z- "
-                             "-w- -v- -u- -1 a-b.mid"]
+                             "-w- -v- -u- #1 a-b.mid"]
+
+
+def test_underscores_at_a_words_edge_and_a_leading_hash_are_not_markdown_but_names_keep_the_rest():
+    from midi_rae.dashboard.names import display_name
+
+    assert display_name("_intro_ take 2.mid") == "-intro- take 2.mid"  # was shown as *intro* take 2.mid
+    assert display_name("__init__.mid") == "--init--.mid"              # was a bold "init.mid"
+    assert display_name("bwv_250 a__b.mid") == "bwv_250 a__b.mid"     # inside a word: no emphasis, kept
+    assert display_name("C# minor.mid") == "C# minor.mid" and display_name("#1.mid") == "-1.mid"
 
 
 def test_a_long_name_is_cut_to_the_limit_with_its_suffix_kept():

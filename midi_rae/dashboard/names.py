@@ -5,10 +5,12 @@ import re
 
 MAX_NAME = 120
 MAX_NAME_BYTES = 200  # a file system's limit is 255 bytes a name: 120 characters of CJK text are 360 in UTF-8
-# letters and digits of any script, spaces and . , ( ) ' & + - _ stay: what real file names use. The rest
-# ([ ] ! < > * ` $ : ~ # | and so on) would let a name draw a link, an image that fetches from another host,
-# colour or maths in Streamlit's markdown, where names are shown in captions, headers and warnings.
-_UNSAFE = re.compile(r"[^\w .,()'&+\-]")
+# letters and digits of any script, spaces and . , ( ) ' & + - # _ stay: what real file names use ("C# minor"), with
+# "#" not first (a heading) and "_" only inside a word. The rest ([ ] ! < > * ` $ : ~ | and so on) would let a name
+# draw a link, an image that fetches from another host, colour or maths in Streamlit's markdown, where names are
+# shown in captions, headers and warnings.
+_UNSAFE = re.compile(r"[^\w .,()'&+\-#]")
+_UNDERSCORES = re.compile(r"_+")
 
 
 def display_name(name: str) -> str:
@@ -17,6 +19,10 @@ def display_name(name: str) -> str:
     kept), never empty."""
     base = re.split(r"[\\/]", str(name))[-1]
     safe = _UNSAFE.sub("-", base).strip()
+    # underscores inside a word stay (bwv_250.mid); at a word's edge markdown reads them as emphasis: _intro_ take
+    safe = _UNDERSCORES.sub(lambda m: m.group() if _inside_word(m.string, m.start(), m.end()) else "-" * len(m.group()),
+                            safe)
+    safe = "-" + safe[1:] if safe.startswith("#") else safe  # a heading at a line's start; "C# minor" stays
     if not safe.strip("."):  # " .. " would become "..": a path part that climbs out of its folder
         safe = ""
     if len(safe) > MAX_NAME or len(safe.encode()) > MAX_NAME_BYTES:
@@ -27,3 +33,7 @@ def display_name(name: str) -> str:
         stem = stem[:chars].encode()[:nbytes].decode(errors="ignore")  # never half a character
         safe = stem + ("." + suffix if suffix else "")
     return safe or "unnamed"
+
+
+def _inside_word(text: str, start: int, end: int) -> bool:
+    return 0 < start and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
