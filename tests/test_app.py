@@ -456,6 +456,22 @@ def test_players_once_on_follow_the_window(examples):
     assert not at.exception and len(after) == 2 and after[0] != before[0] and after[1] != before[1]
 
 
+def test_every_note_patch_of_a_jig_gets_eight_neighbours_though_overlapping_windows_repeat_it():
+    from midi_rae.dashboard.clicks import Selected
+    from midi_rae.dashboard.loaders import Song
+    from midi_rae.dashboard.selection import neighbours
+    from midi_rae.inference import encode_piece
+    from midi_rae.pianoroll import midi_to_roll
+
+    bundle = load_model(None)
+    roll = midi_to_roll(ROOT / "assets" / "examples" / "oneills_1850_jig_0704.mid")
+    song = Song(roll=roll, encoding=encode_piece(bundle.encoder, roll), config=bundle.model_config)
+    ne = song.level_non_empty[4]
+    counts = {len(neighbours(song, Selected(4, int(song.starts[w]), n))) for w in (0, len(ne) // 2)
+              for n in np.flatnonzero(ne[w])}
+    assert counts == {8}  # 84 of 365 had 3 when only the 48 nearest were read
+
+
 def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     from midi_rae.dashboard.clicks import Selected
 
