@@ -771,6 +771,16 @@ def test_a_transposition_that_pushes_some_notes_out_of_range_says_how_many(examp
         "and the model's scores."]
 
 
+def test_bytes_refused_before_dropped_again_under_another_name_are_refused_aloud(examples):
+    at = upload(run_app(), "first.mid", b"junk that is no MIDI")
+    assert at.error[0].value.startswith("first.mid could not be opened.")
+    at = upload(at, "good.mid", to_bytes(make_song(bars=12, seed=2)))
+    assert not at.error
+    at.file_uploader(key="midi_upload").set_value(None).run()
+    at = upload(at, "second.mid", b"junk that is no MIDI")
+    assert not at.exception and at.error[0].value.startswith("second.mid could not be opened.")
+
+
 def test_the_neighbours_table_shows_places_not_indices_and_a_row_click_goes_there(examples):
     from midi_rae.dashboard.clicks import Selected
 

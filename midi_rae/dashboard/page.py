@@ -97,7 +97,7 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None):
     refused = session.refusal_to_announce()
     if refused is not None:
         slot.error(f"{refused[0]} could not be opened. {refused[1]}")
-    key = f"{piece.key}:{spb}"
+    key = f"{piece.key}:{spb}:{piece.name}"  # the same bytes dropped under another name are told again, loudly
     failed = session.piece_failure(key)
     if failed is None:
         try:
