@@ -157,6 +157,9 @@ class WindowAnalysis:
         if hi - lo >= CONSTANT_OUTPUT_SPREAD:
             return None
         visible = int(((np.asarray(self.image) > 0) & ~np.asarray(self.hidden_px, dtype=bool)).sum())
+        if not np.asarray(self.image).any():
+            return (f"This window holds no notes, so there is nothing to judge the reconstruction by (probabilities "
+                    f"{lo:.2f}–{hi:.2f} everywhere); move the window to where the piece plays.")
         if visible < FEW_VISIBLE_NOTE_PIXELS:
             return (f"The model sees only {visible} note pixel{'' if visible == 1 else 's'} in this window, too few "
                     f"to judge its reconstruction (probabilities {lo:.2f}–{hi:.2f} everywhere); move the window or "

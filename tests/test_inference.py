@@ -189,3 +189,9 @@ def test_a_flat_reconstruction_of_a_nearly_empty_window_is_blamed_on_the_window(
     warning = _flat_output(image, hidden).output_warning()
     assert warning == ("The model sees only 16 note pixels in this window, too few to judge its reconstruction "
                        "(probabilities 0.40–0.40 everywhere); move the window or lower the mask ratio.")
+
+
+def test_a_flat_reconstruction_of_a_silent_window_does_not_ask_for_a_lower_mask_ratio():
+    warning = _flat_output(np.zeros((128, 128), np.uint8), np.zeros((128, 128), bool)).output_warning()
+    assert warning == ("This window holds no notes, so there is nothing to judge the reconstruction by "
+                       "(probabilities 0.40–0.40 everywhere); move the window to where the piece plays.")
