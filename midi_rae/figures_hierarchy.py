@@ -21,6 +21,14 @@ REFERENCE_COLOUR = "#555555"
 _ERRORS = _discrete_colorscale([BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR])
 
 
+def _signed(d: float) -> str:
+    """An F1 change for a bar's label: +0.012, -0.003, and 0.000 for what rounds to nothing (not -0.000)."""
+    if np.isnan(d):
+        return ""
+    text = f"{d:+.3f}"
+    return "0.000" if float(text) == 0 else text
+
+
 def ablation_drops(levels: Sequence[int], drop_unmasked: Sequence[float], drop_masked: Sequence[float],
                    mask_ratio: float, grids: Optional[Sequence[tuple[int, int]]] = None,
                    title: str = "F1 lost when a level is ablated") -> go.Figure:
@@ -31,7 +39,7 @@ def ablation_drops(levels: Sequence[int], drop_unmasked: Sequence[float], drop_m
                                 (f"masked patches (ratio {mask_ratio:g})", drop_masked, MASKED_COLOUR)):
         v = np.asarray(vals, dtype=float)
         fig.add_trace(go.Bar(x=names, y=v, name=label, marker_color=colour,
-                             text=[("" if np.isnan(d) else f"{d:+.3f}") for d in v], textposition="outside",
+                             text=[_signed(d) for d in v], textposition="outside",
                              hovertemplate="%{x}<br>F1 lost %{y:.4f}<extra>" + label + "</extra>"))
     return _style(fig, title, 340, barmode="group",
                   xaxis=dict(title_text="ablated level"),

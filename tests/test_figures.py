@@ -484,3 +484,10 @@ def test_a_continuous_pca_legend_row_fits_in_its_fixed_bottom_margin():
     plot_h = fig.layout.height - m.t - m.b
     legend_top = -leg.y * plot_h   # pixels under the plot area
     assert m.autoexpand is False and m.b == LEGEND_ROW_BOTTOM and legend_top + 22 <= m.b
+
+
+def test_the_ablation_bars_label_a_change_that_rounds_to_nothing_as_zero_not_minus_zero():
+    from midi_rae.figures_hierarchy import ablation_drops
+
+    fig = ablation_drops([0, 1, 2], [-0.0001, 0.0123, -0.004], [0.0, float("nan"), 0.02], 0.5)
+    assert list(fig.data[0].text) == ["0.000", "+0.012", "-0.004"] and list(fig.data[1].text) == ["0.000", "", "+0.020"]
