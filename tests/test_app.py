@@ -1257,6 +1257,14 @@ def test_the_url_opens_the_shipped_model_example_window_and_transposition_it_nam
     assert any(c.startswith("**b_song.mid**") and "model: shipped hierarchy" in c for c in texts(at.caption))
 
 
+def test_the_url_names_a_shipped_model_in_any_case(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"model": "shipped hierarchy"})  # as the header writes it
+    at.run()
+    assert not at.exception and at.radio(key="ckpt_source").value == "Shipped hierarchy"
+    assert not any("model (not a shipped model's name)" in i for i in texts(at.info))
+
+
 def test_the_url_follows_the_page_and_says_nothing_of_an_upload(examples):
     at = run_app()
     at.slider(key="window_bar").set_value(3).run()

@@ -36,8 +36,9 @@ def restore(models: list[str], examples: list[str]) -> None:
     st.session_state[READ] = True
     q = st.query_params
     ignored = []
-    if q.get(MODEL) in models:
-        st.session_state[K.CKPT_SOURCE] = q[MODEL]
+    named = {m.casefold(): m for m in models}  # the header writes "shipped default"; the picker "Shipped default"
+    if str(q.get(MODEL, "")).casefold() in named:
+        st.session_state[K.CKPT_SOURCE] = named[str(q[MODEL]).casefold()]
     elif MODEL in q:
         ignored.append("model (not a shipped model's name)")
     if q.get(EXAMPLE) in examples:
