@@ -1265,6 +1265,13 @@ def test_the_url_names_a_shipped_model_in_any_case(examples):
     assert not any("model (not a shipped model's name)" in i for i in texts(at.info))
 
 
+def test_b_set_to_upload_with_nothing_dropped_says_nothing_is_compared(examples):
+    at = run_app()
+    at.selectbox(key="b_source").select("Upload").run()
+    assert not at.exception
+    assert "Drop a checkpoint above; until then nothing is compared." in texts(at.sidebar.info)
+
+
 def test_the_url_follows_the_page_and_says_nothing_of_an_upload(examples):
     at = run_app()
     at.slider(key="window_bar").set_value(3).run()

@@ -168,7 +168,8 @@ def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
             st.sidebar.caption(f"Using **{kept.label}**, dropped earlier (the uploader empties when you visit the "
                                "Corpus page); pick another source to leave it.")
             return kept
-        st.sidebar.info("Drop a checkpoint above; until then the shipped default is used.")
+        st.sidebar.info("Drop a checkpoint above; until then nothing is compared." if prefix else
+                        "Drop a checkpoint above; until then the shipped default is used.")
         return None
     eb, db = enc.getvalue(), dec.getvalue() if dec is not None else None
     key = "upload:" + digest(eb) + (":" + digest(db) if db else "")
