@@ -1231,6 +1231,17 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
     return Plan(todo, remove, unchanged, updated)
 
 
+def _keep_finished(writer: "_Writer") -> None:
+    """Commit the pieces encoded whole since the last commit, for a run stopped by an error or by its caller (a rerun
+    resumes after them); never from inside a commit, and never in place of the error that stopped the run."""
+    if writer.flushing:
+        return
+    try:
+        writer.flush()
+    except Exception:  # noqa: BLE001 - the run's own error is the one to report
+        pass
+
+
 def _gone(path: str) -> bool:
     """Is the file an index lists no longer there (a readable file or not: a file that cannot be read now stays
     listed until a run names it)?"""
@@ -1486,9 +1497,13 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 pass
             report.kept = writer.committed  # the caller says so (the CLI, on its summary line)
         except BrokenProcessPool:  # a worker killed (out of memory, say): what was committed stays, and a rerun resumes
+            _keep_finished(writer)
             raise ValueError(f"A parsing or encoding process ended unexpectedly (out of memory?); the "
                              f"{writer.committed} piece(s) committed so far are kept: run the same command again to "
                              "resume (with --encoders 1 to encode in this process).") from None
+        except BaseException:  # stopped another way (the Corpus page left or rerun: Streamlit stops its script)
+            _keep_finished(writer)
+            raise
         finally:
             if pool is not None:
                 pool.close()

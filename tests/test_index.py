@@ -363,6 +363,27 @@ def test_an_index_built_with_a_deleted_copy_of_a_shipped_checkpoint_is_searched_
     assert own_checkpoint({**meta, "checkpoint_key": "0123456789abcdef"}) == (None, None)
 
 
+def test_a_run_its_caller_stops_keeps_the_pieces_encoded_whole_and_a_rerun_adds_the_rest(corpus, bundle, tmp_path):
+    from midi_rae.index import CorpusIndex, build_index
+
+    class Stopped(BaseException):  # as Streamlit stops a page's script when the page is left
+        pass
+
+    def stop_at_the_third(done: int, total: int, name: str) -> None:
+        if done >= 3:
+            raise Stopped
+
+    out = tmp_path / "index"
+    with pytest.raises(Stopped):
+        build_index([corpus["src"] / "alpha"], out, bundle=bundle, compile=False, progress=stop_at_the_third,
+                    log=lambda s: None)
+    kept = CorpusIndex(out).count("pieces")
+    assert kept >= 2  # before, nothing: the buffer is committed only every 8,000 windows
+    again = build_index([corpus["src"] / "alpha"], out, bundle=bundle, compile=False, progress=False,
+                        log=lambda s: None)
+    assert (again.unchanged, again.added) == (kept, 4 - kept)
+
+
 def test_a_run_told_to_wait_starts_once_the_other_has_ended(corpus, bundle, tmp_path):
     import threading
 
