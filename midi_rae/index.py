@@ -21,6 +21,7 @@ page shows for that window. The parallel parse (processes) and batched, compiled
 """
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
@@ -1185,9 +1186,9 @@ def index_lock(out: str | Path, wait_s: float = 0.0, callback: Optional[Callable
         return
     if os.path.lexists(out) and not Path(out).is_dir():
         raise ValueError(f"{out} is a file, not an index folder; choose another --out.")
-    Path(out).mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(Path(out) / ".index.lock"))
     try:
+        Path(out).mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except Timeout:
         if wait_s <= 0:
@@ -1200,6 +1201,11 @@ def index_lock(out: str | Path, wait_s: float = 0.0, callback: Optional[Callable
         except Timeout:
             raise IndexBusy(f"Another run has been writing to the index at {out} for over {wait_s:.0f} s; try again "
                             "once it has ended.") from None
+    except OSError as e:  # (after Timeout, which is one) a folder that can be searched but not written
+        if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        raise ValueError(f"{out} cannot be written to ({'read-only' if e.errno == errno.EROFS else 'no permission'}): "
+                         "an index there can be searched but not updated; choose another --out.") from None
     try:
         yield
     finally:

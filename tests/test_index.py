@@ -384,6 +384,25 @@ def test_a_run_its_caller_stops_keeps_the_pieces_encoded_whole_and_a_rerun_adds_
     assert (again.unchanged, again.added) == (kept, 4 - kept)
 
 
+def test_an_index_on_a_read_only_file_system_is_refused_for_updates_in_one_sentence(corpus, bundle, tmp_path,
+                                                                                     monkeypatch):
+    import errno
+
+    import filelock
+
+    from midi_rae.index import build_index
+
+    def read_only(self, *a, **k):  # what a read-only mount answers (root may write anywhere else)
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(filelock.FileLock, "acquire", read_only)
+    with pytest.raises(ValueError) as e:
+        build_index([corpus["src"] / "alpha"], tmp_path / "index", bundle=bundle, compile=False, progress=False,
+                    log=lambda s: None)
+    assert str(e.value) == (f"{tmp_path / 'index'} cannot be written to (read-only): an index there can be searched "
+                            "but not updated; choose another --out.")
+
+
 def test_a_run_told_to_wait_starts_once_the_other_has_ended(corpus, bundle, tmp_path):
     import threading
 
