@@ -199,6 +199,7 @@ def main() -> None:
         model = _loaded(choice)
         config, meta = model.bundle.config, model.bundle.meta
     mcfg = ModelConfig.from_dict(config)
+    clicks.drop_unfit(mcfg)  # before any click of the last run is applied to a selection this model cannot have
     spb, semis = sidebar.time_section(config, png=_is_png(piece))
     piece, roll = _piece_roll(piece, spb, semis, messages, upload_note)
     roll, semis = _within_range(piece, roll, spb, semis, messages)
@@ -214,7 +215,6 @@ def main() -> None:
         clicks.apply_song_clicks(song.starts, bars, n_start_bars)
         selection.apply_neighbour_click(song, bars, n_start_bars)
     view = sidebar.view_section(n_start_bars, config, meta)
-    clicks.drop_unfit(mcfg)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
     _record_place(piece, view.start_bar, semis)
     choice_b = sidebar.compare_section()
