@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Optional
@@ -399,9 +400,24 @@ def _user_error(e: BaseException) -> bool:
     return pianoroll is not None and isinstance(e, pianoroll.MidiError)
 
 
+def _joined_negative_values(argv: list[str], options: tuple[str, ...] = ("--patch",)) -> list[str]:
+    """`--patch -1,0` as `--patch=-1,0`: argparse takes a value that starts with "-" (and is not a plain number) for
+    an option and answers "expected one argument"; joined, the value reaches its own check and sentence."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in options and i + 1 < len(argv) and re.match(r"-\d", argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the midi-rae command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _joined_negative_values(list(sys.argv[1:] if argv is None else argv))
     p = build_parser()
     if argv[:1] == ["app"]:  # everything after `app` belongs to streamlit, unless it asks for our help
         rest = argv[1:]

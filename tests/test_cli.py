@@ -303,3 +303,11 @@ def test_sigterm_stops_an_index_run_as_ctrl_c_does():
             time.sleep(1.0)  # the handler runs at once; this only gives it the time
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_a_negative_patch_reaches_its_own_sentence_rather_than_argparses():
+    out = run_cli("search", "assets/corpus/index", "--query", "assets/examples/bach_chorale_bwv253.mid",
+                  "--patch", "-1,0")
+    assert out.returncode == 2
+    assert one_error_line(out) == ("error: midi-rae search: argument --patch: -1,0 has a negative row or column (see "
+                                   "'midi-rae search --help')")
