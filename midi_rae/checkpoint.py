@@ -166,28 +166,27 @@ def window_flops(mc: ModelConfig, decoder_type: Optional[str] = "swin") -> float
     does not count the MAE decoder's attention on a CPU). What a checkpoint asks of the CPU, known before it is
     built: weights within the memory limit can still describe a model that takes minutes a window (a finest grid
     of 128x128 patches, wide and deep)."""
-    grids, dims = list(reversed(mc.level_grids)), list(reversed(mc.level_dims))  # finest first
-    rows, cols = mc.grid_size
-    total = 2.0 * rows * cols * mc.patch_h * mc.patch_w * mc.in_chans * dims[0]  # patch embedding
-    for i, ((gh, gw), dim) in enumerate(zip(grids, dims)):
-        tokens, area = gh * gw, min(mc.window_size, gh) * min(mc.window_size, gw)
+    dims = list(reversed(mc.level_dims))  # finest first, as the stages run
+    # per level: tokens, and the tokens one attends to (a window, or the whole grid where it is smaller)
+    sizes = [(gh * gw, min(mc.window_size, gh) * min(mc.window_size, gw)) for gh, gw in reversed(mc.level_grids)]
+    finest, last = sizes[0][0], len(sizes) - 1
+    total = 2.0 * finest * mc.patch_h * mc.patch_w * mc.in_chans * dims[0]  # patch embedding
+    for i, ((tokens, area), dim) in enumerate(zip(sizes, dims)):
         if i > 0:
             total += 2.0 * tokens * 4 * dims[i - 1] * dim  # patch merging
-        if i < len(grids) - 1:  # the 1x1 level only merges
+        if i < last:  # the 1x1 level only merges
             total += mc.depths[i] * _block_flops(tokens, dim, area, mc.mlp_ratio)
-    finest = rows * cols
     if decoder_type == "swin":
-        for i, ((gh, gw), dim) in enumerate(zip(grids, dims)):
-            tokens, area = gh * gw, min(mc.window_size, gh) * min(mc.window_size, gw)
+        for i, ((tokens, area), dim) in enumerate(zip(sizes, dims)):
             total += 2.0 * tokens * dim * dim  # lateral
-            if i < len(grids) - 1:
+            if i < last:
                 total += 2.0 * (tokens // 4) * dims[i + 1] * 4 * dim  # the expansion into this level
             if tokens > 1:
                 total += mc.dec_depths[i] * _block_flops(tokens, dim, area, mc.mlp_ratio)
         total += 2.0 * finest * dims[0] * mc.patch_h * mc.patch_w  # head
     elif decoder_type == "mae":
         fpn = 64  # SwinMAEDecoder's defaults: two global-attention blocks of 64 dims over the finest grid
-        total += sum(2.0 * gh * gw * dim * fpn for (gh, gw), dim in zip(grids, dims))
+        total += sum(2.0 * tokens * dim * fpn for (tokens, _), dim in zip(sizes, dims))
         total += 2 * _block_flops(finest, fpn, finest, 4.0) + 2.0 * finest * fpn * mc.patch_h * mc.patch_w
     return total
 

@@ -42,8 +42,7 @@ import numpy as np
 
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES
-from .index_view import (WINDOW_COLUMNS, IndexFacts, UnreadableIndex, check_meta, damaged_store, passage_end,
-                         unreadable, write_view)
+from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, unreadable, write_view
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
@@ -1262,7 +1261,7 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
     this run would, drop what an interrupted run left half-written, plan the update and remove the pieces it
     replaces or drops."""
     index = CorpusIndex(out)
-    try:
+    with reading(str(out)):  # lance on a damaged data file or a missing table: the index's one sentence
         if rebuild or not CorpusIndex.exists(out):
             index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped, flip_png))
         elif index.meta.get("checkpoint_key") != ckey:
@@ -1281,16 +1280,6 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
             log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
         plan = plan_update(index, files, data)
         index.remove(plan.remove)
-    except UnreadableIndex:
-        raise
-    except (RuntimeError, OSError) as e:
-        if not damaged_store(e):
-            raise
-        raise unreadable(str(out), e) from None  # lance on a damaged data file or table: the index's one sentence
-    except ValueError as e:
-        if "was not found" in str(e):  # lancedb: "Table 'pieces' was not found"
-            raise unreadable(str(out), e) from None
-        raise
     return index, plan
 
 

@@ -15,8 +15,9 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -75,10 +76,24 @@ def check_meta(meta) -> dict:
 
 
 def damaged_store(e: BaseException) -> bool:
-    """Is `e` lance's report of a damaged or missing data file (a RuntimeError naming lance), or the file system's?
-    Other errors (a RecursionError among them) are the code's, not the index's."""
-    return isinstance(e, OSError) or (isinstance(e, RuntimeError) and not isinstance(e, RecursionError)
-                                      and "lance" in str(e).lower())
+    """Is `e` lance's report of a damaged or missing data file (a RuntimeError naming lance) or table ("Table
+    'pieces' was not found"), or the file system's? Other errors (a RecursionError among them) are the code's."""
+    text = str(e)
+    return (isinstance(e, OSError)
+            or (isinstance(e, RuntimeError) and not isinstance(e, RecursionError) and "lance" in text.lower())
+            or (isinstance(e, ValueError) and "was not found" in text and text.count("'") >= 2))
+
+
+@contextmanager
+def reading(name: str) -> Iterator[None]:
+    """Work on the index called `name` whose damaged or missing files (`damaged_store`) end it in the index's one
+    sentence, UnreadableIndex, rather than in lance's error."""
+    try:
+        yield
+    except (RuntimeError, OSError, ValueError) as e:
+        if isinstance(e, UnreadableIndex) or not damaged_store(e):
+            raise
+        raise unreadable(name, e) from None
 
 
 def unreadable(name: str, e: BaseException) -> UnreadableIndex:

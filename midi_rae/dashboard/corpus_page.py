@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from midi_rae.figures import CHART_CONFIG, note_ticks
-from midi_rae.index_view import damaged_store, unreadable
+from midi_rae.index_view import unreadable
 from midi_rae.wording import counted
 
 from . import corpus_sources as src
@@ -365,10 +365,5 @@ def main() -> None:
     for tab, render in zip(tabs, (render_map, render_reconstruction, render_search)):
         with tab:
             if tab.open:
-                try:
+                with src.damage_shown(uri):
                     render(uri, stamp, index)
-                except (RuntimeError, OSError) as e:
-                    if not damaged_store(e):
-                        raise
-                    # lance on a data file damaged since the map's snapshot was written
-                    st.error(str(unreadable(display_name(Path(uri).name), e)))

@@ -14,7 +14,6 @@ import numpy as np
 import streamlit as st
 
 from midi_rae.figures import HIGHLIGHT
-from midi_rae.index_view import damaged_store, unreadable
 from midi_rae.rasters import rgb
 
 from . import activity, session
@@ -240,12 +239,10 @@ def _find_similar(song, res, selected, model) -> None:
     if index is None:
         st.info("No corpus index: open the Corpus page to pick or build one.")
         return
-    try:
+    from .corpus_sources import damage_shown
+
+    with damage_shown(index.uri):
         _search_section(index, song, res, selected, model)
-    except (RuntimeError, OSError) as e:
-        if not damaged_store(e):
-            raise
-        st.error(str(unreadable(display_name(Path(index.uri).name), e)))  # damaged since the index was opened
 
 
 def _search_section(index, song, res, selected, model) -> None:

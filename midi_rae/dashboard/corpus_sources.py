@@ -9,14 +9,17 @@ cache folder on first open, with progress.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import streamlit as st
 
 from midi_rae.checkpoint_meta import ASSETS
-from midi_rae.index_view import passage_end
+from midi_rae.index_view import UnreadableIndex, passage_end, reading
+
+from .names import display_name
 
 SHIPPED = Path(ASSETS) / "corpus"
 SHIPPED_INDEX = SHIPPED / "index"
@@ -199,6 +202,17 @@ def error_profiles(uri: str, _stamp: str) -> Optional[dict[str, np.ndarray]]:
     _, w = tables(uri, _stamp)
     rows = _rows(t.column("piece_id").to_numpy(), t.column("window").to_numpy(), w)
     return {c: _matrix(t, c)[rows].astype(np.int32) for c in cols}
+
+
+@contextmanager
+def damage_shown(uri: str) -> Iterator[None]:
+    """Draw a view of the index at `uri`; a data file of it damaged since its snapshot was written is the index's
+    one sentence on the page in the view's place, not Streamlit's error box."""
+    try:
+        with reading(display_name(Path(uri).name)):
+            yield
+    except UnreadableIndex as e:
+        st.error(str(e))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
