@@ -948,6 +948,19 @@ def test_a_dropped_checkpoint_stays_in_use_when_its_uploader_is_emptied_until_it
     assert any("dropped earlier" in c for c in texts(at.sidebar.caption))
 
 
+def test_picking_upload_keeps_the_model_in_use_until_a_file_is_dropped_and_after_it_is_removed(examples):
+    mine = ("mine.safetensors", DEFAULT_CHECKPOINT.read_bytes(), "application/octet-stream")
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Shipped first").run()
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    assert not at.exception and any("model: shipped first" in c for c in texts(at.caption))
+    assert "Drop a checkpoint above; until then **shipped first** stays in use." in texts(at.sidebar.info)
+    at.file_uploader(key="ckpt_upload").set_value(mine).run()
+    assert any("model: mine.safetensors" in c for c in texts(at.caption))
+    at.file_uploader(key="ckpt_upload").set_value(None).run()  # removed (×)
+    assert any("model: shipped first" in c for c in texts(at.caption))
+
+
 def test_a_click_on_the_window_selects_its_patch_and_the_same_patch_again_after_clearing(examples):
     at = run_app()
     at.session_state["window_strip"] = {"click": {"patch": 27}}  # what the browser sends for a click

@@ -231,6 +231,26 @@ def test_the_first_interaction_after_the_page_loads_keeps_every_element(page, se
         other.close()
 
 
+def test_a_file_over_the_uploaders_limit_gets_its_reason_in_words_beside_it(page, server, tmp_path):
+    """Streamlit refuses it in the browser (the page never sees it) and keeps the reason for screen readers: the
+    page's style shows that sentence under the file's name."""
+    url, log = server
+    big = tmp_path / "big.mid"
+    big.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0" + b"\x00" * (9 * 2 ** 20))
+    other = new_page(page.context.browser)
+    try:
+        other.goto(url)
+        wait_ready(other, STEP_TIMEOUT, extra=lambda: header_caption(other) is not None)
+        other.locator("[data-testid=stSidebar] input[type=file]").first.set_input_files(str(big))
+        reason = other.locator("[data-testid=stFileChip][aria-invalid=true] [role=alert]")
+        reason.wait_for(state="attached", timeout=30_000)
+        assert reason.inner_text() == "Error: File must be 8.0MB or smaller."
+        box = reason.bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 8, box  # not the 1-pixel reader's text
+    finally:
+        other.close()
+
+
 def test_clicking_a_patch_lights_it_up_and_lists_its_neighbours(page, server, shots):
     """A click on the window selects the patch under it: outlined in the window and the masks, neighbours listed
     and outlined on the overview."""

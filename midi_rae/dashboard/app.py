@@ -38,8 +38,21 @@ def corpus_page() -> "st.navigation.page.StreamlitPage":
     return st.Page(_corpus, title="Corpus", icon=":material/library_music:", url_path="corpus")
 
 
+# Streamlit refuses a file over an uploader's limit in the browser: the file never reaches the page, and its chip
+# shows only a red icon, the reason ("Error: File must be 8.0MB or smaller.") kept for screen readers. Shown on
+# its own line under the file's name instead. (Style alone: Streamlit sends it apart from the page's elements.)
+UPLOAD_ERRORS_SHOWN = """<style>
+[data-testid="stFileChip"][aria-invalid="true"] { flex-wrap: wrap; }
+[data-testid="stFileChip"][aria-invalid="true"] span[role="alert"] {
+  position: static; width: auto; height: auto; clip: auto; clip-path: none; overflow: visible;
+  white-space: normal; margin: 0.25rem 0 0 0; flex-basis: 100%; font-size: 0.85rem; color: rgb(189, 64, 0);
+}
+</style>"""
+
+
 def main() -> None:
     """Configure the page, then run the chosen one (noted on the activity clock, whichever page it is)."""
     with activity.running():
         st.set_page_config(page_title="midi-rae explorer", page_icon=FAVICON, layout="wide")
+        st.html(UPLOAD_ERRORS_SHOWN)
         st.navigation([piece_page(), corpus_page()]).run()

@@ -64,6 +64,7 @@ class K:
     REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): left by a refusal's run for the rerun it asks for
     REFUSAL_NOTE = "_refusal_note"  # (file, why): what that rerun says, once
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
+    LAST_GOOD_NOT_DROPPED = "last_good_not_dropped"
     LAST_GOOD_PIECE = "last_good_piece"
     LAST_GOOD_UPLOAD = "last_good_upload"
     LEFT_PLACE = "_left_place"  # (piece key, window bar, selection) of the piece on screen before the current one
@@ -191,6 +192,8 @@ def _uploaded(choice: Any) -> bool:
 def accept_checkpoint(choice: Any) -> None:
     """Remember the checkpoint that loaded, to stay on it if a later one cannot be used."""
     st.session_state[K.LAST_GOOD_CHECKPOINT] = choice
+    if not _uploaded(choice):
+        st.session_state[K.LAST_GOOD_NOT_DROPPED] = choice
     if _uploaded(choice):
         keep_checkpoint("", choice)  # kept once it has loaded: what an emptied uploader (another page) goes on with
         st.session_state.pop(K.SET_ASIDE, None)  # and what a drop replaced matters no more
@@ -199,6 +202,12 @@ def accept_checkpoint(choice: Any) -> None:
 def last_good_checkpoint() -> Any:
     """The last checkpoint choice (A) that loaded, if any."""
     return st.session_state.get(K.LAST_GOOD_CHECKPOINT)
+
+
+def model_before_upload() -> Any:
+    """The last checkpoint choice (A) that loaded and was not a dropped file: what "Upload" shows until a file is
+    dropped, or after the dropped one is removed (None: the shipped default)."""
+    return st.session_state.get(K.LAST_GOOD_NOT_DROPPED)
 
 
 def piece_failure(key: str) -> Optional[str]:

@@ -168,9 +168,12 @@ def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
             st.sidebar.caption(f"Using **{kept.label}**, dropped earlier (the uploader empties when you visit the "
                                "Corpus page); pick another source to leave it.")
             return kept
-        st.sidebar.info("Drop a checkpoint above; until then nothing is compared." if prefix else
-                        "Drop a checkpoint above; until then the shipped default is used.")
-        return None
+        if prefix:
+            st.sidebar.info("Drop a checkpoint above; until then nothing is compared.")
+            return None
+        before = session.model_before_upload() or DEFAULT_CHOICE  # picking "Upload" changes nothing yet
+        st.sidebar.info(f"Drop a checkpoint above; until then **{before.label}** stays in use.")
+        return before
     eb, db = enc.getvalue(), dec.getvalue() if dec is not None else None
     key = "upload:" + digest(eb) + (":" + digest(db) if db else "")
     return ModelChoice(key, display_name(enc.name) + (f" + {display_name(dec.name)}" if dec else ""), eb, db)
