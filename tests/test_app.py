@@ -1196,10 +1196,11 @@ def test_embedding_export_files_hold_one_row_per_patch_in_the_same_order():
     tsv = np.array([[float(v) for v in line.split("\t")] for line in files["tsv"].decode().splitlines()])
     assert tsv.shape == (W * N, D) and np.allclose(tsv, vectors, rtol=1e-5, atol=1e-6)
     csv = files["csv"].decode().splitlines()
-    assert csv[0] == "window,patch,window_start_bar,bar_from,bar_to,pitch_from,pitch_to,non_empty"
+    assert csv[0] == "window,patch,window_start_bar,bars,bar_start,length_bars,pitch_from,pitch_to,non_empty"
     assert len(csv) == W * N + 1
-    # level 3 of the default model: an 8x8 grid of 16 steps x 16 semitones; row 0 is the top of the roll
-    assert csv[1].startswith("0,0,1.0,1.0,2.0,") and csv[9].startswith("0,8,1.0,1.0,2.0,")
+    # level 3 of the default model: an 8x8 grid of 16 steps x 16 semitones (one bar of 4/4); row 0 is the top
+    assert csv[1].startswith("0,0,1.0,bar 1,1.0,1.0,") and csv[9].startswith("0,8,1.0,bar 1,1.0,1.0,")
+    assert csv[2].startswith("0,1,1.0,bar 2,2.0,1.0,")
     assert files["meta_tsv"].decode().splitlines()[1].split("\t")[:2] == ["0", "0"]
 
 

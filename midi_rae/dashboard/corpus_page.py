@@ -290,8 +290,12 @@ def render_search(uri: str, stamp: str, index) -> None:
     last = max(1, int(np.ceil(row["bars"] or 1)))
     if st.session_state.get(CK.Q_BAR, 1) > last:  # a bar of the piece picked before, past this one's end
         st.session_state[CK.Q_BAR] = last
-    # no default value beside the one in session state (Streamlit warns of the two)
-    bar = c2.number_input("Bar", 1, last, persist_state="session", key=CK.Q_BAR)
+    # no default value beside the one in session state (Streamlit warns of the two); no maximum either: the browser
+    # would keep a number typed past it to itself (a red box) and the search would go on from the bar before
+    bar = c2.number_input("Bar", 1, None, persist_state="session", key=CK.Q_BAR, on_change=_bar_typed,
+                          help=f"1 to {last}: the piece's bars", args=(last, int(row["piece_id"])))
+    if st.session_state.get(CK.Q_BAR_CUT) == (int(row["piece_id"]), int(bar)):  # until another bar or piece
+        st.caption(f"{display_name(row['name'])} has {last} bars: bar {last} is searched.")
     level = c3.selectbox("Level", list(range(index.levels)), index=default_level(index.levels),
                          persist_state="session", key=CK.Q_LEVEL)
     invariant = c4.toggle("Any transposition", persist_state="session", key=CK.Q_TRANSPOSE)
@@ -323,6 +327,12 @@ def render_search(uri: str, stamp: str, index) -> None:
         st.caption(f"Nearest to {where} of {label} "
                    f"at level {level} (cosine){', in any transposition' if invariant else ''}.")
         render_cards(results[qkey], index, "search", query=str(hash(qkey)))
+
+
+def _bar_typed(last: int, piece_id: int) -> None:
+    """A bar typed past the piece's end becomes its last bar, and the page says so."""
+    if (st.session_state.get(CK.Q_BAR) or 1) > last:
+        st.session_state[CK.Q_BAR], st.session_state[CK.Q_BAR_CUT] = last, (piece_id, last)
 
 
 # ---------------------------------------------------------------- the page

@@ -43,6 +43,7 @@ class CK:
     METRE = "corpus_metre"
     Q_PIECE = "corpus_q_piece"
     Q_BAR = "corpus_q_bar"
+    Q_BAR_CUT = "corpus_q_bar_cut"  # (piece, bar) a bar typed past its end became
     Q_INDEX = "_corpus_q_index"  # the index those two were picked in
     Q_LEVEL = "corpus_q_level"
     Q_TRANSPOSE = "corpus_q_transpose"

@@ -171,10 +171,13 @@ def _embedding_files(song_key: tuple, level: int, _song) -> dict[str, bytes]:
     emb = _song.level_emb[level]
     W, N, D = emb.shape
     meta = _point_meta(_song, level)
-    spbar = max(_song.roll.steps_per_bar, 1)
+    spbar, spb = max(_song.roll.steps_per_bar, 1), max(_song.roll.steps_per_beat, 1)
+    # where a patch lies in time, as the hover words it ("bars 3–4", inclusive as pitch ranges are), and as
+    # numbers: its start as a bar position (1.0 = bar 1's downbeat, 1.5 = half-way through it) and its length
     table = pd.DataFrame({"window": meta["window"], "patch": meta["patch"],
                           "window_start_bar": _song.starts[meta["window"]] / spbar + 1,
-                          "bar_from": meta["bar"], "bar_to": (meta["step"] + meta["size"]) / spbar + 1,
+                          "bars": [bar_span(a, n, spbar, spb) for a, n in zip(meta["step"], meta["size"])],
+                          "bar_start": meta["bar"], "length_bars": meta["size"] / spbar,
                           "pitch_from": [note_name(int(p)) for p in meta["pitch_lo"]],
                           "pitch_to": [note_name(int(min(p, 127))) for p in meta["pitch_hi"]],
                           "non_empty": meta["non_empty"]})
