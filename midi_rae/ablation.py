@@ -75,6 +75,11 @@ def ablated(out: "EncoderOutput", level: int, mode: str, partner: Optional[np.nd
     return replace_level(out, level, new)
 
 
+ONE_WINDOW = ("the piece fits in one window, so no level can be replaced: its mean over the piece's windows is the "
+              "window itself, and there is no other window to swap in; ablate a longer piece.")
+ONE_WINDOW_NOTE = ONE_WINDOW[0].upper() + ONE_WINDOW[1:]  # the same, as a page's sentence
+
+
 def farthest_windows(level_emb: np.ndarray, non_empty: np.ndarray) -> np.ndarray:
     """(W,) for each window the index of the least cosine-similar other window (pooled over non-empty patches;
     ties go to the earliest). A piece of one window has no other: ValueError."""
@@ -200,6 +205,8 @@ def _ablate_piece(bundle, roll, mode, settings, levels, piece, codes, max_window
     enc = bundle.encoder
     cfg = bundle.model_config
     x, masks, plain, masked = codes or piece_codes(bundle, roll, settings)
+    if len(x) < 2:  # either replacement would put the window's own embeddings back
+        raise ValueError(ONE_WINDOW)
     L = len(plain.patches.levels)
     levels = list(range(L)) if levels is None else [int(k) for k in levels]
     partners: list[np.ndarray] = []
@@ -366,7 +373,7 @@ def cli(a) -> int:
     settings = settings_for(bundle, a.mask_ratio, a.empty_mask_ratio, a.seed, a.threshold)
     try:
         res = ablate_piece(bundle, roll, a.mode, settings)
-    except ValueError as e:  # one window in mode "other"
+    except ValueError as e:  # a piece of one window
         print(f"error: {e}", file=__import__("sys").stderr)
         return 1
     if a.json:

@@ -901,6 +901,13 @@ def song_hop(steps: int, steps_per_bar: int, width: int = 128, max_windows: int 
     return bar * max(1, math.ceil((max(steps - width, 0) / bar + 1) / max_windows))
 
 
+def start_bars(steps: int, steps_per_bar: int, width: int = 128) -> int:
+    """How many bars a window may start at: enough that the last window reaches the piece's final step, never one
+    past its end (where a bar is longer than the window, the rest of the last bar lies beyond every window)."""
+    bar = max(int(steps_per_bar), 1)
+    return max(1, min(-(-max(int(steps) - int(width), 0) // bar) + 1, -(-int(steps) // bar)))
+
+
 def window_at(roll: PianoRoll, start: int, width: int) -> np.ndarray:
     """The (128, width) uint8 slice of the roll starting at step `start`, zero-padded past the end."""
     out = np.zeros((128, width), dtype=np.uint8)
@@ -918,8 +925,9 @@ def windows(roll: PianoRoll | np.ndarray, width: int = 128, hop: int | None = No
         raise ValueError("width and hop must be at least 1")
     T = array.shape[1]
     if pad:
-        # Just enough windows that the last one reaches the final step.
-        count = 1 + max(0, math.ceil((T - width) / hop))
+        # Just enough windows that the last one reaches the final step, and none that starts after it (a hop
+        # longer than the window would otherwise add a silent one)
+        count = min(1 + max(0, math.ceil((T - width) / hop)), max(1, math.ceil(T / hop)))
     else:
         count = 0 if T < width else 1 + (T - width) // hop
     starts = np.arange(count, dtype=np.int64) * hop

@@ -25,7 +25,7 @@ from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, recon
                       similarity_matrix, spectrum_plot, trajectory, window_roll)
 from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
                         metric_rows, patch_places, settings_for, spectrum_rows)
-from .pianoroll import PianoRoll
+from .pianoroll import PianoRoll, start_bars
 from .png_rolls import read_roll
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
@@ -225,11 +225,13 @@ def _probe_section(bundle: ModelBundle, roll: PianoRoll, start: int, fig) -> str
 
 
 def _ablation_section(bundle: ModelBundle, roll: PianoRoll, res: WindowAnalysis, piece: PieceEncoding, fig) -> str:
-    from .ablation import MODE_LABELS, ablate_piece, ablate_window, ablation_rows
+    from .ablation import MODE_LABELS, ONE_WINDOW_NOTE, ablate_piece, ablate_window, ablation_rows
     from .figures_hierarchy import ablation_drops, ablation_error_maps
 
     if bundle.decoder is None:
         return _section("ablation", _note("This checkpoint holds an encoder only, so there is nothing to ablate."))
+    if piece.n_windows < 2:
+        return _section("ablation", _note(ONE_WINDOW_NOTE))
     a = ablate_piece(bundle, roll, "mean", res.settings, piece=piece)
     w = ablate_window(bundle, roll, res.start, "mean", res.settings, piece=piece)
     keys = list(w.probs)
@@ -292,8 +294,7 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     piece = encode_piece(bundle.encoder, roll)
 
     # The window under study, starting at a bar as the dashboard's slider does.
-    n_start_bars = max(1, -(-roll.steps // spbar))
-    start = (min(max(int(start_bar), 1), n_start_bars) - 1) * spbar
+    start = (min(max(int(start_bar), 1), start_bars(roll.steps, spbar, width)) - 1) * spbar
     res = analyse_window(bundle, roll, start, settings_for(bundle, mask_ratio, empty_mask_ratio, seed, threshold))
 
     fig = _Figures()

@@ -124,6 +124,15 @@ def test_a_real_decoder_with_one_lateral_path_uses_only_that_level(song):
     assert res.levels == [0] and res.drop("plain", 0) == 0.0 and res.drop("masked", 0) == 0.0
 
 
+def test_a_piece_of_one_window_is_not_ablated_in_either_mode():
+    from midi_rae.pianoroll import midi_to_roll
+
+    roll = midi_to_roll(to_bytes(make_song(bars=4, seed=1)))
+    for mode in ("mean", "other"):
+        with pytest.raises(ValueError, match="^the piece fits in one window, so no level can be replaced"):
+            ablate_piece(bundle(None), roll, mode, SETTINGS)
+
+
 def test_farthest_windows_and_replacement_leave_the_original_alone():
     emb = np.array([[[1.0, 0.0]], [[0.9, 0.1]], [[0.0, 1.0]], [[-1.0, 0.0]]], dtype=np.float32)
     # window 2 is orthogonal to windows 0 and 3 alike: the tie goes to the earliest

@@ -319,6 +319,17 @@ def test_a_model_shown_at_another_resolution_than_it_learned_says_so(examples):
             "longer or shorter than it learned them, so its scores here understate it.") in texts(at.info)
 
 
+def test_where_a_bar_is_longer_than_the_window_the_last_start_is_the_last_bar_not_one_past_the_end(examples):
+    at = run_app()  # a_song: 20 bars of 4/4; at 48 steps per beat a bar is 192 steps, the window 128
+    [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
+    resolution.set_value(48).run()
+    assert not at.exception and at.slider(key="window_bar").max == 20
+    assert ("A bar is 192 steps at this resolution, longer than the model's window: each window shows the first 128 "
+            "steps of its bar.") in texts(at.sidebar.caption)
+    at.slider(key="window_bar").set_value(20).run()
+    assert not any("holds no notes" in i for i in texts(at.info) + texts(at.warning))
+
+
 def test_window_slider_moves_the_window(examples):
     at = run_app()
     at.slider(key="window_bar").set_value(5).run()
@@ -1447,6 +1458,16 @@ def test_song_structure_of_a_one_window_piece_says_there_is_nothing_to_compare(e
     at.session_state["analysis_tab"] = "Song structure"
     at.run()
     assert not at.exception and ONE_WINDOW in texts(at.info)
+
+
+def test_level_ablation_of_a_one_window_piece_says_no_level_can_be_replaced(examples):
+    at = one_window_app(examples)
+    at.session_state["analysis_tab"] = "Level ablation"
+    at.run()
+    assert not at.exception
+    assert ("The piece fits in one window, so no level can be replaced: its mean over the piece's windows is the "
+            "window itself, and there is no other window to swap in; ablate a longer piece.") in texts(at.info)
+    assert not any("Levels costing at least" in c for c in texts(at.caption))
 
 
 def test_the_phrase_probe_names_the_levels_a_short_piece_gives_no_curve(examples):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from midi_rae.pianoroll import (MAX_MIDI_BYTES, MidiError, PianoRoll, bar_beat_label, bar_span, midi_bytes,
-                                midi_to_roll, note_name, roll_to_midi, transpose, windows)
+                                midi_to_roll, note_name, roll_to_midi, start_bars, transpose, windows)
 
 # At 120 BPM and 4 steps per beat one step lasts 0.125 s.
 SONG_STEPS = 24  # the song's last pitched note ends at 3.0 s
@@ -284,6 +284,19 @@ def test_hop_sets_the_spacing_of_window_starts():
     batch, starts = windows(array, width=128, hop=64)
     assert starts.tolist() == [0, 64, 128, 192]
     assert batch.shape == (4, 1, 128, 128)
+
+
+def test_a_hop_longer_than_the_window_starts_no_window_after_the_piece_ends():
+    """A bar of 4/4 at 48 steps per beat is 192 steps, longer than a 128-step window: ten bars, ten windows."""
+    array = np.ones((128, 1920), dtype=np.uint8)
+    batch, starts = windows(array, width=128, hop=192)
+    assert starts.tolist() == [192 * k for k in range(10)] and bool(batch.all())
+
+
+def test_a_window_may_start_at_each_bar_until_the_last_window_reaches_the_end():
+    assert start_bars(steps=160, steps_per_bar=16, width=128) == 3  # bars 1-3; bar 3's window ends at step 160
+    assert start_bars(steps=100, steps_per_bar=16, width=128) == 1
+    assert start_bars(steps=1920, steps_per_bar=192, width=128) == 10  # not 11: bar 11 would start at the end
 
 
 def test_without_padding_only_full_windows_are_returned():

@@ -95,3 +95,14 @@ def test_report_tables_give_each_column_the_decimals_it_needs_and_no_negative_ze
     html = _table([{"Piece mean %": 36.9, "F1 drop": 0.78333}, {"Piece mean %": 100.0, "F1 drop": -0.0004}])
     cells = [c.split(">")[1] for c in html.split("<td")[1:]]
     assert [c.removesuffix("</td") for c in cells] == ["36.9", "0.783", "100.0", "0.000"]
+
+
+def test_the_report_of_a_one_window_piece_says_no_level_can_be_ablated(checkpoint, tmp_path):
+    from midi_rae.ablation import ONE_WINDOW_NOTE
+
+    song = tmp_path / "short.mid"
+    song.write_bytes(to_bytes(make_song(bars=4, seed=2, drums=False)))
+    out = tmp_path / "short.html"
+    done = run_cli("report", str(song), "--checkpoint", str(checkpoint), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f'<p class="note">{ONE_WINDOW_NOTE}</p>' in out.read_text()

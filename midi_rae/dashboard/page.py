@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from midi_rae.config import ModelConfig
-from midi_rae.pianoroll import MidiError
+from midi_rae.pianoroll import MidiError, start_bars
 from midi_rae.wording import counted, seconds
 
 from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
@@ -205,8 +205,7 @@ def main() -> None:
     roll, semis = _within_range(piece, roll, spb, semis, messages)
 
     bars = roll.steps_per_bar
-    # the last start that a window needs to reach the piece's final step: a start after it shows bars of silence
-    n_start_bars = max(1, -(-max(roll.steps - mcfg.window_steps, 0) // max(bars, 1)) + 1)
+    n_start_bars = start_bars(roll.steps, bars, mcfg.window_steps)  # a start after the last shows bars of silence
     # clicks from the previous run move the window or select a patch before the widgets are drawn
     clicks.apply_overview_click(n_start_bars)
     clicks.apply_window_click((session.window_bar() - 1) * bars, mcfg.num_levels)
@@ -214,7 +213,7 @@ def main() -> None:
         song = _model_views().song_for(_loaded(choice), piece, roll, spb, semis)
         clicks.apply_song_clicks(song.starts, bars, n_start_bars)
         selection.apply_neighbour_click(song, bars, n_start_bars)
-    view = sidebar.view_section(n_start_bars, config, meta)
+    view = sidebar.view_section(n_start_bars, config, meta, bars)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
     _record_place(piece, view.start_bar, semis)
     choice_b = sidebar.compare_section()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from midi_rae.ablation import MODE_LABELS, ablate_piece, ablate_window, ablation_rows, piece_codes
+from midi_rae.ablation import MODE_LABELS, ONE_WINDOW_NOTE, ablate_piece, ablate_window, ablation_rows, piece_codes
 from midi_rae.figures_hierarchy import ablation_drops, ablation_error_maps
 from midi_rae.pianoroll import bar_beat_label
 
@@ -59,7 +59,7 @@ def scored_windows(res) -> str:
     """Which of the piece's windows a PieceAblation scored, in words."""
     if res.windows < res.of_windows:
         return f"{res.windows} of the piece's {res.of_windows} windows (evenly spaced)"
-    return f"the piece's {res.windows} windows"
+    return f"the piece's {res.windows} windows" if res.windows != 1 else "the piece's one window"
 
 
 def _fmt(v) -> str:
@@ -75,14 +75,14 @@ def render(song, res, model) -> None:
     if bundle.decoder is None:
         st.info("This checkpoint has no decoder, so there is no reconstruction to ablate.")
         return
+    if song.n_windows < 2:
+        st.info(ONE_WINDOW_NOTE)
+        return
     label = st.radio("Replace the ablated level by", list(MODES), horizontal=True, key="ablation_mode",
                      help="Mean: each patch's embedding averaged over the piece's windows (what is typical of the "
                           "piece stays, what is particular to the window goes). Least similar window: the level "
                           "of the window whose pooled embedding at that level is least cosine-similar.")
     mode = MODES[label]
-    if mode == "other" and song.n_windows < 2:
-        st.info("The piece has one window, so there is no other window to swap in: choose the mean.")
-        return
     settings = res.settings
     piece = _piece(song.key, model.key, mode, settings, song, bundle)
     win = _window(song.key, model.key, res.start, mode, settings, song, bundle)

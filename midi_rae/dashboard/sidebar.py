@@ -330,8 +330,8 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int]:
     return spb, semis
 
 
-def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
-    """Window position, masking and binarization controls."""
+def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> ViewSettings:
+    """Window position, masking and binarization controls (`bar_steps`: a bar's length in steps)."""
     st.sidebar.header("Window")
     max_bar = max(int(n_bars), 1)
     session.keep_window_across_ranges(max_bar)
@@ -344,6 +344,9 @@ def view_section(n_bars: int, config: dict, meta: dict) -> ViewSettings:
         if max_bar > 1 else 1
     if max_bar == 1:
         box.caption(f"The whole piece fits in one window of {width} steps, starting at bar 1.")
+    if bar_steps > width:  # windows start on bars: the rest of each bar is in none of them
+        box.caption(f"A bar is {bar_steps} steps at this resolution, longer than the model's window: each window "
+                    f"shows the first {width} steps of its bar.")
     session.window_drawn(start_bar)
     st.sidebar.header("Masking")
     mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05,
