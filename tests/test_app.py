@@ -1282,6 +1282,30 @@ def test_the_url_opens_the_shipped_model_example_window_and_transposition_it_nam
     assert any(c.startswith("**b_song.mid**") and "model: shipped hierarchy" in c for c in texts(at.caption))
 
 
+def test_the_url_keeps_a_time_resolution_other_than_the_models_own_across_a_reload(examples):
+    at = run_app()
+    [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
+    resolution.set_value(12).run()
+    at.slider(key="window_bar").set_value(3).run()
+    assert at.query_params == {"model": "Shipped default", "example": "a_song.mid", "bar": "3", "transpose": "0",
+                               "spb": "12"}
+    reload = AppTest.from_file(APP, default_timeout=180)
+    reload.query_params.update(dict(at.query_params))
+    reload.run()
+    assert not reload.exception
+    assert [s.value for s in reload.select_slider if s.label.startswith("Time resolution")] == [12]
+    assert reload.slider(key="window_bar").value == 3
+
+
+def test_a_link_whose_bar_lies_past_the_last_window_says_where_the_window_starts(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"example": "b_song.mid", "bar": "99"})  # 12 bars: the last window starts at bar 5
+    at.run()
+    assert not at.exception and at.slider(key="window_bar").value == 5
+    assert ("This link's bar 99 lies past the piece's last window, which starts at bar 5: the window starts there."
+            in texts(at.info))
+
+
 def test_the_url_names_a_shipped_model_in_any_case(examples):
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params.update({"model": "shipped hierarchy"})  # as the header writes it

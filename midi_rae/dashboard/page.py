@@ -7,6 +7,8 @@ browser sets up its charting library while the server is still importing.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import streamlit as st
 
 from midi_rae.config import ModelConfig
@@ -168,7 +170,7 @@ def _warm_plotly(slot) -> None:
                       config={"displayModeBar": False, "staticPlot": True})
 
 
-def _record_place(piece, start_bar: int, semis: int) -> None:
+def _record_place(piece, start_bar: int, semis: int, spb: Optional[int]) -> None:
     """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (for a
     dropped file its name and the shipped model, which a reload names and keeps)."""
     source = st.session_state.get(session.K.CKPT_SOURCE, "Shipped default")
@@ -178,7 +180,7 @@ def _record_place(piece, start_bar: int, semis: int) -> None:
     passage = piece.address if opened is not None and opened.key == piece.key else None
     dropped = piece.name if piece.uploaded and passage is None else None
     url_state.record(source if source in sidebar.shipped_sources() else None, example, start_bar, semis, passage,
-                     dropped)
+                     dropped, spb)
 
 
 def main() -> None:
@@ -187,8 +189,6 @@ def main() -> None:
     url_state.restore(sidebar.shipped_sources(), [p.name for p in example_files()])
     # what the URL could not open, and a refused file's sentence: a slot drawn on every run (see the notes below)
     messages = st.container()
-    if url_state.ignored() is not None:
-        messages.info(url_state.ignored())
     choice, ckpt_slot = sidebar.checkpoint_section()
     piece, upload_note = sidebar.piece_section()
     if piece is None:
@@ -206,6 +206,9 @@ def main() -> None:
 
     bars = roll.steps_per_bar
     n_start_bars = start_bars(roll.steps, bars, mcfg.window_steps)  # a start after the last shows bars of silence
+    url_state.bar_within(n_start_bars)
+    if url_state.ignored() is not None:
+        messages.info(url_state.ignored())
     # clicks from the previous run move the window or select a patch before the widgets are drawn
     clicks.apply_overview_click(n_start_bars)
     clicks.apply_window_click((session.window_bar() - 1) * bars, mcfg.num_levels)
@@ -215,7 +218,7 @@ def main() -> None:
         selection.apply_neighbour_click(song, bars, n_start_bars)
     view = sidebar.view_section(n_start_bars, config, meta, bars)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
-    _record_place(piece, view.start_bar, semis)
+    _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None)
     choice_b = sidebar.compare_section()
 
     compared = choice_b is not None and choice_b.key != choice.key  # B = A: one sentence at the end, no comparison

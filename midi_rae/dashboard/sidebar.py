@@ -12,7 +12,7 @@ from midi_rae.config import ModelConfig
 from midi_rae.inference import MaskSettings
 from midi_rae.pianoroll import GRID_RESOLUTIONS, MAX_MIDI_BYTES
 
-from . import session
+from . import session, url_state
 from .names import display_name
 from .session import K
 from .sources import (checkpoint_config, checkpoint_folder, decoder_beside, digest, example_files, folder_checkpoints,
@@ -312,15 +312,24 @@ def _example_picked() -> None:
     session.close_opened_piece()
 
 
+def own_resolution(config: dict) -> int:
+    """The steps per beat a checkpoint was trained at, where it records one the page offers; else 4."""
+    stored = config.get("steps_per_beat")
+    return stored if stored in STEPS_PER_BEAT_CHOICES else 4
+
+
 def time_section(config: dict, png: bool = False) -> tuple[int, int]:
     """Steps per beat (the checkpoint's own when it records one) and transposition. A PNG roll's columns are its
     steps already, so for one the resolution is fixed."""
     st.sidebar.header("Time and pitch")
     stored = config.get("steps_per_beat")
-    default = stored if stored in STEPS_PER_BEAT_CHOICES else 4
+    default = own_resolution(config)
     help_ = ("A PNG piano roll's columns are its time steps: there is no resolution to choose." if png else
              "Stored in this checkpoint; change it only to see what the model does at another resolution."
              if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
+    linked = url_state.linked_resolution()
+    if linked is not None and not png:
+        st.session_state[session.spb_key(stored)] = linked
     spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, value=default,
                                    key=session.spb_key(stored), help=help_, disabled=png,
                                    persist_state="session")

@@ -1,5 +1,6 @@
 """The piece page's place in its URL: a reload (a new session) or a shared link opens the same shipped model,
-example (or piece of the shipped corpus, opened from the Corpus page), window and transposition.
+example (or piece of the shipped corpus, opened from the Corpus page), window, transposition, and the time
+resolution where it is not the model's own.
 
 Only what the server can open again by name goes in: an uploaded file or checkpoint cannot. With a dropped file
 shown, the URL names the file (and a shipped model) only so that a reload can say what it could not bring back.
@@ -11,12 +12,17 @@ from typing import Optional
 
 import streamlit as st
 
+from midi_rae.pianoroll import GRID_RESOLUTIONS
+
 from .session import K
 
 READ = "_url_read"  # session state: this session's piece page has read its URL once
 SENT = "_url_sent"  # session state: the place this session last sent to the browser
 IGNORED = "_url_ignored"  # session state: the sentence naming what the URL asked for that could not be used
+LINK_BAR = "_url_bar"  # session state: the bar the URL asked for, until the piece's last window start is known
+LINK_SPB = "_url_spb"  # session state: the time resolution the URL asked for, until its slider is drawn
 MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED = "model", "example", "passage", "bar", "transpose", "dropped"
+SPB = "spb"  # the time resolution, named only where it is not the model's own
 MAX_BAR = 100_000
 
 
@@ -47,13 +53,18 @@ def restore(models: list[str], examples: list[str]) -> None:
         ignored.append("example (not a bundled example's name)")
     bar, semis = _int(q.get(BAR), 1, MAX_BAR), _int(q.get(TRANSPOSE), -12, 12)
     if bar is not None:
-        st.session_state[K.WINDOW_BAR] = bar
+        st.session_state[K.WINDOW_BAR] = st.session_state[LINK_BAR] = bar
     elif BAR in q:
         ignored.append(f"bar (not a whole number from 1 to {MAX_BAR:,})")
     if semis is not None:
         st.session_state[K.TRANSPOSE] = semis
     elif TRANSPOSE in q:
         ignored.append("transpose (not a whole number from −12 to 12)")
+    spb = _int(q.get(SPB), 1, max(GRID_RESOLUTIONS))
+    if spb in GRID_RESOLUTIONS:
+        st.session_state[LINK_SPB] = spb
+    elif SPB in q:
+        ignored.append(f"spb (not a time resolution the page offers: {', '.join(map(str, GRID_RESOLUTIONS))})")
     if PASSAGE in q and not _open_passage(q[PASSAGE], bar or 1, semis or 0):
         ignored.append("passage (not a piece of the shipped corpus)")
     notes = []
@@ -79,6 +90,20 @@ def _open_passage(address: str, bar: int, semis: int) -> bool:
     return path is not None
 
 
+def bar_within(last: int) -> None:
+    """Once the piece is known (`last`: its last window start): a link's bar past it is said, with the bar used."""
+    bar = st.session_state.pop(LINK_BAR, None)
+    if bar is not None and bar > last:
+        note = (f"This link's bar {bar:,} lies past the piece's last window, which starts at bar {last}: the window "
+                f"starts there.")
+        st.session_state[IGNORED] = " ".join(filter(None, (st.session_state.get(IGNORED), note)))
+
+
+def linked_resolution() -> Optional[int]:
+    """The time resolution the URL asked for, once (for the slider about to be drawn)."""
+    return st.session_state.pop(LINK_SPB, None)
+
+
 def ignored() -> Optional[str]:
     """One sentence naming what the URL asked for that could not be used (None when all of it was)."""
     return st.session_state.get(IGNORED)
@@ -90,13 +115,14 @@ def ignored_shown() -> None:
 
 
 def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None,
-           dropped: Optional[str] = None) -> None:
+           dropped: Optional[str] = None, spb: Optional[int] = None) -> None:
     """Put the shown place in the URL: a shipped model, and a bundled example or a shipped-corpus piece
     (`passage`); nothing of a place that cannot be reopened by name, but the name of a `dropped` file shown (and
     the shipped model), so that a reload can say what it lost."""
     piece = {EXAMPLE: example} if example is not None else {PASSAGE: passage} if passage is not None else None
     if piece is not None and model is not None:
-        want = {MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis))}
+        want = {MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis)),
+                **({SPB: str(int(spb))} if spb is not None else {})}
     else:
         want = {} if dropped is None else {**({MODEL: model} if model is not None else {}), DROPPED: dropped}
     # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
