@@ -513,7 +513,11 @@ _ROLL = """([index, tag]) => {
   const r = strip.querySelector('.plot').getBoundingClientRect();
   const boxes = [...strip.querySelectorAll('.boxes div')].map(b => [b.className, parseFloat(b.style.left),
                                                                    parseFloat(b.style.width)]);
-  return {tag: strip.__tag || null, box: [r.left, r.top, r.width, r.height], boxes: boxes,
+  const edges = [...strip.querySelectorAll('.boxes div')].map(b => {
+    const cs = getComputedStyle(b);
+    return [b.className, parseFloat(cs.borderTopWidth), parseFloat(cs.borderLeftWidth)];
+  });
+  return {tag: strip.__tag || null, box: [r.left, r.top, r.width, r.height], boxes: boxes, edges: edges,
           title: strip.querySelector('.title').textContent};
 }"""
 OVERVIEW, WINDOW = 0, 1  # the piece view's two rolls (midi_rae.dashboard.roll_strip), in page order
@@ -521,7 +525,8 @@ OVERVIEW, WINDOW = 0, 1  # the piece view's two rolls (midi_rae.dashboard.roll_s
 
 def roll(page, index: int, tag: Optional[str] = None) -> Optional[dict]:
     """Roll `index` (OVERVIEW or WINDOW) as drawn: its plot's box (left, top, width, height in px), its outlines
-    (class, left and width in % of the plot), its title, and `tag` (set on its DOM node when given: a tag that
+    (class, left and width in % of the plot) and their edges (class, top and left border widths in px), its title,
+    and `tag` (set on its DOM node when given: a tag that
     survives a rerun shows the browser kept the node)."""
     return page.evaluate(_ROLL, [index, tag])
 

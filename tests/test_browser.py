@@ -190,6 +190,8 @@ def test_the_rolls_stay_on_the_page_across_window_steps_and_a_click_on_the_overv
     _step(page, shots, log, "ov_2_clicked", "after a click on bar 14",
           lambda: slider_value(page, "Window start (bar)") == "14")
     assert window()[1] == pytest.approx(100 * 13 / 24), _state(page, log)
+    # the window's outline spans every pitch: edged at its sides only, so it covers no note of the top or bottom row
+    assert [e[1:] for e in roll(page, OVERVIEW)["edges"] if e[0] == "window"] == [[0, 2]], _state(page, log)
     assert not exceptions(page), _state(page, log)
 
 

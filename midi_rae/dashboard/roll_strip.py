@@ -57,9 +57,11 @@ _CSS = f"""
 .lines .bar {{ border-left: 1.2px solid rgba(0,0,0,0.40); }}
 .lines .beat {{ border-left: 0.6px solid rgba(0,0,0,0.13); }}
 .boxes div, .cell, .drag {{ position: absolute; box-sizing: border-box; pointer-events: none; }}
-.boxes .window {{ background: {HIGHLIGHT_FILL.format(0.18)}; border: 2px solid {HIGHLIGHT}; }}
-.boxes .mark {{ background: rgba(31,119,180,0.15); border: 1.5px dotted {MARK_COLOUR}; color: {MARK_COLOUR};
-                font-size: 9px; text-align: center; }}
+/* the window and the marks span every pitch: edges at the sides only, so that none covers a note of the
+   lowest or highest row shown (a piece reaching pitch 0 or 127 drew those notes under them) */
+.boxes .window {{ background: {HIGHLIGHT_FILL.format(0.18)}; border: solid {HIGHLIGHT}; border-width: 0 2px; }}
+.boxes .mark {{ background: rgba(31,119,180,0.15); border: dotted {MARK_COLOUR}; border-width: 0 1.5px;
+                color: {MARK_COLOUR}; font-size: 9px; text-align: center; }}
 .boxes .highlight {{ background: {HIGHLIGHT_FILL.format(0.12)}; border: 2.5px solid {HIGHLIGHT}; }}
 .cell {{ display: none; border: 1.5px solid {HIGHLIGHT_FILL.format(0.7)}; }}
 .drag {{ top: 0; bottom: 0; display: none; background: rgba(0,0,0,0.08); border: 1px dashed #666; }}
