@@ -675,11 +675,14 @@ def _beat_grid(pm: pretty_midi.PrettyMIDI, until_s: float) -> np.ndarray:
     beats = np.asarray(pm.get_beats(), dtype=np.float64)
     # get_beats can repeat a time where a time-signature change snaps a beat; interp needs increase
     beats = beats[np.concatenate([[True], np.diff(beats) > 1e-9])]
-    if len(beats) >= 2:
-        last_len = beats[-1] - beats[-2]
-    else:
-        tempo = pm.get_tempo_changes()[1][-1]
-        last_len = 60.0 / tempo * float(_beat_quarters(_first_time_signature(pm)))
+    # past the last beat, beats go on at the tempo and in the metre in force there (not at the previous beat's
+    # length: a tempo change on that beat, as in an accelerando, shortened the last note by a step)
+    times, tempi = pm.get_tempo_changes()
+    tempo = float(tempi[max(int(np.searchsorted(times, beats[-1] + 1e-9)) - 1, 0)])
+    metres = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
+    now = [ts for ts in metres if ts.time <= beats[-1] + 1e-9]
+    metre = (now[-1].numerator, now[-1].denominator) if now else _first_time_signature(pm)
+    last_len = 60.0 / tempo * float(_beat_quarters(metre))
     extra = max(0, math.ceil((until_s - beats[-1]) / last_len)) + 1
     return np.concatenate([beats, beats[-1] + last_len * np.arange(1, extra + 1)])
 

@@ -265,6 +265,23 @@ def test_windows_cover_every_step_and_pad_the_last_one():
     assert not batch[2, 0, :, 44:].any()
 
 
+def test_a_tempo_change_on_every_beat_keeps_the_last_notes_length():
+    """An accelerando written as a tempo change on each beat: 64 one-beat notes are 64 beats, the last one too
+    (the grid past the last beat goes on at the tempo set there, not at the beat before's)."""
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    for k in range(64):
+        track += [mido.MetaMessage("set_tempo", tempo=int(1_000_000 / (1 + k / 16)), time=0),
+                  mido.Message("note_on", note=60 + k % 12, velocity=90, time=0),
+                  mido.Message("note_off", note=60 + k % 12, velocity=0, time=480)]
+    buf = io.BytesIO()
+    mid.save(file=buf)
+    roll = midi_to_roll(buf.getvalue(), steps_per_beat=4)
+    assert roll.steps == 256 and roll.bars == 16.0
+    assert roll.onsets.sum() == 64 and roll.array[:, 252:256].sum() == 4  # the last note: its four steps
+
+
 def test_window_rows_are_pitches():
     roll = midi_to_roll(song_bytes())
     batch, _ = windows(roll, width=32)
