@@ -29,6 +29,7 @@ from .pianoroll import PianoRoll, start_bars
 from .png_rolls import read_roll
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
+from .wording import counted
 
 __all__ = ["SECTIONS", "build_report", "write_report"]
 
@@ -115,7 +116,7 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     mc = bundle.model_config
     step = bundle.meta.get("step")
     rows = [
-        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {roll.n_notes:,} notes, {roll.bars:.1f} bars of "
+        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')}, {roll.bars:.1f} bars of "
                                f"{roll.time_signature[0]}/{roll.time_signature[1]}, {roll.duration_s:.1f} s, "
                                f"{roll.tempo_bpm:.0f} BPM, {roll.steps_per_beat} steps per beat"},
         {"": "Checkpoint", "value": bundle.source + (f" (training step {step})" if step is not None else "")},

@@ -596,6 +596,18 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
     return at
 
 
+def test_the_header_counts_one_note_and_keeps_an_emoji_name(examples):
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    inst.notes.append(pretty_midi.Note(velocity=90, pitch=60, start=0.0, end=1.0))
+    pm.instruments.append(inst)
+    at = upload(run_app(), "🎹 one.mid", to_bytes(pm))
+    assert not at.exception
+    assert any(c.startswith("**🎹 one.mid** · 1 note · ") for c in texts(at.caption)), texts(at.caption)
+
+
 def test_after_a_drop_an_example_can_be_picked_without_removing_the_file(examples):
     at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
     assert not at.exception

@@ -151,6 +151,13 @@ def test_a_long_name_is_cut_to_the_limit_with_its_suffix_kept():
     assert display_name("dir\\sub/<>.mid") == "--.mid" and display_name("") == "unnamed"
 
 
+def test_a_name_keeps_its_emoji_but_not_a_direction_override():
+    from midi_rae.dashboard.names import display_name
+
+    assert display_name("🎹🎶 piano 🎼.mid") == "🎹🎶 piano 🎼.mid"  # pictographs mean nothing to markdown: kept
+    assert display_name("a\u202eb.mid") == "a-b.mid"  # a right-to-left override would reorder the name shown
+
+
 def test_only_the_newest_upload_builds_are_kept_on_disk(tmp_path):
     import os
 

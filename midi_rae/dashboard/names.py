@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MAX_NAME = 120
 MAX_NAME_BYTES = 200  # a file system's limit is 255 bytes a name: 120 characters of CJK text are 360 in UTF-8
@@ -18,7 +19,7 @@ def display_name(name: str) -> str:
     as emphasis at a word's edge), at most MAX_NAME characters and MAX_NAME_BYTES bytes of UTF-8 (its suffix
     kept), never empty."""
     base = re.split(r"[\\/]", str(name))[-1]
-    safe = _UNSAFE.sub("-", base).strip()
+    safe = _UNSAFE.sub(_symbol_or_dash, base).strip()
     # underscores inside a word stay (bwv_250.mid); at a word's edge markdown reads them as emphasis: _intro_ take
     safe = _UNDERSCORES.sub(lambda m: m.group() if _inside_word(m.string, m.start(), m.end()) else "-" * len(m.group()),
                             safe)
@@ -33,6 +34,16 @@ def display_name(name: str) -> str:
         stem = stem[:chars].encode()[:nbytes].decode(errors="ignore")  # never half a character
         safe = stem + ("." + suffix if suffix else "")
     return safe or "unnamed"
+
+
+def _symbol_or_dash(m: "re.Match") -> str:
+    """Emoji and other pictographs stay ("🎹 piano.mid"): markdown gives them no meaning, and a name shown with
+    each of them as "-" read "-- piano -.mid" in one place and "— piano -.mid" where markdown joins two dashes."""
+    c = m.group()
+    return c if unicodedata.category(c) == "So" or c in _EMOJI_JOINERS else "-"
+
+
+_EMOJI_JOINERS = "\u200d\ufe0f"  # the zero-width joiner and the emoji presentation selector inside an emoji
 
 
 def _inside_word(text: str, start: int, end: int) -> bool:

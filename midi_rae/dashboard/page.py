@@ -26,7 +26,7 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None) -
     timing = f"{roll.steps:,} steps (a PNG roll: no tempo)" if _is_png(piece) else timing_text(roll)
     compared = f" · compared with B: {label_b} (at the end of the page)" if label_b else ""
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
-    st.caption(f"**{piece.name}** · {roll.n_notes:,} notes{drums} · {timing} — model: {label} ({n_levels} levels)"
+    st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} ({n_levels} levels)"
                f"{compared}")
 
 
