@@ -892,6 +892,13 @@ def test_downloads_have_one_extension():
     assert download_names("piece.mid", 3) == {"window": "piece_bar3_window.mid",
                                                "reconstruction": "piece_bar3_reconstruction.mid",
                                                "piece": "piece_quantised.mid"}
+    assert download_names("piece.mid", 3, -2)["window"] == "piece_transposed-2_bar3_window.mid"
+
+
+def test_a_transposed_piece_says_so_in_its_header(examples):
+    at = run_app()
+    at.slider(key="transpose").set_value(3).run()
+    assert any(" · transposed +3 semitones — model: " in c for c in texts(at.caption)), texts(at.caption)
 
 
 def test_a_hostile_checkpoint_gets_one_sentence_and_the_page_stays_on_the_last_model(examples, tmp_path):

@@ -86,15 +86,15 @@ def _without_click_hints(fig):
     return fig
 
 
-def render(title: str) -> None:
-    """A button that prepares the HTML, then the download."""
+def render(title: str, stem: str = "midi-rae-explorer") -> None:
+    """A button that prepares the HTML, then the download (named for the piece: `stem`_charts.html)."""
     st.subheader("Export")
     c1, c2 = st.columns([1, 3])
     if c1.button("Prepare all charts as one HTML file", key="prep_html"):
         session.set_export_html(page_html(title).encode())
     data = session.export_html()
     if data:
-        c2.download_button("Download charts (HTML, works offline)", data, file_name="midi-rae-explorer.html",
+        c2.download_button("Download charts (HTML, works offline)", data, file_name=f"{stem}_charts.html",
                            mime="text/html", key="dl_html")
     st.caption("Single charts: the camera button at the top right of each saves it as PNG. For a shareable "
                "report without the server: `python -m midi_rae report FILE.mid -o report.html`.")

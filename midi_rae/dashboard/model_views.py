@@ -189,7 +189,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         with recon_box:
             panel_recon.render(res, pitch_range)
         with listen_box:
-            panel_listen.render(song, res, spb)
+            panel_listen.render(song, res, spb, semis)
         analyses(song, res, model, sel)
         with st.container():  # drawn with or without B, so that turning B on or off leaves the export in place
             if choice_b is not None and choice_b.key == choice.key:

@@ -7,6 +7,7 @@ browser sets up its charting library while the server is still importing.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import streamlit as st
@@ -19,11 +20,13 @@ from . import activity, clicks, export, panel_roll, selection, session, sidebar,
 from .sources import digest, example_files, load_roll
 
 
-def header(piece, roll, label: str, n_levels: int, label_b: str | None = None) -> None:
+def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, semis: int = 0) -> None:
     """Title line and a one-line summary of piece and model (a PNG roll has steps, not seconds or a tempo), and of
     the second model when one is compared (its views are at the end of the page)."""
     st.markdown("### midi-rae explorer")
     timing = f"{roll.steps:,} steps (a PNG roll: no tempo)" if _is_png(piece) else timing_text(roll)
+    if semis:
+        timing += f" · transposed {int(semis):+d} {'semitone' if abs(semis) == 1 else 'semitones'}"
     compared = f" · compared with B: {label_b} (at the end of the page)" if label_b else ""
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
     st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} ({n_levels} levels)"
@@ -222,7 +225,7 @@ def main() -> None:
     choice_b = sidebar.compare_section()
 
     compared = choice_b is not None and choice_b.key != choice.key  # B = A: one sentence at the end, no comparison
-    header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if compared else None)
+    header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if compared else None, semis)
     # A note that only some pieces get goes into a container drawn on every run: an element added or removed at the
     # top level moves every element after it, and the browser then mounts them all anew (every chart redrawn from
     # scratch: 0.25 s more of a switch between a piece with a grid warning and one without, measured).
@@ -250,7 +253,7 @@ def main() -> None:
     views = _model_views()
     model = _loaded(choice)
     views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window)
-    export.render(f"{piece.name} — {model.label}")
+    export.render(f"{piece.name} — {model.label}", Path(piece.name).stem)
     url_state.ignored_shown()  # a run that ended here showed it (a rerun on the way had not)
     activity.note()
     views.warm_corpus_store()

@@ -38,9 +38,10 @@ def _wav(key: tuple, _pm) -> tuple[bytes, str]:
     return render_audio(_pm, fs=PLAYER_RATE)
 
 
-def download_names(piece_name: str, bar: int) -> dict[str, str]:
-    """File names of the window, reconstruction and piece downloads ("piece.mid" -> "piece_bar3_window.mid")."""
-    stem = Path(piece_name).stem
+def download_names(piece_name: str, bar: int, semis: int = 0) -> dict[str, str]:
+    """File names of the window, reconstruction and piece downloads ("piece.mid" -> "piece_bar3_window.mid"; a
+    transposed piece's say so: "piece_transposed+3_bar3_window.mid")."""
+    stem = Path(piece_name).stem + (f"_transposed{int(semis):+d}" if semis else "")
     return {"window": f"{stem}_bar{bar}_window.mid", "reconstruction": f"{stem}_bar{bar}_reconstruction.mid",
             "piece": f"{stem}_quantised.mid"}
 
@@ -58,7 +59,7 @@ def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name
 
 @st.fragment
 @activity.fragment_body
-def render(song, res, spb: int) -> None:
+def render(song, res, spb: int, semis: int = 0) -> None:
     """Players for window, reconstruction and (on request) the whole piece, each with its MIDI download.
 
     A fragment: the players are synthesised only while "Play here" is on (each window or mask change would
@@ -68,7 +69,7 @@ def render(song, res, spb: int) -> None:
     roll = song.roll
     tempo = float(roll.tempo_bpm or 120.0)
     bar = res.start // max(roll.steps_per_bar, 1) + 1
-    names = download_names(roll.name, bar)
+    names = download_names(roll.name, bar, semis)
     play = st.toggle("Play here", persist_state="session", key=K.PLAYERS,
                      help="Synthesise the window and its reconstruction as audio players that follow every "
                           "window and mask change. Off, the MIDI downloads stay.")
