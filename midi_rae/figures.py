@@ -681,7 +681,7 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
              for i in range(dims)]
     if dims == 3:
         # few, small ticks: the scene's default tick labels overlapped and ran out of frame
-        ax = dict(nticks=4, tickfont=dict(size=9), title_font=dict(size=11))
+        ax = dict(nticks=4, tickfont=dict(size=16), title_font=dict(size=16))
         layout = dict(scene=dict(xaxis=dict(ax, title_text=names[0]), yaxis=dict(ax, title_text=names[1]),
                                  zaxis=dict(ax, title_text=names[2])))
     else:
@@ -707,7 +707,7 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     if dims == 3:
         # A 3-D scene has no axis gutters to keep; pull the camera back so tick labels stay in frame.
         margin = dict(l=0, r=0, t=40, b=50)
-        layout["scene"]["camera"] = dict(eye=dict(x=1.7, y=1.7, z=1.1))
+        layout["scene"]["camera"] = dict(eye=dict(x=1.75, y=1.75, z=1.0))
     if shapes:  # last, with everything else in one layout
         layout["shapes"] = list(shapes)
     return _style(fig, title, 420, legend=legend, margin=margin, **layout)

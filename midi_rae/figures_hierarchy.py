@@ -128,8 +128,9 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
     fig.update_xaxes(range=[1, x_max + 1], showgrid=False, **FRAME)
     fig.update_xaxes(title_text="bar (the roll's grid, 1 = the first bar of the file)", row=n, col=1)
     # the legend in a band of its own between the title and the first panel (over the panel it hid its curve)
+    # (transparent: its white box reached a few pixels into the first panel and hid its frame)
     return _style(fig, title, 115 + 70 * n, legend=dict(orientation="h", x=1, xanchor="right", y=1.0,
-                                                        yanchor="bottom", yref="paper"),
+                                                        yanchor="bottom", yref="paper", bgcolor="rgba(0,0,0,0)"),
                   margin=dict(l=90, r=10, t=85, b=45))
 
 
