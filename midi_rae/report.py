@@ -116,7 +116,8 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     mc = bundle.model_config
     step = bundle.meta.get("step")
     rows = [
-        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')}, {roll.bars:.1f} bars of "
+        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')}, "
+                               f"{roll.bars:.1f} bars of "
                                f"{roll.time_signature[0]}/{roll.time_signature[1]}, {roll.duration_s:.1f} s, "
                                f"{roll.tempo_bpm:.0f} BPM, {roll.steps_per_beat} steps per beat"},
         {"": "Checkpoint", "value": bundle.source + (f" (training step {step})" if step is not None else "")},

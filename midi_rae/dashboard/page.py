@@ -29,8 +29,8 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, s
         timing += f" · transposed {int(semis):+d} {'semitone' if abs(semis) == 1 else 'semitones'}"
     compared = f" · compared with B: {label_b} (at the end of the page)" if label_b else ""
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
-    st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} ({n_levels} levels)"
-               f"{compared}")
+    st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} "
+               f"({n_levels} levels){compared}")
 
 
 def timing_text(roll) -> str:
