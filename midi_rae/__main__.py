@@ -202,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _need_file(path: Optional[str], what: str = "") -> None:
     if path is not None and not Path(path).exists():
-        _die(f"{what}{path} does not exist.", RUNTIME)
+        from .file_limits import unmatched
+
+        _die(f"{what}{unmatched(path)}.", RUNTIME)
 
 
 def _cmd_inspect(a: argparse.Namespace) -> int:

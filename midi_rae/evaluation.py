@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
+from .file_limits import unmatched
 from .inference import SCORE_NAMES, WindowScores, score_windows
 from .train_config import EVALUATION_SEED
 from .train_data import evaluation_windows, find_midi_files
@@ -59,7 +60,7 @@ def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional
         elif p.is_file():
             files.append(p)
         else:
-            raise ValueError(f"{p} does not exist.")
+            raise ValueError(f"{unmatched(p)}.")
     if split != "all":
         key = {"test": "test_names", "validation": "val_names"}[split]
         names = (meta or {}).get("data", {}).get(key)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 
 import numpy as np
 
+from .file_limits import unmatched
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES
 from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, unreadable, write_view
@@ -83,7 +84,10 @@ def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = MIDI_SUFFI
         p = Path(s).expanduser()
         found: list[Path] = []
         if p.is_dir():
-            found = [f for f in p.rglob("*") if f.suffix.lower() in suffixes and f.is_file()]
+            # an entry named as a MIDI or PNG file that is none (a broken link, a link loop, a folder "x.mid") is
+            # kept, so that the run lists it with its reason instead of passing over it without a word
+            found = [f for f in p.rglob("*") if f.suffix.lower() in suffixes and (f.is_file() or not f.exists()
+                                                                                    or f.is_dir())]
         elif p.is_file():
             found = [p]
         elif any(c in s for c in "*?["):
@@ -93,7 +97,7 @@ def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = MIDI_SUFFI
             missing.append(s)
         # one entry per file, named as found (a link by its own name, not its target's), the file before its links
         for f in sorted(found, key=lambda f: (f.is_symlink(), str(f))):
-            files.setdefault(str(f.resolve()), Path(os.path.abspath(f)))
+            files.setdefault(os.path.realpath(f), Path(os.path.abspath(f)))  # (a link loop: resolve() raises)
     return sorted(files.values()), missing
 
 
@@ -104,18 +108,6 @@ def nothing_matched(files: Sequence[Path], missing: Sequence[str]) -> None:
         which = unmatched(missing[0]) if len(missing) == 1 else \
             f"none of the {len(missing)} sources holds a MIDI or PNG file"
         raise ValueError(f"Nothing was indexed or changed: {which}.")
-
-
-def unmatched(source: str) -> str:
-    """Why a source named no file, in a few words (no capital, no full stop)."""
-    p = Path(source).expanduser()
-    if p.is_dir():
-        return f"{source} holds no MIDI or PNG file"
-    if any(c in source for c in "*?[") and not p.exists():
-        return f"{source} matched no MIDI or PNG file"
-    if os.path.lexists(p):
-        return f"{source} is not a regular file"
-    return f"{source} does not exist"
 
 
 def piece_id(path: str) -> int:
@@ -170,6 +162,10 @@ def _parse_job(job: tuple) -> dict:
     out: dict[str, Any] = {"path": path}
     try:
         if data is None:
+            if p.is_dir():
+                raise ValueError("It is a folder, not a MIDI file.")
+            if not p.exists():  # there (a folder listed it) but nothing behind it
+                raise ValueError("It is a broken link, or a link to itself.")
             if p.stat().st_size > 8 * 2 ** 20:
                 raise ValueError(f"The file is {p.stat().st_size / 2 ** 20:.1f} MB; the limit is 8 MB.")
             data = p.read_bytes()
@@ -1156,7 +1152,9 @@ class Plan:
     todo: list[tuple[Path, str]]      # (path, collection)
     remove: list[int]
     unchanged: int
-    updated: int
+    updated: int                      # files of todo that replace a piece of the index (their paths: replacing)
+    replacing: set[str] = field(default_factory=set)
+    still_failing: list[tuple[str, str]] = field(default_factory=list)  # unchanged files that could not be read
 
 
 def _file_hash(path: Path, limit: int = 8 * 2 ** 20) -> Optional[str]:
@@ -1216,9 +1214,9 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
     new ones added, and pieces whose files are gone removed. A piece this run does not name whose file is still
     there stays (`index new.mid --out IDX` adds a piece; a mistyped folder removes none); with `data` (files sent
     to a server) the index holds what was sent."""
-    have = index.table("pieces").search().select(["piece_id", "path", "hash"]).limit(None).to_arrow().to_pylist()
-    by_path = {r["path"]: r for r in have}
-    todo, remove, unchanged, updated = [], [], 0, 0
+    have = index.table("pieces").search().select(["piece_id", "path", "hash", "error"]).limit(None).to_arrow()
+    by_path = {r["path"]: r for r in have.to_pylist()}
+    todo, remove, unchanged, replacing, still_failing = [], [], 0, set(), []
     seen = set()
     for f in files:
         key = str(f)
@@ -1226,14 +1224,27 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
         digest = content_hash(data[key]) if data and key in data else _file_hash(f)
         old = by_path.get(key)
         if old is not None and digest is not None and old["hash"] == digest:
-            unchanged += 1
+            if old["error"] is not None:  # unchanged and still unreadable: listed again, not passed over
+                still_failing.append((key, old["error"]))
+            else:
+                unchanged += 1
             continue
         if old is not None:
             remove.append(old["piece_id"])
-            updated += 1
+            replacing.add(key)
         todo.append((f, f.parent.name))
     remove += [r["piece_id"] for p, r in by_path.items() if p not in seen and (data is not None or _gone(p))]
-    return Plan(todo, remove, unchanged, updated)
+    return Plan(todo, remove, unchanged, len(replacing), replacing, still_failing)
+
+
+def settle_counts(report: "BuildReport", plan: Plan) -> None:
+    """A finished run's counts: of the files encoded, those that replaced a piece are updated and the rest added
+    (a file that failed is neither); the unchanged files that still cannot be read are listed as failed again."""
+    failed_now = {p for p, _ in report.failed}
+    done = [str(f) for f, _ in plan.todo if str(f) not in failed_now]
+    report.updated = sum(p in plan.replacing for p in done)
+    report.added = len(done) - report.updated
+    report.failed += plan.still_failing
 
 
 def _keep_finished(writer: "_Writer") -> None:
@@ -1352,7 +1363,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                                       flip_png=flip_png)
         plevels = index.patch_levels
         report.removed = len(plan.remove) - plan.updated
-        report.updated, report.unchanged = plan.updated, plan.unchanged
+        report.unchanged = plan.unchanged
 
         width = cfg.window_steps
         n_todo = len(plan.todo)
@@ -1505,7 +1516,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
             if bar is not None:
                 bar.close()
         if not report.interrupted:
-            report.added = n_todo - report.updated - len(report.failed)
+            settle_counts(report, plan)
             if n_todo or plan.remove or index.meta.get("updated") is None:
                 finish_update(index, report, ann_min_rows, log)
     report.encode_seconds = round(t_enc, 2)

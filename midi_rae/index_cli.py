@@ -169,7 +169,13 @@ def _run_index(a) -> int:
               f"{', compiled' if report.compiled else ''}); {report.seconds:.1f} s in all")
         for path, err in report.failed:
             print(f"  failed: {path}: {err}")
-    return 130 if report.interrupted else 0
+    if report.interrupted:
+        return 130
+    if report.failed and not (report.added or report.updated or report.unchanged):  # an index of nothing
+        n = len(report.failed)
+        return _err(f"{'its one file could not' if n == 1 else f'none of its {n:,} files could'} be read, so "
+                    f"{report.out} holds no windows.")
+    return 0
 
 
 def _stop_on_sigterm() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .index import (BATCH, FLUSH_WINDOWS, BuildReport, WindowEncoder, _Pending, _Writer, checkpoint_key,
                     checkpoint_label, default_patch_levels, discover, failed_row, finish_update, index_lock,
-                    open_for_update, prepare_piece, _parse_job)
+                    open_for_update, prepare_piece, settle_counts, _parse_job)
 
 __all__ = ["build_index_ray"]
 
@@ -114,8 +114,9 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
         index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild,
                                       files, log=log, decoder=checkpoint_label(decoder, None), flip_png=flip_png)
         report.removed = len(plan.remove) - plan.updated
-        report.updated, report.unchanged = plan.updated, plan.unchanged
+        report.unchanged = plan.unchanged
         if not plan.todo:
+            settle_counts(report, plan)
             if plan.remove or index.meta.get("updated") is None:
                 finish_update(index, report, log=log)
             report.seconds = round(time.time() - t_start, 2)
@@ -134,13 +135,11 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
                             batch_format="default")
         writer = _Writer(index, cfg.num_levels, index.patch_levels, bundle.decoder is not None)
         t0 = time.perf_counter()
-        failed = 0
         for row in ds.iter_rows():
             item = pickle.loads(row["payload"])
             if isinstance(item, dict):  # a file that could not be read
                 report.failed.append((item["path"], item["error"]))
                 writer.piece(item)
-                failed += 1
                 continue
             _, prow, starts, stats, res = item
             p = _Pending(prow, None, starts, stats, results=[(0, res)], done=len(starts))
@@ -152,7 +151,7 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
         writer.flush()
         report.encoded = report.windows  # the actors encode every window (no repeats skipped)
         report.encode_seconds = round(time.perf_counter() - t0, 2)
-        report.added = len(plan.todo) - report.updated - failed
+        settle_counts(report, plan)
         finish_update(index, report, log=log)
         report.seconds = round(time.time() - t_start, 2)
         return report

@@ -8,6 +8,7 @@ starts, so that repeated notes at one pitch stay separate. Every kind of unreada
 from __future__ import annotations
 
 import io
+import os
 import warnings
 import math
 import struct
@@ -163,7 +164,8 @@ def _read_path(path: Path) -> bytes:
     """Bytes of a file on disk, checking its size before reading it."""
     try:
         if not path.exists():
-            raise MidiError(f"The file '{path.name}' does not exist.")
+            raise MidiError(f"The file '{path.name}' is not a regular file (a broken link, or a link to itself)."
+                            if os.path.lexists(path) else f"The file '{path.name}' does not exist.")
         if path.is_dir():
             raise MidiError(f"'{path.name}' is a folder, not a MIDI file.")
         if not path.is_file():  # a device or a pipe: endless, or waiting for a writer

@@ -225,6 +225,51 @@ def test_a_worker_that_dies_ends_the_run_in_one_sentence_and_a_rerun_resumes(cor
     assert report.added + report.unchanged + len(report.failed) == 7
 
 
+def test_a_later_run_lists_the_files_that_still_cannot_be_read(corpus, bundle, tmp_path):
+    out = tmp_path / "idx"
+    quiet_build([corpus["src"] / "beta"], out, bundle)
+    again = quiet_build([corpus["src"] / "beta"], out, bundle)
+    assert (again.added, again.updated, again.unchanged, again.windows) == (0, 0, 2, 0)
+    assert [(Path(p).name, e) for p, e in again.failed] == [
+        ("broken.mid", "The MIDI file's header is damaged.")]
+
+
+def test_entries_named_as_midi_files_that_are_none_are_listed_with_their_reason(corpus, bundle, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _write(src / "good.mid", [(_notes(4, seed=3), 0, 0)])
+    (src / "folder.mid").mkdir()
+    (src / "dangling.mid").symlink_to(tmp_path / "nowhere.mid")
+    (src / "loop.mid").symlink_to(src / "loop.mid")
+    first = quiet_build([src], tmp_path / "idx", bundle)
+    assert first.added == 1 and sorted((Path(p).name, e) for p, e in first.failed) == [
+        ("dangling.mid", "It is a broken link, or a link to itself."),
+        ("folder.mid", "It is a folder, not a MIDI file."),
+        ("loop.mid", "It is a broken link, or a link to itself.")]
+    again = quiet_build([src], tmp_path / "idx", bundle)  # unreadable: tried again, failed again, never "updated"
+    assert (again.added, again.updated, again.unchanged, len(again.failed)) == (0, 0, 1, 3)
+
+
+def test_a_file_that_breaks_after_it_was_indexed_is_failed_not_updated(bundle, tmp_path):
+    src = tmp_path / "src"
+    keep, breaks = _write(src / "a.mid", [(_notes(4, seed=1), 0, 0)]), _write(src / "b.mid", [(_notes(4, seed=2), 0, 0)])
+    quiet_build([src], tmp_path / "idx", bundle)
+    breaks.write_bytes(b"")
+    r = quiet_build([src], tmp_path / "idx", bundle)
+    assert (r.added, r.updated, r.removed, r.unchanged) == (0, 0, 0, 1)
+    assert [(Path(p).name, e) for p, e in r.failed] == [("b.mid", "The file is empty.")] and keep.is_file()
+
+
+def test_the_cli_exits_with_an_error_when_none_of_the_files_could_be_read(tmp_path):
+    (tmp_path / "empty.mid").write_bytes(b"")
+    r = subprocess.run([sys.executable, "-m", "midi_rae", "index", str(tmp_path / "empty.mid"), "--out",
+                        str(tmp_path / "idx"), "--quiet", "--no-compile"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (f"error: its one file could not be read, so {tmp_path / 'idx'} "
+                                                 "holds no windows.")
+
+
 def test_a_model_with_narrower_windows_is_indexed_with_its_f1_and_error_profiles(corpus, tmp_path):
     """Windows of 64 steps (patches 4 x 2: the same grid): the per-step error columns are 64 wide."""
     from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, save_checkpoint
@@ -958,7 +1003,8 @@ def test_ray_local_run_writes_the_same_store(corpus, tmp_path):
     wb = b.windows(["piece_id", "window", "f1_masked"]).sort_values(["piece_id", "window"])
     assert np.allclose(wa["f1_masked"], wb["f1_masked"], atol=1e-4, equal_nan=True)
     r2 = build_index_ray([corpus["src"]], out_ray, address="local", log=lambda s: None)
-    assert r2.unchanged == 7 and r2.windows == 0  # incremental on Ray too (the broken file stays listed)
+    # incremental on Ray too; the broken file stays listed, as failed again
+    assert r2.unchanged == 6 and [Path(p).name for p, _ in r2.failed] == ["broken.mid"] and r2.windows == 0
 
 
 @pytest.mark.slow
