@@ -478,6 +478,9 @@ def test_a_bar_typed_past_the_pieces_end_is_its_last_bar_and_the_page_says_so(tm
     assert "short has 3 bars: bar 3 is searched." in [c.value for c in at.caption]  # still, beside the results
     at.number_input(key="corpus_q_bar").set_value(2).run()
     assert not any("is searched" in c.value for c in at.caption)
+    at.number_input(key="corpus_q_bar").set_value(-5).run()
+    assert at.number_input(key="corpus_q_bar").value == 1
+    assert "Bars are counted from 1: bar 1 is searched." in [c.value for c in at.caption]
 
 
 def test_the_search_lists_the_pieces_by_name(index_home, monkeypatch):

@@ -288,14 +288,17 @@ def render_search(uri: str, stamp: str, index) -> None:
                         persist_state="session", key=CK.Q_PIECE)
     row = pieces.iloc[pick]
     last = max(1, int(np.ceil(row["bars"] or 1)))
-    if st.session_state.get(CK.Q_BAR, 1) > last:  # a bar of the piece picked before, past this one's end
+    if (st.session_state.get(CK.Q_BAR) or 1) > last:  # a bar of the piece picked before, past this one's end
         st.session_state[CK.Q_BAR] = last
-    # no default value beside the one in session state (Streamlit warns of the two); no maximum either: the browser
-    # would keep a number typed past it to itself (a red box) and the search would go on from the bar before
-    bar = c2.number_input("Bar", 1, None, persist_state="session", key=CK.Q_BAR, on_change=_bar_typed,
+    # no default value beside the one in session state (Streamlit warns of the two); no bounds either: the browser
+    # would keep a number typed outside them to itself (a red box) and the search would go on from the bar before
+    bar = c2.number_input("Bar", None, None, step=1, persist_state="session", key=CK.Q_BAR, on_change=_bar_typed,
                           help=f"1 to {last}: the piece's bars", args=(last, int(row["piece_id"])))
-    if st.session_state.get(CK.Q_BAR_CUT) == (int(row["piece_id"]), int(bar)):  # until another bar or piece
-        st.caption(f"{display_name(row['name'])} has {last} bars: bar {last} is searched.")
+    bar = int(bar or 1)
+    cut = st.session_state.get(CK.Q_BAR_CUT)
+    if cut is not None and cut[:2] == (int(row["piece_id"]), bar):  # until another bar or piece
+        st.caption("Bars are counted from 1: bar 1 is searched." if cut[2] == "low" else
+                   f"{display_name(row['name'])} has {last} bars: bar {last} is searched.")
     level = c3.selectbox("Level", list(range(index.levels)), index=default_level(index.levels),
                          persist_state="session", key=CK.Q_LEVEL)
     invariant = c4.toggle("Any transposition", persist_state="session", key=CK.Q_TRANSPOSE)
@@ -330,9 +333,14 @@ def render_search(uri: str, stamp: str, index) -> None:
 
 
 def _bar_typed(last: int, piece_id: int) -> None:
-    """A bar typed past the piece's end becomes its last bar, and the page says so."""
-    if (st.session_state.get(CK.Q_BAR) or 1) > last:
-        st.session_state[CK.Q_BAR], st.session_state[CK.Q_BAR_CUT] = last, (piece_id, last)
+    """A bar typed before the first or past the piece's end becomes its first or last bar, and the page says so
+    (an emptied box is bar 1, silently)."""
+    typed = st.session_state.get(CK.Q_BAR)
+    if typed is None:
+        st.session_state[CK.Q_BAR] = 1
+    elif not 1 <= typed <= last:
+        used, why = (1, "low") if typed < 1 else (last, "high")
+        st.session_state[CK.Q_BAR], st.session_state[CK.Q_BAR_CUT] = used, (piece_id, used, why)
 
 
 # ---------------------------------------------------------------- the page
