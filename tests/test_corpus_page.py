@@ -169,6 +169,8 @@ def test_data_files_damaged_behind_a_good_snapshot_are_named_in_the_tabs_that_re
     assert not at.exception and not at.error and "4 pieces in 2 collections" in at.caption[0].value
     sentence = ("cut is not a readable index: its Lance tables are damaged or incomplete (rebuild it with "
                 "'midi-rae index --rebuild').")
+    assert [w.value for w in at.warning] == [sentence + " Its map is drawn from the snapshot written with it; the "
+                                             "search and the reconstruction views need it rebuilt."]  # said at once
     for tab in ("Reconstruction", "Search the corpus"):
         at.session_state["corpus_tab"] = tab
         at.run()

@@ -370,6 +370,12 @@ def main() -> None:
     st.caption(f"**{name}** · {counted(n_pieces, 'piece')} in {counted(n_collections, 'collection')} · "
                f"{n_windows:,} windows · model {display_name(str(meta.get('checkpoint')))} ({meta['levels']} levels)"
                + (f" · {counted(failed, 'file')} could not be read" if failed else ""))
+    # a damaged table shows at once, not only in the tabs that read it (the shipped corpus is part of the install,
+    # and its map opens without lancedb)
+    broken = None if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else src.damage(uri, stamp)
+    if broken:
+        st.warning(f"{broken} Its map is drawn from the snapshot written with it; the search and the reconstruction "
+                   "views need it rebuilt.")
     if failures:  # kept with the index, so the list outlives the run that built it
         with st.expander(f"{counted(failed, 'file')} could not be read: which, and why"):
             st.markdown("\n".join(f"- {display_name(p)}: {e}" for p, e in failures[:200])

@@ -216,6 +216,20 @@ def damage_shown(uri: str) -> Iterator[None]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
+def damage(uri: str, stamp: str) -> Optional[str]:
+    """The index's one sentence when a data file of its tables is gone or cut short since its snapshot was written,
+    else None: one small column of each table read whole opens every data file (a few milliseconds)."""
+    try:
+        with reading(display_name(Path(uri).name)):
+            idx = open_index(uri, stamp)
+            for table in ("pieces", "windows"):
+                idx.table(table).search().select(["piece_id"]).limit(None).to_arrow()
+    except UnreadableIndex as e:
+        return str(e)
+    return None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
 def window_images(uri: str, _stamp: str, keys: tuple[tuple[int, int], ...]) -> dict[tuple[int, int], bytes]:
     """The stored (bit-packed) images of some windows, by (piece_id, window)."""
     if not keys:
