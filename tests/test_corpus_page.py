@@ -584,3 +584,21 @@ def test_an_index_built_from_dropped_bytes_is_matched_to_the_same_bytes_dropped_
     meta = CorpusIndex(tmp_path / "idx").meta
     assert is_built_with(meta, ModelChoice("upload:x", "dropped.safetensors", data))
     assert is_built_with(meta, DEFAULT_CHOICE)  # the same model, as the shipped file
+
+
+def test_a_sampled_map_draws_a_window_of_every_collection():
+    from midi_rae.dashboard.corpus_map import map_sample
+
+    collections = np.array(["common"] * 9_999 + ["rare"])
+    rows = map_sample(collections, 100)
+    assert len(rows) == 100 and list(rows) == sorted(set(rows)) and 9_999 in rows
+    assert list(map_sample(collections[:50], 100)) == list(range(50))  # few enough: every one
+
+
+def test_other_pieces_are_grey_on_the_map():
+    from midi_rae.dashboard.corpus_map import OTHER, OTHER_COLOUR, map_spec
+
+    spec, _ = map_spec(np.zeros((3, 2)), np.array(["a", OTHER, "b"]), "Piece", True, ["", "", ""],
+                       np.arange(3), "t", ("x", "y"))
+    scale = spec["encoding"]["color"]["scale"]
+    assert scale["domain"] == ["a", "b", OTHER] and scale["range"][2] == OTHER_COLOUR

@@ -28,6 +28,7 @@ COLOURS = {"Collection": "collection", "Piece": "name", "Note density (notes per
            "Position in the piece (0 start, 1 end)": "position"}
 TOP_PIECES = 20     # pieces with their own colour when colouring by piece
 OTHER = "(other pieces)"
+OTHER_COLOUR = "#c4c4c4"  # neutral grey: no piece's colour is near it
 PICK = "pick"       # the Vega-Lite selection parameter a click sets
 SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "triangle-right", "triangle-left"]
 
@@ -52,15 +53,28 @@ def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sampled rows, their 2-D coordinates, PCA shares) of a level's pooled embeddings."""
     x = src.level_vectors(uri, _stamp, level)
-    rows = np.arange(len(x))
-    if len(x) > MAP_POINTS:
-        rows = np.sort(np.random.default_rng(0).choice(len(x), MAP_POINTS, replace=False))
+    rows = map_sample(src.map_columns(uri, _stamp)["collection"], MAP_POINTS)
     coords, share = _pca2(x[rows])
     if umap:
         import umap as umap_lib
 
         coords = umap_lib.UMAP(n_components=2, random_state=0).fit_transform(x[rows])
     return rows, coords, share
+
+
+def map_sample(collections: np.ndarray, k: int) -> np.ndarray:
+    """Sorted rows of at most k windows to draw: all of them when they are no more than k, else one window of every
+    collection (a collection of few pieces vanished from the map, and its legend, in a plain random sample) and the
+    rest at random."""
+    n = len(collections)
+    if n <= k:
+        return np.arange(n)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(n)
+    _, first = np.unique(np.asarray(collections).astype(str)[order], return_index=True)
+    each = order[first][:k]
+    rest = np.setdiff1d(order, each, assume_unique=True)
+    return np.sort(np.concatenate([each, rng.choice(rest, k - len(each), replace=False)]))
 
 
 def _umap_installed() -> bool:
@@ -89,7 +103,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
     if categorical:
         present = {str(v) for v in values}
         names = sorted(present - {OTHER}) + ([OTHER] if OTHER in present else [])  # "(other pieces)" last
-        palette = category_colours(names)
+        palette = {**category_colours(names), OTHER: OTHER_COLOUR}  # the many small pieces: in the background
         colour_enc = {"field": "value", "type": "nominal", "title": colour,
                       "scale": {"domain": names, "range": [palette[n] for n in names]},
                       "legend": {"orient": "right", "labelLimit": 200}}
