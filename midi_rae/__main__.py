@@ -307,10 +307,11 @@ def _cmd_report(a: argparse.Namespace) -> int:
     _need_file(a.decoder, "--decoder ")
     from .report import write_report
 
+    made = next((str(d) for d in reversed(Path(a.out).resolve().parents) if not d.exists()), None)
     out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,
                        empty_mask_ratio=a.empty_mask_ratio, seed=a.seed, start_bar=a.start_bar,
                        steps_per_beat=a.steps_per_beat, threshold=a.threshold)
-    print(f"wrote {out}")
+    print(f"wrote {out}" + (f" (the folder {made} did not exist: it was made for it)" if made else ""))
     return 0
 
 

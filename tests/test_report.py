@@ -102,7 +102,8 @@ def test_the_report_of_a_one_window_piece_says_no_level_can_be_ablated(checkpoin
 
     song = tmp_path / "short.mid"
     song.write_bytes(to_bytes(make_song(bars=4, seed=2, drums=False)))
-    out = tmp_path / "short.html"
+    out = tmp_path / "new" / "short.html"  # a folder that is not there yet: made, and said
     done = run_cli("report", str(song), "--checkpoint", str(checkpoint), "-o", str(out))
     assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {out} (the folder {tmp_path / 'new'} did not exist: it was made for it)"
     assert f'<p class="note">{ONE_WINDOW_NOTE}</p>' in out.read_text()
