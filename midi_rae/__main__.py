@@ -267,8 +267,9 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     try:
         files = select_files(a.paths, a.split, bundle.meta, a.only)
         if not files:
-            _die("no MIDI files to evaluate" + ("" if a.split == "all" else f" in the checkpoint's {a.split} split")
-                 + ".", RUNTIME)
+            where = a.paths[0] if len(a.paths) == 1 else f"the {len(a.paths)} paths given"
+            _die(f"no MIDI files to evaluate in {where}"
+                 + ("" if a.split == "all" else f" that are in the checkpoint's {a.split} split") + ".", RUNTIME)
         r = evaluate_files(bundle, files, a.threshold, a.mask_ratio, a.max_windows, seed=a.seed)
     except ValueError as e:
         _die(str(e), RUNTIME)

@@ -88,6 +88,14 @@ def test_evaluating_one_unreadable_file_says_why(run, tmp_path):
     assert res.returncode != 0 and res.stderr.startswith("error: notes.mid: ") and "MIDI" in res.stderr
 
 
+def test_a_folder_without_midi_files_is_named_in_the_error(run, tmp_path):
+    _, ck = run
+    (tmp_path / "dir.mid").mkdir()
+    res = subprocess.run([sys.executable, "-m", "midi_rae", "evaluate", str(tmp_path / "dir.mid"), "--checkpoint",
+                          str(ck)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode != 0 and res.stderr.strip() == f"error: no MIDI files to evaluate in {tmp_path / 'dir.mid'}."
+
+
 def test_evaluating_only_unreadable_files_says_how_many_and_why_the_first(run, tmp_path):
     _, ck = run
     (tmp_path / "a.mid").write_bytes(b"")
