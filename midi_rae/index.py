@@ -1577,7 +1577,7 @@ def query_vectors(bundle, roll, bar: int, level: int, patch: Optional[tuple[int,
     spbar = max(roll.steps_per_bar, 1)
     start = (int(bar) - 1) * spbar
     if start >= roll.steps or bar < 1:
-        raise ValueError(f"Bar {bar} is outside the query piece ({roll.bars:.1f} bars).")
+        raise ValueError(f"Bar {bar} is outside the query piece ({f'{roll.bars:.1f}'.removesuffix('.0')} bars).")
     rows, cols = cfg.level_grids[level]
     if patch is not None and not (0 <= patch[0] < rows and 0 <= patch[1] < cols):
         raise ValueError(f"--patch {patch[0]},{patch[1]} is outside level {level}'s {rows}x{cols} grid.")

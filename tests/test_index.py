@@ -225,6 +225,16 @@ def test_a_worker_that_dies_ends_the_run_in_one_sentence_and_a_rerun_resumes(cor
     assert report.added + report.unchanged + len(report.failed) == 7
 
 
+def test_a_query_bar_past_the_end_names_the_pieces_length_in_bars(built, corpus, bundle):
+    from midi_rae.index import search_passage
+    from midi_rae.pianoroll import midi_to_roll
+
+    bars = midi_to_roll(corpus["query"]).bars
+    with pytest.raises(ValueError) as e:
+        search_passage(built[0], corpus["query"], bar=99, bundle=bundle)
+    assert str(e.value) == f"Bar 99 is outside the query piece ({bars:g} bars)." and bars == int(bars)
+
+
 def test_a_later_run_lists_the_files_that_still_cannot_be_read(corpus, bundle, tmp_path):
     out = tmp_path / "idx"
     quiet_build([corpus["src"] / "beta"], out, bundle)
