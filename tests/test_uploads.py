@@ -46,6 +46,15 @@ def test_a_member_whose_folder_is_dots_between_spaces_stays_inside(tmp_path):
     assert write_uploads({"../out.mid": MIDI}, tmp_path / "files") == [] and not (tmp_path / "out.mid").exists()
 
 
+def test_files_past_the_limit_are_left_out_from_the_first_one_named():
+    from midi_rae.dashboard.uploads import MAX_UPLOAD_FILES
+
+    files, notes = unpack_uploads([("set.zip", _zip({f"c/{k:03d}.mid": MIDI for k in range(MAX_UPLOAD_FILES + 50)}))])
+    assert len(files) == MAX_UPLOAD_FILES
+    assert notes == [f"Only the first {MAX_UPLOAD_FILES} files are indexed: c/{MAX_UPLOAD_FILES:03d}.mid and the "
+                     "files after it were left out."]
+
+
 def test_a_zip_within_a_zip_is_named_and_left_out():
     inner = _zip({"deep.mid": MIDI})
     files, notes = unpack_uploads([("set.zip", _zip({"a/one.mid": MIDI, "a/inner.zip": inner}))])

@@ -153,8 +153,9 @@ def unpack_uploads(files: list[tuple[str, bytes]]) -> tuple[dict[str, bytes], li
             stem, suffix = name.rsplit(".", 1)
             name = next(f"{stem} ({k}).{suffix}" for k in range(2, MAX_UPLOAD_FILES + 2)
                         if f"{stem} ({k}).{suffix}" not in out)
-        if len(out) >= MAX_UPLOAD_FILES:
-            notes.append(f"Only the first {MAX_UPLOAD_FILES} files are indexed.")
+        if len(out) >= MAX_UPLOAD_FILES:  # the first file left out named: where the rest begins
+            notes.append(f"Only the first {MAX_UPLOAD_FILES} files are indexed: {name} and the files after it "
+                         "were left out.")
             return False
         if total + len(data) > MAX_UPLOAD_BYTES:
             notes.append(f"The files pass {MAX_UPLOAD_BYTES // 2 ** 20} MB in all; the rest are left out.")
