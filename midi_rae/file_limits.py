@@ -5,6 +5,9 @@ from pathlib import Path
 from typing import Optional
 
 
+BROKEN_LINK = "a broken link, or a link to itself"  # a path that is there (lexists) with nothing behind it
+
+
 def unmatched(source: str | Path) -> str:
     """Why a source named no file, in a few words (no capital, no full stop): a folder holding none, a pattern
     matching none, a path that is there but no regular file (a broken link, a link loop), or one that is not."""
@@ -17,7 +20,7 @@ def unmatched(source: str | Path) -> str:
     if any(c in source for c in "*?[") and not p.exists():
         return f"{source} matched no MIDI or PNG file"
     if os.path.lexists(p):
-        return f"{source} is not a regular file (a broken link, or a link to itself)"
+        return f"{source} is not a regular file ({BROKEN_LINK})"
     return f"{source} does not exist"
 
 

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 
 import numpy as np
 
-from .file_limits import unmatched
+from .file_limits import BROKEN_LINK, unmatched
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES
 from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, unreadable, write_view
@@ -165,7 +165,7 @@ def _parse_job(job: tuple) -> dict:
             if p.is_dir():
                 raise ValueError("It is a folder, not a MIDI file.")
             if not p.exists():  # there (a folder listed it) but nothing behind it
-                raise ValueError("It is a broken link, or a link to itself.")
+                raise ValueError(f"It is {BROKEN_LINK}.")
             if p.stat().st_size > 8 * 2 ** 20:
                 raise ValueError(f"The file is {p.stat().st_size / 2 ** 20:.1f} MB; the limit is 8 MB.")
             data = p.read_bytes()
@@ -1152,9 +1152,13 @@ class Plan:
     todo: list[tuple[Path, str]]      # (path, collection)
     remove: list[int]
     unchanged: int
-    updated: int                      # files of todo that replace a piece of the index (their paths: replacing)
-    replacing: set[str] = field(default_factory=set)
+    replacing: set[str] = field(default_factory=set)  # paths of todo that replace a piece of the index
     still_failing: list[tuple[str, str]] = field(default_factory=list)  # unchanged files that could not be read
+
+    @property
+    def updated(self) -> int:
+        """Files of todo that replace a piece of the index."""
+        return len(self.replacing)
 
 
 def _file_hash(path: Path, limit: int = 8 * 2 ** 20) -> Optional[str]:
@@ -1234,7 +1238,7 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
             replacing.add(key)
         todo.append((f, f.parent.name))
     remove += [r["piece_id"] for p, r in by_path.items() if p not in seen and (data is not None or _gone(p))]
-    return Plan(todo, remove, unchanged, len(replacing), replacing, still_failing)
+    return Plan(todo, remove, unchanged, replacing, still_failing)
 
 
 def settle_counts(report: "BuildReport", plan: Plan) -> None:

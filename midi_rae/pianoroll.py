@@ -22,7 +22,7 @@ import numpy as np
 import pretty_midi
 from mido.midifiles.meta import _META_SPECS
 
-from .file_limits import read_within
+from .file_limits import BROKEN_LINK, read_within
 from .wording import a_number
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ def _read_path(path: Path) -> bytes:
     """Bytes of a file on disk, checking its size before reading it."""
     try:
         if not path.exists():
-            raise MidiError(f"The file '{path.name}' is not a regular file (a broken link, or a link to itself)."
+            raise MidiError(f"The file '{path.name}' is not a regular file ({BROKEN_LINK})."
                             if os.path.lexists(path) else f"The file '{path.name}' does not exist.")
         if path.is_dir():
             raise MidiError(f"'{path.name}' is a folder, not a MIDI file.")
@@ -667,9 +667,11 @@ def _main_time_signature(pm: pretty_midi.PrettyMIDI, end_s: float) -> tuple[int,
     return max(spans, key=lambda k: spans[k])  # max keeps the first of equals, in order of first appearance
 
 
-def _first_time_signature(pm: pretty_midi.PrettyMIDI) -> tuple[int, int]:
+def _time_signature_at(pm: pretty_midi.PrettyMIDI, t: float) -> tuple[int, int]:
+    """The time signature in force at t seconds (before the first change: the first; none at all: 4/4)."""
     changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
-    return (changes[0].numerator, changes[0].denominator) if changes else (4, 4)
+    now = [ts for ts in changes if ts.time <= t + 1e-9] or changes[:1]
+    return (now[-1].numerator, now[-1].denominator) if now else (4, 4)
 
 
 def _beat_grid(pm: pretty_midi.PrettyMIDI, until_s: float) -> np.ndarray:
@@ -681,10 +683,7 @@ def _beat_grid(pm: pretty_midi.PrettyMIDI, until_s: float) -> np.ndarray:
     # length: a tempo change on that beat, as in an accelerando, shortened the last note by a step)
     times, tempi = pm.get_tempo_changes()
     tempo = float(tempi[max(int(np.searchsorted(times, beats[-1] + 1e-9)) - 1, 0)])
-    metres = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
-    now = [ts for ts in metres if ts.time <= beats[-1] + 1e-9]
-    metre = (now[-1].numerator, now[-1].denominator) if now else _first_time_signature(pm)
-    last_len = 60.0 / tempo * float(_beat_quarters(metre))
+    last_len = 60.0 / tempo * float(_beat_quarters(_time_signature_at(pm, beats[-1])))
     extra = max(0, math.ceil((until_s - beats[-1]) / last_len)) + 1
     return np.concatenate([beats, beats[-1] + last_len * np.arange(1, extra + 1)])
 
@@ -932,7 +931,7 @@ def windows(roll: PianoRoll | np.ndarray, width: int = 128, hop: int | None = No
     if pad:
         # Just enough windows that the last one reaches the final step, and none that starts after it (a hop
         # longer than the window would otherwise add a silent one)
-        count = min(1 + max(0, math.ceil((T - width) / hop)), max(1, math.ceil(T / hop)))
+        count = start_bars(T, hop, width)
     else:
         count = 0 if T < width else 1 + (T - width) // hop
     starts = np.arange(count, dtype=np.int64) * hop
