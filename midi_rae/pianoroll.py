@@ -83,6 +83,7 @@ class PianoRoll:
     metre_changes: int = 0  # time signatures after the first that differ from the one before (bars: time_signature)
     tempo_changes: int = 0  # tempos after the first that differ from the one before (tempo_bpm is the first)
     drum_notes: int = 0  # notes of drum tracks, left out of the roll
+    ignored_metres: tuple[str, ...] = ()  # the file's time signatures the grid cannot count in ("99/4"), left out
 
     @property
     def steps(self) -> int:
@@ -135,6 +136,15 @@ def beat_name(time_signature: tuple[int, int]) -> str:
         return _NOTE_VALUES[q]
     plain = q * Fraction(2, 3)
     return f"dotted {_NOTE_VALUES[plain]}" if plain in _NOTE_VALUES else f"{q} quarter notes"
+
+
+def ignored_metres_text(roll: "PianoRoll") -> str:
+    """The clause the header adds for time signatures left out ("" where none were)."""
+    if not roll.ignored_metres:
+        return ""
+    which = ", ".join(roll.ignored_metres[:3]) + (" …" if len(roll.ignored_metres) > 3 else "")
+    kind = "time signature" if len(roll.ignored_metres) == 1 else "time signatures"
+    return f" (the file's {kind} {which} left out: no grid counts bars in it)"
 
 
 def beat_quarters(time_signature: tuple[int, int]) -> float:
@@ -430,17 +440,25 @@ class _Parsed:
     last_tick: int
     end_tick: int  # the last note end, or controller of a (channel, track) with notes, as pretty_midi counts
     unclosed: int = 0  # note-ons that no later note-off closed (pretty_midi drops them: no length)
+    ignored_metres: tuple[str, ...] = ()  # time signatures left out (`_unusable_metre`), each once, as written
 
 
 _PLACING_EVENTS = ("set_tempo", "time_signature", "key_signature")  # the meta events whose times the roll uses
-MAX_METRE = 64  # the largest numerator and denominator a time signature is read with
+MAX_METRE = 64  # the largest numerator a time signature is read with
+MAX_METRE_DENOMINATOR = 32  # the shortest beat pretty_midi counts: a 32nd note (a 1/64's bar is no beat of its own)
 
 
-def _impossible_metre(event: _Event) -> bool:
-    """A time signature no score has: a numerator of 0 or above MAX_METRE, or a denominator (stored as a power of
-    two: one byte allows 2^255) above it. Left out, bars are counted in the metre in force before, or in 4/4."""
+def _unusable_metre(event: _Event) -> bool:
+    """A time signature the grid cannot count in: a numerator of 0 or above MAX_METRE, or a denominator above
+    MAX_METRE_DENOMINATOR (stored as a power of two: one byte allows 2^255). Left out, bars are counted in the
+    metre in force before, or in 4/4, and the header says which were left out."""
     return event.type == "time_signature" and not (1 <= event.numerator <= MAX_METRE
-                                                   and 1 <= event.denominator <= MAX_METRE)
+                                                   and 1 <= event.denominator <= MAX_METRE_DENOMINATOR)
+
+
+def _metre_text(event: _Event) -> str:
+    den = event.denominator if event.denominator <= 2 ** 20 else "2^%d" % int(math.log2(event.denominator))
+    return f"{event.numerator}/{den}"
 
 
 def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
@@ -453,10 +471,12 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
     instruments: dict = {}
     tracks = []
     last_tick = end_tick = unclosed = 0
+    ignored: dict[str, None] = {}
     for track_idx, (pos, end) in enumerate(spans):
         metas, budget, tick, controls, open_left = _read_track(data, pos, end, budget, track_idx, instruments)
         unclosed += open_left
-        metas = [e for e in metas if not _impossible_metre(e)]
+        ignored.update((_metre_text(e), None) for e in metas if _unusable_metre(e))
+        metas = [e for e in metas if not _unusable_metre(e)]
         sentinel = _Event()  # keeps the track's last tick for pretty_midi's tick-to-time table
         sentinel.type, sentinel.time = "end_of_track", tick
         metas.append(sentinel)
@@ -474,7 +494,7 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
         mid.tracks.append(mido.MidiTrack(metas))
     for inst in instruments.values():
         end_tick = max([end_tick, *inst.ends])
-    return _Parsed(mid, list(instruments.values()), last_tick, end_tick, unclosed)
+    return _Parsed(mid, list(instruments.values()), last_tick, end_tick, unclosed, tuple(ignored))
 
 
 def _placing_events_first(tracks: list[list]) -> list[list]:
@@ -603,11 +623,13 @@ def _rescaled(parsed: "_Parsed", new_ppq: int, at: Callable[[int], int]) -> "_Pa
     for inst in parsed.instruments:
         inst.starts = [at(t) for t in inst.starts]
         inst.ends = [at(t) for t in inst.ends]
-    return _Parsed(mid, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick), parsed.unclosed)
+    return _Parsed(mid, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick), parsed.unclosed,
+                   parsed.ignored_metres)
 
 
-def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:
-    """Validated bytes -> (PrettyMIDI with the file's tempo map and meta events, instruments), or MidiError.
+def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument], tuple[str, ...]]:
+    """Validated bytes -> (PrettyMIDI with the file's tempo map and meta events, instruments, time signatures left
+    out), or MidiError.
 
     Everything costly is bounded first: the chunk walk, then the event budget as the tracks are read,
     then the length in ticks, before pretty_midi allocates its per-tick table.
@@ -636,7 +658,7 @@ def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument]]:
     end = pretty_midi.Instrument(0)
     end.notes.append(pretty_midi.Note(1, 0, 0.0, float(_tick_times(pm)[parsed.end_tick])))
     pm.instruments.append(end)
-    return pm, parsed.instruments
+    return pm, parsed.instruments, parsed.ignored_metres
 
 
 def _tick_times(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
@@ -667,32 +689,52 @@ def _main_time_signature(pm: pretty_midi.PrettyMIDI, end_s: float) -> tuple[int,
     return max(spans, key=lambda k: spans[k])  # max keeps the first of equals, in order of first appearance
 
 
-def _time_signature_at(pm: pretty_midi.PrettyMIDI, t: float) -> tuple[int, int]:
-    """The time signature in force at t seconds (before the first change: the first; none at all: 4/4)."""
+def _beat_ticks(pm: pretty_midi.PrettyMIDI, seconds: np.ndarray, until_tick: int) -> np.ndarray:
+    """Every beat as a tick of the file (a multiple of 1/8 tick: exact in float64), as pretty_midi's get_beats
+    places beats, on past until_tick.
+
+    get_beats follows the same rules (one beat per `_beat_quarters` of the metre in force, the first metre before
+    the first change, a beat cut short where the metre changes) but counts in seconds, and where a tempo changes
+    between two beats its beats drift off the score (Weber's Concertino: a beat at quarter 111.125 instead of 111,
+    and every later onset off the grid). Counted in ticks, every beat is exact."""
     changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
-    now = [ts for ts in changes if ts.time <= t + 1e-9] or changes[:1]
-    return (now[-1].numerator, now[-1].denominator) if now else (4, 4)
+    at = [int(np.searchsorted(seconds, ts.time - 1e-9)) for ts in changes]  # the ticks they were read at
+    metres = [(ts.numerator, ts.denominator) for ts in changes] or [(4, 4)]
+    first = 0  # the metre in force from tick 0; get_beats moves past every later change at tick 0 first
+    while first + 1 < len(at) and at[first + 1] <= 0:
+        first += 1
+    # segments of one metre, each from where a beat is cut short (a change; the first keeps its metre) to the next;
+    # in eighths of a tick, in which every beat of a denominator up to 32 is a whole number
+    bounds, seg_metres = [0], [metres[first]]
+    for i in range(first, len(at)):
+        if at[i] > bounds[-1]:
+            bounds.append(at[i])
+            seg_metres.append(metres[i] if i > first else metres[first])
+        elif at[i] == bounds[-1] and i > first:
+            seg_metres[-1] = metres[i]
+    bounds = [8 * b for b in bounds]
+    parts = []
+    for j, (lo, metre) in enumerate(zip(bounds, seg_metres)):
+        length = int(8 * pm.resolution * _beat_quarters(metre))
+        hi = bounds[j + 1] if j + 1 < len(bounds) else max(8 * until_tick, lo) + 2 * length
+        parts.append(np.arange(lo, hi, length, dtype=np.int64))
+    return np.concatenate(parts).astype(np.float64) / 8
 
 
-def _beat_grid(pm: pretty_midi.PrettyMIDI, until_s: float) -> np.ndarray:
-    """Beat times from pretty_midi (tempo changes respected), extended past until_s."""
-    beats = np.asarray(pm.get_beats(), dtype=np.float64)
-    # get_beats can repeat a time where a time-signature change snaps a beat; interp needs increase
-    beats = beats[np.concatenate([[True], np.diff(beats) > 1e-9])]
-    # past the last beat, beats go on at the tempo and in the metre in force there (not at the previous beat's
-    # length: a tempo change on that beat, as in an accelerando, shortened the last note by a step)
-    times, tempi = pm.get_tempo_changes()
-    tempo = float(tempi[max(int(np.searchsorted(times, beats[-1] + 1e-9)) - 1, 0)])
-    last_len = 60.0 / tempo * float(_beat_quarters(_time_signature_at(pm, beats[-1])))
-    extra = max(0, math.ceil((until_s - beats[-1]) / last_len)) + 1
-    return np.concatenate([beats, beats[-1] + last_len * np.arange(1, extra + 1)])
+def _seconds_at(ticks: np.ndarray, seconds: np.ndarray, pm: pretty_midi.PrettyMIDI) -> np.ndarray:
+    """The time of (fractional) ticks, from the file's tempo map; past its last tick at the tempo in force there."""
+    last = len(seconds) - 1
+    per_tick = 60.0 / (float(pm.get_tempo_changes()[1][-1]) * pm.resolution)
+    inside = np.interp(np.minimum(ticks, last), np.arange(len(seconds), dtype=np.float64), seconds)
+    return inside + np.maximum(ticks - last, 0.0) * per_tick
 
 
-def _step_grid(beats: np.ndarray, steps_per_beat: int) -> np.ndarray:
-    """Start time of every step: each beat interval cut into steps_per_beat equal parts."""
+def _step_grid(b: np.ndarray, steps_per_beat: int, seconds: np.ndarray, pm: pretty_midi.PrettyMIDI) -> np.ndarray:
+    """Start time of every step: each beat (ticks, `_beat_ticks`) cut into steps_per_beat equal parts of its
+    ticks."""
     fractions = np.arange(steps_per_beat) / steps_per_beat
-    inner = beats[:-1, None] + np.diff(beats)[:, None] * fractions[None, :]
-    return np.concatenate([inner.ravel(), beats[-1:]])
+    inner = b[:-1, None] + np.diff(b)[:, None] * fractions[None, :]
+    return _seconds_at(np.concatenate([inner.ravel(), b[-1:]]), seconds, pm)
 
 
 def _pickup_steps(pm: pretty_midi.PrettyMIDI, step_grid: np.ndarray, steps_per_beat: int,
@@ -759,7 +801,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
     if steps_per_beat < 1:
         raise ValueError("steps_per_beat must be at least 1")
     data, default_name = _input_bytes(path_or_bytes)
-    pm, instruments = _load(data)
+    pm, instruments, ignored_metres = _load(data)
     kept = [inst for inst in instruments if inst.pitches and (include_drums or not inst.is_drum)]
     if not kept:
         raise MidiError("The MIDI file contains only drum notes, and drums are left out.")
@@ -768,7 +810,8 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
     starts_s = seconds[np.concatenate([np.asarray(inst.starts, dtype=np.int64) for inst in kept])]
     ends_s = seconds[np.concatenate([np.asarray(inst.ends, dtype=np.int64) for inst in kept])]
 
-    step_grid = _step_grid(_beat_grid(pm, float(ends_s.max())), steps_per_beat)
+    end_tick = max(max(inst.ends) for inst in kept)
+    step_grid = _step_grid(_beat_ticks(pm, seconds, end_tick), steps_per_beat, seconds, pm)
     main_ts = _main_time_signature(pm, float(ends_s.max()))
     step_grid = _before_pickup(step_grid, _pickup_steps(pm, step_grid, steps_per_beat, main_ts))
     position = np.arange(len(step_grid), dtype=np.float64)
@@ -797,7 +840,8 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         metre_changes=_changes([(ts.numerator, ts.denominator)
                                 for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),
         tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),
-        drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum))
+        drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum),
+        ignored_metres=ignored_metres)
 
 
 GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)

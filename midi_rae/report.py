@@ -25,7 +25,7 @@ from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, recon
                       similarity_matrix, spectrum_plot, trajectory, window_roll)
 from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
                         metric_rows, patch_places, settings_for, spectrum_rows)
-from .pianoroll import PianoRoll, start_bars
+from .pianoroll import PianoRoll, ignored_metres_text, start_bars
 from .png_rolls import read_roll
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
@@ -118,7 +118,8 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     rows = [
         {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')}, "
                                f"{roll.bars:.1f} bars of "
-                               f"{roll.time_signature[0]}/{roll.time_signature[1]}, {roll.duration_s:.1f} s, "
+                               f"{roll.time_signature[0]}/{roll.time_signature[1]}{ignored_metres_text(roll)}, "
+                               f"{roll.duration_s:.1f} s, "
                                f"{roll.tempo_bpm:.0f} BPM, {roll.steps_per_beat} steps per beat"},
         {"": "Checkpoint", "value": bundle.source + (f" (training step {step})" if step is not None else "")},
         {"": "Model", "value": f"{mc.num_levels} levels, grids {', '.join(f'{r}×{c}' for r, c in mc.level_grids)}; "

@@ -173,6 +173,18 @@ def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_b
         " · 240 beats a minute (quarter note = 120) · 4 steps per beat (a beat is an eighth note)")
 
 
+def test_the_header_names_a_time_signature_the_grid_left_out():
+    import pretty_midi
+
+    from midi_rae.dashboard.page import timing_text
+    from midi_rae.pianoroll import midi_to_roll
+
+    pm = make_song(bars=4, seed=1)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(99, 4, 0.0)]
+    assert timing_text(midi_to_roll(to_bytes(pm))).startswith(
+        "4.0 bars of 4/4 (the file's time signature 99/4 left out: no grid counts bars in it) · 8.0 s · ")
+
+
 def test_switching_example_shows_the_other_piece(examples):
     at = run_app()
     at.selectbox(key="example").select("b_song.mid").run()
@@ -499,10 +511,18 @@ def test_a_selected_patch_lists_its_nearest_neighbours(examples):
     # the neighbours are outlined on the overview, numbered by rank, each spanning the bars the table names
     overview = rolls(at)[0]
     marks = [b for b in overview["boxes"] if b[4] == "mark"]
-    assert [m[5] for m in marks] == [str(k) for k in range(1, 9)]
+    assert sorted(int(r) for m in marks for r in m[5].split(",") if r) == list(range(1, 9))  # each rank once
     n = overview["n_bars"]
     spans = [(1 + round(n * m[0]), round(n * m[1])) for m in marks]  # first and last bar of each outline
     assert [f"bar {a}" if a == b else f"bars {a}–{b}" for a, b in spans] == [r[1] for r in table["rows"]]
+
+
+def test_ranks_of_neighbours_side_by_side_share_one_label_on_the_overview():
+    from midi_rae.dashboard.roll_strip import mark_labels
+
+    # a 100-bar piece of 16-step bars: bars 6, 7 and 8 touch (one label, on the leftmost), bars 26 and 51 stand alone
+    marks = [(80, 16), (400, 16), (96, 16), (112, 16), (800, 16)]
+    assert mark_labels(marks, 1600) == ["1,3,4", "2", "", "", "5"]
 
 
 def test_song_structure_tab_draws_the_similarity_matrix_and_trajectory_at_the_chosen_level(examples):
@@ -574,6 +594,8 @@ def test_all_charts_export_as_one_offline_html_file(examples):
         < html.index("<h3>Non-empty patches per level</h3>") < html.index("<h3>Patch embeddings (PCA)</h3>")
     # one title per chart (a heading names its section, the chart its own title), and nothing says "click"
     assert html.count("Window: 128 steps") == 1 and "click a bar" not in html and "click to select" not in html
+    # nor the overview's row of bar markers, there only to be clicked; and it says what it shows
+    assert '"name":"bars"' not in html and "<p>Window from bar 1 · 4 steps per beat · mask ratio 0.5 " in html
 
 
 def test_level_grids_from_the_config_match_the_model():
@@ -893,6 +915,30 @@ def test_downloads_have_one_extension():
                                                "reconstruction": "piece_bar3_reconstruction.mid",
                                                "piece": "piece_quantised.mid"}
     assert download_names("piece.mid", 3, -2)["window"] == "piece_transposed-2_bar3_window.mid"
+
+
+def test_exported_files_are_named_for_the_view_they_show():
+    from midi_rae.dashboard.names import file_stem
+
+    assert file_stem("piece.mid") == "piece"
+    # another transposition, resolution or model gives another name: one export never overwrites another's
+    assert file_stem("piece.mid", 3, 12, "Shipped hierarchy") == "piece_transposed+3_12spb_shipped-hierarchy"
+    assert file_stem("a<b>.mid", -1, None, "uploaded: run/ckpt.pt") == "a-b-_transposed-1_ckpt-pt"
+
+
+def test_the_charts_file_states_the_settings_it_was_drawn_at():
+    from types import SimpleNamespace
+
+    from midi_rae.dashboard.export import page_html
+    from midi_rae.dashboard.page import export_settings
+    from midi_rae.inference import MaskSettings
+
+    view = SimpleNamespace(start_bar=7, mask=MaskSettings(mask_ratio=0.25, empty_mask_ratio=0.05, seed=3,
+                                                          threshold=0.6))
+    settings = export_settings(view, 6, -3)
+    assert settings == ("Window from bar 7 · transposed -3 semitones · 6 steps per beat · mask ratio 0.25 of the "
+                        "non-empty patches, empty mask ratio 0.05, seed 3 · threshold 0.6")
+    assert f"<p>{settings}</p>" in page_html("piece.mid — Shipped default", settings)
 
 
 def test_a_transposed_piece_says_so_in_its_header(examples):

@@ -270,6 +270,18 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
         "builds); build it again from the files."]
 
 
+def test_uploaded_files_already_indexed_are_opened_not_built_again(index_home, tmp_path):
+    from midi_rae.dashboard import index_model
+    from midi_rae.dashboard.corpus_page import build_offer
+    from midi_rae.dashboard.sidebar import DEFAULT_CHOICE
+
+    small, keys = index_home / "small", index_model.content_keys(DEFAULT_CHOICE)
+    assert build_offer(tmp_path / "never_built", None, keys) == "build"
+    assert build_offer(small, None, keys) == "open"  # built by this server before, with the same model
+    assert build_offer(small, str(small), keys) == "shown"  # the index on the page: no button for it
+    assert build_offer(small, None, ("another model's key",)) == "build"
+
+
 FIND_SIMILAR_SCRIPT = """
 import streamlit as st
 from midi_rae.dashboard import model_views

@@ -111,6 +111,17 @@ def index_section() -> Optional[str]:
     return _upload_section(slot)
 
 
+def build_offer(out: Path, built: Optional[str], model_keys: tuple[str, ...]) -> str:
+    """What the sidebar offers for uploaded files whose index would be `out`: "shown" (it is the index on the page),
+    "open" (this server built it before, complete and with the model of `model_keys`: open it as it is) or
+    "build"."""
+    if not (src.is_index(out) and _complete(str(out))):
+        return "build"
+    if src.view(str(out), src.stamp(str(out))).meta.get("checkpoint_key") not in model_keys:
+        return "build"  # built with the server's default of another day: the build redoes it with today's
+    return "shown" if built == str(out) else "open"
+
+
 def _upload_section(slot) -> Optional[str]:
     ups = st.sidebar.file_uploader(
         f"MIDI files, PNG piano rolls or a zip (at most {uploads.MAX_UPLOAD_FILES} files, "
@@ -125,18 +136,34 @@ def _upload_section(slot) -> Optional[str]:
         else:
             home = src.cache_dir() / "uploads" / digest
             out = home / "index"
-            if st.sidebar.button(f"Build an index of {counted(len(files), 'file')}", type="primary",
-                                 key="corpus_build"):
+            from .sidebar import DEFAULT_CHOICE
+
+            offer = build_offer(out, st.session_state.get(CK.BUILT), index_model.content_keys(DEFAULT_CHOICE))
+            place = st.sidebar.empty()  # the offer, then what became of it: not a button for what is done
+            shown = f"The index shown is built from these {counted(len(files), 'file')}."
+            report = None
+            if offer == "shown":
+                place.caption(shown)
+            elif offer == "open" and place.button(
+                    f"Open the index of these {counted(len(files), 'file')}", type="primary", key="corpus_open_built",
+                    help="This server indexed the same files before, with the same model: it opens without "
+                         "indexing them again."):
+                home.touch()  # the newest build in use: pruning keeps it
+                st.session_state[CK.BUILT] = str(out)
+                place.caption(shown)
+            elif offer == "build" and place.button(f"Build an index of {counted(len(files), 'file')}",
+                                                   type="primary", key="corpus_build"):
                 paths = uploads.write_uploads(files, home / "files")
                 home.touch()  # the newest build: pruning keeps it
                 uploads.prune_builds(home.parent)
                 report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
                 st.session_state[CK.BUILT] = str(out)
-                if report.failed:
-                    more = len(report.failed) - 5
-                    st.sidebar.warning(f"{counted(len(report.failed), 'file')} not indexed:\n"
-                                       + "".join(f"\n- {Path(p).name}: {e}" for p, e in report.failed[:5])
-                                       + (f"\n- and {counted(more, 'other')}" if more > 0 else ""))
+                place.caption(shown)
+            if report is not None and report.failed:
+                more = len(report.failed) - 5
+                st.sidebar.warning(f"{counted(len(report.failed), 'file')} not indexed:\n"
+                                   + "".join(f"\n- {Path(p).name}: {e}" for p, e in report.failed[:5])
+                                   + (f"\n- and {counted(more, 'other')}" if more > 0 else ""))
     built = st.session_state.get(CK.BUILT)
     if built and src.is_index(Path(built)):
         return built

@@ -53,11 +53,13 @@ def figure(key: str, build) -> None:
     session.run_figures()[key] = build
 
 
-def page_html(title: str) -> str:
-    """One self-contained HTML file (plotly.js inlined once) with every chart of this run."""
+def page_html(title: str, settings: str = "") -> str:
+    """One self-contained HTML file (plotly.js inlined once) with every chart of this run, and the settings they
+    were drawn at."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
              f"<body style='font-family:sans-serif;max-width:1400px;margin:auto'><h1>{html.escape(title)}</h1>"
-             f"<p>Exported from midi-rae explorer, {datetime.now():%Y-%m-%d %H:%M}.</p>"]
+             + (f"<p>{html.escape(settings)}</p>" if settings else "")
+             + f"<p>Exported from midi-rae explorer, {datetime.now():%Y-%m-%d %H:%M}.</p>"]
     figs = session.run_figures()
     rank = {k: i for i, k in enumerate(PAGE_ORDER)}
     figs = sorted(figs.items(), key=lambda kf: rank.get(kf[0], len(PAGE_ORDER)))  # stable: unlisted keep their order
@@ -70,11 +72,16 @@ def page_html(title: str) -> str:
     return "".join(parts)
 
 
+CLICK_TARGETS = ("bars",)  # traces that are only there to be clicked (the overview's row of bar markers)
+
+
 def _without_click_hints(fig):
-    """`fig` without the page's "click to …" hints in its title and hovers (a new figure when any is found)."""
+    """`fig` without the page's "click to …" hints in its title and hovers, and without its click targets (a
+    new figure when any is found): a file has nothing to click."""
     title = fig.layout.title.text or ""
     hovers = [getattr(t, "hovertemplate", None) or "" for t in fig.data]
-    if not _HINT.search(title) and not any(_HOVER_HINT.search(h) for h in hovers):
+    targets = any(t.name in CLICK_TARGETS for t in fig.data)
+    if not targets and not _HINT.search(title) and not any(_HOVER_HINT.search(h) for h in hovers):
         return fig
     import plotly.graph_objects as go
 
@@ -83,15 +90,16 @@ def _without_click_hints(fig):
     for t, h in zip(fig.data, hovers):
         if h:
             t.hovertemplate = _HOVER_HINT.sub("", h)
+    fig.data = [t for t in fig.data if t.name not in CLICK_TARGETS]
     return fig
 
 
-def render(title: str, stem: str = "midi-rae-explorer") -> None:
-    """A button that prepares the HTML, then the download (named for the piece: `stem`_charts.html)."""
+def render(title: str, stem: str = "midi-rae-explorer", settings: str = "") -> None:
+    """A button that prepares the HTML, then the download (named for what it shows: `stem`_charts.html)."""
     st.subheader("Export")
     c1, c2 = st.columns([1, 3])
     if c1.button("Prepare all charts as one HTML file", key="prep_html"):
-        session.set_export_html(page_html(title).encode())
+        session.set_export_html(page_html(title, settings).encode())
     data = session.export_html()
     if data:
         c2.download_button("Download charts (HTML, works offline)", data, file_name=f"{stem}_charts.html",

@@ -109,10 +109,10 @@ def _follow_song_clicks() -> None:
 @st.fragment
 @activity.fragment_body
 @torch.no_grad()  # a fragment's own reruns happen outside render()'s no_grad context
-def embeddings(song, res, sel, neighbours) -> None:
+def embeddings(song, res, sel, neighbours, stem: str = "piece") -> None:
     """The embeddings panel as a fragment: its level, colour and view controls rerun this section alone."""
     _follow_song_clicks()
-    panel_embed.render(song, res, sel, neighbours)
+    panel_embed.render(song, res, sel, neighbours, stem)
 
 
 @st.fragment
@@ -154,7 +154,7 @@ def analyses(song, res, model: Model, sel=None) -> None:
 
 
 def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, semis: int, view, overview_slot,
-           window_slot) -> None:
+           window_slot, stem: str = "piece") -> None:
     """Encode the piece and draw every view of it.
 
     The overview and window slots are None when page.py has drawn them already (nothing selected);
@@ -180,7 +180,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         # (a WebGL scene) then reach the browser while the server still builds the rest.
         sel_box, masks_box, recon_box, listen_box, embed_box = (st.container() for _ in range(5))
         with embed_box:
-            embeddings(song, res, sel, neighbours)
+            embeddings(song, res, sel, neighbours, stem)
         with sel_box:
             selection.render(song, res, neighbours)
         with masks_box:

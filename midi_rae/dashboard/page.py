@@ -7,7 +7,6 @@ browser sets up its charting library while the server is still importing.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import streamlit as st
@@ -17,6 +16,7 @@ from midi_rae.pianoroll import MidiError, start_bars
 from midi_rae.wording import counted, seconds
 
 from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
+from .names import file_stem
 from .sources import digest, example_files, load_roll
 
 
@@ -38,10 +38,11 @@ def timing_text(roll) -> str:
     changes (bars are counted in the metre of most of the piece) and what a beat is when it is not a quarter note."""
     (num, den), k = roll.time_signature, roll.metre_changes
     changes = "once" if k == 1 else f"{k} times"
-    bars = f"{roll.bars:.1f} bars of {num}/{den}" + (
+    from midi_rae.pianoroll import beat_name, beat_quarters, ignored_metres_text
+
+    bars = f"{roll.bars:.1f} bars of {num}/{den}" + ignored_metres_text(roll) + (
         f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar lines "
         "after a change may not be the score's)" if k else "")
-    from midi_rae.pianoroll import beat_name, beat_quarters
 
     beat, start = beat_name(roll.time_signature), " at the start" if roll.tempo_changes else ""
     # MIDI's tempo counts quarter notes; the grid's beat may be another note value (6/8: a dotted quarter)
@@ -51,6 +52,15 @@ def timing_text(roll) -> str:
     grid = f"{counted(roll.steps_per_beat, 'step')} per beat" + (
         f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
+
+
+def export_settings(view, spb: int, semis: int) -> str:
+    """The view an exported file shows, in words: a colleague can open the same place from it."""
+    m = view.mask
+    return (f"Window from bar {view.start_bar} · "
+            + (f"transposed {int(semis):+d} semitones · " if semis else "")
+            + f"{counted(spb, 'step')} per beat · mask ratio {m.mask_ratio:g} of the non-empty patches, empty mask "
+            f"ratio {m.empty_mask_ratio:g}, seed {m.seed} · threshold {m.threshold:g}")
 
 
 def _is_png(piece) -> bool:
@@ -252,8 +262,10 @@ def main() -> None:
     _warm_plotly(st.empty())
     views = _model_views()
     model = _loaded(choice)
-    views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window)
-    export.render(f"{piece.name} — {model.label}", Path(piece.name).stem)
+    own_spb = spb == sidebar.own_resolution(config)
+    stem = file_stem(piece.name, semis, None if own_spb else spb, model.label)
+    views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window, stem)
+    export.render(f"{piece.name} — {model.label}", stem, export_settings(view, spb, semis))
     url_state.ignored_shown()  # a run that ended here showed it (a rerun on the way had not)
     activity.note()
     views.warm_corpus_store()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -128,9 +127,10 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     kw.update(highlight_name=highlight_name, point_data=point_data, share=pca.explained_ratio)
     label = mode.split(" (")[0]
     hidden_empty = int((~shown).sum())
-    title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D}): {int(shown.sum()):,} patch embeddings" + \
-        (f", {len(idx):,} drawn" if len(idx) < shown.sum() else "") + \
-        (f" ({hidden_empty:,} empty hidden)" if hidden_empty else "")
+    # the counts on a smaller second line: in one, the title ran under plotly's toolbar
+    title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D})<br><span style='font-size:11px'>" + \
+        f"{int(shown.sum()):,} patch embeddings" + (f", {len(idx):,} drawn" if len(idx) < shown.sum() else "") + \
+        (f" · {hidden_empty:,} empty hidden" if hidden_empty else "") + "</span>"
     # 2-D: the neighbours as diamond shapes (like the rings) and a legend entry that is always a trace, so
     # selecting a patch leaves the traces unchanged
     m = np.asarray(marks, dtype=int)
@@ -139,6 +139,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
                    path="M 0 -7 L 7 0 L 0 7 L -7 0 Z", line=dict(color=MARK_COLOUR, width=2), layer="above")
     f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, highlight_rings=True,
                      shapes=[dict(diamond, xanchor=float(x), yanchor=float(y)) for x, y in mc[:, :2]], **kw)
+    f2.update_layout(margin_t=58)  # room for the title's two lines
     if level == 0 and mode != "Visible / masked (this window)":
         order = np.argsort(meta["bar"][idx])
         f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
@@ -195,12 +196,12 @@ EXPORTS = (("npy", "Embeddings (.npy)", "embeddings.npy", "application/octet-str
            ("meta_tsv", "Projector metadata (.tsv)", "metadata.tsv", "text/tab-separated-values"))
 
 
-def _export_buttons(col, song, level: int) -> None:
+def _export_buttons(col, song, level: int, stem: str) -> None:
     """Downloads of this level's embeddings and their metadata (numpy + CSV; TensorBoard Projector TSVs).
 
     The files are made when a button is pressed (a callable as the data), not on every new piece or level:
     for a ten-minute piece they took about half a second of each such run."""
-    stem = f"{Path(song.roll.name).stem}_level{level}"
+    stem = f"{stem}_level{level}"  # what the view shows (names.file_stem): two models' files never share a name
     with col.popover("Export this level's embeddings"):
         st.caption("One row per patch of every window, in the same order in every file.")
         for kind, label, suffix, mime in EXPORTS:
@@ -240,7 +241,7 @@ def _spectrum_figure(song_key: tuple, _song):
     return spectrum_plot(level_spectra(song_key, _song), title="Singular value spectrum per level", grids=grids)
 
 
-def render(song, res, sel=None, neighbours=None) -> None:
+def render(song, res, sel=None, neighbours=None, stem: str = "piece") -> None:
     """Level picker, colour picker, 2-D and 3-D PCA and explained variance (UMAP on request)."""
     st.subheader("Embeddings (PCA over all windows of the piece)")
     L = len(song.level_emb)
@@ -278,10 +279,10 @@ def render(song, res, sel=None, neighbours=None) -> None:
     export.figure("pca_var", functools.partial(explained_variance, ratios, title=f"Explained variance, level {level}"))
     d = b
     d.caption("Each point is one patch embedding of one window; the current window's patches (or the selected "
-              "patch, with its nearest neighbours as diamonds) are ringed in red. Click a point in the 2-D plot to "
+              "patch, with its nearest neighbours as diamonds) are ringed in orange. Click a point in the 2-D plot to "
               f"select its patch. {variance_line(ratios, level)} The spectrum of every level is in the analyses "
               "below.")
-    _export_buttons(d, song, level)
+    _export_buttons(d, song, level, stem)
     if not umap_available():
         d.caption("UMAP beside PCA is optional: `pip install umap-learn` (or `pip install -e '.[umap]'`) and "
                   "restart the app to enable it.")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -12,6 +11,7 @@ from midi_rae.audio import render_audio
 from midi_rae.pianoroll import midi_bytes, roll_to_midi
 
 from . import activity, session
+from .names import file_stem
 from .session import K
 
 
@@ -41,7 +41,7 @@ def _wav(key: tuple, _pm) -> tuple[bytes, str]:
 def download_names(piece_name: str, bar: int, semis: int = 0) -> dict[str, str]:
     """File names of the window, reconstruction and piece downloads ("piece.mid" -> "piece_bar3_window.mid"; a
     transposed piece's say so: "piece_transposed+3_bar3_window.mid")."""
-    stem = Path(piece_name).stem + (f"_transposed{int(semis):+d}" if semis else "")
+    stem = file_stem(piece_name, semis)
     return {"window": f"{stem}_bar{bar}_window.mid", "reconstruction": f"{stem}_bar{bar}_reconstruction.mid",
             "piece": f"{stem}_quantised.mid"}
 

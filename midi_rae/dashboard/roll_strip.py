@@ -61,7 +61,7 @@ _CSS = f"""
    lowest or highest row shown (a piece reaching pitch 0 or 127 drew those notes under them) */
 .boxes .window {{ background: {HIGHLIGHT_FILL.format(0.18)}; border: solid {HIGHLIGHT}; border-width: 0 2px; }}
 .boxes .mark {{ background: rgba(31,119,180,0.15); border: dotted {MARK_COLOUR}; border-width: 0 1.5px;
-                color: {MARK_COLOUR}; font-size: 9px; text-align: center; }}
+                color: {MARK_COLOUR}; font-size: 9px; text-align: center; white-space: nowrap; }}
 .boxes .highlight {{ background: {HIGHLIGHT_FILL.format(0.12)}; border: 2.5px solid {HIGHLIGHT}; }}
 .cell {{ display: none; border: 1.5px solid {HIGHLIGHT_FILL.format(0.7)}; }}
 .drag {{ top: 0; bottom: 0; display: none; background: rgba(0,0,0,0.08); border: 1px dashed #666; }}
@@ -174,12 +174,35 @@ def _overview_base(roll_key: tuple, _roll) -> dict:
             "x_ticks": [[(b - 1) / n_bars, str(b)] for b in overview_bar_ticks(n_bars)], **_pitch_axis(lo, hi)}
 
 
+MARK_LABEL_GAP = 0.015  # marks whose centres are closer than this share of the piece share one label
+
+
+def mark_labels(marks: list, total: int) -> list[str]:
+    """The rank label of each mark (1 = nearest), those of marks that overlap or nearly touch joined on the
+    leftmost of them ("3,4,8", the others blank): side by side their numbers were drawn over each other."""
+    labels = [""] * len(marks)
+    order = sorted(range(len(marks)), key=lambda k: marks[k][0])
+    group: list[int] = []
+    for k in [*order, None]:
+        if k is not None and group:
+            s, w = marks[k]
+            ps, pw = marks[group[-1]]
+            if s < ps + pw or (s + w / 2 - ps - pw / 2) / total < MARK_LABEL_GAP:
+                group.append(k)
+                continue
+        if group:
+            labels[group[0]] = ",".join(str(g + 1) for g in sorted(group))
+        group = [k] if k is not None else []
+    return labels
+
+
 def overview_data(roll_key: tuple, roll, start: int, width: int, marks: list, title: str) -> dict:
     """Everything the overview draws: the piece, the window and the marks (neighbours, numbered by rank)."""
     base = _overview_base(roll_key, roll)
     total = max(base["n_bars"] * max(roll.steps_per_bar, 1), 1)
     boxes = [[start / total, (start + width) / total, 0, 1, "window", ""]]
-    boxes += [[s / total, (s + w) / total, 0, 1, "mark", str(k + 1)] for k, (s, w) in enumerate(marks)]
+    boxes += [[s / total, (s + w) / total, 0, 1, "mark", label]
+              for (s, w), label in zip(marks, mark_labels(marks, total))]
     return {**base, "title": title, "height": PLOT_HEIGHT[OVERVIEW], "boxes": boxes, "grid": None}
 
 
