@@ -265,7 +265,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         _die(f"{Path(a.checkpoint).name if a.checkpoint else 'The checkpoint'} has no decoder, so there is nothing "
              "to evaluate (pass --decoder FILE).", RUNTIME)
     try:
-        files = select_files(a.paths, a.split, bundle.meta, a.only)
+        files = select_files(a.paths, a.split, bundle.meta, a.only,
+                             Path(a.checkpoint).name if a.checkpoint else "the shipped default")
         if not files:
             where = a.paths[0] if len(a.paths) == 1 else f"the {len(a.paths)} paths given"
             _die(f"no MIDI files to evaluate in {where}"

@@ -387,6 +387,9 @@ def _check_zip(data: bytes, name: str, limit: int) -> None:
                               f"to {most} MB (set {MAX_MODEL_MB_ENV} to change it).")
 
 
+STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")  # where .pt files keep their weights, most usual first
+
+
 def _read_torch_pickle(data: bytes, name: str, limit: int) -> dict:
     if data[:2] != b"PK":
         raise CheckpointError(f"{sentence_start(name)} is a plain pickle (PyTorch's legacy format before 1.6, or "
@@ -582,9 +585,13 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
         return _Opened(name, mc, meta, shapes, load, others)
     if data[:2] == b"PK" or data[:1] == b"\x80":
         obj = _read_torch_pickle(data, name, limit)
-        sd = obj.get("model_state_dict", obj.get("state_dict"))
+        sd = next((obj[k] for k in STATE_DICT_KEYS if isinstance(obj.get(k), dict)), None)
+        if sd is None and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            sd, obj = obj, {}  # torch.save(model.state_dict()): the weights alone, at the spec's defaults
         if not isinstance(sd, dict) or not sd:
-            raise CheckpointError(f"{sentence_start(name)} has no 'model_state_dict' of weights.")
+            raise CheckpointError(f"{sentence_start(name)} holds no weights: neither a 'model_state_dict' (or "
+                                  f"'state_dict', 'model') entry nor, as torch.save(model.state_dict()) writes, "
+                                  f"tensors by name.")
         if len(sd) > MAX_TENSORS:
             raise CheckpointError(f"{sentence_start(name)} holds {len(sd):,} tensors; the limit is {MAX_TENSORS:,}.")
         bad = next((k for k, v in sd.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
@@ -603,6 +610,9 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
         mc = _original_config(obj.get("config"), name)
         kind = _kind_of(sd, name)
         return _Opened(name, mc, meta, {kind: {k: tuple(v.shape) for k, v in sd.items()}}, lambda: {kind: sd})
+    if data[:4] == b"MThd":
+        raise CheckpointError(f"{sentence_start(name)} is a MIDI file, not a checkpoint: it goes in the MIDI file's "
+                              f"place (the piece), not the model's.")
     raise CheckpointError(f"{sentence_start(name)} is neither a safetensors checkpoint nor an original midi-rae "
                           f".pt checkpoint.")
 

@@ -50,7 +50,7 @@ def validation_metrics(encoder, decode: Callable, windows: torch.Tensor, mask_ra
 
 
 def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional[dict] = None,
-                 only: Optional[str | Path] = None) -> list[Path]:
+                 only: Optional[str | Path] = None, checkpoint: str = "this checkpoint") -> list[Path]:
     """MIDI files under paths (folders searched recursively), kept to a run's recorded split and/or to the
     names listed in the text file `only`. Raises ValueError with one sentence when the split is not recorded."""
     files: list[Path] = []
@@ -65,8 +65,8 @@ def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional
         key = {"test": "test_names", "validation": "val_names"}[split]
         names = (meta or {}).get("data", {}).get(key)
         if names is None:
-            raise ValueError(f"this checkpoint records no {split} split (it was trained before the three-way "
-                             f"split); pass --only with a list of untouched files instead.")
+            raise ValueError(f"{checkpoint} records no {split} split (only `midi-rae train` records one, since its "
+                             f"three-way split); pass --only with a list of untouched files instead.")
         files = [f for f in files if f.name in set(names)]
     if only is not None:
         keep = {line.strip() for line in _name_list(Path(only)).splitlines() if line.strip()}  # names may hold spaces

@@ -72,7 +72,8 @@ def _print_inspect(r: dict) -> None:
     extent = (f"{ro['steps']:,} steps (a PNG piano roll: no tempo or bars)" if r.get("kind") == "png"
               else f"{ro['bars']:.1f} bars, {ro['duration_s']:.1f} s")
     print(f"{r['file']}: {counted(ro['notes'], 'note')}, {extent}, "
-          f"{counted(r['windows'], 'window')} {r['window_hop_steps']} steps apart ({r['steps_per_beat']} steps/beat)")
+          + (f"{counted(r['windows'], 'window')} {r['window_hop_steps']} steps apart" if r["windows"] > 1 else "1 window")
+          + f" ({r['steps_per_beat']} steps/beat)")
     print(f"checkpoint: {r['checkpoint']}" + (f" + decoder {r['decoder']}" if r.get("decoder") else ""))
     if r.get("grid_note"):
         print(f"note: {r['grid_note']}")

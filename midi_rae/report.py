@@ -122,7 +122,7 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
                                f"{roll.duration_s:.1f} s, "
                                f"{roll.tempo_bpm:.0f} BPM, {roll.steps_per_beat} steps per beat"},
         {"": "Checkpoint", "value": bundle.source + (f" (training step {step})" if step is not None else "")},
-        {"": "Model", "value": f"{mc.num_levels} levels, grids {', '.join(f'{r}×{c}' for r, c in mc.level_grids)}; "
+        {"": "Model", "value": f"{counted(mc.num_levels, 'level')}, grids {', '.join(f'{r}×{c}' for r, c in mc.level_grids)}; "
                                f"dims {', '.join(map(str, mc.level_dims))}; decoder: "
                                f"{cfg.get('decoder_type') or 'none'}"},
         {"": "Config", "value": json.dumps({k: cfg[k] for k in sorted(cfg) if k != "source_format"})},

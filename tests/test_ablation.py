@@ -98,6 +98,16 @@ def test_a_long_piece_can_be_scored_on_windows_evenly_spaced_from_its_first_to_i
     assert all(res.plain["none"][k] == ws.counts[0.5]["plain"][k] for k in ("tp", "fp", "fn", "tn"))
 
 
+def test_the_page_scores_fewer_windows_of_a_costlier_model():
+    from midi_rae.checkpoint import SEVEN_LEVEL_CONFIG
+    from midi_rae.dashboard.panel_ablation import MAX_SCORED, windows_to_score
+
+    assert windows_to_score(ModelConfig.from_dict(DEFAULT_CONFIG), "swin") == MAX_SCORED == 48
+    # the original seven-level model: its MAE decoder attends over all 4,096 finest patches (170x the default's
+    # operations a window; 48 of its windows took 164 s), so the page scores two
+    assert windows_to_score(ModelConfig.from_dict(SEVEN_LEVEL_CONFIG), "mae") == 2
+
+
 def test_window_ablation_changes_only_the_level_read(song):
     win = ablate_window(bundle(4), song, 0, "other", SETTINGS)
     for k in range(LEVELS):

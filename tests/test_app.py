@@ -753,6 +753,15 @@ def test_inspect_prints_the_pages_level_percentages(examples, capsys):
     assert printed == shown
 
 
+def test_inspect_gives_a_one_window_piece_no_spacing(tmp_path, capsys):
+    from midi_rae.inspect import _print_inspect, inspect_file
+
+    path = tmp_path / "short.mid"
+    path.write_bytes(to_bytes(make_song(bars=2, seed=3)))
+    _print_inspect(inspect_file(str(path)))
+    assert capsys.readouterr().out.splitlines()[0].endswith(", 2.0 bars, 4.0 s, 1 window (4 steps/beat)")
+
+
 @needs_fixtures()
 def test_a_checkpoint_whose_output_is_constant_is_flagged(examples, tmp_path, monkeypatch):
     original_checkpoints_folder(tmp_path, monkeypatch, "six-level")
@@ -760,6 +769,16 @@ def test_a_checkpoint_whose_output_is_constant_is_flagged(examples, tmp_path, mo
     at.radio(key="ckpt_source").set_value("Server folder").run()
     assert not at.exception
     assert any("reconstruction is almost the same everywhere" in w for w in texts(at.warning))
+
+
+@needs_fixtures()
+def test_a_b_whose_output_is_constant_is_flagged_as_b(examples, tmp_path, monkeypatch):
+    original_checkpoints_folder(tmp_path, monkeypatch, "six-level")
+    at = run_app()
+    at.selectbox(key="b_source").select("Server folder").run()
+    assert not at.exception
+    flagged = [w for w in texts(at.warning) if "almost the same everywhere" in w]
+    assert len(flagged) == 1 and flagged[0].startswith("B: This checkpoint's reconstruction is almost the same")
 
 
 def test_a_broken_file_says_so_once_and_later_actions_keep_only_a_quiet_note(examples):
@@ -987,6 +1006,20 @@ def test_a_bad_checkpoint_dropped_over_a_good_one_keeps_the_good_one(examples):
     del at.session_state["ckpt_upload"]  # a visit to the Corpus page empties the uploader: the model stays
     at.run()
     assert not at.exception and any("model: mine.safetensors" in c for c in texts(at.caption))
+
+
+def test_a_bad_checkpoint_dropped_over_a_good_b_keeps_comparing_with_the_good_one(examples):
+    mine = ("mine.safetensors", DEFAULT_CHECKPOINT.read_bytes(), "application/octet-stream")
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Shipped first").run()
+    at.selectbox(key="b_source").select("Upload").run()
+    at.file_uploader(key="b_ckpt_upload").set_value(mine).run()
+    assert any("compared with B: mine.safetensors" in c for c in texts(at.caption))
+    at.file_uploader(key="b_ckpt_upload").set_value(None).run()  # a drop over a file: the browser empties it first
+    at.file_uploader(key="b_ckpt_upload").set_value(_hostile_checkpoint()).run()
+    assert not at.exception and [e[:28] for e in texts(at.sidebar.error)] == ["Not used as B: evil.safetens"]
+    assert "Still comparing with mine.safetensors." in texts(at.sidebar.caption)
+    assert any("compared with B: mine.safetensors" in c for c in texts(at.caption))
 
 
 def test_a_bad_checkpoint_dropped_after_the_good_one_was_removed_keeps_the_shipped_default(examples):

@@ -112,6 +112,34 @@ def test_orig_mod_prefix_is_stripped(tmp_path):
 
 
 @needs_fixtures()
+@pytest.mark.parametrize("wrap", ["bare", "model"])
+def test_weights_saved_as_pytorch_usually_saves_them_load(tmp_path, wrap):
+    """torch.save(model.state_dict()) and {'model': state_dict}: the weights alone, at the spec's defaults."""
+    parts, _, _ = read_checkpoint(open(FIXTURES / "six-level" / "SwinEncoder__best.pt", "rb").read())
+    p = tmp_path / f"{wrap}.pt"
+    torch.save(parts["encoder"] if wrap == "bare" else {"model": parts["encoder"]}, p)
+    loaded, _, _ = read_checkpoint(p)
+    assert list(loaded) == ["encoder"] and all(torch.equal(loaded["encoder"][k], v) for k, v in parts["encoder"].items())
+
+
+def test_a_midi_file_given_as_a_checkpoint_is_named_as_one(tmp_path):
+    p = tmp_path / "song.safetensors"
+    p.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0" + b"MTrk\x00\x00\x00\x04\x00\xff\x2f\x00")
+    with pytest.raises(CheckpointError, match=r"^song\.safetensors is a MIDI file, not a checkpoint: it goes in the "
+                                              r"MIDI file's place \(the piece\), not the model's\.$"):
+        read_checkpoint(p)
+
+
+def test_a_pytorch_file_without_weights_says_where_they_are_looked_for(tmp_path):
+    p = tmp_path / "notes.pt"
+    torch.save({"epoch": 3, "notes": "no weights here"}, p)
+    with pytest.raises(CheckpointError, match=r"^notes\.pt holds no weights: neither a 'model_state_dict' \(or "
+                                              r"'state_dict', 'model'\) entry nor, as torch\.save\(model\.state_dict\(\)\) "
+                                              r"writes, tensors by name\.$"):
+        read_checkpoint(p)
+
+
+@needs_fixtures()
 def test_a_weight_stored_as_one_value_shown_many_times_is_checked_without_spreading_it_out(tmp_path):
     """A .pt can hold a view (stride 0) of a few stored bytes as a huge tensor: its values are checked as
     stored (a 100,000 x 100,000 view cost 9.3 GB when checked as shown)."""

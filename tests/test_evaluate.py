@@ -167,7 +167,8 @@ def test_split_test_of_a_checkpoint_without_a_recorded_split_is_one_error_line(r
                           "--split", "test"], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: this checkpoint records no test split")
+    assert lines == ["error: old.safetensors records no test split (only `midi-rae train` records one, since its "
+                     "three-way split); pass --only with a list of untouched files instead."]
 
 
 def test_evaluation_windows_follow_piece_windows_drop_empty_ones_and_thin_evenly(tmp_path):

@@ -395,7 +395,7 @@ def main() -> None:
     name = ("shipped corpus" if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else
             "the uploaded files" if uri == st.session_state.get(CK.BUILT) else display_name(Path(uri).name))
     st.caption(f"**{name}** · {counted(n_pieces, 'piece')} in {counted(n_collections, 'collection')} · "
-               f"{n_windows:,} windows · model {display_name(str(meta.get('checkpoint')))} ({meta['levels']} levels)"
+               f"{n_windows:,} windows · model {display_name(str(meta.get('checkpoint')))} ({counted(int(meta['levels']), 'level')})"
                + (f" · {counted(failed, 'file')} could not be read" if failed else ""))
     # a damaged table shows at once, not only in the tabs that read it (the shipped corpus is part of the install,
     # and its map opens without lancedb)

@@ -30,7 +30,7 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, s
     compared = f" · compared with B: {label_b} (at the end of the page)" if label_b else ""
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
     st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} "
-               f"({n_levels} levels){compared}")
+               f"({counted(n_levels, 'level')}){compared}")
 
 
 def timing_text(roll) -> str:

@@ -19,6 +19,18 @@ MODES = {"mean over the piece's windows": "mean", "the least similar window": "o
 # windows of a long piece whose F1 is scored (evenly spaced): each costs two decodes per level, and all 165 windows
 # of a 500-bar piece took 2.6 s here; the mean and the partners still come from every window
 MAX_SCORED = 48
+MIN_SCORED = 2
+
+
+def windows_to_score(mc, decoder_type) -> int:
+    """MAX_SCORED for a model that costs what the spec's default costs a window, fewer for a costlier one (its
+    operations per window, `checkpoint.window_flops`): the original seven-level model with its MAE decoder costs
+    170 times as much, and 48 of its windows kept the tab busy for 164 s."""
+    from midi_rae.checkpoint import DEFAULT_CONFIG, window_flops
+    from midi_rae.config import ModelConfig
+
+    ratio = window_flops(mc, decoder_type) / window_flops(ModelConfig.from_dict(DEFAULT_CONFIG), "swin")
+    return int(max(MIN_SCORED, min(MAX_SCORED, MAX_SCORED // max(ratio, 1e-9))))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -29,8 +41,9 @@ def _codes(song_key: tuple, ckpt_key: str, settings, _song, _bundle) -> tuple:
 
 @st.cache_resource(max_entries=16, show_spinner="Decoding the whole piece with each level ablated…")
 def _piece(song_key: tuple, ckpt_key: str, mode: str, settings, _song, _bundle):
+    scored = windows_to_score(_song.config, _bundle.config.get("decoder_type"))
     return ablate_piece(_bundle, _song.roll, mode, settings, piece=_song.encoding,
-                        codes=_codes(song_key, ckpt_key, settings, _song, _bundle), max_windows=MAX_SCORED)
+                        codes=_codes(song_key, ckpt_key, settings, _song, _bundle), max_windows=scored)
 
 
 @st.cache_resource(max_entries=32, show_spinner="Decoding the window with each level ablated…")

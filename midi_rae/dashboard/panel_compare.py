@@ -101,6 +101,9 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
         st.warning(f"B was trained at {int(b_spb)} steps per beat and is shown this piece at {int(spb)}, the page's "
                    "time resolution (A's): its notes are drawn longer or shorter than it learned them, so its "
                    "scores here understate it.")
+    flat_b = res_b.output_warning()
+    if flat_b is not None and (res_a.output_warning() is None or flat_b.startswith("This checkpoint's")):
+        st.warning(f"B: {flat_b}")  # about B's decoder (a window too empty to judge is said above, for A)
     tables.show(st, metrics_table(res_a, res_b, difference=wa == wb))
     if res_b.probs is None or res_a.probs is None:
         st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")

@@ -30,8 +30,8 @@ def render(song, res, family: dict) -> None:
     st.subheader("Non-empty patches per level")
     st.caption("A patch is non-empty when any of its pixels holds a note. Coarser levels are the 2×2 max-pool "
                f"of finer ones. Statistics over the piece use its {counted(song.n_windows, 'window')}: "
-               f"{WINDOW_RULE} (here "
-               f"{song.hop} steps apart); `midi-rae inspect` and the report use the same windows.")
+               f"{WINDOW_RULE}" + (f" (here {song.hop} steps apart)" if song.n_windows > 1 else "")
+               + "; `midi-rae inspect` and the report use the same windows.")
     family_key = tuple((k, tuple(v)) for k, v in family.items())
     images = _mask_images(song.key, res.start, family_key, res)
     grids = song.config.level_grids

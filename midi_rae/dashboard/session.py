@@ -60,7 +60,7 @@ class K:
     SEEN = "_picker_seen"  # (uploader's file id, picker's example) as the last run drew them
     RUN = "_run"  # full runs of the piece page in this session (a fragment's rerun is not one)
     REMOVED_IN = "_removed_in::"  # + "midi", "" (A's checkpoint) or "b_": the run an uploader was emptied in
-    SET_ASIDE = "_set_aside"  # A's uploaded model in use when its uploader was emptied, until the emptying holds
+    SET_ASIDE = "_set_aside"  # (+ prefix) the uploaded model in use when its uploader was emptied, until that holds
     REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): left by a refusal's run for the rerun it asks for
     REFUSAL_NOTE = "_refusal_note"  # (file, why): what that rerun says, once
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
@@ -289,9 +289,11 @@ def emptied(what: str, empty: bool) -> None:
     file comes in the next request), which only the next run tells apart: see emptying_holds."""
     if empty:
         st.session_state[K.REMOVED_IN + what] = st.session_state.get(K.RUN, 0) + 1  # the run this request starts
-        if what == "":  # A's checkpoint: the model in use, if an upload (B is not kept over a bad drop)
+        if what == "":  # A's checkpoint: the model in use, if an upload
             last = last_good_checkpoint()
             st.session_state[K.SET_ASIDE] = last if _uploaded(last) else None
+        elif what != "midi":  # B's: the upload compared until now
+            st.session_state[K.SET_ASIDE + what] = kept_checkpoint(what)
         if what != "midi":
             keep_checkpoint(what, None)
     else:
@@ -305,14 +307,14 @@ def emptying_holds(what: str) -> bool:
     if run is None or st.session_state.get(K.RUN, 0) <= run:
         return False
     st.session_state.pop(K.REMOVED_IN + what, None)
-    if what == "":
-        st.session_state.pop(K.SET_ASIDE, None)
+    if what != "midi":
+        st.session_state.pop(K.SET_ASIDE + what, None)
     return True
 
 
-def replaced_checkpoint() -> Any:
-    """The uploaded model (A) in use when a file was dropped over it, if any."""
-    return st.session_state.get(K.SET_ASIDE)
+def replaced_checkpoint(prefix: str = "") -> Any:
+    """The uploaded model of A ("") or B ("b_") in use when a file was dropped over it, if any."""
+    return st.session_state.get(K.SET_ASIDE + prefix)
 
 
 def kept_upload() -> Any:

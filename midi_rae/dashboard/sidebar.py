@@ -11,6 +11,7 @@ from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT, CheckpointError
 from midi_rae.config import ModelConfig
 from midi_rae.inference import MaskSettings
 from midi_rae.pianoroll import GRID_RESOLUTIONS, MAX_MIDI_BYTES
+from midi_rae.wording import counted
 
 from . import session, url_state
 from .names import display_name
@@ -202,7 +203,7 @@ def describe(choice: ModelChoice, bundle) -> str:
     """One line on the loaded model: name, levels, patch, width, decoder, training steps."""
     cfg, meta = bundle.config, bundle.meta
     dec = {"swin": "SwinDecoder", "mae": "SwinMAEDecoder"}.get(cfg.get("decoder_type"), "no decoder")
-    bits = [f"**{choice.label}**", f"{bundle.num_levels} levels, patch {cfg['patch_h']}×{cfg['patch_w']}, "
+    bits = [f"**{choice.label}**", f"{counted(bundle.num_levels, 'level')}, patch {cfg['patch_h']}×{cfg['patch_w']}, "
             f"embed_dim {cfg['embed_dim']}, {dec}"]
     if meta.get("step"):
         bits.append(training_words(meta))
@@ -228,7 +229,14 @@ def compare_section() -> Optional[ModelChoice]:
     options = (["Off", "Shipped default"] + [_shipped_label(p) for p in shipped_checkpoints()] + ["Upload"]
                + (["Server folder"] if folder else []))
     source = st.sidebar.selectbox("Second checkpoint (B)", options, persist_state="session", key=K.B_SOURCE)
-    choice = _usable(_chosen(source, folder, "b_"), "Not used as B")
+    picked = _chosen(source, folder, "b_")
+    choice = _usable(picked, "Not used as B")
+    if choice is None and picked is not None and source == "Upload":
+        # a bad file dropped over a good B: the comparison goes on with the good one, as A does
+        previous = session.replaced_checkpoint("b_")
+        if previous is not None and session.checkpoint_failure(previous.key) is None:
+            st.sidebar.caption(f"Still comparing with {previous.label}.")
+            choice = previous
     if choice is not None and source == "Upload":
         session.keep_checkpoint("b_", choice)
     if choice is not None:
