@@ -99,6 +99,9 @@ def add_index_commands(sub) -> None:
                          "otherwise fills the list through its neighbouring windows)")
     ps.add_argument("--checkpoint", default=None, metavar="P",
                     help="the checkpoint the index was built with (default: the one it names)")
+    ps.add_argument("--any-model", action="store_true",
+                    help="search even with a checkpoint other than the index's (its similarities then compare two "
+                         "models' embeddings)")
     ps.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -178,6 +181,31 @@ def _run_index(a) -> int:
     return 0
 
 
+def _query(a, idx) -> tuple:
+    """(the query's roll, the bar searched, a note or None) for `search`: the query read at the index's
+    resolution, the level and patch checked against the index, and a bar past the query's last window start moved
+    there (one rule with the piece page: no window starts where it would show bars of silence); ValueError or
+    MidiError in one sentence."""
+    from .index import default_level, parse_source
+    from .pianoroll import start_bars
+
+    level = default_level(idx.levels) if a.level is None else a.level
+    if not 0 <= level < idx.levels:
+        raise ValueError(f"--level {level} is outside the index's levels 0..{idx.levels - 1}.")
+    rows, cols = idx.meta["grids"][level]
+    if a.patch is not None and not (0 <= a.patch[0] < rows and 0 <= a.patch[1] < cols):
+        raise ValueError(f"--patch {a.patch[0]},{a.patch[1]} is outside level {level}'s {rows}x{cols} grid.")
+    roll = parse_source(a.query, None, int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")))
+    spbar = max(roll.steps_per_bar, 1)
+    if (a.bar - 1) * spbar >= roll.steps:
+        raise ValueError(f"Bar {a.bar} is outside the query piece ({f'{roll.bars:.1f}'.removesuffix('.0')} bars).")
+    last = start_bars(roll.steps, spbar, int(idx.meta.get("window_steps") or 128))
+    if a.bar <= last:
+        return roll, a.bar, None
+    return roll, last, (f"bar {a.bar} is past the last bar a window of {Path(a.query).name} starts at (a window from "
+                        f"there would hold bars of silence): bar {last} is searched.")
+
+
 def _stop_on_sigterm() -> None:
     """`kill` (SIGTERM) stops a run as Ctrl-C does: the pieces encoded so far are committed and said, and the
     workers end, instead of the process dying mid-commit and leaving its semaphores to the resource tracker."""
@@ -200,6 +228,8 @@ def _run_search(a) -> int:
             if Path(a.index).is_dir() else []
         if inside:  # e.g. assets/corpus, which holds the shipped index in assets/corpus/index
             return _err(f"{a.index} is not an index, but {inside[0]} is: search that folder.")
+        if not os.path.lexists(a.index):
+            return _err(f"{a.index} does not exist.")
         return _err(f"{a.index} is not an index (make one with 'midi-rae index').")
     if not Path(a.query).is_file():
         return _err(f"{a.query} is a folder; --query takes one MIDI or PNG file." if Path(a.query).is_dir()
@@ -216,16 +246,27 @@ def _run_search(a) -> int:
         listed = idx.count("pieces")
         return _err(f"{a.index} holds no windows: the {counted(listed, 'file')} it lists could not be read." if listed
                     else f"{a.index} holds no windows yet: run 'midi-rae index' into it (again) to fill it.")
+    try:  # everything the query and the index decide, before the model loads (seconds)
+        roll, bar, note = _query(a, idx)
+    except MidiError as e:  # the query file: named, as `inspect` names it
+        return _err(f"{Path(a.query).name}: {e}")
+    except ValueError as e:
+        return _err(str(e))
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     ckpt, dec = (a.checkpoint, None) if a.checkpoint is not None else own_checkpoint(idx.meta)
     bundle = load_model(ckpt, decoder=dec)
     if idx.meta.get("checkpoint_key") not in (checkpoint_key(bundle, ckpt, dec), checkpoint_key(bundle, ckpt, None)):
-        why = ("this checkpoint is not the one the index was built with" if a.checkpoint is not None else
-               f"the index was built with {idx.meta.get('checkpoint')}, which is not here; searching with the shipped "
-               "default (pass --checkpoint)" if ckpt is None else
-               f"{ckpt} is no longer the file the index was built with (changed since, or its decoder is gone)")
-        print(f"note: {why}; similarities may compare two models' embeddings.", file=sys.stderr)
+        why = (f"{ckpt} is not the checkpoint {a.index} was built with ({idx.meta.get('checkpoint')})"
+               if a.checkpoint is not None else
+               f"{a.index} was built with {idx.meta.get('checkpoint')}, which is not on this machine" if ckpt is None
+               else f"{ckpt} is no longer the file {a.index} was built with (changed since, or its decoder is gone)")
+        if not a.any_model:
+            return _err(f"{why}: another model's embeddings lie in another space, so its similarities would mean "
+                        f"nothing; pass that checkpoint with --checkpoint (or --any-model to search anyway).")
+        print(f"note: {why}; the similarities compare two models' embeddings.", file=sys.stderr)
     try:
-        hits = search_passage(idx, a.query, a.bar, a.level, a.patch, a.transposition_invariant, a.k, bundle=bundle,
+        hits = search_passage(idx, roll, bar, a.level, a.patch, a.transposition_invariant, a.k, bundle=bundle,
                               exact=True if a.exact else None, distinct=not a.overlapping)
     except MidiError as e:  # the query file: named, as `inspect` names it
         return _err(f"{Path(a.query).name}: {e}")
@@ -235,7 +276,7 @@ def _run_search(a) -> int:
         return _err(str(unreadable(a.index, e)))
     level = default_level(idx.levels) if a.level is None else a.level
     if a.json:
-        print(json.dumps({"query": a.query, "bar": a.bar, "level": level, "patch": a.patch,
+        print(json.dumps({"query": a.query, "bar": bar, "level": level, "patch": a.patch,
                           "transposition_invariant": a.transposition_invariant,
                           "hits": [h.as_dict() for h in hits]}))
         return 0

@@ -464,32 +464,34 @@ def test_the_search_starts_from_the_first_piece_of_another_index(index_home, tmp
 
 def test_a_bar_past_the_end_of_the_next_piece_picked_becomes_its_last_bar(tmp_path, monkeypatch):
     src = tmp_path / "src"
-    _write(src / "a" / "long.mid", [(_notes(12, seed=1), 0, 0)])
-    _write(src / "a" / "short.mid", [(_notes(3, seed=2), 0, 0)])
+    _write(src / "a" / "long.mid", [(_notes(20, seed=1), 0, 0)])
+    _write(src / "a" / "short.mid", [(_notes(10, seed=2), 0, 0)])
     quiet_build([src], tmp_path / "home" / "idx")
     at = _corpus_app(tmp_path / "home", monkeypatch)
     at.session_state["corpus_tab"] = "Search the corpus"
     at.run()
     at.selectbox(key="corpus_q_piece").select_index(0).run()  # a/long
     at.number_input(key="corpus_q_bar").set_value(11).run()
-    at.selectbox(key="corpus_q_piece").select_index(1).run()  # a/short: 3 bars
+    at.selectbox(key="corpus_q_piece").select_index(1).run()  # a/short: 10 bars, its last 8-bar window from bar 3
     assert not at.exception, at.exception
     assert at.number_input(key="corpus_q_bar").value == 3
 
 
-def test_a_bar_typed_past_the_pieces_end_is_its_last_bar_and_the_page_says_so(tmp_path, monkeypatch):
+def test_a_bar_typed_past_the_last_window_start_is_that_start_and_the_page_says_so(tmp_path, monkeypatch):
     src = tmp_path / "src"
-    _write(src / "a" / "short.mid", [(_notes(3, seed=2), 0, 0)])
+    _write(src / "a" / "short.mid", [(_notes(10, seed=2), 0, 0)])  # 10 bars: 8-bar windows from bars 1 to 3
     quiet_build([src], tmp_path / "home" / "idx")
     at = _corpus_app(tmp_path / "home", monkeypatch)
     at.session_state["corpus_tab"] = "Search the corpus"
     at.run()
     at.number_input(key="corpus_q_bar").set_value(40).run()
     assert not at.exception and at.number_input(key="corpus_q_bar").value == 3
-    assert "short has 3 bars: bar 3 is searched." in [c.value for c in at.caption]
+    cut = ("The last window of short starts at bar 3 (a window from a later bar would hold bars of silence): bar 3 "
+           "is searched.")
+    assert cut in [c.value for c in at.caption]
     at.button(key="corpus_search").click().run()
-    assert any(c.value.startswith("Nearest to bar 3") for c in at.caption), [c.value for c in at.caption]
-    assert "short has 3 bars: bar 3 is searched." in [c.value for c in at.caption]  # still, beside the results
+    assert any(c.value.startswith("Nearest to bars 3–10 ") for c in at.caption), [c.value for c in at.caption]
+    assert cut in [c.value for c in at.caption]  # still, beside the results
     at.number_input(key="corpus_q_bar").set_value(2).run()
     assert not any("is searched" in c.value for c in at.caption)
     at.number_input(key="corpus_q_bar").set_value(-5).run()

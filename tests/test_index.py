@@ -952,6 +952,23 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert hits[0]["piece"] == "planted" and hits[0]["start_bar"] == 5.0
     r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3", "--level", "4", "--patch", "0,0")
     assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+    # the query is 12 bars and a window 8: its last window starts at bar 5, as on the piece page
+    r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "9", "-k", "1", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["bar"] == 5 and r.stderr.strip() == (
+        "note: bar 9 is past the last bar a window of query.mid starts at (a window from there would hold bars of "
+        "silence): bar 5 is searched.")
+    r = run("search", str(out), "--query", str(corpus["query"]), "--level", "9")  # refused before the model loads
+    assert r.returncode == 1 and r.stderr.strip() == "error: --level 9 is outside the index's levels 0..5."
+    # another model's embeddings: refused, unless asked for
+    first = ROOT / "assets" / "first.safetensors"
+    r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3", "--checkpoint", str(first))
+    assert r.returncode == 1 and r.stderr.strip().startswith(
+        f"error: {first} is not the checkpoint {out} was built with (") and r.stderr.strip().endswith(
+        "so its similarities would mean nothing; pass that checkpoint with --checkpoint (or --any-model to search "
+        "anyway).")
+    r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3", "--checkpoint", str(first),
+            "--any-model")
+    assert r.returncode == 0 and r.stderr.strip().endswith("; the similarities compare two models' embeddings.")
     r = run("search", str(out), "--query", str(corpus["query"]), "-k", "1000000000")  # past what lancedb takes
     assert r.returncode == 2 and r.stderr.strip().endswith("argument -k: 1000000000 is not in 1..10000 "
                                                            "(see 'midi-rae search --help')")
@@ -969,7 +986,7 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert r.returncode == 1 and r.stderr.strip() == (f"error: Nothing was indexed or changed: {tmp_path / 'alhpa'} "
                                                       "does not exist.")
     r = run("search", str(tmp_path / "nothing"), "--query", str(corpus["query"]))
-    assert r.returncode == 1 and "not an index" in r.stderr
+    assert r.returncode == 1 and r.stderr.strip() == f"error: {tmp_path / 'nothing'} does not exist."
     r = run("search", str(tmp_path), "--query", str(corpus["query"]), "--bar", "3")  # the folder holding the index
     assert r.returncode == 1 and r.stderr.strip() == f"error: {tmp_path} is not an index, but {out} is: search that folder."
     for f in (out / "windows.lance" / "data").iterdir():  # the data files cut short, the manifests intact

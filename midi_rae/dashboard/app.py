@@ -38,10 +38,17 @@ def corpus_page() -> "st.navigation.page.StreamlitPage":
     return st.Page(_corpus, title="Corpus", icon=":material/library_music:", url_path="corpus")
 
 
-# Streamlit refuses a file over an uploader's limit in the browser: the file never reaches the page, and its chip
-# shows only a red icon, the reason ("Error: File must be 8.0MB or smaller.") kept for screen readers. Shown on
-# its own line under the file's name instead. (Style alone: Streamlit sends it apart from the page's elements.)
-UPLOAD_ERRORS_SHOWN = """<style>
+# The app's style sheet. Streamlit refuses a file over an uploader's limit in the browser: the file never reaches
+# the page, and its chip shows only a red icon, the reason ("Error: File must be 8.0MB or smaller.") kept for screen
+# readers; it is shown on its own line under the file's name instead. (Style alone: Streamlit sends it apart from the
+# page's elements.)
+APP_CSS = """<style>
+/* the cards of a row as tall as its tallest: a longer name, an interval or a player made one card taller */
+[class*="st-key-passage_cards"] [data-testid="stColumn"] > [data-testid="stVerticalBlock"] { height: 100%; }
+[class*="st-key-passage_cards"] [data-testid="stColumn"] > [data-testid="stVerticalBlock"] > [data-testid="stLayoutWrapper"] {
+  flex: 1 1 auto; }
+[class*="st-key-passage_cards"] [data-testid="stColumn"] > [data-testid="stVerticalBlock"] > [data-testid="stLayoutWrapper"]
+  > [data-testid="stVerticalBlock"] { height: 100%; }
 [data-testid="stFileChip"][aria-invalid="true"] { flex-wrap: wrap; }
 [data-testid="stFileChip"][aria-invalid="true"] span[role="alert"] {
   position: static; width: auto; height: auto; clip: auto; clip-path: none; overflow: visible;
@@ -54,5 +61,5 @@ def main() -> None:
     """Configure the page, then run the chosen one (noted on the activity clock, whichever page it is)."""
     with activity.running():
         st.set_page_config(page_title="midi-rae explorer", page_icon=FAVICON, layout="wide")
-        st.html(UPLOAD_ERRORS_SHOWN)
+        st.html(APP_CSS)
         st.navigation([piece_page(), corpus_page()]).run()

@@ -28,6 +28,7 @@ COLOURS = {"Collection": "collection", "Piece": "name", "Note density (notes per
            "Position in the piece (0 start, 1 end)": "position"}
 TOP_PIECES = 20     # pieces with their own colour when colouring by piece
 OTHER = "(other pieces)"
+MAP_PADDING_PX = 8  # room around the points: one on the domain's edge was drawn half outside the plot
 OTHER_COLOUR = "#c4c4c4"  # neutral grey: no piece's colour is near it
 PICK = "pick"       # the Vega-Lite selection parameter a click sets
 SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "triangle-right", "triangle-left"]
@@ -133,9 +134,9 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                     "select": {"type": "interval", "zoom": "wheel!",
                                "translate": "[pointerdown[event.shiftKey], window:pointerup] > window:pointermove!"}}],
         "encoding": {"x": {"field": "x", "type": "quantitative", "title": axis_titles[0],
-                           "scale": {"zero": False}, "axis": {"grid": True}},
+                           "scale": {"zero": False, "padding": MAP_PADDING_PX}, "axis": {"grid": True}},
                      "y": {"field": "y", "type": "quantitative", "title": axis_titles[1],
-                           "scale": {"zero": False}, "axis": {"grid": True}},
+                           "scale": {"zero": False, "padding": MAP_PADDING_PX}, "axis": {"grid": True}},
                      "color": colour_enc, "tooltip": tooltip, **extra_enc},
     }, points
 

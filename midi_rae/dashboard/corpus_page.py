@@ -129,41 +129,12 @@ def _upload_section(slot) -> Optional[str]:
         key=CK.UPLOAD, max_upload_size=uploads.MAX_UPLOAD_BYTES // 2 ** 20)  # one limit stated, not the server's too
     if ups:
         files, notes, digest = uploads.unpack_once(ups, st.session_state, CK.UNPACKED)
-        for n in notes:
-            st.sidebar.caption(n)
-        if not files:
-            st.sidebar.warning("No MIDI or PNG files in the upload.")
+        if not files:  # the reasons in the warning itself: as captions under it they went unread
+            st.sidebar.warning("No MIDI or PNG files in the upload." + "".join(f"\n- {n}" for n in notes[:10]))
         else:
-            home = src.cache_dir() / "uploads" / digest
-            out = home / "index"
-            from .sidebar import DEFAULT_CHOICE
-
-            offer = build_offer(out, st.session_state.get(CK.BUILT), index_model.content_keys(DEFAULT_CHOICE))
-            place = st.sidebar.empty()  # the offer, then what became of it: not a button for what is done
-            shown = f"The index shown is built from these {counted(len(files), 'file')}."
-            report = None
-            if offer == "shown":
-                place.caption(shown)
-            elif offer == "open" and place.button(
-                    f"Open the index of these {counted(len(files), 'file')}", type="primary", key="corpus_open_built",
-                    help="This server indexed the same files before, with the same model: it opens without "
-                         "indexing them again."):
-                home.touch()  # the newest build in use: pruning keeps it
-                st.session_state[CK.BUILT] = str(out)
-                place.caption(shown)
-            elif offer == "build" and place.button(f"Build an index of {counted(len(files), 'file')}",
-                                                   type="primary", key="corpus_build"):
-                paths = uploads.write_uploads(files, home / "files")
-                home.touch()  # the newest build: pruning keeps it
-                uploads.prune_builds(home.parent)
-                report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
-                st.session_state[CK.BUILT] = str(out)
-                place.caption(shown)
-            if report is not None and report.failed:
-                more = len(report.failed) - 5
-                st.sidebar.warning(f"{counted(len(report.failed), 'file')} not indexed:\n"
-                                   + "".join(f"\n- {Path(p).name}: {e}" for p, e in report.failed[:5])
-                                   + (f"\n- and {counted(more, 'other')}" if more > 0 else ""))
+            for n in notes:
+                st.sidebar.caption(n)
+            _offer_build(files, digest, slot)
     built = st.session_state.get(CK.BUILT)
     if built and src.is_index(Path(built)):
         return built
@@ -173,6 +144,41 @@ def _upload_section(slot) -> Optional[str]:
     st.sidebar.info("Press the button above to index the dropped files." if ups and files else
                     "Drop files above and build an index of them.")
     return None
+
+
+def _offer_build(files: dict, digest: str, slot) -> None:
+    """The sidebar's button for uploaded files: build their index, open the one this server built of them before,
+    or (the index shown) a caption; a build's unreadable files listed after it."""
+    home = src.cache_dir() / "uploads" / digest
+    out = home / "index"
+    from .sidebar import DEFAULT_CHOICE
+
+    offer = build_offer(out, st.session_state.get(CK.BUILT), index_model.content_keys(DEFAULT_CHOICE))
+    place = st.sidebar.empty()  # the offer, then what became of it: not a button for what is done
+    shown = f"The index shown is built from these {counted(len(files), 'file')}."
+    report = None
+    if offer == "shown":
+        place.caption(shown)
+    elif offer == "open" and place.button(
+            f"Open the index of these {counted(len(files), 'file')}", type="primary", key="corpus_open_built",
+            help="This server indexed the same files before, with the same model: it opens without "
+                 "indexing them again."):
+        home.touch()  # the newest build in use: pruning keeps it
+        st.session_state[CK.BUILT] = str(out)
+        place.caption(shown)
+    elif offer == "build" and place.button(f"Build an index of {counted(len(files), 'file')}",
+                                           type="primary", key="corpus_build"):
+        paths = uploads.write_uploads(files, home / "files")
+        home.touch()  # the newest build: pruning keeps it
+        uploads.prune_builds(home.parent)
+        report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
+        st.session_state[CK.BUILT] = str(out)
+        place.caption(shown)
+    if report is not None and report.failed:
+        more = len(report.failed) - 5
+        st.sidebar.warning(f"{counted(len(report.failed), 'file')} not indexed:\n"
+                           + "".join(f"\n- {Path(p).name}: {e}" for p, e in report.failed[:5])
+                           + (f"\n- and {counted(more, 'other')}" if more > 0 else ""))
 
 
 # ---------------------------------------------------------------- reconstruction
@@ -203,7 +209,8 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     st.markdown("**By piece** (click a column to sort)")
     per_piece = pieces[["collection", "name", "windows", "f1", "f1_masked", "notes", "metre", "bars"]].rename(
         columns={"name": "piece", "f1": "F1", "f1_masked": "Masked F1"}).sort_values("Masked F1")
-    st.dataframe(per_piece, hide_index=True, width="stretch", height=300,
+    # at most 300 px: a few pieces' rows without blank ones under them (35 px a row, and the header)
+    st.dataframe(per_piece, hide_index=True, width="stretch", height=min(300, 35 * (len(per_piece) + 1) + 3),
                  column_config={"F1": st.column_config.NumberColumn(format="%.3f"),
                                 "Masked F1": st.column_config.NumberColumn(format="%.3f"),
                                 "bars": st.column_config.NumberColumn(format="%.1f")})
@@ -300,6 +307,7 @@ def _errors_by_position(win, prof: dict, metre: str, spbar: int) -> go.Figure:
 def render_search(uri: str, stamp: str, index) -> None:
     """Pick a passage of the corpus and find its nearest neighbours."""
     from midi_rae.index import default_level, parse_source, search_passage
+    from midi_rae.pianoroll import start_bars
 
     pieces, _ = src.tables(uri, stamp)
     labels = [f"{c}/{n}" for c, n in zip(pieces["collection"], pieces["name"])]
@@ -314,19 +322,24 @@ def render_search(uri: str, stamp: str, index) -> None:
     pick = c1.selectbox("Piece", order, format_func=lambda i: labels[i],
                         persist_state="session", key=CK.Q_PIECE)
     row = pieces.iloc[pick]
-    last = max(1, int(np.ceil(row["bars"] or 1)))
+    # the last bar a window starts at, as on the piece page: a window from a later bar holds bars of silence
+    last = start_bars(int(row["steps"] or 0), max(int(row["steps_per_bar"]), 1),
+                      int(index.meta.get("window_steps", 128)))
     if (st.session_state.get(CK.Q_BAR) or 1) > last:  # a bar of the piece picked before, past this one's end
         st.session_state[CK.Q_BAR] = last
     # no default value beside the one in session state (Streamlit warns of the two); no bounds either: the browser
     # would keep a number typed outside them to itself (a red box) and the search would go on from the bar before
     bar = c2.number_input("Bar", None, None, step=1, persist_state="session", key=CK.Q_BAR, on_change=_bar_typed,
-                          help=f"1 to {last}: the piece's bars", args=(last, int(row["piece_id"])))
+                          help=f"1 to {last}: the bars a window of the piece starts at", args=(last, int(row["piece_id"])))
     bar = int(bar or 1)
     cut = st.session_state.get(CK.Q_BAR_CUT)
     if cut is not None and cut[:2] == (int(row["piece_id"]), bar):  # until another bar or piece
         st.caption("Bars are counted from 1: bar 1 is searched." if cut[2] == "low" else
-                   f"{display_name(row['name'])} has {last} bars: bar {last} is searched.")
+                   f"The last window of {display_name(row['name'])} starts at bar {last} (a window from a later bar "
+                   f"would hold bars of silence): bar {last} is searched.")
+    grids = index.meta["grids"]
     level = c3.selectbox("Level", list(range(index.levels)), index=default_level(index.levels),
+                         format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",  # as the map's slider names it
                          persist_state="session", key=CK.Q_LEVEL)
     invariant = c4.toggle("Any transposition", persist_state="session", key=CK.Q_TRANSPOSE)
     qkey = ("corpus", uri, int(row["piece_id"]), int(bar), int(level), bool(invariant))

@@ -21,6 +21,7 @@ from .names import display_name
 
 HITS = 8            # passages a find-similar search shows
 CARDS_PER_ROW = 4
+CARDS_KEY = "passage_cards"  # the container of a list of cards: the page's style sheet names it
 THUMB_SCALE = 2     # pixels per step and per semitone in a thumbnail
 NOTE_RGB = (37, 52, 148)     # the dashboard's note colour (dark blue: safe for colour-blind readers)
 PATCH_RGB = tuple(rgb(HIGHLIGHT))  # the matching patch's outline
@@ -186,8 +187,9 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
 
     views = [shown(h) for h in hits]
     half = max(half_span(w, p) for w, p in views)  # one pitch span for every card: cards of one height
+    box = st.container(key=f"{CARDS_KEY}_{key}")  # its rows' cards as tall as the tallest (app.APP_CSS)
     for row in range(0, len(hits), CARDS_PER_ROW):
-        cols = st.columns(CARDS_PER_ROW)
+        cols = box.columns(CARDS_PER_ROW)
         for col, (i, h) in zip(cols, enumerate(hits[row:row + CARDS_PER_ROW], start=row)):
             with col.container(border=True):
                 window, patch = views[i]
