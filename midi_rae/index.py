@@ -948,6 +948,14 @@ def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], sp
             "created": time.time()}
 
 
+def _check_patch_levels(levels: Sequence[int], cfg) -> None:
+    """ValueError in one sentence for --patch-levels outside the model's levels."""
+    bad = [k for k in levels if not 0 <= k < cfg.num_levels]
+    if bad:
+        raise ValueError(f"--patch-levels {' '.join(map(str, bad))} is outside this model's levels "
+                         f"0..{cfg.num_levels - 1}.")
+
+
 def default_patch_levels(cfg, patch_max: int = PATCH_MAX) -> list[int]:
     """Levels (other than the 1x1 one, whose patch is its pooled embedding) of at most patch_max patches."""
     return [k for k, (r, c) in enumerate(cfg.level_grids) if 1 < r * c <= patch_max]
@@ -1344,6 +1352,12 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     files = [Path(f) for f in files]
     report.files = len(files)
     if bundle is None:
+        if patch_levels is not None and not isinstance(checkpoint, bytes):
+            from .checkpoint_meta import peek_model_config
+
+            declared, _ = peek_model_config(checkpoint)  # its header alone: a mistyped level is answered at once
+            if declared is not None:
+                _check_patch_levels(patch_levels, declared)
         bundle = load_model(checkpoint, decoder=decoder)
     f1_skipped = not reconstruction and bundle.decoder is not None
     if f1_skipped:
@@ -1355,10 +1369,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     ckey = checkpoint_key(bundle, checkpoint, decoder) if not isinstance(checkpoint, bytes) else \
         content_hash(checkpoint)
     plevels = list(patch_levels) if patch_levels is not None else default_patch_levels(cfg, patch_max)
-    bad = [k for k in plevels if not 0 <= k < cfg.num_levels]
-    if bad:
-        raise ValueError(f"--patch-levels {' '.join(map(str, bad))} is outside this model's levels "
-                         f"0..{cfg.num_levels - 1}.")
+    _check_patch_levels(plevels, cfg)
 
     callback = progress if callable(progress) else None
     with index_lock(out, wait_s, callback):

@@ -938,6 +938,20 @@ def test_an_index_of_flipped_png_rolls_remembers_the_flip_for_updates_and_querie
     assert hit.piece == "upside" and hit.start_step == 0 and hit.similarity > 0.999
 
 
+def test_a_patch_level_the_model_lacks_is_refused_before_the_model_loads(corpus, tmp_path, monkeypatch):
+    import midi_rae.checkpoint
+    from midi_rae.index import build_index
+
+    def never(*a, **k):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(midi_rae.checkpoint, "load_model", never)
+    with pytest.raises(ValueError) as e:
+        build_index([corpus["src"]], tmp_path / "idx", patch_levels=[1, 9], compile=False, progress=False,
+                    log=lambda s: None)
+    assert str(e.value) == "--patch-levels 9 is outside this model's levels 0..5."
+
+
 def test_cli_index_and_search(corpus, tmp_path):
     out = tmp_path / "index"
     run = lambda *a: subprocess.run([sys.executable, "-m", "midi_rae", *a], cwd=ROOT, capture_output=True,  # noqa
