@@ -14,6 +14,7 @@ from typing import Iterable, Optional
 
 # roman-numeral analyses (rntxt) are harmony sketches, not performances: left out
 MUSIC_SUFFIXES = (".krn", ".abc", ".mxl", ".xml", ".musicxml")
+FORMAT_PREFERENCE = (".mxl", ".musicxml", ".xml", ".krn", ".abc")  # one file per work: the first of these it has
 MUSIC21_MISSING = "music21 is not installed; install the training extra: pip install 'midi-rae-explorer[train]'."
 
 
@@ -31,7 +32,21 @@ def corpus_paths(collections: Optional[Iterable[str]] = None) -> list[Path]:
         if wanted and _collection(p) not in wanted:
             continue
         out.append(p)
-    return out
+    return one_format_per_work(out)
+
+
+def one_format_per_work(paths: list[Path]) -> list[Path]:
+    """`paths` with one file per work (collection and name): music21 ships some works twice, as Humdrum and as
+    MusicXML (beethoven/opus18no1/movement1.krn and .mxl), and both would be written to one MIDI file, the second
+    over the first. MusicXML is kept where both are there (FORMAT_PREFERENCE); the order is kept."""
+    rank = {s: i for i, s in enumerate(FORMAT_PREFERENCE)}
+    best: dict[tuple[str, str], Path] = {}
+    for p in paths:
+        key = (_collection(p), _stem(p))
+        if key not in best or rank.get(p.suffix.lower(), 99) < rank.get(best[key].suffix.lower(), 99):
+            best[key] = p
+    kept = set(best.values())
+    return [p for p in paths if p in kept]
 
 
 def _collection(p: Path) -> str:

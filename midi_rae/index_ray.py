@@ -30,7 +30,8 @@ def _parse_row(row: dict) -> dict:
     out = {"path": row["path"], "error": res.get("error"), "payload": b""}
     if "error" not in res:
         p = prepare_piece(res, row["collection"], int(row["width"]), row["out"])
-        out["payload"] = pickle.dumps((p.row, p.x.numpy().astype(np.uint8), p.starts, p.stats))
+        # each distinct window once, and which of them each window is (the writer spreads the results back)
+        out["payload"] = pickle.dumps((p.row, p.x.numpy().astype(np.uint8), p.starts, p.stats, p.inverse))
     else:
         out["payload"] = pickle.dumps(failed_row(res, row["collection"], row["out"]))
     return out
@@ -59,8 +60,8 @@ class _EncodeActor:
             if err is not None and err == err and err != "":
                 pieces.append(("failed", payload))
                 continue
-            row, x, starts, stats = pickle.loads(payload)
-            pieces.append(("ok", (row, starts, stats, len(x))))
+            row, x, starts, stats, inverse = pickle.loads(payload)
+            pieces.append(("ok", (row, starts, stats, len(x), inverse)))
             xs.append(x)
         out = []
         if xs:
@@ -73,9 +74,9 @@ class _EncodeActor:
             if kind == "failed":
                 out.append(item)
                 continue
-            row, starts, stats, n = item
+            row, starts, stats, n, inverse = item
             res = {k: ([a[i:i + n] for a in v] if isinstance(v, list) else v[i:i + n]) for k, v in r.items()}
-            out.append(pickle.dumps(("ok", row, starts, stats, res)))
+            out.append(pickle.dumps(("ok", row, starts, stats, res, inverse)))
             i += n
         return {"payload": out}
 
@@ -134,22 +135,23 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
                             batch_size=pieces_per_call, concurrency=n_enc, num_gpus=1 if gpus else 0,
                             batch_format="default")
         writer = _Writer(index, cfg.num_levels, index.patch_levels, bundle.decoder is not None)
-        t0 = time.perf_counter()
+        t0, encoded = time.perf_counter(), 0
         for row in ds.iter_rows():
             item = pickle.loads(row["payload"])
             if isinstance(item, dict):  # a file that could not be read
                 report.failed.append((item["path"], item["error"]))
                 writer.piece(item)
                 continue
-            _, prow, starts, stats, res = item
-            p = _Pending(prow, None, starts, stats, results=[(0, res)], done=len(starts))
+            _, prow, starts, stats, res, inverse = item
+            p = _Pending(prow, None, starts, stats, results=[(0, res)], done=len(starts), inverse=inverse)
             writer.piece(prow, p)
+            encoded += len(starts) if inverse is None else int(inverse.max()) + 1
             if writer.n_windows >= FLUSH_WINDOWS:
                 report.windows += writer.n_windows
                 writer.flush()
         report.windows += writer.n_windows
         writer.flush()
-        report.encoded = report.windows  # the actors encode every window (no repeats skipped)
+        report.encoded = encoded  # each distinct window of a piece once, as the local build encodes them
         report.encode_seconds = round(time.perf_counter() - t0, 2)
         settle_counts(report, plan)
         finish_update(index, report, log=log)

@@ -154,7 +154,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The train command's flags, one per TrainConfig field."""
     d = TrainConfig()
     p.add_argument("--midi-dir", required=True, help=FIELD_HELP["midi_dir"])
-    p.add_argument("--out", default=d.out, help=FIELD_HELP["out"] + " (default: %(default)s)")
+    p.add_argument("--out", default=None, help=FIELD_HELP["out"] + f" (default: the --resume run's folder, else {d.out})")
     p.add_argument("--seven-level", action="store_true", help=FIELD_HELP["seven_level"])
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("midi_dir", "out", "seven_level", "mae_decoder", "mep"):
@@ -170,7 +170,12 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     """TrainConfig from parsed flags, with the checks that give clear messages.
 
     Raises ConfigError: usage=True for values out of range, usage=False for a named file that is missing."""
-    cfg = TrainConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)})
+    values = {f.name: getattr(a, f.name) for f in dataclasses.fields(TrainConfig)}
+    if values["out"] is None:  # a resumed run goes on writing where it was: not half in runs/latest
+        resumed = Path(values["resume"]) if values["resume"] else None
+        values["out"] = (str(resumed if resumed.is_dir() else resumed.parent) if resumed is not None
+                         else TrainConfig().out)
+    cfg = TrainConfig(**values)
     problems = []
     if cfg.batch_size < 1:
         problems.append("--batch-size must be at least 1")

@@ -10,7 +10,7 @@ import pretty_midi
 import pytest
 
 from conftest import ROOT
-from midi_rae.corpus import MUSIC21_MISSING, _collection, _stem, corpus_paths
+from midi_rae.corpus import MUSIC21_MISSING, _collection, _stem, corpus_paths, one_format_per_work
 from midi_rae.pianoroll import MidiError, midi_to_roll
 
 HAS_MUSIC21 = importlib.util.find_spec("music21") is not None
@@ -44,6 +44,16 @@ def test_works_in_sub_folders_of_a_collection_keep_their_folder_in_the_file_name
     names = {_stem(corpus / "beethoven" / op / "movement1.mxl") for op in ("opus18no1", "opus59no1")}
     assert names == {"opus18no1_movement1", "opus59no1_movement1"}
     assert _stem(corpus / "bach" / "bwv66.6.mxl") == "bwv66.6"
+
+
+def test_a_work_shipped_in_two_formats_is_exported_once_from_its_musicxml(tmp_path):
+    c = tmp_path / "music21" / "corpus"
+    paths = [c / "bach" / "bwv277.krn", c / "bach" / "bwv277.mxl", c / "bach" / "bwv278.krn",
+             c / "beethoven" / "opus18no1" / "movement1.krn", c / "beethoven" / "opus18no1" / "movement1.mxl",
+             c / "beethoven" / "opus59no1" / "movement1.krn"]
+    assert one_format_per_work(paths) == [c / "bach" / "bwv277.mxl", c / "bach" / "bwv278.krn",
+                                          c / "beethoven" / "opus18no1" / "movement1.mxl",
+                                          c / "beethoven" / "opus59no1" / "movement1.krn"]
 
 
 @pytest.mark.skipif(not HAS_MUSIC21, reason="music21 is not installed")

@@ -1034,18 +1034,22 @@ def test_ray_local_run_writes_the_same_store(corpus, tmp_path):
     from midi_rae.index_ray import build_index_ray
 
     out_ray, out_local = tmp_path / "ray", tmp_path / "local"
-    r = build_index_ray([corpus["src"]], out_ray, address="local", log=lambda s: None)
-    assert r.added == 6 and len(r.failed) == 1 and r.encoded == r.windows
-    build_index([corpus["src"]], out_local, compile=False, progress=False, log=lambda s: None)
+    loop = _notes(2, seed=7)  # a two-bar pattern played ten times: most of its windows repeat an earlier one
+    _write(tmp_path / "rep" / "loop.mid", [(loop, 8 * k, 0) for k in range(10)])
+    sources = [corpus["src"], tmp_path / "rep"]
+    r = build_index_ray(sources, out_ray, address="local", log=lambda s: None)
+    local = build_index(sources, out_local, compile=False, progress=False, log=lambda s: None)
+    # each distinct window encoded once, as locally, and every window stored (a repeat took its first copy's numbers)
+    assert r.added == 7 and len(r.failed) == 1 and r.windows == local.windows and r.encoded == local.encoded < r.windows
     a, b = CorpusIndex(out_ray), CorpusIndex(out_local)
     pa_, pb = a.pieces().set_index("path").sort_index(), b.pieces().set_index("path").sort_index()
     assert list(pa_["windows"]) == list(pb["windows"])
     wa = a.windows(["piece_id", "window", "f1_masked"]).sort_values(["piece_id", "window"])
     wb = b.windows(["piece_id", "window", "f1_masked"]).sort_values(["piece_id", "window"])
     assert np.allclose(wa["f1_masked"], wb["f1_masked"], atol=1e-4, equal_nan=True)
-    r2 = build_index_ray([corpus["src"]], out_ray, address="local", log=lambda s: None)
+    r2 = build_index_ray(sources, out_ray, address="local", log=lambda s: None)
     # incremental on Ray too; the broken file stays listed, as failed again
-    assert r2.unchanged == 6 and [Path(p).name for p, _ in r2.failed] == ["broken.mid"] and r2.windows == 0
+    assert r2.unchanged == 7 and [Path(p).name for p, _ in r2.failed] == ["broken.mid"] and r2.windows == 0
 
 
 @pytest.mark.slow

@@ -526,3 +526,20 @@ def test_resuming_a_run_whose_metadata_is_damaged_is_one_sentence(tmp_path):
     with pytest.raises(CheckpointError, match=r"^last\.safetensors has damaged metadata: its best_f1 must be a "
                                               r"number, not 'q'\.$"):
         resume(tmp_path / "run", model, torch.optim.AdamW(model.parameters()))
+
+
+def test_a_resumed_run_goes_on_writing_in_its_own_folder(tmp_path):
+    import argparse
+
+    from midi_rae.train_config import add_arguments, config_from_args
+
+    run = tmp_path / "runs" / "x"
+    run.mkdir(parents=True)
+    (run / "last.safetensors").write_bytes(b"")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    out = lambda *flags: config_from_args(parser.parse_args(["--midi-dir", str(tmp_path), *flags])).out  # noqa: E731
+    assert out("--resume", str(run)) == str(run)
+    assert out("--resume", str(run / "last.safetensors")) == str(run)
+    assert out("--resume", str(run), "--out", str(tmp_path / "y")) == str(tmp_path / "y")
+    assert out() == "runs/latest"
