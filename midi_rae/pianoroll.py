@@ -84,6 +84,7 @@ class PianoRoll:
     tempo_changes: int = 0  # tempos after the first that differ from the one before (tempo_bpm is the first)
     drum_notes: int = 0  # notes of drum tracks, left out of the roll
     ignored_metres: tuple[str, ...] = ()  # the file's time signatures the grid cannot count in ("99/4"), left out
+    opening_time_signature: Optional[tuple[int, int]] = None  # the metre at step 0, where it is not time_signature
 
     @property
     def steps(self) -> int:
@@ -689,6 +690,15 @@ def _main_time_signature(pm: pretty_midi.PrettyMIDI, end_s: float) -> tuple[int,
     return max(spans, key=lambda k: spans[k])  # max keeps the first of equals, in order of first appearance
 
 
+def _opening_metre(pm: pretty_midi.PrettyMIDI, main_ts: tuple[int, int]) -> Optional[tuple[int, int]]:
+    """The metre in force at the start (the last written at time 0, else the first: get_beats' rule), where it is
+    not the metre bars are counted in; None where it is."""
+    changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
+    at_start = [ts for ts in changes if ts.time <= 1e-9] or changes[:1]
+    opening = (at_start[-1].numerator, at_start[-1].denominator) if at_start else main_ts
+    return None if opening == main_ts else opening
+
+
 def _beat_ticks(pm: pretty_midi.PrettyMIDI, seconds: np.ndarray, until_tick: int) -> np.ndarray:
     """Every beat as a tick of the file (a multiple of 1/8 tick: exact in float64), as pretty_midi's get_beats
     places beats, on past until_tick.
@@ -841,7 +851,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
                                 for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),
         tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),
         drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum),
-        ignored_metres=ignored_metres)
+        ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts))
 
 
 GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)

@@ -173,6 +173,19 @@ def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_b
         " · 240 beats a minute (quarter note = 120) · 4 steps per beat (a beat is an eighth note)")
 
 
+def test_the_opening_tempo_is_counted_in_the_opening_metres_beats():
+    import pretty_midi
+
+    from midi_rae.dashboard.page import timing_text
+    from midi_rae.pianoroll import midi_to_roll
+
+    pm = make_song(bars=8, seed=2)  # 120 BPM: 3/4 for its first bar, then 2/2 (a half-note beat) for the rest
+    pm.time_signature_changes = [pretty_midi.TimeSignature(3, 4, 0.0), pretty_midi.TimeSignature(2, 2, 1.5)]
+    text = timing_text(midi_to_roll(to_bytes(pm)))
+    # not "60 beats a minute": the opening's beats are quarter notes
+    assert " · 120 BPM at the start · 4 steps per beat (a beat is a half note)" in text, text
+
+
 def test_the_header_names_a_time_signature_the_grid_left_out():
     import pretty_midi
 

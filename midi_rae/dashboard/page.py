@@ -44,10 +44,13 @@ def timing_text(roll) -> str:
         f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar lines "
         "after a change may not be the score's)" if k else "")
 
-    beat, start = beat_name(roll.time_signature), " at the start" if roll.tempo_changes else ""
+    beat = beat_name(roll.time_signature)
+    # the opening tempo, in the opening metre's beats (Weber's Concertino opens in 3/4 and is counted in 2/2)
+    opening = roll.opening_time_signature or roll.time_signature
+    start = " at the start" if roll.tempo_changes or roll.opening_time_signature else ""
     # MIDI's tempo counts quarter notes; the grid's beat may be another note value (6/8: a dotted quarter)
-    tempo = (f"{roll.tempo_bpm:.0f} BPM{start}" if beat == "quarter note" else
-             f"{roll.tempo_bpm / beat_quarters(roll.time_signature):.0f} beats a minute{start} "
+    tempo = (f"{roll.tempo_bpm:.0f} BPM{start}" if beat_name(opening) == "quarter note" else
+             f"{roll.tempo_bpm / beat_quarters(opening):.0f} beats a minute{start} "
              f"(quarter note = {roll.tempo_bpm:.0f})")
     grid = f"{counted(roll.steps_per_beat, 'step')} per beat" + (
         f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
