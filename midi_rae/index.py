@@ -1575,6 +1575,12 @@ class Hit:
         return d
 
 
+def check_query_bar(roll, bar: int) -> None:
+    """ValueError in one sentence where `bar` (1-based) does not start inside the query piece."""
+    if bar < 1 or (int(bar) - 1) * max(roll.steps_per_bar, 1) >= roll.steps:
+        raise ValueError(f"Bar {bar} is outside the query piece ({f'{roll.bars:.1f}'.removesuffix('.0')} bars).")
+
+
 def query_vectors(bundle, roll, bar: int, level: int, patch: Optional[tuple[int, int]] = None,
                   intervals: Sequence[int] = (0,)) -> list[tuple[int, np.ndarray]]:
     """(interval, query vector) for the window starting at `bar` (1-based) of `roll`, transposed by each interval.
@@ -1589,10 +1595,8 @@ def query_vectors(bundle, roll, bar: int, level: int, patch: Optional[tuple[int,
     cfg = bundle.model_config
     if not 0 <= level < cfg.num_levels:
         raise ValueError(f"--level {level} is outside this model's levels 0..{cfg.num_levels - 1}.")
-    spbar = max(roll.steps_per_bar, 1)
-    start = (int(bar) - 1) * spbar
-    if start >= roll.steps or bar < 1:
-        raise ValueError(f"Bar {bar} is outside the query piece ({f'{roll.bars:.1f}'.removesuffix('.0')} bars).")
+    start = (int(bar) - 1) * max(roll.steps_per_bar, 1)
+    check_query_bar(roll, bar)
     rows, cols = cfg.level_grids[level]
     if patch is not None and not (0 <= patch[0] < rows and 0 <= patch[1] < cols):
         raise ValueError(f"--patch {patch[0]},{patch[1]} is outside level {level}'s {rows}x{cols} grid.")

@@ -694,9 +694,19 @@ def _opening_metre(pm: pretty_midi.PrettyMIDI, main_ts: tuple[int, int]) -> Opti
     """The metre in force at the start (the last written at time 0, else the first: get_beats' rule), where it is
     not the metre bars are counted in; None where it is."""
     changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
-    at_start = [ts for ts in changes if ts.time <= 1e-9] or changes[:1]
-    opening = (at_start[-1].numerator, at_start[-1].denominator) if at_start else main_ts
-    return None if opening == main_ts else opening
+    if not changes:
+        return None
+    ts = changes[_at_start([c.time for c in changes])]
+    return None if (ts.numerator, ts.denominator) == main_ts else (ts.numerator, ts.denominator)
+
+
+def _at_start(times: list) -> int:
+    """The index of the metre in force at the start, of changes at sorted `times` (get_beats' rule: the last of
+    those written at time 0, else the first)."""
+    k = 0
+    while k + 1 < len(times) and times[k + 1] <= 0:
+        k += 1
+    return k
 
 
 def _beat_ticks(pm: pretty_midi.PrettyMIDI, seconds: np.ndarray, until_tick: int) -> np.ndarray:
@@ -710,9 +720,7 @@ def _beat_ticks(pm: pretty_midi.PrettyMIDI, seconds: np.ndarray, until_tick: int
     changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
     at = [int(np.searchsorted(seconds, ts.time - 1e-9)) for ts in changes]  # the ticks they were read at
     metres = [(ts.numerator, ts.denominator) for ts in changes] or [(4, 4)]
-    first = 0  # the metre in force from tick 0; get_beats moves past every later change at tick 0 first
-    while first + 1 < len(at) and at[first + 1] <= 0:
-        first += 1
+    first = _at_start(at)  # the metre in force from tick 0
     # segments of one metre, each from where a beat is cut short (a change; the first keeps its metre) to the next;
     # in eighths of a tick, in which every beat of a denominator up to 32 is a whole number
     bounds, seg_metres = [0], [metres[first]]

@@ -115,10 +115,15 @@ def build_offer(out: Path, built: Optional[str], model_keys: tuple[str, ...]) ->
     """What the sidebar offers for uploaded files whose index would be `out`: "shown" (it is the index on the page),
     "open" (this server built it before, complete and with the model of `model_keys`: open it as it is) or
     "build"."""
-    if not (src.is_index(out) and _complete(str(out))):
+    if not src.is_index(out):
         return "build"
-    if src.view(str(out), src.stamp(str(out))).meta.get("checkpoint_key") not in model_keys:
-        return "build"  # built with the server's default of another day: the build redoes it with today's
+    try:
+        meta = src.view(str(out), src.stamp(str(out))).meta
+    except Exception:  # noqa: BLE001 - a build cut short or damaged: built again
+        return "build"
+    # unfinished, or built with the server's default of another day: the build finishes it, or redoes it
+    if meta.get("updated") is None or meta.get("checkpoint_key") not in model_keys:
+        return "build"
     return "shown" if built == str(out) else "open"
 
 

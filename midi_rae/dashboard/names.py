@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import PurePath
 
 MAX_NAME = 120
 MAX_NAME_BYTES = 200  # a file system's limit is 255 bytes a name: 120 characters of CJK text are 360 in UTF-8
@@ -54,8 +55,6 @@ def file_stem(piece_name: str, semis: int = 0, spb: int | None = None, model: st
     """The start of a download's name: what it shows, so that two views' files never share a name ("piece.mid",
     transposed +3, at 12 steps per beat that are not the model's own, by "Shipped hierarchy":
     "piece_transposed+3_12spb_shipped-hierarchy")."""
-    from pathlib import PurePath
-
     stem = PurePath(display_name(piece_name)).stem
     stem += f"_transposed{int(semis):+d}" if semis else ""
     stem += f"_{int(spb)}spb" if spb else ""

@@ -180,19 +180,16 @@ MARK_LABEL_GAP = 0.015  # marks whose centres are closer than this share of the 
 def mark_labels(marks: list, total: int) -> list[str]:
     """The rank label of each mark (1 = nearest), those of marks that overlap or nearly touch joined on the
     leftmost of them ("3,4,8", the others blank): side by side their numbers were drawn over each other."""
+    groups: list[list[int]] = []
+    for k in sorted(range(len(marks)), key=lambda k: marks[k][0]):
+        (s, w), (ps, pw) = marks[k], marks[groups[-1][-1]] if groups else (None, None)
+        if groups and (s < ps + pw or (s + w / 2 - ps - pw / 2) / total < MARK_LABEL_GAP):
+            groups[-1].append(k)
+        else:
+            groups.append([k])
     labels = [""] * len(marks)
-    order = sorted(range(len(marks)), key=lambda k: marks[k][0])
-    group: list[int] = []
-    for k in [*order, None]:
-        if k is not None and group:
-            s, w = marks[k]
-            ps, pw = marks[group[-1]]
-            if s < ps + pw or (s + w / 2 - ps - pw / 2) / total < MARK_LABEL_GAP:
-                group.append(k)
-                continue
-        if group:
-            labels[group[0]] = ",".join(str(g + 1) for g in sorted(group))
-        group = [k] if k is not None else []
+    for g in groups:
+        labels[g[0]] = ",".join(str(k + 1) for k in sorted(g))
     return labels
 
 
