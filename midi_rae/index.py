@@ -43,7 +43,8 @@ import numpy as np
 from .file_limits import BROKEN_LINK, unmatched
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES
-from .index_view import WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, unreadable, write_view
+from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, snapshot_meta, unreadable,
+                         write_view)
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
@@ -1276,6 +1277,42 @@ def _gone(path: str) -> bool:
     return not os.path.lexists(path)
 
 
+def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[bool], flip_png: bool) -> None:
+    """ValueError in one sentence where a run would add windows unlike the index's own: another checkpoint, F1
+    stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up."""
+    if meta.get("checkpoint_key") != ckey:
+        raise ValueError(f"The index at {out} was built with another checkpoint "
+                         f"({meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
+    if has_decoder is not None and bool(meta.get("has_decoder")) != has_decoder:
+        raise ValueError(f"The index at {out} stores reconstruction F1 and this run would add pieces without it; "
+                         f"run without --no-reconstruction, or --rebuild it." if meta.get("has_decoder")
+                         else f"The index at {out} was built without reconstruction F1; add --no-reconstruction "
+                         f"to update it, or --rebuild it to score every piece.")
+    if bool(meta.get("flip_png")) != flip_png:  # unchanged files are not read again: half would differ
+        raise ValueError(f"The index at {out} read its PNG rolls {'with' if meta.get('flip_png') else 'without'}"
+                         f" --flip-png; update it the same way, or --rebuild it.")
+
+
+def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optional[str], rebuild: bool,
+                      reconstruction: bool, flip_png: bool) -> None:
+    """The refusals an existing index makes that need no model (its checkpoint is known by the files' hash), made
+    before torch and lancedb load (~5 s): the index's metadata from its snapshot where current. Files over the
+    model limit are left to the loader's own sentence."""
+    from .checkpoint_meta import DEFAULT_CHECKPOINT, max_model_bytes
+
+    if rebuild or "://" in str(out) or not CorpusIndex.exists(out):
+        return
+    paths = [Path(p) for p in (checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT, decoder) if p is not None]
+    try:
+        if any(not p.is_file() or p.stat().st_size > max_model_bytes() for p in paths):
+            return
+        ckey = checkpoint_key(None, checkpoint, decoder)
+        meta = snapshot_meta(out) or CorpusIndex(out).meta
+    except Exception:  # noqa: BLE001 - unreadable file or index: the full path below says why, in its own words
+        return
+    check_update(meta, out, ckey, None if reconstruction else False, flip_png)
+
+
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
                     rebuild: bool, files: Sequence[Path], data: Optional[dict[str, bytes]] = None,
                     log: Callable[[str], None] = print, decoder: Optional[str] = None,
@@ -1287,17 +1324,8 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
     with reading(str(out)):  # lance on a damaged data file or a missing table: the index's one sentence
         if rebuild or not CorpusIndex.exists(out):
             index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped, flip_png))
-        elif index.meta.get("checkpoint_key") != ckey:
-            raise ValueError(f"The index at {out} was built with another checkpoint "
-                             f"({index.meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
-        elif bool(index.meta.get("has_decoder")) != (bundle.decoder is not None):
-            raise ValueError(f"The index at {out} stores reconstruction F1 and this run would add pieces without it; "
-                             f"run without --no-reconstruction, or --rebuild it." if index.meta.get("has_decoder")
-                             else f"The index at {out} was built without reconstruction F1; add --no-reconstruction "
-                             f"to update it, or --rebuild it to score every piece.")
-        elif bool(index.meta.get("flip_png")) != flip_png:  # unchanged files are not read again: half would differ
-            raise ValueError(f"The index at {out} read its PNG rolls {'with' if index.meta.get('flip_png') else 'without'}"
-                             f" --flip-png; update it the same way, or --rebuild it.")
+        else:
+            check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png)
         dropped = index.drop_orphans()
         if dropped:
             log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
@@ -1352,6 +1380,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     files = [Path(f) for f in files]
     report.files = len(files)
     if bundle is None:
+        if not isinstance(checkpoint, bytes):
+            check_before_load(out, checkpoint, decoder, rebuild, reconstruction, flip_png)
         if patch_levels is not None and not isinstance(checkpoint, bytes):
             from .checkpoint_meta import peek_model_config
 

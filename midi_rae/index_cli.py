@@ -114,14 +114,15 @@ def run_index_command(args: argparse.Namespace) -> int:
     """Run `index` or `search` (argparse namespace from add_index_commands)."""
     from . import threads
 
-    threads.configure(sample=True)  # a long batch job: go by what is busy now, not a minute ago
     if args.cmd == "index":
         return _run_index(args)
+    threads.configure(sample=True)  # a long batch job: go by what is busy now, not a minute ago
     return _run_search(args)
 
 
 def _run_index(a) -> int:
-    from .index import build_index, discover, nothing_matched, unmatched
+    from . import threads
+    from .index import build_index, check_before_load, discover, nothing_matched, unmatched
     from .wording import counted
 
     for p in (a.checkpoint, a.decoder):
@@ -132,6 +133,12 @@ def _run_index(a) -> int:
         nothing_matched(files, missing)
     except ValueError as e:
         return _err(str(e))
+    try:  # refused before torch loads (a Ray run always stores F1 where the checkpoint has a decoder)
+        check_before_load(a.out, a.checkpoint, a.decoder, a.rebuild, a.reconstruction or a.ray is not None,
+                          a.flip_png)
+    except ValueError as e:
+        return _err(str(e))
+    threads.configure(sample=True)  # a long batch job: go by what is busy now, not a minute ago
     for m in missing:
         print(f"note: {unmatched(m)}.", file=sys.stderr)
     if a.ray is not None:

@@ -128,6 +128,17 @@ def version_key(uri: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def snapshot_meta(uri: str | Path) -> Optional[dict]:
+    """The metadata of the index's current snapshot, read without lancedb; None where there is no current one."""
+    try:
+        mf = Path(uri) / VIEW_DIR / version_key(uri) / "meta.json"
+        if "://" in str(uri) or not mf.is_file() or mf.stat().st_size > MAX_META_BYTES:
+            return None
+        return check_meta(json.loads(mf.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
 def resolve_piece(uri: str, path: str, rel: Optional[str] = None) -> Optional[Path]:
     """A piece's file: its stored path, else its path relative to the index's parent folder (a shipped or moved
     index), else None."""

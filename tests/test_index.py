@@ -952,6 +952,39 @@ def test_a_patch_level_the_model_lacks_is_refused_before_the_model_loads(corpus,
     assert str(e.value) == "--patch-levels 9 is outside this model's levels 0..5."
 
 
+def test_an_update_the_index_refuses_is_refused_before_the_model_loads(built, corpus, monkeypatch):
+    """Another checkpoint, or no F1 into an index that stores it, is known from the files and the index alone."""
+    import midi_rae.checkpoint
+    from midi_rae.checkpoint_meta import ASSETS
+    from midi_rae.index import build_index
+
+    def never(*a, **k):
+        raise AssertionError("the model was loaded")
+
+    out, _ = built
+    monkeypatch.setattr(midi_rae.checkpoint, "load_model", never)
+    quiet = dict(compile=False, progress=False, log=lambda s: None)
+    other = str(Path(ASSETS) / "first.safetensors")
+    with pytest.raises(ValueError) as e:
+        build_index([corpus["src"]], out, other, **quiet)
+    assert str(e.value) == (f"The index at {out} was built with another checkpoint (shipped default); choose "
+                            "another --out, or --rebuild it with this one.")
+    with pytest.raises(ValueError) as e:
+        build_index([corpus["src"]], out, reconstruction=False, **quiet)
+    assert str(e.value) == (f"The index at {out} stores reconstruction F1 and this run would add pieces without "
+                            "it; run without --no-reconstruction, or --rebuild it.")
+
+
+def test_the_cli_refuses_another_checkpoint_for_an_index_before_importing_torch(built, corpus):
+    out, _ = built
+    code = ("import sys; from midi_rae.__main__ import main; "
+            f"rc = main(['index', {str(corpus['src'])!r}, '--out', {str(out)!r}, "
+            "'--checkpoint', 'assets/first.safetensors']); print(rc, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["1", "False"]
+    assert r.stderr.startswith(f"error: The index at {out} was built with another checkpoint")
+
+
 def test_cli_index_and_search(corpus, tmp_path):
     out = tmp_path / "index"
     run = lambda *a: subprocess.run([sys.executable, "-m", "midi_rae", *a], cwd=ROOT, capture_output=True,  # noqa
