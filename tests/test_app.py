@@ -655,6 +655,30 @@ def test_after_a_drop_an_example_can_be_picked_without_removing_the_file(example
             in texts(at.sidebar.caption))
 
 
+def test_the_same_bytes_dropped_under_two_names_keep_each_its_own_name():
+    """The encoding is cached by content; the name (downloads, captions) is the session's own."""
+    from types import SimpleNamespace
+
+    from midi_rae.dashboard.model_views import song_for
+    from midi_rae.dashboard.sources import digest
+    from midi_rae.pianoroll import midi_to_roll
+
+    data = to_bytes(make_song(bars=9, seed=41))
+    model = SimpleNamespace(key="default", bundle=load_model())
+    piece = SimpleNamespace(key=digest(data))
+    first = song_for(model, piece, midi_to_roll(data, name="alice_private.mid"), 4, 0)
+    second = song_for(model, piece, midi_to_roll(data, name="bob.mid"), 4, 0)
+    assert (first.roll.name, second.roll.name) == ("alice_private.mid", "bob.mid")
+    assert second.encoding is first.encoding
+
+
+def test_no_download_reruns_the_page(examples):
+    """A rerun would drop the files of the buttons beside it that are made when pressed ("not found")."""
+    at = run_app()
+    buttons = at.get("download_button")
+    assert len(buttons) >= 3 and all(b.proto.ignore_rerun for b in buttons)
+
+
 def test_a_dropped_file_removed_from_the_uploader_gives_way_to_the_example(examples):
     at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
     assert any("dropped.mid" in c for c in texts(at.caption))

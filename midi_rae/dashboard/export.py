@@ -103,6 +103,6 @@ def render(title: str, stem: str = "midi-rae-explorer", settings: str = "") -> N
     data = session.export_html()
     if data:
         c2.download_button("Download charts (HTML, works offline)", data, file_name=f"{stem}_charts.html",
-                           mime="text/html", key="dl_html")
+                           mime="text/html", key="dl_html", on_click="ignore")
     st.caption("Single charts: the camera button at the top right of each saves it as PNG. For a shareable "
                "report without the server: `python -m midi_rae report FILE.mid -o report.html`.")

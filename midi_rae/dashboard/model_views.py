@@ -3,7 +3,6 @@ piece is on screen, because importing torch and timm takes seconds."""
 from __future__ import annotations
 
 import dataclasses
-
 import functools
 from dataclasses import dataclass
 
@@ -93,9 +92,12 @@ def loaded(choice: sidebar.ModelChoice, primary: bool = True) -> Model:
 
 
 def song_for(model: Model, piece, roll, spb: int, semis: int) -> Song:
-    """Every window of the piece through the model's encoder (cached)."""
+    """Every window of the piece through the model's encoder (cached), with this session's roll: the cache is keyed
+    by the file's content, so the same bytes dropped under another name (by anyone) share the encoding, not the
+    name."""
     with torch.no_grad():
-        return encode_song(piece.key, model.key, spb, semis, roll, model.bundle)
+        song = encode_song(piece.key, model.key, spb, semis, roll, model.bundle)
+    return song if song.roll is roll else dataclasses.replace(song, roll=roll)
 
 
 def _follow_song_clicks() -> None:

@@ -53,7 +53,7 @@ def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name
     if play:
         wav, how = _wav(key, pm)
         col.audio(wav, format="audio/wav")
-    col.download_button(label, mid, file_name=file_name, mime="audio/midi", key="dl_" + key[-1])
+    col.download_button(label, mid, file_name=file_name, mime="audio/midi", key="dl_" + key[-1], on_click="ignore")
     return how
 
 
