@@ -558,6 +558,26 @@ def test_probe_tab_draws_time_and_pitch_probes_and_its_reading_can_be_changed(ex
     assert any("Transposition" in s for s in chart_specs(at))
 
 
+def test_the_phrase_probe_and_ablation_settings_survive_a_visit_to_another_tab(examples):
+    at = run_app()
+    at.session_state["analysis_tab"] = "Phrase probe"
+    at.run()
+    at.radio(key="phrase_frames").set_value("whole windows").run()
+    at.radio(key="phrase_tolerance").set_value("±1 beat").run()
+    at.session_state["analysis_tab"] = "Level ablation"
+    at.run()
+    at.radio(key="ablation_mode").set_value("the least similar window").run()
+    for tab in ("Spectrum of every level", "Phrase probe", "Level ablation"):
+        at.session_state["analysis_tab"] = tab
+        at.run()
+    assert not at.exception
+    assert at.radio(key="ablation_mode").value == "the least similar window"
+    at.session_state["analysis_tab"] = "Phrase probe"
+    at.run()
+    assert (at.radio(key="phrase_frames").value, at.radio(key="phrase_tolerance").value) == ("whole windows",
+                                                                                             "±1 beat")
+
+
 def test_closed_analysis_tabs_are_not_computed(examples):
     at = run_app()
     assert at.session_state["analysis_tab"] == "Spectrum of every level"

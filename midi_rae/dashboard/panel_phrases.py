@@ -10,6 +10,7 @@ from midi_rae.phrases import (LABELS, PUBLISHED_F1, PUBLISHED_SOURCE, ProbeSetti
                               score_labelled, summary_rows)
 
 from . import export
+from .session import K
 
 FRAMES = {"patch columns": "columns", "whole windows": "windows"}
 TOLERANCES = {"±1 bar": 1.0, "±½ bar": 0.5, "±1 beat": None}
@@ -41,12 +42,12 @@ def column_spans(cfg, roll) -> str:
 def _settings(song) -> ProbeSettings:
     roll, cfg = song.roll, song.config
     a, b = st.columns(2)
-    frames = a.radio("Frames", list(FRAMES), horizontal=True, key="phrase_frames",
+    frames = a.radio("Frames", list(FRAMES), horizontal=True, persist_state="session", key=K.PHRASE_FRAMES,
                      help=f"Patch columns: each of the level's columns of patches ({column_spans(cfg, roll)} of this "
                           "piece), pooled over pitch and averaged over the windows holding it. Whole windows: each "
                           f"window's mean non-empty patch ({cfg.window_steps / max(roll.steps_per_bar, 1):.3g} bars "
                           "here, so the first and last half window are out of reach).")
-    tol = b.radio("Tolerance", list(TOLERANCES), horizontal=True, key="phrase_tolerance",
+    tol = b.radio("Tolerance", list(TOLERANCES), horizontal=True, persist_state="session", key=K.PHRASE_TOLERANCE,
                   help="A boundary within this of a phrase end counts as a hit (each matched once).")
     bars = TOLERANCES[tol] if TOLERANCES[tol] is not None else 1 / max(roll.beats_per_bar, 1)
     return ProbeSettings(frames=FRAMES[frames], tolerance_bars=bars)
@@ -88,10 +89,10 @@ def render(song, model) -> None:
     if not n:
         return
     if st.toggle(f"Score every level on the {n} labelled Bach chorales (phrase ends = fermatas)",
-                 key="phrase_labelled"):
+                 persist_state="session", key=K.PHRASE_LABELLED):
         result = _labelled(model.key, settings, model.bundle)
         groups = list(result["summary"])
-        group = st.radio("Chorales", groups, horizontal=True, key="phrase_group",
+        group = st.radio("Chorales", groups, horizontal=True, persist_state="session", key=K.PHRASE_GROUP,
                          help="Held out: chorales this checkpoint kept for validation or test (never trained on).")
         rows = summary_rows(result["summary"], group)
         fig = probe_scores([{"name": r["Frames"], "f1": r["F1"], "precision": r["Precision"], "recall": r["Recall"]}

@@ -40,6 +40,11 @@ class K:
     SHOW_UMAP = "show_umap"
     SIM_LEVEL = "sim_level"
     PROBE_READING = "probe_reading"
+    PHRASE_FRAMES = "phrase_frames"
+    PHRASE_TOLERANCE = "phrase_tolerance"
+    PHRASE_LABELLED = "phrase_labelled"
+    PHRASE_GROUP = "phrase_group"
+    ABLATION_MODE = "ablation_mode"
     ANALYSIS_TAB = "analysis_tab"
     MODEL_CARD = "model_card"
     # charts whose clicks the page acts on
