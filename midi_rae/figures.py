@@ -798,12 +798,18 @@ def trajectory(coords: np.ndarray, times: np.ndarray, title: str = "Path through
                    hovertemplate=f"%{{hovertext}}<br>{time_label} %{{marker.color:.4g}}<extra></extra>",
                    marker=dict(size=7, color=t, colorscale="Viridis", opacity=0.9, colorbar=colorbar)),
     ])
-    if len(xy):
-        for name, (x, y) in (("start", xy[0]), ("end", xy[-1])):
-            fig.add_annotation(x=x, y=y, text=name, name=name, showarrow=True, arrowhead=2, ax=22, ay=-22,
+    if len(xy):  # pointing from opposite sides: a path that ends where it began keeps both labels readable
+        for name, (x, y), (ax, ay) in (("start", xy[0], (22, -22)), ("end", xy[-1], (-22, 22))):
+            fig.add_annotation(x=x, y=y, text=name, name=name, showarrow=True, arrowhead=2, ax=ax, ay=ay,
                                font=dict(size=11, color=HIGHLIGHT), arrowcolor=HIGHLIGHT)
-    return _room_for_colorbar(_style(fig, title, 400, xaxis=dict(title_text="PC1", zeroline=False),
-                                     yaxis=dict(title_text="PC2", zeroline=False)))
+    # "5e-9", not plotly's "5n": a spread that small is a finding, not a unit
+    axes = [dict(title_text=f"PC{i + 1}", zeroline=False, exponentformat="e") for i in range(2)]
+    spans = np.ptp(xy, axis=0) if len(xy) else np.zeros(2)
+    for i in range(2):  # a component along which the windows do not move is drawn flat, not magnified into a shape
+        if 0 < spans.max() and spans[i] < 1e-3 * spans.max():
+            mid = float(xy[:, i].min() + xy[:, i].max()) / 2
+            axes[i]["range"] = [mid - spans.max() / 2, mid + spans.max() / 2]
+    return _room_for_colorbar(_style(fig, title, 400, xaxis=axes[0], yaxis=axes[1]))
 
 
 def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = "shift",

@@ -29,6 +29,9 @@ def _signed(d: float) -> str:
     return "0.000" if float(text) == 0 else text
 
 
+MIN_DROP_AXIS = 0.01  # the ablation chart's axis spans at least ±this much F1
+
+
 def ablation_drops(levels: Sequence[int], drop_unmasked: Sequence[float], drop_masked: Sequence[float],
                    mask_ratio: float, grids: Optional[Sequence[tuple[int, int]]] = None,
                    title: str = "F1 lost when a level is ablated") -> go.Figure:
@@ -41,9 +44,13 @@ def ablation_drops(levels: Sequence[int], drop_unmasked: Sequence[float], drop_m
         fig.add_trace(go.Bar(x=names, y=v, name=label, marker_color=colour,
                              text=[_signed(d) for d in v], textposition="outside",
                              hovertemplate="%{x}<br>F1 lost %{y:.4f}<extra>" + label + "</extra>"))
-    return _style(fig, title, 340, barmode="group",
-                  xaxis=dict(title_text="ablated level"),
-                  yaxis=dict(title_text="F1 lost (nothing ablated − ablated)", zeroline=True, zerolinecolor="#999"),
+    yaxis = dict(title_text="F1 lost (nothing ablated − ablated)", zeroline=True, zerolinecolor="#999",
+                 tickformat=".3f")
+    finite = np.asarray([d for d in (*drop_unmasked, *drop_masked) if np.isfinite(d)], dtype=float)
+    lo, hi = (float(finite.min(initial=0.0)), float(finite.max(initial=0.0)))
+    if max(-lo, hi) < MIN_DROP_AXIS:  # losses that print as 0.000 are not drawn filling the chart
+        yaxis["range"] = [min(1.3 * lo, -MIN_DROP_AXIS), max(1.3 * hi, MIN_DROP_AXIS)]
+    return _style(fig, title, 340, barmode="group", xaxis=dict(title_text="ablated level"), yaxis=yaxis,
                   legend=dict(orientation="h", x=0, y=-0.25, yanchor="top"))
 
 
@@ -91,9 +98,19 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
     n = len(tracks)
     fig = _subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.02)
     palette = OKABE_ITO  # one colour per level, colour-blind-safe
-    x_max = max((float(t.times.max()) + t.span_bars / 2 for t in tracks if len(t.times)), default=1.0)
+    ends = [float(t.times.max()) + t.span_bars / 2 for t in tracks if t.has_curve]
+    # no curve at all (a piece of a few bars): the frames that end first (a whole window's frame runs far past it)
+    x_max = max(ends) if ends else min((float(t.times.max()) + t.span_bars / 2 for t in tracks if len(t.times)),
+                                       default=1.0)
     for i, t in enumerate(tracks):
         colour = palette[i % len(palette)] if t.level is not None else REFERENCE_COLOUR
+        label = dict(title_text=t.name.replace(" (", "<br>(").replace(", ", ",<br>"), title_font=dict(size=10),
+                     showticklabels=False, showgrid=False)
+        if not t.has_curve:  # a line through one or two frames would look like a curve
+            fig.add_annotation(text="no curve: fewer than three frames", xref="x domain", yref="y domain", x=0.5,
+                               y=0.5, showarrow=False, font=dict(size=11, color="#666"), row=i + 1, col=1)
+            fig.update_yaxes(zeroline=False, row=i + 1, col=1, **label)
+            continue
         top = float(np.max(t.novelty, initial=0.0)) or 1.0
         y = np.asarray(t.novelty, dtype=float) / top
         fig.add_trace(go.Scatter(x=t.times + 1, y=y, mode="lines", name=t.name, showlegend=False,
@@ -109,10 +126,7 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
                           row=i + 1, col=1)
         # the checkerboard's correlation dips below 0 between similar frames: the panel shows the whole curve
         low = min(-0.15, float(np.min(y, initial=0.0)) - 0.1)
-        fig.update_yaxes(title_text=t.name.replace(" (", "<br>(").replace(", ", ",<br>"), title_font=dict(size=10),
-                         range=[low, 1.15],
-                         showticklabels=False, showgrid=False, zeroline=True, zerolinecolor="#ddd",
-                         row=i + 1, col=1)
+        fig.update_yaxes(range=[low, 1.15], zeroline=True, zerolinecolor="#ddd", row=i + 1, col=1, **label)
     if reference is not None:
         for r in reference:
             if tolerance:

@@ -232,6 +232,9 @@ def roll_frames(array: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray, f
     return np.arange(n) * span + span / 2, vec, float(span)
 
 
+MIN_FRAMES = 3  # fewer frames give no novelty curve
+
+
 @dataclass
 class Track:
     """One novelty curve and the boundaries read from it; times in bars."""
@@ -243,6 +246,11 @@ class Track:
     half_width: int          # kernel half-width in frames
     span_bars: float         # how much music one frame summarises
     level: Optional[int] = None  # None for baselines
+
+    @property
+    def has_curve(self) -> bool:
+        """Is there a novelty curve? A frame's novelty needs frames on both sides of it: three frames at least."""
+        return len(self.times) >= MIN_FRAMES
 
 
 def track(name: str, centres: np.ndarray, vectors: np.ndarray, span: float, steps_per_bar: int,

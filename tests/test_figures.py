@@ -294,6 +294,27 @@ def test_trajectory_marks_start_and_end_in_time_order():
     assert list(fig.data[1].customdata) == [1, 2, 0]  # indices back into the caller's arrays
 
 
+def test_a_path_that_does_not_move_along_pc2_is_drawn_flat_with_start_and_end_apart():
+    from midi_rae.figures import trajectory
+
+    coords = np.array([[0.0, 3e-8], [22.0, -3e-8], [0.0, 2e-8]])  # two distinct windows, PC2 rounding noise
+    fig = trajectory(coords, np.array([1.0, 2.0, 3.0]))
+    assert tuple(fig.layout.yaxis.range) == (-11.0, 11.0) and fig.layout.xaxis.range is None
+    assert fig.layout.yaxis.exponentformat == "e"
+    start, end = fig.layout.annotations
+    assert start.x == end.x == 0.0 and (start.ax, start.ay) == (-end.ax, -end.ay)  # one place, two sides
+
+
+def test_a_level_whose_windows_are_all_but_the_same_is_said_to_draw_noise():
+    from midi_rae.dashboard.panel_structure import still_path
+
+    emb = np.full((4, 128), 1.0)
+    assert still_path(np.array([[1e-9, 0.0], [0.0, 2e-9], [0.0, 0.0], [3e-9, 0.0]]), emb) == (
+        "Level 0's windows are all but the same here: their path spreads over 3.0e-09, against embeddings of length "
+        "11, so its shape is rounding noise.")
+    assert still_path(np.array([[0.0, 0.0], [2.0, 0.1]]), emb[:2]) is None
+
+
 def test_trajectory_colour_bar_counts_whole_bars_in_whole_steps():
     from midi_rae.figures import trajectory
 
@@ -491,3 +512,11 @@ def test_the_ablation_bars_label_a_change_that_rounds_to_nothing_as_zero_not_min
 
     fig = ablation_drops([0, 1, 2], [-0.0001, 0.0123, -0.004], [0.0, float("nan"), 0.02], 0.5)
     assert list(fig.data[0].text) == ["0.000", "+0.012", "-0.004"] and list(fig.data[1].text) == ["0.000", "", "+0.020"]
+
+
+def test_ablation_losses_that_print_as_nothing_do_not_fill_the_chart():
+    from midi_rae.figures_hierarchy import ablation_drops
+
+    tiny = ablation_drops([0, 1], [-0.0004, 0.0002], [0.0, float("nan")], 0.5)
+    assert tuple(tiny.layout.yaxis.range) == (-0.01, 0.01) and tiny.layout.yaxis.tickformat == ".3f"
+    assert ablation_drops([0, 1], [0.0, 0.63], [0.07, 0.0], 0.5).layout.yaxis.range is None  # plotly's own

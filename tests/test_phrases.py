@@ -267,6 +267,18 @@ def test_a_novelty_panel_shows_the_whole_curve_where_it_dips_below_zero():
     assert low <= -2.5 and high >= 1.0
 
 
+def test_a_track_of_fewer_than_three_frames_is_drawn_as_no_curve_and_the_axis_ends_with_the_piece():
+    from midi_rae.figures_hierarchy import novelty_curves
+    from midi_rae.phrases import Track
+
+    short = Track("level 3 (8×8)", np.array([0.5, 1.5]), np.zeros(2), np.zeros(0), 1, 1.0, level=3)
+    window = Track("level 0 (1×1)", np.array([4.0]), np.zeros(1), np.zeros(0), 1, 8.0, level=0)
+    fig = novelty_curves([window, short])
+    assert [t for t in fig.data if t.mode == "lines"] == []
+    assert [a.text for a in fig.layout.annotations] == ["no curve: fewer than three frames"] * 2
+    assert tuple(fig.layout.xaxis.range) == (1, 3.0)  # the 1-bar frames' end (bar 2) + 1, not the window's bar 8
+
+
 def test_the_probe_chart_names_the_published_figure_in_its_title_not_on_the_bars():
     from midi_rae.figures_hierarchy import probe_scores
 

@@ -71,7 +71,7 @@ def render(song, model) -> None:
     settings = _settings(song)
     probe = _piece(song.key, settings, song)
     export.chart(st, _piece_fig(song.key, settings, probe), key="phrase_novelty")
-    flat = [t.name for t in probe.tracks if len(t.times) < 3]  # novelty needs a frame on each side of a frame
+    flat = [t.name for t in probe.tracks if not t.has_curve]
     if flat:
         st.caption(f"No curve for {', '.join(flat)}: this piece gives {'it' if len(flat) == 1 else 'them'} fewer than "
                    "three frames (a frame's novelty needs frames on both sides of it).")

@@ -1,6 +1,8 @@
 """Song structure: per-level self-similarity of the piece's windows, and the coarsest level's path through PCA space."""
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import streamlit as st
 
@@ -40,7 +42,18 @@ def _structure_figs(song_key: tuple, level: int, _song):
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
     ftraj = trajectory(coords, song.starts / spbar + 1, title="Level 0 (1×1) through the piece, PCA",
                        hover=labels)
-    return fsim, ftraj, sim
+    return fsim, ftraj, sim, still_path(coords, top)
+
+
+def still_path(coords: np.ndarray, emb: np.ndarray, share: float = 1e-3) -> Optional[str]:
+    """A sentence where the windows' PCA path spreads over less than `share` of their embeddings' length (the
+    windows are all but the same at that level, and the path drawn is rounding noise); else None."""
+    length = float(np.linalg.norm(emb, axis=1).mean()) if len(emb) else 0.0
+    spread = float(np.ptp(coords[:, :2], axis=0).max()) if len(coords) else 0.0
+    if length <= 0 or spread >= share * length:
+        return None
+    return (f"Level 0's windows are all but the same here: their path spreads over {spread:.1e}, against embeddings "
+            f"of length {length:.2g}, so its shape is rounding noise.")
 
 
 def render(song) -> None:
@@ -52,10 +65,12 @@ def render(song) -> None:
     level = st.select_slider("Similarity level", options=list(range(L)), value=min(2, L - 1),
                              persist_state="session", key=K.SIM_LEVEL,
                              help="Each window's embedding at this level is averaged over its non-empty patches.")
-    fsim, ftraj, sim = _structure_figs(song.key, level, song)
+    fsim, ftraj, sim, still = _structure_figs(song.key, level, song)
     a, b = st.columns([1, 1])
     live_chart.draw(a, fsim, K.SIM_CHART, clickable="x")  # a cell's column: a window's start bar
     export.chart(b, ftraj, key="trajectory_chart")
+    if still:
+        b.caption(still)
     if len(sim) > 2:
         off = sim[~np.eye(len(sim), dtype=bool)]
         st.caption(f"{counted(len(sim), 'window')}, one every {song.hop} steps. "
