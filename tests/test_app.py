@@ -1670,6 +1670,18 @@ def test_the_phrase_probe_gives_column_spans_in_the_pieces_own_bars():
     assert spans.startswith("level 0: 6.4 bars") and "level 3: 0.8 bars" in spans
 
 
+def test_b_the_same_file_as_an_uploaded_a_is_the_same_checkpoint(examples):
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    data = (ROOT / "assets" / "first.safetensors").read_bytes()
+    at.file_uploader(key="ckpt_upload").set_value(("mine.safetensors", data, "application/octet-stream")).run()
+    at.selectbox(key="b_source").select("Shipped first").run()
+    assert not at.exception
+    assert not any("compared with B" in c for c in texts(at.caption))
+    assert texts(at.info)[-1] == ("B is the same checkpoint as A (mine.safetensors); pick another one as B to "
+                                  "compare two models.")
+
+
 def test_b_the_same_as_a_is_not_announced_as_a_comparison(examples):
     at = run_app()
     at.selectbox(key="b_source").select("Shipped default").run()

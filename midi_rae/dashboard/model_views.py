@@ -194,7 +194,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             panel_listen.render(song, res, spb, semis)
         analyses(song, res, model, sel)
         with st.container():  # drawn with or without B, so that turning B on or off leaves the export in place
-            if choice_b is not None and choice_b.key == choice.key:
+            if choice_b is not None and sidebar.same_model(choice, choice_b):
                 panel_compare.same_checkpoint(model)
             elif choice_b is not None:
                 model_b = loaded(choice_b, primary=False)

@@ -237,7 +237,7 @@ def main() -> None:
     _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None)
     choice_b = sidebar.compare_section()
 
-    compared = choice_b is not None and choice_b.key != choice.key  # B = A: one sentence at the end, no comparison
+    compared = choice_b is not None and not sidebar.same_model(choice, choice_b)  # B = A: one sentence at the end
     header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if compared else None, semis)
     # A note that only some pieces get goes into a container drawn on every run: an element added or removed at the
     # top level moves every element after it, and the browser then mounts them all anew (every chart redrawn from

@@ -69,6 +69,34 @@ class ViewSettings:
     mask: MaskSettings
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _file_digest(path: str, mtime: float, size: int) -> str:
+    """The content hash of a checkpoint file (once per version of it)."""
+    return digest(Path(path).read_bytes())
+
+
+def _contents(choice: ModelChoice) -> tuple[Optional[str], ...]:
+    """(encoder, decoder) of a choice by content: an upload and a file of the same bytes are the same model."""
+    out = []
+    for src in (choice.encoder if choice.encoder is not None else str(DEFAULT_CHECKPOINT), choice.decoder):
+        if src is None or isinstance(src, (bytes, bytearray)):
+            out.append(None if src is None else digest(bytes(src)))
+        else:
+            st_ = Path(src).stat()
+            out.append(_file_digest(str(src), st_.st_mtime, st_.st_size))
+    return tuple(out)
+
+
+def same_model(a: ModelChoice, b: ModelChoice) -> bool:
+    """Are two choices the same checkpoint (the same files' contents, however each was picked)?"""
+    if a.key == b.key:
+        return True
+    try:
+        return _contents(a) == _contents(b)
+    except OSError:  # a file gone since it was picked: its loading says so
+        return False
+
+
 def _with_header(choice: ModelChoice) -> ModelChoice:
     # the shipped file's header is cached by its time stamp, so replacing it on a running server is seen
     stamp = DEFAULT_CHECKPOINT.stat().st_mtime if DEFAULT_CHECKPOINT.exists() else 0
