@@ -148,9 +148,10 @@ class WindowAnalysis:
         """Finest patches hidden by the mask."""
         return int((~self.mask).sum())
 
-    def output_warning(self) -> Optional[str]:
+    def output_warning(self, movable: bool = True) -> Optional[str]:
         """One sentence when the reconstruction is (nearly) the same everywhere: an untrained or broken decoder,
-        unless the window itself shows the model too few notes to tell."""
+        unless the window itself shows the model too few notes to tell (`movable`: another window of the piece
+        could show it more)."""
         if self.probs is None:
             return None
         lo, hi = float(np.min(self.probs)), float(np.max(self.probs))
@@ -162,8 +163,8 @@ class WindowAnalysis:
                     f"{lo:.2f}–{hi:.2f} everywhere); move the window to where the piece plays.")
         if visible < FEW_VISIBLE_NOTE_PIXELS:
             return (f"The model sees only {visible} note pixel{'' if visible == 1 else 's'} in this window, too few "
-                    f"to judge its reconstruction (probabilities {lo:.2f}–{hi:.2f} everywhere); move the window or "
-                    f"lower the mask ratio.")
+                    f"to judge its reconstruction (probabilities {lo:.2f}–{hi:.2f} everywhere); "
+                    f"{'move the window or lower' if movable else 'lower'} the mask ratio.")
         return (f"This checkpoint's reconstruction is almost the same everywhere (probabilities {lo:.2f}–{hi:.2f}): "
                 f"its decoder does not respond to the input, so the reconstruction views show nothing about it.")
 

@@ -1709,6 +1709,6 @@ def test_a_reload_of_a_dropped_file_keeps_the_model_and_says_the_file_must_be_dr
     at.query_params.update({"model": "Shipped hierarchy", "dropped": "[x](http://evil) my piece.mid"})
     at.run()
     assert not at.exception and at.radio(key="ckpt_source").value == "Shipped hierarchy"
-    assert [i.value for i in at.info if i.value.startswith("This page showed")] == [
-        "This page showed a dropped file, evil) my piece.mid, before it was reloaded: a dropped file stays "
-        "only with the session it was dropped in, so drop it again to see it."]
+    assert [i.value for i in at.info if i.value.startswith("This address")] == [
+        "This address was made while a dropped file, evil) my piece.mid, was shown: a dropped file stays only "
+        "with the page it was dropped in, not in its address, so drop it again here to see it."]

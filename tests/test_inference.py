@@ -191,6 +191,16 @@ def test_a_flat_reconstruction_of_a_nearly_empty_window_is_blamed_on_the_window(
                        "(probabilities 0.40–0.40 everywhere); move the window or lower the mask ratio.")
 
 
+def test_a_piece_of_one_window_is_not_told_to_move_it():
+    image = np.zeros((128, 128), np.uint8)
+    image[60, 0:4] = 1
+    hidden = np.zeros((128, 128), bool)
+    hidden[:, 0:8] = True
+    assert _flat_output(image, hidden).output_warning(movable=False) == (
+        "The model sees only 0 note pixels in this window, too few to judge its reconstruction (probabilities "
+        "0.40–0.40 everywhere); lower the mask ratio.")
+
+
 def test_a_flat_reconstruction_of_a_silent_window_does_not_ask_for_a_lower_mask_ratio():
     warning = _flat_output(np.zeros((128, 128), np.uint8), np.zeros((128, 128), bool)).output_warning()
     assert warning == ("This window holds no notes, so there is nothing to judge the reconstruction by "

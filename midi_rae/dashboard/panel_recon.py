@@ -62,8 +62,8 @@ ENCODER_ONLY = ("The model in use has no decoder, so there is no reconstruction 
                 "decoder saved with this encoder shows one.")
 
 
-def render(res, pitch_range: tuple) -> None:
-    """The five-panel row and the metrics, or why there is none."""
+def render(res, pitch_range: tuple, movable: bool = True) -> None:
+    """The five-panel row and the metrics, or why there is none (`movable`: the piece has other windows)."""
     st.subheader("Masked reconstruction")
     n_hidden = res.n_hidden
     mask = res.settings
@@ -76,7 +76,7 @@ def render(res, pitch_range: tuple) -> None:
                f"mask ratio {mask.mask_ratio:.2f} of the non-empty patches and {mask.empty_mask_ratio:.2f} × that "
                f"of the empty ones. The decoder fills them in from what the encoder saw. Threshold "
                f"{mask.threshold:.2f}.")
-    warning, alert = res.output_warning(), st.container()  # a slot on every run (see page.main's notes)
+    warning, alert = res.output_warning(movable), st.container()  # a slot on every run (see page.main's notes)
     if warning:
         alert.warning(warning)
     interactive = st.toggle("Interactive (hover, zoom)", persist_state="session", key=K.RECON_INTERACTIVE,

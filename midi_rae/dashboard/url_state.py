@@ -74,8 +74,10 @@ def restore(models: list[str], examples: list[str]) -> None:
     if q.get(DROPPED) and EXAMPLE not in q and PASSAGE not in q:
         from .names import display_name
 
-        notes.append(f"This page showed a dropped file, {display_name(q[DROPPED])}, before it was reloaded: a dropped "
-                     "file stays only with the session it was dropped in, so drop it again to see it.")
+        # a reload, or the link opened in another tab or by someone else: the same words fit each
+        notes.append(f"This address was made while a dropped file, {display_name(q[DROPPED])}, was shown: a dropped "
+                     "file stays only with the page it was dropped in, not in its address, so drop it again here to "
+                     "see it.")
     if notes:
         st.session_state[IGNORED] = " ".join(notes)
 
