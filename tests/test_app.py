@@ -186,6 +186,19 @@ def test_the_opening_tempo_is_counted_in_the_opening_metres_beats():
     assert " · 120 BPM at the start · 4 steps per beat (a beat is a half note)" in text, text
 
 
+def test_an_opening_metre_of_shorter_beats_is_said_to_be_drawn_as_long_as_the_main_ones():
+    import pretty_midi
+
+    from midi_rae.dashboard.page import timing_text
+    from midi_rae.pianoroll import midi_to_roll
+
+    pm = make_song(bars=16, seed=3)  # 120 BPM: 7/8 for 14 s (eighth-note beats), then 5/4 (quarter-note beats)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(7, 8, 0.0), pretty_midi.TimeSignature(5, 4, 14.0)]
+    assert timing_text(midi_to_roll(to_bytes(pm))).endswith(
+        " · 4 steps per beat, every beat alike: the opening 7/8's beats (eighth notes) are drawn and played as long as "
+        "5/4's (quarter notes)")
+
+
 def test_the_header_names_a_time_signature_the_grid_left_out():
     import pretty_midi
 

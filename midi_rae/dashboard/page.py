@@ -54,6 +54,10 @@ def timing_text(roll) -> str:
              f"(quarter note = {roll.tempo_bpm:.0f})")
     grid = f"{counted(roll.steps_per_beat, 'step')} per beat" + (
         f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
+    if beat_quarters(opening) != beat_quarters(roll.time_signature):  # beat-synchronous: a beat is a beat
+        (on, od) = opening
+        grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(opening)}s) are drawn and played "
+                 f"as long as {num}/{den}'s ({beat}s)")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
 
 
