@@ -918,12 +918,64 @@ def _write_resolution(time_signature: tuple[int, int], steps_per_beat: int) -> t
     return resolution, int(ticks_per_step * ticks_per_step.denominator)
 
 
+def beat_seconds(roll: PianoRoll, start: int = 0, steps: Optional[int] = None) -> np.ndarray:
+    """How long each beat of the grid lasts in the piece, over `steps` steps from step `start` (a beat past the
+    piece's end lasts as long as its steps there would, at its last step's length)."""
+    spb = roll.steps_per_beat
+    steps = roll.steps - start if steps is None else int(steps)
+    n = max(1, -(-steps // spb))
+    t = np.asarray(roll.step_times, dtype=np.float64)
+    step = float(t[-1] - t[-2]) if len(t) > 1 else 60.0 / (max(roll.tempo_bpm, 1e-6) * spb)
+    idx = start + np.arange(n + 1) * spb
+    extra = np.maximum(idx - (len(t) - 1), 0)
+    at = np.where(extra > 0, t[-1] + extra * step, t[np.minimum(idx, len(t) - 1)])
+    return np.diff(at)
+
+
+def _with_tempo_map(pm: pretty_midi.PrettyMIDI, seconds: np.ndarray, quarters_per_beat: float,
+                    ticks_per_beat: int) -> pretty_midi.PrettyMIDI:
+    """pm with a tempo at each grid beat where the piece's beat lengths (`seconds`) change it, so it plays at the
+    piece's own timing; its ticks, and so the roll it reads back as, are unchanged. pm itself where one tempo
+    holds throughout."""
+    tempi = np.clip(np.round(np.asarray(seconds, dtype=np.float64) / quarters_per_beat * 1e6), 1, 0xFFFFFF)
+    if not len(tempi) or not np.all(np.isfinite(tempi)):
+        return pm
+    first = round(6e7 / pm.get_tempo_changes()[1][0])
+    if np.all(np.abs(tempi - first) <= 1):  # a constant tempo, give or take rounding
+        return pm
+    mid = mido.MidiFile(file=io.BytesIO(midi_bytes(pm)))
+    events, tick = [], 0
+    for msg in mid.tracks[0]:  # pretty_midi's timing track: tempo, metre, end of track
+        tick += msg.time
+        if msg.type not in ("set_tempo", "end_of_track"):
+            events.append((tick, 1, msg))
+    last = None
+    for b, us in enumerate(tempi.astype(int).tolist()):
+        if last is None or abs(us - last) > 1:
+            events.append((b * ticks_per_beat, 0, mido.MetaMessage("set_tempo", tempo=us)))
+            last = us
+    events.sort(key=lambda e: (e[0], e[1]))
+    track, now = mido.MidiTrack(), 0
+    for t, _, msg in events:
+        track.append(msg.copy(time=t - now))
+        now = t
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    mid.tracks[0] = track
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    return pretty_midi.PrettyMIDI(io.BytesIO(buffer.getvalue()))
+
+
 def roll_to_midi(roll: PianoRoll | np.ndarray, steps_per_beat: int = 4, tempo_bpm: float = 120.0,
                  program: int = 0, onsets: np.ndarray | None = None,
-                 time_signature: tuple[int, int] = (4, 4)) -> pretty_midi.PrettyMIDI:
-    """Write a roll as one instrument on a constant-tempo grid; a PianoRoll's own timing wins. A step is
-    1/steps_per_beat of the metre's beat (a dotted quarter in 6/8), at `tempo_bpm` quarter notes a minute."""
+                 time_signature: tuple[int, int] = (4, 4),
+                 seconds: Optional[np.ndarray] = None) -> pretty_midi.PrettyMIDI:
+    """Write a roll as one instrument on the grid; a PianoRoll's own timing wins. A step is 1/steps_per_beat of the
+    metre's beat (a dotted quarter in 6/8), at `tempo_bpm` quarter notes a minute, or, where `seconds` gives each
+    beat's length in the piece (a PianoRoll's own: `beat_seconds`), at the piece's own tempo beat by beat (its tempo
+    changes, and a metre whose beat is another note value, played as they sound)."""
     if isinstance(roll, PianoRoll):
+        seconds = beat_seconds(roll) if seconds is None else seconds
         steps_per_beat, tempo_bpm, time_signature = roll.steps_per_beat, roll.tempo_bpm, roll.time_signature
         onsets = roll.onsets if onsets is None else onsets
         array = roll.array
@@ -948,6 +1000,8 @@ def roll_to_midi(roll: PianoRoll | np.ndarray, steps_per_beat: int = 4, tempo_bp
                 start=a * ticks_per_step * seconds_per_tick, end=b * ticks_per_step * seconds_per_tick))
     instrument.notes.sort(key=lambda n: (n.start, n.pitch))
     pm.instruments.append(instrument)
+    if seconds is not None:
+        pm = _with_tempo_map(pm, seconds, float(_beat_quarters(time_signature)), ticks_per_step * steps_per_beat)
     return pm
 
 

@@ -11,7 +11,8 @@ import pretty_midi
 import pytest
 import torch
 
-from midi_rae.pianoroll import (MAX_MIDI_BYTES, MidiError, PianoRoll, bar_beat_label, bar_span, midi_bytes,
+from midi_rae.pianoroll import (MAX_MIDI_BYTES, MidiError, PianoRoll, bar_beat_label, bar_span, beat_seconds,
+                                midi_bytes,
                                 midi_to_roll, note_name, roll_to_midi, start_bars, transpose, windows)
 
 # At 120 BPM and 4 steps per beat one step lasts 0.125 s.
@@ -224,6 +225,30 @@ def test_roundtrip_of_a_file_with_a_tempo_change_keeps_every_step():
     np.testing.assert_array_equal(back.onsets, roll.onsets)
 
 
+def test_a_written_roll_plays_at_the_pieces_own_tempo_beat_by_beat():
+    pm = roll_to_midi(midi_to_roll(tempo_change_bytes()))  # before, at 120 BPM throughout: the note at 4 s
+    (note,) = pm.instruments[0].notes
+    assert (round(note.start, 6), round(note.end, 6)) == (6.0, 7.0)
+    assert pm.get_tempo_changes()[1].round(6).tolist() == [120.0, 60.0]
+
+
+def test_a_window_written_with_its_beats_lengths_plays_as_long_as_it_lasts_in_the_piece():
+    pm = pretty_midi.PrettyMIDI(initial_tempo=100)  # 7/8 (eighth-note beats, 0.3 s) for 4 bars, then 5/4 (9 bars)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(7, 8, 0.0), pretty_midi.TimeSignature(5, 4, 8.4)]
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(90, 60 + i % 12, 0.3 * i, 0.3 * i + 0.25) for i in range(120)]
+    pm.instruments.append(inst)
+    roll = midi_to_roll(midi_bytes(pm))
+    assert (roll.time_signature, roll.opening_time_signature) == ((5, 4), (7, 8))
+    first = roll.array[:, :64]  # 16 eighth-note beats of the 7/8 opening (its padding before it included)
+    plain = roll_to_midi(first, steps_per_beat=4, tempo_bpm=100.0, time_signature=roll.time_signature)
+    timed = roll_to_midi(first, steps_per_beat=4, tempo_bpm=100.0, time_signature=roll.time_signature,
+                         seconds=beat_seconds(roll, 0, 64))
+    assert np.round(np.diff([n.start for n in timed.instruments[0].notes[:3]]), 3).tolist() == [0.3, 0.3]
+    assert np.round(np.diff([n.start for n in plain.instruments[0].notes[:3]]), 3).tolist() == [0.6, 0.6]
+    np.testing.assert_array_equal(midi_to_roll(midi_bytes(timed)).array, midi_to_roll(midi_bytes(plain)).array)
+
+
 def test_roundtrip_in_six_eight_keeps_the_time_signature_and_every_step():
     roll = midi_to_roll(song_bytes((6, 8)))
     back = roundtrip(roll)
@@ -249,7 +274,7 @@ def test_a_run_without_inner_onsets_is_written_as_one_note():
 def test_a_roll_is_written_with_its_own_tempo_and_program():
     roll = midi_to_roll(tempo_change_bytes())
     pm = roll_to_midi(roll, program=40)
-    assert pm.get_tempo_changes()[1].tolist() == [pytest.approx(120.0)]
+    assert pm.get_tempo_changes()[1][0] == pytest.approx(120.0)  # then its change (the test above)
     assert pm.instruments[0].program == 40
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 
 from midi_rae.audio import render_audio
-from midi_rae.pianoroll import midi_bytes, roll_to_midi
+from midi_rae.pianoroll import beat_seconds, midi_bytes, roll_to_midi
 
 from . import activity, session
 from .names import file_stem
@@ -16,10 +16,11 @@ from .session import K
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _midi(key: tuple, _roll, spb: int, tempo: float, meter: tuple[int, int] = (4, 4), _onsets=None):
-    """(PrettyMIDI, .mid bytes) of a roll in the piece's metre (a PianoRoll keeps its own tempo, metre and
-    repeated-note onsets; a window gets the piece's, and its slice of the onsets)."""
-    pm = roll_to_midi(_roll, steps_per_beat=spb, tempo_bpm=tempo, time_signature=tuple(meter), onsets=_onsets)
+def _midi(key: tuple, _roll, spb: int, tempo: float, meter: tuple[int, int] = (4, 4), _onsets=None, _seconds=None):
+    """(PrettyMIDI, .mid bytes) of a roll in the piece's metre (a PianoRoll keeps its own tempo, metre, timing and
+    repeated-note onsets; a window gets the piece's, its slice of the onsets and its beats' lengths)."""
+    pm = roll_to_midi(_roll, steps_per_beat=spb, tempo_bpm=tempo, time_signature=tuple(meter), onsets=_onsets,
+                      seconds=_seconds)
     return pm, midi_bytes(pm)
 
 
@@ -47,8 +48,8 @@ def download_names(piece_name: str, bar: int, semis: int = 0) -> dict[str, str]:
 
 
 def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str, play: bool,
-            meter: tuple[int, int] = (4, 4), onsets=None) -> str:
-    pm, mid = _midi(key, roll, spb, tempo, meter, onsets)
+            meter: tuple[int, int] = (4, 4), onsets=None, seconds=None) -> str:
+    pm, mid = _midi(key, roll, spb, tempo, meter, onsets, seconds)
     how = ""
     if play:
         wav, how = _wav(key, pm)
@@ -80,19 +81,20 @@ def render(song, res, spb: int, semis: int = 0) -> None:
     onsets = np.zeros_like(res.image)
     part = roll.onsets[:, res.start:res.start + width]
     onsets[:, :part.shape[1]] = part
+    seconds = beat_seconds(roll, res.start, width)  # played at the piece's own timing, beat by beat
     how = _player(cols[0], song.key + (res.start, "window"), res.image, spb, tempo, "Window as MIDI",
-                  names["window"], play, meter, onsets)
+                  names["window"], play, meter, onsets, seconds)
     cols[1].markdown("**Reconstruction** (visible patches pasted back)")
     if res.probs is not None:
         binary = res.binary().astype(np.uint8)
         _player(cols[1], res.key + ("recon",), binary, spb, tempo, "Reconstruction as MIDI",
-                names["reconstruction"], play, meter)
+                names["reconstruction"], play, meter, seconds=seconds)
     else:
         cols[1].caption("No decoder, so no reconstruction to play.")
     cols[2].markdown("**Whole piece** (as the model sees it)")
-    if roll.tempo_changes:  # the roll is a grid of steps: one tempo, the opening one, for all of it
-        cols[2].caption(f"Played at its opening tempo ({tempo:.0f} BPM) throughout: the roll does not keep the "
-                        f"piece's tempo changes.")
+    if roll.tempo_changes or roll.metre_changes:  # the files' ticks are the grid's; their tempi the piece's
+        cols[2].caption(f"Played at the piece's own tempo beat by beat, its changes kept; the files count bars in "
+                        f"{meter[0]}/{meter[1]} throughout.")
     # a long piece takes seconds to synthesise and tens of megabytes of WAV: only on request
     if session.piece_audio_wanted(song.key) or cols[2].button("Render the whole piece", key="piece_audio"):
         session.want_piece_audio(song.key)
