@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Optional
 
 from . import __version__
-from .cli_types import int_at_least, positive, ratio
+from .cli_types import MAX_BENCH_MINUTES, MAX_JOBS, int_at_least, positive, positive_at_most, ratio
 from .inspect import _print_inspect, inspect_file  # noqa: F401 (torch-free module; re-exported for old callers)
 from .train_config import EVALUATION_SEED, ConfigError, add_arguments as add_train_arguments
 
@@ -102,8 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="e.g. bach palestrina (default: all)")
     pc.add_argument("--limit", type=int_at_least(1), default=None, metavar="N",
                     help="at most this many corpus files, spread over collections")
-    pc.add_argument("--jobs", type=int_at_least(1), default=1, metavar="N",
-                    help="worker processes (default: %(default)s)")
+    pc.add_argument("--jobs", type=int_at_least(1, MAX_JOBS), default=1, metavar="N",
+                    help=f"worker processes, at most {MAX_JOBS} (default: %(default)s)")
     pc.add_argument("--max-per-file", type=int_at_least(1), default=40, metavar="N",
                     help="scores taken from a multi-tune file (default: %(default)s)")
     pc.add_argument("--timeout", type=int_at_least(1), default=60, metavar="S",
@@ -134,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Time the core on a long synthetic piece (speed and memory).")
     pb.add_argument("--checkpoint", default=None, metavar="P", help="checkpoint file (default: the shipped one)")
     pb.add_argument("--decoder", default=None, metavar="P", help="a separate decoder checkpoint")
-    pb.add_argument("--minutes", type=positive, default=10.0, metavar="M",
-                    help="length of the synthetic piece in minutes, above 0 (default: %(default)s)")
+    pb.add_argument("--minutes", type=positive_at_most(MAX_BENCH_MINUTES), default=10.0, metavar="M",
+                    help=f"length of the synthetic piece in minutes, above 0 and at most {MAX_BENCH_MINUTES:g} (the "
+                         f"longest piece a roll holds at its 120 BPM) (default: %(default)s)")
     pb.add_argument("--json", action="store_true", help="print one JSON object")
 
     pr = sub.add_parser("report", help="one self-contained HTML report of a MIDI file under a checkpoint",
@@ -163,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--json", action="store_true", help="print one JSON object")
     pf.add_argument("--checkpoints", action="store_true",
                     help="load 100+ crafted hostile checkpoints instead of mutating MIDI files")
-    pf.add_argument("--slow", type=float, default=2.0, help="seconds past which an input counts as slow (default 2)")
+    pf.add_argument("--slow", type=positive, default=2.0, help="seconds past which an input counts as slow (default 2)")
     pf.add_argument("--save", default=None, metavar="DIR", help="a folder to write crashing MIDI inputs to")
     pf.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -231,7 +232,14 @@ def _cmd_train(a: argparse.Namespace) -> int:
         _die(f"--midi-dir {cfg.midi_dir} is not a folder.", RUNTIME)
     from .train import train
 
-    train(cfg)
+    try:
+        train(cfg)
+    except KeyboardInterrupt:
+        last = Path(cfg.out) / "last.safetensors"
+        print(f"error: interrupted; the run goes on from its last saved step ({last}, every --ckpt-every steps) with "
+              f"--resume {cfg.out}." if last.is_file() else "error: interrupted before a first checkpoint was saved.",
+              file=sys.stderr)
+        return 130
     return 0
 
 
@@ -241,7 +249,10 @@ def _cmd_corpus(a: argparse.Namespace) -> int:
              RUNTIME)
     from .corpus import export_corpus
 
-    print(json.dumps(export_corpus(a.out, a.collections, a.limit, a.jobs, a.max_per_file, a.timeout)))
+    try:
+        print(json.dumps(export_corpus(a.out, a.collections, a.limit, a.jobs, a.max_per_file, a.timeout)))
+    except ValueError as e:
+        _die(str(e), USAGE)
     return 0
 
 
@@ -307,6 +318,10 @@ def _cmd_report(a: argparse.Namespace) -> int:
     _need_file(a.file)
     _need_file(a.checkpoint, "--checkpoint ")
     _need_file(a.decoder, "--decoder ")
+    out_path = Path(a.out)
+    for name, given in (("the MIDI file", a.file), ("--checkpoint", a.checkpoint), ("--decoder", a.decoder)):
+        if given is not None and out_path.exists() and out_path.resolve() == Path(given).resolve():
+            _die(f"-o {a.out} is {name} the report reads; name another file for the HTML.", USAGE)
     from .report import write_report
 
     made = next((str(d) for d in reversed(Path(a.out).resolve().parents) if not d.exists()), None)

@@ -9,6 +9,10 @@ import math
 from typing import Callable, Optional
 
 
+MAX_JOBS = 64  # worker processes one command starts at most: each parsing process takes ~40 MB, 1,000 ~37 GB
+MAX_BENCH_MINUTES = 40.0  # `bench`'s synthetic piece at 120 BPM: 4,800 beats, within a roll's 5,000
+
+
 def ratio(s: str) -> float:
     """A number in [0, 1]."""
     v = finite(s)
@@ -34,6 +38,17 @@ def positive(s: str) -> float:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"{s} is not a positive number")
     return v
+
+
+def positive_at_most(hi: float) -> Callable[[str], float]:
+    """A number above 0 and at most hi."""
+    def parse(s: str) -> float:
+        v = positive(s)
+        if v > hi:
+            raise argparse.ArgumentTypeError(f"{s} is more than {hi:g}")
+        return v
+    parse.__name__ = "float"
+    return parse
 
 
 def int_at_least(lo: int, hi: Optional[int] = None) -> Callable[[str], int]:

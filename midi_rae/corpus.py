@@ -25,14 +25,12 @@ def corpus_paths(collections: Optional[Iterable[str]] = None) -> list[Path]:
     except ImportError as e:
         raise ModuleNotFoundError(MUSIC21_MISSING, name="music21") from e
     wanted = set(collections or [])
-    out = []
-    for p in sorted(Path(str(p)) for p in corpus.getPaths()):
-        if p.suffix.lower() not in MUSIC_SUFFIXES:
-            continue
-        if wanted and _collection(p) not in wanted:
-            continue
-        out.append(p)
-    return one_format_per_work(out)
+    every = [p for p in sorted(Path(str(p)) for p in corpus.getPaths()) if p.suffix.lower() in MUSIC_SUFFIXES]
+    unknown = sorted(wanted - {_collection(p) for p in every})
+    if unknown:
+        known = sorted({_collection(p) for p in every})
+        raise ValueError(f"music21's corpus has no collection {', '.join(unknown)}; it has {', '.join(known)}.")
+    return one_format_per_work([p for p in every if not wanted or _collection(p) in wanted])
 
 
 def one_format_per_work(paths: list[Path]) -> list[Path]:
@@ -122,9 +120,9 @@ def _export_one(args: tuple) -> list[str]:
 def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = None, limit: Optional[int] = None,
                   jobs: int = 1, max_per_file: int = 40, timeout_s: int = 60) -> dict:
     """Write (part of) the music21 corpus to out_dir as MIDI; returns a summary that is also saved as JSON."""
+    paths = corpus_paths(collections)  # a mistyped collection is refused before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = corpus_paths(collections)
     if limit:
         # spread a limited export over the collections instead of taking the first one only
         step = max(len(paths) // limit, 1)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from .cli_types import int_at_least, positive
+
 __all__ = ["main", "mutate", "run_midi_fuzz", "hostile_checkpoints", "run_checkpoint_fuzz", "Measured", "measure",
            "Hostile"]
 
@@ -938,19 +940,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", help="MIDI files or folders to mutate (default: the bundled "
                                             "assets/examples)")
-    p.add_argument("--count", type=int, default=10_000, help="how many mutated files to read (default 10000)")
+    p.add_argument("--count", type=int_at_least(1), default=10_000, help="how many mutated files to read (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the mutations (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a summary")
     p.add_argument("--checkpoints", action="store_true",
                    help="load the 100+ hostile checkpoints instead of mutating MIDI files")
-    p.add_argument("--slow", type=float, default=2.0, help="seconds past which an input counts as slow (default 2)")
+    p.add_argument("--slow", type=positive, default=2.0, help="seconds past which an input counts as slow (default 2)")
     p.add_argument("--save", type=Path, default=None, help="a folder to write crashing MIDI inputs to")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     a = p.parse_args(argv)
-    if a.count < 1:
-        p.error("--count must be at least 1")
-    if a.slow <= 0:
-        p.error("--slow must be above 0")
     from .checkpoint import CheckpointError  # noqa: F401 (imports torch before the baseline)
 
     if a.checkpoints:
@@ -963,9 +961,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             report = run_checkpoint_fuzz(progress=tick, slow_s=a.slow, workdir=Path(tmp))
     else:
-        files = midi_files(a.paths or [ASSETS / "examples"])
-        if not files:
-            print(f"error: no MIDI files found in {', '.join(map(str, a.paths)) or ASSETS / 'examples'}.",
+        from .file_limits import unmatched
+
+        missing = [q for q in a.paths if not Path(q).exists()]
+        if missing:
+            print(f"error: {unmatched(Path(missing[0]))}.", file=sys.stderr)
+            return 1
+        files = [f for f in midi_files(a.paths or [ASSETS / "examples"]) if f.stat().st_size > 0]
+        if not files:  # an empty file has no bytes to mutate
+            print(f"error: no non-empty MIDI files found in {', '.join(map(str, a.paths)) or ASSETS / 'examples'}.",
                   file=sys.stderr)
             return 1
 

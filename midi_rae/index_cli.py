@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .cli_types import int_at_least
+from .cli_types import MAX_JOBS, int_at_least
 
 PATCH_MAX = 16  # midi_rae.index.PATCH_MAX (repeated here so that building the parser imports nothing heavy)
 BATCH = 32      # midi_rae.index.BATCH
@@ -37,7 +37,7 @@ def _levels_arg(s: str) -> list[int]:
 
 
 _count = int_at_least(0)
-MAX_JOBS = 64  # each parsing process takes ~40 MB: 1,000 of them would take ~37 GB
+MAX_BATCH = 1024  # windows per encoder call: 100,000 took 4 GB on 300 small files, and no more speed past 32
 MAX_ENCODERS = 64  # each encoding process holds torch and the model: ~400 MB
 _pos_int = int_at_least(1)
 MAX_K = 10_000  # results one search lists at most (lancedb refuses a limit past 2^31; no one reads 10,000 rows)
@@ -63,8 +63,8 @@ def add_index_commands(sub) -> None:
     pi.add_argument("--encoders", type=int_at_least(1, MAX_ENCODERS), default=None, metavar="N",
                     help="processes that run the model, one thread each (default: torch's thread count for a "
                          "compiled run, else 1: this process, with torch's threads)")
-    pi.add_argument("--batch-size", type=_pos_int, default=BATCH, metavar="N",
-                    help="windows per encoder call (default: %(default)s)")
+    pi.add_argument("--batch-size", type=int_at_least(1, MAX_BATCH), default=BATCH, metavar="N",
+                    help=f"windows per encoder call, at most {MAX_BATCH} (default: %(default)s)")
     comp = pi.add_mutually_exclusive_group()
     comp.add_argument("--compile", dest="compile", action="store_true", default=None,
                       help="compile the model's step ahead of time (AOTInductor, ~2 min once per checkpoint, then "

@@ -70,6 +70,9 @@ def setup_runtime(cfg: TrainConfig) -> Runtime:
         rank, world, local_rank = dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
     if cfg.device:
         device = torch.device(cfg.device)
+        if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+            raise SystemExit(f"error: --device {cfg.device}: this machine has "
+                             f"{torch.cuda.device_count() or 'no'} CUDA device(s); use --device cpu, or leave it out.")
     elif torch.cuda.is_available():
         device = torch.device("cuda", local_rank)
     else:
@@ -100,7 +103,12 @@ class RunData:
 def _files_for(cfg: TrainConfig) -> list[Path]:
     files = find_midi_files(cfg.midi_dir)
     if cfg.files_from:
-        wanted = {line.strip() for line in Path(cfg.files_from).read_text().splitlines() if line.strip()}
+        try:
+            text = Path(cfg.files_from).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise SystemExit(f"error: --files-from {cfg.files_from} is not a readable text file of file names.") \
+                from None
+        wanted = {line.strip() for line in text.splitlines() if line.strip()}
         files = [f for f in files if str(f.relative_to(cfg.midi_dir)) in wanted]
     if not files:
         raise SystemExit(f"error: no .mid/.midi files found under {cfg.midi_dir}.")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +152,11 @@ FIELD_HELP = {
 }
 
 
+MAX_BATCH = 4096      # windows in one training batch
+MAX_COUNT = 256       # data-loading workers and torch threads
+MAX_TRANSPOSE = 48    # semitones either way (four octaves)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The train command's flags, one per TrainConfig field."""
     d = TrainConfig()
@@ -176,11 +183,30 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         values["out"] = (str(resumed if resumed.is_dir() else resumed.parent) if resumed is not None
                          else TrainConfig().out)
     cfg = TrainConfig(**values)
-    problems = []
-    if cfg.batch_size < 1:
-        problems.append("--batch-size must be at least 1")
+    problems = [f"--{f.name.replace('_', '-')} must be a finite number" for f in dataclasses.fields(TrainConfig)
+                if isinstance(getattr(cfg, f.name), float) and not math.isfinite(getattr(cfg, f.name))]
+    if problems:  # every check below compares numbers: nan passes them all
+        raise ConfigError("; ".join(problems) + ".")
+    if not 1 <= cfg.batch_size <= MAX_BATCH:
+        problems.append(f"--batch-size must lie in 1..{MAX_BATCH:,} (a batch of 100,000 took all 23 GB of memory)")
     if cfg.max_steps < 1:
         problems.append("--max-steps must be at least 1")
+    for name in ("minutes", "min_lr", "weight_decay", "pos_weight", "masked_weight", "dice_weight", "warmup_steps"):
+        if getattr(cfg, name) < 0:
+            problems.append(f"--{name.replace('_', '-')} must not be negative")
+    for name in ("workers", "threads"):
+        if not 0 <= getattr(cfg, name) <= MAX_COUNT:
+            problems.append(f"--{name.replace('_', '-')} must lie in 0..{MAX_COUNT}")
+    for name in ("val_windows", "val_every", "ckpt_every"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("max_transpose", "superpose_transpose"):
+        if not 0 <= getattr(cfg, name) <= MAX_TRANSPOSE:
+            problems.append(f"--{name.replace('_', '-')} must lie in 0..{MAX_TRANSPOSE} semitones")
+    if not 0 <= cfg.drop_path < 1 or not 0 <= cfg.masked_fraction <= 1:
+        problems.append("--drop-path must lie in [0, 1) and --masked-fraction in [0, 1]")
+    if cfg.device and not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
+        problems.append(f"--device must be cpu, cuda or cuda:N, not {cfg.device!r}")
     if not 0 <= cfg.mask_ratio <= 0.66:
         problems.append("--mask-ratio must lie in [0, 0.66] (masked batches use up to 1.5x it)")
     if not 0 <= cfg.empty_mask_ratio <= 1:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator, NamedTuple, Optional, Sequence, TypeVar
@@ -58,15 +59,19 @@ def _read_packed(args: tuple[str, int]) -> Optional[np.ndarray]:
 def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, cache: Optional[Path] = None,
                 show: bool = True) -> tuple[list[np.ndarray], list[str]]:
     """Bit-packed piano rolls ((16, T) uint8) of the readable files and their paths, cached in a .npz keyed by
-    the file list (unreadable files are skipped)."""
+    the file list, each file's size and time of change (unreadable files are skipped). A cache that cannot be
+    read (cut short by an interrupted write, or another program's) is made again."""
     files = [Path(f) for f in files]
-    key = hashlib.sha1(("|".join(f"{f}:{f.stat().st_size}" for f in files) + f"|{steps_per_beat}").encode()
-                       ).hexdigest()[:16]
+    key = hashlib.sha1(("|".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+                        + f"|{steps_per_beat}").encode()).hexdigest()[:16]
     if cache is not None and cache.is_file():
-        z = np.load(cache, allow_pickle=False)
-        if str(z["key"]) == key:
-            names = [str(n) for n in z["names"]]
-            return [z[f"r{i}"] for i in range(len(names))], names
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                if str(z["key"]) == key:
+                    names = [str(n) for n in z["names"]]
+                    return [z[f"r{i}"] for i in range(len(names))], names
+        except Exception:  # noqa: BLE001 - whatever numpy or zipfile raise on a damaged cache: read the files again
+            pass
     tasks = [(str(f), steps_per_beat) for f in files]
     if workers > 1 and len(files) > 8:
         with ProcessPoolExecutor(workers) as ex:
@@ -76,9 +81,12 @@ def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, ca
         results = [_read_packed(t) for t in _tqdm(tasks, desc="reading MIDI", disable=not show)]
     kept = [(str(f), r) for f, r in zip(files, results) if r is not None]
     rolls, names = [r for _, r in kept], [n for n, _ in kept]
-    if cache is not None:
+    if cache is not None:  # written aside and moved into place: an interrupted write leaves the old cache whole
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, key=key, names=np.array(names), **{f"r{i}": r for i, r in enumerate(rolls)})
+        part = cache.with_name(cache.name + ".part")
+        with open(part, "wb") as fh:
+            np.savez(fh, key=key, names=np.array(names), **{f"r{i}": r for i, r in enumerate(rolls)})
+        os.replace(part, cache)
     return rolls, names
 
 

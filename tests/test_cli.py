@@ -192,13 +192,37 @@ def test_every_argument_of_every_command_has_help():
     (["bench", "--minutes", "-1"], "--minutes"),
     (["bench", "--minutes", "0"], "--minutes"),
     (["bench", "--minutes", "ten"], "--minutes"),
+    (["bench", "--minutes", "1e9"], "--minutes"),  # grew by 50 MB a second until killed
     (["train", "--midi-dir", ".", "--mask-ratio", "0.9"], "--mask-ratio"),
+    (["train", "--midi-dir", ".", "--batch-size", "100000"], "--batch-size"),  # took all 23 GB
+    (["train", "--midi-dir", ".", "--lr", "nan"], "--lr"),
+    (["train", "--midi-dir", ".", "--minutes", "-1"], "--minutes"),
+    (["train", "--midi-dir", ".", "--device", "foo"], "--device"),
+    (["train", "--midi-dir", ".", "--val-every", "0"], "--val-every"),
+    (["train", "--midi-dir", ".", "--ckpt-every", "0"], "--ckpt-every"),
+    (["train", "--midi-dir", ".", "--workers", "-1"], "--workers"),
+    (["train", "--midi-dir", ".", "--threads", "-5"], "--threads"),
+    (["train", "--midi-dir", ".", "--max-transpose", "200"], "--max-transpose"),
+    (["corpus", "--out", "c", "--jobs", "100"], "--jobs"),  # started 100 processes
+    (["index", "songs", "--out", "i", "--batch-size", "100000"], "--batch-size"),  # 4 GB for 300 small files
     (["fuzz", "--count", "0"], "--count"),
+    (["fuzz", "--slow", "nan"], "--slow"),
+    (["fuzz", "--slow", "-1"], "--slow"),
 ])
 def test_a_value_out_of_range_is_a_usage_error(args, flag):
     out = cli_without_torch(*args)
     assert out.returncode == 2
     assert flag in one_error_line(out)
+
+
+def test_a_report_over_its_own_input_is_refused_and_the_input_kept(tmp_path):
+    song = tmp_path / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=4, seed=1)))
+    before = song.read_bytes()
+    out = cli_without_torch("report", str(song), "-o", str(tmp_path / "." / "song.mid"))
+    assert out.returncode == 2 and one_error_line(out) == (
+        f"error: -o {tmp_path / '.' / 'song.mid'} is the MIDI file the report reads; name another file for the HTML.")
+    assert song.read_bytes() == before
 
 
 @pytest.mark.parametrize("args", [[], ["nosuch"], ["inspect"], ["report", "song.mid"], ["bench", "--nosuch"]])

@@ -94,3 +94,12 @@ def test_a_score_with_badly_formed_repeats_is_written_once_through(tmp_path):
     _write_midi(stream.Score([part]), tmp_path / "x.mid")
     pm = pretty_midi.PrettyMIDI(str(tmp_path / "x.mid"))
     assert [n.pitch for n in pm.instruments[0].notes] == [60, 61, 62, 63]
+
+
+def test_a_collection_music21_does_not_have_is_refused_and_nothing_written(tmp_path):
+    pytest.importorskip("music21")
+    res = subprocess.run([sys.executable, "-m", "midi_rae", "corpus", "--out", str(tmp_path / "c"), "--collections",
+                          "bach", "nosuchcollection"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: music21's corpus has no collection nosuchcollection; it has ")
+    assert " bach, " in res.stderr and not (tmp_path / "c").exists()

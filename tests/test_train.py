@@ -462,7 +462,50 @@ def test_empty_data_folder_gets_a_clear_message(tmp_path):
 def test_bad_arguments_get_a_clear_message(tmp_path, midi_dir):
     out = _cli("train", "--midi-dir", str(midi_dir), "--mask-ratio", "2", "--batch-size", "0")
     assert out.returncode == 2
-    assert "--batch-size must be at least 1" in out.stderr and "--mask-ratio must lie in" in out.stderr
+    assert "--batch-size must lie in 1..4,096" in out.stderr and "--mask-ratio must lie in" in out.stderr
+
+
+def test_the_rolls_cache_reads_an_edited_file_again_even_at_the_same_size(tmp_path):
+    from midi_rae.train_data import read_pieces
+
+    song = tmp_path / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=4, seed=1)))
+    cache = tmp_path / "rolls_cache.npz"
+    (before,), _ = read_pieces([song], 4, cache=cache, show=False)
+    edited = to_bytes(make_song(bars=4, seed=2))
+    assert len(edited) == song.stat().st_size
+    song.write_bytes(edited)
+    os.utime(song, ns=(song.stat().st_atime_ns, song.stat().st_mtime_ns + 10 ** 9))
+    (after,), _ = read_pieces([song], 4, cache=cache, show=False)
+    assert not np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 cut short", b"not a zip at all"])
+def test_a_damaged_rolls_cache_is_made_again(tmp_path, damage):
+    from midi_rae.train_data import read_pieces
+
+    song = tmp_path / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=4, seed=1)))
+    cache = tmp_path / "rolls_cache.npz"
+    cache.write_bytes(damage)
+    rolls, names = read_pieces([song], 4, cache=cache, show=False)
+    assert names == [str(song)] and len(rolls) == 1
+    assert read_pieces([song], 4, cache=cache, show=False)[1] == names  # and the new cache reads
+
+
+def test_a_files_from_list_that_is_not_text_is_one_sentence(tmp_path, midi_dir):
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(bytes(range(128, 256)))
+    out = _cli("train", "--midi-dir", str(midi_dir), "--out", str(tmp_path / "o"), "--files-from", str(listing))
+    assert out.returncode == 1 and out.stderr.strip().splitlines() == [
+        f"error: --files-from {listing} is not a readable text file of file names."]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with CUDA")
+def test_a_cuda_device_on_a_machine_without_one_is_one_sentence(tmp_path, midi_dir):
+    out = _cli("train", "--midi-dir", str(midi_dir), "--out", str(tmp_path / "o"), "--device", "cuda")
+    assert out.returncode == 1 and out.stderr.strip().splitlines() == [
+        "error: --device cuda: this machine has no CUDA device(s); use --device cpu, or leave it out."]
 
 
 def test_lateral_drop_levels_that_are_not_level_numbers_get_a_clear_message(midi_dir):
