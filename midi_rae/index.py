@@ -1277,9 +1277,11 @@ def _gone(path: str) -> bool:
     return not os.path.lexists(path)
 
 
-def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[bool], flip_png: bool) -> None:
+def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[bool], flip_png: bool,
+                 patch_levels: Optional[Sequence[int]] = None) -> None:
     """ValueError in one sentence where a run would add windows unlike the index's own: another checkpoint, F1
-    stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up."""
+    stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up, other patch levels asked
+    for (`patch_levels`, as given; None: the index's own)."""
     if meta.get("checkpoint_key") != ckey:
         raise ValueError(f"The index at {out} was built with another checkpoint "
                          f"({meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
@@ -1291,10 +1293,16 @@ def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[b
     if bool(meta.get("flip_png")) != flip_png:  # unchanged files are not read again: half would differ
         raise ValueError(f"The index at {out} read its PNG rolls {'with' if meta.get('flip_png') else 'without'}"
                          f" --flip-png; update it the same way, or --rebuild it.")
+    stored = sorted(int(k) for k in meta.get("patch_levels", []))
+    if patch_levels is not None and sorted(set(int(k) for k in patch_levels)) != stored:
+        have = ", ".join(map(str, stored)) or "none"
+        raise ValueError(f"The index at {out} stores the patch embeddings of levels {have}; an update cannot change "
+                         f"them (its unchanged pieces are not encoded again): leave out --patch-levels, or --rebuild "
+                         f"it with them.")
 
 
 def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optional[str], rebuild: bool,
-                      reconstruction: bool, flip_png: bool) -> None:
+                      reconstruction: bool, flip_png: bool, patch_levels: Optional[Sequence[int]] = None) -> None:
     """The refusals an existing index makes that need no model (its checkpoint is known by the files' hash), made
     before torch and lancedb load (~5 s): the index's metadata from its snapshot where current. Files over the
     model limit are left to the loader's own sentence."""
@@ -1310,13 +1318,14 @@ def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optio
         meta = snapshot_meta(out) or CorpusIndex(out).meta
     except Exception:  # noqa: BLE001 - unreadable file or index: the full path below says why, in its own words
         return
-    check_update(meta, out, ckey, None if reconstruction else False, flip_png)
+    check_update(meta, out, ckey, None if reconstruction else False, flip_png, patch_levels)
 
 
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
                     rebuild: bool, files: Sequence[Path], data: Optional[dict[str, bytes]] = None,
                     log: Callable[[str], None] = print, decoder: Optional[str] = None,
-                    f1_skipped: bool = False, flip_png: bool = False) -> tuple[CorpusIndex, Plan]:
+                    f1_skipped: bool = False, flip_png: bool = False,
+                    asked_levels: Optional[Sequence[int]] = None) -> tuple[CorpusIndex, Plan]:
     """Open (or create) the index for an update: check it was built with this checkpoint and scores its windows as
     this run would, drop what an interrupted run left half-written, plan the update and remove the pieces it
     replaces or drops."""
@@ -1325,7 +1334,7 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
         if rebuild or not CorpusIndex.exists(out):
             index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped, flip_png))
         else:
-            check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png)
+            check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png, asked_levels)
         dropped = index.drop_orphans()
         if dropped:
             log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
@@ -1381,7 +1390,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     report.files = len(files)
     if bundle is None:
         if not isinstance(checkpoint, bytes):
-            check_before_load(out, checkpoint, decoder, rebuild, reconstruction, flip_png)
+            check_before_load(out, checkpoint, decoder, rebuild, reconstruction, flip_png, patch_levels)
         if patch_levels is not None and not isinstance(checkpoint, bytes):
             from .checkpoint_meta import peek_model_config
 
@@ -1405,7 +1414,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     with index_lock(out, wait_s, callback):
         index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild, files,
                                       data, log, decoder=checkpoint_label(decoder, None), f1_skipped=f1_skipped,
-                                      flip_png=flip_png)
+                                      flip_png=flip_png, asked_levels=patch_levels)
         plevels = index.patch_levels
         report.removed = len(plan.remove) - plan.updated
         report.unchanged = plan.unchanged

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -112,11 +113,8 @@ def _err(msg: str) -> int:
 
 def run_index_command(args: argparse.Namespace) -> int:
     """Run `index` or `search` (argparse namespace from add_index_commands)."""
-    from . import threads
-
     if args.cmd == "index":
         return _run_index(args)
-    threads.configure(sample=True)  # a long batch job: go by what is busy now, not a minute ago
     return _run_search(args)
 
 
@@ -135,7 +133,7 @@ def _run_index(a) -> int:
         return _err(str(e))
     try:  # refused before torch loads (a Ray run always stores F1 where the checkpoint has a decoder)
         check_before_load(a.out, a.checkpoint, a.decoder, a.rebuild, a.reconstruction or a.ray is not None,
-                          a.flip_png)
+                          a.flip_png, a.patch_levels)
     except ValueError as e:
         return _err(str(e))
     threads.configure(sample=True)  # a long batch job: go by what is busy now, not a minute ago
@@ -154,8 +152,8 @@ def _run_index(a) -> int:
             raise
         except ConnectionError as e:
             return _err(f"no Ray cluster answered at {a.ray} ({e}); start one, or use --ray local.")
-        except ValueError as e:
-            return _err(str(e))
+        except (ValueError, RuntimeError, OSError) as e:
+            return _err(_store_error(a.out, e))
     else:
         _stop_on_sigterm()
         try:
@@ -163,8 +161,8 @@ def _run_index(a) -> int:
                                  patch_levels=a.patch_levels, flip_png=a.flip_png, compile=a.compile,
                                  rebuild=a.rebuild, progress=not a.quiet, files=files, reconstruction=a.reconstruction,
                                  log=lambda s: print(s, file=sys.stderr), encoders=a.encoders)
-        except ValueError as e:
-            return _err(str(e))
+        except (ValueError, RuntimeError, OSError) as e:
+            return _err(_store_error(a.out, e))
     if a.json:
         print(json.dumps(report.as_dict()))
     elif report.interrupted:
@@ -186,6 +184,22 @@ def _run_index(a) -> int:
         return _err(f"{'its one file could not' if n == 1 else f'none of its {n:,} files could'} be read, so "
                     f"{report.out} holds no windows.")
     return 0
+
+
+def _store_error(out: str, e: BaseException) -> str:
+    """The one sentence for what building into `out` raised: ours as it is, lance's on a damaged folder or on an
+    object store it could not reach named as such; anything else is the code's and raised again."""
+    from .index_view import damaged_store, unreadable
+
+    if "://" in str(out) and isinstance(e, (RuntimeError, OSError)):
+        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        reason = re.split(r",\s*/", reason)[0][:200]  # lance's messages end in the path of its Rust source
+        return f"the store at {out} could not be opened ({reason.rstrip('.')})."
+    if damaged_store(e):
+        return str(unreadable(Path(out).name, e))
+    if isinstance(e, ValueError):
+        return str(e)
+    raise e
 
 
 def _query(a, idx) -> tuple:
@@ -224,7 +238,7 @@ def _stop_on_sigterm() -> None:
 
 def _run_search(a) -> int:
     from .index import CorpusIndex, checkpoint_key, default_level, own_checkpoint, search_passage
-    from .index_view import UnreadableIndex, unreadable
+    from .index_view import IndexFacts, UnreadableIndex, damaged_store, snapshot_meta, unreadable
     from .wording import counted
     from .pianoroll import MidiError
 
@@ -241,8 +255,20 @@ def _run_search(a) -> int:
                     else f"{a.query} is not a regular file; --query takes one MIDI or PNG file."
                     if os.path.lexists(a.query)
                     else f"{a.query} does not exist.")
+    meta = snapshot_meta(a.index)
+    if meta is not None:  # what the query asks of the index, answered before lancedb and torch load (seconds)
+        facts = IndexFacts()
+        facts.uri, facts.meta = a.index, meta
+        try:
+            _query(a, facts)
+        except MidiError as e:
+            return _err(f"{Path(a.query).name}: {e}")
+        except ValueError as e:
+            return _err(str(e))
+    from . import threads
     from .checkpoint import load_model
 
+    threads.configure(sample=True)  # a batch job: go by what is busy now, not a minute ago
     try:
         idx = CorpusIndex(a.index).check()
     except UnreadableIndex as e:
@@ -275,10 +301,8 @@ def _run_search(a) -> int:
                               exact=True if a.exact else None, distinct=not a.overlapping)
     except MidiError as e:  # the query file: named, as `inspect` names it
         return _err(f"{Path(a.query).name}: {e}")
-    except ValueError as e:
-        return _err(str(e))
-    except (RuntimeError, OSError) as e:  # lance on a table whose data files are damaged
-        return _err(str(unreadable(a.index, e)))
+    except (ValueError, RuntimeError, OSError) as e:  # lance on a table whose data files are damaged, or ours
+        return _err(str(unreadable(a.index, e)) if damaged_store(e) else str(e))
     level = default_level(idx.levels) if a.level is None else a.level
     if a.json:
         print(json.dumps({"query": a.query, "bar": bar, "level": level, "patch": a.patch,

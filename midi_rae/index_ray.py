@@ -113,7 +113,8 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
     plevels = list(patch_levels) if patch_levels is not None else default_patch_levels(cfg)
     with index_lock(out):  # one run at a time writes to a folder (see midi_rae.index.index_lock)
         index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild,
-                                      files, log=log, decoder=checkpoint_label(decoder, None), flip_png=flip_png)
+                                      files, log=log, decoder=checkpoint_label(decoder, None), flip_png=flip_png,
+                                      asked_levels=patch_levels)
         report.removed = len(plan.remove) - plan.updated
         report.unchanged = plan.unchanged
         if not plan.todo:

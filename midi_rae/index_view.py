@@ -81,7 +81,8 @@ def damaged_store(e: BaseException) -> bool:
     text = str(e)
     return (isinstance(e, OSError)
             or (isinstance(e, RuntimeError) and not isinstance(e, RecursionError) and "lance" in text.lower())
-            or (isinstance(e, ValueError) and "was not found" in text and text.count("'") >= 2))
+            or (isinstance(e, ValueError) and "was not found" in text and text.count("'") >= 2)
+            or (isinstance(e, ValueError) and "not appear to be a lance file" in text.lower()))  # random bytes
 
 
 @contextmanager

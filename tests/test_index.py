@@ -973,6 +973,11 @@ def test_an_update_the_index_refuses_is_refused_before_the_model_loads(built, co
         build_index([corpus["src"]], out, reconstruction=False, **quiet)
     assert str(e.value) == (f"The index at {out} stores reconstruction F1 and this run would add pieces without "
                             "it; run without --no-reconstruction, or --rebuild it.")
+    with pytest.raises(ValueError) as e:  # was "6 unchanged", and level 5 never stored
+        build_index([corpus["src"]], out, patch_levels=[5], **quiet)
+    assert str(e.value) == (f"The index at {out} stores the patch embeddings of levels 1, 2; an update cannot "
+                            "change them (its unchanged pieces are not encoded again): leave out --patch-levels, or "
+                            "--rebuild it with them.")
 
 
 def test_the_cli_refuses_another_checkpoint_for_an_index_before_importing_torch(built, corpus):
@@ -983,6 +988,16 @@ def test_the_cli_refuses_another_checkpoint_for_an_index_before_importing_torch(
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.stdout.split() == ["1", "False"]
     assert r.stderr.startswith(f"error: The index at {out} was built with another checkpoint")
+
+
+def test_a_search_at_a_level_the_index_lacks_is_refused_before_torch_or_lancedb_load(built, corpus):
+    out, _ = built
+    code = ("import sys; from midi_rae.__main__ import main; "
+            f"rc = main(['search', {str(out)!r}, '--query', {str(corpus['query'])!r}, '--level', '9']); "
+            "print(rc, 'torch' in sys.modules, 'lancedb' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["1", "False", "False"]
+    assert r.stderr.strip() == "error: --level 9 is outside the index's levels 0..5."
 
 
 def test_cli_index_and_search(corpus, tmp_path):
@@ -1179,3 +1194,23 @@ def test_a_search_at_a_level_or_with_a_model_the_index_cannot_answer_is_one_sent
     with pytest.raises(ValueError, match=r"^This model's level-3 embeddings have 64 dimensions and the index's have "
                                          r"32; search with the model the index was built with\.$"):
         search_passage(built[0], corpus["query"], bar=1, level=3, bundle=load_model(tmp_path / "wide.safetensors"))
+
+
+def test_a_data_file_of_random_bytes_is_named_as_a_damaged_index():
+    from midi_rae.index_view import unreadable
+
+    lance = ValueError("Invalid input, file does not appear to be a Lance file (invalid magic: [76, 65, 78, 67])")
+    assert str(unreadable("idx", lance)) == ("idx is not a readable index: its Lance tables are damaged or incomplete "
+                                            "(rebuild it with 'midi-rae index --rebuild').")
+
+
+def test_an_object_store_that_cannot_be_reached_is_one_sentence():
+    from midi_rae.index_cli import _store_error
+
+    e = RuntimeError("lance error: LanceError(IO): Generic S3 error: Failed to resolve region for bucket 'nb', "
+                     "/root/.cargo/registry/src/lance-io-13.0.0/src/object_store.rs:262:13")
+    assert _store_error("s3://nb/idx", e) == ("the store at s3://nb/idx could not be opened (lance error: "
+                                              "LanceError(IO): Generic S3 error: Failed to resolve region for "
+                                              "bucket 'nb').")
+    with pytest.raises(RuntimeError):  # not the store's: the code's, raised again
+        _store_error("/tmp/idx", RuntimeError("something else"))
