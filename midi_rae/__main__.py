@@ -65,7 +65,7 @@ def _mask_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask-ratio", type=ratio, default=0.5, metavar="R",
                    help="share of non-empty patches masked, in [0, 1] (default: %(default)s)")
     p.add_argument("--empty-mask-ratio", type=ratio, default=None, metavar="E",
-                   help="share of empty patches masked, in [0, 1] (default: the checkpoint's)")
+                   help="empty patches are masked at this times the mask ratio, in [0, 1] (default: the checkpoint's)")
     p.add_argument("--seed", type=int_at_least(0, 2 ** 63 - 1), default=0,
                    help="seed of the random mask (default: %(default)s)")
     p.add_argument("--steps-per-beat", type=int_at_least(1, 48), default=None, metavar="N",

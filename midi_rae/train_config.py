@@ -111,7 +111,7 @@ FIELD_HELP = {
     "weight_decay": "AdamW weight decay",
     "drop_path": "stochastic-depth rate of the encoder",
     "mask_ratio": "masked batches draw a mask ratio in [R/2, 1.5R]; at most 0.66",
-    "empty_mask_ratio": "share of empty patches that are masked too",
+    "empty_mask_ratio": "empty patches are masked too, at this times the window's mask ratio",
     "masked_fraction": "share of the windows in a batch that are masked",
     "pos_weight": "BCE weight of note pixels (notes are rare)",
     "masked_weight": "extra BCE weight on the pixels of masked patches",
