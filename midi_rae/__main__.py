@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -262,7 +263,8 @@ def _check_evaluate(a: argparse.Namespace) -> None:
     _need_file(a.checkpoint, "--checkpoint ")
     _need_file(a.decoder, "--decoder ")
     if a.only is not None and not Path(a.only).is_file():
-        _die(f"--only {a.only} does not exist.", RUNTIME)
+        _die(f"--only {a.only} is a folder; it takes a text file of file names, one a line." if Path(a.only).is_dir()
+             else f"--only {a.only} does not exist.", RUNTIME)
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> int:
@@ -281,7 +283,9 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         if not files:
             where = a.paths[0] if len(a.paths) == 1 else f"the {len(a.paths)} paths given"
             _die(f"no MIDI files to evaluate in {where}"
-                 + ("" if a.split == "all" else f" that are in the checkpoint's {a.split} split") + ".", RUNTIME)
+                 + ("" if a.split == "all" else f" that are in the checkpoint's {a.split} split")
+                 + ("" if a.only is None else f"{' and' if a.split != 'all' else ''} that --only {a.only} names")
+                 + ".", RUNTIME)
         r = evaluate_files(bundle, files, a.threshold, a.mask_ratio, a.max_windows, seed=a.seed)
     except ValueError as e:
         _die(str(e), RUNTIME)
@@ -325,9 +329,12 @@ def _cmd_report(a: argparse.Namespace) -> int:
     from .report import write_report
 
     made = next((str(d) for d in reversed(Path(a.out).resolve().parents) if not d.exists()), None)
+    notes: list[str] = []
     out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,
                        empty_mask_ratio=a.empty_mask_ratio, seed=a.seed, start_bar=a.start_bar,
-                       steps_per_beat=a.steps_per_beat, threshold=a.threshold)
+                       steps_per_beat=a.steps_per_beat, threshold=a.threshold, notes=notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"wrote {out}" + (f" (the folder {made} did not exist: it was made for it)" if made else ""))
     return 0
 
@@ -453,6 +460,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `midi-rae search ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
+        return 0
     except FileNotFoundError as e:
         _die(f"{e.filename or e} does not exist.", RUNTIME)
     except (IsADirectoryError, PermissionError) as e:

@@ -9,6 +9,7 @@ tempo, metre or bars: the roll gets a nominal 120 BPM, 4/4 and the caller's step
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,10 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with warnings.catch_warnings():  # the width check below says it, in one sentence
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image as im:
             w, h = im.size
             if h != 128:
                 raise MidiError(f"A piano-roll image must be 128 pixels high (one row per pitch); this one is {h}.")

@@ -283,8 +283,9 @@ def _phrases_section(cfg, roll: PianoRoll, piece: PieceEncoding, fig) -> str:
 def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
                  mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
                  start_bar: int = 1, steps_per_beat: Optional[int] = None,
-                 threshold: Optional[float] = None) -> str:
-    """The report's HTML text (raises MidiError or CheckpointError for unusable input)."""
+                 threshold: Optional[float] = None, notes: Optional[list] = None) -> str:
+    """The report's HTML text (raises MidiError or CheckpointError for unusable input); `notes` gets a sentence
+    for a setting it could not follow (a start bar past the piece's last window start)."""
     from .threads import configure
 
     configure()
@@ -297,7 +298,11 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     piece = encode_piece(bundle.encoder, roll)
 
     # The window under study, starting at a bar as the dashboard's slider does.
-    start = (min(max(int(start_bar), 1), start_bars(roll.steps, spbar, width)) - 1) * spbar
+    last = start_bars(roll.steps, spbar, width)
+    start = (min(max(int(start_bar), 1), last) - 1) * spbar
+    if start_bar > last and notes is not None:  # one rule with the piece page and `search`
+        notes.append(f"bar {start_bar} is past the last bar a window of {Path(midi).name} starts at (a window from "
+                     f"there would hold bars of silence): bar {last} is studied.")
     res = analyse_window(bundle, roll, start, settings_for(bundle, mask_ratio, empty_mask_ratio, seed, threshold))
 
     fig = _Figures()

@@ -215,6 +215,14 @@ def test_a_value_out_of_range_is_a_usage_error(args, flag):
     assert flag in one_error_line(out)
 
 
+def test_evaluate_only_given_a_folder_says_it_takes_a_file_of_names(tmp_path):
+    song = tmp_path / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=4, seed=1)))
+    out = cli_without_torch("evaluate", str(song), "--only", str(tmp_path))
+    assert out.returncode == 1 and one_error_line(out) == (
+        f"error: --only {tmp_path} is a folder; it takes a text file of file names, one a line.")
+
+
 def test_a_report_over_its_own_input_is_refused_and_the_input_kept(tmp_path):
     song = tmp_path / "song.mid"
     song.write_bytes(to_bytes(make_song(bars=4, seed=1)))

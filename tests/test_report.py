@@ -107,3 +107,14 @@ def test_the_report_of_a_one_window_piece_says_no_level_can_be_ablated(checkpoin
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"wrote {out} (the folder {tmp_path / 'new'} did not exist: it was made for it)"
     assert f'<p class="note">{ONE_WINDOW_NOTE}</p>' in out.read_text()
+
+
+def test_a_start_bar_past_the_last_window_start_is_studied_from_there_with_a_note(checkpoint, tmp_path):
+    song = tmp_path / "ten.mid"
+    song.write_bytes(to_bytes(make_song(bars=10, seed=2, drums=False)))
+    out = tmp_path / "ten.html"
+    done = run_cli("report", str(song), "--checkpoint", str(checkpoint), "--start-bar", "99", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ("note: bar 99 is past the last bar a window of ten.mid starts at (a window from "
+                                   "there would hold bars of silence): bar 3 is studied.")
+    assert "Window: 128 steps from bar 3" in out.read_text()
