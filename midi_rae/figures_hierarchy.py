@@ -107,9 +107,14 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
         label = dict(title_text=t.name.replace(" (", "<br>(").replace(", ", ",<br>"), title_font=dict(size=10),
                      showticklabels=False, showgrid=False)
         if not t.has_curve:  # a line through one or two frames would look like a curve
-            fig.add_annotation(text="no curve: fewer than three frames", xref="x domain", yref="y domain", x=0.5,
-                               y=0.5, showarrow=False, font=dict(size=11, color="#666"), row=i + 1, col=1)
-            fig.update_yaxes(zeroline=False, row=i + 1, col=1, **label)
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", showlegend=False, hoverinfo="skip"),
+                          row=i + 1, col=1)  # plotly draws no axes, titles or notes for a panel without a trace
+            sp = fig.get_subplot(i + 1, 1)
+            fig.add_annotation(text="no curve: fewer than three frames", showarrow=False, x=0.5, y=0.5,
+                               xref=f"{sp.xaxis.plotly_name.replace('axis', '')} domain",
+                               yref=f"{sp.yaxis.plotly_name.replace('axis', '')} domain",
+                               font=dict(size=11, color="#666"))
+            fig.update_yaxes(zeroline=False, range=[0, 1], row=i + 1, col=1, **label)
             continue
         top = float(np.max(t.novelty, initial=0.0)) or 1.0
         y = np.asarray(t.novelty, dtype=float) / top
