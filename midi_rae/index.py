@@ -85,10 +85,9 @@ def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = MIDI_SUFFI
         p = Path(s).expanduser()
         found: list[Path] = []
         if p.is_dir():
-            # an entry named as a MIDI or PNG file that is none (a broken link, a link loop, a folder "x.mid") is
-            # kept, so that the run lists it with its reason instead of passing over it without a word
-            found = [f for f in p.rglob("*") if f.suffix.lower() in suffixes and (f.is_file() or not f.exists()
-                                                                                    or f.is_dir())]
+            # an entry named as a MIDI or PNG file that is none (a broken link, a link loop, a folder "x.mid", a
+            # pipe) is kept, so that the run lists it with its reason instead of passing over it without a word
+            found = [f for f in p.rglob("*") if f.suffix.lower() in suffixes]  # a pipe named x.mid, too
         elif p.is_file():
             found = [p]
         elif any(c in s for c in "*?["):
@@ -167,6 +166,8 @@ def _parse_job(job: tuple) -> dict:
                 raise ValueError("It is a folder, not a MIDI file.")
             if not p.exists():  # there (a folder listed it) but nothing behind it
                 raise ValueError(f"It is {BROKEN_LINK}.")
+            if not p.is_file():  # a pipe or a device: reading it could wait forever
+                raise ValueError("It is not a regular file (a pipe or a device), so it is not read.")
             if p.stat().st_size > 8 * 2 ** 20:
                 raise ValueError(f"The file is {p.stat().st_size / 2 ** 20:.1f} MB; the limit is 8 MB.")
             data = p.read_bytes()
@@ -1174,6 +1175,8 @@ def _file_hash(path: Path, limit: int = 8 * 2 ** 20) -> Optional[str]:
     """The content hash of a file no larger than `limit` (read no further), else None: its parse job says why."""
     from .file_limits import read_within
 
+    if not path.is_file():  # a pipe named x.mid: opening it would wait for a writer
+        return None
     try:
         raw = read_within(path, limit)
     except OSError:

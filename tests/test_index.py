@@ -260,6 +260,22 @@ def test_entries_named_as_midi_files_that_are_none_are_listed_with_their_reason(
     assert (again.added, again.updated, again.unchanged, len(again.failed)) == (0, 0, 1, 3)
 
 
+def test_a_pipe_named_as_a_midi_file_is_listed_not_read(bundle, tmp_path):
+    import threading
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _write(src / "good.mid", [(_notes(4, seed=3), 0, 0)])
+    os.mkfifo(src / "pipe.mid")  # opening it for reading waits for a writer that never comes
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(quiet_build([src], tmp_path / "idx", bundle)), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert done, "the build waited on the pipe"
+    assert done[0].added == 1 and [(Path(p).name, e) for p, e in done[0].failed] == [
+        ("pipe.mid", "It is not a regular file (a pipe or a device), so it is not read.")]
+
+
 def test_a_file_that_breaks_after_it_was_indexed_is_failed_not_updated(bundle, tmp_path):
     src = tmp_path / "src"
     keep, breaks = _write(src / "a.mid", [(_notes(4, seed=1), 0, 0)]), _write(src / "b.mid", [(_notes(4, seed=2), 0, 0)])
