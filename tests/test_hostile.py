@@ -278,6 +278,17 @@ def test_a_small_midi_fuzz_finds_no_crash_slow_input_or_memory_spike(capsys):
     assert code == 0
 
 
+def test_the_checkpoint_fuzz_summary_says_what_its_memory_figure_is_beyond():
+    from midi_rae.fuzz import _summary
+
+    report = {"inputs": 2, "kind": "checkpoints", "outcomes": {"CheckpointError": 2}, "crashes": [], "slow": [],
+              "slow_threshold_s": 2.0, "slowest": {"name": "a", "seconds": 0.2}, "most_memory": {"name": "b"},
+              "peak_mb_beyond_baseline": 95.0, "baseline_mb": 730.0, "held_mb": 2100.0, "wall_s": 30.0}
+    assert ("most memory one input took beyond what the process held before it: 95 MB (b); the process held 730 MB "
+            "after importing and loading the default, 2100 MB with the inputs made (they are made first and kept)"
+            in _summary(report).splitlines())
+
+
 def test_a_pipe_or_a_device_given_as_a_midi_file_is_one_sentence_not_a_wait(tmp_path):
     import os
 
