@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Callable, NoReturn, Optional
 
@@ -233,12 +234,14 @@ def _cmd_train(a: argparse.Namespace) -> int:
         _die(f"--midi-dir {cfg.midi_dir} is not a folder.", RUNTIME)
     from .train import train
 
+    started = time.time()
     try:
         train(cfg)
     except KeyboardInterrupt:
         last = Path(cfg.out) / "last.safetensors"
+        saved = last.is_file() and last.stat().st_mtime >= started  # this run's, not an earlier run's in the folder
         print(f"error: interrupted; the run goes on from its last saved step ({last}, every --ckpt-every steps) with "
-              f"--resume {cfg.out}." if last.is_file() else "error: interrupted before a first checkpoint was saved.",
+              f"--resume {cfg.out}." if saved else "error: interrupted before this run saved a checkpoint.",
               file=sys.stderr)
         return 130
     return 0
@@ -324,7 +327,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
     _need_file(a.decoder, "--decoder ")
     out_path = Path(a.out)
     for name, given in (("the MIDI file", a.file), ("--checkpoint", a.checkpoint), ("--decoder", a.decoder)):
-        if given is not None and out_path.exists() and out_path.resolve() == Path(given).resolve():
+        if given is not None and out_path.exists() and Path(given).exists() and os.path.samefile(out_path, given):
             _die(f"-o {a.out} is {name} the report reads; name another file for the HTML.", USAGE)
     from .report import write_report
 
@@ -460,9 +463,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `midi-rae search ... | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
-        return 0
+    except BrokenPipeError as e:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # `midi-rae search ... | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
+            return 0
+        _die(f"{e.strerror or e}.", RUNTIME)  # another pipe than our output: a real error
     except FileNotFoundError as e:
         _die(f"{e.filename or e} does not exist.", RUNTIME)
     except (IsADirectoryError, PermissionError) as e:

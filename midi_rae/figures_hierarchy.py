@@ -102,6 +102,7 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
     # no curve at all (a piece of a few bars): the frames that end first (a whole window's frame runs far past it)
     x_max = max(ends) if ends else min((float(t.times.max()) + t.span_bars / 2 for t in tracks if len(t.times)),
                                        default=1.0)
+    legend_shown = False
     for i, t in enumerate(tracks):
         colour = palette[i % len(palette)] if t.level is not None else REFERENCE_COLOUR
         label = dict(title_text=t.name.replace(" (", "<br>(").replace(", ", ",<br>"), title_font=dict(size=10),
@@ -124,11 +125,13 @@ def novelty_curves(tracks: Sequence, reference: Optional[Sequence[float]] = None
                                                "<extra></extra>"), row=i + 1, col=1)
         if len(t.boundaries):
             fig.add_trace(go.Scatter(x=np.asarray(t.boundaries) + 1, y=np.interp(t.boundaries, t.times, y),
-                                     mode="markers", name="boundary found", showlegend=i == 0, cliponaxis=False,
+                                     mode="markers", name="boundary found", showlegend=not legend_shown,
+                                     cliponaxis=False,
                                      marker=dict(symbol="triangle-down", size=9, color=colour,
                                                  line=dict(color="#222", width=0.5)),
                                      hovertemplate=t.name + "<br>boundary at bar %{x:.2f}<extra></extra>"),
                           row=i + 1, col=1)
+            legend_shown = True  # once, on the first panel that has markers (the coarsest may have no curve)
         # the checkerboard's correlation dips below 0 between similar frames: the panel shows the whole curve
         low = min(-0.15, float(np.min(y, initial=0.0)) - 0.1)
         fig.update_yaxes(range=[low, 1.15], zeroline=True, zerolinecolor="#ddd", row=i + 1, col=1, **label)

@@ -945,7 +945,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", help="MIDI files or folders to mutate (default: the bundled "
                                             "assets/examples)")
-    p.add_argument("--count", type=int_at_least(1), default=10_000, help="how many mutated files to read (default 10000)")
+    p.add_argument("--count", type=int_at_least(1), default=10_000,
+                   help="how many mutated files to read (default 10000)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the mutations (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a summary")
     p.add_argument("--checkpoints", action="store_true",

@@ -38,7 +38,7 @@ def _levels_arg(s: str) -> list[int]:
 
 
 _count = int_at_least(0)
-MAX_BATCH = 1024  # windows per encoder call: 100,000 took 4 GB on 300 small files, and no more speed past 32
+MAX_INDEX_BATCH = 1024  # windows per encoder call: 100,000 took 4 GB on 300 small files, and no more speed past 32
 MAX_ENCODERS = 64  # each encoding process holds torch and the model: ~400 MB
 _pos_int = int_at_least(1)
 MAX_K = 10_000  # results one search lists at most (lancedb refuses a limit past 2^31; no one reads 10,000 rows)
@@ -64,8 +64,8 @@ def add_index_commands(sub) -> None:
     pi.add_argument("--encoders", type=int_at_least(1, MAX_ENCODERS), default=None, metavar="N",
                     help="processes that run the model, one thread each (default: torch's thread count for a "
                          "compiled run, else 1: this process, with torch's threads)")
-    pi.add_argument("--batch-size", type=int_at_least(1, MAX_BATCH), default=BATCH, metavar="N",
-                    help=f"windows per encoder call, at most {MAX_BATCH} (default: %(default)s)")
+    pi.add_argument("--batch-size", type=int_at_least(1, MAX_INDEX_BATCH), default=BATCH, metavar="N",
+                    help=f"windows per encoder call, at most {MAX_INDEX_BATCH} (default: %(default)s)")
     comp = pi.add_mutually_exclusive_group()
     comp.add_argument("--compile", dest="compile", action="store_true", default=None,
                       help="compile the model's step ahead of time (AOTInductor, ~2 min once per checkpoint, then "
@@ -188,15 +188,17 @@ def _run_index(a) -> int:
 
 def _store_error(out: str, e: BaseException) -> str:
     """The one sentence for what building into `out` raised: ours as it is, lance's on a damaged folder or on an
-    object store it could not reach named as such; anything else is the code's and raised again."""
+    object store it could not reach named as such; anything else (a full disk: the command's own handler names it,
+    the code's own errors) is raised again."""
     from .index_view import damaged_store, unreadable
 
-    if "://" in str(out) and isinstance(e, (RuntimeError, OSError)):
-        reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    lance = "lance" in str(e).lower() and isinstance(e, (RuntimeError, OSError, ValueError))
+    if "://" in str(out) and lance:
+        reason = str(e).strip().splitlines()[-1]
         reason = re.split(r",\s*/", reason)[0][:200]  # lance's messages end in the path of its Rust source
         return f"the store at {out} could not be opened ({reason.rstrip('.')})."
-    if damaged_store(e):
-        return str(unreadable(Path(out).name, e))
+    if lance or (isinstance(e, ValueError) and damaged_store(e)):
+        return str(unreadable(str(out), e))
     if isinstance(e, ValueError):
         return str(e)
     raise e

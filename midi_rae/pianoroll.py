@@ -937,10 +937,16 @@ def _with_tempo_map(pm: pretty_midi.PrettyMIDI, seconds: np.ndarray, quarters_pe
     """pm with a tempo at each grid beat where the piece's beat lengths (`seconds`) change it, so it plays at the
     piece's own timing; its ticks, and so the roll it reads back as, are unchanged. pm itself where one tempo
     holds throughout."""
-    tempi = np.clip(np.round(np.asarray(seconds, dtype=np.float64) / quarters_per_beat * 1e6), 1, 0xFFFFFF)
+    first = round(6e7 / pm.get_tempo_changes()[1][0])
+    tempi = np.asarray(seconds, dtype=np.float64) / quarters_per_beat * 1e6
     if not len(tempi) or not np.all(np.isfinite(tempi)):
         return pm
-    first = round(6e7 / pm.get_tempo_changes()[1][0])
+    # a beat of no length keeps the tempo before it; every tempo within what the reader accepts, so the file the
+    # page writes can be dropped on it again
+    good = tempi > 0
+    last_good = np.maximum.accumulate(np.where(good, np.arange(len(tempi)), -1))
+    tempi = np.where(last_good >= 0, tempi[np.maximum(last_good, 0)], first)
+    tempi = np.clip(np.round(tempi), MIN_TEMPO_US, MAX_TEMPO_US)
     if np.all(np.abs(tempi - first) <= 1):  # a constant tempo, give or take rounding
         return pm
     mid = mido.MidiFile(file=io.BytesIO(midi_bytes(pm)))

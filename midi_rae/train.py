@@ -70,7 +70,8 @@ def setup_runtime(cfg: TrainConfig) -> Runtime:
         rank, world, local_rank = dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
     if cfg.device:
         device = torch.device(cfg.device)
-        if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        missing = not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()
+        if device.type == "cuda" and missing:
             raise SystemExit(f"error: --device {cfg.device}: this machine has "
                              f"{torch.cuda.device_count() or 'no'} CUDA device(s); use --device cpu, or leave it out.")
     elif torch.cuda.is_available():

@@ -205,8 +205,8 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
             problems.append(f"--{name.replace('_', '-')} must lie in 0..{MAX_TRANSPOSE} semitones")
     if not 0 <= cfg.drop_path < 1 or not 0 <= cfg.masked_fraction <= 1:
         problems.append("--drop-path must lie in [0, 1) and --masked-fraction in [0, 1]")
-    if cfg.device and not re.fullmatch(r"cpu|cuda(:\d+)?", cfg.device):
-        problems.append(f"--device must be cpu, cuda or cuda:N, not {cfg.device!r}")
+    if cfg.device and not re.fullmatch(r"cpu|mps|(cuda|xpu)(:\d+)?", cfg.device):
+        problems.append(f"--device must be cpu, cuda, cuda:N, mps or xpu, not {cfg.device!r}")
     if not 0 <= cfg.mask_ratio <= 0.66:
         problems.append("--mask-ratio must lie in [0, 0.66] (masked batches use up to 1.5x it)")
     if not 0 <= cfg.empty_mask_ratio <= 1:

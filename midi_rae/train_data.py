@@ -81,13 +81,30 @@ def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, ca
         results = [_read_packed(t) for t in _tqdm(tasks, desc="reading MIDI", disable=not show)]
     kept = [(str(f), r) for f, r in zip(files, results) if r is not None]
     rolls, names = [r for _, r in kept], [n for n, _ in kept]
-    if cache is not None:  # written aside and moved into place: an interrupted write leaves the old cache whole
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        part = cache.with_name(cache.name + ".part")
-        with open(part, "wb") as fh:
-            np.savez(fh, key=key, names=np.array(names), **{f"r{i}": r for i, r in enumerate(rolls)})
-        os.replace(part, cache)
+    if cache is not None:
+        _write_cache(cache, key, names, rolls)
     return rolls, names
+
+
+def _write_cache(cache: Path, key: str, names: list[str], rolls: list[np.ndarray]) -> None:
+    """Save the rolls cache aside and move it into place (an interrupted write, or two runs writing one folder,
+    leave a whole cache); a cache that cannot be written is only a slower next run."""
+    import tempfile
+    import warnings
+
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, part = tempfile.mkstemp(prefix=cache.name + ".", suffix=".part", dir=cache.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, key=key, names=np.array(names), **{f"r{i}": r for i, r in enumerate(rolls)})
+            os.replace(part, cache)
+        finally:
+            if os.path.exists(part):
+                os.unlink(part)
+    except OSError as e:
+        warnings.warn(f"the rolls cache {cache} could not be written ({e.strerror or e}); the next run reads the "
+                      f"files again.", stacklevel=2)
 
 
 # ---------------------------------------------------------------- the split and the shards

@@ -195,8 +195,8 @@ def test_an_opening_metre_of_shorter_beats_is_said_to_be_drawn_as_long_as_the_ma
     pm = make_song(bars=16, seed=3)  # 120 BPM: 7/8 for 14 s (eighth-note beats), then 5/4 (quarter-note beats)
     pm.time_signature_changes = [pretty_midi.TimeSignature(7, 8, 0.0), pretty_midi.TimeSignature(5, 4, 14.0)]
     assert timing_text(midi_to_roll(to_bytes(pm))).endswith(
-        " · 4 steps per beat, every beat alike: the opening 7/8's beats (eighth notes) are drawn and played as long as "
-        "5/4's (quarter notes)")
+        " · 4 steps per beat, every beat alike: the opening 7/8's beats (eighth notes) are drawn as long as 5/4's "
+        "(quarter notes), and played at their own length")
 
 
 def test_the_header_names_a_time_signature_the_grid_left_out():

@@ -1213,9 +1213,10 @@ def test_a_search_at_a_level_or_with_a_model_the_index_cannot_answer_is_one_sent
 
 
 def test_a_data_file_of_random_bytes_is_named_as_a_damaged_index():
-    from midi_rae.index_view import unreadable
+    from midi_rae.index_view import damaged_store, unreadable
 
     lance = ValueError("Invalid input, file does not appear to be a Lance file (invalid magic: [76, 65, 78, 67])")
+    assert damaged_store(lance)  # so `reading` and the commands name the index, not lance
     assert str(unreadable("idx", lance)) == ("idx is not a readable index: its Lance tables are damaged or incomplete "
                                             "(rebuild it with 'midi-rae index --rebuild').")
 
@@ -1230,3 +1231,6 @@ def test_an_object_store_that_cannot_be_reached_is_one_sentence():
                                               "bucket 'nb').")
     with pytest.raises(RuntimeError):  # not the store's: the code's, raised again
         _store_error("/tmp/idx", RuntimeError("something else"))
+    full = OSError(28, "No space left on device")
+    with pytest.raises(OSError):  # a full disk: the command's handler says so, not "damaged, rebuild it"
+        _store_error("/tmp/idx", full)

@@ -280,6 +280,17 @@ def test_a_track_of_fewer_than_three_frames_is_drawn_as_no_curve_and_the_axis_en
     assert tuple(fig.layout.xaxis.range) == (1, 3.0)  # the 1-bar frames' end (bar 2) + 1, not the window's bar 8
 
 
+def test_the_boundary_legend_is_shown_when_the_coarsest_track_has_no_curve():
+    from midi_rae.figures_hierarchy import novelty_curves
+    from midi_rae.phrases import Track
+
+    short = Track("level 0 (1×1)", np.array([4.0]), np.zeros(1), np.zeros(0), 1, 8.0, level=0)
+    curve = Track("level 1 (2×2)", np.arange(5.0), np.array([0.0, 1.0, 0.2, 0.4, 0.0]), np.array([1.0]), 2, 1.0,
+                  level=1)
+    shown = [t.name for t in novelty_curves([short, curve]).data if t.showlegend]
+    assert shown == ["boundary found"]
+
+
 def test_the_probe_chart_names_the_published_figure_in_its_title_not_on_the_bars():
     from midi_rae.figures_hierarchy import probe_scores
 

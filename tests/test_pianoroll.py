@@ -249,6 +249,16 @@ def test_a_window_written_with_its_beats_lengths_plays_as_long_as_it_lasts_in_th
     np.testing.assert_array_equal(midi_to_roll(midi_bytes(timed)).array, midi_to_roll(midi_bytes(plain)).array)
 
 
+@pytest.mark.parametrize("seconds, bpm", [([0.05] * 8, [1000.0]), ([7.0] * 8, [10.0]),
+                                          ([0.5, 0.0] + [0.5] * 6, [120.0])])
+def test_beat_lengths_past_what_the_reader_takes_are_written_at_its_limits_and_read_back(seconds, bpm):
+    array, onsets = roll_from_notes([(60, 4 * i, 4 * i + 1) for i in range(8)], steps=32)
+    pm = roll_to_midi(array, steps_per_beat=4, tempo_bpm=120.0, onsets=onsets, seconds=np.array(seconds))
+    assert pm.get_tempo_changes()[1].round(6).tolist() == bpm  # a beat of no length keeps the tempo before it
+    back = midi_to_roll(midi_bytes(pm))
+    np.testing.assert_array_equal(back.array, array[:, :back.steps])
+
+
 def test_roundtrip_in_six_eight_keeps_the_time_signature_and_every_step():
     roll = midi_to_roll(song_bytes((6, 8)))
     back = roundtrip(roll)

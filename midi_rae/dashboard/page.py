@@ -56,8 +56,8 @@ def timing_text(roll) -> str:
         f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
     if beat_quarters(opening) != beat_quarters(roll.time_signature):  # beat-synchronous: a beat is a beat
         (on, od) = opening
-        grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(opening)}s) are drawn and played "
-                 f"as long as {num}/{den}'s ({beat}s)")
+        grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(opening)}s) are drawn as long as "
+                 f"{num}/{den}'s ({beat}s), and played at their own length")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
 
 

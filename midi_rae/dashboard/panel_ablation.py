@@ -13,8 +13,8 @@ from midi_rae.figures_hierarchy import ablation_drops, ablation_error_maps
 from midi_rae.pianoroll import bar_beat_label
 
 from . import export
-from .session import K
 from .panel_roll import pitch_view
+from .session import K
 
 MODES = {"mean over the piece's windows": "mean", "the least similar window": "other"}
 # windows of a long piece whose F1 is scored (evenly spaced): each costs two decodes per level, and all 165 windows
@@ -92,7 +92,8 @@ def render(song, res, model) -> None:
     if song.n_windows < 2:
         st.info(ONE_WINDOW_NOTE)
         return
-    label = st.radio("Replace the ablated level by", list(MODES), horizontal=True, persist_state="session", key=K.ABLATION_MODE,
+    label = st.radio("Replace the ablated level by", list(MODES), horizontal=True, persist_state="session",
+                     key=K.ABLATION_MODE,
                      help="Mean: each patch's embedding averaged over the piece's windows (what is typical of the "
                           "piece stays, what is particular to the window goes). Least similar window: the level "
                           "of the window whose pooled embedding at that level is least cosine-similar.")

@@ -75,15 +75,23 @@ def _file_digest(path: str, mtime: float, size: int) -> str:
     return digest(Path(path).read_bytes())
 
 
-def _contents(choice: ModelChoice) -> tuple[Optional[str], ...]:
-    """(encoder, decoder) of a choice by content: an upload and a file of the same bytes are the same model."""
+def _contents(choice: ModelChoice) -> Optional[tuple[Optional[str], ...]]:
+    """(encoder, decoder) of a choice by content: an upload and a file of the same bytes are the same model. An
+    upload's digests are in its key; None where a file is over the model limit (its loading refuses it)."""
+    from midi_rae.checkpoint_meta import max_model_bytes
+
+    if choice.key.startswith("upload:"):
+        parts = choice.key.split(":")[1:]
+        return parts[0], (parts[1] if len(parts) > 1 else None)
     out = []
     for src in (choice.encoder if choice.encoder is not None else str(DEFAULT_CHECKPOINT), choice.decoder):
-        if src is None or isinstance(src, (bytes, bytearray)):
-            out.append(None if src is None else digest(bytes(src)))
-        else:
-            st_ = Path(src).stat()
-            out.append(_file_digest(str(src), st_.st_mtime, st_.st_size))
+        if src is None:
+            out.append(None)
+            continue
+        stat = Path(src).stat()
+        if stat.st_size > max_model_bytes():
+            return None
+        out.append(_file_digest(str(src), stat.st_mtime, stat.st_size))
     return tuple(out)
 
 
@@ -92,9 +100,10 @@ def same_model(a: ModelChoice, b: ModelChoice) -> bool:
     if a.key == b.key:
         return True
     try:
-        return _contents(a) == _contents(b)
+        ca, cb = _contents(a), _contents(b)
     except OSError:  # a file gone since it was picked: its loading says so
         return False
+    return ca is not None and ca == cb
 
 
 def _with_header(choice: ModelChoice) -> ModelChoice:
