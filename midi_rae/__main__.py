@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="binarization threshold (default: the checkpoint's, chosen on validation, else 0.5)")
     pe.add_argument("--seed", type=int, default=EVALUATION_SEED, metavar="S",
                     help="the masks' random seed, drawn over all scored windows in one stream (default: "
-                         "%(default)s, the model cards' figures; inspect, ablate and the dashboard draw each "
-                         "piece's masks with seed 0, so their masked F1 differs from this by the luck of the masks)")
+                         "%(default)s, the model cards' figures; inspect, ablate, the report, the index and the "
+                         "dashboard draw each window's own mask with seed 0, so their masked F1 differs from this "
+                         "by the luck of the masks)")
     pe.add_argument("--json", action="store_true", help="print one JSON object")
 
     pb = sub.add_parser("bench", help="time the core on a long synthetic piece (speed and memory)",

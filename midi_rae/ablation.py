@@ -12,8 +12,9 @@ Both are taken from the encodings under the same condition as the one being deco
 in unmasked embeddings, the masked scores embeddings of the masked windows (each window under its own mask), so
 no unmasked content leaks into a masked reconstruction.
 
-The windows are the piece's (`inference.piece_windows`), the masks those of `inference.window_masks` (the same
-masks `score_windows` draws for the piece in one batch), and the scores `analysis.confusion`/`scores`: F1 on all
+The windows are the piece's (`inference.piece_windows`), the masks each window's own
+(`inference.each_window_masks`: the piece page's reconstruction row, the report, `inspect` and the index draw the
+same), and the scores `analysis.confusion`/`scores`: F1 on all
 pixels of the unmasked reconstruction, and on the masked patches' pixels at the mask ratio. The level that is not
 ablated ("none") is the reference every drop is measured from.
 """
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
-from .inference import MaskSettings, PieceEncoding, piece_windows, window_masks
+from .inference import MaskSettings, PieceEncoding, each_window_masks, piece_windows, window_masks
 from .pianoroll import PianoRoll, window_at
 from .structure import pooled_windows, self_similarity
 
@@ -153,7 +154,7 @@ class PieceAblation:
 def _piece_codes(bundle, x: "torch.Tensor", settings: MaskSettings):
     enc = bundle.encoder
     x = x.to(bundle.device)
-    masks = window_masks(enc, x, settings).to(bundle.device)
+    masks = each_window_masks(enc, x, settings).to(bundle.device)  # each window's own: the page's, the index's
     return x, masks, _encode(enc, x, None), _encode(enc, x, masks)
 
 

@@ -244,18 +244,23 @@ class WindowScores:
 
 
 def score_windows(encoder, decode: Callable, x: "torch.Tensor", mask_ratio: float, empty_mask_ratio: float,
-                  thresholds: Sequence[float] = (0.5,), seed: int = EVALUATION_SEED, batch_size: int = 64) -> WindowScores:
+                  thresholds: Sequence[float] = (0.5,), seed: int = EVALUATION_SEED, batch_size: int = 64,
+                  each_window: bool = False) -> WindowScores:
     """Score windows x (W, 1, H, W) unmasked and under two-rate masks at every threshold in one pass.
 
-    `decode` maps an EncoderOutput to logits (a decoder module, or a bundle's `reconstruct`).
+    `decode` maps an EncoderOutput to logits (a decoder module, or a bundle's `reconstruct`). The masks are drawn
+    in one stream over all the windows (`evaluate`'s protocol, and validation's), or with `each_window` each
+    window's own, as the piece page, the report, `ablate` and the index draw it (`each_window_masks`).
     """
     import torch
 
     with torch.no_grad():
-        return _score_windows(encoder, decode, x, mask_ratio, empty_mask_ratio, thresholds, seed, batch_size)
+        return _score_windows(encoder, decode, x, mask_ratio, empty_mask_ratio, thresholds, seed, batch_size,
+                              each_window)
 
 
-def _score_windows(encoder, decode, x, mask_ratio, empty_mask_ratio, thresholds, seed, batch_size) -> WindowScores:
+def _score_windows(encoder, decode, x, mask_ratio, empty_mask_ratio, thresholds, seed, batch_size,
+                   each_window=False) -> WindowScores:
     import torch
 
     from .analysis import add_counts, bridge_baseline, confusion, mask_generator, patch_mask_to_pixels
@@ -272,8 +277,10 @@ def _score_windows(encoder, decode, x, mask_ratio, empty_mask_ratio, thresholds,
         xb = x[i:i + batch_size].to(device)
         target = xb > 0.5
         probs = torch.sigmoid(decode(encoder(xb)).float())
-        ne = encoder._compute_non_empty(xb).cpu()
-        mask = make_mae_mask(ne, mask_ratio, empty_mask_ratio, gen).to(device)
+        if each_window:
+            mask = each_window_masks(encoder, xb, MaskSettings(mask_ratio, empty_mask_ratio, seed)).to(device)
+        else:
+            mask = make_mae_mask(encoder._compute_non_empty(xb).cpu(), mask_ratio, empty_mask_ratio, gen).to(device)
         hidden_patches += int((~mask).sum())
         patches += mask.numel()
         mprobs = torch.sigmoid(decode(encoder(xb, mae_mask=mask)).float())

@@ -54,7 +54,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     if bundle.decoder is not None:
         x, _, _ = piece_windows(roll, cfg.window_steps)
         sc = score_windows(bundle.encoder, bundle.reconstruct, x, settings.mask_ratio, settings.empty_mask_ratio,
-                           (settings.threshold,), seed=settings.seed)
+                           (settings.threshold,), seed=settings.seed, each_window=True)
         s = sc.at(settings.threshold)
         recon = {"mask_ratio": settings.mask_ratio, "empty_mask_ratio": settings.empty_mask_ratio,
                  "seed": settings.seed, "threshold": settings.threshold, "masked_patches": sc.hidden_patches,
@@ -87,7 +87,8 @@ def _print_inspect(r: dict) -> None:
     if rec is None:
         print("no decoder in this checkpoint: reconstruction skipped (pass --decoder FILE)")
     else:
-        print(f"reconstruction at mask ratio {rec['mask_ratio']} (empty {rec['empty_mask_ratio']}), seed {rec['seed']}, "
+        which = "its window" if r["windows"] == 1 else f"all {r['windows']} windows pooled, each"
+        print(f"reconstruction of {which} under its own mask as the page draws it, at mask ratio {rec['mask_ratio']} (empty {rec['empty_mask_ratio']} × that), seed {rec['seed']}, "
               f"threshold {rec['threshold']}: {rec['masked_patches']} of {rec['patches']} patches masked")
         for name in ("masked", "all", "unmasked"):
             s = rec[name]

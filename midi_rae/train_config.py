@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # the masks' seed wherever windows are scored in one stream (`score_windows`: training's validation, `evaluate`,
-# the model cards); inspect, ablate and the dashboard draw each piece's masks with MaskSettings' own seed, 0
+# the model cards); inspect, ablate, the report, the index and the dashboard draw each window's own mask with
+# MaskSettings' own seed, 0 (`inference.each_window_masks`)
 EVALUATION_SEED = 1234
 
 

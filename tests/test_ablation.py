@@ -76,7 +76,7 @@ def test_nothing_ablated_scores_as_score_windows_and_the_window_as_analyse_windo
     res = ablate_piece(b, song, "mean", SETTINGS)
     x, _, _ = piece_windows(song)
     ws = score_windows(b.encoder, b.reconstruct, x, SETTINGS.mask_ratio, SETTINGS.empty_mask_ratio, (0.5,),
-                       seed=SETTINGS.seed, batch_size=len(x))
+                       seed=SETTINGS.seed, batch_size=len(x), each_window=True)
     for k in ("tp", "fp", "fn", "tn"):
         assert res.plain["none"][k] == ws.counts[0.5]["plain"][k]
         assert res.masked["none"][k] == ws.counts[0.5]["masked"][k]
@@ -85,6 +85,17 @@ def test_nothing_ablated_scores_as_score_windows_and_the_window_as_analyse_windo
     assert np.array_equal(win.probs["none"], ref.probs)
     assert np.array_equal(win.hidden_px, ref.hidden_px)
     assert win.metrics["none"]["masked"]["f1"] == ref.metrics["masked"]["f1"]
+
+
+def test_each_window_is_ablated_under_the_mask_the_piece_page_draws_for_it(song):
+    """Not one stream of masks over the piece: the page's reconstruction row and the ablation tab agree."""
+    from midi_rae.ablation import piece_codes
+
+    b = bundle(None)
+    _, starts, _ = piece_windows(song)
+    _, masks, _, _ = piece_codes(b, song, SETTINGS)
+    for i in (0, 1, len(starts) - 1):
+        assert np.array_equal(masks[i].cpu().numpy(), analyse_window(b, song, int(starts[i]), SETTINGS).mask)
 
 
 def test_a_long_piece_can_be_scored_on_windows_evenly_spaced_from_its_first_to_its_last(song):

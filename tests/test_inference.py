@@ -205,3 +205,21 @@ def test_a_flat_reconstruction_of_a_silent_window_does_not_ask_for_a_lower_mask_
     warning = _flat_output(np.zeros((128, 128), np.uint8), np.zeros((128, 128), bool)).output_warning()
     assert warning == ("This window holds no notes, so there is nothing to judge the reconstruction by "
                        "(probabilities 0.40–0.40 everywhere); move the window to where the piece plays.")
+
+
+def test_inspect_pools_every_window_under_the_mask_the_page_draws_for_it(tmp_path):
+    from midi_rae.checkpoint import load_model
+    from midi_rae.inspect import inspect_file
+    from midi_rae.inference import analyse_window, piece_windows, settings_for
+    from midi_rae.pianoroll import midi_to_roll
+
+    from conftest import make_song, to_bytes
+
+    song = tmp_path / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=12, seed=4)))
+    rec = inspect_file(str(song))["reconstruction"]
+    bundle = load_model()
+    roll = midi_to_roll(str(song))
+    _, starts, _ = piece_windows(roll, bundle.model_config.window_steps)
+    page = [analyse_window(bundle, roll, int(s), settings_for(bundle, 0.5)) for s in starts]
+    assert rec["masked_patches"] == sum(a.n_hidden for a in page)
