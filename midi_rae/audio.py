@@ -95,7 +95,9 @@ def render_audio(pm: pretty_midi.PrettyMIDI, fs: int = 22050) -> tuple[bytes, st
     return _wav_bytes(samples, fs), synth + note
 
 
-def roll_audio(roll_array: np.ndarray, steps_per_beat: int, tempo_bpm: float, fs: int = 22050) -> bytes:
-    """WAV bytes of a (128, T) binary roll played as piano at a constant tempo."""
-    return render_audio(roll_to_midi(np.asarray(roll_array), steps_per_beat=steps_per_beat,
-                                     tempo_bpm=tempo_bpm), fs)[0]
+def roll_audio(roll_array: np.ndarray, steps_per_beat: int, tempo_bpm: float, fs: int = 22050,
+               time_signature: tuple[int, int] = (4, 4)) -> bytes:
+    """WAV bytes of a (128, T) binary roll played as piano at a constant tempo, a step being 1/steps_per_beat of
+    the metre's beat (a dotted quarter in 6/8)."""
+    return render_audio(roll_to_midi(np.asarray(roll_array), steps_per_beat=steps_per_beat, tempo_bpm=tempo_bpm,
+                                     time_signature=time_signature), fs)[0]

@@ -1606,6 +1606,7 @@ class Hit:
     end_step: int = 0                  # the step after the passage
     steps_per_beat: int = 4
     tempo_bpm: float = 120.0
+    metre: str = "4/4"                 # the piece's main metre, as the index stores it ("6/8")
     rel: Optional[str] = None          # path relative to the index's parent folder
     image: Optional[bytes] = field(default=None, repr=False)  # the window, bit-packed (unpack_window)
 
@@ -1757,7 +1758,8 @@ def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
         return []
     ids = sorted({key[0] for key, _ in top})
     pieces = idx.table("pieces").search().where(_in_list("piece_id", ids)).select(
-        ["piece_id", "name", "path", "rel", "collection", "steps_per_bar", "steps_per_beat", "tempo_bpm", "steps"]
+        ["piece_id", "name", "path", "rel", "collection", "steps_per_bar", "steps_per_beat", "tempo_bpm", "metre",
+         "steps"]
     ).limit(None).to_arrow().to_pylist()
     pieces = {p["piece_id"]: p for p in pieces}
     cond = " OR ".join(f"(piece_id = {int(key[0])} AND window = {int(key[1])})" for key, _ in top)
@@ -1787,7 +1789,7 @@ def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
                        pitch_lo=int(lo), pitch_hi=int(hi), similarity=min(float(sim), 1.0), interval=int(t), patch=rc,
                        piece_id=int(pid), steps_per_bar=spbar, window_start=int(w["start_step"]), end_step=int(end),
                        steps_per_beat=int(p["steps_per_beat"] or 4), tempo_bpm=float(p["tempo_bpm"] or 120),
-                       rel=p["rel"], image=w["image"]))
+                       metre=str(p["metre"] or "4/4"), rel=p["rel"], image=w["image"]))
     return out
 
 

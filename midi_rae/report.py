@@ -25,11 +25,11 @@ from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, recon
                       similarity_matrix, spectrum_plot, trajectory, window_roll)
 from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
                         metric_rows, patch_places, settings_for, spectrum_rows)
-from .pianoroll import PianoRoll, ignored_metres_text, start_bars
-from .png_rolls import read_roll
+from .pianoroll import PianoRoll, start_bars
+from .png_rolls import holds_png, read_roll
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
-from .wording import counted
+from .wording import counted, timing_text
 
 __all__ = ["SECTIONS", "build_report", "write_report"]
 
@@ -116,11 +116,9 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     mc = bundle.model_config
     step = bundle.meta.get("step")
     rows = [
-        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')}, "
-                               f"{roll.bars:.1f} bars of "
-                               f"{roll.time_signature[0]}/{roll.time_signature[1]}{ignored_metres_text(roll)}, "
-                               f"{roll.duration_s:.1f} s, "
-                               f"{roll.tempo_bpm:.0f} BPM, {roll.steps_per_beat} steps per beat"},
+        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')} · "
+                               + (f"{roll.steps:,} steps (a PNG roll: no tempo)" if holds_png(midi)
+                                  else timing_text(roll))},  # the page's header, word for word
         {"": "Checkpoint", "value": bundle.source + (f" (training step {step})" if step is not None else "")},
         {"": "Model", "value": f"{counted(mc.num_levels, 'level')}, grids {', '.join(f'{r}×{c}' for r, c in mc.level_grids)}; "
                                f"dims {', '.join(map(str, mc.level_dims))}; decoder: "
@@ -251,6 +249,11 @@ def _ablation_section(bundle: ModelBundle, roll: PianoRoll, res: WindowAnalysis,
                                 title="The studied window's raw reconstruction with each level ablated")))
 
 
+def bar_numbers(bars) -> str:
+    """Bar positions (0-based) as the page and `phrases` give them: 1 = the first bar, to 4 decimals ("100.25")."""
+    return ", ".join(f"{round(float(b) + 1, 4):g}" for b in bars)
+
+
 def _phrases_section(cfg, roll: PianoRoll, piece: PieceEncoding, fig) -> str:
     from .figures_hierarchy import novelty_curves
     from .phrases import ProbeSettings, probe_piece
@@ -270,8 +273,7 @@ def _phrases_section(cfg, roll: PianoRoll, piece: PieceEncoding, fig) -> str:
                               "Boundaries found": v["estimates"], "Phrase ends": v["references"]}
                              for k, v in probe.scores.items()], left=("Frames",)))
     else:
-        parts.append(_table([{"Frames": t.name, "Boundaries (bar, 1 = first)": ", ".join(f"{b + 1:.4g}"
-                                                                                        for b in t.boundaries)}
+        parts.append(_table([{"Frames": t.name, "Boundaries (bar, 1 = first)": bar_numbers(t.boundaries)}
                              for t in probe.tracks], left=("Frames", "Boundaries (bar, 1 = first)")))
     return _section("phrases", *parts)
 

@@ -1,6 +1,11 @@
 """How numbers read in the sentences the app and the CLI print: a count with its noun, "a" or "an" before one."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .pianoroll import PianoRoll
+
 
 def counted(n: int, noun: str, plural: str = "") -> str:
     """"1 file", "2 files", "1,000 pieces": a count with its noun in the right number."""
@@ -17,3 +22,31 @@ def a_number(n: int) -> str:
 def seconds(s: float) -> str:
     """A duration for a header: whole seconds from 10 s on, tenths below ("0.5 s", "8.0 s", "20 s")."""
     return f"{s:.0f} s" if s >= 9.95 else f"{s:.1f} s"
+
+
+def timing_text(roll: "PianoRoll") -> str:
+    """Bars, metre, length, tempo and grid as the header gives them, saying where the piece's metre or tempo
+    changes (bars are counted in the metre of most of the piece) and what a beat is when it is not a quarter note."""
+    (num, den), k = roll.time_signature, roll.metre_changes
+    changes = "once" if k == 1 else f"{k} times"
+    from midi_rae.pianoroll import beat_name, beat_quarters, ignored_metres_text
+
+    bars = f"{roll.bars:.1f} bars of {num}/{den}" + ignored_metres_text(roll) + (
+        f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar lines "
+        "after a change may not be the score's)" if k else "")
+
+    beat = beat_name(roll.time_signature)
+    # the opening tempo, in the opening metre's beats (Weber's Concertino opens in 3/4 and is counted in 2/2)
+    opening = roll.opening_time_signature or roll.time_signature
+    start = " at the start" if roll.tempo_changes or roll.opening_time_signature else ""
+    # MIDI's tempo counts quarter notes; the grid's beat may be another note value (6/8: a dotted quarter)
+    tempo = (f"{roll.tempo_bpm:.0f} BPM{start}" if beat_name(opening) == "quarter note" else
+             f"{roll.tempo_bpm / beat_quarters(opening):.0f} beats a minute{start} "
+             f"(quarter note = {roll.tempo_bpm:.0f})")
+    grid = f"{counted(roll.steps_per_beat, 'step')} per beat" + (
+        f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
+    if beat_quarters(opening) != beat_quarters(roll.time_signature):  # beat-synchronous: a beat is a beat
+        (on, od) = opening
+        grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(opening)}s) are drawn as long as "
+                 f"{num}/{den}'s ({beat}s), and played at their own length")
+    return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"

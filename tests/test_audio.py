@@ -74,3 +74,17 @@ def test_roll_audio_plays_the_roll_at_its_tempo(no_fluidsynth):
     w, samples = _read(roll_audio(roll, steps_per_beat=4, tempo_bpm=120))
     assert w.getnframes() / w.getframerate() == pytest.approx(4.0, abs=0.5)
     assert samples.any()
+
+
+def test_roll_audio_in_six_eight_counts_a_beat_as_a_dotted_quarter(no_fluidsynth):
+    roll = np.zeros((128, 32), dtype=np.uint8)
+    roll[60, :] = 1  # 8 beats of 6/8 at quarter = 120: 8 dotted quarters, 6 s (a corpus card played it in 4 s)
+    w, _ = _read(roll_audio(roll, steps_per_beat=4, tempo_bpm=120, time_signature=(6, 8)))
+    assert w.getnframes() / w.getframerate() == pytest.approx(6.0, abs=0.5)
+
+
+def test_a_corpus_cards_metre_is_read_from_the_index_and_never_trusted():
+    from midi_rae.dashboard.corpus_similar import metre_of
+
+    assert [metre_of(m) for m in ("6/8", "3/4", "99/4", "7/3", "x", "")] == [(6, 8), (3, 4), (4, 4), (4, 4), (4, 4),
+                                                                             (4, 4)]

@@ -1,6 +1,7 @@
 """The HTML report: one self-contained file with every section, and one-line errors from the command."""
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -118,3 +119,25 @@ def test_a_start_bar_past_the_last_window_start_is_studied_from_there_with_a_not
     assert done.stderr.strip() == ("note: bar 99 is past the last bar a window of ten.mid starts at (a window from "
                                    "there would hold bars of silence): bar 3 is studied.")
     assert "Window: 128 steps from bar 3" in out.read_text()
+
+
+def test_the_report_states_the_piece_as_the_page_header_does(checkpoint, tmp_path):
+    import pretty_midi
+
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.report import build_report
+    from midi_rae.wording import timing_text
+
+    pm = make_song(bars=12, seed=5, drums=False)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(6, 8, 0.0)]  # a beat is a dotted quarter
+    song = tmp_path / "jig.mid"
+    song.write_bytes(to_bytes(pm))
+    text = build_report(song, checkpoint=str(checkpoint))
+    words = timing_text(midi_to_roll(str(song)))
+    assert "80 beats a minute (quarter note = 120)" in words and html.escape(words) in text
+
+
+def test_the_reports_phrase_boundaries_keep_a_bars_quarters_past_bar_99():
+    from midi_rae.report import bar_numbers
+
+    assert bar_numbers([99.25, 101.75, 17.875]) == "100.25, 102.75, 18.875"  # 4 significant figures gave 100.2

@@ -230,7 +230,8 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
                 pitch_lo=int(r["pitch_lo"]), pitch_hi=int(r["pitch_hi"]), similarity=float(r["f1_masked"]),
                 piece_id=int(r["piece_id"]), steps_per_bar=int(r["steps_per_bar"]),
                 window_start=int(r["start_step"]), end_step=int(r["end_step"]),
-                steps_per_beat=int(r["steps_per_beat"]), tempo_bpm=float(r["tempo_bpm"]), rel=r["rel"])
+                steps_per_beat=int(r["steps_per_beat"]), tempo_bpm=float(r["tempo_bpm"]),
+                metre=str(r["metre"] or "4/4"), rel=r["rel"])
             for _, r in worst.iterrows()]
     hits = distinct_passages(hits, GALLERY)  # not one passage through its neighbouring windows
     images = src.window_images(uri, stamp, tuple((h.piece_id, h.window) for h in hits))

@@ -101,11 +101,20 @@ def thumbnail(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = N
     return buf.getvalue()
 
 
+def metre_of(text: str) -> tuple[int, int]:
+    """An index's stored metre ("6/8") as (numerator, denominator); 4/4 for anything a grid does not count in."""
+    try:
+        num, den = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        return 4, 4
+    return (num, den) if 1 <= num <= 64 and den in (1, 2, 4, 8, 16, 32) else (4, 4)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def _wav(key: tuple, _window: np.ndarray, spb: int, tempo: float) -> bytes:
+def _wav(key: tuple, _window: np.ndarray, spb: int, tempo: float, metre: str = "4/4") -> bytes:
     from midi_rae.audio import roll_audio
 
-    return roll_audio(_window, spb, tempo, fs=16000)
+    return roll_audio(_window, spb, tempo, fs=16000, time_signature=metre_of(metre))
 
 
 def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0) -> None:
@@ -205,7 +214,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                 listening = st.session_state.setdefault(CK.LISTEN, set())
                 if card in listening or c1.button("▶ Listen", key=f"listen_{card}"):
                     listening.add(card)
-                    st.audio(_wav((h.piece_id, h.window_start), window, h.steps_per_beat, h.tempo_bpm),
+                    st.audio(_wav((h.piece_id, h.window_start), window, h.steps_per_beat, h.tempo_bpm, h.metre),
                              format="audio/wav")
                 into = f", transposed {semitones(-h.interval)} into the query's key" if h.interval else ""
                 if c2.button("Open", key=f"open_{card}", help=f"Show this passage in the piece view{into}"):

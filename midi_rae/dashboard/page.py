@@ -13,7 +13,7 @@ import streamlit as st
 
 from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError, start_bars
-from midi_rae.wording import counted, seconds
+from midi_rae.wording import counted, timing_text
 
 from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
 from .names import file_stem
@@ -31,34 +31,6 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, s
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
     st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} "
                f"({counted(n_levels, 'level')}){compared}")
-
-
-def timing_text(roll) -> str:
-    """Bars, metre, length, tempo and grid as the header gives them, saying where the piece's metre or tempo
-    changes (bars are counted in the metre of most of the piece) and what a beat is when it is not a quarter note."""
-    (num, den), k = roll.time_signature, roll.metre_changes
-    changes = "once" if k == 1 else f"{k} times"
-    from midi_rae.pianoroll import beat_name, beat_quarters, ignored_metres_text
-
-    bars = f"{roll.bars:.1f} bars of {num}/{den}" + ignored_metres_text(roll) + (
-        f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar lines "
-        "after a change may not be the score's)" if k else "")
-
-    beat = beat_name(roll.time_signature)
-    # the opening tempo, in the opening metre's beats (Weber's Concertino opens in 3/4 and is counted in 2/2)
-    opening = roll.opening_time_signature or roll.time_signature
-    start = " at the start" if roll.tempo_changes or roll.opening_time_signature else ""
-    # MIDI's tempo counts quarter notes; the grid's beat may be another note value (6/8: a dotted quarter)
-    tempo = (f"{roll.tempo_bpm:.0f} BPM{start}" if beat_name(opening) == "quarter note" else
-             f"{roll.tempo_bpm / beat_quarters(opening):.0f} beats a minute{start} "
-             f"(quarter note = {roll.tempo_bpm:.0f})")
-    grid = f"{counted(roll.steps_per_beat, 'step')} per beat" + (
-        f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
-    if beat_quarters(opening) != beat_quarters(roll.time_signature):  # beat-synchronous: a beat is a beat
-        (on, od) = opening
-        grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(opening)}s) are drawn as long as "
-                 f"{num}/{den}'s ({beat}s), and played at their own length")
-    return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
 
 
 def export_settings(view, spb: int, semis: int) -> str:
