@@ -467,10 +467,13 @@ def cli(a) -> int:
     for o in out:
         print(f"{o['file']}" + (f" (labelled chorale {o['labelled']})" if o["labelled"] else "")
               + ": boundaries at bar numbers (1 = the first bar; a fraction is part-way into that bar)")
+        score = lambda s: f"  F1 {s['f1']:.3f} (P {s['precision']:.3f}, R {s['recall']:.3f})"  # noqa: E731
         for name, bs in o["boundaries_bars"].items():
             s = o["scores"][name] if o["scores"] else None
-            score = f"  F1 {s['f1']:.3f} (P {s['precision']:.3f}, R {s['recall']:.3f})" if s else ""
-            print(f"  {name:<26} {', '.join(f'{b:g}' for b in bs) or '—'}{score}")
+            print(f"  {name:<26} {', '.join(f'{b:g}' for b in bs) or '—'}{score(s) if s else ''}")
+        for name, s in (o["scores"] or {}).items():  # the baselines the page and the report score beside the tracks
+            if name not in o["boundaries_bars"]:
+                print(f"  {name:<26} (a baseline){score(s)}")
     return 0
 
 

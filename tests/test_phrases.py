@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -215,6 +216,13 @@ def test_phrases_command_on_the_example_chorale():
     f = r["files"][0]
     assert f["labelled"] == "bach/bwv253.mxl" and len(f["boundaries_bars"]) == 7
     assert f["scores"]["every 2 bars"]["references"] == 3
+
+
+def test_phrases_text_lists_the_baseline_the_page_scores_beside_the_tracks():
+    done = subprocess.run([sys.executable, "-m", "midi_rae", "phrases", "assets/examples/bach_chorale_bwv253.mid"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^  every 2 bars +\(a baseline\)  F1 \d\.\d{3} ", done.stdout, re.M), done.stdout
 
 
 def test_phrases_command_numbers_bars_from_one_as_the_page_does():
