@@ -450,7 +450,7 @@ def cli(a) -> int:
             print(f"\ntrained on by this checkpoint ({len(held)}): {' '.join(held)}")
         return 0
     from .inference import encode_piece
-    from .png_rolls import read_roll
+    from .png_rolls import holds_png, read_roll
 
     cfg = bundle.model_config
     out = []
@@ -458,6 +458,7 @@ def cli(a) -> int:
         roll = read_roll(f, steps_per_beat=cfg.steps_per_beat or 4)  # MIDI or a PNG piano roll
         probe = probe_piece(encode_piece(bundle.encoder, roll), roll, cfg, settings)
         out.append({"file": str(f), "labelled": None if probe.labels is None else probe.labels["corpus_path"],
+                    "png": holds_png(f), "steps_per_bar": roll.steps_per_bar,
                     # bar numbers as the page and the report give them: 1 = the first bar
                     "boundaries_bars": {t.name: [round(float(b) + 1, 4) for b in t.boundaries] for t in probe.tracks},
                     "scores": _round(probe.scores) if probe.labels is not None else None})
@@ -465,12 +466,14 @@ def cli(a) -> int:
         print(json.dumps({"checkpoint": bundle.source, "settings": asdict(settings), "files": out}))
         return 0
     for o in out:
-        print(f"{o['file']}" + (f" (labelled chorale {o['labelled']})" if o["labelled"] else "")
-              + ": boundaries at bar numbers (1 = the first bar; a fraction is part-way into that bar)")
+        where = ("boundaries at steps (a PNG roll has steps, not bars)" if o["png"] else
+                 "boundaries at bar numbers (1 = the first bar; a fraction is part-way into that bar)")
+        print(f"{o['file']}" + (f" (labelled chorale {o['labelled']})" if o["labelled"] else "") + f": {where}")
         score = lambda s: f"  F1 {s['f1']:.3f} (P {s['precision']:.3f}, R {s['recall']:.3f})"  # noqa: E731
         for name, bs in o["boundaries_bars"].items():
             s = o["scores"][name] if o["scores"] else None
-            print(f"  {name:<26} {', '.join(f'{b:g}' for b in bs) or '—'}{score(s) if s else ''}")
+            at = [round((b - 1) * o["steps_per_bar"]) for b in bs] if o["png"] else bs
+            print(f"  {name:<26} {', '.join(f'{b:g}' for b in at) or '—'}{score(s) if s else ''}")
         for name, s in (o["scores"] or {}).items():  # the baselines the page and the report score beside the tracks
             if name not in o["boundaries_bars"]:
                 print(f"  {name:<26} (a baseline){score(s)}")

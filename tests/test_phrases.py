@@ -225,6 +225,20 @@ def test_phrases_text_lists_the_baseline_the_page_scores_beside_the_tracks():
     assert re.search(r"^  every 2 bars +\(a baseline\)  F1 \d\.\d{3} ", done.stdout, re.M), done.stdout
 
 
+def test_phrases_gives_a_png_rolls_boundaries_in_steps(tmp_path):
+    from PIL import Image
+
+    image = np.zeros((128, 256), np.uint8)
+    image[60:64, ::8] = 255
+    image[70, 128:] = 255  # a second voice enters at step 128
+    Image.fromarray(image).save(tmp_path / "roll.png")
+    done = subprocess.run([sys.executable, "-m", "midi_rae", "phrases", str(tmp_path / "roll.png")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "roll.png: boundaries at steps (a PNG roll has steps, not bars)" in done.stdout
+    assert re.search(r"^  piano roll, 1-bar frames +128$", done.stdout, re.M), done.stdout
+
+
 def test_phrases_command_numbers_bars_from_one_as_the_page_does():
     from midi_rae.checkpoint import load_model
     from midi_rae.inference import encode_piece
