@@ -1394,12 +1394,12 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     if bundle is None:
         if not isinstance(checkpoint, bytes):
             check_before_load(out, checkpoint, decoder, rebuild, reconstruction, flip_png, patch_levels)
-        if patch_levels is not None and not isinstance(checkpoint, bytes):
-            from .checkpoint_meta import peek_model_config
+            if patch_levels is not None:
+                from .checkpoint_meta import peek_model_config
 
-            declared, _ = peek_model_config(checkpoint)  # its header alone: a mistyped level is answered at once
-            if declared is not None:
-                _check_patch_levels(patch_levels, declared)
+                declared, _ = peek_model_config(checkpoint)  # its header alone: a mistyped level is answered at once
+                if declared is not None:
+                    _check_patch_levels(patch_levels, declared)
         bundle = load_model(checkpoint, decoder=decoder)
     f1_skipped = not reconstruction and bundle.decoder is not None
     if f1_skipped:

@@ -227,6 +227,19 @@ def _query(a, idx) -> tuple:
                         f"there would hold bars of silence): bar {last} is searched.")
 
 
+def _asked(a, idx) -> tuple | int:
+    """`_query`'s (roll, bar, note), or the exit status of its one sentence (the query file named, as `inspect`
+    names it)."""
+    from .pianoroll import MidiError
+
+    try:
+        return _query(a, idx)
+    except MidiError as e:
+        return _err(f"{Path(a.query).name}: {e}")
+    except ValueError as e:
+        return _err(str(e))
+
+
 def _stop_on_sigterm() -> None:
     """`kill` (SIGTERM) stops a run as Ctrl-C does: the pieces encoded so far are committed and said, and the
     workers end, instead of the process dying mid-commit and leaving its semaphores to the resource tracker."""
@@ -257,16 +270,14 @@ def _run_search(a) -> int:
                     else f"{a.query} is not a regular file; --query takes one MIDI or PNG file."
                     if os.path.lexists(a.query)
                     else f"{a.query} does not exist.")
+    asked = None  # (roll, bar, note) of the query
     meta = snapshot_meta(a.index)
     if meta is not None:  # what the query asks of the index, answered before lancedb and torch load (seconds)
         facts = IndexFacts()
         facts.uri, facts.meta = a.index, meta
-        try:
-            _query(a, facts)
-        except MidiError as e:
-            return _err(f"{Path(a.query).name}: {e}")
-        except ValueError as e:
-            return _err(str(e))
+        asked = _asked(a, facts)
+        if isinstance(asked, int):
+            return asked
     from . import threads
     from .checkpoint import load_model
 
@@ -279,12 +290,11 @@ def _run_search(a) -> int:
         listed = idx.count("pieces")
         return _err(f"{a.index} holds no windows: the {counted(listed, 'file')} it lists could not be read." if listed
                     else f"{a.index} holds no windows yet: run 'midi-rae index' into it (again) to fill it.")
-    try:  # everything the query and the index decide, before the model loads (seconds)
-        roll, bar, note = _query(a, idx)
-    except MidiError as e:  # the query file: named, as `inspect` names it
-        return _err(f"{Path(a.query).name}: {e}")
-    except ValueError as e:
-        return _err(str(e))
+    if asked is None:  # no current snapshot: the index's own tables answer, still before the model loads
+        asked = _asked(a, idx)
+        if isinstance(asked, int):
+            return asked
+    roll, bar, note = asked
     if note:
         print(f"note: {note}", file=sys.stderr)
     ckpt, dec = (a.checkpoint, None) if a.checkpoint is not None else own_checkpoint(idx.meta)

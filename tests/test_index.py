@@ -996,22 +996,24 @@ def test_an_update_the_index_refuses_is_refused_before_the_model_loads(built, co
                             "--rebuild it with them.")
 
 
+def cli_imports(args: list[str], modules: tuple[str, ...]) -> subprocess.CompletedProcess:
+    """`midi-rae ARGS` in a fresh interpreter, printing its exit status and whether each module was imported."""
+    code = ("import sys; from midi_rae.__main__ import main; "
+            f"rc = main({args!r}); print(rc, *(m in sys.modules for m in {modules!r}))")
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
 def test_the_cli_refuses_another_checkpoint_for_an_index_before_importing_torch(built, corpus):
     out, _ = built
-    code = ("import sys; from midi_rae.__main__ import main; "
-            f"rc = main(['index', {str(corpus['src'])!r}, '--out', {str(out)!r}, "
-            "'--checkpoint', 'assets/first.safetensors']); print(rc, 'torch' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = cli_imports(["index", str(corpus["src"]), "--out", str(out), "--checkpoint", "assets/first.safetensors"],
+                    ("torch",))
     assert r.stdout.split() == ["1", "False"]
     assert r.stderr.startswith(f"error: The index at {out} was built with another checkpoint")
 
 
 def test_a_search_at_a_level_the_index_lacks_is_refused_before_torch_or_lancedb_load(built, corpus):
     out, _ = built
-    code = ("import sys; from midi_rae.__main__ import main; "
-            f"rc = main(['search', {str(out)!r}, '--query', {str(corpus['query'])!r}, '--level', '9']); "
-            "print(rc, 'torch' in sys.modules, 'lancedb' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = cli_imports(["search", str(out), "--query", str(corpus["query"]), "--level", "9"], ("torch", "lancedb"))
     assert r.stdout.split() == ["1", "False", "False"]
     assert r.stderr.strip() == "error: --level 9 is outside the index's levels 0..5."
 

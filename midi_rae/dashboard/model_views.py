@@ -156,8 +156,8 @@ def analyses(song, res, model: Model, sel=None) -> None:
 
 
 def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, semis: int, view, overview_slot,
-           window_slot, stem: str = "piece") -> None:
-    """Encode the piece and draw every view of it.
+           window_slot, stem: str = "piece", b_is_a: bool = False) -> None:
+    """Encode the piece and draw every view of it (`b_is_a`: B is the checkpoint A is, `sidebar.same_model`).
 
     The overview and window slots are None when page.py has drawn them already (nothing selected);
     otherwise they are drawn here, with the selection's neighbours and outlines.
@@ -194,7 +194,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             panel_listen.render(song, res, spb, semis)
         analyses(song, res, model, sel)
         with st.container():  # drawn with or without B, so that turning B on or off leaves the export in place
-            if choice_b is not None and sidebar.same_model(choice, choice_b):
+            if choice_b is not None and b_is_a:
                 panel_compare.same_checkpoint(model)
             elif choice_b is not None:
                 model_b = loaded(choice_b, primary=False)

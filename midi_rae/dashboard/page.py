@@ -213,7 +213,8 @@ def main() -> None:
     _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None)
     choice_b = sidebar.compare_section()
 
-    compared = choice_b is not None and not sidebar.same_model(choice, choice_b)  # B = A: one sentence at the end
+    b_is_a = choice_b is not None and sidebar.same_model(choice, choice_b)  # then one sentence at the end
+    compared = choice_b is not None and not b_is_a
     header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if compared else None, semis)
     # A note that only some pieces get goes into a container drawn on every run: an element added or removed at the
     # top level moves every element after it, and the browser then mounts them all anew (every chart redrawn from
@@ -243,7 +244,8 @@ def main() -> None:
     model = _loaded(choice)
     own_spb = spb == sidebar.own_resolution(config)
     stem = file_stem(piece.name, semis, None if own_spb else spb, model.label)
-    views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window, stem)
+    views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window, stem,
+                 b_is_a=b_is_a)
     export.render(f"{piece.name} — {model.label}", stem, export_settings(view, spb, semis))
     url_state.ignored_shown()  # a run that ended here showed it (a rerun on the way had not)
     activity.note()
