@@ -471,3 +471,40 @@ def test_corpus_map_click_opens_the_passage_and_searches_list_thumbnails(page, s
     assert not exceptions(page), _state(page, log)
     assert page.locator('[data-testid="stImage"]').count() >= _corpus_open_buttons(page).count()
     assert not page.get_by_text("1.000 ·").count(), "the query passage found itself"
+
+
+@pytest.mark.timeout(600)
+def test_a_region_drawn_on_the_corpus_map_lists_what_it_holds_and_its_points_stay_clickable(page, server, shots):
+    """A plain drag over the map keeps a region: the windows inside it are counted and their passages shown, the
+    points outside are faded, and a point inside it still opens its passage when clicked."""
+    url, log = server
+    page.goto(f"{url}/corpus")
+    wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "windows · model") is not None)
+    points = browser_util.map_points(page)
+    boxes = [points.nth(i).bounding_box() for i in range(points.count())]
+    xs, ys = sorted(b["x"] for b in boxes), sorted(b["y"] for b in boxes)
+    # a rectangle over the middle of the points: from the 25th to the 75th percentile of each axis
+    x0, x1 = xs[len(xs) // 4], xs[3 * len(xs) // 4]
+    y0, y1 = ys[len(ys) // 4], ys[3 * len(ys) // 4]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x0 + (x1 - x0) * i / 10, y0 + (y1 - y0) * i / 10)
+    page.mouse.up()
+    wait_ready(page, STEP_TIMEOUT, min_charts=1,
+               extra=lambda: page.get_by_text(re.compile(r"^The region: \d+ of the \d+ windows")).count() > 0)
+    screenshot(page, shots, "10_corpus_region")
+    assert not exceptions(page), _state(page, log)
+    heading = page.get_by_text(re.compile(r"^The region: \d+ of the \d+ windows")).first.inner_text()
+    inside = sum(x0 <= b["x"] <= x1 and y0 <= b["y"] <= y1 for b in boxes)
+    assert 0 < int(re.search(r"region: (\d+)", heading).group(1)) <= len(boxes), heading
+    assert inside > 0 and _corpus_open_buttons(page).count() >= 2, _state(page, log)
+    faded = points.evaluate_all("ps => ps.filter(p => Number(p.getAttribute('opacity')) < 0.5).length")
+    assert 0 < faded < points.count(), faded
+    middle = min(range(len(boxes)),
+                 key=lambda i: abs(boxes[i]["x"] - (x0 + x1) / 2) + abs(boxes[i]["y"] - (y0 + y1) / 2))
+    passage = browser_util.map_hover(page, middle)
+    points.nth(middle).click(force=True)
+    name = passage.split(" · ")[0].split("/", 1)[1]
+    _step(page, shots, log, "11_opened_from_region", "after a click on a point inside the region",
+          lambda: (header_caption(page) or "").startswith(name))

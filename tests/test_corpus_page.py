@@ -616,3 +616,121 @@ def test_other_pieces_are_grey_on_the_map():
                        np.arange(3), "t", ("x", "y"))
     scale = spec["encoding"]["color"]["scale"]
     assert scale["domain"] == ["a", "b", OTHER] and scale["range"][2] == OTHER_COLOUR
+
+
+# ---------------------------------------------------------------- a region drawn on the map
+
+
+def test_a_drag_on_the_map_reports_the_rectangle_drawn_whichever_way_it_was_dragged():
+    from midi_rae.dashboard.corpus_map import REGION, region_bounds
+
+    class Drawn:
+        selection = {REGION: {"x": [2.5, -1.0], "y": [0.25, 3.0]}}
+
+    class Cleared:
+        selection = {REGION: {}}
+
+    class Broken:
+        selection = {REGION: {"x": [float("nan"), 1.0], "y": [0.0, 1.0]}}
+
+    assert region_bounds(Drawn()) == (-1.0, 2.5, 0.25, 3.0)
+    assert region_bounds(Cleared()) is None and region_bounds(Broken()) is None and region_bounds(None) is None
+
+
+def test_the_map_draws_a_region_on_a_plain_drag_and_a_kept_region_under_its_points(index_home, monkeypatch):
+    from midi_rae.dashboard.corpus_map import FADED, PICK, REGION
+
+    at = _corpus_app(index_home, monkeypatch)
+    spec = _map(at)
+    params = {p["name"]: p["select"] for p in spec["params"]}
+    assert params[REGION]["type"] == "interval" and "[!event.shiftKey]" in params[REGION]["on"]
+    assert params[PICK]["on"] == "click[!event.shiftKey]"  # a click still opens a passage
+    assert spec["encoding"]["opacity"] == {"value": 0.75}
+    at.session_state["corpus_region"] = (str(index_home / "small"), 3, False, (-1e9, 0.0, -1e9, 1e9))
+    at.run()
+    spec = _map(at)
+    frame, scatter = spec["layer"]  # the region first: drawn under the points, which keep their clicks
+    assert frame["mark"]["type"] == "rect" and frame["data"]["values"] == [{"x": -1e9, "x2": 0.0, "y": -1e9,
+                                                                           "y2": 1e9}]
+    assert scatter["encoding"]["opacity"] == {"condition": {"test": "datum.inside", "value": 0.75}, "value": FADED}
+    assert {p["inside"] for p in spec["points"]} == {True, False}
+    assert all(p["inside"] == (p["x"] <= 0.0) for p in spec["points"])
+
+
+def test_a_regions_composition_counts_each_collection_against_the_whole_index():
+    from midi_rae.dashboard.corpus_region import composition
+
+    everywhere = np.array(["a"] * 6 + ["b"] * 2 + ["c"] * 2)
+    rows = composition(np.array(["a", "b", "b", "a"]), everywhere)
+    assert [(r["value"], r["windows"], r["of its windows"]) for r in rows] == [("a", 2, 6), ("b", 2, 2)]
+    assert rows[0]["share of the region"] == 0.5 and rows[0]["share of the index"] == 0.6
+    assert abs(rows[1]["ratio"] - 0.5 / 0.2) < 1e-12  # b: half the region, a fifth of the index
+
+
+def test_the_most_typical_windows_of_a_region_point_where_most_of_it_points_and_silence_comes_last():
+    from midi_rae.dashboard.corpus_region import typical_order
+
+    vectors = np.array([[2, 0], [0, 0], [1, 0], [0, 1], [5, 0]], dtype=np.float32)
+    order, cos = typical_order(vectors)  # the mean direction of the four that sound: (3, 1) / 4
+    assert list(order) == [0, 2, 4, 3, 1]
+    assert np.allclose(cos[:4], [3 / np.sqrt(10)] * 3 + [1 / np.sqrt(10)]) and cos[-1] == -np.inf
+
+
+def test_a_region_of_the_pca_map_counts_every_window_of_the_index_not_only_those_drawn(index_home, monkeypatch):
+    from midi_rae.dashboard import corpus_map
+    from midi_rae.dashboard import corpus_sources as src
+
+    uri = str(index_home / "small")
+    stamp = src.stamp(uri)
+    n = len(src.map_columns(uri, stamp)["path"])
+    monkeypatch.setattr(corpus_map, "MAP_POINTS", 3)
+    corpus_map._map_coords.clear()
+    rows, coords, _ = corpus_map._map_coords(uri, stamp, 1, False)
+    assert len(rows) == 3 < n
+    everything = (-1e9, 1e9, -1e9, 1e9)
+    inside, drawn_only = corpus_map.region_rows(uri, stamp, 1, False, everything)
+    assert list(inside) == list(range(n)) and not drawn_only
+    x0, y0 = coords[0]  # a point-sized region around one drawn window holds that window
+    inside, _ = corpus_map.region_rows(uri, stamp, 1, False, (x0 - 1e-6, x0 + 1e-6, y0 - 1e-6, y0 + 1e-6))
+    assert rows[0] in inside
+    assert len(corpus_map.region_rows(uri, stamp, 1, False, (1e8, 2e8, 1e8, 2e8))[0]) == 0
+    corpus_map._map_coords.clear()
+
+
+def _with_region(index_home, monkeypatch, bounds) -> AppTest:
+    """The Corpus page of the small index with a region kept for its level-3 PCA map."""
+    at = _corpus_app(index_home, monkeypatch)
+    at.session_state["corpus_region"] = (str(index_home / "small"), 3, False, bounds)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_page_lists_what_a_region_holds_with_its_typical_passages(index_home, monkeypatch):
+    from midi_rae.dashboard import corpus_sources as src
+
+    at = _with_region(index_home, monkeypatch, (-1e9, 1e9, -1e9, 1e9))
+    uri = str(index_home / "small")
+    n = len(src.map_columns(uri, src.stamp(uri))["path"])
+    assert any(m.value.startswith(f"**The region: {n} of the {n} windows, from 4 pieces**") for m in at.markdown)
+    assert len(at.get("table")) == 2  # collections, pieces
+    assert any("passages most typical of the region" in m.value for m in at.markdown)
+    assert sum(b.label == "Open" for b in at.button) >= 2
+    assert any(c.value.startswith("In the region, against the whole index: notes per beat") for c in at.caption)
+
+
+def test_a_region_is_cleared_by_its_button_and_belongs_to_its_level(index_home, monkeypatch):
+    at = _with_region(index_home, monkeypatch, (-1e9, 1e9, -1e9, 1e9))
+    at.select_slider(key="corpus_level").set_value(1).run()
+    assert not any(m.value.startswith("**The region") for m in at.markdown) and "layer" not in _map(at)
+    at.select_slider(key="corpus_level").set_value(3).run()
+    assert any(m.value.startswith("**The region") for m in at.markdown)  # kept while another level was shown
+    at.button(key="corpus_region_clear").click().run()
+    assert not at.exception and "corpus_region" not in at.session_state
+    assert not any(m.value.startswith("**The region") for m in at.markdown) and "layer" not in _map(at)
+
+
+def test_an_empty_region_says_so_in_one_sentence(index_home, monkeypatch):
+    at = _with_region(index_home, monkeypatch, (1e8, 2e8, 1e8, 2e8))
+    assert [i.value for i in at.info] == ["The region drawn on the map holds none of the windows: draw another "
+                                          "over some points."]

@@ -31,12 +31,16 @@ OTHER = "(other pieces)"
 MAP_PADDING_PX = 8  # room around the points: one on the domain's edge was drawn half outside the plot
 OTHER_COLOUR = "#c4c4c4"  # neutral grey: no piece's colour is near it
 PICK = "pick"       # the Vega-Lite selection parameter a click sets
+REGION = "region"   # the Vega-Lite selection parameter a drag sets: a rectangle of the map
+FADED = 0.12        # opacity of the points outside a drawn region
+REGION_MARK = {"fill": "#888888", "fillOpacity": 0.08, "stroke": "#333333", "strokeDash": [4, 3]}
 SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "triangle-right", "triangle-left"]
 
 
-def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First two principal components of rows x and their shares of the variance (numpy only: no torch here)."""
-    xc = x - x.mean(0)
+def _pca_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, the first two principal axes as columns, their shares of the variance) of rows x (numpy only)."""
+    mean = x.mean(0) if len(x) else np.zeros(x.shape[1], x.dtype)
+    xc = x - mean
     cov = xc.T.astype(np.float64) @ xc / max(len(x) - 1, 1)
     w, v = np.linalg.eigh(cov)
     order = np.argsort(w)[::-1][:2]
@@ -44,10 +48,19 @@ def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = float(np.mean(np.square(x, dtype=np.float64).sum(1))) if len(x) else 0.0
     spread = w.sum() > 1e-9 * max(scale, 1e-30)
     share = w[order] / w.sum() if spread else np.zeros(0)
-    coords = xc @ v[:, order].astype(np.float32)
-    if coords.shape[1] < 2:
-        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-    return coords, share
+    return mean, v[:, order].astype(np.float32), share
+
+
+def _project(x: np.ndarray, mean: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    """Rows x in the plane of `_pca_fit`'s axes (two columns always)."""
+    coords = (x - mean) @ axes
+    return np.pad(coords, ((0, 0), (0, 2 - coords.shape[1]))) if coords.shape[1] < 2 else coords
+
+
+def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First two principal components of rows x and their shares of the variance."""
+    mean, axes, share = _pca_fit(x)
+    return _project(x, mean, axes), share
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -61,6 +74,22 @@ def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarr
 
         coords = umap_lib.UMAP(n_components=2, random_state=0).fit_transform(x[rows])
     return rows, coords, share
+
+
+def region_rows(uri: str, stamp: str, level: int, umap: bool, bounds: tuple[float, float, float, float]
+                ) -> tuple[np.ndarray, bool]:
+    """(rows of every window inside the map's rectangle `bounds`, whether only the drawn ones were looked at).
+    The PCA plane is the drawn sample's, so every window of the index is placed in it; a UMAP places only the
+    windows it was fitted on."""
+    rows, coords, _ = _map_coords(uri, stamp, level, umap)
+    n = len(src.map_columns(uri, stamp)["path"])
+    if not umap and len(rows) < n:
+        x = src.level_vectors(uri, stamp, level)
+        mean, axes, _ = _pca_fit(x[rows])
+        rows, coords = np.arange(n), _project(x, mean, axes)
+    x0, x1, y0, y1 = bounds
+    inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
+    return np.asarray(rows)[inside], bool(umap and len(rows) < n)
 
 
 def map_sample(collections: np.ndarray, k: int) -> np.ndarray:
@@ -85,12 +114,13 @@ def _umap_installed() -> bool:
 
 
 def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: bool, hover: list[str],
-             rows: np.ndarray, title: str, axis_titles: tuple[str, str], shown: Optional[list[str]] = None
-             ) -> tuple[dict, "pa.Table"]:
+             rows: np.ndarray, title: str, axis_titles: tuple[str, str], shown: Optional[list[str]] = None,
+             region: Optional[tuple[float, float, float, float]] = None) -> tuple[dict, "pa.Table"]:
     """A Vega-Lite scatter of `coords` and its points as an Arrow table (Streamlit sends that as it is; a list of
     records would go through pandas, 0.5 s to import on a first page): each point's `row` is what a click
-    reports; the wheel zooms, a shift-drag pans. `shown`: each point's value as its tooltip gives it (a
-    continuous colour's values formatted, where some have none)."""
+    reports; the wheel zooms, a shift-drag pans, a plain drag draws a region. `shown`: each point's value as its
+    tooltip gives it (a continuous colour's values formatted, where some have none). `region`: the rectangle
+    (x0, x1, y0, y1) drawn before, shown under the points with the points outside it faded."""
     import pyarrow as pa
 
     xy = np.asarray(coords, float)[:, :2]
@@ -100,6 +130,9 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                else np.asarray(values, float)}
     if shown is not None:
         columns["shown"] = pa.array(shown, pa.string())
+    if region is not None:
+        x0, x1, y0, y1 = region
+        columns["inside"] = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
     points = pa.table(columns)
     if categorical:
         present = {str(v) for v in values}
@@ -122,23 +155,36 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
         tooltip = [{"field": "passage", "title": "passage"},
                    {"field": "shown", "title": colour} if shown is not None else
                    {"field": "value", "title": colour, "format": ".3g"}]
-    return {
-        "title": {"text": title, "anchor": "start"},
-        "height": 520,
-        "mark": {"type": "point", "filled": True, "size": 30, "opacity": 0.75, "cursor": "pointer"},
+    x_enc = {"field": "x", "type": "quantitative", "title": axis_titles[0],
+             "scale": {"zero": False, "padding": MAP_PADDING_PX}, "axis": {"grid": True}}
+    y_enc = {"field": "y", "type": "quantitative", "title": axis_titles[1],
+             "scale": {"zero": False, "padding": MAP_PADDING_PX}, "axis": {"grid": True}}
+    scatter = {
+        "mark": {"type": "point", "filled": True, "size": 30, "cursor": "pointer"},
         # a drag that starts on a point and ends on it (the point moves with the view) is a click: panning takes
-        # the shift key, so a plain drag never opens a passage
+        # the shift key, so a plain drag never opens a passage; it draws a region, which the page keeps and draws
+        # under the points (a selection's own rectangle lay over them and took their clicks)
         "params": [{"name": PICK, "select": {"type": "point", "fields": ["row"], "on": "click[!event.shiftKey]",
                                              "clear": False, "toggle": False}},
+                   {"name": REGION, "select": {
+                       "type": "interval", "encodings": ["x", "y"], "zoom": False, "translate": False,
+                       "clear": False, "on": "[pointerdown[!event.shiftKey], window:pointerup] > window:pointermove!",
+                       "mark": REGION_MARK}},
                    {"name": "zoom", "bind": "scales",
                     "select": {"type": "interval", "zoom": "wheel!",
                                "translate": "[pointerdown[event.shiftKey], window:pointerup] > window:pointermove!"}}],
-        "encoding": {"x": {"field": "x", "type": "quantitative", "title": axis_titles[0],
-                           "scale": {"zero": False, "padding": MAP_PADDING_PX}, "axis": {"grid": True}},
-                     "y": {"field": "y", "type": "quantitative", "title": axis_titles[1],
-                           "scale": {"zero": False, "padding": MAP_PADDING_PX}, "axis": {"grid": True}},
-                     "color": colour_enc, "tooltip": tooltip, **extra_enc},
-    }, points
+        "encoding": {"x": x_enc, "y": y_enc, "color": colour_enc, "tooltip": tooltip, **extra_enc,
+                     "opacity": ({"condition": {"test": "datum.inside", "value": 0.75}, "value": FADED}
+                                 if region is not None else {"value": 0.75})},
+    }
+    head = {"title": {"text": title, "anchor": "start"}, "height": 520}
+    if region is None:
+        return {**head, **scatter}, points
+    x0, x1, y0, y1 = region
+    frame = {"data": {"values": [{"x": x0, "x2": x1, "y": y0, "y2": y1}]},
+             "mark": {"type": "rect", **REGION_MARK},
+             "encoding": {"x": x_enc, "x2": {"field": "x2"}, "y": y_enc, "y2": {"field": "y2"}}}
+    return {**head, "layer": [frame, scatter]}, points
 
 
 def picked_row(event, rows: int) -> Optional[int]:
@@ -149,6 +195,18 @@ def picked_row(event, rows: int) -> Optional[int]:
         return None
     row = int(points[0]["row"])
     return row if 0 <= row < rows else None
+
+
+def region_bounds(event) -> Optional[tuple[float, float, float, float]]:
+    """(x0, x1, y0, y1) of the rectangle a drag drew on the map, if any."""
+    selection = getattr(event, "selection", None) if event is not None else None
+    box = (selection or {}).get(REGION) or {}
+    try:
+        (x0, x1), (y0, y1) = box["x"], box["y"]
+        bounds = tuple(float(v) for v in (min(x0, x1), max(x0, x1), min(y0, y1), max(y0, y1)))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return bounds if all(np.isfinite(bounds)) else None
 
 
 def render_map(uri: str, stamp: str, index) -> None:
@@ -193,16 +251,31 @@ def render_map(uri: str, stamp: str, index) -> None:
     title = (f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
              + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else "")
              + (": all with one embedding, so the map has no spread" if not umap and not len(share) else ""))
-    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown)
+    plane = (uri, level, umap)
+    kept = st.session_state.get(CK.REGION)
+    region = kept[3] if kept is not None and tuple(kept[:3]) == plane else None
+    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown, region)
     # above the chart: the chart's hover toolbar sits over the line above it, which was the UMAP help icon
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
-               "Scroll to zoom, shift-drag to pan, double-click to reset.")
+               "Drag to draw a region (what it holds is listed under the map), scroll to zoom, shift-drag to pan, "
+               "double-click to reset the zoom.")
     # Streamlit keeps a Vega-Lite chart's selection across reruns and new data under one key: the key names the
-    # index and changes once a click is handled, so a click acts once and never on another index's rows
+    # index and changes once a click or a region is handled, so each acts once and never on another index's rows
     nonce = st.session_state.setdefault(CK.MAP_NONCE, 0)
-    ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=PICK, width="stretch",
-                            key=f"{CK.MAP}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}:{nonce}")
+    key = f"{CK.MAP}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}:{nonce}"
+    ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=[PICK, REGION], width="stretch", key=key)
     row = picked_row(ev, len(win["path"]))
+    drawn = region_bounds(ev)
+    if row is None and drawn is not None:  # kept by the page and drawn under the points, which stay clickable
+        st.session_state[CK.REGION] = (*plane, drawn)
+        st.session_state[CK.MAP_NONCE] = nonce + 1
+        st.rerun()
     if row is not None:
         st.session_state[CK.MAP_NONCE] = nonce + 1
         open_passage(index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]))
+    elif region is not None:
+        from .corpus_region import render_region
+
+        inside, drawn_only = region_rows(uri, stamp, level, umap, region)
+        st.button("Clear the region", key="corpus_region_clear", on_click=st.session_state.pop, args=(CK.REGION, None))
+        render_region(uri, stamp, index, level, inside, drawn_only)

@@ -12,7 +12,6 @@ a query.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -27,7 +26,7 @@ from midi_rae.wording import counted
 from . import corpus_sources as src
 from . import index_model, session, uploads, warmup
 from .corpus_map import MAP_POINTS, render_map
-from .corpus_similar import CK, HITS, own_ranges, render_cards
+from .corpus_similar import CK, HITS, own_ranges, passage_cards, render_cards
 from .names import display_name
 
 GALLERY = 8         # worst windows shown
@@ -221,21 +220,10 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
                                 "bars": st.column_config.NumberColumn(format="%.1f")})
 
     st.markdown(f"**The {GALLERY} worst passages** (masked F1)")
-    from midi_rae.index import CANDIDATES, Hit, distinct_passages
+    from midi_rae.index import CANDIDATES
 
     worst = win[win["notes"] > 0].nsmallest(GALLERY * CANDIDATES, "f1_masked")
-    hits = [Hit(piece=r["name"], path=r["path"], collection=r["collection"], window=int(r["window"]),
-                start_step=int(r["start_step"]), start_bar=float(r["start_bar"]),
-                end_bar=float((int(r["end_step"]) - 1) // max(int(r["steps_per_bar"]), 1) + 1),
-                pitch_lo=int(r["pitch_lo"]), pitch_hi=int(r["pitch_hi"]), similarity=float(r["f1_masked"]),
-                piece_id=int(r["piece_id"]), steps_per_bar=int(r["steps_per_bar"]),
-                window_start=int(r["start_step"]), end_step=int(r["end_step"]),
-                steps_per_beat=int(r["steps_per_beat"]), tempo_bpm=float(r["tempo_bpm"]),
-                metre=str(r["metre"] or "4/4"), rel=r["rel"])
-            for _, r in worst.iterrows()]
-    hits = distinct_passages(hits, GALLERY)  # not one passage through its neighbouring windows
-    images = src.window_images(uri, stamp, tuple((h.piece_id, h.window) for h in hits))
-    hits = [dataclasses.replace(h, image=images.get((h.piece_id, h.window))) for h in hits]
+    hits = passage_cards(uri, stamp, worst, worst["f1_masked"].to_numpy(), GALLERY)
     st.caption("The number on each card is its masked F1.")
     render_cards(hits, index, "worst")
 

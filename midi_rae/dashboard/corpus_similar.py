@@ -39,7 +39,8 @@ class CK:
     LEVEL = "corpus_level"
     COLOR = "corpus_color"
     MAP = "corpus_map"
-    MAP_NONCE = "corpus_map_nonce"  # bumped after a map click is handled (corpus_map.render_map)
+    MAP_NONCE = "corpus_map_nonce"  # bumped after a map click or region is handled (corpus_map.render_map)
+    REGION = "corpus_region"  # (index uri, level, UMAP?, (x0, x1, y0, y1)): the region drawn on the map
     TAB = "corpus_tab"
     METRE = "corpus_metre"
     Q_PIECE = "corpus_q_piece"
@@ -170,6 +171,29 @@ def semitones(n: int) -> str:
 def breakable(name: str) -> str:
     """A name that a narrow card wraps after its _ - . (a zero-width space there), not in the middle of a word."""
     return re.sub(r"([_\-.])", "\\1\u200b", name)
+
+
+def passage_cards(uri: str, stamp: str, rows, scores: np.ndarray, k: int) -> list:
+    """The best k distinct passages (midi_rae.index.Hit, window images attached) of windows `rows` (a DataFrame of
+    `corpus_sources.tables`' windows, best first), each with its score as the number its card shows."""
+    import dataclasses
+
+    from midi_rae.index import Hit, distinct_passages
+
+    from . import corpus_sources as src
+
+    hits = [Hit(piece=r["name"], path=r["path"], collection=r["collection"], window=int(r["window"]),
+                start_step=int(r["start_step"]), start_bar=float(r["start_bar"]),
+                end_bar=float((int(r["end_step"]) - 1) // max(int(r["steps_per_bar"]), 1) + 1),
+                pitch_lo=int(r["pitch_lo"]), pitch_hi=int(r["pitch_hi"]), similarity=float(score),
+                piece_id=int(r["piece_id"]), steps_per_bar=int(r["steps_per_bar"]),
+                window_start=int(r["start_step"]), end_step=int(r["end_step"]),
+                steps_per_beat=int(r["steps_per_beat"]), tempo_bpm=float(r["tempo_bpm"]),
+                metre=str(r["metre"] or "4/4"), rel=r["rel"])
+            for (_, r), score in zip(rows.iterrows(), scores)]
+    hits = distinct_passages(hits, k)  # not one passage through its neighbouring windows
+    images = src.window_images(uri, stamp, tuple((h.piece_id, h.window) for h in hits))
+    return [dataclasses.replace(h, image=images.get((h.piece_id, h.window))) for h in hits]
 
 
 def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:

@@ -1,0 +1,111 @@
+"""A region drawn on the Corpus map: which windows it holds, which collections and pieces they come from against
+the whole index, how they reconstruct, the passages most typical of it, and the list as CSV.
+
+The region is a rectangle of the map's plane; in the PCA map every window of the index is placed in that plane
+(not only the drawn sample), so the counts are the index's.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from . import corpus_sources as src
+from .corpus_similar import passage_cards, render_cards
+
+TYPICAL = 8       # passages shown as cards
+TOP_ROWS = 12     # collections and pieces listed
+MIN_WINDOWS = 30  # below this a collection's share is not compared (too few windows to say it is over-represented)
+
+
+def composition(in_region: np.ndarray, everywhere: np.ndarray) -> list[dict]:
+    """Per value (collection or piece) of the windows in a region, most windows first: its windows there, its
+    share of the region, its share of all windows and how many times more often it is found in the region."""
+    values, counts = np.unique(np.asarray(in_region), return_counts=True)
+    all_values, all_counts = np.unique(np.asarray(everywhere), return_counts=True)
+    total = dict(zip(all_values.tolist(), all_counts.tolist()))
+    values = values.tolist()
+    n, n_all = max(len(in_region), 1), max(len(everywhere), 1)
+    counts = [int(c) for c in counts]
+    rows = [{"value": v, "windows": c, "of its windows": total.get(v, c),
+             "share of the region": c / n, "share of the index": total.get(v, c) / n_all,
+             "ratio": (c / n) / (total.get(v, c) / n_all)}
+            for v, c in zip(values, counts)]
+    return sorted(rows, key=lambda r: -r["windows"])  # stable: ties keep np.unique's sorted order
+
+
+def typical_order(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order of rows, most typical first; each one's cosine to the rows' mean direction): the rows nearest the
+    centre of a region in the embedding itself, not in the map's plane."""
+    norms = np.linalg.norm(vectors, axis=1)
+    unit = vectors / np.maximum(norms, 1e-12)[:, None]
+    centre = unit[norms > 0].mean(0) if (norms > 0).any() else np.zeros(vectors.shape[1], vectors.dtype)
+    cos = unit @ (centre / max(float(np.linalg.norm(centre)), 1e-12))
+    cos[norms == 0] = -np.inf  # a silent window's zero vector typifies nothing
+    order = np.argsort(-cos, kind="stable")
+    return order, cos[order]
+
+
+def render_region(uri: str, stamp: str, index, level: int, rows: np.ndarray, drawn_only: bool) -> None:
+    """What the region's windows (rows of `corpus_sources.tables`' windows) are, under the map."""
+    _, win = src.tables(uri, stamp)
+    rows = np.sort(rows)
+    sub = win.iloc[rows]
+    of = " drawn" if drawn_only else ""
+    if sub.empty:
+        st.info(f"The region drawn on the map holds none of the{of} windows: draw another over some points.")
+        return
+    n_pieces = sub["piece_id"].nunique()
+    st.markdown(f"**The region: {len(sub):,} of the {len(win):,}{of} windows, from {n_pieces:,} "
+                f"{'piece' if n_pieces == 1 else 'pieces'}**" + (" (UMAP places only the windows drawn)"
+                                                                   if drawn_only else ""))
+    has_f1 = bool(index.meta.get("has_decoder")) and sub["f1"].notna().any()
+    means = [("notes per beat", "density", ".2f")] + ([("F1", "f1", ".3f"), ("masked F1", "f1_masked", ".3f")]
+                                                       if has_f1 else [])
+    st.caption("In the region, against the whole index: " + "; ".join(
+        f"{label} {sub[col].mean():{fmt}} ({win[col].mean():{fmt}})" for label, col, fmt in means)
+        + f"; position in the piece {sub['position'].mean():.2f} ({win['position'].mean():.2f}; 0 start, 1 end).")
+    _composition_tables(sub, win)
+    from midi_rae.index import CANDIDATES
+
+    order, cos = typical_order(src.level_vectors(uri, stamp, level)[rows])
+    keep = np.isfinite(cos)
+    best, scores = order[keep][:TYPICAL * CANDIDATES], cos[keep][:TYPICAL * CANDIDATES]
+    cards = passage_cards(uri, stamp, sub.iloc[best], scores, TYPICAL)
+    st.markdown(f"**The {len(cards)} passages most typical of the region** at level {level}")
+    st.caption("The number on each card is its cosine similarity to the region's mean embedding at this level.")
+    render_cards(cards, index, "region")
+    columns = ["collection", "name", "path", "start_bar", "start_step", "density", "f1", "f1_masked"]
+    st.download_button("The region's windows (CSV)", lambda: sub[columns].to_csv(index=False).encode(),
+                       file_name="region.csv", mime="text/csv", key="dl_region", on_click="ignore")
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.1f}%" if share >= 0.0005 else "<0.1%"
+
+
+def _composition_tables(sub, win) -> None:
+    import pandas as pd
+
+    c1, c2 = st.columns(2)
+    coll = composition(sub["collection"].to_numpy(), win["collection"].to_numpy())
+    shown = coll[:TOP_ROWS]
+    # static tables (a dozen rows at most): st.dataframe's grid cost the browser ~0.3 s more per region drawn
+    c1.markdown("**Collections** (ratio: its share of the region over its share of the index)")
+    c1.table(pd.DataFrame({
+        "collection": [r["value"] for r in shown], "windows": [r["windows"] for r in shown],
+        "of the region": [_percent(r["share of the region"]) for r in shown],
+        "of the index": [_percent(r["share of the index"]) for r in shown],
+        # too few windows of a collection here to say it is found more or less often than elsewhere
+        "ratio": [f"{r['ratio']:.2f}×" if r["windows"] >= MIN_WINDOWS else "—" for r in shown],
+    }).style.hide(axis="index"))
+    if len(coll) > len(shown):
+        rest = coll[len(shown):]
+        c1.caption(f"And {len(rest)} more collections with {sum(r['windows'] for r in rest):,} windows here.")
+    pid = win["piece_id"].to_numpy()
+    top = composition(sub["piece_id"].to_numpy(), pid)[:TOP_ROWS]
+    first = {r["value"]: int(np.argmax(pid == r["value"])) for r in top}  # a row of each piece, for its name
+    c2.markdown(f"**Pieces** (the {len(top)} with most windows here)")
+    c2.table(pd.DataFrame({
+        "piece": [f"{win['collection'].iat[first[r['value']]]}/{win['name'].iat[first[r['value']]]}" for r in top],
+        "windows": [r["windows"] for r in top], "of its windows": [r["of its windows"] for r in top]}
+    ).style.hide(axis="index"))
