@@ -63,7 +63,8 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
                    "decoder": str(decoder) if decoder else None, "steps_per_beat": spb,
                    "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
                             "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
-                   "grid_note": roll.grid_note, "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
+                   "grid_note": roll.grid_note, "reading_notes": list(roll.reading_notes),
+                   "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
                    "reconstruction": recon, "seconds": time.perf_counter() - t0})
 
 
@@ -75,8 +76,9 @@ def _print_inspect(r: dict) -> None:
           + (f"{counted(r['windows'], 'window')} {r['window_hop_steps']} steps apart" if r["windows"] > 1 else "1 window")
           + f" ({r['steps_per_beat']} steps/beat)")
     print(f"checkpoint: {r['checkpoint']}" + (f" + decoder {r['decoder']}" if r.get("decoder") else ""))
-    if r.get("grid_note"):
-        print(f"note: {r['grid_note']}")
+    for note in [r.get("grid_note")] + list(r.get("reading_notes") or []):
+        if note:
+            print(f"note: {note}")
     print(f"{'level':>5} {'grid':>7} {'patch':>9} {'dim':>5} {'non-empty mean':>15} {'std':>6} {'min':>6} {'max':>6}")
     for lv in r["levels"]:
         g, p = lv["grid"], lv["patch"]

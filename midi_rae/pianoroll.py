@@ -23,21 +23,27 @@ import pretty_midi
 from mido.midifiles.meta import _META_SPECS
 
 from .file_limits import BROKEN_LINK, read_within
-from .wording import a_number
+from .wording import a_number, counted
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["MidiError", "PianoRoll", "MAX_MIDI_BYTES", "MAX_MIDI_EVENTS", "MAX_MIDI_TRACKS", "MAX_STEPS",
            "MIN_BPM", "MAX_BPM", "MIN_TEMPO_US", "MAX_TEMPO_US", "midi_to_roll", "roll_to_midi", "midi_bytes",
-           "window_at", "windows", "transpose", "bar_beat_label", "bar_span", "note_name", "MIDI_SUFFIXES"]
+           "window_at", "windows", "first_sounding_bar", "transpose", "bar_beat_label", "bar_span", "note_name",
+           "MIDI_SUFFIXES"]
 
-MIDI_SUFFIXES = (".mid", ".midi", ".kar")  # Standard MIDI Files (.kar: with karaoke text), matched lower-case
+# Standard MIDI Files (.kar: with karaoke text; .rmi: one inside a RIFF wrapper), matched lower-case
+MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".rmi")
 MAX_MIDI_BYTES = 8 * 1024 * 1024
 # Reading costs ~7 us per event (mido, then pretty_midi), so the events are counted in one cheap pass
 # first and a file is refused as soon as it passes this: every file under MAX_MIDI_BYTES is decided
 # in well under 2 s. A long, dense piano piece has ~50,000 events; a note is two.
 MAX_MIDI_EVENTS = 150_000
+# A controller change, pedal, pitch bend, aftertouch or program change costs an eighth of a note event: the reader
+# only counts them (~0.4 us each), and a recorded piano performance holds ~10 pedal values per note (a 20-minute one:
+# 14,436 notes and 132,000 pedal values, read in 0.07 s).
+_CONTROL_SHARE = 8
 MAX_MIDI_TRACKS = 2_000  # each track costs like ~30 events however short it is
 _TRACK_COST = 30
 MAX_STEPS = 20_000  # longest roll at 4 steps per beat, i.e. 5,000 beats; scales with steps_per_beat
@@ -85,6 +91,7 @@ class PianoRoll:
     drum_notes: int = 0  # notes of drum tracks, left out of the roll
     ignored_metres: tuple[str, ...] = ()  # the file's time signatures the grid cannot count in ("99/4"), left out
     opening_time_signature: Optional[tuple[int, int]] = None  # the metre at step 0, where it is not time_signature
+    reading_notes: tuple[str, ...] = ()  # what the reader did that the roll does not show, a sentence each
 
     @property
     def steps(self) -> int:
@@ -202,6 +209,20 @@ def _input_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
     raise TypeError(f"expected a path or bytes, got {type(source).__name__}")
 
 
+def _riff_unwrapped(data: bytes) -> bytes:
+    """The Standard MIDI File inside an RMID file (RIFF, form 'RMID', the file in its 'data' chunk); other bytes as
+    they are."""
+    if not (data.startswith(b"RIFF") and data[8:12] == b"RMID"):
+        return data
+    pos = 12
+    while pos + 8 <= len(data):  # each chunk: id, little-endian size, payload padded to an even length
+        size = struct.unpack("<L", data[pos + 4:pos + 8])[0]
+        if data[pos:pos + 4] == b"data":
+            return data[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    raise MidiError("This RIFF MIDI (RMID) file holds no MIDI data.")
+
+
 def _check_header(data: bytes) -> tuple[int, int]:
     """Validate the MThd chunk cheaply; return (number of tracks, offset of the first track)."""
     if not data:
@@ -274,13 +295,53 @@ class _Instrument:
     ends: list = field(default_factory=list)  # ticks
 
 
+_DRUM_BANKS = (120, 127)  # bank-select MSBs of drum kits on any channel: GM2's percussion bank, XG's drum kits
+_PEDAL_DOWN = 64  # a sustain pedal (CC64) value from which the pedal is down
+
+
+@dataclass
+class _Reading:
+    """What the reader did that the roll does not show, counted over every track."""
+
+    zero_length: int = 0  # notes that end at the tick they start (left out)
+    unended: int = 0      # note-ons no note-off closed, drawn to the end of their track
+    pedal: int = 0        # sustain pedal presses (CC64 down), not applied
+    bends: int = 0        # pitch bends away from the centre, left out
+    clamped: tuple[int, ...] = ()  # tempos outside MIN_TEMPO_US..MAX_TEMPO_US as written (us per quarter note)
+
+    def notes(self) -> tuple[str, ...]:
+        """Each count in one plain sentence, for the page's header and `inspect`."""
+        def verb(n: int) -> str:
+            return "is" if n == 1 else "are"
+
+        out = []
+        if self.unended:
+            n = self.unended
+            out.append(f"{counted(n, 'note')} with no note-off {verb(n)} drawn to the end of "
+                       f"{'its' if n == 1 else 'their'} track.")
+        if self.zero_length:
+            n = self.zero_length
+            out.append(f"{counted(n, 'note')} of no length (note-on and note-off at one tick) {verb(n)} left out.")
+        if self.clamped:
+            n = len(self.clamped)
+            shown = ", ".join("infinite" if t == 0 else f"{_format_bpm(t)} BPM" for t in dict.fromkeys(self.clamped))
+            out.append(f"{counted(n, 'tempo')} outside {MIN_BPM:g}–{MAX_BPM:,g} BPM ({shown}) {verb(n)} read as "
+                       f"{'its' if n == 1 else 'the'} nearest limit.")
+        if self.pedal:
+            out.append("The sustain pedal is not applied: notes are drawn as long as their keys were held.")
+        if self.bends:
+            out.append(f"{counted(self.bends, 'pitch bend')} {verb(self.bends)} left out: notes are drawn at their "
+                       "written pitch.")
+        return tuple(out)
+
+
 def _damaged() -> MidiError:
     return MidiError("The MIDI file is damaged: one of its tracks contains invalid data.")
 
 
 def _too_many_events() -> MidiError:
-    return MidiError(f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (notes, controller changes and "
-                     f"the like; a note is two), the most this reader takes.")
+    return MidiError(f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (a note is two; a controller change, "
+                     f"pedal or pitch bend counts an eighth), the most this reader takes.")
 
 
 def _varlen(data: bytes, pos: int) -> tuple[int, int]:
@@ -298,22 +359,29 @@ def _varlen(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
-                instruments: dict) -> tuple[list, int, int, dict, int]:
+                instruments: dict, reading: _Reading) -> tuple[list, int, int, dict]:
     """Read one track chunk by mido's rules: (meta events at absolute ticks, budget left, last tick,
-    {channel: tick of its last controller or pitch bend}, note-ons never closed); notes go into `instruments`.
+    {channel: tick of its last controller or pitch bend}); notes go into `instruments`, counts into `reading`.
 
     Notes are paired as pretty_midi pairs them (a note-off closes every open note-on of its channel
     and pitch from an earlier tick; instruments are keyed by program, channel and track, created at
-    their first closed note and named after the track name seen so far). Every event is paid for
-    from `budget` as it is read (a meta event costs _META_COST), and reading stops with a MidiError
-    the moment it runs out: a dense file costs no more than MAX_MIDI_EVENTS events, whatever its size.
+    their first closed note and named after the track name seen so far), with two differences: a note-on that
+    nothing closes sounds to the end of its track (pretty_midi drops it), unless a note-off of its pitch came
+    just before it at its own tick (a note of no length, as writers that sort note-offs first store one: music21
+    writes grace notes so); and a
+    channel whose bank is a drum kit's (_DRUM_BANKS) is drums, as channel 10 is. Every event is paid for from
+    `budget` as it is read (in eighths: a note event 8, a controller 1, a meta event 8 * _META_COST), and reading
+    stops with a MidiError the moment it runs out: a dense file costs no more than MAX_MIDI_EVENTS events.
     """
     metas: list = []
     tick, running = 0, -1
     open_notes: dict[int, list[int]] = {}  # (channel << 7 | pitch) -> start ticks
     program = [0] * 16
+    bank = [0] * 16
     name = ""
     controls: dict[int, int] = {}
+    last_off: dict[int, int] = {}  # (channel << 7 | pitch) -> tick of its last note-off
+    after_off: set[tuple[int, int]] = set()  # (key, tick) of note-ons that came after a note-off of theirs at one tick
     data_bytes = _DATA_BYTES
     try:
         while pos < end:
@@ -353,7 +421,7 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                         name = event.name
                 event.time = tick
                 metas.append(event)
-                budget -= _META_COST
+                budget -= _META_COST * _CONTROL_SHARE
                 if budget < 0:
                     raise _too_many_events()
                 continue
@@ -371,7 +439,7 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                         need -= 1
                         if d0 > 127:
                             raise _damaged()
-            budget -= 1
+            budget -= 1 if 0xA0 <= status < 0xF0 else _CONTROL_SHARE  # a controller, bend, ... costs an eighth
             if budget < 0:
                 raise _too_many_events()
             if status == 0xF0 or status == 0xF7:  # sysex (mido drops a running-status byte before one)
@@ -396,6 +464,8 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                     raise _damaged()
             if kind == 0x90 and d1 > 0:
                 key = channel << 7 | d0
+                if last_off.get(key) == tick:
+                    after_off.add((key, tick))
                 starts = open_notes.get(key)
                 if starts is None:
                     open_notes[key] = [tick]
@@ -407,22 +477,25 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                 if starts is not None:
                     closed = [t for t in starts if t != tick]
                     if closed:
-                        prog = program[channel]
-                        inst = instruments.get((prog, channel, track_idx))
-                        if inst is None:
-                            inst = instruments[(prog, channel, track_idx)] = _Instrument(prog, channel == 9, name)
-                        inst.pitches += [d0] * len(closed)
-                        inst.starts += closed
-                        inst.ends += [tick] * len(closed)
+                        _add_notes(instruments, program[channel], channel, bank[channel], track_idx, name, d0,
+                                   closed, tick)
                     kept = [t for t in starts if t == tick]
                     if closed and kept:
                         open_notes[key] = kept
                     else:
                         del open_notes[key]
+                        reading.zero_length += len(kept)  # on and off at one tick: pretty_midi drops them
+                last_off[key] = tick
             elif kind == 0xC0:
                 program[channel] = d0
             elif kind == 0xB0 or kind == 0xE0:
                 controls[channel] = tick
+                if kind == 0xE0:
+                    reading.bends += (d0 | d1 << 7) != 0x2000
+                elif d0 == 0:
+                    bank[channel] = d1
+                elif d0 == 64:
+                    reading.pedal += d1 >= _PEDAL_DOWN
     except IndexError:
         raise MidiError("The MIDI file is cut off: it ends in the middle of a track.") from None
     except MidiError:
@@ -431,7 +504,26 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
         raise _damaged() from e
     if pos > end:  # the last event runs past its track's end
         raise _damaged()
-    return metas, budget, tick, controls, sum(len(starts) for starts in open_notes.values())
+    for key, starts in open_notes.items():  # note-ons nothing closed
+        channel = key >> 7
+        sound = [t for t in starts if t < tick and (key, t) not in after_off]
+        reading.zero_length += len(starts) - len(sound)
+        reading.unended += len(sound)
+        if sound:
+            _add_notes(instruments, program[channel], channel, bank[channel], track_idx, name, key & 127, sound, tick)
+    return metas, budget, tick, controls
+
+
+def _add_notes(instruments: dict, prog: int, channel: int, bank: int, track_idx: int, name: str, pitch: int,
+               starts: list[int], end: int) -> None:
+    """Notes of one pitch from `starts` to `end` (ticks) into the instrument of (program, channel, track)."""
+    inst = instruments.get((prog, channel, track_idx))
+    if inst is None:
+        inst = instruments[(prog, channel, track_idx)] = _Instrument(prog, channel == 9 or bank in _DRUM_BANKS,
+                                                                     name)
+    inst.pitches += [pitch] * len(starts)
+    inst.starts += starts
+    inst.ends += [end] * len(starts)
 
 
 @dataclass
@@ -440,8 +532,8 @@ class _Parsed:
     instruments: list[_Instrument]
     last_tick: int
     end_tick: int  # the last note end, or controller of a (channel, track) with notes, as pretty_midi counts
-    unclosed: int = 0  # note-ons that no later note-off closed (pretty_midi drops them: no length)
     ignored_metres: tuple[str, ...] = ()  # time signatures left out (`_unusable_metre`), each once, as written
+    reading: _Reading = field(default_factory=_Reading)  # what the roll will not show (`_Reading.notes`)
 
 
 _PLACING_EVENTS = ("set_tempo", "time_signature", "key_signature")  # the meta events whose times the roll uses
@@ -464,18 +556,18 @@ def _metre_text(event: _Event) -> str:
 
 def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
     """Read every track, within MAX_MIDI_EVENTS, into notes and a meta-only mido.MidiFile for pretty_midi."""
-    budget = MAX_MIDI_EVENTS - _TRACK_COST * len(spans)
+    budget = (MAX_MIDI_EVENTS - _TRACK_COST * len(spans)) * _CONTROL_SHARE
     if budget < 0:
         raise _too_many_events()
     fmt, ppq = struct.unpack(">HH", data[8:10] + data[12:14])
     mid = mido.MidiFile(ticks_per_beat=ppq)
     instruments: dict = {}
     tracks = []
-    last_tick = end_tick = unclosed = 0
+    last_tick = end_tick = 0
+    reading = _Reading()
     ignored: dict[str, None] = {}
     for track_idx, (pos, end) in enumerate(spans):
-        metas, budget, tick, controls, open_left = _read_track(data, pos, end, budget, track_idx, instruments)
-        unclosed += open_left
+        metas, budget, tick, controls = _read_track(data, pos, end, budget, track_idx, instruments, reading)
         ignored.update((_metre_text(e), None) for e in metas if _unusable_metre(e))
         metas = [e for e in metas if not _unusable_metre(e)]
         sentinel = _Event()  # keeps the track's last tick for pretty_midi's tick-to-time table
@@ -495,7 +587,7 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
         mid.tracks.append(mido.MidiTrack(metas))
     for inst in instruments.values():
         end_tick = max([end_tick, *inst.ends])
-    return _Parsed(mid, list(instruments.values()), last_tick, end_tick, unclosed, tuple(ignored))
+    return _Parsed(mid, list(instruments.values()), last_tick, end_tick, tuple(ignored), reading)
 
 
 def _placing_events_first(tracks: list[list]) -> list[list]:
@@ -532,19 +624,16 @@ def _format_bpm(tempo_us: int) -> str:
     return f"{bpm:,.6f}"
 
 
-def _check_tempi(mid: mido.MidiFile) -> None:
-    """Refuse tempos that no music uses; pretty_midi only reads tempos from the first track.
-
-    The check is on the file's own number, microseconds per quarter note: MIN_TEMPO_US (60,000, i.e.
-    1000 BPM) to MAX_TEMPO_US (6,000,000, i.e. 10 BPM), both allowed.
-    """
+def _clamp_tempi(mid: mido.MidiFile) -> tuple[int, ...]:
+    """Tempos outside MIN_TEMPO_US..MAX_TEMPO_US (as written) set to the nearest limit; pretty_midi only reads tempos
+    from the first track. A fermata written as one beat at 8 BPM, or 0xFFFFFF (3.58 BPM, the slowest MIDI can say),
+    is music that a tempo check refused whole; the grid is counted in beats, so a clamped tempo moves no note."""
+    clamped = []
     for msg in mid.tracks[0]:
         if msg.type == "set_tempo" and not MIN_TEMPO_US <= msg.tempo <= MAX_TEMPO_US:
-            what = "an infinite tempo" if msg.tempo == 0 else f"an absurd tempo of {_format_bpm(msg.tempo)} BPM"
-            raise MidiError(f"The MIDI file sets {what} "
-                            f"({msg.tempo:,} microseconds per quarter note); a tempo must lie between "
-                            f"{MIN_BPM:g} and {MAX_BPM:,g} BPM ({MAX_TEMPO_US:,} to {MIN_TEMPO_US:,} "
-                            f"microseconds per quarter note).")
+            clamped.append(msg.tempo)
+            msg.tempo = min(max(msg.tempo, MIN_TEMPO_US), MAX_TEMPO_US)
+    return tuple(clamped)
 
 
 def _too_long(beats: float) -> MidiError:
@@ -624,19 +713,19 @@ def _rescaled(parsed: "_Parsed", new_ppq: int, at: Callable[[int], int]) -> "_Pa
     for inst in parsed.instruments:
         inst.starts = [at(t) for t in inst.starts]
         inst.ends = [at(t) for t in inst.ends]
-    return _Parsed(mid, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick), parsed.unclosed,
-                   parsed.ignored_metres)
+    return _Parsed(mid, parsed.instruments, at(parsed.last_tick), at(parsed.end_tick), parsed.ignored_metres,
+                   parsed.reading)
 
 
-def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument], tuple[str, ...]]:
+def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument], tuple[str, ...], _Reading]:
     """Validated bytes -> (PrettyMIDI with the file's tempo map and meta events, instruments, time signatures left
-    out), or MidiError.
+    out, what else the roll will not show), or MidiError.
 
     Everything costly is bounded first: the chunk walk, then the event budget as the tracks are read,
     then the length in ticks, before pretty_midi allocates its per-tick table.
     """
     parsed = _parse(data, _check_chunks(data))
-    _check_tempi(parsed.mid)
+    parsed.reading.clamped = _clamp_tempi(parsed.mid)
     parsed = _reduced(parsed)
     mid = parsed.mid
     _check_length(parsed.last_tick, mid.ticks_per_beat)
@@ -644,9 +733,11 @@ def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument], tuple
         parsed = _coarsen(parsed)
         mid = parsed.mid
     if not any(inst.pitches for inst in parsed.instruments):
-        if parsed.unclosed:  # e.g. a note-off at the very tick of its note-on: a note of no length
-            which = "its one note-on has" if parsed.unclosed == 1 else f"its {parsed.unclosed:,} note-ons have"
-            raise MidiError(f"The MIDI file contains no notes with a length: {which} no later note-off.")
+        if parsed.reading.zero_length:
+            n = parsed.reading.zero_length
+            which = "its one note ends at the tick it starts" if n == 1 else \
+                f"its {n:,} notes each end at the tick they start"
+            raise MidiError(f"The MIDI file contains no notes with a length: {which}.")
         raise MidiError("The MIDI file contains no notes.")
     try:
         with warnings.catch_warnings():
@@ -659,7 +750,7 @@ def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument], tuple
     end = pretty_midi.Instrument(0)
     end.notes.append(pretty_midi.Note(1, 0, 0.0, float(_tick_times(pm)[parsed.end_tick])))
     pm.instruments.append(end)
-    return pm, parsed.instruments, parsed.ignored_metres
+    return pm, parsed.instruments, parsed.ignored_metres, parsed.reading
 
 
 def _tick_times(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
@@ -803,8 +894,8 @@ def midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int = 4,
     """Read a MIDI file (path or bytes) into a PianoRoll on the file's own beat grid.
 
     Every input is decided quickly and in bounded memory: files past MAX_MIDI_BYTES, MAX_MIDI_TRACKS
-    tracks or MAX_MIDI_EVENTS events, longer than MAX_STEPS, or with tempos outside MIN_TEMPO_US..
-    MAX_TEMPO_US are refused with a MidiError of one sentence.
+    tracks or MAX_MIDI_EVENTS events, or longer than MAX_STEPS are refused with a MidiError of one sentence;
+    tempos outside MIN_TEMPO_US..MAX_TEMPO_US are read as the nearest limit (`PianoRoll.reading_notes` says so).
     """
     try:
         return _midi_to_roll(path_or_bytes, steps_per_beat, include_drums, name)
@@ -819,7 +910,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
     if steps_per_beat < 1:
         raise ValueError("steps_per_beat must be at least 1")
     data, default_name = _input_bytes(path_or_bytes)
-    pm, instruments, ignored_metres = _load(data)
+    pm, instruments, ignored_metres, reading = _load(_riff_unwrapped(data))
     kept = [inst for inst in instruments if inst.pitches and (include_drums or not inst.is_drum)]
     if not kept:
         raise MidiError("The MIDI file contains only drum notes, and drums are left out.")
@@ -859,7 +950,8 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
                                 for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),
         tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),
         drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum),
-        ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts))
+        ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts),
+        reading_notes=reading.notes())
 
 
 GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)
@@ -1032,6 +1124,15 @@ def start_bars(steps: int, steps_per_bar: int, width: int = 128) -> int:
     past its end (where a bar is longer than the window, the rest of the last bar lies beyond every window)."""
     bar = max(int(steps_per_bar), 1)
     return max(1, min(-(-max(int(steps) - int(width), 0) // bar) + 1, -(-int(steps) // bar)))
+
+
+def first_sounding_bar(roll: PianoRoll, width: int = 128) -> int:
+    """The bar (1-based) a view of `width`-step windows should open at: 1, unless the window there holds no note,
+    then the bar of the first note (a piece that starts after a long silence, one part of a larger score)."""
+    sounding = np.flatnonzero(roll.array.any(0))
+    if not len(sounding) or sounding[0] < width:
+        return 1
+    return int(sounding[0]) // max(roll.steps_per_bar, 1) + 1
 
 
 def window_at(roll: PianoRoll, start: int, width: int) -> np.ndarray:

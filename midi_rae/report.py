@@ -119,6 +119,7 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
         {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')} · "
                                + (f"{roll.steps:,} steps (a PNG roll: no tempo)" if holds_png(midi)
                                   else timing_text(roll))},  # the page's header, word for word
+        *([{"": "Read", "value": " ".join(roll.reading_notes)}] if roll.reading_notes else []),
         {"": "Checkpoint", "value": bundle.source + (f" (training step {step})" if step is not None else "")},
         {"": "Model", "value": f"{counted(mc.num_levels, 'level')}, grids {', '.join(f'{r}×{c}' for r, c in mc.level_grids)}; "
                                f"dims {', '.join(map(str, mc.level_dims))}; decoder: "

@@ -9,6 +9,9 @@
 (b) Find similar: on the piece page, with the "Find similar in the corpus" tab open, seconds from pressing
     "Find similar" until the result cards are drawn and the page is quiet; the window moves one bar
     (untimed) before each repeat, so every search is a new query.
+(c) A region drawn on the map: seconds from the end of a drag over the map (the middle half of its points, or
+    the left or right half of those, in turn) until what the region holds is listed and the page is quiet.
+(d) Trace a piece: seconds from picking a piece (two in turn) until its path is drawn and the page is quiet.
 
 Times run to the page's last DOM change before 1 s of quiet, as in scripts/bench_app.py.
 """
@@ -24,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_util import (button, caption_with, free_port, launch_browser, move_slider, new_page,  # noqa: E402
-                          start_server, stop_server, tab, wait_ready)
+from browser_util import (button, caption_with, drag, free_port, launch_browser, map_points,  # noqa: E402
+                          move_slider, new_page, select_option, selectbox_options, start_server, stop_server, tab,
+                          wait_ready)
 
 FIND_TAB, FIND_BUTTON, RESULT_CAPTION = "Find similar in the corpus", "Find similar", "Nearest to"
 
@@ -69,6 +73,40 @@ def find_similar(browser, log: Path, n: int) -> list[float]:
         stop_server(proc)
 
 
+def map_actions(browser, log: Path, n: int) -> tuple[list[float], list[float]]:
+    """(c) n regions drawn and (d) n pieces traced on the shipped index's map, one server."""
+    import re
+
+    port = free_port()
+    proc = start_server(port, log=log)
+    try:
+        page = new_page(browser)
+        page.goto(f"http://localhost:{port}/corpus")
+        wait_ready(page, 180, min_charts=1, extra=lambda: caption_with(page, "windows · model") is not None)
+        boxes = [b for b in (p.bounding_box() for p in map_points(page).all()) if b]
+        xs, ys = sorted(b["x"] for b in boxes), sorted(b["y"] for b in boxes)
+        x0, xm, x1 = xs[len(xs) // 4], xs[len(xs) // 2], xs[3 * len(xs) // 4]
+        y0, y1 = ys[len(ys) // 4], ys[3 * len(ys) // 4]
+        rects = [(x0, y0, x1, y1), (x0, y0, xm, y1), (xm, y0, x1, y1)]
+        heading = re.compile(r"^The region: [\d,]+ of the")
+        regions, traces = [], []
+        for i in range(n):
+            before = page.get_by_text(heading).first.inner_text() if page.get_by_text(heading).count() else None
+            t0 = time.time()
+            drag(page, *rects[i % len(rects)])
+            regions.append(wait_ready(page, 120, min_charts=1, extra=lambda: page.get_by_text(heading).count() > 0
+                                      and page.get_by_text(heading).first.inner_text() != before, t0=t0))
+        pieces = selectbox_options(page, "Trace a piece")[1:3]
+        for i in range(n):
+            t0 = time.time()
+            select_option(page, "Trace a piece", pieces[i % 2])
+            traces.append(wait_ready(page, 120, min_charts=1,
+                                     extra=lambda: caption_with(page, f"Traced: {pieces[i % 2]},") is not None, t0=t0))
+        return regions, traces
+    finally:
+        stop_server(proc)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3, help="repeats of each measurement (default 3)")
@@ -84,6 +122,7 @@ def main() -> int:
             browser = launch_browser(pw)
             firsts = [first_render(browser, args.logs / f"first_{i}.log") for i in range(args.repeat)]
             finds = find_similar(browser, args.logs / "find.log", args.repeat)
+            regions, traces = map_actions(browser, args.logs / "map.log", args.repeat)
             browser.close()
     finally:
         if hog is not None:
@@ -91,7 +130,8 @@ def main() -> int:
     cond = "one core busy" if args.busy else "quiet"
     print(f"| corpus explorer ({cond}, {args.repeat} repeats) | median | max | samples |")
     print("|---|---:|---:|---|")
-    for name, xs in (("Corpus page first render", firsts), ("find similar from the piece view", finds)):
+    for name, xs in (("Corpus page first render", firsts), ("find similar from the piece view", finds),
+                     ("a region drawn on the map", regions), ("a piece traced on the map", traces)):
         print(f"| {name} | {statistics.median(xs):.2f} s | {max(xs):.2f} s | {', '.join(f'{x:.2f}' for x in xs)} |")
     return 0
 

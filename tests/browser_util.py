@@ -365,6 +365,16 @@ def map_points(page):
     return page.locator(f"{VEGA} svg .mark-symbol.role-mark path")
 
 
+def drag(page, x0: float, y0: float, x1: float, y1: float, moves: int = 10) -> None:
+    """A plain mouse drag from (x0, y0) to (x1, y1) in page pixels, in `moves` steps (on the Corpus map: a
+    region)."""
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for i in range(1, moves + 1):
+        page.mouse.move(x0 + (x1 - x0) * i / moves, y0 + (y1 - y0) * i / moves)
+    page.mouse.up()
+
+
 def map_hover(page, point: int) -> Optional[str]:
     """Hover point `point` of the Corpus map; the text of Vega's tooltip for it (its "passage" line)."""
     page.mouse.move(0, 0)  # off the chart first: the last point's tooltip goes, and may have covered this one

@@ -1726,3 +1726,37 @@ def test_a_reload_of_a_dropped_file_keeps_the_model_and_says_the_file_must_be_dr
     assert [i.value for i in at.info if i.value.startswith("This address")] == [
         "This address was made while a dropped file, evil) my piece.mid, was shown: a dropped file stays only "
         "with the page it was dropped in, not in its address, so drop it again here to see it."]
+
+
+def test_the_header_says_what_the_reader_did_that_the_roll_does_not_show(examples):
+    """A performance with the sustain pedal and a drone never turned off: both said under the header."""
+    import io
+
+    import mido
+
+    mid = mido.MidiFile(ticks_per_beat=480)
+    events = [mido.Message("note_on", note=36, velocity=80, time=0),  # no note-off: to the end of its track
+              mido.Message("control_change", control=64, value=127, time=0)]
+    for i in range(32):
+        events += [mido.Message("note_on", note=60 + i % 7, velocity=80, time=0),
+                   mido.Message("note_off", note=60 + i % 7, velocity=0, time=240)]
+    mid.tracks.append(mido.MidiTrack(events))
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    at = upload(run_app(), "pedalled.mid", buffer.getvalue())
+    assert not at.exception, at.exception
+    assert "Read from the file: 1 note with no note-off is drawn to the end of its track. The sustain pedal is not " \
+           "applied: notes are drawn as long as their keys were held." in texts(at.caption)
+    assert any(c.startswith("**pedalled.mid** · 33 notes · ") for c in texts(at.caption))
+
+
+def test_a_dropped_piece_whose_first_window_is_silent_opens_at_its_first_note(examples):
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)  # a bar is 2 s: the first note at bar 50
+    inst = pretty_midi.Instrument(0)
+    inst.notes += [pretty_midi.Note(velocity=90, pitch=60 + i, start=98.0 + i, end=98.5 + i) for i in range(16)]
+    pm.instruments.append(inst)
+    at = upload(run_app(), "late.mid", to_bytes(pm))
+    assert not at.exception, at.exception
+    assert at.slider(key="window_bar").value == 50

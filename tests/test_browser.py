@@ -486,11 +486,7 @@ def test_a_region_drawn_on_the_corpus_map_lists_what_it_holds_and_its_points_sta
     # a rectangle over the middle of the points: from the 25th to the 75th percentile of each axis
     x0, x1 = xs[len(xs) // 4], xs[3 * len(xs) // 4]
     y0, y1 = ys[len(ys) // 4], ys[3 * len(ys) // 4]
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for i in range(1, 11):
-        page.mouse.move(x0 + (x1 - x0) * i / 10, y0 + (y1 - y0) * i / 10)
-    page.mouse.up()
+    browser_util.drag(page, x0, y0, x1, y1)
     wait_ready(page, STEP_TIMEOUT, min_charts=1,
                extra=lambda: page.get_by_text(re.compile(r"^The region: \d+ of the \d+ windows")).count() > 0)
     screenshot(page, shots, "10_corpus_region")

@@ -343,3 +343,19 @@ def test_a_negative_patch_reaches_its_own_sentence_rather_than_argparses():
     assert out.returncode == 2
     assert one_error_line(out) == ("error: midi-rae search: argument --patch: -1,0 has a negative row or column (see "
                                    "'midi-rae search --help')")
+
+
+@needs_fixtures()
+def test_inspect_says_what_the_reader_did_that_the_roll_does_not_show(tmp_path):
+    import pretty_midi
+
+    pm = make_song(bars=8, seed=1)
+    pm.instruments[0].pitch_bends.append(pretty_midi.PitchBend(pitch=500, time=1.0))
+    path = tmp_path / "bent.mid"
+    path.write_bytes(to_bytes(pm))
+    args = ("inspect", str(path), "--checkpoint", str(FIXTURES / "six-level" / "SwinEncoder__best.pt"))
+    out = run_cli(*args)
+    assert out.returncode == 0, out.stderr
+    assert "note: 1 pitch bend is left out: notes are drawn at their written pitch." in out.stdout.splitlines()
+    assert json.loads(run_cli(*args, "--json").stdout)["reading_notes"] == [
+        "1 pitch bend is left out: notes are drawn at their written pitch."]

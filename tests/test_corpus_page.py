@@ -734,3 +734,27 @@ def test_an_empty_region_says_so_in_one_sentence(index_home, monkeypatch):
     at = _with_region(index_home, monkeypatch, (1e8, 2e8, 1e8, 2e8))
     assert [i.value for i in at.info] == ["The region drawn on the map holds none of the windows: draw another "
                                           "over some points."]
+
+
+def test_a_traced_piece_is_drawn_over_the_map_in_the_order_of_its_windows(index_home, monkeypatch):
+    from midi_rae.dashboard import corpus_map
+    from midi_rae.dashboard import corpus_sources as src
+
+    at = _corpus_app(index_home, monkeypatch)
+    picker = next(s for s in at.selectbox if s.label == "Trace a piece")
+    assert picker.value is None and picker.options[0] == "(none)"
+    win = src.map_columns(str(index_home / "small"), src.stamp(str(index_home / "small")))
+    pid = int(win["piece_id"][np.flatnonzero(win["name"] == "piece_2")[0]])
+    picker.set_value(pid).run()
+    assert not at.exception, at.exception
+    spec = _map(at)
+    scatter, line, ends = spec["layer"]
+    mine = np.flatnonzero(win["piece_id"] == pid)
+    assert len(line["data"]["values"]) == len(mine) > 1
+    assert [v["passage"].split(" · ")[0] for v in line["data"]["values"]] == ["beta/piece_2"] * len(mine)
+    bars = [int(v["passage"].split(" · ")[1].split()[1].split("–")[0]) for v in line["data"]["values"]]
+    assert bars == sorted(bars)  # joined from the piece's start to its end
+    assert [v["label"] for v in ends["data"]["values"]] == ["start", "end"]
+    assert scatter["encoding"]["opacity"] == {"value": 0.75 * corpus_map.TRACED_FADE}
+    assert any(c.value.startswith(f"Traced: beta/piece_2, its {len(mine)} windows joined from start to end")
+               for c in at.caption)

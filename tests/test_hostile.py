@@ -220,17 +220,15 @@ def _with_notes(prefix: bytes) -> bytes:
     return prefix + b"\x00\x90\x3c\x40\x83\x60\x80\x3c\x40\x00\xff\x2f\x00"
 
 
-TOO_MANY = (r"The MIDI file holds more than 150,000 events \(notes, controller changes and the like; a note is "
-            r"two\), the most this reader takes\.")
+TOO_MANY = (r"The MIDI file holds more than 150,000 events \(a note is two; a controller change, pedal or pitch "
+            r"bend counts an eighth\), the most this reader takes\.")
 MIDI_CASES = {  # name -> (builder, expected sentence, or None for a file that must be read)
     "300,000 notes": (lambda: _smf([_notes(300_000)]), TOO_MANY),
     "1,000,000 notes (5.7 MB)": (lambda: _smf([_notes(1_000_000)]), TOO_MANY),
     "one track repeated 500 times": (lambda: _smf([_notes(2_000)] * 500), TOO_MANY),
     "100,000 tempo changes": (lambda: _smf([_with_notes(b"\x01\xff\x51\x03\x07\xa1\x20" * 100_000)]), TOO_MANY),
     "a tempo of 59,999 us per quarter": (lambda: _smf([_with_notes(b"\x00\xff\x51\x03" + (59_999).to_bytes(3, "big"))]),
-                                         r"The MIDI file sets an absurd tempo of 1,000\.02 BPM \(59,999 microseconds "
-                                         r"per quarter note\); a tempo must lie between 10 and 1,000 BPM \(6,000,000 "
-                                         r"to 60,000 microseconds per quarter note\)\."),
+                                         None),
     "a huge delta time": (lambda: _smf([b"\x00\x90\x3c\x40" + vlq(0x0FFFFFFF) + b"\x80\x3c\x40\x00\xff\x2f\x00"]),
                           r"The piece is too long: it spans about 559,241 beats, and the limit is 5,000 beats\."),
     "a varlen of 6 MB": (lambda: _smf([b"\x80" * (6 << 20) + b"\x00\x90\x3c\x40\x00\xff\x2f\x00"]),

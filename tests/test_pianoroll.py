@@ -472,8 +472,8 @@ def test_a_file_whose_only_note_has_no_length_says_so():
     piano = pretty_midi.Instrument(program=0)
     piano.notes.append(pretty_midi.Note(velocity=90, pitch=60, start=0.0, end=0.0001))  # the same tick: no length
     pm.instruments.append(piano)
-    assert refused(midi_bytes(pm)) == ("The MIDI file contains no notes with a length: its one note-on has no "
-                                       "later note-off.")
+    assert refused(midi_bytes(pm)) == ("The MIDI file contains no notes with a length: its one note ends at the "
+                                       "tick it starts.")
 
 
 def test_a_drums_only_file_has_no_notes_unless_drums_are_included():
@@ -492,23 +492,98 @@ def tempo_bytes(micros_per_beat: int) -> bytes:
     ])
 
 
-@pytest.mark.parametrize("micros_per_beat, bpm_text", [
-    (0xFFFFFF, "3.6"),  # the slowest tempo MIDI can store; 1 BPM does not fit in a set_tempo event
-    (mido.bpm2tempo(5), "5"),
-    (mido.bpm2tempo(5000), "5,000"),
-    (59_999, "1,000.02"),  # just past 1000 BPM: the number shown is outside the range too
-    (6_000_001, "9.999998"),  # just under 10 BPM
+@pytest.mark.parametrize("micros_per_beat, bpm_text, read_as", [
+    (0xFFFFFF, "3.6", 10.0),  # the slowest tempo MIDI can store; 1 BPM does not fit in a set_tempo event
+    (mido.bpm2tempo(5), "5", 10.0),
+    (mido.bpm2tempo(5000), "5,000", 1000.0),
+    (59_999, "1,000.02", 1000.0),  # just past 1000 BPM: the number shown is outside the range too
+    (6_000_001, "9.999998", 10.0),  # just under 10 BPM
 ])
-def test_absurd_tempo(micros_per_beat, bpm_text):
-    assert refused(tempo_bytes(micros_per_beat)) == (
-        f"The MIDI file sets an absurd tempo of {bpm_text} BPM ({micros_per_beat:,} microseconds per quarter "
-        f"note); a tempo must lie between 10 and 1,000 BPM (6,000,000 to 60,000 microseconds per quarter note).")
+def test_a_tempo_outside_the_range_is_read_as_the_nearest_limit_and_said(micros_per_beat, bpm_text, read_as):
+    roll = midi_to_roll(tempo_bytes(micros_per_beat))
+    assert roll.tempo_bpm == pytest.approx(read_as) and roll.n_notes == 1
+    assert roll.reading_notes == (f"1 tempo outside 10–1,000 BPM ({bpm_text} BPM) is read as its nearest limit.",)
 
 
 def test_a_tempo_of_zero_microseconds_is_called_infinite():
-    assert refused(tempo_bytes(0)) == (
-        "The MIDI file sets an infinite tempo (0 microseconds per quarter note); a tempo must lie between 10 and "
-        "1,000 BPM (6,000,000 to 60,000 microseconds per quarter note).")
+    assert midi_to_roll(tempo_bytes(0)).reading_notes == (
+        "1 tempo outside 10–1,000 BPM (infinite) is read as its nearest limit.",)
+
+
+def test_a_fermata_written_as_one_slow_beat_keeps_the_piece_on_its_grid():
+    """A hymn at 120 BPM whose fermata is one beat at 8 BPM: every note stays on its beat; the beat lasts 6 s."""
+    events = [mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120), time=0)]
+    for beat in range(8):
+        if beat == 4:
+            events.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(8), time=0))
+        if beat == 5:
+            events.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120), time=0))
+        events += [mido.Message("note_on", note=60 + beat, velocity=90, time=0),
+                   mido.Message("note_off", note=60 + beat, velocity=0, time=480)]
+    roll = midi_to_roll(mido_bytes(events))
+    assert [int(np.flatnonzero(roll.onsets[60 + b])[0]) for b in range(8)] == [4 * b for b in range(8)]
+    assert roll.duration_s == pytest.approx(7 * 0.5 + 6.0)  # 8 BPM read as 10: 6 s, not 7.5
+    assert roll.reading_notes == ("1 tempo outside 10–1,000 BPM (8 BPM) is read as its nearest limit.",)
+
+
+def test_a_note_that_is_never_turned_off_sounds_to_the_end_of_its_track_and_is_said():
+    roll = midi_to_roll(mido_bytes([
+        mido.Message("note_on", note=36, velocity=90, time=0),  # a drone: no note-off
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=480 * 8),
+        mido.MetaMessage("end_of_track", time=480 * 2),
+    ]))
+    assert roll.n_notes == 2 and roll.array[36].sum() == 40 and roll.array[60].sum() == 32  # 10 beats, 8 beats
+    assert roll.reading_notes == ("1 note with no note-off is drawn to the end of its track.",)
+
+
+def test_notes_of_no_length_are_left_out_and_counted_however_their_events_are_ordered():
+    roll = midi_to_roll(mido_bytes([
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_on", note=90, velocity=90, time=0),  # on, then off at one tick (dropped on its off)
+        mido.Message("note_off", note=90, velocity=0, time=0),
+        mido.Message("note_off", note=91, velocity=0, time=240),  # off, then on at one tick (a sorting writer's
+        mido.Message("note_on", note=91, velocity=90, time=0),    # way: left open, never closed)
+        mido.Message("note_off", note=60, velocity=0, time=240),
+    ]))
+    assert roll.n_notes == 1 and not roll.array[90:92].any()
+    assert roll.reading_notes == ("2 notes of no length (note-on and note-off at one tick) are left out.",)
+
+
+def test_the_sustain_pedal_and_pitch_bends_are_named_as_not_applied():
+    roll = midi_to_roll(mido_bytes([
+        mido.Message("control_change", control=64, value=127, time=0),
+        mido.Message("pitchwheel", pitch=0, time=0),  # the centre: no bend
+        mido.Message("pitchwheel", pitch=600, time=0),
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=120),
+        mido.Message("control_change", control=64, value=0, time=360),
+    ]))
+    assert roll.array[60].sum() == 1  # the key's length, not the pedal's
+    assert roll.reading_notes == ("The sustain pedal is not applied: notes are drawn as long as their keys were "
+                                  "held.", "1 pitch bend is left out: notes are drawn at their written pitch.")
+
+
+def test_a_drum_kit_selected_by_bank_on_another_channel_is_drums():
+    roll = midi_to_roll(mido_bytes([
+        mido.Message("control_change", channel=10, control=0, value=127, time=0),  # XG's drum kit bank
+        mido.Message("note_on", channel=10, note=36, velocity=90, time=0),
+        mido.Message("note_on", channel=0, note=60, velocity=90, time=0),
+        mido.Message("note_off", channel=10, note=36, velocity=0, time=480),
+        mido.Message("note_off", channel=0, note=60, velocity=0, time=0),
+    ]))
+    assert roll.n_notes == 1 and roll.drum_notes == 1 and not roll.array[36].any()
+
+
+def test_pedal_data_of_a_recorded_performance_costs_an_eighth_of_a_note():
+    """20,000 notes with ten pedal values each (220,000 events) are read; as many notes' events are not."""
+    events = []
+    for i in range(20_000):
+        events += [mido.Message("note_on", note=60 + i % 12, velocity=90, time=0)]
+        events += [mido.Message("control_change", control=64, value=v, time=0) for v in range(0, 100, 10)]
+        events += [mido.Message("note_off", note=60 + i % 12, velocity=0, time=60)]
+    roll = midi_to_roll(mido_bytes(events))
+    assert roll.n_notes == 20_000
 
 
 def test_a_png_decompression_bomb_is_called_too_large_not_damaged():
@@ -634,7 +709,7 @@ def test_notes_are_paired_as_pretty_midi_pairs_them():
 
     data = tricky_bytes()
     reference = pretty_midi.PrettyMIDI(io.BytesIO(data))
-    pm, instruments, _ = _load(data)
+    pm, instruments, _, _ = _load(data)
     seconds = _tick_times(pm).round(9)  # read in fewer ticks than pretty_midi: the same times to float noise
     ours = [(int(i.program), i.is_drum, i.name, sorted(zip(i.pitches, seconds[i.starts].tolist(),
                                                            seconds[i.ends].tolist())))
@@ -655,8 +730,8 @@ def test_a_dense_file_is_refused_as_soon_as_its_events_pass_the_limit():
 
     body = b"\x00\x90\x3c\x40" + b"\x00\x3c\x00\x00\x3c\x40" * MAX_MIDI_EVENTS + b"\x00\xff\x2f\x00"
     data = b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
-    assert refused(data) == (f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (notes, controller "
-                             f"changes and the like; a note is two), the most this reader takes.")
+    assert refused(data) == (f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (a note is two; a "
+                             f"controller change, pedal or pitch bend counts an eighth), the most this reader takes.")
 
 
 def test_too_many_tracks_are_refused_before_reading_them():
@@ -761,7 +836,7 @@ def _sixteenths(resolution: int) -> bytes:
 def test_a_file_whose_ticks_share_a_divisor_is_read_at_the_fewest_ticks_with_the_same_roll():
     from midi_rae.pianoroll import _load, _tick_times
 
-    pm, _, _ = _load(_sixteenths(10080))  # music21's resolution, every event on a multiple of 2,520 ticks
+    pm, _, _, _ = _load(_sixteenths(10080))  # music21's resolution, every event on a multiple of 2,520 ticks
     assert pm.resolution == 4
     assert len(_tick_times(pm)) == 33  # a time per sixteenth, 4 s in all, where 10,080 a beat took 78,122
     fine, plain = midi_to_roll(_sixteenths(10080)), midi_to_roll(_sixteenths(480))
@@ -948,3 +1023,25 @@ def test_a_format_2_file_of_several_patterns_is_refused_in_one_sentence():
     with pytest.raises(MidiError, match=r"^The MIDI file is in format 2: 2 patterns meant to be played one after "
                                         r"another, which is not supported \(save it as format 0 or 1\)\.$"):
         midi_to_roll(buffer.getvalue())
+
+
+def test_a_midi_file_in_a_riff_wrapper_is_read_as_the_file_inside():
+    smf = tempo_bytes(mido.bpm2tempo(100))
+    chunk = b"data" + struct.pack("<L", len(smf)) + smf + b"\x00" * (len(smf) & 1)
+    info = b"LIST" + struct.pack("<L", 5) + b"INFO1\x00"  # an odd-sized chunk before it, padded
+    rmid = b"RIFF" + struct.pack("<L", 4 + len(info) + len(chunk)) + b"RMID" + info + chunk
+    roll = midi_to_roll(rmid)
+    assert np.array_equal(roll.array, midi_to_roll(smf).array) and roll.tempo_bpm == pytest.approx(100)
+    assert refused(b"RIFF" + struct.pack("<L", 4) + b"RMID") == "This RIFF MIDI (RMID) file holds no MIDI data."
+
+
+def test_a_piece_opens_at_bar_1_unless_its_first_window_is_silent():
+    from midi_rae.pianoroll import first_sounding_bar
+
+    late = midi_to_roll(mido_bytes([mido.Message("note_on", note=60, velocity=90, time=480 * 4 * 49),  # bar 50
+                                    mido.Message("note_off", note=60, velocity=0, time=480)]))
+    assert first_sounding_bar(late, 128) == 50
+    early = midi_to_roll(mido_bytes([mido.Message("note_on", note=60, velocity=90, time=480 * 4 * 7),  # bar 8
+                                     mido.Message("note_off", note=60, velocity=0, time=480)]))
+    assert first_sounding_bar(early, 128) == 1  # within the first window of 8 bars: the window at bar 1 shows it
+    assert first_sounding_bar(early, 64) == 8

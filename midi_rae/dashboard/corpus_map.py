@@ -33,6 +33,8 @@ OTHER_COLOUR = "#c4c4c4"  # neutral grey: no piece's colour is near it
 PICK = "pick"       # the Vega-Lite selection parameter a click sets
 REGION = "region"   # the Vega-Lite selection parameter a drag sets: a rectangle of the map
 FADED = 0.12        # opacity of the points outside a drawn region
+TRACE_COLOUR = "#111111"  # a traced piece's path, over the other points faded (black is also a category's colour)
+TRACED_FADE = 0.4   # the other points' opacity, times their own, while a piece is traced
 REGION_MARK = {"fill": "#888888", "fillOpacity": 0.08, "stroke": "#333333", "strokeDash": [4, 3]}
 SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "triangle-right", "triangle-left"]
 
@@ -76,20 +78,35 @@ def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarr
     return rows, coords, share
 
 
-def region_rows(uri: str, stamp: str, level: int, umap: bool, bounds: tuple[float, float, float, float]
-                ) -> tuple[np.ndarray, bool]:
-    """(rows of every window inside the map's rectangle `bounds`, whether only the drawn ones were looked at).
-    The PCA plane is the drawn sample's, so every window of the index is placed in it; a UMAP places only the
-    windows it was fitted on."""
+def placed(uri: str, stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(rows, their 2-D coordinates, whether only the drawn ones are placed) on the map's plane. The PCA plane is
+    the drawn sample's, so every window of the index is placed in it; a UMAP places only the windows it was fitted
+    on."""
     rows, coords, _ = _map_coords(uri, stamp, level, umap)
     n = len(src.map_columns(uri, stamp)["path"])
-    if not umap and len(rows) < n:
-        x = src.level_vectors(uri, stamp, level)
-        mean, axes, _ = _pca_fit(x[rows])
-        rows, coords = np.arange(n), _project(x, mean, axes)
+    if umap or len(rows) == n:
+        return rows, coords, len(rows) < n
+    x = src.level_vectors(uri, stamp, level)
+    mean, axes, _ = _pca_fit(x[rows])
+    return np.arange(n), _project(x, mean, axes), False
+
+
+def region_rows(uri: str, stamp: str, level: int, umap: bool, bounds: tuple[float, float, float, float]
+                ) -> tuple[np.ndarray, bool]:
+    """(rows of every window placed inside the map's rectangle `bounds`, whether only the drawn ones are placed)."""
+    rows, coords, drawn_only = placed(uri, stamp, level, umap)
     x0, x1, y0, y1 = bounds
     inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
-    return np.asarray(rows)[inside], bool(umap and len(rows) < n)
+    return np.asarray(rows)[inside], drawn_only
+
+
+def trace_points(uri: str, stamp: str, level: int, umap: bool, piece_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, coordinates) of one piece's windows placed on the map's plane, in the order they come in the piece."""
+    win = src.map_columns(uri, stamp)
+    rows, coords, _ = placed(uri, stamp, level, umap)
+    mine = np.flatnonzero(win["piece_id"][rows] == piece_id)
+    mine = mine[np.argsort(win["start_step"][rows][mine], kind="stable")]
+    return np.asarray(rows)[mine], coords[mine]
 
 
 def map_sample(collections: np.ndarray, k: int) -> np.ndarray:
@@ -115,12 +132,14 @@ def _umap_installed() -> bool:
 
 def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: bool, hover: list[str],
              rows: np.ndarray, title: str, axis_titles: tuple[str, str], shown: Optional[list[str]] = None,
-             region: Optional[tuple[float, float, float, float]] = None) -> tuple[dict, "pa.Table"]:
+             region: Optional[tuple[float, float, float, float]] = None, trace: Optional[list[dict]] = None
+             ) -> tuple[dict, "pa.Table"]:
     """A Vega-Lite scatter of `coords` and its points as an Arrow table (Streamlit sends that as it is; a list of
     records would go through pandas, 0.5 s to import on a first page): each point's `row` is what a click
     reports; the wheel zooms, a shift-drag pans, a plain drag draws a region. `shown`: each point's value as its
     tooltip gives it (a continuous colour's values formatted, where some have none). `region`: the rectangle
-    (x0, x1, y0, y1) drawn before, shown under the points with the points outside it faded."""
+    (x0, x1, y0, y1) drawn before, shown under the points with the points outside it faded. `trace`: one piece's
+    windows in order ({"x", "y", "passage"} each), drawn over the points as a line."""
     import pyarrow as pa
 
     xy = np.asarray(coords, float)[:, :2]
@@ -174,17 +193,42 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                     "select": {"type": "interval", "zoom": "wheel!",
                                "translate": "[pointerdown[event.shiftKey], window:pointerup] > window:pointermove!"}}],
         "encoding": {"x": x_enc, "y": y_enc, "color": colour_enc, "tooltip": tooltip, **extra_enc,
-                     "opacity": ({"condition": {"test": "datum.inside", "value": 0.75}, "value": FADED}
-                                 if region is not None else {"value": 0.75})},
+                     "opacity": _opacity(region is not None, bool(trace))},
     }
     head = {"title": {"text": title, "anchor": "start"}, "height": 520}
-    if region is None:
-        return {**head, **scatter}, points
-    x0, x1, y0, y1 = region
-    frame = {"data": {"values": [{"x": x0, "x2": x1, "y": y0, "y2": y1}]},
-             "mark": {"type": "rect", **REGION_MARK},
-             "encoding": {"x": x_enc, "x2": {"field": "x2"}, "y": y_enc, "y2": {"field": "y2"}}}
-    return {**head, "layer": [frame, scatter]}, points
+    layers = [scatter]
+    if region is not None:  # under the points: a selection's own rectangle lay over them and took their clicks
+        x0, x1, y0, y1 = region
+        layers.insert(0, {"data": {"values": [{"x": x0, "x2": x1, "y": y0, "y2": y1}]},
+                          "mark": {"type": "rect", **REGION_MARK},
+                          "encoding": {"x": x_enc, "x2": {"field": "x2"}, "y": y_enc, "y2": {"field": "y2"}}})
+    if trace:
+        layers.append({"data": {"values": [{**t, "order": i} for i, t in enumerate(trace)]},
+                       "mark": {"type": "line", "color": TRACE_COLOUR, "strokeWidth": 1.2,
+                                "point": {"filled": True, "size": 28, "color": TRACE_COLOUR, "stroke": "white",
+                                          "strokeWidth": 0.8}},
+                       "encoding": {"x": x_enc, "y": y_enc, "order": {"field": "order", "type": "quantitative"},
+                                    "tooltip": [{"field": "passage", "title": "traced piece"}]}})
+        ends = [{**trace[0], "label": "start"}] + ([{**trace[-1], "label": "end"}] if len(trace) > 1 else [])
+        layers.append({"data": {"values": ends}, "mark": {"type": "text", "dy": -12, "fontWeight": "bold",
+                                                          "color": TRACE_COLOUR},
+                       "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "label"}}})
+    return ({**head, **scatter} if len(layers) == 1 else {**head, "layer": layers}), points
+
+
+def _passages(w: dict[str, np.ndarray]) -> list[str]:
+    """What the map's tooltip says of each window of columns `w`: piece, bars and F1."""
+    where = src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"])
+    return [f"{c}/{n} · {span}" + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
+            for c, n, span, f, fm in zip(w["collection"], w["name"], where, w["f1"], w["f1_masked"])]
+
+
+def _opacity(region: bool, traced: bool) -> dict:
+    """The points' opacity: faded outside a region, and all of them fainter under a traced piece."""
+    f = TRACED_FADE if traced else 1.0
+    if region:
+        return {"condition": {"test": "datum.inside", "value": 0.75 * f}, "value": FADED * f}
+    return {"value": 0.75 * f}
 
 
 def picked_row(event, rows: int) -> Optional[int]:
@@ -242,9 +286,7 @@ def render_map(uri: str, stamp: str, index) -> None:
         # a window with nothing to score (silent) is coloured as the average, and its tooltip says it has no value
         shown = [f"{v:.3g}" if np.isfinite(v) else "none (nothing to score)" for v in raw]
         values = np.nan_to_num(raw, nan=np.nanmean(raw) if np.isfinite(raw).any() else 0)
-    where = src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"])
-    hover = [f"{c}/{n} · {span}" + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
-             for c, n, span, f, fm in zip(w["collection"], w["name"], where, w["f1"], w["f1_masked"])]
+    hover = _passages(w)
     axes = (("UMAP 1", "UMAP 2") if umap else
             tuple(f"PC{i + 1}" + (f" ({100 * share[i]:.0f}% of the variance)" if i < len(share) else "")
                   for i in range(2)))
@@ -254,7 +296,8 @@ def render_map(uri: str, stamp: str, index) -> None:
     plane = (uri, level, umap)
     kept = st.session_state.get(CK.REGION)
     region = kept[3] if kept is not None and tuple(kept[:3]) == plane else None
-    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown, region)
+    trace, traced = _trace_picker(uri, stamp, level, umap, win)
+    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown, region, trace)
     # above the chart: the chart's hover toolbar sits over the line above it, which was the UMAP help icon
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
                "Drag to draw a region (what it holds is listed under the map), scroll to zoom, shift-drag to pan, "
@@ -264,6 +307,8 @@ def render_map(uri: str, stamp: str, index) -> None:
     nonce = st.session_state.setdefault(CK.MAP_NONCE, 0)
     key = f"{CK.MAP}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}:{nonce}"
     ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=[PICK, REGION], width="stretch", key=key)
+    if traced:
+        st.caption(traced)
     row = picked_row(ev, len(win["path"]))
     drawn = region_bounds(ev)
     if row is None and drawn is not None:  # kept by the page and drawn under the points, which stay clickable
@@ -279,3 +324,29 @@ def render_map(uri: str, stamp: str, index) -> None:
         inside, drawn_only = region_rows(uri, stamp, level, umap, region)
         st.button("Clear the region", key="corpus_region_clear", on_click=st.session_state.pop, args=(CK.REGION, None))
         render_region(uri, stamp, index, level, inside, drawn_only)
+
+
+def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, np.ndarray]
+                  ) -> tuple[Optional[list[dict]], str]:
+    """The "Trace a piece" picker: (the picked piece's windows in order for map_spec, a caption), or (None, "")."""
+    ids, first = np.unique(win["piece_id"], return_index=True)
+    labels = [f"{win['collection'][i]}/{win['name'][i]}" for i in first]
+    order = sorted(range(len(ids)), key=lambda i: labels[i].lower())
+    # one picker per index (its pieces are the options)
+    pick = st.columns(2)[0].selectbox("Trace a piece", [None] + [int(ids[i]) for i in order], persist_state="session",
+                        key=f"{CK.TRACE}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}",
+                        format_func=lambda p: "(none)" if p is None else labels[int(np.searchsorted(ids, p))],
+                        help="Draw one piece's windows on the map, joined in the order they come in the piece "
+                             "(type to search the pieces).")
+    if pick is None:
+        return None, ""
+    rows, coords = trace_points(uri, stamp, level, umap, pick)
+    name = labels[int(np.searchsorted(ids, pick))]
+    if not len(rows):
+        return None, f"{name}: none of its windows is drawn on this UMAP (it places only the windows drawn)."
+    w = {c: v[rows] for c, v in win.items()}
+    trace = [{"x": float(x), "y": float(y), "passage": p} for (x, y), p in zip(coords, _passages(w))]
+    of = int((win["piece_id"] == pick).sum())
+    drawn = f" ({len(rows)} of them drawn on this UMAP)" if len(rows) < of else ""
+    return trace, (f"Traced: {name}, its {of} windows{drawn} joined from start to end at level {level}; the "
+                   "other points are faded.")

@@ -41,6 +41,7 @@ class CK:
     MAP = "corpus_map"
     MAP_NONCE = "corpus_map_nonce"  # bumped after a map click or region is handled (corpus_map.render_map)
     REGION = "corpus_region"  # (index uri, level, UMAP?, (x0, x1, y0, y1)): the region drawn on the map
+    TRACE = "corpus_trace"    # + ":<index>": the piece traced on the map
     TAB = "corpus_tab"
     METRE = "corpus_metre"
     Q_PIECE = "corpus_q_piece"

@@ -12,7 +12,7 @@ from typing import Optional
 import streamlit as st
 
 from midi_rae.config import ModelConfig
-from midi_rae.pianoroll import MidiError, start_bars
+from midi_rae.pianoroll import MidiError, first_sounding_bar, start_bars
 from midi_rae.wording import counted, timing_text
 
 from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
@@ -31,6 +31,8 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, s
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
     st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} "
                f"({counted(n_levels, 'level')}){compared}")
+    if roll.reading_notes:  # what the reader did that the roll does not show (pianoroll._Reading)
+        st.caption("Read from the file: " + " ".join(roll.reading_notes))
 
 
 def export_settings(view, spb: int, semis: int) -> str:
@@ -79,14 +81,15 @@ def _within_range(piece, roll, spb: int, semis: int, slot):
     return roll, semis
 
 
-def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None):
+def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int = 128):
     """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
 
     A bad file's sentence is shown as an error once, on the run it arrives; later actions keep a quiet note
     (the file stays in the uploader until removed, and is not read again). `upload_note`, the sidebar's slot
     for a dropped file, says which of the two it is. When the piece to fall back to is an example, the page
     goes back to it as if it were picked, and says why on that rerun (_back_to_example). The sentences go into
-    `slot`, a container drawn on every run, so that the elements after it keep their places.
+    `slot`, a container drawn on every run, so that the elements after it keep their places. A new piece opens at
+    bar 1, or where its first note is when a window of `width` steps from bar 1 holds none.
     """
     refused = session.refusal_to_announce()
     if refused is not None:
@@ -96,7 +99,7 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None):
     if failed is None:
         try:
             roll = load_roll(piece.key, piece.data, spb, semis, piece.name)
-            session.accept_piece(piece)
+            session.accept_piece(piece, first_sounding_bar(roll, width))
             if upload_note is not None:
                 upload_note.caption(sidebar.UPLOAD_SHOWN)
             if refused is not None:
@@ -193,7 +196,7 @@ def main() -> None:
     mcfg = ModelConfig.from_dict(config)
     clicks.drop_unfit(mcfg)  # before any click of the last run is applied to a selection this model cannot have
     spb, semis = sidebar.time_section(config, png=_is_png(piece))
-    piece, roll = _piece_roll(piece, spb, semis, messages, upload_note)
+    piece, roll = _piece_roll(piece, spb, semis, messages, upload_note, mcfg.window_steps)
     roll, semis = _within_range(piece, roll, spb, semis, messages)
 
     bars = roll.steps_per_bar

@@ -225,16 +225,16 @@ def remember_piece_failure(key: str, message: str) -> None:
     st.session_state.setdefault(K.BAD_PIECES, {})[key] = message
 
 
-def accept_piece(piece: Any) -> None:
+def accept_piece(piece: Any, first_bar: int = 1) -> None:
     """Remember the piece on screen, to fall back to if a later file is bad; a new piece drops the selection
-    (a patch of the piece before, which the new one does not have) and opens at bar 1 (or, opened from the
-    Corpus page, at its passage)."""
+    (a patch of the piece before, which the new one does not have) and opens at bar 1, or at `first_bar` (the bar
+    of its first note, where the window at bar 1 holds none), or, opened from the Corpus page, at its passage."""
     last = st.session_state.get(K.LAST_GOOD_PIECE)
     if last is not None and last.key != piece.key:
         st.session_state[K.LEFT_PLACE] = (last.key, window_bar(), st.session_state.get(K.SELECTED))
         clear_selection()
         opened = st.session_state.pop(K.OPENED_AT, None)  # a passage opened from the Corpus page: its bar
-        move_window(opened[1] if opened is not None and opened[0] == piece.key else 1)
+        move_window(opened[1] if opened is not None and opened[0] == piece.key else first_bar)
     st.session_state[K.LAST_GOOD_PIECE] = piece
     if piece.uploaded:
         st.session_state[K.LAST_GOOD_UPLOAD] = piece
