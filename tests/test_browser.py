@@ -504,3 +504,22 @@ def test_a_region_drawn_on_the_corpus_map_lists_what_it_holds_and_its_points_sta
     name = passage.split(" · ")[0].split("/", 1)[1]
     _step(page, shots, log, "11_opened_from_region", "after a click on a point inside the region",
           lambda: (header_caption(page) or "").startswith(name))
+
+
+@pytest.mark.timeout(600)
+def test_the_piece_views_piece_is_shown_on_the_corpus_map(page, server, shots):
+    """"Show this piece on the corpus map" in the piece view's Find similar tab opens the Corpus page with that
+    piece traced over the map."""
+    url, log = server
+    page.goto(url)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: header_caption(page) is not None)
+    name = header_caption(page).split(" · ")[0]
+    tab(page, "Find similar in the corpus").click()
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: has_button(page, "Show this piece on the corpus map"))
+    button(page, "Show this piece on the corpus map").click()
+    wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "Traced:") is not None)
+    screenshot(page, shots, "12_piece_on_the_corpus_map")
+    assert urlparse(page.url).path.endswith("/corpus") and not exceptions(page), _state(page, log)
+    assert caption_with(page, "Traced:").startswith(f"Traced: {name} (the piece view's piece), its "), \
+        caption_with(page, "Traced:")
+    assert page.locator(f"{browser_util.VEGA} svg .mark-line path").count() == 1

@@ -745,16 +745,63 @@ def test_a_traced_piece_is_drawn_over_the_map_in_the_order_of_its_windows(index_
     assert picker.value is None and picker.options[0] == "(none)"
     win = src.map_columns(str(index_home / "small"), src.stamp(str(index_home / "small")))
     pid = int(win["piece_id"][np.flatnonzero(win["name"] == "piece_2")[0]])
-    picker.set_value(pid).run()
+    picker.set_value(str(pid)).run()
     assert not at.exception, at.exception
     spec = _map(at)
-    scatter, line, ends = spec["layer"]
+    scatter, line, start, end = spec["layer"]
     mine = np.flatnonzero(win["piece_id"] == pid)
     assert len(line["data"]["values"]) == len(mine) > 1
     assert [v["passage"].split(" · ")[0] for v in line["data"]["values"]] == ["beta/piece_2"] * len(mine)
     bars = [int(v["passage"].split(" · ")[1].split()[1].split("–")[0]) for v in line["data"]["values"]]
     assert bars == sorted(bars)  # joined from the piece's start to its end
-    assert [v["label"] for v in ends["data"]["values"]] == ["start", "end"]
+    assert [start["data"]["values"][0]["label"], end["data"]["values"][0]["label"]] == ["start", "end"]
+    assert start["data"]["values"][0]["passage"] == line["data"]["values"][0]["passage"]
     assert scatter["encoding"]["opacity"] == {"value": 0.75 * corpus_map.TRACED_FADE}
     assert any(c.value.startswith(f"Traced: beta/piece_2, its {len(mine)} windows joined from start to end")
+               for c in at.caption), [c.value for c in at.caption]
+
+
+def _visitor_of(home: Path, name: str):
+    """A piece of the small index as "Show this piece on the corpus map" encodes it, and its windows' rows."""
+    from types import SimpleNamespace
+
+    from midi_rae.checkpoint import load_model
+    from midi_rae.dashboard import corpus_sources as src
+    from midi_rae.dashboard.corpus_similar import visitor
+    from midi_rae.pianoroll import midi_to_roll
+
+    uri = str(home / "small")
+    win = src.map_columns(uri, src.stamp(uri))
+    rows = np.flatnonzero(win["name"] == name)
+    rows = rows[np.argsort(win["start_step"][rows])]
+    roll = midi_to_roll(Path(win["path"][rows[0]]))
+    return visitor(uri, SimpleNamespace(roll=roll), load_model(), None), rows
+
+
+def test_a_piece_shown_on_the_map_from_the_piece_view_is_pooled_as_the_index_pools(index_home):
+    from midi_rae.dashboard import corpus_sources as src
+
+    guest, rows = _visitor_of(index_home, "piece_1")
+    uri = str(index_home / "small")
+    assert len(guest.starts) == len(rows)
+    for level in range(len(guest.vectors)):  # the same file: every window on its own point in the index
+        assert np.allclose(guest.vectors[level], src.level_vectors(uri, src.stamp(uri), level)[rows], atol=1e-4)
+
+
+def test_the_piece_views_piece_is_traced_where_its_windows_lie_on_the_map(index_home, monkeypatch):
+    from midi_rae.dashboard.corpus_similar import CK, VISITOR_ROW
+
+    guest, rows = _visitor_of(index_home, "piece_1")
+    at = _corpus_app(index_home, monkeypatch)
+    at.session_state[CK.VISITOR] = guest
+    at.run()
+    picker = next(s for s in at.selectbox if s.label == "Trace a piece")
+    assert picker.options[1] == f"{guest.name} (the piece view's piece)"
+    picker.set_value(VISITOR_ROW).run()
+    assert not at.exception, at.exception
+    spec = _map(at)
+    drawn = {p["row"]: (p["x"], p["y"]) for p in spec["points"]}
+    line = spec["layer"][1]["data"]["values"]
+    assert np.allclose([(v["x"], v["y"]) for v in line], [drawn[r] for r in rows], atol=1e-3)
+    assert any(c.value.startswith(f"Traced: {guest.name} (the piece view's piece), its {len(rows)} windows encoded")
                for c in at.caption)

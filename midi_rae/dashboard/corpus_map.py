@@ -209,10 +209,13 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                                           "strokeWidth": 0.8}},
                        "encoding": {"x": x_enc, "y": y_enc, "order": {"field": "order", "type": "quantitative"},
                                     "tooltip": [{"field": "passage", "title": "traced piece"}]}})
-        ends = [{**trace[0], "label": "start"}] + ([{**trace[-1], "label": "end"}] if len(trace) > 1 else [])
-        layers.append({"data": {"values": ends}, "mark": {"type": "text", "dy": -12, "fontWeight": "bold",
-                                                          "color": TRACE_COLOUR},
-                       "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "label"}}})
+        ends = [({**trace[0], "label": "start"}, -12)]
+        if len(trace) > 1:
+            ends.append(({**trace[-1], "label": "end"}, 16))
+        for end, dy in ends:  # "start" above its point, "end" below: the two apart where a piece ends where it began
+            layers.append({"data": {"values": [end]}, "mark": {"type": "text", "dy": dy, "fontWeight": "bold",
+                                                               "color": TRACE_COLOUR},
+                           "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "label"}}})
     return ({**head, **scatter} if len(layers) == 1 else {**head, "layer": layers}), points
 
 
@@ -328,25 +331,59 @@ def render_map(uri: str, stamp: str, index) -> None:
 
 def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, np.ndarray]
                   ) -> tuple[Optional[list[dict]], str]:
-    """The "Trace a piece" picker: (the picked piece's windows in order for map_spec, a caption), or (None, "")."""
+    """The "Trace a piece" picker: (the picked piece's windows in order for map_spec, a caption), or (None, "").
+    Its first choice after "(none)" is the piece view's piece, where "Show this piece on the corpus map" placed it
+    on this index's map (`corpus_similar.Visitor`)."""
+    from .corpus_similar import VISITOR_ROW
+
+    # options are piece ids as text: a 64-bit id (hashed) does not survive a trip through the browser as a number
     ids, first = np.unique(win["piece_id"], return_index=True)
-    labels = [f"{win['collection'][i]}/{win['name'][i]}" for i in first]
-    order = sorted(range(len(ids)), key=lambda i: labels[i].lower())
+    labels = {str(int(p)): f"{win['collection'][i]}/{win['name'][i]}" for p, i in zip(ids, first)}
+    guest = st.session_state.get(CK.VISITOR)
+    guest = guest if guest is not None and guest.uri == uri else None
+    if guest is not None:
+        labels[VISITOR_ROW] = f"{guest.name} (the piece view's piece)"
+    order = ([VISITOR_ROW] if guest is not None else []) + sorted(
+        (str(int(p)) for p in ids), key=lambda p: labels[p].lower())
     # one picker per index (its pieces are the options)
-    pick = st.columns(2)[0].selectbox("Trace a piece", [None] + [int(ids[i]) for i in order], persist_state="session",
-                        key=f"{CK.TRACE}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}",
-                        format_func=lambda p: "(none)" if p is None else labels[int(np.searchsorted(ids, p))],
-                        help="Draw one piece's windows on the map, joined in the order they come in the piece "
-                             "(type to search the pieces).")
-    if pick is None:
+    pick = st.columns(2)[0].selectbox("Trace a piece", [None] + order, persist_state="session",
+                                      key=f"{CK.TRACE}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}",
+                                      format_func=lambda p: "(none)" if p is None else labels.get(p, "(gone)"),
+                                      help="Draw one piece's windows on the map, joined in the order they come in "
+                                           "the piece (type to search the pieces; on the piece page, \"Show this "
+                                           "piece on the corpus map\" adds the piece shown there).")
+    if pick is None or pick not in labels:
         return None, ""
-    rows, coords = trace_points(uri, stamp, level, umap, pick)
-    name = labels[int(np.searchsorted(ids, pick))]
+    name = labels[pick]
+    if pick == VISITOR_ROW:
+        return _guest_trace(uri, stamp, level, umap, guest, name)
+    rows, coords = trace_points(uri, stamp, level, umap, int(pick))
     if not len(rows):
         return None, f"{name}: none of its windows is drawn on this UMAP (it places only the windows drawn)."
     w = {c: v[rows] for c, v in win.items()}
     trace = [{"x": float(x), "y": float(y), "passage": p} for (x, y), p in zip(coords, _passages(w))]
-    of = int((win["piece_id"] == pick).sum())
+    of = int((win["piece_id"] == int(pick)).sum())
     drawn = f" ({len(rows)} of them drawn on this UMAP)" if len(rows) < of else ""
     return trace, (f"Traced: {name}, its {of} windows{drawn} joined from start to end at level {level}; the "
                    "other points are faded.")
+
+
+def _guest_trace(uri: str, stamp: str, level: int, umap: bool, guest, name: str
+                 ) -> tuple[Optional[list[dict]], str]:
+    """The piece view's piece on the PCA plane of this level (a UMAP fitted on the index cannot place it)."""
+    if umap:
+        return None, f"{name} is placed on the PCA map only: switch UMAP off to see it."
+    rows, _, _ = _map_coords(uri, stamp, level, False)
+    mean, axes, _ = _pca_fit(src.level_vectors(uri, stamp, level)[rows])
+    coords = _project(guest.vectors[level], mean, axes)
+    meta = src.open_index(uri, stamp).meta
+    ends = np.minimum(guest.starts + int(meta.get("window_steps", 128)), guest.steps)
+    n = len(guest.starts)
+    spans = src.spans(guest.starts, ends, [guest.steps_per_bar] * n, [guest.steps_per_beat] * n)
+    trace = [{"x": float(x), "y": float(y), "passage": f"{guest.name} · {span}"}
+             for (x, y), span in zip(coords, spans)]
+    index_spb = int(meta.get("steps_per_beat") or 4)
+    other = (f" (read at {guest.steps_per_beat} steps per beat, the index's pieces at {index_spb}: its windows span "
+             "other lengths of music)" if guest.steps_per_beat != index_spb else "")
+    return trace, (f"Traced: {name}, its {n} windows encoded by this index's model and placed on its map at level "
+                   f"{level}, joined from start to end{other}; the other points are faded.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -42,6 +43,7 @@ class CK:
     MAP_NONCE = "corpus_map_nonce"  # bumped after a map click or region is handled (corpus_map.render_map)
     REGION = "corpus_region"  # (index uri, level, UMAP?, (x0, x1, y0, y1)): the region drawn on the map
     TRACE = "corpus_trace"    # + ":<index>": the piece traced on the map
+    VISITOR = "corpus_visitor"  # the piece view's piece, encoded for the map of one index (Visitor)
     TAB = "corpus_tab"
     METRE = "corpus_metre"
     Q_PIECE = "corpus_q_piece"
@@ -323,6 +325,10 @@ def _search_section(index, song, res, selected, model) -> None:
         (st.caption if same_space else st.warning)(note)
     search = c3.button("Find similar", type="primary", key="corpus_find_similar") or \
         (searched_here and qkey not in results)
+    if same_space and st.button("Show this piece on the corpus map", key="corpus_show_on_map",
+                                help="Every window of this piece, encoded by the index's model, drawn as a path over "
+                                     "the Corpus page's map."):
+        show_on_map(index, song, searcher, model)
     # the shown window's own place in the index: left out of a search, and said so beside its results
     own = _own_passage(index, song, res.start) if search or qkey in results else []
     if search:
@@ -344,6 +350,52 @@ def _search_section(index, song, res, selected, model) -> None:
         st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
                    f"among {index.count('windows'):,} windows.{left_out}")
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
+
+
+@dataclass
+class Visitor:
+    """A piece from the piece view, encoded for one index's map: each window's pooled embedding per level."""
+
+    uri: str                   # the index whose model encoded it
+    name: str
+    starts: np.ndarray         # window start steps
+    vectors: list[np.ndarray]  # per level (windows, D), pooled over non-empty patches as the index pools
+    steps: int
+    steps_per_bar: int
+    steps_per_beat: int
+
+
+def visitor(index_uri: str, song, bundle, page_bundle) -> Visitor:
+    """`song` (loaders.Song) as the map of the index at `index_uri` places it: its windows encoded by `bundle`, the
+    index's model (the piece view's own encoding where that is the same model), pooled as the index pools."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from midi_rae.index import pool_levels
+    from midi_rae.inference import encode_piece
+
+    enc = song.encoding if bundle is page_bundle else encode_piece(bundle.encoder, song.roll)
+    levels = [SimpleNamespace(emb=torch.from_numpy(e), non_empty=torch.from_numpy(ne))  # what pool_levels reads
+              for e, ne in zip(enc.level_emb, enc.level_non_empty)]
+    roll = song.roll
+    return Visitor(index_uri, roll.name, np.asarray(enc.starts), [v.float().numpy() for v in pool_levels(levels)],
+                   roll.steps, roll.steps_per_bar, roll.steps_per_beat)
+
+
+def show_on_map(index, song, searcher, model) -> None:
+    """Encode the piece view's piece for the index's map, make it the map's traced piece and go there."""
+    import hashlib
+
+    from .app import corpus_page
+
+    st.session_state[CK.VISITOR] = visitor(index.uri, song, searcher(), model.bundle)
+    st.session_state[f"{CK.TRACE}:{hashlib.sha1(index.uri.encode()).hexdigest()[:12]}"] = VISITOR_ROW
+    st.session_state[session.K.LAST_TAB_PREFIX + CK.TAB] = "Map"
+    st.switch_page(corpus_page())
+
+
+VISITOR_ROW = "visitor"  # the trace picker's value for the visitor (a piece's is its id, as digits)
 
 
 def _own_passage(index, song, start: int) -> list[tuple[int, int, int]]:
