@@ -334,6 +334,9 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
     made = next((str(d) for d in reversed(Path(a.out).resolve().parents) if not d.exists()), None)
     notes: list[str] = []
+    if sys.stderr.isatty():  # a long piece takes ten seconds and more: say what is going on (a person is watching)
+        print(f"Writing the report of {a.file}: every window scored, each level ablated and the phrase probe run…",
+              file=sys.stderr, flush=True)
     out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,
                        empty_mask_ratio=a.empty_mask_ratio, seed=a.seed, start_bar=a.start_bar,
                        steps_per_beat=a.steps_per_beat, threshold=a.threshold, notes=notes)

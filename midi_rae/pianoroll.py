@@ -40,10 +40,11 @@ MAX_MIDI_BYTES = 8 * 1024 * 1024
 # first and a file is refused as soon as it passes this: every file under MAX_MIDI_BYTES is decided
 # in well under 2 s. A long, dense piano piece has ~50,000 events; a note is two.
 MAX_MIDI_EVENTS = 150_000
-# A controller change, pedal, pitch bend, aftertouch or program change costs an eighth of a note event: the reader
-# only counts them (~0.4 us each), and a recorded piano performance holds ~10 pedal values per note (a 20-minute one:
-# 14,436 notes and 132,000 pedal values, read in 0.07 s).
-_CONTROL_SHARE = 8
+# A controller change, pedal, pitch bend, aftertouch or program change costs a quarter of a note event: the reader
+# only looks at them (0.4-0.9 us each, depending on their delta times), and a recorded piano performance holds ~10
+# pedal values per note (a 20-minute one: 14,436 notes and 132,000 pedal values, read in 0.07 s); at a quarter the
+# slowest file under MAX_MIDI_BYTES is still read within ~0.5 s.
+_CONTROL_SHARE = 4
 MAX_MIDI_TRACKS = 2_000  # each track costs like ~30 events however short it is
 _TRACK_COST = 30
 MAX_STEPS = 20_000  # longest roll at 4 steps per beat, i.e. 5,000 beats; scales with steps_per_beat
@@ -295,7 +296,10 @@ class _Instrument:
     ends: list = field(default_factory=list)  # ticks
 
 
-_DRUM_BANKS = (120, 127)  # bank-select MSBs of drum kits on any channel: GM2's percussion bank, XG's drum kits
+_GM2_DRUMS, _XG_DRUMS = 120, 127  # bank-select MSBs of drum kits: GM2's percussion; XG's kits (after XG System On;
+# Roland's GS has melodic MT-32 sounds at 127)
+_XG_ON = bytes([0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00])  # XG System On, after F0 (the 0x10 nibble: device 0)
+_ALL_OFF = (120, 123)  # All Sound Off, All Notes Off: they end a channel's sounding notes
 _PEDAL_DOWN = 64  # a sustain pedal (CC64) value from which the pedal is down
 
 
@@ -304,10 +308,11 @@ class _Reading:
     """What the reader did that the roll does not show, counted over every track."""
 
     zero_length: int = 0  # notes that end at the tick they start (left out)
-    unended: int = 0      # note-ons no note-off closed, drawn to the end of their track
+    unended: int = 0      # note-ons no note-off closed, drawn to their key's next note-on, All Notes Off or track end
     pedal: int = 0        # sustain pedal presses (CC64 down), not applied
-    bends: int = 0        # pitch bends away from the centre, left out
+    bends: int = 0        # pitch-bend messages away from the centre, left out
     clamped: tuple[int, ...] = ()  # tempos outside MIN_TEMPO_US..MAX_TEMPO_US as written (us per quarter note)
+    xg: bool = False      # an XG System On message was read (bank 127 is then a drum kit)
 
     def notes(self) -> tuple[str, ...]:
         """Each count in one plain sentence, for the page's header and `inspect`."""
@@ -317,21 +322,22 @@ class _Reading:
         out = []
         if self.unended:
             n = self.unended
-            out.append(f"{counted(n, 'note')} with no note-off {verb(n)} drawn to the end of "
-                       f"{'its' if n == 1 else 'their'} track.")
+            out.append(f"{counted(n, 'note')} with no note-off {verb(n)} drawn until {'its' if n == 1 else 'their'} "
+                       "key is struck again, an All Notes Off or the end of the track.")
         if self.zero_length:
             n = self.zero_length
             out.append(f"{counted(n, 'note')} of no length (note-on and note-off at one tick) {verb(n)} left out.")
         if self.clamped:
             n = len(self.clamped)
-            shown = ", ".join("infinite" if t == 0 else f"{_format_bpm(t)} BPM" for t in dict.fromkeys(self.clamped))
+            texts = list(dict.fromkeys("infinite" if t == 0 else f"{_format_bpm(t)} BPM" for t in self.clamped))
+            shown = ", ".join(texts[:3]) + (f" and {len(texts) - 3:,} more" if len(texts) > 3 else "")
             out.append(f"{counted(n, 'tempo')} outside {MIN_BPM:g}–{MAX_BPM:,g} BPM ({shown}) {verb(n)} read as "
                        f"{'its' if n == 1 else 'the'} nearest limit.")
         if self.pedal:
             out.append("The sustain pedal is not applied: notes are drawn as long as their keys were held.")
         if self.bends:
-            out.append(f"{counted(self.bends, 'pitch bend')} {verb(self.bends)} left out: notes are drawn at their "
-                       "written pitch.")
+            out.append(f"Pitch bends are left out ({counted(self.bends, 'pitch-bend message')}): notes are drawn at "
+                       "their written pitch.")
         return tuple(out)
 
 
@@ -341,7 +347,7 @@ def _damaged() -> MidiError:
 
 def _too_many_events() -> MidiError:
     return MidiError(f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (a note is two; a controller change, "
-                     f"pedal or pitch bend counts an eighth), the most this reader takes.")
+                     f"pedal or pitch bend counts a quarter), the most this reader takes.")
 
 
 def _varlen(data: bytes, pos: int) -> tuple[int, int]:
@@ -365,23 +371,26 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
 
     Notes are paired as pretty_midi pairs them (a note-off closes every open note-on of its channel
     and pitch from an earlier tick; instruments are keyed by program, channel and track, created at
-    their first closed note and named after the track name seen so far), with two differences: a note-on that
-    nothing closes sounds to the end of its track (pretty_midi drops it), unless a note-off of its pitch came
-    just before it at its own tick (a note of no length, as writers that sort note-offs first store one: music21
-    writes grace notes so); and a
-    channel whose bank is a drum kit's (_DRUM_BANKS) is drums, as channel 10 is. Every event is paid for from
-    `budget` as it is read (in eighths: a note event 8, a controller 1, a meta event 8 * _META_COST), and reading
-    stops with a MidiError the moment it runs out: a dense file costs no more than MAX_MIDI_EVENTS events.
+    their first closed note and named after the track name seen so far), with two differences. A note-on that
+    nothing closes (pretty_midi drops it) sounds until its key's next note-on, its channel's next All Notes (or
+    Sound) Off, or the end of its track, unless only the track's end would end it and a note-off of its key came
+    just before it at its own tick: that is a note of no length, as writers that sort note-offs first store one
+    (music21 writes grace notes so). And a channel whose program change came after a drum kit's bank select (GM2's
+    120, or XG's 127 after XG System On) is drums, as channel 10 is. Every event is paid for from `budget` as it is
+    read (in quarters: a note event 4, a controller 1, a meta event 4 * _META_COST), and reading stops with a
+    MidiError the moment it runs out: a dense file costs no more than MAX_MIDI_EVENTS events.
     """
     metas: list = []
     tick, running = 0, -1
     open_notes: dict[int, list[int]] = {}  # (channel << 7 | pitch) -> start ticks
     program = [0] * 16
-    bank = [0] * 16
+    bank = [0] * 16      # the bank each channel's last program change selected (a synth applies a bank select then)
+    selected = [0] * 16  # bank-select MSBs sent, waiting for a program change
     name = ""
     controls: dict[int, int] = {}
     last_off: dict[int, int] = {}  # (channel << 7 | pitch) -> tick of its last note-off
     after_off: set[tuple[int, int]] = set()  # (key, tick) of note-ons that came after a note-off of theirs at one tick
+    all_off: list[list[int]] = [[] for _ in range(16)]  # ticks of each channel's All Notes / Sound Off
     data_bytes = _DATA_BYTES
     try:
         while pos < end:
@@ -448,6 +457,8 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                     raise _damaged()
                 if pos + size > len(data):
                     raise IndexError
+                if data[pos:pos + len(_XG_ON)] == _XG_ON:
+                    reading.xg = True
                 pos += size
                 continue
             if status >= 0xF0:  # system messages: nothing pretty_midi reads
@@ -477,25 +488,30 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                 if starts is not None:
                     closed = [t for t in starts if t != tick]
                     if closed:
-                        _add_notes(instruments, program[channel], channel, bank[channel], track_idx, name, d0,
-                                   closed, tick)
+                        _add_notes(instruments, program[channel], _is_drum(channel, bank[channel], reading),
+                                   channel, track_idx, name, d0, closed, [tick] * len(closed))
                     kept = [t for t in starts if t == tick]
                     if closed and kept:
                         open_notes[key] = kept
                     else:
                         del open_notes[key]
-                        reading.zero_length += len(kept)  # on and off at one tick: pretty_midi drops them
+                        if not _is_drum(channel, bank[channel], reading):  # on and off at one tick: dropped
+                            reading.zero_length += len(kept)
                 last_off[key] = tick
             elif kind == 0xC0:
                 program[channel] = d0
+                bank[channel] = selected[channel]
             elif kind == 0xB0 or kind == 0xE0:
                 controls[channel] = tick
-                if kind == 0xE0:
-                    reading.bends += (d0 | d1 << 7) != 0x2000
-                elif d0 == 0:
-                    bank[channel] = d1
-                elif d0 == 64:
-                    reading.pedal += d1 >= _PEDAL_DOWN
+                if kind == 0xB0 and d0 == 0:
+                    selected[channel] = d1
+                elif kind == 0xB0 and d0 in _ALL_OFF:
+                    all_off[channel].append(tick)
+                elif not _is_drum(channel, bank[channel], reading):  # what the drawn notes do not show
+                    if kind == 0xE0:
+                        reading.bends += (d0 | d1 << 7) != 0x2000
+                    elif d0 == 64:
+                        reading.pedal += d1 >= _PEDAL_DOWN
     except IndexError:
         raise MidiError("The MIDI file is cut off: it ends in the middle of a track.") from None
     except MidiError:
@@ -506,24 +522,37 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
         raise _damaged()
     for key, starts in open_notes.items():  # note-ons nothing closed
         channel = key >> 7
-        sound = [t for t in starts if t < tick and (key, t) not in after_off]
-        reading.zero_length += len(starts) - len(sound)
-        reading.unended += len(sound)
+        drum = _is_drum(channel, bank[channel], reading)
+        starts = sorted(starts)
+        offs = all_off[channel]
+        # each sounds until its key's next note-on, the channel's next All Notes Off, or the track's end; one that
+        # followed a note-off of its key at its own tick and that nothing else ends is a note of no length
+        ends = [min([nxt, *[t for t in offs if t > s][:1]]) for s, nxt in zip(starts, starts[1:] + [tick])]
+        sound = [(s, e) for s, e in zip(starts, ends)
+                 if e > s and not (e == tick and (key, s) in after_off and not any(t > s for t in offs))]
+        if not drum:
+            reading.zero_length += len(starts) - len(sound)
+            reading.unended += len(sound)
         if sound:
-            _add_notes(instruments, program[channel], channel, bank[channel], track_idx, name, key & 127, sound, tick)
+            _add_notes(instruments, program[channel], drum, channel, track_idx, name, key & 127,
+                       [s for s, _ in sound], [e for _, e in sound])
     return metas, budget, tick, controls
 
 
-def _add_notes(instruments: dict, prog: int, channel: int, bank: int, track_idx: int, name: str, pitch: int,
-               starts: list[int], end: int) -> None:
-    """Notes of one pitch from `starts` to `end` (ticks) into the instrument of (program, channel, track)."""
+def _is_drum(channel: int, bank: int, reading: _Reading) -> bool:
+    """Is a channel on this bank a drum kit: channel 10, GM2's percussion bank, or XG's drum bank after XG On?"""
+    return channel == 9 or bank == _GM2_DRUMS or (bank == _XG_DRUMS and reading.xg)
+
+
+def _add_notes(instruments: dict, prog: int, drum: bool, channel: int, track_idx: int, name: str, pitch: int,
+               starts: list[int], ends: list[int]) -> None:
+    """Notes of one pitch (ticks) into the instrument of (program, channel, track)."""
     inst = instruments.get((prog, channel, track_idx))
     if inst is None:
-        inst = instruments[(prog, channel, track_idx)] = _Instrument(prog, channel == 9 or bank in _DRUM_BANKS,
-                                                                     name)
+        inst = instruments[(prog, channel, track_idx)] = _Instrument(prog, drum, name)
     inst.pitches += [pitch] * len(starts)
     inst.starts += starts
-    inst.ends += [end] * len(starts)
+    inst.ends += ends
 
 
 @dataclass

@@ -1745,8 +1745,9 @@ def test_the_header_says_what_the_reader_did_that_the_roll_does_not_show(example
     mid.save(file=buffer)
     at = upload(run_app(), "pedalled.mid", buffer.getvalue())
     assert not at.exception, at.exception
-    assert "Read from the file: 1 note with no note-off is drawn to the end of its track. The sustain pedal is not " \
-           "applied: notes are drawn as long as their keys were held." in texts(at.caption)
+    assert ("Read from the file: 1 note with no note-off is drawn until its key is struck again, an All Notes Off or "
+            "the end of the track. The sustain pedal is not applied: notes are drawn as long as their keys were "
+            "held.") in texts(at.caption)
     assert any(c.startswith("**pedalled.mid** · 33 notes · ") for c in texts(at.caption))
 
 

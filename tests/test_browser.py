@@ -492,9 +492,11 @@ def test_a_region_drawn_on_the_corpus_map_lists_what_it_holds_and_its_points_sta
     screenshot(page, shots, "10_corpus_region")
     assert not exceptions(page), _state(page, log)
     heading = page.get_by_text(re.compile(r"^The region: \d+ of the \d+ windows")).first.inner_text()
-    inside = sum(x0 <= b["x"] <= x1 and y0 <= b["y"] <= y1 for b in boxes)
-    assert 0 < int(re.search(r"region: (\d+)", heading).group(1)) <= len(boxes), heading
-    assert inside > 0 and _corpus_open_buttons(page).count() >= 2, _state(page, log)
+    centres = [(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2) for b in boxes]
+    inside = sum(x0 <= x <= x1 and y0 <= y <= y1 for x, y in centres)
+    counted_here = int(re.search(r"region: (\d+)", heading).group(1))  # every window is drawn in this index
+    assert inside > 0 and abs(counted_here - inside) <= 2, (heading, inside)  # a mouse pixel at the edges
+    assert _corpus_open_buttons(page).count() >= 2, _state(page, log)
     faded = points.evaluate_all("ps => ps.filter(p => Number(p.getAttribute('opacity')) < 0.5).length")
     assert 0 < faded < points.count(), faded
     middle = min(range(len(boxes)),

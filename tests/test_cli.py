@@ -356,6 +356,6 @@ def test_inspect_says_what_the_reader_did_that_the_roll_does_not_show(tmp_path):
     args = ("inspect", str(path), "--checkpoint", str(FIXTURES / "six-level" / "SwinEncoder__best.pt"))
     out = run_cli(*args)
     assert out.returncode == 0, out.stderr
-    assert "note: 1 pitch bend is left out: notes are drawn at their written pitch." in out.stdout.splitlines()
-    assert json.loads(run_cli(*args, "--json").stdout)["reading_notes"] == [
-        "1 pitch bend is left out: notes are drawn at their written pitch."]
+    said = "Pitch bends are left out (1 pitch-bend message): notes are drawn at their written pitch."
+    assert f"note: {said}" in out.stdout.splitlines()
+    assert json.loads(run_cli(*args, "--json").stdout)["reading_notes"] == [said]

@@ -685,16 +685,18 @@ def test_a_region_of_the_pca_map_counts_every_window_of_the_index_not_only_those
     n = len(src.map_columns(uri, stamp)["path"])
     monkeypatch.setattr(corpus_map, "MAP_POINTS", 3)
     corpus_map._map_coords.clear()
-    rows, coords, _ = corpus_map._map_coords(uri, stamp, 1, False)
+    corpus_map.placed.clear()
+    rows, coords, _, _ = corpus_map._map_coords(uri, stamp, 1, False)
     assert len(rows) == 3 < n
     everything = (-1e9, 1e9, -1e9, 1e9)
-    inside, drawn_only = corpus_map.region_rows(uri, stamp, 1, False, everything)
-    assert list(inside) == list(range(n)) and not drawn_only
+    inside, placed = corpus_map.region_rows(uri, stamp, 1, False, everything)
+    assert list(inside) == list(range(n)) and placed == n
     x0, y0 = coords[0]  # a point-sized region around one drawn window holds that window
     inside, _ = corpus_map.region_rows(uri, stamp, 1, False, (x0 - 1e-6, x0 + 1e-6, y0 - 1e-6, y0 + 1e-6))
     assert rows[0] in inside
     assert len(corpus_map.region_rows(uri, stamp, 1, False, (1e8, 2e8, 1e8, 2e8))[0]) == 0
     corpus_map._map_coords.clear()
+    corpus_map.placed.clear()
 
 
 def _with_region(index_home, monkeypatch, bounds) -> AppTest:
@@ -748,7 +750,7 @@ def test_a_traced_piece_is_drawn_over_the_map_in_the_order_of_its_windows(index_
     picker.set_value(str(pid)).run()
     assert not at.exception, at.exception
     spec = _map(at)
-    scatter, line, start, end = spec["layer"]
+    line, scatter, start, end = spec["layer"]  # the path under the points, which keep their clicks
     mine = np.flatnonzero(win["piece_id"] == pid)
     assert len(line["data"]["values"]) == len(mine) > 1
     assert [v["passage"].split(" · ")[0] for v in line["data"]["values"]] == ["beta/piece_2"] * len(mine)
@@ -801,7 +803,25 @@ def test_the_piece_views_piece_is_traced_where_its_windows_lie_on_the_map(index_
     assert not at.exception, at.exception
     spec = _map(at)
     drawn = {p["row"]: (p["x"], p["y"]) for p in spec["points"]}
-    line = spec["layer"][1]["data"]["values"]
+    line = spec["layer"][0]["data"]["values"]
     assert np.allclose([(v["x"], v["y"]) for v in line], [drawn[r] for r in rows], atol=1e-3)
     assert any(c.value.startswith(f"Traced: {guest.name} (the piece view's piece), its {len(rows)} windows encoded")
                for c in at.caption)
+
+
+def test_pieces_of_one_name_in_a_collection_are_told_apart_in_the_trace_picker():
+    from midi_rae.dashboard.corpus_map import piece_labels
+
+    win = {"piece_id": np.array([7, 7, 9, 11]), "collection": np.array(["folk", "folk", "folk", "bach"]),
+           "name": np.array(["air", "air", "air", "air"]),
+           "rel": np.array(["src/folk/a/air.mid", "src/folk/a/air.mid", "src/folk/b/air.mid", "src/bach/air.mid"]),
+           "path": np.array(["", "", "", ""])}
+    assert piece_labels(win) == {"7": "folk/air (src/folk/a/air.mid)", "9": "folk/air (src/folk/b/air.mid)",
+                                 "11": "bach/air"}
+
+
+def test_a_region_drawn_past_the_points_is_cut_to_their_extent():
+    from midi_rae.dashboard.corpus_map import within
+
+    coords = np.array([[0.0, -1.0], [2.0, 3.0], [1.0, 1.0]], dtype=np.float32)
+    assert within((-50.0, 1.5, 0.5, 40.0), coords) == (0.0, 1.5, 0.5, 3.0)

@@ -526,6 +526,9 @@ def test_a_fermata_written_as_one_slow_beat_keeps_the_piece_on_its_grid():
     assert roll.reading_notes == ("1 tempo outside 10–1,000 BPM (8 BPM) is read as its nearest limit.",)
 
 
+UNENDED = "with no note-off {} drawn until {} key is struck again, an All Notes Off or the end of the track."
+
+
 def test_a_note_that_is_never_turned_off_sounds_to_the_end_of_its_track_and_is_said():
     roll = midi_to_roll(mido_bytes([
         mido.Message("note_on", note=36, velocity=90, time=0),  # a drone: no note-off
@@ -534,7 +537,31 @@ def test_a_note_that_is_never_turned_off_sounds_to_the_end_of_its_track_and_is_s
         mido.MetaMessage("end_of_track", time=480 * 2),
     ]))
     assert roll.n_notes == 2 and roll.array[36].sum() == 40 and roll.array[60].sum() == 32  # 10 beats, 8 beats
-    assert roll.reading_notes == ("1 note with no note-off is drawn to the end of its track.",)
+    assert roll.reading_notes == ("1 note " + UNENDED.format("is", "its"),)
+
+
+def test_a_key_struck_again_without_note_offs_ends_each_note_at_the_next():
+    roll = midi_to_roll(mido_bytes([
+        *[mido.Message("note_on", note=64, velocity=90, time=0 if i == 0 else 480) for i in range(4)],
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=480 * 4),
+    ]))
+    assert roll.n_notes == 5 and list(np.flatnonzero(roll.onsets[64])) == [0, 4, 8, 12]
+    assert roll.array[64].sum() == 28  # three notes of a beat, the last to the track's end (4 beats)
+
+
+def test_a_chord_ended_by_all_notes_off_sounds_until_then_even_after_a_note_off_at_its_start():
+    chord = [60, 64, 67]
+    roll = midi_to_roll(mido_bytes([
+        *[mido.Message("note_on", note=n, velocity=90, time=0) for n in chord],
+        *[mido.Message("note_off", note=n, velocity=0, time=480 if i == 0 else 0) for i, n in enumerate(chord)],
+        *[mido.Message("note_on", note=n, velocity=90, time=0) for n in chord],  # struck again, no note-offs
+        mido.Message("control_change", control=123, value=0, time=480 * 4),   # All Notes Off, 4 beats on
+        mido.Message("note_on", note=48, velocity=90, time=480 * 2),
+        mido.Message("note_off", note=48, velocity=0, time=480),
+    ]))
+    assert roll.n_notes == 7 and [int(roll.array[n].sum()) for n in chord] == [20, 20, 20]
+    assert roll.reading_notes == ("3 notes " + UNENDED.format("are", "their"),)
 
 
 def test_notes_of_no_length_are_left_out_and_counted_however_their_events_are_ordered():
@@ -561,21 +588,45 @@ def test_the_sustain_pedal_and_pitch_bends_are_named_as_not_applied():
     ]))
     assert roll.array[60].sum() == 1  # the key's length, not the pedal's
     assert roll.reading_notes == ("The sustain pedal is not applied: notes are drawn as long as their keys were "
-                                  "held.", "1 pitch bend is left out: notes are drawn at their written pitch.")
+                                  "held.", "Pitch bends are left out (1 pitch-bend message): notes are drawn at their "
+                                  "written pitch.")
 
 
-def test_a_drum_kit_selected_by_bank_on_another_channel_is_drums():
-    roll = midi_to_roll(mido_bytes([
-        mido.Message("control_change", channel=10, control=0, value=127, time=0),  # XG's drum kit bank
+def _kit(bank: int, xg_on: bool) -> bytes:
+    """A melody on channel 1, and on channel 11 a bank select, a program change and a hit without a note-off."""
+    xg = [mido.Message("sysex", data=[0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00], time=0)] if xg_on else []
+    return mido_bytes([
+        *xg,
+        mido.Message("control_change", channel=10, control=0, value=bank, time=0),
+        mido.Message("program_change", channel=10, program=0, time=0),
         mido.Message("note_on", channel=10, note=36, velocity=90, time=0),
+        mido.Message("pitchwheel", channel=10, pitch=100, time=0),
         mido.Message("note_on", channel=0, note=60, velocity=90, time=0),
-        mido.Message("note_off", channel=10, note=36, velocity=0, time=480),
-        mido.Message("note_off", channel=0, note=60, velocity=0, time=0),
-    ]))
-    assert roll.n_notes == 1 and roll.drum_notes == 1 and not roll.array[36].any()
+        mido.Message("note_off", channel=0, note=60, velocity=0, time=480),
+    ])
 
 
-def test_pedal_data_of_a_recorded_performance_costs_an_eighth_of_a_note():
+def test_a_drum_kit_selected_by_bank_on_another_channel_is_drums_and_its_events_go_unsaid():
+    for bank, xg_on in ((127, True), (120, False)):  # XG's kits after XG System On; GM2's percussion bank
+        roll = midi_to_roll(_kit(bank, xg_on))
+        assert (roll.n_notes, roll.drum_notes, bool(roll.array[36].any())) == (1, 1, False), (bank, xg_on)
+        assert roll.reading_notes == ()  # the drum hit's missing note-off and its bend are not the drawn notes'
+
+
+def test_bank_127_without_xg_is_a_melodic_sound():
+    roll = midi_to_roll(_kit(127, False))  # Roland GS: bank 127 holds the MT-32 melodic sounds
+    assert (roll.n_notes, roll.drum_notes, bool(roll.array[36].any())) == (2, 0, True)
+
+
+def test_a_clamped_tempo_sentence_names_three_values_at_most():
+    events = [mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0) for bpm in (5, 6, 7, 8, 9.5)]
+    roll = midi_to_roll(mido_bytes(events + [mido.Message("note_on", note=60, velocity=90, time=0),
+                                             mido.Message("note_off", note=60, velocity=0, time=480)]))
+    assert roll.reading_notes == ("5 tempos outside 10–1,000 BPM (5 BPM, 6 BPM, 7 BPM and 2 more) are read as the "
+                                  "nearest limit.",)
+
+
+def test_pedal_data_of_a_recorded_performance_costs_a_quarter_of_a_note():
     """20,000 notes with ten pedal values each (220,000 events) are read; as many notes' events are not."""
     events = []
     for i in range(20_000):
@@ -731,7 +782,7 @@ def test_a_dense_file_is_refused_as_soon_as_its_events_pass_the_limit():
     body = b"\x00\x90\x3c\x40" + b"\x00\x3c\x00\x00\x3c\x40" * MAX_MIDI_EVENTS + b"\x00\xff\x2f\x00"
     data = b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
     assert refused(data) == (f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (a note is two; a "
-                             f"controller change, pedal or pitch bend counts an eighth), the most this reader takes.")
+                             f"controller change, pedal or pitch bend counts a quarter), the most this reader takes.")
 
 
 def test_too_many_tracks_are_refused_before_reading_them():

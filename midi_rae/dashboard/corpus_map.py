@@ -66,43 +66,45 @@ def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sampled rows, their 2-D coordinates, PCA shares) of a level's pooled embeddings."""
+def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                         Optional[tuple[np.ndarray, np.ndarray]]]:
+    """(sampled rows, their 2-D coordinates, PCA shares, the PCA's (mean, axes) or None for a UMAP) of a level's
+    pooled embeddings."""
     x = src.level_vectors(uri, _stamp, level)
     rows = map_sample(src.map_columns(uri, _stamp)["collection"], MAP_POINTS)
-    coords, share = _pca2(x[rows])
+    mean, axes, share = _pca_fit(x[rows])
     if umap:
         import umap as umap_lib
 
-        coords = umap_lib.UMAP(n_components=2, random_state=0).fit_transform(x[rows])
-    return rows, coords, share
+        return rows, umap_lib.UMAP(n_components=2, random_state=0).fit_transform(x[rows]), share, None
+    return rows, _project(x[rows], mean, axes), share, (mean, axes)
 
 
-def placed(uri: str, stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+@st.cache_data(max_entries=8, show_spinner=False)
+def placed(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, bool]:
     """(rows, their 2-D coordinates, whether only the drawn ones are placed) on the map's plane. The PCA plane is
     the drawn sample's, so every window of the index is placed in it; a UMAP places only the windows it was fitted
     on."""
-    rows, coords, _ = _map_coords(uri, stamp, level, umap)
-    n = len(src.map_columns(uri, stamp)["path"])
-    if umap or len(rows) == n:
+    rows, coords, _, basis = _map_coords(uri, _stamp, level, umap)
+    n = len(src.level_vectors(uri, _stamp, level))
+    if basis is None or len(rows) == n:
         return rows, coords, len(rows) < n
-    x = src.level_vectors(uri, stamp, level)
-    mean, axes, _ = _pca_fit(x[rows])
-    return np.arange(n), _project(x, mean, axes), False
+    return np.arange(n), _project(src.level_vectors(uri, _stamp, level), *basis), False
 
 
 def region_rows(uri: str, stamp: str, level: int, umap: bool, bounds: tuple[float, float, float, float]
-                ) -> tuple[np.ndarray, bool]:
-    """(rows of every window placed inside the map's rectangle `bounds`, whether only the drawn ones are placed)."""
-    rows, coords, drawn_only = placed(uri, stamp, level, umap)
+                ) -> tuple[np.ndarray, int]:
+    """(rows of every window placed inside the map's rectangle `bounds`, how many windows are placed)."""
+    rows, coords, _ = placed(uri, stamp, level, umap)
     x0, x1, y0, y1 = bounds
     inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
-    return np.asarray(rows)[inside], drawn_only
+    return np.asarray(rows)[inside], len(rows)
 
 
-def trace_points(uri: str, stamp: str, level: int, umap: bool, piece_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, coordinates) of one piece's windows placed on the map's plane, in the order they come in the piece."""
-    win = src.map_columns(uri, stamp)
+def trace_points(uri: str, stamp: str, level: int, umap: bool, piece_id: int, win: dict[str, np.ndarray]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, coordinates) of one piece's windows (of `win`, the map's columns) placed on the map's plane, in the
+    order they come in the piece."""
     rows, coords, _ = placed(uri, stamp, level, umap)
     mine = np.flatnonzero(win["piece_id"][rows] == piece_id)
     mine = mine[np.argsort(win["start_step"][rows][mine], kind="stable")]
@@ -196,19 +198,21 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                      "opacity": _opacity(region is not None, bool(trace))},
     }
     head = {"title": {"text": title, "anchor": "start"}, "height": 520}
-    layers = [scatter]
+    layers = []
     if region is not None:  # under the points: a selection's own rectangle lay over them and took their clicks
         x0, x1, y0, y1 = region
-        layers.insert(0, {"data": {"values": [{"x": x0, "x2": x1, "y": y0, "y2": y1}]},
-                          "mark": {"type": "rect", **REGION_MARK},
-                          "encoding": {"x": x_enc, "x2": {"field": "x2"}, "y": y_enc, "y2": {"field": "y2"}}})
-    if trace:
+        layers.append({"data": {"values": [{"x": x0, "x2": x1, "y": y0, "y2": y1}]},
+                       "mark": {"type": "rect", **REGION_MARK},
+                       "encoding": {"x": x_enc, "x2": {"field": "x2"}, "y": y_enc, "y2": {"field": "y2"}}})
+    if trace:  # under the points too (faded, they let it show): a click on a traced window opens it
         layers.append({"data": {"values": [{**t, "order": i} for i, t in enumerate(trace)]},
                        "mark": {"type": "line", "color": TRACE_COLOUR, "strokeWidth": 1.2,
                                 "point": {"filled": True, "size": 28, "color": TRACE_COLOUR, "stroke": "white",
                                           "strokeWidth": 0.8}},
                        "encoding": {"x": x_enc, "y": y_enc, "order": {"field": "order", "type": "quantitative"},
                                     "tooltip": [{"field": "passage", "title": "traced piece"}]}})
+    layers.append(scatter)
+    if trace:
         ends = [({**trace[0], "label": "start"}, -12)]
         if len(trace) > 1:
             ends.append(({**trace[-1], "label": "end"}, 16))
@@ -273,7 +277,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(), persist_state="session",
                          help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
     umap = bool(use_umap and _umap_installed())
-    rows, coords, share = _map_coords(uri, stamp, level, umap)
+    rows, coords, share, _ = _map_coords(uri, stamp, level, umap)
     w = {c: v[rows] for c, v in win.items()}
     col = COLOURS[colour]
     categorical = col in ("collection", "name")
@@ -315,7 +319,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     row = picked_row(ev, len(win["path"]))
     drawn = region_bounds(ev)
     if row is None and drawn is not None:  # kept by the page and drawn under the points, which stay clickable
-        st.session_state[CK.REGION] = (*plane, drawn)
+        st.session_state[CK.REGION] = (*plane, within(drawn, np.asarray(coords)))
         st.session_state[CK.MAP_NONCE] = nonce + 1
         st.rerun()
     if row is not None:
@@ -324,9 +328,29 @@ def render_map(uri: str, stamp: str, index) -> None:
     elif region is not None:
         from .corpus_region import render_region
 
-        inside, drawn_only = region_rows(uri, stamp, level, umap, region)
+        inside, placed_n = region_rows(uri, stamp, level, umap, region)
         st.button("Clear the region", key="corpus_region_clear", on_click=st.session_state.pop, args=(CK.REGION, None))
-        render_region(uri, stamp, index, level, inside, drawn_only)
+        render_region(uri, stamp, index, level, inside, placed_n)
+
+
+def piece_labels(win: dict[str, np.ndarray]) -> dict[str, str]:
+    """Each piece's name in the trace picker, by its id as text: "collection/name", and its file where two files of
+    a collection share a name (x.mid and x.kar, or one in each of two subfolders)."""
+    ids, first = np.unique(win["piece_id"], return_index=True)
+    labels = {str(int(p)): f"{win['collection'][i]}/{win['name'][i]}" for p, i in zip(ids, first)}
+    counts: dict[str, int] = {}
+    for label in labels.values():
+        counts[label] = counts.get(label, 0) + 1
+    for p, i in zip(ids, first):
+        if counts[labels[str(int(p))]] > 1:
+            labels[str(int(p))] += f" ({win['rel'][i] or win['path'][i]})"
+    return labels
+
+
+def within(bounds: tuple[float, float, float, float], coords: np.ndarray) -> tuple[float, float, float, float]:
+    """A drawn region cut to the extent of the points `coords` (a wider one would widen the map's axes)."""
+    (lx, ly), (hx, hy) = coords.min(0), coords.max(0)
+    return (max(bounds[0], float(lx)), min(bounds[1], float(hx)), max(bounds[2], float(ly)), min(bounds[3], float(hy)))
 
 
 def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, np.ndarray]
@@ -337,10 +361,10 @@ def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, n
     from .corpus_similar import VISITOR_ROW
 
     # options are piece ids as text: a 64-bit id (hashed) does not survive a trip through the browser as a number
-    ids, first = np.unique(win["piece_id"], return_index=True)
-    labels = {str(int(p)): f"{win['collection'][i]}/{win['name'][i]}" for p, i in zip(ids, first)}
+    ids = np.unique(win["piece_id"])
+    labels = piece_labels(win)
     guest = st.session_state.get(CK.VISITOR)
-    guest = guest if guest is not None and guest.uri == uri else None
+    guest = guest if guest is not None and guest.uri == uri and guest.stamp == stamp else None
     if guest is not None:
         labels[VISITOR_ROW] = f"{guest.name} (the piece view's piece)"
     order = ([VISITOR_ROW] if guest is not None else []) + sorted(
@@ -357,7 +381,7 @@ def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, n
     name = labels[pick]
     if pick == VISITOR_ROW:
         return _guest_trace(uri, stamp, level, umap, guest, name)
-    rows, coords = trace_points(uri, stamp, level, umap, int(pick))
+    rows, coords = trace_points(uri, stamp, level, umap, int(pick), win)
     if not len(rows):
         return None, f"{name}: none of its windows is drawn on this UMAP (it places only the windows drawn)."
     w = {c: v[rows] for c, v in win.items()}
@@ -373,9 +397,8 @@ def _guest_trace(uri: str, stamp: str, level: int, umap: bool, guest, name: str
     """The piece view's piece on the PCA plane of this level (a UMAP fitted on the index cannot place it)."""
     if umap:
         return None, f"{name} is placed on the PCA map only: switch UMAP off to see it."
-    rows, _, _ = _map_coords(uri, stamp, level, False)
-    mean, axes, _ = _pca_fit(src.level_vectors(uri, stamp, level)[rows])
-    coords = _project(guest.vectors[level], mean, axes)
+    _, _, _, basis = _map_coords(uri, stamp, level, False)
+    coords = _project(guest.vectors[level], *basis)
     meta = src.open_index(uri, stamp).meta
     ends = np.minimum(guest.starts + int(meta.get("window_steps", 128)), guest.steps)
     n = len(guest.starts)

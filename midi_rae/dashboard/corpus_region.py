@@ -45,17 +45,19 @@ def typical_order(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, cos[order]
 
 
-def render_region(uri: str, stamp: str, index, level: int, rows: np.ndarray, drawn_only: bool) -> None:
-    """What the region's windows (rows of `corpus_sources.tables`' windows) are, under the map."""
+def render_region(uri: str, stamp: str, index, level: int, rows: np.ndarray, placed: int) -> None:
+    """What the region's windows (rows of `corpus_sources.tables`' windows) are, under the map; `placed`: how many
+    windows the map's plane holds (all of the index's, or in a UMAP those drawn)."""
     _, win = src.tables(uri, stamp)
     rows = np.sort(rows)
     sub = win.iloc[rows]
+    drawn_only = placed < len(win)
     of = " drawn" if drawn_only else ""
     if sub.empty:
         st.info(f"The region drawn on the map holds none of the{of} windows: draw another over some points.")
         return
     n_pieces = sub["piece_id"].nunique()
-    st.markdown(f"**The region: {len(sub):,} of the {len(win):,}{of} windows, from {n_pieces:,} "
+    st.markdown(f"**The region: {len(sub):,} of the {placed:,}{of} windows, from {n_pieces:,} "
                 f"{'piece' if n_pieces == 1 else 'pieces'}**" + (" (UMAP places only the windows drawn)"
                                                                    if drawn_only else ""))
     has_f1 = bool(index.meta.get("has_decoder")) and sub["f1"].notna().any()

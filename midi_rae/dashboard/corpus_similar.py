@@ -357,6 +357,7 @@ class Visitor:
     """A piece from the piece view, encoded for one index's map: each window's pooled embedding per level."""
 
     uri: str                   # the index whose model encoded it
+    stamp: str                 # its contents then (`corpus_sources.stamp`): rebuilt, it may be another model's
     name: str
     starts: np.ndarray         # window start steps
     vectors: list[np.ndarray]  # per level (windows, D), pooled over non-empty patches as the index pools
@@ -378,9 +379,12 @@ def visitor(index_uri: str, song, bundle, page_bundle) -> Visitor:
     enc = song.encoding if bundle is page_bundle else encode_piece(bundle.encoder, song.roll)
     levels = [SimpleNamespace(emb=torch.from_numpy(e), non_empty=torch.from_numpy(ne))  # what pool_levels reads
               for e, ne in zip(enc.level_emb, enc.level_non_empty)]
+    from .corpus_sources import stamp
+
     roll = song.roll
-    return Visitor(index_uri, roll.name, np.asarray(enc.starts), [v.float().numpy() for v in pool_levels(levels)],
-                   roll.steps, roll.steps_per_bar, roll.steps_per_beat)
+    return Visitor(index_uri, stamp(index_uri), roll.name, np.asarray(enc.starts),
+                   [v.float().numpy() for v in pool_levels(levels)], roll.steps, roll.steps_per_bar,
+                   roll.steps_per_beat)
 
 
 def show_on_map(index, song, searcher, model) -> None:
