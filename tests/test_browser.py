@@ -522,6 +522,6 @@ def test_the_piece_views_piece_is_shown_on_the_corpus_map(page, server, shots):
     wait_ready(page, STEP_TIMEOUT, min_charts=1, extra=lambda: caption_with(page, "Traced:") is not None)
     screenshot(page, shots, "12_piece_on_the_corpus_map")
     assert urlparse(page.url).path.endswith("/corpus") and not exceptions(page), _state(page, log)
-    assert caption_with(page, "Traced:").startswith(f"Traced: {name} (the piece view's piece), its "), \
-        caption_with(page, "Traced:")
+    assert caption_with(page, "Traced:").startswith(f"Traced: {name}, 4 steps per beat (placed from the piece "
+                                                    "view), its "), caption_with(page, "Traced:")
     assert page.locator(f"{browser_util.VEGA} svg .mark-line path").count() == 1

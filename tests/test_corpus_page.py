@@ -646,7 +646,7 @@ def test_the_map_draws_a_region_on_a_plain_drag_and_a_kept_region_under_its_poin
     assert params[REGION]["type"] == "interval" and "[!event.shiftKey]" in params[REGION]["on"]
     assert params[PICK]["on"] == "click[!event.shiftKey]"  # a click still opens a passage
     assert spec["encoding"]["opacity"] == {"value": 0.75}
-    at.session_state["corpus_region"] = (str(index_home / "small"), 3, False, (-1e9, 0.0, -1e9, 1e9))
+    at.session_state["corpus_region"] = {(str(index_home / "small"), 3, False): (-1e9, 0.0, -1e9, 1e9)}
     at.run()
     spec = _map(at)
     frame, scatter = spec["layer"]  # the region first: drawn under the points, which keep their clicks
@@ -702,7 +702,7 @@ def test_a_region_of_the_pca_map_counts_every_window_of_the_index_not_only_those
 def _with_region(index_home, monkeypatch, bounds) -> AppTest:
     """The Corpus page of the small index with a region kept for its level-3 PCA map."""
     at = _corpus_app(index_home, monkeypatch)
-    at.session_state["corpus_region"] = (str(index_home / "small"), 3, False, bounds)
+    at.session_state["corpus_region"] = {(str(index_home / "small"), 3, False): bounds}
     at.run()
     assert not at.exception, at.exception
     return at
@@ -721,15 +721,33 @@ def test_the_page_lists_what_a_region_holds_with_its_typical_passages(index_home
     assert any(c.value.startswith("In the region, against the whole index: notes per beat") for c in at.caption)
 
 
-def test_a_region_is_cleared_by_its_button_and_belongs_to_its_level(index_home, monkeypatch):
+def test_each_level_keeps_its_own_region_until_it_is_cleared(index_home, monkeypatch):
     at = _with_region(index_home, monkeypatch, (-1e9, 1e9, -1e9, 1e9))
     at.select_slider(key="corpus_level").set_value(1).run()
     assert not any(m.value.startswith("**The region") for m in at.markdown) and "layer" not in _map(at)
+    at.session_state["corpus_region"][(str(index_home / "small"), 1, False)] = (-1e9, 1e9, -1e9, 0.0)
+    at.run()
+    assert "layer" in _map(at)  # level 1's own
     at.select_slider(key="corpus_level").set_value(3).run()
-    assert any(m.value.startswith("**The region") for m in at.markdown)  # kept while another level was shown
+    assert _map(at)["layer"][0]["data"]["values"][0]["y2"] == 1e9  # level 3's, kept while level 1 was shown
     at.button(key="corpus_region_clear").click().run()
-    assert not at.exception and "corpus_region" not in at.session_state
+    assert not at.exception and list(at.session_state["corpus_region"]) == [(str(index_home / "small"), 1, False)]
     assert not any(m.value.startswith("**The region") for m in at.markdown) and "layer" not in _map(at)
+
+
+def test_the_regions_csv_names_each_window_as_the_corpus_views_do(index_home):
+    from midi_rae.dashboard import corpus_sources as src
+    from midi_rae.dashboard.corpus_region import region_csv
+
+    uri = str(index_home / "small")
+    _, win = src.tables(uri, src.stamp(uri))
+    lines = region_csv(win.iloc[:2], 3).splitlines()
+    assert lines[0] == "level,collection,piece,file,bars,start_bar,start_step,notes_per_beat,f1,f1_masked"
+    first = lines[1].split(",")
+    assert first[:3] == ["3", win["collection"].iat[0], win["name"].iat[0]]
+    assert first[3] == win["rel"].iat[0] and not first[3].startswith("/")  # relative to the index, not the server's
+    assert first[4] == src.spans(win["start_step"][:1], win["end_step"][:1], win["steps_per_bar"][:1],
+                                 win["steps_per_beat"][:1])[0]
 
 
 def test_an_empty_region_says_so_in_one_sentence(index_home, monkeypatch):
@@ -795,18 +813,17 @@ def test_the_piece_views_piece_is_traced_where_its_windows_lie_on_the_map(index_
 
     guest, rows = _visitor_of(index_home, "piece_1")
     at = _corpus_app(index_home, monkeypatch)
-    at.session_state[CK.VISITOR] = guest
+    at.session_state[CK.VISITOR] = {guest.uri: guest}
     at.run()
     picker = next(s for s in at.selectbox if s.label == "Trace a piece")
-    assert picker.options[1] == f"{guest.name} (the piece view's piece)"
+    assert picker.options[1] == "piece_1, 4 steps per beat (placed from the piece view)"
     picker.set_value(VISITOR_ROW).run()
     assert not at.exception, at.exception
     spec = _map(at)
     drawn = {p["row"]: (p["x"], p["y"]) for p in spec["points"]}
     line = spec["layer"][0]["data"]["values"]
     assert np.allclose([(v["x"], v["y"]) for v in line], [drawn[r] for r in rows], atol=1e-3)
-    assert any(c.value.startswith(f"Traced: {guest.name} (the piece view's piece), its {len(rows)} windows encoded")
-               for c in at.caption)
+    assert any(c.value.startswith(f"Traced: {guest.label}, its {len(rows)} windows encoded") for c in at.caption)
 
 
 def test_pieces_of_one_name_in_a_collection_are_told_apart_in_the_trace_picker():
@@ -825,3 +842,26 @@ def test_a_region_drawn_past_the_points_is_cut_to_their_extent():
 
     coords = np.array([[0.0, -1.0], [2.0, 3.0], [1.0, 1.0]], dtype=np.float32)
     assert within((-50.0, 1.5, 0.5, 40.0), coords) == (0.0, 1.5, 0.5, 3.0)
+
+
+def test_a_piece_placed_on_another_indexs_map_is_not_offered_on_this_one(index_home, monkeypatch):
+    from midi_rae.dashboard.corpus_similar import CK
+
+    guest, _ = _visitor_of(index_home, "piece_1")
+    at = _corpus_app(index_home, monkeypatch)
+    at.session_state[CK.VISITOR] = {"/elsewhere/other_index": guest}
+    at.run()
+    assert not at.exception, at.exception
+    picker = next(s for s in at.selectbox if s.label == "Trace a piece")
+    assert picker.value is None and not any("placed from the piece view" in o for o in picker.options)
+
+
+def test_a_legend_of_many_collections_is_set_in_columns_that_fit_the_map():
+    from midi_rae.dashboard.corpus_map import LEGEND_ROWS, map_spec
+
+    names = np.array([f"c{i:02d}" for i in range(LEGEND_ROWS + 9)])
+    spec, _ = map_spec(np.zeros((len(names), 2)), names, "Collection", True, [""] * len(names),
+                       np.arange(len(names)), "t", ("x", "y"))
+    assert spec["encoding"]["color"]["legend"]["columns"] == 2
+    spec, _ = map_spec(np.zeros((3, 2)), names[:3], "Collection", True, [""] * 3, np.arange(3), "t", ("x", "y"))
+    assert spec["encoding"]["color"]["legend"]["columns"] == 1

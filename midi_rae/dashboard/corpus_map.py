@@ -33,6 +33,8 @@ OTHER_COLOUR = "#c4c4c4"  # neutral grey: no piece's colour is near it
 PICK = "pick"       # the Vega-Lite selection parameter a click sets
 REGION = "region"   # the Vega-Lite selection parameter a drag sets: a rectangle of the map
 FADED = 0.12        # opacity of the points outside a drawn region
+LEGEND_ROWS = 24    # names in a legend column: as many fit the map's height
+LEGEND_COLUMNS = 3  # legend columns at most (more would squeeze the map)
 TRACE_COLOUR = "#111111"  # a traced piece's path, over the other points faded (black is also a category's colour)
 TRACED_FADE = 0.4   # the other points' opacity, times their own, while a piece is traced
 REGION_MARK = {"fill": "#888888", "fillOpacity": 0.08, "stroke": "#333333", "strokeDash": [4, 3]}
@@ -161,7 +163,11 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
         palette = {**category_colours(names), OTHER: OTHER_COLOUR}  # the many small pieces: in the background
         colour_enc = {"field": "value", "type": "nominal", "title": colour,
                       "scale": {"domain": names, "range": [palette[n] for n in names]},
-                      "legend": {"orient": "right", "labelLimit": 200}}
+                      # past 24 names a second column (one was cut off at the chart's height), up to three; Vega
+                      # folds what is past its symbolLimit (30 by default) into "…N entries"
+                      "legend": {"orient": "right", "labelLimit": 200,
+                                 "columns": min(-(-len(names) // LEGEND_ROWS), LEGEND_COLUMNS),
+                                 "symbolLimit": LEGEND_ROWS * LEGEND_COLUMNS}}
         # a shape per category as well as a colour: Okabe & Ito's orange, vermillion and yellow are hard to
         # tell apart as small dots; the two encodings share one legend (same field, same title)
         extra_enc = {"shape": {"field": "value", "type": "nominal", "title": colour,
@@ -301,8 +307,8 @@ def render_map(uri: str, stamp: str, index) -> None:
              + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else "")
              + (": all with one embedding, so the map has no spread" if not umap and not len(share) else ""))
     plane = (uri, level, umap)
-    kept = st.session_state.get(CK.REGION)
-    region = kept[3] if kept is not None and tuple(kept[:3]) == plane else None
+    regions = st.session_state.setdefault(CK.REGION, {})  # one region per index, level and plane
+    region = regions.get(plane)
     trace, traced = _trace_picker(uri, stamp, level, umap, win)
     spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown, region, trace)
     # above the chart: the chart's hover toolbar sits over the line above it, which was the UMAP help icon
@@ -319,7 +325,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     row = picked_row(ev, len(win["path"]))
     drawn = region_bounds(ev)
     if row is None and drawn is not None:  # kept by the page and drawn under the points, which stay clickable
-        st.session_state[CK.REGION] = (*plane, within(drawn, np.asarray(coords)))
+        regions[plane] = within(drawn, np.asarray(coords))
         st.session_state[CK.MAP_NONCE] = nonce + 1
         st.rerun()
     if row is not None:
@@ -329,7 +335,7 @@ def render_map(uri: str, stamp: str, index) -> None:
         from .corpus_region import render_region
 
         inside, placed_n = region_rows(uri, stamp, level, umap, region)
-        st.button("Clear the region", key="corpus_region_clear", on_click=st.session_state.pop, args=(CK.REGION, None))
+        st.button("Clear the region", key="corpus_region_clear", on_click=regions.pop, args=(plane, None))
         render_region(uri, stamp, index, level, inside, placed_n)
 
 
@@ -363,10 +369,10 @@ def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, n
     # options are piece ids as text: a 64-bit id (hashed) does not survive a trip through the browser as a number
     ids = np.unique(win["piece_id"])
     labels = piece_labels(win)
-    guest = st.session_state.get(CK.VISITOR)
-    guest = guest if guest is not None and guest.uri == uri and guest.stamp == stamp else None
+    guest = st.session_state.get(CK.VISITOR, {}).get(uri)  # one per index: placed on its map from the piece view
+    guest = guest if guest is not None and guest.stamp == stamp else None
     if guest is not None:
-        labels[VISITOR_ROW] = f"{guest.name} (the piece view's piece)"
+        labels[VISITOR_ROW] = guest.label
     order = ([VISITOR_ROW] if guest is not None else []) + sorted(
         (str(int(p)) for p in ids), key=lambda p: labels[p].lower())
     # one picker per index (its pieces are the options)
@@ -388,8 +394,12 @@ def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, n
     trace = [{"x": float(x), "y": float(y), "passage": p} for (x, y), p in zip(coords, _passages(w))]
     of = int((win["piece_id"] == int(pick)).sum())
     drawn = f" ({len(rows)} of them drawn on this UMAP)" if len(rows) < of else ""
-    return trace, (f"Traced: {name}, its {of} windows{drawn} joined from start to end at level {level}; the "
+    return trace, (f"Traced: {name}, {_its_windows(of)}{drawn} joined from start to end at level {level}; the "
                    "other points are faded.")
+
+
+def _its_windows(n: int) -> str:
+    return "its one window" if n == 1 else f"its {n:,} windows"
 
 
 def _guest_trace(uri: str, stamp: str, level: int, umap: bool, guest, name: str
@@ -408,5 +418,5 @@ def _guest_trace(uri: str, stamp: str, level: int, umap: bool, guest, name: str
     index_spb = int(meta.get("steps_per_beat") or 4)
     other = (f" (read at {guest.steps_per_beat} steps per beat, the index's pieces at {index_spb}: its windows span "
              "other lengths of music)" if guest.steps_per_beat != index_spb else "")
-    return trace, (f"Traced: {name}, its {n} windows encoded by this index's model and placed on its map at level "
+    return trace, (f"Traced: {name}, {_its_windows(n)} encoded by this index's model and placed on its map at level "
                    f"{level}, joined from start to end{other}; the other points are faded.")

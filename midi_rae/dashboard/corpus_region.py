@@ -73,12 +73,27 @@ def render_region(uri: str, stamp: str, index, level: int, rows: np.ndarray, pla
     keep = np.isfinite(cos)
     best, scores = order[keep][:TYPICAL * CANDIDATES], cos[keep][:TYPICAL * CANDIDATES]
     cards = passage_cards(uri, stamp, sub.iloc[best], scores, TYPICAL)
-    st.markdown(f"**The {len(cards)} passages most typical of the region** at level {level}")
+    st.markdown(f"**{'The passage' if len(cards) == 1 else f'The {len(cards)} passages'} most typical of the "
+                f"region** at level {level}")
     st.caption("The number on each card is its cosine similarity to the region's mean embedding at this level.")
     render_cards(cards, index, "region")
-    columns = ["collection", "name", "path", "start_bar", "start_step", "density", "f1", "f1_masked"]
-    st.download_button("The region's windows (CSV)", lambda: sub[columns].to_csv(index=False).encode(),
-                       file_name="region.csv", mime="text/csv", key="dl_region", on_click="ignore")
+    st.download_button("The region's windows (CSV)", lambda: region_csv(sub, level).encode(),
+                       file_name=f"region_level{level}.csv", mime="text/csv", key="dl_region", on_click="ignore")
+
+
+def region_csv(sub, level: int) -> str:
+    """The region's windows as a researcher reads them: where each is (collection, piece, its file relative to the
+    index, bars as every corpus view names them, start step) and what the index says of it, at `level`."""
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "level": level, "collection": sub["collection"].to_numpy(), "piece": sub["name"].to_numpy(),
+        "file": [r if isinstance(r, str) and r else p for r, p in zip(sub["rel"], sub["path"])],
+        "bars": src.spans(sub["start_step"], sub["end_step"], sub["steps_per_bar"], sub["steps_per_beat"]),
+        "start_bar": sub["start_bar"].to_numpy(), "start_step": sub["start_step"].to_numpy(),
+        "notes_per_beat": sub["density"].to_numpy(), "f1": sub["f1"].to_numpy(),
+        "f1_masked": sub["f1_masked"].to_numpy()})
+    return table.to_csv(index=False, float_format="%.4g")
 
 
 def _percent(share: float) -> str:
@@ -106,7 +121,8 @@ def _composition_tables(sub, win) -> None:
     pid = win["piece_id"].to_numpy()
     top = composition(sub["piece_id"].to_numpy(), pid)[:TOP_ROWS]
     first = {r["value"]: int(np.argmax(pid == r["value"])) for r in top}  # a row of each piece, for its name
-    c2.markdown(f"**Pieces** (the {len(top)} with most windows here)")
+    c2.markdown("**Pieces** (" + ("the one piece here)" if len(top) == 1 else f"the {len(top)} with most windows "
+                                                                              "here)"))
     c2.table(pd.DataFrame({
         "piece": [f"{win['collection'].iat[first[r['value']]]}/{win['name'].iat[first[r['value']]]}" for r in top],
         "windows": [r["windows"] for r in top], "of its windows": [r["of its windows"] for r in top]}

@@ -41,9 +41,9 @@ class CK:
     COLOR = "corpus_color"
     MAP = "corpus_map"
     MAP_NONCE = "corpus_map_nonce"  # bumped after a map click or region is handled (corpus_map.render_map)
-    REGION = "corpus_region"  # (index uri, level, UMAP?, (x0, x1, y0, y1)): the region drawn on the map
+    REGION = "corpus_region"  # {(index uri, level, UMAP?): (x0, x1, y0, y1)}: the regions drawn on the maps
     TRACE = "corpus_trace"    # + ":<index>": the piece traced on the map
-    VISITOR = "corpus_visitor"  # the piece view's piece, encoded for the map of one index (Visitor)
+    VISITOR = "corpus_visitor"  # {index uri: Visitor}: the piece view's piece as last placed on that index's map
     TAB = "corpus_tab"
     METRE = "corpus_metre"
     Q_PIECE = "corpus_q_piece"
@@ -359,6 +359,7 @@ class Visitor:
     uri: str                   # the index whose model encoded it
     stamp: str                 # its contents then (`corpus_sources.stamp`): rebuilt, it may be another model's
     name: str
+    label: str                 # the trace picker's: what was placed, as it was shown (a snapshot of the piece view)
     starts: np.ndarray         # window start steps
     vectors: list[np.ndarray]  # per level (windows, D), pooled over non-empty patches as the index pools
     steps: int
@@ -382,7 +383,10 @@ def visitor(index_uri: str, song, bundle, page_bundle) -> Visitor:
     from .corpus_sources import stamp
 
     roll = song.roll
-    return Visitor(index_uri, stamp(index_uri), roll.name, np.asarray(enc.starts),
+    semis = int(song.key[3]) if len(getattr(song, "key", ())) > 3 else 0  # loaders.Song.key: (..., transposition)
+    shown = f"{roll.name}" + (f" transposed {semis:+d}" if semis else "") + f", {roll.steps_per_beat} steps per beat"
+    return Visitor(index_uri, stamp(index_uri), roll.name, f"{shown} (placed from the piece view)",
+                   np.asarray(enc.starts),
                    [v.float().numpy() for v in pool_levels(levels)], roll.steps, roll.steps_per_bar,
                    roll.steps_per_beat)
 
@@ -393,7 +397,7 @@ def show_on_map(index, song, searcher, model) -> None:
 
     from .app import corpus_page
 
-    st.session_state[CK.VISITOR] = visitor(index.uri, song, searcher(), model.bundle)
+    st.session_state.setdefault(CK.VISITOR, {})[index.uri] = visitor(index.uri, song, searcher(), model.bundle)
     st.session_state[f"{CK.TRACE}:{hashlib.sha1(index.uri.encode()).hexdigest()[:12]}"] = VISITOR_ROW
     st.session_state[session.K.LAST_TAB_PREFIX + CK.TAB] = "Map"
     st.switch_page(corpus_page())
