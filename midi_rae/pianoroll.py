@@ -224,6 +224,26 @@ def _riff_unwrapped(data: bytes) -> bytes:
     raise MidiError("This RIFF MIDI (RMID) file holds no MIDI data.")
 
 
+_SMPTE_RATES = {24: 24.0, 25: 25.0, 29: 29.97, 30: 30.0}  # frames per second as a header codes them (29: drop-frame)
+
+
+def _smpte_as_beats(data: bytes) -> tuple[bytes, Optional[tuple[int, str]]]:
+    """A file that counts time in SMPTE frames, as one counting in beats at 120 BPM (half a second a beat): its
+    header's division rewritten to ticks per beat, and (the tempo every set_tempo is then read as, in microseconds
+    per quarter note; the frame rate in words). Players ignore a SMPTE file's tempo events; this reader does so by
+    setting them all to that tempo. Any other file as it is, with None."""
+    if len(data) < 14 or not data.startswith(b"MThd") or not data[12] & 0x80:
+        return data, None
+    fps, per_frame = 256 - data[12], data[13]
+    if fps not in _SMPTE_RATES or per_frame == 0:
+        raise MidiError("This MIDI file counts time in SMPTE frames at a rate no standard uses, so it cannot be read.")
+    per_second = _SMPTE_RATES[fps] * per_frame
+    ppq = max(1, round(per_second / 2))
+    tempo = round(1e6 * ppq / per_second)
+    rate = f"{_SMPTE_RATES[fps]:g} frames a second, {per_frame} ticks each"
+    return data[:12] + struct.pack(">H", ppq) + data[14:], (tempo, rate)
+
+
 def _check_header(data: bytes) -> tuple[int, int]:
     """Validate the MThd chunk cheaply; return (number of tracks, offset of the first track)."""
     if not data:
@@ -237,7 +257,7 @@ def _check_header(data: bytes) -> tuple[int, int]:
         raise MidiError("The MIDI file's header is damaged.")
     if fmt > 2:
         raise MidiError(f"The MIDI file's header is damaged (it names an unknown format {fmt}).")
-    if division & 0x8000:
+    if division & 0x8000:  # _smpte_as_beats turns these into beats first
         raise MidiError("This MIDI file counts time in SMPTE frames, which is not supported.")
     if division == 0:
         raise MidiError("The MIDI file's header is damaged (it sets zero ticks per beat).")
@@ -312,6 +332,7 @@ class _Reading:
     pedal: int = 0        # sustain pedal presses (CC64 down), not applied
     bends: int = 0        # pitch-bend messages away from the centre, left out
     clamped: tuple[int, ...] = ()  # tempos outside MIN_TEMPO_US..MAX_TEMPO_US as written (us per quarter note)
+    smpte: str = ""       # the frame rate of a file that counts time in SMPTE frames (read at 120 BPM)
     xg: bool = False      # an XG System On message was read (bank 127 is then a drum kit)
 
     def notes(self) -> tuple[str, ...]:
@@ -320,6 +341,9 @@ class _Reading:
             return "is" if n == 1 else "are"
 
         out = []
+        if self.smpte:
+            out.append(f"The file counts time in SMPTE frames ({self.smpte}), not in beats: it is read at 120 BPM, "
+                       "a beat every half second, so its beats and bars are the reader's, not the music's.")
         if self.unended:
             n = self.unended
             out.append(f"{counted(n, 'note')} with no note-off {verb(n)} drawn until {'its' if n == 1 else 'their'} "
@@ -746,14 +770,22 @@ def _rescaled(parsed: "_Parsed", new_ppq: int, at: Callable[[int], int]) -> "_Pa
                    parsed.reading)
 
 
-def _load(data: bytes) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument], tuple[str, ...], _Reading]:
+def _load(data: bytes, smpte: Optional[tuple[int, str]] = None
+          ) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument], tuple[str, ...], _Reading]:
     """Validated bytes -> (PrettyMIDI with the file's tempo map and meta events, instruments, time signatures left
-    out, what else the roll will not show), or MidiError.
+    out, what else the roll will not show), or MidiError. `smpte`: (tempo, frame rate) of a file `_smpte_as_beats`
+    turned into beats: every tempo event is read as that tempo.
 
     Everything costly is bounded first: the chunk walk, then the event budget as the tracks are read,
     then the length in ticks, before pretty_midi allocates its per-tick table.
     """
     parsed = _parse(data, _check_chunks(data))
+    if smpte is not None:
+        for track in parsed.mid.tracks:
+            for event in track:
+                if event.type == "set_tempo":
+                    event.tempo = smpte[0]
+        parsed.reading.smpte = smpte[1]
     parsed.reading.clamped = _clamp_tempi(parsed.mid)
     parsed = _reduced(parsed)
     mid = parsed.mid
@@ -939,7 +971,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
     if steps_per_beat < 1:
         raise ValueError("steps_per_beat must be at least 1")
     data, default_name = _input_bytes(path_or_bytes)
-    pm, instruments, ignored_metres, reading = _load(_riff_unwrapped(data))
+    pm, instruments, ignored_metres, reading = _load(*_smpte_as_beats(_riff_unwrapped(data)))
     kept = [inst for inst in instruments if inst.pitches and (include_drums or not inst.is_drum)]
     if not kept:
         raise MidiError("The MIDI file contains only drum notes, and drums are left out.")

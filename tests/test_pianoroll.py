@@ -455,10 +455,28 @@ def test_garbage_inside_a_track():
     assert refused(data) == "The MIDI file is damaged: one of its tracks contains invalid data."
 
 
-def test_smpte_timing_is_refused():
+def test_a_file_timed_in_smpte_frames_is_read_in_seconds_at_120_bpm_and_said():
+    """25 frames a second of 40 ticks: a note every second lands every two beats (8 steps), whatever tempo events
+    the file holds (players ignore them under SMPTE timing)."""
+    events = [mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(60), time=0)]
+    for i in range(4):
+        events += [mido.Message("note_on", note=60 + i, velocity=90, time=0 if i == 0 else 500),
+                   mido.Message("note_off", note=60 + i, velocity=0, time=500)]
+    data = mido_bytes(events)
+    data = data[:12] + struct.pack(">H", 0xE728) + data[14:]  # -25 fps, 40 ticks per frame: 1,000 ticks a second
+    roll = midi_to_roll(data)
+    assert [int(np.flatnonzero(roll.onsets[60 + i])[0]) for i in range(4)] == [0, 8, 16, 24]
+    assert roll.duration_s == pytest.approx(3.5) and roll.tempo_bpm == pytest.approx(120)
+    assert roll.reading_notes == ("The file counts time in SMPTE frames (25 frames a second, 40 ticks each), not in "
+                                  "beats: it is read at 120 BPM, a beat every half second, so its beats and bars "
+                                  "are the reader's, not the music's.",)
+
+
+def test_a_smpte_frame_rate_no_standard_uses_is_refused():
     data = song_bytes()
-    data = data[:12] + struct.pack(">H", 0xE728) + data[14:]  # -25 fps, 40 ticks per frame
-    assert refused(data) == "This MIDI file counts time in SMPTE frames, which is not supported."
+    data = data[:12] + struct.pack(">H", 0xEC28) + data[14:]  # -20 fps
+    assert refused(data) == ("This MIDI file counts time in SMPTE frames at a rate no standard uses, so it cannot be "
+                             "read.")
 
 
 def test_a_file_without_notes():
