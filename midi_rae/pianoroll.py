@@ -472,7 +472,7 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                         need -= 1
                         if d0 > 127:
                             raise _damaged()
-            budget -= 1 if 0xA0 <= status < 0xF0 else _CONTROL_SHARE  # a controller, bend, ... costs an eighth
+            budget -= 1 if 0xA0 <= status < 0xF0 else _CONTROL_SHARE  # a controller, bend, ... costs a quarter
             if budget < 0:
                 raise _too_many_events()
             if status == 0xF0 or status == 0xF7:  # sysex (mido drops a running-status byte before one)
@@ -519,7 +519,7 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                         open_notes[key] = kept
                     else:
                         del open_notes[key]
-                        if not _is_drum(channel, bank[channel], reading):  # on and off at one tick: dropped
+                        if kept and not _is_drum(channel, bank[channel], reading):  # on and off at one tick: dropped
                             reading.zero_length += len(kept)
                 last_off[key] = tick
             elif kind == 0xC0:

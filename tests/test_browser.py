@@ -433,11 +433,7 @@ def test_corpus_map_click_opens_the_passage_and_searches_list_thumbnails(page, s
     # a drag that starts on the point and ends on it is no click: it neither pans (that takes shift) nor opens it
     box = points.nth(point).bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    for i in range(1, 11):
-        page.mouse.move(x + 8 * i, y + 4 * i)
-    page.mouse.up()
+    browser_util.drag(page, x, y, x + 80, y + 40)
     wait_ready(page, STEP_TIMEOUT, min_charts=1)
     assert urlparse(page.url).path.endswith("/corpus") and points.nth(point).bounding_box() == box, page.url
     points.nth(point).click(force=True)

@@ -8,16 +8,16 @@ chart 2.43 s). The reconstruction tab's charts stay plotly; they load only when 
 """
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import streamlit as st
 
 from midi_rae.figures import category_colours
+from midi_rae.index_view import passage_end
 
 from . import corpus_sources as src
-from .corpus_similar import CK, open_passage
+from .corpus_similar import CK, index_tag, open_passage, trace_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -88,19 +88,23 @@ def placed(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, n
     the drawn sample's, so every window of the index is placed in it; a UMAP places only the windows it was fitted
     on."""
     rows, coords, _, basis = _map_coords(uri, _stamp, level, umap)
-    n = len(src.level_vectors(uri, _stamp, level))
-    if basis is None or len(rows) == n:
-        return rows, coords, len(rows) < n
-    return np.arange(n), _project(src.level_vectors(uri, _stamp, level), *basis), False
+    x = src.level_vectors(uri, _stamp, level)
+    if basis is None or len(rows) == len(x):
+        return rows, coords, len(rows) < len(x)
+    return np.arange(len(x)), _project(x, *basis), False
+
+
+def _inside(coords: np.ndarray, bounds: tuple[float, float, float, float]) -> np.ndarray:
+    """Which of the 2-D points `coords` lie in the rectangle (x0, x1, y0, y1), edges included."""
+    x0, x1, y0, y1 = bounds
+    return (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
 
 
 def region_rows(uri: str, stamp: str, level: int, umap: bool, bounds: tuple[float, float, float, float]
                 ) -> tuple[np.ndarray, int]:
     """(rows of every window placed inside the map's rectangle `bounds`, how many windows are placed)."""
     rows, coords, _ = placed(uri, stamp, level, umap)
-    x0, x1, y0, y1 = bounds
-    inside = (coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)
-    return np.asarray(rows)[inside], len(rows)
+    return np.asarray(rows)[_inside(coords, bounds)], len(rows)
 
 
 def trace_points(uri: str, stamp: str, level: int, umap: bool, piece_id: int, win: dict[str, np.ndarray]
@@ -154,8 +158,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
     if shown is not None:
         columns["shown"] = pa.array(shown, pa.string())
     if region is not None:
-        x0, x1, y0, y1 = region
-        columns["inside"] = (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+        columns["inside"] = _inside(xy, region)
     points = pa.table(columns)
     if categorical:
         present = {str(v) for v in values}
@@ -318,7 +321,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     # Streamlit keeps a Vega-Lite chart's selection across reruns and new data under one key: the key names the
     # index and changes once a click or a region is handled, so each acts once and never on another index's rows
     nonce = st.session_state.setdefault(CK.MAP_NONCE, 0)
-    key = f"{CK.MAP}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}:{nonce}"
+    key = f"{CK.MAP}:{index_tag(uri)}:{nonce}"
     ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=[PICK, REGION], width="stretch", key=key)
     if traced:
         st.caption(traced)
@@ -367,17 +370,15 @@ def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, n
     from .corpus_similar import VISITOR_ROW
 
     # options are piece ids as text: a 64-bit id (hashed) does not survive a trip through the browser as a number
-    ids = np.unique(win["piece_id"])
     labels = piece_labels(win)
+    pieces = sorted(labels, key=lambda p: labels[p].lower())
     guest = st.session_state.get(CK.VISITOR, {}).get(uri)  # one per index: placed on its map from the piece view
     guest = guest if guest is not None and guest.stamp == stamp else None
     if guest is not None:
         labels[VISITOR_ROW] = guest.label
-    order = ([VISITOR_ROW] if guest is not None else []) + sorted(
-        (str(int(p)) for p in ids), key=lambda p: labels[p].lower())
-    # one picker per index (its pieces are the options)
+    order = ([VISITOR_ROW] if guest is not None else []) + pieces
     pick = st.columns(2)[0].selectbox("Trace a piece", [None] + order, persist_state="session",
-                                      key=f"{CK.TRACE}:{hashlib.sha1(uri.encode()).hexdigest()[:12]}",
+                                      key=trace_key(uri),
                                       format_func=lambda p: "(none)" if p is None else labels.get(p, "(gone)"),
                                       help="Draw one piece's windows on the map, joined in the order they come in "
                                            "the piece (type to search the pieces; on the piece page, \"Show this "
@@ -410,7 +411,7 @@ def _guest_trace(uri: str, stamp: str, level: int, umap: bool, guest, name: str
     _, _, _, basis = _map_coords(uri, stamp, level, False)
     coords = _project(guest.vectors[level], *basis)
     meta = src.open_index(uri, stamp).meta
-    ends = np.minimum(guest.starts + int(meta.get("window_steps", 128)), guest.steps)
+    ends = passage_end(guest.starts, int(meta.get("window_steps", 128)), guest.steps)
     n = len(guest.starts)
     spans = src.spans(guest.starts, ends, [guest.steps_per_bar] * n, [guest.steps_per_beat] * n)
     trace = [{"x": float(x), "y": float(y), "passage": f"{guest.name} · {span}"}

@@ -105,6 +105,18 @@ def thumbnail(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = N
     return buf.getvalue()
 
 
+def index_tag(uri: str) -> str:
+    """A short, stable name of an index for the keys of its widgets (the map, its trace picker)."""
+    import hashlib
+
+    return hashlib.sha1(uri.encode()).hexdigest()[:12]
+
+
+def trace_key(uri: str) -> str:
+    """The session key of an index's "Trace a piece" picker (one per index: its pieces are the options)."""
+    return f"{CK.TRACE}:{index_tag(uri)}"
+
+
 def metre_of(text: str) -> tuple[int, int]:
     """An index's stored metre ("6/8") as (numerator, denominator); 4/4 for anything a grid does not count in."""
     try:
@@ -377,28 +389,25 @@ def visitor(index_uri: str, song, bundle, page_bundle) -> Visitor:
     from midi_rae.index import pool_levels
     from midi_rae.inference import encode_piece
 
+    from .corpus_sources import stamp
+
     enc = song.encoding if bundle is page_bundle else encode_piece(bundle.encoder, song.roll)
     levels = [SimpleNamespace(emb=torch.from_numpy(e), non_empty=torch.from_numpy(ne))  # what pool_levels reads
               for e, ne in zip(enc.level_emb, enc.level_non_empty)]
-    from .corpus_sources import stamp
-
-    roll = song.roll
-    semis = int(song.key[3]) if len(getattr(song, "key", ())) > 3 else 0  # loaders.Song.key: (..., transposition)
-    shown = f"{roll.name}" + (f" transposed {semis:+d}" if semis else "") + f", {roll.steps_per_beat} steps per beat"
+    roll, key = song.roll, getattr(song, "key", ())
+    semis = int(key[3]) if len(key) > 3 else 0  # loaders.Song.key: (midi, checkpoint, steps per beat, transposition)
+    shown = roll.name + (f" transposed {semis:+d}" if semis else "") + f", {roll.steps_per_beat} steps per beat"
     return Visitor(index_uri, stamp(index_uri), roll.name, f"{shown} (placed from the piece view)",
-                   np.asarray(enc.starts),
-                   [v.float().numpy() for v in pool_levels(levels)], roll.steps, roll.steps_per_bar,
-                   roll.steps_per_beat)
+                   np.asarray(enc.starts), [v.float().numpy() for v in pool_levels(levels)], roll.steps,
+                   roll.steps_per_bar, roll.steps_per_beat)
 
 
 def show_on_map(index, song, searcher, model) -> None:
     """Encode the piece view's piece for the index's map, make it the map's traced piece and go there."""
-    import hashlib
-
     from .app import corpus_page
 
     st.session_state.setdefault(CK.VISITOR, {})[index.uri] = visitor(index.uri, song, searcher(), model.bundle)
-    st.session_state[f"{CK.TRACE}:{hashlib.sha1(index.uri.encode()).hexdigest()[:12]}"] = VISITOR_ROW
+    st.session_state[trace_key(index.uri)] = VISITOR_ROW
     st.session_state[session.K.LAST_TAB_PREFIX + CK.TAB] = "Map"
     st.switch_page(corpus_page())
 
