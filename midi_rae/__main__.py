@@ -72,6 +72,8 @@ def _mask_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the random mask (default: %(default)s)")
     p.add_argument("--steps-per-beat", type=int_at_least(1, 48), default=None, metavar="N",
                    help="time resolution (default: the checkpoint's, or 4 for original-format checkpoints)")
+    p.add_argument("--sustain-pedal", action="store_true",
+                   help="a note the sustain pedal holds sounds until the pedal lifts (default: as long as its key)")
     p.add_argument("--threshold", type=ratio, default=None, metavar="T",
                    help="binarization threshold in [0, 1] (default: the checkpoint's)")
 
@@ -216,7 +218,7 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
     _need_file(a.checkpoint, "--checkpoint ")
     _need_file(a.decoder, "--decoder ")
     r = inspect_file(a.file, a.checkpoint, a.decoder, a.mask_ratio, a.empty_mask_ratio, a.seed,
-                     a.steps_per_beat, a.threshold, flip_png=a.flip_png)
+                     a.steps_per_beat, a.threshold, flip_png=a.flip_png, sustain_pedal=a.sustain_pedal)
     if a.json:
         print(json.dumps(r))
     else:
@@ -339,7 +341,8 @@ def _cmd_report(a: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
     out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,
                        empty_mask_ratio=a.empty_mask_ratio, seed=a.seed, start_bar=a.start_bar,
-                       steps_per_beat=a.steps_per_beat, threshold=a.threshold, notes=notes)
+                       steps_per_beat=a.steps_per_beat, threshold=a.threshold, notes=notes,
+                       sustain_pedal=a.sustain_pedal)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {out}" + (f" (the folder {made} did not exist: it was made for it)" if made else ""))

@@ -370,7 +370,7 @@ def cli(a) -> int:
         name = Path(a.checkpoint).name if a.checkpoint else "The checkpoint"
         raise CheckpointError(f"{name} has no decoder, so there is nothing to ablate (pass --decoder FILE).")
     spb = a.steps_per_beat or bundle.model_config.steps_per_beat or 4
-    roll = read_roll(a.file, steps_per_beat=spb)  # MIDI or a PNG piano roll
+    roll = read_roll(a.file, steps_per_beat=spb, sustain_pedal=a.sustain_pedal)  # MIDI or a PNG piano roll
     settings = settings_for(bundle, a.mask_ratio, a.empty_mask_ratio, a.seed, a.threshold)
     try:
         res = ablate_piece(bundle, roll, a.mode, settings)

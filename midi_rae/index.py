@@ -121,8 +121,9 @@ def content_hash(data: bytes) -> str:
 
 
 def parse_source(path: str | Path, data: Optional[bytes] = None, steps_per_beat: int = 4, flip_png: bool = False,
-                 name: Optional[str] = None):
-    """A PianoRoll from a MIDI file or a PNG piano-roll image (raises MidiError with one sentence)."""
+                 name: Optional[str] = None, sustain_pedal: bool = False):
+    """A PianoRoll from a MIDI file (its sustain pedal applied with `sustain_pedal`) or a PNG piano-roll image
+    (raises MidiError with one sentence)."""
     from .pianoroll import midi_to_roll
 
     p = Path(path)
@@ -131,7 +132,7 @@ def parse_source(path: str | Path, data: Optional[bytes] = None, steps_per_beat:
         from .png_rolls import png_to_roll
 
         return png_to_roll(data, flip=flip_png, steps_per_beat=steps_per_beat, name=name or p.stem)
-    return midi_to_roll(data, steps_per_beat=steps_per_beat, name=name or p.stem)
+    return midi_to_roll(data, steps_per_beat=steps_per_beat, name=name or p.stem, sustain_pedal=sustain_pedal)
 
 
 def _watch_parent(pid: int, every_s: float = 1.0) -> None:
@@ -157,7 +158,8 @@ def _watch_parent(pid: int, every_s: float = 1.0) -> None:
 
 def _parse_job(job: tuple) -> dict:
     """Worker: read and parse one file; a failure becomes its one sentence (never an exception)."""
-    path, steps_per_beat, flip_png, data = job
+    path, steps_per_beat, flip_png, data, *more = job
+    sustain_pedal = bool(more and more[0])
     p = Path(path)
     out: dict[str, Any] = {"path": path}
     try:
@@ -172,7 +174,7 @@ def _parse_job(job: tuple) -> dict:
                 raise ValueError(f"The file is {p.stat().st_size / 2 ** 20:.1f} MB; the limit is 8 MB.")
             data = p.read_bytes()
         out["hash"] = content_hash(data)
-        out["roll"] = parse_source(p, data, steps_per_beat, flip_png)
+        out["roll"] = parse_source(p, data, steps_per_beat, flip_png, sustain_pedal=sustain_pedal)
     except ValueError as e:  # MidiError is a ValueError; so are the image's sentences
         out["error"] = " ".join(str(e).split()) or "The file could not be read."
     except OSError as e:
@@ -937,7 +939,8 @@ def own_checkpoint(meta: dict) -> tuple[Optional[str], Optional[str]]:
 
 
 def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], spb: int,
-              decoder: Optional[str] = None, f1_skipped: bool = False, flip_png: bool = False) -> dict:
+              decoder: Optional[str] = None, f1_skipped: bool = False, flip_png: bool = False,
+              sustain_pedal: bool = False) -> dict:
     cfg = bundle.model_config
     from .inference import stored_threshold
 
@@ -947,7 +950,7 @@ def _meta_for(bundle, ckpt_key: str, label: str, patch_levels: Sequence[int], sp
             "patch_levels": list(patch_levels), "steps_per_beat": spb, "window_steps": cfg.window_steps,
             "has_decoder": bundle.decoder is not None, "threshold": stored_threshold(bundle),
             "f1_mask_ratio": F1_MASK_RATIO, "f1_seed": F1_SEED, "f1_skipped": f1_skipped, "flip_png": flip_png,
-            "created": time.time()}
+            "sustain_pedal": sustain_pedal, "created": time.time()}
 
 
 def _check_patch_levels(levels: Sequence[int], cfg) -> None:
@@ -1281,10 +1284,10 @@ def _gone(path: str) -> bool:
 
 
 def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[bool], flip_png: bool,
-                 patch_levels: Optional[Sequence[int]] = None) -> None:
+                 patch_levels: Optional[Sequence[int]] = None, sustain_pedal: bool = False) -> None:
     """ValueError in one sentence where a run would add windows unlike the index's own: another checkpoint, F1
-    stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up, other patch levels asked
-    for (`patch_levels`, as given; None: the index's own)."""
+    stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up, the sustain pedal applied or
+    not, other patch levels asked for (`patch_levels`, as given; None: the index's own)."""
     if meta.get("checkpoint_key") != ckey:
         raise ValueError(f"The index at {out} was built with another checkpoint "
                          f"({meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
@@ -1296,6 +1299,9 @@ def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[b
     if bool(meta.get("flip_png")) != flip_png:  # unchanged files are not read again: half would differ
         raise ValueError(f"The index at {out} read its PNG rolls {'with' if meta.get('flip_png') else 'without'}"
                          f" --flip-png; update it the same way, or --rebuild it.")
+    if bool(meta.get("sustain_pedal")) != sustain_pedal:
+        raise ValueError(f"The index at {out} read its MIDI files {'with' if meta.get('sustain_pedal') else 'without'}"
+                         f" --sustain-pedal; update it the same way, or --rebuild it.")
     stored = sorted(int(k) for k in meta.get("patch_levels", []))
     if patch_levels is not None and sorted(set(int(k) for k in patch_levels)) != stored:
         have = ", ".join(map(str, stored)) or "none"
@@ -1305,7 +1311,8 @@ def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[b
 
 
 def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optional[str], rebuild: bool,
-                      reconstruction: bool, flip_png: bool, patch_levels: Optional[Sequence[int]] = None) -> None:
+                      reconstruction: bool, flip_png: bool, patch_levels: Optional[Sequence[int]] = None,
+                      sustain_pedal: bool = False) -> None:
     """The refusals an existing index makes that need no model (its checkpoint is known by the files' hash), made
     before torch and lancedb load (~5 s): the index's metadata from its snapshot where current. Files over the
     model limit are left to the loader's own sentence."""
@@ -1321,23 +1328,25 @@ def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optio
         meta = snapshot_meta(out) or CorpusIndex(out).meta
     except Exception:  # noqa: BLE001 - unreadable file or index: the full path below says why, in its own words
         return
-    check_update(meta, out, ckey, None if reconstruction else False, flip_png, patch_levels)
+    check_update(meta, out, ckey, None if reconstruction else False, flip_png, patch_levels, sustain_pedal)
 
 
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
                     rebuild: bool, files: Sequence[Path], data: Optional[dict[str, bytes]] = None,
                     log: Callable[[str], None] = print, decoder: Optional[str] = None,
                     f1_skipped: bool = False, flip_png: bool = False,
-                    asked_levels: Optional[Sequence[int]] = None) -> tuple[CorpusIndex, Plan]:
+                    asked_levels: Optional[Sequence[int]] = None, sustain_pedal: bool = False
+                    ) -> tuple[CorpusIndex, Plan]:
     """Open (or create) the index for an update: check it was built with this checkpoint and scores its windows as
     this run would, drop what an interrupted run left half-written, plan the update and remove the pieces it
     replaces or drops."""
     index = CorpusIndex(out)
     with reading(str(out)):  # lance on a damaged data file or a missing table: the index's one sentence
         if rebuild or not CorpusIndex.exists(out):
-            index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped, flip_png))
+            index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped, flip_png,
+                                   sustain_pedal))
         else:
-            check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png, asked_levels)
+            check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png, asked_levels, sustain_pedal)
         dropped = index.drop_orphans()
         if dropped:
             log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
@@ -1366,8 +1375,9 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 progress: bool | Callable[[int, int, str], None] = True, log: Callable[[str], None] = print,
                 data: Optional[dict[str, bytes]] = None, files: Optional[Sequence[Path]] = None,
                 reconstruction: bool = True, max_windows: Optional[int] = None,
-                encoders: Optional[int] = None, wait_s: float = 0.0) -> BuildReport:
-    """Index (or update the index of) every MIDI / PNG file under `sources` into the LanceDB folder `out`.
+                encoders: Optional[int] = None, wait_s: float = 0.0, sustain_pedal: bool = False) -> BuildReport:
+    """Index (or update the index of) every MIDI / PNG file under `sources` into the LanceDB folder `out`
+    (`sustain_pedal`: MIDI files are read with their sustain pedal applied, and searches read queries so).
 
     Incremental: unchanged files (same content hash) are skipped, changed ones re-encoded, new ones added, and
     pieces whose files are no longer under the sources removed. Commits happen every FLUSH_WINDOWS windows, so an
@@ -1393,7 +1403,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     report.files = len(files)
     if bundle is None:
         if not isinstance(checkpoint, bytes):
-            check_before_load(out, checkpoint, decoder, rebuild, reconstruction, flip_png, patch_levels)
+            check_before_load(out, checkpoint, decoder, rebuild, reconstruction, flip_png, patch_levels,
+                              sustain_pedal)
             if patch_levels is not None:
                 from .checkpoint_meta import peek_model_config
 
@@ -1417,7 +1428,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
     with index_lock(out, wait_s, callback):
         index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild, files,
                                       data, log, decoder=checkpoint_label(decoder, None), f1_skipped=f1_skipped,
-                                      flip_png=flip_png, asked_levels=patch_levels)
+                                      flip_png=flip_png, asked_levels=patch_levels, sustain_pedal=sustain_pedal)
         plevels = index.patch_levels
         report.removed = len(plan.remove) - plan.updated
         report.unchanged = plan.unchanged
@@ -1439,7 +1450,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
         writer = _Writer(index, cfg.num_levels, plevels, bundle.decoder is not None)
         bar = _progress_bar(n_todo, progress is True and n_todo > 0)
         workers = jobs if jobs is not None else max(1, min(4, (os.cpu_count() or 2) - 1))  # the encoder has the rest
-        job_list = [(str(p), spb, flip_png, data.get(str(p)) if data else None) for p, _ in plan.todo]
+        job_list = [(str(p), spb, flip_png, data.get(str(p)) if data else None, sustain_pedal)
+                    for p, _ in plan.todo]
         collections = {str(p): c for p, c in plan.todo}
         queue: list[_Pending] = []   # pieces with windows not yet encoded, in order
         staged: list[tuple["torch.Tensor", _Pending, int]] = []
@@ -1690,7 +1702,8 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     else:
         roll = parse_source(query if not isinstance(query, bytes) else "query.mid",  # a PNG read as the index's were
                             query if isinstance(query, bytes) else None,
-                            int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")))
+                            int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")),
+                            sustain_pedal=bool(idx.meta.get("sustain_pedal")))
     if level is None:
         level = default_level(idx.levels)
     if not 0 <= int(level) < idx.levels:

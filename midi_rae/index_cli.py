@@ -74,6 +74,8 @@ def add_index_commands(sub) -> None:
     pi.add_argument("--no-reconstruction", dest="reconstruction", action="store_false",
                     help="store no reconstruction F1 (the decoder is not run: about four times faster)")
     pi.add_argument("--flip-png", action="store_true", help="PNG images store the highest pitch in row 0")
+    pi.add_argument("--sustain-pedal", action="store_true",
+                    help="a note the sustain pedal holds sounds until the pedal lifts (default: as long as its key)")
     pi.add_argument("--rebuild", action="store_true", help="start the index afresh")
     pi.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                     help="run on a Ray cluster (needs the 'ray' extra): 'auto', an address, or 'local'")
@@ -133,7 +135,7 @@ def _run_index(a) -> int:
         return _err(str(e))
     try:  # refused before torch loads (a Ray run always stores F1 where the checkpoint has a decoder)
         check_before_load(a.out, a.checkpoint, a.decoder, a.rebuild, a.reconstruction or a.ray is not None,
-                          a.flip_png, a.patch_levels)
+                          a.flip_png, a.patch_levels, a.sustain_pedal)
     except ValueError as e:
         return _err(str(e))
     threads.configure(sample=True)  # a long batch job: go by what is busy now, not a minute ago
@@ -144,7 +146,8 @@ def _run_index(a) -> int:
 
         try:
             report = build_index_ray(files, a.out, a.checkpoint, a.decoder, address=a.ray, patch_levels=a.patch_levels,
-                                     flip_png=a.flip_png, rebuild=a.rebuild, batch_size=a.batch_size,
+                                     flip_png=a.flip_png, sustain_pedal=a.sustain_pedal, rebuild=a.rebuild,
+                                     batch_size=a.batch_size,
                                      log=lambda s: print(s, file=sys.stderr))
         except ModuleNotFoundError as e:
             if e.name == "ray":
@@ -158,7 +161,8 @@ def _run_index(a) -> int:
         _stop_on_sigterm()
         try:
             report = build_index(a.sources, a.out, a.checkpoint, a.decoder, jobs=a.jobs, batch_size=a.batch_size,
-                                 patch_levels=a.patch_levels, flip_png=a.flip_png, compile=a.compile,
+                                 patch_levels=a.patch_levels, flip_png=a.flip_png, sustain_pedal=a.sustain_pedal,
+                                 compile=a.compile,
                                  rebuild=a.rebuild, progress=not a.quiet, files=files, reconstruction=a.reconstruction,
                                  log=lambda s: print(s, file=sys.stderr), encoders=a.encoders)
         except (ValueError, RuntimeError, OSError) as e:
@@ -218,7 +222,8 @@ def _query(a, idx) -> tuple:
     rows, cols = idx.meta["grids"][level]
     if a.patch is not None and not (0 <= a.patch[0] < rows and 0 <= a.patch[1] < cols):
         raise ValueError(f"--patch {a.patch[0]},{a.patch[1]} is outside level {level}'s {rows}x{cols} grid.")
-    roll = parse_source(a.query, None, int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")))
+    roll = parse_source(a.query, None, int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")),
+                        sustain_pedal=bool(idx.meta.get("sustain_pedal")))
     check_query_bar(roll, a.bar)
     last = start_bars(roll.steps, max(roll.steps_per_bar, 1), int(idx.meta.get("window_steps") or 128))
     if a.bar <= last:

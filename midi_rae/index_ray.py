@@ -26,7 +26,7 @@ __all__ = ["build_index_ray"]
 
 def _parse_row(row: dict) -> dict:
     """Ray task: read and parse one file; windows cut here too, so actors only encode."""
-    res = _parse_job((row["path"], int(row["spb"]), bool(row["flip"]), None))
+    res = _parse_job((row["path"], int(row["spb"]), bool(row["flip"]), None, bool(row.get("pedal"))))
     out = {"path": row["path"], "error": res.get("error"), "payload": b""}
     if "error" not in res:
         p = prepare_piece(res, row["collection"], int(row["width"]), row["out"])
@@ -95,6 +95,7 @@ def _init(address: str):
 def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: Optional[str] = None,
                     decoder: Optional[str] = None, *, address: str = "auto",
                     patch_levels: Optional[Sequence[int]] = None, flip_png: bool = False, rebuild: bool = False,
+                    sustain_pedal: bool = False,
                     batch_size: int = BATCH, encoders: Optional[int] = None, pieces_per_call: int = 8,
                     log: Callable[[str], None] = print) -> BuildReport:
     """Build or update the index at `out` on Ray (address 'auto' = a running cluster, 'local' = start one here)."""
@@ -114,7 +115,7 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
     with index_lock(out):  # one run at a time writes to a folder (see midi_rae.index.index_lock)
         index, plan = open_for_update(out, bundle, ckey, checkpoint_label(checkpoint), plevels, spb, rebuild,
                                       files, log=log, decoder=checkpoint_label(decoder, None), flip_png=flip_png,
-                                      asked_levels=patch_levels)
+                                      asked_levels=patch_levels, sustain_pedal=sustain_pedal)
         report.removed = len(plan.remove) - plan.updated
         report.unchanged = plan.unchanged
         if not plan.todo:
@@ -127,7 +128,8 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
         _init(address)
         gpus = ray.cluster_resources().get("GPU", 0)
         n_enc = encoders or max(1, int(gpus) if gpus else min(2, int(ray.cluster_resources().get("CPU", 1)) // 2 or 1))
-        rows = [{"path": str(p), "collection": c, "spb": spb, "flip": flip_png, "width": cfg.window_steps,
+        rows = [{"path": str(p), "collection": c, "spb": spb, "flip": flip_png, "pedal": sustain_pedal,
+                 "width": cfg.window_steps,
                  "out": str(out)} for p, c in plan.todo]
         # parse tasks ask for less CPU than an encoder actor, so Ray Data keeps them a separate task stage
         ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), 64)).map(_parse_row, num_cpus=0.5)

@@ -24,11 +24,12 @@ def _round(v):
 def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
                  mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
                  steps_per_beat: Optional[int] = None, threshold: Optional[float] = None,
-                 flip_png: bool = False) -> dict:
+                 flip_png: bool = False, sustain_pedal: bool = False) -> dict:
     """Per-level statistics and reconstruction scores of one MIDI file (or PNG piano roll) under one checkpoint.
 
     The piece is cut into windows by the one rule the dashboard and report use (midi_rae.inference). A PNG is
-    recognised by its content, as the piece page does (`flip_png`: its row 0 is the highest pitch).
+    recognised by its content, as the piece page does (`flip_png`: its row 0 is the highest pitch); `sustain_pedal`
+    applies a MIDI file's pedal.
     """
     from .checkpoint import load_model
     from .inference import encode_piece, piece_windows, score_windows, settings_for
@@ -41,7 +42,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     bundle = load_model(checkpoint, decoder=decoder)
     cfg = bundle.model_config
     spb = steps_per_beat or cfg.steps_per_beat or 4
-    roll = read_roll(midi, steps_per_beat=spb, flip=flip_png)
+    roll = read_roll(midi, steps_per_beat=spb, flip=flip_png, sustain_pedal=sustain_pedal)
     piece = encode_piece(bundle.encoder, roll)
     levels = []
     for k, ((rows, cols), st) in enumerate(zip(cfg.level_grids, piece.stats)):
@@ -64,6 +65,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
                    "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
                             "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
                    "grid_note": roll.grid_note, "reading_notes": list(roll.reading_notes),
+                   "pedal_presses": roll.pedal_presses, "sustain_pedal": roll.sustain_pedal,
                    "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
                    "reconstruction": recon, "seconds": time.perf_counter() - t0})
 
@@ -79,6 +81,8 @@ def _print_inspect(r: dict) -> None:
     for note in [r.get("grid_note")] + list(r.get("reading_notes") or []):
         if note:
             print(f"note: {note}")
+    if r.get("pedal_presses") and not r.get("sustain_pedal"):
+        print("note: --sustain-pedal applies it.")
     print(f"{'level':>5} {'grid':>7} {'patch':>9} {'dim':>5} {'non-empty mean':>15} {'std':>6} {'min':>6} {'max':>6}")
     for lv in r["levels"]:
         g, p = lv["grid"], lv["patch"]

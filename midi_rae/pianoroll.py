@@ -93,6 +93,8 @@ class PianoRoll:
     ignored_metres: tuple[str, ...] = ()  # the file's time signatures the grid cannot count in ("99/4"), left out
     opening_time_signature: Optional[tuple[int, int]] = None  # the metre at step 0, where it is not time_signature
     reading_notes: tuple[str, ...] = ()  # what the reader did that the roll does not show, a sentence each
+    pedal_presses: int = 0  # sustain pedal presses on the kept (pitched) channels
+    sustain_pedal: bool = False  # read with the pedal applied (notes it holds sound until it lifts)
 
     @property
     def steps(self) -> int:
@@ -329,7 +331,8 @@ class _Reading:
 
     zero_length: int = 0  # notes that end at the tick they start (left out)
     unended: int = 0      # note-ons no note-off closed, drawn to their key's next note-on, All Notes Off or track end
-    pedal: int = 0        # sustain pedal presses (CC64 down), not applied
+    pedal: int = 0        # sustain pedal presses (CC64 from up to down) on pitched channels
+    sustained: bool = False  # the pedal was applied (`_sustain`)
     bends: int = 0        # pitch-bend messages away from the centre, left out
     clamped: tuple[int, ...] = ()  # tempos outside MIN_TEMPO_US..MAX_TEMPO_US as written (us per quarter note)
     smpte: str = ""       # the frame rate of a file that counts time in SMPTE frames (read at 120 BPM)
@@ -357,8 +360,12 @@ class _Reading:
             shown = ", ".join(texts[:3]) + (f" and {len(texts) - 3:,} more" if len(texts) > 3 else "")
             out.append(f"{counted(n, 'tempo')} outside {MIN_BPM:g}–{MAX_BPM:,g} BPM ({shown}) {verb(n)} read as "
                        f"{'its' if n == 1 else 'the'} nearest limit.")
-        if self.pedal:
-            out.append("The sustain pedal is not applied: notes are drawn as long as their keys were held.")
+        if self.pedal and self.sustained:
+            out.append(f"The sustain pedal is applied ({counted(self.pedal, 'press', 'presses')}): a note it holds "
+                       "sounds until the pedal lifts or its key is struck again.")
+        elif self.pedal:
+            out.append(f"The sustain pedal is not applied ({counted(self.pedal, 'press', 'presses')}): notes are "
+                       "drawn as long as their keys were held.")
         if self.bends:
             out.append(f"Pitch bends are left out ({counted(self.bends, 'pitch-bend message')}): notes are drawn at "
                        "their written pitch.")
@@ -389,9 +396,10 @@ def _varlen(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
-                instruments: dict, reading: _Reading) -> tuple[list, int, int, dict]:
+                instruments: dict, reading: _Reading, pedals: list) -> tuple[list, int, int, dict]:
     """Read one track chunk by mido's rules: (meta events at absolute ticks, budget left, last tick,
-    {channel: tick of its last controller or pitch bend}); notes go into `instruments`, counts into `reading`.
+    {channel: tick of its last controller or pitch bend}); notes go into `instruments`, counts into `reading`, the
+    sustain pedal's values on pitched channels into `pedals` as (tick, channel, down).
 
     Notes are paired as pretty_midi pairs them (a note-off closes every open note-on of its channel
     and pitch from an earlier tick; instruments are keyed by program, channel and track, created at
@@ -535,7 +543,7 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                     if kind == 0xE0:
                         reading.bends += (d0 | d1 << 7) != 0x2000
                     elif d0 == 64:
-                        reading.pedal += d1 >= _PEDAL_DOWN
+                        pedals.append((tick, channel, d1 >= _PEDAL_DOWN))
     except IndexError:
         raise MidiError("The MIDI file is cut off: it ends in the middle of a track.") from None
     except MidiError:
@@ -607,8 +615,63 @@ def _metre_text(event: _Event) -> str:
     return f"{event.numerator}/{den}"
 
 
-def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
-    """Read every track, within MAX_MIDI_EVENTS, into notes and a meta-only mido.MidiFile for pretty_midi."""
+def _pedal_spans(events: list[tuple[int, bool]], last_tick: int) -> tuple[np.ndarray, np.ndarray]:
+    """(down ticks, up ticks) of one channel's sustain pedal from its (tick, down) values in time order; a pedal
+    still down at the end lifts at `last_tick`."""
+    downs, ups, held = [], [], False
+    for tick, down in events:
+        if down and not held:
+            downs.append(tick)
+        elif held and not down:
+            ups.append(tick)
+        held = down
+    if held:
+        ups.append(last_tick)
+    return np.asarray(downs, dtype=np.int64), np.asarray(ups, dtype=np.int64)
+
+
+def _sustain(instruments: list[_Instrument], channels: list[int], pedals: list[tuple[int, int, bool]],
+             last_tick: int, apply: bool) -> int:
+    """Sustain pedal presses on pitched channels; with `apply`, each note whose key is let go while its channel's
+    pedal is down (at or after the press) is lengthened to the pedal's release, or to its key's next onset on that
+    channel where that comes first (as a piano's damper falls when the key is struck again). The pedal is a
+    channel's, whichever track sends it."""
+    presses = 0
+    by_channel: dict[int, list[tuple[int, bool]]] = {}
+    for tick, channel, down in sorted(pedals, key=lambda e: e[0]):  # stable: a track's order within a tick
+        by_channel.setdefault(channel, []).append((tick, down))
+    for channel, events in by_channel.items():
+        mine = [inst for inst, ch in zip(instruments, channels) if ch == channel and not inst.is_drum]
+        if not mine:  # a pedal on a channel without notes changes nothing
+            continue
+        downs, ups = _pedal_spans(events, last_tick)
+        presses += len(downs)
+        if not apply or not len(downs):
+            continue
+        pitches = np.concatenate([np.asarray(i.pitches, dtype=np.int64) for i in mine])
+        starts = np.concatenate([np.asarray(i.starts, dtype=np.int64) for i in mine])
+        ends = np.concatenate([np.asarray(i.ends, dtype=np.int64) for i in mine])
+        span = np.searchsorted(downs, ends, side="right") - 1
+        held = (span >= 0) & (ends < ups[np.maximum(span, 0)])
+        longer = np.where(held, ups[np.maximum(span, 0)], ends)
+        order = np.lexsort((starts, pitches))  # by key, then onset: each note's next onset of its key follows it
+        nxt = np.full(len(starts), np.iinfo(np.int64).max)
+        same = pitches[order][1:] == pitches[order][:-1]
+        later = np.where(same, starts[order][1:], nxt[1:])
+        nxt[order[:-1]] = later
+        # a later onset of the key cuts the sustained note; a note already sounding past that onset keeps its end
+        new_ends = np.maximum(np.minimum(longer, np.where(nxt > starts, nxt, longer)), ends)
+        at = 0
+        for inst in mine:
+            n = len(inst.ends)
+            inst.ends = new_ends[at:at + n].tolist()
+            at += n
+    return presses
+
+
+def _parse(data: bytes, spans: list[tuple[int, int]], sustain: bool = False) -> _Parsed:
+    """Read every track, within MAX_MIDI_EVENTS, into notes and a meta-only mido.MidiFile for pretty_midi; with
+    `sustain`, notes held by the sustain pedal sound until it lifts (`_sustain`)."""
     budget = (MAX_MIDI_EVENTS - _TRACK_COST * len(spans)) * _CONTROL_SHARE
     if budget < 0:
         raise _too_many_events()
@@ -619,8 +682,9 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
     last_tick = end_tick = 0
     reading = _Reading()
     ignored: dict[str, None] = {}
+    pedals: list[tuple[int, int, bool]] = []
     for track_idx, (pos, end) in enumerate(spans):
-        metas, budget, tick, controls = _read_track(data, pos, end, budget, track_idx, instruments, reading)
+        metas, budget, tick, controls = _read_track(data, pos, end, budget, track_idx, instruments, reading, pedals)
         ignored.update((_metre_text(e), None) for e in metas if _unusable_metre(e))
         metas = [e for e in metas if not _unusable_metre(e)]
         sentinel = _Event()  # keeps the track's last tick for pretty_midi's tick-to-time table
@@ -638,6 +702,9 @@ def _parse(data: bytes, spans: list[tuple[int, int]]) -> _Parsed:
         for event in metas:  # absolute ticks -> deltas, as mido gives them
             event.time, previous = event.time - previous, event.time
         mid.tracks.append(mido.MidiTrack(metas))
+    reading.pedal = _sustain(list(instruments.values()), [key[1] for key in instruments], pedals, last_tick,
+                             sustain)
+    reading.sustained = sustain and reading.pedal > 0
     for inst in instruments.values():
         end_tick = max([end_tick, *inst.ends])
     return _Parsed(mid, list(instruments.values()), last_tick, end_tick, tuple(ignored), reading)
@@ -770,16 +837,16 @@ def _rescaled(parsed: "_Parsed", new_ppq: int, at: Callable[[int], int]) -> "_Pa
                    parsed.reading)
 
 
-def _load(data: bytes, smpte: Optional[tuple[int, str]] = None
+def _load(data: bytes, smpte: Optional[tuple[int, str]] = None, sustain: bool = False
           ) -> tuple[pretty_midi.PrettyMIDI, list[_Instrument], tuple[str, ...], _Reading]:
     """Validated bytes -> (PrettyMIDI with the file's tempo map and meta events, instruments, time signatures left
     out, what else the roll will not show), or MidiError. `smpte`: (tempo, frame rate) of a file `_smpte_as_beats`
-    turned into beats: every tempo event is read as that tempo.
+    turned into beats: every tempo event is read as that tempo. `sustain`: apply the sustain pedal (`_sustain`).
 
     Everything costly is bounded first: the chunk walk, then the event budget as the tracks are read,
     then the length in ticks, before pretty_midi allocates its per-tick table.
     """
-    parsed = _parse(data, _check_chunks(data))
+    parsed = _parse(data, _check_chunks(data), sustain)
     if smpte is not None:
         for track in parsed.mid.tracks:
             for event in track:
@@ -951,15 +1018,16 @@ def _draw(pitches: np.ndarray, first: np.ndarray, last: np.ndarray, T: int) -> n
 # Public API
 
 def midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int = 4,
-                 include_drums: bool = False, name: str | None = None) -> PianoRoll:
-    """Read a MIDI file (path or bytes) into a PianoRoll on the file's own beat grid.
+                 include_drums: bool = False, name: str | None = None, sustain_pedal: bool = False) -> PianoRoll:
+    """Read a MIDI file (path or bytes) into a PianoRoll on the file's own beat grid; with `sustain_pedal`, a note
+    the sustain pedal holds sounds until the pedal lifts (off: as long as its key was held, as pretty_midi reads it).
 
     Every input is decided quickly and in bounded memory: files past MAX_MIDI_BYTES, MAX_MIDI_TRACKS
     tracks or MAX_MIDI_EVENTS events, or longer than MAX_STEPS are refused with a MidiError of one sentence;
     tempos outside MIN_TEMPO_US..MAX_TEMPO_US are read as the nearest limit (`PianoRoll.reading_notes` says so).
     """
     try:
-        return _midi_to_roll(path_or_bytes, steps_per_beat, include_drums, name)
+        return _midi_to_roll(path_or_bytes, steps_per_beat, include_drums, name, sustain_pedal)
     except MidiError as e:
         if e.file is None and isinstance(path_or_bytes, (str, Path)):
             e.file = Path(path_or_bytes).name
@@ -967,11 +1035,11 @@ def midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int = 4,
 
 
 def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, include_drums: bool,
-                  name: str | None) -> PianoRoll:
+                  name: str | None, sustain_pedal: bool = False) -> PianoRoll:
     if steps_per_beat < 1:
         raise ValueError("steps_per_beat must be at least 1")
     data, default_name = _input_bytes(path_or_bytes)
-    pm, instruments, ignored_metres, reading = _load(*_smpte_as_beats(_riff_unwrapped(data)))
+    pm, instruments, ignored_metres, reading = _load(*_smpte_as_beats(_riff_unwrapped(data)), sustain=sustain_pedal)
     kept = [inst for inst in instruments if inst.pitches and (include_drums or not inst.is_drum)]
     if not kept:
         raise MidiError("The MIDI file contains only drum notes, and drums are left out.")
@@ -1012,7 +1080,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),
         drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum),
         ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts),
-        reading_notes=reading.notes())
+        reading_notes=reading.notes(), pedal_presses=reading.pedal, sustain_pedal=reading.sustained)
 
 
 GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)

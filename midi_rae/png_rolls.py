@@ -43,11 +43,11 @@ def holds_png(source: bytes | str | Path) -> bool:
 
 
 def read_roll(source: bytes | str | Path, steps_per_beat: int = 4, name: str | None = None,
-              flip: bool = False) -> PianoRoll:
+              flip: bool = False, sustain_pedal: bool = False) -> PianoRoll:
     """A PianoRoll from a MIDI file or a PNG piano roll (bytes or a path), told apart by `holds_png`; a MidiError
-    read from a path names its file."""
+    read from a path names its file. `sustain_pedal`: a MIDI file's pedal is applied (`midi_to_roll`)."""
     if not holds_png(source):
-        return midi_to_roll(source, steps_per_beat=steps_per_beat, name=name)
+        return midi_to_roll(source, steps_per_beat=steps_per_beat, name=name, sustain_pedal=sustain_pedal)
     try:
         return png_to_roll(source, flip=flip, steps_per_beat=steps_per_beat, name=name)
     except MidiError as e:

@@ -286,15 +286,16 @@ def _phrases_section(cfg, roll: PianoRoll, piece: PieceEncoding, fig) -> str:
 def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
                  mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
                  start_bar: int = 1, steps_per_beat: Optional[int] = None,
-                 threshold: Optional[float] = None, notes: Optional[list] = None) -> str:
+                 threshold: Optional[float] = None, notes: Optional[list] = None, sustain_pedal: bool = False) -> str:
     """The report's HTML text (raises MidiError or CheckpointError for unusable input); `notes` gets a sentence
-    for a setting it could not follow (a start bar past the piece's last window start)."""
+    for a setting it could not follow (a start bar past the piece's last window start); `sustain_pedal` applies a
+    MIDI file's pedal."""
     from .threads import configure
 
     configure()
     bundle = load_model(checkpoint, decoder=decoder)
     spb = steps_per_beat or bundle.config.get("steps_per_beat") or 4
-    roll = read_roll(midi, steps_per_beat=spb)  # a MIDI file or a PNG piano roll, by its bytes
+    roll = read_roll(midi, steps_per_beat=spb, sustain_pedal=sustain_pedal)  # MIDI or a PNG piano roll, by its bytes
     cfg = bundle.model_config
     width = cfg.window_steps
     spbar = max(roll.steps_per_bar, 1)

@@ -1312,6 +1312,24 @@ def test_a_shipped_corpus_piece_opened_from_the_corpus_page_keeps_its_place_in_t
     assert reload.slider(key="window_bar").value == 3 and not [i for i in reload.info if "link" in i.value]
 
 
+def test_the_sustain_pedal_setting_travels_in_the_url(examples):
+    at = run_app()
+    at.toggle(key="sustain_pedal").set_value(True).run()
+    assert not at.exception and at.query_params.get("pedal") == "1"
+    reload = AppTest.from_file(APP, default_timeout=180)  # a new session from that URL
+    reload.query_params.update(dict(at.query_params))
+    reload.run()
+    assert not reload.exception and reload.toggle(key="sustain_pedal").value is True
+
+
+def test_a_url_whose_pedal_is_not_0_or_1_says_so(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"pedal": "yes"})
+    at.run()
+    assert not at.exception and at.toggle(key="sustain_pedal").value is False
+    assert any("pedal (not 0 or 1)" in i.value for i in at.info)
+
+
 @pytest.mark.parametrize("address", ["../examples/bach_chorale_bwv253.mid", "/etc/passwd", "schubert/none.mid",
                                      "schubert"])
 def test_a_url_naming_no_shipped_corpus_piece_opens_nothing_from_it(examples, address):
@@ -1746,9 +1764,14 @@ def test_the_header_says_what_the_reader_did_that_the_roll_does_not_show(example
     at = upload(run_app(), "pedalled.mid", buffer.getvalue())
     assert not at.exception, at.exception
     assert ("Read from the file: 1 note with no note-off is drawn until its key is struck again, an All Notes Off or "
-            "the end of the track. The sustain pedal is not applied: notes are drawn as long as their keys were "
-            "held.") in texts(at.caption)
+            "the end of the track. The sustain pedal is not applied (1 press): notes are drawn as long as their keys "
+            "were held. Turn on *Sustain pedal* under Time and pitch in the sidebar to apply it.") in texts(at.caption)
     assert any(c.startswith("**pedalled.mid** · 33 notes · ") for c in texts(at.caption))
+    at.toggle(key="sustain_pedal").set_value(True).run()
+    assert not at.exception, at.exception
+    assert ("Read from the file: 1 note with no note-off is drawn until its key is struck again, an All Notes Off or "
+            "the end of the track. The sustain pedal is applied (1 press): a note it holds sounds until the pedal "
+            "lifts or its key is struck again.") in texts(at.caption)
 
 
 def test_a_dropped_piece_whose_first_window_is_silent_opens_at_its_first_note(examples):

@@ -359,3 +359,21 @@ def test_inspect_says_what_the_reader_did_that_the_roll_does_not_show(tmp_path):
     said = "Pitch bends are left out (1 pitch-bend message): notes are drawn at their written pitch."
     assert f"note: {said}" in out.stdout.splitlines()
     assert json.loads(run_cli(*args, "--json").stdout)["reading_notes"] == [said]
+
+
+@needs_fixtures()
+def test_inspect_applies_the_sustain_pedal_when_asked(tmp_path):
+    import pretty_midi
+
+    pm = make_song(bars=8, seed=1)
+    pm.instruments[0].control_changes += [pretty_midi.ControlChange(64, 127, 1.0),
+                                          pretty_midi.ControlChange(64, 0, 6.0)]
+    path = tmp_path / "pedalled.mid"
+    path.write_bytes(to_bytes(pm))
+    args = ("inspect", str(path), "--checkpoint", str(FIXTURES / "six-level" / "SwinEncoder__best.pt"), "--json")
+    plain, held = (json.loads(run_cli(*args, *more).stdout) for more in ((), ("--sustain-pedal",)))
+    assert (plain["pedal_presses"], plain["sustain_pedal"], held["pedal_presses"], held["sustain_pedal"]) == \
+        (1, False, 1, True)
+    assert held["reading_notes"] == ["The sustain pedal is applied (1 press): a note it holds sounds until the pedal "
+                                     "lifts or its key is struck again."]
+    assert held["levels"][-1]["non_empty_mean"] > plain["levels"][-1]["non_empty_mean"]  # longer notes fill more

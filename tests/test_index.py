@@ -1236,3 +1236,22 @@ def test_an_object_store_that_cannot_be_reached_is_one_sentence():
     full = OSError(28, "No space left on device")
     with pytest.raises(OSError):  # a full disk: the command's handler says so, not "damaged, rebuild it"
         _store_error("/tmp/idx", full)
+
+
+
+def test_an_index_read_with_the_sustain_pedal_reads_its_queries_so_and_refuses_an_update_without_it(tmp_path,
+                                                                                                   bundle):
+    from midi_rae.index import CorpusIndex, build_index, search_passage
+
+    path = _write(tmp_path / "src" / "pedalled.mid", [(_notes(12, seed=3), 0, 0)])
+    pm = pretty_midi.PrettyMIDI(str(path))
+    pm.instruments[0].control_changes += [pretty_midi.ControlChange(64, 127, 0.2), pretty_midi.ControlChange(64, 0, 9.0)]
+    pm.write(str(path))
+    out = tmp_path / "idx"
+    build_index([tmp_path / "src"], out, bundle=bundle, compile=False, progress=False, log=lambda s: None,
+                sustain_pedal=True)
+    assert CorpusIndex(out).meta["sustain_pedal"] is True
+    hits = search_passage(out, path, bar=1, level=2, k=1, bundle=bundle)
+    assert hits[0].start_step == 0 and hits[0].similarity == pytest.approx(1.0, abs=1e-5)  # read as it was stored
+    with pytest.raises(ValueError, match=r"read its MIDI files with --sustain-pedal; update it the same way"):
+        build_index([tmp_path / "src"], out, bundle=bundle, compile=False, progress=False, log=lambda s: None)

@@ -605,9 +605,79 @@ def test_the_sustain_pedal_and_pitch_bends_are_named_as_not_applied():
         mido.Message("control_change", control=64, value=0, time=360),
     ]))
     assert roll.array[60].sum() == 1  # the key's length, not the pedal's
-    assert roll.reading_notes == ("The sustain pedal is not applied: notes are drawn as long as their keys were "
-                                  "held.", "Pitch bends are left out (1 pitch-bend message): notes are drawn at their "
-                                  "written pitch.")
+    assert (roll.pedal_presses, roll.sustain_pedal) == (1, False)
+    assert roll.reading_notes == ("The sustain pedal is not applied (1 press): notes are drawn as long as their keys "
+                                  "were held.", "Pitch bends are left out (1 pitch-bend message): notes are drawn at "
+                                  "their written pitch.")
+
+
+def _pedalled() -> bytes:
+    """Eighth notes at 480 ticks a beat (a step is 120 ticks): C4, E4, C4 again, the pedal down from the first C4's
+    middle to beat 4, then G4 after it; the pedal sends several values while down, as a real one does."""
+    return mido_bytes([
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("control_change", control=64, value=100, time=120),
+        mido.Message("note_off", note=60, velocity=0, time=120),     # tick 240, pedal down: held
+        mido.Message("note_on", note=64, velocity=90, time=240),     # tick 480
+        mido.Message("control_change", control=64, value=127, time=60),
+        mido.Message("note_off", note=64, velocity=0, time=180),     # tick 720: held to the pedal's release
+        mido.Message("note_on", note=60, velocity=90, time=720),     # tick 1440: C4 again, cuts the first
+        mido.Message("note_off", note=60, velocity=0, time=240),     # tick 1680: held to the release
+        mido.Message("control_change", control=64, value=0, time=240),  # tick 1920: released (beat 4)
+        mido.Message("note_on", note=67, velocity=90, time=0),
+        mido.Message("note_off", note=67, velocity=0, time=240),     # pedal up: as long as the key
+    ])
+
+
+def test_the_sustain_pedal_applied_holds_a_note_until_it_lifts_or_its_key_is_struck_again():
+    roll = midi_to_roll(_pedalled(), sustain_pedal=True)
+    assert list(np.flatnonzero(roll.onsets[60])) == [0, 12]
+    assert list(np.flatnonzero(roll.array[60])) == list(range(0, 16))  # to the second C4, which lasts to step 16
+    assert list(np.flatnonzero(roll.array[64])) == list(range(4, 16))
+    assert list(np.flatnonzero(roll.array[67])) == [16, 17]
+    assert (roll.pedal_presses, roll.sustain_pedal) == (1, True)
+    assert roll.reading_notes == ("The sustain pedal is applied (1 press): a note it holds sounds until the pedal "
+                                  "lifts or its key is struck again.",)
+
+
+def test_without_the_pedal_applied_the_same_notes_last_as_long_as_their_keys():
+    roll = midi_to_roll(_pedalled())
+    assert [list(np.flatnonzero(roll.array[p])) for p in (60, 64, 67)] == [[0, 1, 12, 13], [4, 5], [16, 17]]
+
+
+def test_a_pedal_sent_on_another_track_holds_the_notes_of_its_channel():
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0),
+                                      mido.Message("note_off", note=60, velocity=0, time=240)]))
+    mid.tracks.append(mido.MidiTrack([mido.Message("control_change", control=64, value=127, time=0),
+                                      mido.Message("control_change", control=64, value=0, time=960)]))
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    roll = midi_to_roll(buffer.getvalue(), sustain_pedal=True)
+    assert list(np.flatnonzero(roll.array[60])) == list(range(8))
+
+
+def test_a_pedal_never_lifted_holds_its_notes_to_the_end_of_the_file():
+    roll = midi_to_roll(mido_bytes([
+        mido.Message("control_change", control=64, value=127, time=0),
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=120),
+        mido.Message("note_on", note=62, velocity=90, time=360),
+        mido.Message("note_off", note=62, velocity=0, time=120),
+        mido.MetaMessage("end_of_track", time=480),                  # tick 1080: the file's last
+    ]), sustain_pedal=True)
+    assert [list(np.flatnonzero(roll.array[p])) for p in (60, 62)] == [list(range(9)), list(range(4, 9))]
+
+
+def test_a_pedal_on_a_channel_without_notes_or_on_drums_is_not_counted():
+    roll = midi_to_roll(mido_bytes([
+        mido.Message("control_change", channel=9, control=64, value=127, time=0),
+        mido.Message("control_change", channel=3, control=64, value=127, time=0),
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        mido.Message("note_off", note=60, velocity=0, time=120),
+    ]), sustain_pedal=True)
+    assert (roll.pedal_presses, roll.sustain_pedal, roll.reading_notes) == (0, False, ())
+    assert roll.array[60].sum() == 1
 
 
 def _kit(bank: int, xg_on: bool) -> bytes:

@@ -16,6 +16,7 @@ from midi_rae.inference import stored_threshold
 from . import (activity, session, clicks, panel_compare, panel_embed, panel_listen, panel_masks, panel_probe,
                panel_recon, panel_roll, panel_structure, prefetch, selection, sidebar)
 from .loaders import Song, analyse, encode_song, load_choice
+from .sources import roll_key
 from .session import K
 
 ANALYSES = ["Spectrum of every level", "Song structure", "Shift and transpose probe", "Level ablation",
@@ -96,7 +97,7 @@ def song_for(model: Model, piece, roll, spb: int, semis: int) -> Song:
     by the file's content, so the same bytes dropped under another name (by anyone) share the encoding, not the
     name."""
     with torch.no_grad():
-        song = encode_song(piece.key, model.key, spb, semis, roll, model.bundle)
+        song = encode_song(roll_key(piece.key, roll), model.key, spb, semis, roll, model.bundle)
     return song if song.roll is roll else dataclasses.replace(song, roll=roll)
 
 
@@ -167,17 +168,17 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         song = song_for(model, piece, roll, spb, semis)
         cfg = song.config
         start = (view.start_bar - 1) * roll.steps_per_bar
-        res = analyse(piece.key, model.key, spb, semis, start, view.mask, roll, model.bundle)
+        res = analyse(roll_key(piece.key, roll), model.key, spb, semis, start, view.mask, roll, model.bundle)
         sel = selection.current()
         rects, fam = selection.highlights(sel, res.start, cfg)
         neighbours = selection.neighbours(song, sel) if sel is not None else None
         if overview_slot is not None:
-            roll_key = (piece.key, spb, semis)
+            rkey = (roll_key(piece.key, roll), spb, semis)
             marks = [(int(r["_start"]), int(r["_size"])) for _, r in neighbours.iterrows()] \
                 if neighbours is not None else []
             click_grid = cfg.level_grids[clicks.select_level(cfg.num_levels)]
-            panel_roll.render_overview(overview_slot, roll_key, roll, res.start, res.image.shape[1], marks)
-            panel_roll.render_window(window_slot, roll_key, roll, res.start, res.image.shape[1], rects, click_grid)
+            panel_roll.render_overview(overview_slot, rkey, roll, res.start, res.image.shape[1], marks)
+            panel_roll.render_window(window_slot, rkey, roll, res.start, res.image.shape[1], rects, click_grid)
         # Sections are laid out in reading order but filled most-expensive-to-draw first: the PCA plots
         # (a WebGL scene) then reach the browser while the server still builds the rest.
         sel_box, masks_box, recon_box, listen_box, embed_box = (st.container() for _ in range(5))
@@ -201,6 +202,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
                 song_b = song_for(model_b, piece, roll, spb, semis)
                 # B binarized at its own validated threshold: A's would score B at a threshold B was not chosen for
                 mask_b = dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
-                res_b = analyse(piece.key, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
+                res_b = analyse(roll_key(piece.key, roll), model_b.key, spb, semis, start, mask_b, roll,
+                                model_b.bundle)
                 panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)
     prefetch.request(model, spb, semis)  # the other examples, read and encoded while the page is idle

@@ -17,7 +17,7 @@ from midi_rae.wording import counted, timing_text
 
 from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
 from .names import file_stem
-from .sources import digest, example_files, load_roll
+from .sources import digest, example_files, load_roll, roll_key
 
 
 def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, semis: int = 0) -> None:
@@ -32,15 +32,18 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, s
     st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} "
                f"({counted(n_levels, 'level')}){compared}")
     if roll.reading_notes:  # what the reader did that the roll does not show (pianoroll._Reading)
-        st.caption("Read from the file: " + " ".join(roll.reading_notes))
+        pedal = (f" Turn on *{sidebar.SUSTAIN_LABEL}* under Time and pitch in the sidebar to apply it."
+                 if roll.pedal_presses and not roll.sustain_pedal else "")
+        st.caption("Read from the file: " + " ".join(roll.reading_notes) + pedal)
 
 
-def export_settings(view, spb: int, semis: int) -> str:
+def export_settings(view, spb: int, semis: int, pedal: bool = False) -> str:
     """The view an exported file shows, in words: a colleague can open the same place from it."""
     m = view.mask
     return (f"Window from bar {view.start_bar} · "
             + (f"transposed {int(semis):+d} semitones · " if semis else "")
-            + f"{counted(spb, 'step')} per beat · mask ratio {m.mask_ratio:g} of the non-empty patches, empty mask "
+            + f"{counted(spb, 'step')} per beat · " + ("sustain pedal applied · " if pedal else "")
+            + f"mask ratio {m.mask_ratio:g} of the non-empty patches, empty mask "
             f"ratio {m.empty_mask_ratio:g}, seed {m.seed} · threshold {m.threshold:g}")
 
 
@@ -63,12 +66,12 @@ def _loaded(choice):
     return _model_views().loaded(choice)
 
 
-def _within_range(piece, roll, spb: int, semis: int, slot):
+def _within_range(piece, roll, spb: int, semis: int, slot, pedal: bool = False):
     """(roll, semitones) to show: a transposition that pushes every note out of MIDI's 0..127 is not applied, and
     one that pushes some out says how many (the roll and the model's scores leave them out)."""
     if not semis or _is_png(piece):
         return roll, semis
-    plain = load_roll(piece.key, piece.data, spb, 0, piece.name)
+    plain = load_roll(piece.key, piece.data, spb, 0, piece.name, pedal)
     lost = plain.n_notes - roll.n_notes
     by = f"{semis:+d} semitone{'' if abs(semis) == 1 else 's'}"
     if not roll.array.any():
@@ -81,7 +84,7 @@ def _within_range(piece, roll, spb: int, semis: int, slot):
     return roll, semis
 
 
-def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int = 128):
+def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int = 128, pedal: bool = False):
     """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
 
     A bad file's sentence is shown as an error once, on the run it arrives; later actions keep a quiet note
@@ -98,7 +101,7 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int 
     failed = session.piece_failure(key)
     if failed is None:
         try:
-            roll = load_roll(piece.key, piece.data, spb, semis, piece.name)
+            roll = load_roll(piece.key, piece.data, spb, semis, piece.name, pedal)
             session.accept_piece(piece, first_sounding_bar(roll, width))
             if upload_note is not None:
                 upload_note.caption(sidebar.UPLOAD_SHOWN)
@@ -125,7 +128,7 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int 
         note = (f"{piece.name} could not be opened: {failed} Still showing {fallback.name}; remove the file to "
                 f"dismiss this.")
     slot.caption(note)
-    return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name)
+    return fallback, load_roll(fallback.key, fallback.data, spb, semis, fallback.name, pedal)
 
 
 def _back_to_example(refused, message: str) -> None:
@@ -165,7 +168,7 @@ def _warm_plotly(slot) -> None:
                       config={"displayModeBar": False, "staticPlot": True})
 
 
-def _record_place(piece, start_bar: int, semis: int, spb: Optional[int]) -> None:
+def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: bool = False) -> None:
     """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (for a
     dropped file its name and the shipped model, which a reload names and keeps)."""
     source = st.session_state.get(session.K.CKPT_SOURCE, "Shipped default")
@@ -175,7 +178,7 @@ def _record_place(piece, start_bar: int, semis: int, spb: Optional[int]) -> None
     passage = piece.address if opened is not None and opened.key == piece.key else None
     dropped = piece.name if piece.uploaded and passage is None else None
     url_state.record(source if source in sidebar.shipped_sources() else None, example, start_bar, semis, passage,
-                     dropped, spb)
+                     dropped, spb, pedal)
 
 
 def main() -> None:
@@ -195,9 +198,9 @@ def main() -> None:
         config, meta = model.bundle.config, model.bundle.meta
     mcfg = ModelConfig.from_dict(config)
     clicks.drop_unfit(mcfg)  # before any click of the last run is applied to a selection this model cannot have
-    spb, semis = sidebar.time_section(config, png=_is_png(piece))
-    piece, roll = _piece_roll(piece, spb, semis, messages, upload_note, mcfg.window_steps)
-    roll, semis = _within_range(piece, roll, spb, semis, messages)
+    spb, semis, pedal = sidebar.time_section(config, png=_is_png(piece))
+    piece, roll = _piece_roll(piece, spb, semis, messages, upload_note, mcfg.window_steps, pedal)
+    roll, semis = _within_range(piece, roll, spb, semis, messages, pedal)
 
     bars = roll.steps_per_bar
     n_start_bars = start_bars(roll.steps, bars, mcfg.window_steps)  # a start after the last shows bars of silence
@@ -213,7 +216,7 @@ def main() -> None:
         selection.apply_neighbour_click(song, bars, n_start_bars)
     view = sidebar.view_section(n_start_bars, config, meta, bars)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
-    _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None)
+    _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None, pedal)
     choice_b = sidebar.compare_section()
 
     b_is_a = choice_b is not None and sidebar.same_model(choice, choice_b)  # then one sentence at the end
@@ -239,8 +242,9 @@ def main() -> None:
     if clicks.current() is None:  # nothing selected, so nothing to outline or mark: draw the piece now
         start, width = (view.start_bar - 1) * bars, mcfg.window_steps
         click_grid = mcfg.level_grids[clicks.select_level(mcfg.num_levels)]
-        panel_roll.render_overview(overview, (piece.key, spb, semis), roll, start, width, [])
-        panel_roll.render_window(window, (piece.key, spb, semis), roll, start, width, [], click_grid)
+        rkey = (roll_key(piece.key, roll), spb, semis)
+        panel_roll.render_overview(overview, rkey, roll, start, width, [])
+        panel_roll.render_window(window, rkey, roll, start, width, [], click_grid)
         overview = window = None
     _warm_plotly(st.empty())
     views = _model_views()
@@ -249,7 +253,7 @@ def main() -> None:
     stem = file_stem(piece.name, semis, None if own_spb else spb, model.label)
     views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window, stem,
                  b_is_a=b_is_a)
-    export.render(f"{piece.name} — {model.label}", stem, export_settings(view, spb, semis))
+    export.render(f"{piece.name} — {model.label}", stem, export_settings(view, spb, semis, roll.sustain_pedal))
     url_state.ignored_shown()  # a run that ended here showed it (a rerun on the way had not)
     activity.note()
     views.warm_corpus_store()

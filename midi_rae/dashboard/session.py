@@ -24,6 +24,7 @@ class K:
     MIDI_UPLOAD = "midi_upload"
     EXAMPLE = "example"
     TRANSPOSE = "transpose"
+    SUSTAIN = "sustain_pedal"
     WINDOW_BAR = "window_bar"
     WINDOW_PLACE = "_window_place"  # the window's bar as last drawn or moved to
     WINDOW_RANGE = "_window_range"  # the window slider's last range (1..this)

@@ -363,9 +363,15 @@ def own_resolution(config: dict) -> int:
     return stored if stored in STEPS_PER_BEAT_CHOICES else 4
 
 
-def time_section(config: dict, png: bool = False) -> tuple[int, int]:
-    """Steps per beat (the checkpoint's own when it records one) and transposition. A PNG roll's columns are its
-    steps already, so for one the resolution is fixed."""
+SUSTAIN_LABEL = "Sustain pedal"
+SUSTAIN_HELP = ("On: a note the sustain pedal holds sounds until the pedal lifts (or its key is struck again), as a "
+                "piano plays it. Off: each note is drawn as long as its key was held, as pretty_midi and the original "
+                "midi-rae read MIDI. A piece without pedal data reads the same either way.")
+
+
+def time_section(config: dict, png: bool = False) -> tuple[int, int, bool]:
+    """Steps per beat (the checkpoint's own when it records one), transposition, and whether the sustain pedal is
+    applied. A PNG roll's columns are its steps already, so for one the resolution is fixed (and it has no pedal)."""
     st.sidebar.header("Time and pitch")
     stored = config.get("steps_per_beat")
     default = own_resolution(config)
@@ -381,7 +387,10 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int]:
     spb = default if png else spb
     st.session_state.setdefault(K.TRANSPOSE, 0)  # the state, not a default value, sets it (an address, a corpus hit)
     semis = st.sidebar.slider("Transpose (semitones)", -12, 12, persist_state="session", key=K.TRANSPOSE)
-    return spb, semis
+    st.session_state.setdefault(K.SUSTAIN, False)
+    pedal = st.sidebar.toggle(SUSTAIN_LABEL, persist_state="session", key=K.SUSTAIN, disabled=png,
+                              help=SUSTAIN_HELP)
+    return spb, semis, bool(pedal) and not png
 
 
 def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> ViewSettings:

@@ -64,12 +64,20 @@ def decoder_beside(path: Path) -> Optional[Path]:
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
-def load_roll(midi_key: str, _data: bytes, steps_per_beat: int, semitones: int, name: str) -> PianoRoll:
-    """The piece's piano roll from MIDI bytes or a PNG piano roll (raises MidiError for bad input)."""
+def load_roll(midi_key: str, _data: bytes, steps_per_beat: int, semitones: int, name: str,
+              sustain_pedal: bool = False) -> PianoRoll:
+    """The piece's piano roll from MIDI bytes or a PNG piano roll (raises MidiError for bad input), with the
+    sustain pedal applied when asked."""
     from midi_rae.png_rolls import read_roll
 
-    roll = read_roll(_data, steps_per_beat=steps_per_beat, name=name)
+    roll = read_roll(_data, steps_per_beat=steps_per_beat, name=name, sustain_pedal=sustain_pedal)
     return transpose(roll, semitones) if semitones else roll
+
+
+def roll_key(piece_key: str, roll: PianoRoll) -> str:
+    """What the caches of a roll's views are keyed by: the file's content, and whether the sustain pedal lengthened
+    its notes (a file without pedal reads the same either way, and shares its entries)."""
+    return f"{piece_key}+pedal" if roll.sustain_pedal else piece_key
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -23,6 +23,7 @@ LINK_BAR = "_url_bar"  # session state: the bar the URL asked for, until the pie
 LINK_SPB = "_url_spb"  # session state: the time resolution the URL asked for, until its slider is drawn
 MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED = "model", "example", "passage", "bar", "transpose", "dropped"
 SPB = "spb"  # the time resolution, named only where it is not the model's own
+PEDAL = "pedal"  # "1" where the sustain pedal is applied
 MAX_BAR = 100_000
 
 
@@ -65,6 +66,10 @@ def restore(models: list[str], examples: list[str]) -> None:
         st.session_state[LINK_SPB] = spb
     elif SPB in q:
         ignored.append(f"spb (not a time resolution the page offers: {', '.join(map(str, GRID_RESOLUTIONS))})")
+    if q.get(PEDAL) in ("0", "1"):
+        st.session_state[K.SUSTAIN] = q[PEDAL] == "1"
+    elif PEDAL in q:
+        ignored.append("pedal (not 0 or 1)")
     if PASSAGE in q and not _open_passage(q[PASSAGE], bar or 1, semis or 0):
         ignored.append("passage (not a piece of the shipped corpus)")
     notes = []
@@ -117,14 +122,14 @@ def ignored_shown() -> None:
 
 
 def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None,
-           dropped: Optional[str] = None, spb: Optional[int] = None) -> None:
+           dropped: Optional[str] = None, spb: Optional[int] = None, pedal: bool = False) -> None:
     """Put the shown place in the URL: a shipped model, and a bundled example or a shipped-corpus piece
     (`passage`); nothing of a place that cannot be reopened by name, but the name of a `dropped` file shown (and
     the shipped model), so that a reload can say what it lost."""
     piece = {EXAMPLE: example} if example is not None else {PASSAGE: passage} if passage is not None else None
     if piece is not None and model is not None:
         want = {MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis)),
-                **({SPB: str(int(spb))} if spb is not None else {})}
+                **({SPB: str(int(spb))} if spb is not None else {}), **({PEDAL: "1"} if pedal else {})}
     else:
         want = {} if dropped is None else {**({MODEL: model} if model is not None else {}), DROPPED: dropped}
     # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
