@@ -1253,5 +1253,17 @@ def test_an_index_read_with_the_sustain_pedal_reads_its_queries_so_and_refuses_a
     assert CorpusIndex(out).meta["sustain_pedal"] is True
     hits = search_passage(out, path, bar=1, level=2, k=1, bundle=bundle)
     assert hits[0].start_step == 0 and hits[0].similarity == pytest.approx(1.0, abs=1e-5)  # read as it was stored
+    # the piece view leaves a piece's own window out of its search only where it read the file as the index did
+    from types import SimpleNamespace
+
+    from midi_rae.dashboard.corpus_similar import _own_passage
+    from midi_rae.dashboard.sources import digest, roll_key
+    from midi_rae.pianoroll import midi_to_roll
+
+    index = CorpusIndex(out)
+    for applied, expected in ((True, 1), (False, 0)):
+        roll = midi_to_roll(path, sustain_pedal=applied)
+        song = SimpleNamespace(key=(roll_key(digest(path.read_bytes()), roll), "model", 4, 0), roll=roll)
+        assert len(_own_passage(index, song, 0)) == expected, applied
     with pytest.raises(ValueError, match=r"read its MIDI files with --sustain-pedal; update it the same way"):
         build_index([tmp_path / "src"], out, bundle=bundle, compile=False, progress=False, log=lambda s: None)

@@ -335,6 +335,10 @@ def _search_section(index, song, res, selected, model) -> None:
         return
     if note:
         (st.caption if same_space else st.warning)(note)
+    if not _read_as_indexed(index, song.roll):
+        st.caption(f"This piece is shown with its sustain pedal {'applied' if song.roll.sustain_pedal else 'not applied'}"
+                   f"; the index read its files {'with' if index.meta.get('sustain_pedal') else 'without'} it, so "
+                   "its windows differ from the index's reading of this file.")
     search = c3.button("Find similar", type="primary", key="corpus_find_similar") or \
         (searched_here and qkey not in results)
     if same_space and st.button("Show this piece on the corpus map", key="corpus_show_on_map",
@@ -419,10 +423,20 @@ def _own_passage(index, song, start: int) -> list[tuple[int, int, int]]:
     """(piece_id, start, end) of the shown window where the piece itself is in the index as shown (the same file,
     untransposed, at the index's resolution): searched for, it would top the list at similarity 1."""
     midi, _, spb, semis = song.key
-    if semis or spb != int(index.meta.get("steps_per_beat") or 4) or not re.fullmatch(r"[0-9a-f]{20}", str(midi)):
+    midi = str(midi)
+    if semis or spb != int(index.meta.get("steps_per_beat") or 4) or not _read_as_indexed(index, song.roll):
+        return []
+    midi = midi.removesuffix("+pedal")  # sources.roll_key: the file's digest, and whether its pedal was applied
+    if not re.fullmatch(r"[0-9a-f]{20}", midi):
         return []
     t = index.table("pieces").search().where(f"hash = '{midi}'").select(["piece_id"]).limit(None).to_arrow()
     return own_ranges(index.meta, t.column("piece_id").to_pylist(), start)
+
+
+def _read_as_indexed(index, roll) -> bool:
+    """Was the piece read as the index read its files: its sustain pedal applied or not alike (a piece without
+    pedal reads the same either way)?"""
+    return not roll.pedal_presses or roll.sustain_pedal == bool(index.meta.get("sustain_pedal"))
 
 
 def own_ranges(meta: dict, piece_ids, start: int) -> list[tuple[int, int, int]]:
