@@ -372,10 +372,15 @@ def cli(a) -> int:
     spb = a.steps_per_beat or bundle.model_config.steps_per_beat or 4
     roll = read_roll(a.file, steps_per_beat=spb, sustain_pedal=a.sustain_pedal)  # MIDI or a PNG piano roll
     settings = settings_for(bundle, a.mask_ratio, a.empty_mask_ratio, a.seed, a.threshold)
+    import sys
+
+    if sys.stderr.isatty():  # a long piece under a large model takes minutes: say what is going on
+        print(f"Ablating each of {bundle.num_levels} levels over every window of {roll.name} (encoded once per mask "
+              f"setting, decoded once per level)…", file=sys.stderr, flush=True)
     try:
         res = ablate_piece(bundle, roll, a.mode, settings)
     except ValueError as e:  # a piece of one window
-        print(f"error: {e}", file=__import__("sys").stderr)
+        print(f"error: {e}", file=sys.stderr)
         return 1
     if a.json:
         print(json.dumps({"file": str(a.file), "checkpoint": bundle.source, **to_json(res)}))

@@ -506,6 +506,7 @@ class _Opened:
     shapes: dict[str, dict[str, tuple[int, ...]]]  # part ('encoder', 'swin', 'mae') -> key -> shape
     load: Callable[[], dict[str, dict[str, torch.Tensor]]]  # part -> key -> tensor
     others: list[str] = field(default_factory=list)  # names of tensors outside encoder.* and decoder.*
+    configured: bool = True  # False: the file holds no configuration, so the spec's defaults were assumed
 
 
 def _file_cap(limit: int) -> int:
@@ -609,7 +610,8 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
                 or (isinstance(obj.get(k), float) and math.isfinite(obj[k]))}
         mc = _original_config(obj.get("config"), name)
         kind = _kind_of(sd, name)
-        return _Opened(name, mc, meta, {kind: {k: tuple(v.shape) for k, v in sd.items()}}, lambda: {kind: sd})
+        return _Opened(name, mc, meta, {kind: {k: tuple(v.shape) for k, v in sd.items()}}, lambda: {kind: sd},
+                       configured=obj.get("config") is not None)
     if data[:4] == b"MThd":
         raise CheckpointError(f"{sentence_start(name)} is a MIDI file, not a checkpoint: it goes in the MIDI file's "
                               f"place (the piece), not the model's.")
@@ -674,6 +676,22 @@ def _check_fits(own: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...
                                   f"({'; '.join(parts)}).")
         raise CheckpointError(f"The {what} weights in {name} do not fit the architecture of the encoder's "
                               f"configuration: {'; '.join(parts)}.")
+
+
+def _unconfigured(name: str, found: dict[str, tuple[int, ...]], assumed: ModelConfig) -> str:
+    """Why weights saved without their configuration do not load: what the spec's defaults assumed, and what the
+    weights themselves show (stages, patch, width), so the person who saved them can add the configuration."""
+    stages = {int(k.split(".")[1]) for k in found if k.startswith("stages.") and k.split(".")[1].isdigit()}
+    patch = found.get("patch_embed.weight") or found.get("patch_embed.proj.weight")
+    seen = [counted(len(stages), "stage")] if stages else []
+    if patch is not None and len(patch) == 4:
+        seen += [f"patch {patch[2]}×{patch[3]}", f"embed_dim {patch[0]}"]
+    return (f"{sentence_start(name)} holds weights without their configuration (as torch.save(model.state_dict()) "
+            f"writes them), so it was read as the spec's default model ({counted(assumed.num_levels, 'level')}, patch "
+            f"{assumed.patch_h}×{assumed.patch_w}, embed_dim {assumed.embed_dim}), which its weights do not fit"
+            + (f" (they show {', '.join(seen)})" if seen else "") + ": save it with its configuration "
+            "(midi_rae.checkpoint.save_checkpoint, or a dict with 'model_state_dict' and the original code's "
+            "'config').")
 
 
 def _levels_in(keys) -> int:
@@ -793,7 +811,12 @@ def load_model(path: str | Path | bytes | None = None, decoder: str | Path | byt
                               f"{size} MB, more than this server's limit of {most} MB (set {MAX_MODEL_MB_ENV} to "
                               f"change it).")
     _check_compute(mc, dkind, name)
-    _check_fits({k: tuple(v.shape) for k, v in enc_s.state_dict().items()}, shapes["encoder"], "encoder", name)
+    try:
+        _check_fits({k: tuple(v.shape) for k, v in enc_s.state_dict().items()}, shapes["encoder"], "encoder", name)
+    except CheckpointError as e:
+        if main.configured:
+            raise
+        raise CheckpointError(_unconfigured(name, shapes["encoder"], mc)) from e
     if dec_s is not None:
         _check_fits({k: tuple(v.shape) for k, v in dec_s.state_dict().items()}, shapes[dkind], "decoder", dname)
 

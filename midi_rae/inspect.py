@@ -62,7 +62,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
                  "patches": sc.patches, "masked": s["masked"], "all": s["masked_all"], "unmasked": s["plain"]}
     return _round({"file": str(midi), "kind": "png" if holds_png(midi) else "midi", "checkpoint": bundle.source,
                    "decoder": str(decoder) if decoder else None, "steps_per_beat": spb,
-                   "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes,
+                   "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes, "drum_notes": roll.drum_notes,
                             "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
                    "grid_note": roll.grid_note, "reading_notes": list(roll.reading_notes),
                    "pedal_presses": roll.pedal_presses, "sustain_pedal": roll.sustain_pedal,
@@ -74,7 +74,8 @@ def _print_inspect(r: dict) -> None:
     ro = r["roll"]
     extent = (f"{ro['steps']:,} steps (a PNG piano roll: no tempo or bars)" if r.get("kind") == "png"
               else f"{ro['bars']:.1f} bars, {ro['duration_s']:.1f} s")
-    print(f"{r['file']}: {counted(ro['notes'], 'note')}, {extent}, "
+    drums = f" (and {ro['drum_notes']:,} of drums, left out)" if ro.get("drum_notes") else ""
+    print(f"{r['file']}: {counted(ro['notes'], 'note')}{drums}, {extent}, "
           + (f"{counted(r['windows'], 'window')} {r['window_hop_steps']} steps apart" if r["windows"] > 1 else "1 window")
           + f" ({r['steps_per_beat']} steps/beat)")
     print(f"checkpoint: {r['checkpoint']}" + (f" + decoder {r['decoder']}" if r.get("decoder") else ""))

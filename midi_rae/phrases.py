@@ -306,14 +306,22 @@ def reference_bars(piece: dict) -> np.ndarray:
     return np.array([e["bar"] for e in piece["phrase_ends"] if not e["final"]], dtype=np.float64)
 
 
-_BY_KEY: dict[str, dict] = {}
+_BY_KEY: dict[str, dict] = {}   # roll_key of a labelled roll -> its piece
+_BY_FILE: dict[str, dict] = {}  # SHA-1 of a labelled piece's MIDI file (assets/phrases) -> its piece
 
 
 def labels_for_roll(roll) -> Optional[dict]:
-    """The labelled piece whose roll this is (read at the labels' steps per beat), else None."""
+    """The labelled piece whose roll this is, else None: a roll with the labelled notes (read at the labels' steps
+    per beat, untransposed), or one read from a labelled chorale's own MIDI file at any resolution or transposition
+    (its phrase ends are in bars, which neither changes)."""
     if not _BY_KEY and LABELS.is_file():
-        _BY_KEY.update({p["roll_sha1"]: p for p in load_labels()["pieces"] if "roll_sha1" in p})
-    return _BY_KEY.get(roll_key(roll.array))
+        for p in load_labels()["pieces"]:
+            if "roll_sha1" in p:
+                _BY_KEY[p["roll_sha1"]] = p
+            midi = MIDI_DIR / str(p.get("name", ""))
+            if midi.is_file():
+                _BY_FILE[hashlib.sha1(midi.read_bytes()).hexdigest()] = p
+    return _BY_KEY.get(roll_key(roll.array)) or _BY_FILE.get(getattr(roll, "source_sha1", "") or "-")
 
 
 def _held_out(meta: dict) -> Optional[set]:

@@ -7,6 +7,7 @@ starts, so that repeated notes at one pitch stay separate. Every kind of unreada
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import warnings
@@ -95,6 +96,7 @@ class PianoRoll:
     reading_notes: tuple[str, ...] = ()  # what the reader did that the roll does not show, a sentence each
     pedal_presses: int = 0  # sustain pedal presses on the kept (pitched) channels
     sustain_pedal: bool = False  # read with the pedal applied (notes it holds sound until it lifts)
+    source_sha1: str = ""  # SHA-1 of the MIDI file's bytes (a labelled chorale is known by it at any resolution)
 
     @property
     def steps(self) -> int:
@@ -1080,7 +1082,8 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),
         drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum),
         ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts),
-        reading_notes=reading.notes(), pedal_presses=reading.pedal, sustain_pedal=reading.sustained)
+        reading_notes=reading.notes(), pedal_presses=reading.pedal, sustain_pedal=reading.sustained,
+        source_sha1=hashlib.sha1(data).hexdigest())
 
 
 GRID_RESOLUTIONS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 48)

@@ -116,9 +116,11 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     mc = bundle.model_config
     step = bundle.meta.get("step")
     rows = [
-        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')} · "
+        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')}"
+                               + (f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else "") + " · "
                                + (f"{roll.steps:,} steps (a PNG roll: no tempo)" if holds_png(midi)
                                   else timing_text(roll))},  # the page's header, word for word
+        *([{"": "Grid", "value": roll.grid_note}] if roll.grid_note else []),
         *([{"": "Read", "value": " ".join(roll.reading_notes)}] if roll.reading_notes else []),
         {"": "Checkpoint", "value": bundle.source + (f" (training step {step})" if step is not None else "")},
         {"": "Model", "value": f"{counted(mc.num_levels, 'level')}, grids {', '.join(f'{r}×{c}' for r, c in mc.level_grids)}; "

@@ -551,6 +551,13 @@ def test_ranks_of_neighbours_side_by_side_share_one_label_on_the_overview():
     assert mark_labels(marks, 1600) == ["1,3,4", "2", "", "", "5"]
 
 
+def test_a_run_of_ranks_in_one_place_is_labelled_as_a_range():
+    from midi_rae.dashboard.roll_strip import mark_labels
+
+    marks = [(0, 128)] * 4 + [(800, 16), (0, 128), (0, 128), (0, 128)]  # 8-bar patches: seven in bars 1-8
+    assert mark_labels(marks, 1600) == ["1–4,6–8", "", "", "", "5", "", "", ""]
+
+
 def test_song_structure_tab_draws_the_similarity_matrix_and_trajectory_at_the_chosen_level(examples):
     at = run_app()
     at.session_state["analysis_tab"] = "Song structure"
@@ -1402,16 +1409,32 @@ def test_embedding_export_files_hold_one_row_per_patch_in_the_same_order():
 
 
 def test_a_server_folder_pairs_each_encoder_with_its_decoder_in_any_case_and_leaves_out_training_state(tmp_path):
-    from midi_rae.dashboard.sources import decoder_beside, folder_checkpoints
+    from midi_rae.dashboard.sources import decoder_beside, decoders_beside, folder_checkpoints
 
-    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt", "run_encoder.safetensors", "run_decoder.safetensors",
-                 "solo_ENCODER.pt", "last.safetensors", "train_state.pt"):
+    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt", "SwinMAEDecoder__best.pt", "run_encoder.safetensors",
+                 "run_decoder.safetensors", "solo_ENCODER.pt", "last.safetensors", "train_state.pt"):
         (tmp_path / name).write_bytes(b"x")
     files = folder_checkpoints(tmp_path)
     assert [f.name for f in files] == ["SwinEncoder__best.pt", "last.safetensors", "run_encoder.safetensors",
                                        "solo_ENCODER.pt"]
     assert [getattr(decoder_beside(f), "name", None) for f in files] == [
         "SwinDecoder__best.pt", None, "run_decoder.safetensors", None]
+    assert [p.name for p in decoders_beside(files[0])] == ["SwinDecoder__best.pt", "SwinMAEDecoder__best.pt"]
+
+
+def test_a_server_folder_offers_each_decoder_saved_beside_an_encoder(examples, tmp_path, monkeypatch):
+    import shutil
+
+    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt", "SwinMAEDecoder__best.pt"):
+        shutil.copy(FIXTURES / "six-level" / name, tmp_path / name)
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(tmp_path))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    assert at.selectbox(key="ckpt_decoder_file").options == ["SwinDecoder__best.pt", "SwinMAEDecoder__best.pt"]
+    at.selectbox(key="ckpt_decoder_file").select("SwinMAEDecoder__best.pt").run()
+    assert not at.exception
+    assert any("model: SwinEncoder__best.pt + SwinMAEDecoder__best.pt (6 levels)" in c for c in texts(at.caption))
+    assert any("SwinMAEDecoder" in c and "embed_dim" in c for c in texts(at.sidebar.caption))
 
 
 def test_a_new_piece_opens_at_bar_one_and_the_window_cannot_start_past_the_last_full_window(examples):

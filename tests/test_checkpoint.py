@@ -122,6 +122,21 @@ def test_weights_saved_as_pytorch_usually_saves_them_load(tmp_path, wrap):
     assert list(loaded) == ["encoder"] and all(torch.equal(loaded["encoder"][k], v) for k, v in parts["encoder"].items())
 
 
+def test_weights_saved_without_their_configuration_for_another_architecture_say_what_was_assumed(tmp_path):
+    cfg = {**DEFAULT_CONFIG, "patch_h": 8, "patch_w": 8, "embed_dim": 16, "depths": [1, 2, 2, 2, 1],
+           "num_heads": [1, 2, 2, 4, 8], "dec_depths": [1, 1, 1, 1, 1]}
+    enc, _ = build_models(cfg, None)
+    p = tmp_path / "bare_L5.pt"
+    torch.save(enc.state_dict(), p)
+    with pytest.raises(CheckpointError) as e:
+        load_model(p)
+    assert str(e.value) == (
+        "bare_L5.pt holds weights without their configuration (as torch.save(model.state_dict()) writes them), so it "
+        "was read as the spec's default model (6 levels, patch 4×4, embed_dim 8), which its weights do not fit (they "
+        "show 5 stages, patch 8×8, embed_dim 16): save it with its configuration (midi_rae.checkpoint.save_checkpoint, "
+        "or a dict with 'model_state_dict' and the original code's 'config').")
+
+
 def test_a_midi_file_given_as_a_checkpoint_is_named_as_one(tmp_path):
     p = tmp_path / "song.safetensors"
     p.write_bytes(b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0" + b"MTrk\x00\x00\x00\x04\x00\xff\x2f\x00")

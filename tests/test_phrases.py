@@ -175,6 +175,20 @@ def test_the_shipped_example_chorale_is_recognised_with_its_phrase_ends():
     assert reference_bars(lab).tolist() == [2.0, 5.0, 7.0]  # fermatas end on quarter 8, 20 and 28 of 40
 
 
+@pytest.mark.parametrize("spb, semis", [(3, 0), (12, 0), (4, 5)])
+def test_the_example_chorale_is_recognised_at_any_resolution_and_transposition(spb, semis):
+    from midi_rae.pianoroll import transpose
+
+    roll = midi_to_roll(ROOT / "assets" / "examples" / "bach_chorale_bwv253.mid", steps_per_beat=spb)
+    lab = labels_for_roll(transpose(roll, semis) if semis else roll)
+    assert lab is not None and lab["corpus_path"] == "bach/bwv253.mxl"
+    assert reference_bars(lab).tolist() == [2.0, 5.0, 7.0]
+
+
+def test_a_piece_that_is_not_labelled_is_not_recognised():
+    assert labels_for_roll(midi_to_roll(ROOT / "assets" / "examples" / "oneills_1850_jig_0704.mid")) is None
+
+
 def test_labels_match_music21_when_it_is_installed(tmp_path):
     pytest.importorskip("music21")
     sys.path.insert(0, str(ROOT / "scripts"))

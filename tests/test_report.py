@@ -141,3 +141,21 @@ def test_the_reports_phrase_boundaries_keep_a_bars_quarters_past_bar_99():
     from midi_rae.report import bar_numbers
 
     assert bar_numbers([99.25, 101.75, 17.875]) == "100.25, 102.75, 18.875"  # 4 significant figures gave 100.2
+
+
+def test_the_report_counts_the_drums_left_out_and_says_when_the_grid_moves_notes(checkpoint, tmp_path):
+    import pretty_midi
+
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.report import build_report
+
+    pm = make_song(bars=12, seed=5, drums=True)
+    melody = pretty_midi.Instrument(0)  # triplet eighths: a 4-steps-per-beat grid cannot place them
+    melody.notes += [pretty_midi.Note(80, 72, i / 3, i / 3 + 0.3) for i in range(60)]
+    pm.instruments.append(melody)
+    song = tmp_path / "triplets.mid"
+    song.write_bytes(to_bytes(pm))
+    roll = midi_to_roll(str(song))
+    assert roll.drum_notes > 0 and roll.grid_note
+    text = build_report(song, checkpoint=str(checkpoint))
+    assert f"(and {roll.drum_notes:,} of drums, left out)" in text and html.escape(roll.grid_note) in text

@@ -189,8 +189,20 @@ def mark_labels(marks: list, total: int) -> list[str]:
             groups.append([k])
     labels = [""] * len(marks)
     for g in groups:
-        labels[g[0]] = ",".join(str(k + 1) for k in sorted(g))
+        labels[g[0]] = _ranks(sorted(k + 1 for k in g))
     return labels
+
+
+def _ranks(ranks: list[int]) -> str:
+    """"1–4,7": runs of three or more consecutive ranks as a range (eight neighbours in one coarse patch's bars
+    were "1,2,3,4,5,6,7,8")."""
+    runs: list[list[int]] = []
+    for r in ranks:
+        if runs and r == runs[-1][-1] + 1:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    return ",".join(f"{run[0]}–{run[-1]}" if len(run) >= 3 else ",".join(map(str, run)) for run in runs)
 
 
 def overview_data(roll_key: tuple, roll, start: int, width: int, marks: list, title: str) -> dict:

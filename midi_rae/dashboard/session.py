@@ -20,6 +20,7 @@ class K:
     CKPT_UPLOAD = "ckpt_upload"
     DEC_UPLOAD = "dec_upload"
     CKPT_FILE = "ckpt_file"
+    CKPT_DECODER_FILE = "ckpt_decoder_file"
     B_SOURCE = "b_source"
     MIDI_UPLOAD = "midi_upload"
     EXAMPLE = "example"

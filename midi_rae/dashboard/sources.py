@@ -51,16 +51,22 @@ def folder_checkpoints(folder: Path) -> list[Path]:
             and not p.name.startswith("train_state")]
 
 
-def decoder_beside(path: Path) -> Optional[Path]:
-    """The decoder saved beside an encoder: its name with "encoder" (in any case) changed to "decoder" in the same
-    case (SwinEncoder__best.pt -> SwinDecoder__best.pt as the original code saves them, run_encoder ->
-    run_decoder)."""
+def decoders_beside(path: Path) -> list[Path]:
+    """The decoders saved beside an encoder: its name with "encoder" (in any case) changed to "decoder", then to
+    "MAEdecoder", in the same case (SwinEncoder__best.pt -> SwinDecoder__best.pt and SwinMAEDecoder__best.pt, as the
+    original code saves them; run_encoder -> run_decoder)."""
     m = re.search("encoder", path.name, re.IGNORECASE)
     if m is None:
-        return None
+        return []
     dec = "".join(d.upper() if e.isupper() else d for e, d in zip(m.group(0), "decoder"))
-    partner = path.with_name(path.name[:m.start()] + dec + path.name[m.end():])
-    return partner if partner.is_file() and partner != path else None
+    mae = "MAE" if m.group(0)[0].isupper() else "mae"
+    partners = [path.with_name(path.name[:m.start()] + d + path.name[m.end():]) for d in (dec, mae + dec)]
+    return [p for p in partners if p.is_file() and p != path]
+
+
+def decoder_beside(path: Path) -> Optional[Path]:
+    """The first of `decoders_beside` (the plain decoder before the MAE one), or None."""
+    return next(iter(decoders_beside(path)), None)
 
 
 @st.cache_resource(max_entries=12, show_spinner=False)
