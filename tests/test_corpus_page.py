@@ -865,3 +865,19 @@ def test_a_legend_of_many_collections_is_set_in_columns_that_fit_the_map():
     assert spec["encoding"]["color"]["legend"]["columns"] == 2
     spec, _ = map_spec(np.zeros((3, 2)), names[:3], "Collection", True, [""] * 3, np.arange(3), "t", ("x", "y"))
     assert spec["encoding"]["color"]["legend"]["columns"] == 1
+
+
+def test_the_page_follows_an_index_updated_while_the_server_runs(tmp_path, monkeypatch):
+    src, home = tmp_path / "src", tmp_path / "indexes"
+    for i in range(2):
+        _write(src / "alpha" / f"piece_{i}.mid", [(_notes(10, seed=i), 0, 0)])
+    quiet_build([src], home / "grows")
+    at = _corpus_app(home, monkeypatch)
+    assert "2 pieces in 1 collection" in at.caption[0].value
+    _write(src / "beta" / "piece_2.mid", [(_notes(10, seed=2), 0, 0)])
+    quiet_build([src], home / "grows")  # `midi-rae index` run again beside the server: one piece added
+    at.run()
+    assert not at.exception, at.exception
+    assert "3 pieces in 2 collections" in at.caption[0].value
+    assert not [w.value for w in at.warning if "not a readable index" in w.value]
+    assert {p["value"] for p in _map(at)["points"]} == {"alpha", "beta"}

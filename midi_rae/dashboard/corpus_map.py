@@ -68,12 +68,12 @@ def _pca2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+def _map_coords(uri: str, version: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                                          Optional[tuple[np.ndarray, np.ndarray]]]:
     """(sampled rows, their 2-D coordinates, PCA shares, the PCA's (mean, axes) or None for a UMAP) of a level's
     pooled embeddings."""
-    x = src.level_vectors(uri, _stamp, level)
-    rows = map_sample(src.map_columns(uri, _stamp)["collection"], MAP_POINTS)
+    x = src.level_vectors(uri, version, level)
+    rows = map_sample(src.map_columns(uri, version)["collection"], MAP_POINTS)
     mean, axes, share = _pca_fit(x[rows])
     if umap:
         import umap as umap_lib
@@ -83,12 +83,12 @@ def _map_coords(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarr
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def placed(uri: str, _stamp: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+def placed(uri: str, version: str, level: int, umap: bool) -> tuple[np.ndarray, np.ndarray, bool]:
     """(rows, their 2-D coordinates, whether only the drawn ones are placed) on the map's plane. The PCA plane is
     the drawn sample's, so every window of the index is placed in it; a UMAP places only the windows it was fitted
     on."""
-    rows, coords, _, basis = _map_coords(uri, _stamp, level, umap)
-    x = src.level_vectors(uri, _stamp, level)
+    rows, coords, _, basis = _map_coords(uri, version, level, umap)
+    x = src.level_vectors(uri, version, level)
     if basis is None or len(rows) == len(x):
         return rows, coords, len(rows) < len(x)
     return np.arange(len(x)), _project(x, *basis), False

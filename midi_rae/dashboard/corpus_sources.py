@@ -67,7 +67,7 @@ def stamp(uri: str) -> str:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def open_index(uri: str, _stamp: str):
+def open_index(uri: str, version: str):
     """An index opened with lancedb, once per (folder, state): for searches, thumbnails and error profiles."""
     from midi_rae.index import CorpusIndex
 
@@ -75,7 +75,7 @@ def open_index(uri: str, _stamp: str):
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def view(uri: str, _stamp: str):
+def view(uri: str, version: str):
     """What the page draws of an index (midi_rae.index_view: no lancedb import where its snapshot is current)."""
     from midi_rae.index_view import open_view
 
@@ -148,25 +148,25 @@ def spans(start, end, steps_per_bar, steps_per_beat) -> list[str]:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def map_columns(uri: str, _stamp: str) -> dict[str, np.ndarray]:
+def map_columns(uri: str, version: str) -> dict[str, np.ndarray]:
     """The windows of `tables` with their piece's MAP_COLUMNS, so that the map draws before pandas is imported."""
-    return _window_columns(view(uri, _stamp), MAP_COLUMNS)
+    return _window_columns(view(uri, version), MAP_COLUMNS)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def summary(uri: str, _stamp: str) -> tuple[int, int]:
+def summary(uri: str, version: str) -> tuple[int, int]:
     """(pieces read, collections) of an index, without pandas."""
-    p = view(uri, _stamp).arrow["pieces"]
+    p = view(uri, version).arrow["pieces"]
     ok = _read_ok(p)
     return int(ok.sum()), len(set(_np(p, "collection")[ok]))
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def tables(uri: str, _stamp: str):
+def tables(uri: str, version: str):
     """(pieces, windows) DataFrames: windows carry their piece's name, collection, path and metre."""
     import pandas as pd
 
-    v = view(uri, _stamp)
+    v = view(uri, version)
     cols = MAP_COLUMNS + ["metre", "tempo_bpm"]
     return v.pieces(), pd.DataFrame(_window_columns(v, cols))
 
@@ -185,21 +185,21 @@ def _matrix(t, name: str) -> np.ndarray:
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def level_vectors(uri: str, _stamp: str, level: int) -> np.ndarray:
+def level_vectors(uri: str, version: str, level: int) -> np.ndarray:
     """(windows, D) pooled embeddings of a level, rows in the order of `tables`' windows."""
-    v = view(uri, _stamp)
+    v = view(uri, version)
     return v.vectors(level)[_kept_windows(v)]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def error_profiles(uri: str, _stamp: str) -> Optional[dict[str, np.ndarray]]:
+def error_profiles(uri: str, version: str) -> Optional[dict[str, np.ndarray]]:
     """Per window, masked reconstruction errors and note pixels by pitch and by step (None without a decoder)."""
-    idx = open_index(uri, _stamp)
+    idx = open_index(uri, version)
     if not idx.meta.get("has_decoder"):
         return None
     cols = ["err_pitch", "on_pitch", "err_step", "on_step"]
     t = idx.table("windows").search().select(["piece_id", "window", *cols]).limit(None).to_arrow()
-    _, w = tables(uri, _stamp)
+    _, w = tables(uri, version)
     rows = _rows(t.column("piece_id").to_numpy(), t.column("window").to_numpy(), w)
     return {c: _matrix(t, c)[rows].astype(np.int32) for c in cols}
 
@@ -230,11 +230,11 @@ def damage(uri: str, stamp: str) -> Optional[str]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def window_images(uri: str, _stamp: str, keys: tuple[tuple[int, int], ...]) -> dict[tuple[int, int], bytes]:
+def window_images(uri: str, version: str, keys: tuple[tuple[int, int], ...]) -> dict[tuple[int, int], bytes]:
     """The stored (bit-packed) images of some windows, by (piece_id, window)."""
     if not keys:
         return {}
-    idx = open_index(uri, _stamp)
+    idx = open_index(uri, version)
     cond = " OR ".join(f"(piece_id = {int(p)} AND window = {int(w)})" for p, w in keys)
     t = idx.table("windows").search().where(cond).select(["piece_id", "window", "image"]).limit(None).to_arrow()
     return {(p, w): im for p, w, im in zip(t.column("piece_id").to_pylist(), t.column("window").to_pylist(),
