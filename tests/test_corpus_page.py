@@ -667,6 +667,18 @@ def test_a_regions_composition_counts_each_collection_against_the_whole_index():
     assert abs(rows[1]["ratio"] - 0.5 / 0.2) < 1e-12  # b: half the region, a fifth of the index
 
 
+def test_a_large_collection_missing_from_a_region_is_judged_and_listed_as_absent():
+    from midi_rae.dashboard.corpus_region import composition, judged
+
+    everywhere = np.array(["big"] * 335 + ["mid"] * 500 + ["rare"] * 165)
+    region = np.array(["big"] * 6 + ["mid"] * 170)  # 176 windows: big would have 59 there at its share
+    rows = composition(region, everywhere, absent=True)
+    assert [(r["value"], r["windows"]) for r in rows] == [("mid", 170), ("big", 6), ("rare", 0)]
+    assert [judged(r) for r in rows] == [True, True, True]  # big: 6 of 59 expected; rare: none of 29
+    assert round(rows[1]["ratio"], 2) == 0.10 and rows[2]["ratio"] == 0.0
+    assert not judged(composition(np.array(["rare"] * 3), everywhere)[0])  # 3 seen, 0.5 expected
+
+
 def test_the_most_typical_windows_of_a_region_point_where_most_of_it_points_and_silence_comes_last():
     from midi_rae.dashboard.corpus_region import typical_order
 
@@ -881,3 +893,16 @@ def test_the_page_follows_an_index_updated_while_the_server_runs(tmp_path, monke
     assert "3 pieces in 2 collections" in at.caption[0].value
     assert not [w.value for w in at.warning if "not a readable index" in w.value]
     assert {p["value"] for p in _map(at)["points"]} == {"alpha", "beta"}
+
+
+def test_colour_by_piece_tells_apart_files_of_one_name_in_two_collections(tmp_path, monkeypatch):
+    src, home = tmp_path / "src", tmp_path / "indexes"
+    for i, album in enumerate(("album_a", "album_b")):
+        _write(src / album / "01.mid", [(_notes(10, seed=i, low=45 + 5 * i), 0, 0)])
+    quiet_build([src], home / "albums")
+    at = _corpus_app(home, monkeypatch)
+    at.selectbox(key="corpus_color").set_value("Piece").run()
+    assert not at.exception, at.exception
+    spec = _map(at)
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["album_a/01", "album_b/01"]
+    assert {p["value"] for p in spec["points"]} == {"album_a/01", "album_b/01"}

@@ -291,7 +291,9 @@ def render_map(uri: str, stamp: str, index) -> None:
     col = COLOURS[colour]
     categorical = col in ("collection", "name")
     values = w[col]
-    if col == "name":
+    if col == "name":  # by piece, not by name: files of one name in two folders are two pieces ("01.mid" per album)
+        labels = piece_labels(win)
+        values = np.array([labels[str(int(p))] for p in w["piece_id"]], dtype=object)
         names, first, counts = np.unique(values.astype(str), return_index=True, return_counts=True)
         if len(names) > TOP_PIECES:  # the most windows first, ties in order of appearance
             top = names[np.lexsort((first, -counts))][:TOP_PIECES - 1]

@@ -14,23 +14,37 @@ from .corpus_similar import passage_cards, render_cards
 
 TYPICAL = 8       # passages shown as cards
 TOP_ROWS = 12     # collections and pieces listed
-MIN_WINDOWS = 30  # below this a collection's share is not compared (too few windows to say it is over-represented)
+MIN_WINDOWS = 30   # a collection with this many windows in a region has its share there compared with the index's
+MIN_EXPECTED = 10  # ... as has one that would have this many there at its share of the index (a shortfall shows)
+ABSENT_ROWS = 5    # collections with no window in the region listed after the others, the largest first
 
 
-def composition(in_region: np.ndarray, everywhere: np.ndarray) -> list[dict]:
+def composition(in_region: np.ndarray, everywhere: np.ndarray, absent: bool = False) -> list[dict]:
     """Per value (collection or piece) of the windows in a region, most windows first: its windows there, its
-    share of the region, its share of all windows and how many times more often it is found in the region."""
+    share of the region, its share of all windows, how many times more often it is found in the region, and how many
+    windows it would have there at its share of the index ("expected"). With `absent`, the values with no window in
+    the region follow, the largest first."""
     values, counts = np.unique(np.asarray(in_region), return_counts=True)
     all_values, all_counts = np.unique(np.asarray(everywhere), return_counts=True)
     total = dict(zip(all_values.tolist(), all_counts.tolist()))
-    values = values.tolist()
+    counts = dict(zip(values.tolist(), (int(c) for c in counts)))
     n, n_all = max(len(in_region), 1), max(len(everywhere), 1)
-    counts = [int(c) for c in counts]
     rows = [{"value": v, "windows": c, "of its windows": total.get(v, c),
              "share of the region": c / n, "share of the index": total.get(v, c) / n_all,
-             "ratio": (c / n) / (total.get(v, c) / n_all)}
-            for v, c in zip(values, counts)]
-    return sorted(rows, key=lambda r: -r["windows"])  # stable: ties keep np.unique's sorted order
+             "ratio": (c / n) / (total.get(v, c) / n_all), "expected": n * total.get(v, c) / n_all}
+            for v, c in counts.items()]
+    rows = sorted(rows, key=lambda r: -r["windows"])  # stable: ties keep np.unique's sorted order
+    if absent:
+        rows += sorted(({"value": v, "windows": 0, "of its windows": t, "share of the region": 0.0,
+                         "share of the index": t / n_all, "ratio": 0.0, "expected": n * t / n_all}
+                        for v, t in total.items() if v not in counts), key=lambda r: -r["of its windows"])
+    return rows
+
+
+def judged(row: dict) -> bool:
+    """Are there enough windows to compare a collection's share of a region with its share of the index: many
+    there, or many expected there (its absence, or near absence, from a large region is then a finding too)?"""
+    return row["windows"] >= MIN_WINDOWS or row["expected"] >= MIN_EXPECTED
 
 
 def typical_order(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,20 +118,30 @@ def _composition_tables(sub, win) -> None:
     import pandas as pd
 
     c1, c2 = st.columns(2)
-    coll = composition(sub["collection"].to_numpy(), win["collection"].to_numpy())
-    shown = coll[:TOP_ROWS]
+    every = composition(sub["collection"].to_numpy(), win["collection"].to_numpy(), absent=True)
+    coll = [r for r in every if r["windows"]]
+    missing = [r for r in every if not r["windows"] and judged(r)][:ABSENT_ROWS]
+    shown = coll[:TOP_ROWS] + missing
     # static tables (a dozen rows at most): st.dataframe's grid cost the browser ~0.3 s more per region drawn
     c1.markdown("**Collections** (ratio: its share of the region over its share of the index)")
     c1.table(pd.DataFrame({
         "collection": [r["value"] for r in shown], "windows": [r["windows"] for r in shown],
         "of the region": [_percent(r["share of the region"]) for r in shown],
         "of the index": [_percent(r["share of the index"]) for r in shown],
-        # too few windows of a collection here to say it is found more or less often than elsewhere
-        "ratio": [f"{r['ratio']:.2f}×" if r["windows"] >= MIN_WINDOWS else "—" for r in shown],
+        "ratio": [f"{r['ratio']:.2f}×" if judged(r) else "—" for r in shown],
     }).style.hide(axis="index"))
-    if len(coll) > len(shown):
-        rest = coll[len(shown):]
-        c1.caption(f"And {len(rest)} more collections with {sum(r['windows'] for r in rest):,} windows here.")
+    notes = []
+    if len(coll) > TOP_ROWS:
+        rest = coll[TOP_ROWS:]
+        notes.append(f"And {len(rest)} more collections with {sum(r['windows'] for r in rest):,} windows here.")
+    if any(not judged(r) for r in shown):
+        notes.append(f"—: too few windows to compare (a ratio needs {MIN_WINDOWS} in the region, or "
+                     f"{MIN_EXPECTED} expected there at the collection's share of the index).")
+    if missing:
+        notes.append("Collections with no window here are listed where at least "
+                     f"{MIN_EXPECTED} were expected.")
+    if notes:
+        c1.caption(" ".join(notes))
     pid = win["piece_id"].to_numpy()
     top = composition(sub["piece_id"].to_numpy(), pid)[:TOP_ROWS]
     first = {r["value"]: int(np.argmax(pid == r["value"])) for r in top}  # a row of each piece, for its name
