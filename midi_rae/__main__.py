@@ -452,6 +452,25 @@ def _joined_negative_values(argv: list[str], options: tuple[str, ...] = ("--patc
     return out
 
 
+def _stdout_gone() -> bool:
+    """Has the reader of our standard output gone? (What was left in the buffer may have been written away by the
+    failed write itself, so a second flush can succeed: the pipe is asked instead.)"""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    try:
+        import select
+
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll (Windows), or no file behind stdout
+        return False
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Entry point of the midi-rae command."""
     argv = _joined_negative_values(list(sys.argv[1:] if argv is None else argv))
@@ -471,9 +490,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("error: interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError as e:
-        try:
-            sys.stdout.flush()
-        except BrokenPipeError:  # `midi-rae search ... | head`: the reader has all it wanted
+        if _stdout_gone():  # `midi-rae search ... | head`: the reader has all it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python exits
             return 0
         _die(f"{e.strerror or e}.", RUNTIME)  # another pipe than our output: a real error

@@ -584,8 +584,10 @@ def category_colours(values: list) -> dict:
     if set(values) <= {True, False}:
         return {True: NON_EMPTY, False: EMPTY}
     # Okabe-Ito (colour-blind-safe) where it suffices; more categories take another palette as a whole, since
-    # appending a second palette to the first brought near-twins
-    palette = OKABE_ITO if len(values) <= len(OKABE_ITO) else MANY_CATEGORIES + qualitative.Dark24
+    # appending a second palette to the first brought near-twins: Tableau's ten up to ten (the 26-colour alphabet
+    # gave nine collections two purples), then the alphabet's darker colours
+    palette = (OKABE_ITO if len(values) <= len(OKABE_ITO) else qualitative.T10 if len(values) <= len(qualitative.T10)
+               else MANY_CATEGORIES + qualitative.Dark24)
     return {v: palette[i % len(palette)] for i, v in enumerate(values)}
 
 

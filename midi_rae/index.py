@@ -236,6 +236,37 @@ def unpack_window(data: bytes, width: int = 128) -> np.ndarray:
     return np.unpackbits(np.frombuffer(raw, np.uint8))[:128 * width].reshape(128, width)
 
 
+def copies(index: "CorpusIndex", piece_id: int) -> list[int]:
+    """The ids of the pieces whose files hold the same bytes as this one's (itself first): a search from it leaves
+    their passages out with its own, which would match at 1.000."""
+    t = index.table("pieces").search().where(f"piece_id = {int(piece_id)}").select(["hash"]).limit(1).to_arrow()
+    h = t.column("hash").to_pylist()[0] if t.num_rows else None
+    if not h or not re.fullmatch(r"[0-9a-f]+", str(h)):
+        return [int(piece_id)]
+    same = index.table("pieces").search().where(f"hash = '{h}'").select(["piece_id"]).limit(None).to_arrow()
+    return [int(piece_id)] + sorted(int(p) for p in same.column("piece_id").to_pylist() if int(p) != int(piece_id))
+
+
+def stored_window(index: "CorpusIndex", piece_id: int, step: int):
+    """(a PianoRoll of the piece's stored window that starts nearest before `step`, or its first; that window's
+    start step), from the index alone: a query for a piece whose file is not on this machine. The roll is the
+    window's width, at the piece's steps per beat and metre, so its bar 1 is the window."""
+    from .png_rolls import roll_from_array
+
+    t = sorted(index.windows(["start_step", "image"], where=f"piece_id = {int(piece_id)}").to_dict("records"),
+               key=lambda w: w["start_step"])
+    p = index.table("pieces").search().where(f"piece_id = {int(piece_id)}").select(
+        ["name", "steps_per_beat", "metre"]).limit(1).to_arrow().to_pylist()
+    if not t or not p:
+        raise ValueError("The index holds no window of this piece.")
+    before = [w for w in t if w["start_step"] <= step]
+    w = before[-1] if before else t[0]
+    num, _, den = str(p[0]["metre"] or "4/4").partition("/")
+    metre = (int(num), int(den)) if num.isdigit() and den.isdigit() else (4, 4)
+    image = unpack_window(w["image"], int(index.meta.get("window_steps", 128)))
+    return roll_from_array(image, int(p[0]["steps_per_beat"] or 4), str(p[0]["name"]), metre), int(w["start_step"])
+
+
 def _in_list(column: str, ids: Iterable[int]) -> str:
     return f"{column} IN ({', '.join(str(int(i)) for i in ids)})"
 
@@ -1284,10 +1315,12 @@ def _gone(path: str) -> bool:
 
 
 def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[bool], flip_png: bool,
-                 patch_levels: Optional[Sequence[int]] = None, sustain_pedal: bool = False) -> None:
+                 patch_levels: Optional[Sequence[int]] = None, sustain_pedal: bool = False,
+                 has_png: Optional[bool] = None) -> None:
     """ValueError in one sentence where a run would add windows unlike the index's own: another checkpoint, F1
-    stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up, the sustain pedal applied or
-    not, other patch levels asked for (`patch_levels`, as given; None: the index's own)."""
+    stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up (where the index holds any:
+    `has_png`; None: not known yet, so not checked), the sustain pedal applied or not, other patch levels asked for
+    (`patch_levels`, as given; None: the index's own)."""
     if meta.get("checkpoint_key") != ckey:
         raise ValueError(f"The index at {out} was built with another checkpoint "
                          f"({meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
@@ -1296,7 +1329,7 @@ def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[b
                          f"run without --no-reconstruction, or --rebuild it." if meta.get("has_decoder")
                          else f"The index at {out} was built without reconstruction F1; add --no-reconstruction "
                          f"to update it, or --rebuild it to score every piece.")
-    if bool(meta.get("flip_png")) != flip_png:  # unchanged files are not read again: half would differ
+    if bool(meta.get("flip_png")) != flip_png and has_png:  # unchanged files are not read again: half would differ
         raise ValueError(f"The index at {out} read its PNG rolls {'with' if meta.get('flip_png') else 'without'}"
                          f" --flip-png; update it the same way, or --rebuild it.")
     if bool(meta.get("sustain_pedal")) != sustain_pedal:
@@ -1346,7 +1379,11 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
             index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped, flip_png,
                                    sustain_pedal))
         else:
-            check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png, asked_levels, sustain_pedal)
+            has_png = any(str(p).lower().endswith(PNG_SUFFIXES) for p in index.column("path", table="pieces"))
+            check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png, asked_levels, sustain_pedal,
+                         has_png)
+            if bool(index.meta.get("flip_png")) != flip_png:  # no PNG read yet: the index reads them as asked now
+                index.set_meta(flip_png=flip_png)
         dropped = index.drop_orphans()
         if dropped:
             log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")

@@ -129,6 +129,10 @@ def _run_index(a) -> int:
         if p is not None and not Path(p).is_file():
             return _err(f"{p} does not exist.")
     files, missing = discover(a.sources)
+    zips = [f for f in files if f.suffix.lower() == ".zip"]
+    if zips:  # named on the command line (a folder's zips are not MIDI files and are passed over)
+        return _err(f"{zips[0].name} is a zip archive: unzip it and index its folder (the Corpus page reads a zip "
+                    f"dropped on it).")
     try:
         nothing_matched(files, missing)
     except ValueError as e:
@@ -213,7 +217,7 @@ def _query(a, idx) -> tuple:
     resolution, the level and patch checked against the index, and a bar past the query's last window start moved
     there (one rule with the piece page: no window starts where it would show bars of silence); ValueError or
     MidiError in one sentence."""
-    from .index import check_query_bar, default_level, parse_source
+    from .index import default_level, parse_source
     from .pianoroll import start_bars
 
     level = default_level(idx.levels) if a.level is None else a.level
@@ -224,7 +228,6 @@ def _query(a, idx) -> tuple:
         raise ValueError(f"--patch {a.patch[0]},{a.patch[1]} is outside level {level}'s {rows}x{cols} grid.")
     roll = parse_source(a.query, None, int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")),
                         sustain_pedal=bool(idx.meta.get("sustain_pedal")))
-    check_query_bar(roll, a.bar)
     last = start_bars(roll.steps, max(roll.steps_per_bar, 1), int(idx.meta.get("window_steps") or 128))
     if a.bar <= last:
         return roll, a.bar, None

@@ -16,7 +16,7 @@ import numpy as np
 
 from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MidiError, PianoRoll, midi_to_roll
 
-__all__ = ["png_to_roll", "read_roll", "holds_png", "PNG_SUFFIXES", "PNG_NOTE", "is_png"]
+__all__ = ["png_to_roll", "read_roll", "roll_from_array", "holds_png", "PNG_SUFFIXES", "PNG_NOTE", "is_png"]
 
 PNG_SUFFIXES = (".png",)
 PNG_THRESHOLD = 0.25  # as the original dataset class binarizes
@@ -109,17 +109,25 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
         array = array[::-1].copy()
     if not array.any():
         raise MidiError("The image has no lit pixels, so it holds no notes.")
+    return roll_from_array(array, steps_per_beat, name or default, instrument="PNG roll")
+
+
+def roll_from_array(array: np.ndarray, steps_per_beat: int, name: str, time_signature: tuple[int, int] = (4, 4),
+                    instrument: str = "roll") -> PianoRoll:
+    """A PianoRoll of a bare (128, T) binary array at 120 BPM: a note starts where a run of lit steps starts."""
+    array = (np.asarray(array) > 0).astype(np.uint8)
     before = np.concatenate([np.zeros((128, 1), np.uint8), array[:, :-1]], axis=1)
     onsets = (array & (1 - before)).astype(np.uint8)
     T = array.shape[1]
     tempo = 120.0
     step_s = 60.0 / tempo / steps_per_beat
-    last = np.flatnonzero(array.any(axis=0))[-1] + 1
+    lit = np.flatnonzero(array.any(axis=0))
     beats = -(-T // steps_per_beat)
-    return PianoRoll(array=array, steps_per_beat=steps_per_beat, name=name or default,
-                     duration_s=float(last * step_s), tempo_bpm=tempo, beats=beats,
+    return PianoRoll(array=array, steps_per_beat=steps_per_beat, name=name,
+                     duration_s=float((lit[-1] + 1 if len(lit) else 0) * step_s), tempo_bpm=tempo, beats=beats,
                      beat_times=np.arange(beats) * steps_per_beat * step_s, step_times=np.arange(T) * step_s,
-                     time_signature=(4, 4), onsets=onsets, n_notes=int(onsets.sum()), instruments=["PNG roll"])
+                     time_signature=time_signature, onsets=onsets, n_notes=int(onsets.sum()),
+                     instruments=[instrument])
 
 
 def roll_to_png(array: np.ndarray, flip: bool = False) -> bytes:

@@ -377,3 +377,28 @@ def test_inspect_applies_the_sustain_pedal_when_asked(tmp_path):
     assert held["reading_notes"] == ["The sustain pedal is applied (1 press): a note it holds sounds until the pedal "
                                      "lifts or its key is struck again."]
     assert held["levels"][-1]["non_empty_mean"] > plain["levels"][-1]["non_empty_mean"]  # longer notes fill more
+
+
+def test_search_read_by_a_reader_that_stops_early_ends_quietly():
+    """`midi-rae search ... | head -1`: the reader closes the pipe after one line; the search ends with status 0 and
+    says nothing (it had said "error: Broken pipe." when the failed write had already emptied the buffer)."""
+    for _ in range(3):
+        search = subprocess.Popen([sys.executable, "-m", "midi_rae", "search", "assets/corpus/index", "--query",
+                                   "assets/examples/bach_chorale_bwv253.mid", "-k", "50"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        search.stdout.readline()
+        search.stdout.close()  # as `head -1` exits
+        _, err = search.communicate(timeout=300)
+        assert (search.returncode, err.decode()) == (0, "")
+
+
+def test_index_of_a_zip_says_to_unzip_it_and_makes_no_folder(tmp_path):
+    import zipfile
+
+    archive = tmp_path / "songs.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("a.mid", to_bytes(make_song(bars=4, seed=1)))
+    out = run_cli("index", str(archive), "--out", str(tmp_path / "idx"))
+    assert out.returncode == 1 and out.stderr.strip() == (
+        "error: songs.zip is a zip archive: unzip it and index its folder (the Corpus page reads a zip dropped on it).")
+    assert not (tmp_path / "idx").exists()

@@ -240,7 +240,8 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
     from midi_rae.dashboard.uploads import unpack_uploads, write_uploads
 
     files, notes = unpack_uploads([("set.zip", buf.getvalue()), ("bad.mid", b"MThd nope")])
-    assert sorted(files) == ["mycoll/z0.mid", "mycoll/z1.mid", "uploaded/bad.mid"] and not notes
+    assert sorted(files) == ["mycoll/z0.mid", "mycoll/z1.mid", "uploaded/bad.mid"]
+    assert notes == ["1 other file in set.zip (it is neither MIDI nor PNG) is left out."]
     # the uploader itself: AppTest cannot drop files, so the built index is handed over as the button would
     from midi_rae.dashboard import corpus_sources as src
     from midi_rae import load_model
@@ -757,7 +758,8 @@ def test_the_regions_csv_names_each_window_as_the_corpus_views_do(index_home):
     assert lines[0] == "level,collection,piece,file,bars,start_bar,start_step,notes_per_beat,f1,f1_masked"
     first = lines[1].split(",")
     assert first[:3] == ["3", win["collection"].iat[0], win["name"].iat[0]]
-    assert first[3] == win["rel"].iat[0] and not first[3].startswith("/")  # relative to the index, not the server's
+    assert not first[3].startswith("/")  # relative to the index folder, not the server's root
+    assert (Path(uri) / first[3]).resolve() == Path(win["path"].iat[0]).resolve()
     assert first[4] == src.spans(win["start_step"][:1], win["end_step"][:1], win["steps_per_bar"][:1],
                                  win["steps_per_beat"][:1])[0]
 
@@ -906,3 +908,72 @@ def test_colour_by_piece_tells_apart_files_of_one_name_in_two_collections(tmp_pa
     spec = _map(at)
     assert spec["encoding"]["color"]["scale"]["domain"] == ["album_a/01", "album_b/01"]
     assert {p["value"] for p in spec["points"]} == {"album_a/01", "album_b/01"}
+
+
+def test_the_corpus_search_of_a_piece_whose_file_is_gone_starts_from_its_stored_window(tmp_path, monkeypatch):
+    import shutil
+
+    src, home = tmp_path / "src", tmp_path / "indexes"
+    for i in range(3):
+        _write(src / "alpha" / f"piece_{i}.mid", [(_notes(10, seed=i, low=45 + 2 * i), 0, 0)])
+    quiet_build([src], home / "moved")
+    with_files = _corpus_app(home, monkeypatch)
+    with_files.session_state["corpus_tab"] = "Search the corpus"
+    with_files.run()
+    with_files.button(key="corpus_search").click().run()
+    shutil.rmtree(src)  # the index copied to a server without its MIDI files
+    gone = _corpus_app(home, monkeypatch)
+    gone.session_state["corpus_tab"] = "Search the corpus"
+    gone.run()
+    gone.button(key="corpus_search").click().run()
+    assert not gone.exception and not gone.error, (gone.exception, [e.value for e in gone.error])
+    assert any("is not reachable from this server, so the search starts from the index's own image of its window."
+               in c.value for c in gone.caption)
+
+    def hits(at):
+        return [m.value for m in at.markdown if "bars" in m.value]
+
+    assert hits(gone) == hits(with_files) and len(hits(gone)) == 2  # the window at bar 1 is stored: the same search
+
+
+def test_the_f1_against_density_chart_says_when_it_draws_a_sample():
+    import pandas as pd
+
+    from midi_rae.dashboard.corpus_page import MAP_POINTS, _f1_density
+
+    n = MAP_POINTS + 10
+    win = pd.DataFrame({"density": np.linspace(0, 4, n), "f1_masked": [np.nan] * 5 + [0.5] * (n - 5),
+                        "collection": "c", "name": "p", "start_step": 0, "end_step": 128, "steps_per_bar": 16,
+                        "steps_per_beat": 4})
+    assert _f1_density(win).layout.title.text == (f"Masked F1 against note density ({MAP_POINTS:,} of the "
+                                                  f"{n - 5:,} scored windows drawn)")
+    assert _f1_density(win.iloc[:50]).layout.title.text == "Masked F1 against note density"
+
+
+def test_the_corpus_search_leaves_out_identical_copies_of_the_query_file(tmp_path, monkeypatch):
+    import shutil
+
+    src, home = tmp_path / "src", tmp_path / "indexes"
+    for i in range(3):
+        _write(src / "alpha" / f"piece_{i}.mid", [(_notes(10, seed=i, low=45 + 2 * i), 0, 0)])
+    shutil.copy(src / "alpha" / "piece_0.mid", src / "alpha" / "piece_0_copy.mid")
+    quiet_build([src], home / "copies")
+    at = _corpus_app(home, monkeypatch)
+    at.session_state["corpus_tab"] = "Search the corpus"
+    at.run()
+    at.selectbox(key="corpus_q_piece").select(at.selectbox(key="corpus_q_piece").options[0]).run()
+    at.button(key="corpus_search").click().run()
+    assert not at.exception, at.exception
+    query = at.selectbox(key="corpus_q_piece").format_func(at.selectbox(key="corpus_q_piece").value)
+    assert query == "alpha/piece_0"
+    cards = [m.value for m in at.markdown if "bars" in m.value]
+    assert cards and not any("piece_0" in c for c in cards), cards
+    assert any("The same window of 1 identical copy of the file in the index is left out, as its own is." in c.value
+               for c in at.caption)
+
+
+def test_a_card_name_wraps_between_words_not_inside_one():
+    from midi_rae.dashboard.corpus_similar import breakable
+
+    assert breakable("ryansMammoth") == "ryans\u200bMammoth" and breakable("EclipseHornpipe") == "Eclipse\u200bHornpipe"
+    assert breakable("bwv10.7_x-y") == "bwv10.\u200b7_\u200bx-\u200by" and breakable("UPPER") == "UPPER"

@@ -520,3 +520,15 @@ def test_ablation_losses_that_print_as_nothing_do_not_fill_the_chart():
     tiny = ablation_drops([0, 1], [-0.0004, 0.0002], [0.0, float("nan")], 0.5)
     assert tuple(tiny.layout.yaxis.range) == (-0.01, 0.01) and tiny.layout.yaxis.tickformat == ".3f"
     assert ablation_drops([0, 1], [0.0, 0.63], [0.07, 0.0], 0.5).layout.yaxis.range is None  # plotly's own
+
+
+def test_up_to_ten_categories_get_ten_distinct_hues():
+    from plotly.colors import hex_to_rgb
+
+    from midi_rae.figures import category_colours
+
+    for n in (8, 9, 10):
+        colours = list(category_colours([f"c{i}" for i in range(n)]).values())
+        rgb = np.array([hex_to_rgb(c) for c in colours], float)
+        gaps = [np.abs(a - b).sum() for i, a in enumerate(rgb) for b in rgb[i + 1:]]
+        assert len(set(colours)) == n and min(gaps) > 70, (n, colours)  # no near-twins (the alphabet's two purples: 66)

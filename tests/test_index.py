@@ -954,6 +954,19 @@ def test_an_index_of_flipped_png_rolls_remembers_the_flip_for_updates_and_querie
     assert hit.piece == "upside" and hit.start_step == 0 and hit.similarity > 0.999
 
 
+def test_an_index_of_midi_files_alone_takes_png_rolls_read_either_way_up(tmp_path, bundle):
+    from midi_rae.index import CorpusIndex, build_index
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.png_rolls import roll_to_png
+
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    song = _write(tmp_path / "src" / "song.mid", [(_notes(10, seed=5), 0, 0)])
+    build_index([tmp_path / "src"], tmp_path / "index", **quiet)
+    (tmp_path / "src" / "upside.png").write_bytes(roll_to_png(midi_to_roll(song).array, flip=True))
+    assert build_index([tmp_path / "src"], tmp_path / "index", flip_png=True, **quiet).added == 1
+    assert CorpusIndex(tmp_path / "index").meta["flip_png"] is True  # from now on it holds rolls read so
+
+
 def test_a_patch_level_the_model_lacks_is_refused_before_the_model_loads(corpus, tmp_path, monkeypatch):
     import midi_rae.checkpoint
     from midi_rae.index import build_index
@@ -1037,6 +1050,8 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["bar"] == 5 and r.stderr.strip() == (
         "note: bar 9 is past the last bar a window of query.mid starts at (a window from there would hold bars of "
         "silence): bar 5 is searched.")
+    r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "999", "-k", "1", "--json")  # past its end
+    assert r.returncode == 0 and json.loads(r.stdout)["bar"] == 5 and "bar 999 is past the last bar" in r.stderr
     r = run("search", str(out), "--query", str(corpus["query"]), "--level", "9")  # refused before the model loads
     assert r.returncode == 1 and r.stderr.strip() == "error: --level 9 is outside the index's levels 0..5."
     # another model's embeddings: refused, unless asked for

@@ -33,7 +33,16 @@ def _lying_zip(name: bytes, data: bytes, stated_size: int) -> bytes:
 def test_a_zip_of_midi_files_unpacks_under_its_folder_and_traversal_stays_inside():
     files, notes = unpack_uploads([("set.zip", _zip({"coll/a.mid": MIDI, "../../x/../evil.mid": MIDI,
                                                      "readme.txt": b"hi"}))])
-    assert sorted(files) == ["coll/a.mid", "x/evil.mid"] and notes == []
+    assert sorted(files) == ["coll/a.mid", "x/evil.mid"]
+    assert notes == ["1 other file in set.zip (it is neither MIDI nor PNG) is left out."]
+
+
+def test_the_files_of_a_zip_that_are_neither_midi_nor_png_are_counted_in_one_sentence():
+    files, notes = unpack_uploads([("album.zip", _zip({"a/one.mid": MIDI, "readme.txt": b"hi", "cover.jpg": b"x",
+                                                       "a/inner.zip": _zip({"deep.mid": MIDI}), "notes.pdf": b"%"}))])
+    assert sorted(files) == ["a/one.mid"]
+    assert notes == ["3 other files in album.zip (they are neither MIDI nor PNG) are left out.",
+                     "inner.zip inside album.zip is not opened: a zip within a zip is left out."]
 
 
 def test_a_member_whose_folder_is_dots_between_spaces_stays_inside(tmp_path):

@@ -159,12 +159,13 @@ def _offer_build(files: dict, digest: str, slot) -> None:
 
     offer = build_offer(out, st.session_state.get(CK.BUILT), index_model.content_keys(DEFAULT_CHOICE))
     place = st.sidebar.empty()  # the offer, then what became of it: not a button for what is done
-    shown = f"The index shown is built from these {counted(len(files), 'file')}."
+    these = "this file" if len(files) == 1 else f"these {counted(len(files), 'file')}"
+    shown = f"The index shown is built from {these}."
     report = None
     if offer == "shown":
         place.caption(shown)
     elif offer == "open" and place.button(
-            f"Open the index of these {counted(len(files), 'file')}", type="primary", key="corpus_open_built",
+            f"Open the index of {these}", type="primary", key="corpus_open_built",
             help="This server indexed the same files before, with the same model: it opens without "
                  "indexing them again."):
         home.touch()  # the newest build in use: pruning keeps it
@@ -242,7 +243,8 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
 
 def _f1_density(win) -> go.Figure:
     w = win[win["f1_masked"].notna()]
-    if len(w) > MAP_POINTS:
+    scored = len(w)
+    if scored > MAP_POINTS:
         w = w.sample(MAP_POINTS, random_state=0)
     fig = go.Figure(go.Scatter(x=w["density"], y=w["f1_masked"], mode="markers",
                                marker=dict(size=4, opacity=0.5, color="#2c7fb8"),
@@ -250,7 +252,8 @@ def _f1_density(win) -> go.Figure:
                                    w["collection"], w["name"],
                                    src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"]))],
                                hovertemplate="%{hovertext}<br>density %{x:.2f}, masked F1 %{y:.3f}<extra></extra>"))
-    fig.update_layout(title="Masked F1 against note density", xaxis_title="notes per beat",
+    drawn = f" ({len(w):,} of the {scored:,} scored windows drawn)" if scored > len(w) else ""
+    fig.update_layout(title="Masked F1 against note density" + drawn, xaxis_title="notes per beat",
                       yaxis_title="masked F1", height=360, margin=dict(l=50, r=10, t=40, b=40),
                       template="plotly_white")
     return fig
@@ -300,7 +303,7 @@ def _errors_by_position(win, prof: dict, metre: str, spbar: int) -> go.Figure:
 
 def render_search(uri: str, stamp: str, index) -> None:
     """Pick a passage of the corpus and find its nearest neighbours."""
-    from midi_rae.index import default_level, parse_source, search_passage
+    from midi_rae.index import copies, default_level, parse_source, search_passage, stored_window
     from midi_rae.pianoroll import start_bars
 
     pieces, _ = src.tables(uri, stamp)
@@ -340,30 +343,43 @@ def render_search(uri: str, stamp: str, index) -> None:
     results = st.session_state.setdefault(CK.RESULTS, {})
     if st.button("Find similar passages", type="primary", key="corpus_search"):
         path = index.resolve(row["path"], row["rel"])
-        if path is None:
-            st.error(f"The file of {display_name(row['name'])} is not reachable from this server.")
-            return
         made_by = index_model.built_with(index.meta)  # the query in the index's own space, never another model's
         if made_by is None:
             st.error(index_model.missing_sentence(index.meta))
             return
-        own = own_ranges(index.meta, [row["piece_id"]], (int(bar) - 1) * max(int(row["steps_per_bar"]), 1))
+        start = (int(bar) - 1) * max(int(row["steps_per_bar"]), 1)
         try:
             bundle = _bundle(made_by)  # a CheckpointError (a ValueError) where the file went since it was found
-            roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4))
-            results[qkey] = search_passage(src.open_index(uri, stamp), roll, int(bar), int(level), None,
-                                           bool(invariant), HITS, bundle=bundle, avoid=own)
+            if path is None:  # the file is not on this server: the index's own image of the window is the query
+                roll, start = stored_window(src.open_index(uri, stamp), int(row["piece_id"]), start)
+                query_bar = 1
+            else:
+                roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4),
+                                    sustain_pedal=bool(index.meta.get("sustain_pedal")))
+                query_bar = int(bar)
+            same = copies(src.open_index(uri, stamp), int(row["piece_id"]))  # itself, and files of the same bytes
+            own = own_ranges(index.meta, same, start)
+            results[qkey] = (search_passage(src.open_index(uri, stamp), roll, query_bar, int(level), None,
+                                            bool(invariant), HITS, bundle=bundle, avoid=own), start, path is None,
+                             len(same) - 1)
         except ValueError as e:  # the file changed since it was indexed, or the index is another model's
             st.error(f"{display_name(row['name'])}: {e}")
             return
     if qkey in results:
+        hits, start, stored, n_copies = results[qkey]
         spbar = max(int(row["steps_per_bar"]), 1)
-        where = src.window_span((int(bar) - 1) * spbar, int(index.meta.get("window_steps", 128)),
+        if stored:
+            st.caption(f"The file of {display_name(row['name'])} is not reachable from this server, so the search "
+                       "starts from the index's own image of its window"
+                       + (" nearest before that bar." if start != (int(bar) - 1) * spbar else "."))
+        where = src.window_span(start, int(index.meta.get("window_steps", 128)),
                                 int(row["steps"] or 0), spbar, int(row["steps_per_beat"]))
         label = f"{display_name(row['collection'])}/{display_name(row['name'])}"
+        copied = (f" The same window of {counted(n_copies, 'identical copy', 'identical copies')} of the file in the "
+                  f"index is left out, as its own is." if n_copies else "")
         st.caption(f"Nearest to {where} of {label} "
-                   f"at level {level} (cosine){', in any transposition' if invariant else ''}.")
-        render_cards(results[qkey], index, "search", query=str(hash(qkey)))
+                   f"at level {level} (cosine){', in any transposition' if invariant else ''}.{copied}")
+        render_cards(hits, index, "search", query=str(hash(qkey)))
 
 
 def _bar_typed(last: int, piece_id: int) -> None:

@@ -6,6 +6,8 @@ The region is a rectangle of the map's plane; in the PCA map every window of the
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import streamlit as st
 
@@ -102,7 +104,10 @@ def region_csv(sub, level: int) -> str:
 
     table = pd.DataFrame({
         "level": level, "collection": sub["collection"].to_numpy(), "piece": sub["name"].to_numpy(),
-        "file": [r if isinstance(r, str) and r else p for r, p in zip(sub["rel"], sub["path"])],
+        # the index stores a file's place relative to the index folder's parent (an index moved with its sources
+        # still finds them); from the index folder itself it is one level further up
+        "file": [os.path.normpath(os.path.join("..", r)) if isinstance(r, str) and r else p
+                 for r, p in zip(sub["rel"], sub["path"])],
         "bars": src.spans(sub["start_step"], sub["end_step"], sub["steps_per_bar"], sub["steps_per_beat"]),
         "start_bar": sub["start_bar"].to_numpy(), "start_step": sub["start_step"].to_numpy(),
         "notes_per_beat": sub["density"].to_numpy(), "f1": sub["f1"].to_numpy(),

@@ -184,8 +184,9 @@ def semitones(n: int) -> str:
 
 
 def breakable(name: str) -> str:
-    """A name that a narrow card wraps after its _ - . (a zero-width space there), not in the middle of a word."""
-    return re.sub(r"([_\-.])", "\\1\u200b", name)
+    """A name that a narrow card wraps after its _ - . and between the words of a camel-cased name (a zero-width
+    space there), not in the middle of a word ("EclipseHor|npipe" was)."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "\u200b", re.sub(r"([_\-.])", "\\1\u200b", name))
 
 
 def passage_cards(uri: str, stamp: str, rows, scores: np.ndarray, k: int) -> list:

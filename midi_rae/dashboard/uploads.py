@@ -16,6 +16,7 @@ from typing import Iterator, MutableMapping, Optional, Protocol, Sequence
 from midi_rae.index_view import keep_newest
 from midi_rae.pianoroll import MIDI_SUFFIXES
 from midi_rae.png_rolls import PNG_SUFFIXES
+from midi_rae.wording import counted
 
 from .names import display_name
 
@@ -104,12 +105,21 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
         if any(info.flag_bits & 0x1 for info in z.infolist()):  # one sentence, not one per member
             whole.append(f"{zip_name} is encrypted (protected by a password), so its files are left out.")
             return
+        others = 0  # files neither MIDI nor PNG (a readme, a cover image): left out, counted in one sentence
         for info in z.infolist():
             member = display_name(info.filename)
             if info.filename.lower().endswith(".zip") and not info.is_dir():
                 notes.append(f"{member} inside {zip_name} is not opened: a zip within a zip is left out.")
                 continue
-            if info.is_dir() or "__MACOSX" in info.filename or not info.filename.lower().endswith(SOURCE_SUFFIXES):
+            if info.is_dir() or "__MACOSX" in info.filename:
+                continue
+            if not info.filename.lower().endswith(SOURCE_SUFFIXES):
+                others += 1
+                if others == 1:
+                    notes.append("")  # its place among the notes, filled in below once they are counted
+                    at = len(notes) - 1
+                notes[at] = (f"{counted(others, 'other file')} in {zip_name} ({'it is' if others == 1 else 'they are'}"
+                             f" neither MIDI nor PNG) {'is' if others == 1 else 'are'} left out.")
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
                 notes.append(f"{member} in {zip_name} is over {MAX_MEMBER_BYTES // 2 ** 20} MB unpacked; left out.")
