@@ -678,20 +678,23 @@ def _check_fits(own: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...
                               f"configuration: {'; '.join(parts)}.")
 
 
-def _unconfigured(name: str, found: dict[str, tuple[int, ...]], assumed: ModelConfig) -> str:
+def _unconfigured(name: str, found: dict[str, tuple[int, ...]], assumed: ModelConfig, misfit: str) -> str:
     """Why weights saved without their configuration do not load: what the spec's defaults assumed, and what the
-    weights themselves show (stages, patch, width), so the person who saved them can add the configuration."""
+    weights themselves show (stages, patch, width), so the person who saved them can add the configuration; where
+    those agree with the defaults, the first misfits of `misfit` (_check_fits's sentence) say what differs."""
     stages = {int(k.split(".")[1]) for k in found if k.startswith("stages.") and k.split(".")[1].isdigit()}
     patch = found.get("patch_embed.weight") or found.get("patch_embed.proj.weight")
-    seen = [counted(len(stages), "stage")] if stages else []
+    seen = [counted(len(stages), "level")] if stages else []
     if patch is not None and len(patch) == 4:
         seen += [f"patch {patch[2]}×{patch[3]}", f"embed_dim {patch[0]}"]
+    assumed_words = [counted(assumed.num_levels, "level"), f"patch {assumed.patch_h}×{assumed.patch_w}",
+                     f"embed_dim {assumed.embed_dim}"]
+    shown = f" (they show {', '.join(seen)})" if seen and seen != assumed_words else \
+        f" ({misfit.partition('configuration: ')[2].rstrip('.')})" if "configuration: " in misfit else ""
     return (f"{sentence_start(name)} holds weights without their configuration (as torch.save(model.state_dict()) "
-            f"writes them), so it was read as the spec's default model ({counted(assumed.num_levels, 'level')}, patch "
-            f"{assumed.patch_h}×{assumed.patch_w}, embed_dim {assumed.embed_dim}), which its weights do not fit"
-            + (f" (they show {', '.join(seen)})" if seen else "") + ": save it with its configuration "
-            "(midi_rae.checkpoint.save_checkpoint, or a dict with 'model_state_dict' and the original code's "
-            "'config').")
+            f"writes them), so it was read as the spec's default model ({', '.join(assumed_words)}), which its "
+            f"weights do not fit{shown}: save it with its configuration (midi_rae.checkpoint.save_checkpoint, or a "
+            "dict with 'model_state_dict' and the original code's 'config').")
 
 
 def _levels_in(keys) -> int:
@@ -816,7 +819,7 @@ def load_model(path: str | Path | bytes | None = None, decoder: str | Path | byt
     except CheckpointError as e:
         if main.configured:
             raise
-        raise CheckpointError(_unconfigured(name, shapes["encoder"], mc)) from e
+        raise CheckpointError(_unconfigured(name, shapes["encoder"], mc, str(e))) from e
     if dec_s is not None:
         _check_fits({k: tuple(v.shape) for k, v in dec_s.state_dict().items()}, shapes[dkind], "decoder", dname)
 

@@ -308,13 +308,15 @@ def reference_bars(piece: dict) -> np.ndarray:
 
 _BY_KEY: dict[str, dict] = {}   # roll_key of a labelled roll -> its piece
 _BY_FILE: dict[str, dict] = {}  # SHA-1 of a labelled piece's MIDI file (assets/phrases) -> its piece
+_LOADED: list[bool] = []        # the two above were filled (once per process)
 
 
 def labels_for_roll(roll) -> Optional[dict]:
     """The labelled piece whose roll this is, else None: a roll with the labelled notes (read at the labels' steps
     per beat, untransposed), or one read from a labelled chorale's own MIDI file at any resolution or transposition
     (its phrase ends are in bars, which neither changes)."""
-    if not _BY_KEY and LABELS.is_file():
+    if not _LOADED and LABELS.is_file():
+        _LOADED.append(True)
         for p in load_labels()["pieces"]:
             if "roll_sha1" in p:
                 _BY_KEY[p["roll_sha1"]] = p

@@ -325,6 +325,7 @@ _GM2_DRUMS, _XG_DRUMS = 120, 127  # bank-select MSBs of drum kits: GM2's percuss
 _XG_ON = bytes([0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00])  # XG System On, after F0 (the 0x10 nibble: device 0)
 _ALL_OFF = (120, 123)  # All Sound Off, All Notes Off: they end a channel's sounding notes
 _PEDAL_DOWN = 64  # a sustain pedal (CC64) value from which the pedal is down
+_ALL_SOUND_OFF, _RESET_CONTROLLERS = 120, 121  # each lifts the pedal too (silence; every controller to its rest)
 
 
 @dataclass
@@ -541,8 +542,12 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                     selected[channel] = d1
                 elif kind == 0xB0 and d0 in _ALL_OFF:
                     all_off[channel].append(tick)
+                    if d0 == _ALL_SOUND_OFF and not _is_drum(channel, bank[channel], reading):
+                        pedals.append((tick, channel, False))  # silence: what the pedal held ends there
                 elif not _is_drum(channel, bank[channel], reading):  # what the drawn notes do not show
-                    if kind == 0xE0:
+                    if kind == 0xB0 and d0 == _RESET_CONTROLLERS:
+                        pedals.append((tick, channel, False))  # the pedal is reset to up
+                    elif kind == 0xE0:
                         reading.bends += (d0 | d1 << 7) != 0x2000
                     elif d0 == 64:
                         pedals.append((tick, channel, d1 >= _PEDAL_DOWN))
@@ -619,7 +624,7 @@ def _metre_text(event: _Event) -> str:
 
 def _pedal_spans(events: list[tuple[int, bool]], last_tick: int) -> tuple[np.ndarray, np.ndarray]:
     """(down ticks, up ticks) of one channel's sustain pedal from its (tick, down) values in time order; a pedal
-    still down at the end lifts at `last_tick`."""
+    still down at the end lifts at `last_tick` (the channel's last note end or pedal event)."""
     downs, ups, held = [], [], False
     for tick, down in events:
         if down and not held:
@@ -633,11 +638,13 @@ def _pedal_spans(events: list[tuple[int, bool]], last_tick: int) -> tuple[np.nda
 
 
 def _sustain(instruments: list[_Instrument], channels: list[int], pedals: list[tuple[int, int, bool]],
-             last_tick: int, apply: bool) -> int:
+             apply: bool) -> int:
     """Sustain pedal presses on pitched channels; with `apply`, each note whose key is let go while its channel's
-    pedal is down (at or after the press) is lengthened to the pedal's release, or to its key's next onset on that
-    channel where that comes first (as a piano's damper falls when the key is struck again). The pedal is a
-    channel's, whichever track sends it."""
+    pedal is down (pressed before the release: a press at the release's own tick, as a quantised pedal change
+    writes it, catches nothing) is lengthened to the pedal's release, or to its key's next onset on that channel
+    where that comes first (as a piano's damper falls when the key is struck again). A pedal never lifted lifts at
+    the channel's last note end (not at another track's end: a piano part would ring through the strings' coda).
+    The pedal is a channel's, whichever track sends it."""
     presses = 0
     by_channel: dict[int, list[tuple[int, bool]]] = {}
     for tick, channel, down in sorted(pedals, key=lambda e: e[0]):  # stable: a track's order within a tick
@@ -646,14 +653,14 @@ def _sustain(instruments: list[_Instrument], channels: list[int], pedals: list[t
         mine = [inst for inst, ch in zip(instruments, channels) if ch == channel and not inst.is_drum]
         if not mine:  # a pedal on a channel without notes changes nothing
             continue
-        downs, ups = _pedal_spans(events, last_tick)
+        ends = np.concatenate([np.asarray(i.ends, dtype=np.int64) for i in mine])
+        downs, ups = _pedal_spans(events, max(int(ends.max()) if len(ends) else 0, events[-1][0]))
         presses += len(downs)
         if not apply or not len(downs):
             continue
         pitches = np.concatenate([np.asarray(i.pitches, dtype=np.int64) for i in mine])
         starts = np.concatenate([np.asarray(i.starts, dtype=np.int64) for i in mine])
-        ends = np.concatenate([np.asarray(i.ends, dtype=np.int64) for i in mine])
-        span = np.searchsorted(downs, ends, side="right") - 1
+        span = np.searchsorted(downs, ends, side="left") - 1
         held = (span >= 0) & (ends < ups[np.maximum(span, 0)])
         longer = np.where(held, ups[np.maximum(span, 0)], ends)
         order = np.lexsort((starts, pitches))  # by key, then onset: each note's next onset of its key follows it
@@ -704,8 +711,7 @@ def _parse(data: bytes, spans: list[tuple[int, int]], sustain: bool = False) -> 
         for event in metas:  # absolute ticks -> deltas, as mido gives them
             event.time, previous = event.time - previous, event.time
         mid.tracks.append(mido.MidiTrack(metas))
-    reading.pedal = _sustain(list(instruments.values()), [key[1] for key in instruments], pedals, last_tick,
-                             sustain)
+    reading.pedal = _sustain(list(instruments.values()), [key[1] for key in instruments], pedals, sustain)
     reading.sustained = sustain and reading.pedal > 0
     for inst in instruments.values():
         end_tick = max([end_tick, *inst.ends])

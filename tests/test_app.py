@@ -1011,6 +1011,7 @@ def test_downloads_have_one_extension():
                                                "reconstruction": "piece_bar3_reconstruction.mid",
                                                "piece": "piece_quantised.mid"}
     assert download_names("piece.mid", 3, -2)["window"] == "piece_transposed-2_bar3_window.mid"
+    assert download_names("piece.mid", 3, pedal=True)["piece"] == "piece_pedal_quantised.mid"
 
 
 def test_exported_files_are_named_for_the_view_they_show():
@@ -1019,6 +1020,7 @@ def test_exported_files_are_named_for_the_view_they_show():
     assert file_stem("piece.mid") == "piece"
     # another transposition, resolution or model gives another name: one export never overwrites another's
     assert file_stem("piece.mid", 3, 12, "Shipped hierarchy") == "piece_transposed+3_12spb_shipped-hierarchy"
+    assert file_stem("piece.mid", 0, None, "Shipped default", pedal=True) == "piece_pedal_shipped-default"
     assert file_stem("a<b>.mid", -1, None, "uploaded: run/ckpt.pt") == "a-b-_transposed-1_ckpt-pt"
 
 

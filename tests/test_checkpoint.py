@@ -133,8 +133,19 @@ def test_weights_saved_without_their_configuration_for_another_architecture_say_
     assert str(e.value) == (
         "bare_L5.pt holds weights without their configuration (as torch.save(model.state_dict()) writes them), so it "
         "was read as the spec's default model (6 levels, patch 4×4, embed_dim 8), which its weights do not fit (they "
-        "show 5 stages, patch 8×8, embed_dim 16): save it with its configuration (midi_rae.checkpoint.save_checkpoint, "
+        "show 5 levels, patch 8×8, embed_dim 16): save it with its configuration (midi_rae.checkpoint.save_checkpoint, "
         "or a dict with 'model_state_dict' and the original code's 'config').")
+
+
+def test_weights_saved_without_their_configuration_that_differ_inside_the_blocks_name_the_misfit(tmp_path):
+    enc, _ = build_models({**DEFAULT_CONFIG, "mlp_ratio": 2.0}, None)
+    p = tmp_path / "bare_mlp2.pt"
+    torch.save(enc.state_dict(), p)
+    with pytest.raises(CheckpointError) as e:
+        load_model(p)
+    said = str(e.value)
+    assert "which its weights do not fit (" in said and "they show" not in said
+    assert "shape mismatches (file vs model), e.g. stages.0.blocks.0.mlp.fc1.weight (16, 8) vs (32, 8)" in said
 
 
 def test_a_midi_file_given_as_a_checkpoint_is_named_as_one(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from conftest import FIXTURES, ROOT, needs_fixtures
 from test_index import _notes, _write, quiet_build
 
 TIMEOUT = 240
@@ -977,3 +977,36 @@ def test_a_card_name_wraps_between_words_not_inside_one():
 
     assert breakable("ryansMammoth") == "ryans\u200bMammoth" and breakable("EclipseHornpipe") == "Eclipse\u200bHornpipe"
     assert breakable("bwv10.7_x-y") == "bwv10.\u200b7_\u200bx-\u200by" and breakable("UPPER") == "UPPER"
+
+
+def test_a_passage_of_an_index_read_with_the_sustain_pedal_opens_with_the_pedal_applied(tmp_path, monkeypatch):
+    from midi_rae.dashboard.session import K
+    from midi_rae.index import build_index
+
+    src, home = tmp_path / "src", tmp_path / "indexes"
+    for i in range(2):
+        _write(src / "alpha" / f"piece_{i}.mid", [(_notes(10, seed=i), 0, 0)])
+    build_index([src], home / "pedalled", compile=False, progress=False, log=lambda s: None, sustain_pedal=True)
+    at = _corpus_app(home, monkeypatch)
+    at.session_state["corpus_tab"] = "Reconstruction"
+    at.run()
+    [b for b in at.button if b.label == "Open"][0].click().run()
+    assert not at.exception, at.exception
+    assert at.session_state[K.SUSTAIN] is True
+
+
+@needs_fixtures()
+def test_an_index_built_with_an_mae_decoder_finds_it_beside_its_encoder_in_the_server_folder(tmp_path, monkeypatch):
+    import shutil
+
+    from midi_rae.dashboard.index_model import built_with
+    from midi_rae.index import checkpoint_key
+
+    for name in ("SwinEncoder__best.pt", "SwinDecoder__best.pt", "SwinMAEDecoder__best.pt"):
+        shutil.copy(FIXTURES / "six-level" / name, tmp_path / name)
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(tmp_path))
+    meta = {"checkpoint": "/gone/SwinEncoder__best.pt",  # the index moved: its checkpoint is known by content only
+            "checkpoint_key": checkpoint_key(None, tmp_path / "SwinEncoder__best.pt",
+                                             tmp_path / "SwinMAEDecoder__best.pt")}
+    found = built_with(meta)
+    assert found is not None and Path(found.decoder).name == "SwinMAEDecoder__best.pt"

@@ -657,16 +657,59 @@ def test_a_pedal_sent_on_another_track_holds_the_notes_of_its_channel():
     assert list(np.flatnonzero(roll.array[60])) == list(range(8))
 
 
-def test_a_pedal_never_lifted_holds_its_notes_to_the_end_of_the_file():
-    roll = midi_to_roll(mido_bytes([
+def test_a_pedal_never_lifted_holds_its_notes_to_its_channels_last_note_end_not_another_tracks():
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([
         mido.Message("control_change", control=64, value=127, time=0),
         mido.Message("note_on", note=60, velocity=90, time=0),
         mido.Message("note_off", note=60, velocity=0, time=120),
         mido.Message("note_on", note=62, velocity=90, time=360),
-        mido.Message("note_off", note=62, velocity=0, time=120),
-        mido.MetaMessage("end_of_track", time=480),                  # tick 1080: the file's last
+        mido.Message("note_off", note=62, velocity=0, time=240),    # tick 720, the piano's last note end
+        mido.MetaMessage("end_of_track", time=480)]))
+    mid.tracks.append(mido.MidiTrack([mido.Message("note_on", channel=1, note=40, velocity=90, time=0),
+                                      mido.Message("note_off", channel=1, note=40, velocity=0, time=480 * 16)]))
+    buffer = io.BytesIO()
+    mid.save(file=buffer)
+    roll = midi_to_roll(buffer.getvalue(), sustain_pedal=True)
+    assert [list(np.flatnonzero(roll.array[p])) for p in (60, 62)] == [list(range(6)), list(range(4, 6))]
+
+
+def _changed_at(messages: list) -> np.ndarray:
+    """C4 held from tick 0 to 480 under a pedal pressed at 0, `messages` at tick 480, the pedal lifted at 1920."""
+    roll = midi_to_roll(mido_bytes([
+        mido.Message("control_change", control=64, value=127, time=0),
+        mido.Message("note_on", note=60, velocity=90, time=0),
+        *[m.copy(time=480 if i == 0 else 0) for i, m in enumerate(messages)],
+        mido.Message("note_on", note=72, velocity=90, time=0),
+        mido.Message("control_change", control=64, value=0, time=1440),
+        mido.Message("note_off", note=72, velocity=0, time=0),
     ]), sustain_pedal=True)
-    assert [list(np.flatnonzero(roll.array[p])) for p in (60, 62)] == [list(range(9)), list(range(4, 9))]
+    return np.flatnonzero(roll.array[60])
+
+
+def test_a_pedal_changed_at_the_ticks_a_chord_is_let_go_does_not_carry_the_chord_on():
+    """A quantised pedal change: up and down again at the tick the old chord's keys come up (in either order)."""
+    up_down = [mido.Message("control_change", control=64, value=0), mido.Message("control_change", control=64,
+                                                                                  value=127)]
+    off = mido.Message("note_off", note=60, velocity=0)
+    assert list(_changed_at([off, *up_down])) == list(range(4))
+    assert list(_changed_at([*up_down, off])) == list(range(4))
+
+
+def test_all_sound_off_and_reset_all_controllers_end_what_the_pedal_holds():
+    off = mido.Message("note_off", note=60, velocity=0)
+    assert len(_changed_at([off])) == 16  # held to the pedal's release at beat 4
+    for control in (120, 121):  # All Sound Off, Reset All Controllers: two beats later
+        roll = midi_to_roll(mido_bytes([
+            mido.Message("control_change", control=64, value=127, time=0),
+            mido.Message("note_on", note=60, velocity=90, time=0),
+            mido.Message("note_off", note=60, velocity=0, time=480),
+            mido.Message("control_change", control=control, value=0, time=480),
+            mido.Message("note_on", note=72, velocity=90, time=960),
+            mido.Message("control_change", control=64, value=0, time=0),
+            mido.Message("note_off", note=72, velocity=0, time=480),
+        ]), sustain_pedal=True)
+        assert list(np.flatnonzero(roll.array[60])) == list(range(8)), control
 
 
 def test_a_pedal_on_a_channel_without_notes_or_on_drums_is_not_counted():

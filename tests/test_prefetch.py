@@ -20,26 +20,32 @@ real = loaders.encode_piece
 loaders.encode_piece = lambda *a, **k: calls.append(1) or real(*a, **k)
 activity.note()  # a page has just run
 prefetch.IDLE_S = {idle}
-prefetch.request(model, 4, 0)
+prefetch.request(model, 4, 0, {pedal})
 time.sleep({wait})
 print("encoded", len(calls))
 for path in sources.example_files():  # what picking each good example asks the caches for
     if path.name == "broken.mid":
         continue
     data = path.read_bytes(); key = sources.digest(data)
-    roll = sources.load_roll(key, data, 4, 0, path.name)
-    loaders.encode_song(key, "default", 4, 0, roll, model.bundle)
-    loaders.analyse(key, "default", 4, 0, 0, MaskSettings(), roll, model.bundle)
+    roll = sources.load_roll(key, data, 4, 0, path.name, {pedal})
+    loaders.encode_song(sources.roll_key(key, roll), "default", 4, 0, roll, model.bundle)
+    loaders.analyse(sources.roll_key(key, roll), "default", 4, 0, 0, MaskSettings(), roll, model.bundle)
 print("encoded", len(calls))
 """
 
 
-def _run(tmp_path, idle: float, wait: float) -> list[str]:
+def _run(tmp_path, idle: float, wait: float, pedal: bool = False) -> list[str]:
+    import pretty_midi
+
     for i in range(2):
-        make_song(bars=8, seed=i).write(str(tmp_path / f"example_{i}.mid"))
+        song = make_song(bars=8, seed=i)
+        song.instruments[0].control_changes += [pretty_midi.ControlChange(64, 127, 0.3),
+                                                pretty_midi.ControlChange(64, 0, 6.0)]
+        song.write(str(tmp_path / f"example_{i}.mid"))
     (tmp_path / "broken.mid").write_bytes(b"MThd not a MIDI file")
     env = {"MIDI_RAE_EXAMPLES": str(tmp_path), "MIDI_RAE_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", PREFETCH.format(idle=idle, wait=wait)], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-c", PREFETCH.format(idle=idle, wait=wait, pedal=pedal)], cwd=ROOT,
+                            env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert f"Thread '{THREAD}'" not in result.stderr  # its cached calls outside a page's run warn nothing
@@ -48,6 +54,10 @@ def _run(tmp_path, idle: float, wait: float) -> list[str]:
 
 def test_examples_are_encoded_once_the_page_is_idle_and_picking_one_then_encodes_nothing(tmp_path):
     assert _run(tmp_path, idle=0.2, wait=20) == ["encoded 2", "encoded 2"]
+
+
+def test_with_the_sustain_pedal_on_the_examples_are_prepared_as_the_page_reads_them(tmp_path):
+    assert _run(tmp_path, idle=0.2, wait=20, pedal=True) == ["encoded 2", "encoded 2"]
 
 
 def test_a_transposed_view_prepares_nothing(monkeypatch):

@@ -339,7 +339,8 @@ def render_search(uri: str, stamp: str, index) -> None:
                          format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",  # as the map's slider names it
                          persist_state="session", key=CK.Q_LEVEL)
     invariant = c4.toggle("Any transposition", persist_state="session", key=CK.Q_TRANSPOSE)
-    qkey = ("corpus", uri, int(row["piece_id"]), int(bar), int(level), bool(invariant))
+    # with the index's version: after an update the same question gets a fresh answer
+    qkey = ("corpus", uri, stamp, int(row["piece_id"]), int(bar), int(level), bool(invariant))
     results = st.session_state.setdefault(CK.RESULTS, {})
     if st.button("Find similar passages", type="primary", key="corpus_search"):
         path = index.resolve(row["path"], row["rel"])
@@ -355,6 +356,7 @@ def render_search(uri: str, stamp: str, index) -> None:
                 query_bar = 1
             else:
                 roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4),
+                                    flip_png=bool(index.meta.get("flip_png")),  # read as the index read it
                                     sustain_pedal=bool(index.meta.get("sustain_pedal")))
                 query_bar = int(bar)
             same = copies(src.open_index(uri, stamp), int(row["piece_id"]))  # itself, and files of the same bytes

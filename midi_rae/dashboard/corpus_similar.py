@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from dataclasses import dataclass
@@ -127,21 +128,23 @@ def metre_of(text: str) -> tuple[int, int]:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _wav(key: tuple, _window: np.ndarray, spb: int, tempo: float, metre: str = "4/4") -> bytes:
+def _wav(key, _window: np.ndarray, spb: int, tempo: float, metre: str = "4/4") -> bytes:
     from midi_rae.audio import roll_audio
 
     return roll_audio(_window, spb, tempo, fs=16000, time_signature=metre_of(metre))
 
 
-def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0) -> None:
+def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0, pedal: Optional[bool] = None) -> None:
     """Open a corpus passage in the piece view: the piece becomes the page's piece, transposed by `semis`, and its
-    window moves to bar."""
+    window moves to bar; `pedal`: the sustain pedal as the index read the file (the passage as its card showed)."""
     from .app import piece_page
 
     if path is None or not path.is_file():
         st.error(f"The file of {display_name(name)} is not reachable from this server, so it cannot be opened.")
         return
     show_passage(path, bar, semis)
+    if pedal is not None:
+        st.session_state[session.K.SUSTAIN] = bool(pedal)
     st.switch_page(piece_page())
 
 
@@ -254,12 +257,15 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                 listening = st.session_state.setdefault(CK.LISTEN, set())
                 if card in listening or c1.button("▶ Listen", key=f"listen_{card}"):
                     listening.add(card)
-                    st.audio(_wav((h.piece_id, h.window_start), window, h.steps_per_beat, h.tempo_bpm, h.metre),
+                    # keyed by the window's own image: a piece's id is its path's, alike in two indexes of a folder
+                    image = hashlib.sha1(h.image).hexdigest() if h.image is not None else (h.piece_id, h.window_start)
+                    st.audio(_wav(image, window, h.steps_per_beat, h.tempo_bpm, h.metre),
                              format="audio/wav")
                 into = f", transposed {semitones(-h.interval)} into the query's key" if h.interval else ""
                 if c2.button("Open", key=f"open_{card}", help=f"Show this passage in the piece view{into}"):
                     bar = h.window_start // max(h.steps_per_bar, 1) + 1
-                    open_passage(index.resolve(h.path, h.rel), h.piece, bar, -h.interval)
+                    open_passage(index.resolve(h.path, h.rel), h.piece, bar, -h.interval,
+                                 bool(index.meta.get("sustain_pedal")))
 
 
 def current_index():
@@ -401,7 +407,8 @@ def visitor(index_uri: str, song, bundle, page_bundle) -> Visitor:
               for e, ne in zip(enc.level_emb, enc.level_non_empty)]
     roll, key = song.roll, getattr(song, "key", ())
     semis = int(key[3]) if len(key) > 3 else 0  # loaders.Song.key: (midi, checkpoint, steps per beat, transposition)
-    shown = roll.name + (f" transposed {semis:+d}" if semis else "") + f", {roll.steps_per_beat} steps per beat"
+    shown = (roll.name + (f" transposed {semis:+d}" if semis else "") + f", {roll.steps_per_beat} steps per beat"
+             + (", sustain pedal applied" if roll.sustain_pedal else ""))
     return Visitor(index_uri, stamp(index_uri), roll.name, f"{shown} (placed from the piece view)",
                    np.asarray(enc.starts), [v.float().numpy() for v in pool_levels(levels)], roll.steps,
                    roll.steps_per_bar, roll.steps_per_beat)

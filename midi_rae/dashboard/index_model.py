@@ -15,7 +15,7 @@ import streamlit as st
 
 from . import session
 from .sidebar import DEFAULT_CHOICE, ModelChoice
-from .sources import checkpoint_folder, decoder_beside, folder_checkpoints, shipped_checkpoints
+from .sources import checkpoint_folder, decoders_beside, folder_checkpoints, shipped_checkpoints
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -76,9 +76,10 @@ def _candidates(meta: dict) -> Iterator[ModelChoice]:
     folder = checkpoint_folder()
     if folder is not None:
         for p in folder_checkpoints(folder):
-            partner = decoder_beside(p)
-            yield ModelChoice(f"folder:{p}:{p.stat().st_mtime}", str(p.relative_to(folder)), str(p),
-                              str(partner) if partner else None)
+            for partner in decoders_beside(p) or [None]:  # each decoder saved beside it (SwinDecoder, MAE)
+                yield ModelChoice(f"folder:{p}:{p.stat().st_mtime}" + (f":{partner.name}" if partner else ""),
+                                  str(p.relative_to(folder)) + (f" + {partner.name}" if partner else ""), str(p),
+                                  str(partner) if partner else None)
 
 
 def built_with(meta: dict) -> Optional[ModelChoice]:

@@ -205,4 +205,5 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
                 res_b = analyse(roll_key(piece.key, roll), model_b.key, spb, semis, start, mask_b, roll,
                                 model_b.bundle)
                 panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)
-    prefetch.request(model, spb, semis)  # the other examples, read and encoded while the page is idle
+    # the other examples, read and encoded while the page is idle, as the page reads them
+    prefetch.request(model, spb, semis, bool(st.session_state.get(K.SUSTAIN)))

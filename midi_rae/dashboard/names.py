@@ -51,13 +51,15 @@ def _inside_word(text: str, start: int, end: int) -> bool:
     return 0 < start and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
 
 
-def file_stem(piece_name: str, semis: int = 0, spb: int | None = None, model: str | None = None) -> str:
+def file_stem(piece_name: str, semis: int = 0, spb: int | None = None, model: str | None = None,
+              pedal: bool = False) -> str:
     """The start of a download's name: what it shows, so that two views' files never share a name ("piece.mid",
     transposed +3, at 12 steps per beat that are not the model's own, by "Shipped hierarchy":
-    "piece_transposed+3_12spb_shipped-hierarchy")."""
+    "piece_transposed+3_12spb_shipped-hierarchy"; "_pedal" where the sustain pedal lengthened its notes)."""
     stem = PurePath(display_name(piece_name)).stem
     stem += f"_transposed{int(semis):+d}" if semis else ""
     stem += f"_{int(spb)}spb" if spb else ""
+    stem += "_pedal" if pedal else ""
     if model:
         stem += "_" + (re.sub(r"[^\w]+", "-", display_name(model).lower()).strip("-")[:40] or "model")
     return stem

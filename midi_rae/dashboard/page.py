@@ -97,7 +97,8 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int 
     refused = session.refusal_to_announce()
     if refused is not None:
         slot.error(f"{refused[0]} could not be opened. {refused[1]}")
-    key = f"{piece.key}:{spb}:{piece.name}"  # the same bytes dropped under another name are told again, loudly
+    # the same bytes dropped under another name are told again, loudly; read with the pedal, a file can be too long
+    key = f"{piece.key}:{spb}:{piece.name}" + (":pedal" if pedal else "")
     failed = session.piece_failure(key)
     if failed is None:
         try:
@@ -250,7 +251,7 @@ def main() -> None:
     views = _model_views()
     model = _loaded(choice)
     own_spb = spb == sidebar.own_resolution(config)
-    stem = file_stem(piece.name, semis, None if own_spb else spb, model.label)
+    stem = file_stem(piece.name, semis, None if own_spb else spb, model.label, roll.sustain_pedal)
     views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window, stem,
                  b_is_a=b_is_a)
     export.render(f"{piece.name} — {model.label}", stem, export_settings(view, spb, semis, roll.sustain_pedal))

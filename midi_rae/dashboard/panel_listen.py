@@ -39,10 +39,10 @@ def _wav(key: tuple, _pm) -> tuple[bytes, str]:
     return render_audio(_pm, fs=PLAYER_RATE)
 
 
-def download_names(piece_name: str, bar: int, semis: int = 0) -> dict[str, str]:
+def download_names(piece_name: str, bar: int, semis: int = 0, pedal: bool = False) -> dict[str, str]:
     """File names of the window, reconstruction and piece downloads ("piece.mid" -> "piece_bar3_window.mid"; a
-    transposed piece's say so: "piece_transposed+3_bar3_window.mid")."""
-    stem = file_stem(piece_name, semis)
+    transposed piece's say so: "piece_transposed+3_bar3_window.mid"; one read with its sustain pedal, "_pedal")."""
+    stem = file_stem(piece_name, semis, pedal=pedal)
     return {"window": f"{stem}_bar{bar}_window.mid", "reconstruction": f"{stem}_bar{bar}_reconstruction.mid",
             "piece": f"{stem}_quantised.mid"}
 
@@ -70,7 +70,7 @@ def render(song, res, spb: int, semis: int = 0) -> None:
     roll = song.roll
     tempo = float(roll.tempo_bpm or 120.0)
     bar = res.start // max(roll.steps_per_bar, 1) + 1
-    names = download_names(roll.name, bar, semis)
+    names = download_names(roll.name, bar, semis, roll.sustain_pedal)
     play = st.toggle("Play here", persist_state="session", key=K.PLAYERS,
                      help="Synthesise the window and its reconstruction as audio players that follow every "
                           "window and mask change. Off, the MIDI downloads stay.")

@@ -40,14 +40,15 @@ def enabled() -> bool:
     return os.environ.get(ENV, "1").strip() != "0"
 
 
-def request(model, spb: int, semis: int) -> None:
-    """After a page run: prepare the bundled examples for this model and grid, when idle. Untransposed only, and
+def request(model, spb: int, semis: int, pedal: bool = False) -> None:
+    """After a page run: prepare the bundled examples for this model and grid (and sustain pedal setting), when
+    idle. Untransposed only, and
     not the window analyses (each transposition or mask would add six entries to caches the user's own pieces
     share; an analysis is ~0.03 s of a switch, the read and the encoding 0.1-0.45 s)."""
     if semis or not enabled():
         return
     with _lock:
-        _wanted[0] = (model, int(spb))
+        _wanted[0] = (model, int(spb), bool(pedal))
         if _thread[0] is None:
             logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
                 _NoContextWarning())
@@ -84,12 +85,13 @@ def _prepare(wanted: tuple) -> None:
             _done.add(job.done_key())
 
 
-def _steps(model, spb: int) -> Iterator[tuple["_Example", Callable[[], None]]]:
-    """One callable per unit of work: read and encode each example not yet prepared for this model and grid."""
+def _steps(model, spb: int, pedal: bool = False) -> Iterator[tuple["_Example", Callable[[], None]]]:
+    """One callable per unit of work: read and encode each example not yet prepared for this model, grid and
+    pedal setting."""
     from .sources import example_files
 
     for path in example_files()[:MAX_EXAMPLES]:
-        job = _Example(path, model, spb)
+        job = _Example(path, model, spb, pedal)
         try:
             if job.done_key() in _done:
                 continue
@@ -102,8 +104,8 @@ def _steps(model, spb: int) -> Iterator[tuple["_Example", Callable[[], None]]]:
 class _Example:
     """One bundled example through the page's cached functions, a step at a time."""
 
-    def __init__(self, path, model, spb: int):
-        self.path, self.model, self.spb = path, model, spb
+    def __init__(self, path, model, spb: int, pedal: bool = False):
+        self.path, self.model, self.spb, self.pedal = path, model, spb, pedal
         self.data = self.key = self.roll = None
 
     def done_key(self) -> tuple:
@@ -112,12 +114,12 @@ class _Example:
         if self.key is None:
             self.data = self.path.read_bytes()
             self.key = digest(self.data)
-        return (self.key, self.model.key, self.spb)
+        return (self.key, self.model.key, self.spb, self.pedal)
 
     def read(self) -> None:
         from .sources import load_roll
 
-        self.roll = load_roll(self.key, self.data, self.spb, 0, self.path.name)
+        self.roll = load_roll(self.key, self.data, self.spb, 0, self.path.name, self.pedal)
 
     def encode(self) -> None:
         import torch
@@ -125,8 +127,9 @@ class _Example:
         from midi_rae import threads
 
         from .loaders import encode_song
+        from .sources import roll_key
 
         threads.follow()  # this thread lives on, and torch may keep its count per thread
         with torch.no_grad():
-            encode_song(self.key, self.model.key, self.spb, 0, self.roll, self.model.bundle)
+            encode_song(roll_key(self.key, self.roll), self.model.key, self.spb, 0, self.roll, self.model.bundle)
         _done.add(self.done_key())
