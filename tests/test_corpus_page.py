@@ -889,10 +889,14 @@ def test_the_page_follows_an_index_updated_while_the_server_runs(tmp_path, monke
     at = _corpus_app(home, monkeypatch)
     assert "2 pieces in 1 collection" in at.caption[0].value
     _write(src / "beta" / "piece_2.mid", [(_notes(10, seed=2), 0, 0)])
+    at.session_state["corpus_region"] = {(str(home / "grows"), 3, False): (-1e9, 1e9, -1e9, 1e9)}
+    at.run()
+    assert list(at.session_state["corpus_region"]) == [(str(home / "grows"), 3, False)]
     quiet_build([src], home / "grows")  # `midi-rae index` run again beside the server: one piece added
     at.run()
     assert not at.exception, at.exception
     assert "3 pieces in 2 collections" in at.caption[0].value
+    assert at.session_state["corpus_region"] == {}  # drawn on the old index's plane: gone with it
     assert not [w.value for w in at.warning if "not a readable index" in w.value]
     assert {p["value"] for p in _map(at)["points"]} == {"alpha", "beta"}
 

@@ -313,6 +313,11 @@ def render_map(uri: str, stamp: str, index) -> None:
              + (": all with one embedding, so the map has no spread" if not umap and not len(share) else ""))
     plane = (uri, level, umap)
     regions = st.session_state.setdefault(CK.REGION, {})  # one region per index, level and plane
+    versions = st.session_state.setdefault(CK.REGION_VERSION, {})
+    if versions.get(uri, stamp) != stamp:  # the index was written to since: its planes (and their regions) moved
+        for old in [p for p in regions if p[0] == uri]:
+            regions.pop(old)
+    versions[uri] = stamp
     region = regions.get(plane)
     trace, traced = _trace_picker(uri, stamp, level, umap, win)
     spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown, region, trace)
