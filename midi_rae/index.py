@@ -135,6 +135,13 @@ def parse_source(path: str | Path, data: Optional[bytes] = None, steps_per_beat:
     return midi_to_roll(data, steps_per_beat=steps_per_beat, name=name or p.stem, sustain_pedal=sustain_pedal)
 
 
+def read_as_indexed(meta: dict, path: str | Path, data: Optional[bytes] = None):
+    """A query piece read as the index read its files: at its steps per beat, a PNG the same way up, MIDI with or
+    without the sustain pedal (`parse_source`; raises MidiError with one sentence)."""
+    return parse_source(path, data, int(meta.get("steps_per_beat") or 4), bool(meta.get("flip_png")),
+                        sustain_pedal=bool(meta.get("sustain_pedal")))
+
+
 def _watch_parent(pid: int, every_s: float = 1.0) -> None:
     """Worker initializer: end this worker once the indexing process is gone. A killed `index` (SIGKILL) cannot
     stop its workers, and one blocked writing a parsed piece nobody reads would otherwise live on, holding the
@@ -158,8 +165,7 @@ def _watch_parent(pid: int, every_s: float = 1.0) -> None:
 
 def _parse_job(job: tuple) -> dict:
     """Worker: read and parse one file; a failure becomes its one sentence (never an exception)."""
-    path, steps_per_beat, flip_png, data, *more = job
-    sustain_pedal = bool(more and more[0])
+    path, steps_per_beat, flip_png, data, sustain_pedal = job
     p = Path(path)
     out: dict[str, Any] = {"path": path}
     try:
@@ -1737,10 +1743,8 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     if hasattr(query, "array"):
         roll = query
     else:
-        roll = parse_source(query if not isinstance(query, bytes) else "query.mid",  # a PNG read as the index's were
-                            query if isinstance(query, bytes) else None,
-                            int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")),
-                            sustain_pedal=bool(idx.meta.get("sustain_pedal")))
+        roll = read_as_indexed(idx.meta, query if not isinstance(query, bytes) else "query.mid",
+                               query if isinstance(query, bytes) else None)
     if level is None:
         level = default_level(idx.levels)
     if not 0 <= int(level) < idx.levels:

@@ -217,7 +217,7 @@ def _query(a, idx) -> tuple:
     resolution, the level and patch checked against the index, and a bar past the query's last window start moved
     there (one rule with the piece page: no window starts where it would show bars of silence); ValueError or
     MidiError in one sentence."""
-    from .index import default_level, parse_source
+    from .index import default_level, read_as_indexed
     from .pianoroll import start_bars
 
     level = default_level(idx.levels) if a.level is None else a.level
@@ -226,8 +226,7 @@ def _query(a, idx) -> tuple:
     rows, cols = idx.meta["grids"][level]
     if a.patch is not None and not (0 <= a.patch[0] < rows and 0 <= a.patch[1] < cols):
         raise ValueError(f"--patch {a.patch[0]},{a.patch[1]} is outside level {level}'s {rows}x{cols} grid.")
-    roll = parse_source(a.query, None, int(idx.meta.get("steps_per_beat") or 4), bool(idx.meta.get("flip_png")),
-                        sustain_pedal=bool(idx.meta.get("sustain_pedal")))
+    roll = read_as_indexed(idx.meta, a.query)
     last = start_bars(roll.steps, max(roll.steps_per_bar, 1), int(idx.meta.get("window_steps") or 128))
     if a.bar <= last:
         return roll, a.bar, None

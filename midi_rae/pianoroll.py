@@ -323,9 +323,10 @@ class _Instrument:
 _GM2_DRUMS, _XG_DRUMS = 120, 127  # bank-select MSBs of drum kits: GM2's percussion; XG's kits (after XG System On;
 # Roland's GS has melodic MT-32 sounds at 127)
 _XG_ON = bytes([0x43, 0x10, 0x4C, 0x00, 0x00, 0x7E, 0x00])  # XG System On, after F0 (the 0x10 nibble: device 0)
-_ALL_OFF = (120, 123)  # All Sound Off, All Notes Off: they end a channel's sounding notes
-_PEDAL_DOWN = 64  # a sustain pedal (CC64) value from which the pedal is down
-_ALL_SOUND_OFF, _RESET_CONTROLLERS = 120, 121  # each lifts the pedal too (silence; every controller to its rest)
+_SUSTAIN, _ALL_SOUND_OFF, _RESET_CONTROLLERS, _ALL_NOTES_OFF = 64, 120, 121, 123  # controller numbers
+_ALL_OFF = (_ALL_SOUND_OFF, _ALL_NOTES_OFF)  # they end a channel's sounding notes
+_PEDAL_DOWN = 64  # a sustain pedal value from which the pedal is down
+# All Sound Off (silence) and Reset All Controllers (every controller to its rest) lift the pedal too
 
 
 @dataclass
@@ -549,7 +550,7 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                         pedals.append((tick, channel, False))  # the pedal is reset to up
                     elif kind == 0xE0:
                         reading.bends += (d0 | d1 << 7) != 0x2000
-                    elif d0 == 64:
+                    elif d0 == _SUSTAIN:
                         pedals.append((tick, channel, d1 >= _PEDAL_DOWN))
     except IndexError:
         raise MidiError("The MIDI file is cut off: it ends in the middle of a track.") from None
@@ -664,10 +665,9 @@ def _sustain(instruments: list[_Instrument], channels: list[int], pedals: list[t
         held = (span >= 0) & (ends < ups[np.maximum(span, 0)])
         longer = np.where(held, ups[np.maximum(span, 0)], ends)
         order = np.lexsort((starts, pitches))  # by key, then onset: each note's next onset of its key follows it
-        nxt = np.full(len(starts), np.iinfo(np.int64).max)
-        same = pitches[order][1:] == pitches[order][:-1]
-        later = np.where(same, starts[order][1:], nxt[1:])
-        nxt[order[:-1]] = later
+        never = np.iinfo(np.int64).max
+        nxt = np.full(len(starts), never)
+        nxt[order[:-1]] = np.where(pitches[order][1:] == pitches[order][:-1], starts[order][1:], never)
         # a later onset of the key cuts the sustained note; a note already sounding past that onset keeps its end
         new_ends = np.maximum(np.minimum(longer, np.where(nxt > starts, nxt, longer)), ends)
         at = 0

@@ -30,7 +30,7 @@ def real_windows(folder: str, files: int, width: int):
     stride = max(1, len(paths) // max(files, 1))
     xs = []
     for path in paths[::stride][:files]:
-        parsed = _parse_job((path, 4, False, None))
+        parsed = _parse_job((path, 4, False, None, False))
         if "error" not in parsed:
             xs.append(prepare_piece(parsed, "bench", width, folder).x)
     return torch.cat(xs)

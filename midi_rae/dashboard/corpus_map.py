@@ -292,7 +292,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     categorical = col in ("collection", "name")
     values = w[col]
     if col == "name":  # by piece, not by name: files of one name in two folders are two pieces ("01.mid" per album)
-        labels = piece_labels(win)
+        labels = _piece_labels(uri, stamp)
         values = np.array([labels[str(int(p))] for p in w["piece_id"]], dtype=object)
         names, first, counts = np.unique(values.astype(str), return_index=True, return_counts=True)
         if len(names) > TOP_PIECES:  # the most windows first, ties in order of appearance
@@ -364,6 +364,12 @@ def piece_labels(win: dict[str, np.ndarray]) -> dict[str, str]:
     return labels
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _piece_labels(uri: str, version: str) -> dict[str, str]:
+    """`piece_labels` of an index's windows, once per version (the map and its trace picker ask on every rerun)."""
+    return piece_labels(src.map_columns(uri, version))
+
+
 def within(bounds: tuple[float, float, float, float], coords: np.ndarray) -> tuple[float, float, float, float]:
     """A drawn region cut to the extent of the points `coords` (a wider one would widen the map's axes)."""
     (lx, ly), (hx, hy) = coords.min(0), coords.max(0)
@@ -378,7 +384,7 @@ def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, n
     from .corpus_similar import VISITOR_ROW
 
     # options are piece ids as text: a 64-bit id (hashed) does not survive a trip through the browser as a number
-    labels = piece_labels(win)
+    labels = _piece_labels(uri, stamp)  # a copy (st.cache_data): the placed piece's label is added below
     pieces = sorted(labels, key=lambda p: labels[p].lower())
     guest = st.session_state.get(CK.VISITOR, {}).get(uri)  # one per index: placed on its map from the piece view
     guest = guest if guest is not None and guest.stamp == stamp else None

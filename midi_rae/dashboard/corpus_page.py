@@ -303,7 +303,7 @@ def _errors_by_position(win, prof: dict, metre: str, spbar: int) -> go.Figure:
 
 def render_search(uri: str, stamp: str, index) -> None:
     """Pick a passage of the corpus and find its nearest neighbours."""
-    from midi_rae.index import copies, default_level, parse_source, search_passage, stored_window
+    from midi_rae.index import copies, default_level, read_as_indexed, search_passage, stored_window
     from midi_rae.pianoroll import start_bars
 
     pieces, _ = src.tables(uri, stamp)
@@ -351,19 +351,17 @@ def render_search(uri: str, stamp: str, index) -> None:
         start = (int(bar) - 1) * max(int(row["steps_per_bar"]), 1)
         try:
             bundle = _bundle(made_by)  # a CheckpointError (a ValueError) where the file went since it was found
+            store = src.open_index(uri, stamp)
             if path is None:  # the file is not on this server: the index's own image of the window is the query
-                roll, start = stored_window(src.open_index(uri, stamp), int(row["piece_id"]), start)
+                roll, start = stored_window(store, int(row["piece_id"]), start)
                 query_bar = 1
             else:
-                roll = parse_source(path, steps_per_beat=int(index.meta.get("steps_per_beat") or 4),
-                                    flip_png=bool(index.meta.get("flip_png")),  # read as the index read it
-                                    sustain_pedal=bool(index.meta.get("sustain_pedal")))
+                roll = read_as_indexed(index.meta, path)
                 query_bar = int(bar)
-            same = copies(src.open_index(uri, stamp), int(row["piece_id"]))  # itself, and files of the same bytes
+            same = copies(store, int(row["piece_id"]))  # itself, and files of the same bytes
             own = own_ranges(index.meta, same, start)
-            results[qkey] = (search_passage(src.open_index(uri, stamp), roll, query_bar, int(level), None,
-                                            bool(invariant), HITS, bundle=bundle, avoid=own), start, path is None,
-                             len(same) - 1)
+            results[qkey] = (search_passage(store, roll, query_bar, int(level), None, bool(invariant), HITS,
+                                            bundle=bundle, avoid=own), start, path is None, len(same) - 1)
         except ValueError as e:  # the file changed since it was indexed, or the index is another model's
             st.error(f"{display_name(row['name'])}: {e}")
             return

@@ -109,8 +109,6 @@ def thumbnail(window: np.ndarray, patch: Optional[tuple[int, int, int, int]] = N
 
 def index_tag(uri: str) -> str:
     """A short, stable name of an index for the keys of its widgets (the map, its trace picker)."""
-    import hashlib
-
     return hashlib.sha1(uri.encode()).hexdigest()[:12]
 
 
@@ -431,11 +429,12 @@ VISITOR_ROW = "visitor"  # the trace picker's value for the visitor (a piece's i
 def _own_passage(index, song, start: int) -> list[tuple[int, int, int]]:
     """(piece_id, start, end) of the shown window where the piece itself is in the index as shown (the same file,
     untransposed, at the index's resolution): searched for, it would top the list at similarity 1."""
+    from .sources import PEDAL_KEY
+
     midi, _, spb, semis = song.key
-    midi = str(midi)
     if semis or spb != int(index.meta.get("steps_per_beat") or 4) or not _read_as_indexed(index, song.roll):
         return []
-    midi = midi.removesuffix("+pedal")  # sources.roll_key: the file's digest, and whether its pedal was applied
+    midi = str(midi).removesuffix(PEDAL_KEY)  # sources.roll_key: the file's digest, and whether its pedal was applied
     if not re.fullmatch(r"[0-9a-f]{20}", midi):
         return []
     t = index.table("pieces").search().where(f"hash = '{midi}'").select(["piece_id"]).limit(None).to_arrow()

@@ -168,12 +168,13 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         song = song_for(model, piece, roll, spb, semis)
         cfg = song.config
         start = (view.start_bar - 1) * roll.steps_per_bar
-        res = analyse(roll_key(piece.key, roll), model.key, spb, semis, start, view.mask, roll, model.bundle)
+        rk = roll_key(piece.key, roll)
+        res = analyse(rk, model.key, spb, semis, start, view.mask, roll, model.bundle)
         sel = selection.current()
         rects, fam = selection.highlights(sel, res.start, cfg)
         neighbours = selection.neighbours(song, sel) if sel is not None else None
         if overview_slot is not None:
-            rkey = (roll_key(piece.key, roll), spb, semis)
+            rkey = (rk, spb, semis)
             marks = [(int(r["_start"]), int(r["_size"])) for _, r in neighbours.iterrows()] \
                 if neighbours is not None else []
             click_grid = cfg.level_grids[clicks.select_level(cfg.num_levels)]
@@ -202,8 +203,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
                 song_b = song_for(model_b, piece, roll, spb, semis)
                 # B binarized at its own validated threshold: A's would score B at a threshold B was not chosen for
                 mask_b = dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
-                res_b = analyse(roll_key(piece.key, roll), model_b.key, spb, semis, start, mask_b, roll,
-                                model_b.bundle)
+                res_b = analyse(rk, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
                 panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)
     # the other examples, read and encoded while the page is idle, as the page reads them
     prefetch.request(model, spb, semis, bool(st.session_state.get(K.SUSTAIN)))

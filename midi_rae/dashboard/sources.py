@@ -80,10 +80,13 @@ def load_roll(midi_key: str, _data: bytes, steps_per_beat: int, semitones: int, 
     return transpose(roll, semitones) if semitones else roll
 
 
+PEDAL_KEY = "+pedal"  # after a piece's key in `roll_key`: its sustain pedal lengthened the roll's notes
+
+
 def roll_key(piece_key: str, roll: PianoRoll) -> str:
     """What the caches of a roll's views are keyed by: the file's content, and whether the sustain pedal lengthened
     its notes (a file without pedal reads the same either way, and shares its entries)."""
-    return f"{piece_key}+pedal" if roll.sustain_pedal else piece_key
+    return piece_key + PEDAL_KEY if roll.sustain_pedal else piece_key
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
