@@ -1014,3 +1014,41 @@ def test_an_index_built_with_an_mae_decoder_finds_it_beside_its_encoder_in_the_s
                                              tmp_path / "SwinMAEDecoder__best.pt")}
     found = built_with(meta)
     assert found is not None and Path(found.decoder).name == "SwinMAEDecoder__best.pt"
+
+
+def test_the_maps_zoom_is_read_from_what_the_browser_reported_and_a_fresh_chart_says_nothing_of_it():
+    from midi_rae.dashboard.corpus_map import PICK, REGION, ZOOM, reported_zoom
+
+    class Zoomed:
+        selection = {ZOOM: {"x": [-2.5, 1], "y": [0, 3.25]}}
+
+    class Reset:  # a double-click on this chart: the browser reports the zoom, and only the zoom, empty
+        selection = {ZOOM: {}}
+
+    class Fresh:  # a chart just drawn: Streamlit gives every parameter, empty
+        selection = {PICK: {}, REGION: {}, ZOOM: {}}
+
+    class Regioned:  # a region drawn, the zoom not touched on this chart
+        selection = {REGION: {"x": [0, 1], "y": [0, 1]}}
+
+    assert reported_zoom(Zoomed()) == {"x": [-2.5, 1.0], "y": [0.0, 3.25]}
+    assert reported_zoom(Reset()) == {}
+    assert reported_zoom(Fresh()) is None and reported_zoom(Regioned()) is None and reported_zoom(None) is None
+
+
+def test_a_map_drawn_again_after_a_region_opens_at_the_zoom_its_plane_had(index_home, monkeypatch):
+    from midi_rae.dashboard.corpus_map import ZOOM
+
+    at = _corpus_app(index_home, monkeypatch)
+    assert "value" not in {p["name"]: p for p in _map(at)["params"]}[ZOOM]
+    plane = (str(index_home / "small"), 3, False)
+    extent = {"x": [-0.5, 0.25], "y": [-1.0, 1.0]}
+    at.session_state["corpus_zoom"] = {plane: extent}  # as the chart reported it
+    at.session_state["corpus_region"] = {plane: (-1e9, 0.0, -1e9, 1e9)}  # the region drawn, which bumps the key
+    at.session_state["corpus_map_nonce"] = at.session_state["corpus_map_nonce"] + 1
+    at.run()
+    assert not at.exception, at.exception
+    spec = _map(at)
+    assert {p["name"]: p for p in spec["layer"][-1]["params"]}[ZOOM]["value"] == extent
+    at.select_slider(key="corpus_level").set_value(1).run()  # another plane: its own zoom, none yet
+    assert "value" not in {p["name"]: p for p in _map(at)["params"]}[ZOOM]

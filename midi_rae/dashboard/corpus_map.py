@@ -32,6 +32,7 @@ MAP_PADDING_PX = 8  # room around the points: one on the domain's edge was drawn
 OTHER_COLOUR = "#c4c4c4"  # neutral grey: no piece's colour is near it
 PICK = "pick"       # the Vega-Lite selection parameter a click sets
 REGION = "region"   # the Vega-Lite selection parameter a drag sets: a rectangle of the map
+ZOOM = "zoom"       # the Vega-Lite selection parameter the wheel and a shift-drag set: the axes' extent
 FADED = 0.12        # opacity of the points outside a drawn region
 LEGEND_ROWS = 24    # names in a legend column: as many fit the map's height
 LEGEND_COLUMNS = 3  # legend columns at most (more would squeeze the map)
@@ -140,14 +141,15 @@ def _umap_installed() -> bool:
 
 def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: bool, hover: list[str],
              rows: np.ndarray, title: str, axis_titles: tuple[str, str], shown: Optional[list[str]] = None,
-             region: Optional[tuple[float, float, float, float]] = None, trace: Optional[list[dict]] = None
-             ) -> tuple[dict, "pa.Table"]:
+             region: Optional[tuple[float, float, float, float]] = None, trace: Optional[list[dict]] = None,
+             zoom: Optional[dict] = None) -> tuple[dict, "pa.Table"]:
     """A Vega-Lite scatter of `coords` and its points as an Arrow table (Streamlit sends that as it is; a list of
     records would go through pandas, 0.5 s to import on a first page): each point's `row` is what a click
     reports; the wheel zooms, a shift-drag pans, a plain drag draws a region. `shown`: each point's value as its
     tooltip gives it (a continuous colour's values formatted, where some have none). `region`: the rectangle
     (x0, x1, y0, y1) drawn before, shown under the points with the points outside it faded. `trace`: one piece's
-    windows in order ({"x", "y", "passage"} each), drawn over the points as a line."""
+    windows in order ({"x", "y", "passage"} each), drawn over the points as a line. `zoom`: the axes' extent to
+    open at ({"x": [x0, x1], "y": [y0, y1]}, as the chart reports it), else every point."""
     import pyarrow as pa
 
     xy = np.asarray(coords, float)[:, :2]
@@ -190,7 +192,8 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
     y_enc = {"field": "y", "type": "quantitative", "title": axis_titles[1],
              "scale": {"zero": False, "padding": MAP_PADDING_PX}, "axis": {"grid": True}}
     scatter = {
-        "mark": {"type": "point", "filled": True, "size": 30, "cursor": "pointer"},
+        # clipped: a point the zoom has moved past the axes would otherwise be drawn over them and the legend
+        "mark": {"type": "point", "filled": True, "size": 30, "cursor": "pointer", "clip": True},
         # a drag that starts on a point and ends on it (the point moves with the view) is a click: panning takes
         # the shift key, so a plain drag never opens a passage; it draws a region, which the page keeps and draws
         # under the points (a selection's own rectangle lay over them and took their clicks)
@@ -200,9 +203,10 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                        "type": "interval", "encodings": ["x", "y"], "zoom": False, "translate": False,
                        "clear": False, "on": "[pointerdown[!event.shiftKey], window:pointerup] > window:pointermove!",
                        "mark": REGION_MARK}},
-                   {"name": "zoom", "bind": "scales",
+                   {"name": ZOOM, "bind": "scales",
                     "select": {"type": "interval", "zoom": "wheel!",
-                               "translate": "[pointerdown[event.shiftKey], window:pointerup] > window:pointermove!"}}],
+                               "translate": "[pointerdown[event.shiftKey], window:pointerup] > window:pointermove!"},
+                    **({"value": zoom} if zoom else {})}],
         "encoding": {"x": x_enc, "y": y_enc, "color": colour_enc, "tooltip": tooltip, **extra_enc,
                      "opacity": _opacity(region is not None, bool(trace))},
     }
@@ -211,11 +215,11 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
     if region is not None:  # under the points: a selection's own rectangle lay over them and took their clicks
         x0, x1, y0, y1 = region
         layers.append({"data": {"values": [{"x": x0, "x2": x1, "y": y0, "y2": y1}]},
-                       "mark": {"type": "rect", **REGION_MARK},
+                       "mark": {"type": "rect", "clip": True, **REGION_MARK},
                        "encoding": {"x": x_enc, "x2": {"field": "x2"}, "y": y_enc, "y2": {"field": "y2"}}})
     if trace:  # under the points too (faded, they let it show): a click on a traced window opens it
         layers.append({"data": {"values": [{**t, "order": i} for i, t in enumerate(trace)]},
-                       "mark": {"type": "line", "color": TRACE_COLOUR, "strokeWidth": 1.2,
+                       "mark": {"type": "line", "color": TRACE_COLOUR, "strokeWidth": 1.2, "clip": True,
                                 "point": {"filled": True, "size": 28, "color": TRACE_COLOUR, "stroke": "white",
                                           "strokeWidth": 0.8}},
                        "encoding": {"x": x_enc, "y": y_enc, "order": {"field": "order", "type": "quantitative"},
@@ -227,7 +231,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
             ends.append(({**trace[-1], "label": "end"}, 16))
         for end, dy in ends:  # "start" above its point, "end" below: the two apart where a piece ends where it began
             layers.append({"data": {"values": [end]}, "mark": {"type": "text", "dy": dy, "fontWeight": "bold",
-                                                               "color": TRACE_COLOUR},
+                                                               "color": TRACE_COLOUR, "clip": True},
                            "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "label"}}})
     return ({**head, **scatter} if len(layers) == 1 else {**head, "layer": layers}), points
 
@@ -267,6 +271,33 @@ def region_bounds(event) -> Optional[tuple[float, float, float, float]]:
     except (KeyError, TypeError, ValueError):
         return None
     return bounds if all(np.isfinite(bounds)) else None
+
+
+def reported_zoom(event) -> Optional[dict]:
+    """The axes' extent the chart reported ({"x": [x0, x1], "y": [y0, y1]}); {} where a double-click reset the zoom
+    on this chart; None where it said nothing of its zoom (a chart just drawn reports every selection empty)."""
+    selection = dict(getattr(event, "selection", None) or {}) if event is not None else {}
+    if ZOOM not in selection:
+        return None
+    zoom = selection[ZOOM] or {}
+    if not zoom:  # a fresh chart's state holds every parameter empty; the browser reports only those it changed
+        fresh = set(selection) >= {PICK, REGION, ZOOM} and not any(selection.values())
+        return None if fresh else {}
+    try:
+        extent = {axis: [float(zoom[axis][0]), float(zoom[axis][1])] for axis in ("x", "y")}
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return extent if all(np.isfinite(v).all() for v in extent.values()) else None
+
+
+def _opening_zoom(key: str, plane: tuple, zooms: dict) -> Optional[dict]:
+    """The zoom a chart under `key` opens at: the plane's zoom when that chart was first drawn. Fixed for the chart's
+    life: a spec that changed with each zoom would make the browser draw the map anew at every turn of the wheel."""
+    opened = st.session_state.setdefault(CK.ZOOM_OPENED, {})
+    if key not in opened:
+        opened.clear()  # one chart at a time: the map's earlier keys are gone
+        opened[key] = zooms.get(plane)
+    return opened[key]
 
 
 def render_map(uri: str, stamp: str, index) -> None:
@@ -314,22 +345,34 @@ def render_map(uri: str, stamp: str, index) -> None:
     plane = (uri, level, umap)
     regions = st.session_state.setdefault(CK.REGION, {})  # one region per index, level and plane
     versions = st.session_state.setdefault(CK.REGION_VERSION, {})
+    zooms = st.session_state.setdefault(CK.ZOOM, {})  # the axes' extent per index, level and plane
     if versions.get(uri, stamp) != stamp:  # the index was written to since: its planes (and their regions) moved
-        for old in [p for p in regions if p[0] == uri]:
-            regions.pop(old)
+        for kept in (regions, zooms):
+            for old in [p for p in kept if p[0] == uri]:
+                kept.pop(old)
     versions[uri] = stamp
     region = regions.get(plane)
     trace, traced = _trace_picker(uri, stamp, level, umap, win)
-    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown, region, trace)
+    # Streamlit keeps a Vega-Lite chart's selection across reruns and new data under one key: the key names the
+    # index and plane and changes once a click or a region is handled, so each acts once and never on another
+    # index's rows; a new chart opens at the zoom the last one reported for its plane
+    nonce = st.session_state.setdefault(CK.MAP_NONCE, 0)
+    key = f"{CK.MAP}:{index_tag(uri)}:{level}:{int(umap)}:{nonce}"
+    spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown, region, trace,
+                            _opening_zoom(key, plane, zooms))
     # above the chart: the chart's hover toolbar sits over the line above it, which was the UMAP help icon
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
                "Drag to draw a region (what it holds is listed under the map), scroll to zoom, shift-drag to pan, "
                "double-click to reset the zoom.")
-    # Streamlit keeps a Vega-Lite chart's selection across reruns and new data under one key: the key names the
-    # index and changes once a click or a region is handled, so each acts once and never on another index's rows
-    nonce = st.session_state.setdefault(CK.MAP_NONCE, 0)
-    key = f"{CK.MAP}:{index_tag(uri)}:{nonce}"
-    ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=[PICK, REGION], width="stretch", key=key)
+    # the zoom is a selection Streamlit reports too: each change reruns the page (which redraws nothing: the chart's
+    # spec and data are the same) so that a region drawn, or a colour changed, keeps the extent the reader chose
+    ev = st.vega_lite_chart(points, spec, on_select="rerun", selection_mode=[PICK, REGION, ZOOM], width="stretch",
+                            key=key)
+    zoom = reported_zoom(ev)
+    if zoom:
+        zooms[plane] = zoom
+    elif zoom == {}:
+        zooms.pop(plane, None)
     if traced:
         st.caption(traced)
     row = picked_row(ev, len(win["path"]))

@@ -43,6 +43,8 @@ class CK:
     MAP = "corpus_map"
     MAP_NONCE = "corpus_map_nonce"  # bumped after a map click or region is handled (corpus_map.render_map)
     REGION = "corpus_region"  # {(index uri, level, UMAP?): (x0, x1, y0, y1)}: the regions drawn on the maps
+    ZOOM = "corpus_zoom"      # {(index uri, level, UMAP?): {"x": [x0, x1], "y": [y0, y1]}}: each map's zoom
+    ZOOM_OPENED = "corpus_zoom_opened"  # {map chart key: the zoom it opened at}
     REGION_VERSION = "corpus_region_version"  # {index uri: its version when its regions were drawn}
     TRACE = "corpus_trace"    # + ":<index>": the piece traced on the map
     VISITOR = "corpus_visitor"  # {index uri: Visitor}: the piece view's piece as last placed on that index's map
