@@ -1052,3 +1052,18 @@ def test_a_map_drawn_again_after_a_region_opens_at_the_zoom_its_plane_had(index_
     assert {p["name"]: p for p in spec["layer"][-1]["params"]}[ZOOM]["value"] == extent
     at.select_slider(key="corpus_level").set_value(1).run()  # another plane: its own zoom, none yet
     assert "value" not in {p["name"]: p for p in _map(at)["params"]}[ZOOM]
+
+
+def test_a_traced_pieces_start_and_end_are_labelled_on_the_sides_away_from_each_other():
+    from midi_rae.dashboard.corpus_map import map_spec
+
+    def offsets(trace):
+        spec, _ = map_spec(np.zeros((2, 2)), np.array(["a", "b"]), "Collection", True, ["", ""], np.arange(2), "t",
+                           ("x", "y"), trace=trace)
+        return {layer["data"]["values"][0]["label"]: layer["mark"]["dy"] for layer in spec["layer"]
+                if layer["mark"]["type"] == "text"}
+
+    rising = [{"x": 0.0, "y": 0.0, "passage": "p"}, {"x": 0.1, "y": 0.2, "passage": "p"}]
+    assert offsets(rising) == {"start": 16, "end": -12}  # the end is higher: its label above it, the start's below
+    assert offsets(rising[::-1]) == {"start": -12, "end": 16}
+    assert offsets(rising[:1]) == {"start": -12}

@@ -226,10 +226,12 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                                     "tooltip": [{"field": "passage", "title": "traced piece"}]}})
     layers.append(scatter)
     if trace:
-        ends = [({**trace[0], "label": "start"}, -12)]
+        # the higher of the two labelled above its point, the other below: apart where a piece ends near its start
+        end_higher = len(trace) > 1 and trace[-1]["y"] > trace[0]["y"]
+        ends = [({**trace[0], "label": "start"}, 16 if end_higher else -12)]
         if len(trace) > 1:
-            ends.append(({**trace[-1], "label": "end"}, 16))
-        for end, dy in ends:  # "start" above its point, "end" below: the two apart where a piece ends where it began
+            ends.append(({**trace[-1], "label": "end"}, -12 if end_higher else 16))
+        for end, dy in ends:
             layers.append({"data": {"values": [end]}, "mark": {"type": "text", "dy": dy, "fontWeight": "bold",
                                                                "color": TRACE_COLOUR, "clip": True},
                            "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "label"}}})
