@@ -206,7 +206,7 @@ def _schemas(levels: int, dims: Sequence[int], patch_levels: Sequence[int], widt
         ("steps_per_beat", pa.int16()), ("steps_per_bar", pa.int16()), ("steps", pa.int32()),
         ("bars", pa.float32()), ("notes", pa.int32()), ("windows", pa.int32()), ("hop", pa.int32()),
         ("pitch_lo", pa.int16()), ("pitch_hi", pa.int16()), ("f1", pa.float32()), ("f1_masked", pa.float32()),
-        ("added", pa.float64())])
+        ("added", pa.float64()), ("pedal_presses", pa.int32())])
     win = [("piece_id", pa.int64()), ("window", pa.int32()), ("start_step", pa.int32()), ("start_bar", pa.float32()),
            ("notes", pa.int32()), ("density", pa.float32()), ("pitch_lo", pa.int16()), ("pitch_hi", pa.int16()),
            ("position", pa.float32()), ("f1", pa.float32()), ("f1_masked", pa.float32()),
@@ -1036,13 +1036,13 @@ def _piece_row(pid: int, path: str, collection: str, h: str, roll=None, error: O
            "kind": "png" if Path(path).suffix.lower() in PNG_SUFFIXES else "midi", "error": error,
            "duration_s": None, "tempo_bpm": None, "metre": None, "steps_per_beat": None, "steps_per_bar": None,
            "steps": None, "bars": None, "notes": None, "windows": 0, "hop": None, "pitch_lo": None, "pitch_hi": None,
-           "f1": None, "f1_masked": None, "added": time.time()}
+           "f1": None, "f1_masked": None, "added": time.time(), "pedal_presses": None}
     if roll is not None:
         lo, hi = roll.pitch_range()
         row.update(name=roll.name, duration_s=roll.duration_s, tempo_bpm=roll.tempo_bpm,
                    metre=f"{roll.time_signature[0]}/{roll.time_signature[1]}", steps_per_beat=roll.steps_per_beat,
                    steps_per_bar=roll.steps_per_bar, steps=roll.steps, bars=roll.bars, notes=roll.n_notes,
-                   pitch_lo=lo, pitch_hi=hi)
+                   pitch_lo=lo, pitch_hi=hi, pedal_presses=int(getattr(roll, "pedal_presses", 0)))
     return row
 
 
@@ -1322,11 +1322,12 @@ def _gone(path: str) -> bool:
 
 def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[bool], flip_png: bool,
                  patch_levels: Optional[Sequence[int]] = None, sustain_pedal: bool = False,
-                 has_png: Optional[bool] = None) -> None:
+                 has_png: Optional[bool] = None, has_pedal: Optional[bool] = True) -> None:
     """ValueError in one sentence where a run would add windows unlike the index's own: another checkpoint, F1
     stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up (where the index holds any:
-    `has_png`; None: not known yet, so not checked), the sustain pedal applied or not, other patch levels asked for
-    (`patch_levels`, as given; None: the index's own)."""
+    `has_png`; None: not known yet, so not checked), the sustain pedal applied or not (where a piece of the index
+    has pedal presses: `has_pedal`; None: not known, taken as yes), other patch levels asked for (`patch_levels`,
+    as given; None: the index's own)."""
     if meta.get("checkpoint_key") != ckey:
         raise ValueError(f"The index at {out} was built with another checkpoint "
                          f"({meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
@@ -1338,7 +1339,7 @@ def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[b
     if bool(meta.get("flip_png")) != flip_png and has_png:  # unchanged files are not read again: half would differ
         raise ValueError(f"The index at {out} read its PNG rolls {'with' if meta.get('flip_png') else 'without'}"
                          f" --flip-png; update it the same way, or --rebuild it.")
-    if bool(meta.get("sustain_pedal")) != sustain_pedal:
+    if bool(meta.get("sustain_pedal")) != sustain_pedal and has_pedal is not False:  # pedal-free pieces read alike
         raise ValueError(f"The index at {out} read its MIDI files {'with' if meta.get('sustain_pedal') else 'without'}"
                          f" --sustain-pedal; update it the same way, or --rebuild it.")
     stored = sorted(int(k) for k in meta.get("patch_levels", []))
@@ -1367,7 +1368,8 @@ def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optio
         meta = snapshot_meta(out) or CorpusIndex(out).meta
     except Exception:  # noqa: BLE001 - unreadable file or index: the full path below says why, in its own words
         return
-    check_update(meta, out, ckey, None if reconstruction else False, flip_png, patch_levels, sustain_pedal)
+    check_update(meta, out, ckey, None if reconstruction else False, flip_png, patch_levels, sustain_pedal,
+                 has_pedal=pedalled(meta))
 
 
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
@@ -1387,9 +1389,11 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
         else:
             has_png = any(str(p).lower().endswith(PNG_SUFFIXES) for p in index.column("path", table="pieces"))
             check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png, asked_levels, sustain_pedal,
-                         has_png)
+                         has_png, pedal_pieces(index) != 0)
             if bool(index.meta.get("flip_png")) != flip_png:  # no PNG read yet: the index reads them as asked now
                 index.set_meta(flip_png=flip_png)
+            if bool(index.meta.get("sustain_pedal")) != sustain_pedal:  # no pedal read yet: from now as asked
+                index.set_meta(sustain_pedal=sustain_pedal)
         dropped = index.drop_orphans()
         if dropped:
             log(f"resuming: removed the partial windows of {dropped} interrupted piece(s).")
@@ -1398,12 +1402,27 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
     return index, plan
 
 
+def pedal_pieces(index: CorpusIndex) -> Optional[int]:
+    """How many of the index's pieces press the sustain pedal; None for an index that did not count them."""
+    if "pedal_presses" not in index.table("pieces").schema.names:
+        return None
+    presses = index.column("pedal_presses", table="pieces")
+    return int(sum(1 for v in presses if v is not None and v == v and v > 0))
+
+
+def pedalled(meta: dict) -> Optional[bool]:
+    """Whether an index holds a piece that presses the sustain pedal, from its metadata (None: not recorded)."""
+    n = meta.get("pedal_pieces")
+    return None if n is None else bool(n)
+
+
 def finish_update(index: CorpusIndex, report: "BuildReport", ann_min_rows: int = ANN_MIN_ROWS,
                   log: Callable[[str], None] = print) -> None:
     """After the last commit: compact, build the ANN indices a large index needs, and record the update."""
     index.compact()
     report.ann = index.build_ann(ann_min_rows, log=log)
-    index.set_meta(updated=time.time(), windows=index.count("windows"), pieces=index.count("pieces"))
+    index.set_meta(updated=time.time(), windows=index.count("windows"), pieces=index.count("pieces"),
+                   pedal_pieces=pedal_pieces(index))
     if "://" not in index.uri:
         try:  # the page's lancedb-free snapshot; without it the page makes one on first open
             write_view(index)

@@ -1282,3 +1282,25 @@ def test_an_index_read_with_the_sustain_pedal_reads_its_queries_so_and_refuses_a
         assert len(_own_passage(index, song, 0)) == expected, applied
     with pytest.raises(ValueError, match=r"read its MIDI files with --sustain-pedal; update it the same way"):
         build_index([tmp_path / "src"], out, bundle=bundle, compile=False, progress=False, log=lambda s: None)
+
+
+def test_an_index_without_a_pedalled_piece_takes_an_update_read_with_the_pedal_and_reads_so_from_then(tmp_path,
+                                                                                                     bundle):
+    from midi_rae.index import CorpusIndex, build_index, check_before_load
+
+    _write(tmp_path / "src" / "plain.mid", [(_notes(12, seed=1), 0, 0)])
+    out = tmp_path / "idx"
+    build_index([tmp_path / "src"], out, bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    assert CorpusIndex(out).meta["pedal_pieces"] == 0
+    pedalled = _write(tmp_path / "src" / "pedalled.mid", [(_notes(12, seed=3), 0, 0)])
+    pm = pretty_midi.PrettyMIDI(str(pedalled))
+    pm.instruments[0].control_changes += [pretty_midi.ControlChange(64, 127, 0.2), pretty_midi.ControlChange(64, 0, 9.0)]
+    pm.write(str(pedalled))
+    check_before_load(out, None, None, False, True, False, sustain_pedal=True)  # no refusal: nothing read differs
+    report = build_index([tmp_path / "src"], out, bundle=bundle, compile=False, progress=False, log=lambda s: None,
+                         sustain_pedal=True)
+    assert report.added == 1 and report.unchanged == 1
+    meta = CorpusIndex(out).meta
+    assert meta["sustain_pedal"] is True and meta["pedal_pieces"] == 1
+    with pytest.raises(ValueError, match=r"read its MIDI files with --sustain-pedal; update it the same way"):
+        check_before_load(out, None, None, False, True, False, sustain_pedal=False)  # now a piece would differ
