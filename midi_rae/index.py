@@ -67,7 +67,9 @@ F1_MASK_RATIO = 0.5      # masked F1 is measured at this ratio ...
 F1_SEED = 0              # ... under the mask the piece page draws for this seed
 BATCH = 32               # windows per encoder call (the compiled step is built for this batch)
 FLUSH_WINDOWS = 8_000    # windows buffered before a commit
-TRANSPOSITIONS = tuple(range(-6, 6))  # the 12 intervals a transposition-invariant search tries
+# the intervals a transposition-invariant search tries: every key, an octave either way (the model is not octave-
+# invariant: a passage an octave away, tried only as its pitch class, was found at another interval)
+TRANSPOSITIONS = tuple(range(-12, 13))
 CANDIDATES = 10          # nearest rows fetched per hit wanted, so that k distinct passages remain (windows a bar apart)
 
 
@@ -500,11 +502,19 @@ class CorpusIndex(IndexFacts):
         Exact (a flat scan) when the column has no IVF index or exact=True; else the index with `nprobes`
         partitions and the candidates re-ranked on full vectors. Rows: piece_id, window, [patch], similarity.
         """
+        return self.nearest_each([vector], level, k, patch, exact, nprobes, where)[0]
+
+    def nearest_each(self, vectors: Sequence[np.ndarray], level: int, k: int = 10, patch: bool = False,
+                     exact: Optional[bool] = None, nprobes: int = 32, where: Optional[str] = None
+                     ) -> list[list[dict]]:
+        """`nearest` for each of `vectors`, in one query of the store (one scan for all: the 25 transpositions of
+        a transposition-invariant search took 9 times as long one by one)."""
         table, column = (f"patches_{level}", "vector") if patch else ("windows", f"emb_{level}")
         if patch:
             self.require_patches(level)
+        vectors = [np.asarray(v, np.float32) for v in vectors]
         cols = ["piece_id", "window"] + (["patch"] if patch else [])
-        q = self.table(table).search(np.asarray(vector, np.float32), vector_column_name=column)
+        q = self.table(table).search(vectors if len(vectors) > 1 else vectors[0], vector_column_name=column)
         q = q.distance_type("cosine").select(cols).limit(k)
         if where:
             q = q.where(where, prefilter=True)
@@ -512,10 +522,11 @@ class CorpusIndex(IndexFacts):
             q = q.bypass_vector_index()
         else:
             q = q.nprobes(nprobes).refine_factor(4)
-        rows = q.to_arrow().to_pylist()
-        for r in rows:
+        out: list[list[dict]] = [[] for _ in vectors]
+        for r in q.to_arrow().to_pylist():
             r["similarity"] = 1.0 - float(r.pop("_distance"))
-        return rows
+            out[int(r.pop("query_index", 0))].append(r)
+        return out
 
 
 # ---------------------------------------------------------------- encoding
@@ -1749,8 +1760,8 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
                    avoid: Sequence[tuple[int, int, int]] = ()) -> list[Hit]:
     """The k passages of the corpus most similar to the window at `bar` of `query` (a PianoRoll, path or bytes).
 
-    Transposition-invariant: the query is transposed by each of the 12 intervals -6..+5, each is searched, and
-    every passage keeps its best interval (the one reported). `exclude`: piece ids left out of the results.
+    Transposition-invariant: the query is transposed by each interval of -12..+12 semitones, each is searched,
+    and every passage keeps its best interval (the one reported; the smallest where two match alike). `exclude`: piece ids left out of the results.
     `distinct`: one hit per passage (see distinct_passages) rather than every overlapping window of it; `avoid`:
     (piece_id, start_step, end_step) ranges whose passages are left out (the query's own, when it is in the corpus).
     """
@@ -1787,8 +1798,9 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     where = " AND ".join(conditions) or None
     n = k * CANDIDATES if distinct or avoid else k
     best: dict[tuple, tuple[float, int]] = {}
-    for t, v in vecs:
-        for r in idx.nearest(v, level, n, patch=use_patch, exact=exact, where=where):
+    found = idx.nearest_each([v for _, v in vecs], level, n, patch=use_patch, exact=exact, where=where)
+    for (t, _), rows in zip(vecs, found):
+        for r in rows:
             key = (r["piece_id"], r["window"], r.get("patch"))
             if key not in best or r["similarity"] > best[key][0] + 1e-6 or \
                     (abs(r["similarity"] - best[key][0]) <= 1e-6 and abs(t) < abs(best[key][1])):

@@ -93,7 +93,7 @@ def add_index_commands(sub) -> None:
     ps.add_argument("--patch", type=_patch_arg, default=None, metavar="ROW,COL",
                     help="compare one patch of that level (row 0 = lowest pitches) instead of the whole window")
     ps.add_argument("--transposition-invariant", action="store_true",
-                    help="also try the query transposed by -6..+5 semitones and report the interval found")
+                    help="also try the query transposed by -12..+12 semitones and report the interval found")
     ps.add_argument("-k", type=int_at_least(1, MAX_K), default=10,
                     help=f"results, at most {MAX_K:,} (default: %(default)s)")
     ps.add_argument("--exact", action="store_true", help="exact search even where an ANN index exists")

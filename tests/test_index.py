@@ -1304,3 +1304,15 @@ def test_an_index_without_a_pedalled_piece_takes_an_update_read_with_the_pedal_a
     assert meta["sustain_pedal"] is True and meta["pedal_pieces"] == 1
     with pytest.raises(ValueError, match=r"read its MIDI files with --sustain-pedal; update it the same way"):
         check_before_load(out, None, None, False, True, False, sustain_pedal=False)  # now a piece would differ
+
+
+def test_a_query_an_octave_away_is_found_an_octave_away_not_at_its_nearest_pitch_class(corpus, built, bundle,
+                                                                                          tmp_path):
+    from midi_rae.index import search_passage
+
+    passage = _notes(8, seed=99)  # the planted passage, as the corpus fixture plants it
+    query = _write(tmp_path / "octave_down.mid",
+                   [(_notes(2, seed=30), 0, -12), (passage, 8, -12), (_notes(2, seed=31), 40, -12)])
+    hits = search_passage(built[0], query, bar=3, level=3, k=3, bundle=bundle, transposition_invariant=True)
+    found = {(h.piece, h.start_bar): h for h in hits}
+    assert found[("planted", 5.0)].interval == 12 and found[("planted", 5.0)].similarity > 0.999

@@ -331,7 +331,7 @@ def _search_section(index, song, res, selected, model) -> None:
     else:
         c1.markdown(f"Selected patch: level {level}, row {patch[0]}, column {patch[1]}")
     invariant = c2.toggle("Any transposition", persist_state="session", key=CK.SIMILAR_TRANSPOSE,
-                          help="Also try the window transposed by −6..+5 semitones and show the interval found.")
+                          help="Also try the window transposed by −12..+12 semitones and show the interval found.")
     qkey = (index.uri, song.key, res.start, level, patch, invariant)
     results = st.session_state.setdefault(CK.RESULTS, {})
     # once searched from this window, the results follow the level and transposition controls (a change had
