@@ -469,8 +469,9 @@ def cli(a) -> int:
         probe = probe_piece(encode_piece(bundle.encoder, roll), roll, cfg, settings)
         out.append({"file": str(f), "labelled": None if probe.labels is None else probe.labels["corpus_path"],
                     "png": holds_png(f), "steps_per_bar": roll.steps_per_bar,
-                    # bar numbers as the page and the report give them: 1 = the first bar
-                    "boundaries_bars": {t.name: [round(float(b) + 1, 4) for b in t.boundaries] for t in probe.tracks},
+                    # bar numbers as the page and the report give them, 1 = the first bar (named so: the labels'
+                    # file counts its "bar" from 0, the roll's first step)
+                    "boundary_bar_numbers": {t.name: [round(float(b) + 1, 4) for b in t.boundaries] for t in probe.tracks},
                     "scores": _round(probe.scores) if probe.labels is not None else None})
     if a.json:
         print(json.dumps({"checkpoint": bundle.source, "settings": asdict(settings), "files": out}))
@@ -480,12 +481,12 @@ def cli(a) -> int:
                  "boundaries at bar numbers (1 = the first bar; a fraction is part-way into that bar)")
         print(f"{o['file']}" + (f" (labelled chorale {o['labelled']})" if o["labelled"] else "") + f": {where}")
         score = lambda s: f"  F1 {s['f1']:.3f} (P {s['precision']:.3f}, R {s['recall']:.3f})"  # noqa: E731
-        for name, bs in o["boundaries_bars"].items():
+        for name, bs in o["boundary_bar_numbers"].items():
             s = o["scores"][name] if o["scores"] else None
             at = [round((b - 1) * o["steps_per_bar"]) for b in bs] if o["png"] else bs
             print(f"  {name:<26} {', '.join(f'{b:g}' for b in at) or '—'}{score(s) if s else ''}")
         for name, s in (o["scores"] or {}).items():  # the baselines the page and the report score beside the tracks
-            if name not in o["boundaries_bars"]:
+            if name not in o["boundary_bar_numbers"]:
                 print(f"  {name:<26} (a baseline){score(s)}")
     return 0
 

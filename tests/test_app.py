@@ -795,11 +795,17 @@ def test_the_midi_uploader_states_one_size_limit(examples):
     assert uploader.proto.max_upload_size_mb == MAX_MIDI_BYTES // 2 ** 20
 
 
-def test_the_hidden_share_is_the_share_of_all_patches_and_says_the_ratio_is_of_non_empty_ones(examples):
+def test_the_hidden_share_is_counted_of_all_patches_and_of_the_non_empty_ones_each_drawn_at_the_ratio(examples):
+    import re
+
     at = run_app()
     cap = next(c for c in texts(at.caption) if "finest patches hidden" in c)
-    hidden = int(cap.split(" of ")[0])
-    assert f"({round(100 * hidden / 1024)}%)" in cap and "mask ratio 0.50 of the non-empty patches" in cap
+    m = re.match(r"(\d+) of 1024 finest patches hidden \((\d+)%\): (\d+) of the (\d+) non-empty ones \((\d+)%\) "
+                 r"and (\d+) of the (\d+) empty ones\. Each non-empty patch is hidden with probability 0\.50", cap)
+    assert m, cap
+    n, pct, of_notes, notes, notes_pct, of_empty, empty = map(int, m.groups())
+    assert pct == round(100 * n / 1024) and n == of_notes + of_empty and notes + empty == 1024
+    assert notes_pct == round(100 * of_notes / notes)
 
 
 def test_the_spectrum_table_has_an_effective_rank_column(examples):

@@ -141,7 +141,8 @@ def test_dashboard_in_a_real_browser(server, page, shots):
           lambda: hidden_caption(page) not in (None, before_caption))
     after_value = slider_value(page, "Mask ratio")
     assert float(after_value) == pytest.approx(float(before_value) + 3 * 0.05), (before_value, after_value)
-    assert f"mask ratio {float(after_value):.2f} of the non-empty patches" in hidden_caption(page), _state(page, log)
+    assert f"hidden with probability {float(after_value):.2f} (the mask ratio)" in hidden_caption(page), \
+        _state(page, log)
     assert not exceptions(page), _state(page, log)
     assert chart_count(page) >= MIN_CHARTS, _state(page, log)
 

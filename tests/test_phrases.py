@@ -228,7 +228,7 @@ def test_phrases_command_on_the_example_chorale():
     r = json.loads(done.stdout)
     assert r["settings"]["tolerance_bars"] == 0.5
     f = r["files"][0]
-    assert f["labelled"] == "bach/bwv253.mxl" and len(f["boundaries_bars"]) == 7
+    assert f["labelled"] == "bach/bwv253.mxl" and len(f["boundary_bar_numbers"]) == 7
     assert f["scores"]["every 2 bars"]["references"] == 3
 
 
@@ -267,7 +267,7 @@ def test_phrases_command_numbers_bars_from_one_as_the_page_does():
     roll = midi_to_roll(ROOT / path)
     probe = probe_piece(encode_piece(bundle.encoder, roll), roll, bundle.model_config, ProbeSettings())
     shown = {t.name: [round(float(b) + 1, 4) for b in t.boundaries] for t in probe.tracks}  # the page's x values
-    assert json.loads(done.stdout)["files"][0]["boundaries_bars"] == shown
+    assert json.loads(done.stdout)["files"][0]["boundary_bar_numbers"] == shown
 
 
 @pytest.mark.skipif(not (ROOT / "assets" / "default.safetensors").is_file(), reason="no shipped checkpoint")

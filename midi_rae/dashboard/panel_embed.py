@@ -295,6 +295,8 @@ def render_spectrum(song) -> None:
     st.caption("How concentrated each level's variance is (few components = a low-dimensional or collapsed level), "
                "over every patch of every window, empty ones included (the PCA plot hides those by default). Neither "
                "count can pass the rank cap, points − 1 or the dimension: a short piece's coarse levels reach it "
-               "(level 0 has one point per window), so compare those on a longer piece.")
+               "(level 0 has one point per window), so compare those on a longer piece. The effective rank is "
+               "exp of the entropy of the shares of the variance (σᵢ² / Σσ²), as in the model cards; Roy and "
+               "Vetterli's form, on σᵢ / Σσ, gives larger values for the same spectrum.")
     tables.show(st, spectrum_table(song).reset_index(), index=False)
     export.chart(st, _spectrum_figure(song.key, song), key="spectrum_chart")

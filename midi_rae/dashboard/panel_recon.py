@@ -62,6 +62,20 @@ ENCODER_ONLY = ("The model in use has no decoder, so there is no reconstruction 
                 "decoder saved with this encoder shows one.")
 
 
+def hidden_sentence(res) -> str:
+    """How many finest patches the mask hid, of the non-empty ones and of all, and the chances that drew it: each
+    patch is hidden by its own draw, so the share of non-empty patches hidden varies around the mask ratio."""
+    hidden, note = ~res.mask, res.level_non_empty[-1].reshape(-1)
+    n, notes = int(hidden.sum()), int(note.sum())
+    of_notes = int((hidden & note).sum())
+    m = res.settings
+    share = f" ({100 * of_notes / notes:.0f}%)" if notes else ""
+    return (f"{n} of {res.mask.size} finest patches hidden ({100 * n / max(res.mask.size, 1):.0f}%): {of_notes} of "
+            f"the {notes} non-empty ones{share} and {n - of_notes} of the {res.mask.size - notes} empty ones. Each "
+            f"non-empty patch is hidden with probability {m.mask_ratio:.2f} (the mask ratio) and each empty one with "
+            f"{m.mask_ratio * m.empty_mask_ratio:.3g} ({m.empty_mask_ratio:.2f} × that).")
+
+
 def render(res, pitch_range: tuple, movable: bool = True) -> None:
     """The five-panel row and the metrics, or why there is none (`movable`: the piece has other windows)."""
     st.subheader("Masked reconstruction")
@@ -72,9 +86,7 @@ def render(res, pitch_range: tuple, movable: bool = True) -> None:
         # why, and that the encoder alone is still in use)
         st.info(ENCODER_ONLY)
         return
-    st.caption(f"{n_hidden} of {res.mask.size} finest patches hidden ({100 * n_hidden / max(res.mask.size, 1):.0f}%): "
-               f"mask ratio {mask.mask_ratio:.2f} of the non-empty patches and {mask.empty_mask_ratio:.2f} × that "
-               f"of the empty ones. The decoder fills them in from what the encoder saw. Threshold "
+    st.caption(hidden_sentence(res) + f" The decoder fills them in from what the encoder saw. Threshold "
                f"{mask.threshold:.2f}.")
     warning, alert = res.output_warning(movable), st.container()  # a slot on every run (see page.main's notes)
     if warning:

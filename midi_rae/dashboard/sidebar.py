@@ -422,7 +422,8 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
     st.sidebar.header("Masking")
     mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05,
                            persist_state="session", key=K.MASK_RATIO,
-                           help="Share of non-empty patches hidden from the encoder.")
+                           help="The chance that each non-empty patch is hidden from the encoder (each is drawn on its own: "
+                                "the share hidden varies around it, and the reconstruction says what it was).")
     default_emr = float(config.get("empty_mask_ratio", 0.05))
     emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05,
                             persist_state="session", key=K.EMPTY_MASK_RATIO,
