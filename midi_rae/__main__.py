@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Optional
 
 from . import __version__
-from .cli_types import MAX_BENCH_MINUTES, MAX_JOBS, int_at_least, positive, positive_at_most, ratio
+from .cli_types import MAX_BENCH_MINUTES, MAX_JOBS, int_at_least, positive, positive_at_most, ratio, seed
 from .inspect import _print_inspect, inspect_file  # noqa: F401 (torch-free module; re-exported for old callers)
 from .train_config import EVALUATION_SEED, ConfigError, add_arguments as add_train_arguments
 
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "(default: %(default)s)")
     pe.add_argument("--threshold", type=ratio, default=None, metavar="T",
                     help="binarization threshold (default: the checkpoint's, chosen on validation, else 0.5)")
-    pe.add_argument("--seed", type=int, default=EVALUATION_SEED, metavar="S",
+    pe.add_argument("--seed", type=seed, default=EVALUATION_SEED, metavar="S",
                     help="the masks' random seed, drawn over all scored windows in one stream (default: "
                          "%(default)s, the model cards' figures; inspect, ablate, the report, the index and the "
                          "dashboard draw each window's own mask with seed 0, so their masked F1 differs from this "

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 MAX_JOBS = 64  # worker processes one command starts at most: each parsing process takes ~40 MB, 1,000 ~37 GB
 MAX_BENCH_MINUTES = 40.0  # `bench`'s synthetic piece at 120 BPM: 4,800 beats, within a roll's 5,000
+MAX_SEED = 2 ** 32 - 1  # numpy's legacy seeding and every generator the commands use take 0..2**32-1
 
 
 def ratio(s: str) -> float:
@@ -66,4 +67,16 @@ def int_at_least(lo: int, hi: Optional[int] = None) -> Callable[[str], int]:
     return parse
 
 
+def seed(s: str) -> int:
+    """A random seed: a whole number in 0..MAX_SEED (numpy refuses negative seeds, torch ones past 2**64)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{s} is not a seed: a seed is a whole number from 0 to {MAX_SEED:,}")
+    return v
+
+
 ratio.__name__ = positive.__name__ = "float"
+seed.__name__ = "int"

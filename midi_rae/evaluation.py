@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
+from .cli_types import MAX_SEED
 from .file_limits import unmatched
 from .inference import SCORE_NAMES, WindowScores, score_windows
 from .train_config import EVALUATION_SEED
@@ -59,6 +60,9 @@ def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional
             files += find_midi_files(p)
         elif p.is_file():
             files.append(p)
+        elif p.exists():  # there, but neither a folder nor a regular file: a pipe, a device, a socket
+            raise ValueError(f"{p} is not a regular file (a pipe, a device or a socket), so it was not read; give "
+                             f"MIDI files or folders.")
         else:
             raise ValueError(f"{unmatched(p)}.")
     if split != "all":
@@ -100,6 +104,8 @@ def evaluate_files(bundle, files: Sequence[Path], threshold: Optional[float] = N
         thr, source = float(bundle.meta["threshold"]), "checkpoint"
     else:
         thr, source = DEFAULT_THRESHOLD, "default"
+    if not 0 <= seed <= MAX_SEED:  # torch would take a negative seed, and numpy refuses one: neither is asked for
+        raise ValueError(f"--seed {seed} is not a seed: a seed is a whole number from 0 to {MAX_SEED:,}.")
     from .threads import configure
 
     configure()

@@ -19,6 +19,8 @@ def unmatched(source: str | Path) -> str:
         return f"{source} holds no MIDI or PNG file"
     if any(c in source for c in "*?[") and not p.exists():
         return f"{source} matched no MIDI or PNG file"
+    if p.exists():  # a pipe, a device or a socket: reading it could wait forever
+        return f"{source} is not a regular file (a pipe or a device)"
     if os.path.lexists(p):
         return f"{source} is not a regular file ({BROKEN_LINK})"
     return f"{source} does not exist"

@@ -10,8 +10,11 @@ One config (`TrainConfig`, in the torch-free `train_config`), one loop, and one 
   `evaluation.validation_metrics`, which chooses the threshold there and only there);
 - `train_step`, `train`: the loop.
 
-Runs on CPU or CUDA, alone or under torchrun (DDP; gloo on CPU). Randomness comes from generators passed
-around (numpy for the batches, one per DataLoader worker; torch for the masks), never from global reseeding.
+Runs on CPU or CUDA, alone or under torchrun (DDP; gloo on CPU). Randomness comes from generators seeded by
+(seed, rank, step): numpy for each step's batch (whichever DataLoader worker draws it), torch for its masks and
+decoder keeps, and the global generator only inside `step_random`, which restores it afterwards. So a run that is
+interrupted and resumed from its last checkpoint trains exactly as the run that was not (same weights, bit for
+bit, on CPU; CUDA kernels are not all deterministic).
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ import json
 import math
 import os
 import platform
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -38,11 +43,18 @@ from .config import ModelConfig
 from .evaluation import validation_metrics
 from .swin import SwinMAEDecoder, SwinMaskedEmbeddingPredictor
 from .threads import configure as configure_threads
-from .train_config import TrainConfig, add_arguments, config_from_args  # noqa: F401 (torch-free, for the CLI)
+from .train_config import (CHECKPOINT_FILES, ConfigError, TrainConfig, add_arguments, check_out,  # noqa: F401
+                           config_from_args, config_problems, path_problem, resume_problem, resumed_checkpoint,
+                           stored_options)
 from .train_data import (Augment, WindowDataset, batch_loader, evaluation_windows, find_midi_files, read_pieces, shard,
                          split_pieces)
 
 Log = Callable[[str], None]
+
+
+def stderr_warning(message: str) -> None:
+    """A warning a person should read, one line on stderr."""
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------- setup
@@ -103,41 +115,113 @@ class RunData:
 
 def _files_for(cfg: TrainConfig) -> list[Path]:
     files = find_midi_files(cfg.midi_dir)
+    if not files:
+        raise SystemExit(f"error: no .mid/.midi files found under {cfg.midi_dir}.")
     if cfg.files_from:
+        why = path_problem("--files-from", cfg.files_from, "a text file of file names, one a line")
+        if why:
+            raise SystemExit(f"error: {why}.")
         try:
             text = Path(cfg.files_from).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             raise SystemExit(f"error: --files-from {cfg.files_from} is not a readable text file of file names.") \
                 from None
         wanted = {line.strip() for line in text.splitlines() if line.strip()}
-        files = [f for f in files if str(f.relative_to(cfg.midi_dir)) in wanted]
-    if not files:
-        raise SystemExit(f"error: no .mid/.midi files found under {cfg.midi_dir}.")
+        listed = [f for f in files if str(f.relative_to(cfg.midi_dir)) in wanted]
+        if not listed:
+            names = f"none of the {len(wanted)} names" if len(wanted) != 1 else "the one name"
+            raise SystemExit(f"error: {names} in --files-from {cfg.files_from} is one of the {len(files)} .mid/.midi "
+                             f"files under {cfg.midi_dir}; the list names them by their path relative to --midi-dir, "
+                             f"one a line (e.g. {files[0].relative_to(cfg.midi_dir)}).")
+        files = listed
     return files
 
 
-def prepare_data(cfg: TrainConfig, rt: Runtime, width: int) -> RunData:
-    """Split the files by piece, read this rank's share of the training files and (rank 0) the validation windows.
+def _split_sentence(cfg: TrainConfig, files: list[Path], split) -> str:
+    """Why a split leaves nothing to train or validate on, with its counts and what would help."""
+    lower = " give a lower --val-fraction," if not split.train else ""
+    return (f"error: the {len(files)} MIDI files split into {len(split.train)} for training, {len(split.validation)} "
+            f"for validation and {len(split.test)} for the test split (by a hash of each file's name with --seed "
+            f"{cfg.seed}; --val-fraction {cfg.val_fraction} for validation and as much again for the test split); "
+            f"a run needs at least one piece to train on and one to validate on: add files,{lower} or try another "
+            f"--seed.")
 
-    The test split is only named, never read: nothing during training touches it."""
+
+def _first_few(skipped: dict[str, str], root: str, few: int = 3) -> str:
+    """'a.mid (why); b.mid (why); and 4 more' of unreadable files and their sentences."""
+    def name(path: str) -> str:
+        try:
+            return str(Path(path).relative_to(root))
+        except ValueError:
+            return path
+
+    shown = [f"{name(p)} ({why.rstrip('.')})" for p, why in list(skipped.items())[:few]]
+    rest = len(skipped) - len(shown)
+    return "; ".join(shown) + (f"; and {rest} more" if rest else "")
+
+
+def _no_validation(cfg: TrainConfig, val_files: list[Path], skipped: dict[str, str]) -> str:
+    """Why a run cannot validate: its validation files are unreadable or hold no note."""
+    named = {str(f) for f in val_files}
+    bad = {p: why for p, why in skipped.items() if p in named}
+    n = len(val_files)
+    if not bad:
+        why = f"its {n} files hold no note" if n > 1 else "its one file holds no note"
+    elif len(bad) < n:
+        why = f"{len(bad)} of its {n} files could not be read ({_first_few(bad, cfg.midi_dir)}) and the rest hold no note"
+    else:
+        why = (f"none of its {n} files could be read" if n > 1 else "its one file could not be read") + \
+            f": {_first_few(bad, cfg.midi_dir)}"
+    fix = (f"fix or remove {'that file' if len(bad) == 1 else 'those files'}, or split the files another way with "
+           f"another --seed" if bad else "split the files another way with another --seed, or add pieces")
+    return (f"error: the validation split has no window with a note to score ({why}), so the run could choose no "
+            f"best checkpoint and no threshold; {fix}.")
+
+
+def prepare_data(cfg: TrainConfig, rt: Runtime, width: int, warn: Optional[Log] = None) -> RunData:
+    """Split the files by piece, read (rank 0) the validation windows and this rank's share of the training files.
+
+    The test split is only named, never read: nothing during training touches it. A run without a validation
+    window is refused (it could choose no best checkpoint and no threshold); unreadable files are left out and
+    named through `warn` (rank 0)."""
     files = _files_for(cfg)
     split = split_pieces(files, cfg.val_fraction, cfg.val_fraction, cfg.seed)
     if not split.train or not split.validation:
-        raise SystemExit(f"error: found {len(files)} MIDI file(s) under {cfg.midi_dir}; training needs at least "
-                         f"three pieces (one to train on, one for validation, one for the test split).")
-    mine = shard([files[i] for i in split.train], rt.rank, rt.world)
-    cache = Path(cfg.out) / ("rolls_cache.npz" if rt.world == 1 else f"rolls_cache_{rt.rank}of{rt.world}.npz")
-    rolls, _ = read_pieces(mine, cfg.steps_per_beat, cfg.workers, cache=cache, show=rt.is_main)
-    if not rolls:
-        raise SystemExit(f"error: none of the {len(mine)} training files of rank {rt.rank} could be read.")
+        raise SystemExit(_split_sentence(cfg, files, split))
+    skipped: dict[str, str] = {}
     val_files = [files[i] for i in split.validation]
     val_windows, val_readable = torch.zeros(0, 1, 128, width), []
     if rt.is_main:
         val_windows, val_readable = evaluation_windows(val_files, cfg.steps_per_beat, width, cfg.val_windows,
-                                                       cfg.workers)
-    train_pieces = torch.tensor([len(rolls)], device=rt.device)
-    if rt.world > 1:
-        dist.all_reduce(train_pieces)
+                                                       cfg.workers, skipped)
+        if rt.world == 1 and not len(val_windows):  # said before the training files are read
+            raise SystemExit(_no_validation(cfg, val_files, skipped))
+    mine = shard([files[i] for i in split.train], rt.rank, rt.world)
+    cache = Path(cfg.out) / ("rolls_cache.npz" if rt.world == 1 else f"rolls_cache_{rt.rank}of{rt.world}.npz")
+    mine_skipped: dict[str, str] = {}
+    rolls, _ = read_pieces(mine, cfg.steps_per_beat, cfg.workers, cache=cache, show=rt.is_main,
+                           skipped=mine_skipped)
+    counts = torch.tensor([len(rolls), len(val_windows), 0 if rolls else 1], device=rt.device)
+    if rt.world > 1:  # every rank learns the others' counts, so all stop together or none
+        dist.all_reduce(counts)
+        shares: list = [None] * rt.world
+        dist.all_gather_object(shares, mine_skipped)
+        for share in shares:
+            skipped.update(share)
+    else:
+        skipped.update(mine_skipped)
+    if not rolls:
+        whose = f" of rank {rt.rank}" if rt.world > 1 else ""
+        raise SystemExit(f"error: none of the {len(mine)} training files{whose} could be read: "
+                         f"{_first_few(mine_skipped, cfg.midi_dir)}.")
+    if int(counts[2]):
+        raise SystemExit(f"error: {int(counts[2])} of the {rt.world} ranks could read none of their training files.")
+    if not int(counts[1]):
+        raise SystemExit(_no_validation(cfg, val_files, skipped))
+    if skipped and warn is not None:
+        warn(f"{len(skipped)} of the {len(split.train) + len(split.validation)} training and validation files could "
+             f"not be read and are left out: {_first_few(skipped, cfg.midi_dir)}.")
+    train_pieces = counts[0]
     summary = {"midi_dir": cfg.midi_dir, "files": len(files), "train_files": len(split.train),
                "val_files": len(split.validation), "test_files": len(split.test),
                "train_pieces": int(train_pieces), "val_pieces": len(val_readable),
@@ -239,14 +323,19 @@ def decoder_keep(batch: int, levels: int, cfg: TrainConfig, gen: torch.Generator
     return None if not keeps else keeps[0] if len(keeps) == 1 else keeps[0] * keeps[1]
 
 
-def load_weights(model: "Autoencoder", parts: dict, name: str) -> None:
+def load_weights(model: "Autoencoder", parts: dict, name: str, config: Optional[dict] = None) -> None:
     """The encoder's and Swin decoder's weights from a checkpoint's parts into `model`, or CheckpointError in one
-    sentence (a checkpoint without them, or of another architecture)."""
+    sentence (a checkpoint without them, or of another architecture; `config`, the checkpoint's, names the
+    level count when that is what differs)."""
     from .config import CheckpointError
 
     lacking = [what for key, what in (("encoder", "encoder"), ("swin", "Swin decoder")) if key not in parts]
     if lacking:
         raise CheckpointError(f"{name} has no {' or '.join(lacking)} weights; --init and --resume need both.")
+    theirs, mine = len((config or {}).get("depths") or ()), len(model.encoder.stages)
+    if theirs and theirs != mine and {theirs, mine} == {6, 7}:
+        raise CheckpointError(f"{name} holds a {theirs}-level model and this run builds the {mine}-level one; "
+                              f"{'add' if theirs == 7 else 'leave out'} --seven-level to train it.")
     try:
         model.encoder.load_state_dict(parts["encoder"])
         model.decoder.load_state_dict(parts["swin"])
@@ -266,8 +355,8 @@ def _meta_number(meta: dict, key: str, default: float, name: str) -> float:
 
 def init_weights(path: str | Path, model: "Autoencoder", log: Optional[Log] = None) -> None:
     """Load an encoder and decoder's weights from a checkpoint (--init): no optimizer state, no step."""
-    parts, _, meta = read_checkpoint(Path(path))
-    load_weights(model, parts, Path(path).name)
+    parts, config, meta = read_checkpoint(Path(path))
+    load_weights(model, parts, Path(path).name, config)
     if log:
         log(f"initialised the weights from {path} (its step {int(meta.get('step', 0))}); optimizer and step afresh")
 
@@ -340,6 +429,7 @@ class TrainState:
     history: list[dict] = field(default_factory=list)  # one entry per validation
     best_score: float = -1.0                           # best unmasked F1 + masked F1 on validation
     elapsed_before: float = 0.0                        # wall time of the run before this process
+    loss_ema: Optional[float] = None                   # the running loss average the log shows
     started: float = field(default_factory=time.time)
 
     def elapsed(self) -> float:
@@ -352,12 +442,15 @@ class TrainState:
         return self.history[-1] if self.history else {}
 
 
-def resume(path: str | Path, model: Autoencoder, opt: torch.optim.Optimizer, log: Optional[Log] = None) -> TrainState:
-    """Load weights, optimizer and head states from a run folder or checkpoint; returns the run's state."""
+def resume(path: str | Path, model: Autoencoder, opt: torch.optim.Optimizer, log: Optional[Log] = None,
+           warn: Optional[Log] = None) -> TrainState:
+    """Load weights, optimizer and head states from a run folder (its last.safetensors) or a checkpoint; returns
+    the run's state. The train_state.pt beside the checkpoint must be of the same step (CheckpointError in one
+    sentence otherwise); without one the optimizer and heads start afresh, said through `warn`."""
     path = Path(path)
-    ck = path if path.suffix == ".safetensors" else path / "last.safetensors"
-    parts, _, meta = read_checkpoint(ck)
-    load_weights(model, parts, ck.name)
+    ck = path / "last.safetensors" if path.is_dir() else path
+    parts, config, meta = read_checkpoint(ck)
+    load_weights(model, parts, ck.name, config)
     history = meta.get("history", [])
     state = TrainState(step=int(_meta_number(meta, "step", 0, ck.name)),
                        history=list(history) if isinstance(history, list) else [],
@@ -365,19 +458,38 @@ def resume(path: str | Path, model: Autoencoder, opt: torch.optim.Optimizer, log
                        elapsed_before=_meta_number(meta, "wall_time_s", 0.0, ck.name))
     state_file = ck.parent / "train_state.pt"
     if state_file.is_file():
-        _load_train_state(state_file, model, opt, log)
+        state.loss_ema = _load_train_state(state_file, model, opt, log, ck, state.step)
+    elif warn:
+        heads = [k for k in HEADS if getattr(model, k) is not None]
+        also = f" and the {', '.join(heads)} head{'s' if len(heads) > 1 else ''}" if heads else ""
+        warn(f"{ck.parent} holds no train_state.pt, so the optimizer (AdamW's moments){also} start"
+             f"{'' if heads else 's'} afresh at step {state.step}.")
     if log:
         log(f"resumed from {ck} at step {state.step}")
     return state
 
 
-def _load_train_state(state_file: Path, model: Autoencoder, opt: torch.optim.Optimizer, log: Optional[Log]) -> None:
-    """The optimizer and head states of train_state.pt, or CheckpointError in one sentence that says what to do."""
+def _load_train_state(state_file: Path, model: Autoencoder, opt: torch.optim.Optimizer, log: Optional[Log],
+                      ck: Path, step: int) -> Optional[float]:
+    """The optimizer and head states of train_state.pt (and the running loss average it returns), or
+    CheckpointError in one sentence that says what to do, for a damaged file or one of another step than `ck`."""
     from .config import CheckpointError
 
     fresh = f"delete {state_file} to resume with a fresh optimizer."
     try:
         saved = read_train_state(state_file)
+    except CheckpointError as e:
+        raise CheckpointError(f"{str(e).rstrip('.')}; {fresh}") from None
+    saved_step = saved.get("step")
+    if saved_step != step and (saved_step is not None or ck.name != "last.safetensors"):
+        of = f"the optimizer of step {saved_step}" if saved_step is not None else "an optimizer of no recorded step"
+        if ck.name == "last.safetensors":  # the run stopped between its two writes
+            raise CheckpointError(f"{ck.name} is the run at step {step} but {state_file.name} beside it holds {of}; "
+                                  f"{fresh}")
+        raise CheckpointError(f"{ck} is the run at step {step} but the {state_file.name} beside it holds {of}, so "
+                              f"they cannot resume together; resume from {ck.parent} (its last.safetensors) to go on, "
+                              f"or start a new run from these weights with --init {ck} and another --out.")
+    try:
         optimizer = saved["optimizer"]
         try:
             opt.load_state_dict(optimizer)
@@ -387,11 +499,11 @@ def _load_train_state(state_file: Path, model: Autoencoder, opt: torch.optim.Opt
         for key in HEADS:
             if getattr(model, key) is not None and key in saved:
                 getattr(model, key).load_state_dict(saved[key])
-    except CheckpointError as e:
-        raise CheckpointError(f"{str(e).rstrip('.')}; {fresh}") from None
     except (KeyError, TypeError, AttributeError, RuntimeError, IndexError) as e:
         raise CheckpointError(f"{state_file.name} is not the training state this run wrote ({type(e).__name__}); "
                               f"{fresh}") from None
+    ema = saved.get("loss_ema")
+    return float(ema) if isinstance(ema, (int, float)) and not isinstance(ema, bool) and math.isfinite(ema) else None
 
 
 class Checkpointer:
@@ -418,7 +530,7 @@ class Checkpointer:
             save_checkpoint(self.out / f"{tag}_mae_decoder.safetensors", None, self.model.mae_decoder,
                             self.model_config, meta)
         if tag == "last":
-            extra = {"optimizer": self.opt.state_dict()}
+            extra = {"optimizer": self.opt.state_dict(), "step": state.step, "loss_ema": state.loss_ema}
             for key in HEADS:
                 if getattr(self.model, key) is not None:
                     extra[key] = getattr(self.model, key).state_dict()
@@ -490,22 +602,85 @@ def _progress_bar(cfg: TrainConfig, state: TrainState, show: bool):
     return tqdm(total=cfg.max_steps, initial=state.step, disable=not show, dynamic_ncols=True, mininterval=2)
 
 
-def train(cfg: TrainConfig, log: Log = print) -> dict:
-    """Train, validate, checkpoint; returns the final metrics and this process's losses. Resumable."""
+def train(cfg: TrainConfig, log: Log = print, warn: Optional[Log] = stderr_warning) -> dict:
+    """Train, validate, checkpoint; returns the final metrics and this process's losses. Resumable.
+
+    `log` takes the run's progress (stdout by default), `warn` what a person should know that does not stop the
+    run (stderr). What can be refused before any file is read is refused then, as SystemExit('error: ...')."""
     with torch.enable_grad():  # whatever the caller's grad mode (a notebook or app may have turned it off)
-        return _train(cfg, log)
+        return _train(cfg, log, warn or (lambda _: None))
 
 
-def _train(cfg: TrainConfig, log: Log) -> dict:
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_before_reading(cfg: TrainConfig, warn: Log, is_main: bool = True) -> TrainConfig:
+    """The config's values, the resumed run (an option that would change its split or schedule, nothing left to
+    train) and --out (writable, holding no other run), all checked before any data file is read; returns the
+    config with --workers capped to the cores. SystemExit('error: ...') in one sentence."""
+    try:
+        problems = config_problems(cfg)
+        if problems:
+            raise ConfigError("; ".join(problems) + ".")
+        if cfg.resume:
+            ck, meta = resumed_checkpoint(cfg.resume)
+            why = resume_problem(cfg, stored_options(meta, ck.name), meta, ck,
+                                 {f.name for f in dataclasses.fields(TrainConfig)})
+            if why:
+                raise ConfigError(why, usage=False)
+        check_out(cfg)
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+    cores = usable_cores()
+    if cfg.workers > cores:
+        if is_main:
+            warn(f"--workers {cfg.workers} is more than the {cores} cores this process may use; using {cores}.")
+        cfg = dataclasses.replace(cfg, workers=cores)
+    return cfg
+
+
+@contextmanager
+def step_random(seed: int, rank: int, step: int, device: torch.device):
+    """torch's global generators (CPU, and the CUDA device's) seeded by (seed, rank, step) for one step's random
+    draws inside the model (the MEP head's masks, drop-path), and restored afterwards."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        s = derived_seed(seed, rank, step, 1)
+        torch.random.default_generator.manual_seed(s)
+        if devices:
+            torch.cuda.manual_seed(s)
+        yield
+
+
+def _start_over(out: Path, log: Log) -> None:
+    """--overwrite: delete the checkpoints an earlier run left in `out`."""
+    gone = [name for name in CHECKPOINT_FILES if (out / name).is_file()]
+    for name in gone:
+        (out / name).unlink()
+    if gone:
+        log(f"started over in {out}: deleted the earlier run's {', '.join(gone)}")
+
+
+def _train(cfg: TrainConfig, log: Log, warn: Log) -> dict:
     rt = setup_runtime(cfg)
+    cfg = check_before_reading(cfg, warn, rt.is_main)
     model = build_model(cfg).to(rt.device)
     width = as_model_config(cfg.model_config()).window_steps
-    data = prepare_data(cfg, rt, width)
     opt = make_optimizer(model, cfg)
     if cfg.init and not cfg.resume:
         init_weights(cfg.init, model, log if rt.is_main else None)
-    state = resume(cfg.resume, model, opt, log if rt.is_main else None) if cfg.resume else TrainState()
+    state = (resume(cfg.resume, model, opt, log if rt.is_main else None, warn if rt.is_main else None)
+             if cfg.resume else TrainState())
+    data = prepare_data(cfg, rt, width, warn if rt.is_main else None)
     out = Path(cfg.out)
+    if rt.is_main and cfg.overwrite:
+        _start_over(out, log)
     ckpt = Checkpointer(out, model, opt, cfg.model_config(), run_meta(cfg, rt, data))
     wrapped: nn.Module = model
     if rt.world > 1:
@@ -517,7 +692,6 @@ def _train(cfg: TrainConfig, log: Log) -> dict:
     dataset = WindowDataset(data.train_rolls, cfg.batch_size, width, cfg.max_transpose, cfg.seed, rt.rank, state.step,
                             Augment.from_config(cfg))
     batches = iter(batch_loader(dataset, cfg.workers, pin_memory=rt.device.type == "cuda"))
-    mask_gen = torch.Generator().manual_seed(derived_seed(cfg.seed, rt.rank, state.step))
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
         d = data.summary
@@ -526,39 +700,42 @@ def _train(cfg: TrainConfig, log: Log) -> dict:
             f"{sum(p.numel() for p in model.parameters()):,} parameters, device {rt.device}, world {rt.world}")
     bar = _progress_bar(cfg, state, rt.is_main)
     losses: list[float] = []
-    ema: Optional[float] = None
     model.train()
-    while state.step < cfg.max_steps:
-        progress = run_progress(state.step, state.elapsed(), cfg)
-        if rt.world > 1:  # every rank must stop at the same step
-            t = torch.tensor([progress], device=rt.device)
-            dist.broadcast(t, 0)
-            progress = float(t)
-        if progress >= 1.0:
-            break
-        for g in opt.param_groups:
-            g["lr"] = lr_at(state.step, progress, cfg)
-        x = next(batches).to(rt.device, non_blocking=True)
-        lv = train_step(model, wrapped, opt, x, cfg, mask_gen, autocast)
-        state.step += 1
-        if not math.isfinite(lv):
-            raise SystemExit(f"error: the loss became {lv} at step {state.step}; try a lower --lr.")
-        losses.append(lv)
-        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{ema:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}", refresh=False)
-        if rt.is_main and state.step % cfg.val_every == 0 and len(data.val_windows):
-            record_validation(model, data.val_windows, cfg, state, ckpt, ema, log)
-        if rt.is_main and state.step % cfg.ckpt_every == 0:
-            ckpt.save("last", state)
-        if rt.world > 1 and state.step % cfg.ckpt_every == 0:
-            dist.barrier()
-    if bar is not None:
-        bar.close()
+    try:
+        while state.step < cfg.max_steps:
+            progress = run_progress(state.step, state.elapsed(), cfg)
+            if rt.world > 1:  # every rank must stop at the same step
+                t = torch.tensor([progress], device=rt.device)
+                dist.broadcast(t, 0)
+                progress = float(t)
+            if progress >= 1.0:
+                break
+            for g in opt.param_groups:
+                g["lr"] = lr_at(state.step, progress, cfg)
+            x = next(batches).to(rt.device, non_blocking=True)
+            mask_gen = torch.Generator().manual_seed(derived_seed(cfg.seed, rt.rank, state.step))
+            with step_random(cfg.seed, rt.rank, state.step, rt.device):
+                lv = train_step(model, wrapped, opt, x, cfg, mask_gen, autocast)
+            state.step += 1
+            if not math.isfinite(lv):
+                raise SystemExit(f"error: the loss became {lv} at step {state.step}; try a lower --lr.")
+            losses.append(lv)
+            state.loss_ema = lv if state.loss_ema is None else 0.98 * state.loss_ema + 0.02 * lv
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{state.loss_ema:.4f}", lr=f"{opt.param_groups[0]['lr']:.2e}", refresh=False)
+            if rt.is_main and state.step % cfg.val_every == 0:
+                record_validation(model, data.val_windows, cfg, state, ckpt, state.loss_ema, log)
+            if rt.is_main and state.step % cfg.ckpt_every == 0:
+                ckpt.save("last", state)
+            if rt.world > 1 and state.step % cfg.ckpt_every == 0:
+                dist.barrier()
+    finally:
+        if bar is not None:  # also when interrupted: what is said next starts on a line of its own
+            bar.close()
     if rt.is_main:
-        if len(data.val_windows) and state.last_metrics.get("step") != state.step:
-            record_validation(model, data.val_windows, cfg, state, ckpt, ema or 0.0, log)
+        if state.last_metrics.get("step") != state.step:
+            record_validation(model, data.val_windows, cfg, state, ckpt, state.loss_ema or 0.0, log)
         ckpt.save("last", state)
         (out / "metrics.json").write_text(json.dumps(state.history, indent=1))
         log(f"saved {out / 'last.safetensors'} after {state.step} steps")

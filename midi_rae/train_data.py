@@ -3,9 +3,9 @@
 - `find_midi_files`, `read_pieces`: the files of a folder and their bit-packed piano rolls (cached).
 - `split_pieces`: train / validation / test by a stable hash of each file name (whole pieces, never windows).
 - `shard`: the share of a list that one DDP rank reads (rank r takes items[r::world]).
-- `WindowDataset`: an endless `IterableDataset` of batches; each DataLoader worker draws with its own generator,
-  and each batch is one vectorised draw (pieces, crops and transpositions chosen together, crops only from
-  start positions known to be non-empty).
+- `WindowDataset`: an endless `IterableDataset` of batches; each optimizer step's batch is drawn with a generator
+  of its own (seed, rank, step), whichever DataLoader worker draws it, and each batch is one vectorised draw
+  (pieces, crops and transpositions chosen together, crops only from start positions known to be non-empty).
 - `evaluation_windows`: the windows a set of pieces is scored on (the one windowing rule,
   `inference.piece_windows`; empty windows dropped; evenly thinned to a limit).
 """
@@ -48,19 +48,21 @@ def find_midi_files(root: str | Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
 
 
-def _read_packed(args: tuple[str, int]) -> Optional[np.ndarray]:
+def _read_packed(args: tuple[str, int]) -> np.ndarray | str:
+    """A file's bit-packed roll, or the sentence that says why it cannot be read."""
     path, spb = args
     try:
         return np.packbits(midi_to_roll(path, steps_per_beat=spb).array, axis=0)
-    except MidiError:
-        return None
+    except MidiError as e:
+        return str(e)
 
 
 def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, cache: Optional[Path] = None,
-                show: bool = True) -> tuple[list[np.ndarray], list[str]]:
+                show: bool = True, skipped: Optional[dict] = None) -> tuple[list[np.ndarray], list[str]]:
     """Bit-packed piano rolls ((16, T) uint8) of the readable files and their paths, cached in a .npz keyed by
-    the file list, each file's size and time of change (unreadable files are skipped). A cache that cannot be
-    read (cut short by an interrupted write, or another program's) is made again."""
+    the file list, each file's size and time of change (unreadable files are skipped; `skipped`, when given, is
+    filled with each one's path and its one sentence). A cache that cannot be read (cut short by an interrupted
+    write, another program's, or one from before the skipped files were kept) is made again."""
     files = [Path(f) for f in files]
     key = hashlib.sha1(("|".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
                         + f"|{steps_per_beat}").encode()).hexdigest()[:16]
@@ -69,7 +71,11 @@ def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, ca
             with np.load(cache, allow_pickle=False) as z:
                 if str(z["key"]) == key:
                     names = [str(n) for n in z["names"]]
-                    return [z[f"r{i}"] for i in range(len(names))], names
+                    why = dict(zip((str(n) for n in z["skipped"]), (str(r) for r in z["reasons"])))
+                    rolls = [z[f"r{i}"] for i in range(len(names))]
+                    if skipped is not None:
+                        skipped.update(why)
+                    return rolls, names
         except Exception:  # noqa: BLE001 - whatever numpy or zipfile raise on a damaged cache: read the files again
             pass
     tasks = [(str(f), steps_per_beat) for f in files]
@@ -79,32 +85,37 @@ def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, ca
                                  disable=not show))
     else:
         results = [_read_packed(t) for t in _tqdm(tasks, desc="reading MIDI", disable=not show)]
-    kept = [(str(f), r) for f, r in zip(files, results) if r is not None]
+    kept = [(str(f), r) for f, r in zip(files, results) if not isinstance(r, str)]
+    why = {str(f): r for f, r in zip(files, results) if isinstance(r, str)}
     rolls, names = [r for _, r in kept], [n for n, _ in kept]
+    if skipped is not None:
+        skipped.update(why)
     if cache is not None:
-        _write_cache(cache, key, names, rolls)
+        _write_cache(cache, key, names, rolls, why)
     return rolls, names
 
 
-def _write_cache(cache: Path, key: str, names: list[str], rolls: list[np.ndarray]) -> None:
+def _write_cache(cache: Path, key: str, names: list[str], rolls: list[np.ndarray], skipped: dict[str, str]) -> None:
     """Save the rolls cache aside and move it into place (an interrupted write, or two runs writing one folder,
-    leave a whole cache); a cache that cannot be written is only a slower next run."""
+    leave a whole cache); a cache that cannot be written is only a slower next run, said in one line."""
+    import sys
     import tempfile
-    import warnings
 
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         fd, part = tempfile.mkstemp(prefix=cache.name + ".", suffix=".part", dir=cache.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, key=key, names=np.array(names), **{f"r{i}": r for i, r in enumerate(rolls)})
+                np.savez(fh, key=key, names=np.array(names, dtype=str), skipped=np.array(list(skipped), dtype=str),
+                         reasons=np.array(list(skipped.values()), dtype=str),
+                         **{f"r{i}": r for i, r in enumerate(rolls)})
             os.replace(part, cache)
         finally:
             if os.path.exists(part):
                 os.unlink(part)
     except OSError as e:
-        warnings.warn(f"the rolls cache {cache} could not be written ({e.strerror or e}); the next run reads the "
-                      f"files again.", stacklevel=2)
+        print(f"warning: the rolls cache {cache} could not be written ({e.strerror or e}); the next run reads the "
+              f"files again.", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- the split and the shards
@@ -184,7 +195,10 @@ class WindowDataset(IterableDataset):
 
     All pieces sit in one bit-packed array; the start positions whose window holds a note are listed once, so a
     batch is one draw of `batch_size` of them (pieces weighted by length, as uniform crops are) and one gather.
-    Each DataLoader worker draws from its own generator, seeded by (seed, rank, worker, start_step).
+    The batch of optimizer step s is drawn from its own generator, seeded by (seed, rank, s): with W DataLoader
+    workers, worker w draws the steps start_step + w, + W, ... (the DataLoader takes them in turn), so the batches
+    of a run are the same whatever the number of workers, and a resumed run draws exactly the batches the
+    uninterrupted run would have.
 
     Augmentations (`Augment`), in this order, each on its own random share of the windows: time compression
     (the crop is 2 x width steps of the piece, halved), transposition (always, as before), superposition with
@@ -249,19 +263,21 @@ class WindowDataset(IterableDataset):
         x = augment.articulate(x, rng, a.articulate)
         return torch.from_numpy(np.ascontiguousarray(x[:, None], dtype=np.float32))
 
-    def generator(self, worker: int) -> np.random.Generator:
-        """The generator of one worker's stream."""
-        return np.random.default_rng([self.seed, self.rank, worker, self.start_step])
+    def generator(self, step: int) -> np.random.Generator:
+        """The generator of one optimizer step's batch."""
+        return np.random.default_rng([self.seed, self.rank, step])
 
-    def batches(self, worker: int = 0) -> Iterator[torch.Tensor]:
-        """The endless stream of one worker."""
-        rng = self.generator(worker)
+    def batches(self, worker: int = 0, workers: int = 1) -> Iterator[torch.Tensor]:
+        """The endless stream of worker `worker` of `workers`: the batches of every workers-th step from
+        start_step + worker."""
+        step = self.start_step + worker
         while True:
-            yield self.draw(rng)
+            yield self.draw(self.generator(step))
+            step += max(workers, 1)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         info = get_worker_info()
-        return self.batches(info.id if info is not None else 0)
+        return self.batches(info.id, info.num_workers) if info is not None else self.batches()
 
 
 def batch_loader(dataset: WindowDataset, workers: int, pin_memory: bool = False) -> DataLoader:

@@ -402,3 +402,16 @@ def test_index_of_a_zip_says_to_unzip_it_and_makes_no_folder(tmp_path):
     assert out.returncode == 1 and out.stderr.strip() == (
         "error: songs.zip is a zip archive: unzip it and index its folder (the Corpus page reads a zip dropped on it).")
     assert not (tmp_path / "idx").exists()
+
+
+def test_a_pipe_named_on_the_command_line_is_said_to_be_a_pipe_not_a_broken_link(tmp_path):
+    import os
+
+    from midi_rae.file_limits import unmatched
+
+    fifo = tmp_path / "song.mid"
+    os.mkfifo(fifo)
+    assert unmatched(fifo) == f"{fifo} is not a regular file (a pipe or a device)"
+    (tmp_path / "gone.mid").symlink_to(tmp_path / "nowhere.mid")
+    assert unmatched(tmp_path / "gone.mid") == f"{tmp_path / 'gone.mid'} is not a regular file (a broken link, or a " \
+                                                f"link to itself)"

@@ -204,3 +204,26 @@ def test_an_only_list_that_is_not_text_is_one_sentence(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00 not utf-8 \x80")
     with pytest.raises(ValueError, match=r"^list\.bin is not a text file of file names \(UTF-8\)\.$"):
         select_files([tmp_path], only=binary)
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 32])
+def test_a_seed_outside_0_to_2_to_the_32_is_refused_in_one_sentence(run, seed):
+    from midi_rae.evaluation import evaluate_files
+
+    d, ck = run
+    with pytest.raises(ValueError) as e:
+        evaluate_files(load_model(ck), find_midi_files(d)[:1], seed=seed)
+    assert str(e.value) == f"--seed {seed} is not a seed: a seed is a whole number from 0 to 4,294,967,295."
+
+
+def test_evaluating_a_pipe_says_it_is_not_a_regular_file(run, tmp_path, capsys):
+    import os
+
+    _, ck = run
+    fifo = tmp_path / "fifo.mid"
+    os.mkfifo(fifo)
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(fifo), "--checkpoint", str(ck)])
+    assert e.value.code == 1 and capsys.readouterr().err.splitlines() == [
+        f"error: {fifo} is not a regular file (a pipe, a device or a socket), so it was not read; give MIDI files or "
+        f"folders."]

@@ -571,18 +571,346 @@ def test_resuming_a_run_whose_metadata_is_damaged_is_one_sentence(tmp_path):
         resume(tmp_path / "run", model, torch.optim.AdamW(model.parameters()))
 
 
-def test_a_resumed_run_goes_on_writing_in_its_own_folder(tmp_path):
+def test_a_resumed_run_goes_on_writing_in_its_own_folder(trained, tmp_path):
+    run = tmp_path / "runs" / "x"
+    shutil.copytree(trained[0], run)
+    out = lambda *flags: _parsed(*flags).out  # noqa: E731
+    assert out("--resume", str(run), "--max-steps", "50") == str(run)
+    assert out("--resume", str(run / "last.safetensors"), "--max-steps", "50") == str(run)
+    assert out("--resume", str(run), "--max-steps", "50", "--out", str(tmp_path / "y")) == str(tmp_path / "y")
+    assert out("--midi-dir", str(tmp_path)) == "runs/latest"
+
+
+# ---------------------------------------------------------------- what the command refuses, and what it says
+
+
+def _parsed(*flags) -> TrainConfig:
+    """The TrainConfig the train command's flags give (ConfigError as the command would say it)."""
     import argparse
 
     from midi_rae.train_config import add_arguments, config_from_args
 
-    run = tmp_path / "runs" / "x"
-    run.mkdir(parents=True)
-    (run / "last.safetensors").write_bytes(b"")
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    out = lambda *flags: config_from_args(parser.parse_args(["--midi-dir", str(tmp_path), *flags])).out  # noqa: E731
-    assert out("--resume", str(run)) == str(run)
-    assert out("--resume", str(run / "last.safetensors")) == str(run)
-    assert out("--resume", str(run), "--out", str(tmp_path / "y")) == str(tmp_path / "y")
-    assert out() == "runs/latest"
+    return config_from_args(parser.parse_args([str(f) for f in flags]))
+
+
+def _main(capsys, *args) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `midi-rae ARGS` run in this process, as the shell would see them."""
+    from midi_rae.__main__ import main
+
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:  # SystemExit("error: ...") prints its text and exits 1
+        rc = e.code if isinstance(e.code, int) else 1
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+TINY = ["--batch-size", "4", "--warmup-steps", "1", "--val-every", "2", "--ckpt-every", "2", "--val-windows", "4",
+        "--val-fraction", "0.2", "--workers", "0", "--threads", "1"]
+
+
+def _songs(folder: Path, names, broken: dict | None = None) -> Path:
+    """A folder of short songs named `names`, and of files named in `broken` holding the bytes given there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(to_bytes(make_song(bars=10, seed=i)))
+    for name, data in (broken or {}).items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture
+def no_reading(monkeypatch):
+    """Fails the test if any MIDI file is read."""
+    import midi_rae.train_data as td
+
+    def refuse(*_a, **_k):
+        raise AssertionError("a MIDI file was read")
+
+    monkeypatch.setattr(td, "midi_to_roll", refuse)
+
+
+@pytest.mark.parametrize("seed", ["-5", "99999999999999999999999", "4294967296"])
+def test_a_seed_outside_0_to_2_to_the_32_is_a_usage_error_before_anything_is_read(capsys, midi_dir, tmp_path, seed):
+    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "o", "--seed", seed)
+    assert rc == 2 and err.strip().splitlines() == [
+        f"error: midi-rae train: argument --seed: {seed} is not a seed: a seed is a whole number from 0 to "
+        f"4,294,967,295 (see 'midi-rae train --help')"]
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_new_run_into_a_folder_that_holds_a_run_is_refused_before_any_file_is_read(capsys, trained, midi_dir,
+                                                                                   tmp_path, no_reading):
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    before = (run / "last.safetensors").read_bytes()
+    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", run, *TINY, "--max-steps", "2")
+    assert rc == 1 and err.strip().splitlines() == [
+        f"error: --out {run} already holds a run (last.safetensors, best.safetensors, train_state.pt); continue it "
+        f"with --resume {run}, start it over with --overwrite (which deletes its checkpoints), or give another --out."]
+    assert (run / "last.safetensors").read_bytes() == before
+
+
+def test_overwrite_starts_a_new_run_over_the_old_one(trained, midi_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    logs = []
+    train(short_config(midi_dir, run, max_steps=2, val_every=2, ckpt_every=2, workers=0, overwrite=True),
+          log=logs.append)
+    assert load_model(run / "last.safetensors").meta["step"] == 2
+    assert load_model(run / "best.safetensors").meta["step"] == 2  # the old run's best is gone with it
+    assert f"started over in {run}: deleted the earlier run's last.safetensors, best.safetensors, train_state.pt, " \
+           f"metrics.json" in logs
+
+
+def test_overwrite_and_resume_of_the_same_run_contradict_each_other(trained, midi_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    with pytest.raises(SystemExit, match=f"^error: --overwrite would start over the run that --resume {run} continues "
+                                         f"in {run}; give one of them\\.$"):
+        train(short_config(midi_dir, run, max_steps=50, resume=str(run), overwrite=True), log=lambda *_: None)
+
+
+def test_a_resume_takes_the_runs_own_options_and_may_raise_its_step_limit(trained, midi_dir):
+    run = trained[0]
+    cfg = _parsed("--resume", run, "--max-steps", "60")
+    assert (cfg.midi_dir, cfg.out, cfg.max_steps) == (str(midi_dir), str(run), 60)
+    assert (cfg.batch_size, cfg.warmup_steps, cfg.val_fraction, cfg.val_windows, cfg.ckpt_every, cfg.workers) == \
+        (8, 5, 0.2, 16, 10, 1)                     # the run's own, not the defaults 32, 200, 0.1, 256, 250, 2
+    assert cfg.threads == 0 and cfg.resume == str(run)   # where this process runs is this command's
+
+
+def test_a_resume_refuses_options_that_would_change_the_runs_split_or_schedule(trained):
+    from midi_rae.train_config import ConfigError
+
+    run = trained[0]
+    with pytest.raises(ConfigError) as e:
+        _parsed("--resume", run, "--max-steps", "60", "--seed", "3", "--batch-size", "16")
+    assert str(e.value) == (
+        "--seed 3 (the run's: 0) and --batch-size 16 (the run's: 8) differ from the options the resumed run was made "
+        "with, which a resume keeps (they fix its model, data split, batches and learning-rate schedule); leave them "
+        f"out to go on as the run was, or start a new run from its weights with --init {run / 'last.safetensors'} "
+        "and another --out.")
+    assert not e.value.usage
+
+
+def test_a_resume_with_seven_level_names_the_runs_own_model(trained):
+    from midi_rae.train_config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^--seven-level \(the run trains the 6-level model\) differs from the "
+                                          r"option the resumed run was made with, which a resume keeps"):
+        _parsed("--resume", trained[0], "--max-steps", "60", "--seven-level")
+
+
+def test_a_resume_of_a_run_at_its_step_limit_says_there_is_nothing_to_train(trained):
+    from midi_rae.train_config import ConfigError
+
+    run = trained[0]
+    with pytest.raises(ConfigError, match=f"^the resumed run {run / 'last.safetensors'} is already at step 40, which "
+                                          r"reaches --max-steps 40; give a larger --max-steps to train it on\.$"):
+        _parsed("--resume", run)
+
+
+def test_a_resume_from_best_with_the_training_state_of_last_is_refused(midi_dir, tmp_path):
+    from midi_rae.config import CheckpointError
+
+    run, still = tmp_path / "run", dict(workers=0, lr=1e-9, min_lr=1e-9)
+    train(short_config(midi_dir, run, max_steps=4, val_every=1, ckpt_every=4, **still), log=lambda *_: None)
+    best = run / "best.safetensors"
+    assert load_model(best).meta["step"] == 1  # a learning rate of 1e-9 never betters step 1
+    with pytest.raises(CheckpointError) as e:
+        train(short_config(midi_dir, tmp_path / "more", max_steps=6, resume=str(best), **still), log=lambda *_: None)
+    assert str(e.value) == (f"{best} is the run at step 1 but the train_state.pt beside it holds the optimizer of "
+                            f"step 4, so they cannot resume together; resume from {run} (its last.safetensors) to go "
+                            f"on, or start a new run from these weights with --init {best} and another --out.")
+
+
+def test_a_resume_without_a_training_state_says_the_optimizer_starts_afresh(trained, midi_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    (run / "train_state.pt").unlink()
+    warnings = []
+    train(short_config(midi_dir, run, max_steps=41, workers=0, resume=str(run)), log=lambda *_: None,
+          warn=warnings.append)
+    assert warnings == [f"{run} holds no train_state.pt, so the optimizer (AdamW's moments) starts afresh at step 40."]
+
+
+def _interrupted_at(monkeypatch, call: int):
+    """Make the `call`-th optimizer step from now raise KeyboardInterrupt, as Ctrl-C would."""
+    import midi_rae.train as tr
+
+    original, calls = tr.train_step, [0]
+
+    def step(*a, **kw):
+        calls[0] += 1
+        if calls[0] == call:
+            raise KeyboardInterrupt
+        return original(*a, **kw)
+
+    monkeypatch.setattr(tr, "train_step", step)
+    return lambda: monkeypatch.setattr(tr, "train_step", original)
+
+
+def test_an_interrupted_and_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(midi_dir, tmp_path,
+                                                                                    monkeypatch):
+    from safetensors.torch import load_file
+
+    cfg = dict(max_steps=4, batch_size=2, val_every=2, ckpt_every=2, workers=0, val_windows=4, mep=True)
+    train(short_config(midi_dir, tmp_path / "whole", **cfg), log=lambda *_: None)
+    restore = _interrupted_at(monkeypatch, 4)                    # stopped in step 4: the last save was step 2
+    with pytest.raises(KeyboardInterrupt):
+        train(short_config(midi_dir, tmp_path / "cut", **cfg), log=lambda *_: None)
+    restore()
+    assert load_model(tmp_path / "cut" / "last.safetensors").meta["step"] == 2
+    train(short_config(midi_dir, tmp_path / "cut", resume=str(tmp_path / "cut"), **cfg), log=lambda *_: None)
+    whole, cut = load_file(tmp_path / "whole" / "last.safetensors"), load_file(tmp_path / "cut" / "last.safetensors")
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)     # bit for bit
+    logged = [[{k: v for k, v in m.items() if k != "wall_time_s"} for m in load_model(p).meta["history"]]
+              for p in (tmp_path / "whole" / "last.safetensors", tmp_path / "cut" / "last.safetensors")]
+    assert logged[0] == logged[1]                                # the running loss average too
+
+
+def test_the_interrupt_message_starts_on_a_line_of_its_own(capsys, midi_dir, tmp_path, monkeypatch):
+    _interrupted_at(monkeypatch, 1)
+    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "o", *TINY, "--max-steps", "4")
+    assert rc == 130 and "%|" in err                                  # the progress bar was drawn
+    assert err.endswith("\nerror: interrupted before this run saved a checkpoint.\n")
+
+
+def test_unreadable_files_are_named_on_stderr_and_left_out(tmp_path):
+    # at seed 0 and --val-fraction 0.2: song1 validates, song0 and song5 are the test split, the rest train
+    folder = _songs(tmp_path / "midi", [f"song{i}.mid" for i in range(6)],
+                    {"empty.mid": b"", "junk.mid": b"not a MIDI file"})
+    warnings = []
+    train(short_config(folder, tmp_path / "o", max_steps=1, val_every=1, workers=0), log=lambda *_: None,
+          warn=warnings.append)
+    assert warnings == ["2 of the 6 training and validation files could not be read and are left out: empty.mid "
+                        "(The file is empty); junk.mid (This file is not a MIDI file (it does not start with an "
+                        "'MThd' header))."]
+
+
+def test_a_validation_split_with_no_readable_file_is_refused_before_the_training_files_are_read(tmp_path):
+    folder = _songs(tmp_path / "midi", ["song0.mid", "song2.mid", "song3.mid", "song4.mid"], {"song6.mid": b""})
+    with pytest.raises(SystemExit) as e:
+        train(short_config(folder, tmp_path / "o", max_steps=1), log=lambda *_: None)
+    assert e.value.code == ("error: the validation split has no window with a note to score (its one file could not "
+                            "be read: song6.mid (The file is empty)), so the run could choose no best checkpoint and "
+                            "no threshold; fix or remove that file, or split the files another way with another "
+                            "--seed.")
+    assert not (tmp_path / "o" / "rolls_cache.npz").exists()
+
+
+def test_a_single_process_run_whose_training_files_are_all_unreadable_names_no_rank(tmp_path):
+    folder = _songs(tmp_path / "midi", ["song0.mid", "song1.mid"], {"empty.mid": b"", "junk.mid": b"not a MIDI file"})
+    with pytest.raises(SystemExit) as e:
+        train(short_config(folder, tmp_path / "o", max_steps=1), log=lambda *_: None)
+    assert e.value.code == ("error: none of the 2 training files could be read: empty.mid (The file is empty); "
+                            "junk.mid (This file is not a MIDI file (it does not start with an 'MThd' header)).")
+
+
+def test_a_split_that_leaves_no_validation_piece_says_how_the_files_were_split(capsys, tmp_path):
+    folder = _songs(tmp_path / "four", [f"d{i}.mid" for i in range(4)])  # at seed 0: three of them in the test split
+    rc, _, err = _main(capsys, "train", "--midi-dir", folder, "--out", tmp_path / "o", "--max-steps", "1")
+    assert rc == 1 and err.strip().splitlines() == [
+        "error: the 4 MIDI files split into 1 for training, 0 for validation and 3 for the test split (by a hash of "
+        "each file's name with --seed 0; --val-fraction 0.1 for validation and as much again for the test split); a "
+        "run needs at least one piece to train on and one to validate on: add files, or try another --seed."]
+
+
+def test_a_validation_fraction_that_leaves_nothing_to_train_on_is_a_usage_error(capsys, midi_dir, tmp_path):
+    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "o", "--val-fraction", "0.5")
+    assert rc == 2 and err.strip().splitlines() == [
+        "error: --val-fraction must lie in (0, 0.5): the test split takes as many files again, and the rest trains."]
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_any_file_is_read(capsys, midi_dir, tmp_path, no_reading):
+    (tmp_path / "file").write_text("")
+    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "file" / "run", *TINY)
+    assert rc == 1 and err.strip().splitlines() == [
+        f"error: --out {tmp_path / 'file' / 'run'} cannot be written ({tmp_path / 'file'} is a file, not a folder); "
+        f"give a folder you can write to."]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc")
+def test_an_out_in_a_folder_that_takes_no_new_folders_says_so(capsys, midi_dir, no_reading):
+    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", "/proc/midi-rae-run", *TINY)
+    assert rc == 1 and err.strip().splitlines() == [
+        "error: --out /proc/midi-rae-run cannot be written (/proc does not take new folders); give a folder you can "
+        "write to."]
+
+
+@pytest.mark.parametrize("flags, sentence", [
+    (["--lateral-drop", "0.5", "--lateral-drop-levels", "2,9"],
+     "--lateral-drop-levels names level 9, which the 6-level model lacks (its levels are 0..5)"),
+    (["--skip-drop", "0.5", "--skip-drop-levels", "10"],
+     "--skip-drop-levels must lie in 1..5 for the 6-level model (it drops up to that many of the finest levels, "
+     "and level 0 always stays)"),
+    (["--coarse-targets", "1", "--coarse-target-levels", "10"],
+     "--coarse-target-levels must lie in 1..5 for the 6-level model (a finer level's tokens cover less of the roll "
+     "than the 8x8 sketch a target predicts)")])
+def test_levels_the_model_lacks_are_a_usage_error(midi_dir, flags, sentence):
+    from midi_rae.train_config import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        _parsed("--midi-dir", midi_dir, *flags)
+    assert str(e.value) == sentence + "." and e.value.usage
+
+
+def test_the_seven_level_model_has_a_level_6(midi_dir):
+    assert _parsed("--midi-dir", midi_dir, "--seven-level", "--lateral-drop-levels", "6").lateral_levels() == (6,)
+
+
+@pytest.mark.parametrize("flags, sentence", [
+    (["--init", "{folder}"], "--init {folder} is a folder; it takes a checkpoint file (a .safetensors or .pt file)"),
+    (["--init", "{fifo}"], "--init {fifo} is not a regular file (a pipe, a device or a socket); it takes a checkpoint "
+                           "file (a .safetensors or .pt file)"),
+    (["--files-from", "{fifo}"], "--files-from {fifo} is not a regular file (a pipe, a device or a socket); it takes "
+                                 "a text file of file names, one a line"),
+    (["--resume", "{song}"], "--resume {song} is a MIDI file; it takes a run folder or one of its .safetensors "
+                             "checkpoints"),
+    (["--resume", "{folder}"], "--resume {folder} holds no last.safetensors, so there is no run to continue there (a "
+                               "run writes one at its first --ckpt-every step)")])
+def test_paths_that_are_not_the_file_asked_for_say_what_they_are(midi_dir, tmp_path, flags, sentence):
+    from midi_rae.train_config import ConfigError
+
+    places = {"folder": tmp_path / "folder", "fifo": tmp_path / "fifo", "song": midi_dir / "song0.mid"}
+    places["folder"].mkdir()
+    os.mkfifo(places["fifo"])
+    with pytest.raises(ConfigError) as e:
+        _parsed("--midi-dir", midi_dir, *[f.format(**places) for f in flags])
+    assert str(e.value) == sentence.format(**places) + "." and not e.value.usage
+
+
+def test_a_files_from_list_that_names_none_of_the_files_says_how_it_names_them(capsys, midi_dir, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text("song0\nnested/song9.mid\n")
+    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "o", "--files-from", listing)
+    assert rc == 1 and err.strip().splitlines() == [
+        f"error: none of the 2 names in --files-from {listing} is one of the 9 .mid/.midi files under {midi_dir}; "
+        f"the list names them by their path relative to --midi-dir, one a line (e.g. broken.mid)."]
+
+
+def test_more_workers_than_cores_are_capped_to_the_cores_in_one_line(midi_dir, tmp_path):
+    from midi_rae.train import check_before_reading, usable_cores
+
+    warnings = []
+    cfg = check_before_reading(short_config(midi_dir, tmp_path / "o", workers=200), warnings.append)
+    assert cfg.workers == usable_cores()
+    assert warnings == [f"--workers 200 is more than the {usable_cores()} cores this process may use; using "
+                        f"{usable_cores()}."]
+
+
+def test_init_from_a_checkpoint_of_the_other_level_count_says_which_flag_fits(tmp_path):
+    from midi_rae.checkpoint import build_models, save_checkpoint
+    from midi_rae.config import DEFAULT, SEVEN_LEVEL, CheckpointError
+    from midi_rae.train import Autoencoder, init_weights
+
+    enc, dec = build_models(SEVEN_LEVEL.to_dict(), "swin")
+    save_checkpoint(tmp_path / "seven.safetensors", enc, dec, SEVEN_LEVEL.to_dict())
+    with pytest.raises(CheckpointError, match=r"^seven\.safetensors holds a 7-level model and this run builds the "
+                                              r"6-level one; add --seven-level to train it\.$"):
+        init_weights(tmp_path / "seven.safetensors", Autoencoder(DEFAULT.to_dict(), mae_decoder=False, mep=False))
