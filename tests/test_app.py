@@ -747,8 +747,8 @@ def test_after_a_refused_drop_the_example_still_shown_can_be_picked_and_the_erro
 def test_after_a_refused_drop_the_sidebar_says_so_and_an_example_can_be_picked(examples):
     at = upload(run_app(), "empty.mid", b"")
     assert any("empty.mid could not be opened." in e for e in texts(at.error))
-    assert ("Showing the example; the dropped file stays in the uploader until removed (×)."
-            in texts(at.sidebar.caption))
+    assert ("Showing the example: the dropped file, empty.mid, could not be opened (the page says why); remove it "
+            "(×) or drop another." in texts(at.sidebar.caption))
     assert not any("Showing the dropped file" in c for c in texts(at.sidebar.caption))
     at.selectbox(key="example").select("b_song.mid").run()
     assert not at.exception and any("b_song.mid" in c for c in texts(at.caption))
@@ -1815,3 +1815,11 @@ def test_a_dropped_piece_whose_first_window_is_silent_opens_at_its_first_note(ex
     at = upload(run_app(), "late.mid", to_bytes(pm))
     assert not at.exception, at.exception
     assert at.slider(key="window_bar").value == 50
+
+
+def test_a_refused_drop_over_a_dropped_file_says_in_the_sidebar_that_the_earlier_file_is_still_shown(examples):
+    at = upload(run_app(), "first.mid", to_bytes(make_song(bars=9, seed=5)))
+    at = upload(at, "garbage.mid", b"MThd not a midi file at all")
+    assert not at.exception and any("garbage.mid could not be opened." in e for e in texts(at.error))
+    assert ("The dropped file could not be opened; still showing first.mid, shown before it. Pick an example or "
+            "drop another file." in texts(at.sidebar.caption)), texts(at.sidebar.caption)

@@ -115,9 +115,10 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int 
             slot.error(f"{piece.name} could not be opened. {e}")
     else:
         _back_to_example(piece, failed)  # a file refused before, chosen again
-    if upload_note is not None:
-        upload_note.caption(sidebar.UPLOAD_REFUSED)
     fallback = session.last_good_piece()
+    if upload_note is not None:
+        kept = fallback is not None and fallback.key != piece.key
+        upload_note.caption(sidebar.UPLOAD_REFUSED_KEPT.format(name=fallback.name) if kept else sidebar.UPLOAD_REFUSED)
     if fallback is None or fallback.key == piece.key:
         if failed is not None:
             slot.error(f"{piece.name} could not be opened. {failed}")

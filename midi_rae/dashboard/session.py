@@ -70,6 +70,7 @@ class K:
     SET_ASIDE = "_set_aside"  # (+ prefix) the uploaded model in use when its uploader was emptied, until that holds
     REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): left by a refusal's run for the rerun it asks for
     REFUSAL_NOTE = "_refusal_note"  # (file, why): what that rerun says, once
+    REFUSED_UPLOAD = "_refused_upload"  # (uploader's file id, file name) of the dropped file a refusal went back from
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_NOT_DROPPED = "last_good_not_dropped"
     LAST_GOOD_PIECE = "last_good_piece"
@@ -383,6 +384,14 @@ def restore_example_after_refusal(upload_id: Optional[str]) -> None:
         st.session_state[K.EXAMPLE] = pending[0]
         st.session_state[K.EXAMPLE_OVER_UPLOAD] = upload_id
         st.session_state[K.REFUSAL_NOTE] = pending[1:]
+        st.session_state[K.REFUSED_UPLOAD] = (upload_id, pending[1])
+
+
+def refused_upload(upload_id: Optional[str]) -> Optional[str]:
+    """The name of the dropped file in the uploader (`upload_id`) where the page went back to an example because it
+    could not be opened; None where the example was picked over a file that opened."""
+    refused = st.session_state.get(K.REFUSED_UPLOAD)
+    return refused[1] if refused is not None and upload_id is not None and refused[0] == upload_id else None
 
 
 def refusal_to_announce() -> Optional[tuple[str, str]]:

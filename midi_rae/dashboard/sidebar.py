@@ -291,6 +291,8 @@ def compare_section() -> Optional[ModelChoice]:
 
 UPLOAD_SHOWN = "Showing the dropped file; pick an example to see that instead."
 UPLOAD_REFUSED = "The dropped file could not be opened; pick an example or drop another file."
+UPLOAD_REFUSED_KEPT = ("The dropped file could not be opened; still showing {name}, shown before it. Pick an example "
+                       "or drop another file.")
 
 
 def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
@@ -335,7 +337,10 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
         last = session.last_example()
         pick = last if last in names else names[0]
     if up is not None:
-        note.caption("Showing the example; the dropped file stays in the uploader until removed (×).")
+        refused = session.refused_upload(up.file_id)
+        note.caption(f"Showing the example: the dropped file, {refused}, could not be opened (the page says why); "
+                     "remove it (×) or drop another." if refused is not None else
+                     "Showing the example; the dropped file stays in the uploader until removed (×).")
     data = examples[names.index(pick)].read_bytes()
     return Piece(data, digest(data), pick), None
 
