@@ -1823,3 +1823,28 @@ def test_a_refused_drop_over_a_dropped_file_says_in_the_sidebar_that_the_earlier
     assert not at.exception and any("garbage.mid could not be opened." in e for e in texts(at.error))
     assert ("The dropped file could not be opened; still showing first.mid, shown before it. Pick an example or "
             "drop another file." in texts(at.sidebar.caption)), texts(at.sidebar.caption)
+
+
+def test_the_shipped_model_compared_as_b_and_the_mask_ratio_travel_in_the_url(examples):
+    at = run_app()
+    b = next(o for o in at.selectbox(key="b_source").options if o.startswith("Shipped ") and o != "Shipped default")
+    at.selectbox(key="b_source").set_value(b).run()
+    at.slider(key="mask_ratio").set_value(0.7).run()
+    assert not at.exception and (at.query_params.get("b"), at.query_params.get("mask")) == (b, "0.7")
+    reload = AppTest.from_file(APP, default_timeout=180)  # a new session from that URL
+    reload.query_params.update(dict(at.query_params))
+    reload.run()
+    assert not reload.exception and reload.selectbox(key="b_source").value == b
+    assert reload.slider(key="mask_ratio").value == pytest.approx(0.7)
+    reload.selectbox(key="b_source").set_value("Off").run()
+    reload.slider(key="mask_ratio").set_value(0.5).run()
+    assert "b" not in reload.query_params and "mask" not in reload.query_params  # the defaults are left out
+
+
+def test_a_url_whose_b_or_mask_cannot_be_used_says_so(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"b": "Upload", "mask": "0.33"})
+    at.run()
+    assert not at.exception and at.selectbox(key="b_source").value == "Off"
+    assert any("b (not a shipped model's name), mask (not a ratio from 0 to 1 in steps of 0.05)" in i.value
+               for i in at.info)

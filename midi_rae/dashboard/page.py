@@ -170,17 +170,21 @@ def _warm_plotly(slot) -> None:
                       config={"displayModeBar": False, "staticPlot": True})
 
 
-def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: bool = False) -> None:
+def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: bool = False,
+                  mask: float = url_state.DEFAULT_MASK) -> None:
     """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (for a
-    dropped file its name and the shipped model, which a reload names and keeps)."""
+    dropped file its name and the shipped model, which a reload names and keeps), with the shipped model
+    compared as B and the mask ratio."""
     source = st.session_state.get(session.K.CKPT_SOURCE, "Shipped default")
+    b_source = st.session_state.get(session.K.B_SOURCE)
     opened = session.opened_piece()
     example = (piece.name if not piece.uploaded and opened is None
                and piece.name == st.session_state.get(session.K.EXAMPLE) else None)
     passage = piece.address if opened is not None and opened.key == piece.key else None
     dropped = piece.name if piece.uploaded and passage is None else None
-    url_state.record(source if source in sidebar.shipped_sources() else None, example, start_bar, semis, passage,
-                     dropped, spb, pedal)
+    shipped = sidebar.shipped_sources()
+    url_state.record(source if source in shipped else None, example, start_bar, semis, passage, dropped, spb, pedal,
+                     b_source if b_source in shipped else None, mask)
 
 
 def main() -> None:
@@ -218,7 +222,8 @@ def main() -> None:
         selection.apply_neighbour_click(song, bars, n_start_bars)
     view = sidebar.view_section(n_start_bars, config, meta, bars)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
-    _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None, pedal)
+    _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None, pedal,
+                  view.mask.mask_ratio)
     choice_b = sidebar.compare_section()
 
     b_is_a = choice_b is not None and sidebar.same_model(choice, choice_b)  # then one sentence at the end

@@ -24,6 +24,9 @@ LINK_SPB = "_url_spb"  # session state: the time resolution the URL asked for, u
 MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED = "model", "example", "passage", "bar", "transpose", "dropped"
 SPB = "spb"  # the time resolution, named only where it is not the model's own
 PEDAL = "pedal"  # "1" where the sustain pedal is applied
+B_MODEL = "b"  # the shipped model compared as B, where one is
+MASK = "mask"  # the mask ratio, where it is not the default
+DEFAULT_MASK = 0.5
 MAX_BAR = 100_000
 
 
@@ -66,6 +69,15 @@ def restore(models: list[str], examples: list[str]) -> None:
         st.session_state[LINK_SPB] = spb
     elif SPB in q:
         ignored.append(f"spb (not a time resolution the page offers: {', '.join(map(str, GRID_RESOLUTIONS))})")
+    if str(q.get(B_MODEL, "")).casefold() in named:
+        st.session_state[K.B_SOURCE] = named[str(q[B_MODEL]).casefold()]
+    elif B_MODEL in q:
+        ignored.append("b (not a shipped model's name)")
+    mask = _ratio(q.get(MASK))
+    if mask is not None:
+        st.session_state[K.MASK_RATIO] = mask
+    elif MASK in q:
+        ignored.append("mask (not a ratio from 0 to 1 in steps of 0.05)")
     if q.get(PEDAL) in ("0", "1"):
         st.session_state[K.SUSTAIN] = q[PEDAL] == "1"
     elif PEDAL in q:
@@ -85,6 +97,16 @@ def restore(models: list[str], examples: list[str]) -> None:
                      "see it.")
     if notes:
         st.session_state[IGNORED] = " ".join(notes)
+
+
+def _ratio(text: Optional[str]) -> Optional[float]:
+    """A mask ratio as the slider takes it (0 to 1 in steps of 0.05), or None."""
+    try:
+        value = float(str(text))
+    except ValueError:
+        return None
+    steps = round(value * 20)
+    return steps / 20 if 0 <= value <= 1 and abs(value * 20 - steps) < 1e-6 else None
 
 
 def _open_passage(address: str, bar: int, semis: int) -> bool:
@@ -122,16 +144,21 @@ def ignored_shown() -> None:
 
 
 def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None,
-           dropped: Optional[str] = None, spb: Optional[int] = None, pedal: bool = False) -> None:
+           dropped: Optional[str] = None, spb: Optional[int] = None, pedal: bool = False,
+           b_model: Optional[str] = None, mask: float = DEFAULT_MASK) -> None:
     """Put the shown place in the URL: a shipped model, and a bundled example or a shipped-corpus piece
     (`passage`); nothing of a place that cannot be reopened by name, but the name of a `dropped` file shown (and
-    the shipped model), so that a reload can say what it lost."""
+    the shipped model), so that a reload can say what it lost. The shipped model compared as B (`b_model`) and
+    a mask ratio other than the default go in either way."""
     piece = {EXAMPLE: example} if example is not None else {PASSAGE: passage} if passage is not None else None
     if piece is not None and model is not None:
         want = {MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis)),
                 **({SPB: str(int(spb))} if spb is not None else {}), **({PEDAL: "1"} if pedal else {})}
     else:
         want = {} if dropped is None else {**({MODEL: model} if model is not None else {}), DROPPED: dropped}
+    if want:
+        want.update({**({B_MODEL: b_model} if b_model is not None else {}),
+                     **({MASK: f"{mask:g}"} if abs(mask - DEFAULT_MASK) > 1e-9 else {})})
     # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
     # (a dropped file passes through an empty uploader) can be sent before the browser has applied the previous
     # run's URL, so what this session last sent is compared too
