@@ -17,7 +17,7 @@ from .cli_types import MAX_SEED
 from .file_limits import unmatched
 from .inference import SCORE_NAMES, WindowScores, score_windows
 from .train_config import EVALUATION_SEED
-from .train_data import evaluation_windows, find_midi_files
+from .train_data import evaluation_windows, find_roll_files
 
 VALIDATION_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # the candidates validation chooses among
 DEFAULT_THRESHOLD = 0.5                              # for checkpoints that store none
@@ -52,17 +52,17 @@ def validation_metrics(encoder, decode: Callable, windows: torch.Tensor, mask_ra
 
 def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional[dict] = None,
                  only: Optional[str | Path] = None, checkpoint: str = "this checkpoint") -> list[Path]:
-    """MIDI files under paths (folders searched recursively), kept to a run's recorded split and/or to the
-    names listed in the text file `only`. Raises ValueError with one sentence when the split is not recorded."""
+    """MIDI files and PNG piano rolls under paths (folders searched recursively), kept to a run's recorded split
+    and/or to the names listed in the text file `only`. Raises ValueError with one sentence when the split is not recorded."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += find_midi_files(p)
+            files += find_roll_files(p)
         elif p.is_file():
             files.append(p)
         elif p.exists():  # there, but neither a folder nor a regular file: a pipe, a device, a socket
             raise ValueError(f"{p} is not a regular file (a pipe, a device or a socket), so it was not read; give "
-                             f"MIDI files or folders.")
+                             f"MIDI or PNG files, or folders.")
         else:
             raise ValueError(f"{unmatched(p)}.")
     if split != "all":

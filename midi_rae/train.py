@@ -46,7 +46,7 @@ from .threads import configure as configure_threads
 from .train_config import (CHECKPOINT_FILES, ConfigError, TrainConfig, add_arguments, check_out,  # noqa: F401
                            config_from_args, config_problems, path_problem, resume_problem, resumed_checkpoint,
                            stored_options)
-from .train_data import (Augment, WindowDataset, batch_loader, evaluation_windows, find_midi_files, read_pieces, shard,
+from .train_data import (Augment, WindowDataset, batch_loader, evaluation_windows, find_roll_files, read_pieces, shard,
                          split_pieces)
 
 Log = Callable[[str], None]
@@ -114,9 +114,9 @@ class RunData:
 
 
 def _files_for(cfg: TrainConfig) -> list[Path]:
-    files = find_midi_files(cfg.midi_dir)
+    files = find_roll_files(cfg.midi_dir)
     if not files:
-        raise SystemExit(f"error: no .mid/.midi files found under {cfg.midi_dir}.")
+        raise SystemExit(f"error: no .mid/.midi files or .png piano rolls found under {cfg.midi_dir}.")
     if cfg.files_from:
         why = path_problem("--files-from", cfg.files_from, "a text file of file names, one a line")
         if why:
@@ -130,9 +130,9 @@ def _files_for(cfg: TrainConfig) -> list[Path]:
         listed = [f for f in files if str(f.relative_to(cfg.midi_dir)) in wanted]
         if not listed:
             names = f"none of the {len(wanted)} names" if len(wanted) != 1 else "the one name"
-            raise SystemExit(f"error: {names} in --files-from {cfg.files_from} is one of the {len(files)} .mid/.midi "
-                             f"files under {cfg.midi_dir}; the list names them by their path relative to --midi-dir, "
-                             f"one a line (e.g. {files[0].relative_to(cfg.midi_dir)}).")
+            raise SystemExit(f"error: {names} in --files-from {cfg.files_from} is one of the {len(files)} MIDI or "
+                             f"PNG files under {cfg.midi_dir}; the list names them by their path relative to "
+                             f"--midi-dir, one a line (e.g. {files[0].relative_to(cfg.midi_dir)}).")
         files = listed
     return files
 
@@ -168,7 +168,8 @@ def _no_validation(cfg: TrainConfig, val_files: list[Path], skipped: dict[str, s
     if not bad:
         why = f"its {n} files hold no note" if n > 1 else "its one file holds no note"
     elif len(bad) < n:
-        why = f"{len(bad)} of its {n} files could not be read ({_first_few(bad, cfg.midi_dir)}) and the rest hold no note"
+        why = (f"{len(bad)} of its {n} files could not be read ({_first_few(bad, cfg.midi_dir)}) and the rest hold "
+               f"no note")
     else:
         why = (f"none of its {n} files could be read" if n > 1 else "its one file could not be read") + \
             f": {_first_few(bad, cfg.midi_dir)}"

@@ -110,7 +110,8 @@ class TrainConfig:
 
 # the help of each flag, by TrainConfig field (every field has one: tests/test_cli.py checks every flag's help)
 FIELD_HELP = {
-    "midi_dir": "folder of .mid/.midi files (searched recursively)",
+    "midi_dir": "folder of .mid/.midi files or PNG piano rolls (128 rows, row 0 the lowest pitch; searched "
+                "recursively)",
     "out": "folder for checkpoints (last.safetensors, best.safetensors)",
     "seven_level": "the 7-level variant (patch 2, embed_dim 4)",
     "steps_per_beat": "time resolution of the piano roll",
@@ -231,7 +232,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     if "out" not in given:  # a resumed run goes on writing where it was: not half in runs/latest
         values["out"] = str(ck.parent) if ck is not None else defaults["out"]
     if not values["midi_dir"]:
-        raise ConfigError("--midi-dir is needed: the folder of .mid/.midi files to train on.")
+        raise ConfigError("--midi-dir is needed: the folder of .mid/.midi files (or PNG piano rolls) to train on.")
     cfg = TrainConfig(**values)
     problems = config_problems(cfg)
     if problems:

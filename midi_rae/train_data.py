@@ -1,6 +1,7 @@
 """Training data: MIDI files -> pieces -> a three-way split by piece -> batches of random crops.
 
-- `find_midi_files`, `read_pieces`: the files of a folder and their bit-packed piano rolls (cached).
+- `find_roll_files`, `read_pieces`: the MIDI files and PNG piano rolls of a folder and their bit-packed piano
+  rolls (cached).
 - `split_pieces`: train / validation / test by a stable hash of each file name (whole pieces, never windows).
 - `shard`: the share of a list that one DDP rank reads (rank r takes items[r::world]).
 - `WindowDataset`: an endless `IterableDataset` of batches; each optimizer step's batch is drawn with a generator
@@ -23,7 +24,8 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from . import augment
-from .pianoroll import MIDI_SUFFIXES, MidiError, midi_to_roll
+from .pianoroll import MIDI_SUFFIXES, MidiError
+from .png_rolls import PNG_SUFFIXES, read_roll
 
 PITCHES = 128
 T = TypeVar("T")
@@ -40,19 +42,22 @@ def _tqdm(iterable, **kw):
 # ---------------------------------------------------------------- files and pieces
 
 
-def find_midi_files(root: str | Path) -> list[Path]:
-    """All MIDI files under root, recursively, sorted."""
+ROLL_SUFFIXES = MIDI_SUFFIXES + PNG_SUFFIXES  # what training and evaluation read: MIDI, and the original's PNG rolls
+
+
+def find_roll_files(root: str | Path) -> list[Path]:
+    """All MIDI files and PNG piano rolls under root, recursively, sorted."""
     root = Path(root)
     if not root.is_dir():
         raise SystemExit(f"error: --midi-dir {root} is not a folder.")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in ROLL_SUFFIXES and p.is_file())
 
 
 def _read_packed(args: tuple[str, int]) -> np.ndarray | str:
     """A file's bit-packed roll, or the sentence that says why it cannot be read."""
     path, spb = args
     try:
-        return np.packbits(midi_to_roll(path, steps_per_beat=spb).array, axis=0)
+        return np.packbits(read_roll(path, steps_per_beat=spb).array, axis=0)
     except MidiError as e:
         return str(e)
 
@@ -81,10 +86,10 @@ def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, ca
     tasks = [(str(f), steps_per_beat) for f in files]
     if workers > 1 and len(files) > 8:
         with ProcessPoolExecutor(workers) as ex:
-            results = list(_tqdm(ex.map(_read_packed, tasks, chunksize=8), total=len(tasks), desc="reading MIDI",
+            results = list(_tqdm(ex.map(_read_packed, tasks, chunksize=8), total=len(tasks), desc="reading files",
                                  disable=not show))
     else:
-        results = [_read_packed(t) for t in _tqdm(tasks, desc="reading MIDI", disable=not show)]
+        results = [_read_packed(t) for t in _tqdm(tasks, desc="reading files", disable=not show)]
     kept = [(str(f), r) for f, r in zip(files, results) if not isinstance(r, str)]
     why = {str(f): r for f, r in zip(files, results) if isinstance(r, str)}
     rolls, names = [r for _, r in kept], [n for n, _ in kept]
@@ -295,7 +300,7 @@ def _kept_windows(args: tuple[str, int, int]) -> np.ndarray | str:
 
     path, spb, width = args
     try:
-        roll = midi_to_roll(path, steps_per_beat=spb)
+        roll = read_roll(path, steps_per_beat=spb)
     except MidiError as e:
         return str(e)
     x, _, _ = piece_windows(roll, width)

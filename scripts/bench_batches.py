@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from midi_rae.train_data import Augment, WindowDataset, find_midi_files, read_pieces
+from midi_rae.train_data import Augment, WindowDataset, find_roll_files, read_pieces
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeat", type=int, default=10)
     a = p.parse_args()
-    rolls, _ = read_pieces(find_midi_files(a.folder)[:a.files], 4, 1, show=False)
+    rolls, _ = read_pieces(find_roll_files(a.folder)[:a.files], 4, 1, show=False)
     aug = Augment(time_compress=0.25, superpose=0.3, octave_double=0.2, articulate=0.5)
     ds = WindowDataset(rolls, a.batch, 128, 12, aug=aug)
     rng = np.random.default_rng(0)

@@ -19,7 +19,7 @@ from midi_rae.evaluation import VALIDATION_THRESHOLDS, summarize
 from midi_rae.inference import WindowScores, piece_windows, score_windows
 from midi_rae.pianoroll import midi_to_roll
 from midi_rae.train import TrainConfig, train
-from midi_rae.train_data import evaluation_windows, find_midi_files
+from midi_rae.train_data import evaluation_windows, find_roll_files
 
 KEYS = {"checkpoint", "split", "threshold", "threshold_source", "windows", "mask_ratio", "plain", "masked",
         "masked_all", "at_0.5", "bridge_baseline_masked_f1", "seed", "files", "readable", "skipped"}
@@ -110,7 +110,7 @@ def test_evaluating_only_unreadable_files_says_how_many_and_why_the_first(run, t
 def test_evaluate_scores_at_the_stored_threshold_where_another_would_score_better(run, tmp_path, capsys):
     d, ck = run
     b = load_model(ck)
-    x, _ = evaluation_windows(find_midi_files(d), 4, 128, 2000)
+    x, _ = evaluation_windows(find_roll_files(d), 4, 128, 2000)
     ws = score_windows(b.encoder, b.reconstruct, x, 0.5, 0.05, VALIDATION_THRESHOLDS)
 
     def total(t):
@@ -212,7 +212,7 @@ def test_a_seed_outside_0_to_2_to_the_32_is_refused_in_one_sentence(run, seed):
 
     d, ck = run
     with pytest.raises(ValueError) as e:
-        evaluate_files(load_model(ck), find_midi_files(d)[:1], seed=seed)
+        evaluate_files(load_model(ck), find_roll_files(d)[:1], seed=seed)
     assert str(e.value) == f"--seed {seed} is not a seed: a seed is a whole number from 0 to 4,294,967,295."
 
 
@@ -225,5 +225,20 @@ def test_evaluating_a_pipe_says_it_is_not_a_regular_file(run, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["evaluate", str(fifo), "--checkpoint", str(ck)])
     assert e.value.code == 1 and capsys.readouterr().err.splitlines() == [
-        f"error: {fifo} is not a regular file (a pipe, a device or a socket), so it was not read; give MIDI files or "
-        f"folders."]
+        f"error: {fifo} is not a regular file (a pipe, a device or a socket), so it was not read; give MIDI or PNG "
+        f"files, or folders."]
+
+
+def test_a_png_piano_roll_is_scored_as_its_midi_is(run, capsys, tmp_path):
+    from midi_rae.png_rolls import roll_to_png
+
+    d, ck = run
+    (tmp_path / "midi").mkdir()
+    (tmp_path / "png").mkdir()
+    shutil.copy(d / "piece0.mid", tmp_path / "midi" / "piece0.mid")
+    (tmp_path / "png" / "piece0.png").write_bytes(roll_to_png(midi_to_roll(d / "piece0.mid").array))
+    from_midi = _evaluate(capsys, tmp_path / "midi", "--checkpoint", ck)
+    from_png = _evaluate(capsys, tmp_path / "png", "--checkpoint", ck)
+    assert from_png["files"] == 1 and not from_png["skipped"]
+    assert (from_png["windows"], from_png["plain"], from_png["masked"]) == \
+        (from_midi["windows"], from_midi["plain"], from_midi["masked"])

@@ -22,7 +22,7 @@ from midi_rae.inference import score_windows
 from midi_rae.train import (TrainConfig, batch_masks, build_model, lr_at, make_optimizer,
                             reconstruction_loss, run_progress, scale_levels, skip_drop_keep, train,
                             decoder_keep, lateral_drop_keep)
-from midi_rae.train_data import (WindowDataset, batch_loader, evaluation_windows, find_midi_files, piece_hash, shard,
+from midi_rae.train_data import (WindowDataset, batch_loader, evaluation_windows, find_roll_files, piece_hash, shard,
                                  split_pieces)
 
 
@@ -211,12 +211,12 @@ def trained(midi_dir, tmp_path_factory):
     import midi_rae.train_data as td
 
     out = tmp_path_factory.mktemp("run")
-    read, original = [], td.midi_to_roll
-    td.midi_to_roll = lambda path, *a, **kw: (read.append(Path(path).name), original(path, *a, **kw))[1]
+    read, original = [], td.read_roll
+    td.read_roll = lambda path, *a, **kw: (read.append(Path(path).name), original(path, *a, **kw))[1]
     try:
         result = train(short_config(midi_dir, out), log=lambda *_: None)
     finally:
-        td.midi_to_roll = original
+        td.read_roll = original
     return out, result, read
 
 
@@ -232,13 +232,13 @@ def test_the_test_split_is_recorded_and_never_read(trained, midi_dir):
     data = load_model(out / "last.safetensors").meta["data"]
     assert data["test_names"] and data["val_names"]
     assert data["train_files"] + data["val_files"] + data["test_files"] == data["files"] == 9
-    assert set(read) == {f.name for f in find_midi_files(midi_dir)} - set(data["test_names"])
+    assert set(read) == {f.name for f in find_roll_files(midi_dir)} - set(data["test_names"])
 
 
 def test_threshold_and_best_checkpoint_come_from_the_validation_windows(trained, midi_dir):
     out, result, _ = trained
     best = load_model(out / "best.safetensors")
-    val = [f for f in find_midi_files(midi_dir) if f.name in set(best.meta["data"]["val_names"])]
+    val = [f for f in find_roll_files(midi_dir) if f.name in set(best.meta["data"]["val_names"])]
     x, _ = evaluation_windows(val, 4, 128, 16)
     ws = score_windows(best.encoder, best.decoder, x, 0.5, 0.05, VALIDATION_THRESHOLDS)
     assert best.meta["threshold"] == ws.best_threshold()
@@ -456,7 +456,7 @@ def _cli(*args, timeout=600):
 def test_empty_data_folder_gets_a_clear_message(tmp_path):
     out = _cli("train", "--midi-dir", str(tmp_path), "--out", str(tmp_path / "o"))
     assert out.returncode == 1 and out.stderr.strip().splitlines() == [
-        f"error: no .mid/.midi files found under {tmp_path}."]
+        f"error: no .mid/.midi files or .png piano rolls found under {tmp_path}."]
 
 
 def test_bad_arguments_get_a_clear_message(tmp_path, midi_dir):
@@ -531,7 +531,7 @@ def test_two_process_gloo_torchrun_run_completes_with_each_rank_reading_its_shar
     assert res.returncode == 0, res.stderr[-3000:]
     meta = load_model(out / "last.safetensors").meta
     assert meta["world_size"] == 2 and meta["step"] == 4
-    train_files = sorted(str(f) for f in find_midi_files(midi_dir)
+    train_files = sorted(str(f) for f in find_roll_files(midi_dir)
                          if f.name not in set(meta["data"]["val_names"]) | set(meta["data"]["test_names"]))
     shares = [[str(n) for n in np.load(out / f"rolls_cache_{r}of2.npz")["names"]] for r in range(2)]
     readable = [f for f in train_files if not f.endswith("broken.mid")]
@@ -631,7 +631,7 @@ def no_reading(monkeypatch):
     def refuse(*_a, **_k):
         raise AssertionError("a MIDI file was read")
 
-    monkeypatch.setattr(td, "midi_to_roll", refuse)
+    monkeypatch.setattr(td, "read_roll", refuse)
 
 
 @pytest.mark.parametrize("seed", ["-5", "99999999999999999999999", "4294967296"])
@@ -890,7 +890,7 @@ def test_a_files_from_list_that_names_none_of_the_files_says_how_it_names_them(c
     listing.write_text("song0\nnested/song9.mid\n")
     rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "o", "--files-from", listing)
     assert rc == 1 and err.strip().splitlines() == [
-        f"error: none of the 2 names in --files-from {listing} is one of the 9 .mid/.midi files under {midi_dir}; "
+        f"error: none of the 2 names in --files-from {listing} is one of the 9 MIDI or PNG files under {midi_dir}; "
         f"the list names them by their path relative to --midi-dir, one a line (e.g. broken.mid)."]
 
 
@@ -914,3 +914,32 @@ def test_init_from_a_checkpoint_of_the_other_level_count_says_which_flag_fits(tm
     with pytest.raises(CheckpointError, match=r"^seven\.safetensors holds a 7-level model and this run builds the "
                                               r"6-level one; add --seven-level to train it\.$"):
         init_weights(tmp_path / "seven.safetensors", Autoencoder(DEFAULT.to_dict(), mae_decoder=False, mep=False))
+
+
+def test_a_folder_of_png_piano_rolls_trains_as_its_midi_would(tmp_path):
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.png_rolls import roll_to_png
+    from midi_rae.train_data import read_pieces
+
+    d = tmp_path / "rolls"
+    d.mkdir()
+    for i in range(8):
+        roll = midi_to_roll(to_bytes(make_song(bars=12, seed=i, tempo=90 + 10 * i)))
+        (d / f"roll{i}.png").write_bytes(roll_to_png(roll.array))
+    files = find_roll_files(d)
+    assert [f.name for f in files] == [f"roll{i}.png" for i in range(8)]
+    rolls, _ = read_pieces(files[:1], 4, 1, show=False)
+    assert np.array_equal(np.unpackbits(rolls[0], axis=0)[:128, :roll_width(files[0])],
+                          midi_to_roll(to_bytes(make_song(bars=12, seed=0, tempo=90))).array)
+    out = tmp_path / "run"
+    train(TrainConfig(midi_dir=str(d), out=str(out), batch_size=4, max_steps=2, warmup_steps=1, val_every=2,
+                      ckpt_every=2, val_fraction=0.2, val_windows=4, workers=0, threads=1), log=lambda *_: None)
+    assert (out / "last.safetensors").is_file()
+
+
+def roll_width(png) -> int:
+    """The steps of a PNG piano roll (its width)."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        return im.width
