@@ -1756,7 +1756,7 @@ def test_the_sidebar_names_a_fine_tuned_models_last_run_and_its_batch():
     from midi_rae.dashboard.sidebar import training_words
 
     meta = {"step": 2029, "train_config": {"batch_size": 512, "init": "assets/hierarchy.safetensors"}}
-    assert training_words(meta) == "last run 2,029 steps of 512 windows, fine-tuned from another checkpoint"
+    assert training_words(meta) == "last run 2,029 steps of batch 512, fine-tuned from another checkpoint"
     assert training_words({"step": 800}) == "last run 800 steps"
 
 

@@ -532,3 +532,20 @@ def test_up_to_ten_categories_get_ten_distinct_hues():
         rgb = np.array([hex_to_rgb(c) for c in colours], float)
         gaps = [np.abs(a - b).sum() for i, a in enumerate(rgb) for b in rgb[i + 1:]]
         assert len(set(colours)) == n and min(gaps) > 70, (n, colours)  # no near-twins (the alphabet's two purples: 66)
+
+
+def test_the_song_structure_path_follows_the_level_of_the_similarity_matrix():
+    from types import SimpleNamespace
+
+    from conftest import make_song, to_bytes
+    from midi_rae.checkpoint import load_model
+    from midi_rae.dashboard import panel_structure
+    from midi_rae.dashboard.model_views import song_for
+    from midi_rae.dashboard.sources import digest
+    from midi_rae.pianoroll import midi_to_roll
+
+    data = to_bytes(make_song(bars=12, seed=3))
+    model = SimpleNamespace(key="default", bundle=load_model())
+    song = song_for(model, SimpleNamespace(key=digest(data)), midi_to_roll(data, name="s.mid"), 4, 0)
+    _, ftraj, _, _ = panel_structure._structure_figs(song.key, 3, song)
+    assert ftraj.layout.title.text.startswith("Level 3 (8×8) through the piece")

@@ -1,4 +1,4 @@
-"""Song structure: per-level self-similarity of the piece's windows, and the coarsest level's path through PCA space."""
+"""Song structure: per-level self-similarity of the piece's windows, and their path through that level's PCA."""
 from __future__ import annotations
 
 from typing import Optional
@@ -30,29 +30,30 @@ def window_labels(song) -> list[str]:
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _structure_figs(song_key: tuple, level: int, _song):
     song = _song
-    sim = self_similarity(pooled_windows(song.level_emb[level], song.level_non_empty[level]))
+    pooled = np.asarray(pooled_windows(song.level_emb[level], song.level_non_empty[level]))
+    sim = self_similarity(pooled)
     labels = window_labels(song)
     rows, cols = song.config.level_grids[level]
     spbar = max(song.roll.steps_per_bar, 1)
     fsim = similarity_matrix(sim, song.starts / spbar + 1,
                              title=f"Self-similarity of windows at level {level} ({rows}×{cols}), cosine")
-    top = song.level_emb[0].reshape(len(song.starts), -1)
+    top = pooled.reshape(len(song.starts), -1)  # the vectors the matrix compares: the path follows the slider
     coords = pca_fit(top, k=2).transform(top) if len(top) > 1 else np.zeros((1, 2))
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-    ftraj = trajectory(coords, song.starts / spbar + 1, title="Level 0 (1×1) through the piece, PCA",
-                       hover=labels)
-    return fsim, ftraj, sim, still_path(coords, top)
+    ftraj = trajectory(coords, song.starts / spbar + 1,
+                       title=f"Level {level} ({rows}×{cols}) through the piece, PCA of the same embeddings", hover=labels)
+    return fsim, ftraj, sim, still_path(coords, top, level)
 
 
-def still_path(coords: np.ndarray, emb: np.ndarray, share: float = 1e-3) -> Optional[str]:
+def still_path(coords: np.ndarray, emb: np.ndarray, level: int = 0, share: float = 1e-3) -> Optional[str]:
     """A sentence where the windows' PCA path spreads over less than `share` of their embeddings' length (the
     windows are all but the same at that level, and the path drawn is rounding noise); else None."""
     length = float(np.linalg.norm(emb, axis=1).mean()) if len(emb) else 0.0
     spread = float(np.ptp(coords[:, :2], axis=0).max()) if len(coords) else 0.0
     if length <= 0 or spread >= share * length:
         return None
-    return (f"Level 0's windows are all but the same here: their path spreads over {spread:.1e}, against embeddings "
+    return (f"Level {level}'s windows are all but the same here: their path spreads over {spread:.1e}, against embeddings "
             f"of length {length:.2g}, so its shape is rounding noise.")
 
 

@@ -260,7 +260,7 @@ def training_words(meta: dict) -> str:
     (a fine-tuned model's step count is its last run's alone, at its own batch size)."""
     tc = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
     batch = tc.get("batch_size") if isinstance(tc.get("batch_size"), int) else None
-    words = f"last run {meta['step']:,} steps" + (f" of {batch:,} windows" if batch else "")
+    words = f"last run {meta['step']:,} steps" + (f" of batch {batch:,}" if batch else "")
     return words + (", fine-tuned from another checkpoint" if tc.get("init") else "")
 
 
