@@ -1332,7 +1332,8 @@ def bar_beat_label(step: int, roll: PianoRoll) -> str:
 
 def bar_span(step: int, steps: int, steps_per_bar: int, steps_per_beat: int) -> str:
     """Where `steps` steps from `step` lie, in bars counted from 1 and inclusive as pitch ranges are:
-    "bar 3", "bars 3–4"; within a bar by beats, "bar 7, beats 3–4"; across bars by bar:beat, "7:3–8:2"."""
+    "bar 3", "bars 3–4"; within a bar by beats, "bar 7, beats 3–4"; across bars, "bar 7 beat 3 – bar 8 beat 2" (a
+    form "7:3–8:2" read as a ratio or a time)."""
     spbar, spb = max(int(steps_per_bar), 1), max(int(steps_per_beat), 1)
     first, last = int(step), int(step) + max(int(steps), 1) - 1
     (b0, o0), (b1, o1) = divmod(first, spbar), divmod(last, spbar)
@@ -1341,7 +1342,7 @@ def bar_span(step: int, steps: int, steps_per_bar: int, steps_per_beat: int) -> 
     beat0, beat1 = o0 // spb + 1, o1 // spb + 1
     if b0 == b1:
         return f"bar {b0 + 1}, beat {beat0}" if beat0 == beat1 else f"bar {b0 + 1}, beats {beat0}–{beat1}"
-    return f"{b0 + 1}:{beat0}–{b1 + 1}:{beat1}"
+    return f"bar {b0 + 1} beat {beat0} – bar {b1 + 1} beat {beat1}"
 
 
 def note_name(pitch: int) -> str:

@@ -429,7 +429,7 @@ def test_corpus_map_click_opens_the_passage_and_searches_list_thumbnails(page, s
     passage = browser_util.map_hover(page, point)  # Vega's tooltip for the point under the mouse
     assert passage, _state(page, log)
     collection_name, bars = passage.split(" · ")[:2]
-    # "bars 3–10", or "3:1–13:2" where the window ends within a bar (pianoroll.bar_span)
+    # "bars 3–10", or "bar 3 beat 1 – bar 13 beat 2" where the window ends within a bar (pianoroll.bar_span)
     name, first_bar = collection_name.split("/", 1)[1], int(re.match(r"(?:bars? )?(\d+)", bars).group(1))
     # a drag that starts on the point and ends on it is no click: it neither pans (that takes shift) nor opens it
     box = points.nth(point).bounding_box()

@@ -328,7 +328,9 @@ def test_find_similar_from_the_piece_view(index_home, monkeypatch, tmp_path):
     at.run()
     at.button(key="corpus_find_similar").click().run()
     assert not at.exception, at.exception
-    assert any("Selected patch: level 2, row 1, column 1" in m.value for m in at.markdown)
+    assert any("Selected patch: level 2, bars 5–6, G#1–D#4" in m.value for m in at.markdown)  # row 1, column 1
+    assert any(c.value.startswith("Nearest to the patch at bars 5–6, G#1–D#4 of the window bars 3–10") for c in
+               at.caption), [c.value for c in at.caption]
 
 
 def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corpus(index_home, monkeypatch):
@@ -343,8 +345,8 @@ def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corp
     cards = [m.value for m in at.markdown if "bars" in m.value]
     # every window of the 10-bar piece_1 overlaps the shown one (bars 3-10) by more than half
     assert len(cards) == 3 and not any("piece_1" in c for c in cards), cards
-    assert any(c.value.endswith("This piece is in the index (the same file): its own window there, which would "
-                                "match at 1.000, is left out.") for c in at.caption)
+    assert any("This piece is in the index (the same file): its own window there, which would match at 1.000, is "
+               "left out." in c.value for c in at.caption)
 
 
 def test_the_window_columns_join_each_read_window_to_its_piece_as_a_pandas_merge_would(index_home):
@@ -387,7 +389,7 @@ def test_every_corpus_view_names_a_window_by_its_bars_up_to_its_piece_end():
 
     ends = src.passage_end([0, 64, 0], 128, [96, 1000, 300])
     assert ends.tolist() == [96, 192, 128]
-    assert src.spans([0, 64, 0], ends, [16, 16, 12], [4, 4, 4]) == ["bars 1–6", "bars 5–12", "1:1–11:2"]
+    assert src.spans([0, 64, 0], ends, [16, 16, 12], [4, 4, 4]) == ["bars 1–6", "bars 5–12", "bar 1 beat 1 – bar 11 beat 2"]
 
 
 def _searched_in_any_key(tmp_path, monkeypatch, collection: str, pieces: dict[str, int], seed: int) -> AppTest:
@@ -416,7 +418,7 @@ def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path
     from midi_rae.dashboard.corpus_similar import semitones
 
     assert (semitones(1), semitones(-4)) == ("+1 semitone", "−4 semitones")
-    assert any(c.value.startswith("Nearest to bars 1–8 of a/theme at level") for c in at.caption)
+    assert any(c.value.startswith("Nearest to the window bars 1–8 of a/theme at level") for c in at.caption)
     [b for b in at.button if b.label == "Open"][0].click().run()
     assert not at.exception, at.exception
     assert at.session_state[K.OPENED_PIECE].name == "up_a_third.mid" and at.session_state[K.TRANSPOSE] == -4
@@ -491,7 +493,7 @@ def test_a_bar_typed_past_the_last_window_start_is_that_start_and_the_page_says_
            "is searched.")
     assert cut in [c.value for c in at.caption]
     at.button(key="corpus_search").click().run()
-    assert any(c.value.startswith("Nearest to bars 3–10 ") for c in at.caption), [c.value for c in at.caption]
+    assert any(c.value.startswith("Nearest to the window bars 3–10 ") for c in at.caption), [c.value for c in at.caption]
     assert cut in [c.value for c in at.caption]  # still, beside the results
     at.number_input(key="corpus_q_bar").set_value(2).run()
     assert not any("is searched" in c.value for c in at.caption)

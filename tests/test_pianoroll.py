@@ -1028,7 +1028,7 @@ def test_a_file_whose_ticks_share_a_divisor_is_read_at_the_fewest_ticks_with_the
 
 @pytest.mark.parametrize("step, steps, text", [
     (32, 16, "bar 3"), (32, 32, "bars 3–4"), (104, 8, "bar 7, beats 3–4"), (104, 4, "bar 7, beat 3"),
-    (104, 16, "7:3–8:2"), (0, 128, "bars 1–8")])
+    (104, 16, "bar 7 beat 3 – bar 8 beat 2"), (0, 128, "bars 1–8")])
 def test_bar_span_counts_bars_from_one_and_inclusive(step, steps, text):
     assert bar_span(step, steps, steps_per_bar=16, steps_per_beat=4) == text
 

@@ -377,7 +377,7 @@ def render_search(uri: str, stamp: str, index) -> None:
         label = f"{display_name(row['collection'])}/{display_name(row['name'])}"
         copied = (f" The same window of {counted(n_copies, 'identical copy', 'identical copies')} of the file in the "
                   f"index is left out, as its own is." if n_copies else "")
-        st.caption(f"Nearest to {where} of {label} "
+        st.caption(f"Nearest to the window {where} of {label} "
                    f"at level {level} (cosine){', in any transposition' if invariant else ''}.{copied}")
         render_cards(hits, index, "search", query=str(hash(qkey)))
 

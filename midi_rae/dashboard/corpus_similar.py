@@ -269,6 +269,17 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                                  bool(index.meta.get("sustain_pedal")))
 
 
+def patch_place(index, roll, start: int, level: int, patch: tuple[int, int]) -> str:
+    """Where patch (row, column) of the window from `start` lies, as the piece view names it: "bars 5–6, E4–B6"."""
+    from midi_rae.pianoroll import bar_span, note_name
+
+    rows, cols = index.meta["grids"][level]
+    steps, semis = int(index.meta.get("window_steps", 128)) // cols, 128 // rows
+    lo = patch[0] * semis
+    return (f"{bar_span(start + patch[1] * steps, steps, max(roll.steps_per_bar, 1), roll.steps_per_beat)}, "
+            f"{note_name(lo)}–{note_name(min(lo + semis - 1, 127))}")
+
+
 def current_index():
     """The index the Corpus page last showed (or the shipped one), opened; None when there is none."""
     from .corpus_sources import SHIPPED_INDEX, is_index, open_index, stamp
@@ -329,7 +340,7 @@ def _search_section(index, song, res, selected, model) -> None:
                              persist_state="session", key=CK.SIMILAR_LEVEL,
                              help="Compare the windows' embeddings at this level, pooled over non-empty patches.")
     else:
-        c1.markdown(f"Selected patch: level {level}, row {patch[0]}, column {patch[1]}")
+        c1.markdown(f"Selected patch: level {level}, {patch_place(index, song.roll, res.start, level, patch)}")
     invariant = c2.toggle("Any transposition", persist_state="session", key=CK.SIMILAR_TRANSPOSE,
                           help="Also try the window transposed by −12..+12 semitones and show the interval found.")
     qkey = (index.uri, song.key, res.start, level, patch, invariant)
@@ -368,11 +379,17 @@ def _search_section(index, song, res, selected, model) -> None:
         # the window the query was cut as: the searching model's width, which the page's model may not share
         where = window_span(res.start, width, song.roll.steps, spbar,
                             song.roll.steps_per_beat)
-        what = f"patch {patch[0]},{patch[1]} of the window at " if patch else ""
+        what = (f"the patch at {patch_place(index, song.roll, res.start, level, patch)} of the window "
+                if patch else "the window ")
         left_out = (" This piece is in the index (the same file): its own window there, which would match at 1.000, "
                     "is left out." if own else "")
+        hits = results[qkey]
+        elsewhere = sum(1 for h in hits if patch and h.patch is not None and h.patch[0] != patch[0] and not h.interval)
+        moved = (f" {elsewhere} of the {len(hits)} lie in another pitch band than the selected patch: at this level "
+                 "the model's embeddings carry little of where in pitch a patch lies." if elsewhere else "")
+        hint = "" if patch else " Select a patch in the window above to search a smaller region."
         st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
-                   f"among {index.count('windows'):,} windows.{left_out}")
+                   f"among {index.count('windows'):,} windows.{left_out}{moved}{hint}")
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
 
 
