@@ -71,6 +71,9 @@ FLUSH_WINDOWS = 8_000    # windows buffered before a commit
 # invariant: a passage an octave away, tried only as its pitch class, was found at another interval)
 TRANSPOSITIONS = tuple(range(-12, 13))
 CANDIDATES = 10          # nearest rows fetched per hit wanted, so that k distinct passages remain (windows a bar apart)
+# the share of a hit (or of a better one, if shorter) in a better hit of its piece that makes it the same passage: at
+# a half, hits two and three bars apart of one 8-bar passage filled a page of results (a newcomer's audit)
+OVERLAP = 0.25
 
 
 # ---------------------------------------------------------------- sources
@@ -1812,7 +1815,7 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
 
 def distinct_passages(hits: Sequence[Hit], k: int, avoid: Sequence[tuple[int, int, int]] = (),
                       overlapping: bool = False) -> list[Hit]:
-    """The best k of `hits` (best first), one per passage: a hit is dropped when more than half of its steps (or
+    """The best k of `hits` (best first), one per passage: a hit is dropped when a quarter or more of its steps (or
     of the other's, if shorter) lie in a better hit of the same piece (for patches: of the same pitch row), or in
     a range of `avoid` ((piece_id, start_step, end_step), any row). Windows are cut a bar apart, so without this
     the top hits are one passage seen through its neighbouring windows. `overlapping` keeps them all (only
@@ -1822,7 +1825,7 @@ def distinct_passages(hits: Sequence[Hit], k: int, avoid: Sequence[tuple[int, in
     for h in hits:
         row = h.patch[0] if h.patch is not None else None
         if any(p == h.piece_id and (r is None or row is None or r == row)
-               and min(e, h.end_step) - max(s, h.start_step) > 0.5 * min(e - s, h.end_step - h.start_step)
+               and min(e, h.end_step) - max(s, h.start_step) >= OVERLAP * min(e - s, h.end_step - h.start_step)
                for p, r, s, e in taken):
             continue
         out.append(h)

@@ -823,12 +823,13 @@ def test_distinct_passages_keeps_the_best_of_overlapping_hits():
         return Hit(piece=f"p{pid}", path="", collection="", window=0, start_step=start, start_bar=1, end_bar=1,
                    pitch_lo=0, pitch_hi=127, similarity=sim, patch=patch, piece_id=pid, end_step=start + length)
 
-    hits = [hit(1, 0, 0.9), hit(1, 16, 0.8), hit(2, 16, 0.7), hit(1, 64, 0.6), hit(1, 65, 0.5), hit(1, 200, 0.4)]
-    assert [(h.piece_id, h.start_step) for h in distinct_passages(hits, 10)] == [(1, 0), (2, 16), (1, 64), (1, 200)]
+    # (1, 96) shares a quarter of its steps with (1, 0): the same passage; (1, 100) shares less: another
+    hits = [hit(1, 0, 0.9), hit(1, 16, 0.8), hit(2, 16, 0.7), hit(1, 96, 0.6), hit(1, 100, 0.5), hit(1, 300, 0.4)]
+    assert [(h.piece_id, h.start_step) for h in distinct_passages(hits, 10)] == [(1, 0), (2, 16), (1, 100), (1, 300)]
     assert [(h.piece_id, h.start_step) for h in distinct_passages(hits, 2)] == [(1, 0), (2, 16)]
     assert len(distinct_passages(hits, 10, overlapping=True)) == 6
     assert [(h.piece_id, h.start_step) for h in distinct_passages(hits, 10, avoid=[(1, 0, 128)])] == \
-        [(2, 16), (1, 64), (1, 200)]
+        [(2, 16), (1, 100), (1, 300)]
     # patches: the same steps in another pitch row are another passage
     patches = [hit(1, 0, 0.9, (0, 0), 32), hit(1, 0, 0.8, (1, 0), 32), hit(1, 8, 0.7, (0, 0), 32)]
     assert [h.patch for h in distinct_passages(patches, 10)] == [(0, 0), (1, 0)]
