@@ -815,8 +815,9 @@ def trajectory(coords: np.ndarray, times: np.ndarray, title: str = "Path through
 
 
 def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = "shift",
-                grids: list[int] | None = None) -> go.Figure:
-    """Mean cosine similarity against shift, one line per level (coarsest first)."""
+                grids: list[int] | None = None, floor: float | None = None) -> go.Figure:
+    """Mean cosine similarity against shift, one line per level (coarsest first). `floor`: the lowest value the
+    y-axis must show (charts drawn side by side share one range so that their heights compare)."""
     values = np.asarray(values, dtype=float)
     shifts = list(shifts)
     if values.ndim != 2 or values.shape[0] != len(shifts):
@@ -832,6 +833,7 @@ def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = 
                                  line=dict(width=2, color=palette[k % len(palette)]), marker=dict(size=4),
                                  hovertemplate=f"{name}<br>{xlabel} %{{x}}<br>cosine %{{y:.3f}}<extra></extra>"))
     vmin = float(np.nanmin(values)) if np.isfinite(values).any() else 0.0
+    vmin = vmin if floor is None else min(vmin, float(floor))
     if vmin < 0:  # a negative value opens the axis to -1
         y_range = [-1.02, 1.02]
     else:  # fitted to the lines: levels all near 1 on a 0-1 axis drew as one line

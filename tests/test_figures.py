@@ -549,3 +549,21 @@ def test_the_song_structure_path_follows_the_level_of_the_similarity_matrix():
     song = song_for(model, SimpleNamespace(key=digest(data)), midi_to_roll(data, name="s.mid"), 4, 0)
     _, ftraj, _, _ = panel_structure._structure_figs(song.key, 3, song)
     assert ftraj.layout.title.text.startswith("Level 3 (8×8) through the piece")
+
+
+def test_the_time_and_pitch_probe_charts_share_one_y_range():
+    from midi_rae.figures import probe_lines
+
+    time_chart = probe_lines([-1, 0, 1], np.array([[0.97, 0.99], [1.0, 1.0], [0.98, 0.995]]))
+    pitch_chart = probe_lines([-1, 0, 1], np.array([[0.97, 0.99], [1.0, 1.0], [0.98, 0.995]]), floor=0.6)
+    assert time_chart.layout.yaxis.range[0] > 0.9 and pitch_chart.layout.yaxis.range[0] < 0.6
+
+
+def test_the_probe_says_which_levels_have_one_aligned_point():
+    from midi_rae.dashboard.panel_probe import _one_point_note, single_point_levels
+
+    grids = [(1, 1), (2, 2), (4, 4), (8, 8), (16, 16), (32, 32)]  # 128, 64, 32, 16, 8 and 4 steps a patch
+    assert single_point_levels(grids, 128, 16) == [0, 1, 2]
+    assert _one_point_note(grids, 128, "aligned").startswith(" Here levels 0–2 (patches wider than 16 steps) have no "
+                                                              "aligned time shift but 0")
+    assert _one_point_note(grids, 128, "same_position") == ""

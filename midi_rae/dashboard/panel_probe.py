@@ -1,6 +1,7 @@
 """Shift and transpose probe: at which levels is the model invariant, at which equivariant?"""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from midi_rae.figures import probe_lines
@@ -22,10 +23,18 @@ def _probe(song_key: tuple, ckpt_key: str, start: int, _roll, _bundle):
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _probe_figs(song_key: tuple, ckpt_key: str, start: int, reading: str, _t, _p, grids: tuple):
-    """The time and pitch probe charts (cached: a mask change redraws neither)."""
-    return (probe_lines(_t["shifts"], _t[reading], title="Time shift", xlabel="shift (steps)", grids=list(grids)),
+    """The time and pitch probe charts (cached: a mask change redraws neither), on one y-range."""
+    both = np.concatenate([np.ravel(_t[reading]), np.ravel(_p[reading])]).astype(float)
+    floor = float(np.nanmin(both)) if np.isfinite(both).any() else None
+    return (probe_lines(_t["shifts"], _t[reading], title="Time shift", xlabel="shift (steps)", grids=list(grids),
+                        floor=floor),
             probe_lines(_p["shifts"], _p[reading], title="Transposition", xlabel="transposition (semitones)",
-                        grids=list(grids)))
+                        grids=list(grids), floor=floor))
+
+
+def single_point_levels(grids, window_steps: int, max_shift: int) -> list[int]:
+    """The levels whose patches are wider than the largest shift: their aligned line is one point, at shift 0."""
+    return [k for k, (_, cols) in enumerate(grids) if window_steps // cols > max_shift]
 
 
 def render(song, res, model) -> None:
@@ -43,4 +52,15 @@ def render(song, res, model) -> None:
                "original's non-empty patches. 'Aligned' compares a patch with the patch that now holds the same "
                "content, which exists only when the shift is a multiple of the level's patch size: each level's "
                "aligned line has points only at those shifts (a 4-step patch at every 4th shift, the 1×1 "
-               "level only at 0).")
+               "level only at 0)." + _one_point_note(grids, song.config.window_steps, key))
+
+
+def _one_point_note(grids, window_steps: int, reading: str) -> str:
+    """In the aligned reading, which levels show a single point (their patches are wider than any shift tried)."""
+    single = single_point_levels(grids, window_steps, max(SHIFTS)) if reading == "aligned" else []
+    if not single:
+        return ""
+    names = f"level {single[0]}" if len(single) == 1 else f"levels {single[0]}–{single[-1]}"
+    return (f" Here {names} (patches wider than {max(SHIFTS)} steps) {'has' if len(single) == 1 else 'have'} no "
+            f"aligned time shift but 0, so {'it shows' if len(single) == 1 else 'they show'} as one point at 1 in "
+            f"the time chart.")
