@@ -334,3 +334,16 @@ def test_the_probe_chart_names_the_published_figure_in_its_title_not_on_the_bars
                        published_label="graph novelty")
     assert "published 0.56 (graph novelty)" in fig.layout.title.text and not fig.layout.annotations
     assert list(fig.data[0].x) == ["level 0<br>(1×1)"]
+
+
+def test_the_labelled_scores_are_summed_up_as_the_best_level_against_the_best_baseline():
+    from midi_rae.dashboard.panel_phrases import level_verdict
+
+    rows = [{"Frames": "level 1 (2×2)", "F1": 0.5}, {"Frames": "level 2 (4×4)", "F1": 0.66},
+            {"Frames": "piano roll, 1-bar frames", "F1": 0.7}, {"Frames": "every 2 bars", "F1": 0.89}]
+    assert level_verdict(rows, 1) == ("**No level beats the baselines at ±1 bar**: the best level, level 2 (4×4), "
+                                      "scores 0.660 against 0.890 for every 2 bars; a tighter tolerance tells them "
+                                      "apart better.")
+    rows[1]["F1"] = 0.95
+    assert level_verdict(rows, 0.5).startswith("**level 2 (4×4)** finds the phrase ends best (F1 0.950), above "
+                                               "every baseline (the best, every 2 bars: 0.890) at ±0.5 bar.")

@@ -66,6 +66,21 @@ def _scores(table: pd.DataFrame) -> None:
     st.dataframe(table, width="stretch", column_config=three)
 
 
+def level_verdict(rows: list[dict], tolerance_bars: float) -> str:
+    """The answer the scores give, in one sentence: the best level against the best baseline."""
+    levels = [r for r in rows if str(r["Frames"]).startswith("level")]
+    baselines = [r for r in rows if not str(r["Frames"]).startswith("level")]
+    if not levels or not baselines:
+        return ""
+    best, base = max(levels, key=lambda r: r["F1"]), max(baselines, key=lambda r: r["F1"])
+    if best["F1"] > base["F1"]:
+        return (f"**{best['Frames']}** finds the phrase ends best (F1 {best['F1']:.3f}), above every baseline "
+                f"(the best, {base['Frames']}: {base['F1']:.3f}) at ±{tolerance_bars:g} bar.")
+    return (f"**No level beats the baselines at ±{tolerance_bars:g} bar**: the best level, {best['Frames']}, scores "
+            f"{best['F1']:.3f} against {base['F1']:.3f} for {base['Frames']}; a tighter tolerance tells them apart "
+            f"better.")
+
+
 def render(song, model) -> None:
     """This piece's novelty curves, its scores when it is a labelled chorale, and the labelled set on request."""
     settings = _settings(song)
@@ -101,6 +116,9 @@ def render(song, model) -> None:
                                  f"chorales ({group}), tolerance ±{settings.tolerance_bars:g} bar")
         export.chart(st, fig, key="phrase_scores")
         _scores(pd.DataFrame(rows).set_index("Frames"))
+        verdict = level_verdict(rows, settings.tolerance_bars)
+        if verdict:
+            st.markdown(verdict)
         st.caption(f"F1 over all phrase ends of the group (micro), and the mean of the per-piece F1. The published "
                    f"figure ({PUBLISHED_F1}, {PUBLISHED_SOURCE}) is on another corpus and protocol: a guide, not a "
                    "like-for-like comparison. Chorale phrases are about 2 bars long, so at ±1 bar a boundary every "
