@@ -1848,3 +1848,10 @@ def test_a_url_whose_b_or_mask_cannot_be_used_says_so(examples):
     assert not at.exception and at.selectbox(key="b_source").value == "Off"
     assert any("b (not a shipped model's name), mask (not a ratio from 0 to 1 in steps of 0.05)" in i.value
                for i in at.info)
+
+
+def test_the_threshold_says_it_starts_at_the_checkpoints_own(examples):
+    at = run_app()
+    slider = next(s for s in at.slider if s.label == "Binarization threshold")
+    assert slider.value == pytest.approx(0.6)
+    assert "this checkpoint's own, chosen on validation (0.60)" in slider.help

@@ -427,8 +427,8 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
     st.sidebar.header("Masking")
     mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05,
                            persist_state="session", key=K.MASK_RATIO,
-                           help="The chance that each non-empty patch is hidden from the encoder (each is drawn on its own: "
-                                "the share hidden varies around it, and the reconstruction says what it was).")
+                           help="The chance that each non-empty patch is hidden from the encoder (each is drawn on "
+                                "its own: the share hidden varies around it, and the reconstruction says what it was).")
     default_emr = float(config.get("empty_mask_ratio", 0.05))
     emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05,
                             persist_state="session", key=K.EMPTY_MASK_RATIO,
@@ -438,6 +438,12 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
                            persist_state="session", key=K.MASK_SEED)
     c2.button("New mask", on_click=session.new_mask, width="stretch")
     st.sidebar.header("Display")
+    own = meta.get("threshold")
     thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, float(meta.get("threshold", 0.5)), 0.05,
-                            key=session.threshold_key(meta.get("threshold", 0.5)), persist_state="session")
+                            key=session.threshold_key(meta.get("threshold", 0.5)), persist_state="session",
+                            help=(f"A pixel is a note where the decoder's probability reaches this. It starts at this "
+                                  f"checkpoint's own, chosen on validation ({float(own):.2f}), so another checkpoint "
+                                  f"may start elsewhere." if isinstance(own, (int, float)) else
+                                  "A pixel is a note where the decoder's probability reaches this. This checkpoint "
+                                  "stores no threshold chosen on validation: it starts at 0.5."))
     return ViewSettings(int(start_bar), MaskSettings(float(mr), float(emr), int(seed), float(thr)))
