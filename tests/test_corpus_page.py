@@ -1069,3 +1069,18 @@ def test_a_traced_pieces_start_and_end_are_labelled_on_the_sides_away_from_each_
     assert offsets(rising) == {"start": 16, "end": -12}  # the end is higher: its label above it, the start's below
     assert offsets(rising[::-1]) == {"start": -12, "end": 16}
     assert offsets(rising[:1]) == {"start": -12}
+
+
+def test_a_map_of_one_collection_is_coloured_by_piece_at_first(index_home, monkeypatch):
+    from midi_rae.dashboard import corpus_map
+
+    real = corpus_map.src.map_columns
+
+    def one_collection(uri, stamp):  # as an index built from uploads is: every piece in "uploaded"
+        cols = {k: v.copy() for k, v in real(uri, stamp).items()}
+        cols["collection"] = np.full(len(cols["collection"]), "uploaded", dtype=object)
+        return cols
+
+    monkeypatch.setattr(corpus_map.src, "map_columns", one_collection)
+    at = _corpus_app(index_home, monkeypatch)
+    assert not at.exception and at.selectbox(key="corpus_color").value == "Piece"

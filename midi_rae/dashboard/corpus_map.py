@@ -315,7 +315,10 @@ def render_map(uri: str, stamp: str, index) -> None:
                              help="Each window's embedding at this level, averaged over its non-empty patches.")
     options = [k for k, c in COLOURS.items()
                if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]
-    colour = c2.selectbox("Colour by", options, persist_state="session", key=CK.COLOR)
+    # one collection (a built upload, one folder) colours every point alike: by piece then, until changed
+    one = len(np.unique(win["collection"])) == 1 and "Piece" in options
+    colour = c2.selectbox("Colour by", options, index=options.index("Piece") if one else 0, persist_state="session",
+                          key=CK.COLOR)
     use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(), persist_state="session",
                          help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
     umap = bool(use_umap and _umap_installed())
