@@ -63,7 +63,7 @@ def _figs(song_key: tuple, ckpt_key: str, start: int, mode: str, settings, pitch
     keys = list(_win.probs)
     titles = ["nothing ablated"] + [k for k in keys[1:]]
     maps = ablation_error_maps(_win.image, [_win.binary(k) for k in keys], titles, pitch_range,
-                               title=f"This window under the reconstruction row's mask (ratio "
+                               title=f"This window under the Masked reconstruction section's mask (ratio "
                                      f"{_res.settings.mask_ratio:g}), decoded with each level ablated: errors over "
                                      "all pixels, nothing pasted back")
     return drops, maps
