@@ -829,16 +829,18 @@ def probe_lines(shifts, values: np.ndarray, title: str = "Probe", xlabel: str = 
         name = _level_name(k, grids)
         # NaN marks shifts where a measure is undefined (aligned: not a multiple of the patch size); the line
         # joins only the points where it is defined, so no point of another measure stands in for them
+        # not clipped at the axis: the axis ends at a cosine's 1, where the lines at 1 would draw half markers
         fig.add_trace(go.Scatter(x=shifts, y=values[:, k], mode="lines+markers", name=name, connectgaps=True,
+                                 cliponaxis=False,
                                  line=dict(width=2, color=palette[k % len(palette)]), marker=dict(size=4),
                                  hovertemplate=f"{name}<br>{xlabel} %{{x}}<br>cosine %{{y:.3f}}<extra></extra>"))
     vmin = float(np.nanmin(values)) if np.isfinite(values).any() else 0.0
     vmin = vmin if floor is None else min(vmin, float(floor))
     if vmin < 0:  # a negative value opens the axis to -1
-        y_range = [-1.02, 1.02]
-    else:  # fitted to the lines: levels all near 1 on a 0-1 axis drew as one line
+        y_range = [-1.0, 1.0]
+    else:  # fitted to the lines (levels all near 1 on a 0-1 axis drew as one line), and no tick past a cosine's 1
         pad = max(0.005, 0.08 * (1.0 - vmin))
-        y_range = [vmin - pad, 1.0 + pad]
+        y_range = [vmin - pad, 1.0]
     return _style(fig, title, 340, xaxis=dict(title_text=xlabel, zeroline=True, zerolinecolor="#ccc"),
                   yaxis=dict(title_text="mean cosine similarity", range=y_range),
                   legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))

@@ -340,8 +340,10 @@ def test_hidden_patches_are_not_a_second_blue_beside_the_missed_notes():
 def test_probe_lines_fit_the_axis_to_lines_that_all_sit_near_one():
     from midi_rae.figures import probe_lines
 
-    lo, hi = probe_lines([-1, 0, 1], np.array([[0.97, 0.99], [1.0, 1.0], [0.98, 0.995]])).layout.yaxis.range
-    assert 0.96 < lo < 0.97 and 1.0 < hi < 1.01
+    fig = probe_lines([-1, 0, 1], np.array([[0.97, 0.99], [1.0, 1.0], [0.98, 0.995]]))
+    lo, hi = fig.layout.yaxis.range
+    assert 0.96 < lo < 0.97 and hi == 1.0  # no tick past a cosine's largest value
+    assert all(t.cliponaxis is False for t in fig.data)  # the points at 1 are drawn whole on the axis's edge
 
 
 def test_probe_lines_has_one_named_line_per_level():

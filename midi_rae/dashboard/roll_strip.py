@@ -61,7 +61,8 @@ _CSS = f"""
    lowest or highest row shown (a piece reaching pitch 0 or 127 drew those notes under them) */
 .boxes .window {{ background: {HIGHLIGHT_FILL.format(0.18)}; border: solid {HIGHLIGHT}; border-width: 0 2px; }}
 .boxes .mark {{ background: rgba(31,119,180,0.15); border: dotted {MARK_COLOUR}; border-width: 0 1.5px;
-                color: {MARK_COLOUR}; font-size: 9px; text-align: center; white-space: nowrap; }}
+                color: {MARK_COLOUR}; font-size: 11px; font-weight: 600; text-align: center; white-space: nowrap;
+                text-shadow: 0 0 2px #fff, 0 0 2px #fff; }}  /* the neighbours' ranks: legible over notes */
 .boxes .highlight {{ background: {HIGHLIGHT_FILL.format(0.12)}; border: 2.5px solid {HIGHLIGHT}; }}
 .cell {{ display: none; border: 1.5px solid {HIGHLIGHT_FILL.format(0.7)}; }}
 .drag {{ top: 0; bottom: 0; display: none; background: rgba(0,0,0,0.08); border: 1px dashed #666; }}
