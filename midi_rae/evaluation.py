@@ -53,7 +53,8 @@ def validation_metrics(encoder, decode: Callable, windows: torch.Tensor, mask_ra
 def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional[dict] = None,
                  only: Optional[str | Path] = None, checkpoint: str = "this checkpoint") -> list[Path]:
     """MIDI files and PNG piano rolls under paths (folders searched recursively), kept to a run's recorded split
-    and/or to the names listed in the text file `only`. Raises ValueError with one sentence when the split is not recorded."""
+    and/or to the names listed in the text file `only`. Raises ValueError with one sentence when the split is not
+    recorded."""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():

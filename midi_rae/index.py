@@ -42,7 +42,7 @@ import numpy as np
 
 from .file_limits import BROKEN_LINK, unmatched
 from .pianoroll import MIDI_SUFFIXES
-from .png_rolls import PNG_SUFFIXES
+from .png_rolls import PNG_SUFFIXES, SOURCE_SUFFIXES
 from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, snapshot_meta, unreadable,
                          write_view)
 
@@ -79,7 +79,7 @@ OVERLAP = 0.25
 # ---------------------------------------------------------------- sources
 
 
-def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = MIDI_SUFFIXES + PNG_SUFFIXES
+def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = SOURCE_SUFFIXES
              ) -> tuple[list[Path], list[str]]:
     """(files, sources that matched nothing): folders are searched recursively, globs expanded, files kept; each
     file once, by its absolute path as found (a symbolic link keeps its own name)."""
@@ -1056,7 +1056,7 @@ def _piece_row(pid: int, path: str, collection: str, h: str, roll=None, error: O
         row.update(name=roll.name, duration_s=roll.duration_s, tempo_bpm=roll.tempo_bpm,
                    metre=f"{roll.time_signature[0]}/{roll.time_signature[1]}", steps_per_beat=roll.steps_per_beat,
                    steps_per_bar=roll.steps_per_bar, steps=roll.steps, bars=roll.bars, notes=roll.n_notes,
-                   pitch_lo=lo, pitch_hi=hi, pedal_presses=int(getattr(roll, "pedal_presses", 0)))
+                   pitch_lo=lo, pitch_hi=hi, pedal_presses=int(roll.pedal_presses))
     return row
 
 
@@ -1764,7 +1764,8 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     """The k passages of the corpus most similar to the window at `bar` of `query` (a PianoRoll, path or bytes).
 
     Transposition-invariant: the query is transposed by each interval of -12..+12 semitones, each is searched,
-    and every passage keeps its best interval (the one reported; the smallest where two match alike). `exclude`: piece ids left out of the results.
+    and every passage keeps its best interval (the one reported; the smallest where two match alike). `exclude`:
+    piece ids left out of the results.
     `distinct`: one hit per passage (see distinct_passages) rather than every overlapping window of it; `avoid`:
     (piece_id, start_step, end_step) ranges whose passages are left out (the query's own, when it is in the corpus).
     """

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MidiError, PianoRoll, midi_to_roll
+from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MIDI_SUFFIXES, MidiError, PianoRoll, midi_to_roll
 
-__all__ = ["png_to_roll", "read_roll", "roll_from_array", "holds_png", "PNG_SUFFIXES", "PNG_NOTE", "is_png"]
+__all__ = ["png_to_roll", "read_roll", "roll_from_array", "holds_png", "PNG_SUFFIXES", "SOURCE_SUFFIXES", "PNG_NOTE",
+           "is_png"]
 
 PNG_SUFFIXES = (".png",)
+SOURCE_SUFFIXES = MIDI_SUFFIXES + PNG_SUFFIXES  # what read_roll reads: MIDI files and PNG piano rolls
 PNG_THRESHOLD = 0.25  # as the original dataset class binarizes
 PNG_NOTE = "A PNG piano roll has no tempo or bars: positions are in steps only (bars here are nominal 4/4)."
 _MAGIC = b"\x89PNG\r\n\x1a\n"

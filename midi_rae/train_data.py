@@ -24,8 +24,8 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from . import augment
-from .pianoroll import MIDI_SUFFIXES, MidiError
-from .png_rolls import PNG_SUFFIXES, read_roll
+from .pianoroll import MidiError
+from .png_rolls import SOURCE_SUFFIXES, read_roll
 
 PITCHES = 128
 T = TypeVar("T")
@@ -42,15 +42,12 @@ def _tqdm(iterable, **kw):
 # ---------------------------------------------------------------- files and pieces
 
 
-ROLL_SUFFIXES = MIDI_SUFFIXES + PNG_SUFFIXES  # what training and evaluation read: MIDI, and the original's PNG rolls
-
-
 def find_roll_files(root: str | Path) -> list[Path]:
     """All MIDI files and PNG piano rolls under root, recursively, sorted."""
     root = Path(root)
     if not root.is_dir():
         raise SystemExit(f"error: --midi-dir {root} is not a folder.")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in ROLL_SUFFIXES and p.is_file())
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in SOURCE_SUFFIXES and p.is_file())
 
 
 def _read_packed(args: tuple[str, int]) -> np.ndarray | str:

@@ -295,11 +295,10 @@ def reported_zoom(event) -> Optional[dict]:
 def _opening_zoom(key: str, plane: tuple, zooms: dict) -> Optional[dict]:
     """The zoom a chart under `key` opens at: the plane's zoom when that chart was first drawn. Fixed for the chart's
     life: a spec that changed with each zoom would make the browser draw the map anew at every turn of the wheel."""
-    opened = st.session_state.setdefault(CK.ZOOM_OPENED, {})
-    if key not in opened:
-        opened.clear()  # one chart at a time: the map's earlier keys are gone
-        opened[key] = zooms.get(plane)
-    return opened[key]
+    opened = st.session_state.get(CK.ZOOM_OPENED)
+    if opened is None or opened[0] != key:  # one chart at a time: an earlier key's chart is gone
+        opened = st.session_state[CK.ZOOM_OPENED] = (key, zooms.get(plane))
+    return opened[1]
 
 
 def render_map(uri: str, stamp: str, index) -> None:

@@ -44,7 +44,7 @@ class CK:
     MAP_NONCE = "corpus_map_nonce"  # bumped after a map click or region is handled (corpus_map.render_map)
     REGION = "corpus_region"  # {(index uri, level, UMAP?): (x0, x1, y0, y1)}: the regions drawn on the maps
     ZOOM = "corpus_zoom"      # {(index uri, level, UMAP?): {"x": [x0, x1], "y": [y0, y1]}}: each map's zoom
-    ZOOM_OPENED = "corpus_zoom_opened"  # {map chart key: the zoom it opened at}
+    ZOOM_OPENED = "corpus_zoom_opened"  # (map chart key, the zoom that chart opened at)
     REGION_VERSION = "corpus_region_version"  # {index uri: its version when its regions were drawn}
     TRACE = "corpus_trace"    # + ":<index>": the piece traced on the map
     VISITOR = "corpus_visitor"  # {index uri: Visitor}: the piece view's piece as last placed on that index's map
@@ -355,8 +355,8 @@ def _search_section(index, song, res, selected, model) -> None:
     if note:
         (st.caption if same_space else st.warning)(note)
     if not _read_as_indexed(index, song.roll):
-        st.caption(f"This piece is shown with its sustain pedal {'applied' if song.roll.sustain_pedal else 'not applied'}"
-                   f"; the index read its files {'with' if index.meta.get('sustain_pedal') else 'without'} it, so "
+        shown = "applied" if song.roll.sustain_pedal else "not applied"
+        st.caption(f"This piece is shown with its sustain pedal {shown}; the index read its files {'with' if index.meta.get('sustain_pedal') else 'without'} it, so "
                    "its windows differ from the index's reading of this file.")
     search = c3.button("Find similar", type="primary", key="corpus_find_similar") or \
         (searched_here and qkey not in results)

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Iterator, MutableMapping, Optional, Protocol, Sequence
 
 from midi_rae.index_view import keep_newest
-from midi_rae.pianoroll import MIDI_SUFFIXES
-from midi_rae.png_rolls import PNG_SUFFIXES
+from midi_rae.png_rolls import SOURCE_SUFFIXES
 from midi_rae.wording import counted
 
 from .names import display_name
@@ -32,7 +31,6 @@ READ_CHUNK = 2 ** 20
 # zipfile bounds a deflated member's output by the size asked for; for bzip2 and LZMA it inflates each chunk whole
 # (4 GB from 3 KB), so only stored and deflated members are read
 _READ_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
-SOURCE_SUFFIXES = MIDI_SUFFIXES + PNG_SUFFIXES
 # what reading a damaged, encrypted or unusually compressed member raises
 _UNREADABLE = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError, ValueError,
                MemoryError)
