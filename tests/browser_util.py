@@ -292,7 +292,7 @@ _SIGNATURE = """() => {
     const r = h.shadowRoot && h.shadowRoot.querySelector('.strip');
     if (r && r.__data) parts.push(JSON.stringify([r.__data.title, r.__data.image, r.__data.boxes, r.__data.grid]));
   }
-  const sel = ['stCaptionContainer', 'stHeading', 'stMarkdown', 'stMetricValue', 'stTable', 'stAlert', 'stException']
+  const sel = ['stCaptionContainer', 'stHeading', 'stMarkdown', 'stMetricValue', 'stTable', 'stHtml', 'stAlert', 'stException']
       .map(t => `[data-testid="${t}"]`).join(', ') + ', [data-testid="stDataFrame"] table, .row-picker';
   for (const e of document.querySelectorAll(sel)) parts.push(e.textContent);
   const s = parts.join('\\u0001');

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from midi_rae.dashboard.panel_recon import ENCODER_ONLY
 from conftest import FIXTURES, ROOT, chart_specs, make_song, needs_fixtures, run_without_torch, to_bytes
+from html_tables import page_tables
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 
 APP = str(ROOT / "midi_rae" / "dashboard" / "script.py")  # each session's script (app/main.py serves it)
@@ -85,7 +86,7 @@ def test_default_page_renders_every_view_without_errors(examples):
     assert any("a_song.mid" in c for c in texts(at.caption))
     labels = [m.label for m in at.metric]
     assert "F1, masked patches" in labels
-    assert len(at.table) >= 3  # level statistics, metrics, spectrum
+    assert len(page_tables(at)) >= 3  # level statistics, metrics, spectrum
 
 
 
@@ -612,7 +613,7 @@ def test_ab_comparison_shows_both_models_on_the_same_window(examples, tmp_path, 
     assert not at.exception
     assert any("A/B comparison" in h.value for h in at.subheader)
     col = "F1, masked patches"
-    table = [d.value for d in at.table if col in d.value.columns][0]
+    table = [t for t in page_tables(at) if col in t.columns][0]
     assert list(table.index) == ["A", "B", "B − A"]
     b, a, diff = (table.loc[r, col] for r in ("B", "A", "B − A"))
     assert re.fullmatch(r"\d\.\d{3}", a) and re.fullmatch(r"\d\.\d{3}", b) and re.fullmatch(r"[+-]\d\.\d{3}", diff)
@@ -810,7 +811,7 @@ def test_the_hidden_share_is_counted_of_all_patches_and_of_the_non_empty_ones_ea
 
 def test_the_spectrum_table_has_an_effective_rank_column(examples):
     at = run_app()
-    table = [t.value for t in at.table if "Components for 90%" in t.value.columns][0]
+    table = [t for t in page_tables(at) if "Components for 90%" in t.columns][0]
     assert "Effective rank" in table.columns and (table["Effective rank"].astype(float) >= 1).all()
 
 
@@ -818,7 +819,7 @@ def test_page_and_inspect_give_a_piece_the_same_level_statistics(examples):
     from midi_rae.inspect import inspect_file
 
     at = run_app()
-    table = [t.value for t in at.table if "Piece mean %" in t.value.columns][0]
+    table = [t for t in page_tables(at) if "Piece mean %" in t.columns][0]
     r = inspect_file(str(examples / "a_song.mid"))
     assert [float(v) for v in table["Piece mean %"]] == [round(lv["non_empty_mean"] * 100, 1) for lv in r["levels"]]
     assert [float(v) for v in table["Std %"]] == [round(lv["non_empty_std"] * 100, 1) for lv in r["levels"]]
@@ -828,7 +829,7 @@ def test_inspect_prints_the_pages_level_percentages(examples, capsys):
     from midi_rae.inspect import _print_inspect, inspect_file
 
     at = run_app()
-    table = [t.value for t in at.table if "Piece mean %" in t.value.columns][0]
+    table = [t for t in page_tables(at) if "Piece mean %" in t.columns][0]
     _print_inspect(inspect_file(str(examples / "a_song.mid")))
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if re.match(r"\s+\d+\s+\d+x\d+ ", line)]
     printed = [[float(v.rstrip("%")) for v in row[4:8]] for row in rows]
@@ -1267,7 +1268,7 @@ def test_a_b_that_sees_wider_windows_is_compared_without_a_difference_map(exampl
     assert caption.startswith("Windows from the same start but of different lengths (A: 128 steps, bars 1–8; "
                               "B: 256 steps, bars 1–16): the two score different music, so no B − A is given. Same "
                               "mask ratio and seed")
-    scores = [t.value for t in at.table if "F1, masked patches" in t.value.columns][0]
+    scores = [t for t in page_tables(at) if "F1, masked patches" in t.columns][0]
     assert list(scores.index) == ["A", "B"]  # side by side, no difference row
 
 

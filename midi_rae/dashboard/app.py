@@ -9,6 +9,7 @@ import streamlit as st
 
 from ..checkpoint_meta import ASSETS
 from . import activity, warmup
+from .tables import TABLE_CSS
 
 # A shipped image: a Material symbol as the favicon is fetched from fonts.gstatic.com (absent offline, and a
 # request to a third party), and an emoji makes Streamlit load its emoji catalogue.
@@ -54,7 +55,7 @@ APP_CSS = """<style>
   position: static; width: auto; height: auto; clip: auto; clip-path: none; overflow: visible;
   white-space: normal; margin: 0.25rem 0 0 0; flex-basis: 100%; font-size: 0.85rem; color: rgb(189, 64, 0);
 }
-</style>"""
+""" + TABLE_CSS + "</style>"
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from . import corpus_sources as src
+from . import tables
 from .corpus_similar import passage_cards, render_cards
 
 TYPICAL = 8       # passages shown as cards
@@ -129,12 +130,12 @@ def _composition_tables(sub, win) -> None:
     shown = coll[:TOP_ROWS] + missing
     # static tables (a dozen rows at most): st.dataframe's grid cost the browser ~0.3 s more per region drawn
     c1.markdown("**Collections** (ratio: its share of the region over its share of the index)")
-    c1.table(pd.DataFrame({
+    tables.show(c1, pd.DataFrame({
         "collection": [r["value"] for r in shown], "windows": [r["windows"] for r in shown],
         "of the region": [_percent(r["share of the region"]) for r in shown],
         "of the index": [_percent(r["share of the index"]) for r in shown],
         "ratio": [f"{r['ratio']:.2f}×" if judged(r) else "—" for r in shown],
-    }).style.hide(axis="index"))
+    }), index=False)
     notes = []
     if len(coll) > TOP_ROWS:
         rest = coll[TOP_ROWS:]
@@ -152,7 +153,6 @@ def _composition_tables(sub, win) -> None:
     first = {r["value"]: int(np.argmax(pid == r["value"])) for r in top}  # a row of each piece, for its name
     c2.markdown("**Pieces** (" + ("the one piece here)" if len(top) == 1 else f"the {len(top)} with most windows "
                                                                               "here)"))
-    c2.table(pd.DataFrame({
+    tables.show(c2, pd.DataFrame({
         "piece": [f"{win['collection'].iat[first[r['value']]]}/{win['name'].iat[first[r['value']]]}" for r in top],
-        "windows": [r["windows"] for r in top], "of its windows": [r["of its windows"] for r in top]}
-    ).style.hide(axis="index"))
+        "windows": [r["windows"] for r in top], "of its windows": [r["of its windows"] for r in top]}), index=False)

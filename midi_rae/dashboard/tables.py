@@ -1,10 +1,32 @@
-"""Small tables drawn as static HTML (st.table): they appear at once, where a data grid first loads a
-canvas editor in the browser (measured: the grids were the last things the page drew)."""
+"""Small tables drawn as static HTML (`st.html`, styled by `TABLE_CSS` in the app's style sheet).
+
+They appear at once, where a data grid first loads a canvas editor in the browser (measured: the grids were the last
+things the page drew). Not `st.table` either: it renders every cell as Markdown (a parser and five DOM nodes per
+cell), ~0.1 s of the browser's work whenever a piece's tables change (measured; see docs/speed_history.md).
+"""
 from __future__ import annotations
 
+import html
 import math
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+CLASS = "midi-rae-table"
+
+# currentColor keeps the lines and the muted header readable in the light and the dark theme alike
+TABLE_CSS = f"""
+.{CLASS} {{ overflow-x: auto; border: 1px solid color-mix(in srgb, currentColor 12%, transparent);
+  border-radius: 0.5rem; margin-bottom: 1rem; }}
+.{CLASS} table {{ border-collapse: collapse; width: 100%; font-size: 0.875rem; }}
+.{CLASS} th, .{CLASS} td {{ border-bottom: 1px solid color-mix(in srgb, currentColor 12%, transparent);
+  border-right: 1px solid color-mix(in srgb, currentColor 12%, transparent); padding: 0.25rem 0.75rem;
+  text-align: left; font-weight: 400; }}
+.{CLASS} th {{ color: color-mix(in srgb, currentColor 60%, transparent); }}
+.{CLASS} tr > :last-child {{ border-right: none; }}
+.{CLASS} tbody tr:last-child > * {{ border-bottom: none; }}
+"""
 
 
 def _cell(v) -> str:
@@ -14,9 +36,19 @@ def _cell(v) -> str:
     return str(v)
 
 
-def show(container, df: pd.DataFrame, index: bool = True) -> None:
-    """`df` as a static table on `container`; index=False leaves the row labels out (put them in a column).
+def table_html(df: "pd.DataFrame", index: bool = True) -> str:
+    """`df` as one HTML table, every cell escaped text; the row labels are header cells of their rows
+    (index=False leaves them out)."""
+    def cell(tag: str, value, scope: str = "") -> str:
+        attrs = f' scope="{scope}"' if scope else ""
+        return f"<{tag}{attrs}>{html.escape(_cell(value))}</{tag}>"
 
-    Cells go as formatted text: a pandas Styler doing the same cost ~15 ms per table on every rerun.
-    """
-    container.table(df.map(_cell), hide_index=not index)
+    head = (cell("th", df.index.name or "", "col") if index else "") + "".join(cell("th", c, "col") for c in df.columns)
+    body = "".join("<tr>" + (cell("th", name, "row") if index else "") + "".join(cell("td", v) for v in values) + "</tr>"
+                   for name, values in zip(df.index, df.itertuples(index=False)))
+    return f'<div class="{CLASS}"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def show(container, df: "pd.DataFrame", index: bool = True) -> None:
+    """`df` as a static table on `container` (see table_html)."""
+    container.html(table_html(df, index))
