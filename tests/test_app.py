@@ -229,11 +229,16 @@ def test_mask_ratio_slider_changes_the_hidden_patches_and_metrics(examples):
     assert int(after.split(" of ")[0]) > int(before.split(" of ")[0])
 
 
+def image_rows_html(at) -> list[str]:
+    """The HTML of each row of images on the page (level masks, then the reconstruction)."""
+    return [h.proto.body for h in at.get("html") if "midi-rae-image-row" in h.proto.body]
+
+
 def image_rows(at) -> list[list[str]]:
     """The image sources of each row of images on the page (level masks, then the reconstruction)."""
     import re
 
-    return [re.findall(r'<img src="([^"]+)"', h.proto.body) for h in at.get("html") if "midi-rae-image-row" in h.proto.body]
+    return [re.findall(r'<img src="([^"]+)"', row) for row in image_rows_html(at)]
 
 
 def test_new_mask_button_draws_a_different_mask(examples):
@@ -252,6 +257,16 @@ def test_mask_and_reconstruction_images_are_two_rows_of_png_in_the_page(examples
     assert len(masks) == 6 and len(recon) == 5 and len(at.image) == 0
     # lossless PNG (JPEG would smear single-pixel notes), inline: the browser makes no request per image
     assert all(src.startswith("data:image/png;base64,") for src in masks + recon)
+
+
+def test_the_reconstruction_panels_are_numbered_by_the_bars_of_the_window(examples):
+    import re
+
+    at = run_app()  # a_song: 4/4 at 4 steps per beat, so a 128-step window holds 8 bars
+    axis = lambda: re.findall(r'translateX\(-50%\)">(\d+)</span>', image_rows_html(at)[1])  # noqa: E731
+    assert axis() == [str(b) for b in range(1, 9)] * 5
+    at.slider(key="window_bar").set_value(3).run()
+    assert axis() == [str(b) for b in range(3, 11)] * 5
 
 
 def test_the_corpus_store_is_imported_in_the_background_once_after_the_piece_page():

@@ -27,3 +27,4 @@ def test_row_labels_are_header_cells_of_their_rows_and_come_back_as_the_index():
 def test_without_the_index_the_row_labels_are_left_out():
     html = table_html(pd.DataFrame({"Level": [0, 1], "Dim": [256, 128]}, index=["x", "y"]), index=False)
     assert "x" not in html and read_table(html).values.tolist() == [["0", "256"], ["1", "128"]]
+

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import base64
 import html
+import math
+from typing import Optional, Sequence
+
+Ticks = Sequence[tuple[float, str]]  # (fraction of an image's width, label) along its time axis
 
 
 def data_uri(png: bytes) -> str:
@@ -10,21 +14,43 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def row_html(panels: list[tuple[str, str]], columns: int | None = None) -> str:
-    """(title, data URI) per panel as one CSS grid row of `columns` equal columns (default: one per panel).
+def bar_ticks(start: int, width: int, steps_per_bar: int, most: int = 8) -> list[tuple[float, str]]:
+    """The bar lines in a window of `width` steps from step `start`, as (fraction of the width, bar number): every
+    bar, or every second, third… bar so that at most `most` are labelled (a thumbnail is ~170 px wide)."""
+    bar = max(int(steps_per_bar), 1)
+    bars = range(-(-int(start) // bar), (int(start) + int(width) - 1) // bar + 1)
+    every = max(1, math.ceil(len(bars) / most))
+    return [((b * bar - start) / width, str(b + 1)) for b in bars[::every]]
+
+
+def _axis(ticks: Ticks) -> str:
+    """A strip under an image: a short line at each tick, its label under it."""
+    marks = "".join(
+        f'<span style="position:absolute;left:{100 * f:.3f}%;top:0;height:3px;border-left:1px solid color-mix(in srgb,currentColor 45%,transparent)"></span>'
+        f'<span style="position:absolute;left:{100 * f:.3f}%;top:3px;transform:translateX(-50%)">'
+        f'{html.escape(label)}</span>' for f, label in ticks)
+    return (f'<div style="position:relative;height:1.05rem;font-size:0.65rem;line-height:1;color:color-mix(in srgb,currentColor 60%,transparent)">'
+            f'{marks}</div>')
+
+
+def row_html(panels: list[tuple[str, str]], columns: int | None = None, ticks: Optional[Ticks] = None) -> str:
+    """(title, data URI) per panel as one CSS grid row of `columns` equal columns (default: one per panel), with
+    `ticks` (bar numbers, say) under each image when given.
 
     One element instead of a column, a caption and an image per panel (the level masks and the reconstruction
     were 33 elements and 11 image requests on every window step); the browser lays it out and decodes the
     images without asking the server for them."""
+    axis = _axis(ticks) if ticks else ""
     cells = "".join(
-        f'<figure style="margin:0;min-width:0"><figcaption style="font-size:0.8rem;color:#555;margin-bottom:0.25rem;'
+        f'<figure style="margin:0;min-width:0"><figcaption style="font-size:0.8rem;color:color-mix(in srgb,currentColor 70%,transparent);margin-bottom:0.25rem;'
         f'white-space:nowrap;overflow:hidden;text-overflow:ellipsis">{html.escape(title)}</figcaption>'
-        f'<img src="{uri}" alt="{html.escape(title)}" style="width:100%;display:block"></figure>'
+        f'<img src="{uri}" alt="{html.escape(title)}" style="width:100%;display:block">{axis}</figure>'
         for title, uri in panels)
     return (f'<div class="midi-rae-image-row" style="display:grid;grid-template-columns:repeat('
             f'{columns or len(panels)},minmax(0,1fr));gap:1rem">{cells}</div>')
 
 
-def show(container, panels: list[tuple[str, str]], columns: int | None = None) -> None:
+def show(container, panels: list[tuple[str, str]], columns: int | None = None, ticks: Optional[Ticks] = None
+         ) -> None:
     """The row of panels into a Streamlit container (`columns` wide: fewer panels leave the rest empty)."""
-    container.html(row_html(panels, columns))
+    container.html(row_html(panels, columns, ticks))

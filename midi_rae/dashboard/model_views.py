@@ -191,7 +191,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             panel_masks.render(song, res, fam)
         pitch_range = panel_roll.pitch_view(roll)
         with recon_box:
-            panel_recon.render(res, pitch_range, movable=len(song.starts) > 1)
+            panel_recon.render(res, pitch_range, roll.steps_per_bar, movable=len(song.starts) > 1)
         with listen_box:
             panel_listen.render(song, res, spb, semis)
         analyses(song, res, model, sel)

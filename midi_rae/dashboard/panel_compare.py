@@ -65,10 +65,11 @@ def _difference_uri(keys: tuple, _a, _b, pitch_range: tuple) -> str:
     return image_row.data_uri(png(difference_image(_a, _b, pitch_range)))
 
 
-def _difference(res_a, res_b, pitch_range: tuple) -> None:
+def _difference(res_a, res_b, pitch_range: tuple, steps_per_bar: int) -> None:
     """B − A of the two probability maps as one image the width of a reconstruction panel, and its colours."""
     uri = _difference_uri((res_a.key, res_b.key), res_a.probs, res_b.probs, pitch_range)
-    image_row.show(st, [("Probability difference (B − A)", uri)], columns=5)
+    ticks = image_row.bar_ticks(res_a.start, res_a.probs.shape[1], steps_per_bar)
+    image_row.show(st, [("Probability difference (B − A)", uri)], columns=5, ticks=ticks)
     legend([("B more sure of a note", DIVERGING_HIGH), ("A more sure of a note", DIVERGING_LOW)],
            suffix=" · white where they agree; same pitches and steps as the panels above")
 
@@ -116,7 +117,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
             if interactive:
                 export.chart(st, fig(), key=f"ab_recon_{tag}")
             else:
-                panel_recon.show_images(res, pitch_range)
+                panel_recon.show_images(res, pitch_range, roll.steps_per_bar)
                 export.figure(f"ab_recon_{tag}", fig)
         diff = functools.partial(probability_difference, res_a.probs, res_b.probs, pitch_range)
         if res_a.probs.shape != res_b.probs.shape:
@@ -125,7 +126,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
         elif interactive:
             export.chart(st, diff(), key="ab_diff")
         else:
-            _difference(res_a, res_b, pitch_range)
+            _difference(res_a, res_b, pitch_range, roll.steps_per_bar)
             export.figure("ab_diff", diff)
     st.markdown("**Per level**: how many principal components carry 90% of each level's variance over the piece")
     tables.show(st, levels_table(song_a, song_b).reset_index(), index=False)

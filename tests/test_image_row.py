@@ -1,0 +1,13 @@
+"""The rows of thumbnails: their bar numbers."""
+from __future__ import annotations
+
+from midi_rae.dashboard.image_row import bar_ticks
+
+
+def test_a_window_from_bar_3_is_numbered_from_3_one_label_per_bar():
+    assert bar_ticks(32, 128, 16) == [(k / 8, str(k + 3)) for k in range(8)]
+
+
+def test_a_window_of_many_bars_labels_every_second_bar_and_one_starting_mid_bar_its_first_whole_bar():
+    assert [label for _, label in bar_ticks(0, 256, 16)] == ["1", "3", "5", "7", "9", "11", "13", "15"]
+    assert bar_ticks(8, 128, 16)[0] == (0.0625, "2")
