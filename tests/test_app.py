@@ -1250,7 +1250,7 @@ def test_with_a_b_model_the_header_and_the_sidebar_say_where_the_comparison_is(e
 
     at = run_app()
     at.selectbox(key="b_source").select("Shipped first").run()
-    assert any("compared with B: shipped first (at the end of the page)" in c for c in texts(at.caption))
+    assert any("compared with B: shipped first (under the masked reconstruction)" in c for c in texts(at.caption))
     assert AB_WHERE in texts(at.sidebar.caption)
     at.selectbox(key="b_source").select("Off").run()
     assert not any("compared with B" in c for c in texts(at.caption)) and AB_WHERE not in texts(at.sidebar.caption)
@@ -1679,6 +1679,15 @@ def test_turning_b_on_and_off_leaves_the_elements_before_and_after_it_in_place(e
     on = element_places(at)
     at.selectbox(key="b_source").select("Off").run()
     assert moved(off, on) == [] and moved(on, element_places(at)) == []
+
+
+def test_the_ab_comparison_is_drawn_right_under_the_masked_reconstruction_it_compares(examples):
+    at = run_app()
+    at.selectbox(key="b_source").select("Shipped first").run()
+    heads = texts(at.subheader)
+    after = heads[heads.index("Masked reconstruction") + 1:][:2]
+    assert after[0].startswith("A/B comparison: A = shipped default, B = shipped first")
+    assert after[1] == "Listen and download"
 
 
 def test_a_dropped_file_leaves_the_sidebar_controls_in_place(examples):

@@ -182,7 +182,9 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             panel_roll.render_window(window_slot, rkey, roll, res.start, res.image.shape[1], rects, click_grid)
         # Sections are laid out in reading order but filled most-expensive-to-draw first: the PCA plots
         # (a WebGL scene) then reach the browser while the server still builds the rest.
-        sel_box, masks_box, recon_box, listen_box, embed_box = (st.container() for _ in range(5))
+        # A/B right under A's own reconstruction, which it compares; drawn with or without B (an empty slot), so
+        # that turning B on or off leaves every section after it in place
+        sel_box, masks_box, recon_box, compare_box, listen_box, embed_box = (st.container() for _ in range(6))
         with embed_box:
             embeddings(song, res, sel, neighbours, stem)
         with sel_box:
@@ -195,7 +197,7 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         with listen_box:
             panel_listen.render(song, res, spb, semis)
         analyses(song, res, model, sel)
-        with st.container():  # drawn with or without B, so that turning B on or off leaves the export in place
+        with compare_box:
             if choice_b is not None and b_is_a:
                 panel_compare.same_checkpoint(model)
             elif choice_b is not None:

@@ -22,12 +22,12 @@ from .sources import digest, example_files, load_roll, roll_key
 
 def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, semis: int = 0) -> None:
     """Title line and a one-line summary of piece and model (a PNG roll has steps, not seconds or a tempo), and of
-    the second model when one is compared (its views are at the end of the page)."""
+    the second model when one is compared (its views follow the reconstruction)."""
     st.markdown("### midi-rae explorer")
     timing = f"{roll.steps:,} steps (a PNG roll: no tempo)" if _is_png(piece) else timing_text(roll)
     if semis:
         timing += f" · transposed {int(semis):+d} {'semitone' if abs(semis) == 1 else 'semitones'}"
-    compared = f" · compared with B: {label_b} (at the end of the page)" if label_b else ""
+    compared = f" · compared with B: {label_b} (under the masked reconstruction)" if label_b else ""
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
     st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} "
                f"({counted(n_levels, 'level')}){compared}")

@@ -264,7 +264,7 @@ def training_words(meta: dict) -> str:
     return words + (", fine-tuned from another checkpoint" if tc.get("init") else "")
 
 
-AB_WHERE = "The comparison is drawn at the end of the page, after the Analyses."
+AB_WHERE = "The comparison is drawn under the masked reconstruction, before Listen and download."
 
 
 def compare_section() -> Optional[ModelChoice]:

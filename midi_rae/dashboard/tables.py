@@ -24,6 +24,7 @@ TABLE_CSS = f"""
   border-right: 1px solid color-mix(in srgb, currentColor 12%, transparent); padding: 0.25rem 0.75rem;
   text-align: left; font-weight: 400; }}
 .{CLASS} th {{ color: color-mix(in srgb, currentColor 60%, transparent); }}
+.{CLASS} th[scope="row"] {{ white-space: nowrap; }}
 .{CLASS} tr > :last-child {{ border-right: none; }}
 .{CLASS} tbody tr:last-child > * {{ border-bottom: none; }}
 """
