@@ -18,7 +18,8 @@ VIEWPORT = {"width": 1600, "height": 3600}
 MIN_CHARTS = 3  # always on the piece page: the two rolls (a custom component) and the 2-D PCA (the rest: images)
 
 CHART = '[data-testid="stPlotlyChart"], .live-plotly'  # Streamlit's plotly charts and ours (live_chart: the PCA)
-VEGA = '[data-testid="stVegaLiteChart"]'  # Streamlit's Vega-Lite charts (the Corpus page's map), drawn as SVG
+VEGA = '[data-testid="stVegaLiteChart"]'  # Streamlit's Vega-Lite charts (the Corpus page's map): SVG, or a canvas
+# when a map holds thousands of points
 STRIP = '[data-testid="stBidiComponentIsolated"]'  # the two piano rolls (midi_rae.dashboard.roll_strip)
 STATUS = '[data-testid="stStatusWidget"]'
 EXCEPTION = '[data-testid="stException"]'
@@ -110,7 +111,7 @@ _STATE = """([chart, status, skeleton, strip, vega]) => {
   return {charts: charts.length + strips.length + vegas.length,
           drawn: charts.filter(c => c.querySelector('.main-svg') !== null).length
                  + strips.filter(img => img.complete && img.naturalWidth > 0).length
-                 + vegas.filter(c => c.querySelector('svg.marks .role-mark') !== null).length,
+                 + vegas.filter(c => c.querySelector('svg.marks .role-mark, canvas.marks') !== null).length,
           running: document.querySelector(status) !== null, loading: document.querySelector(skeleton) !== null,
           lastMutation: (window.__lastMutation || 0) / 1000};
 }"""
