@@ -415,3 +415,31 @@ def test_a_pipe_named_on_the_command_line_is_said_to_be_a_pipe_not_a_broken_link
     (tmp_path / "gone.mid").symlink_to(tmp_path / "nowhere.mid")
     assert unmatched(tmp_path / "gone.mid") == f"{tmp_path / 'gone.mid'} is not a regular file (a broken link, or a " \
                                                 f"link to itself)"
+
+
+def _run_command(prelude: str, *args: str) -> subprocess.CompletedProcess:
+    """The `midi-rae` console command's own entry point (run) with `args`, after `prelude` (Python) has run."""
+    code = f"import sys\n{prelude}\nsys.argv = ['midi-rae', *{list(args)!r}]\nfrom midi_rae.__main__ import run\nrun()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_the_command_ends_without_tearing_its_modules_down_but_with_its_exit_handlers_run():
+    prelude = ("import atexit\n"
+               "class Sentinel:\n"
+               "    def __del__(self): print('torn down', flush=True)\n"
+               "kept = Sentinel()\n"
+               "atexit.register(lambda: print('exit handler ran', flush=True))")
+    out = _run_command(prelude, "search", str(ROOT / "no-such-index"), "--query", "x.mid", "--bar", "1")
+    assert out.returncode == 1 and out.stdout.splitlines() == ["exit handler ran"]
+
+
+def test_the_command_exits_with_the_status_its_command_returned():
+    out = _run_command("", "search", str(ROOT / "no-such-index"), "--query", "x.mid", "--bar", "1")
+    assert out.returncode == 1 and out.stderr.startswith("error: ")
+
+
+def test_the_command_waits_for_a_thread_that_python_would_wait_for():
+    prelude = ("import threading, time\n"
+               "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done', flush=True))).start()")
+    out = _run_command(prelude, "search", str(ROOT / "no-such-index"), "--query", "x.mid", "--bar", "1")
+    assert out.returncode == 1 and out.stdout.splitlines() == ["thread done"]
