@@ -527,8 +527,11 @@ def run() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a reader that left (`| head`), a stream already closed
+        except (BrokenPipeError, ValueError):  # a reader that left (`| head`), a stream already closed
             pass
+        except OSError as e:  # the output's last part not written (a full disk): said, not exit 0
+            os.write(2, f"error: {e.strerror or e}.\n".encode())
+            os._exit(RUNTIME)
     os._exit(code if isinstance(code, int) else 0)
 
 

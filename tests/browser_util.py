@@ -103,6 +103,15 @@ MUTATION_CLOCK = """(() => {
 # One cheap look at the page per poll: plain DOM queries, no layout, so polling barely disturbs
 # the page it measures (Playwright locators in a 50 ms loop cost the page ~0.2 s per redraw).
 _STATE = """([chart, status, skeleton, strip, vega]) => {
+  // a Vega canvas exists before anything is painted on it: drawn once a 32x32 copy of it holds a visible pixel
+  const painted = canvas => {
+    if (!canvas || !canvas.width || !canvas.height) return false;
+    const small = document.createElement('canvas');
+    small.width = small.height = 32;
+    const ctx = small.getContext('2d');
+    ctx.drawImage(canvas, 0, 0, 32, 32);
+    return ctx.getImageData(0, 0, 32, 32).data.some((v, i) => i % 4 === 3 && v > 0);
+  };
   const charts = [...document.querySelectorAll(chart)];
   const vegas = [...document.querySelectorAll(vega)];
   // the piano rolls are a custom component in a shadow root: drawn once their image has loaded
@@ -111,7 +120,7 @@ _STATE = """([chart, status, skeleton, strip, vega]) => {
   return {charts: charts.length + strips.length + vegas.length,
           drawn: charts.filter(c => c.querySelector('.main-svg') !== null).length
                  + strips.filter(img => img.complete && img.naturalWidth > 0).length
-                 + vegas.filter(c => c.querySelector('svg.marks .role-mark, canvas.marks') !== null).length,
+                 + vegas.filter(c => c.querySelector('svg.marks .role-mark') !== null || painted(c.querySelector('canvas.marks'))).length,
           running: document.querySelector(status) !== null, loading: document.querySelector(skeleton) !== null,
           lastMutation: (window.__lastMutation || 0) / 1000};
 }"""

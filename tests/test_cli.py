@@ -443,3 +443,17 @@ def test_the_command_waits_for_a_thread_that_python_would_wait_for():
                "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done', flush=True))).start()")
     out = _run_command(prelude, "search", str(ROOT / "no-such-index"), "--query", "x.mid", "--bar", "1")
     assert out.returncode == 1 and out.stdout.splitlines() == ["thread done"]
+
+
+def test_output_that_cannot_be_written_at_the_end_is_an_error_not_a_silent_success(tmp_path):
+    import os
+
+    song = tmp_path / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=4)))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # the last output waits in the buffer
+    code = ("import sys\nsys.argv = ['midi-rae', 'inspect', sys.argv[1]]\n"
+            "from midi_rae.__main__ import run\nrun()")
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([sys.executable, "-c", code, str(song)], stdout=full, stderr=subprocess.PIPE, text=True,
+                             cwd=ROOT, env=env, timeout=300)
+    assert out.returncode == 1 and out.stderr == "error: No space left on device.\n"

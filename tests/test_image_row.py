@@ -11,3 +11,7 @@ def test_a_window_from_bar_3_is_numbered_from_3_one_label_per_bar():
 def test_a_window_of_many_bars_labels_every_second_bar_and_one_starting_mid_bar_its_first_whole_bar():
     assert [label for _, label in bar_ticks(0, 256, 16)] == ["1", "3", "5", "7", "9", "11", "13", "15"]
     assert bar_ticks(8, 128, 16)[0] == (0.0625, "2")
+
+
+def test_a_window_without_a_bar_line_is_labelled_at_its_start_with_the_bar_it_lies_in():
+    assert bar_ticks(16, 32, 48) == [(0.0, "1")]
