@@ -1207,6 +1207,7 @@ def test_find_similar_tab_searches_the_shipped_corpus_for_the_current_window(exa
     at.run()
     assert not at.exception
     assert "Find similar in the corpus" in [h.value for h in at.subheader]
+    assert "Searches the index *shipped corpus* (904 windows); the Corpus page picks another." in texts(at.caption)
 
 
 def test_after_a_search_the_similar_passages_follow_the_transposition_and_level_controls(examples):

@@ -199,6 +199,7 @@ def test_corpus_page_reconstruction_and_open(index_home, monkeypatch):
     opened = at.session_state[K.OPENED_PIECE]
     assert opened.name.startswith("piece_") and opened.name.endswith(".mid") and opened.data[:4] == b"MThd"
     assert at.session_state[K.WINDOW_BAR] >= 1
+    assert at.session_state[K.OPENED_FROM][:2] == (opened.key, "small")  # the page can say which index, which model
 
 
 def test_corpus_page_search(index_home, monkeypatch):
@@ -572,6 +573,31 @@ def test_the_corpus_search_of_an_index_whose_model_is_gone_says_so(tmp_path, mon
     assert not [m.value for m in at.markdown if "bars" in m.value]
 
 
+def test_a_passage_shown_with_another_model_than_its_index_says_which_model_built_the_index(other_model_index,
+                                                                                          monkeypatch):
+    from midi_rae.dashboard.index_model import built_with, shown_with_another
+    from midi_rae.dashboard.sidebar import DEFAULT_CHOICE
+    from midi_rae.index import CorpusIndex
+
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(other_model_index / "ckpts"))
+    meta = CorpusIndex(other_model_index / "idx" / "other").meta
+    assert shown_with_another("other", meta, DEFAULT_CHOICE) == (
+        "This passage was opened from the index *other*, built with **random_weights.safetensors**; the page shows it "
+        "with **shipped default**, so its scores are not the ones the index shows. Pick random_weights.safetensors as "
+        "the checkpoint to see the passage as the index does.")
+    assert shown_with_another("other", meta, built_with(meta)) is None  # shown with the index's own model: nothing
+
+
+def test_a_passage_whose_index_model_is_not_on_this_server_says_its_scores_are_not_the_index(tmp_path):
+    from midi_rae.dashboard.index_model import shown_with_another
+    from midi_rae.dashboard.sidebar import DEFAULT_CHOICE
+
+    meta = {"checkpoint_key": "0" * 40, "checkpoint": "/elsewhere/mine.safetensors"}
+    assert shown_with_another("idx", meta, DEFAULT_CHOICE) == (
+        "This passage was opened from the index *idx*, built with mine.safetensors, which this server does not have: "
+        "the page shows it with **shipped default**, so its scores are not the index's.")
+
+
 def test_find_similar_on_the_piece_page_searches_with_the_model_that_built_the_index(other_model_index,
                                                                                      monkeypatch):
     monkeypatch.chdir(ROOT)
@@ -582,9 +608,10 @@ def test_find_similar_on_the_piece_page_searches_with_the_model_that_built_the_i
     at = AppTest.from_string(script, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    assert [c.value for c in at.caption][0] == (
+    assert [c.value for c in at.caption][:2] == [
+        "Searches the index *other* (6 windows); the Corpus page picks another.",
         "Searches with the model that built this index (random_weights.safetensors), not shipped default: only its "
-        "embeddings are comparable with the index's.")
+        "embeddings are comparable with the index's."]
     at.button(key="corpus_find_similar").click().run()
     cards = [m.value for m in at.markdown if "bars" in m.value]
     assert cards[0].startswith("**1.000** · one/**copy") and "bars 1–8" in cards[0], cards

@@ -387,7 +387,7 @@ def render_map(uri: str, stamp: str, index) -> None:
         st.rerun()
     if row is not None:
         st.session_state[CK.MAP_NONCE] = nonce + 1
-        open_passage(index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]),
+        open_passage(index, index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]),
                      pedal=bool(index.meta.get("sustain_pedal")))
     elif region is not None:
         from .corpus_region import render_region

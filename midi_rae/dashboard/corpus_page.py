@@ -26,7 +26,7 @@ from midi_rae.wording import counted
 from . import corpus_sources as src
 from . import index_model, session, uploads, warmup
 from .corpus_map import MAP_POINTS, render_map
-from .corpus_similar import CK, HITS, own_ranges, passage_cards, render_cards
+from .corpus_similar import CK, HITS, index_name, own_ranges, passage_cards, render_cards
 from .names import display_name
 
 GALLERY = 8         # worst windows shown
@@ -415,8 +415,7 @@ def main() -> None:
     meta = index.meta
     failures = index.failures()
     failed = len(failures)
-    name = ("shipped corpus" if Path(uri).resolve() == src.SHIPPED_INDEX.resolve() else
-            "the uploaded files" if uri == st.session_state.get(CK.BUILT) else display_name(Path(uri).name))
+    name = index_name(uri)
     st.caption(f"**{name}** · {counted(n_pieces, 'piece')} in {counted(n_collections, 'collection')} · "
                f"{n_windows:,} windows · model {display_name(str(meta.get('checkpoint')))} ({counted(int(meta['levels']), 'level')})"
                + (f" · {counted(failed, 'file')} could not be read" if failed else ""))

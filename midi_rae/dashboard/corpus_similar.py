@@ -135,27 +135,40 @@ def _wav(key, _window: np.ndarray, spb: int, tempo: float, metre: str = "4/4") -
     return roll_audio(_window, spb, tempo, fs=16000, time_signature=metre_of(metre))
 
 
-def open_passage(path: Optional[Path], name: str, bar: int, semis: int = 0, pedal: Optional[bool] = None) -> None:
-    """Open a corpus passage in the piece view: the piece becomes the page's piece, transposed by `semis`, and its
-    window moves to bar; `pedal`: the sustain pedal as the index read the file (the passage as its card showed)."""
+def open_passage(index, path: Optional[Path], name: str, bar: int, semis: int = 0,
+                 pedal: Optional[bool] = None) -> None:
+    """Open a corpus passage of `index` in the piece view: the piece becomes the page's piece, transposed by `semis`,
+    and its window moves to bar; `pedal`: the sustain pedal as the index read the file (the passage as its card
+    showed). The page then says when it shows the passage with another model than the index's."""
     from .app import piece_page
 
     if path is None or not path.is_file():
         st.error(f"The file of {display_name(name)} is not reachable from this server, so it cannot be opened.")
         return
-    show_passage(path, bar, semis)
+    piece = show_passage(path, bar, semis)
+    session.note_opened_from(piece.key, index_name(index.uri), index.meta)
     if pedal is not None:
         st.session_state[session.K.SUSTAIN] = bool(pedal)
     st.switch_page(piece_page())
 
 
-def show_passage(path: Path, bar: int, semis: int = 0) -> None:
-    """Make the MIDI file at `path` the piece view's piece, its window at `bar`, transposed by `semis`."""
+def show_passage(path: Path, bar: int, semis: int = 0):
+    """Make the MIDI file at `path` the piece view's piece (returned), its window at `bar`, transposed by `semis`."""
     from .sidebar import Piece
     from .sources import digest
 
     data = path.read_bytes()
-    session.open_piece(Piece(data, digest(data), path.name, address=shipped_address(path)), int(bar), semis)
+    piece = Piece(data, digest(data), path.name, address=shipped_address(path))
+    session.open_piece(piece, int(bar), semis)
+    return piece
+
+
+def index_name(uri: str) -> str:
+    """How the pages name an index: the shipped corpus, the uploaded files, or its folder's name."""
+    from .corpus_sources import SHIPPED_INDEX
+
+    return ("shipped corpus" if Path(uri).resolve() == SHIPPED_INDEX.resolve() else
+            "the uploaded files" if uri == st.session_state.get(CK.BUILT) else display_name(Path(uri).name))
 
 
 def shipped_address(path: Path) -> Optional[str]:
@@ -265,7 +278,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                 into = f", transposed {semitones(-h.interval)} into the query's key" if h.interval else ""
                 if c2.button("Open", key=f"open_{card}", help=f"Show this passage in the piece view{into}"):
                     bar = h.window_start // max(h.steps_per_bar, 1) + 1
-                    open_passage(index.resolve(h.path, h.rel), h.piece, bar, -h.interval,
+                    open_passage(index, index.resolve(h.path, h.rel), h.piece, bar, -h.interval,
                                  bool(index.meta.get("sustain_pedal")))
 
 
@@ -311,6 +324,8 @@ def _find_similar(song, res, selected, model) -> None:
         return
     from .corpus_sources import damage_shown
 
+    st.caption(f"Searches the index *{index_name(index.uri)}* ({index.count('windows'):,} windows); the Corpus page "
+               "picks another.")
     with damage_shown(index.uri):
         _search_section(index, song, res, selected, model)
 

@@ -108,3 +108,21 @@ def missing_sentence(meta: dict) -> str:
             "this server does not have (it is not shipped, not in the server's checkpoint folder and not dropped in "
             "this session): drop that checkpoint on the Piece page, or put it in the checkpoint folder, to search "
             "the index with the model that made it.")
+
+
+def shown_with_another(index_name: str, meta: dict, choice: ModelChoice) -> Optional[str]:
+    """A sentence where a passage opened from an index is shown with another model than the one that built the
+    index (its scores on the page are then not the map's nor the search cards'); None where it is the same."""
+    from .names import display_name
+
+    if is_built_with(meta, choice):
+        return None
+    made_by = built_with(meta)
+    index = f"This passage was opened from the index *{display_name(index_name)}*"
+    if made_by is None:
+        return (f"{index}, built with {display_name(str(meta.get('checkpoint')))}, which this server does not have: "
+                f"the page shows it with **{display_name(choice.label)}**, so its scores are not the index's.")
+    return (f"{index}, built with **{display_name(made_by.label)}**; the page shows it with "
+            f"**{display_name(choice.label)}**, so its scores are not the ones the index shows. Pick "
+            f"{display_name(made_by.label)} as the checkpoint to see the passage as the index does.")
+

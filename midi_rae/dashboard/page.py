@@ -15,7 +15,7 @@ from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError, first_sounding_bar, start_bars
 from midi_rae.wording import counted, timing_text
 
-from . import activity, clicks, export, panel_roll, selection, session, sidebar, url_state, warmup
+from . import activity, clicks, export, index_model, panel_roll, selection, session, sidebar, url_state, warmup
 from .names import file_stem
 from .sources import digest, example_files, load_roll, roll_key
 
@@ -239,6 +239,10 @@ def main() -> None:
         notes.info(PNG_NOTE)
     if roll.grid_note:
         notes.warning(f"{roll.grid_note} Change the time resolution in the sidebar to see them where they are.")
+    opened = session.opened_from(piece.key)
+    other_model = index_model.shown_with_another(*opened, choice) if opened is not None else None
+    if other_model:
+        notes.info(other_model)
     trained = config.get("steps_per_beat")
     if trained and int(trained) != spb and not _is_png(piece):
         notes.info(f"{choice.label} was trained at {int(trained)} steps per beat and is shown this piece at {spb}: its "
