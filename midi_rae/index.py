@@ -1336,13 +1336,18 @@ def _gone(path: str) -> bool:
 
 def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[bool], flip_png: bool,
                  patch_levels: Optional[Sequence[int]] = None, sustain_pedal: bool = False,
-                 has_png: Optional[bool] = None, has_pedal: Optional[bool] = True) -> None:
-    """ValueError in one sentence where a run would add windows unlike the index's own: another checkpoint, F1
+                 has_png: Optional[bool] = None, has_pedal: Optional[bool] = True, label: Optional[str] = None) -> None:
+    """ValueError in one sentence where a run would add windows unlike the index's own: another checkpoint (`label`:
+    how this run names its checkpoint, to tell a file changed since from another file), F1
     stored or not (`has_decoder` None: not known yet), PNG rolls read the other way up (where the index holds any:
     `has_png`; None: not known yet, so not checked), the sustain pedal applied or not (where a piece of the index
     has pedal presses: `has_pedal`; None: not known, taken as yes), other patch levels asked for (`patch_levels`,
     as given; None: the index's own)."""
     if meta.get("checkpoint_key") != ckey:
+        if label is not None and _same_file(label, meta.get("checkpoint")):
+            raise ValueError(f"The index at {out} was built with an earlier version of {label}: the file has changed "
+                             "since (a training run, for one, rewrites its best.safetensors as it improves); --rebuild "
+                             "the index with this version, or choose another --out.")
         raise ValueError(f"The index at {out} was built with another checkpoint "
                          f"({meta.get('checkpoint')}); choose another --out, or --rebuild it with this one.")
     if has_decoder is not None and bool(meta.get("has_decoder")) != has_decoder:
@@ -1364,6 +1369,17 @@ def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[b
                          f"it with them.")
 
 
+def _same_file(a, b) -> bool:
+    """Do two checkpoint names (checkpoint_label's) name the same file? Only paths can: "shipped default" and "an
+    uploaded checkpoint" name whatever file was used."""
+    if not a or not b or not Path(str(a)).is_absolute() or not Path(str(b)).is_absolute():
+        return False
+    try:
+        return Path(str(a)).resolve() == Path(str(b)).resolve()
+    except OSError:
+        return False
+
+
 def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optional[str], rebuild: bool,
                       reconstruction: bool, flip_png: bool, patch_levels: Optional[Sequence[int]] = None,
                       sustain_pedal: bool = False) -> None:
@@ -1383,7 +1399,7 @@ def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optio
     except Exception:  # noqa: BLE001 - unreadable file or index: the full path below says why, in its own words
         return
     check_update(meta, out, ckey, None if reconstruction else False, flip_png, patch_levels, sustain_pedal,
-                 has_pedal=pedalled(meta))
+                 has_pedal=pedalled(meta), label=checkpoint_label(checkpoint))
 
 
 def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels: Sequence[int], spb: int,
@@ -1403,7 +1419,7 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
         else:
             has_png = any(str(p).lower().endswith(PNG_SUFFIXES) for p in index.column("path", table="pieces"))
             check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png, asked_levels, sustain_pedal,
-                         has_png, pedal_pieces(index) != 0)
+                         has_png, pedal_pieces(index) != 0, label=label)
             if bool(index.meta.get("flip_png")) != flip_png:  # no PNG read yet: the index reads them as asked now
                 index.set_meta(flip_png=flip_png)
             if bool(index.meta.get("sustain_pedal")) != sustain_pedal:  # no pedal read yet: from now as asked
@@ -1779,8 +1795,7 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     else:
         roll = read_as_indexed(idx.meta, query if not isinstance(query, bytes) else "query.mid",
                                query if isinstance(query, bytes) else None)
-    if level is None:
-        level = default_level(idx.levels)
+    level = search_level(idx.levels, idx.patch_levels, level, patch)
     if not 0 <= int(level) < idx.levels:
         raise ValueError(f"The index has levels 0 to {idx.levels - 1}; there is no level {level} to search.")
     dims = list(bundle.model_config.level_dims)
@@ -1840,6 +1855,17 @@ def distinct_passages(hits: Sequence[Hit], k: int, avoid: Sequence[tuple[int, in
 def default_level(levels: int) -> int:
     """The level searched when none is named: the middle of the hierarchy (level 3 of 6: one bar x 16 semitones)."""
     return levels // 2
+
+
+def search_level(levels: int, patch_levels: Sequence[int], level: Optional[int], patch) -> int:
+    """The level a search compares at: the one named; else, for a patch, the finest level whose patch embeddings
+    the index stores (by default levels 1 and 2 only, so the middle level had no patches to search); else the
+    middle one (default_level)."""
+    if level is not None:
+        return int(level)
+    if patch is not None and len(patch_levels):
+        return max(int(k) for k in patch_levels)
+    return default_level(levels)
 
 
 def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:

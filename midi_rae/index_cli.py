@@ -89,7 +89,8 @@ def add_index_commands(sub) -> None:
     ps.add_argument("--query", required=True, metavar="FILE", help="a .mid file (or a PNG piano roll)")
     ps.add_argument("--bar", type=_pos_int, default=1, metavar="B", help="first bar of the query window (1-based)")
     ps.add_argument("--level", type=int, default=None, metavar="L",
-                    help="level to compare at (default: the middle one, 3 of 6)")
+                    help="level to compare at (default: the middle one, 3 of 6; with --patch, the finest level whose "
+                         "patches the index stores)")
     ps.add_argument("--patch", type=_patch_arg, default=None, metavar="ROW,COL",
                     help="compare one patch of that level (row 0 = lowest pitches) instead of the whole window")
     ps.add_argument("--transposition-invariant", action="store_true",
@@ -217,10 +218,10 @@ def _query(a, idx) -> tuple:
     resolution, the level and patch checked against the index, and a bar past the query's last window start moved
     there (one rule with the piece page: no window starts where it would show bars of silence); ValueError or
     MidiError in one sentence."""
-    from .index import default_level, read_as_indexed
+    from .index import read_as_indexed, search_level
     from .pianoroll import start_bars
 
-    level = default_level(idx.levels) if a.level is None else a.level
+    level = search_level(idx.levels, idx.patch_levels, a.level, a.patch)
     if not 0 <= level < idx.levels:
         raise ValueError(f"--level {level} is outside the index's levels 0..{idx.levels - 1}.")
     rows, cols = idx.meta["grids"][level]
@@ -259,7 +260,7 @@ def _stop_on_sigterm() -> None:
 
 
 def _run_search(a) -> int:
-    from .index import CorpusIndex, checkpoint_key, default_level, own_checkpoint, search_passage
+    from .index import CorpusIndex, checkpoint_key, own_checkpoint, search_level, search_passage
     from .index_view import IndexFacts, UnreadableIndex, damaged_store, snapshot_meta, unreadable
     from .wording import counted
     from .pianoroll import MidiError
@@ -322,7 +323,7 @@ def _run_search(a) -> int:
         return _err(f"{Path(a.query).name}: {e}")
     except (ValueError, RuntimeError, OSError) as e:  # lance on a table whose data files are damaged, or ours
         return _err(str(unreadable(a.index, e)) if damaged_store(e) else str(e))
-    level = default_level(idx.levels) if a.level is None else a.level
+    level = search_level(idx.levels, idx.patch_levels, a.level, a.patch)
     if a.json:
         print(json.dumps({"query": a.query, "bar": bar, "level": level, "patch": a.patch,
                           "transposition_invariant": a.transposition_invariant,

@@ -740,6 +740,11 @@ def _train(cfg: TrainConfig, log: Log, warn: Log) -> dict:
         ckpt.save("last", state)
         (out / "metrics.json").write_text(json.dumps(state.history, indent=1))
         log(f"saved {out / 'last.safetensors'} after {state.step} steps")
+        if (out / "best.safetensors").is_file():  # the one to use: say so, and from which step
+            best = [h["step"] for h in state.history
+                    if abs((h["plain"]["f1"] or 0.0) + (h["masked"]["f1"] or 0.0) - state.best_score) < 1e-9]
+            log(f"{out / 'best.safetensors'} is the best on validation (unmasked F1 + masked F1 "
+                f"{state.best_score:.4f}" + (f", step {best[0]:,}" if best else "") + "): the checkpoint to use")
     del batches  # stops the DataLoader's workers
     if rt.world > 1:
         dist.barrier()

@@ -1010,6 +1010,25 @@ def test_an_update_the_index_refuses_is_refused_before_the_model_loads(built, co
                             "--rebuild it with them.")
 
 
+def test_an_index_whose_checkpoint_file_has_changed_since_says_so_not_another_checkpoint(tmp_path, corpus):
+    import shutil
+
+    from midi_rae.checkpoint_meta import ASSETS
+    from midi_rae.index import build_index
+
+    out, ckpt = tmp_path / "index", tmp_path / "run" / "best.safetensors"
+    ckpt.parent.mkdir()
+    shutil.copy(Path(ASSETS) / "first.safetensors", ckpt)
+    quiet = dict(compile=False, progress=False, log=lambda s: None)
+    build_index([corpus["src"] / "alpha"], out, str(ckpt), **quiet)
+    shutil.copy(Path(ASSETS) / "default.safetensors", ckpt)  # the run went on and saved a better one
+    with pytest.raises(ValueError) as e:
+        build_index([corpus["src"] / "alpha"], out, str(ckpt), **quiet)
+    assert str(e.value) == (f"The index at {out} was built with an earlier version of {ckpt.resolve()}: the file has "
+                            "changed since (a training run, for one, rewrites its best.safetensors as it improves); "
+                            "--rebuild the index with this version, or choose another --out.")
+
+
 def cli_imports(args: list[str], modules: tuple[str, ...]) -> subprocess.CompletedProcess:
     """`midi-rae ARGS` in a fresh interpreter, printing its exit status and whether each module was imported."""
     code = ("import sys; from midi_rae.__main__ import main; "
@@ -1046,6 +1065,8 @@ def test_cli_index_and_search(corpus, tmp_path):
     assert hits[0]["piece"] == "planted" and hits[0]["start_bar"] == 5.0
     r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3", "--level", "4", "--patch", "0,0")
     assert r.returncode == 1 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+    r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "3", "--patch", "1,1", "-k", "1", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["level"] == 2  # the finest level whose patches it stores
     # the query is 12 bars and a window 8: its last window starts at bar 5, as on the piece page
     r = run("search", str(out), "--query", str(corpus["query"]), "--bar", "9", "-k", "1", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["bar"] == 5 and r.stderr.strip() == (
@@ -1317,3 +1338,12 @@ def test_a_query_an_octave_away_is_found_an_octave_away_not_at_its_nearest_pitch
     hits = search_passage(built[0], query, bar=3, level=3, k=3, bundle=bundle, transposition_invariant=True)
     found = {(h.piece, h.start_bar): h for h in hits}
     assert found[("planted", 5.0)].interval == 12 and found[("planted", 5.0)].similarity > 0.999
+
+
+def test_a_patch_search_without_a_level_compares_at_the_finest_level_whose_patches_the_index_stores():
+    from midi_rae.index import search_level
+
+    assert search_level(6, [1, 2], None, (1, 1)) == 2
+    assert search_level(6, [1, 2], None, None) == 3  # a whole window: the middle level
+    assert search_level(6, [1, 2], 4, (0, 0)) == 4  # a level named is the level searched
+

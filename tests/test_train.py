@@ -425,6 +425,14 @@ def test_a_short_run_with_coarse_targets_and_spread_trains_and_resumes_their_hea
     assert any("resumed from" in m and "step 3" in m for m in logs)
 
 
+def test_a_run_ends_by_naming_its_best_checkpoint_and_the_step_it_is_from(midi_dir, tmp_path):
+    out, logs = tmp_path / "named", []
+    train(short_config(midi_dir, out, max_steps=4, val_every=2, ckpt_every=2, workers=0), log=logs.append)
+    meta = load_model(out / "best.safetensors").meta
+    assert logs[-1] == (f"{out / 'best.safetensors'} is the best on validation (unmasked F1 + masked F1 "
+                        f"{meta['best_f1']:.4f}, step {meta['step']:,}): the checkpoint to use")
+
+
 def test_init_loads_the_weights_but_not_the_step_or_optimizer(trained, midi_dir, tmp_path):
     src, _, _ = trained
     out = tmp_path / "init"
