@@ -600,7 +600,9 @@ def _progress_bar(cfg: TrainConfig, state: TrainState, show: bool):
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         return None
-    return tqdm(total=cfg.max_steps, initial=state.step, disable=not show, dynamic_ncols=True, mininterval=2)
+    # a run stopped by the clock ends long before its step limit: a bar to that limit (and its ETA) would mislead
+    total = None if cfg.minutes > 0 else cfg.max_steps
+    return tqdm(total=total, initial=state.step, unit="step", disable=not show, dynamic_ncols=True, mininterval=2)
 
 
 def train(cfg: TrainConfig, log: Log = print, warn: Optional[Log] = stderr_warning) -> dict:

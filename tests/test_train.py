@@ -425,6 +425,14 @@ def test_a_short_run_with_coarse_targets_and_spread_trains_and_resumes_their_hea
     assert any("resumed from" in m and "step 3" in m for m in logs)
 
 
+def test_a_run_stopped_by_the_clock_shows_its_steps_without_a_total_to_reach(midi_dir, tmp_path):
+    from midi_rae.train import TrainState, _progress_bar
+
+    by_clock = _progress_bar(short_config(midi_dir, tmp_path / "c", minutes=1.0), TrainState(), show=False)
+    by_steps = _progress_bar(short_config(midi_dir, tmp_path / "s", max_steps=7), TrainState(), show=False)
+    assert (by_clock.total, by_steps.total) == (None, 7)
+
+
 def test_a_run_ends_by_naming_its_best_checkpoint_and_the_step_it_is_from(midi_dir, tmp_path):
     out, logs = tmp_path / "named", []
     train(short_config(midi_dir, out, max_steps=4, val_every=2, ckpt_every=2, workers=0), log=logs.append)
