@@ -1782,8 +1782,8 @@ def test_the_sidebar_names_a_fine_tuned_models_last_run_and_its_batch():
     from midi_rae.dashboard.sidebar import training_words
 
     meta = {"step": 2029, "train_config": {"batch_size": 512, "init": "assets/hierarchy.safetensors"}}
-    assert training_words(meta) == "last run 2,029 steps of batch 512, fine-tuned from another checkpoint"
-    assert training_words({"step": 800}) == "last run 800 steps"
+    assert training_words(meta) == "trained 2,029 steps of batch 512, fine-tuned from another checkpoint"
+    assert training_words({"step": 800}) == "trained 800 steps"  # a run's best: the step it was saved at
 
 
 def test_a_dropped_file_is_named_in_the_url_with_the_shipped_model(examples):

@@ -72,7 +72,7 @@ def test_corpus_page_map(index_home, monkeypatch):
     assert sorted(p["row"] for p in points) == list(range(len(points)))              # what a click reports
     hover = points[0]["passage"]
     assert hover.startswith(("alpha/piece_", "beta/piece_")) and "bars 1–8" in "".join(p["passage"] for p in points)
-    assert re.fullmatch(r"\w+/piece_\d · bars \d+–\d+ · F1 [01]\.\d\d, masked [01]\.\d\d", hover)
+    assert re.fullmatch(r"\w+/piece_\d · bars \d+–\d+ · F1 unmasked [01]\.\d\d, masked [01]\.\d\d", hover)
     assert re.fullmatch(r"PC1 \(\d+% of the variance\)", spec["encoding"]["x"]["title"])
     at.selectbox(key="corpus_color").set_value("Masked F1 (ratio 0.5)").run()
     assert not at.exception

@@ -241,7 +241,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
 def _passages(w: dict[str, np.ndarray]) -> list[str]:
     """What the map's tooltip says of each window of columns `w`: piece, bars and F1."""
     where = src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"])
-    return [f"{c}/{n} · {span}" + (f" · F1 {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
+    return [f"{c}/{n} · {span}" + (f" · F1 unmasked {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
             for c, n, span, f, fm in zip(w["collection"], w["name"], where, w["f1"], w["f1_masked"])]
 
 
@@ -387,8 +387,8 @@ def render_map(uri: str, stamp: str, index) -> None:
         st.rerun()
     if row is not None:
         st.session_state[CK.MAP_NONCE] = nonce + 1
-        open_passage(index, index.resolve(win["path"][row], win["rel"][row]), win["name"][row], int(win["start_bar"][row]),
-                     pedal=bool(index.meta.get("sustain_pedal")))
+        open_passage(index, index.resolve(win["path"][row], win["rel"][row]), win["name"][row],
+                     int(win["start_bar"][row]), pedal=bool(index.meta.get("sustain_pedal")))
     elif region is not None:
         from .corpus_region import render_region
 

@@ -256,11 +256,12 @@ def describe(choice: ModelChoice, bundle) -> str:
 
 
 def training_words(meta: dict) -> str:
-    """The checkpoint's last training run in a few words: steps, and windows a step and the start where recorded
-    (a fine-tuned model's step count is its last run's alone, at its own batch size)."""
+    """The checkpoint's own training in a few words: the steps its weights had (a run's best checkpoint: the step
+    it was saved at, not the run's last), windows a step and the start where recorded (a fine-tuned model's step
+    count is its last run's alone, at its own batch size)."""
     tc = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
     batch = tc.get("batch_size") if isinstance(tc.get("batch_size"), int) else None
-    words = f"last run {meta['step']:,} steps" + (f" of batch {batch:,}" if batch else "")
+    words = f"trained {meta['step']:,} steps" + (f" of batch {batch:,}" if batch else "")
     return words + (", fine-tuned from another checkpoint" if tc.get("init") else "")
 
 
