@@ -28,12 +28,14 @@ def bar_ticks(start: int, width: int, steps_per_bar: int, most: int = 8) -> list
 
 def _axis(ticks: Ticks) -> str:
     """A strip under an image: a short line at each tick, its label under it."""
+    tick = "position:absolute;top:0;height:3px;border-left:1px solid color-mix(in srgb,currentColor 45%,transparent)"
     marks = "".join(
-        f'<span style="position:absolute;left:{100 * f:.3f}%;top:0;height:3px;border-left:1px solid color-mix(in srgb,currentColor 45%,transparent)"></span>'
+        f'<span style="{tick};left:{100 * f:.3f}%"></span>'
         f'<span style="position:absolute;left:{100 * f:.3f}%;top:3px;transform:translateX(-50%)">'
         f'{html.escape(label)}</span>' for f, label in ticks)
-    return (f'<div style="position:relative;height:1.05rem;font-size:0.65rem;line-height:1;color:color-mix(in srgb,currentColor 60%,transparent)">'
-            f'{marks}</div>')
+    strip = ("position:relative;height:1.05rem;font-size:0.65rem;line-height:1;"
+             "color:color-mix(in srgb,currentColor 60%,transparent)")
+    return f'<div style="{strip}">{marks}</div>'
 
 
 def row_html(panels: list[tuple[str, str]], columns: int | None = None, ticks: Optional[Ticks] = None) -> str:
@@ -45,8 +47,9 @@ def row_html(panels: list[tuple[str, str]], columns: int | None = None, ticks: O
     images without asking the server for them."""
     axis = _axis(ticks) if ticks else ""
     cells = "".join(
-        f'<figure style="margin:0;min-width:0"><figcaption style="font-size:0.8rem;color:color-mix(in srgb,currentColor 70%,transparent);margin-bottom:0.25rem;'
-        f'white-space:nowrap;overflow:hidden;text-overflow:ellipsis">{html.escape(title)}</figcaption>'
+        f'<figure style="margin:0;min-width:0"><figcaption style="font-size:0.8rem;margin-bottom:0.25rem;'
+        f'color:color-mix(in srgb,currentColor 70%,transparent);white-space:nowrap;overflow:hidden;'
+        f'text-overflow:ellipsis">{html.escape(title)}</figcaption>'
         f'<img src="{uri}" alt="{html.escape(title)}" style="width:100%;display:block">{axis}</figure>'
         for title, uri in panels)
     return (f'<div class="midi-rae-image-row" style="display:grid;grid-template-columns:repeat('

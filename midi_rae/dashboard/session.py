@@ -82,7 +82,7 @@ class K:
     OPENED_AT = "_opened_at"  # (piece key, bar) of the passage opened from the Corpus page, until it is shown
     OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
     OPENED_OVER_UPLOAD = "_opened_over_upload"  # the uploader's file (its id) when that piece was opened
-    OPENED_FROM = "_opened_from"  # (piece key, the index's name, its model's key and name) of an opened passage
+    OPENED_FROM = "_opened_from"  # (piece key, the index's name, its model as its meta names it) of an opened passage
 
 
 
@@ -460,16 +460,15 @@ def open_piece(piece: Any, bar: int, semis: int = 0) -> None:
 
 def note_opened_from(piece_key: str, index_name: str, meta: dict) -> None:
     """The opened piece came from the index `index_name`, whose model `meta` names (its content key and file)."""
-    st.session_state[K.OPENED_FROM] = (piece_key, index_name, str(meta.get("checkpoint_key") or ""),
-                                       str(meta.get("checkpoint") or "its model"))
+    model = {"checkpoint_key": str(meta.get("checkpoint_key") or ""),
+             "checkpoint": str(meta.get("checkpoint") or "its model")}
+    st.session_state[K.OPENED_FROM] = (piece_key, index_name, model)
 
 
 def opened_from(piece_key: str) -> Optional[tuple[str, dict]]:
-    """(index name, its model as an index meta would name it) where this piece was opened from an index."""
+    """(index name, its model as an index meta names it) where this piece was opened from an index."""
     v = st.session_state.get(K.OPENED_FROM)
-    if not v or v[0] != piece_key:
-        return None
-    return v[1], {"checkpoint_key": v[2], "checkpoint": v[3]}
+    return v[1:] if v and v[0] == piece_key else None
 
 
 def opened_over(upload_id: Optional[str]) -> bool:

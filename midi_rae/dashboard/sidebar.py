@@ -426,7 +426,7 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
                     f"shows the first {width} steps of its bar.")
     session.window_drawn(start_bar)
     st.sidebar.header("Masking")
-    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, 0.5, 0.05,
+    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, url_state.DEFAULT_MASK, 0.05,
                            persist_state="session", key=K.MASK_RATIO,
                            help="The chance that each non-empty patch is hidden from the encoder (each is drawn on "
                                 "its own: the share hidden varies around it, and the reconstruction says what it was).")

@@ -12,6 +12,7 @@ from typing import Optional
 
 import streamlit as st
 
+from midi_rae.inference import MaskSettings
 from midi_rae.pianoroll import GRID_RESOLUTIONS
 
 from .session import K
@@ -26,7 +27,7 @@ SPB = "spb"  # the time resolution, named only where it is not the model's own
 PEDAL = "pedal"  # "1" where the sustain pedal is applied
 B_MODEL = "b"  # the shipped model compared as B, where one is
 MASK = "mask"  # the mask ratio, where it is not the default
-DEFAULT_MASK = 0.5
+DEFAULT_MASK = MaskSettings().mask_ratio  # the slider's start, left out of the URL
 MAX_BAR = 100_000
 
 
