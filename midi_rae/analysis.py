@@ -134,8 +134,12 @@ def pca_fit(x: np.ndarray, k: int = 3) -> PCA:
     order = np.argsort(evals)[::-1]
     evals, evecs = np.clip(evals[order], 0, None), evecs[:, order]
     total = evals.sum()
-    k = min(k, x.shape[1])
-    ratio = evals[:k] / total if total > 0 else np.zeros(k)
+    have = min(k, x.shape[1])
+    ratio = evals[:have] / total if total > 0 else np.zeros(have)
     sv = np.sqrt(evals * max(len(x) - 1, 1))
-    return PCA(mean.astype(np.float32), evecs[:, :k].T.astype(np.float32), ratio, sv)
+    comps = evecs[:, :have].T
+    if have < k:  # a level of fewer dimensions than components asked for: the rest are zero axes explaining 0%
+        comps = np.vstack([comps, np.zeros((k - have, x.shape[1]))])
+        ratio = np.concatenate([ratio, np.zeros(k - have)])
+    return PCA(mean.astype(np.float32), comps.astype(np.float32), ratio, sv)
 

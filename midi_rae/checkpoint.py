@@ -839,6 +839,38 @@ def load_model(path: str | Path | bytes | None = None, decoder: str | Path | byt
     dev = torch.device(device) if device is not None else torch.device("cpu")
     enc = _fill(enc_s, weights.pop("encoder"), dev).eval()
     dec_m = _fill(dec_s, weights.pop(dkind), dev).eval() if dec_s is not None else None
-    return ModelBundle(encoder=enc, decoder=dec_m, config=mc.to_dict(), meta=main.meta,
-                       source=str(path) if not isinstance(path, (bytes, bytearray, memoryview)) else name,
-                       model_config=mc)
+    bundle = ModelBundle(encoder=enc, decoder=dec_m, config=mc.to_dict(), meta=main.meta,
+                         source=str(path) if not isinstance(path, (bytes, bytearray, memoryview)) else name,
+                         model_config=mc)
+    _check_outputs(bundle, name, dname)
+    return bundle
+
+
+# beyond this size an embedding or a logit comes only from weights far outside anything trained: PCA and the
+# similarity search square such values past float32's range
+OUTPUT_LIMIT = 1e15
+
+
+def _check_outputs(bundle: ModelBundle, name: str, dname: str) -> None:
+    """One test window (a few notes) through the model: weights that are finite but huge give NaN, infinity or
+    absurd values from the first layers on, and every view and the index would fail on them later, each its
+    own way."""
+    enc = bundle.encoder
+    x = torch.zeros(1, 1, enc.grid_size[0] * enc.patch_h, enc.grid_size[1] * enc.patch_w, device=bundle.device)
+    width = x.shape[-1]
+    for k, pitch in enumerate((60, 64, 67, 72)):  # a chord's notes, one after another
+        x[0, 0, pitch, k * width // 8:(k + 1) * width // 8] = 1.0
+
+    def bad(t: torch.Tensor) -> bool:
+        return not bool(torch.isfinite(t).all()) or float(t.abs().max()) > OUTPUT_LIMIT
+
+    with torch.inference_mode():
+        out = enc(x)
+        if any(bad(lv.emb) for lv in out.patches.levels):
+            raise CheckpointError(f"{sentence_start(name)} gives embeddings that are not finite numbers (or beyond "
+                                  f"±{OUTPUT_LIMIT:.0e}) for a window of four notes: its encoder weights are too large "
+                                  f"for 32-bit arithmetic, so the model's outputs would be meaningless.")
+        if bundle.decoder is not None and bad(bundle.reconstruct(out)):
+            raise CheckpointError(f"{sentence_start(dname)} gives a reconstruction that is not finite numbers (or "
+                                  f"beyond ±{OUTPUT_LIMIT:.0e}) for a window of four notes: its decoder weights are "
+                                  f"too large for 32-bit arithmetic, so its reconstructions would be meaningless.")

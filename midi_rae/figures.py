@@ -16,7 +16,7 @@ import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from midi_rae.pianoroll import note_name
+from midi_rae.pianoroll import bar_ticks, note_name
 
 __all__ = ["note_ticks", "pitch_landmarks", "window_time_grid", "overview_raster", "overview_bar_ticks",
            "roll_overview", "window_roll", "level_masks", "reconstruction_row", "pca_scatter", "explained_variance",
@@ -47,6 +47,8 @@ CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "la
 
 MARGIN = dict(l=50, r=10, t=40, b=40)
 FIXED_MARGIN = dict(MARGIN, autoexpand=False)  # for charts with nothing outside the plot: never a second draw
+SPECTRUM_LEGEND_Y, SPECTRUM_BOTTOM = -0.3, 100  # paper fraction, pixels: see spectrum_plot
+TOOLBAR_CLEAR = 64  # pixels of top margin that keep a two-line panel title clear of plotly's toolbar
 COLORBAR_ROOM = 85  # pixels at the right for a vertical colour bar with its tick labels and title
 LEGEND_CHAR_PX, LEGEND_MAX_CHARS = 7, 28  # a legend name's width per character (12 px font, generous); longest
 LEGEND_MIN_CHARS = 12  # room for the legend's title and the rings' entry ("this window")
@@ -429,8 +431,9 @@ def level_masks(non_empty: list[np.ndarray], window: np.ndarray | None = None,
         _legend_swatch("notes", NOTE, 1, 1, fig)
     fig.update_annotations(font_size=12)
     # no axis labels here, so no left gutter
-    fig = _style(fig, "", 260, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top"),
-                 margin=dict(l=10, r=10, t=45, b=35))
+    # the top margin keeps the last panel's title clear of plotly's toolbar (in the HTML export and on hover)
+    fig = _style(fig, "", 280, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top"),
+                 margin=dict(l=10, r=10, t=TOOLBAR_CLEAR, b=35))
     return add_shapes(fig, shapes)
 
 
@@ -455,11 +458,23 @@ def _to_pixels(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.kron(mask, np.ones((shape[0] // mask.shape[0], shape[1] // mask.shape[1]), dtype=bool))
 
 
+def _bar_axis(width: int, bars: tuple[int, int] | None) -> dict:
+    """x-axis settings that number a window's bars under it: `bars` is (the window's first step, steps per bar);
+    ticks sit on the bar lines, at the left edge of each bar's first step (as on the images)."""
+    if bars is None:
+        return {"showticklabels": False}
+    ticks = bar_ticks(bars[0], width, bars[1])
+    return {"showticklabels": True, "tickmode": "array", "tickvals": [f * width - 0.5 for f, _ in ticks],
+            "ticktext": [label for _, label in ticks], "ticks": "outside", "ticklen": 3, "tickfont": {"size": 10}}
+
+
 def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarray, binary: np.ndarray,
-                       threshold: float, pitch_range: tuple[int, int] | None = None) -> go.Figure:
+                       threshold: float, pitch_range: tuple[int, int] | None = None,
+                       bars: tuple[int, int] | None = None) -> go.Figure:
     """Original, masked input, probabilities, binarized output and error map side by side.
 
-    The legend's TP/FP/FN counts are over the masked patches' pixels, like the headline scores.
+    The legend's TP/FP/FN counts are over the masked patches' pixels, like the headline scores. With `bars`
+    (the window's first step, steps per bar) each panel is numbered by its bars, as the images are.
     """
     original = (np.asarray(original) > 0)
     H, W = original.shape
@@ -499,7 +514,7 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
     frame = dict(showgrid=False, zeroline=False, **FRAME)
     for k in range(1, 6):
         sfx = "" if k == 1 else str(k)
-        layout["xaxis" + sfx].update(range=[-0.5, W - 0.5], showticklabels=False, **frame,
+        layout["xaxis" + sfx].update(range=[-0.5, W - 0.5], **_bar_axis(W, bars), **frame,
                                      **({} if k == 1 else {"matches": "x"}))
         layout["yaxis" + sfx].update(type="category", range=[-0.5, H - 0.5], **frame,
                                      **({} if k == 1 else {"matches": "y"}))
@@ -508,8 +523,9 @@ def reconstruction_row(original: np.ndarray, hidden: np.ndarray, probs: np.ndarr
     lo = pitch_range[0] if pitch_range is not None else 0
     layout["yaxis"].update(tickmode="array", tickvals=note_ticks(lo, lo + H - 1)[1] or tick_names,
                            title=dict(text="pitch"))
-    # fixed margins (the colour bar fits in the bottom one): growing ones meant a second draw per update
-    layout.update(template=_TEMPLATE, height=330, margin=dict(l=50, r=10, t=40, b=50, autoexpand=False),
+    # fixed margins (the colour bar fits in the bottom one): growing ones meant a second draw per update; the top
+    # one holds the error panel's two title lines under plotly's toolbar, which otherwise covered them
+    layout.update(template=_TEMPLATE, height=350, margin=dict(l=50, r=10, t=TOOLBAR_CLEAR, b=50, autoexpand=False),
                   title=dict(text="", x=0.01, xanchor="left", font=dict(size=14)), hoverlabel=dict(font_size=12),
                   showlegend=False)
     x3 = layout["xaxis3"]["domain"]
@@ -597,14 +613,15 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                 highlight_name: str = "this window", axis_prefix: str = "PC",
                 point_data: np.ndarray | None = None, share: np.ndarray | None = None,
                 highlight_rings: bool = False, shapes: list[dict] | None = None,
-                categories_at_right: bool = False) -> go.Figure:
+                categories_at_right: bool = False, pitch_colours: bool = False) -> go.Figure:
     """2-D or 3-D scatter of PCA coordinates coloured by a value or category.
 
     Each point's customdata is its row of `point_data` (n, k) when given (what a click on it means, e.g.
     window, patch and level), else its index. `share` (each component's share of the variance) goes into
     the axis titles. With `highlight_rings` (2-D) the highlighted points are ringed by layout shapes rather
     than drawn again as a trace, so the traces do not depend on which points are highlighted. `shapes` are more
-    layout shapes drawn above the points (e.g. marks of a selection's neighbours).
+    layout shapes drawn above the points (e.g. marks of a selection's neighbours). With `pitch_colours` the colour
+    values are MIDI pitches, and the colour bar names them as the page does (C3, C4, …).
     """
     coords = np.asarray(coords, dtype=float)
     if dims not in (2, 3):
@@ -647,11 +664,18 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     else:
         cvals = color.astype(float)
         cmin, cmax = (float(np.nanmin(cvals)), float(np.nanmax(cvals))) if n else (0.0, 1.0)
+        pitch_bar: dict = {}
+        if pitch_colours:  # every C in range, or both ends where the range holds none
+            vals, names = note_ticks(int(np.ceil(cmin)), int(np.floor(cmax)))
+            if not vals:
+                vals = sorted({int(round(cmin)), int(round(cmax))})
+                names = [_NAMES[min(max(v, 0), 127)] for v in vals]
+            pitch_bar = dict(tickmode="array", tickvals=vals, ticktext=names)
         fig.add_trace(Trace(**points(idx_all), name=color_label, showlegend=False,
                             hovertemplate=f"%{{hovertext}}<br>{color_label} = %{{marker.color:.3g}}<extra></extra>",
                             marker=dict(size=size, color=cvals, colorscale="Viridis", cmin=cmin, cmax=cmax,
                                         opacity=0.7, colorbar=dict(title=dict(text=color_label, side="right"),
-                                                                   thickness=12))))
+                                                                   thickness=12, **pitch_bar))))
 
     if highlight_rings and dims == 2:
         idx = idx_all[np.asarray(highlight, dtype=bool)] if highlight is not None else idx_all[:0]
@@ -882,12 +906,16 @@ def spectrum_plot(spec: list[dict], title: str = "Spectrum", grids: list[int] | 
     layout["yaxis2"].update(title=dict(text="variance explained"), ticksuffix="%", range=[0, 101])
     layout["template"] = _TEMPLATE
     fig = go.Figure(dict(data=data, layout=layout), _validate=False)
-    return _style(fig, title, 360, legend=dict(orientation="h", x=0, y=-0.2, yanchor="top"))
+    # the legend under the "component" titles, not on them: a bottom margin that holds ticks, title and legend
+    return _style(fig, title, 400, legend=dict(orientation="h", x=0, y=SPECTRUM_LEGEND_Y, yanchor="top"),
+                  margin=dict(MARGIN, b=SPECTRUM_BOTTOM))
 
 
 def probability_difference(a: np.ndarray, b: np.ndarray, pitch_range: tuple[int, int] | None = None,
-                           title: str = "Probability difference (B − A)") -> go.Figure:
-    """Heatmap of b − a for two (128, W) probability maps on a diverging scale centred on 0."""
+                           title: str = "Probability difference (B − A)",
+                           bars: tuple[int, int] | None = None) -> go.Figure:
+    """Heatmap of b − a for two (128, W) probability maps on a diverging scale centred on 0; with `bars` (the
+    window's first step, steps per bar) its x axis counts bars, as the reconstruction's panels do."""
     d = np.asarray(b, dtype=np.float32) - np.asarray(a, dtype=np.float32)
     H, W = d.shape
     fig = _figure(go.Heatmap(z=d, x=np.arange(W), y=_NAMES[:H], colorscale="RdBu_r", zmin=-1, zmax=1, zmid=0,
@@ -895,6 +923,7 @@ def probability_difference(a: np.ndarray, b: np.ndarray, pitch_range: tuple[int,
                                colorbar=dict(thickness=10, title=dict(text="B − A", side="right"))))
     lo, hi = pitch_range if pitch_range is not None else (0, H - 1)
     return _room_for_colorbar(_style(
-        fig, title, 330, xaxis=dict(title_text="step in window", showgrid=False, zeroline=False, **FRAME),
+        fig, title, 330, xaxis=dict(title_text="step in window" if bars is None else "bar", showgrid=False,
+                                    zeroline=False, **FRAME, **({} if bars is None else _bar_axis(W, bars))),
         yaxis=dict(type="category", range=[lo - 0.5, hi + 0.5], tickmode="array", tickvals=note_ticks(lo, hi)[1],
                    title_text="pitch", showgrid=False, **FRAME)))

@@ -736,6 +736,16 @@ def hostile_checkpoints(small: bool = False, workdir: Optional[Path] = None) -> 
     first = header[sorted(f32)[0]]["data_offsets"][0] // 4
     arr[first] = np.nan
     st("one NaN weight", "non-finite weights", dat=arr.tobytes())
+    # finite weights, stored correctly, but so large that the model's arithmetic overflows on any window
+    arr = np.frombuffer(data, dtype=np.float32).copy()
+    arr *= np.float32(1e30)
+    st("all weights finite but x1e30", "overflowing outputs", dat=arr.tobytes())
+    arr = np.frombuffer(data, dtype=np.float32).copy()
+    for k in sorted(f32):
+        if k.startswith("decoder."):
+            a, b = (o // 4 for o in header[k]["data_offsets"])
+            arr[a:b] *= np.float32(1e30)
+    st("decoder weights finite but x1e30", "overflowing outputs", dat=arr.tobytes())
     h = dict(header)
     h["encoder.extra"] = {"dtype": "F32", "shape": [2 ** 18], "data_offsets": [len(data), len(data) + 2 ** 20]}
     st("an extra 1 MB tensor", "weight names", hdr=h, dat=data + bytes(2 ** 20))

@@ -248,11 +248,30 @@ def _smpte_as_beats(data: bytes) -> tuple[bytes, Optional[tuple[int, str]]]:
     return data[:12] + struct.pack(">H", ppq) + data[14:], (tempo, rate)
 
 
+# file kinds a stranger may drop in a MIDI file's place, by their first bytes
+_OTHER_KINDS = ((b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"), (b"\xff\xd8\xff", "a JPEG image"),
+                (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"BM", "a BMP image"),
+                (b"PK\x03\x04", "a zip archive"), (b"%PDF", "a PDF document"), (b"fLaC", "a FLAC recording"),
+                (b"ID3", "an MP3 recording"), (b"OggS", "an Ogg recording"))
+
+
+def _other_kind(data: bytes) -> Optional[str]:
+    """What a file that is not MIDI is, where its first bytes say so plainly; else None."""
+    head = bytes(data[:12])
+    if head[:4] == b"RIFF" and head[8:12] in (b"WAVE", b"WEBP"):
+        return "a WAV recording" if head[8:12] == b"WAVE" else "a WebP image"
+    return next((kind for magic, kind in _OTHER_KINDS if head.startswith(magic)), None)
+
+
 def _check_header(data: bytes) -> tuple[int, int]:
     """Validate the MThd chunk cheaply; return (number of tracks, offset of the first track)."""
     if not data:
         raise MidiError("The file is empty.")
     if not data.startswith(b"MThd"):
+        kind = _other_kind(data)
+        if kind is not None:
+            raise MidiError(f"This file is {kind}, not a MIDI file (nor a PNG piano roll, the one image this reader "
+                            "takes).")
         raise MidiError("This file is not a MIDI file (it does not start with an 'MThd' header).")
     if len(data) < 14:
         raise MidiError("The MIDI file is cut off: it ends inside its header.")
@@ -265,9 +284,9 @@ def _check_header(data: bytes) -> tuple[int, int]:
         raise MidiError("This MIDI file counts time in SMPTE frames, which is not supported.")
     if division == 0:
         raise MidiError("The MIDI file's header is damaged (it sets zero ticks per beat).")
-    # mido reads the track count as a signed 16-bit number
-    if n_tracks == 0 or n_tracks >= 0x8000:
-        raise MidiError("The MIDI file has a header but no tracks.")
+    if n_tracks == 0:
+        raise MidiError("The MIDI file's header announces no tracks." if len(data) > 8 + header_len else
+                        "The MIDI file has a header but no tracks.")
     if n_tracks > MAX_MIDI_TRACKS:
         raise MidiError(f"The MIDI file has {n_tracks:,} tracks; the limit is {MAX_MIDI_TRACKS:,}.")
     if fmt == 2 and n_tracks > 1:  # pretty_midi would lay the patterns over each other, as if played together
@@ -276,23 +295,38 @@ def _check_header(data: bytes) -> tuple[int, int]:
     return n_tracks, 8 + header_len
 
 
+MAX_ALIEN_CHUNKS = 1_000  # chunks of other kinds than MTrk a file may hold (each skipped unread)
+
+
 def _check_chunks(data: bytes) -> list[tuple[int, int]]:
-    """Walk the chunk headers (cheap) so that truncation is reported before any parsing; (start, end) per track."""
+    """Walk the chunk headers (cheap) so that truncation is reported before any parsing; (start, end) per track.
+
+    A chunk of another kind between the tracks (a name of four printable ASCII letters, as vendors add: the
+    Standard MIDI File spec says a reader skips what it does not know) is stepped over; the header's track count
+    counts only tracks."""
     n_tracks, offset = _check_header(data)
-    spans = []
-    for index in range(n_tracks):
+    spans: list[tuple[int, int]] = []
+    aliens = 0
+    while len(spans) < n_tracks:
         if offset >= len(data):
-            if index == 0:
+            if not spans:
                 raise MidiError("The MIDI file has a header but no tracks.")
             raise MidiError("The MIDI file is cut off: it has fewer tracks than its header announces.")
         if len(data) - offset < 8:
             raise MidiError("The MIDI file is cut off: it ends in the middle of a track.")
         chunk_id, length = struct.unpack(">4sL", data[offset:offset + 8])
-        if chunk_id != b"MTrk":
-            raise MidiError(f"The MIDI file is damaged: track {index + 1} does not start with an 'MTrk' marker.")
+        if chunk_id != b"MTrk" and not all(0x20 < c < 0x7F for c in chunk_id):
+            raise MidiError(f"The MIDI file is damaged: track {len(spans) + 1} does not start with an 'MTrk' "
+                            f"marker.")
         if offset + 8 + length > len(data):
             raise MidiError("The MIDI file is cut off: it ends in the middle of a track.")
-        spans.append((offset + 8, offset + 8 + length))
+        if chunk_id == b"MTrk":
+            spans.append((offset + 8, offset + 8 + length))
+        else:
+            aliens += 1
+            if aliens > MAX_ALIEN_CHUNKS:
+                raise MidiError(f"The MIDI file holds more than {MAX_ALIEN_CHUNKS:,} chunks that are not tracks, "
+                                "the most this reader steps over.")
         offset += 8 + length
     return spans
 
@@ -449,10 +483,11 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
             elif status == 0xFF:
                 meta_type = data[pos]
                 size, pos = _varlen(data, pos + 1)
-                if size > _MIDO_MAX_MESSAGE:
+                if pos + size > end:
                     raise _damaged()
-                if pos + size > len(data):
-                    raise IndexError
+                if size > _MIDO_MAX_MESSAGE:  # the size mido's decoders take; a text that long is no music
+                    raise MidiError(f"The MIDI file holds a meta event (text, lyrics, a name…) of {size / 1e6:.1f} "
+                                    f"MB; this reader takes them up to {_MIDO_MAX_MESSAGE / 1e6:g} MB.")
                 payload = list(data[pos:pos + size])
                 pos += size
                 event = _Event()
@@ -489,10 +524,8 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                 raise _too_many_events()
             if status == 0xF0 or status == 0xF7:  # sysex (mido drops a running-status byte before one)
                 size, pos = _varlen(data, pos)
-                if size > _MIDO_MAX_MESSAGE:
+                if pos + size > end:  # stepped over unread, whatever its size, unless it runs past its track
                     raise _damaged()
-                if pos + size > len(data):
-                    raise IndexError
                 if data[pos:pos + len(_XG_ON)] == _XG_ON:
                     reading.xg = True
                 pos += size
@@ -1328,6 +1361,18 @@ def bar_beat_label(step: int, roll: PianoRoll) -> str:
     """1-based "bar:beat" of a step, e.g. step 0 -> "1:1"."""
     bar, within = divmod(int(step), roll.steps_per_bar)
     return f"{bar + 1}:{within // roll.steps_per_beat + 1}"
+
+
+def bar_ticks(start: int, width: int, steps_per_bar: int, most: int = 8) -> list[tuple[float, str]]:
+    """The bar lines in a window of `width` steps from step `start`, as (fraction of the width, bar number): every
+    bar, or every second, third… bar so that at most `most` are labelled (a thumbnail is ~170 px wide); a window
+    with no bar line in it is labelled at its start with the bar it lies in."""
+    bar = max(int(steps_per_bar), 1)
+    bars = range(-(-int(start) // bar), (int(start) + int(width) - 1) // bar + 1)
+    if not bars:  # no bar line inside the window: say which bar it lies in, at its start
+        return [(0.0, str(int(start) // bar + 1))] if width > 0 else []
+    every = max(1, math.ceil(len(bars) / most))
+    return [((b * bar - start) / width, str(b + 1)) for b in bars[::every]]
 
 
 def bar_span(step: int, steps: int, steps_per_bar: int, steps_per_beat: int) -> str:

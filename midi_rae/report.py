@@ -135,7 +135,7 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
             + f"<nav>{nav}</nav>")
 
 
-def _recon_section(bundle: ModelBundle, res: WindowAnalysis, fig) -> str:
+def _recon_section(bundle: ModelBundle, res: WindowAnalysis, fig, steps_per_bar: int) -> str:
     if bundle.decoder is None:
         return _section("recon", _note("This checkpoint holds an encoder only, so there is no reconstruction; "
                                        "pass --decoder FILE to add one."))
@@ -144,7 +144,7 @@ def _recon_section(bundle: ModelBundle, res: WindowAnalysis, fig) -> str:
             f"{st.mask_ratio:.2f} of the non-empty patches, empty mask ratio {st.empty_mask_ratio:.2f}, seed "
             f"{st.seed}); threshold {st.threshold:.2f}.")
     return _section("recon", _note(text), fig(reconstruction_row(res.image, res.hidden_px, res.probs, res.binary(),
-                                                                 st.threshold)),
+                                                                 st.threshold, bars=(res.start, steps_per_bar))),
                     _table(metric_rows(res.metrics), left=("",)))
 
 
@@ -323,7 +323,7 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
                                 f"apart)."),
                  fig(level_masks(res.level_non_empty, res.image)),
                  _table(level_rows(cfg, piece, res))),
-        _recon_section(bundle, res, fig),
+        _recon_section(bundle, res, fig, spbar),
         _pca_section(cfg, piece, spbar, fig),
         _similarity_section(cfg, piece, spbar, fig),
         _spectrum_section(cfg, piece, fig),

@@ -444,12 +444,22 @@ def selectbox_options(page, label: str) -> list[str]:
     return names
 
 
-def select_option(page, label: str, option: str) -> None:
-    """Open the st.selectbox labelled `label` and click its option `option` (exact text)."""
+def open_selectbox(page, label: str):
+    """Open the list of the st.selectbox labelled `label`; returns the list once it shows."""
     selectbox(page, label).click()
     listbox = page.locator(f'[role="listbox"][aria-label="{label}"]').first
     listbox.wait_for(state="visible", timeout=30_000)
+    return listbox
+
+
+def pick_option(listbox, option: str) -> None:
+    """Click the option `option` (exact text) of a list opened by open_selectbox."""
     listbox.get_by_role("option", name=option, exact=True).first.click()
+
+
+def select_option(page, label: str, option: str) -> None:
+    """Open the st.selectbox labelled `label` and click its option `option` (exact text)."""
+    pick_option(open_selectbox(page, label), option)
 
 
 def tab(page, name: str):

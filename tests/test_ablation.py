@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -209,7 +210,16 @@ def test_the_dashboard_tab_draws_drops_table_and_error_maps_in_both_modes(tmp_pa
     assert list(table.index) == ["nothing"] + [f"level {k}" for k in range(LEVELS)]
     at.radio(key="ablation_mode").set_value("the least similar window").run()
     assert not at.exception
-    assert any("Swapped in for this window" in c.value for c in at.caption)
+    assert any(re.search(r"Swapped in for this window: level 0 from the window at bar \d+(, beat \d)?, ", c.value)
+               for c in at.caption), [c.value for c in at.caption]
+
+
+def test_a_window_is_placed_by_its_bar_and_by_its_beat_only_off_the_bar_line():
+    from midi_rae.dashboard.panel_ablation import window_place
+    from midi_rae.pianoroll import midi_to_roll
+
+    roll = midi_to_roll(to_bytes(make_song(bars=4, seed=2)))  # 4/4 at 4 steps per beat: 16 steps a bar
+    assert [window_place(s, roll) for s in (0, 48, 56)] == ["bar 1", "bar 4", "bar 4, beat 3"]
 
 
 @pytest.mark.parametrize("mode", ["mean", "other"])

@@ -90,6 +90,14 @@ def test_pca_of_points_on_a_line_has_one_component():
                                                      1.5 * math.sqrt(5)])
 
 
+def test_pca_of_one_dimensional_embeddings_gives_zero_axes_for_the_components_it_lacks():
+    x = np.array([[1.0], [2.0], [4.0]])
+    p = pca_fit(x, k=3)
+    coords = p.transform(x)
+    assert coords.shape == (3, 3) and p.explained_ratio.tolist() == pytest.approx([1.0, 0.0, 0.0])
+    assert np.abs(coords[:, 0]).tolist() == pytest.approx([4 / 3, 1 / 3, 5 / 3]) and not coords[:, 1:].any()
+
+
 def test_pca_orders_components_by_variance():
     x = np.array([[-3.0, 0.0], [3.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
     p = pca_fit(x, k=2)

@@ -219,6 +219,29 @@ def test_switching_example_shows_the_other_piece(examples):
     assert any("b_song.mid" in c and "12.0 bars" in c for c in texts(at.caption))
 
 
+def test_a_new_piece_opens_untransposed_at_the_models_own_resolution(examples):
+    at = run_app()
+    at.slider(key="transpose").set_value(3).run()
+    [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
+    resolution.set_value(8).run()
+    assert any("a_song.mid" in c and "8 steps per beat" in c for c in texts(at.caption))
+    at.selectbox(key="example").select("b_song.mid").run()
+    assert not at.exception
+    [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
+    assert (at.slider(key="transpose").value, resolution.value) == (0, 4)
+    assert any("b_song.mid" in c and "4 steps per beat" in c for c in texts(at.caption))
+    assert not any("was trained at" in i for i in texts(at.info))
+
+
+def test_a_file_that_cannot_be_opened_leaves_the_shown_piece_as_it_was_read(examples):
+    at = run_app()
+    at.slider(key="transpose").set_value(3).run()
+    at.selectbox(key="example").select("c_broken.mid").run()
+    assert not at.exception
+    assert any("Still showing a_song.mid" in c for c in texts(at.caption))
+    assert at.slider(key="transpose").value == 3
+
+
 def test_mask_ratio_slider_changes_the_hidden_patches_and_metrics(examples):
     at = run_app()
     before = [c for c in texts(at.caption) if "finest patches hidden" in c][0]
@@ -1428,9 +1451,11 @@ def test_embedding_export_files_hold_one_row_per_patch_in_the_same_order():
     assert csv[0] == "window,patch,window_start_bar,bars,bar_start,length_bars,pitch_from,pitch_to,non_empty"
     assert len(csv) == W * N + 1
     # level 3 of the default model: an 8x8 grid of 16 steps x 16 semitones (one bar of 4/4); row 0 is the top
-    assert csv[1].startswith("0,0,1.0,bar 1,1.0,1.0,") and csv[9].startswith("0,8,1.0,bar 1,1.0,1.0,")
-    assert csv[2].startswith("0,1,1.0,bar 2,2.0,1.0,")
-    assert files["meta_tsv"].decode().splitlines()[1].split("\t")[:2] == ["0", "0"]
+    # windows are counted from 1, as the PCA's hover counts them ("window 1 · bar 1 · …")
+    assert csv[1].startswith("1,0,1.0,bar 1,1.0,1.0,") and csv[9].startswith("1,8,1.0,bar 1,1.0,1.0,")
+    assert csv[2].startswith("1,1,1.0,bar 2,2.0,1.0,")
+    assert csv[N + 1].startswith("2,0,")
+    assert files["meta_tsv"].decode().splitlines()[1].split("\t")[:2] == ["1", "0"]
 
 
 def test_a_server_folder_pairs_each_encoder_with_its_decoder_in_any_case_and_leaves_out_training_state(tmp_path):
@@ -1874,6 +1899,15 @@ def test_a_url_whose_b_or_mask_cannot_be_used_says_so(examples):
     assert not at.exception and at.selectbox(key="b_source").value == "Off"
     assert any("b (not a shipped model's name), mask (not a ratio from 0 to 1 in steps of 0.05)" in i.value
                for i in at.info)
+
+
+@pytest.mark.parametrize("ratio", ["nan", "inf", "-inf", "1e400"])
+def test_a_url_whose_mask_is_not_a_number_is_ignored_like_any_other(examples, ratio):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"mask": ratio})
+    at.run()
+    assert not at.exception and at.slider(key="mask_ratio").value == 0.5
+    assert any("mask (not a ratio from 0 to 1 in steps of 0.05)" in i.value for i in at.info)
 
 
 def test_the_threshold_says_it_starts_at_the_checkpoints_own(examples):

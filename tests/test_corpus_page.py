@@ -335,6 +335,29 @@ def test_find_similar_from_the_piece_view(index_home, monkeypatch, tmp_path):
                at.caption), [c.value for c in at.caption]
 
 
+def test_a_patch_at_a_level_the_index_does_not_store_searches_whole_windows_at_the_level_box_s_level(
+        index_home, monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT)
+    query = _write(tmp_path / "q.mid", [(_notes(10, seed=1, low=47), 0, 0)])
+    script = (FIND_SIMILAR_SCRIPT.replace("INDEX", repr(str(index_home / "small")))
+              .replace("QUERY", repr(str(query)))
+              .replace("SELECTED", "__import__('midi_rae.dashboard.clicks').dashboard.clicks.Selected(4, 32, 5)"))
+    from midi_rae.dashboard.corpus_similar import CK
+
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.session_state[CK.SIMILAR_LEVEL] = 2  # chosen in the Level box before the patch was selected
+    at.run()
+    assert not at.exception, at.exception
+    assert any(c.value == "Level 4's patches are not in this index (it stores those of levels 1, 2): the search "
+               "compares whole windows instead, at the level chosen below." for c in at.caption), \
+        [c.value for c in at.caption]
+    assert at.selectbox(key=CK.SIMILAR_LEVEL).value == 2
+    at.button(key="corpus_find_similar").click().run()
+    assert not at.exception, at.exception
+    assert any(c.value.startswith("Nearest to the window bars 3–10") and "at level 2" in c.value
+               for c in at.caption), [c.value for c in at.caption]
+
+
 def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corpus(index_home, monkeypatch):
     monkeypatch.chdir(ROOT)
     query = index_home.parent / "src" / "alpha" / "piece_1.mid"

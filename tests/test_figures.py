@@ -255,7 +255,7 @@ def test_every_figure_serialises_with_the_dashboard_look():
     ]
     for fig in figs:
         data = json.loads(fig.to_json())
-        assert data["layout"]["height"] in (260, 330, 400, 420)
+        assert data["layout"]["height"] in (260, 280, 330, 350, 400, 420)
         assert fig.layout.template.layout.paper_bgcolor == pio.templates["plotly_white"].layout.paper_bgcolor
         # fixed margins: automatic ones make plotly measure every label and draw the figure twice
         assert fig.layout.template.layout.xaxis.automargin is False
@@ -363,6 +363,50 @@ def test_spectrum_plot_has_a_dashed_ninety_percent_line_and_a_log_axis():
     assert fig.layout.yaxis.type == "log"
     assert any(s.line.dash == "dash" and s.y0 == 90 for s in fig.layout.shapes)
     assert len([t for t in fig.data if t.showlegend is not False]) == 2
+
+
+def test_the_interactive_reconstruction_is_numbered_by_the_window_s_bars_on_every_panel():
+    rng = np.random.default_rng(1)
+    win = (rng.random((128, 128)) < 0.02).astype(np.uint8)
+    fig = reconstruction_row(win, rng.random((8, 8)) < 0.5, rng.random((128, 128)), win, 0.5, bars=(32, 16))
+    axes = [fig.layout[f"xaxis{'' if k == 1 else k}"] for k in range(1, 6)]
+    # a window from step 32 at 16 steps a bar: bars 3–10, each tick on a bar line (a step's left edge)
+    assert all(list(a.ticktext) == [str(b) for b in range(3, 11)] for a in axes)
+    assert all(list(a.tickvals) == [16 * k - 0.5 for k in range(8)] and a.showticklabels for a in axes)
+    plain = reconstruction_row(win, rng.random((8, 8)) < 0.5, rng.random((128, 128)), win, 0.5)
+    assert plain.layout.xaxis.showticklabels is False
+
+
+def test_the_probability_difference_counts_bars_when_it_knows_them():
+    from midi_rae.figures import probability_difference
+
+    a, b = np.zeros((128, 128), np.float32), np.ones((128, 128), np.float32)
+    fig = probability_difference(a, b, bars=(0, 32))
+    assert fig.layout.xaxis.title.text == "bar" and list(fig.layout.xaxis.ticktext) == ["1", "2", "3", "4"]
+    assert probability_difference(a, b).layout.xaxis.title.text == "step in window"
+
+
+def test_a_pca_coloured_by_pitch_names_the_pitches_on_its_colour_bar():
+    coords = np.random.default_rng(0).normal(size=(4, 3))
+    fig = pca_scatter(coords, np.array([40.0, 50.0, 62.0, 90.0]), "Pitch", pitch_colours=True)
+    bar = fig.data[0].marker.colorbar
+    assert (list(bar.tickvals), list(bar.ticktext)) == ([48, 60, 72, 84], ["C3", "C4", "C5", "C6"])
+    narrow = pca_scatter(coords, np.array([62.0, 64.0, 65.0, 67.0]), "Pitch", pitch_colours=True)
+    assert list(narrow.data[0].marker.colorbar.ticktext) == ["D4", "G4"]  # no C inside: its two ends
+
+
+def test_the_spectrum_legend_sits_under_the_component_titles_inside_the_chart():
+    from midi_rae.figures import spectrum_plot
+    from midi_rae.structure import spectrum
+
+    rng = np.random.default_rng(0)
+    fig = spectrum_plot([spectrum(rng.normal(size=(4, 1, 8)))], "s")
+    m = fig.layout.margin
+    plot_h = fig.layout.height - m.t - m.b
+    legend_top = -fig.layout.legend.y * plot_h  # pixels below the plot area
+    # plotly puts an x title ~45 px under its axis (tick labels, then the title): the legend starts below that,
+    # and its one row (~20 px) ends inside the chart
+    assert fig.layout.legend.yanchor == "top" and legend_top >= 70 and m.b - legend_top >= 20
 
 
 def test_overview_marks_neighbour_spans_in_bar_units():

@@ -153,6 +153,13 @@ CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind 
     "all weights +Inf": ("all-Inf weights", rf"{UP} holds encoder weights that are not finite numbers .*\."),
     "one NaN weight": ("a single NaN", rf"{UP} holds decoder weights that are not finite numbers \(NaN or "
                        r"infinity\) in 1 tensor, .*\."),
+    "all weights finite but x1e30": ("finite weights too large for float32", rf"{UP} gives embeddings that are not "
+                                     r"finite numbers \(or beyond ±1e\+15\) for a window of four notes: its encoder "
+                                     r"weights are too large for 32-bit arithmetic, so the model's outputs would be "
+                                     r"meaningless\."),
+    "decoder weights finite but x1e30": ("finite decoder weights too large", rf"{UP} gives a reconstruction that is "
+                                         r"not finite numbers \(or beyond ±1e\+15\) for a window of four notes: its "
+                                         r"decoder weights are too large .*\."),
     "config steps_per_beat=1000000000": ("steps_per_beat 10^9", UNUSABLE + r"steps_per_beat is 1,000,000,000, "
                                          r"outside the allowed range 1\.\.48\."),
     "200,000 tiny tensors (header over 8 MB)": ("hundreds of thousands of tiny tensors", rf"{UP} has a 16 MB "

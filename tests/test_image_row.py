@@ -1,7 +1,7 @@
 """The rows of thumbnails: their bar numbers."""
 from __future__ import annotations
 
-from midi_rae.dashboard.image_row import bar_ticks
+from midi_rae.pianoroll import bar_ticks
 
 
 def test_a_window_from_bar_3_is_numbered_from_3_one_label_per_bar():

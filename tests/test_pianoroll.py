@@ -11,6 +11,7 @@ import pretty_midi
 import pytest
 import torch
 
+from midi_rae.fuzz import vlq
 from midi_rae.pianoroll import (MAX_MIDI_BYTES, MidiError, PianoRoll, bar_beat_label, bar_span, beat_seconds,
                                 midi_bytes,
                                 midi_to_roll, note_name, roll_to_midi, start_bars, transpose, windows)
@@ -445,8 +446,35 @@ def test_a_header_cut_short():
 
 
 def test_a_track_without_its_mtrk_marker():
-    data = song_bytes().replace(b"MTrk", b"XXXX", 1)
+    data = song_bytes().replace(b"MTrk", b"\x00\x01\x02\x03", 1)
     assert refused(data) == "The MIDI file is damaged: track 1 does not start with an 'MTrk' marker."
+
+
+def test_a_chunk_of_another_kind_between_the_tracks_is_stepped_over():
+    data = song_bytes()
+    header_end = 8 + struct.unpack(">L", data[4:8])[0]
+    payload = b"\xff\x00junk"
+    alien = b"XFIH" + struct.pack(">L", len(payload)) + payload  # a vendor's chunk, as Yamaha's XF files carry
+    with_alien = data[:header_end] + alien + data[header_end:]
+    a, b = midi_to_roll(data), midi_to_roll(with_alien)
+    assert np.array_equal(a.array, b.array) and a.steps_per_bar == b.steps_per_bar
+
+
+def test_a_track_renamed_to_another_chunk_kind_leaves_fewer_tracks_than_announced():
+    data = song_bytes().replace(b"MTrk", b"XXXX", 1)
+    assert refused(data) == "The MIDI file is cut off: it has fewer tracks than its header announces."
+
+
+def test_a_header_announcing_no_tracks_before_a_track_says_so():
+    data = song_bytes()
+    data = data[:10] + struct.pack(">H", 0) + data[12:]
+    assert refused(data) == "The MIDI file's header announces no tracks."
+
+
+def test_a_header_announcing_65535_tracks_names_the_limit():
+    data = song_bytes()
+    assert refused(data[:10] + struct.pack(">H", 65535) + data[12:]) == \
+        "The MIDI file has 65,535 tracks; the limit is 2,000."
 
 
 def test_garbage_inside_a_track():
@@ -930,6 +958,30 @@ def test_too_many_tracks_are_refused_before_reading_them():
 def test_damaged_event_encodings_are_refused(body):
     data = b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
     assert refused(data) == "The MIDI file is damaged: one of its tracks contains invalid data."
+
+
+def _one_track(body: bytes) -> bytes:
+    return b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
+
+
+@pytest.mark.parametrize("head, kind", [(b"GIF89a\x01\x00", "a GIF image"), (b"II*\x00\x08\x00", "a TIFF image"),
+                                        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "a WAV recording"),
+                                        (b"PK\x03\x04\x14\x00", "a zip archive")])
+def test_a_file_of_another_known_kind_is_named_for_what_it_is(head, kind):
+    assert refused(head + bytes(64)) == (f"This file is {kind}, not a MIDI file (nor a PNG piano roll, the one image "
+                                         "this reader takes).")
+
+
+def test_a_sysex_message_of_several_megabytes_is_stepped_over():
+    note = b"\x00\x90\x3c\x40\x83\x60\x80\x3c\x40\x00\xff\x2f\x00"
+    sysex = b"\x00\xf0" + vlq(3_000_001) + b"\x00" * 3_000_000 + b"\xf7"
+    assert np.array_equal(midi_to_roll(_one_track(sysex + note)).array, midi_to_roll(_one_track(note)).array)
+
+
+def test_a_meta_event_past_the_limit_is_refused_for_its_size():
+    text = b"\x00\xff\x01" + vlq(1_500_000) + b"x" * 1_500_000
+    assert refused(_one_track(text + b"\x00\xff\x2f\x00")) == (
+        "The MIDI file holds a meta event (text, lyrics, a name…) of 1.5 MB; this reader takes them up to 1 MB.")
 
 
 def _compound_piece(beats_per_bar_eighths: int = 6, bars: int = 8) -> bytes:

@@ -50,6 +50,8 @@ APP_CSS = """<style>
   flex: 1 1 auto; }
 [class*="st-key-passage_cards"] [data-testid="stColumn"] > [data-testid="stVerticalBlock"] > [data-testid="stLayoutWrapper"]
   > [data-testid="stVerticalBlock"] { height: 100%; }
+/* a Markdown table whose header cells are all empty (the model cards' two-column tables): no empty first row */
+[data-testid="stMarkdownContainer"] table thead:not(:has(th:not(:empty))) { display: none; }
 [data-testid="stFileChip"][aria-invalid="true"] { flex-wrap: wrap; }
 [data-testid="stFileChip"][aria-invalid="true"] span[role="alert"] {
   position: static; width: auto; height: auto; clip: auto; clip-path: none; overflow: visible;

@@ -342,8 +342,10 @@ def _search_section(index, song, res, selected, model) -> None:
         cols = index.meta["grids"][level][1]
         patch = divmod(int(selected.patch), cols)
         if level not in index.patch_levels:
-            st.caption(f"Level {level}'s patches are not in this index (it stores levels "
-                       f"{', '.join(map(str, index.patch_levels))}); searching the whole window at that level.")
+            # the Level box below keeps the level last chosen there, so the sentence names that box, not `level`
+            st.caption(f"Level {level}'s patches are not in this index (it stores those of levels "
+                       f"{', '.join(map(str, index.patch_levels))}): the search compares whole windows instead, at "
+                       "the level chosen below.")
             patch = None
     else:
         level = st.session_state.get(CK.SIMILAR_LEVEL, default_level(levels))

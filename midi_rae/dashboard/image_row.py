@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 from typing import Optional, Sequence
 
 Ticks = Sequence[tuple[float, str]]  # (fraction of an image's width, label) along its time axis
@@ -12,18 +11,6 @@ Ticks = Sequence[tuple[float, str]]  # (fraction of an image's width, label) alo
 def data_uri(png: bytes) -> str:
     """A PNG as a data: URI, so the page needs no request of its own to fetch it."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def bar_ticks(start: int, width: int, steps_per_bar: int, most: int = 8) -> list[tuple[float, str]]:
-    """The bar lines in a window of `width` steps from step `start`, as (fraction of the width, bar number): every
-    bar, or every second, third… bar so that at most `most` are labelled (a thumbnail is ~170 px wide); a window
-    with no bar line in it is labelled at its start with the bar it lies in."""
-    bar = max(int(steps_per_bar), 1)
-    bars = range(-(-int(start) // bar), (int(start) + int(width) - 1) // bar + 1)
-    if not bars:  # no bar line inside the window: say which bar it lies in, at its start
-        return [(0.0, str(int(start) // bar + 1))] if width > 0 else []
-    every = max(1, math.ceil(len(bars) / most))
-    return [((b * bar - start) / width, str(b + 1)) for b in bars[::every]]
 
 
 def _axis(ticks: Ticks) -> str:

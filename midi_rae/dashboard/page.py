@@ -84,7 +84,8 @@ def _within_range(piece, roll, spb: int, semis: int, slot, pedal: bool = False):
     return roll, semis
 
 
-def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int = 128, pedal: bool = False):
+def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int = 128, pedal: bool = False,
+                fresh: Optional[dict] = None):
     """(piece, roll) to show: the chosen piece, or after a bad file the last good one.
 
     A bad file's sentence is shown as an error once, on the run it arrives; later actions keep a quiet note
@@ -92,7 +93,9 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int 
     for a dropped file, says which of the two it is. When the piece to fall back to is an example, the page
     goes back to it as if it were picked, and says why on that rerun (_back_to_example). The sentences go into
     `slot`, a container drawn on every run, so that the elements after it keep their places. A new piece opens at
-    bar 1, or where its first note is when a window of `width` steps from bar 1 holds none.
+    bar 1, or where its first note is when a window of `width` steps from bar 1 holds none, and untransposed at the
+    model's own resolution: `fresh` holds those widget values, and where the piece before left others, the page
+    runs again from them (a transposition or a resolution chosen for one piece misread the next).
     """
     refused = session.refusal_to_announce()
     if refused is not None:
@@ -103,7 +106,11 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int 
     if failed is None:
         try:
             roll = load_roll(piece.key, piece.data, spb, semis, piece.name, pedal)
-            session.accept_piece(piece, first_sounding_bar(roll, width))
+            if session.accept_piece(piece, first_sounding_bar(roll, width)):
+                changed = {k: v for k, v in (fresh or {}).items() if st.session_state.get(k) != v}
+                if changed:
+                    session.read_afresh_next_run(changed)
+                    st.rerun()
             if upload_note is not None:
                 upload_note.caption(sidebar.UPLOAD_SHOWN)
             if refused is not None:
@@ -191,6 +198,7 @@ def main() -> None:
     """Sidebar first (each section returns its parameters), then the panels top to bottom."""
     session.count_run()
     url_state.restore(sidebar.shipped_sources(), [p.name for p in example_files()])
+    session.apply_pending_reading()  # a new piece's transposition and resolution, before the sidebar draws them
     # what the URL could not open, and a refused file's sentence: a slot drawn on every run (see the notes below)
     messages = st.container()
     choice, ckpt_slot = sidebar.checkpoint_section()
@@ -205,7 +213,8 @@ def main() -> None:
     mcfg = ModelConfig.from_dict(config)
     clicks.drop_unfit(mcfg)  # before any click of the last run is applied to a selection this model cannot have
     spb, semis, pedal = sidebar.time_section(config, png=_is_png(piece))
-    piece, roll = _piece_roll(piece, spb, semis, messages, upload_note, mcfg.window_steps, pedal)
+    fresh = {session.spb_key(config.get("steps_per_beat")): sidebar.own_resolution(config), session.K.TRANSPOSE: 0}
+    piece, roll = _piece_roll(piece, spb, semis, messages, upload_note, mcfg.window_steps, pedal, fresh)
     roll, semis = _within_range(piece, roll, spb, semis, messages, pedal)
 
     bars = roll.steps_per_bar

@@ -10,7 +10,6 @@ import streamlit as st
 
 from midi_rae.ablation import MODE_LABELS, ONE_WINDOW_NOTE, ablate_piece, ablate_window, ablation_rows, piece_codes
 from midi_rae.figures_hierarchy import ablation_drops, ablation_error_maps
-from midi_rae.pianoroll import bar_beat_label
 
 from . import export
 from .panel_roll import pitch_view
@@ -83,6 +82,13 @@ def _fmt(v) -> str:
     return "0.000" if text == "-0.000" else text  # a drop of -0.0004 is no gain
 
 
+
+def window_place(start: int, roll) -> str:
+    """Where a window starts, in words: "bar 46" on a bar line (windows start on bars), else "bar 46, beat 3"."""
+    bar, within = divmod(int(start), max(roll.steps_per_bar, 1))
+    return f"bar {bar + 1}" + (f", beat {within // max(roll.steps_per_beat, 1) + 1}" if within else "")
+
+
 def render(song, res, model) -> None:
     """The mode picker, the drop chart, the table and the window's error maps."""
     bundle = model.bundle
@@ -111,7 +117,7 @@ def render(song, res, model) -> None:
     partner = ""
     if mode == "other" and win.partner_starts:
         partner = " Swapped in for this window: " + ", ".join(
-            f"{k} from the window at bar {bar_beat_label(s, song.roll)}" for k, s in win.partner_starts.items()) + "."
+            f"{k} from the window at {window_place(s, song.roll)}" for k, s in win.partner_starts.items()) + "."
     st.caption(
         f"Each level in turn is replaced by {MODE_LABELS[mode]}, under the same masks, and {scored_windows(piece)} "
         f"are decoded again{' (`midi-rae ablate` scores every one)' if piece.windows < piece.of_windows else ''}. "

@@ -9,7 +9,7 @@ import streamlit as st
 
 from midi_rae.figures import probability_difference
 from midi_rae.inference import METRIC_LABELS, spectrum_rows
-from midi_rae.pianoroll import bar_span
+from midi_rae.pianoroll import bar_span, bar_ticks
 from midi_rae.rasters import DIVERGING_HIGH, DIVERGING_LOW, difference_image, png
 
 from . import export, image_row, panel_recon, tables
@@ -68,7 +68,7 @@ def _difference_uri(keys: tuple, _a, _b, pitch_range: tuple) -> str:
 def _difference(res_a, res_b, pitch_range: tuple, steps_per_bar: int) -> None:
     """B − A of the two probability maps as one image the width of a reconstruction panel, and its colours."""
     uri = _difference_uri((res_a.key, res_b.key), res_a.probs, res_b.probs, pitch_range)
-    ticks = image_row.bar_ticks(res_a.start, res_a.probs.shape[1], steps_per_bar)
+    ticks = bar_ticks(res_a.start, res_a.probs.shape[1], steps_per_bar)
     image_row.show(st, [("Probability difference (B − A)", uri)], columns=5, ticks=ticks)
     legend([("B more sure of a note", DIVERGING_HIGH), ("A more sure of a note", DIVERGING_LOW)],
            suffix=" · white where they agree; same pitches and steps as the panels above")
@@ -113,13 +113,14 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
         interactive = bool(st.session_state.get(K.RECON_INTERACTIVE))
         for tag, res in (("A", res_a), ("B", res_b)):
             st.markdown(f"**{tag}**")
-            fig = functools.partial(panel_recon.recon_figure, res.key, res, pitch_range)
+            fig = functools.partial(panel_recon.recon_figure, res.key, res, pitch_range, roll.steps_per_bar)
             if interactive:
                 export.chart(st, fig(), key=f"ab_recon_{tag}")
             else:
                 panel_recon.show_images(res, pitch_range, roll.steps_per_bar)
                 export.figure(f"ab_recon_{tag}", fig)
-        diff = functools.partial(probability_difference, res_a.probs, res_b.probs, pitch_range)
+        diff = functools.partial(probability_difference, res_a.probs, res_b.probs, pitch_range,
+                                 bars=(res_a.start, roll.steps_per_bar))
         if res_a.probs.shape != res_b.probs.shape:
             st.info(f"A sees windows of {res_a.probs.shape[1]} steps and B of {res_b.probs.shape[1]}, so their "
                     "probabilities cannot be subtracted pixel by pixel.")

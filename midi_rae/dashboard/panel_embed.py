@@ -120,7 +120,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         kw = dict(categorical=True, category_names={True: "non-empty", False: "empty"}, highlight=highlight)
     elif mode == "Pitch (patch centre)":
         color = meta["pitch"][idx]
-        kw = dict(categorical=False, highlight=highlight)
+        kw = dict(categorical=False, highlight=highlight, pitch_colours=True)
     else:
         color = meta["bar"][idx]
         kw = dict(categorical=False, highlight=highlight)
@@ -175,7 +175,8 @@ def _embedding_files(song_key: tuple, level: int, _song) -> dict[str, bytes]:
     spbar, spb = max(_song.roll.steps_per_bar, 1), max(_song.roll.steps_per_beat, 1)
     # where a patch lies in time, as the hover words it ("bars 3–4", inclusive as pitch ranges are), and as
     # numbers: its start as a bar position (1.0 = bar 1's downbeat, 1.5 = half-way through it) and its length
-    table = pd.DataFrame({"window": meta["window"], "patch": meta["patch"],
+    # windows counted from 1, as the PCA's hover and the page count them (row i of the .npy is window i // N + 1)
+    table = pd.DataFrame({"window": meta["window"] + 1, "patch": meta["patch"],
                           "window_start_bar": _song.starts[meta["window"]] / spbar + 1,
                           "bars": [bar_span(a, n, spbar, spb) for a, n in zip(meta["step"], meta["size"])],
                           "bar_start": meta["bar"], "length_bars": meta["size"] / spbar,

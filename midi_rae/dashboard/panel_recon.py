@@ -8,7 +8,7 @@ import streamlit as st
 
 from midi_rae.figures import FN_COLOUR, FP_COLOUR, MASKED, NOTE, TP_COLOUR, reconstruction_row
 from midi_rae.inference import metric_rows
-from midi_rae.pianoroll import note_name
+from midi_rae.pianoroll import bar_ticks, note_name
 from midi_rae.rasters import png, reconstruction_images
 
 from . import export, image_row, tables
@@ -26,10 +26,11 @@ def metrics_table(metrics: dict) -> pd.DataFrame:
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def recon_figure(res_key: tuple, _res, pitch_range: tuple):
-    """The five-panel reconstruction of a result as a plotly figure (cached by the result's key)."""
+def recon_figure(res_key: tuple, _res, pitch_range: tuple, steps_per_bar: int):
+    """The five-panel reconstruction of a result as a plotly figure, numbered by bars (cached by the result's
+    key)."""
     return reconstruction_row(_res.image, _res.hidden_px, _res.probs, _res.binary(), _res.settings.threshold,
-                              pitch_range=pitch_range)
+                              pitch_range=pitch_range, bars=(_res.start, steps_per_bar))
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -45,7 +46,7 @@ def show_images(res, pitch_range: tuple, steps_per_bar: int) -> None:
     counts = error_counts(res)
     titles = ["Original", "Masked input", "Probabilities (0 → 1)", f"Binarized (>{res.settings.threshold:.2f}), "
               "pasted", "Errors in hidden patches"]
-    ticks = image_row.bar_ticks(res.start, res.image.shape[1], steps_per_bar)
+    ticks = bar_ticks(res.start, res.image.shape[1], steps_per_bar)
     image_row.show(st, list(zip(titles, images.values())), ticks=ticks)
     legend([("note", NOTE), ("hidden from the model", MASKED), (f"right ({counts['tp']:,})", TP_COLOUR),
             (f"extra ({counts['fp']:,})", FP_COLOUR), (f"missed ({counts['fn']:,})", FN_COLOUR)],
@@ -97,10 +98,10 @@ def render(res, pitch_range: tuple, steps_per_bar: int, movable: bool = True) ->
                                  "step and value.")
     with st.container():  # the chart or the images and their legend: one slot, so the scores below stay mounted
         if interactive:
-            export.chart(st, recon_figure(res.key, res, pitch_range), key="recon_chart")
+            export.chart(st, recon_figure(res.key, res, pitch_range, steps_per_bar), key="recon_chart")
         else:
             show_images(res, pitch_range, steps_per_bar)
-            export.figure("recon_chart", lambda: recon_figure(res.key, res, pitch_range))
+            export.figure("recon_chart", lambda: recon_figure(res.key, res, pitch_range, steps_per_bar))
     m = res.metrics
     undefined = st.container()  # a slot on every run, as `alert`
     if n_hidden == 0:

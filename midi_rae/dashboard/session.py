@@ -80,6 +80,7 @@ class K:
     RUN_FIGURES = "_run_figures"
     EXPORT_HTML = "_export_html"
     OPENED_AT = "_opened_at"  # (piece key, bar) of the passage opened from the Corpus page, until it is shown
+    PENDING_READING = "_pending_reading"  # widget values a new piece opens with, set before the next run's sidebar
     OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
     OPENED_OVER_UPLOAD = "_opened_over_upload"  # the uploader's file (its id) when that piece was opened
     OPENED_FROM = "_opened_from"  # (piece key, the index's name, its model as its meta names it) of an opened passage
@@ -229,19 +230,38 @@ def remember_piece_failure(key: str, message: str) -> None:
     st.session_state.setdefault(K.BAD_PIECES, {})[key] = message
 
 
-def accept_piece(piece: Any, first_bar: int = 1) -> None:
+def accept_piece(piece: Any, first_bar: int = 1) -> bool:
     """Remember the piece on screen, to fall back to if a later file is bad; a new piece drops the selection
     (a patch of the piece before, which the new one does not have) and opens at bar 1, or at `first_bar` (the bar
-    of its first note, where the window at bar 1 holds none), or, opened from the Corpus page, at its passage."""
+    of its first note, where the window at bar 1 holds none), or, opened from the Corpus page, at its passage.
+
+    True when this piece replaced another by a pick or a drop (a passage opened from the Corpus page brings its
+    own transposition, and is not counted)."""
     last = st.session_state.get(K.LAST_GOOD_PIECE)
+    new = False
     if last is not None and last.key != piece.key:
         st.session_state[K.LEFT_PLACE] = (last.key, window_bar(), st.session_state.get(K.SELECTED))
         clear_selection()
         opened = st.session_state.pop(K.OPENED_AT, None)  # a passage opened from the Corpus page: its bar
-        move_window(opened[1] if opened is not None and opened[0] == piece.key else first_bar)
+        passage = opened is not None and opened[0] == piece.key
+        move_window(opened[1] if passage else first_bar)
+        new = not passage
     st.session_state[K.LAST_GOOD_PIECE] = piece
     if piece.uploaded:
         st.session_state[K.LAST_GOOD_UPLOAD] = piece
+    return new
+
+
+def read_afresh_next_run(values: dict) -> None:
+    """Widget values (by key) for the next run to start from: a new piece's transposition and resolution, which
+    this run's sidebar has drawn already (a widget's state cannot change once it is drawn)."""
+    st.session_state[K.PENDING_READING] = dict(values)
+
+
+def apply_pending_reading() -> None:
+    """Put the values read_afresh_next_run kept into their widgets' state; called before the sidebar draws them."""
+    for key, value in st.session_state.pop(K.PENDING_READING, {}).items():
+        st.session_state[key] = value
 
 
 def return_to(piece: Any) -> None:

@@ -106,8 +106,10 @@ def _ratio(text: Optional[str]) -> Optional[float]:
         value = float(str(text))
     except ValueError:
         return None
+    if not 0 <= value <= 1:  # also NaN and infinity, which round() refuses
+        return None
     steps = round(value * 20)
-    return steps / 20 if 0 <= value <= 1 and abs(value * 20 - steps) < 1e-6 else None
+    return steps / 20 if abs(value * 20 - steps) < 1e-6 else None
 
 
 def _open_passage(address: str, bar: int, semis: int) -> bool:
