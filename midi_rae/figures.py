@@ -613,7 +613,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                 highlight_name: str = "this window", axis_prefix: str = "PC",
                 point_data: np.ndarray | None = None, share: np.ndarray | None = None,
                 highlight_rings: bool = False, shapes: list[dict] | None = None,
-                categories_at_right: bool = False, pitch_colours: bool = False) -> go.Figure:
+                categories_at_right: bool = False, pitch_colours: bool = False,
+                more_rings: np.ndarray | None = None) -> go.Figure:
     """2-D or 3-D scatter of PCA coordinates coloured by a value or category.
 
     Each point's customdata is its row of `point_data` (n, k) when given (what a click on it means, e.g.
@@ -621,7 +622,8 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
     the axis titles. With `highlight_rings` (2-D) the highlighted points are ringed by layout shapes rather
     than drawn again as a trace, so the traces do not depend on which points are highlighted. `shapes` are more
     layout shapes drawn above the points (e.g. marks of a selection's neighbours). With `pitch_colours` the colour
-    values are MIDI pitches, and the colour bar names them as the page does (C3, C4, …).
+    values are MIDI pitches, and the colour bar names them as the page does (C3, C4, …). `more_rings` (m, 2) are
+    further places to ring with the highlighted points (ones not among the points drawn).
     """
     coords = np.asarray(coords, dtype=float)
     if dims not in (2, 3):
@@ -682,11 +684,12 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
         r = size + 2  # pixels: a ring just outside the point, the same at every zoom
         ring = dict(type="circle", name="highlight", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel",
                     x0=-r, x1=r, y0=-r, y1=r, line=dict(color=HIGHLIGHT, width=2), layer="above")
-        shapes = [dict(ring, xanchor=float(x), yanchor=float(y)) for x, y in coords[idx, :2]] + list(shapes or [])
+        places = coords[idx, :2] if more_rings is None else np.concatenate([coords[idx, :2], more_rings[:, :2]])
+        shapes = [dict(ring, xanchor=float(x), yanchor=float(y)) for x, y in places] + list(shapes or [])
         # what the rings mean, in the legend: a trace with no points, always there (only its legend entry
         # comes and goes), so the traces stay the same whatever is ringed
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=highlight_name,
-                                 showlegend=bool(len(idx)), hoverinfo="skip",
+                                 showlegend=bool(len(places)), hoverinfo="skip",
                                  marker=dict(size=size * 2, color="rgba(0,0,0,0)",
                                              line=dict(color=HIGHLIGHT, width=2))))
     elif highlight is not None and np.any(highlight):

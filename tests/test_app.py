@@ -432,6 +432,38 @@ def test_a_window_move_changes_only_the_outlines_of_the_overview_and_the_pca(exa
     assert [sh["xanchor"] for sh in pca1["layout"]["shapes"]] != [sh["xanchor"] for sh in pca0["layout"]["shapes"]]
 
 
+def test_a_long_piece_s_sampled_pca_keeps_its_points_across_window_moves_and_rings_the_whole_window(
+        examples, monkeypatch):
+    import json
+
+    from midi_rae.dashboard import panel_embed
+
+    def pca(at):
+        return next(f for f in map(json.loads, chart_specs(at)) if "patch embeddings" in f["layout"]["title"]["text"])
+
+    def rings(fig):
+        return [(round(s["xanchor"], 3), round(s["yanchor"], 3)) for s in fig["layout"]["shapes"]
+                if s.get("name") == "highlight"]
+
+    def drawn(fig):
+        return sum(len(t.get("hovertext") or []) for t in fig["data"])
+
+    at = run_app()
+    at.slider(key="window_bar").set_value(5).run()
+    whole = pca(at)  # every point drawn
+    monkeypatch.setattr(panel_embed, "MAX_POINTS", 40)  # as if the piece were long: a sample of 40 points
+    panel_embed._pca_figures.clear()
+    panel_embed._drawn_points.clear()
+    at = run_app()
+    first = pca(at)
+    at.slider(key="window_bar").set_value(5).run()
+    moved = pca(at)
+    assert not at.exception and moved["data"] == first["data"]  # the same points: the browser redraws rings only
+    assert drawn(moved) == 40 < drawn(whole)
+    # the current window's patches are ringed where they lie, drawn or not
+    assert sorted(rings(moved)) == sorted(rings(whole)) and rings(moved) != rings(first)
+
+
 def test_broken_midi_gets_one_sentence_and_the_page_keeps_the_last_piece(examples):
     at = run_app()
     at.selectbox(key="example").select("c_broken.mid").run()
@@ -1415,15 +1447,18 @@ def test_a_passage_opened_while_a_dropped_file_is_in_the_uploader_is_shown(examp
 
 
 def test_long_downloads_are_made_when_pressed(examples):
-    """The whole piece's MIDI and the embedding exports are deferred (made on a press, not on every new piece or
-    level); the one-window MIDI files are sent with the page."""
+    """The whole piece's MIDI, the embedding exports and, while the players are off, the window's and the
+    reconstruction's MIDI are deferred (made on a press, not on every new piece, level or window step); with the
+    players on, the one-window files are made for them anyway and sent with the page."""
     at = run_app()
     buttons = {b.proto.label: b.proto for b in at.get("download_button")}
     deferred = {"Piece as MIDI (quantised)", "Embeddings (.npy)", "Metadata (.csv)", "Projector vectors (.tsv)",
-                "Projector metadata (.tsv)"}
+                "Projector metadata (.tsv)", "Window as MIDI", "Reconstruction as MIDI"}
     assert deferred <= set(buttons)
     for label in deferred:
         assert buttons[label].deferred_file_id and not buttons[label].url and buttons[label].ignore_rerun, label
+    at.toggle(key="players").set_value(True).run()
+    buttons = {b.proto.label: b.proto for b in at.get("download_button")}
     for label in ("Window as MIDI", "Reconstruction as MIDI"):
         assert buttons[label].url and not buttons[label].deferred_file_id, label
 

@@ -350,6 +350,11 @@ def test_midi_downloads_are_on_the_page_and_players_come_on_request(page, server
         page.locator('[data-testid="stDownloadButton"] button').filter(has_text="Piece as MIDI").click()
     assert dl.value.suggested_filename == "browser_song_quantised.mid"
     assert Path(dl.value.path()).read_bytes()[:4] == b"MThd", _state(page, log)
+    # so is the window's while the players are off
+    with page.expect_download(timeout=60_000) as dl:
+        page.locator('[data-testid="stDownloadButton"] button').filter(has_text="Window as MIDI").click()
+    assert dl.value.suggested_filename.endswith("_window.mid")
+    assert Path(dl.value.path()).read_bytes()[:4] == b"MThd", _state(page, log)
     page.get_by_text("Play here", exact=True).click()
     page.locator("audio").nth(1).wait_for(timeout=60_000)
     assert page.locator("audio").count() == 2, _state(page, log)

@@ -47,15 +47,28 @@ def _hover(meta: dict, idx: np.ndarray, spbar: int, spb: int) -> list[str]:
     return out
 
 
-def _subsample(n: int, keep: np.ndarray, shown: np.ndarray | None = None) -> np.ndarray:
-    """At most MAX_POINTS of the shown indices, always including `keep` (the current window's points)."""
+def _subsample(n: int, shown: np.ndarray | None = None) -> np.ndarray:
+    """At most MAX_POINTS of the shown indices, the same whichever window is current: a window step then leaves
+    the drawn points as they are (the browser redraws only the rings), where a sample that always held the
+    current window's points changed, and was drawn anew, at every step of a long piece."""
     pool = np.arange(n) if shown is None else np.flatnonzero(shown)
     if len(pool) <= MAX_POINTS:
         return pool
-    rng = np.random.default_rng(0)
-    rest = np.setdiff1d(pool, keep)
-    pick = rng.choice(rest, size=max(MAX_POINTS - len(keep), 0), replace=False)
-    return np.sort(np.concatenate([keep, pick]))
+    return np.sort(np.random.default_rng(0).choice(pool, size=MAX_POINTS, replace=False))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _drawn_points(song_key: tuple, level: int, show_empty: bool, _song) -> tuple:
+    """(indices drawn, their hover texts, their (window, patch, level) rows) of a level's PCA: one set per piece,
+    level and empty-patch setting, whatever window is current."""
+    emb = _song.level_emb[level]
+    W, N, _ = emb.shape
+    meta = _point_meta(_song, level)
+    shown = np.ones(W * N, dtype=bool) if show_empty else meta["non_empty"]
+    idx = _subsample(W * N, shown)
+    hover = _hover(meta, idx, max(_song.roll.steps_per_bar, 1), _song.roll.steps_per_beat)
+    point_data = np.stack([meta["window"][idx], meta["patch"][idx], np.full(len(idx), level)], axis=1)
+    return idx, hover, point_data
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -89,17 +102,19 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     W, N, D = emb.shape
     pca = level_pca(*song_key, level, emb)
     meta = _point_meta(song, level)
-    spbar = max(song.roll.steps_per_bar, 1)
     shown = np.ones(W * N, dtype=bool) if show_empty else meta["non_empty"].copy()
     keep = np.arange(cur_w * N, (cur_w + 1) * N)
     keep = keep[shown[keep]]
-    idx = _subsample(W * N, keep, shown)
+    idx, hover, point_data = _drawn_points(song_key, level, show_empty, song)
+    hover = list(hover)
     coords = pca.transform(emb.reshape(-1, D)[idx])
-    hover = _hover(meta, idx, spbar, _song.roll.steps_per_beat)
-    point_data = np.stack([meta["window"][idx], meta["patch"][idx], np.full(len(idx), level)], axis=1)
-    highlight, highlight_name = np.isin(idx, keep), "this window"
+    ringed, highlight_name = keep, "this window"
     if selected:  # a selected patch replaces the current window as the emphasised point
-        highlight, highlight_name = idx == selected[0] * N + selected[1], "selected patch"
+        ringed, highlight_name = np.array([selected[0] * N + selected[1]]), "selected patch"
+    highlight = np.isin(idx, ringed)
+    # what is ringed but not among the points drawn (a long piece's sample): ringed where it lies all the same
+    unsampled = np.setdiff1d(ringed, idx)
+    more_rings = pca.transform(emb.reshape(-1, D)[unsampled])[:, :2] if len(unsampled) else None
     if mode == "Visible / masked (this window)":
         own = np.flatnonzero(shown[cur_w * N:(cur_w + 1) * N])  # this window's patches, empty ones only if shown
         win = pca.transform(res.masked_emb[level][own])
@@ -114,6 +129,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
                                                            np.full(len(own), level)], axis=1)])
         # this window's points are the categories; a selected patch is still ringed
         ringed = np.concatenate([highlight, np.zeros(len(own), dtype=bool)]) if selected else None
+        more_rings = more_rings if selected else None
         kw = dict(categorical=True, category_names=names, highlight=ringed)
     elif mode == "Non-empty / empty":
         color = meta["non_empty"][idx]
@@ -138,7 +154,8 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     diamond = dict(type="path", name="neighbour", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel",
                    path="M 0 -7 L 7 0 L 0 7 L -7 0 Z", line=dict(color=MARK_COLOUR, width=2), layer="above")
     f2 = pca_scatter(coords, color, label, hover=hover, title=title, dims=2, highlight_rings=True,
-                     shapes=[dict(diamond, xanchor=float(x), yanchor=float(y)) for x, y in mc[:, :2]], **kw)
+                     shapes=[dict(diamond, xanchor=float(x), yanchor=float(y)) for x, y in mc[:, :2]],
+                     more_rings=more_rings, **kw)
     f2.update_layout(margin_t=58)  # room for the title's two lines
     if level == 0 and mode != "Visible / masked (this window)":
         order = np.argsort(meta["bar"][idx])

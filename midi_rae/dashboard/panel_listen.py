@@ -47,13 +47,19 @@ def download_names(piece_name: str, bar: int, semis: int = 0, pedal: bool = Fals
             "piece": f"{stem}_quantised.mid"}
 
 
+def _midi_only(key: tuple, roll, spb: int, tempo: float, meter: tuple[int, int], onsets, seconds) -> bytes:
+    return _midi(key, roll, spb, tempo, meter, onsets, seconds)[1]
+
+
 def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str, play: bool,
             meter: tuple[int, int] = (4, 4), onsets=None, seconds=None) -> str:
-    pm, mid = _midi(key, roll, spb, tempo, meter, onsets, seconds)
     how = ""
     if play:
+        pm, mid = _midi(key, roll, spb, tempo, meter, onsets, seconds)
         wav, how = _wav(key, pm)
         col.audio(wav, format="audio/wav")
+    else:  # made when pressed: a window of a piece with tempo changes took ~50 ms of every window step to write
+        mid = functools.partial(_midi_only, key, roll, spb, tempo, meter, onsets, seconds)
     col.download_button(label, mid, file_name=file_name, mime="audio/midi", key="dl_" + key[-1], on_click="ignore")
     return how
 
