@@ -47,7 +47,7 @@ CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "la
 
 MARGIN = dict(l=50, r=10, t=40, b=40)
 FIXED_MARGIN = dict(MARGIN, autoexpand=False)  # for charts with nothing outside the plot: never a second draw
-SPECTRUM_LEGEND_Y, SPECTRUM_BOTTOM = -0.3, 100  # paper fraction, pixels: see spectrum_plot
+SPECTRUM_LEGEND_Y, SPECTRUM_BOTTOM = -0.24, 88  # paper fraction, pixels: see spectrum_plot
 TOOLBAR_CLEAR = 64  # pixels of top margin that keep a two-line panel title clear of plotly's toolbar
 COLORBAR_ROOM = 85  # pixels at the right for a vertical colour bar with its tick labels and title
 LEGEND_CHAR_PX, LEGEND_MAX_CHARS = 7, 28  # a legend name's width per character (12 px font, generous); longest

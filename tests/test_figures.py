@@ -404,9 +404,9 @@ def test_the_spectrum_legend_sits_under_the_component_titles_inside_the_chart():
     m = fig.layout.margin
     plot_h = fig.layout.height - m.t - m.b
     legend_top = -fig.layout.legend.y * plot_h  # pixels below the plot area
-    # plotly puts an x title ~45 px under its axis (tick labels, then the title): the legend starts below that,
+    # plotly puts an x title ~30-50 px under its axis (tick labels, then the title): the legend starts below that,
     # and its one row (~20 px) ends inside the chart
-    assert fig.layout.legend.yanchor == "top" and legend_top >= 70 and m.b - legend_top >= 20
+    assert fig.layout.legend.yanchor == "top" and legend_top >= 60 and m.b - legend_top >= 20
 
 
 def test_overview_marks_neighbour_spans_in_bar_units():
