@@ -842,6 +842,9 @@ def test_a_traced_piece_is_drawn_over_the_map_in_the_order_of_its_windows(index_
     bars = [int(v["passage"].split(" · ")[1].split()[1].split("–")[0]) for v in line["data"]["values"]]
     assert bars == sorted(bars)  # joined from the piece's start to its end
     assert [start["data"]["values"][0]["label"], end["data"]["values"][0]["label"]] == ["start", "end"]
+    halo, word = start["layer"]  # each word over a white halo of itself, readable where it lies on the path
+    assert (halo["mark"]["stroke"], halo["mark"]["strokeWidth"]) == ("white", 4)
+    assert word["mark"]["color"] == corpus_map.TRACE_COLOUR and halo["mark"]["dy"] == word["mark"]["dy"]
     assert start["data"]["values"][0]["passage"] == line["data"]["values"][0]["passage"]
     assert scatter["encoding"]["opacity"] == {"value": 0.75 * corpus_map.TRACED_FADE}
     assert any(c.value.startswith(f"Traced: beta/piece_2, its {len(mine)} windows joined from start to end")
@@ -1113,8 +1116,8 @@ def test_a_traced_pieces_start_and_end_are_labelled_on_the_sides_away_from_each_
     def offsets(trace):
         spec, _ = map_spec(np.zeros((2, 2)), np.array(["a", "b"]), "Collection", True, ["", ""], np.arange(2), "t",
                            ("x", "y"), trace=trace)
-        return {layer["data"]["values"][0]["label"]: layer["mark"]["dy"] for layer in spec["layer"]
-                if layer["mark"]["type"] == "text"}
+        return {layer["data"]["values"][0]["label"]: layer["layer"][1]["mark"]["dy"] for layer in spec["layer"]
+                if "layer" in layer and layer["layer"][1]["mark"]["type"] == "text"}
 
     rising = [{"x": 0.0, "y": 0.0, "passage": "p"}, {"x": 0.1, "y": 0.2, "passage": "p"}]
     assert offsets(rising) == {"start": 16, "end": -12}  # the end is higher: its label above it, the start's below

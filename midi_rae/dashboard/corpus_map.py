@@ -232,9 +232,12 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
         if len(trace) > 1:
             ends.append(({**trace[-1], "label": "end"}, -12 if end_higher else 16))
         for end, dy in ends:
-            layers.append({"data": {"values": [end]}, "mark": {"type": "text", "dy": dy, "fontWeight": "bold",
-                                                               "color": TRACE_COLOUR, "clip": True},
-                           "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "label"}}})
+            label = {"type": "text", "dy": dy, "fontWeight": "bold", "clip": True}
+            # a white halo under the word: drawn in the trace's colour alone, it was lost on its own path
+            layers.append({"data": {"values": [end]}, "encoding": {"x": x_enc, "y": y_enc, "text": {"field": "label"}},
+                           "layer": [{"mark": {**label, "color": "white", "stroke": "white", "strokeWidth": 4,
+                                               "strokeJoin": "round"}},
+                                     {"mark": {**label, "color": TRACE_COLOUR}}]})
     return ({**head, **scatter} if len(layers) == 1 else {**head, "layer": layers}), points
 
 
