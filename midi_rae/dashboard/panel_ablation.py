@@ -82,7 +82,6 @@ def _fmt(v) -> str:
     return "0.000" if text == "-0.000" else text  # a drop of -0.0004 is no gain
 
 
-
 def window_place(start: int, roll) -> str:
     """Where a window starts, in words: "bar 46" on a bar line (windows start on bars), else "bar 46, beat 3"."""
     bar, within = divmod(int(start), max(roll.steps_per_bar, 1))

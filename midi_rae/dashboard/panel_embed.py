@@ -59,16 +59,16 @@ def _subsample(n: int, shown: np.ndarray | None = None) -> np.ndarray:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _drawn_points(song_key: tuple, level: int, show_empty: bool, _song) -> tuple:
-    """(indices drawn, their hover texts, their (window, patch, level) rows) of a level's PCA: one set per piece,
-    level and empty-patch setting, whatever window is current."""
-    emb = _song.level_emb[level]
-    W, N, _ = emb.shape
+    """(every patch's place (_point_meta), which patches are shown, the indices drawn, their hover texts, their
+    (window, patch, level) rows) of a level's PCA: one set per piece, level and empty-patch setting, whatever
+    window is current (read-only: shared by every run that draws it)."""
+    W, N, _ = _song.level_emb[level].shape
     meta = _point_meta(_song, level)
     shown = np.ones(W * N, dtype=bool) if show_empty else meta["non_empty"]
     idx = _subsample(W * N, shown)
     hover = _hover(meta, idx, max(_song.roll.steps_per_bar, 1), _song.roll.steps_per_beat)
     point_data = np.stack([meta["window"][idx], meta["patch"][idx], np.full(len(idx), level)], axis=1)
-    return idx, hover, point_data
+    return meta, shown, idx, hover, point_data
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -101,19 +101,16 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
     emb = song.level_emb[level]
     W, N, D = emb.shape
     pca = level_pca(*song_key, level, emb)
-    meta = _point_meta(song, level)
-    shown = np.ones(W * N, dtype=bool) if show_empty else meta["non_empty"].copy()
+    meta, shown, idx, hover, point_data = _drawn_points(song_key, level, show_empty, song)
     keep = np.arange(cur_w * N, (cur_w + 1) * N)
     keep = keep[shown[keep]]
-    idx, hover, point_data = _drawn_points(song_key, level, show_empty, song)
-    hover = list(hover)
     coords = pca.transform(emb.reshape(-1, D)[idx])
-    ringed, highlight_name = keep, "this window"
+    emphasised, highlight_name = keep, "this window"
     if selected:  # a selected patch replaces the current window as the emphasised point
-        ringed, highlight_name = np.array([selected[0] * N + selected[1]]), "selected patch"
-    highlight = np.isin(idx, ringed)
+        emphasised, highlight_name = np.array([selected[0] * N + selected[1]]), "selected patch"
+    highlight = np.isin(idx, emphasised)
     # what is ringed but not among the points drawn (a long piece's sample): ringed where it lies all the same
-    unsampled = np.setdiff1d(ringed, idx)
+    unsampled = np.setdiff1d(emphasised, idx)
     more_rings = pca.transform(emb.reshape(-1, D)[unsampled])[:, :2] if len(unsampled) else None
     if mode == "Visible / masked (this window)":
         own = np.flatnonzero(shown[cur_w * N:(cur_w + 1) * N])  # this window's patches, empty ones only if shown
