@@ -14,6 +14,7 @@ from midi_rae.dashboard.panel_recon import ENCODER_ONLY
 from conftest import FIXTURES, ROOT, chart_specs, make_song, needs_fixtures, run_without_torch, to_bytes
 from html_tables import page_tables
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
+from midi_rae.dashboard import url_state
 
 APP = str(ROOT / "midi_rae" / "dashboard" / "script.py")  # each session's script (app/main.py serves it)
 pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint")
@@ -1574,6 +1575,67 @@ def test_the_url_opens_the_shipped_model_example_window_and_transposition_it_nam
     assert at.selectbox(key="example").value == "b_song.mid"
     assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (4, -2)
     assert any(c.startswith("**b_song.mid**") and "model: shipped hierarchy" in c for c in texts(at.caption))
+
+
+def back_to(at: AppTest, address: dict, monkeypatch) -> AppTest:
+    """The browser's Back (or Forward) button: Streamlit reruns the page with the address returned to, marked as a
+    history navigation."""
+    from midi_rae.dashboard import url_state
+
+    monkeypatch.setattr(url_state, "_history_navigation", lambda: True)
+    at.query_params.clear()
+    at.query_params.update(address)
+    at.run()
+    monkeypatch.setattr(url_state, "_history_navigation", lambda: False)
+    return at
+
+
+def test_back_returns_the_window_to_the_bar_of_the_address_returned_to(examples, monkeypatch):
+    at = run_app()
+    at.slider(key="window_bar").set_value(3).run()
+    before = dict(at.query_params)
+    at.slider(key="window_bar").set_value(4).run()
+    assert at.query_params["bar"] == "4"
+    back_to(at, before, monkeypatch)
+    assert not at.exception and at.slider(key="window_bar").value == 3
+    assert dict(at.query_params) == before  # the entry returned to is kept, not overwritten with bar 4
+
+
+def test_back_returns_to_the_example_shown_before_with_its_window_and_transposition(examples, monkeypatch):
+    at = run_app()
+    at.slider(key="window_bar").set_value(3).run()
+    at.slider(key="transpose").set_value(2).run()
+    before = dict(at.query_params)
+    at.selectbox(key="example").select("b_song.mid").run()
+    assert at.query_params["example"] == "b_song.mid"
+    back_to(at, before, monkeypatch)
+    assert not at.exception and at.selectbox(key="example").value == "a_song.mid"
+    assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (3, 2)
+    assert any(c.startswith("**a_song.mid**") for c in texts(at.caption))
+    assert dict(at.query_params) == before
+
+
+def test_back_undoes_a_mask_ratio_and_a_second_model_the_address_returned_to_leaves_out(examples, monkeypatch):
+    at = run_app()
+    before = dict(at.query_params)
+    at.slider(key="mask_ratio").set_value(0.7).run()
+    at.selectbox(key="b_source").select("Shipped default").run()
+    assert (at.query_params.get("mask"), at.query_params.get("b")) == ("0.7", "Shipped default")
+    back_to(at, before, monkeypatch)
+    assert not at.exception
+    assert (at.slider(key="mask_ratio").value, at.selectbox(key="b_source").value) == (url_state.DEFAULT_MASK, "Off")
+    assert dict(at.query_params) == before
+
+
+def test_back_to_a_dropped_file_still_in_the_uploader_shows_it_again(examples, monkeypatch):
+    at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
+    dropped = dict(at.query_params)
+    assert dropped.get("dropped") == "dropped.mid"
+    at.selectbox(key="example").select("b_song.mid").run()
+    assert any(c.startswith("**b_song.mid**") for c in texts(at.caption))
+    back_to(at, dropped, monkeypatch)
+    assert not at.exception
+    assert any(c.startswith("**dropped.mid**") for c in texts(at.caption))
 
 
 def test_the_url_keeps_a_time_resolution_other_than_the_models_own_across_a_reload(examples):

@@ -17,7 +17,8 @@ import browser_util
 from browser_util import (MIN_CHARTS, alerts, button, caption_with, chart_count, chart_points, chromium_available,
                           click_chart_point, click_roll_at, drop_file, exceptions, free_port, has_button,
                           header_caption, hidden_caption, isolated_point, launch_browser, move_slider, new_page,
-                          roll, running, screenshot, select_option, selectbox_label, slider_value, start_server,
+                          roll, running, screenshot, select_option, selectbox_label, selectbox_options,
+                          selectbox_value, slider_value, start_server,
                           stop_server, tab, wait_ready, OVERVIEW, WINDOW)
 from conftest import make_song, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT
@@ -393,6 +394,34 @@ def test_a_visit_to_the_corpus_page_and_back_keeps_the_piece_pages_controls(page
     assert not exceptions(page), _state(page, log)
     # the live charts' resize on leaving the page: "Resize must be passed a displayed plot div element."
     assert errors == []
+
+
+@pytest.mark.timeout(600)
+def test_the_browsers_back_and_forward_buttons_go_through_the_windows_and_pieces_shown(page, server, shots):
+    """Each window step and pick adds a history entry; Back returned to none of them (the page put the bar it
+    showed back into the address), and Forward goes the other way."""
+    url, log = server
+    page.goto(url)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: hidden_caption(page) is not None)
+    example = selectbox_value(page, "…or pick an example")
+    for bar in ("2", "3"):
+        move_slider(page, "Window start (bar)", 1)
+        wait_ready(page, STEP_TIMEOUT, extra=lambda: slider_value(page, "Window start (bar)") == bar)
+    page.go_back()
+    _step(page, shots, log, "6a_back_one_bar", "after Back from bar 3",
+          lambda: slider_value(page, "Window start (bar)") == "2" and "bar=2" in page.url)
+    page.go_forward()
+    _step(page, shots, log, "6b_forward_one_bar", "after Forward to bar 3",
+          lambda: slider_value(page, "Window start (bar)") == "3" and "bar=3" in page.url)
+    other = next(o for o in selectbox_options(page, "…or pick an example") if o != example)
+    select_option(page, "…or pick an example", other)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: (header_caption(page) or "").startswith(other))
+    page.go_back()
+    _step(page, shots, log, "6c_back_to_the_example", "after Back from the other example",
+          lambda: (header_caption(page) or "").startswith(example)
+          and slider_value(page, "Window start (bar)") == "3")
+    assert selectbox_value(page, "…or pick an example") == example, _state(page, log)
+    assert not exceptions(page), _state(page, log)
 
 
 def test_names_in_a_strangers_corpus_are_shown_as_text_on_the_map(page, server, shots):

@@ -394,7 +394,7 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int, bool]:
              if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
     linked = url_state.linked_resolution()
     if linked is not None and not png:
-        st.session_state[session.spb_key(stored)] = linked
+        st.session_state[session.spb_key(stored)] = linked or default  # OWN_RESOLUTION (0): the model's own
     spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, value=default,
                                    key=session.spb_key(stored), help=help_, disabled=png,
                                    persist_state="session")

@@ -29,6 +29,7 @@ B_MODEL = "b"  # the shipped model compared as B, where one is
 MASK = "mask"  # the mask ratio, where it is not the default
 DEFAULT_MASK = MaskSettings().mask_ratio  # the slider's start, left out of the URL
 MAX_BAR = 100_000
+OWN_RESOLUTION = 0  # linked_resolution's word for "the model's own"
 
 
 def _int(text: Optional[str], lo: int, hi: int) -> Optional[int]:
@@ -41,63 +42,148 @@ def _int(text: Optional[str], lo: int, hi: int) -> Optional[int]:
 
 def restore(models: list[str], examples: list[str]) -> None:
     """On a session's first run of the piece page, set its controls from the URL (before they are drawn); what it
-    asked for that could not be used is named by `ignored` until a run has shown that."""
-    if st.session_state.get(READ):
+    asked for that could not be used is named by `ignored` until a run has shown that. On a run the browser's Back
+    or Forward button started, show the place the address it returned to names (`_return_to`)."""
+    returned = bool(st.session_state.get(READ)) and _history_navigation()
+    if st.session_state.get(READ) and not returned:
         return
     st.session_state[READ] = True
     q = st.query_params
-    ignored = []
-    named = {m.casefold(): m for m in models}  # the header writes "shipped default"; the picker "Shipped default"
-    if str(q.get(MODEL, "")).casefold() in named:
-        st.session_state[K.CKPT_SOURCE] = named[str(q[MODEL]).casefold()]
-    elif MODEL in q:
-        ignored.append("model (not a shipped model's name)")
-    if q.get(EXAMPLE) in examples:
-        st.session_state[K.EXAMPLE] = q[EXAMPLE]
-    elif EXAMPLE in q:
-        ignored.append("example (not a bundled example's name)")
-    bar, semis = _int(q.get(BAR), 1, MAX_BAR), _int(q.get(TRANSPOSE), -12, 12)
-    if bar is not None:
-        st.session_state[K.WINDOW_BAR] = st.session_state[LINK_BAR] = bar
-    elif BAR in q:
-        ignored.append(f"bar (not a whole number from 1 to {MAX_BAR:,})")
-    if semis is not None:
-        st.session_state[K.TRANSPOSE] = semis
-    elif TRANSPOSE in q:
-        ignored.append("transpose (not a whole number from −12 to 12)")
-    spb = _int(q.get(SPB), 1, max(GRID_RESOLUTIONS))
-    if spb in GRID_RESOLUTIONS:
-        st.session_state[LINK_SPB] = spb
-    elif SPB in q:
-        ignored.append(f"spb (not a time resolution the page offers: {', '.join(map(str, GRID_RESOLUTIONS))})")
-    if str(q.get(B_MODEL, "")).casefold() in named:
-        st.session_state[K.B_SOURCE] = named[str(q[B_MODEL]).casefold()]
-    elif B_MODEL in q:
-        ignored.append("b (not a shipped model's name)")
-    mask = _ratio(q.get(MASK))
-    if mask is not None:
-        st.session_state[K.MASK_RATIO] = mask
-    elif MASK in q:
-        ignored.append("mask (not a ratio from 0 to 1 in steps of 0.05)")
-    if q.get(PEDAL) in ("0", "1"):
-        st.session_state[K.SUSTAIN] = q[PEDAL] == "1"
-    elif PEDAL in q:
-        ignored.append("pedal (not 0 or 1)")
-    if PASSAGE in q and not _open_passage(q[PASSAGE], bar or 1, semis or 0):
+    place, ignored = _place(q, models, examples)
+    if returned:
+        _return_to(place, q.get(DROPPED), models)
+        return
+    for key, name in ((K.CKPT_SOURCE, MODEL), (K.EXAMPLE, EXAMPLE), (K.TRANSPOSE, TRANSPOSE), (K.B_SOURCE, B_MODEL),
+                      (K.MASK_RATIO, MASK), (K.SUSTAIN, PEDAL)):
+        if name in place:
+            st.session_state[key] = place[name]
+    if BAR in place:
+        st.session_state[K.WINDOW_BAR] = st.session_state[LINK_BAR] = place[BAR]
+    if SPB in place:
+        st.session_state[LINK_SPB] = place[SPB]
+    if PASSAGE in q and not _open_passage(q[PASSAGE], place.get(BAR, 1), place.get(TRANSPOSE, 0)):
         ignored.append("passage (not a piece of the shipped corpus)")
     notes = []
     if ignored:
         notes.append(f"This link's {', '.join(ignored)} could not be used, so the page opened without "
                      f"{'it' if len(ignored) == 1 else 'them'}.")
     if q.get(DROPPED) and EXAMPLE not in q and PASSAGE not in q:
-        from .names import display_name
-
-        # a reload, or the link opened in another tab or by someone else: the same words fit each
-        notes.append(f"This address was made while a dropped file, {display_name(q[DROPPED])}, was shown: a dropped "
-                     "file stays only with the page it was dropped in, not in its address, so drop it again here to "
-                     "see it.")
+        notes.append(_dropped_note(q[DROPPED]))
     if notes:
         st.session_state[IGNORED] = " ".join(notes)
+
+
+def _history_navigation() -> bool:
+    """Did the browser's Back or Forward button start this run? (Streamlit then reruns the page with the address
+    returned to, and the URL this run sends replaces that history entry rather than adding one.)"""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    return bool(getattr(get_script_run_ctx(), "is_history_navigation", False))
+
+
+def _place(q, models: list[str], examples: list[str]) -> tuple[dict, list[str]]:
+    """The values of the address `q` the page can use (by their URL names, as the widgets take them), and the
+    words naming those it cannot."""
+    place, ignored = {}, []
+    named = {m.casefold(): m for m in models}  # the header writes "shipped default"; the picker "Shipped default"
+    if str(q.get(MODEL, "")).casefold() in named:
+        place[MODEL] = named[str(q[MODEL]).casefold()]
+    elif MODEL in q:
+        ignored.append("model (not a shipped model's name)")
+    if q.get(EXAMPLE) in examples:
+        place[EXAMPLE] = q[EXAMPLE]
+    elif EXAMPLE in q:
+        ignored.append("example (not a bundled example's name)")
+    bar, semis = _int(q.get(BAR), 1, MAX_BAR), _int(q.get(TRANSPOSE), -12, 12)
+    if bar is not None:
+        place[BAR] = bar
+    elif BAR in q:
+        ignored.append(f"bar (not a whole number from 1 to {MAX_BAR:,})")
+    if semis is not None:
+        place[TRANSPOSE] = semis
+    elif TRANSPOSE in q:
+        ignored.append("transpose (not a whole number from −12 to 12)")
+    spb = _int(q.get(SPB), 1, max(GRID_RESOLUTIONS))
+    if spb in GRID_RESOLUTIONS:
+        place[SPB] = spb
+    elif SPB in q:
+        ignored.append(f"spb (not a time resolution the page offers: {', '.join(map(str, GRID_RESOLUTIONS))})")
+    if str(q.get(B_MODEL, "")).casefold() in named:
+        place[B_MODEL] = named[str(q[B_MODEL]).casefold()]
+    elif B_MODEL in q:
+        ignored.append("b (not a shipped model's name)")
+    mask = _ratio(q.get(MASK))
+    if mask is not None:
+        place[MASK] = mask
+    elif MASK in q:
+        ignored.append("mask (not a ratio from 0 to 1 in steps of 0.05)")
+    if q.get(PEDAL) in ("0", "1"):
+        place[PEDAL] = q[PEDAL] == "1"
+    elif PEDAL in q:
+        ignored.append("pedal (not 0 or 1)")
+    return place, ignored
+
+
+def _dropped_note(name: str) -> str:
+    """What the page says of an address made while a dropped file was shown, which it cannot open again."""
+    from .names import display_name
+
+    # a reload, the link opened in another tab or by someone else, or Back to it: the same words fit each
+    return (f"This address was made while a dropped file, {display_name(name)}, was shown: a dropped file stays only "
+            "with the page it was dropped in, not in its address, so drop it again here to see it.")
+
+
+def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
+    """Back or Forward: the piece, window, transposition, resolution, mask ratio, pedal and models the address
+    names, as they were when it was recorded; what it leaves out is the default it was left out for (a shipped B
+    model named nowhere is off). An address of a dropped file (which names no window) brings that file back while
+    the uploader still holds it (an example was picked over it since); a checkpoint or file the address cannot
+    name stays as it is."""
+    from . import session
+    from .corpus_similar import shipped_passage
+    from .sources import digest, example_files
+
+    bar, semis = place.get(BAR, 1), place.get(TRANSPOSE, 0)
+    passage = st.query_params.get(PASSAGE) if EXAMPLE not in place else None
+    passage = passage if passage is not None and shipped_passage(passage) is not None else None
+    if MODEL in place:
+        st.session_state[K.CKPT_SOURCE] = place[MODEL]
+    shown = st.session_state.get(K.LAST_GOOD_PIECE)
+    upload = st.session_state.get(K.MIDI_UPLOAD)
+    if EXAMPLE in place:
+        path = next(p for p in example_files() if p.name == place[EXAMPLE])
+        key = digest(path.read_bytes())
+        if shown is None or shown.key != key:
+            # as a pick in the picker would (sidebar._example_picked), at the address's bar and transposition
+            st.session_state[K.EXAMPLE_OVER_UPLOAD] = getattr(upload, "file_id", None)
+            session.forget_upload()
+            session.close_opened_piece()
+            st.session_state[K.OPENED_AT] = (key, bar)
+        st.session_state[K.EXAMPLE] = place[EXAMPLE]
+    elif passage is not None:
+        _open_passage(passage, bar, semis)
+    elif dropped:
+        from .names import display_name
+
+        if upload is not None and display_name(upload.name) == display_name(dropped):
+            st.session_state.pop(K.EXAMPLE_OVER_UPLOAD, None)
+            session.close_opened_piece()
+            session.leave_example()
+        elif shown is None or not shown.uploaded or display_name(shown.name) != display_name(dropped):
+            st.session_state[IGNORED] = _dropped_note(dropped)
+    if EXAMPLE in place or passage is not None:  # an address of a dropped file names no window
+        session.move_window(bar)
+        st.session_state[LINK_BAR] = bar
+        st.session_state[K.TRANSPOSE] = semis
+        st.session_state[LINK_SPB] = place.get(SPB, OWN_RESOLUTION)
+        st.session_state[K.SUSTAIN] = place.get(PEDAL, False)
+    if not (EXAMPLE in place or passage is not None or dropped):
+        return  # an address naming nothing (an uploaded checkpoint shown): nothing to return to
+    st.session_state[K.MASK_RATIO] = place.get(MASK, DEFAULT_MASK)
+    if B_MODEL in place:
+        st.session_state[K.B_SOURCE] = place[B_MODEL]
+    elif st.session_state.get(K.B_SOURCE) in models:
+        st.session_state[K.B_SOURCE] = "Off"
 
 
 def _ratio(text: Optional[str]) -> Optional[float]:
@@ -132,7 +218,8 @@ def bar_within(last: int) -> None:
 
 
 def linked_resolution() -> Optional[int]:
-    """The time resolution the URL asked for, once (for the slider about to be drawn)."""
+    """The time resolution the URL asked for, once (for the slider about to be drawn); OWN_RESOLUTION for the
+    model's own (an address returned to by Back that names none)."""
     return st.session_state.pop(LINK_SPB, None)
 
 
