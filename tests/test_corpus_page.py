@@ -335,27 +335,51 @@ def test_find_similar_from_the_piece_view(index_home, monkeypatch, tmp_path):
                at.caption), [c.value for c in at.caption]
 
 
-def test_a_patch_at_a_level_the_index_does_not_store_searches_whole_windows_at_the_level_box_s_level(
-        index_home, monkeypatch, tmp_path):
+def _level_4_patch_script(index: Path, tmp_path: Path, monkeypatch, patch: int) -> str:
+    """Find similar on a 10-bar query whose level-4 patch `patch` of the window from step 32 is selected."""
     monkeypatch.chdir(ROOT)
     query = _write(tmp_path / "q.mid", [(_notes(10, seed=1, low=47), 0, 0)])
-    script = (FIND_SIMILAR_SCRIPT.replace("INDEX", repr(str(index_home / "small")))
-              .replace("QUERY", repr(str(query)))
-              .replace("SELECTED", "__import__('midi_rae.dashboard.clicks').dashboard.clicks.Selected(4, 32, 5)"))
-    from midi_rae.dashboard.corpus_similar import CK
+    return (FIND_SIMILAR_SCRIPT.replace("INDEX", repr(str(index))).replace("QUERY", repr(str(query)))
+            .replace("SELECTED", f"__import__('midi_rae.dashboard.clicks').dashboard.clicks.Selected(4, 32, {patch})"))
 
-    at = AppTest.from_string(script, default_timeout=TIMEOUT)
-    at.session_state[CK.SIMILAR_LEVEL] = 2  # chosen in the Level box before the patch was selected
+
+def test_a_patch_at_a_level_the_index_does_not_store_searches_the_stored_patch_that_holds_it(
+        index_home, monkeypatch, tmp_path):
+    # level 4 (16×16) patch 85: row 5, column 5, inside level 2's (4×4) row 1, column 1
+    at = AppTest.from_string(_level_4_patch_script(index_home / "small", tmp_path, monkeypatch, 85),
+                             default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
     assert any(c.value == "Level 4's patches are not in this index (it stores those of levels 1, 2): the search "
+               "compares the level-2 patch that holds the selected one." for c in at.caption), \
+        [c.value for c in at.caption]
+    assert any("Selected patch: level 2, bars 5–6, G#1–D#4" in m.value for m in at.markdown), \
+        [m.value for m in at.markdown]
+    at.button(key="corpus_find_similar").click().run()
+    assert not at.exception, at.exception
+    [said] = [c.value for c in at.caption if c.value.startswith("Nearest to")]
+    assert said.startswith("Nearest to the patch at bars 5–6, G#1–D#4 of the window bars 3–10 of query.mid at level 2")
+    assert "Select a patch" not in said  # one is selected
+
+
+def test_a_patch_finer_than_every_stored_level_searches_whole_windows_at_the_level_box_s_level(
+        index_home, monkeypatch, tmp_path):
+    from midi_rae import load_model, threads
+    from midi_rae.dashboard.corpus_similar import CK
+    from midi_rae.index import build_index
+
+    threads.configure()
+    only_5 = tmp_path / "only_5"  # an index of level 5's patches alone: finer than level 4
+    build_index([index_home.parent / "src"], only_5, bundle=load_model(), compile=False, progress=False,
+                log=lambda s: None, patch_levels=[5], reconstruction=False)
+    at = AppTest.from_string(_level_4_patch_script(only_5, tmp_path, monkeypatch, 85), default_timeout=TIMEOUT)
+    at.session_state[CK.SIMILAR_LEVEL] = 2  # chosen in the Level box before the patch was selected
+    at.run()
+    assert not at.exception, at.exception
+    assert any(c.value == "Level 4's patches are not in this index (it stores those of levels 5): the search "
                "compares whole windows instead, at the level chosen below." for c in at.caption), \
         [c.value for c in at.caption]
     assert at.selectbox(key=CK.SIMILAR_LEVEL).value == 2
-    at.button(key="corpus_find_similar").click().run()
-    assert not at.exception, at.exception
-    assert any(c.value.startswith("Nearest to the window bars 3–10") and "at level 2" in c.value
-               for c in at.caption), [c.value for c in at.caption]
 
 
 def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corpus(index_home, monkeypatch):
@@ -369,9 +393,49 @@ def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corp
     assert not at.exception, at.exception
     cards = [m.value for m in at.markdown if "bars" in m.value]
     # every window of the 10-bar piece_1 overlaps the shown one (bars 3-10) by more than half
-    assert len(cards) == 3 and not any("piece_1" in c for c in cards), cards
+    assert len(cards) == 3 and not any("piece_\u200b1" in c for c in cards), cards
     assert any("This piece is in the index (the same file): its own window there, which would match at 1.000, is "
                "left out." in c.value for c in at.caption)
+
+
+def test_a_search_in_any_transposition_from_a_transposed_piece_in_the_corpus_leaves_out_its_own_passage(
+        index_home, monkeypatch):
+    from midi_rae.dashboard.corpus_similar import CK
+
+    monkeypatch.chdir(ROOT)
+    query = index_home.parent / "src" / "alpha" / "piece_1.mid"
+    script = (FIND_SIMILAR_SCRIPT.replace("INDEX", repr(str(index_home / "small")))
+              .replace("QUERY", repr(str(query))).replace("SELECTED", "None").replace(", 4, 0", ", 4, 3"))
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.session_state[CK.SIMILAR_TRANSPOSE] = True
+    at.run()
+    at.button(key="corpus_find_similar").click().run()
+    assert not at.exception, at.exception
+    cards = [m.value for m in at.markdown if "bars" in m.value]
+    assert cards and not any("piece_\u200b1" in c for c in cards), cards  # it had topped the list at 1.000, −3 semitones
+
+
+def test_find_similars_results_stay_listed_when_the_window_moves_until_the_next_search(index_home, monkeypatch,
+                                                                                       tmp_path):
+    monkeypatch.chdir(ROOT)
+    query = _write(tmp_path / "q.mid", [(_notes(16, seed=1, low=47), 0, 0)])
+    script = (FIND_SIMILAR_SCRIPT.replace("INDEX", repr(str(index_home / "small")))
+              .replace("QUERY", repr(str(query))).replace("SELECTED", "None")
+              .replace("32, MaskSettings()", "st.session_state.get('start', 32), MaskSettings()"))
+    at = AppTest.from_string(script, default_timeout=TIMEOUT)
+    at.run()
+    at.button(key="corpus_find_similar").click().run()
+    cards = [m.value for m in at.markdown if "bars" in m.value]
+    assert cards
+    at.session_state["start"] = 64  # the window moved (or a result was opened): no search from there yet
+    at.run()
+    assert not at.exception, at.exception
+    assert [m.value for m in at.markdown if "bars" in m.value] == cards
+    assert ("The last search's results: nearest to the window bars 3–10 of query.mid at level 3. Press *Find "
+            "similar* to search from the window shown now." in [c.value for c in at.caption]), \
+        [c.value for c in at.caption]
+    at.button(key="corpus_find_similar").click().run()
+    assert any(c.value.startswith("Nearest to the window bars 5–12 of query.mid") for c in at.caption)
 
 
 def test_the_window_columns_join_each_read_window_to_its_piece_as_a_pandas_merge_would(index_home):

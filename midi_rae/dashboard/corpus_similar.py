@@ -57,6 +57,7 @@ class CK:
     Q_LEVEL = "corpus_q_level"
     Q_TRANSPOSE = "corpus_q_transpose"
     RESULTS = "corpus_results"        # {query key: hits}
+    LAST_SIMILAR = "corpus_last_similar"  # (query key, its words) of find-similar's last search shown
     SIMILAR_LEVEL = "corpus_similar_level"
     SIMILAR_TRANSPOSE = "corpus_similar_transpose"
     LISTEN = "corpus_listen"          # cards whose player was asked for
@@ -342,13 +343,11 @@ def _search_section(index, song, res, selected, model) -> None:
         cols = index.meta["grids"][level][1]
         patch = divmod(int(selected.patch), cols)
         if level not in index.patch_levels:
-            # the Level box below keeps the level last chosen there, so the sentence names that box, not `level`
-            st.caption(f"Level {level}'s patches are not in this index (it stores those of levels "
-                       f"{', '.join(map(str, index.patch_levels))}): the search compares whole windows instead, at "
-                       "the level chosen below.")
-            patch = None
+            level, patch = _stored_holder(index, level, patch)
     else:
         level = st.session_state.get(CK.SIMILAR_LEVEL, default_level(levels))
+    # the caption names only the window that was searched: a selected patch is the query where it can be
+    selected_here = selected is not None and selected.start == res.start
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     if patch is None:
         grids = index.meta.get("grids") or []
@@ -382,7 +381,7 @@ def _search_section(index, song, res, selected, model) -> None:
                                      "the Corpus page's map."):
         show_on_map(index, song, searcher, model)
     # the shown window's own place in the index: left out of a search, and said so beside its results
-    own = _own_passage(index, song, res.start) if search or qkey in results else []
+    own = _own_passage(index, song, res.start, invariant) if search or qkey in results else []
     if search:
         try:
             results[qkey] = search_passage(index, song.roll, bar, level, patch, invariant, HITS, bundle=searcher(),
@@ -404,10 +403,34 @@ def _search_section(index, song, res, selected, model) -> None:
         elsewhere = sum(1 for h in hits if patch and h.patch is not None and h.patch[0] != patch[0] and not h.interval)
         moved = (f" {elsewhere} of the {len(hits)} lie in another pitch band than the selected patch: at this level "
                  "the model's embeddings carry little of where in pitch a patch lies." if elsewhere else "")
-        hint = "" if patch else " Select a patch in the window above to search a smaller region."
-        st.caption(f"Nearest to {what}{where} of {song.roll.name} at level {level} (cosine), "
-                   f"among {index.count('windows'):,} windows.{left_out}{moved}{hint}")
+        hint = "" if selected_here else " Select a patch in the window above to search a smaller region."
+        asked = f"{what}{where} of {song.roll.name} at level {level}"
+        st.session_state[CK.LAST_SIMILAR] = (qkey, asked)
+        st.caption(f"Nearest to {asked} (cosine), among {index.count('windows'):,} windows.{left_out}{moved}{hint}")
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
+        return
+    last = st.session_state.get(CK.LAST_SIMILAR)
+    if last is not None and last[0][0] == index.uri and last[0] in results:
+        # a result opened, or the window moved: the list stays, so that the next result is a click away
+        st.caption(f"The last search's results: nearest to {last[1]}. Press *Find similar* to search from the "
+                   "window shown now.")
+        render_cards(results[last[0]], index, "similar", query=str(hash(last[0])))
+
+
+def _stored_holder(index, level: int, patch: tuple[int, int]) -> tuple[int, Optional[tuple[int, int]]]:
+    """(level, patch) to search for a patch of a `level` whose patches the index does not store: the patch of the
+    finest coarser level it stores that holds it, else (`level`, None): the whole window. Says which, once."""
+    stored = ", ".join(map(str, index.patch_levels))
+    holder = max((k for k in index.patch_levels if 0 < k < level), default=None)
+    if holder is None:
+        # the Level box below keeps the level last chosen there, so the sentence names that box, not `level`
+        st.caption(f"Level {level}'s patches are not in this index (it stores those of levels {stored}): the search "
+                   "compares whole windows instead, at the level chosen below.")
+        return level, None
+    (rows, cols), (h_rows, h_cols) = index.meta["grids"][level], index.meta["grids"][holder]
+    st.caption(f"Level {level}'s patches are not in this index (it stores those of levels {stored}): the search "
+               f"compares the level-{holder} patch that holds the selected one.")
+    return holder, (patch[0] * h_rows // rows, patch[1] * h_cols // cols)
 
 
 @dataclass
@@ -462,13 +485,14 @@ def show_on_map(index, song, searcher, model) -> None:
 VISITOR_ROW = "visitor"  # the trace picker's value for the visitor (a piece's is its id, as digits)
 
 
-def _own_passage(index, song, start: int) -> list[tuple[int, int, int]]:
+def _own_passage(index, song, start: int, invariant: bool = False) -> list[tuple[int, int, int]]:
     """(piece_id, start, end) of the shown window where the piece itself is in the index as shown (the same file,
-    untransposed, at the index's resolution): searched for, it would top the list at similarity 1."""
+    at the index's resolution, untransposed or searched in any transposition): searched for, it would top the list
+    at similarity 1."""
     from .sources import PEDAL_KEY
 
     midi, _, spb, semis = song.key
-    if semis or spb != int(index.meta.get("steps_per_beat") or 4) or not _read_as_indexed(index, song.roll):
+    if (semis and not invariant) or spb != int(index.meta.get("steps_per_beat") or 4) or not _read_as_indexed(index, song.roll):
         return []
     midi = str(midi).removesuffix(PEDAL_KEY)  # sources.roll_key: the file's digest, and whether its pedal was applied
     if not re.fullmatch(r"[0-9a-f]{20}", midi):
