@@ -1400,6 +1400,23 @@ def test_a_shipped_corpus_piece_opened_from_the_corpus_page_keeps_its_place_in_t
     assert reload.slider(key="window_bar").value == 3 and not [i for i in reload.info if "link" in i.value]
 
 
+def test_closing_a_passage_opened_before_the_piece_page_was_ever_shown_names_the_example_shown(examples):
+    from midi_rae.dashboard.corpus_sources import SHIPPED_MIDI
+    from midi_rae.dashboard.sidebar import Piece
+    from midi_rae.dashboard.sources import digest
+
+    data = (SHIPPED_MIDI / "schubert" / "Lindenbaum.mid").read_bytes()
+    at = AppTest.from_file(APP, default_timeout=180)  # a session that began on the Corpus page: no example yet
+    at.session_state["opened_piece"] = Piece(data, digest(data), "Lindenbaum.mid", address="schubert/Lindenbaum.mid")
+    at.session_state["_opened_at"] = (digest(data), 3)
+    at.session_state["example"] = None  # as session.open_piece leaves the picker
+    at.run()
+    at.button(key="close_opened").click().run()
+    assert not at.exception and any(c.startswith("**a_song.mid**") for c in texts(at.caption))
+    assert at.selectbox(key="example").value == "a_song.mid"
+    assert at.query_params.get("example") == "a_song.mid"
+
+
 def test_the_sustain_pedal_setting_travels_in_the_url(examples):
     at = run_app()
     at.toggle(key="sustain_pedal").set_value(True).run()

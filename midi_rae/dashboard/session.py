@@ -385,9 +385,14 @@ def leave_example() -> None:
 
 
 def return_to_example() -> None:
-    """That piece is gone (removed from the uploader, closed): the picker shows the example it showed before."""
+    """That piece is gone (removed from the uploader, closed): the picker shows the example it showed before, or
+    the first where it never showed one (a session that began on the Corpus page), so that the page, its picker
+    and its address name the piece shown."""
     if st.session_state.get(K.EXAMPLE) is None:
-        st.session_state[K.EXAMPLE] = st.session_state.get(K.LAST_EXAMPLE)
+        from .sources import example_files
+
+        first = next((p.name for p in example_files()), None)
+        st.session_state[K.EXAMPLE] = st.session_state.get(K.LAST_EXAMPLE) or first
 
 
 def back_to_example_after_refusal(example: str, name: str, message: str) -> None:
