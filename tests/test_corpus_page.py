@@ -895,7 +895,7 @@ def test_a_traced_piece_is_drawn_over_the_map_in_the_order_of_its_windows(index_
 
     at = _corpus_app(index_home, monkeypatch)
     picker = next(s for s in at.selectbox if s.label == "Trace a piece")
-    assert picker.value is None and picker.options[0] == "(none)"
+    assert picker.value == corpus_map.NO_TRACE and picker.options[0] == "(none)"
     win = src.map_columns(str(index_home / "small"), src.stamp(str(index_home / "small")))
     pid = int(win["piece_id"][np.flatnonzero(win["name"] == "piece_2")[0]])
     picker.set_value(str(pid)).run()
@@ -981,6 +981,7 @@ def test_a_region_drawn_past_the_points_is_cut_to_their_extent():
 
 
 def test_a_piece_placed_on_another_indexs_map_is_not_offered_on_this_one(index_home, monkeypatch):
+    from midi_rae.dashboard import corpus_map
     from midi_rae.dashboard.corpus_similar import CK
 
     guest, _ = _visitor_of(index_home, "piece_1")
@@ -989,7 +990,7 @@ def test_a_piece_placed_on_another_indexs_map_is_not_offered_on_this_one(index_h
     at.run()
     assert not at.exception, at.exception
     picker = next(s for s in at.selectbox if s.label == "Trace a piece")
-    assert picker.value is None and not any("placed from the piece view" in o for o in picker.options)
+    assert picker.value == corpus_map.NO_TRACE and not any("placed from the piece view" in o for o in picker.options)
 
 
 def test_a_legend_of_many_collections_is_set_in_columns_that_fit_the_map():

@@ -426,6 +426,9 @@ def within(bounds: tuple[float, float, float, float], coords: np.ndarray) -> tup
     return (max(bounds[0], float(lx)), min(bounds[1], float(hx)), max(bounds[2], float(ly)), min(bounds[3], float(hy)))
 
 
+NO_TRACE = "none"  # the trace picker's "(none)" (a piece's option is its id, as digits)
+
+
 def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, np.ndarray]
                   ) -> tuple[Optional[list[dict]], str]:
     """The "Trace a piece" picker: (the picked piece's windows in order for map_spec, a caption), or (None, "").
@@ -441,13 +444,15 @@ def _trace_picker(uri: str, stamp: str, level: int, umap: bool, win: dict[str, n
     if guest is not None:
         labels[VISITOR_ROW] = guest.label
     order = ([VISITOR_ROW] if guest is not None else []) + pieces
-    pick = st.columns(2)[0].selectbox("Trace a piece", [None] + order, persist_state="session",
+    # "(none)" is a value of its own: a picker whose value is None shows Streamlit's "Choose an option" once its
+    # page is left and shown again
+    pick = st.columns(2)[0].selectbox("Trace a piece", [NO_TRACE] + order, persist_state="session",
                                       key=trace_key(uri),
-                                      format_func=lambda p: "(none)" if p is None else labels.get(p, "(gone)"),
+                                      format_func=lambda p: "(none)" if p == NO_TRACE else labels.get(p, "(gone)"),
                                       help="Draw one piece's windows on the map, joined in the order they come in "
                                            "the piece (type to search the pieces; on the piece page, \"Show this "
                                            "piece on the corpus map\" adds the piece shown there).")
-    if pick is None or pick not in labels:
+    if pick not in labels:  # NO_TRACE, or a piece no longer in the index
         return None, ""
     name = labels[pick]
     if pick == VISITOR_ROW:
