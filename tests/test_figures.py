@@ -610,6 +610,13 @@ def test_the_probe_says_which_levels_have_one_aligned_point():
 
     grids = [(1, 1), (2, 2), (4, 4), (8, 8), (16, 16), (32, 32)]  # 128, 64, 32, 16, 8 and 4 steps a patch
     assert single_point_levels(grids, 128, 16) == [0, 1, 2]
-    assert _one_point_note(grids, 128, "aligned").startswith(" Here levels 0–2 (patches wider than 16 steps) have no "
-                                                              "aligned time shift but 0")
+    assert single_point_levels(grids, 128, 12, axis="pitch") == [0, 1, 2, 3]  # 128, 64, 32 and 16 semitones tall
+    assert _one_point_note(grids, 128, "aligned") == (
+        " Here levels 0–2 (patches wider than 16 steps) have no aligned time shift but 0, so they show as one point at "
+        "1 in the time chart; levels 0–3 (patches taller than 12 semitones) have no aligned transposition but 0, so "
+        "they show as one point at 1 in the transposition chart.")
     assert _one_point_note(grids, 128, "same_position") == ""
+    assert _one_point_note([(1, 1), (64, 64)], 128, "aligned") == (  # 2 semitones by 2 steps: only the 1×1 level
+        " Here level 0 (patches wider than 16 steps) has no aligned time shift but 0, so it shows as one point at 1 in "
+        "the time chart; level 0 (patches taller than 12 semitones) has no aligned transposition but 0, so it shows as "
+        "one point at 1 in the transposition chart.")

@@ -32,9 +32,11 @@ def _probe_figs(song_key: tuple, ckpt_key: str, start: int, reading: str, _t, _p
                         grids=list(grids), floor=floor))
 
 
-def single_point_levels(grids, window_steps: int, max_shift: int) -> list[int]:
-    """The levels whose patches are wider than the largest shift: their aligned line is one point, at shift 0."""
-    return [k for k, (_, cols) in enumerate(grids) if window_steps // cols > max_shift]
+def single_point_levels(grids, window_steps: int, max_shift: int, axis: str = "time") -> list[int]:
+    """The levels whose patches are longer along `axis` than the largest shift (time: wider in steps than
+    `max_shift`; pitch: taller in semitones, of 128): their aligned line is one point, at shift 0."""
+    return [k for k, (rows, cols) in enumerate(grids)
+            if (window_steps // cols if axis == "time" else 128 // rows) > max_shift]
 
 
 def render(song, res, model) -> None:
@@ -56,11 +58,18 @@ def render(song, res, model) -> None:
 
 
 def _one_point_note(grids, window_steps: int, reading: str) -> str:
-    """In the aligned reading, which levels show a single point (their patches are wider than any shift tried)."""
-    single = single_point_levels(grids, window_steps, max(SHIFTS)) if reading == "aligned" else []
-    if not single:
+    """In the aligned reading, which levels show a single point in each chart (their patches are wider than any
+    shift, or taller than any transposition, tried)."""
+    if reading != "aligned":
         return ""
-    names = f"level {single[0]}" if len(single) == 1 else f"levels {single[0]}–{single[-1]}"
-    return (f" Here {names} (patches wider than {max(SHIFTS)} steps) {'has' if len(single) == 1 else 'have'} no "
-            f"aligned time shift but 0, so {'it shows' if len(single) == 1 else 'they show'} as one point at 1 in "
-            f"the time chart.")
+    said = []
+    for axis, most, size, move, chart in (("time", max(SHIFTS), "wider", "steps", "time shift"),
+                                          ("pitch", max(SEMITONES), "taller", "semitones", "transposition")):
+        single = single_point_levels(grids, window_steps, most, axis)
+        if single:
+            one = len(single) == 1
+            names = f"level {single[0]}" if one else f"levels {single[0]}–{single[-1]}"
+            said.append(f"{names} (patches {size} than {most} {move}) {'has' if one else 'have'} no aligned {chart} "
+                        f"but 0, so {'it shows' if one else 'they show'} as one point at 1 in the "
+                        f"{chart.split()[0]} chart")
+    return f" Here {'; '.join(said)}." if said else ""
