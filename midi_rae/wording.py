@@ -12,6 +12,16 @@ def counted(n: int, noun: str, plural: str = "") -> str:
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
+def semitones(n: int) -> str:
+    """A signed interval as the pages write it: "+1 semitone", "−4 semitones" (a minus sign, not a hyphen)."""
+    return f"{int(n):+d}".replace("-", "−") + (" semitone" if abs(int(n)) == 1 else " semitones")
+
+
+def level_name(k: int, grids) -> str:
+    """A level as every level picker names it: "3 (8×8)", its number and its patch grid (rows × columns)."""
+    return f"{k} ({grids[k][0]}×{grids[k][1]})" if 0 <= k < len(grids) else str(k)
+
+
 def a_number(n: int) -> str:
     """The article before a number read aloud: "an 8", "an 11", "an 18", "an 80", otherwise "a"."""
     s = str(int(n))

@@ -1112,7 +1112,7 @@ def test_the_charts_file_states_the_settings_it_was_drawn_at():
     view = SimpleNamespace(start_bar=7, mask=MaskSettings(mask_ratio=0.25, empty_mask_ratio=0.05, seed=3,
                                                           threshold=0.6))
     settings = export_settings(view, 6, -3)
-    assert settings == ("Window from bar 7 · transposed -3 semitones · 6 steps per beat · mask ratio 0.25 of the "
+    assert settings == ("Window from bar 7 · transposed −3 semitones · 6 steps per beat · mask ratio 0.25 of the "
                         "non-empty patches, empty mask ratio 0.05, seed 3 · threshold 0.6")
     assert f"<p>{settings}</p>" in page_html("piece.mid — Shipped default", settings)
 
@@ -1276,7 +1276,7 @@ def test_after_a_search_the_similar_passages_follow_the_transposition_and_level_
     at.toggle(key="corpus_similar_transpose").set_value(True).run()
     assert [c for c in texts(at.caption) if c.startswith("Nearest to")] == nearest  # searched again, not emptied
     level = at.selectbox(key="corpus_similar_level")
-    assert level.format_func(2) == "2 · 4×4"
+    assert level.format_func(2) == "2 (4×4)"
     level.select(2).run()
     assert any(c.startswith("Nearest to") and "at level 2" in c for c in texts(at.caption))
 

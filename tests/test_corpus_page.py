@@ -252,6 +252,10 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
     paths = write_uploads(files, tmp_path / "files")
     report = src.build(paths, tmp_path / "built", load_model(), lambda d, t, n: None)
     assert report.added == 2 and report.failed[0][0].endswith("bad.mid")
+    from midi_rae.dashboard.corpus_page import _built_from
+
+    assert _built_from("these 3 files", tmp_path / "built") == (  # the sidebar, beside the uploader
+        "The index shown is built from these 3 files, 1 file of which could not be read (listed on the page).")
     at.session_state[CK.BUILT] = str(tmp_path / "built")
     at.run()
     assert not at.exception, at.exception
@@ -506,7 +510,7 @@ def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path
     at = _searched_in_any_key(tmp_path, monkeypatch, "a", {"theme.mid": 0, "up_a_third.mid": 4}, seed=7)
     card = next(m.value for m in at.markdown if "up_\u200ba_\u200bthird" in m.value)
     assert "matched with the query +4 semitones" in card
-    from midi_rae.dashboard.corpus_similar import semitones
+    from midi_rae.wording import semitones
 
     assert (semitones(1), semitones(-4)) == ("+1 semitone", "−4 semitones")
     assert any(c.value.startswith("Nearest to the window bars 1–8 of a/theme at level") for c in at.caption)

@@ -15,6 +15,7 @@ import streamlit as st
 
 from midi_rae.figures import category_colours
 from midi_rae.index_view import passage_end
+from midi_rae.wording import level_name
 
 from . import corpus_sources as src
 from .corpus_similar import CK, index_tag, open_passage, trace_key
@@ -313,7 +314,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
     level = c1.select_slider("Level", list(range(levels)), value=min(3, levels - 1),
                              persist_state="session", key=CK.LEVEL,
-                             format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",
+                             format_func=lambda k: level_name(k, grids),
                              help="Each window's embedding at this level, averaged over its non-empty patches.")
     options = [k for k, c in COLOURS.items()
                if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]

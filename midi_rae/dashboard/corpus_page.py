@@ -21,7 +21,7 @@ import streamlit as st
 
 from midi_rae.figures import CHART_CONFIG, note_ticks
 from midi_rae.index_view import unreadable
-from midi_rae.wording import counted
+from midi_rae.wording import counted, level_name
 
 from . import corpus_sources as src
 from . import index_model, session, uploads, warmup
@@ -150,6 +150,16 @@ def _upload_section(slot) -> Optional[str]:
     return None
 
 
+def _built_from(these: str, out: Path) -> str:
+    """What the sidebar says of the index built from the uploads, counting the files it could not read."""
+    try:
+        failed = len(src.view(str(out), src.stamp(str(out))).failures())
+    except Exception:  # noqa: BLE001 - an index that cannot be read is said so on the page itself
+        failed = 0
+    return (f"The index shown is built from {these}"
+            + (f", {counted(failed, 'file')} of which could not be read (listed on the page)." if failed else "."))
+
+
 def _offer_build(files: dict, digest: str, slot) -> None:
     """The sidebar's button for uploaded files: build their index, open the one this server built of them before,
     or (the index shown) a caption; a build's unreadable files listed after it."""
@@ -160,17 +170,16 @@ def _offer_build(files: dict, digest: str, slot) -> None:
     offer = build_offer(out, st.session_state.get(CK.BUILT), index_model.content_keys(DEFAULT_CHOICE))
     place = st.sidebar.empty()  # the offer, then what became of it: not a button for what is done
     these = "this file" if len(files) == 1 else f"these {counted(len(files), 'file')}"
-    shown = f"The index shown is built from {these}."
     report = None
     if offer == "shown":
-        place.caption(shown)
+        place.caption(_built_from(these, out))
     elif offer == "open" and place.button(
             f"Open the index of {these}", type="primary", key="corpus_open_built",
             help="This server indexed the same files before, with the same model: it opens without "
                  "indexing them again."):
         home.touch()  # the newest build in use: pruning keeps it
         st.session_state[CK.BUILT] = str(out)
-        place.caption(shown)
+        place.caption(_built_from(these, out))
     elif offer == "build" and place.button(f"Build an index of {counted(len(files), 'file')}",
                                            type="primary", key="corpus_build"):
         paths = uploads.write_uploads(files, home / "files")
@@ -178,7 +187,7 @@ def _offer_build(files: dict, digest: str, slot) -> None:
         uploads.prune_builds(home.parent)
         report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
         st.session_state[CK.BUILT] = str(out)
-        place.caption(shown)
+        place.caption(_built_from(these, out))
     if report is not None and report.failed:
         more = len(report.failed) - 5
         st.sidebar.warning(f"{counted(len(report.failed), 'file')} not indexed:\n"
@@ -336,7 +345,7 @@ def render_search(uri: str, stamp: str, index) -> None:
                    f"would hold bars of silence): bar {last} is searched.")
     grids = index.meta["grids"]
     level = c3.selectbox("Level", list(range(index.levels)), index=default_level(index.levels),
-                         format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})",  # as the map's slider names it
+                         format_func=lambda k: level_name(k, grids),
                          persist_state="session", key=CK.Q_LEVEL)
     invariant = c4.toggle("Any transposition", persist_state="session", key=CK.Q_TRANSPOSE)
     # with the index's version: after an update the same question gets a fresh answer

@@ -17,6 +17,7 @@ import streamlit as st
 
 from midi_rae.figures import HIGHLIGHT
 from midi_rae.rasters import rgb
+from midi_rae.wording import level_name, semitones
 
 from . import activity, session
 from .names import display_name
@@ -196,11 +197,6 @@ def shipped_passage(address: str) -> Optional[Path]:
         return None
 
 
-def semitones(n: int) -> str:
-    """A signed interval as the page writes it: "+1 semitone", "−4 semitones" (a minus sign, not a hyphen)."""
-    return f"{int(n):+d}".replace("-", "−") + (" semitone" if abs(int(n)) == 1 else " semitones")
-
-
 def breakable(name: str) -> str:
     """A name that a narrow card wraps after its _ - . and between the words of a camel-cased name (a zero-width
     space there), not in the middle of a word ("EclipseHor|npipe" was)."""
@@ -352,7 +348,7 @@ def _search_section(index, song, res, selected, model) -> None:
     if patch is None:
         grids = index.meta.get("grids") or []
         level = c1.selectbox("Level", list(range(levels)), index=min(level, levels - 1),
-                             format_func=lambda k: f"{k} · {grids[k][0]}×{grids[k][1]}" if k < len(grids) else str(k),
+                             format_func=lambda k: level_name(k, grids),
                              persist_state="session", key=CK.SIMILAR_LEVEL,
                              help="Compare the windows' embeddings at this level, pooled over non-empty patches.")
     else:
@@ -465,7 +461,7 @@ def visitor(index_uri: str, song, bundle, page_bundle) -> Visitor:
               for e, ne in zip(enc.level_emb, enc.level_non_empty)]
     roll, key = song.roll, getattr(song, "key", ())
     semis = int(key[3]) if len(key) > 3 else 0  # loaders.Song.key: (midi, checkpoint, steps per beat, transposition)
-    shown = (roll.name + (f" transposed {semis:+d}" if semis else "") + f", {roll.steps_per_beat} steps per beat"
+    shown = (roll.name + (f" transposed {semitones(semis)}" if semis else "") + f", {roll.steps_per_beat} steps per beat"
              + (", sustain pedal applied" if roll.sustain_pedal else ""))
     return Visitor(index_uri, stamp(index_uri), roll.name, f"{shown} (placed from the piece view)",
                    np.asarray(enc.starts), [v.float().numpy() for v in pool_levels(levels)], roll.steps,

@@ -13,7 +13,7 @@ import streamlit as st
 
 from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError, first_sounding_bar, start_bars
-from midi_rae.wording import counted, timing_text
+from midi_rae.wording import counted, semitones, timing_text
 
 from . import activity, clicks, export, index_model, panel_roll, selection, session, sidebar, url_state, warmup
 from .names import file_stem
@@ -26,7 +26,7 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, s
     st.markdown("### midi-rae explorer")
     timing = f"{roll.steps:,} steps (a PNG roll: no tempo)" if _is_png(piece) else timing_text(roll)
     if semis:
-        timing += f" · transposed {int(semis):+d} {'semitone' if abs(semis) == 1 else 'semitones'}"
+        timing += f" · transposed {semitones(semis)}"
     compared = f" · compared with B: {label_b} (under the masked reconstruction)" if label_b else ""
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
     st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} "
@@ -41,7 +41,7 @@ def export_settings(view, spb: int, semis: int, pedal: bool = False) -> str:
     """The view an exported file shows, in words: a colleague can open the same place from it."""
     m = view.mask
     return (f"Window from bar {view.start_bar} · "
-            + (f"transposed {int(semis):+d} semitones · " if semis else "")
+            + (f"transposed {semitones(semis)} · " if semis else "")
             + f"{counted(spb, 'step')} per beat · " + ("sustain pedal applied · " if pedal else "")
             + f"mask ratio {m.mask_ratio:g} of the non-empty patches, empty mask "
             f"ratio {m.empty_mask_ratio:g}, seed {m.seed} · threshold {m.threshold:g}")

@@ -13,6 +13,7 @@ from midi_rae.figures import MARK_COLOUR, explained_variance, pca_scatter, spect
 from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import bar_span, note_name
 from midi_rae.structure import spectrum
+from midi_rae.wording import level_name
 
 from . import export, live_chart, tables
 from .session import K
@@ -262,7 +263,7 @@ def render(song, res, sel=None, neighbours=None, stem: str = "piece") -> None:
     L = len(song.level_emb)
     grids = song.grids
     c1, c2 = st.columns([3, 2])
-    level = c1.radio("Level", list(range(L)), format_func=lambda k: f"{k} · {grids[k][0]}×{grids[k][1]}",
+    level = c1.radio("Level", list(range(L)), format_func=lambda k: level_name(k, grids),
                      horizontal=True, persist_state="session", key=K.PCA_LEVEL, index=min(3, L - 1))
     mode = c2.selectbox("Colour by", COLOR_MODES, persist_state="session", key=K.PCA_COLOR)
     cur_w = int(np.argmin(np.abs(song.starts - res.start)))

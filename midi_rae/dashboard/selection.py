@@ -10,6 +10,7 @@ import streamlit as st
 from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import bar_span, note_name
 from midi_rae.structure import family, nearest_patches
+from midi_rae.wording import level_name
 
 from . import row_picker, session
 from .clicks import Selected, current, default_select_level  # noqa: F401 (the selection's names, re-exported)
@@ -108,7 +109,7 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
     c1, c2 = st.columns([2, 3])
     c1.select_slider("Click selects a patch at level", options=list(range(len(grids))),
                      value=default_select_level(len(grids)), persist_state="session", key=K.SELECT_LEVEL,
-                     format_func=lambda k: f"{k} ({grids[k][0]}×{grids[k][1]})")
+                     format_func=lambda k: level_name(k, grids))
     sel = current()
     if sel is None or table is None:
         c2.info("Click a note area in the window above, or a point in the PCA plot, to select a patch; it lights "
