@@ -93,6 +93,7 @@ class PianoRoll:
     drum_notes: int = 0  # notes of drum tracks, left out of the roll
     ignored_metres: tuple[str, ...] = ()  # the file's time signatures the grid cannot count in ("99/4"), left out
     opening_time_signature: Optional[tuple[int, int]] = None  # the metre at step 0, where it is not time_signature
+    pickup_steps: int = 0  # the length of an opening pickup (a metre of its own, shorter than a bar) drawn at bar 1's end
     reading_notes: tuple[str, ...] = ()  # what the reader did that the roll does not show, a sentence each
     pedal_presses: int = 0  # sustain pedal presses on the kept (pitched) channels
     sustain_pedal: bool = False  # read with the pedal applied (notes it holds sound until it lifts)
@@ -1015,17 +1016,14 @@ def _step_grid(b: np.ndarray, steps_per_beat: int, seconds: np.ndarray, pm: pret
     return _seconds_at(np.concatenate([inner.ravel(), b[-1:]]), seconds, pm)
 
 
-def _pickup_steps(pm: pretty_midi.PrettyMIDI, step_grid: np.ndarray, steps_per_beat: int,
-                  main_ts: tuple[int, int]) -> int:
-    """Empty steps to put first so that the main metre's bar lines fall on multiples of a bar from step 0, where bars
-    are drawn and counted: a piece that opens in a time signature of its own (a pickup: music21 writes a 1/4 before
-    4/4) has its first bar line of the main metre where that opening ends. 0 for any other piece."""
+def _opening_steps(pm: pretty_midi.PrettyMIDI, step_grid: np.ndarray, main_ts: tuple[int, int]) -> int:
+    """The steps of an opening in a time signature of its own, before the first change (a pickup: music21 writes a
+    1/4 before 4/4); 0 for any other piece. So many empty steps less than a whole number of the main metre's bars
+    go first, so that its bar lines fall on multiples of a bar from step 0, where bars are drawn and counted."""
     changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
     if len(changes) < 2 or (changes[0].numerator, changes[0].denominator) == main_ts or changes[0].time > 0:
         return 0
-    opening = int(_to_step(np.interp(changes[1].time, step_grid, np.arange(len(step_grid), dtype=np.float64))))
-    bar = steps_per_beat * _beats_per_bar(main_ts)
-    return -opening % bar
+    return int(_to_step(np.interp(changes[1].time, step_grid, np.arange(len(step_grid), dtype=np.float64))))
 
 
 def _before_pickup(step_grid: np.ndarray, pad: int) -> np.ndarray:
@@ -1092,7 +1090,9 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
     end_tick = max(max(inst.ends) for inst in kept)
     step_grid = _step_grid(_beat_ticks(pm, seconds, end_tick), steps_per_beat, seconds, pm)
     main_ts = _main_time_signature(pm, float(ends_s.max()))
-    step_grid = _before_pickup(step_grid, _pickup_steps(pm, step_grid, steps_per_beat, main_ts))
+    opening, bar_steps = _opening_steps(pm, step_grid, main_ts), steps_per_beat * _beats_per_bar(main_ts)
+    step_grid = _before_pickup(step_grid, -opening % bar_steps)
+    pickup = opening if opening < bar_steps else 0  # a part of a bar; an opening of whole bars is no pickup
     position = np.arange(len(step_grid), dtype=np.float64)
     first = _to_step(np.interp(starts_s, step_grid, position))
     last = np.maximum(_to_step(np.interp(ends_s, step_grid, position)), first + 1)
@@ -1120,7 +1120,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
                                 for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),
         tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),
         drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum),
-        ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts),
+        ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts), pickup_steps=pickup,
         reading_notes=reading.notes(), pedal_presses=reading.pedal, sustain_pedal=reading.sustained,
         source_sha1=hashlib.sha1(data).hexdigest())
 

@@ -41,22 +41,30 @@ def timing_text(roll: "PianoRoll") -> str:
     changes = "once" if k == 1 else f"{k} times"
     from midi_rae.pianoroll import beat_name, beat_quarters, ignored_metres_text
 
-    bars = f"{roll.bars:.1f} bars of {num}/{den}" + ignored_metres_text(roll) + (
-        f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar lines "
-        "after a change may not be the score's)" if k else "")
+    pickup = roll.pickup_steps and k == 1 and roll.opening_time_signature  # the one change: a pickup's end
+    if pickup:
+        on, od = roll.opening_time_signature
+        said = (f" (it opens with a {on}/{od} pickup, drawn at the end of bar 1: bar n here is the score's bar "
+                "n − 1)")
+    else:
+        said = (f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar "
+                "lines after a change may not be the score's)" if k else "")
+    bars = f"{roll.bars:.1f} bars of {num}/{den}" + ignored_metres_text(roll) + said
 
     beat = beat_name(roll.time_signature)
-    # the opening tempo, in the opening metre's beats (Weber's Concertino opens in 3/4 and is counted in 2/2)
-    opening = roll.opening_time_signature or roll.time_signature
-    start = " at the start" if roll.tempo_changes or roll.opening_time_signature else ""
+    # the opening tempo, in the opening metre's beats (Weber's Concertino opens in 3/4 and is counted in 2/2); a
+    # pickup's tempo is the piece's, in its beats
+    opening = (None if pickup else roll.opening_time_signature) or roll.time_signature
+    start = " at the start" if roll.tempo_changes or opening != roll.time_signature else ""
     # MIDI's tempo counts quarter notes; the grid's beat may be another note value (6/8: a dotted quarter)
     tempo = (f"{roll.tempo_bpm:.0f} BPM{start}" if beat_name(opening) == "quarter note" else
              f"{roll.tempo_bpm / beat_quarters(opening):.0f} beats a minute{start} "
              f"(quarter note = {roll.tempo_bpm:.0f})")
     grid = f"{counted(roll.steps_per_beat, 'step')} per beat" + (
         f" (a beat is {'an' if beat[0] in 'ae' else 'a'} {beat})" if beat != "quarter note" else "")
-    if beat_quarters(opening) != beat_quarters(roll.time_signature):  # beat-synchronous: a beat is a beat
-        (on, od) = opening
-        grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(opening)}s) are drawn as long as "
+    first = roll.opening_time_signature or roll.time_signature
+    if beat_quarters(first) != beat_quarters(roll.time_signature):  # beat-synchronous: a beat is a beat
+        (on, od) = first
+        grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(first)}s) are drawn as long as "
                  f"{num}/{den}'s ({beat}s), and played at their own length")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"

@@ -188,6 +188,32 @@ def test_the_opening_tempo_is_counted_in_the_opening_metres_beats():
     assert " · 120 BPM at the start · 4 steps per beat (a beat is a half note)" in text, text
 
 
+def test_an_opening_pickup_is_named_with_how_bars_are_numbered_and_the_tempo_is_the_pieces():
+    import pretty_midi
+
+    from midi_rae.dashboard.page import timing_text
+    from midi_rae.pianoroll import midi_to_roll
+
+    pm = make_song(bars=8, seed=2)  # 120 BPM, in 3/4 after an eighth-note pickup
+    pm.time_signature_changes = [pretty_midi.TimeSignature(1, 8, 0.0), pretty_midi.TimeSignature(3, 4, 0.25)]
+    roll = midi_to_roll(to_bytes(pm))
+    assert roll.pickup_steps == 4  # one beat of 1/8, at 4 steps per beat
+    text = timing_text(roll)
+    assert text.startswith(f"{roll.bars:.1f} bars of 3/4 (it opens with a 1/8 pickup, drawn at the end of bar 1: bar n "
+                           "here is the score's bar n − 1) · "), text
+    assert " · 120 BPM · 4 steps per beat, every beat alike: the opening 1/8's beats" in text, text
+
+
+def test_an_opening_of_whole_bars_in_another_metre_is_no_pickup():
+    import pretty_midi
+
+    from midi_rae.pianoroll import midi_to_roll
+
+    pm = make_song(bars=8, seed=2)  # 120 BPM: two bars of 3/4, then 4/4
+    pm.time_signature_changes = [pretty_midi.TimeSignature(3, 4, 0.0), pretty_midi.TimeSignature(4, 4, 3.0)]
+    assert midi_to_roll(to_bytes(pm)).pickup_steps == 0
+
+
 def test_an_opening_metre_of_shorter_beats_is_said_to_be_drawn_as_long_as_the_main_ones():
     import pretty_midi
 
