@@ -50,6 +50,16 @@ APP_CSS = """<style>
   flex: 1 1 auto; }
 [class*="st-key-passage_cards"] [data-testid="stColumn"] > [data-testid="stVerticalBlock"] > [data-testid="stLayoutWrapper"]
   > [data-testid="stVerticalBlock"] { height: 100%; }
+/* a narrow card (a narrow window, or the sidebar open) puts Open under Listen rather than squeeze both to blanks */
+[class*="st-key-passage_cards"] [data-testid="stColumn"] [data-testid="stHorizontalBlock"] { flex-wrap: wrap; row-gap: 0.5rem; }
+[class*="st-key-passage_cards"] [data-testid="stColumn"] [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] {
+  min-width: 5.5rem; }
+/* a button's, a metric's or a widget's words wrap where its column is narrow: they were cut to "Render the whol…",
+   "F1, masked pa…" or to nothing */
+[data-testid^="stBaseButton"] p, [data-testid="stPopoverButton"] p { white-space: normal; }
+[data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stMetricLabel"] .stMarkdownEllipsis p,
+[data-testid="stWidgetLabel"] .stMarkdownEllipsis, [data-testid="stWidgetLabel"] .stMarkdownEllipsis p {
+  white-space: normal; overflow: visible; }
 /* a Markdown table whose header cells are all empty (the model cards' two-column tables): no empty first row */
 [data-testid="stMarkdownContainer"] table thead:not(:has(th:not(:empty))) { display: none; }
 [data-testid="stFileChip"][aria-invalid="true"] { flex-wrap: wrap; }

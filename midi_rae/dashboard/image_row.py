@@ -33,11 +33,13 @@ def row_html(panels: list[tuple[str, str]], columns: int | None = None, ticks: O
     were 33 elements and 11 image requests on every window step); the browser lays it out and decodes the
     images without asking the server for them."""
     axis = _axis(ticks) if ticks else ""
+    # a title wraps where its column is narrow (it was cut to "Probabilitie…"); the images stay level with each
+    # other, at the foot of their row, whatever their titles' lines
     cells = "".join(
-        f'<figure style="margin:0;min-width:0"><figcaption style="font-size:0.8rem;margin-bottom:0.25rem;'
-        f'color:color-mix(in srgb,currentColor 70%,transparent);white-space:nowrap;overflow:hidden;'
-        f'text-overflow:ellipsis">{html.escape(title)}</figcaption>'
-        f'<img src="{uri}" alt="{html.escape(title)}" style="width:100%;display:block">{axis}</figure>'
+        f'<figure style="margin:0;min-width:0;display:flex;flex-direction:column"><figcaption style="font-size:0.8rem;'
+        f'margin-bottom:0.25rem;color:color-mix(in srgb,currentColor 70%,transparent);overflow-wrap:anywhere">'
+        f'{html.escape(title)}</figcaption>'
+        f'<img src="{uri}" alt="{html.escape(title)}" style="width:100%;display:block;margin-top:auto">{axis}</figure>'
         for title, uri in panels)
     return (f'<div class="midi-rae-image-row" style="display:grid;grid-template-columns:repeat('
             f'{columns or len(panels)},minmax(0,1fr));gap:1rem">{cells}</div>')
