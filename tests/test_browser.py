@@ -424,6 +424,25 @@ def test_the_browsers_back_and_forward_buttons_go_through_the_windows_and_pieces
     assert not exceptions(page), _state(page, log)
 
 
+CUT_LABELS = """() => [...document.querySelectorAll('[data-testid^="stBaseButton"], [data-testid="stPopoverButton"], '
+    + '[data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stWidgetLabel"] .stMarkdownEllipsis, figcaption')]
+  .filter(e => e.offsetParent !== null && e.innerText.trim() && e.scrollWidth > e.clientWidth + 1)
+  .map(e => e.innerText.trim())"""  # what overflows its box: cut off, or cut to "…"
+
+
+def test_in_a_narrow_window_no_button_metric_or_label_is_cut_short(page, server, shots):
+    """At 900 px with the sidebar open, labels were cut to "Render the whol…", "F1, masked pa…" or to nothing."""
+    url, log = server
+    page.set_viewport_size({"width": 900, "height": 1600})
+    try:
+        page.goto(url)
+        wait_ready(page, STEP_TIMEOUT, extra=lambda: hidden_caption(page) is not None)
+        screenshot(page, shots, "7_narrow")
+        assert page.evaluate(CUT_LABELS) == [], (page.evaluate(CUT_LABELS), _state(page, log))
+    finally:
+        page.set_viewport_size(browser_util.VIEWPORT)
+
+
 def test_names_in_a_strangers_corpus_are_shown_as_text_on_the_map(page, server, shots):
     """A collection folder and files named with HTML appear in the map's tooltips exactly as named, and none of
     the HTML in them runs."""
