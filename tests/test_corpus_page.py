@@ -260,6 +260,9 @@ def test_corpus_page_builds_from_uploads(tmp_path, monkeypatch):
     at.run()
     assert not at.exception, at.exception
     assert at.caption[0].value.startswith("**the uploaded files** · 2 pieces in 1 collection · ")
+    from midi_rae.dashboard.corpus_page import BUILT_BEFORE
+
+    assert BUILT_BEFORE in [c.value for c in at.sidebar.caption]  # the uploader is empty: what is shown, said
     assert at.caption[0].value.endswith(" · 1 file could not be read")
     # the file that failed stays named with the index, after the run that built it
     (listing,) = at.expander

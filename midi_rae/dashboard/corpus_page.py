@@ -126,6 +126,10 @@ def build_offer(out: Path, built: Optional[str], model_keys: tuple[str, ...]) ->
     return "shown" if built == str(out) else "open"
 
 
+BUILT_BEFORE = ("Showing the index built from the files you dropped before (the uploader empties when you leave this "
+                "choice or the page); drop files above to build another.")
+
+
 def _upload_section(slot) -> Optional[str]:
     ups = st.sidebar.file_uploader(
         f"MIDI files, PNG piano rolls or a zip (at most {uploads.MAX_UPLOAD_FILES} files, "
@@ -141,6 +145,8 @@ def _upload_section(slot) -> Optional[str]:
             _offer_build(files, digest, slot)
     built = st.session_state.get(CK.BUILT)
     if built and src.is_index(Path(built)):
+        if not ups:  # Streamlit empties the uploader whenever this choice, or the page, is left
+            st.sidebar.caption(BUILT_BEFORE)
         return built
     if built:  # pruned: the server keeps the newest few builds of all its sessions
         st.sidebar.warning(f"The index built from your files was removed to make room for newer ones (this server "
