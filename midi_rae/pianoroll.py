@@ -1021,9 +1021,15 @@ def _opening_steps(pm: pretty_midi.PrettyMIDI, step_grid: np.ndarray, main_ts: t
     1/4 before 4/4); 0 for any other piece. So many empty steps less than a whole number of the main metre's bars
     go first, so that its bar lines fall on multiples of a bar from step 0, where bars are drawn and counted."""
     changes = sorted(pm.time_signature_changes, key=lambda ts: ts.time)
-    if len(changes) < 2 or (changes[0].numerator, changes[0].denominator) == main_ts or changes[0].time > 0:
+    if len(changes) < 2 or changes[0].time > 0:
         return 0
-    return int(_to_step(np.interp(changes[1].time, step_grid, np.arange(len(step_grid), dtype=np.float64))))
+    first = changes[_at_start([c.time for c in changes])]  # the metre in force at the start, as _opening_metre
+    metre = (first.numerator, first.denominator)
+    # the opening ends at the first change to another metre (the same metre written again is no change)
+    end = next((c.time for c in changes if c.time > first.time and (c.numerator, c.denominator) != metre), None)
+    if metre == main_ts or end is None:
+        return 0
+    return int(_to_step(np.interp(end, step_grid, np.arange(len(step_grid), dtype=np.float64))))
 
 
 def _before_pickup(step_grid: np.ndarray, pad: int) -> np.ndarray:

@@ -44,8 +44,8 @@ def timing_text(roll: "PianoRoll") -> str:
     pickup = roll.pickup_steps and k == 1 and roll.opening_time_signature  # the one change: a pickup's end
     if pickup:
         on, od = roll.opening_time_signature
-        said = (f" (it opens with a {on}/{od} pickup, drawn at the end of bar 1: bar n here is the score's bar "
-                "n − 1)")
+        said = (f" (it opens with a bar of {on}/{od}, drawn at the end of bar 1: where the score counts that pickup "
+                "as bar 0, bar n here is its bar n − 1)")
     else:
         said = (f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar "
                 "lines after a change may not be the score's)" if k else "")

@@ -199,9 +199,22 @@ def test_an_opening_pickup_is_named_with_how_bars_are_numbered_and_the_tempo_is_
     roll = midi_to_roll(to_bytes(pm))
     assert roll.pickup_steps == 4  # one beat of 1/8, at 4 steps per beat
     text = timing_text(roll)
-    assert text.startswith(f"{roll.bars:.1f} bars of 3/4 (it opens with a 1/8 pickup, drawn at the end of bar 1: bar n "
-                           "here is the score's bar n − 1) · "), text
+    assert text.startswith(f"{roll.bars:.1f} bars of 3/4 (it opens with a bar of 1/8, drawn at the end of bar 1: where "
+                           "the score counts that pickup as bar 0, bar n here is its bar n − 1) · "), text
     assert " · 120 BPM · 4 steps per beat, every beat alike: the opening 1/8's beats" in text, text
+
+
+def test_a_pickups_metre_written_twice_ends_where_the_metre_changes():
+    import pretty_midi
+
+    from midi_rae.pianoroll import midi_to_roll
+
+    pm = make_song(bars=8, seed=2)  # 120 BPM: 1/4 written at 0 and again at 0.5 s, 4/4 from 1.0 s (two beats in)
+    pm.time_signature_changes = [pretty_midi.TimeSignature(1, 4, 0.0), pretty_midi.TimeSignature(1, 4, 0.5),
+                                 pretty_midi.TimeSignature(4, 4, 1.0)]
+    roll = midi_to_roll(to_bytes(pm))
+    assert roll.pickup_steps == 8  # two beats at 4 steps per beat, not the first 1/4 alone
+    assert np.flatnonzero(roll.onsets.any(axis=0))[0] == 8  # so the 4/4 bar lines fall at 1.0 s: step 16
 
 
 def test_an_opening_of_whole_bars_in_another_metre_is_no_pickup():
@@ -1668,6 +1681,24 @@ def test_back_undoes_a_mask_ratio_and_a_second_model_the_address_returned_to_lea
     assert not at.exception
     assert (at.slider(key="mask_ratio").value, at.selectbox(key="b_source").value) == (url_state.DEFAULT_MASK, "Off")
     assert dict(at.query_params) == before
+
+
+def test_back_to_an_address_with_values_the_page_cannot_use_says_which(examples, monkeypatch):
+    at = run_app()
+    at.slider(key="window_bar").set_value(3).run()
+    back_to(at, {"model": "Shipped default", "example": "a_song.mid", "bar": "2", "transpose": "99"}, monkeypatch)
+    assert not at.exception and (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (2, 0)
+    assert ("This link's transpose (not a whole number from −12 to 12) could not be used, so the page opened without "
+            "it." in texts(at.info))
+
+
+@pytest.mark.parametrize("bar", ["\u0663", "\uff13", "1_0", " 3", "3.0"])  # Arabic-Indic and fullwidth digits
+def test_a_bar_in_the_url_is_a_whole_number_in_ascii_digits(examples, bar):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"example": "a_song.mid", "bar": bar})
+    at.run()
+    assert not at.exception and at.slider(key="window_bar").value == 1
+    assert any("bar (not a whole number from 1 to 100,000)" in i for i in texts(at.info))
 
 
 def test_back_to_a_dropped_file_still_in_the_uploader_shows_it_again(examples, monkeypatch):

@@ -424,6 +424,30 @@ def test_the_browsers_back_and_forward_buttons_go_through_the_windows_and_pieces
     assert not exceptions(page), _state(page, log)
 
 
+@pytest.mark.timeout(600)
+def test_a_similar_passage_opened_is_one_step_of_history_and_back_returns_with_the_results_listed(
+        page, server, shots):
+    """Opening a Find similar card added two identical history entries (a switch to the page shown), so the first
+    Back did nothing; a typed address was rewritten into a second entry too."""
+    url, log = server
+    page.goto(f"{url}/?example=bach_chorale_bwv253.mid")
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: hidden_caption(page) is not None)
+    assert urlparse(page.url).query == "example=bach_chorale_bwv253.mid"  # the place it names, left as typed
+    tab(page, "Find similar in the corpus").click()
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: has_button(page, "Find similar"))
+    button(page, "Find similar").click()
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: _corpus_open_buttons(page).count() > 0)
+    entries = page.evaluate("history.length")
+    _corpus_open_buttons(page).first.click()
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: caption_with(page, "opened from the corpus") is not None)
+    assert page.evaluate("history.length") == entries + 1, _state(page, log)
+    page.go_back()
+    _step(page, shots, log, "8_back_from_a_similar_passage", "after Back from a passage opened from Find similar",
+          lambda: (header_caption(page) or "").startswith("bach_chorale_bwv253.mid")
+          and caption_with(page, "Nearest to the window bars 1–8 of bach_chorale_bwv253.mid") is not None)
+    assert not exceptions(page), _state(page, log)
+
+
 CUT_LABELS = """() => [...document.querySelectorAll('[data-testid^="stBaseButton"], [data-testid="stPopoverButton"], '
     + '[data-testid="stMetricLabel"] .stMarkdownEllipsis, [data-testid="stWidgetLabel"] .stMarkdownEllipsis, figcaption')]
   .filter(e => e.offsetParent !== null && e.innerText.trim() && e.scrollWidth > e.clientWidth + 1)

@@ -151,7 +151,17 @@ def open_passage(index, path: Optional[Path], name: str, bar: int, semis: int = 
     session.note_opened_from(piece.key, index_name(index.uri), index.meta)
     if pedal is not None:
         st.session_state[session.K.SUSTAIN] = bool(pedal)
+    if _on_page(piece_page()):  # Find similar's cards: a switch to the page shown added a second history entry
+        st.rerun(scope="app")
     st.switch_page(piece_page())
+
+
+def _on_page(page) -> bool:
+    """Is this run `page`'s (a st.Page)?"""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx is not None and getattr(page, "_script_hash", None) == ctx.page_script_hash
 
 
 def show_passage(path: Path, bar: int, semis: int = 0):
@@ -355,7 +365,10 @@ def _search_section(index, song, res, selected, model) -> None:
         c1.markdown(f"Selected patch: level {level}, {patch_place(index, song.roll, res.start, level, patch)}")
     invariant = c2.toggle("Any transposition", persist_state="session", key=CK.SIMILAR_TRANSPOSE,
                           help="Also try the window transposed by −12..+12 semitones and show the interval found.")
-    qkey = (index.uri, song.key, res.start, level, patch, invariant)
+    from .corpus_sources import stamp
+
+    # the index's contents too: one rebuilt in place is another index, whose cards these are not
+    qkey = ((index.uri, stamp(index.uri)), song.key, res.start, level, patch, invariant)
     results = st.session_state.setdefault(CK.RESULTS, {})
     # once searched from this window, the results follow the level and transposition controls (a change had
     # emptied the list without a word until the button was pressed again)
@@ -406,7 +419,7 @@ def _search_section(index, song, res, selected, model) -> None:
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
         return
     last = st.session_state.get(CK.LAST_SIMILAR)
-    if last is not None and last[0][0] == index.uri and last[0] in results:
+    if last is not None and last[0][0] == qkey[0] and last[0] in results:
         # a result opened, or the window moved: the list stays, so that the next result is a click away
         st.caption(f"The last search's results: nearest to {last[1]}. Press *Find similar* to search from the "
                    "window shown now.")

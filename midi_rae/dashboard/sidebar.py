@@ -395,9 +395,11 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int, bool]:
     linked = url_state.linked_resolution()
     if linked is not None and not png:
         st.session_state[session.spb_key(stored)] = linked or default  # OWN_RESOLUTION (0): the model's own
-    spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, value=default,
-                                   key=session.spb_key(stored), help=help_, disabled=png,
-                                   persist_state="session")
+    key = session.spb_key(stored)
+    # the state, where it holds a value, sets it (Streamlit warns of a widget given both)
+    spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, key=key,
+                                   **({} if key in st.session_state else {"value": default}), help=help_,
+                                   disabled=png, persist_state="session")
     spb = default if png else spb
     st.session_state.setdefault(K.TRANSPOSE, 0)  # the state, not a default value, sets it (an address, a corpus hit)
     semis = st.sidebar.slider("Transpose (semitones)", -12, 12, persist_state="session", key=K.TRANSPOSE)

@@ -8,6 +8,7 @@ Values that are not valid are ignored, never an error: a URL is typed by anyone.
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import streamlit as st
@@ -33,10 +34,11 @@ OWN_RESOLUTION = 0  # linked_resolution's word for "the model's own"
 
 
 def _int(text: Optional[str], lo: int, hi: int) -> Optional[int]:
-    try:
-        value = int(str(text))
-    except ValueError:
+    """A whole number written in ASCII digits (int() also takes "1_0", "٣" and "２"), within lo..hi; else None."""
+    text = str(text)
+    if not re.fullmatch(r"-?[0-9]{1,9}", text):
         return None
+    value = int(text)
     return value if lo <= value <= hi else None
 
 
@@ -52,6 +54,8 @@ def restore(models: list[str], examples: list[str]) -> None:
     place, ignored = _place(q, models, examples)
     if returned:
         _return_to(place, q.get(DROPPED), models)
+        if ignored:  # beside what _return_to said of a dropped file
+            st.session_state[IGNORED] = " ".join(filter(None, (_ignored_note(ignored), st.session_state.get(IGNORED))))
         return
     for key, name in ((K.CKPT_SOURCE, MODEL), (K.EXAMPLE, EXAMPLE), (K.TRANSPOSE, TRANSPOSE), (K.B_SOURCE, B_MODEL),
                       (K.MASK_RATIO, MASK), (K.SUSTAIN, PEDAL)):
@@ -63,14 +67,17 @@ def restore(models: list[str], examples: list[str]) -> None:
         st.session_state[LINK_SPB] = place[SPB]
     if PASSAGE in q and not _open_passage(q[PASSAGE], place.get(BAR, 1), place.get(TRANSPOSE, 0)):
         ignored.append("passage (not a piece of the shipped corpus)")
-    notes = []
-    if ignored:
-        notes.append(f"This link's {', '.join(ignored)} could not be used, so the page opened without "
-                     f"{'it' if len(ignored) == 1 else 'them'}.")
+    notes = [_ignored_note(ignored)] if ignored else []
     if q.get(DROPPED) and EXAMPLE not in q and PASSAGE not in q:
         notes.append(_dropped_note(q[DROPPED]))
     if notes:
         st.session_state[IGNORED] = " ".join(notes)
+
+
+def _ignored_note(ignored: list[str]) -> str:
+    """The sentence naming what an address asked for that the page could not use."""
+    return (f"This link's {', '.join(ignored)} could not be used, so the page opened without "
+            f"{'it' if len(ignored) == 1 else 'them'}.")
 
 
 def _history_navigation() -> bool:
@@ -144,13 +151,17 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
     from .sources import digest, example_files
 
     bar, semis = place.get(BAR, 1), place.get(TRANSPOSE, 0)
-    passage = st.query_params.get(PASSAGE) if EXAMPLE not in place else None
+    passage = st.query_params.get(PASSAGE)
     passage = passage if passage is not None and shipped_passage(passage) is not None else None
+    if not (EXAMPLE in place or passage is not None or dropped):
+        return  # an address naming nothing (an uploaded checkpoint shown): nothing to return to
     if MODEL in place:
         st.session_state[K.CKPT_SOURCE] = place[MODEL]
     shown = st.session_state.get(K.LAST_GOOD_PIECE)
     upload = st.session_state.get(K.MIDI_UPLOAD)
-    if EXAMPLE in place:
+    if passage is not None:  # named with an example too (typed so): the passage, as a first visit shows it
+        _open_passage(passage, bar, semis)
+    elif EXAMPLE in place:
         path = next(p for p in example_files() if p.name == place[EXAMPLE])
         key = digest(path.read_bytes())
         if shown is None or shown.key != key:
@@ -160,8 +171,6 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
             session.close_opened_piece()
             st.session_state[K.OPENED_AT] = (key, bar)
         st.session_state[K.EXAMPLE] = place[EXAMPLE]
-    elif passage is not None:
-        _open_passage(passage, bar, semis)
     elif dropped:
         from .names import display_name
 
@@ -177,8 +186,6 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
         st.session_state[K.TRANSPOSE] = semis
         st.session_state[LINK_SPB] = place.get(SPB, OWN_RESOLUTION)
         st.session_state[K.SUSTAIN] = place.get(PEDAL, False)
-    if not (EXAMPLE in place or passage is not None or dropped):
-        return  # an address naming nothing (an uploaded checkpoint shown): nothing to return to
     st.session_state[K.MASK_RATIO] = place.get(MASK, DEFAULT_MASK)
     if B_MODEL in place:
         st.session_state[K.B_SOURCE] = place[B_MODEL]
@@ -251,7 +258,29 @@ def record(model: Optional[str], example: Optional[str], bar: int, semis: int, p
                      **({MASK: f"{mask:g}"} if abs(mask - DEFAULT_MASK) > 1e-9 else {})})
     # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
     # (a dropped file passes through an empty uploader) can be sent before the browser has applied the previous
-    # run's URL, so what this session last sent is compared too
-    if st.query_params.to_dict() != want or st.session_state.get(SENT) != want:
+    # run's URL, so what this session last sent is compared too. An address that names the shown place in other
+    # words (typed or linked: "?example=x.mid" for bar 1 of the shipped default) is left as it is: rewritten, it
+    # was a second history entry, and Back from it returned to the same place
+    shown = st.query_params.to_dict()
+    sent = st.session_state.get(SENT, shown)
+    if _naming(shown) != _naming(want) or _naming(sent) != _naming(want):
         st.query_params.from_dict(want)
-        st.session_state[SENT] = want
+        shown = want
+    st.session_state[SENT] = shown
+
+
+KNOWN = (MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED, SPB, PEDAL, B_MODEL, MASK)
+
+
+def _naming(address: dict) -> tuple:
+    """The place an address names, whatever its spelling: the order of its values, a default left out, a model's
+    case; a value the page could not use, or a name it does not know, keeps it apart from every address the page
+    writes."""
+    # a place named without a model is the shipped default's; an address naming no place names no model either
+    named = any(k in address for k in (EXAMPLE, PASSAGE, DROPPED))
+    model = address.get(MODEL, "Shipped default" if named else None)
+    return (str(model).casefold(), address.get(EXAMPLE), address.get(PASSAGE),
+            address.get(DROPPED), _int(address.get(BAR, "1"), 1, MAX_BAR),
+            _int(address.get(TRANSPOSE, "0"), -12, 12), address.get(SPB), address.get(PEDAL, "0"),
+            str(address.get(B_MODEL, "")).casefold(), _ratio(address.get(MASK, f"{DEFAULT_MASK:g}")),
+            frozenset(k for k in address if k not in KNOWN))
