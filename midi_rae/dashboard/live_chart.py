@@ -83,9 +83,7 @@ export default function (component) {
       }).observe(root);
     }
   };
-  // drawn in a task of its own, from the newest figure: while the window is scrubbed the browser has the next runs'
-  // messages queued already, and each would otherwise redraw the chart for a window already left
-  if (!root.__queued) root.__queued = setTimeout(() => { root.__queued = null; draw(); }, 0);
+  draw();
 }
 """.replace("__CONFIG__", json.dumps(CHART_CONFIG))
 
