@@ -1212,3 +1212,11 @@ def test_a_map_of_one_collection_is_coloured_by_piece_at_first(index_home, monke
     monkeypatch.setattr(corpus_map.src, "map_columns", one_collection)
     at = _corpus_app(index_home, monkeypatch)
     assert not at.exception and at.selectbox(key="corpus_color").value == "Piece"
+
+
+def test_points_outside_a_region_under_a_traced_piece_stay_as_visible_as_outside_any_region():
+    from midi_rae.dashboard.corpus_map import FADED, TRACED_FADE, _opacity
+
+    traced = _opacity(region=True, traced=True)
+    assert traced["value"] == FADED == _opacity(region=True, traced=False)["value"]  # it was FADED × 0.4: 0.05
+    assert traced["condition"]["value"] == pytest.approx(0.75 * TRACED_FADE)

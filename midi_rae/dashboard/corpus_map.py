@@ -250,10 +250,11 @@ def _passages(w: dict[str, np.ndarray]) -> list[str]:
 
 
 def _opacity(region: bool, traced: bool) -> dict:
-    """The points' opacity: faded outside a region, and all of them fainter under a traced piece."""
+    """The points' opacity: faded outside a region, and all of them fainter under a traced piece; no fainter than
+    FADED, where a region's faded points under a trace (0.05) and a pale colour scale's were lost altogether."""
     f = TRACED_FADE if traced else 1.0
     if region:
-        return {"condition": {"test": "datum.inside", "value": 0.75 * f}, "value": FADED * f}
+        return {"condition": {"test": "datum.inside", "value": 0.75 * f}, "value": FADED}
     return {"value": 0.75 * f}
 
 
