@@ -1782,6 +1782,25 @@ def test_a_url_the_page_can_use_is_opened_without_a_word(examples):
     assert not at.exception and not [i for i in at.info if i.value.startswith("This link")]
 
 
+def test_a_piece_address_that_opened_the_corpus_page_is_opened_by_the_piece_page(examples):
+    script = """
+import streamlit as st
+from midi_rae.dashboard import url_state
+if not st.session_state.get("on_piece_page"):
+    url_state.carry_over()  # the Corpus page's first run
+    st.session_state["on_piece_page"] = True
+else:
+    url_state.restore(["Shipped default"], ["a_song.mid", "b_song.mid"])
+    st.write(f"{st.session_state.get('example')} at bar {st.session_state.get('window_bar')}")
+"""
+    at = AppTest.from_string(script, default_timeout=60)
+    at.query_params.update({"model": "Shipped default", "example": "b_song.mid", "bar": "4", "transpose": "0"})
+    at.run()
+    at.query_params.clear()  # Streamlit leaves a page's query params behind when another page is opened
+    at.run()
+    assert not at.exception and [m.value for m in at.markdown] == ["b_song.mid at bar 4"]
+
+
 def test_the_url_is_sent_again_when_a_run_starts_from_a_url_the_browser_had_not_yet_updated(monkeypatch):
     from streamlit.runtime.state.query_params import QueryParams
 

@@ -413,6 +413,9 @@ def _bar_typed(last: int, piece_id: int) -> None:
 
 def main() -> None:
     """Sidebar (the index), a summary line, then the open tab."""
+    from . import url_state
+
+    url_state.carry_over()  # a piece page's address opened here: the Piece page opens it
     uri = index_section()
     st.markdown("### midi-rae explorer — corpus")
     if uri is None:

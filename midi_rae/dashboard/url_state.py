@@ -22,6 +22,7 @@ READ = "_url_read"  # session state: this session's piece page has read its URL 
 SENT = "_url_sent"  # session state: the place this session last sent to the browser
 IGNORED = "_url_ignored"  # session state: the sentence naming what the URL asked for that could not be used
 LINK_BAR = "_url_bar"  # session state: the bar the URL asked for, until the piece's last window start is known
+CARRIED = "_url_carried"  # session state: a piece page's address the Corpus page was opened by, for the Piece page
 LINK_SPB = "_url_spb"  # session state: the time resolution the URL asked for, until its slider is drawn
 MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED = "model", "example", "passage", "bar", "transpose", "dropped"
 SPB = "spb"  # the time resolution, named only where it is not the model's own
@@ -50,7 +51,7 @@ def restore(models: list[str], examples: list[str]) -> None:
     if st.session_state.get(READ) and not returned:
         return
     st.session_state[READ] = True
-    q = st.query_params
+    q = st.query_params if returned else (st.query_params.to_dict() or st.session_state.pop(CARRIED, {}))
     place, ignored = _place(q, models, examples)
     if returned:
         _return_to(place, q.get(DROPPED), models)
@@ -72,6 +73,14 @@ def restore(models: list[str], examples: list[str]) -> None:
         notes.append(_dropped_note(q[DROPPED]))
     if notes:
         st.session_state[IGNORED] = " ".join(notes)
+
+
+def carry_over() -> None:
+    """On the Corpus page, a session's first visit by an address that names a piece page's place (a link, or Back
+    to such an entry, pasted into a new tab): kept for the Piece page's first run, as Streamlit leaves a page's
+    query params behind when another page is opened."""
+    if not st.session_state.get(READ) and any(k in st.query_params for k in (EXAMPLE, PASSAGE)):
+        st.session_state[CARRIED] = st.query_params.to_dict()
 
 
 def _ignored_note(ignored: list[str]) -> str:
