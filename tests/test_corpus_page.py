@@ -420,6 +420,8 @@ def test_a_search_in_any_transposition_from_a_transposed_piece_in_the_corpus_lea
     assert not at.exception, at.exception
     cards = [m.value for m in at.markdown if "bars" in m.value]
     assert cards and not any("piece_\u200b1" in c for c in cards), cards  # it had topped the list at 1.000, −3 semitones
+    assert any(c.value.startswith("Nearest to the window bars 3–10 of query.mid transposed +3 semitones at level 3")
+               for c in at.caption), [c.value for c in at.caption]
 
 
 def test_find_similars_results_stay_listed_when_the_window_moves_until_the_next_search(index_home, monkeypatch,

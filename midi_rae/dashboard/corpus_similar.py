@@ -413,7 +413,10 @@ def _search_section(index, song, res, selected, model) -> None:
         moved = (f" {elsewhere} of the {len(hits)} lie in another pitch band than the selected patch: at this level "
                  "the model's embeddings carry little of where in pitch a patch lies." if elsewhere else "")
         hint = "" if selected_here else " Select a patch in the window above to search a smaller region."
-        asked = f"{what}{where} of {song.roll.name} at level {level}"
+        key = getattr(song, "key", ())
+        shifted = int(key[3]) if len(key) > 3 else 0  # loaders.Song.key: (midi, checkpoint, resolution, transposition)
+        asked = (f"{what}{where} of {song.roll.name}" + (f" transposed {semitones(shifted)}" if shifted else "")
+                 + f" at level {level}")
         st.session_state[CK.LAST_SIMILAR] = (qkey, asked)
         st.caption(f"Nearest to {asked} (cosine), among {index.count('windows'):,} windows.{left_out}{moved}{hint}")
         render_cards(results[qkey], index, "similar", query=str(hash(qkey)))
