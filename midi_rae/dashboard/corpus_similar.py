@@ -301,13 +301,15 @@ def patch_place(index, roll, start: int, level: int, patch: tuple[int, int]) -> 
 
 
 def current_index():
-    """The index the Corpus page last showed (or the shipped one), opened; None when there is none."""
+    """(the index the Corpus page last showed, or the shipped one, opened; its version, `corpus_sources.stamp`);
+    None when there is none."""
     from .corpus_sources import SHIPPED_INDEX, is_index, open_index, stamp
 
     uri = st.session_state.get(CK.CURRENT) or (str(SHIPPED_INDEX) if is_index(SHIPPED_INDEX) else None)
     if uri is None:
         return None
-    return open_index(uri, stamp(uri))
+    version = stamp(uri)
+    return open_index(uri, version), version
 
 
 def render_find_similar(song, res, selected, model) -> None:
@@ -325,19 +327,20 @@ def render_find_similar(song, res, selected, model) -> None:
 @st.fragment
 @activity.fragment_body
 def _find_similar(song, res, selected, model) -> None:
-    index = current_index()
-    if index is None:
+    found = current_index()
+    if found is None:
         st.info("No corpus index: open the Corpus page to pick or build one.")
         return
+    index, version = found
     from .corpus_sources import damage_shown
 
     st.caption(f"Searches the index *{index_name(index.uri)}* ({index.count('windows'):,} windows); the Corpus page "
                "picks another.")
     with damage_shown(index.uri):
-        _search_section(index, song, res, selected, model)
+        _search_section(index, version, song, res, selected, model)
 
 
-def _search_section(index, song, res, selected, model) -> None:
+def _search_section(index, version: str, song, res, selected, model) -> None:
     from midi_rae.index import default_level, search_passage
 
     levels = index.levels
@@ -365,10 +368,8 @@ def _search_section(index, song, res, selected, model) -> None:
         c1.markdown(f"Selected patch: level {level}, {patch_place(index, song.roll, res.start, level, patch)}")
     invariant = c2.toggle("Any transposition", persist_state="session", key=CK.SIMILAR_TRANSPOSE,
                           help="Also try the window transposed by −12..+12 semitones and show the interval found.")
-    from .corpus_sources import stamp
-
     # the index's contents too: one rebuilt in place is another index, whose cards these are not
-    qkey = ((index.uri, stamp(index.uri)), song.key, res.start, level, patch, invariant)
+    qkey = ((index.uri, version), song.key, res.start, level, patch, invariant)
     results = st.session_state.setdefault(CK.RESULTS, {})
     # once searched from this window, the results follow the level and transposition controls (a change had
     # emptied the list without a word until the button was pressed again)
@@ -413,8 +414,7 @@ def _search_section(index, song, res, selected, model) -> None:
         moved = (f" {elsewhere} of the {len(hits)} lie in another pitch band than the selected patch: at this level "
                  "the model's embeddings carry little of where in pitch a patch lies." if elsewhere else "")
         hint = "" if selected_here else " Select a patch in the window above to search a smaller region."
-        key = getattr(song, "key", ())
-        shifted = int(key[3]) if len(key) > 3 else 0  # loaders.Song.key: (midi, checkpoint, resolution, transposition)
+        shifted = _transposition(song)
         asked = (f"{what}{where} of {song.roll.name}" + (f" transposed {semitones(shifted)}" if shifted else "")
                  + f" at level {level}")
         st.session_state[CK.LAST_SIMILAR] = (qkey, asked)
@@ -475,8 +475,7 @@ def visitor(index_uri: str, song, bundle, page_bundle) -> Visitor:
     enc = song.encoding if bundle is page_bundle else encode_piece(bundle.encoder, song.roll)
     levels = [SimpleNamespace(emb=torch.from_numpy(e), non_empty=torch.from_numpy(ne))  # what pool_levels reads
               for e, ne in zip(enc.level_emb, enc.level_non_empty)]
-    roll, key = song.roll, getattr(song, "key", ())
-    semis = int(key[3]) if len(key) > 3 else 0  # loaders.Song.key: (midi, checkpoint, steps per beat, transposition)
+    roll, semis = song.roll, _transposition(song)
     shown = (roll.name + (f" transposed {semitones(semis)}" if semis else "") + f", {roll.steps_per_beat} steps per beat"
              + (", sustain pedal applied" if roll.sustain_pedal else ""))
     return Visitor(index_uri, stamp(index_uri), roll.name, f"{shown} (placed from the piece view)",
@@ -492,6 +491,13 @@ def show_on_map(index, song, searcher, model) -> None:
     st.session_state[trace_key(index.uri)] = VISITOR_ROW
     st.session_state[session.K.LAST_TAB_PREFIX + CK.TAB] = "Map"
     st.switch_page(corpus_page())
+
+
+def _transposition(song) -> int:
+    """The semitones the piece view's piece is transposed by (loaders.Song.key: midi, checkpoint, steps per beat,
+    transposition)."""
+    key = getattr(song, "key", ())
+    return int(key[3]) if len(key) > 3 else 0
 
 
 VISITOR_ROW = "visitor"  # the trace picker's value for the visitor (a piece's is its id, as digits)

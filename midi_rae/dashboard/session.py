@@ -391,8 +391,8 @@ def return_to_example() -> None:
     if st.session_state.get(K.EXAMPLE) is None:
         from .sources import example_files
 
-        first = next((p.name for p in example_files()), None)
-        st.session_state[K.EXAMPLE] = st.session_state.get(K.LAST_EXAMPLE) or first
+        st.session_state[K.EXAMPLE] = (st.session_state.get(K.LAST_EXAMPLE)
+                                       or next((p.name for p in example_files()), None))
 
 
 def back_to_example_after_refusal(example: str, name: str, message: str) -> None:

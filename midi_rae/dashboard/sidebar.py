@@ -392,10 +392,10 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int, bool]:
     help_ = ("A PNG piano roll's columns are its time steps: there is no resolution to choose." if png else
              "Stored in this checkpoint; change it only to see what the model does at another resolution."
              if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
+    key = session.spb_key(stored)
     linked = url_state.linked_resolution()
     if linked is not None and not png:
-        st.session_state[session.spb_key(stored)] = linked or default  # OWN_RESOLUTION (0): the model's own
-    key = session.spb_key(stored)
+        st.session_state[key] = linked or default  # OWN_RESOLUTION (0): the model's own
     # the state, where it holds a value, sets it (Streamlit warns of a widget given both)
     spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, key=key,
                                    **({} if key in st.session_state else {"value": default}), help=help_,

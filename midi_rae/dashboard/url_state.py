@@ -9,6 +9,7 @@ Values that are not valid are ignored, never an error: a URL is typed by anyone.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Optional
 
 import streamlit as st
@@ -66,8 +67,8 @@ def restore(models: list[str], examples: list[str]) -> None:
         st.session_state[K.WINDOW_BAR] = st.session_state[LINK_BAR] = place[BAR]
     if SPB in place:
         st.session_state[LINK_SPB] = place[SPB]
-    if PASSAGE in q and not _open_passage(q[PASSAGE], place.get(BAR, 1), place.get(TRANSPOSE, 0)):
-        ignored.append("passage (not a piece of the shipped corpus)")
+    if PASSAGE in place:
+        _open_passage(place[PASSAGE], place.get(BAR, 1), place.get(TRANSPOSE, 0))
     notes = [_ignored_note(ignored)] if ignored else []
     if q.get(DROPPED) and EXAMPLE not in q and PASSAGE not in q:
         notes.append(_dropped_note(q[DROPPED]))
@@ -98,8 +99,8 @@ def _history_navigation() -> bool:
 
 
 def _place(q, models: list[str], examples: list[str]) -> tuple[dict, list[str]]:
-    """The values of the address `q` the page can use (by their URL names, as the widgets take them), and the
-    words naming those it cannot."""
+    """The values of the address `q` the page can use (by their URL names, as the widgets take them; a passage as
+    its file), and the words naming those it cannot."""
     place, ignored = {}, []
     named = {m.casefold(): m for m in models}  # the header writes "shipped default"; the picker "Shipped default"
     if str(q.get(MODEL, "")).casefold() in named:
@@ -137,6 +138,14 @@ def _place(q, models: list[str], examples: list[str]) -> tuple[dict, list[str]]:
         place[PEDAL] = q[PEDAL] == "1"
     elif PEDAL in q:
         ignored.append("pedal (not 0 or 1)")
+    if PASSAGE in q:
+        from .corpus_similar import shipped_passage
+
+        path = shipped_passage(q[PASSAGE])  # the piece's file in the shipped corpus, where it names one
+        if path is not None:
+            place[PASSAGE] = path
+        else:
+            ignored.append("passage (not a piece of the shipped corpus)")
     return place, ignored
 
 
@@ -156,12 +165,9 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
     the uploader still holds it (an example was picked over it since); a checkpoint or file the address cannot
     name stays as it is."""
     from . import session
-    from .corpus_similar import shipped_passage
     from .sources import digest, example_files
 
-    bar, semis = place.get(BAR, 1), place.get(TRANSPOSE, 0)
-    passage = st.query_params.get(PASSAGE)
-    passage = passage if passage is not None and shipped_passage(passage) is not None else None
+    bar, semis, passage = place.get(BAR, 1), place.get(TRANSPOSE, 0), place.get(PASSAGE)
     if not (EXAMPLE in place or passage is not None or dropped):
         return  # an address naming nothing (an uploaded checkpoint shown): nothing to return to
     if MODEL in place:
@@ -214,14 +220,11 @@ def _ratio(text: Optional[str]) -> Optional[float]:
     return steps / 20 if abs(value * 20 - steps) < 1e-6 else None
 
 
-def _open_passage(address: str, bar: int, semis: int) -> bool:
-    """Open the shipped-corpus piece a URL names, as the Corpus page would (False: it names none)."""
-    from .corpus_similar import shipped_passage, show_passage
+def _open_passage(path: Path, bar: int, semis: int) -> None:
+    """Open the shipped-corpus piece a URL names (its file), as the Corpus page would."""
+    from .corpus_similar import show_passage
 
-    path = shipped_passage(address)
-    if path is not None:
-        show_passage(path, bar, semis)
-    return path is not None
+    show_passage(path, bar, semis)
 
 
 def bar_within(last: int) -> None:
