@@ -917,6 +917,7 @@ def test_the_hidden_share_is_counted_of_all_patches_and_of_the_non_empty_ones_ea
     n, pct, of_notes, notes, notes_pct, of_empty, empty = map(int, m.groups())
     assert pct == round(100 * n / 1024) and n == of_notes + of_empty and notes + empty == 1024
     assert notes_pct == round(100 * of_notes / notes)
+    assert cap.endswith("(0.05 × that), drawn with mask seed 0.")  # the draw is named: New mask changes it
 
 
 def test_the_spectrum_table_has_an_effective_rank_column(examples):
@@ -2089,6 +2090,60 @@ def test_a_url_whose_b_or_mask_cannot_be_used_says_so(examples):
     assert not at.exception and at.selectbox(key="b_source").value == "Off"
     assert any("b (not a shipped model's name), mask (not a ratio from 0 to 1 in steps of 0.05)" in i.value
                for i in at.info)
+
+
+def test_the_mask_seed_travels_in_the_url_so_a_reload_shows_the_same_mask(examples):
+    at = run_app()
+    [b for b in at.button if b.label == "New mask"][0].click().run()
+    assert not at.exception and at.query_params.get("seed") == "1"
+    reload = AppTest.from_file(APP, default_timeout=180)  # a new session from that URL
+    reload.query_params.update(dict(at.query_params))
+    reload.run()
+    assert not reload.exception and reload.number_input(key="mask_seed").value == 1
+    assert image_rows(reload)[1][1] == image_rows(at)[1][1]  # the same masked input
+    reload.number_input(key="mask_seed").set_value(0).run()
+    assert "seed" not in reload.query_params  # seed 0 is left out
+
+
+def test_back_undoes_a_new_mask(examples, monkeypatch):
+    at = run_app()
+    before, masked = dict(at.query_params), image_rows(at)[1][1]
+    [b for b in at.button if b.label == "New mask"][0].click().run()
+    back_to(at, before, monkeypatch)
+    assert not at.exception and at.number_input(key="mask_seed").value == 0
+    assert image_rows(at)[1][1] == masked and dict(at.query_params) == before
+
+
+def test_a_url_whose_seed_cannot_be_used_says_so(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"seed": "1000001"})
+    at.run()
+    assert not at.exception and at.number_input(key="mask_seed").value == 0
+    assert any("seed (not a whole number from 0 to 1,000,000)" in i.value for i in at.info)
+
+
+def test_back_sets_the_mask_controls_without_streamlits_warning_of_a_widget_given_two_values(examples, monkeypatch):
+    """A widget drawn with a default value whose state was also set logs a warning with a stack trace."""
+    from streamlit.elements.lib import policies
+
+    warned: list = []
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    monkeypatch.setattr(policies._LOGGER, "warning", lambda *a, **k: warned.append(a))
+    monkeypatch.setattr(policies.runtime, "exists", lambda: True)  # AppTest runs without Streamlit's runtime
+    at = run_app()
+    before = dict(at.query_params)
+    at.slider(key="mask_ratio").set_value(0.7).run()
+    [b for b in at.button if b.label == "New mask"][0].click().run()
+    back_to(at, before, monkeypatch)
+    assert not at.exception and at.slider(key="mask_ratio").value == url_state.DEFAULT_MASK
+    assert warned == []
+
+
+def test_a_new_piece_opens_without_the_sustain_pedal_the_piece_before_had_on(examples):
+    at = run_app()
+    at.toggle(key="sustain_pedal").set_value(True).run()
+    at = upload(at, "next.mid", to_bytes(make_song(bars=9, seed=5)))
+    assert not at.exception and at.toggle(key="sustain_pedal").value is False
 
 
 @pytest.mark.parametrize("ratio", ["nan", "inf", "-inf", "1e400"])

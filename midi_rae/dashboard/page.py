@@ -94,8 +94,9 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int 
     goes back to it as if it were picked, and says why on that rerun (_back_to_example). The sentences go into
     `slot`, a container drawn on every run, so that the elements after it keep their places. A new piece opens at
     bar 1, or where its first note is when a window of `width` steps from bar 1 holds none, and untransposed at the
-    model's own resolution: `fresh` holds those widget values, and where the piece before left others, the page
-    runs again from them (a transposition or a resolution chosen for one piece misread the next).
+    model's own resolution, without the sustain pedal: `fresh` holds those widget values, and where the piece
+    before left others, the page runs again from them (a transposition, resolution or pedal chosen for one piece
+    misread the next).
     """
     refused = session.refusal_to_announce()
     if refused is not None:
@@ -178,10 +179,10 @@ def _warm_plotly(slot) -> None:
 
 
 def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: bool = False,
-                  mask: float = url_state.DEFAULT_MASK) -> None:
+                  mask: float = url_state.DEFAULT_MASK, seed: int = 0) -> None:
     """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (for a
     dropped file its name and the shipped model, which a reload names and keeps), with the shipped model
-    compared as B and the mask ratio."""
+    compared as B, the mask ratio and the mask seed."""
     source = st.session_state.get(session.K.CKPT_SOURCE, "Shipped default")
     b_source = st.session_state.get(session.K.B_SOURCE)
     opened = session.opened_piece()
@@ -191,7 +192,7 @@ def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: 
     dropped = piece.name if piece.uploaded and passage is None else None
     shipped = sidebar.shipped_sources()
     url_state.record(source if source in shipped else None, example, start_bar, semis, passage, dropped, spb, pedal,
-                     b_source if b_source in shipped else None, mask)
+                     b_source if b_source in shipped else None, mask, seed)
 
 
 def main() -> None:
@@ -213,7 +214,8 @@ def main() -> None:
     mcfg = ModelConfig.from_dict(config)
     clicks.drop_unfit(mcfg)  # before any click of the last run is applied to a selection this model cannot have
     spb, semis, pedal = sidebar.time_section(config, png=_is_png(piece))
-    fresh = {session.spb_key(config.get("steps_per_beat")): sidebar.own_resolution(config), session.K.TRANSPOSE: 0}
+    fresh = {session.spb_key(config.get("steps_per_beat")): sidebar.own_resolution(config), session.K.TRANSPOSE: 0,
+             session.K.SUSTAIN: False}
     piece, roll = _piece_roll(piece, spb, semis, messages, upload_note, mcfg.window_steps, pedal, fresh)
     roll, semis = _within_range(piece, roll, spb, semis, messages, pedal)
 
@@ -232,7 +234,7 @@ def main() -> None:
     view = sidebar.view_section(n_start_bars, config, meta, bars)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
     _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None, pedal,
-                  view.mask.mask_ratio)
+                  view.mask.mask_ratio, view.mask.seed)
     choice_b = sidebar.compare_section()
 
     b_is_a = choice_b is not None and sidebar.same_model(choice, choice_b)  # then one sentence at the end

@@ -75,7 +75,8 @@ def hidden_sentence(res) -> str:
     return (f"{n} of {res.mask.size} finest patches hidden ({100 * n / max(res.mask.size, 1):.0f}%): {of_notes} of "
             f"the {notes} non-empty ones{share} and {n - of_notes} of the {res.mask.size - notes} empty ones. Each "
             f"non-empty patch is hidden with probability {m.mask_ratio:.2f} (the mask ratio) and each empty one with "
-            f"{m.mask_ratio * m.empty_mask_ratio:.3g} ({m.empty_mask_ratio:.2f} × that).")
+            f"{m.mask_ratio * m.empty_mask_ratio:.3g} ({m.empty_mask_ratio:.2f} × that), drawn with mask seed "
+            f"{m.seed}.")
 
 
 def render(res, pitch_range: tuple, steps_per_bar: int, movable: bool = True) -> None:

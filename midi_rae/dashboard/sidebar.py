@@ -428,8 +428,8 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
                     f"shows the first {width} steps of its bar.")
     session.window_drawn(start_bar)
     st.sidebar.header("Masking")
-    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, url_state.DEFAULT_MASK, 0.05,
-                           persist_state="session", key=K.MASK_RATIO,
+    st.session_state.setdefault(K.MASK_RATIO, url_state.DEFAULT_MASK)  # the state sets it (an address, Back)
+    mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, step=0.05, persist_state="session", key=K.MASK_RATIO,
                            help="The chance that each non-empty patch is hidden from the encoder (each is drawn on "
                                 "its own: the share hidden varies around it, and the reconstruction says what it was).")
     default_emr = float(config.get("empty_mask_ratio", 0.05))
@@ -437,7 +437,7 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
                             persist_state="session", key=K.EMPTY_MASK_RATIO,
                             help="Empty patches are hidden at mask ratio × this.")
     c1, c2 = st.sidebar.columns([3, 2], vertical_alignment="bottom")
-    seed = c1.number_input("Mask seed", 0, 1_000_000, step=1,
+    seed = c1.number_input("Mask seed", 0, url_state.MAX_SEED, step=1,
                            persist_state="session", key=K.MASK_SEED)
     c2.button("New mask", on_click=session.new_mask, width="stretch")
     st.sidebar.header("Display")

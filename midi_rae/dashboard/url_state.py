@@ -31,6 +31,8 @@ PEDAL = "pedal"  # "1" where the sustain pedal is applied
 B_MODEL = "b"  # the shipped model compared as B, where one is
 MASK = "mask"  # the mask ratio, where it is not the default
 DEFAULT_MASK = MaskSettings().mask_ratio  # the slider's start, left out of the URL
+SEED = "seed"  # the mask seed, where it is not 0
+MAX_SEED = 1_000_000  # the seed input's upper end
 MAX_BAR = 100_000
 OWN_RESOLUTION = 0  # linked_resolution's word for "the model's own"
 
@@ -60,7 +62,7 @@ def restore(models: list[str], examples: list[str]) -> None:
             st.session_state[IGNORED] = " ".join(filter(None, (_ignored_note(ignored), st.session_state.get(IGNORED))))
         return
     for key, name in ((K.CKPT_SOURCE, MODEL), (K.EXAMPLE, EXAMPLE), (K.TRANSPOSE, TRANSPOSE), (K.B_SOURCE, B_MODEL),
-                      (K.MASK_RATIO, MASK), (K.SUSTAIN, PEDAL)):
+                      (K.MASK_RATIO, MASK), (K.SUSTAIN, PEDAL), (K.MASK_SEED, SEED)):
         if name in place:
             st.session_state[key] = place[name]
     if BAR in place:
@@ -134,6 +136,11 @@ def _place(q, models: list[str], examples: list[str]) -> tuple[dict, list[str]]:
         place[MASK] = mask
     elif MASK in q:
         ignored.append("mask (not a ratio from 0 to 1 in steps of 0.05)")
+    seed = _int(q.get(SEED), 0, MAX_SEED)
+    if seed is not None:
+        place[SEED] = seed
+    elif SEED in q:
+        ignored.append(f"seed (not a whole number from 0 to {MAX_SEED:,})")
     if q.get(PEDAL) in ("0", "1"):
         place[PEDAL] = q[PEDAL] == "1"
     elif PEDAL in q:
@@ -159,7 +166,7 @@ def _dropped_note(name: str) -> str:
 
 
 def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
-    """Back or Forward: the piece, window, transposition, resolution, mask ratio, pedal and models the address
+    """Back or Forward: the piece, window, transposition, resolution, mask ratio and seed, pedal and models the address
     names, as they were when it was recorded; what it leaves out is the default it was left out for (a shipped B
     model named nowhere is off). An address of a dropped file (which names no window) brings that file back while
     the uploader still holds it (an example was picked over it since); a checkpoint or file the address cannot
@@ -202,6 +209,7 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
         st.session_state[LINK_SPB] = place.get(SPB, OWN_RESOLUTION)
         st.session_state[K.SUSTAIN] = place.get(PEDAL, False)
     st.session_state[K.MASK_RATIO] = place.get(MASK, DEFAULT_MASK)
+    st.session_state[K.MASK_SEED] = place.get(SEED, 0)
     if B_MODEL in place:
         st.session_state[K.B_SOURCE] = place[B_MODEL]
     elif st.session_state.get(K.B_SOURCE) in models:
@@ -254,11 +262,11 @@ def ignored_shown() -> None:
 
 def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None,
            dropped: Optional[str] = None, spb: Optional[int] = None, pedal: bool = False,
-           b_model: Optional[str] = None, mask: float = DEFAULT_MASK) -> None:
+           b_model: Optional[str] = None, mask: float = DEFAULT_MASK, seed: int = 0) -> None:
     """Put the shown place in the URL: a shipped model, and a bundled example or a shipped-corpus piece
     (`passage`); nothing of a place that cannot be reopened by name, but the name of a `dropped` file shown (and
-    the shipped model), so that a reload can say what it lost. The shipped model compared as B (`b_model`) and
-    a mask ratio other than the default go in either way."""
+    the shipped model), so that a reload can say what it lost. The shipped model compared as B (`b_model`), a
+    mask ratio other than the default and a mask seed other than 0 go in either way."""
     piece = {EXAMPLE: example} if example is not None else {PASSAGE: passage} if passage is not None else None
     if piece is not None and model is not None:
         want = {MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis)),
@@ -267,7 +275,8 @@ def record(model: Optional[str], example: Optional[str], bar: int, semis: int, p
         want = {} if dropped is None else {**({MODEL: model} if model is not None else {}), DROPPED: dropped}
     if want:
         want.update({**({B_MODEL: b_model} if b_model is not None else {}),
-                     **({MASK: f"{mask:g}"} if abs(mask - DEFAULT_MASK) > 1e-9 else {})})
+                     **({MASK: f"{mask:g}"} if abs(mask - DEFAULT_MASK) > 1e-9 else {}),
+                     **({SEED: str(int(seed))} if seed else {})})
     # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
     # (a dropped file passes through an empty uploader) can be sent before the browser has applied the previous
     # run's URL, so what this session last sent is compared too. An address that names the shown place in other
@@ -281,7 +290,7 @@ def record(model: Optional[str], example: Optional[str], bar: int, semis: int, p
     st.session_state[SENT] = shown
 
 
-KNOWN = (MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED, SPB, PEDAL, B_MODEL, MASK)
+KNOWN = (MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED, SPB, PEDAL, B_MODEL, MASK, SEED)
 
 
 def _naming(address: dict) -> tuple:
@@ -295,4 +304,4 @@ def _naming(address: dict) -> tuple:
             address.get(DROPPED), _int(address.get(BAR, "1"), 1, MAX_BAR),
             _int(address.get(TRANSPOSE, "0"), -12, 12), address.get(SPB), address.get(PEDAL, "0"),
             str(address.get(B_MODEL, "")).casefold(), _ratio(address.get(MASK, f"{DEFAULT_MASK:g}")),
-            frozenset(k for k in address if k not in KNOWN))
+            _int(address.get(SEED, "0"), 0, MAX_SEED), frozenset(k for k in address if k not in KNOWN))
