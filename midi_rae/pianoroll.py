@@ -7,6 +7,8 @@ starts, so that repeated notes at one pitch stay separate. Every kind of unreada
 """
 from __future__ import annotations
 
+import bisect
+
 import hashlib
 import io
 import os
@@ -598,12 +600,13 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
         channel = key >> 7
         drum = _is_drum(channel, bank[channel], reading)
         starts = sorted(starts)
-        offs = all_off[channel]
+        offs = all_off[channel]  # in tick order: found by bisection (a scan per note was minutes on a small file)
         # each sounds until its key's next note-on, the channel's next All Notes Off, or the track's end; one that
         # followed a note-off of its key at its own tick and that nothing else ends is a note of no length
-        ends = [min([nxt, *[t for t in offs if t > s][:1]]) for s, nxt in zip(starts, starts[1:] + [tick])]
-        sound = [(s, e) for s, e in zip(starts, ends)
-                 if e > s and not (e == tick and (key, s) in after_off and not any(t > s for t in offs))]
+        later = [bisect.bisect_right(offs, s) for s in starts]  # the first All Notes Off after each start
+        ends = [min(nxt, offs[i]) if i < len(offs) else nxt for i, nxt in zip(later, starts[1:] + [tick])]
+        sound = [(s, e) for s, e, i in zip(starts, ends, later)
+                 if e > s and not (e == tick and (key, s) in after_off and i == len(offs))]
         if not drum:
             reading.zero_length += len(starts) - len(sound)
             reading.unended += len(sound)

@@ -244,6 +244,10 @@ MIDI_CASES = {  # name -> (builder, expected sentence, or None for a file that m
     "a 900 KB text event, seven times": (lambda: _smf([_with_notes((b"\x00\xff\x01" + vlq(900_000) + b"x" * 900_000)
                                                                    * 7)]), None),
     "70,000 notes just under the limit": (lambda: _smf([_notes(70_000)]), None),
+    # unended notes against a channel's All Notes Off: each note's end was a scan of them all (474 s, 1.1 MB)
+    "75,000 unended notes after 299,000 All Notes Off": (
+        lambda: _smf([b"\x00\xb0\x7b\x00" + b"\x00\x7b\x00" * 298_999 + b"\x01\x90\x3c\x40"
+                      + b"\x01\x3c\x40" * 74_999 + b"\x00\xff\x2f\x00"]), None),
     "a note held for 6,000 beats": (lambda: _smf([b"\x00\x90\x3c\x40" + vlq(6000 * 480) + b"\x80\x3c\x40\x00\xff\x2f"
                                                                                         b"\x00"]),
                                     r"The piece is too long: it spans about 6,000 beats, and the limit is 5,000 "
