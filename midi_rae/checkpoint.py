@@ -26,6 +26,7 @@ import io
 import json
 import math
 import pickle
+import pickletools
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -373,6 +374,9 @@ def _check_zip(data: bytes, name: str, limit: int) -> None:
                               f"{cap:,}.")
     total = 0
     for info in infos:
+        if info.filename.endswith("data.pkl") and info.compress_type == zipfile.ZIP_STORED \
+                and info.file_size <= MAX_PICKLE_BYTES:
+            _check_callables(data[_member_start(data, info):][:info.file_size], name)
         if info.compress_type != zipfile.ZIP_STORED:
             raise CheckpointError(f"{sentence_start(name)} holds compressed files in its archive, which PyTorch "
                                   f"never writes, so it was not unpacked.")
@@ -385,6 +389,59 @@ def _check_zip(data: bytes, name: str, limit: int) -> None:
         size, most = megabytes(total, limit + MAX_PICKLE_BYTES)
         raise CheckpointError(f"{sentence_start(name)} holds {size} MB of data; this server loads checkpoints of up "
                               f"to {most} MB (set {MAX_MODEL_MB_ENV} to change it).")
+
+
+def _member_start(data: bytes, info: zipfile.ZipInfo) -> int:
+    """Where a stored zip member's bytes begin: after its local header, whose name and extra field lengths are its
+    own (they may differ from the central directory's)."""
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    return info.header_offset + 30 + name_len + extra_len
+
+
+_GETS = {"GET", "BINGET", "LONG_BINGET"}
+_PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
+_CALLS = {"REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3}  # opcode -> how deep in the stack its callable sits
+
+
+def _check_callables(pkl: bytes, name: str) -> None:
+    """Refuse a pickle that calls anything but a named global, before torch's unpickler sees it: refusing such a
+    call, torch writes the callable's repr into its message, and a list nested 40 deep that shares itself (a
+    kilobyte of pickle) has 2**40 leaves to write (measured: 13 GB and 110 s at depth 27)."""
+    if _calls_unnamed(pkl):
+        raise CheckpointError(f"Refused to load {name}: its pickle calls something other than a named function or "
+                              f"class, which a checkpoint never does, so nothing from it was run.")
+
+
+def _calls_unnamed(pkl: bytes) -> bool:
+    """Does the pickle call (REDUCE, NEWOBJ) something that is not a global it named? Its stack is followed by what
+    each slot holds; bytes that are no pickle are left to torch's unpickler, which refuses them in its own words."""
+    stack: list[str] = []  # what each stack slot holds: "g" a global, "m" a mark, "x" anything else
+    memo: dict[Any, str] = {}
+    try:
+        for op, arg, _ in pickletools.genops(pkl):
+            if op.name in _CALLS:
+                depth = _CALLS[op.name]
+                if len(stack) < depth or stack[-depth] != "g":
+                    return True
+            if op.name in _PUTS or op.name == "MEMOIZE":
+                memo[arg if op.name in _PUTS else len(memo)] = stack[-1] if stack else "x"
+                continue
+            if op.name in _GETS or op.name == "DUP":
+                stack.append(memo.get(arg, "x") if op.name in _GETS else (stack[-1] if stack else "x"))
+                continue
+            before = op.stack_before
+            if pickletools.markobject in before:  # everything down to the topmost mark, then what lies below it
+                while stack and stack.pop() != "m":
+                    pass
+                below = before.index(pickletools.markobject)
+            else:
+                below = len(before)
+            del stack[max(len(stack) - below, 0):]
+            made = "g" if op.name in ("GLOBAL", "STACK_GLOBAL") else "x"
+            stack.extend("m" if s is pickletools.markobject else made for s in op.stack_after)
+    except (ValueError, KeyError, IndexError, struct.error):
+        return False
+    return False
 
 
 STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")  # where .pt files keep their weights, most usual first

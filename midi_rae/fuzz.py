@@ -520,6 +520,15 @@ def _pt(obj: Any) -> bytes:
     return buf.getvalue()
 
 
+def _calling_a_shared_list(depth: int) -> bytes:
+    """A pickle of a kilobyte that calls (REDUCE) a list nested `depth` deep, each level holding the one below
+    twice: torch's unpickler, refusing the call, wrote the list's repr of 2**depth leaves into its message."""
+    ops = b"\x80\x02]K\x01aq\x00"  # memo 0: [1]
+    for i in range(1, depth + 1):  # memo i: [memo i-1, memo i-1]
+        ops += b"](h" + bytes([i - 1]) + b"h" + bytes([i - 1]) + b"eq" + bytes([i])
+    return ops + b")R."  # an empty tuple of arguments, REDUCE, STOP
+
+
 def _original_config(**model: Any) -> dict:
     return {"data": {"image_size": [128, 16], "in_channels": 1},
             "model": {k: v for k, v in {**{k: _SMALL[k] for k in ("patch_h", "patch_w", "embed_dim", "depths",
@@ -824,6 +833,8 @@ def hostile_checkpoints(small: bool = False, workdir: Optional[Path] = None) -> 
         out.append(Hostile(f"pickle payload {getattr(fn, '__name__', fn)}", "pickle payload",
                            _pt({**good, "config": _Payload(fn, arg)})))
     out.append(Hostile("legacy raw pickle", "pickle payload", b"\x80\x02}q\x00."))
+    out.append(Hostile("pickle calls a self-sharing list 40 deep", "pickle payload",
+                       _rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(40)})))
     # archives: compression, sizes, counts
     base = _pt(good)
     out.append(Hostile("zip: compressed members", "zip bomb", _rezip(base, compress=zipfile.ZIP_DEFLATED)))

@@ -174,6 +174,10 @@ CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind 
     "pickle payload system": ("a pickle that would run os.system", r"Refused to load the uploaded checkpoint: its "
                               r"pickle asks to run code or build an object \('posix\.system'\) that a checkpoint "
                               r"never needs, so nothing from it was run\."),
+    "pickle calls a self-sharing list 40 deep": ("a kilobyte pickle whose refusal wrote 2^40 leaves (13 GB at 27 "
+                                                 "deep)", r"Refused to load the uploaded checkpoint: its pickle calls "
+                                                 r"something other than a named function or class, which a "
+                                                 r"checkpoint never does, so nothing from it was run\."),
     "legacy raw pickle": ("a raw (pre-1.6) pickle", rf"{UP} is a plain pickle \(PyTorch.s legacy format .*\."),
     "meta threshold is text": ("a threshold that is text", rf"{UP} has damaged metadata: its threshold must be a "
                                r"number from 0 to 1, not 'abc'\."),
