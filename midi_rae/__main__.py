@@ -24,6 +24,7 @@ from . import __version__
 from .cli_types import MAX_BENCH_MINUTES, MAX_JOBS, int_at_least, positive, positive_at_most, ratio, seed
 from .inspect import _print_inspect, inspect_file  # noqa: F401 (torch-free module; re-exported for old callers)
 from .train_config import EVALUATION_SEED, ConfigError, add_arguments as add_train_arguments
+from .wording import printable
 
 USAGE, RUNTIME = 2, 1
 
@@ -44,7 +45,7 @@ STREAMLIT_DEFAULTS = {
 
 
 def _die(msg: str, code: int = USAGE) -> NoReturn:
-    print("error: " + " ".join(str(msg).split()), file=sys.stderr)
+    print("error: " + printable(" ".join(str(msg).split())), file=sys.stderr)  # a file's name may hold escapes
     raise SystemExit(code)
 
 
@@ -346,7 +347,8 @@ def _cmd_report(a: argparse.Namespace) -> int:
                        sustain_pedal=a.sustain_pedal)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {out}" + (f" (the folder {made} did not exist: it was made for it)" if made else ""))
+    print(f"wrote {printable(str(out))}" + (f" (the folder {printable(str(made))} did not exist: it was made for it)"
+                                            if made else ""))
     return 0
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from .file_limits import BROKEN_LINK, unmatched
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES, SOURCE_SUFFIXES
+from .wording import printable
 from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, snapshot_meta, unreadable,
                          write_view)
 
@@ -1290,6 +1291,9 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
     seen = set()
     for f in files:
         key = str(f)
+        if not _storable(key):  # listed with the failures under a printable name, and not stored
+            still_failing.append((printable(key), UNSTORABLE_NAME))
+            continue
         seen.add(key)
         digest = content_hash(data[key]) if data and key in data else _file_hash(f)
         old = by_path.get(key)
@@ -1305,6 +1309,18 @@ def plan_update(index: CorpusIndex, files: Sequence[Path], data: Optional[dict[s
         todo.append((f, f.parent.name))
     remove += [r["piece_id"] for p, r in by_path.items() if p not in seen and (data is not None or _gone(p))]
     return Plan(todo, remove, unchanged, replacing, still_failing)
+
+
+UNSTORABLE_NAME = "The file's name is not UTF-8 text, which the index cannot store; rename the file to index it."
+
+
+def _storable(path: str) -> bool:
+    """Can the path be stored as text (a name of bytes that are not UTF-8 reaches Python as lone surrogates)?"""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def settle_counts(report: "BuildReport", plan: Plan) -> None:

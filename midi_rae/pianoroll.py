@@ -26,7 +26,7 @@ import pretty_midi
 from mido.midifiles.meta import _META_SPECS
 
 from .file_limits import BROKEN_LINK, read_within
-from .wording import a_number, counted
+from .wording import a_number, counted, printable
 
 if TYPE_CHECKING:
     import torch
@@ -213,7 +213,7 @@ def _input_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
         return data, "untitled"
     if isinstance(source, (str, Path)):
         path = Path(source)
-        return _read_path(path), path.stem
+        return _read_path(path), printable(path.stem)  # a name as the file system gave it may not print
     raise TypeError(f"expected a path or bytes, got {type(source).__name__}")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MIDI_SUFFIXES, MidiError, PianoRoll, midi_to_roll
+from .wording import printable
 
 __all__ = ["png_to_roll", "read_roll", "roll_from_array", "holds_png", "PNG_SUFFIXES", "SOURCE_SUFFIXES", "PNG_NOTE",
            "is_png"]
@@ -68,7 +69,7 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
     default = "untitled"
     if isinstance(data, (str, Path)):
         p = Path(data)
-        default = p.stem
+        default = printable(p.stem)
         try:
             if p.stat().st_size > MAX_MIDI_BYTES:
                 raise MidiError(f"The image '{p.name}' is over {MAX_MIDI_BYTES // 2 ** 20} MB, the limit.")

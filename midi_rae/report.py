@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from .pianoroll import PianoRoll, start_bars
 from .png_rolls import holds_png, read_roll
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
-from .wording import counted, timing_text
+from .wording import counted, printable, timing_text
 
 __all__ = ["SECTIONS", "build_report", "write_report"]
 
@@ -116,7 +117,7 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     mc = bundle.model_config
     step = bundle.meta.get("step")
     rows = [
-        {"": "Piece", "value": f"{roll.name} ({Path(midi).name}): {counted(roll.n_notes, 'note')}"
+        {"": "Piece", "value": f"{roll.name} ({printable(Path(midi).name)}): {counted(roll.n_notes, 'note')}"
                                + (f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else "") + " · "
                                + (f"{roll.steps:,} steps (a PNG roll: no tempo)" if holds_png(midi)
                                   else timing_text(roll))},  # the page's header, word for word
@@ -307,8 +308,8 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     last = start_bars(roll.steps, spbar, width)
     start = (min(max(int(start_bar), 1), last) - 1) * spbar
     if start_bar > last and notes is not None:  # one rule with the piece page and `search`
-        notes.append(f"bar {start_bar} is past the last bar a window of {Path(midi).name} starts at (a window from "
-                     f"there would hold bars of silence): bar {last} is studied.")
+        notes.append(f"bar {start_bar} is past the last bar a window of {printable(Path(midi).name)} starts at (a "
+                     f"window from there would hold bars of silence): bar {last} is studied.")
     res = analyse_window(bundle, roll, start, settings_for(bundle, mask_ratio, empty_mask_ratio, seed, threshold))
 
     fig = _Figures()
@@ -341,5 +342,10 @@ def write_report(out: str | Path, midi: str | Path, **kwargs) -> Path:
     text = build_report(midi, **kwargs)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    part = out.with_name(out.name + ".part")  # written whole, then renamed: a failed write leaves no half report
+    try:
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
     return out

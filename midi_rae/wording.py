@@ -1,6 +1,8 @@
-"""How numbers read in the sentences the app and the CLI print: a count with its noun, "a" or "an" before one."""
+"""How numbers read in the sentences the app and the CLI print: a count with its noun, "a" or "an" before one;
+and names made safe to print."""
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +22,20 @@ def semitones(n: int) -> str:
 def level_name(k: int, grids) -> str:
     """A level as every level picker names it: "3 (8×8)", its number and its patch grid (rows × columns)."""
     return f"{k} ({grids[k][0]}×{grids[k][1]})" if 0 <= k < len(grids) else str(k)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal or write as UTF-8: the bytes of a file name that are not UTF-8 (lone
+    surrogates, as Python reads them) and control characters (a terminal's escapes: colours, its title) written
+    as escapes, \\xff and \\x1b."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no byte made
+        raw = text.encode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", raw.decode("utf-8", "backslashreplace"))
 
 
 def a_number(n: int) -> str:

@@ -253,6 +253,15 @@ def test_a_missing_file_is_a_runtime_error_on_one_line(args, named):
     assert named in one_error_line(out)
 
 
+def test_a_files_control_characters_are_printed_as_escapes_not_sent_to_the_terminal(tmp_path):
+    bad = tmp_path / "esc\x1b[31mRED\x1b]0;title\x07.mid"  # colours the terminal and sets its title
+    bad.write_bytes(b"")
+    out = subprocess.run([sys.executable, "-m", "midi_rae", "inspect", str(bad)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 1
+    assert one_error_line(out) == "error: esc\\x1b[31mRED\\x1b]0;title\\x07.mid: The file is empty."
+
+
 def test_evaluate_with_a_missing_only_list_is_a_runtime_error(song):
     out = cli_without_torch("evaluate", str(song), "--only", "missing.txt")
     assert out.returncode == 1

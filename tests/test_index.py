@@ -286,6 +286,17 @@ def test_a_file_that_breaks_after_it_was_indexed_is_failed_not_updated(bundle, t
     assert [(Path(p).name, e) for p, e in r.failed] == [("b.mid", "The file is empty.")] and keep.is_file()
 
 
+def test_a_file_whose_name_is_not_utf8_is_listed_as_failed_and_the_rest_is_indexed(bundle, tmp_path):
+    src = tmp_path / "src"
+    _write(src / "ok.mid", [(_notes(4, seed=1), 0, 0)])
+    _write(Path(os.fsdecode(bytes(src) + b"/bad\xff\xfe.mid")), [(_notes(4, seed=2), 0, 0)])
+    for _ in range(2):  # and again: still listed, nothing else changes
+        r = quiet_build([src], tmp_path / "idx", bundle)
+        assert r.failed == [(f"{src}/bad\\xff\\xfe.mid", "The file's name is not UTF-8 text, which the index "
+                                                          "cannot store; rename the file to index it.")]
+    assert (r.added, r.unchanged) == (0, 1)
+
+
 def test_the_cli_exits_with_an_error_when_none_of_the_files_could_be_read(tmp_path):
     (tmp_path / "empty.mid").write_bytes(b"")
     r = subprocess.run([sys.executable, "-m", "midi_rae", "index", str(tmp_path / "empty.mid"), "--out",

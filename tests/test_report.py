@@ -5,6 +5,7 @@ import html
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -159,3 +160,15 @@ def test_the_report_counts_the_drums_left_out_and_says_when_the_grid_moves_notes
     assert roll.drum_notes > 0 and roll.grid_note
     text = build_report(song, checkpoint=str(checkpoint))
     assert f"(and {roll.drum_notes:,} of drums, left out)" in text and html.escape(roll.grid_note) in text
+
+
+def test_a_file_whose_name_is_not_utf8_gets_its_report_with_the_name_escaped(checkpoint, tmp_path):
+    import os
+
+    song = Path(os.fsdecode(bytes(tmp_path) + b"/bad\xff\xfe.mid"))
+    song.write_bytes(to_bytes(make_song(bars=8, seed=3, drums=False)))
+    out = tmp_path / "r.html"
+    done = run_cli("report", str(song), "--checkpoint", str(checkpoint), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "<title>midi_rae report: bad\\xff\\xfe</title>" in out.read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".mid") == ["r.html"]  # no part left over

@@ -1,5 +1,7 @@
 """How numbers read in sentences: counts agree with their nouns, "an" before numbers read with a vowel."""
-from midi_rae.wording import a_number, counted, seconds
+import os
+
+from midi_rae.wording import a_number, counted, printable, seconds
 
 
 def test_a_count_agrees_with_its_noun():
@@ -15,3 +17,8 @@ def test_numbers_read_with_a_vowel_take_an():
 
 def test_short_durations_keep_their_tenths():
     assert [seconds(s) for s in (0.5, 8.0, 9.94, 9.96, 20.4)] == ["0.5 s", "8.0 s", "9.9 s", "10 s", "20 s"]
+
+
+def test_printable_writes_a_names_undecodable_bytes_and_control_characters_as_escapes():
+    assert printable(os.fsdecode(b"bad\xff\xfe.mid")) == "bad\\xff\\xfe.mid"
+    assert printable("esc\x1b[31m\x07 caf\u00e9.mid") == "esc\\x1b[31m\\x07 caf\u00e9.mid"
