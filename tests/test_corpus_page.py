@@ -1216,9 +1216,55 @@ def test_a_map_of_one_collection_is_coloured_by_piece_at_first(index_home, monke
     assert not at.exception and at.selectbox(key="corpus_color").value == "Piece"
 
 
+def _one_collection_when(flag: dict, real):
+    """map_columns as an index built from uploads gives them (every piece in "uploaded") while flag["one"]."""
+    def columns(uri, stamp):
+        cols = {k: v.copy() for k, v in real(uri, stamp).items()}
+        if flag["one"]:
+            cols["collection"] = np.full(len(cols["collection"]), "uploaded", dtype=object)
+        return cols
+    return columns
+
+
+def test_a_map_of_one_collection_shown_after_another_index_is_coloured_by_piece(index_home, monkeypatch):
+    from midi_rae.dashboard import corpus_map
+
+    flag = {"one": False}
+    monkeypatch.setattr(corpus_map.src, "map_columns", _one_collection_when(flag, corpus_map.src.map_columns))
+    at = _corpus_app(index_home, monkeypatch)
+    assert at.selectbox(key="corpus_color").value == "Collection"
+    flag["one"] = True  # as an index built from uploads, shown next
+    at.run()
+    assert not at.exception and at.selectbox(key="corpus_color").value == "Piece"
+
+
+def test_a_colouring_picked_by_hand_is_kept_for_the_next_index(index_home, monkeypatch):
+    from midi_rae.dashboard import corpus_map
+
+    flag = {"one": False}
+    monkeypatch.setattr(corpus_map.src, "map_columns", _one_collection_when(flag, corpus_map.src.map_columns))
+    at = _corpus_app(index_home, monkeypatch)
+    at.selectbox(key="corpus_color").set_value("Note density (notes per beat)").run()
+    flag["one"] = True
+    at.run()
+    assert not at.exception and at.selectbox(key="corpus_color").value == "Note density (notes per beat)"
+
+
 def test_points_outside_a_region_under_a_traced_piece_stay_as_visible_as_outside_any_region():
     from midi_rae.dashboard.corpus_map import FADED, TRACED_FADE, _opacity
 
     traced = _opacity(region=True, traced=True)
     assert traced["value"] == FADED == _opacity(region=True, traced=False)["value"]  # it was FADED × 0.4: 0.05
     assert traced["condition"]["value"] == pytest.approx(0.75 * TRACED_FADE)
+
+
+def test_the_maps_legend_names_long_pieces_by_their_start_and_end_so_they_stay_apart():
+    from midi_rae.dashboard.corpus_map import LEGEND_CHARS, legend_labels
+
+    names = [f"beethoven/opus18no1_movement{i}" for i in (1, 2, 3, 4)] + ["bach/bwv1.6"]
+    short = legend_labels(names)
+    assert short["beethoven/opus18no1_movement1"] == "beethoven/op…18no1_movement1"
+    assert short["bach/bwv1.6"] == "bach/bwv1.6" and len(set(short.values())) == 5
+    assert all(len(s) <= LEGEND_CHARS for s in short.values())
+    assert legend_labels(["x" * 20 + "a" + "y" * 20, "x" * 20 + "b" + "y" * 20]) == {  # alike when cut: kept whole
+        n: n for n in ["x" * 20 + "a" + "y" * 20, "x" * 20 + "b" + "y" * 20]}

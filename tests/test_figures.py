@@ -568,12 +568,12 @@ def test_ablation_losses_that_print_as_nothing_do_not_fill_the_chart():
     assert ablation_drops([0, 1], [0.0, 0.63], [0.07, 0.0], 0.5).layout.yaxis.range is None  # plotly's own
 
 
-def test_up_to_ten_categories_get_ten_distinct_hues():
+def test_up_to_twenty_categories_get_distinct_hues():
     from plotly.colors import hex_to_rgb
 
     from midi_rae.figures import category_colours
 
-    for n in (8, 9, 10):
+    for n in (8, 9, 10, 11, 12, 16):
         colours = list(category_colours([f"c{i}" for i in range(n)]).values())
         rgb = np.array([hex_to_rgb(c) for c in colours], float)
         gaps = [np.abs(a - b).sum() for i, a in enumerate(rgb) for b in rgb[i + 1:]]

@@ -140,6 +140,21 @@ def _umap_installed() -> bool:
     return importlib.util.find_spec("umap") is not None
 
 
+LEGEND_CHARS = 28  # a legend label's most characters: as many as its 200 px show
+
+
+def legend_labels(names: list[str], most: int = LEGEND_CHARS) -> dict[str, str]:
+    """Each name as the map's legend shows it: a long one keeps its start and its end, joined by "…" (cut at its
+    end by the legend, four movements of one opus all read "beethoven/opus18no1_movem…"); names that would then
+    read alike stay whole."""
+    head = most // 2 - 2
+    cut = {n: n if len(n) <= most else f"{n[:head]}…{n[len(n) - (most - head - 1):]}" for n in names}
+    seen: dict[str, int] = {}
+    for c in cut.values():
+        seen[c] = seen.get(c, 0) + 1
+    return {n: c if seen[c] == 1 else n for n, c in cut.items()}
+
+
 def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: bool, hover: list[str],
              rows: np.ndarray, title: str, axis_titles: tuple[str, str], shown: Optional[list[str]] = None,
              region: Optional[tuple[float, float, float, float]] = None, trace: Optional[list[dict]] = None,
@@ -154,6 +169,9 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
     import pyarrow as pa
 
     xy = np.asarray(coords, float)[:, :2]
+    if categorical:  # named as the legend can show them whole
+        short = legend_labels(sorted({str(v) for v in values} - {OTHER}))
+        values = [short.get(str(v), str(v)) for v in values]
     columns = {"x": xy[:, 0], "y": xy[:, 1], "row": np.asarray(rows, np.int64),
                "passage": pa.array(hover, pa.string()),
                "value": pa.array([str(v) for v in values], pa.string()) if categorical
@@ -319,10 +337,12 @@ def render_map(uri: str, stamp: str, index) -> None:
                              help="Each window's embedding at this level, averaged over its non-empty patches.")
     options = [k for k, c in COLOURS.items()
                if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]
-    # one collection (a built upload, one folder) colours every point alike: by piece then, until changed
+    # one collection (a built upload, one folder) colours every point alike: by piece then, until a pick
     one = len(np.unique(win["collection"])) == 1 and "Piece" in options
-    colour = c2.selectbox("Colour by", options, index=options.index("Piece") if one else 0, persist_state="session",
-                          key=CK.COLOR)
+    if not st.session_state.get(CK.COLOR_PICKED) or st.session_state.get(CK.COLOR) not in options:
+        st.session_state[CK.COLOR] = "Piece" if one else options[0]  # each index's own, until a pick
+    colour = c2.selectbox("Colour by", options, persist_state="session", key=CK.COLOR,
+                          on_change=lambda: st.session_state.__setitem__(CK.COLOR_PICKED, True))
     use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(), persist_state="session",
                          help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
     umap = bool(use_umap and _umap_installed())
