@@ -5,12 +5,15 @@ music21 is a training-only dependency (`pip install -e .[train]`); the app never
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterable, Optional
+
+from .workers import watch_parent
 
 # roman-numeral analyses (rntxt) are harmony sketches, not performances: left out
 MUSIC_SUFFIXES = (".krn", ".abc", ".mxl", ".xml", ".musicxml")
@@ -136,8 +139,10 @@ def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = No
         def tqdm(x, **_):
             return x
     if jobs > 1:
-        with ProcessPoolExecutor(jobs) as ex:
-            for res in tqdm(ex.map(_export_one, tasks, chunksize=4), total=len(tasks), desc="corpus"):
+        # workers ignore Ctrl-C and end with this process; leaving the block (Ctrl-C here) terminates them at once,
+        # where an executor waited for each worker's scores in hand (a minute each at most)
+        with multiprocessing.Pool(jobs, initializer=watch_parent, initargs=(os.getpid(),)) as pool:
+            for res in tqdm(pool.imap(_export_one, tasks, chunksize=4), total=len(tasks), desc="corpus"):
                 files += res
     else:
         for t in tqdm(tasks, desc="corpus"):

@@ -44,6 +44,7 @@ from .file_limits import BROKEN_LINK, unmatched
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES, SOURCE_SUFFIXES
 from .wording import printable
+from .workers import watch_parent
 from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, snapshot_meta, unreadable,
                          write_view)
 
@@ -146,27 +147,6 @@ def read_as_indexed(meta: dict, path: str | Path, data: Optional[bytes] = None):
     without the sustain pedal (`parse_source`; raises MidiError with one sentence)."""
     return parse_source(path, data, int(meta.get("steps_per_beat") or 4), bool(meta.get("flip_png")),
                         sustain_pedal=bool(meta.get("sustain_pedal")))
-
-
-def _watch_parent(pid: int, every_s: float = 1.0) -> None:
-    """Worker initializer: end this worker once the indexing process is gone. A killed `index` (SIGKILL) cannot
-    stop its workers, and one blocked writing a parsed piece nobody reads would otherwise live on, holding the
-    caller's output pipe open. Ctrl-C is the indexing process's to handle: a terminal sends it to every process of
-    the run, and a worker would print its own traceback."""
-    import signal
-    import threading
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while True:
-            time.sleep(every_s)
-            try:
-                os.kill(pid, 0)
-            except (ProcessLookupError, PermissionError):  # gone (or its pid now another user's process)
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
 def _parse_job(job: tuple) -> dict:
@@ -773,7 +753,7 @@ def _encoder_worker_init(parent: int, bundle: bytes, patch_levels: list[int], th
 
     from . import threads
 
-    _watch_parent(parent)
+    watch_parent(parent)
     threads.configure(1)
     _worker_encoder = WindowEncoder(pickle.loads(bundle), patch_levels, threshold, batch, cache_key=key)
     if compiled:
@@ -1183,7 +1163,7 @@ def _parsed(jobs: list[tuple], workers: int) -> Iterator[dict]:
         for j in jobs:
             yield _parse_job(j)
         return
-    with ProcessPoolExecutor(workers, mp_context=_forkserver(), initializer=_watch_parent,
+    with ProcessPoolExecutor(workers, mp_context=_forkserver(), initializer=watch_parent,
                              initargs=(os.getpid(),)) as ex:
         it = iter(jobs)
         running = set()

@@ -103,3 +103,43 @@ def test_a_collection_music21_does_not_have_is_refused_and_nothing_written(tmp_p
     assert res.returncode == 2
     assert res.stderr.startswith("error: music21's corpus has no collection nosuchcollection; it has ")
     assert " bach, " in res.stderr and not (tmp_path / "c").exists()
+
+
+SLOW_EXPORT = """
+import os, sys, time
+from pathlib import Path
+import midi_rae.corpus as corpus
+from midi_rae.__main__ import main
+
+def slow(args):  # a score that takes minutes: the worker says who it is and parses on
+    os.write(1, f"{os.getpid()}\\n".encode())  # one write: the two workers' lines do not interleave
+    time.sleep(600)
+    return []
+
+corpus.corpus_paths = lambda collections=None: [Path(f"/m21/corpus/c/w{i}.krn") for i in range(8)]
+corpus._export_one = slow
+sys.exit(main(["corpus", "--out", sys.argv[1], "--jobs", "2"]))
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_export_stops_at_once_and_its_workers_end_with_it(tmp_path, sig):
+    """Ctrl-C waited for each worker's score in hand (a minute at most); SIGTERM left the workers running."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_EXPORT, str(tmp_path / "out")], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    workers = [int(proc.stdout.readline()) for _ in range(2)]
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=20)
+    if sig == "SIGINT":
+        assert proc.returncode == 130
+        assert err.strip().splitlines()[-1] == (f"error: interrupted; the MIDI files written so far are in "
+                                                f"{tmp_path / 'out'} (a run again writes every file anew).")
+    t0 = time.time()
+    while any(os.path.exists(f"/proc/{w}") for w in workers) and time.time() - t0 < 10:
+        time.sleep(0.2)
+    assert not [w for w in workers if os.path.exists(f"/proc/{w}")]

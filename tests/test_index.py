@@ -746,8 +746,8 @@ def test_parse_workers_end_when_the_indexing_process_is_gone(tmp_path):
     code = ("import os, time\n"
             "from concurrent.futures import ProcessPoolExecutor\n"
             "import multiprocessing as mp\n"
-            "from midi_rae.index import _watch_parent\n"
-            "ex = ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=_watch_parent,\n"
+            "from midi_rae.workers import watch_parent\n"
+            "ex = ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=watch_parent,\n"
             "                         initargs=(os.getpid(), 0.2))\n"
             "print(ex.submit(os.getpid).result(), flush=True)\n"
             "time.sleep(600)\n")
