@@ -88,7 +88,7 @@ def add_index_commands(sub) -> None:
                                     "a MIDI file, at one level (pooled over its non-empty patches, or one patch).")
     ps.add_argument("index", metavar="DIR", help="an index folder made by 'midi-rae index'")
     ps.add_argument("--query", required=True, metavar="FILE", help="a .mid file (or a PNG piano roll)")
-    ps.add_argument("--bar", type=_pos_int, default=1, metavar="B", help="first bar of the query window (1-based)")
+    ps.add_argument("--bar", type=_pos_int, default=1, metavar="B", help="first bar of the query window (1-based; default: 1)")
     ps.add_argument("--level", type=int, default=None, metavar="L",
                     help="level to compare at (default: the middle one, 3 of 6; with --patch, the finest level whose "
                          "patches the index stores)")
