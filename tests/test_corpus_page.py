@@ -1263,7 +1263,7 @@ def test_the_maps_legend_names_long_pieces_by_their_start_and_end_so_they_stay_a
 
     names = [f"beethoven/opus18no1_movement{i}" for i in (1, 2, 3, 4)] + ["bach/bwv1.6"]
     short = legend_labels(names)
-    assert short["beethoven/opus18no1_movement1"] == "beethoven/op…18no1_movement1"
+    assert short["beethoven/opus18no1_movement1"] == "beethoven/…8no1_movement1"
     assert short["bach/bwv1.6"] == "bach/bwv1.6" and len(set(short.values())) == 5
     assert all(len(s) <= LEGEND_CHARS for s in short.values())
     assert legend_labels(["x" * 20 + "a" + "y" * 20, "x" * 20 + "b" + "y" * 20]) == {  # alike when cut: kept whole

@@ -140,7 +140,7 @@ def _umap_installed() -> bool:
     return importlib.util.find_spec("umap") is not None
 
 
-LEGEND_CHARS = 28  # a legend label's most characters: as many as its 200 px show
+LEGEND_CHARS = 25  # a legend label's most characters: as many as its 200 px show (28 were cut again)
 
 
 def legend_labels(names: list[str], most: int = LEGEND_CHARS) -> dict[str, str]:
