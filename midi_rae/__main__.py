@@ -262,6 +262,8 @@ def _cmd_corpus(a: argparse.Namespace) -> int:
         print(json.dumps(export_corpus(a.out, a.collections, a.limit, a.jobs, a.max_per_file, a.timeout)))
     except ValueError as e:
         _die(str(e), USAGE)
+    except RuntimeError as e:  # a worker lost
+        _die(str(e), RUNTIME)
     except KeyboardInterrupt:
         print(f"error: interrupted; the MIDI files written so far are in {printable(str(a.out))} (a run again writes "
               f"every file anew).", file=sys.stderr)

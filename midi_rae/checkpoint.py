@@ -374,13 +374,14 @@ def _check_zip(data: bytes, name: str, limit: int) -> None:
                               f"{cap:,}.")
     total = 0
     for info in infos:
-        if info.filename.endswith("data.pkl") and info.compress_type == zipfile.ZIP_STORED \
-                and info.file_size <= MAX_PICKLE_BYTES:
-            _check_callables(data[_member_start(data, info):][:info.file_size], name)
+        pickled = info.filename.lower().endswith("data.pkl")  # torch's reader finds it in any case: DATA.PKL
+        if pickled and info.compress_type == zipfile.ZIP_STORED and info.file_size <= MAX_PICKLE_BYTES:
+            start = _member_start(data, info)
+            _check_pickle(data[start:start + info.file_size], name)
         if info.compress_type != zipfile.ZIP_STORED:
             raise CheckpointError(f"{sentence_start(name)} holds compressed files in its archive, which PyTorch "
                                   f"never writes, so it was not unpacked.")
-        if info.filename.endswith("data.pkl") and info.file_size > MAX_PICKLE_BYTES:
+        if pickled and info.file_size > MAX_PICKLE_BYTES:
             size, most = megabytes(info.file_size, MAX_PICKLE_BYTES)
             raise CheckpointError(f"{sentence_start(name)} has a {size} MB pickle; a checkpoint's is at most "
                                   f"{most} MB.")
@@ -401,47 +402,81 @@ def _member_start(data: bytes, info: zipfile.ZipInfo) -> int:
 _GETS = {"GET", "BINGET", "LONG_BINGET"}
 _PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
 _CALLS = {"REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3}  # opcode -> how deep in the stack its callable sits
+_IN_PLACE = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}  # they add to the object below
+MAX_PICKLE_VALUES = 4_000_000  # values an object holds, counted through shared references: a state dict of 20,000
+# tensors holds ~400,000; torch hashes a dict key or a persistent id whole, and writes a refused call's repr whole
 
 
-def _check_callables(pkl: bytes, name: str) -> None:
-    """Refuse a pickle that calls anything but a named global, before torch's unpickler sees it: refusing such a
-    call, torch writes the callable's repr into its message, and a list nested 40 deep that shares itself (a
-    kilobyte of pickle) has 2**40 leaves to write (measured: 13 GB and 110 s at depth 27)."""
-    if _calls_unnamed(pkl):
+def _check_pickle(pkl: bytes, name: str) -> None:
+    """Refuse, before torch's unpickler sees it, a pickle that calls anything but a global it named, or that builds
+    an object holding more than MAX_PICKLE_VALUES values by shared reference: a kilobyte of tuples or lists, each
+    holding the one before twice, holds 2**40 values at 40 deep, and torch spent hours hashing such a key or
+    writing such a callable into its refusal (13 GB and 110 s at 27 deep)."""
+    verdict = _pickle_verdict(pkl)
+    if verdict == "call":
         raise CheckpointError(f"Refused to load {name}: its pickle calls something other than a named function or "
                               f"class, which a checkpoint never does, so nothing from it was run.")
+    if verdict == "size":
+        raise CheckpointError(f"Refused to load {name}: its pickle builds an object of more than "
+                              f"{MAX_PICKLE_VALUES:,} values by shared reference, which a checkpoint never holds, "
+                              f"so nothing from it was run.")
 
 
-def _calls_unnamed(pkl: bytes) -> bool:
-    """Does the pickle call (REDUCE, NEWOBJ) something that is not a global it named? Its stack is followed by what
-    each slot holds; bytes that are no pickle are left to torch's unpickler, which refuses them in its own words."""
-    stack: list[str] = []  # what each stack slot holds: "g" a global, "m" a mark, "x" anything else
-    memo: dict[Any, str] = {}
+def _pickle_verdict(pkl: bytes) -> Optional[str]:
+    """"call" where the pickle calls (REDUCE, NEWOBJ) something that is not a global it named, "size" where an
+    object it builds holds more than MAX_PICKLE_VALUES values (shared ones counted each time), else None. Its
+    stack is followed slot by slot, each an object: what kind ("g" a global, "m" a mark, "x" anything else) and
+    how many values it holds. Bytes that are no pickle are left to torch's unpickler, which refuses them itself."""
+    stack: list[tuple[str, int]] = []  # (kind, object number)
+    size: list[int] = []  # values held, by object number: one object on the stack and in the memo alike
+    memo: dict[Any, tuple[str, int]] = {}
+
+    def new(kind: str, held: int) -> tuple[str, int]:
+        size.append(held)
+        return kind, len(size) - 1
+
     try:
         for op, arg, _ in pickletools.genops(pkl):
-            if op.name in _CALLS:
-                depth = _CALLS[op.name]
-                if len(stack) < depth or stack[-depth] != "g":
-                    return True
-            if op.name in _PUTS or op.name == "MEMOIZE":
-                memo[arg if op.name in _PUTS else len(memo)] = stack[-1] if stack else "x"
+            name = op.name
+            if name in _CALLS:
+                depth = _CALLS[name]
+                if len(stack) < depth or stack[-depth][0] != "g":
+                    return "call"
+            if name in _PUTS or name == "MEMOIZE":
+                memo[arg if name in _PUTS else len(memo)] = stack[-1] if stack else new("x", 1)
                 continue
-            if op.name in _GETS or op.name == "DUP":
-                stack.append(memo.get(arg, "x") if op.name in _GETS else (stack[-1] if stack else "x"))
+            if name in _GETS or name == "DUP":
+                stack.append(memo.get(arg) or new("x", 1) if name in _GETS else stack[-1] if stack else new("x", 1))
                 continue
             before = op.stack_before
+            popped: list[tuple[str, int]] = []
             if pickletools.markobject in before:  # everything down to the topmost mark, then what lies below it
-                while stack and stack.pop() != "m":
-                    pass
+                while stack and stack[-1][0] != "m":
+                    popped.append(stack.pop())
+                if stack:
+                    stack.pop()
                 below = before.index(pickletools.markobject)
             else:
                 below = len(before)
+            if name in _IN_PLACE:  # the object under what they add stays, holding more
+                if below and len(stack) >= below:
+                    popped += stack[len(stack) - below + 1:]
+                    del stack[len(stack) - below + 1:]
+                    target = stack[-1][1]
+                    size[target] += sum(size[i] for _, i in popped if i >= 0)
+                    if size[target] > MAX_PICKLE_VALUES:
+                        return "size"
+                continue
+            popped += stack[max(len(stack) - below, 0):]
             del stack[max(len(stack) - below, 0):]
-            made = "g" if op.name in ("GLOBAL", "STACK_GLOBAL") else "x"
-            stack.extend("m" if s is pickletools.markobject else made for s in op.stack_after)
+            held = 1 + sum(size[i] for _, i in popped if i >= 0)  # a mark (-1) holds nothing
+            if held > MAX_PICKLE_VALUES:
+                return "size"
+            kind = "g" if name in ("GLOBAL", "STACK_GLOBAL") else "x"
+            stack.extend(("m", -1) if s is pickletools.markobject else new(kind, held) for s in op.stack_after)
     except (ValueError, KeyError, IndexError, struct.error):
-        return False
-    return False
+        return None
+    return None
 
 
 STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")  # where .pt files keep their weights, most usual first

@@ -5,11 +5,12 @@ music21 is a training-only dependency (`pip install -e .[train]`); the app never
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -120,6 +121,17 @@ def _export_one(args: tuple) -> list[str]:
     return export_work(*args)
 
 
+def _stop_now(ex: ProcessPoolExecutor) -> None:
+    """Shut the pool down without waiting for the work in hand: its workers are terminated."""
+    stop = getattr(ex, "terminate_workers", None)  # Python 3.14
+    if stop is not None:
+        stop()
+        return
+    for proc in list((getattr(ex, "_processes", None) or {}).values()):  # before 3.14: its processes, privately
+        proc.terminate()
+    ex.shutdown(wait=True, cancel_futures=True)
+
+
 def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = None, limit: Optional[int] = None,
                   jobs: int = 1, max_per_file: int = 40, timeout_s: int = 60) -> dict:
     """Write (part of) the music21 corpus to out_dir as MIDI; returns a summary that is also saved as JSON."""
@@ -139,11 +151,17 @@ def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = No
         def tqdm(x, **_):
             return x
     if jobs > 1:
-        # workers ignore Ctrl-C and end with this process; leaving the block (Ctrl-C here) terminates them at once,
-        # where an executor waited for each worker's scores in hand (a minute each at most)
-        with multiprocessing.Pool(jobs, initializer=watch_parent, initargs=(os.getpid(),)) as pool:
-            for res in tqdm(pool.imap(_export_one, tasks, chunksize=4), total=len(tasks), desc="corpus"):
+        # workers ignore Ctrl-C and end with this process (killed, it cannot stop them); a worker that dies (the
+        # out-of-memory killer) breaks the pool, said in one sentence (multiprocessing.Pool waited for it forever)
+        ex = ProcessPoolExecutor(jobs, initializer=watch_parent, initargs=(os.getpid(),))
+        try:
+            for res in tqdm(ex.map(_export_one, tasks, chunksize=4), total=len(tasks), desc="corpus"):
                 files += res
+        except BrokenProcessPool:
+            raise RuntimeError(f"A worker process ended unexpectedly (out of memory?) after {len(files):,} MIDI "
+                               f"files; the files written are in {out}.") from None
+        finally:
+            _stop_now(ex)  # Ctrl-C: the workers' scores in hand (a minute each at most) are not waited for
     else:
         for t in tqdm(tasks, desc="corpus"):
             files += _export_one(t)

@@ -529,6 +529,25 @@ def _calling_a_shared_list(depth: int) -> bytes:
     return ops + b")R."  # an empty tuple of arguments, REDUCE, STOP
 
 
+def _shared_tuple(depth: int) -> bytes:
+    """Pickle opcodes leaving on the stack a tuple nested `depth` deep, each level holding the one below twice
+    (2**depth values by shared reference: hashing it, as a dict key or a persistent id, takes that long)."""
+    ops = b"K\x01\x85q\x00"  # memo 0: (1,)
+    for i in range(1, depth + 1):  # memo i: (memo i-1, memo i-1)
+        ops += b"h" + bytes([i - 1]) + b"\x86q" + bytes([i])
+    return ops
+
+
+def _renamed(data: bytes, suffix: str, new: str) -> bytes:
+    """A .pt archive whose member ending in `suffix` is renamed to end in `new` instead."""
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in src.infolist():
+            name = info.filename[:-len(suffix)] + new if info.filename.endswith(suffix) else info.filename
+            z.writestr(name, src.read(info))
+    return out.getvalue()
+
+
 def _original_config(**model: Any) -> dict:
     return {"data": {"image_size": [128, 16], "in_channels": 1},
             "model": {k: v for k, v in {**{k: _SMALL[k] for k in ("patch_h", "patch_w", "embed_dim", "depths",
@@ -833,8 +852,18 @@ def hostile_checkpoints(small: bool = False, workdir: Optional[Path] = None) -> 
         out.append(Hostile(f"pickle payload {getattr(fn, '__name__', fn)}", "pickle payload",
                            _pt({**good, "config": _Payload(fn, arg)})))
     out.append(Hostile("legacy raw pickle", "pickle payload", b"\x80\x02}q\x00."))
+    out.append(Hostile("pickle calls a list", "pickle payload",
+                       _rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(2)})))
     out.append(Hostile("pickle calls a self-sharing list 40 deep", "pickle payload",
                        _rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(40)})))
+    out.append(Hostile("the same, its pickle named DATA.PKL", "pickle payload",
+                       _renamed(_rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(40)}), "data.pkl",
+                                "DATA.PKL")))
+    out.append(Hostile("a dict keyed by a self-sharing tuple 40 deep", "pickle payload",
+                       _rezip(_pt({"a": 1}), {"data.pkl": b"\x80\x02}" + _shared_tuple(40) + b"K\x01s."})))
+    out.append(Hostile("a persistent id holding a self-sharing tuple 40 deep", "pickle payload",
+                       _rezip(_pt({"a": 1}), {"data.pkl": b"\x80\x02(X\x07\x00\x00\x00storagectorch\nFloatStorage\n"
+                                                          + _shared_tuple(40) + b"X\x03\x00\x00\x00cpuK\x01tQ."})))
     # archives: compression, sizes, counts
     base = _pt(good)
     out.append(Hostile("zip: compressed members", "zip bomb", _rezip(base, compress=zipfile.ZIP_DEFLATED)))

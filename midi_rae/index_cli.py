@@ -180,13 +180,13 @@ def _run_index(a) -> int:
               f"({report.windows:,} windows); run the same command again to resume.")
     else:
         d = report.as_dict()
-        print(f"{report.out}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+        print(f"{printable(report.out)}: {report.added} added, {report.updated} updated, {report.removed} removed, "
               f"{report.unchanged} unchanged, {len(report.failed)} failed; {report.windows:,} windows "
               f"({report.encoded:,} distinct, each encoded once) in {report.encode_seconds:.1f} s "
               f"({d['windows_per_s'] or 0:,} windows/s"
               f"{', compiled' if report.compiled else ''}); {report.seconds:.1f} s in all")
         for path, err in report.failed:
-            print(f"  failed: {path}: {err}")
+            print(f"  failed: {printable(path)}: {printable(err)}")  # a name's control characters as escapes
     if report.interrupted:
         return 130
     if report.failed and not (report.added or report.updated or report.unchanged):  # an index of nothing

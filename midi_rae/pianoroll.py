@@ -738,9 +738,17 @@ def _parse(data: bytes, spans: list[tuple[int, int]], sustain: bool = False) -> 
         metas.append(sentinel)
         tracks.append(metas)
         last_tick = max(last_tick, tick)
-        for channel, t in controls.items():
-            if any(key[1] == channel and key[2] == track_idx for key in instruments):
-                end_tick = max(end_tick, t)
+        if controls:
+            # the channels that hold this track's notes: its instruments are the last added (a scan of them all,
+            # per track, took 21 s for a file of 1,680 tracks)
+            mine = set()
+            for key in reversed(instruments):
+                if key[2] != track_idx:
+                    break
+                mine.add(key[1])
+            for channel, t in controls.items():
+                if channel in mine:
+                    end_tick = max(end_tick, t)
     if fmt < 2:
         tracks = _placing_events_first(tracks)
     for metas in tracks:

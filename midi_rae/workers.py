@@ -14,6 +14,8 @@ def watch_parent(pid: int, every_s: float = 1.0) -> None:
     is the parent's to handle: a terminal sends it to every process of the run, and a worker would print its own
     traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.name == "nt":  # Windows' os.kill(pid, 0) would terminate the parent; its pools end their workers
+        return
 
     def watch() -> None:
         while True:

@@ -143,3 +143,14 @@ def test_an_interrupted_export_stops_at_once_and_its_workers_end_with_it(tmp_pat
     while any(os.path.exists(f"/proc/{w}") for w in workers) and time.time() - t0 < 10:
         time.sleep(0.2)
     assert not [w for w in workers if os.path.exists(f"/proc/{w}")]
+
+
+DYING_EXPORT = SLOW_EXPORT.replace("    time.sleep(600)\n", "    os.kill(os.getpid(), 9)  # the out-of-memory killer\n")
+
+
+def test_a_worker_killed_mid_export_ends_the_run_with_one_sentence(tmp_path):
+    res = subprocess.run([sys.executable, "-c", DYING_EXPORT, str(tmp_path / "out")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines()[-1] == (f"error: A worker process ended unexpectedly (out of memory?) "
+                                                   f"after 0 MIDI files; the files written are in {tmp_path / 'out'}.")

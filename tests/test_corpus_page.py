@@ -1222,6 +1222,8 @@ def _one_collection_when(flag: dict, real):
         cols = {k: v.copy() for k, v in real(uri, stamp).items()}
         if flag["one"]:
             cols["collection"] = np.full(len(cols["collection"]), "uploaded", dtype=object)
+        if flag.get("no_density"):  # an index that cannot be coloured by density
+            cols.pop("density")
         return cols
     return columns
 
@@ -1246,6 +1248,21 @@ def test_a_colouring_picked_by_hand_is_kept_for_the_next_index(index_home, monke
     at = _corpus_app(index_home, monkeypatch)
     at.selectbox(key="corpus_color").set_value("Note density (notes per beat)").run()
     flag["one"] = True
+    at.run()
+    assert not at.exception and at.selectbox(key="corpus_color").value == "Note density (notes per beat)"
+
+
+def test_a_colouring_picked_by_hand_comes_back_after_an_index_that_does_not_offer_it(index_home, monkeypatch):
+    from midi_rae.dashboard import corpus_map
+
+    flag = {"one": False}
+    monkeypatch.setattr(corpus_map.src, "map_columns", _one_collection_when(flag, corpus_map.src.map_columns))
+    at = _corpus_app(index_home, monkeypatch)
+    at.selectbox(key="corpus_color").set_value("Note density (notes per beat)").run()
+    flag.update(one=True, no_density=True)
+    at.run()
+    assert at.selectbox(key="corpus_color").value == "Piece"  # that index's own
+    flag.update(one=False, no_density=False)
     at.run()
     assert not at.exception and at.selectbox(key="corpus_color").value == "Note density (notes per beat)"
 

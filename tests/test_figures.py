@@ -573,11 +573,12 @@ def test_up_to_twenty_categories_get_distinct_hues():
 
     from midi_rae.figures import category_colours
 
-    for n in (8, 9, 10, 11, 12, 16):
+    for n in range(8, 21):
         colours = list(category_colours([f"c{i}" for i in range(n)]).values())
         rgb = np.array([hex_to_rgb(c) for c in colours], float)
         gaps = [np.abs(a - b).sum() for i, a in enumerate(rgb) for b in rgb[i + 1:]]
-        assert len(set(colours)) == n and min(gaps) > 70, (n, colours)  # no near-twins (the alphabet's two purples: 66)
+        # no near-twins: up to 16 as far apart as the alphabet's first purples were not (66); twenty must share room
+        assert len(set(colours)) == n and min(gaps) > (70 if n <= 16 else 60), (n, colours)
 
 
 def test_the_song_structure_path_follows_the_level_of_the_similarity_matrix():

@@ -126,8 +126,9 @@ CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind 
     "original format: pickled config nested 100,000 deep": ("a pickled config nested 100,000 deep",
                                                             UNUSABLE + r"it nests deeper than 32 levels\."),
     "original format: a config of 2^30 values by shared reference": ("a billion-laughs config of a few hundred "
-                                                                     "bytes", UNUSABLE + r"it holds more than "
-                                                                     r"100,000 values\."),
+                                                                     "bytes", r"Refused to load the uploaded "
+                                                                     r"checkpoint: its pickle builds an object of "
+                                                                     r"more than 4,000,000 values .*\."),
     "config is the number 5 (metadata not text)": ('"config": 5', rf"{UP} has a damaged metadata block "
                                                    r"\(safetensors metadata holds only text\)\."),
     "config is a JSON list": ("a config that decodes to a list", UNUSABLE + r"it is a list, not a set of named "
@@ -174,10 +175,22 @@ CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind 
     "pickle payload system": ("a pickle that would run os.system", r"Refused to load the uploaded checkpoint: its "
                               r"pickle asks to run code or build an object \('posix\.system'\) that a checkpoint "
                               r"never needs, so nothing from it was run\."),
+    "pickle calls a list": ("a call of a list (torch's refusal writes the list out)", r"Refused to load the "
+                            r"uploaded checkpoint: its pickle calls something other than a named function or class, "
+                            r"which a checkpoint never does, so nothing from it was run\."),
     "pickle calls a self-sharing list 40 deep": ("a kilobyte pickle whose refusal wrote 2^40 leaves (13 GB at 27 "
-                                                 "deep)", r"Refused to load the uploaded checkpoint: its pickle calls "
-                                                 r"something other than a named function or class, which a "
-                                                 r"checkpoint never does, so nothing from it was run\."),
+                                                 "deep)", r"Refused to load the uploaded checkpoint: its pickle builds "
+                                                 r"an object of more than 4,000,000 values by shared reference, "
+                                                 r"which a checkpoint never holds, so nothing from it was run\."),
+    "the same, its pickle named DATA.PKL": ("the same pickle under a name in capitals (torch's reader finds it)",
+                                            r"Refused to load the uploaded checkpoint: its pickle builds an object "
+                                            r"of more than 4,000,000 values .*\."),
+    "a dict keyed by a self-sharing tuple 40 deep": ("a dict key whose hash is 2^40 values (no call at all)",
+                                                     r"Refused to load the uploaded checkpoint: its pickle builds an "
+                                                     r"object of more than 4,000,000 values by shared reference, "
+                                                     r"which a checkpoint never holds, so nothing from it was run\."),
+    "a persistent id holding a self-sharing tuple 40 deep": ("a storage key of 2^40 values", r"Refused to load the "
+                                                             r"uploaded checkpoint: its pickle builds an object .*\."),
     "legacy raw pickle": ("a raw (pre-1.6) pickle", rf"{UP} is a plain pickle \(PyTorch.s legacy format .*\."),
     "meta threshold is text": ("a threshold that is text", rf"{UP} has damaged metadata: its threshold must be a "
                                r"number from 0 to 1, not 'abc'\."),
@@ -248,6 +261,11 @@ MIDI_CASES = {  # name -> (builder, expected sentence, or None for a file that m
     "a 900 KB text event, seven times": (lambda: _smf([_with_notes((b"\x00\xff\x01" + vlq(900_000) + b"x" * 900_000)
                                                                    * 7)]), None),
     "70,000 notes just under the limit": (lambda: _smf([_notes(70_000)]), None),
+    # 1,680 tracks of 20 instruments each and a controller on 15 channels without notes: each track's channels
+    # were looked up among all the instruments before it (21 s)
+    "1,680 tracks of 20 instruments and 15 controllers": (lambda: _smf(
+        [b"".join(bytes([0, 0xC0, i, 0, 0x90, 20 + i, 64, 1, 0x80, 20 + i, 0]) for i in range(20))
+         + b"".join(bytes([0, 0xB0 | c, 7, 100]) for c in range(1, 16)) + b"\x00\xff\x2f\x00"] * 1_680), None),
     # unended notes against a channel's All Notes Off: each note's end was a scan of them all (474 s, 1.1 MB)
     "75,000 unended notes after 299,000 All Notes Off": (
         lambda: _smf([b"\x00\xb0\x7b\x00" + b"\x00\x7b\x00" * 298_999 + b"\x01\x90\x3c\x40"

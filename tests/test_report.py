@@ -172,3 +172,17 @@ def test_a_file_whose_name_is_not_utf8_gets_its_report_with_the_name_escaped(che
     assert done.returncode == 0, done.stderr
     assert "<title>midi_rae report: bad\\xff\\xfe</title>" in out.read_text(encoding="utf-8")
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".mid") == ["r.html"]  # no part left over
+
+
+def test_a_report_that_cannot_be_written_leaves_no_file_and_a_link_is_written_through(tmp_path, monkeypatch):
+    from midi_rae import report
+
+    monkeypatch.setattr(report, "build_report", lambda midi, **kw: "<p>caf\udcff</p>")  # text UTF-8 cannot hold
+    with pytest.raises(UnicodeEncodeError):
+        report.write_report(tmp_path / "r.html", "x.mid")
+    assert list(tmp_path.iterdir()) == []  # neither the report nor its part
+    monkeypatch.setattr(report, "build_report", lambda midi, **kw: "<p>ok</p>")
+    (tmp_path / "target.html").write_text("old")
+    (tmp_path / "link.html").symlink_to(tmp_path / "target.html")
+    report.write_report(tmp_path / "link.html", "x.mid")
+    assert (tmp_path / "link.html").is_symlink() and (tmp_path / "target.html").read_text() == "<p>ok</p>"

@@ -339,10 +339,10 @@ def render_map(uri: str, stamp: str, index) -> None:
                if c in win and (c not in ("f1", "f1_masked") or np.isfinite(win[c].astype(float)).any())]
     # one collection (a built upload, one folder) colours every point alike: by piece then, until a pick
     one = len(np.unique(win["collection"])) == 1 and "Piece" in options
-    if not st.session_state.get(CK.COLOR_PICKED) or st.session_state.get(CK.COLOR) not in options:
-        st.session_state[CK.COLOR] = "Piece" if one else options[0]  # each index's own, until a pick
+    picked = st.session_state.get(CK.COLOR_PICKED)  # a pick by hand holds wherever the index offers it
+    st.session_state[CK.COLOR] = picked if picked in options else "Piece" if one else options[0]
     colour = c2.selectbox("Colour by", options, persist_state="session", key=CK.COLOR,
-                          on_change=lambda: st.session_state.__setitem__(CK.COLOR_PICKED, True))
+                          on_change=lambda: st.session_state.__setitem__(CK.COLOR_PICKED, st.session_state[CK.COLOR]))
     use_umap = c3.toggle("UMAP", key="corpus_umap", disabled=not _umap_installed(), persist_state="session",
                          help="UMAP instead of PCA (needs umap-learn: pip install 'midi-rae-explorer[umap]').")
     umap = bool(use_umap and _umap_installed())

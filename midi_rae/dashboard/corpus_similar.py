@@ -41,7 +41,7 @@ class CK:
     CURRENT = "corpus_current"        # uri of the index the page shows (find-similar uses it too)
     LEVEL = "corpus_level"
     COLOR = "corpus_color"
-    COLOR_PICKED = "corpus_color_picked"  # the map's colouring was picked by hand: no index's default replaces it
+    COLOR_PICKED = "corpus_color_picked"  # the map's colouring last picked by hand: no index's default replaces it
     MAP = "corpus_map"
     MAP_NONCE = "corpus_map_nonce"  # bumped after a map click or region is handled (corpus_map.render_map)
     REGION = "corpus_region"  # {(index uri, level, UMAP?): (x0, x1, y0, y1)}: the regions drawn on the maps

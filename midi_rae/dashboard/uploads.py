@@ -23,6 +23,8 @@ MAX_UPLOAD_FILES = 300           # files (MIDI or PNG) one upload may index
 MAX_UPLOAD_BYTES = 50 * 2 ** 20  # all of them together, unpacked
 MAX_MEMBER_BYTES = 8 * 2 ** 20   # one file inside a zip, unpacked (the piece page's own limit)
 MAX_ZIP_ENTRIES = 10_000         # zipfile reads every entry's header into memory before anything else
+MAX_UPLOAD_ENTRIES = 2 * MAX_ZIP_ENTRIES  # entries of all the zips of one upload (200 zips of 9,999 took 45 s)
+MAX_READ_BYTES = 2 * MAX_UPLOAD_BYTES  # uploaded bytes read at all: the files past it are not copied out
 MAX_DIRECTORY_BYTES = 4 * 2 ** 20  # a central directory of 10,000 entries with long names is about 3 MB
 KEPT_BUILDS = 4                  # indexes built from uploads kept on the server's disk, the newest first
 MAX_NOTES = 8                    # sentences about files left out; the rest are counted in one more
@@ -44,11 +46,12 @@ def zip_entries(data: bytes) -> Optional[tuple[int, int]]:
         return None
     n = int.from_bytes(data[at + 10:at + 12], "little")
     size = int.from_bytes(data[at + 12:at + 16], "little")
-    if n == 0xFFFF or size == 0xFFFFFFFF:  # zip64: both are in the zip64 end record before it
-        z64 = data.rfind(b"PK\x06\x06", 0, at)
-        if z64 >= 0 and z64 + 48 <= len(data):
-            n = int.from_bytes(data[z64 + 32:z64 + 40], "little")
-            size = int.from_bytes(data[z64 + 40:z64 + 48], "little")
+    # a zip64 locator just before the end record: zipfile then reads the zip64 record just before that, whatever
+    # the end record says (a zip that stated 1 entry there read a directory of 1,000,000)
+    z64 = at - 20 - 56
+    if z64 >= 0 and data[at - 20:at - 16] == b"PK\x06\x07" and data[z64:z64 + 4] == b"PK\x06\x06":
+        n = int.from_bytes(data[z64 + 32:z64 + 40], "little")
+        size = int.from_bytes(data[z64 + 40:z64 + 48], "little")
     return n, size
 
 
@@ -57,10 +60,18 @@ class _Spent(Exception):
 
 
 class _Budget:
-    """Bytes inflated so far in one upload, damaged members' too."""
+    """Bytes inflated so far in one upload, damaged members' too, and zip entries opened."""
 
-    def __init__(self, limit: int = MAX_INFLATED_BYTES):
+    def __init__(self, limit: int = MAX_INFLATED_BYTES, entries: int = MAX_UPLOAD_ENTRIES):
         self.left = limit
+        self.entries_left = entries
+
+    def open_entries(self, n: int) -> bool:
+        """Count a zip's `n` entries against the upload's; False (nothing counted) where they do not fit."""
+        if n > self.entries_left:
+            return False
+        self.entries_left -= n
+        return True
 
     def read(self, f, limit: int) -> bytes:
         """At most `limit` bytes of member `f`, in chunks, each counted (also when a later one fails); _Spent
@@ -87,9 +98,14 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
     zip_name = display_name(name)
     too_many = (f"{zip_name} holds more than {MAX_ZIP_ENTRIES:,} entries, so it is not opened (a zip of at most "
                 f"{MAX_ZIP_ENTRIES:,} is).")
+    all_too_many = (f"The zips of this upload hold more than {MAX_UPLOAD_ENTRIES:,} entries in all; those past it "
+                    f"are not opened.")
     stated = zip_entries(data)
     if stated is not None and (stated[0] > MAX_ZIP_ENTRIES or stated[1] > MAX_DIRECTORY_BYTES):
         whole.append(too_many)
+        return
+    if stated is not None and stated[0] > budget.entries_left:
+        whole.append(all_too_many)
         return
     try:
         z = zipfile.ZipFile(io.BytesIO(data))
@@ -99,6 +115,9 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
     with z:
         if len(z.infolist()) > MAX_ZIP_ENTRIES:  # a directory of small entries under a count that lies
             whole.append(too_many)
+            return
+        if not budget.open_entries(len(z.infolist())):
+            whole.append(all_too_many)
             return
         if any(info.flag_bits & 0x1 for info in z.infolist()):  # one sentence, not one per member
             whole.append(f"{zip_name} is encrypted (protected by a password), so its files are left out.")
@@ -203,7 +222,17 @@ def unpack_once(ups: Sequence[Upload], state: MutableMapping, key: str) -> tuple
     ident = tuple((u.file_id, u.name, u.size) for u in ups)
     kept = state.get(key)
     if kept is None or kept[0] != ident:
-        files, notes = unpack_uploads([(u.name, u.getvalue()) for u in ups])
+        read, total = [], 0
+        for u in ups:  # copied out only while they fit: each copy doubles what the server holds
+            if total + u.size > MAX_READ_BYTES:
+                break
+            total += u.size
+            read.append(u)
+        files, notes = unpack_uploads([(u.name, u.getvalue()) for u in read])
+        if len(read) < len(ups):
+            first, after = display_name(ups[len(read)].name), len(ups) - len(read) - 1
+            which = f"{first} and the {counted(after, 'file')} after it were" if after else f"{first} was"
+            notes = [f"The uploaded files pass {MAX_READ_BYTES // 2 ** 20} MB: {which} not read.", *notes]
         digest = hashlib.sha1(b"".join(sorted(hashlib.sha1(d).digest() + k.encode() for k, d in files.items())))
         kept = (ident, files, notes, digest.hexdigest()[:16])
         state[key] = kept
