@@ -132,9 +132,12 @@ def test_an_interrupted_export_stops_at_once_and_its_workers_end_with_it(tmp_pat
     proc = subprocess.Popen([sys.executable, "-c", SLOW_EXPORT, str(tmp_path / "out")], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    workers = [int(proc.stdout.readline()) for _ in range(2)]
-    proc.send_signal(getattr(signal, sig))
-    _, err = proc.communicate(timeout=20)
+    try:
+        workers = [int(proc.stdout.readline()) for _ in range(2)]
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=20)
+    finally:  # a failure leaves no process behind
+        proc.kill()
     if sig == "SIGINT":
         assert proc.returncode == 130
         assert err.strip().splitlines()[-1] == (f"error: interrupted; the MIDI files written so far are in "
