@@ -1457,6 +1457,14 @@ def test_closing_a_passage_opened_before_the_piece_page_was_ever_shown_names_the
     assert at.query_params.get("example") == "a_song.mid"
 
 
+def test_the_pedal_turned_on_for_a_piece_without_pedal_says_it_changes_nothing(examples):
+    at = run_app()
+    at.toggle(key="sustain_pedal").set_value(True).run()
+    assert not at.exception
+    assert any("*Sustain pedal* is on, but this piece presses no sustain pedal: it reads the same either way." in c
+               for c in texts(at.caption)), texts(at.caption)
+
+
 def test_the_sustain_pedal_setting_travels_in_the_url(examples):
     at = run_app()
     at.toggle(key="sustain_pedal").set_value(True).run()
@@ -2000,6 +2008,24 @@ def test_the_sidebar_names_a_fine_tuned_models_last_run_and_its_batch():
     meta = {"step": 2029, "train_config": {"batch_size": 512, "init": "assets/hierarchy.safetensors"}}
     assert training_words(meta) == "trained 2,029 steps of batch 512, fine-tuned from another checkpoint"
     assert training_words({"step": 800}) == "trained 800 steps"  # a run's best: the step it was saved at
+
+
+def test_a_drop_over_a_dropped_file_leaves_no_address_of_the_example_between_them(examples):
+    """The browser empties the uploader first: that run shows the example, whose address was pushed as an entry of
+    the browser's history (Back from the second file went there)."""
+    at = upload(run_app(), "first.mid", to_bytes(make_song(bars=9, seed=5)))
+    at.file_uploader(key="midi_upload").set_value(None).run()  # the drop's first request
+    assert not at.exception and at.query_params.get("dropped") == "first.mid" and "example" not in at.query_params
+    at = upload(at, "second.mid", to_bytes(make_song(bars=9, seed=6)))
+    assert at.query_params.get("dropped") == "second.mid"
+
+
+def test_a_file_removed_by_its_cross_leaves_the_examples_address_from_the_next_run(examples):
+    at = upload(run_app(), "first.mid", to_bytes(make_song(bars=9, seed=5)))
+    at.file_uploader(key="midi_upload").set_value(None).run()  # ×: the example is shown
+    at.slider(key="window_bar").set_value(2).run()
+    assert not at.exception and "dropped" not in at.query_params and at.query_params.get("bar") == "2"
+    assert at.query_params.get("example") == at.selectbox(key="example").value
 
 
 def test_a_dropped_file_is_named_in_the_url_with_the_shipped_model(examples):

@@ -78,6 +78,7 @@ def test_corpus_page_map(index_home, monkeypatch):
     assert not at.exception
     spec = _map(at)
     assert spec["encoding"]["color"]["type"] == "quantitative"
+    assert spec["encoding"]["color"]["legend"]["format"] == ".3~g"                 # one value alone: "4", not 4.000000
     assert "shape" not in spec["encoding"]                                          # a scale needs no shapes
     assert all(0 <= p["value"] <= 1 for p in spec["points"])
     at.select_slider(key="corpus_level").set_value(1).run()

@@ -201,7 +201,8 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
     else:
         colour_enc = {"field": "value", "type": "quantitative", "title": colour,
                       "scale": {"scheme": "viridis"},
-                      "legend": {"orient": "right", "gradientLength": 300, "titleLimit": 400}}  # titles in full
+                      # titles in full; values as the tooltip writes them (one value alone was "4.000000")
+                      "legend": {"orient": "right", "gradientLength": 300, "titleLimit": 400, "format": ".3~g"}}
         extra_enc = {}
         tooltip = [{"field": "passage", "title": "passage"},
                    {"field": "shown", "title": colour} if shown is not None else

@@ -20,9 +20,10 @@ from .names import file_stem
 from .sources import digest, example_files, load_roll, roll_key
 
 
-def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, semis: int = 0) -> None:
+def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, semis: int = 0,
+           pedal: bool = False) -> None:
     """Title line and a one-line summary of piece and model (a PNG roll has steps, not seconds or a tempo), and of
-    the second model when one is compared (its views follow the reconstruction)."""
+    the second model when one is compared (its views follow the reconstruction); `pedal`: the Sustain pedal is on."""
     st.markdown("### midi-rae explorer")
     timing = f"{roll.steps:,} steps (a PNG roll: no tempo)" if _is_png(piece) else timing_text(roll)
     if semis:
@@ -31,10 +32,16 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, s
     drums = f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else ""
     st.caption(f"**{piece.name}** · {counted(roll.n_notes, 'note')}{drums} · {timing} — model: {label} "
                f"({counted(n_levels, 'level')}){compared}")
+    said = []
     if roll.reading_notes:  # what the reader did that the roll does not show (pianoroll._Reading)
         pedal = (f" Turn on *{sidebar.SUSTAIN_LABEL}* under Time and pitch in the sidebar to apply it."
                  if roll.pedal_presses and not roll.sustain_pedal else "")
-        st.caption("Read from the file: " + " ".join(roll.reading_notes) + pedal)
+        said.append("Read from the file: " + " ".join(roll.reading_notes) + pedal)
+    if pedal and not roll.pedal_presses:  # the toggle on, and nothing on screen says what it did
+        said.append(f"*{sidebar.SUSTAIN_LABEL}* is on, but this piece presses no sustain pedal: it reads the same "
+                    f"either way.")
+    if said:
+        st.caption(" ".join(said))
 
 
 def export_settings(view, spb: int, semis: int, pedal: bool = False) -> str:
@@ -183,6 +190,10 @@ def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: 
     """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (for a
     dropped file its name and the shipped model, which a reload names and keeps), with the shipped model
     compared as B, the mask ratio and the mask seed."""
+    if session.emptied_now("midi"):
+        # most often the browser's first step in dropping a file over another: the example this run shows for a
+        # moment became an entry of the browser's history, and Back went there; a × is recorded by the next run
+        return
     source = st.session_state.get(session.K.CKPT_SOURCE, "Shipped default")
     b_source = st.session_state.get(session.K.B_SOURCE)
     opened = session.opened_piece()
@@ -239,7 +250,7 @@ def main() -> None:
 
     b_is_a = choice_b is not None and sidebar.same_model(choice, choice_b)  # then one sentence at the end
     compared = choice_b is not None and not b_is_a
-    header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if compared else None, semis)
+    header(piece, roll, choice.label, mcfg.num_levels, choice_b.label if compared else None, semis, pedal)
     # A note that only some pieces get goes into a container drawn on every run: an element added or removed at the
     # top level moves every element after it, and the browser then mounts them all anew (every chart redrawn from
     # scratch: 0.25 s more of a switch between a piece with a grid warning and one without, measured).

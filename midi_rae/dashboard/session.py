@@ -329,6 +329,12 @@ def emptied(what: str, empty: bool) -> None:
         st.session_state.pop(K.REMOVED_IN + what, None)
 
 
+def emptied_now(what: str) -> bool:
+    """Was the uploader emptied by the request this run answers (a drop over its file, or the user's ×: the next
+    run tells which)?"""
+    return st.session_state.get(K.REMOVED_IN + what) == st.session_state.get(K.RUN, 0)
+
+
 def emptying_holds(what: str) -> bool:
     """Is the uploader (empty now) still empty a run after it was emptied: the user removed the file, no drop
     replaced it? Once true, forgets that it was emptied."""
