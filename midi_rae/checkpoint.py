@@ -46,6 +46,7 @@ from .config import DEFAULT, LIMITS, ORIGINAL_FORMAT, SEVEN_LEVEL, ModelConfig, 
 from .core import EncoderOutput
 from .wording import counted
 from .swin import SwinDecoder, SwinEncoder, SwinMAEDecoder
+from .zip_end import zip_end
 
 MAX_PICKLE_BYTES = 2 * 1024 ** 2  # data.pkl of an original-format .pt: ~50 KB for 260 tensors
 _MAX_PICKLE_DEPTH = 32  # an OmegaConf config nests ~6 deep (sections, nodes, lists)
@@ -337,31 +338,14 @@ def _plain(obj: Any, depth: int = 0, budget: Optional[list[int]] = None) -> Any:
     return obj
 
 
-def _zip_directory(data: bytes) -> Optional[tuple[int, int]]:
-    """(entries, central directory bytes) from a zip's end records, or None when there are none."""
-    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF))
-    if eocd < 0 or len(data) < eocd + 22:
-        return None
-    entries, cd_size = struct.unpack("<HI", data[eocd + 10:eocd + 16])
-    if entries == 0xFFFF or cd_size == 0xFFFFFFFF:  # zip64: the real numbers are in the zip64 record
-        loc = eocd - 20
-        if loc < 0 or data[loc:loc + 4] != b"PK\x06\x07":
-            return None
-        rec = struct.unpack("<Q", data[loc + 8:loc + 16])[0]
-        if rec + 56 > len(data) or data[rec:rec + 4] != b"PK\x06\x06":
-            return None
-        entries, cd_size = struct.unpack("<QQ", data[rec + 32:rec + 48])
-    return entries, cd_size
-
-
 def _check_zip(data: bytes, name: str, limit: int) -> None:
     """Bound what torch.load would read from a .pt archive, from its zip directory, before it reads it."""
     unreadable = CheckpointError(f"{sentence_start(name)} is not a readable PyTorch checkpoint (damaged, cut off, "
                                  f"or another kind of file).")
-    directory = _zip_directory(data)
-    if directory is None:
+    end = zip_end(data)
+    if end is None or end.prefix != 0:  # bytes before the archive: zipfile and torch would read two archives
         raise unreadable
-    entries, cd_size = directory
+    entries, cd_size = end.entries, end.directory_bytes
     cap = MAX_TENSORS + 16
     if entries > cap or cd_size > cap * 256:
         raise CheckpointError(f"{sentence_start(name)} holds {entries:,} files in its archive; the limit is {cap:,}.")
@@ -424,16 +408,17 @@ def _check_pickle(pkl: bytes, name: str) -> None:
 
 def _pickle_verdict(pkl: bytes) -> Optional[str]:
     """"call" where the pickle calls (REDUCE, NEWOBJ) something that is not a global it named, "size" where an
-    object it builds holds more than MAX_PICKLE_VALUES values (shared ones counted each time), else None. Its
-    stack is followed slot by slot, each an object: what kind ("g" a global, "m" a mark, "x" anything else) and
-    how many values it holds. Bytes that are no pickle are left to torch's unpickler, which refuses them itself."""
+    object it builds holds more than MAX_PICKLE_VALUES values (shared ones counted each time, and what is added to
+    an object after another took it in counted there too), else None. The stack is followed slot by slot, each an
+    object (what kind: "g" a global, "m" a mark, "x" anything else), and what each object holds is kept as a
+    graph; bytes that are no pickle are left to torch's unpickler, which refuses them in its own words."""
     stack: list[tuple[str, int]] = []  # (kind, object number)
-    size: list[int] = []  # values held, by object number: one object on the stack and in the memo alike
+    holds: list[list[int]] = []  # by object number: the objects it holds (one object on the stack and in the memo)
     memo: dict[Any, tuple[str, int]] = {}
 
-    def new(kind: str, held: int) -> tuple[str, int]:
-        size.append(held)
-        return kind, len(size) - 1
+    def new(kind: str, members: list[int]) -> tuple[str, int]:
+        holds.append(members)
+        return kind, len(holds) - 1
 
     try:
         for op, arg, _ in pickletools.genops(pkl):
@@ -443,10 +428,10 @@ def _pickle_verdict(pkl: bytes) -> Optional[str]:
                 if len(stack) < depth or stack[-depth][0] != "g":
                     return "call"
             if name in _PUTS or name == "MEMOIZE":
-                memo[arg if name in _PUTS else len(memo)] = stack[-1] if stack else new("x", 1)
+                memo[arg if name in _PUTS else len(memo)] = stack[-1] if stack else new("x", [])
                 continue
             if name in _GETS or name == "DUP":
-                stack.append(memo.get(arg) or new("x", 1) if name in _GETS else stack[-1] if stack else new("x", 1))
+                stack.append(memo.get(arg) or new("x", []) if name in _GETS else stack[-1] if stack else new("x", []))
                 continue
             before = op.stack_before
             popped: list[tuple[str, int]] = []
@@ -462,21 +447,43 @@ def _pickle_verdict(pkl: bytes) -> Optional[str]:
                 if below and len(stack) >= below:
                     popped += stack[len(stack) - below + 1:]
                     del stack[len(stack) - below + 1:]
-                    target = stack[-1][1]
-                    size[target] += sum(size[i] for _, i in popped if i >= 0)
-                    if size[target] > MAX_PICKLE_VALUES:
-                        return "size"
+                    holds[stack[-1][1]].extend(i for _, i in popped if i >= 0)
                 continue
             popped += stack[max(len(stack) - below, 0):]
             del stack[max(len(stack) - below, 0):]
-            held = 1 + sum(size[i] for _, i in popped if i >= 0)  # a mark (-1) holds nothing
-            if held > MAX_PICKLE_VALUES:
-                return "size"
             kind = "g" if name in ("GLOBAL", "STACK_GLOBAL") else "x"
-            stack.extend(("m", -1) if s is pickletools.markobject else new(kind, held) for s in op.stack_after)
+            members = [i for _, i in popped if i >= 0]  # a mark (-1) holds nothing
+            stack.extend(("m", -1) if s is pickletools.markobject else new(kind, members) for s in op.stack_after)
     except (ValueError, KeyError, IndexError, struct.error):
         return None
-    return None
+    return "size" if _largest(holds) > MAX_PICKLE_VALUES else None
+
+
+def _largest(holds: list[list[int]]) -> int:
+    """The most values any object holds, counted through every reference (capped just past MAX_PICKLE_VALUES): one
+    pass over the graph, children before their holders. A reference back to an object that holds it (an OmegaConf
+    node's parent) counts as one: repr and hash do not expand a cycle."""
+    over = MAX_PICKLE_VALUES + 1
+    size: list[Optional[int]] = [None] * len(holds)
+    for root in range(len(holds)):
+        if size[root] is not None:
+            continue
+        path, on_path = [(root, 0)], {root}
+        while path:
+            node, k = path[-1]
+            if k < len(holds[node]):
+                path[-1] = (node, k + 1)
+                child = holds[node][k]
+                if size[child] is None and child not in on_path:
+                    path.append((child, 0))
+                    on_path.add(child)
+                continue
+            path.pop()
+            on_path.discard(node)
+            size[node] = min(1 + sum(size[c] or 1 for c in holds[node]), over)  # None: a cycle's way back
+            if size[node] >= over:
+                return over
+    return max((v for v in size if v is not None), default=0)
 
 
 STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")  # where .pt files keep their weights, most usual first

@@ -538,6 +538,15 @@ def _shared_tuple(depth: int) -> bytes:
     return ops
 
 
+def _filled_late(depth: int) -> bytes:
+    """A pickle that makes `depth` + 1 empty lists, then fills the outermost first with the one below twice, while
+    that one is still empty, and passes the last to str() (an allowed global): 2**depth values by reference."""
+    ops = b"\x80\x02" + b"".join(b"]q" + bytes([i]) for i in range(depth + 1))
+    for i in range(depth, 0, -1):
+        ops += b"h" + bytes([i]) + b"h" + bytes([i - 1]) + b"ah" + bytes([i - 1]) + b"a"
+    return ops + b"cbuiltins\nstr\nh" + bytes([depth]) + b"\x85R."
+
+
 def _renamed(data: bytes, suffix: str, new: str) -> bytes:
     """A .pt archive whose member ending in `suffix` is renamed to end in `new` instead."""
     src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
@@ -856,6 +865,8 @@ def hostile_checkpoints(small: bool = False, workdir: Optional[Path] = None) -> 
                        _rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(2)})))
     out.append(Hostile("pickle calls a self-sharing list 40 deep", "pickle payload",
                        _rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(40)})))
+    out.append(Hostile("str of lists filled after they were taken in, 40 deep", "pickle payload",
+                       _rezip(_pt({"a": 1}), {"data.pkl": _filled_late(40)})))
     out.append(Hostile("the same, its pickle named DATA.PKL", "pickle payload",
                        _renamed(_rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(40)}), "data.pkl",
                                 "DATA.PKL")))

@@ -342,14 +342,13 @@ def write_report(out: str | Path, midi: str | Path, **kwargs) -> Path:
     text = build_report(midi, **kwargs)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    dest = out.resolve() if out.is_symlink() else out  # a link is written through, not replaced by a file
-    if dest.exists() and not dest.is_file():  # a pipe or a terminal (-o /dev/stdout): written as a stream
-        out.write_text(text, encoding="utf-8")
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        out.write_text(text, encoding="utf-8")  # a link, a pipe or a terminal (-o /dev/stdout): written through
         return out
-    part = dest.with_name(dest.name + ".part")  # written whole, then renamed: a failed write leaves no half report
+    part = out.with_name(out.name + ".part")  # written whole, then renamed: a failed write leaves no half report
     try:
         part.write_text(text, encoding="utf-8")
-        os.replace(part, dest)
+        os.replace(part, out)
     finally:
         part.unlink(missing_ok=True)
     return out

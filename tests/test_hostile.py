@@ -7,11 +7,13 @@ The bounds are generous because the test machine is shared; the figures are prin
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 import struct
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -179,12 +181,15 @@ CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind 
                             r"uploaded checkpoint: its pickle calls something other than a named function or class, "
                             r"which a checkpoint never does, so nothing from it was run\."),
     "pickle calls a self-sharing list 40 deep": ("a kilobyte pickle whose refusal wrote 2^40 leaves (13 GB at 27 "
-                                                 "deep)", r"Refused to load the uploaded checkpoint: its pickle builds "
-                                                 r"an object of more than 4,000,000 values by shared reference, "
-                                                 r"which a checkpoint never holds, so nothing from it was run\."),
+                                                 "deep)", r"Refused to load the uploaded checkpoint: its pickle calls "
+                                                 r"something other than a named function or class, .*\."),
+    "str of lists filled after they were taken in, 40 deep": ("2^40 values that a count made as each list was "
+                                                               "filled missed", r"Refused to load the uploaded "
+                                                               r"checkpoint: its pickle builds an object of more than "
+                                                               r"4,000,000 values by shared reference, .*\."),
     "the same, its pickle named DATA.PKL": ("the same pickle under a name in capitals (torch's reader finds it)",
-                                            r"Refused to load the uploaded checkpoint: its pickle builds an object "
-                                            r"of more than 4,000,000 values .*\."),
+                                            r"Refused to load the uploaded checkpoint: its pickle calls something "
+                                            r"other than a named function or class, .*\."),
     "a dict keyed by a self-sharing tuple 40 deep": ("a dict key whose hash is 2^40 values (no call at all)",
                                                      r"Refused to load the uploaded checkpoint: its pickle builds an "
                                                      r"object of more than 4,000,000 values by shared reference, "
@@ -364,3 +369,21 @@ def test_a_checkpoint_for_images_other_than_piano_rolls_is_refused_at_load(tmp_p
         save_checkpoint(tmp_path / "odd.safetensors", enc, dec, cfg)
         with pytest.raises(CheckpointError, match=rf"was made for images of {words}; a piano roll has 128 rows"):
             load_model(tmp_path / "odd.safetensors")
+
+
+def test_a_checkpoint_with_bytes_before_its_archive_is_refused():
+    """zipfile shifts every offset by bytes before the archive, torch's reader does not: a harmless archive after a
+    hostile one's first bytes had zipfile check one pickle while torch read the other."""
+    from midi_rae.checkpoint import CheckpointError, load_model
+    from midi_rae.fuzz import _calling_a_shared_list, _pt, _rezip
+
+    base = _pt({"a": 1})
+    harmless = zipfile.ZipFile(io.BytesIO(base)).read("archive/data.pkl")
+    hostile = _calling_a_shared_list(22)  # 2^22 leaves: a refusal of 29 MB, written in 3 s
+    size = max(len(harmless), len(hostile))  # members of one size: the two archives' offsets agree
+    hostile = _rezip(base, {"data.pkl": hostile.ljust(size, b"\0")})  # bytes after STOP are never read
+    data = hostile[:-22] + _rezip(base, {"data.pkl": harmless.ljust(size, b"\0")})
+    assert zipfile.ZipFile(io.BytesIO(data)).read("archive/data.pkl").startswith(harmless)  # what zipfile sees
+    with pytest.raises(CheckpointError, match=r"is not a readable PyTorch checkpoint \(damaged, cut off, or another "
+                                              r"kind of file\)\.$"):
+        load_model(data)

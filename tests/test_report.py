@@ -186,3 +186,11 @@ def test_a_report_that_cannot_be_written_leaves_no_file_and_a_link_is_written_th
     (tmp_path / "link.html").symlink_to(tmp_path / "target.html")
     report.write_report(tmp_path / "link.html", "x.mid")
     assert (tmp_path / "link.html").is_symlink() and (tmp_path / "target.html").read_text() == "<p>ok</p>"
+
+
+def test_a_report_written_to_standard_output_reaches_a_pipe(checkpoint, tmp_path):
+    song = tmp_path / "s.mid"
+    song.write_bytes(to_bytes(make_song(bars=8, seed=3, drums=False)))
+    done = run_cli("report", str(song), "--checkpoint", str(checkpoint), "-o", "/dev/stdout")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("<!DOCTYPE html>")  # capture_output: standard output is a pipe

@@ -6,8 +6,8 @@ import struct
 import zipfile
 import zlib
 
-from midi_rae.dashboard.uploads import (MAX_MEMBER_BYTES, MAX_UPLOAD_ENTRIES, MAX_ZIP_ENTRIES, unpack_uploads,
-                                        write_uploads, zip_entries)
+from midi_rae.dashboard.uploads import (MAX_DIRECTORY_BYTES, MAX_MEMBER_BYTES, MAX_UPLOAD_ENTRIES, MAX_ZIP_ENTRIES,
+                                        unpack_uploads, write_uploads, zip_entries)
 
 MIDI = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0MTrk\x00\x00\x00\x04\x00\xff\x2f\x00"
 
@@ -146,6 +146,31 @@ def test_the_zips_of_one_upload_open_no_more_entries_than_its_limit_in_all():
     assert notes[0] == (f"The zips of this upload hold more than {MAX_UPLOAD_ENTRIES:,} entries in all; those "
                         f"past it are not opened.")
     assert MAX_UPLOAD_ENTRIES // per_zip == 2 and sum("other files in z" in n for n in notes) == 2
+
+
+ENTRY = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"a"
+
+
+def test_the_end_record_is_found_where_zipfile_finds_it():
+    """An offset field reading PK\\5\\6, or a record a full 64 KB comment and one byte from the end, hid the record
+    from the count while zipfile read it, and its directory of any size."""
+    cd = ENTRY * 1000
+    offset_field = cd + struct.pack("<4s4HL", b"PK\x05\x06", 0, 0, 1, 1, len(cd)) + b"PK\x05\x06\0\0"
+    far = cd + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(cd), 0, 65535) + b"c" * 65536
+    for data in (offset_field, far):
+        assert len(zipfile.ZipFile(io.BytesIO(data)).infolist()) == 1000
+        assert zip_entries(data) == (1, len(cd))
+
+
+def test_the_zips_of_one_upload_parse_no_more_directory_than_its_limit_in_all():
+    """A directory of tiny entries under a count that lies is refused only once zipfile has parsed it: 23 such
+    zips parsed 2,000,000 entries (7 s)."""
+    cd = ENTRY * (MAX_DIRECTORY_BYTES // len(ENTRY))
+    liar = cd + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(cd), 0, 0)
+    _, notes = unpack_uploads([(f"z{k}.zip", liar) for k in range(5)])
+    assert notes == [f"z{k}.zip holds more than 10,000 entries, so it is not opened (a zip of at most 10,000 is)."
+                     for k in range(2)] + [f"The zips of this upload hold more than {MAX_UPLOAD_ENTRIES:,} entries in "
+                                           f"all; those past it are not opened."]  # two parsed, three not
 
 
 def test_thousands_of_refusals_are_a_few_sentences_and_a_count():
