@@ -387,6 +387,9 @@ _GETS = {"GET", "BINGET", "LONG_BINGET"}
 _PUTS = {"PUT", "BINPUT", "LONG_BINPUT"}
 _CALLS = {"REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3}  # opcode -> how deep in the stack its callable sits
 _IN_PLACE = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}  # they add to the object below
+# what hashes its values or hands them to a call: a dict's keys, a set's items, a persistent id, a call's arguments
+_HASHING = {"SETITEM", "SETITEMS", "ADDITEMS", "FROZENSET", "BINPERSID", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+MAX_CHECK_STEPS = 20_000_000  # steps of all the counts of one pickle: a state dict of 20,000 tensors takes ~300,000
 MAX_PICKLE_VALUES = 4_000_000  # values an object holds, counted through shared references: a state dict of 20,000
 # tensors holds ~400,000; torch hashes a dict key or a persistent id whole, and writes a refused call's repr whole
 
@@ -408,13 +411,16 @@ def _check_pickle(pkl: bytes, name: str) -> None:
 
 def _pickle_verdict(pkl: bytes) -> Optional[str]:
     """"call" where the pickle calls (REDUCE, NEWOBJ) something that is not a global it named, "size" where an
-    object it builds holds more than MAX_PICKLE_VALUES values (shared ones counted each time, and what is added to
-    an object after another took it in counted there too), else None. The stack is followed slot by slot, each an
-    object (what kind: "g" a global, "m" a mark, "x" anything else), and what each object holds is kept as a
-    graph; bytes that are no pickle are left to torch's unpickler, which refuses them in its own words."""
+    operation that hashes or calls (a dict's key, a set's item, a persistent id, a call's arguments, a BUILD's
+    state) takes values that hold more than MAX_PICKLE_VALUES values, counted through shared references, else None.
+    The stack is followed slot by slot, each an object (what kind: "g" a global, "m" a mark, "x" anything else),
+    and what each object holds is kept as a graph, judged as it stands when each such operation comes (as torch
+    meets it: a pickle cut short after one still ran it). Bytes that are no pickle are left to torch's unpickler,
+    which refuses them in its own words."""
     stack: list[tuple[str, int]] = []  # (kind, object number)
     holds: list[list[int]] = []  # by object number: the objects it holds (one object on the stack and in the memo)
     memo: dict[Any, tuple[str, int]] = {}
+    work = [MAX_CHECK_STEPS]  # steps left to all the counts together: a pickle that makes them long is refused
 
     def new(kind: str, members: list[int]) -> tuple[str, int]:
         holds.append(members)
@@ -443,47 +449,54 @@ def _pickle_verdict(pkl: bytes) -> Optional[str]:
                 below = before.index(pickletools.markobject)
             else:
                 below = len(before)
-            if name in _IN_PLACE:  # the object under what they add stays, holding more
-                if below and len(stack) >= below:
-                    popped += stack[len(stack) - below + 1:]
-                    del stack[len(stack) - below + 1:]
-                    holds[stack[-1][1]].extend(i for _, i in popped if i >= 0)
-                continue
-            popped += stack[max(len(stack) - below, 0):]
-            del stack[max(len(stack) - below, 0):]
-            kind = "g" if name in ("GLOBAL", "STACK_GLOBAL") else "x"
+            in_place = name in _IN_PLACE
+            cut = len(stack) - below + (1 if in_place else 0)  # in place: the object under what they add stays
+            popped += stack[max(cut, 0):]
+            del stack[max(cut, 0):]
             members = [i for _, i in popped if i >= 0]  # a mark (-1) holds nothing
+            if name in _HASHING and _expanded(members, holds, work) > MAX_PICKLE_VALUES:
+                return "size"
+            if in_place:
+                if stack and below:
+                    holds[stack[-1][1]].extend(members)
+                continue
+            kind = "g" if name in ("GLOBAL", "STACK_GLOBAL") else "x"
             stack.extend(("m", -1) if s is pickletools.markobject else new(kind, members) for s in op.stack_after)
     except (ValueError, KeyError, IndexError, struct.error):
         return None
-    return "size" if _largest(holds) > MAX_PICKLE_VALUES else None
+    return None
 
 
-def _largest(holds: list[list[int]]) -> int:
-    """The most values any object holds, counted through every reference (capped just past MAX_PICKLE_VALUES): one
-    pass over the graph, children before their holders. A reference back to an object that holds it (an OmegaConf
-    node's parent) counts as one: repr and hash do not expand a cycle."""
+def _expanded(roots: list[int], holds: list[list[int]], work: list[int]) -> int:
+    """How many values the objects `roots` hold, counted through every reference (capped just past
+    MAX_PICKLE_VALUES; past it too once `work[0]`, the steps left to all counts, runs out). A reference back to an
+    object that holds it counts as one: repr does not expand a cycle, and a cycle runs through a list or a dict,
+    which cannot be hashed."""
     over = MAX_PICKLE_VALUES + 1
-    size: list[Optional[int]] = [None] * len(holds)
-    for root in range(len(holds)):
-        if size[root] is not None:
-            continue
-        path, on_path = [(root, 0)], {root}
-        while path:
-            node, k = path[-1]
-            if k < len(holds[node]):
-                path[-1] = (node, k + 1)
-                child = holds[node][k]
-                if size[child] is None and child not in on_path:
-                    path.append((child, 0))
-                    on_path.add(child)
-                continue
-            path.pop()
-            on_path.discard(node)
-            size[node] = min(1 + sum(size[c] or 1 for c in holds[node]), over)  # None: a cycle's way back
-            if size[node] >= over:
-                return over
-    return max((v for v in size if v is not None), default=0)
+    size: dict[int, int] = {}
+    total = 0
+    for root in roots:
+        if root not in size:
+            path, on_path = [(root, 0)], {root}
+            while path:
+                work[0] -= 1
+                if work[0] < 0:
+                    return over
+                node, k = path[-1]
+                if k < len(holds[node]):
+                    path[-1] = (node, k + 1)
+                    child = holds[node][k]
+                    if child not in size and child not in on_path:
+                        path.append((child, 0))
+                        on_path.add(child)
+                    continue
+                path.pop()
+                on_path.discard(node)
+                size[node] = min(1 + sum(size.get(c, 1) for c in holds[node]), over)  # absent: a cycle's way back
+        total += size[root]
+        if total >= over:
+            return over
+    return total
 
 
 STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")  # where .pt files keep their weights, most usual first

@@ -867,6 +867,12 @@ def hostile_checkpoints(small: bool = False, workdir: Optional[Path] = None) -> 
                        _rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(40)})))
     out.append(Hostile("str of lists filled after they were taken in, 40 deep", "pickle payload",
                        _rezip(_pt({"a": 1}), {"data.pkl": _filled_late(40)})))
+    key = b"\x80\x02}q\x00" + _shared_tuple(40) + b"K\x00s"  # a dict keyed by 2^40 values, hashed at the SETITEM
+    out.append(Hostile("the key hashed, then bytes that are no pickle", "pickle payload",
+                       _rezip(_pt({"a": 1}), {"data.pkl": key + b"\xff"})))
+    out.append(Hostile("the key hashed, then appends that tie its levels into loops", "pickle payload",
+                       _rezip(_pt({"a": 1}), {"data.pkl": key + b"".join(b"h" + bytes([i - 1]) + b"h" + bytes([i])
+                                                                         + b"a" for i in range(1, 41)) + b"."})))
     out.append(Hostile("the same, its pickle named DATA.PKL", "pickle payload",
                        _renamed(_rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(40)}), "data.pkl",
                                 "DATA.PKL")))

@@ -187,6 +187,13 @@ CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind 
                                                                "filled missed", r"Refused to load the uploaded "
                                                                r"checkpoint: its pickle builds an object of more than "
                                                                r"4,000,000 values by shared reference, .*\."),
+    "the key hashed, then bytes that are no pickle": ("a pickle cut short after the hash (torch had run it)",
+                                                      r"Refused to load the uploaded checkpoint: its pickle builds an "
+                                                      r"object of more than 4,000,000 values .*\."),
+    "the key hashed, then appends that tie its levels into loops": ("later appends that made the key's sharing "
+                                                                    "look like cycles", r"Refused to load the "
+                                                                    r"uploaded checkpoint: its pickle builds an "
+                                                                    r"object of more than 4,000,000 values .*\."),
     "the same, its pickle named DATA.PKL": ("the same pickle under a name in capitals (torch's reader finds it)",
                                             r"Refused to load the uploaded checkpoint: its pickle calls something "
                                             r"other than a named function or class, .*\."),
