@@ -389,7 +389,7 @@ _CALLS = {"REDUCE": 2, "NEWOBJ": 2, "NEWOBJ_EX": 3}  # opcode -> how deep in the
 _IN_PLACE = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}  # they add to the object below
 # what hashes its values or hands them to a call: a dict's keys, a set's items, a persistent id, a call's arguments
 _HASHING = {"SETITEM", "SETITEMS", "ADDITEMS", "FROZENSET", "BINPERSID", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
-MAX_CHECK_STEPS = 20_000_000  # steps of all the counts of one pickle: a state dict of 20,000 tensors takes ~300,000
+MAX_CHECK_STEPS = 8_000_000  # steps of all the counts of one pickle: a state dict of 20,000 tensors takes 1,700,000
 MAX_PICKLE_VALUES = 4_000_000  # values an object holds, counted through shared references: a state dict of 20,000
 # tensors holds ~400,000; torch hashes a dict key or a persistent id whole, and writes a refused call's repr whole
 
@@ -468,34 +468,33 @@ def _pickle_verdict(pkl: bytes) -> Optional[str]:
 
 
 def _expanded(roots: list[int], holds: list[list[int]], work: list[int]) -> int:
-    """How many values the objects `roots` hold, counted through every reference (capped just past
-    MAX_PICKLE_VALUES; past it too once `work[0]`, the steps left to all counts, runs out). A reference back to an
-    object that holds it counts as one: repr does not expand a cycle, and a cycle runs through a list or a dict,
-    which cannot be hashed."""
+    """How many values the objects `roots` hold, expanded as repr and hash expand them: every reference followed
+    each time (capped just past MAX_PICKLE_VALUES), a reference back to an object being expanded counted as one
+    (repr writes "[...]"). No size is kept from one path for another: a size reached while an object that holds it
+    was being expanded depends on that path (lists looped through each other hid 2**n values from a kept size).
+    `work[0]`: the steps left to all the counts of one pickle; past them, the count is past the cap too."""
     over = MAX_PICKLE_VALUES + 1
-    size: dict[int, int] = {}
     total = 0
     for root in roots:
-        if root not in size:
-            path, on_path = [(root, 0)], {root}
-            while path:
-                work[0] -= 1
-                if work[0] < 0:
+        total += 1
+        path, on_path = [(root, 0)], {root}
+        while path:
+            work[0] -= 1
+            if work[0] < 0:
+                return over
+            node, k = path[-1]
+            if k < len(holds[node]):
+                path[-1] = (node, k + 1)
+                child = holds[node][k]
+                total += 1
+                if total >= over:
                     return over
-                node, k = path[-1]
-                if k < len(holds[node]):
-                    path[-1] = (node, k + 1)
-                    child = holds[node][k]
-                    if child not in size and child not in on_path:
-                        path.append((child, 0))
-                        on_path.add(child)
-                    continue
-                path.pop()
-                on_path.discard(node)
-                size[node] = min(1 + sum(size.get(c, 1) for c in holds[node]), over)  # absent: a cycle's way back
-        total += size[root]
-        if total >= over:
-            return over
+                if child not in on_path:
+                    path.append((child, 0))
+                    on_path.add(child)
+                continue
+            path.pop()
+            on_path.discard(node)
     return total
 
 

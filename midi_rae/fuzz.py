@@ -547,6 +547,26 @@ def _filled_late(depth: int) -> bytes:
     return ops + b"cbuiltins\nstr\nh" + bytes([depth]) + b"\x85R."
 
 
+def _looped_lists(depth: int) -> bytes:
+    """A pickle whose lists loop through each other (W = [P], P = [W, R below], R = [W, P], `depth` times) and
+    that passes the last R to str(): its repr writes the R below twice at each level, 2**depth in all, while a size
+    kept from one path for another counted it 6 a level."""
+    def put(i: int) -> bytes:
+        return b"r" + struct.pack("<I", i)
+
+    def get(i: int) -> bytes:
+        return b"j" + struct.pack("<I", i)
+
+    ops, below = b"\x80\x02", None
+    for k in range(depth + 1):
+        w, p, r = 3 * k, 3 * k + 1, 3 * k + 2
+        ops += b"]" + put(w) + b"]" + put(p) + b"a" + get(p) + get(w) + b"a"  # W = [P]; P = [W
+        ops += (get(below) if below is not None else b"K\x01") + b"a"  # , R below]
+        ops += b"](" + get(w) + get(p) + b"e" + put(r)  # R = [W, P]
+        below = r
+    return ops + b"cbuiltins\nstr\n" + get(below) + b"\x85R."
+
+
 def _renamed(data: bytes, suffix: str, new: str) -> bytes:
     """A .pt archive whose member ending in `suffix` is renamed to end in `new` instead."""
     src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
@@ -873,6 +893,8 @@ def hostile_checkpoints(small: bool = False, workdir: Optional[Path] = None) -> 
     out.append(Hostile("the key hashed, then appends that tie its levels into loops", "pickle payload",
                        _rezip(_pt({"a": 1}), {"data.pkl": key + b"".join(b"h" + bytes([i - 1]) + b"h" + bytes([i])
                                                                          + b"a" for i in range(1, 41)) + b"."})))
+    out.append(Hostile("str() of lists looped through each other, 24 deep", "pickle payload",
+                       _rezip(_pt({"a": 1}), {"data.pkl": _looped_lists(24)})))
     out.append(Hostile("the same, its pickle named DATA.PKL", "pickle payload",
                        _renamed(_rezip(_pt({"a": 1}), {"data.pkl": _calling_a_shared_list(40)}), "data.pkl",
                                 "DATA.PKL")))
