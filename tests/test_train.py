@@ -271,7 +271,7 @@ def test_resume_continues_from_the_saved_step(trained, midi_dir, tmp_path):
 
 @pytest.mark.parametrize("content, why", [
     (b"junk", "train_state.pt is not a readable PyTorch file (damaged, cut off, or another kind of file)"),
-    ("code", "asks to run code or build an object"),
+    ("code", "its pickle calls something other than a named function or class"),  # a method: getattr, then a call
     ("no optimizer", "is not the training state this run wrote (KeyError)")])
 def test_a_damaged_training_state_stops_a_resume_in_one_sentence_and_runs_nothing(trained, midi_dir, tmp_path,
                                                                                     content, why):
