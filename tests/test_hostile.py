@@ -196,7 +196,8 @@ CHECKPOINT_CASES = {  # case name in midi_rae.fuzz.hostile_checkpoints -> (kind 
                                                                     r"object of more than 4,000,000 values .*\."),
     "str() of lists looped through each other, 24 deep": ("a repr of 2^24 values hidden behind loops (42 s, "
                                                           "2 GB)", r"Refused to load the uploaded checkpoint: its "
-                                                          r"pickle builds an object of more than 4,000,000 values .*\."),
+                                                          r"pickle builds an object of more than 4,000,000 "
+                                                          r"values .*\."),
     "the same, its pickle named DATA.PKL": ("the same pickle under a name in capitals (torch's reader finds it)",
                                             r"Refused to load the uploaded checkpoint: its pickle calls something "
                                             r"other than a named function or class, .*\."),
