@@ -24,7 +24,7 @@ from . import __version__
 from .cli_types import MAX_BENCH_MINUTES, MAX_JOBS, int_at_least, positive, positive_at_most, ratio, seed
 from .inspect import _print_inspect, inspect_file  # noqa: F401 (torch-free module; re-exported for old callers)
 from .train_config import EVALUATION_SEED, ConfigError, add_arguments as add_train_arguments
-from .wording import printable
+from .wording import error_line, printable
 
 USAGE, RUNTIME = 2, 1
 
@@ -45,7 +45,7 @@ STREAMLIT_DEFAULTS = {
 
 
 def _die(msg: str, code: int = USAGE) -> NoReturn:
-    print("error: " + printable(" ".join(str(msg).split())), file=sys.stderr)  # a file's name may hold escapes
+    print(error_line(msg), file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -265,8 +265,8 @@ def _cmd_corpus(a: argparse.Namespace) -> int:
     except RuntimeError as e:  # a worker lost
         _die(str(e), RUNTIME)
     except KeyboardInterrupt:
-        print(f"error: interrupted; the MIDI files written so far are in {printable(str(a.out))} (a run again writes "
-              f"every file anew).", file=sys.stderr)
+        print(error_line(f"interrupted; the MIDI files written so far are in {a.out} (a run again writes every file "
+                         f"anew)."), file=sys.stderr)
         return 130
     return 0
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .cli_types import MAX_JOBS, int_at_least
-from .wording import printable
+from .wording import error_line, printable
 
 PATCH_MAX = 16  # midi_rae.index.PATCH_MAX (repeated here so that building the parser imports nothing heavy)
 BATCH = 32      # midi_rae.index.BATCH
@@ -111,7 +111,7 @@ def add_index_commands(sub) -> None:
 
 
 def _err(msg: str) -> int:
-    print("error: " + printable(" ".join(str(msg).split())), file=sys.stderr)  # a file's name may hold escapes
+    print(error_line(msg), file=sys.stderr)
     return 1
 
 

@@ -38,6 +38,11 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", raw.decode("utf-8", "backslashreplace"))
 
 
+def error_line(message: str) -> str:
+    """A command's error as it prints it: "error: " and the message on one line, a file name's escapes kept."""
+    return "error: " + printable(" ".join(str(message).split()))
+
+
 def a_number(n: int) -> str:
     """The article before a number read aloud: "an 8", "an 11", "an 18", "an 80", otherwise "a"."""
     s = str(int(n))

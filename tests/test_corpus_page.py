@@ -1229,12 +1229,18 @@ def _one_collection_when(flag: dict, real):
     return columns
 
 
-def test_a_map_of_one_collection_shown_after_another_index_is_coloured_by_piece(index_home, monkeypatch):
+def _switching_app(index_home, monkeypatch) -> tuple[AppTest, dict]:
+    """The Corpus page on an index whose map columns change with the flags returned (see _one_collection_when), as
+    when the page is switched to another index."""
     from midi_rae.dashboard import corpus_map
 
     flag = {"one": False}
     monkeypatch.setattr(corpus_map.src, "map_columns", _one_collection_when(flag, corpus_map.src.map_columns))
-    at = _corpus_app(index_home, monkeypatch)
+    return _corpus_app(index_home, monkeypatch), flag
+
+
+def test_a_map_of_one_collection_shown_after_another_index_is_coloured_by_piece(index_home, monkeypatch):
+    at, flag = _switching_app(index_home, monkeypatch)
     assert at.selectbox(key="corpus_color").value == "Collection"
     flag["one"] = True  # as an index built from uploads, shown next
     at.run()
@@ -1242,11 +1248,7 @@ def test_a_map_of_one_collection_shown_after_another_index_is_coloured_by_piece(
 
 
 def test_a_colouring_picked_by_hand_is_kept_for_the_next_index(index_home, monkeypatch):
-    from midi_rae.dashboard import corpus_map
-
-    flag = {"one": False}
-    monkeypatch.setattr(corpus_map.src, "map_columns", _one_collection_when(flag, corpus_map.src.map_columns))
-    at = _corpus_app(index_home, monkeypatch)
+    at, flag = _switching_app(index_home, monkeypatch)
     at.selectbox(key="corpus_color").set_value("Note density (notes per beat)").run()
     flag["one"] = True
     at.run()
@@ -1254,11 +1256,7 @@ def test_a_colouring_picked_by_hand_is_kept_for_the_next_index(index_home, monke
 
 
 def test_a_colouring_picked_by_hand_comes_back_after_an_index_that_does_not_offer_it(index_home, monkeypatch):
-    from midi_rae.dashboard import corpus_map
-
-    flag = {"one": False}
-    monkeypatch.setattr(corpus_map.src, "map_columns", _one_collection_when(flag, corpus_map.src.map_columns))
-    at = _corpus_app(index_home, monkeypatch)
+    at, flag = _switching_app(index_home, monkeypatch)
     at.selectbox(key="corpus_color").set_value("Note density (notes per beat)").run()
     flag.update(one=True, no_density=True)
     at.run()

@@ -117,11 +117,13 @@ def test_a_zip_whose_end_record_understates_its_entries_is_not_opened():
                                      f"(a zip of at most {MAX_ZIP_ENTRIES:,} is)."]
 
 
+ENTRY = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"a"
+
+
 def _zip64_directory_lie(n: int) -> bytes:
     """n central-directory entries (no members behind them) stated in a zip64 end record, while the classic end
     record after it states one entry and a 47-byte directory."""
-    one = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"a"
-    cd = one * n
+    cd = ENTRY * n
     z64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, len(cd), 0)
     locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, len(cd), 1)
     return cd + z64 + locator + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, 47, 0, 0)
@@ -146,9 +148,6 @@ def test_the_zips_of_one_upload_open_no_more_entries_than_its_limit_in_all():
     assert notes[0] == (f"The zips of this upload hold more than {MAX_UPLOAD_ENTRIES:,} entries in all; those "
                         f"past it are not opened.")
     assert MAX_UPLOAD_ENTRIES // per_zip == 2 and sum("other files in z" in n for n in notes) == 2
-
-
-ENTRY = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"a"
 
 
 def test_the_end_record_is_found_where_zipfile_finds_it():

@@ -54,7 +54,7 @@ class _Spent(Exception):
 
 
 class _Budget:
-    """Bytes inflated so far in one upload, damaged members' too, and zip entries opened."""
+    """Bytes inflated so far in one upload, damaged members' too, and zip entries and directory bytes opened."""
 
     def __init__(self, limit: int = MAX_INFLATED_BYTES, entries: int = MAX_UPLOAD_ENTRIES,
                  directory: int = MAX_UPLOAD_DIRECTORY):
@@ -62,19 +62,13 @@ class _Budget:
         self.entries_left = entries
         self.directory_left = directory
 
-    def parse_directory(self, size: int) -> bool:
-        """Count a zip's directory of `size` bytes against the upload's; False (nothing counted) where it does not
-        fit."""
-        if size > self.directory_left:
+    def admit(self, entries: int = 0, directory: int = 0) -> bool:
+        """Count a zip's `entries` and `directory` bytes against the upload's; False (nothing counted) where they
+        do not fit."""
+        if entries > self.entries_left or directory > self.directory_left:
             return False
-        self.directory_left -= size
-        return True
-
-    def open_entries(self, n: int) -> bool:
-        """Count a zip's `n` entries against the upload's; False (nothing counted) where they do not fit."""
-        if n > self.entries_left:
-            return False
-        self.entries_left -= n
+        self.entries_left -= entries
+        self.directory_left -= directory
         return True
 
     def read(self, f, limit: int) -> bytes:
@@ -108,7 +102,7 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
     if stated is not None and (stated[0] > MAX_ZIP_ENTRIES or stated[1] > MAX_DIRECTORY_BYTES):
         whole.append(too_many)
         return
-    if stated is not None and (stated[0] > budget.entries_left or not budget.parse_directory(stated[1])):
+    if stated is not None and (stated[0] > budget.entries_left or not budget.admit(directory=stated[1])):
         whole.append(all_too_many)
         return
     try:
@@ -120,7 +114,7 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
         if len(z.infolist()) > MAX_ZIP_ENTRIES:  # a directory of small entries under a count that lies
             whole.append(too_many)
             return
-        if not budget.open_entries(len(z.infolist())):
+        if not budget.admit(entries=len(z.infolist())):
             whole.append(all_too_many)
             return
         if any(info.flag_bits & 0x1 for info in z.infolist()):  # one sentence, not one per member
