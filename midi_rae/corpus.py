@@ -129,7 +129,7 @@ def _stop_now(ex: ProcessPoolExecutor) -> None:
         return
     for proc in list((getattr(ex, "_processes", None) or {}).values()):  # before 3.14: its processes, privately
         proc.terminate()
-    ex.shutdown(wait=True, cancel_futures=True)
+    ex.shutdown(wait=False, cancel_futures=True)  # its manager thread ends once it sees the processes gone
 
 
 def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = None, limit: Optional[int] = None,
