@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 
 import numpy as np
 
+from .cache_folder import cache_dir
 from .file_limits import BROKEN_LINK, unmatched
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES, SOURCE_SUFFIXES
@@ -856,11 +857,7 @@ def package_path(cache_key: str, batch: int) -> Path:
     built for one torch release, so the release is in its name."""
     import torch
 
-    return _cache_dir() / "compiled" / f"{cache_key}-b{batch}-torch{torch.__version__.replace('+', '_')}.pt2"
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("MIDI_RAE_CACHE") or Path.home() / ".cache" / "midi-rae")
+    return cache_dir() / "compiled" / f"{cache_key}-b{batch}-torch{torch.__version__.replace('+', '_')}.pt2"
 
 
 def _f1(c: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import torch
 
 from . import __version__
-from .analysis import pca_fit
+from .pca import pca_fit
 from .checkpoint import ModelBundle, load_model
 from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, reconstruction_row, roll_overview,
                       similarity_matrix, spectrum_plot, trajectory, window_roll)

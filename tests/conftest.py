@@ -13,6 +13,9 @@ import pytest
 # "idle" spells are other tests' work, which it would compete with; tests/test_prefetch.py turns it on where it is
 # the subject (its subprocesses are given their own environment).
 os.environ.setdefault("MIDI_RAE_PREFETCH", "0")
+# Nor does it keep the views it draws on disk for a later server's first page (dashboard/view_store.py): a page test
+# then always computes what it shows; tests/test_view_store.py turns the store on, in a folder of its own.
+os.environ.setdefault("MIDI_RAE_VIEW_STORE", "0")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from midi_rae.analysis import (add_counts, bridge_baseline, confusion, level_stats, patch_mask_to_pixels, pca_fit,
-                               scores)
+from midi_rae.analysis import add_counts, bridge_baseline, confusion, level_stats, patch_mask_to_pixels, scores
+from midi_rae.pca import pca_fit
 
 
 def t(rows) -> torch.Tensor:

@@ -40,11 +40,14 @@ def test_a_component_this_streamlit_build_does_not_have_is_left_out():
     assert preload.link_header("nowhere", "/") is None
 
 
-def test_each_pages_html_carries_the_link_header_and_nothing_else_does():
+def test_each_pages_html_carries_its_link_header_and_nothing_else_does():
     link = _served("/corpus").get(b"link", b"").decode()
     assert link.split(", ") == [f"</static/js/{n}>; rel=modulepreload"
                                 for n in preload.modules(preload.PAGE_BUNDLES["corpus"])]
-    assert b"link" not in _served("/") and b"link" not in _served("/piece")
+    for piece in ("/", "/piece"):
+        assert _served(piece).get(b"link", b"").decode().split(", ") == [
+            f"</static/js/{n}>; rel=modulepreload" for n in preload.modules(preload.PIECE_BUNDLES)]
+    assert b"link" not in _served("/static/js/index.js") and b"link" not in _served("/_stcore/health")
     assert b"link" not in _served("/corpus", content_type=b"application/javascript")
     assert b"link" not in _served("/corpus", status=304)
     assert b"link" not in _served("/corpus", method="POST")
@@ -62,7 +65,7 @@ def test_under_a_base_url_path_the_modules_are_named_under_it():
 
 
 @pytest.mark.timeout(180)
-def test_streamlit_run_sends_the_header_with_the_corpus_page():
+def test_streamlit_run_sends_each_pages_header_with_it():
     import browser_util as bu
 
     port = bu.free_port()
@@ -74,4 +77,5 @@ def test_streamlit_run_sends_the_header_with_the_corpus_page():
             root_link = r.headers.get("link")
     finally:
         bu.stop_server(proc)
-    assert "/static/js/ArrowVegaLiteChart." in link and root_link is None
+    assert "/static/js/ArrowVegaLiteChart." in link and "/static/js/BidiComponent." not in link
+    assert "/static/js/BidiComponent." in root_link and "/static/js/ArrowVegaLiteChart." not in root_link

@@ -115,3 +115,54 @@ def test_streamlit_run_serves_both_entry_points_as_an_app_with_the_warm_up():
             "print(app._user_lifespan is warmup.lifespan, str(app._script_path) == warmup.SCRIPT)\n")
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["True", "True"], server
+
+
+def test_a_page_drawn_without_torch_holds_the_model_stage_until_a_page_needs_torch():
+    result = _fresh(
+        "import sys, time\n"
+        "from midi_rae.dashboard import activity, warmup\n"
+        "warmup.start(); warmup.wait('overview')\n"
+        "activity.note(); warmup.hold_model(); warmup.want('model')\n"
+        "time.sleep(0.8); print('held', 'torch' in sys.modules)\n"
+        "warmup.model(); print('needed', 'torch' in sys.modules)\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["held False", "needed True"]
+
+
+def test_a_held_model_stage_goes_on_once_the_server_has_been_idle_for_a_while():
+    result = _fresh(
+        "import sys, time\n"
+        "from midi_rae.dashboard import activity, warmup\n"
+        "warmup.HOLD_IDLE_S, warmup.HOLD_MAX_S = 1.0, 60.0\n"
+        "warmup.start(); warmup.wait('overview')\n"
+        "activity.note(); warmup.hold_model(); warmup.want('model'); t = time.monotonic()\n"
+        "time.sleep(0.5); print('held', 'torch' in sys.modules)\n"
+        "warmup.wait('model'); print('went on', 'torch' in sys.modules, 1.0 <= time.monotonic() - t < 30)\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["held False", "went on True True"]
+
+
+def test_with_views_kept_a_request_for_the_piece_page_leaves_torch_to_the_pages_run(tmp_path, monkeypatch):
+    """The page may draw a kept view without torch: its run asks for torch or holds it; DEFER_S is the longest wait."""
+    import time
+
+    from midi_rae.dashboard import warmup
+
+    monkeypatch.setenv("MIDI_RAE_VIEW_STORE", "1")
+    monkeypatch.setenv("MIDI_RAE_CACHE", str(tmp_path))
+    monkeypatch.setattr(warmup, "DEFER_S", 0.3)
+    try:
+        warmup._wanted["model"].clear()
+        warmup.page_requested()
+        assert warmup._wanted["model"].is_set()  # nothing kept: the import begins at once
+        warmup._wanted["model"].clear()
+        monkeypatch.setattr(warmup, "_deferred", [False])
+        (tmp_path / "views").mkdir()
+        (tmp_path / "views" / "window-0.npz").write_bytes(b"")
+        warmup.page_requested()
+        warmup.page_requested()  # the page's second request (a reload) changes nothing
+        assert not warmup._wanted["model"].is_set()
+        assert warmup._wanted["model"].wait(5)  # no page asked within DEFER_S: it begins anyway
+    finally:
+        time.sleep(0.1)
+        warmup._wanted["model"].clear()

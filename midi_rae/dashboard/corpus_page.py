@@ -19,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from midi_rae.cache_folder import cache_dir
 from midi_rae.figures import CHART_CONFIG, note_ticks
 from midi_rae.index_view import unreadable
 from midi_rae.wording import counted, level_name
@@ -44,7 +45,7 @@ def _shipped_uri(progress_slot) -> Optional[str]:
     key = index_model.content_keys(DEFAULT_CHOICE)[0]  # what an index built with the shipped default stores
     if src.shipped_usable(key):
         return str(src.SHIPPED_INDEX)
-    out = src.cache_dir() / "shipped-corpus" / key
+    out = cache_dir() / "shipped-corpus" / key
     if src.is_index(out) and _complete(str(out)):
         return str(out)
     if not src.SHIPPED_MIDI.is_dir():
@@ -169,7 +170,7 @@ def _built_from(these: str, out: Path) -> str:
 def _offer_build(files: dict, digest: str, slot) -> None:
     """The sidebar's button for uploaded files: build their index, open the one this server built of them before,
     or (the index shown) a caption; a build's unreadable files listed after it."""
-    home = src.cache_dir() / "uploads" / digest
+    home = cache_dir() / "uploads" / digest
     out = home / "index"
     from .sidebar import DEFAULT_CHOICE
 

@@ -8,7 +8,6 @@ cache folder on first open, with progress.
 """
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -16,6 +15,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 import streamlit as st
 
+from midi_rae.cache_folder import cache_dir
 from midi_rae.checkpoint_meta import ASSETS
 from midi_rae.index_view import UnreadableIndex, passage_end, reading
 
@@ -31,11 +31,6 @@ MAX_BUILD_WINDOWS = 20_000
 # two sessions that drop the same files build into the same folder: the second waits for the first (and then has
 # nothing left to add) rather than failing; a build here ends within a few minutes (MAX_BUILD_WINDOWS)
 BUILD_WAIT_S = 900.0
-
-
-def cache_dir() -> Path:
-    """Where indexes built by the page live (MIDI_RAE_CACHE, default ~/.cache/midi-rae)."""
-    return Path(os.environ.get("MIDI_RAE_CACHE") or Path.home() / ".cache" / "midi-rae")
 
 
 def index_folder() -> Optional[Path]:

@@ -3,14 +3,13 @@ analysis once per (content, checkpoint, settings). They only compute: no widgets
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, ModelBundle, load_model
-from midi_rae.config import ModelConfig
-from midi_rae.inference import PieceEncoding, WindowAnalysis, analyse_window, encode_piece, MaskSettings
+from midi_rae.inference import WindowAnalysis, analyse_window, encode_piece, MaskSettings
 from midi_rae.pianoroll import PianoRoll
+
+from .song import Song
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the checkpoint…")
@@ -30,51 +29,6 @@ def load_choice(choice) -> ModelBundle:
     if choice.key == "default":
         return load_bundle(default_key(), None, None)
     return load_bundle(choice.key, choice.encoder, choice.decoder, choice.file_names)
-
-
-@dataclass
-class Song:
-    """A piece as the model sees it: its roll, and every window through the encoder."""
-
-    roll: PianoRoll
-    encoding: PieceEncoding
-    config: ModelConfig
-    key: tuple = ()               # (midi, checkpoint, steps per beat, transposition): keys figure caches
-
-    @property
-    def starts(self):
-        """Start step of each window."""
-        return self.encoding.starts
-
-    @property
-    def hop(self) -> int:
-        """Steps between window starts."""
-        return self.encoding.hop
-
-    @property
-    def level_emb(self):
-        """Per level (W, N, D) embeddings, coarsest first."""
-        return self.encoding.level_emb
-
-    @property
-    def level_non_empty(self):
-        """Per level (W, N) non-empty masks."""
-        return self.encoding.level_non_empty
-
-    @property
-    def stats(self) -> list[dict]:
-        """Per level non-empty % over the windows."""
-        return self.encoding.stats
-
-    @property
-    def n_windows(self) -> int:
-        """Number of windows."""
-        return self.encoding.n_windows
-
-    @property
-    def grids(self) -> list[tuple[int, int]]:
-        """(rows, cols) of every level's patch grid, coarsest first."""
-        return self.config.level_grids
 
 
 @st.cache_resource(max_entries=12, show_spinner="Encoding every window of the piece…")

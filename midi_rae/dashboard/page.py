@@ -7,6 +7,7 @@ browser sets up its charting library while the server is still importing.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import streamlit as st
@@ -15,7 +16,8 @@ from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError, first_sounding_bar, start_bars
 from midi_rae.wording import counted, semitones, timing_text
 
-from . import activity, clicks, export, index_model, panel_roll, selection, session, sidebar, url_state, warmup
+from . import (activity, clicks, export, index_model, panel_roll, prefetch, selection, session, sidebar, url_state,
+               warmup)
 from .names import file_stem
 from .sources import digest, example_files, load_roll, roll_key
 
@@ -71,6 +73,47 @@ def _model_views():
 def _loaded(choice):
     """The chosen checkpoint's model (a failure reruns the page with its sentence in the sidebar)."""
     return _model_views().loaded(choice)
+
+
+def _drawn_from_store(choice, choice_b, ckpt_slot, piece, roll, mcfg: ModelConfig, spb: int, semis: int, view,
+                      stem: str) -> bool:
+    """While the server is still importing torch (its first page), draw the model's half from a view drawn before
+    and kept on disk (view_store), if this very view was: nothing selected, no B, a checkpoint that was not dropped
+    (this server has not loaded it yet). False where it was not drawn."""
+    if choice_b is not None or clicks.current() is not None or not warmup.pending("model") or piece.uploaded or \
+            str(choice.key).startswith("upload:"):
+        return False
+    from . import piece_views, view_store
+    from .song import Song
+
+    rk = roll_key(piece.key, roll)
+    start = (view.start_bar - 1) * roll.steps_per_bar
+    stored = view_store.find(choice.key, choice.label, rk, spb, semis, start, view.mask)
+    if stored is None:
+        return False
+    session.accept_checkpoint(choice)  # it loaded when this view was drawn, and its file has not changed since
+    warmup.hold_model()  # torch's import waits until this page has reached the browser
+    warmup.want("model")  # then the analyses that run the model, and the page's next run, will want it
+    ckpt_slot.caption(stored.caption)
+    song = Song(roll=roll, encoding=stored.encoding, config=mcfg, key=(rk, choice.key, spb, semis))
+    res = dataclasses.replace(stored.analysis, key=(rk, choice.key, spb, semis, start, view.mask))
+    piece_views.draw(song, res, lambda: _loaded(choice), piece, roll, spb, semis, None, None, stem)
+    prefetch.background(lambda: _load_and_encode_once_imported(choice, piece, roll, spb, semis), "shown")
+    return True
+
+
+def _load_and_encode_once_imported(choice, piece, roll, spb: int, semis: int) -> None:
+    """After a page drawn from the view store, once the warm-up has imported torch: load the checkpoint and encode
+    the piece shown, so that the page's next run (the first action on it) only analyses its window."""
+    warmup.wait("model")
+    if warmup.pending("model"):  # the import took longer than a warm-up may: the page's next run imports it
+        return
+    from . import model_views
+
+    try:
+        model_views.song_for(model_views.load(choice), piece, roll, spb, semis)
+    except Exception:  # noqa: BLE001 - the page's next run loads it itself and says what went wrong
+        pass
 
 
 def _within_range(piece, roll, spb: int, semis: int, slot, pedal: bool = False):
@@ -280,13 +323,15 @@ def main() -> None:
         panel_roll.render_window(window, rkey, roll, start, width, [], click_grid)
         overview = window = None
     _warm_plotly(st.empty())
-    views = _model_views()
-    model = _loaded(choice)
     own_spb = spb == sidebar.own_resolution(config)
-    stem = file_stem(piece.name, semis, None if own_spb else spb, model.label, roll.sustain_pedal)
-    views.render(model, ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window, stem,
-                 b_is_a=b_is_a)
-    export.render(f"{piece.name} — {model.label}", stem, export_settings(view, spb, semis, roll.sustain_pedal))
+    stem = file_stem(piece.name, semis, None if own_spb else spb, choice.label, roll.sustain_pedal)
+    views = None
+    if not _drawn_from_store(choice, choice_b, ckpt_slot, piece, roll, mcfg, spb, semis, view, stem):
+        views = _model_views()
+        views.render(_loaded(choice), ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window,
+                     stem, b_is_a=b_is_a)
+    export.render(f"{piece.name} — {choice.label}", stem, export_settings(view, spb, semis, roll.sustain_pedal))
     url_state.ignored_shown()  # a run that ended here showed it (a rerun on the way had not)
     activity.note()
-    views.warm_corpus_store()
+    if views is not None:
+        views.warm_corpus_store()

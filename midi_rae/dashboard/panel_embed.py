@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from midi_rae.analysis import PCA, pca_fit
+from midi_rae.pca import PCA, pca_fit
 from midi_rae.figures import MARK_COLOUR, explained_variance, pca_scatter, spectrum_plot
 from midi_rae.inference import patch_places, spectrum_rows
 from midi_rae.pianoroll import bar_span, note_name

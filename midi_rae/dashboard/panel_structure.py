@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 import streamlit as st
 
-from midi_rae.analysis import pca_fit
+from midi_rae.pca import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
 from midi_rae.pianoroll import bar_span
 from midi_rae.structure import pooled_windows, self_similarity

@@ -7,6 +7,7 @@ the page's own caches (sources.load_roll, loaders.encode_song), keyed exactly as
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -31,7 +32,20 @@ class _NoContextWarning(logging.Filter):
     thread that is the point, so the warning is dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (threading.current_thread().name == THREAD and "ScriptRunContext" in record.getMessage())
+        return not (threading.current_thread().name.startswith(THREAD) and "ScriptRunContext" in record.getMessage())
+
+
+@functools.cache  # once per process
+def _quiet_context_warnings() -> None:
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_NoContextWarning())
+
+
+def background(target: Callable[[], None], name: str) -> threading.Thread:
+    """A started daemon thread that may call the page's cached functions (named THREAD-name)."""
+    _quiet_context_warnings()
+    thread = threading.Thread(target=target, name=f"{THREAD}-{name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def enabled() -> bool:
@@ -50,8 +64,7 @@ def request(model, spb: int, semis: int, pedal: bool = False) -> None:
     with _lock:
         _wanted[0] = (model, int(spb), bool(pedal))
         if _thread[0] is None:
-            logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
-                _NoContextWarning())
+            _quiet_context_warnings()
             _thread[0] = threading.Thread(target=_run, name=THREAD, daemon=True)
             _thread[0].start()
     _wake.set()

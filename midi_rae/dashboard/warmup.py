@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import importlib
 import threading
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from . import preload
+from midi_rae.cache_folder import views_kept
+
+from . import activity, preload
 
 SCRIPT = str(Path(__file__).resolve().parent / "script.py")  # what every browser session runs
 
@@ -22,15 +25,29 @@ SCRIPT = str(Path(__file__).resolve().parent / "script.py")  # what every browse
 # for seconds while a Corpus page, opened first, drew (measured: its first render 4.2 -> 6.2 s).
 # PIL: `st.set_page_config` reads the favicon with it on a first page (~0.1 s of imports there, measured).
 STAGES: dict[str, tuple[str, ...]] = {
-    "overview": ("midi_rae.dashboard.app", "midi_rae.dashboard.page", "PIL.Image"),
+    "overview": ("midi_rae.dashboard.app", "midi_rae.dashboard.page", "PIL.Image", "midi_rae.dashboard.piece_views",
+                 "midi_rae.dashboard.view_store"),
     "corpus": ("midi_rae.dashboard.corpus_page",),
-    "model": ("midi_rae.dashboard.model_views",),
+    "model": ("torch", "timm", "midi_rae.dashboard.model_views"),
 }
 ON_DEMAND = ("model",)  # stages that wait for `want`
 PIECE_PAGES = ("", "piece")  # the last segment of the piece page's URL paths
 WAIT_S = 120.0  # an import that takes longer has gone wrong; the page then imports (and reports) it itself
 
+# A page drawn from the view store needs no torch, but the server must still send it: the model stage's import holds
+# the GIL for most of 3 s, and the server's event loop, starved, sent that page's elements and images only after it
+# (measured: a page done on the server at 3.2 s reached the browser at 6.5 s, when the import ended). Such a page
+# holds the import until the server has been free of it and of page runs for HOLD_IDLE_S (the browser then has the
+# page and draws it), at most HOLD_MAX_S, or until a page needs torch (`model()`). It is held between the stage's packages only: held within one, it kept the import locks of the modules
+# it was importing, and a page that needed one of them waited for the hold's whole HOLD_MAX_S (measured).
+HOLD_IDLE_S = 1.5
+HOLD_MAX_S = 6.0
+DEFER_S = 3.0  # the longest a requested piece page's model stage waits for the page's run to ask for it
+
 _done = {stage: threading.Event() for stage in STAGES}
+_held_until = [0.0]          # time.monotonic() until which a page drawn from the view store holds the model stage
+_needed = threading.Event()  # a page waits for torch: nothing holds the model stage any more
+_deferred = [False]          # a piece page's request left the model stage to the page's run (page_requested)
 _wanted = {stage: threading.Event() for stage in ON_DEMAND}
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -57,6 +74,15 @@ def _next_stage(pending: list[str]) -> str:
     return pending[0]
 
 
+def _wait_while_held() -> None:
+    """While a page drawn from the view store holds the model stage: until neither a page nor this import has run
+    for HOLD_IDLE_S, a page needs torch, or HOLD_MAX_S have passed since the hold."""
+    paused = time.monotonic()
+    while time.monotonic() < _held_until[0] and not _needed.is_set() and \
+            min(activity.idle_for(), time.monotonic() - paused) < HOLD_IDLE_S:
+        time.sleep(0.02)
+
+
 def _import_all() -> None:
     pending = list(STAGES)
     while pending:
@@ -66,6 +92,8 @@ def _import_all() -> None:
             _wanted[stage].wait()
         try:
             for name in STAGES[stage]:
+                if stage in _wanted:
+                    _wait_while_held()  # between whole packages: this thread then holds no module's import lock
                 importlib.import_module(name)
             if stage == "overview":
                 _streamlit_once()
@@ -101,6 +129,11 @@ def wait(stage: str) -> None:
         _done[stage].wait(WAIT_S)
 
 
+def pending(stage: str) -> bool:
+    """Is the warm-up under way and `stage` not yet imported (False where no warm-up was started)?"""
+    return _thread is not None and not _done[stage].is_set()
+
+
 def want(stage: str) -> None:
     """Let an on-demand stage begin (after the stages before it)."""
     _wanted[stage].set()
@@ -108,8 +141,32 @@ def want(stage: str) -> None:
 
 def model() -> None:
     """Before a page's first use of torch: the warm-up imports it (once, on its thread) and this waits for that."""
+    _needed.set()
     want("model")
     wait("model")
+
+
+def page_requested() -> None:
+    """The browser asks for the piece page: its model stage begins now, or, where the view store holds views
+    (the page may draw one without torch), once the page's run asks for it (`model()`, `hold_model()`), at most
+    DEFER_S from the first such request. Called on the server's event loop: no imports here."""
+    with _lock:
+        if _wanted["model"].is_set() or _deferred[0]:
+            return
+        if not views_kept():
+            want("model")
+            return
+        _deferred[0] = True
+    later = threading.Timer(DEFER_S, want, ("model",))
+    later.daemon = True
+    later.start()
+
+
+def hold_model() -> None:
+    """A page drawn without torch is on its way to the browser: the model stage waits until pages are idle (at
+    most HOLD_MAX_S from now), so that the server sends it first."""
+    if pending("model") and not _needed.is_set():
+        _held_until[0] = time.monotonic() + HOLD_MAX_S
 
 
 class PageRequests:
@@ -121,7 +178,7 @@ class PageRequests:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope.get("method") == "GET" and \
                 preload.page_name(scope.get("path", "/")) in PIECE_PAGES:
-            want("model")
+            page_requested()
         await self.app(scope, receive, send)
 
 
