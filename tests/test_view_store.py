@@ -78,6 +78,15 @@ def test_a_view_is_found_only_under_the_key_it_was_drawn_for(store, computed, ot
                            key["settings"]) is None
 
 
+def test_whether_a_piece_has_any_view_kept_is_known_before_it_is_read(store, computed):
+    song, res = computed
+    assert not view_store.piece_kept(CKPT, LABEL, ("midi-1",), 4, 0)
+    kept(song, res)
+    assert view_store.piece_kept(CKPT, LABEL, ("midi-0", "midi-1"), 4, 0)
+    assert not view_store.piece_kept(CKPT, LABEL, ("midi-1",), 4, 2)
+    assert not view_store.piece_kept(CKPT, "another", ("midi-1",), 4, 0)
+
+
 def test_a_change_to_the_code_that_computes_views_makes_every_kept_one_a_miss(store, computed, monkeypatch):
     song, res = computed
     kept(song, res)

@@ -19,7 +19,7 @@ from midi_rae.wording import counted, semitones, timing_text
 from . import (activity, clicks, export, index_model, panel_roll, prefetch, selection, session, sidebar, url_state,
                warmup)
 from .names import file_stem
-from .sources import digest, example_files, load_roll, roll_key
+from .sources import PEDAL_KEY, digest, example_files, load_roll, roll_key
 
 
 def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, semis: int = 0,
@@ -73,6 +73,19 @@ def _model_views():
 def _loaded(choice):
     """The chosen checkpoint's model (a failure reruns the page with its sentence in the sidebar)."""
     return _model_views().loaded(choice)
+
+
+def _want_model_unless_kept(choice, piece, spb: int, semis: int) -> None:
+    """While torch is still to be imported and no view kept on disk shows this piece with this checkpoint and
+    reading, its import begins now, not after the piece is read and drawn (warmup.page_requested left it to this
+    run, which might draw a kept view without it)."""
+    if not warmup.pending("model") or warmup.wanted("model"):
+        return
+    from . import view_store
+
+    if piece.uploaded or str(choice.key).startswith("upload:") or not view_store.piece_kept(
+            choice.key, choice.label, (piece.key, piece.key + PEDAL_KEY), spb, semis):
+        warmup.want("model")
 
 
 def _drawn_from_store(choice, choice_b, ckpt_slot, piece, roll, mcfg: ModelConfig, spb: int, semis: int, view,
@@ -268,6 +281,7 @@ def main() -> None:
     mcfg = ModelConfig.from_dict(config)
     clicks.drop_unfit(mcfg)  # before any click of the last run is applied to a selection this model cannot have
     spb, semis, pedal = sidebar.time_section(config, png=_is_png(piece))
+    _want_model_unless_kept(choice, piece, spb, semis)
     fresh = {session.spb_key(config.get("steps_per_beat")): sidebar.own_resolution(config), session.K.TRANSPOSE: 0,
              session.K.SUSTAIN: False}
     piece, roll = _piece_roll(piece, spb, semis, messages, upload_note, mcfg.window_steps, pedal, fresh)

@@ -185,6 +185,17 @@ def _load(path: Path, read):
         return None
 
 
+def piece_kept(ckpt_key: str, label: str, midi_keys: tuple[str, ...], spb: int, semis: int) -> bool:
+    """Is a view of this piece (under any of `midi_keys`) with this checkpoint and reading kept? Cheap: a page asks
+    before it has read the piece."""
+    if not enabled():
+        return False
+    try:
+        return any((folder() / _name("piece", _piece_key(ckpt_key, label, k, spb, semis))).exists() for k in midi_keys)
+    except OSError:
+        return False
+
+
 def find(ckpt_key: str, label: str, midi_key: str, spb: int, semis: int, start: int,
          settings: MaskSettings) -> Optional[StoredView]:
     """The kept view for exactly this piece, checkpoint (key and label), reading, window and mask; None when there is

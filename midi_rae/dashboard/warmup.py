@@ -134,6 +134,11 @@ def pending(stage: str) -> bool:
     return _thread is not None and not _done[stage].is_set()
 
 
+def wanted(stage: str) -> bool:
+    """Has an on-demand stage been let begin?"""
+    return _wanted[stage].is_set()
+
+
 def want(stage: str) -> None:
     """Let an on-demand stage begin (after the stages before it)."""
     _wanted[stage].set()
