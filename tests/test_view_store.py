@@ -87,6 +87,47 @@ def test_whether_a_piece_has_any_view_kept_is_known_before_it_is_read(store, com
     assert not view_store.piece_kept(CKPT, "another", ("midi-1",), 4, 0)
 
 
+def test_a_view_as_computed_fits_its_model_and_one_of_other_shapes_does_not(computed):
+    song, res = computed
+    bundle_config = song.config
+    last = analyse_window(load_model(None), song.roll, int(song.encoding.starts[-1]), SETTINGS)  # padded at the end
+    assert view_store.StoredView("", song.encoding, res).fits(bundle_config)
+    assert view_store.StoredView("", song.encoding, last).fits(bundle_config)
+    cut = dataclasses.replace(res, image=res.image[:5, :7])
+    fewer = dataclasses.replace(res, masked_emb=res.masked_emb[:2], level_non_empty=res.level_non_empty[:2])
+    narrow = dataclasses.replace(song.encoding, level_emb=song.encoding.level_emb[:3] + [
+        song.encoding.level_emb[3][:, :, :5]] + song.encoding.level_emb[4:])
+    assert not view_store.StoredView("", song.encoding, cut).fits(bundle_config)
+    assert not view_store.StoredView("", song.encoding, fewer).fits(bundle_config)
+    assert not view_store.StoredView("", narrow, res).fits(bundle_config)
+
+
+def test_a_kept_view_that_does_not_fit_its_model_is_removed_and_the_page_computes_it(store, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from midi_rae.dashboard import warmup
+
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "a_song.mid").write_bytes(to_bytes(make_song(bars=20, seed=1)))
+    monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(examples))
+    at = AppTest.from_file(str(SCRIPT), default_timeout=180)
+    at.run()
+    view_store.flush()
+    computed_page = page_summary(at)
+    window = next(store.glob("window-*.npz"))
+    with np.load(window) as z:
+        arrays = dict(z)
+    arrays["image"] = arrays["image"][:5, :7]  # a well-formed entry of the wrong shape
+    with open(window, "wb") as f:
+        np.savez(f, **arrays)
+    monkeypatch.setattr(warmup, "pending", lambda stage: True)  # a server still importing torch
+    again = AppTest.from_file(str(SCRIPT), default_timeout=180)
+    again.run()
+    assert page_summary(again) == computed_page
+    assert not window.exists()
+
+
 def test_a_change_to_the_code_that_computes_views_makes_every_kept_one_a_miss(store, computed, monkeypatch):
     song, res = computed
     kept(song, res)
@@ -250,3 +291,18 @@ def test_the_views_of_a_dropped_piece_are_not_kept(store, tmp_path, monkeypatch)
     view_store.flush()
     assert not at.exception and any("mine.mid" in c.value for c in at.caption)
     assert sorted(p.name for p in store.glob("*.npz")) == kept_files and len(kept_files) == 2
+
+
+@pytest.mark.parametrize("imported", [True, False])
+def test_after_a_page_drawn_from_the_store_its_model_is_loaded_and_its_piece_encoded_once_torch_is_in(
+        monkeypatch, imported):
+    from midi_rae.dashboard import model_views, page, warmup
+
+    calls = []
+    monkeypatch.setattr(warmup, "wait", lambda stage: calls.append(("wait", stage)))
+    monkeypatch.setattr(warmup, "pending", lambda stage: not imported)
+    monkeypatch.setattr(model_views, "load", lambda choice: ("model of", choice))
+    monkeypatch.setattr(model_views, "song_for", lambda *args: calls.append(("encode",) + args))
+    page._load_and_encode_once_imported("choice", "piece", "roll", 4, 0)
+    expected = [("wait", "model")] + ([("encode", ("model of", "choice"), "piece", "roll", 4, 0)] if imported else [])
+    assert calls == expected

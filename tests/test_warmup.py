@@ -121,6 +121,7 @@ def test_a_page_drawn_without_torch_holds_the_model_stage_until_a_page_needs_tor
     result = _fresh(
         "import sys, time\n"
         "from midi_rae.dashboard import activity, warmup\n"
+        "warmup.HOLD_IDLE_S, warmup.HOLD_MAX_S = 30.0, 60.0\n"
         "warmup.start(); warmup.wait('overview')\n"
         "activity.note(); warmup.hold_model(); warmup.want('model')\n"
         "time.sleep(0.8); print('held', 'torch' in sys.modules)\n"

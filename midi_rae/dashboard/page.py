@@ -104,6 +104,9 @@ def _drawn_from_store(choice, choice_b, ckpt_slot, piece, roll, mcfg: ModelConfi
     stored = view_store.find(choice.key, choice.label, rk, spb, semis, start, view.mask)
     if stored is None:
         return False
+    if not stored.fits(mcfg):
+        view_store.forget(choice.key, choice.label, rk, spb, semis, start, view.mask)
+        return False
     session.accept_checkpoint(choice)  # it loaded when this view was drawn, and its file has not changed since
     warmup.hold_model()  # torch's import waits until this page has reached the browser
     warmup.want("model")  # then the analyses that run the model, and the page's next run, will want it

@@ -30,6 +30,7 @@ import numpy as np
 
 from midi_rae.cache_folder import VIEWS, cache_dir, view_store_on, views_kept
 from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
+from midi_rae.config import ModelConfig
 from midi_rae.inference import MaskSettings, PieceEncoding, WindowAnalysis
 
 from . import activity
@@ -57,6 +58,23 @@ class StoredView:
     caption: str
     encoding: PieceEncoding
     analysis: WindowAnalysis
+
+    def fits(self, config: ModelConfig) -> bool:
+        """Are its arrays shaped as `config`'s model makes them? Entries are written whole by this module alone,
+        but a disk's fault must not take down a page, nor again on the next server's first page."""
+        enc, res = self.encoding, self.analysis
+        grids = [r * c for r, c in config.level_grids]
+        n, w = len(grids), len(enc.starts)
+        image = (config.img_height, config.img_width)
+        return (w > 0 and len(enc.level_emb) == len(enc.level_non_empty) == len(enc.stats) == n
+                and len(res.masked_emb) == len(res.level_non_empty) == n
+                and all(e.ndim == 3 and e.shape[:2] == (w, g) and ne.shape == (w, g) and ne.dtype == bool
+                        for e, ne, g in zip(enc.level_emb, enc.level_non_empty, grids))
+                and all(m.shape == (g, e.shape[2]) and ne.shape == rc for m, ne, g, e, rc in
+                        zip(res.masked_emb, res.level_non_empty, grids, enc.level_emb, config.level_grids))
+                and res.image.shape == res.hidden_px.shape == image and res.mask.shape == (grids[-1],)
+                and (res.probs is None or res.probs.shape == image)
+                and (res.metrics is None or isinstance(res.metrics, dict)))
 
 
 enabled = view_store_on
@@ -174,7 +192,7 @@ def _load(path: Path, read):
             got = read(z)
         os.utime(path)  # recently used: evicted last
         return got
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not kept, or no folder to keep it in
         return None
     except (OSError, ValueError, KeyError, TypeError, MemoryError, zipfile.BadZipFile, json.JSONDecodeError) as e:
         log.warning("view store: %s unreadable (%s); removed", path.name, e)
@@ -194,6 +212,18 @@ def piece_kept(ckpt_key: str, label: str, midi_keys: tuple[str, ...], spb: int, 
         return any((folder() / _name("piece", _piece_key(ckpt_key, label, k, spb, semis))).exists() for k in midi_keys)
     except OSError:
         return False
+
+
+def forget(ckpt_key: str, label: str, midi_key: str, spb: int, semis: int, start: int,
+           settings: MaskSettings) -> None:
+    """Remove the entries `find` reads for this key (a view that did not fit its model)."""
+    try:
+        piece = _piece_key(ckpt_key, label, midi_key, spb, semis)
+        for path in (folder() / _name("piece", piece), folder() / _name("window", _window_key(piece, start, settings))):
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    log.warning("view store: a kept view of %s did not fit its model; removed", midi_key)
 
 
 def find(ckpt_key: str, label: str, midi_key: str, spb: int, semis: int, start: int,
@@ -223,6 +253,7 @@ _pending: dict[Path, dict] = {}  # an entry's path -> its arrays, oldest first
 _lock = threading.Lock()
 _writing = threading.Lock()  # one write at a time: flush() returns only once the writer's entry is whole
 _writer: list[Optional[threading.Thread]] = [None]
+_warned = [False]  # a write failed and said so
 
 
 def keep(caption: str, label: str, song, res: WindowAnalysis) -> None:
@@ -276,7 +307,9 @@ def _write_next() -> bool:
         try:
             _write(path, arrays)
         except OSError as e:  # a full or read-only disk: the page works as before, only without a stored view
-            log.warning("view store: could not write %s (%s)", path.name, e)
+            if not _warned[0]:  # once: every view would say the same
+                log.warning("view store: could not write in %s (%s); views are not kept", path.parent, e)
+                _warned[0] = True
         return True
 
 

@@ -9,6 +9,7 @@ torch (`model()`).
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -37,10 +38,17 @@ WAIT_S = 120.0  # an import that takes longer has gone wrong; the page then impo
 # A page drawn from the view store needs no torch, but the server must still send it: the model stage's import holds
 # the GIL for most of 3 s, and the server's event loop, starved, sent that page's elements and images only after it
 # (measured: a page done on the server at 3.2 s reached the browser at 6.5 s, when the import ended). Such a page
-# holds the import until the server has been free of it and of page runs for HOLD_IDLE_S (the browser then has the
-# page and draws it), at most HOLD_MAX_S, or until a page needs torch (`model()`). It is held between the stage's packages only: held within one, it kept the import locks of the modules
-# it was importing, and a page that needed one of them waited for the hold's whole HOLD_MAX_S (measured).
-HOLD_IDLE_S = 1.5
+# holds the import until the server has been free of it and of page runs for HOLD_IDLE_S, at most HOLD_MAX_S, or
+# until a page needs torch (`model()`). It is held between the stage's packages only: held within one, it kept the
+# import locks of the modules it was importing, and a page that needed one of them waited for the whole HOLD_MAX_S.
+# The hold's length trades the first render against an action taken at once, which must still wait for the import.
+# First render (scripts/bench_app.py, views kept) and a mask step taken 0.5 s after the page was drawn (from the
+# page's request to the step drawn, an audit's script), two to four samples each: held 1.5 s, 3.9-4.0 s and
+# 6.3-6.5 s; held 0.5 s, 4.3-4.8 s and 5.6-6.0 s; not held, 5.0-5.5 s and 5.4-5.7 s; store off, 5.0-5.2 s for the step.
+HOLD_IDLE_S = 0.5
+# While the model stage imports, the interpreter switches threads every 0.5 ms instead of 5 ms, so that the server's
+# event loop, which sends the page, is not starved (first render 4.66-4.76 -> 4.41-4.59 s, two samples each).
+IMPORT_SWITCH_S = 0.0005
 HOLD_MAX_S = 6.0
 DEFER_S = 3.0  # the longest a requested piece page's model stage waits for the page's run to ask for it
 
@@ -90,16 +98,19 @@ def _import_all() -> None:
         pending.remove(stage)
         if stage in _wanted:
             _wanted[stage].wait()
+        switch = sys.getswitchinterval()
         try:
             for name in STAGES[stage]:
                 if stage in _wanted:
                     _wait_while_held()  # between whole packages: this thread then holds no module's import lock
+                    sys.setswitchinterval(IMPORT_SWITCH_S)
                 importlib.import_module(name)
             if stage == "overview":
                 _streamlit_once()
         except Exception:  # noqa: BLE001 - the page's own import raises it again, where it can be shown
             pass
         finally:
+            sys.setswitchinterval(switch)
             _done[stage].set()
 
 
