@@ -36,6 +36,7 @@ STREAMLIT_DEFAULTS = {
     "server.runOnSave": "false",
     "server.fileWatcherType": "none",
     "runner.postScriptGC": "false",
+    "global.maxCachedMessageAge": "20",
     "browser.gatherUsageStats": "false",
     "client.toolbarMode": "viewer",
     "client.showErrorDetails": "none",
