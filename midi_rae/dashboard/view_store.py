@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -178,7 +179,7 @@ def _within_bounds(path: Path) -> bool:
                 if read_header is None:  # format 3.0 (utf-8 field names) is not what savez writes here
                     return False
                 shape, _, dtype = read_header(f)
-            if dtype.hasobject or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > info.file_size:
+            if dtype.hasobject or math.prod(int(d) for d in shape) * dtype.itemsize > info.file_size:  # no wrap
                 return False
     return True
 
