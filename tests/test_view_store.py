@@ -44,6 +44,28 @@ def computed():
     return song, res
 
 
+def drawn_page(tmp_path, monkeypatch):
+    """The piece page's first run (AppTest) on a folder of one example, its views then written."""
+    from streamlit.testing.v1 import AppTest
+
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "a_song.mid").write_bytes(to_bytes(make_song(bars=20, seed=1)))
+    monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(examples))
+    at = AppTest.from_file(str(SCRIPT), default_timeout=180)
+    at.run()
+    view_store.flush()
+    return at
+
+
+def rewritten(path, **arrays) -> None:
+    """Write entry `path` again, with `arrays` in place of (or beside) its own."""
+    with np.load(path) as z:
+        kept_arrays = dict(z)
+    with open(path, "wb") as f:
+        np.savez(f, **(kept_arrays | arrays))
+
+
 def kept(song, res, caption: str = "**Shipped default** · 6 levels", label: str = LABEL) -> None:
     view_store.keep(caption, label, song, res)
     view_store.flush()
@@ -107,20 +129,12 @@ def test_a_kept_view_that_does_not_fit_its_model_is_removed_and_the_page_compute
 
     from midi_rae.dashboard import warmup
 
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    (examples / "a_song.mid").write_bytes(to_bytes(make_song(bars=20, seed=1)))
-    monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(examples))
-    at = AppTest.from_file(str(SCRIPT), default_timeout=180)
-    at.run()
-    view_store.flush()
+    at = drawn_page(tmp_path, monkeypatch)
     computed_page = page_summary(at)
     window = next(store.glob("window-*.npz"))
     with np.load(window) as z:
-        arrays = dict(z)
-    arrays["image"] = arrays["image"][:5, :7]  # a well-formed entry of the wrong shape
-    with open(window, "wb") as f:
-        np.savez(f, **arrays)
+        image = z["image"]
+    rewritten(window, image=image[:5, :7])  # a well-formed entry of the wrong shape
     monkeypatch.setattr(warmup, "pending", lambda stage: True)  # a server still importing torch
     again = AppTest.from_file(str(SCRIPT), default_timeout=180)
     again.run()
@@ -169,13 +183,9 @@ def test_an_entry_holding_a_pickle_is_refused_and_never_unpickled(store, compute
     song, res = computed
     kept(song, res)
     window = next(store.glob("window-*.npz"))
-    with np.load(window) as z:
-        arrays = dict(z)
     plant = _Plant()
     plant.path = str(tmp_path / "planted")
-    arrays["metrics"] = np.array([plant], dtype=object)
-    with open(window, "wb") as f:
-        np.savez(f, **arrays)
+    rewritten(window, metrics=np.array([plant], dtype=object))
     assert view_store.find(CKPT, LABEL, "midi-1", 4, 0, 16, SETTINGS) is None
     assert not (tmp_path / "planted").exists() and not window.exists()
 
@@ -199,10 +209,7 @@ def test_an_entry_whose_array_header_declares_more_than_it_holds_is_refused_unre
     song, res = computed
     kept(song, res)
     window = next(store.glob("window-*.npz"))
-    with np.load(window) as z:
-        arrays = dict(z)
-    with open(window, "wb") as f:
-        np.savez(f, **arrays)
+    rewritten(window)
     data = window.read_bytes()
     at = data.index(b"'shape': (128, 128), }")  # the image's header, padded with spaces to its fixed length
     end = data.index(b"\n", at)
@@ -255,15 +262,7 @@ print(json.dumps(page_summary(at)))
 
 
 def test_a_servers_first_page_draws_a_view_drawn_before_without_importing_torch(store, tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    (examples / "a_song.mid").write_bytes(to_bytes(make_song(bars=20, seed=1)))
-    monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(examples))
-    at = AppTest.from_file(str(SCRIPT), default_timeout=180)
-    at.run()
-    view_store.flush()
+    at = drawn_page(tmp_path, monkeypatch)
     computed_page = page_summary(at)
     assert computed_page["exceptions"] == [] and len(list(store.glob("*.npz"))) == 2
 
@@ -278,15 +277,7 @@ def test_a_servers_first_page_draws_a_view_drawn_before_without_importing_torch(
 def test_the_views_of_a_dropped_piece_are_not_kept(store, tmp_path, monkeypatch):
     """A server's first page never shows a dropped file, so its views would only crowd the store (and keep a
     stranger's music on the server's disk)."""
-    from streamlit.testing.v1 import AppTest
-
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    (examples / "a_song.mid").write_bytes(to_bytes(make_song(bars=20, seed=1)))
-    monkeypatch.setenv("MIDI_RAE_EXAMPLES", str(examples))
-    at = AppTest.from_file(str(SCRIPT), default_timeout=180)
-    at.run()
-    view_store.flush()
+    at = drawn_page(tmp_path, monkeypatch)
     kept_files = sorted(p.name for p in store.glob("*.npz"))
     at.file_uploader(key="midi_upload").set_value(("mine.mid", to_bytes(make_song(bars=12, seed=9)), "audio/midi"))
     at.run()

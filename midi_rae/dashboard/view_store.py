@@ -29,7 +29,7 @@ from typing import Optional
 
 import numpy as np
 
-from midi_rae.cache_folder import VIEWS, cache_dir, view_store_on, views_kept
+from midi_rae.cache_folder import VIEWS, cache_dir, view_store_on
 from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT
 from midi_rae.config import ModelConfig
 from midi_rae.inference import MaskSettings, PieceEncoding, WindowAnalysis
@@ -79,7 +79,6 @@ class StoredView:
 
 
 enabled = view_store_on
-holds_views = views_kept
 
 
 def folder() -> Path:
