@@ -27,6 +27,7 @@ import json
 import math
 import pickle
 import pickletools
+import re
 import struct
 import zipfile
 from dataclasses import dataclass, field
@@ -300,9 +301,34 @@ _OMEGACONF_NAMES = [
     "omegaconf.nodes.BytesNode", "omegaconf.nodes.PathNode", "omegaconf.nodes.EnumNode",
     "omegaconf.nodes.ValueNode", "omegaconf.nodes.InterpolationResultNode", "omegaconf.base.UnionNode",
 ]
+class _NumpyDtype:
+    """Takes the place of numpy.dtype while unpickling a NumPy scalar (an epoch or a loss from np.mean): keeps its
+    type code and byte order, runs nothing."""
+
+    def __init__(self, code: Any = None, *args: Any):
+        self.code, self.order = code, "="
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">"):
+            self.order = state[1]
+
+
+_NUMERIC_CODES = {"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1"}
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
+    """numpy's scalar() while unpickling: a number of a numeric type as a Python number, anything else None (an
+    object scalar's payload is never looked at)."""
+    if not (isinstance(dtype, _NumpyDtype) and dtype.code in _NUMERIC_CODES and isinstance(data, bytes)):
+        return None
+    kind = np.dtype(dtype.code).newbyteorder(dtype.order)
+    return np.frombuffer(data, dtype=kind)[0].item() if len(data) == kind.itemsize else None
+
+
 _SAFE_GLOBALS = ([(_Standin, n) for n in _OMEGACONF_NAMES]
-                 + [(_TypeStandin, "typing.Any"), collections.defaultdict, collections.OrderedDict, dict, list,
-                    int, float, str, tuple, set, bool])
+                 + [(_numpy_scalar, f"{m}.multiarray.scalar") for m in ("numpy.core", "numpy._core")]
+                 + [(_NumpyDtype, "numpy.dtype"), (_TypeStandin, "typing.Any"), collections.defaultdict,
+                    collections.OrderedDict, dict, list, int, float, str, tuple, set, bool])
 
 
 class _TooDeep(Exception):
@@ -420,6 +446,7 @@ def _pickle_verdict(pkl: bytes) -> Optional[str]:
     stack: list[tuple[str, int]] = []  # (kind, object number)
     holds: list[list[int]] = []  # by object number: the objects it holds (one object on the stack and in the memo)
     memo: dict[Any, tuple[str, int]] = {}
+    dicts: set[int] = set()  # the objects that are dicts: their keys were counted as each was set
     work = [MAX_CHECK_STEPS]  # steps left to all the counts together: a pickle that makes them long is refused
 
     def new(kind: str, members: list[int]) -> tuple[str, int]:
@@ -454,7 +481,7 @@ def _pickle_verdict(pkl: bytes) -> Optional[str]:
             popped += stack[max(cut, 0):]
             del stack[max(cut, 0):]
             members = [i for _, i in popped if i >= 0]  # a mark (-1) holds nothing
-            if name in _HASHING and _expanded(members, holds, work) > MAX_PICKLE_VALUES:
+            if name in _HASHING and _expanded(_hashed(name, popped, dicts), holds, work) > MAX_PICKLE_VALUES:
                 return "size"
             if in_place:
                 if stack and below:
@@ -462,9 +489,27 @@ def _pickle_verdict(pkl: bytes) -> Optional[str]:
                 continue
             kind = "g" if name in ("GLOBAL", "STACK_GLOBAL") else "x"
             stack.extend(("m", -1) if s is pickletools.markobject else new(kind, members) for s in op.stack_after)
+            if name == "EMPTY_DICT":
+                dicts.add(stack[-1][1])
     except (ValueError, KeyError, IndexError, struct.error):
         return None
     return None
+
+
+def _hashed(op: str, popped: list[tuple[str, int]], dicts: set[int]) -> list[int]:
+    """The objects an operation hashes or hands to a call, of those it takes off the stack (`popped`, a mark's
+    items last first): a dict's keys, not its values (an OmegaConf config's values point back to their parents, so
+    counting them counted a 10,000-entry list many times over); a BUILD's state only where it is no dict, whose keys
+    were counted as they were set."""
+    if op == "SETITEM":
+        chosen = popped[:1]
+    elif op == "SETITEMS":
+        chosen = popped[1::2]
+    elif op == "BUILD":
+        chosen = [p for p in popped if p[1] not in dicts]
+    else:
+        chosen = popped
+    return [i for _, i in chosen if i >= 0]
 
 
 def _expanded(roots: list[int], holds: list[list[int]], work: list[int]) -> int:
@@ -545,6 +590,53 @@ def _section(cfg: dict, key: str, name: str) -> dict:
     return sec
 
 
+_INTERPOLATION = re.compile(r"\$\{([^${}:]*)\}")  # OmegaConf's ${a.b} or ${.sibling}; a resolver's ${x:y} is not read
+_MAX_INTERPOLATION_HOPS = 16  # ${a} -> ${b} -> ...: a loop stops here and stays text
+
+
+def _interpolated(cfg: dict) -> dict:
+    """The config with OmegaConf's interpolations resolved as OmegaConf resolves them (`patch_w: ${model.patch_h}`,
+    `${.sibling}`, `${..key}`, or within text), a value at a time; a resolver (`${oc.env:X}`), a missing key or a
+    loop leaves the text as it is, for the config's checks to name. Runs nothing: paths are only looked up."""
+
+    def lookup(path: str, here: tuple[str, ...]) -> tuple[bool, Any]:
+        dots = len(path) - len(path.lstrip("."))
+        base = here[:len(here) - dots + 1] if dots else ()
+        node: Any = cfg
+        for part in base + tuple(p for p in path.lstrip(".").split(".") if p):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return False, None
+        return True, node
+
+    def resolve(value: Any, here: tuple[str, ...], hops: int = 0) -> Any:
+        if not isinstance(value, str) or "${" not in value or hops > _MAX_INTERPOLATION_HOPS:
+            return value
+        whole = _INTERPOLATION.fullmatch(value)
+        if whole:
+            found, target = lookup(whole.group(1), here)
+            return resolve(target, here, hops + 1) if found and not isinstance(target, (dict, list)) else value
+
+        def text(m: re.Match) -> str:
+            found, target = lookup(m.group(1), here)
+            target = resolve(target, here, hops + 1) if found else None
+            return str(target) if found and isinstance(target, (str, int, float, bool)) else m.group(0)
+
+        return _INTERPOLATION.sub(text, value)
+
+    def walk(node: Any, here: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, here + (k,)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, here + (str(i),)) for i, v in enumerate(node)]
+        return resolve(node, here[:-1])
+
+    return walk(cfg, ())
+
+
 def _original_config(raw: Any, name: str = "the checkpoint") -> ModelConfig:
     """Our config from the original code's {data, model, training} OmegaConf sections, validated."""
     try:
@@ -560,6 +652,7 @@ def _original_config(raw: Any, name: str = "the checkpoint") -> ModelConfig:
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
         return ModelConfig.from_dict(cfg, name)  # refuses it in one sentence
+    cfg = _interpolated(cfg)
     model, data, training = (_section(cfg, k, name) for k in ("model", "data", "training"))
     out: dict[str, Any] = {}
     size = data.get("image_size", 128)
@@ -716,9 +809,7 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
             raise CheckpointError(f"{sentence_start(name)} stores the weight {_key(odd)} in a form a checkpoint never "
                                   f"uses (sparse, quantized, complex or on another device).")
         sd = _strip_prefix(sd)
-        meta = {k: obj[k] for k in ("epoch", "val_loss")
-                if (isinstance(obj.get(k), int) and not isinstance(obj.get(k), bool) and abs(obj[k]) < 2 ** 53)
-                or (isinstance(obj.get(k), float) and math.isfinite(obj[k]))}
+        meta = {k: v for k in ("epoch", "val_loss") if (v := _meta_number(obj.get(k))) is not None}
         mc = _original_config(obj.get("config"), name)
         kind = _kind_of(sd, name)
         return _Opened(name, mc, meta, {kind: {k: tuple(v.shape) for k, v in sd.items()}}, lambda: {kind: sd},
@@ -728,6 +819,15 @@ def _open(src: str | Path | bytes, name: str, limit: int) -> _Opened:
                               f"place (the piece), not the model's.")
     raise CheckpointError(f"{sentence_start(name)} is neither a safetensors checkpoint nor an original midi-rae "
                           f".pt checkpoint.")
+
+
+def _meta_number(v: Any) -> Optional[float | int]:
+    """An epoch or a loss as the original code may save it (a number, or a one-value tensor), else None."""
+    if isinstance(v, torch.Tensor) and v.numel() == 1 and (v.dtype.is_floating_point or v.dtype == torch.int64):
+        v = v.item()
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2 ** 53:
+        return v
+    return v if isinstance(v, float) and math.isfinite(v) else None
 
 
 def read_checkpoint(src: str | Path | bytes, name: Optional[str] = None) -> tuple[dict[str, dict], dict, dict]:
@@ -899,6 +999,11 @@ def load_model(path: str | Path | bytes | None = None, decoder: str | Path | byt
             shapes.pop(k, None)
             sources.pop(k, None)
         shapes[dkind], sources[dkind] = dec.shapes[dkind], dec
+        if dkind == "swin" and dec.configured and dec.config.window_size != mc.window_size:
+            # the weights fit either way (Swin V2's position bias is continuous), so only the configs can tell
+            raise CheckpointError(f"{sentence_start(dname)} was trained with attention windows of "
+                                  f"{dec.config.window_size}, the encoder in {name} with {mc.window_size}: they "
+                                  f"come from different runs; load the decoder saved beside this encoder.")
         if dec.config.num_levels == mc.num_levels:  # else the weights will be refused as not fitting, by name
             mc = _with(mc, dname, dec_depths=list(dec.config.dec_depths))
     if "encoder" not in shapes:

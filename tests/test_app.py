@@ -1588,6 +1588,29 @@ def test_a_server_folder_offers_each_decoder_saved_beside_an_encoder(examples, t
     assert any("SwinMAEDecoder" in c and "embed_dim" in c for c in texts(at.sidebar.caption))
 
 
+def test_a_server_folder_offers_the_mae_decoder_that_training_saves_beside_a_checkpoint(examples, tmp_path,
+                                                                                        monkeypatch):
+    from midi_rae.checkpoint import DEFAULT_CONFIG, build_models
+    from midi_rae.swin import SwinMAEDecoder
+    from midi_rae.config import ModelConfig
+
+    enc, dec = build_models(DEFAULT_CONFIG, "swin")
+    mae = SwinMAEDecoder(**ModelConfig.from_dict(DEFAULT_CONFIG).mae_decoder_kwargs())
+    save_checkpoint(tmp_path / "run" / "best.safetensors", enc.eval(), dec.eval(), DEFAULT_CONFIG, {})
+    save_checkpoint(tmp_path / "run" / "best_mae_decoder.safetensors", None, mae.eval(), DEFAULT_CONFIG, {})
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(tmp_path))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    assert at.selectbox(key="ckpt_file").options == ["run/best.safetensors"]
+    assert at.selectbox(key="ckpt_decoder_file").options == ["SwinDecoder in best.safetensors",
+                                                               "best_mae_decoder.safetensors"]
+    at.selectbox(key="ckpt_decoder_file").select("best_mae_decoder.safetensors").run()
+    assert not at.exception
+    assert any("model: run/best.safetensors + best_mae_decoder.safetensors (6 levels)" in c
+               for c in texts(at.caption))
+    assert any("SwinMAEDecoder" in c and "embed_dim" in c for c in texts(at.sidebar.caption))
+
+
 def test_a_new_piece_opens_at_bar_one_and_the_window_cannot_start_past_the_last_full_window(examples):
     at = run_app()
     at.selectbox(key="example").select("b_song.mid").run()  # 12 bars of 4/4 at 4 steps per beat: 192 steps

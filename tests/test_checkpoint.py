@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -430,3 +431,91 @@ def test_steps_per_beat_out_of_training_s_range_is_refused(tmp_path, small_model
 
     with pytest.raises(CheckpointError, match="steps_per_beat"):
         peek_config(p)
+
+
+# ---------------------------------------------------------------- what the original code may write in its config
+
+
+def _original_cfg(**model) -> dict:
+    return {"data": {"path": "/data/rolls", "image_size": 128, "in_channels": 1},
+            "model": {"encoder": "swin", "patch_h": 4, "patch_w": 4, "embed_dim": 8, "depths": [1, 2, 2, 6, 2, 1],
+                      "num_heads": [1, 1, 2, 4, 8, 16], "window_size": 8, "mlp_ratio": 4.0, "drop_path_rate": 0.1,
+                      "dec_depths": [1, 2, 2, 6, 2, 1], **model},
+            "training": {"batch_size": 32, "mask_ratio": 0.5, "empty_mask_ratio": 0.05}}
+
+
+def _save_original(path, module, cfg: dict, **entries):
+    """A checkpoint as the original training code saves one: dict(cfg) of an OmegaConf config, pickled."""
+    omegaconf = pytest.importorskip("omegaconf")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"epoch": 25, "model_state_dict": module.state_dict(), "config": dict(omegaconf.OmegaConf.create(cfg)),
+                "val_loss": 0.5, **entries}, path)
+    return path
+
+
+def test_an_original_config_with_interpolations_is_read_as_omegaconf_resolves_it(tmp_path, small_models):
+    cfg = _original_cfg(patch_w="${model.patch_h}", window_size="${.patch_h}")
+    cfg["training"]["empty_mask_ratio"] = "${training.mask_ratio}"
+    b = load_model(_save_original(tmp_path / "SwinEncoder__best.pt", small_models[0], cfg))
+    assert (b.config["patch_w"], b.config["window_size"], b.config["empty_mask_ratio"]) == (4, 4, 0.5)
+
+
+def test_an_original_config_interpolating_through_a_resolver_names_the_text_it_could_not_read(tmp_path,
+                                                                                               small_models):
+    p = _save_original(tmp_path / "SwinEncoder__best.pt", small_models[0], _original_cfg(patch_w="${oc.env:PW}"))
+    with pytest.raises(CheckpointError, match=r"^SwinEncoder__best\.pt has an unusable configuration: patch_w must "
+                                              r"be a whole number, not '\$\{oc\.env:PW\}'\.$"):
+        load_model(p)
+
+
+def test_an_original_config_holding_a_long_list_loads(tmp_path, small_models):
+    """OmegaConf's nodes point back to their parents: a 10,000-entry list of training files counted as millions of
+    values when every reference was followed."""
+    cfg = _original_cfg()
+    cfg["data"]["files"] = [f"piece_{i:05d}.png" for i in range(10_000)]
+    assert load_model(_save_original(tmp_path / "SwinEncoder__best.pt", small_models[0], cfg)).num_levels == 6
+
+
+def test_an_original_config_nested_deeper_than_any_config_is_refused_for_its_nesting(tmp_path, small_models):
+    deep: dict = {"leaf": 1}
+    for _ in range(100):
+        deep = {"a": deep}
+    p = tmp_path / "deep.pt"
+    torch.save({"epoch": 1, "model_state_dict": small_models[0].state_dict(), "config": deep}, p)
+    with pytest.raises(CheckpointError, match=r"^deep\.pt has an unusable configuration: it nests deeper than 32 "
+                                              r"levels\.$"):
+        load_model(p)
+
+
+@pytest.mark.parametrize("epoch, val_loss", [(np.int64(7), np.float64(0.25)), (torch.tensor(7), torch.tensor(0.25))],
+                         ids=["numpy scalars", "one-value tensors"])
+def test_an_epoch_and_loss_saved_as_numpy_scalars_or_tensors_are_read_as_numbers(tmp_path, small_models, epoch,
+                                                                                 val_loss):
+    p = _save_original(tmp_path / "SwinEncoder__best.pt", small_models[0], _original_cfg(), epoch=epoch,
+                       val_loss=val_loss)
+    assert load_model(p).meta == {"epoch": 7, "val_loss": 0.25}
+
+
+class _ObjectScalar:
+    """Pickles as numpy's scalar() of the object dtype, whose bytes numpy would take for an object's address."""
+
+    def __reduce__(self):
+        return np.float64(0).__reduce__()[0], (np.dtype("O"), b"\x00" * 8)  # numpy's own scalar()
+
+
+def test_a_numpy_scalar_of_another_than_a_numeric_type_is_never_built(tmp_path, small_models):
+    p = tmp_path / "obj.pt"
+    torch.save({"model_state_dict": small_models[0].state_dict(), "epoch": _ObjectScalar()}, p)
+    assert load_model(p).meta == {}
+
+
+def test_a_decoder_from_a_run_with_other_attention_windows_is_refused(tmp_path):
+    torch.manual_seed(0)
+    enc, _ = build_models({**DEFAULT_CONFIG, "window_size": 8}, None)
+    _, dec = build_models({**DEFAULT_CONFIG, "window_size": 4}, "swin")
+    e = _save_original(tmp_path / "a" / "SwinEncoder__best.pt", enc, _original_cfg(window_size=8))
+    d = _save_original(tmp_path / "b" / "SwinDecoder__best.pt", dec, _original_cfg(window_size=4))
+    with pytest.raises(CheckpointError, match=r"^SwinDecoder__best\.pt was trained with attention windows of 4, the "
+                                              r"encoder in SwinEncoder__best\.pt with 8: they come from different "
+                                              r"runs; load the decoder saved beside this encoder\.$"):
+        load_model(e, decoder=d)

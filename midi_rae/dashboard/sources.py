@@ -51,13 +51,18 @@ def folder_checkpoints(folder: Path) -> list[Path]:
             and not p.name.startswith("train_state")]
 
 
-def decoders_beside(path: Path) -> list[Path]:
+MAE_SUFFIX = "_mae_decoder"  # `midi-rae train --mae-decoder` saves best_mae_decoder.safetensors beside best.safetensors
+
+
+def decoders_beside(path: Path) -> list[Optional[Path]]:
     """The decoders saved beside an encoder: its name with "encoder" (in any case) changed to "decoder", then to
     "MAEdecoder", in the same case (SwinEncoder__best.pt -> SwinDecoder__best.pt and SwinMAEDecoder__best.pt, as the
-    original code saves them; run_encoder -> run_decoder)."""
+    original code saves them; run_encoder -> run_decoder). A file of this project's training holds its own decoder:
+    where a MAE decoder was saved beside it, the list is [None (the file's own), that file]."""
     m = re.search("encoder", path.name, re.IGNORECASE)
     if m is None:
-        return []
+        mae = path.with_name(path.stem + MAE_SUFFIX + path.suffix)
+        return [None, mae] if mae.is_file() and not path.stem.endswith(MAE_SUFFIX) else []
     dec = "".join(d.upper() if e.isupper() else d for e, d in zip(m.group(0), "decoder"))
     mae = "MAE" if m.group(0)[0].isupper() else "mae"
     partners = [path.with_name(path.name[:m.start()] + d + path.name[m.end():]) for d in (dec, mae + dec)]
