@@ -240,6 +240,12 @@ def drop_file(page, name: str, data: bytes, mime: str = "audio/midi") -> None:
         handle.dispose()
 
 
+def remove_dropped_file(page) -> None:
+    """Click the × beside the file in the sidebar's MIDI uploader (its one button other than "Upload")."""
+    uploader = page.locator('[data-testid="stSidebar"] [data-testid="stFileUploader"]').first
+    uploader.locator("button").filter(has_not_text="Upload").first.click()
+
+
 def slider(page, label: str):
     """The focusable part of the Streamlit slider labelled `label`.
 

@@ -446,6 +446,33 @@ def test_the_browsers_back_and_forward_buttons_go_through_the_windows_and_pieces
 
 
 @pytest.mark.timeout(600)
+def test_removing_a_file_puts_the_piece_shown_in_the_address_and_removing_a_bad_one_keeps_the_good_one(
+        page, server, shots):
+    """× of a dropped file: the address names the example shown again without another action (a reload opened the
+    removed file's note). × of a bad file dropped over a good one: the good one stays, as its note promised."""
+    url, log = server
+    other = "monteverdi_madrigal_3_1.mid"  # not the first example, which an address need not name
+    page.goto(f"{url}?example={other}")
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: (header_caption(page) or "").startswith(other))
+    drop_file(page, SONG_NAME, _song())
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: "dropped=" in page.url)
+    browser_util.remove_dropped_file(page)
+    _step(page, shots, log, "9a_removed", "after removing the dropped file",
+          lambda: (header_caption(page) or "").startswith(other) and f"example={other}" in page.url)
+    drop_file(page, SONG_NAME, _song())
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: SONG_NAME in (header_caption(page) or ""))
+    drop_file(page, "broken.mid", b"not a midi file")
+    _step(page, shots, log, "9b_broken_over_dropped", "after dropping broken.mid over the song",
+          lambda: caption_with(page, f"Still showing {SONG_NAME}") is not None)
+    browser_util.remove_dropped_file(page)
+    _step(page, shots, log, "9c_broken_removed", "after removing broken.mid",
+          lambda: caption_with(page, "dropped before the file you removed") is not None)
+    assert SONG_NAME in (header_caption(page) or ""), _state(page, log)
+    assert f"dropped={SONG_NAME}" in page.url, _state(page, log)
+    assert not exceptions(page), _state(page, log)
+
+
+@pytest.mark.timeout(600)
 def test_a_similar_passage_opened_is_one_step_of_history_and_back_returns_with_the_results_listed(
         page, server, shots):
     """Opening a Find similar card added two identical history entries (a switch to the page shown), so the first

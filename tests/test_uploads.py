@@ -208,6 +208,14 @@ def test_names_that_would_be_markdown_or_html_are_shown_as_plain_text():
                              "-w- -v- -u- #1 a-b.mid"]
 
 
+def test_a_quote_the_browser_sent_as_percent_22_is_shown_as_any_other_unsafe_character():
+    # Chromium and Firefox send a file's name in form data with " written %22 (and line breaks %0D, %0A)
+    from midi_rae.dashboard.names import display_name
+
+    assert display_name('Bach %22Air%22 50% slower.mid') == "Bach -Air- 50- slower.mid"
+    assert display_name("two%0Alines.mid") == "two-lines.mid"
+
+
 def test_underscores_at_a_words_edge_and_a_leading_hash_are_not_markdown_but_names_keep_the_rest():
     from midi_rae.dashboard.names import display_name
 

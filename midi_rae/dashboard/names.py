@@ -13,13 +13,15 @@ MAX_NAME_BYTES = 200  # a file system's limit is 255 bytes a name: 120 character
 # shown in captions, headers and warnings.
 _UNSAFE = re.compile(r"[^\w .,()'&+\-#]")
 _UNDERSCORES = re.compile(r"_+")
+_FORM_ESCAPES = re.compile(r"%22|%0D|%0A", re.IGNORECASE)
 
 
 def display_name(name: str) -> str:
     """The last part of a file name with every other character replaced by "-" (not "_", which markdown reads
     as emphasis at a word's edge), at most MAX_NAME characters and MAX_NAME_BYTES bytes of UTF-8 (its suffix
     kept), never empty."""
-    base = re.split(r"[\\/]", str(name))[-1]
+    # browsers send a file name's " and line breaks as %22, %0D and %0A (the HTML standard's form-data encoding)
+    base = re.split(r"[\\/]", _FORM_ESCAPES.sub(lambda m: "-", str(name)))[-1]
     safe = _UNSAFE.sub(_symbol_or_dash, base).strip()
     # underscores inside a word stay (bwv_250.mid); at a word's edge markdown reads them as emphasis: _intro_ take
     safe = _UNDERSCORES.sub(lambda m: m.group() if _inside_word(m.string, m.start(), m.end()) else "-" * len(m.group()),

@@ -192,6 +192,8 @@ def _piece_roll(piece, spb: int, semis: int, slot, upload_note=None, width: int 
     fallback = session.last_good_piece()
     if upload_note is not None:
         kept = fallback is not None and fallback.key != piece.key
+        if kept and fallback.uploaded:
+            session.refused_over_kept()
         upload_note.caption(sidebar.UPLOAD_REFUSED_KEPT.format(name=fallback.name) if kept else sidebar.UPLOAD_REFUSED)
     if fallback is None or fallback.key == piece.key:
         if failed is not None:

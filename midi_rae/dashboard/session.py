@@ -70,6 +70,8 @@ class K:
     SET_ASIDE = "_set_aside"  # (+ prefix) the uploaded model in use when its uploader was emptied, until that holds
     REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): left by a refusal's run for the rerun it asks for
     REFUSAL_NOTE = "_refusal_note"  # (file, why): what that rerun says, once
+    REFUSED_OVER_KEPT = "_refused_over_kept"  # the uploader's file id of a bad file dropped over a shown upload
+    KEEP_AFTER_REMOVAL = "_keep_after_removal"  # that bad file was removed (×): the upload it fell back to stays
     REFUSED_UPLOAD = "_refused_upload"  # (uploader's file id, file name) of the dropped file a refusal went back from
     LAST_GOOD_CHECKPOINT = "last_good_checkpoint"
     LAST_GOOD_NOT_DROPPED = "last_good_not_dropped"
@@ -358,8 +360,31 @@ def kept_upload() -> Any:
 
 
 def mark_upload_removed(removed: bool) -> None:
-    """Note whether the MIDI uploader's last change emptied it (×) rather than dropped a file."""
-    st.session_state[K.UPLOAD_REMOVED] = removed
+    """Note whether the MIDI uploader's last change emptied it (×) rather than dropped a file. Emptied of a bad
+    file that was dropped over a shown upload, the shown upload stays: "still showing x.mid; remove the file to
+    dismiss this" promised so."""
+    seen = st.session_state.get(K.SEEN)
+    keep = (removed and seen is not None and seen[0] is not None
+            and st.session_state.get(K.REFUSED_OVER_KEPT) == seen[0] and kept_upload() is not None)
+    st.session_state[K.KEEP_AFTER_REMOVAL] = keep
+    st.session_state[K.UPLOAD_REMOVED] = removed and not keep
+
+
+def refused_over_kept() -> None:
+    """The file in the uploader (as this run drew it) could not be opened, and the upload shown before stays."""
+    seen = st.session_state.get(K.SEEN)
+    st.session_state[K.REFUSED_OVER_KEPT] = seen[0] if seen is not None else None
+
+
+def kept_after_removal() -> bool:
+    """Is the upload shown a dropped file kept after a bad file dropped over it was removed (×)?"""
+    return bool(st.session_state.get(K.KEEP_AFTER_REMOVAL))
+
+
+def removal_unsettled(what: str) -> bool:
+    """Was the uploader emptied by the last full run's request, and has no run followed to tell a × from a drop
+    over its file? (A × is recorded in the address by the run after it.)"""
+    return st.session_state.get(K.REMOVED_IN + what) == st.session_state.get(K.RUN, 0)
 
 
 def upload_removed() -> bool:

@@ -316,7 +316,11 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
         if names else None
     session.remember_seen(getattr(up, "file_id", None), pick)
     note = st.sidebar.container()  # what is shown: a slot drawn on every run (see page.main's notes)
-    if up is None and session.emptying_holds("midi"):
+    if session.emptied_now("midi"):
+        st.session_state[_SETTLE_CALLS] = 0
+        with note:
+            _settle_removal()
+    if up is None and session.emptying_holds("midi") and not session.kept_after_removal():
         session.forget_upload()  # removed by the user: a bad file dropped later falls back to what is shown
     opened = session.opened_piece()
     if opened is not None and (up is None or session.opened_over(up.file_id)):
@@ -327,6 +331,9 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
         data = up.getvalue()
         return Piece(data, digest(data), display_name(up.name), uploaded=True), note.empty()
     kept = session.kept_upload() if up is None and not session.upload_removed() else None
+    if kept is not None and session.kept_after_removal():
+        note.caption(f"Showing **{kept.name}**, dropped before the file you removed; pick an example to leave it.")
+        return kept, None
     if kept is not None:  # Streamlit empties an uploader whenever its page is left: the file is still shown
         note.caption(f"Showing **{kept.name}**, dropped earlier (the uploader empties when you visit the "
                      "Corpus page); pick an example to leave it.")
@@ -346,6 +353,23 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     return Piece(data, digest(data), pick), None
 
 
+SETTLE_S = 1.5  # after an uploader is emptied: a drop over its file sends the new file well within this
+
+
+@st.fragment(run_every=SETTLE_S)
+def _settle_removal() -> None:
+    """Drawn on the run an uploader was emptied in, which cannot tell the user's × from the first step of a drop
+    over its file (so it leaves the address as it was): where no file has come SETTLE_S later, the page runs once
+    more, and that run, knowing it was a ×, puts the piece shown in the address."""
+    calls = st.session_state.get(_SETTLE_CALLS, 0) + 1  # the first is the call within the full run
+    st.session_state[_SETTLE_CALLS] = calls
+    if calls > 1 and st.session_state.get(K.MIDI_UPLOAD) is None and session.removal_unsettled("midi"):
+        st.rerun(scope="app")
+
+
+_SETTLE_CALLS = "_settle_calls"
+
+
 def _upload_changed() -> None:
     """A file dropped or removed (×): a removed one is not shown again; either closes a piece opened from the
     Corpus page. (Dropping a file over another also passes through an empty uploader: the last good upload is
@@ -354,9 +378,9 @@ def _upload_changed() -> None:
     session.mark_upload_removed(removed)
     session.emptied("midi", removed)
     session.close_opened_piece()
-    if removed:
+    if removed and not session.kept_after_removal():
         session.return_to_example()
-    else:
+    elif not removed:
         session.leave_example()
 
 
