@@ -732,6 +732,10 @@ def pca_scatter(coords: np.ndarray, color: np.ndarray, color_label: str, categor
                   title=dict(text=color_label if categorical else ""))
     if at_right:
         legend.update(orientation="v", x=1.02, y=1, yanchor="top")
+    elif categorical and sum(t.showlegend is not False for t in fig.data) > 2:
+        # two entries a row, the title on its own above them: plotly wraps a row of entries at the figure's width,
+        # not the plot's, and a half-width chart's four categories ran past its right edge ("this window: mask")
+        legend.update(entrywidth=0.5, entrywidthmode="fraction", title=dict(text=color_label, side="top left"))
     margin = dict(l=50, r=10, t=40, b=70)
     if dims == 2 and not categorical:
         # as _room_for_colorbar; the fixed bottom margin holds the axis title and, under it, the legend's one row

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from .figures import (BACKGROUND, FN_COLOUR, FP_COLOUR, FRAME, MASKED, NOTE, OKABE_ITO, TP_COLOUR, _ERROR_NAMES,
                       _FN, _FP, _NAMES, _TP, _discrete_colorscale, _figure, _legend_swatch, _style, _subplots, error_codes,
                       note_ticks)
+from .wording import signed
 
 __all__ = ["ablation_drops", "ablation_error_maps", "novelty_curves", "probe_scores"]
 
@@ -22,11 +23,8 @@ _ERRORS = _discrete_colorscale([BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR])
 
 
 def _signed(d: float) -> str:
-    """An F1 change for a bar's label: +0.012, -0.003, and 0.000 for what rounds to nothing (not -0.000)."""
-    if np.isnan(d):
-        return ""
-    text = f"{d:+.3f}"
-    return "0.000" if float(text) == 0 else text
+    """An F1 change for a bar's label: +0.012, −0.003, and 0.000 for what rounds to nothing (wording.signed)."""
+    return "" if np.isnan(d) else signed(d)
 
 
 MIN_DROP_AXIS = 0.01  # the ablation chart's axis spans at least ±this much F1
@@ -77,7 +75,7 @@ def ablation_error_maps(original: np.ndarray, binaries: Sequence[np.ndarray], ti
             hovertemplate="%{y} · step %{x}<br>%{z} (0 " + ", ".join(f"{c} {_ERROR_NAMES[c]}" for c in
                                                                      (_TP, _FP, _FN)) + ")<extra></extra>"),
             row=1, col=i + 1)
-        fig.layout.annotations[i].text = f"{titles[i]}<br><sup>FP {counts[_FP]:,} · FN {counts[_FN]:,}</sup>"
+        fig.layout.annotations[i].text = f"{titles[i]}<br>FP {counts[_FP]:,} · FN {counts[_FN]:,}"
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, **FRAME)
     fig.update_yaxes(type="category", showgrid=False, zeroline=False, tickmode="array",
                      tickvals=note_ticks(lo, hi)[1], **FRAME)

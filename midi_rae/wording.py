@@ -19,6 +19,13 @@ def semitones(n: int) -> str:
     return f"{int(n):+d}".replace("-", "−") + (" semitone" if abs(int(n)) == 1 else " semitones")
 
 
+def signed(v: float, places: int = 3) -> str:
+    """A change as the pages write it: "+0.012", "−0.003" (a minus sign, not a hyphen), and "0.000" for what rounds
+    to nothing (no "−0.000": a drop of −0.0004 is no gain)."""
+    text = f"{v:+.{places}f}"
+    return f"{0:.{places}f}" if float(text) == 0 else text.replace("-", "−")
+
+
 def level_name(k: int, grids) -> str:
     """A level as every level picker names it: "3 (8×8)", its number and its patch grid (rows × columns)."""
     return f"{k} ({grids[k][0]}×{grids[k][1]})" if 0 <= k < len(grids) else str(k)

@@ -63,6 +63,13 @@ def test_only_the_level_the_decoder_reads_costs_f1(song, mode, used):
     assert [r["Ablated"] for r in rows] == ["nothing"] + [f"level {k}" for k in range(LEVELS)]
 
 
+def test_the_table_holds_the_drops_unrounded_so_each_view_rounds_them_once(song):
+    res = ablate_piece(bundle(3), song, "mean", SETTINGS)
+    rows = {r["Ablated"]: r for r in ablation_rows(res)}
+    assert rows["level 3"]["Drop masked"] == res.drop("masked", 3) and rows["level 3"]["Drop unmasked"] == \
+        res.drop("plain", 3)
+
+
 @pytest.mark.parametrize("level", [None, 0, 2, 5])
 def test_mean_ablation_of_a_level_identical_across_windows_costs_exactly_nothing(periodic, level):
     res = ablate_piece(bundle(level), periodic, "mean", SETTINGS)

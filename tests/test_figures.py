@@ -553,11 +553,27 @@ def test_a_continuous_pca_legend_row_fits_in_its_fixed_bottom_margin():
     assert m.autoexpand is False and m.b == LEGEND_ROW_BOTTOM and legend_top + 22 <= m.b
 
 
+def test_a_pca_legend_of_more_than_two_categories_under_the_plot_puts_two_a_row_under_its_title():
+    """Beside the entries, plotly left the title out of where the row wraps: four categories ran off the chart."""
+    import numpy as np
+
+    names = {0: "other windows (unmasked)", 1: "this window: visible", 2: "this window: partly masked",
+             3: "this window: masked"}
+    fig = pca_scatter(np.random.default_rng(0).normal(size=(8, 2)), np.arange(8) % 4, "Visible / masked",
+                      categorical=True, category_names=names)
+    leg = fig.layout.legend
+    assert (leg.orientation, leg.entrywidth, leg.entrywidthmode, leg.title.side) == ("h", 0.5, "fraction",
+                                                                                   "top left")
+    two = pca_scatter(np.zeros((4, 2)), np.arange(4) % 2, "Non-empty / empty", categorical=True,
+                      category_names={0: "empty", 1: "non-empty"})
+    assert two.layout.legend.entrywidth is None
+
+
 def test_the_ablation_bars_label_a_change_that_rounds_to_nothing_as_zero_not_minus_zero():
     from midi_rae.figures_hierarchy import ablation_drops
 
     fig = ablation_drops([0, 1, 2], [-0.0001, 0.0123, -0.004], [0.0, float("nan"), 0.02], 0.5)
-    assert list(fig.data[0].text) == ["0.000", "+0.012", "-0.004"] and list(fig.data[1].text) == ["0.000", "", "+0.020"]
+    assert list(fig.data[0].text) == ["0.000", "+0.012", "−0.004"] and list(fig.data[1].text) == ["0.000", "", "+0.020"]
 
 
 def test_ablation_losses_that_print_as_nothing_do_not_fill_the_chart():

@@ -1,7 +1,7 @@
 """How numbers read in sentences: counts agree with their nouns, "an" before numbers read with a vowel."""
 import os
 
-from midi_rae.wording import a_number, counted, printable, seconds
+from midi_rae.wording import a_number, counted, printable, seconds, signed
 
 
 def test_a_count_agrees_with_its_noun():
@@ -22,3 +22,7 @@ def test_short_durations_keep_their_tenths():
 def test_printable_writes_a_names_undecodable_bytes_and_control_characters_as_escapes():
     assert printable(os.fsdecode(b"bad\xff\xfe.mid")) == "bad\\xff\\xfe.mid"
     assert printable("esc\x1b[31m\x07 caf\u00e9.mid") == "esc\\x1b[31m\\x07 caf\u00e9.mid"
+
+
+def test_a_change_is_written_with_a_minus_sign_and_what_rounds_to_nothing_has_no_sign():
+    assert [signed(v) for v in (0.0124, -0.0034, -0.0004, 0.0)] == ["+0.012", "−0.003", "0.000", "0.000"]

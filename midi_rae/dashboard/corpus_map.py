@@ -331,7 +331,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     n_pieces, _ = src.summary(uri, stamp)
     levels = index.levels
     grids = index.meta["grids"]
-    c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
+    c1, c2, c3 = st.columns([5, 3, 2], vertical_alignment="bottom")  # "UMAP" on one line at 1,100 px
     level = c1.select_slider("Level", list(range(levels)), value=min(3, levels - 1),
                              persist_state="session", key=CK.LEVEL,
                              format_func=lambda k: level_name(k, grids),

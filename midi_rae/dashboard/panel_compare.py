@@ -11,6 +11,7 @@ from midi_rae.figures import probability_difference
 from midi_rae.inference import METRIC_LABELS, spectrum_rows
 from midi_rae.pianoroll import bar_span, bar_ticks
 from midi_rae.rasters import DIVERGING_HIGH, DIVERGING_LOW, difference_image, png
+from midi_rae.wording import signed
 
 from . import export, image_row, panel_recon, tables
 from .panel_embed import level_spectra
@@ -38,7 +39,7 @@ def metrics_table(res_a, res_b, difference: bool = True) -> pd.DataFrame:
         rows["B − A"] = {k: (None if rows["A"][k] is None or rows["B"][k] is None
                              else round(rows["B"][k] - rows["A"][k], 4)) for k in rows["A"]}
     # scores side by side read best with the same three decimals, and the difference with its sign
-    text = {label: {k: "—" if v is None else f"{v:+.3f}" if label == "B − A" else f"{v:.3f}" for k, v in r.items()}
+    text = {label: {k: "—" if v is None else signed(v) if label == "B − A" else f"{v:.3f}" for k, v in r.items()}
             for label, r in rows.items()}
     return pd.DataFrame(text).T
 
