@@ -14,10 +14,10 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from .cli_types import MAX_SEED
-from .file_limits import unmatched
+from .file_limits import discover, unmatched
 from .inference import SCORE_NAMES, WindowScores, score_windows
 from .train_config import EVALUATION_SEED
-from .train_data import evaluation_windows, find_roll_files
+from .train_data import evaluation_windows
 
 VALIDATION_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # the candidates validation chooses among
 DEFAULT_THRESHOLD = 0.5                              # for checkpoints that store none
@@ -55,17 +55,16 @@ def select_files(paths: Sequence[str | Path], split: str = "all", meta: Optional
     """MIDI files and PNG piano rolls under paths (folders searched recursively), kept to a run's recorded split
     and/or to the names listed in the text file `only`. Raises ValueError with one sentence when the split is not
     recorded."""
-    files: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            files += find_roll_files(p)
-        elif p.is_file():
-            files.append(p)
-        elif p.exists():  # there, but neither a folder nor a regular file: a pipe, a device, a socket
+        if p.exists() and not p.is_dir() and not p.is_file():  # a pipe, a device, a socket named outright
             raise ValueError(f"{p} is not a regular file (a pipe, a device or a socket), so it was not read; give "
                              f"MIDI or PNG files, or folders.")
-        else:
-            raise ValueError(f"{unmatched(p)}.")
+    # as `index` finds them: each file once (named twice, or through a folder and a link, it was scored twice), and
+    # an entry named like a MIDI file that is none (a folder x.mid, a pipe, a link loop) listed with its reason
+    files, missing = discover(paths)
+    gone = [m for m in missing if not Path(m).expanduser().is_dir()]  # an empty folder is said by the caller
+    if gone:
+        raise ValueError(f"{unmatched(gone[0])}.")
     if split != "all":
         key = {"test": "test_names", "validation": "val_names"}[split]
         names = (meta or {}).get("data", {}).get(key)

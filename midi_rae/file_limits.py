@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 
 BROKEN_LINK = "a broken link, or a link to itself"  # a path that is there (lexists) with nothing behind it
@@ -35,3 +35,36 @@ def read_within(path: str | Path, limit: int) -> Optional[bytes]:
     with open(path, "rb") as f:
         data = f.read(limit + 1)
     return data if len(data) <= limit else None
+
+
+def discover(sources: Sequence[str | Path], suffixes: Optional[Sequence[str]] = None
+             ) -> tuple[list[Path], list[str]]:
+    """(files, sources that matched nothing): folders are searched recursively, globs expanded, files kept; each
+    file once, by its absolute path as found (a symbolic link keeps its own name)."""
+    import glob
+    import os
+
+    from .png_rolls import SOURCE_SUFFIXES  # a MIDI reader's import, not paid by whoever only reads files' sizes
+
+    suffixes = SOURCE_SUFFIXES if suffixes is None else suffixes
+    files: dict[str, Path] = {}
+    missing = []
+    for src in sources:
+        s = str(src)
+        p = Path(s).expanduser()
+        found: list[Path] = []
+        if p.is_dir():
+            # an entry named as a MIDI or PNG file that is none (a broken link, a link loop, a folder "x.mid", a
+            # pipe) is kept, so that the run lists it with its reason instead of passing over it without a word
+            found = [f for f in p.rglob("*") if f.suffix.lower() in suffixes]  # a pipe named x.mid, too
+        elif p.is_file():
+            found = [p]
+        elif any(c in s for c in "*?["):
+            found = [Path(f) for f in glob.glob(s, recursive=True)
+                     if Path(f).is_file() and Path(f).suffix.lower() in suffixes]
+        if not found:
+            missing.append(s)
+        # one entry per file, named as found (a link by its own name, not its target's), the file before its links
+        for f in sorted(found, key=lambda f: (f.is_symlink(), str(f))):
+            files.setdefault(os.path.realpath(f), Path(os.path.abspath(f)))  # (a link loop: resolve() raises)
+    return sorted(files.values()), missing

@@ -22,7 +22,6 @@ page shows for that window. The parallel parse (processes) and batched, compiled
 from __future__ import annotations
 
 import errno
-import glob
 import hashlib
 import json
 import os
@@ -41,9 +40,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 import numpy as np
 
 from .cache_folder import cache_dir
-from .file_limits import BROKEN_LINK, unmatched
+from .file_limits import BROKEN_LINK, discover, unmatched  # noqa: F401 (discover: index_cli reads it here)
 from .pianoroll import MIDI_SUFFIXES
-from .png_rolls import PNG_SUFFIXES, SOURCE_SUFFIXES
+from .png_rolls import PNG_SUFFIXES
 from .wording import printable
 from .workers import watch_parent
 from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, snapshot_meta, unreadable,
@@ -80,33 +79,6 @@ OVERLAP = 0.25
 
 
 # ---------------------------------------------------------------- sources
-
-
-def discover(sources: Sequence[str | Path], suffixes: Sequence[str] = SOURCE_SUFFIXES
-             ) -> tuple[list[Path], list[str]]:
-    """(files, sources that matched nothing): folders are searched recursively, globs expanded, files kept; each
-    file once, by its absolute path as found (a symbolic link keeps its own name)."""
-    files: dict[str, Path] = {}
-    missing = []
-    for src in sources:
-        s = str(src)
-        p = Path(s).expanduser()
-        found: list[Path] = []
-        if p.is_dir():
-            # an entry named as a MIDI or PNG file that is none (a broken link, a link loop, a folder "x.mid", a
-            # pipe) is kept, so that the run lists it with its reason instead of passing over it without a word
-            found = [f for f in p.rglob("*") if f.suffix.lower() in suffixes]  # a pipe named x.mid, too
-        elif p.is_file():
-            found = [p]
-        elif any(c in s for c in "*?["):
-            found = [Path(f) for f in glob.glob(s, recursive=True)
-                     if Path(f).is_file() and Path(f).suffix.lower() in suffixes]
-        if not found:
-            missing.append(s)
-        # one entry per file, named as found (a link by its own name, not its target's), the file before its links
-        for f in sorted(found, key=lambda f: (f.is_symlink(), str(f))):
-            files.setdefault(os.path.realpath(f), Path(os.path.abspath(f)))  # (a link loop: resolve() raises)
-    return sorted(files.values()), missing
 
 
 def nothing_matched(files: Sequence[Path], missing: Sequence[str]) -> None:

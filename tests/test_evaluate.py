@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 import subprocess
 import sys
 
@@ -78,6 +79,25 @@ def test_evaluate_lists_the_files_it_could_not_read_with_their_sentence(run, tmp
     lines = res.stdout.splitlines()
     assert lines[0].startswith("8 of 9 files read, ")
     assert lines[-2:] == ["1 file could not be read:", f"  {folder / 'empty.mid'}: The file is empty."]
+
+
+def test_a_file_named_twice_or_through_a_link_is_scored_once(run, tmp_path, capsys):
+    d, ck = run
+    (tmp_path / "link.mid").symlink_to(d / "piece0.mid")
+    r = _evaluate(capsys, d, d / "piece0.mid", tmp_path / "link.mid", "--checkpoint", ck)
+    assert (r["files"], r["windows"]) == (8, 8 * 3)
+
+
+def test_entries_named_like_midi_files_that_are_none_are_listed_with_their_reason(run, tmp_path, capsys):
+    d, ck = run
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    shutil.copy(d / "piece0.mid", folder / "piece0.mid")
+    (folder / "folder.mid").mkdir()
+    (folder / "loop.mid").symlink_to(folder / "loop.mid")
+    r = _evaluate(capsys, folder, "--checkpoint", ck)
+    assert r["files"] == 3 and r["readable"] == 1
+    assert sorted(Path(p).name for p in r["skipped"]) == ["folder.mid", "loop.mid"]
 
 
 def test_evaluating_one_unreadable_file_says_why(run, tmp_path):
