@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--decoder", default=None, metavar="P", help="a separate decoder checkpoint")
     pb.add_argument("--minutes", type=positive_at_most(MAX_BENCH_MINUTES), default=10.0, metavar="M",
                     help=f"length of the synthetic piece in minutes, above 0 and at most {MAX_BENCH_MINUTES:g} (the "
-                         f"longest piece a roll holds at its 120 BPM) (default: %(default)s)")
+                         f"longest piece a roll holds at its 120 BPM; a piece has at least one bar) "
+                         f"(default: %(default)s)")
     pb.add_argument("--json", action="store_true", help="print one JSON object")
 
     pr = sub.add_parser("report", help="one self-contained HTML report of a MIDI file under a checkpoint",

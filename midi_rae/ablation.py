@@ -318,7 +318,8 @@ def _ablate_window(bundle, roll, start, mode, settings, levels, piece, codes) ->
 
 
 def _f(v: float) -> Optional[float]:
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4)
+    """A JSON value: 4 places, None for none, and 0.0 for a change that rounds to nothing (no -0.0)."""
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else round(float(v), 4) + 0.0
 
 
 def _r(v: Optional[float]) -> float:
@@ -396,7 +397,7 @@ def cli(a) -> int:
     width = {c: max(len(c), 8) for c in cols}
     print("  ".join(f"{c:>{width[c]}}" for c in cols))
     def cell(v) -> str:
-        return v if isinstance(v, str) else "—" if math.isnan(v) else f"{v:.4f}"
+        return v if isinstance(v, str) else "—" if math.isnan(v) else f"{v:.4f}".replace("-0.0000", "0.0000")
     for r in rows:
         print("  ".join(f"{cell(r[c]):>{width[c]}}" for c in cols))
     return 0

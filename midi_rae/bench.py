@@ -19,7 +19,7 @@ def long_piece(minutes: float = 10.0, tempo: float = 120.0, seed: int = 0) -> by
     rng = np.random.default_rng(seed)
     pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
     beat = 60.0 / tempo
-    bars = int(minutes * 60 / (4 * beat))
+    bars = max(1, int(minutes * 60 / (4 * beat)))  # at least one bar: --minutes 0.001 had no notes at all
     piano, bass = pretty_midi.Instrument(0), pretty_midi.Instrument(33)
     for b in range(bars):
         t0 = b * 4 * beat

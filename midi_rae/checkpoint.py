@@ -29,6 +29,7 @@ import pickle
 import pickletools
 import re
 import struct
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -553,7 +554,9 @@ def _read_torch_pickle(data: bytes, name: str, limit: int) -> dict:
                               f"PyTorch.")
     _check_zip(data, name, limit)
     try:
-        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+        # quietly: torch warns in two lines of its own as it checks a sparse tensor, which is then refused in one
+        with torch.serialization.safe_globals(_SAFE_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)

@@ -241,3 +241,11 @@ def test_ablations_read_from_the_piece_codes_computed_once_equal_those_computed_
         assert all(np.array_equal(alone.probs[k], shared.probs[k]) for k in alone.probs)
         assert alone.partner_starts == shared.partner_starts
     assert ablate_piece(b, song, mode, SETTINGS).masked == ablate_piece(b, song, mode, SETTINGS, codes=codes).masked
+
+
+def test_a_drop_that_rounds_to_nothing_is_written_0_not_minus_0_in_json():
+    import json
+
+    from midi_rae import ablation
+
+    assert json.dumps([ablation._f(-0.00001), ablation._f(-0.25)]) == "[0.0, -0.25]"

@@ -519,3 +519,18 @@ def test_a_decoder_from_a_run_with_other_attention_windows_is_refused(tmp_path):
                                               r"encoder in SwinEncoder__best\.pt with 8: they come from different "
                                               r"runs; load the decoder saved beside this encoder\.$"):
         load_model(e, decoder=d)
+
+
+def test_a_sparse_weight_is_refused_in_one_sentence_without_torchs_warning(tmp_path, small_models):
+    import warnings
+
+    sd = dict(small_models[0].state_dict())
+    key = next(iter(sd))
+    sd[key] = sd[key].to_sparse()
+    p = tmp_path / "sparse.pt"
+    torch.save({"model_state_dict": sd}, p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning left to print would be raised here instead of the refusal
+        with pytest.raises(CheckpointError, match=r"^sparse\.pt stores the weight .* in a form a checkpoint never "
+                                                  r"uses \(sparse, quantized, complex or on another device\)\.$"):
+            load_model(p)

@@ -80,6 +80,17 @@ def test_inspect_encoder_only_reports_no_reconstruction(song):
 
 
 @needs_fixtures()
+def test_the_benchs_piece_has_at_least_one_bar_however_few_minutes_are_asked():
+    import io
+
+    import pretty_midi
+
+    from midi_rae.bench import long_piece
+
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(long_piece(0.001)))
+    assert pm.get_end_time() == pytest.approx(2.0) and sum(len(i.notes) for i in pm.instruments) > 0
+
+
 def test_bench_takes_a_separate_decoder_and_says_when_there_is_none():
     six = FIXTURES / "six-level"
     out = json.loads(run_cli("bench", "--minutes", "0.2", "--checkpoint", str(six / "SwinEncoder__best.pt"),
