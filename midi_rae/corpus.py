@@ -137,6 +137,8 @@ def export_corpus(out_dir: str | Path, collections: Optional[Iterable[str]] = No
     """Write (part of) the music21 corpus to out_dir as MIDI; returns a summary that is also saved as JSON."""
     paths = corpus_paths(collections)  # a mistyped collection is refused before anything is written
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder to write the corpus into; choose another --out.")
     out.mkdir(parents=True, exist_ok=True)
     if limit:
         # spread a limited export over the collections instead of taking the first one only

@@ -449,8 +449,9 @@ class CorpusIndex(IndexFacts):
     def require_patches(self, level: int) -> None:
         """Raise ValueError (one sentence) unless the index stores level `level`'s patch embeddings."""
         if level not in self.patch_levels:
-            raise ValueError(f"Level {level}'s patch embeddings are not in this index (it stores levels "
-                             f"{', '.join(map(str, self.patch_levels)) or 'none'}); rebuild with --patch-levels.")
+            have = f"levels {', '.join(map(str, self.patch_levels))}" if self.patch_levels else "no level's"
+            raise ValueError(f"Level {level}'s patch embeddings are not in this index (it stores {have}); rebuild "
+                             f"with --patch-levels.")
 
     def nearest(self, vector: np.ndarray, level: int, k: int = 10, patch: bool = False, exact: Optional[bool] = None,
                 nprobes: int = 32, where: Optional[str] = None) -> list[dict]:
@@ -1328,8 +1329,8 @@ def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[b
                          f" --sustain-pedal; update it the same way, or --rebuild it.")
     stored = sorted(int(k) for k in meta.get("patch_levels", []))
     if patch_levels is not None and sorted(set(int(k) for k in patch_levels)) != stored:
-        have = ", ".join(map(str, stored)) or "none"
-        raise ValueError(f"The index at {out} stores the patch embeddings of levels {have}; an update cannot change "
+        have = f"levels {', '.join(map(str, stored))}" if stored else "no level"
+        raise ValueError(f"The index at {out} stores the patch embeddings of {have}; an update cannot change "
                          f"them (its unchanged pieces are not encoded again): leave out --patch-levels, or --rebuild "
                          f"it with them.")
 

@@ -72,7 +72,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
 
 def _print_inspect(r: dict) -> None:
     ro = r["roll"]
-    extent = (f"{ro['steps']:,} steps (a PNG piano roll: no tempo or bars)" if r.get("kind") == "png"
+    extent = (f"{counted(ro['steps'], 'step')} (a PNG piano roll: no tempo or bars)" if r.get("kind") == "png"
               else f"{ro['bars']:.1f} bars, {ro['duration_s']:.1f} s")
     drums = f" (and {ro['drum_notes']:,} of drums, left out)" if ro.get("drum_notes") else ""
     print(f"{r['file']}: {counted(ro['notes'], 'note')}{drums}, {extent}, "

@@ -119,7 +119,7 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     rows = [
         {"": "Piece", "value": f"{roll.name} ({printable(Path(midi).name)}): {counted(roll.n_notes, 'note')}"
                                + (f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else "") + " · "
-                               + (f"{roll.steps:,} steps (a PNG roll: no tempo)" if holds_png(midi)
+                               + (f"{counted(roll.steps, 'step')} (a PNG roll: no tempo)" if holds_png(midi)
                                   else timing_text(roll))},  # the page's header, word for word
         *([{"": "Grid", "value": roll.grid_note}] if roll.grid_note else []),
         *([{"": "Read", "value": " ".join(roll.reading_notes)}] if roll.reading_notes else []),

@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .wording import counted
 from .analysis import patch_mask_to_pixels
 from .checkpoint import as_model_config, build_models, read_checkpoint, read_train_state, save_checkpoint
 from .coarse_targets import CoarseTargetHeads
@@ -140,7 +141,8 @@ def _files_for(cfg: TrainConfig) -> list[Path]:
 def _split_sentence(cfg: TrainConfig, files: list[Path], split) -> str:
     """Why a split leaves nothing to train or validate on, with its counts and what would help."""
     lower = " give a lower --val-fraction," if not split.train else ""
-    return (f"error: the {len(files)} MIDI files split into {len(split.train)} for training, {len(split.validation)} "
+    return (f"error: {'the ' * (len(files) > 1)}{counted(len(files), 'MIDI file')} split into {len(split.train)} for "
+            f"training, {len(split.validation)} "
             f"for validation and {len(split.test)} for the test split (by a hash of each file's name with --seed "
             f"{cfg.seed}; --val-fraction {cfg.val_fraction} for validation and as much again for the test split); "
             f"a run needs at least one piece to train on and one to validate on: add files,{lower} or try another "
@@ -698,8 +700,9 @@ def _train(cfg: TrainConfig, log: Log, warn: Log) -> dict:
     if rt.is_main:
         out.mkdir(parents=True, exist_ok=True)
         d = data.summary
-        log(f"{d['files']} files: {d['train_pieces']} training pieces, {d['val_pieces']} validation pieces "
-            f"({len(data.val_windows)} windows), {d['test_files']} test files left untouched; "
+        log(f"{counted(d['files'], 'file')}: {counted(d['train_pieces'], 'training piece')}, "
+            f"{counted(d['val_pieces'], 'validation piece')} ({counted(len(data.val_windows), 'window')}), "
+            f"{counted(d['test_files'], 'test file')} left untouched; "
             f"{sum(p.numel() for p in model.parameters()):,} parameters, device {rt.device}, world {rt.world}")
     bar = _progress_bar(cfg, state, rt.is_main)
     losses: list[float] = []
@@ -741,7 +744,7 @@ def _train(cfg: TrainConfig, log: Log, warn: Log) -> dict:
             record_validation(model, data.val_windows, cfg, state, ckpt, state.loss_ema or 0.0, log)
         ckpt.save("last", state)
         (out / "metrics.json").write_text(json.dumps(state.history, indent=1))
-        log(f"saved {out / 'last.safetensors'} after {state.step} steps")
+        log(f"saved {out / 'last.safetensors'} after {counted(state.step, 'step')}")
         if (out / "best.safetensors").is_file():  # the one to use: say so, and from which step
             best = [h["step"] for h in state.history
                     if abs((h["plain"]["f1"] or 0.0) + (h["masked"]["f1"] or 0.0) - state.best_score) < 1e-9]

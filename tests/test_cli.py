@@ -477,3 +477,13 @@ def test_output_that_cannot_be_written_at_the_end_is_an_error_not_a_silent_succe
         out = subprocess.run([sys.executable, "-c", code, str(song)], stdout=full, stderr=subprocess.PIPE, text=True,
                              cwd=ROOT, env=env, timeout=300)
     assert out.returncode == 1 and out.stderr == "error: No space left on device.\n"
+
+
+@pytest.mark.parametrize("command", ["inspect", "ablate", "report"])
+def test_a_folder_named_like_a_midi_file_is_refused_before_any_model_is_loaded(tmp_path, command):
+    (tmp_path / "x.mid").mkdir()
+    done = run_without_torch("from midi_rae.__main__ import run\n"
+                             f"sys.argv = ['midi-rae', '{command}', r'{tmp_path / 'x.mid'}']"
+                             + (f" + ['-o', r'{tmp_path / 'r.html'}']" if command == "report" else "") + "\nrun()")
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: {tmp_path / 'x.mid'} is a folder, not a MIDI file or PNG piano roll."
