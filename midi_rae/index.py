@@ -1346,6 +1346,21 @@ def _same_file(a, b) -> bool:
         return False
 
 
+def checkpoint_of(out: str | Path) -> tuple[Optional[str], Optional[str]]:
+    """The (checkpoint, decoder) an existing local index was built with, where its files are still there (as
+    `search` defaults to them); (None, None) for a new index, or one built with the shipped default."""
+    if "://" in str(out) or not CorpusIndex.exists(out):
+        return None, None
+    from .checkpoint_meta import DEFAULT_CHECKPOINT
+
+    try:
+        ckpt, dec = own_checkpoint(snapshot_meta(out) or CorpusIndex(out).meta)
+    except Exception:  # noqa: BLE001 - an unreadable index: the update says why, in its own words
+        return None, None
+    same = ckpt is not None and os.path.realpath(ckpt) == os.path.realpath(DEFAULT_CHECKPOINT) and dec is None
+    return (None, None) if same else (ckpt, dec)
+
+
 def check_before_load(out: str | Path, checkpoint: Optional[str], decoder: Optional[str], rebuild: bool,
                       reconstruction: bool, flip_png: bool, patch_levels: Optional[Sequence[int]] = None,
                       sustain_pedal: bool = False) -> None:

@@ -124,9 +124,14 @@ def run_index_command(args: argparse.Namespace) -> int:
 
 def _run_index(a) -> int:
     from . import threads
-    from .index import build_index, check_before_load, discover, nothing_matched, unmatched
+    from .index import build_index, check_before_load, checkpoint_of, discover, nothing_matched, unmatched
     from .wording import counted
 
+    if a.checkpoint is None and a.decoder is None and not a.rebuild:
+        # an update goes on with the index's own checkpoint, as `search` reads it (the shipped default was refused)
+        a.checkpoint, a.decoder = checkpoint_of(a.out)
+        if a.checkpoint is not None:
+            print(f"note: updating with the checkpoint the index was built with, {a.checkpoint}.", file=sys.stderr)
     for p in (a.checkpoint, a.decoder):
         if p is not None and not Path(p).is_file():
             return _err(f"{p} does not exist.")

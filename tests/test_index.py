@@ -1055,6 +1055,20 @@ def test_the_cli_refuses_another_checkpoint_for_an_index_before_importing_torch(
     assert r.stderr.startswith(f"error: The index at {out} was built with another checkpoint")
 
 
+def test_an_update_without_a_checkpoint_goes_on_with_the_one_the_index_was_built_with(corpus, tmp_path):
+    out = tmp_path / "index"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "midi_rae", *a], cwd=ROOT, capture_output=True,  # noqa
+                                    text=True, timeout=300)
+    first = ROOT / "assets" / "first.safetensors"
+    r = run("index", str(corpus["src"] / "alpha"), "--out", str(out), "--checkpoint", str(first), "--no-compile",
+            "--quiet", "--json")
+    assert r.returncode == 0, r.stderr
+    r = run("index", str(corpus["src"] / "alpha"), "--out", str(out), "--no-compile", "--quiet", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["unchanged"] == 4
+    assert r.stderr.strip() == f"note: updating with the checkpoint the index was built with, {first}."
+
+
 def test_a_search_at_a_level_the_index_lacks_is_refused_before_torch_or_lancedb_load(built, corpus):
     out, _ = built
     r = cli_imports(["search", str(out), "--query", str(corpus["query"]), "--level", "9"], ("torch", "lancedb"))
