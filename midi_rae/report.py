@@ -71,15 +71,20 @@ class _Figures:
 
 
 def _decimals(values) -> int:
-    """Decimals a column of numbers needs, at most 3: a column of percentages rounded to 0.1 keeps one."""
+    """Decimals a column of numbers needs, at most 3: a column of percentages rounded to 0.1 keeps one; a column of
+    scores (floats from 0 to 1) keeps 3, also where they are all 0 or 1 (an empty window's)."""
+    floats = [v for v in values if isinstance(v, float) and not math.isnan(v)]
+    if floats and all(0 <= v <= 1 for v in floats):
+        return 3
     need = 0
-    for v in values:
-        if isinstance(v, float) and not math.isnan(v):
-            need = max(need, next((d for d in range(3) if abs(v * 10 ** d - round(v * 10 ** d)) < 1e-9), 3))
+    for v in floats:
+        need = max(need, next((d for d in range(3) if abs(v * 10 ** d - round(v * 10 ** d)) < 1e-9), 3))
     return need
 
 
 def _fmt(v, decimals: int = 3) -> str:
+    if v is None:  # no value (a level of one point has no spread to measure)
+        return "—"
     if isinstance(v, float):
         if math.isnan(v):
             return "—"

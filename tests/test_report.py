@@ -99,6 +99,14 @@ def test_report_tables_give_each_column_the_decimals_it_needs_and_no_negative_ze
     assert [c.removesuffix("</td") for c in cells] == ["36.9", "0.783", "100.0", "0.000"]
 
 
+def test_report_tables_write_a_missing_value_as_a_dash_and_scores_that_are_all_0_or_1_with_three_decimals():
+    from midi_rae.report import _table
+
+    html = _table([{"Std": None, "F1": 0.0, "Count": 4}, {"Std": 2.5, "F1": 1.0, "Count": 0}])
+    cells = [c.split(">")[1].removesuffix("</td") for c in html.split("<td")[1:]]
+    assert cells == ["—", "0.000", "4", "2.5", "1.000", "0"]
+
+
 def test_the_report_of_a_one_window_piece_says_no_level_can_be_ablated(checkpoint, tmp_path):
     from midi_rae.ablation import ONE_WINDOW_NOTE
 
