@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--out", required=True, metavar="HTML", help="the HTML file to write")
     _model_arguments(pr)
     _mask_arguments(pr)
-    pr.add_argument("--start-bar", type=int_at_least(1), default=1, metavar="N",
-                    help="first bar of the window studied in detail (default: %(default)s)")
+    pr.add_argument("--start-bar", type=int_at_least(1), default=None, metavar="N",
+                    help="first bar of the window studied in detail (default: 1, or the first note's bar where the "
+                         "window at bar 1 holds none, as the dashboard opens a piece)")
 
     pa = sub.add_parser("app", help="start the Streamlit dashboard",
                         description="Start the Streamlit dashboard (python -m streamlit run .../dashboard/main.py). "

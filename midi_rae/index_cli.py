@@ -88,7 +88,9 @@ def add_index_commands(sub) -> None:
                                     "a MIDI file, at one level (pooled over its non-empty patches, or one patch).")
     ps.add_argument("index", metavar="DIR", help="an index folder made by 'midi-rae index'")
     ps.add_argument("--query", required=True, metavar="FILE", help="a .mid file (or a PNG piano roll)")
-    ps.add_argument("--bar", type=_pos_int, default=1, metavar="B", help="first bar of the query window (1-based; default: 1)")
+    ps.add_argument("--bar", type=_pos_int, default=None, metavar="B",
+                    help="first bar of the query window (1-based; default: 1, or the first note's bar where the window "
+                         "at bar 1 holds none, as the dashboard opens a piece)")
     ps.add_argument("--level", type=int, default=None, metavar="L",
                     help="level to compare at (default: the middle one, 3 of 6; with --patch, the finest level whose "
                          "patches the index stores)")
@@ -225,7 +227,7 @@ def _query(a, idx) -> tuple:
     there (one rule with the piece page: no window starts where it would show bars of silence); ValueError or
     MidiError in one sentence."""
     from .index import read_as_indexed, search_level
-    from .pianoroll import start_bars
+    from .pianoroll import first_sounding_bar, start_bars
 
     level = search_level(idx.levels, idx.patch_levels, a.level, a.patch)
     if not 0 <= level < idx.levels:
@@ -234,7 +236,12 @@ def _query(a, idx) -> tuple:
     if a.patch is not None and not (0 <= a.patch[0] < rows and 0 <= a.patch[1] < cols):
         raise ValueError(f"--patch {a.patch[0]},{a.patch[1]} is outside level {level}'s {rows}x{cols} grid.")
     roll = read_as_indexed(idx.meta, a.query)
-    last = start_bars(roll.steps, max(roll.steps_per_bar, 1), int(idx.meta.get("window_steps") or 128))
+    width = int(idx.meta.get("window_steps") or 128)
+    last = start_bars(roll.steps, max(roll.steps_per_bar, 1), width)
+    if a.bar is None:
+        bar = first_sounding_bar(roll, width)
+        return roll, bar, (None if bar == 1 else f"the window at bar 1 of {Path(a.query).name} holds no note: bar "
+                                                 f"{bar}, where the first note is, is searched.")
     if a.bar <= last:
         return roll, a.bar, None
     return roll, last, (f"bar {a.bar} is past the last bar a window of {Path(a.query).name} starts at (a window from "

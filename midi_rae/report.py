@@ -26,7 +26,7 @@ from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, recon
                       similarity_matrix, spectrum_plot, trajectory, window_roll)
 from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
                         metric_rows, patch_places, settings_for, spectrum_rows)
-from .pianoroll import PianoRoll, start_bars
+from .pianoroll import PianoRoll, first_sounding_bar, start_bars
 from .png_rolls import holds_png, read_roll
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
@@ -293,7 +293,7 @@ def _phrases_section(cfg, roll: PianoRoll, piece: PieceEncoding, fig) -> str:
 @torch.no_grad()
 def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
                  mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
-                 start_bar: int = 1, steps_per_beat: Optional[int] = None,
+                 start_bar: Optional[int] = None, steps_per_beat: Optional[int] = None,
                  threshold: Optional[float] = None, notes: Optional[list] = None, sustain_pedal: bool = False) -> str:
     """The report's HTML text (raises MidiError or CheckpointError for unusable input); `notes` gets a sentence
     for a setting it could not follow (a start bar past the piece's last window start); `sustain_pedal` applies a
@@ -309,7 +309,13 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     spbar = max(roll.steps_per_bar, 1)
     piece = encode_piece(bundle.encoder, roll)
 
-    # The window under study, starting at a bar as the dashboard's slider does.
+    # The window under study, starting at a bar as the dashboard's slider does; by default where the page opens a
+    # piece: bar 1, or the first note's bar where the window at bar 1 holds none
+    if start_bar is None:
+        start_bar = first_sounding_bar(roll, width)
+        if start_bar > 1 and notes is not None:
+            notes.append(f"the window at bar 1 holds no note: the window studied starts at bar {start_bar}, where "
+                         f"the first note is (--start-bar chooses another).")
     last = start_bars(roll.steps, spbar, width)
     start = (min(max(int(start_bar), 1), last) - 1) * spbar
     if start_bar > last and notes is not None:  # one rule with the piece page and `search`

@@ -13,7 +13,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, to_bytes
 
 BEAT = 0.5  # seconds at 120 BPM
 
@@ -1074,6 +1074,26 @@ def test_a_search_at_a_level_the_index_lacks_is_refused_before_torch_or_lancedb_
     r = cli_imports(["search", str(out), "--query", str(corpus["query"]), "--level", "9"], ("torch", "lancedb"))
     assert r.stdout.split() == ["1", "False", "False"]
     assert r.stderr.strip() == "error: --level 9 is outside the index's levels 0..5."
+
+
+def test_a_search_without_a_bar_queries_a_late_starting_piece_where_its_first_note_is(built, tmp_path):
+    import argparse
+
+    import pretty_midi
+
+    from midi_rae.index import CorpusIndex
+    from midi_rae.index_cli import _query
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(80, 60 + i % 5, 60.0 + 0.5 * i, 60.4 + 0.5 * i) for i in range(32)]
+    pm.instruments.append(inst)
+    query = tmp_path / "late.mid"
+    query.write_bytes(to_bytes(pm))
+    a = argparse.Namespace(query=str(query), bar=None, level=None, patch=None)
+    _, bar, note = _query(a, CorpusIndex(built[0]))
+    assert bar == 31 and note == "the window at bar 1 of late.mid holds no note: bar 31, where the first note is, " \
+                                 "is searched."
 
 
 def test_cli_index_and_search(corpus, tmp_path):

@@ -146,6 +146,29 @@ def test_the_report_states_the_piece_as_the_page_header_does(checkpoint, tmp_pat
     assert "80 beats a minute (quarter note = 120)" in words and html.escape(words) in text
 
 
+def _late_start(path):
+    """Four bars of music after 30 bars of silence (120 BPM, 4/4): its first note is in bar 31."""
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(80, 60 + i % 5, 60.0 + 0.5 * i, 60.4 + 0.5 * i) for i in range(32)]
+    pm.instruments.append(inst)
+    path.write_bytes(to_bytes(pm))
+    return path
+
+
+def test_a_piece_that_starts_after_a_long_silence_is_studied_from_its_first_note_as_the_page_opens_it(checkpoint,
+                                                                                                      tmp_path):
+    from midi_rae.report import build_report
+
+    notes: list = []
+    text = build_report(_late_start(tmp_path / "late.mid"), checkpoint=str(checkpoint), notes=notes)
+    assert notes == ["the window at bar 1 holds no note: the window studied starts at bar 31, where the first note "
+                     "is (--start-bar chooses another)."]
+    assert "bar 31" in text
+
+
 def test_the_reports_phrase_boundaries_keep_a_bars_quarters_past_bar_99():
     from midi_rae.report import bar_numbers
 
