@@ -234,6 +234,12 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
     _need_piece(a.file)
     _need_file(a.checkpoint, "--checkpoint ")
     _need_file(a.decoder, "--decoder ")
+    if a.flip_png:
+        from .png_rolls import holds_png
+
+        if not holds_png(a.file):
+            print(f"note: --flip-png turns PNG piano rolls the other way up; {Path(a.file).name} is no PNG image, so "
+                  f"it is read as it is.", file=sys.stderr)
     r = inspect_file(a.file, a.checkpoint, a.decoder, a.mask_ratio, a.empty_mask_ratio, a.seed,
                      a.steps_per_beat, a.threshold, flip_png=a.flip_png, sustain_pedal=a.sustain_pedal)
     if a.json:

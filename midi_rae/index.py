@@ -1695,11 +1695,27 @@ class Hit:
     rel: Optional[str] = None          # path relative to the index's parent folder
     image: Optional[bytes] = field(default=None, repr=False)  # the window, bit-packed (unpack_window)
 
+    @property
+    def is_png(self) -> bool:
+        """Is the passage's piece a PNG piano roll (steps only: no bars, metre or tempo of its own)?"""
+        return Path(self.path).suffix.lower() in PNG_SUFFIXES
+
+    def place(self) -> str:
+        """Where the passage lies, in words: "bars 4–11" ("bar 4 beat 3 – …" off the bar lines), or a PNG roll's
+        "steps 48–175"."""
+        from .pianoroll import bar_span
+
+        if self.is_png:
+            return f"steps {self.start_step}–{self.end_step - 1}"
+        return bar_span(self.start_step, self.end_step - self.start_step, self.steps_per_bar, self.steps_per_beat)
+
     def as_dict(self) -> dict:
-        """JSON-ready."""
+        """JSON-ready; a PNG roll's bars, metre and tempo are null (its grid is assumed, not read)."""
         d = dict(self.__dict__)
         d.pop("image")
         d["patch"] = list(self.patch) if self.patch else None
+        if self.is_png:
+            d.update(start_bar=None, end_bar=None, metre=None, tempo_bpm=None)
         return d
 
 

@@ -342,12 +342,11 @@ def _run_search(a) -> int:
                           "transposition_invariant": a.transposition_invariant,
                           "hits": [h.as_dict() for h in hits]}))
         return 0
-    from .pianoroll import bar_span, note_name
+    from .pianoroll import note_name
 
     print(f"{len(hits)} most similar passages at level {level}" + (f", patch {a.patch}" if a.patch else "") + ":")
     for i, h in enumerate(hits, 1):
         pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
         iv = f"  transposed {h.interval:+d}" if a.transposition_invariant else ""
-        where = bar_span(h.start_step, h.end_step - h.start_step, h.steps_per_bar, h.steps_per_beat)
-        print(f"{i:>3}. {h.similarity:.4f}  {h.collection}/{h.piece}  {where}  {pr}{iv}")
+        print(f"{i:>3}. {h.similarity:.4f}  {h.collection}/{h.piece}  {h.place()}  {pr}{iv}")
     return 0

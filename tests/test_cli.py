@@ -487,3 +487,12 @@ def test_a_folder_named_like_a_midi_file_is_refused_before_any_model_is_loaded(t
                              + (f" + ['-o', r'{tmp_path / 'r.html'}']" if command == "report" else "") + "\nrun()")
     assert done.returncode == 1
     assert done.stderr.strip() == f"error: {tmp_path / 'x.mid'} is a folder, not a MIDI file or PNG piano roll."
+
+
+def test_flip_png_given_for_a_midi_file_is_said_to_change_nothing(tmp_path):
+    song = tmp_path / "song.mid"
+    song.write_bytes(to_bytes(make_song(bars=8, seed=1)))
+    done = run_cli("inspect", str(song), "--flip-png", "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ("note: --flip-png turns PNG piano rolls the other way up; song.mid is no PNG image, "
+                                   "so it is read as it is.")

@@ -946,6 +946,18 @@ def test_png_folder_as_a_source(tmp_path, bundle):
     assert p.loc["upside", "pitch_lo"] == 127 - roll.pitch_range()[1]  # read without --flip-png
 
 
+def test_a_png_rolls_hit_is_placed_in_steps_with_no_bars_metre_or_tempo_of_its_own():
+    from midi_rae.index import Hit
+
+    common = dict(piece="p", collection="c", window=3, start_step=48, start_bar=4.0, end_bar=11.0, pitch_lo=60,
+                  pitch_hi=72, similarity=0.9, end_step=176)
+    png, midi = Hit(path="/r/p.png", **common), Hit(path="/r/p.mid", **common)
+    assert (png.place(), midi.place()) == ("steps 48–175", "bars 4–11")
+    assert [png.as_dict()[k] for k in ("start_bar", "end_bar", "metre", "tempo_bpm", "start_step")] == [
+        None, None, None, None, 48]
+    assert midi.as_dict()["metre"] == "4/4" and midi.as_dict()["start_bar"] == 4.0
+
+
 def test_an_index_of_flipped_png_rolls_remembers_the_flip_for_updates_and_queries(tmp_path, bundle):
     from midi_rae.index import build_index, search_passage
     from midi_rae.pianoroll import midi_to_roll
