@@ -30,6 +30,7 @@ import numpy as np
 from .inference import MaskSettings, PieceEncoding, each_window_masks, piece_windows, window_masks
 from .pianoroll import PianoRoll, window_at
 from .structure import pooled_windows, self_similarity
+from .wording import fixed
 
 if TYPE_CHECKING:
     import torch
@@ -397,7 +398,7 @@ def cli(a) -> int:
     width = {c: max(len(c), 8) for c in cols}
     print("  ".join(f"{c:>{width[c]}}" for c in cols))
     def cell(v) -> str:
-        return v if isinstance(v, str) else "—" if math.isnan(v) else f"{v:.4f}".replace("-0.0000", "0.0000")
+        return v if isinstance(v, str) else "—" if math.isnan(v) else fixed(v, 4)
     for r in rows:
         print("  ".join(f"{cell(r[c]):>{width[c]}}" for c in cols))
     return 0

@@ -302,6 +302,8 @@ _OMEGACONF_NAMES = [
     "omegaconf.nodes.BytesNode", "omegaconf.nodes.PathNode", "omegaconf.nodes.EnumNode",
     "omegaconf.nodes.ValueNode", "omegaconf.nodes.InterpolationResultNode", "omegaconf.base.UnionNode",
 ]
+
+
 class _NumpyDtype:
     """Takes the place of numpy.dtype while unpickling a NumPy scalar (an epoch or a loss from np.mean): keeps its
     type code and byte order, runs nothing."""

@@ -41,7 +41,7 @@ import numpy as np
 
 from .cache_folder import cache_dir
 from .file_limits import BROKEN_LINK, discover, unmatched  # noqa: F401 (discover: index_cli reads it here)
-from .pianoroll import MIDI_SUFFIXES
+from .pianoroll import MIDI_SUFFIXES, bar_span
 from .png_rolls import PNG_SUFFIXES
 from .wording import printable
 from .workers import watch_parent
@@ -1703,8 +1703,6 @@ class Hit:
     def place(self) -> str:
         """Where the passage lies, in words: "bars 4–11" ("bar 4 beat 3 – …" off the bar lines), or a PNG roll's
         "steps 48–175"."""
-        from .pianoroll import bar_span
-
         if self.is_png:
             return f"steps {self.start_step}–{self.end_step - 1}"
         return bar_span(self.start_step, self.end_step - self.start_step, self.steps_per_bar, self.steps_per_beat)

@@ -30,7 +30,7 @@ from .pianoroll import PianoRoll, first_sounding_bar, start_bars
 from .png_rolls import holds_png, read_roll
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
-from .wording import counted, printable, timing_text
+from .wording import counted, fixed, printable, timing_text
 
 __all__ = ["SECTIONS", "build_report", "write_report"]
 
@@ -88,8 +88,7 @@ def _fmt(v, decimals: int = 3) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "—"
-        text = f"{v:.{decimals}f}"
-        return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "−0.000" for a rounded drop
+        return fixed(v, decimals)
     return html.escape(str(v))
 
 

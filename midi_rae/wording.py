@@ -19,6 +19,13 @@ def semitones(n: int) -> str:
     return f"{int(n):+d}".replace("-", "−") + (" semitone" if abs(int(n)) == 1 else " semitones")
 
 
+def fixed(v: float, places: int = 3) -> str:
+    """A number to `places` decimals, "0.000" (not "-0.000") for what rounds to nothing: a drop of -0.0004 is no
+    gain."""
+    text = f"{v:.{places}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def signed(v: float, places: int = 3) -> str:
     """A change as the pages write it: "+0.012", "−0.003" (a minus sign, not a hyphen), and "0.000" for what rounds
     to nothing (no "−0.000": a drop of −0.0004 is no gain)."""

@@ -21,7 +21,7 @@ def display_name(name: str) -> str:
     as emphasis at a word's edge), at most MAX_NAME characters and MAX_NAME_BYTES bytes of UTF-8 (its suffix
     kept), never empty."""
     # browsers send a file name's " and line breaks as %22, %0D and %0A (the HTML standard's form-data encoding)
-    base = re.split(r"[\\/]", _FORM_ESCAPES.sub(lambda m: "-", str(name)))[-1]
+    base = re.split(r"[\\/]", _FORM_ESCAPES.sub("-", str(name)))[-1]
     safe = _UNSAFE.sub(_symbol_or_dash, base).strip()
     # underscores inside a word stay (bwv_250.mid); at a word's edge markdown reads them as emphasis: _intro_ take
     safe = _UNDERSCORES.sub(lambda m: m.group() if _inside_word(m.string, m.start(), m.end()) else "-" * len(m.group()),

@@ -10,6 +10,7 @@ import streamlit as st
 
 from midi_rae.ablation import MODE_LABELS, ONE_WINDOW_NOTE, ablate_piece, ablate_window, ablation_rows, piece_codes
 from midi_rae.figures_hierarchy import ablation_drops, ablation_error_maps
+from midi_rae.wording import fixed
 
 from . import export
 from .panel_roll import pitch_view
@@ -78,8 +79,7 @@ def scored_windows(res) -> str:
 def _fmt(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
-    text = f"{v:.3f}"
-    return "0.000" if text == "-0.000" else text  # a drop of -0.0004 is no gain
+    return fixed(v)
 
 
 def window_place(start: int, roll) -> str:

@@ -381,12 +381,6 @@ def kept_after_removal() -> bool:
     return bool(st.session_state.get(K.KEEP_AFTER_REMOVAL))
 
 
-def removal_unsettled(what: str) -> bool:
-    """Was the uploader emptied by the last full run's request, and has no run followed to tell a × from a drop
-    over its file? (A × is recorded in the address by the run after it.)"""
-    return st.session_state.get(K.REMOVED_IN + what) == st.session_state.get(K.RUN, 0)
-
-
 def upload_removed() -> bool:
     """Was the dropped MIDI file taken out of the uploader by the user (not emptied by leaving the page)?"""
     return bool(st.session_state.get(K.UPLOAD_REMOVED))

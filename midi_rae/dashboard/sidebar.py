@@ -331,12 +331,11 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
         data = up.getvalue()
         return Piece(data, digest(data), display_name(up.name), uploaded=True), note.empty()
     kept = session.kept_upload() if up is None and not session.upload_removed() else None
-    if kept is not None and session.kept_after_removal():
-        note.caption(f"Showing **{kept.name}**, dropped before the file you removed; pick an example to leave it.")
-        return kept, None
-    if kept is not None:  # Streamlit empties an uploader whenever its page is left: the file is still shown
-        note.caption(f"Showing **{kept.name}**, dropped earlier (the uploader empties when you visit the "
-                     "Corpus page); pick an example to leave it.")
+    if kept is not None:  # a bad file dropped over it was removed, or its page was left (Streamlit empties the
+        # uploader then): the file is still shown
+        why = ("dropped before the file you removed" if session.kept_after_removal() else
+               "dropped earlier (the uploader empties when you visit the Corpus page)")
+        note.caption(f"Showing **{kept.name}**, {why}; pick an example to leave it.")
         return kept, None
     if not names:
         note.warning("No example files are bundled; drop a MIDI file above.")
@@ -354,6 +353,7 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
 
 
 SETTLE_S = 1.5  # after an uploader is emptied: a drop over its file sends the new file well within this
+_SETTLE_CALLS = "_settle_calls"  # calls of _settle_removal since the run that drew it (the first is that run's)
 
 
 @st.fragment(run_every=SETTLE_S)
@@ -363,11 +363,8 @@ def _settle_removal() -> None:
     more, and that run, knowing it was a ×, puts the piece shown in the address."""
     calls = st.session_state.get(_SETTLE_CALLS, 0) + 1  # the first is the call within the full run
     st.session_state[_SETTLE_CALLS] = calls
-    if calls > 1 and st.session_state.get(K.MIDI_UPLOAD) is None and session.removal_unsettled("midi"):
+    if calls > 1 and st.session_state.get(K.MIDI_UPLOAD) is None and session.emptied_now("midi"):
         st.rerun(scope="app")
-
-
-_SETTLE_CALLS = "_settle_calls"
 
 
 def _upload_changed() -> None:
