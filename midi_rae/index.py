@@ -41,12 +41,12 @@ import numpy as np
 
 from .cache_folder import cache_dir
 from .file_limits import BROKEN_LINK, discover, unmatched  # noqa: F401 (discover: index_cli reads it here)
-from .pianoroll import MIDI_SUFFIXES, bar_span
+from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import PNG_SUFFIXES
 from .wording import printable
 from .workers import watch_parent
-from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, reading, snapshot_meta, unreadable,
-                         write_view)
+from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, passage_place, png_path, reading,
+                         snapshot_meta, unreadable, write_view)
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
@@ -1698,14 +1698,12 @@ class Hit:
     @property
     def is_png(self) -> bool:
         """Is the passage's piece a PNG piano roll (steps only: no bars, metre or tempo of its own)?"""
-        return Path(self.path).suffix.lower() in PNG_SUFFIXES
+        return png_path(self.path)
 
     def place(self) -> str:
         """Where the passage lies, in words: "bars 4–11" ("bar 4 beat 3 – …" off the bar lines), or a PNG roll's
         "steps 48–175"."""
-        if self.is_png:
-            return f"steps {self.start_step}–{self.end_step - 1}"
-        return bar_span(self.start_step, self.end_step - self.start_step, self.steps_per_bar, self.steps_per_beat)
+        return passage_place(self.start_step, self.end_step, self.steps_per_bar, self.steps_per_beat, self.is_png)
 
     def as_dict(self) -> dict:
         """JSON-ready; a PNG roll's bars, metre and tempo are null (its grid is assumed, not read)."""

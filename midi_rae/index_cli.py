@@ -241,7 +241,7 @@ def _query(a, idx) -> tuple:
     if a.bar is None:
         bar = first_sounding_bar(roll, width)
         return roll, bar, (None if bar == 1 else f"the window at bar 1 of {Path(a.query).name} holds no note: bar "
-                                                 f"{bar}, where the first note is, is searched.")
+                                                 f"{bar}, whose window holds the first note, is searched.")
     if a.bar <= last:
         return roll, a.bar, None
     return roll, last, (f"bar {a.bar} is past the last bar a window of {Path(a.query).name} starts at (a window from "

@@ -337,6 +337,23 @@ def open_view(uri: str | Path, cache: Path) -> IndexView:
         raise unreadable(name, e) from None
 
 
+def png_path(path: Optional[str]) -> bool:
+    """Is an indexed piece's file a PNG piano roll (its bars, metre and tempo assumed by the index, not read)?"""
+    from .png_rolls import PNG_SUFFIXES
+
+    return bool(path) and Path(str(path)).suffix.lower() in PNG_SUFFIXES
+
+
+def passage_place(start: int, end: int, steps_per_bar: int, steps_per_beat: int, png: bool = False) -> str:
+    """Where steps start..end-1 of an indexed piece lie, as every corpus view names them: "bars 4–11" (`bar_span`),
+    or a PNG roll's "steps 48–175"."""
+    from .pianoroll import bar_span  # pianoroll imports torch: not before a bar is named
+
+    if png:
+        return f"steps {int(start)}–{int(end) - 1}"
+    return bar_span(int(start), int(end) - int(start), int(steps_per_bar), int(steps_per_beat))
+
+
 def passage_end(start, width: int, piece_steps):
     """The step after a window's music: its end, or its piece's where the window runs past it."""
     start, steps = np.asarray(start, dtype=np.int64), np.asarray(piece_steps, dtype=np.int64)

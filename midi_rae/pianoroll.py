@@ -1316,11 +1316,13 @@ def start_bars(steps: int, steps_per_bar: int, width: int = 128) -> int:
 
 def first_sounding_bar(roll: PianoRoll, width: int = 128) -> int:
     """The bar (1-based) a view of `width`-step windows should open at: 1, unless the window there holds no note,
-    then the bar of the first note (a piece that starts after a long silence, one part of a larger score)."""
+    then the bar of the first note (a piece that starts after a long silence, one part of a larger score), or the
+    last bar a window starts at where the first note lies in the final window."""
     sounding = np.flatnonzero(roll.array.any(0))
     if not len(sounding) or sounding[0] < width:
         return 1
-    return int(sounding[0]) // max(roll.steps_per_bar, 1) + 1
+    bar = max(roll.steps_per_bar, 1)
+    return min(int(sounding[0]) // bar + 1, start_bars(roll.steps, bar, width))
 
 
 def window_at(roll: PianoRoll, start: int, width: int) -> np.ndarray:

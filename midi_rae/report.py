@@ -313,8 +313,8 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     if start_bar is None:
         start_bar = first_sounding_bar(roll, width)
         if start_bar > 1 and notes is not None:
-            notes.append(f"the window at bar 1 holds no note: the window studied starts at bar {start_bar}, where "
-                         f"the first note is (--start-bar chooses another).")
+            notes.append(f"the window at bar 1 holds no note: the window studied starts at bar {start_bar} and holds "
+                         f"the first note (--start-bar chooses another).")
     last = start_bars(roll.steps, spbar, width)
     start = (min(max(int(start_bar), 1), last) - 1) * spbar
     if start_bar > last and notes is not None:  # one rule with the piece page and `search`

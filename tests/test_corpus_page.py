@@ -488,7 +488,18 @@ def test_every_corpus_view_names_a_window_by_its_bars_up_to_its_piece_end():
 
     ends = src.passage_end([0, 64, 0], 128, [96, 1000, 300])
     assert ends.tolist() == [96, 192, 128]
-    assert src.spans([0, 64, 0], ends, [16, 16, 12], [4, 4, 4]) == ["bars 1–6", "bars 5–12", "bar 1 beat 1 – bar 11 beat 2"]
+    paths = ["a.mid", "b.mid", "c.mid"]
+    assert src.spans([0, 64, 0], ends, [16, 16, 12], [4, 4, 4], paths) == ["bars 1–6", "bars 5–12",
+                                                                            "bar 1 beat 1 – bar 11 beat 2"]
+
+
+def test_every_corpus_view_names_a_png_rolls_passage_in_steps_as_search_does():
+    from midi_rae.dashboard import corpus_sources as src
+
+    # a PNG roll has no bars: the 4/4 grid the index gave it is assumed, so it is not named
+    assert src.spans([48, 0], [176, 96], [16, 16], [4, 4], ["rolls/r.png", "rolls/R.PNG"]) == ["steps 48–175",
+                                                                                              "steps 0–95"]
+    assert src.window_span(64, 128, 150, 16, 4, "rolls/r.png") == "steps 64–149"
 
 
 def _searched_in_any_key(tmp_path, monkeypatch, collection: str, pieces: dict[str, int], seed: int) -> AppTest:
@@ -890,7 +901,7 @@ def test_the_regions_csv_names_each_window_as_the_corpus_views_do(index_home):
     assert not first[3].startswith("/")  # relative to the index folder, not the server's root
     assert (Path(uri) / first[3]).resolve() == Path(win["path"].iat[0]).resolve()
     assert first[4] == src.spans(win["start_step"][:1], win["end_step"][:1], win["steps_per_bar"][:1],
-                                 win["steps_per_beat"][:1])[0]
+                                 win["steps_per_beat"][:1], win["path"][:1])[0]
 
 
 def test_an_empty_region_says_so_in_one_sentence(index_home, monkeypatch):
@@ -1081,7 +1092,7 @@ def test_the_f1_against_density_chart_says_when_it_draws_a_sample():
     n = MAP_POINTS + 10
     win = pd.DataFrame({"density": np.linspace(0, 4, n), "f1_masked": [np.nan] * 5 + [0.5] * (n - 5),
                         "collection": "c", "name": "p", "start_step": 0, "end_step": 128, "steps_per_bar": 16,
-                        "steps_per_beat": 4})
+                        "steps_per_beat": 4, "path": "c/p.mid"})
     assert _f1_density(win).layout.title.text == (f"Masked F1 against note density ({MAP_POINTS:,} of the "
                                                   f"{n - 5:,} scored windows drawn)")
     assert _f1_density(win.iloc[:50]).layout.title.text == "Masked F1 against note density"

@@ -1104,8 +1104,8 @@ def test_a_search_without_a_bar_queries_a_late_starting_piece_where_its_first_no
     query.write_bytes(to_bytes(pm))
     a = argparse.Namespace(query=str(query), bar=None, level=None, patch=None)
     _, bar, note = _query(a, CorpusIndex(built[0]))
-    assert bar == 31 and note == "the window at bar 1 of late.mid holds no note: bar 31, where the first note is, " \
-                                 "is searched."
+    assert bar == 31 and note == "the window at bar 1 of late.mid holds no note: bar 31, whose window holds the " \
+                                 "first note, is searched."
 
 
 def test_cli_index_and_search(corpus, tmp_path):

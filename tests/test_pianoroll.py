@@ -1273,9 +1273,19 @@ def test_a_piece_opens_at_bar_1_unless_its_first_window_is_silent():
     from midi_rae.pianoroll import first_sounding_bar
 
     late = midi_to_roll(mido_bytes([mido.Message("note_on", note=60, velocity=90, time=480 * 4 * 49),  # bar 50
-                                    mido.Message("note_off", note=60, velocity=0, time=480)]))
+                                    mido.Message("note_off", note=60, velocity=0, time=480 * 4 * 8)]))  # 8 bars
     assert first_sounding_bar(late, 128) == 50
     early = midi_to_roll(mido_bytes([mido.Message("note_on", note=60, velocity=90, time=480 * 4 * 7),  # bar 8
-                                     mido.Message("note_off", note=60, velocity=0, time=480)]))
+                                     mido.Message("note_off", note=60, velocity=0, time=480 * 4 * 4)]))  # 4 bars
     assert first_sounding_bar(early, 128) == 1  # within the first window of 8 bars: the window at bar 1 shows it
     assert first_sounding_bar(early, 64) == 8
+
+
+def test_a_piece_whose_only_notes_are_in_its_final_window_opens_at_the_last_bar_a_window_starts_at():
+    from midi_rae.pianoroll import first_sounding_bar, start_bars
+
+    # 4/4 at 4 steps per beat: bars of 16 steps; one note at bar 19 (step 288), ending at step 300
+    late = midi_to_roll(mido_bytes([mido.Message("note_on", note=60, velocity=90, time=480 * 4 * 18),
+                                    mido.Message("note_off", note=60, velocity=0, time=480 * 3)]))
+    assert late.steps == 300 and start_bars(late.steps, 16, 128) == 12
+    assert first_sounding_bar(late, 128) == 12  # its window (steps 176-303) holds the note; bar 19 starts none

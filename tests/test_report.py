@@ -164,8 +164,8 @@ def test_a_piece_that_starts_after_a_long_silence_is_studied_from_its_first_note
 
     notes: list = []
     text = build_report(_late_start(tmp_path / "late.mid"), checkpoint=str(checkpoint), notes=notes)
-    assert notes == ["the window at bar 1 holds no note: the window studied starts at bar 31, where the first note "
-                     "is (--start-bar chooses another)."]
+    assert notes == ["the window at bar 1 holds no note: the window studied starts at bar 31 and holds the first "
+                     "note (--start-bar chooses another)."]
     assert "bar 31" in text
 
 

@@ -263,7 +263,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
 
 def _passages(w: dict[str, np.ndarray]) -> list[str]:
     """What the map's tooltip says of each window of columns `w`: piece, bars and F1."""
-    where = src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"])
+    where = src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"], w["path"])
     return [f"{c}/{n} · {span}" + (f" · F1 unmasked {f:.2f}, masked {fm:.2f}" if f == f and fm == fm else "")
             for c, n, span, f, fm in zip(w["collection"], w["name"], where, w["f1"], w["f1_masked"])]
 
@@ -505,7 +505,7 @@ def _guest_trace(uri: str, stamp: str, level: int, umap: bool, guest, name: str
     meta = src.open_index(uri, stamp).meta
     ends = passage_end(guest.starts, int(meta.get("window_steps", 128)), guest.steps)
     n = len(guest.starts)
-    spans = src.spans(guest.starts, ends, [guest.steps_per_bar] * n, [guest.steps_per_beat] * n)
+    spans = src.spans(guest.starts, ends, [guest.steps_per_bar] * n, [guest.steps_per_beat] * n, [None] * n)
     trace = [{"x": float(x), "y": float(y), "passage": f"{guest.name} · {span}"}
              for (x, y), span in zip(coords, spans)]
     index_spb = int(meta.get("steps_per_beat") or 4)

@@ -266,7 +266,8 @@ def _f1_density(win) -> go.Figure:
                                marker=dict(size=4, opacity=0.5, color="#2c7fb8"),
                                hovertext=[f"{c}/{n} · {span}" for c, n, span in zip(
                                    w["collection"], w["name"],
-                                   src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"]))],
+                                   src.spans(w["start_step"], w["end_step"], w["steps_per_bar"], w["steps_per_beat"],
+                                             w["path"]))],
                                hovertemplate="%{hovertext}<br>density %{x:.2f}, masked F1 %{y:.3f}<extra></extra>"))
     drawn = f" ({len(w):,} of the {scored:,} scored windows drawn)" if scored > len(w) else ""
     fig.update_layout(title="Masked F1 against note density" + drawn, xaxis_title="notes per beat",
@@ -389,7 +390,7 @@ def render_search(uri: str, stamp: str, index) -> None:
                        "starts from the index's own image of its window"
                        + (" nearest before that bar." if start != (int(bar) - 1) * spbar else "."))
         where = src.window_span(start, int(index.meta.get("window_steps", 128)),
-                                int(row["steps"] or 0), spbar, int(row["steps_per_beat"]))
+                                int(row["steps"] or 0), spbar, int(row["steps_per_beat"]), row["path"])
         label = f"{display_name(row['collection'])}/{display_name(row['name'])}"
         copied = (f" The same window of {counted(n_copies, 'identical copy', 'identical copies')} of the file in the "
                   f"index is left out, as its own is." if n_copies else "")

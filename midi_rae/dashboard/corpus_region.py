@@ -109,7 +109,8 @@ def region_csv(sub, level: int) -> str:
         # still finds them); from the index folder itself it is one level further up
         "file": [os.path.normpath(os.path.join("..", r)) if isinstance(r, str) and r else p
                  for r, p in zip(sub["rel"], sub["path"])],
-        "bars": src.spans(sub["start_step"], sub["end_step"], sub["steps_per_bar"], sub["steps_per_beat"]),
+        "bars": src.spans(sub["start_step"], sub["end_step"], sub["steps_per_bar"], sub["steps_per_beat"],
+                          sub["path"]),
         "start_bar": sub["start_bar"].to_numpy(), "start_step": sub["start_step"].to_numpy(),
         "notes_per_beat": sub["density"].to_numpy(), "f1": sub["f1"].to_numpy(),
         "f1_masked": sub["f1_masked"].to_numpy()})

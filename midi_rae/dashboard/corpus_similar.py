@@ -240,7 +240,7 @@ def passage_cards(uri: str, stamp: str, rows, scores: np.ndarray, k: int) -> lis
 def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
     """Cards of passages (midi_rae.index.Hit): thumbnail, caption, a player on request, and Open."""
     from midi_rae.index import unpack_window
-    from midi_rae.pianoroll import bar_span, note_name
+    from midi_rae.pianoroll import note_name
 
     if not hits:
         st.info("No passages found.")
@@ -270,7 +270,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                 st.image(thumbnail(window, patch, half=half), width="stretch", output_format="PNG")
                 pr = f"{note_name(h.pitch_lo)}–{note_name(h.pitch_hi)}" if h.pitch_lo >= 0 else "silent"
                 iv = f" · matched with the query {semitones(h.interval)}" if h.interval else ""
-                where = bar_span(h.start_step, h.end_step - h.start_step, h.steps_per_bar, h.steps_per_beat)
+                where = h.place()
                 st.markdown(f"**{h.similarity:.3f}** · {breakable(display_name(h.collection))}/"
                             f"**{breakable(display_name(h.piece))}**  \n"
                             f"{where} · {pr}{iv}")

@@ -128,18 +128,20 @@ def _window_columns(v, piece_columns: list[str]) -> dict[str, np.ndarray]:
     return cols
 
 
-def window_span(start: int, width: int, piece_steps: int, steps_per_bar: int, steps_per_beat: int) -> str:
+def window_span(start: int, width: int, piece_steps: int, steps_per_bar: int, steps_per_beat: int,
+                path: Optional[str] = None) -> str:
     """The bars of the window at step `start`, up to its piece's end, as every corpus view names them."""
     end = int(passage_end(start, width, piece_steps))
-    return spans([start], [end], [max(int(steps_per_bar), 1)], [steps_per_beat])[0]
+    return spans([start], [end], [max(int(steps_per_bar), 1)], [steps_per_beat], [path])[0]
 
 
-def spans(start, end, steps_per_bar, steps_per_beat) -> list[str]:
-    """Each passage's bars, as every corpus view names them (`bar_span`: "bars 3–4", "7:3–8:2")."""
-    from midi_rae.pianoroll import bar_span
+def spans(start, end, steps_per_bar, steps_per_beat, paths) -> list[str]:
+    """Each passage's place, as every corpus view names it (`index_view.passage_place`: "bars 3–4", "7:3–8:2", or
+    a PNG roll's "steps 48–175", whose bars the index only assumed)."""
+    from midi_rae.index_view import passage_place, png_path
 
-    return [bar_span(int(a), int(b) - int(a), int(bar), int(beat))
-            for a, b, bar, beat in zip(start, end, steps_per_bar, steps_per_beat)]
+    return [passage_place(a, b, bar, beat, png_path(p))
+            for a, b, bar, beat, p in zip(start, end, steps_per_bar, steps_per_beat, paths)]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
