@@ -24,7 +24,7 @@ from . import __version__
 from .cli_types import MAX_BENCH_MINUTES, MAX_JOBS, int_at_least, positive, positive_at_most, ratio, seed
 from .inspect import _print_inspect, inspect_file  # noqa: F401 (torch-free module; re-exported for old callers)
 from .train_config import EVALUATION_SEED, ConfigError, add_arguments as add_train_arguments
-from .wording import error_line, printable
+from .wording import counted, error_line, printable
 
 USAGE, RUNTIME = 2, 1
 
@@ -230,10 +230,29 @@ def _need_piece(path: str) -> None:
         _die(f"{unmatched(path)}.", RUNTIME)
 
 
-def _cmd_inspect(a: argparse.Namespace) -> int:
+def _piece_first(a: argparse.Namespace, flip: bool = False):
+    """The piece a command studies, read before torch and the model load (4–6 s and ~900 MB), so that a file that
+    cannot be used is told at once; at the resolution the checkpoint's header names (None for an original-format
+    .pt, which names it only once loaded: its piece is read after)."""
     _need_piece(a.file)
     _need_file(a.checkpoint, "--checkpoint ")
     _need_file(a.decoder, "--decoder ")
+    from .checkpoint_meta import CheckpointError, peek_model_config
+
+    try:
+        cfg, _ = peek_model_config(a.checkpoint)
+    except CheckpointError:
+        return None  # the loader says what is wrong with it, as it always has
+    spb = a.steps_per_beat or (cfg.steps_per_beat if cfg is not None else None)
+    if spb is None:
+        return None
+    from .png_rolls import read_roll
+
+    return read_roll(a.file, steps_per_beat=spb, flip=flip, sustain_pedal=a.sustain_pedal)
+
+
+def _cmd_inspect(a: argparse.Namespace) -> int:
+    roll = _piece_first(a, flip=a.flip_png)
     if a.flip_png:
         from .png_rolls import holds_png
 
@@ -241,7 +260,7 @@ def _cmd_inspect(a: argparse.Namespace) -> int:
             print(f"note: --flip-png turns PNG piano rolls the other way up; {Path(a.file).name} is no PNG image, so "
                   f"it is read as it is.", file=sys.stderr)
     r = inspect_file(a.file, a.checkpoint, a.decoder, a.mask_ratio, a.empty_mask_ratio, a.seed,
-                     a.steps_per_beat, a.threshold, flip_png=a.flip_png, sustain_pedal=a.sustain_pedal)
+                     a.steps_per_beat, a.threshold, flip_png=a.flip_png, sustain_pedal=a.sustain_pedal, roll=roll)
     if a.json:
         print(json.dumps(r))
     else:
@@ -331,8 +350,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
     source = {"checkpoint": "the checkpoint's, chosen on validation", "argument": "from --threshold",
               "default": "the default; the checkpoint stores none"}[r["threshold_source"]]
-    print(f"{r['readable']} of {r['files']} files read, {r['windows']} windows; threshold {r['threshold']} ({source}); "
-          f"mask seed {r['seed']}")
+    print(f"{r['readable']} of {counted(r['files'], 'file')} read, {counted(r['windows'], 'window')}; threshold "
+          f"{r['threshold']} ({source}); mask seed {r['seed']}")
     for key, label in (("plain", "unmasked"), ("masked", f"masked ({a.mask_ratio})")):
         m = r[key]
         print(f"  {label:<14} F1 {fmt(m['f1'])}  precision {fmt(m['precision'])}  recall {fmt(m['recall'])}")
@@ -354,9 +373,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 
 
 def _cmd_report(a: argparse.Namespace) -> int:
-    _need_piece(a.file)
-    _need_file(a.checkpoint, "--checkpoint ")
-    _need_file(a.decoder, "--decoder ")
+    roll = _piece_first(a)
     out_path = Path(a.out)
     for name, given in (("the MIDI file", a.file), ("--checkpoint", a.checkpoint), ("--decoder", a.decoder)):
         if given is not None and out_path.exists() and Path(given).exists() and os.path.samefile(out_path, given):
@@ -371,7 +388,7 @@ def _cmd_report(a: argparse.Namespace) -> int:
     out = write_report(a.out, a.file, checkpoint=a.checkpoint, decoder=a.decoder, mask_ratio=a.mask_ratio,
                        empty_mask_ratio=a.empty_mask_ratio, seed=a.seed, start_bar=a.start_bar,
                        steps_per_beat=a.steps_per_beat, threshold=a.threshold, notes=notes,
-                       sustain_pedal=a.sustain_pedal)
+                       sustain_pedal=a.sustain_pedal, roll=roll)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {printable(str(out))}" + (f" (the folder {printable(str(made))} did not exist: it was made for it)"
@@ -414,12 +431,10 @@ def _cmd_app(args: list[str]) -> int:
 
 
 def _cmd_ablate(a: argparse.Namespace) -> int:
-    _need_piece(a.file)
-    _need_file(a.checkpoint, "--checkpoint ")
-    _need_file(a.decoder, "--decoder ")
+    roll = _piece_first(a)
     from .ablation import cli
 
-    return cli(a)
+    return cli(a, roll)
 
 
 def _cmd_phrases(a: argparse.Namespace) -> int:

@@ -358,14 +358,15 @@ def to_json(res: PieceAblation) -> dict:
                        for k in res.levels]}
 
 
-def cli(a) -> int:
-    """`midi-rae ablate`: the piece's ablation table, or one JSON object with --json."""
+def cli(a, early=None) -> int:
+    """`midi-rae ablate`: the piece's ablation table, or one JSON object with --json (`early`: the piece as the
+    command line read it before loading the model)."""
     import json
     from pathlib import Path
 
     from .checkpoint import load_model
     from .inference import settings_for
-    from .png_rolls import read_roll
+    from .png_rolls import read_roll_once
 
     bundle = load_model(a.checkpoint, decoder=a.decoder)
     if bundle.decoder is None:
@@ -374,7 +375,7 @@ def cli(a) -> int:
         name = Path(a.checkpoint).name if a.checkpoint else "The checkpoint"
         raise CheckpointError(f"{name} has no decoder, so there is nothing to ablate (pass --decoder FILE).")
     spb = a.steps_per_beat or bundle.model_config.steps_per_beat or 4
-    roll = read_roll(a.file, steps_per_beat=spb, sustain_pedal=a.sustain_pedal)  # MIDI or a PNG piano roll
+    roll = read_roll_once(early, a.file, spb, sustain_pedal=a.sustain_pedal)  # MIDI or a PNG piano roll
     settings = settings_for(bundle, a.mask_ratio, a.empty_mask_ratio, a.seed, a.threshold)
     import sys
 

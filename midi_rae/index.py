@@ -42,7 +42,7 @@ import numpy as np
 from .cache_folder import cache_dir
 from .file_limits import BROKEN_LINK, discover, unmatched  # noqa: F401 (discover: index_cli reads it here)
 from .pianoroll import MIDI_SUFFIXES
-from .png_rolls import PNG_SUFFIXES
+from .png_rolls import PNG_SUFFIXES, from_png
 from .wording import printable
 from .workers import watch_parent
 from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, passage_place, png_path, reading,
@@ -102,17 +102,14 @@ def content_hash(data: bytes) -> str:
 
 def parse_source(path: str | Path, data: Optional[bytes] = None, steps_per_beat: int = 4, flip_png: bool = False,
                  name: Optional[str] = None, sustain_pedal: bool = False):
-    """A PianoRoll from a MIDI file (its sustain pedal applied with `sustain_pedal`) or a PNG piano-roll image
-    (raises MidiError with one sentence)."""
-    from .pianoroll import midi_to_roll
+    """A PianoRoll from a MIDI file (its sustain pedal applied with `sustain_pedal`) or a PNG piano-roll image, told
+    apart by their bytes as the piece page and `inspect` tell them (raises MidiError with one sentence)."""
+    from .png_rolls import read_roll
 
     p = Path(path)
     data = p.read_bytes() if data is None else data
-    if p.suffix.lower() in PNG_SUFFIXES:
-        from .png_rolls import png_to_roll
-
-        return png_to_roll(data, flip=flip_png, steps_per_beat=steps_per_beat, name=name or p.stem)
-    return midi_to_roll(data, steps_per_beat=steps_per_beat, name=name or p.stem, sustain_pedal=sustain_pedal)
+    return read_roll(data, steps_per_beat=steps_per_beat, name=name or p.stem, flip=flip_png,
+                     sustain_pedal=sustain_pedal)
 
 
 def read_as_indexed(meta: dict, path: str | Path, data: Optional[bytes] = None):
@@ -998,7 +995,8 @@ def _piece_row(pid: int, path: str, collection: str, h: str, roll=None, error: O
                out: str = "") -> dict:
     row = {"piece_id": pid, "path": path, "rel": _relative(path, out), "collection": collection,
            "name": Path(path).stem, "hash": h,
-           "kind": "png" if Path(path).suffix.lower() in PNG_SUFFIXES else "midi", "error": error,
+           "kind": "png" if (from_png(roll) if roll is not None else Path(path).suffix.lower() in PNG_SUFFIXES)
+           else "midi", "error": error,
            "duration_s": None, "tempo_bpm": None, "metre": None, "steps_per_beat": None, "steps_per_bar": None,
            "steps": None, "bars": None, "notes": None, "windows": 0, "hop": None, "pitch_lo": None, "pitch_hi": None,
            "f1": None, "f1_masked": None, "added": time.time(), "pedal_presses": None}
@@ -1398,7 +1396,7 @@ def open_for_update(out: str | Path, bundle, ckey: str, label: str, patch_levels
             index.create(_meta_for(bundle, ckey, label, patch_levels, spb, decoder, f1_skipped, flip_png,
                                    sustain_pedal))
         else:
-            has_png = any(str(p).lower().endswith(PNG_SUFFIXES) for p in index.column("path", table="pieces"))
+            has_png = bool((index.column("kind", table="pieces") == "png").any())
             check_update(index.meta, out, ckey, bundle.decoder is not None, flip_png, asked_levels, sustain_pedal,
                          has_png, pedal_pieces(index) != 0, label=label)
             if bool(index.meta.get("flip_png")) != flip_png:  # no PNG read yet: the index reads them as asked now

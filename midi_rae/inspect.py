@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .wording import counted
+
+if TYPE_CHECKING:
+    from .pianoroll import PianoRoll
 
 
 def _round(v):
@@ -24,16 +27,16 @@ def _round(v):
 def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
                  mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
                  steps_per_beat: Optional[int] = None, threshold: Optional[float] = None,
-                 flip_png: bool = False, sustain_pedal: bool = False) -> dict:
+                 flip_png: bool = False, sustain_pedal: bool = False, roll: Optional[PianoRoll] = None) -> dict:
     """Per-level statistics and reconstruction scores of one MIDI file (or PNG piano roll) under one checkpoint.
 
     The piece is cut into windows by the one rule the dashboard and report use (midi_rae.inference). A PNG is
     recognised by its content, as the piece page does (`flip_png`: its row 0 is the highest pitch); `sustain_pedal`
-    applies a MIDI file's pedal.
+    applies a MIDI file's pedal; `roll`: the piece already read (used where read at the resolution wanted).
     """
     from .checkpoint import load_model
     from .inference import encode_piece, piece_windows, score_windows, settings_for
-    from .png_rolls import holds_png, read_roll
+    from .png_rolls import holds_png, read_roll_once
 
     from .threads import configure
 
@@ -42,7 +45,7 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     bundle = load_model(checkpoint, decoder=decoder)
     cfg = bundle.model_config
     spb = steps_per_beat or cfg.steps_per_beat or 4
-    roll = read_roll(midi, steps_per_beat=spb, flip=flip_png, sustain_pedal=sustain_pedal)
+    roll = read_roll_once(roll, midi, spb, flip=flip_png, sustain_pedal=sustain_pedal)
     piece = encode_piece(bundle.encoder, roll)
     levels = []
     for k, ((rows, cols), st) in enumerate(zip(cfg.level_grids, piece.stats)):

@@ -378,6 +378,7 @@ class _Reading:
     clamped: tuple[int, ...] = ()  # tempos outside MIN_TEMPO_US..MAX_TEMPO_US as written (us per quarter note)
     smpte: str = ""       # the frame rate of a file that counts time in SMPTE frames (read at 120 BPM)
     xg: bool = False      # an XG System On message was read (bank 127 is then a drum kit)
+    malformed: Optional[dict] = None  # meta events whose data do not fit their kind, left out: {kind: count}
 
     def notes(self) -> tuple[str, ...]:
         """Each count in one plain sentence, for the page's header and `inspect`."""
@@ -410,6 +411,11 @@ class _Reading:
         if self.bends:
             out.append(f"Pitch bends are left out ({counted(self.bends, 'pitch-bend message')}): notes are drawn at "
                        "their written pitch.")
+        if self.malformed:
+            n = sum(self.malformed.values())
+            kinds = ", ".join(k.replace("_", " ") for k in sorted(self.malformed))
+            out.append(f"{counted(n, 'meta event')} ({kinds}) whose data do not fit {'its' if n == 1 else 'their'} "
+                       f"kind {verb(n)} left out, as players leave {'it' if n == 1 else 'them'}.")
         return tuple(out)
 
 
@@ -419,7 +425,8 @@ def _damaged() -> MidiError:
 
 def _too_many_events() -> MidiError:
     return MidiError(f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (a note is two; a controller change, "
-                     f"pedal or pitch bend counts a quarter), the most this reader takes.")
+                     f"pedal or pitch bend counts a quarter; a tempo, text or other meta event counts {_META_COST}), "
+                     f"the most this reader takes.")
 
 
 def _varlen(data: bytes, pos: int) -> tuple[int, int]:
@@ -493,20 +500,28 @@ def _read_track(data: bytes, pos: int, end: int, budget: int, track_idx: int,
                                     f"MB; this reader takes them up to {_MIDO_MAX_MESSAGE / 1e6:g} MB.")
                 payload = list(data[pos:pos + size])
                 pos += size
+                budget -= _META_COST * _CONTROL_SHARE
+                if budget < 0:
+                    raise _too_many_events()
                 event = _Event()
                 spec = _META_SPECS.get(meta_type)
                 if spec is None:
                     event.type, event.type_byte, event.data = "unknown_meta", meta_type, tuple(payload)
                 else:
                     event.type = spec.type
-                    spec.decode(event, payload)  # mido's own decoding (IndexError, KeyError, ... on bad bytes)
+                    try:
+                        spec.decode(event, payload)  # mido's own decoding
+                    except Exception:  # noqa: BLE001 - IndexError, KeySignatureError, ...: data that do not fit
+                        reading.malformed = reading.malformed or {}
+                        reading.malformed[spec.type] = reading.malformed.get(spec.type, 0) + 1
+                        continue  # left out, as players leave a tempo of two bytes or a key of 100 sharps
                     if event.type == "track_name":
                         name = event.name
                 event.time = tick
                 metas.append(event)
-                budget -= _META_COST * _CONTROL_SHARE
-                if budget < 0:
-                    raise _too_many_events()
+                if meta_type == 0x2F:  # End of Track: what follows in the chunk is no part of it, to a player
+                    pos = end
+                    break
                 continue
             else:
                 running = status

@@ -11,16 +11,18 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MIDI_SUFFIXES, MidiError, PianoRoll, midi_to_roll
 from .wording import printable
 
-__all__ = ["png_to_roll", "read_roll", "roll_from_array", "holds_png", "PNG_SUFFIXES", "SOURCE_SUFFIXES", "PNG_NOTE",
+__all__ = ["png_to_roll", "read_roll", "read_roll_once", "from_png", "roll_from_array", "holds_png", "PNG_SUFFIXES", "SOURCE_SUFFIXES", "PNG_NOTE",
            "is_png"]
 
 PNG_SUFFIXES = (".png",)
+PNG_INSTRUMENT = "PNG roll"  # the one instrument of a roll read from an image (`from_png`)
 SOURCE_SUFFIXES = MIDI_SUFFIXES + PNG_SUFFIXES  # what read_roll reads: MIDI files and PNG piano rolls
 PNG_THRESHOLD = 0.25  # as the original dataset class binarizes
 PNG_NOTE = "A PNG piano roll has no tempo or bars: positions are in steps only (bars here are nominal 4/4)."
@@ -57,6 +59,20 @@ def read_roll(source: bytes | str | Path, steps_per_beat: int = 4, name: str | N
         if e.file is None and isinstance(source, (str, Path)):
             e.file = Path(source).name
         raise
+
+
+def from_png(roll: PianoRoll) -> bool:
+    """Was `roll` read from a PNG image (whatever its file's name)?"""
+    return list(roll.instruments) == [PNG_INSTRUMENT]
+
+
+def read_roll_once(early: Optional[PianoRoll], source: str | Path, steps_per_beat: int, flip: bool = False,
+                   sustain_pedal: bool = False) -> PianoRoll:
+    """`early` (the piece as the command line read it before loading the model) where it was read at
+    `steps_per_beat`, else `source` read now."""
+    if early is not None and early.steps_per_beat == steps_per_beat:
+        return early
+    return read_roll(source, steps_per_beat=steps_per_beat, flip=flip, sustain_pedal=sustain_pedal)
 
 
 def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: int = 4,
@@ -112,7 +128,7 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
         array = array[::-1].copy()
     if not array.any():
         raise MidiError("The image has no lit pixels, so it holds no notes.")
-    return roll_from_array(array, steps_per_beat, name or default, instrument="PNG roll")
+    return roll_from_array(array, steps_per_beat, name or default, instrument=PNG_INSTRUMENT)
 
 
 def roll_from_array(array: np.ndarray, steps_per_beat: int, name: str, time_signature: tuple[int, int] = (4, 4),

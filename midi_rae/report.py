@@ -27,7 +27,7 @@ from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, recon
 from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
                         metric_rows, patch_places, settings_for, spectrum_rows)
 from .pianoroll import PianoRoll, first_sounding_bar, start_bars
-from .png_rolls import holds_png, read_roll
+from .png_rolls import holds_png, read_roll_once
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
 from .wording import counted, fixed, printable, timing_text
@@ -293,16 +293,17 @@ def _phrases_section(cfg, roll: PianoRoll, piece: PieceEncoding, fig) -> str:
 def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Optional[str] = None,
                  mask_ratio: float = 0.5, empty_mask_ratio: Optional[float] = None, seed: int = 0,
                  start_bar: Optional[int] = None, steps_per_beat: Optional[int] = None,
-                 threshold: Optional[float] = None, notes: Optional[list] = None, sustain_pedal: bool = False) -> str:
+                 threshold: Optional[float] = None, notes: Optional[list] = None, sustain_pedal: bool = False,
+                 roll: Optional[PianoRoll] = None) -> str:
     """The report's HTML text (raises MidiError or CheckpointError for unusable input); `notes` gets a sentence
     for a setting it could not follow (a start bar past the piece's last window start); `sustain_pedal` applies a
-    MIDI file's pedal."""
+    MIDI file's pedal; `roll`: the piece already read (used where read at the resolution wanted)."""
     from .threads import configure
 
     configure()
     bundle = load_model(checkpoint, decoder=decoder)
     spb = steps_per_beat or bundle.config.get("steps_per_beat") or 4
-    roll = read_roll(midi, steps_per_beat=spb, sustain_pedal=sustain_pedal)  # MIDI or a PNG piano roll, by its bytes
+    roll = read_roll_once(roll, midi, spb, sustain_pedal=sustain_pedal)  # MIDI or a PNG piano roll, by its bytes
     cfg = bundle.model_config
     width = cfg.window_steps
     spbar = max(roll.steps_per_bar, 1)

@@ -25,10 +25,10 @@ import os
 import platform
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ from .config import ModelConfig
 from .evaluation import validation_metrics
 from .swin import SwinMAEDecoder, SwinMaskedEmbeddingPredictor
 from .threads import configure as configure_threads
-from .train_config import (CHECKPOINT_FILES, ConfigError, TrainConfig, add_arguments, check_out,  # noqa: F401
+from .train_config import (CHECKPOINT_FILES, RUN_LOCK, ConfigError, TrainConfig, add_arguments, check_out,  # noqa: F401
                            config_from_args, config_problems, path_problem, resume_problem, resumed_checkpoint,
                            stored_options)
 from .train_data import (Augment, WindowDataset, batch_loader, evaluation_windows, find_roll_files, read_pieces, shard,
@@ -128,6 +128,9 @@ def _files_for(cfg: TrainConfig) -> list[Path]:
             raise SystemExit(f"error: --files-from {cfg.files_from} is not a readable text file of file names.") \
                 from None
         wanted = {line.strip() for line in text.splitlines() if line.strip()}
+        if not wanted:
+            raise SystemExit(f"error: --files-from {cfg.files_from} names no file; it takes the paths of the files to "
+                             f"train on, relative to --midi-dir, one a line.")
         listed = [f for f in files if str(f.relative_to(cfg.midi_dir)) in wanted]
         if not listed:
             names = f"none of the {len(wanted)} names" if len(wanted) != 1 else "the one name"
@@ -525,7 +528,11 @@ class Checkpointer:
         return meta
 
     def save(self, tag: str, state: TrainState, metrics: Optional[dict] = None) -> Path:
-        """Write the checkpoint `tag` ("last" or "best") with `metrics` (default: the latest validation)."""
+        """Write the checkpoint `tag` ("last" or "best") with `metrics` (default: the latest validation); weights
+        that are no longer finite numbers stop the run instead (SystemExit), leaving the checkpoints before them."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise SystemExit(f"error: the weights stopped being finite numbers by step {state.step}, so no "
+                             f"checkpoint was written of them; try a lower --lr or --weight-decay.")
         meta = self.meta(state, state.last_metrics if metrics is None else metrics)
         path = save_checkpoint(self.out / f"{tag}.safetensors", self.model.encoder, self.model.decoder,
                                self.model_config, meta)
@@ -672,9 +679,33 @@ def _start_over(out: Path, log: Log) -> None:
         log(f"started over in {out}: deleted the earlier run's {', '.join(gone)}")
 
 
+@contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold the folder `out` for this run (an advisory lock on out/.train.lock): a second run started into the same
+    folder while this one trains is refused, rather than both writing checkpoints there."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: unguarded, as before
+        yield
+        return
+    with open(out / RUN_LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SystemExit(f"error: another training run is writing to {out}; wait for it to end, or give another "
+                             "--out.") from None
+        yield  # the lock goes with the file's closing, or with the process
+
+
 def _train(cfg: TrainConfig, log: Log, warn: Log) -> dict:
     rt = setup_runtime(cfg)
     cfg = check_before_reading(cfg, warn, rt.is_main)
+    with run_lock(Path(cfg.out)) if rt.is_main else nullcontext():
+        return _train_held(cfg, rt, log, warn)
+
+
+def _train_held(cfg: TrainConfig, rt: Runtime, log: Log, warn: Log) -> dict:
+    """The run itself, once its --out is checked and held."""
     model = build_model(cfg).to(rt.device)
     width = as_model_config(cfg.model_config()).window_steps
     opt = make_optimizer(model, cfg)

@@ -139,8 +139,9 @@ FIELD_HELP = {
     "mep": "also train a SwinMaskedEmbeddingPredictor head",
     "workers": "processes that read MIDI files",
     "resume": "continue from this run folder (or its last.safetensors) with the run's own options; options given "
-              "again may raise --max-steps or --minutes, not change its data split or learning-rate schedule",
-    "device": "cpu, cuda or cuda:N (default: cuda when available)",
+              "again may raise --max-steps or --minutes (the cosine decay then stretches over the new length, so "
+              "the learning rate rises again), not change its model, objective, data or schedule",
+    "device": "cpu, cuda, cuda:N, mps or xpu (default: cuda when available)",
     "threads": "torch CPU threads (0 = torch's default)",
     "files_from": "a text file of paths relative to --midi-dir: train on exactly these",
     "init": "start from this checkpoint's weights, with a fresh optimizer and schedule at step 0 "
@@ -177,10 +178,14 @@ MAX_TRANSPOSE = 48    # semitones either way (four octaves)
 # this process runs); and the options that fix its data split, batches and learning-rate schedule, which a resume
 # refuses to change
 RUNTIME_FIELDS = ("out", "resume", "init", "device", "threads", "overwrite")
-CONTINUITY_FIELDS = ("midi_dir", "files_from", "seed", "val_fraction", "steps_per_beat", "batch_size", "lr", "min_lr",
-                     "warmup_steps", "seven_level")
+# (every option but where and how it runs, how long, and how often it validates and saves: a changed objective,
+# augmentation or validation set would leave "best" comparing scores measured under other rules)
+CONTINUITY_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig)
+                          if f.name not in RUNTIME_FIELDS + ("max_steps", "minutes", "val_every", "ckpt_every",
+                                                             "workers"))
 SWITCHES = ("seven_level", "mae_decoder", "mep", "overwrite")  # flags without a value
 RUN_FILES = ("last.safetensors", "best.safetensors", "train_state.pt")  # a folder holding one of these holds a run
+RUN_LOCK = ".train.lock"  # held by the run training in a folder (train.run_lock)
 CHECKPOINT_FILES = RUN_FILES + ("last_mae_decoder.safetensors", "best_mae_decoder.safetensors", "metrics.json")
 COARSE_CELLS = 8  # a multi-scale target is an 8x8 sketch of the roll under a token (coarse_targets.roll_sketch)
 
@@ -283,6 +288,12 @@ def config_problems(cfg: TrainConfig) -> list[str]:
         problems.append("--empty-mask-ratio must lie in [0, 1]")
     if cfg.lr <= 0:
         problems.append("--lr must be positive")
+    elif cfg.min_lr > cfg.lr:
+        problems.append(f"--min-lr {cfg.min_lr:g} must not exceed --lr {cfg.lr:g}: the schedule decays from one to "
+                        "the other")
+    elif cfg.lr * cfg.weight_decay >= 1:
+        problems.append(f"--lr × --weight-decay must be below 1 (it is {cfg.lr * cfg.weight_decay:g}): AdamW shrinks "
+                        "every weight by that share at each step")
     if cfg.steps_per_beat < 1 or cfg.steps_per_beat > 48:
         problems.append("--steps-per-beat must lie in 1..48")
     if not 0 < cfg.val_fraction < 0.5:
@@ -424,14 +435,15 @@ def resume_conflicts(cfg: TrainConfig, stored: dict, given: Optional[Iterable[st
         elif mine == theirs:
             continue
         clashes.append(f"--seven-level (the run trains {_shown(name, theirs)})" if name == "seven_level" else
+                       f"{flag(name)} (the run trains without it)" if isinstance(theirs, bool) else
                        f"{flag(name)} {_shown(name, mine)} (the run's: {_shown(name, theirs)})")
     if not clashes:
         return None
     both = len(clashes) > 1
     init = f" {ck}" if ck is not None else ""
     return (f"{' and '.join(clashes)} differ{'' if both else 's'} from the option{'s' if both else ''} the resumed run "
-            f"was made with, which a resume keeps (they fix its model, data split, batches and learning-rate "
-            f"schedule); leave {'them' if both else 'it'} out to go on as the run was, or start a new run from its "
+            f"was made with, which a resume keeps (they fix its model, objective, data split, batches, validation "
+            f"and learning-rate schedule); leave {'them' if both else 'it'} out to go on as the run was, or start a new run from its "
             f"weights with --init{init} and another --out.")
 
 

@@ -1792,6 +1792,17 @@ def test_the_url_follows_the_page_and_says_nothing_of_an_upload(examples):
     assert not at.exception and at.query_params == {}
 
 
+def test_the_bare_address_is_kept_until_the_page_leaves_the_place_it_opens_at(examples, monkeypatch):
+    at = run_app()  # the app's own address: written out in full, it was a second history entry of the same place
+    assert not at.exception and dict(at.query_params) == {}
+    at.slider(key="mask_ratio").set_value(0.7).run()
+    assert dict(at.query_params) == {"model": "Shipped default", "example": "a_song.mid", "bar": "1",
+                                     "transpose": "0", "mask": "0.7"}
+    back_to(at, {}, monkeypatch)
+    assert not at.exception and at.slider(key="mask_ratio").value == url_state.DEFAULT_MASK
+    assert dict(at.query_params) == {}
+
+
 def test_a_url_with_values_the_page_cannot_use_opens_the_defaults():
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params.update({"model": "Upload", "example": "../../etc/passwd", "bar": "x", "transpose": "99"})
@@ -1805,6 +1816,17 @@ def test_a_url_with_values_the_page_cannot_use_opens_the_defaults():
         "opened without them."]
     at.slider(key="mask_ratio").set_value(0.7).run()
     assert not [i for i in at.info if i.value.startswith("This link")]  # said once
+
+
+def test_a_url_whose_piece_cannot_be_opened_opens_the_default_piece_at_its_own_first_bar(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"example": "gone.mid", "bar": "3", "transpose": "2"})
+    at.run()
+    assert not at.exception and at.selectbox(key="example").value == "a_song.mid"
+    assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (1, 0)
+    assert [i.value for i in at.info if i.value.startswith("This link")] == [
+        "This link's example (not a bundled example's name), bar and transpose (of that piece) could not be used, "
+        "so the page opened without them."]
 
 
 def test_a_url_the_page_can_use_is_opened_without_a_word(examples):

@@ -216,6 +216,8 @@ def test_every_argument_of_every_command_has_help():
     (["train", "--midi-dir", ".", "--max-transpose", "200"], "--max-transpose"),
     (["corpus", "--out", "c", "--jobs", "100"], "--jobs"),  # started 100 processes
     (["index", "songs", "--out", "i", "--batch-size", "100000"], "--batch-size"),  # 4 GB for 300 small files
+    (["train", "--midi-dir", ".", "--lr", "0.001", "--min-lr", "0.5"], "--min-lr"),  # the "decay" rose 490-fold
+    (["train", "--midi-dir", ".", "--weight-decay", "1e12"], "--weight-decay"),  # weights of nan were saved
     (["fuzz", "--count", "0"], "--count"),
     (["fuzz", "--slow", "nan"], "--slow"),
     (["fuzz", "--slow", "-1"], "--slow"),
@@ -262,6 +264,15 @@ def test_a_missing_file_is_a_runtime_error_on_one_line(args, named):
     out = cli_without_torch(*args)
     assert out.returncode == 1
     assert named in one_error_line(out)
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["report", "-o", "r.html"], ["ablate"]])
+def test_a_midi_file_that_cannot_be_read_is_told_before_torch_and_the_model_load(command, tmp_path):
+    bad = tmp_path / "cut.mid"
+    bad.write_bytes(to_bytes(make_song(bars=4, seed=1))[:40])  # the header and the start of a track
+    out = cli_without_torch(command[0], str(bad), *command[1:])
+    assert out.returncode == 1
+    assert one_error_line(out) == "error: cut.mid: The MIDI file is cut off: it ends in the middle of a track."
 
 
 def test_a_files_control_characters_are_printed_as_escapes_not_sent_to_the_terminal(tmp_path):

@@ -260,7 +260,7 @@ def _with_notes(prefix: bytes) -> bytes:
 
 
 TOO_MANY = (r"The MIDI file holds more than 150,000 events \(a note is two; a controller change, pedal or pitch "
-            r"bend counts a quarter\), the most this reader takes\.")
+            r"bend counts a quarter; a tempo, text or other meta event counts 10\), the most this reader takes\.")
 MIDI_CASES = {  # name -> (builder, expected sentence, or None for a file that must be read)
     "300,000 notes": (lambda: _smf([_notes(300_000)]), TOO_MANY),
     "1,000,000 notes (5.7 MB)": (lambda: _smf([_notes(1_000_000)]), TOO_MANY),

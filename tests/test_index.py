@@ -946,6 +946,21 @@ def test_png_folder_as_a_source(tmp_path, bundle):
     assert p.loc["upside", "pitch_lo"] == 127 - roll.pitch_range()[1]  # read without --flip-png
 
 
+def test_a_png_roll_under_a_midi_name_is_indexed_as_the_piece_page_reads_it_by_its_bytes(tmp_path, bundle):
+    from midi_rae.index import CorpusIndex, build_index
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.png_rolls import roll_to_png
+
+    roll = midi_to_roll(_write(tmp_path / "p.mid", [(_notes(10, seed=5), 0, 0)]))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "roll.mid").write_bytes(roll_to_png(roll.array))
+    r = build_index([tmp_path / "src"], tmp_path / "index", bundle=bundle, compile=False, progress=False,
+                    log=lambda s: None)
+    assert (r.added, r.failed) == (1, [])
+    p = CorpusIndex(tmp_path / "index").pieces().set_index("name")
+    assert p.loc["roll", "kind"] == "png" and p.loc["roll", "pitch_lo"] == roll.pitch_range()[0]
+
+
 def test_a_png_rolls_hit_is_placed_in_steps_with_no_bars_metre_or_tempo_of_its_own():
     from midi_rae.index import Hit
 

@@ -941,7 +941,8 @@ def test_a_dense_file_is_refused_as_soon_as_its_events_pass_the_limit():
     body = b"\x00\x90\x3c\x40" + b"\x00\x3c\x00\x00\x3c\x40" * MAX_MIDI_EVENTS + b"\x00\xff\x2f\x00"
     data = b"MThd" + struct.pack(">LHHH", 6, 0, 1, 480) + b"MTrk" + struct.pack(">L", len(body)) + body
     assert refused(data) == (f"The MIDI file holds more than {MAX_MIDI_EVENTS:,} events (a note is two; a "
-                             f"controller change, pedal or pitch bend counts a quarter), the most this reader takes.")
+                             f"controller change, pedal or pitch bend counts a quarter; a tempo, text or other meta "
+                             f"event counts 10), the most this reader takes.")
 
 
 def test_too_many_tracks_are_refused_before_reading_them():
@@ -976,6 +977,26 @@ def test_a_sysex_message_of_several_megabytes_is_stepped_over():
     note = b"\x00\x90\x3c\x40\x83\x60\x80\x3c\x40\x00\xff\x2f\x00"
     sysex = b"\x00\xf0" + vlq(3_000_001) + b"\x00" * 3_000_000 + b"\xf7"
     assert np.array_equal(midi_to_roll(_one_track(sysex + note)).array, midi_to_roll(_one_track(note)).array)
+
+
+NOTE = b"\x00\x90\x3c\x40\x83\x60\x80\x3c\x40"  # C4 for a beat
+END = b"\x00\xff\x2f\x00"
+
+
+@pytest.mark.parametrize("meta, kind", [(b"\x00\xff\x51\x00", "set tempo"),  # a tempo of no bytes
+                                        (b"\x00\xff\x51\x02\x07\xa1", "set tempo"),  # of two
+                                        (b"\x00\xff\x58\x03\x04\x02\x18", "time signature"),  # of three
+                                        (b"\x00\xff\x59\x02\x64\x00", "key signature")])  # 100 sharps
+def test_a_meta_event_whose_data_do_not_fit_its_kind_is_left_out_and_said(meta, kind):
+    roll = midi_to_roll(_one_track(meta + NOTE + END))
+    assert np.array_equal(roll.array, midi_to_roll(_one_track(NOTE + END)).array)
+    assert roll.reading_notes == (f"1 meta event ({kind}) whose data do not fit its kind is left out, as players leave it.",)
+
+
+def test_a_track_ends_at_its_end_of_track_event_whatever_bytes_follow_in_its_chunk():
+    clean = midi_to_roll(_one_track(NOTE + END))
+    for after in (bytes(64), b"\xde\xad\xbe\xef" * 8, NOTE + NOTE):  # padding, garbage, and notes no player plays
+        assert np.array_equal(midi_to_roll(_one_track(NOTE + END + after)).array, clean.array)
 
 
 def test_a_meta_event_past_the_limit_is_refused_for_its_size():

@@ -707,11 +707,55 @@ def test_a_resume_refuses_options_that_would_change_the_runs_split_or_schedule(t
     with pytest.raises(ConfigError) as e:
         _parsed("--resume", run, "--max-steps", "60", "--seed", "3", "--batch-size", "16")
     assert str(e.value) == (
-        "--seed 3 (the run's: 0) and --batch-size 16 (the run's: 8) differ from the options the resumed run was made "
-        "with, which a resume keeps (they fix its model, data split, batches and learning-rate schedule); leave them "
-        f"out to go on as the run was, or start a new run from its weights with --init {run / 'last.safetensors'} "
-        "and another --out.")
+        "--batch-size 16 (the run's: 8) and --seed 3 (the run's: 0) differ from the options the resumed run was made "
+        "with, which a resume keeps (they fix its model, objective, data split, batches, validation and "
+        "learning-rate schedule); leave them out to go on as the run was, or start a new run from its weights with "
+        f"--init {run / 'last.safetensors'} and another --out.")
     assert not e.value.usage
+
+
+@pytest.mark.parametrize("args, clash", [
+    (["--mask-ratio", "0.3"], "--mask-ratio 0.3 (the run's: 0.5)"),  # "best" would compare other validations
+    (["--weight-decay", "0.1"], "--weight-decay 0.1 (the run's: 0.05)"),
+    (["--superpose", "0.5"], "--superpose 0.5 (the run's: 0.0)"),
+    (["--val-windows", "8"], "--val-windows 8 (the run's: 16)"),
+    (["--mep"], "--mep (the run trains without it)"),
+])
+def test_a_resume_refuses_a_changed_objective_augmentation_or_validation(trained, args, clash):
+    from midi_rae.train_config import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        _parsed("--resume", trained[0], "--max-steps", "60", *args)
+    assert str(e.value).startswith(f"{clash} differs from the option the resumed run was made with")
+
+
+def test_a_second_run_started_into_the_folder_a_run_trains_in_is_refused(midi_dir, tmp_path):
+    from midi_rae.train import run_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with run_lock(out):  # a run training there, in another process or this one
+        with pytest.raises(SystemExit, match=f"^error: another training run is writing to {out}; wait for it to "
+                                             r"end, or give another --out\.$"):
+            train(short_config(midi_dir, out, max_steps=2), log=lambda *_: None)
+    assert not (out / "last.safetensors").exists()
+
+
+def test_weights_that_stopped_being_finite_are_never_written(midi_dir, tmp_path):
+    import torch
+
+    from midi_rae.train import Checkpointer, TrainState, build_model
+
+    cfg = short_config(midi_dir, tmp_path)
+    model = build_model(cfg)
+    with torch.no_grad():
+        next(model.parameters())[0] = float("nan")
+    ckpt = Checkpointer(tmp_path, model, torch.optim.AdamW(model.parameters()), cfg.model_config(), {})
+    state = TrainState()
+    state.step = 3
+    with pytest.raises(SystemExit, match=r"^error: the weights stopped being finite numbers by step 3"):
+        ckpt.save("last", state)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_resume_with_seven_level_names_the_runs_own_model(trained):
@@ -908,6 +952,15 @@ def test_a_files_from_list_that_names_none_of_the_files_says_how_it_names_them(c
     assert rc == 1 and err.strip().splitlines() == [
         f"error: none of the 2 names in --files-from {listing} is one of the 9 MIDI or PNG files under {midi_dir}; "
         f"the list names them by their path relative to --midi-dir, one a line (e.g. broken.mid)."]
+
+
+def test_an_empty_files_from_list_says_it_names_no_file(capsys, midi_dir, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n  \n")
+    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "o", "--files-from", listing)
+    assert rc == 1 and err.strip().splitlines() == [
+        f"error: --files-from {listing} names no file; it takes the paths of the files to train on, relative to "
+        "--midi-dir, one a line."]
 
 
 def test_more_workers_than_cores_are_capped_to_the_cores_in_one_line(midi_dir, tmp_path):

@@ -263,8 +263,9 @@ def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: 
     passage = piece.address if opened is not None and opened.key == piece.key else None
     dropped = piece.name if piece.uploaded and passage is None else None
     shipped = sidebar.shipped_sources()
+    first = next(iter(example_files()), None)
     url_state.record(source if source in shipped else None, example, start_bar, semis, passage, dropped, spb, pedal,
-                     b_source if b_source in shipped else None, mask, seed)
+                     b_source if b_source in shipped else None, mask, seed, first.name if first is not None else None)
 
 
 def main() -> None:

@@ -55,6 +55,8 @@ def restore(models: list[str], examples: list[str]) -> None:
         return
     st.session_state[READ] = True
     q = st.query_params if returned else (st.query_params.to_dict() or st.session_state.pop(CARRIED, {}))
+    if returned and not q.to_dict() and examples:  # Back to the app's bare address: the place a page opens at
+        q = {EXAMPLE: examples[0]}
     place, ignored = _place(q, models, examples)
     if returned:
         _return_to(place, q.get(DROPPED), models)
@@ -153,6 +155,11 @@ def _place(q, models: list[str], examples: list[str]) -> tuple[dict, list[str]]:
             place[PASSAGE] = path
         else:
             ignored.append("passage (not a piece of the shipped corpus)")
+    if (EXAMPLE in q or PASSAGE in q) and EXAMPLE not in place and PASSAGE not in place:
+        # a window and a transposition of the piece the address named: not of the piece the page opens instead
+        lost = [name for name in (BAR, TRANSPOSE) if place.pop(name, None) is not None]
+        if lost:
+            ignored.append(f"{' and '.join(lost)} (of that piece)")
     return place, ignored
 
 
@@ -262,11 +269,13 @@ def ignored_shown() -> None:
 
 def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None,
            dropped: Optional[str] = None, spb: Optional[int] = None, pedal: bool = False,
-           b_model: Optional[str] = None, mask: float = DEFAULT_MASK, seed: int = 0) -> None:
+           b_model: Optional[str] = None, mask: float = DEFAULT_MASK, seed: int = 0,
+           first_example: Optional[str] = None) -> None:
     """Put the shown place in the URL: a shipped model, and a bundled example or a shipped-corpus piece
     (`passage`); nothing of a place that cannot be reopened by name, but the name of a `dropped` file shown (and
     the shipped model), so that a reload can say what it lost. The shipped model compared as B (`b_model`), a
-    mask ratio other than the default and a mask seed other than 0 go in either way."""
+    mask ratio other than the default and a mask seed other than 0 go in either way. A bare address names the
+    place a page opens at (`first_example`, the picker's first, at bar 1 of the shipped default)."""
     piece = {EXAMPLE: example} if example is not None else {PASSAGE: passage} if passage is not None else None
     if piece is not None and model is not None:
         want = {MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis)),
@@ -283,7 +292,12 @@ def record(model: Optional[str], example: Optional[str], bar: int, semis: int, p
     # words (typed or linked: "?example=x.mid" for bar 1 of the shipped default) is left as it is: rewritten, it
     # was a second history entry, and Back from it returned to the same place
     shown = st.query_params.to_dict()
-    sent = st.session_state.get(SENT, shown)
+    if not shown and want and first_example is not None:
+        # the app's own address, typed or linked: written out in full on the first run, it was a second history
+        # entry, and the first Back returned to the same place
+        shown = {EXAMPLE: first_example}
+    # (Back or Forward: the address is the browser's own, whatever this session sent before)
+    sent = shown if _history_navigation() else st.session_state.get(SENT, shown)
     if _naming(shown) != _naming(want) or _naming(sent) != _naming(want):
         st.query_params.from_dict(want)
         shown = want
