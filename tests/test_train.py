@@ -945,22 +945,19 @@ def test_paths_that_are_not_the_file_asked_for_say_what_they_are(midi_dir, tmp_p
     assert str(e.value) == sentence.format(**places) + "." and not e.value.usage
 
 
-def test_a_files_from_list_that_names_none_of_the_files_says_how_it_names_them(capsys, midi_dir, tmp_path):
+@pytest.mark.parametrize("text, sentence", [
+    ("song0\nnested/song9.mid\n", "none of the 2 names in --files-from {listing} is one of the 9 MIDI or PNG files "
+                                   "under {midi_dir}; the list names them by their path relative to --midi-dir, one "
+                                   "a line (e.g. broken.mid)."),
+    ("\n  \n", "--files-from {listing} names no file; it takes the paths of the files to train on, relative to "
+               "--midi-dir, one a line."),
+])
+def test_a_files_from_list_that_names_none_of_the_files_says_how_it_names_them(capsys, midi_dir, tmp_path, text,
+                                                                              sentence):
     listing = tmp_path / "list.txt"
-    listing.write_text("song0\nnested/song9.mid\n")
+    listing.write_text(text)
     rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "o", "--files-from", listing)
-    assert rc == 1 and err.strip().splitlines() == [
-        f"error: none of the 2 names in --files-from {listing} is one of the 9 MIDI or PNG files under {midi_dir}; "
-        f"the list names them by their path relative to --midi-dir, one a line (e.g. broken.mid)."]
-
-
-def test_an_empty_files_from_list_says_it_names_no_file(capsys, midi_dir, tmp_path):
-    listing = tmp_path / "list.txt"
-    listing.write_text("\n  \n")
-    rc, _, err = _main(capsys, "train", "--midi-dir", midi_dir, "--out", tmp_path / "o", "--files-from", listing)
-    assert rc == 1 and err.strip().splitlines() == [
-        f"error: --files-from {listing} names no file; it takes the paths of the files to train on, relative to "
-        "--midi-dir, one a line."]
+    assert rc == 1 and err.strip().splitlines() == ["error: " + sentence.format(listing=listing, midi_dir=midi_dir)]
 
 
 def test_more_workers_than_cores_are_capped_to_the_cores_in_one_line(midi_dir, tmp_path):
