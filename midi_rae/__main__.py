@@ -237,12 +237,9 @@ def _piece_first(a: argparse.Namespace, flip: bool = False):
     _need_piece(a.file)
     _need_file(a.checkpoint, "--checkpoint ")
     _need_file(a.decoder, "--decoder ")
-    from .checkpoint_meta import CheckpointError, peek_model_config
+    from .checkpoint_meta import peek_model_config
 
-    try:
-        cfg, _ = peek_model_config(a.checkpoint)
-    except CheckpointError:
-        return None  # the loader says what is wrong with it, as it always has
+    cfg, _ = peek_model_config(a.checkpoint)  # a header the loader would refuse: its sentence now, before torch
     spb = a.steps_per_beat or (cfg.steps_per_beat if cfg is not None else None)
     if spb is None:
         return None
@@ -278,16 +275,24 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if not Path(cfg.midi_dir).is_dir():
         _die(f"--midi-dir {cfg.midi_dir} is not a folder.", RUNTIME)
     from .train import train
+    from .workers import stop_on_sigterm
 
     started = time.time()
+    stop_on_sigterm()  # `kill` is answered as Ctrl-C is, with where the run goes on from
     try:
         train(cfg)
     except KeyboardInterrupt:
         last = Path(cfg.out) / "last.safetensors"
         saved = last.is_file() and last.stat().st_mtime >= started  # this run's, not an earlier run's in the folder
-        print(f"error: interrupted; the run goes on from its last saved step ({last}, every --ckpt-every steps) with "
-              f"--resume {cfg.out}." if saved else "error: interrupted before this run saved a checkpoint.",
-              file=sys.stderr)
+        if saved:
+            said = (f"interrupted; the run goes on from its last saved step ({last}, every --ckpt-every steps) with "
+                    f"--resume {cfg.out}.")
+        elif cfg.resume and last.is_file():  # the resumed run's own checkpoint is as it was
+            said = (f"interrupted before this process saved a checkpoint; the run's last one ({last}) is as it was: "
+                    f"--resume {cfg.out} goes on from it.")
+        else:
+            said = "interrupted before this run saved a checkpoint."
+        print(f"error: {said}", file=sys.stderr)
         return 130
     return 0
 

@@ -217,7 +217,9 @@ def tensor_table(header: dict, name: str) -> dict[str, tuple[str, tuple[int, ...
 def no_file(p: Path) -> str:
     """Why a checkpoint path names no file to read, in one sentence."""
     if p.is_dir():
-        return f"{p} is a folder, not a checkpoint file."
+        inside = next((p / n for n in ("best.safetensors", "last.safetensors") if (p / n).is_file()), None)
+        return f"{p} is a folder, not a checkpoint file" + (
+            f" (a training run's: give {inside})." if inside is not None else ".")
     if os.path.lexists(p):  # a FIFO, a device, a link to nothing
         return f"{p} is not a regular file, so it was not read as a checkpoint."
     return f"There is no checkpoint file at {p}."

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .cli_types import MAX_JOBS, int_at_least
 from .wording import error_line, printable
+from .workers import stop_on_sigterm
 
 PATCH_MAX = 16  # midi_rae.index.PATCH_MAX (repeated here so that building the parser imports nothing heavy)
 BATCH = 32      # midi_rae.index.BATCH
@@ -171,7 +172,7 @@ def _run_index(a) -> int:
         except (ValueError, RuntimeError, OSError) as e:
             return _err(_store_error(a.out, e))
     else:
-        _stop_on_sigterm()
+        stop_on_sigterm()
         try:
             report = build_index(a.sources, a.out, a.checkpoint, a.decoder, jobs=a.jobs, batch_size=a.batch_size,
                                  patch_levels=a.patch_levels, flip_png=a.flip_png, sustain_pedal=a.sustain_pedal,
@@ -259,17 +260,6 @@ def _asked(a, idx) -> tuple | int:
         return _err(f"{Path(a.query).name}: {e}")
     except ValueError as e:
         return _err(str(e))
-
-
-def _stop_on_sigterm() -> None:
-    """`kill` (SIGTERM) stops a run as Ctrl-C does: the pieces encoded so far are committed and said, and the
-    workers end, instead of the process dying mid-commit and leaving its semaphores to the resource tracker."""
-    import signal
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
 
 
 def _run_search(a) -> int:

@@ -39,3 +39,13 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):  # no /proc (macOS): signals alone tell
         return True
     return state not in (b"Z", b"X")
+
+
+def stop_on_sigterm() -> None:
+    """`kill` (SIGTERM) stops a long command as Ctrl-C does (KeyboardInterrupt): an index commits the pieces
+    encoded so far, a training run says where it goes on from, and workers end, instead of the process dying
+    mid-write with no word."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)

@@ -269,6 +269,16 @@ def test_missing_file_is_named():
         load_model("/nonexistent/model.safetensors")
 
 
+def test_a_training_runs_folder_given_as_the_checkpoint_names_the_checkpoint_in_it(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.safetensors").write_bytes(b"")
+    (run / "last.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError) as e:
+        load_model(run)
+    assert str(e.value) == f"{run} is a folder, not a checkpoint file (a training run's: give {run / 'best.safetensors'})."
+
+
 def test_a_folder_or_a_pipe_is_named_for_what_it_is(tmp_path):
     from midi_rae.checkpoint_meta import peek_config
 

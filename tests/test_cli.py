@@ -350,17 +350,18 @@ def test_evaluate_names_its_mask_seed_and_takes_another(song_path):
     assert json.loads(other.stdout)["seed"] == 7
 
 
-def test_sigterm_stops_an_index_run_as_ctrl_c_does():
-    """`kill` reaches the run as KeyboardInterrupt, whose handler commits what was encoded and says so."""
+def test_sigterm_stops_an_index_or_training_run_as_ctrl_c_does():
+    """`kill` reaches the run as KeyboardInterrupt, whose handler commits what was encoded (an index) or says
+    where the run goes on from (training)."""
     import os
     import signal
     import time
 
-    from midi_rae.index_cli import _stop_on_sigterm
+    from midi_rae.workers import stop_on_sigterm
 
     before = signal.getsignal(signal.SIGTERM)
     try:
-        _stop_on_sigterm()
+        stop_on_sigterm()
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1.0)  # the handler runs at once; this only gives it the time

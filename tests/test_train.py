@@ -841,6 +841,18 @@ def test_the_interrupt_message_starts_on_a_line_of_its_own(capsys, midi_dir, tmp
     assert err.endswith("\nerror: interrupted before this run saved a checkpoint.\n")
 
 
+def test_a_resumed_run_interrupted_before_it_saves_says_its_last_checkpoint_is_as_it_was(capsys, midi_dir, tmp_path,
+                                                                                        monkeypatch):
+    out = tmp_path / "o"
+    rc, _, _ = _main(capsys, "train", "--midi-dir", midi_dir, "--out", out, *TINY, "--max-steps", "2")
+    assert rc == 0
+    _interrupted_at(monkeypatch, 1)
+    rc, _, err = _main(capsys, "train", "--resume", out, "--max-steps", "4")
+    assert rc == 130 and err.endswith(
+        f"\nerror: interrupted before this process saved a checkpoint; the run's last one "
+        f"({out / 'last.safetensors'}) is as it was: --resume {out} goes on from it.\n")
+
+
 def test_unreadable_files_are_named_on_stderr_and_left_out(tmp_path):
     # at seed 0 and --val-fraction 0.2: song1 validates, song0 and song5 are the test split, the rest train
     folder = _songs(tmp_path / "midi", [f"song{i}.mid" for i in range(6)],
