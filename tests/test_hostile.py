@@ -335,6 +335,20 @@ def test_the_checkpoint_fuzz_summary_says_what_its_memory_figure_is_beyond():
             in _summary(report).splitlines())
 
 
+@pytest.mark.parametrize("default_s, slow", [(0.3, ["big config"]), (1.0, [])])
+def test_a_checkpoint_is_slow_past_the_limit_and_past_four_times_the_shipped_defaults_own_load(monkeypatch,
+                                                                                               default_s, slow):
+    from midi_rae import fuzz
+
+    cases = [fuzz.Hostile(fuzz.DEFAULT_CONTROL, "control", b"", expect="ok"), fuzz.Hostile("big config", "config", b"")]
+    seconds = iter([default_s, 3.5])  # a loaded machine: the default itself took 1 s, so 3.5 s is the machine's pace
+    monkeypatch.setattr(fuzz, "_baseline", lambda: 0.0)
+    monkeypatch.setattr(fuzz, "measure", lambda fn: fuzz.Measured("ok", "", next(seconds), 0.0))
+    report = fuzz.run_checkpoint_fuzz(cases)
+    assert [r["name"] for r in report["slow"]] == slow
+    assert report["slow_threshold_s"] == max(2.0, 4 * default_s)
+
+
 def test_a_pipe_or_a_device_given_as_a_midi_file_is_one_sentence_not_a_wait(tmp_path):
     import os
 
