@@ -222,9 +222,10 @@ def wait_ready(page, timeout: float = 120.0, min_charts: int = MIN_CHARTS,
     return wait_settled(page, lambda st: st["drawn"] >= min_charts and (extra is None or extra()), timeout, t0=t0)
 
 
-def drop_file(page, name: str, data: bytes, mime: str = "audio/midi") -> None:
-    """A real drag-and-drop of a file onto the sidebar's MIDI uploader (dragenter, dragover, drop)."""
-    zone = page.locator(DROPZONE).first
+def drop_file(page, name: str, data: bytes, mime: str = "audio/midi", index: int = 0) -> None:
+    """A real drag-and-drop of a file onto the page's `index`-th uploader (the first: the sidebar's MIDI uploader,
+    or with Upload chosen for the checkpoint, its encoder's; dragenter, dragover, drop)."""
+    zone = page.locator(DROPZONE).nth(index)
     zone.wait_for(state="attached", timeout=60_000)
     handle = page.evaluate_handle(
         """([name, bytes, mime]) => {

@@ -15,12 +15,12 @@ import pytest
 
 import browser_util
 from browser_util import (MIN_CHARTS, alerts, button, caption_with, chart_count, chart_points, chromium_available,
-                          click_chart_point, click_roll_at, drop_file, exceptions, free_port, has_button,
+                          click_chart_point, click_radio, click_roll_at, drop_file, exceptions, free_port, has_button,
                           header_caption, hidden_caption, isolated_point, launch_browser, move_slider, new_page,
                           roll, running, screenshot, select_option, selectbox_label, selectbox_options,
                           selectbox_value, slider_value, start_server,
                           stop_server, tab, wait_ready, OVERVIEW, WINDOW)
-from conftest import make_song, to_bytes
+from conftest import FIXTURES, make_song, to_bytes
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT
 
 STEP_TIMEOUT = 120.0  # seconds per step: the machine may be busy
@@ -443,6 +443,34 @@ def test_the_browsers_back_and_forward_buttons_go_through_the_windows_and_pieces
           and slider_value(page, "Window start (bar)") == "3")
     assert selectbox_value(page, "…or pick an example") == example, _state(page, log)
     assert not exceptions(page), _state(page, log)
+
+
+@pytest.mark.timeout(600)
+def test_a_checkpoint_that_fails_to_load_leaves_the_time_resolution_the_page_is_drawn_at(page, server, shots):
+    """A seven-level encoder dropped over a six-level one beside its decoder cannot load; the run that found it
+    stopped before the slider was drawn, and the slider came back at 1 step per beat, which the next action sent."""
+    url, log = server
+    page.goto(url)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: header_caption(page) is not None)
+    click_radio(page, "Checkpoint source", "Upload")
+
+    def drop(level: str, name: str, uploader: int) -> None:  # the encoder's uploader, then the decoder's
+        drop_file(page, name, (FIXTURES / level / name).read_bytes(), "application/octet-stream", index=uploader)
+
+    drop("six-level", "SwinEncoder__best.pt", 0)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: "SwinEncoder__best.pt" in (header_caption(page) or ""))
+    drop("six-level", "SwinDecoder__best.pt", 1)
+    wait_ready(page, STEP_TIMEOUT, extra=lambda: "+ SwinDecoder__best.pt" in (header_caption(page) or ""))
+    drawn_at = slider_value(page, "Time resolution (steps per beat)")  # 4 steps per beat (its place on the slider)
+    drop("seven-level", "SwinEncoder__best.pt", 0)
+    _step(page, shots, log, "7a_failed_checkpoint", "after the seven-level encoder",
+          lambda: caption_with(page, "Still using SwinEncoder__best.pt + SwinDecoder__best.pt") is not None)
+    assert slider_value(page, "Time resolution (steps per beat)") == drawn_at, _state(page, log)
+    move_slider(page, "Window start (bar)", 1)
+    _step(page, shots, log, "7b_window_step", "after a window step",
+          lambda: slider_value(page, "Window start (bar)") == "2")
+    assert "4 steps per beat" in (header_caption(page) or ""), _state(page, log)
+    assert slider_value(page, "Time resolution (steps per beat)") == drawn_at, _state(page, log)
 
 
 @pytest.mark.timeout(600)

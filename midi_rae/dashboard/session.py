@@ -94,6 +94,18 @@ def spb_key(stored: Optional[int]) -> str:
     return f"spb::{stored}"
 
 
+def stated_value(key: str, default: Any) -> dict:
+    """The `value` argument of a widget whose key follows the checkpoint (`spb_key`, `threshold_key`): the state,
+    where it holds one, sets the widget (Streamlit warns of a widget given both), and is set again, so that the
+    browser is sent it. A run that stopped before drawing the widget (a checkpoint that failed to load reruns the
+    page at once) dropped the browser's own copy, and the slider then showed its first choice (1 step per beat
+    under a page drawn at 4) and sent it with the next action."""
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
+        return {}
+    return {"value": default}
+
+
 def threshold_key(stored: float) -> str:
     """The threshold slider's key: one per checkpoint threshold, so a new checkpoint resets it."""
     return f"threshold::{stored}"

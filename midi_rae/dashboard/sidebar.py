@@ -417,10 +417,9 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int, bool]:
     linked = url_state.linked_resolution()
     if linked is not None and not png:
         st.session_state[key] = linked or default  # OWN_RESOLUTION (0): the model's own
-    # the state, where it holds a value, sets it (Streamlit warns of a widget given both)
     spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, key=key,
-                                   **({} if key in st.session_state else {"value": default}), help=help_,
-                                   disabled=png, persist_state="session")
+                                   **session.stated_value(key, default), help=help_, disabled=png,
+                                   persist_state="session")
     spb = default if png else spb
     st.session_state.setdefault(K.TRANSPOSE, 0)  # the state, not a default value, sets it (an address, a corpus hit)
     semis = st.sidebar.slider("Transpose (semitones)", -12, 12, persist_state="session", key=K.TRANSPOSE)
@@ -463,8 +462,9 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
     c2.button("New mask", on_click=session.new_mask, width="stretch")
     st.sidebar.header("Display")
     own = meta.get("threshold")
-    thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, float(meta.get("threshold", 0.5)), 0.05,
-                            key=session.threshold_key(meta.get("threshold", 0.5)), persist_state="session",
+    tkey = session.threshold_key(meta.get("threshold", 0.5))
+    thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, step=0.05, key=tkey, persist_state="session",
+                            **session.stated_value(tkey, float(meta.get("threshold", 0.5))),
                             help=(f"A pixel is a note where the decoder's probability reaches this. It starts at this "
                                   f"checkpoint's own, chosen on validation ({float(own):.2f}), so another checkpoint "
                                   f"may start elsewhere." if isinstance(own, (int, float)) else
