@@ -3,7 +3,7 @@ and names made safe to print."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     from .pianoroll import PianoRoll
@@ -103,3 +103,11 @@ def timing_text(roll: "PianoRoll") -> str:
         grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(first)}s) are drawn as long as "
                  f"{num}/{den}'s ({beat}s), and played at their own length")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
+
+
+def stored_threshold(meta: Optional[dict]) -> str:
+    """A checkpoint's own binarization threshold in words: the one stored in it, or the default where it stores
+    none (an original-format file), as "0.60, the threshold stored in it"."""
+    stored = (meta or {}).get("threshold")
+    return (f"{float(stored):.2f}, the threshold stored in it" if isinstance(stored, (int, float))
+            and not isinstance(stored, bool) else "0.50, the default (it stores no threshold)")

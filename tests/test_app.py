@@ -1155,6 +1155,10 @@ def test_the_charts_file_states_the_settings_it_was_drawn_at():
     assert settings == ("Window from bar 7 · transposed −3 semitones · 6 steps per beat · mask ratio 0.25 of the "
                         "non-empty patches, empty mask ratio 0.05, seed 3 · threshold 0.6")
     assert f"<p>{settings}</p>" in page_html("piece.mid — Shipped default", settings)
+    assert export_settings(view, 6, -3, b_meta={}).endswith(
+        "threshold 0.6 (A) · B binarized at 0.50, the default (it stores no threshold)")  # an original-format B
+    assert export_settings(view, 6, -3, b_meta={"threshold": 0.35}).endswith(
+        "threshold 0.6 (A) · B binarized at 0.35, the threshold stored in it")
 
 
 def test_a_transposed_piece_says_so_in_its_header(examples):

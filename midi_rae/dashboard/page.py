@@ -14,7 +14,7 @@ import streamlit as st
 
 from midi_rae.config import ModelConfig
 from midi_rae.pianoroll import MidiError, first_sounding_bar, start_bars
-from midi_rae.wording import counted, semitones, timing_text
+from midi_rae.wording import counted, semitones, stored_threshold, timing_text
 
 from . import (activity, clicks, export, index_model, panel_roll, prefetch, selection, session, sidebar, url_state,
                warmup)
@@ -46,14 +46,16 @@ def header(piece, roll, label: str, n_levels: int, label_b: str | None = None, s
         st.caption(" ".join(said))
 
 
-def export_settings(view, spb: int, semis: int, pedal: bool = False) -> str:
-    """The view an exported file shows, in words: a colleague can open the same place from it."""
+def export_settings(view, spb: int, semis: int, pedal: bool = False, b_meta: Optional[dict] = None) -> str:
+    """The view an exported file shows, in words: a colleague can open the same place from it (`b_meta`: the
+    metadata of the model compared as B, whose own threshold binarizes its reconstruction)."""
     m = view.mask
     return (f"Window from bar {view.start_bar} · "
             + (f"transposed {semitones(semis)} · " if semis else "")
             + f"{counted(spb, 'step')} per beat · " + ("sustain pedal applied · " if pedal else "")
             + f"mask ratio {m.mask_ratio:g} of the non-empty patches, empty mask "
-            f"ratio {m.empty_mask_ratio:g}, seed {m.seed} · threshold {m.threshold:g}")
+            f"ratio {m.empty_mask_ratio:g}, seed {m.seed} · threshold {m.threshold:g}"
+            + ("" if b_meta is None else f" (A) · B binarized at {stored_threshold(b_meta)}"))
 
 
 def _is_png(piece) -> bool:
@@ -350,7 +352,9 @@ def main() -> None:
         views = _model_views()
         views.render(_loaded(choice), ckpt_slot, choice, choice_b, piece, roll, spb, semis, view, overview, window,
                      stem, b_is_a=b_is_a)
-    export.render(f"{piece.name} — {choice.label}", stem, export_settings(view, spb, semis, roll.sustain_pedal))
+    compared = choice_b is not None and not b_is_a
+    export.render(f"{piece.name} — {choice.label}" + (f" (A) and {choice_b.label} (B)" if compared else ""), stem,
+                  export_settings(view, spb, semis, roll.sustain_pedal, choice_b.meta if compared else None))
     url_state.ignored_shown()  # a run that ended here showed it (a rerun on the way had not)
     activity.note()
     if views is not None:

@@ -11,7 +11,7 @@ from midi_rae.figures import probability_difference
 from midi_rae.inference import METRIC_LABELS, spectrum_rows
 from midi_rae.pianoroll import bar_span, bar_ticks
 from midi_rae.rasters import DIVERGING_HIGH, DIVERGING_LOW, difference_image, png
-from midi_rae.wording import signed
+from midi_rae.wording import signed, stored_threshold
 
 from . import export, image_row, panel_recon, tables
 from .panel_embed import level_spectra
@@ -97,7 +97,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
     st.caption(window + " mask ratio and seed" + (" — and the identical mask, since both models use the "
                "same patch grid" if same_mask else "; the patch grids differ, so each model gets its own mask")
                + f". A is binarized at {res_a.settings.threshold:.2f} (the threshold slider), B at "
-               f"{res_b.settings.threshold:.2f}, the threshold stored in it.")
+               f"{stored_threshold(model_b.bundle.meta)}.")
     b_spb = model_b.bundle.config.get("steps_per_beat")
     if b_spb and int(b_spb) != int(spb):
         st.warning(f"B was trained at {int(b_spb)} steps per beat and is shown this piece at {int(spb)}, the page's "
