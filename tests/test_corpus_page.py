@@ -904,6 +904,32 @@ def test_the_regions_csv_names_each_window_as_the_corpus_views_do(index_home):
                                  win["steps_per_beat"][:1], win["path"][:1])[0]
 
 
+def _png_and_midi_windows():
+    import pandas as pd
+
+    return pd.DataFrame({"collection": ["rolls", "bach"], "name": ["r", "b"], "rel": [None, None],
+                         "path": ["/c/rolls/r.png", "/c/bach/b.mid"], "start_step": [384, 32], "end_step": [512, 160],
+                         "steps_per_bar": [16, 16], "steps_per_beat": [4, 4], "start_bar": [25.0, 3.0],
+                         "density": [1.0, 2.0], "f1": [0.9, 0.8], "f1_masked": [0.5, 0.4], "metre": ["4/4", "4/4"],
+                         "steps": [600, 400]})
+
+
+def test_the_regions_csv_gives_a_png_rolls_window_steps_and_no_bar():
+    from midi_rae.dashboard.corpus_region import region_csv
+
+    lines = region_csv(_png_and_midi_windows(), 2).splitlines()
+    assert lines[1].split(",")[4:7] == ["steps 384–511", "", "384"]  # the 4/4 grid the index gave it is not named
+    assert lines[2].split(",")[4:7] == ["bars 3–10", "3", "32"]
+
+
+def test_errors_by_position_in_the_bar_leave_out_png_rolls_whose_bars_are_only_assumed():
+    from midi_rae.dashboard.corpus_page import _errors_by_position
+
+    prof = {"err_step": np.ones((2, 128)), "on_step": np.ones((2, 128))}
+    fig = _errors_by_position(_png_and_midi_windows(), prof, "4/4", 16)
+    assert fig.layout.title.text == "Masked-patch errors by position in the bar (4/4, 1 window)"
+
+
 def test_an_empty_region_says_so_in_one_sentence(index_home, monkeypatch):
     at = _with_region(index_home, monkeypatch, (1e8, 2e8, 1e8, 2e8))
     assert [i.value for i in at.info] == ["The region drawn on the map holds none of the windows: draw another "

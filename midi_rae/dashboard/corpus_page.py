@@ -21,7 +21,7 @@ import streamlit as st
 
 from midi_rae.cache_folder import cache_dir
 from midi_rae.figures import CHART_CONFIG, note_ticks
-from midi_rae.index_view import unreadable
+from midi_rae.index_view import png_path, unreadable
 from midi_rae.wording import counted, level_name
 
 from . import corpus_sources as src
@@ -152,7 +152,8 @@ def _upload_section(slot) -> Optional[str]:
     if built:  # pruned: the server keeps the newest few builds of all its sessions
         st.sidebar.warning(f"The index built from your files was removed to make room for newer ones (this server "
                            f"keeps the {uploads.KEPT_BUILDS} newest builds); build it again from the files.")
-    st.sidebar.info("Press the button above to index the dropped files." if ups and files else
+    st.sidebar.info("Press the button above to open or build the index of the dropped files." if ups and files
+                    else "Drop other files above: none of these can be indexed." if ups else
                     "Drop files above and build an index of them.")
     return None
 
@@ -230,6 +231,9 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     st.markdown("**By piece** (click a column to sort)")
     per_piece = pieces[["collection", "name", "windows", "f1", "f1_masked", "notes", "metre", "bars"]].rename(
         columns={"name": "piece", "f1": "F1", "f1_masked": "Masked F1"}).sort_values("Masked F1")
+    png = pieces.loc[per_piece.index, "path"].map(png_path).to_numpy(dtype=bool)  # a PNG roll has neither
+    per_piece["metre"] = per_piece["metre"].astype(object).where(~png, None)
+    per_piece["bars"] = per_piece["bars"].astype(float).where(~png, np.nan)
     # at most 300 px: a few pieces' rows without blank ones under them (35 px a row, and the header)
     st.dataframe(per_piece, hide_index=True, width="stretch", height=min(300, 35 * (len(per_piece) + 1) + 3),
                  column_config={"F1": st.column_config.NumberColumn(format="%.3f"),
@@ -249,8 +253,12 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     prof = src.error_profiles(uri, stamp)
     if prof is not None:
         c2.plotly_chart(_errors_by_pitch(prof), width="stretch", config=CHART_CONFIG)
-        metres = win.groupby(["metre", "steps_per_bar"]).size().sort_values(ascending=False)
+        barred = win[~win["path"].map(png_path).to_numpy(dtype=bool)]  # a PNG roll's 4/4 was only assumed
+        metres = barred.groupby(["metre", "steps_per_bar"]).size().sort_values(ascending=False)
         labels = [f"{m} ({s} steps per bar)" for m, s in metres.index]
+        if not labels:
+            st.caption("Errors by position in the bar: this index holds PNG piano rolls only, which have no bars.")
+            return
         pick = st.selectbox("Metre", labels, persist_state="session", key=CK.METRE) if len(labels) > 1 else labels[0]
         metre, spbar = metres.index[labels.index(pick)]
         st.plotly_chart(_errors_by_position(win, prof, metre, int(spbar)), width="stretch",
@@ -295,7 +303,10 @@ def _errors_by_pitch(prof: dict) -> go.Figure:
 
 
 def _errors_by_position(win, prof: dict, metre: str, spbar: int) -> go.Figure:
-    sel = np.flatnonzero((win["metre"].to_numpy() == metre) & (win["steps_per_bar"].to_numpy() == spbar))
+    """Errors per note pixel at each step of the bar, over the windows in `metre` (`prof`'s rows are `win`'s; a PNG
+    roll's windows are left out, their bars only assumed)."""
+    barred = ~win["path"].map(png_path).to_numpy(dtype=bool)
+    sel = np.flatnonzero((win["metre"].to_numpy() == metre) & (win["steps_per_bar"].to_numpy() == spbar) & barred)
     err, on = np.zeros(spbar), np.zeros(spbar)
     width = prof["err_step"].shape[1]
     starts = win["start_step"].to_numpy()[sel]
@@ -309,7 +320,7 @@ def _errors_by_position(win, prof: dict, metre: str, spbar: int) -> go.Figure:
                            customdata=np.stack([err, on], 1),
                            hovertemplate="beat %{x}: %{y:.2f} errors per note pixel (%{customdata[0]:.0f} errors, "
                                          "%{customdata[1]:.0f} note pixels)<extra></extra>"))
-    fig.update_layout(title=f"Masked-patch errors by position in the bar ({metre}, {len(sel):,} windows)",
+    fig.update_layout(title=f"Masked-patch errors by position in the bar ({metre}, {counted(len(sel), 'window')})",
                       xaxis_title="beat:step within the bar", yaxis_title="errors per note pixel", height=320,
                       margin=dict(l=50, r=10, t=40, b=40), template="plotly_white")
     return fig
@@ -343,8 +354,12 @@ def render_search(uri: str, stamp: str, index) -> None:
         st.session_state[CK.Q_BAR] = last
     # no default value beside the one in session state (Streamlit warns of the two); no bounds either: the browser
     # would keep a number typed outside them to itself (a red box) and the search would go on from the bar before
-    bar = c2.number_input("Bar", None, None, step=1, persist_state="session", key=CK.Q_BAR, on_change=_bar_typed,
-                          help=f"1 to {last}: the bars a window of the piece starts at", args=(last, int(row["piece_id"])))
+    spbar = max(int(row["steps_per_bar"]), 1)
+    png = png_path(row["path"])  # no bars of its own: the index's blocks of a nominal 4/4 bar's steps
+    bar = c2.number_input(f"Bar ({spbar} steps)" if png else "Bar", None, None, step=1, persist_state="session",
+                          key=CK.Q_BAR, on_change=_bar_typed, args=(last, int(row["piece_id"])),
+                          help=(f"1 to {last}: a PNG roll has no bars, so n is the window from step {spbar}×(n − 1)"
+                                if png else f"1 to {last}: the bars a window of the piece starts at"))
     bar = int(bar or 1)
     cut = st.session_state.get(CK.Q_BAR_CUT)
     if cut is not None and cut[:2] == (int(row["piece_id"]), bar):  # until another bar or piece
