@@ -1,6 +1,7 @@
 """Helpers for driving the dashboard in headless Chromium: shared by tests/test_browser.py and scripts/bench_app.py."""
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -227,13 +228,17 @@ def drop_file(page, name: str, data: bytes, mime: str = "audio/midi", index: int
     or with Upload chosen for the checkpoint, its encoder's; dragenter, dragover, drop)."""
     zone = page.locator(DROPZONE).nth(index)
     zone.wait_for(state="attached", timeout=60_000)
+    # as base64: a list of numbers is sent as JSON, and a 7 MB checkpoint took the driver a minute to pass
     handle = page.evaluate_handle(
-        """([name, bytes, mime]) => {
+        """([name, b64, mime]) => {
+            const bin = atob(b64);
+            const bytes = new Uint8Array(bin.length);
+            for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
             const dt = new DataTransfer();
-            dt.items.add(new File([new Uint8Array(bytes)], name, {type: mime}));
+            dt.items.add(new File([bytes], name, {type: mime}));
             return dt;
         }""",
-        [name, list(data), mime])
+        [name, base64.b64encode(data).decode("ascii"), mime])
     try:
         for ev in ("dragenter", "dragover", "drop"):
             zone.dispatch_event(ev, {"dataTransfer": handle})
