@@ -42,7 +42,7 @@ import numpy as np
 from .cache_folder import cache_dir
 from .file_limits import BROKEN_LINK, discover, unmatched  # noqa: F401 (discover: index_cli reads it here)
 from .pianoroll import MIDI_SUFFIXES
-from .png_rolls import PNG_SUFFIXES, from_png
+from .png_rolls import from_png
 from .wording import printable
 from .workers import watch_parent
 from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, passage_place, png_path, reading,
@@ -995,8 +995,7 @@ def _piece_row(pid: int, path: str, collection: str, h: str, roll=None, error: O
                out: str = "") -> dict:
     row = {"piece_id": pid, "path": path, "rel": _relative(path, out), "collection": collection,
            "name": Path(path).stem, "hash": h,
-           "kind": "png" if (from_png(roll) if roll is not None else Path(path).suffix.lower() in PNG_SUFFIXES)
-           else "midi", "error": error,
+           "kind": "png" if (from_png(roll) if roll is not None else png_path(path)) else "midi", "error": error,
            "duration_s": None, "tempo_bpm": None, "metre": None, "steps_per_beat": None, "steps_per_bar": None,
            "steps": None, "bars": None, "notes": None, "windows": 0, "hop": None, "pitch_lo": None, "pitch_hi": None,
            "f1": None, "f1_masked": None, "added": time.time(), "pedal_presses": None}

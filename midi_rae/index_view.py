@@ -339,15 +339,22 @@ def open_view(uri: str | Path, cache: Path) -> IndexView:
 
 def png_path(path: Optional[str]) -> bool:
     """Is an indexed piece's file a PNG piano roll (its bars, metre and tempo assumed by the index, not read)?"""
+    return bool(png_paths([path])[0])
+
+
+def png_paths(paths) -> np.ndarray:
+    """`png_path` of a column of paths at once (a corpus view names tens of thousands of windows on a rerun)."""
     from .png_rolls import PNG_SUFFIXES
 
-    return bool(path) and Path(str(path)).suffix.lower() in PNG_SUFFIXES
+    names = np.char.lower(np.asarray(["" if p is None else str(p) for p in paths], dtype=str))
+    return np.logical_or.reduce([np.char.endswith(names, s) for s in PNG_SUFFIXES]) if len(names) else \
+        np.zeros(0, dtype=bool)
 
 
 def passage_place(start: int, end: int, steps_per_bar: int, steps_per_beat: int, png: bool = False) -> str:
     """Where steps start..end-1 of an indexed piece lie, as every corpus view names them: "bars 4–11" (`bar_span`),
     or a PNG roll's "steps 48–175"."""
-    from .pianoroll import bar_span  # pianoroll imports torch: not before a bar is named
+    from .pianoroll import bar_span  # pretty_midi and mido load with it: only once a bar is named
 
     if png:
         return f"steps {int(start)}–{int(end) - 1}"

@@ -21,7 +21,7 @@ import streamlit as st
 
 from midi_rae.cache_folder import cache_dir
 from midi_rae.figures import CHART_CONFIG, note_ticks
-from midi_rae.index_view import png_path, unreadable
+from midi_rae.index_view import png_path, png_paths, unreadable
 from midi_rae.wording import counted, level_name
 
 from . import corpus_sources as src
@@ -231,7 +231,7 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     st.markdown("**By piece** (click a column to sort)")
     per_piece = pieces[["collection", "name", "windows", "f1", "f1_masked", "notes", "metre", "bars"]].rename(
         columns={"name": "piece", "f1": "F1", "f1_masked": "Masked F1"}).sort_values("Masked F1")
-    png = pieces.loc[per_piece.index, "path"].map(png_path).to_numpy(dtype=bool)  # a PNG roll has neither
+    png = png_paths(pieces.loc[per_piece.index, "path"])  # a PNG roll has neither
     per_piece["metre"] = per_piece["metre"].astype(object).where(~png, None)
     per_piece["bars"] = per_piece["bars"].astype(float).where(~png, np.nan)
     # at most 300 px: a few pieces' rows without blank ones under them (35 px a row, and the header)
@@ -253,7 +253,7 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     prof = src.error_profiles(uri, stamp)
     if prof is not None:
         c2.plotly_chart(_errors_by_pitch(prof), width="stretch", config=CHART_CONFIG)
-        barred = win[~win["path"].map(png_path).to_numpy(dtype=bool)]  # a PNG roll's 4/4 was only assumed
+        barred = win[~png_paths(win["path"])]  # a PNG roll's 4/4 was only assumed
         metres = barred.groupby(["metre", "steps_per_bar"]).size().sort_values(ascending=False)
         labels = [f"{m} ({s} steps per bar)" for m, s in metres.index]
         if not labels:
@@ -305,7 +305,7 @@ def _errors_by_pitch(prof: dict) -> go.Figure:
 def _errors_by_position(win, prof: dict, metre: str, spbar: int) -> go.Figure:
     """Errors per note pixel at each step of the bar, over the windows in `metre` (`prof`'s rows are `win`'s; a PNG
     roll's windows are left out, their bars only assumed)."""
-    barred = ~win["path"].map(png_path).to_numpy(dtype=bool)
+    barred = ~png_paths(win["path"])
     sel = np.flatnonzero((win["metre"].to_numpy() == metre) & (win["steps_per_bar"].to_numpy() == spbar) & barred)
     err, on = np.zeros(spbar), np.zeros(spbar)
     width = prof["err_step"].shape[1]

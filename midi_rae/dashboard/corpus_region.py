@@ -11,7 +11,7 @@ import os
 import numpy as np
 import streamlit as st
 
-from midi_rae.index_view import png_path
+from midi_rae.index_view import png_paths
 
 from . import corpus_sources as src
 from . import tables
@@ -113,7 +113,7 @@ def region_csv(sub, level: int) -> str:
                  for r, p in zip(sub["rel"], sub["path"])],
         "bars": src.spans(sub["start_step"], sub["end_step"], sub["steps_per_bar"], sub["steps_per_beat"],
                           sub["path"]),
-        "start_bar": [None if png_path(p) else b for p, b in zip(sub["path"], sub["start_bar"])],  # none in a PNG
+        "start_bar": [None if png else b for png, b in zip(png_paths(sub["path"]), sub["start_bar"])],  # none: PNG
         "start_step": sub["start_step"].to_numpy(),
         "notes_per_beat": sub["density"].to_numpy(), "f1": sub["f1"].to_numpy(),
         "f1_masked": sub["f1_masked"].to_numpy()})

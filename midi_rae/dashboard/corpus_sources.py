@@ -138,10 +138,10 @@ def window_span(start: int, width: int, piece_steps: int, steps_per_bar: int, st
 def spans(start, end, steps_per_bar, steps_per_beat, paths) -> list[str]:
     """Each passage's place, as every corpus view names it (`index_view.passage_place`: "bars 3–4", "7:3–8:2", or
     a PNG roll's "steps 48–175", whose bars the index only assumed)."""
-    from midi_rae.index_view import passage_place, png_path
+    from midi_rae.index_view import passage_place, png_paths
 
-    return [passage_place(a, b, bar, beat, png_path(p))
-            for a, b, bar, beat, p in zip(start, end, steps_per_bar, steps_per_beat, paths)]
+    return [passage_place(a, b, bar, beat, png)
+            for a, b, bar, beat, png in zip(start, end, steps_per_bar, steps_per_beat, png_paths(list(paths)))]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
