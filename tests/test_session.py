@@ -50,3 +50,17 @@ def test_a_window_moved_before_its_slider_is_drawn_keeps_that_bar_across_ranges(
     session.move_window(12)  # a click on the overview, in the run whose range changes
     session.keep_window_across_ranges(103)
     assert state[K.WINDOW_BAR] == 12
+
+
+def test_an_uploader_emptied_and_refilled_leaves_its_keys_in_the_session_for_a_widget_still_listing_them(state):
+    # Streamlit's widgets list the session's keys, then read each; a run being stopped as the next starts may be
+    # doing so while this one clears what the uploader's emptying left, so clearing must not delete a key.
+    state[K.RUN] = 4
+    session.emptied("b_", True)
+    keys = list(state.keys())
+    state[K.RUN] = 6
+    assert session.emptying_holds("b_") is True
+    assert {k: state[k] for k in keys}[K.REMOVED_IN + "b_"] is None
+    session.emptied("midi", True)
+    session.emptied("midi", False)
+    assert state[K.REMOVED_IN + "midi"] is None and session.emptied_now("midi") is False

@@ -88,6 +88,12 @@ class K:
     OPENED_FROM = "_opened_from"  # (piece key, the index's name, its model as its meta names it) of an opened passage
 
 
+def forget(key: str) -> None:
+    """Clear a page-internal session key by setting it to None rather than deleting it: Streamlit's widgets list
+    the session's keys and then read each, and a run being stopped as the next starts may still be doing so."""
+    if st.session_state.get(key) is not None:
+        st.session_state[key] = None
+
 
 def spb_key(stored: Optional[int]) -> str:
     """The time-resolution slider's key: one per stored resolution, so a new checkpoint resets it."""
@@ -220,7 +226,7 @@ def accept_checkpoint(choice: Any) -> None:
         st.session_state[K.LAST_GOOD_NOT_DROPPED] = choice
     if _uploaded(choice):
         keep_checkpoint("", choice)  # kept once it has loaded: what an emptied uploader (another page) goes on with
-        st.session_state.pop(K.SET_ASIDE, None)  # and what a drop replaced matters no more
+        forget(K.SET_ASIDE)  # and what a drop replaced matters no more
 
 
 def last_good_checkpoint() -> Any:
@@ -340,7 +346,7 @@ def emptied(what: str, empty: bool) -> None:
         if what != "midi":
             keep_checkpoint(what, None)
     else:
-        st.session_state.pop(K.REMOVED_IN + what, None)
+        forget(K.REMOVED_IN + what)
 
 
 def emptied_now(what: str) -> bool:
@@ -355,9 +361,9 @@ def emptying_holds(what: str) -> bool:
     run = st.session_state.get(K.REMOVED_IN + what)
     if run is None or st.session_state.get(K.RUN, 0) <= run:
         return False
-    st.session_state.pop(K.REMOVED_IN + what, None)
+    forget(K.REMOVED_IN + what)
     if what != "midi":
-        st.session_state.pop(K.SET_ASIDE + what, None)
+        forget(K.SET_ASIDE + what)
     return True
 
 
