@@ -28,7 +28,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -47,8 +47,8 @@ from .threads import configure as configure_threads
 from .train_config import (CHECKPOINT_FILES, RUN_LOCK, ConfigError, TrainConfig, add_arguments, check_out,  # noqa: F401
                            config_from_args, config_problems, path_problem, resume_problem, resumed_checkpoint,
                            stored_options)
-from .train_data import (Augment, WindowDataset, batch_loader, evaluation_windows, find_roll_files, read_pieces, shard,
-                         split_pieces)
+from .train_data import (Augment, WindowDataset, any_readable, batch_loader, evaluation_windows, find_roll_files,
+                         read_pieces, shard, split_pieces)
 
 Log = Callable[[str], None]
 
@@ -152,8 +152,8 @@ def _split_sentence(cfg: TrainConfig, files: list[Path], split) -> str:
             f"--seed.")
 
 
-def _first_few(skipped: dict[str, str], root: str, few: int = 3) -> str:
-    """'a.mid (why); b.mid (why); and 4 more' of unreadable files and their sentences."""
+def _first_few(skipped: dict[str, str], root: str, few: int = 3, more: int = 0) -> str:
+    """'a.mid (why); b.mid (why); and 4 more' of unreadable files and their sentences (`more`: unnamed others)."""
     def name(path: str) -> str:
         try:
             return str(Path(path).relative_to(root))
@@ -161,12 +161,14 @@ def _first_few(skipped: dict[str, str], root: str, few: int = 3) -> str:
             return path
 
     shown = [f"{name(p)} ({why.rstrip('.')})" for p, why in list(skipped.items())[:few]]
-    rest = len(skipped) - len(shown)
+    rest = len(skipped) - len(shown) + more
     return "; ".join(shown) + (f"; and {rest} more" if rest else "")
 
 
-def _no_validation(cfg: TrainConfig, val_files: list[Path], skipped: dict[str, str]) -> str:
-    """Why a run cannot validate: its validation files are unreadable or hold no note."""
+def _no_validation(cfg: TrainConfig, val_files: list[Path], skipped: dict[str, str],
+                   others: Sequence[Path] = ()) -> str:
+    """Why a run cannot validate: its validation files are unreadable or hold no note. Where every one is
+    unreadable and so is every file of `others` (the training files), no split helps, and none is suggested."""
     named = {str(f) for f in val_files}
     bad = {p: why for p, why in skipped.items() if p in named}
     n = len(val_files)
@@ -180,6 +182,10 @@ def _no_validation(cfg: TrainConfig, val_files: list[Path], skipped: dict[str, s
             f": {_first_few(bad, cfg.midi_dir)}"
     fix = (f"fix or remove {'that file' if len(bad) == 1 else 'those files'}, or split the files another way with "
            f"another --seed" if bad else "split the files another way with another --seed, or add pieces")
+    if len(bad) == n and others and not any_readable(others, cfg.steps_per_beat):
+        return (f"error: none of the {n + len(others)} training and validation files could be read "
+                f"({_first_few(bad, cfg.midi_dir, more=len(others))}); "
+                f"a run needs readable pieces to train and validate on.")
     return (f"error: the validation split has no window with a note to score ({why}), so the run could choose no "
             f"best checkpoint and no threshold; {fix}.")
 
@@ -201,7 +207,7 @@ def prepare_data(cfg: TrainConfig, rt: Runtime, width: int, warn: Optional[Log] 
         val_windows, val_readable = evaluation_windows(val_files, cfg.steps_per_beat, width, cfg.val_windows,
                                                        cfg.workers, skipped)
         if rt.world == 1 and not len(val_windows):  # said before the training files are read
-            raise SystemExit(_no_validation(cfg, val_files, skipped))
+            raise SystemExit(_no_validation(cfg, val_files, skipped, [files[i] for i in split.train]))
     mine = shard([files[i] for i in split.train], rt.rank, rt.world)
     cache = Path(cfg.out) / ("rolls_cache.npz" if rt.world == 1 else f"rolls_cache_{rt.rank}of{rt.world}.npz")
     mine_skipped: dict[str, str] = {}

@@ -59,6 +59,11 @@ def _read_packed(args: tuple[str, int]) -> np.ndarray | str:
         return str(e)
 
 
+def any_readable(files: Sequence[Path], steps_per_beat: int) -> bool:
+    """Can any of `files` be read (tried one by one, stopping at the first that can)?"""
+    return any(not isinstance(_read_packed((str(f), steps_per_beat)), str) for f in files)
+
+
 def read_pieces(files: Sequence[Path], steps_per_beat: int, workers: int = 1, cache: Optional[Path] = None,
                 show: bool = True, skipped: Optional[dict] = None) -> tuple[list[np.ndarray], list[str]]:
     """Bit-packed piano rolls ((16, T) uint8) of the readable files and their paths, cached in a .npz keyed by

@@ -876,6 +876,14 @@ def test_a_validation_split_with_no_readable_file_is_refused_before_the_training
     assert not (tmp_path / "o" / "rolls_cache.npz").exists()
 
 
+def test_a_run_whose_every_file_is_unreadable_is_told_so_and_not_sent_to_another_split(tmp_path):
+    folder = _songs(tmp_path / "midi", [], {"song2.mid": b"", "song3.mid": b"junk", "song4.mid": b"", "song6.mid": b""})
+    with pytest.raises(SystemExit) as e:
+        train(short_config(folder, tmp_path / "o", max_steps=1), log=lambda *_: None)
+    assert e.value.code == ("error: none of the 3 training and validation files could be read (song6.mid (The file "
+                            "is empty); and 2 more); a run needs readable pieces to train and validate on.")
+
+
 def test_a_single_process_run_whose_training_files_are_all_unreadable_names_no_rank(tmp_path):
     folder = _songs(tmp_path / "midi", ["song0.mid", "song1.mid"], {"empty.mid": b"", "junk.mid": b"not a MIDI file"})
     with pytest.raises(SystemExit) as e:
