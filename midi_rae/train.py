@@ -45,8 +45,8 @@ from .evaluation import validation_metrics
 from .swin import SwinMAEDecoder, SwinMaskedEmbeddingPredictor
 from .threads import configure as configure_threads
 from .train_config import (CHECKPOINT_FILES, RUN_LOCK, ConfigError, TrainConfig, add_arguments, check_out,  # noqa: F401
-                           config_from_args, config_problems, path_problem, resume_problem, resumed_checkpoint,
-                           stored_options)
+                           config_from_args, config_problems, overwrite_clash, path_problem, resume_problem,
+                           resumed_checkpoint, stored_options)
 from .train_data import (Augment, WindowDataset, any_readable, batch_loader, evaluation_windows, find_roll_files,
                          read_pieces, shard, split_pieces)
 
@@ -643,6 +643,9 @@ def check_before_reading(cfg: TrainConfig, warn: Log, is_main: bool = True) -> T
     config with --workers capped to the cores. SystemExit('error: ...') in one sentence."""
     try:
         problems = config_problems(cfg)
+        clash = overwrite_clash(cfg)
+        if clash:
+            raise ConfigError(clash)
         if problems:
             raise ConfigError("; ".join(problems) + ".")
         if cfg.resume:

@@ -468,6 +468,21 @@ def resume_problem(cfg: TrainConfig, stored: dict, meta: dict, ck: Path, given: 
     return None
 
 
+def _continues_out(cfg: TrainConfig) -> bool:
+    """Does --resume name the run in --out itself (its folder or a checkpoint in it)?"""
+    if not cfg.resume:
+        return False
+    resumed = Path(cfg.resume)
+    return bool(same_path(str(cfg.out), str(resumed if resumed.is_dir() else resumed.parent)))
+
+
+def overwrite_clash(cfg: TrainConfig) -> Optional[str]:
+    """--overwrite beside a --resume of the run in --out: the two contradict each other (checked first of all)."""
+    if cfg.overwrite and _continues_out(cfg):
+        return f"--overwrite would start over the run that --resume {cfg.resume} continues in {cfg.out}; give one of them."
+    return None
+
+
 def check_out(cfg: TrainConfig) -> None:
     """Refuse, before any file is read, an --out that cannot be written or that holds another run, unless
     --overwrite (or --resume of that very run) says to write there; ConfigError in one sentence. Makes the folder."""
@@ -475,16 +490,10 @@ def check_out(cfg: TrainConfig) -> None:
     import tempfile
 
     out = Path(cfg.out)
-    resumed = Path(cfg.resume) if cfg.resume else None
-    if resumed is not None and not resumed.is_dir():
-        resumed = resumed.parent
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; it takes a folder to write checkpoints to.", usage=False)
     held = [name for name in RUN_FILES if (out / name).exists()]
-    continues = resumed is not None and bool(same_path(str(out), str(resumed)))
-    if continues and cfg.overwrite:
-        raise ConfigError(f"--overwrite would start over the run that --resume {cfg.resume} continues in {out}; give "
-                          f"one of them.")
+    continues = _continues_out(cfg)
     if held and not cfg.overwrite and not continues:
         raise ConfigError(f"--out {out} already holds a run ({', '.join(held)}); continue it with --resume {out}, "
                           f"start it over with --overwrite (which deletes its checkpoints), or give another --out.",

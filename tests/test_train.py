@@ -691,6 +691,13 @@ def test_overwrite_and_resume_of_the_same_run_contradict_each_other(trained, mid
         train(short_config(midi_dir, run, max_steps=50, resume=str(run), overwrite=True), log=lambda *_: None)
 
 
+def test_overwrite_beside_a_resume_of_a_finished_run_is_told_as_the_contradiction_first(trained, midi_dir, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    with pytest.raises(SystemExit, match="^error: --overwrite would start over the run that --resume"):
+        train(short_config(midi_dir, run, max_steps=1, resume=str(run), overwrite=True), log=lambda *_: None)
+
+
 def test_a_resume_takes_the_runs_own_options_and_may_raise_its_step_limit(trained, midi_dir):
     run = trained[0]
     cfg = _parsed("--resume", run, "--max-steps", "60")
