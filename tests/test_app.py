@@ -1139,7 +1139,22 @@ def test_exported_files_are_named_for_the_view_they_show():
     # another transposition, resolution or model gives another name: one export never overwrites another's
     assert file_stem("piece.mid", 3, 12, "Shipped hierarchy") == "piece_transposed+3_12spb_shipped-hierarchy"
     assert file_stem("piece.mid", 0, None, "Shipped default", pedal=True) == "piece_pedal_shipped-default"
-    assert file_stem("a<b>.mid", -1, None, "uploaded: run/ckpt.pt") == "a-b-_transposed-1_ckpt-pt"
+    assert file_stem("a<b>.mid", -1, None, "uploaded: run/ckpt.pt") == "a-b_transposed-1_ckpt-pt"
+
+
+def test_a_download_name_has_no_space_or_hash_and_cuts_a_long_model_label_between_words():
+    from midi_rae.dashboard.names import file_stem
+
+    assert file_stem("Prelude in C# minor.mid", 0, None, "my_long_experiment_run_number_seven_final.safetensors") \
+        == "Prelude-in-Csharp-minor_my_long_experiment_run_number_seven"
+
+
+def test_the_reconstructions_download_names_the_model_that_made_it():
+    from midi_rae.dashboard.panel_listen import download_names
+
+    names = download_names("piece.mid", 3, view_stem="piece_shipped-default")
+    assert names["reconstruction"] == "piece_shipped-default_bar3_reconstruction.mid"
+    assert names["window"] == "piece_bar3_window.mid"  # the model's input: no model in its name
 
 
 def test_the_charts_file_states_the_settings_it_was_drawn_at():

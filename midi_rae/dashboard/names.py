@@ -58,11 +58,26 @@ def file_stem(piece_name: str, semis: int = 0, spb: int | None = None, model: st
     """The start of a download's name: what it shows, so that two views' files never share a name ("piece.mid",
     transposed +3, at 12 steps per beat that are not the model's own, by "Shipped hierarchy":
     "piece_transposed+3_12spb_shipped-hierarchy"; "_pedal" where the sustain pedal lengthened its notes)."""
-    stem = PurePath(display_name(piece_name)).stem
+    # spaces, "#" and the like are kept where a name is shown, not in a file name (a link or a shell breaks on them)
+    stem = _FILE_UNSAFE.sub("-", PurePath(display_name(piece_name)).stem.replace("#", "sharp")).strip(".-") or "piece"
     stem += f"_transposed{int(semis):+d}" if semis else ""
     stem += f"_{int(spb)}spb" if spb else ""
     stem += "_pedal" if pedal else ""
     if model:
-        stem += "_" + (re.sub(r"[^\w]+", "-", display_name(model).lower()).strip("-")[:40] or "model")
+        stem += "_" + (_cut_at_word(re.sub(r"[^\w]+", "-", display_name(model).lower()).strip("-"), MODEL_CHARS)
+                       or "model")
     return stem
+
+
+_FILE_UNSAFE = re.compile(r"[^\w.+\-]+")
+MODEL_CHARS = 40  # of a model's label in a file name
+
+
+def _cut_at_word(text: str, limit: int) -> str:
+    """`text` ("my_long_run-safetensors") cut to at most `limit` characters before a "-" or "_" (mid-word only where
+    one word is longer than the limit)."""
+    if len(text) <= limit:
+        return text
+    cut = re.match(r"(.*)[-_]", text[:limit + 1])
+    return cut.group(1).rstrip("-_") if cut and cut.group(1).rstrip("-_") else text[:limit]
 

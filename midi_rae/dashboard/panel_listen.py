@@ -39,12 +39,14 @@ def _wav(key: tuple, _pm) -> tuple[bytes, str]:
     return render_audio(_pm, fs=PLAYER_RATE)
 
 
-def download_names(piece_name: str, bar: int, semis: int = 0, pedal: bool = False) -> dict[str, str]:
+def download_names(piece_name: str, bar: int, semis: int = 0, pedal: bool = False,
+                   view_stem: str | None = None) -> dict[str, str]:
     """File names of the window, reconstruction and piece downloads ("piece.mid" -> "piece_bar3_window.mid"; a
-    transposed piece's say so: "piece_transposed+3_bar3_window.mid"; one read with its sustain pedal, "_pedal")."""
+    transposed piece's say so: "piece_transposed+3_bar3_window.mid"; one read with its sustain pedal, "_pedal").
+    The reconstruction is the model's: named by `view_stem` (the page's, which names the model) where given."""
     stem = file_stem(piece_name, semis, pedal=pedal)
-    return {"window": f"{stem}_bar{bar}_window.mid", "reconstruction": f"{stem}_bar{bar}_reconstruction.mid",
-            "piece": f"{stem}_quantised.mid"}
+    return {"window": f"{stem}_bar{bar}_window.mid",
+            "reconstruction": f"{view_stem or stem}_bar{bar}_reconstruction.mid", "piece": f"{stem}_quantised.mid"}
 
 
 def _midi_only(key: tuple, roll, spb: int, tempo: float, meter: tuple[int, int], onsets, seconds) -> bytes:
@@ -66,7 +68,7 @@ def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name
 
 @st.fragment
 @activity.fragment_body
-def render(song, res, spb: int, semis: int = 0) -> None:
+def render(song, res, spb: int, semis: int = 0, stem: str | None = None) -> None:
     """Players for window, reconstruction and (on request) the whole piece, each with its MIDI download.
 
     A fragment: the players are synthesised only while "Play here" is on (each window or mask change would
@@ -76,7 +78,7 @@ def render(song, res, spb: int, semis: int = 0) -> None:
     roll = song.roll
     tempo = float(roll.tempo_bpm or 120.0)
     bar = res.start // max(roll.steps_per_bar, 1) + 1
-    names = download_names(roll.name, bar, semis, roll.sustain_pedal)
+    names = download_names(roll.name, bar, semis, roll.sustain_pedal, stem)
     play = st.toggle("Play here", persist_state="session", key=K.PLAYERS,
                      help="Synthesise the window and its reconstruction as audio players that follow every "
                           "window and mask change. Off, the MIDI downloads stay.")

@@ -127,7 +127,7 @@ def draw(song, res, need_model: Callable, piece, roll, spb: int, semis: int, ove
     with recon_box:
         panel_recon.render(res, pitch_range, roll.steps_per_bar, movable=len(song.starts) > 1)
     with listen_box:
-        panel_listen.render(song, res, spb, semis)
+        panel_listen.render(song, res, spb, semis, stem)
     analyses(song, res, need_model, sel)
     if compare is not None:
         with compare_box:
