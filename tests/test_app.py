@@ -2204,6 +2204,42 @@ def test_back_undoes_a_new_mask(examples, monkeypatch):
     assert image_rows(at)[1][1] == masked and dict(at.query_params) == before
 
 
+def _threshold_slider(at):
+    return next(s for s in at.slider if s.key.startswith("threshold::"))
+
+
+def test_the_threshold_and_empty_mask_ratio_travel_in_the_url_so_a_reload_shows_the_same_reconstruction(examples):
+    at = run_app()
+    assert "threshold" not in at.query_params and "empty" not in at.query_params  # the checkpoint's own: left out
+    _threshold_slider(at).set_value(0.3).run()
+    at.slider(key="empty_mask_ratio").set_value(0.4).run()
+    assert not at.exception and (at.query_params.get("threshold"), at.query_params.get("empty")) == ("0.3", "0.4")
+    reload = AppTest.from_file(APP, default_timeout=180)  # a new session from that URL
+    reload.query_params.update(dict(at.query_params))
+    reload.run()
+    assert not reload.exception
+    assert (_threshold_slider(reload).value, reload.slider(key="empty_mask_ratio").value) == (0.3, 0.4)
+    assert image_rows(reload)[1] == image_rows(at)[1]  # the same masked input and reconstruction
+
+
+def test_back_returns_the_threshold_and_empty_mask_ratio_to_the_checkpoints_own(examples, monkeypatch):
+    at = run_app()
+    before, own = dict(at.query_params), _threshold_slider(at).value
+    _threshold_slider(at).set_value(0.3).run()
+    at.slider(key="empty_mask_ratio").set_value(0.4).run()
+    back_to(at, before, monkeypatch)
+    assert not at.exception and (_threshold_slider(at).value, at.slider(key="empty_mask_ratio").value) == (own, 0.05)
+    assert dict(at.query_params) == before
+
+
+def test_a_url_whose_threshold_cannot_be_used_says_so(examples):
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params.update({"threshold": "0.97"})
+    at.run()
+    assert not at.exception and _threshold_slider(at).value == 0.6  # the test checkpoint's own
+    assert any("threshold (not a value from 0.05 to 0.95 in steps of 0.05)" in i.value for i in at.info)
+
+
 def test_a_url_whose_seed_cannot_be_used_says_so(examples):
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params.update({"seed": "1000001"})

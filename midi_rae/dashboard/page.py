@@ -248,8 +248,14 @@ def _warm_plotly(slot) -> None:
                       config={"displayModeBar": False, "staticPlot": True})
 
 
+def _unless(value: float, own: float) -> Optional[float]:
+    """`value` where it is not the checkpoint's `own` (which an address leaves out), else None."""
+    return None if abs(value - own) < 1e-9 else value
+
+
 def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: bool = False,
-                  mask: float = url_state.DEFAULT_MASK, seed: int = 0) -> None:
+                  mask: float = url_state.DEFAULT_MASK, seed: int = 0, threshold: Optional[float] = None,
+                  empty: Optional[float] = None) -> None:
     """The shown shipped model, example or shipped-corpus piece, window and transposition into the URL (for a
     dropped file its name and the shipped model, which a reload names and keeps), with the shipped model
     compared as B, the mask ratio and the mask seed."""
@@ -267,7 +273,8 @@ def _record_place(piece, start_bar: int, semis: int, spb: Optional[int], pedal: 
     shipped = sidebar.shipped_sources()
     first = next(iter(example_files()), None)
     url_state.record(source if source in shipped else None, example, start_bar, semis, passage, dropped, spb, pedal,
-                     b_source if b_source in shipped else None, mask, seed, first.name if first is not None else None)
+                     b_source if b_source in shipped else None, mask, seed, first.name if first is not None else None,
+                     threshold, empty)
 
 
 def main() -> None:
@@ -310,7 +317,8 @@ def main() -> None:
     view = sidebar.view_section(n_start_bars, config, meta, bars)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
     _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None, pedal,
-                  view.mask.mask_ratio, view.mask.seed)
+                  view.mask.mask_ratio, view.mask.seed, _unless(view.mask.threshold, sidebar.own_threshold(meta)),
+                  _unless(view.mask.empty_mask_ratio, sidebar.own_empty_ratio(config)))
     choice_b = sidebar.compare_section()
 
     b_is_a = choice_b is not None and sidebar.same_model(choice, choice_b)  # then one sentence at the end

@@ -429,6 +429,16 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int, bool]:
     return spb, semis, bool(pedal) and not png
 
 
+def own_empty_ratio(config: dict) -> float:
+    """The empty mask ratio the checkpoint trained with (the slider's start)."""
+    return float(config.get("empty_mask_ratio", 0.05))
+
+
+def own_threshold(meta: dict) -> float:
+    """The threshold the checkpoint stores (chosen on validation), else 0.5: the slider's start."""
+    return float(meta.get("threshold", 0.5))
+
+
 def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> ViewSettings:
     """Window position, masking and binarization controls (`bar_steps`: a bar's length in steps)."""
     st.sidebar.header("Window")
@@ -452,8 +462,12 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
     mr = st.sidebar.slider("Mask ratio", 0.0, 1.0, step=0.05, persist_state="session", key=K.MASK_RATIO,
                            help="The chance that each non-empty patch is hidden from the encoder (each is drawn on "
                                 "its own: the share hidden varies around it, and the reconstruction says what it was).")
-    default_emr = float(config.get("empty_mask_ratio", 0.05))
-    emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, default_emr, 0.05,
+    default_emr = own_empty_ratio(config)
+    linked = url_state.linked_value(url_state.LINK_EMPTY, default_emr)
+    if linked is not None:
+        st.session_state[K.EMPTY_MASK_RATIO] = linked
+    emr = st.sidebar.slider("Empty mask ratio", 0.0, 1.0, step=0.05,
+                            **session.stated_value(K.EMPTY_MASK_RATIO, default_emr),
                             persist_state="session", key=K.EMPTY_MASK_RATIO,
                             help="Empty patches are hidden at mask ratio × this.")
     c1, c2 = st.sidebar.columns([3, 2], vertical_alignment="bottom")
@@ -463,8 +477,11 @@ def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> V
     st.sidebar.header("Display")
     own = meta.get("threshold")
     tkey = session.threshold_key(meta.get("threshold", 0.5))
+    linked = url_state.linked_value(url_state.LINK_THRESHOLD, own_threshold(meta))
+    if linked is not None:
+        st.session_state[tkey] = linked
     thr = st.sidebar.slider("Binarization threshold", 0.05, 0.95, step=0.05, key=tkey, persist_state="session",
-                            **session.stated_value(tkey, float(meta.get("threshold", 0.5))),
+                            **session.stated_value(tkey, own_threshold(meta)),
                             help=(f"A pixel is a note where the decoder's probability reaches this. It starts at this "
                                   f"checkpoint's own, chosen on validation ({float(own):.2f}), so another checkpoint "
                                   f"may start elsewhere." if isinstance(own, (int, float)) else

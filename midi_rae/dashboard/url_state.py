@@ -1,6 +1,7 @@
 """The piece page's place in its URL: a reload (a new session) or a shared link opens the same shipped model,
-example (or piece of the shipped corpus, opened from the Corpus page), window, transposition, and the time
-resolution where it is not the model's own.
+example (or piece of the shipped corpus, opened from the Corpus page), window, transposition, the time
+resolution, binarization threshold and empty mask ratio where they are not the model's own, the mask ratio and
+seed, the pedal and the shipped model compared as B.
 
 Only what the server can open again by name goes in: an uploaded file or checkpoint cannot. With a dropped file
 shown, the URL names the file (and a shipped model) only so that a reload can say what it could not bring back.
@@ -32,6 +33,11 @@ B_MODEL = "b"  # the shipped model compared as B, where one is
 MASK = "mask"  # the mask ratio, where it is not the default
 DEFAULT_MASK = MaskSettings().mask_ratio  # the slider's start, left out of the URL
 SEED = "seed"  # the mask seed, where it is not 0
+THRESHOLD = "threshold"  # the binarization threshold, where it is not the checkpoint's own
+EMPTY = "empty"  # the empty mask ratio, where it is not the checkpoint's own
+LINK_THRESHOLD = "_url_threshold"  # session state: the threshold the URL asked for, until its slider is drawn
+LINK_EMPTY = "_url_empty"  # session state: the empty mask ratio the URL asked for, until its slider is drawn
+OWN_VALUE = -1.0  # linked_value's word for "the checkpoint's own"
 MAX_SEED = 1_000_000  # the seed input's upper end
 MAX_BAR = 100_000
 OWN_RESOLUTION = 0  # linked_resolution's word for "the model's own"
@@ -71,6 +77,9 @@ def restore(models: list[str], examples: list[str]) -> None:
         st.session_state[K.WINDOW_BAR] = st.session_state[LINK_BAR] = place[BAR]
     if SPB in place:
         st.session_state[LINK_SPB] = place[SPB]
+    for name, link in ((THRESHOLD, LINK_THRESHOLD), (EMPTY, LINK_EMPTY)):
+        if name in place:
+            st.session_state[link] = place[name]
     if PASSAGE in place:
         _open_passage(place[PASSAGE], place.get(BAR, 1), place.get(TRANSPOSE, 0))
     notes = [_ignored_note(ignored)] if ignored else []
@@ -143,6 +152,16 @@ def _place(q, models: list[str], examples: list[str]) -> tuple[dict, list[str]]:
         place[SEED] = seed
     elif SEED in q:
         ignored.append(f"seed (not a whole number from 0 to {MAX_SEED:,})")
+    threshold = _ratio(q.get(THRESHOLD))
+    if threshold is not None and 0.05 <= threshold <= 0.95:
+        place[THRESHOLD] = threshold
+    elif THRESHOLD in q:
+        ignored.append("threshold (not a value from 0.05 to 0.95 in steps of 0.05)")
+    empty = _ratio(q.get(EMPTY))
+    if empty is not None:
+        place[EMPTY] = empty
+    elif EMPTY in q:
+        ignored.append("empty (not a ratio from 0 to 1 in steps of 0.05)")
     if q.get(PEDAL) in ("0", "1"):
         place[PEDAL] = q[PEDAL] == "1"
     elif PEDAL in q:
@@ -217,6 +236,8 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
         st.session_state[K.SUSTAIN] = place.get(PEDAL, False)
     st.session_state[K.MASK_RATIO] = place.get(MASK, DEFAULT_MASK)
     st.session_state[K.MASK_SEED] = place.get(SEED, 0)
+    st.session_state[LINK_THRESHOLD] = place.get(THRESHOLD, OWN_VALUE)
+    st.session_state[LINK_EMPTY] = place.get(EMPTY, OWN_VALUE)
     if B_MODEL in place:
         st.session_state[K.B_SOURCE] = place[B_MODEL]
     elif st.session_state.get(K.B_SOURCE) in models:
@@ -257,6 +278,13 @@ def linked_resolution() -> Optional[int]:
     return st.session_state.pop(LINK_SPB, None)
 
 
+def linked_value(link: str, own: float) -> Optional[float]:
+    """The threshold (`LINK_THRESHOLD`) or empty mask ratio (`LINK_EMPTY`) the URL asked for, once (for the slider
+    about to be drawn): `own`, the checkpoint's, where the address returned to by Back names none."""
+    value = st.session_state.pop(link, None)
+    return None if value is None else own if value == OWN_VALUE else float(value)
+
+
 def ignored() -> Optional[str]:
     """One sentence naming what the URL asked for that could not be used (None when all of it was)."""
     return st.session_state.get(IGNORED)
@@ -270,12 +298,14 @@ def ignored_shown() -> None:
 def record(model: Optional[str], example: Optional[str], bar: int, semis: int, passage: Optional[str] = None,
            dropped: Optional[str] = None, spb: Optional[int] = None, pedal: bool = False,
            b_model: Optional[str] = None, mask: float = DEFAULT_MASK, seed: int = 0,
-           first_example: Optional[str] = None) -> None:
+           first_example: Optional[str] = None, threshold: Optional[float] = None,
+           empty: Optional[float] = None) -> None:
     """Put the shown place in the URL: a shipped model, and a bundled example or a shipped-corpus piece
     (`passage`); nothing of a place that cannot be reopened by name, but the name of a `dropped` file shown (and
     the shipped model), so that a reload can say what it lost. The shipped model compared as B (`b_model`), a
-    mask ratio other than the default and a mask seed other than 0 go in either way. A bare address names the
-    place a page opens at (`first_example`, the picker's first, at bar 1 of the shipped default)."""
+    mask ratio other than the default and a mask seed other than 0 go in either way, and so do a `threshold` and
+    an `empty` mask ratio (None: the checkpoint's own). A bare address names the place a page opens at
+    (`first_example`, the picker's first, at bar 1 of the shipped default)."""
     piece = {EXAMPLE: example} if example is not None else {PASSAGE: passage} if passage is not None else None
     if piece is not None and model is not None:
         want = {MODEL: model, **piece, BAR: str(int(bar)), TRANSPOSE: str(int(semis)),
@@ -285,7 +315,9 @@ def record(model: Optional[str], example: Optional[str], bar: int, semis: int, p
     if want:
         want.update({**({B_MODEL: b_model} if b_model is not None else {}),
                      **({MASK: f"{mask:g}"} if abs(mask - DEFAULT_MASK) > 1e-9 else {}),
-                     **({SEED: str(int(seed))} if seed else {})})
+                     **({SEED: str(int(seed))} if seed else {}),
+                     **({THRESHOLD: f"{threshold:g}"} if threshold is not None else {}),
+                     **({EMPTY: f"{empty:g}"} if empty is not None else {})})
     # a run's query params are those the browser sent with its rerun request: runs that follow each other closely
     # (a dropped file passes through an empty uploader) can be sent before the browser has applied the previous
     # run's URL, so what this session last sent is compared too. An address that names the shown place in other
@@ -304,7 +336,7 @@ def record(model: Optional[str], example: Optional[str], bar: int, semis: int, p
     st.session_state[SENT] = shown
 
 
-KNOWN = (MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED, SPB, PEDAL, B_MODEL, MASK, SEED)
+KNOWN = (MODEL, EXAMPLE, PASSAGE, BAR, TRANSPOSE, DROPPED, SPB, PEDAL, B_MODEL, MASK, SEED, THRESHOLD, EMPTY)
 
 
 def _naming(address: dict) -> tuple:
@@ -318,4 +350,5 @@ def _naming(address: dict) -> tuple:
             address.get(DROPPED), _int(address.get(BAR, "1"), 1, MAX_BAR),
             _int(address.get(TRANSPOSE, "0"), -12, 12), address.get(SPB), address.get(PEDAL, "0"),
             str(address.get(B_MODEL, "")).casefold(), _ratio(address.get(MASK, f"{DEFAULT_MASK:g}")),
-            _int(address.get(SEED, "0"), 0, MAX_SEED), frozenset(k for k in address if k not in KNOWN))
+            _int(address.get(SEED, "0"), 0, MAX_SEED), _ratio(address.get(THRESHOLD, "")),
+            _ratio(address.get(EMPTY, "")), frozenset(k for k in address if k not in KNOWN))
