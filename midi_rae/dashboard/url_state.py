@@ -116,56 +116,31 @@ def _place(q, models: list[str], examples: list[str]) -> tuple[dict, list[str]]:
     its file), and the words naming those it cannot."""
     place, ignored = {}, []
     named = {m.casefold(): m for m in models}  # the header writes "shipped default"; the picker "Shipped default"
-    if str(q.get(MODEL, "")).casefold() in named:
-        place[MODEL] = named[str(q[MODEL]).casefold()]
-    elif MODEL in q:
-        ignored.append("model (not a shipped model's name)")
-    if q.get(EXAMPLE) in examples:
-        place[EXAMPLE] = q[EXAMPLE]
-    elif EXAMPLE in q:
-        ignored.append("example (not a bundled example's name)")
-    bar, semis = _int(q.get(BAR), 1, MAX_BAR), _int(q.get(TRANSPOSE), -12, 12)
-    if bar is not None:
-        place[BAR] = bar
-    elif BAR in q:
-        ignored.append(f"bar (not a whole number from 1 to {MAX_BAR:,})")
-    if semis is not None:
-        place[TRANSPOSE] = semis
-    elif TRANSPOSE in q:
-        ignored.append("transpose (not a whole number from −12 to 12)")
-    spb = _int(q.get(SPB), 1, max(GRID_RESOLUTIONS))
-    if spb in GRID_RESOLUTIONS:
-        place[SPB] = spb
-    elif SPB in q:
-        ignored.append(f"spb (not a time resolution the page offers: {', '.join(map(str, GRID_RESOLUTIONS))})")
-    if str(q.get(B_MODEL, "")).casefold() in named:
-        place[B_MODEL] = named[str(q[B_MODEL]).casefold()]
-    elif B_MODEL in q:
-        ignored.append("b (not a shipped model's name)")
-    mask = _ratio(q.get(MASK))
-    if mask is not None:
-        place[MASK] = mask
-    elif MASK in q:
-        ignored.append("mask (not a ratio from 0 to 1 in steps of 0.05)")
-    seed = _int(q.get(SEED), 0, MAX_SEED)
-    if seed is not None:
-        place[SEED] = seed
-    elif SEED in q:
-        ignored.append(f"seed (not a whole number from 0 to {MAX_SEED:,})")
-    threshold = _ratio(q.get(THRESHOLD))
-    if threshold is not None and 0.05 <= threshold <= 0.95:
-        place[THRESHOLD] = threshold
-    elif THRESHOLD in q:
-        ignored.append("threshold (not a value from 0.05 to 0.95 in steps of 0.05)")
-    empty = _ratio(q.get(EMPTY))
-    if empty is not None:
-        place[EMPTY] = empty
-    elif EMPTY in q:
-        ignored.append("empty (not a ratio from 0 to 1 in steps of 0.05)")
-    if q.get(PEDAL) in ("0", "1"):
-        place[PEDAL] = q[PEDAL] == "1"
-    elif PEDAL in q:
-        ignored.append("pedal (not 0 or 1)")
+
+    def spb(v: str) -> Optional[int]:
+        value = _int(v, 1, max(GRID_RESOLUTIONS))
+        return value if value in GRID_RESOLUTIONS else None
+
+    def threshold(v: str) -> Optional[float]:
+        value = _ratio(v)
+        return value if value is not None and 0.05 <= value <= 0.95 else None
+
+    model = (lambda v: named.get(str(v).casefold()), "not a shipped model's name")
+    ratio = (_ratio, "not a ratio from 0 to 1 in steps of 0.05")
+    readers = ((MODEL, *model), (EXAMPLE, lambda v: v if v in examples else None, "not a bundled example's name"),
+               (BAR, lambda v: _int(v, 1, MAX_BAR), f"not a whole number from 1 to {MAX_BAR:,}"),
+               (TRANSPOSE, lambda v: _int(v, -12, 12), "not a whole number from −12 to 12"),
+               (SPB, spb, f"not a time resolution the page offers: {', '.join(map(str, GRID_RESOLUTIONS))}"),
+               (B_MODEL, *model), (MASK, *ratio),
+               (SEED, lambda v: _int(v, 0, MAX_SEED), f"not a whole number from 0 to {MAX_SEED:,}"),
+               (THRESHOLD, threshold, "not a value from 0.05 to 0.95 in steps of 0.05"), (EMPTY, *ratio),
+               (PEDAL, {"0": False, "1": True}.get, "not 0 or 1"))
+    for name, read, why in readers:
+        value = read(q[name]) if name in q else None
+        if value is not None:
+            place[name] = value
+        elif name in q:
+            ignored.append(f"{name} ({why})")
     if PASSAGE in q:
         from .corpus_similar import shipped_passage
 
