@@ -60,7 +60,8 @@ MAX_OVERVIEW_COLUMNS = 3000
 
 # Error-map codes; white for true negatives keeps the eye on the mistakes.
 _TN, _TP, _FP, _FN = 0, 1, 2, 3
-_ERROR_NAMES = {_TN: "true negative", _TP: "true positive", _FP: "false positive", _FN: "false negative"}
+# the words the reconstruction's legend uses (right, extra, missed), in every hover and every chart
+_ERROR_NAMES = {_TN: "silent", _TP: "right", _FP: "extra", _FN: "missed"}
 
 _NAMES = [note_name(p) for p in range(128)]
 

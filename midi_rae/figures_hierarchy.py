@@ -10,14 +10,15 @@ from typing import Optional, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .figures import (BACKGROUND, FN_COLOUR, FP_COLOUR, FRAME, MASKED, NOTE, OKABE_ITO, TP_COLOUR, _ERROR_NAMES,
+from .figures import (BACKGROUND, FN_COLOUR, FP_COLOUR, FRAME, MASKED, OKABE_ITO, TP_COLOUR, _ERROR_NAMES,
                       _FN, _FP, _NAMES, _TP, _discrete_colorscale, _figure, _legend_swatch, _style, _subplots, error_codes,
                       note_ticks)
 from .wording import signed
 
 __all__ = ["ablation_drops", "ablation_error_maps", "novelty_curves", "probe_scores"]
 
-UNMASKED_COLOUR, MASKED_COLOUR = NOTE, MASKED  # the note colour, and the masked-patch colour of the masks
+# Okabe & Ito's blue (the note colour, near black, vanished on a dark theme), and the masked-patch colour
+UNMASKED_COLOUR, MASKED_COLOUR = OKABE_ITO[0], MASKED
 REFERENCE_COLOUR = "#555555"
 _ERRORS = _discrete_colorscale([BACKGROUND, TP_COLOUR, FP_COLOUR, FN_COLOUR])
 
@@ -55,7 +56,7 @@ def ablation_drops(levels: Sequence[int], drop_unmasked: Sequence[float], drop_m
 def ablation_error_maps(original: np.ndarray, binaries: Sequence[np.ndarray], titles: Sequence[str],
                         pitch_range: Optional[tuple[int, int]] = None,
                         title: str = "Errors of the reconstruction with each level ablated") -> go.Figure:
-    """One error map per reconstruction (true/false positives and false negatives over all pixels), side by side.
+    """One error map per reconstruction (right, extra and missed notes over all pixels), side by side.
 
     Heatmaps with a categorical pitch axis of note names, as the reconstruction row draws them.
     """
@@ -75,14 +76,13 @@ def ablation_error_maps(original: np.ndarray, binaries: Sequence[np.ndarray], ti
             hovertemplate="%{y} · step %{x}<br>%{z} (0 " + ", ".join(f"{c} {_ERROR_NAMES[c]}" for c in
                                                                      (_TP, _FP, _FN)) + ")<extra></extra>"),
             row=1, col=i + 1)
-        fig.layout.annotations[i].text = f"{titles[i]}<br>FP {counts[_FP]:,} · FN {counts[_FN]:,}"
+        fig.layout.annotations[i].text = f"{titles[i]}<br>extra {counts[_FP]:,} · missed {counts[_FN]:,}"
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, **FRAME)
     fig.update_yaxes(type="category", showgrid=False, zeroline=False, tickmode="array",
                      tickvals=note_ticks(lo, hi)[1], **FRAME)
     fig.update_yaxes(title_text="pitch", row=1, col=1)
     fig.update_annotations(font_size=11)
-    for name, colour in (("true positive", TP_COLOUR), ("false positive", FP_COLOUR),
-                         ("false negative", FN_COLOUR)):
+    for name, colour in (("right", TP_COLOUR), ("extra", FP_COLOUR), ("missed", FN_COLOUR)):
         _legend_swatch(name, colour, fig=fig, row=1, col=1)
     return _style(fig, title, 300, legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.08, yanchor="top"),
                   margin=dict(l=50, r=10, t=70, b=40))

@@ -151,7 +151,7 @@ def test_reconstruction_error_map_classifies_known_pixels():
     assert (z != 0).sum() == 3
     assert [z[r, r] for r in (10, 20, 30, 40)] == [1, 2, 3, 0]
     assert err.y[60] == "C4" and "%{y}" in err.hovertemplate
-    assert "%{z} (0 true negative, 1 true positive, 2 false positive, 3 false negative)" in err.hovertemplate
+    assert "%{z} (0 silent, 1 right, 2 extra, 3 missed)" in err.hovertemplate
     title = fig.layout.annotations[4].text  # counts are over masked pixels: none here
     assert "0 right" in title and "0 extra" in title and "0 missed" in title
 

@@ -12,9 +12,12 @@ def test_a_cell_holding_markup_is_shown_as_text_not_read_as_html():
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
-def test_numbers_are_written_without_padding_zeros_and_a_missing_value_as_a_dash():
-    table = read_table(table_html(pd.DataFrame({"F1": [0.7070, 31.25, 100.0, float("nan")]}), index=False))
-    assert table["F1"].tolist() == ["0.707", "31.25", "100", "—"]
+def test_a_columns_numbers_share_the_decimals_the_most_precise_needs_and_a_missing_value_is_a_dash():
+    table = read_table(table_html(pd.DataFrame({"F1": [0.7070, 31.25, 100.0, float("nan")], "Rank": [2.0, 8.82, 4.0, 1.0],
+                                                "Max %": [100.0, 50.0, 23.0, 13.0]}), index=False))
+    assert table["F1"].tolist() == ["0.707", "31.250", "100.000", "—"]
+    assert table["Rank"].tolist() == ["2.00", "8.82", "4.00", "1.00"]
+    assert table["Max %"].tolist() == ["100", "50", "23", "13"]  # whole numbers stay whole
 
 
 def test_row_labels_are_header_cells_of_their_rows_and_come_back_as_the_index():

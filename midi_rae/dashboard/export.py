@@ -104,5 +104,6 @@ def render(title: str, stem: str = "midi-rae-explorer", settings: str = "") -> N
     if data:
         c2.download_button("Download charts (HTML, works offline)", data, file_name=f"{stem}_charts.html",
                            mime="text/html", key="dl_html", on_click="ignore")
-    st.caption("Single charts: the camera button at the top right of each saves it as PNG. For a shareable "
+    st.caption("Single charts: the camera button at the top right of a chart saves it as PNG (the piano rolls and "
+               "the reconstruction's panels are images: save them from the browser's menu). For a shareable "
                "report without the server: `python -m midi_rae report FILE.mid -o report.html`.")

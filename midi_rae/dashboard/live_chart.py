@@ -35,6 +35,36 @@ _CSS = ".live-plotly { width: 100%; } .live-plotly .waiting { color: #888; font-
 
 _JS = """
 const CONFIG = __CONFIG__;
+// Streamlit's theme (its CSS variables): under a dark one the figure's white template is swapped for the page's
+// ground and text, so that a chart is not a white box with grey text on a dark page
+const rgb = (c) => {
+  const h = /^#([0-9a-f]{6})$/i.exec(c);
+  if (h) return [0, 2, 4].map((i) => parseInt(h[1].slice(i, i + 2), 16));
+  const m = /rgba?\\(([^)]*)\\)/i.exec(c);
+  return m ? m[1].split(',').slice(0, 3).map(Number) : null;
+};
+const theme = (el) => {
+  const s = getComputedStyle(el);
+  const bg = s.getPropertyValue('--st-background-color').trim(), fg = s.getPropertyValue('--st-text-color').trim();
+  const c = rgb(bg);
+  return c && fg && (0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]) < 128 ? { bg, fg } : null;
+};
+const darken = (layout, t) => {
+  const tl = ((layout.template = layout.template || {}).layout = layout.template.layout || {});
+  const grid = 'rgba(250, 250, 250, 0.14)', font = (f) => Object.assign({}, f, { color: t.fg });
+  tl.paper_bgcolor = tl.plot_bgcolor = 'rgba(0, 0, 0, 0)';
+  tl.font = font(tl.font);
+  tl.title = Object.assign({}, tl.title, { font: font((tl.title || {}).font) });
+  tl.legend = Object.assign({}, tl.legend, { font: font((tl.legend || {}).font) });
+  tl.hoverlabel = Object.assign({}, tl.hoverlabel, { bgcolor: t.bg, font: font((tl.hoverlabel || {}).font) });
+  const axis = (a) => Object.assign({}, a, { gridcolor: grid, zerolinecolor: grid, tickcolor: grid,
+    tickfont: font((a || {}).tickfont), title: Object.assign({}, (a || {}).title, { font: font(((a || {}).title || {}).font) }) });
+  tl.xaxis = axis(tl.xaxis); tl.yaxis = axis(tl.yaxis);
+  tl.scene = Object.assign({}, tl.scene, { xaxis: axis((tl.scene || {}).xaxis), yaxis: axis((tl.scene || {}).yaxis),
+                                             zaxis: axis((tl.scene || {}).zaxis) });
+  if (layout.legend && layout.legend.bgcolor) layout.legend.bgcolor = 'rgba(0, 0, 0, 0.5)';
+  return layout;
+};
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector('.live-plotly');
@@ -50,18 +80,18 @@ export default function (component) {
       if (!root.__waiting) root.__waiting = setTimeout(() => { root.__waiting = null; draw(); }, 50);
       return;
     }
-    const d = root.__data;
+    const d = root.__data, dark = theme(root), look = JSON.stringify(dark);
     const drawn = root.__drawn || { traces: [], objects: [], layout: null };
-    if (drawn.layout === d.layout && drawn.traces.length === d.traces.length
+    if (drawn.layout === d.layout && drawn.look === look && drawn.traces.length === d.traces.length
         && d.traces.every((t, i) => t === drawn.traces[i])) return;  // a rerun that changed nothing here
     // a trace whose JSON is what was drawn is passed as the same object, which plotly.react leaves alone
     const objects = d.traces.map((t, i) => (drawn.traces[i] === t ? drawn.objects[i] : JSON.parse(t)));
-    const layout = JSON.parse(d.layout);
+    const layout = dark ? darken(JSON.parse(d.layout), dark) : JSON.parse(d.layout);
     layout.autosize = true; delete layout.width;
     layout.uirevision = d.revision;
     root.querySelector('.waiting').style.display = 'none';
     P.react(gd, objects, layout, Object.assign({ responsive: true }, CONFIG));
-    root.__drawn = { traces: d.traces, objects, layout: d.layout };
+    root.__drawn = { traces: d.traces, objects, layout: d.layout, look };
     if (!root.__wired) {  // gd stays the same element, so its handlers are attached once
       root.__wired = true;
       gd.on('plotly_click', (ev) => {

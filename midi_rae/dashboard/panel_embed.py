@@ -139,7 +139,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         color = meta["bar"][idx]
         kw = dict(categorical=False, highlight=highlight)
     kw.update(highlight_name=highlight_name, point_data=point_data, share=pca.explained_ratio)
-    label = mode.split(" (")[0]
+    label = "bar" if mode == COLOR_MODES[0] else mode.split(" (")[0]  # the colour bar names its unit
     hidden_empty = int((~shown).sum())
     # the counts on a smaller second line: in one, the title ran under plotly's toolbar
     title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D})<br><span style='font-size:11px'>" + \
@@ -246,7 +246,7 @@ def _umap_figure(song_key: tuple, level: int, _song):
     idx = _subsample(W * N, np.arange(0))[:2000]
     coords = umap.UMAP(n_components=2, random_state=0, n_neighbors=15).fit_transform(emb.reshape(-1, D)[idx])
     meta = _point_meta(_song, level)
-    return pca_scatter(coords, meta["bar"][idx], "Time", hover=_hover(meta, idx, max(_song.roll.steps_per_bar, 1),
+    return pca_scatter(coords, meta["bar"][idx], "bar", hover=_hover(meta, idx, max(_song.roll.steps_per_bar, 1),
                                                                     _song.roll.steps_per_beat),
                        title=f"UMAP of level {level} ({len(idx):,} patches), coloured by bar", axis_prefix="UMAP ")
 

@@ -113,7 +113,6 @@ def render(song, res, spb: int, semis: int = 0, stem: str | None = None) -> None
         cols[2].download_button("Piece as MIDI (quantised)", piece_file, file_name=names["piece"],
                                 mime="audio/midi", key="dl_piece", on_click="ignore")
     if how:
-        st.caption(f"Audio: {how.rstrip('.')}. Every chart has a camera button (top right) that saves it as PNG.")
+        st.caption(f"Audio: {how.rstrip('.')}.")
     else:
-        st.caption("Turn on “Play here” to hear the window and its reconstruction. Every chart has a camera "
-                   "button (top right) that saves it as PNG.")
+        st.caption("Turn on “Play here” to hear the window and its reconstruction.")

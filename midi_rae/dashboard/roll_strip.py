@@ -45,8 +45,9 @@ _HTML = """<div class="strip">
 </div>"""
 
 _CSS = f"""
-.strip {{ font-family: var(--st-font, sans-serif); font-size: 12px; color: #444; user-select: none; }}
-.title {{ font-size: 14px; font-weight: 600; color: #262730; margin: 0 0 6px 0; white-space: nowrap;
+/* text in the theme's colour (a dark theme's light text): the roll image keeps its own white ground */
+.strip {{ font-family: var(--st-font, sans-serif); font-size: 12px; color: var(--st-text-color, #444); user-select: none; }}
+.title {{ font-size: 14px; font-weight: 600; color: var(--st-text-color, #262730); margin: 0 0 6px 0; white-space: nowrap;
           overflow: hidden; text-overflow: ellipsis; }}
 .frame {{ display: grid; grid-template-columns: 50px 1fr; margin-right: 10px; }}
 .pitches {{ position: relative; }}
@@ -66,8 +67,8 @@ _CSS = f"""
 .boxes .highlight {{ background: {HIGHLIGHT_FILL.format(0.12)}; border: 2.5px solid {HIGHLIGHT}; }}
 .cell {{ display: none; border: 1.5px solid {HIGHLIGHT_FILL.format(0.7)}; }}
 .drag {{ top: 0; bottom: 0; display: none; background: rgba(0,0,0,0.08); border: 1px dashed #666; }}
-.tip {{ position: absolute; display: none; pointer-events: none; background: #fff; border: 1px solid #999;
-        padding: 1px 5px; white-space: nowrap; font-size: 12px; color: #222; }}
+.tip {{ position: absolute; display: none; pointer-events: none; background: var(--st-background-color, #fff);
+        border: 1px solid #999; padding: 1px 5px; white-space: nowrap; font-size: 12px; color: var(--st-text-color, #222); }}
 .times {{ position: relative; height: 30px; margin: 0 10px 0 50px; }}
 .times span {{ position: absolute; top: 3px; transform: translateX(-50%); white-space: nowrap; }}
 .times .label {{ left: 50%; top: 16px; }}

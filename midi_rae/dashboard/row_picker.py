@@ -16,10 +16,10 @@ from . import triggers
 
 _HTML = '<div class="row-picker"><table><thead></thead><tbody></tbody></table></div>'
 _CSS = """
-.row-picker table { border-collapse: collapse; font-size: 14px; color: #31333F; }
-.row-picker th { font-weight: 400; color: rgba(49, 51, 63, 0.6); text-align: left; padding: 4px 14px 4px 8px;
-                 border-bottom: 1px solid rgba(49, 51, 63, 0.2); }
-.row-picker td { padding: 4px 14px 4px 8px; border-bottom: 1px solid rgba(49, 51, 63, 0.1); white-space: nowrap; }
+.row-picker table { border-collapse: collapse; font-size: 14px; color: var(--st-text-color, #31333F); }
+.row-picker th { font-weight: 400; opacity: 0.6; text-align: left; padding: 4px 14px 4px 8px;
+                 border-bottom: 1px solid rgba(128, 128, 128, 0.35); }
+.row-picker td { padding: 4px 14px 4px 8px; border-bottom: 1px solid rgba(128, 128, 128, 0.2); white-space: nowrap; }
 .row-picker td.num, .row-picker th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .row-picker tbody tr { cursor: pointer; }
 .row-picker tbody tr:hover { background: rgba(44, 127, 184, 0.10); }

@@ -30,23 +30,40 @@ TABLE_CSS = f"""
 """
 
 
-def _cell(v) -> str:
-    """Numbers as a person writes them: 0.707, 31.2, 100 (no padding zeros); missing as a dash."""
+MAX_DECIMALS = 4
+
+
+def _decimals(values) -> int:
+    """The decimals a column's floats need to be written as a person writes each one (0.707, 31.2, 100: up to six
+    significant digits and MAX_DECIMALS), so that every number of the column is written with as many."""
+    need = 0
+    for v in values:
+        if isinstance(v, float) and math.isfinite(v):
+            text = f"{v:.6g}"
+            need = max(need, len(text.split(".")[1]) if "." in text and "e" not in text else 0)
+    return min(need, MAX_DECIMALS)
+
+
+def _cell(v, decimals: int = 0) -> str:
+    """A number with its column's `decimals` (8.82 beside 2.00, not 2); missing as a dash."""
     if isinstance(v, float):
-        return "—" if math.isnan(v) else f"{v:,.6g}"
+        return "—" if math.isnan(v) else f"{v:,.{decimals}f}"
     return str(v)
 
 
 def table_html(df: "pd.DataFrame", index: bool = True) -> str:
-    """`df` as one HTML table, every cell escaped text; the row labels are header cells of their rows
-    (index=False leaves them out)."""
-    def cell(tag: str, value, scope: str = "") -> str:
+    """`df` as one HTML table, every cell escaped text, each column's numbers written with one number of decimals;
+    the row labels are header cells of their rows (index=False leaves them out)."""
+    def cell(tag: str, value, scope: str = "", decimals: int = 0) -> str:
         attrs = f' scope="{scope}"' if scope else ""
-        return f"<{tag}{attrs}>{html.escape(_cell(value))}</{tag}>"
+        return f"<{tag}{attrs}>{html.escape(_cell(value, decimals))}</{tag}>"
 
+    rows = list(df.itertuples(index=False))
+    places = [_decimals(column) for column in zip(*rows)] if rows else []
     head = (cell("th", df.index.name or "", "col") if index else "") + "".join(cell("th", c, "col") for c in df.columns)
-    body = "".join("<tr>" + (cell("th", name, "row") if index else "") + "".join(cell("td", v) for v in values) + "</tr>"
-                   for name, values in zip(df.index, df.itertuples(index=False)))
+    body = "".join("<tr>" + (cell("th", name, "row") if index else "") +
+                   "".join(cell("td", v, decimals=d) for v, d in zip(values, places)) + "</tr>"
+                   for name, values in zip(df.index, rows))
     return f'<div class="{CLASS}"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
