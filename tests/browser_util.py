@@ -128,9 +128,10 @@ _STATE = """([chart, status, skeleton, strip, vega]) => {
 _TEXTS = "(sel) => [...document.querySelectorAll(sel)].map(e => e.innerText)"
 
 
-def new_page(browser, viewport: Optional[dict] = None):
-    """A page with the tall default viewport (a screenshot holds the whole dashboard) and the mutation clock."""
-    page = browser.new_page(viewport=viewport or VIEWPORT)
+def new_page(browser, viewport: Optional[dict] = None, color_scheme: str = "light"):
+    """A page with the tall default viewport (a screenshot holds the whole dashboard) and the mutation clock;
+    `color_scheme` "dark" is a reader whose system asks for dark pages (Streamlit's theme then follows)."""
+    page = browser.new_page(viewport=viewport or VIEWPORT, color_scheme=color_scheme)
     page.add_init_script(MUTATION_CLOCK)
     return page
 

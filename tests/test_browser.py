@@ -675,3 +675,34 @@ def test_the_piece_views_piece_is_shown_on_the_corpus_map(page, server, shots):
     assert caption_with(page, "Traced:").startswith(f"Traced: {name}, 4 steps per beat (placed from the piece "
                                                     "view), its "), caption_with(page, "Traced:")
     assert page.locator(f"{browser_util.VEGA} svg .mark-line path").count() == 1
+
+
+_THEME_COLOURS = """() => {
+  const lum = (c) => {
+    const h = /^#([0-9a-f]{6})$/i.exec(c);
+    const m = h ? [0, 2, 4].map((i) => parseInt(h[1].slice(i, i + 2), 16)) : c.match(/[0-9.]+/g).map(Number);
+    return (0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2]) / 255;
+  };
+  const strip = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+      .map((h) => h.shadowRoot && h.shadowRoot.querySelector('.strip')).find(Boolean);
+  const chart = [...document.querySelectorAll('.live-plotly .gd')].find((g) => g._fullLayout);
+  return { title: lum(getComputedStyle(strip.querySelector('.title')).color),
+           ticks: lum(getComputedStyle(strip.querySelector('.pitches span')).color),
+           paper: chart ? chart._fullLayout.paper_bgcolor : null,
+           font: chart ? lum(chart._fullLayout.font.color) : null };
+}"""
+
+
+def test_under_a_dark_theme_the_rolls_text_and_the_charts_take_the_pages_light_text_and_dark_ground(server, page,
+                                                                                                     shots):
+    url, log = server
+    dark = new_page(page.context.browser, color_scheme="dark")  # Streamlit's theme follows the reader's system
+    dark.set_default_timeout(STEP_TIMEOUT * 1000)
+    try:
+        dark.goto(url)
+        _step(dark, shots, log, "dark_theme", "the page under a dark theme", lambda: True)
+        colours = dark.evaluate(_THEME_COLOURS)
+    finally:
+        dark.close()
+    assert colours["title"] > 0.6 and colours["ticks"] > 0.6  # light text: dark grey before, on the dark page
+    assert colours["paper"] == "rgba(0, 0, 0, 0)" and colours["font"] > 0.6  # no white box of grey text
