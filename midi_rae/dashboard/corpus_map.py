@@ -39,7 +39,7 @@ LEGEND_ROWS = 24    # names in a legend column: as many fit the map's height
 LEGEND_COLUMNS = 3  # legend columns at most (more would squeeze the map)
 TRACE_COLOUR = "#111111"  # a traced piece's path, over the other points faded (black is also a category's colour)
 TRACED_FADE = 0.4   # the other points' opacity, times their own, while a piece is traced
-REGION_MARK = {"fill": "#888888", "fillOpacity": 0.08, "stroke": "#333333", "strokeDash": [4, 3]}
+REGION_MARK = {"fill": "#888888", "fillOpacity": 0.08, "stroke": "#777777", "strokeDash": [4, 3]}  # seen on either theme
 SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "triangle-right", "triangle-left"]
 
 
@@ -189,7 +189,7 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
                       "scale": {"domain": names, "range": [palette[n] for n in names]},
                       # past 24 names a second column (one was cut off at the chart's height), up to three; Vega
                       # folds what is past its symbolLimit (30 by default) into "…N entries"
-                      "legend": {"orient": "right", "labelLimit": 200,
+                      "legend": {"orient": "right", "labelLimit": 200, "symbolStrokeWidth": 0.5,
                                  "columns": min(-(-len(names) // LEGEND_ROWS), LEGEND_COLUMNS),
                                  "symbolLimit": LEGEND_ROWS * LEGEND_COLUMNS}}
         # a shape per category as well as a colour: Okabe & Ito's orange, vermillion and yellow are hard to
@@ -213,7 +213,9 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
              "scale": {"zero": False, "padding": MAP_PADDING_PX}, "axis": {"grid": True}}
     scatter = {
         # clipped: a point the zoom has moved past the axes would otherwise be drawn over them and the legend
-        "mark": {"type": "point", "filled": True, "size": 30, "cursor": "pointer", "clip": True},
+        # a thin grey rim: the palettes' darkest colours (Okabe & Ito's black) stay visible on a dark theme's ground
+        "mark": {"type": "point", "filled": True, "size": 30, "cursor": "pointer", "clip": True,
+                 "stroke": "#8c8c8c", "strokeWidth": 0.5},
         # a drag that starts on a point and ends on it (the point moves with the view) is a click: panning takes
         # the shift key, so a plain drag never opens a passage; it draws a region, which the page keeps and draws
         # under the points (a selection's own rectangle lay over them and took their clicks)
