@@ -45,8 +45,8 @@ from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import from_png
 from .wording import printable
 from .workers import watch_parent
-from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, passage_end, passage_place, png_path, reading,
-                         snapshot_meta, unreadable, write_view)
+from .index_view import (WINDOW_COLUMNS, IndexFacts, check_meta, own_ranges, passage_end, passage_place, png_path,
+                         reading, snapshot_meta, unreadable, write_view)
 
 if TYPE_CHECKING:  # torch and lancedb load inside the functions that need them (the CLI's parser stays light)
     import pyarrow as pa
@@ -1817,6 +1817,15 @@ def search_passage(index: CorpusIndex | str | Path, query, bar: int = 1, level: 
     top = sorted(best.items(), key=lambda kv: -kv[1][0])[:n]
     hits = _hits(idx, top, level, use_patch)
     return distinct_passages(hits, k, avoid, overlapping=not distinct)
+
+
+def own_passages(index: CorpusIndex, digest: str, start: int) -> list[tuple[int, int, int]]:
+    """The query's own passage in the index (the window at step `start` of each piece whose file's content_hash is
+    `digest`), for a search's `avoid`: searched for, it would top the list at similarity 1."""
+    if not re.fullmatch(r"[0-9a-f]{20}", digest):
+        return []
+    t = index.table("pieces").search().where(f"hash = '{digest}'").select(["piece_id"]).limit(None).to_arrow()
+    return own_ranges(index.meta, t.column("piece_id").to_pylist(), start)
 
 
 def distinct_passages(hits: Sequence[Hit], k: int, avoid: Sequence[tuple[int, int, int]] = (),

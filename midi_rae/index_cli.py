@@ -105,6 +105,9 @@ def add_index_commands(sub) -> None:
     ps.add_argument("--overlapping", action="store_true",
                     help="list every matching window, not one per passage (windows are cut a bar apart, so a passage "
                          "otherwise fills the list through its neighbouring windows)")
+    ps.add_argument("--include-self", action="store_true",
+                    help="keep the query's own passage where the query file is in the index (left out by default, "
+                         "as the Corpus page leaves it: it would top the list at similarity 1)")
     ps.add_argument("--checkpoint", default=None, metavar="P",
                     help="the checkpoint the index was built with (default: the one it names)")
     ps.add_argument("--any-model", action="store_true",
@@ -263,7 +266,7 @@ def _asked(a, idx) -> tuple | int:
 
 
 def _run_search(a) -> int:
-    from .index import CorpusIndex, checkpoint_key, own_checkpoint, search_level, search_passage
+    from .index import CorpusIndex, checkpoint_key, content_hash, own_checkpoint, own_passages, search_level, search_passage
     from .index_view import IndexFacts, UnreadableIndex, damaged_store, snapshot_meta, unreadable
     from .wording import counted
     from .pianoroll import MidiError
@@ -319,9 +322,14 @@ def _run_search(a) -> int:
             return _err(f"{why}: another model's embeddings lie in another space, so its similarities would mean "
                         f"nothing; pass that checkpoint with --checkpoint (or --any-model to search anyway).")
         print(f"note: {why}; the similarities compare two models' embeddings.", file=sys.stderr)
+    own = [] if a.include_self else own_passages(idx, content_hash(Path(a.query).read_bytes()),
+                                                 (bar - 1) * max(roll.steps_per_bar, 1))
+    if own:
+        print("note: the query's own passage is in the index and left out (--include-self keeps it).",
+              file=sys.stderr)
     try:
         hits = search_passage(idx, roll, bar, a.level, a.patch, a.transposition_invariant, a.k, bundle=bundle,
-                              exact=True if a.exact else None, distinct=not a.overlapping)
+                              exact=True if a.exact else None, distinct=not a.overlapping, avoid=own)
     except MidiError as e:  # the query file: named, as `inspect` names it
         return _err(f"{Path(a.query).name}: {e}")
     except (ValueError, RuntimeError, OSError) as e:  # lance on a table whose data files are damaged, or ours

@@ -365,3 +365,10 @@ def passage_end(start, width: int, piece_steps):
     """The step after a window's music: its end, or its piece's where the window runs past it."""
     start, steps = np.asarray(start, dtype=np.int64), np.asarray(piece_steps, dtype=np.int64)
     return np.where(steps > start, np.minimum(start + width, steps), start + width)
+
+
+def own_ranges(meta: dict, piece_ids, start: int) -> list[tuple[int, int, int]]:
+    """(piece_id, start, end) of the window at step `start` of each piece: a query's own passage, for a search's
+    `avoid`."""
+    width = int(meta.get("window_steps", 128))
+    return [(int(p), int(start), int(start) + width) for p in piece_ids]

@@ -30,7 +30,7 @@ from .pianoroll import PianoRoll, first_sounding_bar, start_bars
 from .png_rolls import holds_png, read_roll_once
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
-from .wording import counted, fixed, printable, timing_text
+from .wording import column_decimals, counted, fixed, printable, timing_text
 
 __all__ = ["SECTIONS", "build_report", "write_report"]
 
@@ -70,18 +70,6 @@ class _Figures:
                            default_width="100%")
 
 
-def _decimals(values) -> int:
-    """Decimals a column of numbers needs, at most 3: a column of percentages rounded to 0.1 keeps one; a column of
-    scores (floats from 0 to 1) keeps 3, also where they are all 0 or 1 (an empty window's)."""
-    floats = [v for v in values if isinstance(v, float) and not math.isnan(v)]
-    if floats and all(0 <= v <= 1 for v in floats):
-        return 3
-    need = 0
-    for v in floats:
-        need = max(need, next((d for d in range(3) if abs(v * 10 ** d - round(v * 10 ** d)) < 1e-9), 3))
-    return need
-
-
 def _fmt(v, decimals: int = 3) -> str:
     if v is None:  # no value (a level of one point has no spread to measure)
         return "—"
@@ -98,7 +86,7 @@ def _table(rows: list[dict], left: tuple[str, ...] = ()) -> str:
     if not rows:
         return ""
     cols = list(rows[0])
-    places = {c: _decimals(r[c] for r in rows) for c in cols}
+    places = {c: column_decimals((r[c] for r in rows), scores=True) for c in cols}
     head = "".join(f'<th class="{"l" if c in left else ""}">{html.escape(c)}</th>' for c in cols)
     body = "".join("<tr>" + "".join(f'<td class="{"l" if c in left else ""}">{_fmt(r[c], places[c])}</td>'
                                     for c in cols) + "</tr>" for r in rows)

@@ -26,6 +26,19 @@ def fixed(v: float, places: int = 3) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+def column_decimals(values, most: int = 3, scores: bool = False) -> int:
+    """The decimals a table column's floats share: as many as its most precise value needs, at most `most` (2.00
+    beside 8.82; 100, 50, 23 stay whole). With `scores`, a column of values from 0 to 1 that are all 0 or 1 (an empty
+    window's F1s) keeps `most`, so as to read as the scores they are."""
+    import math
+
+    floats = [float(v) for v in values if isinstance(v, float) and math.isfinite(v)]
+    if scores and floats and all(v in (0.0, 1.0) for v in floats):
+        return most
+    return max((next((d for d in range(most) if abs(v * 10 ** d - round(v * 10 ** d)) < 1e-9), most)
+                for v in floats), default=0)
+
+
 def signed(v: float, places: int = 3) -> str:
     """A change as the pages write it: "+0.012", "−0.003" (a minus sign, not a hyphen), and "0.000" for what rounds
     to nothing (no "−0.000": a drop of −0.0004 is no gain)."""

@@ -827,6 +827,22 @@ def test_search_can_leave_out_the_querys_own_passage(built, corpus, bundle):
     assert all(h.piece_id != top.piece_id or abs(h.start_step - top.start_step) >= 64 for h in hits)
 
 
+def test_search_from_a_file_in_the_index_leaves_out_its_own_passage_unless_asked_to_keep_it(built, corpus, capsys):
+    from midi_rae.__main__ import main
+
+    planted = corpus["src"] / "alpha" / "planted.mid"
+    args = ["search", str(built[0]), "--query", str(planted), "--bar", "5", "--level", "3", "-k", "1", "--json"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    hit = json.loads(out)["hits"][0]
+    assert err.strip() == "note: the query's own passage is in the index and left out (--include-self keeps it)."
+    assert (hit["piece"], hit["start_bar"]) != ("planted", 5.0)  # as the Corpus page lists it
+    assert main(args + ["--include-self"]) == 0
+    out, err = capsys.readouterr()
+    hit = json.loads(out)["hits"][0]
+    assert (hit["piece"], hit["start_bar"], round(hit["similarity"], 4)) == ("planted", 5.0, 1.0) and not err
+
+
 def test_distinct_passages_keeps_the_best_of_overlapping_hits():
     from midi_rae.index import Hit, distinct_passages
 

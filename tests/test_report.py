@@ -225,3 +225,11 @@ def test_a_report_written_to_standard_output_reaches_a_pipe(checkpoint, tmp_path
     done = run_cli("report", str(song), "--checkpoint", str(checkpoint), "-o", "/dev/stdout")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("<!DOCTYPE html>")  # capture_output: standard output is a pipe
+
+
+def test_a_report_column_of_percentages_under_one_keeps_their_one_decimal_not_a_scores_three():
+    from midi_rae.report import _table
+
+    html = _table([{"Std %": 0.0}, {"Std %": 0.7}, {"Std %": 0.3}, {"Std %": 0.1}])
+    cells = [c.split(">")[1].removesuffix("</td") for c in html.split("<td")[1:]]
+    assert cells == ["0.0", "0.7", "0.3", "0.1"]

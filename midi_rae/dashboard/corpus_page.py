@@ -21,13 +21,13 @@ import streamlit as st
 
 from midi_rae.cache_folder import cache_dir
 from midi_rae.figures import CHART_CONFIG, note_ticks
-from midi_rae.index_view import png_path, png_paths, unreadable
+from midi_rae.index_view import own_ranges, png_path, png_paths, unreadable
 from midi_rae.wording import counted, level_name
 
 from . import corpus_sources as src
 from . import index_model, session, uploads, warmup
 from .corpus_map import MAP_POINTS, render_map
-from .corpus_similar import CK, HITS, index_name, own_ranges, passage_cards, render_cards
+from .corpus_similar import CK, HITS, index_name, passage_cards, render_cards
 from .names import display_name
 
 GALLERY = 8         # worst windows shown
@@ -217,7 +217,9 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
         return
     thr, ratio = index.meta.get("threshold", 0.5), index.meta.get("f1_mask_ratio", 0.5)
     st.caption(f"F1 of each window's reconstruction at threshold {thr:g}: unmasked, and on the pixels of the patches "
-               f"hidden at mask ratio {ratio:g} (the piece page's mask for seed 0).")
+               f"hidden at mask ratio {ratio:g} (the piece page's mask for seed 0). A piece's and a collection's "
+               f"figure is the mean of its windows' F1s; `midi-rae inspect` and `evaluate` pool the pixels of all "
+               f"windows into one F1, which can differ from the mean by a hundredth.")
     by_coll = win.groupby("collection").agg(pieces=("piece_id", "nunique"), windows=("window", "size"),
                                             f1=("f1", "mean"), f1_masked=("f1_masked", "mean"),
                                             density=("density", "mean")).sort_values("f1_masked").reset_index()

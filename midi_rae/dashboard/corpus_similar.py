@@ -513,24 +513,16 @@ def _own_passage(index, song, start: int, invariant: bool = False) -> list[tuple
     midi, _, spb, semis = song.key
     if (semis and not invariant) or spb != int(index.meta.get("steps_per_beat") or 4) or not _read_as_indexed(index, song.roll):
         return []
-    midi = str(midi).removesuffix(PEDAL_KEY)  # sources.roll_key: the file's digest, and whether its pedal was applied
-    if not re.fullmatch(r"[0-9a-f]{20}", midi):
-        return []
-    t = index.table("pieces").search().where(f"hash = '{midi}'").select(["piece_id"]).limit(None).to_arrow()
-    return own_ranges(index.meta, t.column("piece_id").to_pylist(), start)
+    from midi_rae.index import own_passages
+
+    # sources.roll_key: the file's digest (the index's content_hash), and whether its pedal was applied
+    return own_passages(index, str(midi).removesuffix(PEDAL_KEY), start)
 
 
 def _read_as_indexed(index, roll) -> bool:
     """Was the piece read as the index read its files: its sustain pedal applied or not alike (a piece without
     pedal reads the same either way)?"""
     return not roll.pedal_presses or roll.sustain_pedal == bool(index.meta.get("sustain_pedal"))
-
-
-def own_ranges(meta: dict, piece_ids, start: int) -> list[tuple[int, int, int]]:
-    """(piece_id, start, end) of the window at step `start` of each piece: a query's own passage, for a search's
-    `avoid`."""
-    width = int(meta.get("window_steps", 128))
-    return [(int(p), int(start), int(start) + width) for p in piece_ids]
 
 
 def _search_model(index, model) -> tuple[Optional[Callable[[], Any]], int, str, bool]:

@@ -10,6 +10,8 @@ import html
 import math
 from typing import TYPE_CHECKING
 
+from midi_rae.wording import column_decimals
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -33,17 +35,6 @@ TABLE_CSS = f"""
 MAX_DECIMALS = 4
 
 
-def _decimals(values) -> int:
-    """The decimals a column's floats need to be written as a person writes each one (0.707, 31.2, 100: up to six
-    significant digits and MAX_DECIMALS), so that every number of the column is written with as many."""
-    need = 0
-    for v in values:
-        if isinstance(v, float) and math.isfinite(v):
-            text = f"{v:.6g}"
-            need = max(need, len(text.split(".")[1]) if "." in text and "e" not in text else 0)
-    return min(need, MAX_DECIMALS)
-
-
 def _cell(v, decimals: int = 0) -> str:
     """A number with its column's `decimals` (8.82 beside 2.00, not 2); missing as a dash."""
     if isinstance(v, float):
@@ -59,7 +50,7 @@ def table_html(df: "pd.DataFrame", index: bool = True) -> str:
         return f"<{tag}{attrs}>{html.escape(_cell(value, decimals))}</{tag}>"
 
     rows = list(df.itertuples(index=False))
-    places = [_decimals(column) for column in zip(*rows)] if rows else []
+    places = [column_decimals(column, MAX_DECIMALS) for column in zip(*rows)] if rows else []
     head = (cell("th", df.index.name or "", "col") if index else "") + "".join(cell("th", c, "col") for c in df.columns)
     body = "".join("<tr>" + (cell("th", name, "row") if index else "") +
                    "".join(cell("td", v, decimals=d) for v, d in zip(values, places)) + "</tr>"
