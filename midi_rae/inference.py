@@ -43,8 +43,8 @@ FEW_VISIBLE_NOTE_PIXELS = 32  # below this (two bars of one note at 4 steps per 
 class MaskSettings:
     """How a window is masked and binarized."""
 
-    mask_ratio: float = 0.5         # share of non-empty finest patches hidden
-    empty_mask_ratio: float = 0.05  # share of empty finest patches hidden
+    mask_ratio: float = 0.5         # a non-empty finest patch is hidden with this probability
+    empty_mask_ratio: float = 0.05  # an empty finest patch is hidden with probability mask_ratio × this
     seed: int = 0                   # the mask's random seed
     threshold: float = 0.5          # probability above which a reconstructed pixel is a note
 

@@ -50,8 +50,8 @@ def show_images(res, pitch_range: tuple, steps_per_bar: int) -> None:
     image_row.show(st, list(zip(titles, images.values())), ticks=ticks)
     legend([("note", NOTE), ("hidden from the model", MASKED), (f"right ({counts['tp']:,})", TP_COLOUR),
             (f"extra ({counts['fp']:,})", FP_COLOUR), (f"missed ({counts['fn']:,})", FN_COLOUR)],
-           suffix=f" · pitches {note_name(pitch_range[0])}–{note_name(pitch_range[1])}, pitch upward, time to "
-                  "the right (bar numbers under each panel); probabilities dark (0) to yellow (1)")
+           suffix=f" · panels span pitches {note_name(pitch_range[0])}–{note_name(pitch_range[1])}, pitch upward, "
+                  "time to the right (bar numbers under each panel); probabilities dark (0) to yellow (1)")
 
 
 def error_counts(res) -> dict:
