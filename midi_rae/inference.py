@@ -24,11 +24,23 @@ if TYPE_CHECKING:
 
 __all__ = ["MaskSettings", "stored_threshold", "settings_for", "piece_windows", "PieceEncoding", "encode_piece", "WindowAnalysis",
            "analyse_window", "window_masks", "WindowScores", "score_windows", "METRIC_LABELS", "SCORE_NAMES",
-           "metric_rows", "WINDOW_RULE"]
+           "metric_rows", "WINDOW_RULE", "windows_text"]
 
 # How a piece becomes windows, in words, for pages and reports that state it.
 WINDOW_RULE = ("windows of the model's width, one bar apart (a whole number of bars apart for long pieces, so "
                "that there are at most 240), the last one reaching the final step")
+
+
+
+def windows_text(n_windows: int, hop: int, steps_per_bar: int, steps_only: bool = False) -> str:
+    """"its 3 windows: windows of the model's width, one bar apart (…) (here 16 steps apart)", as the page and the
+    report state how a piece was cut (a PNG roll's bars are blocks of a nominal bar's steps: said so)."""
+    from .wording import counted
+
+    rule = WINDOW_RULE if not steps_only else WINDOW_RULE.replace("one bar apart", f"one block of {steps_per_bar} "
+                                                                  "steps apart").replace("bars apart", "blocks apart")
+    return f"its {counted(n_windows, 'window')}: {rule}" + (f" (here {hop} steps apart)" if n_windows > 1 else "")
+
 
 # The three places a reconstruction is scored, in the order tables list them.
 METRIC_LABELS = {"masked": "Masked patches", "all": "All patches (visible pasted back)",

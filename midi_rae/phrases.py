@@ -326,12 +326,21 @@ def labels_for_roll(roll) -> Optional[dict]:
     return _BY_KEY.get(roll_key(roll.array)) or _BY_FILE.get(getattr(roll, "source_sha1", "") or "-")
 
 
-def _held_out(meta: dict) -> Optional[set]:
+def _held_out(meta: dict, chorales: Sequence[str] = ()) -> Optional[set]:
+    """The chorales (of `chorales`) the checkpoint's run did not train on, from the split its metadata records;
+    None without a record. A run that records its training names is exact; an older one records only its
+    validation and test names, and where none of those is a labelled chorale its files held none (a run on other
+    music): every chorale is then held out, not "trained"."""
     data = meta.get("data") if isinstance(meta, dict) else None
     if not isinstance(data, dict):
         return None
-    names = [n for k in ("val_names", "test_names") for n in (data.get(k) or [])]
-    return set(names) if names or "val_names" in data else None
+    trained = data.get("train_names")
+    if isinstance(trained, list):
+        return set(chorales) - set(map(str, trained))
+    names = {str(n) for k in ("val_names", "test_names") for n in (data.get(k) or [])}
+    if not (names or "val_names" in data):
+        return None
+    return names if names & set(chorales) else set(chorales) | names
 
 
 def score_labelled(bundle, settings: ProbeSettings = ProbeSettings(), labels: Optional[dict] = None,
@@ -349,7 +358,7 @@ def score_labelled(bundle, settings: ProbeSettings = ProbeSettings(), labels: Op
 
     labels = labels or load_labels()
     midi_dir = Path(midi_dir) if midi_dir is not None else MIDI_DIR
-    held = _held_out(getattr(bundle, "meta", {}) or {})
+    held = _held_out(getattr(bundle, "meta", {}) or {}, [p["name"] for p in labels["pieces"]])
     cfg = bundle.model_config
     spb = cfg.steps_per_beat or 4
     chosen = [p for p in labels["pieces"] if names is None or p["name"] in set(names)]

@@ -100,6 +100,7 @@ class PianoRoll:
     pedal_presses: int = 0  # sustain pedal presses on the kept (pitched) channels
     sustain_pedal: bool = False  # read with the pedal applied (notes it holds sound until it lifts)
     source_sha1: str = ""  # SHA-1 of the MIDI file's bytes (a labelled chorale is known by it at any resolution)
+    steps_only: bool = False  # a PNG roll: no tempo or bars of its own, so places are named in steps (`place`)
 
     @property
     def steps(self) -> int:
@@ -1397,16 +1398,28 @@ def bar_beat_label(step: int, roll: PianoRoll) -> str:
     return f"{bar + 1}:{within // roll.steps_per_beat + 1}"
 
 
-def bar_ticks(start: int, width: int, steps_per_bar: int, most: int = 8) -> list[tuple[float, str]]:
+def bar_ticks(start: int, width: int, steps_per_bar: int, most: int = 8, steps: bool = False
+              ) -> list[tuple[float, str]]:
     """The bar lines in a window of `width` steps from step `start`, as (fraction of the width, bar number): every
     bar, or every second, third… bar so that at most `most` are labelled (a thumbnail is ~170 px wide); a window
-    with no bar line in it is labelled at its start with the bar it lies in."""
+    with no bar line in it is labelled at its start with the bar it lies in. With `steps` (a PNG roll's), each is
+    labelled with its step instead (from 0)."""
     bar = max(int(steps_per_bar), 1)
+    name = (lambda b: str(b * bar)) if steps else (lambda b: str(b + 1))
     bars = range(-(-int(start) // bar), (int(start) + int(width) - 1) // bar + 1)
     if not bars:  # no bar line inside the window: say which bar it lies in, at its start
-        return [(0.0, str(int(start) // bar + 1))] if width > 0 else []
+        return [(0.0, str(int(start)) if steps else name(int(start) // bar))] if width > 0 else []
     every = max(1, math.ceil(len(bars) / most))
-    return [((b * bar - start) / width, str(b + 1)) for b in bars[::every]]
+    return [((b * bar - start) / width, name(b)) for b in bars[::every]]
+
+
+def place(roll: PianoRoll, step: int, steps: int) -> str:
+    """Where `steps` steps from `step` of `roll` lie: in bars (`bar_span`), or a PNG roll's "steps 48–175" (from
+    0, inclusive, as the Corpus page names its passages)."""
+    if roll.steps_only:
+        first, last = int(step), int(step) + max(int(steps), 1) - 1
+        return f"step {first}" if first == last else f"steps {first}–{last}"
+    return bar_span(step, steps, roll.steps_per_bar, roll.steps_per_beat)
 
 
 def bar_span(step: int, steps: int, steps_per_bar: int, steps_per_beat: int) -> str:

@@ -25,7 +25,7 @@ PNG_SUFFIXES = (".png",)
 PNG_INSTRUMENT = "PNG roll"  # the one instrument of a roll read from an image (`from_png`)
 SOURCE_SUFFIXES = MIDI_SUFFIXES + PNG_SUFFIXES  # what read_roll reads: MIDI files and PNG piano rolls
 PNG_THRESHOLD = 0.25  # as the original dataset class binarizes
-PNG_NOTE = "A PNG piano roll has no tempo or bars: positions are in steps only (bars here are nominal 4/4)."
+PNG_NOTE = "A PNG piano roll has no tempo or bars: places are named in steps (from 0)."
 _MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -128,11 +128,11 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
         array = array[::-1].copy()
     if not array.any():
         raise MidiError("The image has no lit pixels, so it holds no notes.")
-    return roll_from_array(array, steps_per_beat, name or default, instrument=PNG_INSTRUMENT)
+    return roll_from_array(array, steps_per_beat, name or default, instrument=PNG_INSTRUMENT, steps_only=True)
 
 
 def roll_from_array(array: np.ndarray, steps_per_beat: int, name: str, time_signature: tuple[int, int] = (4, 4),
-                    instrument: str = "roll") -> PianoRoll:
+                    instrument: str = "roll", steps_only: bool = False) -> PianoRoll:
     """A PianoRoll of a bare (128, T) binary array at 120 BPM: a note starts where a run of lit steps starts."""
     array = (np.asarray(array) > 0).astype(np.uint8)
     before = np.concatenate([np.zeros((128, 1), np.uint8), array[:, :-1]], axis=1)
@@ -146,7 +146,7 @@ def roll_from_array(array: np.ndarray, steps_per_beat: int, name: str, time_sign
                      duration_s=float((lit[-1] + 1 if len(lit) else 0) * step_s), tempo_bpm=tempo, beats=beats,
                      beat_times=np.arange(beats) * steps_per_beat * step_s, step_times=np.arange(T) * step_s,
                      time_signature=time_signature, onsets=onsets, n_notes=int(onsets.sum()),
-                     instruments=[instrument])
+                     instruments=[instrument], steps_only=steps_only)
 
 
 def roll_to_png(array: np.ndarray, flip: bool = False) -> bytes:

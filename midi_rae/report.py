@@ -24,8 +24,8 @@ from .pca import pca_fit
 from .checkpoint import ModelBundle, load_model
 from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, reconstruction_row, roll_overview,
                       similarity_matrix, spectrum_plot, trajectory, window_roll)
-from .inference import (WINDOW_RULE, PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
-                        metric_rows, patch_places, settings_for, spectrum_rows)
+from .inference import (PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
+                        metric_rows, patch_places, settings_for, spectrum_rows, windows_text)
 from .pianoroll import PianoRoll, first_sounding_bar, start_bars
 from .png_rolls import holds_png, read_roll_once
 from .probes import probe
@@ -319,8 +319,7 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
                                            title=f"{roll.name}: whole piece ({roll.bars:.1f} bars)")),
                  fig(window_roll(res.image, start, roll.steps_per_beat, roll.beats_per_bar, title=window_title))),
         _section("masks", _note(f"A patch is non-empty when any of its pixels holds a note. Piece statistics use "
-                                f"the piece's {piece.n_windows} {WINDOW_RULE} (here {piece.hop // spbar} bar(s) "
-                                f"apart)."),
+                                f"{windows_text(piece.n_windows, piece.hop, spbar, roll.steps_only)}."),
                  fig(level_masks(res.level_non_empty, res.image)),
                  _table(level_rows(cfg, piece, res))),
         _recon_section(bundle, res, fig, spbar),

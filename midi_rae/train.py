@@ -240,6 +240,7 @@ def prepare_data(cfg: TrainConfig, rt: Runtime, width: int, warn: Optional[Log] 
                "split": {"rule": "sha1(f'{seed}:{file name}') / 0xFFFFFFFF: < val_fraction validation, "
                                  "< 2 x val_fraction test, else train", "seed": cfg.seed,
                          "val_fraction": cfg.val_fraction, "test_fraction": cfg.val_fraction},
+               "train_names": [files[i].name for i in split.train],
                "val_names": [files[i].name for i in split.validation],
                "test_names": [files[i].name for i in split.test]}
     return RunData(rolls, val_windows, summary)

@@ -226,6 +226,9 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     Raises ConfigError: usage=True for values out of range, usage=False for a named file that cannot be used."""
     given = given_options(a)
     values = {name: getattr(a, name) for name in given}
+    for name in ("midi_dir", "files_from"):  # stored whole: a resume from another folder finds them again
+        if values.get(name):
+            values[name] = os.path.abspath(values[name])
     stored, meta, ck = {}, {}, None
     if values.get("resume"):
         ck, meta = resumed_checkpoint(values["resume"])
@@ -463,7 +466,9 @@ def resume_problem(cfg: TrainConfig, stored: dict, meta: dict, ck: Path, given: 
     for name, what in (("midi_dir", "read its MIDI files from"), ("files_from", "trained on the files listed in")):
         path = getattr(cfg, name)
         if name not in given and path and not (Path(path).is_dir() if name == "midi_dir" else Path(path).exists()):
-            return (f"the resumed run {what} {path}, which is not on this machine; give {flag(name)} with the same "
+            where = ("not found from this folder (the run stored it relative to the folder it was started in)"
+                     if not Path(path).is_absolute() else "not on this machine")
+            return (f"the resumed run {what} {path}, which is {where}; give {flag(name)} with the same "
                     f"{'files' if name == 'midi_dir' else 'list'}.")
     return None
 

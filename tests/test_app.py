@@ -155,6 +155,18 @@ def test_a_selected_patch_the_model_has_no_level_for_is_dropped(examples):
     assert not at.exception and "selected" not in at.session_state
 
 
+def test_a_selected_patch_is_dropped_when_the_time_resolution_changes(examples):
+    from midi_rae.dashboard.clicks import Selected
+
+    at = run_app()
+    at.session_state["selected"] = Selected(level=3, start=0, patch=3 * 8 + 1)
+    at.run()
+    assert at.session_state["selected"].patch == 25
+    [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
+    resolution.set_value(8).run()  # its steps would now be other music (bar 1, beats 2-3 instead of bar 2)
+    assert not at.exception and "selected" not in at.session_state
+
+
 def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_beat_is():
     from dataclasses import replace
 
@@ -1325,6 +1337,17 @@ def test_find_similar_tab_searches_the_shipped_corpus_for_the_current_window(exa
     assert "Searches the index *shipped corpus* (904 windows); the Corpus page picks another." in texts(at.caption)
 
 
+def test_find_similar_at_another_time_resolution_than_the_indexs_says_so_and_does_not_search(examples):
+    at = run_app()
+    at.session_state["analysis_tab"] = "Find similar in the corpus"
+    at.run()
+    [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
+    resolution.set_value(8).run()
+    assert not at.exception and not [b for b in at.button if b.key == "corpus_find_similar"]
+    assert ("This index reads its pieces at 4 steps per beat and the page shows this piece at 8: its windows and "
+            "patches span other music. Set the time resolution to 4 to search it.") in texts(at.info)
+
+
 def test_after_a_search_the_similar_passages_follow_the_transposition_and_level_controls(examples):
     at = run_app()
     at.session_state["analysis_tab"] = "Find similar in the corpus"
@@ -1419,10 +1442,28 @@ def test_a_dropped_png_piano_roll_is_shown_in_steps(examples):
     roll[60, 10:40] = roll[64, 50:90] = 1
     at = upload(run_app(), "roll.png", roll_to_png(roll))
     assert not at.exception
-    assert PNG_NOTE in texts(at.info)
+    assert any(t.startswith(PNG_NOTE.rstrip(".")) and t.endswith("the window moves in blocks of 16 steps.")
+               for t in texts(at.info))
     assert any(c.startswith("**roll.png** · 2 notes · 256 steps (a PNG roll: no tempo) — model: ")
                for c in texts(at.caption))
     assert [s.disabled for s in at.select_slider if s.label.startswith("Time resolution")] == [True]
+    assert [s.label for s in at.slider if s.key == "window_bar"] == ["Window start (block of 16 steps)"]
+
+
+def test_a_png_rolls_places_rolls_and_reconstruction_ticks_are_named_in_steps():
+    import numpy as np
+
+    from midi_rae.dashboard.roll_strip import window_data
+    from midi_rae.pianoroll import bar_ticks, place
+    from midi_rae.png_rolls import png_to_roll, roll_to_png
+
+    array = np.zeros((128, 256), dtype=np.uint8)
+    array[60, 10:40] = 1
+    roll = png_to_roll(roll_to_png(array), steps_per_beat=4)
+    assert roll.steps_only and place(roll, 32, 16) == "steps 32–47" and place(roll, 5, 1) == "step 5"
+    data = window_data(array[:, 32:160], 32, 4, 4, (48, 72), [], 8, "w", steps_only=True)
+    assert data["x_title"] == "step" and data["x_labels"][0] == "step 32" and data["x_ticks"][0][1] == "32"
+    assert bar_ticks(32, 128, 16, steps=True)[:2] == [(0.0, "32"), (0.125, "48")]
 
 
 def test_a_piece_opened_from_the_corpus_page_is_shown_until_closed(examples):

@@ -221,6 +221,19 @@ def test_score_labelled_on_two_chorales():
         assert v["references"] == sum(p["phrase_ends"] for p in r["pieces"])
 
 
+def test_a_run_on_other_music_counts_every_chorale_held_out_and_a_recorded_training_list_decides_exactly():
+    from midi_rae.phrases import _held_out
+
+    chorales = ["bwv253.mid", "bwv26.6.mid", "bwv101.7.mid"]
+    mozart = {"data": {"val_names": ["k545.mid"], "test_names": ["k331.mid"]}}  # its files held no chorale
+    assert _held_out(mozart, chorales) >= set(chorales)
+    listed = {"data": {"train_names": ["bwv26.6.mid", "k545.mid"], "val_names": ["bwv253.mid"]}}
+    assert _held_out(listed, chorales) == {"bwv253.mid", "bwv101.7.mid"}  # only bwv26.6 was trained on
+    shipped = {"data": {"val_names": ["bwv253.mid"], "test_names": []}}  # a corpus that held chorales, unlisted
+    assert _held_out(shipped, chorales) == {"bwv253.mid"}
+    assert _held_out({}, chorales) is None
+
+
 def test_phrases_command_on_the_example_chorale():
     done = subprocess.run([sys.executable, "-m", "midi_rae", "phrases", "assets/examples/bach_chorale_bwv253.mid",
                            "--json", "--tolerance-bars", "0.5"], capture_output=True, text=True, cwd=ROOT, timeout=300)

@@ -232,6 +232,8 @@ def test_the_test_split_is_recorded_and_never_read(trained, midi_dir):
     data = load_model(out / "last.safetensors").meta["data"]
     assert data["test_names"] and data["val_names"]
     assert data["train_files"] + data["val_files"] + data["test_files"] == data["files"] == 9
+    assert sorted(data["train_names"] + data["val_names"] + data["test_names"]) == \
+        sorted(f.name for f in find_roll_files(midi_dir))  # each file's part, so probes know what it trained on
     assert set(read) == {f.name for f in find_roll_files(midi_dir)} - set(data["test_names"])
 
 
@@ -705,6 +707,12 @@ def test_a_resume_takes_the_runs_own_options_and_may_raise_its_step_limit(traine
     assert (cfg.batch_size, cfg.warmup_steps, cfg.val_fraction, cfg.val_windows, cfg.ckpt_every, cfg.workers) == \
         (8, 5, 0.2, 16, 10, 1)                     # the run's own, not the defaults 32, 200, 0.1, 256, 250, 2
     assert cfg.threads == 0 and cfg.resume == str(run)   # where this process runs is this command's
+
+
+def test_a_relative_midi_dir_is_stored_whole_so_a_resume_from_another_folder_finds_it(midi_dir, monkeypatch):
+    monkeypatch.chdir(midi_dir.parent)
+    cfg = _parsed("--midi-dir", midi_dir.name, "--max-steps", "1")
+    assert cfg.midi_dir == str(midi_dir.resolve())  # what the run's checkpoints store
 
 
 def test_a_resume_refuses_options_that_would_change_the_runs_split_or_schedule(trained):

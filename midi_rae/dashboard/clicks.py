@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+import streamlit as st
 
 from . import live_chart, roll_strip, session
 from .session import K
@@ -51,13 +52,21 @@ def apply_window_click(start: int, n_levels: int) -> None:
         session.select(Selected(select_level(n_levels), start, int(click["patch"])))
 
 
-def drop_unfit(cfg) -> None:
+def drop_unfit(cfg, steps_per_beat: int = 0) -> None:
     """Forget a selection that this model's grids do not have (made under a model of more levels or finer grids: a
-    level-6 patch of a seven-level model, once a six-level one is picked)."""
+    level-6 patch of a seven-level model, once a six-level one is picked), or that was made at another time
+    resolution (it names its window by a start step, which at another resolution is other music: bar 7 instead
+    of bar 13)."""
     sel = current()
-    if sel is not None and not (0 <= sel.level < cfg.num_levels
-                                and 0 <= sel.patch < cfg.level_grids[sel.level][0] * cfg.level_grids[sel.level][1]):
+    made_at = st.session_state.get(_SELECTION_SPB)
+    st.session_state[_SELECTION_SPB] = steps_per_beat
+    if sel is not None and (not (0 <= sel.level < cfg.num_levels and
+                                 0 <= sel.patch < cfg.level_grids[sel.level][0] * cfg.level_grids[sel.level][1])
+                            or (made_at and steps_per_beat and made_at != steps_per_beat)):
         session.clear_selection()
+
+
+_SELECTION_SPB = "_selection_spb"  # session state: the time resolution the last run drew (and a selection was made at)
 
 
 def follow_window(start: int, cfg) -> None:
@@ -111,11 +120,12 @@ def _song_click(chart: str):
     return held if held is not None else _SONG_CLICKS[chart](chart)
 
 
-def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -> None:
+def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int, steps_only: bool = False) -> None:
     """A PCA point selects its patch and moves the window there; a similarity-matrix cell moves the window to
     the window of its column.
 
-    `starts` are the start steps of the piece's windows (the indices PCA points carry refer to them).
+    `starts` are the start steps of the piece's windows (the indices PCA points carry refer to them); the matrix
+    places them at their start bars, or (`steps_only`, a PNG roll) at their start steps.
     """
     spbar = max(steps_per_bar, 1)
     cd = _song_click(K.PCA_CHART)
@@ -124,7 +134,7 @@ def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int) -
         session.select(Selected(level, int(starts[w]), patch))
         session.move_window(int(starts[w]) // spbar + 1, max_bar)
     x = _song_click(K.SIM_CHART)
-    if x is not None:  # the start bar of the cell's column
-        bars = np.asarray(starts, dtype=float) / spbar + 1
-        w = int(np.argmin(np.abs(bars - x)))
+    if x is not None:  # the start bar (or step) of the cell's column
+        places = np.asarray(starts, dtype=float) / (1 if steps_only else spbar) + (0 if steps_only else 1)
+        w = int(np.argmin(np.abs(places - x)))
         session.move_window(int(starts[w]) // spbar + 1, max_bar)

@@ -337,6 +337,12 @@ def _find_similar(song, res, selected, model) -> None:
 
     st.caption(f"Searches the index *{index_name(index.uri)}* ({index.count('windows'):,} windows); the Corpus page "
                "picks another.")
+    theirs = int(index.meta.get("steps_per_beat") or 4)
+    if song.roll.steps_per_beat != theirs:  # the page's windows and patches are other spans of music than its own
+        st.info(f"This index reads its pieces at {theirs} steps per beat and the page shows this piece at "
+                f"{song.roll.steps_per_beat}: its windows and patches span other music. Set the time resolution to "
+                f"{theirs} to search it.")
+        return
     with damage_shown(index.uri):
         _search_section(index, version, song, res, selected, model)
 

@@ -294,8 +294,8 @@ def main() -> None:
         model = _loaded(choice)
         config, meta = model.bundle.config, model.bundle.meta
     mcfg = ModelConfig.from_dict(config)
-    clicks.drop_unfit(mcfg)  # before any click of the last run is applied to a selection this model cannot have
     spb, semis, pedal = sidebar.time_section(config, png=_is_png(piece))
+    clicks.drop_unfit(mcfg, spb)  # before any click of the last run is applied to a selection this model cannot have
     _want_model_unless_kept(choice, piece, spb, semis)
     fresh = {session.spb_key(config.get("steps_per_beat")): sidebar.own_resolution(config), session.K.TRANSPOSE: 0,
              session.K.SUSTAIN: False}
@@ -312,9 +312,9 @@ def main() -> None:
     clicks.apply_window_click((session.window_bar() - 1) * bars, mcfg.num_levels)
     if clicks.song_clicks_waiting() or selection.neighbour_click_waiting():
         song = _model_views().song_for(_loaded(choice), piece, roll, spb, semis)
-        clicks.apply_song_clicks(song.starts, bars, n_start_bars)
+        clicks.apply_song_clicks(song.starts, bars, n_start_bars, roll.steps_only)
         selection.apply_neighbour_click(song, bars, n_start_bars)
-    view = sidebar.view_section(n_start_bars, config, meta, bars)
+    view = sidebar.view_section(n_start_bars, config, meta, bars, roll.steps_only)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)
     _record_place(piece, view.start_bar, semis, spb if spb != sidebar.own_resolution(config) else None, pedal,
                   view.mask.mask_ratio, view.mask.seed, _unless(view.mask.threshold, sidebar.own_threshold(meta)),
@@ -331,7 +331,7 @@ def main() -> None:
     if _is_png(piece):
         from midi_rae.png_rolls import PNG_NOTE
 
-        notes.info(PNG_NOTE)
+        notes.info(f"{PNG_NOTE.rstrip('.')}, and the window moves in blocks of {roll.steps_per_bar} steps.")
     if roll.grid_note:
         notes.warning(f"{roll.grid_note} Change the time resolution in the sidebar to see them where they are.")
     opened = session.opened_from(piece.key)

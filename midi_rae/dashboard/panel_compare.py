@@ -9,7 +9,7 @@ import streamlit as st
 
 from midi_rae.figures import probability_difference
 from midi_rae.inference import METRIC_LABELS, spectrum_rows
-from midi_rae.pianoroll import bar_span, bar_ticks
+from midi_rae.pianoroll import bar_ticks, place
 from midi_rae.rasters import DIVERGING_HIGH, DIVERGING_LOW, difference_image, png
 from midi_rae.wording import signed, stored_threshold
 
@@ -66,10 +66,10 @@ def _difference_uri(keys: tuple, _a, _b, pitch_range: tuple) -> str:
     return image_row.data_uri(png(difference_image(_a, _b, pitch_range)))
 
 
-def _difference(res_a, res_b, pitch_range: tuple, steps_per_bar: int) -> None:
+def _difference(res_a, res_b, pitch_range: tuple, steps_per_bar: int, steps_only: bool = False) -> None:
     """B − A of the two probability maps as one image the width of a reconstruction panel, and its colours."""
     uri = _difference_uri((res_a.key, res_b.key), res_a.probs, res_b.probs, pitch_range)
-    ticks = bar_ticks(res_a.start, res_a.probs.shape[1], steps_per_bar)
+    ticks = bar_ticks(res_a.start, res_a.probs.shape[1], steps_per_bar, steps=steps_only)
     image_row.show(st, [("Probability difference (B − A)", uri)], columns=5, ticks=ticks)
     legend([("B more sure of a note", DIVERGING_HIGH), ("A more sure of a note", DIVERGING_LOW)],
            suffix=" · white where they agree; same pitches and steps as the panels above")
@@ -90,8 +90,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
     if wa == wb:
         window = "Same window, same"
     else:  # from the same start, each model's own width: not the same music
-        span = lambda w: bar_span(res_a.start, min(w, max(roll.steps - res_a.start, 1)), roll.steps_per_bar,  # noqa
-                                  roll.steps_per_beat)
+        span = lambda w: place(roll, res_a.start, min(w, max(roll.steps - res_a.start, 1)))  # noqa
         window = (f"Windows from the same start but of different lengths (A: {wa} steps, {span(wa)}; B: {wb} steps, "
                   f"{span(wb)}): the two score different music, so no B − A is given. Same")
     st.caption(window + " mask ratio and seed" + (" — and the identical mask, since both models use the "
@@ -118,7 +117,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
             if interactive:
                 export.chart(st, fig(), key=f"ab_recon_{tag}")
             else:
-                panel_recon.show_images(res, pitch_range, roll.steps_per_bar)
+                panel_recon.show_images(res, pitch_range, roll.steps_per_bar, roll.steps_only)
                 export.figure(f"ab_recon_{tag}", fig)
         diff = functools.partial(probability_difference, res_a.probs, res_b.probs, pitch_range,
                                  bars=(res_a.start, roll.steps_per_bar))
@@ -128,7 +127,7 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
         elif interactive:
             export.chart(st, diff(), key="ab_diff")
         else:
-            _difference(res_a, res_b, pitch_range, roll.steps_per_bar)
+            _difference(res_a, res_b, pitch_range, roll.steps_per_bar, roll.steps_only)
             export.figure("ab_diff", diff)
     st.markdown("**Per level**: how many principal components carry 90% of each level's variance over the piece")
     tables.show(st, levels_table(song_a, song_b).reset_index(), index=False)

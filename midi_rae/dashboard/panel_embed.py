@@ -11,7 +11,7 @@ import streamlit as st
 from midi_rae.pca import PCA, pca_fit
 from midi_rae.figures import MARK_COLOUR, explained_variance, pca_scatter, spectrum_plot
 from midi_rae.inference import patch_places, spectrum_rows
-from midi_rae.pianoroll import bar_span, note_name
+from midi_rae.pianoroll import bar_span, note_name, place
 from midi_rae.structure import spectrum
 from midi_rae.wording import level_name
 
@@ -34,15 +34,17 @@ def _point_meta(song, level: int) -> dict[str, np.ndarray]:
     places = patch_places(song.config, level, song.starts)
     spbar = max(song.roll.steps_per_bar, 1)
     semis = places["semitones"]
-    return {**places, "bar": places["step"] / spbar + 1, "pitch": places["pitch_lo"] + semis / 2,
+    # "bar": the patch's start as a bar position (1.0 = bar 1's downbeat), or a PNG roll's step: its time colour
+    time = places["step"].astype(float) if song.roll.steps_only else places["step"] / spbar + 1
+    return {**places, "bar": time, "pitch": places["pitch_lo"] + semis / 2,
             "pitch_hi": places["pitch_lo"] + semis - 1, "size": places["steps"],
             "non_empty": song.level_non_empty[level].reshape(-1)}
 
 
-def _hover(meta: dict, idx: np.ndarray, spbar: int, spb: int) -> list[str]:
+def _hover(meta: dict, idx: np.ndarray, roll) -> list[str]:
     out = []
     for i in idx:
-        out.append(f"window {meta['window'][i] + 1} · {bar_span(meta['step'][i], meta['size'][i], spbar, spb)} · "
+        out.append(f"window {meta['window'][i] + 1} · {place(roll, meta['step'][i], meta['size'][i])} · "
                    f"{note_name(int(meta['pitch_lo'][i]))}–{note_name(int(min(meta['pitch_hi'][i], 127)))}"
                    f"{'' if meta['non_empty'][i] else ' · empty'}")
     return out
@@ -67,7 +69,7 @@ def _drawn_points(song_key: tuple, level: int, show_empty: bool, _song) -> tuple
     meta = _point_meta(_song, level)
     shown = np.ones(W * N, dtype=bool) if show_empty else meta["non_empty"]
     idx = _subsample(W * N, shown)
-    hover = _hover(meta, idx, max(_song.roll.steps_per_bar, 1), _song.roll.steps_per_beat)
+    hover = _hover(meta, idx, _song.roll)
     point_data = np.stack([meta["window"][idx], meta["patch"][idx], np.full(len(idx), level)], axis=1)
     return meta, shown, idx, hover, point_data
 
@@ -139,7 +141,8 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         color = meta["bar"][idx]
         kw = dict(categorical=False, highlight=highlight)
     kw.update(highlight_name=highlight_name, point_data=point_data, share=pca.explained_ratio)
-    label = "bar" if mode == COLOR_MODES[0] else mode.split(" (")[0]  # the colour bar names its unit
+    time_unit = "step" if song.roll.steps_only else "bar"
+    label = time_unit if mode == COLOR_MODES[0] else mode.split(" (")[0]  # the colour bar names its unit
     hidden_empty = int((~shown).sum())
     # the counts on a smaller second line: in one, the title ran under plotly's toolbar
     title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D})<br><span style='font-size:11px'>" + \
@@ -246,9 +249,9 @@ def _umap_figure(song_key: tuple, level: int, _song):
     idx = _subsample(W * N, np.arange(0))[:2000]
     coords = umap.UMAP(n_components=2, random_state=0, n_neighbors=15).fit_transform(emb.reshape(-1, D)[idx])
     meta = _point_meta(_song, level)
-    return pca_scatter(coords, meta["bar"][idx], "bar", hover=_hover(meta, idx, max(_song.roll.steps_per_bar, 1),
-                                                                    _song.roll.steps_per_beat),
-                       title=f"UMAP of level {level} ({len(idx):,} patches), coloured by bar", axis_prefix="UMAP ")
+    unit = "step" if _song.roll.steps_only else "bar"
+    return pca_scatter(coords, meta["bar"][idx], unit, hover=_hover(meta, idx, _song.roll),
+                       title=f"UMAP of level {level} ({len(idx):,} patches), coloured by {unit}", axis_prefix="UMAP ")
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

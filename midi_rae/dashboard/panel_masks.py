@@ -5,9 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from midi_rae.figures import EMPTY, HIGHLIGHT, NON_EMPTY, NOTE, level_masks
-from midi_rae.inference import WINDOW_RULE, level_rows
+from midi_rae.inference import level_rows, windows_text
 from midi_rae.rasters import level_mask_images, png
-from midi_rae.wording import counted
 
 from . import export, image_row, tables
 from .swatches import legend
@@ -29,9 +28,9 @@ def render(song, res, family: dict) -> None:
     """The masks figure and the table."""
     st.subheader("Non-empty patches per level")
     st.caption("A patch is non-empty when any of its pixels holds a note. Coarser levels are the 2×2 max-pool "
-               f"of finer ones. Statistics over the piece use its {counted(song.n_windows, 'window')}: "
-               f"{WINDOW_RULE}" + (f" (here {song.hop} steps apart)" if song.n_windows > 1 else "")
-               + "; `midi-rae inspect` and the report use the same windows.")
+               f"of finer ones. Statistics over the piece use "
+               f"{windows_text(song.n_windows, song.hop, song.roll.steps_per_bar, song.roll.steps_only)}; "
+               "`midi-rae inspect` and the report use the same windows.")
     family_key = tuple((k, tuple(v)) for k, v in family.items())
     images = _mask_images(song.key, res.start, family_key, res)
     grids = song.config.level_grids

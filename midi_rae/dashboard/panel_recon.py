@@ -40,18 +40,19 @@ def _recon_images(res_key: tuple, _res, pitch_range: tuple) -> dict:
     return {k: image_row.data_uri(png(v)) for k, v in images.items()}
 
 
-def show_images(res, pitch_range: tuple, steps_per_bar: int) -> None:
+def show_images(res, pitch_range: tuple, steps_per_bar: int, steps_only: bool = False) -> None:
     """The five panels as images with their titles and the window's bar numbers, and what the colours mean."""
     images = _recon_images(res.key, res, pitch_range)
     counts = error_counts(res)
     titles = ["Original", "Masked input", "Probabilities (0 → 1)", f"Binarized (>{res.settings.threshold:.2f}), "
               "pasted", "Errors in hidden patches"]
-    ticks = bar_ticks(res.start, res.image.shape[1], steps_per_bar)
+    ticks = bar_ticks(res.start, res.image.shape[1], steps_per_bar, steps=steps_only)
     image_row.show(st, list(zip(titles, images.values())), ticks=ticks)
     legend([("note", NOTE), ("hidden from the model", MASKED), (f"right ({counts['tp']:,})", TP_COLOUR),
             (f"extra ({counts['fp']:,})", FP_COLOUR), (f"missed ({counts['fn']:,})", FN_COLOUR)],
            suffix=f" · panels span pitches {note_name(pitch_range[0])}–{note_name(pitch_range[1])}, pitch upward, "
-                  "time to the right (bar numbers under each panel); probabilities dark (0) to yellow (1)")
+                  f"time to the right ({'steps' if steps_only else 'bar numbers'} under each panel); probabilities "
+                  "dark (0) to yellow (1)")
 
 
 def error_counts(res) -> dict:
@@ -79,7 +80,7 @@ def hidden_sentence(res) -> str:
             f"{m.seed}.")
 
 
-def render(res, pitch_range: tuple, steps_per_bar: int, movable: bool = True) -> None:
+def render(res, pitch_range: tuple, steps_per_bar: int, movable: bool = True, steps_only: bool = False) -> None:
     """The five-panel row and the metrics, or why there is none (`movable`: the piece has other windows)."""
     st.subheader("Masked reconstruction")
     n_hidden = res.n_hidden
@@ -101,7 +102,7 @@ def render(res, pitch_range: tuple, steps_per_bar: int, movable: bool = True) ->
         if interactive:
             export.chart(st, recon_figure(res.key, res, pitch_range, steps_per_bar), key="recon_chart")
         else:
-            show_images(res, pitch_range, steps_per_bar)
+            show_images(res, pitch_range, steps_per_bar, steps_only)
             export.figure("recon_chart", lambda: recon_figure(res.key, res, pitch_range, steps_per_bar))
     m = res.metrics
     undefined = st.container()  # a slot on every run, as `alert`

@@ -21,7 +21,8 @@ def pitch_view(roll, patch: int = 8) -> tuple[int, int]:
 
 def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: list) -> None:
     """The whole piece with the window marked, into `slot` (an st.empty, so it can be drawn later with marks)."""
-    title = f"{roll.name}: whole piece ({roll.bars:.1f} bars) — click a bar to move the window"
+    title = (f"{roll.name}: whole piece ({roll.steps:,} steps) — click to move the window" if roll.steps_only else
+             f"{roll.name}: whole piece ({roll.bars:.1f} bars) — click a bar to move the window")
     roll_strip.draw(slot, roll_strip.OVERVIEW, roll_strip.overview_data(roll_key, roll, start, width, marks, title))
     export.figure(K.OVERVIEW_CHART, lambda: roll_overview(roll.array, roll.steps_per_bar, (start, width),
                                                           marks=list(marks), title=title))
@@ -30,7 +31,8 @@ def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: 
 def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: list, click_grid: tuple) -> None:
     """The current window on a bar:beat grid with the selected patches outlined, into `slot`; a click selects the
     patch under it on `click_grid`."""
-    title = f"Window: {width} steps from bar {start // max(roll.steps_per_bar, 1) + 1} — click to select a patch"
+    origin = f"step {start}" if roll.steps_only else f"bar {start // max(roll.steps_per_bar, 1) + 1}"
+    title = f"Window: {width} steps from {origin} — click to select a patch"
     data = _window_data(roll_key, start, width, tuple(rects), click_grid, roll, title)
     roll_strip.draw(slot, roll_strip.WINDOW, data)
     export.figure(K.WINDOW_CHART, lambda: window_roll(window_at(roll, start, width), start, roll.steps_per_beat,
@@ -43,4 +45,4 @@ def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: li
 def _window_data(roll_key: tuple, start: int, width: int, rects: tuple, click_grid: tuple, _roll, title: str) -> dict:
     """The window's drawing (cached: a mask change does not make it again)."""
     return roll_strip.window_data(window_at(_roll, start, width), start, _roll.steps_per_beat, _roll.beats_per_bar,
-                                  pitch_view(_roll), list(rects), click_grid, title)
+                                  pitch_view(_roll), list(rects), click_grid, title, steps_only=_roll.steps_only)

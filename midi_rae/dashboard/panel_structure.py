@@ -8,7 +8,7 @@ import streamlit as st
 
 from midi_rae.pca import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
-from midi_rae.pianoroll import bar_span
+from midi_rae.pianoroll import place
 from midi_rae.structure import pooled_windows, self_similarity
 from midi_rae.wording import counted
 
@@ -20,11 +20,18 @@ ONE_WINDOW = ("This piece fits in one window, so there is no other window to com
               "needs a piece longer than the model's window.")
 
 
+def window_positions(song) -> tuple[np.ndarray, str]:
+    """The windows' starts as the structure charts place them, and their unit: bars (1 = bar 1's downbeat), or a
+    PNG roll's steps."""
+    if song.roll.steps_only:
+        return np.asarray(song.starts, dtype=float), "step"
+    return np.asarray(song.starts, dtype=float) / max(song.roll.steps_per_bar, 1) + 1, "bar"
+
+
 def window_labels(song) -> list[str]:
     """Where each song window lies ("bars 1–8")."""
-    spbar = max(song.roll.steps_per_bar, 1)
     width = song.config.window_steps
-    return [bar_span(s, width, spbar, song.roll.steps_per_beat) for s in song.starts]
+    return [place(song.roll, s, width) for s in song.starts]
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -34,14 +41,14 @@ def _structure_figs(song_key: tuple, level: int, _song):
     sim = self_similarity(pooled)
     labels = window_labels(song)
     rows, cols = song.config.level_grids[level]
-    spbar = max(song.roll.steps_per_bar, 1)
-    fsim = similarity_matrix(sim, song.starts / spbar + 1,
+    positions, unit = window_positions(song)
+    fsim = similarity_matrix(sim, positions, label=unit,
                              title=f"Self-similarity of windows at level {level} ({rows}×{cols}), cosine")
     top = pooled.reshape(len(song.starts), -1)  # the vectors the matrix compares: the path follows the slider
     coords = pca_fit(top, k=2).transform(top) if len(top) > 1 else np.zeros((1, 2))
     if coords.shape[1] < 2:
         coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
-    ftraj = trajectory(coords, song.starts / spbar + 1,
+    ftraj = trajectory(coords, positions, time_label=unit,
                        title=f"Level {level} ({rows}×{cols}) through the piece, PCA of the same embeddings", hover=labels)
     return fsim, ftraj, sim, still_path(coords, top, level)
 

@@ -125,7 +125,8 @@ def draw(song, res, need_model: Callable, piece, roll, spb: int, semis: int, ove
         panel_masks.render(song, res, fam)
     pitch_range = panel_roll.pitch_view(roll)
     with recon_box:
-        panel_recon.render(res, pitch_range, roll.steps_per_bar, movable=len(song.starts) > 1)
+        panel_recon.render(res, pitch_range, roll.steps_per_bar, movable=len(song.starts) > 1,
+                           steps_only=roll.steps_only)
     with listen_box:
         panel_listen.render(song, res, spb, semis, stem)
     analyses(song, res, need_model, sel)

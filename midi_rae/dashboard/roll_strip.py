@@ -115,7 +115,8 @@ export default function (component) {
     const pitch = d.hi - Math.floor(fy * (d.hi - d.lo + 1));
     return { fx, fy, pitch, x: ev.clientX - r.left, y: ev.clientY - r.top };
   };
-  const when = (d, fx) => d.x_labels ? d.x_labels[Math.floor(fx * d.x_labels.length)] : 'bar ' + (1 + fx * d.n_bars).toFixed(1);
+  const when = (d, fx) => d.x_labels ? d.x_labels[Math.floor(fx * d.x_labels.length)]
+    : d.x_steps ? 'step ' + Math.floor(fx * d.x_steps) : 'bar ' + (1 + fx * d.n_bars).toFixed(1);
   const patch = (d, p) => {  // the patch of the window's grid under a point, and its outline in plot fractions
     const g = d.grid, step = Math.floor(p.fx * g.width), n = d.hi - d.lo + 1;
     const c = Math.floor(step / g.size_c), r = Math.floor(p.pitch / g.size_r);
@@ -172,8 +173,11 @@ def _overview_base(roll_key: tuple, _roll) -> dict:
     """The piece's part of the overview: its image, pitch range and axes (the same for every window)."""
     pooled, _, lo, hi = overview_raster(_roll.array)
     n_bars = max(_roll.array.shape[1], 1) / max(_roll.steps_per_bar, 1)
-    return {"image": _image(pooled), "n_bars": float(n_bars), "x_labels": None, "x_title": "bar", "lines": [],
-            "x_ticks": [[(b - 1) / n_bars, str(b)] for b in overview_bar_ticks(n_bars)], **_pitch_axis(lo, hi)}
+    # a PNG roll has no bars: its axis and hover name steps (from 0), at the same tick places
+    name = (lambda b: str((b - 1) * _roll.steps_per_bar)) if _roll.steps_only else str
+    return {"image": _image(pooled), "n_bars": float(n_bars), "x_labels": None, "lines": [],
+            "x_title": "step" if _roll.steps_only else "bar", "x_steps": _roll.steps if _roll.steps_only else None,
+            "x_ticks": [[(b - 1) / n_bars, name(b)] for b in overview_bar_ticks(n_bars)], **_pitch_axis(lo, hi)}
 
 
 MARK_LABEL_GAP = 0.015  # marks whose centres are closer than this share of the piece share one label
@@ -218,19 +222,24 @@ def overview_data(roll_key: tuple, roll, start: int, width: int, marks: list, ti
 
 
 def window_data(window: np.ndarray, start: int, steps_per_beat: int, beats_per_bar: int, pitch_range: tuple,
-                rects: list, grid: tuple, title: str) -> dict:
+                rects: list, grid: tuple, title: str, steps_only: bool = False) -> dict:
     """Everything the window draws: its notes in `pitch_range`, bar and beat lines, the selected patches
-    (half-open (row0, col0, row1, col1) in pitches and steps) and the patch grid a click selects on."""
+    (half-open (row0, col0, row1, col1) in pitches and steps) and the patch grid a click selects on. A PNG roll's
+    (`steps_only`) time axis and hover name steps, its lines fall every block of a nominal bar's steps."""
     lo, hi = pitch_range
     width = window.shape[1]
     labels, ticks, lines = window_time_grid(start, width, steps_per_beat, beats_per_bar)
+    if steps_only:
+        labels = [f"step {s}" for s in range(start, start + width)]
     n = hi - lo + 1
     boxes = [[c0 / width, c1 / width, max(hi + 1 - r1, 0) / n, min(hi + 1 - r0, n) / n, "highlight", ""]
              for r0, c0, r1, c1 in rects if r1 > lo and r0 <= hi]
     gr, gc = (grid, grid) if isinstance(grid, (int, np.integer)) else grid
     return {"title": title, "height": PLOT_HEIGHT[WINDOW], "image": _image(window[lo:hi + 1]), "n_bars": None,
-            "x_labels": labels, "x_title": "bar:beat", "lines": [[k / width, kind] for k, kind in lines if k],
-            "x_ticks": [[(k + 0.5) / width, labels[k].split(".")[0]] for k in ticks], "boxes": boxes,
+            "x_labels": labels, "x_title": "step" if steps_only else "bar:beat",
+            "lines": [[k / width, kind] for k, kind in lines if k],
+            "x_ticks": [[(k + 0.5) / width, str(start + k) if steps_only else labels[k].split(".")[0]] for k in ticks],
+            "boxes": boxes,
             "grid": {"width": width, "cols": int(gc), "size_c": width // int(gc), "size_r": 128 // int(gr)},
             **_pitch_axis(lo, hi)}
 

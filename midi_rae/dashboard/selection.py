@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from midi_rae.config import ModelConfig
-from midi_rae.pianoroll import bar_span, note_name
+from midi_rae.pianoroll import note_name, place
 from midi_rae.structure import family, nearest_patches
 from midi_rae.wording import level_name
 
@@ -54,7 +54,6 @@ def neighbours(song, sel: Selected, k: int = NEIGHBOURS) -> pd.DataFrame:
     ne = song.level_non_empty[sel.level]
     _, cols = cfg.level_grids[sel.level]
     steps, semis = cfg.patch_extent(sel.level)
-    spbar = max(song.roll.steps_per_bar, 1)
     r0, c0 = divmod(sel.patch, cols)
     here = (int(song.starts[w]) + c0 * steps, r0)
     allowed = ne if ne[w, sel.patch] else None
@@ -68,7 +67,7 @@ def neighbours(song, sel: Selected, k: int = NEIGHBOURS) -> pd.DataFrame:
             step = int(song.starts[ww]) + c * steps
             if (step, r) == here or any(row["_start"] == step and row["_row"] == r for row in rows):
                 continue
-            rows.append({"Where": bar_span(step, steps, spbar, song.roll.steps_per_beat),
+            rows.append({"Where": place(song.roll, step, steps),
                          "Pitches": f"{note_name(r * semis)}–{note_name(min(r * semis + semis - 1, 127))}",
                          "Cosine": round(float(s), 4), "_start": step, "_size": steps, "_row": r,
                          "_window_start": int(song.starts[ww]), "_patch": n})
@@ -120,8 +119,9 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
     r, c = divmod(sel.patch, cols)
     spbar = max(song.roll.steps_per_bar, 1)
     step = sel.start + c * steps
-    elsewhere = "" if sel.start == res.start else f" (in the window from bar {sel.start // spbar + 1}, not the one shown)"
-    c2.markdown(f"**Level {sel.level}** ({rows}×{cols}): {bar_span(step, steps, spbar, song.roll.steps_per_beat)}, "
+    origin = f"step {sel.start}" if song.roll.steps_only else f"bar {sel.start // spbar + 1}"
+    elsewhere = "" if sel.start == res.start else f" (in the window from {origin}, not the one shown)"
+    c2.markdown(f"**Level {sel.level}** ({rows}×{cols}): {place(song.roll, step, steps)}, "
                 f"pitches {note_name(r * semis)}–"
                 f"{note_name(min(r * semis + semis - 1, 127))}{elsewhere}")
     # a callback, not st.rerun() after the click: the page then runs once instead of twice

@@ -439,20 +439,23 @@ def own_threshold(meta: dict) -> float:
     return float(meta.get("threshold", 0.5))
 
 
-def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0) -> ViewSettings:
-    """Window position, masking and binarization controls (`bar_steps`: a bar's length in steps)."""
+def view_section(n_bars: int, config: dict, meta: dict, bar_steps: int = 0, steps_only: bool = False) -> ViewSettings:
+    """Window position, masking and binarization controls (`bar_steps`: a bar's length in steps; `steps_only`: a PNG
+    roll, which has no bars, so the window moves in blocks of that many steps and says so)."""
     st.sidebar.header("Window")
     max_bar = max(int(n_bars), 1)
     session.keep_window_across_ranges(max_bar)
     width = ModelConfig.from_dict(config).window_steps if config else 128
     box = st.sidebar.container()  # a slider or a caption: in one slot, so the controls after it keep their places
-    start_bar = box.slider("Window start (bar)", 1, max_bar,
-                           persist_state="session", key=K.WINDOW_BAR,
-                           disabled=max_bar == 1,
-                           help=f"The model sees {width} steps at a time; click a bar in the overview to jump.") \
+    label, where = ((f"Window start (block of {bar_steps} steps)", "the overview") if steps_only else
+                    ("Window start (bar)", "a bar in the overview"))
+    start_bar = box.slider(label, 1, max_bar, persist_state="session", key=K.WINDOW_BAR, disabled=max_bar == 1,
+                           help=f"The model sees {width} steps at a time; click {where} to jump." +
+                           (f" Block b starts at step {bar_steps} × (b − 1)." if steps_only else "")) \
         if max_bar > 1 else 1
     if max_bar == 1:
-        box.caption(f"The whole piece fits in one window of {width} steps, starting at bar 1.")
+        box.caption(f"The whole piece fits in one window of {width} steps, starting at "
+                    f"{'step 0' if steps_only else 'bar 1'}.")
     if bar_steps > width:  # windows start on bars: the rest of each bar is in none of them
         box.caption(f"A bar is {bar_steps} steps at this resolution, longer than the model's window: each window "
                     f"shows the first {width} steps of its bar.")
