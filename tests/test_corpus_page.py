@@ -622,6 +622,24 @@ def test_the_search_lists_the_pieces_by_name(index_home, monkeypatch):
                                                           "beta/piece_3"]
 
 
+def test_uploaded_files_are_indexed_with_the_piece_pages_model_in_a_folder_of_its_own(tmp_path, monkeypatch):
+    import streamlit as st
+
+    from midi_rae.dashboard import corpus_page
+    from midi_rae.dashboard.session import K
+    from midi_rae.dashboard.sidebar import DEFAULT_CHOICE, _chosen
+
+    monkeypatch.setattr(corpus_page, "cache_dir", lambda: tmp_path)
+    st.session_state.clear()
+    model, keys, out = corpus_page.build_target("abc")
+    assert model.key == DEFAULT_CHOICE.key and out == tmp_path / "uploads" / "abc" / "index"
+    first = _chosen("Shipped first", None)
+    st.session_state[K.LAST_GOOD_CHECKPOINT] = first  # a researcher's model in use on the piece page
+    model, keys, out = corpus_page.build_target("abc")
+    assert model is first and keys and out == tmp_path / "uploads" / "abc" / f"index-{keys[0][:16]}"
+    st.session_state.clear()
+
+
 def test_the_build_uploader_states_one_size_limit(tmp_path, monkeypatch):
     from midi_rae.dashboard.uploads import MAX_UPLOAD_BYTES
 

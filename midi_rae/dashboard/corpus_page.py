@@ -75,14 +75,14 @@ def _bundle(choice=None):
     return load_choice(choice or DEFAULT_CHOICE)
 
 
-def _build_with_progress(files: list[Path], out: Path, slot, what: str):
+def _build_with_progress(files: list[Path], out: Path, slot, what: str, choice=None):
     bar = slot.progress(0.0, text=f"{what}: loading the model…")
 
     def progress(done: int, total: int, name: str) -> None:
         # total 0: a state, not a count (the build waits for another session's build of the same files)
         bar.progress(done / max(total, 1), text=f"{what}: {done}/{total} — {name}" if total else f"{what}: {name}…")
 
-    report = src.build(files, out, _bundle(), progress)
+    report = src.build(files, out, _bundle(choice), progress)
     slot.empty()
     return report
 
@@ -168,14 +168,24 @@ def _built_from(these: str, out: Path) -> str:
             + (f", {counted(failed, 'file')} of which could not be read (listed on the page)." if failed else "."))
 
 
+def build_target(digest: str) -> tuple:
+    """(model, its content keys, the index folder) for uploaded files of `digest`: the piece page's model (a
+    researcher's own, where one is in use), whose map, search and scores the index then holds; one folder per
+    model, so that indexes of the same files by two models stand side by side."""
+    from .sidebar import DEFAULT_CHOICE
+
+    model = session.last_good_checkpoint() or DEFAULT_CHOICE
+    keys = index_model.content_keys(model)
+    home = cache_dir() / "uploads" / digest
+    return model, keys, home / ("index" if model.key == DEFAULT_CHOICE.key or not keys else f"index-{keys[0][:16]}")
+
+
 def _offer_build(files: dict, digest: str, slot) -> None:
     """The sidebar's button for uploaded files: build their index, open the one this server built of them before,
     or (the index shown) a caption; a build's unreadable files listed after it."""
-    home = cache_dir() / "uploads" / digest
-    out = home / "index"
-    from .sidebar import DEFAULT_CHOICE
-
-    offer = build_offer(out, st.session_state.get(CK.BUILT), index_model.content_keys(DEFAULT_CHOICE))
+    model, keys, out = build_target(digest)
+    home = out.parent
+    offer = build_offer(out, st.session_state.get(CK.BUILT), keys)
     place = st.sidebar.empty()  # the offer, then what became of it: not a button for what is done
     these = "this file" if len(files) == 1 else f"these {counted(len(files), 'file')}"
     report = None
@@ -189,11 +199,14 @@ def _offer_build(files: dict, digest: str, slot) -> None:
         st.session_state[CK.BUILT] = str(out)
         place.caption(_built_from(these, out))
     elif offer == "build" and place.button(f"Build an index of {counted(len(files), 'file')}",
-                                           type="primary", key="corpus_build"):
+                                           type="primary", key="corpus_build",
+                                           help=f"Encoded by {display_name(model.label)}, the model in use on the "
+                                                "Piece page (pick another there to index with it)."):
         paths = uploads.write_uploads(files, home / "files")
         home.touch()  # the newest build: pruning keeps it
         uploads.prune_builds(home.parent)
-        report = _build_with_progress(paths, out, slot, "Indexing the uploaded files")
+        report = _build_with_progress(paths, out, slot,
+                                      f"Indexing the uploaded files with {display_name(model.label)}", model)
         st.session_state[CK.BUILT] = str(out)
         place.caption(_built_from(these, out))
     if report is not None and report.failed:
