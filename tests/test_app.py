@@ -1236,6 +1236,26 @@ def test_a_bad_checkpoint_dropped_over_a_good_one_keeps_the_good_one(examples):
     assert not at.exception and any("model: mine.safetensors" in c for c in texts(at.caption))
 
 
+def test_a_bad_decoder_dropped_over_a_good_one_keeps_the_good_pair_not_the_encoder_alone(examples, tmp_path):
+    from midi_rae.checkpoint import DEFAULT_CONFIG
+    from midi_rae.config import ModelConfig
+    from midi_rae.swin import SwinMAEDecoder
+
+    mae = SwinMAEDecoder(**ModelConfig.from_dict(DEFAULT_CONFIG).mae_decoder_kwargs())
+    save_checkpoint(tmp_path / "mae.safetensors", None, mae.eval(), DEFAULT_CONFIG, {})
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Upload").run()
+    at.file_uploader(key="ckpt_upload").set_value(("mine.safetensors", DEFAULT_CHECKPOINT.read_bytes(),
+                                                    "application/octet-stream")).run()
+    at.file_uploader(key="dec_upload").set_value(("mae.safetensors", (tmp_path / "mae.safetensors").read_bytes(),
+                                                   "application/octet-stream")).run()
+    assert any("model: mine.safetensors + mae.safetensors" in c for c in texts(at.caption))
+    at.file_uploader(key="dec_upload").set_value(None).run()  # a drop over a file: the browser empties it first
+    at.file_uploader(key="dec_upload").set_value(_hostile_checkpoint()).run()
+    assert not at.exception and "Still using mine.safetensors + mae.safetensors." in texts(at.sidebar.caption)
+    assert any("model: mine.safetensors + mae.safetensors" in c for c in texts(at.caption))
+
+
 def test_a_bad_checkpoint_dropped_over_a_good_b_keeps_comparing_with_the_good_one(examples):
     mine = ("mine.safetensors", DEFAULT_CHECKPOINT.read_bytes(), "application/octet-stream")
     at = run_app()

@@ -68,6 +68,7 @@ class K:
     RUN = "_run"  # full runs of the piece page in this session (a fragment's rerun is not one)
     REMOVED_IN = "_removed_in::"  # + "midi", "" (A's checkpoint) or "b_": the run an uploader was emptied in
     SET_ASIDE = "_set_aside"  # (+ prefix) the uploaded model in use when its uploader was emptied, until that holds
+    DEC_SET_ASIDE = "_dec_set_aside"  # {run, model, file}: the model in use when A's decoder uploader was emptied
     REFUSED_BACK_TO = "_refused_back_to"  # (example, file, why): left by a refusal's run for the rerun it asks for
     REFUSAL_NOTE = "_refusal_note"  # (file, why): what that rerun says, once
     REFUSED_OVER_KEPT = "_refused_over_kept"  # the uploader's file id of a bad file dropped over a shown upload
@@ -365,6 +366,32 @@ def emptying_holds(what: str) -> bool:
     if what != "midi":
         forget(K.SET_ASIDE + what)
     return True
+
+
+def decoder_emptied(empty: bool) -> None:
+    """A's decoder uploader changed in this request; `empty`: emptied, by the user's × or as the browser's first step
+    in dropping a file over the decoder it held. The model then in use is set aside for the file such a drop brings
+    in the very next request (its uploader file id), as long as that file stays."""
+    run = st.session_state.get(K.RUN, 0)  # the last run's count: this request's run is the next
+    aside = st.session_state.get(K.DEC_SET_ASIDE)
+    if empty:
+        st.session_state[K.DEC_SET_ASIDE] = {"run": run + 1, "model": last_good_checkpoint(), "file": None}
+    elif aside and aside["run"] == run and aside["file"] is None:  # the drop's second step
+        upload = st.session_state.get(K.DEC_UPLOAD)
+        st.session_state[K.DEC_SET_ASIDE] = {**aside, "file": getattr(upload, "file_id", None)}
+    else:
+        forget(K.DEC_SET_ASIDE)
+
+
+def replaced_decoder() -> Any:
+    """The model in use (encoder and decoder) before a decoder file was dropped over the one it used, while the
+    dropped file stays in the uploader: where that file is refused, the page stays on it, not on the encoder alone
+    that the uploader's empty step in between loaded."""
+    aside = st.session_state.get(K.DEC_SET_ASIDE)
+    upload = st.session_state.get(K.DEC_UPLOAD)
+    if aside and aside["file"] is not None and getattr(upload, "file_id", None) == aside["file"]:
+        return aside["model"]
+    return None
 
 
 def replaced_checkpoint(prefix: str = "") -> Any:

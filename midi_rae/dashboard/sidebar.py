@@ -170,7 +170,8 @@ def checkpoint_section() -> tuple[ModelChoice, "st.delta_generator.DeltaGenerato
     choice = _usable(picked)  # an upload is kept once it has loaded (session.accept_checkpoint)
     if choice is None and picked is not None:
         # a bad file dropped over a good one: the good one, not what the browser's empty step in between showed
-        previous = (session.replaced_checkpoint() if source == "Upload" else None) or session.last_good_checkpoint()
+        previous = (session.replaced_checkpoint() or session.replaced_decoder() if source == "Upload" else None) \
+            or session.last_good_checkpoint()
         if previous is not None and session.checkpoint_failure(previous.key) is None:
             st.sidebar.caption(f"Still using {previous.label}.")
             choice = previous
@@ -198,7 +199,8 @@ def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
                                    type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.CKPT_UPLOAD,
                                    on_change=_checkpoint_upload_changed, args=(prefix,))
     dec = st.sidebar.file_uploader("Decoder (optional, if in a separate file)",
-                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.DEC_UPLOAD)
+                                   type=["safetensors", "pt", "pth", "ckpt"], key=prefix + K.DEC_UPLOAD,
+                                   on_change=_decoder_upload_changed if not prefix else None)
     if enc is None:
         session.emptying_holds(prefix)
         kept = session.kept_checkpoint(prefix)
@@ -215,6 +217,10 @@ def _uploaded_checkpoint(prefix: str = "") -> Optional[ModelChoice]:
     eb, db = enc.getvalue(), dec.getvalue() if dec is not None else None
     key = "upload:" + digest(eb) + (":" + digest(db) if db else "")
     return ModelChoice(key, display_name(enc.name) + (f" + {display_name(dec.name)}" if dec else ""), eb, db)
+
+
+def _decoder_upload_changed() -> None:
+    session.decoder_emptied(st.session_state.get(K.DEC_UPLOAD) is None)
 
 
 def _checkpoint_upload_changed(prefix: str) -> None:
