@@ -92,6 +92,7 @@ export default function (component) {
   plot.style.height = data.height + 'px';
   const img = root.querySelector('.roll');
   if (img.getAttribute('src') !== data.image) img.setAttribute('src', data.image);
+  img.setAttribute('alt', 'Piano roll: ' + data.title);  // which roll, for a screen reader (both said "piano roll")
   const axes = JSON.stringify([data.x_ticks, data.y_ticks, data.x_title, data.lines]);
   if (root.__axes !== axes) {  // only a new piece, resolution or window changes the axes
     root.__axes = axes;
