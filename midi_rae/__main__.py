@@ -40,8 +40,8 @@ STREAMLIT_DEFAULTS = {
     "browser.gatherUsageStats": "false",
     "client.toolbarMode": "viewer",
     "client.showErrorDetails": "none",
-    "theme.base": "light",
-    "theme.primaryColor": "#2c7fb8",
+    "theme.light.primaryColor": "#2c7fb8",
+    "theme.dark.primaryColor": "#4f9fd6",
 }
 
 

@@ -706,3 +706,32 @@ def test_under_a_dark_theme_the_rolls_text_and_the_charts_take_the_pages_light_t
         dark.close()
     assert colours["title"] > 0.6 and colours["ticks"] > 0.6  # light text: dark grey before, on the dark page
     assert colours["paper"] == "rgba(0, 0, 0, 0)" and colours["font"] > 0.6  # no white box of grey text
+
+
+_FOCUS_WINDOW_ROLL = """() => {
+  const hosts = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+      .filter((h) => h.shadowRoot && h.shadowRoot.querySelector('.strip'));
+  const plot = hosts[1].shadowRoot.querySelector('.plot');
+  plot.focus();
+  return plot.getAttribute('aria-label');
+}"""
+
+
+def test_a_patch_is_selected_with_the_keyboard_alone(server, page, shots):
+    url, log = server
+    kb = new_page(page.context.browser)
+    kb.set_default_timeout(STEP_TIMEOUT * 1000)
+    try:
+        kb.goto(url)
+        _step(kb, shots, log, "keyboard_ready", "the page", lambda: True)
+        label = kb.evaluate(_FOCUS_WINDOW_ROLL)  # as Tab reaches it: the roll's plot takes the focus
+        for key in ("ArrowRight", "ArrowRight", "ArrowRight", "Enter"):  # the first shows the cursor at column 0
+            kb.keyboard.press(key)
+        _step(kb, shots, log, "keyboard_selected", "a patch selected by Enter", lambda: any(
+            t.startswith("Level 3 (8×8): bar") for t in
+            kb.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
+        outlines = roll(kb, WINDOW)["boxes"]
+    finally:
+        kb.close()
+    assert label.endswith("Arrow keys move a cursor over the patches; Enter selects the patch under it.")
+    assert any(cls == "highlight" and left == 25.0 and width == 12.5 for cls, left, width in outlines), outlines

@@ -310,10 +310,14 @@ def test_app_passes_the_shipped_streamlit_settings_unless_given():
 
 
 def test_app_settings_are_those_of_the_checkouts_streamlit_config():
-    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    flat = {f"{section}.{k}": str(v).lower() if isinstance(v, bool) else str(v)
-            for section, values in config.items() for k, v in values.items()}
-    assert STREAMLIT_DEFAULTS == flat
+    def flat(table: dict, prefix: str = "") -> dict:  # [theme.light] primaryColor -> theme.light.primaryColor
+        out = {}
+        for k, v in table.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else
+                       {f"{prefix}{k}": str(v).lower() if isinstance(v, bool) else str(v)})
+        return out
+
+    assert STREAMLIT_DEFAULTS == flat(tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text()))
 
 
 def test_app_server_skips_the_full_garbage_collection_after_every_run():

@@ -32,7 +32,7 @@ _HTML = """<div class="strip">
   <div class="title"></div>
   <div class="frame">
     <div class="pitches"></div>
-    <div class="plot">
+    <div class="plot" tabindex="0">
       <img class="roll" alt="piano roll" draggable="false">
       <div class="lines"></div>
       <div class="boxes"></div>
@@ -53,6 +53,7 @@ _CSS = f"""
 .pitches {{ position: relative; }}
 .pitches span {{ position: absolute; right: 6px; transform: translateY(-50%); }}
 .plot {{ position: relative; border: 1px solid #bbbbbb; overflow: hidden; cursor: pointer; }}
+.plot:focus-visible {{ outline: 2px solid var(--st-primary-color, #2c7fb8); outline-offset: 2px; }}
 .roll {{ position: absolute; inset: 0; width: 100%; height: 100%; image-rendering: pixelated; }}
 .lines div {{ position: absolute; top: 0; bottom: 0; width: 0; pointer-events: none; }}
 .lines .bar {{ border-left: 1.2px solid rgba(0,0,0,0.40); }}
@@ -89,6 +90,9 @@ export default function (component) {
     const e = document.createElement(tag); if (text) e.textContent = text; if (cls) e.className = cls; return e; };
 
   root.querySelector('.title').textContent = data.title;
+  root.querySelector('.plot').setAttribute('aria-label', data.title + (data.grid
+    ? '. Arrow keys move a cursor over the patches; Enter selects the patch under it.'
+    : '. Left and right arrow keys move the window a bar.'));
   plot.style.height = data.height + 'px';
   const img = root.querySelector('.roll');
   if (img.getAttribute('src') !== data.image) img.setAttribute('src', data.image);
@@ -139,6 +143,44 @@ export default function (component) {
     }
   });
   plot.addEventListener('mouseleave', () => { tip.style.display = 'none'; cell.style.display = 'none'; });
+  // the keyboard: on the window, a cursor over the patches of the selection grid (Enter selects); on the
+  // overview, the window a bar earlier or later
+  const cursorBox = (d, k) => {
+    const g = d.grid, n = d.hi - d.lo + 1;
+    return [k.c * g.size_c / g.width, (k.c + 1) * g.size_c / g.width,
+            Math.max((d.hi + 1 - (k.r + 1) * g.size_r) / n, 0), Math.min((d.hi + 1 - k.r * g.size_r) / n, 1)];
+  };
+  const showCursor = (d, k) => {
+    cell.style.display = 'block'; place(cell, cursorBox(d, k));
+    const pitch = Math.min(Math.max(k.r * d.grid.size_r, d.lo), d.hi);
+    tip.style.display = 'block';
+    tip.textContent = d.names[pitch - d.lo] + ' · ' + when(d, (k.c + 0.5) * d.grid.size_c / d.grid.width);
+    tip.style.left = '2px'; tip.style.top = '2px';
+  };
+  plot.addEventListener('blur', () => { tip.style.display = 'none'; cell.style.display = 'none'; });
+  plot.addEventListener('keydown', (ev) => {
+    const d = root.__data, keys = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Enter', ' '];
+    if (!keys.includes(ev.key)) return;
+    ev.preventDefault();
+    if (!d.grid) {
+      const win = d.boxes.find((b) => b[4] === 'window');
+      if (!win || !(ev.key === 'ArrowLeft' || ev.key === 'ArrowRight')) return;
+      const now = Math.round(win[0] * d.n_bars) + 1, last = Math.max(1, Math.ceil(d.n_bars));
+      const bar = Math.min(Math.max(now + (ev.key === 'ArrowRight' ? 1 : -1), 1), last);
+      if (bar !== now) setTriggerValue('click', { bar });
+      return;
+    }
+    const g = d.grid, rLo = Math.floor(d.lo / g.size_r), rHi = Math.floor(d.hi / g.size_r);
+    const was = root.__cursor, k = was ? { ...was } : { r: Math.floor((rLo + rHi) / 2), c: 0 };
+    k.c = Math.min(k.c, g.cols - 1); k.r = Math.min(Math.max(k.r, rLo), rHi);  // another level's grid since
+    if (ev.key === 'Enter' || ev.key === ' ') { setTriggerValue('click', { patch: k.r * g.cols + k.c }); return; }
+    if (was) {
+      k.c = Math.min(Math.max(k.c + (ev.key === 'ArrowRight') - (ev.key === 'ArrowLeft'), 0), g.cols - 1);
+      k.r = Math.min(Math.max(k.r + (ev.key === 'ArrowUp') - (ev.key === 'ArrowDown'), rLo), rHi);
+    }
+    root.__cursor = k;
+    showCursor(d, k);
+  });
   plot.addEventListener('mousedown', (ev) => { down = at(ev); ev.preventDefault(); });
   window.addEventListener('mouseup', (ev) => {
     if (!down) return;
