@@ -120,7 +120,9 @@ def render(song, res, model) -> None:
     st.caption(
         f"Each level in turn is replaced by {MODE_LABELS[mode]}, under the same masks, and {scored_windows(piece)} "
         f"are decoded again{' (`midi-rae ablate` scores every one)' if piece.windows < piece.of_windows else ''}. "
-        f"F1 unmasked: all pixels of the unmasked reconstruction; F1 masked: the masked patches' "
+        f"The table's F1s are over those windows, so its 'nothing' row differs from the reconstruction section's, "
+        f"which scores the window shown alone. F1 unmasked: all pixels of the unmasked reconstruction; F1 masked: "
+        f"the masked patches' "
         f"pixels at mask ratio {settings.mask_ratio:g} (seed {settings.seed}), threshold {settings.threshold:.2f}. "
         f"A drop near 0 means the decoder does not use that level. Levels costing at least 0.02 F1 here: "
         f"{', '.join(f'level {k}' for k in used) or 'none'}.{partner}")
