@@ -15,3 +15,11 @@ def test_a_window_of_many_bars_labels_every_second_bar_and_one_starting_mid_bar_
 
 def test_a_window_without_a_bar_line_is_labelled_at_its_start_with_the_bar_it_lies_in():
     assert bar_ticks(16, 32, 48) == [(0.0, "1")]
+
+
+def test_a_row_keeps_its_columns_equal_and_wraps_where_a_panel_would_be_narrower_than_its_least_width():
+    from midi_rae.dashboard.image_row import MIN_PANEL_PX, row_html
+
+    html = row_html([("a", "data:,"), ("b", "data:,")], columns=5)
+    # five tracks of a fifth each (less the gaps), none under the least width: fewer where the row is narrow
+    assert f"repeat(auto-fill,minmax(max({MIN_PANEL_PX}px,calc((100% - 4rem) / 5)),1fr))" in html

@@ -41,8 +41,15 @@ def row_html(panels: list[tuple[str, str]], columns: int | None = None, ticks: O
         f'{html.escape(title)}</figcaption>'
         f'<img src="{uri}" alt="{html.escape(title)}" style="width:100%;display:block;margin-top:auto">{axis}</figure>'
         for title, uri in panels)
-    return (f'<div class="midi-rae-image-row" style="display:grid;grid-template-columns:repeat('
-            f'{columns or len(panels)},minmax(0,1fr));gap:1rem">{cells}</div>')
+    # `n` equal columns where each gets at least MIN_PANEL_PX, else as many as fit (a narrow window: the five
+    # reconstruction panels were ~70 px each, their bar numbers run together); auto-fill keeps empty tracks, so a
+    # row of fewer panels keeps its panels the width of a full row's
+    n = columns or len(panels)
+    return (f'<div class="midi-rae-image-row" style="display:grid;grid-template-columns:repeat(auto-fill,'
+            f'minmax(max({MIN_PANEL_PX}px,calc((100% - {n - 1}rem) / {n})),1fr));gap:1rem">{cells}</div>')
+
+
+MIN_PANEL_PX = 130  # a panel's least width: its bar numbers (up to 8) and a title's longest word still fit
 
 
 def show(container, panels: list[tuple[str, str]], columns: int | None = None, ticks: Optional[Ticks] = None
