@@ -87,10 +87,12 @@ def _print_inspect(r: dict) -> None:
             print(f"note: {note}")
     if r.get("pedal_presses") and not r.get("sustain_pedal"):
         print("note: --sustain-pedal applies it.")
-    print(f"{'level':>5} {'grid':>7} {'patch':>9} {'dim':>5} {'non-empty mean':>15} {'std':>6} {'min':>6} {'max':>6}")
+    # a patch's extent as the page's table names it: semitones × steps
+    print(f"{'level':>5} {'grid':>7} {'patch (semis x steps)':>21} {'dim':>5} {'non-empty mean':>15} {'std':>6} "
+          f"{'min':>6} {'max':>6}")
     for lv in r["levels"]:
         g, p = lv["grid"], lv["patch"]
-        print(f"{lv['level']:>5} {f'{g[0]}x{g[1]}':>7} {f'{p[0]}x{p[1]}':>9} {lv['dim']:>5} "
+        print(f"{lv['level']:>5} {f'{g[0]}x{g[1]}':>7} {f'{p[0]}x{p[1]}':>21} {lv['dim']:>5} "
               f"{lv['non_empty_mean'] * 100:>14.1f}% {lv['non_empty_std'] * 100:>5.1f}% "
               f"{lv['non_empty_min'] * 100:>5.1f}% {lv['non_empty_max'] * 100:>5.1f}%")
     rec = r["reconstruction"]

@@ -106,6 +106,7 @@ def test_inspect_table_is_readable(song):
                   "--decoder", str(FIXTURES / "six-level" / "SwinDecoder__best.pt"))
     assert out.returncode == 0
     assert "32x32" in out.stdout and "masked patches" in out.stdout
+    assert "patch (semis x steps)" in out.stdout.splitlines()[2]  # the header names the patch's unit
 
 
 def test_inspect_reads_a_png_roll_as_the_piece_page_does(song, tmp_path):
