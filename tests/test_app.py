@@ -1486,6 +1486,20 @@ def test_a_png_rolls_places_rolls_and_reconstruction_ticks_are_named_in_steps():
     assert bar_ticks(32, 128, 16, steps=True)[:2] == [(0.0, "32"), (0.125, "48")]
 
 
+def test_a_passage_opened_past_the_pieces_last_window_start_says_where_the_window_starts(examples):
+    from midi_rae.dashboard.sidebar import Piece
+    from midi_rae.dashboard.sources import digest
+
+    data = to_bytes(make_song(bars=10, seed=7))  # 8-bar windows: the last starts at bar 3
+    at = run_app()  # an example shown, then the Corpus page opens a passage of another piece
+    at.session_state["opened_piece"] = Piece(data, digest(data), "from_corpus.mid")
+    at.session_state["_opened_at"] = (digest(data), 9)  # an index's window of another width or resolution
+    at.run()
+    assert not at.exception and at.slider(key="window_bar").value == 3
+    assert any("The passage opened starts at bar 9, past this piece's last window here, which starts at bar 3: the "
+               "window starts there." in t for t in texts(at.info))
+
+
 def test_a_piece_opened_from_the_corpus_page_is_shown_until_closed(examples):
     from midi_rae.dashboard.sidebar import Piece
     from midi_rae.dashboard.sources import digest

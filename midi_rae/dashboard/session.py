@@ -83,6 +83,7 @@ class K:
     RUN_FIGURES = "_run_figures"
     EXPORT_HTML = "_export_html"
     OPENED_AT = "_opened_at"  # (piece key, bar) of the passage opened from the Corpus page, until it is shown
+    OPENED_BAR = "_opened_bar"  # that bar, until the piece's last window start is known (url_state.bar_within)
     PENDING_READING = "_pending_reading"  # widget values a new piece opens with, set before the next run's sidebar
     OPENED_PIECE = "opened_piece"  # a piece opened from the Corpus page (sidebar.Piece) until another is picked
     OPENED_OVER_UPLOAD = "_opened_over_upload"  # the uploader's file (its id) when that piece was opened
@@ -266,6 +267,8 @@ def accept_piece(piece: Any, first_bar: int = 1) -> bool:
         opened = st.session_state.pop(K.OPENED_AT, None)  # a passage opened from the Corpus page: its bar
         passage = opened is not None and opened[0] == piece.key
         move_window(opened[1] if passage else first_bar)
+        if passage:  # said where it lies past the piece's last window start (url_state.bar_within)
+            st.session_state[K.OPENED_BAR] = opened[1]
         new = not passage
     st.session_state[K.LAST_GOOD_PIECE] = piece
     if piece.uploaded:

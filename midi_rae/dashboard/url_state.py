@@ -245,6 +245,11 @@ def bar_within(last: int) -> None:
         note = (f"This link's bar {bar:,} lies past the piece's last window, which starts at bar {last}: the window "
                 f"starts there.")
         st.session_state[IGNORED] = " ".join(filter(None, (st.session_state.get(IGNORED), note)))
+    opened = st.session_state.pop(K.OPENED_BAR, None)
+    if opened is not None and opened > last:  # an index's window at another resolution or model's width
+        note = (f"The passage opened starts at bar {opened:,}, past this piece's last window here, which starts at "
+                f"bar {last}: the window starts there.")
+        st.session_state[IGNORED] = " ".join(filter(None, (st.session_state.get(IGNORED), note)))
 
 
 def linked_resolution() -> Optional[int]:
