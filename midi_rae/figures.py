@@ -592,6 +592,16 @@ def _luminance(hex_colour: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
+def on_dark(hex_colour: str, least: float = 0.06) -> str:
+    """A category colour as a dark theme's ground shows it: one darker than `least` (Okabe & Ito's black, a navy)
+    mixed 70 % with white (black becomes a light grey, apart from DISTINCT_20's mid grey), so that its points are
+    not lost on the ground; others as they are."""
+    if _luminance(hex_colour) >= least:
+        return hex_colour
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#" + "".join(f"{round(c + 0.7 * (255 - c)):02x}" for c in (r, g, b))
+
+
 # Green-Armytage's 26 colours of maximal contrast (plotly's Alphabet) without the five too pale to see on white
 MANY_CATEGORIES = [c for c in qualitative.Alphabet if _luminance(c) <= 0.6]
 # 9 to 20 categories: picked greedily, each the farthest (CIEDE2000) from those before it, from the Alphabet, Kelly's
@@ -805,10 +815,14 @@ def similarity_matrix(sim: np.ndarray, positions: np.ndarray, title: str = "Self
         z=sim, x=pos, y=pos, name="similarity", colorscale="Viridis", zmin=min(zmin, 0.999), zmax=1.0,
         hovertemplate=f"{label} %{{y:.4g}} vs {label} %{{x:.4g}}<br>cosine %{{z:.3f}}<extra></extra>",
         colorbar=dict(title=dict(text="cosine", side="right"), thickness=10)))
-    # whole positions (bars) as ticks, about ten of them: plotly's own choice gave "0.5, 1.5" on a short piece
+    # window starts as ticks, about ten of them, from the first (bar 1, or a PNG roll's step 0) at whole multiples
+    # of the windows' spacing: plotly's own choice gave "0.5, 1.5" on a short piece
     span = float(pos.max() - pos.min()) if len(pos) else 0.0
-    axis = dict(showgrid=False, zeroline=False, tickmode="linear", tick0=1, dtick=max(1, int(np.ceil(span / 10))),
-                **FRAME)
+    gaps = np.diff(pos)
+    whole = len(gaps) and np.allclose(gaps, np.round(gaps)) and (gaps > 0).all()
+    unit = float(max(np.gcd.reduce(np.round(gaps).astype(int)), 1)) if whole else 1.0
+    axis = dict(showgrid=False, zeroline=False, tickmode="linear", tick0=float(pos.min()) if len(pos) else 1,
+                dtick=unit * max(1, int(np.ceil(span / 10 / unit))), **FRAME)
     return _room_for_colorbar(_style(
         fig, title, 420, xaxis=dict(axis, title_text=f"window start ({label})", constrain="domain"),
         yaxis=dict(axis, title_text=f"window start ({label})", scaleanchor="x", scaleratio=1, constrain="domain",

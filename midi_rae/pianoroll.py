@@ -1416,8 +1416,9 @@ def bar_ticks(start: int, width: int, steps_per_bar: int, most: int = 8, steps: 
 def place(roll: PianoRoll, step: int, steps: int) -> str:
     """Where `steps` steps from `step` of `roll` lie: in bars (`bar_span`), or a PNG roll's "steps 48–175" (from
     0, inclusive, as the Corpus page names its passages)."""
-    if roll.steps_only:
-        first, last = int(step), int(step) + max(int(steps), 1) - 1
+    if roll.steps_only:  # (the last window's patches may run past the roll's end: named up to it)
+        first = int(step)
+        last = max(first, min(first + max(int(steps), 1) - 1, roll.steps - 1))
         return f"step {first}" if first == last else f"steps {first}–{last}"
     return bar_span(step, steps, roll.steps_per_bar, roll.steps_per_beat)
 

@@ -1481,6 +1481,7 @@ def test_a_png_rolls_places_rolls_and_reconstruction_ticks_are_named_in_steps():
     array[60, 10:40] = 1
     roll = png_to_roll(roll_to_png(array), steps_per_beat=4)
     assert roll.steps_only and place(roll, 32, 16) == "steps 32–47" and place(roll, 5, 1) == "step 5"
+    assert place(roll, 240, 32) == "steps 240–255"  # a last window's patch named up to the roll's end, not past it
     data = window_data(array[:, 32:160], 32, 4, 4, (48, 72), [], 8, "w", steps_only=True)
     assert data["x_title"] == "step" and data["x_labels"][0] == "step 32" and data["x_ticks"][0][1] == "32"
     assert bar_ticks(32, 128, 16, steps=True)[:2] == [(0.0, "32"), (0.125, "48")]

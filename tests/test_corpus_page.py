@@ -1069,6 +1069,17 @@ def test_a_legend_of_many_collections_is_set_in_columns_that_fit_the_map():
     assert spec["encoding"]["color"]["legend"]["columns"] == 1
 
 
+def test_under_a_dark_theme_the_maps_black_collection_is_drawn_light_grey():
+    from midi_rae.dashboard.corpus_map import map_spec
+
+    names = np.array([f"c{i}" for i in range(8)])  # the eighth takes Okabe & Ito's black
+    args = (np.zeros((8, 2)), names, "Collection", True, [""] * 8, np.arange(8), "t", ("x", "y"))
+    light, _ = map_spec(*args)
+    dark, _ = map_spec(*args, dark=True)
+    assert light["encoding"]["color"]["scale"]["range"][7] == "#000000"
+    assert dark["encoding"]["color"]["scale"]["range"][7] == "#b2b2b2"
+
+
 def test_the_page_follows_an_index_updated_while_the_server_runs(tmp_path, monkeypatch):
     src, home = tmp_path / "src", tmp_path / "indexes"
     for i in range(2):

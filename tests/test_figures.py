@@ -637,3 +637,18 @@ def test_the_probe_says_which_levels_have_one_aligned_point():
         " Here level 0 (patches wider than 16 steps) has no aligned time shift but 0, so it shows as one point at 1 in "
         "the time chart; level 0 (patches taller than 12 semitones) has no aligned transposition but 0, so it shows as "
         "one point at 1 in the transposition chart.")
+
+
+def test_on_a_dark_ground_the_darkest_category_colours_are_lightened_and_the_rest_kept():
+    from midi_rae.figures import OKABE_ITO, on_dark
+
+    assert on_dark("#000000") == "#b2b2b2"  # Okabe & Ito's black: its points were lost on a dark theme's map
+    assert [on_dark(c) for c in OKABE_ITO[:7]] == OKABE_ITO[:7]
+
+
+def test_a_png_rolls_similarity_matrix_ticks_window_starts_in_steps_from_zero():
+    from midi_rae.figures import similarity_matrix
+
+    fig = similarity_matrix(np.eye(12), np.arange(12) * 16.0, label="step")
+    assert (fig.layout.xaxis.tick0, fig.layout.xaxis.dtick) == (0.0, 32.0)  # 0, 32, … 160: starts, every other
+    assert fig.layout.xaxis.title.text == "window start (step)"

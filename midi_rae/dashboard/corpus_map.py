@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional
 import numpy as np
 import streamlit as st
 
-from midi_rae.figures import category_colours
+from midi_rae.figures import category_colours, on_dark
 from midi_rae.index_view import passage_end
 from midi_rae.wording import level_name
 
@@ -158,14 +158,15 @@ def legend_labels(names: list[str], most: int = LEGEND_CHARS) -> dict[str, str]:
 def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: bool, hover: list[str],
              rows: np.ndarray, title: str, axis_titles: tuple[str, str], shown: Optional[list[str]] = None,
              region: Optional[tuple[float, float, float, float]] = None, trace: Optional[list[dict]] = None,
-             zoom: Optional[dict] = None) -> tuple[dict, "pa.Table"]:
+             zoom: Optional[dict] = None, dark: bool = False) -> tuple[dict, "pa.Table"]:
     """A Vega-Lite scatter of `coords` and its points as an Arrow table (Streamlit sends that as it is; a list of
     records would go through pandas, 0.5 s to import on a first page): each point's `row` is what a click
     reports; the wheel zooms, a shift-drag pans, a plain drag draws a region. `shown`: each point's value as its
     tooltip gives it (a continuous colour's values formatted, where some have none). `region`: the rectangle
     (x0, x1, y0, y1) drawn before, shown under the points with the points outside it faded. `trace`: one piece's
     windows in order ({"x", "y", "passage"} each), drawn over the points as a line. `zoom`: the axes' extent to
-    open at ({"x": [x0, x1], "y": [y0, y1]}, as the chart reports it), else every point."""
+    open at ({"x": [x0, x1], "y": [y0, y1]}, as the chart reports it), else every point. `dark`: the reader's theme
+    is dark (the darkest category colours are lightened: `figures.on_dark`)."""
     import pyarrow as pa
 
     xy = np.asarray(coords, float)[:, :2]
@@ -185,6 +186,8 @@ def map_spec(coords: np.ndarray, values: np.ndarray, colour: str, categorical: b
         present = {str(v) for v in values}
         names = sorted(present - {OTHER}) + ([OTHER] if OTHER in present else [])  # "(other pieces)" last
         palette = {**category_colours(names), OTHER: OTHER_COLOUR}  # the many small pieces: in the background
+        if dark:
+            palette = {n: on_dark(c) for n, c in palette.items()}
         colour_enc = {"field": "value", "type": "nominal", "title": colour,
                       "scale": {"domain": names, "range": [palette[n] for n in names]},
                       # past 24 names a second column (one was cut off at the chart's height), up to three; Vega
@@ -391,7 +394,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     nonce = st.session_state.setdefault(CK.MAP_NONCE, 0)
     key = f"{CK.MAP}:{index_tag(uri)}:{level}:{int(umap)}:{nonce}"
     spec, points = map_spec(coords, values, colour, categorical, hover, rows, title, axes, shown, region, trace,
-                            _opening_zoom(key, plane, zooms))
+                            _opening_zoom(key, plane, zooms), dark=getattr(st.context.theme, "type", None) == "dark")
     # above the chart: the chart's hover toolbar sits over the line above it, which was the UMAP help icon
     st.caption("Hover a point for its piece and bars; click one to open that passage in the piece view. "
                "Drag to draw a region (what it holds is listed under the map), scroll to zoom, shift-drag to pan, "

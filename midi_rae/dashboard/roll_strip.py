@@ -92,7 +92,8 @@ export default function (component) {
   root.querySelector('.title').textContent = data.title;
   root.querySelector('.plot').setAttribute('aria-label', data.title + (data.grid
     ? '. Arrow keys move a cursor over the patches; Enter selects the patch under it.'
-    : '. Left and right arrow keys move the window a bar.'));
+    : '. Left and right arrow keys move the window ' +
+      (data.x_steps ? 'a block of ' + Math.round(data.x_steps / data.n_bars) + ' steps.' : 'a bar.')));
   plot.style.height = data.height + 'px';
   const img = root.querySelector('.roll');
   if (img.getAttribute('src') !== data.image) img.setAttribute('src', data.image);
@@ -171,14 +172,17 @@ export default function (component) {
       return;
     }
     const g = d.grid, rLo = Math.floor(d.lo / g.size_r), rHi = Math.floor(d.hi / g.size_r);
-    const was = root.__cursor, k = was ? { ...was } : { r: Math.floor((rLo + rHi) / 2), c: 0 };
-    k.c = Math.min(k.c, g.cols - 1); k.r = Math.min(Math.max(k.r, rLo), rHi);  // another level's grid since
+    // the cursor is kept as a place (a step and a pitch), so that on another level's grid it is the patch there
+    const was = root.__cursor;
+    const k = was ? { c: Math.floor(was.step / g.size_c), r: Math.floor(was.pitch / g.size_r) }
+                  : { r: Math.floor((rLo + rHi) / 2), c: 0 };
+    k.c = Math.min(Math.max(k.c, 0), g.cols - 1); k.r = Math.min(Math.max(k.r, rLo), rHi);
     if (ev.key === 'Enter' || ev.key === ' ') { setTriggerValue('click', { patch: k.r * g.cols + k.c }); return; }
     if (was) {
       k.c = Math.min(Math.max(k.c + (ev.key === 'ArrowRight') - (ev.key === 'ArrowLeft'), 0), g.cols - 1);
       k.r = Math.min(Math.max(k.r + (ev.key === 'ArrowUp') - (ev.key === 'ArrowDown'), rLo), rHi);
     }
-    root.__cursor = k;
+    root.__cursor = { step: (k.c + 0.5) * g.size_c, pitch: (k.r + 0.5) * g.size_r };
     showCursor(d, k);
   });
   plot.addEventListener('mousedown', (ev) => { down = at(ev); ev.preventDefault(); });
