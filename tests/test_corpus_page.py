@@ -106,8 +106,8 @@ def test_a_window_with_no_f1_is_said_to_have_none_in_the_maps_tooltip(index_home
 
     drawn, map_spec = {}, corpus_map.map_spec
 
-    def spy(*args):
-        drawn["spec"], drawn["points"] = map_spec(*args)
+    def spy(*args, **kw):
+        drawn["spec"], drawn["points"] = map_spec(*args, **kw)
         return drawn["spec"], drawn["points"]
 
     monkeypatch.setattr(corpus_map, "map_spec", spy)
