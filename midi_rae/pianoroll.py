@@ -1413,6 +1413,23 @@ def bar_ticks(start: int, width: int, steps_per_bar: int, most: int = 8, steps: 
     return [((b * bar - start) / width, name(b)) for b in bars[::every]]
 
 
+def time_unit(roll: PianoRoll) -> str:
+    """What a place in `roll` is counted in: "bar", or a PNG roll's "step"."""
+    return "step" if roll.steps_only else "bar"
+
+
+def time_positions(roll: PianoRoll, steps) -> np.ndarray:
+    """Steps of `roll` as charts place them, in `time_unit`: bar positions (1.0 = bar 1's downbeat, 1.5 half-way
+    through it), or a PNG roll's steps themselves."""
+    steps = np.asarray(steps, dtype=float)
+    return steps if roll.steps_only else steps / max(roll.steps_per_bar, 1) + 1
+
+
+def start_place(roll: PianoRoll, step: int) -> str:
+    """Where a window starting at `step` starts: "bar 3", or a PNG roll's "step 32"."""
+    return f"step {int(step)}" if roll.steps_only else f"bar {int(step) // max(roll.steps_per_bar, 1) + 1}"
+
+
 def place(roll: PianoRoll, step: int, steps: int) -> str:
     """Where `steps` steps from `step` of `roll` lie: in bars (`bar_span`), or a PNG roll's "steps 48–175" (from
     0, inclusive, as the Corpus page names its passages)."""

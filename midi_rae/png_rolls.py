@@ -22,7 +22,7 @@ __all__ = ["png_to_roll", "read_roll", "read_roll_once", "from_png", "roll_from_
            "is_png"]
 
 PNG_SUFFIXES = (".png",)
-PNG_INSTRUMENT = "PNG roll"  # the one instrument of a roll read from an image (`from_png`)
+PNG_INSTRUMENT = "PNG roll"  # the one instrument of a roll read from an image
 SOURCE_SUFFIXES = MIDI_SUFFIXES + PNG_SUFFIXES  # what read_roll reads: MIDI files and PNG piano rolls
 PNG_THRESHOLD = 0.25  # as the original dataset class binarizes
 PNG_NOTE = "A PNG piano roll has no tempo or bars: places are named in steps (from 0)."
@@ -63,7 +63,7 @@ def read_roll(source: bytes | str | Path, steps_per_beat: int = 4, name: str | N
 
 def from_png(roll: PianoRoll) -> bool:
     """Was `roll` read from a PNG image (whatever its file's name)?"""
-    return list(roll.instruments) == [PNG_INSTRUMENT]
+    return roll.steps_only
 
 
 def read_roll_once(early: Optional[PianoRoll], source: str | Path, steps_per_beat: int, flip: bool = False,

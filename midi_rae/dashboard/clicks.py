@@ -17,6 +17,8 @@ from typing import Optional, Sequence
 import numpy as np
 import streamlit as st
 
+from midi_rae.pianoroll import time_positions
+
 from . import live_chart, roll_strip, session
 from .session import K
 
@@ -120,14 +122,14 @@ def _song_click(chart: str):
     return held if held is not None else _SONG_CLICKS[chart](chart)
 
 
-def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int, steps_only: bool = False) -> None:
+def apply_song_clicks(starts: Sequence[int], roll, max_bar: int) -> None:
     """A PCA point selects its patch and moves the window there; a similarity-matrix cell moves the window to
     the window of its column.
 
     `starts` are the start steps of the piece's windows (the indices PCA points carry refer to them); the matrix
-    places them at their start bars, or (`steps_only`, a PNG roll) at their start steps.
+    places them as `pianoroll.time_positions` does (start bars, or a PNG roll's start steps).
     """
-    spbar = max(steps_per_bar, 1)
+    spbar = max(roll.steps_per_bar, 1)
     cd = _song_click(K.PCA_CHART)
     if cd is not None and len(cd) >= 3 and 0 <= int(cd[0]) < len(starts):  # (window, patch, level)
         w, patch, level = (int(v) for v in cd[:3])
@@ -135,6 +137,5 @@ def apply_song_clicks(starts: Sequence[int], steps_per_bar: int, max_bar: int, s
         session.move_window(int(starts[w]) // spbar + 1, max_bar)
     x = _song_click(K.SIM_CHART)
     if x is not None:  # the start bar (or step) of the cell's column
-        places = np.asarray(starts, dtype=float) / (1 if steps_only else spbar) + (0 if steps_only else 1)
-        w = int(np.argmin(np.abs(places - x)))
+        w = int(np.argmin(np.abs(time_positions(roll, starts) - x)))
         session.move_window(int(starts[w]) // spbar + 1, max_bar)

@@ -312,7 +312,7 @@ def main() -> None:
     clicks.apply_window_click((session.window_bar() - 1) * bars, mcfg.num_levels)
     if clicks.song_clicks_waiting() or selection.neighbour_click_waiting():
         song = _model_views().song_for(_loaded(choice), piece, roll, spb, semis)
-        clicks.apply_song_clicks(song.starts, bars, n_start_bars, roll.steps_only)
+        clicks.apply_song_clicks(song.starts, roll, n_start_bars)
         selection.apply_neighbour_click(song, bars, n_start_bars)
     view = sidebar.view_section(n_start_bars, config, meta, bars, roll.steps_only)
     clicks.follow_window((view.start_bar - 1) * bars, mcfg)

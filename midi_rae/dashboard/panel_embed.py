@@ -11,7 +11,7 @@ import streamlit as st
 from midi_rae.pca import PCA, pca_fit
 from midi_rae.figures import MARK_COLOUR, explained_variance, pca_scatter, spectrum_plot
 from midi_rae.inference import patch_places, spectrum_rows
-from midi_rae.pianoroll import bar_span, note_name, place
+from midi_rae.pianoroll import bar_span, note_name, place, time_positions, time_unit
 from midi_rae.structure import spectrum
 from midi_rae.wording import level_name
 
@@ -32,11 +32,9 @@ def level_pca(midi_key: str, ckpt_key: str, spb: int, semis: int, level: int, _e
 
 def _point_meta(song, level: int) -> dict[str, np.ndarray]:
     places = patch_places(song.config, level, song.starts)
-    spbar = max(song.roll.steps_per_bar, 1)
     semis = places["semitones"]
-    # "bar": the patch's start as a bar position (1.0 = bar 1's downbeat), or a PNG roll's step: its time colour
-    time = places["step"].astype(float) if song.roll.steps_only else places["step"] / spbar + 1
-    return {**places, "bar": time, "pitch": places["pitch_lo"] + semis / 2,
+    # "bar": the patch's start in `time_unit` (a bar position, or a PNG roll's step): its time colour
+    return {**places, "bar": time_positions(song.roll, places["step"]), "pitch": places["pitch_lo"] + semis / 2,
             "pitch_hi": places["pitch_lo"] + semis - 1, "size": places["steps"],
             "non_empty": song.level_non_empty[level].reshape(-1)}
 
@@ -141,8 +139,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         color = meta["bar"][idx]
         kw = dict(categorical=False, highlight=highlight)
     kw.update(highlight_name=highlight_name, point_data=point_data, share=pca.explained_ratio)
-    time_unit = "step" if song.roll.steps_only else "bar"
-    label = time_unit if mode == COLOR_MODES[0] else mode.split(" (")[0]  # the colour bar names its unit
+    label = time_unit(song.roll) if mode == COLOR_MODES[0] else mode.split(" (")[0]  # the colour bar names its unit
     hidden_empty = int((~shown).sum())
     # the counts on a smaller second line: in one, the title ran under plotly's toolbar
     title = f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D})<br><span style='font-size:11px'>" + \
@@ -249,7 +246,7 @@ def _umap_figure(song_key: tuple, level: int, _song):
     idx = _subsample(W * N, np.arange(0))[:2000]
     coords = umap.UMAP(n_components=2, random_state=0, n_neighbors=15).fit_transform(emb.reshape(-1, D)[idx])
     meta = _point_meta(_song, level)
-    unit = "step" if _song.roll.steps_only else "bar"
+    unit = time_unit(_song.roll)
     return pca_scatter(coords, meta["bar"][idx], unit, hover=_hover(meta, idx, _song.roll),
                        title=f"UMAP of level {level} ({len(idx):,} patches), coloured by {unit}", axis_prefix="UMAP ")
 

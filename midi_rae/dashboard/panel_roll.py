@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from midi_rae.figures import roll_overview, window_roll
-from midi_rae.pianoroll import window_at
+from midi_rae.pianoroll import start_place, window_at
 
 from . import export, roll_strip
 from .session import K
@@ -31,8 +31,7 @@ def render_overview(slot, roll_key: tuple, roll, start: int, width: int, marks: 
 def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: list, click_grid: tuple) -> None:
     """The current window on a bar:beat grid with the selected patches outlined, into `slot`; a click selects the
     patch under it on `click_grid`."""
-    origin = f"step {start}" if roll.steps_only else f"bar {start // max(roll.steps_per_bar, 1) + 1}"
-    title = f"Window: {width} steps from {origin} — click to select a patch"
+    title = f"Window: {width} steps from {start_place(roll, start)} — click to select a patch"
     data = _window_data(roll_key, start, width, tuple(rects), click_grid, roll, title)
     roll_strip.draw(slot, roll_strip.WINDOW, data)
     export.figure(K.WINDOW_CHART, lambda: window_roll(window_at(roll, start, width), start, roll.steps_per_beat,

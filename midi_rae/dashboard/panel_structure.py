@@ -8,7 +8,7 @@ import streamlit as st
 
 from midi_rae.pca import pca_fit
 from midi_rae.figures import similarity_matrix, trajectory
-from midi_rae.pianoroll import place
+from midi_rae.pianoroll import place, time_positions, time_unit
 from midi_rae.structure import pooled_windows, self_similarity
 from midi_rae.wording import counted
 
@@ -18,14 +18,6 @@ from .session import K
 
 ONE_WINDOW = ("This piece fits in one window, so there is no other window to compare it with: song structure "
               "needs a piece longer than the model's window.")
-
-
-def window_positions(song) -> tuple[np.ndarray, str]:
-    """The windows' starts as the structure charts place them, and their unit: bars (1 = bar 1's downbeat), or a
-    PNG roll's steps."""
-    if song.roll.steps_only:
-        return np.asarray(song.starts, dtype=float), "step"
-    return np.asarray(song.starts, dtype=float) / max(song.roll.steps_per_bar, 1) + 1, "bar"
 
 
 def window_labels(song) -> list[str]:
@@ -41,7 +33,7 @@ def _structure_figs(song_key: tuple, level: int, _song):
     sim = self_similarity(pooled)
     labels = window_labels(song)
     rows, cols = song.config.level_grids[level]
-    positions, unit = window_positions(song)
+    positions, unit = time_positions(song.roll, song.starts), time_unit(song.roll)
     fsim = similarity_matrix(sim, positions, label=unit,
                              title=f"Self-similarity of windows at level {level} ({rows}×{cols}), cosine")
     top = pooled.reshape(len(song.starts), -1)  # the vectors the matrix compares: the path follows the slider

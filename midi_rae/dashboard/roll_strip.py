@@ -19,7 +19,7 @@ import streamlit as st
 
 from midi_rae.figures import (BACKGROUND, HIGHLIGHT, HIGHLIGHT_FILL, MARK_COLOUR, NOTE, overview_bar_ticks,
                               overview_raster, pitch_landmarks, window_time_grid)
-from midi_rae.pianoroll import note_name
+from midi_rae.pianoroll import note_name, time_unit
 from midi_rae.rasters import paint, png
 
 from . import triggers
@@ -223,7 +223,7 @@ def _overview_base(roll_key: tuple, _roll) -> dict:
     # a PNG roll has no bars: its axis and hover name steps (from 0), at the same tick places
     name = (lambda b: str((b - 1) * _roll.steps_per_bar)) if _roll.steps_only else str
     return {"image": _image(pooled), "n_bars": float(n_bars), "x_labels": None, "lines": [],
-            "x_title": "step" if _roll.steps_only else "bar", "x_steps": _roll.steps if _roll.steps_only else None,
+            "x_title": time_unit(_roll), "x_steps": _roll.steps if _roll.steps_only else None,
             "x_ticks": [[(b - 1) / n_bars, name(b)] for b in overview_bar_ticks(n_bars)], **_pitch_axis(lo, hi)}
 
 

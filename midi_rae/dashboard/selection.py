@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from midi_rae.config import ModelConfig
-from midi_rae.pianoroll import note_name, place
+from midi_rae.pianoroll import note_name, place, start_place
 from midi_rae.structure import family, nearest_patches
 from midi_rae.wording import level_name
 
@@ -117,10 +117,9 @@ def render(song, res, table: Optional[pd.DataFrame]) -> None:
     rows, cols = grids[sel.level]
     steps, semis = cfg.patch_extent(sel.level)
     r, c = divmod(sel.patch, cols)
-    spbar = max(song.roll.steps_per_bar, 1)
     step = sel.start + c * steps
-    origin = f"step {sel.start}" if song.roll.steps_only else f"bar {sel.start // spbar + 1}"
-    elsewhere = "" if sel.start == res.start else f" (in the window from {origin}, not the one shown)"
+    elsewhere = ("" if sel.start == res.start else
+                 f" (in the window from {start_place(song.roll, sel.start)}, not the one shown)")
     c2.markdown(f"**Level {sel.level}** ({rows}×{cols}): {place(song.roll, step, steps)}, "
                 f"pitches {note_name(r * semis)}–"
                 f"{note_name(min(r * semis + semis - 1, 127))}{elsewhere}")

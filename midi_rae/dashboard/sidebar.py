@@ -420,9 +420,9 @@ def time_section(config: dict, png: bool = False) -> tuple[int, int, bool]:
              "Stored in this checkpoint; change it only to see what the model does at another resolution."
              if stored else "This checkpoint does not record the resolution it was trained at; choose it here.")
     key = session.spb_key(stored)
-    linked = url_state.linked_resolution()
+    linked = url_state.linked_value(url_state.LINK_SPB, default)
     if linked is not None and not png:
-        st.session_state[key] = linked or default  # OWN_RESOLUTION (0): the model's own
+        st.session_state[key] = linked
     spb = st.sidebar.select_slider("Time resolution (steps per beat)", STEPS_PER_BEAT_CHOICES, key=key,
                                    **session.stated_value(key, default), help=help_, disabled=png,
                                    persist_state="session")

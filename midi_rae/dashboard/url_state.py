@@ -37,10 +37,11 @@ THRESHOLD = "threshold"  # the binarization threshold, where it is not the check
 EMPTY = "empty"  # the empty mask ratio, where it is not the checkpoint's own
 LINK_THRESHOLD = "_url_threshold"  # session state: the threshold the URL asked for, until its slider is drawn
 LINK_EMPTY = "_url_empty"  # session state: the empty mask ratio the URL asked for, until its slider is drawn
-OWN_VALUE = -1.0  # linked_value's word for "the checkpoint's own"
+OWN_VALUE = -1  # linked_value's word for "the checkpoint's own"
+# values a URL sets on sliders keyed by the checkpoint: held under LINK_* until the slider is drawn (linked_value)
+LINKED = ((SPB, LINK_SPB), (THRESHOLD, LINK_THRESHOLD), (EMPTY, LINK_EMPTY))
 MAX_SEED = 1_000_000  # the seed input's upper end
 MAX_BAR = 100_000
-OWN_RESOLUTION = 0  # linked_resolution's word for "the model's own"
 
 
 def _int(text: Optional[str], lo: int, hi: int) -> Optional[int]:
@@ -75,9 +76,7 @@ def restore(models: list[str], examples: list[str]) -> None:
             st.session_state[key] = place[name]
     if BAR in place:
         st.session_state[K.WINDOW_BAR] = st.session_state[LINK_BAR] = place[BAR]
-    if SPB in place:
-        st.session_state[LINK_SPB] = place[SPB]
-    for name, link in ((THRESHOLD, LINK_THRESHOLD), (EMPTY, LINK_EMPTY)):
+    for name, link in LINKED:
         if name in place:
             st.session_state[link] = place[name]
     if PASSAGE in place:
@@ -207,7 +206,7 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
         session.move_window(bar)
         st.session_state[LINK_BAR] = bar
         st.session_state[K.TRANSPOSE] = semis
-        st.session_state[LINK_SPB] = place.get(SPB, OWN_RESOLUTION)
+        st.session_state[LINK_SPB] = place.get(SPB, OWN_VALUE)
         st.session_state[K.SUSTAIN] = place.get(PEDAL, False)
     st.session_state[K.MASK_RATIO] = place.get(MASK, DEFAULT_MASK)
     st.session_state[K.MASK_SEED] = place.get(SEED, 0)
@@ -252,17 +251,12 @@ def bar_within(last: int) -> None:
         st.session_state[IGNORED] = " ".join(filter(None, (st.session_state.get(IGNORED), note)))
 
 
-def linked_resolution() -> Optional[int]:
-    """The time resolution the URL asked for, once (for the slider about to be drawn); OWN_RESOLUTION for the
-    model's own (an address returned to by Back that names none)."""
-    return st.session_state.pop(LINK_SPB, None)
-
-
-def linked_value(link: str, own: float) -> Optional[float]:
-    """The threshold (`LINK_THRESHOLD`) or empty mask ratio (`LINK_EMPTY`) the URL asked for, once (for the slider
-    about to be drawn): `own`, the checkpoint's, where the address returned to by Back names none."""
+def linked_value(link: str, own):
+    """The value (a `LINKED` one: time resolution, threshold, empty mask ratio) the URL asked for, once, for the
+    slider about to be drawn: `own`, the checkpoint's, where the address returned to by Back names none; None where
+    the URL asked for nothing."""
     value = st.session_state.pop(link, None)
-    return None if value is None else own if value == OWN_VALUE else float(value)
+    return None if value is None else own if value == OWN_VALUE else value
 
 
 def ignored() -> Optional[str]:
