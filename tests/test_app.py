@@ -15,6 +15,7 @@ from conftest import FIXTURES, ROOT, chart_specs, make_song, needs_fixtures, run
 from html_tables import page_tables
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 from midi_rae.dashboard import url_state
+from midi_rae.dashboard.session import picker_key
 
 APP = str(ROOT / "midi_rae" / "dashboard" / "script.py")  # each session's script (app/main.py serves it)
 pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint")
@@ -49,6 +50,11 @@ def run_app() -> AppTest:
 
 def texts(elements) -> list[str]:
     return [e.value for e in elements]
+
+
+def picker(at: AppTest):
+    """The sidebar's example picker (its widget key changes each time the page sets it: session.set_picker)."""
+    return next(s for s in at.selectbox if s.label == "…or pick an example")
 
 
 def n_charts(at: AppTest) -> int:
@@ -138,7 +144,7 @@ def test_a_selected_patch_is_dropped_when_another_piece_opens(examples):
     at.session_state["selected"] = Selected(level=3, start=0, patch=3 * 8 + 1)
     at.run()
     assert at.session_state["selected"].patch == 25  # kept while the piece stays
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     assert not at.exception and "selected" not in at.session_state
 
 
@@ -266,7 +272,7 @@ def test_the_header_names_a_time_signature_the_grid_left_out():
 
 def test_switching_example_shows_the_other_piece(examples):
     at = run_app()
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     assert not at.exception
     assert any("b_song.mid" in c and "12.0 bars" in c for c in texts(at.caption))
 
@@ -277,7 +283,7 @@ def test_a_new_piece_opens_untransposed_at_the_models_own_resolution(examples):
     [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
     resolution.set_value(8).run()
     assert any("a_song.mid" in c and "8 steps per beat" in c for c in texts(at.caption))
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     assert not at.exception
     [resolution] = [s for s in at.select_slider if s.label.startswith("Time resolution")]
     assert (at.slider(key="transpose").value, resolution.value) == (0, 4)
@@ -288,7 +294,7 @@ def test_a_new_piece_opens_untransposed_at_the_models_own_resolution(examples):
 def test_a_file_that_cannot_be_opened_leaves_the_shown_piece_as_it_was_read(examples):
     at = run_app()
     at.slider(key="transpose").set_value(3).run()
-    at.selectbox(key="example").select("c_broken.mid").run()
+    picker(at).select("c_broken.mid").run()
     assert not at.exception
     assert any("Still showing a_song.mid" in c for c in texts(at.caption))
     assert at.slider(key="transpose").value == 3
@@ -518,7 +524,7 @@ def test_a_long_piece_s_sampled_pca_keeps_its_points_across_window_moves_and_rin
 
 def test_broken_midi_gets_one_sentence_and_the_page_keeps_the_last_piece(examples):
     at = run_app()
-    at.selectbox(key="example").select("c_broken.mid").run()
+    picker(at).select("c_broken.mid").run()
     assert not at.exception
     errs = texts(at.error)
     assert len(errs) == 1 and errs[0].startswith("c_broken.mid could not be opened.")
@@ -810,9 +816,9 @@ def test_after_a_drop_an_example_can_be_picked_without_removing_the_file(example
     at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
     assert not at.exception
     assert any("dropped.mid" in c for c in texts(at.caption))
-    assert not at.selectbox(key="example").disabled
+    assert not picker(at).disabled
     assert "Showing the dropped file; pick an example to see that instead." in texts(at.sidebar.caption)
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     assert any("b_song.mid" in c and "12.0 bars" in c for c in texts(at.caption))
     assert ("Showing the example; the dropped file stays in the uploader until removed (×)."
             in texts(at.sidebar.caption))
@@ -848,21 +854,38 @@ def test_a_dropped_file_removed_from_the_uploader_gives_way_to_the_example(examp
     at.file_uploader(key="midi_upload").set_value(None).run()
     assert not at.exception and any("a_song.mid" in c for c in texts(at.caption))
     assert not any("dropped earlier" in c for c in texts(at.sidebar.caption))
-    assert at.selectbox(key="example").value == "a_song.mid"
+    assert picker(at).value == "a_song.mid"
+
+
+def test_a_step_sent_before_the_browser_drew_the_drop_keeps_the_dropped_file(examples):
+    # The browser sends every widget's value with a request: a window step taken before it has drawn the drop's run
+    # carries the picker as it was drawn before the drop (a_song.mid), which must not count as picking it.
+    at = run_app()
+    before = type(picker(at)._widget_state)()
+    before.CopyFrom(picker(at)._widget_state)  # the picker's value as the browser holds it until it draws the drop
+    at = upload(at, "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
+    at.slider(key="window_bar").set_value(2)
+    states = at._tree.get_widget_states()
+    fresh = [w for w in states.widgets if w.id not in (before.id, picker(at).id)]
+    del states.widgets[:]
+    states.widgets.extend([*fresh, before])
+    at._run(widget_state=states)
+    assert not at.exception and any(c.startswith("**dropped.mid**") for c in texts(at.caption)), texts(at.caption)
+    assert picker(at).value is None
 
 
 def test_after_a_drop_the_example_shown_before_it_can_be_picked_again(examples):
     at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
-    assert at.selectbox(key="example").value is None  # so that picking a_song.mid again is a change
-    at.selectbox(key="example").select("a_song.mid").run()
+    assert picker(at).value is None  # so that picking a_song.mid again is a change
+    picker(at).select("a_song.mid").run()
     assert not at.exception and any("a_song.mid" in c for c in texts(at.caption))
-    assert at.selectbox(key="example").value == "a_song.mid"
+    assert picker(at).value == "a_song.mid"
 
 
 def test_after_a_refused_drop_the_example_still_shown_can_be_picked_and_the_error_goes(examples):
     at = upload(run_app(), "empty.mid", b"")
     assert any("empty.mid could not be opened." in e for e in texts(at.error))
-    at.selectbox(key="example").select("a_song.mid").run()
+    picker(at).select("a_song.mid").run()
     assert not at.exception and any("a_song.mid" in c for c in texts(at.caption))
     assert not at.error
 
@@ -873,20 +896,20 @@ def test_after_a_refused_drop_the_sidebar_says_so_and_an_example_can_be_picked(e
     assert ("Showing the example: the dropped file, empty.mid, could not be opened (the page says why); remove it "
             "(×) or drop another." in texts(at.sidebar.caption))
     assert not any("Showing the dropped file" in c for c in texts(at.sidebar.caption))
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     assert not at.exception and any("b_song.mid" in c for c in texts(at.caption))
 
 
 def test_a_refused_drop_over_an_example_leaves_the_picker_on_that_example_and_says_why_once(examples):
     at = run_app()
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     at = upload(at, "empty.mid", b"")
-    assert not at.exception and at.selectbox(key="example").value == "b_song.mid"
+    assert not at.exception and picker(at).value == "b_song.mid"
     assert [e for e in texts(at.error) if "could not be opened" in e] == [
         next(e for e in texts(at.error) if e.startswith("empty.mid could not be opened."))]
     assert any("Still showing b_song.mid" in c for c in texts(at.caption))
     at.slider(key="mask_ratio").set_value(0.7).run()
-    assert not at.error and at.selectbox(key="example").value == "b_song.mid"
+    assert not at.error and picker(at).value == "b_song.mid"
     assert not any("Remove the file" in c for c in texts(at.caption))  # the example is shown as picked
 
 
@@ -894,17 +917,17 @@ def test_a_picker_value_sent_with_a_drop_is_not_taken_for_a_pick(examples):
     # a file dropped over another: the browser sends the new file with a picker value it had not yet updated
     at = upload(run_app(), "good.mid", to_bytes(make_song(bars=9, seed=5)))
     at.file_uploader(key="midi_upload").set_value(("broken.mid", b"MThd" + b"\x00" * 40, "audio/midi"))
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     assert not at.exception and at.error[0].value.startswith("broken.mid could not be opened.")
     assert any("Still showing good.mid" in c for c in texts(at.caption))
-    assert at.selectbox(key="example").value is None
+    assert picker(at).value is None
 
 
 def test_a_broken_example_picked_again_says_why_again_and_the_picker_goes_back(examples):
     at = run_app()
     for _ in range(2):
-        at.selectbox(key="example").select("c_broken.mid").run()
-        assert not at.exception and at.selectbox(key="example").value == "a_song.mid"
+        picker(at).select("c_broken.mid").run()
+        assert not at.exception and picker(at).value == "a_song.mid"
         assert [e for e in texts(at.error) if "could not be opened" in e] == [
             next(e for e in texts(at.error) if e.startswith("c_broken.mid could not be opened."))]
 
@@ -1287,7 +1310,7 @@ def test_a_bad_file_dropped_after_a_good_one_was_removed_falls_back_to_the_examp
     at.slider(key="mask_ratio").set_value(0.7).run()
     at = upload(at, "broken.mid", b"MThd" + b"\x00" * 40)
     assert not at.exception and any("Still showing a_song.mid" in c for c in texts(at.caption))
-    assert at.selectbox(key="example").value == "a_song.mid"
+    assert picker(at).value == "a_song.mid"
 
 
 def test_a_dropped_checkpoint_stays_in_use_when_its_uploader_is_emptied_until_it_is_removed(examples):
@@ -1544,11 +1567,11 @@ def test_closing_a_passage_opened_before_the_piece_page_was_ever_shown_names_the
     at = AppTest.from_file(APP, default_timeout=180)  # a session that began on the Corpus page: no example yet
     at.session_state["opened_piece"] = Piece(data, digest(data), "Lindenbaum.mid", address="schubert/Lindenbaum.mid")
     at.session_state["_opened_at"] = (digest(data), 3)
-    at.session_state["example"] = None  # as session.open_piece leaves the picker
+    at.session_state[picker_key(0)] = None  # as session.open_piece leaves the picker
     at.run()
     at.button(key="close_opened").click().run()
     assert not at.exception and any(c.startswith("**a_song.mid**") for c in texts(at.caption))
-    assert at.selectbox(key="example").value == "a_song.mid"
+    assert picker(at).value == "a_song.mid"
     assert at.query_params.get("example") == "a_song.mid"
 
 
@@ -1708,11 +1731,11 @@ def test_a_server_folder_offers_the_mae_decoder_that_training_saves_beside_a_che
 
 def test_a_new_piece_opens_at_bar_one_and_the_window_cannot_start_past_the_last_full_window(examples):
     at = run_app()
-    at.selectbox(key="example").select("b_song.mid").run()  # 12 bars of 4/4 at 4 steps per beat: 192 steps
+    picker(at).select("b_song.mid").run()  # 12 bars of 4/4 at 4 steps per beat: 192 steps
     window = at.sidebar.slider(key="window_bar")
     assert window.max == 5  # a window from bar 5 (step 64) ends at the final step; from bar 6 it would pass it
     window.set_value(4).run()
-    at.selectbox(key="example").select("a_song.mid").run()
+    picker(at).select("a_song.mid").run()
     assert not at.exception and at.sidebar.slider(key="window_bar").value == 1
 
 
@@ -1755,7 +1778,7 @@ def test_the_url_opens_the_shipped_model_example_window_and_transposition_it_nam
     at.run()
     assert not at.exception
     assert at.radio(key="ckpt_source").value == "Shipped hierarchy"
-    assert at.selectbox(key="example").value == "b_song.mid"
+    assert picker(at).value == "b_song.mid"
     assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (4, -2)
     assert any(c.startswith("**b_song.mid**") and "model: shipped hierarchy" in c for c in texts(at.caption))
 
@@ -1789,10 +1812,10 @@ def test_back_returns_to_the_example_shown_before_with_its_window_and_transposit
     at.slider(key="window_bar").set_value(3).run()
     at.slider(key="transpose").set_value(2).run()
     before = dict(at.query_params)
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     assert at.query_params["example"] == "b_song.mid"
     back_to(at, before, monkeypatch)
-    assert not at.exception and at.selectbox(key="example").value == "a_song.mid"
+    assert not at.exception and picker(at).value == "a_song.mid"
     assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (3, 2)
     assert any(c.startswith("**a_song.mid**") for c in texts(at.caption))
     assert dict(at.query_params) == before
@@ -1832,7 +1855,7 @@ def test_back_to_a_dropped_file_still_in_the_uploader_shows_it_again(examples, m
     at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
     dropped = dict(at.query_params)
     assert dropped.get("dropped") == "dropped.mid"
-    at.selectbox(key="example").select("b_song.mid").run()
+    picker(at).select("b_song.mid").run()
     assert any(c.startswith("**b_song.mid**") for c in texts(at.caption))
     back_to(at, dropped, monkeypatch)
     assert not at.exception
@@ -1917,7 +1940,7 @@ def test_a_url_whose_piece_cannot_be_opened_opens_the_default_piece_at_its_own_f
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params.update({"example": "gone.mid", "bar": "3", "transpose": "2"})
     at.run()
-    assert not at.exception and at.selectbox(key="example").value == "a_song.mid"
+    assert not at.exception and picker(at).value == "a_song.mid"
     assert (at.slider(key="window_bar").value, at.slider(key="transpose").value) == (1, 0)
     assert [i.value for i in at.info if i.value.startswith("This link")] == [
         "This link's example (not a bundled example's name), bar and transpose (of that piece) could not be used, "
@@ -2031,7 +2054,7 @@ def test_a_piece_with_a_grid_warning_leaves_every_element_below_it_in_place(exam
     (examples / "d_triplets.mid").write_bytes(triplet_song(bars=20))
     at = run_app().run()  # the first run alone holds the plotly warm-up chart
     before = element_places(at)
-    at.selectbox(key="example").select("d_triplets.mid").run()
+    picker(at).select("d_triplets.mid").run()
     assert any("between the steps" in w for w in texts(at.warning))
     assert moved(before, element_places(at)) == []
 
@@ -2067,7 +2090,7 @@ def test_a_piece_that_fits_in_one_window_leaves_the_controls_after_the_window_in
     (examples / "d_short.mid").write_bytes(to_bytes(make_song(bars=6, seed=4)))
     at = run_app().run()
     before = element_places(at)
-    at.selectbox(key="example").select("d_short.mid").run()
+    picker(at).select("d_short.mid").run()
     after = element_places(at)
     assert any("fits in one window" in c for c in texts(at.sidebar.caption))
     assert [(before[p], after[p]) for p in moved(before, after)] == [("slider", "caption")]  # inside its slot
@@ -2079,7 +2102,7 @@ def test_a_piece_that_fits_in_one_window_leaves_the_controls_after_the_window_in
 def one_window_app(examples) -> AppTest:
     (examples / "d_short.mid").write_bytes(to_bytes(make_song(bars=6, seed=4)))
     at = run_app()
-    at.selectbox(key="example").select("d_short.mid").run()
+    picker(at).select("d_short.mid").run()
     return at
 
 
@@ -2165,7 +2188,7 @@ def test_a_file_removed_by_its_cross_leaves_the_examples_address_from_the_next_r
     at.file_uploader(key="midi_upload").set_value(None).run()  # ×: the example is shown
     at.slider(key="window_bar").set_value(2).run()
     assert not at.exception and "dropped" not in at.query_params and at.query_params.get("bar") == "2"
-    assert at.query_params.get("example") == at.selectbox(key="example").value
+    assert at.query_params.get("example") == picker(at).value
 
 
 def test_a_dropped_file_is_named_in_the_url_with_the_shipped_model(examples):

@@ -18,6 +18,7 @@ import streamlit as st
 from midi_rae.inference import MaskSettings
 from midi_rae.pianoroll import GRID_RESOLUTIONS
 
+from . import session
 from .session import K
 
 READ = "_url_read"  # session state: this session's piece page has read its URL once
@@ -70,10 +71,12 @@ def restore(models: list[str], examples: list[str]) -> None:
         if ignored:  # beside what _return_to said of a dropped file
             st.session_state[IGNORED] = " ".join(filter(None, (_ignored_note(ignored), st.session_state.get(IGNORED))))
         return
-    for key, name in ((K.CKPT_SOURCE, MODEL), (K.EXAMPLE, EXAMPLE), (K.TRANSPOSE, TRANSPOSE), (K.B_SOURCE, B_MODEL),
+    for key, name in ((K.CKPT_SOURCE, MODEL), (K.TRANSPOSE, TRANSPOSE), (K.B_SOURCE, B_MODEL),
                       (K.MASK_RATIO, MASK), (K.SUSTAIN, PEDAL), (K.MASK_SEED, SEED)):
         if name in place:
             st.session_state[key] = place[name]
+    if EXAMPLE in place:
+        session.set_picker(place[EXAMPLE])
     if BAR in place:
         st.session_state[K.WINDOW_BAR] = st.session_state[LINK_BAR] = place[BAR]
     for name, link in LINKED:
@@ -171,7 +174,6 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
     model named nowhere is off). An address of a dropped file (which names no window) brings that file back while
     the uploader still holds it (an example was picked over it since); a checkpoint or file the address cannot
     name stays as it is."""
-    from . import session
     from .sources import digest, example_files
 
     bar, semis, passage = place.get(BAR, 1), place.get(TRANSPOSE, 0), place.get(PASSAGE)
@@ -192,7 +194,7 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
             session.forget_upload()
             session.close_opened_piece()
             st.session_state[K.OPENED_AT] = (key, bar)
-        st.session_state[K.EXAMPLE] = place[EXAMPLE]
+        session.set_picker(place[EXAMPLE])
     elif dropped:
         from .names import display_name
 
