@@ -109,7 +109,7 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
     mc = bundle.model_config
     step = bundle.meta.get("step")
     rows = [
-        {"": "Piece", "value": f"{roll.name} ({printable(Path(midi).name)}): {counted(roll.n_notes, 'note')}"
+        {"": "Piece", "value": f"{printable(roll.name)} ({printable(Path(midi).name)}): {counted(roll.n_notes, 'note')}"
                                + (f" (and {roll.drum_notes:,} of drums, left out)" if roll.drum_notes else "") + " · "
                                + (f"{counted(roll.steps, 'step')} (a PNG roll: no tempo)" if holds_png(midi)
                                   else timing_text(roll))},  # the page's header, word for word
@@ -124,7 +124,7 @@ def _header(roll: PianoRoll, bundle: ModelBundle, midi: str) -> str:
                                  f"{__version__}"},
     ]
     nav = "".join(f'<a href="#{k}">{v}</a>' for k, v in SECTIONS.items())
-    return (f"<h1>midi_rae report: {html.escape(roll.name)}</h1>" + _table(rows, left=("", "value"))
+    return (f"<h1>midi_rae report: {html.escape(printable(roll.name))}</h1>" + _table(rows, left=("", "value"))
             + f"<nav>{nav}</nav>")
 
 
@@ -316,7 +316,7 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
     parts = [
         _header(roll, bundle, str(midi)),
         _section("roll", fig(roll_overview(roll.array, spbar, (start, width),
-                                           title=f"{roll.name}: whole piece ({roll.bars:.1f} bars)")),
+                                           title=html.escape(f"{printable(roll.name)}: whole piece ({roll.bars:.1f} bars)"))),
                  fig(window_roll(res.image, start, roll.steps_per_beat, roll.beats_per_bar, title=window_title))),
         _section("masks", _note(f"A patch is non-empty when any of its pixels holds a note. Piece statistics use "
                                 f"{windows_text(piece.n_windows, piece.hop, spbar, roll.steps_only)}."),
@@ -330,7 +330,7 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
         _ablation_section(bundle, roll, res, piece, fig),
         _phrases_section(cfg, roll, piece, fig),
     ]
-    title = html.escape(f"midi_rae report: {roll.name}")
+    title = html.escape(f"midi_rae report: {printable(roll.name)}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
 

@@ -51,18 +51,25 @@ def level_name(k: int, grids) -> str:
     return f"{k} ({grids[k][0]}×{grids[k][1]})" if 0 <= k < len(grids) else str(k)
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# control characters, and the bidirectional overrides and isolates that make a name read in another order than
+# its characters run (a name "abc\u202efdp.mid" reads "abcdim.pdf")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def printable(text: str) -> str:
     """Text safe to print on a terminal or write as UTF-8: the bytes of a file name that are not UTF-8 (lone
-    surrogates, as Python reads them) and control characters (a terminal's escapes: colours, its title) written
-    as escapes, \\xff and \\x1b."""
+    surrogates, as Python reads them), control characters (a terminal's escapes: colours, its title) and
+    bidirectional overrides written as escapes, \\xff, \\x1b and \\u202e."""
     try:
         raw = text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:  # a surrogate that no byte made
         raw = text.encode("utf-8", "backslashreplace")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", raw.decode("utf-8", "backslashreplace"))
+    return _CONTROL.sub(_escape, raw.decode("utf-8", "backslashreplace"))
+
+
+def _escape(m: "re.Match") -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code <= 0xff else f"\\u{code:04x}"
 
 
 def error_line(message: str) -> str:

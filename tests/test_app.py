@@ -547,6 +547,18 @@ def test_encoder_only_checkpoint_shows_everything_but_reconstruction(examples, t
     assert "F1, masked patches" not in [m.label for m in at.metric]
 
 
+def test_a_checkpoint_file_name_in_the_server_folder_is_shown_as_plain_text(examples, tmp_path, monkeypatch):
+    folder = tmp_path / "ckpts"
+    shutil.copy(DEFAULT_CHECKPOINT, (folder / "run [1]").mkdir(parents=True) or
+                folder / "run [1]" / "[Sign in](https:evil.example) $x$ **b**.safetensors")
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    assert not at.exception
+    shown = [c for c in texts(at.sidebar.caption) + texts(at.caption) if "Sign in" in c]
+    assert shown and all("run -1-/-Sign in-(https-evil.example) -x- --b--.safetensors" in c for c in shown), shown
+
+
 @needs_fixtures()
 def test_a_refused_decoder_gets_one_reason_and_the_encoder_alone_stays_without_contradiction(examples):
     def drop(key, family, name):

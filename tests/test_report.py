@@ -233,3 +233,15 @@ def test_a_report_column_of_percentages_under_one_keeps_their_one_decimal_not_a_
     html = _table([{"Std %": 0.0}, {"Std %": 0.7}, {"Std %": 0.3}, {"Std %": 0.1}])
     cells = [c.split(">")[1].removesuffix("</td") for c in html.split("<td")[1:]]
     assert cells == ["0.0", "0.7", "0.3", "0.1"]
+
+
+def test_a_file_name_with_markup_is_text_in_every_title_of_the_report(checkpoint, tmp_path):
+    from midi_rae.report import build_report
+
+    song = tmp_path / '<a href="https:evil.example">CLICK<b>x\u202efdp.mid'
+    song.write_bytes(to_bytes(make_song(bars=12, seed=3, drums=False)))
+    text = build_report(song, checkpoint=str(checkpoint))
+    # plotly draws <a href>, <b> and <br> in a title: the name's are entities, and its direction override an escape
+    title = r'"title":{"text":"&lt;a href=&quot;https:evil.example&quot;&gt;CLICK&lt;b&gt;x\\u202efdp: whole piece'
+    assert title in text and "\u202e" not in text
+    assert "<h1>midi_rae report: &lt;a href=&quot;https:evil.example&quot;&gt;CLICK&lt;b&gt;x\\u202efdp</h1>" in text

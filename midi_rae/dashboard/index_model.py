@@ -14,6 +14,7 @@ from typing import Iterator, Optional
 import streamlit as st
 
 from . import session
+from .names import folder_checkpoint_label
 from .sidebar import DEFAULT_CHOICE, ModelChoice
 from .sources import checkpoint_folder, decoders_beside, folder_checkpoints, shipped_checkpoints
 
@@ -78,7 +79,7 @@ def _candidates(meta: dict) -> Iterator[ModelChoice]:
         for p in folder_checkpoints(folder):
             for partner in decoders_beside(p) or [None]:  # each decoder saved beside it (SwinDecoder, MAE)
                 yield ModelChoice(f"folder:{p}:{p.stat().st_mtime}" + (f":{partner.name}" if partner else ""),
-                                  str(p.relative_to(folder)) + (f" + {partner.name}" if partner else ""), str(p),
+                                  folder_checkpoint_label(folder, p, partner), str(p),
                                   str(partner) if partner else None)
 
 

@@ -39,6 +39,18 @@ def display_name(name: str) -> str:
     return safe or "unnamed"
 
 
+def display_path(path: PurePath) -> str:
+    """A path inside a server's folder ("run1/last.safetensors"), each part made safe as display_name makes a name."""
+    return "/".join(display_name(part) for part in PurePath(path).parts) or "unnamed"
+
+
+def folder_checkpoint_label(folder: PurePath, path: PurePath, partner: PurePath | None = None) -> str:
+    """How a checkpoint of the server's folder is named in the page: its place in the folder (two runs' files are
+    often named alike) and the decoder saved beside it, if one is used."""
+    return display_path(PurePath(path).relative_to(folder)) + (f" + {display_name(PurePath(partner).name)}"
+                                                               if partner else "")
+
+
 def _symbol_or_dash(m: "re.Match") -> str:
     """Emoji and other pictographs stay ("🎹 piano.mid"): markdown gives them no meaning, and a name shown with
     each of them as "-" read "-- piano -.mid" in one place and "— piano -.mid" where markdown joins two dashes."""

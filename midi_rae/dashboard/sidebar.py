@@ -14,7 +14,7 @@ from midi_rae.pianoroll import GRID_RESOLUTIONS, MAX_MIDI_BYTES
 from midi_rae.wording import counted
 
 from . import session, url_state
-from .names import display_name
+from .names import display_name, display_path, folder_checkpoint_label
 from .session import K
 from .sources import (checkpoint_config, checkpoint_folder, decoders_beside, digest, example_files, folder_checkpoints,
                       model_card, shipped_checkpoints)
@@ -233,20 +233,19 @@ def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
     if not files:
         st.sidebar.warning(f"No checkpoint files in {folder}.")
         return None
-    path = st.sidebar.selectbox("Checkpoint file", files, format_func=lambda p: str(p.relative_to(folder)),
+    path = st.sidebar.selectbox("Checkpoint file", files, format_func=lambda p: display_path(p.relative_to(folder)),
                                 key=prefix + K.CKPT_FILE, persist_state="session")
     partners = decoders_beside(path)
     partner = partners[0] if partners else None
     if len(partners) > 1:  # the original code saves a SwinDecoder and a SwinMAEDecoder beside one encoder
-        names = [p.name if p is not None else f"SwinDecoder in {path.name}" for p in partners]
+        names = [display_name(p.name) if p is not None else f"SwinDecoder in {display_name(path.name)}" for p in partners]
         if st.session_state.get(prefix + K.CKPT_DECODER_FILE) not in names:  # chosen beside another encoder
             st.session_state.pop(prefix + K.CKPT_DECODER_FILE, None)
         name = st.sidebar.selectbox("Decoder", names, key=prefix + K.CKPT_DECODER_FILE, persist_state="session",
                                     help="Decoders saved beside this encoder.")
         partner = partners[names.index(name)]
     stamp = f"{path}:{path.stat().st_mtime}" + (f":{partner}:{partner.stat().st_mtime}" if partner else "")
-    # by its place in the folder: two runs' (or two model families') files are often named alike
-    label = str(path.relative_to(folder)) + (f" + {partner.name}" if partner else "")
+    label = folder_checkpoint_label(folder, path, partner)
     return ModelChoice("folder:" + stamp, label, str(path), str(partner) if partner else None)
 
 
