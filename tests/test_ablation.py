@@ -13,6 +13,7 @@ import torch
 
 from conftest import ROOT, chart_specs, make_song, to_bytes
 from hierarchy_util import LEVELS, bundle
+from html_tables import page_tables
 from midi_rae.ablation import (ablate_piece, ablate_window, ablated, ablation_rows, even_sample, farthest_windows,
                                 replace_level)
 from midi_rae.checkpoint import DEFAULT_CONFIG, ModelBundle, build_models, save_checkpoint
@@ -213,7 +214,7 @@ def test_the_dashboard_tab_draws_drops_table_and_error_maps_in_both_modes(tmp_pa
     assert not at.exception
     specs = chart_specs(at)
     assert any("F1 lost over the piece" in s for s in specs) and any("each level ablated" in s for s in specs)
-    table = [t.value for t in at.dataframe if "Drop masked" in t.value.columns][0]
+    table = [t for t in page_tables(at) if "Drop masked" in t.columns][0]
     assert list(table.index) == ["nothing"] + [f"level {k}" for k in range(LEVELS)]
     at.radio(key="ablation_mode").set_value("the least similar window").run()
     assert not at.exception

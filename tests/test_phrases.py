@@ -12,6 +12,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
+from html_tables import page_tables
 from conftest import ROOT, chart_specs, to_bytes
 from hierarchy_util import IdentityEncoder
 from midi_rae.config import ModelConfig
@@ -303,7 +304,7 @@ def test_the_dashboard_tab_shows_novelty_and_scores_a_labelled_chorale(tmp_path,
     at.toggle(key="phrase_labelled").set_value(True).run()
     assert not at.exception
     assert any("Phrase-boundary F1" in s for s in chart_specs(at))
-    assert any("every 2 bars" in list(t.value.index) for t in at.dataframe)
+    assert any("every 2 bars" in list(t.index) for t in page_tables(at))
 
 
 def test_a_novelty_panel_shows_the_whole_curve_where_it_dips_below_zero():

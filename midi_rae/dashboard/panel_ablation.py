@@ -12,7 +12,7 @@ from midi_rae.ablation import MODE_LABELS, ONE_WINDOW_NOTE, ablate_piece, ablate
 from midi_rae.figures_hierarchy import ablation_drops, ablation_error_maps
 from midi_rae.wording import fixed
 
-from . import export
+from . import export, tables
 from .panel_roll import pitch_view
 from .session import K
 
@@ -109,7 +109,8 @@ def render(song, res, model) -> None:
     drops, maps = _figs(song.key, model.key, res.start, mode, settings, pitch_view(song.roll), piece, win)
     export.chart(st, drops, key="ablation_drops")
     table = pd.DataFrame(ablation_rows(piece)).set_index("Ablated")
-    st.dataframe(table.map(lambda v: v if isinstance(v, str) else _fmt(v)), width="stretch")
+    # a static table: st.dataframe's grid made the tab's first opening load 1.4 MB of the browser's code
+    tables.show(st, table.map(lambda v: v if isinstance(v, str) else _fmt(v)))
     export.chart(st, maps, key="ablation_maps")
     used = [k for k in piece.levels if (np.nan_to_num(piece.drop("masked", k)) >= 0.02
                                         or np.nan_to_num(piece.drop("plain", k)) >= 0.02)]

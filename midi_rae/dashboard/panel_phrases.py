@@ -6,10 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from midi_rae.figures_hierarchy import novelty_curves, probe_scores
+from midi_rae.wording import fixed
 from midi_rae.phrases import (LABELS, PUBLISHED_F1, PUBLISHED_SOURCE, ProbeSettings, load_labels, probe_piece,
                               score_labelled, summary_rows)
 
-from . import export
+from . import export, tables
 from .session import K
 
 FRAMES = {"patch columns": "columns", "whole windows": "windows"}
@@ -60,10 +61,9 @@ def _score_table(scores: dict) -> pd.DataFrame:
 
 
 def _scores(table: pd.DataFrame) -> None:
-    """A table of scores, each to three decimals (0.5 reads 0.500 beside 0.333)."""
-    three = {c: st.column_config.NumberColumn(format="%.3f") for c in table.columns
-             if c in ("Precision", "Recall", "F1", "Mean F1 per piece")}
-    st.dataframe(table, width="stretch", column_config=three)
+    """A static table of scores, each to three decimals (0.5 reads 0.500 beside 0.333)."""
+    scores = [c for c in table.columns if c in ("Precision", "Recall", "F1", "Mean F1 per piece")]
+    tables.show(st, table.assign(**{c: table[c].map(lambda v: "—" if pd.isna(v) else fixed(v)) for c in scores}))
 
 
 def level_verdict(rows: list[dict], tolerance_bars: float) -> str:
