@@ -708,6 +708,21 @@ def test_under_a_dark_theme_the_rolls_text_and_the_charts_take_the_pages_light_t
     assert colours["paper"] == "rgba(0, 0, 0, 0)" and colours["font"] > 0.6  # no white box of grey text
 
 
+def test_every_live_chart_is_a_figure_named_by_its_title(server, page, shots):
+    url, log = server
+    own = new_page(page.context.browser)
+    own.set_default_timeout(STEP_TIMEOUT * 1000)
+    try:
+        own.goto(url)
+        _step(own, shots, log, "chart_names", "the page", lambda: True)
+        labels = own.evaluate("""() => [...document.querySelectorAll('.live-plotly')].map(
+            (e) => [e.getAttribute('role'), e.getAttribute('aria-label')])""")
+    finally:
+        own.close()
+    assert labels and all(role == "figure" for role, _ in labels), labels
+    assert any(label.startswith("Level ") and "<" not in label for _, label in labels), labels
+
+
 _FOCUS_WINDOW_ROLL = """() => {
   const hosts = [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
       .filter((h) => h.shadowRoot && h.shadowRoot.querySelector('.strip'));
