@@ -62,6 +62,13 @@ APP_CSS = """<style>
   white-space: normal; overflow: visible; }
 /* a Markdown table whose header cells are all empty (the model cards' two-column tables): no empty first row */
 [data-testid="stMarkdownContainer"] table thead:not(:has(th:not(:empty))) { display: none; }
+/* a live chart's row (the PCA beside its words) one column under the other where the page is narrow (a window
+   half a laptop's screen, the sidebar open): side by side, the chart's colour bar ran into its axis title */
+@media (max-width: 1100px) {
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .live-plotly) { flex-wrap: wrap; }
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .live-plotly) > [data-testid="stColumn"] {
+    flex: 1 1 100% !important; width: 100% !important; min-width: 100%; }
+}
 [data-testid="stFileChip"][aria-invalid="true"] { flex-wrap: wrap; }
 [data-testid="stFileChip"][aria-invalid="true"] span[role="alert"] {
   position: static; width: auto; height: auto; clip: auto; clip-path: none; overflow: visible;
