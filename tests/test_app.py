@@ -15,7 +15,7 @@ from conftest import FIXTURES, ROOT, chart_specs, make_song, needs_fixtures, run
 from html_tables import page_tables
 from midi_rae.checkpoint import DEFAULT_CHECKPOINT, load_model, save_checkpoint
 from midi_rae.dashboard import url_state
-from midi_rae.dashboard.session import picker_key
+from midi_rae.dashboard.session import widget_key
 
 APP = str(ROOT / "midi_rae" / "dashboard" / "script.py")  # each session's script (app/main.py serves it)
 pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no shipped checkpoint")
@@ -886,6 +886,25 @@ def test_a_step_sent_before_the_browser_drew_the_drop_keeps_the_dropped_file(exa
     assert picker(at).value is None
 
 
+def test_a_step_sent_before_the_browser_drew_a_click_on_the_overview_keeps_the_window_clicked(examples):
+    # as for the picker above, but the slider has no on_change: Streamlit keeps the value the page set
+    at = run_app()
+    picker(at).select("b_song.mid").run()
+    before = type(at.slider(key="window_bar")._widget_state)()
+    before.CopyFrom(at.slider(key="window_bar")._widget_state)  # bar 1, as the browser holds it until it draws the click
+    at.session_state["overview_strip"] = {"click": {"bar": 4}}  # what the browser sends for a click on bar 4
+    at.run()
+    assert at.slider(key="window_bar").value == 4
+    at.slider(key="mask_ratio").set_value(0.55)
+    states = at._tree.get_widget_states()
+    fresh = [w for w in states.widgets if w.id not in (before.id, at.slider(key="window_bar").id)]
+    del states.widgets[:]
+    states.widgets.extend([*fresh, before])
+    at._run(widget_state=states)
+    assert not at.exception and at.slider(key="window_bar").value == 4
+    assert rolls(at)[1]["title"].startswith("Window: 128 steps from bar 4")
+
+
 def test_after_a_drop_the_example_shown_before_it_can_be_picked_again(examples):
     at = upload(run_app(), "dropped.mid", to_bytes(make_song(bars=9, seed=5)))
     assert picker(at).value is None  # so that picking a_song.mid again is a change
@@ -1579,7 +1598,7 @@ def test_closing_a_passage_opened_before_the_piece_page_was_ever_shown_names_the
     at = AppTest.from_file(APP, default_timeout=180)  # a session that began on the Corpus page: no example yet
     at.session_state["opened_piece"] = Piece(data, digest(data), "Lindenbaum.mid", address="schubert/Lindenbaum.mid")
     at.session_state["_opened_at"] = (digest(data), 3)
-    at.session_state[picker_key(0)] = None  # as session.open_piece leaves the picker
+    at.session_state[widget_key("example", 0)] = None  # as session.open_piece leaves the picker
     at.run()
     at.button(key="close_opened").click().run()
     assert not at.exception and any(c.startswith("**a_song.mid**") for c in texts(at.caption))

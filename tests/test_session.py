@@ -52,6 +52,17 @@ def test_a_window_moved_before_its_slider_is_drawn_keeps_that_bar_across_ranges(
     assert state[K.WINDOW_BAR] == 12
 
 
+def test_a_value_the_page_sets_goes_to_a_new_widget_and_the_one_drawn_before_is_let_go_three_sets_later(state):
+    drawn = session.widget_key(K.EXAMPLE)
+    state[drawn] = "a_song.mid"  # the picker as the browser drew it
+    session.leave_example()  # a file dropped
+    assert session.widget_key(K.EXAMPLE) != drawn and state[session.widget_key(K.EXAMPLE)] is None
+    assert state[drawn] == "a_song.mid"  # a request still carrying it is for a widget the page no longer draws
+    session.set_widget(K.EXAMPLE, "b_song.mid")
+    session.set_widget(K.EXAMPLE, "a_song.mid")
+    assert drawn not in state and state[K.EXAMPLE] == "a_song.mid"
+
+
 def test_an_uploader_emptied_and_refilled_leaves_its_keys_in_the_session_for_a_widget_still_listing_them(state):
     # Streamlit's widgets list the session's keys, then read each; a run being stopped as the next starts may be
     # doing so while this one clears what the uploader's emptying left, so clearing must not delete a key.

@@ -93,7 +93,7 @@ export default function (component) {
     // named by its title for a screen reader (plotly's SVG says nothing of what the chart shows)
     const title = String((layout.title && (layout.title.text ?? layout.title)) || '');
     root.setAttribute('role', 'figure');
-    root.setAttribute('aria-label', title.replace(/<br\s*\/?>/gi, '. ').replace(/<[^>]*>/g, '').trim() || 'chart');
+    root.setAttribute('aria-label', title.replace(/<br\\s*\\/?>/gi, '. ').replace(/<[^>]*>/g, '').trim() || 'chart');
     P.react(gd, objects, layout, Object.assign({ responsive: true }, CONFIG));
     root.__drawn = { traces: d.traces, objects, layout: d.layout, look };
     if (!root.__wired) {  // gd stays the same element, so its handlers are attached once

@@ -23,8 +23,7 @@ class K:
     CKPT_DECODER_FILE = "ckpt_decoder_file"
     B_SOURCE = "b_source"
     MIDI_UPLOAD = "midi_upload"
-    EXAMPLE = "example"  # the example the picker shows (None: another piece shows); the widget's key is picker_key()
-    PICKER_GEN = "_picker_gen"  # how many times the page has set the picker (see set_picker)
+    EXAMPLE = "example"  # the example the picker shows (None: another piece shows); its widget's key: widget_key()
     TRANSPOSE = "transpose"
     SUSTAIN = "sustain_pedal"
     WINDOW_BAR = "window_bar"
@@ -118,6 +117,40 @@ def stated_value(key: str, default: Any) -> dict:
 def threshold_key(stored: float) -> str:
     """The threshold slider's key: one per checkpoint threshold, so a new checkpoint resets it."""
     return f"threshold::{stored}"
+
+
+# ---------------------------------------------------------------- controls the page sets as well as the reader
+
+_GENERATION = "_generation::"  # + a control's name: how many times the page has set it (set_widget)
+
+
+def widget_key(name: str, generation: Optional[int] = None) -> str:
+    """The widget key of a control with an on_change that the page sets as well as the reader (the example
+    picker): a new one each time the page sets it (set_widget)."""
+    gen = st.session_state.get(_GENERATION + name, 0) if generation is None else generation
+    return f"{name}#{gen}"
+
+
+def set_widget(name: str, value: Any) -> None:
+    """Show `value` in the control `name` from the next time it is drawn, and hold it as the control's value.
+
+    The browser sends every widget's value with each request. One sent before the browser had drawn a value the
+    page set carried the value drawn before, which Streamlit took for the reader's own change and called the
+    control's on_change for: a window step right after a drop picked the example shown before the drop, and the
+    dropped piece gave way to it. Under a new key, that stale value belongs to a widget the page no longer draws and
+    is ignored. Keys three generations back are let go: the browser has drawn their successors by then. (A control
+    without on_change, the window slider, kept the value the page set in the same test.)"""
+    gen = st.session_state.get(_GENERATION + name, 0) + 1
+    st.session_state[_GENERATION + name] = gen
+    st.session_state[widget_key(name, gen)] = value
+    st.session_state[name] = value
+    if gen >= 3:
+        st.session_state.pop(widget_key(name, gen - 3), None)
+
+
+def widget_drawn(name: str, value: Any) -> None:
+    """The control as this run drew it: what the rest of the page reads (st.session_state[name])."""
+    st.session_state[name] = value
 
 
 # ---------------------------------------------------------------- the window
@@ -435,32 +468,6 @@ def upload_removed() -> bool:
     return bool(st.session_state.get(K.UPLOAD_REMOVED))
 
 
-def picker_key(generation: Optional[int] = None) -> str:
-    """The example picker's widget key: a new one each time the page sets the picker (set_picker)."""
-    return f"{K.EXAMPLE}#{st.session_state.get(K.PICKER_GEN, 0) if generation is None else generation}"
-
-
-def set_picker(example: Optional[str]) -> None:
-    """Show `example` in the picker (None: its placeholder) from the next time it is drawn.
-
-    The browser sends every widget's value with each request. One sent before the browser had drawn the picker's
-    new value (a window step right after a drop) carried the example shown before, which Streamlit took for a pick
-    of it, and the dropped piece gave way to the example. Under a new key, that stale value belongs to a widget the
-    page no longer draws and is ignored. Keys three generations back are let go: the browser has drawn their
-    successors by then."""
-    gen = st.session_state.get(K.PICKER_GEN, 0) + 1
-    st.session_state[K.PICKER_GEN] = gen
-    st.session_state[picker_key(gen)] = example
-    st.session_state[K.EXAMPLE] = example
-    if gen >= 3:
-        st.session_state.pop(picker_key(gen - 3), None)
-
-
-def picker_drawn(example: Optional[str]) -> None:
-    """The picker as this run drew it: the example it shows (what the rest of the page reads, as K.EXAMPLE)."""
-    st.session_state[K.EXAMPLE] = example
-
-
 def remember_seen(upload_id: Optional[str], example: Optional[str]) -> None:
     """What the uploader held and the picker showed as this run drew them (see stale_pick)."""
     st.session_state[K.SEEN] = (upload_id, example)
@@ -481,7 +488,7 @@ def leave_example() -> None:
     example = seen[1] if seen is not None and seen[1] is not None else st.session_state.get(K.EXAMPLE)
     if example is not None:
         st.session_state[K.LAST_EXAMPLE] = example
-    set_picker(None)
+    set_widget(K.EXAMPLE, None)
 
 
 def return_to_example() -> None:
@@ -491,7 +498,7 @@ def return_to_example() -> None:
     if st.session_state.get(K.EXAMPLE) is None:
         from .sources import example_files
 
-        set_picker(st.session_state.get(K.LAST_EXAMPLE) or next((p.name for p in example_files()), None))
+        set_widget(K.EXAMPLE, st.session_state.get(K.LAST_EXAMPLE) or next((p.name for p in example_files()), None))
 
 
 def back_to_example_after_refusal(example: str, name: str, message: str) -> None:
@@ -506,7 +513,7 @@ def restore_example_after_refusal(upload_id: Optional[str]) -> None:
     (`upload_id`: the uploader's, which keeps the file until it is removed); refusal_to_announce then says why."""
     pending = st.session_state.pop(K.REFUSED_BACK_TO, None)
     if pending is not None:
-        set_picker(pending[0])
+        set_widget(K.EXAMPLE, pending[0])
         st.session_state[K.EXAMPLE_OVER_UPLOAD] = upload_id
         st.session_state[K.REFUSAL_NOTE] = pending[1:]
         st.session_state[K.REFUSED_UPLOAD] = (upload_id, pending[1])

@@ -317,9 +317,9 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     # never disabled: a file in the uploader (even one that could not be opened) need not be removed first
     # empty while a dropped file or a Corpus passage is shown (session.leave_example)
     pick = st.sidebar.selectbox("…or pick an example", names, on_change=_example_picked, placeholder="Pick an example",
-                                persist_state="session", key=session.picker_key()) \
+                                persist_state="session", key=session.widget_key(K.EXAMPLE)) \
         if names else None
-    session.picker_drawn(pick)
+    session.widget_drawn(K.EXAMPLE, pick)
     session.remember_seen(getattr(up, "file_id", None), pick)
     note = st.sidebar.container()  # what is shown: a slot drawn on every run (see page.main's notes)
     if session.emptied_now("midi"):
@@ -391,7 +391,7 @@ def _example_picked() -> None:
     """An example picked wins over the file in the uploader (until another file is dropped)."""
     up = st.session_state.get(K.MIDI_UPLOAD)
     if session.stale_pick(getattr(up, "file_id", None)):
-        session.set_picker(None)  # the drop is what shows (_upload_changed: leave_example)
+        session.set_widget(K.EXAMPLE, None)  # the drop is what shows (_upload_changed: leave_example)
         return
     st.session_state[K.EXAMPLE_OVER_UPLOAD] = getattr(up, "file_id", None)
     session.forget_upload()

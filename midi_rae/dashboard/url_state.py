@@ -76,7 +76,7 @@ def restore(models: list[str], examples: list[str]) -> None:
         if name in place:
             st.session_state[key] = place[name]
     if EXAMPLE in place:
-        session.set_picker(place[EXAMPLE])
+        session.set_widget(K.EXAMPLE, place[EXAMPLE])
     if BAR in place:
         st.session_state[K.WINDOW_BAR] = st.session_state[LINK_BAR] = place[BAR]
     for name, link in LINKED:
@@ -194,7 +194,7 @@ def _return_to(place: dict, dropped: Optional[str], models: list[str]) -> None:
             session.forget_upload()
             session.close_opened_piece()
             st.session_state[K.OPENED_AT] = (key, bar)
-        session.set_picker(place[EXAMPLE])
+        session.set_widget(K.EXAMPLE, place[EXAMPLE])
     elif dropped:
         from .names import display_name
 
