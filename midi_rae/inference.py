@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 import numpy as np
 
-from .pianoroll import PianoRoll, song_hop, window_at, windows
+from .pianoroll import PianoRoll, binary_roll, song_hop, window_at, windows
 from .train_config import EVALUATION_SEED
 
 if TYPE_CHECKING:
@@ -59,6 +59,12 @@ class MaskSettings:
     empty_mask_ratio: float = 0.05  # an empty finest patch is hidden with probability mask_ratio × this
     seed: int = 0                   # the mask's random seed
     threshold: float = 0.5          # probability above which a reconstructed pixel is a note
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (("mask_ratio", 0.0, 1.0), ("empty_mask_ratio", 0.0, 1.0), ("threshold", 0.0, 1.0)):
+            v = getattr(self, name)
+            if not lo <= v <= hi:  # nan fails too
+                raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}], got {v!r}")
 
 
 def stored_threshold(bundle) -> float:
@@ -106,6 +112,8 @@ def encode_piece(encoder, roll: PianoRoll, batch_size: int = 32,
     """Cut the piece by `piece_windows` and encode every window (progress gets the fraction done)."""
     from .analysis import encode_levels, level_stats
 
+    if not isinstance(roll, PianoRoll):
+        raise TypeError(f"encode_piece takes a PianoRoll (midi_to_roll(path)), not {type(roll).__name__}")
     x, starts, hop = piece_windows(roll, _window_width(encoder))
     embs, nes = encode_levels(encoder, x, batch_size=batch_size, progress=progress)
     return PieceEncoding(starts=starts, hop=hop, level_emb=embs, level_non_empty=nes, stats=level_stats(nes))
@@ -204,8 +212,11 @@ def _analyse_window(bundle, roll: PianoRoll | np.ndarray, start: int, settings: 
     width = _window_width(enc)
     if isinstance(roll, PianoRoll):
         image = window_at(roll, start, width)
-    else:
-        image = np.asarray(roll, dtype=np.uint8)
+    else:  # one window, as the model reads it (start only names it)
+        image = binary_roll(roll, "the window")
+        if image.shape != (128, width):
+            raise ValueError(f"an array is one window of shape (128, {width}), got {image.shape}; for a whole piece "
+                             "pass its PianoRoll (midi_to_roll) and the window's start step")
     x = torch.from_numpy(image.astype(np.float32))[None, None]
     mask = window_masks(enc, x, settings)
     out = enc(x.to(bundle.device), mae_mask=mask.to(bundle.device))

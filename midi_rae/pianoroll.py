@@ -75,7 +75,12 @@ class MidiError(ValueError):
 
 @dataclass
 class PianoRoll:
-    """A binary piano roll with the timing it was read with."""
+    """A binary piano roll with the timing it was read with.
+
+    `array` is (128, T) uint8 of 0 and 1, row = MIDI pitch (C4 = 60), column = step (`steps_per_beat` to a beat of
+    `time_signature`); `onsets` marks where notes start, so that repeated notes stay apart. `n_notes` counts the
+    file's pitched notes, so a unison doubling counts twice though the roll holds it once (a round trip through
+    roll_to_midi can give fewer). The comments beside each field say the rest."""
 
     array: np.ndarray  # (128, T) uint8 {0, 1}; row = MIDI pitch
     steps_per_beat: int
@@ -1282,9 +1287,11 @@ def roll_to_midi(roll: PianoRoll | np.ndarray, steps_per_beat: int = 4, tempo_bp
         onsets = roll.onsets if onsets is None else onsets
         array = roll.array
     else:
-        array = np.asarray(roll)
-    if array.ndim != 2 or array.shape[0] != 128:
-        raise ValueError(f"expected a (128, T) roll, got shape {array.shape}")
+        array = binary_roll(roll)
+    if not (isinstance(steps_per_beat, (int, np.integer)) and steps_per_beat > 0):
+        raise ValueError(f"steps_per_beat must be a whole number above 0, got {steps_per_beat!r}")
+    if not 0 < tempo_bpm < float("inf") or not 0 <= program <= 127:
+        raise ValueError(f"tempo_bpm must be above 0 and program in 0–127, got {tempo_bpm!r} and {program!r}")
     if onsets is None:
         onsets = np.zeros_like(array)
 
@@ -1339,6 +1346,18 @@ def first_sounding_bar(roll: PianoRoll, width: int = 128) -> int:
         return 1
     bar = max(roll.steps_per_bar, 1)
     return min(int(sounding[0]) // bar + 1, start_bars(roll.steps, bar, width))
+
+
+def binary_roll(array, what: str = "the roll") -> np.ndarray:
+    """`array` as a uint8 roll of 0 and 1 (a note or none), or ValueError: velocities (pretty_midi's piano rolls) or
+    probabilities would silently become other notes."""
+    a = np.asarray(array)
+    if a.ndim != 2 or a.shape[0] != 128:
+        raise ValueError(f"{what} must be a (128, T) array, row = MIDI pitch, got shape {a.shape}")
+    if a.dtype != bool and not ((a == 0) | (a == 1)).all():
+        raise ValueError(f"{what} must hold only 0 and 1 (a note or none), got values up to {np.nanmax(a):g}: "
+                         "binarize it first (velocities: array > 0; probabilities: probs > threshold)")
+    return a.astype(np.uint8)
 
 
 def window_at(roll: PianoRoll, start: int, width: int) -> np.ndarray:

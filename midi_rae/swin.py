@@ -130,6 +130,21 @@ class SwinEncoder(nn.Module):
                   if n.startswith("empty_tokens.") or "cpb_mlp" in n or "logit_scale" in n}
         return names
 
+    def _check_input(self, x, mask_ratio: float) -> None:
+        """A ValueError naming what is wrong with an input, rather than an error from deep inside torch or timm."""
+        gh, gw = self.grid_size
+        shape = (self.patch_embed.in_channels, gh * self.patch_h, gw * self.patch_w)
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (B, {', '.join(map(str, shape))}), "
+                            f"not {type(x).__name__}")
+        if x.dim() != 4 or tuple(x.shape[1:]) != shape or x.shape[0] == 0:
+            raise ValueError(f"x must have shape (B, {', '.join(map(str, shape))}) with B ≥ 1, got {tuple(x.shape)}")
+        if x.dtype != self.patch_embed.weight.dtype:
+            raise ValueError(f"x is {x.dtype} and the weights are {self.patch_embed.weight.dtype}: "
+                             f"pass x.to({self.patch_embed.weight.dtype})")
+        if not 0.0 <= mask_ratio <= 1.0:
+            raise ValueError(f"mask_ratio must lie in [0, 1], got {mask_ratio!r}")
+
     def _compute_non_empty(self, img: torch.Tensor) -> torch.Tensor:
         """(B, N) bool: which finest-grid patches have a pixel above the threshold."""
         patches = img.unfold(2, self.patch_h, self.patch_h).unfold(3, self.patch_w, self.patch_w)
@@ -143,7 +158,9 @@ class SwinEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, mask_ratio: float = 0.0,
                 mae_mask: Optional[torch.Tensor] = None) -> EncoderOutput:
-        """x: (B, C, H, W). mask_ratio > 0 overrides self.mae_ratio; mae_mask (B, N), True = visible."""
+        """x: (B, C, H, W) in the weights' float dtype (a binary roll: 0 or 1). mask_ratio > 0 overrides
+        self.mae_ratio; mae_mask (B, N) or (N,), True = visible."""
+        self._check_input(x, mask_ratio)
         B, device = x.shape[0], x.device
         gh, gw = self.grid_size
         non_empty = self._compute_non_empty(x)

@@ -13,7 +13,7 @@ from midi_rae.checkpoint import DEFAULT_CONFIG, build_models, load_model, save_c
 from midi_rae.inference import (METRIC_LABELS, MaskSettings, WindowAnalysis, analyse_window, each_window_masks,
                                 encode_piece, level_rows, metric_rows, patch_places, piece_windows, score_windows,
                                 settings_for, spectrum_rows)
-from midi_rae.pianoroll import midi_to_roll
+from midi_rae.pianoroll import midi_to_roll, window_at
 from midi_rae.structure import spectrum
 
 
@@ -223,3 +223,22 @@ def test_inspect_pools_every_window_under_the_mask_the_page_draws_for_it(tmp_pat
     _, starts, _ = piece_windows(roll, bundle.model_config.window_steps)
     page = [analyse_window(bundle, roll, int(s), settings_for(bundle, 0.5)) for s in starts]
     assert rec["masked_patches"] == sum(a.n_hidden for a in page)
+
+
+def test_a_window_of_velocities_is_refused_with_how_to_binarize_it(bundle, roll):
+    velocities = window_at(roll, 0, 128) * 100  # what pretty_midi's get_piano_roll holds
+    with pytest.raises(ValueError, match=r"must hold only 0 and 1 \(a note or none\), got values up to 100: "
+                                         r"binarize it first"):
+        analyse_window(bundle, velocities, 0, MaskSettings())
+
+
+def test_an_array_other_than_one_window_is_refused_naming_the_shape_and_the_piece_path(bundle, roll):
+    with pytest.raises(ValueError, match=r"an array is one window of shape \(128, 128\), got \(128, 640\); for a "
+                                         r"whole piece pass its PianoRoll"):
+        analyse_window(bundle, roll.array, 32, MaskSettings())
+
+
+def test_mask_settings_out_of_their_range_are_refused():
+    for kwargs in ({"mask_ratio": 1.5}, {"mask_ratio": -0.5}, {"threshold": 5.0}, {"empty_mask_ratio": float("nan")}):
+        with pytest.raises(ValueError, match="must lie in"):
+            MaskSettings(**kwargs)

@@ -1310,3 +1310,11 @@ def test_a_piece_whose_only_notes_are_in_its_final_window_opens_at_the_last_bar_
                                     mido.Message("note_off", note=60, velocity=0, time=480 * 3)]))
     assert late.steps == 300 and start_bars(late.steps, 16, 128) == 12
     assert first_sounding_bar(late, 128) == 12  # its window (steps 176-303) holds the note; bar 19 starts none
+
+
+def test_a_roll_of_probabilities_written_as_midi_is_refused_rather_than_every_value_a_note():
+    probs = np.full((128, 64), 0.1)
+    probs[60, :16] = 0.9
+    with pytest.raises(ValueError, match=r"must hold only 0 and 1 .* probabilities: probs > threshold"):
+        roll_to_midi(probs)
+    assert len(roll_to_midi(probs > 0.5).instruments[0].notes) == 1

@@ -137,3 +137,18 @@ def test_outputs_match_the_original_code(family):
         close(b.decoder(out), ref["recon_logits"])
         close(b.decoder(out_m), ref["masked_recon_logits"])
         close(mae.decoder(out_m), ref["maedec_logits"])
+
+
+@pytest.mark.parametrize("x, message", [
+    (torch.zeros(2, 128, 128), r"x must have shape \(B, 1, 128, 128\) with B ≥ 1, got \(2, 128, 128\)"),
+    (torch.zeros(1, 1, 128, 130), r"got \(1, 1, 128, 130\)"),
+    (torch.zeros(1, 1, 128, 128, dtype=torch.float64), r"x is torch.float64 and the weights are torch.float32"),
+])
+def test_an_input_the_encoder_cannot_read_is_named_in_one_sentence(x, message):
+    with pytest.raises(ValueError, match=message):
+        SwinEncoder(128, 128).eval()(x)
+
+
+def test_a_mask_ratio_past_one_is_refused():
+    with pytest.raises(ValueError, match=r"mask_ratio must lie in \[0, 1\], got 1.5"):
+        SwinEncoder(128, 128).eval()(torch.zeros(1, 1, 128, 128), mask_ratio=1.5)
