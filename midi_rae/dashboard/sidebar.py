@@ -238,7 +238,8 @@ def _folder_checkpoint(folder: Path, prefix: str = "") -> Optional[ModelChoice]:
     partners = decoders_beside(path)
     partner = partners[0] if partners else None
     if len(partners) > 1:  # the original code saves a SwinDecoder and a SwinMAEDecoder beside one encoder
-        names = [display_name(p.name) if p is not None else f"SwinDecoder in {display_name(path.name)}" for p in partners]
+        names = [display_name(p.name) if p is not None else f"SwinDecoder in {display_name(path.name)}"
+                 for p in partners]
         if st.session_state.get(prefix + K.CKPT_DECODER_FILE) not in names:  # chosen beside another encoder
             st.session_state.pop(prefix + K.CKPT_DECODER_FILE, None)
         name = st.sidebar.selectbox("Decoder", names, key=prefix + K.CKPT_DECODER_FILE, persist_state="session",
