@@ -16,6 +16,8 @@ def unmatched(source: str | Path) -> str:
     source = str(source)
     p = Path(source).expanduser()
     if p.is_dir():
+        if not os.access(p, os.R_OK | os.X_OK):
+            return f"{source} is a folder this user may not list (its permissions)"
         return f"{source} holds no MIDI or PNG file"
     if any(c in source for c in "*?[") and not p.exists():
         return f"{source} matched no MIDI or PNG file"
@@ -35,6 +37,28 @@ def read_within(path: str | Path, limit: int) -> Optional[bytes]:
     with open(path, "rb") as f:
         data = f.read(limit + 1)
     return data if len(data) <= limit else None
+
+
+def unlisted(folder: str) -> str:
+    """What a run says of a folder it could not list (no capital, no full stop)."""
+    from .wording import printable
+
+    return (f"the folder {printable(folder)} could not be listed (its permissions?): its files were not read, and an "
+            f"index keeps the pieces it holds from it")
+
+
+def unlisted_folders(sources: Sequence[str | Path]) -> list[str]:
+    """The folders under the sources that could not be listed (their permissions, a disk error), as Python names
+    them: their files were not found, which is not the same as gone (an index keeps their pieces)."""
+    import os
+
+    found: list[str] = []
+    for src in sources:
+        p = Path(str(src)).expanduser()
+        if p.is_dir():
+            for _ in os.walk(p, onerror=lambda e: found.append(str(e.filename))):
+                pass
+    return found
 
 
 def discover(sources: Sequence[str | Path], suffixes: Optional[Sequence[str]] = None

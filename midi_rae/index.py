@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, S
 import numpy as np
 
 from .cache_folder import cache_dir
-from .file_limits import BROKEN_LINK, discover, unmatched  # noqa: F401 (discover: index_cli reads it here)
+from .file_limits import BROKEN_LINK, discover, unlisted, unlisted_folders, unmatched  # noqa: F401 (index_cli reads them)
 from .pianoroll import MIDI_SUFFIXES
 from .png_rolls import from_png
 from .wording import printable
@@ -384,16 +384,17 @@ class CorpusIndex(IndexFacts):
                 self.table(name).delete(cond)
 
     def drop_orphans(self) -> int:
-        """Delete windows and patches whose piece row never got committed (an interrupted run); their count."""
+        """Delete windows and patches whose piece row never got committed (an interrupted run); how many pieces
+        they were of."""
         done = set(self.column("piece_id", "pieces").tolist())
-        n = 0
+        pieces: set[int] = set()
         for name in ["windows", *[f"patches_{k}" for k in self.patch_levels]]:
             have = set(np.unique(self.column("piece_id", name)).tolist())
             orphans = sorted(have - done)
             for chunk in _chunks(orphans, 500):
                 self.table(name).delete(_in_list("piece_id", chunk))
-            n += len(orphans)
-        return n
+            pieces.update(orphans)
+        return len(pieces)
 
     def vector_columns(self) -> list[tuple[str, str]]:
         """(table, column) of every searchable vector column."""
@@ -1293,8 +1294,14 @@ def _keep_finished(writer: "_Writer") -> None:
 
 def _gone(path: str) -> bool:
     """Is the file an index lists no longer there (a readable file or not: a file that cannot be read now stays
-    listed until a run names it)?"""
-    return not os.path.lexists(path)
+    listed until a run names it)? Where its folder cannot be entered, it is not known to be gone, and stays."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:  # a folder this user may not enter (os.path.lexists says False there)
+        return False
+    return False
 
 
 def check_update(meta: dict, out: str | Path, ckey: str, has_decoder: Optional[bool], flip_png: bool,
@@ -1469,6 +1476,8 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
         nothing_matched(files, missing)
         for m in missing:
             log(f"note: {unmatched(m)}.")
+        for folder in unlisted_folders(sources):
+            log(f"note: {unlisted(folder)}.")
     files = [Path(f) for f in files]
     report.files = len(files)
     if bundle is None:

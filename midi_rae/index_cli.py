@@ -130,7 +130,8 @@ def run_index_command(args: argparse.Namespace) -> int:
 
 def _run_index(a) -> int:
     from . import threads
-    from .index import build_index, check_before_load, checkpoint_of, discover, nothing_matched, unmatched
+    from .index import (build_index, check_before_load, checkpoint_of, discover, nothing_matched, unlisted,
+                        unlisted_folders, unmatched)
     from .wording import counted
 
     if a.checkpoint is None and a.decoder is None and not a.rebuild:
@@ -158,6 +159,8 @@ def _run_index(a) -> int:
     threads.configure(sample=True)  # a long batch job: go by what is busy now, not a minute ago
     for m in missing:
         print(f"note: {unmatched(m)}.", file=sys.stderr)
+    for folder in unlisted_folders(a.sources):
+        print(f"note: {unlisted(folder)}.", file=sys.stderr)
     if a.ray is not None:
         from .index_ray import build_index_ray
 
@@ -207,12 +210,27 @@ def _run_index(a) -> int:
     return 0
 
 
+def disk_full(e: BaseException) -> bool:
+    """Did `e` (or what it was raised from) come of a full disk?"""
+    import errno
+
+    while e is not None:
+        if (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+                "no space left on device" in str(e).lower() or "os error 28" in str(e).lower():
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def _store_error(out: str, e: BaseException) -> str:
     """The one sentence for what building into `out` raised: ours as it is, lance's on a damaged folder or on an
     object store it could not reach named as such; anything else (a full disk: the command's own handler names it,
     the code's own errors) is raised again."""
     from .index_view import damaged_store, unreadable
 
+    if disk_full(e):  # lance's writer says so in its own words, inside a RuntimeError or an OSError
+        return (f"the disk holding {out} is full: free some space and run the same command again (the pieces "
+                f"written so far are kept, and the run goes on from them).")
     lance = "lance" in str(e).lower() and isinstance(e, (RuntimeError, OSError, ValueError))
     if "://" in str(out) and lance:
         reason = str(e).strip().splitlines()[-1]
@@ -300,10 +318,13 @@ def _run_search(a) -> int:
         idx = CorpusIndex(a.index).check()
     except UnreadableIndex as e:
         return _err(str(e))
+    listed = idx.count("pieces")
     if idx.count() == 0:  # a first run stopped before its first commit, or one that found no readable file
-        listed = idx.count("pieces")
         return _err(f"{a.index} holds no windows: the {counted(listed, 'file')} it lists could not be read." if listed
                     else f"{a.index} holds no windows yet: run 'midi-rae index' into it (again) to fill it.")
+    if listed == 0:  # windows whose pieces were never committed: a first run stopped (killed, a full disk)
+        return _err(f"{a.index} holds only the half-written windows of a first run that did not finish: run the same "
+                    f"'midi-rae index' command again to finish it.")
     if asked is None:  # no current snapshot: the index's own tables answer, still before the model loads
         asked = _asked(a, idx)
         if isinstance(asked, int):

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import subprocess
+import shutil
 import sys
 from pathlib import Path
 
@@ -792,6 +793,40 @@ def test_karaoke_and_upper_case_midi_files_are_sources(tmp_path):
     assert [f.name for f in files] == ["B.MID", "a.kar", "c.Midi"]
 
 
+def _locked(monkeypatch, folder: Path) -> None:
+    """`folder` as one this user may not enter: listing it or looking at a file in it is refused."""
+    lstat, scandir = os.lstat, os.scandir
+
+    def refuse(fn):
+        def call(p, *args, **kwargs):
+            if str(p).startswith(str(folder)):
+                raise PermissionError(13, "Permission denied", str(p))
+            return fn(p, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "lstat", refuse(lstat))
+    monkeypatch.setattr(os, "scandir", refuse(scandir))
+
+
+def test_a_file_in_a_folder_that_cannot_be_entered_is_not_taken_for_gone(tmp_path, monkeypatch):
+    from midi_rae.index import _gone
+
+    _locked(monkeypatch, tmp_path / "locked")
+    assert not _gone(str(tmp_path / "locked" / "a.mid"))
+    assert _gone(str(tmp_path / "elsewhere" / "a.mid"))
+
+
+def test_a_folder_that_cannot_be_listed_is_named_with_what_it_means(tmp_path, monkeypatch):
+    from midi_rae.file_limits import unlisted, unlisted_folders
+
+    (tmp_path / "src" / "locked").mkdir(parents=True)
+    (tmp_path / "src" / "open").mkdir()
+    _locked(monkeypatch, tmp_path / "src" / "locked")
+    assert unlisted_folders([tmp_path / "src"]) == [str(tmp_path / "src" / "locked")]
+    assert unlisted("x/locked") == ("the folder x/locked could not be listed (its permissions?): its files were not "
+                                    "read, and an index keeps the pieces it holds from it")
+
+
 def test_search_finds_a_planted_copy(built, corpus, bundle):
     from midi_rae.index import search_passage
 
@@ -1358,9 +1393,8 @@ def test_an_object_store_that_cannot_be_reached_is_one_sentence():
                                               "bucket 'nb').")
     with pytest.raises(RuntimeError):  # not the store's: the code's, raised again
         _store_error("/tmp/idx", RuntimeError("something else"))
-    full = OSError(28, "No space left on device")
-    with pytest.raises(OSError):  # a full disk: the command's handler says so, not "damaged, rebuild it"
-        _store_error("/tmp/idx", full)
+    full = OSError(28, "No space left on device")  # a full disk: said so, not "damaged, rebuild it"
+    assert _store_error("/tmp/idx", full).startswith("the disk holding /tmp/idx is full: free some space")
 
 
 
@@ -1435,3 +1469,25 @@ def test_a_patch_search_without_a_level_compares_at_the_finest_level_whose_patch
     assert search_level(6, [1, 2], None, None) == 3  # a whole window: the middle level
     assert search_level(6, [1, 2], 4, (0, 0)) == 4  # a level named is the level searched
 
+
+
+def test_a_full_disk_while_indexing_is_named_with_how_to_go_on():
+    from midi_rae.index_cli import _store_error
+
+    lance = RuntimeError("LanceError(IO): Generic LocalFileSystem error: Unable to write to file: No space left on "
+                         "device (os error 28), /rustc/lance-io/src/object_writer.rs:120:9")
+    assert _store_error("idx", lance) == ("the disk holding idx is full: free some space and run the same command "
+                                          "again (the pieces written so far are kept, and the run goes on from them).")
+
+
+def test_search_of_an_index_whose_first_run_never_committed_a_piece_says_to_finish_it(built, corpus, tmp_path):
+    from midi_rae.index import CorpusIndex
+
+    half = tmp_path / "half"
+    shutil.copytree(built[0], half)
+    CorpusIndex(half).table("pieces").delete("true")  # what a first run killed before its first commit leaves
+    r = subprocess.run([sys.executable, "-m", "midi_rae", "search", str(half), "--query", str(corpus["query"]),
+                        "--bar", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"error: {half} holds only the half-written windows of a first run that did not "
+                                f"finish: run the same 'midi-rae index' command again to finish it.")
