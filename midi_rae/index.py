@@ -1431,6 +1431,12 @@ def pedalled(meta: dict) -> Optional[bool]:
     return None if n is None else bool(n)
 
 
+def recorded(index: CorpusIndex) -> bool:
+    """Do the index's recorded counts match its tables? Not where a run was stopped after its last commit and
+    before finish_update recorded it (compaction, the ANN indices and the page's snapshot not done either)."""
+    return index.meta.get("pieces") == index.count("pieces") and index.meta.get("windows") == index.count("windows")
+
+
 def finish_update(index: CorpusIndex, report: "BuildReport", ann_min_rows: int = ANN_MIN_ROWS,
                   log: Callable[[str], None] = print) -> None:
     """After the last commit: compact, build the ANN indices a large index needs, and record the update."""
@@ -1665,7 +1671,7 @@ def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Opti
                 bar.close()
         if not report.interrupted:
             settle_counts(report, plan)
-            if n_todo or plan.remove or index.meta.get("updated") is None:
+            if n_todo or plan.remove or index.meta.get("updated") is None or not recorded(index):
                 finish_update(index, report, ann_min_rows, log)
     report.encode_seconds = round(t_enc, 2)
     report.seconds = round(time.time() - t_start, 2)

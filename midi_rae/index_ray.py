@@ -19,7 +19,7 @@ import numpy as np
 
 from .index import (BATCH, FLUSH_WINDOWS, BuildReport, WindowEncoder, _Pending, _Writer, checkpoint_key,
                     checkpoint_label, default_patch_levels, discover, failed_row, finish_update, index_lock,
-                    open_for_update, prepare_piece, settle_counts, _parse_job)
+                    open_for_update, prepare_piece, recorded, settle_counts, _parse_job)
 
 __all__ = ["build_index_ray"]
 
@@ -120,7 +120,7 @@ def build_index_ray(sources: Sequence[str | Path], out: str | Path, checkpoint: 
         report.unchanged = plan.unchanged
         if not plan.todo:
             settle_counts(report, plan)
-            if plan.remove or index.meta.get("updated") is None:
+            if plan.remove or index.meta.get("updated") is None or not recorded(index):
                 finish_update(index, report, log=log)
             report.seconds = round(time.time() - t_start, 2)
             return report

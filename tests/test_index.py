@@ -1491,3 +1491,16 @@ def test_search_of_an_index_whose_first_run_never_committed_a_piece_says_to_fini
     assert r.returncode == 1
     assert r.stderr.strip() == (f"error: {half} holds only the half-written windows of a first run that did not "
                                 f"finish: run the same 'midi-rae index' command again to finish it.")
+
+
+def test_a_run_stopped_after_its_last_commit_is_finished_by_the_next_run_though_nothing_changed(built, corpus, bundle,
+                                                                                                 tmp_path):
+    from midi_rae.index import CorpusIndex, build_index
+
+    out = tmp_path / "stopped"
+    shutil.copytree(built[0], out)
+    CorpusIndex(out).set_meta(pieces=1, windows=1)  # as the run before the stopped one recorded them
+    report = build_index([corpus["src"]], out, bundle=bundle, compile=False, progress=False, log=lambda s: None)
+    idx = CorpusIndex(out)
+    assert report.unchanged == 6 and report.added == 0
+    assert (idx.meta["pieces"], idx.meta["windows"]) == (idx.count("pieces"), idx.count("windows"))
