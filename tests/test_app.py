@@ -589,6 +589,17 @@ def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(exam
     assert n_charts(at) == VIEWS + 1
 
 
+def test_a_broken_checkpoint_in_the_folder_is_named_as_plain_text_in_its_error(examples, tmp_path, monkeypatch):
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    (folder / "broken $x$ [l](http:e).safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
+    at = run_app()
+    at.radio(key="ckpt_source").set_value("Server folder").run()
+    errors = texts(at.sidebar.error)
+    assert not at.exception and len(errors) == 1 and "broken -x- -l-(http-e).safetensors" in errors[0], errors
+
+
 def test_checkpoint_of_the_wrong_shape_gets_a_message_and_the_default_is_used(examples, tmp_path, monkeypatch):
     from midi_rae.checkpoint import DEFAULT_CONFIG, build_models
 
@@ -1604,6 +1615,23 @@ def test_closing_a_passage_opened_before_the_piece_page_was_ever_shown_names_the
     assert not at.exception and any(c.startswith("**a_song.mid**") for c in texts(at.caption))
     assert picker(at).value == "a_song.mid"
     assert at.query_params.get("example") == "a_song.mid"
+
+
+def test_an_example_picked_while_a_corpus_passage_is_shown_is_the_one_shown(examples):
+    from midi_rae.dashboard.corpus_sources import SHIPPED_MIDI
+    from midi_rae.dashboard.sidebar import Piece
+    from midi_rae.dashboard.sources import digest
+
+    data = (SHIPPED_MIDI / "schubert" / "Lindenbaum.mid").read_bytes()
+    at = run_app()
+    at.session_state["opened_piece"] = Piece(data, digest(data), "Lindenbaum.mid", address="schubert/Lindenbaum.mid")
+    at.session_state["_opened_at"] = (digest(data), 3)  # as session.open_piece leaves them
+    at.session_state["example"] = None
+    at.run()
+    assert any(c.startswith("**Lindenbaum.mid**") for c in texts(at.caption))
+    picker(at).select("b_song.mid").run()
+    assert not at.exception and any(c.startswith("**b_song.mid**") for c in texts(at.caption)), texts(at.caption)
+    assert picker(at).value == "b_song.mid" and at.query_params.get("example") == "b_song.mid"
 
 
 def test_the_pedal_turned_on_for_a_piece_without_pedal_says_it_changes_nothing(examples):

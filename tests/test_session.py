@@ -63,6 +63,16 @@ def test_a_value_the_page_sets_goes_to_a_new_widget_and_the_one_drawn_before_is_
     assert drawn not in state and state[K.EXAMPLE] == "a_song.mid"
 
 
+def test_a_pick_in_the_picker_a_drop_had_just_replaced_is_carried_to_the_new_one(state):
+    from midi_rae.dashboard.sidebar import _example_picked
+
+    drawn = session.widget_key(K.EXAMPLE)
+    session.leave_example()  # a file dropped: the page replaces the picker
+    state[drawn] = "b_song.mid"  # picked in the list the browser had open before it drew the new picker
+    _example_picked(drawn)
+    assert state[session.widget_key(K.EXAMPLE)] == "b_song.mid" and state[K.EXAMPLE] == "b_song.mid"
+
+
 def test_an_uploader_emptied_and_refilled_leaves_its_keys_in_the_session_for_a_widget_still_listing_them(state):
     # Streamlit's widgets list the session's keys, then read each; a run being stopped as the next starts may be
     # doing so while this one clears what the uploader's emptying left, so clearing must not delete a key.

@@ -40,11 +40,16 @@ class ModelChoice:
 
     @property
     def file_names(self) -> tuple[Optional[str], Optional[str]]:
-        """How messages name uploaded bytes (encoder, decoder): their files' names, from the label; None for paths,
-        which name themselves."""
+        """How messages name the files (encoder, decoder): uploaded bytes by their files' names, from the label;
+        paths by their own names made safe to show (a server folder's files are named by whoever put them there)."""
         files = self.label.split(" + ")
-        return (files[0] if isinstance(self.encoder, bytes) else None,
-                files[1] if len(files) > 1 and isinstance(self.decoder, bytes) else None)
+
+        def name(src, i: int) -> Optional[str]:
+            if isinstance(src, bytes):
+                return files[i] if len(files) > i else None
+            return display_name(Path(src).name) if src is not None else None
+
+        return name(self.encoder, 0), name(self.decoder, 1)
 
 
 DEFAULT_CHOICE = ModelChoice("default", "shipped default")
@@ -317,9 +322,9 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     session.restore_example_after_refusal(getattr(up, "file_id", None))
     # never disabled: a file in the uploader (even one that could not be opened) need not be removed first
     # empty while a dropped file or a Corpus passage is shown (session.leave_example)
-    pick = st.sidebar.selectbox("…or pick an example", names, on_change=_example_picked, placeholder="Pick an example",
-                                persist_state="session", key=session.widget_key(K.EXAMPLE)) \
-        if names else None
+    key = session.widget_key(K.EXAMPLE)
+    pick = st.sidebar.selectbox("…or pick an example", names, on_change=_example_picked, args=(key,),
+                                placeholder="Pick an example", persist_state="session", key=key) if names else None
     session.widget_drawn(K.EXAMPLE, pick)
     session.remember_seen(getattr(up, "file_id", None), pick)
     note = st.sidebar.container()  # what is shown: a slot drawn on every run (see page.main's notes)
@@ -388,8 +393,14 @@ def _upload_changed() -> None:
         session.leave_example()
 
 
-def _example_picked() -> None:
-    """An example picked wins over the file in the uploader (until another file is dropped)."""
+def _example_picked(key: str) -> None:
+    """An example picked (in the picker drawn under `key`) wins over the file in the uploader (until another file is
+    dropped)."""
+    picked = st.session_state.get(key)
+    if key != session.widget_key(K.EXAMPLE):  # picked in a picker the page had just replaced (a drop's run): the
+        session.set_widget(K.EXAMPLE, picked)  # new one shows the pick
+    else:  # the pick, before close_opened_piece gives the picker an example of its own
+        session.widget_drawn(K.EXAMPLE, picked)
     up = st.session_state.get(K.MIDI_UPLOAD)
     if session.stale_pick(getattr(up, "file_id", None)):
         session.set_widget(K.EXAMPLE, None)  # the drop is what shows (_upload_changed: leave_example)
