@@ -8,6 +8,7 @@ names the same numbers the same way.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
@@ -63,8 +64,8 @@ class MaskSettings:
     def __post_init__(self) -> None:
         for name, lo, hi in (("mask_ratio", 0.0, 1.0), ("empty_mask_ratio", 0.0, 1.0), ("threshold", 0.0, 1.0)):
             v = getattr(self, name)
-            if not lo <= v <= hi:  # nan fails too
-                raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}], got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not lo <= v <= hi:  # nan fails too
+                raise ValueError(f"{name} must be a number in [{lo:g}, {hi:g}], got {v!r}")
 
 
 def stored_threshold(bundle) -> float:

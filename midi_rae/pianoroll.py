@@ -1354,9 +1354,12 @@ def binary_roll(array, what: str = "the roll") -> np.ndarray:
     a = np.asarray(array)
     if a.ndim != 2 or a.shape[0] != 128:
         raise ValueError(f"{what} must be a (128, T) array, row = MIDI pitch, got shape {a.shape}")
-    if a.dtype != bool and not ((a == 0) | (a == 1)).all():
-        raise ValueError(f"{what} must hold only 0 and 1 (a note or none), got values up to {np.nanmax(a):g}: "
-                         "binarize it first (velocities: array > 0; probabilities: probs > threshold)")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{what} must hold the numbers 0 and 1 (a note or none), not {a.dtype} values")
+    bad = (a != 0) & (a != 1) if a.dtype != bool else None  # NaN is one
+    if bad is not None and bad.any():
+        raise ValueError(f"{what} must hold only 0 and 1 (a note or none), got {a[bad].flat[0]:g}: binarize it "
+                         "first (velocities: array > 0; probabilities: probs > threshold)")
     return a.astype(np.uint8)
 
 

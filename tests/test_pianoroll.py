@@ -1318,3 +1318,11 @@ def test_a_roll_of_probabilities_written_as_midi_is_refused_rather_than_every_va
     with pytest.raises(ValueError, match=r"must hold only 0 and 1 .* probabilities: probs > threshold"):
         roll_to_midi(probs)
     assert len(roll_to_midi(probs > 0.5).instruments[0].notes) == 1
+
+
+@pytest.mark.parametrize("value, shown", [(-1, "-1"), (float("nan"), "nan")])
+def test_a_roll_holding_a_value_other_than_0_or_1_is_refused_naming_it(value, shown):
+    roll = np.zeros((128, 16))
+    roll[60, 3] = value
+    with pytest.raises(ValueError, match=f"must hold only 0 and 1 \\(a note or none\\), got {shown}: binarize"):
+        roll_to_midi(roll)
