@@ -577,25 +577,26 @@ def test_a_refused_decoder_gets_one_reason_and_the_encoder_alone_stays_without_c
     assert not any("add the decoder" in i for i in texts(at.info))
 
 
-def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(examples, tmp_path, monkeypatch):
+def broken_in_folder(tmp_path, monkeypatch, name: str) -> AppTest:
+    """The page on the server folder's one checkpoint, `name`, whose header is not JSON."""
     folder = tmp_path / "ckpts"
     folder.mkdir()
-    (folder / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    (folder / name).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
     monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
     at = run_app()
     at.radio(key="ckpt_source").set_value("Server folder").run()
+    return at
+
+
+def test_broken_checkpoint_in_folder_gets_a_message_and_the_default_is_used(examples, tmp_path, monkeypatch):
+    at = broken_in_folder(tmp_path, monkeypatch, "broken.safetensors")
     assert not at.exception
     assert any("damaged" in e for e in texts(at.sidebar.error))
     assert n_charts(at) == VIEWS + 1
 
 
 def test_a_broken_checkpoint_in_the_folder_is_named_as_plain_text_in_its_error(examples, tmp_path, monkeypatch):
-    folder = tmp_path / "ckpts"
-    folder.mkdir()
-    (folder / "broken $x$ [l](http:e).safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
-    monkeypatch.setenv("MIDI_RAE_CHECKPOINTS", str(folder))
-    at = run_app()
-    at.radio(key="ckpt_source").set_value("Server folder").run()
+    at = broken_in_folder(tmp_path, monkeypatch, "broken $x$ [l](http:e).safetensors")
     errors = texts(at.sidebar.error)
     assert not at.exception and len(errors) == 1 and "broken -x- -l-(http-e).safetensors" in errors[0], errors
 

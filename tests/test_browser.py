@@ -6,6 +6,7 @@ Run with: pytest -m browser tests/test_browser.py
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -693,32 +694,33 @@ _THEME_COLOURS = """() => {
 }"""
 
 
+@contextlib.contextmanager
+def _own_page(page, server, shots: Path, name: str, what: str, **kwargs):
+    """A browser page of its own (the shared one keeps its place) at the URL's first view (`kwargs`: new_page's)."""
+    url, log = server
+    own = new_page(page.context.browser, **kwargs)
+    own.set_default_timeout(STEP_TIMEOUT * 1000)
+    try:
+        own.goto(url)
+        _step(own, shots, log, name, what, lambda: True)
+        yield own
+    finally:
+        own.close()
+
+
 def test_under_a_dark_theme_the_rolls_text_and_the_charts_take_the_pages_light_text_and_dark_ground(server, page,
                                                                                                      shots):
-    url, log = server
-    dark = new_page(page.context.browser, color_scheme="dark")  # Streamlit's theme follows the reader's system
-    dark.set_default_timeout(STEP_TIMEOUT * 1000)
-    try:
-        dark.goto(url)
-        _step(dark, shots, log, "dark_theme", "the page under a dark theme", lambda: True)
+    # Streamlit's theme follows the reader's system
+    with _own_page(page, server, shots, "dark_theme", "the page under a dark theme", color_scheme="dark") as dark:
         colours = dark.evaluate(_THEME_COLOURS)
-    finally:
-        dark.close()
     assert colours["title"] > 0.6 and colours["ticks"] > 0.6  # light text: dark grey before, on the dark page
     assert colours["paper"] == "rgba(0, 0, 0, 0)" and colours["font"] > 0.6  # no white box of grey text
 
 
 def test_every_live_chart_is_a_figure_named_by_its_title(server, page, shots):
-    url, log = server
-    own = new_page(page.context.browser)
-    own.set_default_timeout(STEP_TIMEOUT * 1000)
-    try:
-        own.goto(url)
-        _step(own, shots, log, "chart_names", "the page", lambda: True)
+    with _own_page(page, server, shots, "chart_names", "the page") as own:
         labels = own.evaluate("""() => [...document.querySelectorAll('.live-plotly')].map(
             (e) => [e.getAttribute('role'), e.getAttribute('aria-label')])""")
-    finally:
-        own.close()
     assert labels and all(role == "figure" for role, _ in labels), labels
     assert any(label.startswith("Level ") and "<" not in label for _, label in labels), labels
 
@@ -733,12 +735,8 @@ _FOCUS_WINDOW_ROLL = """() => {
 
 
 def test_a_patch_is_selected_with_the_keyboard_alone(server, page, shots):
-    url, log = server
-    kb = new_page(page.context.browser)
-    kb.set_default_timeout(STEP_TIMEOUT * 1000)
-    try:
-        kb.goto(url)
-        _step(kb, shots, log, "keyboard_ready", "the page", lambda: True)
+    _, log = server
+    with _own_page(page, server, shots, "keyboard_ready", "the page") as kb:
         label = kb.evaluate(_FOCUS_WINDOW_ROLL)  # as Tab reaches it: the roll's plot takes the focus
         for key in ("ArrowRight", "ArrowRight", "ArrowRight", "Enter"):  # the first shows the cursor at column 0
             kb.keyboard.press(key)
@@ -746,7 +744,5 @@ def test_a_patch_is_selected_with_the_keyboard_alone(server, page, shots):
             t.startswith("Level 3 (8×8): bar") for t in
             kb.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()))
         outlines = roll(kb, WINDOW)["boxes"]
-    finally:
-        kb.close()
     assert label.endswith("Arrow keys move a cursor over the patches; Enter selects the patch under it.")
     assert any(cls == "highlight" and left == 25.0 and width == 12.5 for cls, left, width in outlines), outlines
