@@ -2445,3 +2445,13 @@ def test_the_threshold_says_it_starts_at_the_checkpoints_own(examples):
     slider = next(s for s in at.slider if s.label == "Binarization threshold")
     assert slider.value == pytest.approx(0.6)
     assert "this checkpoint's own, chosen on validation (0.60)" in slider.help
+
+
+def test_the_3d_view_is_titled_with_its_level_grid_and_dimension_as_the_2d_one(examples):
+    import json
+
+    at = run_app()
+    at.toggle(key="pca_3d").set_value(True).run()
+    titles = [f["layout"]["title"]["text"] for f in map(json.loads, chart_specs(at)) if "title" in f["layout"]]
+    flat = next(t for t in titles if "patch embeddings" in t)
+    assert not at.exception and flat.split("<br>")[0] + " in 3-D</b>" in titles

@@ -5,6 +5,8 @@ import base64
 import html
 from typing import Optional, Sequence
 
+from .tables import MUTED_COLOR
+
 Ticks = Sequence[tuple[float, str]]  # (fraction of an image's width, label) along its time axis
 
 
@@ -21,7 +23,7 @@ def _axis(ticks: Ticks) -> str:
         f'<span style="position:absolute;left:{100 * f:.3f}%;top:3px;transform:translateX(-50%)">'
         f'{html.escape(label)}</span>' for f, label in ticks)
     strip = ("position:relative;height:1.05rem;font-size:0.65rem;line-height:1;"
-             "color:color-mix(in srgb,currentColor 60%,transparent)")
+             f"color:{MUTED_COLOR}")
     return f'<div style="{strip}">{marks}</div>'
 
 

@@ -159,7 +159,7 @@ def _pca_figures(song_key: tuple, level: int, mode: str, cur_w: int, mask_key: t
         order = np.argsort(meta["bar"][idx])
         f2.add_trace(go.Scatter(x=coords[order, 0], y=coords[order, 1], mode="lines", name="path through the piece",
                                 line=dict(width=1, color="rgba(80,80,80,0.5)"), hoverinfo="skip"))
-    f3 = pca_scatter(coords, color, label, hover=hover, title="3-D", dims=3, **kw) if D >= 3 and three_d else None
+    f3 = pca_scatter(coords, color, label, hover=hover, title=f"Level {level} ({grids[level][0]}×{grids[level][1]}, dim {D}) in 3-D", dims=3, **kw) if D >= 3 and three_d else None
     f2.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="nearest neighbours", hoverinfo="skip",
                             showlegend=bool(len(m)), marker=dict(size=10, symbol="diamond-open", color=MARK_COLOUR,
                                                                  line=dict(width=2, color=MARK_COLOUR))))

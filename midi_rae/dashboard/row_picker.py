@@ -13,18 +13,19 @@ from typing import Optional, Sequence
 import streamlit as st
 
 from . import triggers
+from .tables import MUTED_COLOR
 
 _HTML = '<div class="row-picker"><table><thead></thead><tbody></tbody></table></div>'
 _CSS = """
 .row-picker table { border-collapse: collapse; font-size: 14px; color: var(--st-text-color, #31333F); }
-.row-picker th { font-weight: 400; opacity: 0.6; text-align: left; padding: 4px 14px 4px 8px;
+.row-picker th { font-weight: 400; color: %s; text-align: left; padding: 4px 14px 4px 8px;
                  border-bottom: 1px solid rgba(128, 128, 128, 0.35); }
 .row-picker td { padding: 4px 14px 4px 8px; border-bottom: 1px solid rgba(128, 128, 128, 0.2); white-space: nowrap; }
 .row-picker td.num, .row-picker th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .row-picker tbody tr { cursor: pointer; }
 .row-picker tbody tr:hover { background: rgba(44, 127, 184, 0.10); }
 .row-picker tbody tr:focus { outline: 2px solid #2c7fb8; outline-offset: -2px; }
-"""
+""" % MUTED_COLOR
 _JS = """
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
