@@ -863,6 +863,7 @@ class BuildReport:
     ann: list[str] = field(default_factory=list)
     interrupted: bool = False
     kept: int = 0  # pieces of an interrupted run that were stored (a rerun skips them)
+    unrecorded: bool = False  # interrupted after its last commit, before the update was recorded (a rerun records it)
 
     def as_dict(self) -> dict:
         """JSON-ready."""
@@ -1439,11 +1440,17 @@ def recorded(index: CorpusIndex) -> bool:
 
 def finish_update(index: CorpusIndex, report: "BuildReport", ann_min_rows: int = ANN_MIN_ROWS,
                   log: Callable[[str], None] = print) -> None:
-    """After the last commit: compact, build the ANN indices a large index needs, and record the update."""
-    index.compact()
-    report.ann = index.build_ann(ann_min_rows, log=log)
-    index.set_meta(updated=time.time(), windows=index.count("windows"), pieces=index.count("pieces"),
-                   pedal_pieces=pedal_pieces(index))
+    """After the last commit: compact, build the ANN indices a large index needs, and record the update. Stopped
+    before it is recorded (Ctrl-C), the report says so: every piece is committed, and the next run finishes it."""
+    try:
+        index.compact()
+        report.ann = index.build_ann(ann_min_rows, log=log)
+        index.set_meta(updated=time.time(), windows=index.count("windows"), pieces=index.count("pieces"),
+                       pedal_pieces=pedal_pieces(index))
+    except KeyboardInterrupt:  # each step commits atomically: what was done stays (see recorded)
+        report.interrupted = report.unrecorded = True
+        report.kept = report.added + report.updated
+        return
     if "://" not in index.uri:
         try:  # the page's lancedb-free snapshot; without it the page makes one on first open
             write_view(index)

@@ -132,7 +132,6 @@ def _run_index(a) -> int:
     from . import threads
     from .index import (build_index, check_before_load, checkpoint_of, discover, nothing_matched, unlisted,
                         unlisted_folders, unmatched)
-    from .wording import counted
 
     if a.checkpoint is None and a.decoder is None and not a.rebuild:
         # an update goes on with the index's own checkpoint, as `search` reads it (the shipped default was refused)
@@ -187,10 +186,22 @@ def _run_index(a) -> int:
                                  log=lambda s: print(s, file=sys.stderr), encoders=a.encoders)
         except (ValueError, RuntimeError, OSError) as e:
             return _err(_store_error(a.out, e))
-    if a.json:
+    return print_report(report, a.json)
+
+
+def print_report(report, as_json: bool = False) -> int:
+    """Print an index run's summary line (or its JSON) and its failures; return the command's exit status."""
+    from .wording import counted
+
+    if as_json:
         print(json.dumps(report.as_dict()))
+    elif report.unrecorded:
+        stored = (f" after every piece of this run was stored ({counted(report.kept, 'piece')}, {report.windows:,} "
+                  "windows)," if report.kept else "")
+        print(f"{printable(report.out)}: interrupted{stored} before the update was recorded; run the same command "
+              "again to finish it.")
     elif report.interrupted:
-        print(f"{report.out}: interrupted; {counted(report.kept, 'piece')} of this run kept "
+        print(f"{printable(report.out)}: interrupted; {counted(report.kept, 'piece')} of this run kept "
               f"({report.windows:,} windows); run the same command again to resume.")
     else:
         d = report.as_dict()

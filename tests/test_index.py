@@ -1504,3 +1504,33 @@ def test_a_run_stopped_after_its_last_commit_is_finished_by_the_next_run_though_
     idx = CorpusIndex(out)
     assert report.unchanged == 6 and report.added == 0
     assert (idx.meta["pieces"], idx.meta["windows"]) == (idx.count("pieces"), idx.count("windows"))
+
+
+def test_ctrl_c_while_the_update_is_recorded_keeps_every_piece_and_says_the_next_run_finishes_it(corpus, bundle,
+                                                                                                   tmp_path, monkeypatch):
+    from midi_rae.index import CorpusIndex, build_index, recorded
+
+    out = tmp_path / "index"
+    quiet = dict(bundle=bundle, compile=False, progress=False, log=lambda s: None)
+
+    def stopped(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CorpusIndex, "compact", stopped)  # Ctrl-C at 100 %: the last commit done, compaction under way
+    report = build_index([corpus["src"] / "alpha"], out, **quiet)
+    assert (report.interrupted, report.unrecorded, report.kept) == (True, True, 4)
+    assert CorpusIndex(out).count("pieces") == 4 and not recorded(CorpusIndex(out))
+    monkeypatch.undo()
+    again = build_index([corpus["src"] / "alpha"], out, **quiet)
+    assert (again.unchanged, again.added, again.interrupted) == (4, 0, False) and recorded(CorpusIndex(out))
+
+
+def test_the_cli_says_a_run_stopped_while_recording_kept_every_piece(capsys):
+    from midi_rae import index_cli
+    from midi_rae.index import BuildReport
+
+    report = BuildReport(out="idx", added=3, windows=120, interrupted=True, unrecorded=True, kept=3)
+    assert index_cli.print_report(report) == 130
+    assert capsys.readouterr().out.strip() == ("idx: interrupted after every piece of this run was stored (3 pieces, "
+                                               "120 windows), before the update was recorded; run the same command "
+                                               "again to finish it.")
