@@ -8,7 +8,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Optional
 
-from .wording import counted
+from .wording import counted, timing_text
 
 if TYPE_CHECKING:
     from .pianoroll import PianoRoll
@@ -66,7 +66,13 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
     return _round({"file": str(midi), "kind": "png" if holds_png(midi) else "midi", "checkpoint": bundle.source,
                    "decoder": str(decoder) if decoder else None, "steps_per_beat": spb,
                    "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes, "drum_notes": roll.drum_notes,
-                            "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm},
+                            "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm,
+                            "time_signature": list(roll.time_signature), "metre_changes": roll.metre_changes,
+                            "opening_time_signature": (list(roll.opening_time_signature)
+                                                       if roll.opening_time_signature else None),
+                            "pickup_steps": roll.pickup_steps, "tempo_changes": roll.tempo_changes,
+                            # the page header's own sentence: bars, metre, length, tempo and grid
+                            "timing": None if holds_png(midi) else timing_text(roll)},
                    "grid_note": roll.grid_note, "reading_notes": list(roll.reading_notes),
                    "pedal_presses": roll.pedal_presses, "sustain_pedal": roll.sustain_pedal,
                    "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
@@ -81,6 +87,8 @@ def _print_inspect(r: dict) -> None:
     print(f"{r['file']}: {counted(ro['notes'], 'note')}{drums}, {extent}, "
           + (f"{counted(r['windows'], 'window')} {r['window_hop_steps']} steps apart" if r["windows"] > 1 else "1 window")
           + f" ({r['steps_per_beat']} steps/beat)")
+    if ro.get("timing"):
+        print(f"timing: {ro['timing']}")
     print(f"checkpoint: {r['checkpoint']}" + (f" + decoder {r['decoder']}" if r.get("decoder") else ""))
     for note in [r.get("grid_note")] + list(r.get("reading_notes") or []):
         if note:

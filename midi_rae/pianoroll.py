@@ -948,6 +948,10 @@ def _load(data: bytes, smpte: Optional[tuple[int, str]] = None, sustain: bool = 
             pm = pretty_midi.PrettyMIDI(mido_object=mid)
     except Exception as e:  # e.g. a tempo map pretty_midi cannot follow
         raise MidiError("The MIDI file is damaged and could not be read.") from e
+    if pm.time_signature_changes and min(ts.time for ts in pm.time_signature_changes) > 0:
+        # until a file's first time signature the metre is the MIDI standard's 4/4 (pretty_midi's beats would run
+        # the first one back to the start, and every bar line before and after it would be off)
+        pm.time_signature_changes.insert(0, pretty_midi.TimeSignature(4, 4, 0.0))
     # pretty_midi's end time (and so its beats) counts the notes, which it did not read here
     end = pretty_midi.Instrument(0)
     end.notes.append(pretty_midi.Note(1, 0, 0.0, float(_tick_times(pm)[parsed.end_tick])))

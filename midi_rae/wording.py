@@ -86,7 +86,7 @@ def a_number(n: int) -> str:
 
 def seconds(s: float) -> str:
     """A duration for a header: whole seconds from 10 s on, tenths below ("0.5 s", "8.0 s", "20 s")."""
-    return f"{s:.0f} s" if s >= 9.95 else f"{s:.1f} s"
+    return f"{int(s + 0.5)} s" if s >= 9.95 else f"{s:.1f} s"  # 10.5 s is 11 s (format's rounding gave 10)
 
 
 def timing_text(roll: "PianoRoll") -> str:

@@ -106,7 +106,8 @@ def test_inspect_table_is_readable(song):
                   "--decoder", str(FIXTURES / "six-level" / "SwinDecoder__best.pt"))
     assert out.returncode == 0
     assert "32x32" in out.stdout and "masked patches" in out.stdout
-    assert "patch (semis x steps)" in out.stdout.splitlines()[2]  # the header names the patch's unit
+    header = next(line for line in out.stdout.splitlines() if line.split()[:1] == ["level"])
+    assert "patch (semis x steps)" in header  # the header names the patch's unit
 
 
 def test_inspect_reads_a_png_roll_as_the_piece_page_does(song, tmp_path):
@@ -513,3 +514,21 @@ def test_flip_png_given_for_a_midi_file_is_said_to_change_nothing(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == ("note: --flip-png turns PNG piano rolls the other way up; song.mid is no PNG image, "
                                    "so it is read as it is.")
+
+
+def test_inspect_gives_the_metre_and_tempo_as_the_page_header_does(tmp_path):
+    import pretty_midi
+
+    from midi_rae.inspect import inspect_file
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.wording import timing_text
+
+    pm = make_song(bars=8, seed=2)  # 120 BPM: two bars of 3/4, then 4/4
+    pm.time_signature_changes = [pretty_midi.TimeSignature(3, 4, 0.0), pretty_midi.TimeSignature(4, 4, 3.0)]
+    path = tmp_path / "changes.mid"
+    path.write_bytes(to_bytes(pm))
+    roll = inspect_file(str(path))["roll"]
+    assert (roll["time_signature"], roll["opening_time_signature"], roll["metre_changes"]) == ([4, 4], [3, 4], 1)
+    assert roll["timing"] == timing_text(midi_to_roll(path))
+    out = run_cli("inspect", str(path))
+    assert out.returncode == 0 and f"timing: {roll['timing']}" in out.stdout.splitlines()

@@ -1326,3 +1326,17 @@ def test_a_roll_holding_a_value_other_than_0_or_1_is_refused_naming_it(value, sh
     roll[60, 3] = value
     with pytest.raises(ValueError, match=f"must hold only 0 and 1 \\(a note or none\\), got {shown}: binarize"):
         roll_to_midi(roll)
+
+
+def test_before_a_files_first_time_signature_the_metre_is_four_four():
+    notes = []  # a quarter note on every beat: two bars with no metre written, then 3/4 from beat 8 for 8 bars
+    for b in range(8 + 3 * 8):
+        notes.append(mido.Message("note_on", note=60, velocity=90, time=0 if b == 0 else 80))
+        if b == 8:
+            notes.insert(-1, mido.MetaMessage("time_signature", numerator=3, denominator=4, time=80))
+            notes[-1].time = 0
+        notes.append(mido.Message("note_off", note=60, velocity=0, time=400))
+    roll = midi_to_roll(mido_bytes(notes))
+    assert (roll.time_signature, roll.opening_time_signature, roll.metre_changes) == ((3, 4), (4, 4), 1)
+    downbeats = np.flatnonzero(roll.onsets[60])[8::3]  # the score's bars 3 to 10 start on these steps
+    assert len(downbeats) == 8 and (downbeats % roll.steps_per_bar == 0).all()

@@ -17,6 +17,7 @@ def test_numbers_read_with_a_vowel_take_an():
 
 def test_short_durations_keep_their_tenths():
     assert [seconds(s) for s in (0.5, 8.0, 9.94, 9.96, 20.4)] == ["0.5 s", "8.0 s", "9.9 s", "10 s", "20 s"]
+    assert [seconds(s) for s in (10.5, 12.5, 10.49)] == ["11 s", "13 s", "10 s"]  # halves up, as people round
 
 
 def test_printable_writes_a_names_undecodable_bytes_and_control_characters_as_escapes():
