@@ -1375,6 +1375,20 @@ def window_at(roll: PianoRoll, start: int, width: int) -> np.ndarray:
     return out
 
 
+def restruck_at(roll: PianoRoll, start: int, width: int) -> np.ndarray:
+    """(128, width) bool, like window_at: the steps where a note starts while its pitch sounded the step before (a
+    repeated note, which the binary roll the model reads joins to the one before it)."""
+    out = np.zeros((128, width), dtype=bool)
+    n = max(min(width, roll.array.shape[1] - start), 0)
+    if n == 0:
+        return out
+    before = np.zeros((128, n), dtype=bool)
+    prev = roll.array[:, max(start - 1, 0):start + n - 1] > 0
+    before[:, n - prev.shape[1]:] = prev
+    out[:, :n] = (roll.onsets[:, start:start + n] > 0) & before & (roll.array[:, start:start + n] > 0)
+    return out
+
+
 def windows(roll: PianoRoll | np.ndarray, width: int = 128, hop: int | None = None,
             pad: bool = True) -> tuple[torch.Tensor, np.ndarray]:
     """Cut a roll into model inputs (B, 1, 128, width) float32, with each window's start step."""

@@ -2455,3 +2455,29 @@ def test_the_3d_view_is_titled_with_its_level_grid_and_dimension_as_the_2d_one(e
     titles = [f["layout"]["title"]["text"] for f in map(json.loads, chart_specs(at)) if "title" in f["layout"]]
     flat = next(t for t in titles if "patch embeddings" in t)
     assert not at.exception and flat.split("<br>")[0] + " in 3-D</b>" in titles
+
+
+def test_the_window_roll_draws_a_repeated_notes_first_step_lighter_and_says_so(examples):
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from midi_rae.dashboard import panel_roll
+    from midi_rae.dashboard.roll_strip import RESTRUCK
+    from midi_rae.figures import NOTE
+    from midi_rae.pianoroll import PianoRoll
+
+    array, onsets = np.zeros((128, 64), np.uint8), np.zeros((128, 64), np.uint8)
+    array[60, 0:12] = 1
+    onsets[60, [0, 4, 8]] = 1  # three notes of 4 steps, back to back
+    roll = PianoRoll(array=array, steps_per_beat=4, name="r", duration_s=6.0, tempo_bpm=120.0, beats=16,
+                     beat_times=np.arange(16) * 0.5, step_times=np.arange(64) * 0.125, time_signature=(4, 4),
+                     onsets=onsets, n_notes=3, instruments=["Piano"])
+    data = panel_roll._window_data(("r",), 0, 64, (), (8, 8), roll, "Window")
+    png = Image.open(io.BytesIO(base64.b64decode(data["image"].split(",", 1)[1]))).convert("RGB")
+    row = data["hi"] - 60  # the image's top row is the highest pitch shown
+    colour = lambda step: "#%02x%02x%02x" % png.getpixel((step, row))  # noqa: E731
+    assert [colour(s) for s in (0, 3, 4, 5, 8)] == [NOTE, NOTE, RESTRUCK, NOTE, RESTRUCK]
+    assert data["title"] == f"Window · {panel_roll.RESTRUCK_NOTE}"

@@ -1340,3 +1340,16 @@ def test_before_a_files_first_time_signature_the_metre_is_four_four():
     assert (roll.time_signature, roll.opening_time_signature, roll.metre_changes) == ((3, 4), (4, 4), 1)
     downbeats = np.flatnonzero(roll.onsets[60])[8::3]  # the score's bars 3 to 10 start on these steps
     assert len(downbeats) == 8 and (downbeats % roll.steps_per_bar == 0).all()
+
+
+def test_a_repeated_notes_first_step_is_marked_restruck_where_the_note_before_it_sounds():
+    from midi_rae.pianoroll import restruck_at
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)  # three C4 quarter notes back to back, a rest, one more
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(90, 60, s, s + 0.5) for s in (0.0, 0.5, 1.0, 2.0)]
+    pm.instruments.append(inst)
+    roll = midi_to_roll(midi_bytes(pm))
+    assert np.flatnonzero(restruck_at(roll, 0, 32)[60]).tolist() == [4, 8]  # not the first, not the one after a rest
+    assert np.flatnonzero(restruck_at(roll, 4, 8)[60]).tolist() == [0, 4]  # the step before a window counts
+    assert not restruck_at(roll, 0, 32)[:60].any() and restruck_at(roll, 30, 8).shape == (128, 8)

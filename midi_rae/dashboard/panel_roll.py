@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from midi_rae.figures import roll_overview, window_roll
-from midi_rae.pianoroll import start_place, window_at
+from midi_rae.pianoroll import restruck_at, start_place, window_at
 
 from . import export, roll_strip
 from .session import K
@@ -43,5 +43,12 @@ def render_window(slot, roll_key: tuple, roll, start: int, width: int, rects: li
 @st.cache_data(max_entries=32, show_spinner=False)
 def _window_data(roll_key: tuple, start: int, width: int, rects: tuple, click_grid: tuple, _roll, title: str) -> dict:
     """The window's drawing (cached: a mask change does not make it again)."""
+    restruck = restruck_at(_roll, start, width)
+    if restruck.any():
+        title += f" · {RESTRUCK_NOTE}"
     return roll_strip.window_data(window_at(_roll, start, width), start, _roll.steps_per_beat, _roll.beats_per_bar,
-                                  pitch_view(_roll), list(rects), click_grid, title, steps_only=_roll.steps_only)
+                                  pitch_view(_roll), list(rects), click_grid, title, steps_only=_roll.steps_only,
+                                  restruck=restruck)
+
+
+RESTRUCK_NOTE = "a lighter step starts a repeated note, which the model reads joined to the one before"

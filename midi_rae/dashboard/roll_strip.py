@@ -202,9 +202,16 @@ export default function (component) {
 _COMPONENT = st.components.v2.component("midi_rae_roll", html=_HTML, css=_CSS, js=_JS)
 
 
-def _image(rows: np.ndarray) -> str:
-    """0/1 rows, lowest pitch first, as a PNG data URI with the highest pitch on top."""
-    return data_uri(png(paint((np.asarray(rows) > 0).astype(np.uint8), [BACKGROUND, NOTE])))
+RESTRUCK = "#7d8da1"  # a repeated note's first step: lighter than NOTE, so that the note before it ends visibly
+
+
+def _image(rows: np.ndarray, restruck: Optional[np.ndarray] = None) -> str:
+    """0/1 rows, lowest pitch first, as a PNG data URI with the highest pitch on top; `restruck` (same shape) steps
+    in the lighter RESTRUCK."""
+    codes = (np.asarray(rows) > 0).astype(np.uint8)
+    if restruck is not None:
+        codes[np.asarray(restruck, dtype=bool) & (codes > 0)] = 2
+    return data_uri(png(paint(codes, [BACKGROUND, NOTE, RESTRUCK])))
 
 
 def _pitch_axis(lo: int, hi: int) -> dict:
@@ -269,10 +276,12 @@ def overview_data(roll_key: tuple, roll, start: int, width: int, marks: list, ti
 
 
 def window_data(window: np.ndarray, start: int, steps_per_beat: int, beats_per_bar: int, pitch_range: tuple,
-                rects: list, grid: tuple, title: str, steps_only: bool = False) -> dict:
-    """Everything the window draws: its notes in `pitch_range`, bar and beat lines, the selected patches
-    (half-open (row0, col0, row1, col1) in pitches and steps) and the patch grid a click selects on. A PNG roll's
-    (`steps_only`) time axis and hover name steps, its lines fall every block of a nominal bar's steps."""
+                rects: list, grid: tuple, title: str, steps_only: bool = False,
+                restruck: Optional[np.ndarray] = None) -> dict:
+    """Everything the window draws: its notes in `pitch_range` (with `restruck`, a repeated note's first step
+    lighter: pianoroll.restruck_at), bar and beat lines, the selected patches (half-open (row0, col0, row1, col1)
+    in pitches and steps) and the patch grid a click selects on. A PNG roll's (`steps_only`) time axis and hover
+    name steps, its lines fall every block of a nominal bar's steps."""
     lo, hi = pitch_range
     width = window.shape[1]
     labels, ticks, lines = window_time_grid(start, width, steps_per_beat, beats_per_bar)
@@ -282,7 +291,8 @@ def window_data(window: np.ndarray, start: int, steps_per_beat: int, beats_per_b
     boxes = [[c0 / width, c1 / width, max(hi + 1 - r1, 0) / n, min(hi + 1 - r0, n) / n, "highlight", ""]
              for r0, c0, r1, c1 in rects if r1 > lo and r0 <= hi]
     gr, gc = (grid, grid) if isinstance(grid, (int, np.integer)) else grid
-    return {"title": title, "height": PLOT_HEIGHT[WINDOW], "image": _image(window[lo:hi + 1]), "n_bars": None,
+    return {"title": title, "height": PLOT_HEIGHT[WINDOW], "image": _image(window[lo:hi + 1], None if restruck is None else restruck[lo:hi + 1]),
+            "n_bars": None,
             "x_labels": labels, "x_title": "step" if steps_only else "bar:beat",
             "lines": [[k / width, kind] for k, kind in lines if k],
             "x_ticks": [[(k + 0.5) / width, str(start + k) if steps_only else labels[k].split(".")[0]] for k in ticks],
