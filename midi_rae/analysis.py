@@ -25,6 +25,14 @@ def confusion(pred: torch.Tensor, target: torch.Tensor, region: Optional[torch.T
             "fn": int((~pred & target & region).sum()), "tn": int((~pred & ~target & region).sum())}
 
 
+def window_counts(pred: torch.Tensor, target: torch.Tensor, region: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-window tp, fp, fn (B, 3) of boolean (B, 1, H, W) images, inside region when given."""
+    if region is not None:
+        pred, target = pred & region, target & region
+    tp = (pred & target).sum((1, 2, 3))
+    return torch.stack([tp, (pred & ~target).sum((1, 2, 3)), (~pred & target).sum((1, 2, 3))], 1)
+
+
 def add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     """Sum of two confusion-count dicts."""
     return {k: a.get(k, 0) + b.get(k, 0) for k in ("tp", "fp", "fn", "tn")}

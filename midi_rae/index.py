@@ -42,6 +42,7 @@ import numpy as np
 from .cache_folder import cache_dir
 from .file_limits import BROKEN_LINK, discover, unlisted, unlisted_folders, unmatched  # noqa: F401 (index_cli reads them)
 from .pianoroll import MIDI_SUFFIXES
+from .piece_scores import f1_per_row
 from .png_rolls import from_png
 from .wording import printable
 from .workers import watch_parent
@@ -500,16 +501,6 @@ def pool_levels(levels) -> list["torch.Tensor"]:
     return out
 
 
-def _counts(pred, target, region=None):
-    """Per-window tp, fp, fn (B, 3) of boolean (B, 1, H, W) images, inside region when given."""
-    import torch
-
-    if region is not None:
-        pred, target = pred & region, target & region
-    tp = (pred & target).sum((1, 2, 3))
-    return torch.stack([tp, (pred & ~target).sum((1, 2, 3)), (~pred & target).sum((1, 2, 3))], 1)
-
-
 _LEVEL_TYPE: list = []
 
 
@@ -554,7 +545,7 @@ class WindowEncoder:
                  compile: bool = False, cache_key: str = ""):
         import torch
 
-        from .analysis import patch_mask_to_pixels
+        from .analysis import patch_mask_to_pixels, window_counts
 
         self.bundle, self.batch = bundle, int(batch_size)
         self.patch_levels = list(patch_levels)
@@ -583,10 +574,10 @@ class WindowEncoder:
             if has_dec:
                 target = x > 0.5
                 pred = torch.sigmoid(decode(out).float()) > thr
-                res["plain"] = _counts(pred, target)
+                res["plain"] = window_counts(pred, target)
                 pm = torch.sigmoid(decode(encode(x, mask)).float()) > thr
                 hidden = ~patch_mask_to_pixels(mask, grid, patch)
-                res["masked"] = _counts(pm, target, hidden)
+                res["masked"] = window_counts(pm, target, hidden)
                 err = (pm ^ target) & hidden
                 on = target & hidden
                 res["err_pitch"], res["err_step"] = err.sum(3)[:, 0], err.sum(2)[:, 0]
@@ -831,14 +822,6 @@ def package_path(cache_key: str, batch: int) -> Path:
     return cache_dir() / "compiled" / f"{cache_key}-b{batch}-torch{torch.__version__.replace('+', '_')}.pt2"
 
 
-def _f1(c: np.ndarray) -> np.ndarray:
-    """F1 per row of (n, 3) tp, fp, fn counts (nan where there is nothing to score)."""
-    c = c.astype(np.float64)
-    den = 2 * c[:, 0] + c[:, 1] + c[:, 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, 2 * c[:, 0] / den, np.nan)
-
-
 # ---------------------------------------------------------------- building
 
 
@@ -1058,7 +1041,7 @@ class _Writer:
                  "start_step": p.starts.astype(np.int32),
                  "start_bar": (p.starts / spbar + 1).astype(np.float32), **p.stats, "r": r}
             if self.has_decoder:
-                f1, f1m = _f1(r["plain"]), _f1(r["masked"])
+                f1, f1m = f1_per_row(r["plain"]), f1_per_row(r["masked"])
                 w["f1"], w["f1_masked"] = f1.astype(np.float32), f1m.astype(np.float32)
                 row["f1"] = float(np.nanmean(f1)) if np.isfinite(f1).any() else None
                 row["f1_masked"] = float(np.nanmean(f1m)) if np.isfinite(f1m).any() else None

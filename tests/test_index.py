@@ -141,7 +141,8 @@ def test_index_window_numbers_match_the_piece_page(built, bundle, corpus):
 
 def test_a_window_repeated_in_its_piece_is_encoded_once_and_stored_as_if_encoded_itself(bundle, tmp_path):
     """A 4-bar phrase played five times: windows a bar apart repeat every 4 bars."""
-    from midi_rae.index import WindowEncoder, _f1, build_index
+    from midi_rae.index import WindowEncoder, build_index
+    from midi_rae.piece_scores import f1_per_row as _f1
     from midi_rae.inference import piece_windows
     from midi_rae.pianoroll import midi_to_roll
 

@@ -1,0 +1,66 @@
+"""Reconstruction along a piece: each window's F1, unmasked and on the patches its own mask hides (the page's mask
+for that window), so that a researcher sees where in a piece the model fails, not only in the window shown."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .inference import MaskSettings
+
+
+def f1_per_row(c: np.ndarray) -> np.ndarray:
+    """F1 per row of (n, 3) tp, fp, fn counts (nan where there is nothing to score)."""
+    c = np.asarray(c, dtype=np.float64).reshape(-1, 3)
+    den = 2 * c[:, 0] + c[:, 1] + c[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, 2 * c[:, 0] / den, np.nan)
+
+
+@dataclass
+class PieceScores:
+    """Every window of a piece scored under `settings`: tp, fp, fn counts per window."""
+
+    starts: np.ndarray      # each window's first step (the piece's windows: inference.piece_windows)
+    plain: np.ndarray       # (n, 3) the unmasked reconstruction, all pixels
+    masked: np.ndarray      # (n, 3) the reconstruction under the window's mask, on the pixels of its hidden patches
+    settings: MaskSettings
+
+    def f1(self, kind: str) -> np.ndarray:
+        """Each window's F1 of kind "plain" or "masked" (nan where a window has nothing to score)."""
+        return f1_per_row(getattr(self, kind))
+
+    def pooled(self, kind: str) -> float:
+        """One F1 of all windows' pixels counted together: `inspect`'s figure for the same settings."""
+        return float(f1_per_row(getattr(self, kind).sum(0, keepdims=True))[0])
+
+
+def score_piece(bundle, roll, settings: MaskSettings = MaskSettings(), codes: Optional[tuple] = None,
+                batch_size: int = 64) -> PieceScores:
+    """Decode every window of `roll` unmasked and under its own mask, and count each window's errors. `codes`: the
+    piece's encodings as `ablation.piece_codes` gives them (computed here when not given)."""
+    import torch
+
+    from .ablation import _take, piece_codes
+    from .analysis import patch_mask_to_pixels, window_counts
+    from .inference import piece_windows
+
+    if bundle.decoder is None:
+        from .checkpoint_meta import CheckpointError
+
+        raise CheckpointError("This checkpoint has no decoder, so there is no reconstruction to score.")
+    enc = bundle.encoder
+    with torch.no_grad():
+        x, masks, plain, masked = codes or piece_codes(bundle, roll, settings)
+        hidden = ~patch_mask_to_pixels(masks, enc.grid_size, (enc.patch_h, enc.patch_w))
+        target = x > 0.5
+        cp, cm = [], []
+        for i in range(0, len(x), batch_size):
+            s = torch.arange(i, min(i + batch_size, len(x)), device=x.device)
+            pp = torch.sigmoid(bundle.reconstruct(_take(plain, s)).float()) > settings.threshold
+            pm = torch.sigmoid(bundle.reconstruct(_take(masked, s)).float()) > settings.threshold
+            cp.append(window_counts(pp, target[s]).cpu().numpy())
+            cm.append(window_counts(pm, target[s], hidden[s]).cpu().numpy())
+    _, starts, _ = piece_windows(roll, bundle.model_config.window_steps)
+    return PieceScores(np.asarray(starts), np.concatenate(cp), np.concatenate(cm), settings)
