@@ -41,7 +41,7 @@ import numpy as np
 
 from .cache_folder import cache_dir
 from .file_limits import BROKEN_LINK, discover, unlisted, unlisted_folders, unmatched  # noqa: F401 (index_cli reads them)
-from .pianoroll import MIDI_SUFFIXES
+from .pianoroll import MAX_MIDI_BYTES, MB, MIDI_SUFFIXES
 from .piece_scores import f1_per_row
 from .png_rolls import from_png
 from .wording import printable
@@ -133,8 +133,8 @@ def _parse_job(job: tuple) -> dict:
                 raise ValueError(f"It is {BROKEN_LINK}.")
             if not p.is_file():  # a pipe or a device: reading it could wait forever
                 raise ValueError("It is not a regular file (a pipe or a device), so it is not read.")
-            if p.stat().st_size > 8 * 2 ** 20:
-                raise ValueError(f"The file is {p.stat().st_size / 2 ** 20:.1f} MB; the limit is 8 MB.")
+            if p.stat().st_size > MAX_MIDI_BYTES:
+                raise ValueError(f"The file is {p.stat().st_size / MB:.1f} MB; the limit is {MAX_MIDI_BYTES // MB} MB.")
             data = p.read_bytes()
         out["hash"] = content_hash(data)
         out["roll"] = parse_source(p, data, steps_per_beat, flip_png, sustain_pedal=sustain_pedal)
@@ -1158,7 +1158,7 @@ class Plan:
         return len(self.replacing)
 
 
-def _file_hash(path: Path, limit: int = 8 * 2 ** 20) -> Optional[str]:
+def _file_hash(path: Path, limit: int = MAX_MIDI_BYTES) -> Optional[str]:
     """The content hash of a file no larger than `limit` (read no further), else None: its parse job says why."""
     from .file_limits import read_within
 
@@ -1872,6 +1872,11 @@ def search_level(levels: int, patch_levels: Sequence[int], level: Optional[int],
     return default_level(levels)
 
 
+# windows fetched per query of the store: Lance's filter parser recurses once per OR, and -k 6000 in one filter
+# overflowed its thread's stack (the process died with SIGSEGV and no word); 3,000 terms had worked
+HIT_QUERY_TERMS = 500
+
+
 def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
     if not top:
         return []
@@ -1881,10 +1886,11 @@ def _hits(idx: CorpusIndex, top: list, level: int, patch: bool) -> list[Hit]:
          "steps"]
     ).limit(None).to_arrow().to_pylist()
     pieces = {p["piece_id"]: p for p in pieces}
-    cond = " OR ".join(f"(piece_id = {int(key[0])} AND window = {int(key[1])})" for key, _ in top)
-    wins = idx.table("windows").search().where(cond).select(
-        ["piece_id", "window", "start_step", "pitch_lo", "pitch_hi", "image"]).limit(None).to_arrow().to_pylist()
-    wins = {(w["piece_id"], w["window"]): w for w in wins}
+    wins = {}
+    for part in _chunks(top, HIT_QUERY_TERMS):
+        cond = " OR ".join(f"(piece_id = {int(key[0])} AND window = {int(key[1])})" for key, _ in part)
+        wins.update(((w["piece_id"], w["window"]), w) for w in idx.table("windows").search().where(cond).select(
+            ["piece_id", "window", "start_step", "pitch_lo", "pitch_hi", "image"]).limit(None).to_arrow().to_pylist())
     rows, cols = idx.meta["grids"][level]
     width = int(idx.meta["window_steps"])
     out = []

@@ -38,7 +38,8 @@ __all__ = ["MidiError", "PianoRoll", "MAX_MIDI_BYTES", "MAX_MIDI_EVENTS", "MAX_M
 
 # Standard MIDI Files (.kar: with karaoke text; .rmi: one inside a RIFF wrapper), matched lower-case
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".rmi")
-MAX_MIDI_BYTES = 8 * 1024 * 1024
+MB = 1_000_000  # a megabyte as browsers and Streamlit's uploader count it, so that the page and the core agree
+MAX_MIDI_BYTES = 8 * MB
 # Reading costs ~7 us per event (mido, then pretty_midi), so the events are counted in one cheap pass
 # first and a file is refused as soon as it passes this: every file under MAX_MIDI_BYTES is decided
 # in well under 2 s. A long, dense piano piece has ~50,000 events; a note is two.
@@ -185,11 +186,11 @@ def _beats_per_bar(time_signature: tuple[int, int]) -> int:
 # Reading and validating input
 
 def _megabytes(n_bytes: int) -> str:
-    return f"{n_bytes / 2**20:.1f}"
+    return f"{n_bytes / MB:.1f}"
 
 
 def _size_error(n_bytes: int) -> MidiError:
-    return MidiError(f"The file is {_megabytes(n_bytes)} MB; the limit is {MAX_MIDI_BYTES // 2**20} MB.")
+    return MidiError(f"The file is {_megabytes(n_bytes)} MB; the limit is {MAX_MIDI_BYTES // MB} MB.")
 
 
 def _read_path(path: Path) -> bytes:

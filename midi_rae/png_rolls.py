@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MIDI_SUFFIXES, MidiError, PianoRoll, midi_to_roll
+from .pianoroll import MAX_MIDI_BYTES, MAX_STEPS, MB, MIDI_SUFFIXES, MidiError, PianoRoll, midi_to_roll
 from .wording import printable
 
 __all__ = ["png_to_roll", "read_roll", "read_roll_once", "from_png", "roll_from_array", "holds_png", "PNG_SUFFIXES", "SOURCE_SUFFIXES", "PNG_NOTE",
@@ -88,7 +88,7 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
         default = printable(p.stem)
         try:
             if p.stat().st_size > MAX_MIDI_BYTES:
-                raise MidiError(f"The image '{p.name}' is over {MAX_MIDI_BYTES // 2 ** 20} MB, the limit.")
+                raise MidiError(f"The image '{p.name}' is over {MAX_MIDI_BYTES // MB} MB, the limit.")
             data = p.read_bytes()
         except OSError as e:
             raise MidiError(f"The image '{p.name}' could not be read.") from e
@@ -96,7 +96,7 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
     if not is_png(data):
         raise MidiError("This file is not a PNG image.")
     if len(data) > MAX_MIDI_BYTES:
-        raise MidiError(f"The image is over {MAX_MIDI_BYTES // 2 ** 20} MB, the limit.")
+        raise MidiError(f"The image is over {MAX_MIDI_BYTES // MB} MB, the limit.")
     from PIL import Image
 
     try:

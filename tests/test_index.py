@@ -1535,3 +1535,34 @@ def test_the_cli_says_a_run_stopped_while_recording_kept_every_piece(capsys):
     assert capsys.readouterr().out.strip() == ("idx: interrupted after every piece of this run was stored (3 pieces, "
                                                "120 windows), before the update was recorded; run the same command "
                                                "again to finish it.")
+
+
+def test_a_search_for_many_hits_fetches_their_windows_in_queries_of_bounded_size(built, corpus, bundle, monkeypatch):
+    """A filter of thousands of ORs overflowed the store's parser (-k 6000 died with SIGSEGV): the hits' windows
+    are fetched a bounded number at a time, and the hits are the same."""
+    from midi_rae import index as index_mod
+    from midi_rae.index import search_passage
+
+    whole = search_passage(built[0], corpus["query"], bar=3, level=3, k=40, bundle=bundle, distinct=False)
+    monkeypatch.setattr(index_mod, "HIT_QUERY_TERMS", 3)
+    filters = []
+    real_table = index_mod.CorpusIndex.table
+
+    def spying_table(self, name):
+        table = real_table(self, name)
+        if name == "windows":
+            real_search = table.search
+
+            def search(*a, **k):
+                query = real_search(*a, **k)
+                real_where = query.where
+                query.where = lambda cond, *aa, **kk: (filters.append(cond), real_where(cond, *aa, **kk))[1]
+                return query
+            table.search = search
+        return table
+
+    monkeypatch.setattr(index_mod.CorpusIndex, "table", spying_table)
+    parts = search_passage(built[0], corpus["query"], bar=3, level=3, k=40, bundle=bundle, distinct=False)
+    assert [(h.path, h.window, h.similarity) for h in parts] == [(h.path, h.window, h.similarity) for h in whole]
+    ors = [f.count(" OR ") + 1 for f in filters if "window =" in f]
+    assert len(whole) > 3 and ors and max(ors) <= 3

@@ -825,18 +825,18 @@ def test_an_absurdly_long_piece():
 
 
 def test_ten_megabytes_of_random_bytes_are_refused_by_size():
-    data = np.random.default_rng(0).bytes(10 * 1024 * 1024)
+    data = np.random.default_rng(0).bytes(10 * 1000 * 1000)
     assert refused(data) == "The file is 10.0 MB; the limit is 8 MB."
 
 
 def test_a_ten_megabyte_file_is_refused_by_size(tmp_path):
     path = tmp_path / "huge.mid"
-    path.write_bytes(np.random.default_rng(0).bytes(10 * 1024 * 1024))
+    path.write_bytes(np.random.default_rng(0).bytes(10 * 1000 * 1000))
     assert refused(path) == "The file is 10.0 MB; the limit is 8 MB."
 
 
 def test_seven_megabytes_of_random_bytes_behind_a_midi_header_are_refused():
-    data = b"MThd" + np.random.default_rng(0).bytes(7 * 1024 * 1024)
+    data = b"MThd" + np.random.default_rng(0).bytes(7 * 1000 * 1000)
     assert len(data) < MAX_MIDI_BYTES
     refused(data)
 

@@ -10,7 +10,7 @@ import streamlit as st
 from midi_rae.checkpoint_meta import DEFAULT_CHECKPOINT, CheckpointError
 from midi_rae.config import ModelConfig
 from midi_rae.inference import MaskSettings
-from midi_rae.pianoroll import GRID_RESOLUTIONS, MAX_MIDI_BYTES
+from midi_rae.pianoroll import GRID_RESOLUTIONS, MAX_MIDI_BYTES, MB
 from midi_rae.wording import counted
 
 from . import session, url_state
@@ -316,7 +316,7 @@ def piece_section() -> tuple[Optional[Piece], Optional[Any]]:
     examples = example_files()
     # the widget's own limit, so the uploader states one size (the server's 64 MB is for checkpoints)
     up = st.sidebar.file_uploader("Drop a .mid / .midi file (or a PNG piano roll)", type=[s[1:] for s in SOURCE_SUFFIXES],
-                                  key=K.MIDI_UPLOAD, max_upload_size=MAX_MIDI_BYTES // 2 ** 20,
+                                  key=K.MIDI_UPLOAD, max_upload_size=MAX_MIDI_BYTES // MB,
                                   on_change=_upload_changed)
     names = [p.name for p in examples]
     session.restore_example_after_refusal(getattr(up, "file_id", None))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, MutableMapping, Optional, Protocol, Sequence
 
 from midi_rae.index_view import keep_newest
+from midi_rae.pianoroll import MAX_MIDI_BYTES
 from midi_rae.png_rolls import SOURCE_SUFFIXES
 from midi_rae.wording import counted
 from midi_rae.zip_end import zip_end
@@ -22,7 +23,7 @@ from .names import display_name
 
 MAX_UPLOAD_FILES = 300           # files (MIDI or PNG) one upload may index
 MAX_UPLOAD_BYTES = 50 * 2 ** 20  # all of them together, unpacked
-MAX_MEMBER_BYTES = 8 * 2 ** 20   # one file inside a zip, unpacked (the piece page's own limit)
+MAX_MEMBER_BYTES = MAX_MIDI_BYTES  # one file inside a zip, unpacked (the piece page's own limit)
 MAX_ZIP_ENTRIES = 10_000         # zipfile reads every entry's header into memory before anything else
 MAX_UPLOAD_ENTRIES = 2 * MAX_ZIP_ENTRIES  # entries of all the zips of one upload (200 zips of 9,999 took 45 s)
 MAX_READ_BYTES = 2 * MAX_UPLOAD_BYTES  # uploaded bytes read at all: the files past it are not copied out
