@@ -956,3 +956,26 @@ def probability_difference(a: np.ndarray, b: np.ndarray, pitch_range: tuple[int,
                                     zeroline=False, **FRAME, **({} if bars is None else _bar_axis(W, bars))),
         yaxis=dict(type="category", range=[lo - 0.5, hi + 0.5], tickmode="array", tickvals=note_ticks(lo, hi)[1],
                    title_text="pitch", showgrid=False, **FRAME)))
+
+
+def f1_along_piece(positions: np.ndarray, plain: np.ndarray, masked: np.ndarray, current: float, x_title: str,
+                   title: str, masked_b: np.ndarray | None = None, label_b: str = "B") -> go.Figure:
+    """Each window's F1 against where it starts: unmasked and on its masked patches (with `masked_b`, B's masked
+    F1 too), the window shown marked by a dashed line. A window with nothing to score (nan) leaves a gap."""
+    x = np.asarray(positions, dtype=float)
+    lines = [("unmasked", plain, OKABE_ITO[4], "solid"), ("masked patches", masked, OKABE_ITO[0], "solid")]
+    if masked_b is not None:
+        lines.append((f"masked patches, {label_b}", masked_b, OKABE_ITO[5], "dash"))
+    data = [go.Scatter(x=x, y=np.asarray(y, dtype=float), mode="lines+markers", name=name,
+                       line=dict(color=colour, width=1.6, dash=dash), marker=dict(size=4),
+                       hovertemplate=f"{x_title} %{{x:g}}<br>{name}: F1 %{{y:.3f}}<extra></extra>")
+            for name, y, colour, dash in lines]
+    fig = _figure(data)
+    # a few windows: a tick at each (plotly's own would put ticks at bar 1.5, where no window starts)
+    ticks = dict(tickmode="array", tickvals=x.tolist(), ticktext=[f"{v:g}" for v in x]) if len(x) <= 16 else {}
+    return _style(fig, title, 320, shapes=[dict(type="line", x0=current, x1=current, yref="y domain", y0=0, y1=1,
+                                                line=dict(color="#888", dash="dot", width=1.2))],
+                  xaxis=dict(title_text=x_title, showgrid=False, zeroline=False, **ticks, **FRAME),
+                  yaxis=dict(title_text="F1", range=[0, 1.02], zeroline=False, **FRAME),
+                  legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", xanchor="left"),
+                  margin=dict(MARGIN, t=64))

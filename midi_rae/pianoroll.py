@@ -1083,7 +1083,20 @@ def _to_step(fractional: np.ndarray) -> np.ndarray:
 def _instrument_label(inst: _Instrument) -> str:
     if inst.name.strip():
         return inst.name.strip()
+    return _sound_name(inst)
+
+
+def _sound_name(inst: _Instrument) -> str:
     return "Drums" if inst.is_drum else pretty_midi.program_to_instrument_name(int(inst.program))
+
+
+def _instrument_labels(instruments: list[_Instrument]) -> list[str]:
+    """Each instrument's track name, else its General MIDI sound; a name several share (a type-0 file's one track,
+    its channels' programs told apart) gets its sound in brackets."""
+    labels = [_instrument_label(i) for i in instruments]
+    shared = {lab for lab in labels if labels.count(lab) > 1}
+    return [f"{lab} ({_sound_name(i)})" if lab in shared and i.name.strip() else lab
+            for lab, i in zip(labels, instruments)]
 
 
 def _draw(pitches: np.ndarray, first: np.ndarray, last: np.ndarray, T: int) -> np.ndarray:
@@ -1158,7 +1171,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         duration_s=float(ends_s.max()), tempo_bpm=float(pm.get_tempo_changes()[1][0]),
         beats=beats, beat_times=step_grid[::steps_per_beat][:beats].copy(),
         step_times=step_grid[:T].copy(), time_signature=main_ts,
-        onsets=onsets, n_notes=len(pitches), instruments=[_instrument_label(i) for i in kept], grid_note=grid_note,
+        onsets=onsets, n_notes=len(pitches), instruments=_instrument_labels(kept), grid_note=grid_note,
         metre_changes=_changes([(ts.numerator, ts.denominator)
                                 for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time)]),
         tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),

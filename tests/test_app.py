@@ -2482,3 +2482,48 @@ def test_the_window_roll_draws_a_repeated_notes_first_step_lighter_and_says_so(e
     colour = lambda step: "#%02x%02x%02x" % png.getpixel((step, row))  # noqa: E731
     assert [colour(s) for s in (0, 3, 4, 5, 8)] == [NOTE, NOTE, RESTRUCK, NOTE, RESTRUCK]
     assert data["title"] == f"Window · {panel_roll.RESTRUCK_NOTE}"
+
+
+def test_reconstruction_along_the_piece_scores_every_window_as_the_core_does_and_a_click_moves_the_window(examples):
+    import base64
+
+    from conftest import live_figures
+    from midi_rae.inference import MaskSettings
+    from midi_rae.pianoroll import midi_to_roll
+    from midi_rae.piece_scores import score_piece
+
+    at = run_app()
+    at.session_state["analysis_tab"] = "F1 along the piece"
+    at.run()
+    assert not at.exception
+    shown = next(s for s in at.slider if s.label == "Binarization threshold")
+    settings = MaskSettings(at.slider(key="mask_ratio").value, at.slider(key="empty_mask_ratio").value,
+                            at.number_input(key="mask_seed").value, shown.value)  # the sidebar's, as the page reads
+    core = score_piece(load_model(), midi_to_roll(examples / "a_song.mid"), settings)
+    chart = live_figures(at)["along_chart"]
+    masked = next(t for t in chart["data"] if t["name"] == "masked patches")
+    values = lambda v: np.frombuffer(base64.b64decode(v["bdata"]), v["dtype"]) if isinstance(v, dict) else v  # noqa
+    assert values(masked["x"]).tolist() == [s / 16 + 1 for s in core.starts.tolist()]  # each at its first bar
+    assert np.allclose(values(masked["y"]), core.f1("masked"), equal_nan=True)
+    said = next(c.value for c in at.caption if c.value.startswith("Over the whole piece"))
+    assert f"F1 {core.pooled('masked'):.3f} on masked patches, {core.pooled('plain'):.3f} unmasked" in said
+    worst = next(t for t in page_tables(at) if "F1, masked patches" in t.columns)
+    assert float(worst["F1, masked patches"].tolist()[0]) == pytest.approx(np.nanmin(core.f1("masked")), abs=1e-4)
+    at.session_state["along_chart"] = {"click": {"x": 5.0}}  # what the browser sends for a click on bar 5's point
+    at.run()
+    assert not at.exception and at.slider(key="window_bar").value == 5
+
+
+def test_with_b_on_f1_along_the_piece_gives_bs_curve_and_the_pieces_b_minus_a(examples):
+    from conftest import live_figures
+
+    at = run_app()
+    at.session_state["analysis_tab"] = "F1 along the piece"
+    at.run()
+    at.selectbox(key="b_source").select("Shipped first").run()
+    assert not at.exception
+    names = [t["name"] for t in live_figures(at)["along_chart"]["data"]]
+    assert names == ["unmasked", "masked patches", "masked patches, B"]
+    said = next(c.value for c in at.caption if c.value.startswith("Over the whole piece"))
+    assert re.search(r"; B \d\.\d{3} on masked patches \(B − A (0\.000|[+−]\d\.\d{3})\)", said), said
+    assert any(c.value.startswith("These are this window's scores") for c in at.caption)

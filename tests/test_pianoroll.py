@@ -1353,3 +1353,13 @@ def test_a_repeated_notes_first_step_is_marked_restruck_where_the_note_before_it
     assert np.flatnonzero(restruck_at(roll, 0, 32)[60]).tolist() == [4, 8]  # not the first, not the one after a rest
     assert np.flatnonzero(restruck_at(roll, 4, 8)[60]).tolist() == [0, 4]  # the step before a window counts
     assert not restruck_at(roll, 0, 32)[:60].any() and restruck_at(roll, 30, 8).shape == (128, 8)
+
+
+def test_instruments_of_one_named_track_are_told_apart_by_their_sound():
+    notes = []
+    for channel, program in ((0, 0), (1, 40)):  # one track named "Ensemble": a piano and a violin
+        notes += [mido.Message("program_change", channel=channel, program=program, time=0),
+                  mido.Message("note_on", channel=channel, note=60 + channel, velocity=90, time=0),
+                  mido.Message("note_off", channel=channel, note=60 + channel, velocity=0, time=480)]
+    roll = midi_to_roll(mido_bytes([mido.MetaMessage("track_name", name="Ensemble", time=0), *notes]))
+    assert sorted(roll.instruments) == ["Ensemble (Acoustic Grand Piano)", "Ensemble (Violin)"]

@@ -94,7 +94,7 @@ def apply_overview_click(max_bar: int) -> None:
 
 
 # the song's clickable charts and how each reads a click: a PCA point's customdata, a similarity cell's column
-_SONG_CLICKS = {K.PCA_CHART: live_chart.clicked, K.SIM_CHART: live_chart.clicked_x}
+_SONG_CLICKS = {K.PCA_CHART: live_chart.clicked, K.SIM_CHART: live_chart.clicked_x, K.ALONG_CHART: live_chart.clicked_x}
 
 
 def song_clicks_waiting() -> bool:
@@ -135,7 +135,8 @@ def apply_song_clicks(starts: Sequence[int], roll, max_bar: int) -> None:
         w, patch, level = (int(v) for v in cd[:3])
         session.select(Selected(level, int(starts[w]), patch))
         session.move_window(int(starts[w]) // spbar + 1, max_bar)
-    x = _song_click(K.SIM_CHART)
-    if x is not None:  # the start bar (or step) of the cell's column
-        w = int(np.argmin(np.abs(time_positions(roll, starts) - x)))
-        session.move_window(int(starts[w]) // spbar + 1, max_bar)
+    for chart in (K.SIM_CHART, K.ALONG_CHART):
+        x = _song_click(chart)
+        if x is not None:  # the start bar (or step) of the cell's column, or of the window's point
+            w = int(np.argmin(np.abs(time_positions(roll, starts) - x)))
+            session.move_window(int(starts[w]) // spbar + 1, max_bar)

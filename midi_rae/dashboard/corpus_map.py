@@ -15,7 +15,7 @@ import streamlit as st
 
 from midi_rae.figures import category_colours, on_dark
 from midi_rae.index_view import passage_end
-from midi_rae.wording import level_name
+from midi_rae.wording import counted, level_name
 
 from . import corpus_sources as src
 from .corpus_similar import CK, index_tag, open_passage, trace_key
@@ -374,7 +374,7 @@ def render_map(uri: str, stamp: str, index) -> None:
     axes = (("UMAP 1", "UMAP 2") if umap else
             tuple(f"PC{i + 1}" + (f" ({100 * share[i]:.0f}% of the variance)" if i < len(share) else "")
                   for i in range(2)))
-    title = (f"{len(win['piece_id']):,} windows of {n_pieces:,} pieces at level {level}"
+    title = (f"{counted(len(win['piece_id']), 'window')} of {counted(n_pieces, 'piece')} at level {level}"
              + (f" ({len(rows):,} drawn)" if len(rows) < len(win["piece_id"]) else "")
              + (": all with one embedding, so the map has no spread" if not umap and not len(share) else ""))
     plane = (uri, level, umap)

@@ -232,7 +232,8 @@ def render_reconstruction(uri: str, stamp: str, index) -> None:
     st.caption(f"F1 of each window's reconstruction at threshold {thr:g}: unmasked, and on the pixels of the patches "
                f"hidden at mask ratio {ratio:g} (the piece page's mask for seed 0). A piece's and a collection's "
                f"figure is the mean of its windows' F1s; `midi-rae inspect` and `evaluate` pool the pixels of all "
-               f"windows into one F1, which can differ from the mean by a hundredth.")
+               f"windows into one F1 instead, which differs from the mean most where windows hide few notes (on one "
+               f"Mozart movement, 0.470 against 0.497 on masked patches).")
     by_coll = win.groupby("collection").agg(pieces=("piece_id", "nunique"), windows=("window", "size"),
                                             f1=("f1", "mean"), f1_masked=("f1_masked", "mean"),
                                             density=("density", "mean")).sort_values("f1_masked").reset_index()

@@ -12,7 +12,7 @@ from . import session
 # The page fills its sections out of reading order (the costliest to draw first), so the export puts the
 # charts back in the order they appear on the page; charts not listed keep their drawing order, after these.
 PAGE_ORDER = ["overview_chart", "window_chart", "masks_chart", "recon_chart", "pca2d", "pca3d", "pca_var",
-              "umap_chart", "spectrum_chart", "similarity_chart", "trajectory_chart", "probe_time", "probe_pitch"]
+              "umap_chart", "spectrum_chart", "similarity_chart", "trajectory_chart", "along_chart", "probe_time", "probe_pitch"]
 
 
 # each chart's section heading in the file (its own title, drawn by plotly, says what it shows in detail)
@@ -21,6 +21,7 @@ SECTIONS = {"overview_chart": "The piece", "window_chart": "The window", "masks_
             "pca3d": "Patch embeddings (PCA, 3-D)", "pca_var": "Explained variance",
             "umap_chart": "Patch embeddings (UMAP)", "spectrum_chart": "Spectrum of every level",
             "similarity_chart": "Song structure: window similarity", "trajectory_chart": "Song structure: trajectory",
+            "along_chart": "F1 along the piece",
             "probe_time": "Probe: time shifts", "probe_pitch": "Probe: transpositions",
             "ablation_drops": "Level ablation: F1 lost", "ablation_maps": "Level ablation: error maps",
             "ab_diff": "A/B: where the two models differ", "phrase_novelty": "Phrase probe: novelty per level",

@@ -121,8 +121,16 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
             res_b = analyse(rk, model_b.key, spb, semis, start, mask_b, roll, model_b.bundle)
             panel_compare.render(model, model_b, res, res_b, song, song_b, pitch_range, spb)
 
+        def need_b():  # for the F1 along the piece tab: B scored as the A/B section scores it
+            model_b = loaded(choice_b, primary=False)
+            same = model_b.bundle.model_config.window_steps == model.bundle.model_config.window_steps
+            if model_b.bundle.decoder is None or not same:  # nothing to score, or not the same windows
+                return None
+            return model_b, dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
+
         piece_views.draw(song, res, lambda: model, piece, roll, spb, semis, overview_slot, window_slot, stem,
-                         compare if choice_b is not None else None)
+                         compare if choice_b is not None else None,
+                         need_b if choice_b is not None and not b_is_a else None)
     if not piece.uploaded and not str(choice.key).startswith("upload:"):  # a first page cannot show either
         view_store.keep(caption, choice.label, song, res)
     # the other examples, read and encoded while the page is idle, as the page reads them

@@ -106,6 +106,9 @@ def render(model_a, model_b, res_a, res_b, song_a, song_b, pitch_range: tuple, s
     if flat_b is not None and (res_a.output_warning() is None or flat_b.startswith("This checkpoint's")):
         st.warning(f"B: {flat_b}")  # about B's decoder (a window too empty to judge is said above, for A)
     tables.show(st, metrics_table(res_a, res_b, difference=wa == wb))
+    if wa == wb and res_a.probs is not None and res_b.probs is not None:
+        st.caption("These are this window's scores; the F1 along the piece tab under Analyses scores A and B on every "
+                   "window of the piece, and over the whole of it.")
     if res_b.probs is None or res_a.probs is None:
         st.info("One of the two checkpoints has no decoder, so only the per-level table can be compared.")
     else:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Optional
 
 import numpy as np
 import streamlit as st
@@ -53,8 +54,12 @@ def _midi_only(key: tuple, roll, spb: int, tempo: float, meter: tuple[int, int],
     return _midi(key, roll, spb, tempo, meter, onsets, seconds)[1]
 
 
+PIECE_HELP = ("The piece as the roll holds it, on the grid. Notes of one pitch that overlap in the file (two voices on "
+              "one key) are one note in the roll, so this file can hold fewer notes than the header counts.")
+
+
 def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str, play: bool,
-            meter: tuple[int, int] = (4, 4), onsets=None, seconds=None) -> str:
+            meter: tuple[int, int] = (4, 4), onsets=None, seconds=None, help: Optional[str] = None) -> str:
     how = ""
     if play:
         pm, mid = _midi(key, roll, spb, tempo, meter, onsets, seconds)
@@ -62,7 +67,8 @@ def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name
         col.audio(wav, format="audio/wav")
     else:  # made when pressed: a window of a piece with tempo changes took ~50 ms of every window step to write
         mid = functools.partial(_midi_only, key, roll, spb, tempo, meter, onsets, seconds)
-    col.download_button(label, mid, file_name=file_name, mime="audio/midi", key="dl_" + key[-1], on_click="ignore")
+    col.download_button(label, mid, file_name=file_name, mime="audio/midi", key="dl_" + key[-1], on_click="ignore",
+                        help=help)
     return how
 
 
@@ -107,11 +113,11 @@ def render(song, res, spb: int, semis: int = 0, stem: str | None = None) -> None
     if session.piece_audio_wanted(song.key) or cols[2].button("Render the whole piece", key="piece_audio"):
         session.want_piece_audio(song.key)
         how = _player(cols[2], song.key + ("piece",), roll, spb, tempo, "Piece as MIDI (quantised)",
-                      names["piece"], True)
+                      names["piece"], True, help=PIECE_HELP)
     else:  # made when pressed: a long piece's MIDI took about half a second of every new piece's run
         piece_file = functools.partial(_midi_file, song.key + ("piece",), roll, spb, tempo)
         cols[2].download_button("Piece as MIDI (quantised)", piece_file, file_name=names["piece"],
-                                mime="audio/midi", key="dl_piece", on_click="ignore")
+                                mime="audio/midi", key="dl_piece", on_click="ignore", help=PIECE_HELP)
     if how:
         st.caption(f"Audio: {how.rstrip('.')}.")
     else:

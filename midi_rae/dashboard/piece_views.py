@@ -15,8 +15,8 @@ from . import activity, clicks, panel_embed, panel_listen, panel_masks, panel_re
 from .sources import roll_key
 from .session import K
 
-ANALYSES = ["Spectrum of every level", "Song structure", "Shift and transpose probe", "Level ablation",
-            "Phrase probe", "Find similar in the corpus"]
+ANALYSES = ["Spectrum of every level", "Song structure", "F1 along the piece", "Shift and transpose probe",
+            "Level ablation", "Phrase probe", "Find similar in the corpus"]
 
 
 def _follow_song_clicks() -> None:
@@ -48,11 +48,12 @@ def embeddings(song, res, sel, neighbours, stem: str = "piece") -> None:
 
 @st.fragment
 @activity.fragment_body
-def analyses(song, res, need_model: Callable, sel=None) -> None:
+def analyses(song, res, need_model: Callable, sel=None, need_b: Optional[Callable] = None) -> None:
     """The deeper analyses as tabs; only the open one is computed and drawn (each costs charts and seconds).
 
     A fragment: opening a tab or moving a tab's own controls reruns this section alone. `need_model()` returns the
-    loaded model (model_views.Model) for the tabs that run it.
+    loaded model (model_views.Model) for the tabs that run it; `need_b()`, where B is compared, (model B, the mask
+    settings B is scored with), or None where B has no decoder to score.
     """
     _follow_song_clicks()
     st.subheader("Analyses")
@@ -69,31 +70,37 @@ def analyses(song, res, need_model: Callable, sel=None) -> None:
     with tabs[2]:
         if tabs[2].open:
             with _inference(need_model) as model:
+                from . import panel_along
+
+                panel_along.render(song, res, model, need_b)
+    with tabs[3]:
+        if tabs[3].open:
+            with _inference(need_model) as model:
                 from . import panel_probe
 
                 panel_probe.render(song, res, model)
-    with tabs[3]:
-        if tabs[3].open:
+    with tabs[4]:
+        if tabs[4].open:
             with _inference(need_model) as model:
                 from . import panel_ablation
 
                 panel_ablation.render(song, res, model)
-    with tabs[4]:
-        if tabs[4].open:
+    with tabs[5]:
+        if tabs[5].open:
             with _inference(need_model) as model:
                 from . import panel_phrases
 
                 panel_phrases.render(song, model)
-    with tabs[5]:
-        if tabs[5].open:  # the current window, or the selected patch at its level, against the corpus index
+    with tabs[6]:
+        if tabs[6].open:  # the current window, or the selected patch at its level, against the corpus index
             with _inference(need_model) as model:
                 from .corpus_similar import render_find_similar
 
                 render_find_similar(song, res, sel, model)
 
-
 def draw(song, res, need_model: Callable, piece, roll, spb: int, semis: int, overview_slot, window_slot,
-         stem: str = "piece", compare: Optional[Callable[[tuple], None]] = None) -> None:
+         stem: str = "piece", compare: Optional[Callable[[tuple], None]] = None,
+         need_b: Optional[Callable] = None) -> None:
     """Every view of the model's half: the selection, level masks, reconstruction, A/B, Listen, embeddings and
     the analyses, for the window analysed in `res` of the piece encoded in `song`.
 
@@ -129,7 +136,7 @@ def draw(song, res, need_model: Callable, piece, roll, spb: int, semis: int, ove
                            steps_only=roll.steps_only)
     with listen_box:
         panel_listen.render(song, res, spb, semis, stem)
-    analyses(song, res, need_model, sel)
+    analyses(song, res, need_model, sel, need_b)
     if compare is not None:
         with compare_box:
             compare(pitch_range)

@@ -55,6 +55,7 @@ class K:
     PCA_CHART = "pca2d"
     HELD_PREFIX = "_click_held::"  # a chart click, held over the whole page's rerun that it starts
     SIM_CHART = "similarity_chart"
+    ALONG_CHART = "along_chart"  # the F1 along the piece tab: a click moves the window
     # remembered between runs
     SELECTED = "selected"
     BAD_CHECKPOINTS = "_bad_checkpoints"
