@@ -3,7 +3,7 @@ for that window), so that a researcher sees where in a piece the model fails, no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -64,3 +64,35 @@ def score_piece(bundle, roll, settings: MaskSettings = MaskSettings(), codes: Op
             cm.append(window_counts(pm, target[s], hidden[s]).cpu().numpy())
     _, starts, _ = piece_windows(roll, bundle.model_config.window_steps)
     return PieceScores(np.asarray(starts), np.concatenate(cp), np.concatenate(cm), settings)
+
+
+def worst_windows(scores: PieceScores, roll, width: int, scores_b: Optional[PieceScores] = None,
+                  n: int = 5) -> list[dict]:
+    """The n windows of lowest masked F1 (those with nothing to score left out), worst first, as table rows."""
+    from .pianoroll import place
+
+    masked, plain = scores.f1("masked"), scores.f1("plain")
+    order = [int(i) for i in np.argsort(masked, kind="stable") if np.isfinite(masked[i])][:n]
+    rows = []
+    for i in order:
+        row = {"Window": place(roll, int(scores.starts[i]), width), "F1, masked patches": float(masked[i]),
+               "F1, unmasked": float(plain[i])}
+        if scores_b is not None:
+            row["B: F1, masked patches"] = float(scores_b.f1("masked")[i])
+        rows.append(row)
+    return rows
+
+
+def pooled_sentence(scores: PieceScores, code: Callable[[str], str] = lambda s: f"`{s}`") -> str:
+    """The piece's pooled figures in words, as the page and the report give them (`code` marks up a command)."""
+    return (f"Over the whole piece (every window's pixels counted together, as {code('midi-rae inspect')} counts them): "
+            f"F1 {scores.pooled('masked'):.3f} on masked patches, {scores.pooled('plain'):.3f} unmasked")
+
+
+def along_title(scores: PieceScores) -> str:
+    """The chart's title: how many windows, under which settings."""
+    from .wording import counted
+
+    st = scores.settings
+    return (f"F1 of each of the piece's {counted(len(scores.starts), 'window')} (mask ratio {st.mask_ratio:g}, "
+            f"seed {st.seed}, threshold {st.threshold:g})")

@@ -26,7 +26,7 @@ from .figures import (CHART_CONFIG, level_masks, pca_scatter, probe_lines, recon
                       similarity_matrix, spectrum_plot, trajectory, window_roll)
 from .inference import (PieceEncoding, WindowAnalysis, analyse_window, encode_piece, level_rows,
                         metric_rows, patch_places, settings_for, spectrum_rows, windows_text)
-from .pianoroll import PianoRoll, first_sounding_bar, start_bars
+from .pianoroll import PianoRoll, first_sounding_bar, start_bars, time_positions, time_unit
 from .png_rolls import holds_png, read_roll_once
 from .probes import probe
 from .structure import pooled_windows, self_similarity, spectrum
@@ -38,7 +38,7 @@ MAX_PCA_POINTS = 3000    # per level scatter; beyond this the HTML grows without
 TIME_SHIFTS = list(range(-16, 17))
 PITCH_SHIFTS = list(range(-12, 13))
 SECTIONS = {"roll": "Piano roll", "masks": "Non-empty patches per level", "recon": "Masked reconstruction",
-            "pca": "Embeddings (PCA per level)", "similarity": "Self-similarity per level",
+            "along": "F1 along the piece", "pca": "Embeddings (PCA per level)", "similarity": "Self-similarity per level",
             "spectrum": "Spectrum", "probe": "Shift and transpose probe", "ablation": "Level ablation",
             "phrases": "Phrase probe"}
 
@@ -143,6 +143,24 @@ def _recon_section(bundle: ModelBundle, res: WindowAnalysis, fig, steps_per_bar:
 
 def _hidden_share(res: WindowAnalysis) -> str:
     return f"{100 * res.n_hidden / max(res.mask.size, 1):.1f}% of all finest patches"
+
+
+def _along_section(bundle: ModelBundle, roll: PianoRoll, res: WindowAnalysis, fig) -> str:
+    """Every window's F1 along the piece, as the piece page's tab draws it, and the windows reconstructed worst."""
+    from .figures import f1_along_piece
+    from .piece_scores import along_title, pooled_sentence, score_piece, worst_windows
+
+    if bundle.decoder is None:
+        return _section("along", _note("This checkpoint holds an encoder only, so there is no reconstruction to "
+                                       "score along the piece."))
+    scores = score_piece(bundle, roll, res.settings)
+    unit = time_unit(roll)
+    chart = f1_along_piece(time_positions(roll, scores.starts), scores.f1("plain"), scores.f1("masked"),
+                           float(time_positions(roll, [res.start])[0]), f"window's first {unit}", along_title(scores))
+    return _section("along", _note(pooled_sentence(scores, lambda c: f"<code>{c}</code>") + ". Each window is "
+                                   "scored under its own mask; the dotted line marks the window studied above."),
+                    fig(chart), _table(worst_windows(scores, roll, bundle.model_config.window_steps),
+                                       left=("Window",)))
 
 
 def _pca_section(cfg, piece: PieceEncoding, spbar: int, fig) -> str:
@@ -323,6 +341,7 @@ def build_report(midi: str | Path, checkpoint: Optional[str] = None, decoder: Op
                  fig(level_masks(res.level_non_empty, res.image)),
                  _table(level_rows(cfg, piece, res))),
         _recon_section(bundle, res, fig, spbar),
+        _along_section(bundle, roll, res, fig),
         _pca_section(cfg, piece, spbar, fig),
         _similarity_section(cfg, piece, spbar, fig),
         _spectrum_section(cfg, piece, fig),

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -245,3 +246,18 @@ def test_a_file_name_with_markup_is_text_in_every_title_of_the_report(checkpoint
     title = r'"title":{"text":"&lt;a href=&quot;https:evil.example&quot;&gt;CLICK&lt;b&gt;x\\u202efdp: whole piece'
     assert title in text and "\u202e" not in text
     assert "<h1>midi_rae report: &lt;a href=&quot;https:evil.example&quot;&gt;CLICK&lt;b&gt;x\\u202efdp</h1>" in text
+
+
+def test_report_gives_f1_along_the_piece_as_the_core_scores_it(report, checkpoint):
+    from midi_rae import load_model
+    from midi_rae.inference import MaskSettings
+    from midi_rae.pianoroll import midi_to_roll, place
+    from midi_rae.piece_scores import score_piece
+
+    text = report[1].read_text()
+    song = report[1].parent / "song.mid"
+    s = score_piece(load_model(str(checkpoint)), midi_to_roll(song), MaskSettings(0.5, 0.05, 0, 0.5))
+    assert (f"F1 {s.pooled('masked'):.3f} on masked patches, {s.pooled('plain'):.3f} unmasked") in text
+    worst = int(np.nanargmin(s.f1("masked")))
+    assert f"<td class=\"l\">{place(midi_to_roll(song), int(s.starts[worst]), 128)}</td>" in text.split(
+        f"<h2>{SECTIONS['along']}</h2>")[1].split("<h2>")[0]

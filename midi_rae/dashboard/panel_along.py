@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from midi_rae.figures import f1_along_piece
-from midi_rae.pianoroll import place, time_positions, time_unit
-from midi_rae.piece_scores import PieceScores, score_piece
-from midi_rae.wording import counted, signed
+from midi_rae.pianoroll import time_positions, time_unit
+from midi_rae.piece_scores import PieceScores, along_title, pooled_sentence, score_piece, worst_windows
+from midi_rae.wording import signed
 
 from . import live_chart, tables
 from .panel_ablation import _codes
@@ -27,21 +26,6 @@ def _scores(song_key: tuple, ckpt_key: str, settings, _song, _bundle) -> PieceSc
     return score_piece(_bundle, _song.roll, settings, codes=_codes(song_key, ckpt_key, settings, _song, _bundle))
 
 
-def worst_windows(scores: PieceScores, roll, width: int, scores_b: Optional[PieceScores] = None,
-                  n: int = WORST) -> pd.DataFrame:
-    """The n windows of lowest masked F1 (those with nothing to score left out), worst first."""
-    masked, plain = scores.f1("masked"), scores.f1("plain")
-    order = [int(i) for i in np.argsort(masked, kind="stable") if np.isfinite(masked[i])][:n]
-    rows = []
-    for i in order:
-        row = {"Window": place(roll, int(scores.starts[i]), width), "F1, masked patches": masked[i],
-               "F1, unmasked": plain[i]}
-        if scores_b is not None:
-            row["B: F1, masked patches"] = scores_b.f1("masked")[i]
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def render(song, res, model, need_b: Optional[Callable] = None) -> None:
     """The chart, the piece's pooled figures and its worst windows, for A (and B where it is compared)."""
     if model.bundle.decoder is None:
@@ -52,22 +36,18 @@ def render(song, res, model, need_b: Optional[Callable] = None) -> None:
     b = need_b() if need_b is not None else None  # (model B, B's settings), where B is compared and can decode
     scores_b = _scores(song.key, b[0].key, b[1], song, b[0].bundle) if b is not None else None
     roll, width = song.roll, song.config.window_steps
-    unit = time_unit(roll)
-    title = (f"F1 of each of the piece's {counted(len(scores.starts), 'window')} (mask ratio "
-             f"{settings.mask_ratio:g}, seed {settings.seed}, threshold {settings.threshold:g})")
     fig = f1_along_piece(time_positions(roll, scores.starts), scores.f1("plain"), scores.f1("masked"),
-                         float(time_positions(roll, [res.start])[0]), f"window's first {unit}", title,
-                         None if scores_b is None else scores_b.f1("masked"))
+                         float(time_positions(roll, [res.start])[0]), f"window's first {time_unit(roll)}",
+                         along_title(scores), None if scores_b is None else scores_b.f1("masked"))
     live_chart.draw(st, fig, K.ALONG_CHART, clickable="x")
-    pooled = (f"Over the whole piece (every window's pixels counted together, as `midi-rae inspect` counts them): "
-              f"F1 {scores.pooled('masked'):.3f} on masked patches, {scores.pooled('plain'):.3f} unmasked")
+    pooled = pooled_sentence(scores)
     if scores_b is not None:
         diff = scores_b.pooled("masked") - scores.pooled("masked")
         pooled += (f"; B {scores_b.pooled('masked'):.3f} on masked patches (B − A {signed(diff)}), "
                    f"{scores_b.pooled('plain'):.3f} unmasked (B at its own threshold, {b[1].threshold:g})")
     st.caption(pooled + ". Each window is scored under its own mask, the one the page draws when the window is "
                "shown; click a point to show that window.")
-    worst = worst_windows(scores, roll, width, scores_b)
+    worst = pd.DataFrame(worst_windows(scores, roll, width, scores_b, WORST))
     if len(worst):
         st.markdown("**The windows reconstructed worst** (on masked patches)")
         tables.show(st, worst, index=False)
