@@ -102,6 +102,7 @@ class PianoRoll:
     ignored_metres: tuple[str, ...] = ()  # the file's time signatures the grid cannot count in ("99/4"), left out
     opening_time_signature: Optional[tuple[int, int]] = None  # the metre at step 0, where it is not time_signature
     pickup_steps: int = 0  # the length of an opening pickup (a metre of its own, shorter than a bar) drawn at bar 1's end
+    metres: tuple[tuple[int, int], ...] = ()  # every time signature of the file, each once, in order of appearance
     reading_notes: tuple[str, ...] = ()  # what the reader did that the roll does not show, a sentence each
     pedal_presses: int = 0  # sustain pedal presses on the kept (pitched) channels
     sustain_pedal: bool = False  # read with the pedal applied (notes it holds sound until it lifts)
@@ -1177,6 +1178,8 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         tempo_changes=_changes([round(float(t), 3) for t in pm.get_tempo_changes()[1]]),
         drum_notes=0 if include_drums else sum(len(inst.pitches) for inst in instruments if inst.is_drum),
         ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts), pickup_steps=pickup,
+        metres=tuple(dict.fromkeys((ts.numerator, ts.denominator)
+                                   for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time))),
         reading_notes=reading.notes(), pedal_presses=reading.pedal, sustain_pedal=reading.sustained,
         source_sha1=hashlib.sha1(data).hexdigest())
 

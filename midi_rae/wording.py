@@ -122,6 +122,11 @@ def timing_text(roll: "PianoRoll") -> str:
         (on, od) = first
         grid += (f", every beat alike: the opening {on}/{od}'s beats ({beat_name(first)}s) are drawn as long as "
                  f"{num}/{den}'s ({beat}s), and played at their own length")
+    later = [m for m in roll.metres if m != first and beat_quarters(m) != beat_quarters(roll.time_signature)]
+    if later:  # a 7/8 passage in a 4/4 piece: its eighth-note beats take a quarter's steps
+        names = " and ".join(f"{n}/{d}'s ({beat_name((n, d))}s)" for n, d in later)
+        grid += (f"{'; ' if ', every beat alike' in grid else ', every beat alike: '}the beats of {names} later in "
+                 f"the piece are drawn as long as {num}/{den}'s, and played at their own length")
     return f"{bars} · {seconds(roll.duration_s)} · {tempo} · {grid}"
 
 

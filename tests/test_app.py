@@ -181,15 +181,15 @@ def test_the_header_says_where_bars_and_tempo_are_only_the_openings_and_what_a_b
 
     roll = midi_to_roll(to_bytes(make_song(bars=4, seed=1)))
     assert timing_text(roll) == "4.0 bars of 4/4 · 8.0 s · 120 BPM · 4 steps per beat"  # tenths below 10 s
-    changing = replace(roll, time_signature=(6, 8), metre_changes=3, tempo_changes=1)
+    changing = replace(roll, time_signature=(6, 8), metres=((6, 8),), metre_changes=3, tempo_changes=1)
     assert timing_text(changing).startswith(
         f"{changing.bars:.1f} bars of 6/8 (counted and drawn in the metre of most of the piece throughout; it changes "
         "3 times, so bar lines after a change may not be the score's) · ")
     assert timing_text(changing).endswith(" · 80 beats a minute at the start (quarter note = 120) · 4 steps per beat "
                                           "(a beat is a dotted quarter note)")
-    assert timing_text(replace(roll, time_signature=(4, 2))).endswith(
+    assert timing_text(replace(roll, time_signature=(4, 2), metres=((4, 2),))).endswith(
         " · 60 beats a minute (quarter note = 120) · 4 steps per beat (a beat is a half note)")
-    assert timing_text(replace(roll, time_signature=(3, 8))).endswith(
+    assert timing_text(replace(roll, time_signature=(3, 8), metres=((3, 8),))).endswith(
         " · 240 beats a minute (quarter note = 120) · 4 steps per beat (a beat is an eighth note)")
 
 
@@ -2527,3 +2527,17 @@ def test_with_b_on_f1_along_the_piece_gives_bs_curve_and_the_pieces_b_minus_a(ex
     said = next(c.value for c in at.caption if c.value.startswith("Over the whole piece"))
     assert re.search(r"; B \d\.\d{3} on masked patches \(B − A (0\.000|[+−]\d\.\d{3})\)", said), said
     assert any(c.value.startswith("These are this window's scores") for c in at.caption)
+
+
+def test_the_header_says_a_later_metre_of_other_beats_is_drawn_beat_for_beat():
+    import pretty_midi
+
+    from midi_rae.dashboard.page import timing_text
+    from midi_rae.pianoroll import midi_to_roll
+
+    pm = make_song(bars=16, seed=3)  # 120 BPM: 4/4, two bars of 7/8 from 8.0 s, then 4/4 again from 11.5 s
+    pm.time_signature_changes = [pretty_midi.TimeSignature(4, 4, 0.0), pretty_midi.TimeSignature(7, 8, 8.0),
+                                 pretty_midi.TimeSignature(4, 4, 11.5)]
+    assert timing_text(midi_to_roll(to_bytes(pm))).endswith(
+        " · 4 steps per beat, every beat alike: the beats of 7/8's (eighth notes) later in the piece are drawn as "
+        "long as 4/4's, and played at their own length")

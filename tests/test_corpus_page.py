@@ -326,7 +326,7 @@ def test_find_similar_from_the_piece_view(index_home, monkeypatch, tmp_path):
     assert not at.exception, at.exception
     cards = [m.value for m in at.markdown if "bars" in m.value]
     assert len(cards) == 4 and len(at.get("image")) == 4  # one passage per piece (their 3 windows overlap)
-    assert cards[0] == "**1.000** · alpha/**piece_\u200b1**  \nbars 1–8 · B2–A#4"  # a long name wraps after its "_"
+    assert cards[0] == "**1.000** · alpha/**piece_<wbr>1**  \nbars 1–8 · B2–A#4"  # a long name wraps after its "_"
     # a player on request
     at.button(key=[b.key for b in at.button if b.label == "▶ Listen"][0]).click().run()
     assert len(at.get("audio")) == 1
@@ -401,7 +401,7 @@ def test_find_similar_leaves_out_the_shown_passage_when_the_piece_is_in_the_corp
     assert not at.exception, at.exception
     cards = [m.value for m in at.markdown if "bars" in m.value]
     # every window of the 10-bar piece_1 overlaps the shown one (bars 3-10) by more than half
-    assert len(cards) == 3 and not any("piece_\u200b1" in c for c in cards), cards
+    assert len(cards) == 3 and not any("piece_<wbr>1" in c for c in cards), cards
     assert any("This piece is in the index (the same file): its own window there, which would match at 1.000, is "
                "left out." in c.value for c in at.caption)
 
@@ -420,7 +420,7 @@ def test_a_search_in_any_transposition_from_a_transposed_piece_in_the_corpus_lea
     at.button(key="corpus_find_similar").click().run()
     assert not at.exception, at.exception
     cards = [m.value for m in at.markdown if "bars" in m.value]
-    assert cards and not any("piece_\u200b1" in c for c in cards), cards  # it had topped the list at 1.000, −3 semitones
+    assert cards and not any("piece_<wbr>1" in c for c in cards), cards  # it had topped the list at 1.000, −3 semitones
     assert any(c.value.startswith("Nearest to the window bars 3–10 of query.mid transposed +3 semitones at level 3")
                for c in at.caption), [c.value for c in at.caption]
 
@@ -525,7 +525,7 @@ def test_a_hit_found_in_another_key_opens_transposed_into_the_query_key(tmp_path
     from midi_rae.dashboard.session import K
 
     at = _searched_in_any_key(tmp_path, monkeypatch, "a", {"theme.mid": 0, "up_a_third.mid": 4}, seed=7)
-    card = next(m.value for m in at.markdown if "up_\u200ba_\u200bthird" in m.value)
+    card = next(m.value for m in at.markdown if "up_<wbr>a_<wbr>third" in m.value)
     assert "matched with the query +4 semitones" in card
     from midi_rae.wording import semitones
 
@@ -1178,8 +1178,8 @@ def test_the_corpus_search_leaves_out_identical_copies_of_the_query_file(tmp_pat
 def test_a_card_name_wraps_between_words_not_inside_one():
     from midi_rae.dashboard.corpus_similar import breakable
 
-    assert breakable("ryansMammoth") == "ryans\u200bMammoth" and breakable("EclipseHornpipe") == "Eclipse\u200bHornpipe"
-    assert breakable("bwv10.7_x-y") == "bwv10.\u200b7_\u200bx-\u200by" and breakable("UPPER") == "UPPER"
+    assert breakable("ryansMammoth") == "ryans<wbr>Mammoth" and breakable("EclipseHornpipe") == "Eclipse<wbr>Hornpipe"
+    assert breakable("bwv10.7_x-y") == "bwv10.<wbr>7_<wbr>x-<wbr>y" and breakable("UPPER") == "UPPER"
 
 
 def test_a_passage_of_an_index_read_with_the_sustain_pedal_opens_with_the_pedal_applied(tmp_path, monkeypatch):
@@ -1350,3 +1350,10 @@ def test_the_maps_legend_names_long_pieces_by_their_start_and_end_so_they_stay_a
     assert all(len(s) <= LEGEND_CHARS for s in short.values())
     assert legend_labels(["x" * 20 + "a" + "y" * 20, "x" * 20 + "b" + "y" * 20]) == {  # alike when cut: kept whole
         n: n for n in ["x" * 20 + "a" + "y" * 20, "x" * 20 + "b" + "y" * 20]}
+
+
+def test_a_card_names_markup_is_escaped_and_only_the_break_points_are_html():
+    from midi_rae.dashboard.corpus_similar import breakable
+
+    assert breakable("x&y<b>") == "x&amp;y&lt;b&gt;"  # text, never markup (and no zero-width space to copy)
+    assert "\u200b" not in breakable("ryansMammoth_reel")

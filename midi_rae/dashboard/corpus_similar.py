@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import re
 from dataclasses import dataclass
@@ -209,9 +210,11 @@ def shipped_passage(address: str) -> Optional[Path]:
 
 
 def breakable(name: str) -> str:
-    """A name that a narrow card wraps after its _ - . and between the words of a camel-cased name (a zero-width
-    space there), not in the middle of a word ("EclipseHor|npipe" was)."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "\u200b", re.sub(r"([_\-.])", "\\1\u200b", name))
+    """A name (Markdown-safe already) as the HTML of a card's line: escaped, and wrapped by a narrow card after its
+    _ - . and between the words of a camel-cased name (a <wbr> there), not in the middle of a word
+    ("EclipseHor|npipe" was). Not a zero-width space: that was copied with the name, and a name pasted into a
+    path or `midi-rae search` then named nothing."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "<wbr>", re.sub(r"([_\-.])", "\\1<wbr>", html.escape(name)))
 
 
 def passage_cards(uri: str, stamp: str, rows, scores: np.ndarray, k: int) -> list:
@@ -273,7 +276,7 @@ def render_cards(hits: Sequence, index, key: str, query: str = "") -> None:
                 where = h.place()
                 st.markdown(f"**{h.similarity:.3f}** · {breakable(display_name(h.collection))}/"
                             f"**{breakable(display_name(h.piece))}**  \n"
-                            f"{where} · {pr}{iv}")
+                            f"{html.escape(where)} · {pr}{iv}", unsafe_allow_html=True)  # <wbr> only: all else escaped
                 c1, c2 = st.columns(2)
                 card = f"{key}:{query}:{h.path}:{h.start_step}:{i}"  # the passage's own: not its place in a list
                 listening = st.session_state.setdefault(CK.LISTEN, set())
