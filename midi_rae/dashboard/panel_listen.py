@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-from typing import Optional
 
 import numpy as np
 import streamlit as st
@@ -54,12 +53,13 @@ def _midi_only(key: tuple, roll, spb: int, tempo: float, meter: tuple[int, int],
     return _midi(key, roll, spb, tempo, meter, onsets, seconds)[1]
 
 
-PIECE_HELP = ("The piece as the roll holds it, on the grid. Notes of one pitch that overlap in the file (two voices on "
-              "one key) are one note in the roll, so this file can hold fewer notes than the header counts.")
+# (not a button's help: with a tooltip, the page drew the download button twice)
+PIECE_NOTE = ("The piece's MIDI is the roll's, on the grid: notes of one pitch that overlap in the file (two voices on "
+              "one key) are one note in it, so it can hold fewer notes than the header counts.")
 
 
 def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name: str, play: bool,
-            meter: tuple[int, int] = (4, 4), onsets=None, seconds=None, help: Optional[str] = None) -> str:
+            meter: tuple[int, int] = (4, 4), onsets=None, seconds=None) -> str:
     how = ""
     if play:
         pm, mid = _midi(key, roll, spb, tempo, meter, onsets, seconds)
@@ -67,8 +67,7 @@ def _player(col, key: tuple, roll, spb: int, tempo: float, label: str, file_name
         col.audio(wav, format="audio/wav")
     else:  # made when pressed: a window of a piece with tempo changes took ~50 ms of every window step to write
         mid = functools.partial(_midi_only, key, roll, spb, tempo, meter, onsets, seconds)
-    col.download_button(label, mid, file_name=file_name, mime="audio/midi", key="dl_" + key[-1], on_click="ignore",
-                        help=help)
+    col.download_button(label, mid, file_name=file_name, mime="audio/midi", key="dl_" + key[-1], on_click="ignore")
     return how
 
 
@@ -113,12 +112,12 @@ def render(song, res, spb: int, semis: int = 0, stem: str | None = None) -> None
     if session.piece_audio_wanted(song.key) or cols[2].button("Render the whole piece", key="piece_audio"):
         session.want_piece_audio(song.key)
         how = _player(cols[2], song.key + ("piece",), roll, spb, tempo, "Piece as MIDI (quantised)",
-                      names["piece"], True, help=PIECE_HELP)
+                      names["piece"], True)
     else:  # made when pressed: a long piece's MIDI took about half a second of every new piece's run
         piece_file = functools.partial(_midi_file, song.key + ("piece",), roll, spb, tempo)
         cols[2].download_button("Piece as MIDI (quantised)", piece_file, file_name=names["piece"],
-                                mime="audio/midi", key="dl_piece", on_click="ignore", help=PIECE_HELP)
+                                mime="audio/midi", key="dl_piece", on_click="ignore")
     if how:
-        st.caption(f"Audio: {how.rstrip('.')}.")
+        st.caption(f"Audio: {how.rstrip('.')}. {PIECE_NOTE}")
     else:
-        st.caption("Turn on “Play here” to hear the window and its reconstruction.")
+        st.caption(f"Turn on “Play here” to hear the window and its reconstruction. {PIECE_NOTE}")
