@@ -968,7 +968,7 @@ def f1_along_piece(positions: np.ndarray, plain: np.ndarray, masked: np.ndarray,
         lines.append((f"masked patches, {label_b}", masked_b, OKABE_ITO[5], "dash"))
     data = [go.Scatter(x=x, y=np.asarray(y, dtype=float), mode="lines+markers", name=name,
                        line=dict(color=colour, width=1.6, dash=dash), marker=dict(size=4),
-                       hovertemplate=f"{x_title} %{{x:g}}<br>{name}: F1 %{{y:.3f}}<extra></extra>")
+                       hovertemplate=f"{x_title} %{{x}}<br>{name}: F1 %{{y:.3f}}<extra></extra>")
             for name, y, colour, dash in lines]
     fig = _figure(data)
     # a few windows: a tick at each (plotly's own would put ticks at bar 1.5, where no window starts)

@@ -41,7 +41,7 @@ import numpy as np
 
 from .cache_folder import cache_dir
 from .file_limits import BROKEN_LINK, discover, unlisted, unlisted_folders, unmatched  # noqa: F401 (index_cli reads them)
-from .pianoroll import MAX_MIDI_BYTES, MB, MIDI_SUFFIXES
+from .pianoroll import MAX_MIDI_BYTES, MIDI_SUFFIXES, size_error
 from .piece_scores import f1_per_row
 from .png_rolls import from_png
 from .wording import printable
@@ -134,7 +134,7 @@ def _parse_job(job: tuple) -> dict:
             if not p.is_file():  # a pipe or a device: reading it could wait forever
                 raise ValueError("It is not a regular file (a pipe or a device), so it is not read.")
             if p.stat().st_size > MAX_MIDI_BYTES:
-                raise ValueError(f"The file is {p.stat().st_size / MB:.1f} MB; the limit is {MAX_MIDI_BYTES // MB} MB.")
+                raise size_error(p.stat().st_size)
             data = p.read_bytes()
         out["hash"] = content_hash(data)
         out["roll"] = parse_source(p, data, steps_per_beat, flip_png, sustain_pedal=sustain_pedal)
@@ -1430,15 +1430,14 @@ def finish_update(index: CorpusIndex, report: "BuildReport", ann_min_rows: int =
         report.ann = index.build_ann(ann_min_rows, log=log)
         index.set_meta(updated=time.time(), windows=index.count("windows"), pieces=index.count("pieces"),
                        pedal_pieces=pedal_pieces(index))
+        if "://" not in index.uri:
+            try:  # the page's lancedb-free snapshot; without it the page makes one on first open
+                write_view(index)
+            except OSError as e:
+                log(f"note: the page's snapshot of the index could not be written ({e.strerror or e}).")
     except KeyboardInterrupt:  # each step commits atomically: what was done stays (see recorded)
         report.interrupted = report.unrecorded = True
         report.kept = report.added + report.updated
-        return
-    if "://" not in index.uri:
-        try:  # the page's lancedb-free snapshot; without it the page makes one on first open
-            write_view(index)
-        except OSError as e:
-            log(f"note: the page's snapshot of the index could not be written ({e.strerror or e}).")
 
 
 def build_index(sources: Sequence[str | Path], out: str | Path, checkpoint: Optional[str] = None,

@@ -67,16 +67,21 @@ def inspect_file(midi: str, checkpoint: Optional[str] = None, decoder: Optional[
                    "decoder": str(decoder) if decoder else None, "steps_per_beat": spb,
                    "roll": {"steps": roll.steps, "bars": roll.bars, "notes": roll.n_notes, "drum_notes": roll.drum_notes,
                             "duration_s": roll.duration_s, "tempo_bpm": roll.tempo_bpm,
-                            "time_signature": list(roll.time_signature), "metre_changes": roll.metre_changes,
-                            "opening_time_signature": (list(roll.opening_time_signature)
-                                                       if roll.opening_time_signature else None),
-                            "pickup_steps": roll.pickup_steps, "tempo_changes": roll.tempo_changes,
-                            # the page header's own sentence: bars, metre, length, tempo and grid
-                            "timing": None if holds_png(midi) else timing_text(roll)},
+                            **_metre(roll, holds_png(midi))},
                    "grid_note": roll.grid_note, "reading_notes": list(roll.reading_notes),
                    "pedal_presses": roll.pedal_presses, "sustain_pedal": roll.sustain_pedal,
                    "windows": piece.n_windows, "window_hop_steps": piece.hop, "levels": levels,
                    "reconstruction": recon, "seconds": time.perf_counter() - t0})
+
+
+def _metre(roll, png: bool) -> dict:
+    """The roll's metre and the page header's own sentence (bars, metre, length, tempo, grid); a PNG roll has none."""
+    if png:
+        return dict.fromkeys(("time_signature", "metre_changes", "opening_time_signature", "pickup_steps",
+                              "tempo_changes", "timing"))
+    return {"time_signature": list(roll.time_signature), "metre_changes": roll.metre_changes,
+            "opening_time_signature": list(roll.opening_time_signature) if roll.opening_time_signature else None,
+            "pickup_steps": roll.pickup_steps, "tempo_changes": roll.tempo_changes, "timing": timing_text(roll)}
 
 
 def _print_inspect(r: dict) -> None:

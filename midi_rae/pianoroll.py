@@ -103,6 +103,7 @@ class PianoRoll:
     opening_time_signature: Optional[tuple[int, int]] = None  # the metre at step 0, where it is not time_signature
     pickup_steps: int = 0  # the length of an opening pickup (a metre of its own, shorter than a bar) drawn at bar 1's end
     metres: tuple[tuple[int, int], ...] = ()  # every time signature of the file, each once, in order of appearance
+    opening_implied: bool = False  # the file's first time signature comes after the start: 4/4 is read before it
     reading_notes: tuple[str, ...] = ()  # what the reader did that the roll does not show, a sentence each
     pedal_presses: int = 0  # sustain pedal presses on the kept (pitched) channels
     sustain_pedal: bool = False  # read with the pedal applied (notes it holds sound until it lifts)
@@ -187,11 +188,15 @@ def _beats_per_bar(time_signature: tuple[int, int]) -> int:
 # Reading and validating input
 
 def _megabytes(n_bytes: int) -> str:
-    return f"{n_bytes / MB:.1f}"
+    """A size for a refusal: "10.4 MB", or in bytes where one decimal would read as the limit itself."""
+    shown = f"{n_bytes / MB:.1f}"
+    return f"{n_bytes:,} bytes" if float(shown) * MB <= MAX_MIDI_BYTES else f"{shown} MB"
 
 
-def _size_error(n_bytes: int) -> MidiError:
-    return MidiError(f"The file is {_megabytes(n_bytes)} MB; the limit is {MAX_MIDI_BYTES // MB} MB.")
+def size_error(n_bytes: int) -> MidiError:
+    """The refusal of a file of n_bytes, over MAX_MIDI_BYTES."""
+    return MidiError(f"The file is {_megabytes(n_bytes)}; the limit is {MAX_MIDI_BYTES // MB} MB ({MAX_MIDI_BYTES:,} "
+                     "bytes).")
 
 
 def _read_path(path: Path) -> bytes:
@@ -206,7 +211,7 @@ def _read_path(path: Path) -> bytes:
             raise MidiError(f"'{path.name}' is not a regular file.")
         data = read_within(path, MAX_MIDI_BYTES)
         if data is None:
-            raise _size_error(path.stat().st_size)
+            raise size_error(path.stat().st_size)
         return data
     except OSError as e:
         raise MidiError(f"The file '{path.name}' could not be read.") from e
@@ -217,7 +222,7 @@ def _input_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > MAX_MIDI_BYTES:
-            raise _size_error(len(data))
+            raise size_error(len(data))
         return data, "untitled"
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -953,7 +958,9 @@ def _load(data: bytes, smpte: Optional[tuple[int, str]] = None, sustain: bool = 
     if pm.time_signature_changes and min(ts.time for ts in pm.time_signature_changes) > 0:
         # until a file's first time signature the metre is the MIDI standard's 4/4 (pretty_midi's beats would run
         # the first one back to the start, and every bar line before and after it would be off)
-        pm.time_signature_changes.insert(0, pretty_midi.TimeSignature(4, 4, 0.0))
+        implied = pretty_midi.TimeSignature(4, 4, 0.0)
+        implied.implied = True  # written by no one: the header says so (PianoRoll.opening_implied)
+        pm.time_signature_changes.insert(0, implied)
     # pretty_midi's end time (and so its beats) counts the notes, which it did not read here
     end = pretty_midi.Instrument(0)
     end.notes.append(pretty_midi.Note(1, 0, 0.0, float(_tick_times(pm)[parsed.end_tick])))
@@ -1180,6 +1187,7 @@ def _midi_to_roll(path_or_bytes: str | Path | bytes, steps_per_beat: int, includ
         ignored_metres=ignored_metres, opening_time_signature=_opening_metre(pm, main_ts), pickup_steps=pickup,
         metres=tuple(dict.fromkeys((ts.numerator, ts.denominator)
                                    for ts in sorted(pm.time_signature_changes, key=lambda ts: ts.time))),
+        opening_implied=any(getattr(ts, "implied", False) for ts in pm.time_signature_changes),
         reading_notes=reading.notes(), pedal_presses=reading.pedal, sustain_pedal=reading.sustained,
         source_sha1=hashlib.sha1(data).hexdigest())
 

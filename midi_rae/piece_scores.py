@@ -86,7 +86,13 @@ def worst_windows(scores: PieceScores, roll, width: int, scores_b: Optional[Piec
 def pooled_sentence(scores: PieceScores, code: Callable[[str], str] = lambda s: f"`{s}`") -> str:
     """The piece's pooled figures in words, as the page and the report give them (`code` marks up a command)."""
     return (f"Over the whole piece (every window's pixels counted together, as {code('midi-rae inspect')} counts them): "
-            f"F1 {scores.pooled('masked'):.3f} on masked patches, {scores.pooled('plain'):.3f} unmasked")
+            f"{_f1_text(scores.pooled('masked'), 'F1 ')} on masked patches, {_f1_text(scores.pooled('plain'))} "
+            "unmasked")
+
+
+def _f1_text(v: float, prefix: str = "") -> str:
+    """"0.564" after `prefix`, or where nothing was scored (mask ratio 0 hides no patch) "no F1"."""
+    return f"{prefix}{v:.3f}" if np.isfinite(v) else "no F1"
 
 
 def along_title(scores: PieceScores) -> str:
@@ -94,5 +100,6 @@ def along_title(scores: PieceScores) -> str:
     from .wording import counted
 
     st = scores.settings
-    return (f"F1 of each of the piece's {counted(len(scores.starts), 'window')} (mask ratio {st.mask_ratio:g}, "
-            f"seed {st.seed}, threshold {st.threshold:g})")
+    which = "the piece's one window" if len(scores.starts) == 1 else \
+        f"each of the piece's {counted(len(scores.starts), 'window')}"
+    return f"F1 of {which} (mask ratio {st.mask_ratio:g}, seed {st.seed}, threshold {st.threshold:g})"

@@ -88,7 +88,7 @@ def png_to_roll(data: bytes | str | Path, flip: bool = False, steps_per_beat: in
         default = printable(p.stem)
         try:
             if p.stat().st_size > MAX_MIDI_BYTES:
-                raise MidiError(f"The image '{p.name}' is over {MAX_MIDI_BYTES // MB} MB, the limit.")
+                raise MidiError(f"The image is over {MAX_MIDI_BYTES // MB} MB, the limit.")
             data = p.read_bytes()
         except OSError as e:
             raise MidiError(f"The image '{p.name}' could not be read.") from e

@@ -97,10 +97,19 @@ def timing_text(roll: "PianoRoll") -> str:
     from midi_rae.pianoroll import beat_name, beat_quarters, ignored_metres_text
 
     pickup = roll.pickup_steps and k == 1 and roll.opening_time_signature  # the one change: a pickup's end
-    if pickup:
+    if pickup and roll.opening_implied:  # no metre written for it: a length in beats, not "a bar of 4/4"
+        beats = roll.pickup_steps / max(roll.steps_per_beat, 1)
+        said = (f" (it opens with {beats:g} beat{'' if beats == 1 else 's'} before the "
+                "file's first time signature, drawn at the end of bar 1: where the score counts that pickup as bar "
+                "0, bar n here is its bar n − 1)")
+    elif pickup:
         on, od = roll.opening_time_signature
         said = (f" (it opens with a bar of {on}/{od}, drawn at the end of bar 1: where the score counts that pickup "
                 "as bar 0, bar n here is its bar n − 1)")
+    elif roll.opening_implied and k == 1 and roll.opening_time_signature:  # unwritten bars, then the main metre
+        said = (f" (the file writes no time signature before its {num}/{den}: the bars before it are read as MIDI's "
+                f"4/4 and drawn in {num}/{den}'s bar lines, which fall on the score's from there on; bar numbers "
+                "may differ from the score's)")
     else:
         said = (f" (counted and drawn in the metre of most of the piece throughout; it changes {changes}, so bar "
                 "lines after a change may not be the score's)" if k else "")

@@ -2541,3 +2541,49 @@ def test_the_header_says_a_later_metre_of_other_beats_is_drawn_beat_for_beat():
     assert timing_text(midi_to_roll(to_bytes(pm))).endswith(
         " · 4 steps per beat, every beat alike: the beats of 7/8's (eighth notes) later in the piece are drawn as "
         "long as 4/4's, and played at their own length")
+
+
+def _late_metre_bytes(beats_before: int) -> bytes:
+    """Quarter notes on C4 for 32 beats; no time signature until 3/4 after `beats_before` beats."""
+    import io as _io
+
+    import mido
+
+    events = []
+    for b in range(32):
+        if b == beats_before:
+            events.append(mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0 if b == 0 else 80))
+        events.append(mido.Message("note_on", note=60, velocity=90, time=0 if b == 0 or b == beats_before else 80))
+        events.append(mido.Message("note_off", note=60, velocity=0, time=400))
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack(events))
+    buf = _io.BytesIO()
+    mid.save(file=buf)
+    return buf.getvalue()
+
+
+def test_an_unwritten_opening_beat_before_the_first_time_signature_is_named_in_beats_not_as_a_bar_of_4_4():
+    from midi_rae.dashboard.page import timing_text
+    from midi_rae.pianoroll import midi_to_roll
+
+    text = timing_text(midi_to_roll(_late_metre_bytes(1)))
+    assert "(it opens with 1 beat before the file's first time signature, drawn at the end of bar 1:" in text, text
+
+
+def test_unwritten_opening_bars_are_said_to_be_read_in_4_4_and_drawn_in_the_main_metres_bar_lines():
+    from midi_rae.dashboard.page import timing_text
+    from midi_rae.pianoroll import midi_to_roll
+
+    text = timing_text(midi_to_roll(_late_metre_bytes(8)))
+    assert "(the file writes no time signature before its 3/4: the bars before it are read as MIDI's 4/4" in text, text
+
+
+def test_f1_along_the_piece_at_mask_ratio_0_says_there_is_nothing_masked_to_score(examples):
+    at = run_app()
+    at.session_state["analysis_tab"] = "F1 along the piece"
+    at.run()
+    at.slider(key="mask_ratio").set_value(0.0).run()
+    assert not at.exception
+    said = next(c.value for c in at.caption if c.value.startswith("Over the whole piece"))
+    assert "no F1 on masked patches" in said and "nan" not in said
+    assert any(c.value.startswith("No window has a masked patch to score") for c in at.caption)

@@ -826,13 +826,13 @@ def test_an_absurdly_long_piece():
 
 def test_ten_megabytes_of_random_bytes_are_refused_by_size():
     data = np.random.default_rng(0).bytes(10 * 1000 * 1000)
-    assert refused(data) == "The file is 10.0 MB; the limit is 8 MB."
+    assert refused(data) == "The file is 10.0 MB; the limit is 8 MB (8,000,000 bytes)."
 
 
 def test_a_ten_megabyte_file_is_refused_by_size(tmp_path):
     path = tmp_path / "huge.mid"
     path.write_bytes(np.random.default_rng(0).bytes(10 * 1000 * 1000))
-    assert refused(path) == "The file is 10.0 MB; the limit is 8 MB."
+    assert refused(path) == "The file is 10.0 MB; the limit is 8 MB (8,000,000 bytes)."
 
 
 def test_seven_megabytes_of_random_bytes_behind_a_midi_header_are_refused():
@@ -1363,3 +1363,10 @@ def test_instruments_of_one_named_track_are_told_apart_by_their_sound():
                   mido.Message("note_off", channel=channel, note=60 + channel, velocity=0, time=480)]
     roll = midi_to_roll(mido_bytes([mido.MetaMessage("track_name", name="Ensemble", time=0), *notes]))
     assert sorted(roll.instruments) == ["Ensemble (Acoustic Grand Piano)", "Ensemble (Violin)"]
+
+
+def test_a_file_one_byte_over_the_limit_is_refused_in_bytes_not_as_an_8_0_mb_file():
+    data = song_bytes()
+    data += b"XFIH" + struct.pack(">I", MAX_MIDI_BYTES + 1 - len(data) - 8) + b"\0" * (MAX_MIDI_BYTES + 1 - len(data) - 8)
+    assert len(data) == MAX_MIDI_BYTES + 1
+    assert refused(data) == "The file is 8,000,001 bytes; the limit is 8 MB (8,000,000 bytes)."

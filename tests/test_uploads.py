@@ -342,3 +342,12 @@ def test_uploads_past_what_one_upload_may_read_are_not_copied_out_and_the_first_
     assert list(files) == ["uploaded/a.mid"]
     assert notes == [f"The uploaded files pass {uploads.MAX_READ_BYTES // 2 ** 20} MB: big.mid and the 1 file after "
                      f"it were not read."]
+
+
+def test_a_zip_member_one_byte_over_the_midi_limit_is_left_out_naming_the_limit_the_page_states():
+    from midi_rae.pianoroll import MAX_MIDI_BYTES
+
+    files, notes = unpack_uploads([("big.zip", _zip({"ok.mid": b"\0" * MAX_MIDI_BYTES,
+                                                     "over.mid": b"\0" * (MAX_MIDI_BYTES + 1)}))])
+    assert [k.rsplit("/", 1)[-1] for k in files] == ["ok.mid"]  # exactly the limit is kept
+    assert notes == ["over.mid in big.zip is over 8 MB unpacked; left out."]

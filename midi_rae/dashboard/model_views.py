@@ -124,8 +124,10 @@ def render(model: Model, ckpt_slot, choice, choice_b, piece, roll, spb: int, sem
         def need_b():  # for the F1 along the piece tab: B scored as the A/B section scores it
             model_b = loaded(choice_b, primary=False)
             same = model_b.bundle.model_config.window_steps == model.bundle.model_config.window_steps
-            if model_b.bundle.decoder is None or not same:  # nothing to score, or not the same windows
-                return None
+            if model_b.bundle.decoder is None:
+                return "B has no decoder, so it has no curve here"
+            if not same:
+                return "B reads windows of another length, so its curve is not drawn beside A's"
             return model_b, dataclasses.replace(view.mask, threshold=stored_threshold(model_b.bundle))
 
         piece_views.draw(song, res, lambda: model, piece, roll, spb, semis, overview_slot, window_slot, stem,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -33,8 +34,8 @@ def render(song, res, model, need_b: Optional[Callable] = None) -> None:
         return
     settings = res.settings
     scores = _scores(song.key, model.key, settings, song, model.bundle)
-    b = need_b() if need_b is not None else None  # (model B, B's settings), where B is compared and can decode
-    scores_b = _scores(song.key, b[0].key, b[1], song, b[0].bundle) if b is not None else None
+    b = need_b() if need_b is not None else None  # (model B, B's settings), or why B is not scored
+    scores_b = _scores(song.key, b[0].key, b[1], song, b[0].bundle) if isinstance(b, tuple) else None
     roll, width = song.roll, song.config.window_steps
     fig = f1_along_piece(time_positions(roll, scores.starts), scores.f1("plain"), scores.f1("masked"),
                          float(time_positions(roll, [res.start])[0]), f"window's first {time_unit(roll)}",
@@ -43,11 +44,16 @@ def render(song, res, model, need_b: Optional[Callable] = None) -> None:
     pooled = pooled_sentence(scores)
     if scores_b is not None:
         diff = scores_b.pooled("masked") - scores.pooled("masked")
-        pooled += (f"; B {scores_b.pooled('masked'):.3f} on masked patches (B − A {signed(diff)}), "
-                   f"{scores_b.pooled('plain'):.3f} unmasked (B at its own threshold, {b[1].threshold:g})")
+        pooled += (f"; B {scores_b.pooled('masked'):.3f} on masked patches"
+                   + (f" (B − A {signed(diff)})" if np.isfinite(diff) else "")
+                   + f", {scores_b.pooled('plain'):.3f} unmasked (B at its own threshold, {b[1].threshold:g})")
+    elif isinstance(b, str):
+        pooled += f"; {b}"
     st.caption(pooled + ". Each window is scored under its own mask, the one the page draws when the window is "
                "shown; click a point to show that window.")
     worst = pd.DataFrame(worst_windows(scores, roll, width, scores_b, WORST))
     if len(worst):
         st.markdown("**The windows reconstructed worst** (on masked patches)")
         tables.show(st, worst, index=False)
+    else:
+        st.caption("No window has a masked patch to score at this mask ratio, so none is listed as worst.")

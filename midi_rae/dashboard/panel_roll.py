@@ -51,4 +51,4 @@ def _window_data(roll_key: tuple, start: int, width: int, rects: tuple, click_gr
                                   restruck=restruck)
 
 
-RESTRUCK_NOTE = "a lighter step starts a repeated note, which the model reads joined to the one before"
+RESTRUCK_NOTE = "lighter: a repeated note, joined to the one before in the model's input"  # fits a 900-px page

@@ -53,7 +53,7 @@ def analyses(song, res, need_model: Callable, sel=None, need_b: Optional[Callabl
 
     A fragment: opening a tab or moving a tab's own controls reruns this section alone. `need_model()` returns the
     loaded model (model_views.Model) for the tabs that run it; `need_b()`, where B is compared, (model B, the mask
-    settings B is scored with), or None where B has no decoder to score.
+    settings B is scored with), or the reason B is not scored.
     """
     _follow_song_clicks()
     st.subheader("Analyses")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, MutableMapping, Optional, Protocol, Sequence
 
 from midi_rae.index_view import keep_newest
-from midi_rae.pianoroll import MAX_MIDI_BYTES
+from midi_rae.pianoroll import MAX_MIDI_BYTES, MB
 from midi_rae.png_rolls import SOURCE_SUFFIXES
 from midi_rae.wording import counted
 from midi_rae.zip_end import zip_end
@@ -138,7 +138,7 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
                              f" neither MIDI nor PNG) {'is' if others == 1 else 'are'} left out.")
                 continue
             if info.file_size > MAX_MEMBER_BYTES:
-                notes.append(f"{member} in {zip_name} is over {MAX_MEMBER_BYTES // 2 ** 20} MB unpacked; left out.")
+                notes.append(f"{member} in {zip_name} is over {MAX_MEMBER_BYTES // MB} MB unpacked; left out.")
                 continue
             if info.compress_type not in _READ_METHODS:
                 notes.append(f"{member} in {zip_name} is compressed with a method other than deflate; left out "
@@ -156,7 +156,7 @@ def _members(name: str, data: bytes, notes: list[str], budget: Optional[_Budget]
                              "be read; left out.")
                 continue
             if len(blob) > MAX_MEMBER_BYTES:
-                notes.append(f"{member} in {zip_name} is over {MAX_MEMBER_BYTES // 2 ** 20} MB unpacked; left out.")
+                notes.append(f"{member} in {zip_name} is over {MAX_MEMBER_BYTES // MB} MB unpacked; left out.")
                 continue
             parts = [p for p in Path(info.filename.replace("\\", "/")).parts if p not in ("..", "/", "", ".")]
             if parts:
