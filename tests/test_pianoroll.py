@@ -932,7 +932,9 @@ def test_notes_are_paired_as_pretty_midi_pairs_them():
     assert np.array_equal(pm.get_beats(), reference.get_beats())
     assert [(t.numerator, t.denominator) for t in pm.time_signature_changes] == [(3, 4)]
     roll = midi_to_roll(data, include_drums=True)
-    assert roll.instruments == ["Lead", "Lead", "Kit", "Acoustic Grand Piano"] and roll.n_notes == 8
+    # the two "Lead" instruments of one track told apart by their sound
+    assert roll.instruments == ["Lead (Acoustic Grand Piano)", "Lead (Violin)", "Kit", "Acoustic Grand Piano"]
+    assert roll.n_notes == 8
 
 
 def test_a_dense_file_is_refused_as_soon_as_its_events_pass_the_limit():
