@@ -2545,8 +2545,6 @@ def test_the_header_says_a_later_metre_of_other_beats_is_drawn_beat_for_beat():
 
 def _late_metre_bytes(beats_before: int) -> bytes:
     """Quarter notes on C4 for 32 beats; no time signature until 3/4 after `beats_before` beats."""
-    import io as _io
-
     import mido
 
     events = []
@@ -2557,7 +2555,7 @@ def _late_metre_bytes(beats_before: int) -> bytes:
         events.append(mido.Message("note_off", note=60, velocity=0, time=400))
     mid = mido.MidiFile(ticks_per_beat=480)
     mid.tracks.append(mido.MidiTrack(events))
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     mid.save(file=buf)
     return buf.getvalue()
 
