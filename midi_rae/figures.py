@@ -976,6 +976,7 @@ def f1_along_piece(positions: np.ndarray, plain: np.ndarray, masked: np.ndarray,
     return _style(fig, title, 320, shapes=[dict(type="line", x0=current, x1=current, yref="y domain", y0=0, y1=1,
                                                 line=dict(color="#888", dash="dot", width=1.2))],
                   xaxis=dict(title_text=x_title, showgrid=False, zeroline=False, **ticks, **FRAME),
-                  yaxis=dict(title_text="F1", range=[0, 1.02], zeroline=False, **FRAME),
-                  legend=dict(orientation="h", x=0, y=1.0, yanchor="bottom", xanchor="left"),
+                  # below 0 and above 1 a little: points at F1 0 or 1 were hidden on the frame
+                  yaxis=dict(title_text="F1", range=[-0.04, 1.04], zeroline=False, **FRAME),
+                  legend=dict(orientation="h", x=0, y=1.03, yanchor="bottom", xanchor="left"),
                   margin=dict(MARGIN, t=64))
