@@ -92,7 +92,7 @@ def farthest_windows(level_emb: np.ndarray, non_empty: np.ndarray) -> np.ndarray
     return np.argmin(sim, axis=1)
 
 
-def _take(out: "EncoderOutput", idx) -> "EncoderOutput":
+def take_windows(out: "EncoderOutput", idx) -> "EncoderOutput":
     """The windows `idx` (a slice or an index tensor) of a batch's EncoderOutput."""
     from .core import EncoderOutput, HierarchicalPatchState
 
@@ -227,8 +227,8 @@ def _ablate_piece(bundle, roll, mode, settings, levels, piece, codes, max_window
         cm: dict = {}
         for i in range(0, len(scored), _BATCH):
             s = scored[i:i + _BATCH]
-            pp = torch.sigmoid(bundle.reconstruct(_take(out_plain, s)).float()) > thr
-            pm = torch.sigmoid(bundle.reconstruct(_take(out_masked, s)).float()) > thr
+            pp = torch.sigmoid(bundle.reconstruct(take_windows(out_plain, s)).float()) > thr
+            pm = torch.sigmoid(bundle.reconstruct(take_windows(out_masked, s)).float()) > thr
             cp = add_counts(cp, confusion(pp, target[s]))
             cm = add_counts(cm, confusion(pm, target[s], hidden[s]))
         return scores(cp), scores(cm)

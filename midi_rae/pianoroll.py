@@ -15,6 +15,7 @@ import os
 import warnings
 import math
 import struct
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -1102,7 +1103,7 @@ def _instrument_labels(instruments: list[_Instrument]) -> list[str]:
     """Each instrument's track name, else its General MIDI sound; a name several share (a type-0 file's one track,
     its channels' programs told apart) gets its sound in brackets."""
     labels = [_instrument_label(i) for i in instruments]
-    shared = {lab for lab in labels if labels.count(lab) > 1}
+    shared = {lab for lab, n in Counter(labels).items() if n > 1}  # a file may hold 2,000 tracks
     return [f"{lab} ({_sound_name(i)})" if lab in shared and i.name.strip() else lab
             for lab, i in zip(labels, instruments)]
 

@@ -42,7 +42,7 @@ def score_piece(bundle, roll, settings: MaskSettings = MaskSettings(), codes: Op
     piece's encodings as `ablation.piece_codes` gives them (computed here when not given)."""
     import torch
 
-    from .ablation import _take, piece_codes
+    from .ablation import take_windows, piece_codes
     from .analysis import patch_mask_to_pixels, window_counts
     from .inference import piece_windows
 
@@ -58,8 +58,8 @@ def score_piece(bundle, roll, settings: MaskSettings = MaskSettings(), codes: Op
         cp, cm = [], []
         for i in range(0, len(x), batch_size):
             s = torch.arange(i, min(i + batch_size, len(x)), device=x.device)
-            pp = torch.sigmoid(bundle.reconstruct(_take(plain, s)).float()) > settings.threshold
-            pm = torch.sigmoid(bundle.reconstruct(_take(masked, s)).float()) > settings.threshold
+            pp = torch.sigmoid(bundle.reconstruct(take_windows(plain, s)).float()) > settings.threshold
+            pm = torch.sigmoid(bundle.reconstruct(take_windows(masked, s)).float()) > settings.threshold
             cp.append(window_counts(pp, target[s]).cpu().numpy())
             cm.append(window_counts(pm, target[s], hidden[s]).cpu().numpy())
     _, starts, _ = piece_windows(roll, bundle.model_config.window_steps)

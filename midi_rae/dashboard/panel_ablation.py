@@ -35,8 +35,8 @@ def windows_to_score(mc, decoder_type) -> int:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _codes(song_key: tuple, ckpt_key: str, settings, _song, _bundle) -> tuple:
-    """The piece encoded under the settings, once for both ablations and every window step."""
+def piece_codes_cached(song_key: tuple, ckpt_key: str, settings, _song, _bundle) -> tuple:
+    """The piece encoded under the settings, once for both ablations, F1 along the piece and every window step."""
     return piece_codes(_bundle, _song.roll, settings)
 
 
@@ -44,13 +44,13 @@ def _codes(song_key: tuple, ckpt_key: str, settings, _song, _bundle) -> tuple:
 def _piece(song_key: tuple, ckpt_key: str, mode: str, settings, _song, _bundle):
     scored = windows_to_score(_song.config, _bundle.config.get("decoder_type"))
     return ablate_piece(_bundle, _song.roll, mode, settings, piece=_song.encoding,
-                        codes=_codes(song_key, ckpt_key, settings, _song, _bundle), max_windows=scored)
+                        codes=piece_codes_cached(song_key, ckpt_key, settings, _song, _bundle), max_windows=scored)
 
 
 @st.cache_resource(max_entries=32, show_spinner="Decoding the window with each level ablated…")
 def _window(song_key: tuple, ckpt_key: str, start: int, mode: str, settings, _song, _bundle):
     return ablate_window(_bundle, _song.roll, start, mode, settings, piece=_song.encoding,
-                         codes=_codes(song_key, ckpt_key, settings, _song, _bundle))
+                         codes=piece_codes_cached(song_key, ckpt_key, settings, _song, _bundle))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

@@ -15,7 +15,7 @@ from midi_rae.piece_scores import PieceScores, along_title, pooled_sentence, sco
 from midi_rae.wording import signed
 
 from . import live_chart, tables
-from .panel_ablation import _codes
+from .panel_ablation import piece_codes_cached
 from .session import K
 
 WORST = 5  # windows listed under the chart
@@ -24,7 +24,7 @@ WORST = 5  # windows listed under the chart
 @st.cache_resource(max_entries=16, show_spinner="Decoding every window of the piece…")
 def _scores(song_key: tuple, ckpt_key: str, settings, _song, _bundle) -> PieceScores:
     """The piece's windows scored under the page's settings (their encodings shared with Level ablation)."""
-    return score_piece(_bundle, _song.roll, settings, codes=_codes(song_key, ckpt_key, settings, _song, _bundle))
+    return score_piece(_bundle, _song.roll, settings, codes=piece_codes_cached(song_key, ckpt_key, settings, _song, _bundle))
 
 
 def render(song, res, model, need_b: Optional[Callable] = None) -> None:
